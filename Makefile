@@ -1,0 +1,41 @@
+# Two commands for a fresh machine (see README.md):
+#   make demo   install everything, run the live demo (simulated chiller → daemon → alerts + metrics)
+#   make test   install everything, start real Kafka + Prometheus on loopback, run ruff, mypy, promtool
+#               and pytest (unit + integration), stop the services
+VENV ?= .venv
+PY := $(VENV)/bin/python
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: install system-deps demo test lint typecheck bench-spine clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(VENV)/.installed
+
+system-deps:
+	deploy/install-system-deps.sh
+
+demo: install
+	$(VENV)/bin/sentinelle demo
+
+lint: install
+	$(VENV)/bin/ruff check daemon tests bench
+	$(VENV)/bin/ruff format --check daemon tests bench
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+test: install system-deps
+	tests/run-all.sh
+
+bench-spine: install
+	$(PY) bench/spine.py
+
+clean:
+	-deploy/services.sh stop
+	rm -rf .run sentinelle-demo

@@ -1,0 +1,250 @@
+"""The daemon's life cycle, readable in one file: start → run → stop.
+
+* **start**: metrics endpoint, sinks (a required sink that cannot be reached
+  raises :class:`SinkUnavailable` → exit 69), sources (a source marked
+  ``required_at_start`` that does not connect in time → exit 69; the others
+  connect and reconnect in the background, visible in metrics), then READY=1.
+* **run**: the stages under one :class:`asyncio.TaskGroup`, connected by bounded
+  queues::
+
+      sources ─SampleQueue─▶ windows ─▶ forecast batcher ─▶ detect ─▶ sinks
+
+  plus a housekeeping tick (queue depth gauges, systemd watchdog).
+* **stop** (first SIGTERM/SIGINT): sources stop, every queue drains through the
+  pipeline — each stage ends on a ``None`` sentinel — and sinks flush, all within
+  ``shutdown_timeout_s``; what is still pending then is counted as dropped.
+
+This module is the only one that knows every stage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from .detect.stage import DetectStage
+from .errors import SourceUnavailable
+from .forecast import Forecaster, make_fallback, make_forecaster
+from .forecast.batcher import ForecastBatcher
+from .metrics import Metrics
+from .notify import sd_notify, watchdog_period_s
+from .queues import CLOSED, SampleQueue
+from .records import AlertEvent, ForecastBatch, WindowBatch
+from .settings import OpcUaSourceSettings, Settings
+from .sinks import AlertSink
+from .sinks.console import ConsoleSink
+from .sinks.jsonl import JsonlSink
+from .sources import Source
+from .windows import Windows
+
+if TYPE_CHECKING:
+    from .sources.opcua import OpcUaSource
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """One sentinelle instance built from settings; stages and sinks can be injected (tests, demo)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics | None = None,
+        *,
+        sinks: Sequence[AlertSink] | None = None,
+        sources: Sequence[Source] | None = None,
+        forecaster: Forecaster | None = None,
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics or Metrics()
+        m = self.metrics
+        d = settings.daemon
+        self.samples = SampleQueue(d.samples_queue_size, on_drop=lambda n: m.drop("queue_overflow", n))
+        self.window_q: asyncio.Queue[WindowBatch | None] = asyncio.Queue(d.stage_queue_size)
+        self.forecast_q: asyncio.Queue[ForecastBatch | None] = asyncio.Queue(d.stage_queue_size)
+        self.alert_q: asyncio.Queue[list[AlertEvent] | None] = asyncio.Queue(d.stage_queue_size)
+        self.windows = Windows(settings.tags, settings.windows, m)
+        self.batcher = ForecastBatcher(
+            forecaster or make_forecaster(settings.forecast), settings.forecast, m, make_fallback(settings.forecast)
+        )
+        self.detect = DetectStage(settings.tags, settings.detect, m)
+        self._required_sources: list[tuple[OpcUaSource, OpcUaSourceSettings]] = []
+        self.sinks: list[AlertSink] = list(sinks) if sinks is not None else self._default_sinks()
+        self.sources: list[Source] = list(sources) if sources is not None else self._default_sources()
+        self.metrics_address: tuple[str, int] | None = None
+        self._http: Any = None
+        self._started_sinks: list[AlertSink] = []
+
+    # -- construction -------------------------------------------------------
+
+    def _default_sinks(self) -> list[AlertSink]:
+        s = self.settings
+        sinks: list[AlertSink] = []
+        if s.kafka.enabled:
+            from .sinks.kafka import KafkaSink  # aiokafka only when Kafka is configured
+
+            sinks.append(KafkaSink(s.kafka, self.metrics))
+        if s.console.jsonl_path is not None:
+            sinks.append(JsonlSink(s.console.jsonl_path, self.metrics))
+        sinks.append(ConsoleSink(self.metrics, live=s.console.live_view, interval_s=s.console.live_view_interval_s))
+        return sinks
+
+    def _default_sources(self) -> list[Source]:
+        from .sources.opcua import OpcUaSource  # asyncua only when OPC-UA is used
+
+        out: list[Source] = []
+        for cfg in self.settings.sources:
+            tags = [t for t in self.settings.tags if t.source == cfg.name]
+            if not tags:
+                log.warning("source %r has no tags; not connecting to it", cfg.name)
+                continue
+            src = OpcUaSource(cfg, tags, self.metrics, self.samples)
+            out.append(src)
+            if cfg.required_at_start:
+                self._required_sources.append((src, cfg))
+        return out
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def start(self) -> None:
+        """Open the metrics endpoint and the sinks; fail fast on required services."""
+        p = self.settings.prometheus
+        if p.enabled:
+            from prometheus_client import start_http_server
+
+            server, _thread = start_http_server(p.port, addr=p.host, registry=self.metrics.registry)
+            self._http = server
+            self.metrics_address = (p.host, int(server.server_port))
+            log.info("metrics on http://%s:%d/metrics", *self.metrics_address)
+        for sink in self.sinks:
+            await sink.start()
+            self._started_sinks.append(sink)
+
+    async def serve(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set, then stop gracefully; call :meth:`start` first."""
+        try:
+            async with asyncio.TaskGroup() as tg:
+                source_tasks = [tg.create_task(src.run(), name=f"source-{src.name}") for src in self.sources]
+                await self._check_required_sources()
+                stages = [
+                    tg.create_task(self._window_stage(), name="windows"),
+                    tg.create_task(self.batcher.run(self.window_q, self.forecast_q), name="forecast"),
+                    tg.create_task(self.detect.run(self.forecast_q, self.alert_q), name="detect"),
+                    tg.create_task(self._sink_stage(), name="sinks"),
+                ]
+                housekeeping = tg.create_task(self._housekeeping(), name="housekeeping")
+                self.metrics.up.set(1)
+                sd_notify("READY=1")
+                log.info(
+                    "running: %d tags from %d sources, forecaster %s",
+                    len(self.settings.tags), len(self.sources), self.batcher.forecaster.name,
+                )
+                await stop.wait()
+                sd_notify("STOPPING=1")
+                log.info("stopping (grace %.1f s)", self.settings.daemon.shutdown_timeout_s)
+                self.metrics.up.set(0)
+                t0 = time.monotonic()
+                for t in source_tasks:
+                    t.cancel()
+                await asyncio.gather(*source_tasks, return_exceptions=True)
+                self.samples.close()
+                housekeeping.cancel()
+                try:
+                    async with asyncio.timeout(self.settings.daemon.shutdown_timeout_s):
+                        await asyncio.gather(*stages)
+                        await self._close_sinks()
+                except TimeoutError:
+                    log.error("shutdown grace period exceeded; abandoning what is still pending")
+                    for t in stages:
+                        t.cancel()
+                log.info("stopped in %.2f s", time.monotonic() - t0)
+        finally:
+            await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release sinks and the metrics endpoint; safe to call more than once."""
+        await self._close_sinks()
+        if self._http is not None:
+            self._http.shutdown()
+            self._http.server_close()
+            self._http = None
+
+    async def _check_required_sources(self) -> None:
+        for src, cfg in self._required_sources:
+            if not await src.wait_connected(cfg.connect_timeout_s):
+                raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start")
+
+    async def _close_sinks(self) -> None:
+        while self._started_sinks:
+            sink = self._started_sinks.pop()
+            try:
+                await sink.close()
+            except Exception:
+                log.exception("closing sink %s failed", sink.name)
+
+    # -- stages owned by the app --------------------------------------------
+
+    async def _window_stage(self) -> None:
+        idle = self.settings.windows.idle_close_s
+        try:
+            while True:
+                chunk = await self.samples.get_within(idle)
+                if chunk is CLOSED:
+                    break
+                batches = self.windows.tick_idle() if chunk is None else self.windows.ingest(chunk)
+                for b in batches:
+                    await self.window_q.put(b)
+        finally:
+            await self.window_q.put(None)
+
+    async def _sink_stage(self) -> None:
+        while (events := await self.alert_q.get()) is not None:
+            for sink in self.sinks:
+                await sink.send(events)
+
+    async def _housekeeping(self) -> None:
+        period = min(1.0, watchdog_period_s(self.settings.daemon.watchdog_interval_s))
+        depth = self.metrics.queue_depth
+        while True:
+            depth.labels("samples").set(len(self.samples))
+            depth.labels("windows").set(self.window_q.qsize())
+            depth.labels("forecasts").set(self.forecast_q.qsize())
+            depth.labels("alerts").set(self.alert_q.qsize())
+            sd_notify("WATCHDOG=1")
+            await asyncio.sleep(period)
+
+
+async def run_until_signalled(daemon: Daemon, stop: asyncio.Event | None = None) -> None:
+    """Start and serve ``daemon``; the first SIGINT/SIGTERM stops gracefully, a second forces."""
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    main = asyncio.current_task()
+    signals = 0
+
+    def on_signal(sig: signal.Signals) -> None:
+        nonlocal signals
+        signals += 1
+        if signals == 1:
+            log.info("received %s: stopping gracefully", sig.name)
+            stop.set()
+        elif main is not None:
+            log.warning("received %s again: forcing stop", sig.name)
+            main.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, on_signal, sig)
+    try:
+        await daemon.start()
+        await daemon.serve(stop)
+    finally:
+        await daemon.aclose()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)

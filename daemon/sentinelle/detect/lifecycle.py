@@ -1,0 +1,49 @@
+"""When an alert opens and clears: k of n to open, a run of normal ticks to clear.
+
+One anomalous tick is noise; ``k`` anomalous ticks among the last ``n`` is a
+condition.  Clearing needs ``clear_normal_steps`` consecutive normal ticks —
+hysteresis, so an alert at the edge does not flap open/closed every tick.  Gaps
+(no value) neither count towards opening nor clearing.  Vectorised over the
+rows of a tag group: the per-tick cost is a few numpy operations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from ..records import BoolArray
+
+
+class KofN:
+    """Open/clear state of one alert kind for every row.
+
+    >>> t = KofN(rows=1, k=2, n=3, clear_steps=2)
+    >>> [t.step(np.array([f]), np.array([not f]))[0].tolist() for f in (True, False, True)]
+    [[], [], [0]]
+    >>> [t.step(np.array([False]), np.array([True]))[1].tolist() for _ in range(2)]
+    [[], [0]]
+    """
+
+    def __init__(self, rows: int, k: int, n: int, clear_steps: int) -> None:
+        self.k = k
+        self.n = n
+        self.clear_steps = clear_steps
+        self.ring: BoolArray = np.zeros((rows, n), dtype=bool)
+        self.pos = 0
+        self.open: BoolArray = np.zeros(rows, dtype=bool)
+        self.normal_run: npt.NDArray[np.int64] = np.zeros(rows, dtype=np.int64)
+
+    def step(self, flagged: BoolArray, normal: BoolArray) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.intp]]:
+        """Record one tick; return (rows that open now, rows that clear now)."""
+        self.ring[:, self.pos] = flagged
+        self.pos = (self.pos + 1) % self.n
+        counts = self.ring.sum(axis=1)
+        self.normal_run = np.where(normal, self.normal_run + 1, np.where(flagged, 0, self.normal_run))
+        opened = ~self.open & (counts >= self.k)
+        cleared = self.open & (self.normal_run >= self.clear_steps)
+        self.open = (self.open | opened) & ~cleared
+        self.normal_run[opened] = 0
+        # A cleared alert starts from a clean history, or it would reopen at once.
+        self.ring[cleared] = False
+        return np.flatnonzero(opened), np.flatnonzero(cleared)

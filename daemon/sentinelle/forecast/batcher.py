@@ -1,0 +1,133 @@
+"""The forecast stage: group windows across tags and ticks into batches.
+
+A model forecaster is far cheaper per window in large batches (one forward pass
+for thousands of tags), but a tick must not wait long for company.  The batcher
+takes what is queued, waits at most ``max_wait_ms`` for more while it has fewer
+than ``max_batch`` rows, and runs the forecaster on one dedicated worker thread
+so the event loop keeps receiving samples meanwhile.
+
+If the forecaster fails, the error is counted and logged, and the batcher falls
+back for good to the baseline it was given: a detector with a simpler forecast
+is better than a daemon that stops detecting.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ..errors import ModelError
+from ..metrics import Metrics
+from ..records import FloatArray, ForecastBatch, WindowBatch
+from ..settings import ForecastSettings
+from .base import Forecaster
+
+log = logging.getLogger(__name__)
+
+
+class ForecastBatcher:
+    def __init__(
+        self,
+        forecaster: Forecaster,
+        settings: ForecastSettings,
+        metrics: Metrics,
+        fallback: Forecaster | None = None,
+    ) -> None:
+        self.forecaster = forecaster
+        self.fallback = fallback
+        self.settings = settings
+        self.metrics = metrics
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinelle-forecast")
+        metrics.forecaster_info.labels(forecaster.name).set(1)
+
+    async def run(
+        self,
+        inbox: asyncio.Queue[WindowBatch | None],
+        outbox: asyncio.Queue[ForecastBatch | None],
+    ) -> None:
+        """Forecast every window batch from ``inbox``; ``None`` ends the stage (and is passed on)."""
+        loop = asyncio.get_running_loop()
+        max_batch = self.settings.max_batch
+        max_wait = self.settings.max_wait_ms / 1000.0
+        closing = False
+        try:
+            while not closing:
+                first = await inbox.get()
+                if first is None:
+                    break
+                pending = [first]
+                rows = len(first)
+                deadline = loop.time() + max_wait
+                while rows < max_batch:
+                    try:
+                        nxt = inbox.get_nowait()
+                    except asyncio.QueueEmpty:
+                        remaining = deadline - loop.time()
+                        if remaining <= 0:
+                            break
+                        try:
+                            async with asyncio.timeout(remaining):
+                                nxt = await inbox.get()
+                        except TimeoutError:
+                            break
+                    if nxt is None:
+                        closing = True
+                        break
+                    pending.append(nxt)
+                    rows += len(nxt)
+                contexts = pending[0].contexts if len(pending) == 1 else np.concatenate(
+                    [w.contexts for w in pending], axis=0
+                )
+                quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts)
+                start = 0
+                for w in pending:
+                    end = start + len(w)
+                    await outbox.put(
+                        ForecastBatch(window=w, levels=self._levels(), quantiles=quantiles[start:end], forecaster=name)
+                    )
+                    start = end
+        finally:
+            await outbox.put(None)
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _levels(self) -> tuple[float, ...]:
+        return self.forecaster.levels
+
+    def _predict(self, contexts: FloatArray) -> tuple[FloatArray, str]:
+        """Runs on the worker thread: chunks of at most max_batch rows."""
+        try:
+            return self._predict_with(self.forecaster, contexts), self.forecaster.name
+        except Exception as e:
+            self.metrics.forecast_errors.labels(self.forecaster.name).inc()
+            if self.fallback is None:
+                raise ModelError(f"forecaster {self.forecaster.name!r} failed: {e}") from e
+            log.error(
+                "forecaster %r failed (%s); falling back to %r for the rest of this run",
+                self.forecaster.name, e, self.fallback.name,
+            )
+            self.metrics.forecaster_info.labels(self.forecaster.name).set(0)
+            self.metrics.forecaster_info.labels(self.fallback.name).set(1)
+            self.forecaster, self.fallback = self.fallback, None
+            return self._predict_with(self.forecaster, contexts), self.forecaster.name
+
+    def _predict_with(self, forecaster: Forecaster, contexts: FloatArray) -> FloatArray:
+        n = contexts.shape[0]
+        step = self.settings.max_batch
+        parts = []
+        for start in range(0, n, step):
+            chunk = contexts[start : start + step]
+            t0 = time.perf_counter()
+            q = forecaster.forecast(chunk)
+            self.metrics.forecast_batch_seconds.observe(time.perf_counter() - t0)
+            self.metrics.forecast_batch_size.observe(len(chunk))
+            if q.shape != (len(chunk), len(forecaster.levels), forecaster.horizon):
+                raise ModelError(
+                    f"forecaster {forecaster.name!r} returned shape {q.shape}, expected "
+                    f"{(len(chunk), len(forecaster.levels), forecaster.horizon)}"
+                )
+            parts.append(q)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)

@@ -1,0 +1,213 @@
+"""Every Prometheus metric of sentinelle, declared once on an injected registry.
+
+Names follow ``sentinelle_<thing>_<unit>`` with ``_total`` for counters and base
+units.  Labels are bounded: source, reason, queue, sink, asset, tag, severity —
+never timestamps or free text.
+
+Per-tag values (actual, forecast quantiles, anomaly score) are *not* gauges set
+per tick: at 10,000 tags that would cost tens of milliseconds of label lookups
+every second.  The detect stage keeps them in numpy arrays, and
+:class:`TagStateCollector` reads the latest arrays only when Prometheus scrapes.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from .records import FloatArray
+
+NAMESPACE = "sentinelle"
+
+DROP_REASONS = (
+    "bad_quality",
+    "uncertain_quality",
+    "non_numeric",
+    "non_finite",
+    "duplicate",
+    "out_of_order",
+    "late",
+    "unknown_tag",
+    "queue_overflow",
+)
+"""Every reason a sample may be skipped; all are pre-declared so dashboards see zeros."""
+
+
+@dataclass(frozen=True, slots=True)
+class TagSnapshot:
+    """The latest per-tag values of one tag group, replaced as a whole each tick."""
+
+    tags: tuple[str, ...]
+    assets: tuple[str, ...]
+    actual: FloatArray
+    forecast: FloatArray
+    """Shape (n_tags, n_levels): next-step forecast quantiles."""
+    levels: tuple[float, ...]
+    score: FloatArray
+
+
+class TagStateCollector(Collector):
+    """Exposes per-tag gauges from the latest snapshots, computed at scrape time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._snapshots: dict[float, TagSnapshot] = {}
+
+    def publish(self, group_key: float, snapshot: TagSnapshot) -> None:
+        """Replace the snapshot of one tag group (called from the event loop)."""
+        with self._lock:
+            self._snapshots[group_key] = snapshot
+
+    def snapshots(self) -> list[TagSnapshot]:
+        """The latest snapshot of every group, ordered by period."""
+        with self._lock:
+            return [self._snapshots[k] for k in sorted(self._snapshots)]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        # Called from the HTTP server's thread: take a consistent reference first.
+        snaps = self.snapshots()
+        actual = GaugeMetricFamily(
+            f"{NAMESPACE}_tag_actual", "Latest resampled value of the tag.", labels=["asset", "tag"]
+        )
+        forecast = GaugeMetricFamily(
+            f"{NAMESPACE}_tag_forecast",
+            "Forecast of the tag's latest value, made one step earlier, per quantile level.",
+            labels=["asset", "tag", "quantile"],
+        )
+        score = GaugeMetricFamily(
+            f"{NAMESPACE}_tag_anomaly_score",
+            "Anomaly score of the tag's latest residual, 0 (normal) to 1.",
+            labels=["asset", "tag"],
+        )
+        for s in snaps:
+            level_names = [_level_label(q) for q in s.levels]
+            for i, (tag, asset) in enumerate(zip(s.tags, s.assets, strict=True)):
+                a = float(s.actual[i])
+                if math.isfinite(a):
+                    actual.add_metric([asset, tag], a)
+                sc = float(s.score[i])
+                if math.isfinite(sc):
+                    score.add_metric([asset, tag], sc)
+                row = s.forecast[i]
+                for j, name in enumerate(level_names):
+                    v = float(row[j])
+                    if math.isfinite(v):
+                        forecast.add_metric([asset, tag, name], v)
+        yield actual
+        yield forecast
+        yield score
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        # Describing without data keeps registration cheap and avoids a collect() at register time.
+        return iter(())
+
+
+def _level_label(q: float) -> str:
+    return f"{q:g}"
+
+
+class Metrics:
+    """All metrics of one daemon, on one registry (tests pass their own)."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        r = self.registry
+        ns = NAMESPACE
+
+        self.samples_ingested = Counter(
+            "samples_ingested", "Samples received from a source.", ["source"], namespace=ns, registry=r
+        )
+        self.samples_accepted = Counter(
+            "samples_accepted", "Samples that entered a tag's window.", namespace=ns, registry=r
+        )
+        self.samples_dropped = Counter(
+            "samples_dropped", "Samples skipped, by reason.", ["reason"], namespace=ns, registry=r
+        )
+        for reason in DROP_REASONS:
+            self.samples_dropped.labels(reason)
+        self.slots_gap = Counter(
+            "window_gap_slots", "Closed slots without a usable value (gaps).", namespace=ns, registry=r
+        )
+        self.queue_depth = Gauge("queue_depth", "Items waiting in a stage queue.", ["queue"], namespace=ns, registry=r)
+
+        self.source_connected = Gauge(
+            "source_connected", "1 while the source is connected and subscribed.", ["source"], namespace=ns, registry=r
+        )
+        self.source_reconnects = Counter(
+            "source_reconnects", "Connection attempts after the first.", ["source"], namespace=ns, registry=r
+        )
+        self.source_errors = Counter(
+            "source_errors", "Source failures, by kind.", ["source", "kind"], namespace=ns, registry=r
+        )
+
+        self.forecast_batch_seconds = Histogram(
+            "forecast_batch_seconds",
+            "Wall time of one forecaster call.",
+            namespace=ns,
+            registry=r,
+            buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+        self.forecast_batch_size = Histogram(
+            "forecast_batch_size",
+            "Windows per forecaster call.",
+            namespace=ns,
+            registry=r,
+            buckets=(1, 4, 16, 64, 256, 1024, 4096, 16384),
+        )
+        self.forecaster_info = Gauge(
+            "forecaster_active", "1 for the forecaster in use.", ["forecaster"], namespace=ns, registry=r
+        )
+        self.forecast_errors = Counter(
+            "forecast_errors", "Forecaster calls that failed.", ["forecaster"], namespace=ns, registry=r
+        )
+
+        self.detect_latency_seconds = Histogram(
+            "sample_to_detection_seconds",
+            "From receiving a slot's newest sample to its detection result.",
+            namespace=ns,
+            registry=r,
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+        )
+        self.ticks_scored = Counter(
+            "ticks_scored", "Tag ticks that got an anomaly score.", namespace=ns, registry=r
+        )
+        self.ticks_anomalous = Counter(
+            "ticks_anomalous", "Tag ticks flagged anomalous.", ["kind"], namespace=ns, registry=r
+        )
+        self.alerts_active = Gauge(
+            "alerts_active", "Open alerts.", ["asset", "severity"], namespace=ns, registry=r
+        )
+        self.alert_events = Counter(
+            "alert_events", "Alert events produced, by event type.", ["event"], namespace=ns, registry=r
+        )
+        for ev in ("opened", "updated", "cleared"):
+            self.alert_events.labels(ev)
+
+        self.sink_events = Counter(
+            "sink_events_delivered", "Alert events delivered, per sink.", ["sink"], namespace=ns, registry=r
+        )
+        self.sink_errors = Counter("sink_errors", "Failed deliveries, per sink.", ["sink"], namespace=ns, registry=r)
+        self.sink_dropped = Counter(
+            "sink_events_dropped", "Events a sink had to drop (queue full at shutdown or overflow).",
+            ["sink"], namespace=ns, registry=r,
+        )
+
+        self.up = Gauge("up_state", "1 while the daemon runs its main loop.", namespace=ns, registry=r)
+
+        self.tag_state = TagStateCollector()
+        r.register(self.tag_state)
+
+    def drop(self, reason: str, n: int = 1) -> None:
+        self.samples_dropped.labels(reason).inc(n)
+
+
+def levels_or_nan(levels: Sequence[float], n: int) -> FloatArray:
+    """An (n, len(levels)) array of NaN: the forecast before the first forecast exists."""
+    return np.full((n, len(levels)), np.nan)

@@ -1,0 +1,302 @@
+"""The one settings tree of sentinelle.
+
+Loaded from a TOML file (``config/sentinelle.toml`` documents every field) and
+overridden by environment variables with the prefix ``SENTINELLE_`` and ``__``
+between levels, e.g. ``SENTINELLE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092``.
+Units are part of field names (``period_s``, ``max_wait_ms``).  Everything is
+validated before anything starts; :func:`load_settings` turns every problem into
+a :class:`~sentinelle.errors.ConfigError` naming the field.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from .errors import ConfigError
+
+FaultKind = Literal[
+    "pump_degradation",
+    "sensor_drift",
+    "stuck_sensor",
+    "spike",
+    "setpoint_violation",
+    "fouling",
+    "control_oscillation",
+]
+
+
+class _Section(BaseModel):
+    # Unknown keys are errors: a typo in a config file must not be silently ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TagSettings(_Section):
+    """One monitored tag: where it comes from, what it belongs to, its limits."""
+
+    name: str = Field(min_length=1, description="Unique tag name, e.g. chiller1.chw_temp_c.")
+    asset: str = Field(min_length=1, description="Asset the tag belongs to; alerts are keyed by it.")
+    node_id: str = Field(min_length=1, description="OPC-UA node id, e.g. ns=2;s=chiller1.chw_temp_c.")
+    source: str = Field(default="plant", description="Name of the OPC-UA server in [[sources]].")
+    unit: str = ""
+    period_s: float = Field(default=1.0, gt=0, description="Resampling period of the tag.")
+    low_limit: float | None = Field(default=None, description="Static low limit (alert below).")
+    high_limit: float | None = Field(default=None, description="Static high limit (alert above).")
+    limit_deadband: float = Field(
+        default=0.0, ge=0, description="A limit alert clears only this far back inside the limit."
+    )
+    min_spread: float = Field(
+        default=0.0,
+        ge=0,
+        description="Smallest forecast spread (tag units) used to scale residuals: the sensor resolution.",
+    )
+
+    @model_validator(mode="after")
+    def _limits_ordered(self) -> TagSettings:
+        if self.low_limit is not None and self.high_limit is not None and self.low_limit >= self.high_limit:
+            raise ValueError(f"low_limit ({self.low_limit}) must be below high_limit ({self.high_limit})")
+        for name in ("low_limit", "high_limit"):
+            v = getattr(self, name)
+            if v is not None and not math.isfinite(v):
+                raise ValueError(f"{name} must be finite")
+        return self
+
+
+class OpcUaSourceSettings(_Section):
+    """One OPC-UA server; all its tags go into one subscription."""
+
+    name: str = Field(default="plant", min_length=1)
+    url: str = Field(default="opc.tcp://127.0.0.1:4840/sentinelle/", pattern=r"^opc\.tcp://")
+    publishing_interval_ms: float = Field(default=250.0, gt=0)
+    sampling_interval_ms: float = Field(default=0.0, ge=0, description="0: the server's fastest.")
+    queue_size: int = Field(default=1, ge=1, description="Server-side monitored item queue size.")
+    connect_timeout_s: float = Field(default=4.0, gt=0)
+    reconnect_initial_s: float = Field(default=0.5, gt=0)
+    reconnect_max_s: float = Field(default=15.0, gt=0)
+    required_at_start: bool = Field(
+        default=False,
+        description="Exit 69 when the server is unreachable at start instead of retrying in the background.",
+    )
+    username: str | None = None
+    password: SecretStr | None = None
+
+
+class WindowSettings(_Section):
+    context_steps: int = Field(default=512, ge=8, le=8192, description="Slots kept per tag.")
+    allowed_lateness_s: float = Field(
+        default=1.0, ge=0, description="How long a slot waits for late samples before it closes."
+    )
+    max_hold_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A tag keeps its last value this long without a new sample (OPC-UA reports changes only).",
+    )
+    idle_close_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="If no sample arrives for this long (wall clock), slots are closed by the clock.",
+    )
+
+
+class ForecastSettings(_Section):
+    forecaster: Literal["naive", "seasonal_naive", "holt"] = "holt"
+    horizon_steps: int = Field(default=16, ge=1, le=1024)
+    season_steps: int = Field(default=0, ge=0, description="Season length for seasonal_naive (0: last value).")
+    quantile_levels: tuple[float, ...] = (0.1, 0.5, 0.9)
+    holt_alpha: float = Field(default=0.3, gt=0, le=1)
+    holt_beta: float = Field(default=0.05, ge=0, le=1)
+    holt_damping: float = Field(default=0.9, gt=0, le=1)
+    max_batch: int = Field(default=4096, ge=1)
+    max_wait_ms: float = Field(default=20.0, ge=0)
+
+    @model_validator(mode="after")
+    def _levels_valid(self) -> ForecastSettings:
+        lv = self.quantile_levels
+        if not lv or any(not 0 < q < 1 for q in lv) or list(lv) != sorted(set(lv)):
+            raise ValueError("quantile_levels must be strictly increasing values in (0, 1)")
+        if 0.5 not in lv:
+            raise ValueError("quantile_levels must contain 0.5 (the point forecast)")
+        return self
+
+
+class DetectSettings(_Section):
+    score_threshold: float = Field(
+        default=0.9995, gt=0.5, lt=1, description="A tick is anomalous when the detector's score reaches this."
+    )
+    grace_period_steps: int = Field(
+        default=30, ge=2, description="Ticks a tag's detector learns before it may flag anything."
+    )
+    open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
+    open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
+    clear_normal_steps: int = Field(
+        default=10, ge=1, description="An open alert clears after this many consecutive normal ticks."
+    )
+    critical_z: float = Field(default=8.0, gt=0, description="|residual z| from which an alert is critical.")
+    update_min_interval_s: float = Field(
+        default=30.0, ge=0, description="At most one 'updated' event per alert per this interval."
+    )
+    max_contributors: int = Field(default=5, ge=1)
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> DetectSettings:
+        if self.open_k > self.open_n:
+            raise ValueError(f"open_k ({self.open_k}) must not exceed open_n ({self.open_n})")
+        return self
+
+
+class KafkaSettings(_Section):
+    enabled: bool = True
+    bootstrap_servers: str = "127.0.0.1:9092"
+    topic: str = Field(default="sentinelle.alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    client_id: str = "sentinelle"
+    required_at_start: bool = True
+    request_timeout_ms: int = Field(default=10_000, ge=100)
+    linger_ms: int = Field(default=5, ge=0)
+    max_pending_events: int = Field(default=10_000, ge=1, description="Bound of the in-memory send queue.")
+
+
+class PrometheusSettings(_Section):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=9108, ge=0, le=65535, description="0: pick a free port (tests).")
+
+
+class ConsoleSettings(_Section):
+    jsonl_path: Path | None = Field(default=None, description="Append alert events as JSON lines here.")
+    live_view: bool = Field(default=False, description="Redraw a per-tag table on the terminal.")
+    live_view_interval_s: float = Field(default=1.0, gt=0)
+
+
+class DaemonSettings(_Section):
+    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    samples_queue_size: int = Field(default=200_000, ge=1, description="Overflow drops the oldest, counted.")
+    stage_queue_size: int = Field(default=64, ge=1, description="Batches between stages; full queues block.")
+    watchdog_interval_s: float = Field(default=5.0, gt=0, description="Used when systemd gives no WATCHDOG_USEC.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+
+class FaultSettings(_Section):
+    """A fault the simulator injects, with its ground truth written to a file."""
+
+    kind: FaultKind
+    onset_s: float = Field(ge=0, description="Simulated seconds after the simulator's start.")
+    duration_s: float = Field(gt=0)
+    tag: str | None = Field(default=None, description="Affected tag (short name, e.g. chw_temp_c) where it applies.")
+    magnitude: float | None = Field(default=None, description="Fault size in the tag's units; None: a typical size.")
+
+
+class SimulatorSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4840, ge=0, le=65535, description="0: pick a free port.")
+    asset: str = Field(default="chiller1", min_length=1)
+    sample_period_s: float = Field(default=1.0, gt=0, description="Simulated seconds between samples.")
+    time_scale: float = Field(default=1.0, gt=0, description="Simulated seconds per real second.")
+    start_ts: float | None = Field(default=None, description="Simulated start, epoch seconds; None: now.")
+    seed: int = 0
+    flow_m3h: float = Field(default=60.0, gt=0)
+    chw_setpoint_c: float = 5.0
+    supply_temp_mean_c: float = 12.0
+    daily_load_amplitude_c: float = Field(default=1.5, ge=0)
+    noise_scale: float = Field(default=1.0, ge=0, description="Multiplier of the sensor noise levels.")
+    faults: tuple[FaultSettings, ...] = ()
+    ground_truth_path: Path | None = Field(
+        default=None, description="Write injected fault intervals here (JSON lines)."
+    )
+    extra_tags: int = Field(default=0, ge=0, description="Synthetic extra tags (benchmarks).")
+
+
+class Settings(BaseSettings):
+    """Root of the settings tree."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SENTINELLE_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    sources: tuple[OpcUaSourceSettings, ...] = (OpcUaSourceSettings(),)
+    tags: tuple[TagSettings, ...] = ()
+    windows: WindowSettings = WindowSettings()
+    forecast: ForecastSettings = ForecastSettings()
+    detect: DetectSettings = DetectSettings()
+    kafka: KafkaSettings = KafkaSettings()
+    prometheus: PrometheusSettings = PrometheusSettings()
+    console: ConsoleSettings = ConsoleSettings()
+    daemon: DaemonSettings = DaemonSettings()
+    simulator: SimulatorSettings = SimulatorSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives through init arguments (see load_settings), so the
+        # environment must win over it: env first, then init.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        source_names = [s.name for s in self.sources]
+        dup = _first_duplicate(source_names)
+        if dup:
+            raise ValueError(f"sources: duplicate source name {dup!r}")
+        dup = _first_duplicate([t.name for t in self.tags])
+        if dup:
+            raise ValueError(f"tags: duplicate tag name {dup!r}")
+        for i, t in enumerate(self.tags):
+            if t.source not in source_names:
+                raise ValueError(f"tags.{i}.source: unknown source {t.source!r} (known: {source_names})")
+        seen: dict[tuple[str, str], str] = {}
+        for t in self.tags:
+            key = (t.source, t.node_id)
+            if key in seen:
+                raise ValueError(f"tags: {t.name!r} and {seen[key]!r} read the same node {t.node_id!r}")
+            seen[key] = t.name
+        return self
+
+
+def _first_duplicate(names: list[str]) -> str | None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            return n
+        seen.add(n)
+    return None
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read the TOML file (if any), apply environment overrides, validate.
+
+    Raises :class:`ConfigError` naming the offending field for every kind of problem:
+    unreadable file, TOML syntax, unknown key, wrong type, contradiction.
+    """
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise ConfigError("file not found", field=str(path)) from None
+        except OSError as e:
+            raise ConfigError(f"cannot read: {e.strerror}", field=str(path)) from None
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"invalid TOML: {e}", field=str(path)) from None
+    data.update(overrides)
+    try:
+        return Settings(**data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "settings"
+        msg = err["msg"].removeprefix("Value error, ")
+        extra = f" (and {len(e.errors()) - 1} more problems)" if len(e.errors()) > 1 else ""
+        raise ConfigError(msg + extra, field=loc) from None

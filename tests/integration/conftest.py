@@ -1,0 +1,39 @@
+"""Fixtures for integration tests: real Kafka and Prometheus on loopback.
+
+The servers are started by ``make test`` (``deploy/services.sh start``), which
+exports their addresses.  A test that needs one and runs without it fails with
+a message saying how to run it — it does not skip, so a broken set-up cannot
+pass unnoticed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+
+def _required_env(name: str) -> str:
+    value = os.environ.get(name)
+    if not value:
+        pytest.fail(f"{name} is not set: run the integration tests through `make test`, which starts the servers")
+    return value
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> str:
+    """host:port of the real Kafka broker started by deploy/kafka/kafka.sh."""
+    return _required_env("SENTINELLE_TEST_KAFKA_BOOTSTRAP")
+
+
+@pytest.fixture(scope="session")
+def prometheus_url() -> str:
+    """Base URL of the real Prometheus started by deploy/prometheus/prometheus.sh."""
+    return _required_env("SENTINELLE_TEST_PROMETHEUS_URL")
+
+
+@pytest.fixture(scope="session")
+def prometheus_targets_dir() -> Path:
+    """Directory whose *.json file_sd target files Prometheus scrapes."""
+    return Path(_required_env("SENTINELLE_TEST_PROMETHEUS_TARGETS_DIR"))

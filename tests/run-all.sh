@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` and CI run it: static checks, then real
+# Kafka and Prometheus on loopback, then pytest (unit + integration), then the
+# services are stopped whatever happened.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+VENV=${VENV:-.venv}
+export HF_HUB_OFFLINE=1
+export SENTINELLE_RUN_DIR=${SENTINELLE_RUN_DIR:-$PWD/.run}
+
+echo "== ruff"
+"$VENV/bin/ruff" check daemon tests bench
+echo "== mypy"
+"$VENV/bin/mypy"
+echo "== promtool"
+promtool check rules deploy/prometheus/rules.yml
+promtool test rules deploy/prometheus/rules_test.yml
+
+echo "== services"
+trap 'deploy/services.sh stop || true' EXIT
+deploy/services.sh start
+export SENTINELLE_TEST_KAFKA_BOOTSTRAP="127.0.0.1:${SENTINELLE_KAFKA_PORT:-19092}"
+export SENTINELLE_TEST_PROMETHEUS_URL="http://127.0.0.1:${SENTINELLE_PROMETHEUS_PORT:-19090}"
+export SENTINELLE_TEST_PROMETHEUS_TARGETS_DIR="$SENTINELLE_RUN_DIR/prometheus/targets"
+
+echo "== pytest"
+"$VENV/bin/python" -m pytest "$@"

@@ -1,0 +1,120 @@
+"""Baseline forecasters and the batcher: shapes, quantile order, batch independence, fallback."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sentinelle.errors import ModelError
+from sentinelle.forecast import HoltForecaster, NaiveForecaster, make_forecaster
+from sentinelle.forecast.batcher import ForecastBatcher
+from sentinelle.metrics import Metrics
+from sentinelle.records import FloatArray, ForecastBatch, WindowBatch
+from sentinelle.settings import ForecastSettings
+
+LEVELS = (0.1, 0.5, 0.9)
+
+
+def _contexts(n: int = 6, length: int = 64, seed: int = 0) -> FloatArray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length)
+    base = rng.normal(0, 5, size=(n, 1)) + np.sin(t / 5.0)[None, :] + rng.normal(0, 0.1, size=(n, length))
+    if n >= 4:
+        base[1, 10:20] = np.nan
+        base[2, :] = 3.0  # flat
+        base[3, :] = np.nan  # no history
+    return base
+
+
+@pytest.mark.parametrize("f", [NaiveForecaster(LEVELS, 8), NaiveForecaster(LEVELS, 8, 10), HoltForecaster(LEVELS, 8)])
+def test_shapes_order_and_independence(f: NaiveForecaster | HoltForecaster) -> None:
+    ctx = _contexts()
+    q = f.forecast(ctx)
+    assert q.shape == (6, 3, 8)
+    ok = np.isfinite(q).all(axis=(1, 2))
+    assert ok.tolist() == [True, True, True, False, True, True]
+    assert (np.diff(q[ok], axis=1) >= 0).all(), "quantiles must not cross"
+    # Each row alone gives the same forecast as in the batch.
+    for i in (0, 1, 4):
+        np.testing.assert_allclose(f.forecast(ctx[i : i + 1])[0], q[i])
+    # A flat window gives its value with zero spread.
+    np.testing.assert_allclose(q[2, 1], 3.0)
+
+
+def test_holt_follows_a_trend() -> None:
+    ctx = np.arange(100, dtype=float)[None, :] * 0.5
+    q = HoltForecaster(LEVELS, 4, alpha=0.5, beta=0.3, damping=1.0).forecast(ctx)
+    np.testing.assert_allclose(q[0, 1], [50.0, 50.5, 51.0, 51.5], atol=0.05)
+
+
+def test_seasonal_naive_repeats_the_season() -> None:
+    ctx = np.tile(np.array([1.0, 2.0, 3.0, 4.0]), 8)[None, :]
+    q = NaiveForecaster(LEVELS, 6, season_steps=4).forecast(ctx)
+    assert q[0, 1].tolist() == [1.0, 2.0, 3.0, 4.0, 1.0, 2.0]
+
+
+def _window(n: int, ts: float = 0.0) -> WindowBatch:
+    ctx = _contexts(n, 32, seed=int(ts))
+    return WindowBatch(
+        ts=ts, period_s=1.0, tags=tuple(f"t{i}" for i in range(n)), assets=("a",) * n,
+        values=ctx[:, -1], contexts=ctx,
+    )
+
+
+async def _run_batcher(b: ForecastBatcher, windows: list[WindowBatch]) -> list[ForecastBatch]:
+    inbox: asyncio.Queue[WindowBatch | None] = asyncio.Queue()
+    outbox: asyncio.Queue[ForecastBatch | None] = asyncio.Queue()
+    for w in windows:
+        inbox.put_nowait(w)
+    inbox.put_nowait(None)
+    async with asyncio.timeout(10):
+        await b.run(inbox, outbox)
+    out = []
+    while (item := outbox.get_nowait()) is not None:
+        out.append(item)
+    return out
+
+
+@pytest.mark.asyncio
+async def test_batcher_groups_and_splits_back() -> None:
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(forecaster="holt", horizon_steps=4, max_batch=5, max_wait_ms=50)
+    f = make_forecaster(settings)
+    windows = [_window(3, 1.0), _window(4, 2.0), _window(2, 3.0)]
+    out = await _run_batcher(ForecastBatcher(f, settings, m), windows)
+    assert [o.window for o in out] == windows
+    for o in out:
+        np.testing.assert_allclose(o.quantiles, f.forecast(o.window.contexts), equal_nan=True)
+    # 9 rows with max_batch 5: never a call above 5 rows.
+    assert m.registry.get_sample_value("sentinelle_forecast_batch_size_count") >= 2
+    assert m.registry.get_sample_value("sentinelle_forecast_batch_size_bucket", {"le": "4.0"}) is not None
+
+
+class _Broken:
+    name = "broken"
+    levels = LEVELS
+    horizon = 4
+
+    def forecast(self, contexts: FloatArray) -> FloatArray:
+        raise RuntimeError("weights corrupt")
+
+
+@pytest.mark.asyncio
+async def test_batcher_falls_back_to_a_baseline() -> None:
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(horizon_steps=4)
+    fallback = NaiveForecaster(LEVELS, 4)
+    out = await _run_batcher(ForecastBatcher(_Broken(), settings, m, fallback), [_window(3, 1.0)])
+    assert out[0].forecaster == "naive"
+    assert m.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "broken"}) == 1
+    assert m.registry.get_sample_value("sentinelle_forecaster_active", {"forecaster": "naive"}) == 1
+
+
+@pytest.mark.asyncio
+async def test_batcher_without_fallback_raises_model_error() -> None:
+    m = Metrics(CollectorRegistry())
+    with pytest.raises(ModelError, match="broken"):
+        await _run_batcher(ForecastBatcher(_Broken(), ForecastSettings(horizon_steps=4), m), [_window(2, 1.0)])

@@ -1,0 +1,123 @@
+"""The resampling and sample-check rules of windows.py, on hand-made sample sequences."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sentinelle.metrics import Metrics
+from sentinelle.records import Quality, Sample
+from sentinelle.settings import TagSettings, WindowSettings
+from sentinelle.windows import Windows, slot_of
+
+
+def _setup(context: int = 8, lateness: float = 0.0, hold: float = 3.0) -> tuple[Windows, Metrics]:
+    m = Metrics(CollectorRegistry())
+    tags = [
+        TagSettings(name="a", asset="x", node_id="ns=2;s=a"),
+        TagSettings(name="b", asset="x", node_id="ns=2;s=b"),
+    ]
+    w = Windows(tags, WindowSettings(context_steps=context, allowed_lateness_s=lateness, max_hold_s=hold), m)
+    return w, m
+
+
+def _dropped(m: Metrics, reason: str) -> float:
+    v = m.registry.get_sample_value("sentinelle_samples_dropped_total", {"reason": reason})
+    return v or 0.0
+
+
+def test_slot_boundaries_are_right_closed() -> None:
+    assert slot_of(10.0, 1.0) == 10
+    assert slot_of(10.000001, 1.0) == 11
+    assert slot_of(9.5, 0.5) == 19
+
+
+def test_last_value_per_slot_and_hold() -> None:
+    w, m = _setup()
+    out = w.ingest([Sample("a", 100.0, 1.0), Sample("b", 100.0, 10.0)])
+    out += w.ingest([Sample("a", 100.5, 2.0), Sample("a", 101.0, 3.0)])  # slot 101: last value 3
+    out += w.ingest([Sample("a", 102.0, 4.0)])  # b sends nothing: holds 10.0
+    closed = {b.ts: b for b in out}
+    assert closed[100.0].values.tolist() == [1.0, 10.0]
+    assert closed[101.0].values.tolist() == [3.0, 10.0]
+    assert closed[101.0].contexts[0, -2:].tolist() == [1.0, 3.0]
+    assert closed[101.0].contexts.shape == (2, 8)
+    assert not closed[101.0].contexts.flags.writeable
+
+
+def test_stale_value_becomes_gap() -> None:
+    w, m = _setup(hold=2.0)
+    out = []
+    out += w.ingest([Sample("a", 100.0, 1.0), Sample("b", 100.0, 5.0)])
+    for t in range(101, 106):
+        out += w.ingest([Sample("a", float(t), float(t))])
+    by_ts = {b.ts: b.values[1] for b in out}
+    assert by_ts[101.0] == 5.0 and by_ts[102.0] == 5.0
+    assert math.isnan(by_ts[103.0]) and math.isnan(by_ts[104.0])
+    assert (m.registry.get_sample_value("sentinelle_window_gap_slots_total") or 0) >= 2
+
+
+@pytest.mark.parametrize(
+    ("sample", "reason"),
+    [
+        (Sample("a", 100.5, float("nan")), "non_finite"),
+        (Sample("a", 100.5, float("inf")), "non_finite"),
+        (Sample("a", 100.5, "12.5"), "non_numeric"),
+        (Sample("a", 100.5, None), "non_numeric"),
+        (Sample("a", 100.5, 1.0, Quality.BAD), "bad_quality"),
+        (Sample("a", 100.5, 1.0, Quality.UNCERTAIN), "uncertain_quality"),
+        (Sample("zzz", 100.5, 1.0), "unknown_tag"),
+        (Sample("a", 100.0, 7.0), "duplicate"),
+        (Sample("a", 99.5, 7.0), "out_of_order"),
+    ],
+)
+def test_bad_samples_are_counted_and_skipped(sample: Sample, reason: str) -> None:
+    w, m = _setup()
+    w.ingest([Sample("a", 100.0, 1.0)])
+    before = m.registry.get_sample_value("sentinelle_samples_accepted_total")
+    w.ingest([sample])
+    assert _dropped(m, reason) == 1
+    assert m.registry.get_sample_value("sentinelle_samples_accepted_total") == before
+    # The bad sample did not change the tag's value.
+    out = w.ingest([Sample("b", 103.0, 0.0)])
+    assert all(b.values[0] == 1.0 for b in out if b.ts >= 100.0)
+
+
+def test_late_sample_for_closed_slot_is_counted() -> None:
+    w, m = _setup()
+    w.ingest([Sample("a", 100.0, 1.0)])
+    w.ingest([Sample("a", 103.0, 2.0)])  # closes slots up to 102
+    w.ingest([Sample("b", 101.0, 9.0)])  # b's first sample, but slot 101 already closed
+    assert _dropped(m, "late") == 1
+
+
+def test_booleans_are_numbers() -> None:
+    w, _ = _setup()
+    w.ingest([Sample("a", 100.0, True)])
+    out = w.ingest([Sample("a", 101.0, False)])
+    assert out[-1].values[0] == 1.0
+
+
+def test_long_jump_keeps_one_window() -> None:
+    w, m = _setup(context=8)
+    w.ingest([Sample("a", 100.0, 1.0)])
+    out = w.ingest([Sample("a", 10_000.0, 2.0)])
+    assert len(out) <= 8
+    assert out[-1].ts == 9_999.0
+    assert np.isnan(out[-1].contexts).all()
+
+
+def test_idle_clock_closes_slots(monkeypatch: pytest.MonkeyPatch) -> None:
+    w, _ = _setup(hold=100.0)
+    w.ingest([Sample("a", 100.0, 1.0), Sample("b", 100.0, 2.0)])
+    assert w.tick_idle() == []
+    import sentinelle.windows as mod
+
+    real = mod.time.monotonic
+    monkeypatch.setattr(mod.time, "monotonic", lambda: real() + 5.0)
+    out = w.tick_idle()
+    assert [b.ts for b in out][-1] >= 104.0
+    assert out[-1].values.tolist() == [1.0, 2.0]
