@@ -195,7 +195,10 @@ class Daemon:
                 chunk = await self.samples.get_within(idle)
                 if chunk is CLOSED:
                     break
-                batches = self.windows.tick_idle() if chunk is None else self.windows.ingest(chunk)
+                if chunk is None:
+                    batches = self.windows.tick_idle()
+                else:
+                    batches = self.windows.ingest(chunk, self.samples.received_at)
                 for b in batches:
                     await self.window_q.put(b)
         finally:

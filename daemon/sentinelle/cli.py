@@ -119,6 +119,10 @@ def _setup_logging(level: str) -> None:
     logging.basicConfig(
         level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", stream=sys.stderr, force=True
     )
+    # asyncua logs every publish response at INFO; our own source logs what matters.
+    logging.getLogger("asyncua").setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    # aiokafka logs every retry (~10/s while a broker is down); the Kafka sink logs one line per failure.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -225,7 +229,9 @@ async def _demo_async(args: argparse.Namespace, base: Settings, out: Path) -> in
             args.config,
             simulator=base.simulator,
             tags=chiller_tags(base.simulator),
-            sources=[{"name": "plant", "url": srv.url}],
+            # Simulated time runs faster than real time: publish often and let the server
+            # queue a few values per tag so no simulated sample is lost between publishes.
+            sources=[{"name": "plant", "url": srv.url, "publishing_interval_ms": 100.0, "queue_size": 16}],
             kafka={"enabled": False},
             prometheus={"host": "127.0.0.1", "port": args.prometheus_port},
             console={

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import time
 from collections.abc import Callable, Sequence
 
 from .records import Sample
@@ -40,7 +41,9 @@ class SampleQueue:
             raise ValueError("capacity must be >= 1")
         self.capacity = capacity
         self._on_drop = on_drop
-        self._chunks: collections.deque[Sequence[Sample]] = collections.deque()
+        self._chunks: collections.deque[tuple[float, Sequence[Sample]]] = collections.deque()
+        self.received_at = 0.0
+        """Monotonic time at which the chunk last returned by :meth:`get` was put (for latency)."""
         self._size = 0
         self._ready = asyncio.Event()
         self._closed = False
@@ -51,18 +54,18 @@ class SampleQueue:
     def put_nowait(self, chunk: Sequence[Sample]) -> None:
         if self._closed or not chunk:
             return
-        self._chunks.append(chunk)
+        self._chunks.append((time.monotonic(), chunk))
         self._size += len(chunk)
         dropped = 0
         while self._size > self.capacity and len(self._chunks) > 1:
-            old = self._chunks.popleft()
+            _, old = self._chunks.popleft()
             self._size -= len(old)
             dropped += len(old)
         if self._size > self.capacity:
             # One chunk larger than the whole queue: keep its newest part.
-            only = self._chunks.popleft()
+            at, only = self._chunks.popleft()
             excess = self._size - self.capacity
-            self._chunks.append(only[excess:])
+            self._chunks.append((at, only[excess:]))
             self._size -= excess
             dropped += excess
         if dropped:
@@ -76,7 +79,7 @@ class SampleQueue:
                 return CLOSED
             self._ready.clear()
             await self._ready.wait()
-        chunk = self._chunks.popleft()
+        self.received_at, chunk = self._chunks.popleft()
         self._size -= len(chunk)
         return chunk
 

@@ -71,7 +71,7 @@ class WindowBatch:
     closed_at: float = 0.0
     """Monotonic wall-clock time at which the slot was closed (for latency metrics)."""
     arrived_at: float = 0.0
-    """Monotonic time at which the newest sample of this slot was received."""
+    """Monotonic time at which the daemon received the sample that closed this slot."""
 
     def __len__(self) -> int:
         return len(self.tags)

@@ -74,7 +74,9 @@ class OpcUaSourceSettings(_Section):
     url: str = Field(default="opc.tcp://127.0.0.1:4840/sentinelle/", pattern=r"^opc\.tcp://")
     publishing_interval_ms: float = Field(default=250.0, gt=0)
     sampling_interval_ms: float = Field(default=0.0, ge=0, description="0: the server's fastest.")
-    queue_size: int = Field(default=1, ge=1, description="Server-side monitored item queue size.")
+    queue_size: int = Field(
+        default=4, ge=1, description="Values the server queues per tag between publishes (oldest discarded)."
+    )
     connect_timeout_s: float = Field(default=4.0, gt=0)
     reconnect_initial_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=15.0, gt=0)

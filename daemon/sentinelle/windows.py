@@ -67,7 +67,6 @@ class TagGroup:
         self.last_ts: FloatArray = np.full(n, -np.inf)
         self.next_slot: int | None = None
         """Index of the next slot to close; None until the first watermark."""
-        self.last_arrival = 0.0
 
     def start_at(self, watermark: float) -> None:
         self.next_slot = slot_of(watermark, self.period_s)
@@ -75,7 +74,9 @@ class TagGroup:
     def due(self, watermark: float) -> bool:
         return self.next_slot is not None and self.next_slot * self.period_s < watermark - _EPS
 
-    def close_due(self, watermark: float, max_hold_s: float, metrics: Metrics) -> list[WindowBatch]:
+    def close_due(
+        self, watermark: float, max_hold_s: float, metrics: Metrics, received_at: float
+    ) -> list[WindowBatch]:
         """Close every slot that ends before the watermark, oldest first."""
         assert self.next_slot is not None
         last_due = slot_of(watermark, self.period_s) - 1
@@ -93,11 +94,13 @@ class TagGroup:
         out = []
         now = time.monotonic()
         while self.next_slot <= last_due:
-            out.append(self._close_one(self.next_slot, max_hold_s, metrics, now))
+            out.append(self._close_one(self.next_slot, max_hold_s, metrics, now, received_at))
             self.next_slot += 1
         return out
 
-    def _close_one(self, k: int, max_hold_s: float, metrics: Metrics, now: float) -> WindowBatch:
+    def _close_one(
+        self, k: int, max_hold_s: float, metrics: Metrics, now: float, received_at: float
+    ) -> WindowBatch:
         end = k * self.period_s
         fresh = self.last_ts >= end - max_hold_s - _EPS
         col = np.where(fresh, self.last_value, np.nan)
@@ -117,7 +120,7 @@ class TagGroup:
             values=col,
             contexts=ctx,
             closed_at=now,
-            arrived_at=self.last_arrival or now,
+            arrived_at=received_at,
         )
 
 
@@ -140,12 +143,17 @@ class Windows:
         self._last_arrival_wall = time.monotonic()
         self._accepted = 0
 
-    def ingest(self, samples: Iterable[Sample]) -> list[WindowBatch]:
-        """Check and store samples; return the windows of every slot that closed."""
+    def ingest(self, samples: Iterable[Sample], received_at: float | None = None) -> list[WindowBatch]:
+        """Check and store samples; return the windows of every slot that closed.
+
+        ``received_at`` (monotonic) is when the daemon received these samples: the start
+        of the sample-to-detection latency of the slots they close.
+        """
         out: list[WindowBatch] = []
         lateness = self.settings.allowed_lateness_s
         drop = self.metrics.drop
         now = time.monotonic()
+        received = now if received_at is None else received_at
         accepted = 0
         for s in samples:
             where = self._where.get(s.tag)
@@ -181,13 +189,12 @@ class Windows:
             # Advance event time first: a sample may close earlier slots, never its own.
             wm = ts - lateness
             if wm > self.watermark:
-                out.extend(self._advance(wm))
+                out.extend(self._advance(wm, received))
             if g.next_slot is not None and slot_of(ts, g.period_s) < g.next_slot:
                 drop("late")
                 continue
             g.last_ts[i] = ts
             g.last_value[i] = value
-            g.last_arrival = now
             accepted += 1
             if ts > self._last_event_ts:
                 self._last_event_ts = ts
@@ -205,9 +212,9 @@ class Windows:
             return []
         # Event time continues from the last sample as if the plant were still talking.
         wm = self._last_event_ts + idle - self.settings.allowed_lateness_s
-        return self._advance(wm) if wm > self.watermark else []
+        return self._advance(wm, now) if wm > self.watermark else []
 
-    def _advance(self, watermark: float) -> list[WindowBatch]:
+    def _advance(self, watermark: float, received_at: float) -> list[WindowBatch]:
         self.watermark = watermark
         out: list[WindowBatch] = []
         for g in self.groups:
@@ -215,5 +222,5 @@ class Windows:
                 g.start_at(watermark)
                 continue
             if g.due(watermark):
-                out.extend(g.close_due(watermark, self.settings.max_hold_s, self.metrics))
+                out.extend(g.close_due(watermark, self.settings.max_hold_s, self.metrics, received_at))
         return out

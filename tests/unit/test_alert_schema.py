@@ -1,0 +1,138 @@
+"""The published JSON schema must accept exactly what ``AlertEvent.to_dict()`` produces.
+
+Consumers generate code and validators from ``docs/alert-event.schema.json``;
+if the record and the schema drift apart, this test says so before they do.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import pytest
+from jsonschema import Draft202012Validator
+
+from sentinelle.records import SCHEMA_VERSION, AlertEvent, Contributor
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "docs" / "alert-event.schema.json"
+
+START = 1_700_000_000.0
+ALERT_ID = f"chiller1/chiller1.chw_temp_c/forecast_residual/{int(START * 1000)}"
+
+
+@pytest.fixture(scope="module")
+def validator() -> Draft202012Validator:
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _event(event: str, *, event_ts: float, end_ts: float | None = None, **overrides: Any) -> AlertEvent:
+    fields: dict[str, Any] = dict(
+        event=event,
+        alert_id=ALERT_ID,
+        kind="forecast_residual",
+        asset="chiller1",
+        tag="chiller1.chw_temp_c",
+        severity="warning",
+        start_ts=START,
+        event_ts=event_ts,
+        end_ts=end_ts,
+        score=0.9997,
+        actual=7.25,
+        forecast=5.02,
+        lower=4.81,
+        upper=5.23,
+        unit="degC",
+        message="chw_temp_c 7.25 degC is above its forecast range 4.81..5.23",
+        contributors=(
+            Contributor("chiller1.chw_temp_c", 0.9997, 10.6),
+            Contributor("chiller1.pump_dp_kpa", 0.98, -3.2),
+        ),
+    )
+    fields.update(overrides)
+    return AlertEvent(**fields)
+
+
+def _payloads() -> dict[str, dict[str, Any]]:
+    """Each event type as it goes on the wire (JSON text parsed back, as a consumer sees it)."""
+    events = {
+        "opened": _event("opened", event_ts=START + 3),
+        "updated": _event(
+            "updated",
+            event_ts=START + 45.5,
+            severity="critical",
+            actual=math.nan,
+            score=math.inf,
+            contributors=(Contributor("chiller1.chw_temp_c", math.nan, -math.inf),),
+        ),
+        "cleared": _event("cleared", event_ts=START + 120, end_ts=START + 110.25, contributors=()),
+    }
+    return {name: json.loads(json.dumps(ev.to_dict(), allow_nan=False)) for name, ev in events.items()}
+
+
+@pytest.mark.parametrize("name", ["opened", "updated", "cleared"])
+def test_each_event_type_validates(validator: Draft202012Validator, name: str) -> None:
+    payload = _payloads()[name]
+    validator.validate(payload)
+    assert payload["schema_version"] == SCHEMA_VERSION == 1
+    assert payload["event"] == name
+
+
+def test_non_finite_numbers_are_null_and_still_valid(validator: Draft202012Validator) -> None:
+    updated = _payloads()["updated"]
+    assert updated["actual"] is None and updated["score"] is None
+    assert updated["contributors"] == [{"tag": "chiller1.chw_temp_c", "score": None, "residual_z": None}]
+    validator.validate(updated)
+
+
+def test_timestamps_are_utc_milliseconds(validator: Draft202012Validator) -> None:
+    cleared = _payloads()["cleared"]
+    assert cleared["start_ts"] == "2023-11-14T22:13:20.000Z"
+    assert cleared["end_ts"] == "2023-11-14T22:15:10.250Z"
+
+
+def _errors(validator: Draft202012Validator, payload: dict[str, Any]) -> list[str]:
+    return [e.message for e in validator.iter_errors(payload)]
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda p: p.update(event="acknowledged"), "unknown event type"),
+        (lambda p: p.update(kind="limit"), "unknown kind"),
+        (lambda p: p.update(schema_version=2), "other schema version"),
+        (lambda p: p.update(extra_field=1), "additional property"),
+        (lambda p: p.pop("alert_id"), "missing field"),
+        (lambda p: p.update(actual="NaN"), "number as a string"),
+        (lambda p: p.update(event_ts=1_700_000_003.0), "timestamp as a number"),
+        (lambda p: p.update(event_ts="2023-11-14T23:13:23.000+01:00"), "timestamp not in UTC Z form"),
+        (lambda p: p.update(end_ts="2023-11-14T22:15:10.250Z"), "end_ts on an opened event"),
+        (lambda p: p["contributors"].append({"tag": "x", "score": 0.5}), "contributor without residual_z"),
+        (lambda p: p.update(alert_id="chiller1-1700000000000"), "alert_id not in its documented form"),
+    ],
+)
+def test_wrong_events_fail(validator: Draft202012Validator, change: Any, why: str) -> None:
+    payload = _payloads()["opened"]
+    change(payload)
+    assert _errors(validator, payload), f"schema accepted an event with {why}"
+
+
+def test_cleared_event_without_end_fails(validator: Draft202012Validator) -> None:
+    payload = _payloads()["cleared"]
+    payload["end_ts"] = None
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate(payload)
+
+
+def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator) -> None:
+    """docs/alerts.md shows one example per event type; a stale example misleads every consumer."""
+    doc = (SCHEMA_PATH.parent / "alerts.md").read_text(encoding="utf-8")
+    examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.S)]
+    assert sorted(e["event"] for e in examples) == ["cleared", "opened", "updated"]
+    for example in examples:
+        validator.validate(example)
