@@ -25,10 +25,8 @@ EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
 
 log = logging.getLogger("sentinelle")
 
-DEMO_FAULTS = (
-    FaultSettings(kind="spike", onset_s=150.0, duration_s=20.0, tag="power_kw"),
-    FaultSettings(kind="setpoint_violation", onset_s=240.0, duration_s=300.0),
-)
+DEMO_FAULTS = (FaultSettings(kind="setpoint_violation", onset_s=200.0, duration_s=300.0),)
+"""At the demo's 10x time scale the fault starts 20 s after launch; its alerts follow within seconds."""
 
 
 def parse_fault(text: str) -> FaultSettings:

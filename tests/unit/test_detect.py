@@ -75,7 +75,7 @@ def test_residual_alert_life_cycle_with_contributors() -> None:
     rows += _normal(20, seed=1)
     events = _feed(stage, rows)
     res = [e for e in events if e.kind == "forecast_residual"]
-    assert [e.event for e in res][0] == "opened" and res[-1].event == "cleared"
+    assert res[0].event == "opened" and res[-1].event == "cleared"
     opened = res[0]
     assert opened.tag == "c.p" and opened.asset == "c"
     assert opened.alert_id.startswith("c/c.p/forecast_residual/")

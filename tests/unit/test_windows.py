@@ -36,7 +36,7 @@ def test_slot_boundaries_are_right_closed() -> None:
 
 
 def test_last_value_per_slot_and_hold() -> None:
-    w, m = _setup()
+    w, _ = _setup()
     out = w.ingest([Sample("a", 100.0, 1.0), Sample("b", 100.0, 10.0)])
     out += w.ingest([Sample("a", 100.5, 2.0), Sample("a", 101.0, 3.0)])  # slot 101: last value 3
     out += w.ingest([Sample("a", 102.0, 4.0)])  # b sends nothing: holds 10.0
@@ -102,7 +102,7 @@ def test_booleans_are_numbers() -> None:
 
 
 def test_long_jump_keeps_one_window() -> None:
-    w, m = _setup(context=8)
+    w, _ = _setup(context=8)
     w.ingest([Sample("a", 100.0, 1.0)])
     out = w.ingest([Sample("a", 10_000.0, 2.0)])
     assert len(out) <= 8

@@ -1,0 +1,522 @@
+"""The live OPC-UA source: data-change notifications in, chunks of :class:`Sample` out.
+
+One :class:`OpcUaSource` owns one server connection and one subscription holding
+all its tags.  Each publish response the server sends becomes one chunk on the
+:class:`~sentinelle.queues.SampleQueue`, so the per-sample cost downstream stays
+near zero even at thousands of tags.
+
+Reconnection is our own loop rather than asyncua's ``auto_reconnect``: we want
+to count attempts, expose the connection state as a metric, back off with
+jitter (many daemons restarting against one server must not reconnect in
+lock-step) and log once per outage instead of once per second.
+
+asyncua exceptions stay in this module: a bad node id in the settings is a
+:class:`~sentinelle.errors.ConfigError`; everything that goes wrong while
+talking to the server is counted, logged and retried, never raised.
+
+The conversion of one notification, with the shape of the data::
+
+    >>> import datetime as dt
+    >>> from types import SimpleNamespace as NS
+    >>> value = NS(Value=NS(Value=5.02), StatusCode=NS(value=0x40000000),
+    ...            SourceTimestamp=dt.datetime(2023, 11, 14, 22, 13, 20), ServerTimestamp=None)
+    >>> sample_from_datavalue("chiller1.chw_temp_c", value)
+    Sample(tag='chiller1.chw_temp_c', source_ts=1700000000.0, value=5.02, quality=<Quality.UNCERTAIN: 1>)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
+
+from asyncua import ua
+from asyncua.client.client import Client
+from asyncua.client.ua_client import UaClientState
+from asyncua.common.subscription import DataChangeEvent, StatusChangeEvent, Subscription
+from asyncua.ua.uaerrors import UaError
+
+from ..errors import ConfigError, SourceError
+from ..metrics import Metrics
+from ..queues import SampleQueue
+from ..records import Quality, Sample
+from ..settings import OpcUaSourceSettings, TagSettings
+
+__all__ = ["OpcUaSource", "epoch_seconds", "quality_of", "sample_from_datavalue"]
+
+_log = logging.getLogger(__name__)
+
+SUBSCRIBE_CHUNK: Final = 1_000
+"""Monitored items per CreateMonitoredItems request: 10,000 in one request come close to a
+megabyte, beyond the MaxMessageSize or MaxMonitoredItemsPerCall of many servers."""
+
+WATCH_INTERVAL_S: Final = 1.0
+"""How often the connection state is re-checked when no state change woke us.
+
+A closed socket is noticed at once (asyncua changes its state); a connection that is open
+but dead is noticed by asyncua's probe of the server state, which runs every
+``connect_timeout_s`` and waits as long for the answer.  A 1 s probe is too eager: a
+server busy writing 10,000 values stalls longer than that, and a false loss costs a
+resubscription and the values that changed meanwhile."""
+
+SESSION_TIMEOUT_MS: Final = 60_000
+"""Requested session timeout.  asyncua asks for an hour, which servers cap (with a warning at
+every connect) and which keeps the session of a crashed daemon alive on the server for that long."""
+
+CLOSE_TIMEOUT_S: Final = 2.0
+"""Bound on deleting the subscription and closing the session, on loss and on cancel."""
+
+ERROR_KINDS: Final = ("connect", "subscribe", "connection_lost", "bad_node", "no_timestamp", "internal")
+"""Every ``source_errors_total`` kind this module counts; pre-declared so dashboards see zeros."""
+
+_UTC = dt.UTC
+_EPOCH_NAIVE = dt.datetime(1970, 1, 1)
+_OPCUA_NULL_DATETIME = dt.datetime(1601, 1, 1, tzinfo=_UTC)
+"""asyncua decodes the OPC-UA null DateTime (0) as this; it means "no timestamp"."""
+
+# asyncua's own expected failures, caught at this module's boundary.
+_EXPECTED_ERRORS: Final = (OSError, TimeoutError, UaError)
+
+
+class _VariantLike(Protocol):
+    @property
+    def Value(self) -> Any: ...
+
+
+class _StatusCodeLike(Protocol):
+    @property
+    def value(self) -> int: ...
+
+
+class DataValueLike(Protocol):
+    """The fields of ``asyncua.ua.DataValue`` that become a :class:`Sample`."""
+
+    @property
+    def Value(self) -> _VariantLike | None: ...
+
+    @property
+    def StatusCode(self) -> _StatusCodeLike | None: ...
+
+    @property
+    def SourceTimestamp(self) -> dt.datetime | None: ...
+
+    @property
+    def ServerTimestamp(self) -> dt.datetime | None: ...
+
+
+def quality_of(status_code: int) -> Quality:
+    """The status class: the top two bits of the 32-bit StatusCode (0b11 is reserved and read as bad).
+
+    >>> quality_of(0), quality_of(0x40920000), quality_of(0x80340000), quality_of(0xC0000000)
+    (<Quality.GOOD: 0>, <Quality.UNCERTAIN: 1>, <Quality.BAD: 2>, <Quality.BAD: 2>)
+    """
+    severity = (status_code >> 30) & 0b11
+    if severity == 0:
+        return Quality.GOOD
+    if severity == 1:
+        return Quality.UNCERTAIN
+    return Quality.BAD
+
+
+def epoch_seconds(timestamp: dt.datetime | None) -> float | None:
+    """Seconds since the Unix epoch, or None for a missing or null OPC-UA timestamp.
+
+    OPC-UA timestamps are UTC.  asyncua returns aware datetimes, but other code
+    paths (and older versions) give naive ones, which are UTC as well — never local time.
+
+    >>> epoch_seconds(dt.datetime(1970, 1, 1, 0, 0, 1, 500000))
+    1.5
+    >>> epoch_seconds(dt.datetime(1970, 1, 1, 1, 0, 1, tzinfo=dt.timezone(dt.timedelta(hours=1))))
+    1.0
+    >>> epoch_seconds(dt.datetime(1601, 1, 1, tzinfo=dt.timezone.utc)) is None
+    True
+    """
+    if timestamp is None:
+        return None
+    if timestamp.tzinfo is None:
+        if timestamp.year <= 1601:
+            return None
+        return (timestamp - _EPOCH_NAIVE).total_seconds()
+    if timestamp <= _OPCUA_NULL_DATETIME:
+        return None
+    return timestamp.timestamp()
+
+
+def sample_from_datavalue(
+    tag: str, value: DataValueLike, on_missing_timestamp: Callable[[], None] | None = None
+) -> Sample:
+    """Turn one notified DataValue into a :class:`Sample`, judging nothing.
+
+    The timestamp is the source's; without one the server's; without both the
+    time of arrival, which ``on_missing_timestamp`` is told about so it can be counted.
+    The value is the Variant's Python value as delivered (a Bad status carries None).
+    """
+    ts = epoch_seconds(value.SourceTimestamp)
+    if ts is None:
+        ts = epoch_seconds(value.ServerTimestamp)
+        if ts is None:
+            ts = time.time()
+            if on_missing_timestamp is not None:
+                on_missing_timestamp()
+    status = value.StatusCode
+    quality = Quality.GOOD if status is None else quality_of(int(status.value))
+    variant = value.Value
+    return Sample(tag, ts, None if variant is None else variant.Value, quality)
+
+
+class _Batcher:
+    """Collects the samples of one publish response and hands them over as one chunk.
+
+    asyncua delivers notifications one by one, but all those of one publish
+    response within one turn of the event loop.  The first sample of a batch
+    schedules a flush with ``call_soon``, which runs after that turn: one queue
+    item per publish response instead of one per sample.
+    """
+
+    def __init__(self, out: SampleQueue, on_flush: Callable[[int], None]) -> None:
+        self._out = out
+        self._on_flush = on_flush
+        self._pending: list[Sample] = []
+
+    def add(self, sample: Sample) -> None:
+        if not self._pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self._pending.append(sample)
+
+    def flush(self) -> None:
+        chunk, self._pending = self._pending, []
+        if chunk:
+            self._out.put_nowait(chunk)
+            self._on_flush(len(chunk))
+
+
+class _NoiseFilter(logging.Filter):
+    """Drops asyncua's log records that repeat what this module already reports once.
+
+    While a server is down asyncua logs "Publish iteration crashed" with a traceback
+    every second, and closing a dead session logs warnings and tracebacks; the
+    outage itself is logged here, once, and exposed as ``source_connected``.
+    """
+
+    NOISE: Final = {
+        "asyncua.client.ua_session.UaSession": (
+            "Publish iteration crashed",
+            "close_session was called but connection is closed",
+        ),
+        "asyncua.client.ua_client.UaClient": ("close_secure_channel was called but connection is closed",),
+        "asyncua.client.client": (
+            "close_session raised during disconnect",
+            "close_secure_channel raised during disconnect",
+        ),
+    }
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self._prefixes = prefixes
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (isinstance(record.msg, str) and record.msg.startswith(self._prefixes))
+
+
+def _quiet_asyncua_noise() -> None:
+    """Install :class:`_NoiseFilter` on asyncua's client loggers (idempotent)."""
+    for name, prefixes in _NoiseFilter.NOISE.items():
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, _NoiseFilter) for f in logger.filters):
+            logger.addFilter(_NoiseFilter(prefixes))
+
+
+class _AttemptFailed(SourceError):
+    """A connection attempt failed at ``kind`` (connect or subscribe); retried by :meth:`OpcUaSource.run`."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
+class _ConnectionLost(SourceError):
+    """A subscribed session ended (socket closed, probe failed, subscription gone); carries why."""
+
+
+class OpcUaSource:
+    """Delivers the samples of one OPC-UA server's tags until cancelled.
+
+    ``run()`` connects, subscribes every tag in one subscription, and delivers;
+    on any failure it reconnects with exponential backoff and jitter and
+    subscribes again.  Node ids the server rejects are logged once and counted
+    (``source_errors_total{kind="bad_node"}``); the other tags keep working.
+
+    ``tags`` are this source's tags (the caller selects them by ``TagSettings.source``).
+    """
+
+    def __init__(
+        self,
+        settings: OpcUaSourceSettings,
+        tags: Sequence[TagSettings],
+        metrics: Metrics,
+        out: SampleQueue,
+    ) -> None:
+        self.name = settings.name
+        self._settings = settings
+        self._tag_by_node: dict[ua.NodeId, str] = {}
+        for tag in tags:
+            try:
+                node_id = ua.NodeId.from_string(tag.node_id)
+            except (UaError, ValueError) as e:
+                raise ConfigError(
+                    f"invalid OPC-UA node id {tag.node_id!r}: {e}", field=f"tags.{tag.name}.node_id"
+                ) from None
+            self._tag_by_node[node_id] = tag.name
+        self._connected_gauge = metrics.source_connected.labels(self.name)
+        self._reconnects = metrics.source_reconnects.labels(self.name)
+        self._errors = {kind: metrics.source_errors.labels(self.name, kind) for kind in ERROR_KINDS}
+        ingested = metrics.samples_ingested.labels(self.name)
+        self._batcher = _Batcher(out, ingested.inc)
+        self._connected = asyncio.Event()
+        self._connected_gauge.set(0)
+        self._rejected_logged: set[str] = set()
+        self._in_outage = False
+        self._outage_since = 0.0
+        self._background: set[asyncio.Task[None]] = set()
+        _quiet_asyncua_noise()
+
+    @property
+    def connected(self) -> bool:
+        """True while connected and subscribed."""
+        return self._connected.is_set()
+
+    async def wait_connected(self, timeout_s: float) -> bool:
+        """Wait until subscribed; False if that did not happen within ``timeout_s``."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._connected.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    async def run(self) -> None:
+        """Connect, subscribe and deliver until cancelled; reconnect with backoff on every failure."""
+        s = self._settings
+        delay = s.reconnect_initial_s
+        first = True
+        try:
+            while True:
+                if not first:
+                    self._reconnects.inc()
+                first = False
+                try:
+                    await self._session()
+                except _ConnectionLost as e:
+                    # It was working: the next attempt starts the backoff afresh.
+                    delay = s.reconnect_initial_s
+                    self._outage("connection_lost", str(e))
+                except _AttemptFailed as e:
+                    self._outage(e.kind, str(e))
+                except Exception as e:  # a source must outlive its bugs and asyncua's
+                    self._outage("internal", _describe(e), error=e)
+                # Jitter spreads out many daemons (or many sources) reconnecting to one server;
+                # only downwards, so that reconnect_max_s stays the longest wait.
+                await asyncio.sleep(min(delay, s.reconnect_max_s) * random.uniform(0.8, 1.0))
+                delay = min(delay * 2, s.reconnect_max_s)
+        finally:
+            self._set_disconnected()
+
+    # --- one connection --------------------------------------------------------------
+
+    async def _session(self) -> None:
+        """One connection's life: connect, subscribe, deliver; raises when it ends."""
+        s = self._settings
+        client = Client(s.url, timeout=s.connect_timeout_s, watchdog_intervall=s.connect_timeout_s)
+        client.session_timeout = SESSION_TIMEOUT_MS
+        if s.username is not None:
+            client.set_user(s.username)
+        if s.password is not None:
+            client.set_password(s.password.get_secret_value())
+        subscription: Subscription | None = None
+        consumer: asyncio.Task[str] | None = None
+        try:
+            try:
+                async with asyncio.timeout(s.connect_timeout_s):
+                    await client.connect()
+            except _EXPECTED_ERRORS as e:
+                raise _AttemptFailed("connect", _describe(e)) from e
+            try:
+                # queue_maxsize=0: asyncua's iterator queue is then unbounded instead of
+                # silently dropping the oldest; it holds at most the publish responses that
+                # arrive before _consume's next turn, since _consume never waits on anything else.
+                subscription = await client.create_subscription(
+                    s.publishing_interval_ms, None, queue_maxsize=0
+                )
+                consumer = asyncio.create_task(self._consume(subscription), name=f"opcua-{self.name}-consume")
+                accepted, rejected = await self._subscribe(client, subscription)
+            except _EXPECTED_ERRORS as e:
+                raise _AttemptFailed("subscribe", _describe(e)) from e
+            self._set_connected(accepted, rejected)
+            reason = await self._until_lost(client, consumer)
+            raise _ConnectionLost(reason)
+        finally:
+            self._set_disconnected()
+            if consumer is not None:
+                consumer.cancel()
+            await self._close(client, subscription)
+            if consumer is not None:
+                # Wait for the cancelled consumer without raising what it raised (already reported).
+                await asyncio.wait({consumer})
+                if not consumer.cancelled():
+                    consumer.exception()
+
+    async def _subscribe(self, client: Client, subscription: Subscription) -> tuple[int, int]:
+        """Create the monitored items in chunks; count and log (once per tag) those the server rejects."""
+        s = self._settings
+        node_ids = list(self._tag_by_node)
+        accepted = rejected = 0
+        for start in range(0, len(node_ids), SUBSCRIBE_CHUNK):
+            chunk = node_ids[start : start + SUBSCRIBE_CHUNK]
+            results = await subscription.subscribe_data_change(
+                [client.get_node(n) for n in chunk],
+                queuesize=s.queue_size,
+                sampling_interval=ua.Double(s.sampling_interval_ms),
+            )
+            for node_id, result in zip(chunk, results, strict=True):
+                if isinstance(result, ua.StatusCode):
+                    rejected += 1
+                    self._reject(node_id, result)
+                else:
+                    accepted += 1
+        return accepted, rejected
+
+    def _reject(self, node_id: ua.NodeId, status: ua.StatusCode) -> None:
+        self._errors["bad_node"].inc()
+        tag = self._tag_by_node[node_id]
+        # Logged once per tag: it is rejected again at every reconnect, which the counter shows.
+        if tag not in self._rejected_logged:
+            self._rejected_logged.add(tag)
+            _log.warning(
+                "source %s: server rejected tag %s (node %s): %s",
+                self.name,
+                tag,
+                node_id.to_string(),
+                status.name,
+            )
+
+    async def _consume(self, subscription: Subscription) -> str:
+        """Turn the subscription's events into samples; returns when the server ends the subscription."""
+        tag_by_node = self._tag_by_node
+        add = self._batcher.add
+        no_timestamp = self._errors["no_timestamp"].inc
+        async for event in subscription:
+            if isinstance(event, DataChangeEvent):
+                tag = tag_by_node.get(event.node.nodeid)
+                if tag is not None:
+                    add(sample_from_datavalue(tag, event.data.monitored_item.Value, no_timestamp))
+            elif isinstance(event, StatusChangeEvent):
+                status = event.notification.Status
+                if status is not None and not status.is_good():
+                    return f"subscription status {status.name}"
+        return "subscription closed"
+
+    async def _until_lost(self, client: Client, consumer: asyncio.Task[str]) -> str:
+        """Wait until the connection is lost (asyncua's state leaves CONNECTED) or the subscription ends.
+
+        asyncua's supervisor probes the server every ``connect_timeout_s`` and, with
+        auto_reconnect off, marks the client DISCONNECTED when the probe or the socket fails.
+        """
+        async with client.subscribe_state() as states:
+            while client.state is UaClientState.CONNECTED and not consumer.done():
+                change = asyncio.ensure_future(states.next_change())
+                try:
+                    await asyncio.wait(
+                        {change, consumer}, timeout=WATCH_INTERVAL_S, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    change.cancel()
+        if consumer.done() and not consumer.cancelled():
+            exc = consumer.exception()
+            return f"subscription ended: {_describe(exc)}" if exc is not None else consumer.result()
+        return f"connection {client.state.value}"
+
+    async def _close(self, client: Client, subscription: Subscription | None) -> None:
+        """Delete the subscription and close the session, bounded, even while being cancelled.
+
+        Runs in its own task behind ``shield`` so that a second cancellation (a stop
+        that escalates) cannot interrupt it halfway; it is bounded by ``CLOSE_TIMEOUT_S``.
+        """
+        task = asyncio.create_task(self._close_now(client, subscription), name=f"opcua-{self.name}-close")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        await asyncio.shield(task)
+
+    async def _close_now(self, client: Client, subscription: Subscription | None) -> None:
+        try:
+            async with asyncio.timeout(CLOSE_TIMEOUT_S):
+                if subscription is not None and client.state is UaClientState.CONNECTED:
+                    await subscription.delete()
+                await client.disconnect()
+        except Exception as e:  # best effort: the peer may be gone
+            _log.debug("source %s: closing the session failed: %r", self.name, e)
+            client.disconnect_socket()
+        except asyncio.CancelledError:
+            client.disconnect_socket()
+            raise
+
+    # --- state and reporting -----------------------------------------------------------
+
+    def _set_connected(self, accepted: int, rejected: int) -> None:
+        if self._in_outage:
+            _log.info(
+                "source %s: reconnected to %s after %.1f s (%d tags subscribed, %d rejected)",
+                self.name,
+                self._settings.url,
+                time.monotonic() - self._outage_since,
+                accepted,
+                rejected,
+            )
+        else:
+            _log.info(
+                "source %s: connected to %s (%d tags subscribed, %d rejected)",
+                self.name,
+                self._settings.url,
+                accepted,
+                rejected,
+            )
+        self._in_outage = False
+        self._connected_gauge.set(1)
+        self._connected.set()
+
+    def _set_disconnected(self) -> None:
+        self._connected_gauge.set(0)
+        self._connected.clear()
+
+    def _outage(self, kind: str, reason: str, *, error: BaseException | None = None) -> None:
+        """Count every failure; log a WARNING only for the first failure of an outage.
+
+        ``error`` is an unexpected exception (a bug here or in asyncua): its traceback is logged,
+        once per outage like the rest, so that a failing loop does not flood the journal.
+        """
+        self._errors[kind].inc()
+        if self._in_outage:
+            _log.debug("source %s: attempt failed (%s): %s", self.name, kind, reason)
+            return
+        self._in_outage = True
+        self._outage_since = time.monotonic()
+        what = {"connection_lost": "connection lost", "internal": "unexpected error"}.get(
+            kind, "cannot connect"
+        )
+        _log.warning(
+            "source %s: %s (%s): %s; retrying in the background",
+            self.name,
+            what,
+            self._settings.url,
+            reason,
+            exc_info=error,
+        )
+
+
+def _describe(e: BaseException) -> str:
+    """A short, log-friendly reason: the exception's type (asyncua names status errors by code) and text."""
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
