@@ -77,6 +77,11 @@ class OpcUaSourceSettings(_Section):
     queue_size: int = Field(
         default=4, ge=1, description="Values the server queues per tag between publishes (oldest discarded)."
     )
+    report_unchanged: bool = Field(
+        default=True,
+        description="Notify on every new source timestamp, even with an unchanged value "
+        "(DataChangeTrigger StatusValueTimestamp): a frozen sensor then shows as a flat line, not a gap.",
+    )
     connect_timeout_s: float = Field(default=4.0, gt=0)
     reconnect_initial_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=15.0, gt=0)

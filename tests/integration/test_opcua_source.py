@@ -274,3 +274,25 @@ async def test_unknown_node_id_is_counted_and_the_other_tags_keep_working(
             assert Sample(DOUBLES[3], T0.timestamp(), 7.0, Quality.GOOD) in chunks[-1]
     rejected = [r for r in caplog.records if "rejected tag" in r.getMessage()]
     assert len(rejected) == 1 and "no.such.tag" in rejected[0].getMessage()
+
+
+@pytest.mark.parametrize("report_unchanged", [True, False])
+async def test_unchanged_value_with_new_timestamp_is_reported_only_when_asked(report_unchanged: bool) -> None:
+    """A frozen transmitter repeats its value with fresh timestamps: a flat line, not silence."""
+    async with asyncio.timeout(15), plant_server() as server:
+        harness = Harness(server.url, [DOUBLES[0]], report_unchanged=report_unchanged)
+        async with running(harness):
+            assert await harness.source.wait_connected(5.0)
+            await harness.drain_initial()
+            await server.write(DOUBLES[0], 7.0, source_ts=T0)
+            await harness.chunks_until(lambda seen: len(seen) >= 1)
+            for i in range(1, 4):
+                await server.write(DOUBLES[0], 7.0, source_ts=T0 + dt.timedelta(seconds=i))
+            if report_unchanged:
+                chunks = await harness.chunks_until(lambda seen: len(seen) >= 3)
+                stamps = [s.source_ts for c in chunks for s in c]
+                assert stamps == [T0.timestamp() + i for i in range(1, 4)]
+            else:
+                with pytest.raises(TimeoutError):
+                    async with asyncio.timeout(1.5):
+                        await harness.chunks_until(lambda seen: len(seen) >= 1)

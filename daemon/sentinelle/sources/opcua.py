@@ -376,8 +376,15 @@ class OpcUaSource:
         accepted = rejected = 0
         for start in range(0, len(node_ids), SUBSCRIBE_CHUNK):
             chunk = node_ids[start : start + SUBSCRIBE_CHUNK]
-            results = await subscription.subscribe_data_change(
+            # A filter needs asyncua's lower-level _subscribe (subscribe_data_change takes none).
+            mfilter = (
+                ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
+                if s.report_unchanged
+                else None
+            )
+            results = await subscription._subscribe(
                 [client.get_node(n) for n in chunk],
+                mfilter=mfilter,
                 queuesize=s.queue_size,
                 sampling_interval=ua.Double(s.sampling_interval_ms),
             )
