@@ -1,0 +1,203 @@
+"""Forecaster speed: forecasts/s and batch latency for 100 / 1,000 / 10,000 tags at context 512.
+
+For each forecaster (the language model, and the Holt and naive baselines as the
+same-run baseline) and each tag count, the windows of all tags are forecast the
+way the batcher does it (chunks of ``max_batch`` rows), ``--repeats`` times:
+
+* forecasts/s = tags / wall time of one whole round;
+* p50 / p99 latency of one forecaster call (one chunk);
+* peak RSS of the process (and peak CUDA memory on a GPU);
+* the cost of one daemon tick for 1,000 tags: closing a slot in ``Windows``,
+  forecasting, and the detect stage (River detectors, alert life cycle), measured
+  with the real stage objects.
+
+Prints a table and writes ``bench/results/forecast_speed.json`` with the machine and device.
+
+    python bench/forecast_speed.py
+    python bench/forecast_speed.py --tags 100 1000 --device cpu --model path/to/checkpoint
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from sentinelle.detect.stage import DetectStage
+from sentinelle.forecast import Forecaster, HoltForecaster, NaiveForecaster
+from sentinelle.metrics import Metrics
+from sentinelle.records import FloatArray, ForecastBatch, Sample
+from sentinelle.settings import DetectSettings, TagSettings, WindowSettings
+from sentinelle.windows import Windows
+
+ROOT = Path(__file__).resolve().parents[1]
+LEVELS = (0.1, 0.5, 0.9)
+CONTEXT = 512
+
+
+def machine(device: str) -> dict[str, Any]:
+    cpu = "unknown"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info: dict[str, Any] = {
+        "host": platform.node(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "device": device,
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        if device.startswith("cuda"):
+            info["gpu"] = torch.cuda.get_device_name(0)
+    except ImportError:
+        pass
+    return info
+
+
+def windows(n: int, seed: int = 0) -> FloatArray:
+    """Random walks with a daily-like cycle and noise, a few gaps: industrial-looking windows."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(CONTEXT)
+    level = rng.normal(0, 50, size=(n, 1))
+    walk = np.cumsum(rng.normal(0, 0.1, size=(n, CONTEXT)), axis=1)
+    cycle = rng.uniform(0, 3, size=(n, 1)) * np.sin(2 * np.pi * t / rng.integers(24, 200, size=(n, 1)))
+    x = level + walk + cycle + rng.normal(0, 0.05, size=(n, CONTEXT))
+    x[rng.random((n, CONTEXT)) < 0.01] = np.nan
+    return x
+
+
+def rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def time_forecaster(f: Forecaster, n: int, max_batch: int, repeats: int) -> dict[str, Any]:
+    ctx = windows(n)
+    f.forecast(ctx[: min(n, max_batch)])  # warm-up (lazy init, kernels)
+    calls: list[float] = []
+    rounds: list[float] = []
+    for _ in range(repeats):
+        r0 = time.perf_counter()
+        for start in range(0, n, max_batch):
+            c0 = time.perf_counter()
+            q = f.forecast(ctx[start : start + max_batch])
+            calls.append(time.perf_counter() - c0)
+            assert q.shape[0] == min(max_batch, n - start)
+        rounds.append(time.perf_counter() - r0)
+    best_round = statistics.median(rounds)
+    return {
+        "tags": n,
+        "forecasts_per_s": round(n / best_round, 1),
+        "round_s": round(best_round, 4),
+        "call_p50_ms": round(float(np.percentile(calls, 50)) * 1e3, 2),
+        "call_p99_ms": round(float(np.percentile(calls, 99)) * 1e3, 2),
+        "calls": len(calls),
+        "peak_rss_mib": round(rss_mib(), 1),
+    }
+
+
+def tick_cost(f: Forecaster, n: int = 1000, ticks: int = 20) -> dict[str, float]:
+    """Wall time of windows + forecast + detect for one closed slot of n tags."""
+    m = Metrics(CollectorRegistry())
+    tags = [TagSettings(name=f"t{i}", asset=f"a{i // 50}", node_id=f"n{i}") for i in range(n)]
+    w = Windows(tags, WindowSettings(context_steps=CONTEXT, allowed_lateness_s=0.0), m)
+    d = DetectStage(tags, DetectSettings(grace_period_steps=2), m)
+    rng = np.random.default_rng(1)
+    hist = windows(n)
+    # Fill the windows with history first (not timed).
+    for k in range(CONTEXT):
+        w.ingest([Sample(t.name, float(k), float(hist[i, k])) for i, t in enumerate(tags)])
+    costs = {"windows_ms": [], "forecast_ms": [], "detect_ms": []}
+    for k in range(CONTEXT, CONTEXT + ticks):
+        samples = [Sample(t.name, float(k), float(hist[i, -1] + rng.normal(0, 0.1))) for i, t in enumerate(tags)]
+        t0 = time.perf_counter()
+        batches = w.ingest(samples)
+        t1 = time.perf_counter()
+        for b in batches:
+            q = f.forecast(b.contexts)
+            t2 = time.perf_counter()
+            d.process(ForecastBatch(b, f.levels, q, f.name))
+            t3 = time.perf_counter()
+            costs["windows_ms"].append((t1 - t0) * 1e3)
+            costs["forecast_ms"].append((t2 - t1) * 1e3)
+            costs["detect_ms"].append((t3 - t2) * 1e3)
+    out = {k: round(statistics.median(v), 2) for k, v in costs.items() if v}
+    out["total_ms"] = round(sum(out.values()), 2)
+    return out
+
+
+def build(name: str, args: argparse.Namespace) -> Forecaster:
+    if name == "holt":
+        return HoltForecaster(LEVELS, args.horizon)
+    if name == "naive":
+        return NaiveForecaster(LEVELS, args.horizon)
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+    from sentinelle.forecast.engine import ModelForecaster
+
+    path = args.model or SHIPPED_CHECKPOINT
+    return ModelForecaster(path, LEVELS, args.horizon, device=args.device, max_batch=args.max_batch)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tags", type=int, nargs="+", default=[100, 1000, 10000])
+    ap.add_argument("--forecasters", nargs="+", default=["model", "holt", "naive"])
+    ap.add_argument("--model", type=Path, default=None, help="checkpoint directory (default: the shipped one)")
+    ap.add_argument("--device", default="auto")
+    ap.add_argument("--horizon", type=int, default=16)
+    ap.add_argument("--max-batch", type=int, default=1024)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_speed.json")
+    args = ap.parse_args()
+
+    results: list[dict[str, Any]] = []
+    ticks: dict[str, dict[str, float]] = {}
+    device = "cpu"
+    for name in args.forecasters:
+        f = build(name, args)
+        device = str(getattr(f, "device", device))
+        for n in args.tags:
+            r = time_forecaster(f, n, args.max_batch, args.repeats)
+            r["forecaster"] = name
+            if hasattr(f, "peak_memory_mib"):
+                r["peak_device_mib"] = f.peak_memory_mib()
+            results.append(r)
+            print(
+                f"{name:>6} {n:>6} tags: {r['forecasts_per_s']:>10.0f} forecasts/s, call p50 {r['call_p50_ms']} ms "
+                f"p99 {r['call_p99_ms']} ms, peak RSS {r['peak_rss_mib']} MiB",
+                flush=True,
+            )
+        ticks[name] = tick_cost(f)
+        print(f"{name:>6} daemon tick, 1,000 tags: {ticks[name]}", flush=True)
+    doc = {
+        "benchmark": "forecast_speed",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine(device),
+        "settings": {"context": CONTEXT, "horizon": args.horizon, "max_batch": args.max_batch, "levels": LEVELS},
+        "results": results,
+        "tick_1000_tags": ticks,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
