@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+IntArray = npt.NDArray[np.intp]
 
 SCHEMA_VERSION = 1
 """Version of the alert event JSON schema (``docs/alert-event.schema.json``)."""
@@ -81,14 +82,19 @@ class WindowBatch:
 class ForecastBatch:
     """Forecasts for the rows of one :class:`WindowBatch`.
 
-    ``quantiles[i, q, h]`` is the forecast of ``window.tags[i]`` for step ``h + 1``
-    after ``window.ts`` at quantile level ``levels[q]``.
+    ``quantiles[i, q, h]`` is the forecast of ``window.tags[i]`` (or of
+    ``window.tags[rows[i]]``) for step ``h + 1`` after ``window.ts`` at quantile
+    level ``levels[q]``.
     """
 
     window: WindowBatch
     levels: tuple[float, ...]
     quantiles: FloatArray
     forecaster: str
+    rows: IntArray | None = None
+    """Rows of ``window`` these forecasts are for (None: all).  A forecaster too slow
+    to refresh every tag every tick refreshes a share of the rows each tick; the
+    others keep their earlier multi-step forecast."""
 
     @property
     def horizon(self) -> int:

@@ -122,3 +122,27 @@ def test_per_tag_gauges_come_from_the_snapshot() -> None:
     v = m.registry.get_sample_value("sentinelle_tag_forecast", {"asset": "c", "tag": "c.p", "quantile": "0.5"})
     assert v == 100.0
     assert m.registry.get_sample_value("sentinelle_tag_actual", {"asset": "d", "tag": "d.x"}) is not None
+
+
+def test_rows_refreshed_on_a_cadence_use_the_matching_forecast_step() -> None:
+    """A row forecast two ticks ago is compared with step 2 of that forecast."""
+    stage, _ = _stage()
+    levels = LEVELS
+    z = np.array([-1.2816, 0.0, 1.2816])
+
+    def fb(ts: float, values: list[float], rows: list[int], medians: list[list[float]]) -> ForecastBatch:
+        v = np.array(values)
+        w = WindowBatch(ts=ts, period_s=1.0, tags=tuple(t.name for t in TAGS), assets=tuple(t.asset for t in TAGS),
+                        values=v, contexts=v[:, None])
+        med = np.array(medians)  # (len(rows), H)
+        q = med[:, None, :] + z[None, :, None] * 0.1
+        return ForecastBatch(window=w, levels=levels, quantiles=q, forecaster="t", rows=np.array(rows, dtype=np.intp))
+
+    stage.process(fb(0.0, [5.0, 100.0, 0.0], [0, 1, 2], [[5.0, 6.0, 7.0, 8.0], [100.0] * 4, [0.0] * 4]))
+    stage.process(fb(1.0, [5.0, 100.0, 0.0], [1], [[100.0] * 4]))
+    g = next(iter(stage._groups.values()))
+    exp = g.scorer.expected(2.0, 1.0)
+    assert exp is not None
+    assert exp[0, 1] == 6.0  # row 0: step 2 of the forecast made at ts 0
+    assert exp[1, 1] == 100.0  # row 1: step 1 of the forecast made at ts 1
+    assert g.scorer.expected(9.0, 1.0) is None  # older than the horizon: no forecast

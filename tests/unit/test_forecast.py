@@ -118,3 +118,26 @@ async def test_batcher_without_fallback_raises_model_error() -> None:
     m = Metrics(CollectorRegistry())
     with pytest.raises(ModelError, match="broken"):
         await _run_batcher(ForecastBatcher(_Broken(), ForecastSettings(horizon_steps=4), m), [_window(2, 1.0)])
+
+
+@pytest.mark.asyncio
+async def test_batcher_refreshes_a_rotating_share_of_rows() -> None:
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(forecaster="naive", horizon_steps=4, refresh_every_steps=3, max_wait_ms=0)
+    windows = [_window(7, float(t)) for t in range(10, 16)]
+    out = await _run_batcher(ForecastBatcher(make_forecaster(settings), settings, m), windows)
+    seen: dict[int, list[float]] = {}
+    for o in out:
+        assert o.rows is not None and o.quantiles.shape[0] == len(o.rows)
+        for r in o.rows.tolist():
+            seen.setdefault(r, []).append(o.window.ts)
+    # Every row refreshed exactly every 3 ticks; about a third of the rows per tick.
+    assert sorted(seen) == list(range(7))
+    for stamps in seen.values():
+        assert np.diff(stamps).tolist() == [3.0] * (len(stamps) - 1)
+    assert all(2 <= len(o.rows) <= 3 for o in out if o.rows is not None)
+
+
+def test_refresh_must_fit_in_the_horizon() -> None:
+    with pytest.raises(ValueError, match="refresh_every_steps"):
+        ForecastSettings(horizon_steps=4, refresh_every_steps=5)

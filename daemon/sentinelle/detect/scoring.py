@@ -12,7 +12,6 @@ does not teach the threshold that faults are normal.
 
 from __future__ import annotations
 
-import math
 from statistics import NormalDist
 
 import numpy as np
@@ -40,18 +39,39 @@ class ResidualScorer:
         self.min_spread = min_spread
         self.threshold = score_threshold
         self.detectors = [anomaly.GaussianScorer(grace_period=grace_period_steps) for _ in range(n_rows)]
-        self._prev: FloatArray | None = None  # (n, levels, H) of the previous tick
-        self._prev_ts = math.nan
-        self.period_s = math.nan
+        # Each row's latest forecast (levels × horizon) and the slot it was made at: rows
+        # are refreshed on their own cadence (forecast.refresh_every_steps), so a tick
+        # compares a row's value with the step of its last forecast that lands on it.
+        self._n = n_rows
+        self._prev: FloatArray | None = None  # (n, levels, H)
+        self._prev_ts: FloatArray = np.full(n_rows, np.nan)
 
     def expected(self, ts: float, period_s: float) -> FloatArray | None:
-        """Forecast quantiles (n, levels) made earlier for the slot ending at ``ts``."""
+        """Forecast quantiles (n, levels) made earlier for the slot ending at ``ts`` (NaN rows: none)."""
         if self._prev is None:
             return None
-        steps = round((ts - self._prev_ts) / period_s)
-        if steps < 1 or steps > self._prev.shape[2]:
+        horizon = self._prev.shape[2]
+        with np.errstate(invalid="ignore"):
+            steps = np.rint((ts - self._prev_ts) / period_s)
+        valid = np.isfinite(steps) & (steps >= 1) & (steps <= horizon)
+        if not valid.any():
             return None
-        return self._prev[:, :, steps - 1]
+        idx = np.where(valid, steps - 1, 0).astype(np.intp)
+        exp = self._prev[np.arange(self._n), :, idx]
+        exp[~valid] = np.nan
+        return np.asarray(exp, dtype=np.float64)
+
+    def remember(self, fb: ForecastBatch) -> None:
+        """Keep the batch's new forecasts (all rows, or the rows it refreshed)."""
+        q = fb.quantiles
+        if self._prev is None:
+            self._prev = np.full((self._n, q.shape[1], q.shape[2]), np.nan)
+        if fb.rows is None:
+            self._prev[:] = q
+            self._prev_ts[:] = fb.window.ts
+        else:
+            self._prev[fb.rows] = q
+            self._prev_ts[fb.rows] = fb.window.ts
 
     def score(
         self, fb: ForecastBatch, learn_mask: BoolArray
@@ -86,6 +106,5 @@ class ResidualScorer:
                     flagged[i] = True
                 elif learn_mask[i]:
                     det.learn_one(None, zi)
-        self._prev = fb.quantiles
-        self._prev_ts = w.ts
+        self.remember(fb)
         return exp, z, score, flagged

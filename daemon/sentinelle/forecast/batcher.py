@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..metrics import Metrics
-from ..records import FloatArray, ForecastBatch, WindowBatch
+from ..records import FloatArray, ForecastBatch, IntArray, WindowBatch
 from ..settings import ForecastSettings
 from .base import Forecaster
 
@@ -79,20 +79,40 @@ class ForecastBatcher:
                         break
                     pending.append(nxt)
                     rows += len(nxt)
-                contexts = pending[0].contexts if len(pending) == 1 else np.concatenate(
-                    [w.contexts for w in pending], axis=0
-                )
+                due = [self._due_rows(w) for w in pending]
+                parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(pending, due, strict=True)]
+                contexts = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
                 quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts)
                 start = 0
-                for w in pending:
-                    end = start + len(w)
+                for w, due_rows, part in zip(pending, due, parts, strict=True):
+                    end = start + len(part)
                     await outbox.put(
-                        ForecastBatch(window=w, levels=self._levels(), quantiles=quantiles[start:end], forecaster=name)
+                        ForecastBatch(
+                            window=w,
+                            levels=self._levels(),
+                            quantiles=quantiles[start:end],
+                            forecaster=name,
+                            rows=due_rows,
+                        )
                     )
                     start = end
         finally:
             await outbox.put(None)
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _due_rows(self, w: WindowBatch) -> IntArray | None:
+        """Rows to forecast at this tick: all, or a rotating share with ``refresh_every_steps`` > 1.
+
+        Row ``i`` is refreshed at ticks where ``(i + tick) % R == 0``, so every tick
+        costs about 1/R of a full batch and no row's forecast is older than R steps
+        (the horizon covers it: the settings require R ≤ horizon_steps).
+        """
+        r = self.settings.refresh_every_steps
+        if r <= 1:
+            return None
+        tick = round(w.ts / w.period_s)
+        rows = np.flatnonzero((np.arange(len(w)) + tick) % r == 0)
+        return rows.astype(np.intp)
 
     def _levels(self) -> tuple[float, ...]:
         return self.forecaster.levels
