@@ -1,6 +1,6 @@
 # Two commands for a fresh machine (see README.md):
 #   make demo   install everything, run the live demo (simulated chiller → daemon → alerts + metrics)
-#   make test   install everything, start real Kafka + Prometheus on loopback, run ruff, mypy, promtool
+#   make test   install everything, start real Kafka + Prometheus + PostgreSQL on loopback, run ruff, mypy, promtool
 #               and pytest (unit + integration), stop the services
 VENV ?= .venv
 PY := $(VENV)/bin/python

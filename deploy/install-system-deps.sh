@@ -6,6 +6,7 @@
 #   maven                - resolves Kafka jars from Maven Central (deploy/kafka)
 #   java (>= 17)         - runs the Kafka 4 broker
 #   curl                 - readiness probe for Prometheus
+#   postgresql           - a throwaway historian for the history reader's tests (deploy/postgres)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,6 +18,8 @@ command -v prometheus >/dev/null && command -v promtool >/dev/null || missing+=(
 command -v mvn >/dev/null || missing+=(maven)
 command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)   # Kafka readiness probe (stdlib only)
+# Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin.
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 
 # Kafka 4 brokers refuse to run on Java < 17.
 java_major() {
@@ -30,7 +33,7 @@ if ((${#missing[@]})); then
     [[ "$(id -u)" == 0 ]] || { log "need root to install: ${missing[*]}"; exit 1; }
     log "installing: ${missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
-    # Keep apt from starting Debian's own services (prometheus on :9090);
+    # Keep apt from starting Debian's own services (prometheus on :9090, postgres on :5432);
     # tests run their own instance. Only add a policy-rc.d if none exists.
     policy=/usr/sbin/policy-rc.d
     own_policy=0

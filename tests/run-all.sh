@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, as `make test` and CI run it: static checks, then real
-# Kafka and Prometheus on loopback, then pytest (unit + integration), then the
+# Kafka, Prometheus and PostgreSQL on loopback, then pytest (unit + integration), then the
 # services are stopped whatever happened.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -22,6 +22,8 @@ deploy/services.sh start
 export SENTINELLE_TEST_KAFKA_BOOTSTRAP="127.0.0.1:${SENTINELLE_KAFKA_PORT:-19092}"
 export SENTINELLE_TEST_PROMETHEUS_URL="http://127.0.0.1:${SENTINELLE_PROMETHEUS_PORT:-19090}"
 export SENTINELLE_TEST_PROMETHEUS_TARGETS_DIR="$SENTINELLE_RUN_DIR/prometheus/targets"
+SENTINELLE_TEST_POSTGRES_DSN="$(deploy/postgres/postgres.sh dsn)"
+export SENTINELLE_TEST_POSTGRES_DSN
 
 echo "== pytest"
 "$VENV/bin/python" -m pytest "$@"

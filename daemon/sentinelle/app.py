@@ -1,7 +1,10 @@
 """The daemon's life cycle, readable in one file: start → run → stop.
 
 * **start**: metrics endpoint, sinks (a required sink that cannot be reached
-  raises :class:`SinkUnavailable` → exit 69), sources (a source marked
+  raises :class:`SinkUnavailable` → exit 69), the history backfill when
+  ``[[history.sources]]`` are configured (``backfill.py``: windows and detectors
+  warm from the look-back, no alerts sent for it; an unreadable source → exit 69
+  if ``history.required_at_start``, else a warning), sources (a source marked
   ``required_at_start`` that does not connect in time → exit 69; the others
   connect and reconnect in the background, visible in metrics), then READY=1.
 * **run**: the stages under one :class:`asyncio.TaskGroup`, connected by bounded
@@ -27,7 +30,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from .detect.stage import DetectStage
-from .errors import SourceUnavailable
+from .errors import ModelError, SourceUnavailable
 from .forecast import Forecaster, make_fallback, make_forecaster
 from .forecast.batcher import ForecastBatcher
 from .metrics import Metrics
@@ -68,9 +71,7 @@ class Daemon:
         self.forecast_q: asyncio.Queue[ForecastBatch | None] = asyncio.Queue(d.stage_queue_size)
         self.alert_q: asyncio.Queue[list[AlertEvent] | None] = asyncio.Queue(d.stage_queue_size)
         self.windows = Windows(settings.tags, settings.windows, m)
-        self.batcher = ForecastBatcher(
-            forecaster or make_forecaster(settings.forecast), settings.forecast, m, make_fallback(settings.forecast)
-        )
+        self.batcher = self._forecast_batcher(forecaster)
         self.detect = DetectStage(settings.tags, settings.detect, m)
         self._required_sources: list[tuple[OpcUaSource, OpcUaSourceSettings]] = []
         self.sinks: list[AlertSink] = list(sinks) if sinks is not None else self._default_sinks()
@@ -80,6 +81,28 @@ class Daemon:
         self._started_sinks: list[AlertSink] = []
 
     # -- construction -------------------------------------------------------
+
+    def _forecast_batcher(self, forecaster: Forecaster | None) -> ForecastBatcher:
+        """The configured forecaster; a model that cannot be loaded gives way to its baseline.
+
+        A missing or corrupt checkpoint must not stop the plant's monitoring: the
+        error is logged (naming the file) and counted, and the daemon detects
+        with the Holt baseline instead.
+        """
+        f = self.settings.forecast
+        if forecaster is not None:
+            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
+        try:
+            return ForecastBatcher(make_forecaster(f, self.metrics), f, self.metrics, make_fallback(f))
+        except ModelError as e:
+            self.metrics.forecast_errors.labels(f.forecaster).inc()
+            baseline = make_fallback(f)
+            if baseline is None:
+                raise
+            log.error("forecaster %r unavailable: %s; using the %r baseline instead", f.forecaster, e, baseline.name)
+            # The baseline's own fallback is what its settings would give it.
+            as_baseline = f.model_copy(update={"forecaster": baseline.name})
+            return ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline))
 
     def _default_sinks(self) -> list[AlertSink]:
         s = self.settings
@@ -111,7 +134,7 @@ class Daemon:
     # -- life cycle ---------------------------------------------------------
 
     async def start(self) -> None:
-        """Open the metrics endpoint and the sinks; fail fast on required services."""
+        """Open the metrics endpoint and the sinks, warm up from history; fail fast on required services."""
         p = self.settings.prometheus
         if p.enabled:
             from prometheus_client import start_http_server
@@ -123,6 +146,10 @@ class Daemon:
         for sink in self.sinks:
             await sink.start()
             self._started_sinks.append(sink)
+        if self.settings.history.sources:
+            from .backfill import run_backfill  # pyarrow and asyncpg only when history is configured
+
+            await run_backfill(self.settings, self.metrics, self.windows, self.batcher.forecaster, self.detect)
 
     async def serve(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set, then stop gracefully; call :meth:`start` first."""

@@ -1,4 +1,4 @@
-"""The command line: ``sentinelle run | simulate | demo | check-config``.
+"""The command line: ``sentinelle run | simulate | demo | check-config | pretrain``.
 
 Exit codes (uvicorn-style, and ``RestartPreventExitStatus=78`` in the systemd unit):
 0 clean stop, 1 a bug, 69 a required service unavailable at start (EX_UNAVAILABLE),
@@ -78,6 +78,18 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("sentinelle-demo"), help="folder for alerts and ground truth")
     demo.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--no-live", action="store_true", help="print alert lines instead of the live table")
+
+    pre = sub.add_parser(
+        "pretrain",
+        help="train the forecasting model from scratch",
+        description="Pretrain the forecasting model on the generated and public corpus; "
+        "writes config.json, model.safetensors (best validation) and training.json.",
+    )
+    pre.add_argument("--config", type=Path, required=True, help="pretraining TOML file (config/pretrain.toml)")
+    pre.add_argument("--out", type=Path, default=None, help="output folder (overrides train.out_dir)")
+    pre.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (overrides train.max_minutes)")
+    pre.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides train.steps)")
+    pre.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
     return p
 
 
@@ -139,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_simulate(settings))
         if args.command == "demo":
             return _demo(args)
+        if args.command == "pretrain":
+            return _pretrain(args)
     except ConfigError as e:
         print(f"sentinelle: configuration error: {e}", file=sys.stderr)
         return EXIT_CONFIG
@@ -158,6 +172,32 @@ def _check_config(path: Path) -> int:
     print(f"  kafka: {'topic ' + kafka.topic + ' on ' + kafka.bootstrap_servers if kafka.enabled else 'disabled'}")
     prom = settings.prometheus
     print(f"  metrics: {f'http://{prom.host}:{prom.port}/metrics' if prom.enabled else 'disabled'}")
+    return EXIT_OK
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from .forecast.pretrain_settings import load_pretrain_settings
+
+    train: dict[str, Any] = {}
+    if args.out is not None:
+        train["out_dir"] = args.out
+    if args.max_minutes is not None:
+        train["max_minutes"] = args.max_minutes
+    if args.steps is not None:
+        train["steps"] = args.steps
+    # Validated before torch is imported: a typo costs a second, not a slow start.
+    settings = load_pretrain_settings(args.config, train=train)
+    _setup_logging("INFO")
+    from .forecast.train import pretrain
+
+    result = pretrain(settings, progress=not args.no_progress)
+    best = result.best_validation
+    print(
+        f"pretrained {result.parameters / 1e6:.2f} M parameters for {result.steps} steps in "
+        f"{result.wall_seconds / 60:.1f} min on {result.device} ({result.stopped_by}); "
+        f"best step {result.best_step}: pinball {best['pinball']:.4f}, MASE {best['mase']:.3f} "
+        f"(naive {best['naive_mase']:.3f}); saved in {result.out_dir}"
+    )
     return EXIT_OK
 
 

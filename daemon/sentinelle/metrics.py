@@ -36,8 +36,14 @@ DROP_REASONS = (
     "late",
     "unknown_tag",
     "queue_overflow",
+    "malformed_date",
+    "malformed_value",
+    "malformed_row",
 )
-"""Every reason a sample may be skipped; all are pre-declared so dashboards see zeros."""
+"""Every reason a sample may be skipped; all are pre-declared so dashboards see zeros.
+
+The ``malformed_*`` reasons come from history files and tables (``sources/history.py``):
+a row whose date or value cannot be read, or whose column count is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,6 +203,22 @@ class Metrics:
         self.sink_dropped = Counter(
             "sink_events_dropped", "Events a sink had to drop (queue full at shutdown or overflow).",
             ["sink"], namespace=ns, registry=r,
+        )
+
+        self.backfill_samples = Counter(
+            "backfill_samples",
+            "Samples read from a history source by the start-up backfill.",
+            ["source"], namespace=ns, registry=r,
+        )
+        self.backfill_events_suppressed = Counter(
+            "backfill_events_suppressed",
+            "Alert events the backfill computed for the historical period and did not send.",
+            ["event"], namespace=ns, registry=r,
+        )
+        for ev in ("opened", "updated", "cleared"):
+            self.backfill_events_suppressed.labels(ev)
+        self.backfill_seconds = Gauge(
+            "backfill_duration_seconds", "Wall time of the start-up backfill.", namespace=ns, registry=r
         )
 
         self.up = Gauge("up_state", "1 while the daemon runs its main loop.", namespace=ns, registry=r)

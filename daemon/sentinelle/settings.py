@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -111,7 +111,7 @@ class WindowSettings(_Section):
 
 
 class ForecastSettings(_Section):
-    forecaster: Literal["naive", "seasonal_naive", "holt"] = "holt"
+    forecaster: Literal["naive", "seasonal_naive", "holt", "model"] = "holt"
     horizon_steps: int = Field(default=16, ge=1, le=1024)
     season_steps: int = Field(default=0, ge=0, description="Season length for seasonal_naive (0: last value).")
     quantile_levels: tuple[float, ...] = (0.1, 0.5, 0.9)
@@ -120,6 +120,30 @@ class ForecastSettings(_Section):
     holt_damping: float = Field(default=0.9, gt=0, le=1)
     max_batch: int = Field(default=4096, ge=1)
     max_wait_ms: float = Field(default=20.0, ge=0)
+    refresh_every_steps: int = Field(
+        default=1,
+        ge=1,
+        description="Forecast each tag every R ticks (a rotating 1/R of the tags per tick) and use the "
+        "earlier multi-step forecast in between: how a model too slow for every tag every tick keeps up.",
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="Local checkpoint directory (config.json + model.safetensors); "
+        "None: the checkpoint shipped in the package.",
+    )
+    model_device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto: CUDA (bfloat16) when available, else the CPU (float32)."
+    )
+    model_max_batch: int = Field(default=1024, ge=1, description="Windows per forward pass of the model.")
+    model_threads: int | None = Field(
+        default=None, ge=1, description="Torch CPU threads for the whole process; None: torch's default."
+    )
+    adapters_dir: Path | None = Field(
+        default=None,
+        description="Per-asset LoRA adapters of the model (<adapters_dir>/<asset>/, written by "
+        "`sentinelle finetune`); an asset without one, or with one that fails its checks, uses the base model. "
+        "None: the base model for every asset.",
+    )
 
     @model_validator(mode="after")
     def _levels_valid(self) -> ForecastSettings:
@@ -128,7 +152,47 @@ class ForecastSettings(_Section):
             raise ValueError("quantile_levels must be strictly increasing values in (0, 1)")
         if 0.5 not in lv:
             raise ValueError("quantile_levels must contain 0.5 (the point forecast)")
+        if self.refresh_every_steps > self.horizon_steps:
+            raise ValueError(
+                f"refresh_every_steps ({self.refresh_every_steps}) must not exceed horizon_steps "
+                f"({self.horizon_steps}): a tag's forecast must reach its next refresh"
+            )
         return self
+
+
+class FinetuneSettings(_Section):
+    """How ``sentinelle finetune`` adapts the model to one asset's history (LoRA, early stopping).
+
+    Windows are cut from the asset's own tags; the newest ``validation_fraction``
+    of each series is kept for validation and never trained on, so the scores in
+    the adapter's manifest are out of sample.
+    """
+
+    rank: int = Field(default=8, ge=1, le=256, description="LoRA rank r.")
+    alpha: int = Field(default=16, ge=1, description="LoRA scaling numerator (the update is scaled by alpha/r).")
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: tuple[str, ...] = Field(
+        default=("q_proj", "v_proj", "o_proj", "up_proj", "down_proj"),
+        min_length=1,
+        description="Linear layers of the model that get LoRA weights (names or dotted suffixes, e.g. "
+        "head.output_layer).",
+    )
+    learning_rate: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=32, ge=1)
+    max_steps: int = Field(default=400, ge=1, description="Upper bound; early stopping usually ends sooner.")
+    eval_every_steps: int = Field(default=25, ge=1)
+    patience_evals: int = Field(
+        default=4, ge=1, description="Stop after this many validations in a row without a better validation loss."
+    )
+    validation_fraction: float = Field(default=0.2, gt=0, lt=1, description="Newest share of each series.")
+    validation_windows: int = Field(default=256, ge=1, description="Most validation windows (evenly spaced).")
+    min_context_steps: int = Field(default=32, ge=2, description="Fewest steps of history before an origin.")
+    label_clip: float = Field(default=50.0, gt=0, description="Scaled targets are clipped to ±this (as pretraining).")
+    season_steps: int = Field(default=1, ge=1, description="Season of the MASE scale in the validation scores.")
+    seed: int = Field(default=0, ge=0)
+    threads: int = Field(default=2, ge=1, description="Torch CPU threads during fine-tuning.")
+    max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget; the best adapter is kept.")
 
 
 class DetectSettings(_Section):
@@ -217,6 +281,124 @@ class SimulatorSettings(_Section):
     extra_tags: int = Field(default=0, ge=0, description="Synthetic extra tags (benchmarks).")
 
 
+_SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_SQL_NAME = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+"""Table and column names are quoted into SQL, so only plain identifiers are accepted."""
+HistoryKind = Literal["csv_events", "csv_wide", "parquet", "postgres"]
+
+
+class _HistorySource(_Section):
+    """What every history source shares: a name, the zone of naive dates, the tag-name map."""
+
+    kind: HistoryKind
+    name: str | None = Field(
+        default=None, min_length=1, description="Label in metrics and logs; default: the kind."
+    )
+    timezone: str = Field(
+        default="UTC", description="IANA zone of dates written without an offset (e.g. Europe/Paris)."
+    )
+    tag_map: dict[str, str] = Field(
+        default_factory=dict,
+        description="Name in the export (column or parameter name) → configured tag name; "
+        "names not listed are used as they are.",
+    )
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
+
+    @model_validator(mode="after")
+    def _zone_known(self) -> _HistorySource:
+        import zoneinfo
+
+        if self.timezone != "UTC":
+            try:
+                zoneinfo.ZoneInfo(self.timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from None
+        return self
+
+
+class _CsvSource(_HistorySource):
+    path: Path = Field(description="The CSV export.")
+    delimiter: Literal["auto", ",", ";", "\t"] = Field(
+        default="auto", description="auto: ';' if the header line has one, else a tab if it has one, else ','."
+    )
+    encoding: str = Field(default="utf-8", description="Text encoding; a UTF-8 byte-order mark is always skipped.")
+
+
+class CsvEventsSource(_CsvSource):
+    """The event-log export: one row per change — date, parameter name, value (before), new value (after)."""
+
+    kind: Literal["csv_events"] = "csv_events"
+    date_column: str = "date"
+    tag_column: str = "parameter name"
+    value_column: str = Field(default="value", description="The value before the change.")
+    new_value_column: str = Field(default="new value", description="The value after the change: the sample.")
+
+
+class CsvWideSource(_CsvSource):
+    """The wide sparse export: a date column, then one column per tag; an empty cell means unchanged."""
+
+    kind: Literal["csv_wide"] = "csv_wide"
+    date_column: str | None = Field(default=None, description="None: the first column.")
+
+
+class ParquetSource(_HistorySource):
+    """A Parquet file, long (tag, ts, value[, quality]) or wide (ts, then one column per tag)."""
+
+    kind: Literal["parquet"] = "parquet"
+    path: Path
+    layout: Literal["long", "wide"] = "long"
+    tag_column: str = "tag"
+    ts_column: str = "ts"
+    value_column: str = "value"
+    quality_column: str | None = Field(default="quality", description="Used when the file has it.")
+
+
+class PostgresSource(_HistorySource):
+    """A PostgreSQL historian table (tag, ts, value, quality), read in chunks through a server-side cursor."""
+
+    kind: Literal["postgres"] = "postgres"
+    dsn: SecretStr = Field(description="postgresql://user@host:port/database (a password belongs in the env).")
+    table: str = Field(default="history", pattern=_SQL_NAME, description="Table or view, optionally schema.table.")
+    tag_column: str = Field(default="tag", pattern=_SQL_IDENTIFIER)
+    ts_column: str = Field(default="ts", pattern=_SQL_IDENTIFIER)
+    value_column: str = Field(default="value", pattern=_SQL_IDENTIFIER)
+    quality_column: str | None = Field(default="quality", pattern=_SQL_IDENTIFIER, description="None: all Good.")
+    chunk_rows: int = Field(default=10_000, ge=1, description="Rows fetched per round trip.")
+    connect_timeout_s: float = Field(default=5.0, gt=0)
+
+
+HistorySource = Annotated[
+    CsvEventsSource | CsvWideSource | ParquetSource | PostgresSource, Field(discriminator="kind")
+]
+
+
+class HistorySettings(_Section):
+    """Plant history read at start so windows and detectors are warm at the first live tick."""
+
+    sources: tuple[HistorySource, ...] = ()
+    backfill_lookback_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="How far back the backfill reads; None: (context_steps + grace_period_steps) "
+        "periods of the slowest tag.",
+    )
+    required_at_start: bool = Field(
+        default=False, description="Exit 69 when a history source cannot be read at start instead of starting cold."
+    )
+    chunk_samples: int = Field(default=10_000, ge=1, description="Samples per chunk a reader yields.")
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> HistorySettings:
+        labels = [s.label for s in self.sources]
+        for label in labels:
+            if labels.count(label) > 1:
+                raise ValueError(f"sources: two history sources are labelled {label!r}; give them distinct names")
+        return self
+
+
 class Settings(BaseSettings):
     """Root of the settings tree."""
 
@@ -237,6 +419,8 @@ class Settings(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     daemon: DaemonSettings = DaemonSettings()
     simulator: SimulatorSettings = SimulatorSettings()
+    history: HistorySettings = HistorySettings()
+    finetune: FinetuneSettings = FinetuneSettings()
 
     @classmethod
     def settings_customise_sources(

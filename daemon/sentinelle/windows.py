@@ -63,8 +63,17 @@ class TagGroup:
         self.context_steps = context_steps
         self.ring: FloatArray = np.full((n, context_steps), np.nan)
         self.pos = 0
-        self.last_value: FloatArray = np.full(n, np.nan)
         self.last_ts: FloatArray = np.full(n, -np.inf)
+        """Newest accepted source timestamp per tag (duplicate / out-of-order checks)."""
+        self.value: FloatArray = np.full(n, np.nan)
+        self.value_ts: FloatArray = np.full(n, -np.inf)
+        """Each tag's value (and its timestamp) as of the end of the last closed slot."""
+        # Samples accepted but newer than the last closed slot: with allowed_lateness_s of a
+        # period or more, samples of later slots arrive before a slot closes, and must not
+        # leak into it.  Applied in arrival order (per tag, time order) when slots close.
+        self._pend_rows: list[int] = []
+        self._pend_ts: list[float] = []
+        self._pend_values: list[float] = []
         self.next_slot: int | None = None
         """Index of the next slot to close; None until the first watermark."""
 
@@ -91,6 +100,7 @@ class TagGroup:
             skipped = n_due - self.context_steps
             metrics.slots_gap.inc(skipped * len(self.tags))
             self.next_slot += skipped
+            self._commit_until((self.next_slot - 1) * self.period_s)
         out = []
         now = time.monotonic()
         while self.next_slot <= last_due:
@@ -98,13 +108,41 @@ class TagGroup:
             self.next_slot += 1
         return out
 
+    def add(self, row: int, ts: float, value: float) -> None:
+        """Accept one checked sample; it counts for the slot holding ``ts`` and after."""
+        self.last_ts[row] = ts
+        self._pend_rows.append(row)
+        self._pend_ts.append(ts)
+        self._pend_values.append(value)
+
+    def _commit_until(self, end: float) -> None:
+        """Apply the pending samples with ``ts <= end`` to each tag's current value."""
+        if not self._pend_rows:
+            return
+        rows = np.array(self._pend_rows, dtype=np.intp)
+        ts = np.array(self._pend_ts)
+        values = np.array(self._pend_values)
+        due = ts <= end + _EPS
+        if due.any():
+            r, t, v = rows[due], ts[due], values[due]
+            # The last due sample of each tag wins (arrival order is time order per tag).
+            uniq, first_from_end = np.unique(r[::-1], return_index=True)
+            last = len(r) - 1 - first_from_end
+            self.value[uniq] = v[last]
+            self.value_ts[uniq] = t[last]
+        keep = ~due
+        self._pend_rows = rows[keep].tolist()
+        self._pend_ts = ts[keep].tolist()
+        self._pend_values = values[keep].tolist()
+
     def _close_one(
         self, k: int, max_hold_s: float, metrics: Metrics, now: float, received_at: float
     ) -> WindowBatch:
         end = k * self.period_s
-        fresh = self.last_ts >= end - max_hold_s - _EPS
-        col = np.where(fresh, self.last_value, np.nan)
-        gaps = int(len(col) - np.count_nonzero(fresh & np.isfinite(self.last_value)))
+        self._commit_until(end)
+        fresh = self.value_ts >= end - max_hold_s - _EPS
+        col = np.where(fresh, self.value, np.nan)
+        gaps = int(len(col) - np.count_nonzero(fresh & np.isfinite(self.value)))
         if gaps:
             metrics.slots_gap.inc(gaps)
         self.ring[:, self.pos] = col
@@ -193,8 +231,7 @@ class Windows:
             if g.next_slot is not None and slot_of(ts, g.period_s) < g.next_slot:
                 drop("late")
                 continue
-            g.last_ts[i] = ts
-            g.last_value[i] = value
+            g.add(i, ts, value)
             accepted += 1
             if ts > self._last_event_ts:
                 self._last_event_ts = ts

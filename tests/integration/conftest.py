@@ -1,4 +1,4 @@
-"""Fixtures for integration tests: real Kafka and Prometheus on loopback.
+"""Fixtures for integration tests: real Kafka, Prometheus and PostgreSQL on loopback.
 
 The servers are started by ``make test`` (``deploy/services.sh start``), which
 exports their addresses.  A test that needs one and runs without it fails with
@@ -37,3 +37,9 @@ def prometheus_url() -> str:
 def prometheus_targets_dir() -> Path:
     """Directory whose *.json file_sd target files Prometheus scrapes."""
     return Path(_required_env("SENTINELLE_TEST_PROMETHEUS_TARGETS_DIR"))
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn() -> str:
+    """DSN of the throwaway PostgreSQL cluster started by deploy/postgres/postgres.sh (trust auth, loopback)."""
+    return _required_env("SENTINELLE_TEST_POSTGRES_DSN")

@@ -121,3 +121,19 @@ def test_idle_clock_closes_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     out = w.tick_idle()
     assert [b.ts for b in out][-1] >= 104.0
     assert out[-1].values.tolist() == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("lateness", [0.0, 1.0, 2.5])
+def test_a_slot_never_takes_a_later_slots_value(lateness: float) -> None:
+    """With lateness of a period or more, later samples arrive before a slot closes."""
+    w, _ = _setup(context=16, lateness=lateness, hold=100.0)
+    out = []
+    for t in range(100, 112):
+        out += w.ingest([Sample("a", float(t), float(t)), Sample("b", float(t) + 0.5, -float(t))])
+    closed = {b.ts: b for b in out}
+    for ts, b in closed.items():
+        if ts >= 101.0:
+            assert b.values[0] == ts, (ts, b.values)  # a's sample at ts is the slot's last
+            assert b.values[1] == -(ts - 1.0)  # b's sample at ts-0.5 is the last one at or before ts
+            assert b.contexts[0, -1] == ts
+    assert max(closed) >= 109.0 - lateness

@@ -47,3 +47,9 @@ class KofN:
         # A cleared alert starts from a clean history, or it would reopen at once.
         self.ring[cleared] = False
         return np.flatnonzero(opened), np.flatnonzero(cleared)
+
+    def reset(self) -> None:
+        """Forget every open alert and the recent ticks (after a replay of history)."""
+        self.ring[:] = False
+        self.open[:] = False
+        self.normal_run[:] = 0

@@ -9,12 +9,14 @@ few rows whose alert state changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot, levels_or_nan
 from ..records import AlertEvent, AlertKind, Contributor, FloatArray, ForecastBatch
@@ -59,6 +61,29 @@ class DetectStage:
                     await outbox.put(events)
         finally:
             await outbox.put(None)
+
+    @contextlib.contextmanager
+    def replaying_history(self) -> Iterator[None]:
+        """Detect on past data: detectors learn as usual, but no alert outlives the replay.
+
+        The start-up backfill runs history through :meth:`process` so the River
+        detectors are past their grace period at the first live tick.  Alerts it
+        raises belong to the past: they go to a scratch book (no event counted, no
+        ``alerts_active`` gauge moved) and, at the end, every open alert and k-of-n
+        record is forgotten, so the live stream never sees an ``updated`` or
+        ``cleared`` of an alert it was not told about.  A condition still present
+        opens a fresh alert after ``open_k`` live anomalous ticks.
+        """
+        live = self.book
+        s = self.settings
+        self.book = AlertBook(Metrics(CollectorRegistry()), s.critical_z, s.update_min_interval_s)
+        try:
+            yield
+        finally:
+            self.book = live
+            for g in self._groups.values():
+                for tracker in (g.residual, g.high, g.low):
+                    tracker.reset()
 
     def _group(self, fb: ForecastBatch) -> _Group:
         g = self._groups.get(fb.window.tags)

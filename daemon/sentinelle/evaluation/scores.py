@@ -7,6 +7,9 @@
   ``mean over levels of 2·Σ pinball / Σ|y|``, accumulated over many forecasts as
   sums of numerators and denominators so big series don't vanish in an average.
 * **Coverage** — share of actual values inside the 10–90 % interval (ideal 0.8).
+* **Error statistics** — of the median's signed error, *forecast − actual* (the
+  electricity study's sign: positive is an over-forecast): mean, median, std,
+  max and min, beside the MAE.
 """
 
 from __future__ import annotations
@@ -55,6 +58,8 @@ class ScoreAccumulator:
     levels: tuple[float, ...]
     mase: list[float] = field(default_factory=list)
     abs_errors: list[float] = field(default_factory=list)
+    errors: list[float] = field(default_factory=list)
+    """Signed errors of the median, forecast − actual."""
     wql_num: float = 0.0
     wql_den: float = 0.0
     inside: int = 0
@@ -69,6 +74,7 @@ class ScoreAccumulator:
         mid = q[self.levels.index(0.5)]
         err = np.abs(y - mid)
         self.abs_errors.extend(err.tolist())
+        self.errors.extend((mid - y).tolist())
         if math.isfinite(scale) and scale > 0:
             self.mase.append(float(err.mean()) / scale)
         self.wql_num += float(2.0 * pinball(y, q, self.levels).sum() / len(self.levels))
@@ -78,11 +84,25 @@ class ScoreAccumulator:
         self.counted += int(y.size)
 
     def summary(self) -> dict[str, float]:
+        """The scores; NaN where nothing was counted.
+
+        >>> acc = ScoreAccumulator((0.1, 0.5, 0.9))
+        >>> acc.add(np.array([10.0, 12.0]), np.array([[9.0, 9.0], [11.0, 11.0], [13.0, 13.0]]), scale=2.0)
+        >>> s = acc.summary()
+        >>> s["mae"], s["mase"], s["error_mean"], s["max_error"], s["min_error"], s["coverage_80"]
+        (1.0, 0.5, 0.0, 1.0, -1.0, 1.0)
+        """
+        e = np.asarray(self.errors, dtype=np.float64)
         return {
             "mase": float(np.mean(self.mase)) if self.mase else math.nan,
             "wql": self.wql_num / self.wql_den if self.wql_den > 0 else math.nan,
             "coverage_80": self.inside / self.counted if self.counted else math.nan,
             "mae": float(np.mean(self.abs_errors)) if self.abs_errors else math.nan,
+            "error_mean": float(e.mean()) if e.size else math.nan,
+            "error_median": float(np.median(e)) if e.size else math.nan,
+            "error_std": float(e.std()) if e.size else math.nan,
+            "max_error": float(e.max()) if e.size else math.nan,
+            "min_error": float(e.min()) if e.size else math.nan,
             "forecasts": float(len(self.mase)),
         }
 

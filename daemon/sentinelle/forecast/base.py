@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Protocol
 
@@ -19,13 +20,18 @@ class Forecaster(Protocol):
     depend on the other rows of the batch.  Quantiles are non-decreasing in level.
     A row without any finite value gets NaN forecasts.  Called from one worker
     thread, never concurrently.
+
+    ``assets``, when given, names the asset of each row (``WindowBatch.assets``):
+    a forecaster adapted per asset (the model with per-asset LoRA adapters) uses
+    it to pick each row's weights; the others ignore it.  It is optional so a
+    caller without asset information still gets forecasts (the base model's).
     """
 
     name: str
     levels: tuple[float, ...]
     horizon: int
 
-    def forecast(self, contexts: FloatArray) -> FloatArray: ...
+    def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray: ...
 
 
 def normal_quantiles(

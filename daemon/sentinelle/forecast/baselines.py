@@ -1,7 +1,8 @@
 """Baseline forecasters: (seasonal) naive and damped Holt, vectorised over tags.
 
 They are cheap (numpy over the whole batch, no per-tag Python), need no
-training, and set the bar the language model must clear.  Their spread comes
+training, and set the bar the language model must clear.  They fit each row from
+its own window, so the rows' ``assets`` are accepted and ignored.  Their spread comes
 from their own in-sample one-step errors, so a noisy tag gets wide intervals and
 a quiet one narrow ones.
 """
@@ -9,6 +10,7 @@ a quiet one narrow ones.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -38,7 +40,7 @@ class NaiveForecaster:
         self.season = season_steps
         self.name = "seasonal_naive" if season_steps else "naive"
 
-    def forecast(self, contexts: FloatArray) -> FloatArray:
+    def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
         _n, length = contexts.shape
         h = np.arange(1, self.horizon + 1)
         m = self.season
@@ -86,7 +88,7 @@ class HoltForecaster:
         c = alpha * (1 + beta * phi_cum[:-1])
         self._var_mult = np.concatenate(([1.0], 1.0 + np.cumsum(c**2)))
 
-    def forecast(self, contexts: FloatArray) -> FloatArray:
+    def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
         n, length = contexts.shape
         a, b, phi = self.alpha, self.alpha * self.beta, self.phi
         level = np.full(n, np.nan)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -82,7 +83,10 @@ class ForecastBatcher:
                 due = [self._due_rows(w) for w in pending]
                 parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(pending, due, strict=True)]
                 contexts = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-                quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts)
+                # Each row's asset travels with it: a forecaster with per-asset adapters picks weights by it.
+                assets = [a for w, r in zip(pending, due, strict=True)
+                          for a in (w.assets if r is None else [w.assets[i] for i in r])]
+                quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts, assets)
                 start = 0
                 for w, due_rows, part in zip(pending, due, parts, strict=True):
                     end = start + len(part)
@@ -117,10 +121,10 @@ class ForecastBatcher:
     def _levels(self) -> tuple[float, ...]:
         return self.forecaster.levels
 
-    def _predict(self, contexts: FloatArray) -> tuple[FloatArray, str]:
+    def _predict(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> tuple[FloatArray, str]:
         """Runs on the worker thread: chunks of at most max_batch rows."""
         try:
-            return self._predict_with(self.forecaster, contexts), self.forecaster.name
+            return self._predict_with(self.forecaster, contexts, assets), self.forecaster.name
         except Exception as e:
             self.metrics.forecast_errors.labels(self.forecaster.name).inc()
             if self.fallback is None:
@@ -132,16 +136,18 @@ class ForecastBatcher:
             self.metrics.forecaster_info.labels(self.forecaster.name).set(0)
             self.metrics.forecaster_info.labels(self.fallback.name).set(1)
             self.forecaster, self.fallback = self.fallback, None
-            return self._predict_with(self.forecaster, contexts), self.forecaster.name
+            return self._predict_with(self.forecaster, contexts, assets), self.forecaster.name
 
-    def _predict_with(self, forecaster: Forecaster, contexts: FloatArray) -> FloatArray:
+    def _predict_with(
+        self, forecaster: Forecaster, contexts: FloatArray, assets: Sequence[str] | None = None
+    ) -> FloatArray:
         n = contexts.shape[0]
         step = self.settings.max_batch
         parts = []
         for start in range(0, n, step):
             chunk = contexts[start : start + step]
             t0 = time.perf_counter()
-            q = forecaster.forecast(chunk)
+            q = forecaster.forecast(chunk, None if assets is None else assets[start : start + step])
             self.metrics.forecast_batch_seconds.observe(time.perf_counter() - t0)
             self.metrics.forecast_batch_size.observe(len(chunk))
             if q.shape != (len(chunk), len(forecaster.levels), forecaster.horizon):

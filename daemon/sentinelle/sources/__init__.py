@@ -1,8 +1,9 @@
-"""Where samples come from: live OPC-UA servers (and, later, historians and files).
+"""Where samples come from: live OPC-UA servers (``opcua.py``) and plant history (``history.py``).
 
 Every source turns its input into :class:`~sentinelle.records.Sample` records and
-puts them, in chunks, on the :class:`~sentinelle.queues.SampleQueue`; it judges
-nothing — quality and value checks happen once, in ``windows``.
+delivers them in chunks — the live source onto the :class:`~sentinelle.queues.SampleQueue`,
+the history readers to the start-up backfill; it judges nothing beyond reading its
+format — quality and value checks happen once, in ``windows``.
 """
 
 from __future__ import annotations
