@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import time
 import warnings
 from collections.abc import Callable
@@ -36,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from _machine import machine_info
 from sentinelle.evaluation.datasets import load_electricity, load_skab, to_study_units
 from sentinelle.evaluation.heldout import benchmark_seeds, skab_anomaly_free_cut
 from sentinelle.evaluation.scores import ScoreAccumulator, geometric_mean, mase_scale, study_metrics
@@ -188,18 +187,6 @@ def score(task: Task, q: FloatArray) -> dict[str, dict[str, float]]:
     return out
 
 
-def machine(device: str) -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"host": platform.node(), "cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "device": device}
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -266,7 +253,7 @@ def main() -> None:
     doc = {
         "benchmark": "forecast_accuracy",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(args.device),
+        "machine": machine_info(args.device),
         "model": str(args.model or "shipped checkpoint"),
         "levels": LEVELS,
         "tasks": {t.name: {"windows": len(t.contexts), "season": t.season, "horizon": t.horizon} for t in tasks},

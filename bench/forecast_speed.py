@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import resource
 import statistics
 import time
@@ -32,6 +30,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from _machine import machine_info
 from sentinelle.detect.stage import DetectStage
 from sentinelle.forecast import Forecaster, HoltForecaster, NaiveForecaster
 from sentinelle.metrics import Metrics
@@ -43,33 +42,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (0.1, 0.5, 0.9)
 CONTEXT = 512
 
-
-def machine(device: str) -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info: dict[str, Any] = {
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "device": device,
-    }
-    try:
-        import torch
-
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-        if device.startswith("cuda"):
-            info["gpu"] = torch.cuda.get_device_name(0)
-    except ImportError:
-        pass
-    return info
 
 
 def windows(n: int, seed: int = 0) -> FloatArray:
@@ -189,7 +161,7 @@ def main() -> None:
     doc = {
         "benchmark": "forecast_speed",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(device),
+        "machine": machine_info(device),
         "settings": {"context": CONTEXT, "horizon": args.horizon, "max_batch": args.max_batch, "levels": LEVELS},
         "results": results,
         "tick_1000_tags": ticks,

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -34,6 +32,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from _machine import machine_info
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 
@@ -44,23 +43,6 @@ CANDIDATES: dict[str, dict[str, Any]] = {
     "d128-L3": {"d_model": 128, "num_layers": 3, "num_heads": 4, "d_ff": 512},
 }
 
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "device": "cpu",
-    }
 
 
 def timed_ms(fn: Callable[[], object], budget_s: float = 3.0, max_repeats: int = 15) -> dict[str, float]:
@@ -144,7 +126,8 @@ def main() -> None:
             line += f" {r[f'forward_ms_b{b}']:>10.1f} {r[f'engine_ms_b{b}']:>11.1f} {r[f'engine_cpu_ms_b{b}']:>10.1f}"
         print(line + f" {r['engine_windows_per_s']:>10.0f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"machine": machine(), "threads": args.threads, "rows": rows}, indent=2) + "\n")
+    doc = {"machine": machine_info("cpu"), "threads": args.threads, "rows": rows}
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {args.out}")
 
 

@@ -26,8 +26,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import socket
 import subprocess
 import sys
@@ -39,6 +37,7 @@ import numpy as np
 import psutil
 from prometheus_client import CollectorRegistry
 
+from _machine import machine_info
 from sentinelle.app import Daemon
 from sentinelle.metrics import DROP_REASONS, Metrics
 from sentinelle.records import AlertEvent, ForecastBatch
@@ -47,25 +46,6 @@ from sentinelle.sim.server import chiller_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-def machine() -> dict[str, Any]:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "host": platform.node(),
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "device": "cpu (baseline forecaster, numpy)",
-    }
 
 
 def free_port() -> int:
@@ -234,7 +214,7 @@ def main() -> None:
     doc = {
         "benchmark": "spine",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine(),
+        "machine": machine_info("cpu (baseline forecaster, numpy)"),
         "settings": {"warmup_s": args.warmup_s, "measure_s": args.measure_s, "rate_hz": 1.0},
         "results": results,
     }
