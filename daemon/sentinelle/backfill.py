@@ -178,12 +178,15 @@ class _StartKeepAlive:
             sd_notify(f"EXTEND_TIMEOUT_USEC={_EXTEND_BY_US}")
 
 
-def _forecast(forecaster: Forecaster, contexts: FloatArray, max_batch: int) -> FloatArray:
-    """Runs on a worker thread: the forecaster over ``contexts``, ``max_batch`` rows at a time."""
+def _forecast(forecaster: Forecaster, contexts: FloatArray, assets: list[str], max_batch: int) -> FloatArray:
+    """Runs on a worker thread: the forecaster over ``contexts``, ``max_batch`` rows at a time.
+
+    ``assets`` (one per row) lets a model forecaster use each asset's adapter, as live.
+    """
     parts = []
     for lo in range(0, contexts.shape[0], max_batch):
         chunk = contexts[lo : lo + max_batch]
-        q = forecaster.forecast(chunk)
+        q = forecaster.forecast(chunk, assets[lo : lo + max_batch])
         if q.shape != (len(chunk), len(forecaster.levels), forecaster.horizon):
             raise ValueError(f"forecaster {forecaster.name!r} returned shape {q.shape}")
         parts.append(q)
@@ -218,8 +221,9 @@ class _Replay:
             return
         f = self.forecaster
         contexts = np.concatenate([w.contexts for w in pending], axis=0)
+        assets = [a for w in pending for a in w.assets]
         try:
-            quantiles = await asyncio.to_thread(_forecast, f, contexts, self.max_batch)
+            quantiles = await asyncio.to_thread(_forecast, f, contexts, assets, self.max_batch)
         except Exception as e:  # the forecaster is foreign code; the daemon must still start
             self.metrics.forecast_errors.labels(f.name).inc()
             log.error("backfill: forecaster %r failed (%s); the rest of the history only fills the windows", f.name, e)

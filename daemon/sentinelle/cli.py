@@ -1,4 +1,4 @@
-"""The command line: ``sentinelle run | simulate | demo | check-config | pretrain``.
+"""The command line: ``sentinelle run | simulate | demo | check-config | pretrain | finetune | backtest | evaluate``.
 
 Exit codes (uvicorn-style, and ``RestartPreventExitStatus=78`` in the systemd unit):
 0 clean stop, 1 a bug, 69 a required service unavailable at start (EX_UNAVAILABLE),
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as _dt
 import logging
 import sys
 from collections.abc import Sequence
@@ -90,7 +91,69 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (overrides train.max_minutes)")
     pre.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides train.steps)")
     pre.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+
+    fin = sub.add_parser(
+        "finetune",
+        help="adapt the model to one asset's history (LoRA)",
+        description="Train a LoRA adapter of the model on an asset's history, with a time-ordered validation "
+        "split and early stopping; saves it in <forecast.adapters_dir>/<asset>/ (or --out) with a manifest.",
+    )
+    fin.add_argument("--config", type=Path, required=True, help="daemon TOML file (model, tags, [finetune])")
+    fin.add_argument("--asset", required=True, help="asset to adapt; its configured tags are read from the data")
+    _data_args(fin)
+    fin.add_argument("--until", default=None, metavar="DATE", help="use data before this date only (ISO)")
+    fin.add_argument("--base", type=Path, default=None, help="base checkpoint (default: forecast.model_path)")
+    fin.add_argument("--out", type=Path, default=None, help="adapter folder (default: <adapters_dir>/<asset>)")
+    fin.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (finetune.max_minutes)")
+    fin.add_argument("--steps", type=int, default=None, help="most optimizer steps (finetune.max_steps)")
+    fin.add_argument("--season", type=int, default=None, help="season of the validation MASE, steps")
+    fin.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
+
+    bt = sub.add_parser(
+        "backtest",
+        help="rolling-origin backtest: base vs adapted model vs baselines",
+        description="Forecast the history from rolling origins with the base model, an adapter and the baselines "
+        "(seasonal naive, AutoETS when statsforecast is installed, Holt); writes report.json, report.md and plots.",
+    )
+    bt.add_argument("--config", type=Path, required=True, help="daemon TOML file (model, tags)")
+    _data_args(bt)
+    bt.add_argument("--asset", default=None, help="read only this asset's configured tags")
+    bt.add_argument("--adapter", type=Path, default=None, help="adapter folder to compare with the base model")
+    bt.add_argument("--base", type=Path, default=None, help="base checkpoint (default: forecast.model_path)")
+    bt.add_argument("--out", type=Path, default=None, help="report folder (default: backtests/<date-time>)")
+    bt.add_argument("--horizons", type=int, nargs="+", default=None, help="steps ahead to score (default: 1 and "
+                    "forecast.horizon_steps)")
+    bt.add_argument("--origins", type=int, default=20, help="forecast origins per tag (default 20)")
+    bt.add_argument("--from", dest="start", default=None, metavar="DATE",
+                    help="first origin (ISO; default: after the adapter's training data, else the start)")
+    bt.add_argument("--until", default=None, metavar="DATE", help="targets end before this date (ISO)")
+    bt.add_argument("--season", type=int, default=None, help="season of seasonal naive and MASE, steps")
+    bt.add_argument("--context", type=int, default=512, help="context steps given to every forecaster")
+    bt.add_argument("--skip", nargs="*", default=[], choices=["base", "seasonal_naive", "autoets", "holt"],
+                    help="forecasters to leave out")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="replay a labelled dataset through the daemon's stages and score its detections",
+        description="Replay every SKAB fault file through windows, forecaster and detect stage (no look-ahead) "
+        "and score them under SKAB's protocol (F1/FAR/MAR, NAB); writes report.json, report.md and plots.",
+    )
+    ev.add_argument("--dataset", choices=["skab"], required=True, help="labelled dataset")
+    ev.add_argument("--data", type=Path, default=None, help="the dataset's folder (default: shared/data/<dataset>)")
+    ev.add_argument("--forecaster", choices=["holt", "naive", "model"], default="holt", help="headline forecaster")
+    ev.add_argument("--out", type=Path, default=None, help="report folder (default: evaluations/<dataset>)")
+    ev.add_argument("--no-ablation", action="store_true", help="only the headline configuration")
     return p
+
+
+def _data_args(p: argparse.ArgumentParser) -> None:
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", type=Path, help="wide or event-log CSV export, or a folder of them")
+    src.add_argument("--dataset", choices=["electricity"], help="a public dataset of shared/data instead")
+    p.add_argument("--tags", nargs="+", default=None, help="tags to read (default: the asset's configured tags)")
+    p.add_argument("--period-s", type=float, default=None, help="resampling period of tags not in the config")
+    p.add_argument("--timezone", default="UTC", help="zone of dates written without an offset (IANA name)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="cpu", help="where the model runs")
 
 
 def _sim_args(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
@@ -153,6 +216,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _demo(args)
         if args.command == "pretrain":
             return _pretrain(args)
+        if args.command == "finetune":
+            return _finetune(args)
+        if args.command == "backtest":
+            return _backtest(args)
+        if args.command == "evaluate":
+            return _evaluate(args)
     except ConfigError as e:
         print(f"sentinelle: configuration error: {e}", file=sys.stderr)
         return EXIT_CONFIG
@@ -198,6 +267,177 @@ def _pretrain(args: argparse.Namespace) -> int:
         f"best step {result.best_step}: pinball {best['pinball']:.4f}, MASE {best['mase']:.3f} "
         f"(naive {best['naive_mase']:.3f}); saved in {result.out_dir}"
     )
+    return EXIT_OK
+
+
+def _history_for(args: argparse.Namespace, settings: Settings, asset: str | None) -> list[Any]:
+    """``--data``/``--dataset`` as regular-grid series: the asset's configured tags, or ``--tags``, or all."""
+    from .evaluation.history_data import load_dataset, load_history
+
+    if args.dataset is not None:
+        series = load_dataset(args.dataset)
+        return [s for s in series if args.tags is None or s.name in args.tags or s.name.split("/")[-1] in args.tags]
+    configured = [t for t in settings.tags if asset is not None and t.asset == asset]
+    tags = args.tags or [t.name for t in configured] or None
+    if asset is not None and not configured and args.tags is None:
+        log.warning("no tags of asset %r in the config: reading every tag of %s", asset, args.data)
+    periods = {t.name: t.period_s for t in settings.tags}
+    units = {t.name: t.unit for t in settings.tags}
+    return load_history(args.data, tags=tags, periods=periods, units=units, default_period_s=args.period_s,
+                        timezone=args.timezone)
+
+
+def _base_checkpoint(args: argparse.Namespace, settings: Settings) -> Path:
+    from .forecast import SHIPPED_CHECKPOINT
+
+    return Path(args.base or settings.forecast.model_path or SHIPPED_CHECKPOINT)
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .evaluation.history_data import cut, dataset_training_cutoff, parse_date
+    from .settings import FinetuneSettings
+
+    settings = load_settings(args.config)
+    _setup_logging("INFO")
+    asset: str = args.asset
+    if not asset or asset.startswith(".") or "/" in asset or "\\" in asset:
+        raise ConfigError(f"{asset!r} cannot name an adapter folder", field="--asset")
+    out = args.out
+    if out is None:
+        if settings.forecast.adapters_dir is None:
+            raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")
+        out = settings.forecast.adapters_dir / asset
+    overrides: dict[str, Any] = {}
+    if args.max_minutes is not None:
+        overrides["max_minutes"] = args.max_minutes
+    if args.steps is not None:
+        overrides["max_steps"] = args.steps
+    if args.season is not None:
+        overrides["season_steps"] = args.season
+    elif args.dataset == "electricity":
+        overrides["season_steps"] = 7
+    try:
+        ft = FinetuneSettings.model_validate({**settings.finetune.model_dump(), **overrides})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(str(err["msg"]), field="finetune." + ".".join(map(str, err["loc"]))) from None
+    until = parse_date(args.until) if args.until is not None else None
+    held_out = dataset_training_cutoff(args.dataset) if args.dataset else None
+    if held_out is not None and (until is None or until > held_out):
+        # The public datasets' held-out parts are for evaluation only (evaluation/heldout.py).
+        log.info("dataset %s: training data ends before %s (held out)", args.dataset,
+                 _dt.datetime.fromtimestamp(held_out, _dt.UTC).date())
+        until = held_out
+    # Data and settings are checked before torch is imported: a typo costs a second, not a slow start.
+    series = cut(_history_for(args, settings, asset), end=until)
+    if not series:
+        raise ConfigError("no data before --until", field="data")
+    from .errors import ModelError
+    from .forecast.finetune import finetune
+
+    try:
+        result = finetune(_base_checkpoint(args, settings), series, ft, asset=asset, out_dir=out,
+                          progress=not args.no_progress, device=args.device)
+    except ModelError as e:
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    b, a = result.before, result.after
+    print(
+        f"adapter for {asset} saved in {result.out_dir}: {result.steps} steps ({result.stopped_by}), best step "
+        f"{result.best_step}, {result.trainable_parameters} LoRA parameters, {result.wall_seconds:.0f} s; "
+        f"validation ({result.validation_windows} windows) MASE {b['mase']:.3f} -> {a['mase']:.3f}, "
+        f"WQL {b['wql']:.4f} -> {a['wql']:.4f} (base -> adapted)"
+        + ("" if result.improved else "; no improvement: the adapter is a no-op")
+    )
+    return EXIT_OK
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    import platform
+    import time
+
+    from .evaluation.replay import replay_settings
+    from .evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings, write_report
+    from .settings import DetectSettings
+
+    _setup_logging("INFO")
+    data = args.data.parent if args.data is not None and args.data.name == "skab" else args.data
+    out = args.out or Path("evaluations") / args.dataset
+    recordings = skab_recordings(data)
+    runs = ablation_runs(args.forecaster)[: 1 if args.no_ablation else None]
+    started = time.perf_counter()
+    results = []
+    for label, forecaster, overrides in runs:
+        log.info("evaluate: %s", label)
+        results.append(evaluate_skab(recordings, replay_settings(forecaster, DetectSettings(**overrides)), label))
+    meta = {
+        "dataset": "skab",
+        "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_report(results, out, meta)
+    by_name = {r.name: r for r in recordings}
+    for fr in results[0].files:
+        if fr.name in PLOT_FILES:
+            plot_file(by_name[fr.name], fr, out)
+    head = results[0]
+    print(f"{head.label}: F1 {head.outlier.rounded()['f1']}, NAB standard {head.nab['standard']} -> {out}/report.md")
+    return EXIT_OK
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from .evaluation.history_data import parse_date
+
+    settings = load_settings(args.config)
+    _setup_logging("INFO")
+    start = parse_date(args.start) if args.start is not None else None
+    end = parse_date(args.until) if args.until is not None else None
+    adapter_asset = last = None
+    if args.adapter is not None:
+        try:
+            manifest = json.loads((args.adapter / "manifest.json").read_text(encoding="utf-8"))
+            adapter_asset, last = manifest.get("asset"), manifest.get("data", {}).get("last")
+        except (OSError, ValueError) as e:
+            print(f"sentinelle: model error: {args.adapter / 'manifest.json'}: unreadable ({e})", file=sys.stderr)
+            return EXIT_CONFIG
+    series = _history_for(args, settings, args.asset or adapter_asset)
+    if args.adapter is not None and start is None and last:
+        # Scoring the adapter on the data it was trained on would flatter it: origins start one
+        # period after its last training sample.
+        start = parse_date(last.replace("Z", "+00:00")) + min(s.period_s for s in series)
+        log.info("backtest: origins after the adapter's training data (%s)", last)
+    season = args.season or (7 if args.dataset == "electricity" else settings.forecast.season_steps or 1)
+    horizons = tuple(args.horizons or sorted({1, settings.forecast.horizon_steps}))
+    from .errors import ModelError
+    from .evaluation.backtest import BacktestPlan, baseline_forecasters, model_forecasters, run_backtest, write_report
+
+    plan = BacktestPlan(horizons=horizons, origins=args.origins, start=start, end=end, context_steps=args.context,
+                        season=season)
+    forecasters: dict[str, Any] = {}
+    base = _base_checkpoint(args, settings)
+    try:
+        if "base" not in args.skip:
+            forecasters.update(model_forecasters(base, plan.horizon, adapter=args.adapter, device=args.device))
+    except ModelError as e:
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    forecasters.update(baseline_forecasters(plan.horizon, season, skip=args.skip))
+    result = run_backtest(series, forecasters, plan)
+    out = args.out or Path("backtests") / time.strftime("%Y%m%dT%H%M%S")
+    meta = {"data": str(args.data or args.dataset), "base model": str(base),
+            "adapter": str(args.adapter) if args.adapter else "none"}
+    write_report(result, out, title=f"Backtest of {args.asset or adapter_asset or args.data or args.dataset}",
+                 meta=meta)
+    for key, per in result.overall.items():
+        cells = ", ".join(f"{n} {m['mase']:.3f}" for n, m in per.items())
+        print(f"{key}: MASE {cells}")
+    print(f"report written to {out / 'report.md'}")
     return EXIT_OK
 
 

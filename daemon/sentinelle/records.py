@@ -116,7 +116,7 @@ class Contributor:
     residual_z: float
 
 
-AlertKind = Literal["forecast_residual", "limit_high", "limit_low"]
+AlertKind = Literal["forecast_residual", "limit_high", "limit_low", "asset_state"]
 AlertEventType = Literal["opened", "updated", "cleared"]
 Severity = Literal["warning", "critical"]
 

@@ -212,6 +212,17 @@ class DetectSettings(_Section):
         default=30.0, ge=0, description="At most one 'updated' event per alert per this interval."
     )
     max_contributors: int = Field(default=5, ge=1)
+    asset_enabled: bool = Field(
+        default=False,
+        description="Also score each asset's tags together (Hotelling T² on their state); off until measured better.",
+    )
+    asset_quantile: float = Field(
+        default=0.999, gt=0.5, lt=1, description="Asset T² threshold: this quantile of chi-square (tags dof) ..."
+    )
+    asset_ucl_factor: float = Field(default=2.0, gt=0, description="... times this factor, for heavy tails.")
+    asset_grace_period_steps: int = Field(
+        default=100, ge=2, description="Normal ticks an asset's T² learns before it may flag anything."
+    )
 
     @model_validator(mode="after")
     def _k_le_n(self) -> DetectSettings:

@@ -52,7 +52,7 @@ class AlertBook:
         self.open: dict[tuple[str, AlertKind], OpenAlert] = {}
 
     def severity_for(self, kind: AlertKind, magnitude: float) -> Severity:
-        if kind != "forecast_residual":
+        if kind in ("limit_high", "limit_low"):
             return "critical"  # a configured limit is a hard process boundary
         return "critical" if magnitude >= self.critical_z else "warning"
 

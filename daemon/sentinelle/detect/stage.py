@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -22,6 +23,7 @@ from ..metrics import Metrics, TagSnapshot, levels_or_nan
 from ..records import AlertEvent, AlertKind, Contributor, FloatArray, ForecastBatch
 from ..settings import DetectSettings, TagSettings
 from .alerts import AlertBook, Observation
+from .asset import AssetT2
 from .lifecycle import KofN
 from .rules import LimitCheck, Limits
 from .scoring import ResidualScorer
@@ -38,6 +40,12 @@ class _Group:
     high: KofN
     low: KofN
     asset_rows: dict[str, list[int]] = field(default_factory=dict)
+    # Asset-level T² (detect.asset_enabled): one detector per asset, one k-of-n row per asset.
+    asset_names: list[str] = field(default_factory=list)
+    asset_detectors: dict[str, AssetT2] = field(default_factory=dict)
+    asset_state: KofN | None = None
+    asset_alert_tag: dict[str, str] = field(default_factory=dict)
+    """The tag an open asset alert was filed under (its top contributor when it opened)."""
 
 
 class DetectStage:
@@ -47,6 +55,8 @@ class DetectStage:
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings.critical_z, settings.update_min_interval_s)
         self._groups: dict[tuple[str, ...], _Group] = {}
+        self.last_tick: _Tick | None = None
+        """The numbers of the latest batch :meth:`process` saw (forecasts, z, scores): for evaluations and plots."""
 
     async def run(
         self,
@@ -82,8 +92,10 @@ class DetectStage:
         finally:
             self.book = live
             for g in self._groups.values():
-                for tracker in (g.residual, g.high, g.low):
-                    tracker.reset()
+                for tracker in (g.residual, g.high, g.low, g.asset_state):
+                    if tracker is not None:
+                        tracker.reset()
+                g.asset_alert_tag.clear()
 
     def _group(self, fb: ForecastBatch) -> _Group:
         g = self._groups.get(fb.window.tags)
@@ -107,6 +119,17 @@ class DetectStage:
         )
         for i, a in enumerate(w.assets):
             g.asset_rows.setdefault(a, []).append(i)
+        if s.asset_enabled:
+            g.asset_names = list(g.asset_rows)
+            for a, rows in g.asset_rows.items():
+                g.asset_detectors[a] = AssetT2(
+                    len(rows),
+                    np.array([ts[r].min_spread for r in rows]),
+                    s.asset_grace_period_steps,
+                    s.asset_quantile,
+                    s.asset_ucl_factor,
+                )
+            g.asset_state = KofN(len(g.asset_names), s.open_k, s.open_n, s.clear_normal_steps)
         self._groups[w.tags] = g
         return g
 
@@ -128,6 +151,7 @@ class DetectStage:
 
         events: list[AlertEvent] = []
         ctx = _Tick(g, w.ts, values, exp, z, score, g.scorer.mid)
+        self.last_tick = ctx
 
         opened, cleared = g.residual.step(flagged, finite & ~flagged)
         for i in opened.tolist():
@@ -149,6 +173,9 @@ class DetectStage:
             )
             if ev:
                 events.append(ev)
+
+        if g.asset_state is not None:
+            events.extend(self._asset_events(ctx, g.asset_state))
 
         if g.limits.any:
             high, low = g.limits.check(values)
@@ -195,6 +222,55 @@ class DetectStage:
             if ev:
                 events.append(ev)
         return events
+
+    def _asset_events(self, ctx: _Tick, tracker: KofN) -> list[AlertEvent]:
+        """Score each asset's tag vector (T²), advance the asset's k-of-n, open or clear its alert."""
+        g = ctx.group
+        n = len(g.asset_names)
+        flagged = np.zeros(n, dtype=bool)
+        normal = np.zeros(n, dtype=bool)
+        t2 = np.full(n, np.nan)
+        for k, a in enumerate(g.asset_names):
+            t2[k], flagged[k] = g.asset_detectors[a].step(ctx.values[g.asset_rows[a]], learn=not tracker.open[k])
+            normal[k] = math.isfinite(t2[k]) and not flagged[k]
+        n_flagged = int(flagged.sum())
+        if n_flagged:
+            self.metrics.ticks_anomalous.labels("asset_state").inc(n_flagged)
+        events: list[AlertEvent] = []
+        opened, cleared = tracker.step(flagged, normal)
+        for k in opened.tolist():
+            a = g.asset_names[k]
+            u = g.asset_detectors[a].last_u
+            rows = g.asset_rows[a]
+            top = rows[int(np.nanargmax(np.abs(u)))]
+            g.asset_alert_tag[a] = g.tags[top]
+            obs, contributors = self._asset_obs(ctx, a, top, float(t2[k]))
+            magnitude = float(np.nanmax(np.abs(u)))
+            events.append(self.book.open_alert("asset_state", a, g.tags[top], obs, magnitude, contributors))
+        for k in cleared.tolist():
+            a = g.asset_names[k]
+            tag = g.asset_alert_tag.pop(a, None)
+            if tag is None:
+                continue
+            obs, contributors = self._asset_obs(ctx, a, g.tags.index(tag), float(t2[k]))
+            ev = self.book.clear("asset_state", tag, obs, contributors)
+            if ev:
+                events.append(ev)
+        return events
+
+    def _asset_obs(self, ctx: _Tick, asset: str, row: int, t2: float) -> tuple[Observation, tuple[Contributor, ...]]:
+        """The asset alert's numbers: its tag's value and forecast, the T² as score; tags ranked by |deviation|."""
+        g = ctx.group
+        rows = g.asset_rows[asset]
+        u = g.asset_detectors[asset].last_u
+        j = rows.index(row)
+        obs = dataclasses.replace(ctx.obs(row), z=float(u[j]), score=t2)
+        ranked = sorted(range(len(rows)), key=lambda r: -_nan_to(abs(float(u[r])), -1.0))
+        contributors = tuple(
+            Contributor(tag=g.tags[rows[r]], score=abs(float(u[r])), residual_z=float(u[r]))
+            for r in ranked[: self.settings.max_contributors]
+        )
+        return obs, contributors
 
     def _contrib(self, ctx: _Tick, row: int) -> tuple[Contributor, ...]:
         """The asset's tags ranked by anomaly score (then |z|) at this tick; the alert's tag first on ties."""

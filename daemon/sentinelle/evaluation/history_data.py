@@ -33,6 +33,7 @@ their :class:`~sentinelle.records.Sample` records into arrays.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import math
@@ -58,11 +59,15 @@ def load_history(
     *,
     tags: Collection[str] | None = None,
     periods: Mapping[str, float] | None = None,
+    units: Mapping[str, str] | None = None,
     default_period_s: float | None = None,
     max_hold_s: float | None = None,
     timezone: str = "UTC",
 ) -> list[Series]:
-    """Every tag (or only ``tags``) of the CSV file or folder at ``path``, resampled; sorted by name."""
+    """Every tag (or only ``tags``) of the CSV file or folder at ``path``, resampled; sorted by name.
+
+    ``periods`` and ``units`` come from the daemon's tag settings (by tag name).
+    """
     from ..settings import CsvEventsSource, CsvWideSource
     from ..sources.history import HistoryReport, read_csv_events, read_csv_wide
 
@@ -96,7 +101,7 @@ def load_history(
         if period is None:
             inferred = inferred or common_spacing([t for samples in by_tag.values() for t, _ in samples])
             period = inferred
-        out.append(resample(tag, by_tag[tag], period, max_hold_s))
+        out.append(dataclasses.replace(resample(tag, by_tag[tag], period, max_hold_s), unit=(units or {}).get(tag, "")))
     return out
 
 

@@ -1,0 +1,212 @@
+"""Replay a labelled recording through the daemon's own stages, as if it arrived live.
+
+Rows become :class:`~sentinelle.records.Sample` records in time order and go
+through the same objects the daemon wires in ``app.py``: :class:`Windows`
+(resampling, sample-and-hold, gaps) → :class:`ForecastBatcher` (the configured
+forecaster, on its worker thread) → :class:`DetectStage` (scores, rules, k-of-n
+life cycle).  Nothing looks ahead: a slot is forecast from its own context and
+scored against forecasts made before it, exactly as live.
+
+The first ``train_rows`` rows are the *warm-up* (SKAB's notebooks fit their
+models on the first 400 rows of each file): they run inside
+:meth:`DetectStage.replaying_history`, the daemon's start-up backfill mode, so
+the detectors learn from them but no alert raised there survives into the
+scored part.  From then on the trace records, per slot, whether an alert of the
+asset is open (the outlier prediction) and whether one opened (a detection
+event), with the forecasts and scores behind them for plots.
+
+>>> import numpy as np
+>>> ts = 1_000.0 + np.arange(60.0)
+>>> x = np.where(np.arange(60) < 45, 1.0, 5.0)[:, None] + 0.01 * np.sin(np.arange(60))[:, None]
+>>> rec = Recording("toy", "pump", ("pump.p",), ("bar",), ts, x, np.ones(60, bool), train_rows=30)
+>>> trace = replay(rec, replay_settings("naive"))
+>>> trace.anomalous.shape, trace.forecast.shape, trace.forecaster
+((60,), (60, 1), 'naive')
+>>> float(trace.forecast[50, 0]) == float(x[49, 0])   # the naive forecast of slot 50 is slot 49's value
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from ..detect.stage import DetectStage
+from ..forecast import make_forecaster
+from ..forecast.base import Forecaster
+from ..forecast.batcher import ForecastBatcher
+from ..metrics import Metrics
+from ..records import AlertEvent, BoolArray, FloatArray, ForecastBatch, Sample, WindowBatch
+from ..settings import DetectSettings, ForecastSettings, Settings, TagSettings, WindowSettings
+from ..windows import Windows
+
+_QUEUE = 256
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """One labelled multichannel recording of one asset, on a regular grid.
+
+    ``values[i, j]`` is tag ``j`` at ``timestamps[i]`` (NaN: no sample in that slot);
+    ``present[i]`` says whether row ``i`` was in the source file (scores count only those).
+    """
+
+    name: str
+    asset: str
+    tags: tuple[str, ...]
+    units: tuple[str, ...]
+    timestamps: FloatArray
+    values: FloatArray
+    present: BoolArray
+    labels: BoolArray | None = None
+    changepoints: BoolArray | None = None
+    train_rows: int = 0
+    """Rows of the file (present rows, from the start) that warm the detectors up and are not scored."""
+    min_spread: tuple[float, ...] | None = None
+    high_limits: tuple[float | None, ...] | None = None
+    """Static high limit per tag (None: none), as a plant's configuration would give."""
+    period_s: float = 1.0
+
+    @property
+    def test_start(self) -> int:
+        """Grid index of the first scored row."""
+        rows = np.flatnonzero(self.present)
+        return int(rows[self.train_rows]) if self.train_rows < len(rows) else len(self.timestamps)
+
+    def tag_settings(self) -> list[TagSettings]:
+        spreads = self.min_spread or (0.0,) * len(self.tags)
+        highs = self.high_limits or (None,) * len(self.tags)
+        return [
+            TagSettings(
+                name=t, asset=self.asset, node_id=f"ns=2;s={t}", unit=u, period_s=self.period_s, min_spread=m,
+                high_limit=h,
+            )
+            for t, u, m, h in zip(self.tags, self.units, spreads, highs, strict=True)
+        ]
+
+
+@dataclass(slots=True)
+class Trace:
+    """What the daemon did at every slot of a recording (row ``i`` ↔ ``Recording.timestamps[i]``)."""
+
+    anomalous: BoolArray
+    """An alert of the asset was open after this slot."""
+    opened: BoolArray
+    """An alert opened at this slot (any kind, any tag of the asset)."""
+    forecast: FloatArray
+    lower: FloatArray
+    upper: FloatArray
+    z: FloatArray
+    score: FloatArray
+    events: list[AlertEvent] = field(default_factory=list)
+    """Events of the scored part (the warm-up's alerts are discarded, as in a backfill)."""
+    forecaster: str = ""
+
+
+def replay_settings(
+    forecaster: str = "holt",
+    detect: DetectSettings | None = None,
+    forecast: ForecastSettings | None = None,
+    context_steps: int = 512,
+) -> Settings:
+    """Settings for a replay: the daemon's defaults, the named forecaster, one forecast per slot.
+
+    ``allowed_lateness_s`` is 0 because a recording has no late samples: each slot
+    closes when the next row arrives.
+    """
+    fc = forecast or ForecastSettings()
+    fc = fc.model_copy(update={"forecaster": forecaster, "refresh_every_steps": 1})
+    return Settings(
+        tags=(),
+        windows=WindowSettings(context_steps=context_steps, allowed_lateness_s=0.0),
+        forecast=fc,
+        detect=detect or DetectSettings(),
+    )
+
+
+def replay(rec: Recording, settings: Settings, forecaster: Forecaster | None = None) -> Trace:
+    """Run ``rec`` through windows → forecaster → detect; see the module docstring."""
+    return asyncio.run(replay_async(rec, settings, forecaster))
+
+
+async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaster | None = None) -> Trace:
+    metrics = Metrics(CollectorRegistry())
+    tags = rec.tag_settings()
+    windows = Windows(tags, settings.windows, metrics)
+    stage = DetectStage(tags, settings.detect, metrics)
+    fc = forecaster or make_forecaster(settings.forecast, metrics)
+    batcher = ForecastBatcher(fc, settings.forecast, metrics)
+    to_forecast: asyncio.Queue[WindowBatch | None] = asyncio.Queue(maxsize=_QUEUE)
+    to_detect: asyncio.Queue[ForecastBatch | None] = asyncio.Queue(maxsize=_QUEUE)
+    n, k = rec.values.shape
+    trace = Trace(
+        anomalous=np.zeros(n, dtype=bool),
+        opened=np.zeros(n, dtype=bool),
+        forecast=np.full((n, k), np.nan),
+        lower=np.full((n, k), np.nan),
+        upper=np.full((n, k), np.nan),
+        z=np.full((n, k), np.nan),
+        score=np.full((n, k), np.nan),
+        forecaster=fc.name,
+    )
+    row_of = {name: j for j, name in enumerate(rec.tags)}
+
+    async def produce() -> None:
+        try:
+            for i in np.flatnonzero(rec.present).tolist():
+                ts = float(rec.timestamps[i])
+                samples = [Sample(t, ts, float(v)) for t, v in zip(rec.tags, rec.values[i].tolist(), strict=True)
+                           if math.isfinite(v)]
+                for wb in windows.ingest(samples):
+                    await to_forecast.put(wb)
+            # The end of the recording closes its last slot as the next row would have.
+            if n:
+                end = float(rec.timestamps[-1]) + settings.windows.allowed_lateness_s + rec.period_s + 1e-6
+                # (The sample itself lands in a slot that never closes.)
+                for wb in windows.ingest([Sample(rec.tags[0], end, 0.0)]):
+                    await to_forecast.put(wb)
+        finally:
+            await to_forecast.put(None)
+
+    async def detect() -> None:
+        test_start = rec.test_start
+        open_alerts: set[tuple[str, str]] = set()
+        with contextlib.ExitStack() as warm_up:
+            warm_up.enter_context(stage.replaying_history())
+            warming = True
+            while (fb := await to_detect.get()) is not None:
+                i = round((fb.window.ts - rec.timestamps[0]) / rec.period_s) if n else -1
+                if warming and i >= test_start:
+                    warm_up.close()
+                    warming = False
+                events = stage.process(fb)
+                if not 0 <= i < n:
+                    continue
+                if not warming:
+                    for ev in events:
+                        if ev.event == "opened":
+                            open_alerts.add((ev.tag, ev.kind))
+                            trace.opened[i] = True
+                        elif ev.event == "cleared":
+                            open_alerts.discard((ev.tag, ev.kind))
+                    trace.events.extend(events)
+                    trace.anomalous[i] = bool(open_alerts)
+                tick = stage.last_tick
+                if tick is not None:
+                    cols = [row_of[t] for t in tick.group.tags]
+                    trace.forecast[i, cols] = tick.expected[:, tick.mid]
+                    trace.lower[i, cols] = tick.expected[:, 0]
+                    trace.upper[i, cols] = tick.expected[:, -1]
+                    trace.z[i, cols] = tick.z
+                    trace.score[i, cols] = tick.score
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(produce())
+        tg.create_task(batcher.run(to_forecast, to_detect))
+        tg.create_task(detect())
+    return trace

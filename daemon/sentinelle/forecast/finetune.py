@@ -1,0 +1,479 @@
+"""Fine-tuning: a LoRA adapter of the base model, trained on one asset's own history.
+
+:func:`finetune` is what ``sentinelle finetune`` runs.  Each series (one tag of
+the asset, on its regular grid) is split **in time**: the newest
+``validation_fraction`` is validation, the rest training, and no training target
+ever reaches into the validation part — shuffling the future into training
+would make the validation scores, and the early stopping that relies on them,
+optimistic.  Training windows are drawn at random origins of the training part
+(context: up to the model's ``context_length`` steps before the origin; target:
+the model's ``horizon`` steps after it, NaN beyond the split); validation
+windows are a fixed, evenly spaced set of origins in the validation part whose
+contexts may reach back into the training part (that is only the past).
+
+The loop is pretraining's (:mod:`.train`) in small: AdamW on the LoRA weights
+only, gradient clipping, the model's pinball loss on labels scaled by each
+context's loc/scale and clipped to ±``label_clip``.  Validation runs before the
+first step — the LoRA update starts at zero, so that is the base model's score —
+and every ``eval_every_steps``; the best weights (lowest validation pinball) are
+kept and training stops after ``patience_evals`` validations without
+improvement, at ``max_steps``, at the time budget, or on Ctrl-C.  Everything
+random is seeded by ``settings.seed``.
+
+The adapter is written by :func:`~sentinelle.forecast.adapters.save_adapter`
+(``adapter_config.json``, ``adapter_model.safetensors``, ``manifest.json`` with
+the base model's hash, the tags, the data span, the steps and the validation
+MASE / WQL before and after).  :func:`load_adapter` reads one back onto its base.
+
+Importing this module imports torch and peft: the CLI imports it inside the command.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from peft import LoraConfig, PeftModel
+from tqdm.auto import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from ..errors import ConfigError
+from ..evaluation.datasets import Series
+from ..evaluation.scores import ScoreAccumulator, mase_scale
+from ..records import FloatArray
+from ..settings import FinetuneSettings
+from .adapters import base_fingerprint, load_adapter, save_adapter, wrap_for_training
+from .engine import load_model
+from .model import pinball_loss
+from .tokenizer import TSTokenizer
+
+__all__ = ["FinetuneResult", "finetune", "load_adapter"]
+
+log = logging.getLogger(__name__)
+
+StopReason = Literal["steps", "early_stopping", "time_budget", "interrupted"]
+ADAPTER_NAME = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class FinetuneResult:
+    """What a fine-tuning run produced; the same facts are in ``out_dir/manifest.json``."""
+
+    out_dir: Path
+    asset: str
+    steps: int
+    best_step: int
+    stopped_by: StopReason
+    before: dict[str, float]
+    """Validation scores of the base model (step 0): pinball, mase, wql, coverage_80, mae."""
+    after: dict[str, float]
+    """Validation scores of the saved adapter."""
+    train_origins: int
+    validation_windows: int
+    trainable_parameters: int
+    wall_seconds: float
+    history: list[dict[str, float]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def improved(self) -> bool:
+        """Whether the adapter beats the base model on validation (else it is saved as a no-op)."""
+        return self.best_step > 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Track:
+    """One series as the trainer needs it: values, optional timestamps, and its time split."""
+
+    name: str
+    values: FloatArray
+    timestamps: FloatArray | None
+    period_s: float | None
+    split: int
+    """First index of the validation part."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Validation:
+    ids: torch.Tensor
+    labels: torch.Tensor  # scaled, clipped (the training loss's view)
+    contexts: FloatArray
+    targets: FloatArray
+    loc: FloatArray
+    scale: FloatArray
+
+
+def finetune(
+    base: Path,
+    series: Sequence[Series | FloatArray],
+    settings: FinetuneSettings,
+    *,
+    asset: str,
+    out_dir: Path,
+    progress: bool = True,
+    device: str = "auto",
+) -> FinetuneResult:
+    """Train a LoRA adapter of the checkpoint in ``base`` on ``series``; save it in ``out_dir``.
+
+    ``series`` are the asset's tags on regular grids (:class:`Series` carry their
+    names and timestamps into the manifest; bare arrays are named ``series0`` …).
+    Raises :class:`ConfigError` when the history is too short to cut a training
+    and a validation window from, :class:`~sentinelle.errors.ModelError` when the
+    base cannot be loaded.  Torch's thread count is restored afterwards.
+    """
+    threads = torch.get_num_threads()
+    try:
+        return _finetune(Path(base), series, settings, asset, Path(out_dir), progress, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _finetune(
+    base_dir: Path,
+    series: Sequence[Series | FloatArray],
+    settings: FinetuneSettings,
+    asset: str,
+    out_dir: Path,
+    progress: bool,
+    device_name: str,
+) -> FinetuneResult:
+    started = time.monotonic()
+    budget_s = settings.max_minutes * 60.0 if settings.max_minutes is not None else math.inf
+    device = torch.device("cuda" if device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
+                          else "cpu")
+    if device.type == "cpu":
+        torch.set_num_threads(settings.threads)
+    torch.manual_seed(settings.seed)
+    rng = np.random.default_rng(settings.seed)
+
+    fingerprint = base_fingerprint(base_dir)
+    base_model = load_model(base_dir, device, torch.float32)
+    config = base_model.config
+    context_length, horizon = config.context_length, config.horizon
+    tokenizer = TSTokenizer(config.vocab_size, config.token_limit)
+    tracks = _tracks(series, settings.validation_fraction)
+    train_index = _train_origins(tracks, settings.min_context_steps)
+    if len(train_index) == 0:
+        raise ConfigError(
+            f"too little history to fine-tune: every series needs more than {settings.min_context_steps} steps "
+            f"before its validation part (the newest {settings.validation_fraction:.0%})",
+            field="data",
+        )
+    validation = _validation_set(tracks, settings, tokenizer, context_length, horizon)
+
+    lora = LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(settings.target_modules),
+        bias="none",
+    )
+    try:
+        model = wrap_for_training(base_model, lora, ADAPTER_NAME)
+    except ValueError as e:  # peft: a target module that does not exist
+        raise ConfigError(str(e), field="finetune.target_modules") from None
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    trainable_count = int(sum(p.numel() for p in trainable))
+    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    levels = tuple(config.quantile_levels)
+    log.info(
+        "finetune %s: %d series, %d training origins, %d validation windows; LoRA r=%d on %s (%d parameters); %s",
+        asset, len(tracks), len(train_index), len(validation.targets), settings.rank,
+        ",".join(settings.target_modules), trainable_count, _describe(device, settings.threads),
+    )
+
+    history: list[dict[str, float]] = []
+    best: dict[str, float] = {}
+    best_step = 0
+    best_state: dict[str, torch.Tensor] = {}
+    step = 0
+    since_best = 0
+    stopped_by: StopReason = "steps"
+
+    def evaluate() -> bool:
+        """Score the current weights; keep them if best.  True when patience has run out."""
+        nonlocal best, best_step, best_state, since_best
+        metrics = _evaluate(model, validation, tokenizer, levels, horizon, settings.season_steps, device)
+        history.append({"step": float(step), "wall_seconds": round(time.monotonic() - started, 2), **metrics})
+        if not best or metrics["pinball"] < best["pinball"] - 1e-9:
+            best, best_step, since_best = metrics, step, 0
+            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+        else:
+            since_best += 1
+        log.info(
+            "finetune %s step %d: validation pinball %.4f, MASE %.3f, WQL %.4f, coverage80 %.2f%s",
+            asset, step, metrics["pinball"], metrics["mase"], metrics["wql"], metrics["coverage_80"],
+            " (best)" if best_step == step else "",
+        )
+        return since_best >= settings.patience_evals
+
+    bar = tqdm(total=settings.max_steps, disable=not progress, unit="step", dynamic_ncols=True,
+               desc=f"finetune {asset}")
+    eval_seconds = 0.0
+    before: dict[str, float] = {}
+    try:
+        with logging_redirect_tqdm():
+            t = time.monotonic()
+            evaluate()
+            eval_seconds = time.monotonic() - t
+            before = dict(best)
+            model.train()
+            running: list[float] = []
+            while step < settings.max_steps:
+                if time.monotonic() - started + eval_seconds >= budget_s:
+                    stopped_by = "time_budget"
+                    break
+                ids, labels = _batch(tracks, train_index, settings, tokenizer, context_length, horizon, rng)
+                out = model(input_ids=ids.to(device), labels=labels.to(device))
+                loss = out.loss
+                if loss is None:  # pragma: no cover - the model returns a loss whenever labels are given
+                    raise RuntimeError("the model returned no loss")
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+                optimizer.step()
+                step += 1
+                running.append(float(loss.detach()))
+                bar.update(1)
+                if step % settings.eval_every_steps == 0 or step == settings.max_steps:
+                    model.eval()
+                    t = time.monotonic()
+                    done = evaluate()
+                    eval_seconds = time.monotonic() - t
+                    model.train()
+                    bar.set_postfix(loss=f"{np.mean(running):.4f}", val=f"{history[-1]['pinball']:.4f}",
+                                    best=best_step)
+                    running.clear()
+                    if done:
+                        stopped_by = "early_stopping"
+                        break
+    except KeyboardInterrupt:
+        if not best:  # interrupted before the base was even scored: nothing worth saving
+            raise
+        stopped_by = "interrupted"
+        log.warning("finetune %s: interrupted at step %d; keeping the best adapter (step %d)", asset, step, best_step)
+    finally:
+        bar.close()
+    model.eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name in best_state:
+                p.copy_(best_state[name])
+    if best_step == 0:
+        log.warning(
+            "finetune %s: no step beat the base model on validation; the adapter is saved as a no-op", asset
+        )
+
+    manifest = {
+        "asset": asset,
+        "created": _iso(time.time()),
+        "base_model": fingerprint,
+        "tags": [t.name for t in tracks],
+        "data": _span(tracks),
+        "adapter": {"rank": settings.rank, "alpha": settings.alpha, "target_modules": list(settings.target_modules),
+                    "trainable_parameters": trainable_count},
+        "training": {
+            "steps": step,
+            "best_step": best_step,
+            "stopped_by": stopped_by,
+            "seed": settings.seed,
+            "train_origins": len(train_index),
+            "wall_seconds": round(time.monotonic() - started, 2),
+            "device": _describe(device, settings.threads),
+            "torch": torch.__version__,
+            "settings": settings.model_dump(mode="json"),
+        },
+        "validation": {
+            "windows": len(validation.targets),
+            "horizon_steps": horizon,
+            "season_steps": settings.season_steps,
+            "before": before,
+            "after": best,
+            "improved": best_step > 0,
+        },
+        "history": history,
+    }
+    written = save_adapter(model, ADAPTER_NAME, out_dir, manifest)
+    wall = time.monotonic() - started
+    log.info(
+        "finetune %s: %d steps in %.0f s (%s); best step %d; validation MASE %.3f → %.3f, WQL %.4f → %.4f; saved in %s",
+        asset, step, wall, stopped_by, best_step, before["mase"], best["mase"], before["wql"], best["wql"], out_dir,
+    )
+    return FinetuneResult(
+        out_dir=out_dir,
+        asset=asset,
+        steps=step,
+        best_step=best_step,
+        stopped_by=stopped_by,
+        before=before,
+        after=best,
+        train_origins=len(train_index),
+        validation_windows=len(validation.targets),
+        trainable_parameters=trainable_count,
+        wall_seconds=wall,
+        history=history,
+        manifest=written,
+    )
+
+
+# -- data ---------------------------------------------------------------------------
+
+
+def _tracks(series: Sequence[Series | FloatArray], validation_fraction: float) -> list[_Track]:
+    out = []
+    for i, s in enumerate(series):
+        if isinstance(s, Series):
+            name, values, ts, period = s.name, s.values, s.timestamps, s.period_s
+        else:
+            name, values, ts, period = f"series{i}", np.asarray(s, dtype=np.float64), None, None
+        if values.ndim != 1:
+            raise ConfigError(f"{name}: expected a 1-D series, got shape {values.shape}", field="data")
+        values = np.where(np.isfinite(values), values, np.nan)
+        n = len(values)
+        split = n - max(1, round(n * validation_fraction))
+        out.append(_Track(name=name, values=values, timestamps=ts, period_s=period, split=split))
+    if not out:
+        raise ConfigError("no series to fine-tune on", field="data")
+    return out
+
+
+def _train_origins(tracks: list[_Track], min_context: int) -> np.ndarray:
+    """Every (track, origin) whose context has ``min_context`` steps and whose first target is training data.
+
+    Returned as an (N, 2) int array; a batch samples rows of it uniformly, so a long
+    series contributes in proportion to its length.
+    """
+    parts = []
+    for k, t in enumerate(tracks):
+        origins = np.arange(min_context, t.split)
+        if len(origins):
+            parts.append(np.stack([np.full(len(origins), k), origins], axis=1))
+    return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
+
+
+def _window(values: FloatArray, origin: int, stop: int, context_length: int, horizon: int) -> tuple[FloatArray,
+                                                                                                       FloatArray]:
+    """Context (left-padded with NaN to ``context_length``) and target (NaN from ``stop`` on) at ``origin``."""
+    context = np.full(context_length, np.nan)
+    past = values[max(0, origin - context_length) : origin]
+    context[context_length - len(past) :] = past
+    target = np.full(horizon, np.nan)
+    future = values[origin : min(origin + horizon, stop)]
+    target[: len(future)] = future
+    return context, target
+
+
+def _batch(
+    tracks: list[_Track],
+    index: np.ndarray,
+    settings: FinetuneSettings,
+    tokenizer: TSTokenizer,
+    context_length: int,
+    horizon: int,
+    rng: np.random.Generator,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    rows = index[rng.integers(0, len(index), settings.batch_size)]
+    pairs = [_window(tracks[k].values, o, tracks[k].split, context_length, horizon) for k, o in rows.tolist()]
+    contexts = np.stack([c for c, _ in pairs])
+    targets = np.stack([y for _, y in pairs])
+    encoded = tokenizer.encode(contexts)
+    labels = np.clip(tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip,
+                     settings.label_clip)
+    return torch.from_numpy(encoded.ids), torch.from_numpy(labels.astype(np.float32))
+
+
+def _validation_set(
+    tracks: list[_Track], settings: FinetuneSettings, tokenizer: TSTokenizer, context_length: int, horizon: int
+) -> _Validation:
+    candidates: list[tuple[int, int]] = []
+    for k, t in enumerate(tracks):
+        n = len(t.values)
+        first = max(t.split, settings.min_context_steps)
+        last = n - horizon if n - horizon >= first else n - 1  # full targets when the part is long enough
+        candidates.extend((k, o) for o in range(first, last + 1))
+    if not candidates:
+        raise ConfigError("too little history for a validation window", field="data")
+    pick = np.unique(np.linspace(0, len(candidates) - 1, min(settings.validation_windows, len(candidates)))
+                     .round().astype(int))
+    pairs = [_window(tracks[k].values, o, len(tracks[k].values), context_length, horizon)
+             for k, o in (candidates[i] for i in pick.tolist())]
+    contexts = np.stack([c for c, _ in pairs])
+    targets = np.stack([y for _, y in pairs])
+    encoded = tokenizer.encode(contexts)
+    labels = np.clip(tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip,
+                     settings.label_clip)
+    return _Validation(
+        ids=torch.from_numpy(encoded.ids),
+        labels=torch.from_numpy(labels.astype(np.float32)),
+        contexts=contexts,
+        targets=targets,
+        loc=encoded.loc,
+        scale=encoded.scale,
+    )
+
+
+def _evaluate(
+    model: PeftModel,
+    data: _Validation,
+    tokenizer: TSTokenizer,
+    levels: tuple[float, ...],
+    horizon: int,
+    season: int,
+    device: torch.device,
+) -> dict[str, float]:
+    """Validation pinball (scaled, the training loss) and MASE / WQL / coverage / MAE in the tags' units."""
+    parts = []
+    with torch.no_grad():
+        for start in range(0, len(data.ids), 256):
+            q = model(input_ids=data.ids[start : start + 256].to(device)).quantiles
+            assert q is not None
+            parts.append(q.float().cpu())
+    scaled = torch.cat(parts)
+    pinball = float(pinball_loss(scaled, data.labels, levels))
+    quantiles = tokenizer.unscale(scaled.numpy().astype(np.float64), data.loc, data.scale)
+    acc = ScoreAccumulator(levels)
+    for i in range(len(data.targets)):
+        acc.add(data.targets[i, :horizon], quantiles[i, :, :horizon], mase_scale(data.contexts[i], season))
+    s = acc.summary()
+    return {"pinball": round(pinball, 6), **{k: round(s[k], 6) for k in ("mase", "wql", "coverage_80", "mae")}}
+
+
+def _span(tracks: list[_Track]) -> dict[str, Any]:
+    """First and last observed timestamps (ISO, UTC), where validation starts, and sizes."""
+    firsts, lasts, splits = [], [], []
+    for t in tracks:
+        seen = np.flatnonzero(np.isfinite(t.values))
+        if t.timestamps is None or not len(seen):
+            continue
+        firsts.append(float(t.timestamps[seen[0]]))
+        lasts.append(float(t.timestamps[seen[-1]]))
+        splits.append(float(t.timestamps[t.split]))
+    periods = sorted({t.period_s for t in tracks if t.period_s is not None})
+    return {
+        "first": _iso(min(firsts)) if firsts else None,
+        "last": _iso(max(lasts)) if lasts else None,
+        "validation_from": _iso(min(splits)) if splits else None,
+        "series": len(tracks),
+        "points": int(sum(np.isfinite(t.values).sum() for t in tracks)),
+        "period_s": periods[0] if len(periods) == 1 else periods,
+    }
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _describe(device: torch.device, threads: int) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)}, fp32)"
+    return f"cpu ({platform.processor() or platform.machine()}, {threads} threads, fp32)"
+
