@@ -410,7 +410,24 @@ class HistorySettings(_Section):
         return self
 
 
-class Settings(BaseSettings):
+class EnvOverTomlSettings(BaseSettings):
+    """A settings root whose TOML file arrives as init arguments and whose environment wins over it."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # The TOML file arrives through init arguments (see load_settings), so the
+        # environment must win over it: env first, then init.
+        return (env_settings, init_settings)
+
+
+class Settings(EnvOverTomlSettings):
     """Root of the settings tree."""
 
     model_config = SettingsConfigDict(
@@ -432,19 +449,6 @@ class Settings(BaseSettings):
     simulator: SimulatorSettings = SimulatorSettings()
     history: HistorySettings = HistorySettings()
     finetune: FinetuneSettings = FinetuneSettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # The TOML file arrives through init arguments (see load_settings), so the
-        # environment must win over it: env first, then init.
-        return (env_settings, init_settings)
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

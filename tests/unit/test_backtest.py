@@ -98,7 +98,6 @@ def _write_plant(folder: Path) -> tuple[Path, Path]:
 
 
 def test_finetune_then_backtest_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("peft")
     csv_path, config = _write_plant(tmp_path)
     assert main(["finetune", "--config", str(config), "--asset", "pump1", "--data", str(csv_path),
                  "--until", "2026-01-01T08:00:00Z", "--no-progress"]) == EXIT_OK

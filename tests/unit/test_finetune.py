@@ -9,24 +9,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from prometheus_client import CollectorRegistry
+from safetensors.torch import load_file, save_file
 
-torch = pytest.importorskip("torch")
-pytest.importorskip("peft")
-
-from safetensors.torch import load_file, save_file  # noqa: E402
-
-from sentinelle.errors import ModelError  # noqa: E402
-from sentinelle.evaluation.datasets import Series  # noqa: E402
-from sentinelle.forecast import make_forecaster  # noqa: E402
-from sentinelle.forecast.adapters import file_sha256  # noqa: E402
-from sentinelle.forecast.batcher import ForecastBatcher  # noqa: E402
-from sentinelle.forecast.engine import ModelForecaster  # noqa: E402
-from sentinelle.forecast.finetune import FinetuneResult, _batch, _tracks, _train_origins, finetune, load_adapter  # noqa: E402
-from sentinelle.forecast.tokenizer import TSTokenizer  # noqa: E402
-from sentinelle.metrics import Metrics  # noqa: E402
-from sentinelle.records import ForecastBatch, WindowBatch  # noqa: E402
-from sentinelle.settings import FinetuneSettings, ForecastSettings  # noqa: E402
+from sentinelle.errors import ModelError
+from sentinelle.evaluation.datasets import Series
+from sentinelle.forecast import make_forecaster
+from sentinelle.forecast.adapters import file_sha256
+from sentinelle.forecast.batcher import ForecastBatcher
+from sentinelle.forecast.engine import ModelForecaster
+from sentinelle.forecast.finetune import FinetuneResult, _batch, _tracks, _train_origins, finetune, load_adapter
+from sentinelle.forecast.tokenizer import TSTokenizer
+from sentinelle.metrics import Metrics
+from sentinelle.records import ForecastBatch, WindowBatch
+from sentinelle.settings import FinetuneSettings, ForecastSettings
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)

@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from sentinelle.cli import EXIT_CONFIG, EXIT_OK, main
 from sentinelle.errors import ConfigError
 from sentinelle.forecast.corpus import Corpus
+from sentinelle.forecast.model import SentinelleTSModel
 from sentinelle.forecast.pretrain_settings import (
     CorpusMix,
     CorpusSettings,
@@ -20,10 +22,7 @@ from sentinelle.forecast.pretrain_settings import (
     TrainSettings,
     load_pretrain_settings,
 )
-
-torch = pytest.importorskip("torch")
-from sentinelle.forecast.model import SentinelleTSModel  # noqa: E402
-from sentinelle.forecast.train import pretrain  # noqa: E402
+from sentinelle.forecast.train import pretrain
 
 TINY_MODEL = {
     "context_length": 64,

@@ -22,9 +22,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from ..errors import ConfigError
+from ..settings import EnvOverTomlSettings
 
 QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -139,7 +140,7 @@ class TrainSettings(_Section):
     out_dir: Path = Field(default=Path("runs/pretrain"), description="Checkpoint and training.json go here.")
 
 
-class PretrainSettings(BaseSettings):
+class PretrainSettings(EnvOverTomlSettings):
     """Root of the pretraining settings tree."""
 
     model_config = SettingsConfigDict(
@@ -149,18 +150,6 @@ class PretrainSettings(BaseSettings):
     model: ModelSizeSettings = ModelSizeSettings()
     corpus: CorpusSettings = CorpusSettings()
     train: TrainSettings = TrainSettings()
-
-    @classmethod
-    def settings_customise_sources(
-        cls,
-        settings_cls: type[BaseSettings],
-        init_settings: PydanticBaseSettingsSource,
-        env_settings: PydanticBaseSettingsSource,
-        dotenv_settings: PydanticBaseSettingsSource,
-        file_secret_settings: PydanticBaseSettingsSource,
-    ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # As in the daemon's tree: the TOML file arrives as init arguments, the environment wins.
-        return (env_settings, init_settings)
 
     @model_validator(mode="after")
     def _consistent(self) -> PretrainSettings:
