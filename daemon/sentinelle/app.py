@@ -177,16 +177,18 @@ class Daemon:
                 t0 = time.monotonic()
                 for t in source_tasks:
                     t.cancel()
-                await asyncio.gather(*source_tasks, return_exceptions=True)
-                self.samples.close()
                 housekeeping.cancel()
                 try:
+                    # One grace period for everything: sources letting go, queues draining, sinks flushing.
                     async with asyncio.timeout(self.settings.daemon.shutdown_timeout_s):
+                        await asyncio.gather(*source_tasks, return_exceptions=True)
+                        self.samples.close()
                         await asyncio.gather(*stages)
                         await self._close_sinks()
                 except TimeoutError:
                     log.error("shutdown grace period exceeded; abandoning what is still pending")
-                    for t in stages:
+                    self.samples.close()
+                    for t in (*source_tasks, *stages):
                         t.cancel()
                 log.info("stopped in %.2f s", time.monotonic() - t0)
         finally:

@@ -242,3 +242,39 @@ async def test_wait_connected_times_out_before_run() -> None:
     source = make_source(SampleQueue(10, on_drop=lambda n: None), CollectorRegistry())
     assert not source.connected
     assert not await source.wait_connected(0.01)
+
+
+async def _swallowing_connect(self: object) -> None:
+    """Like an asyncua connect() that turns a cancellation into a connection error."""
+    try:
+        await asyncio.sleep(10)
+    except asyncio.CancelledError:
+        raise ConnectionRefusedError("cancelled inside connect") from None
+
+
+@pytest.mark.asyncio
+async def test_cancel_during_connect_stops_the_source_even_if_the_client_swallows_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A daemon stopping while a connection attempt is under way must not keep retrying."""
+    from prometheus_client import CollectorRegistry
+
+    import sentinelle.sources.opcua as opcua_module
+    from sentinelle.metrics import Metrics
+    from sentinelle.queues import SampleQueue
+    from sentinelle.settings import OpcUaSourceSettings, TagSettings
+
+    monkeypatch.setattr(opcua_module.Client, "connect", _swallowing_connect)
+    settings = OpcUaSourceSettings(url="opc.tcp://127.0.0.1:1/x/", connect_timeout_s=30.0, reconnect_initial_s=0.05)
+    source = opcua_module.OpcUaSource(
+        settings,
+        [TagSettings(name="a", asset="x", node_id="ns=2;s=a")],
+        Metrics(CollectorRegistry()),
+        SampleQueue(10, on_drop=lambda n: None),
+    )
+    task = asyncio.create_task(source.run())
+    await asyncio.sleep(0.2)  # inside connect()
+    task.cancel()
+    await asyncio.wait({task}, timeout=2)
+    assert task.done(), "the source kept retrying after it was cancelled"
+    assert task.cancelled()

@@ -318,6 +318,11 @@ class OpcUaSource:
                     self._outage(e.kind, str(e))
                 except Exception as e:  # a source must outlive its bugs and asyncua's
                     self._outage("internal", _describe(e), error=e)
+                # A cancellation that arrived during connect() can surface as a connection
+                # error (asyncua converts it); a stopping daemon must not retry then.
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError
                 # Jitter spreads out many daemons (or many sources) reconnecting to one server;
                 # only downwards, so that reconnect_max_s stays the longest wait.
                 await asyncio.sleep(min(delay, s.reconnect_max_s) * random.uniform(0.8, 1.0))
