@@ -480,29 +480,37 @@ def _first_duplicate(names: list[str]) -> str | None:
     return None
 
 
+def read_toml(path: Path) -> dict[str, Any]:
+    """A TOML settings file as a dict; every failure is a :class:`ConfigError` naming the file."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError("file not found", field=str(path)) from None
+    except OSError as e:
+        raise ConfigError(f"cannot read: {e.strerror}", field=str(path)) from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"invalid TOML: {e}", field=str(path)) from None
+
+
+def config_error(e: ValidationError, *, prefix: str = "") -> ConfigError:
+    """The first problem pydantic found, as a :class:`ConfigError` naming its field (``prefix`` + location)."""
+    err = e.errors()[0]
+    loc = prefix + ".".join(str(p) for p in err["loc"]) or "settings"
+    msg = err["msg"].removeprefix("Value error, ")
+    extra = f" (and {len(e.errors()) - 1} more problems)" if len(e.errors()) > 1 else ""
+    return ConfigError(msg + extra, field=loc)
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Read the TOML file (if any), apply environment overrides, validate.
 
     Raises :class:`ConfigError` naming the offending field for every kind of problem:
     unreadable file, TOML syntax, unknown key, wrong type, contradiction.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError("file not found", field=str(path)) from None
-        except OSError as e:
-            raise ConfigError(f"cannot read: {e.strerror}", field=str(path)) from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"invalid TOML: {e}", field=str(path)) from None
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     data.update(overrides)
     try:
         return Settings(**data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "settings"
-        msg = err["msg"].removeprefix("Value error, ")
-        extra = f" (and {len(e.errors()) - 1} more problems)" if len(e.errors()) > 1 else ""
-        raise ConfigError(msg + extra, field=loc) from None
+        raise config_error(e) from None

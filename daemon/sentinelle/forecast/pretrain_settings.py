@@ -17,7 +17,6 @@ reported before the slow imports of a training run.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from pydantic_settings import SettingsConfigDict
 
 from ..errors import ConfigError
-from ..settings import EnvOverTomlSettings
+from ..settings import EnvOverTomlSettings, config_error, read_toml
 
 QUANTILE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
@@ -170,22 +169,12 @@ def load_pretrain_settings(path: Path | None = None, **overrides: dict[str, Any]
     file and the environment: they are what a person typed on the command line.
     Every problem becomes a :class:`ConfigError` naming the field, as for the daemon's settings.
     """
-    data: dict[str, Any] = {}
-    if path is not None:
-        try:
-            with open(path, "rb") as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise ConfigError("file not found", field=str(path)) from None
-        except OSError as e:
-            raise ConfigError(f"cannot read: {e.strerror}", field=str(path)) from None
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"invalid TOML: {e}", field=str(path)) from None
+    data: dict[str, Any] = read_toml(path) if path is not None else {}
     sections: dict[str, type[_Section]] = {"model": ModelSizeSettings, "corpus": CorpusSettings, "train": TrainSettings}
     try:
         settings = PretrainSettings(**data)
     except ValidationError as e:
-        raise _config_error(e, prefix="") from None
+        raise config_error(e, prefix="") from None
     update: dict[str, Any] = {}
     for name, values in overrides.items():
         if name not in sections:
@@ -193,7 +182,7 @@ def load_pretrain_settings(path: Path | None = None, **overrides: dict[str, Any]
         try:
             update[name] = sections[name].model_validate({**getattr(settings, name).model_dump(), **values})
         except ValidationError as e:
-            raise _config_error(e, prefix=f"{name}.") from None
+            raise config_error(e, prefix=f"{name}.") from None
     if update:
         # Not PretrainSettings(...) again: that would let the environment win over the overrides.
         settings = settings.model_copy(update=update)
@@ -203,10 +192,3 @@ def load_pretrain_settings(path: Path | None = None, **overrides: dict[str, Any]
             raise ConfigError(str(e), field="settings") from None
     return settings
 
-
-def _config_error(e: ValidationError, *, prefix: str) -> ConfigError:
-    err = e.errors()[0]
-    loc = prefix + ".".join(str(p) for p in err["loc"]) or "settings"
-    msg = err["msg"].removeprefix("Value error, ")
-    extra = f" (and {len(e.errors()) - 1} more problems)" if len(e.errors()) > 1 else ""
-    return ConfigError(msg + extra, field=loc)
