@@ -46,6 +46,14 @@ The ``malformed_*`` reasons come from history files and tables (``sources/histor
 a row whose date or value cannot be read, or whose column count is wrong."""
 
 
+GATE_REASONS = ("stuck", "spike", "missing", "recovery", "mode", "mode_holdoff")
+"""Why a tag tick was kept out of scoring and process alarms (``detect/quality.py``, ``detect/modes.py``):
+a data-quality condition (``stuck``, ``spike``, ``missing``), the ticks after one (``recovery``), a
+non-detecting operating mode of its asset (``mode``) or the hold-off after a mode change."""
+
+DATA_QUALITY_REASONS = ("stuck", "spike", "missing")
+
+
 @dataclass(frozen=True, slots=True)
 class TagSnapshot:
     """The latest per-tag values of one tag group, replaced as a whole each tick."""
@@ -195,6 +203,30 @@ class Metrics:
         )
         for ev in ("opened", "updated", "cleared"):
             self.alert_events.labels(ev)
+        self.ticks_gated = Counter(
+            "ticks_gated",
+            "Tag ticks kept out of scoring and process alarms, by reason.",
+            ["reason"], namespace=ns, registry=r,
+        )
+        for reason in GATE_REASONS:
+            self.ticks_gated.labels(reason)
+        self.data_quality_alerts = Counter(
+            "data_quality_alerts",
+            "Data-quality alerts opened (for instrument technicians), by reason.",
+            ["reason"], namespace=ns, registry=r,
+        )
+        for reason in DATA_QUALITY_REASONS:
+            self.data_quality_alerts.labels(reason)
+        self.asset_mode = Gauge(
+            "asset_mode",
+            "1 for the operating mode each asset with mode rules is in, 0 for its other modes.",
+            ["asset", "mode"], namespace=ns, registry=r,
+        )
+        self.asset_detection_gated = Gauge(
+            "asset_detection_gated",
+            "1 while detection on the asset is paused (non-detecting mode or hold-off after a change).",
+            ["asset"], namespace=ns, registry=r,
+        )
 
         self.sink_events = Counter(
             "sink_events_delivered", "Alert events delivered, per sink.", ["sink"], namespace=ns, registry=r

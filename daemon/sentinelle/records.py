@@ -116,9 +116,30 @@ class Contributor:
     residual_z: float
 
 
-AlertKind = Literal["forecast_residual", "limit_high", "limit_low", "asset_state"]
+AlertKind = Literal[
+    "forecast_residual",
+    "limit_high",
+    "limit_low",
+    "asset_state",
+    "rate_of_change",
+    "energy_balance",
+    "data_quality",
+]
 AlertEventType = Literal["opened", "updated", "cleared"]
 Severity = Literal["warning", "critical"]
+AlertCategory = Literal["process", "data_quality"]
+"""Who an alert is for: ``process`` for operators, ``data_quality`` for instrument technicians."""
+DataQualityReason = Literal["stuck", "spike", "missing"]
+"""Why a ``data_quality`` alert was raised: a flat-lined tag, a single-sample jump, no usable value."""
+
+
+def category_of(kind: AlertKind) -> AlertCategory:
+    """``data_quality`` for the data-quality kind, ``process`` for every other.
+
+    >>> category_of("data_quality"), category_of("limit_high")
+    ('data_quality', 'process')
+    """
+    return "data_quality" if kind == "data_quality" else "process"
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +167,13 @@ class AlertEvent:
     unit: str
     message: str
     contributors: tuple[Contributor, ...] = field(default_factory=tuple)
+    reason: DataQualityReason | None = None
+    """Set on ``data_quality`` alerts only."""
     schema_version: int = SCHEMA_VERSION
+
+    @property
+    def category(self) -> AlertCategory:
+        return category_of(self.kind)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +181,8 @@ class AlertEvent:
             "event": self.event,
             "alert_id": self.alert_id,
             "kind": self.kind,
+            "category": self.category,
+            "reason": self.reason,
             "asset": self.asset,
             "tag": self.tag,
             "severity": self.severity,

@@ -55,6 +55,32 @@ class TagSettings(_Section):
         ge=0,
         description="Smallest forecast spread (tag units) used to scale residuals: the sensor resolution.",
     )
+    rate_limit_per_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Largest plausible |rate of change| (tag units per second); faster for open_k of "
+        "open_n ticks opens a rate_of_change alert. None: not checked.",
+    )
+    rate_window_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="The rate is measured over this span (rounded to whole periods); None: one period.",
+    )
+    stuck_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A tag that normally moves is stuck (data quality) when it stays within "
+        "stuck_tolerance of one value for this long. None: not checked (set it only on moving tags).",
+    )
+    stuck_tolerance: float = Field(
+        default=0.0, ge=0, description="Changes up to this (tag units) do not count as movement."
+    )
+    spike_factor: float | None = Field(
+        default=None,
+        gt=0,
+        description="A jump from the previous value larger than this many robust standard deviations of "
+        "the tag's recent steps, back within detect.spike_max_steps, is a spike (data quality). None: not checked.",
+    )
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> TagSettings:
@@ -195,6 +221,72 @@ class FinetuneSettings(_Section):
     max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget; the best adapter is kept.")
 
 
+class EnergyBalanceSettings(_Section):
+    """Heat-exchanger energy balance of one asset: power ≈ factor · flow · (hot − cold).
+
+    For the reference chiller: 1.163 kW per (m³/h · K) of water, hot = the water entering
+    (supply), cold = the chilled water leaving.  The four tags must share one period.
+    """
+
+    flow_tag: str = Field(min_length=1, description="Volume flow, m³/h for the default factor.")
+    hot_temp_tag: str = Field(min_length=1, description="The warmer water temperature (a chiller's inlet).")
+    cold_temp_tag: str = Field(min_length=1, description="The colder water temperature (a chiller's outlet).")
+    power_tag: str = Field(min_length=1, description="Measured thermal power, kW for the default factor.")
+    factor: float = Field(
+        default=1.163, gt=0, description="Power per (flow unit · K): 1.163 kW per (m³/h · K) for water."
+    )
+    relative_tolerance: float = Field(
+        default=0.1, gt=0, lt=1, description="|power − expected| / expected beyond this is a violation."
+    )
+    min_expected_power: float = Field(
+        default=1.0,
+        ge=0,
+        description="Below this expected power (power tag units) the balance is not checked: a relative "
+        "error of almost nothing is noise.",
+    )
+
+
+class ModeRuleSettings(_Section):
+    """One operating-mode rule: the asset is in ``mode`` while ``tag`` is below / above / equal to a value."""
+
+    mode: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Mode name (a metric label value).")
+    tag: str = Field(min_length=1, description="The tag the rule reads (a speed, a flow, a state code).")
+    below: float | None = None
+    above: float | None = None
+    equals: float | None = Field(default=None, description="For state-code tags; compared within 1e-6.")
+    detect: bool = Field(
+        default=False,
+        description="Detect in this mode (a load band): only mode changes hold detection off. "
+        "False: detection is paused while in it (stopped, start-up).",
+    )
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ModeRuleSettings:
+        given = [n for n in ("below", "above", "equals") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a mode rule needs exactly one of below, above, equals (got {given or 'none'})")
+        if self.mode == "running":
+            raise ValueError("'running' is the mode when no rule matches; name the rule's mode otherwise")
+        return self
+
+
+class AssetDetectSettings(_Section):
+    """Asset-level rules: the energy balance and the operating modes of one asset."""
+
+    name: str = Field(min_length=1, description="The asset (as in tags[].asset).")
+    energy_balance: EnergyBalanceSettings | None = None
+    modes: tuple[ModeRuleSettings, ...] = Field(
+        default=(),
+        description="Checked in order, the first rule that matches gives the mode; none: 'running'.",
+    )
+    mode_holdoff_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="After any mode change, detection on the asset waits this long (transients of a "
+        "start or a load change are not faults); detectors do not learn meanwhile.",
+    )
+
+
 class DetectSettings(_Section):
     score_threshold: float = Field(
         default=0.9995, gt=0.5, lt=1, description="A tick is anomalous when the detector's score reaches this."
@@ -222,6 +314,38 @@ class DetectSettings(_Section):
     asset_ucl_factor: float = Field(default=2.0, gt=0, description="... times this factor, for heavy tails.")
     asset_grace_period_steps: int = Field(
         default=100, ge=2, description="Normal ticks an asset's T² learns before it may flag anything."
+    )
+
+    merge_by_asset: bool = Field(
+        default=True,
+        description="Residual anomalies of several tags of one asset form one alert (tags ranked as "
+        "contributors); False: one alert per tag.",
+    )
+    rule_critical_ratio: float = Field(
+        default=2.0,
+        gt=1,
+        description="A rate_of_change / energy_balance alert is critical from this multiple of its limit.",
+    )
+    dq_recovery_steps: int = Field(
+        default=10,
+        ge=0,
+        description="Ticks a tag stays out of scoring after a data-quality condition ends: the forecasts "
+        "made from the bad values are not judged.",
+    )
+    spike_window_steps: int = Field(
+        default=30, ge=4, description="Recent steps of a tag whose spread a spike is measured against."
+    )
+    spike_max_steps: int = Field(
+        default=2,
+        ge=1,
+        description="A jump that has not come back within this many ticks is a level change, not a spike: "
+        "its ticks are scored again (detection of a real step is delayed by at most this).",
+    )
+    missing_after_s: float = Field(
+        default=60.0, gt=0, description="A tag without a usable value this long is reported missing."
+    )
+    assets: tuple[AssetDetectSettings, ...] = Field(
+        default=(), description="Per-asset rules: energy balance, operating modes."
     )
 
     @model_validator(mode="after")
@@ -468,7 +592,35 @@ class Settings(EnvOverTomlSettings):
             if key in seen:
                 raise ValueError(f"tags: {t.name!r} and {seen[key]!r} read the same node {t.node_id!r}")
             seen[key] = t.name
+        _check_asset_rules(self.tags, self.detect.assets)
         return self
+
+
+def _check_asset_rules(tags: tuple[TagSettings, ...], assets: tuple[AssetDetectSettings, ...]) -> None:
+    """Asset rules name configured assets and tags; an energy balance's tags share one period."""
+    by_name = {t.name: t for t in tags}
+    known_assets = {t.asset for t in tags}
+    dup = _first_duplicate([a.name for a in assets])
+    if dup:
+        raise ValueError(f"detect.assets: asset {dup!r} configured twice")
+    for i, a in enumerate(assets):
+        where = f"detect.assets.{i}"
+        if tags and a.name not in known_assets:
+            raise ValueError(f"{where}.name: no tag belongs to asset {a.name!r}")
+        for j, rule in enumerate(a.modes):
+            if tags and rule.tag not in by_name:
+                raise ValueError(f"{where}.modes.{j}.tag: unknown tag {rule.tag!r}")
+        e = a.energy_balance
+        if e is None or not tags:
+            continue
+        roles = {"flow_tag": e.flow_tag, "hot_temp_tag": e.hot_temp_tag, "cold_temp_tag": e.cold_temp_tag,
+                 "power_tag": e.power_tag}
+        for role, name in roles.items():
+            if name not in by_name:
+                raise ValueError(f"{where}.energy_balance.{role}: unknown tag {name!r}")
+        periods = {by_name[name].period_s for name in roles.values()}
+        if len(periods) > 1:
+            raise ValueError(f"{where}.energy_balance: its tags must share one period_s (got {sorted(periods)})")
 
 
 def _first_duplicate(names: list[str]) -> str | None:

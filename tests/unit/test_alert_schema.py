@@ -136,3 +136,31 @@ def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator)
     assert sorted(e["event"] for e in examples) == ["cleared", "opened", "updated"]
     for example in examples:
         validator.validate(example)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("rate_of_change", None), ("energy_balance", None), ("data_quality", "stuck"), ("data_quality", "missing")],
+)
+def test_new_kinds_validate_with_their_category(validator: Draft202012Validator, kind: str, reason: str | None) -> None:
+    ev = _event("opened", event_ts=START, kind=kind, reason=reason,
+                alert_id=f"chiller1/chiller1.power_kw/{kind}/{int(START * 1000)}")
+    payload = json.loads(json.dumps(ev.to_dict(), allow_nan=False))
+    validator.validate(payload)
+    assert payload["category"] == ("data_quality" if kind == "data_quality" else "process")
+    assert payload["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda p: p.update(kind="data_quality", category="data_quality"), "data_quality without a reason"),
+        (lambda p: p.update(reason="stuck"), "a process alert with a data-quality reason"),
+        (lambda p: p.update(kind="data_quality", reason="stuck"), "data_quality filed as a process alert"),
+        (lambda p: p.update(kind="data_quality", category="data_quality", reason="noisy"), "unknown reason"),
+    ],
+)
+def test_category_and_reason_must_match_the_kind(validator: Draft202012Validator, change: Any, why: str) -> None:
+    payload = _payloads()["opened"]
+    change(payload)
+    assert _errors(validator, payload), f"schema accepted an event with {why}"

@@ -3,7 +3,8 @@
 One anomalous tick is noise; ``k`` anomalous ticks among the last ``n`` is a
 condition.  Clearing needs ``clear_normal_steps`` consecutive normal ticks —
 hysteresis, so an alert at the edge does not flap open/closed every tick.  Gaps
-(no value) neither count towards opening nor clearing.  Vectorised over the
+(no value) and gated ticks (``flagged`` and ``normal`` both false) neither
+count towards opening nor clearing: the state waits.  Vectorised over the
 rows of a tag group: the per-tick cost is a few numpy operations.
 """
 
@@ -47,6 +48,24 @@ class KofN:
         # A cleared alert starts from a clean history, or it would reopen at once.
         self.ring[cleared] = False
         return np.flatnonzero(opened), np.flatnonzero(cleared)
+
+    def force_clear(self, rows: BoolArray) -> npt.NDArray[np.intp]:
+        """Close the open alerts of ``rows`` now and forget their history; return the rows that were open.
+
+        For conditions that end for a reason of their own, not through normal ticks:
+        an asset entering a mode where detection is paused.
+
+        >>> t = KofN(rows=2, k=1, n=1, clear_steps=5)
+        >>> t.step(np.array([True, True]), np.array([False, False]))[0].tolist()
+        [0, 1]
+        >>> t.force_clear(np.array([False, True])).tolist(), t.open.tolist()
+        ([1], [True, False])
+        """
+        closed = np.flatnonzero(self.open & rows)
+        self.open[rows] = False
+        self.ring[rows] = False
+        self.normal_run[rows] = 0
+        return closed
 
     def reset(self) -> None:
         """Forget every open alert and the recent ticks (after a replay of history)."""

@@ -1,7 +1,22 @@
-"""The detect stage: for each forecast batch, score, check limits, advance alert life cycles.
+"""The detect stage: for each forecast batch, gate, score, check rules, advance alert life cycles.
 
-Per tag group (tags sharing a period, in a fixed row order) it keeps a
-:class:`ResidualScorer`, the limit rules, and one :class:`KofN` per alert kind.
+Per tick of a tag group (tags sharing a period, in a fixed row order):
+
+1. **Modes** (``modes.py``): each asset with mode rules gets its operating mode;
+   detection on an asset waits while it is stopped or starting and for a hold-off
+   after any change.  Alerts of an asset whose detection pauses are cleared.
+2. **Data quality** (``quality.py``): missing, stuck and spiking tags, and the ticks
+   right after, are *gated*: not scored, not learned from, no process alarm —
+   reported as ``data_quality`` alerts instead.
+3. **Scoring** (``scoring.py``): residual z and River score of every other tag.
+   With ``detect.merge_by_asset`` (the default) the anomalous tags of one asset
+   form one ``forecast_residual`` alert for the asset, its tags ranked as
+   contributors; otherwise one alert per tag.
+4. **Rules** (``rules.py``): static limits, rates of change, energy balances;
+   optionally the asset-level T² (``asset.py``).
+5. **Life cycles** (``lifecycle.py``): k of n to open, a run of normal ticks to clear
+   (data-quality alerts open on the first bad tick: their condition already lasted).
+
 All per-row work is numpy except the River detector calls and the events of the
 few rows whose alert state changes.
 """
@@ -11,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -20,13 +36,26 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot, levels_or_nan
-from ..records import AlertEvent, AlertKind, Contributor, FloatArray, ForecastBatch
+from ..records import (
+    AlertEvent,
+    AlertKind,
+    BoolArray,
+    Contributor,
+    DataQualityReason,
+    FloatArray,
+    ForecastBatch,
+    IntArray,
+)
 from ..settings import DetectSettings, TagSettings
-from .alerts import AlertBook, Observation
+from .alerts import AlertBook, AlertKey, Observation
 from .asset import AssetT2
 from .lifecycle import KofN
-from .rules import LimitCheck, Limits
+from .modes import AssetModes
+from .quality import DataQuality, QualityTick
+from .rules import BalanceRule, EnergyBalance, Limits, RateOfChange
 from .scoring import ResidualScorer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -34,18 +63,40 @@ class _Group:
     tags: tuple[str, ...]
     assets: tuple[str, ...]
     units: tuple[str, ...]
+    period_s: float
+    asset_names: list[str]
+    """The group's assets, in first-row order: the rows of every per-asset array."""
+    asset_index: IntArray
+    """Row → index into ``asset_names``."""
+    asset_rows: dict[str, list[int]]
+    subjects: list[str]
+    """Per asset: the subject of its per-asset alerts (the asset, or asset@period when it spans periods)."""
     scorer: ResidualScorer
     limits: Limits
-    residual: KofN
     high: KofN
     low: KofN
-    asset_rows: dict[str, list[int]] = field(default_factory=dict)
+    residual: KofN
+    """Per row, or per asset with merge_by_asset."""
+    quality: DataQuality
+    stuck: KofN
+    spike: KofN
+    missing: KofN
+    """Per asset."""
+    rate: RateOfChange
+    rate_state: KofN
+    balance: EnergyBalance
+    balance_state: KofN
+    mode_rows: dict[str, int]
+    """Tags read by mode rules → their row here."""
     # Asset-level T² (detect.asset_enabled): one detector per asset, one k-of-n row per asset.
-    asset_names: list[str] = field(default_factory=list)
     asset_detectors: dict[str, AssetT2] = field(default_factory=dict)
     asset_state: KofN | None = None
-    asset_alert_tag: dict[str, str] = field(default_factory=dict)
-    """The tag an open asset alert was filed under (its top contributor when it opened)."""
+
+    def trackers(self) -> Iterator[KofN]:
+        yield from (self.high, self.low, self.residual, self.stuck, self.spike, self.missing)
+        yield from (self.rate_state, self.balance_state)
+        if self.asset_state is not None:
+            yield self.asset_state
 
 
 class DetectStage:
@@ -53,7 +104,13 @@ class DetectStage:
         self.settings = settings
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
-        self.book = AlertBook(metrics, settings.critical_z, settings.update_min_interval_s)
+        self.book = AlertBook(metrics, settings)
+        self.modes = AssetModes(settings.assets, metrics)
+        self._latest_mode_values: dict[str, float] = {}
+        periods: dict[str, set[float]] = {}
+        for t in tags:
+            periods.setdefault(t.asset, set()).add(t.period_s)
+        self._split_assets = {a for a, p in periods.items() if len(p) > 1}
         self._groups: dict[tuple[str, ...], _Group] = {}
         self.last_tick: _Tick | None = None
         """The numbers of the latest batch :meth:`process` saw (forecasts, z, scores): for evaluations and plots."""
@@ -82,20 +139,21 @@ class DetectStage:
         ``alerts_active`` gauge moved) and, at the end, every open alert and k-of-n
         record is forgotten, so the live stream never sees an ``updated`` or
         ``cleared`` of an alert it was not told about.  A condition still present
-        opens a fresh alert after ``open_k`` live anomalous ticks.
+        opens a fresh alert after ``open_k`` live anomalous ticks.  Data-quality and
+        mode state (how long a tag has been flat, the asset's mode) is about the
+        data, not about alerts, and carries over.
         """
         live = self.book
-        s = self.settings
-        self.book = AlertBook(Metrics(CollectorRegistry()), s.critical_z, s.update_min_interval_s)
+        self.book = AlertBook(Metrics(CollectorRegistry()), self.settings)
         try:
             yield
         finally:
             self.book = live
             for g in self._groups.values():
-                for tracker in (g.residual, g.high, g.low, g.asset_state):
-                    if tracker is not None:
-                        tracker.reset()
-                g.asset_alert_tag.clear()
+                for tracker in g.trackers():
+                    tracker.reset()
+
+    # -- set-up ---------------------------------------------------------------------
 
     def _group(self, fb: ForecastBatch) -> _Group:
         g = self._groups.get(fb.window.tags)
@@ -105,23 +163,51 @@ class DetectStage:
         ts = [self.tag_settings[name] for name in w.tags]
         n = len(ts)
         s = self.settings
+        asset_rows: dict[str, list[int]] = {}
+        for i, a in enumerate(w.assets):
+            asset_rows.setdefault(a, []).append(i)
+        asset_names = list(asset_rows)
+        index_of = {a: k for k, a in enumerate(asset_names)}
+        n_assets = len(asset_names)
+        row = {name: i for i, name in enumerate(w.tags)}
+        rules = self._balance_rules(asset_names, row)
+
+        def kofn(rows: int) -> KofN:
+            return KofN(rows, s.open_k, s.open_n, s.clear_normal_steps)
+
+        def at_once(rows: int) -> KofN:
+            # A data-quality condition has already lasted (stuck_after_s, a confirmed spike,
+            # missing_after_s) when it is first flagged: it opens at once.
+            return KofN(rows, 1, 1, s.clear_normal_steps)
+
         g = _Group(
             tags=w.tags,
             assets=w.assets,
             units=tuple(t.unit for t in ts),
+            period_s=w.period_s,
+            asset_names=asset_names,
+            asset_index=np.array([index_of[a] for a in w.assets], dtype=np.intp),
+            asset_rows=asset_rows,
+            subjects=[f"{a}@{w.period_s:g}s" if a in self._split_assets else a for a in asset_names],
             scorer=ResidualScorer(
                 n, fb.levels, np.array([t.min_spread for t in ts]), s.grace_period_steps, s.score_threshold
             ),
             limits=Limits(ts),
-            residual=KofN(n, s.open_k, s.open_n, s.clear_normal_steps),
-            high=KofN(n, s.open_k, s.open_n, s.clear_normal_steps),
-            low=KofN(n, s.open_k, s.open_n, s.clear_normal_steps),
+            high=kofn(n),
+            low=kofn(n),
+            residual=kofn(n_assets if s.merge_by_asset else n),
+            quality=DataQuality(ts, s),
+            stuck=at_once(n),
+            spike=at_once(n),
+            missing=at_once(n_assets),
+            rate=RateOfChange(ts, w.period_s),
+            rate_state=kofn(n),
+            balance=EnergyBalance(rules),
+            balance_state=kofn(len(rules)),
+            mode_rows={tag: row[tag] for tag in self.modes.tags if tag in row},
         )
-        for i, a in enumerate(w.assets):
-            g.asset_rows.setdefault(a, []).append(i)
         if s.asset_enabled:
-            g.asset_names = list(g.asset_rows)
-            for a, rows in g.asset_rows.items():
+            for a, rows in asset_rows.items():
                 g.asset_detectors[a] = AssetT2(
                     len(rows),
                     np.array([ts[r].min_spread for r in rows]),
@@ -129,101 +215,259 @@ class DetectStage:
                     s.asset_quantile,
                     s.asset_ucl_factor,
                 )
-            g.asset_state = KofN(len(g.asset_names), s.open_k, s.open_n, s.clear_normal_steps)
+            g.asset_state = kofn(n_assets)
         self._groups[w.tags] = g
         return g
+
+    def _balance_rules(self, assets: list[str], row: dict[str, int]) -> list[BalanceRule]:
+        rules = []
+        for a in self.settings.assets:
+            e = a.energy_balance
+            if e is None or a.name not in assets:
+                continue
+            names = (e.flow_tag, e.hot_temp_tag, e.cold_temp_tag, e.power_tag)
+            if all(name in row for name in names):
+                flow, hot, cold, power = (row[name] for name in names)
+                rules.append(BalanceRule(a.name, flow, hot, cold, power, e))
+            elif any(name in row for name in names):
+                # Settings validation rejects this for configured tags; a replay's own tag list may lack some.
+                log.warning("asset %s: energy balance tags are not all in one tag group; not checked", a.name)
+        return rules
+
+    # -- one tick ---------------------------------------------------------------------
 
     def process(self, fb: ForecastBatch) -> list[AlertEvent]:
         g = self._group(fb)
         w = fb.window
         values = w.values
-        learn = ~g.residual.open
-        exp, z, score, flagged = g.scorer.score(fb, learn)
+        events: list[AlertEvent] = []
+
+        # 1. Modes, and the rows of assets whose detection waits.
+        if g.mode_rows:
+            for tag, r in g.mode_rows.items():
+                self._latest_mode_values[tag] = float(values[r])
+            self.modes.update(w.ts, self._latest_mode_values)
+        asset_gate = [self.modes.gate(a, w.ts) for a in g.asset_names]
+        asset_gated = np.array([reason is not None for reason in asset_gate], dtype=bool)
+        mode_gated = asset_gated[g.asset_index]
+
+        # 2. Data quality.
+        dq = g.quality.step(w.ts, values)
+        gate = mode_gated | dq.gate
+        self._count_gated(g, asset_gate, mode_gated, dq)
+        clean = np.where(gate, np.nan, values)
+
+        # 3. Scoring: gated rows neither learn nor flag, and show no score.
+        residual_open = g.residual.open[g.asset_index] if self.settings.merge_by_asset else g.residual.open
+        exp, z, score, flagged = g.scorer.score(fb, ~gate & ~residual_open)
         if exp is None:
             exp = levels_or_nan(fb.levels, len(w))
-        finite = np.isfinite(z)
-        n_scored = int(finite.sum())
+        z[gate] = np.nan
+        score[gate] = np.nan
+        flagged &= ~gate
+        scored = np.isfinite(z)
+        n_scored = int(scored.sum())
         if n_scored:
             self.metrics.ticks_scored.inc(n_scored)
         n_flagged = int(flagged.sum())
         if n_flagged:
-            self.metrics.ticks_anomalous.labels("residual").inc(n_flagged)
-
-        events: list[AlertEvent] = []
+            self.metrics.ticks_anomalous.labels("forecast_residual").inc(n_flagged)
         ctx = _Tick(g, w.ts, values, exp, z, score, g.scorer.mid)
         self.last_tick = ctx
 
-        opened, cleared = g.residual.step(flagged, finite & ~flagged)
+        if asset_gated.any():
+            events.extend(self._pause(ctx, asset_gated, asset_gate))
+
+        if self.settings.merge_by_asset:
+            events.extend(self._merged_residual_events(ctx, flagged, scored))
+        else:
+            events.extend(self._tag_residual_events(ctx, flagged, scored))
+        if g.asset_state is not None:
+            events.extend(self._asset_events(ctx, g.asset_state, clean, asset_gated, gate))
+
+        # 4. Rules.
+        if g.limits.any:
+            high, low = g.limits.check(clean)
+            events.extend(
+                self._rule_events(
+                    ctx, "limit_high", high.violated, high.inside, g.high, g.limits.high, np.abs(values - g.limits.high)
+                )
+            )
+            events.extend(
+                self._rule_events(
+                    ctx, "limit_low", low.violated, low.inside, g.low, g.limits.low, np.abs(values - g.limits.low)
+                )
+            )
+        if g.rate.any:
+            rate = g.rate.check(clean)
+            with np.errstate(invalid="ignore"):
+                ratio = np.abs(rate.rate) / g.rate.limit
+            events.extend(
+                self._rule_events(
+                    ctx,
+                    "rate_of_change",
+                    rate.violated,
+                    rate.inside,
+                    g.rate_state,
+                    g.rate.limit,
+                    ratio,
+                    z_override=rate.rate,
+                )
+            )
+        if g.balance.any:
+            events.extend(self._balance_events(ctx, clean))
+
+        # 5. Data-quality alerts (for the instrument technicians).
+        events.extend(self._quality_events(ctx, dq, mode_gated))
+
+        self.metrics.tag_state.publish(
+            w.period_s,
+            TagSnapshot(tags=g.tags, assets=g.assets, actual=values, forecast=exp, levels=fb.levels, score=score),
+        )
+        self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)
+        return events
+
+    def _count_gated(self, g: _Group, asset_gate: Sequence[str | None], mode_gated: BoolArray, dq: QualityTick) -> None:
+        gated = self.metrics.ticks_gated
+        for k, reason in enumerate(asset_gate):
+            if reason is not None:
+                gated.labels(reason).inc(len(g.asset_rows[g.asset_names[k]]))
+        free = ~mode_gated
+        for reason, rows in (
+            ("missing", dq.missing),
+            ("stuck", dq.stuck),
+            ("spike", dq.spike | dq.spike_confirmed),
+            ("recovery", dq.recovery),
+        ):
+            count = int((rows & free).sum())
+            if count:
+                gated.labels(reason).inc(count)
+
+    def _pause(self, ctx: _Tick, asset_gated: BoolArray, asset_gate: Sequence[str | None]) -> list[AlertEvent]:
+        """Clear the open alerts of assets whose detection waits (missing-data alerts stay)."""
+        g = ctx.group
+        events: list[AlertEvent] = []
+        rows_gated = asset_gated[g.asset_index]
+        why = {
+            k: f"{a}: detection paused ({_gate_words(asset_gate[k], self.modes.mode(a))})"
+            for k, a in enumerate(g.asset_names)
+            if asset_gate[k] is not None
+        }
+        per_row: tuple[tuple[AlertKind, KofN, str], ...] = (
+            ("limit_high", g.high, ""),
+            ("limit_low", g.low, ""),
+            ("rate_of_change", g.rate_state, ""),
+            ("data_quality", g.stuck, "#stuck"),
+            ("data_quality", g.spike, "#spike"),
+        )
+        if not self.settings.merge_by_asset:
+            per_row += (("forecast_residual", g.residual, ""),)
+        for kind, tracker, suffix in per_row:
+            for i in tracker.force_clear(rows_gated).tolist():
+                events += self._clear((kind, g.tags[i] + suffix), ctx, i, why[int(g.asset_index[i])])
+        per_asset: list[tuple[AlertKind, KofN]] = []
+        if self.settings.merge_by_asset:
+            per_asset.append(("forecast_residual", g.residual))
+        if g.asset_state is not None:
+            per_asset.append(("asset_state", g.asset_state))
+        for kind, tracker in per_asset:
+            for k in tracker.force_clear(asset_gated).tolist():
+                events += self._clear_subject((kind, g.subjects[k]), ctx, why[k])
+        if g.balance.any:
+            rule_gated = np.array([asset_gated[g.asset_names.index(r.asset)] for r in g.balance.rules])
+            for j in g.balance_state.force_clear(rule_gated).tolist():
+                rule = g.balance.rules[j]
+                events += self._clear(
+                    ("energy_balance", rule.asset), ctx, rule.power, why[g.asset_names.index(rule.asset)]
+                )
+        return events
+
+    def _clear(self, key: AlertKey, ctx: _Tick, row: int, why: str | None = None) -> list[AlertEvent]:
+        ev = self.book.clear(key, ctx.obs(row), self._contrib(ctx, row), why=why)
+        return [ev] if ev is not None else []
+
+    def _clear_subject(self, key: AlertKey, ctx: _Tick, why: str | None = None) -> list[AlertEvent]:
+        """Clear a per-asset alert, with the numbers of the tag it was filed under."""
+        alert = self.book.open.get(key)
+        if alert is None:
+            return []
+        row = ctx.group.tags.index(alert.tag)
+        return self._clear(key, ctx, row, why)
+
+    # -- residual alerts ----------------------------------------------------------------
+
+    def _tag_residual_events(self, ctx: _Tick, flagged: BoolArray, scored: BoolArray) -> list[AlertEvent]:
+        """One alert per tag (detect.merge_by_asset = false)."""
+        g = ctx.group
+        events: list[AlertEvent] = []
+        opened, cleared = g.residual.step(flagged, scored & ~flagged)
         for i in opened.tolist():
             events.append(
                 self.book.open_alert(
-                    "forecast_residual", g.assets[i], g.tags[i], ctx.obs(i), abs(float(z[i])), self._contrib(ctx, i)
+                    ("forecast_residual", g.tags[i]),
+                    asset=g.assets[i],
+                    tag=g.tags[i],
+                    obs=ctx.obs(i),
+                    magnitude=abs(float(ctx.z[i])),
+                    contributors=self._contrib(ctx, i),
                 )
             )
         for i in cleared.tolist():
-            ev = self.book.clear("forecast_residual", g.tags[i], ctx.obs(i), self._contrib(ctx, i))
-            if ev:
-                events.append(ev)
+            events += self._clear(("forecast_residual", g.tags[i]), ctx, i)
         just_opened = set(opened.tolist())
         for i in np.flatnonzero(g.residual.open & flagged).tolist():
             if i in just_opened:
                 continue
             ev = self.book.maybe_update(
-                "forecast_residual", g.tags[i], ctx.obs(i), abs(float(z[i])), self._contrib(ctx, i)
+                ("forecast_residual", g.tags[i]), ctx.obs(i), abs(float(ctx.z[i])), self._contrib(ctx, i)
             )
             if ev:
                 events.append(ev)
-
-        if g.asset_state is not None:
-            events.extend(self._asset_events(ctx, g.asset_state))
-
-        if g.limits.any:
-            high, low = g.limits.check(values)
-            sides: tuple[tuple[AlertKind, LimitCheck, KofN, FloatArray], ...] = (
-                ("limit_high", high, g.high, g.limits.high),
-                ("limit_low", low, g.low, g.limits.low),
-            )
-            for kind, check, tracker, bound in sides:
-                events.extend(self._limit_events(ctx, kind, check.violated, check.inside, tracker, bound))
-
-        self.metrics.tag_state.publish(
-            w.period_s,
-            TagSnapshot(
-                tags=g.tags, assets=g.assets, actual=values, forecast=exp, levels=fb.levels, score=score
-            ),
-        )
-        self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)
         return events
 
-    def _limit_events(
-        self,
-        ctx: _Tick,
-        kind: AlertKind,
-        violated: np.ndarray,
-        inside: np.ndarray,
-        tracker: KofN,
-        bound: FloatArray,
-    ) -> list[AlertEvent]:
+    def _merged_residual_events(self, ctx: _Tick, flagged: BoolArray, scored: BoolArray) -> list[AlertEvent]:
+        """One alert per asset incident: anomalous while any of its tags is, normal when all scored tags are."""
         g = ctx.group
+        n_assets = len(g.asset_names)
+        any_flagged = np.bincount(g.asset_index, weights=flagged, minlength=n_assets) > 0
+        any_scored = np.bincount(g.asset_index, weights=scored, minlength=n_assets) > 0
+        opened, cleared = g.residual.step(any_flagged, any_scored & ~any_flagged)
         events: list[AlertEvent] = []
-        n_violated = int(violated.sum())
-        if n_violated:
-            self.metrics.ticks_anomalous.labels(kind).inc(n_violated)
-        opened, cleared = tracker.step(violated, inside)
-        for i in opened.tolist():
-            excess = abs(float(ctx.values[i] - bound[i]))
-            events.append(
-                self.book.open_alert(
-                    kind, g.assets[i], g.tags[i], ctx.obs(i), excess, self._contrib(ctx, i), float(bound[i])
+        just_opened = set(opened.tolist())
+        for k in np.flatnonzero(any_flagged & g.residual.open).tolist():
+            rows = [r for r in g.asset_rows[g.asset_names[k]] if flagged[r]]
+            ranked = self._ranked(ctx, rows)
+            members = [g.tags[r] for r in ranked]
+            magnitude = max(abs(float(ctx.z[r])) for r in rows)
+            key: AlertKey = ("forecast_residual", g.subjects[k])
+            if k in just_opened:
+                top = ranked[0]
+                events.append(
+                    self.book.open_alert(
+                        key,
+                        asset=g.asset_names[k],
+                        tag=g.tags[top],
+                        obs=ctx.obs(top),
+                        magnitude=magnitude,
+                        contributors=self._contrib(ctx, top),
+                        members=members,
+                    )
                 )
-            )
-        for i in cleared.tolist():
-            ev = self.book.clear(kind, g.tags[i], ctx.obs(i), self._contrib(ctx, i), float(bound[i]))
+                continue
+            alert = self.book.open.get(key)
+            if alert is None:
+                continue
+            row = g.tags.index(alert.tag)
+            ev = self.book.maybe_update(key, ctx.obs(row), magnitude, self._contrib(ctx, row), members=members)
             if ev:
                 events.append(ev)
+        for k in cleared.tolist():
+            events += self._clear_subject(("forecast_residual", g.subjects[k]), ctx)
         return events
 
-    def _asset_events(self, ctx: _Tick, tracker: KofN) -> list[AlertEvent]:
+    def _asset_events(
+        self, ctx: _Tick, tracker: KofN, clean: FloatArray, asset_gated: BoolArray, gate: BoolArray
+    ) -> list[AlertEvent]:
         """Score each asset's tag vector (T²), advance the asset's k-of-n, open or clear its alert."""
         g = ctx.group
         n = len(g.asset_names)
@@ -231,7 +475,12 @@ class DetectStage:
         normal = np.zeros(n, dtype=bool)
         t2 = np.full(n, np.nan)
         for k, a in enumerate(g.asset_names):
-            t2[k], flagged[k] = g.asset_detectors[a].step(ctx.values[g.asset_rows[a]], learn=not tracker.open[k])
+            if asset_gated[k]:
+                continue
+            rows = g.asset_rows[a]
+            # A gated tag makes the vector incomplete (NaN): T² skips the tick, and learns nothing from it.
+            learn = not tracker.open[k] and not gate[rows].any()
+            t2[k], flagged[k] = g.asset_detectors[a].step(clean[rows], learn=learn)
             normal[k] = math.isfinite(t2[k]) and not flagged[k]
         n_flagged = int(flagged.sum())
         if n_flagged:
@@ -243,17 +492,25 @@ class DetectStage:
             u = g.asset_detectors[a].last_u
             rows = g.asset_rows[a]
             top = rows[int(np.nanargmax(np.abs(u)))]
-            g.asset_alert_tag[a] = g.tags[top]
             obs, contributors = self._asset_obs(ctx, a, top, float(t2[k]))
             magnitude = float(np.nanmax(np.abs(u)))
-            events.append(self.book.open_alert("asset_state", a, g.tags[top], obs, magnitude, contributors))
+            events.append(
+                self.book.open_alert(
+                    ("asset_state", g.subjects[k]),
+                    asset=a,
+                    tag=g.tags[top],
+                    obs=obs,
+                    magnitude=magnitude,
+                    contributors=contributors,
+                )
+            )
         for k in cleared.tolist():
-            a = g.asset_names[k]
-            tag = g.asset_alert_tag.pop(a, None)
-            if tag is None:
+            key: AlertKey = ("asset_state", g.subjects[k])
+            alert = self.book.open.get(key)
+            if alert is None:
                 continue
-            obs, contributors = self._asset_obs(ctx, a, g.tags.index(tag), float(t2[k]))
-            ev = self.book.clear("asset_state", tag, obs, contributors)
+            obs, contributors = self._asset_obs(ctx, g.asset_names[k], g.tags.index(alert.tag), float(t2[k]))
+            ev = self.book.clear(key, obs, contributors)
             if ev:
                 events.append(ev)
         return events
@@ -272,6 +529,217 @@ class DetectStage:
         )
         return obs, contributors
 
+    # -- rule alerts ----------------------------------------------------------------------
+
+    def _rule_events(
+        self,
+        ctx: _Tick,
+        kind: AlertKind,
+        violated: BoolArray,
+        inside: BoolArray,
+        tracker: KofN,
+        bound: FloatArray,
+        magnitude: FloatArray,
+        z_override: FloatArray | None = None,
+    ) -> list[AlertEvent]:
+        """Per-tag rule alerts (limits, rate of change); ``magnitude`` sets severity and peak."""
+        g = ctx.group
+        events: list[AlertEvent] = []
+        n_violated = int(violated.sum())
+        if n_violated:
+            self.metrics.ticks_anomalous.labels(kind).inc(n_violated)
+        opened, cleared = tracker.step(violated, inside)
+
+        def obs(i: int) -> Observation:
+            o = ctx.obs(i)
+            return o if z_override is None else dataclasses.replace(o, z=float(z_override[i]))
+
+        for i in opened.tolist():
+            events.append(
+                self.book.open_alert(
+                    (kind, g.tags[i]),
+                    asset=g.assets[i],
+                    tag=g.tags[i],
+                    obs=obs(i),
+                    magnitude=float(magnitude[i]),
+                    contributors=self._contrib(ctx, i),
+                    limit=float(bound[i]),
+                )
+            )
+        for i in cleared.tolist():
+            ev = self.book.clear((kind, g.tags[i]), obs(i), self._contrib(ctx, i), float(bound[i]))
+            if ev:
+                events.append(ev)
+        if kind == "rate_of_change":
+            just_opened = set(opened.tolist())
+            for i in np.flatnonzero(tracker.open & violated).tolist():
+                if i not in just_opened:
+                    ev = self.book.maybe_update(
+                        (kind, g.tags[i]), obs(i), float(magnitude[i]), self._contrib(ctx, i), float(bound[i])
+                    )
+                    if ev:
+                        events.append(ev)
+        return events
+
+    def _balance_events(self, ctx: _Tick, clean: FloatArray) -> list[AlertEvent]:
+        g = ctx.group
+        check = g.balance.check(clean)
+        n_violated = int(check.violated.sum())
+        if n_violated:
+            self.metrics.ticks_anomalous.labels("energy_balance").inc(n_violated)
+        opened, cleared = g.balance_state.step(check.violated, check.inside)
+        events: list[AlertEvent] = []
+
+        def obs(j: int) -> tuple[Observation, float, float]:
+            rule = g.balance.rules[j]
+            tol = rule.settings.relative_tolerance
+            expected = float(check.expected[j])
+            rel = float(check.relative_error[j])
+            o = Observation(
+                ts=ctx.ts,
+                actual=float(ctx.values[rule.power]),
+                forecast=expected,
+                lower=expected * (1 - tol),
+                upper=expected * (1 + tol),
+                z=rel,
+                score=abs(rel) / tol,
+                unit=g.units[rule.power],
+            )
+            return o, abs(rel) / tol, tol
+
+        for j in opened.tolist():
+            rule = g.balance.rules[j]
+            o, magnitude, tol = obs(j)
+            events.append(
+                self.book.open_alert(
+                    ("energy_balance", rule.asset),
+                    asset=rule.asset,
+                    tag=g.tags[rule.power],
+                    obs=o,
+                    magnitude=magnitude,
+                    contributors=self._contrib(ctx, rule.power),
+                    limit=tol,
+                )
+            )
+        just_opened = set(opened.tolist())
+        for j in np.flatnonzero(g.balance_state.open & check.violated).tolist():
+            if j in just_opened:
+                continue
+            rule = g.balance.rules[j]
+            o, magnitude, tol = obs(j)
+            ev = self.book.maybe_update(
+                ("energy_balance", rule.asset), o, magnitude, self._contrib(ctx, rule.power), tol
+            )
+            if ev:
+                events.append(ev)
+        for j in cleared.tolist():
+            rule = g.balance.rules[j]
+            o, _, tol = obs(j)
+            ev = self.book.clear(("energy_balance", rule.asset), o, self._contrib(ctx, rule.power), tol)
+            if ev:
+                events.append(ev)
+        return events
+
+    # -- data-quality alerts --------------------------------------------------------------
+
+    def _quality_events(self, ctx: _Tick, dq: QualityTick, mode_gated: BoolArray) -> list[AlertEvent]:
+        g = ctx.group
+        events: list[AlertEvent] = []
+        finite = np.isfinite(ctx.values)
+        free = ~mode_gated
+        kinds: tuple[tuple[DataQualityReason, KofN, BoolArray, BoolArray, FloatArray], ...] = (
+            ("stuck", g.stuck, dq.stuck & free, finite & ~dq.stuck & free, dq.stuck_s),
+            (
+                "spike",
+                g.spike,
+                dq.spike_confirmed & free,
+                finite & ~dq.spike & ~dq.spike_confirmed & free,
+                dq.spike_height,
+            ),
+        )
+        for reason, tracker, flagged, normal, measure in kinds:
+            if not flagged.any() and not tracker.open.any():
+                continue
+            opened, cleared = tracker.step(flagged, normal)
+            for i in opened.tolist():
+                key: AlertKey = ("data_quality", f"{g.tags[i]}#{reason}")
+                events.append(
+                    self.book.open_alert(
+                        key,
+                        asset=g.assets[i],
+                        tag=g.tags[i],
+                        obs=dataclasses.replace(ctx.obs(i), z=float(measure[i])),
+                        magnitude=abs(float(measure[i])),
+                        contributors=self._contrib(ctx, i),
+                        reason=reason,
+                    )
+                )
+            for i in cleared.tolist():
+                events += self._clear(("data_quality", f"{g.tags[i]}#{reason}"), ctx, i)
+            if reason == "spike":
+                just_opened = set(opened.tolist())
+                for i in np.flatnonzero(tracker.open & flagged).tolist():
+                    if i in just_opened:
+                        continue
+                    ev = self.book.maybe_update(
+                        ("data_quality", f"{g.tags[i]}#spike"),
+                        dataclasses.replace(ctx.obs(i), z=float(measure[i])),
+                        abs(float(measure[i])),
+                        self._contrib(ctx, i),
+                    )
+                    if ev:
+                        events.append(ev)
+
+        # Missing data: one alert per asset, naming its tags without values (a source outage
+        # must not become one alert per tag).
+        n_assets = len(g.asset_names)
+        missing_count = np.bincount(g.asset_index, weights=dq.missing, minlength=n_assets)
+        gaps = np.bincount(g.asset_index, weights=~finite, minlength=n_assets)
+        flagged_assets = missing_count > 0
+        if flagged_assets.any() or g.missing.open.any():
+            opened, cleared = g.missing.step(flagged_assets, gaps == 0)
+            limit = self.settings.missing_after_s
+            just_opened = set(opened.tolist())
+            for k in np.flatnonzero(flagged_assets).tolist():
+                rows = [r for r in g.asset_rows[g.asset_names[k]] if dq.missing[r]]
+                members = [g.tags[r] for r in rows]
+                key = ("data_quality", f"{g.subjects[k]}#missing")
+                if k in just_opened:
+                    events.append(
+                        self.book.open_alert(
+                            key,
+                            asset=g.asset_names[k],
+                            tag=members[0],
+                            obs=ctx.obs(rows[0]),
+                            magnitude=float(len(rows)),
+                            contributors=self._contrib(ctx, rows[0]),
+                            limit=limit,
+                            reason="missing",
+                            members=members,
+                        )
+                    )
+                    continue
+                alert = self.book.open.get(key)
+                if alert is not None:
+                    row = g.tags.index(alert.tag)
+                    ev = self.book.maybe_update(
+                        key, ctx.obs(row), float(len(rows)), self._contrib(ctx, row), limit, members=members
+                    )
+                    if ev:
+                        events.append(ev)
+            for k in cleared.tolist():
+                events += self._clear_subject(("data_quality", f"{g.subjects[k]}#missing"), ctx)
+        return events
+
+    # -- explanations ---------------------------------------------------------------------
+
+    def _ranked(self, ctx: _Tick, rows: list[int]) -> list[int]:
+        """Rows by anomaly score, then |z|, highest first (ties: row order)."""
+        return sorted(
+            rows,
+            key=lambda r: (-_nan_to(float(ctx.score[r]), -1.0), -_nan_to(abs(float(ctx.z[r])), -1.0), r),
+        )
+
     def _contrib(self, ctx: _Tick, row: int) -> tuple[Contributor, ...]:
         """The asset's tags ranked by anomaly score (then |z|) at this tick; the alert's tag first on ties."""
         g = ctx.group
@@ -288,6 +756,12 @@ class DetectStage:
             Contributor(tag=g.tags[r], score=float(ctx.score[r]), residual_z=float(ctx.z[r]))
             for r in ranked[: self.settings.max_contributors]
         )
+
+
+def _gate_words(reason: str | None, mode: str | None) -> str:
+    if reason == "mode":
+        return f"mode {mode}"
+    return f"hold-off after a change to mode {mode}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,192 @@
+"""Data-quality gating: values a detector must not judge, reported for the instrument technicians.
+
+A transmitter that froze, a single-sample spike, a tag without data: none of
+them is a process upset, and scoring them would both raise false process alarms
+and teach the River detectors that garbage is normal.  So, per tag and tick,
+before any scoring:
+
+* **missing** — no usable value for ``detect.missing_after_s``.  The window
+  stage already turned Bad/Uncertain samples, non-numbers and silence into gaps
+  (NaN after ``windows.max_hold_s``); here a long gap becomes a condition.
+* **stuck** — a tag configured with ``stuck_after_s`` stayed within
+  ``stuck_tolerance`` of one value that long.  Only for tags that normally move
+  (a noisy measurement), never for set points or state codes.
+* **spike** — a tag configured with ``spike_factor`` jumped from its previous
+  value by more than ``spike_factor`` robust standard deviations (1.4826 · MAD)
+  of its last ``detect.spike_window_steps`` steps, beyond their median step (a
+  steady ramp is not a spike).  The jump is held out at once — the stage cannot
+  wait — and is *confirmed* a spike when the tag comes back within
+  ``spike_factor`` spreads of the value before it within ``detect.spike_max_steps``
+  ticks; otherwise it was a level change, and the tag is scored again from then on.
+* **recovery** — the ``detect.dq_recovery_steps`` ticks after any of these ended:
+  the forecasts made from the bad values are not judged either.
+
+A gated tick is neither scored nor learned from, and raises no process alarm.
+
+>>> from sentinelle.settings import DetectSettings, TagSettings
+>>> tag = TagSettings(name="t", asset="a", node_id="n", stuck_after_s=3.0)
+>>> dq = DataQuality([tag], DetectSettings(dq_recovery_steps=1))
+>>> ticks = [dq.step(float(ts), np.array([v])) for ts, v in enumerate([1.0, 2.0, 2.0, 2.0, 2.0, 3.0, 4.0])]
+>>> [int(t.stuck[0]) for t in ticks]   # flat since ts 1: stuck from ts 4
+[0, 0, 0, 0, 1, 0, 0]
+>>> [int(t.gate[0]) for t in ticks]    # and one recovery tick after it moved again
+[0, 0, 0, 0, 1, 1, 0]
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from ..records import BoolArray, FloatArray
+from ..settings import DetectSettings, TagSettings
+
+_MAD_TO_SIGMA = 1.4826
+_MEAN_DEVIATION_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean |x - mu| of a normal distribution is sigma / 1.2533
+
+
+@dataclass(frozen=True, slots=True)
+class QualityTick:
+    """The data-quality verdict of one tick, per row."""
+
+    gate: BoolArray
+    """Kept out of scoring and process alarms (any reason below)."""
+    missing: BoolArray
+    stuck: BoolArray
+    stuck_s: FloatArray
+    """How long each tag has been flat (seconds)."""
+    spike: BoolArray
+    """Inside a suspected spike (held out, not yet confirmed or released)."""
+    spike_confirmed: BoolArray
+    """A spike came back this tick: the data-quality event."""
+    spike_height: FloatArray
+    """Height of the confirmed spike (tag units), NaN elsewhere."""
+    recovery: BoolArray
+
+
+class DataQuality:
+    """Data-quality state of one tag group (fixed row order)."""
+
+    def __init__(self, tags: Sequence[TagSettings], settings: DetectSettings) -> None:
+        n = len(tags)
+        self.n = n
+        self.missing_after_s = settings.missing_after_s
+        self.recovery_steps = settings.dq_recovery_steps
+        self.spike_max_steps = settings.spike_max_steps
+        self.stuck_after_s = np.array([t.stuck_after_s if t.stuck_after_s is not None else np.inf for t in tags])
+        self.stuck_tolerance = np.array([t.stuck_tolerance for t in tags])
+        self._flat_value: FloatArray = np.full(n, np.nan)
+        self._flat_since: FloatArray = np.full(n, np.nan)
+        self._last_seen: FloatArray = np.full(n, np.nan)
+        self._recovery_left: npt.NDArray[np.int64] = np.zeros(n, dtype=np.int64)
+        self._was_bad: BoolArray = np.zeros(n, dtype=bool)
+
+        factor = np.array([t.spike_factor if t.spike_factor is not None else np.nan for t in tags])
+        self.spike_rows = np.flatnonzero(np.isfinite(factor))
+        m = len(self.spike_rows)
+        self.spike_factor = factor[self.spike_rows]
+        self.spike_floor = np.array([tags[i].min_spread for i in self.spike_rows.tolist()])
+        self._steps: FloatArray = np.full((m, settings.spike_window_steps), np.nan)
+        self._steps_pos = 0
+        self._prev: FloatArray = np.full(m, np.nan)
+        """Each spike-checked tag's last value outside a spike."""
+        self._episode: npt.NDArray[np.int64] = np.zeros(m, dtype=np.int64)
+        """Ticks into a suspected spike (0: none)."""
+        self._episode_base: FloatArray = np.full(m, np.nan)
+        self._episode_band: FloatArray = np.full(m, np.nan)
+        self._episode_height: FloatArray = np.full(m, np.nan)
+
+    def step(self, ts: float, values: FloatArray) -> QualityTick:
+        """Judge one tick's values (NaN: a gap) and advance the state."""
+        finite = np.isfinite(values)
+
+        # Missing: time since the last usable value (from the first tick seen, for a tag never seen).
+        self._last_seen = np.where(finite | np.isnan(self._last_seen), ts, self._last_seen)
+        missing = ~finite & (ts - self._last_seen >= self.missing_after_s)
+
+        # Stuck: time since the value last moved beyond the tolerance; a gap neither moves nor resets it.
+        with np.errstate(invalid="ignore"):
+            moved = finite & ~(np.abs(values - self._flat_value) <= self.stuck_tolerance)
+        self._flat_value = np.where(moved, values, self._flat_value)
+        self._flat_since = np.where(moved, ts, self._flat_since)
+        stuck_s = np.where(finite, ts - self._flat_since, np.nan)
+        with np.errstate(invalid="ignore"):
+            stuck = finite & (stuck_s >= self.stuck_after_s)
+
+        spike = np.zeros(self.n, dtype=bool)
+        confirmed = np.zeros(self.n, dtype=bool)
+        height = np.full(self.n, np.nan)
+        if len(self.spike_rows):
+            s, c, h = self._spikes(values[self.spike_rows])
+            spike[self.spike_rows] = s
+            confirmed[self.spike_rows] = c
+            height[self.spike_rows] = h
+
+        # Recovery follows a condition that ended (a value back, a tag moving again, a confirmed
+        # spike) — not a suspected spike released as a level change: that one is real data.
+        lasting = missing | stuck
+        ended = (self._was_bad & ~lasting) | confirmed
+        self._recovery_left[ended] = self.recovery_steps
+        bad = lasting | spike | confirmed
+        recovery = ~bad & (self._recovery_left > 0)
+        self._recovery_left[recovery] -= 1
+        self._was_bad = lasting
+        return QualityTick(
+            gate=bad | recovery,
+            missing=missing,
+            stuck=stuck,
+            stuck_s=stuck_s,
+            spike=spike,
+            spike_confirmed=confirmed,
+            spike_height=height,
+            recovery=recovery,
+        )
+
+    def _spikes(self, x: FloatArray) -> tuple[BoolArray, BoolArray, FloatArray]:
+        """(inside a suspected spike, confirmed now, height) for the spike-checked rows."""
+        finite = np.isfinite(x)
+        with warnings.catch_warnings():
+            # Rows with no finite step yet give NaN (an all-NaN slice): no spike check for them.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            median_step = np.nanmedian(self._steps, axis=1)
+            deviation = np.abs(self._steps - median_step[:, None])
+            mad = np.nanmedian(deviation, axis=1)
+            mean_deviation = np.nanmean(deviation, axis=1)
+        enough = np.sum(np.isfinite(self._steps), axis=1) >= self._steps.shape[1] // 2
+        # The MAD alone collapses to zero on a tag that is mostly flat (quantised, or sampled
+        # faster than it changes): its first ordinary step would be a "spike".  The mean
+        # absolute deviation does not; spikes never enter the ring, so it stays honest.
+        spread = np.maximum(
+            np.maximum(_MAD_TO_SIGMA * mad, _MEAN_DEVIATION_TO_SIGMA * mean_deviation), self.spike_floor
+        )
+        spread = np.where(enough & (spread > 0), spread, np.nan)
+
+        in_episode = self._episode > 0
+        with np.errstate(invalid="ignore"):
+            back = in_episode & finite & (np.abs(x - self._episode_base) <= self._episode_band)
+        ongoing = in_episode & ~back
+        self._episode[ongoing] += 1
+        released = ongoing & (self._episode > self.spike_max_steps)
+        still = ongoing & ~released
+        height = np.where(back, self._episode_height, np.nan)
+
+        with np.errstate(invalid="ignore"):
+            jump = x - self._prev
+            band = self.spike_factor * spread
+            starts = ~in_episode & finite & (np.abs(jump - median_step) > band)
+        self._episode[starts] = 1
+        self._episode_base[starts] = self._prev[starts]
+        self._episode_band[starts] = band[starts]
+        self._episode_height[starts] = jump[starts]
+        self._episode[back | released] = 0
+
+        # Steps of normal ticks feed the spread; a spike, its return and a level change do not.
+        normal = ~in_episode & ~starts & finite
+        self._steps[:, self._steps_pos] = np.where(normal, jump, np.nan)
+        self._steps_pos = (self._steps_pos + 1) % self._steps.shape[1]
+        self._prev = np.where(normal | back | (released & finite), x, self._prev)
+        return starts | still, back, height
