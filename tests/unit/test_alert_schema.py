@@ -130,10 +130,11 @@ def test_cleared_event_without_end_fails(validator: Draft202012Validator) -> Non
 
 
 def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator) -> None:
-    """docs/alerts.md shows one example per event type; a stale example misleads every consumer."""
+    """docs/alerts.md shows every event type and both categories; a stale example misleads every consumer."""
     doc = (SCHEMA_PATH.parent / "alerts.md").read_text(encoding="utf-8")
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.S)]
-    assert sorted(e["event"] for e in examples) == ["cleared", "opened", "updated"]
+    assert {e["event"] for e in examples} == {"cleared", "opened", "updated"}
+    assert {e["category"] for e in examples} == {"process", "data_quality"}
     for example in examples:
         validator.validate(example)
 
