@@ -7,10 +7,15 @@
   if ``history.required_at_start``, else a warning), sources (a source marked
   ``required_at_start`` that does not connect in time → exit 69; the others
   connect and reconnect in the background, visible in metrics), then READY=1.
+  With ``[commands]`` enabled, the operator command consumer connects before the
+  backfill and re-reads the command topic up to its committed offsets, so the
+  maintenance calendar is complete before the first tick (a required Kafka that
+  cannot be reached → exit 69).
 * **run**: the stages under one :class:`asyncio.TaskGroup`, connected by bounded
   queues::
 
       sources ─SampleQueue─▶ windows ─▶ forecast batcher ─▶ detect ─▶ sinks
+                                        operator commands ──▶ detect ──┘ (acknowledged events)
 
   plus a housekeeping tick (queue depth gauges, systemd watchdog).
 * **stop** (first SIGTERM/SIGINT): sources stop, every queue drains through the
@@ -29,6 +34,8 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .detect.control import OperatorControl
+from .detect.maintenance import calendar_from_settings
 from .detect.stage import DetectStage
 from .errors import ModelError, SourceUnavailable
 from .forecast import Forecaster, make_fallback, make_forecaster
@@ -45,6 +52,7 @@ from .sources import Source
 from .windows import Windows
 
 if TYPE_CHECKING:
+    from .sources.commands import CommandConsumer
     from .sources.opcua import OpcUaSource
 
 log = logging.getLogger(__name__)
@@ -72,7 +80,9 @@ class Daemon:
         self.alert_q: asyncio.Queue[list[AlertEvent] | None] = asyncio.Queue(d.stage_queue_size)
         self.windows = Windows(settings.tags, settings.windows, m)
         self.batcher = self._forecast_batcher(forecaster)
-        self.detect = DetectStage(settings.tags, settings.detect, m)
+        self.calendar = calendar_from_settings(settings.maintenance)
+        self.detect = DetectStage(settings.tags, settings.detect, m, self.calendar)
+        self.commands: CommandConsumer | None = self._command_consumer() if settings.commands.enabled else None
         self._required_sources: list[tuple[OpcUaSource, OpcUaSourceSettings]] = []
         self.sinks: list[AlertSink] = list(sinks) if sinks is not None else self._default_sinks()
         self.sources: list[Source] = list(sources) if sources is not None else self._default_sources()
@@ -116,6 +126,22 @@ class Daemon:
         sinks.append(ConsoleSink(self.metrics, live=s.console.live_view, interval_s=s.console.live_view_interval_s))
         return sinks
 
+    def _command_consumer(self) -> CommandConsumer:
+        """Operator commands applied to the detect stage's calendar and alert book (the live one, always)."""
+        from .sources.commands import CommandConsumer  # aiokafka only when Kafka is configured
+
+        control = OperatorControl(
+            (t.asset for t in self.settings.tags),
+            self.calendar,
+            lambda: self.detect.book,
+            max_maintenance_s=self.settings.commands.max_maintenance_s,
+        )
+
+        async def emit(events: list[AlertEvent]) -> None:
+            await self.alert_q.put(events)
+
+        return CommandConsumer(self.settings.commands, self.settings.kafka, self.metrics, control, emit)
+
     def _default_sources(self) -> list[Source]:
         from .sources.opcua import OpcUaSource  # asyncua only when OPC-UA is used
 
@@ -146,6 +172,8 @@ class Daemon:
         for sink in self.sinks:
             await sink.start()
             self._started_sinks.append(sink)
+        if self.commands is not None:
+            await self.commands.start()
         if self.settings.history.sources:
             from .backfill import run_backfill  # pyarrow and asyncpg only when history is configured
 
@@ -156,6 +184,9 @@ class Daemon:
         try:
             async with asyncio.TaskGroup() as tg:
                 source_tasks = [tg.create_task(src.run(), name=f"source-{src.name}") for src in self.sources]
+                if self.commands is not None:
+                    # Stopped with the sources: nothing may join the alert queue once it drains.
+                    source_tasks.append(tg.create_task(self.commands.run(), name="commands"))
                 await self._check_required_sources()
                 stages = [
                     tg.create_task(self._window_stage(), name="windows"),
@@ -195,7 +226,9 @@ class Daemon:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Release sinks and the metrics endpoint; safe to call more than once."""
+        """Release sinks, the command consumer and the metrics endpoint; safe to call more than once."""
+        if self.commands is not None:
+            await self.commands.close()
         await self._close_sinks()
         if self._http is not None:
             self._http.shutdown()

@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from .records import FloatArray
+from .records import COMMAND_STATUSES, COMMAND_TYPES, REJECT_REASONS, FloatArray
 
 NAMESPACE = "sentinelle"
 
@@ -46,10 +46,13 @@ The ``malformed_*`` reasons come from history files and tables (``sources/histor
 a row whose date or value cannot be read, or whose column count is wrong."""
 
 
-GATE_REASONS = ("stuck", "spike", "missing", "recovery", "mode", "mode_holdoff")
+GATE_REASONS = ("stuck", "spike", "missing", "recovery", "mode", "mode_holdoff", "maintenance")
 """Why a tag tick was kept out of scoring and process alarms (``detect/quality.py``, ``detect/modes.py``):
 a data-quality condition (``stuck``, ``spike``, ``missing``), the ticks after one (``recovery``), a
-non-detecting operating mode of its asset (``mode``) or the hold-off after a mode change."""
+non-detecting operating mode of its asset (``mode``), the hold-off after a mode change, or its asset
+in a maintenance window (``maintenance``, ``detect/maintenance.py``)."""
+
+ALERT_EVENT_TYPES = ("opened", "updated", "acknowledged", "cleared")
 
 DATA_QUALITY_REASONS = ("stuck", "spike", "missing")
 
@@ -201,7 +204,7 @@ class Metrics:
         self.alert_events = Counter(
             "alert_events", "Alert events produced, by event type.", ["event"], namespace=ns, registry=r
         )
-        for ev in ("opened", "updated", "cleared"):
+        for ev in ALERT_EVENT_TYPES:
             self.alert_events.labels(ev)
         self.ticks_gated = Counter(
             "ticks_gated",
@@ -226,6 +229,35 @@ class Metrics:
             "asset_detection_gated",
             "1 while detection on the asset is paused (non-detecting mode or hold-off after a change).",
             ["asset"], namespace=ns, registry=r,
+        )
+        self.asset_maintenance = Gauge(
+            "asset_maintenance",
+            "1 while the asset is in a maintenance window (no alerts, no learning), 0 otherwise.",
+            ["asset"], namespace=ns, registry=r,
+        )
+        self.alerts_suppressed = Counter(
+            "alerts_suppressed",
+            "Alerts that would have opened (the open rule met) but were not, by asset and reason.",
+            ["asset", "reason"], namespace=ns, registry=r,
+        )
+
+        self.commands = Counter(
+            "commands",
+            "Operator command records read (sources/commands.py), by type (unknown when unreadable) and status.",
+            ["type", "status"], namespace=ns, registry=r,
+        )
+        for command_type in (*COMMAND_TYPES, "unknown"):
+            for status in COMMAND_STATUSES:
+                self.commands.labels(command_type, status)
+        self.commands_rejected = Counter(
+            "commands_rejected", "Operator commands rejected, by reason.", ["reason"], namespace=ns, registry=r
+        )
+        for reason in REJECT_REASONS:
+            self.commands_rejected.labels(reason)
+        self.commands_replayed = Counter(
+            "commands_replayed",
+            "Commands re-read at start to rebuild the maintenance calendar (answered in an earlier run).",
+            namespace=ns, registry=r,
         )
 
         self.sink_events = Counter(

@@ -7,6 +7,7 @@ aligned by row (one row per tag), because a plant has thousands of tags and
 Python objects per tag per tick would dominate the cost.
 
     Sample ──windows──▶ WindowBatch ──forecast──▶ ForecastBatch ──detect──▶ AlertEvent
+                                                  Command (operators, Kafka) ──┘
 """
 
 from __future__ import annotations
@@ -125,7 +126,9 @@ AlertKind = Literal[
     "energy_balance",
     "data_quality",
 ]
-AlertEventType = Literal["opened", "updated", "cleared"]
+AlertEventType = Literal["opened", "updated", "acknowledged", "cleared"]
+ClearReason = Literal["normal", "maintenance", "detection_paused"]
+"""Why an alert cleared: its condition ended, its asset went into maintenance, or detection paused (mode)."""
 Severity = Literal["warning", "critical"]
 AlertCategory = Literal["process", "data_quality"]
 """Who an alert is for: ``process`` for operators, ``data_quality`` for instrument technicians."""
@@ -144,7 +147,7 @@ def category_of(kind: AlertKind) -> AlertCategory:
 
 @dataclass(frozen=True, slots=True)
 class AlertEvent:
-    """One change of an alert's life: opened, updated or cleared.
+    """One change of an alert's life: opened, updated, acknowledged (by an operator) or cleared.
 
     Serialised to JSON by :meth:`to_dict`; the schema is in
     ``docs/alert-event.schema.json`` and described in ``docs/alerts.md``.
@@ -169,6 +172,12 @@ class AlertEvent:
     contributors: tuple[Contributor, ...] = field(default_factory=tuple)
     reason: DataQualityReason | None = None
     """Set on ``data_quality`` alerts only."""
+    acknowledged_by: str | None = None
+    """Who acknowledged the alert (an operator command), on the ``acknowledged`` event and every later one."""
+    acknowledged_at: float | None = None
+    """When it was acknowledged (the command's ``issued_at``), epoch seconds."""
+    clear_reason: ClearReason | None = None
+    """On ``cleared`` events: why (None there reads as ``normal``); None on the others."""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -204,7 +213,79 @@ class AlertEvent:
                 }
                 for c in self.contributors
             ],
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": _iso(self.acknowledged_at) if self.acknowledged_at is not None else None,
+            "clear_reason": (self.clear_reason or "normal") if self.event == "cleared" else None,
         }
+
+
+CommandType = Literal["maintenance.start", "maintenance.end", "ack"]
+COMMAND_TYPES: tuple[CommandType, ...] = ("maintenance.start", "maintenance.end", "ack")
+CommandStatus = Literal["accepted", "rejected", "duplicate"]
+"""The answer to a command record: applied, not applied (with a reason), or already seen (its ``command_id``)."""
+COMMAND_STATUSES: tuple[CommandStatus, ...] = ("accepted", "rejected", "duplicate")
+RejectReason = Literal[
+    "invalid_json",
+    "invalid_command",
+    "unsupported_version",
+    "unknown_type",
+    "unknown_asset",
+    "unknown_alert",
+    "alert_closed",
+    "already_acknowledged",
+    "no_open_alert",
+    "not_in_maintenance",
+    "expired",
+    "too_long",
+]
+REJECT_REASONS: tuple[RejectReason, ...] = (
+    "invalid_json",
+    "invalid_command",
+    "unsupported_version",
+    "unknown_type",
+    "unknown_asset",
+    "unknown_alert",
+    "alert_closed",
+    "already_acknowledged",
+    "no_open_alert",
+    "not_in_maintenance",
+    "expired",
+    "too_long",
+)
+"""Every reason an operator command is rejected (``docs/command-reply.schema.json``): a bounded label set."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One valid operator command (``sources/commands.py`` reads them from Kafka; the detect stage applies them).
+
+    >>> Command("c-1", "ack", "chiller1", "ana", issued_at=1_700_000_000.0).alert_id is None
+    True
+    """
+
+    command_id: str
+    type: CommandType
+    asset: str
+    by: str
+    issued_at: float
+    """When the operator issued it, epoch seconds (the Kafka record's timestamp when the command has none)."""
+    reason: str = ""
+    alert_id: str | None = None
+    """``ack``: the alert to acknowledge; None: every open alert of the asset."""
+    until: float | None = None
+    """``maintenance.start``: end of the window, epoch seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandOutcome:
+    """What applying a command did: accepted or rejected (with a reason), and the alert events it caused."""
+
+    status: Literal["accepted", "rejected"]
+    message: str
+    reason: RejectReason | None = None
+    events: tuple[AlertEvent, ...] = ()
+    alert_ids: tuple[str, ...] = ()
+    """The alerts the command acted on (for an ``ack``: the ones it acknowledged)."""
 
 
 def _finite_or_none(x: float) -> float | None:

@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from .errors import ConfigError
@@ -366,6 +366,50 @@ class KafkaSettings(_Section):
     max_pending_events: int = Field(default=10_000, ge=1, description="Bound of the in-memory send queue.")
 
 
+class CommandSettings(_Section):
+    """Operator commands on Kafka (``sources/commands.py``): maintenance, acknowledgements; cluster of ``[kafka]``."""
+
+    enabled: bool = Field(
+        default=False,
+        description="Read operator commands. Off by default: it is an inbound control path, so restrict who may "
+        "write to the topic (Kafka ACLs) before turning it on.",
+    )
+    topic: str = Field(default="sentinelle.commands", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    reply_topic: str = Field(default="sentinelle.command-replies", pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    group_id: str = Field(
+        default="sentinelle",
+        min_length=1,
+        description="Consumer group that stores this daemon's offsets (only those); one per daemon instance.",
+    )
+    max_maintenance_s: float = Field(
+        default=7 * 86_400.0,
+        gt=0,
+        description="Longest maintenance window a command may open (until - issued_at). Keep the topic's "
+        "retention longer: the daemon rebuilds its maintenance state from the topic at start.",
+    )
+
+
+class MaintenanceWindowSettings(_Section):
+    """A planned maintenance window of one asset: ``[start, end)``, compared with the tags' source timestamps."""
+
+    asset: str = Field(min_length=1)
+    start: AwareDatetime = Field(description="With a zone: a TOML offset date-time, e.g. 2026-12-01T06:00:00Z.")
+    end: AwareDatetime
+    reason: str = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MaintenanceWindowSettings:
+        if self.end <= self.start:
+            raise ValueError(f"end ({self.end.isoformat()}) must be later than start ({self.start.isoformat()})")
+        return self
+
+
+class MaintenanceSettings(_Section):
+    """Planned maintenance (``detect/maintenance.py``); operators add windows with commands (``[commands]``)."""
+
+    windows: tuple[MaintenanceWindowSettings, ...] = ()
+
+
 class PrometheusSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -572,6 +616,8 @@ class Settings(EnvOverTomlSettings):
     daemon: DaemonSettings = DaemonSettings()
     simulator: SimulatorSettings = SimulatorSettings()
     history: HistorySettings = HistorySettings()
+    commands: CommandSettings = CommandSettings()
+    maintenance: MaintenanceSettings = MaintenanceSettings()
     finetune: FinetuneSettings = FinetuneSettings()
 
     @model_validator(mode="after")
@@ -593,6 +639,12 @@ class Settings(EnvOverTomlSettings):
                 raise ValueError(f"tags: {t.name!r} and {seen[key]!r} read the same node {t.node_id!r}")
             seen[key] = t.name
         _check_asset_rules(self.tags, self.detect.assets)
+        if self.commands.enabled and not self.kafka.enabled:
+            raise ValueError("commands.enabled: operator commands are read from Kafka; kafka.enabled is false")
+        known_assets = {t.asset for t in self.tags}
+        for i, w in enumerate(self.maintenance.windows):
+            if self.tags and w.asset not in known_assets:
+                raise ValueError(f"maintenance.windows.{i}.asset: no tag belongs to asset {w.asset!r}")
         return self
 
 

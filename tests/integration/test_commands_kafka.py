@@ -23,9 +23,9 @@ from sentinelle.detect.control import OperatorControl
 from sentinelle.detect.maintenance import MaintenanceCalendar
 from sentinelle.errors import SourceUnavailable
 from sentinelle.metrics import Metrics
-from sentinelle.records import AlertEvent
-from sentinelle.settings import KafkaSettings
-from sentinelle.sources.commands import CommandConsumer, CommandMetrics, CommandOutcome, CommandSettings
+from sentinelle.records import AlertEvent, CommandOutcome
+from sentinelle.settings import CommandSettings, KafkaSettings
+from sentinelle.sources.commands import CommandConsumer
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -82,7 +82,6 @@ class Harness:
             settings,
             kafka,
             self.metrics,
-            CommandMetrics(self.metrics),
             self.control,
             self._emit,
             retry_initial_s=0.1,
@@ -258,7 +257,7 @@ async def test_required_and_unreachable_fails_start_quickly() -> None:
     async def emit(events: list[AlertEvent]) -> None:
         return None
 
-    consumer = CommandConsumer(CommandSettings(enabled=True), kafka, metrics, CommandMetrics(metrics), control, emit)
+    consumer = CommandConsumer(CommandSettings(enabled=True), kafka, metrics, control, emit)
     t0 = time.monotonic()
     async with asyncio.timeout(10):
         with pytest.raises(SourceUnavailable, match=r"127\.0\.0\.1:1"):

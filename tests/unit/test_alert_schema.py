@@ -133,7 +133,7 @@ def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator)
     """docs/alerts.md shows every event type and both categories; a stale example misleads every consumer."""
     doc = (SCHEMA_PATH.parent / "alerts.md").read_text(encoding="utf-8")
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.S)]
-    assert {e["event"] for e in examples} == {"cleared", "opened", "updated"}
+    assert {e["event"] for e in examples} == {"cleared", "opened", "updated", "acknowledged"}
     assert {e["category"] for e in examples} == {"process", "data_quality"}
     for example in examples:
         validator.validate(example)

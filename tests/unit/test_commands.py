@@ -20,19 +20,9 @@ from prometheus_client import CollectorRegistry
 from sentinelle.detect.control import OperatorControl
 from sentinelle.detect.maintenance import MaintenanceCalendar, MaintenanceWindow
 from sentinelle.metrics import Metrics
-from sentinelle.records import AlertEvent
-from sentinelle.settings import KafkaSettings
-from sentinelle.sources.commands import (
-    Command,
-    CommandConsumer,
-    CommandMetrics,
-    CommandOutcome,
-    CommandReply,
-    CommandSettings,
-    Rejection,
-    encode_reply,
-    parse_command,
-)
+from sentinelle.records import AlertEvent, Command, CommandOutcome
+from sentinelle.settings import CommandSettings, KafkaSettings
+from sentinelle.sources.commands import CommandConsumer, CommandReply, Rejection, encode_reply, parse_command
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -315,7 +305,6 @@ def _consumer(handler: RecordingHandler) -> tuple[CommandConsumer, Metrics]:
         CommandSettings(enabled=True),
         KafkaSettings(),
         metrics,
-        CommandMetrics(metrics),
         handler,
         _noop,
         clock=lambda: NOW,

@@ -33,15 +33,18 @@ Severity only escalates; it never goes back to ``warning`` within one alert.
 
 from __future__ import annotations
 
+import collections
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..metrics import Metrics
 from ..records import (
     AlertEvent,
     AlertEventType,
     AlertKind,
+    ClearReason,
+    CommandOutcome,
     Contributor,
     DataQualityReason,
     Severity,
@@ -52,6 +55,9 @@ AlertKey = tuple[AlertKind, str]
 """(kind, subject): the subject is a tag, an asset, or ``tag#reason`` for data-quality alerts."""
 
 _PER_ASSET_WORDING: frozenset[AlertKind] = frozenset({"asset_state", "energy_balance"})
+
+_REMEMBERED_CLEARED = 10_000
+"""Recently cleared alert ids, so a late acknowledgement is answered ``alert_closed``, not ``unknown_alert``."""
 
 
 @dataclass(slots=True)
@@ -68,6 +74,11 @@ class OpenAlert:
     reason: DataQualityReason | None = None
     members: set[str] = field(default_factory=set)
     """Tags that have been part of the alert (asset incidents): a new one makes an ``updated`` event."""
+    acknowledged_by: str | None = None
+    acknowledged_at: float | None = None
+    last_obs: Observation | None = None
+    """The numbers of its latest event, repeated by an ``acknowledged`` event (an operator adds no data)."""
+    last_contributors: tuple[Contributor, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +109,9 @@ class AlertBook:
         self.rule_critical_ratio = settings.rule_critical_ratio
         self.update_min_interval_s = settings.update_min_interval_s
         self.open: dict[AlertKey, OpenAlert] = {}
+        self.latest_ts = -math.inf
+        """Data time of the newest tick the detect stage processed: an acknowledgement is dated by it."""
+        self._cleared: collections.OrderedDict[str, None] = collections.OrderedDict()
 
     def severity_for(self, kind: AlertKind, magnitude: float) -> Severity:
         if kind in ("limit_high", "limit_low"):
@@ -185,13 +199,60 @@ class AlertBook:
         contributors: tuple[Contributor, ...],
         limit: float = math.nan,
         why: str | None = None,
+        clear_reason: ClearReason = "normal",
     ) -> AlertEvent | None:
         """The 'cleared' event of the alert under ``key`` (None if none is open); ``why`` replaces the message."""
         alert = self.open.pop(key, None)
         if alert is None:
             return None
         self.metrics.alerts_active.labels(alert.asset, alert.severity).dec()
-        return self._event("cleared", alert, obs, contributors, limit, [], why)
+        self._cleared[alert.alert_id] = None
+        if len(self._cleared) > _REMEMBERED_CLEARED:
+            self._cleared.popitem(last=False)
+        return self._event("cleared", alert, obs, contributors, limit, [], why, clear_reason)
+
+    def acknowledge(self, asset: str, alert_id: str | None, *, by: str, at_ts: float, reason: str) -> CommandOutcome:
+        """Acknowledge the open alert ``alert_id`` of ``asset`` (None: all its open alerts not yet acknowledged).
+
+        Each one gets an ``acknowledged`` event — with the numbers of its latest event,
+        dated by the newest tick — and keeps ``acknowledged_by`` / ``acknowledged_at`` in
+        its later events; it stays open until its condition clears.  An alert is
+        acknowledged once: a second acknowledgement is rejected, not re-published.
+        """
+        if alert_id is None:
+            of_asset = [a for a in self.open.values() if a.asset == asset]
+            targets = [a for a in of_asset if a.acknowledged_by is None]
+            if not targets:
+                if of_asset:
+                    return CommandOutcome(
+                        "rejected", f"every open alert of {asset} is already acknowledged", "already_acknowledged"
+                    )
+                return CommandOutcome("rejected", f"{asset} has no open alert", "no_open_alert")
+        else:
+            found = next((a for a in self.open.values() if a.alert_id == alert_id and a.asset == asset), None)
+            if found is None:
+                if alert_id in self._cleared:
+                    return CommandOutcome("rejected", f"alert {alert_id} has already cleared", "alert_closed")
+                return CommandOutcome("rejected", f"{asset} has no open alert {alert_id}", "unknown_alert")
+            if found.acknowledged_by is not None:
+                return CommandOutcome(
+                    "rejected",
+                    f"alert {alert_id} was already acknowledged by {found.acknowledged_by}",
+                    "already_acknowledged",
+                )
+            targets = [found]
+        note = f": {reason}" if reason else ""
+        events = []
+        for alert in targets:
+            alert.acknowledged_by = by
+            alert.acknowledged_at = at_ts
+            nan = math.nan
+            last = alert.last_obs or Observation(alert.last_event_ts, nan, nan, nan, nan, nan, nan, unit="")
+            obs = replace(last, ts=max(last.ts, self.latest_ts))
+            why = f"{alert.alert_id} acknowledged by {by}{note}"
+            events.append(self._event("acknowledged", alert, obs, alert.last_contributors, math.nan, [], why))
+        ids = tuple(a.alert_id for a in targets)
+        return CommandOutcome("accepted", f"acknowledged {', '.join(ids)}", events=tuple(events), alert_ids=ids)
 
     def _event(
         self,
@@ -202,8 +263,12 @@ class AlertBook:
         limit: float,
         members: list[str],
         why: str | None = None,
+        clear_reason: ClearReason | None = None,
     ) -> AlertEvent:
         self.metrics.alert_events.labels(event).inc()
+        if event != "acknowledged":
+            alert.last_obs = obs
+            alert.last_contributors = contributors
         return AlertEvent(
             event=event,
             alert_id=alert.alert_id,
@@ -223,6 +288,9 @@ class AlertBook:
             message=why if why is not None else _message(event, alert, obs, limit, members),
             contributors=contributors,
             reason=alert.reason,
+            acknowledged_by=alert.acknowledged_by,
+            acknowledged_at=alert.acknowledged_at,
+            clear_reason=clear_reason if event == "cleared" else None,
         )
 
 

@@ -25,7 +25,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from ..sources.commands import Command, CommandOutcome
+from ..records import Command, CommandOutcome
 from .maintenance import MaintenanceCalendar, MaintenanceWindow
 
 _KEEP_ENDED_S = 86_400.0

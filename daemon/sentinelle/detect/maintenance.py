@@ -32,13 +32,17 @@ False
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 import numpy as np
 
-from ..records import BoolArray
+from ..metrics import Metrics
+from ..records import BoolArray, FloatArray, IntArray
+from ..settings import MaintenanceSettings
+from .lifecycle import KofN
 
 WindowOrigin = Literal["config", "command"]
 
@@ -162,3 +166,100 @@ class MaintenanceCalendar:
         if removed:
             self._cached_ts = None
         return removed
+
+
+def calendar_from_settings(settings: MaintenanceSettings) -> MaintenanceCalendar:
+    """The configured windows (``[[maintenance.windows]]``) as a calendar."""
+    return MaintenanceCalendar(
+        MaintenanceWindow(
+            asset=w.asset,
+            start_ts=w.start.timestamp(),
+            end_ts=w.end.timestamp(),
+            origin="config",
+            window_id=f"config:{i}",
+            reason=w.reason,
+        )
+        for i, w in enumerate(settings.windows)
+    )
+
+
+class MaintenanceGate:
+    """The detect stage's use of the calendar: which assets of a tag group wait, and what it suppressed.
+
+    * :meth:`assets` answers per tick and keeps ``sentinelle_asset_maintenance{asset}``
+      in step (set on every change, so the gauge follows data time, not command time).
+    * :meth:`count_suppressed` runs the open rule (``open_k`` of ``open_n``) on the rows
+      of assets in maintenance — anomalous when the residual detector flagged one of its
+      tags or a limit was crossed — and counts each time it is met in
+      ``sentinelle_alerts_suppressed_total{asset, reason="maintenance"}``: the alerts
+      maintenance kept from opening.  It never opens anything; rows leave it clean.
+    """
+
+    def __init__(
+        self,
+        calendar: MaintenanceCalendar,
+        metrics: Metrics,
+        assets: Iterable[str],
+        *,
+        open_k: int,
+        open_n: int,
+        clear_steps: int,
+    ) -> None:
+        self.calendar = calendar
+        self.metrics = metrics
+        self._open_k = open_k
+        self._open_n = open_n
+        self._clear_steps = clear_steps
+        self._in: dict[str, bool] = {}
+        self._shadow: dict[tuple[str, ...], KofN] = {}
+        for asset in sorted(set(assets)):
+            self._in[asset] = False
+            metrics.asset_maintenance.labels(asset).set(0.0)
+
+    def assets(self, asset_names: Sequence[str], ts: float) -> BoolArray:
+        """Per asset of a group: in maintenance at ``ts``."""
+        now_in = self.calendar.assets_at(ts)
+        flags = np.array([a in now_in for a in asset_names], dtype=bool)
+        for asset, flag in zip(asset_names, flags.tolist(), strict=True):
+            if self._in.get(asset) != flag:
+                self._in[asset] = flag
+                self.metrics.asset_maintenance.labels(asset).set(1.0 if flag else 0.0)
+        return flags
+
+    def describe(self, asset: str, ts: float) -> str:
+        """Why the asset's alerts cleared, for the event's message."""
+        window = self.calendar.active(asset, ts)
+        if window is None:
+            return f"{asset}: in maintenance"
+        until = dt.datetime.fromtimestamp(window.end_ts, tz=dt.UTC).isoformat(timespec="seconds")
+        who = f" by {window.by}" if window.by else ""
+        why = f": {window.reason}" if window.reason else ""
+        return f"{asset}: in maintenance until {until.replace('+00:00', 'Z')}{who}{why}"
+
+    def count_suppressed(
+        self,
+        group: tuple[str, ...],
+        asset_names: Sequence[str],
+        asset_index: IntArray,
+        in_maintenance: BoolArray,
+        anomalous: BoolArray,
+        values: FloatArray,
+    ) -> None:
+        """Advance the shadow open rule of one tag group (``group``: its tag names) by one tick.
+
+        Per asset, as an incident: anomalous when any of its tags is, normal when all have
+        a value and none is.
+        """
+        shadow = self._shadow.get(group)
+        if shadow is None:
+            if not in_maintenance.any():
+                return
+            shadow = self._shadow[group] = KofN(len(asset_names), self._open_k, self._open_n, self._clear_steps)
+        n = len(asset_names)
+        any_anomalous = np.bincount(asset_index, weights=anomalous, minlength=n) > 0
+        gaps = np.bincount(asset_index, weights=~np.isfinite(values), minlength=n) > 0
+        shadow.force_clear(~in_maintenance)
+        flagged = any_anomalous & in_maintenance
+        opened, _ = shadow.step(flagged, in_maintenance & ~gaps & ~flagged)
+        for k in opened.tolist():
+            self.metrics.alerts_suppressed.labels(asset_names[k], "maintenance").inc()

@@ -5,6 +5,9 @@ Per tick of a tag group (tags sharing a period, in a fixed row order):
 1. **Modes** (``modes.py``): each asset with mode rules gets its operating mode;
    detection on an asset waits while it is stopped or starting and for a hold-off
    after any change.  Alerts of an asset whose detection pauses are cleared.
+   **Maintenance** (``maintenance.py``: configured windows and operator commands)
+   pauses an asset the same way, missing-data alerts included, and the alerts it
+   keeps from opening are counted.
 2. **Data quality** (``quality.py``): missing, stuck and spiking tags, and the ticks
    right after, are *gated*: not scored, not learned from, no process alarm —
    reported as ``data_quality`` alerts instead.
@@ -40,6 +43,7 @@ from ..records import (
     AlertEvent,
     AlertKind,
     BoolArray,
+    ClearReason,
     Contributor,
     DataQualityReason,
     FloatArray,
@@ -50,6 +54,7 @@ from ..settings import DetectSettings, TagSettings
 from .alerts import AlertBook, AlertKey, Observation
 from .asset import AssetT2
 from .lifecycle import KofN
+from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
 from .quality import DataQuality, QualityTick
 from .rules import BalanceRule, EnergyBalance, Limits, RateOfChange
@@ -100,12 +105,28 @@ class _Group:
 
 
 class DetectStage:
-    def __init__(self, tags: Sequence[TagSettings], settings: DetectSettings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        tags: Sequence[TagSettings],
+        settings: DetectSettings,
+        metrics: Metrics,
+        calendar: MaintenanceCalendar | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings)
         self.modes = AssetModes(settings.assets, metrics)
+        self.maintenance = MaintenanceGate(
+            calendar if calendar is not None else MaintenanceCalendar(),
+            metrics,
+            (t.asset for t in tags),
+            open_k=settings.open_k,
+            open_n=settings.open_n,
+            clear_steps=settings.clear_normal_steps,
+        )
+        """Maintenance windows (configured, and from operator commands): an asset in one is gated like a paused
+        mode — no alert, no learning — and its open alerts clear with ``clear_reason`` maintenance."""
         self._latest_mode_values: dict[str, float] = {}
         periods: dict[str, set[float]] = {}
         for t in tags:
@@ -247,7 +268,12 @@ class DetectStage:
             for tag, r in g.mode_rows.items():
                 self._latest_mode_values[tag] = float(values[r])
             self.modes.update(w.ts, self._latest_mode_values)
-        asset_gate = [self.modes.gate(a, w.ts) for a in g.asset_names]
+        asset_gate: list[str | None] = [self.modes.gate(a, w.ts) for a in g.asset_names]
+        # Maintenance wins over modes: the asset is being worked on, whatever its tags say.
+        in_maintenance = self.maintenance.assets(g.asset_names, w.ts)
+        if in_maintenance.any():
+            asset_gate = ["maintenance" if m else r for m, r in zip(in_maintenance.tolist(), asset_gate, strict=True)]
+        self.book.latest_ts = max(self.book.latest_ts, w.ts)
         asset_gated = np.array([reason is not None for reason in asset_gate], dtype=bool)
         mode_gated = asset_gated[g.asset_index]
 
@@ -262,6 +288,7 @@ class DetectStage:
         exp, z, score, flagged = g.scorer.score(fb, ~gate & ~residual_open)
         if exp is None:
             exp = levels_or_nan(fb.levels, len(w))
+        self._count_suppressed(g, in_maintenance, flagged, values)
         z[gate] = np.nan
         score[gate] = np.nan
         flagged &= ~gate
@@ -317,7 +344,9 @@ class DetectStage:
         if g.balance.any:
             events.extend(self._balance_events(ctx, clean))
 
-        # 5. Data-quality alerts (for the instrument technicians).
+        # 5. Data-quality alerts (for the instrument technicians); sensors unplugged for maintenance are expected.
+        if in_maintenance.any():
+            dq = dataclasses.replace(dq, missing=dq.missing & ~in_maintenance[g.asset_index])
         events.extend(self._quality_events(ctx, dq, mode_gated))
 
         self.metrics.tag_state.publish(
@@ -343,15 +372,31 @@ class DetectStage:
             if count:
                 gated.labels(reason).inc(count)
 
+    def _count_suppressed(self, g: _Group, in_maintenance: BoolArray, flagged: BoolArray, values: FloatArray) -> None:
+        """Count the alerts maintenance keeps from opening: residual flags and limit crossings of its assets."""
+        rows = in_maintenance[g.asset_index]
+        anomalous = flagged & rows
+        if g.limits.any and rows.any():
+            high, low = g.limits.check(values)
+            anomalous |= (high.violated | low.violated) & rows
+        self.maintenance.count_suppressed(g.tags, g.asset_names, g.asset_index, in_maintenance, anomalous, values)
+
     def _pause(self, ctx: _Tick, asset_gated: BoolArray, asset_gate: Sequence[str | None]) -> list[AlertEvent]:
         """Clear the open alerts of assets whose detection waits (missing-data alerts stay)."""
         g = ctx.group
         events: list[AlertEvent] = []
         rows_gated = asset_gated[g.asset_index]
         why = {
-            k: f"{a}: detection paused ({_gate_words(asset_gate[k], self.modes.mode(a))})"
+            k: self.maintenance.describe(a, ctx.ts)
+            if asset_gate[k] == "maintenance"
+            else f"{a}: detection paused ({_gate_words(asset_gate[k], self.modes.mode(a))})"
             for k, a in enumerate(g.asset_names)
             if asset_gate[k] is not None
+        }
+        cause: dict[int, ClearReason] = {
+            k: "maintenance" if reason == "maintenance" else "detection_paused"
+            for k, reason in enumerate(asset_gate)
+            if reason is not None
         }
         per_row: tuple[tuple[AlertKind, KofN, str], ...] = (
             ("limit_high", g.high, ""),
@@ -364,7 +409,8 @@ class DetectStage:
             per_row += (("forecast_residual", g.residual, ""),)
         for kind, tracker, suffix in per_row:
             for i in tracker.force_clear(rows_gated).tolist():
-                events += self._clear((kind, g.tags[i] + suffix), ctx, i, why[int(g.asset_index[i])])
+                k = int(g.asset_index[i])
+                events += self._clear((kind, g.tags[i] + suffix), ctx, i, why[k], cause[k])
         per_asset: list[tuple[AlertKind, KofN]] = []
         if self.settings.merge_by_asset:
             per_asset.append(("forecast_residual", g.residual))
@@ -372,27 +418,35 @@ class DetectStage:
             per_asset.append(("asset_state", g.asset_state))
         for kind, tracker in per_asset:
             for k in tracker.force_clear(asset_gated).tolist():
-                events += self._clear_subject((kind, g.subjects[k]), ctx, why[k])
+                events += self._clear_subject((kind, g.subjects[k]), ctx, why[k], cause[k])
+        in_maintenance = np.array([reason == "maintenance" for reason in asset_gate], dtype=bool)
+        if in_maintenance.any():
+            # Unlike a paused mode, maintenance also ends the asset's missing-data alert: unplugged is expected.
+            for k in g.missing.force_clear(in_maintenance).tolist():
+                events += self._clear_subject(("data_quality", f"{g.subjects[k]}#missing"), ctx, why[k], cause[k])
         if g.balance.any:
             rule_gated = np.array([asset_gated[g.asset_names.index(r.asset)] for r in g.balance.rules])
             for j in g.balance_state.force_clear(rule_gated).tolist():
                 rule = g.balance.rules[j]
-                events += self._clear(
-                    ("energy_balance", rule.asset), ctx, rule.power, why[g.asset_names.index(rule.asset)]
-                )
+                k = g.asset_names.index(rule.asset)
+                events += self._clear(("energy_balance", rule.asset), ctx, rule.power, why[k], cause[k])
         return events
 
-    def _clear(self, key: AlertKey, ctx: _Tick, row: int, why: str | None = None) -> list[AlertEvent]:
-        ev = self.book.clear(key, ctx.obs(row), self._contrib(ctx, row), why=why)
+    def _clear(
+        self, key: AlertKey, ctx: _Tick, row: int, why: str | None = None, clear_reason: ClearReason = "normal"
+    ) -> list[AlertEvent]:
+        ev = self.book.clear(key, ctx.obs(row), self._contrib(ctx, row), why=why, clear_reason=clear_reason)
         return [ev] if ev is not None else []
 
-    def _clear_subject(self, key: AlertKey, ctx: _Tick, why: str | None = None) -> list[AlertEvent]:
+    def _clear_subject(
+        self, key: AlertKey, ctx: _Tick, why: str | None = None, clear_reason: ClearReason = "normal"
+    ) -> list[AlertEvent]:
         """Clear a per-asset alert, with the numbers of the tag it was filed under."""
         alert = self.book.open.get(key)
         if alert is None:
             return []
         row = ctx.group.tags.index(alert.tag)
-        return self._clear(key, ctx, row, why)
+        return self._clear(key, ctx, row, why, clear_reason)
 
     # -- residual alerts ----------------------------------------------------------------
 

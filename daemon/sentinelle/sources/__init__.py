@@ -4,6 +4,9 @@ Every source turns its input into :class:`~sentinelle.records.Sample` records an
 delivers them in chunks — the live source onto the :class:`~sentinelle.queues.SampleQueue`,
 the history readers to the start-up backfill; it judges nothing beyond reading its
 format — quality and value checks happen once, in ``windows``.
+
+``commands.py`` is the other input: operator commands (maintenance, acknowledgements)
+from Kafka, validated and handed to the detect stage, not samples.
 """
 
 from __future__ import annotations

@@ -54,13 +54,12 @@ from typing import Annotated, Any, Final, Literal, Protocol
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
-from prometheus_client import Counter
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from ..errors import ConfigError, SourceUnavailable
-from ..metrics import NAMESPACE, Metrics
-from ..records import AlertEvent
-from ..settings import KafkaSettings, _Section
+from ..metrics import Metrics
+from ..records import COMMAND_TYPES, AlertEvent, Command, CommandOutcome, CommandStatus, RejectReason
+from ..settings import CommandSettings, KafkaSettings
 
 log = logging.getLogger(__name__)
 
@@ -69,41 +68,6 @@ REPLY_SINK_NAME: Final = "command_replies"
 
 COMMAND_SCHEMA_VERSION: Final = 1
 """Version of ``docs/command.schema.json`` (commands) and ``docs/command-reply.schema.json`` (replies)."""
-
-CommandType = Literal["maintenance.start", "maintenance.end", "ack"]
-COMMAND_TYPES: Final[tuple[CommandType, ...]] = ("maintenance.start", "maintenance.end", "ack")
-CommandStatus = Literal["accepted", "rejected", "duplicate"]
-COMMAND_STATUSES: Final[tuple[CommandStatus, ...]] = ("accepted", "rejected", "duplicate")
-
-RejectReason = Literal[
-    "invalid_json",
-    "invalid_command",
-    "unsupported_version",
-    "unknown_type",
-    "unknown_asset",
-    "unknown_alert",
-    "alert_closed",
-    "already_acknowledged",
-    "no_open_alert",
-    "not_in_maintenance",
-    "expired",
-    "too_long",
-]
-REJECT_REASONS: Final[tuple[RejectReason, ...]] = (
-    "invalid_json",
-    "invalid_command",
-    "unsupported_version",
-    "unknown_type",
-    "unknown_asset",
-    "unknown_alert",
-    "alert_closed",
-    "already_acknowledged",
-    "no_open_alert",
-    "not_in_maintenance",
-    "expired",
-    "too_long",
-)
-"""Every reason a command is rejected; a bounded label set, pre-declared so dashboards see zeros."""
 
 _REMEMBERED_IDS: Final = 100_000
 """Command ids kept for de-duplication (oldest forgotten first): far more than a plant sends in a retention period."""
@@ -115,57 +79,7 @@ _MALFORMED_LOG_INTERVAL_S: Final = 10.0
 _MAX_LOGGED_BYTES: Final = 200
 
 
-# --- settings (the [commands] section) -------------------------------------------------------
-
-
-class CommandSettings(_Section):
-    """Operator commands on Kafka (``[commands]``); the cluster is the one in ``[kafka]``."""
-
-    enabled: bool = Field(
-        default=False,
-        description="Read operator commands (maintenance, acknowledgements). Off by default: it is an inbound "
-        "control path, so restrict who may write to the topic (Kafka ACLs) before turning it on.",
-    )
-    topic: str = Field(default="sentinelle.commands", pattern=r"^[A-Za-z0-9._-]{1,249}$")
-    reply_topic: str = Field(default="sentinelle.command-replies", pattern=r"^[A-Za-z0-9._-]{1,249}$")
-    group_id: str = Field(
-        default="sentinelle",
-        min_length=1,
-        description="Consumer group that stores this daemon's offsets; one per daemon instance.",
-    )
-    max_maintenance_s: float = Field(
-        default=7 * 86_400.0,
-        gt=0,
-        description="Longest maintenance window a command may open (until - issued_at); keep the topic's "
-        "retention longer, the daemon rebuilds its maintenance state from the topic at start.",
-    )
-
-
 # --- records -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """One valid operator command, as the detect stage receives it.
-
-    >>> raw = (b'{"schema_version":1,"command_id":"c-1","type":"ack","asset":"chiller1",'
-    ...        b'"by":"ana","issued_at":"2023-11-14T22:13:20Z"}')
-    >>> cmd = parse_command(raw, record_ts_ms=0)
-    >>> cmd.type, cmd.asset, cmd.by, cmd.issued_at, cmd.alert_id
-    ('ack', 'chiller1', 'ana', 1700000000.0, None)
-    """
-
-    command_id: str
-    type: CommandType
-    asset: str
-    by: str
-    issued_at: float
-    """When the operator issued it, epoch seconds (the Kafka record's timestamp when the command has none)."""
-    reason: str = ""
-    alert_id: str | None = None
-    """``ack``: the alert to acknowledge; None: every open alert of the asset."""
-    until: float | None = None
-    """``maintenance.start``: end of the window, epoch seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,18 +92,6 @@ class Rejection:
     type: str | None = None
     asset: str | None = None
     alert_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class CommandOutcome:
-    """What applying a command did: accepted or rejected (with a reason), and the alert events it caused."""
-
-    status: Literal["accepted", "rejected"]
-    message: str
-    reason: RejectReason | None = None
-    events: tuple[AlertEvent, ...] = ()
-    alert_ids: tuple[str, ...] = ()
-    """The alerts the command acted on (for an ``ack``: the ones it acknowledged)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,37 +278,6 @@ def _iso(ts: float) -> str:
     return dt.datetime.fromtimestamp(ts, tz=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-# --- metrics -------------------------------------------------------------------------------
-
-
-class CommandMetrics:
-    """The command metrics, on the daemon's registry."""
-
-    def __init__(self, metrics: Metrics) -> None:
-        r = metrics.registry
-        self.commands = Counter(
-            "commands",
-            "Operator command records read, by type (unknown when unreadable) and status.",
-            ["type", "status"],
-            namespace=NAMESPACE,
-            registry=r,
-        )
-        for t in (*COMMAND_TYPES, "unknown"):
-            for s in COMMAND_STATUSES:
-                self.commands.labels(t, s)
-        self.rejected = Counter(
-            "commands_rejected", "Operator commands rejected, by reason.", ["reason"], namespace=NAMESPACE, registry=r
-        )
-        for reason in REJECT_REASONS:
-            self.rejected.labels(reason)
-        self.replayed = Counter(
-            "commands_replayed",
-            "Commands re-read at start to rebuild the maintenance calendar (already answered before).",
-            namespace=NAMESPACE,
-            registry=r,
-        )
-
-
 # --- the consumer --------------------------------------------------------------------------
 
 
@@ -428,7 +299,6 @@ class CommandConsumer:
         settings: CommandSettings,
         kafka: KafkaSettings,
         metrics: Metrics,
-        command_metrics: CommandMetrics,
         handler: CommandHandler,
         emit: EventEmitter,
         *,
@@ -438,7 +308,9 @@ class CommandConsumer:
     ) -> None:
         self._settings = settings
         self._kafka = kafka
-        self._m = command_metrics
+        self._commands = metrics.commands
+        self._rejected = metrics.commands_rejected
+        self._replayed_count = metrics.commands_replayed
         self._handler = handler
         self._emit = emit
         self._clock = clock
@@ -668,8 +540,8 @@ class CommandConsumer:
         if isinstance(parsed, Rejection):
             if replay:
                 return None, []
-            self._m.commands.labels(parsed.type if parsed.type in COMMAND_TYPES else "unknown", "rejected").inc()
-            self._m.rejected.labels(parsed.reason).inc()
+            self._commands.labels(parsed.type if parsed.type in COMMAND_TYPES else "unknown", "rejected").inc()
+            self._rejected.labels(parsed.reason).inc()
             self._log_malformed(record, parsed)
             return (
                 self._reply(
@@ -689,7 +561,7 @@ class CommandConsumer:
         if command.command_id in self._seen:
             if replay:
                 return None, []
-            self._m.commands.labels(command.type, "duplicate").inc()
+            self._commands.labels(command.type, "duplicate").inc()
             log.info("command %s (%s %s) was already applied; ignored", command.command_id, command.type, command.asset)
             return self._reply(
                 record,
@@ -712,11 +584,11 @@ class CommandConsumer:
             log.exception("applying command %s failed", command.command_id)
             outcome = CommandOutcome("rejected", "internal error while applying the command", "invalid_command")
         if replay:
-            self._m.replayed.inc()
+            self._replayed_count.inc()
             return None, []
-        self._m.commands.labels(command.type, outcome.status).inc()
+        self._commands.labels(command.type, outcome.status).inc()
         if outcome.reason is not None:
-            self._m.rejected.labels(outcome.reason).inc()
+            self._rejected.labels(outcome.reason).inc()
         level = logging.INFO if outcome.status == "accepted" else logging.WARNING
         log.log(
             level,
