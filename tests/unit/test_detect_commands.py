@@ -17,6 +17,7 @@ from jsonschema import Draft202012Validator
 
 from sentinelle.detect.control import OperatorControl
 from sentinelle.detect.maintenance import MaintenanceWindow, calendar_from_settings
+from sentinelle.detect.stage import DetectStage
 from sentinelle.errors import ConfigError
 from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent, Command
@@ -103,7 +104,7 @@ def test_a_residual_alert_during_a_fault_clears_for_maintenance() -> None:
     assert residual == [("opened", 62.0, None), ("cleared", 70.0, "maintenance")]
 
 
-def _open_limit_alert() -> tuple[object, Metrics, AlertEvent]:
+def _open_limit_alert() -> tuple[DetectStage, Metrics, AlertEvent]:
     st, m = stage(TAGS)
     events = feed(st, TAGS, noisy(NOMINAL, 30), NOMINAL) + feed(st, TAGS, [HOT] * 5, HOT, start=30.0)
     (opened,) = [e for e in events if e.event == "opened" and e.kind == "limit_high"]
@@ -112,7 +113,7 @@ def _open_limit_alert() -> tuple[object, Metrics, AlertEvent]:
 
 def test_ack_publishes_once_and_the_alert_stays_open_until_it_clears() -> None:
     st, m, opened = _open_limit_alert()
-    book = st.book  # type: ignore[attr-defined]
+    book = st.book
     out = book.acknowledge("c", opened.alert_id, by="ana", at_ts=1_700_000_000.0, reason="crew on site")
     assert (out.status, out.alert_ids) == ("accepted", (opened.alert_id,))
     (ack,) = out.events
@@ -134,7 +135,7 @@ def test_ack_publishes_once_and_the_alert_stays_open_until_it_clears() -> None:
     assert _get(m, "sentinelle_alerts_active", asset="c", severity="critical") == 1
 
     # It clears like any alert, and says who acknowledged it.
-    events = feed(st, TAGS, [[5.0, 100.0, 0.0]] * 5, NOMINAL, start=35.0)  # type: ignore[arg-type]
+    events = feed(st, TAGS, [[5.0, 100.0, 0.0]] * 5, NOMINAL, start=35.0)
     (cleared,) = [e for e in events if e.event == "cleared" and e.kind == "limit_high"]
     assert (cleared.alert_id, cleared.acknowledged_by, cleared.clear_reason) == (opened.alert_id, "ana", "normal")
     assert list(SCHEMA.iter_errors(cleared.to_dict())) == []
@@ -144,7 +145,7 @@ def test_ack_publishes_once_and_the_alert_stays_open_until_it_clears() -> None:
 
 def test_ack_of_unknown_alerts_and_of_a_whole_asset() -> None:
     st, _, opened = _open_limit_alert()
-    book = st.book  # type: ignore[attr-defined]
+    book = st.book
     assert book.acknowledge("c", "c/c.t/limit_high/1", by="a", at_ts=0.0, reason="").reason == "unknown_alert"
     assert book.acknowledge("d", opened.alert_id, by="a", at_ts=0.0, reason="").reason == "unknown_alert"
     assert book.acknowledge("d", None, by="a", at_ts=0.0, reason="").reason == "no_open_alert"
@@ -199,3 +200,19 @@ def test_the_example_config_documents_commands_and_maintenance() -> None:
     uncommented = "\n".join(line.removeprefix("# ") for line in section.splitlines())
     windows = MaintenanceSettings(**tomllib.loads(uncommented)["maintenance"]).windows
     assert [(w.asset, w.end.timestamp() - w.start.timestamp()) for w in windows] == [("chiller1", 8 * 3600.0)]
+
+
+def test_the_schema_holds_the_new_fields_to_their_events() -> None:
+    st, _, opened = _open_limit_alert()
+    out = st.book.acknowledge("c", opened.alert_id, by="ana", at_ts=1_700_000_000.0, reason="")
+    ack = out.events[0].to_dict()
+    assert list(SCHEMA.iter_errors(ack)) == []
+    broken = [
+        {**ack, "acknowledged_by": None},  # an acknowledgement without who
+        {**ack, "acknowledged_at": None},  # ... or without when
+        {**opened.to_dict(), "clear_reason": "normal"},  # a clear reason on an opened event
+        {**opened.to_dict(), "event": "cleared", "end_ts": ack["event_ts"], "clear_reason": None},
+        {**opened.to_dict(), "event": "cleared", "end_ts": ack["event_ts"], "clear_reason": "tired"},
+    ]
+    for payload in broken:
+        assert list(SCHEMA.iter_errors(payload)), payload
