@@ -96,10 +96,9 @@ def _iso(ts: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
-async def test_ack_and_maintenance_reach_the_alerts_topic(kafka_bootstrap: str) -> None:
-    suffix = uuid.uuid4().hex
-    alerts_topic = f"sentinelle-test-alerts-{suffix}"
-    settings = Settings(
+def _settings(kafka_bootstrap: str, suffix: str) -> Settings:
+    """One tag with a high limit at 5.5; the residual detector stays in its grace period (limit alerts only)."""
+    return Settings(
         sources=[{"name": "plant", "url": "opc.tcp://127.0.0.1:1/unused"}],
         tags=[
             {
@@ -114,13 +113,17 @@ async def test_ack_and_maintenance_reach_the_alerts_topic(kafka_bootstrap: str) 
         windows={"context_steps": 16, "allowed_lateness_s": 0.0, "idle_close_s": 0.5},
         forecast={"forecaster": "naive", "horizon_steps": 4},
         detect={
-            "grace_period_steps": 100_000,  # the residual detector stays in its grace period: limit alerts only
+            "grace_period_steps": 100_000,
             "open_k": 2,
             "open_n": 3,
             "clear_normal_steps": 3,
             "update_min_interval_s": 3600,
         },
-        kafka={"bootstrap_servers": kafka_bootstrap, "topic": alerts_topic, "request_timeout_ms": 10_000},
+        kafka={
+            "bootstrap_servers": kafka_bootstrap,
+            "topic": f"sentinelle-test-alerts-{suffix}",
+            "request_timeout_ms": 10_000,
+        },
         commands={
             "enabled": True,
             "topic": f"sentinelle-test-commands-{suffix}",
@@ -130,11 +133,24 @@ async def test_ack_and_maintenance_reach_the_alerts_topic(kafka_bootstrap: str) 
         prometheus={"enabled": False},
         daemon={"shutdown_timeout_s": 10.0},
     )
+
+
+def _daemon(settings: Settings) -> tuple[Daemon, Plant, Metrics]:
     metrics = Metrics(CollectorRegistry(auto_describe=True))
     daemon = Daemon(settings, metrics, sinks=[KafkaSink(settings.kafka, metrics)], sources=[])
     plant = Plant(daemon)
     daemon.sources = [plant]
-    alerts = Topic(kafka_bootstrap, alerts_topic)
+    return daemon, plant, metrics
+
+
+def _gauge(metrics: Metrics, name: str, **labels: str) -> float:
+    return metrics.registry.get_sample_value(name, labels) or 0.0
+
+
+async def test_ack_and_maintenance_reach_the_alerts_topic(kafka_bootstrap: str) -> None:
+    settings = _settings(kafka_bootstrap, uuid.uuid4().hex)
+    daemon, plant, metrics = _daemon(settings)
+    alerts = Topic(kafka_bootstrap, settings.kafka.topic)
     replies = Topic(kafka_bootstrap, settings.commands.reply_topic)
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
     stop = asyncio.Event()
@@ -143,7 +159,7 @@ async def test_ack_and_maintenance_reach_the_alerts_topic(kafka_bootstrap: str) 
         await producer.send_and_wait(settings.commands.topic, value, key=b"chiller1")
 
     def gauge(name: str, **labels: str) -> float:
-        return metrics.registry.get_sample_value(name, labels) or 0.0
+        return _gauge(metrics, name, **labels)
 
     async with asyncio.timeout(120):
         await daemon.start()
@@ -207,4 +223,65 @@ async def test_ack_and_maintenance_reach_the_alerts_topic(kafka_bootstrap: str) 
         "accepted",
         "rejected",
         "accepted",
+    ]
+
+
+async def test_a_restarted_daemon_keeps_the_maintenance_and_answers_what_came_meanwhile(kafka_bootstrap: str) -> None:
+    settings = _settings(kafka_bootstrap, uuid.uuid4().hex)
+    alerts = Topic(kafka_bootstrap, settings.kafka.topic)
+    replies = Topic(kafka_bootstrap, settings.commands.reply_topic)
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+
+    async def send(value: bytes) -> None:
+        await producer.send_and_wait(settings.commands.topic, value, key=b"chiller1")
+
+    async with asyncio.timeout(120):
+        await alerts.start()
+        await replies.start()
+        await producer.start()
+        try:
+            first, _, _ = _daemon(settings)
+            stop = asyncio.Event()
+            await first.start()
+            serving = asyncio.create_task(first.serve(stop))
+            try:
+                await send(_cmd("mnt-1", "maintenance.start", until=_iso(time.time() + 120), reason="overhaul"))
+                await replies.wait_for(lambda r: r["command_id"] == "mnt-1")
+            finally:
+                stop.set()
+                await serving
+
+            # While it is down: an ack of an alert of the previous run, and a window that has already ended.
+            await send(_cmd("ack-9", "ack", alert_id="chiller1/chiller1.chw_temp_c/limit_high/1"))
+            await send(
+                _cmd("mnt-0", "maintenance.start", issued_at=_iso(time.time() - 7200), until=_iso(time.time() - 3600))
+            )
+
+            second, plant, metrics = _daemon(settings)
+            plant.value = 7.0  # above the limit from the first tick: only the maintenance keeps it quiet
+            stop = asyncio.Event()
+            await second.start()
+            serving = asyncio.create_task(second.serve(stop))
+            try:
+                await replies.wait_for(lambda r: r["command_id"] == "mnt-0")
+                await asyncio.sleep(1.5)  # 15 ticks above the limit
+                assert [r["event"] for r in alerts.records] == []
+                assert _gauge(metrics, "sentinelle_asset_maintenance", asset="chiller1") == 1
+                assert _gauge(metrics, "sentinelle_commands_replayed_total") == 1
+                await send(_cmd("mnt-2", "maintenance.end"))
+                opened = await alerts.wait_for(lambda r: r["event"] == "opened")
+                assert opened["kind"] == "limit_high"
+            finally:
+                stop.set()
+                await serving
+        finally:
+            await producer.stop()
+            await alerts.stop()
+            await replies.stop()
+    # Each command answered once: the one from before the restart is not answered again.
+    assert [(r["command_id"], r["status"], r["reason"]) for r in replies.records] == [
+        ("mnt-1", "accepted", None),
+        ("ack-9", "rejected", "unknown_alert"),
+        ("mnt-0", "rejected", "expired"),
+        ("mnt-2", "accepted", None),
     ]

@@ -210,20 +210,25 @@ class MaintenanceGate:
         self._open_k = open_k
         self._open_n = open_n
         self._clear_steps = clear_steps
-        self._in: dict[str, bool] = {}
+        self._in: set[str] = set()
+        """Assets whose gauge says 1."""
         self._shadow: dict[tuple[str, ...], KofN] = {}
         for asset in sorted(set(assets)):
-            self._in[asset] = False
             metrics.asset_maintenance.labels(asset).set(0.0)
 
     def assets(self, asset_names: Sequence[str], ts: float) -> BoolArray:
         """Per asset of a group: in maintenance at ``ts``."""
         now_in = self.calendar.assets_at(ts)
+        if not now_in and not self._in:
+            return np.zeros(len(asset_names), dtype=bool)  # the usual tick: nothing to look up
         flags = np.array([a in now_in for a in asset_names], dtype=bool)
         for asset, flag in zip(asset_names, flags.tolist(), strict=True):
-            if self._in.get(asset) != flag:
-                self._in[asset] = flag
-                self.metrics.asset_maintenance.labels(asset).set(1.0 if flag else 0.0)
+            if flag and asset not in self._in:
+                self._in.add(asset)
+                self.metrics.asset_maintenance.labels(asset).set(1.0)
+            elif not flag and asset in self._in:
+                self._in.discard(asset)
+                self.metrics.asset_maintenance.labels(asset).set(0.0)
         return flags
 
     def describe(self, asset: str, ts: float) -> str:
@@ -250,12 +255,13 @@ class MaintenanceGate:
         Per asset, as an incident: anomalous when any of its tags is, normal when all have
         a value and none is.
         """
+        if not in_maintenance.any():
+            self._shadow.pop(group, None)  # out of maintenance: the next window starts clean
+            return
+        n = len(asset_names)
         shadow = self._shadow.get(group)
         if shadow is None:
-            if not in_maintenance.any():
-                return
-            shadow = self._shadow[group] = KofN(len(asset_names), self._open_k, self._open_n, self._clear_steps)
-        n = len(asset_names)
+            shadow = self._shadow[group] = KofN(n, self._open_k, self._open_n, self._clear_steps)
         any_anomalous = np.bincount(asset_index, weights=anomalous, minlength=n) > 0
         gaps = np.bincount(asset_index, weights=~np.isfinite(values), minlength=n) > 0
         shadow.force_clear(~in_maintenance)
