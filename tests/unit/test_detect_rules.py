@@ -209,6 +209,15 @@ def test_a_jump_that_stays_is_a_level_change_scored_after_spike_max_steps() -> N
     assert _value(m, "sentinelle_data_quality_alerts_total", {"reason": "spike"}) == 0
 
 
+def test_a_fast_ramp_is_held_out_once_then_scored() -> None:
+    st, m = stage(DQ_TAGS)
+    rows = noisy(DQ_NOMINAL, 40) + [[5.0 + 0.02 * (-1) ** k, 100.0 + 5.0 * (k + 1)] for k in range(10)]  # +5 kW a tick
+    events = feed(st, DQ_TAGS, rows, DQ_NOMINAL)
+    # Suspected at 40 and 41, released at 42; not suspected again while its steps fill the spread.
+    assert _value(m, "sentinelle_ticks_gated_total", {"reason": "spike"}) == 2
+    assert [e.kind for e in events if e.event == "opened"] == ["forecast_residual"]
+
+
 # -- data quality: missing values ------------------------------------------------------------------
 
 

@@ -17,7 +17,8 @@ before any scoring:
   steady ramp is not a spike).  The jump is held out at once — the stage cannot
   wait — and is *confirmed* a spike when the tag comes back within
   ``spike_factor`` spreads of the value before it within ``detect.spike_max_steps``
-  ticks; otherwise it was a level change, and the tag is scored again from then on.
+  ticks; otherwise it was a level change, and the tag is scored again from then on
+  (and not suspected again for ``spike_window_steps`` ticks: a fast ramp is data).
 * **recovery** — the ``detect.dq_recovery_steps`` ticks after any of these ended:
   the forecasts made from the bad values are not judged either.
 
@@ -99,6 +100,10 @@ class DataQuality:
         self._episode_base: FloatArray = np.full(m, np.nan)
         self._episode_band: FloatArray = np.full(m, np.nan)
         self._episode_height: FloatArray = np.full(m, np.nan)
+        self._quiet: npt.NDArray[np.int64] = np.zeros(m, dtype=np.int64)
+        """Ticks left in which a tag whose jump turned out real (a level change, a fast ramp)
+        is not suspected again: its steps are the data now, and fill the spread."""
+        self._quiet_steps = settings.spike_window_steps
 
     def step(self, ts: float, values: FloatArray) -> QualityTick:
         """Judge one tick's values (NaN: a gap) and advance the state."""
@@ -177,14 +182,16 @@ class DataQuality:
         with np.errstate(invalid="ignore"):
             jump = x - self._prev
             band = self.spike_factor * spread
-            starts = ~in_episode & finite & (np.abs(jump - median_step) > band)
+            starts = ~in_episode & finite & (self._quiet == 0) & (np.abs(jump - median_step) > band)
+        self._quiet = np.maximum(self._quiet - 1, 0)
+        self._quiet[released] = self._quiet_steps
         self._episode[starts] = 1
         self._episode_base[starts] = self._prev[starts]
         self._episode_band[starts] = band[starts]
         self._episode_height[starts] = jump[starts]
         self._episode[back | released] = 0
 
-        # Steps of normal ticks feed the spread; a spike, its return and a level change do not.
+        # Steps of normal ticks feed the spread; a spike, its return and the jump of a level change do not.
         normal = ~in_episode & ~starts & finite
         self._steps[:, self._steps_pos] = np.where(normal, jump, np.nan)
         self._steps_pos = (self._steps_pos + 1) % self._steps.shape[1]
