@@ -499,14 +499,19 @@ def _demo(args: argparse.Namespace) -> int:
 
 async def _demo_async(args: argparse.Namespace, base: Settings, out: Path) -> int:
     from .app import Daemon, run_until_signalled
-    from .sim.server import ChillerServer, chiller_tags
+    from .sim.server import ChillerServer, chiller_asset_rules, chiller_tags
 
+    # The demo monitors the simulator's tags: keep the file's rules for its asset (others name
+    # tags the demo does not have), or give it the chiller's energy balance and modes.
+    own_rules = tuple(a for a in base.detect.assets if a.name == base.simulator.asset)
+    detect = base.detect.model_copy(update={"assets": own_rules or (chiller_asset_rules(base.simulator),)})
     async with ChillerServer(base.simulator) as srv:
         sim_task = asyncio.create_task(srv.run(), name="simulator")
         settings = load_settings(
             args.config,
             simulator=base.simulator,
             tags=chiller_tags(base.simulator),
+            detect=detect.model_dump(),
             # Simulated time runs faster than real time: publish often and let the server
             # queue a few values per tag so no simulated sample is lost between publishes.
             sources=[{"name": "plant", "url": srv.url, "publishing_interval_ms": 100.0, "queue_size": 16}],

@@ -33,7 +33,13 @@ from asyncua.server.server import Server
 from asyncua.ua.status_codes import StatusCodes
 
 from ..errors import ConfigError
-from ..settings import SimulatorSettings, TagSettings
+from ..settings import (
+    AssetDetectSettings,
+    EnergyBalanceSettings,
+    ModeRuleSettings,
+    SimulatorSettings,
+    TagSettings,
+)
 from .chiller import (
     CHILLER_TAGS,
     EXTRA_TAG_RESOLUTION,
@@ -53,6 +59,17 @@ NAMESPACE_INDEX = 2
 _APPLICATION_URI = "urn:sentinelle:sim:server"
 _CHW_LIMIT_C = 0.2
 _CHW_LIMIT_DEADBAND_C = 0.05
+# Rule and data-quality checks of the measurements, as config/sentinelle.toml sets them for
+# chiller1: stuck checks on all four; spike checks on the meters (flow, power); a rate limit on
+# the temperatures (1.2 °C per minute, far beyond what the 40 s exchanger does) instead of a
+# spike check, so a fast real change of a temperature is never held out.  The pump speeds,
+# controller outputs, get none.
+_TAG_CHECKS: Mapping[str, Mapping[str, float]] = {
+    "flow_m3h": {"spike_factor": 12.0, "stuck_after_s": 120.0},
+    "supply_temp_c": {"stuck_after_s": 120.0, "rate_limit_per_s": 0.02, "rate_window_s": 60.0},
+    "chw_temp_c": {"stuck_after_s": 120.0, "rate_limit_per_s": 0.02, "rate_window_s": 60.0},
+    "power_kw": {"spike_factor": 12.0, "stuck_after_s": 120.0},
+}
 _YIELD_EVERY_WRITES = 1000
 _MAX_LAG_S = 2.0
 _LAG_WARNING_INTERVAL_S = 60.0
@@ -79,15 +96,17 @@ def chiller_tags(
     """The daemon's tag configuration for the simulator's tags, extra tags included.
 
     The chilled-water outlet gets static limits at setpoint ± 0.2 °C (4.8 / 5.2 by
-    default), the band the plant holds without faults.
+    default), the band the plant holds without faults; the measurements get the spike,
+    stuck and rate checks of ``config/sentinelle.toml`` (the asset's energy balance and
+    modes are :func:`chiller_asset_rules`).
     """
     period = settings.sample_period_s
     tags: list[TagSettings] = []
     for short in CHILLER_TAGS:
         name = f"{settings.asset}.{short}"
-        limits: dict[str, float] = {}
+        limits: dict[str, float] = dict(_TAG_CHECKS.get(short, {}))
         if short == "chw_temp_c":
-            limits = {
+            limits |= {
                 "low_limit": settings.chw_setpoint_c - _CHW_LIMIT_C,
                 "high_limit": settings.chw_setpoint_c + _CHW_LIMIT_C,
                 "limit_deadband": _CHW_LIMIT_DEADBAND_C,
@@ -116,6 +135,32 @@ def chiller_tags(
             )
         )
     return tuple(tags)
+
+
+def chiller_asset_rules(settings: SimulatorSettings) -> AssetDetectSettings:
+    """The simulated chiller's asset rules, as ``config/sentinelle.toml`` sets them for chiller1.
+
+    Energy balance: ``power_kw ≈ 1.163 · flow_m3h · (supply_temp_c − chw_temp_c)`` within 5 %
+    (the simulated heat meter, flow and temperatures agree within about 1 %).  Mode
+    ``stopped`` (detection paused) when the lead pump runs below 5 % or the flow is below
+    a tenth of its design value.
+    """
+    a = settings.asset
+    return AssetDetectSettings(
+        name=a,
+        energy_balance=EnergyBalanceSettings(
+            flow_tag=f"{a}.flow_m3h",
+            hot_temp_tag=f"{a}.supply_temp_c",
+            cold_temp_tag=f"{a}.chw_temp_c",
+            power_tag=f"{a}.power_kw",
+            relative_tolerance=0.05,
+            min_expected_power=50.0,
+        ),
+        modes=(
+            ModeRuleSettings(mode="stopped", tag=f"{a}.pump1_speed_pct", below=5.0),
+            ModeRuleSettings(mode="stopped", tag=f"{a}.flow_m3h", below=0.1 * settings.flow_m3h),
+        ),
+    )
 
 
 def _node_id(name: str) -> ua.NodeId:
