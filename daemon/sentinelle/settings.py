@@ -306,16 +306,36 @@ class DetectSettings(_Section):
     max_contributors: int = Field(default=5, ge=1)
     asset_enabled: bool = Field(
         default=False,
-        description="Also score each asset's tags together (Hotelling T² on their state); off until measured better.",
+        description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",
+    )
+    asset_warmup_steps: int = Field(
+        default=400, ge=20, description="Ticks an asset's normal state is learned from; then the model is frozen."
+    )
+    asset_explained_variance: float = Field(
+        default=0.7, gt=0, le=1, description="Principal components in T² carry this share; the rest make Q."
     )
     asset_quantile: float = Field(
-        default=0.999, gt=0.5, lt=1, description="Asset T² threshold: this quantile of chi-square (tags dof) ..."
+        default=0.99, gt=0.5, lt=1, description="Control limits: this quantile of the warm-up's T² and Q ..."
     )
-    asset_ucl_factor: float = Field(default=2.0, gt=0, description="... times this factor, for heavy tails.")
-    asset_grace_period_steps: int = Field(
-        default=100, ge=2, description="Normal ticks an asset's T² learns before it may flag anything."
+    asset_ucl_factor: float = Field(default=1.5, gt=0, description="... times this factor.")
+    asset_ewma_alpha: float = Field(
+        default=0.3, gt=0, le=1, description="Smoothing weight of the newest tick (1: no smoothing)."
     )
-
+    asset_smooth_vector: bool = Field(
+        default=False, description="Smooth the standardised vector (MEWMA); False: smooth T² and Q."
+    )
+    asset_drift_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="A tag whose warm-up variance is more than this share slow is scored against a moving baseline.",
+    )
+    asset_drift_alpha: float = Field(
+        default=1.0 / 30.0, gt=0, le=1, description="EWMA weight of that baseline (and of the slowness test)."
+    )
+    asset_learn_rate: float = Field(
+        default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
+    )
     merge_by_asset: bool = Field(
         default=True,
         description="Residual anomalies of several tags of one asset form one alert (tags ranked as "

@@ -1,114 +1,265 @@
-"""Asset-level scoring: all tags of an asset seen together, Hotelling's T² on their state.
+"""Asset-level scoring: all tags of an asset seen together, T² and Q (SPE) on their state.
 
 A fault often moves several tags a little — less than any one tag's own
 threshold — and for as long as it lasts, while a forecast residual only spikes at
 the transition (the forecaster follows the new level within a few steps).  So
-this detector scores where the asset *is*, not how surprising the last step was:
-each tag's value is standardised by the mean and spread the asset showed while
-normal, and the vector ``u`` is scored by ``T² = uᵀ R⁻¹ u`` with ``R`` its
-correlation matrix.  Two tags that always move together (current and voltage)
-then count once, and a combination never seen in normal operation stands out
-even when each tag alone looks ordinary.
+this detector scores where the asset *is*, not how surprising the last step was.
 
-Mean and covariance are learned online (Welford) from ticks that are neither
-flagged nor inside an open asset alert, so a fault is never learned as normal.
-A tag's spread is floored at its sensor resolution (``min_spread``): a channel
-that happened to be constant while learning (a quantised flow reading) must not
-make its first quantisation step an infinite surprise.  The threshold is the
-χ² quantile of ``T²`` under Gaussian normal operation (Wilson–Hilferty
-approximation), multiplied by ``ucl_factor`` for real data's heavier tails.
+The model is classic PCA process monitoring, fitted on a warm-up as SKAB's
+T²+Q is fitted on its 400 training rows:
+
+* The first ``warmup_steps`` ticks the asset delivers are its normal state.  Each
+  tag's mean and spread are learned from them (the spread floored at the sensor
+  resolution ``min_spread``, so a channel that happened to be constant does not
+  make its first quantisation step an infinite surprise), and the standardised
+  vector ``u`` gets a correlation matrix ``R = P Λ Pᵀ``.
+* Tags that *wander* during the warm-up — most of their variance is slow, more
+  than ``drift_share`` of it survives an EWMA of weight ``drift_alpha`` (a
+  temperature following the ambient or the water it heats) — are scored on their
+  deviation from a moving baseline (that EWMA, which keeps following them), the
+  others on their deviation from the warm-up mean.  A frozen level model of a
+  wandering tag alarms on the wandering itself; a moving baseline of a steady
+  tag absorbs a sustained fault.  The choice is made once, from the warm-up
+  alone (no labels).
+* The ``k`` leading principal components carry ``explained_variance`` of the
+  variance; ``T² = Σᵢ<ₖ (pᵢᵀu)²/λᵢ`` measures how far the state moved *inside*
+  the normal correlation structure, ``Q = ‖u − PₖPₖᵀu‖²`` (the squared
+  prediction error) how far it left it — two tags that always move together
+  breaking their relation.
+* Optional smoothing, weight ``ewma_alpha`` (1: none): of ``u`` before the
+  statistics (MEWMA, ``smooth_vector``) or of the two statistics.
+* Each statistic gets its own control limit: its ``quantile`` over the warm-up
+  ticks (re-scored with the final model, smoothed the same way) times
+  ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
+  data is neither Gaussian nor independent in time, and smoothing changes the
+  distribution anyway.  The score is ``max(T²/UCL_T², Q/UCL_Q)``: flagged above 1.
+
+After the warm-up the model is frozen, as SKAB's training split assumes: a
+detector that keeps learning absorbs a slow fault (a leak, a fouling drift) as
+the new normal.  ``learn_rate`` > 0 lets it follow slow harmless change instead:
+mean and covariance then move by exponential forgetting, but only on ticks it is
+confident are normal (score below ``learn_below``, no open alert — the caller's
+``learn``), the eigen-decomposition refreshed every ``refresh_steps`` of them;
+components and limits stay as the warm-up set them.
+
+Memory per asset is bounded (the warm-up buffer, ``warmup_steps × d``, is
+dropped at the freeze) and a tick costs O(d²).
 
 >>> import numpy as np
->>> det = AssetT2(n_tags=2, min_spread=np.zeros(2), grace_period_steps=50, quantile=0.999, ucl_factor=1.0)
+>>> det = AssetT2Q(n_tags=2, min_spread=np.zeros(2), warmup_steps=200, explained_variance=0.9,
+...                quantile=0.99, ucl_factor=1.0, ewma_alpha=1.0)
 >>> rng = np.random.default_rng(0)
 >>> for _ in range(200):
 ...     x = rng.normal(size=2)
 ...     _ = det.step(np.array([x[0], x[0] + 0.1 * x[1]]), learn=True)
->>> t2, flagged = det.step(np.array([1.0, -1.0]), learn=False)   # each tag 1σ, but against their correlation
->>> bool(flagged), round(det.ucl, 1)
-(True, 14.1)
+>>> det.frozen, det.components
+(True, 1)
+>>> score, flagged = det.step(np.array([1.0, -1.0]), learn=False)  # each tag 1σ, but against their correlation
+>>> bool(flagged), det.last_q > det.ucl_q
+(True, True)
+>>> score, flagged = det.step(np.array([1.0, 1.05]), learn=False)  # 1σ along the correlation: normal
+>>> bool(flagged)
+False
 """
 
 from __future__ import annotations
 
 import math
-from statistics import NormalDist
 
 import numpy as np
 
-from ..records import FloatArray
+from ..records import BoolArray, FloatArray
+from ..settings import DetectSettings
 
 
-def chi2_quantile(q: float, dof: int) -> float:
-    """The ``q`` quantile of χ² with ``dof`` degrees of freedom (Wilson–Hilferty; within about 1 % at these tails).
-
-    >>> round(chi2_quantile(0.999, 8), 1)   # exact: 26.12
-    26.3
-    """
-    z = NormalDist().inv_cdf(q)
-    k = float(dof)
-    return k * (1.0 - 2.0 / (9.0 * k) + z * math.sqrt(2.0 / (9.0 * k))) ** 3
-
-
-class AssetT2:
-    """Hotelling's T² of one asset's tag vector against its learned normal state."""
+class AssetT2Q:
+    """T² and Q of one asset's tag vector against its normal state, learned in the warm-up."""
 
     def __init__(
         self,
         n_tags: int,
         min_spread: FloatArray,
-        grace_period_steps: int,
+        warmup_steps: int,
+        explained_variance: float,
         quantile: float,
         ucl_factor: float,
+        ewma_alpha: float = 1.0,
+        smooth_vector: bool = True,
+        drift_share: float = 1.0,
+        drift_alpha: float = 1.0 / 30.0,
+        learn_rate: float = 0.0,
+        learn_below: float = 0.5,
+        refresh_steps: int = 60,
         ridge: float = 1e-3,
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
-        self.grace = grace_period_steps
-        self.ucl = chi2_quantile(quantile, n_tags) * ucl_factor
+        self.warmup_steps = warmup_steps
+        self.explained_variance = explained_variance
+        self.quantile = quantile
+        self.ucl_factor = ucl_factor
+        self.alpha = ewma_alpha
+        self.smooth_vector = smooth_vector
+        self.drift_share = drift_share
+        self.drift_alpha = drift_alpha
+        self.learn_rate = learn_rate
+        self.learn_below = learn_below
+        self.refresh_steps = refresh_steps
         self.ridge = ridge
+        self._warmup: FloatArray | None = np.empty((warmup_steps, n_tags))
         self.count = 0
+        """Ticks learned in the warm-up so far."""
         self.mean: FloatArray = np.zeros(n_tags)
-        self._m2: FloatArray = np.zeros((n_tags, n_tags))
-        self._inverse: FloatArray | None = None
+        self.cov: FloatArray = np.eye(n_tags)
+        """Second moments of the deviations (from the mean; from the baseline for drifting tags, about zero:
+        the baseline's lag behind a steady drift counts as spread, as it does when scoring)."""
+        self.drifting: BoolArray = np.zeros(n_tags, dtype=bool)
+        """Tags scored against a moving baseline (see the module docstring)."""
+        self._baseline: FloatArray = np.zeros(n_tags)
         self._scale: FloatArray = np.ones(n_tags)
+        self._basis: FloatArray = np.eye(n_tags)
+        """Eigenvectors of the correlation matrix (columns), largest eigenvalue first."""
+        self._inv_eigen: FloatArray = np.ones(n_tags)
+        self.components = n_tags
+        """Principal components in the T² part; the rest make Q."""
+        self.ucl_t2 = math.inf
+        self.ucl_q = math.inf
+        self.last_t2 = math.nan
+        """T² of the last scored tick (smoothed as configured)."""
+        self.last_q = math.nan
+        """Q of the last scored tick (smoothed as configured)."""
+        self._smoothed_u: FloatArray = np.zeros(n_tags)
+        self._since_refresh = 0
         self.last_u: FloatArray = np.full(n_tags, np.nan)
         """Each tag's standardised deviation at the last step: how much it contributed."""
 
-    def step(self, x: FloatArray, learn: bool) -> tuple[float, bool]:
-        """Score ``x`` (one value per tag; NaN: missing), then learn from it if allowed and not flagged.
+    @classmethod
+    def from_settings(cls, min_spread: FloatArray, settings: DetectSettings) -> AssetT2Q:
+        """The detector ``settings.asset_*`` describe, for tags of these resolutions."""
+        s = settings
+        return cls(
+            len(min_spread),
+            min_spread,
+            warmup_steps=s.asset_warmup_steps,
+            explained_variance=s.asset_explained_variance,
+            quantile=s.asset_quantile,
+            ucl_factor=s.asset_ucl_factor,
+            ewma_alpha=s.asset_ewma_alpha,
+            smooth_vector=s.asset_smooth_vector,
+            drift_share=s.asset_drift_share,
+            drift_alpha=s.asset_drift_alpha,
+            learn_rate=s.asset_learn_rate,
+        )
 
-        Returns (T², flagged); T² is NaN during the grace period or when a value is missing.
+    @property
+    def frozen(self) -> bool:
+        """Whether the warm-up is over: the model scores, and learns only by ``learn_rate``."""
+        return self._warmup is None
+
+    def step(self, x: FloatArray, learn: bool) -> tuple[float, bool]:
+        """Score ``x`` (one value per tag; NaN: missing), then learn from it if allowed.
+
+        Returns (score, flagged): the score is the larger statistic over its control limit
+        (flagged above 1); NaN during the warm-up or when a value is missing.  During the
+        warm-up ``learn`` says whether the tick belongs to the normal state.
         """
         if not np.isfinite(x).all():
             self.last_u = np.full(self.n_tags, np.nan)
             return math.nan, False
-        t2 = math.nan
-        flagged = False
-        if self.count >= self.grace:
-            inverse = self._inverse if self._inverse is not None else self._refresh()
-            u = (x - self.mean) / self._scale
-            self.last_u = u
-            t2 = float(u @ inverse @ u)
-            flagged = t2 > self.ucl
-        if learn and not flagged:
-            self._learn(x)
-        return t2, flagged
+        if self._warmup is not None:
+            if learn:
+                self._warmup[self.count] = x
+                self.count += 1
+                if self.count == self.warmup_steps:
+                    self._freeze()
+            return math.nan, False
+        deviation = x - np.where(self.drifting, self._baseline, self.mean)
+        u = deviation / self._scale
+        a = self.alpha
+        if self.smooth_vector:
+            self._smoothed_u = (1.0 - a) * self._smoothed_u + a * u
+            self.last_t2, self.last_q = self._split(self._smoothed_u)
+        else:
+            t2, q = self._split(u)
+            self.last_t2 = (1.0 - a) * self.last_t2 + a * t2
+            self.last_q = (1.0 - a) * self.last_q + a * q
+        # The baseline of a drifting tag follows it through faults too: their information
+        # is in the tag's fast moves, which the baseline lags behind.
+        d = self.drifting
+        self._baseline[d] += self.drift_alpha * (x[d] - self._baseline[d])
+        self.last_u = u
+        score = max(self.last_t2 / self.ucl_t2, self.last_q / self.ucl_q)
+        if learn and self.learn_rate > 0.0 and score < self.learn_below:
+            self._learn(deviation)
+        return score, score > 1.0
 
-    def _learn(self, x: FloatArray) -> None:
-        self.count += 1
-        delta = x - self.mean
-        self.mean = self.mean + delta / self.count
-        self._m2 += np.outer(delta, x - self.mean)
-        self._inverse = None
+    def _split(self, u: FloatArray) -> tuple[float, float]:
+        """(T², Q) of a standardised vector."""
+        y = self._basis.T @ u
+        k = self.components
+        return float(y[:k] ** 2 @ self._inv_eigen[:k]), float(y[k:] @ y[k:])
 
-    def _refresh(self) -> FloatArray:
-        cov = self._m2 / max(self.count - 1, 1)
-        var = np.diag(cov) + self.floor + 1e-12
+    def _freeze(self) -> None:
+        assert self._warmup is not None
+        data = self._warmup
+        self.mean = data.mean(axis=0)
+        smooth = np.stack([_ewma(c, self.drift_alpha) for c in data.T], axis=1)
+        settle = min(int(3.0 / self.drift_alpha), len(data) // 2)
+        slow = smooth[settle:].var(axis=0) / (data[settle:].var(axis=0) + self.floor + 1e-18)
+        self.drifting = slow > self.drift_share
+        # A drifting tag's deviation at a tick is from the baseline before that tick, as when scoring.
+        before = np.vstack([data[:1], smooth[:-1]])
+        deviations = np.where(self.drifting, data - before, data - self.mean)
+        self._baseline = smooth[-1].copy()
+        self.cov = deviations[settle:].T @ deviations[settle:] / max(len(data) - settle - 1, 1)
+        self._refresh(choose_components=True)
+        u = deviations / self._scale
+        if self.smooth_vector:
+            z = np.stack([_ewma(c, self.alpha, 0.0) for c in u.T], axis=1)
+            t2s, qs = np.array([self._split(v) for v in z]).T
+            self._smoothed_u = z[-1].copy()
+        else:
+            t2, q = np.array([self._split(v) for v in u]).T
+            t2s, qs = _ewma(t2, self.alpha), _ewma(q, self.alpha)
+        self.ucl_t2 = _limit(t2s[settle:], self.quantile, self.ucl_factor)
+        has_q = self.components < self.n_tags
+        self.ucl_q = _limit(qs[settle:], self.quantile, self.ucl_factor) if has_q else math.inf
+        # Smoothed statistics carry on from the warm-up's last values, as if it had been scored.
+        self.last_t2, self.last_q = float(t2s[-1]), float(qs[-1])
+        self._warmup = None
+
+    def _refresh(self, choose_components: bool = False) -> None:
+        var = np.diag(self.cov) + self.floor + 1e-12
         self._scale = np.sqrt(var)
-        corr = cov / np.outer(self._scale, self._scale)
-        np.fill_diagonal(corr, 1.0)
+        corr = self.cov / np.outer(self._scale, self._scale)
         corr = (1.0 - self.ridge) * corr + self.ridge * np.eye(self.n_tags)
-        inverse: FloatArray = np.asarray(np.linalg.pinv(corr), dtype=np.float64)
-        self._inverse = inverse
-        return inverse
+        eigen, basis = np.linalg.eigh(corr)
+        order = np.argsort(eigen)[::-1]
+        eigen = np.maximum(eigen[order], self.ridge)
+        self._basis = basis[:, order]
+        self._inv_eigen = 1.0 / eigen
+        if choose_components:
+            share = np.cumsum(eigen) / eigen.sum()
+            self.components = min(int(np.searchsorted(share, self.explained_variance - 1e-9)) + 1, self.n_tags)
+        self._since_refresh = 0
+
+    def _learn(self, deviation: FloatArray) -> None:
+        eta = self.learn_rate
+        self.mean = self.mean + eta * np.where(self.drifting, 0.0, deviation)
+        self.cov = (1.0 - eta) * self.cov + eta * np.outer(deviation, deviation)
+        self._since_refresh += 1
+        if self._since_refresh >= self.refresh_steps:
+            self._refresh()
+
+
+def _ewma(x: FloatArray, alpha: float, start: float | None = None) -> FloatArray:
+    out = np.empty_like(x)
+    s = float(x[0]) if start is None else start
+    for i, v in enumerate(x.tolist()):
+        s = (1.0 - alpha) * s + alpha * v
+        out[i] = s
+    return out
+
+
+def _limit(smoothed: FloatArray, quantile: float, factor: float) -> float:
+    return max(float(np.quantile(smoothed, quantile)) * factor, 1e-9)

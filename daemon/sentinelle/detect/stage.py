@@ -52,7 +52,7 @@ from ..records import (
 )
 from ..settings import DetectSettings, TagSettings
 from .alerts import AlertBook, AlertKey, Observation
-from .asset import AssetT2
+from .asset import AssetT2Q
 from .lifecycle import KofN
 from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
@@ -94,7 +94,7 @@ class _Group:
     mode_rows: dict[str, int]
     """Tags read by mode rules → their row here."""
     # Asset-level T² (detect.asset_enabled): one detector per asset, one k-of-n row per asset.
-    asset_detectors: dict[str, AssetT2] = field(default_factory=dict)
+    asset_detectors: dict[str, AssetT2Q] = field(default_factory=dict)
     asset_state: KofN | None = None
 
     def trackers(self) -> Iterator[KofN]:
@@ -229,13 +229,7 @@ class DetectStage:
         )
         if s.asset_enabled:
             for a, rows in asset_rows.items():
-                g.asset_detectors[a] = AssetT2(
-                    len(rows),
-                    np.array([ts[r].min_spread for r in rows]),
-                    s.asset_grace_period_steps,
-                    s.asset_quantile,
-                    s.asset_ucl_factor,
-                )
+                g.asset_detectors[a] = AssetT2Q.from_settings(np.array([ts[r].min_spread for r in rows]), s)
             g.asset_state = kofn(n_assets)
         self._groups[w.tags] = g
         return g

@@ -25,12 +25,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..records import FloatArray
-from ..settings import Settings
+from ..records import BoolArray, FloatArray
+from ..settings import DetectSettings, Settings
 from .datasets import load_skab
 from .nab import BinaryScores, binary_scores, changepoints_of, skab_nab, times_of
 from .replay import Recording, Trace, replay
@@ -107,6 +107,59 @@ class FileResult:
     trace: Trace
     test: np.ndarray
     """Grid indices of the scored rows (rows of the file after the training rows)."""
+    labels: BoolArray
+    """The ``anomaly`` column on the scored rows."""
+    changepoints: BoolArray
+    """The ``changepoint`` column on the scored rows."""
+    timestamps: FloatArray
+    """Timestamps of the scored rows."""
+
+    @property
+    def group(self) -> str:
+        """``valve1``, ``valve2`` or ``other``."""
+        return self.name.split("/", 1)[0]
+
+    @property
+    def predicted(self) -> BoolArray:
+        """Our outlier prediction on the scored rows: an alert of the asset is open."""
+        out: BoolArray = self.trace.anomalous[self.test]
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """SKAB's scores over some files: outliers (counts summed) and changepoints (NAB)."""
+
+    outlier: BinaryScores
+    nab: dict[str, float]
+    nab_counts: dict[str, float]
+    nab_opened_only: dict[str, float]
+
+    def row(self) -> dict[str, Any]:
+        return {**self.outlier.rounded(), "nab_standard": self.nab["standard"]}
+
+
+def score_files(files: Sequence[FileResult]) -> Scores:
+    """Score ``files`` together under SKAB's protocol (see the module docstring)."""
+    nab_files = []
+    nab_opened = []
+    for f in files:
+        true_cp = times_of(f.changepoints, f.timestamps)
+        nab_files.append((true_cp, times_of(changepoints_of(f.predicted), f.timestamps)))
+        nab_opened.append((true_cp, times_of(f.trace.opened[f.test], f.timestamps)))
+    nab = skab_nab(nab_files)
+    return Scores(
+        outlier=binary_scores([(f.labels, f.predicted) for f in files]),
+        nab=nab.scores,
+        nab_counts={
+            "windows": nab.windows,
+            "detected": nab.detected,
+            "missed": nab.missed,
+            "false_positives": nab.false_positives,
+            "mean_delay_s": round(nab.mean_delay, 1),
+        },
+        nab_opened_only=skab_nab(nab_opened).scores,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,18 +172,28 @@ class SkabResult:
     alerts_per_10_min_mean: float
     alerts_per_10_min_peak: float
     files: list[FileResult]
+    by_group: dict[str, Scores]
+    """The same scores per file group (``valve1`` is the group the asset detector was tuned on)."""
 
     def summary(self) -> dict[str, Any]:
         return {
             "label": self.label,
-            "outlier": {**self.outlier.rounded(), "tp": self.outlier.tp, "tn": self.outlier.tn,
-                        "fp": self.outlier.fp, "fn": self.outlier.fn},
+            "outlier": {
+                **self.outlier.rounded(),
+                "tp": self.outlier.tp,
+                "tn": self.outlier.tn,
+                "fp": self.outlier.fp,
+                "fn": self.outlier.fn,
+            },
             "changepoint_nab": self.nab,
             "changepoint_counts": self.nab_counts,
             "changepoint_nab_alert_opened_only": self.nab_opened_only,
-            "alerts_per_10_min": {"mean": round(self.alerts_per_10_min_mean, 3),
-                                  "peak": round(self.alerts_per_10_min_peak, 3),
-                                  "eemua_191_budget": EEMUA_ALERTS_PER_10_MIN},
+            "alerts_per_10_min": {
+                "mean": round(self.alerts_per_10_min_mean, 3),
+                "peak": round(self.alerts_per_10_min_peak, 3),
+                "eemua_191_budget": EEMUA_ALERTS_PER_10_MIN,
+            },
+            "by_group": {g: sc.row() for g, sc in self.by_group.items()},
         }
 
 
@@ -142,41 +205,33 @@ def evaluate_skab(
 ) -> SkabResult:
     """Replay every recording and score the test rows under SKAB's protocol."""
     files: list[FileResult] = []
-    outlier_pairs = []
-    nab_files = []
-    nab_opened = []
     opened_total = 0
     test_seconds = 0.0
     peak = 0.0
     for rec in recordings:
         trace = replay(rec, settings)
         test = np.flatnonzero(rec.present)[rec.train_rows :]
-        files.append(FileResult(rec.name, trace, test))
         assert rec.labels is not None and rec.changepoints is not None
         ts = rec.timestamps[test]
-        pred = trace.anomalous[test]
-        outlier_pairs.append((rec.labels[test], pred))
-        true_cp = times_of(rec.changepoints[test], ts)
-        nab_files.append((true_cp, times_of(changepoints_of(pred), ts)))
+        files.append(FileResult(rec.name, trace, test, rec.labels[test], rec.changepoints[test], ts))
         opened_ts = times_of(trace.opened[test], ts)
-        nab_opened.append((true_cp, opened_ts))
         opened_total += len(opened_ts)
         if len(ts):
             test_seconds += float(ts[-1] - ts[0]) + rec.period_s
             peak = max(peak, _peak_per_window(np.asarray(opened_ts), 600.0))
         if progress is not None:
             progress(rec.name)
-    nab = skab_nab(nab_files)
+    total = score_files(files)
     return SkabResult(
         label=label,
-        outlier=binary_scores(outlier_pairs),
-        nab=nab.scores,
-        nab_counts={"windows": nab.windows, "detected": nab.detected, "missed": nab.missed,
-                    "false_positives": nab.false_positives, "mean_delay_s": round(nab.mean_delay, 1)},
-        nab_opened_only=skab_nab(nab_opened).scores,
+        outlier=total.outlier,
+        nab=total.nab,
+        nab_counts=total.nab_counts,
+        nab_opened_only=total.nab_opened_only,
         alerts_per_10_min_mean=600.0 * opened_total / test_seconds if test_seconds else math.nan,
         alerts_per_10_min_peak=peak,
         files=files,
+        by_group={g: score_files([f for f in files if f.group == g]) for g in SKAB_FAULT_GROUPS},
     )
 
 
@@ -193,25 +248,58 @@ def _peak_per_window(times: np.ndarray, width: float) -> float:
 PLOT_FILES = ("valve1/0", "valve2/0", "other/13")
 
 
-def ablation_runs(forecaster: str) -> list[tuple[str, str, dict[str, Any]]]:
-    """(label, forecaster, DetectSettings overrides) of every configuration the report compares.
+class AblationRun(NamedTuple):
+    label: str
+    forecaster: str
+    detect: dict[str, Any]
+    """``DetectSettings`` overrides."""
 
-    The first row is the headline: the chosen forecaster with per-tag and asset-level scoring at
-    their defaults.  The T² threshold variants show how sensitive the result is to the one
-    threshold set by hand (``asset_ucl_factor`` 2 was chosen before looking at SKAB).
+
+ASSET_ON: dict[str, Any] = {"asset_enabled": True}
+ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("no moving baseline for wandering tags", {"asset_drift_share": 1.0}),
+    ("T² only (all components, no Q)", {"asset_explained_variance": 1.0}),
+    ("no smoothing", {"asset_ewma_alpha": 1.0}),
+    ("MEWMA α 0.1 instead, UCL ×2", {"asset_smooth_vector": True, "asset_ewma_alpha": 0.1, "asset_ucl_factor": 2.0}),
+    ("slow learning after warm-up (rate 0.003)", {"asset_learn_rate": 0.003}),
+    ("UCL ×1", {"asset_ucl_factor": 1.0}),
+    ("UCL ×3", {"asset_ucl_factor": 3.0}),
+)
+"""Variants of the asset-level detector, each one change from the headline's settings."""
+
+PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
+    (
+        "previous asset detector: online T², χ² UCL ×2 (report of 853fa54)",
+        0.54,
+        5.14,
+        61.66,
+        19.36,
+        18.98,
+        20.26,
+        "0.50, 2",
+    ),
+)
+"""Rows kept from earlier reports for comparison (their detectors are no longer in the code)."""
+
+
+def ablation_runs(forecaster: str) -> list[AblationRun]:
+    """Every configuration the report compares; the first is the headline.
+
+    Headline: the chosen forecaster, per-tag scoring and the asset-level T²+Q at the
+    ``DetectSettings`` defaults (chosen on ``valve1`` alone, see the report).  Then per-tag
+    only, the other built-in forecaster, and one-change variants of the asset detector.
+    To add rows (another forecaster, rules), append to the list this returns.
     """
-    runs: list[tuple[str, str, dict[str, Any]]] = [
-        (f"{forecaster}: per-tag + asset T²", forecaster, {"asset_enabled": True}),
-        (f"{forecaster}: per-tag only", forecaster, {}),
+    runs = [
+        AblationRun(f"{forecaster}: per-tag + asset T²+Q", forecaster, ASSET_ON),
+        AblationRun(f"{forecaster}: per-tag only", forecaster, {}),
     ]
     for other in ("holt", "naive"):
         if other != forecaster:
-            runs.append((f"{other}: per-tag + asset T²", other, {"asset_enabled": True}))
-            runs.append((f"{other}: per-tag only", other, {}))
-    runs.append((f"{forecaster}: per-tag + asset T², UCL ×1", forecaster,
-                 {"asset_enabled": True, "asset_ucl_factor": 1.0}))
-    runs.append((f"{forecaster}: per-tag + asset T², UCL ×4", forecaster,
-                 {"asset_enabled": True, "asset_ucl_factor": 4.0}))
+            runs.append(AblationRun(f"{other}: per-tag + asset T²+Q", other, ASSET_ON))
+            runs.append(AblationRun(f"{other}: per-tag only", other, {}))
+    for name, overrides in ASSET_VARIANTS:
+        runs.append(AblationRun(f"{forecaster}: per-tag + asset, {name}", forecaster, {**ASSET_ON, **overrides}))
     return runs
 
 
@@ -223,10 +311,13 @@ def write_report(results: Sequence[SkabResult], out: Path, meta: dict[str, Any])
     doc = {
         **meta,
         "protocol": PROTOCOL,
-        "leaderboard_outlier": [{"algorithm": a, "f1": f, "far_percent": far, "mar_percent": mar}
-                                for a, f, far, mar in LEADERBOARD_OUTLIER],
-        "leaderboard_changepoint": [{"algorithm": a, "standard": s, "reward_low_fp": lf, "reward_low_fn": ln}
-                                    for a, s, lf, ln in LEADERBOARD_CHANGEPOINT],
+        "leaderboard_outlier": [
+            {"algorithm": a, "f1": f, "far_percent": far, "mar_percent": mar} for a, f, far, mar in LEADERBOARD_OUTLIER
+        ],
+        "leaderboard_changepoint": [
+            {"algorithm": a, "standard": s, "reward_low_fp": lf, "reward_low_fn": ln}
+            for a, s, lf, ln in LEADERBOARD_CHANGEPOINT
+        ],
         "runs": [r.summary() for r in results],
     }
     (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n")
@@ -236,18 +327,42 @@ def write_report(results: Sequence[SkabResult], out: Path, meta: dict[str, Any])
 PROTOCOL = {
     "files": "34 fault files (valve1 0-15, valve2 0-3, other 1-14); anomaly-free.csv unused",
     "split": "first 400 rows of each file = warm-up (SKAB: train_test_split(train_size=400, shuffle=False)); "
-             "scored rows = the rest",
+    "scored rows = the rest",
     "outlier": "prediction per row = an alert of the asset open after that row's slot; F1 = TP/(TP+(FN+FP)/2), "
-               "FAR = FP/(FP+TN), MAR = FN/(FN+TP), counts summed over files",
+    "FAR = FP/(FP+TN), MAR = FN/(FN+TP), counts summed over files",
     "changepoint": "prediction = |diff(outlier prediction)| on the scored rows (first row = its own value); "
-                   "NAB with 60 s windows right of each true changepoint, tsad 'improved' scale, cut right window",
+    "NAB with 60 s windows right of each true changepoint, tsad 'improved' scale, cut right window",
     "sources": "waico/SKAB README (Proposed Leaderboard) and core/utils.py, core/metrics.py @ b2c0d46c; "
-               "waico/tsad tsad/evaluating/evaluating.py; numenta/NAB nab/scorer.py",
+    "waico/tsad tsad/evaluating/evaluating.py; numenta/NAB nab/scorer.py",
 }
+
+
+TARGET_F1 = 0.78
+TARGET_FAR_PERCENT = 13.55
+TARGET_NAB = 32.42
+"""Issue #6: beat Conv-AE's F1 at no more than its FAR, and MSCRED's NAB standard score."""
+
+TUNING = """\
+The asset detector's settings were chosen on the `valve1` group alone (16 of the 34 files): a grid
+of 750 configurations over the moving-baseline test (`asset_drift_share` 0.3, 0.5 or off;
+`asset_drift_alpha` 1/30, 1/60), `asset_explained_variance` (0.7, 0.9, 1), the smoothing (none,
+MEWMA α 0.1 or 0.03, EWMA of T² and Q α 0.3 or 0.1), `asset_ucl_factor` (1, 1.5, 2, 3, 4) and the
+hysteresis `clear_normal_steps` (10, 60), with the rule *highest valve1 F1 among configurations
+with valve1 FAR under 13.55 %, ties to the lower FAR*. The chosen one (valve1: F1 0.75, FAR 13.04 %,
+MAR 33.19 %, NAB 29.49) is the `DetectSettings` default. `tune_valve1.py` here re-runs the grid;
+`tuning_valve1.json` holds every configuration's valve1 scores (a sensitivity table: the top ten
+valve1 F1 scores under the FAR bound lie within 0.03 of each other). The detector never sees
+labels, and nothing is set per file. Caveat: while the detector was being written, exploratory
+runs printed all-file scores beside valve1's; the `valve2`/`other` rows below are held out from
+the selection rule, not from our eyes. The ablation's one-change variants show how much the
+headline depends on each choice (\"no smoothing\" would have scored better on all files; the
+rule picked the EWMA on valve1, and we report that)."""
 
 
 def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
     head = results[0]
+    o = head.outlier.rounded()
+    reached = o["f1"] > TARGET_F1 and o["far_percent"] < TARGET_FAR_PERCENT and head.nab["standard"] > TARGET_NAB
     lines = [
         "# SKAB v0.9 — sentinelle, streaming, under SKAB's proposed-leaderboard protocol",
         "",
@@ -256,16 +371,19 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "",
         "Every file is replayed row by row through the daemon's own stages (Windows → ForecastBatcher → "
         "DetectStage, no look-ahead); the first 400 rows warm the detectors up as the daemon's start-up "
-        "backfill does (they learn; alerts raised there are dropped) and are not scored. Detectors keep "
-        "learning online from ticks that are neither flagged nor inside an open alert.",
+        "backfill does (they learn; alerts raised there are dropped) and are not scored. The per-tag "
+        "residual detectors keep learning online from ticks that are neither flagged nor inside an open "
+        "alert; the asset-level detector (`detect/asset.py`) learns the pump's normal state from its first "
+        "400 ticks — SKAB's training rows — and is then frozen: PCA T² and Q (SPE) with control limits at "
+        "the warm-up's 99 % quantile × 1.5, both smoothed by an EWMA (α 0.3), the temperatures (tags whose "
+        "warm-up variance is mostly slow) scored against a moving baseline instead of a level.",
         "",
         "## Outlier detection (column `anomaly`)",
         "",
         "| Algorithm | F1 | FAR, % | MAR, % |",
         "|---|---|---|---|",
+        f"| **sentinelle ({head.label})** | **{o['f1']}** | **{o['far_percent']}** | **{o['mar_percent']}** |",
     ]
-    o = head.outlier.rounded()
-    lines.append(f"| **sentinelle ({head.label})** | **{o['f1']}** | **{o['far_percent']}** | **{o['mar_percent']}** |")
     for a, f, far, mar in LEADERBOARD_OUTLIER:
         lines.append(f"| {a} | {f} | {far} | {mar} |")
     lines += [
@@ -287,15 +405,51 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         f"as detections (not the clearings SKAB's diff also counts): NAB standard "
         f"{head.nab_opened_only['standard']}.",
         "",
+        "## Per group (headline configuration)",
+        "",
+        "| Files | F1 | FAR, % | MAR, % | NAB std |",
+        "|---|---|---|---|---|",
+    ]
+    for g, sc in head.by_group.items():
+        row = sc.row()
+        role = "tuning group" if g == "valve1" else "held out"
+        lines.append(
+            f"| {g} ({role}) | {row['f1']} | {row['far_percent']} | {row['mar_percent']} | {row['nab_standard']} |"
+        )
+    held = score_files([f for f in head.files if f.group != "valve1"]).row()
+    lines += [
+        f"| valve2 + other (held out) | {held['f1']} | {held['far_percent']} | {held['mar_percent']} | "
+        f"{held['nab_standard']} |",
+        f"| all 34 files | {o['f1']} | {o['far_percent']} | {o['mar_percent']} | {head.nab['standard']} |",
+        "",
+        "## How the settings were chosen",
+        "",
+        TUNING,
+        "",
         "## Alert rate (scored rows)",
         "",
         f"Alerts opened per 10 minutes: mean {head.alerts_per_10_min_mean:.2f}, peak "
         f"{head.alerts_per_10_min_peak:.0f} (EEMUA 191 budget: about {EEMUA_ALERTS_PER_10_MIN:.0f} per 10 minutes "
         "in steady state; every SKAB file holds one fault, so this is an upper bound of steady-state rates).",
         "",
-        "Not reached: the issue's targets (F1 above 0.78 with FAR under 13.55 %, NAB standard above 32.42). "
-        "Per-tag forecast residuals alone flag only the transitions (the forecaster follows a faulted level "
-        "within seconds); the asset-level T² on the tags' state is what finds the sustained faults.",
+        "## Against the issue's targets",
+        "",
+        f"Targets: F1 above {TARGET_F1} with FAR under {TARGET_FAR_PERCENT} %, NAB standard above {TARGET_NAB}. "
+        + (
+            "Reached."
+            if reached
+            else f"Not reached (F1 {o['f1']}, FAR {o['far_percent']} %, NAB {head.nab['standard']})."
+        ),
+        "",
+        "Where the misses and false alarms come from: per-tag forecast residuals flag only transitions (the "
+        "forecaster follows a faulted level within seconds), so the asset state carries the result. In "
+        "`valve1`/`valve2` the fault is mostly a drop of the flow rate while the temperatures wander by up to "
+        "±12 warm-up σ in normal operation; a frozen level model alarms on the wandering (FAR ≈ 45 %, the "
+        '"no moving baseline" row), the moving baseline removes most of it. In several `other` files the '
+        "labelled fault ends but the pump does not return to its warm-up state (vibration stays 10–15 σ "
+        "up, or the flow stays low): a detector of *state* keeps its alert open there, which SKAB counts as "
+        "false alarms; telling such a new state from a fault needs knowledge we do not give the detector "
+        "(an operator acknowledging it, a new warm-up).",
         "",
         "## Ablation",
         "",
@@ -309,10 +463,23 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
             f"{r.nab['reward_low_fp']} | {r.nab['reward_low_fn']} | {r.alerts_per_10_min_mean:.2f}, "
             f"{r.alerts_per_10_min_peak:.0f} |"
         )
+    for label, f1, far, mar, std, low_fp, low_fn, rate in PREVIOUS_ROWS:
+        lines.append(f"| {label} | {f1} | {far} | {mar} | {std} | {low_fp} | {low_fn} | {rate} |")
     lines += [
         "",
         "Rules (static limits, rate of change, stuck sensor) are not in the ablation: SKAB's testbed comes "
         "with no configured limits, and limits derived from the scored files would be tuning on the test set.",
+        "",
+        "## In the live daemon",
+        "",
+        "The asset detector is the same object in the daemon (`detect.asset_enabled`). It stays **off by "
+        "default**: it assumes the warm-up shows the asset's whole normal range, which holds for SKAB's "
+        "testbed but not for a plant that follows a load cycle. On the simulated chiller (three fault-free "
+        "hours, benchmark seeds, 900 s warm-up) the headline settings opened 9, 7 and 15 false asset "
+        "alerts per hour, and with slow learning after the warm-up (rate 0.003 or 0.01) 11 to 23 — against "
+        "the spine's budget of at most one per 600 fault-free seconds. Enable it per deployment for assets "
+        "with one "
+        "steady operating point, with a warm-up that covers it.",
         "",
         "## Plots",
         "",
@@ -322,8 +489,34 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def plot_file(rec: Recording, fr: FileResult, out: Path) -> Path:
-    """Signals (standardised), one channel with its forecast band, per-tag scores, true vs predicted anomalies."""
+def asset_scores(rec: Recording, detect: DetectSettings) -> FloatArray:
+    """The asset detector's score at every slot, re-computed alone on the recording (for plots).
+
+    The same detector and inputs as in the replay (rows held over missing slots, learning
+    stopped while its own k-of-n alert is open), without the stage's other alerts.
+    """
+    from ..detect.asset import AssetT2Q
+    from ..detect.lifecycle import KofN
+
+    det = AssetT2Q.from_settings(np.array(rec.min_spread or (0.0,) * len(rec.tags)), detect)
+    kofn = KofN(1, detect.open_k, detect.open_n, detect.clear_normal_steps)
+    out = np.full(len(rec.timestamps), np.nan)
+    held = np.full(len(rec.tags), np.nan)
+    for i, row in enumerate(rec.values):
+        held = np.where(np.isfinite(row), row, held)
+        if i == rec.test_start:
+            kofn.reset()
+        score, flagged = det.step(held, learn=not kofn.open[0])
+        kofn.step(np.array([flagged]), np.array([math.isfinite(score) and not flagged]))
+        out[i] = score
+    return out
+
+
+def plot_file(rec: Recording, fr: FileResult, out: Path, detect: DetectSettings | None = None) -> Path:
+    """Signals (standardised), one channel with its forecast band, scores, true vs predicted anomalies.
+
+    ``detect``: the settings whose asset score to draw (default: the headline's).
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -348,11 +541,19 @@ def plot_file(rec: Recording, fr: FileResult, out: Path) -> Path:
     top[scored] = np.nanmax(tr.score[scored], axis=1)
     axes[2].plot(t, top, lw=0.6, color="tab:purple", label="max per-tag score")
     axes[2].set_ylim(0, 1.02)
+    axes[2].set_ylabel("per-tag score")
     axes[2].legend(fontsize=7, loc="lower left")
+    asset = asset_scores(rec, detect or DetectSettings(**ASSET_ON))
+    twin = axes[2].twinx()
+    twin.plot(t, asset, lw=0.8, color="tab:orange", label="asset T²/Q over its limit (log)")
+    twin.axhline(1.0, color="tab:orange", lw=0.6, ls="--")
+    twin.set_yscale("log")
+    twin.legend(fontsize=7, loc="upper right")
     assert rec.labels is not None
     axes[3].fill_between(t, 0, rec.labels.astype(float), step="mid", color="tab:red", alpha=0.3, label="true anomaly")
-    axes[3].plot(t, tr.anomalous.astype(float) * 0.8, drawstyle="steps-mid", color="k", lw=1.0,
-                 label="predicted (alert open)")
+    axes[3].plot(
+        t, tr.anomalous.astype(float) * 0.8, drawstyle="steps-mid", color="k", lw=1.0, label="predicted (alert open)"
+    )
     if rec.changepoints is not None:
         for x in t[rec.changepoints]:
             axes[3].axvline(x, color="tab:green", lw=0.8)
