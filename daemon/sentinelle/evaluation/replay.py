@@ -71,6 +71,9 @@ class Recording:
     high_limits: tuple[float | None, ...] | None = None
     """Static high limit per tag (None: none), as a plant's configuration would give."""
     period_s: float = 1.0
+    tag_config: tuple[TagSettings, ...] | None = None
+    """The tags' full settings (limits, rules), in ``tags`` order, as a plant's configuration gives them;
+    None: built from ``units``, ``min_spread`` and ``high_limits``."""
 
     @property
     def test_start(self) -> int:
@@ -79,6 +82,10 @@ class Recording:
         return int(rows[self.train_rows]) if self.train_rows < len(rows) else len(self.timestamps)
 
     def tag_settings(self) -> list[TagSettings]:
+        if self.tag_config is not None:
+            if tuple(t.name for t in self.tag_config) != self.tags:
+                raise ValueError(f"{self.name}: tag_config must list the recording's tags, in order")
+            return list(self.tag_config)
         spreads = self.min_spread or (0.0,) * len(self.tags)
         highs = self.high_limits or (None,) * len(self.tags)
         return [
@@ -155,6 +162,7 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
         forecaster=fc.name,
     )
     row_of = {name: j for j, name in enumerate(rec.tags)}
+    draining: list[asyncio.Future[None]] = []
 
     async def produce() -> None:
         try:
@@ -174,6 +182,16 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
             await to_forecast.put(None)
 
     async def detect() -> None:
+        try:
+            await detect_all()
+        except BaseException:
+            # The producer and the batcher hand on their end markers even when cancelled: keep their
+            # queues moving so the task group can finish and raise this error instead of waiting for ever.
+            draining.append(asyncio.ensure_future(_drain(to_forecast)))
+            draining.append(asyncio.ensure_future(_drain(to_detect)))
+            raise
+
+    async def detect_all() -> None:
         test_start = rec.test_start
         open_alerts: set[tuple[str, str]] = set()
         with contextlib.ExitStack() as warm_up:
@@ -210,3 +228,8 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
         tg.create_task(batcher.run(to_forecast, to_detect))
         tg.create_task(detect())
     return trace
+
+
+async def _drain(queue: asyncio.Queue[WindowBatch | None] | asyncio.Queue[ForecastBatch | None]) -> None:
+    while await queue.get() is not None:
+        pass

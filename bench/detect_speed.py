@@ -1,0 +1,216 @@
+"""Detection cost per sample: ``DetectStage.process`` on ready-made ForecastBatches, per configuration.
+
+For each size (tags sharing one 1 s period, 50 tags per asset as the simulator's benchmark
+tags) and each configuration, a fresh :class:`~sentinelle.detect.stage.DetectStage` gets one
+ForecastBatch per tick: the tags' values (a random walk with noise) and the forecasts made one
+tick earlier (median = the previous value, an 80 % band of ±1.28 noise sigmas).  A tenth of a
+percent of the values jump by 10 sigmas, so alerts open and clear as in operation.  Timed:
+only the ``process`` calls, after every warm-up (the residual detectors' grace period and the
+asset detector's warm-up), as µs per sample (one tag at one tick).
+
+Configurations, all measured in the same run:
+
+* **per-tag only** — the baseline: forecast residuals scored per tag (River), k of n;
+* **+ asset** — ``detect.asset_enabled``: the asset-level detector on each asset's 50 tags;
+* **+ asset + rules** — also each tag's static limits, rate limit, stuck and spike checks.
+
+Memory per tag: ``tracemalloc``'s traced bytes held by a stage after its warm-up (the stage
+and everything it keeps: detectors, k-of-n rings, asset models), divided by the tag count, in a
+separate pass (tracing slows Python down, so it is not timed).
+
+Prints a table and writes ``bench/results/detect_speed.json`` with the machine it ran on.
+
+    python bench/detect_speed.py                       # 100 / 1,000 / 10,000 tags
+    python bench/detect_speed.py --sizes 1000 --measure-ticks 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+import tracemalloc
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from _machine import machine_info
+from sentinelle.detect.stage import DetectStage
+from sentinelle.metrics import Metrics
+from sentinelle.records import ForecastBatch, WindowBatch
+from sentinelle.settings import DetectSettings, TagSettings
+from sentinelle.sim.chiller import extra_tag_asset, extra_tag_names
+
+ROOT = Path(__file__).resolve().parents[1]
+LEVELS = (0.1, 0.5, 0.9)
+HORIZON = 16
+NOISE = 0.1
+Z90 = 1.2815515655446004
+T0 = 1_767_225_600.0
+
+CONFIGS: dict[str, dict[str, Any]] = {
+    "per-tag only": {"asset": False, "rules": False},
+    "+ asset": {"asset": True, "rules": False},
+    "+ asset + rules": {"asset": True, "rules": True},
+}
+
+
+def make_tags(n: int, rules: bool) -> list[TagSettings]:
+    extra: dict[str, float] = {}
+    if rules:
+        extra = {
+            "low_limit": -1e6,
+            "high_limit": 1e6,
+            "rate_limit_per_s": 50.0,
+            "rate_window_s": 5.0,
+            "stuck_after_s": 120.0,
+            "spike_factor": 12.0,
+        }
+    return [
+        TagSettings(
+            name=name, asset=extra_tag_asset(i), node_id=f"ns=2;s={name}", period_s=1.0, min_spread=0.01, **extra
+        )
+        for i, name in enumerate(extra_tag_names(n))
+    ]
+
+
+class Feed:
+    """One ForecastBatch per tick for ``n`` tags (deterministic for a seed)."""
+
+    def __init__(self, n: int, seed: int = 0) -> None:
+        self.n = n
+        self.rng = np.random.default_rng(seed)
+        tags = extra_tag_names(n)
+        self.tags = tags
+        self.assets = tuple(extra_tag_asset(i) for i in range(n))
+        self.level = self.rng.uniform(10.0, 100.0, n)
+        self.prev = self.level.copy()
+        self.tick = 0
+        self.contexts = np.zeros((n, 1))
+
+    def next(self) -> ForecastBatch:
+        self.level += 0.02 * self.rng.standard_normal(self.n)
+        values = self.level + NOISE * self.rng.standard_normal(self.n)
+        jumps = self.rng.random(self.n) < 0.001
+        values[jumps] += 10 * NOISE
+        median = np.repeat(values[:, None], HORIZON, axis=1)
+        q = np.stack([median - Z90 * NOISE, median, median + Z90 * NOISE], axis=1)
+        ts = T0 + self.tick
+        self.tick += 1
+        window = WindowBatch(
+            ts=ts,
+            period_s=1.0,
+            tags=self.tags,
+            assets=self.assets,
+            values=values,
+            contexts=self.contexts,
+            closed_at=time.monotonic(),
+            arrived_at=time.monotonic(),
+        )
+        return ForecastBatch(window=window, levels=LEVELS, quantiles=q, forecaster="bench")
+
+
+def make_stage(n: int, config: dict[str, Any]) -> DetectStage:
+    settings = DetectSettings(asset_enabled=config["asset"])
+    return DetectStage(make_tags(n, config["rules"]), settings, Metrics(CollectorRegistry()))
+
+
+def warmup_ticks() -> int:
+    s = DetectSettings()
+    asset_warmup = max(getattr(s, "asset_warmup_steps", 0), getattr(s, "asset_grace_period_steps", 0))
+    return max(s.grace_period_steps, asset_warmup) + 20
+
+
+def time_config(n: int, config: dict[str, Any], warmup: int, measure: int) -> dict[str, Any]:
+    stage = make_stage(n, config)
+    feed = Feed(n)
+    events = 0
+    for _ in range(warmup):
+        events += len(stage.process(feed.next()))
+    per_tick = []
+    for _ in range(measure):
+        fb = feed.next()
+        t0 = time.perf_counter()
+        events += len(stage.process(fb))
+        per_tick.append(time.perf_counter() - t0)
+    t = np.array(per_tick)
+    return {
+        "us_per_sample_mean": round(float(t.mean()) / n * 1e6, 3),
+        "us_per_sample_p50": round(float(np.median(t)) / n * 1e6, 3),
+        "ms_per_tick_p50": round(float(np.median(t)) * 1e3, 3),
+        "ms_per_tick_p99": round(float(np.percentile(t, 99)) * 1e3, 3),
+        "alert_events": events,
+    }
+
+
+def memory_config(n: int, config: dict[str, Any], warmup: int) -> float:
+    """Traced bytes per tag held by a stage after its warm-up (each batch is freed after its tick)."""
+    feed = Feed(n)
+    tracemalloc.start()
+    try:
+        base = tracemalloc.get_traced_memory()[0]
+        stage = make_stage(n, config)
+        for _ in range(warmup):
+            fb = feed.next()
+            stage.process(fb)
+            del fb
+        stage.last_tick = None  # the latest batch's numbers, kept for evaluations: not the stage's state
+        held = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    del stage
+    return held / n
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
+    ap.add_argument("--measure-ticks", type=int, default=100)
+    ap.add_argument("--no-memory", action="store_true", help="skip the (slow, traced) memory pass")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "detect_speed.json")
+    args = ap.parse_args()
+    warmup = warmup_ticks()
+    results = []
+    for n in args.sizes:
+        for name, config in CONFIGS.items():
+            print(f"-- {n} tags, {name} ...", flush=True)
+            r = {"tags": n, "config": name, **time_config(n, config, warmup, args.measure_ticks)}
+            if not args.no_memory:
+                r["memory_bytes_per_tag"] = round(memory_config(n, config, warmup))
+            results.append(r)
+    base = {r["tags"]: r["us_per_sample_mean"] for r in results if r["config"] == "per-tag only"}
+    for r in results:
+        r["vs_per_tag_only"] = round(r["us_per_sample_mean"] / base[r["tags"]], 2) if base.get(r["tags"]) else None
+    print(
+        f"{'tags':>6} {'configuration':<16} {'µs/sample mean':>14} {'p50':>8} {'ms/tick p50/p99':>16} "
+        f"{'× per-tag':>9} {'B/tag':>8}"
+    )
+    for r in results:
+        mem = r.get("memory_bytes_per_tag")
+        print(
+            f"{r['tags']:>6} {r['config']:<16} {r['us_per_sample_mean']:>14.2f} {r['us_per_sample_p50']:>8.2f} "
+            f"{str(r['ms_per_tick_p50']) + ' / ' + str(r['ms_per_tick_p99']):>16} {r['vs_per_tag_only']:>9} "
+            f"{'' if mem is None else mem:>8}"
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    doc = {
+        "benchmark": "detect_speed",
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_info("cpu (numpy, River)"),
+        "settings": {
+            "warmup_ticks": warmup,
+            "measure_ticks": args.measure_ticks,
+            "tags_per_asset": 50,
+            "configs": CONFIGS,
+            "detect": "DetectSettings defaults, asset_enabled per configuration",
+        },
+        "results": results,
+    }
+    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
