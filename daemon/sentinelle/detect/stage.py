@@ -93,6 +93,8 @@ class _Group:
     balance_state: KofN
     mode_rows: dict[str, int]
     """Tags read by mode rules → their row here."""
+    row_of: dict[str, int]
+    """Tag → row (an alert's tag to its numbers without a scan of thousands of tags)."""
     # Asset-level T² (detect.asset_enabled): one detector per asset, one k-of-n row per asset.
     asset_detectors: dict[str, AssetT2Q] = field(default_factory=dict)
     asset_state: KofN | None = None
@@ -226,6 +228,7 @@ class DetectStage:
             balance=EnergyBalance(rules),
             balance_state=kofn(len(rules)),
             mode_rows={tag: row[tag] for tag in self.modes.tags if tag in row},
+            row_of=row,
         )
         if s.asset_enabled:
             for a, rows in asset_rows.items():
@@ -439,7 +442,7 @@ class DetectStage:
         alert = self.book.open.get(key)
         if alert is None:
             return []
-        row = ctx.group.tags.index(alert.tag)
+        row = ctx.group.row_of[alert.tag]
         return self._clear(key, ctx, row, why, clear_reason)
 
     # -- residual alerts ----------------------------------------------------------------
@@ -505,7 +508,7 @@ class DetectStage:
             alert = self.book.open.get(key)
             if alert is None:
                 continue
-            row = g.tags.index(alert.tag)
+            row = g.row_of[alert.tag]
             ev = self.book.maybe_update(key, ctx.obs(row), magnitude, self._contrib(ctx, row), members=members)
             if ev:
                 events.append(ev)
@@ -557,7 +560,7 @@ class DetectStage:
             alert = self.book.open.get(key)
             if alert is None:
                 continue
-            obs, contributors = self._asset_obs(ctx, g.asset_names[k], g.tags.index(alert.tag), float(t2[k]))
+            obs, contributors = self._asset_obs(ctx, g.asset_names[k], g.row_of[alert.tag], float(t2[k]))
             ev = self.book.clear(key, obs, contributors)
             if ev:
                 events.append(ev)
@@ -769,7 +772,7 @@ class DetectStage:
                     continue
                 alert = self.book.open.get(key)
                 if alert is not None:
-                    row = g.tags.index(alert.tag)
+                    row = g.row_of[alert.tag]
                     ev = self.book.maybe_update(
                         key, ctx.obs(row), float(len(rows)), self._contrib(ctx, row), limit, members=members
                     )
