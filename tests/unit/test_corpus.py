@@ -11,7 +11,7 @@ import pytest
 
 from sentinelle.evaluation.heldout import is_benchmark_seed
 from sentinelle.forecast import corpus as corpus_module
-from sentinelle.forecast.corpus import SOURCES, Corpus, industrial, kernel_synth
+from sentinelle.forecast.corpus import SOURCES, Corpus, industrial, kernel_synth, seasonal
 from sentinelle.forecast.pretrain_settings import CorpusMix, CorpusSettings
 
 from .conftest import HELDOUT_VALUE
@@ -21,7 +21,7 @@ CONTEXT, HORIZON = 64, 16
 
 def _settings(**overrides: Any) -> CorpusSettings:
     base: dict[str, Any] = {
-        "mix": CorpusMix(kernel_synth=1, industrial=1, chiller=0.5, real=0),
+        "mix": CorpusMix(kernel_synth=1, industrial=1, chiller=0.5, real=0, seasonal=0),
         "kernel_synth_series": 30,
         "kernel_synth_length": 256,
         "industrial_series": 30,
@@ -86,7 +86,7 @@ def test_validation_is_fixed_and_disjoint_from_training(corpus: Corpus) -> None:
 
 def test_real_source_respects_held_out_data(tiny_data_dir: Path) -> None:
     settings = _settings(
-        mix=CorpusMix(kernel_synth=0, industrial=0, chiller=0, real=1),
+        mix=CorpusMix(kernel_synth=0, industrial=0, chiller=0, real=1, seasonal=0),
         data_dir=tiny_data_dir,
         scale_augment_probability=0.0,
     )
@@ -125,10 +125,40 @@ def test_generators_are_finite_and_seeded() -> None:
     assert (np.nanstd(many, axis=1) == 0).any(), "flat lines are part of the mix"
 
 
+def test_seasonal_series_repeat_themselves() -> None:
+    x = seasonal(np.random.default_rng(5), 200, 512)
+    np.testing.assert_array_equal(x, seasonal(np.random.default_rng(5), 200, 512))
+    assert np.isfinite(x).all()
+
+    def cyclic(v: np.ndarray) -> bool:
+        """Some lag in 2..200 explains the detrended series far better than its variance."""
+        d = np.diff(v)
+        return min(float(np.mean((d[p:] - d[:-p]) ** 2)) for p in range(2, 200)) < 0.5 * 2 * float(np.var(d))
+
+    share = np.mean([cyclic(v) for v in x])
+    assert np.abs(x).max() < 1e9, "no degenerate profile blows a series up"
+    assert share > 0.6, f"only {share:.0%} of the seasonal series repeat"
+
+
+def test_seasonal_source_is_drawn_when_weighted() -> None:
+    c = Corpus.build(
+        _settings(
+            mix=CorpusMix(kernel_synth=1, industrial=0, chiller=0, real=0, seasonal=1),
+            seasonal_series=20,
+            seasonal_length=256,
+        ),
+        context_length=CONTEXT,
+        horizon=HORIZON,
+    )
+    counts = np.bincount(c.sample(256, np.random.default_rng(0)).source, minlength=len(SOURCES))
+    assert counts[SOURCES.index("seasonal")] > 50 and counts[SOURCES.index("industrial")] == 0
+    assert c.summary()["sources"]["seasonal"]["series"] == 20
+
+
 def test_sampling_speed() -> None:
     """The brief: at least 5,000 windows/s of 576 steps on one core (measured well above it)."""
     built = Corpus.build(
-        _settings(chiller_runs=0, mix=CorpusMix(kernel_synth=1, industrial=1, chiller=0, real=0)),
+        _settings(chiller_runs=0, mix=CorpusMix(kernel_synth=1, industrial=1, chiller=0, real=0, seasonal=0)),
         context_length=512,
         horizon=64,
     )

@@ -20,6 +20,7 @@ from sentinelle.errors import ModelError
 from sentinelle.forecast import make_fallback, make_forecaster
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
+from sentinelle.forecast.tokenizer import TSTokenizer
 from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray
 from sentinelle.settings import ForecastSettings, Settings
@@ -252,8 +253,15 @@ def _broken_copy(tmp_path: Path, kind: str) -> tuple[Path, str]:
 
 
 BROKEN = [
-    "garbage_weights", "truncated_weights", "missing_weights", "missing_config", "bad_json",
-    "other_model_type", "unusable_config", "weights_of_another_shape", "missing_dir",
+    "garbage_weights",
+    "truncated_weights",
+    "missing_weights",
+    "missing_config",
+    "bad_json",
+    "other_model_type",
+    "unusable_config",
+    "weights_of_another_shape",
+    "missing_dir",
 ]
 
 
@@ -289,3 +297,74 @@ def test_the_daemon_uses_a_good_model_with_holt_as_its_fallback() -> None:
     fallback = make_fallback(settings.forecast)
     assert fallback is not None and fallback.name == "holt"
     assert ForecastSettings().forecaster == "holt", "the default stays holt until the starter checkpoint ships"
+
+
+def _analog_model(gate: int) -> SentinelleTSModel:
+    """An untrained model with the analog branch, its gate pinned to one answer (0 head, 1 moved, 2 shape)."""
+    torch.manual_seed(0)
+    config = SentinelleTSConfig(
+        context_length=128,
+        patch_length=16,
+        horizon=16,
+        d_model=16,
+        num_layers=1,
+        num_heads=2,
+        d_ff=32,
+        vocab_size=4096,
+        analog_window=16,
+        dropout=0.0,
+    )
+    model = SentinelleTSModel(config).eval()
+    assert model.analog is not None
+    with torch.no_grad():
+        bias = torch.full((16, 3), -30.0)
+        bias[:, gate] = 30.0
+        model.analog.gate.bias.copy_(bias.flatten())
+    return model
+
+
+def _analog_forecast(model: SentinelleTSModel, x: np.ndarray) -> np.ndarray:
+    tok = TSTokenizer(model.config.vocab_size, model.config.token_limit)
+    enc = tok.encode(x)
+    with torch.no_grad():
+        q = model(torch.from_numpy(enc.ids)).quantiles
+    assert q is not None
+    return np.asarray(tok.unscale(q.numpy(), enc.loc, enc.scale))
+
+
+def test_the_analog_branch_copies_a_cycle_forward() -> None:
+    """Untrained, the nearest-pattern answer already continues a cycle of any period and phase."""
+    rng = np.random.default_rng(0)
+    t = np.arange(144)
+    for period in (5, 7, 12, 23):
+        profile = rng.normal(0, 1, period)
+        # A step profile; the "moved" answer follows a slow trend too, the "shape" one averages cycles.
+        for gate, trend in ((1, 0.01), (2, 0.0)):
+            y = 50 + 3 * profile[t % period] + trend * t
+            median = _analog_forecast(_analog_model(gate), y[None, :128])[0, 4]
+            err = np.abs(median - y[128:]).mean()
+            assert err < 0.1 * np.abs(y[128:] - y[127]).mean(), (period, gate, err)
+    # With the gate on the head, the branch changes nothing: the model is the plain transformer.
+    head = _analog_model(0)
+    plain = SentinelleTSModel(head.config.__class__(**{**head.config.to_dict(), "analog_window": 0}))
+    plain.load_state_dict({k: v for k, v in head.state_dict().items() if not k.startswith("analog.")})
+    y = 50 + np.sin(t / 3.0)
+    np.testing.assert_allclose(
+        _analog_forecast(head, y[None, :128]), _analog_forecast(plain.eval(), y[None, :128]), rtol=1e-5
+    )
+
+
+def test_the_analog_branch_needs_observed_history() -> None:
+    """Gaps, short and empty contexts: finite forecasts; without a usable match the head answers."""
+    moved, head = _analog_model(1), _analog_model(0)
+    rng = np.random.default_rng(1)
+    x = 10 + np.sin(np.arange(128) / 2.0)[None, :].repeat(4, axis=0) + rng.normal(0, 0.01, (4, 128))
+    x[1, :100] = np.nan  # 28 steps: no complete 16-step window has a future inside the context for h > 12
+    x[2, ::3] = np.nan  # no window without a gap: no candidate at all
+    x[3] = np.nan
+    q = _analog_forecast(moved, x)
+    assert np.isfinite(q[:3]).all() and (np.diff(q[:3], axis=1) >= 0).all()
+    fallback = _analog_forecast(head, x)
+    np.testing.assert_allclose(q[2], fallback[2], rtol=1e-5)
+    np.testing.assert_allclose(q[1, :, 13:], fallback[1, :, 13:], rtol=1e-5)
+    assert not np.allclose(q[1, :, :12], fallback[1, :, :12])

@@ -33,9 +33,12 @@ TINY_MODEL = {
     "num_heads": 2,
     "d_ff": 64,
     "vocab_size": 256,
+    "analog_window": 8,
 }
 TINY_CORPUS = {
-    "mix": {"kernel_synth": 1.0, "industrial": 1.0, "chiller": 0.0, "real": 0.0},
+    "mix": {"kernel_synth": 1.0, "industrial": 1.0, "chiller": 0.0, "real": 0.0, "seasonal": 1.0},
+    "seasonal_series": 40,
+    "seasonal_length": 256,
     "kernel_synth_series": 40,
     "kernel_synth_length": 256,
     "industrial_series": 40,
@@ -108,6 +111,23 @@ def test_time_budget_stops_and_keeps_the_best(tmp_path: Path, tiny_corpus: Corpu
     result = pretrain(_settings(tmp_path / "t", max_minutes=1e-6), progress=False, corpus=tiny_corpus)
     assert result.stopped_by == "time_budget" and result.steps == 0
     assert (tmp_path / "t" / "model.safetensors").is_file()
+
+
+def test_continued_pretraining_starts_from_a_checkpoint(tmp_path: Path, tiny_corpus: Corpus) -> None:
+    s = _settings(tmp_path / "a", steps=10, eval_every_steps=10)
+    s = s.model_copy(update={"model": s.model.model_copy(update={"analog_window": 0})})
+    first = pretrain(s, progress=False, corpus=tiny_corpus)
+    # Same shape plus the analog branch: the old weights carry over, the branch starts fresh.
+    s = _settings(tmp_path / "b", steps=10, eval_every_steps=10, init_from=tmp_path / "a")
+    second = pretrain(s, progress=False, corpus=tiny_corpus)
+    assert second.history[0]["pinball"] < first.history[0]["pinball"], "step 0 should start where the first run ended"
+    model = SentinelleTSModel.from_pretrained(tmp_path / "b")
+    assert model.analog is not None and model.config.analog_window == 8
+    # A checkpoint of another shape is refused by name.
+    wrong = _settings(tmp_path / "c", steps=1, init_from=tmp_path / "b")
+    wrong = wrong.model_copy(update={"model": wrong.model.model_copy(update={"d_ff": 32})})
+    with pytest.raises(ValueError, match="d_ff"):
+        pretrain(wrong, progress=False, corpus=tiny_corpus)
 
 
 def test_config_file_documents_the_defaults() -> None:

@@ -19,6 +19,15 @@ cropped at random for every batch, which is what makes window sampling cheap
     daily/weekly cycles with weekends, steps and ramps between operating
     modes, flat lines, random walks; then noise of various levels and tails,
     slow drift, quantised sensors and missing stretches.
+``seasonal``
+    Series that repeat: a random profile (smooth harmonics or a step profile
+    such as weekday factors) of a period from 2 to 400 steps, often nested in
+    a longer one (week in year, day in week), added or multiplied onto a level
+    with trend, level shifts, occasional "holidays" and AR(1) noise — and
+    calendar series sampled daily (weekday profile × yearly cycle, holidays),
+    the shape of a plant's or a grid's daily energy.  The first starter model
+    met such series only inside GP mixtures and forecast a period-7 sine as a
+    flat line; this source is what teaches copying a cycle forward.
 ``chiller``
     The simulated plant of :mod:`sentinelle.sim.chiller` over random settings
     (flow, setpoint, supply temperature, daily amplitude, sample period, noise)
@@ -32,7 +41,7 @@ chiller) is validation only; each real series keeps its tail for validation,
 so a validation horizon is never a training target.
 
 >>> from sentinelle.forecast.pretrain_settings import CorpusMix, CorpusSettings
->>> settings = CorpusSettings(mix=CorpusMix(kernel_synth=1, industrial=1, chiller=0, real=0),
+>>> settings = CorpusSettings(mix=CorpusMix(kernel_synth=1, industrial=1, chiller=0, real=0, seasonal=0),
 ...                           kernel_synth_series=20, industrial_series=20)
 >>> corpus = Corpus.build(settings, context_length=64, horizon=16)
 >>> batch = corpus.sample(8, np.random.default_rng(0))
@@ -64,8 +73,8 @@ log = logging.getLogger(__name__)
 
 IntArray = npt.NDArray[np.int64]
 
-SOURCES: tuple[str, ...] = ("kernel_synth", "industrial", "chiller", "real")
-"""Source names, in the order of :attr:`Windows.source` codes."""
+SOURCES: tuple[str, ...] = ("kernel_synth", "industrial", "chiller", "real", "seasonal")
+"""Source names, in the order of :attr:`Windows.source` codes (new sources go last: codes stay stable)."""
 
 _VALIDATION_STREAM = 1_000_003  # spawn key of the validation windows' generator
 _SAMPLE_PERIODS_S = np.array([1.0, 5.0, 10.0, 60.0, 300.0, 900.0, 3600.0])
@@ -173,6 +182,11 @@ class Corpus:
             settings.industrial_series,
             lambda rng: list(industrial(rng, settings.industrial_series, settings.industrial_length)),
         )
+        synthetic(
+            "seasonal",
+            settings.seasonal_series,
+            lambda rng: list(seasonal(rng, settings.seasonal_series, settings.seasonal_length)),
+        )
         if weights["chiller"] > 0 and settings.chiller_runs > 0:
             t = time.perf_counter()
             rng = np.random.default_rng(streams["chiller"])
@@ -216,8 +230,9 @@ class Corpus:
             names=[p[1] for p in kept],
             build_seconds=time.perf_counter() - started,
         )
-        log.info("corpus: %d series, %.1f M points, built in %.1f s", len(kept), len(values) / 1e6,
-                 corpus.build_seconds)
+        log.info(
+            "corpus: %d series, %.1f M points, built in %.1f s", len(kept), len(values) / 1e6, corpus.build_seconds
+        )
         return corpus
 
     def _origins(self, k: int, first: IntArray, last: IntArray) -> _Origins:
@@ -284,9 +299,9 @@ class Corpus:
             todo = todo[bad]
         return Windows(context=context, target=target, source=source)
 
-    def _draw(self, tables: list[_Origins], count: int, rng: np.random.Generator) -> tuple[
-        FloatArray, FloatArray, IntArray
-    ]:
+    def _draw(
+        self, tables: list[_Origins], count: int, rng: np.random.Generator
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
         weights = np.array([w if tables[k].total else 0.0 for k, w in enumerate(self._weights)])
         if weights.sum() <= 0:
             raise ValueError("the corpus has no windows for this split")
@@ -616,6 +631,106 @@ def _finish(rng: np.random.Generator, x: FloatArray, *, smooth: bool) -> FloatAr
             start = int(rng.integers(0, n))
             x[start : start + int(_log_uniform(rng, 1.0, 100.0, 1)[0])] = np.nan
     return np.asarray(x, dtype=np.float64)
+
+
+# -- seasonal series -------------------------------------------------------------------
+
+_CALENDAR_PERIODS = np.array([7, 12, 24, 48, 52, 96, 144, 168, 288])
+
+
+def seasonal(rng: np.random.Generator, count: int, length: int) -> FloatArray:
+    """``count`` repeating series of ``length`` steps (see the module docstring), shape (count, length).
+
+    >>> x = seasonal(np.random.default_rng(0), 8, 400)
+    >>> x.shape, bool(np.isfinite(x).all())
+    ((8, 400), True)
+    """
+    out = np.empty((count, length))
+    for i in range(count):
+        out[i] = _calendar_daily(rng, length) if rng.random() < 0.25 else _repeating(rng, length)
+    return out
+
+
+def _profile(rng: np.random.Generator, period: float, t: FloatArray) -> FloatArray:
+    """One period's shape evaluated at times ``t`` (steps): harmonics, or steps between random levels."""
+    phase = (t / period) % 1.0
+    if rng.random() < 0.3 and period >= 3:
+        blocks = int(rng.integers(2, min(int(period), 24) + 1))
+        levels = rng.normal(0.0, 1.0, size=blocks)
+        return np.asarray(levels[np.minimum((phase * blocks).astype(np.int64), blocks - 1)])
+    x = np.zeros_like(t)
+    harmonics = int(rng.integers(1, 7))
+    decay = rng.uniform(0.5, 2.0)
+    for k in range(1, harmonics + 1):
+        if 2 * k > period:  # above Nyquist for this period
+            break
+        x += rng.normal(0.0, 1.0) / k**decay * np.sin(2 * np.pi * k * phase + rng.uniform(0.0, 2 * np.pi))
+    return x
+
+
+def _standardised(x: FloatArray) -> FloatArray:
+    """Unit spread; a profile that is flat over the series (one block of a very long cycle) becomes zeros."""
+    spread = float(np.std(x))
+    return np.asarray((x - np.mean(x)) / spread if spread > 1e-9 else np.zeros_like(x))
+
+
+def _repeating(rng: np.random.Generator, length: int) -> FloatArray:
+    t = np.arange(length, dtype=np.float64)
+    if rng.random() < 0.4:
+        period = float(rng.choice(_CALENDAR_PERIODS))
+    else:
+        period = float(_log_uniform(rng, 2.0, 400.0, 1)[0])
+        if rng.random() < 0.5:
+            period = float(max(2, round(period)))
+    x = _standardised(_profile(rng, period, t))
+    if rng.random() < 0.4:  # a slower cycle the fast one rides on (day in week, week in year)
+        slow = period * float(rng.integers(3, 60))
+        y = _standardised(_profile(rng, slow, t))
+        additive = rng.random() < 0.5
+        x = x + rng.uniform(0.2, 2.0) * y if additive else x * (1.0 + rng.uniform(0.1, 0.6) * np.tanh(y))
+    if rng.random() < 0.2:  # slowly changing amplitude
+        x = x * (1.0 + 0.5 * np.sin(2 * np.pi * t / (length * rng.uniform(0.5, 4.0)) + rng.uniform(0, 6.3)))
+    level = rng.normal(0.0, 3.0)
+    if rng.random() < 0.2:  # a few level shifts
+        for _ in range(int(rng.integers(1, 4))):
+            level_shift = np.where(t >= rng.integers(0, length), rng.normal(0.0, 1.5), 0.0)
+            x = x + level_shift
+    x = x + level + rng.normal(0.0, 1.0) * 2.0 * t / length * (rng.random() < 0.4)
+    return _noisy(rng, x, length)
+
+
+def _calendar_daily(rng: np.random.Generator, length: int) -> FloatArray:
+    """Daily energy-like data: weekday profile × yearly cycle, holidays, weather-like AR noise."""
+    t = np.arange(length, dtype=np.float64)
+    weekday = np.ones(7)
+    weekday[5] = rng.uniform(0.7, 1.0)
+    weekday[6] = rng.uniform(0.6, weekday[5])
+    weekday[:5] += rng.normal(0.0, 0.02, size=5)
+    start = int(rng.integers(0, 7))
+    week = weekday[(t.astype(np.int64) + start) % 7]
+    yearly = 1.0 + rng.uniform(0.0, 0.4) * np.cos(2 * np.pi * (t / 365.25 + rng.uniform(0.0, 1.0)))
+    weather = np.zeros(length)
+    phi, sigma = rng.uniform(0.6, 0.95), rng.uniform(0.005, 0.04)
+    e = rng.normal(0.0, sigma, size=length)
+    for k in range(1, length):
+        weather[k] = phi * weather[k - 1] + e[k]
+    x = week * (yearly + weather) * (1.0 + rng.normal(0.0, 0.1) * t / 365.25)
+    holidays = rng.random(length) < 0.01
+    x = np.where(holidays, x * weekday[6], x)
+    return np.asarray(x * 10.0 ** rng.uniform(0.0, 6.0))
+
+
+def _noisy(rng: np.random.Generator, x: FloatArray, length: int) -> FloatArray:
+    """AR(1) noise from none to as strong as the cycle, then a random unit scale."""
+    sigma = float(_log_uniform(rng, 1e-3, 0.6, 1)[0])
+    phi = rng.uniform(0.0, 0.9)
+    e = rng.normal(0.0, sigma, size=length)
+    ar = np.empty(length)
+    ar[0] = e[0]
+    for k in range(1, length):
+        ar[k] = phi * ar[k - 1] + e[k]
+    scale = 10.0 ** rng.uniform(-2.0, 3.0)
+    return np.asarray((x + ar) * scale, dtype=np.float64)
 
 
 # -- the chiller simulator ----------------------------------------------------------

@@ -48,6 +48,10 @@ class ModelSizeSettings(_Section):
     vocab_size: int = Field(default=4096, ge=4, description="Token ids per step, 0 = missing; even.")
     token_limit: float = Field(default=15.0, gt=0, description="Scaled values are clipped to ±this.")
     quantile_levels: tuple[float, ...] = QUANTILE_LEVELS
+    analog_window: int = Field(
+        default=32, ge=0, description="Steps matched by the analog (copy-the-cycle) branch; 0: no such branch."
+    )
+    analog_dim: int = Field(default=32, ge=1, description="Width of the analog branch's pattern embedding.")
 
     @model_validator(mode="after")
     def _shapes(self) -> ModelSizeSettings:
@@ -66,20 +70,26 @@ class ModelSizeSettings(_Section):
 class CorpusMix(_Section):
     """Share of training windows drawn from each source (normalised; 0 leaves a source out)."""
 
-    kernel_synth: float = Field(default=0.3, ge=0)
-    industrial: float = Field(default=0.35, ge=0)
-    chiller: float = Field(default=0.15, ge=0)
+    kernel_synth: float = Field(default=0.2, ge=0)
+    industrial: float = Field(default=0.25, ge=0)
+    chiller: float = Field(default=0.1, ge=0)
     real: float = Field(default=0.2, ge=0)
+    seasonal: float = Field(default=0.25, ge=0)
 
     @model_validator(mode="after")
     def _some(self) -> CorpusMix:
-        if self.kernel_synth + self.industrial + self.chiller + self.real <= 0:
+        if self.kernel_synth + self.industrial + self.chiller + self.real + self.seasonal <= 0:
             raise ValueError("at least one source needs a positive weight")
         return self
 
     def weights(self) -> dict[str, float]:
-        return {"kernel_synth": self.kernel_synth, "industrial": self.industrial, "chiller": self.chiller,
-                "real": self.real}
+        return {
+            "kernel_synth": self.kernel_synth,
+            "industrial": self.industrial,
+            "chiller": self.chiller,
+            "real": self.real,
+            "seasonal": self.seasonal,
+        }
 
 
 class CorpusSettings(_Section):
@@ -94,6 +104,8 @@ class CorpusSettings(_Section):
     kernel_synth_length: int = Field(default=1024, ge=16)
     industrial_series: int = Field(default=2000, ge=0, description="Industrial-shape series in the bank.")
     industrial_length: int = Field(default=2048, ge=16)
+    seasonal_series: int = Field(default=2000, ge=0, description="Repeating (seasonal, calendar) series in the bank.")
+    seasonal_length: int = Field(default=2048, ge=16)
     chiller_runs: int = Field(default=40, ge=0, description="Simulator runs; each gives 6 tags (pump 3 = pump 2).")
     chiller_length: int = Field(default=2048, ge=16, description="Samples per simulator run.")
     chiller_fault_probability: float = Field(
@@ -137,6 +149,15 @@ class TrainSettings(_Section):
         default=None, gt=0, description="Wall-clock budget, corpus included; the best checkpoint is kept."
     )
     out_dir: Path = Field(default=Path("runs/pretrain"), description="Checkpoint and training.json go here.")
+    trainable: Literal["all", "head"] = Field(
+        default="all",
+        description="'head': only the parts after the encoder (head, final norm, analog branch) learn — "
+        "a fast way to fit a new branch on top of a trained encoder (no backward pass through it).",
+    )
+    init_from: Path | None = Field(
+        default=None,
+        description="Start from this checkpoint's weights (same shape as [model]) instead of a random init.",
+    )
 
 
 class PretrainSettings(EnvOverTomlSettings):
@@ -191,4 +212,3 @@ def load_pretrain_settings(path: Path | None = None, **overrides: dict[str, Any]
         except ValueError as e:
             raise ConfigError(str(e), field="settings") from None
     return settings
-

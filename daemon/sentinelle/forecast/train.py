@@ -139,9 +139,14 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
         dropout=ms.dropout,
         vocab_size=ms.vocab_size,
         token_limit=ms.token_limit,
+        analog_window=ms.analog_window,
+        analog_dim=ms.analog_dim,
     )
-    model = SentinelleTSModel(config)
+    model = SentinelleTSModel(config) if ts.init_from is None else _warm_start(ts.init_from, config)
     torch.nn.Module.to(model, device)  # (transformers' typed wrapper of .to() rejects a device)
+    if ts.trainable == "head":
+        for name, p in model.named_parameters():
+            p.requires_grad_(name.split(".")[0] in ("head", "norm", "analog"))
     parameters = model.param_count()
     optimizer = torch.optim.AdamW(
         _parameter_groups(model, ts.weight_decay),
@@ -174,8 +179,12 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
         t = time.monotonic()
         metrics = _evaluate(model, validation, ts.eval_batch_size, device, ms.quantile_levels)
         eval_seconds = time.monotonic() - t
-        record = {"step": step, "wall_seconds": round(time.monotonic() - started, 2),
-                  "learning_rate": scheduler.get_last_lr()[0], **metrics}
+        record = {
+            "step": step,
+            "wall_seconds": round(time.monotonic() - started, 2),
+            "learning_rate": scheduler.get_last_lr()[0],
+            **metrics,
+        }
         history.append(record)
         improved = not best or metrics["pinball"] < best["pinball"]
         if improved:
@@ -183,11 +192,28 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
             _save(model, out_dir)
         log.info(
             "step %d: validation pinball %.4f, mase %.3f (naive %.3f), relative mae %.3f, coverage80 %.2f%s",
-            step, metrics["pinball"], metrics["mase"], metrics["naive_mase"], metrics["relative_mae"],
-            metrics["coverage_80"], " (best, saved)" if improved else "",
+            step,
+            metrics["pinball"],
+            metrics["mase"],
+            metrics["naive_mase"],
+            metrics["relative_mae"],
+            metrics["coverage_80"],
+            " (best, saved)" if improved else "",
         )
-        _write_report(out_dir, settings, config, corpus, parameters, device, history, best_step, step,
-                      time.monotonic() - started, train_seconds, stopped_by)
+        _write_report(
+            out_dir,
+            settings,
+            config,
+            corpus,
+            parameters,
+            device,
+            history,
+            best_step,
+            step,
+            time.monotonic() - started,
+            train_seconds,
+            stopped_by,
+        )
 
     autocast = _autocast(device)
     prepared = _prepared_batches(corpus, tokenizer, ts.batch_size, ts.seed, ts.label_clip)
@@ -238,11 +264,18 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
         evaluate_and_keep()
     wall = time.monotonic() - started
     speed = _speed(step, train_seconds, ts.batch_size, config)
-    _write_report(out_dir, settings, config, corpus, parameters, device, history, best_step, step, wall,
-                  train_seconds, stopped_by)
+    _write_report(
+        out_dir, settings, config, corpus, parameters, device, history, best_step, step, wall, train_seconds, stopped_by
+    )
     log.info(
         "pretrain: %d steps in %.0f s (%s); %.2f steps/s, %.0f windows/s; best step %d, pinball %.4f; saved in %s",
-        step, wall, stopped_by, speed["steps_per_second"], speed["windows_per_second"], best_step, best["pinball"],
+        step,
+        wall,
+        stopped_by,
+        speed["steps_per_second"],
+        speed["windows_per_second"],
+        best_step,
+        best["pinball"],
         out_dir,
     )
     return PretrainResult(
@@ -261,6 +294,41 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
 
 
 # -- pieces ---------------------------------------------------------------------------
+
+
+def _warm_start(path: Path, config: SentinelleTSConfig) -> SentinelleTSModel:
+    """A model of shape ``config`` starting from the weights at ``path`` (continued pretraining).
+
+    Every weight of the checkpoint must fit; parts the checkpoint lacks (the
+    analog branch added on top of an older model) keep their fresh init.
+    """
+    from safetensors.torch import load_file
+
+    from .engine import WEIGHTS_FILE, load_model
+
+    donor = load_model(path, torch.device("cpu"), torch.float32)
+    keys = (
+        "context_length",
+        "patch_length",
+        "horizon",
+        "d_model",
+        "num_layers",
+        "num_heads",
+        "d_ff",
+        "vocab_size",
+        "token_limit",
+        "quantile_levels",
+    )
+    theirs, ours = donor.config.to_dict(), config.to_dict()
+    differ = [k for k in keys if theirs.get(k) != ours.get(k)]
+    if differ:
+        raise ValueError(f"init_from {path}: the checkpoint's {', '.join(differ)} differ from [model]")
+    model = SentinelleTSModel(config)
+    result = model.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=False)
+    if result.unexpected_keys or any(not k.startswith("analog.") for k in result.missing_keys):
+        raise ValueError(f"init_from {path}: weights do not fit [model]: {result}")
+    log.info("pretrain: starting from %s (new: %s)", path, ", ".join(result.missing_keys) or "nothing")
+    return model
 
 
 def _pick_device(wanted: str) -> torch.device:
