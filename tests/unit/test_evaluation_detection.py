@@ -224,3 +224,16 @@ def test_day_recording_layout() -> None:
     assert rec.present[:440].sum() == 0 and rec.present[440:].all()
     assert rec.values[1439, 0] == pytest.approx(warm.values[-1, 0]) and rec.values[1440, 0] == pytest.approx(2.0)
     assert rec.train_rows == 1000 + 30 and rec.timestamps[rec.test_start] == day.timestamps[0] + 30 * 60
+
+
+def test_evaluate_command_offers_the_new_datasets() -> None:
+    from sentinelle.cli import build_parser
+
+    args = build_parser().parse_args(["evaluate", "--dataset", "chiller", "--runs-per-kind", "1", "--no-ablation"])
+    assert (args.dataset, args.runs_per_kind, args.no_ablation, args.ablation_forecasters) == (
+        "chiller",
+        1,
+        True,
+        ["holt", "model"],
+    )
+    assert build_parser().parse_args(["evaluate", "--dataset", "lbnl"]).dataset == "lbnl"

@@ -59,6 +59,7 @@ from .detection import (
     alert_spans,
     by_kind,
     false_alarms_per_day,
+    peak_per_window,
     score_run,
 )
 from .heldout import benchmark_seeds
@@ -197,10 +198,12 @@ class Config:
 
 
 def ablation_configs(forecasters: Sequence[str] = ("holt",)) -> list[Config]:
-    """Per forecaster: per-tag only, + asset-level, + rules (the full daemon)."""
+    """Per forecaster: per-tag + rules (the daemon as configured: the asset-level detector is off by default),
+    + asset-level too, per-tag + asset-level without rules, per-tag only."""
     out = []
     for f in forecasters:
         out += [
+            Config(f"{f}: per-tag + rules", f, asset=False, rules=True),
             Config(f"{f}: per-tag + asset + rules", f, asset=True, rules=True),
             Config(f"{f}: per-tag + asset", f, asset=True, rules=False),
             Config(f"{f}: per-tag only", f, asset=False, rules=False),
@@ -261,6 +264,20 @@ class ChillerResult:
     def delays(self) -> list[float]:
         return [d for k in self.kinds.values() for d in k.delays_s]
 
+    def peak_run(self) -> str:
+        """The run with the most alerts opened in a 10-minute window."""
+        best = max(self.runs, key=lambda r: peak_per_window(r.score.openings), default=None)
+        return best.run if best is not None else ""
+
+    def false_alarms_by(self) -> list[tuple[str, int]]:
+        """False alarms counted per (alert kind, tag), most frequent first."""
+        counts: dict[str, int] = {}
+        for r in self.runs:
+            for span in r.score.false_alarm_spans:
+                key = f"{span.kind} on {span.tag.split('.', 1)[-1]}"
+                counts[key] = counts.get(key, 0) + 1
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+
     def summary(self) -> dict[str, Any]:
         d = np.asarray(self.delays(), dtype=np.float64)
         faults = sum(k.faults for k in self.kinds.values())
@@ -278,7 +295,8 @@ class ChillerResult:
             "false_alarms_per_day": round(self.false_alarms_per_day, 2),
             "false_alarms": self.false_alarms,
             "false_alarm_exposure_h": round(self.exposure_h, 2),
-            "alert_rate": self.rate.summary(),
+            "false_alarms_by_alert": dict(self.false_alarms_by()),
+            "alert_rate": {**self.rate.summary(), "peak_run": self.peak_run()},
             "alert_rate_fault_free_runs": self.rate_fault_free.summary(),
             "wall_seconds": round(self.seconds, 1),
             "per_run": [
@@ -434,10 +452,13 @@ def _markdown(
     lines += [
         "",
         f"**False alarms**: {head.false_alarms} in {head.exposure_h:.1f} h of scored normal operation "
-        f"→ **{head.false_alarms_per_day:.1f} per day**.",
+        f"→ **{head.false_alarms_per_day:.1f} per day**"
+        + (": " + ", ".join(f"{k} {n}" for k, n in head.false_alarms_by()) if head.false_alarms else "")
+        + ".",
         "",
         f"**Alert rate**: mean {head.rate.mean_per_10_min:.2f} per 10 min over {head.rate.hours:.1f} h scored "
-        f"(fault runs included), peak {head.rate.peak_per_10_min} in a 10-minute window; fault-free runs only: "
+        f"(fault runs included), peak {head.rate.peak_per_10_min} in a 10-minute window (run {head.peak_run()}); "
+        "fault-free runs only: "
         f"mean {head.rate_fault_free.mean_per_10_min:.2f}, peak {head.rate_fault_free.peak_per_10_min} "
         f"(EEMUA 191 budget: about {EEMUA_ALERTS_PER_10_MIN:.0f} per 10 minutes).",
         "",
@@ -558,6 +579,7 @@ def run_evaluation(
     fault_free_s: float = 3600.0,
     ablation_forecasters: Sequence[str] = ("holt", "model"),
     ablation: bool = True,
+    extra_configs: Sequence[Config] = (),
     meta: dict[str, Any] | None = None,
     log: Callable[[str], None] = print,
 ) -> ChillerResult:
@@ -565,7 +587,9 @@ def run_evaluation(
 
     Holt runs on the whole plan; the other forecasters of the ablation (the model: slow on a CPU) on its
     first round of fault runs (one per kind; false alarms from the normal operation around each fault),
-    with Holt rerun on that subset so the rows compare like with like.
+    with Holt rerun on that subset so the rows compare like with like.  ``extra_configs`` (any forecaster,
+    any DetectSettings overrides in :attr:`Config.detect`) join the ablation on the whole plan: the hook for
+    comparing a detector change against the same runs.
     """
     from .replay import replay_settings
 
@@ -593,7 +617,7 @@ def run_evaluation(
     head = run(holt[0], sims, None, PLOT_RUNS)
     rows: list[tuple[str, ChillerResult]] = [(full_label, head)]
     if ablation:
-        rows += [(full_label, run(c, sims, None)) for c in holt[1:]]
+        rows += [(full_label, run(c, sims, None)) for c in [*holt[1:], *extra_configs]]
         for name in ablation_forecasters:
             if name == "holt":
                 continue
@@ -612,10 +636,12 @@ def run_evaluation(
     notes = [
         f"Run sets: *{full_label}* = {runs_per_kind} runs per fault kind ({len(FAULT_KINDS)} kinds) + "
         f"{fault_free_runs} fault-free runs of {fault_free_s / 3600:.1f} h; *{subset_label}* = the first round of "
-        "fault runs, for the slower model forecaster (its forecasts computed once and shared by its three detection "
+        "fault runs, for the slower model forecaster (its forecasts computed once and shared by its four detection "
         "configurations).",
         "",
-        "Configurations: *per-tag only* = forecast-residual scores per tag (River GaussianScorer, k of n); "
+        "Headline: the daemon as `config/sentinelle.toml` configures the chiller (the asset-level detector is off "
+        "by default). Configurations: *per-tag only* = forecast-residual scores per tag (River GaussianScorer, "
+        "k of n); "
         "*+ asset* = `detect.asset_enabled` (the asset-level detector on the tags' state: PCA T² and Q, "
         "detect/asset.py); "
         "*+ rules* = the chiller's rules and data-quality checks as `config/sentinelle.toml` sets them "

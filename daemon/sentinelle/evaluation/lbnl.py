@@ -37,7 +37,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -233,6 +234,10 @@ class DayResult:
     alerts_opened: int
     first_alert_minute: int
     """Minutes after midnight of the first opening (-1: none)."""
+    first_alert: str = ""
+    """Kind and tag of the first alert opened ("" if none)."""
+    opened_by_kind: tuple[tuple[str, int], ...] = ()
+    """Alerts opened, counted per alert kind."""
 
     @property
     def predicted(self) -> bool:
@@ -299,6 +304,7 @@ class LbnlResult:
                 f: day_scores([d for d in self.days if d.file == f]).summary()
                 for f in dict.fromkeys(d.file for d in self.days)
             },
+            "alerts_per_day": alerts_per_day(self.days),
             "alert_rate": self.rate.summary(),
             "alert_rate_fault_free_days": self.rate_fault_free.summary(),
             "not_scored": self.skipped,
@@ -323,10 +329,25 @@ def evaluate_lbnl(
         rec = day_recording(day, warm)
         trace = replay(rec, settings)
         start = float(rec.timestamps[rec.test_start])
-        openings = sorted(e.event_ts for e in trace.events if e.event == "opened" and e.event_ts >= start)
+        opened = sorted(
+            (e for e in trace.events if e.event == "opened" and e.event_ts >= start), key=lambda e: e.event_ts
+        )
+        openings = [e.event_ts for e in opened]
         midnight = float(day.timestamps[0])
         first = int((openings[0] - midnight) // 60) if openings else -1
-        results.append(DayResult(day.file, day.date, day.faulted, day.fault_type, len(openings), first))
+        kinds = Counter(e.kind for e in opened)
+        results.append(
+            DayResult(
+                day.file,
+                day.date,
+                day.faulted,
+                day.fault_type,
+                len(openings),
+                first,
+                f"{opened[0].kind} on {opened[0].tag.split('.', 1)[-1]}" if opened else "",
+                tuple(sorted(kinds.items())),
+            )
+        )
         rates.append((openings, float(day.timestamps[-1]) - start + PERIOD_S, day.faulted))
         if progress is not None:
             progress(rec.name)
@@ -407,6 +428,14 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         "",
         "Not scored: " + ("; ".join(head.skipped) if head.skipped else "none") + ".",
         "",
+        "Alerts opened by kind, faulted days: "
+        + _kinds(d for d in head.days if d.faulted)
+        + "; fault-free days: "
+        + _kinds(d for d in head.days if not d.faulted)
+        + ".",
+        "",
+        _count_note(head.days),
+        "",
         "## Configurations",
         "",
         "| configuration | faulted days detected | fault-free days flagged | alerts / 10 min (mean, peak) | "
@@ -426,17 +455,60 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         "",
         "## Per day (headline)",
         "",
-        "| file | date | label | fault type | alerts opened | first alert (h:mm) |",
-        "|---|---|---|---|---|---|",
+        "| file | date | label | fault type | alerts opened | first alert (h:mm) | first alert |",
+        "|---|---|---|---|---|---|---|",
     ]
     for d in head.days:
         first = "–" if d.first_alert_minute < 0 else f"{d.first_alert_minute // 60}:{d.first_alert_minute % 60:02d}"
         lines.append(
             f"| {d.file} | {d.date} | {'fault' if d.faulted else 'normal'} | {d.fault_type or ''} | "
-            f"{d.alerts_opened} | {first} |"
+            f"{d.alerts_opened} | {first} | {d.first_alert} |"
         )
     lines.append("")
     return "\n".join(lines)
+
+
+def alerts_per_day(days: Sequence[DayResult]) -> dict[str, float | None]:
+    """Alerts opened per faulted and per fault-free day, and the AUC of that count as a day score.
+
+    The AUC is the chance that a faulted day opened more alerts than a fault-free one (ties count half):
+    how well the count ranks days, whatever threshold "faulty" would take.
+
+    >>> d = [DayResult("f", "a", True, "x", 3, 0), DayResult("f", "b", False, None, 1, 0),
+    ...      DayResult("f", "c", False, None, 3, 0)]
+    >>> alerts_per_day(d)
+    {'faulted_mean': 3.0, 'fault_free_mean': 2.0, 'auc': 0.75}
+    """
+    f = [d.alerts_opened for d in days if d.faulted]
+    n = [d.alerts_opened for d in days if not d.faulted]
+    if not f or not n:
+        return {"faulted_mean": None, "fault_free_mean": None, "auc": None}
+    wins = sum((a > b) + 0.5 * (a == b) for a in f for b in n)
+    return {
+        "faulted_mean": round(sum(f) / len(f), 2),
+        "fault_free_mean": round(sum(n) / len(n), 2),
+        "auc": round(wins / (len(f) * len(n)), 3),
+    }
+
+
+def _count_note(days: Sequence[DayResult]) -> str:
+    a = alerts_per_day(days)
+    early = [d for d in days if 0 <= d.first_alert_minute < SETTLE_ROWS + 5]
+    early_residual = sum(1 for d in early if d.first_alert.startswith("forecast_residual"))
+    return (
+        f"Alerts opened per day: faulted {a['faulted_mean']}, fault-free {a['fault_free_mean']}; as a day score "
+        f"the count ranks a faulted day above a fault-free one with probability (AUC) {a['auc']}. "
+        f"On {len(early)} of {len(days)} days the first alert opened within 5 minutes of the start of scoring "
+        f"({early_residual} of them forecast-residual alerts): a condition already present at the end of the "
+        "warm-up, not an event of the day."
+    )
+
+
+def _kinds(days: Iterable[DayResult]) -> str:
+    total: Counter[str] = Counter()
+    for d in days:
+        total.update(dict(d.opened_by_kind))
+    return ", ".join(f"{k} {n}" for k, n in total.most_common()) or "none"
 
 
 def mode_rules(file: str) -> AssetDetectSettings:
@@ -504,7 +576,16 @@ def run_evaluation(
         "comes with none, and limits read off the scored days would be tuning on the test set.",
         "",
         "A day-level score with 'any alert that day' is strict for a streaming detector: one alert in 1,440 "
-        "minutes flags a fault-free day. The alert rate shows how far from that the detector is.",
+        "minutes flags a fault-free day. The alert rate and the alert count per day (with its AUC) show how "
+        "far from that the detector is.",
+        "",
+        "What the early forecast-residual alerts are (checked on SZVAV 2017-09-20, heating-coil valve): the "
+        "control signals hold still for long stretches (45 % of that tag's warm-up residuals are exactly 0), so "
+        "the per-tag River GaussianScorer learns a residual spread far below one quantisation step (0.01) and "
+        "scores a one-step residual at 0.99 or more; a ramp of the valve then flags, and because a tag does not "
+        "learn while its alert is open, the alert holds for hours (until a mode change clears it, with modes). "
+        "A floor on the learned spread of the scaled residual would address it in detect/; the evaluation does "
+        "not tune around it.",
     ]
     write_report(
         results,
