@@ -368,3 +368,18 @@ def test_the_analog_branch_needs_observed_history() -> None:
     np.testing.assert_allclose(q[2], fallback[2], rtol=1e-5)
     np.testing.assert_allclose(q[1, :, 13:], fallback[1, :, 13:], rtol=1e-5)
     assert not np.allclose(q[1, :, :12], fallback[1, :, :12])
+
+
+def test_the_shipped_model_continues_cycles() -> None:
+    """Guards the shipped checkpoint: a cycle of period 7–50 is carried forward, not flattened
+    (the first starter, without the analog branch, forecast a period-7 sine as a flat line)."""
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+
+    model = ModelForecaster(SHIPPED_CHECKPOINT, (0.1, 0.5, 0.9), 64, device="cpu")
+    t = np.arange(512 + 64)
+    periods = (7, 12, 24, 50)
+    y = np.stack([10 + np.sin(2 * np.pi * t / p) for p in periods])
+    median = model.forecast(y[:, :512])[:, 1]
+    err = np.abs(median - y[:, 512:]).mean(axis=1)
+    assert (err < 0.1).all(), dict(zip(periods, err.round(3), strict=True))
+    assert (median.std(axis=1) > 0.6).all(), "the forecast keeps the cycle's amplitude (std 0.71)"
