@@ -29,6 +29,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -269,6 +270,13 @@ class ChillerResult:
         best = max(self.runs, key=lambda r: peak_per_window(r.score.openings), default=None)
         return best.run if best is not None else ""
 
+    def opened_by_kind(self, run: str) -> str:
+        """The alerts a run opened, counted per kind (most first)."""
+        for r in self.runs:
+            if r.run == run:
+                return ", ".join(f"{k} {n}" for k, n in Counter(r.score.opened_kinds).most_common())
+        return ""
+
     def false_alarms_by(self) -> list[tuple[str, int]]:
         """False alarms counted per (alert kind, tag), most frequent first."""
         counts: dict[str, int] = {}
@@ -317,6 +325,7 @@ class ChillerResult:
                     "false_alarms": r.score.false_alarms,
                     "false_alarm_alerts": [f"{s.kind} on {s.tag}" for s in r.score.false_alarm_spans],
                     "alerts_opened": len(r.score.openings),
+                    "alerts_opened_by_kind": dict(Counter(r.score.opened_kinds).most_common()),
                 }
                 for r in self.runs
             ],
@@ -425,7 +434,8 @@ def _markdown(
         "",
         f"Generated {meta.get('generated', '')} by `sentinelle evaluate --dataset chiller` "
         f"on {meta.get('machine', '')}; "
-        f"{meta.get('seconds', 0):.0f} s for all runs. Plan: {meta.get('plan', '')}.",
+        f"{meta.get('seconds', 0):.0f} s for all runs. Plan: {meta.get('plan', '')}."
+        + (f" Model: {meta['model_checkpoint']}." if "model_checkpoint" in meta else ""),
         "",
         "Every run steps the simulated plant (no OPC-UA, faster than real time) and replays its samples slot by "
         "slot through the daemon's own Windows → ForecastBatcher → DetectStage (no look-ahead). The first "
@@ -457,7 +467,8 @@ def _markdown(
         + ".",
         "",
         f"**Alert rate**: mean {head.rate.mean_per_10_min:.2f} per 10 min over {head.rate.hours:.1f} h scored "
-        f"(fault runs included), peak {head.rate.peak_per_10_min} in a 10-minute window (run {head.peak_run()}); "
+        f"(fault runs included), peak {head.rate.peak_per_10_min} in a 10-minute window (run {head.peak_run()}, "
+        f"which opened {head.opened_by_kind(head.peak_run()) or 'none'}); "
         "fault-free runs only: "
         f"mean {head.rate_fault_free.mean_per_10_min:.2f}, peak {head.rate_fault_free.peak_per_10_min} "
         f"(EEMUA 191 budget: about {EEMUA_ALERTS_PER_10_MIN:.0f} per 10 minutes).",
@@ -553,6 +564,19 @@ def plot_run(rec: Recording, truth: Sequence[FaultInterval], trace: Trace, out: 
 
 # -- the whole evaluation (``sentinelle evaluate --dataset chiller``) ---------------------
 
+
+def _checkpoint_id() -> str:
+    """The shipped checkpoint the model rows ran: its folder and the SHA-256 of its weights (first 12 digits)."""
+    from ..forecast import SHIPPED_CHECKPOINT
+
+    weights = SHIPPED_CHECKPOINT / "model.safetensors"
+    try:
+        digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+    except OSError:
+        digest = "unreadable"
+    return f"{SHIPPED_CHECKPOINT.name} checkpoint, model.safetensors sha256 {digest}…"
+
+
 PLOT_RUNS = ("setpoint_violation-0", "sensor_drift-0")
 
 WHY_MISSED: dict[str, str] = {
@@ -561,8 +585,9 @@ WHY_MISSED: dict[str, str] = {
     "it (the supply temperature follows a daily cycle of ±1.5 °C: minutes of it move the true value by less than "
     "the noise). Only a stuck-sensor rule (no change for longer than the tag's noise allows) sees it directly.",
     "pump_degradation": "The controller compensates a weaker pump by raising every pump's speed: the plant holds "
-    "its setpoint and the speeds change slowly (a 5-minute ramp), which the forecasters follow; only the relation "
-    "between load and speed changes, which needs the asset-level detector (or an energy-balance rule) to see.",
+    "its setpoint and still delivers the heat (the energy balance holds), and the speeds change slowly (a 5-minute "
+    "ramp), which the forecasters follow. Only the relation between load and pump speed changes, which only the "
+    "asset-level detector sees (see the ablation rows with it).",
     "fouling": "Fouling lowers the measured power by up to 15 % over a 10-minute ramp: the forecaster follows a slow "
     "ramp, so only the asset-level relation (power against flow × temperature difference) or an energy-balance "
     "rule can see it.",
@@ -661,5 +686,7 @@ def run_evaluation(
         "seconds": round(time.perf_counter() - started, 1),
         "notes": notes,
     }
+    if any(f != "holt" for f in ablation_forecasters) and ablation:
+        doc_meta["model_checkpoint"] = _checkpoint_id()
     write_report(head, rows, out, doc_meta, plots)
     return head

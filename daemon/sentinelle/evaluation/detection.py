@@ -134,6 +134,8 @@ class RunScore:
     scored_s: float
     openings: list[float] = field(default_factory=list)
     """Opening times of every alert in the scored period (for the alert rate)."""
+    opened_kinds: list[str] = field(default_factory=list)
+    """The alert kind of each opening, in the same order."""
     false_alarm_spans: list[AlertSpan] = field(default_factory=list)
 
 
@@ -162,6 +164,7 @@ def score_run(
         exposure_s=max(0.0, scored_to - scored_from - covered),
         scored_s=max(0.0, scored_to - scored_from),
         openings=[s.start_ts for s in inside],
+        opened_kinds=[s.kind for s in inside],
         false_alarm_spans=false,
     )
 
