@@ -67,8 +67,10 @@ def write_plant(folder: Path, settings: SimulatorSettings, days: float, threads:
             when = dt.datetime.fromtimestamp(start + k * period, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
             f.write(when + "," + ",".join(f"{v:.5g}" for v in data[k]) + "\n")
     config = folder / "sentinelle.toml"
-    lines = [f'[forecast]\nforecaster = "model"\nhorizon_steps = 16\nadapters_dir = "{folder / "adapters"}"\n'
-             f"[finetune]\nthreads = {threads}\n"]
+    lines = [
+        f'[forecast]\nforecaster = "model"\nhorizon_steps = 16\nadapters_dir = "{folder / "adapters"}"\n'
+        f"[finetune]\nthreads = {threads}\n"
+    ]
     for t in CHILLER_TAGS:
         lines.append(
             f'[[tags]]\nname = "{ASSET}.{t}"\nasset = "{ASSET}"\nnode_id = "ns=2;s={ASSET}.{t}"\n'
@@ -104,8 +106,22 @@ def main() -> None:
     print(f"simulated {args.days} days (seed {seed}) into {csv_path} in {time.time() - t0:.0f} s", flush=True)
 
     t = time.time()
-    ft = ["finetune", "--config", str(config), "--asset", ASSET, "--data", str(csv_path), "--until", cut,
-          "--base", str(args.base), "--max-minutes", str(args.max_minutes), "--no-progress"]
+    ft = [
+        "finetune",
+        "--config",
+        str(config),
+        "--asset",
+        ASSET,
+        "--data",
+        str(csv_path),
+        "--until",
+        cut,
+        "--base",
+        str(args.base),
+        "--max-minutes",
+        str(args.max_minutes),
+        "--no-progress",
+    ]
     if args.steps is not None:
         ft += ["--steps", str(args.steps)]
     if sentinelle(ft) != 0:
@@ -114,9 +130,27 @@ def main() -> None:
     adapter = work / "adapters" / ASSET
 
     t = time.time()
-    code = sentinelle(["backtest", "--config", str(config), "--data", str(csv_path), "--adapter", str(adapter),
-                       "--base", str(args.base), "--out", str(args.out), "--horizons", "1", "16", "64",
-                       "--origins", str(args.origins)])
+    code = sentinelle(
+        [
+            "backtest",
+            "--config",
+            str(config),
+            "--data",
+            str(csv_path),
+            "--adapter",
+            str(adapter),
+            "--base",
+            str(args.base),
+            "--out",
+            str(args.out),
+            "--horizons",
+            "1",
+            "16",
+            "64",
+            "--origins",
+            str(args.origins),
+        ]
+    )
     if code != 0:
         sys.exit("backtest failed")
     backtest_s = time.time() - t
@@ -126,12 +160,13 @@ def main() -> None:
         "plant": plant_settings(seed, args.period_s).model_dump(mode="json"),
         "days": args.days,
         "fine-tuned on": f"{manifest['data']['first']} .. {manifest['data']['last']} "
-                         f"(validation from {manifest['data']['validation_from']})",
+        f"(validation from {manifest['data']['validation_from']})",
         "backtest from": cut,
         "base model": str(args.base),
         "adapter": {k: manifest[k] for k in ("adapter", "validation")},
-        "training": {k: manifest["training"][k] for k in ("steps", "best_step", "stopped_by", "wall_seconds",
-                                                          "device")},
+        "training": {
+            k: manifest["training"][k] for k in ("steps", "best_step", "stopped_by", "wall_seconds", "device")
+        },
         "overall": report["overall"],
         "seconds": {"finetune": round(finetune_s, 1), "backtest": round(backtest_s, 1)},
     }

@@ -86,11 +86,23 @@ def main() -> None:
     runs: dict[int, dict[str, Any]] = {}
     for seed in args.seeds:
         t = time.time()
-        result = finetune(args.base, train, settings.model_copy(update={"seed": seed}), asset="electricity",
-                          out_dir=work / f"seed{seed}", progress=False, device="cpu")
-        runs[seed] = {"steps": result.steps, "best_step": result.best_step, "stopped_by": result.stopped_by,
-                      "validation_before": result.before, "validation_after": result.after,
-                      "seconds": round(time.time() - t, 1)}
+        result = finetune(
+            args.base,
+            train,
+            settings.model_copy(update={"seed": seed}),
+            asset="electricity",
+            out_dir=work / f"seed{seed}",
+            progress=False,
+            device="cpu",
+        )
+        runs[seed] = {
+            "steps": result.steps,
+            "best_step": result.best_step,
+            "stopped_by": result.stopped_by,
+            "validation_before": result.before,
+            "validation_after": result.after,
+            "seconds": round(time.time() - t, 1),
+        }
 
     model = ModelForecaster(args.base, LEVELS, HORIZON, device="cpu", threads=args.threads)
     forecasters: dict[str, ForecastFn] = {"base": model.forecast}
@@ -100,14 +112,22 @@ def main() -> None:
         forecasters[name] = _with_asset(model, name)
     forecasters.update(baseline_forecasters(HORIZON, 7))
     forecasters["seasonal_naive_364"] = NaiveForecaster(LEVELS, HORIZON, 364).forecast
-    plan = BacktestPlan(horizons=(1, 7, HORIZON), origins=1, start=ELECTRICITY_HELDOUT_FROM_TS, context_steps=512,
-                        season=7)
+    plan = BacktestPlan(
+        horizons=(1, 7, HORIZON), origins=1, start=ELECTRICITY_HELDOUT_FROM_TS, context_steps=512, season=7
+    )
     result = run_backtest(series, forecasters, plan)
     assert result.windows.origin_ts.tolist() == [ELECTRICITY_HELDOUT_FROM_TS]
-    write_report(result, args.out, title="Electricity 2014-10-31 .. 2014-12-31: base vs adapted vs baselines",
-                 meta={"data": "shared/data/electricity_fr/daily.csv, load_mw_mean (MW, daily mean)",
-                       "base model": str(args.base), "fine-tuned on": "2012-01-01 .. 2014-10-30",
-                       "adapter seeds": args.seeds})
+    write_report(
+        result,
+        args.out,
+        title="Electricity 2014-10-31 .. 2014-12-31: base vs adapted vs baselines",
+        meta={
+            "data": "shared/data/electricity_fr/daily.csv, load_mw_mean (MW, daily mean)",
+            "base model": str(args.base),
+            "fine-tuned on": "2012-01-01 .. 2014-10-30",
+            "adapter seeds": args.seeds,
+        },
+    )
 
     actual = to_study_units(result.windows.targets[0])
     median = LEVELS.index(0.5)
@@ -120,8 +140,12 @@ def main() -> None:
         "base_model": str(args.base),
         "actual": {"mean": float(actual.mean()), "median": float(np.median(actual)), "std": float(actual.std())},
         "ours_and_baselines": ours,
-        "adapted_mae_over_seeds": {"seeds": args.seeds, "mean": float(np.mean(adapted_maes)),
-                                   "min": float(np.min(adapted_maes)), "max": float(np.max(adapted_maes))},
+        "adapted_mae_over_seeds": {
+            "seeds": args.seeds,
+            "mean": float(np.mean(adapted_maes)),
+            "min": float(np.min(adapted_maes)),
+            "max": float(np.max(adapted_maes)),
+        },
         "published": PUBLISHED,
         "finetune_runs": runs,
         "timings_s": result.timings_s,

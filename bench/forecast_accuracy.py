@@ -169,8 +169,17 @@ def _ets(model: str, season_of: Callable[[Task], int]) -> Forecast:
                 warnings.simplefilter("ignore")
                 f = AutoETS(model=model, season_length=m).forecast(y=y, h=task.horizon, level=[20, 40, 60, 80])
             out[i] = np.stack(
-                [f["lo-80"], f["lo-60"], f["lo-40"], f["lo-20"], f["mean"], f["hi-20"], f["hi-40"], f["hi-60"],
-                 f["hi-80"]]
+                [
+                    f["lo-80"],
+                    f["lo-60"],
+                    f["lo-40"],
+                    f["lo-20"],
+                    f["mean"],
+                    f["hi-20"],
+                    f["hi-40"],
+                    f["hi-60"],
+                    f["hi-80"],
+                ]
             )
         return out
 
@@ -185,7 +194,6 @@ def score(task: Task, q: FloatArray) -> dict[str, dict[str, float]]:
             acc.add(y[:h], q[i, :, :h], mase_scale(c, task.season))
         out[f"{task.name}-h{h}" if task.name != "electricity-2014-window" else task.name] = acc.summary()
     return out
-
 
 
 def main() -> None:

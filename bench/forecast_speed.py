@@ -43,7 +43,6 @@ LEVELS = (0.1, 0.5, 0.9)
 CONTEXT = 512
 
 
-
 def windows(n: int, seed: int = 0) -> FloatArray:
     """Random walks with a daily-like cycle and noise, a few gaps: industrial-looking windows."""
     rng = np.random.default_rng(seed)

@@ -44,7 +44,6 @@ CANDIDATES: dict[str, dict[str, Any]] = {
 }
 
 
-
 def timed_ms(fn: Callable[[], object], budget_s: float = 3.0, max_repeats: int = 15) -> dict[str, float]:
     """Wall time (best and median) and CPU time (best, all threads) of ``fn``, in ms.
 

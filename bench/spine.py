@@ -47,7 +47,6 @@ from sentinelle.sim.server import chiller_tags
 ROOT = Path(__file__).resolve().parents[1]
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -76,9 +75,20 @@ async def run_size(n_tags: int, warmup_s: float, measure_s: float, forecaster: s
     port = free_port()
     sim_settings = SimulatorSettings(port=port, extra_tags=extra, time_scale=1.0, sample_period_s=1.0)
     sim = subprocess.Popen(
-        [sys.executable, "-m", "sentinelle.cli", "simulate", "--port", str(port), "--extra-tags", str(extra),
-         "--time-scale", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [
+            sys.executable,
+            "-m",
+            "sentinelle.cli",
+            "simulate",
+            "--port",
+            str(port),
+            "--extra-tags",
+            str(extra),
+            "--time-scale",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
     try:
         t0 = time.monotonic()
@@ -87,8 +97,14 @@ async def run_size(n_tags: int, warmup_s: float, measure_s: float, forecaster: s
         settings = load_settings(
             None,
             tags=chiller_tags(sim_settings),
-            sources=[{"name": "plant", "url": f"opc.tcp://127.0.0.1:{port}/sentinelle/",
-                      "publishing_interval_ms": 250.0, "queue_size": 4}],
+            sources=[
+                {
+                    "name": "plant",
+                    "url": f"opc.tcp://127.0.0.1:{port}/sentinelle/",
+                    "publishing_interval_ms": 250.0,
+                    "queue_size": 4,
+                }
+            ],
             kafka={"enabled": False},
             prometheus={"enabled": False},
             forecast={"forecaster": forecaster},

@@ -10,6 +10,7 @@ export SENTINELLE_RUN_DIR=${SENTINELLE_RUN_DIR:-$PWD/.run}
 
 echo "== ruff"
 "$VENV/bin/ruff" check daemon tests bench
+"$VENV/bin/ruff" format --check daemon tests bench
 echo "== mypy"
 "$VENV/bin/mypy"
 echo "== promtool"

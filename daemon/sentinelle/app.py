@@ -199,7 +199,9 @@ class Daemon:
                 sd_notify("READY=1")
                 log.info(
                     "running: %d tags from %d sources, forecaster %s",
-                    len(self.settings.tags), len(self.sources), self.batcher.forecaster.name,
+                    len(self.settings.tags),
+                    len(self.sources),
+                    self.batcher.forecaster.name,
                 )
                 await stop.wait()
                 sd_notify("STOPPING=1")

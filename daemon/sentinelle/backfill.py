@@ -265,7 +265,10 @@ async def run_backfill(
     columns = _Columns({name: i for i, name in enumerate(names)}, metrics)
     log.info(
         "backfill: reading %d history source(s) for %s .. %s (%.0f s)",
-        len(h.sources), _iso(start), _iso(end), end - start,
+        len(h.sources),
+        _iso(start),
+        _iso(end),
+        end - start,
     )
     reports: list[HistoryReport] = []
     unavailable: list[str] = []
@@ -312,7 +315,10 @@ async def run_backfill(
     else:
         log.info(
             "backfill: %d samples replayed, %d slots scored, %d historical alert events not sent, %.2f s",
-            result.samples, result.ticks, result.events_suppressed, seconds,
+            result.samples,
+            result.ticks,
+            result.events_suppressed,
+            seconds,
         )
     return result
 

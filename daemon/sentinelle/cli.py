@@ -122,16 +122,31 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--adapter", type=Path, default=None, help="adapter folder to compare with the base model")
     bt.add_argument("--base", type=Path, default=None, help="base checkpoint (default: forecast.model_path)")
     bt.add_argument("--out", type=Path, default=None, help="report folder (default: backtests/<date-time>)")
-    bt.add_argument("--horizons", type=int, nargs="+", default=None, help="steps ahead to score (default: 1 and "
-                    "forecast.horizon_steps)")
+    bt.add_argument(
+        "--horizons",
+        type=int,
+        nargs="+",
+        default=None,
+        help="steps ahead to score (default: 1 and forecast.horizon_steps)",
+    )
     bt.add_argument("--origins", type=int, default=20, help="forecast origins per tag (default 20)")
-    bt.add_argument("--from", dest="start", default=None, metavar="DATE",
-                    help="first origin (ISO; default: after the adapter's training data, else the start)")
+    bt.add_argument(
+        "--from",
+        dest="start",
+        default=None,
+        metavar="DATE",
+        help="first origin (ISO; default: after the adapter's training data, else the start)",
+    )
     bt.add_argument("--until", default=None, metavar="DATE", help="targets end before this date (ISO)")
     bt.add_argument("--season", type=int, default=None, help="season of seasonal naive and MASE, steps")
     bt.add_argument("--context", type=int, default=512, help="context steps given to every forecaster")
-    bt.add_argument("--skip", nargs="*", default=[], choices=["base", "seasonal_naive", "autoets", "holt"],
-                    help="forecasters to leave out")
+    bt.add_argument(
+        "--skip",
+        nargs="*",
+        default=[],
+        choices=["base", "seasonal_naive", "autoets", "holt"],
+        help="forecasters to leave out",
+    )
 
     ev = sub.add_parser(
         "evaluate",
@@ -143,16 +158,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--dataset", choices=["skab", "chiller", "lbnl"], required=True, help="labelled dataset")
     ev.add_argument("--data", type=Path, default=None, help="the dataset's folder (default: shared/data/<dataset>)")
-    ev.add_argument("--forecaster", choices=["holt", "naive", "model"], default="holt",
-                    help="headline forecaster (skab, lbnl)")
+    ev.add_argument(
+        "--forecaster", choices=["holt", "naive", "model"], default="holt", help="headline forecaster (skab, lbnl)"
+    )
     ev.add_argument("--out", type=Path, default=None, help="report folder (default: evaluations/<dataset>)")
     ev.add_argument("--no-ablation", action="store_true", help="only the headline configuration")
     ev.add_argument("--runs-per-kind", type=int, default=3, help="chiller: runs per fault kind (default 3)")
     ev.add_argument("--fault-free-runs", type=int, default=3, help="chiller: fault-free runs (default 3)")
-    ev.add_argument("--fault-free-s", type=float, default=3600.0,
-                    help="chiller: scored seconds of each fault-free run (default 3600)")
-    ev.add_argument("--ablation-forecasters", nargs="+", default=["holt", "model"], choices=["holt", "naive", "model"],
-                    help="chiller: forecasters of the ablation (the model on one run per fault kind)")
+    ev.add_argument(
+        "--fault-free-s",
+        type=float,
+        default=3600.0,
+        help="chiller: scored seconds of each fault-free run (default 3600)",
+    )
+    ev.add_argument(
+        "--ablation-forecasters",
+        nargs="+",
+        default=["holt", "model"],
+        choices=["holt", "naive", "model"],
+        help="chiller: forecasters of the ablation (the model on one run per fault kind)",
+    )
     return p
 
 
@@ -169,9 +194,7 @@ def _data_args(p: argparse.ArgumentParser) -> None:
 def _sim_args(p: argparse.ArgumentParser, *, demo: bool = False) -> None:
     p.add_argument("--config", type=Path, default=None, help="TOML settings file (its [simulator] section)")
     p.add_argument("--port", type=int, default=0 if demo else None, help="OPC-UA port (0: any free port)")
-    p.add_argument(
-        "--time-scale", type=float, default=10.0 if demo else None, help="simulated seconds per real second"
-    )
+    p.add_argument("--time-scale", type=float, default=10.0 if demo else None, help="simulated seconds per real second")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--extra-tags", type=int, default=None, help="add N synthetic tags (benchmarks)")
     p.add_argument(
@@ -293,8 +316,9 @@ def _history_for(args: argparse.Namespace, settings: Settings, asset: str | None
         log.warning("no tags of asset %r in the config: reading every tag of %s", asset, args.data)
     periods = {t.name: t.period_s for t in settings.tags}
     units = {t.name: t.unit for t in settings.tags}
-    return load_history(args.data, tags=tags, periods=periods, units=units, default_period_s=args.period_s,
-                        timezone=args.timezone)
+    return load_history(
+        args.data, tags=tags, periods=periods, units=units, default_period_s=args.period_s, timezone=args.timezone
+    )
 
 
 def _base_checkpoint(args: argparse.Namespace, settings: Settings) -> Path:
@@ -337,8 +361,11 @@ def _finetune(args: argparse.Namespace) -> int:
     held_out = dataset_training_cutoff(args.dataset) if args.dataset else None
     if held_out is not None and (until is None or until > held_out):
         # The public datasets' held-out parts are for evaluation only (evaluation/heldout.py).
-        log.info("dataset %s: training data ends before %s (held out)", args.dataset,
-                 _dt.datetime.fromtimestamp(held_out, _dt.UTC).date())
+        log.info(
+            "dataset %s: training data ends before %s (held out)",
+            args.dataset,
+            _dt.datetime.fromtimestamp(held_out, _dt.UTC).date(),
+        )
         until = held_out
     # Data and settings are checked before torch is imported: a typo costs a second, not a slow start.
     series = cut(_history_for(args, settings, asset), end=until)
@@ -348,8 +375,15 @@ def _finetune(args: argparse.Namespace) -> int:
     from .forecast.finetune import finetune
 
     try:
-        result = finetune(_base_checkpoint(args, settings), series, ft, asset=asset, out_dir=out,
-                          progress=not args.no_progress, device=args.device)
+        result = finetune(
+            _base_checkpoint(args, settings),
+            series,
+            ft,
+            asset=asset,
+            out_dir=out,
+            progress=not args.no_progress,
+            device=args.device,
+        )
     except ModelError as e:
         print(f"sentinelle: model error: {e}", file=sys.stderr)
         return EXIT_CONFIG
@@ -397,9 +431,11 @@ def _evaluate_chiller(args: argparse.Namespace) -> int:
         meta=_evaluation_meta(),
         log=log.info,
     )
-    print(f"{head.label}: {head.kinds_detected}/{len(head.kinds)} fault kinds detected, "
-          f"{head.false_alarms_per_day:.1f} false alarms/day, {head.rate.mean_per_10_min:.2f} alerts/10 min "
-          f"-> {out}/report.md")
+    print(
+        f"{head.label}: {head.kinds_detected}/{len(head.kinds)} fault kinds detected, "
+        f"{head.false_alarms_per_day:.1f} false alarms/day, {head.rate.mean_per_10_min:.2f} alerts/10 min "
+        f"-> {out}/report.md"
+    )
     return EXIT_OK
 
 
@@ -409,8 +445,9 @@ def _evaluate_lbnl(args: argparse.Namespace) -> int:
     _setup_logging("INFO")
     data = args.data.parent if args.data is not None and args.data.name == "lbnl_ahu_fdd" else args.data
     out = args.out or Path("evaluations") / "lbnl"
-    head = run_evaluation(out, data, forecaster=args.forecaster, ablation=not args.no_ablation,
-                          meta=_evaluation_meta(), log=log.info)
+    head = run_evaluation(
+        out, data, forecaster=args.forecaster, ablation=not args.no_ablation, meta=_evaluation_meta(), log=log.info
+    )
     print(f"{head.label}: {head.summary()['days']} -> {out}/report.md")
     return EXIT_OK
 
@@ -478,8 +515,9 @@ def _backtest(args: argparse.Namespace) -> int:
     from .errors import ModelError
     from .evaluation.backtest import BacktestPlan, baseline_forecasters, model_forecasters, run_backtest, write_report
 
-    plan = BacktestPlan(horizons=horizons, origins=args.origins, start=start, end=end, context_steps=args.context,
-                        season=season)
+    plan = BacktestPlan(
+        horizons=horizons, origins=args.origins, start=start, end=end, context_steps=args.context, season=season
+    )
     forecasters: dict[str, Any] = {}
     base = _base_checkpoint(args, settings)
     try:
@@ -491,10 +529,14 @@ def _backtest(args: argparse.Namespace) -> int:
     forecasters.update(baseline_forecasters(plan.horizon, season, skip=args.skip))
     result = run_backtest(series, forecasters, plan)
     out = args.out or Path("backtests") / time.strftime("%Y%m%dT%H%M%S")
-    meta = {"data": str(args.data or args.dataset), "base model": str(base),
-            "adapter": str(args.adapter) if args.adapter else "none"}
-    write_report(result, out, title=f"Backtest of {args.asset or adapter_asset or args.data or args.dataset}",
-                 meta=meta)
+    meta = {
+        "data": str(args.data or args.dataset),
+        "base model": str(base),
+        "adapter": str(args.adapter) if args.adapter else "none",
+    }
+    write_report(
+        result, out, title=f"Backtest of {args.asset or adapter_asset or args.data or args.dataset}", meta=meta
+    )
     for key, per in result.overall.items():
         cells = ", ".join(f"{n} {m['mase']:.3f}" for n, m in per.items())
         print(f"{key}: MASE {cells}")

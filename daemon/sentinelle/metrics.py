@@ -192,15 +192,11 @@ class Metrics:
             registry=r,
             buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
         )
-        self.ticks_scored = Counter(
-            "ticks_scored", "Tag ticks that got an anomaly score.", namespace=ns, registry=r
-        )
+        self.ticks_scored = Counter("ticks_scored", "Tag ticks that got an anomaly score.", namespace=ns, registry=r)
         self.ticks_anomalous = Counter(
             "ticks_anomalous", "Tag ticks flagged anomalous.", ["kind"], namespace=ns, registry=r
         )
-        self.alerts_active = Gauge(
-            "alerts_active", "Open alerts.", ["asset", "severity"], namespace=ns, registry=r
-        )
+        self.alerts_active = Gauge("alerts_active", "Open alerts.", ["asset", "severity"], namespace=ns, registry=r)
         self.alert_events = Counter(
             "alert_events", "Alert events produced, by event type.", ["event"], namespace=ns, registry=r
         )
@@ -209,42 +205,56 @@ class Metrics:
         self.ticks_gated = Counter(
             "ticks_gated",
             "Tag ticks kept out of scoring and process alarms, by reason.",
-            ["reason"], namespace=ns, registry=r,
+            ["reason"],
+            namespace=ns,
+            registry=r,
         )
         for reason in GATE_REASONS:
             self.ticks_gated.labels(reason)
         self.data_quality_alerts = Counter(
             "data_quality_alerts",
             "Data-quality alerts opened (for instrument technicians), by reason.",
-            ["reason"], namespace=ns, registry=r,
+            ["reason"],
+            namespace=ns,
+            registry=r,
         )
         for reason in DATA_QUALITY_REASONS:
             self.data_quality_alerts.labels(reason)
         self.asset_mode = Gauge(
             "asset_mode",
             "1 for the operating mode each asset with mode rules is in, 0 for its other modes.",
-            ["asset", "mode"], namespace=ns, registry=r,
+            ["asset", "mode"],
+            namespace=ns,
+            registry=r,
         )
         self.asset_detection_gated = Gauge(
             "asset_detection_gated",
             "1 while detection on the asset is paused (non-detecting mode or hold-off after a change).",
-            ["asset"], namespace=ns, registry=r,
+            ["asset"],
+            namespace=ns,
+            registry=r,
         )
         self.asset_maintenance = Gauge(
             "asset_maintenance",
             "1 while the asset is in a maintenance window (no alerts, no learning), 0 otherwise.",
-            ["asset"], namespace=ns, registry=r,
+            ["asset"],
+            namespace=ns,
+            registry=r,
         )
         self.alerts_suppressed = Counter(
             "alerts_suppressed",
             "Alerts that would have opened (the open rule met) but were not, by asset and reason.",
-            ["asset", "reason"], namespace=ns, registry=r,
+            ["asset", "reason"],
+            namespace=ns,
+            registry=r,
         )
 
         self.commands = Counter(
             "commands",
             "Operator command records read (sources/commands.py), by type (unknown when unreadable) and status.",
-            ["type", "status"], namespace=ns, registry=r,
+            ["type", "status"],
+            namespace=ns,
+            registry=r,
         )
         for command_type in (*COMMAND_TYPES, "unknown"):
             for status in COMMAND_STATUSES:
@@ -257,7 +267,8 @@ class Metrics:
         self.commands_replayed = Counter(
             "commands_replayed",
             "Commands re-read at start to rebuild the maintenance calendar (answered in an earlier run).",
-            namespace=ns, registry=r,
+            namespace=ns,
+            registry=r,
         )
 
         self.sink_events = Counter(
@@ -265,19 +276,26 @@ class Metrics:
         )
         self.sink_errors = Counter("sink_errors", "Failed deliveries, per sink.", ["sink"], namespace=ns, registry=r)
         self.sink_dropped = Counter(
-            "sink_events_dropped", "Events a sink had to drop (queue full at shutdown or overflow).",
-            ["sink"], namespace=ns, registry=r,
+            "sink_events_dropped",
+            "Events a sink had to drop (queue full at shutdown or overflow).",
+            ["sink"],
+            namespace=ns,
+            registry=r,
         )
 
         self.backfill_samples = Counter(
             "backfill_samples",
             "Samples read from a history source by the start-up backfill.",
-            ["source"], namespace=ns, registry=r,
+            ["source"],
+            namespace=ns,
+            registry=r,
         )
         self.backfill_events_suppressed = Counter(
             "backfill_events_suppressed",
             "Alert events the backfill computed for the historical period and did not send.",
-            ["event"], namespace=ns, registry=r,
+            ["event"],
+            namespace=ns,
+            registry=r,
         )
         for ev in ("opened", "updated", "cleared"):
             self.backfill_events_suppressed.labels(ev)

@@ -297,8 +297,4 @@ def _iso(ts: float) -> str:
     """RFC 3339 UTC with milliseconds, which every Kafka consumer can parse."""
     import datetime as _dt
 
-    return (
-        _dt.datetime.fromtimestamp(ts, tz=_dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

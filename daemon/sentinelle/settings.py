@@ -490,9 +490,7 @@ class _HistorySource(_Section):
     """What every history source shares: a name, the zone of naive dates, the tag-name map."""
 
     kind: HistoryKind
-    name: str | None = Field(
-        default=None, min_length=1, description="Label in metrics and logs; default: the kind."
-    )
+    name: str | None = Field(default=None, min_length=1, description="Label in metrics and logs; default: the kind.")
     timezone: str = Field(
         default="UTC", description="IANA zone of dates written without an offset (e.g. Europe/Paris)."
     )
@@ -569,9 +567,7 @@ class PostgresSource(_HistorySource):
     connect_timeout_s: float = Field(default=5.0, gt=0)
 
 
-HistorySource = Annotated[
-    CsvEventsSource | CsvWideSource | ParquetSource | PostgresSource, Field(discriminator="kind")
-]
+HistorySource = Annotated[CsvEventsSource | CsvWideSource | ParquetSource | PostgresSource, Field(discriminator="kind")]
 
 
 class HistorySettings(_Section):
@@ -685,8 +681,12 @@ def _check_asset_rules(tags: tuple[TagSettings, ...], assets: tuple[AssetDetectS
         e = a.energy_balance
         if e is None or not tags:
             continue
-        roles = {"flow_tag": e.flow_tag, "hot_temp_tag": e.hot_temp_tag, "cold_temp_tag": e.cold_temp_tag,
-                 "power_tag": e.power_tag}
+        roles = {
+            "flow_tag": e.flow_tag,
+            "hot_temp_tag": e.hot_temp_tag,
+            "cold_temp_tag": e.cold_temp_tag,
+            "power_tag": e.power_tag,
+        }
         for role, name in roles.items():
             if name not in by_name:
                 raise ValueError(f"{where}.energy_balance.{role}: unknown tag {name!r}")

@@ -83,9 +83,7 @@ class TagGroup:
     def due(self, watermark: float) -> bool:
         return self.next_slot is not None and self.next_slot * self.period_s < watermark - _EPS
 
-    def close_due(
-        self, watermark: float, max_hold_s: float, metrics: Metrics, received_at: float
-    ) -> list[WindowBatch]:
+    def close_due(self, watermark: float, max_hold_s: float, metrics: Metrics, received_at: float) -> list[WindowBatch]:
         """Close every slot that ends before the watermark, oldest first."""
         assert self.next_slot is not None
         last_due = slot_of(watermark, self.period_s) - 1
@@ -135,9 +133,7 @@ class TagGroup:
         self._pend_ts = ts[keep].tolist()
         self._pend_values = values[keep].tolist()
 
-    def _close_one(
-        self, k: int, max_hold_s: float, metrics: Metrics, now: float, received_at: float
-    ) -> WindowBatch:
+    def _close_one(self, k: int, max_hold_s: float, metrics: Metrics, now: float, received_at: float) -> WindowBatch:
         end = k * self.period_s
         self._commit_until(end)
         fresh = self.value_ts >= end - max_hold_s - _EPS

@@ -100,8 +100,15 @@ async def test_first_live_slot_is_scored_and_a_fault_at_start_alerts_within_a_fe
     async with ChillerServer(live_sim) as server:
         settings = load_settings(
             None,
-            sources=[{"name": "plant", "url": server.url, "publishing_interval_ms": 50.0, "queue_size": 16,
-                      "required_at_start": True}],
+            sources=[
+                {
+                    "name": "plant",
+                    "url": server.url,
+                    "publishing_interval_ms": 50.0,
+                    "queue_size": 16,
+                    "required_at_start": True,
+                }
+            ],
             tags=[t.model_dump() for t in chiller_tags(live_sim)],
             windows={"context_steps": CONTEXT_STEPS},
             detect={"grace_period_steps": GRACE_STEPS},
@@ -109,10 +116,14 @@ async def test_first_live_slot_is_scored_and_a_fault_at_start_alerts_within_a_fe
             prometheus={"host": "127.0.0.1", "port": 0},
             history={
                 "required_at_start": True,
-                "sources": [{
-                    "kind": "csv_events", "path": str(history), "timezone": "Europe/Paris",
-                    "tag_map": {export: f"{live_sim.asset}.{short}" for short, export in EXPORT_NAMES.items()},
-                }],
+                "sources": [
+                    {
+                        "kind": "csv_events",
+                        "path": str(history),
+                        "timezone": "Europe/Paris",
+                        "tag_map": {export: f"{live_sim.asset}.{short}" for short, export in EXPORT_NAMES.items()},
+                    }
+                ],
             },
         )
         metrics = Metrics(CollectorRegistry())
@@ -176,8 +187,10 @@ async def test_first_live_slot_is_scored_and_a_fault_at_start_alerts_within_a_fe
     assert residual[0].start_ts <= live_slots[LIVE_TICKS_TO_ALERT - 1][0]
     # Nothing from the historical period reached the sinks.
     assert all(e.event_ts >= t0 - 3 for e in sink.events)
-    print(f"backfill {backfill_s:.2f} s; first live slot {first_ts - t0:+.0f} s scored; "
-          f"residual alert at {residual[0].start_ts - t0:+.0f} s")
+    print(
+        f"backfill {backfill_s:.2f} s; first live slot {first_ts - t0:+.0f} s scored; "
+        f"residual alert at {residual[0].start_ts - t0:+.0f} s"
+    )
 
 
 def test_missing_required_history_exits_69_and_optional_history_starts_cold(tmp_path: Path) -> None:
@@ -187,8 +200,10 @@ def test_missing_required_history_exits_69_and_optional_history_starts_cold(tmp_
             "tags": [{"name": "a", "asset": "x", "node_id": "ns=2;s=a"}],
             "kafka": {"enabled": False},
             "prometheus": {"enabled": False},
-            "history": {"required_at_start": required,
-                        "sources": [{"kind": "csv_wide", "path": str(tmp_path / "missing.csv")}]},
+            "history": {
+                "required_at_start": required,
+                "sources": [{"kind": "csv_wide", "path": str(tmp_path / "missing.csv")}],
+            },
         }
         path = tmp_path / f"required-{required}.toml"
         path.write_text(tomli_w.dumps(cfg))

@@ -67,9 +67,9 @@ async def historian(conn: asyncpg.Connection) -> AsyncIterator[str]:
 
 
 def _source(dsn: str, table: str, **kw: object) -> PostgresSource:
-    return PostgresSource.model_validate({
-        "dsn": dsn, "table": table, "tag_map": {"FIC-101": "c1.flow", "TI-200": "c1.chw_temp"}, **kw
-    })
+    return PostgresSource.model_validate(
+        {"dsn": dsn, "table": table, "tag_map": {"FIC-101": "c1.flow", "TI-200": "c1.chw_temp"}, **kw}
+    )
 
 
 @pytest.mark.asyncio
@@ -80,8 +80,9 @@ async def test_reads_back_in_chunks_filtered_by_tags_and_time(postgres_dsn: str,
     start = (T0 + dt.timedelta(seconds=2_000)).timestamp()
     chunks = [
         chunk
-        async for chunk in read_postgres(source, start=start, end=start + 1_100, tags={"c1.flow", "c1.chw_temp"},
-                                         report=report)
+        async for chunk in read_postgres(
+            source, start=start, end=start + 1_100, tags={"c1.flow", "c1.chw_temp"}, report=report
+        )
     ]
     samples = [s for chunk in chunks for s in chunk]
     # 1,100 s of two tags (PI-300 is not asked for), 1,000 rows per round trip.
@@ -107,9 +108,7 @@ async def test_custom_names_and_a_zone_less_time_column(postgres_dsn: str, conn:
     schema = f"plant_{uuid.uuid4().hex[:6]}"
     await conn.execute(f"CREATE SCHEMA {schema}")
     try:
-        await conn.execute(
-            f"CREATE TABLE {schema}.archive (point text, stamp timestamp, reading numeric, status text)"
-        )
+        await conn.execute(f"CREATE TABLE {schema}.archive (point text, stamp timestamp, reading numeric, status text)")
         await conn.executemany(
             f"INSERT INTO {schema}.archive VALUES ($1, $2, $3, $4)",
             [
@@ -119,8 +118,13 @@ async def test_custom_names_and_a_zone_less_time_column(postgres_dsn: str, conn:
             ],
         )
         source = _source(
-            postgres_dsn, f"{schema}.archive", tag_column="point", ts_column="stamp", value_column="reading",
-            quality_column="status", timezone="Europe/Paris",
+            postgres_dsn,
+            f"{schema}.archive",
+            tag_column="point",
+            ts_column="stamp",
+            value_column="reading",
+            quality_column="status",
+            timezone="Europe/Paris",
         )
         winter = dt.datetime(2025, 1, 10, 11, 0, tzinfo=dt.UTC).timestamp()
         summer = dt.datetime(2025, 7, 10, 10, 0, tzinfo=dt.UTC).timestamp()

@@ -80,9 +80,7 @@ class PlantServer:
     ) -> None:
         assert self.server is not None
         vtype = ua.VariantType.String if name == STRING else ua.VariantType.Double
-        datavalue = ua.DataValue(
-            ua.Variant(value, vtype), StatusCode=ua.StatusCode(status), SourceTimestamp=source_ts
-        )
+        datavalue = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(status), SourceTimestamp=source_ts)
         await self.server.write_attribute_value(ua.NodeId(name, self.ns), datavalue)
 
 

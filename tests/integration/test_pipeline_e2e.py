@@ -70,7 +70,9 @@ def _start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "wb") as f:
         return subprocess.Popen(
             [sys.executable, "-m", "sentinelle.cli", "run", "--config", str(config)],
-            stdout=f, stderr=subprocess.STDOUT, env=env,
+            stdout=f,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
 
 
@@ -109,8 +111,11 @@ async def test_fault_alert_reaches_kafka_and_gauges_reach_prometheus(
     metrics_port = _free_port()
     target_file = prometheus_targets_dir / f"e2e-{metrics_port}.json"
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=kafka_bootstrap, auto_offset_reset="earliest",
-        group_id=f"e2e-{uuid.uuid4().hex[:8]}", enable_auto_commit=False,
+        topic,
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        group_id=f"e2e-{uuid.uuid4().hex[:8]}",
+        enable_auto_commit=False,
     )
     async with ChillerServer(sim) as server:
         sim_task = asyncio.create_task(server.run())
@@ -153,9 +158,7 @@ async def test_fault_alert_reaches_kafka_and_gauges_reach_prometheus(
             # Prometheus scraped our per-tag forecast gauge.
             async with asyncio.timeout(40):
                 while not (
-                    result := _prom_query(
-                        prometheus_url, f'sentinelle_tag_forecast{{tag="{faulted}",quantile="0.5"}}'
-                    )
+                    result := _prom_query(prometheus_url, f'sentinelle_tag_forecast{{tag="{faulted}",quantile="0.5"}}')
                 ):
                     await asyncio.sleep(1)
             assert 4.0 < float(result[0]["value"][1]) < 7.0
@@ -200,7 +203,9 @@ def test_unreachable_kafka_at_start_exits_69(tmp_path: Path) -> None:
     path.write_text(tomli_w.dumps(cfg))
     r = subprocess.run(
         [sys.executable, "-m", "sentinelle.cli", "run", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 69, r.stderr[-2000:]
     assert "unavailable" in r.stderr
@@ -209,8 +214,9 @@ def test_unreachable_kafka_at_start_exits_69(tmp_path: Path) -> None:
 def test_required_opcua_server_unreachable_exits_69(tmp_path: Path) -> None:
     cfg = {
         "tags": [{"name": "a.x", "asset": "a", "node_id": "ns=2;s=a.x"}],
-        "sources": [{"url": f"opc.tcp://127.0.0.1:{_free_port()}/x/", "required_at_start": True,
-                     "connect_timeout_s": 1.0}],
+        "sources": [
+            {"url": f"opc.tcp://127.0.0.1:{_free_port()}/x/", "required_at_start": True, "connect_timeout_s": 1.0}
+        ],
         "kafka": {"enabled": False},
         "prometheus": {"enabled": False},
     }
@@ -218,7 +224,9 @@ def test_required_opcua_server_unreachable_exits_69(tmp_path: Path) -> None:
     path.write_text(tomli_w.dumps(cfg))
     r = subprocess.run(
         [sys.executable, "-m", "sentinelle.cli", "run", "--config", str(path)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 69, r.stderr[-2000:]
     assert "unreachable at start" in r.stderr
@@ -229,8 +237,14 @@ async def test_unreachable_opcua_server_is_retried_and_visible_in_metrics(tmp_pa
     metrics_port = _free_port()
     cfg = {
         "tags": [{"name": "a.x", "asset": "a", "node_id": "ns=2;s=a.x"}],
-        "sources": [{"url": f"opc.tcp://127.0.0.1:{_free_port()}/x/", "reconnect_initial_s": 0.2,
-                     "reconnect_max_s": 0.5, "connect_timeout_s": 0.5}],
+        "sources": [
+            {
+                "url": f"opc.tcp://127.0.0.1:{_free_port()}/x/",
+                "reconnect_initial_s": 0.2,
+                "reconnect_max_s": 0.5,
+                "connect_timeout_s": 0.5,
+            }
+        ],
         "kafka": {"enabled": False},
         "prometheus": {"port": metrics_port},
     }
@@ -247,7 +261,8 @@ async def test_unreachable_opcua_server_is_retried_and_visible_in_metrics(tmp_pa
                 except OSError:
                     continue
                 reconnects = [
-                    float(line.split()[-1]) for line in text.splitlines()
+                    float(line.split()[-1])
+                    for line in text.splitlines()
                     if line.startswith('sentinelle_source_reconnects_total{source="plant"}')
                 ]
                 if reconnects and reconnects[0] >= 2:

@@ -11,8 +11,7 @@ HELDOUT_VALUE = 999_999.0
 """Every held-out cell of the tiny datasets holds this, so a test can prove none of it reached training."""
 
 SKAB_HEADER = (
-    "datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;Voltage;"
-    "Volume Flow RateRMS"
+    "datetime;Accelerometer1RMS;Accelerometer2RMS;Current;Pressure;Temperature;Thermocouple;Voltage;Volume Flow RateRMS"
 )
 LBNL_HEADER = (
     "Datetime,AHU: Supply Air Temperature,AHU: Cooling Coil Valve Control Signal  ,Occupancy Mode Indicator,"

@@ -144,8 +144,13 @@ def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator)
     [("rate_of_change", None), ("energy_balance", None), ("data_quality", "stuck"), ("data_quality", "missing")],
 )
 def test_new_kinds_validate_with_their_category(validator: Draft202012Validator, kind: str, reason: str | None) -> None:
-    ev = _event("opened", event_ts=START, kind=kind, reason=reason,
-                alert_id=f"chiller1/chiller1.power_kw/{kind}/{int(START * 1000)}")
+    ev = _event(
+        "opened",
+        event_ts=START,
+        kind=kind,
+        reason=reason,
+        alert_id=f"chiller1/chiller1.power_kw/{kind}/{int(START * 1000)}",
+    )
     payload = json.loads(json.dumps(ev.to_dict(), allow_nan=False))
     validator.validate(payload)
     assert payload["category"] == ("data_quality" if kind == "data_quality" else "process")

@@ -118,9 +118,7 @@ async def test_warm_start_scores_the_first_live_slot_and_alerts_within_a_few_tic
     settings = daemon_settings(history_sim, {"sources": [{"kind": "csv_wide", "path": str(tmp_path / "wide.csv")}]})
     assert lookback_s(settings) == CONTEXT + GRACE
     stages = Stages(settings)
-    result = await run_backfill(
-        settings, stages.metrics, stages.windows, stages.forecaster, stages.detect, now=T0
-    )
+    result = await run_backfill(settings, stages.metrics, stages.windows, stages.forecaster, stages.detect, now=T0)
     # Only the look-back was replayed: (64 + 30) s of 7 tags, plus each tag's value at its start.
     assert result.samples == 7 * (CONTEXT + GRACE) + 7
     assert result.ticks >= CONTEXT + GRACE - 2 and result.unavailable == ()
@@ -155,8 +153,9 @@ async def test_cold_start_is_blind_until_the_detectors_warm_up() -> None:
 
 @pytest.mark.asyncio
 async def test_alerts_of_the_historical_period_are_suppressed_counted_and_forgotten(tmp_path: Path) -> None:
-    drift_in_history = FaultSettings(kind="sensor_drift", onset_s=HISTORY_S - 60, duration_s=90.0,
-                                     tag="chw_temp_c", magnitude=3.0)
+    drift_in_history = FaultSettings(
+        kind="sensor_drift", onset_s=HISTORY_S - 60, duration_s=90.0, tag="chw_temp_c", magnitude=3.0
+    )
     history_sim = SimulatorSettings(seed=11, faults=(drift_in_history,))
     write_wide_history(tmp_path / "wide.csv", history_sim, T0 - HISTORY_S, HISTORY_S)
     settings = daemon_settings(history_sim, {"sources": [{"kind": "csv_wide", "path": str(tmp_path / "wide.csv")}]})
@@ -191,8 +190,7 @@ async def test_unreadable_source_exits_when_required_and_starts_cold_otherwise(
     optional = daemon_settings(SimulatorSettings(), {"sources": [dict(missing)]})
     stages = Stages(optional)
     with caplog.at_level("WARNING", logger="sentinelle.backfill"):
-        result = await run_backfill(optional, stages.metrics, stages.windows, stages.forecaster, stages.detect,
-                                    now=T0)
+        result = await run_backfill(optional, stages.metrics, stages.windows, stages.forecaster, stages.detect, now=T0)
     assert result.unavailable == ("csv_events",) and result.samples == 0
     assert "continuing without it" in caplog.text and "starting cold" in caplog.text
 
@@ -205,21 +203,29 @@ async def test_sources_are_merged_in_time_order_and_the_first_listed_wins_ties(t
 
     tags = ["chiller1.flow_m3h", "chiller1.power_kw"]
     steps = np.arange(-60, 0, dtype=float)
-    table = pa.table({
-        "tag": [t for t in tags for _ in steps],
-        "ts": np.concatenate([T0 + steps, T0 + steps]),
-        "value": np.concatenate([60.0 + 0 * steps, 400.0 + steps]),
-    })
+    table = pa.table(
+        {
+            "tag": [t for t in tags for _ in steps],
+            "ts": np.concatenate([T0 + steps, T0 + steps]),
+            "value": np.concatenate([60.0 + 0 * steps, 400.0 + steps]),
+        }
+    )
     pq.write_table(table, tmp_path / "by_tag.parquet")
     (tmp_path / "events.csv").write_text(
         "date,parameter name,value,new value\n"
         # No old value: no seed at the look-back's start, only the change at T0 - 30.
         f"{dt.datetime.fromtimestamp(T0 - 30, dt.UTC).isoformat()},chiller1.power_kw,,999\n"
     )
-    settings = daemon_settings(SimulatorSettings(), {"sources": [
-        {"kind": "parquet", "path": str(tmp_path / "by_tag.parquet"), "tag_map": {}},
-        {"kind": "csv_events", "path": str(tmp_path / "events.csv"), "tag_map": {}, "timezone": "UTC"},
-    ], "backfill_lookback_s": 60.0})
+    settings = daemon_settings(
+        SimulatorSettings(),
+        {
+            "sources": [
+                {"kind": "parquet", "path": str(tmp_path / "by_tag.parquet"), "tag_map": {}},
+                {"kind": "csv_events", "path": str(tmp_path / "events.csv"), "tag_map": {}, "timezone": "UTC"},
+            ],
+            "backfill_lookback_s": 60.0,
+        },
+    )
     stages = Stages(settings)
     await run_backfill(settings, stages.metrics, stages.windows, stages.forecaster, stages.detect, now=T0)
     assert stages.counter("sentinelle_samples_dropped_total", reason="late") == 0

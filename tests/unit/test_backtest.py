@@ -36,8 +36,13 @@ def test_scores_on_a_ramp_are_right(tmp_path: Path) -> None:
     h1, h4 = result.scores["plant.ramp"]["h1"]["last"], result.scores["plant.ramp"]["h4"]["last"]
     assert (h1["mae"], h1["error_mean"], h1["error_std"], h1["max_error"], h1["min_error"]) == (1, -1, 0, -1, -1)
     assert h1["mase"] == 1.0 and h1["coverage_80"] == 1.0
-    assert (h4["mae"], h4["error_mean"], h4["error_median"], h4["max_error"], h4["min_error"]) == (2.5, -2.5, -2.5,
-                                                                                               -1, -4)
+    assert (h4["mae"], h4["error_mean"], h4["error_median"], h4["max_error"], h4["min_error"]) == (
+        2.5,
+        -2.5,
+        -2.5,
+        -1,
+        -4,
+    )
     assert h4["error_std"] == pytest.approx(math.sqrt(1.25))
     assert h4["mase"] == 2.5 and h4["coverage_80"] == 1.0  # |error| ≤ 4: inside the band
     # WQL from its definition: 2 · Σ pinball / (levels · Σ|y|), over the three origins.
@@ -67,8 +72,11 @@ def test_a_failing_forecaster_is_reported_not_fatal() -> None:
     def broken(contexts: FloatArray) -> FloatArray:
         raise RuntimeError("weights corrupt")
 
-    result = run_backtest([ramp], {"broken": broken, "last": _last_value_with_band},
-                          BacktestPlan(horizons=(4,), origins=2, context_steps=16, min_context_steps=16))
+    result = run_backtest(
+        [ramp],
+        {"broken": broken, "last": _last_value_with_band},
+        BacktestPlan(horizons=(4,), origins=2, context_steps=16, min_context_steps=16),
+    )
     assert result.failures == {"broken": "weights corrupt"} and list(result.forecasts) == ["last"]
 
 
@@ -90,25 +98,63 @@ def _write_plant(folder: Path) -> tuple[Path, Path]:
     config = folder / "sentinelle.toml"
     config.write_text(
         f'[forecast]\nforecaster = "model"\nmodel_path = "{TINY}"\nadapters_dir = "{folder / "adapters"}"\n'
-        'horizon_steps = 8\n[finetune]\nmax_steps = 10\neval_every_steps = 5\nbatch_size = 8\nthreads = 1\n'
-        + "".join(f'[[tags]]\nname = "pump1.{n}"\nasset = "pump1"\nnode_id = "ns=2;s={n}"\nperiod_s = 60.0\n'
-                  for n in ("temp_c", "power_kw"))
+        "horizon_steps = 8\n[finetune]\nmax_steps = 10\neval_every_steps = 5\nbatch_size = 8\nthreads = 1\n"
+        + "".join(
+            f'[[tags]]\nname = "pump1.{n}"\nasset = "pump1"\nnode_id = "ns=2;s={n}"\nperiod_s = 60.0\n'
+            for n in ("temp_c", "power_kw")
+        )
     )
     return csv_path, config
 
 
 def test_finetune_then_backtest_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     csv_path, config = _write_plant(tmp_path)
-    assert main(["finetune", "--config", str(config), "--asset", "pump1", "--data", str(csv_path),
-                 "--until", "2026-01-01T08:00:00Z", "--no-progress"]) == EXIT_OK
+    assert (
+        main(
+            [
+                "finetune",
+                "--config",
+                str(config),
+                "--asset",
+                "pump1",
+                "--data",
+                str(csv_path),
+                "--until",
+                "2026-01-01T08:00:00Z",
+                "--no-progress",
+            ]
+        )
+        == EXIT_OK
+    )
     adapter = tmp_path / "adapters" / "pump1"
     manifest = json.loads((adapter / "manifest.json").read_text())
     assert manifest["tags"] == ["pump1.power_kw", "pump1.temp_c"] and manifest["data"]["last"] == "2026-01-01T07:59:00Z"
     assert "adapter for pump1 saved" in capsys.readouterr().out
 
     out = tmp_path / "report"
-    assert main(["backtest", "--config", str(config), "--data", str(csv_path), "--adapter", str(adapter),
-                 "--out", str(out), "--horizons", "1", "8", "--origins", "4", "--skip", "autoets"]) == EXIT_OK
+    assert (
+        main(
+            [
+                "backtest",
+                "--config",
+                str(config),
+                "--data",
+                str(csv_path),
+                "--adapter",
+                str(adapter),
+                "--out",
+                str(out),
+                "--horizons",
+                "1",
+                "8",
+                "--origins",
+                "4",
+                "--skip",
+                "autoets",
+            ]
+        )
+        == EXIT_OK
+    )
     doc = json.loads((out / "report.json").read_text())
     assert doc["forecasters"] == ["base", "adapted", "seasonal_naive", "holt"]
     # Origins start after the adapter's training data by default: nothing is scored in-sample.
@@ -124,7 +170,22 @@ def test_finetune_then_backtest_commands(tmp_path: Path, capsys: pytest.CaptureF
     with open(other / "model.safetensors", "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\x00\x00\x80\x3f")
-    code = main(["backtest", "--config", str(config), "--data", str(csv_path), "--adapter", str(adapter),
-                 "--base", str(other), "--out", str(tmp_path / "r2"), "--skip", "autoets"])
+    code = main(
+        [
+            "backtest",
+            "--config",
+            str(config),
+            "--data",
+            str(csv_path),
+            "--adapter",
+            str(adapter),
+            "--base",
+            str(other),
+            "--out",
+            str(tmp_path / "r2"),
+            "--skip",
+            "autoets",
+        ]
+    )
     assert code == EXIT_CONFIG
     assert "manifest.json: adapter was trained on base model sha256" in capsys.readouterr().err

@@ -23,8 +23,14 @@ TAGS = (
 def _fb(ts: float, values: list[float], median: list[float], sigma: float = 0.1) -> ForecastBatch:
     v = np.array(values)
     med = np.array(median)
-    w = WindowBatch(ts=ts, period_s=1.0, tags=tuple(t.name for t in TAGS), assets=tuple(t.asset for t in TAGS),
-                    values=v, contexts=v[:, None])
+    w = WindowBatch(
+        ts=ts,
+        period_s=1.0,
+        tags=tuple(t.name for t in TAGS),
+        assets=tuple(t.asset for t in TAGS),
+        values=v,
+        contexts=v[:, None],
+    )
     z = np.array([-1.2816, 0.0, 1.2816])
     q = med[:, None, None] + z[None, :, None] * sigma + np.zeros((1, 1, 4))
     return ForecastBatch(window=w, levels=LEVELS, quantiles=q, forecaster="test")
@@ -32,8 +38,7 @@ def _fb(ts: float, values: list[float], median: list[float], sigma: float = 0.1)
 
 def _stage(**kw: object) -> tuple[DetectStage, Metrics]:
     m = Metrics(CollectorRegistry())
-    s = DetectSettings(grace_period_steps=20, open_k=3, open_n=5, clear_normal_steps=4,
-                       update_min_interval_s=0, **kw)  # type: ignore[arg-type]
+    s = DetectSettings(grace_period_steps=20, open_k=3, open_n=5, clear_normal_steps=4, update_min_interval_s=0, **kw)  # type: ignore[arg-type]
     return DetectStage(TAGS, s, m), m
 
 
@@ -132,8 +137,14 @@ def test_rows_refreshed_on_a_cadence_use_the_matching_forecast_step() -> None:
 
     def fb(ts: float, values: list[float], rows: list[int], medians: list[list[float]]) -> ForecastBatch:
         v = np.array(values)
-        w = WindowBatch(ts=ts, period_s=1.0, tags=tuple(t.name for t in TAGS), assets=tuple(t.asset for t in TAGS),
-                        values=v, contexts=v[:, None])
+        w = WindowBatch(
+            ts=ts,
+            period_s=1.0,
+            tags=tuple(t.name for t in TAGS),
+            assets=tuple(t.asset for t in TAGS),
+            values=v,
+            contexts=v[:, None],
+        )
         med = np.array(medians)  # (len(rows), H)
         q = med[:, None, :] + z[None, :, None] * 0.1
         return ForecastBatch(window=w, levels=levels, quantiles=q, forecaster="t", rows=np.array(rows, dtype=np.intp))

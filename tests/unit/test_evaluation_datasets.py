@@ -52,8 +52,14 @@ def test_lbnl_loader_splits_at_gaps_and_reads_bad_cells_as_gaps(tiny_data_dir: P
     assert faulted.labels is not None and faulted.labels.all()
     assert normal.labels is not None and not normal.labels.any()
     assert np.isnan(normal.values[7]) and normal.unit == "degF"  # '#VALUE!'
-    valve = next(s for s in series if s.group == "SZCAV" and s.meta["channel"].startswith("AHU: Cooling") and
-                 s.labels is not None and not s.labels.any())
+    valve = next(
+        s
+        for s in series
+        if s.group == "SZCAV"
+        and s.meta["channel"].startswith("AHU: Cooling")
+        and s.labels is not None
+        and not s.labels.any()
+    )
     assert np.isnan(valve.values[8])  # an empty cell
     assert np.all(np.diff(normal.timestamps) == 60.0)
 

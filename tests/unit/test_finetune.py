@@ -28,8 +28,9 @@ from sentinelle.settings import FinetuneSettings, ForecastSettings
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
-FAST = FinetuneSettings(max_steps=30, eval_every_steps=10, batch_size=16, threads=1, patience_evals=10,
-                        learning_rate=3e-3)
+FAST = FinetuneSettings(
+    max_steps=30, eval_every_steps=10, batch_size=16, threads=1, patience_evals=10, learning_rate=3e-3
+)
 
 
 def _plant(n: int = 400, seed: int = 0) -> list[Series]:
@@ -46,8 +47,9 @@ def _plant(n: int = 400, seed: int = 0) -> list[Series]:
 def adapted(tmp_path_factory: pytest.TempPathFactory) -> tuple[FinetuneResult, Path]:
     """One fine-tuning run shared by the tests: ``<root>/adapters/pump1``."""
     root = tmp_path_factory.mktemp("finetune")
-    result = finetune(TINY, _plant(), FAST, asset="pump1", out_dir=root / "adapters" / "pump1", progress=False,
-                      device="cpu")
+    result = finetune(
+        TINY, _plant(), FAST, asset="pump1", out_dir=root / "adapters" / "pump1", progress=False, device="cpu"
+    )
     return result, root / "adapters"
 
 
@@ -59,8 +61,11 @@ def _copy_adapter(adapters: Path, to: Path, asset: str = "pump1") -> Path:
 def test_finetune_writes_adapter_and_manifest(adapted: tuple[FinetuneResult, Path]) -> None:
     result, adapters = adapted
     folder = adapters / "pump1"
-    assert sorted(p.name for p in folder.iterdir()) == ["adapter_config.json", "adapter_model.safetensors",
-                                                        "manifest.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "manifest.json",
+    ]
     m = json.loads((folder / "manifest.json").read_text())
     assert m["asset"] == "pump1" and m["format"] == 1
     assert m["base_model"]["sha256"] == file_sha256(TINY / "model.safetensors")
@@ -158,8 +163,12 @@ def test_weights_that_do_not_fit_the_layers_are_refused(adapted: tuple[FinetuneR
 
 def _window_batch(contexts: np.ndarray, assets: tuple[str, ...]) -> WindowBatch:
     return WindowBatch(
-        ts=T0, period_s=60.0, tags=tuple(f"{a}.tag{i}" for i, a in enumerate(assets)), assets=assets,
-        values=contexts[:, -1].copy(), contexts=contexts,
+        ts=T0,
+        period_s=60.0,
+        tags=tuple(f"{a}.tag{i}" for i, a in enumerate(assets)),
+        assets=assets,
+        values=contexts[:, -1].copy(),
+        contexts=contexts,
     )
 
 
@@ -172,8 +181,9 @@ def test_the_daemon_forecasts_each_asset_with_its_adapter(adapted: tuple[Finetun
     broken = _copy_adapter(adapted[1], adapters, asset="pump3")
     (broken / "adapter_model.safetensors").write_bytes(b"\x00" * 64)
     metrics = Metrics(CollectorRegistry())
-    settings = ForecastSettings(forecaster="model", model_path=TINY, horizon_steps=16, model_device="cpu",
-                                adapters_dir=adapters, max_wait_ms=0)
+    settings = ForecastSettings(
+        forecaster="model", model_path=TINY, horizon_steps=16, model_device="cpu", adapters_dir=adapters, max_wait_ms=0
+    )
     forecaster = make_forecaster(settings, metrics)
     assert isinstance(forecaster, ModelForecaster)
     assert list(forecaster.adapters) == ["pump1", "pump4"]
@@ -181,8 +191,15 @@ def test_the_daemon_forecasts_each_asset_with_its_adapter(adapted: tuple[Finetun
     assert metrics.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "model"}) == 1
 
     series = _plant(seed=2)
-    contexts = np.stack([series[1].values[-64:], series[1].values[-80:-16], series[0].values[-64:],
-                         series[1].values[-64:], series[0].values[-70:-6]])
+    contexts = np.stack(
+        [
+            series[1].values[-64:],
+            series[1].values[-80:-16],
+            series[0].values[-64:],
+            series[1].values[-64:],
+            series[0].values[-70:-6],
+        ]
+    )
     assets = ("pump1", "pump2", "pump1", "pump3", "pump4")
     base = ModelForecaster(TINY, LEVELS, 16, device="cpu").forecast(contexts)
     alone = load_adapter(TINY, adapted[1] / "pump1")

@@ -59,8 +59,12 @@ def test_seasonal_naive_repeats_the_season() -> None:
 def _window(n: int, ts: float = 0.0) -> WindowBatch:
     ctx = _contexts(n, 32, seed=int(ts))
     return WindowBatch(
-        ts=ts, period_s=1.0, tags=tuple(f"t{i}" for i in range(n)), assets=("a",) * n,
-        values=ctx[:, -1], contexts=ctx,
+        ts=ts,
+        period_s=1.0,
+        tags=tuple(f"t{i}" for i in range(n)),
+        assets=("a",) * n,
+        values=ctx[:, -1],
+        contexts=ctx,
     )
 
 

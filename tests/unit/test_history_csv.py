@@ -169,53 +169,79 @@ def test_wide_empty_cell_means_unchanged_and_a_first_value_starts_the_tag(tmp_pa
         by_time.setdefault(ts, {})[tag] = value
     assert sorted(by_time) == [t0, t0 + 1, t0 + 2, t0 + 3]
     assert by_time[t0] == {"flow": 60.2, "pump %": 45.0, "supply temperature": 12.1, "chilled-water temperature": 5.02}
-    assert by_time[t0 + 1] == {"flow": 60.2, "pump %": 45.0, "supply temperature": 12.1,
-                               "chilled-water temperature": 5.04}
+    assert by_time[t0 + 1] == {
+        "flow": 60.2,
+        "pump %": 45.0,
+        "supply temperature": 12.1,
+        "chilled-water temperature": 5.04,
+    }
     assert by_time[t0 + 2]["flow"] == 60.4 and by_time[t0 + 2]["power"] == 401.5
     assert by_time[t0 + 3] == by_time[t0 + 2]
 
 
 def test_wide_tag_map_date_column_by_name_and_range_start(tmp_path: Path) -> None:
     path = tmp_path / "wide.csv"
-    path.write_text("\ufeffFlow\tTimestamp\tPower\n60\t2024-01-01T00:00:00Z\t400\n61\t2024-01-01T00:00:10Z\t\n"
-                    "62\t2024-01-01T00:00:20Z\t402\n", encoding="utf-8")
+    path.write_text(
+        "\ufeffFlow\tTimestamp\tPower\n60\t2024-01-01T00:00:00Z\t400\n61\t2024-01-01T00:00:10Z\t\n"
+        "62\t2024-01-01T00:00:20Z\t402\n",
+        encoding="utf-8",
+    )
     source = CsvWideSource(path=path, date_column="timestamp", tag_map={"Flow": "c.flow", "Power": "c.power"})
     t0 = _ts(2024, 1, 1)
     got = _triples(_samples(read_csv_wide(source, start=t0 + 5)))
     assert got == [
-        ("c.flow", t0 + 5, 60.0), ("c.power", t0 + 5, 400.0),  # the values at the start
-        ("c.flow", t0 + 10, 61.0), ("c.power", t0 + 10, 400.0),
-        ("c.flow", t0 + 20, 62.0), ("c.power", t0 + 20, 402.0),
+        ("c.flow", t0 + 5, 60.0),
+        ("c.power", t0 + 5, 400.0),  # the values at the start
+        ("c.flow", t0 + 10, 61.0),
+        ("c.power", t0 + 10, 400.0),
+        ("c.flow", t0 + 20, 62.0),
+        ("c.power", t0 + 20, 402.0),
     ]
 
 
 def test_both_exports_of_one_history_give_the_same_windows(tmp_path: Path) -> None:
     """The event log and the wide export of the same changes resample to the same windows."""
     changes = [  # (seconds after t0, tag, old, new)
-        (0, "a", 1.0, 1.5), (0, "b", 10.0, 10.0), (1, "a", 1.5, 1.6), (3, "b", 10.0, 11.0),
-        (4, "a", 1.6, 1.2), (6, "a", 1.2, 1.3), (6, "b", 11.0, 12.5), (9, "a", 1.3, 1.0),
+        (0, "a", 1.0, 1.5),
+        (0, "b", 10.0, 10.0),
+        (1, "a", 1.5, 1.6),
+        (3, "b", 10.0, 11.0),
+        (4, "a", 1.6, 1.2),
+        (6, "a", 1.2, 1.3),
+        (6, "b", 11.0, 12.5),
+        (9, "a", 1.3, 1.0),
     ]
     t0 = _ts(2024, 2, 1)
     iso = {k: dt.datetime.fromtimestamp(t0 + k, UTC).isoformat() for k in range(10)}
     events = tmp_path / "events.csv"
-    events.write_text("date,parameter name,value,new value\n"
-                      + "".join(f"{iso[k]},{tag},{old},{new}\n" for k, tag, old, new in changes))
+    events.write_text(
+        "date,parameter name,value,new value\n"
+        + "".join(f"{iso[k]},{tag},{old},{new}\n" for k, tag, old, new in changes)
+    )
     wide = tmp_path / "wide.csv"
     rows = {k: {tag: new for kk, tag, _, new in changes if kk == k} for k in sorted({c[0] for c in changes})}
     wide.write_text("date,a,b\n" + "".join(f"{iso[k]},{r.get('a', '')},{r.get('b', '')}\n" for k, r in rows.items()))
 
     def windows_of(samples: list[Sample]) -> list[tuple[float, list[float]]]:
         tags = [TagSettings(name=n, asset="x", node_id=f"ns=2;s={n}") for n in ("a", "b")]
-        w = Windows(tags, WindowSettings(context_steps=8, allowed_lateness_s=0.0, max_hold_s=5.0),
-                    Metrics(CollectorRegistry()))
+        w = Windows(
+            tags, WindowSettings(context_steps=8, allowed_lateness_s=0.0, max_hold_s=5.0), Metrics(CollectorRegistry())
+        )
         return [(b.ts, b.values.tolist()) for b in w.ingest(samples)]
 
     from_events = windows_of(_samples(read_csv_events(CsvEventsSource(path=events))))
     from_wide = windows_of(_samples(read_csv_wide(CsvWideSource(path=wide))))
     assert from_events == from_wide
     assert [v for _, v in from_events] == [
-        [1.5, 10.0], [1.6, 10.0], [1.6, 10.0], [1.6, 11.0], [1.2, 11.0], [1.2, 11.0],
-        [1.3, 12.5], [1.3, 12.5], [1.3, 12.5],
+        [1.5, 10.0],
+        [1.6, 10.0],
+        [1.6, 10.0],
+        [1.6, 11.0],
+        [1.2, 11.0],
+        [1.2, 11.0],
+        [1.3, 12.5],
+        [1.3, 12.5],
+        [1.3, 12.5],
     ]
 
 
@@ -254,8 +280,17 @@ def test_bad_dates(text: str) -> None:
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("5,2", 5.2), (" 5.2 ", 5.2), ("-0,5", -0.5), ("1\u202f234,5", 1234.5), ("1 234 567", 1234567.0),
-     ("1.234,5", 1234.5), ("1,234.5", 1234.5), ("1e3", 1000.0), ("False", 0.0)],
+    [
+        ("5,2", 5.2),
+        (" 5.2 ", 5.2),
+        ("-0,5", -0.5),
+        ("1\u202f234,5", 1234.5),
+        ("1 234 567", 1234567.0),
+        ("1.234,5", 1234.5),
+        ("1,234.5", 1234.5),
+        ("1e3", 1000.0),
+        ("False", 0.0),
+    ],
 )
 def test_numbers(text: str, expected: float) -> None:
     assert parse_number(text) == expected
@@ -328,7 +363,12 @@ def test_malformed_wide_cell_skips_that_cell_and_ends_its_held_value(
         got = _triples(_samples(read_csv_wide(CsvWideSource(path=path), report=report)))
     t0 = _ts(2024, 1, 1)
     assert [(tag, ts - t0, v) for tag, ts, v in got if not (isinstance(v, float) and math.isnan(v))] == [
-        ("a", 0, 1.0), ("b", 0, 10.0), ("b", 1, 10.0), ("b", 2, 11.0), ("b", 4, 11.0), ("b", 5, 11.0),
+        ("a", 0, 1.0),
+        ("b", 0, 10.0),
+        ("b", 1, 10.0),
+        ("b", 2, 11.0),
+        ("b", 4, 11.0),
+        ("b", 5, 11.0),
     ]
     assert [(tag, ts - t0) for tag, ts, v in got if isinstance(v, float) and math.isnan(v)] == [("a", 4)]
     assert dict(report.skipped) == {"malformed_value": 1, "malformed_row": 1, "malformed_date": 1}
@@ -353,12 +393,14 @@ def test_many_malformed_rows_are_all_counted_but_logged_a_bounded_number_of_time
 
 def test_parquet_long_round_trip_with_quality_nan_and_tag_map(tmp_path: Path) -> None:
     t0 = dt.datetime(2024, 5, 1, 12, tzinfo=UTC)
-    table = pa.table({
-        "tag": ["FIC101", "TI200", "FIC101", "TI200", "FIC101", None],
-        "ts": pa.array([t0 + dt.timedelta(seconds=k) for k in (0, 0, 1, 1, 2, 3)], pa.timestamp("ms", tz="UTC")),
-        "value": [60.5, 5.01, float("nan"), 5.02, 61.0, 1.0],
-        "quality": [0, 0, 0, 0x80000000, None, 0],
-    })
+    table = pa.table(
+        {
+            "tag": ["FIC101", "TI200", "FIC101", "TI200", "FIC101", None],
+            "ts": pa.array([t0 + dt.timedelta(seconds=k) for k in (0, 0, 1, 1, 2, 3)], pa.timestamp("ms", tz="UTC")),
+            "value": [60.5, 5.01, float("nan"), 5.02, 61.0, 1.0],
+            "quality": [0, 0, 0, 0x80000000, None, 0],
+        }
+    )
     path = tmp_path / "history.parquet"
     pq.write_table(table, path, row_group_size=2)
     source = ParquetSource(path=path, tag_map={"FIC101": "c.flow", "TI200": "c.chw"})
@@ -366,8 +408,11 @@ def test_parquet_long_round_trip_with_quality_nan_and_tag_map(tmp_path: Path) ->
     samples = _samples(read_parquet(source, report=report, chunk_samples=3))
     s0 = t0.timestamp()
     assert [(s.tag, s.source_ts - s0, s.quality) for s in samples] == [
-        ("c.flow", 0, Quality.GOOD), ("c.chw", 0, Quality.GOOD), ("c.flow", 1, Quality.GOOD),
-        ("c.chw", 1, Quality.BAD), ("c.flow", 2, Quality.GOOD),
+        ("c.flow", 0, Quality.GOOD),
+        ("c.chw", 0, Quality.GOOD),
+        ("c.flow", 1, Quality.GOOD),
+        ("c.chw", 1, Quality.BAD),
+        ("c.flow", 2, Quality.GOOD),
     ]
     assert math.isnan(samples[2].value)  # type: ignore[arg-type]
     assert [p.where for p in report.problems] == [f"{path}:row 6"]
@@ -377,9 +422,13 @@ def test_parquet_long_round_trip_with_quality_nan_and_tag_map(tmp_path: Path) ->
 
 
 def test_parquet_naive_times_are_in_the_configured_zone_and_numbers_are_epoch_seconds(tmp_path: Path) -> None:
-    naive = pa.table({
-        "tag": ["a"], "ts": pa.array([dt.datetime(2024, 7, 1, 12)], pa.timestamp("us")), "value": [1.0],
-    })
+    naive = pa.table(
+        {
+            "tag": ["a"],
+            "ts": pa.array([dt.datetime(2024, 7, 1, 12)], pa.timestamp("us")),
+            "value": [1.0],
+        }
+    )
     pq.write_table(naive, tmp_path / "naive.parquet")
     got = _samples(read_parquet(ParquetSource(path=tmp_path / "naive.parquet", timezone="Europe/Paris")))
     assert got[0].source_ts == _ts(2024, 7, 1, 10)
@@ -391,16 +440,25 @@ def test_parquet_naive_times_are_in_the_configured_zone_and_numbers_are_epoch_se
 
 def test_parquet_wide_forward_fills_nulls(tmp_path: Path) -> None:
     t0 = dt.datetime(2024, 5, 1, tzinfo=UTC)
-    table = pa.table({
-        "ts": pa.array([t0, t0 + dt.timedelta(seconds=1), t0 + dt.timedelta(seconds=2)], pa.timestamp("s", tz="UTC")),
-        "flow": [60.0, None, 61.0],
-        "power": [None, 400.0, None],
-    })
+    table = pa.table(
+        {
+            "ts": pa.array(
+                [t0, t0 + dt.timedelta(seconds=1), t0 + dt.timedelta(seconds=2)], pa.timestamp("s", tz="UTC")
+            ),
+            "flow": [60.0, None, 61.0],
+            "power": [None, 400.0, None],
+        }
+    )
     pq.write_table(table, tmp_path / "wide.parquet")
     got = _triples(_samples(read_parquet(ParquetSource(path=tmp_path / "wide.parquet", layout="wide"))))
     s0 = t0.timestamp()
-    assert got == [("flow", s0, 60.0), ("flow", s0 + 1, 60.0), ("power", s0 + 1, 400.0),
-                   ("flow", s0 + 2, 61.0), ("power", s0 + 2, 400.0)]
+    assert got == [
+        ("flow", s0, 60.0),
+        ("flow", s0 + 1, 60.0),
+        ("power", s0 + 1, 400.0),
+        ("flow", s0 + 2, 61.0),
+        ("power", s0 + 2, 400.0),
+    ]
 
 
 def test_parquet_unreadable_file_is_unavailable(tmp_path: Path) -> None:
@@ -466,9 +524,7 @@ def test_the_documented_examples_in_the_example_config_are_valid() -> None:
     first = lines.index("# [[history.sources]]")
     # The TOML lines of the commented examples, not the prose between them.
     block = [line[2:] for line in lines[first:] if re.match(r"# (\[\[|[a-z_]+ = )", line)]
-    sources = tomllib.loads(
-        "\n".join(line.replace("[[history.sources]]", "[[sources]]") for line in block)
-    )["sources"]
+    sources = tomllib.loads("\n".join(line.replace("[[history.sources]]", "[[sources]]") for line in block))["sources"]
     settings = load_settings(example, history={"sources": sources})
     assert [s.kind for s in settings.history.sources] == ["csv_events", "csv_wide", "parquet", "postgres"]
     assert settings.history.required_at_start is False

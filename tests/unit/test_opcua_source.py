@@ -80,15 +80,9 @@ def test_source_timestamp_wins_over_server_timestamp() -> None:
 def test_server_timestamp_when_source_timestamp_missing_or_null() -> None:
     server = T.replace(tzinfo=UTC)
     missing: list[int] = []
-    assert (
-        sample_from_datavalue("t", dv(source=None, server=server), lambda: missing.append(1)).source_ts
-        == T_EPOCH
-    )
+    assert sample_from_datavalue("t", dv(source=None, server=server), lambda: missing.append(1)).source_ts == T_EPOCH
     null = dt.datetime(1601, 1, 1, tzinfo=UTC)
-    assert (
-        sample_from_datavalue("t", dv(source=null, server=server), lambda: missing.append(1)).source_ts
-        == T_EPOCH
-    )
+    assert sample_from_datavalue("t", dv(source=null, server=server), lambda: missing.append(1)).source_ts == T_EPOCH
     assert missing == []
 
 

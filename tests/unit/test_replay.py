@@ -96,8 +96,16 @@ def test_asset_t2_catches_a_shift_no_single_tag_limit_sees() -> None:
     common = rng.normal(0, 0.1, n)
     x = np.stack([common + rng.normal(0, 0.02, n), common + rng.normal(0, 0.02, n)], axis=1)
     x[300:] += np.array([0.5, -0.5])
-    rec = Recording("toy2", "pump", ("pump.a", "pump.b"), ("", ""), T0 + np.arange(n, dtype=np.float64), x,
-                    np.ones(n, dtype=bool), train_rows=150)
+    rec = Recording(
+        "toy2",
+        "pump",
+        ("pump.a", "pump.b"),
+        ("", ""),
+        T0 + np.arange(n, dtype=np.float64),
+        x,
+        np.ones(n, dtype=bool),
+        train_rows=150,
+    )
     on = replay(rec, replay_settings("holt", DetectSettings(asset_enabled=True, asset_warmup_steps=150)))
     asset_opened = [e for e in on.events if e.kind == "asset_state" and e.event == "opened"]
     assert len(asset_opened) == 1 and T0 + 300 <= asset_opened[0].event_ts <= T0 + 305

@@ -66,7 +66,9 @@ def test_run_with_bad_config_exits_78_as_a_process(tmp_path: Path) -> None:
     bad.write_text("[prometheus]\nport = 99999\n")
     r = subprocess.run(
         [sys.executable, "-m", "sentinelle.cli", "run", "--config", str(bad)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert r.returncode == 78
     assert "prometheus.port" in r.stderr

@@ -134,8 +134,9 @@ def cut_windows(series: Sequence[Series], plan: BacktestPlan) -> Windows:
         stop = len(s) if plan.end is None else int(np.searchsorted(ts, plan.end - 1e-9))
         last = stop - h
         if last < first:
-            log.warning("%s: no origin in the period with %d steps of context and %d ahead", s.name,
-                        plan.min_context_steps, h)
+            log.warning(
+                "%s: no origin in the period with %d steps of context and %d ahead", s.name, plan.min_context_steps, h
+            )
             continue
         picks = np.unique(np.linspace(first, last, min(plan.origins, last - first + 1)).round().astype(np.int64))
         rows.extend((k, int(o)) for o in picks)
@@ -243,8 +244,9 @@ def autoets(contexts: FloatArray, horizon: int, season: int) -> FloatArray:
         except Exception as e:  # statsforecast raises bare Exceptions on degenerate windows
             log.debug("AutoETS failed on window %d: %s", i, e)
             continue
-        out[i] = np.stack([f["lo-80"], f["lo-60"], f["lo-40"], f["lo-20"], f["mean"],
-                           f["hi-20"], f["hi-40"], f["hi-60"], f["hi-80"]])
+        out[i] = np.stack(
+            [f["lo-80"], f["lo-60"], f["lo-40"], f["lo-20"], f["mean"], f["hi-20"], f["hi-40"], f["hi-60"], f["hi-80"]]
+        )
     return out
 
 
@@ -291,8 +293,9 @@ def write_report(
             continue
         i = int(rows[-1])  # the tag's latest origin: the most recent behaviour of the plant
         path = out_dir / "plots" / f"{_slug(s.name)}.png"
-        plot_origin(s, int(w.origin_index[i]), w.targets[i], {n: q[i] for n, q in result.forecasts.items()},
-                    result.plan, path)
+        plot_origin(
+            s, int(w.origin_index[i]), w.targets[i], {n: q[i] for n, q in result.forecasts.items()}, result.plan, path
+        )
         written.append(path)
         median = LEVELS.index(0.5)
         plots[s.name] = {
@@ -399,8 +402,7 @@ def plot_origin(
         axes[j // cols][j % cols].set_visible(False)
     axes[0][0].legend(fontsize=8, loc="best")
     unit = f" [{series.unit}]" if series.unit else ""
-    fig.suptitle(f"{series.name}{unit}: forecast from {_iso(float(series.timestamps[origin]))}, {h} steps",
-                 fontsize=11)
+    fig.suptitle(f"{series.name}{unit}: forecast from {_iso(float(series.timestamps[origin]))}, {h} steps", fontsize=11)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
 
@@ -485,8 +487,10 @@ def _markdown(doc: dict[str, Any]) -> str:
         lines.append("|---|---|---|---|---|")
         for n in names:
             m = per.get(n, {})
-            lines.append(f"| {n} | {_fmt(m.get('mase'))} | {_fmt(m.get('wql'))} | {_fmt(m.get('coverage_80'))} | "
-                         f"{_fmt(m.get('forecasts'))} |")
+            lines.append(
+                f"| {n} | {_fmt(m.get('mase'))} | {_fmt(m.get('wql'))} | {_fmt(m.get('coverage_80'))} | "
+                f"{_fmt(m.get('forecasts'))} |"
+            )
         lines.append("")
     lines.append("## Per tag")
     lines.append("")
@@ -494,14 +498,18 @@ def _markdown(doc: dict[str, Any]) -> str:
         info = doc["series"].get(tag, {})
         lines.append(f"### {tag}")
         lines.append("")
-        lines.append(f"{info.get('origins')} origins, {info.get('first_origin')} … {info.get('last_origin')}, "
-                     f"period {info.get('period_s')} s.")
+        lines.append(
+            f"{info.get('origins')} origins, {info.get('first_origin')} … {info.get('last_origin')}, "
+            f"period {info.get('period_s')} s."
+        )
         lines.append("")
         for h, per in per_h.items():
             lines.append(f"**{h}**")
             lines.append("")
-            lines.append("| forecaster | MAE | error mean | error median | error std | max error | min error | "
-                         "MASE | WQL | coverage 80 % |")
+            lines.append(
+                "| forecaster | MAE | error mean | error median | error std | max error | min error | "
+                "MASE | WQL | coverage 80 % |"
+            )
             lines.append("|---|---|---|---|---|---|---|---|---|---|")
             for n in names:
                 m = per.get(n, {})

@@ -141,9 +141,9 @@ def to_study_units(load_mw_mean: FloatArray) -> FloatArray:
 # -- electricity ------------------------------------------------------------------
 
 
-def load_electricity(data_dir: Path | None = None, columns: Iterable[str] = ("load_mw_mean", "temp_c")) -> dict[
-    str, Series
-]:
+def load_electricity(
+    data_dir: Path | None = None, columns: Iterable[str] = ("load_mw_mean", "temp_c")
+) -> dict[str, Series]:
     """``electricity_fr/daily.csv``: the named columns, daily, keyed by column name."""
     path = _dir(data_dir) / "electricity_fr" / "daily.csv"
     header, rows = _read_csv(path, ",")
@@ -343,4 +343,3 @@ def _grid_index(ts: FloatArray, period_s: float, path: Path) -> IntArray:
 def _lbnl_unit(column: str) -> str:
     # The dataset documents °F for temperatures and 0..1 fractions for control signals only.
     return "degF" if "Temperature" in column else ""
-

@@ -130,9 +130,7 @@ def dataset_training_cutoff(name: str) -> float | None:
     return ELECTRICITY_HELDOUT_FROM_TS if name == "electricity" else None
 
 
-def resample(
-    tag: str, samples: list[tuple[float, float]], period_s: float, max_hold_s: float | None = None
-) -> Series:
+def resample(tag: str, samples: list[tuple[float, float]], period_s: float, max_hold_s: float | None = None) -> Series:
     """``(ts, value)`` samples of one tag → a :class:`Series` on the slots ``k·period`` (see the module docstring).
 
     >>> resample("t", [(0.5, 1.0), (2.0, 2.0), (2.0, 9.0), (5.2, 3.0)], 1.0).values.tolist()

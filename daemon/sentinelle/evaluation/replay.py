@@ -90,7 +90,12 @@ class Recording:
         highs = self.high_limits or (None,) * len(self.tags)
         return [
             TagSettings(
-                name=t, asset=self.asset, node_id=f"ns=2;s={t}", unit=u, period_s=self.period_s, min_spread=m,
+                name=t,
+                asset=self.asset,
+                node_id=f"ns=2;s={t}",
+                unit=u,
+                period_s=self.period_s,
+                min_spread=m,
                 high_limit=h,
             )
             for t, u, m, h in zip(self.tags, self.units, spreads, highs, strict=True)
@@ -168,8 +173,11 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
         try:
             for i in np.flatnonzero(rec.present).tolist():
                 ts = float(rec.timestamps[i])
-                samples = [Sample(t, ts, float(v)) for t, v in zip(rec.tags, rec.values[i].tolist(), strict=True)
-                           if math.isfinite(v)]
+                samples = [
+                    Sample(t, ts, float(v))
+                    for t, v in zip(rec.tags, rec.values[i].tolist(), strict=True)
+                    if math.isfinite(v)
+                ]
                 for wb in windows.ingest(samples):
                     await to_forecast.put(wb)
             # The end of the recording closes its last slot as the next row would have.

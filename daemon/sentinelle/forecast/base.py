@@ -34,9 +34,7 @@ class Forecaster(Protocol):
     def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray: ...
 
 
-def normal_quantiles(
-    median: FloatArray, sigma: FloatArray, levels: tuple[float, ...]
-) -> FloatArray:
+def normal_quantiles(median: FloatArray, sigma: FloatArray, levels: tuple[float, ...]) -> FloatArray:
     """Quantiles of N(median, sigma²): (n, H) and (n, H) → (n, len(levels), H)."""
     z = np.array([NormalDist().inv_cdf(q) for q in levels])
     return median[:, None, :] + z[None, :, None] * sigma[:, None, :]

@@ -84,8 +84,11 @@ class ForecastBatcher:
                 parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(pending, due, strict=True)]
                 contexts = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
                 # Each row's asset travels with it: a forecaster with per-asset adapters picks weights by it.
-                assets = [a for w, r in zip(pending, due, strict=True)
-                          for a in (w.assets if r is None else [w.assets[i] for i in r])]
+                assets = [
+                    a
+                    for w, r in zip(pending, due, strict=True)
+                    for a in (w.assets if r is None else [w.assets[i] for i in r])
+                ]
                 quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts, assets)
                 start = 0
                 for w, due_rows, part in zip(pending, due, parts, strict=True):
@@ -131,7 +134,9 @@ class ForecastBatcher:
                 raise ModelError(f"forecaster {self.forecaster.name!r} failed: {e}") from e
             log.error(
                 "forecaster %r failed (%s); falling back to %r for the rest of this run",
-                self.forecaster.name, e, self.fallback.name,
+                self.forecaster.name,
+                e,
+                self.fallback.name,
             )
             self.metrics.forecaster_info.labels(self.forecaster.name).set(0)
             self.metrics.forecaster_info.labels(self.fallback.name).set(1)

@@ -131,8 +131,13 @@ class ModelForecaster:
             self.load_adapters(Path(adapters_dir))
         log.info(
             "model forecaster: %s, %d parameters, %s %s, context %d steps, horizon %d of %d steps",
-            self.path, self.param_count, self.device, str(self._dtype).removeprefix("torch."),
-            self.config.context_length, horizon, self.config.horizon,
+            self.path,
+            self.param_count,
+            self.device,
+            str(self._dtype).removeprefix("torch."),
+            self.config.context_length,
+            horizon,
+            self.config.horizon,
         )
 
     def load_adapters(self, adapters_dir: Path) -> None:
@@ -169,9 +174,14 @@ class ModelForecaster:
         self._peft.to(self._device, dtype=self._dtype)
         self.adapters[asset] = name
         self.adapter_errors.pop(asset, None)
-        log.info("adapter for asset %r: %s (tags %s, trained on %s .. %s)", asset, directory,
-                 files.manifest.get("tags"), files.manifest.get("data", {}).get("first"),
-                 files.manifest.get("data", {}).get("last"))
+        log.info(
+            "adapter for asset %r: %s (tags %s, trained on %s .. %s)",
+            asset,
+            directory,
+            files.manifest.get("tags"),
+            files.manifest.get("data", {}).get("first"),
+            files.manifest.get("data", {}).get("last"),
+        )
 
     def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
         """Windows (n, L), oldest first, NaN for gaps → quantiles (n, len(levels), horizon) in the tags' units.
@@ -305,9 +315,7 @@ def _pick_dtype(choice: str, device: torch.device) -> torch.dtype:
     return DTYPES[choice]
 
 
-def _level_weights(
-    requested: tuple[float, ...], available: tuple[float, ...], config_file: Path
-) -> FloatArray:
+def _level_weights(requested: tuple[float, ...], available: tuple[float, ...], config_file: Path) -> FloatArray:
     """Matrix W (len(requested), len(available)) with ``W @ q_model = q_requested`` (linear interpolation).
 
     >>> _level_weights((0.1, 0.5, 0.85), (0.1, 0.5, 0.8, 0.9), Path("config.json")).round(2).tolist()

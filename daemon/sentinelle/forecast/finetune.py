@@ -148,8 +148,9 @@ def _finetune(
 ) -> FinetuneResult:
     started = time.monotonic()
     budget_s = settings.max_minutes * 60.0 if settings.max_minutes is not None else math.inf
-    device = torch.device("cuda" if device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available())
-                          else "cpu")
+    device = torch.device(
+        "cuda" if device_name == "cuda" or (device_name == "auto" and torch.cuda.is_available()) else "cpu"
+    )
     if device.type == "cpu":
         torch.set_num_threads(settings.threads)
     torch.manual_seed(settings.seed)
@@ -187,8 +188,14 @@ def _finetune(
     levels = tuple(config.quantile_levels)
     log.info(
         "finetune %s: %d series, %d training origins, %d validation windows; LoRA r=%d on %s (%d parameters); %s",
-        asset, len(tracks), len(train_index), len(validation.targets), settings.rank,
-        ",".join(settings.target_modules), trainable_count, _describe(device, settings.threads),
+        asset,
+        len(tracks),
+        len(train_index),
+        len(validation.targets),
+        settings.rank,
+        ",".join(settings.target_modules),
+        trainable_count,
+        _describe(device, settings.threads),
     )
 
     history: list[dict[str, float]] = []
@@ -211,13 +218,19 @@ def _finetune(
             since_best += 1
         log.info(
             "finetune %s step %d: validation pinball %.4f, MASE %.3f, WQL %.4f, coverage80 %.2f%s",
-            asset, step, metrics["pinball"], metrics["mase"], metrics["wql"], metrics["coverage_80"],
+            asset,
+            step,
+            metrics["pinball"],
+            metrics["mase"],
+            metrics["wql"],
+            metrics["coverage_80"],
             " (best)" if best_step == step else "",
         )
         return since_best >= settings.patience_evals
 
-    bar = tqdm(total=settings.max_steps, disable=not progress, unit="step", dynamic_ncols=True,
-               desc=f"finetune {asset}")
+    bar = tqdm(
+        total=settings.max_steps, disable=not progress, unit="step", dynamic_ncols=True, desc=f"finetune {asset}"
+    )
     eval_seconds = 0.0
     before: dict[str, float] = {}
     try:
@@ -250,8 +263,7 @@ def _finetune(
                     done = evaluate()
                     eval_seconds = time.monotonic() - t
                     model.train()
-                    bar.set_postfix(loss=f"{np.mean(running):.4f}", val=f"{history[-1]['pinball']:.4f}",
-                                    best=best_step)
+                    bar.set_postfix(loss=f"{np.mean(running):.4f}", val=f"{history[-1]['pinball']:.4f}", best=best_step)
                     running.clear()
                     if done:
                         stopped_by = "early_stopping"
@@ -269,9 +281,7 @@ def _finetune(
             if name in best_state:
                 p.copy_(best_state[name])
     if best_step == 0:
-        log.warning(
-            "finetune %s: no step beat the base model on validation; the adapter is saved as a no-op", asset
-        )
+        log.warning("finetune %s: no step beat the base model on validation; the adapter is saved as a no-op", asset)
 
     manifest = {
         "asset": asset,
@@ -279,8 +289,12 @@ def _finetune(
         "base_model": fingerprint,
         "tags": [t.name for t in tracks],
         "data": _span(tracks),
-        "adapter": {"rank": settings.rank, "alpha": settings.alpha, "target_modules": list(settings.target_modules),
-                    "trainable_parameters": trainable_count},
+        "adapter": {
+            "rank": settings.rank,
+            "alpha": settings.alpha,
+            "target_modules": list(settings.target_modules),
+            "trainable_parameters": trainable_count,
+        },
         "training": {
             "steps": step,
             "best_step": best_step,
@@ -306,7 +320,16 @@ def _finetune(
     wall = time.monotonic() - started
     log.info(
         "finetune %s: %d steps in %.0f s (%s); best step %d; validation MASE %.3f → %.3f, WQL %.4f → %.4f; saved in %s",
-        asset, step, wall, stopped_by, best_step, before["mase"], best["mase"], before["wql"], best["wql"], out_dir,
+        asset,
+        step,
+        wall,
+        stopped_by,
+        best_step,
+        before["mase"],
+        best["mase"],
+        before["wql"],
+        best["wql"],
+        out_dir,
     )
     return FinetuneResult(
         out_dir=out_dir,
@@ -360,8 +383,9 @@ def _train_origins(tracks: list[_Track], min_context: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
 
 
-def _window(values: FloatArray, origin: int, stop: int, context_length: int, horizon: int) -> tuple[FloatArray,
-                                                                                                       FloatArray]:
+def _window(
+    values: FloatArray, origin: int, stop: int, context_length: int, horizon: int
+) -> tuple[FloatArray, FloatArray]:
     """Context (left-padded with NaN to ``context_length``) and target (NaN from ``stop`` on) at ``origin``."""
     context = np.full(context_length, np.nan)
     past = values[max(0, origin - context_length) : origin]
@@ -386,8 +410,9 @@ def _batch(
     contexts = np.stack([c for c, _ in pairs])
     targets = np.stack([y for _, y in pairs])
     encoded = tokenizer.encode(contexts)
-    labels = np.clip(tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip,
-                     settings.label_clip)
+    labels = np.clip(
+        tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip, settings.label_clip
+    )
     return torch.from_numpy(encoded.ids), torch.from_numpy(labels.astype(np.float32))
 
 
@@ -402,15 +427,19 @@ def _validation_set(
         candidates.extend((k, o) for o in range(first, last + 1))
     if not candidates:
         raise ConfigError("too little history for a validation window", field="data")
-    pick = np.unique(np.linspace(0, len(candidates) - 1, min(settings.validation_windows, len(candidates)))
-                     .round().astype(int))
-    pairs = [_window(tracks[k].values, o, len(tracks[k].values), context_length, horizon)
-             for k, o in (candidates[i] for i in pick.tolist())]
+    pick = np.unique(
+        np.linspace(0, len(candidates) - 1, min(settings.validation_windows, len(candidates))).round().astype(int)
+    )
+    pairs = [
+        _window(tracks[k].values, o, len(tracks[k].values), context_length, horizon)
+        for k, o in (candidates[i] for i in pick.tolist())
+    ]
     contexts = np.stack([c for c, _ in pairs])
     targets = np.stack([y for _, y in pairs])
     encoded = tokenizer.encode(contexts)
-    labels = np.clip(tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip,
-                     settings.label_clip)
+    labels = np.clip(
+        tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip, settings.label_clip
+    )
     return _Validation(
         ids=torch.from_numpy(encoded.ids),
         labels=torch.from_numpy(labels.astype(np.float32)),
@@ -476,4 +505,3 @@ def _describe(device: torch.device, threads: int) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)}, fp32)"
     return f"cpu ({platform.processor() or platform.machine()}, {threads} threads, fp32)"
-

@@ -172,9 +172,7 @@ class KafkaSink:
                 raise SinkUnavailable(f"{e} (kafka.required_at_start is true)") from None
             log.warning("%s; retrying in the background, alert events are queued meanwhile", e)
         else:
-            log.info(
-                "Kafka sink connected to %s, topic %s", self._settings.bootstrap_servers, self._settings.topic
-            )
+            log.info("Kafka sink connected to %s, topic %s", self._settings.bootstrap_servers, self._settings.topic)
         self._worker = asyncio.create_task(self._deliver_forever(), name="kafka-sink")
 
     async def send(self, events: Sequence[AlertEvent]) -> None:

@@ -256,7 +256,12 @@ def parse_timestamp(text: str, zone: dt.tzinfo) -> float:
             raise ValueError("not dd/mm/yyyy [hh:mm[:ss]]")
         day, month, year, hour, minute, second, fraction, offset = m.groups()
         when = dt.datetime(
-            int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
             int((fraction or "0").ljust(6, "0")),
             tzinfo=_offset(offset) if offset else None,
         )
@@ -753,8 +758,9 @@ def _epoch_seconds(column: Any, zone: dt.tzinfo, source: ParquetSource) -> list[
         if t.tz is None and zone is not dt.UTC:
             # Zone-less: wall-clock time in the configured zone, by the same rule as CSV dates.
             return [
-                None if v is None else
-                dt.datetime.fromtimestamp(v / per_second, dt.UTC).replace(tzinfo=zone).timestamp()
+                None
+                if v is None
+                else dt.datetime.fromtimestamp(v / per_second, dt.UTC).replace(tzinfo=zone).timestamp()
                 for v in ints
             ]
         return [None if v is None else v / per_second for v in ints]

@@ -353,9 +353,7 @@ class OpcUaSource:
                 # queue_maxsize=0: asyncua's iterator queue is then unbounded instead of
                 # silently dropping the oldest; it holds at most the publish responses that
                 # arrive before _consume's next turn, since _consume never waits on anything else.
-                subscription = await client.create_subscription(
-                    s.publishing_interval_ms, None, queue_maxsize=0
-                )
+                subscription = await client.create_subscription(s.publishing_interval_ms, None, queue_maxsize=0)
                 consumer = asyncio.create_task(self._consume(subscription), name=f"opcua-{self.name}-consume")
                 accepted, rejected = await self._subscribe(client, subscription)
             except _EXPECTED_ERRORS as e:
@@ -383,9 +381,7 @@ class OpcUaSource:
             chunk = node_ids[start : start + SUBSCRIBE_CHUNK]
             # A filter needs asyncua's lower-level _subscribe (subscribe_data_change takes none).
             mfilter = (
-                ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp)
-                if s.report_unchanged
-                else None
+                ua.DataChangeFilter(Trigger=ua.DataChangeTrigger.StatusValueTimestamp) if s.report_unchanged else None
             )
             results = await subscription._subscribe(
                 [client.get_node(n) for n in chunk],
@@ -515,9 +511,7 @@ class OpcUaSource:
             return
         self._in_outage = True
         self._outage_since = time.monotonic()
-        what = {"connection_lost": "connection lost", "internal": "unexpected error"}.get(
-            kind, "cannot connect"
-        )
+        what = {"connection_lost": "connection lost", "internal": "unexpected error"}.get(kind, "cannot connect")
         _log.warning(
             "source %s: %s (%s): %s; retrying in the background",
             self.name,
