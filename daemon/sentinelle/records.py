@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import numpy.typing as npt
@@ -220,10 +220,10 @@ class AlertEvent:
 
 
 CommandType = Literal["maintenance.start", "maintenance.end", "ack"]
-COMMAND_TYPES: tuple[CommandType, ...] = ("maintenance.start", "maintenance.end", "ack")
+COMMAND_TYPES: tuple[CommandType, ...] = get_args(CommandType)
 CommandStatus = Literal["accepted", "rejected", "duplicate"]
 """The answer to a command record: applied, not applied (with a reason), or already seen (its ``command_id``)."""
-COMMAND_STATUSES: tuple[CommandStatus, ...] = ("accepted", "rejected", "duplicate")
+COMMAND_STATUSES: tuple[CommandStatus, ...] = get_args(CommandStatus)
 RejectReason = Literal[
     "invalid_json",
     "invalid_command",
@@ -238,20 +238,7 @@ RejectReason = Literal[
     "expired",
     "too_long",
 ]
-REJECT_REASONS: tuple[RejectReason, ...] = (
-    "invalid_json",
-    "invalid_command",
-    "unsupported_version",
-    "unknown_type",
-    "unknown_asset",
-    "unknown_alert",
-    "alert_closed",
-    "already_acknowledged",
-    "no_open_alert",
-    "not_in_maintenance",
-    "expired",
-    "too_long",
-)
+REJECT_REASONS: tuple[RejectReason, ...] = get_args(RejectReason)
 """Every reason an operator command is rejected (``docs/command-reply.schema.json``): a bounded label set."""
 
 
