@@ -38,6 +38,8 @@ STOP_TIMEOUT="${SENTINELLE_KAFKA_STOP_TIMEOUT:-20}"
 
 log() { echo "kafka.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../common.sh
+. "$SCRIPT_DIR/../common.sh"
 
 # The broker jar is the marker that fetch already ran (lib/ is gitignored).
 have_jars() { compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null; }
@@ -261,24 +263,6 @@ start() {
     log "logs: $SERVER_LOG (console: $CONSOLE_LOG)"
 }
 
-# SIGTERM makes Kafka shut down cleanly (controlled shutdown, flush); bounded,
-# then SIGKILL because a stuck broker must never hang a test run.
-stop_pid() {
-    local pid="$1" deadline=$((SECONDS + STOP_TIMEOUT))
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            log "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.2
-    done
-    # Reap it if it is our child; wait for it to vanish either way.
-    wait "$pid" 2>/dev/null || true
-    # After SIGKILL the pid lingers briefly; give it up to 5 s to be gone.
-    for _ in {1..25}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-}
 
 stop() {
     local pid

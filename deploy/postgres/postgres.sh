@@ -43,6 +43,8 @@ RUN_AS=postgres
 
 log() { echo "postgres.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../common.sh
+. "$SCRIPT_DIR/../common.sh"
 
 # The newest installed major version's binaries (Debian keeps them off PATH).
 bin_dir() {
@@ -66,22 +68,7 @@ install() {
     if bin_dir >/dev/null; then
         return 0
     fi
-    [[ "$(id -u)" == 0 ]] || die "postgresql missing and not root; run: sudo apt-get install -y postgresql"
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep apt from starting Debian's own cluster on :5432 (policy-rc.d exit 101 =
-    # "action forbidden"); only install our own policy if none exists, and remove it after.
-    local policy=/usr/sbin/policy-rc.d own_policy=0
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod +x "$policy"
-        own_policy=1
-    fi
-    local rc=0
-    apt-get install -y -qq --no-install-recommends postgresql >/dev/null \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends postgresql >/dev/null; } \
-        || rc=$?
-    if ((own_policy)); then rm -f "$policy"; fi
-    ((rc == 0)) || die "apt-get install postgresql failed (rc $rc)"
+    apt_install postgresql
     bin_dir >/dev/null || die "postgresql installed but no initdb found under /usr/lib/postgresql"
 }
 
@@ -207,7 +194,7 @@ EOF
         fi
         if ((SECONDS >= deadline)); then
             tail_log
-            stop_pid "$pid"
+            stop_pid "$pid" INT
             die "postgres not ready on $HOST:$PORT after ${START_TIMEOUT}s"
         fi
         sleep 0.3
@@ -216,24 +203,6 @@ EOF
     log "log: $LOG_FILE"
 }
 
-# SIGINT is PostgreSQL's "fast" shutdown: clients are disconnected, the cluster
-# stops cleanly (SIGTERM would wait for every client to leave). Bounded, then
-# SIGKILL, because a stuck server must never hang a test run.
-stop_pid() {
-    local pid="$1" deadline=$((SECONDS + STOP_TIMEOUT))
-    kill -INT "$pid" 2>/dev/null || return 0
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            log "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.2
-    done
-    wait "$pid" 2>/dev/null || true
-    # After SIGKILL the pid lingers briefly; give it up to 5 s to be gone.
-    for _ in {1..25}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-}
 
 clean_state() {
     if [[ -f "$DATA_DIR_FILE" ]]; then
@@ -249,7 +218,7 @@ stop() {
     local pid
     if pid="$(running_pid)"; then
         log "stopping postgres (pid $pid)"
-        stop_pid "$pid"
+        stop_pid "$pid" INT
     else
         log "not running"
     fi

@@ -35,30 +35,14 @@ STOP_TIMEOUT="${SENTINELLE_PROMETHEUS_STOP_TIMEOUT:-15}"
 
 log() { echo "prometheus.sh: $*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
+# shellcheck source=../common.sh
+. "$SCRIPT_DIR/../common.sh"
 
 install() {
     if command -v prometheus >/dev/null && command -v promtool >/dev/null; then
         return 0
     fi
-    [[ "$(id -u)" == 0 ]] || die "prometheus missing and not root; run: sudo apt-get install -y prometheus"
-    export DEBIAN_FRONTEND=noninteractive
-    # Keep apt from starting Debian's own prometheus service (it would grab
-    # :9090 and run from /etc/prometheus). policy-rc.d exit 101 = "action
-    # forbidden"; only install our own if none exists, and remove it after.
-    local policy=/usr/sbin/policy-rc.d own_policy=0
-    if [[ ! -e "$policy" ]]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy"
-        chmod +x "$policy"
-        own_policy=1
-    fi
-    local rc=0
-    # --no-install-recommends: skips prometheus-node-exporter, not needed here.
-    # Retry after 'apt-get update' only if the first try fails (stale lists).
-    apt-get install -y -qq --no-install-recommends prometheus >/dev/null \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; } \
-        || rc=$?
-    if ((own_policy)); then rm -f "$policy"; fi
-    ((rc == 0)) || die "apt-get install prometheus failed (rc $rc)"
+    apt_install prometheus
     command -v prometheus >/dev/null || die "prometheus still not on PATH after install"
 }
 
@@ -104,21 +88,6 @@ tail_log() {
     fi
 }
 
-stop_pid() {
-    local pid="$1" deadline=$((SECONDS + STOP_TIMEOUT))
-    kill -TERM "$pid" 2>/dev/null || return 0
-    while kill -0 "$pid" 2>/dev/null; do
-        if ((SECONDS >= deadline)); then
-            log "pid $pid still alive after ${STOP_TIMEOUT}s, sending SIGKILL"
-            kill -KILL "$pid" 2>/dev/null || true
-            break
-        fi
-        sleep 0.2
-    done
-    wait "$pid" 2>/dev/null || true
-    # After SIGKILL the pid lingers briefly; give it up to 5 s to be gone.
-    for _ in {1..25}; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
-}
 
 start() {
     local pid
