@@ -49,7 +49,7 @@ from ..records import FloatArray
 from ..settings import AssetDetectSettings, ModeRuleSettings, Settings
 from .datasets import LBNL_FILES, load_lbnl
 from .detection import EEMUA_ALERTS_PER_10_MIN, AlertRate, alert_rate
-from .replay import Recording, replay
+from .replay import Recording, replay, resolutions
 
 DAY_S = 86_400.0
 PERIOD_S = 60.0
@@ -209,20 +209,6 @@ def day_recording(day: Day, warm_up: Day) -> Recording:
         min_spread=resolutions(train),
         period_s=PERIOD_S,
     )
-
-
-def resolutions(train: FloatArray) -> tuple[float, ...]:
-    """Each channel's smallest non-zero step in ``train``: its sensor resolution (0 for a constant channel).
-
-    >>> resolutions(np.array([[1.0, 5.0], [1.5, 5.0], [1.25, 5.0]]))
-    (0.25, 0.0)
-    """
-    out = []
-    for col in train.T:
-        d = np.abs(np.diff(col[np.isfinite(col)]))
-        d = d[d > 1e-9]
-        out.append(float(d.min()) if d.size else 0.0)
-    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

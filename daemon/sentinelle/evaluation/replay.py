@@ -241,3 +241,21 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
 async def _drain(queue: asyncio.Queue[WindowBatch | None] | asyncio.Queue[ForecastBatch | None]) -> None:
     while await queue.get() is not None:
         pass
+
+
+def resolutions(train: FloatArray) -> tuple[float, ...]:
+    """Each channel's sensor resolution, read from training rows: its smallest non-zero step (0 if constant).
+
+    Evaluations set the daemon's ``min_spread`` to it: SKAB's pressure and flow channels are
+    quantised (steps of 0.33 bar, 1 L/min), and a forecast spread below one step would make
+    every quantisation step look like a surprise.
+
+    >>> resolutions(np.array([[1.0, 5.0], [1.5, 5.0], [1.25, 5.0]]))
+    (0.25, 0.0)
+    """
+    out = []
+    for col in train.T:
+        d = np.abs(np.diff(col[np.isfinite(col)]))
+        d = d[d > 1e-9]
+        out.append(float(d.min()) if d.size else 0.0)
+    return tuple(out)

@@ -33,7 +33,7 @@ from ..records import BoolArray, FloatArray
 from ..settings import DetectSettings, Settings
 from .datasets import load_skab
 from .nab import BinaryScores, binary_scores, changepoints_of, skab_nab, times_of
-from .replay import Recording, Trace, replay
+from .replay import Recording, Trace, replay, resolutions
 
 SKAB_TRAIN_ROWS = 400
 SKAB_FAULT_GROUPS = ("valve1", "valve2", "other")
@@ -80,25 +80,10 @@ def skab_recordings(data_dir: Path | None = None, train_rows: int = SKAB_TRAIN_R
                 labels=channels[0].labels,
                 changepoints=channels[0].changepoints,
                 train_rows=train_rows,
-                min_spread=_resolutions(values[present][:train_rows]),
+                min_spread=resolutions(values[present][:train_rows]),
             )
         )
     return out
-
-
-def _resolutions(train: FloatArray) -> tuple[float, ...]:
-    """Each channel's sensor resolution, read from the training rows: its smallest non-zero step.
-
-    The daemon's ``min_spread`` is the sensor resolution; SKAB's Pressure and flow channels
-    are quantised (steps of 0.33 bar, 1 L/min), and a forecast spread below one step would
-    make every quantisation step look like a surprise.
-    """
-    out = []
-    for col in train.T:
-        d = np.abs(np.diff(col[np.isfinite(col)]))
-        d = d[d > 1e-9]
-        out.append(float(d.min()) if d.size else 0.0)
-    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
