@@ -44,3 +44,15 @@ apt_install() {
     if ((own_policy)); then rm -f "$policy"; fi
     ((rc == 0)) || die "apt-get install $package failed (rc $rc)"
 }
+
+# running_pid_of MARKER: the pid in PID_FILE, only if that process is alive AND its command line
+# holds MARKER (our config file or data dir) — a stale pid file could name a recycled pid.
+running_pid_of() {
+    [[ -f "$PID_FILE" ]] || return 1
+    local pid
+    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    kill -0 "$pid" 2>/dev/null || return 1
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$1" || return 1
+    echo "$pid"
+}

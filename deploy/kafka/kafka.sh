@@ -73,15 +73,7 @@ fetch() {
 
 # Our pid, only if that process is alive AND is the broker we started with
 # this state dir (a stale pid file could name a recycled pid).
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$PROPS" || return 1
-    echo "$pid"
-}
+running_pid() { running_pid_of "$PROPS"; }
 
 port_open() {
     # bash's /dev/tcp: no nc/ss dependency. Subshell so the fd closes.

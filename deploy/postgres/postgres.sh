@@ -93,15 +93,7 @@ data_dir() {
 
 # Our pid, only if that process is alive AND is the server of our data dir
 # (a stale pid file could name a recycled pid).
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$(data_dir)" || return 1
-    echo "$pid"
-}
+running_pid() { running_pid_of "$(data_dir)"; }
 
 port_open() { (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; }
 
