@@ -124,6 +124,7 @@ AlertKind = Literal[
     "asset_state",
     "rate_of_change",
     "energy_balance",
+    "relation",
     "data_quality",
 ]
 AlertEventType = Literal["opened", "updated", "acknowledged", "cleared"]

@@ -270,11 +270,66 @@ class ModeRuleSettings(_Section):
         return self
 
 
+class RelationSettings(_Section):
+    """A virtual sensor: ``target`` predicted from ``inputs`` of the same asset, its residual scored.
+
+    An online least-squares fit (exponential forgetting, ``memory_s``) learned only on
+    ticks it is confident are normal: no tag of the relation gated (data quality, mode,
+    maintenance), no open alert on the asset, the tick's own |z| below ``learn_below_z``.
+    It flags a tick when the target leaves what the inputs imply by more than
+    ``z_threshold`` residual spreads, and alerts through the usual k of n.
+
+    Physics decides the form.  ``fit_intercept = false`` (the default) fits
+    ``target = Σ wᵢ · inputᵢ``: a target *proportional* to its inputs, as the pump
+    affinity law makes a pump's flow proportional to its speed and a chiller's cooling
+    capacity proportional to its pumps' speeds.  Learned at one operating point, such a
+    relation holds across the load cycle; with an intercept the slope is only as good as
+    the load range the learning saw, and extrapolates poorly.
+    """
+
+    target: str = Field(min_length=1, description="The tag predicted (the virtual sensor's measured twin).")
+    inputs: tuple[str, ...] = Field(min_length=1, description="Tags it is predicted from (same asset and period).")
+    fit_intercept: bool = Field(
+        default=False,
+        description="Fit a constant too; False: the target is proportional to the inputs (zero when they are).",
+    )
+    z_threshold: float = Field(
+        default=6.0, gt=0, description="|residual| beyond this many residual spreads is an anomalous tick."
+    )
+    learn_below_z: float = Field(
+        default=4.0,
+        gt=0,
+        description="Only ticks with |residual| below this many spreads are learned from: a fault that ramps in "
+        "is not absorbed as the new normal.",
+    )
+    warmup_steps: int = Field(
+        default=300, ge=10, description="Ticks learned from before the relation scores (no alert meanwhile)."
+    )
+    memory_s: float = Field(
+        default=604_800.0,
+        gt=0,
+        description="Time constant of the exponential forgetting of learned ticks (default a week): slow "
+        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not.",
+    )
+
+    @model_validator(mode="after")
+    def _target_not_input(self) -> RelationSettings:
+        if self.target in self.inputs:
+            raise ValueError(f"relation target {self.target!r} cannot be one of its own inputs")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"relation of {self.target!r}: an input is listed twice")
+        return self
+
+
 class AssetDetectSettings(_Section):
-    """Asset-level rules: the energy balance and the operating modes of one asset."""
+    """Asset-level rules: the energy balance, the learned relations and the operating modes of one asset."""
 
     name: str = Field(min_length=1, description="The asset (as in tags[].asset).")
     energy_balance: EnergyBalanceSettings | None = None
+    relations: tuple[RelationSettings, ...] = Field(
+        default=(),
+        description="Virtual sensors: a tag predicted from other tags of the asset, learned on normal ticks.",
+    )
     modes: tuple[ModeRuleSettings, ...] = Field(
         default=(),
         description="Checked in order, the first rule that matches gives the mode; none: 'running'.",
@@ -365,7 +420,7 @@ class DetectSettings(_Section):
         default=60.0, gt=0, description="A tag without a usable value this long is reported missing."
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
-        default=(), description="Per-asset rules: energy balance, operating modes."
+        default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )
 
     @model_validator(mode="after")
@@ -678,6 +733,8 @@ def _check_asset_rules(tags: tuple[TagSettings, ...], assets: tuple[AssetDetectS
         for j, rule in enumerate(a.modes):
             if tags and rule.tag not in by_name:
                 raise ValueError(f"{where}.modes.{j}.tag: unknown tag {rule.tag!r}")
+        if tags:
+            _check_relations(by_name, a, where)
         e = a.energy_balance
         if e is None or not tags:
             continue
@@ -693,6 +750,23 @@ def _check_asset_rules(tags: tuple[TagSettings, ...], assets: tuple[AssetDetectS
         periods = {by_name[name].period_s for name in roles.values()}
         if len(periods) > 1:
             raise ValueError(f"{where}.energy_balance: its tags must share one period_s (got {sorted(periods)})")
+
+
+def _check_relations(by_name: dict[str, TagSettings], asset: AssetDetectSettings, where: str) -> None:
+    """A relation's tags are tags of its asset sharing one period; one relation per target."""
+    dup = _first_duplicate([r.target for r in asset.relations])
+    if dup:
+        raise ValueError(f"{where}.relations: two relations predict {dup!r}")
+    for j, r in enumerate(asset.relations):
+        for name in (r.target, *r.inputs):
+            t = by_name.get(name)
+            if t is None:
+                raise ValueError(f"{where}.relations.{j}: unknown tag {name!r}")
+            if t.asset != asset.name:
+                raise ValueError(f"{where}.relations.{j}: tag {name!r} belongs to {t.asset!r}, not {asset.name!r}")
+        periods = {by_name[name].period_s for name in (r.target, *r.inputs)}
+        if len(periods) > 1:
+            raise ValueError(f"{where}.relations.{j}: its tags must share one period_s (got {sorted(periods)})")
 
 
 def _first_duplicate(names: list[str]) -> str | None:

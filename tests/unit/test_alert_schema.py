@@ -141,7 +141,13 @@ def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator)
 
 @pytest.mark.parametrize(
     ("kind", "reason"),
-    [("rate_of_change", None), ("energy_balance", None), ("data_quality", "stuck"), ("data_quality", "missing")],
+    [
+        ("rate_of_change", None),
+        ("energy_balance", None),
+        ("relation", None),
+        ("data_quality", "stuck"),
+        ("data_quality", "missing"),
+    ],
 )
 def test_new_kinds_validate_with_their_category(validator: Draft202012Validator, kind: str, reason: str | None) -> None:
     ev = _event(

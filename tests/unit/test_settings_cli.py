@@ -81,3 +81,13 @@ def test_parse_fault() -> None:
 
     with pytest.raises(argparse.ArgumentTypeError):
         parse_fault("meltdown:1:2")
+
+
+def test_example_config_and_the_simulators_rules_agree() -> None:
+    """The demo and the chiller evaluation use ``chiller_asset_rules``; the example config documents the same rules."""
+    from sentinelle.settings import SimulatorSettings
+    from sentinelle.sim.server import chiller_asset_rules
+
+    s = load_settings(EXAMPLE)
+    assert s.detect.assets == (chiller_asset_rules(SimulatorSettings()),)
+    assert s.detect.assets[0].relations[0].target == "chiller1.power_kw"

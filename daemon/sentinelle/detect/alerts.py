@@ -2,7 +2,8 @@
 
 The book holds every open alert under a key ``(kind, subject)``: the subject is
 what the alert is about — a tag (limits, rate of change, per-tag residuals), an
-asset (merged residual incidents, asset T², energy balance, missing data), or a
+asset (merged residual incidents, asset T², energy balance, missing data), the
+target tag of a learned relation, or a
 tag and a data-quality reason (``stuck`` and ``spike`` may follow each other on
 one tag).  An alert's id is readable and stable for its whole life —
 ``{asset}/{tag}/{kind}/{start_ms}``, ``tag`` being the tag the alert was filed
@@ -12,7 +13,7 @@ consumer can deduplicate replays and an operator can find it in logs.
 Severity, documented for consumers in ``docs/alerts.md``:
 
 * ``limit_high`` / ``limit_low``: always critical (a configured limit is a hard boundary);
-* ``forecast_residual`` / ``asset_state``: critical once |z| reaches ``detect.critical_z``;
+* ``forecast_residual`` / ``asset_state`` / ``relation``: critical once |z| reaches ``detect.critical_z``;
 * ``rate_of_change`` / ``energy_balance``: critical once the violation reaches
   ``detect.rule_critical_ratio`` times its limit (rate) or tolerance (balance);
 * ``data_quality``: always a warning — an instrument to check, not a process upset.
@@ -54,7 +55,7 @@ from ..settings import DetectSettings
 AlertKey = tuple[AlertKind, str]
 """(kind, subject): the subject is a tag, an asset, or ``tag#reason`` for data-quality alerts."""
 
-_PER_ASSET_WORDING: frozenset[AlertKind] = frozenset({"asset_state", "energy_balance"})
+_PER_ASSET_WORDING: frozenset[AlertKind] = frozenset({"asset_state", "energy_balance", "relation"})
 
 _REMEMBERED_CLEARED = 10_000
 """Recently cleared alert ids, so a late acknowledgement is answered ``alert_closed``, not ``unknown_alert``."""
@@ -310,6 +311,13 @@ def _message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: f
         return (
             f"{alert.asset}: {alert.tag} = {obs.actual:.4g}{unit} but flow and temperatures give "
             f"{obs.forecast:.4g}{unit} ({obs.z:+.1%}, tolerance ±{limit:.0%})"
+        )
+    if alert.kind == "relation":
+        inputs = ", ".join(members)
+        side = "lower" if obs.z < 0 else "higher"
+        return (
+            f"{alert.asset}: {alert.tag} = {obs.actual:.4g}{unit}, {side} than {inputs} imply "
+            f"({obs.forecast:.4g}{unit}, z = {obs.z:+.1f}, limit ±{limit:.3g})"
         )
     if alert.kind == "data_quality":
         if alert.reason == "stuck":

@@ -16,7 +16,8 @@ Per tick of a tag group (tags sharing a period, in a fixed row order):
    form one ``forecast_residual`` alert for the asset, its tags ranked as
    contributors; otherwise one alert per tag.
 4. **Rules** (``rules.py``): static limits, rates of change, energy balances;
-   optionally the asset-level T² (``asset.py``).
+   learned relations between an asset's tags (``relations.py``: virtual sensors,
+   configured per asset); optionally the asset-level T² (``asset.py``).
 5. **Life cycles** (``lifecycle.py``): k of n to open, a run of normal ticks to clear
    (data-quality alerts open on the first bad tick: their condition already lasted).
 
@@ -57,10 +58,21 @@ from .lifecycle import KofN
 from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
 from .quality import DataQuality, QualityTick
+from .relations import RelationCheck
 from .rules import BalanceRule, EnergyBalance, Limits, RateOfChange
 from .scoring import ResidualScorer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class _Relation:
+    """One configured relation, resolved to rows of its tag group."""
+
+    asset: str
+    target: int
+    inputs: tuple[int, ...]
+    check: RelationCheck
 
 
 @dataclass(slots=True)
@@ -95,13 +107,15 @@ class _Group:
     """Tags read by mode rules → their row here."""
     row_of: dict[str, int]
     """Tag → row (an alert's tag to its numbers without a scan of thousands of tags)."""
+    relations: list[_Relation]
+    relation_state: KofN
     # Asset-level T² (detect.asset_enabled): one detector per asset, one k-of-n row per asset.
     asset_detectors: dict[str, AssetT2Q] = field(default_factory=dict)
     asset_state: KofN | None = None
 
     def trackers(self) -> Iterator[KofN]:
         yield from (self.high, self.low, self.residual, self.stuck, self.spike, self.missing)
-        yield from (self.rate_state, self.balance_state)
+        yield from (self.rate_state, self.balance_state, self.relation_state)
         if self.asset_state is not None:
             yield self.asset_state
 
@@ -194,6 +208,7 @@ class DetectStage:
         n_assets = len(asset_names)
         row = {name: i for i, name in enumerate(w.tags)}
         rules = self._balance_rules(asset_names, row)
+        relations = self._relations(asset_names, row, ts, w.period_s)
 
         def kofn(rows: int) -> KofN:
             return KofN(rows, s.open_k, s.open_n, s.clear_normal_steps)
@@ -229,6 +244,8 @@ class DetectStage:
             balance_state=kofn(len(rules)),
             mode_rows={tag: row[tag] for tag in self.modes.tags if tag in row},
             row_of=row,
+            relations=relations,
+            relation_state=kofn(len(relations)),
         )
         if s.asset_enabled:
             for a, rows in asset_rows.items():
@@ -251,6 +268,23 @@ class DetectStage:
                 # Settings validation rejects this for configured tags; a replay's own tag list may lack some.
                 log.warning("asset %s: energy balance tags are not all in one tag group; not checked", a.name)
         return rules
+
+    def _relations(
+        self, assets: list[str], row: dict[str, int], ts: Sequence[TagSettings], period_s: float
+    ) -> list[_Relation]:
+        out = []
+        for a in self.settings.assets:
+            if a.name not in assets:
+                continue
+            for r in a.relations:
+                names = (r.target, *r.inputs)
+                if all(name in row for name in names):
+                    target = row[r.target]
+                    check = RelationCheck.from_settings(r, period_s, ts[target].min_spread)
+                    out.append(_Relation(a.name, target, tuple(row[name] for name in r.inputs), check))
+                elif any(name in row for name in names):
+                    log.warning("asset %s: relation of %s: tags not in one tag group; not checked", a.name, r.target)
+        return out
 
     # -- one tick ---------------------------------------------------------------------
 
@@ -340,6 +374,8 @@ class DetectStage:
             )
         if g.balance.any:
             events.extend(self._balance_events(ctx, clean))
+        if g.relations:
+            events.extend(self._relation_events(ctx, clean, asset_gated))
 
         # 5. Data-quality alerts (for the instrument technicians); sensors unplugged for maintenance are expected.
         if in_maintenance.any():
@@ -421,6 +457,12 @@ class DetectStage:
             # Unlike a paused mode, maintenance also ends the asset's missing-data alert: unplugged is expected.
             for k in g.missing.force_clear(in_maintenance).tolist():
                 events += self._clear_subject(("data_quality", f"{g.subjects[k]}#missing"), ctx, why[k], cause[k])
+        if g.relations:
+            relation_gated = np.array([asset_gated[g.asset_names.index(r.asset)] for r in g.relations])
+            for j in g.relation_state.force_clear(relation_gated).tolist():
+                rel = g.relations[j]
+                k = g.asset_names.index(rel.asset)
+                events += self._clear(("relation", g.tags[rel.target]), ctx, rel.target, why[k], cause[k])
         if g.balance.any:
             rule_gated = np.array([asset_gated[g.asset_names.index(r.asset)] for r in g.balance.rules])
             for j in g.balance_state.force_clear(rule_gated).tolist():
@@ -690,6 +732,95 @@ class DetectStage:
             if ev:
                 events.append(ev)
         return events
+
+    def _relation_events(self, ctx: _Tick, clean: FloatArray, asset_gated: BoolArray) -> list[AlertEvent]:
+        """Check each relation, learn from confidently normal ticks, advance its k-of-n, open or clear its alert."""
+        g = ctx.group
+        n = len(g.relations)
+        flagged = np.zeros(n, dtype=bool)
+        normal = np.zeros(n, dtype=bool)
+        # Learned only while nothing is wrong with the asset: no alert of any kind open on it.
+        busy = {alert.asset for alert in self.book.open.values()}
+        for j, rel in enumerate(g.relations):
+            if asset_gated[g.asset_names.index(rel.asset)]:
+                continue
+            # Gated tags are NaN in ``clean``: the tick is skipped, and nothing is learned from it.
+            z, flagged[j] = rel.check.step(
+                float(clean[rel.target]), clean[list(rel.inputs)], learn=rel.asset not in busy
+            )
+            normal[j] = math.isfinite(z) and not flagged[j]
+        n_flagged = int(flagged.sum())
+        if n_flagged:
+            self.metrics.ticks_anomalous.labels("relation").inc(n_flagged)
+        opened, cleared = g.relation_state.step(flagged, normal)
+        events: list[AlertEvent] = []
+        just_opened = set(opened.tolist())
+        for j in opened.tolist():
+            rel = g.relations[j]
+            obs, contributors = self._relation_obs(ctx, rel, clean)
+            events.append(
+                self.book.open_alert(
+                    ("relation", g.tags[rel.target]),
+                    asset=rel.asset,
+                    tag=g.tags[rel.target],
+                    obs=obs,
+                    magnitude=abs(obs.z),
+                    contributors=contributors,
+                    limit=rel.check.z_threshold,
+                    members=[g.tags[i] for i in rel.inputs],
+                )
+            )
+        for j in np.flatnonzero(g.relation_state.open & flagged).tolist():
+            if j in just_opened:
+                continue
+            rel = g.relations[j]
+            obs, contributors = self._relation_obs(ctx, rel, clean)
+            ev = self.book.maybe_update(
+                ("relation", g.tags[rel.target]),
+                obs,
+                abs(obs.z),
+                contributors,
+                rel.check.z_threshold,
+                members=[g.tags[i] for i in rel.inputs],
+            )
+            if ev:
+                events.append(ev)
+        for j in cleared.tolist():
+            rel = g.relations[j]
+            obs, contributors = self._relation_obs(ctx, rel, clean)
+            ev = self.book.clear(("relation", g.tags[rel.target]), obs, contributors, rel.check.z_threshold)
+            if ev:
+                events.append(ev)
+        return events
+
+    def _relation_obs(
+        self, ctx: _Tick, rel: _Relation, clean: FloatArray
+    ) -> tuple[Observation, tuple[Contributor, ...]]:
+        """The relation alert's numbers: the target against what its inputs imply (band: ± z_threshold spreads);
+        contributors: the target (its z), then the inputs by how far each moved the expectation (in spreads)."""
+        g = ctx.group
+        check = rel.check
+        band = check.z_threshold * check.spread
+        obs = Observation(
+            ts=ctx.ts,
+            actual=float(ctx.values[rel.target]),
+            forecast=check.expected,
+            lower=check.expected - band,
+            upper=check.expected + band,
+            z=check.z,
+            score=abs(check.z),
+            unit=g.units[rel.target],
+        )
+        pushes = check.pushes(clean[list(rel.inputs)])
+        ranked = sorted(range(len(rel.inputs)), key=lambda i: -_nan_to(abs(float(pushes[i])), -1.0))
+        contributors = (
+            Contributor(tag=g.tags[rel.target], score=abs(check.z), residual_z=check.z),
+            *(
+                Contributor(tag=g.tags[rel.inputs[i]], score=abs(float(pushes[i])), residual_z=float(pushes[i]))
+                for i in ranked
+            ),
+        )
+        return obs, contributors[: self.settings.max_contributors]
 
     # -- data-quality alerts --------------------------------------------------------------
 

@@ -37,12 +37,14 @@ from ..settings import (
     AssetDetectSettings,
     EnergyBalanceSettings,
     ModeRuleSettings,
+    RelationSettings,
     SimulatorSettings,
     TagSettings,
 )
 from .chiller import (
     CHILLER_TAGS,
     EXTRA_TAG_RESOLUTION,
+    PUMP_TAGS,
     TAG_RESOLUTION,
     TAG_UNITS,
     ChillerModel,
@@ -143,7 +145,11 @@ def chiller_asset_rules(settings: SimulatorSettings) -> AssetDetectSettings:
     Energy balance: ``power_kw ≈ 1.163 · flow_m3h · (supply_temp_c − chw_temp_c)`` within 5 %
     (the simulated heat meter, flow and temperatures agree within about 1 %).  Mode
     ``stopped`` (detection paused) when the lead pump runs below 5 % or the flow is below
-    a tenth of its design value.
+    a tenth of its design value.  A learned relation (a virtual sensor): ``power_kw`` from
+    the three pump speeds, proportional (no intercept) — the cooling capacity the pumps
+    deliver is proportional to their speeds, so the duty they give at a speed is learned at
+    one load and holds across the load cycle; a pump that loses efficiency is driven faster
+    for the same duty, and the power falls short of what the speeds imply.
     """
     a = settings.asset
     return AssetDetectSettings(
@@ -156,6 +162,7 @@ def chiller_asset_rules(settings: SimulatorSettings) -> AssetDetectSettings:
             relative_tolerance=0.05,
             min_expected_power=50.0,
         ),
+        relations=(RelationSettings(target=f"{a}.power_kw", inputs=tuple(f"{a}.{p}" for p in PUMP_TAGS)),),
         modes=(
             ModeRuleSettings(mode="stopped", tag=f"{a}.pump1_speed_pct", below=5.0),
             ModeRuleSettings(mode="stopped", tag=f"{a}.flow_m3h", below=0.1 * settings.flow_m3h),
