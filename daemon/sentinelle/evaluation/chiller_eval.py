@@ -684,7 +684,7 @@ def run_evaluation(
     notes = [
         f"Run sets: *{full_label}* = {runs_per_kind} runs per fault kind ({len(FAULT_KINDS)} kinds) + "
         f"{fault_free_runs} fault-free runs of {fault_free_s / 3600:.1f} h; *{subset_label}* = the first round of "
-        "fault runs, for the slower model forecaster (its forecasts computed once and shared by its four detection "
+        "fault runs, for the slower model forecaster (its forecasts computed once and shared by its detection "
         "configurations).",
         "",
         "Headline: the daemon as `config/sentinelle.toml` configures the chiller (the asset-level detector is off "
