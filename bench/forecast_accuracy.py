@@ -139,6 +139,32 @@ def ours(path: Path | None, device: str) -> Forecast:
     return run
 
 
+def smoothing_alone(path: Path | None) -> Forecast:
+    """The model's exponential-smoothing branch on its own (its in-context Holt-Winters experts,
+    no transformer, no gate; the point forecast at every level): what the branch adds by itself."""
+    import torch
+
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+    from sentinelle.forecast.engine import load_model
+    from sentinelle.forecast.tokenizer import TSTokenizer
+
+    model = load_model(path or SHIPPED_CHECKPOINT, torch.device("cpu"), torch.float32)
+    branch, cfg = model.smoothing, model.config
+    if branch is None:
+        raise SystemExit("smoothing_alone: the checkpoint has no smoothing branch (use --skip smoothing_alone)")
+    tokenizer = TSTokenizer(cfg.vocab_size, cfg.token_limit)
+
+    def run(task: Task) -> FloatArray:
+        enc = tokenizer.encode(_pad(task.contexts))
+        values = torch.from_numpy(tokenizer.centers[enc.ids]).float()
+        with torch.no_grad():
+            point, _, _ = branch(torch.zeros(len(values), cfg.d_model), values, torch.from_numpy(enc.ids != 0))
+        scaled = np.repeat(point[:, None, : task.horizon].numpy().astype(np.float64), len(LEVELS), axis=1)
+        return np.asarray(tokenizer.unscale(scaled, enc.loc, enc.scale))
+
+    return run
+
+
 def seasonal_naive(task: Task) -> FloatArray:
     return NaiveForecaster(LEVELS, task.horizon, task.season if task.season > 1 else 0).forecast(_pad(task.contexts))
 
@@ -211,6 +237,7 @@ def main() -> None:
     tasks = [elec, window, skab_task(args.data), chiller_task(args.chiller_seeds)]
     factories: dict[str, Callable[[], Forecast]] = {
         "sentinelle": lambda: ours(args.model, args.device),
+        "smoothing_alone": lambda: smoothing_alone(args.model),
         "seasonal_naive": lambda: seasonal_naive,
         "autoets": lambda: _ets("ZZZ", lambda t: t.season),
         "ses": lambda: _ets("ANN", lambda t: 1),

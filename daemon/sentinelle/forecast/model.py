@@ -16,6 +16,9 @@ Data flow of :meth:`SentinelleTSModel.forward`::
       → N_layers × pre-norm encoder layer (bidirectional attention; fully-missing patches
         are masked as keys so padding and long gaps do not change the answer)
       → summary state → residual MLP → (B, H, Q) raw
+      → median mixed, per horizon step, by gates read from the summary state, with the
+        analog branch's answers (the context's own matching patterns, copied forward) and
+        the smoothing branch's (Holt–Winters experts fitted in context, forecast/smoothing.py)
       → median + cumulative softplus offsets → quantiles (B, Q, H), monotone in the level
 
 Why a summary token rather than the last patch's state: there is always one
@@ -55,6 +58,8 @@ from transformers import initialization as init
 from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.utils.generic import ModelOutput
 
+from .smoothing import SmoothingBranch
+
 DEFAULT_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
@@ -90,6 +95,10 @@ class SentinelleTSConfig(PreTrainedConfig):
     analog_window: int = 0
     """Steps of the pattern the analog branch matches (0: no analog branch; checkpoints before it)."""
     analog_dim: int = 32
+    smoothing_max_period: int = 0
+    """Longest season (steps) the exponential-smoothing branch looks for (0: no such branch)."""
+    smoothing_window: int = 256
+    """Newest steps of the context whose one-step errors choose among the smoothing experts."""
 
     def __post_init__(self, **kwargs: Any) -> None:
         # JSON brings the levels back as a list; the model indexes them as a tuple.
@@ -126,6 +135,10 @@ class SentinelleTSConfig(PreTrainedConfig):
             problems.append(
                 f"analog_window must be 0 or in [1, context_length) with analog_dim ≥ 1, got {self.analog_window}"
             )
+        if self.smoothing_max_period < 0 or self.smoothing_max_period == 1:
+            problems.append(f"smoothing_max_period must be 0 (no branch) or ≥ 2, got {self.smoothing_max_period}")
+        if self.smoothing_window < 1:
+            problems.append(f"smoothing_window must be ≥ 1, got {self.smoothing_window}")
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if problems:
@@ -251,6 +264,10 @@ class SentinelleTSPreTrainedModel(PreTrainedModel):
             init.zeros_(module.project.weight)
             init.zeros_(module.project.bias)
             init.constant_(module.log_sharpness, math.log(5.0))
+        if isinstance(module, SmoothingBranch):
+            init.zeros_(module.gate.weight)
+            init.zeros_(module.gate.bias)
+            init.constant_(module.log_temperature, math.log(20.0))
 
 
 class SentinelleTSModel(SentinelleTSPreTrainedModel):
@@ -279,6 +296,11 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         self.median_index = levels.index(0.5)
         self.head = ResidualBlock(d, config.d_ff, config.horizon * len(levels), config.dropout)
         self.analog = AnalogBranch(config) if config.analog_window else None
+        self.smoothing = (
+            SmoothingBranch(d, config.horizon, config.smoothing_max_period, config.smoothing_window)
+            if config.smoothing_max_period
+            else None
+        )
         self.levels = levels
         self.post_init()
 
@@ -328,13 +350,39 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
 
         state = self.norm(x[:, -1])
         raw = self.head(state).view(batch, cfg.horizon, -1).float()
-        if self.analog is not None:
-            flat_values = values.reshape(batch, -1)
-            flat_observed = observed.reshape(batch, -1)
-            raw = self.analog(state, flat_values, flat_observed, raw, self.median_index)
+        if self.analog is not None or self.smoothing is not None:
+            raw = self._mix(state, values.reshape(batch, -1), observed.reshape(batch, -1), raw)
         quantiles = self._monotone(raw).transpose(1, 2)
         loss = None if labels is None else pinball_loss(quantiles, labels, self.levels)
         return SentinelleTSOutput(loss=loss, quantiles=quantiles)
+
+    def _mix(
+        self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, raw: torch.Tensor
+    ) -> torch.Tensor:
+        """``raw`` (B, H, Q) with its median replaced by the gated mix of the head and the branches' answers.
+
+        One softmax per horizon step over the head (logit 0 without the analog
+        branch), the analog branch's two answers and the smoothing answer; an
+        answer a row cannot give (no usable analog, no observed history) gets no weight.
+        """
+        b, h = raw.shape[0], raw.shape[1]
+        m = self.median_index
+        answers = [raw[..., m]]
+        logits = [torch.zeros(b, h, 1, device=raw.device)]
+        usable = [torch.ones(b, h, dtype=torch.bool, device=raw.device)]
+        if self.analog is not None:
+            gate, moved, shape, can = self.analog(state, values, observed)
+            answers += [moved, shape]
+            logits = [gate]
+            usable += [can, can]
+        if self.smoothing is not None:
+            smooth, logit, can_smooth = self.smoothing(state, values, observed)
+            answers.append(smooth)
+            logits.append(logit[..., None])
+            usable.append(can_smooth[:, None].expand(b, h))
+        weights = torch.softmax(torch.where(torch.stack(usable, -1), torch.cat(logits, -1).float(), -math.inf), -1)
+        mixed = (weights * torch.stack(answers, -1)).sum(-1)
+        return torch.cat([raw[..., :m], mixed[..., None], raw[..., m + 1 :]], dim=-1)
 
     def _monotone(self, raw: torch.Tensor) -> torch.Tensor:
         """(B, H, Q) free outputs → quantiles non-decreasing in the level, by construction.
@@ -359,8 +407,8 @@ class AnalogBranch(nn.Module):
     steps ``t`` whose ``x[t+h]`` is in the context (the cycle copied forward, moved
     to the current level) — and of ``x[t+h]`` itself (the cycle's mean shape).  A
     gate read from the transformer's summary state mixes, per horizon step, the
-    head's median with these two answers; the head's quantile offsets keep the
-    spread.
+    head's median with these two answers (``SentinelleTSModel._mix``); the head's
+    quantile offsets keep the spread.
 
     Why: the patch transformer alone (1.1 M parameters, 25 k CPU steps) learned
     levels and trends but forecast a period-7 sine as a flat line — producing
@@ -379,9 +427,9 @@ class AnalogBranch(nn.Module):
         self.gate = nn.Linear(config.d_model, 3 * config.horizon)
 
     def forward(
-        self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, raw: torch.Tensor, median: int
-    ) -> torch.Tensor:
-        """``raw`` (B, H, Q) with its median column mixed with the analog answers (see the class doc)."""
+        self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Gate logits (B, H, 3) for [head, moved, shape], the two answers (B, H) and where they are usable."""
         b, length = values.shape
         h, w = self.horizon, self.window
         v = values.float()
@@ -414,10 +462,7 @@ class AnalogBranch(nn.Module):
         shape = ahead / denominator
         last = _last_observed(v, seen > 0)
         moved = (ahead - back) / denominator + last[:, None]
-        g = torch.softmax(self.gate(state).view(b, h, 3).float(), dim=-1)
-        g = torch.where(usable[..., None], g, F.one_hot(torch.tensor(0, device=g.device), 3).float())
-        mixed = g[..., 0] * raw[..., median] + g[..., 1] * moved + g[..., 2] * shape
-        return torch.cat([raw[..., :median], mixed[..., None], raw[..., median + 1 :]], dim=-1)
+        return self.gate(state).view(b, h, 3).float(), moved, shape, usable
 
 
 def _last_observed(values: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:

@@ -52,6 +52,14 @@ class ModelSizeSettings(_Section):
         default=32, ge=0, description="Steps matched by the analog (copy-the-cycle) branch; 0: no such branch."
     )
     analog_dim: int = Field(default=32, ge=1, description="Width of the analog branch's pattern embedding.")
+    smoothing_max_period: int = Field(
+        default=64,
+        ge=0,
+        description="Longest season (steps) of the exponential-smoothing branch's Holt-Winters experts; 0: no branch.",
+    )
+    smoothing_window: int = Field(
+        default=256, ge=1, description="Newest context steps whose one-step errors choose the smoothing experts."
+    )
 
     @model_validator(mode="after")
     def _shapes(self) -> ModelSizeSettings:
@@ -151,8 +159,8 @@ class TrainSettings(_Section):
     out_dir: Path = Field(default=Path("runs/pretrain"), description="Checkpoint and training.json go here.")
     trainable: Literal["all", "head"] = Field(
         default="all",
-        description="'head': only the parts after the encoder (head, final norm, analog branch) learn — "
-        "a fast way to fit a new branch on top of a trained encoder (no backward pass through it).",
+        description="'head': only the parts after the encoder (head, final norm, analog and smoothing branches) "
+        "learn — a fast way to fit a new branch on top of a trained encoder (no backward pass through it).",
     )
     init_from: Path | None = Field(
         default=None,

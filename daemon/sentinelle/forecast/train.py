@@ -141,12 +141,14 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
         token_limit=ms.token_limit,
         analog_window=ms.analog_window,
         analog_dim=ms.analog_dim,
+        smoothing_max_period=ms.smoothing_max_period,
+        smoothing_window=ms.smoothing_window,
     )
     model = SentinelleTSModel(config) if ts.init_from is None else _warm_start(ts.init_from, config)
     torch.nn.Module.to(model, device)  # (transformers' typed wrapper of .to() rejects a device)
     if ts.trainable == "head":
         for name, p in model.named_parameters():
-            p.requires_grad_(name.split(".")[0] in ("head", "norm", "analog"))
+            p.requires_grad_(name.split(".")[0] in ("head", "norm", "analog", "smoothing"))
     parameters = model.param_count()
     optimizer = torch.optim.AdamW(
         _parameter_groups(model, ts.weight_decay),
@@ -300,7 +302,7 @@ def _warm_start(path: Path, config: SentinelleTSConfig) -> SentinelleTSModel:
     """A model of shape ``config`` starting from the weights at ``path`` (continued pretraining).
 
     Every weight of the checkpoint must fit; parts the checkpoint lacks (the
-    analog branch added on top of an older model) keep their fresh init.
+    analog or smoothing branch added on top of an older model) keep their fresh init.
     """
     from safetensors.torch import load_file
 
@@ -325,7 +327,7 @@ def _warm_start(path: Path, config: SentinelleTSConfig) -> SentinelleTSModel:
         raise ValueError(f"init_from {path}: the checkpoint's {', '.join(differ)} differ from [model]")
     model = SentinelleTSModel(config)
     result = model.load_state_dict(load_file(str(path / WEIGHTS_FILE)), strict=False)
-    if result.unexpected_keys or any(not k.startswith("analog.") for k in result.missing_keys):
+    if result.unexpected_keys or any(not k.startswith(("analog.", "smoothing.")) for k in result.missing_keys):
         raise ValueError(f"init_from {path}: weights do not fit [model]: {result}")
     log.info("pretrain: starting from %s (new: %s)", path, ", ".join(result.missing_keys) or "nothing")
     return model

@@ -1,0 +1,208 @@
+"""The model's exponential-smoothing branch: a bank of Holt–Winters forecasters chosen in context.
+
+Why a statistical path inside a neural model: on noisy sensors and on daily
+load with a weekly cycle, exponential smoothing with its parameters fitted to
+the series at hand is hard to beat (on our held-out benchmark AutoETS beat the
+patch transformer at horizon 1 on every noisy data set), and a transformer that
+reads 16-step patches and is trained for a few CPU hours does not learn to
+estimate a level to the last few percent of noise.  Smyl's ES-RNN, the M4
+competition's winner, made the same choice: exponential smoothing computed
+inside the network, the network learning what the smoothing cannot.  Here the
+transformer's summary state decides, per horizon step, how much to trust the
+smoothing answer against its own head and the analog branch.
+
+What the branch computes, for each window, in the window's scaled space and
+without parameters of its own (it runs under ``no_grad``; only the gate and
+the selection temperature learn):
+
+* Candidate seasons: the two highest local maxima of the context's
+  autocorrelation over lags 2..``max_period`` that exceed 0.1 (none: no
+  seasonal experts for that window).
+* Experts: simple exponential smoothing with every α of :data:`ALPHAS`, and
+  additive Holt–Winters (level α, season γ of :data:`GAMMAS`) for each
+  candidate season — 63 experts, run over the context in one vectorised
+  recursion; a missing step updates nothing.  Seasonal indices start from the
+  context's mean profile, the level from the first observed value.
+* Selection as ETS fits its parameters: by the one-step-ahead squared error of
+  each expert over the newest ``window`` steps of the context.  The experts'
+  forecasts are averaged with weights ``softmax(-temperature · (error / best error − 1))``,
+  a soft arg-min that leans on the best fit and hedges between near ties.
+* Features for the gate: how much better the best expert fits than a random
+  walk, its error in window-scale units, the weight carried by seasonal
+  experts and the weighted mean α (how fast the series moves).
+
+A row without an observed step in the scoring window is marked unusable and the
+caller falls back to the head.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+ALPHAS = (0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9, 1.0)
+"""Level smoothing weights of the experts (1.0: the random walk)."""
+RANDOM_WALK = ALPHAS.index(1.0)
+"""The expert whose error the gate's first feature compares the best one with."""
+GAMMAS = (0.05, 0.15, 0.3)
+"""Season smoothing weights of the seasonal experts."""
+SEASONS = 2
+"""Candidate seasons per window (the highest autocorrelation peaks)."""
+FEATURES = 4
+"""Width of the feature vector handed to the gate."""
+
+
+class SmoothingBranch(nn.Module):
+    """Holt–Winters experts fitted in context; their soft-best forecast and a gate logit per horizon step."""
+
+    def __init__(self, d_model: int, horizon: int, max_period: int, window: int) -> None:
+        super().__init__()
+        self.horizon = horizon
+        self.max_period = max_period
+        self.window = window
+        self.log_temperature = nn.Parameter(torch.tensor(math.log(20.0)))
+        self.gate = nn.Linear(d_model + FEATURES, horizon)
+        # Constants, not buffers: a checkpoint loaded on the meta device leaves non-persistent
+        # buffers empty, and these are cheap to rebuild on the input's device.
+        seasonal = [(a, g) for _ in range(SEASONS) for a in ALPHAS for g in GAMMAS]
+        per_season = len(ALPHAS) * len(GAMMAS)
+        self._alpha = [*ALPHAS, *(a for a, _ in seasonal)]
+        self._gamma = [0.0] * len(ALPHAS) + [g for _, g in seasonal]
+        # Which candidate season each expert uses (-1: none, simple exponential smoothing).
+        self._season_of = [-1] * len(ALPHAS) + [i // per_season for i in range(len(seasonal))]
+
+    def constants(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per expert (E,): level weight α, season weight γ, candidate season index (-1: none)."""
+        return (
+            torch.tensor(self._alpha, dtype=torch.float32, device=device),
+            torch.tensor(self._gamma, dtype=torch.float32, device=device),
+            torch.tensor(self._season_of, dtype=torch.long, device=device),
+        )
+
+    def forward(
+        self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(forecast (B, H), gate logit (B, H), usable (B,)) for windows ``values`` (B, L)."""
+        with torch.no_grad():
+            forecasts, errors, valid, usable = self.experts(values.float(), observed > 0)
+            best = torch.where(valid, errors, math.inf).amin(dim=1, keepdim=True).clamp(min=1e-12, max=1e30)
+            relative = errors / best - 1.0
+        # A row with nothing to score keeps every expert (equal errors), and its answer is set to 0
+        # and marked unusable: the caller gives it no weight, and no NaN reaches the mix.
+        logits = torch.where(valid | ~usable[:, None], -self.log_temperature.exp() * relative, -math.inf)
+        weights = torch.softmax(logits, dim=1)  # (B, E)
+        forecast = torch.where(usable[:, None], (weights[:, :, None] * forecasts).sum(dim=1), 0.0)
+        with torch.no_grad():
+            alpha, _, season_of = self.constants(values.device)
+            walk = errors[:, RANDOM_WALK : RANDOM_WALK + 1].clamp(min=1e-12)
+            features = torch.cat(
+                [
+                    torch.log(best / walk).clamp(-6.0, 1.0),
+                    (0.5 * torch.log(best)).clamp(-8.0, 3.0),
+                    (weights * (season_of >= 0)).sum(dim=1, keepdim=True),
+                    (weights * alpha).sum(dim=1, keepdim=True),
+                ],
+                dim=1,
+            )
+        logit = self.gate(torch.cat([state.float(), features], dim=1))
+        return forecast, logit, usable
+
+    def experts(
+        self, v: torch.Tensor, seen: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Forecasts (B, E, H), one-step errors (B, E), valid (B, E), usable (B,) of every expert."""
+        b, length = v.shape
+        device = v.device
+        periods, has_season = self.seasons(v, seen)  # (B, S) each
+        alpha, gamma, season_of = self.constants(device)
+        e = alpha.shape[0]
+        seasonal = season_of >= 0
+        period = torch.where(seasonal, periods.gather(1, season_of.clamp(min=0).expand(b, -1)), 1)  # (B, E), 1 for SES
+        valid = ~seasonal | has_season.gather(1, season_of.clamp(min=0).expand(b, -1))
+        p_max = max(self.max_period, 1)
+
+        # Seasonal indices start from the context's mean profile (deviation from its mean per phase).
+        x = torch.where(seen, v, 0.0)
+        count = seen.sum(dim=1, keepdim=True).clamp(min=1)
+        centred = torch.where(seen, v - x.sum(dim=1, keepdim=True) / count, 0.0)
+        steps = torch.arange(length, device=device)
+        phase = steps[None, None, :] % periods[:, :, None]  # (B, S, L)
+        sums = torch.zeros(b, SEASONS, p_max, device=device).scatter_add_(
+            2, phase, centred[:, None, :].expand(-1, SEASONS, -1)
+        )
+        counts = torch.zeros(b, SEASONS, p_max, device=device).scatter_add_(
+            2, phase, seen[:, None, :].float().expand(-1, SEASONS, -1)
+        )
+        profile = sums / counts.clamp(min=1)
+        profile = profile - (profile * (counts > 0)).sum(-1, keepdim=True) / (counts > 0).sum(-1, keepdim=True).clamp(
+            min=1
+        )
+        profile = torch.where(
+            seasonal[None, :, None],
+            profile.gather(1, season_of.clamp(min=0)[None, :, None].expand(b, -1, p_max)),
+            0.0,
+        )  # (B, E, P): each expert's starting seasonal indices by phase
+        first = torch.where(seen, steps, length).amin(dim=1)  # (B,)
+        first_value = v.gather(1, first.clamp(max=length - 1)[:, None])  # (B, 1)
+        level = first_value - profile.gather(2, (first[:, None] % period)[:, :, None])[..., 0]  # (B, E)
+
+        # history[p_max + t]: the seasonal indices (B, E) written at step t; the one in force at
+        # step t is the one written a period earlier.  Time first, so a step's write is one
+        # contiguous slab and its reads come in runs (experts of a season are adjacent); a
+        # gather/scatter by phase per step cost three times as much on the CPU.
+        history = torch.empty(p_max + length, b, e, device=device)
+        before = torch.arange(-p_max, 0, device=device)
+        history[:p_max] = profile.gather(2, before[None, None, :] % period[:, :, None]).permute(2, 0, 1)
+        cell = torch.arange(b * e, device=device).view(b, e)
+        read = (p_max - period) * (b * e) + cell  # flat index of the slab a period back, at t = 0
+        # With e the one-step error, the update is level += α·e and s += γ(1-α)·e (additive
+        # Holt-Winters, error-correction form); a missing step (mask 0) updates nothing.
+        season_gain = (gamma * (1.0 - alpha))[None, :].expand(b, -1)
+        alpha = alpha[None, :].expand(b, -1)
+        mask = seen.float()
+        filled = torch.where(seen, v, 0.0)
+        start = max(0, length - self.window)
+        error = torch.zeros(b, e, device=device)
+        for t in range(length):
+            s_t = torch.take(history, read + t * (b * e))
+            miss = filled[:, t : t + 1] - level - s_t
+            miss = miss * mask[:, t : t + 1]
+            if t >= start:
+                error.addcmul_(miss, miss)
+            level = level.addcmul(alpha, miss)
+            history[p_max + t] = s_t.addcmul(season_gain, miss)
+        scored = mask[:, start:].sum(dim=1, keepdim=True)
+        # The index in force at step length-1+k was written at the newest step of the same phase.
+        ahead = torch.arange(1, self.horizon + 1, device=device)[None, None, :]
+        cycles = torch.div(ahead + period[:, :, None] - 1, period[:, :, None], rounding_mode="floor")
+        written = length - 1 + ahead - period[:, :, None] * cycles  # (B, E, H)
+        forecasts = level[:, :, None] + torch.take(history, (p_max + written) * (b * e) + cell[:, :, None])
+        usable = scored[:, 0] > 0
+        errors = error / scored.clamp(min=1)
+        return forecasts, errors, valid & usable[:, None], usable
+
+    def seasons(self, v: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``SEASONS`` strongest autocorrelation peaks in lags 2..max_period: periods (B, S), found (B, S)."""
+        length = v.shape[1]
+        count = seen.sum(dim=1, keepdim=True).clamp(min=1)
+        x = torch.where(seen, v - torch.where(seen, v, 0.0).sum(dim=1, keepdim=True) / count, 0.0)
+        top = max(2, min(self.max_period, length - 2))  # longest lag looked at (short windows: fewer)
+        spectrum = torch.fft.rfft(x, n=2 * length)
+        acov = torch.fft.irfft(spectrum.abs() ** 2, n=2 * length)[:, : top + 2]
+        lags = torch.arange(top + 2, device=v.device)
+        # Lags beyond a third of the observed steps are too poorly estimated to trust.
+        acf = torch.where(lags[None, :] * 3 <= count, acov / acov[:, :1].clamp(min=1e-12), -1.0)
+        middle = acf[:, 2 : top + 1]
+        peak = (middle >= acf[:, 1:top]) & (middle >= acf[:, 3 : top + 2]) & (middle > 0.1)
+        score = torch.where(peak, middle, -2.0)
+        strongest, index = score.topk(min(SEASONS, score.shape[1]), dim=1)
+        periods = index + 2
+        found = strongest > -2.0
+        if periods.shape[1] < SEASONS:  # max_period 2: one candidate lag only
+            pad = SEASONS - periods.shape[1]
+            periods = F.pad(periods, (0, pad), value=2)
+            found = F.pad(found, (0, pad), value=False)
+        return torch.where(found, periods, 1), found

@@ -1,0 +1,129 @@
+"""The model's exponential-smoothing branch (forecast/smoothing.py) on hand-made series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
+from sentinelle.forecast.smoothing import SmoothingBranch
+from sentinelle.forecast.tokenizer import TSTokenizer
+
+
+def _branch(horizon: int = 24, max_period: int = 64, window: int = 256) -> SmoothingBranch:
+    return SmoothingBranch(d_model=8, horizon=horizon, max_period=max_period, window=window)
+
+
+def _run(branch: SmoothingBranch, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    v = torch.from_numpy(np.nan_to_num(x)).float()
+    seen = torch.from_numpy(np.isfinite(x))
+    with torch.no_grad():
+        forecast, logit, usable = branch(torch.zeros(x.shape[0], 8), v, seen)
+    assert torch.isfinite(logit).all()
+    return forecast.numpy(), usable.numpy()
+
+
+@pytest.mark.parametrize("period", [7, 12, 24])
+def test_finds_the_season_and_continues_it(period: int) -> None:
+    rng = np.random.default_rng(period)
+    t = np.arange(512 + 24)
+    profile = rng.normal(0, 1, period)
+    y = 3.0 + profile[t % period] + 0.001 * t
+    branch = _branch()
+    periods, found = branch.seasons(torch.from_numpy(y[None, :512]).float(), torch.ones(1, 512, dtype=torch.bool))
+    assert bool(found[0, 0]) and int(periods[0, 0]) == period
+    forecast, usable = _run(branch, y[None, :512])
+    assert usable[0]
+    err = np.abs(forecast[0] - y[512:]).mean()
+    assert err < 0.05 * np.abs(profile).mean(), err
+
+
+def test_on_noise_it_smooths_the_level() -> None:
+    """White noise around a level: the soft-best expert is a slow one, its forecast near the level."""
+    rng = np.random.default_rng(3)
+    x = 5.0 + rng.normal(0, 1, (64, 512))
+    forecast, _ = _run(_branch(), x)
+    # The last value is off by ~1 σ on average; a good level estimate by far less.
+    assert np.abs(forecast[:, 0] - 5.0).mean() < 0.35
+    assert np.abs(x[:, -1] - 5.0).mean() > 0.6
+
+
+def test_on_a_random_walk_it_follows_the_last_value() -> None:
+    rng = np.random.default_rng(4)
+    x = np.cumsum(rng.normal(0, 1, (64, 512)), axis=1)
+    forecast, _ = _run(_branch(), x)
+    assert np.abs(forecast[:, 0] - x[:, -1]).mean() < 0.3
+
+
+def test_gaps_short_and_empty_windows() -> None:
+    rng = np.random.default_rng(5)
+    x = 10 + np.sin(np.arange(512) / 3.0)[None].repeat(4, axis=0) + rng.normal(0, 0.05, (4, 512))
+    x[0, ::3] = np.nan  # a third missing
+    x[1, :500] = np.nan  # 12 observed steps
+    x[2, 100:400] = np.nan  # a long hole
+    x[3] = np.nan  # nothing observed
+    forecast, usable = _run(_branch(), x)
+    assert usable.tolist() == [True, True, True, False]
+    assert np.isfinite(forecast[:3]).all()
+    assert np.abs(forecast[:3, :4] - 10).max() < 2.0
+
+
+def test_rows_are_independent_of_the_batch() -> None:
+    rng = np.random.default_rng(6)
+    x = rng.normal(0, 1, (6, 512)).cumsum(axis=1)
+    x[2, :300] = np.nan
+    branch = _branch()
+    together, _ = _run(branch, x)
+    alone = np.concatenate([_run(branch, x[i : i + 1])[0] for i in range(6)])
+    np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
+
+
+def _model(smoothing: bool, gate: float) -> SentinelleTSModel:
+    torch.manual_seed(0)
+    config = SentinelleTSConfig(
+        context_length=128,
+        patch_length=16,
+        horizon=16,
+        d_model=16,
+        num_layers=1,
+        num_heads=2,
+        d_ff=32,
+        vocab_size=4096,
+        dropout=0.0,
+        smoothing_max_period=32 if smoothing else 0,
+        smoothing_window=64,
+    )
+    model = SentinelleTSModel(config).eval()
+    if model.smoothing is not None:
+        with torch.no_grad():
+            model.smoothing.gate.bias.fill_(gate)
+    return model
+
+
+def _forecast(model: SentinelleTSModel, x: np.ndarray) -> np.ndarray:
+    tok = TSTokenizer(model.config.vocab_size, model.config.token_limit)
+    enc = tok.encode(x)
+    with torch.no_grad():
+        q = model(torch.from_numpy(enc.ids)).quantiles
+    assert q is not None
+    return np.asarray(tok.unscale(q.numpy(), enc.loc, enc.scale))
+
+
+def test_in_the_model_the_gate_chooses_between_head_and_smoothing() -> None:
+    t = np.arange(144)
+    y = 20 + 2 * np.sin(2 * np.pi * t / 8)
+    x = y[None, :128]
+    smooth = _forecast(_model(True, 30.0), x)  # gate pinned to the smoothing answer
+    assert np.abs(smooth[0, 4] - y[128:]).mean() < 0.05
+    assert (np.diff(smooth, axis=1) >= 0).all()
+    # Pinned to the head, the branch changes nothing: the model is the plain transformer.
+    head, plain = _model(True, -30.0), _model(False, 0.0)
+    plain.load_state_dict({k: v for k, v in head.state_dict().items() if not k.startswith("smoothing.")})
+    np.testing.assert_allclose(_forecast(head, x), _forecast(plain, x), rtol=1e-5)
+    # Nothing observed in the scoring window (a long outage): the head answers, no NaN.
+    gap = y[None, :128].copy()
+    gap[0, 40:] = np.nan
+    pinned, fallback = _forecast(_model(True, 30.0), gap), _forecast(_model(True, -30.0), gap)
+    assert np.isfinite(pinned).all()
+    np.testing.assert_allclose(pinned, fallback, rtol=1e-5)
