@@ -19,9 +19,9 @@ def _run(branch: SmoothingBranch, x: np.ndarray) -> tuple[np.ndarray, np.ndarray
     v = torch.from_numpy(np.nan_to_num(x)).float()
     seen = torch.from_numpy(np.isfinite(x))
     with torch.no_grad():
-        forecast, logit, usable = branch(torch.zeros(x.shape[0], 8), v, seen)
-    assert torch.isfinite(logit).all()
-    return forecast.numpy(), usable.numpy()
+        answer = branch(torch.zeros(x.shape[0], 8), v, seen)
+    assert torch.isfinite(answer.logit).all() and torch.isfinite(answer.sigma).all()
+    return answer.forecast.numpy(), answer.usable.numpy()
 
 
 @pytest.mark.parametrize("period", [7, 12, 24])
@@ -79,7 +79,7 @@ def test_rows_are_independent_of_the_batch() -> None:
     np.testing.assert_allclose(together, alone, rtol=1e-5, atol=1e-5)
 
 
-def _model(smoothing: bool, gate: float) -> SentinelleTSModel:
+def _model(smoothing: bool, gate: float, floor: float = 0.0) -> SentinelleTSModel:
     torch.manual_seed(0)
     config = SentinelleTSConfig(
         context_length=128,
@@ -93,6 +93,7 @@ def _model(smoothing: bool, gate: float) -> SentinelleTSModel:
         dropout=0.0,
         smoothing_max_period=32 if smoothing else 0,
         smoothing_window=64,
+        smoothing_spread_floor=floor,
     )
     model = SentinelleTSModel(config).eval()
     if model.smoothing is not None:
@@ -127,3 +128,22 @@ def test_in_the_model_the_gate_chooses_between_head_and_smoothing() -> None:
     pinned, fallback = _forecast(_model(True, 30.0), gap), _forecast(_model(True, -30.0), gap)
     assert np.isfinite(pinned).all()
     np.testing.assert_allclose(pinned, fallback, rtol=1e-5)
+
+
+def test_the_spread_floor_gives_noise_its_width() -> None:
+    """On white noise the untrained head's bands are arbitrary; with the floor the 10–90 % band
+    is at least what the series' one-step errors imply, so it covers about 80 % of new draws."""
+    rng = np.random.default_rng(7)
+    x = 3.0 + rng.normal(0, 1, (200, 128 + 16))
+    narrow = _model(True, 30.0, floor=0.0)
+    with torch.no_grad():  # shrink the head's offsets to nothing: bands of zero width
+        narrow.head.output_layer.bias.fill_(-20.0)
+        narrow.head.residual_layer.bias.fill_(-20.0)
+    floored = _model(True, 30.0, floor=1.0)
+    floored.load_state_dict(narrow.state_dict())
+    future = x[:, 128:]
+    for model, lo, hi in ((narrow, 0.0, 0.2), (floored, 0.7, 0.9)):
+        q = _forecast(model, x[:, :128])
+        covered = ((future >= q[:, 0]) & (future <= q[:, -1])).mean()
+        assert lo <= covered <= hi, (model.config.smoothing_spread_floor, covered)
+        assert (np.diff(q, axis=1) >= -1e-9).all()

@@ -60,6 +60,11 @@ class ModelSizeSettings(_Section):
     smoothing_window: int = Field(
         default=256, ge=1, description="Newest context steps whose one-step errors choose the smoothing experts."
     )
+    smoothing_spread_floor: float = Field(
+        default=0.0,
+        ge=0,
+        description="Quantiles at least this × z_q × the smoothing experts' h-step σ from the median; 0: off.",
+    )
 
     @model_validator(mode="after")
     def _shapes(self) -> ModelSizeSettings:

@@ -38,6 +38,7 @@ caller falls back to the head.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -53,6 +54,19 @@ SEASONS = 2
 """Candidate seasons per window (the highest autocorrelation peaks)."""
 FEATURES = 4
 """Width of the feature vector handed to the gate."""
+
+
+class SmoothingAnswer(NamedTuple):
+    """What :class:`SmoothingBranch` hands the model's mix."""
+
+    forecast: torch.Tensor
+    """(B, H): the soft-best experts' point forecast, scaled space (0 where not usable)."""
+    logit: torch.Tensor
+    """(B, H): the gate's logit for this answer, against the head's and the analog's."""
+    usable: torch.Tensor
+    """(B,): False where the scoring window holds no observed step."""
+    sigma: torch.Tensor
+    """(B, H): the h-step error spread exponential smoothing implies (0 where not usable)."""
 
 
 class SmoothingBranch(nn.Module):
@@ -82,10 +96,8 @@ class SmoothingBranch(nn.Module):
             torch.tensor(self._season_of, dtype=torch.long, device=device),
         )
 
-    def forward(
-        self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(forecast (B, H), gate logit (B, H), usable (B,)) for windows ``values`` (B, L)."""
+    def forward(self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor) -> SmoothingAnswer:
+        """The soft-best experts' forecast, its gate logit and spread, for windows ``values`` (B, L)."""
         with torch.no_grad():
             forecasts, errors, valid, usable = self.experts(values.float(), observed > 0)
             best = torch.where(valid, errors, math.inf).amin(dim=1, keepdim=True).clamp(min=1e-12, max=1e30)
@@ -107,8 +119,12 @@ class SmoothingBranch(nn.Module):
                 ],
                 dim=1,
             )
+            # Spread of the h-step error of exponential smoothing with the experts' weighted α,
+            # from their best one-step error: σ_h² = σ₁² (1 + (h − 1) α²).
+            steps = torch.arange(self.horizon, device=values.device, dtype=torch.float32)[None, :]
+            sigma = torch.sqrt(best * (1.0 + steps * features[:, 3:4] ** 2))
         logit = self.gate(torch.cat([state.float(), features], dim=1))
-        return forecast, logit, usable
+        return SmoothingAnswer(forecast, logit, usable, torch.where(usable[:, None], sigma, 0.0))
 
     def experts(
         self, v: torch.Tensor, seen: torch.Tensor

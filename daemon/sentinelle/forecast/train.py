@@ -143,6 +143,7 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
         analog_dim=ms.analog_dim,
         smoothing_max_period=ms.smoothing_max_period,
         smoothing_window=ms.smoothing_window,
+        smoothing_spread_floor=ms.smoothing_spread_floor,
     )
     model = SentinelleTSModel(config) if ts.init_from is None else _warm_start(ts.init_from, config)
     torch.nn.Module.to(model, device)  # (transformers' typed wrapper of .to() rejects a device)
