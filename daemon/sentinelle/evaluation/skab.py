@@ -341,7 +341,15 @@ labels, and nothing is set per file. Caveat: while the detector was being writte
 runs printed all-file scores beside valve1's; the `valve2`/`other` rows below are held out from
 the selection rule, not from our eyes. The ablation's one-change variants show how much the
 headline depends on each choice (\"no smoothing\" would have scored better on all files; the
-rule picked the EWMA on valve1, and we report that)."""
+rule picked the EWMA on valve1, and we report that).
+
+A learned relation (a virtual sensor, `detect/relations.py`, as the chiller's headline uses) was
+tried by the same rule on valve1 alone: the pump's flow predicted from its current and pressure
+(± voltage, or from all other tags; with an intercept, or proportional), `z_threshold` 4, 6 or 8
+(`tune_relation_valve1.py`, `tuning_relation_valve1.json`). Beside the asset T²+Q no candidate
+changes valve1's F1 (0.75) or FAR (13.04 %; MAR 33.19 → 33.08 % at best) — in an exploratory check
+the flow relation alone flagged about a third of valve1's anomalous rows, rows the asset T²+Q
+already flags — so the rule keeps the headline without a relation and the runs below have none."""
 
 
 def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
