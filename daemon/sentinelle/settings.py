@@ -391,6 +391,25 @@ class DetectSettings(_Section):
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )
+    asset_likelihood_enabled: bool = Field(
+        default=False,
+        description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
+        "instead of the score itself.",
+    )
+    asset_likelihood_short_steps: int = Field(
+        default=1, ge=1, description="Ticks in the short-term mean of the asset score ..."
+    )
+    asset_likelihood_history_steps: int = Field(
+        default=2000,
+        ge=10,
+        description="... judged against the last this many normal scores (seeded with the warm-up's own).",
+    )
+    asset_likelihood_z: float = Field(
+        default=3.0,
+        gt=0,
+        description="A tick is anomalous when the short-term mean is this many long-term σ above the long-term "
+        "mean (likelihood Φ(z)).",
+    )
     merge_by_asset: bool = Field(
         default=True,
         description="Residual anomalies of several tags of one asset form one alert (tags ranked as "

@@ -132,6 +132,8 @@ class AssetT2Q:
         self._since_refresh = 0
         self.last_u: FloatArray = np.full(n_tags, np.nan)
         """Each tag's standardised deviation at the last step: how much it contributed."""
+        self.warmup_scores: FloatArray = np.empty(0)
+        """The warm-up ticks re-scored by the frozen model (after the settling ticks): its normal scores."""
 
     @classmethod
     def from_settings(cls, min_spread: FloatArray, settings: DetectSettings) -> AssetT2Q:
@@ -224,6 +226,7 @@ class AssetT2Q:
         self.ucl_t2 = _limit(t2s[settle:], self.quantile, self.ucl_factor)
         has_q = self.components < self.n_tags
         self.ucl_q = _limit(qs[settle:], self.quantile, self.ucl_factor) if has_q else math.inf
+        self.warmup_scores = np.maximum(t2s[settle:] / self.ucl_t2, qs[settle:] / self.ucl_q)
         # Smoothed statistics carry on from the warm-up's last values, as if it had been scored.
         self.last_t2, self.last_q = float(t2s[-1]), float(qs[-1])
         self._warmup = None

@@ -17,7 +17,8 @@ Per tick of a tag group (tags sharing a period, in a fixed row order):
    contributors; otherwise one alert per tag.
 4. **Rules** (``rules.py``): static limits, rates of change, energy balances;
    learned relations between an asset's tags (``relations.py``: virtual sensors,
-   configured per asset); optionally the asset-level T² (``asset.py``).
+   configured per asset); optionally the asset-level T² (``asset.py``), flagged on
+   its score or on that score's anomaly likelihood (``likelihood.py``).
 5. **Life cycles** (``lifecycle.py``): k of n to open, a run of normal ticks to clear
    (data-quality alerts open on the first bad tick: their condition already lasted).
 
@@ -55,6 +56,7 @@ from ..settings import DetectSettings, TagSettings
 from .alerts import AlertBook, AlertKey, Observation
 from .asset import AssetT2Q
 from .lifecycle import KofN
+from .likelihood import AnomalyLikelihood
 from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
 from .quality import DataQuality, QualityTick
@@ -111,6 +113,8 @@ class _Group:
     relation_state: KofN
     # Asset-level T² (detect.asset_enabled): one detector per asset, one k-of-n row per asset.
     asset_detectors: dict[str, AssetT2Q] = field(default_factory=dict)
+    asset_likelihoods: dict[str, AnomalyLikelihood] = field(default_factory=dict)
+    """Per asset with detect.asset_likelihood_enabled: the layer that flags instead of the T² score."""
     asset_state: KofN | None = None
 
     def trackers(self) -> Iterator[KofN]:
@@ -250,6 +254,8 @@ class DetectStage:
         if s.asset_enabled:
             for a, rows in asset_rows.items():
                 g.asset_detectors[a] = AssetT2Q.from_settings(np.array([ts[r].min_spread for r in rows]), s)
+                if s.asset_likelihood_enabled:
+                    g.asset_likelihoods[a] = AnomalyLikelihood.from_settings(s)
             g.asset_state = kofn(n_assets)
         self._groups[w.tags] = g
         return g
@@ -573,7 +579,13 @@ class DetectStage:
             rows = g.asset_rows[a]
             # A gated tag makes the vector incomplete (NaN): T² skips the tick, and learns nothing from it.
             learn = not tracker.open[k] and not gate[rows].any()
-            t2[k], flagged[k] = g.asset_detectors[a].step(clean[rows], learn=learn)
+            det = g.asset_detectors[a]
+            t2[k], flagged[k] = det.step(clean[rows], learn=learn)
+            likelihood = g.asset_likelihoods.get(a)
+            if likelihood is not None and det.frozen:
+                if not likelihood.seeded:
+                    likelihood.seed(det.warmup_scores)
+                flagged[k] = likelihood.step(float(t2[k]), learn=learn)[1]
             normal[k] = math.isfinite(t2[k]) and not flagged[k]
         n_flagged = int(flagged.sum())
         if n_flagged:
