@@ -158,8 +158,8 @@ def smoothing_alone(path: Path | None) -> Forecast:
         enc = tokenizer.encode(_pad(task.contexts))
         values = torch.from_numpy(tokenizer.centers[enc.ids]).float()
         with torch.no_grad():
-            point, _, _ = branch(torch.zeros(len(values), cfg.d_model), values, torch.from_numpy(enc.ids != 0))
-        scaled = np.repeat(point[:, None, : task.horizon].numpy().astype(np.float64), len(LEVELS), axis=1)
+            answer = branch(torch.zeros(len(values), cfg.d_model), values, torch.from_numpy(enc.ids != 0))
+        scaled = np.repeat(answer.forecast[:, None, : task.horizon].numpy().astype(np.float64), len(LEVELS), axis=1)
         return np.asarray(tokenizer.unscale(scaled, enc.loc, enc.scale))
 
     return run
