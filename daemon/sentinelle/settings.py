@@ -374,7 +374,7 @@ class DetectSettings(_Section):
     )
     asset_ucl_factor: float = Field(default=1.5, gt=0, description="... times this factor.")
     asset_ewma_alpha: float = Field(
-        default=0.3, gt=0, le=1, description="Smoothing weight of the newest tick (1: no smoothing)."
+        default=1.0, gt=0, le=1, description="Smoothing weight of the newest tick (1: no smoothing)."
     )
     asset_smooth_vector: bool = Field(
         default=False, description="Smooth the standardised vector (MEWMA); False: smooth T² and Q."
@@ -392,7 +392,7 @@ class DetectSettings(_Section):
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )
     asset_likelihood_enabled: bool = Field(
-        default=False,
+        default=True,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
         "instead of the score itself.",
     )
@@ -400,7 +400,7 @@ class DetectSettings(_Section):
         default=1, ge=1, description="Ticks in the short-term mean of the asset score ..."
     )
     asset_likelihood_history_steps: int = Field(
-        default=2000,
+        default=500,
         ge=10,
         description="... judged against the last this many normal scores (seeded with the warm-up's own).",
     )
