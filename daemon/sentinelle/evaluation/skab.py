@@ -405,7 +405,8 @@ F1 under the FAR bound; a longer clearing run or a quicker opening raises F1 to 
 14–54 %, over the bound.
 
 A learned relation (a virtual sensor, `detect/relations.py`, as the chiller's headline uses) was
-tried by the same rule on valve1 alone: the pump's flow predicted from its current and pressure
+tried, before the likelihood layer and over the previous headline, by the same rule on valve1
+alone: the pump's flow predicted from its current and pressure
 (± voltage, or from all other tags; with an intercept, or proportional), `z_threshold` 4, 6 or 8
 (`tune_relation_valve1.py`, `tuning_relation_valve1.json`). Beside the asset T²+Q no candidate
 changes valve1's F1 (0.75) or FAR (13.04 %; MAR 33.19 → 33.08 % at best) — in an exploratory check
