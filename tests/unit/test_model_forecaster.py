@@ -20,10 +20,11 @@ from sentinelle.errors import ModelError
 from sentinelle.forecast import make_fallback, make_forecaster
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
-from sentinelle.forecast.tokenizer import TSTokenizer
 from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray
 from sentinelle.settings import ForecastSettings, Settings
+
+from .model_helpers import forecast_with
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)
@@ -323,15 +324,6 @@ def _analog_model(gate: int) -> SentinelleTSModel:
     return model
 
 
-def _analog_forecast(model: SentinelleTSModel, x: np.ndarray) -> np.ndarray:
-    tok = TSTokenizer(model.config.vocab_size, model.config.token_limit)
-    enc = tok.encode(x)
-    with torch.no_grad():
-        q = model(torch.from_numpy(enc.ids)).quantiles
-    assert q is not None
-    return np.asarray(tok.unscale(q.numpy(), enc.loc, enc.scale))
-
-
 def test_the_analog_branch_copies_a_cycle_forward() -> None:
     """Untrained, the nearest-pattern answer already continues a cycle of any period and phase."""
     rng = np.random.default_rng(0)
@@ -341,7 +333,7 @@ def test_the_analog_branch_copies_a_cycle_forward() -> None:
         # A step profile; the "moved" answer follows a slow trend too, the "shape" one averages cycles.
         for gate, trend in ((1, 0.01), (2, 0.0)):
             y = 50 + 3 * profile[t % period] + trend * t
-            median = _analog_forecast(_analog_model(gate), y[None, :128])[0, 4]
+            median = forecast_with(_analog_model(gate), y[None, :128])[0, 4]
             err = np.abs(median - y[128:]).mean()
             assert err < 0.1 * np.abs(y[128:] - y[127]).mean(), (period, gate, err)
     # With the gate on the head, the branch changes nothing: the model is the plain transformer.
@@ -350,7 +342,7 @@ def test_the_analog_branch_copies_a_cycle_forward() -> None:
     plain.load_state_dict({k: v for k, v in head.state_dict().items() if not k.startswith("analog.")})
     y = 50 + np.sin(t / 3.0)
     np.testing.assert_allclose(
-        _analog_forecast(head, y[None, :128]), _analog_forecast(plain.eval(), y[None, :128]), rtol=1e-5
+        forecast_with(head, y[None, :128]), forecast_with(plain.eval(), y[None, :128]), rtol=1e-5
     )
 
 
@@ -362,9 +354,9 @@ def test_the_analog_branch_needs_observed_history() -> None:
     x[1, :100] = np.nan  # 28 steps: no complete 16-step window has a future inside the context for h > 12
     x[2, ::3] = np.nan  # no window without a gap: no candidate at all
     x[3] = np.nan
-    q = _analog_forecast(moved, x)
+    q = forecast_with(moved, x)
     assert np.isfinite(q[:3]).all() and (np.diff(q[:3], axis=1) >= 0).all()
-    fallback = _analog_forecast(head, x)
+    fallback = forecast_with(head, x)
     np.testing.assert_allclose(q[2], fallback[2], rtol=1e-5)
     np.testing.assert_allclose(q[1, :, 13:], fallback[1, :, 13:], rtol=1e-5)
     assert not np.allclose(q[1, :, :12], fallback[1, :, :12])

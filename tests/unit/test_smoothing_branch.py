@@ -8,7 +8,8 @@ import torch
 
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.forecast.smoothing import SmoothingBranch
-from sentinelle.forecast.tokenizer import TSTokenizer
+
+from .model_helpers import forecast_with
 
 
 def _branch(horizon: int = 24, max_period: int = 64, window: int = 256) -> SmoothingBranch:
@@ -102,30 +103,21 @@ def _model(smoothing: bool, gate: float, floor: float = 0.0) -> SentinelleTSMode
     return model
 
 
-def _forecast(model: SentinelleTSModel, x: np.ndarray) -> np.ndarray:
-    tok = TSTokenizer(model.config.vocab_size, model.config.token_limit)
-    enc = tok.encode(x)
-    with torch.no_grad():
-        q = model(torch.from_numpy(enc.ids)).quantiles
-    assert q is not None
-    return np.asarray(tok.unscale(q.numpy(), enc.loc, enc.scale))
-
-
 def test_in_the_model_the_gate_chooses_between_head_and_smoothing() -> None:
     t = np.arange(144)
     y = 20 + 2 * np.sin(2 * np.pi * t / 8)
     x = y[None, :128]
-    smooth = _forecast(_model(True, 30.0), x)  # gate pinned to the smoothing answer
+    smooth = forecast_with(_model(True, 30.0), x)  # gate pinned to the smoothing answer
     assert np.abs(smooth[0, 4] - y[128:]).mean() < 0.05
     assert (np.diff(smooth, axis=1) >= 0).all()
     # Pinned to the head, the branch changes nothing: the model is the plain transformer.
     head, plain = _model(True, -30.0), _model(False, 0.0)
     plain.load_state_dict({k: v for k, v in head.state_dict().items() if not k.startswith("smoothing.")})
-    np.testing.assert_allclose(_forecast(head, x), _forecast(plain, x), rtol=1e-5)
+    np.testing.assert_allclose(forecast_with(head, x), forecast_with(plain, x), rtol=1e-5)
     # Nothing observed in the scoring window (a long outage): the head answers, no NaN.
     gap = y[None, :128].copy()
     gap[0, 40:] = np.nan
-    pinned, fallback = _forecast(_model(True, 30.0), gap), _forecast(_model(True, -30.0), gap)
+    pinned, fallback = forecast_with(_model(True, 30.0), gap), forecast_with(_model(True, -30.0), gap)
     assert np.isfinite(pinned).all()
     np.testing.assert_allclose(pinned, fallback, rtol=1e-5)
 
@@ -143,7 +135,7 @@ def test_the_spread_floor_gives_noise_its_width() -> None:
     floored.load_state_dict(narrow.state_dict())
     future = x[:, 128:]
     for model, lo, hi in ((narrow, 0.0, 0.2), (floored, 0.7, 0.9)):
-        q = _forecast(model, x[:, :128])
+        q = forecast_with(model, x[:, :128])
         covered = ((future >= q[:, 0]) & (future <= q[:, -1])).mean()
         assert lo <= covered <= hi, (model.config.smoothing_spread_floor, covered)
         assert (np.diff(q, axis=1) >= -1e-9).all()
