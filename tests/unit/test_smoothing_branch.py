@@ -32,7 +32,8 @@ def test_finds_the_season_and_continues_it(period: int) -> None:
     profile = rng.normal(0, 1, period)
     y = 3.0 + profile[t % period] + 0.001 * t
     branch = _branch()
-    periods, found = branch.seasons(torch.from_numpy(y[None, :512]).float(), torch.ones(1, 512, dtype=torch.bool))
+    window = torch.from_numpy(y[None, :512]).float()
+    periods, found = branch.seasons(window - window.mean(), torch.tensor([[512]]))
     assert bool(found[0, 0]) and int(periods[0, 0]) == period
     forecast, usable = _run(branch, y[None, :512])
     assert usable[0]

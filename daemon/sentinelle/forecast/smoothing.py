@@ -98,8 +98,9 @@ class SmoothingBranch(nn.Module):
 
     def forward(self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor) -> SmoothingAnswer:
         """The soft-best experts' forecast, its gate logit and spread, for windows ``values`` (B, L)."""
+        alpha, gamma, season_of = self.constants(values.device)
         with torch.no_grad():
-            forecasts, errors, valid, usable = self.experts(values.float(), observed > 0)
+            forecasts, errors, valid, usable = self.experts(values.float(), observed > 0, alpha, gamma, season_of)
             best = torch.where(valid, errors, math.inf).amin(dim=1, keepdim=True).clamp(min=1e-12, max=1e30)
             relative = errors / best - 1.0
         # A row with nothing to score keeps every expert (equal errors), and its answer is set to 0
@@ -108,7 +109,6 @@ class SmoothingBranch(nn.Module):
         weights = torch.softmax(logits, dim=1)  # (B, E)
         forecast = torch.where(usable[:, None], (weights[:, :, None] * forecasts).sum(dim=1), 0.0)
         with torch.no_grad():
-            alpha, _, season_of = self.constants(values.device)
             walk = errors[:, RANDOM_WALK : RANDOM_WALK + 1].clamp(min=1e-12)
             features = torch.cat(
                 [
@@ -127,13 +127,21 @@ class SmoothingBranch(nn.Module):
         return SmoothingAnswer(forecast, logit, usable, torch.where(usable[:, None], sigma, 0.0))
 
     def experts(
-        self, v: torch.Tensor, seen: torch.Tensor
+        self,
+        v: torch.Tensor,
+        seen: torch.Tensor,
+        alpha: torch.Tensor,
+        gamma: torch.Tensor,
+        season_of: torch.Tensor,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Forecasts (B, E, H), one-step errors (B, E), valid (B, E), usable (B,) of every expert."""
+        """Forecasts (B, E, H), one-step errors (B, E), valid (B, E), usable (B,) of every expert
+        (``alpha``, ``gamma``, ``season_of`` from :meth:`constants`)."""
         b, length = v.shape
         device = v.device
-        periods, has_season = self.seasons(v, seen)  # (B, S) each
-        alpha, gamma, season_of = self.constants(device)
+        filled = torch.where(seen, v, 0.0)
+        count = seen.sum(dim=1, keepdim=True).clamp(min=1)
+        centred = torch.where(seen, v - filled.sum(dim=1, keepdim=True) / count, 0.0)
+        periods, has_season = self.seasons(centred, count)  # (B, S) each
         e = alpha.shape[0]
         seasonal = season_of >= 0
         period = torch.where(seasonal, periods.gather(1, season_of.clamp(min=0).expand(b, -1)), 1)  # (B, E), 1 for SES
@@ -141,9 +149,6 @@ class SmoothingBranch(nn.Module):
         p_max = max(self.max_period, 1)
 
         # Seasonal indices start from the context's mean profile (deviation from its mean per phase).
-        x = torch.where(seen, v, 0.0)
-        count = seen.sum(dim=1, keepdim=True).clamp(min=1)
-        centred = torch.where(seen, v - x.sum(dim=1, keepdim=True) / count, 0.0)
         steps = torch.arange(length, device=device)
         phase = steps[None, None, :] % periods[:, :, None]  # (B, S, L)
         sums = torch.zeros(b, SEASONS, p_max, device=device).scatter_add_(
@@ -179,7 +184,6 @@ class SmoothingBranch(nn.Module):
         season_gain = (gamma * (1.0 - alpha))[None, :].expand(b, -1)
         alpha = alpha[None, :].expand(b, -1)
         mask = seen.float()
-        filled = torch.where(seen, v, 0.0)
         start = max(0, length - self.window)
         error = torch.zeros(b, e, device=device)
         for t in range(length):
@@ -200,15 +204,18 @@ class SmoothingBranch(nn.Module):
         errors = error / scored.clamp(min=1)
         return forecasts, errors, valid & usable[:, None], usable
 
-    def seasons(self, v: torch.Tensor, seen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The ``SEASONS`` strongest autocorrelation peaks in lags 2..max_period: periods (B, S), found (B, S)."""
-        length = v.shape[1]
-        count = seen.sum(dim=1, keepdim=True).clamp(min=1)
-        x = torch.where(seen, v - torch.where(seen, v, 0.0).sum(dim=1, keepdim=True) / count, 0.0)
+    def seasons(self, centred: torch.Tensor, count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The ``SEASONS`` strongest autocorrelation peaks in lags 2..max_period: periods (B, S), found (B, S).
+
+        ``centred`` (B, L): the windows minus their observed mean, 0 where missing;
+        ``count`` (B, 1): their observed steps.
+        """
+        x = centred
+        length = x.shape[1]
         top = max(2, min(self.max_period, length - 2))  # longest lag looked at (short windows: fewer)
         spectrum = torch.fft.rfft(x, n=2 * length)
         acov = torch.fft.irfft(spectrum.abs() ** 2, n=2 * length)[:, : top + 2]
-        lags = torch.arange(top + 2, device=v.device)
+        lags = torch.arange(top + 2, device=x.device)
         # Lags beyond a third of the observed steps are too poorly estimated to trust.
         acf = torch.where(lags[None, :] * 3 <= count, acov / acov[:, :1].clamp(min=1e-12), -1.0)
         middle = acf[:, 2 : top + 1]
