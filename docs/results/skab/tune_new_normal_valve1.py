@@ -22,23 +22,20 @@ from __future__ import annotations
 import argparse
 import copy
 import itertools
-import json
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tune_valve1 import GROUP, group_scores, write_grid
 
 from sentinelle.detect.asset import AssetT2Q
 from sentinelle.detect.lifecycle import KofN
 from sentinelle.detect.likelihood import AnomalyLikelihood
-from sentinelle.evaluation.nab import binary_scores, changepoints_of, skab_nab, times_of
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
 from sentinelle.evaluation.skab import skab_recordings
 from sentinelle.settings import DetectSettings
 
-GROUP = "valve1"
-MAX_FAR_PERCENT = 13.55
 MAX_ACCEPTED = 3
 GRID: dict[str, tuple[Any, ...]] = {
     "beta": (0.1, 0.03),
@@ -106,28 +103,9 @@ def main() -> None:
     configs += [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]
     rows = []
     for config in configs:
-        pairs, nab_files = [], []
-        for r in recs:
-            assert r.labels is not None and r.changepoints is not None
-            pred = asset_prediction(r, settings, config) | per_tag[r.name]
-            test = np.flatnonzero(r.present)[r.train_rows :]
-            ts = r.timestamps[test]
-            pairs.append((r.labels[test], pred[test]))
-            nab_files.append((times_of(r.changepoints[test], ts), times_of(changepoints_of(pred[test]), ts)))
-        scores = binary_scores(pairs).rounded()
-        rows.append({"new_normal": config, **scores, "nab_standard": skab_nab(nab_files).scores["standard"]})
-    eligible = sorted(
-        (r for r in rows if r["far_percent"] < MAX_FAR_PERCENT), key=lambda r: (-r["f1"], r["far_percent"])
-    )
-    out = Path(__file__).with_name("tuning_new_normal_valve1.json")
-    head = {
-        "group": GROUP,
-        "rule": f"max F1 with FAR < {MAX_FAR_PERCENT} %",
-        "chosen": eligible[0] if eligible else None,
-    }
-    lines = ["{", *(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()), ' "grid": [']
-    lines.append(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows))
-    out.write_text("\n".join([*lines, " ]", "}"]) + "\n")
+        scores = group_scores(recs, [asset_prediction(r, settings, config) | per_tag[r.name] for r in recs])
+        rows.append({"new_normal": config, **scores})
+    write_grid(Path(__file__).with_name("tuning_new_normal_valve1.json"), rows)
     for r in rows:
         print(r)
 

@@ -56,6 +56,35 @@ def asset_prediction(rec: Recording, settings: DetectSettings) -> np.ndarray:
     return out
 
 
+def group_scores(recs: list[Recording], predictions: list[np.ndarray]) -> dict[str, Any]:
+    """F1 / FAR / MAR and NAB standard of one configuration's predictions (one per recording),
+    on each recording's test rows as SKAB's protocol scores them."""
+    pairs, nab_files = [], []
+    for r, pred in zip(recs, predictions, strict=True):
+        assert r.labels is not None and r.changepoints is not None
+        test = np.flatnonzero(r.present)[r.train_rows :]
+        ts = r.timestamps[test]
+        pairs.append((r.labels[test], pred[test]))
+        nab_files.append((times_of(r.changepoints[test], ts), times_of(changepoints_of(pred[test]), ts)))
+    return {**binary_scores(pairs).rounded(), "nab_standard": skab_nab(nab_files).scores["standard"]}
+
+
+def write_grid(out: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Apply the rule to a grid's rows, write them and the choice to ``out``; the eligible rows, best first."""
+    eligible = sorted(
+        (r for r in rows if r["far_percent"] < MAX_FAR_PERCENT), key=lambda r: (-r["f1"], r["far_percent"])
+    )
+    head = {
+        "group": GROUP,
+        "rule": f"max F1 with FAR < {MAX_FAR_PERCENT} %",
+        "chosen": eligible[0] if eligible else None,
+    }
+    lines = ["{", *(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()), ' "grid": [']
+    lines.append(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows))
+    out.write_text("\n".join([*lines, " ]", "}"]) + "\n")
+    return eligible
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=None)
@@ -74,15 +103,7 @@ def main() -> None:
             asset_ucl_factor=factor,
             clear_normal_steps=clear,
         )
-        pairs, nab_files = [], []
-        for r in recs:
-            assert r.labels is not None and r.changepoints is not None
-            pred = asset_prediction(r, settings) | per_tag[r.name]
-            test = np.flatnonzero(r.present)[r.train_rows :]
-            ts = r.timestamps[test]
-            pairs.append((r.labels[test], pred[test]))
-            nab_files.append((times_of(r.changepoints[test], ts), times_of(changepoints_of(pred[test]), ts)))
-        scores = binary_scores(pairs).rounded()
+        scores = group_scores(recs, [asset_prediction(r, settings) | per_tag[r.name] for r in recs])
         config = {
             "asset_drift_share": drift[0],
             "asset_drift_alpha": round(drift[1], 4),
@@ -92,19 +113,8 @@ def main() -> None:
             "asset_ucl_factor": factor,
             "clear_normal_steps": clear,
         }
-        rows.append({"config": config, **scores, "nab_standard": skab_nab(nab_files).scores["standard"]})
-    eligible = sorted(
-        (r for r in rows if r["far_percent"] < MAX_FAR_PERCENT), key=lambda r: (-r["f1"], r["far_percent"])
-    )
-    out = Path(__file__).with_name("tuning_valve1.json")
-    head = {
-        "group": GROUP,
-        "rule": f"max F1 with FAR < {MAX_FAR_PERCENT} %",
-        "chosen": eligible[0] if eligible else None,
-    }
-    lines = ["{", *(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()), ' "grid": [']
-    lines.append(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows))
-    out.write_text("\n".join([*lines, " ]", "}"]) + "\n")
+        rows.append({"config": config, **scores})
+    eligible = write_grid(Path(__file__).with_name("tuning_valve1.json"), rows)
     for r in eligible[:10]:
         print(r)
 
