@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import torch
 
-from sentinelle.forecast.model import SentinelleTSModel
+from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.forecast.tokenizer import TSTokenizer
 
 
@@ -17,3 +19,21 @@ def forecast_with(model: SentinelleTSModel, x: np.ndarray) -> np.ndarray:
         q = model(torch.from_numpy(enc.ids)).quantiles
     assert q is not None
     return np.asarray(tok.unscale(q.numpy(), enc.loc, enc.scale))
+
+
+def small_model(**branches: Any) -> SentinelleTSModel:
+    """An untrained, seeded model of context 128, horizon 16, with the given branch settings, in eval mode."""
+    torch.manual_seed(0)
+    config = SentinelleTSConfig(
+        context_length=128,
+        patch_length=16,
+        horizon=16,
+        d_model=16,
+        num_layers=1,
+        num_heads=2,
+        d_ff=32,
+        vocab_size=4096,
+        dropout=0.0,
+        **branches,
+    )
+    return SentinelleTSModel(config).eval()

@@ -24,7 +24,7 @@ from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray
 from sentinelle.settings import ForecastSettings, Settings
 
-from .model_helpers import forecast_with
+from .model_helpers import forecast_with, small_model
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)
@@ -302,20 +302,7 @@ def test_the_daemon_uses_a_good_model_with_holt_as_its_fallback() -> None:
 
 def _analog_model(gate: int) -> SentinelleTSModel:
     """An untrained model with the analog branch, its gate pinned to one answer (0 head, 1 moved, 2 shape)."""
-    torch.manual_seed(0)
-    config = SentinelleTSConfig(
-        context_length=128,
-        patch_length=16,
-        horizon=16,
-        d_model=16,
-        num_layers=1,
-        num_heads=2,
-        d_ff=32,
-        vocab_size=4096,
-        analog_window=16,
-        dropout=0.0,
-    )
-    model = SentinelleTSModel(config).eval()
+    model = small_model(analog_window=16)
     assert model.analog is not None
     with torch.no_grad():
         bias = torch.full((16, 3), -30.0)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
+from sentinelle.forecast.model import SentinelleTSModel
 from sentinelle.forecast.smoothing import SmoothingBranch
 
-from .model_helpers import forecast_with
+from .model_helpers import forecast_with, small_model
 
 
 def _branch(horizon: int = 24, max_period: int = 64, window: int = 256) -> SmoothingBranch:
@@ -82,22 +82,7 @@ def test_rows_are_independent_of_the_batch() -> None:
 
 
 def _model(smoothing: bool, gate: float, floor: float = 0.0) -> SentinelleTSModel:
-    torch.manual_seed(0)
-    config = SentinelleTSConfig(
-        context_length=128,
-        patch_length=16,
-        horizon=16,
-        d_model=16,
-        num_layers=1,
-        num_heads=2,
-        d_ff=32,
-        vocab_size=4096,
-        dropout=0.0,
-        smoothing_max_period=32 if smoothing else 0,
-        smoothing_window=64,
-        smoothing_spread_floor=floor,
-    )
-    model = SentinelleTSModel(config).eval()
+    model = small_model(smoothing_max_period=32 if smoothing else 0, smoothing_window=64, smoothing_spread_floor=floor)
     if model.smoothing is not None:
         with torch.no_grad():
             model.smoothing.gate.bias.fill_(gate)
