@@ -179,8 +179,15 @@ EOF
 
 # Kafka cluster ids are 16 random bytes, URL-safe base64 without padding (22
 # chars). Generated in bash to save a ~1-2 s JVM start ('StorageTool random-uuid').
+# Not one starting with '-': StorageTool's argument parser takes "--cluster-id -x…"
+# for a missing value and an unknown option (1 start in 64 failed so).
 random_cluster_id() {
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22
+    local id
+    while :; do
+        id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | cut -c1-22)"
+        [[ "$id" == -* ]] || break
+    done
+    echo "$id"
 }
 
 java_opts() {
