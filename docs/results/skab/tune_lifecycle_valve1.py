@@ -11,16 +11,14 @@ FAR is under 13.55 %, ties broken by the lower FAR.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 from pathlib import Path
 from typing import Any
 
 from tune_likelihood_valve1 import asset_prediction
-from tune_valve1 import GROUP, group_scores, write_grid
+from tune_valve1 import group_scores, valve1_recordings, write_grid
 
 from sentinelle.evaluation.replay import replay, replay_settings
-from sentinelle.evaluation.skab import skab_recordings
 from sentinelle.settings import DetectSettings
 
 GRID: dict[str, tuple[Any, ...]] = {
@@ -30,10 +28,7 @@ GRID: dict[str, tuple[Any, ...]] = {
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None)
-    args = parser.parse_args()
-    recs = [r for r in skab_recordings(args.data) if r.name.startswith(GROUP + "/")]
+    recs = valve1_recordings(__doc__.splitlines()[0])
     rows = []
     for (k, n), clear in itertools.product(*GRID.values()):
         config = {"open_k": k, "open_n": n, "clear_normal_steps": clear}

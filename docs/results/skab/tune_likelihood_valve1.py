@@ -16,20 +16,18 @@ The rule: the highest valve1 F1 among configurations whose valve1 FAR is under 1
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tune_valve1 import GROUP, group_scores, write_grid
+from tune_valve1 import group_scores, per_tag_predictions, valve1_recordings, write_grid
 
 from sentinelle.detect.asset import AssetT2Q
 from sentinelle.detect.lifecycle import KofN
 from sentinelle.detect.likelihood import AnomalyLikelihood
-from sentinelle.evaluation.replay import Recording, replay, replay_settings
-from sentinelle.evaluation.skab import skab_recordings
+from sentinelle.evaluation.replay import Recording
 from sentinelle.settings import DetectSettings
 
 CLEAR_NORMAL_STEPS = (10, 30, 60)
@@ -64,11 +62,8 @@ def asset_prediction(rec: Recording, settings: DetectSettings) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None)
-    args = parser.parse_args()
-    recs = [r for r in skab_recordings(args.data) if r.name.startswith(GROUP + "/")]
-    per_tag = {r.name: replay(r, replay_settings("holt", DetectSettings())).anomalous for r in recs}
+    recs = valve1_recordings(__doc__.splitlines()[0])
+    per_tag = per_tag_predictions(recs)
     configs: list[dict[str, Any]] = [
         {"asset_likelihood_enabled": False, "asset_ewma_alpha": 0.3, "clear_normal_steps": c}
         for c in CLEAR_NORMAL_STEPS

@@ -19,7 +19,6 @@ ties broken by the lower FAR.
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 import math
@@ -27,13 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from tune_valve1 import GROUP, group_scores, write_grid
+from tune_valve1 import group_scores, per_tag_predictions, valve1_recordings, write_grid
 
 from sentinelle.detect.asset import AssetT2Q
 from sentinelle.detect.lifecycle import KofN
 from sentinelle.detect.likelihood import AnomalyLikelihood
-from sentinelle.evaluation.replay import Recording, replay, replay_settings
-from sentinelle.evaluation.skab import skab_recordings
+from sentinelle.evaluation.replay import Recording
 from sentinelle.settings import DetectSettings
 
 MAX_ACCEPTED = 3
@@ -93,11 +91,8 @@ def asset_prediction(rec: Recording, settings: DetectSettings, new_normal: dict[
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None)
-    args = parser.parse_args()
-    recs = [r for r in skab_recordings(args.data) if r.name.startswith(GROUP + "/")]
-    per_tag = {r.name: replay(r, replay_settings("holt", DetectSettings())).anomalous for r in recs}
+    recs = valve1_recordings(__doc__.splitlines()[0])
+    per_tag = per_tag_predictions(recs)
     settings = DetectSettings(asset_enabled=True)
     configs: list[dict[str, Any] | None] = [None]
     configs += [dict(zip(GRID, values, strict=True)) for values in itertools.product(*GRID.values())]

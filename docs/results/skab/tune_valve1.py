@@ -56,6 +56,19 @@ def asset_prediction(rec: Recording, settings: DetectSettings) -> np.ndarray:
     return out
 
 
+def valve1_recordings(description: str) -> list[Recording]:
+    """The tuning group's recordings (``--data``: the shared data folder, from the command line)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=None)
+    args = parser.parse_args()
+    return [r for r in skab_recordings(args.data) if r.name.startswith(GROUP + "/")]
+
+
+def per_tag_predictions(recs: list[Recording]) -> dict[str, np.ndarray]:
+    """The per-tag part (holt, default settings), replayed once: it does not depend on the asset detector."""
+    return {r.name: replay(r, replay_settings("holt", DetectSettings())).anomalous for r in recs}
+
+
 def group_scores(recs: list[Recording], predictions: list[np.ndarray]) -> dict[str, Any]:
     """F1 / FAR / MAR and NAB standard of one configuration's predictions (one per recording),
     on each recording's test rows as SKAB's protocol scores them."""
@@ -86,11 +99,8 @@ def write_grid(out: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=None)
-    args = parser.parse_args()
-    recs = [r for r in skab_recordings(args.data) if r.name.startswith(GROUP + "/")]
-    per_tag = {r.name: replay(r, replay_settings("holt", DetectSettings())).anomalous for r in recs}
+    recs = valve1_recordings(__doc__.splitlines()[0])
+    per_tag = per_tag_predictions(recs)
     rows = []
     for drift, ev, smoothing, factor, clear in itertools.product(*GRID.values()):
         settings = DetectSettings(
