@@ -6,10 +6,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
+# torch's wheels and their CUDA libraries are about 3 GB, installed about 6 GB: no second copy in
+# pip's cache (a CI machine once ran out of disk here).
+export PIP_NO_CACHE_DIR := 1
 
 .PHONY: install system-deps demo test lint typecheck bench-spine clean
 
 $(VENV)/.installed: pyproject.toml
+	deploy/check-disk.sh . 8
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[dev]'
