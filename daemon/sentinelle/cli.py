@@ -159,7 +159,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dataset", choices=["skab", "chiller", "lbnl"], required=True, help="labelled dataset")
     ev.add_argument("--data", type=Path, default=None, help="the dataset's folder (default: shared/data/<dataset>)")
     ev.add_argument(
-        "--forecaster", choices=["holt", "naive", "model"], default="holt", help="headline forecaster (skab, lbnl)"
+        "--forecaster",
+        choices=["holt", "naive", "model"],
+        default="model",
+        help="headline forecaster (default: model, the daemon's default)",
     )
     ev.add_argument("--out", type=Path, default=None, help="report folder (default: evaluations/<dataset>)")
     ev.add_argument("--no-ablation", action="store_true", help="only the headline configuration")
@@ -176,7 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=["holt", "model"],
         choices=["holt", "naive", "model"],
-        help="chiller: forecasters of the ablation (the model on one run per fault kind)",
+        help="chiller: forecasters of the ablation besides the headline's (each on every run)",
     )
     return p
 
@@ -426,6 +429,7 @@ def _evaluate_chiller(args: argparse.Namespace) -> int:
         runs_per_kind=args.runs_per_kind,
         fault_free_runs=args.fault_free_runs,
         fault_free_s=args.fault_free_s,
+        forecaster=args.forecaster,
         ablation_forecasters=args.ablation_forecasters,
         ablation=not args.no_ablation,
         meta=_evaluation_meta(),
@@ -456,8 +460,9 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     import platform
     import time
 
-    from .evaluation.replay import replay_settings
+    from .evaluation.replay import CachedForecaster, replay_settings
     from .evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings, write_report
+    from .forecast import make_forecaster
     from .settings import DetectSettings
 
     _setup_logging("INFO")
@@ -467,9 +472,13 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     runs = ablation_runs(args.forecaster)[: 1 if args.no_ablation else None]
     started = time.perf_counter()
     results = []
+    shared: dict[str, CachedForecaster] = {}  # each forecaster's forecasts computed once, for every row
     for label, forecaster, overrides in runs:
         log.info("evaluate: %s", label)
-        results.append(evaluate_skab(recordings, replay_settings(forecaster, DetectSettings(**overrides)), label))
+        settings = replay_settings(forecaster, DetectSettings(**overrides))
+        if forecaster not in shared:
+            shared[forecaster] = CachedForecaster(make_forecaster(settings.forecast))
+        results.append(evaluate_skab(recordings, settings, label, forecaster=shared[forecaster]))
     meta = {
         "dataset": "skab",
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -137,7 +137,11 @@ class WindowSettings(_Section):
 
 
 class ForecastSettings(_Section):
-    forecaster: Literal["naive", "seasonal_naive", "holt", "model"] = "holt"
+    forecaster: Literal["naive", "seasonal_naive", "holt", "model"] = Field(
+        default="model",
+        description="model: our time-series transformer (the shipped checkpoint unless model_path is set); "
+        "holt, naive, seasonal_naive: baselines, also the fallback when the model cannot be loaded.",
+    )
     horizon_steps: int = Field(default=16, ge=1, le=1024)
     season_steps: int = Field(default=0, ge=0, description="Season length for seasonal_naive (0: last value).")
     quantile_levels: tuple[float, ...] = (0.1, 0.5, 0.9)

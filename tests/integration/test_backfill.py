@@ -6,8 +6,8 @@ A daemon with an event-log CSV of the chiller's last five minutes (written from
 starts drifting the moment the daemon goes live.  With a cold start the detectors need
 ``grace_period_steps`` (30) live ticks before they may flag anything; warmed from
 history, the very first live slot is scored (``sentinelle_ticks_scored_total`` rises by
-one per tag at it) and the drift opens a forecast-residual alert within a few live
-ticks.  Also: the exit code when a required history source is missing.
+one per tag at it) and the drift opens an alert within a few live ticks (with Holt, a
+forecast-residual alert).  Also: the exit code when a required history source is missing.
 """
 
 from __future__ import annotations
@@ -88,8 +88,16 @@ def scrape(address: tuple[str, int], name: str) -> float:
     raise AssertionError(f"{name} not exposed")
 
 
+def _tags_of(event: AlertEvent) -> set[str]:
+    """The alert's own tag and, for an asset alert, its contributors."""
+    return {event.tag or "", *(c.tag for c in event.contributors)}
+
+
 @pytest.mark.asyncio
-async def test_first_live_slot_is_scored_and_a_fault_at_start_alerts_within_a_few_ticks(tmp_path: Path) -> None:
+@pytest.mark.parametrize("forecaster", ["model", "holt"])
+async def test_first_live_slot_is_scored_and_a_fault_at_start_alerts_within_a_few_ticks(
+    tmp_path: Path, forecaster: str
+) -> None:
     t0 = float(math.floor(time.time()))
     history = tmp_path / "events.csv"
     history_sim = SimulatorSettings(seed=21)
@@ -111,6 +119,7 @@ async def test_first_live_slot_is_scored_and_a_fault_at_start_alerts_within_a_fe
             ],
             tags=[t.model_dump() for t in chiller_tags(live_sim)],
             windows={"context_steps": CONTEXT_STEPS},
+            forecast={"forecaster": forecaster},
             detect={"grace_period_steps": GRACE_STEPS},
             kafka={"enabled": False},
             prometheus={"host": "127.0.0.1", "port": 0},
@@ -182,14 +191,20 @@ async def test_first_live_slot_is_scored_and_a_fault_at_start_alerts_within_a_fe
     assert first_scored == 7, f"first live slot (ts {first_ts - t0:+.0f} s) scored {first_scored} of 7 tags"
     assert all(n == 7 for _, n in live_slots), live_slots
     assert after_first >= scored_by_backfill + 7 * LIVE_TICKS_TO_ALERT - 7
-    residual = [e for e in sink.events if e.event == "opened" and e.kind == "forecast_residual" and e.tag == faulted]
-    assert residual, f"no residual alert on {faulted} in {len(live_slots)} live slots: {sink.events}"
-    assert residual[0].start_ts <= live_slots[LIVE_TICKS_TO_ALERT - 1][0]
+    # The drift is a straight 0.5 degC/s ramp.  Holt's slow damped trend lags it, so its
+    # residual alert is a clean check that the scorers came out of backfill calibrated (a cold
+    # scorer may not flag before grace_period_steps).  The model extrapolates the ramp after a
+    # few steps (residual z about 2.4, under the per-tag threshold), so with it the warm start
+    # is shown by the scored-ticks counter above, and the tag must still alert in time.
+    kinds = ("forecast_residual",) if forecaster == "holt" else ("forecast_residual", "limit_high", "asset_state")
+    opened = [e for e in sink.events if e.event == "opened" and e.kind in kinds and faulted in _tags_of(e)]
+    assert opened, f"no {kinds} alert on {faulted} in {len(live_slots)} live slots: {sink.events}"
+    assert opened[0].start_ts <= live_slots[LIVE_TICKS_TO_ALERT - 1][0]
     # Nothing from the historical period reached the sinks.
     assert all(e.event_ts >= t0 - 3 for e in sink.events)
     print(
         f"backfill {backfill_s:.2f} s; first live slot {first_ts - t0:+.0f} s scored; "
-        f"residual alert at {residual[0].start_ts - t0:+.0f} s"
+        f"{opened[0].kind} alert at {opened[0].start_ts - t0:+.0f} s"
     )
 
 

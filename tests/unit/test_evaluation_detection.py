@@ -230,10 +230,11 @@ def test_evaluate_command_offers_the_new_datasets() -> None:
     from sentinelle.cli import build_parser
 
     args = build_parser().parse_args(["evaluate", "--dataset", "chiller", "--runs-per-kind", "1", "--no-ablation"])
-    assert (args.dataset, args.runs_per_kind, args.no_ablation, args.ablation_forecasters) == (
+    assert (args.dataset, args.runs_per_kind, args.no_ablation, args.forecaster, args.ablation_forecasters) == (
         "chiller",
         1,
         True,
+        "model",
         ["holt", "model"],
     )
     assert build_parser().parse_args(["evaluate", "--dataset", "lbnl"]).dataset == "lbnl"

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry
 
 from sentinelle.app import Daemon
 from sentinelle.errors import ModelError
-from sentinelle.forecast import make_fallback, make_forecaster
+from sentinelle.forecast import SHIPPED_CHECKPOINT, make_fallback, make_forecaster
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.metrics import Metrics
@@ -297,7 +297,16 @@ def test_the_daemon_uses_a_good_model_with_holt_as_its_fallback() -> None:
     assert daemon.batcher.fallback is not None and daemon.batcher.fallback.name == "holt"
     fallback = make_fallback(settings.forecast)
     assert fallback is not None and fallback.name == "holt"
-    assert ForecastSettings().forecaster == "holt", "the default stays holt until the starter checkpoint ships"
+
+
+def test_the_default_forecaster_is_the_shipped_model() -> None:
+    assert ForecastSettings().forecaster == "model" and ForecastSettings().model_path is None
+    daemon = Daemon(
+        Settings(forecast=ForecastSettings(model_device="cpu")), Metrics(CollectorRegistry()), sinks=[], sources=[]
+    )
+    forecaster = daemon.batcher.forecaster
+    assert isinstance(forecaster, ModelForecaster) and forecaster.path == SHIPPED_CHECKPOINT
+    assert daemon.batcher.fallback is not None and daemon.batcher.fallback.name == "holt"
 
 
 def _analog_model(gate: int) -> SentinelleTSModel:

@@ -38,7 +38,6 @@ from typing import Any, get_args
 import numpy as np
 
 from ..forecast.base import Forecaster
-from ..records import FloatArray
 from ..settings import (
     AssetDetectSettings,
     DetectSettings,
@@ -64,7 +63,7 @@ from .detection import (
     score_run,
 )
 from .heldout import benchmark_seeds
-from .replay import Recording, Trace, replay
+from .replay import CachedForecaster, Recording, Trace, replay
 
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ASSET = "chiller1"
@@ -223,28 +222,6 @@ def ablation_configs(forecasters: Sequence[str] = ("holt",)) -> list[Config]:
             Config(f"{f}: per-tag only", f, asset=False, rules=False),
         ]
     return out
-
-
-class CachedForecaster:
-    """A forecaster that remembers each context row's forecast: configurations that differ only in
-    detection share the model's forecasts (rows are independent, so a row's forecast depends on its
-    context alone)."""
-
-    def __init__(self, inner: Forecaster) -> None:
-        self.inner = inner
-        self.name = inner.name
-        self.levels = inner.levels
-        self.horizon = inner.horizon
-        self._cache: dict[bytes, FloatArray] = {}
-
-    def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
-        keys = [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in contexts]
-        missing = [i for i, k in enumerate(keys) if k not in self._cache]
-        if missing:
-            q = self.inner.forecast(contexts[missing], None if assets is None else [assets[i] for i in missing])
-            for i, row in zip(missing, q, strict=True):
-                self._cache[keys[i]] = row
-        return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, len(self.levels), self.horizon))
 
 
 # -- evaluation -----------------------------------------------------------------------
@@ -625,7 +602,8 @@ def run_evaluation(
     runs_per_kind: int = 3,
     fault_free_runs: int = 3,
     fault_free_s: float = 3600.0,
-    ablation_forecasters: Sequence[str] = ("holt", "model"),
+    forecaster: str = "model",
+    ablation_forecasters: Sequence[str] = ("holt",),
     ablation: bool = True,
     extra_configs: Sequence[Config] = (),
     meta: dict[str, Any] | None = None,
@@ -633,12 +611,16 @@ def run_evaluation(
 ) -> ChillerResult:
     """Simulate the plan, run every configuration, write ``report.md``, ``report.json`` and plots in ``out``.
 
-    Holt runs on the whole plan; the other forecasters of the ablation (the model: slow on a CPU) on its
-    first round of fault runs (one per kind; false alarms from the normal operation around each fault),
-    with Holt rerun on that subset so the rows compare like with like.  ``extra_configs`` (any forecaster,
-    any DetectSettings overrides in :attr:`Config.detect`) join the ablation on the whole plan: the hook for
-    comparing a detector change against the same runs.
+    The headline is the daemon as configured: ``forecaster`` (the daemon's default, the
+    model) with per-tag scoring and the chiller's rules.  Every configuration runs on the
+    whole plan; each forecaster's forecasts are computed once (:class:`CachedForecaster`) and
+    shared by its detection configurations, so the ablation costs one forecast pass per
+    forecaster.  ``extra_configs`` (any forecaster, any DetectSettings overrides in
+    :attr:`Config.detect`) join the ablation: the hook for comparing a detector change
+    against the same runs.
     """
+    from ..forecast import make_forecaster
+    from ..settings import ForecastSettings
     from .replay import replay_settings
 
     started = time.perf_counter()
@@ -646,35 +628,23 @@ def run_evaluation(
     plan = chiller_plan(runs_per_kind, fault_free_runs, fault_free_s)
     sims = [simulate(r) for r in plan]
     log(f"chiller: {len(sims)} runs simulated, {sum(len(r.timestamps) for r, _ in sims) / 3600:.1f} h")
-    subset_names = {r.name for r in plan if r.name.endswith("-0") and r.faults}
-    subset = [s for s in sims if s[0].name in subset_names]
     full_label = f"all {len(sims)} runs"
-    subset_label = f"{len(subset)} fault runs (1 per kind)"
+    shared: dict[str, Forecaster] = {}
 
-    def run(
-        config: Config,
-        runs: Sequence[tuple[Recording, list[FaultInterval]]],
-        forecaster: Forecaster | None,
-        keep: Sequence[str] = (),
-    ) -> ChillerResult:
-        log(f"chiller: {config.label} on {len(runs)} runs")
+    def run(config: Config, keep: Sequence[str] = ()) -> ChillerResult:
+        log(f"chiller: {config.label} on {len(sims)} runs")
+        if config.forecaster not in shared:
+            fc = ForecastSettings(forecaster=config.forecaster)  # type: ignore[arg-type]
+            shared[config.forecaster] = CachedForecaster(make_forecaster(fc))
         settings = replay_settings(config.forecaster, config.detect_settings())
-        return evaluate_chiller(runs, settings, config, forecaster, keep_traces=keep)
+        return evaluate_chiller(sims, settings, config, shared[config.forecaster], keep_traces=keep)
 
-    holt = ablation_configs(["holt"])
-    head = run(holt[0], sims, None, PLOT_RUNS)
+    configs = ablation_configs([forecaster])
+    head = run(configs[0], PLOT_RUNS)
     rows: list[tuple[str, ChillerResult]] = [(full_label, head)]
     if ablation:
-        rows += [(full_label, run(c, sims, None)) for c in [*holt[1:], *extra_configs]]
-        for name in ablation_forecasters:
-            if name == "holt":
-                continue
-            rows += [(subset_label, run(c, subset, None)) for c in holt]
-            from ..forecast import make_forecaster
-            from ..settings import ForecastSettings
-
-            shared = CachedForecaster(make_forecaster(ForecastSettings(forecaster=name)))  # type: ignore[arg-type]
-            rows += [(subset_label, run(c, subset, shared)) for c in ablation_configs([name])]
+        others = ablation_configs([f for f in dict.fromkeys(ablation_forecasters) if f != forecaster])
+        rows += [(full_label, run(c)) for c in [*configs[1:], *others, *extra_configs]]
     plots = []
     by_name = {rec.name: (rec, truth) for rec, truth in sims}
     for name, trace in head.traces.items():
@@ -683,9 +653,8 @@ def run_evaluation(
     missed = [k.kind for k in head.kinds.values() if not k.all_detected]
     notes = [
         f"Run sets: *{full_label}* = {runs_per_kind} runs per fault kind ({len(FAULT_KINDS)} kinds) + "
-        f"{fault_free_runs} fault-free runs of {fault_free_s / 3600:.1f} h; *{subset_label}* = the first round of "
-        "fault runs, for the slower model forecaster (its forecasts computed once and shared by its detection "
-        "configurations).",
+        f"{fault_free_runs} fault-free runs of {fault_free_s / 3600:.1f} h. Each forecaster's forecasts are "
+        "computed once and shared by its detection configurations (the windows do not depend on detection).",
         "",
         "Headline: the daemon as `config/sentinelle.toml` configures the chiller (the asset-level detector is off "
         "by default). Configurations: *per-tag only* = forecast-residual scores per tag (River GaussianScorer, "
@@ -712,7 +681,7 @@ def run_evaluation(
         "seconds": round(time.perf_counter() - started, 1),
         "notes": notes,
     }
-    if any(f != "holt" for f in ablation_forecasters) and ablation:
+    if "model" in shared:
         doc_meta["model_checkpoint"] = _checkpoint_id()
     write_report(head, rows, out, doc_meta, plots)
     return head

@@ -30,7 +30,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,6 +120,37 @@ class Trace:
     events: list[AlertEvent] = field(default_factory=list)
     """Events of the scored part (the warm-up's alerts are discarded, as in a backfill)."""
     forecaster: str = ""
+
+
+class CachedForecaster:
+    """A forecaster that remembers each context row's forecast.
+
+    Configurations that differ only in detection see the same windows, so they can share
+    one forecaster's answers: an evaluation pays for the model's forecasts once, not once
+    per ablation row.  Sound because rows are independent (the ``Forecaster`` contract): a
+    row's forecast depends on its context (and asset) alone.  Memory: one (levels × horizon)
+    array per distinct context, about 0.4 kB for 3 levels × 16 steps.
+    """
+
+    def __init__(self, inner: Forecaster) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.levels = inner.levels
+        self.horizon = inner.horizon
+        self._cache: dict[bytes, FloatArray] = {}
+
+    def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
+        names = assets if assets is not None else [""] * len(contexts)
+        keys = [
+            hashlib.blake2b(row.tobytes() + a.encode(), digest_size=16).digest()
+            for row, a in zip(contexts, names, strict=True)
+        ]
+        missing = [i for i, k in enumerate(keys) if k not in self._cache]
+        if missing:
+            q = self.inner.forecast(contexts[missing], None if assets is None else [assets[i] for i in missing])
+            for i, row in zip(missing, q, strict=True):
+                self._cache[keys[i]] = row
+        return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, len(self.levels), self.horizon))
 
 
 def replay_settings(

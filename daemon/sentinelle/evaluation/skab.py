@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..forecast.base import Forecaster
 from ..records import BoolArray, FloatArray
 from ..settings import DetectSettings, Settings
 from .datasets import load_skab
@@ -187,14 +188,19 @@ def evaluate_skab(
     settings: Settings,
     label: str,
     progress: Callable[[str], None] | None = None,
+    forecaster: Forecaster | None = None,
 ) -> SkabResult:
-    """Replay every recording and score the test rows under SKAB's protocol."""
+    """Replay every recording and score the test rows under SKAB's protocol.
+
+    ``forecaster``: an instance to use (a :class:`~.replay.CachedForecaster` shared by the
+    ablation's rows); None: the one ``settings`` names, made per file.
+    """
     files: list[FileResult] = []
     opened_total = 0
     test_seconds = 0.0
     peak = 0.0
     for rec in recordings:
-        trace = replay(rec, settings)
+        trace = replay(rec, settings, forecaster)
         test = np.flatnonzero(rec.present)[rec.train_rows :]
         assert rec.labels is not None and rec.changepoints is not None
         ts = rec.timestamps[test]
