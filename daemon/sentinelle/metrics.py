@@ -184,6 +184,14 @@ class Metrics:
         self.forecast_errors = Counter(
             "forecast_errors", "Forecaster calls that failed.", ["forecaster"], namespace=ns, registry=r
         )
+        self.forecast_overruns = Counter(
+            "forecast_overruns",
+            "Forecast passes that took longer than the tick of their windows with more windows already "
+            "waiting: the forecast stage is falling behind (raise forecast.refresh_every_steps, use a GPU).",
+            ["forecaster"],
+            namespace=ns,
+            registry=r,
+        )
 
         self.detect_latency_seconds = Histogram(
             "sample_to_detection_seconds",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import logging
+import time
 
 import numpy as np
 import pytest
@@ -115,6 +118,37 @@ async def test_batcher_falls_back_to_a_baseline() -> None:
     assert out[0].forecaster == "naive"
     assert m.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "broken"}) == 1
     assert m.registry.get_sample_value("sentinelle_forecaster_active", {"forecaster": "naive"}) == 1
+
+
+class _Slow:
+    """The naive forecaster, 50 ms a call: far slower than a 10 ms tick."""
+
+    name = "slow"
+    levels = LEVELS
+    horizon = 4
+
+    def forecast(self, contexts: FloatArray, assets: object = None) -> FloatArray:
+        time.sleep(0.05)
+        return NaiveForecaster(LEVELS, 4).forecast(contexts)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("period_s", [0.01, 1.0])
+async def test_a_batcher_falling_behind_counts_and_says_so(period_s: float, caplog: pytest.LogCaptureFixture) -> None:
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(horizon_steps=4, max_batch=3, max_wait_ms=0)
+    windows = [dataclasses.replace(_window(3, float(t)), period_s=period_s) for t in range(1, 5)]
+    with caplog.at_level(logging.WARNING, logger="sentinelle.forecast.batcher"):
+        out = await _run_batcher(ForecastBatcher(_Slow(), settings, m), windows)
+    assert [o.window for o in out] == windows  # late, but nothing lost
+    overruns = m.registry.get_sample_value("sentinelle_forecast_overruns_total", {"forecaster": "slow"}) or 0
+    warnings = [r.getMessage() for r in caplog.records if "falling behind" in r.getMessage()]
+    if period_s == 1.0:  # 50 ms for a 1 s tick: keeping up
+        assert overruns == 0 and not warnings
+    else:  # each 3-row pass (max_batch 3) takes 50 ms for 10 ms of ticks while more windows wait
+        assert overruns >= 3
+        assert len(warnings) == 1, "logged once per interval, not once per pass"
+        assert "refresh_every_steps (now 1; about 4 would fit)" in warnings[0]
 
 
 @pytest.mark.asyncio

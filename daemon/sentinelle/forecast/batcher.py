@@ -9,12 +9,20 @@ so the event loop keeps receiving samples meanwhile.
 If the forecaster fails, the error is counted and logged, and the batcher falls
 back for good to the baseline it was given: a detector with a simpler forecast
 is better than a daemon that stops detecting.
+
+A forecaster too slow for the tag count (the model on a CPU with thousands of
+tags) shows as passes longer than the tick while more windows wait: each is
+counted (``sentinelle_forecast_overruns_total``) and, at most every
+``OVERRUN_LOG_INTERVAL_S``, logged with the ``refresh_every_steps`` that would
+fit — the stage then coalesces ticks into bigger passes and detection runs
+late, rather than anything being dropped unseen.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +36,8 @@ from ..settings import ForecastSettings
 from .base import Forecaster
 
 log = logging.getLogger(__name__)
+
+OVERRUN_LOG_INTERVAL_S = 600.0
 
 
 class ForecastBatcher:
@@ -43,6 +53,7 @@ class ForecastBatcher:
         self.settings = settings
         self.metrics = metrics
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinelle-forecast")
+        self._overrun_logged_at = -math.inf
         metrics.forecaster_info.labels(forecaster.name).set(1)
 
     async def run(
@@ -89,7 +100,9 @@ class ForecastBatcher:
                     for w, r in zip(pending, due, strict=True)
                     for a in (w.assets if r is None else [w.assets[i] for i in r])
                 ]
+                started = time.perf_counter()
                 quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts, assets)
+                self._check_pace(time.perf_counter() - started, pending, len(contexts), inbox.qsize(), name)
                 start = 0
                 for w, due_rows, part in zip(pending, due, parts, strict=True):
                     end = start + len(part)
@@ -106,6 +119,37 @@ class ForecastBatcher:
         finally:
             await outbox.put(None)
             self._executor.shutdown(wait=False, cancel_futures=True)
+
+    def _check_pace(self, elapsed_s: float, pending: Sequence[WindowBatch], rows: int, waiting: int, name: str) -> None:
+        """Count (and now and then log) a pass slower than the data it covered while more windows wait.
+
+        A pass over ``len(pending)`` window batches (one tick of one period group each) covers
+        that many ticks of data; taking longer than that, with batches already waiting, the
+        backlog grows (coalescing into bigger passes is not enough to catch up).
+        """
+        tick_s = min(w.period_s for w in pending)
+        covered_s = len(pending) * tick_s
+        if waiting == 0 or elapsed_s <= covered_s:
+            return
+        self.metrics.forecast_overruns.labels(name).inc()
+        now = time.monotonic()
+        if now - self._overrun_logged_at < OVERRUN_LOG_INTERVAL_S:
+            return
+        self._overrun_logged_at = now
+        r = self.settings.refresh_every_steps
+        fit = min(self.settings.horizon_steps, max(r + 1, math.ceil(r * elapsed_s / covered_s)))
+        log.warning(
+            "forecaster %r is falling behind: %d windows took %.2f s for %.2f s of ticks, %d batches waiting; "
+            "detection runs late. Raise forecast.refresh_every_steps (now %d; about %d would fit), "
+            "set forecast.model_threads = 1 if other work shares the cores, or use a GPU",
+            name,
+            rows,
+            elapsed_s,
+            covered_s,
+            waiting,
+            r,
+            fit,
+        )
 
     def _due_rows(self, w: WindowBatch) -> IntArray | None:
         """Rows to forecast at this tick: all, or a rotating share with ``refresh_every_steps`` > 1.
