@@ -1,8 +1,9 @@
 """Spine throughput benchmark: N tags at 1 Hz from the simulator through the daemon.
 
 For each size the chiller simulator runs in its own process (``sentinelle simulate
---extra-tags N``) and the daemon runs in this process with a baseline forecaster,
-its real OPC-UA source, windows, batcher, detectors and sinks (console only: Kafka
+--extra-tags N``) and the daemon runs in this process with a baseline forecaster
+(or, with ``--forecaster model``, the shipped model on the CPU), its real OPC-UA
+source, windows, batcher, detectors and sinks (console only: Kafka
 delivery is not what is measured here).  After a warm-up it measures, over a fixed
 window:
 
@@ -19,6 +20,8 @@ Prints a table and writes ``bench/results/spine.json`` with the machine it ran o
 
     python bench/spine.py                 # 1,000 / 5,000 / 10,000 tags
     python bench/spine.py --sizes 1000 --measure-s 20
+    python bench/spine.py --forecaster model --sizes 100 1000 --refresh-every-steps 1 4 \
+        --model-threads 1                # -> bench/results/spine_model.json
 """
 
 from __future__ import annotations
@@ -70,7 +73,14 @@ def _counter(m: Metrics, name: str, labels: dict[str, str] | None = None) -> flo
     return m.registry.get_sample_value(name, labels or {}) or 0.0
 
 
-async def run_size(n_tags: int, warmup_s: float, measure_s: float, forecaster: str) -> dict[str, Any]:
+async def run_size(
+    n_tags: int,
+    warmup_s: float,
+    measure_s: float,
+    forecaster: str,
+    refresh_every_steps: int = 1,
+    model_threads: int | None = None,
+) -> dict[str, Any]:
     extra = max(n_tags - 7, 0)  # the chiller's 7 tags plus synthetic ones
     port = free_port()
     sim_settings = SimulatorSettings(port=port, extra_tags=extra, time_scale=1.0, sample_period_s=1.0)
@@ -107,7 +117,12 @@ async def run_size(n_tags: int, warmup_s: float, measure_s: float, forecaster: s
             ],
             kafka={"enabled": False},
             prometheus={"enabled": False},
-            forecast={"forecaster": forecaster},
+            forecast={
+                "forecaster": forecaster,
+                "refresh_every_steps": refresh_every_steps,
+                "model_threads": model_threads,
+                "model_device": "cpu",
+            },
             daemon={"log_level": "WARNING"},
         )
         metrics = Metrics(CollectorRegistry())
@@ -192,6 +207,8 @@ async def run_size(n_tags: int, warmup_s: float, measure_s: float, forecaster: s
             "simulator_build_s": round(build_s, 1),
             "measure_s": round(wall, 1),
             "forecaster": forecaster,
+            "refresh_every_steps": refresh_every_steps,
+            "model_threads": model_threads,
         }
     finally:
         sim.terminate()
@@ -206,36 +223,53 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 5000, 10000])
     ap.add_argument("--warmup-s", type=float, default=20.0)
     ap.add_argument("--measure-s", type=float, default=30.0)
-    ap.add_argument("--forecaster", default="holt", choices=["holt", "naive"])
-    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "spine.json")
+    ap.add_argument("--forecaster", default="holt", choices=["holt", "naive", "model"])
+    ap.add_argument(
+        "--refresh-every-steps",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="forecast.refresh_every_steps values to run at every size (each tag re-forecast every R ticks)",
+    )
+    ap.add_argument("--model-threads", type=int, default=None, help="forecast.model_threads (torch CPU threads)")
+    ap.add_argument("--out", type=Path, default=None, help="default: bench/results/spine[_model].json")
     args = ap.parse_args()
+    out: Path = args.out or ROOT / "bench" / "results" / (
+        "spine_model.json" if args.forecaster == "model" else "spine.json"
+    )
     results = []
     for n in args.sizes:
-        print(f"-- {n} tags ...", flush=True)
-        results.append(asyncio.run(run_size(n, args.warmup_s, args.measure_s, args.forecaster)))
+        for r in args.refresh_every_steps:
+            print(f"-- {n} tags, refresh every {r} ticks ...", flush=True)
+            results.append(
+                asyncio.run(run_size(n, args.warmup_s, args.measure_s, args.forecaster, r, args.model_threads))
+            )
     header = (
-        f"{'tags':>6} {'offered/s':>9} {'accepted/s':>10} {'dropped':>8} {'cpu%':>6} {'sim cpu%':>8} "
+        f"{'tags':>6} {'R':>2} {'offered/s':>9} {'accepted/s':>10} {'dropped':>8} {'cpu%':>6} {'sim cpu%':>8} "
         f"{'rss MiB':>8} {'rcpt→det p50/p99 ms':>20} {'slot→det p50/p99 ms':>20}"
     )
     print(header)
     for r in results:
         rd, sd = r["receipt_to_detection_ms"], r["slot_end_to_detection_ms"]
         print(
-            f"{r['tags']:>6} {r['offered_samples_per_s']:>9.0f} {r['accepted_samples_per_s']:>10.0f} "
+            f"{r['tags']:>6} {r['refresh_every_steps']:>2} {r['offered_samples_per_s']:>9.0f} "
+            f"{r['accepted_samples_per_s']:>10.0f} "
             f"{sum(r['dropped'].values()):>8.0f} {r['daemon_cpu_percent']:>6.1f} {r['simulator_cpu_percent']:>8.1f} "
             f"{r['daemon_rss_mib']:>8.1f} {str(rd['p50']) + ' / ' + str(rd['p99']):>20} "
             f"{str(sd['p50']) + ' / ' + str(sd['p99']):>20}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "benchmark": "spine",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu (baseline forecaster, numpy)"),
+        "machine": machine_info(
+            "cpu (model, torch float32)" if args.forecaster == "model" else "cpu (baseline forecaster, numpy)"
+        ),
         "settings": {"warmup_s": args.warmup_s, "measure_s": args.measure_s, "rate_hz": 1.0},
         "results": results,
     }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
