@@ -22,7 +22,8 @@ before the OPC-UA sources connect (so before ``READY=1``):
   resampling, hold and checks as live samples.  They are kept as numpy columns
   (21 bytes a sample), not objects, while they wait for the sort.
 * **Warm detectors, no historical alerts**: every slot that closes is forecast
-  by the daemon's forecaster (``max_batch`` rows per call, on a worker thread) and
+  by the daemon's forecaster (``max_batch`` rows per call, on a worker thread;
+  with ``refresh_every_steps`` R, a rotating 1/R of its rows, as live) and
   scored by the daemon's ``DetectStage`` inside
   :meth:`~sentinelle.detect.stage.DetectStage.replaying_history`: detectors learn
   as they would have live, but alert events of the historical period are **not
@@ -59,6 +60,7 @@ import numpy.typing as npt
 from .detect.stage import DetectStage
 from .errors import SentinelleError, SourceUnavailable
 from .forecast.base import Forecaster
+from .forecast.batcher import due_rows
 from .metrics import Metrics
 from .notify import sd_notify
 from .records import FloatArray, ForecastBatch, Quality, Sample, WindowBatch
@@ -196,11 +198,14 @@ def _forecast(forecaster: Forecaster, contexts: FloatArray, assets: list[str], m
 class _Replay:
     """Closed slots → forecaster → detect, with alert events counted and dropped."""
 
-    def __init__(self, forecaster: Forecaster, detect: DetectStage, metrics: Metrics, max_batch: int) -> None:
+    def __init__(
+        self, forecaster: Forecaster, detect: DetectStage, metrics: Metrics, max_batch: int, refresh_every_steps: int
+    ) -> None:
         self.forecaster = forecaster
         self.detect = detect
         self.metrics = metrics
         self.max_batch = max_batch
+        self.refresh_every_steps = refresh_every_steps
         self.pending: list[WindowBatch] = []
         self.rows = 0
         self.ticks = 0
@@ -220,8 +225,15 @@ class _Replay:
         if not pending or not self.forecasting:
             return
         f = self.forecaster
-        contexts = np.concatenate([w.contexts for w in pending], axis=0)
-        assets = [a for w in pending for a in w.assets]
+        # As live: with refresh_every_steps R, a rotating 1/R of each slot's rows is forecast
+        # and the others are scored against their last forecast (a model backfill on a CPU
+        # would otherwise cost R times the live ticks).
+        due = [due_rows(w, self.refresh_every_steps) for w in pending]
+        parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(pending, due, strict=True)]
+        contexts = np.concatenate(parts, axis=0)
+        assets = [
+            a for w, r in zip(pending, due, strict=True) for a in (w.assets if r is None else [w.assets[i] for i in r])
+        ]
         try:
             quantiles = await asyncio.to_thread(_forecast, f, contexts, assets, self.max_batch)
         except Exception as e:  # the forecaster is foreign code; the daemon must still start
@@ -230,10 +242,10 @@ class _Replay:
             self.forecasting = False
             return
         lo = 0
-        for w in pending:
-            hi = lo + len(w)
+        for w, r, part in zip(pending, due, parts, strict=True):
+            hi = lo + len(part)
             events = self.detect.process(
-                ForecastBatch(window=w, levels=f.levels, quantiles=quantiles[lo:hi], forecaster=f.name)
+                ForecastBatch(window=w, levels=f.levels, quantiles=quantiles[lo:hi], forecaster=f.name, rows=r)
             )
             for ev in events:
                 self.metrics.backfill_events_suppressed.labels(ev.event).inc()
@@ -289,7 +301,7 @@ async def run_backfill(
             log.warning("backfill: %s; continuing without it", e)
             unavailable.append(reader.label)
 
-    replay = _Replay(forecaster, detect, metrics, settings.forecast.max_batch)
+    replay = _Replay(forecaster, detect, metrics, settings.forecast.max_batch, settings.forecast.refresh_every_steps)
     with detect.replaying_history():
         ordered = columns.sorted(names)
         for lo in range(0, len(ordered), FEED_SAMPLES):

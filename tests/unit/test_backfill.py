@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +22,9 @@ from sentinelle.backfill import lookback_s, run_backfill
 from sentinelle.detect.stage import DetectStage
 from sentinelle.errors import SourceUnavailable
 from sentinelle.forecast import make_forecaster
+from sentinelle.forecast.base import Forecaster
 from sentinelle.metrics import Metrics
-from sentinelle.records import AlertEvent, ForecastBatch, Sample
+from sentinelle.records import AlertEvent, FloatArray, ForecastBatch, Sample
 from sentinelle.settings import FaultSettings, Settings, SimulatorSettings, load_settings
 from sentinelle.sim.chiller import CHILLER_TAGS, ChillerModel
 from sentinelle.sim.server import chiller_tags
@@ -238,3 +240,36 @@ async def test_sources_are_merged_in_time_order_and_the_first_listed_wins_ties(t
     finite = ctx[np.isfinite(ctx)]
     # The last closed slot ends at T0 - 3 (lateness 1 s), whose value is 400 - 3.
     assert finite.size >= 55 and not np.any(finite == 999.0) and math.isclose(finite[-1], 397.0)
+
+
+class _Counting:
+    """The daemon's forecaster, counting the rows it is asked for."""
+
+    def __init__(self, inner: Forecaster) -> None:
+        self.inner, self.name, self.levels, self.horizon = inner, inner.name, inner.levels, inner.horizon
+        self.rows = 0
+
+    def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
+        self.rows += len(contexts)
+        return self.inner.forecast(contexts, assets)
+
+
+@pytest.mark.asyncio
+async def test_backfill_forecasts_a_rotating_share_of_rows_as_live_ticks_do(tmp_path: Path) -> None:
+    """With refresh_every_steps R the backfill costs what live ticks cost: 1/R of the rows, all still scored."""
+    history_sim = SimulatorSettings(seed=11)
+    write_wide_history(tmp_path / "wide.csv", history_sim, T0 - HISTORY_S, HISTORY_S)
+    rows, scored, ticks = {}, {}, {}
+    for r in (1, 4):
+        settings = daemon_settings(history_sim, {"sources": [{"kind": "csv_wide", "path": str(tmp_path / "wide.csv")}]})
+        forecast = settings.forecast.model_copy(update={"forecaster": "holt", "refresh_every_steps": r})
+        settings = settings.model_copy(update={"forecast": forecast})
+        stages = Stages(settings)
+        counting = _Counting(stages.forecaster)
+        result = await run_backfill(settings, stages.metrics, stages.windows, counting, stages.detect, now=T0)
+        rows[r], ticks[r] = counting.rows, result.ticks
+        scored[r] = stages.counter("sentinelle_ticks_scored_total")
+    assert ticks[1] == ticks[4] and rows[1] == 7 * ticks[1]
+    assert abs(rows[4] - rows[1] / 4) <= 7, rows
+    # Between refreshes a row is scored against its last forecast: only the first R-1 slots lose rows.
+    assert scored[1] - 7 * 3 <= scored[4] <= scored[1], scored

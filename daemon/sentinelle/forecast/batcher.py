@@ -40,6 +40,29 @@ log = logging.getLogger(__name__)
 OVERRUN_LOG_INTERVAL_S = 600.0
 
 
+def due_rows(w: WindowBatch, refresh_every_steps: int) -> IntArray | None:
+    """Rows of ``w`` to forecast at its tick: all (None), or a rotating share when R > 1.
+
+    Row ``i`` is refreshed at ticks where ``(i + tick) % R == 0``, so every tick
+    costs about 1/R of a full batch and no row's forecast is older than R steps
+    (the horizon covers it: the settings require R ≤ horizon_steps).  The live
+    batcher and the start-up backfill both use it, so the backfill costs what
+    live ticks cost.
+
+    >>> import numpy as np
+    >>> w = WindowBatch(ts=10.0, period_s=1.0, tags=tuple("abcdef"), assets=("x",) * 6,
+    ...                 values=np.zeros(6), contexts=np.zeros((6, 4)))
+    >>> due_rows(w, 1) is None, due_rows(w, 4).tolist(), due_rows(w, 3).tolist()
+    (True, [2], [2, 5])
+    """
+    r = refresh_every_steps
+    if r <= 1:
+        return None
+    tick = round(w.ts / w.period_s)
+    rows = np.flatnonzero((np.arange(len(w)) + tick) % r == 0)
+    return rows.astype(np.intp)
+
+
 class ForecastBatcher:
     def __init__(
         self,
@@ -91,7 +114,7 @@ class ForecastBatcher:
                         break
                     pending.append(nxt)
                     rows += len(nxt)
-                due = [self._due_rows(w) for w in pending]
+                due = [due_rows(w, self.settings.refresh_every_steps) for w in pending]
                 parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(pending, due, strict=True)]
                 contexts = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
                 # Each row's asset travels with it: a forecaster with per-asset adapters picks weights by it.
@@ -104,7 +127,7 @@ class ForecastBatcher:
                 quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts, assets)
                 self._check_pace(time.perf_counter() - started, pending, len(contexts), inbox.qsize(), name)
                 start = 0
-                for w, due_rows, part in zip(pending, due, parts, strict=True):
+                for w, w_rows, part in zip(pending, due, parts, strict=True):
                     end = start + len(part)
                     await outbox.put(
                         ForecastBatch(
@@ -112,7 +135,7 @@ class ForecastBatcher:
                             levels=self._levels(),
                             quantiles=quantiles[start:end],
                             forecaster=name,
-                            rows=due_rows,
+                            rows=w_rows,
                         )
                     )
                     start = end
@@ -150,20 +173,6 @@ class ForecastBatcher:
             r,
             fit,
         )
-
-    def _due_rows(self, w: WindowBatch) -> IntArray | None:
-        """Rows to forecast at this tick: all, or a rotating share with ``refresh_every_steps`` > 1.
-
-        Row ``i`` is refreshed at ticks where ``(i + tick) % R == 0``, so every tick
-        costs about 1/R of a full batch and no row's forecast is older than R steps
-        (the horizon covers it: the settings require R ≤ horizon_steps).
-        """
-        r = self.settings.refresh_every_steps
-        if r <= 1:
-            return None
-        tick = round(w.ts / w.period_s)
-        rows = np.flatnonzero((np.arange(len(w)) + tick) % r == 0)
-        return rows.astype(np.intp)
 
     def _levels(self) -> tuple[float, ...]:
         return self.forecaster.levels
