@@ -174,6 +174,9 @@ class Daemon:
             self._started_sinks.append(sink)
         if self.commands is not None:
             await self.commands.start()
+        if self.settings.tags:
+            demand = sum(1.0 / t.period_s for t in self.settings.tags) / self.settings.forecast.refresh_every_steps
+            await self.batcher.probe_capacity(demand, self.settings.windows.context_steps)
         if self.settings.history.sources:
             from .backfill import run_backfill  # pyarrow and asyncpg only when history is configured
 

@@ -152,6 +152,20 @@ async def test_a_batcher_falling_behind_counts_and_says_so(period_s: float, capl
 
 
 @pytest.mark.asyncio
+async def test_the_start_up_probe_names_an_undersized_configuration(caplog: pytest.LogCaptureFixture) -> None:
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(horizon_steps=16, refresh_every_steps=2)
+    with caplog.at_level(logging.INFO, logger="sentinelle.forecast.batcher"):
+        # _Slow: 50 ms a call, so 8 probe rows give about 160 windows/s.
+        rate_ok = await ForecastBatcher(_Slow(), settings, m).probe_capacity(8.0, 32, probe_rows=8)
+        rate_short = await ForecastBatcher(_Slow(), settings, m).probe_capacity(400.0, 32, probe_rows=8)
+    assert 50 < rate_ok < 170 and 50 < rate_short < 170
+    ok, short = (r.getMessage() for r in caplog.records)
+    assert "does about" in ok and "need 8" in ok and "fall behind" not in ok
+    assert "need 400" in short and "will fall behind" in short and "would fit" in short
+
+
+@pytest.mark.asyncio
 async def test_batcher_without_fallback_raises_model_error() -> None:
     m = Metrics(CollectorRegistry())
     with pytest.raises(ModelError, match="broken"):

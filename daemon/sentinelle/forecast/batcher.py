@@ -143,6 +143,50 @@ class ForecastBatcher:
             await outbox.put(None)
             self._executor.shutdown(wait=False, cancel_futures=True)
 
+    async def probe_capacity(self, windows_per_s: float, context_steps: int, probe_rows: int = 256) -> float:
+        """Time the forecaster on ``probe_rows`` synthetic windows and compare with the load; returns windows/s.
+
+        ``windows_per_s``: what the configured tags ask for (Σ 1/period over tags, divided
+        by ``refresh_every_steps``).  Logged at start so an undersized configuration (the
+        model on a CPU with thousands of tags) is named before it falls behind, with the
+        ``refresh_every_steps`` that would fit; an estimate, since a pass's cost per window
+        falls with batch size.  The first call is a warm-up and is not timed.
+        """
+        rows = max(1, min(probe_rows, self.settings.max_batch, math.ceil(windows_per_s) or 1))
+        walk = np.cumsum(np.random.default_rng(0).normal(size=(rows, context_steps)), axis=1)
+        loop = asyncio.get_running_loop()
+        name = self.forecaster.name
+        try:
+            await loop.run_in_executor(self._executor, self.forecaster.forecast, walk[:1])
+            started = time.perf_counter()
+            await loop.run_in_executor(self._executor, self.forecaster.forecast, walk)
+            rate = rows / max(time.perf_counter() - started, 1e-9)
+        except Exception as e:  # a failing forecaster is the batcher's fallback's business, when it runs
+            log.warning("forecaster %r: capacity probe failed (%s)", name, e)
+            return math.nan
+        r = self.settings.refresh_every_steps
+        if windows_per_s > 0.8 * rate:
+            fit = math.ceil(r * windows_per_s / (0.8 * rate))
+            hint = f"about {fit}" if fit <= self.settings.horizon_steps else f"over horizon_steps ({fit}): use a GPU"
+            log.warning(
+                "forecaster %r does about %.0f windows/s here and the tags need %.0f (refresh_every_steps %d): "
+                "it will fall behind; raise forecast.refresh_every_steps (%s would fit)",
+                name,
+                rate,
+                windows_per_s,
+                r,
+                hint,
+            )
+        else:
+            log.info(
+                "forecaster %r does about %.0f windows/s here; the tags need %.0f (refresh_every_steps %d)",
+                name,
+                rate,
+                windows_per_s,
+                r,
+            )
+        return rate
+
     def _check_pace(self, elapsed_s: float, pending: Sequence[WindowBatch], rows: int, waiting: int, name: str) -> None:
         """Count (and now and then log) a pass slower than the data it covered while more windows wait.
 
