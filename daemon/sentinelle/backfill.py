@@ -60,10 +60,10 @@ import numpy.typing as npt
 from .detect.stage import DetectStage
 from .errors import SentinelleError, SourceUnavailable
 from .forecast.base import Forecaster
-from .forecast.batcher import due_rows
+from .forecast.batcher import ForecastPass
 from .metrics import Metrics
 from .notify import sd_notify
-from .records import FloatArray, ForecastBatch, Quality, Sample, WindowBatch
+from .records import FloatArray, Quality, Sample, WindowBatch
 from .settings import Settings
 from .sources.history import HistoryReader, HistoryReport
 from .windows import Windows
@@ -228,30 +228,20 @@ class _Replay:
         # As live: with refresh_every_steps R, a rotating 1/R of each slot's rows is forecast
         # and the others are scored against their last forecast (a model backfill on a CPU
         # would otherwise cost R times the live ticks).
-        due = [due_rows(w, self.refresh_every_steps) for w in pending]
-        parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(pending, due, strict=True)]
-        contexts = np.concatenate(parts, axis=0)
-        assets = [
-            a for w, r in zip(pending, due, strict=True) for a in (w.assets if r is None else [w.assets[i] for i in r])
-        ]
+        batch = ForecastPass.of(pending, self.refresh_every_steps)
         try:
-            quantiles = await asyncio.to_thread(_forecast, f, contexts, assets, self.max_batch)
+            quantiles = await asyncio.to_thread(_forecast, f, batch.contexts, batch.assets, self.max_batch)
         except Exception as e:  # the forecaster is foreign code; the daemon must still start
             self.metrics.forecast_errors.labels(f.name).inc()
             log.error("backfill: forecaster %r failed (%s); the rest of the history only fills the windows", f.name, e)
             self.forecasting = False
             return
-        lo = 0
-        for w, r, part in zip(pending, due, parts, strict=True):
-            hi = lo + len(part)
-            events = self.detect.process(
-                ForecastBatch(window=w, levels=f.levels, quantiles=quantiles[lo:hi], forecaster=f.name, rows=r)
-            )
+        for fb in batch.split(f.levels, quantiles, f.name):
+            events = self.detect.process(fb)
             for ev in events:
                 self.metrics.backfill_events_suppressed.labels(ev.event).inc()
             self.suppressed += len(events)
             self.ticks += 1
-            lo = hi
 
 
 async def run_backfill(

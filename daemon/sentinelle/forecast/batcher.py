@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -61,6 +62,44 @@ def due_rows(w: WindowBatch, refresh_every_steps: int) -> IntArray | None:
     tick = round(w.ts / w.period_s)
     rows = np.flatnonzero((np.arange(len(w)) + tick) % r == 0)
     return rows.astype(np.intp)
+
+
+@dataclass(frozen=True, slots=True)
+class ForecastPass:
+    """One forecaster call over several window batches: the rows due in each, stacked.
+
+    The live batcher and the start-up backfill both build their passes with
+    :meth:`of` and turn the answer back into one :class:`ForecastBatch` per window
+    batch with :meth:`split`.
+    """
+
+    windows: Sequence[WindowBatch]
+    rows: list[IntArray | None]
+    """Per window batch, the rows forecast (None: all of them)."""
+    contexts: FloatArray
+    assets: list[str]
+    """Each stacked row's asset: a forecaster with per-asset adapters picks weights by it."""
+
+    @classmethod
+    def of(cls, windows: Sequence[WindowBatch], refresh_every_steps: int) -> ForecastPass:
+        rows = [due_rows(w, refresh_every_steps) for w in windows]
+        parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(windows, rows, strict=True)]
+        contexts = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        assets = [
+            a for w, r in zip(windows, rows, strict=True) for a in (w.assets if r is None else [w.assets[i] for i in r])
+        ]
+        return cls(windows, rows, contexts, assets)
+
+    def split(self, levels: tuple[float, ...], quantiles: FloatArray, forecaster: str) -> list[ForecastBatch]:
+        """The stacked answer (rows × levels × horizon) as one batch per window batch."""
+        out, start = [], 0
+        for w, r in zip(self.windows, self.rows, strict=True):
+            end = start + (len(w) if r is None else len(r))
+            out.append(
+                ForecastBatch(window=w, levels=levels, quantiles=quantiles[start:end], forecaster=forecaster, rows=r)
+            )
+            start = end
+        return out
 
 
 class ForecastBatcher:
@@ -114,31 +153,14 @@ class ForecastBatcher:
                         break
                     pending.append(nxt)
                     rows += len(nxt)
-                due = [due_rows(w, self.settings.refresh_every_steps) for w in pending]
-                parts = [w.contexts if r is None else w.contexts[r] for w, r in zip(pending, due, strict=True)]
-                contexts = parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-                # Each row's asset travels with it: a forecaster with per-asset adapters picks weights by it.
-                assets = [
-                    a
-                    for w, r in zip(pending, due, strict=True)
-                    for a in (w.assets if r is None else [w.assets[i] for i in r])
-                ]
+                batch = ForecastPass.of(pending, self.settings.refresh_every_steps)
                 started = time.perf_counter()
-                quantiles, name = await loop.run_in_executor(self._executor, self._predict, contexts, assets)
-                self._check_pace(time.perf_counter() - started, pending, len(contexts), inbox.qsize(), name)
-                start = 0
-                for w, w_rows, part in zip(pending, due, parts, strict=True):
-                    end = start + len(part)
-                    await outbox.put(
-                        ForecastBatch(
-                            window=w,
-                            levels=self._levels(),
-                            quantiles=quantiles[start:end],
-                            forecaster=name,
-                            rows=w_rows,
-                        )
-                    )
-                    start = end
+                quantiles, name = await loop.run_in_executor(
+                    self._executor, self._predict, batch.contexts, batch.assets
+                )
+                self._check_pace(time.perf_counter() - started, pending, len(batch.contexts), inbox.qsize(), name)
+                for fb in batch.split(self._levels(), quantiles, name):
+                    await outbox.put(fb)
         finally:
             await outbox.put(None)
             self._executor.shutdown(wait=False, cancel_futures=True)
