@@ -460,9 +460,8 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     import platform
     import time
 
-    from .evaluation.replay import CachedForecaster, replay_settings
+    from .evaluation.replay import SharedForecasters, replay_settings
     from .evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings, write_report
-    from .forecast import make_forecaster
     from .settings import DetectSettings
 
     _setup_logging("INFO")
@@ -472,12 +471,10 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     runs = ablation_runs(args.forecaster)[: 1 if args.no_ablation else None]
     started = time.perf_counter()
     results = []
-    shared: dict[str, CachedForecaster] = {}  # each forecaster's forecasts computed once, for every row
+    shared = SharedForecasters()  # each forecaster's forecasts computed once, for every row
     for label, forecaster, overrides in runs:
         log.info("evaluate: %s", label)
         settings = replay_settings(forecaster, DetectSettings(**overrides))
-        if forecaster not in shared:
-            shared[forecaster] = CachedForecaster(make_forecaster(settings.forecast))
         results.append(evaluate_skab(recordings, settings, label, forecaster=shared[forecaster]))
     meta = {
         "dataset": "skab",

@@ -63,7 +63,7 @@ from .detection import (
     score_run,
 )
 from .heldout import benchmark_seeds
-from .replay import CachedForecaster, Recording, Trace, replay
+from .replay import Recording, Trace, replay
 
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
 ASSET = "chiller1"
@@ -613,15 +613,13 @@ def run_evaluation(
 
     The headline is the daemon as configured: ``forecaster`` (the daemon's default, the
     model) with per-tag scoring and the chiller's rules.  Every configuration runs on the
-    whole plan; each forecaster's forecasts are computed once (:class:`CachedForecaster`) and
+    whole plan; each forecaster's forecasts are computed once (:class:`~.replay.SharedForecasters`) and
     shared by its detection configurations, so the ablation costs one forecast pass per
     forecaster.  ``extra_configs`` (any forecaster, any DetectSettings overrides in
     :attr:`Config.detect`) join the ablation: the hook for comparing a detector change
     against the same runs.
     """
-    from ..forecast import make_forecaster
-    from ..settings import ForecastSettings
-    from .replay import replay_settings
+    from .replay import SharedForecasters, replay_settings
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
@@ -629,13 +627,10 @@ def run_evaluation(
     sims = [simulate(r) for r in plan]
     log(f"chiller: {len(sims)} runs simulated, {sum(len(r.timestamps) for r, _ in sims) / 3600:.1f} h")
     full_label = f"all {len(sims)} runs"
-    shared: dict[str, Forecaster] = {}
+    shared = SharedForecasters()
 
     def run(config: Config, keep: Sequence[str] = ()) -> ChillerResult:
         log(f"chiller: {config.label} on {len(sims)} runs")
-        if config.forecaster not in shared:
-            fc = ForecastSettings(forecaster=config.forecaster)  # type: ignore[arg-type]
-            shared[config.forecaster] = CachedForecaster(make_forecaster(fc))
         settings = replay_settings(config.forecaster, config.detect_settings())
         return evaluate_chiller(sims, settings, config, shared[config.forecaster], keep_traces=keep)
 

@@ -553,18 +553,17 @@ def run_evaluation(
 ) -> LbnlResult:
     """Every configuration over every day; ``report.md`` and ``report.json`` in ``out``.
 
-    Each forecaster's forecasts are computed once (:class:`~.replay.CachedForecaster`) and
+    Each forecaster's forecasts are computed once (:class:`~.replay.SharedForecasters`) and
     shared by its configurations.
     """
-    from ..forecast import make_forecaster
-    from ..settings import DetectSettings, ForecastSettings
-    from .replay import CachedForecaster, replay_settings
+    from ..settings import DetectSettings
+    from .replay import SharedForecasters, replay_settings
 
     started = time.perf_counter()
     days = lbnl_days(data_dir)
     log(f"lbnl: {len(days)} days ({sum(d.faulted for d in days)} faulted)")
     results = []
-    shared: dict[str, CachedForecaster] = {}
+    shared = SharedForecasters()
     for c in configs(forecaster)[: None if ablation else 1]:
         log(f"lbnl: {c.label}")
         overrides = dict(c.detect)
@@ -573,9 +572,6 @@ def run_evaluation(
             overrides["asset_warmup_steps"] = ASSET_WARMUP_ROWS
         detect = DetectSettings(**overrides, assets=tuple(mode_rules(f) for f in LBNL_FILES) if c.modes else ())
         scored = lbnl_days(data_dir, mode_tags=True) if c.modes else days
-        if c.forecaster not in shared:
-            fc = ForecastSettings(forecaster=c.forecaster)  # type: ignore[arg-type]
-            shared[c.forecaster] = CachedForecaster(make_forecaster(fc))
         settings = replay_settings(c.forecaster, detect)
         results.append(evaluate_lbnl(scored, settings, c.label, forecaster=shared[c.forecaster]))
     notes = [

@@ -153,6 +153,22 @@ class CachedForecaster:
         return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, len(self.levels), self.horizon))
 
 
+class SharedForecasters:
+    """One :class:`CachedForecaster` per forecaster name, made on first use: what an evaluation's
+    configurations share (the model is loaded once, and only if it is asked for)."""
+
+    def __init__(self) -> None:
+        self._made: dict[str, CachedForecaster] = {}
+
+    def __getitem__(self, name: str) -> CachedForecaster:
+        if name not in self._made:
+            self._made[name] = CachedForecaster(make_forecaster(ForecastSettings(forecaster=name)))  # type: ignore[arg-type]
+        return self._made[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._made
+
+
 def replay_settings(
     forecaster: str = "holt",
     detect: DetectSettings | None = None,
