@@ -157,3 +157,24 @@ def test_rows_refreshed_on_a_cadence_use_the_matching_forecast_step() -> None:
     assert exp[0, 1] == 6.0  # row 0: step 2 of the forecast made at ts 0
     assert exp[1, 1] == 100.0  # row 1: step 1 of the forecast made at ts 1
     assert g.scorer.expected(9.0, 1.0) is None  # older than the horizon: no forecast
+
+
+def test_a_tag_that_holds_still_under_an_exact_forecast_does_not_alarm() -> None:
+    """Residuals all exactly 0 (a set point, a naive forecast): River's Gaussian has no spread and its
+    cdf divides by zero; the same residual must score 0 (it scored 1 and opened an endless alert),
+    any other residual 1."""
+    from sentinelle.detect.scoring import ResidualScorer
+
+    scorer = ResidualScorer(3, LEVELS, np.zeros(3), grace_period_steps=20, score_threshold=0.9995)
+    learn = np.ones(3, dtype=bool)
+    scores, flags = [], []
+    for t in range(45):
+        value = 0.05 if t == 44 else 0.0  # half a forecast sigma off at the last slot
+        _, _, score, flagged = scorer.score(_fb(float(t), [value, 0.0, 0.0], [0.0, 0.0, 0.0]), learn)
+        scores.append(float(score[0]) if t else 0.0)
+        flags.append(bool(flagged[0]))
+    assert not any(flags[:44]) and max(scores[:44]) == 0.0
+    assert scores[44] == 1.0 and flags[44]
+    stage, _ = _stage()
+    events = _feed(stage, [[5.0, 100.0, 0.0]] * 60)  # the forecast equals the value at every tick
+    assert events == []

@@ -100,7 +100,7 @@ class ResidualScorer:
             for i in np.flatnonzero(np.isfinite(z)).tolist():
                 zi = float(z[i])
                 det = dets[i]
-                s = det.score_one(None, zi)
+                s = _score(det, zi)
                 score[i] = s
                 if s >= thr:
                     flagged[i] = True
@@ -108,3 +108,19 @@ class ResidualScorer:
                     det.learn_one(None, zi)
         self.remember(fb)
         return exp, z, score, flagged
+
+
+def _score(det: anomaly.GaussianScorer, z: float) -> float:
+    """River's score, right where its Gaussian has no spread.
+
+    A tag that holds still (a set point, a closed valve) under a forecaster that
+    repeats it exactly teaches its scorer residuals that are all the same: the
+    learned spread is 0, River's ``cdf`` then divides by zero and answers 0 for any
+    value, and every later tick scores 1 — an alert that opens after the grace period
+    and never clears.  The distribution is a point mass then: the same residual
+    scores 0, any other 1.
+    """
+    g = det.gaussian
+    if g.n_samples >= det.grace_period and g.sigma == 0.0:
+        return 0.0 if z == g.mu else 1.0
+    return float(det.score_one(None, z))
