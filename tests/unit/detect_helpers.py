@@ -8,6 +8,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from sentinelle.detect.stage import DetectStage
+from sentinelle.evaluation.replay import Recording
 from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent, ForecastBatch, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings
@@ -65,3 +66,18 @@ def noisy(nominal: Sequence[float], n: int, noise: float = 0.02, seed: int = 0) 
 def summary(events: Sequence[AlertEvent]) -> list[tuple[str, str, str, float]]:
     """(event, kind, tag, event_ts) of each event: what the tests compare with hand-computed lists."""
     return [(e.event, e.kind, e.tag, e.event_ts) for e in events]
+
+
+def shifted_pair(gaps: Sequence[tuple[int, int]] = (), t0: float = 1_700_000_000.0) -> Recording:
+    """Two correlated tags (common noise σ 0.1, own noise σ 0.02) over 400 rows at 1 s, both moved
+    by ±0.5 from row 300 — a few σ each, against their correlation; 150 warm-up rows.  ``gaps``:
+    (row, column) cells left missing."""
+    rng = np.random.default_rng(7)
+    n = 400
+    common = rng.normal(0, 0.1, n)
+    x = np.stack([common + rng.normal(0, 0.02, n), common + rng.normal(0, 0.02, n)], axis=1)
+    x[300:] += np.array([0.5, -0.5])
+    for row, col in gaps:
+        x[row, col] = np.nan
+    times = t0 + np.arange(n, dtype=np.float64)
+    return Recording("toy2", "pump", ("pump.a", "pump.b"), ("", ""), times, x, np.ones(n, dtype=bool), train_rows=150)

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 
 from sentinelle.detect.likelihood import AnomalyLikelihood
-from sentinelle.evaluation.replay import Recording, replay, replay_settings
+from sentinelle.evaluation.replay import replay, replay_settings
 from sentinelle.settings import DetectSettings
+
+from .detect_helpers import shifted_pair
 
 T0 = 1_700_000_000.0
 # Scores 0 and 1 in turn: mean 0.5, population σ 0.5.
@@ -87,22 +89,7 @@ def test_from_settings_uses_the_likelihood_fields() -> None:
 def test_over_the_asset_t2_a_shift_opens_one_alert_and_gaps_do_not_crash() -> None:
     # As test_replay's T² test: two correlated tags, both shift by 0.5 from row 300; here
     # values are missing (NaN) in the warm-up and during the shift.
-    rng = np.random.default_rng(7)
-    n = 400
-    common = rng.normal(0, 0.1, n)
-    x = np.stack([common + rng.normal(0, 0.02, n), common + rng.normal(0, 0.02, n)], axis=1)
-    x[300:] += np.array([0.5, -0.5])
-    x[[40, 350], 0] = np.nan
-    rec = Recording(
-        "toy2",
-        "pump",
-        ("pump.a", "pump.b"),
-        ("", ""),
-        T0 + np.arange(n, dtype=np.float64),
-        x,
-        np.ones(n, dtype=bool),
-        train_rows=150,
-    )
+    rec = shifted_pair(gaps=[(40, 0), (350, 0)], t0=T0)
     settings = DetectSettings(
         asset_enabled=True, asset_warmup_steps=150, asset_likelihood_enabled=True, asset_likelihood_z=5.0
     )

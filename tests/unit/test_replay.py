@@ -16,6 +16,8 @@ from sentinelle.evaluation.nab import binary_scores, changepoints_of, skab_nab, 
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
 from sentinelle.settings import DetectSettings
 
+from .detect_helpers import shifted_pair
+
 N = 150
 T0 = 1_700_000_000.0
 
@@ -91,21 +93,7 @@ def test_asset_t2_catches_a_shift_no_single_tag_limit_sees() -> None:
     # Two correlated tags with small noise; from row 300 both shift by 0.5 (a few σ each,
     # no limit configured).  The per-tag residual spike lasts one tick (the forecaster
     # follows the new level); the asset's T² stays high for the whole shift.
-    rng = np.random.default_rng(7)
-    n = 400
-    common = rng.normal(0, 0.1, n)
-    x = np.stack([common + rng.normal(0, 0.02, n), common + rng.normal(0, 0.02, n)], axis=1)
-    x[300:] += np.array([0.5, -0.5])
-    rec = Recording(
-        "toy2",
-        "pump",
-        ("pump.a", "pump.b"),
-        ("", ""),
-        T0 + np.arange(n, dtype=np.float64),
-        x,
-        np.ones(n, dtype=bool),
-        train_rows=150,
-    )
+    rec = shifted_pair(t0=T0)
     on = replay(rec, replay_settings("holt", DetectSettings(asset_enabled=True, asset_warmup_steps=150)))
     asset_opened = [e for e in on.events if e.kind == "asset_state" and e.event == "opened"]
     assert len(asset_opened) == 1 and T0 + 300 <= asset_opened[0].event_ts <= T0 + 305
