@@ -60,7 +60,7 @@ import numpy.typing as npt
 from .detect.stage import DetectStage
 from .errors import SentinelleError, SourceUnavailable
 from .forecast.base import Forecaster
-from .forecast.batcher import ForecastPass
+from .forecast.batcher import ForecastPass, forecast_in_chunks
 from .metrics import Metrics
 from .notify import sd_notify
 from .records import FloatArray, Quality, Sample, WindowBatch
@@ -180,21 +180,6 @@ class _StartKeepAlive:
             sd_notify(f"EXTEND_TIMEOUT_USEC={_EXTEND_BY_US}")
 
 
-def _forecast(forecaster: Forecaster, contexts: FloatArray, assets: list[str], max_batch: int) -> FloatArray:
-    """Runs on a worker thread: the forecaster over ``contexts``, ``max_batch`` rows at a time.
-
-    ``assets`` (one per row) lets a model forecaster use each asset's adapter, as live.
-    """
-    parts = []
-    for lo in range(0, contexts.shape[0], max_batch):
-        chunk = contexts[lo : lo + max_batch]
-        q = forecaster.forecast(chunk, assets[lo : lo + max_batch])
-        if q.shape != (len(chunk), len(forecaster.levels), forecaster.horizon):
-            raise ValueError(f"forecaster {forecaster.name!r} returned shape {q.shape}")
-        parts.append(q)
-    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
-
-
 class _Replay:
     """Closed slots → forecaster → detect, with alert events counted and dropped."""
 
@@ -230,7 +215,7 @@ class _Replay:
         # would otherwise cost R times the live ticks).
         batch = ForecastPass.of(pending, self.refresh_every_steps)
         try:
-            quantiles = await asyncio.to_thread(_forecast, f, batch.contexts, batch.assets, self.max_batch)
+            quantiles = await asyncio.to_thread(forecast_in_chunks, f, batch.contexts, batch.assets, self.max_batch)
         except Exception as e:  # the forecaster is foreign code; the daemon must still start
             self.metrics.forecast_errors.labels(f.name).inc()
             log.error("backfill: forecaster %r failed (%s); the rest of the history only fills the windows", f.name, e)

@@ -64,6 +64,34 @@ def due_rows(w: WindowBatch, refresh_every_steps: int) -> IntArray | None:
     return rows.astype(np.intp)
 
 
+def forecast_in_chunks(
+    forecaster: Forecaster,
+    contexts: FloatArray,
+    assets: Sequence[str] | None,
+    max_batch: int,
+    metrics: Metrics | None = None,
+) -> FloatArray:
+    """The forecaster over ``contexts``, ``max_batch`` rows a call, each answer's shape checked.
+
+    Runs on a worker thread (the live batcher's, the backfill's).  ``assets`` (one per row)
+    lets a model forecaster use each asset's adapter; ``metrics``, when given, get each call's
+    wall time and size.  A wrong shape raises :class:`ModelError`.
+    """
+    parts = []
+    for start in range(0, contexts.shape[0], max_batch):
+        chunk = contexts[start : start + max_batch]
+        t0 = time.perf_counter()
+        q = forecaster.forecast(chunk, None if assets is None else assets[start : start + max_batch])
+        if metrics is not None:
+            metrics.forecast_batch_seconds.observe(time.perf_counter() - t0)
+            metrics.forecast_batch_size.observe(len(chunk))
+        expected = (len(chunk), len(forecaster.levels), forecaster.horizon)
+        if q.shape != expected:
+            raise ModelError(f"forecaster {forecaster.name!r} returned shape {q.shape}, expected {expected}")
+        parts.append(q)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+
 @dataclass(frozen=True, slots=True)
 class ForecastPass:
     """One forecaster call over several window batches: the rows due in each, stacked.
@@ -174,7 +202,7 @@ class ForecastBatcher:
         ``refresh_every_steps`` that would fit; an estimate, since a pass's cost per window
         falls with batch size.  The first call is a warm-up and is not timed.
         """
-        rows = max(1, min(probe_rows, self.settings.max_batch, math.ceil(windows_per_s) or 1))
+        rows = max(1, min(probe_rows, self.settings.max_batch, math.ceil(windows_per_s)))
         walk = np.cumsum(np.random.default_rng(0).normal(size=(rows, context_steps)), axis=1)
         loop = asyncio.get_running_loop()
         name = self.forecaster.name
@@ -265,19 +293,4 @@ class ForecastBatcher:
     def _predict_with(
         self, forecaster: Forecaster, contexts: FloatArray, assets: Sequence[str] | None = None
     ) -> FloatArray:
-        n = contexts.shape[0]
-        step = self.settings.max_batch
-        parts = []
-        for start in range(0, n, step):
-            chunk = contexts[start : start + step]
-            t0 = time.perf_counter()
-            q = forecaster.forecast(chunk, None if assets is None else assets[start : start + step])
-            self.metrics.forecast_batch_seconds.observe(time.perf_counter() - t0)
-            self.metrics.forecast_batch_size.observe(len(chunk))
-            if q.shape != (len(chunk), len(forecaster.levels), forecaster.horizon):
-                raise ModelError(
-                    f"forecaster {forecaster.name!r} returned shape {q.shape}, expected "
-                    f"{(len(chunk), len(forecaster.levels), forecaster.horizon)}"
-                )
-            parts.append(q)
-        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+        return forecast_in_chunks(forecaster, contexts, assets, self.settings.max_batch, self.metrics)
