@@ -371,3 +371,20 @@ def test_the_shipped_model_continues_cycles() -> None:
     err = np.abs(median - y[:, 512:]).mean(axis=1)
     assert (err < 0.1).all(), dict(zip(periods, err.round(3), strict=True))
     assert (median.std(axis=1) > 0.6).all(), "the forecast keeps the cycle's amplitude (std 0.71)"
+
+
+def test_the_shipped_model_runs_in_bfloat16_as_on_cuda() -> None:
+    """On CUDA the engine loads the model in bfloat16.  The analog and smoothing branches compute
+    their distances and recursions in float32 and once fed float32 into their bfloat16 layers,
+    so every forward pass on a GPU failed (and the daemon fell back to Holt): found on an H100."""
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+
+    ctx = _contexts(n=12, length=512, seed=3)
+    ref = ModelForecaster(SHIPPED_CHECKPOINT, LEVELS, 16, device="cpu").forecast(ctx)
+    half = ModelForecaster(SHIPPED_CHECKPOINT, LEVELS, 16, device="cpu", dtype="bfloat16")
+    assert half.model.analog is not None and half.model.smoothing is not None
+    q = half.forecast(ctx)
+    rows = np.isfinite(ref).all(axis=(1, 2))
+    assert rows.sum() >= 10 and np.isfinite(q[rows]).all() and (np.diff(q[rows], axis=1) >= 0).all()
+    scale = half.tokenizer.scaling(ctx)[1][:, None, None]
+    assert np.nanmax(np.abs(q - ref) / scale) < 0.2

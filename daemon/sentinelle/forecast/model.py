@@ -469,8 +469,9 @@ class AnalogBranch(nn.Module):
         weight = query_seen / query_seen.sum(-1, keepdim=True).clamp(min=1.0)
         distance = ((windows - windows[:, -1:]) ** 2 * weight[:, None, :]).sum(-1)  # (B, L)
         # A learned correction of the distance (zero at init: plain nearest neighbours first).
-        x = torch.stack([v, seen], dim=1)
-        keys = self.project(F.gelu(self.embed(F.pad(x, (w - 1, 0))).transpose(1, 2)))  # (B, L, D)
+        # The learned layers run in the model's dtype (bfloat16 on CUDA); the distances in float32.
+        x = torch.stack([v, seen], dim=1).to(self.embed.weight.dtype)
+        keys = self.project(F.gelu(self.embed(F.pad(x, (w - 1, 0))).transpose(1, 2))).float()  # (B, L, D)
         distance = distance + ((keys - keys[:, -1:]) ** 2).mean(-1)
         # Bounded logits in [-60, 0], so exp() neither overflows nor underflows in float32.
         logits = -60.0 * torch.tanh(self.log_sharpness.exp() * distance / 60.0)

@@ -123,7 +123,8 @@ class SmoothingBranch(nn.Module):
             # from their best one-step error: σ_h² = σ₁² (1 + (h − 1) α²).
             steps = torch.arange(self.horizon, device=values.device, dtype=torch.float32)[None, :]
             sigma = torch.sqrt(best * (1.0 + steps * features[:, 3:4] ** 2))
-        logit = self.gate(torch.cat([state.float(), features], dim=1))
+        gate_in = torch.cat([state.float(), features], dim=1)
+        logit = self.gate(gate_in.to(self.gate.weight.dtype)).float()  # the gate in the model's dtype
         return SmoothingAnswer(forecast, logit, usable, torch.where(usable[:, None], sigma, 0.0))
 
     def experts(
