@@ -80,6 +80,7 @@ async def run_size(
     forecaster: str,
     refresh_every_steps: int = 1,
     model_threads: int | None = None,
+    model_device: str = "cpu",
 ) -> dict[str, Any]:
     extra = max(n_tags - 7, 0)  # the chiller's 7 tags plus synthetic ones
     port = free_port()
@@ -121,7 +122,7 @@ async def run_size(
                 "forecaster": forecaster,
                 "refresh_every_steps": refresh_every_steps,
                 "model_threads": model_threads,
-                "model_device": "cpu",
+                "model_device": model_device,
             },
             daemon={"log_level": "WARNING"},
         )
@@ -209,6 +210,7 @@ async def run_size(
             "forecaster": forecaster,
             "refresh_every_steps": refresh_every_steps,
             "model_threads": model_threads,
+            "model_device": model_device,
         }
     finally:
         sim.terminate()
@@ -232,6 +234,9 @@ def main() -> None:
         help="forecast.refresh_every_steps values to run at every size (each tag re-forecast every R ticks)",
     )
     ap.add_argument("--model-threads", type=int, default=None, help="forecast.model_threads (torch CPU threads)")
+    ap.add_argument(
+        "--model-device", default="cpu", choices=["cpu", "cuda"], help="forecast.model_device (cuda: bfloat16)"
+    )
     ap.add_argument("--out", type=Path, default=None, help="default: bench/results/spine[_model].json")
     args = ap.parse_args()
     out: Path = args.out or ROOT / "bench" / "results" / (
@@ -242,7 +247,11 @@ def main() -> None:
         for r in args.refresh_every_steps:
             print(f"-- {n} tags, refresh every {r} ticks ...", flush=True)
             results.append(
-                asyncio.run(run_size(n, args.warmup_s, args.measure_s, args.forecaster, r, args.model_threads))
+                asyncio.run(
+                    run_size(
+                        n, args.warmup_s, args.measure_s, args.forecaster, r, args.model_threads, args.model_device
+                    )
+                )
             )
     header = (
         f"{'tags':>6} {'R':>2} {'offered/s':>9} {'accepted/s':>10} {'dropped':>8} {'cpu%':>6} {'sim cpu%':>8} "
@@ -263,7 +272,9 @@ def main() -> None:
         "benchmark": "spine",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(
-            "cpu (model, torch float32)" if args.forecaster == "model" else "cpu (baseline forecaster, numpy)"
+            f"{args.model_device} (model, torch {'bfloat16' if args.model_device == 'cuda' else 'float32'})"
+            if args.forecaster == "model"
+            else "cpu (baseline forecaster, numpy)"
         ),
         "settings": {"warmup_s": args.warmup_s, "measure_s": args.measure_s, "rate_hz": 1.0},
         "results": results,

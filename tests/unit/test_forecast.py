@@ -166,6 +166,18 @@ async def test_the_start_up_probe_names_an_undersized_configuration(caplog: pyte
 
 
 @pytest.mark.asyncio
+async def test_the_start_up_probe_times_a_full_pass(caplog: pytest.LogCaptureFixture) -> None:
+    """A GPU's pass costs about the same for 100 or 1,000 windows (_Slow: 50 ms whatever the rows):
+    the probe times a pass of the size ticks will send (max_batch), not a small sample of it."""
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(horizon_steps=16, max_batch=1024)
+    with caplog.at_level(logging.INFO, logger="sentinelle.forecast.batcher"):
+        rate = await ForecastBatcher(_Slow(), settings, m).probe_capacity(4500.0, 32)
+    assert 12_000 < rate < 21_000  # 1,024 rows per 50 ms call (a 256-row probe said 5,120: "will fall behind")
+    assert "need 4500" in caplog.records[-1].getMessage() and "fall behind" not in caplog.records[-1].getMessage()
+
+
+@pytest.mark.asyncio
 async def test_batcher_without_fallback_raises_model_error() -> None:
     m = Metrics(CollectorRegistry())
     with pytest.raises(ModelError, match="broken"):

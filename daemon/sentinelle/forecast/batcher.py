@@ -193,21 +193,25 @@ class ForecastBatcher:
             await outbox.put(None)
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def probe_capacity(self, windows_per_s: float, context_steps: int, probe_rows: int = 256) -> float:
-        """Time the forecaster on ``probe_rows`` synthetic windows and compare with the load; returns windows/s.
+    async def probe_capacity(self, windows_per_s: float, context_steps: int, probe_rows: int = 1024) -> float:
+        """Time the forecaster on synthetic windows and compare with the load; returns windows/s.
 
         ``windows_per_s``: what the configured tags ask for (Σ 1/period over tags, divided
         by ``refresh_every_steps``).  Logged at start so an undersized configuration (the
         model on a CPU with thousands of tags) is named before it falls behind, with the
-        ``refresh_every_steps`` that would fit; an estimate, since a pass's cost per window
-        falls with batch size.  The first call is a warm-up and is not timed.
+        ``refresh_every_steps`` that would fit.  The probe is one pass of the size a tick
+        will send, up to ``probe_rows`` (the model's own chunk, ``model_max_batch``, is
+        1,024 by default, so larger passes cost proportionally more): a pass's cost per window
+        falls with its size, on a GPU almost inversely (an H100 took 38 ms for 100 windows
+        and 59 ms for 1,000), so a smaller probe under-rated a GPU sevenfold.  A first pass
+        of the same size warms up (lazy initialisation, kernel selection) and is not timed.
         """
         rows = max(1, min(probe_rows, self.settings.max_batch, math.ceil(windows_per_s)))
         walk = np.cumsum(np.random.default_rng(0).normal(size=(rows, context_steps)), axis=1)
         loop = asyncio.get_running_loop()
         name = self.forecaster.name
         try:
-            await loop.run_in_executor(self._executor, self.forecaster.forecast, walk[:1])
+            await loop.run_in_executor(self._executor, self.forecaster.forecast, walk)
             started = time.perf_counter()
             await loop.run_in_executor(self._executor, self.forecaster.forecast, walk)
             rate = rows / max(time.perf_counter() - started, 1e-9)
