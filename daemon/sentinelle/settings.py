@@ -376,7 +376,7 @@ class DetectSettings(_Section):
     asset_quantile: float = Field(
         default=0.99, gt=0.5, lt=1, description="Control limits: this quantile of the warm-up's T² and Q ..."
     )
-    asset_ucl_factor: float = Field(default=1.5, gt=0, description="... times this factor.")
+    asset_ucl_factor: float = Field(default=3.0, gt=0, description="... times this factor.")
     asset_ewma_alpha: float = Field(
         default=1.0, gt=0, le=1, description="Smoothing weight of the newest tick (1: no smoothing)."
     )
@@ -392,11 +392,21 @@ class DetectSettings(_Section):
     asset_drift_alpha: float = Field(
         default=1.0 / 30.0, gt=0, le=1, description="EWMA weight of that baseline (and of the slowness test)."
     )
+    asset_chart_alpha: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="EWMA control chart per steady tag for small sustained shifts: weight of the newest tick "
+        "(0: no charts).",
+    )
+    asset_chart_factor: float = Field(
+        default=3.0, gt=0, description="Each chart's limit: the warm-up quantile of its |EWMA| times this factor."
+    )
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )
     asset_likelihood_enabled: bool = Field(
-        default=True,
+        default=False,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
         "instead of the score itself.",
     )

@@ -134,8 +134,11 @@ def test_from_settings_uses_the_asset_fields() -> None:
         asset_drift_share=0.4,
         asset_drift_alpha=0.1,
         asset_learn_rate=0.001,
+        asset_chart_alpha=0.2,
+        asset_chart_factor=4.0,
     )
     det = AssetT2Q.from_settings(np.array([0.1, 0.2, 0.3]), s)
+    assert (det.chart_alpha, det.chart_factor) == (0.2, 4.0)
     assert (det.n_tags, det.warmup_steps, det.explained_variance, det.quantile, det.ucl_factor) == (
         3,
         50,
@@ -151,3 +154,59 @@ def test_from_settings_uses_the_asset_fields() -> None:
         0.001,
     )
     assert det.floor == pytest.approx([0.01, 0.04, 0.09])
+
+
+def _noise_detector(chart_alpha: float, seed: int = 1) -> tuple[AssetT2Q, np.random.Generator]:
+    rng = np.random.default_rng(seed)
+    det = AssetT2Q(
+        2,
+        np.zeros(2),
+        400,
+        explained_variance=1.0,
+        quantile=0.99,
+        ucl_factor=1.0,
+        chart_alpha=chart_alpha,
+        chart_factor=1.5,
+    )
+    for _ in range(400):
+        det.step(rng.normal(size=2), learn=True)
+    return det, rng
+
+
+def test_an_ewma_chart_holds_a_small_sustained_shift_that_t2_lets_pass() -> None:
+    """A tag 2 σ off centre for good (a valve partly closed): each tick's T² crosses its 99 %
+    limit now and then; the tag's EWMA settles 2 σ off, far outside its own warm-up spread."""
+    shifted = np.array([2.0, 0.0])
+    rates = {}
+    for alpha in (0.0, 0.1):
+        det, rng = _noise_detector(alpha)
+        flags = [det.step(shifted + rng.normal(size=2), learn=False)[1] for _ in range(300)]
+        rates[alpha] = float(np.mean(flags[50:]))
+    assert rates[0.0] < 0.6 and rates[0.1] > 0.97, rates
+    assert det.last_chart[0] > 1.0 > det.last_chart[1], "the chart names the tag that moved"
+
+
+def test_the_charts_are_quiet_on_normal_data_and_wandering_tags_have_none() -> None:
+    det, rng = _noise_detector(0.1, seed=2)
+    assert np.isfinite(det._chart_limit).all()
+    flags = [det.step(rng.normal(size=2), learn=False)[1] for _ in range(2000)]
+    assert np.mean(flags) < 0.02
+    drift = AssetT2Q(2, np.zeros(2), 200, 1.0, 0.99, 1.0, drift_share=0.3, drift_alpha=0.05, chart_alpha=0.1)
+    walk = np.cumsum(np.random.default_rng(3).normal(size=200))
+    for i in range(200):
+        drift.step(np.array([walk[i], rng.normal()]), learn=True)
+    assert drift.drifting.tolist() == [True, False]
+    assert drift._chart_limit[0] == math.inf and math.isfinite(drift._chart_limit[1])
+
+
+def test_contributions_rank_by_the_statistic_that_decided_the_score() -> None:
+    det, rng = _noise_detector(0.1, seed=4)
+    for _ in range(100):
+        det.step(np.array([2.0, 0.0]) + 0.1 * rng.normal(size=2), learn=False)
+    det.step(np.array([2.0, 2.5]), learn=False)  # tag 1 further off this tick; tag 0's chart decides
+    assert abs(det.last_u[1]) > abs(det.last_u[0])
+    assert det.last_chart[0] > max(det.last_t2 / det.ucl_t2, 1.0)
+    assert np.argmax(det.contributions) == 0
+    plain, rng = _noise_detector(0.0, seed=4)
+    plain.step(np.array([2.0, 2.5]), learn=False)
+    assert np.argmax(plain.contributions) == 1  # without charts: the largest deviation

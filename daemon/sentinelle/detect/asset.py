@@ -28,11 +28,19 @@ T²+Q is fitted on its 400 training rows:
   breaking their relation.
 * Optional smoothing, weight ``ewma_alpha`` (1: none): of ``u`` before the
   statistics (MEWMA, ``smooth_vector``) or of the two statistics.
+* An EWMA control chart per steady tag (weight ``chart_alpha``; 0: none), the
+  classic univariate chart for small sustained shifts (Roberts 1959): T² judges
+  each tick alone, so a flow that drops by two of its warm-up σ and stays there
+  — a valve partly closed — sits inside T²'s limit for good, while its EWMA
+  settles two σ off centre, far outside the EWMA's own warm-up spread.  Each
+  chart's limit is the ``quantile`` of its |EWMA| over the warm-up times
+  ``chart_factor``.  Wandering tags have no chart: their baseline follows them.
 * Each statistic gets its own control limit: its ``quantile`` over the warm-up
   ticks (re-scored with the final model, smoothed the same way) times
   ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
   data is neither Gaussian nor independent in time, and smoothing changes the
-  distribution anyway.  The score is ``max(T²/UCL_T², Q/UCL_Q)``: flagged above 1.
+  distribution anyway.  The score is ``max(T²/UCL_T², Q/UCL_Q, |EWMAⱼ|/UCLⱼ)``:
+  flagged above 1.
 
 After the warm-up the model is frozen, as SKAB's training split assumes: a
 detector that keeps learning absorbs a slow fault (a leak, a fouling drift) as
@@ -91,6 +99,8 @@ class AssetT2Q:
         learn_below: float = 0.5,
         refresh_steps: int = 60,
         ridge: float = 1e-3,
+        chart_alpha: float = 0.0,
+        chart_factor: float = 3.0,
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
@@ -106,6 +116,8 @@ class AssetT2Q:
         self.learn_below = learn_below
         self.refresh_steps = refresh_steps
         self.ridge = ridge
+        self.chart_alpha = chart_alpha
+        self.chart_factor = chart_factor
         self._warmup: FloatArray | None = np.empty((warmup_steps, n_tags))
         self.count = 0
         """Ticks learned in the warm-up so far."""
@@ -132,6 +144,11 @@ class AssetT2Q:
         self._since_refresh = 0
         self.last_u: FloatArray = np.full(n_tags, np.nan)
         """Each tag's standardised deviation at the last step: how much it contributed."""
+        self._chart: FloatArray = np.zeros(n_tags)
+        self._chart_limit: FloatArray = np.full(n_tags, math.inf)
+        """Per tag: the EWMA chart's limit (inf: no chart — a wandering tag, or charts off)."""
+        self.last_chart: FloatArray = np.full(n_tags, np.nan)
+        """Per tag: |EWMA| over its limit at the last step (0 for tags without a chart)."""
         self.warmup_scores: FloatArray = np.empty(0)
         """The warm-up ticks re-scored by the frozen model (after the settling ticks): its normal scores."""
 
@@ -151,6 +168,8 @@ class AssetT2Q:
             drift_share=s.asset_drift_share,
             drift_alpha=s.asset_drift_alpha,
             learn_rate=s.asset_learn_rate,
+            chart_alpha=s.asset_chart_alpha,
+            chart_factor=s.asset_chart_factor,
         )
 
     @property
@@ -191,9 +210,27 @@ class AssetT2Q:
         self._baseline[d] += self.drift_alpha * (x[d] - self._baseline[d])
         self.last_u = u
         score = max(self.last_t2 / self.ucl_t2, self.last_q / self.ucl_q)
+        if self.chart_alpha > 0.0:
+            self._chart += self.chart_alpha * (u - self._chart)
+            self.last_chart = np.abs(self._chart) / self._chart_limit
+            score = max(score, float(self.last_chart.max()))
         if learn and self.learn_rate > 0.0 and score < self.learn_below:
             self._learn(deviation)
         return score, score > 1.0
+
+    @property
+    def contributions(self) -> FloatArray:
+        """Per tag, how much it made the last score: ranked by the statistic that decided it.
+
+        When a tag's EWMA chart is the largest ratio to its limit, the tags' chart ratios
+        (a drifted flow, not the noisier tag that happens to be furthest off this tick);
+        otherwise each tag's |standardised deviation| (what T² and Q are made of).
+        """
+        joint = max(self.last_t2 / self.ucl_t2, self.last_q / self.ucl_q)
+        if self.chart_alpha > 0.0 and np.isfinite(self.last_chart).all() and self.last_chart.max() > joint:
+            return self.last_chart
+        out: FloatArray = np.abs(self.last_u)
+        return out
 
     def _split(self, u: FloatArray) -> tuple[float, float]:
         """(T², Q) of a standardised vector."""
@@ -227,6 +264,14 @@ class AssetT2Q:
         has_q = self.components < self.n_tags
         self.ucl_q = _limit(qs[settle:], self.quantile, self.ucl_factor) if has_q else math.inf
         self.warmup_scores = np.maximum(t2s[settle:] / self.ucl_t2, qs[settle:] / self.ucl_q)
+        steady = ~self.drifting
+        if self.chart_alpha > 0.0 and steady.any():
+            charts = np.stack([_ewma(c, self.chart_alpha, 0.0) for c in u.T], axis=1)
+            limits = [_limit(np.abs(charts[settle:, j]), self.quantile, self.chart_factor) for j in range(self.n_tags)]
+            self._chart_limit = np.where(steady, limits, math.inf)
+            self._chart = charts[-1].copy()
+            ratios = np.abs(charts[settle:]) / self._chart_limit
+            self.warmup_scores = np.maximum(self.warmup_scores, ratios.max(axis=1))
         # Smoothed statistics carry on from the warm-up's last values, as if it had been scored.
         self.last_t2, self.last_q = float(t2s[-1]), float(qs[-1])
         self._warmup = None

@@ -594,9 +594,10 @@ class DetectStage:
         opened, cleared = tracker.step(flagged, normal)
         for k in opened.tolist():
             a = g.asset_names[k]
-            u = g.asset_detectors[a].last_u
+            det = g.asset_detectors[a]
+            u = det.last_u
             rows = g.asset_rows[a]
-            top = rows[int(np.nanargmax(np.abs(u)))]
+            top = rows[int(np.nanargmax(det.contributions))]
             obs, contributors = self._asset_obs(ctx, a, top, float(t2[k]))
             magnitude = float(np.nanmax(np.abs(u)))
             events.append(
@@ -624,12 +625,13 @@ class DetectStage:
         """The asset alert's numbers: its tag's value and forecast, the T² as score; tags ranked by |deviation|."""
         g = ctx.group
         rows = g.asset_rows[asset]
-        u = g.asset_detectors[asset].last_u
+        det = g.asset_detectors[asset]
+        u, share = det.last_u, det.contributions
         j = rows.index(row)
         obs = dataclasses.replace(ctx.obs(row), z=float(u[j]), score=t2)
-        ranked = sorted(range(len(rows)), key=lambda r: -_nan_to(abs(float(u[r])), -1.0))
+        ranked = sorted(range(len(rows)), key=lambda r: -_nan_to(float(share[r]), -1.0))
         contributors = tuple(
-            Contributor(tag=g.tags[rows[r]], score=abs(float(u[r])), residual_z=float(u[r]))
+            Contributor(tag=g.tags[rows[r]], score=float(share[r]), residual_z=float(u[r]))
             for r in ranked[: self.settings.max_contributors]
         )
         return obs, contributors
