@@ -576,8 +576,9 @@ def run_evaluation(
         results.append(evaluate_lbnl(scored, settings, c.label, forecaster=shared[c.forecaster]))
     notes = [
         "Configurations: *per-tag only* = forecast-residual scores per tag (River GaussianScorer, k of n); "
-        "*+ asset* = `detect.asset_enabled` (the asset-level detector, PCA T² and Q of the AHU's tag vector, "
-        "learned on the whole warm-up day); *+ modes* = operating-mode rules (detect.assets.modes) on two more "
+        "*+ asset* = `detect.asset_enabled` (the asset-level detector at its defaults: PCA T² and Q of the AHU's "
+        "tag vector and an EWMA chart per steady tag, learned on the whole warm-up day); "
+        "*+ modes* = operating-mode rules (detect.assets.modes) on two more "
         "tags, the supply-fan status and the occupancy indicator: mode `off` (fan status 0) pauses detection, "
         "mode `unoccupied` (occupancy 0) is detected, and any change holds detection off for "
         f"{MODE_HOLDOFF_S / 60:.0f} minutes (an AHU's start-up). No static limits or rate limits: the dataset "

@@ -38,6 +38,19 @@ from .replay import Recording, Trace, replay, resolutions
 
 SKAB_TRAIN_ROWS = 400
 SKAB_FAULT_GROUPS = ("valve1", "valve2", "other")
+
+
+def in_tuning_split(name: str) -> bool:
+    """Whether a file (``group/number``) is in the split the detection settings are chosen on.
+
+    ``valve1`` and the odd-numbered ``other`` files (23 of 34); held out: ``valve2`` and the
+    even-numbered ``other`` files.  Fixed before the EWMA charts' grid was run
+    (``docs/results/skab/tune_charts.py``); the earlier grids used ``valve1`` alone.
+    """
+    group, number = name.split("/", 1)
+    return group == "valve1" or (group == "other" and int(number) % 2 == 1)
+
+
 ASSET = "pump"
 
 LEADERBOARD_OUTLIER: tuple[tuple[str, float, float | None, float | None], ...] = (
@@ -248,35 +261,73 @@ class AblationRun(NamedTuple):
 
 ASSET_ON: dict[str, Any] = {"asset_enabled": True}
 ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("no likelihood (flagged on the raw score)", {"asset_likelihood_enabled": False}),
-    (
-        "likelihood of a 10-tick mean (HTM's short window), z 2",
-        {"asset_likelihood_short_steps": 10, "asset_likelihood_z": 2.0},
-    ),
-    ("likelihood z 4", {"asset_likelihood_z": 4.0}),
-    ("likelihood history 2000 ticks", {"asset_likelihood_history_steps": 2000}),
-    ("likelihood of the EWMA (α 0.3) score", {"asset_ewma_alpha": 0.3}),
+    ("no EWMA charts (T²+Q alone)", {"asset_chart_alpha": 0.0}),
+    ("charts α 0.2", {"asset_chart_alpha": 0.2}),
+    ("charts' limits ×4", {"asset_chart_factor": 4.0}),
+    ("T²/Q limits ×1.5", {"asset_ucl_factor": 1.5}),
+    ("likelihood layer (z 3) over the score", {"asset_likelihood_enabled": True}),
     ("no moving baseline for wandering tags", {"asset_drift_share": 1.0}),
     ("T² only (all components, no Q)", {"asset_explained_variance": 1.0}),
 )
-"""Variants of the asset-level detector, each one change from the headline's settings.
-
-The control limits' factor is not among them: the likelihood is scale-free (z of the score
-against its own distribution), so ``asset_ucl_factor`` changes nothing under it."""
-PREVIOUS_HEADLINE: dict[str, Any] = {**ASSET_ON, "asset_likelihood_enabled": False, "asset_ewma_alpha": 0.3}
-"""The headline before the likelihood layer: flagged when the EWMA (α 0.3) of T² or Q passes its limit."""
+"""Variants of the asset-level detector, each one change from the headline's settings."""
+PREVIOUS_HEADLINE: dict[str, Any] = {
+    **ASSET_ON,
+    "asset_chart_alpha": 0.0,
+    "asset_ucl_factor": 1.5,
+    "asset_likelihood_enabled": True,
+}
+"""The headline of the previous report (5bc13f7): no charts, T²/Q limits ×1.5, flagged by the likelihood (z 3)."""
 PREVIOUS_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("no moving baseline for wandering tags", {"asset_drift_share": 1.0}),
-    ("T² only (all components, no Q)", {"asset_explained_variance": 1.0}),
-    ("no smoothing", {"asset_ewma_alpha": 1.0}),
-    ("MEWMA α 0.1 instead, UCL ×2", {"asset_smooth_vector": True, "asset_ewma_alpha": 0.1, "asset_ucl_factor": 2.0}),
-    ("slow learning after warm-up (rate 0.003)", {"asset_learn_rate": 0.003}),
-    ("UCL ×1", {"asset_ucl_factor": 1.0}),
-    ("UCL ×3", {"asset_ucl_factor": 3.0}),
+    ("no likelihood (flagged on the raw score)", {"asset_likelihood_enabled": False}),
+    ("likelihood z 4", {"asset_likelihood_z": 4.0}),
 )
-"""The previous headline's one-change variants, kept so the earlier ablation stays in the report."""
+"""The previous headline's one-change variants that are re-run (the others are in ``PREVIOUS_ROWS``)."""
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
+    (
+        "model: likelihood layer over the 10-tick mean, z 2 (report of 5bc13f7)",
+        0.76,
+        20.86,
+        27.65,
+        27.51,
+        23.48,
+        30.94,
+        "1.60, 9",
+    ),
+    ("model: likelihood history 2000 ticks (report of 5bc13f7)", 0.77, 22.42, 24.67, 27.06, 23.03, 30.64, "1.60, 8"),
+    (
+        "model: likelihood of the EWMA (α 0.3) score (report of 5bc13f7)",
+        0.78,
+        29.87,
+        19.37,
+        33.13,
+        27.01,
+        37.83,
+        "2.48, 9",
+    ),
+    ("model: raw score, EWMA α 0.3 (report of 5bc13f7)", 0.77, 22.64, 25.1, 30.0, 24.7, 33.91, "2.19, 10"),
+    (
+        "model: raw score, EWMA α 0.3, MEWMA α 0.1 instead, UCL ×2 (report of 5bc13f7)",
+        0.77,
+        26.76,
+        23.49,
+        29.14,
+        24.66,
+        33.34,
+        "1.86, 7",
+    ),
+    (
+        "model: raw score, EWMA α 0.3, slow learning after warm-up (rate 0.003) (report of 5bc13f7)",
+        0.76,
+        23.42,
+        25.96,
+        31.42,
+        26.15,
+        35.38,
+        "2.10, 10",
+    ),
+    ("model: raw score, EWMA α 0.3, UCL ×1 (report of 5bc13f7)", 0.78, 37.44, 15.34, 31.66, 24.3, 37.12, "2.95, 7"),
+    ("model: raw score, EWMA α 0.3, UCL ×3 (report of 5bc13f7)", 0.7, 9.52, 41.99, 31.27, 28.2, 34.23, "1.44, 5"),
     (
         "previous asset detector: online T², χ² UCL ×2 (report of 853fa54)",
         0.54,
@@ -294,23 +345,23 @@ PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], 
 def ablation_runs(forecaster: str) -> list[AblationRun]:
     """Every configuration the report compares; the first is the headline.
 
-    Headline: the chosen forecaster, per-tag scoring and the asset-level T²+Q judged by its
-    anomaly likelihood, at the ``DetectSettings`` defaults (chosen on ``valve1`` alone, see
-    the report).  Then per-tag only, the other built-in forecaster, one-change variants of
-    the asset detector, and the previous headline (raw score) with its one-change variants.
+    Headline: the chosen forecaster, per-tag scoring and the asset-level detector (T²+Q and the
+    per-tag EWMA charts) at the ``DetectSettings`` defaults (chosen on a tuning split, see the
+    report).  Then per-tag only, the other built-in forecaster, one-change variants of
+    the asset detector, and the previous report's headline with two of its variants.
     To add rows (another forecaster, rules), append to the list this returns.
     """
     runs = [
-        AblationRun(f"{forecaster}: per-tag + asset T²+Q, likelihood", forecaster, ASSET_ON),
+        AblationRun(f"{forecaster}: per-tag + asset (T²+Q, EWMA charts)", forecaster, ASSET_ON),
         AblationRun(f"{forecaster}: per-tag only", forecaster, {}),
     ]
     for other in ("holt", "naive"):
         if other != forecaster:
-            runs.append(AblationRun(f"{other}: per-tag + asset T²+Q, likelihood", other, ASSET_ON))
+            runs.append(AblationRun(f"{other}: per-tag + asset (T²+Q, EWMA charts)", other, ASSET_ON))
             runs.append(AblationRun(f"{other}: per-tag only", other, {}))
     for name, overrides in ASSET_VARIANTS:
         runs.append(AblationRun(f"{forecaster}: per-tag + asset, {name}", forecaster, {**ASSET_ON, **overrides}))
-    previous = f"{forecaster}: previous headline (raw score, EWMA α 0.3)"
+    previous = f"{forecaster}: previous headline (no charts, T²/Q ×1.5, likelihood z 3)"
     runs.append(AblationRun(previous, forecaster, PREVIOUS_HEADLINE))
     for name, overrides in PREVIOUS_VARIANTS:
         runs.append(AblationRun(f"{previous}, {name}", forecaster, {**PREVIOUS_HEADLINE, **overrides}))
@@ -357,6 +408,27 @@ TARGET_NAB = 32.42
 """Issue #6: beat Conv-AE's F1 at no more than its FAR, and MSCRED's NAB standard score."""
 
 TUNING = """\
+**Latest choice: the EWMA charts (`tune_charts.py`, `tuning_charts.json`).** Per-file analysis of
+the previous headline showed two things a rule on `valve1` alone could not weigh: most false
+alarms were in `other` files whose pump stays in a changed state after the labelled fault (FAR
+62 % after the last anomaly there), and the misses were small lasting shifts — a flow 1.8–2.5
+warm-up σ low for 300 s in `valve1/4` and `valve1/6`, never flagged — that T² of single ticks lets
+pass. An EWMA chart per steady tag (`asset_chart_alpha`, `asset_chart_factor`) answers the
+second; less sensitive T²/Q limits and no likelihood layer pay for it in false alarms. The form
+was found in exploratory runs that printed all-file scores; the settings were then chosen on a
+**tuning split fixed before the grid**: `valve1` and the odd-numbered `other` files (23 files),
+held out `valve2` and the even-numbered `other` files (11). Grid: chart weight 0.05, 0.1, 0.2 ×
+chart limit factor 3, 4, 5 × T²/Q limit factor 1.5, 3 × likelihood layer off / z 3, beside the
+previous headline. Rule, the issue's two bounds as constraints: *highest tuning F1 among
+configurations with tuning FAR under 13.55 % and tuning NAB standard over 32.42, ties to the higher
+NAB*. Chosen: weight 0.1, factor 3, T²/Q ×3, no likelihood — tuning split F1 0.83, FAR 11.38 %,
+MAR 21.98 %, NAB 33.17 (held out, not used by the rule: 0.84, 18.23 %, 16.07 %, 19.6; the previous
+headline, as this grid's harness scores it: tuning 0.78, 17.98 %, held out 0.75, 39.88 %). These are the
+`DetectSettings` defaults now. The held-out split's NAB is far below the tuning split's: its
+`other` files keep their alerts open through the changed state after the fault (windows of the
+fault's end missed) or flap across a limit there. The paragraphs below tell how the earlier
+settings (moving baseline, components, life cycle) were chosen, on `valve1` alone; they stand.
+
 The asset detector's settings were chosen on the `valve1` group alone (16 of the 34 files): a grid
 of 750 configurations over the moving-baseline test (`asset_drift_share` 0.3, 0.5 or off;
 `asset_drift_alpha` 1/30, 1/60), `asset_explained_variance` (0.7, 0.9, 1), the smoothing (none,
@@ -384,7 +456,8 @@ score judged alone (short mean of 1 tick) against the last 500 normal scores, z 
 NAB score is lower, and the rule does not look at it). The gain is one F1 point on valve1, and
 nine configurations reach F1 0.76 under the FAR bound (FAR 12.44–13.43 %): a small, not a sharp,
 optimum. A longer hysteresis raises valve1's F1 to 0.78 (layer off, 30 ticks) but FAR to 16.8 %,
-over the bound. These are now the `DetectSettings` defaults; valve2/other are held out from this
+over the bound. These were the `DetectSettings` defaults until the EWMA charts (the layer is now
+off by default; `asset_likelihood_enabled` turns it on); valve2/other were held out from this
 rule as from the first. On all 34 files the change is small and mixed (ablation: the previous
 headline row): F1 0.77 either way, FAR 22.64 → 22.1 %, MAR 25.1 → 24.82 %, fewer alerts (2.17 → 1.56
 per 10 minutes), but NAB standard 30.0 → 27.19 (fewer openings inside the changepoint windows);
@@ -423,9 +496,10 @@ already flags — so the rule keeps the headline without a relation and the runs
 def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
     head = results[0]
     o = head.outlier.rounded()
-    reached = o["f1"] > TARGET_F1 and o["far_percent"] < TARGET_FAR_PERCENT and head.nab["standard"] > TARGET_NAB
+    outlier_reached = o["f1"] > TARGET_F1 and o["far_percent"] < TARGET_FAR_PERCENT
+    nab_reached = head.nab["standard"] > TARGET_NAB
     lines = [
-        "# SKAB v0.9 — sentinelle, streaming, under SKAB's proposed-leaderboard protocol",
+        "# SKAB v0.9 — sentinelle, streaming, under the protocol of SKAB's leaderboard (test rows scored)",
         "",
         f"Generated {meta.get('generated', '')} by `sentinelle evaluate --dataset skab` "
         f"({meta.get('machine', '')}); {meta.get('seconds', 0):.0f} s for all runs.",
@@ -436,11 +510,12 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "residual detectors keep learning online from ticks that are neither flagged nor inside an open "
         "alert; the asset-level detector (`detect/asset.py`) learns the pump's normal state from its first "
         "400 ticks — SKAB's training rows — and is then frozen: PCA T² and Q (SPE) with control limits at "
-        "the warm-up's 99 % quantile × 1.5, the temperatures (tags whose warm-up variance is mostly slow) "
-        "scored against a moving baseline instead of a level. Its score (the larger of T² and Q over its "
-        "limit) is judged by an anomaly likelihood (`detect/likelihood.py`, Numenta HTM's): a tick is "
-        "anomalous when the score is more than 3 σ above the mean of the asset's normal scores — the "
-        "warm-up's, then the last 500 scored ticks that were neither flagged nor inside an open alert.",
+        "the warm-up's 99 % quantile × 3, the temperatures (tags whose warm-up variance is mostly slow) "
+        "scored against a moving baseline instead of a level, and an EWMA control chart (weight 0.1) on "
+        "each steady tag with its limit at the warm-up's 99 % quantile of |EWMA| × 3, for the small lasting "
+        "shifts (a flow two σ low) that T² of single ticks lets pass. A tick is anomalous when any of these "
+        "statistics is over its limit; an alert opens on 3 anomalous ticks of 5 and clears after 10 normal "
+        "ones.",
         "",
         "## Outlier detection (column `anomaly`)",
         "",
@@ -474,16 +549,21 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "| Files | F1 | FAR, % | MAR, % | NAB std |",
         "|---|---|---|---|---|",
     ]
+    roles = {"valve1": "tuning", "valve2": "held out", "other": "odd files tuning, even held out"}
     for g, sc in head.by_group.items():
         row = sc.row()
-        role = "tuning group" if g == "valve1" else "held out"
         lines.append(
-            f"| {g} ({role}) | {row['f1']} | {row['far_percent']} | {row['mar_percent']} | {row['nab_standard']} |"
+            f"| {g} ({roles[g]}) | {row['f1']} | {row['far_percent']} | {row['mar_percent']} | {row['nab_standard']} |"
         )
-    held = score_files([f for f in head.files if f.group != "valve1"]).row()
+    for label, keep in (
+        ("tuning split: valve1 + other odd", True),
+        ("held-out split: valve2 + other even", False),
+    ):
+        part = score_files([f for f in head.files if in_tuning_split(f.name) == keep]).row()
+        lines.append(
+            f"| {label} | {part['f1']} | {part['far_percent']} | {part['mar_percent']} | {part['nab_standard']} |"
+        )
     lines += [
-        f"| valve2 + other (held out) | {held['f1']} | {held['far_percent']} | {held['mar_percent']} | "
-        f"{held['nab_standard']} |",
         f"| all 34 files | {o['f1']} | {o['far_percent']} | {o['mar_percent']} | {head.nab['standard']} |",
         "",
         "## How the settings were chosen",
@@ -498,14 +578,14 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "",
         "## Against the issue's targets",
         "",
-        f"Targets: F1 above {TARGET_F1} with FAR under {TARGET_FAR_PERCENT} %, NAB standard above {TARGET_NAB}. "
-        + (
-            "Reached."
-            if reached
-            else f"Not reached (F1 {o['f1']}, FAR {o['far_percent']} %, NAB {head.nab['standard']})."
-        ),
+        f"Outlier target, F1 above {TARGET_F1} with FAR under {TARGET_FAR_PERCENT} %: "
+        + ("reached" if outlier_reached else "not reached")
+        + f" (F1 {o['f1']}, FAR {o['far_percent']} %). Changepoint target, NAB standard above {TARGET_NAB}: "
+        + ("reached" if nab_reached else "not reached")
+        + f" ({head.nab['standard']}).",
         "",
-        "Where the misses and false alarms come from: per-tag forecast residuals flag only transitions (the "
+        "Where the misses and false alarms come from (analysis of the previous headline; the EWMA charts "
+        "since catch most small lasting shifts): per-tag forecast residuals flag only transitions (the "
         "forecaster follows a faulted level within seconds), so the asset state carries the result: the "
         "ablation's headline rows with the model, Holt and the naive last value score alike, and per-tag "
         "scoring alone flags under 1 % of the anomalous rows with each of them. In "

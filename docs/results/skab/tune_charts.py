@@ -28,6 +28,7 @@ from tune_likelihood_valve1 import asset_prediction
 from tune_valve1 import group_scores
 
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
+from sentinelle.evaluation.skab import in_tuning_split as tuning
 from sentinelle.evaluation.skab import skab_recordings
 from sentinelle.settings import DetectSettings
 
@@ -40,15 +41,10 @@ GRID: dict[str, tuple[Any, ...]] = {
     "asset_likelihood_enabled": (False, True),
 }
 REFERENCE: tuple[dict[str, Any], ...] = (
-    {"asset_chart_alpha": 0.0},  # the previous headline (likelihood z 3, no charts)
-    {"asset_chart_alpha": 0.0, "asset_likelihood_enabled": False},
+    # The previous headline (no charts, T²/Q ×1.5, likelihood z 3), and it on the raw score.
+    {"asset_chart_alpha": 0.0, "asset_ucl_factor": 1.5, "asset_likelihood_enabled": True},
+    {"asset_chart_alpha": 0.0, "asset_ucl_factor": 1.5, "asset_likelihood_enabled": False},
 )
-
-
-def tuning(name: str) -> bool:
-    """Whether a recording (``group/number``) is in the tuning split."""
-    group, number = name.split("/")
-    return group == "valve1" or (group == "other" and int(number) % 2 == 1)
 
 
 def main() -> None:
@@ -70,11 +66,7 @@ def main() -> None:
         rows.append(row)
         print(json.dumps(row), flush=True)
     eligible = sorted(
-        (
-            r
-            for r in rows
-            if r["tuning"]["far_percent"] < MAX_FAR_PERCENT and r["tuning"]["nab_standard"] > MIN_NAB
-        ),
+        (r for r in rows if r["tuning"]["far_percent"] < MAX_FAR_PERCENT and r["tuning"]["nab_standard"] > MIN_NAB),
         key=lambda r: (-r["tuning"]["f1"], -r["tuning"]["nab_standard"]),
     )
     head = {
