@@ -622,7 +622,7 @@ class DetectStage:
         return events
 
     def _asset_obs(self, ctx: _Tick, asset: str, row: int, t2: float) -> tuple[Observation, tuple[Contributor, ...]]:
-        """The asset alert's numbers: its tag's value and forecast, the T² as score; tags ranked by |deviation|."""
+        """The asset alert's numbers: its tag's value and forecast, the score; tags ranked by their contributions."""
         g = ctx.group
         rows = g.asset_rows[asset]
         det = g.asset_detectors[asset]
