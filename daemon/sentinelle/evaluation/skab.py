@@ -692,7 +692,7 @@ def plot_file(rec: Recording, fr: FileResult, out: Path, detect: DetectSettings 
     axes[2].legend(fontsize=7, loc="lower left")
     asset = asset_scores(rec, detect or DetectSettings(**ASSET_ON))
     twin = axes[2].twinx()
-    twin.plot(t, asset, lw=0.8, color="tab:orange", label="asset T²/Q over its limit (log)")
+    twin.plot(t, asset, lw=0.8, color="tab:orange", label="asset score: T², Q, charts over their limits (log)")
     twin.axhline(1.0, color="tab:orange", lw=0.6, ls="--")
     twin.set_yscale("log")
     twin.legend(fontsize=7, loc="upper right")
