@@ -31,3 +31,5 @@ if [ "$DEVICE" = cuda ] && [ -n "${CPU_TOO:-1}" ]; then
   timeout 120 $PY bench/forecast_speed.py --device cpu --tags 1000 --forecasters model --repeats 2 \
     --out "$OUT/forecast_speed_cpu_same_machine.json" 2>&1 | tee "$OUT/forecast_speed_cpu_same_machine.log"
 fi
+# The GPU's forecasts against the CPU's, on the same windows.
+timeout 120 $PY bench/model_parity.py --device "$DEVICE" --out "$OUT/model_parity.json" 2>&1 | tee "$OUT/model_parity.log"
