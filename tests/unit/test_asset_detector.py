@@ -210,3 +210,21 @@ def test_contributions_rank_by_the_statistic_that_decided_the_score() -> None:
     plain, rng = _noise_detector(0.0, seed=4)
     plain.step(np.array([2.0, 2.5]), learn=False)
     assert np.argmax(plain.contributions) == 1  # without charts: the largest deviation
+
+
+def test_a_constant_warm_up_tag_gets_a_chart_limit_at_its_resolution_not_zero() -> None:
+    """A set point or a closed valve, constant through the warm-up, has a chart of zeros there;
+    its limit is the chart of white noise at its resolution, not zero: a lasting one-step change
+    (u = 1) stays inside it, a change of several steps does not.  (T² itself still flags the
+    one-step change: the tag's warm-up correlation is degenerate — see the module's notes.)"""
+    rng = np.random.default_rng(5)
+    det = AssetT2Q(2, np.array([0.1, 0.1]), 400, 1.0, 0.99, 3.0, chart_alpha=0.1, chart_factor=3.0)
+    for _ in range(400):
+        det.step(np.array([rng.normal(), 2.0]), learn=True)
+    assert 1.0 < det._chart_limit[1] < 3.0  # 3 × 2.576 × √(0.1/1.9) ≈ 1.77
+    for _ in range(200):
+        det.step(np.array([rng.normal(), 2.1]), learn=False)
+    assert 0.5 < det.last_chart[1] < 1.0
+    for _ in range(200):
+        det.step(np.array([rng.normal(), 2.3]), learn=False)
+    assert det.last_chart[1] > 1.5

@@ -34,7 +34,11 @@ T²+Q is fitted on its 400 training rows:
   — a valve partly closed — sits inside T²'s limit for good, while its EWMA
   settles two σ off centre, far outside the EWMA's own warm-up spread.  Each
   chart's limit is the ``quantile`` of its |EWMA| over the warm-up times
-  ``chart_factor``.  Wandering tags have no chart: their baseline follows them.
+  ``chart_factor``; a tag constant through the warm-up (a set point, a closed
+  valve) gets the limit of white noise at its resolution instead of zero.
+  Wandering tags have no chart: their baseline follows them.  Known gap: T²
+  still flags a one-resolution move of such a tag (its warm-up correlation with
+  itself is zero after the floor, so its component's eigenvalue is the ridge).
 * Each statistic gets its own control limit: its ``quantile`` over the warm-up
   ticks (re-scored with the final model, smoothed the same way) times
   ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
@@ -73,11 +77,14 @@ False
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 
 from ..records import BoolArray, FloatArray
 from ..settings import DetectSettings
+
+_NORMAL = NormalDist()
 
 
 class AssetT2Q:
@@ -268,7 +275,13 @@ class AssetT2Q:
         if self.chart_alpha > 0.0 and steady.any():
             charts = np.stack([_ewma(c, self.chart_alpha, 0.0) for c in u.T], axis=1)
             limits = [_limit(np.abs(charts[settle:, j]), self.quantile, self.chart_factor) for j in range(self.n_tags)]
-            self._chart_limit = np.where(steady, limits, math.inf)
+            # A tag constant through the warm-up (a set point, a closed valve) has a chart of zeros
+            # there, so any later step, one resolution (u = 1) included, would alarm for good: its
+            # limit is the chart of white noise at its scale (the resolution) instead.
+            a = self.chart_alpha
+            noise = self.chart_factor * _NORMAL.inv_cdf((1.0 + self.quantile) / 2.0) * math.sqrt(a / (2.0 - a))
+            constant = np.ptp(data[settle:], axis=0) == 0
+            self._chart_limit = np.where(steady, np.where(constant, noise, limits), math.inf)
             self._chart = charts[-1].copy()
             ratios = np.abs(charts[settle:]) / self._chart_limit
             self.warmup_scores = np.maximum(self.warmup_scores, ratios.max(axis=1))
