@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import platform
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,19 @@ def machine_info(device: str = "cpu") -> dict[str, Any]:
     except ImportError:
         pass
     return info
+
+
+def write_result(out: Path, benchmark: str, device: str, settings: dict[str, Any], results: Any, **extra: Any) -> None:
+    """Write a benchmark's JSON result: name, UTC date, the machine (``machine_info(device)``),
+    its settings and results, then any ``extra`` sections; say where it went."""
+    doc = {
+        "benchmark": benchmark,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": machine_info(device),
+        "settings": settings,
+        "results": results,
+        **extra,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print(f"wrote {out}")

@@ -27,7 +27,6 @@ Prints a table and writes ``bench/results/detect_speed.json`` with the machine i
 from __future__ import annotations
 
 import argparse
-import json
 import time
 import tracemalloc
 from pathlib import Path
@@ -36,7 +35,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from _machine import machine_info
+from _machine import write_result
 from sentinelle.detect.stage import DetectStage
 from sentinelle.metrics import Metrics
 from sentinelle.records import ForecastBatch, WindowBatch
@@ -194,22 +193,14 @@ def main() -> None:
             f"{str(r['ms_per_tick_p50']) + ' / ' + str(r['ms_per_tick_p99']):>16} {r['vs_per_tag_only']:>9} "
             f"{'' if mem is None else mem:>8}"
         )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "benchmark": "detect_speed",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info("cpu (numpy, River)"),
-        "settings": {
-            "warmup_ticks": warmup,
-            "measure_ticks": args.measure_ticks,
-            "tags_per_asset": 50,
-            "configs": CONFIGS,
-            "detect": "DetectSettings defaults, asset_enabled per configuration",
-        },
-        "results": results,
+    settings = {
+        "warmup_ticks": warmup,
+        "measure_ticks": args.measure_ticks,
+        "tags_per_asset": 50,
+        "configs": CONFIGS,
+        "detect": "DetectSettings defaults, asset_enabled per configuration",
     }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    write_result(args.out, "detect_speed", "cpu (numpy, River)", settings, results)
 
 
 if __name__ == "__main__":

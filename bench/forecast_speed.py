@@ -20,7 +20,6 @@ Prints a table and writes ``bench/results/forecast_speed.json`` with the machine
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
 import time
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry
 
-from _machine import machine_info
+from _machine import write_result
 from sentinelle.detect.stage import DetectStage
 from sentinelle.forecast import Forecaster, HoltForecaster, NaiveForecaster
 from sentinelle.metrics import Metrics
@@ -157,17 +156,8 @@ def main() -> None:
             )
         ticks[name] = tick_cost(f)
         print(f"{name:>6} daemon tick, 1,000 tags: {ticks[name]}", flush=True)
-    doc = {
-        "benchmark": "forecast_speed",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info(device),
-        "settings": {"context": CONTEXT, "horizon": args.horizon, "max_batch": args.max_batch, "levels": LEVELS},
-        "results": results,
-        "tick_1000_tags": ticks,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    settings = {"context": CONTEXT, "horizon": args.horizon, "max_batch": args.max_batch, "levels": LEVELS}
+    write_result(args.out, "forecast_speed", device, settings, results, tick_1000_tags=ticks)
 
 
 if __name__ == "__main__":

@@ -13,14 +13,13 @@ table and writes ``bench/results/gpu/model_parity.json`` with the machine and de
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from _machine import machine_info
+from _machine import write_result
 from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.engine import ModelForecaster
 
@@ -91,16 +90,8 @@ def main() -> None:
         "max": round(float(gap.max()), 4),
     }
     print("gap between the devices' quantiles, in mean absolute steps:", results["gap_in_mean_abs_steps"])
-    doc = {
-        "benchmark": "model_parity",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info(args.device),
-        "settings": {"windows": args.windows, "context": CONTEXT, "horizon": HORIZON, "levels": LEVELS},
-        "results": results,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    settings = {"windows": args.windows, "context": CONTEXT, "horizon": HORIZON, "levels": LEVELS}
+    write_result(args.out, "model_parity", args.device, settings, results)
 
 
 if __name__ == "__main__":

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import socket
 import subprocess
 import sys
@@ -40,7 +39,7 @@ import numpy as np
 import psutil
 from prometheus_client import CollectorRegistry
 
-from _machine import machine_info
+from _machine import write_result
 from sentinelle.app import Daemon
 from sentinelle.metrics import DROP_REASONS, Metrics
 from sentinelle.records import AlertEvent, ForecastBatch
@@ -267,20 +266,13 @@ def main() -> None:
             f"{r['daemon_rss_mib']:>8.1f} {str(rd['p50']) + ' / ' + str(rd['p99']):>20} "
             f"{str(sd['p50']) + ' / ' + str(sd['p99']):>20}"
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    doc = {
-        "benchmark": "spine",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "machine": machine_info(
-            f"{args.model_device} (model, torch {'bfloat16' if args.model_device == 'cuda' else 'float32'})"
-            if args.forecaster == "model"
-            else "cpu (baseline forecaster, numpy)"
-        ),
-        "settings": {"warmup_s": args.warmup_s, "measure_s": args.measure_s, "rate_hz": 1.0},
-        "results": results,
-    }
-    out.write_text(json.dumps(doc, indent=2) + "\n")
-    print(f"wrote {out}")
+    device = (
+        f"{args.model_device} (model, torch {'bfloat16' if args.model_device == 'cuda' else 'float32'})"
+        if args.forecaster == "model"
+        else "cpu (baseline forecaster, numpy)"
+    )
+    settings = {"warmup_s": args.warmup_s, "measure_s": args.measure_s, "rate_hz": 1.0}
+    write_result(out, "spine", device, settings, results)
 
 
 if __name__ == "__main__":
