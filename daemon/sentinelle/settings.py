@@ -393,14 +393,14 @@ class DetectSettings(_Section):
         default=1.0 / 30.0, gt=0, le=1, description="EWMA weight of that baseline (and of the slowness test)."
     )
     asset_chart_alpha: float = Field(
-        default=0.1,
+        default=0.15,
         ge=0,
         le=1,
         description="EWMA control chart per steady tag for small sustained shifts: weight of the newest tick "
         "(0: no charts).",
     )
     asset_chart_factor: float = Field(
-        default=3.0, gt=0, description="Each chart's limit: the warm-up quantile of its |EWMA| times this factor."
+        default=3.5, gt=0, description="Each chart's limit: the warm-up quantile of its |EWMA| times this factor."
     )
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."

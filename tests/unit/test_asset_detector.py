@@ -215,8 +215,7 @@ def test_contributions_rank_by_the_statistic_that_decided_the_score() -> None:
 def test_a_constant_warm_up_tag_gets_a_chart_limit_at_its_resolution_not_zero() -> None:
     """A set point or a closed valve, constant through the warm-up, has a chart of zeros there;
     its limit is the chart of white noise at its resolution, not zero: a lasting one-step change
-    (u = 1) stays inside it, a change of several steps does not.  (T² itself still flags the
-    one-step change: the tag's warm-up correlation is degenerate — see the module's notes.)"""
+    (u = 1) stays inside it, a change of several steps does not."""
     rng = np.random.default_rng(5)
     det = AssetT2Q(2, np.array([0.1, 0.1]), 400, 1.0, 0.99, 3.0, chart_alpha=0.1, chart_factor=3.0)
     for _ in range(400):
@@ -228,3 +227,18 @@ def test_a_constant_warm_up_tag_gets_a_chart_limit_at_its_resolution_not_zero() 
     for _ in range(200):
         det.step(np.array([rng.normal(), 2.3]), learn=False)
     assert det.last_chart[1] > 1.5
+
+
+def test_t2_of_a_constant_warm_up_tag_sees_a_one_resolution_move_as_one_sigma() -> None:
+    """The resolution floor joins the covariance's diagonal before the correlation: the constant
+    tag correlates with itself like any tag, so its component's variance is its resolution's
+    (a move of one step is u = 1, inside T²'s limit) instead of the ridge (u = 1 was a ~1000×
+    surprise and flagged for good).  A move of many steps is still flagged."""
+    rng = np.random.default_rng(6)
+    det = AssetT2Q(2, np.array([0.1, 0.1]), 400, 1.0, 0.99, 3.0)
+    for _ in range(400):
+        det.step(np.array([rng.normal(), 2.0]), learn=True)
+    assert det._inv_eigen.max() < 2.0  # every component has about unit variance, no ridge-sized one
+    one_step = [det.step(np.array([rng.normal(), 2.1]), learn=False)[1] for _ in range(200)]
+    assert sum(one_step) <= 2  # ~the noise tag's own rate (the limit is 3× its 99 % quantile)
+    assert det.step(np.array([0.0, 3.0]), learn=False)[1]  # ten steps: flagged

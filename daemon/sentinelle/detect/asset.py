@@ -36,9 +36,9 @@ T²+Q is fitted on its 400 training rows:
   chart's limit is the ``quantile`` of its |EWMA| over the warm-up times
   ``chart_factor``; a tag constant through the warm-up (a set point, a closed
   valve) gets the limit of white noise at its resolution instead of zero.
-  Wandering tags have no chart: their baseline follows them.  Known gap: T²
-  still flags a one-resolution move of such a tag (its warm-up correlation with
-  itself is zero after the floor, so its component's eigenvalue is the ridge).
+  Wandering tags have no chart: their baseline follows them.  In T² the same
+  floor joins the covariance's diagonal before the correlation is taken, so such
+  a tag's own component has the variance of its resolution, not zero.
 * Each statistic gets its own control limit: its ``quantile`` over the warm-up
   ticks (re-scored with the final model, smoothed the same way) times
   ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
@@ -292,7 +292,10 @@ class AssetT2Q:
     def _refresh(self, choose_components: bool = False) -> None:
         var = np.diag(self.cov) + self.floor + 1e-12
         self._scale = np.sqrt(var)
-        corr = self.cov / np.outer(self._scale, self._scale)
+        # The floor joins the diagonal before the correlation, so a tag constant through the
+        # warm-up correlates with itself (1, as every tag does) and its own component gets
+        # the resolution's variance: a one-resolution move is u = 1, not a ridge-sized surprise.
+        corr = (self.cov + np.diag(self.floor + 1e-12)) / np.outer(self._scale, self._scale)
         corr = (1.0 - self.ridge) * corr + self.ridge * np.eye(self.n_tags)
         eigen, basis = np.linalg.eigh(corr)
         order = np.argsort(eigen)[::-1]

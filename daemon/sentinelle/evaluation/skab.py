@@ -262,7 +262,9 @@ class AblationRun(NamedTuple):
 ASSET_ON: dict[str, Any] = {"asset_enabled": True}
 ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("no EWMA charts (T²+Q alone)", {"asset_chart_alpha": 0.0}),
+    ("charts α 0.1", {"asset_chart_alpha": 0.1}),
     ("charts α 0.2", {"asset_chart_alpha": 0.2}),
+    ("charts' limits ×3", {"asset_chart_factor": 3.0}),
     ("charts' limits ×4", {"asset_chart_factor": 4.0}),
     ("T²/Q limits ×1.5", {"asset_ucl_factor": 1.5}),
     ("likelihood layer (z 3) over the score", {"asset_likelihood_enabled": True}),
@@ -270,20 +272,31 @@ ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("T² only (all components, no Q)", {"asset_explained_variance": 1.0}),
 )
 """Variants of the asset-level detector, each one change from the headline's settings."""
-PREVIOUS_HEADLINE: dict[str, Any] = {
-    **ASSET_ON,
-    "asset_chart_alpha": 0.0,
-    "asset_ucl_factor": 1.5,
-    "asset_likelihood_enabled": True,
-}
-"""The headline of the previous report (5bc13f7): no charts, T²/Q limits ×1.5, flagged by the likelihood (z 3)."""
-PREVIOUS_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("no likelihood (flagged on the raw score)", {"asset_likelihood_enabled": False}),
-    ("likelihood z 4", {"asset_likelihood_z": 4.0}),
-)
-"""The previous headline's one-change variants that are re-run (the others are in ``PREVIOUS_ROWS``)."""
+PREVIOUS_HEADLINE: dict[str, Any] = {**ASSET_ON, "asset_chart_alpha": 0.1, "asset_chart_factor": 3.0}
+"""The headline of the previous report (8350150): charts of weight 0.1, limits ×3 (re-run with this change's T²)."""
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
+    (
+        "model: headline of 5bc13f7 (no charts, T²/Q ×1.5, likelihood z 3) (report of 8350150)",
+        0.77,
+        22.1,
+        24.82,
+        27.19,
+        23.22,
+        30.73,
+        "1.58, 8",
+    ),
+    (
+        "model: the same, flagged on the raw score (no likelihood) (report of 8350150)",
+        0.77,
+        16.38,
+        27.92,
+        31.45,
+        27.85,
+        34.88,
+        "1.60, 7",
+    ),
+    ("model: the same, likelihood z 4 (report of 8350150)", 0.77, 16.36, 28.78, 29.06, 25.15, 33.02, "1.58, 9"),
     (
         "model: likelihood layer over the 10-tick mean, z 2 (report of 5bc13f7)",
         0.76,
@@ -348,7 +361,7 @@ def ablation_runs(forecaster: str) -> list[AblationRun]:
     Headline: the chosen forecaster, per-tag scoring and the asset-level detector (T²+Q and the
     per-tag EWMA charts) at the ``DetectSettings`` defaults (chosen on a tuning split, see the
     report).  Then per-tag only, the other built-in forecaster, one-change variants of
-    the asset detector, and the previous report's headline with two of its variants.
+    the asset detector, and the previous report's headline.
     To add rows (another forecaster, rules), append to the list this returns.
     """
     runs = [
@@ -361,10 +374,8 @@ def ablation_runs(forecaster: str) -> list[AblationRun]:
             runs.append(AblationRun(f"{other}: per-tag only", other, {}))
     for name, overrides in ASSET_VARIANTS:
         runs.append(AblationRun(f"{forecaster}: per-tag + asset, {name}", forecaster, {**ASSET_ON, **overrides}))
-    previous = f"{forecaster}: previous headline (no charts, T²/Q ×1.5, likelihood z 3)"
+    previous = f"{forecaster}: previous headline (charts α 0.1, limits ×3)"
     runs.append(AblationRun(previous, forecaster, PREVIOUS_HEADLINE))
-    for name, overrides in PREVIOUS_VARIANTS:
-        runs.append(AblationRun(f"{previous}, {name}", forecaster, {**PREVIOUS_HEADLINE, **overrides}))
     return runs
 
 
@@ -408,7 +419,24 @@ TARGET_NAB = 32.42
 """Issue #6: beat Conv-AE's F1 at no more than its FAR, and MSCRED's NAB standard score."""
 
 TUNING = """\
-**Latest choice: the EWMA charts (`tune_charts.py`, `tuning_charts.json`).** Per-file analysis of
+**Latest choice: both targets weighed alike (`tune_margins.py`, `tuning_margins.json`).** The
+previous rule (next paragraph) took the highest tuning F1 over both bounds; its choice sat on the
+NAB bound's edge on the tuning split and fell under it on all files, while an F1 of 0.83 was worth
+no more to the issue than 0.82. The rule now gives each configuration its *relative margins* over
+the issue's three bounds — `(F1 − 0.78)/0.78`, `(NAB − 32.42)/32.42`, `(13.55 − FAR)/13.55`, on the
+tuning split — and takes the one whose smallest margin is largest (ties: the second smallest).
+Same split, same prediction; the grid varies only the asset detector (chart weight 0.1, 0.15, 0.2
+× chart limit factor 3, 3.5, 4, 5 × T²/Q limit factor 1.5, 3), not the life cycle every alert kind
+shares. It was run after one fix to T² (a tag constant through the warm-up had a zero
+self-correlation after the resolution floor, so T² flagged a one-resolution move of it; the floor
+now joins the covariance's diagonal). Chosen: weight 0.15, factor 3.5, T²/Q ×3 — tuning split F1
+0.82, FAR 8.37 %, MAR 25.97 %, NAB 37.38 (held out, not used: 0.77, 11.03 %, 31.56 %, 22.99; the
+previous choice with the T² fix: tuning 0.83, 11.39 %, 34.0, held out 0.84, 18.18 %, 19.46).
+Caveat, as before: the rule was set after an exploratory grid (asset part only, a scratch harness)
+that printed all-file scores too. The trade is visible in the held-out split: fewer false alarms
+and a better NAB, a lower F1 (more rows of the faults missed).
+
+**Previous choice: the EWMA charts (`tune_charts.py`, `tuning_charts.json`).** Per-file analysis of
 the previous headline showed two things a rule on `valve1` alone could not weigh: most false
 alarms were in `other` files whose pump stays in a changed state after the labelled fault (FAR
 62 % after the last anomaly there), and the misses were small lasting shifts — a flow 1.8–2.5
@@ -423,8 +451,8 @@ previous headline. Rule, the issue's two bounds as constraints: *highest tuning 
 configurations with tuning FAR under 13.55 % and tuning NAB standard over 32.42, ties to the higher
 NAB*. Chosen: weight 0.1, factor 3, T²/Q ×3, no likelihood — tuning split F1 0.83, FAR 11.38 %,
 MAR 21.98 %, NAB 33.17 (held out, not used by the rule: 0.84, 18.23 %, 16.07 %, 19.6; the previous
-headline, as this grid's harness scores it: tuning 0.78, 17.98 %, held out 0.75, 39.88 %). These are the
-`DetectSettings` defaults now. The held-out split's NAB is far below the tuning split's: its
+headline, as this grid's harness scores it: tuning 0.78, 17.98 %, held out 0.75, 39.88 %). These were the
+`DetectSettings` defaults until the choice above. The held-out split's NAB is far below the tuning split's: its
 `other` files keep their alerts open through the changed state after the fault (windows of the
 fault's end missed) or flap across a limit there. The paragraphs below tell how the earlier
 settings (moving baseline, components, life cycle) were chosen, on `valve1` alone; they stand.
@@ -495,6 +523,7 @@ already flags — so the rule keeps the headline without a relation and the runs
 
 def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
     head = results[0]
+    d = DetectSettings()
     o = head.outlier.rounded()
     outlier_reached = o["f1"] > TARGET_F1 and o["far_percent"] < TARGET_FAR_PERCENT
     nab_reached = head.nab["standard"] > TARGET_NAB
@@ -510,10 +539,11 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "residual detectors keep learning online from ticks that are neither flagged nor inside an open "
         "alert; the asset-level detector (`detect/asset.py`) learns the pump's normal state from its first "
         "400 ticks — SKAB's training rows — and is then frozen: PCA T² and Q (SPE) with control limits at "
-        "the warm-up's 99 % quantile × 3, the temperatures (tags whose warm-up variance is mostly slow) "
-        "scored against a moving baseline instead of a level, and an EWMA control chart (weight 0.1) on "
-        "each steady tag with its limit at the warm-up's 99 % quantile of |EWMA| × 3, for the small lasting "
-        "shifts (a flow two σ low) that T² of single ticks lets pass. A tick is anomalous when any of these "
+        f"the warm-up's 99 % quantile × {d.asset_ucl_factor:g}, the temperatures (tags whose warm-up variance "
+        "is mostly slow) scored against a moving baseline instead of a level, and an EWMA control chart "
+        f"(weight {d.asset_chart_alpha:g}) on each steady tag with its limit at the warm-up's 99 % quantile of "
+        f"|EWMA| × {d.asset_chart_factor:g}, for the small lasting "
+        "shifts (a flow a few σ low for good) that T² of single ticks lets pass. A tick is anomalous when any of these "
         "statistics is over its limit; an alert opens on 3 anomalous ticks of 5 and clears after 10 normal "
         "ones.",
         "",
@@ -621,8 +651,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "The asset detector is the same object in the daemon (`detect.asset_enabled`). It stays **off by "
         "default**: it assumes the warm-up shows the asset's whole normal range, which holds for SKAB's "
         "testbed but not for a plant that follows a load cycle. On the simulated chiller's report "
-        "(`docs/results/chiller-detection/`, 900 s warm-up) this headline's asset detector raises 98 false "
-        "alarms per fault-free day (225 with the previous headline's settings) — against the spine's budget "
+        "(`docs/results/chiller-detection/`, 900 s warm-up) the asset detector raises tens of false "
+        "alarms per fault-free day (that report's asset rows give the count) — against the spine's budget "
         "of at most one per 600 fault-free seconds. Enable it per deployment for assets "
         "with one "
         "steady operating point, with a warm-up that covers it.",
