@@ -350,6 +350,13 @@ class DetectSettings(_Section):
     score_threshold: float = Field(
         default=0.9995, gt=0.5, lt=1, description="A tick is anomalous when the detector's score reaches this."
     )
+    residual_min_sigma: float = Field(
+        default=0.0,
+        ge=0,
+        description="Floor on the spread each tag's scorer learns of its scaled residuals (units: the forecast's "
+        "spread, at least the tag's resolution); a still tag's learned spread is otherwise ~0 and its first "
+        "one-step move an anomaly. 0: no floor.",
+    )
     grace_period_steps: int = Field(
         default=30, ge=2, description="Ticks a tag's detector learns before it may flag anything."
     )

@@ -4,6 +4,7 @@ limit alerts, contributors, update throttling, and learning protection."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from prometheus_client import CollectorRegistry
 
 from sentinelle.detect.lifecycle import KofN
@@ -178,3 +179,19 @@ def test_a_tag_that_holds_still_under_an_exact_forecast_does_not_alarm() -> None
     stage, _ = _stage()
     events = _feed(stage, [[5.0, 100.0, 0.0]] * 60)  # the forecast equals the value at every tick
     assert events == []
+
+
+def test_a_floor_on_the_learned_residual_spread_keeps_a_still_tag_from_alarming_on_a_small_move() -> None:
+    """With ``residual_min_sigma`` 1 the scorer is never more confident than the forecast's own spread:
+    after a still stretch (learned spread 0) a residual of half a forecast σ scores like half a σ of a
+    unit Gaussian, not 1; a residual of five forecast σ is still flagged."""
+    from sentinelle.detect.scoring import ResidualScorer
+
+    scorer = ResidualScorer(3, LEVELS, np.zeros(3), grace_period_steps=20, score_threshold=0.9995, min_sigma=1.0)
+    learn = np.ones(3, dtype=bool)
+    for t in range(44):
+        scorer.score(_fb(float(t), [0.0, 0.0, 0.0], [0.0, 0.0, 0.0]), learn)
+    _, z, score, flagged = scorer.score(_fb(44.0, [0.05, 0.5, 0.0], [0.0, 0.0, 0.0]), learn)
+    assert z[0] == pytest.approx(0.5, rel=0.05) and z[1] == pytest.approx(5.0, rel=0.05)
+    assert 0.3 < score[0] < 0.45 and not flagged[0]  # erf(0.5/√2) ≈ 0.38
+    assert flagged[1]

@@ -12,6 +12,7 @@ does not teach the threshold that faults are normal.
 
 from __future__ import annotations
 
+import math
 from statistics import NormalDist
 
 import numpy as np
@@ -30,6 +31,7 @@ class ResidualScorer:
         min_spread: FloatArray,
         grace_period_steps: int,
         score_threshold: float,
+        min_sigma: float = 0.0,
     ) -> None:
         self.levels = levels
         self.lo, self.hi = 0, len(levels) - 1
@@ -38,6 +40,7 @@ class ResidualScorer:
         self.width_sigmas = z.inv_cdf(levels[self.hi]) - z.inv_cdf(levels[self.lo])
         self.min_spread = min_spread
         self.threshold = score_threshold
+        self.min_sigma = min_sigma
         self.detectors = [anomaly.GaussianScorer(grace_period=grace_period_steps) for _ in range(n_rows)]
         # Each row's latest forecast (levels × horizon) and the slot it was made at: rows
         # are refreshed on their own cadence (forecast.refresh_every_steps), so a tick
@@ -97,10 +100,11 @@ class ResidualScorer:
                 z = (w.values - median) / scale
             thr = self.threshold
             dets = self.detectors
+            floor = self.min_sigma
             for i in np.flatnonzero(np.isfinite(z)).tolist():
                 zi = float(z[i])
                 det = dets[i]
-                s = _score(det, zi)
+                s = _score(det, zi, floor)
                 score[i] = s
                 if s >= thr:
                     flagged[i] = True
@@ -110,17 +114,34 @@ class ResidualScorer:
         return exp, z, score, flagged
 
 
-def _score(det: anomaly.GaussianScorer, z: float) -> float:
-    """River's score, right where its Gaussian has no spread.
+def _score(det: anomaly.GaussianScorer, z: float, min_sigma: float = 0.0) -> float:
+    """River's score, with the learned spread floored at ``min_sigma``.
 
     A tag that holds still (a set point, a closed valve) under a forecaster that
-    repeats it exactly teaches its scorer residuals that are all the same: the
-    learned spread is 0, River's ``cdf`` then divides by zero and answers 0 for any
-    value, and every later tick scores 1 — an alert that opens after the grace period
-    and never clears.  The distribution is a point mass then: the same residual
-    scores 0, any other 1.
+    repeats it exactly teaches its scorer residuals that are all the same, or
+    nearly: the learned spread is 0 or far below one quantisation step, and the
+    first one-step residual (a valve starting to ramp) scores 0.99 or more.  The
+    scaled residual is in units of the forecast's spread, itself at least the tag's
+    resolution, so ``min_sigma`` is the smallest spread that makes sense in those
+    units: below it the score is the Gaussian's with σ = ``min_sigma``.  With no
+    floor (0) a spread of exactly 0 is the point mass it is — the same residual
+    scores 0, any other 1 — since River's ``cdf`` divides by zero there and every
+    later tick would score 1, an alert that never clears.
+
+    >>> from river import anomaly
+    >>> det = anomaly.GaussianScorer(grace_period=2)
+    >>> for _ in range(50):
+    ...     det.learn_one(None, 0.0)
+    >>> _score(det, 1.0), round(_score(det, 1.0, min_sigma=0.5), 4), round(_score(det, 3.0, min_sigma=0.5), 6)
+    (1.0, 0.9545, 1.0)
     """
     g = det.gaussian
-    if g.n_samples >= det.grace_period and g.sigma == 0.0:
-        return 0.0 if z == g.mu else 1.0
+    if g.n_samples < det.grace_period:
+        return 0.0
+    sigma: float = g.sigma  # type: ignore[assignment]  # river's Gaussian is untyped
+    mu: float = g.mu  # type: ignore[assignment]
+    if min_sigma > 0.0 and sigma < min_sigma:
+        return math.erf(abs(z - mu) / (min_sigma * math.sqrt(2.0)))
+    if sigma == 0.0:
+        return 0.0 if z == mu else 1.0
     return float(det.score_one(None, z))

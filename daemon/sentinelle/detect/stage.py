@@ -232,7 +232,12 @@ class DetectStage:
             asset_rows=asset_rows,
             subjects=[f"{a}@{w.period_s:g}s" if a in self._split_assets else a for a in asset_names],
             scorer=ResidualScorer(
-                n, fb.levels, np.array([t.min_spread for t in ts]), s.grace_period_steps, s.score_threshold
+                n,
+                fb.levels,
+                np.array([t.min_spread for t in ts]),
+                s.grace_period_steps,
+                s.score_threshold,
+                s.residual_min_sigma,
             ),
             limits=Limits(ts),
             high=kofn(n),
