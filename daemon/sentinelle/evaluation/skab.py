@@ -548,8 +548,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         f"(weight {d.asset_chart_alpha:g}) on each steady tag with its limit at the warm-up's 99 % quantile of "
         f"|EWMA| × {d.asset_chart_factor:g}, for the small lasting "
         "shifts (a flow a few σ low for good) that T² of single ticks lets pass. A tick is anomalous when any of these "
-        "statistics is over its limit; an alert opens on 3 anomalous ticks of 5 and clears after 10 normal "
-        "ones.",
+        f"statistics is over its limit; an alert opens on {d.open_k} anomalous ticks of {d.open_n} and clears "
+        f"after {d.clear_normal_steps} normal ones.",
         "",
         "## Outlier detection (column `anomaly`)",
         "",
