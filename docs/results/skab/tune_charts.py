@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tune_likelihood_valve1 import asset_prediction
-from tune_valve1 import group_scores
+from tune_valve1 import split_scores, write_json
 
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
-from sentinelle.evaluation.skab import in_tuning_split as tuning
 from sentinelle.evaluation.skab import skab_recordings
 from sentinelle.settings import DetectSettings
 
@@ -59,10 +58,7 @@ def main() -> None:
     for config in [*REFERENCE, *configs]:
         settings = DetectSettings(asset_enabled=True, **config)
         pred = {r.name: asset_prediction(r, settings) | per_tag[r.name] for r in recs}
-        row: dict[str, Any] = {"config": config}
-        for split, keep in (("tuning", tuning), ("held_out", lambda n: not tuning(n)), ("all", lambda n: True)):
-            chosen = [r for r in recs if keep(r.name)]
-            row[split] = group_scores(chosen, [pred[r.name] for r in chosen])
+        row: dict[str, Any] = {"config": config, **split_scores(recs, pred)}
         rows.append(row)
         print(json.dumps(row), flush=True)
     eligible = sorted(
@@ -74,9 +70,7 @@ def main() -> None:
         "rule": f"max tuning F1 with tuning FAR < {MAX_FAR_PERCENT} % and NAB standard > {MIN_NAB}; ties to higher NAB",
         "chosen": eligible[0] if eligible else None,
     }
-    lines = ["{", *(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()), ' "grid": [']
-    lines.append(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows))
-    Path(__file__).with_name("tuning_charts.json").write_text("\n".join([*lines, " ]", "}"]) + "\n")
+    write_json(Path(__file__).with_name("tuning_charts.json"), head, rows)
     print("chosen:", json.dumps(head["chosen"]))
 
 

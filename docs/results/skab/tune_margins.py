@@ -28,10 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from tune_likelihood_valve1 import asset_prediction
-from tune_valve1 import group_scores
+from tune_valve1 import split_scores, write_json
 
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
-from sentinelle.evaluation.skab import in_tuning_split as tuning
 from sentinelle.evaluation.skab import skab_recordings
 from sentinelle.settings import DetectSettings
 
@@ -66,10 +65,7 @@ def main() -> None:
         config = dict(zip(GRID, values, strict=True))
         settings = DetectSettings(asset_enabled=True, asset_likelihood_enabled=False, **config)
         pred = {r.name: asset_prediction(r, settings) | per_tag[r.name] for r in recs}
-        row: dict[str, Any] = {"config": config}
-        for split, keep in (("tuning", tuning), ("held_out", lambda n: not tuning(n)), ("all", lambda n: True)):
-            chosen = [r for r in recs if keep(r.name)]
-            row[split] = group_scores(chosen, [pred[r.name] for r in chosen])
+        row: dict[str, Any] = {"config": config, **split_scores(recs, pred)}
         row["tuning_margins"] = [round(m, 4) for m in margins(row["tuning"])]
         rows.append(row)
         print(json.dumps(row), flush=True)
@@ -80,9 +76,7 @@ def main() -> None:
         "tuning split (ties: the second smallest)",
         "chosen": best,
     }
-    lines = ["{", *(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()), ' "grid": [']
-    lines.append(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows))
-    Path(__file__).with_name("tuning_margins.json").write_text("\n".join([*lines, " ]", "}"]) + "\n")
+    write_json(Path(__file__).with_name("tuning_margins.json"), head, rows)
     print("chosen:", json.dumps(best))
 
 

@@ -27,7 +27,7 @@ from sentinelle.detect.asset import AssetT2Q
 from sentinelle.detect.lifecycle import KofN
 from sentinelle.evaluation.nab import binary_scores, changepoints_of, skab_nab, times_of
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
-from sentinelle.evaluation.skab import skab_recordings
+from sentinelle.evaluation.skab import in_tuning_split, skab_recordings
 from sentinelle.settings import DetectSettings
 
 GROUP = "valve1"
@@ -92,10 +92,24 @@ def write_grid(out: Path, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "rule": f"max F1 with FAR < {MAX_FAR_PERCENT} %",
         "chosen": eligible[0] if eligible else None,
     }
+    write_json(out, head, rows)
+    return eligible
+
+
+def write_json(out: Path, head: dict[str, Any], rows: list[dict[str, Any]]) -> None:
+    """``head``'s keys, then the grid with one row per line (a re-run's diff shows which rows moved)."""
     lines = ["{", *(f" {json.dumps(k)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()), ' "grid": [']
     lines.append(",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in rows))
     out.write_text("\n".join([*lines, " ]", "}"]) + "\n")
-    return eligible
+
+
+def split_scores(recs: list[Recording], pred: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
+    """``group_scores`` on the tuning split, the held-out split and all files (``pred`` by recording name)."""
+    out = {}
+    for split, keep in (("tuning", in_tuning_split), ("held_out", lambda n: not in_tuning_split(n)), ("all", None)):
+        chosen = [r for r in recs if keep is None or keep(r.name)]
+        out[split] = group_scores(chosen, [pred[r.name] for r in chosen])
+    return out
 
 
 def main() -> None:
