@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from typing import Any
 
 import numpy as np
 from river import anomaly
@@ -79,12 +80,18 @@ class ResidualScorer:
     def score(
         self, fb: ForecastBatch, learn_mask: BoolArray
     ) -> tuple[FloatArray | None, FloatArray, FloatArray, BoolArray]:
-        """Score the batch's actual values; remember its forecasts for the next tick.
+        """Score the batch's actual values, learn from the normal ones; remember its forecasts for the next tick.
 
         Returns (expected quantiles or None, residual z, score, anomalous), all per row;
         z and score are NaN where there was no forecast or no value.
         ``learn_mask[i]`` says whether row ``i`` may learn from this tick if it is normal.
         """
+        exp, z, score, flagged = self.assess(fb)
+        self.learn(z, learn_mask & ~flagged)
+        return exp, z, score, flagged
+
+    def assess(self, fb: ForecastBatch) -> tuple[FloatArray | None, FloatArray, FloatArray, BoolArray]:
+        """:meth:`score` without learning: (expected, z, score, anomalous); remembers the batch's forecasts."""
         w = fb.window
         n = len(w)
         exp = self.expected(w.ts, w.period_s)
@@ -98,20 +105,45 @@ class ResidualScorer:
             scale = np.maximum(scale, 1e-9 * np.maximum(np.abs(median), 1.0))
             with np.errstate(invalid="ignore"):
                 z = (w.values - median) / scale
-            thr = self.threshold
             dets = self.detectors
             floor = self.min_sigma
             for i in np.flatnonzero(np.isfinite(z)).tolist():
-                zi = float(z[i])
-                det = dets[i]
-                s = _score(det, zi, floor)
-                score[i] = s
-                if s >= thr:
-                    flagged[i] = True
-                elif learn_mask[i]:
-                    det.learn_one(None, zi)
+                score[i] = _score(dets[i], float(z[i]), floor)
+            flagged = score >= self.threshold
         self.remember(fb)
         return exp, z, score, flagged
+
+    def learn(self, z: FloatArray, mask: BoolArray) -> None:
+        """Each row of ``mask`` with a finite ``z`` learns it (the caller leaves anomalous rows out)."""
+        dets = self.detectors
+        for i in np.flatnonzero(mask & np.isfinite(z)).tolist():
+            dets[i].learn_one(None, float(z[i]))
+
+    def river_state(self) -> dict[str, FloatArray]:
+        """Each row's learned Gaussian: count, mean and sum of squared deviations (River's ``Var`` internals).
+
+        Arrays, not a pickle, so a saved state cannot run code; River's private attribute names
+        are read here only (the caller records River's version with them).
+        """
+        var: list[Any] = [d.gaussian._var for d in self.detectors]
+        return {
+            "n": np.array([v.mean.n for v in var], dtype=np.float64),
+            "mean": np.array([v.mean._mean for v in var], dtype=np.float64),
+            "sum_squares": np.array([v._S for v in var], dtype=np.float64),
+        }
+
+    def restore_river_state(self, arrays: dict[str, FloatArray]) -> None:
+        """Rebuild every row's River scorer from :meth:`river_state`'s arrays."""
+        grace = self.detectors[0].grace_period if self.detectors else 0
+        dets = []
+        for n, mean, s in zip(
+            arrays["n"].tolist(), arrays["mean"].tolist(), arrays["sum_squares"].tolist(), strict=True
+        ):
+            det = anomaly.GaussianScorer(grace_period=grace)
+            var: Any = det.gaussian._var
+            var.mean.n, var.mean._mean, var._S = n, mean, s
+            dets.append(det)
+        self.detectors = dets
 
 
 def _score(det: anomaly.GaussianScorer, z: float, min_sigma: float = 0.0) -> float:
