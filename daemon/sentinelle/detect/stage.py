@@ -2,12 +2,11 @@
 
 Per tick of a tag group (tags sharing a period, in a fixed row order):
 
-1. **Gate.**  Modes (``modes.py``): detection on an asset waits while it is stopped or
-   starting and for a hold-off after any change.  Maintenance (``maintenance.py``:
-   configured windows and operator commands) pauses an asset the same way.  Data quality
-   (``detectors/data_quality.py``'s screen): missing, stuck and spiking tags, and the ticks
-   right after, are not judged by any process detector.  The result is a
-   :class:`~.detectors.base.Tick`: values, values with gated rows NaN, the gates.
+1. **Gate.**  Assets whose detection waits (``gating.py``: a stopped or starting mode, the
+   hold-off after a change, maintenance), and data quality (``detectors/data_quality.py``'s
+   screen: missing, stuck and spiking tags, and the ticks right after) are not judged by any
+   process detector.  The result is a :class:`~.detectors.base.Tick`: values, values with
+   gated rows NaN, the gates.
 2. **Observe.**  Every detector of the group (``detectors/``: residual, asset T²/Q,
    limits, rate of change, energy balance, relations, data quality) judges the tick into
    :class:`~.detectors.base.Findings`.  The residual detector's per-tag numbers (forecast,
@@ -34,16 +33,16 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot
-from ..records import AlertEvent, BoolArray, ClearReason, FloatArray, ForecastBatch
+from ..records import AlertEvent, FloatArray, ForecastBatch
 from ..settings import DetectSettings, TagSettings
 from .alerting import AlertCycle
 from .alerts import AlertBook
 from .detectors import BuildContext, Detector, Layout, Tick, build_all
 from .detectors.data_quality import QualityScreen, screen
 from .detectors.residual import ResidualDetector
+from .gating import AssetGate, AssetGates
 from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
-from .quality import QualityTick
 from .scoring import ResidualScorer
 
 
@@ -102,7 +101,7 @@ class DetectStage:
         )
         """Maintenance windows (configured, and from operator commands): an asset in one is gated like a paused
         mode — no alert, no learning — and its open alerts clear with ``clear_reason`` maintenance."""
-        self._latest_mode_values: dict[str, float] = {}
+        self.gate = AssetGate(self.modes, self.maintenance, metrics)
         periods: dict[str, set[float]] = {}
         for t in tags:
             periods.setdefault(t.asset, set()).add(t.period_s)
@@ -178,7 +177,7 @@ class DetectStage:
             screen=screen(layout, ctx),
             detectors=detectors,
             cycle=AlertCycle(layout, detectors, lambda: self.book, self.metrics),
-            mode_rows={tag: layout.row_of[tag] for tag in self.modes.tags if tag in layout.row_of},
+            mode_rows=self.gate.mode_rows(layout),
         )
         self._groups[w.tags] = g
         return g
@@ -187,21 +186,23 @@ class DetectStage:
 
     def process(self, fb: ForecastBatch) -> list[AlertEvent]:
         g = self._group(fb)
-        tick, asset_gate = self._gate(g, fb)
+        w = fb.window
+        lay = g.layout
+        tick, gates = self._gate(g, fb)
+        # 2. Observe; the residual detector's per-tag numbers are what every event shows.
         found = [d.observe(tick) for d in g.detectors]
         rows = next(f.rows for f in found if f.rows is not None)  # the residual detector's, always built
         tick = dataclasses.replace(tick, rows=rows)
         self.last_tick = TickNumbers(g, tick.ts, tick.values, rows.expected, rows.z, rows.score, rows.mid)
-        self._count_suppressed(g, tick, [f.withheld for f in found if f.withheld is not None])
-
+        self.gate.count_suppressed(lay, gates, [f.withheld for f in found if f.withheld is not None], w.values)
+        # 3. Pause, 4. learn and alert, detector by detector.
         events: list[AlertEvent] = []
-        if tick.paused.any():
-            events += g.cycle.pause(g.detectors, tick, *self._pause_reasons(g, tick, asset_gate))
+        if gates.paused.any():
+            events += g.cycle.pause(g.detectors, tick, *self.gate.reasons(lay, gates, w.ts))
         for d, f in zip(g.detectors, found, strict=True):
             d.learn(tick, f)
             events += g.cycle.advance(d, tick, f)
 
-        w = fb.window
         self.metrics.tag_state.publish(
             w.period_s,
             TagSnapshot(
@@ -216,88 +217,25 @@ class DetectStage:
         self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)
         return events
 
-    def _gate(self, g: _Group, fb: ForecastBatch) -> tuple[Tick, list[str | None]]:
-        """Modes, maintenance and data quality: the tick every detector sees, and each asset's gate reason."""
-        lay = g.layout
+    def _gate(self, g: _Group, fb: ForecastBatch) -> tuple[Tick, AssetGates]:
+        """1. Paused assets (modes, maintenance) and data quality: the tick every detector sees."""
         w = fb.window
-        values = w.values
-        if g.mode_rows:
-            for tag, r in g.mode_rows.items():
-                self._latest_mode_values[tag] = float(values[r])
-            self.modes.update(w.ts, self._latest_mode_values)
-        asset_gate: list[str | None] = [self.modes.gate(a, w.ts) for a in lay.asset_names]
-        # Maintenance wins over modes: the asset is being worked on, whatever its tags say.
-        in_maintenance = self.maintenance.assets(lay.asset_names, w.ts)
-        if in_maintenance.any():
-            asset_gate = ["maintenance" if m else r for m, r in zip(in_maintenance.tolist(), asset_gate, strict=True)]
+        lay = g.layout
+        gates = self.gate.assets(lay, g.mode_rows, w.ts, w.values)
         self.book.latest_ts = max(self.book.latest_ts, w.ts)
-        paused = np.array([reason is not None for reason in asset_gate], dtype=bool)
-        mode_gated = paused[lay.asset_index]
-        dq = g.screen.screen(w.ts, values)
-        gate = mode_gated | dq.gate
-        self._count_gated(g, asset_gate, mode_gated, dq)
+        dq = g.screen.screen(w.ts, w.values)
+        gated = gates.paused[lay.asset_index] | dq.gate
+        self.gate.count_gated(lay, gates, dq)
         tick = Tick(
             layout=lay,
             ts=w.ts,
             batch=fb,
-            values=values,
-            clean=np.where(gate, np.nan, values),
-            gate=gate,
-            paused=paused,
-            maintenance=in_maintenance,
+            values=w.values,
+            clean=np.where(gated, np.nan, w.values),
+            gate=gated,
+            paused=gates.paused,
+            maintenance=gates.maintenance,
             quality=dq,
             alerts=g.cycle,
         )
-        return tick, asset_gate
-
-    def _count_gated(self, g: _Group, asset_gate: Sequence[str | None], mode_gated: BoolArray, dq: QualityTick) -> None:
-        gated = self.metrics.ticks_gated
-        lay = g.layout
-        for k, reason in enumerate(asset_gate):
-            if reason is not None:
-                gated.labels(reason).inc(len(lay.asset_rows[lay.asset_names[k]]))
-        free = ~mode_gated
-        for reason, rows in (
-            ("missing", dq.missing),
-            ("stuck", dq.stuck),
-            ("spike", dq.spike | dq.spike_confirmed),
-            ("recovery", dq.recovery),
-        ):
-            count = int((rows & free).sum())
-            if count:
-                gated.labels(reason).inc(count)
-
-    def _count_suppressed(self, g: _Group, tick: Tick, withheld: list[BoolArray]) -> None:
-        """Count the alerts maintenance keeps from opening: what detectors flagged on its assets' rows."""
-        lay = g.layout
-        anomalous = np.zeros(len(tick.values), dtype=bool)
-        for rows in withheld:
-            anomalous |= rows
-        self.maintenance.count_suppressed(
-            lay.tags, lay.asset_names, lay.asset_index, tick.maintenance, anomalous, tick.values
-        )
-
-    def _pause_reasons(
-        self, g: _Group, tick: Tick, asset_gate: Sequence[str | None]
-    ) -> tuple[dict[int, str], dict[int, ClearReason]]:
-        """Per paused asset (index): the message of its alerts' clearing, and the clear reason."""
-        names = g.layout.asset_names
-        why = {
-            k: self.maintenance.describe(a, tick.ts)
-            if asset_gate[k] == "maintenance"
-            else f"{a}: detection paused ({_gate_words(asset_gate[k], self.modes.mode(a))})"
-            for k, a in enumerate(names)
-            if asset_gate[k] is not None
-        }
-        cause: dict[int, ClearReason] = {
-            k: "maintenance" if reason == "maintenance" else "detection_paused"
-            for k, reason in enumerate(asset_gate)
-            if reason is not None
-        }
-        return why, cause
-
-
-def _gate_words(reason: str | None, mode: str | None) -> str:
-    if reason == "mode":
-        return f"mode {mode}"
-    return f"hold-off after a change to mode {mode}"
+        return tick, gates
