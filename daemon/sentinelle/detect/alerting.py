@@ -17,6 +17,10 @@ Within one detector, the events of a tick come opened, cleared, updated (each in
 order).  A detector with nothing flagged now, nothing open and no flag in its last ``n``
 ticks is not stepped at all: nothing could change (the k-of-n ring is all false already).
 
+``Findings.severe`` (a tick far enough out to open at once) is carried but not acted on
+yet: opening at once belongs to :class:`~.lifecycle.KofN`, which the alarm-management
+change extends; this module then passes the mask on.
+
 The life cycle is also the :class:`~.detectors.base.AlertView` detectors read to decide
 what to learn.
 """
