@@ -139,11 +139,14 @@ def test_replayed_alerts_scored_against_a_fault_by_hand() -> None:
     detect = DetectSettings(open_k=2, open_n=2, clear_normal_steps=2, grace_period_steps=100_000)
     trace = replay(rec, replay_settings("naive", detect))
     spans = alert_spans(trace.events)
-    # 2 of 2 violating ticks: opens at rows 301 and 601; clears after 2 normal ticks (rows 401, 603).
+    # 2 of 2 violating ticks: opens at rows 301 and 601; the condition ends after 2 normal ticks (rows 401,
+    # 603), and each 'cleared' is sent once the 60 s re-arm time has passed (detect.rearm_min_s).
     assert [(s.start_ts - T0, None if s.end_ts is None else s.end_ts - T0) for s in spans] == [
-        (301.0, 401.0),
-        (601.0, 603.0),
+        (301.0, 461.0),
+        (601.0, 663.0),
     ]
+    # The rows predicted anomalous are those of the condition, not of the re-arm time.
+    assert np.flatnonzero(trace.anomalous).tolist() == [*range(301, 401), 601, 602]
     truth = [FaultInterval("spike", "pump", ("pump.p",), T0 + 300, T0 + 400)]
     r = score_run(truth, spans, T0 + 100, T0 + n, tolerance_s=60)
     # Detected 1 s after the onset; the blip at 601 is a false alarm; exposure 700 - 160 s.

@@ -159,6 +159,14 @@ class AlertBook:
         """Open for a consumer: no ``cleared`` sent yet (a re-armed alert waiting for its subject included)."""
         return key in self.open
 
+    def any_active(self) -> bool:
+        """Whether some alert's condition is on now: open and not waiting out its re-arm time.
+
+        What an evaluation scores as a predicted anomalous row: re-arm changes what an operator is
+        told, not what was detected.
+        """
+        return any(a.pending_until is None for a in self.open.values())
+
     def tick(self, ts: float, period_s: float) -> list[AlertEvent]:
         """Start of a tick of a tag group: the ``cleared`` events that were waiting for it.
 
