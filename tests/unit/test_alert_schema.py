@@ -135,8 +135,11 @@ def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator)
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.S)]
     assert {e["event"] for e in examples} == {"cleared", "opened", "updated", "acknowledged"}
     assert {e["category"] for e in examples} == {"process", "data_quality"}
+    sent = set(_payloads()["opened"])
     for example in examples:
         validator.validate(example)
+        assert set(example) == sent, f"an example lacks or adds fields: {set(example) ^ sent}"
+    assert any(e["kind"] == "flood" and e["members"] for e in examples)
 
 
 @pytest.mark.parametrize(
