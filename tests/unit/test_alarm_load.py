@@ -83,6 +83,8 @@ def test_a_chattering_limit_opens_at_most_3_alerts_in_10_minutes_and_its_chatter
     assert m.registry.get_sample_value("sentinelle_alert_openings_total", {"asset": "c", "kind": "limit_high"}) == len(
         opened
     )
+    latched = m.registry.get_sample_value("sentinelle_alert_latched_total", {"asset": "c", "kind": "limit_high"})
+    assert latched == (1 if off > 60 else None)  # the third alert of the slow chatter is latched
     _valid(events)
 
 
@@ -151,6 +153,8 @@ def test_a_flood_of_one_asset_becomes_one_flood_alert_listing_the_rest() -> None
     # The flood ends when fewer than 5 openings fall in the last 10 minutes: the 8th was at 100 (+2 for k of n).
     assert flood_events[-1].event_ts == 702.0
     assert m.registry.get_sample_value("sentinelle_alert_flood_members_total", {"asset": "p"}) == 2
+    in_window = m.registry.get_sample_value("sentinelle_alert_openings_in_flood_window", {"asset": "p"})
+    assert in_window == 3  # at the last tick, 719: the openings at 122, 132, 142
     assert m.registry.get_sample_value("sentinelle_alerts_active", {"asset": "p", "severity": "critical"}) == 0
     _valid(events)
 
