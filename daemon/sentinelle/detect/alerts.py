@@ -143,6 +143,8 @@ class AlertBook:
         self.floods = FloodWatch(settings.flood_openings, settings.flood_window_s, settings.flood_clear_openings)
         self.period_s = 1.0
         """Period of the tag group being processed (set by :meth:`tick`)."""
+        self._shown_rates: dict[str, int] = {}
+        """The per-asset openings gauge as last set."""
         self._in_flood: dict[AlertKey, str] = {}
         """Subjects whose opening joined a flood and whose condition has not cleared yet → their asset."""
 
@@ -187,7 +189,12 @@ class AlertBook:
                 if flood is not None:
                     events.append(self._close(("flood", asset), flood, self._repeat(flood, ts), ()))
         for asset, recent in self.floods.rates(ts):
-            self.metrics.alert_openings_window.labels(asset).set(recent)
+            # Set only on change: a label lookup per asset and tick costs ~1 ms at 200 assets.
+            if self._shown_rates.get(asset) != recent:
+                self.metrics.alert_openings_window.labels(asset).set(recent)
+                self._shown_rates[asset] = recent
+            if recent == 0:
+                del self._shown_rates[asset]
         return events
 
     def forget(self, key: AlertKey) -> None:
