@@ -15,6 +15,7 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from sentinelle.detect.kpi import alarm_kpis
+from sentinelle.detect.maintenance import MaintenanceWindow
 from sentinelle.detect.stage import DetectStage
 from sentinelle.records import AlertEvent
 from sentinelle.settings import TagSettings
@@ -236,3 +237,24 @@ def test_kpis_count_periods_of_every_run_and_assets_missing_from_some() -> None:
 def test_operator_load_off_is_the_old_behaviour() -> None:
     """The switches in OPERATOR_LOAD_OFF really turn every mechanism off (the control of every test above)."""
     assert set(OPERATOR_LOAD_OFF) == set(ON)
+
+
+def test_an_alert_waiting_out_its_re_arm_time_clears_at_once_for_maintenance() -> None:
+    st, _ = stage(LIMITED, **ON)
+    st.maintenance.calendar.add(MaintenanceWindow("c", 50.0, 60.0, "command", "c-1", by="ana", reason="filter"))
+    rows = [[5.0]] * 30 + [[5.5]] * 5 + [[5.0]] * 40  # condition 30..34, ends at 38; re-arm would send at 98
+    events = _on_forecast(st, LIMITED, rows)
+    assert [(e.event, e.event_ts, e.clear_reason) for e in events] == [
+        ("opened", 32.0, None),
+        ("cleared", 50.0, "maintenance"),
+    ]
+    assert "in maintenance until" in events[1].message
+
+
+def test_a_flood_clears_at_once_when_its_asset_enters_maintenance() -> None:
+    st, _ = stage(MANY, **ON)
+    st.maintenance.calendar.add(MaintenanceWindow("p", 300.0, 400.0, "command", "c-1", by="ana", reason="overhaul"))
+    events = _on_forecast(st, MANY, _flood_rows(back_at=800, until=310))
+    flood = [(e.event, e.event_ts, e.clear_reason) for e in events if e.kind == "flood"]
+    assert flood == [("opened", 132.0, None), ("updated", 142.0, None), ("cleared", 300.0, "maintenance")]
+    assert not st.book.open and not st.book.floods.active

@@ -197,6 +197,29 @@ class AlertBook:
                 del self._shown_rates[asset]
         return events
 
+    def clear_waiting(self, ts: float, paused: dict[str, tuple[str, ClearReason]]) -> list[AlertEvent]:
+        """Clear at once the alerts of paused assets (asset → message, reason) that no detector tracks.
+
+        Those waiting out their re-arm time, and floods: an asset entering maintenance or a paused
+        mode clears its open alerts now, not after a re-arm time.  Missing-data alerts stay under
+        a paused mode (as their trackers do) and clear in maintenance.
+        """
+        events = []
+        for key, alert in list(self.open.items()):
+            pause = paused.get(alert.asset)
+            if pause is None or (alert.pending_until is None and alert.kind != "flood"):
+                continue
+            why, cause = pause
+            if alert.reason == "missing" and cause != "maintenance":
+                continue
+            obs = self._repeat(alert, ts)
+            events.append(self._close(key, alert, obs, alert.last_contributors, math.nan, why, cause))
+            if alert.kind == "flood":
+                self.floods.active.discard(alert.asset)
+                for member in [k for k, a in self._in_flood.items() if a == alert.asset]:
+                    del self._in_flood[member]
+        return events
+
     def forget(self, key: AlertKey) -> None:
         """The condition of ``key`` ended while it had no alert of its own (it had joined a flood)."""
         self._in_flood.pop(key, None)

@@ -481,6 +481,8 @@ class DetectStage:
                 rule = g.balance.rules[j]
                 k = g.asset_names.index(rule.asset)
                 events += self._clear(("energy_balance", rule.asset), ctx, rule.power, why[k], cause[k])
+        paused = {g.asset_names[k]: (why[k], cause[k]) for k in why}  # alarms (issue 13.5): re-armed alerts, floods
+        events += self.book.clear_waiting(ctx.ts, paused)  # alarms (issue 13.5)
         return events
 
     def _clear(
