@@ -11,6 +11,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from jsonschema import Draft202012Validator
 
@@ -87,6 +88,24 @@ def test_a_chattering_limit_opens_at_most_3_alerts_in_10_minutes_and_its_chatter
     latched = m.registry.get_sample_value("sentinelle_alert_latched_total", {"asset": "c", "kind": "limit_high"})
     assert latched == (1 if off > 60 else None)  # the third alert of the slow chatter is latched
     _valid(events)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_no_subject_opens_more_than_3_alerts_in_any_10_minutes_whatever_the_chatter(seed: int) -> None:
+    """Random on/off runs (1 to 120 ticks each) for 30 minutes: the latch bounds every 10-minute window."""
+    rng = np.random.default_rng(seed)
+    rows = [[5.0]] * 30
+    while len(rows) < 1830:
+        rows += [[5.5]] * int(rng.integers(1, 30)) + [[5.0]] * int(rng.integers(1, 120))
+    rows = rows[:1830]
+    end = float(len(rows))
+    control, _ = stage(LIMITED)
+    before = alarm_kpis([(_on_forecast(control, LIMITED, rows), 0.0, end)])
+    assert before.max_subject_openings_per_10_min > 3
+    st, _ = stage(LIMITED, **ON)
+    after = alarm_kpis([(_on_forecast(st, LIMITED, rows), 0.0, end)])
+    assert 1 <= after.max_subject_openings_per_10_min <= 3
+    assert after.reactivations > 0 and after.openings < before.openings
 
 
 def test_a_cleared_alert_is_sent_once_its_re_arm_time_has_passed() -> None:
