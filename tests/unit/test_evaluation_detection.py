@@ -6,12 +6,22 @@ Every expected number below is worked out in the comments from the inputs alone.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sentinelle.evaluation.chiller_eval import FAULT_KINDS, chiller_plan, simulate, without_rules
+from sentinelle.evaluation.chiller_eval import (
+    FAULT_KINDS,
+    Config,
+    chiller_plan,
+    evaluate_chiller,
+    simulate,
+    without_rules,
+    write_report,
+)
 from sentinelle.evaluation.detection import (
     AlertSpan,
     FaultInterval,
@@ -241,3 +251,19 @@ def test_evaluate_command_offers_the_new_datasets() -> None:
         ["holt", "model"],
     )
     assert build_parser().parse_args(["evaluate", "--dataset", "lbnl"]).dataset == "lbnl"
+
+
+def test_the_chiller_report_carries_the_alarm_kpis(tmp_path: Path) -> None:
+    """A short fault-free development run (seed 5) through evaluate_chiller and write_report: the KPI section."""
+    plan = chiller_plan(runs_per_kind=0, fault_free_runs=1, fault_free_s=120.0, first_seed=5)
+    config = Config("holt: per-tag + rules", "holt", asset=False, rules=True)
+    result = evaluate_chiller([simulate(r) for r in plan], replay_settings("holt", config.detect_settings()), config)
+    assert result.kpis is not None and result.kpis.hours == pytest.approx(120.0 / 3600.0)
+    write_report(result, [("development", result)], tmp_path, {"generated": "test"})
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["headline"]["alarm_kpis"]["openings"] == result.kpis.openings
+    assert "max_subject_openings_per_10_min" in report["ablation"][0]["alarm_kpis"]
+    assert (
+        "**Alarm load (ISA-18.2 / EEMUA 191)** over 0.0 h (1 ten-minute periods)"
+        in (tmp_path / "report.md").read_text()
+    )
