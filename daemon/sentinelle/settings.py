@@ -370,6 +370,47 @@ class DetectSettings(_Section):
         default=30.0, ge=0, description="At most one 'updated' event per alert per this interval."
     )
     max_contributors: int = Field(default=5, ge=1)
+    # Alarms fit for an operator (ISA-18.2 / EEMUA 191; detect/lifecycle.py, detect/chatter.py, detect/flood.py).
+    # Defaults are set a priori from the standards' own numbers, not tuned on any reported data.
+    severe_opens_at_once: bool = Field(
+        default=True,
+        description="A residual tick with |z| >= critical_z opens its alert at once instead of waiting for "
+        "open_k of open_n (a single huge spike is an alarm).",
+    )
+    rearm_steps: int = Field(
+        default=10,
+        ge=0,
+        description="Re-arm time in periods of the alert's tag group: an alert whose condition cleared and "
+        "comes back within it continues (an 'updated' event), no new alert opens; its 'cleared' waits for it.",
+    )
+    rearm_min_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="... and at least this long in operator time (EEMUA 191 counts chattering per minute). "
+        "Both 0: clear at once, as before.",
+    )
+    chatter_openings: int = Field(
+        default=3,
+        ge=0,
+        description="A subject that opens this many alerts within chatter_window_s is chattering: its alert is "
+        "latched, re-armed for chatter_window_s. 0: no latch.",
+    )
+    chatter_window_s: float = Field(
+        default=600.0, gt=0, description="Operator time in which chatter_openings openings latch a subject."
+    )
+    flood_openings: int = Field(
+        default=10,
+        ge=0,
+        description="An asset that opened this many alerts within flood_window_s is in a flood: further "
+        "openings become members of one 'flood' alert of the asset. 0: no flood alerts.",
+    )
+    flood_window_s: float = Field(default=600.0, gt=0, description="Operator time of the flood rate.")
+    flood_clear_openings: int = Field(
+        default=5,
+        ge=0,
+        description="The flood clears when fewer openings than this (members included) fall in the last "
+        "flood_window_s and none of its members is still active.",
+    )
     asset_enabled: bool = Field(
         default=False,
         description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",
