@@ -103,7 +103,11 @@ class Daemon:
         if forecaster is not None:
             return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
         try:
-            return ForecastBatcher(make_forecaster(f, self.metrics), f, self.metrics, make_fallback(f))
+            asset_tags: dict[str, list[str]] = {}
+            for t in self.settings.tags:
+                asset_tags.setdefault(t.asset, []).append(t.name)
+            forecaster = make_forecaster(f, self.metrics, asset_tags)
+            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
         except ModelError as e:
             self.metrics.forecast_errors.labels(f.forecaster).inc()
             baseline = make_fallback(f)
