@@ -10,6 +10,7 @@ a :class:`~sentinelle.errors.ConfigError` naming the field.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tomllib
 from pathlib import Path
@@ -706,6 +707,11 @@ class PostgresSource(_HistorySource):
 HistorySource = Annotated[CsvEventsSource | CsvWideSource | ParquetSource | PostgresSource, Field(discriminator="kind")]
 
 
+def _epoch(when: dt.datetime) -> float:
+    """Epoch seconds of a settings date-time; one without an offset is UTC."""
+    return (when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
 class HistorySettings(_Section):
     """Plant history read at start so windows and detectors are warm at the first live tick."""
 
@@ -716,10 +722,34 @@ class HistorySettings(_Section):
         description="How far back the backfill reads; None: (context_steps + grace_period_steps) "
         "periods of the slowest tag.",
     )
+    backfill_from: dt.datetime | None = Field(
+        default=None,
+        description="Read the history from this date (the data's time; ISO 8601 or a TOML date-time; "
+        "without an offset: UTC) instead of the look-back before now: an export of a past period.",
+    )
+    backfill_until: dt.datetime | None = Field(
+        default=None, description="With backfill_from: read the history before this date (default: now)."
+    )
     required_at_start: bool = Field(
         default=False, description="Exit 69 when a history source cannot be read at start instead of starting cold."
     )
     chunk_samples: int = Field(default=10_000, ge=1, description="Samples per chunk a reader yields.")
+
+    def backfill_range(self, now: float) -> tuple[float, float] | None:
+        """``(start, end)`` epoch seconds of ``backfill_from``/``backfill_until`` (None: the look-back applies)."""
+        if self.backfill_from is None:
+            return None
+        end = _epoch(self.backfill_until) if self.backfill_until is not None else now
+        return _epoch(self.backfill_from), end
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> HistorySettings:
+        if self.backfill_until is not None:
+            if self.backfill_from is None:
+                raise ValueError("backfill_until: set backfill_from too (the range's start)")
+            if _epoch(self.backfill_until) <= _epoch(self.backfill_from):
+                raise ValueError("backfill_until: must come after backfill_from")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> HistorySettings:
