@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 from prometheus_client import CollectorRegistry
 
@@ -12,6 +14,8 @@ from sentinelle.detect.quality import QualityTick
 from sentinelle.metrics import Metrics
 from sentinelle.records import ForecastBatch, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings
+
+from .detect_helpers import OPERATOR_LOAD_OFF
 
 TAGS = (
     TagSettings(name="a.x", asset="a", node_id="n1", unit="bar"),
@@ -96,7 +100,7 @@ def _tick(ts: float, values: list[float], cycle: AlertCycle, paused: tuple[bool,
 
 def test_a_new_detector_gets_opening_updates_clearing_and_pauses_from_the_one_life_cycle() -> None:
     metrics = Metrics(CollectorRegistry())
-    book = AlertBook(metrics, DetectSettings(update_min_interval_s=0.0))
+    book = AlertBook(metrics, DetectSettings.model_validate({"update_min_interval_s": 0.0, **OPERATOR_LOAD_OFF}))
     det = Threshold()
     cycle = AlertCycle(LAYOUT, [det], lambda: book, metrics)
     seen = []
@@ -120,3 +124,14 @@ def test_a_new_detector_gets_opening_updates_clearing_and_pauses_from_the_one_li
     assert book.open == {}
     flagged = metrics.registry.get_sample_value("sentinelle_ticks_anomalous_total", {"kind": "rate_of_change"})
     assert flagged == 5.0  # a at 1, 2, 3; b at 4, 5 (gated while paused)
+
+
+def test_a_severe_subject_opens_at_once_and_the_rest_wait_for_k_of_n() -> None:
+    metrics = Metrics(CollectorRegistry())
+    book = AlertBook(metrics, DetectSettings.model_validate({"update_min_interval_s": 0.0, **OPERATOR_LOAD_OFF}))
+    det = Threshold()
+    cycle = AlertCycle(LAYOUT, [det], lambda: book, metrics)
+    tick = _tick(0.0, [11.0, 11.0], cycle)
+    f = det.observe(tick)
+    severe = dataclasses.replace(f, severe=np.array([True, False]))
+    assert [e.tag for e in cycle.advance(det, tick, severe)] == ["a.x"]

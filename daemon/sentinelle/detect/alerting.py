@@ -11,15 +11,20 @@ Per tag group, one :class:`~.lifecycle.KofN` per detector (its subjects as rows,
   whether it escalated, grew or gained a member;
 * **pause** — a subject whose asset's detection pauses (a mode, a hold-off, maintenance;
   only maintenance for kinds with ``paused_by_modes`` false) is cleared at once, with
-  ``clear_reason`` and the reason as its message, and its history forgotten.
+  ``clear_reason`` and the reason as its message, and its history forgotten; so are the
+  asset's alerts waiting out their re-arm time, and its flood.
 
 Within one detector, the events of a tick come opened, cleared, updated (each in subject
 order).  A detector with nothing flagged now, nothing open and no flag in its last ``n``
 ticks is not stepped at all: nothing could change (the k-of-n ring is all false already).
 
-``Findings.severe`` (a tick far enough out to open at once) is carried but not acted on
-yet: opening at once belongs to :class:`~.lifecycle.KofN`, which the alarm-management
-change extends; this module then passes the mask on.
+* **severe** — a flagged subject the detector marks ``severe`` opens at once, without
+  waiting for k of n (the residual detector marks |z| ≥ ``detect.critical_z``).
+
+What an operator is told beyond that — a normal clearing held for the re-arm time, a
+return within it continuing the alert, an asset's openings grouped into a flood — is the
+book's (``alerts.py``, ``chatter.py``, ``flood.py``); a subject whose opening joined a
+flood has no alert of its own, and its clearing only tells the book so (``forget``).
 
 The life cycle is also the :class:`~.detectors.base.AlertView` detectors read to decide
 what to learn.
@@ -79,7 +84,7 @@ class AlertCycle:
             return []
         else:
             self._quiet[detector.name] += 1
-        opened, cleared = tracker.step(found.flagged, found.normal)
+        opened, cleared = tracker.step(found.flagged, found.normal, found.severe if found.severe.any() else None)
         book = self.book()
         names = self.layout.asset_names
         events: list[AlertEvent] = []
@@ -102,6 +107,7 @@ class AlertCycle:
             key: AlertKey = (spec.kind, spec.subjects[j])
             alert = book.open.get(key)
             if alert is None:
+                book.forget(key)  # its opening had joined a flood: the condition ended
                 continue
             ex = detector.explain(tick, found, j, alert.tag)
             ev = book.clear(key, ex.obs, ex.contributors, ex.limit)
@@ -145,13 +151,16 @@ class AlertCycle:
                 key: AlertKey = (spec.kind, spec.subjects[j])
                 alert = book.open.get(key)
                 if alert is None:
+                    book.forget(key)
                     continue
                 k = int(spec.subject_assets[j])
                 row = self.layout.row_of[alert.tag]
                 ev = book.clear(key, tick.obs(row), tick.contributors(row), why=why[k], clear_reason=cause[k])
                 if ev is not None:
                     events.append(ev)
-        return events
+        # Alerts no detector tracks any more (waiting out their re-arm time, floods) clear now too.
+        names = self.layout.asset_names
+        return events + book.clear_waiting(tick.ts, {names[k]: (why[k], cause[k]) for k in why})
 
     def reset(self) -> None:
         """Forget every open alert and the recent ticks (after a replay of history)."""

@@ -195,8 +195,8 @@ class DetectStage:
         tick = dataclasses.replace(tick, rows=rows)
         self.last_tick = TickNumbers(g, tick.ts, tick.values, rows.expected, rows.z, rows.score, rows.mid)
         self.gate.count_suppressed(lay, gates, [f.withheld for f in found if f.withheld is not None], w.values)
-        # 3. Pause, 4. learn and alert, detector by detector.
-        events: list[AlertEvent] = []
+        # 3. Held clearings due and floods ended (re-arm, flood.py), pause, 4. learn and alert, detector by detector.
+        events = self.book.tick(w.ts, w.period_s)
         if gates.paused.any():
             events += g.cycle.pause(g.detectors, tick, *self.gate.reasons(lay, gates, w.ts))
         for d, f in zip(g.detectors, found, strict=True):

@@ -181,7 +181,7 @@ class Findings:
     """The detector's own number per subject, what it flags on (River score, T² over its limit, rate over its
     limit, relation z, seconds flat …; each module says which).  Severity and peak come from :class:`Explanation`."""
     severe: BoolArray
-    """Opens an alert at once, without waiting for k of n (all false unless a detector says otherwise)."""
+    """Opens an alert at once where flagged, without waiting for k of n (all false unless a detector says so)."""
     count: int = 0
     """Anomalous ticks to add to ``sentinelle_ticks_anomalous_total{kind}`` (rows, not subjects)."""
     rows: RowNumbers | None = None
@@ -198,13 +198,14 @@ def findings(
     count: int | None = None,
     rows: RowNumbers | None = None,
     withheld: BoolArray | None = None,
+    severe: BoolArray | None = None,
 ) -> Findings:
     """Findings with ``severe`` all false and ``count`` the flagged subjects unless given."""
     return Findings(
         flagged=flagged,
         normal=normal,
         score=score,
-        severe=np.zeros(len(flagged), dtype=bool),
+        severe=np.zeros(len(flagged), dtype=bool) if severe is None else severe,
         count=int(flagged.sum()) if count is None else count,
         rows=rows,
         withheld=withheld,

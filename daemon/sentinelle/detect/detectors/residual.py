@@ -7,6 +7,8 @@ flagged tags the alert's members ranked by score — otherwise one per tag.  Its
 numbers (forecast, z, score) are the ones every alert's event shows, so its findings carry
 them (``rows``).  A tag learns from a tick only when it is not gated, not flagged and not
 inside an open residual alert: a fault must not teach the scorer that faults are normal.
+A flagged tick with |z| ≥ ``detect.critical_z`` is ``severe`` (``detect.severe_opens_at_once``):
+its alert opens at once.
 
 State: each River scorer's running mean, sum of squares and count (River's own
 ``Gaussian`` internals: versioned by River's version in the blob) and the forecasts
@@ -41,6 +43,8 @@ class ResidualDetector:
         self.metrics = ctx.metrics
         self.levels = ctx.levels
         self.merged = s.merge_by_asset
+        self.critical_z = s.critical_z
+        self.severe_opens_at_once = s.severe_opens_at_once
         self.scorer = ResidualScorer(
             lay.n,
             ctx.levels,
@@ -78,15 +82,21 @@ class ResidualDetector:
         self._flagged, self._z = flagged, z
         rows = RowNumbers(expected=exp, z=z, score=score, mid=self.scorer.mid)
         count = int(flagged.sum())
+        # A tick far beyond the forecast opens at once (alarms, issue 13.5): where its alert would be critical.
+        with np.errstate(invalid="ignore"):
+            severe = flagged & (np.abs(z) >= self.critical_z) & self.severe_opens_at_once
         if not self.merged:
-            return findings(flagged, scored & ~flagged, score, count=count, rows=rows, withheld=withheld)
+            return findings(flagged, scored & ~flagged, score, count=count, rows=rows, withheld=withheld, severe=severe)
         n_assets = len(lay.asset_names)
         any_flagged = np.bincount(lay.asset_index, weights=flagged, minlength=n_assets) > 0
         any_scored = np.bincount(lay.asset_index, weights=scored, minlength=n_assets) > 0
         worst = np.zeros(n_assets)
         if count:
             np.maximum.at(worst, lay.asset_index[flagged], score[flagged])
-        return findings(any_flagged, any_scored & ~any_flagged, worst, count=count, rows=rows, withheld=withheld)
+        any_severe = np.bincount(lay.asset_index, weights=severe, minlength=n_assets) > 0
+        return findings(
+            any_flagged, any_scored & ~any_flagged, worst, count=count, rows=rows, withheld=withheld, severe=any_severe
+        )
 
     def learn(self, tick: Tick, findings: Findings) -> None:
         is_open = tick.alerts.open(self)
