@@ -922,7 +922,8 @@ async def read_postgres(
     zone = timezone_of(source.timezone)
     label = source.label
     try:
-        conn = await asyncpg.connect(source.dsn.get_secret_value(), timeout=source.connect_timeout_s)
+        password = source.password.get_secret_value() if source.password is not None else None
+        conn = await asyncpg.connect(source.dsn.get_secret_value(), password=password, timeout=source.connect_timeout_s)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         # The DSN may hold a password: name the failure, never the DSN.
         raise SourceUnavailable(f"history {label}: cannot connect to PostgreSQL: {type(e).__name__}: {e}") from None
