@@ -195,7 +195,7 @@ def _merge_list_items(
                 "items, it does not add them: add the item to the file",
                 field=item_var,
             )
-        item = items[index]
+        item = _as_data(items[index])  # a model instance when the settings were built in code
         item_model = _item_model(item_annotation, item)
         if not isinstance(item_env, Mapping) or not isinstance(item, Mapping) or item_model is None:
             items[index] = item_env
@@ -272,7 +272,7 @@ def _assign_secret(data: dict[str, Any], model: type[BaseModel], rest: str, name
             known = ", ".join(n for item in items if (n := _item_name(item))) or "none"
             raise ConfigError(f"no item of {head} is named as the file says (known: {known})", field=name)
         item_name, index = max(named, key=lambda pair: len(pair[0]))
-        item = items[index]
+        item = _as_data(items[index])
         item_model = _item_model(item_annotation, item)
         if not isinstance(item, Mapping) or item_model is None:
             raise ConfigError(f"cannot set a secret in {head}[{item_name}]", field=name)

@@ -292,3 +292,12 @@ def test_secrets_never_reach_the_daemons_log(tmp_path: Path) -> None:
     assert "running:" in log, log
     assert proc.returncode == 0, log
     assert SECRET not in log
+
+
+def test_items_built_in_code_take_environment_fields(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sentinelle.settings import OpcUaSourceSettings, Settings
+
+    monkeypatch.setenv("SENTINELLE_SOURCES__0__PASSWORD", SECRET)
+    s = Settings(sources=(OpcUaSourceSettings(name="area1", url="opc.tcp://10.3.3.3:4840/"),))
+    assert s.sources[0].name == "area1" and s.sources[0].url == "opc.tcp://10.3.3.3:4840/"
+    assert s.sources[0].password is not None and s.sources[0].password.get_secret_value() == SECRET
