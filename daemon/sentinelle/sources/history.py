@@ -466,7 +466,8 @@ class _DateReader:
 
     def __init__(self, zone: dt.tzinfo) -> None:
         self.zone = zone
-        self._last_text = ""
+        # None, not "": an empty first date must be parsed (and refused), not answered with NaN.
+        self._last_text: str | None = None
         self._last_ts = math.nan
 
     def __call__(self, text: str) -> float:
