@@ -48,6 +48,7 @@ ENV_PREFIX = "SENTINELLE_"
 CREDENTIAL_PREFIX = "sentinelle_"
 """``LoadCredential=sentinelle:/etc/sentinelle/credentials`` names each file's credential ``sentinelle_<file>``."""
 MAX_LISTED_PROBLEMS = 10
+_LEADING_PATH = re.compile(r"^([a-z_]+(?:\[[^\]]+\]|\.[a-z_]+)*): (.+)$", re.DOTALL)
 _NAME_KEYS = ("name", "target", "mode")
 """The field that names an item of a list, first found wins: tags, sources, assets by name,
 relations by their target, mode rules by their mode."""
@@ -367,6 +368,8 @@ def config_error(e: ValidationError, *, prefix: str = "", data: Any = None) -> C
     for err in e.errors(include_url=False, include_input=False):
         where = location(tuple(err["loc"]), data, prefix) or None
         msg = str(err["msg"]).removeprefix("Value error, ").removeprefix("Assertion failed, ")
+        if where is None and (m := _LEADING_PATH.match(msg)):
+            where, msg = prefix + m.group(1), m.group(2)  # a root validator's "tags[x].source: ..."
         if (where, msg) not in problems:
             problems.append((where, msg))
     (field, first), rest = problems[0], problems[1:]

@@ -122,6 +122,7 @@ def test_validator_messages_name_assets_and_relations(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as e:
         load_settings(_config(tmp_path, text))
     assert "detect.assets[chiller1].relations[chiller1.power_kw]: unknown tag 'chiller1.power_kw'" in str(e.value)
+    assert e.value.field == "detect.assets[chiller1].relations[chiller1.power_kw]"
 
 
 def test_history_sources_are_named_through_their_kind(tmp_path: Path) -> None:
