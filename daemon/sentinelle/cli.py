@@ -22,8 +22,8 @@ from typing import Any
 from . import __version__
 from .config_checks import check_runnable
 from .errors import ConfigError, SentinelleError, ServiceUnavailable
-from .settings import FaultSettings, Settings, load_settings
-from .settings_sources import secrets_set
+from .settings import FaultSettings, Settings, load_settings, read_toml
+from .settings_sources import secrets_in, secrets_set
 
 EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
 
@@ -282,6 +282,8 @@ def _check_config(path: Path) -> int:
     prom = settings.prometheus
     print(f"  metrics: {f'http://{prom.host}:{prom.port}/metrics' if prom.enabled else 'disabled'}")
     print(f"  secrets set (values not shown): {', '.join(secrets_set(settings)) or 'none'}")
+    for where in secrets_in(read_toml(path), Settings):
+        print(f"  warning: {where} is written in {path}: a secret file (LoadCredential=) keeps it out of the settings")
     return EXIT_OK
 
 

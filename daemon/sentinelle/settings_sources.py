@@ -341,6 +341,32 @@ def secrets_set(settings: BaseModel, where: str = "") -> list[str]:
     return found
 
 
+def secrets_in(data: Mapping[str, Any], model: type[BaseModel], where: str = "") -> list[str]:
+    """The paths of secret fields that raw settings data (a TOML file's) sets, list items by name.
+
+    >>> from sentinelle.settings import Settings
+    >>> secrets_in({"sources": [{"name": "plant", "password": "x"}], "kafka": {"topic": "t"}}, Settings)
+    ['sources[plant].password']
+    """
+    found: list[str] = []
+    for key, value in data.items():
+        field = model.model_fields.get(key)
+        if field is None:
+            continue
+        path = f"{where}.{key}" if where else key
+        item_annotation = _item_annotation(field.annotation)
+        if _is_secret(field.annotation) and value is not None:
+            found.append(path)
+        elif item_annotation is not None and isinstance(value, list | tuple):
+            for i, item in enumerate(value):
+                item_model = _item_model(item_annotation, item)
+                if isinstance(item, Mapping) and item_model is not None:
+                    found += secrets_in(item, item_model, f"{path}[{_item_name(item) or i}]")
+        elif isinstance(value, Mapping) and _models_of(field.annotation):
+            found += secrets_in(value, _models_of(field.annotation)[0], path)
+    return found
+
+
 # --- naming problems ---------------------------------------------------------------------------
 
 

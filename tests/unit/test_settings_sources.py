@@ -302,3 +302,15 @@ def test_items_built_in_code_take_environment_fields(monkeypatch: pytest.MonkeyP
     s = Settings(sources=(OpcUaSourceSettings(name="area1", url="opc.tcp://10.3.3.3:4840/"),))
     assert s.sources[0].name == "area1" and s.sources[0].url == "opc.tcp://10.3.3.3:4840/"
     assert s.sources[0].password is not None and s.sources[0].password.get_secret_value() == SECRET
+
+
+def test_check_config_warns_about_a_secret_written_in_the_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = _config(tmp_path, SOURCE.replace('username = "sentinelle"', f'password = "{SECRET}"') + TAGS)
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: sources[plant].password is written in" in out
+    assert SECRET not in out
+    assert main(["check-config", str(_config(tmp_path, SOURCE + TAGS))]) == 0
+    assert "warning" not in capsys.readouterr().out
