@@ -898,7 +898,8 @@ def _sql_time(ts: float, type_name: str, zone: dt.tzinfo) -> object:
 def _pg_epoch(value: object, zone: dt.tzinfo) -> float:
     if isinstance(value, dt.datetime):
         return (value if value.tzinfo is not None else value.replace(tzinfo=zone)).timestamp()
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+    # A NaN time would scramble the backfill's sort by time: a malformed date, as in the files.
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     raise ValueError(f"time {value!r}")
 
