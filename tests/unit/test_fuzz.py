@@ -2,8 +2,8 @@
 clear error naming the place, never another exception and never a hang.
 
 Example counts are bounded (``_FAST``, ``FUZZ_EXAMPLES`` in the environment raises them) so the
-module runs in seconds; hypothesis' database is
-off (no files written next to the tests) and its deadline catches a reader that stalls.
+module runs in seconds; hypothesis' database is off (no files written next to the tests) and its
+deadline (10 s an example) catches a reader that stalls.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ SECTIONS = set(Settings.model_fields)
 
 _FAST = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),  # more for a deeper run: FUZZ_EXAMPLES=5000
-    deadline=2000,
+    deadline=10_000,  # generous on a loaded machine (the first read imports pyarrow); a hang still fails
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
