@@ -107,8 +107,9 @@ class ResidualScorer:
                 z = (w.values - median) / scale
             dets = self.detectors
             floor = self.min_sigma
-            for i in np.flatnonzero(np.isfinite(z)).tolist():
-                score[i] = _score(dets[i], float(z[i]), floor)
+            rows = np.flatnonzero(np.isfinite(z))
+            # Python floats from one tolist(): indexing a numpy array row by row costs more than the scoring.
+            score[rows] = [_score(dets[i], zi, floor) for i, zi in zip(rows.tolist(), z[rows].tolist(), strict=True)]
             flagged = score >= self.threshold
         self.remember(fb)
         return exp, z, score, flagged
@@ -116,8 +117,9 @@ class ResidualScorer:
     def learn(self, z: FloatArray, mask: BoolArray) -> None:
         """Each row of ``mask`` with a finite ``z`` learns it (the caller leaves anomalous rows out)."""
         dets = self.detectors
-        for i in np.flatnonzero(mask & np.isfinite(z)).tolist():
-            dets[i].learn_one(None, float(z[i]))
+        rows = np.flatnonzero(mask & np.isfinite(z))
+        for i, zi in zip(rows.tolist(), z[rows].tolist(), strict=True):
+            dets[i].learn_one(None, zi)
 
     def river_state(self) -> dict[str, FloatArray]:
         """Each row's learned Gaussian: count, mean and sum of squared deviations (River's ``Var`` internals).
