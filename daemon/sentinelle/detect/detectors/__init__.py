@@ -36,6 +36,7 @@ life cycle, pauses, maintenance and metrics are generic.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import pkgutil
 from collections.abc import Callable, Sequence
@@ -60,8 +61,9 @@ Build = Callable[[BuildContext], Sequence[Detector]]
 _NOT_DETECTORS = frozenset({"base"})
 
 
+@functools.cache
 def modules() -> list[tuple[str, Build]]:
-    """(module name, its ``build``) of every detector module, by ``RANK``."""
+    """(module name, its ``build``) of every detector module, by ``RANK`` (found once, when this package loads)."""
     found = []
     for info in pkgutil.iter_modules(__path__):
         if info.name in _NOT_DETECTORS or info.name.startswith("_"):
@@ -74,3 +76,6 @@ def modules() -> list[tuple[str, Build]]:
 def build_all(ctx: BuildContext) -> list[Detector]:
     """The detectors of one tag group, in loop order."""
     return [d for _, build in modules() for d in build(ctx)]
+
+
+modules()  # import them now, with the package: not inside the first tick

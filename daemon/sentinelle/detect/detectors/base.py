@@ -29,7 +29,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, overload
 
 import numpy as np
 
@@ -230,7 +230,7 @@ class Spec:
     """What the life cycle needs to know about a detector's alerts; fixed for the detector's life."""
 
     kind: AlertKind
-    subjects: tuple[str, ...]
+    subjects: Sequence[str]
     """Per subject: the second part of its alert key ``(kind, subject)``."""
     subject_assets: IntArray
     """Per subject: index into the layout's ``asset_names``."""
@@ -295,6 +295,33 @@ def unpack(blob: bytes, kind: str, version: int) -> tuple[dict[str, np.ndarray],
             f"(format {header.get('format')}) cannot restore {kind!r} v{version}"
         )
     return arrays, dict(header["meta"])
+
+
+class Suffixed(Sequence[str]):
+    """``f"{name}{suffix}"`` for each name, made when asked: a subject per tag without a string per tag held.
+
+    >>> s = Suffixed(("a.t", "a.p"), "#stuck")
+    >>> len(s), s[1], list(s)
+    (2, 'a.p#stuck', ['a.t#stuck', 'a.p#stuck'])
+    """
+
+    def __init__(self, names: tuple[str, ...], suffix: str) -> None:
+        self.names = names
+        self.suffix = suffix
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [n + self.suffix for n in self.names[index]]
+        return self.names[index] + self.suffix
 
 
 def check_tags(meta: dict[str, Any], layout: Layout, name: str) -> None:

@@ -26,7 +26,19 @@ import numpy as np
 
 from ...records import BoolArray, FloatArray
 from ..quality import DataQuality, QualityTick
-from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check_tags, findings, pack, unpack
+from .base import (
+    BuildContext,
+    Explanation,
+    Findings,
+    Layout,
+    Spec,
+    Suffixed,
+    Tick,
+    check_tags,
+    findings,
+    pack,
+    unpack,
+)
 
 RANK = 90
 _VERSION = 1
@@ -85,7 +97,7 @@ class TagQualityDetector(_NoState):
         self.reason = reason
         self.spec = Spec(
             kind="data_quality",
-            subjects=tuple(f"{t}#{reason}" for t in lay.tags),
+            subjects=Suffixed(lay.tags, f"#{reason}"),
             subject_assets=lay.asset_index,
             open_k=1,
             open_n=1,
