@@ -73,6 +73,61 @@ One rule for dates, numbers and names
   every known tag's value at ``start`` is emitted, dated ``start`` — so a tag that
   changed an hour before the look-back begins still has its value in it.
 
+Compressed exports: held samples and the deadband
+-------------------------------------------------
+Historians and Excel exports write a value only once it moved past a *deadband*
+(report by exception): an empty wide cell means "unchanged **within the deadband**",
+not "measured exactly constant", and an event log has no row at all for such a
+step.  Read as measurements, those flat stretches teach a detector a spread far
+too small (issue 17: 88 % of the minutes of a chilled-water temperature held).
+So the readers tell which samples were read and which were held, and how big the
+deadband looks:
+
+* **Per sample**: every chunk a reader yields is a :class:`SampleChunk` — a
+  ``list[Sample]`` to every caller — whose ``held`` bytearray marks (1) the
+  samples that repeat an earlier value: a wide row's forward-filled cells and the
+  value carried to the read's ``start`` (all formats).  Filled cells, event rows
+  (the seed of a first row's old value included) and long-format or PostgreSQL
+  rows are read (0).  :func:`held_mask` gives the mask of any chunk (all 0 for a
+  plain list).  :class:`Sample` itself is unchanged.
+* **Per tag**, in :class:`HistoryReport`: ``tags[tag]`` (:class:`TagHistory`)
+  counts held and changed (read) samples; :meth:`HistoryReport.held_shares` maps
+  tag → held share; :meth:`HistoryReport.deadbands` maps tag → deadband in tag
+  units: the source's ``deadband`` setting (a float for every tag, or a map per
+  tag) where it gives one, else an estimate — the 5 % quantile of the tag's
+  non-zero steps between consecutive read values (a compressed export writes a
+  value only once it moved past the deadband, so most steps lie just above it; a
+  low quantile, not the minimum, so a stray tiny step does not decide it; none
+  below 5 steps).  The summary logs one line per tag (most held first, 20 at
+  most): ``chiller1.chw_temp_c: 88 % of 10080 samples held (deadband ≈ 0.1 °C,
+  estimated, 1210 changes)``.  An event log has no held samples; its estimate
+  comes from its changes, and its held steps appear only when the windows
+  resample (sample-and-hold), which is why the learning side below looks at
+  slots, not at rows.
+
+The learning side (a later change in ``backfill.py``, ``windows.py`` and
+``detect/``), designed on these data:
+
+1. ``backfill.py`` keeps the mask beside each sample (its numpy columns gain a
+   ``held`` column that the stable sort by time carries along) and hands
+   ``HistoryReport.deadbands()`` of all sources (the first source listed wins) to
+   the detect stage with ``replaying_history()``.
+2. ``Windows`` marks each closed slot *changed* when at least one sample read (not
+   held) fell into it, and *held* otherwise — so a wide export's filled cells and
+   an event log's rows count alike, and the windows' own sample-and-hold of an
+   event log is a held slot.  During history replay the batch carries that mask.
+3. The detectors then do not take a held slot for a measurement, by one setting
+   (e.g. ``detect.history_held = "widen" | "skip"``): **skip** learns spreads,
+   warm-ups and the adapter's loss only from changed slots; **widen** (the
+   default) learns from every slot but floors the residual spread at
+   ``deadband / √3`` (the standard deviation of a value known only to within
+   ±deadband, uniformly) — i.e. the tag's ``min_spread`` is raised to that while
+   the state learned from history is in use — and adds ``deadband² / 3`` to the
+   learned variance.  The live data that follow are not compressed, so the
+   widened spread decays as the live updates replace it.
+4. The backfill log (``BackfillResult.reports``) already shows each tag's held
+   share and deadband through :meth:`HistoryReport.log_summary`.
+
 Malformed input is reported, counted, and skipped, never silently
 ------------------------------------------------------------------
 A row whose date cannot be read (``malformed_date``), whose value cannot be read
@@ -112,7 +167,16 @@ from .parquet import read_parquet
 from .parsing import parse_number, parse_timestamp, quality_of, timezone_of
 from .postgres import read_postgres
 from .reader import HistoryReader, all_samples
-from .report import DEFAULT_CHUNK_SAMPLES, MAX_KEPT_PROBLEMS, MAX_LOGGED_PROBLEMS, HistoryReport, Problem
+from .report import (
+    DEFAULT_CHUNK_SAMPLES,
+    MAX_KEPT_PROBLEMS,
+    MAX_LOGGED_PROBLEMS,
+    HistoryReport,
+    Problem,
+    SampleChunk,
+    TagHistory,
+    held_mask,
+)
 from .wide import read_csv_wide
 
 __all__ = [
@@ -122,7 +186,10 @@ __all__ = [
     "HistoryReader",
     "HistoryReport",
     "Problem",
+    "SampleChunk",
+    "TagHistory",
     "all_samples",
+    "held_mask",
     "parse_number",
     "parse_timestamp",
     "quality_of",

@@ -8,7 +8,7 @@ from collections.abc import Collection, Generator
 from ...records import Sample
 from ...settings import CsvEventsSource
 from .parsing import CsvFile, DateReader, parse_number, timezone_of
-from .report import DEFAULT_CHUNK_SAMPLES, Chunks, HistoryReport
+from .report import DEFAULT_CHUNK_SAMPLES, Chunks, HistoryReport, SampleChunk
 
 
 def read_csv_events(
@@ -19,9 +19,9 @@ def read_csv_events(
     tags: Collection[str] | None = None,
     report: HistoryReport | None = None,
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
-) -> Generator[list[Sample], None, None]:
+) -> Generator[SampleChunk, None, None]:
     """Samples of an event-log export (one row per change), in chunks; see the package docstring."""
-    report = report if report is not None else HistoryReport(source.label)
+    report = report if report is not None else HistoryReport(source.label, deadband=source.deadband)
     f = CsvFile(source.path, source.delimiter, source.encoding, source.label)
     try:
         i_date, i_tag = f.column(source.date_column), f.column(source.tag_column)
@@ -59,7 +59,7 @@ def read_csv_events(
             if start_pending and start is not None:
                 start_pending = False
                 for known, value in state.items():
-                    out.add(Sample(known, start, value))
+                    out.add(Sample(known, start, value), held=True)
             if tag not in state:
                 seed_at = latest if start is None else start if latest is None else max(latest, start)
                 if seed_at is not None and seed_at < ts:
@@ -73,7 +73,7 @@ def read_csv_events(
                 yield out.take()
         if start_pending and start is not None:
             for known, value in state.items():
-                out.add(Sample(known, start, value))
+                out.add(Sample(known, start, value), held=True)
         if out.buf:
             yield out.take()
     finally:

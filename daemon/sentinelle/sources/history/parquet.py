@@ -11,7 +11,7 @@ from ...errors import SourceError, SourceUnavailable
 from ...records import Sample
 from ...settings import ParquetSource
 from .parsing import mapped_name, norm_name, number_of, parse_timestamp, quality_of, timezone_of
-from .report import DEFAULT_CHUNK_SAMPLES, Chunks, HistoryReport
+from .report import DEFAULT_CHUNK_SAMPLES, Chunks, HistoryReport, SampleChunk
 from .wide import Cell, ForwardFill, Unreadable, wide_columns
 
 
@@ -23,12 +23,12 @@ def read_parquet(
     tags: Collection[str] | None = None,
     report: HistoryReport | None = None,
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
-) -> Generator[list[Sample], None, None]:
+) -> Generator[SampleChunk, None, None]:
     """Samples of a Parquet file, long or wide, read one record batch at a time."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    report = report if report is not None else HistoryReport(source.label)
+    report = report if report is not None else HistoryReport(source.label, deadband=source.deadband)
     try:
         pf = pq.ParquetFile(source.path)
     except (OSError, pa.ArrowException) as e:
@@ -101,7 +101,7 @@ def _parquet_long(
     tags: Collection[str] | None,
     out: Chunks,
     report: HistoryReport,
-) -> Iterator[list[Sample]]:
+) -> Iterator[SampleChunk]:
     tag_col = _parquet_column(names, source.tag_column, source)
     ts_col = _parquet_column(names, source.ts_column, source)
     value_col = _parquet_column(names, source.value_column, source)
@@ -152,7 +152,7 @@ def _parquet_wide(
     tags: Collection[str] | None,
     out: Chunks,
     report: HistoryReport,
-) -> Iterator[list[Sample]]:
+) -> Iterator[SampleChunk]:
     ts_col = _parquet_column(names, source.ts_column, source)
     i_ts = list(names).index(ts_col)
     indexes, tag_names = wide_columns(names, i_ts, source.tag_map, tags, source.label, report)

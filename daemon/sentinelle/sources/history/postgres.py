@@ -12,7 +12,7 @@ from ...errors import SourceError, SourceUnavailable
 from ...records import Quality, Sample
 from ...settings import PostgresSource
 from .parsing import mapped_name, number_of, quality_of, timezone_of
-from .report import HistoryReport
+from .report import Chunks, HistoryReport, SampleChunk
 
 
 def _quote(name: str) -> str:
@@ -50,7 +50,7 @@ async def read_postgres(
     tags: Collection[str] | None = None,
     report: HistoryReport | None = None,
     chunk_samples: int | None = None,
-) -> AsyncIterator[list[Sample]]:
+) -> AsyncIterator[SampleChunk]:
     """Samples of a historian table, ordered by time, ``chunk_rows`` rows per round trip.
 
     Raises :class:`SourceUnavailable` when the server, the database, the table or a
@@ -58,7 +58,7 @@ async def read_postgres(
     """
     import asyncpg
 
-    report = report if report is not None else HistoryReport(source.label)
+    report = report if report is not None else HistoryReport(source.label, deadband=source.deadband)
     zone = timezone_of(source.timezone)
     label = source.label
     try:
@@ -109,7 +109,7 @@ async def read_postgres(
                     raise SourceError(f"history {label}: reading {source.table!r}: {e}") from None
                 if not records:
                     break
-                chunk: list[Sample] = []
+                out = Chunks(len(records), report)
                 for rec in records:
                     n += 1
                     report.rows += 1
@@ -130,10 +130,9 @@ async def read_postgres(
                         report.skip("malformed_value", place, f"{tag} at {raw_ts}: {e}")
                         continue
                     quality = quality_of(rec[3]) if len(rec) > 3 else Quality.GOOD
-                    chunk.append(Sample(tag, ts, value, quality))
-                report.samples += len(chunk)
-                if chunk:
-                    yield chunk
+                    out.add(Sample(tag, ts, value, quality))
+                if out.buf:
+                    yield out.take()
     except (asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         raise SourceError(f"history {label}: {e}") from None
     finally:

@@ -14,10 +14,10 @@ from ...settings import HistorySource, PostgresSource
 from .event_log import read_csv_events
 from .parquet import read_parquet
 from .postgres import read_postgres
-from .report import DEFAULT_CHUNK_SAMPLES, HistoryReport
+from .report import DEFAULT_CHUNK_SAMPLES, HistoryReport, SampleChunk
 from .wide import read_csv_wide
 
-FileReader = Callable[..., Generator[list[Sample], None, None]]
+FileReader = Callable[..., Generator[SampleChunk, None, None]]
 
 _FILE_READERS: Final[dict[str, FileReader]] = {
     "csv_events": read_csv_events,
@@ -50,7 +50,7 @@ class HistoryReader:
 
     def __init__(self, source: HistorySource, metrics: Metrics | None = None) -> None:
         self.source = source
-        self.report = HistoryReport(source.label, metrics=metrics)
+        self.report = HistoryReport(source.label, metrics=metrics, deadband=source.deadband)
 
     @property
     def label(self) -> str:
@@ -62,7 +62,7 @@ class HistoryReader:
         end: float | None = None,
         tags: Collection[str] | None = None,
         chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
-    ) -> AsyncIterator[list[Sample]]:
+    ) -> AsyncIterator[SampleChunk]:
         src = self.source
         try:
             if isinstance(src, PostgresSource):
@@ -92,7 +92,7 @@ class HistoryReader:
             self.report.log_summary()
 
 
-def _next_chunk(it: Iterator[list[Sample]]) -> list[Sample] | None:
+def _next_chunk(it: Iterator[SampleChunk]) -> SampleChunk | None:
     return next(it, None)
 
 

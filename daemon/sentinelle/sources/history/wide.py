@@ -9,7 +9,7 @@ from ...errors import SourceUnavailable
 from ...records import Sample
 from ...settings import CsvWideSource
 from .parsing import CsvFile, DateReader, mapped_name, parse_number, timezone_of
-from .report import DEFAULT_CHUNK_SAMPLES, Chunks, HistoryReport, log
+from .report import DEFAULT_CHUNK_SAMPLES, Chunks, HistoryReport, SampleChunk, TagHistory, log
 
 
 class Unreadable:
@@ -42,6 +42,12 @@ class ForwardFill:
         self.out = out
         self.report = report
         self.held: list[float | None] = [None] * len(tags)
+        # The row each tag's held value was last read from a cell: an emitted sample is
+        # marked held unless its cell was filled in this very row (deadband compression).
+        self.read_in: list[int] = [-1] * len(tags)
+        # Counted here rather than through Chunks.add: most wide samples are held, and this is the hot loop.
+        self.stats = [TagHistory() for _ in tags]
+        self.rows = 0
         self.start_pending = start is not None
 
     def row(self, where: str, ts: float, cells: Sequence[Cell]) -> None:
@@ -50,23 +56,37 @@ class ForwardFill:
         in_range = self.start is None or ts >= self.start
         if in_range and self.start_pending:
             self.flush_start()
-        add, held, tags = self.out.add, self.held, self.tags
+        add, held, tags, read_in, stats = self.out.add, self.held, self.tags, self.read_in, self.stats
+        self.rows += 1
+        row = self.rows
         for j, cell in enumerate(cells):
             if cell is None:
                 continue
             if isinstance(cell, Unreadable):
                 self.report.skip("malformed_value", where, f"column {tags[j]!r}: {cell.text!r}")
                 held[j] = None
+                stats[j].lost()
             elif math.isfinite(cell):
                 held[j] = cell
+                if read_in[j] < 0:
+                    stats[j] = self.report.tags.setdefault(tags[j], stats[j])
+                read_in[j] = row
             else:
                 held[j] = None
                 if in_range:
                     add(Sample(tags[j], ts, cell))  # once, for the windows to count as non-finite
         if in_range:
+            buf = self.out.buf  # the chunk is taken between rows only
+            samples, mask = buf.append, buf.held.append
             for j, value in enumerate(held):
                 if value is not None:
-                    add(Sample(tags[j], ts, value))
+                    samples(Sample(tags[j], ts, value))
+                    if read_in[j] == row:
+                        mask(0)
+                        stats[j].add(value, False)
+                    else:
+                        mask(1)
+                        stats[j].held += 1
 
     def flush_start(self) -> None:
         """Emit each known tag's value at the read's start (once)."""
@@ -76,7 +96,7 @@ class ForwardFill:
         self.start_pending = False
         for j, value in enumerate(self.held):
             if value is not None:
-                self.out.add(Sample(self.tags[j], start, value))
+                self.out.add(Sample(self.tags[j], start, value), held=True)
 
 
 def wide_columns(
@@ -120,9 +140,9 @@ def read_csv_wide(
     tags: Collection[str] | None = None,
     report: HistoryReport | None = None,
     chunk_samples: int = DEFAULT_CHUNK_SAMPLES,
-) -> Generator[list[Sample], None, None]:
+) -> Generator[SampleChunk, None, None]:
     """Samples of a wide sparse export (empty cell = unchanged), in chunks; see the package docstring."""
-    report = report if report is not None else HistoryReport(source.label)
+    report = report if report is not None else HistoryReport(source.label, deadband=source.deadband)
     f = CsvFile(source.path, source.delimiter, source.encoding, source.label)
     try:
         i_date = 0 if source.date_column is None else f.column(source.date_column)
