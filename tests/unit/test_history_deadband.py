@@ -207,3 +207,22 @@ def test_an_unreadable_cell_starts_no_step(tmp_path: Path) -> None:
     _flatten(read_csv_wide(CsvWideSource(path=path), report=report))
     # Steps 1 (1→2) and 1 (10→11); not 8 across the unreadable cell.
     assert report.tags["a"].steps == 2
+
+
+def test_a_long_table_is_all_read_and_bad_quality_starts_no_step(tmp_path: Path) -> None:
+    values = [1.0, 1.2, 1.4, 9.9, 1.6, 1.8, 2.0, 2.2]
+    table = pa.table(
+        {
+            "tag": ["a"] * len(values),
+            "ts": [T0 + k for k in range(len(values))],
+            "value": values,
+            "quality": [0, 0, 0, 2, 0, 0, 0, 0],  # the 9.9 is Bad: no step into or out of it
+        }
+    )
+    path = tmp_path / "long.parquet"
+    pq.write_table(table, path)
+    report = HistoryReport("long")
+    _, held = _flatten(read_parquet(ParquetSource(path=path), report=report))
+    assert not any(held)
+    assert (report.tags["a"].changed, report.tags["a"].held, report.tags["a"].steps) == (8, 0, 5)
+    assert report.deadbands() == {"a": pytest.approx(0.2)}
