@@ -95,8 +95,9 @@ class TagStateCollector(Collector):
         )
         forecast = GaugeMetricFamily(
             f"{NAMESPACE}_tag_forecast",
-            "Forecast of the tag's latest value, made one step earlier, per quantile level.",
-            labels=["asset", "tag", "quantile"],
+            "Forecast of the tag's latest value, made one step earlier, per quantile level "
+            "(label level; Prometheus reserves quantile for summaries).",
+            labels=["asset", "tag", "level"],
         )
         score = GaugeMetricFamily(
             f"{NAMESPACE}_tag_anomaly_score",

@@ -158,7 +158,7 @@ async def test_fault_alert_reaches_kafka_and_gauges_reach_prometheus(
             # Prometheus scraped our per-tag forecast gauge.
             async with asyncio.timeout(40):
                 while not (
-                    result := _prom_query(prometheus_url, f'sentinelle_tag_forecast{{tag="{faulted}",quantile="0.5"}}')
+                    result := _prom_query(prometheus_url, f'sentinelle_tag_forecast{{tag="{faulted}",level="0.5"}}')
                 ):
                     await asyncio.sleep(1)
             assert 4.0 < float(result[0]["value"][1]) < 7.0
