@@ -185,6 +185,20 @@ class Metrics:
         self.forecast_errors = Counter(
             "forecast_errors", "Forecaster calls that failed.", ["forecaster"], namespace=ns, registry=r
         )
+        self.forecast_fallback_active = Gauge(
+            "forecast_fallback_active",
+            "1 while the configured forecaster is replaced by its baseline for whole calls (it failed, or "
+            "could not be loaded); sentinelle_forecaster_active names the one in use.",
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_fallback_rows = Counter(
+            "forecast_fallback_rows",
+            "Windows whose forecast was not finite and came from the baseline instead, by the forecaster that failed.",
+            ["forecaster"],
+            namespace=ns,
+            registry=r,
+        )
         self.forecast_overruns = Counter(
             "forecast_overruns",
             "Forecast passes that took longer than the tick of their windows with more windows already "
