@@ -163,6 +163,9 @@ class ForecastBatcher:
         """While the fallback serves whole calls: when to try the forecaster again (clock time)."""
         self._retry_wait_s = settings.fallback_retry_s
         metrics.forecaster_info.labels(forecaster.name).set(1)
+        # Declared at zero so dashboards and rules see "no errors yet" rather than no series.
+        metrics.forecast_errors.labels(forecaster.name)
+        metrics.forecast_overruns.labels(forecaster.name)
         if fallback is not None:
             metrics.forecaster_info.labels(fallback.name).set(0)
             metrics.forecast_fallback_rows.labels(forecaster.name)
