@@ -9,7 +9,8 @@ the variable queries' own answers) are run over the scraped range, and each must
 data.  The only exception is a metric listed in :data:`NOT_YET_IN_THIS_BUILD` that the
 daemon really does not expose (checked on its /metrics): its panel says "no data" honestly.
 
-The test also checks which forecaster ran: the model, with no fallback.
+The test also checks which forecaster ran (the model, with no fallback) and runs
+``promtool check metrics`` on the running daemon's /metrics.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import shutil
 import subprocess
 import time
 import urllib.parse
@@ -145,6 +147,18 @@ async def test_every_dashboard_query_returns_data(
 
             with urllib.request.urlopen(f"http://{instance}/metrics", timeout=5) as r:
                 exposed = r.read().decode()
+            # The running daemon's exposition passes Prometheus's linter (no reserved labels and the like).
+            promtool = shutil.which("promtool")
+            assert promtool is not None, "promtool is not installed: run deploy/install-system-deps.sh"
+            lint = await asyncio.to_thread(
+                subprocess.run,
+                [promtool, "check", "metrics"],
+                input=exposed,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
+            assert lint.returncode == 0, lint.stdout + lint.stderr
             end = time.time()
             range_s = int(end - start) + 1
             failures, checked, absent = [], 0, []  # absent: panels of a metric this build lacks
