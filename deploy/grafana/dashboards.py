@@ -408,6 +408,12 @@ KPI_PANELS: tuple[KpiPanel, ...] = (
         ),
     ),
     KpiPanel(
+        "Alert openings per asset per 10 minutes",
+        "Alerts each asset opened in the last 10 minutes, flood members not counted "
+        "(sentinelle_alert_openings_total; no data on a daemon without the alarm-KPI metrics).",
+        Query(f"sum by (asset) (increase(sentinelle_alert_openings_total{{{INSTANCE}}}[10m]))", "{{asset}}"),
+    ),
+    KpiPanel(
         "Open alerts per asset",
         "Alerts standing open, per asset and severity: a standing alarm that nobody clears is a bad actor.",
         Query(f"sum by (asset, severity) (sentinelle_alerts_active{{{INSTANCE}}})", "{{asset}} {{severity}}"),
