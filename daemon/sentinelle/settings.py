@@ -10,6 +10,7 @@ a :class:`~sentinelle.errors.ConfigError` naming the field.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tomllib
 from pathlib import Path
@@ -379,6 +380,47 @@ class DetectSettings(_Section):
         default=30.0, ge=0, description="At most one 'updated' event per alert per this interval."
     )
     max_contributors: int = Field(default=5, ge=1)
+    # Alarms fit for an operator (ISA-18.2 / EEMUA 191; detect/lifecycle.py, detect/chatter.py, detect/flood.py).
+    # Defaults are set a priori from the standards' own numbers, not tuned on any reported data.
+    severe_opens_at_once: bool = Field(
+        default=True,
+        description="A residual tick with |z| >= critical_z opens its alert at once instead of waiting for "
+        "open_k of open_n (a single huge spike is an alarm).",
+    )
+    rearm_steps: int = Field(
+        default=10,
+        ge=0,
+        description="Re-arm time in periods of the alert's tag group: an alert whose condition cleared and "
+        "comes back within it continues (an 'updated' event), no new alert opens; its 'cleared' waits for it.",
+    )
+    rearm_min_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="... and at least this long in operator time (EEMUA 191 counts chattering per minute). "
+        "Both 0: clear at once, as before.",
+    )
+    chatter_openings: int = Field(
+        default=3,
+        ge=0,
+        description="A subject that opens this many alerts within chatter_window_s is chattering: its alert is "
+        "latched, re-armed for chatter_window_s. 0: no latch.",
+    )
+    chatter_window_s: float = Field(
+        default=600.0, gt=0, description="Operator time in which chatter_openings openings latch a subject."
+    )
+    flood_openings: int = Field(
+        default=10,
+        ge=0,
+        description="An asset that opened this many alerts within flood_window_s is in a flood: further "
+        "openings become members of one 'flood' alert of the asset. 0: no flood alerts.",
+    )
+    flood_window_s: float = Field(default=600.0, gt=0, description="Operator time of the flood rate.")
+    flood_clear_openings: int = Field(
+        default=5,
+        ge=0,
+        description="The flood clears when fewer openings than this (members included) fall in the last "
+        "flood_window_s and none of its members is still active.",
+    )
     asset_enabled: bool = Field(
         default=False,
         description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",
@@ -674,6 +716,11 @@ class PostgresSource(_HistorySource):
 HistorySource = Annotated[CsvEventsSource | CsvWideSource | ParquetSource | PostgresSource, Field(discriminator="kind")]
 
 
+def _epoch(when: dt.datetime) -> float:
+    """Epoch seconds of a settings date-time; one without an offset is UTC."""
+    return (when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
 class HistorySettings(_Section):
     """Plant history read at start so windows and detectors are warm at the first live tick."""
 
@@ -684,10 +731,34 @@ class HistorySettings(_Section):
         description="How far back the backfill reads; None: (context_steps + grace_period_steps) "
         "periods of the slowest tag.",
     )
+    backfill_from: dt.datetime | None = Field(
+        default=None,
+        description="Read the history from this date (the data's time; ISO 8601 or a TOML date-time; "
+        "without an offset: UTC) instead of the look-back before now: an export of a past period.",
+    )
+    backfill_until: dt.datetime | None = Field(
+        default=None, description="With backfill_from: read the history before this date (default: now)."
+    )
     required_at_start: bool = Field(
         default=False, description="Exit 69 when a history source cannot be read at start instead of starting cold."
     )
     chunk_samples: int = Field(default=10_000, ge=1, description="Samples per chunk a reader yields.")
+
+    def backfill_range(self, now: float) -> tuple[float, float] | None:
+        """``(start, end)`` epoch seconds of ``backfill_from``/``backfill_until`` (None: the look-back applies)."""
+        if self.backfill_from is None:
+            return None
+        end = _epoch(self.backfill_until) if self.backfill_until is not None else now
+        return _epoch(self.backfill_from), end
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> HistorySettings:
+        if self.backfill_until is not None:
+            if self.backfill_from is None:
+                raise ValueError("backfill_until: set backfill_from too (the range's start)")
+            if _epoch(self.backfill_until) <= _epoch(self.backfill_from):
+                raise ValueError("backfill_until: must come after backfill_from")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> HistorySettings:
