@@ -392,8 +392,9 @@ class KpiPanel:
 
     title: str
     description: str
-    query: Query
+    queries: tuple[Query, ...]
     kind: str = "graph"
+    """graph: a time series of every query; ranking: bars of the first query, now."""
     unit: str = "short"
 
 
@@ -402,27 +403,50 @@ KPI_PANELS: tuple[KpiPanel, ...] = (
         "Alert openings per 10 minutes",
         "Alerts opened in the last 10 minutes, all assets of the daemon (EEMUA 191: about 1 per 10 minutes "
         "is manageable, over 10 is a flood).",
-        Query(
-            f'sum by (instance) (increase(sentinelle_alert_events_total{{event="opened", {INSTANCE}}}[10m]))',
-            "{{instance}} openings",
+        (
+            Query(
+                f'sum by (instance) (increase(sentinelle_alert_events_total{{event="opened", {INSTANCE}}}[10m]))',
+                "{{instance}} openings",
+            ),
         ),
     ),
     KpiPanel(
         "Alert openings per asset per 10 minutes",
-        "Alerts each asset opened in the last 10 minutes, flood members not counted "
-        "(sentinelle_alert_openings_total; no data on a daemon without the alarm-KPI metrics).",
-        Query(f"sum by (asset) (increase(sentinelle_alert_openings_total{{{INSTANCE}}}[10m]))", "{{asset}}"),
+        "Alerts each asset opened in the last 10 minutes (a flood counts once, as its flood alert): the "
+        "operator's load per asset, and the SentinelleAlarm* rules' sentinelle:alert_openings:increase10m.",
+        (Query(f"sum by (asset) (increase(sentinelle_alert_openings_total{{{INSTANCE}}}[10m]))", "{{asset}}"),),
+    ),
+    KpiPanel(
+        "Openings in the flood window per asset",
+        "Alerts each asset opened within detect.flood_window_s, flood members included: past the flood "
+        "threshold, new openings are grouped into one flood alert.",
+        (Query(f"max by (asset) (sentinelle_alert_openings_in_flood_window{{{INSTANCE}}})", "{{asset}}"),),
+    ),
+    KpiPanel(
+        "Top alerts by openings",
+        "The ten asset and alert-kind pairs that opened most over the dashboard's range: the bad actors to "
+        "review first.",
+        (
+            Query(
+                f"topk(10, sum by (asset, kind) (increase(sentinelle_alert_openings_total{{{INSTANCE}}}[$__range])))",
+                "{{asset}} {{kind}}",
+            ),
+        ),
+        kind="ranking",
     ),
     KpiPanel(
         "Open alerts per asset",
         "Alerts standing open, per asset and severity: a standing alarm that nobody clears is a bad actor.",
-        Query(f"sum by (asset, severity) (sentinelle_alerts_active{{{INSTANCE}}})", "{{asset}} {{severity}}"),
+        (Query(f"sum by (asset, severity) (sentinelle_alerts_active{{{INSTANCE}}})", "{{asset}} {{severity}}"),),
     ),
     KpiPanel(
         "Top assets by time in alarm",
         "Mean number of open alerts per asset over the dashboard's range (alert-hours per hour): the bad actors.",
-        Query(
-            f"topk(10, sum by (asset) (avg_over_time(sentinelle_alerts_active{{{INSTANCE}}}[$__range])))", "{{asset}}"
+        (
+            Query(
+                f"topk(10, sum by (asset) (avg_over_time(sentinelle_alerts_active{{{INSTANCE}}}[$__range])))",
+                "{{asset}}",
+            ),
         ),
         kind="ranking",
     ),
@@ -430,12 +454,28 @@ KPI_PANELS: tuple[KpiPanel, ...] = (
         "Alert changes per asset per hour (chattering)",
         "How often an asset's count of open alerts changed in the last hour (each opening and each clearing "
         "counts): an asset whose alerts open and clear over and over chatters.",
-        Query(f"sum by (asset) (changes(sentinelle_alerts_active{{{INSTANCE}}}[1h]))", "{{asset}}"),
+        (Query(f"sum by (asset) (changes(sentinelle_alerts_active{{{INSTANCE}}}[1h]))", "{{asset}}"),),
+    ),
+    KpiPanel(
+        "Re-activations and latched alerts per hour",
+        "Cleared alerts that came back within their re-arm time (chatter), per asset and subject, and alerts "
+        "latched because their subject chattered. The counters exist from the first event: 0 before.",
+        (
+            Query(
+                f"sum by (asset, subject) (increase(sentinelle_alert_reactivations_total{{{INSTANCE}}}[1h])) "
+                "or on () vector(0)",
+                "{{asset}} {{subject}} re-activations",
+            ),
+            Query(
+                f"sum by (asset, kind) (increase(sentinelle_alert_latched_total{{{INSTANCE}}}[1h])) or on () vector(0)",
+                "{{asset}} {{kind}} latched",
+            ),
+        ),
     ),
     KpiPanel(
         "Data-quality alerts per hour",
         "Data-quality alerts opened (for instrument technicians), by reason.",
-        Query(f"sum by (reason) (increase(sentinelle_data_quality_alerts_total{{{INSTANCE}}}[1h]))", "{{reason}}"),
+        (Query(f"sum by (reason) (increase(sentinelle_data_quality_alerts_total{{{INSTANCE}}}[1h]))", "{{reason}}"),),
     ),
 )
 """The alarm-KPI view's panels, in order; add an entry for a new KPI metric."""
@@ -449,9 +489,9 @@ def kpi_dashboard(panels: Sequence[KpiPanel] = KPI_PANELS) -> db.Dashboard:
     )
     for p in panels:
         if p.kind == "ranking":
-            d = d.with_panel(ranking(p.title, p.description, p.query, p.unit))
+            d = d.with_panel(ranking(p.title, p.description, p.queries[0], p.unit))
         else:
-            d = d.with_panel(graph(p.title, p.description, [p.query], p.unit))
+            d = d.with_panel(graph(p.title, p.description, p.queries, p.unit))
     return d
 
 
