@@ -20,8 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .config_checks import check_runnable
 from .errors import ConfigError, SentinelleError, ServiceUnavailable
-from .settings import FaultSettings, Settings, load_settings
+from .settings import FaultSettings, Settings, load_settings, read_toml
+from .settings_sources import secrets_in, secrets_set
 
 EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
 
@@ -255,6 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.config)
         if args.command == "run":
             settings = load_settings(args.config)
+            check_runnable(settings)
             _setup_logging(settings.daemon.log_level)
             return asyncio.run(_run(settings))
         if args.command == "simulate":
@@ -282,6 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_config(path: Path) -> int:
     settings = load_settings(path)
+    check_runnable(settings)
     assets = sorted({t.asset for t in settings.tags})
     print(f"{path}: OK")
     print(f"  sources: {', '.join(f'{s.name} ({s.url})' for s in settings.sources)}")
@@ -291,6 +295,9 @@ def _check_config(path: Path) -> int:
     print(f"  kafka: {'topic ' + kafka.topic + ' on ' + kafka.bootstrap_servers if kafka.enabled else 'disabled'}")
     prom = settings.prometheus
     print(f"  metrics: {f'http://{prom.host}:{prom.port}/metrics' if prom.enabled else 'disabled'}")
+    print(f"  secrets set (values not shown): {', '.join(secrets_set(settings)) or 'none'}")
+    for where in secrets_in(read_toml(path), Settings):
+        print(f"  warning: {where} is written in {path}: a secret file (LoadCredential=) keeps it out of the settings")
     return EXIT_OK
 
 
