@@ -375,9 +375,23 @@ def fleet_dashboard() -> db.Dashboard:
         .with_panel(
             graph(
                 "Alert spool",
-                "Alert events waiting in the on-disk spool for Kafka (sentinelle_alert_spool_events). "
-                "No data: this daemon version has no spool.",
-                [Query(f"sum by (instance) (sentinelle_alert_spool_events{{{INSTANCE}}})", "spooled events")],
+                "Alert events Kafka has not acknowledged yet (in memory, in flight or spooled) and those "
+                "waiting in the on-disk spool. No data: this daemon version has no spool.",
+                [
+                    Query(f"sum by (instance) (sentinelle_alert_pending_events{{{INSTANCE}}})", "pending events"),
+                    Query(f"sum by (instance) (sentinelle_alert_spool_events{{{INSTANCE}}})", "spooled events"),
+                ],
+                width=8,
+            ).no_value("no spool in this version")
+        )
+        .with_panel(
+            graph(
+                "Alert spool size",
+                "Size of the on-disk alert spool's files (kafka.spool_max_bytes bounds it; past it the oldest "
+                "events are dropped). No data: this daemon version has no spool.",
+                [Query(f"sum by (instance) (sentinelle_alert_spool_bytes{{{INSTANCE}}})", "spool")],
+                unit="bytes",
+                width=4,
             ).no_value("no spool in this version")
         )
     )

@@ -44,7 +44,11 @@ FAULT = FaultSettings(kind="setpoint_violation", onset_s=300.0, duration_s=300.0
 MIN_SCRAPES = 20
 RATE_INTERVAL = "15s"
 """What Grafana's $__rate_interval would be at a 1 s scrape interval and this short a range, roughly."""
-NOT_YET_IN_THIS_BUILD = {"sentinelle_alert_spool_events"}
+NOT_YET_IN_THIS_BUILD = {
+    "sentinelle_alert_spool_events",
+    "sentinelle_alert_spool_bytes",
+    "sentinelle_alert_pending_events",
+}
 """Metrics a dashboard shows when the daemon has them (other changes of issue 15 add them).  Once
 the daemon declares one, its panels must show data like any other."""
 
