@@ -231,14 +231,7 @@ class DetectStage:
             asset_index=np.array([index_of[a] for a in w.assets], dtype=np.intp),
             asset_rows=asset_rows,
             subjects=[f"{a}@{w.period_s:g}s" if a in self._split_assets else a for a in asset_names],
-            scorer=ResidualScorer(
-                n,
-                fb.levels,
-                np.array([t.min_spread for t in ts]),
-                s.grace_period_steps,
-                s.score_threshold,
-                s.residual_min_sigma,
-            ),
+            scorer=ResidualScorer.from_settings(n, fb.levels, np.array([t.min_spread for t in ts]), s),
             limits=Limits(ts),
             high=kofn(n),
             low=kofn(n),
@@ -325,9 +318,9 @@ class DetectStage:
         self._count_gated(g, asset_gate, mode_gated, dq)
         clean = np.where(gate, np.nan, values)
 
-        # 3. Scoring: gated rows neither learn nor flag, and show no score.
-        residual_open = g.residual.open[g.asset_index] if self.settings.merge_by_asset else g.residual.open
-        exp, z, score, flagged = g.scorer.score(fb, ~gate & ~residual_open)
+        # 3. Scoring: gated rows neither learn nor flag, and show no score.  Rows of an open alert
+        # learn too (winsorised, scoring.py): a new normal is absorbed instead of alarming for ever.
+        exp, z, score, flagged = g.scorer.score(fb, ~gate)
         if exp is None:
             exp = levels_or_nan(fb.levels, len(w))
         self._count_suppressed(g, in_maintenance, flagged, values)
