@@ -180,6 +180,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="nab: where NAB's per-row result files go (default: <out>/results)",
     )
     ev.add_argument(
+        "--forecast-cache",
+        type=Path,
+        default=None,
+        help="nab: keep each file's forecasts here; a re-run on the same windows reuses them (detection re-runs)",
+    )
+    ev.add_argument(
         "--forecasters",
         nargs="+",
         default=None,
@@ -492,7 +498,9 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
     files = load_corpus(data, args.labels)
     forecasters = args.forecasters or list(dict.fromkeys([args.forecaster, "holt"]))
     started = time.perf_counter()
-    result = evaluate_nab(files, forecasters, args.results_dir or out / "results", log=log.info)
+    result = evaluate_nab(
+        files, forecasters, args.results_dir or out / "results", log=log.info, forecast_cache=args.forecast_cache
+    )
     meta = {**_evaluation_meta(), "dataset": "nab", "seconds": round(time.perf_counter() - started, 1)}
     write_report(out, result, meta)
     for fr in result["forecasters"].values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -117,3 +118,26 @@ def test_median_period_ignores_duplicate_and_backward_steps() -> None:
     assert median_period(np.array([0.0, 3600.0, 3600.0, 7200.0, 3000.0, 10800.0])) == 3600.0
     with pytest.raises(ValueError):
         median_period(np.array([5.0, 5.0]))
+
+
+def test_forecast_cache_gives_the_same_result_and_is_keyed_by_the_windows(tmp_path: Path) -> None:
+    s = _series(150, 4.0, seed=5)
+    settings = stream_settings(P, "holt")
+    cache = tmp_path / "fc" / "toy.npz"
+    fresh = evaluate_stream(s, settings, period_s=P)
+    first = evaluate_stream(s, settings, period_s=P, forecast_cache=cache)
+    assert cache.is_file()
+
+    class Refuses(ZeroForecaster):
+        name = "holt"  # same name: only the windows' hash tells the files apart
+
+        def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
+            raise AssertionError("the cached forecasts should have been used")
+
+    again = evaluate_stream(s, settings, Refuses(), period_s=P, forecast_cache=cache)
+    assert np.array_equal(fresh.score, first.score) and np.array_equal(first.score, again.score)
+    assert np.array_equal(first.opened, again.opened)
+    # Other windows: the cache does not answer (the forecaster is asked, and here refuses).
+    other = Stream("toy", s.timestamps, s.values + 1.0)
+    with pytest.raises(AssertionError, match="should have been used"):
+        evaluate_stream(other, settings, Refuses(), period_s=P, forecast_cache=cache)

@@ -72,14 +72,20 @@ def replay_corpus(
     forecaster: str,
     detect: DetectSettings | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    forecast_cache: Path | None = None,
 ) -> ForecasterRun:
-    """Every file through the daemon's stages with one configuration (the shipped defaults but the forecaster)."""
+    """Every file through the daemon's stages with one configuration (the shipped defaults but the forecaster).
+
+    ``forecast_cache``: a folder where each file's forecasts are kept (see
+    :func:`~.stream_eval.cached_forecasts`): a re-run with other detection settings reuses them.
+    """
     started = time.perf_counter()
     fc = make_forecaster(ForecastSettings(forecaster=forecaster))  # type: ignore[arg-type]
     out = {}
     for k, f in enumerate(files, 1):
         period = median_period(f.timestamps)
-        r = evaluate_stream(f.stream(), stream_settings(period, forecaster, detect), fc, period)
+        cache = None if forecast_cache is None else forecast_cache / forecaster / (f.name.replace("/", "__") + ".npz")
+        r = evaluate_stream(f.stream(), stream_settings(period, forecaster, detect), fc, period, cache)
         out[f.name] = r
         log(f"{forecaster} {k}/{len(files)} {f.name}: {r.slots} slots in {r.seconds:.1f} s")
     return ForecasterRun(forecaster, out, time.perf_counter() - started)
@@ -158,6 +164,7 @@ def evaluate_nab(
     results_dir: Path,
     detect: DetectSettings | None = None,
     log: Callable[[str], None] = lambda _m: None,
+    forecast_cache: Path | None = None,
 ) -> dict[str, Any]:
     """Replay, write NAB's result files, score: the content of ``results.json``."""
     out: dict[str, Any] = {"files": len(files), "rows": sum(f.labelled.rows for f in files), "forecasters": {}}
@@ -168,7 +175,7 @@ def evaluate_nab(
     }
     for name in forecasters:
         log(f"evaluate nab: {name}")
-        run = replay_corpus(files, name, detect, log)
+        run = replay_corpus(files, name, detect, log, forecast_cache)
         write_results(results_dir, files, run)
         out["forecasters"][name] = {
             "seconds": round(run.seconds, 1),

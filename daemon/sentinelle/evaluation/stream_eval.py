@@ -37,9 +37,11 @@ tests hold the two equal.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -199,16 +201,40 @@ class _Collector:
             self.opened.add(k)
 
 
+def cached_forecasts(fc: Forecaster, fpass: ForecastPass, max_batch: int, cache: Path | None) -> FloatArray:
+    """The forecaster over the pass's contexts, or its answer to the very same contexts saved in ``cache``.
+
+    Forecasts depend on the windows alone (never on detection settings), so an evaluation that
+    re-runs detection with another scorer need not pay the model's forecasts again.  The file
+    is keyed by a hash of every context row and the forecaster's name: other windows, another
+    forecaster, and the forecasts are made afresh (and the file replaced).
+    """
+    key = hashlib.blake2b(fpass.contexts.tobytes() + fc.name.encode(), digest_size=16).hexdigest()
+    if cache is not None and cache.is_file():
+        with np.load(cache) as saved:
+            if str(saved["key"]) == key:
+                return np.asarray(saved["quantiles"], dtype=np.float64)
+    q = forecast_in_chunks(fc, fpass.contexts, fpass.assets, max_batch)
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_name(cache.name + ".tmp.npz")
+        np.savez(tmp, key=np.array(key), quantiles=q)
+        tmp.replace(cache)
+    return q
+
+
 def evaluate_stream(
     stream: Stream,
     settings: Settings,
     forecaster: Forecaster | None = None,
     period_s: float | None = None,
+    forecast_cache: Path | None = None,
 ) -> StreamResult:
     """Windows first, forecasts in large passes, then the detect stage tick by tick (see the module docstring).
 
     ``period_s``: the tag's period (default: :func:`median_period` of the stream); ``settings``
-    should come from :func:`stream_settings` with the same period.
+    should come from :func:`stream_settings` with the same period.  ``forecast_cache``: a file
+    for :func:`cached_forecasts`.
     """
     started = time.perf_counter()
     p = period_s if period_s is not None else median_period(stream.timestamps)
@@ -218,7 +244,7 @@ def evaluate_stream(
     collect = _Collector(stage, p)
     if w.batches:
         fpass = ForecastPass.of(w.batches, 1)
-        q = forecast_in_chunks(fc, fpass.contexts, fpass.assets, settings.forecast.max_batch)
+        q = cached_forecasts(fc, fpass, settings.forecast.max_batch, forecast_cache)
         for fb in fpass.split(fc.levels, q, fc.name):
             collect.process(fb)
     score, opened = _rows_from_slots(w.row_slot, collect.score, collect.opened)
