@@ -92,8 +92,9 @@ def test_duplicate_and_backward_rows_are_dropped_and_counted_the_others_keep_the
     assert all(np.isnan(v) for k, v in by_slot.items() if k not in set(row_slot.tolist()))
 
 
+@pytest.mark.parametrize("refresh", [1, 4])
 @pytest.mark.parametrize("forecaster", ["holt", "naive"])
-def test_batched_path_equals_the_live_stages(forecaster: str) -> None:
+def test_batched_path_equals_the_live_stages(forecaster: str, refresh: int) -> None:
     rng = np.random.default_rng(3)
     n = 400
     ts = T0 + 4.0 + P * np.arange(n) + rng.uniform(-20, 20, size=n)
@@ -103,7 +104,7 @@ def test_batched_path_equals_the_live_stages(forecaster: str) -> None:
     x[300:310] += 8.0  # something to alert on
     s = Stream("toy", ts, x)
     p = median_period(ts)
-    settings = stream_settings(p, forecaster)
+    settings = stream_settings(p, forecaster, refresh_every_steps=refresh)
     batched = evaluate_stream(s, settings, period_s=p)
     live = evaluate_stream_live(s, settings, period_s=p)
     assert batched.slots == live.slots > n
@@ -112,6 +113,8 @@ def test_batched_path_equals_the_live_stages(forecaster: str) -> None:
     assert np.array_equal(batched.opened, live.opened)
     assert batched.dropped == live.dropped == {"duplicate": 1}
     assert batched.score.max() > 0.0
+    if refresh > 1:  # the refresh really is in effect: forecasts made every 4 ticks score otherwise
+        assert not np.array_equal(batched.score, evaluate_stream(s, stream_settings(p, forecaster), period_s=p).score)
 
 
 def test_median_period_ignores_duplicate_and_backward_steps() -> None:

@@ -108,13 +108,18 @@ def stream_settings(
     detect: DetectSettings | None = None,
     forecast: ForecastSettings | None = None,
     context_steps: int = 512,
+    refresh_every_steps: int = 1,
 ) -> Settings:
     """The daemon's defaults with the named forecaster, one forecast per slot, and a hold of one period.
 
     ``allowed_lateness_s`` is 0 (a file has no late samples: each slot closes when the next
     row arrives); ``max_hold_s`` is the period, the data's property like the period itself.
+    ``refresh_every_steps`` > 1 is the daemon's mode for a forecaster too slow for every tick
+    (each tag forecast every R ticks, the earlier multi-step forecast used in between).
     """
-    fc = (forecast or ForecastSettings()).model_copy(update={"forecaster": forecaster, "refresh_every_steps": 1})
+    fc = (forecast or ForecastSettings()).model_copy(
+        update={"forecaster": forecaster, "refresh_every_steps": refresh_every_steps}
+    )
     return Settings(
         tags=(),
         windows=WindowSettings(context_steps=context_steps, allowed_lateness_s=0.0, max_hold_s=period_s),
@@ -243,7 +248,7 @@ def evaluate_stream(
     stage = DetectStage([tag_settings(stream.name, p)], settings.detect, Metrics(CollectorRegistry()))
     collect = _Collector(stage, p)
     if w.batches:
-        fpass = ForecastPass.of(w.batches, 1)
+        fpass = ForecastPass.of(w.batches, settings.forecast.refresh_every_steps)
         q = cached_forecasts(fc, fpass, settings.forecast.max_batch, forecast_cache)
         for fb in fpass.split(fc.levels, q, fc.name):
             collect.process(fb)
