@@ -496,6 +496,21 @@ def _evaluate_lbnl(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _git_commit() -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it ("?" outside git)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here, check=False)
+    except OSError:
+        return "?"
+    if rev.returncode != 0:
+        return "?"
+    return rev.stdout.strip() + ("+changes" if dirty.returncode else "")
+
+
 def _evaluate_nab(args: argparse.Namespace) -> int:
     import time
 
@@ -519,7 +534,12 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         only={"model": args.model_files},
         refresh={"model": args.model_refresh_steps},
     )
-    meta = {**_evaluation_meta(), "dataset": "nab", "seconds": round(time.perf_counter() - started, 1)}
+    meta = {
+        **_evaluation_meta(),
+        "dataset": "nab",
+        "commit": _git_commit(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     write_report(out, result, meta)
     for fr in result["forecasters"].values():
         for det, sc in fr["detectors"].items():

@@ -222,6 +222,12 @@ def _row(scores: dict[str, Any] | None) -> str:
     return " | ".join(_fmt(scores[p.name]["score"]) for p in PROFILES)
 
 
+def _label(name: str, fr: dict[str, Any]) -> str:
+    every = fr.get("refresh_every_steps", 1)
+    out = name + (f" (forecast every {every} ticks)" if every > 1 else "")
+    return out + (f", {fr['files']} files only" if fr.get("files", "all") != "all" else "")
+
+
 def _fmt(x: float | None) -> str:
     return "—" if x is None else f"{x:.2f}"
 
@@ -232,8 +238,9 @@ def markdown(payload: dict[str, Any]) -> str:
     lines = [
         "# NAB through the daemon's stages",
         "",
-        f"Generated {meta.get('generated', '')} on {meta.get('machine', '')}; "
-        f"{payload['files']} files, {payload['rows']:,} rows; {meta.get('seconds', '?')} s in all.",
+        f"Generated {meta.get('generated', '')} on {meta.get('machine', '')} from commit "
+        f"{meta.get('commit', '?')}; {payload['files']} files, {payload['rows']:,} rows; "
+        f"{meta.get('seconds', '?')} s in all.",
         "",
         "Every file is one tag replayed through `Windows` → forecaster → `DetectStage` with the shipped "
         "defaults (one configuration for all files; the tag's period is the median spacing of the file's "
@@ -251,7 +258,7 @@ def markdown(payload: dict[str, Any]) -> str:
     for name, fr in fcs.items():
         for det, sc in fr["detectors"].items():
             kind = "openings" if det.endswith("Openings") else "score"
-            lines.append(f"| {name} | {kind} | {_row(sc[HELD_OUT])} |")
+            lines.append(f"| {_label(name, fr)} | {kind} | {_row(sc[HELD_OUT])} |")
     lines += [
         "",
         "## Every split",
@@ -267,7 +274,7 @@ def markdown(payload: dict[str, Any]) -> str:
                     continue
                 st = sc[split]["standard"]
                 lines.append(
-                    f"| {name} | {kind} | {split} | {_row(sc[split])} | {st['detected']}/{st['windows']} | "
+                    f"| {_label(name, fr)} | {kind} | {split} | {_row(sc[split])} | {st['detected']}/{st['windows']} | "
                     f"{st['false_positive_rows']} |"
                 )
     lines += [
@@ -281,20 +288,20 @@ def markdown(payload: dict[str, Any]) -> str:
         for det, sc in fr["detectors"].items():
             kind = "openings" if det.endswith("Openings") else "score"
             for cat, row in sc["by_category"].items():
-                lines.append(f"| {name} | {kind} | {cat} | {_row(row)} |")
+                lines.append(f"| {_label(name, fr)} | {kind} | {cat} | {_row(row)} |")
     lines += [
         "",
         "## Alarms as operated",
         "",
-        "| forecaster | files | openings | per file with any | per 10 min (mean) | peak in 10 min | "
+        "| forecaster | openings | per file with any | per 10 min (mean) | peak in 10 min | "
         "on the no-anomaly files | rows dropped by the windows | seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, fr in fcs.items():
         a = fr["alarms"]
         dropped = ", ".join(f"{k} {v}" for k, v in a["rows_dropped"].items()) or "none"
         lines.append(
-            f"| {name} | {fr['files']} | {a['openings']} | {a['files_with_openings']}/{len(a['per_file'])} | "
+            f"| {_label(name, fr)} | {a['openings']} | {a['files_with_openings']}/{len(a['per_file'])} | "
             f"{a['openings_per_10_min_mean']:.4f} | {a['openings_per_10_min_peak']} | "
             f"{a['openings_no_anomaly_files']} | {dropped} | {fr['seconds']} |"
         )
