@@ -366,7 +366,7 @@ class DetectSettings(_Section):
         "forecasts from 1-3 points would teach the scale residuals of thousands of sigmas).",
     )
     score_memory_steps: int = Field(
-        default=1000,
+        default=5000,
         ge=2,
         description="Ticks a tag's usual surprise is remembered over (exponential forgetting): a new normal is "
         "absorbed in about this many ticks.",
@@ -383,7 +383,7 @@ class DetectSettings(_Section):
         description="A tick this many calibrated sigmas off its forecast is severe (one such tick may open an alert).",
     )
     score_refractory_steps: int = Field(
-        default=0,
+        default=1000,
         ge=0,
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",

@@ -122,10 +122,10 @@ def test_a_level_shift_is_flagged_then_absorbed_as_the_new_normal() -> None:
     run = Run(n)
     for _ in range(300):
         run.step(rng.standard_normal(n), 0.0, 1.0)
-    rates = [run.step(10.0 + rng.standard_normal(n), 0.0, 1.0)[2].mean() for _ in range(3000)]
+    rates = [run.step(10.0 + rng.standard_normal(n), 0.0, 1.0)[2].mean() for _ in range(4000)]
     assert rates[0] == 1.0
     absorbed = int(np.argmax(np.convolve(rates, np.ones(50) / 50, mode="valid") < 0.01))
-    assert 0 < absorbed < 2000, absorbed
+    assert 0 < absorbed < DetectSettings().score_memory_steps / 2, absorbed
 
 
 def test_the_likelihood_layer_flags_a_lasting_moderate_shift() -> None:

@@ -15,7 +15,12 @@ Per tag and tick (all rows of a tag group at once, numpy; ``surprise.py`` holds 
 
 A tick is *flagged* when its score reaches ``detect.score_threshold`` and
 *severe* (``ResidualScorer.severe``: one such tick may open an alert at once)
-when ``|r|`` reaches ``detect.score_severe_sigmas``.
+when ``|r|`` reaches ``detect.score_severe_sigmas``.  With
+``detect.score_refractory_steps`` the *reported* score is the onset's: only
+surprise beyond the tag's recent, decaying peak scores, so one event scores once
+(NAB charges every detection outside a window; Numenta's and CAD OSE's detectors
+suppress repeats too), while the flag stays the surprise's own, so a lasting
+anomaly keeps flagging for the k-of-n life cycle.
 
 No start-up poisoning: a tag is scored only once ``detect.score_min_context_steps``
 values were behind the forecast, and flags only after ``grace_period_steps``
@@ -36,8 +41,13 @@ flagged or not, winsorised — so a permanent flag cannot freeze the scale.
 >>> for t in range(200):
 ...     _ = scorer.score(tick(t, 10.0 + rng.normal()), np.ones(1, bool))
 >>> exp, z, score, flagged = scorer.score(tick(200, 16.0), np.ones(1, bool))
->>> round(float(z[0]), 1), round(float(score[0]), 2), bool(flagged[0]), bool(scorer.severe[0])
+>>> round(float(z[0]), 1), round(float(scorer.surprise[0]), 2), bool(flagged[0]), bool(scorer.severe[0])
 (6.0, 0.46, True, False)
+>>> round(float(score[0]), 2)  # the onset score: beyond the largest recent surprise of the noise
+0.41
+>>> _, _, score, flagged = scorer.score(tick(201, 16.0), np.ones(1, bool))
+>>> round(float(scorer.surprise[0]), 2), round(float(score[0]), 2), bool(flagged[0])  # the same again
+(0.46, 0.0, True)
 """
 
 from __future__ import annotations
@@ -95,6 +105,9 @@ class ResidualScorer:
         """Rows whose last scored value was beyond ``severe_sigmas`` calibrated σ (after the grace period)."""
         self.r: FloatArray = np.full(n_rows, np.nan)
         """Each row's last calibrated surprise ``(z − location) / scale`` (NaN: not scored)."""
+        self.surprise: FloatArray = np.full(n_rows, np.nan)
+        """Each row's last score before the refractory period (what the flag compares): the same as the
+        returned score when ``refractory_steps`` is 0."""
         # Each row's latest forecast (levels × horizon) and the slot it was made at: rows
         # are refreshed on their own cadence (forecast.refresh_every_steps), so a tick
         # compares a row's value with the step of its last forecast that lands on it.
@@ -165,7 +178,8 @@ class ResidualScorer:
     ) -> tuple[FloatArray | None, FloatArray, FloatArray, BoolArray]:
         """Score the batch's actual values; remember its forecasts for the next tick.
 
-        Returns (expected quantiles or None, residual z, score, anomalous), all per row;
+        Returns (expected quantiles or None, residual z, score, anomalous), all per row
+        (the score is the onset's with a refractory period; the flag is :attr:`surprise`'s);
         z and score are NaN where there was no forecast, no value, or too short a context
         behind the forecast.  ``learn_mask[i]`` says whether row ``i`` may learn from this
         tick (flagged or not: learning is winsorised).  :attr:`severe` and :attr:`r` are
@@ -179,6 +193,7 @@ class ResidualScorer:
         flagged = np.zeros(n, dtype=bool)
         self.severe = np.zeros(n, dtype=bool)
         self.r = np.full(n, np.nan)
+        self.surprise = np.full(n, np.nan)
         if exp is not None:
             z = forecast_z(w.values, exp, self.levels, self.min_spread)
             z[self._prev_seen < self.min_context] = np.nan
@@ -186,19 +201,23 @@ class ResidualScorer:
             r = np.where(ok, self.scale.standardise(z), np.nan)
             self.r = r
             decades = surprisal(r)
-            if self.refractory_steps > 0:
-                # Only surprise beyond the row's recent peak counts: one event, one detection.
-                peak = self._peak
-                fresh = np.maximum(decades - peak, 0.0)
-                self._peak = np.where(ok, np.maximum(peak * self._decay, decades), peak)
-                decades = np.where(ok, fresh, np.nan)
-            score = log_score(decades)
             learn = ok & learn_mask
             if self.likelihood is not None:
-                score = self.likelihood.step(decades, learn)
+                decades = self.likelihood.step(decades, learn)
             ready = ok & (self.scale.learned >= self.grace)
+            surprise = log_score(decades)
+            surprise[ok & ~ready] = 0.0
+            self.surprise = surprise
+            flagged = ready & (surprise >= self.threshold)
+            if self.refractory_steps > 0:
+                # The score of an onset: only surprise beyond the row's recent (decaying) peak counts, so
+                # one event scores once.  The flag stays the surprise's: a lasting anomaly keeps flagging
+                # for the k-of-n life cycle.
+                peak = self._peak
+                self._peak = np.where(ok, np.maximum(peak * self._decay, decades), peak)
+                decades = np.where(ok, np.maximum(decades - peak, 0.0), np.nan)
+            score = log_score(decades)
             score[ok & ~ready] = 0.0
-            flagged = ready & (score >= self.threshold)
             self.severe = ready & (np.abs(np.nan_to_num(r)) >= self.severe_sigmas)
             self.scale.learn(z, learn)
         self._seen += np.isfinite(w.values)

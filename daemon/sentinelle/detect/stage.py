@@ -321,11 +321,13 @@ class DetectStage:
         # 3. Scoring: gated rows neither learn nor flag, and show no score.  Rows of an open alert
         # learn too (winsorised, scoring.py): a new normal is absorbed instead of alarming for ever.
         exp, z, score, flagged = g.scorer.score(fb, ~gate)
+        surprise = g.scorer.surprise  # the score before any refractory period: ranks and reports tags
         if exp is None:
             exp = levels_or_nan(fb.levels, len(w))
         self._count_suppressed(g, in_maintenance, flagged, values)
         z[gate] = np.nan
         score[gate] = np.nan
+        surprise[gate] = np.nan
         flagged &= ~gate
         scored = np.isfinite(z)
         n_scored = int(scored.sum())
@@ -334,7 +336,7 @@ class DetectStage:
         n_flagged = int(flagged.sum())
         if n_flagged:
             self.metrics.ticks_anomalous.labels("forecast_residual").inc(n_flagged)
-        ctx = _Tick(g, w.ts, values, exp, z, score, g.scorer.mid)
+        ctx = _Tick(g, w.ts, values, exp, z, score, g.scorer.mid, surprise)
         self.last_tick = ctx
 
         if asset_gated.any():
@@ -388,7 +390,7 @@ class DetectStage:
 
         self.metrics.tag_state.publish(
             w.period_s,
-            TagSnapshot(tags=g.tags, assets=g.assets, actual=values, forecast=exp, levels=fb.levels, score=score),
+            TagSnapshot(tags=g.tags, assets=g.assets, actual=values, forecast=exp, levels=fb.levels, score=surprise),
         )
         self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)
         return events
@@ -931,7 +933,7 @@ class DetectStage:
         """Rows by anomaly score, then |z|, highest first (ties: row order)."""
         return sorted(
             rows,
-            key=lambda r: (-_nan_to(float(ctx.score[r]), -1.0), -_nan_to(abs(float(ctx.z[r])), -1.0), r),
+            key=lambda r: (-_nan_to(float(ctx.surprise[r]), -1.0), -_nan_to(abs(float(ctx.z[r])), -1.0), r),
         )
 
     def _contrib(self, ctx: _Tick, row: int) -> tuple[Contributor, ...]:
@@ -941,13 +943,13 @@ class DetectStage:
         ranked = sorted(
             rows,
             key=lambda r: (
-                -_nan_to(float(ctx.score[r]), -1.0),
+                -_nan_to(float(ctx.surprise[r]), -1.0),
                 -_nan_to(abs(float(ctx.z[r])), -1.0),
                 r != row,
             ),
         )
         return tuple(
-            Contributor(tag=g.tags[r], score=float(ctx.score[r]), residual_z=float(ctx.z[r]))
+            Contributor(tag=g.tags[r], score=float(ctx.surprise[r]), residual_z=float(ctx.z[r]))
             for r in ranked[: self.settings.max_contributors]
         )
 
@@ -966,7 +968,10 @@ class _Tick:
     expected: FloatArray
     z: FloatArray
     score: FloatArray
+    """Per row: the scorer's score (with a refractory period, the onset's: what evaluations record)."""
     mid: int
+    surprise: FloatArray
+    """Per row: the score the flag compares (before any refractory period): what alerts report."""
 
     def obs(self, i: int) -> Observation:
         e = self.expected[i]
@@ -977,7 +982,7 @@ class _Tick:
             lower=float(e[0]),
             upper=float(e[-1]),
             z=float(self.z[i]),
-            score=float(self.score[i]),
+            score=float(self.surprise[i]),
             unit=self.group.units[i],
         )
 
