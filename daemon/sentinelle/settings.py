@@ -354,10 +354,10 @@ class DetectSettings(_Section):
         description="A tick is anomalous when its score reaches this. A score is the calibrated surprise's tail "
         "probability p as S/(S+10), S = -log10 p: 0.259 is p = 10^-3.5 (3.6 calibrated sigmas), 0.5 is 10^-10.",
     )
-    score_method: Literal["surprise", "likelihood"] = Field(
+    score_method: Literal["surprise", "likelihood", "both"] = Field(
         default="surprise",
         description="surprise: the calibrated surprise of each tick; likelihood: Numenta's anomaly likelihood of "
-        "it (short-term mean against its long-term distribution, detect/likelihood.py).",
+        "it (short-term mean against its long-term distribution, detect/likelihood.py); both: the larger.",
     )
     score_min_context_steps: int = Field(
         default=8,

@@ -129,19 +129,25 @@ def test_a_level_shift_is_flagged_then_absorbed_as_the_new_normal() -> None:
 
 
 def test_the_likelihood_layer_flags_a_lasting_moderate_shift() -> None:
-    """score_method likelihood: a shift of 2.5σ (no single tick beyond the plain threshold) lasting 30
-    ticks moves the short-term mean of the surprise far past its history."""
+    """score_method likelihood (and both): a shift of 2.5σ (no single tick beyond the plain threshold)
+    lasting 30 ticks moves the short-term mean of the surprise far past its history."""
     rng = np.random.default_rng(5)
     n = 50
-    plain, lik = Run(n), Run(n, score_method="likelihood")
+    plain, lik, both = Run(n), Run(n, score_method="likelihood"), Run(n, score_method="both")
     for _ in range(600):
         x = rng.standard_normal(n)
-        plain.step(x, 0.0, 1.0)
-        lik.step(x, 0.0, 1.0)
+        for r in (plain, lik, both):
+            r.step(x, 0.0, 1.0)
     hit_plain = np.zeros(n, dtype=bool)
     hit_lik = np.zeros(n, dtype=bool)
+    hit_both = np.zeros(n, dtype=bool)
     for _ in range(30):
         x = 2.5 + 0.3 * rng.standard_normal(n)
         hit_plain |= plain.step(x, 0.0, 1.0)[2]
         hit_lik |= lik.step(x, 0.0, 1.0)[2]
+        hit_both |= both.step(x, 0.0, 1.0)[2]
     assert hit_lik.mean() > 0.9 and hit_plain.mean() < 0.2
+    assert hit_both.mean() > 0.9
+    # ... and "both" still flags a single spike at once, as the plain surprise does.
+    _, _, flagged = both.step(np.full(n, 30.0), 0.0, 1.0)
+    assert flagged.all()

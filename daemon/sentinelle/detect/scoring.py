@@ -11,7 +11,8 @@ Per tag and tick (all rows of a tag group at once, numpy; ``surprise.py`` holds 
 * the score: ``r``'s two-sided normal tail probability on Numenta's log scale,
   ``min(1, −log10 p / 10)`` (0.5: one chance in 10⁵) — the same meaning on every
   tag; or, with ``detect.score_method = "likelihood"``, the anomaly likelihood of
-  that score (:class:`~sentinelle.detect.likelihood.LikelihoodLayer`).
+  that score (:class:`~sentinelle.detect.likelihood.LikelihoodLayer`); ``"both"``:
+  the larger of the two.
 
 A tick is *flagged* when its score reaches ``detect.score_threshold`` and
 *severe* (``ResidualScorer.severe``: one such tick may open an alert at once)
@@ -92,13 +93,14 @@ class ResidualScorer:
         self.threshold = score_threshold
         self.min_context = min_context_steps
         self.severe_sigmas = severe_sigmas
+        self.method = method
         self.refractory_steps = refractory_steps
         self._decay = float(np.exp(-1.0 / refractory_steps)) if refractory_steps > 0 else 0.0
         self._peak = np.zeros(n_rows)
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
         self.likelihood = (
             LikelihoodLayer(n_rows, likelihood_short_steps, likelihood_memory_steps, min_sigma=LIKELIHOOD_MIN_SIGMA)
-            if method == "likelihood"
+            if method in ("likelihood", "both")
             else None
         )
         self.severe: BoolArray = np.zeros(n_rows, dtype=bool)
@@ -203,7 +205,8 @@ class ResidualScorer:
             decades = surprisal(r)
             learn = ok & learn_mask
             if self.likelihood is not None:
-                decades = self.likelihood.step(decades, learn)
+                lik = self.likelihood.step(decades, learn)
+                decades = np.fmax(decades, lik) if self.method == "both" else lik
             ready = ok & (self.scale.learned >= self.grace)
             surprise = log_score(decades)
             surprise[ok & ~ready] = 0.0
