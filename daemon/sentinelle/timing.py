@@ -28,7 +28,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .settings import AssetDetectSettings, DetectSettings, RelationSettings, TagSettings, WindowSettings
+from .settings import AssetDetectSettings, DetectSettings, RelationSettings, Settings, TagSettings, WindowSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,4 +128,75 @@ def slowest_periods(tags: Iterable[TagSettings]) -> dict[str, float]:
     out: dict[str, float] = {}
     for t in tags:
         out[t.asset] = max(out.get(t.asset, 0.0), t.period_s)
+    return out
+
+
+def backfill_lookback_s(settings: Settings) -> float:
+    """How far back the backfill reads: the setting, or enough to fill windows and pass the grace period.
+
+    >>> from sentinelle.settings import Settings
+    >>> backfill_lookback_s(Settings(tags=(TagSettings(name="t", asset="a", node_id="n", period_s=60.0),)))
+    32520.0
+    """
+    configured = settings.history.backfill_lookback_s
+    if configured is not None:
+        return configured
+    slowest = max((t.period_s for t in settings.tags), default=1.0)
+    return (settings.windows.context_steps + settings.detect.grace_period_steps) * slowest
+
+
+def period_warnings(settings: Settings) -> list[str]:
+    """What ``check-config`` warns about: effective constants that make no sense against a tag's period.
+
+    Each warning names the setting, its effective value, the period and the tags (the
+    first three, and how many in all), and says what goes wrong.
+
+    >>> from sentinelle.settings import Settings
+    >>> tag = TagSettings(name="t", asset="a", node_id="n", period_s=60.0)
+    >>> for w in period_warnings(Settings(tags=(tag,), windows=WindowSettings(max_hold_s=30.0))):
+    ...     print(w)
+    windows.max_hold_s = 30 s is not longer than the period (60 s) of t: a sample a little late makes a gap
+    """
+    found: dict[tuple[str, float, float, str], list[str]] = {}
+
+    def check(bad: bool, field: str, value: float, t: TagSettings, why: str) -> None:
+        if bad:
+            found.setdefault((field, value, t.period_s, why), []).append(t.name)
+
+    for t in settings.tags:
+        e = tag_timing(t, settings.windows, settings.detect)
+        p = t.period_s
+        check(
+            e.max_hold_s <= p,
+            "windows.max_hold_s",
+            e.max_hold_s,
+            t,
+            "is not longer than the period ({p}) of {tags}: a sample a little late makes a gap",
+        )
+        check(
+            e.allowed_lateness_s < p,
+            "windows.allowed_lateness_s",
+            e.allowed_lateness_s,
+            t,
+            "is shorter than the period ({p}) of {tags}: a sample of a slot that arrives after another tag's "
+            "sample of the next slot is dropped as late",
+        )
+        check(
+            e.missing_after_s <= p,
+            "detect.missing_after_s",
+            e.missing_after_s,
+            t,
+            "is not longer than the period ({p}) of {tags}: the first gap slot reports the tag missing",
+        )
+        check(
+            e.stuck_after_s <= 2 * p,
+            "tags.stuck_after_s",
+            e.stuck_after_s,
+            t,
+            "is not longer than two periods ({p}) of {tags}: one repeated value is stuck",
+        )
+    out = []
+    for (field, value, period, why), names in found.items():
+        tags = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        out.append(f"{field} = {value:g} s " + why.format(p=f"{period:g} s", tags=tags))
     return out
