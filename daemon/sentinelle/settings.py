@@ -356,7 +356,7 @@ class RelationSettings(_Section):
         default=3000.0,
         ge=0,
         description="The memory is at least this many periods of the relation's tags: 3000, ten default "
-        "warm-ups, keeps the fit an average of many ticks. Binds only below ~3.4 min periods "
+        "warm-ups, keeps the fit an average of many ticks. Binds only for periods over ~3.4 min "
         "(a week is 604,800 ticks at 1 s, unchanged; 168 at 1 h, raised to 3000 h). 0: no floor.",
     )
 
