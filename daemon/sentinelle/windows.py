@@ -59,11 +59,9 @@ def slot_of(ts: float, period_s: float) -> int:
 class TagGroup:
     """Ring buffer and slot clock of all tags sharing one period."""
 
-    def __init__(
-        self, period_s: float, tags: Sequence[TagSettings], context_steps: int, timing: WindowTiming | None = None
-    ) -> None:
+    def __init__(self, period_s: float, tags: Sequence[TagSettings], context_steps: int, timing: WindowTiming) -> None:
         self.period_s = period_s
-        self.timing = timing if timing is not None else window_timing(period_s, WindowSettings())
+        self.timing = timing
         """Lateness, hold and idle close of this group (seconds)."""
         self.tags = tuple(t.name for t in tags)
         self.assets = tuple(t.asset for t in tags)
