@@ -195,6 +195,13 @@ def period_warnings(settings: Settings) -> list[str]:
             t,
             "is not longer than two periods ({p}) of {tags}: one repeated value is stuck",
         )
+        check(
+            t.rate_window_s is not None and t.rate_window_s < p / 2,
+            "tags.rate_window_s",
+            t.rate_window_s or 0.0,
+            t,
+            "is under half the period ({p}) of {tags}: the rate is measured over one period instead",
+        )
     out = []
     for (field, value, period, why), names in found.items():
         tags = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")

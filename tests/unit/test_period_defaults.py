@@ -253,9 +253,12 @@ def test_warnings_for_seconds_shorter_than_the_period() -> None:
     assert all("p.t, p.f" in w and "3600 s" in w for w in warned)
 
 
-def test_warning_for_a_stuck_time_of_one_period() -> None:
-    tag = TagSettings(name="x", asset="a", node_id="n", period_s=60.0, stuck_after_s=60.0)
-    assert [w.split(" = ")[0] for w in period_warnings(Settings(tags=(tag,)))] == ["tags.stuck_after_s"]
+def test_warning_for_a_stuck_time_of_one_period_and_a_rate_window_under_it() -> None:
+    tag = TagSettings(name="x", asset="a", node_id="n", period_s=60.0, stuck_after_s=60.0, rate_window_s=10.0)
+    assert [w.split(" = ")[0] for w in period_warnings(Settings(tags=(tag,)))] == [
+        "tags.stuck_after_s",
+        "tags.rate_window_s",
+    ]
 
 
 def test_check_config_prints_warnings_and_the_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
