@@ -110,6 +110,7 @@ def test_a_gap_of_many_hourly_periods_is_one_missing_alert(windows: WindowSettin
     opened = next(e for e in events if e.reason == "missing")
     # Opened 90 periods after the last sample: 30 held, then 60 without a usable value.
     assert 89 * HOUR <= opened.event_ts - ts[149] <= 91 * HOUR
+    assert "no usable value for 60 h or more from p.f, p.t" in opened.message
     assert _data_quality(events, "cleared") == ["missing"]
 
 
