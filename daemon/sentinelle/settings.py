@@ -517,9 +517,9 @@ class DetectSettings(_Section):
     missing_after_periods: float = Field(
         default=60.0,
         gt=0,
-        description="Default missing-after in periods: 60 (60 s on 1 s data, as before; 60 h on hourly data), "
-        "twice the default hold, so a tag quiet inside its deadband is a gap before it is missing, and a "
-        "gap of a few periods (a late or skipped sample of slow data) never is.",
+        description="Default missing-after in periods: 60 (60 s on 1 s data, as before; 60 h on hourly data). "
+        "It counts from the last held value, so with the default hold a tag is missing 90 periods after its "
+        "last sample: a few late or skipped samples of slow data never are, a silent 1 s tag is within 90 s.",
     )
     stuck_after_periods: float = Field(
         default=120.0,
