@@ -126,6 +126,7 @@ AlertKind = Literal[
     "energy_balance",
     "relation",
     "data_quality",
+    "flood",
 ]
 AlertEventType = Literal["opened", "updated", "acknowledged", "cleared"]
 ClearReason = Literal["normal", "maintenance", "detection_paused"]
@@ -179,6 +180,12 @@ class AlertEvent:
     """When it was acknowledged (the command's ``issued_at``), epoch seconds."""
     clear_reason: ClearReason | None = None
     """On ``cleared`` events: why (None there reads as ``normal``); None on the others."""
+    subject: str = ""
+    """What the alert is about, the unit of re-arm and chatter: a tag, an asset, ``tag#reason`` (data quality)."""
+    reactivations: int = 0
+    """Times the alert came back within its re-arm time after its condition had cleared (chatter)."""
+    members: tuple[str, ...] = ()
+    """``flood`` alerts: the alerts grouped into it, as ``kind:subject``, in joining order; empty otherwise."""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -217,6 +224,9 @@ class AlertEvent:
             "acknowledged_by": self.acknowledged_by,
             "acknowledged_at": _iso(self.acknowledged_at) if self.acknowledged_at is not None else None,
             "clear_reason": (self.clear_reason or "normal") if self.event == "cleared" else None,
+            "subject": self.subject or None,
+            "reactivations": self.reactivations,
+            "members": list(self.members),
         }
 
 

@@ -135,8 +135,11 @@ def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator)
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.S)]
     assert {e["event"] for e in examples} == {"cleared", "opened", "updated", "acknowledged"}
     assert {e["category"] for e in examples} == {"process", "data_quality"}
+    sent = set(_payloads()["opened"])
     for example in examples:
         validator.validate(example)
+        assert set(example) == sent, f"an example lacks or adds fields: {set(example) ^ sent}"
+    assert any(e["kind"] == "flood" and e["members"] for e in examples)
 
 
 @pytest.mark.parametrize(
@@ -173,6 +176,50 @@ def test_new_kinds_validate_with_their_category(validator: Draft202012Validator,
     ],
 )
 def test_category_and_reason_must_match_the_kind(validator: Draft202012Validator, change: Any, why: str) -> None:
+    payload = _payloads()["opened"]
+    change(payload)
+    assert _errors(validator, payload), f"schema accepted an event with {why}"
+
+
+def test_flood_and_re_activation_events_validate(validator: Draft202012Validator) -> None:
+    """The fields of issue 13.5: subject, reactivations, members (flood alerts list theirs)."""
+    flood = _event(
+        "opened",
+        event_ts=START,
+        kind="flood",
+        alert_id=f"chiller1/chiller1.chw_temp_c/flood/{int(START * 1000)}",
+        subject="chiller1",
+        members=("limit_high:chiller1.chw_temp_c", "forecast_residual:chiller1"),
+    )
+    again = _event("updated", event_ts=START + 9, subject="chiller1", reactivations=2)
+    for ev in (flood, again):
+        payload = json.loads(json.dumps(ev.to_dict(), allow_nan=False))
+        validator.validate(payload)
+    assert json.loads(json.dumps(flood.to_dict()))["members"] == list(flood.members)
+    assert json.loads(json.dumps(again.to_dict()))["reactivations"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda p: p.update(kind="flood", alert_id=p["alert_id"].replace("forecast_residual", "flood")), "no member"),
+        (lambda p: p.update(members=["limit_high:chiller1.t"]), "members on a kind other than flood"),
+        (lambda p: p.update(reactivations=-1), "negative re-activations"),
+        (
+            lambda p: p.update(
+                kind="flood", alert_id=p["alert_id"].replace("forecast_residual", "flood"), members=["chiller1.t"]
+            ),
+            "a member without its kind",
+        ),
+        (
+            lambda p: p.update(
+                kind="flood", alert_id=p["alert_id"].replace("forecast_residual", "flood"), members=["dq:chiller1.t"]
+            ),
+            "a member with an unknown kind",
+        ),
+    ],
+)
+def test_wrong_flood_fields_fail(validator: Draft202012Validator, change: Any, why: str) -> None:
     payload = _payloads()["opened"]
     change(payload)
     assert _errors(validator, payload), f"schema accepted an event with {why}"
