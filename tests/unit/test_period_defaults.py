@@ -270,7 +270,7 @@ def test_check_config_prints_warnings_and_the_summary(tmp_path: Path, capsys: py
     (adapters / "p" / "manifest.json").write_text('{"tags": ["p.t", "q.z"]}')
     cfg = tmp_path / "hourly.toml"
     cfg.write_text(
-        "[[tags]]\nname='p.t'\nasset='p'\nnode_id='n'\nperiod_s=3600.0\n"
+        "[[tags]]\nname='p.t'\nasset='p'\nnode_id='ns=2;s=p.t'\nperiod_s=3600.0\n"
         "[windows]\nmax_hold_s=30.0\n"
         f"[console]\njsonl_path='{tmp_path / 'alerts.jsonl'}'\n"
         f"[forecast]\nforecaster='model'\nadapters_dir='{adapters}'\n"
