@@ -208,6 +208,15 @@ class ForecastSettings(_Section):
         description="Forecast each tag every R ticks (a rotating 1/R of the tags per tick) and use the "
         "earlier multi-step forecast in between: how a model too slow for every tag every tick keeps up.",
     )
+    fallback_retry_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="After the forecaster fails a whole call, its baseline forecasts for this long before the "
+        "forecaster is tried again; the wait doubles after each failed retry.",
+    )
+    fallback_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest wait between retries of a failing forecaster."
+    )
     model_path: Path | None = Field(
         default=None,
         description="Local checkpoint directory (config.json + model.safetensors); "
@@ -727,10 +736,23 @@ class _HistorySource(_Section):
         description="Name in the export (column or parameter name) → configured tag name; "
         "names not listed are used as they are.",
     )
+    deadband: float | dict[str, float] | None = Field(
+        default=None,
+        description="The export's deadband (tag units): one value for every tag or a map configured tag → value; "
+        "overrides the estimate from the export's own steps (tags not in the map keep the estimate).",
+    )
 
     @property
     def label(self) -> str:
         return self.name or self.kind
+
+    @model_validator(mode="after")
+    def _deadband_valid(self) -> _HistorySource:
+        values = self.deadband.values() if isinstance(self.deadband, dict) else [self.deadband]
+        for value in values:
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"deadband: {value} is not a finite number >= 0")
+        return self
 
     @model_validator(mode="after")
     def _zone_known(self) -> _HistorySource:
