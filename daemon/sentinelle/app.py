@@ -266,7 +266,7 @@ class Daemon:
     # -- stages owned by the app --------------------------------------------
 
     async def _window_stage(self) -> None:
-        idle = self.settings.windows.idle_close_s
+        idle = self.windows.idle_poll_s
         try:
             while True:
                 chunk = await self.samples.get_within(idle)

@@ -284,18 +284,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_config(path: Path) -> int:
+    from .config_summary import summary_lines, warning_lines
+
     settings = load_settings(path)
     check_runnable(settings)
-    assets = sorted({t.asset for t in settings.tags})
     print(f"{path}: OK")
-    print(f"  sources: {', '.join(f'{s.name} ({s.url})' for s in settings.sources)}")
-    print(f"  tags: {len(settings.tags)} on {len(assets)} assets ({', '.join(assets[:10])})")
-    print(f"  forecaster: {settings.forecast.forecaster}, horizon {settings.forecast.horizon_steps} steps")
-    kafka = settings.kafka
-    print(f"  kafka: {'topic ' + kafka.topic + ' on ' + kafka.bootstrap_servers if kafka.enabled else 'disabled'}")
-    prom = settings.prometheus
-    print(f"  metrics: {f'http://{prom.host}:{prom.port}/metrics' if prom.enabled else 'disabled'}")
+    for line in summary_lines(settings):
+        print(f"  {line}")
     print(f"  secrets set (values not shown): {', '.join(secrets_set(settings)) or 'none'}")
+    for line in warning_lines(settings):
+        print(f"  {line}")
     for where in secrets_in(read_toml(path), Settings):
         print(f"  warning: {where} is written in {path}: a secret file (LoadCredential=) keeps it out of the settings")
     return EXIT_OK

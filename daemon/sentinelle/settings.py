@@ -78,11 +78,16 @@ class TagSettings(_Section):
         gt=0,
         description="The rate is measured over this span (rounded to whole periods); None: one period.",
     )
+    stuck_check: bool | None = Field(
+        default=None,
+        description="Check the tag for stuck (data quality): only for tags that normally move, never set "
+        "points or state codes. None: checked when stuck_after_s is given.",
+    )
     stuck_after_s: float | None = Field(
         default=None,
         gt=0,
-        description="A tag that normally moves is stuck (data quality) when it stays within "
-        "stuck_tolerance of one value for this long. None: not checked (set it only on moving tags).",
+        description="A checked tag is stuck when it stays within stuck_tolerance of one value for this long "
+        "(giving it turns the check on). None: detect.stuck_after_periods periods of the tag.",
     )
     stuck_tolerance: float = Field(
         default=0.0, ge=0, description="Changes up to this (tag units) do not count as movement."
@@ -96,6 +101,8 @@ class TagSettings(_Section):
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> TagSettings:
+        if self.stuck_check is False and self.stuck_after_s is not None:
+            raise ValueError("stuck_after_s is given but stuck_check is false; drop one of them")
         if self.low_limit is not None and self.high_limit is not None and self.low_limit >= self.high_limit:
             raise ValueError(f"low_limit ({self.low_limit}) must be below high_limit ({self.high_limit})")
         for name in ("low_limit", "high_limit"):
@@ -136,19 +143,48 @@ class OpcUaSourceSettings(_Section):
 
 
 class WindowSettings(_Section):
+    """Resampling into slots.  Each time constant is given in seconds, or (the default, None) as a
+    number of periods of the tag's group, so one configuration serves 1 s and 1 h data alike
+    (resolved per group by :mod:`sentinelle.timing`)."""
+
     context_steps: int = Field(default=512, ge=8, le=8192, description="Slots kept per tag.")
-    allowed_lateness_s: float = Field(
-        default=1.0, ge=0, description="How long a slot waits for late samples before it closes."
+    allowed_lateness_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long a slot waits for late samples before it closes (event time). None: "
+        "allowed_lateness_periods periods. Size it to the longest burst a server publishes at once.",
     )
-    max_hold_s: float = Field(
-        default=30.0,
+    allowed_lateness_periods: float = Field(
+        default=1.0,
+        ge=0,
+        description="Default lateness in periods: 1 lets the samples of one slot from several servers meet "
+        "(1 s on 1 s data, as before). A server that flushes bursts (a reconnect, a buffered gateway) needs "
+        "allowed_lateness_s of the burst's length.",
+    )
+    max_hold_s: float | None = Field(
+        default=None,
         gt=0,
-        description="A tag keeps its last value this long without a new sample (OPC-UA reports changes only).",
+        description="A tag keeps its last value this long without a new sample (OPC-UA reports changes "
+        "only); older, the slot is a gap. None: max_hold_periods periods.",
     )
-    idle_close_s: float = Field(
+    max_hold_periods: float = Field(
+        default=30.0,
+        gt=1,
+        description="Default hold in periods: a value inside a server's deadband goes unreported for many "
+        "periods, and a jittered sample arrives up to a period late; 30 (30 s on 1 s data, as before; 30 h "
+        "on hourly data) covers both. Must exceed 1: a hold of one period turns every late sample into a gap.",
+    )
+    idle_close_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="If no sample arrives for this long (wall clock), slots are closed by the clock. "
+        "None: idle_close_periods periods.",
+    )
+    idle_close_periods: float = Field(
         default=2.0,
         gt=0,
-        description="If no sample arrives for this long (wall clock), slots are closed by the clock.",
+        description="Default idle close in periods: 2 (2 s on 1 s data, as before) lets one sample be "
+        "missed before the clock takes over.",
     )
 
 
@@ -338,7 +374,15 @@ class RelationSettings(_Section):
         default=604_800.0,
         gt=0,
         description="Time constant of the exponential forgetting of learned ticks (default a week): slow "
-        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not.",
+        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not. "
+        "Wear runs in wall time, so this is in seconds; memory_min_periods bounds it from below.",
+    )
+    memory_min_periods: float = Field(
+        default=3000.0,
+        ge=0,
+        description="The memory is at least this many periods of the relation's tags: 3000, ten default "
+        "warm-ups, keeps the fit an average of many ticks. Binds only for periods over ~3.4 min "
+        "(a week is 604,800 ticks at 1 s, unchanged; 168 at 1 h, raised to 3000 h). 0: no floor.",
     )
 
     @model_validator(mode="after")
@@ -367,7 +411,15 @@ class AssetDetectSettings(_Section):
         default=300.0,
         ge=0,
         description="After any mode change, detection on the asset waits this long (transients of a "
-        "start or a load change are not faults); detectors do not learn meanwhile.",
+        "start or a load change are not faults); detectors do not learn meanwhile. A transient runs in "
+        "process time, so this is in seconds; mode_holdoff_min_periods bounds it from below.",
+    )
+    mode_holdoff_min_periods: float = Field(
+        default=5.0,
+        ge=0,
+        description="The hold-off lasts at least this many periods of the asset's slowest tag: 5, the "
+        "default open_n, so no k-of-n window holds a tick forecast from before the change "
+        "(300 s on 1 s data, unchanged; 5 h on hourly data). 0: no floor.",
     )
 
 
@@ -522,8 +574,25 @@ class DetectSettings(_Section):
         description="A jump that has not come back within this many ticks is a level change, not a spike: "
         "its ticks are scored again (detection of a real step is delayed by at most this).",
     )
-    missing_after_s: float = Field(
-        default=60.0, gt=0, description="A tag without a usable value this long is reported missing."
+    missing_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A tag without a usable value this long (counted from its last value, held values "
+        "included) is reported missing. None: missing_after_periods periods of the tag.",
+    )
+    missing_after_periods: float = Field(
+        default=60.0,
+        gt=0,
+        description="Default missing-after in periods: 60 (60 s on 1 s data, as before; 60 h on hourly data). "
+        "It counts from the last held value, so with the default hold a tag is missing 90 periods after its "
+        "last sample: a few late or skipped samples of slow data never are, a silent 1 s tag is within 90 s.",
+    )
+    stuck_after_periods: float = Field(
+        default=120.0,
+        gt=1,
+        description="Default of tags[].stuck_after_s in periods, for tags with stuck_check = true: 120 (the "
+        "120 s the chiller's tags were set to at 1 s); a moving measurement does not sit within its "
+        "tolerance for 120 of its own samples.",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."

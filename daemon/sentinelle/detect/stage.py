@@ -53,6 +53,7 @@ from ..records import (
     IntArray,
 )
 from ..settings import DetectSettings, TagSettings
+from ..timing import slowest_periods
 from .alerts import AlertBook, AlertKey, Observation
 from .asset import AssetT2Q
 from .lifecycle import KofN
@@ -136,7 +137,7 @@ class DetectStage:
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings)
-        self.modes = AssetModes(settings.assets, metrics)
+        self.modes = AssetModes(settings.assets, metrics, slowest_periods(tags))
         self.maintenance = MaintenanceGate(
             calendar if calendar is not None else MaintenanceCalendar(),
             metrics,
@@ -907,7 +908,7 @@ class DetectStage:
         flagged_assets = missing_count > 0
         if flagged_assets.any() or g.missing.open.any():
             opened, cleared = g.missing.step(flagged_assets, gaps == 0)
-            limit = self.settings.missing_after_s
+            limit = float(g.quality.missing_after_s.max())
             just_opened = set(opened.tolist())
             for k in np.flatnonzero(flagged_assets).tolist():
                 rows = [r for r in g.asset_rows[g.asset_names[k]] if dq.missing[r]]
