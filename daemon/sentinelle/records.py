@@ -179,16 +179,32 @@ class AlertEvent:
     """When it was acknowledged (the command's ``issued_at``), epoch seconds."""
     clear_reason: ClearReason | None = None
     """On ``cleared`` events: why (None there reads as ``normal``); None on the others."""
+    sequence: int = 0
+    """Position of this event in its alert's life (0: ``opened``), so each event of an alert has its own id."""
     schema_version: int = SCHEMA_VERSION
 
     @property
     def category(self) -> AlertCategory:
         return category_of(self.kind)
 
+    @property
+    def event_id(self) -> str:
+        """What a consumer de-duplicates on: the same for every re-send of this event (Kafka, spool).
+
+        Derived, not random, so an event re-sent after a restart (from the spool) or
+        re-made from the same data carries the same id: ``{alert_id}:{sequence}:{event}``.
+
+        >>> AlertEvent("updated", "c1/c1.t/limit_high/60000", "limit_high", "c1", "c1.t", "critical",
+        ...            60.0, 90.0, None, 1.0, 5.4, 5.0, 4.9, 5.1, "degC", "", sequence=2).event_id
+        'c1/c1.t/limit_high/60000:2:updated'
+        """
+        return f"{self.alert_id}:{self.sequence}:{self.event}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
             "event": self.event,
+            "event_id": self.event_id,
             "alert_id": self.alert_id,
             "kind": self.kind,
             "category": self.category,
