@@ -285,8 +285,26 @@ class Metrics:
         self.sink_errors = Counter("sink_errors", "Failed deliveries, per sink.", ["sink"], namespace=ns, registry=r)
         self.sink_dropped = Counter(
             "sink_events_dropped",
-            "Events a sink had to drop (queue full at shutdown or overflow).",
+            "Events a sink had to drop (queue or spool full, a torn spool record, no spool at shutdown).",
             ["sink"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_pending = Gauge(
+            "alert_pending_events",
+            "Alert events accepted by the Kafka sink and not yet acknowledged (in memory, in flight or spooled).",
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_spool_events = Gauge(
+            "alert_spool_events", "Alert events waiting in the on-disk spool.", namespace=ns, registry=r
+        )
+        self.alert_spool_bytes = Gauge(
+            "alert_spool_bytes", "Size of the on-disk alert spool's files.", namespace=ns, registry=r
+        )
+        self.alert_spool_torn = Counter(
+            "alert_spool_torn_records",
+            "Spool records found torn or corrupt at start (a crash while writing); also counted as dropped.",
             namespace=ns,
             registry=r,
         )

@@ -174,18 +174,19 @@ class Spool:
 
     # --- queue operations ----------------------------------------------------------------------
 
-    def append(self, payloads: Sequence[bytes]) -> list[int]:
+    def append(self, payloads: Sequence[bytes]) -> list[int | None]:
         """Write ``payloads`` after the newest record; their serials (for :meth:`commit`), in order.
 
         Raises ``OSError`` when the disk refuses (the caller counts and logs it).
-        A payload given up to the bound at once has no serial.
+        A payload given up to the bound at once has the serial None.
         """
-        serials: list[int] = []
+        serials: list[int | None] = []
         for payload in payloads:
             size = _HEADER.size + len(payload)
             if size > self.max_bytes:
                 self._on_drop(1)
                 log.error("alert event of %d bytes is larger than the whole spool (%d); dropped", size, self.max_bytes)
+                serials.append(None)
                 continue
             self._make_room(size)
             segment = self._writable(size)
