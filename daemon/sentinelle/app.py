@@ -20,7 +20,11 @@
   plus a housekeeping tick (queue depth gauges, systemd watchdog).
 * **stop** (first SIGTERM/SIGINT): sources stop, every queue drains through the
   pipeline — each stage ends on a ``None`` sentinel — and sinks flush, all within
-  ``shutdown_timeout_s``; what is still pending then is counted as dropped.
+  ``shutdown_timeout_s``.  Every close has that deadline (each sink at least
+  ``_CLOSE_FLOOR_S`` more): a sink that never acknowledges cannot hang the stop —
+  the Kafka sink then writes what it could not deliver to its spool, and only
+  what cannot be spooled is counted as dropped.  The whole stop stays within
+  ``shutdown_timeout_s`` plus a few seconds, under systemd's ``TimeoutStopSec``.
 
 This module is the only one that knows every stage.
 """
@@ -57,6 +61,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+_CLOSE_FLOOR_S = 0.5
+"""Time each sink (and the command consumer) still gets to close once the shutdown deadline has passed."""
+
 
 class Daemon:
     """One sentinelle instance built from settings; stages and sinks can be injected (tests, demo)."""
@@ -89,6 +96,8 @@ class Daemon:
         self.metrics_address: tuple[str, int] | None = None
         self._http: Any = None
         self._started_sinks: list[AlertSink] = []
+        self._stop_deadline: float | None = None
+        """Loop time by which the stop must be done (set when it begins)."""
 
     # -- construction -------------------------------------------------------
 
@@ -211,6 +220,7 @@ class Daemon:
                 log.info("stopping (grace %.1f s)", self.settings.daemon.shutdown_timeout_s)
                 self.metrics.up.set(0)
                 t0 = time.monotonic()
+                self._stop_deadline = asyncio.get_running_loop().time() + self.settings.daemon.shutdown_timeout_s
                 for t in source_tasks:
                     t.cancel()
                 housekeeping.cancel()
@@ -231,9 +241,18 @@ class Daemon:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Release sinks, the command consumer and the metrics endpoint; safe to call more than once."""
+        """Release sinks, the command consumer and the metrics endpoint; safe to call more than once.
+
+        Bounded by the stop's deadline (or ``shutdown_timeout_s`` from now when no stop began).
+        """
+        if self._stop_deadline is None:
+            self._stop_deadline = asyncio.get_running_loop().time() + self.settings.daemon.shutdown_timeout_s
         if self.commands is not None:
-            await self.commands.close()
+            try:
+                async with asyncio.timeout_at(self._close_deadline()):
+                    await self.commands.close()
+            except TimeoutError:
+                log.error("the command consumer did not close before the shutdown deadline; abandoned")
         await self._close_sinks()
         if self._http is not None:
             self._http.shutdown()
@@ -245,13 +264,30 @@ class Daemon:
             if not await src.wait_connected(cfg.connect_timeout_s):
                 raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start")
 
+    def _close_deadline(self) -> float:
+        now = asyncio.get_running_loop().time()
+        return max(self._stop_deadline or now, now + _CLOSE_FLOOR_S)
+
     async def _close_sinks(self) -> None:
+        """Close every started sink, each within the stop's deadline (at least ``_CLOSE_FLOOR_S``)."""
         while self._started_sinks:
             sink = self._started_sinks.pop()
             try:
-                await sink.close()
+                async with asyncio.timeout_at(self._close_deadline()):
+                    await sink.close()
+            except TimeoutError:
+                log.error(
+                    "sink %s did not flush before the shutdown deadline; its pending events were set aside", sink.name
+                )
             except Exception:
                 log.exception("closing sink %s failed", sink.name)
+
+    def alert_events_dropped(self) -> int:
+        """Alert events any sink had to drop during this run (``sentinelle_sink_events_dropped_total``)."""
+        total = 0.0
+        for family in self.metrics.sink_dropped.collect():
+            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
+        return int(total)
 
     # -- stages owned by the app --------------------------------------------
 

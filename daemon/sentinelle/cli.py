@@ -2,8 +2,9 @@
 
 Exit codes (uvicorn-style, and ``RestartPreventExitStatus=78`` in the systemd unit):
 0 clean stop, 1 a bug, 69 a required service unavailable at start (EX_UNAVAILABLE),
-78 bad configuration (EX_CONFIG).  Heavy imports (asyncua, aiokafka, torch) happen
-inside the commands, so ``--help`` and ``check-config`` stay fast.
+75 stopped, but alert events were dropped during the run (EX_TEMPFAIL: spool full or
+unusable, see ``sentinelle_sink_events_dropped_total``), 78 bad configuration (EX_CONFIG).
+Heavy imports (asyncua, aiokafka, torch) happen inside the commands, so ``--help`` and ``check-config`` stay fast.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from .errors import ConfigError, SentinelleError, ServiceUnavailable
 from .settings import FaultSettings, Settings, load_settings
 
 EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
+EXIT_ALERTS_DROPPED = 75
 
 log = logging.getLogger("sentinelle")
 
@@ -566,9 +568,15 @@ async def _run(settings: Settings) -> int:
     from .app import Daemon, run_until_signalled
 
     try:
-        await run_until_signalled(Daemon(settings))
+        daemon = Daemon(settings)
+        await run_until_signalled(daemon)
     except (Exception, ExceptionGroup) as e:
         return _exit_code_for(e)
+    dropped = daemon.alert_events_dropped()
+    if dropped:
+        # Scrapers may be gone by now: the exit status is what tells systemd and the operator.
+        log.error("%d alert events were dropped during this run (see the log); exit %d", dropped, EXIT_ALERTS_DROPPED)
+        return EXIT_ALERTS_DROPPED
     return EXIT_OK
 
 
