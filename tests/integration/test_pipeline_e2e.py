@@ -54,7 +54,12 @@ def _daemon_config(
     cfg: dict[str, Any] = {
         "sources": [{"name": "plant", "url": opcua_url, "publishing_interval_ms": 50.0, "queue_size": 32}],
         "tags": tags,
-        "kafka": {"bootstrap_servers": kafka, "topic": topic, "required_at_start": True},
+        "kafka": {
+            "bootstrap_servers": kafka,
+            "topic": topic,
+            "required_at_start": True,
+            "spool_dir": str(tmp / "spool"),
+        },
         "prometheus": {"host": "127.0.0.1", "port": metrics_port},
         "console": {"jsonl_path": str(tmp / "alerts.jsonl")},
         "daemon": {"shutdown_timeout_s": 10.0, "log_level": "INFO"},
@@ -196,7 +201,11 @@ def test_unreachable_kafka_at_start_exits_69(tmp_path: Path) -> None:
     cfg = {
         "tags": [{"name": "a.x", "asset": "a", "node_id": "ns=2;s=a.x"}],
         "sources": [{"url": f"opc.tcp://127.0.0.1:{_free_port()}/x/"}],
-        "kafka": {"bootstrap_servers": f"127.0.0.1:{_free_port()}", "request_timeout_ms": 2000},
+        "kafka": {
+            "bootstrap_servers": f"127.0.0.1:{_free_port()}",
+            "request_timeout_ms": 2000,
+            "spool_dir": str(tmp_path / "spool"),
+        },
         "prometheus": {"enabled": False},
     }
     path = tmp_path / "s.toml"

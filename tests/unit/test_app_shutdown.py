@@ -1,0 +1,112 @@
+"""The stop is bounded (issue 15, item 6): a sink whose close never returns cannot hang the daemon."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sentinelle.app import Daemon
+from sentinelle.metrics import Metrics
+from sentinelle.records import AlertEvent
+from sentinelle.settings import load_settings
+
+pytestmark = pytest.mark.asyncio
+
+
+class NeverFlushes:
+    """A sink whose close waits forever, like a Kafka sink whose broker never acknowledges."""
+
+    name = "never"
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+    async def start(self) -> None:
+        pass
+
+    async def send(self, events: Sequence[AlertEvent]) -> None:
+        pass
+
+    async def close(self) -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+
+
+class Counts:
+    """A sink that closes at once and remembers it."""
+
+    name = "counts"
+
+    def __init__(self) -> None:
+        self.closed = False
+
+    async def start(self) -> None:
+        pass
+
+    async def send(self, events: Sequence[AlertEvent]) -> None:
+        pass
+
+    async def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_sink_that_never_flushes_is_abandoned_at_the_shutdown_deadline() -> None:
+    grace = 0.5
+    settings = load_settings(
+        tags=[{"name": "a.x", "asset": "a", "node_id": "ns=2;s=a.x", "source": "plant"}],
+        sources=[{"name": "plant", "url": "opc.tcp://127.0.0.1:1/unused"}],
+        kafka={"enabled": False},
+        prometheus={"enabled": False},
+        forecast={"forecaster": "naive"},
+        daemon={"shutdown_timeout_s": grace},
+    )
+    hanging, other = NeverFlushes(), Counts()
+    metrics = Metrics(CollectorRegistry())
+    daemon = Daemon(settings, metrics, sinks=[other, hanging], sources=[])
+    stop = asyncio.Event()
+    await daemon.start()
+    serving = asyncio.create_task(daemon.serve(stop))
+    await asyncio.sleep(0)
+    t0 = time.monotonic()
+    stop.set()
+    async with asyncio.timeout(10):
+        await serving
+    took = time.monotonic() - t0
+    assert hanging.cancelled
+    assert other.closed  # the sink after the hanging one still closes
+    assert took < grace + 1.0, f"stop took {took:.2f} s"
+    assert daemon.alert_events_dropped() == 0
+
+
+async def test_closing_after_the_grace_period_has_a_deadline_too() -> None:
+    """aclose() is what runs after the grace period is exceeded (and after a failed start): bounded as well."""
+    settings = load_settings(
+        kafka={"enabled": False},
+        prometheus={"enabled": False},
+        forecast={"forecaster": "naive"},
+        daemon={"shutdown_timeout_s": 0.3},
+    )
+    hanging = NeverFlushes()
+    daemon = Daemon(settings, Metrics(CollectorRegistry()), sinks=[hanging], sources=[])
+    await daemon.start()
+    t0 = time.monotonic()
+    async with asyncio.timeout(10):
+        await daemon.aclose()
+    assert hanging.cancelled
+    assert time.monotonic() - t0 < 0.3 + 0.5 + 0.3
+
+
+async def test_dropped_alert_events_are_summed_over_sinks() -> None:
+    settings = load_settings(kafka={"enabled": False}, prometheus={"enabled": False}, forecast={"forecaster": "naive"})
+    metrics = Metrics(CollectorRegistry())
+    daemon = Daemon(settings, metrics, sinks=[], sources=[])
+    metrics.sink_dropped.labels("kafka").inc(3)
+    metrics.sink_dropped.labels("jsonl").inc(2)
+    assert daemon.alert_events_dropped() == 5
