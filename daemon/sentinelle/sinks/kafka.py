@@ -85,6 +85,9 @@ a burst of thousands of alerts (a plant trip) must not take minutes to publish.
 _ABORT_GRACE_S = 1.0
 """How long a cancelled ``close`` still waits for requests already on the wire, and for the connections to close."""
 
+_SPILL_LOG_INTERVAL_S = 60.0
+"""Spilling during one outage is logged at most this often (with the count since the last line)."""
+
 _WATCH_INTERVAL_S = 1.0
 """How often gauges are refreshed and an outage is checked against ``spool_after_s``."""
 
@@ -130,8 +133,8 @@ def encode(event: AlertEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     >>> key, value, headers = encode(ev)
     >>> key, headers
     (b'chiller1', [('schema_version', b'1'), ('event', b'opened')])
-    >>> value[:40]
-    b'{"schema_version":1,"event":"opened","al'
+    >>> json.loads(value)["event_id"]
+    'chiller1/chiller1.chw_temp_c/limit_high/1700000000000:0:opened'
     """
     value = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     headers = [("schema_version", str(event.schema_version).encode()), ("event", event.event.encode())]
@@ -189,6 +192,8 @@ class KafkaSink:
         self._closed = False
         self._overflow_unlogged = 0
         self._overflow_logged_at = -_OVERFLOW_LOG_INTERVAL_S
+        self._spill_unlogged = 0
+        self._spill_logged_at = -_SPILL_LOG_INTERVAL_S
         self._stalled_since: float | None = None
         """Since when events have been pending without any acknowledgement (monotonic)."""
         self._outage_since: float | None = None
@@ -352,14 +357,20 @@ class KafkaSink:
         if in_flight:
             self._in_flight_serials = serials[: len(in_flight)]
         self._queue.clear()
-        log.warning(
-            "%s: wrote %d alert events to the spool %s (%d waiting there, %d bytes)",
-            why,
-            len(messages),
-            self._spool.directory,
-            self._spool.events,
-            self._spool.size_bytes,
-        )
+        self._spill_unlogged += len(messages)
+        now = time.monotonic()
+        # During an outage the watcher spills every second: one line a minute says enough.
+        if self._closed or self._outage_since is None or now - self._spill_logged_at >= _SPILL_LOG_INTERVAL_S:
+            log.warning(
+                "%s: wrote %d alert events to the spool %s (%d waiting there, %d bytes)",
+                why,
+                self._spill_unlogged,
+                self._spool.directory,
+                self._spool.events,
+                self._spool.size_bytes,
+            )
+            self._spill_unlogged = 0
+            self._spill_logged_at = now
         self._update_gauges()
         return len(messages)
 
