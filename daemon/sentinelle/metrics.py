@@ -158,7 +158,11 @@ class Metrics:
             "source_connected", "1 while the source is connected and subscribed.", ["source"], namespace=ns, registry=r
         )
         self.source_reconnects = Counter(
-            "source_reconnects", "Connection attempts after the first.", ["source"], namespace=ns, registry=r
+            "source_reconnects",
+            "Outages that ended with a reconnection (one per outage, however many attempts it took).",
+            ["source"],
+            namespace=ns,
+            registry=r,
         )
         self.source_errors = Counter(
             "source_errors", "Source failures, by kind.", ["source", "kind"], namespace=ns, registry=r

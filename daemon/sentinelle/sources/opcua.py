@@ -302,12 +302,8 @@ class OpcUaSource:
         """Connect, subscribe and deliver until cancelled; reconnect with backoff on every failure."""
         s = self._settings
         delay = s.reconnect_initial_s
-        first = True
         try:
             while True:
-                if not first:
-                    self._reconnects.inc()
-                first = False
                 try:
                     await self._session()
                 except _ConnectionLost as e:
@@ -475,6 +471,9 @@ class OpcUaSource:
 
     def _set_connected(self, accepted: int, rejected: int) -> None:
         if self._in_outage:
+            # One per outage that ended, not per attempt: a server restart is one reconnect,
+            # so SentinelleSourceFlapping means a connection that keeps coming and going.
+            self._reconnects.inc()
             _log.info(
                 "source %s: reconnected to %s after %.1f s (%d tags subscribed, %d rejected)",
                 self.name,
