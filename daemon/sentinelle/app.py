@@ -160,7 +160,13 @@ class Daemon:
             if not tags:
                 log.warning("source %r has no tags; not connecting to it", cfg.name)
                 continue
-            src = OpcUaSource(cfg, tags, self.metrics, self.samples)
+            names = tuple(t.name for t in tags)
+
+            def on_state(connected: bool, names: tuple[str, ...] = names) -> None:
+                # An outage is a gap, not the last values held as if live (source_down alerts).
+                self.windows.set_source_down(names, not connected)
+
+            src = OpcUaSource(cfg, tags, self.metrics, self.samples, on_state=on_state)
             out.append(src)
             if cfg.required_at_start:
                 self._required_sources.append((src, cfg))

@@ -54,7 +54,7 @@ in a maintenance window (``maintenance``, ``detect/maintenance.py``)."""
 
 ALERT_EVENT_TYPES = ("opened", "updated", "acknowledged", "cleared")
 
-DATA_QUALITY_REASONS = ("stuck", "spike", "missing")
+DATA_QUALITY_REASONS = ("stuck", "spike", "missing", "source_down")
 
 
 @dataclass(frozen=True, slots=True)

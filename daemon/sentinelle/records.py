@@ -74,6 +74,8 @@ class WindowBatch:
     """Monotonic wall-clock time at which the slot was closed (for latency metrics)."""
     arrived_at: float = 0.0
     """Monotonic time at which the daemon received the sample that closed this slot."""
+    source_down: BoolArray | None = None
+    """Rows whose source was disconnected when the slot closed (their values are gaps); None: none."""
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -133,8 +135,9 @@ ClearReason = Literal["normal", "maintenance", "detection_paused"]
 Severity = Literal["warning", "critical"]
 AlertCategory = Literal["process", "data_quality"]
 """Who an alert is for: ``process`` for operators, ``data_quality`` for instrument technicians."""
-DataQualityReason = Literal["stuck", "spike", "missing"]
-"""Why a ``data_quality`` alert was raised: a flat-lined tag, a single-sample jump, no usable value."""
+DataQualityReason = Literal["stuck", "spike", "missing", "source_down"]
+"""Why a ``data_quality`` alert was raised: a flat-lined tag, a single-sample jump, no usable value,
+or no value because the tags' source (an OPC-UA server) is disconnected."""
 
 
 def category_of(kind: AlertKind) -> AlertCategory:

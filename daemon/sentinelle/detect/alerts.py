@@ -303,7 +303,7 @@ class AlertBook:
 def _message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: float, members: list[str]) -> str:
     unit = f" {obs.unit}" if obs.unit else ""
     if event == "cleared":
-        if alert.reason == "missing" or alert.kind in _PER_ASSET_WORDING or len(alert.members) > 1:
+        if alert.reason in ("missing", "source_down") or alert.kind in _PER_ASSET_WORDING or len(alert.members) > 1:
             return f"{alert.asset} back to normal"
         return f"{alert.tag} back to normal at {obs.actual:.4g}{unit}"
     if alert.kind == "limit_high":
@@ -330,6 +330,8 @@ def _message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: f
         if alert.reason == "spike":
             return f"{alert.tag} jumped by {obs.z:+.4g}{unit} for one or two samples and came back (data quality)"
         names = ", ".join(members) if members else alert.tag
+        if alert.reason == "source_down":
+            return f"{alert.asset}: source disconnected, no values from {names} (data quality)"
         return f"{alert.asset}: no usable value for {limit:.0f} s or more from {names} (data quality)"
     detail = (
         f"{alert.tag} = {obs.actual:.4g}{unit}, forecast {obs.forecast:.4g}{unit} "

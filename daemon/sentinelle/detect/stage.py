@@ -320,7 +320,7 @@ class DetectStage:
         mode_gated = asset_gated[g.asset_index]
 
         # 2. Data quality.
-        dq = g.quality.step(w.ts, values)
+        dq = g.quality.step(w.ts, values, w.source_down)
         gate = mode_gated | dq.gate
         self._count_gated(g, asset_gate, mode_gated, dq)
         clean = np.where(gate, np.nan, values)
@@ -905,6 +905,9 @@ class DetectStage:
                 rows = [r for r in g.asset_rows[g.asset_names[k]] if dq.missing[r]]
                 members = [g.tags[r] for r in rows]
                 key = ("data_quality", f"{g.subjects[k]}#missing")
+                # Its source disconnected: say so (one alert per asset, whichever the reason).
+                down = dq.source_down is not None and bool(dq.source_down[rows].any())
+                why: DataQualityReason = "source_down" if down else "missing"
                 if k in just_opened:
                     events.append(
                         self.book.open_alert(
@@ -915,7 +918,7 @@ class DetectStage:
                             magnitude=float(len(rows)),
                             contributors=self._contrib(ctx, rows[0]),
                             limit=limit,
-                            reason="missing",
+                            reason=why,
                             members=members,
                         )
                     )
