@@ -113,7 +113,9 @@ class Harness:
         self.metrics = Metrics(self.registry)
         self.dropped = 0
         self.queue = SampleQueue(capacity=100_000, on_drop=self._on_drop)
-        self.source = OpcUaSource(self.settings, self.tags, self.metrics, self.queue)
+        self.states: list[bool] = []
+        """What the source told the window stage: False when an outage began, True when it ended."""
+        self.source = OpcUaSource(self.settings, self.tags, self.metrics, self.queue, on_state=self.states.append)
         self.task: asyncio.Task[None] | None = None
 
     def _on_drop(self, n: int) -> None:
@@ -222,6 +224,7 @@ async def test_unreachable_server_at_start_is_retried_with_backoff() -> None:
         # Attempts are counted as errors; a reconnect is counted only when an outage ends.
         await poll(lambda: harness.value("sentinelle_source_errors_total", kind="connect") >= 3)
         assert harness.value("sentinelle_source_reconnects_total") == 0.0
+        assert harness.states == [False]  # down from the first failure: its tags are gaps
 
 
 async def test_server_restart_resumes_samples_and_counts_the_reconnect(
@@ -251,6 +254,8 @@ async def test_server_restart_resumes_samples_and_counts_the_reconnect(
                 assert harness.value("sentinelle_source_errors_total", kind="connection_lost") == 1.0
                 # One outage, several attempts: one reconnect (SentinelleSourceFlapping counts outages).
                 assert harness.value("sentinelle_source_reconnects_total") == 1.0
+                # The window stage was told once that the outage began and once that it ended.
+                assert harness.states == [False, True]
             finally:
                 await harness.stop()
     ours = [r for r in caplog.records if r.name == "sentinelle.sources.opcua"]
