@@ -62,13 +62,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from ..errors import ConfigError, SinkError, SinkUnavailable
+from ..errors import SinkError, SinkUnavailable
 from ..metrics import Metrics
 from ..records import AlertEvent
 from ..settings import KafkaSettings
+from .kafka_producer import connect_producer, stop_producer
 from .spool import Spool
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,6 @@ _CHUNK_EVENTS = 500
 Waiting per event would cost ``linger_ms`` plus a round trip each (~150 events/s);
 a burst of thousands of alerts (a plant trip) must not take minutes to publish.
 """
-
-_ABORT_GRACE_S = 1.0
-"""How long a cancelled ``close`` still waits for requests already on the wire, and for the connections to close."""
 
 _SPILL_LOG_INTERVAL_S = 60.0
 """Spilling during one outage is logged at most this often (with the count since the last line)."""
@@ -276,7 +273,7 @@ class KafkaSink:
         Waits as long as delivery takes: the caller bounds it (``asyncio.timeout``).
         When cancelled, the undelivered events go to the spool (without one: are
         counted as dropped and logged), the producer is stopped without waiting
-        for them (within about ``2 × _ABORT_GRACE_S``), and the cancellation propagates.
+        for them (within about ``2 × kafka_producer.ABORT_GRACE_S``), and the cancellation propagates.
         """
         if self._closed:
             return
@@ -645,52 +642,12 @@ class KafkaSink:
     # --- producer life cycle -------------------------------------------------------------------
 
     async def _connect(self) -> Any:
-        """A started producer that knows the topic's partitions, or :class:`SinkError`.
-
-        Each step is bounded by the request timeout: aiokafka's own start waits
-        for a producer id without limit while brokers answer but cannot give one.
-        Asking for the topic's partitions up front auto-creates a new topic, so the
-        first alert does not pay for it, and proves the topic is usable.
-        """
-        servers = self._settings.bootstrap_servers
-        producer = AIOKafkaProducer(
-            bootstrap_servers=servers,
-            client_id=self._settings.client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=self._settings.linger_ms,
-            request_timeout_ms=self._settings.request_timeout_ms,
-        )
-        step = f"Kafka cluster at {servers} is unreachable"
-        try:
-            async with asyncio.timeout(self._request_timeout_s):
-                await producer.start()
-            step = f"Kafka topic {self._settings.topic!r} at {servers} is not available"
-            async with asyncio.timeout(self._request_timeout_s):
-                await producer.partitions_for(self._settings.topic)
-        except ValueError as e:
-            # aiokafka parses bootstrap_servers only when it connects.
-            await self._stop_producer(producer, abort=False)
-            raise ConfigError(f"cannot parse {servers!r}: {e}", field="kafka.bootstrap_servers") from None
-        except (KafkaError, OSError, TimeoutError) as e:
-            await self._stop_producer(producer, abort=False)
-            if isinstance(e, TimeoutError):
-                detail = f"no answer within {self._request_timeout_s:g} s"
-            elif isinstance(e, KafkaConnectionError):
-                detail = "no bootstrap server accepted a connection"
-            else:
-                detail = f"{type(e).__name__}: {e}"
-            raise SinkError(f"{step}: {detail}") from None
-        except BaseException:
-            # Cancelled (a stop): do not wait request_timeout_ms for a cluster that is not answering.
-            await self._stop_producer(producer, abort=True)
-            raise
-        return producer
+        return await connect_producer(self._settings)
 
     async def _discard_producer(self, *, abort: bool) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await self._stop_producer(producer, abort=abort)
+            await stop_producer(producer, abort=abort, timeout_s=self._request_timeout_s)
 
     async def _stop(self, *, abort: bool) -> None:
         """Cancel the delivery and watch tasks, then stop the producer."""
@@ -700,51 +657,4 @@ class KafkaSink:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await self._stop_producer(producer, abort=abort)
-
-    async def _stop_producer(self, producer: Any, *, abort: bool) -> None:
-        """Stop ``producer``, bounded; never raises.
-
-        ``AIOKafkaProducer.stop`` first waits for every batch it holds, and an
-        idempotent producer retries a sent batch until a broker takes it, so with
-        the broker gone ``stop`` would never return.  When ``abort`` is set (the
-        events are given up) the producer is torn down without that wait.
-        """
-        if abort and await self._abort_producer(producer):
-            return
-        try:
-            async with asyncio.timeout(self._request_timeout_s):
-                await producer.stop()
-        except Exception as e:
-            # aiokafka's teardown errors must not leave this module; the events are accounted for.
-            log.warning("Kafka producer did not stop cleanly: %s", str(e) or type(e).__name__)
-
-    async def _abort_producer(self, producer: Any) -> bool:
-        """``AIOKafkaProducer.stop`` without waiting for undelivered batches; False if not possible.
-
-        aiokafka has no public way to give up pending batches, so this repeats
-        what ``stop`` does minus the flush, through two private attributes of
-        aiokafka 0.14 (``_closed``, ``_sender``), checked first.  Alternatives
-        tried: failing the batches with the accumulator's ``fail_all`` races the
-        sender and crashes it; cancelling a bounded ``stop`` leaves its flush task
-        pending forever.
-        """
-        sender = getattr(producer, "_sender", None)
-        close_sender = getattr(sender, "close", None)
-        if not hasattr(producer, "_closed") or not callable(close_sender):
-            return False
-        producer._closed = True  # what stop() sets first; it also marks the producer closed for __del__
-        try:
-            # The sender waits for its requests on the wire; those are given up too after a grace.
-            async with asyncio.timeout(_ABORT_GRACE_S):
-                await close_sender()
-        except Exception as e:
-            log.debug("Kafka producer sender did not stop cleanly: %r", e)
-        try:
-            async with asyncio.timeout(_ABORT_GRACE_S):
-                await producer.client.close()
-        except Exception as e:
-            log.warning("Kafka producer connections did not close cleanly: %s", str(e) or type(e).__name__)
-        return True
+        await self._discard_producer(abort=abort)
