@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import time
 import uuid
@@ -68,12 +69,38 @@ async def _sigterm(proc: Any, log: Path) -> tuple[int, float]:
     return rc, time.monotonic() - t0
 
 
+@pytest.mark.parametrize("broker", ["refusing", "silent"])
 async def test_alerts_raised_while_kafka_is_down_survive_sigterm_and_reach_kafka_once(
-    tmp_path: Path, kafka_bootstrap: str
+    tmp_path: Path, kafka_bootstrap: str, broker: str
 ) -> None:
+    """``refusing``: nothing listens on the port; ``silent``: the real broker paused (SIGSTOP) —
+    it accepts connections (the kernel does) and never answers."""
     topic = f"sentinelle.spool-e2e.{uuid.uuid4().hex[:8]}"
     sim = SimulatorSettings(port=0, time_scale=20.0, seed=3, ground_truth_path=tmp_path / "truth.jsonl")
-    down = f"127.0.0.1:{_free_port()}"  # nothing listens: the broker is down
+    if broker == "refusing":
+        down = f"127.0.0.1:{_free_port()}"
+        paused = None
+    else:
+        down = kafka_bootstrap
+        paused = _kafka_pid()
+        os.kill(paused, signal.SIGSTOP)
+    try:
+        raised, raised2, records, stop_s, drain_s = await _down_stop_restart(
+            tmp_path, sim, down, kafka_bootstrap, topic, paused
+        )
+    finally:
+        if paused is not None:
+            os.kill(paused, signal.SIGCONT)
+    ids = [json.loads(r.value)["event_id"] for r in sorted(records, key=lambda r: (r.partition, r.offset))]
+    assert len(ids) == len(set(ids)), "an event reached Kafka twice"
+    assert set(ids) == {e["event_id"] for e in raised + raised2}
+    assert ids[: len(raised)] == [e["event_id"] for e in raised]  # the spooled ones first, in order
+    print(f"\n{broker} broker: raised {len(raised)}; SIGTERM {stop_s:.2f} s; in Kafka {drain_s:.1f} s after restart")
+
+
+async def _down_stop_restart(
+    tmp_path: Path, sim: SimulatorSettings, down: str, kafka_bootstrap: str, topic: str, paused: int | None
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Any], float, float]:
     async with ChillerServer(sim) as server:
         sim_task = asyncio.create_task(server.run())
         try:
@@ -91,6 +118,8 @@ async def test_alerts_raised_while_kafka_is_down_survive_sigterm_and_reach_kafka
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait(10)
+            if paused is not None:
+                os.kill(paused, signal.SIGCONT)
             text = log1.read_text()
             raised = _jsonl(tmp_path / "daemon1.jsonl")
             assert rc == 0, text[-3000:]
@@ -134,8 +163,12 @@ async def test_alerts_raised_while_kafka_is_down_survive_sigterm_and_reach_kafka
             sim_task.cancel()
             await asyncio.gather(sim_task, return_exceptions=True)
 
-    ids = [json.loads(r.value)["event_id"] for r in sorted(records, key=lambda r: (r.partition, r.offset))]
-    assert len(ids) == len(set(ids)), "an event reached Kafka twice"
-    assert set(ids) == {e["event_id"] for e in raised + raised2}
-    assert ids[: len(raised)] == [e["event_id"] for e in raised]  # the spooled ones first, in order
-    print(f"\nraised {len(raised)} while down; SIGTERM {stop_s:.2f} s; in Kafka {drain_s:.1f} s after restart")
+    return raised, raised2, records, stop_s, drain_s
+
+
+def _kafka_pid() -> int:
+    """The test broker's pid (deploy/kafka/kafka.sh writes it under $SENTINELLE_RUN_DIR)."""
+    pid_file = Path(os.environ.get("SENTINELLE_RUN_DIR", ".run")) / "kafka" / "kafka.pid"
+    if not pid_file.exists():
+        pytest.skip(f"no Kafka pid file at {pid_file}: pausing the broker needs the one deploy/kafka/kafka.sh started")
+    return int(pid_file.read_text().strip())
