@@ -200,7 +200,7 @@ def _kafka_pid() -> int:
 
 
 async def test_an_outage_longer_than_spool_after_s_spills_and_recovery_sends_in_order_once(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The broker paused (SIGSTOP) while running: events are acknowledged by nobody, so after
     spool_after_s they are on disk; when it resumes they go out in order, none twice."""
@@ -239,4 +239,9 @@ async def test_an_outage_longer_than_spool_after_s_spills_and_recovery_sends_in_
     assert ids == [ev.event_id for ev in events]
     assert _value(metrics, "sink_events_dropped_total", {"sink": "kafka"}) == 0
     assert _value(metrics, "alert_spool_events") == 0
+    assert _value(metrics, "alert_pending_events") == 0
+    # The recovery is said: how long it was down, and when the backlog is through.
+    said = [r.getMessage() for r in caplog.records if r.name == "sentinelle.sinks.kafka"]
+    assert any(m.startswith("Kafka delivery recovered after") and "28 alert events" in m for m in said), said
+    assert any(m.startswith("Kafka backlog after the outage delivered: 28 alert events") for m in said), said
     print(f"\nbroker paused, resumed: backlog delivered {recovery_s:.2f} s after SIGCONT")
