@@ -269,14 +269,18 @@ async def test_unreachable_opcua_server_is_retried_and_visible_in_metrics(tmp_pa
                         text = r.read().decode()
                 except OSError:
                     continue
-                reconnects = [
+                # Attempts are counted as errors; a reconnect only when an outage ends.
+                attempts = [
                     float(line.split()[-1])
                     for line in text.splitlines()
-                    if line.startswith('sentinelle_source_reconnects_total{source="plant"}')
+                    if line.startswith("sentinelle_source_errors_total{")
+                    and 'source="plant"' in line
+                    and 'kind="connect"' in line
                 ]
-                if reconnects and reconnects[0] >= 2:
+                if attempts and attempts[0] >= 2:
                     break
         assert 'sentinelle_source_connected{source="plant"} 0.0' in text
+        assert 'sentinelle_source_reconnects_total{source="plant"} 0.0' in text
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 20) == 0
