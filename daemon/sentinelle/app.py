@@ -46,7 +46,7 @@ from .forecast import Forecaster, make_fallback, make_forecaster
 from .forecast.batcher import ForecastBatcher
 from .metrics import Metrics
 from .notify import sd_notify, watchdog_period_s
-from .queues import CLOSED, SampleQueue
+from .queues import CLOSED, SampleQueue, end_of_stream
 from .records import AlertEvent, ForecastBatch, WindowBatch
 from .settings import OpcUaSourceSettings, Settings
 from .sinks import AlertSink
@@ -311,7 +311,7 @@ class Daemon:
                 for b in batches:
                     await self.window_q.put(b)
         finally:
-            await self.window_q.put(None)
+            await end_of_stream(self.window_q)
 
     async def _sink_stage(self) -> None:
         while (events := await self.alert_q.get()) is not None:

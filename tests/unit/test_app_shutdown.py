@@ -110,3 +110,37 @@ async def test_dropped_alert_events_are_summed_over_sinks() -> None:
     metrics.sink_dropped.labels("kafka").inc(3)
     metrics.sink_dropped.labels("jsonl").inc(2)
     assert daemon.alert_events_dropped() == 5
+
+
+async def test_a_cancelled_stage_does_not_wait_for_room_to_end_its_stream() -> None:
+    """A stage cancelled at the end of the grace must not block on its full outbox (nobody reads it)."""
+    from sentinelle.queues import end_of_stream
+
+    outbox: asyncio.Queue[int | None] = asyncio.Queue(maxsize=1)
+    outbox.put_nowait(1)  # full, and its consumer is gone
+    started = asyncio.Event()
+
+    async def stage() -> None:
+        try:
+            started.set()
+            await asyncio.Event().wait()
+        finally:
+            await end_of_stream(outbox)
+
+    task = asyncio.create_task(stage())
+    await started.wait()
+    task.cancel()
+    async with asyncio.timeout(2):
+        await asyncio.wait([task])
+    assert task.cancelled()
+
+    # Not cancelled: the end of the stream waits for room as before (back-pressure, nothing lost).
+    drained = asyncio.Queue[int | None](maxsize=1)
+    drained.put_nowait(1)
+    putter = asyncio.create_task(end_of_stream(drained))
+    await asyncio.sleep(0)
+    assert not putter.done()
+    assert drained.get_nowait() == 1
+    async with asyncio.timeout(2):
+        await putter
+    assert drained.get_nowait() is None

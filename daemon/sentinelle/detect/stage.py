@@ -41,6 +41,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot, levels_or_nan
+from ..queues import end_of_stream
 from ..records import (
     AlertEvent,
     AlertKind,
@@ -168,7 +169,7 @@ class DetectStage:
                 if events:
                     await outbox.put(events)
         finally:
-            await outbox.put(None)
+            await end_of_stream(outbox)
 
     @contextlib.contextmanager
     def replaying_history(self) -> Iterator[None]:

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..metrics import Metrics
+from ..queues import end_of_stream
 from ..records import FloatArray, ForecastBatch, IntArray, WindowBatch
 from ..settings import ForecastSettings
 from .base import Forecaster
@@ -190,7 +191,7 @@ class ForecastBatcher:
                 for fb in batch.split(self._levels(), quantiles, name):
                     await outbox.put(fb)
         finally:
-            await outbox.put(None)
+            await end_of_stream(outbox)
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def probe_capacity(self, windows_per_s: float, context_steps: int, probe_rows: int = 1024) -> float:
