@@ -242,6 +242,8 @@ class Daemon:
                     self.samples.close()
                     for t in (*source_tasks, *stages):
                         t.cancel()
+                    await asyncio.wait([*source_tasks, *stages], timeout=_CLOSE_FLOOR_S)
+                    await self._hand_over_queued_alerts()
                 log.info("stopped in %.2f s", time.monotonic() - t0)
         finally:
             await self.aclose()
@@ -269,6 +271,32 @@ class Daemon:
         for src, cfg in self._required_sources:
             if not await src.wait_connected(cfg.connect_timeout_s):
                 raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start")
+
+    async def _hand_over_queued_alerts(self) -> None:
+        """Alert events made but not yet given to the sinks when the grace ran out: give them now.
+
+        They were raised and exist nowhere else; the Kafka sink only queues them (its
+        close then spools them), so this is quick — and bounded for any other sink.
+        """
+        handed = 0
+        try:
+            async with asyncio.timeout(_CLOSE_FLOOR_S):
+                while not self.alert_q.empty():
+                    events = self.alert_q.get_nowait()
+                    if not events:
+                        continue
+                    for sink in self.sinks:
+                        await sink.send(events)
+                    handed += len(events)
+        except TimeoutError:
+            left = 0
+            while not self.alert_q.empty():
+                left += len(self.alert_q.get_nowait() or ())
+            # Counted like a sink's drops (label "pipeline"): the exit status says so too.
+            self.metrics.sink_dropped.labels("pipeline").inc(left)
+            log.error("sinks did not take the queued alert events before the shutdown deadline: %d dropped", left)
+        if handed:
+            log.warning("%d alert events still queued at the shutdown deadline were handed to the sinks", handed)
 
     def _close_deadline(self) -> float:
         now = asyncio.get_running_loop().time()

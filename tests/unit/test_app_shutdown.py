@@ -144,3 +144,56 @@ async def test_a_cancelled_stage_does_not_wait_for_room_to_end_its_stream() -> N
     async with asyncio.timeout(2):
         await putter
     assert drained.get_nowait() is None
+
+
+class FirstSendHangs:
+    """A sink whose first send never returns (the sink stage is stuck on it); later sends are recorded."""
+
+    name = "first-hangs"
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.got: list[str] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def send(self, events: Sequence[AlertEvent]) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            await asyncio.Event().wait()
+        self.got.extend(e.event_id for e in events)
+
+    async def close(self) -> None:
+        pass
+
+
+def _event(i: int) -> AlertEvent:
+    return AlertEvent(
+        "opened", f"a/a.x/limit_high/{i}", "limit_high", "a", "a.x", "critical", 1.0, 1.0, None,
+        1.0, 2.0, 1.0, 0.0, 1.5, "", "test",
+    )  # fmt: skip
+
+
+async def test_alert_events_still_queued_at_the_deadline_are_handed_to_the_sinks() -> None:
+    settings = load_settings(
+        kafka={"enabled": False},
+        prometheus={"enabled": False},
+        forecast={"forecaster": "naive"},
+        daemon={"shutdown_timeout_s": 0.3},
+    )
+    sink = FirstSendHangs()
+    daemon = Daemon(settings, Metrics(CollectorRegistry()), sinks=[sink], sources=[])
+    stop = asyncio.Event()
+    await daemon.start()
+    serving = asyncio.create_task(daemon.serve(stop))
+    for i in range(3):
+        await daemon.alert_q.put([_event(i)])
+    while sink.calls == 0:
+        await asyncio.sleep(0.01)
+    stop.set()
+    async with asyncio.timeout(10):
+        await serving
+    # The first batch was being sent when the grace ran out; the other two were still queued.
+    assert sink.got == [_event(1).event_id, _event(2).event_id]
+    assert daemon.alert_events_dropped() == 0
