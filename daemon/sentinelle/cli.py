@@ -244,7 +244,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "run":
             settings = load_settings(args.config)
             _setup_logging(settings.daemon.log_level)
-            return asyncio.run(_run(settings))
+            return _exit_now_if_compute_lingers(asyncio.run(_run(settings)))
         if args.command == "simulate":
             base = load_settings(args.config)
             settings = load_settings(args.config, simulator=_simulator_overrides(args, base))
@@ -578,6 +578,26 @@ async def _run(settings: Settings) -> int:
         log.error("%d alert events were dropped during this run (see the log); exit %d", dropped, EXIT_ALERTS_DROPPED)
         return EXIT_ALERTS_DROPPED
     return EXIT_OK
+
+
+def _exit_now_if_compute_lingers(code: int) -> int:
+    """Exit at once when a forecast is still running on a worker thread after the stop.
+
+    The stop is bounded (the sinks are closed, undelivered alerts spooled), but
+    Python joins worker threads at exit, and a model forecast of a backlog can run
+    for minutes: systemd would SIGKILL the daemon at ``TimeoutStopSec`` and report a
+    failed stop.  Nothing is lost by not waiting for it: its result has nowhere to go.
+    """
+    import threading
+
+    lingering = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if not lingering:
+        return code
+    log.warning("not waiting for %s (a forecast still running); exiting with %d", ", ".join(lingering), code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _exit_code_for(e: BaseException) -> int:

@@ -197,3 +197,23 @@ async def test_alert_events_still_queued_at_the_deadline_are_handed_to_the_sinks
     # The first batch was being sent when the grace ran out; the other two were still queued.
     assert sink.got == [_event(1).event_id, _event(2).event_id]
     assert daemon.alert_events_dropped() == 0
+
+
+async def test_the_process_exits_without_waiting_for_a_forecast_still_running() -> None:
+    """A model forecast of a backlog can outlive the bounded stop on its worker thread: do not join it."""
+    import subprocess
+    import sys
+
+    script = (
+        "import threading, time\n"
+        "from sentinelle.cli import _exit_now_if_compute_lingers\n"
+        "threading.Thread(target=time.sleep, args=(60,), name='sentinelle-forecast_0').start()\n"
+        "raise SystemExit(_exit_now_if_compute_lingers(75))\n"
+    )
+    t0 = time.monotonic()
+    r = await asyncio.to_thread(
+        subprocess.run, [sys.executable, "-c", script], capture_output=True, text=True, timeout=30
+    )
+    assert r.returncode == 75, r.stderr
+    assert time.monotonic() - t0 < 20
+    assert "sentinelle-forecast_0" in r.stderr
