@@ -33,7 +33,9 @@ GRACE_S = 5.0
 MIN_RAISED = 5
 
 
-def _config(tmp: Path, name: str, *, opcua_url: str, sim: SimulatorSettings, kafka: str, topic: str) -> Path:
+def _config(
+    tmp: Path, name: str, *, opcua_url: str, sim: SimulatorSettings, kafka: str, topic: str, spool: bool = True
+) -> Path:
     tags = [t.model_dump(exclude_none=True) for t in chiller_tags(sim)]
     for t in tags:  # every tag always above its high limit: a limit alert per tag at once
         t["low_limit"], t["high_limit"] = -2e6, -1e6
@@ -46,7 +48,7 @@ def _config(tmp: Path, name: str, *, opcua_url: str, sim: SimulatorSettings, kaf
             "topic": topic,
             "required_at_start": False,
             "request_timeout_ms": 2_000,
-            "spool_dir": str(tmp / "spool"),
+            "spool_dir": str(tmp / "spool") if spool else "",
         },
         "prometheus": {"enabled": False},
         "console": {"jsonl_path": str(tmp / f"{name}.jsonl")},
@@ -172,3 +174,31 @@ def _kafka_pid() -> int:
     if not pid_file.exists():
         pytest.skip(f"no Kafka pid file at {pid_file}: pausing the broker needs the one deploy/kafka/kafka.sh started")
     return int(pid_file.read_text().strip())
+
+
+async def test_without_a_spool_undelivered_alerts_are_dropped_and_the_exit_says_so(tmp_path: Path) -> None:
+    """``spool_dir = ""``: what Kafka never took is dropped at the stop — counted, logged, and exit 75."""
+    sim = SimulatorSettings(port=0, time_scale=20.0, seed=3, ground_truth_path=tmp_path / "truth.jsonl")
+    down = f"127.0.0.1:{_free_port()}"
+    async with ChillerServer(sim) as server:
+        sim_task = asyncio.create_task(server.run())
+        log = tmp_path / "daemon.log"
+        config = _config(tmp_path, "daemon", opcua_url=server.url, sim=sim, kafka=down, topic="t", spool=False)
+        proc = _start_daemon(config, log)
+        try:
+            async with asyncio.timeout(90):
+                while len(_jsonl(tmp_path / "daemon.jsonl")) < MIN_RAISED:
+                    assert proc.poll() is None, log.read_text()[-3000:]
+                    await asyncio.sleep(0.5)
+            rc, _ = await _sigterm(proc, log)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            server.stop()
+            sim_task.cancel()
+            await asyncio.gather(sim_task, return_exceptions=True)
+    text = log.read_text()
+    assert rc == 75, text[-3000:]
+    assert "alert events were dropped during this run" in text
+    assert not (tmp_path / "spool").exists()
