@@ -16,6 +16,8 @@ echo "== mypy"
 echo "== promtool"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules_test.yml
+# tests/unit/test_systemd_units.py checks the units with it; here a missing tool fails instead of skipping.
+command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing: run deploy/install-system-deps.sh" >&2; exit 1; }
 
 echo "== services"
 trap 'deploy/services.sh stop || true' EXIT

@@ -214,6 +214,44 @@ class Metrics:
         )
         for ev in ALERT_EVENT_TYPES:
             self.alert_events.labels(ev)
+        # Alarm-system KPIs (ISA-18.2 / EEMUA 191; detect/kpi.py computes the same from event lists):
+        # openings per 10 min per asset = increase(sentinelle_alert_openings_total[10m]).
+        self.alert_openings = Counter(
+            "alert_openings",
+            "Alerts opened (an operator's alarm load), by asset and kind; flood members are not openings.",
+            ["asset", "kind"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_openings_window = Gauge(
+            "alert_openings_in_flood_window",
+            "Alerts the asset opened, flood members included, in the last detect.flood_window_s (default 10 min).",
+            ["asset"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_reactivations = Counter(
+            "alert_reactivations",
+            "Cleared alerts that came back within their re-arm time and continued (chatter), per subject: a "
+            "tag or an asset, bounded by the configuration.",
+            ["asset", "kind", "subject"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_latched = Counter(
+            "alert_latched",
+            "Alerts latched because their subject chattered (detect.chatter_openings within chatter_window_s).",
+            ["asset", "kind"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_flood_members = Counter(
+            "alert_flood_members",
+            "Openings grouped into the asset's flood alert instead of opening alerts of their own.",
+            ["asset"],
+            namespace=ns,
+            registry=r,
+        )
         self.ticks_gated = Counter(
             "ticks_gated",
             "Tag ticks kept out of scoring and process alarms, by reason.",

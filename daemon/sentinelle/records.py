@@ -128,6 +128,7 @@ AlertKind = Literal[
     "energy_balance",
     "relation",
     "data_quality",
+    "flood",
 ]
 AlertEventType = Literal["opened", "updated", "acknowledged", "cleared"]
 ClearReason = Literal["normal", "maintenance", "detection_paused"]
@@ -184,6 +185,12 @@ class AlertEvent:
     """On ``cleared`` events: why (None there reads as ``normal``); None on the others."""
     sequence: int = 0
     """Position of this event in its alert's life (0: ``opened``), so each event of an alert has its own id."""
+    subject: str = ""
+    """What the alert is about, the unit of re-arm and chatter: a tag, an asset, ``tag#reason`` (data quality)."""
+    reactivations: int = 0
+    """Times the alert came back within its re-arm time after its condition had cleared (chatter)."""
+    members: tuple[str, ...] = ()
+    """``flood`` alerts: the alerts grouped into it, as ``kind:subject``, in joining order; empty otherwise."""
     schema_version: int = SCHEMA_VERSION
 
     @property
@@ -236,6 +243,9 @@ class AlertEvent:
             "acknowledged_by": self.acknowledged_by,
             "acknowledged_at": _iso(self.acknowledged_at) if self.acknowledged_at is not None else None,
             "clear_reason": (self.clear_reason or "normal") if self.event == "cleared" else None,
+            "subject": self.subject or None,
+            "reactivations": self.reactivations,
+            "members": list(self.members),
         }
 
 

@@ -13,6 +13,8 @@ from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent, ForecastBatch, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings
 
+from .detect_helpers import OPERATOR_LOAD_OFF
+
 LEVELS = (0.1, 0.5, 0.9)
 TAGS = (
     TagSettings(name="c.t", asset="c", node_id="n1", unit="°C", high_limit=5.2, low_limit=4.8, limit_deadband=0.05),
@@ -39,7 +41,8 @@ def _fb(ts: float, values: list[float], median: list[float], sigma: float = 0.1)
 
 def _stage(**kw: object) -> tuple[DetectStage, Metrics]:
     m = Metrics(CollectorRegistry())
-    s = DetectSettings(grace_period_steps=20, open_k=3, open_n=5, clear_normal_steps=4, update_min_interval_s=0, **kw)  # type: ignore[arg-type]
+    base = dict(grace_period_steps=20, open_k=3, open_n=5, clear_normal_steps=4, update_min_interval_s=0)
+    s = DetectSettings.model_validate({**base, **OPERATOR_LOAD_OFF, **kw})
     return DetectStage(TAGS, s, m), m
 
 

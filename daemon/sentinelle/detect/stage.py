@@ -317,6 +317,7 @@ class DetectStage:
         if in_maintenance.any():
             asset_gate = ["maintenance" if m else r for m, r in zip(in_maintenance.tolist(), asset_gate, strict=True)]
         self.book.latest_ts = max(self.book.latest_ts, w.ts)
+        events.extend(self.book.tick(w.ts, w.period_s))  # alarms (issue 13.5): re-arm expiry, flood end
         asset_gated = np.array([reason is not None for reason in asset_gate], dtype=bool)
         mode_gated = asset_gated[g.asset_index]
 
@@ -481,6 +482,8 @@ class DetectStage:
                 rule = g.balance.rules[j]
                 k = g.asset_names.index(rule.asset)
                 events += self._clear(("energy_balance", rule.asset), ctx, rule.power, why[k], cause[k])
+        paused = {g.asset_names[k]: (why[k], cause[k]) for k in why}  # alarms (issue 13.5): re-armed alerts, floods
+        events += self.book.clear_waiting(ctx.ts, paused)  # alarms (issue 13.5)
         return events
 
     def _clear(
@@ -495,6 +498,7 @@ class DetectStage:
         """Clear a per-asset alert, with the numbers of the tag it was filed under."""
         alert = self.book.open.get(key)
         if alert is None:
+            self.book.forget(key)  # alarms (issue 13.5): a flood member's condition ended
             return []
         row = ctx.group.row_of[alert.tag]
         return self._clear(key, ctx, row, why, clear_reason)
@@ -505,7 +509,8 @@ class DetectStage:
         """One alert per tag (detect.merge_by_asset = false)."""
         g = ctx.group
         events: list[AlertEvent] = []
-        opened, cleared = g.residual.step(flagged, scored & ~flagged)
+        severe = flagged & (np.abs(ctx.z) >= self.settings.critical_z) & self.settings.severe_opens_at_once  # alarms
+        opened, cleared = g.residual.step(flagged, scored & ~flagged, severe)  # alarms (issue 13.5): severe opens
         for i in opened.tolist():
             events.append(
                 self.book.open_alert(
@@ -536,7 +541,9 @@ class DetectStage:
         n_assets = len(g.asset_names)
         any_flagged = np.bincount(g.asset_index, weights=flagged, minlength=n_assets) > 0
         any_scored = np.bincount(g.asset_index, weights=scored, minlength=n_assets) > 0
-        opened, cleared = g.residual.step(any_flagged, any_scored & ~any_flagged)
+        severe = flagged & (np.abs(ctx.z) >= self.settings.critical_z) & self.settings.severe_opens_at_once  # alarms
+        any_severe = np.bincount(g.asset_index, weights=severe, minlength=n_assets) > 0  # alarms (issue 13.5)
+        opened, cleared = g.residual.step(any_flagged, any_scored & ~any_flagged, any_severe)  # alarms: severe opens
         events: list[AlertEvent] = []
         just_opened = set(opened.tolist())
         for k in np.flatnonzero(any_flagged & g.residual.open).tolist():
@@ -620,6 +627,7 @@ class DetectStage:
             key: AlertKey = ("asset_state", g.subjects[k])
             alert = self.book.open.get(key)
             if alert is None:
+                self.book.forget(key)  # alarms (issue 13.5): a flood member's condition ended
                 continue
             obs, contributors = self._asset_obs(ctx, g.asset_names[k], g.row_of[alert.tag], float(t2[k]))
             ev = self.book.clear(key, obs, contributors)

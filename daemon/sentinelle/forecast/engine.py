@@ -42,7 +42,7 @@ import os
 # huggingface_hub reads this once, when it is first imported: set it before transformers loads it.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -94,9 +94,12 @@ class ModelForecaster:
         max_batch: int = 1024,
         threads: int | None = None,
         adapters_dir: Path | None = None,
+        asset_tags: Mapping[str, Collection[str]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.path = Path(path)
+        self._asset_tags = asset_tags
+        """Asset → its configured tags: an adapter trained on other tags is refused (None: not checked)."""
         self.levels = tuple(levels)
         self.horizon = horizon
         if max_batch < 1:
@@ -162,11 +165,13 @@ class ModelForecaster:
         Raises :class:`ModelError` naming the file (wrong base, corrupt or missing
         file); the model is then unchanged.
         """
-        from .adapters import attach, file_sha256, read_adapter  # peft only when adapters are used
+        from .adapters import attach, check_adapter_tags, file_sha256, read_adapter  # peft only with adapters
 
         if self._base_sha256 is None:
             self._base_sha256 = file_sha256(self.path / WEIGHTS_FILE)
         files = read_adapter(directory, self._base_sha256, self.model)
+        if self._asset_tags is not None:
+            check_adapter_tags(files, asset, self._asset_tags.get(asset, ()))
         name = self.adapters.get(asset) or f"asset{len(self.adapters)}"  # peft names must be identifiers
         if self._peft is not None and name in self._peft.peft_config:
             self._peft.delete_adapter(name)
