@@ -73,6 +73,7 @@ async def test_a_server_outage_is_a_gap_with_one_source_down_alert_and_one_recon
         ],
         "tags": [t.model_dump(exclude_none=True) for t in chiller_tags(sim)],
         "forecast": {"forecaster": "naive"},
+        "detect": {"rearm_steps": 0, "rearm_min_s": 0.0},  # a clear is sent at once, not held for re-arm
         "kafka": {"enabled": False},
         "prometheus": {"host": "127.0.0.1", "port": metrics_port},
         "console": {"jsonl_path": str(jsonl)},
