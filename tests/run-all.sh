@@ -9,10 +9,13 @@ export HF_HUB_OFFLINE=1
 export SENTINELLE_RUN_DIR=${SENTINELLE_RUN_DIR:-$PWD/.run}
 
 echo "== ruff"
-"$VENV/bin/ruff" check daemon tests bench
-"$VENV/bin/ruff" format --check daemon tests bench
+"$VENV/bin/ruff" check daemon tests bench deploy/grafana
+"$VENV/bin/ruff" format --check daemon tests bench deploy/grafana
 echo "== mypy"
 "$VENV/bin/mypy"
+"$VENV/bin/mypy" deploy/grafana
+echo "== dashboards"
+"$VENV/bin/python" deploy/grafana/dashboards.py --check
 echo "== promtool"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules_test.yml

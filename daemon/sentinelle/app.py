@@ -126,7 +126,10 @@ class Daemon:
             log.error("forecaster %r unavailable: %s; using the %r baseline instead", f.forecaster, e, baseline.name)
             # The baseline's own fallback is what its settings would give it.
             as_baseline = f.model_copy(update={"forecaster": baseline.name})
-            return ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline))
+            batcher = ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline))
+            # A checkpoint that cannot be read is not retried (it does not mend itself); the gauge says so.
+            self.metrics.forecast_fallback_active.set(1)
+            return batcher
 
     def _default_sinks(self) -> list[AlertSink]:
         s = self.settings

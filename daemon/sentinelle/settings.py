@@ -181,6 +181,15 @@ class ForecastSettings(_Section):
         description="Forecast each tag every R ticks (a rotating 1/R of the tags per tick) and use the "
         "earlier multi-step forecast in between: how a model too slow for every tag every tick keeps up.",
     )
+    fallback_retry_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="After the forecaster fails a whole call, its baseline forecasts for this long before the "
+        "forecaster is tried again; the wait doubles after each failed retry.",
+    )
+    fallback_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest wait between retries of a failing forecaster."
+    )
     model_path: Path | None = Field(
         default=None,
         description="Local checkpoint directory (config.json + model.safetensors); "

@@ -15,9 +15,11 @@ on top of :class:`~sentinelle.forecast.model.SentinelleTSModel`:
 Loading reads only the given directory (``config.json`` + ``model.safetensors``)
 with ``local_files_only=True`` and ``HF_HUB_OFFLINE=1``: a plant server has no
 model hub.  Every failure — missing directory or file, corrupt weights, a
-config this code cannot build, weights that do not fit the config, non-finite
-output — is raised as :class:`~sentinelle.errors.ModelError` naming the file,
-so the daemon can fall back to a baseline instead of dying.
+config this code cannot build, weights that do not fit the config — is raised
+as :class:`~sentinelle.errors.ModelError` naming the file, so the daemon can
+fall back to a baseline instead of dying.  A window whose forecast comes out
+non-finite is answered with a row of NaN, which the batcher fills from its
+baseline for that row alone (:mod:`.batcher`).
 
 Per-asset adapters (``adapters_dir``, written by ``sentinelle finetune``): every
 subfolder ``<adapters_dir>/<asset>/`` is checked and attached at start
@@ -209,10 +211,12 @@ class ModelForecaster:
         else:
             for i, asset in enumerate(assets):
                 groups.setdefault(self.adapters.get(asset), []).append(i)
-        for adapter, rows in groups.items():
-            for start in range(0, len(rows), self.max_batch):
-                part = np.asarray(rows[start : start + self.max_batch], dtype=np.intp)
-                out[part] = self._forecast_chunk(x[part], adapter)
+        # Extreme values overflow in scaling; such rows come out NaN (see _forecast_chunk), not as warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for adapter, rows in groups.items():
+                for start in range(0, len(rows), self.max_batch):
+                    part = np.asarray(rows[start : start + self.max_batch], dtype=np.intp)
+                    out[part] = self._forecast_chunk(x[part], adapter)
         return out
 
     def _fit_length(self, x: FloatArray) -> FloatArray:
@@ -242,10 +246,11 @@ class ModelForecaster:
         # Interpolation keeps the model's order; this only absorbs float rounding.
         scaled = np.maximum.accumulate(scaled, axis=1)
         values = self.tokenizer.unscale(scaled, encoded.loc, encoded.scale)
-        empty = ~np.isfinite(chunk).any(axis=1)
-        values[empty] = np.nan
-        if not np.isfinite(values[~empty]).all():
-            raise ModelError(f"{self.path / WEIGHTS_FILE}: the model produced non-finite forecasts")
+        # A window without data has no forecast; a row the model got wrong (inf/NaN, e.g. from an
+        # overflow on extreme values) is NaN as a whole, for the batcher to give its baseline's forecast:
+        # one bad window must not cost the other rows of its chunk the model.
+        bad = ~np.isfinite(chunk).any(axis=1) | ~np.isfinite(values).all(axis=(1, 2))
+        values[bad] = np.nan
         return values
 
 
