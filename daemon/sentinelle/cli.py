@@ -2,8 +2,9 @@
 
 Exit codes (uvicorn-style, and ``RestartPreventExitStatus=78`` in the systemd unit):
 0 clean stop, 1 a bug, 69 a required service unavailable at start (EX_UNAVAILABLE),
-78 bad configuration (EX_CONFIG).  Heavy imports (asyncua, aiokafka, torch) happen
-inside the commands, so ``--help`` and ``check-config`` stay fast.
+75 stopped, but alert events were dropped during the run (EX_TEMPFAIL: spool full or
+unusable, see ``sentinelle_sink_events_dropped_total``), 78 bad configuration (EX_CONFIG).
+Heavy imports (asyncua, aiokafka, torch) happen inside the commands, so ``--help`` and ``check-config`` stay fast.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from .settings import FaultSettings, Settings, load_settings, read_toml
 from .settings_sources import secrets_in, secrets_set
 
 EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
+EXIT_ALERTS_DROPPED = 75
 
 log = logging.getLogger("sentinelle")
 
@@ -259,7 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = load_settings(args.config)
             check_runnable(settings)
             _setup_logging(settings.daemon.log_level)
-            return asyncio.run(_run(settings))
+            return _exit_now_if_compute_lingers(asyncio.run(_run(settings)))
         if args.command == "simulate":
             base = load_settings(args.config)
             settings = load_settings(args.config, simulator=_simulator_overrides(args, base))
@@ -658,10 +660,36 @@ async def _run(settings: Settings) -> int:
     from .app import Daemon, run_until_signalled
 
     try:
-        await run_until_signalled(Daemon(settings))
+        daemon = Daemon(settings)
+        await run_until_signalled(daemon)
     except (Exception, ExceptionGroup) as e:
         return _exit_code_for(e)
+    dropped = daemon.alert_events_dropped()
+    if dropped:
+        # Scrapers may be gone by now: the exit status is what tells systemd and the operator.
+        log.error("%d alert events were dropped during this run (see the log); exit %d", dropped, EXIT_ALERTS_DROPPED)
+        return EXIT_ALERTS_DROPPED
     return EXIT_OK
+
+
+def _exit_now_if_compute_lingers(code: int) -> int:
+    """Exit at once when a forecast is still running on a worker thread after the stop.
+
+    The stop is bounded (the sinks are closed, undelivered alerts spooled), but
+    Python joins worker threads at exit, and a model forecast of a backlog can run
+    for minutes: systemd would SIGKILL the daemon at ``TimeoutStopSec`` and report a
+    failed stop.  Nothing is lost by not waiting for it: its result has nowhere to go.
+    """
+    import threading
+
+    lingering = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if not lingering:
+        return code
+    log.warning("not waiting for %s (a forecast still running); exiting with %d", ", ".join(lingering), code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _exit_code_for(e: BaseException) -> int:

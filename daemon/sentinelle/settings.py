@@ -19,7 +19,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -616,6 +625,31 @@ class KafkaSettings(_Section):
     request_timeout_ms: int = Field(default=10_000, ge=100)
     linger_ms: int = Field(default=5, ge=0)
     max_pending_events: int = Field(default=10_000, ge=1, description="Bound of the in-memory send queue.")
+    spool_dir: Path | None = Field(
+        default=Path("/var/lib/sentinelle/spool"),
+        description="On-disk spool of events Kafka has not acknowledged (on stop, and in outages longer than "
+        "spool_after_s); sent on recovery or the next start. Under systemd's StateDirectory. None: no spool, "
+        "undelivered events are dropped at stop (counted, exit 75).",
+    )
+
+    spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=4096, description="Bound of the spool's files; overflow drops the oldest."
+    )
+    spool_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Write pending events to the spool once Kafka has not acknowledged any this long.",
+    )
+    spool_fsync: Literal["always", "never"] = Field(
+        default="always",
+        description="always: every spool write reaches the disk before it counts; never: the OS decides.",
+    )
+
+    @field_validator("spool_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """TOML has no null: ``spool_dir = ""`` turns the spool off."""
+        return None if value == "" else value
 
 
 class CommandSettings(_Section):
@@ -675,7 +709,12 @@ class ConsoleSettings(_Section):
 
 
 class DaemonSettings(_Section):
-    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    shutdown_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Grace for draining and flushing at stop; then undelivered alerts go to the spool. Keep it a "
+        "few seconds under the unit's TimeoutStopSec (30 s).",
+    )
     samples_queue_size: int = Field(default=200_000, ge=1, description="Overflow drops the oldest, counted.")
     stage_queue_size: int = Field(default=64, ge=1, description="Batches between stages; full queues block.")
     watchdog_interval_s: float = Field(default=5.0, gt=0, description="Used when systemd gives no WATCHDOG_USEC.")

@@ -13,6 +13,8 @@ The resampling rule (documented for users in README.md, "Data rules"):
 * A held value older than ``max_hold_s`` is no longer trusted: the slot is a
   *gap* (NaN), counted in ``sentinelle_window_gap_slots_total``.  Gaps are never
   forecast against or scored.
+* While a tag's source is disconnected (:meth:`Windows.set_source_down`), its
+  value is not held at all: every slot is a gap, flagged in ``source_down``.
 * Slots close by *event time*: a group's watermark is the newest source timestamp
   seen (of any tag) minus its ``allowed_lateness_s``; every slot ending before the
   watermark closes.  When nothing arrives for ``idle_close_s`` of wall time, the
@@ -83,6 +85,8 @@ class TagGroup:
         self._pend_values: list[float] = []
         self.next_slot: int | None = None
         """Index of the next slot to close; None until the first watermark."""
+        self.down = np.zeros(n, dtype=bool)
+        """Tags whose source is disconnected: their held values are not trusted."""
 
     def start_at(self, watermark: float) -> None:
         self.next_slot = slot_of(watermark, self.period_s)
@@ -143,7 +147,7 @@ class TagGroup:
     def _close_one(self, k: int, max_hold_s: float, metrics: Metrics, now: float, received_at: float) -> WindowBatch:
         end = k * self.period_s
         self._commit_until(end)
-        fresh = self.value_ts >= end - max_hold_s - _EPS
+        fresh = (self.value_ts >= end - max_hold_s - _EPS) & ~self.down
         col = np.where(fresh, self.value, np.nan)
         gaps = int(len(col) - np.count_nonzero(fresh & np.isfinite(self.value)))
         if gaps:
@@ -162,6 +166,7 @@ class TagGroup:
             contexts=ctx,
             closed_at=now,
             arrived_at=received_at,
+            source_down=self.down.copy() if self.down.any() else None,
         )
 
 
@@ -249,6 +254,21 @@ class Windows:
     def idle_poll_s(self) -> float:
         """How long the caller may wait for samples before :meth:`tick_idle` has work: the shortest idle close."""
         return min((g.timing.idle_close_s for g in self.groups), default=window_timing(1.0, self.settings).idle_close_s)
+
+    def set_source_down(self, tags: Iterable[str], down: bool) -> None:
+        """Mark the tags of a source that disconnected (``down``) or came back.
+
+        A disconnected source's last values are not held for ``max_hold_s`` as if live:
+        its tags are gaps from the next slot to close on, until it reconnects and sends
+        new values (the ones from before the outage are forgotten).
+        """
+        for name in tags:
+            where = self._where.get(name)
+            if where is not None:
+                g, row = where
+                g.down[row] = down
+                if down:
+                    g.value_ts[row] = -np.inf
 
     def tick_idle(self) -> list[WindowBatch]:
         """Let the wall clock move the watermarks when no sample has arrived for a while."""

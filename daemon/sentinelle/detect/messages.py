@@ -27,7 +27,7 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
             f"further alerts grouped here: {', '.join(alert.flood_members)}"
         )
     if event == "cleared":
-        if alert.reason == "missing" or alert.kind in _PER_ASSET_WORDING or len(alert.members) > 1:
+        if alert.reason in ("missing", "source_down") or alert.kind in _PER_ASSET_WORDING or len(alert.members) > 1:
             return f"{alert.asset} back to normal"
         return f"{alert.tag} back to normal at {obs.actual:.4g}{unit}"
     if alert.kind == "limit_high":
@@ -54,6 +54,8 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
         if alert.reason == "spike":
             return f"{alert.tag} jumped by {obs.z:+.4g}{unit} for one or two samples and came back (data quality)"
         names = ", ".join(members) if members else alert.tag
+        if alert.reason == "source_down":
+            return f"{alert.asset}: source disconnected, no values from {names} (data quality)"
         return f"{alert.asset}: no usable value for {duration_text(limit)} or more from {names} (data quality)"
     detail = (
         f"{alert.tag} = {obs.actual:.4g}{unit}, forecast {obs.forecast:.4g}{unit} "

@@ -70,6 +70,8 @@ class QualityTick:
     spike_height: FloatArray
     """Height of the confirmed spike (tag units), NaN elsewhere."""
     recovery: BoolArray
+    source_down: BoolArray | None = None
+    """Rows without a value because their source is disconnected (missing at once); None: none."""
 
 
 class DataQuality:
@@ -109,13 +111,18 @@ class DataQuality:
         is not suspected again: its steps are the data now, and fill the spread."""
         self._quiet_steps = settings.spike_window_steps
 
-    def step(self, ts: float, values: FloatArray) -> QualityTick:
-        """Judge one tick's values (NaN: a gap) and advance the state."""
+    def step(self, ts: float, values: FloatArray, source_down: BoolArray | None = None) -> QualityTick:
+        """Judge one tick's values (NaN: a gap) and advance the state.
+
+        ``source_down``: rows whose source is disconnected — missing at once, not after ``missing_after_s``.
+        """
         finite = np.isfinite(values)
 
         # Missing: time since the last usable value (from the first tick seen, for a tag never seen).
         self._last_seen = np.where(finite | np.isnan(self._last_seen), ts, self._last_seen)
         missing = ~finite & (ts - self._last_seen >= self.missing_after_s)
+        if source_down is not None:
+            missing |= ~finite & source_down
 
         # Stuck: time since the value last moved beyond the tolerance; a gap neither moves nor resets it.
         with np.errstate(invalid="ignore"):
@@ -152,6 +159,7 @@ class DataQuality:
             spike=spike,
             spike_confirmed=confirmed,
             spike_height=height,
+            source_down=source_down,
             recovery=recovery,
         )
 

@@ -41,6 +41,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot, levels_or_nan
+from ..queues import end_of_stream
 from ..records import (
     AlertEvent,
     AlertKind,
@@ -169,7 +170,7 @@ class DetectStage:
                 if events:
                     await outbox.put(events)
         finally:
-            await outbox.put(None)
+            await end_of_stream(outbox)
 
     @contextlib.contextmanager
     def replaying_history(self) -> Iterator[None]:
@@ -322,7 +323,7 @@ class DetectStage:
         mode_gated = asset_gated[g.asset_index]
 
         # 2. Data quality.
-        dq = g.quality.step(w.ts, values)
+        dq = g.quality.step(w.ts, values, w.source_down)
         gate = mode_gated | dq.gate
         self._count_gated(g, asset_gate, mode_gated, dq)
         clean = np.where(gate, np.nan, values)
@@ -914,6 +915,9 @@ class DetectStage:
                 rows = [r for r in g.asset_rows[g.asset_names[k]] if dq.missing[r]]
                 members = [g.tags[r] for r in rows]
                 key = ("data_quality", f"{g.subjects[k]}#missing")
+                # Its source disconnected: say so (one alert per asset, whichever the reason).
+                down = dq.source_down is not None and bool(dq.source_down[rows].any())
+                why: DataQualityReason = "source_down" if down else "missing"
                 if k in just_opened:
                     events.append(
                         self.book.open_alert(
@@ -924,7 +928,7 @@ class DetectStage:
                             magnitude=float(len(rows)),
                             contributors=self._contrib(ctx, rows[0]),
                             limit=limit,
-                            reason="missing",
+                            reason=why,
                             members=members,
                         )
                     )
