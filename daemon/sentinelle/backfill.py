@@ -10,7 +10,10 @@ before the OPC-UA sources connect (so before ``READY=1``):
 
 * **Look-back**: ``[now − history.backfill_lookback_s, now)``; by default
   ``context_steps + grace_period_steps`` periods of the slowest tag, so the windows
-  are full *and* the detectors have passed their grace period.
+  are full *and* the detectors have passed their grace period.  An export of a
+  past period is read with ``history.backfill_from`` (and ``backfill_until``) in
+  the data's own time instead: a look-back from the wall clock would need to
+  reach back months to find it.
 * **Read**: every ``[[history.sources]]`` through :mod:`sentinelle.sources.history`,
   asking for the configured tags only.  Malformed rows are counted by reason
   (``sentinelle_samples_dropped_total{reason="malformed_…"}``); samples read count
@@ -66,6 +69,7 @@ from .notify import sd_notify
 from .records import FloatArray, Quality, Sample, WindowBatch
 from .settings import Settings
 from .sources.history import HistoryReader, HistoryReport
+from .timing import backfill_lookback_s
 from .windows import Windows
 
 log = logging.getLogger(__name__)
@@ -80,11 +84,7 @@ _QUALITIES = tuple(Quality)
 
 def lookback_s(settings: Settings) -> float:
     """How far back the backfill reads: the setting, or enough to fill windows and pass the grace period."""
-    configured = settings.history.backfill_lookback_s
-    if configured is not None:
-        return configured
-    slowest = max((t.period_s for t in settings.tags), default=1.0)
-    return (settings.windows.context_steps + settings.detect.grace_period_steps) * slowest
+    return backfill_lookback_s(settings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,7 +247,8 @@ async def run_backfill(
     began = time.monotonic()
     keep_alive = _StartKeepAlive()
     end = time.time() if now is None else now
-    start = end - lookback_s(settings)
+    explicit = h.backfill_range(end)
+    start, end = explicit if explicit is not None else (end - lookback_s(settings), end)
     names = [t.name for t in settings.tags]
     columns = _Columns({name: i for i, name in enumerate(names)}, metrics)
     log.info(
@@ -261,6 +262,7 @@ async def run_backfill(
     unavailable: list[str] = []
     for source in h.sources:
         reader = HistoryReader(source, metrics)
+        reader.report.units = {t.name: t.unit for t in settings.tags if t.unit}  # the held/deadband log lines
         reports.append(reader.report)
         ingested = metrics.samples_ingested.labels(f"history:{reader.label}")
         read = metrics.backfill_samples.labels(reader.label)

@@ -42,7 +42,7 @@ DROP_REASONS = (
 )
 """Every reason a sample may be skipped; all are pre-declared so dashboards see zeros.
 
-The ``malformed_*`` reasons come from history files and tables (``sources/history.py``):
+The ``malformed_*`` reasons come from history files and tables (``sources/history/``):
 a row whose date or value cannot be read, or whose column count is wrong."""
 
 
@@ -54,7 +54,7 @@ in a maintenance window (``maintenance``, ``detect/maintenance.py``)."""
 
 ALERT_EVENT_TYPES = ("opened", "updated", "acknowledged", "cleared")
 
-DATA_QUALITY_REASONS = ("stuck", "spike", "missing")
+DATA_QUALITY_REASONS = ("stuck", "spike", "missing", "source_down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +95,9 @@ class TagStateCollector(Collector):
         )
         forecast = GaugeMetricFamily(
             f"{NAMESPACE}_tag_forecast",
-            "Forecast of the tag's latest value, made one step earlier, per quantile level.",
-            labels=["asset", "tag", "quantile"],
+            "Forecast of the tag's latest value, made one step earlier, per quantile level "
+            "(label level; Prometheus reserves quantile for summaries).",
+            labels=["asset", "tag", "level"],
         )
         score = GaugeMetricFamily(
             f"{NAMESPACE}_tag_anomaly_score",
@@ -158,7 +159,11 @@ class Metrics:
             "source_connected", "1 while the source is connected and subscribed.", ["source"], namespace=ns, registry=r
         )
         self.source_reconnects = Counter(
-            "source_reconnects", "Connection attempts after the first.", ["source"], namespace=ns, registry=r
+            "source_reconnects",
+            "Outages that ended with a reconnection (one per outage, however many attempts it took).",
+            ["source"],
+            namespace=ns,
+            registry=r,
         )
         self.source_errors = Counter(
             "source_errors", "Source failures, by kind.", ["source", "kind"], namespace=ns, registry=r
@@ -183,6 +188,20 @@ class Metrics:
         )
         self.forecast_errors = Counter(
             "forecast_errors", "Forecaster calls that failed.", ["forecaster"], namespace=ns, registry=r
+        )
+        self.forecast_fallback_active = Gauge(
+            "forecast_fallback_active",
+            "1 while the configured forecaster is replaced by its baseline for whole calls (it failed, or "
+            "could not be loaded); sentinelle_forecaster_active names the one in use.",
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_fallback_rows = Counter(
+            "forecast_fallback_rows",
+            "Windows whose forecast was not finite and came from the baseline instead, by the forecaster that failed.",
+            ["forecaster"],
+            namespace=ns,
+            registry=r,
         )
         self.forecast_overruns = Counter(
             "forecast_overruns",
@@ -210,6 +229,44 @@ class Metrics:
         )
         for ev in ALERT_EVENT_TYPES:
             self.alert_events.labels(ev)
+        # Alarm-system KPIs (ISA-18.2 / EEMUA 191; detect/kpi.py computes the same from event lists):
+        # openings per 10 min per asset = increase(sentinelle_alert_openings_total[10m]).
+        self.alert_openings = Counter(
+            "alert_openings",
+            "Alerts opened (an operator's alarm load), by asset and kind; flood members are not openings.",
+            ["asset", "kind"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_openings_window = Gauge(
+            "alert_openings_in_flood_window",
+            "Alerts the asset opened, flood members included, in the last detect.flood_window_s (default 10 min).",
+            ["asset"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_reactivations = Counter(
+            "alert_reactivations",
+            "Cleared alerts that came back within their re-arm time and continued (chatter), per subject: a "
+            "tag or an asset, bounded by the configuration.",
+            ["asset", "kind", "subject"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_latched = Counter(
+            "alert_latched",
+            "Alerts latched because their subject chattered (detect.chatter_openings within chatter_window_s).",
+            ["asset", "kind"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_flood_members = Counter(
+            "alert_flood_members",
+            "Openings grouped into the asset's flood alert instead of opening alerts of their own.",
+            ["asset"],
+            namespace=ns,
+            registry=r,
+        )
         self.ticks_gated = Counter(
             "ticks_gated",
             "Tag ticks kept out of scoring and process alarms, by reason.",
@@ -285,8 +342,26 @@ class Metrics:
         self.sink_errors = Counter("sink_errors", "Failed deliveries, per sink.", ["sink"], namespace=ns, registry=r)
         self.sink_dropped = Counter(
             "sink_events_dropped",
-            "Events a sink had to drop (queue full at shutdown or overflow).",
+            "Events a sink had to drop (queue or spool full, a torn spool record, no spool at shutdown).",
             ["sink"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_pending = Gauge(
+            "alert_pending_events",
+            "Alert events accepted by the Kafka sink and not yet acknowledged (in memory, in flight or spooled).",
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_spool_events = Gauge(
+            "alert_spool_events", "Alert events waiting in the on-disk spool.", namespace=ns, registry=r
+        )
+        self.alert_spool_bytes = Gauge(
+            "alert_spool_bytes", "Size of the on-disk alert spool's files.", namespace=ns, registry=r
+        )
+        self.alert_spool_torn = Counter(
+            "alert_spool_torn_records",
+            "Spool records found torn or corrupt at start (a crash while writing); also counted as dropped.",
             namespace=ns,
             registry=r,
         )

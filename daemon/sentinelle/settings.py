@@ -2,22 +2,43 @@
 
 Loaded from a TOML file (``config/sentinelle.toml`` documents every field) and
 overridden by environment variables with the prefix ``SENTINELLE_`` and ``__``
-between levels, e.g. ``SENTINELLE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092``.
-Units are part of field names (``period_s``, ``max_wait_ms``).  Everything is
-validated before anything starts; :func:`load_settings` turns every problem into
-a :class:`~sentinelle.errors.ConfigError` naming the field.
+between levels, e.g. ``SENTINELLE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092`` or
+``SENTINELLE_SOURCES__0__URL=...`` (one field of the file's first source), and by
+secret files (systemd's ``LoadCredential=``, ``daemon.secrets_dir``): how these
+layers merge is :mod:`sentinelle.settings_sources`.  Units are part of field names
+(``period_s``, ``max_wait_ms``).  Everything is validated before anything starts;
+:func:`load_settings` turns every problem into a :class:`~sentinelle.errors.ConfigError`
+naming the field, list items by their name (``tags[chiller1.chw_temp_c].period_s``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from . import settings_sources
+from .config_checks import BootstrapServers
 from .errors import ConfigError
 
 FaultKind = Literal[
@@ -66,11 +87,16 @@ class TagSettings(_Section):
         gt=0,
         description="The rate is measured over this span (rounded to whole periods); None: one period.",
     )
+    stuck_check: bool | None = Field(
+        default=None,
+        description="Check the tag for stuck (data quality): only for tags that normally move, never set "
+        "points or state codes. None: checked when stuck_after_s is given.",
+    )
     stuck_after_s: float | None = Field(
         default=None,
         gt=0,
-        description="A tag that normally moves is stuck (data quality) when it stays within "
-        "stuck_tolerance of one value for this long. None: not checked (set it only on moving tags).",
+        description="A checked tag is stuck when it stays within stuck_tolerance of one value for this long "
+        "(giving it turns the check on). None: detect.stuck_after_periods periods of the tag.",
     )
     stuck_tolerance: float = Field(
         default=0.0, ge=0, description="Changes up to this (tag units) do not count as movement."
@@ -84,6 +110,8 @@ class TagSettings(_Section):
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> TagSettings:
+        if self.stuck_check is False and self.stuck_after_s is not None:
+            raise ValueError("stuck_after_s is given but stuck_check is false; drop one of them")
         if self.low_limit is not None and self.high_limit is not None and self.low_limit >= self.high_limit:
             raise ValueError(f"low_limit ({self.low_limit}) must be below high_limit ({self.high_limit})")
         for name in ("low_limit", "high_limit"):
@@ -116,23 +144,56 @@ class OpcUaSourceSettings(_Section):
         description="Exit 69 when the server is unreachable at start instead of retrying in the background.",
     )
     username: str | None = None
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(
+        default=None,
+        description="Best kept out of the file: a secret file sources.<name>.password (LoadCredential=, "
+        "daemon.secrets_dir) or SENTINELLE_SOURCES__<index>__PASSWORD.",
+    )
 
 
 class WindowSettings(_Section):
+    """Resampling into slots.  Each time constant is given in seconds, or (the default, None) as a
+    number of periods of the tag's group, so one configuration serves 1 s and 1 h data alike
+    (resolved per group by :mod:`sentinelle.timing`)."""
+
     context_steps: int = Field(default=512, ge=8, le=8192, description="Slots kept per tag.")
-    allowed_lateness_s: float = Field(
-        default=1.0, ge=0, description="How long a slot waits for late samples before it closes."
+    allowed_lateness_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long a slot waits for late samples before it closes (event time). None: "
+        "allowed_lateness_periods periods. Size it to the longest burst a server publishes at once.",
     )
-    max_hold_s: float = Field(
-        default=30.0,
+    allowed_lateness_periods: float = Field(
+        default=1.0,
+        ge=0,
+        description="Default lateness in periods: 1 lets the samples of one slot from several servers meet "
+        "(1 s on 1 s data, as before). A server that flushes bursts (a reconnect, a buffered gateway) needs "
+        "allowed_lateness_s of the burst's length.",
+    )
+    max_hold_s: float | None = Field(
+        default=None,
         gt=0,
-        description="A tag keeps its last value this long without a new sample (OPC-UA reports changes only).",
+        description="A tag keeps its last value this long without a new sample (OPC-UA reports changes "
+        "only); older, the slot is a gap. None: max_hold_periods periods.",
     )
-    idle_close_s: float = Field(
+    max_hold_periods: float = Field(
+        default=30.0,
+        gt=1,
+        description="Default hold in periods: a value inside a server's deadband goes unreported for many "
+        "periods, and a jittered sample arrives up to a period late; 30 (30 s on 1 s data, as before; 30 h "
+        "on hourly data) covers both. Must exceed 1: a hold of one period turns every late sample into a gap.",
+    )
+    idle_close_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="If no sample arrives for this long (wall clock), slots are closed by the clock. "
+        "None: idle_close_periods periods.",
+    )
+    idle_close_periods: float = Field(
         default=2.0,
         gt=0,
-        description="If no sample arrives for this long (wall clock), slots are closed by the clock.",
+        description="Default idle close in periods: 2 (2 s on 1 s data, as before) lets one sample be "
+        "missed before the clock takes over.",
     )
 
 
@@ -155,6 +216,15 @@ class ForecastSettings(_Section):
         ge=1,
         description="Forecast each tag every R ticks (a rotating 1/R of the tags per tick) and use the "
         "earlier multi-step forecast in between: how a model too slow for every tag every tick keeps up.",
+    )
+    fallback_retry_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="After the forecaster fails a whole call, its baseline forecasts for this long before the "
+        "forecaster is tried again; the wait doubles after each failed retry.",
+    )
+    fallback_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest wait between retries of a failing forecaster."
     )
     model_path: Path | None = Field(
         default=None,
@@ -313,7 +383,15 @@ class RelationSettings(_Section):
         default=604_800.0,
         gt=0,
         description="Time constant of the exponential forgetting of learned ticks (default a week): slow "
-        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not.",
+        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not. "
+        "Wear runs in wall time, so this is in seconds; memory_min_periods bounds it from below.",
+    )
+    memory_min_periods: float = Field(
+        default=3000.0,
+        ge=0,
+        description="The memory is at least this many periods of the relation's tags: 3000, ten default "
+        "warm-ups, keeps the fit an average of many ticks. Binds only for periods over ~3.4 min "
+        "(a week is 604,800 ticks at 1 s, unchanged; 168 at 1 h, raised to 3000 h). 0: no floor.",
     )
 
     @model_validator(mode="after")
@@ -342,7 +420,15 @@ class AssetDetectSettings(_Section):
         default=300.0,
         ge=0,
         description="After any mode change, detection on the asset waits this long (transients of a "
-        "start or a load change are not faults); detectors do not learn meanwhile.",
+        "start or a load change are not faults); detectors do not learn meanwhile. A transient runs in "
+        "process time, so this is in seconds; mode_holdoff_min_periods bounds it from below.",
+    )
+    mode_holdoff_min_periods: float = Field(
+        default=5.0,
+        ge=0,
+        description="The hold-off lasts at least this many periods of the asset's slowest tag: 5, the "
+        "default open_n, so no k-of-n window holds a tick forecast from before the change "
+        "(300 s on 1 s data, unchanged; 5 h on hourly data). 0: no floor.",
     )
 
 
@@ -413,6 +499,47 @@ class DetectSettings(_Section):
         default=30.0, ge=0, description="At most one 'updated' event per alert per this interval."
     )
     max_contributors: int = Field(default=5, ge=1)
+    # Alarms fit for an operator (ISA-18.2 / EEMUA 191; detect/lifecycle.py, detect/chatter.py, detect/flood.py).
+    # Defaults are set a priori from the standards' own numbers, not tuned on any reported data.
+    severe_opens_at_once: bool = Field(
+        default=True,
+        description="A residual tick with |z| >= critical_z opens its alert at once instead of waiting for "
+        "open_k of open_n (a single huge spike is an alarm).",
+    )
+    rearm_steps: int = Field(
+        default=10,
+        ge=0,
+        description="Re-arm time in periods of the alert's tag group: an alert whose condition cleared and "
+        "comes back within it continues (an 'updated' event), no new alert opens; its 'cleared' waits for it.",
+    )
+    rearm_min_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="... and at least this long in operator time (EEMUA 191 counts chattering per minute). "
+        "Both 0: clear at once, as before.",
+    )
+    chatter_openings: int = Field(
+        default=3,
+        ge=0,
+        description="A subject that opens this many alerts within chatter_window_s is chattering: its alert is "
+        "latched, re-armed for chatter_window_s. 0: no latch.",
+    )
+    chatter_window_s: float = Field(
+        default=600.0, gt=0, description="Operator time in which chatter_openings openings latch a subject."
+    )
+    flood_openings: int = Field(
+        default=10,
+        ge=0,
+        description="An asset that opened this many alerts within flood_window_s is in a flood: further "
+        "openings become members of one 'flood' alert of the asset. 0: no flood alerts.",
+    )
+    flood_window_s: float = Field(default=600.0, gt=0, description="Operator time of the flood rate.")
+    flood_clear_openings: int = Field(
+        default=5,
+        ge=0,
+        description="The flood clears when fewer openings than this (members included) fall in the last "
+        "flood_window_s and none of its members is still active.",
+    )
     asset_enabled: bool = Field(
         default=False,
         description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",
@@ -499,8 +626,25 @@ class DetectSettings(_Section):
         description="A jump that has not come back within this many ticks is a level change, not a spike: "
         "its ticks are scored again (detection of a real step is delayed by at most this).",
     )
-    missing_after_s: float = Field(
-        default=60.0, gt=0, description="A tag without a usable value this long is reported missing."
+    missing_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A tag without a usable value this long (counted from its last value, held values "
+        "included) is reported missing. None: missing_after_periods periods of the tag.",
+    )
+    missing_after_periods: float = Field(
+        default=60.0,
+        gt=0,
+        description="Default missing-after in periods: 60 (60 s on 1 s data, as before; 60 h on hourly data). "
+        "It counts from the last held value, so with the default hold a tag is missing 90 periods after its "
+        "last sample: a few late or skipped samples of slow data never are, a silent 1 s tag is within 90 s.",
+    )
+    stuck_after_periods: float = Field(
+        default=120.0,
+        gt=1,
+        description="Default of tags[].stuck_after_s in periods, for tags with stuck_check = true: 120 (the "
+        "120 s the chiller's tags were set to at 1 s); a moving measurement does not sit within its "
+        "tolerance for 120 of its own samples.",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
@@ -515,13 +659,40 @@ class DetectSettings(_Section):
 
 class KafkaSettings(_Section):
     enabled: bool = True
-    bootstrap_servers: str = "127.0.0.1:9092"
+    bootstrap_servers: BootstrapServers = Field(
+        default="127.0.0.1:9092", description="host:port[,host:port...]; IPv6 addresses in brackets: [::1]:9092."
+    )
     topic: str = Field(default="sentinelle.alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     client_id: str = "sentinelle"
     required_at_start: bool = True
     request_timeout_ms: int = Field(default=10_000, ge=100)
     linger_ms: int = Field(default=5, ge=0)
     max_pending_events: int = Field(default=10_000, ge=1, description="Bound of the in-memory send queue.")
+    spool_dir: Path | None = Field(
+        default=Path("/var/lib/sentinelle/spool"),
+        description="On-disk spool of events Kafka has not acknowledged (on stop, and in outages longer than "
+        "spool_after_s); sent on recovery or the next start. Under systemd's StateDirectory. None: no spool, "
+        "undelivered events are dropped at stop (counted, exit 75).",
+    )
+
+    spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=4096, description="Bound of the spool's files; overflow drops the oldest."
+    )
+    spool_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Write pending events to the spool once Kafka has not acknowledged any this long.",
+    )
+    spool_fsync: Literal["always", "never"] = Field(
+        default="always",
+        description="always: every spool write reaches the disk before it counts; never: the OS decides.",
+    )
+
+    @field_validator("spool_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """TOML has no null: ``spool_dir = ""`` turns the spool off."""
+        return None if value == "" else value
 
 
 class CommandSettings(_Section):
@@ -581,10 +752,20 @@ class ConsoleSettings(_Section):
 
 
 class DaemonSettings(_Section):
-    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    shutdown_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Grace for draining and flushing at stop; then undelivered alerts go to the spool. Keep it a "
+        "few seconds under the unit's TimeoutStopSec (30 s).",
+    )
     samples_queue_size: int = Field(default=200_000, ge=1, description="Overflow drops the oldest, counted.")
     stage_queue_size: int = Field(default=64, ge=1, description="Batches between stages; full queues block.")
     watchdog_interval_s: float = Field(default=5.0, gt=0, description="Used when systemd gives no WATCHDOG_USEC.")
+    secrets_dir: Path | None = Field(
+        default=None,
+        description="A folder of secret files named by field path (sources.plant.password); systemd's "
+        "$CREDENTIALS_DIRECTORY is read as well (and wins).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -637,10 +818,23 @@ class _HistorySource(_Section):
         description="Name in the export (column or parameter name) → configured tag name; "
         "names not listed are used as they are.",
     )
+    deadband: float | dict[str, float] | None = Field(
+        default=None,
+        description="The export's deadband (tag units): one value for every tag or a map configured tag → value; "
+        "overrides the estimate from the export's own steps (tags not in the map keep the estimate).",
+    )
 
     @property
     def label(self) -> str:
         return self.name or self.kind
+
+    @model_validator(mode="after")
+    def _deadband_valid(self) -> _HistorySource:
+        values = self.deadband.values() if isinstance(self.deadband, dict) else [self.deadband]
+        for value in values:
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"deadband: {value} is not a finite number >= 0")
+        return self
 
     @model_validator(mode="after")
     def _zone_known(self) -> _HistorySource:
@@ -695,7 +889,12 @@ class PostgresSource(_HistorySource):
     """A PostgreSQL historian table (tag, ts, value, quality), read in chunks through a server-side cursor."""
 
     kind: Literal["postgres"] = "postgres"
-    dsn: SecretStr = Field(description="postgresql://user@host:port/database (a password belongs in the env).")
+    dsn: SecretStr = Field(description="postgresql://user@host:port/database, best without the password.")
+    password: SecretStr | None = Field(
+        default=None,
+        description="The database password; best a secret file history.sources.<name>.password "
+        "(LoadCredential=, daemon.secrets_dir) rather than the file or the DSN.",
+    )
     table: str = Field(default="history", pattern=_SQL_NAME, description="Table or view, optionally schema.table.")
     tag_column: str = Field(default="tag", pattern=_SQL_IDENTIFIER)
     ts_column: str = Field(default="ts", pattern=_SQL_IDENTIFIER)
@@ -708,6 +907,11 @@ class PostgresSource(_HistorySource):
 HistorySource = Annotated[CsvEventsSource | CsvWideSource | ParquetSource | PostgresSource, Field(discriminator="kind")]
 
 
+def _epoch(when: dt.datetime) -> float:
+    """Epoch seconds of a settings date-time; one without an offset is UTC."""
+    return (when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
 class HistorySettings(_Section):
     """Plant history read at start so windows and detectors are warm at the first live tick."""
 
@@ -718,10 +922,34 @@ class HistorySettings(_Section):
         description="How far back the backfill reads; None: (context_steps + grace_period_steps) "
         "periods of the slowest tag.",
     )
+    backfill_from: dt.datetime | None = Field(
+        default=None,
+        description="Read the history from this date (the data's time; ISO 8601 or a TOML date-time; "
+        "without an offset: UTC) instead of the look-back before now: an export of a past period.",
+    )
+    backfill_until: dt.datetime | None = Field(
+        default=None, description="With backfill_from: read the history before this date (default: now)."
+    )
     required_at_start: bool = Field(
         default=False, description="Exit 69 when a history source cannot be read at start instead of starting cold."
     )
     chunk_samples: int = Field(default=10_000, ge=1, description="Samples per chunk a reader yields.")
+
+    def backfill_range(self, now: float) -> tuple[float, float] | None:
+        """``(start, end)`` epoch seconds of ``backfill_from``/``backfill_until`` (None: the look-back applies)."""
+        if self.backfill_from is None:
+            return None
+        end = _epoch(self.backfill_until) if self.backfill_until is not None else now
+        return _epoch(self.backfill_from), end
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> HistorySettings:
+        if self.backfill_until is not None:
+            if self.backfill_from is None:
+                raise ValueError("backfill_until: set backfill_from too (the range's start)")
+            if _epoch(self.backfill_until) <= _epoch(self.backfill_from):
+                raise ValueError("backfill_until: must come after backfill_from")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> HistorySettings:
@@ -749,8 +977,8 @@ class EnvOverTomlSettings(BaseSettings):
         return (env_settings, init_settings)
 
 
-class Settings(EnvOverTomlSettings):
-    """Root of the settings tree."""
+class Settings(BaseSettings):
+    """Root of the settings tree: the TOML file (init arguments), the environment, secret files."""
 
     model_config = SettingsConfigDict(
         env_prefix="SENTINELLE_",
@@ -774,6 +1002,20 @@ class Settings(EnvOverTomlSettings):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     finetune: FinetuneSettings = FinetuneSettings()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # One source that merges file, environment and secret files itself: pydantic-settings'
+        # own merge replaces a list from the environment whole (settings_sources explains).
+        file_data = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        return (settings_sources.LayeredSource(settings_cls, file_data, env_settings),)
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         source_names = [s.name for s in self.sources]
@@ -783,9 +1025,9 @@ class Settings(EnvOverTomlSettings):
         dup = _first_duplicate([t.name for t in self.tags])
         if dup:
             raise ValueError(f"tags: duplicate tag name {dup!r}")
-        for i, t in enumerate(self.tags):
+        for t in self.tags:
             if t.source not in source_names:
-                raise ValueError(f"tags.{i}.source: unknown source {t.source!r} (known: {source_names})")
+                raise ValueError(f"tags[{t.name}].source: unknown source {t.source!r} (known: {source_names})")
         seen: dict[tuple[str, str], str] = {}
         for t in self.tags:
             key = (t.source, t.node_id)
@@ -798,7 +1040,7 @@ class Settings(EnvOverTomlSettings):
         known_assets = {t.asset for t in self.tags}
         for i, w in enumerate(self.maintenance.windows):
             if self.tags and w.asset not in known_assets:
-                raise ValueError(f"maintenance.windows.{i}.asset: no tag belongs to asset {w.asset!r}")
+                raise ValueError(f"maintenance.windows[{i}].asset: no tag belongs to asset {w.asset!r}")
         return self
 
 
@@ -809,13 +1051,13 @@ def _check_asset_rules(tags: tuple[TagSettings, ...], assets: tuple[AssetDetectS
     dup = _first_duplicate([a.name for a in assets])
     if dup:
         raise ValueError(f"detect.assets: asset {dup!r} configured twice")
-    for i, a in enumerate(assets):
-        where = f"detect.assets.{i}"
+    for a in assets:
+        where = f"detect.assets[{a.name}]"
         if tags and a.name not in known_assets:
             raise ValueError(f"{where}.name: no tag belongs to asset {a.name!r}")
-        for j, rule in enumerate(a.modes):
+        for rule in a.modes:
             if tags and rule.tag not in by_name:
-                raise ValueError(f"{where}.modes.{j}.tag: unknown tag {rule.tag!r}")
+                raise ValueError(f"{where}.modes[{rule.mode}].tag: unknown tag {rule.tag!r}")
         if tags:
             _check_relations(by_name, a, where)
         e = a.energy_balance
@@ -840,16 +1082,17 @@ def _check_relations(by_name: dict[str, TagSettings], asset: AssetDetectSettings
     dup = _first_duplicate([r.target for r in asset.relations])
     if dup:
         raise ValueError(f"{where}.relations: two relations predict {dup!r}")
-    for j, r in enumerate(asset.relations):
+    for r in asset.relations:
+        here = f"{where}.relations[{r.target}]"
         for name in (r.target, *r.inputs):
             t = by_name.get(name)
             if t is None:
-                raise ValueError(f"{where}.relations.{j}: unknown tag {name!r}")
+                raise ValueError(f"{here}: unknown tag {name!r}")
             if t.asset != asset.name:
-                raise ValueError(f"{where}.relations.{j}: tag {name!r} belongs to {t.asset!r}, not {asset.name!r}")
+                raise ValueError(f"{here}: tag {name!r} belongs to {t.asset!r}, not {asset.name!r}")
         periods = {by_name[name].period_s for name in (r.target, *r.inputs)}
         if len(periods) > 1:
-            raise ValueError(f"{where}.relations.{j}: its tags must share one period_s (got {sorted(periods)})")
+            raise ValueError(f"{here}: its tags must share one period_s (got {sorted(periods)})")
 
 
 def _first_duplicate(names: list[str]) -> str | None:
@@ -874,13 +1117,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML: {e}", field=str(path)) from None
 
 
-def config_error(e: ValidationError, *, prefix: str = "") -> ConfigError:
-    """The first problem pydantic found, as a :class:`ConfigError` naming its field (``prefix`` + location)."""
-    err = e.errors()[0]
-    loc = prefix + ".".join(str(p) for p in err["loc"]) or "settings"
-    msg = err["msg"].removeprefix("Value error, ")
-    extra = f" (and {len(e.errors()) - 1} more problems)" if len(e.errors()) > 1 else ""
-    return ConfigError(msg + extra, field=loc)
+def config_error(e: ValidationError, *, prefix: str = "", data: Any = None) -> ConfigError:
+    """Pydantic's problems as one :class:`ConfigError` naming each field (``prefix`` + location), items by name."""
+    return settings_sources.config_error(e, prefix=prefix, data=data)
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -894,4 +1133,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as e:
-        raise config_error(e) from None
+        # The same merge again, to name the list items the error's location points into.
+        merged = settings_sources.resolve(Settings, data, EnvSettingsSource(Settings))
+        raise config_error(e, data=merged) from None

@@ -33,11 +33,27 @@ def batch(tags: Sequence[TagSettings], ts: float, values: Sequence[float], media
     return ForecastBatch(window=w, levels=LEVELS, quantiles=q, forecaster="test")
 
 
+OPERATOR_LOAD_OFF: dict[str, object] = dict(
+    severe_opens_at_once=False, rearm_steps=0, rearm_min_s=0.0, chatter_openings=0, flood_openings=0
+)
+"""DetectSettings that turn off a severe tick opening at once, re-arm, the chattering latch and floods."""
+
+
 def stage(tags: Sequence[TagSettings], **kw: object) -> tuple[DetectStage, Metrics]:
-    """A stage with short life cycles: open 3 of 5, clear after 4 normal ticks, no update throttle."""
+    """A stage with short life cycles: open 3 of 5, clear after 4 normal ticks, no update throttle.
+
+    The operator-load mechanisms (a severe tick opens at once, re-arm, chattering latch, flood) are off
+    unless a test turns them on: the tests that use this helper are about k of n and clearing runs;
+    ``tests/unit/test_alarm_load.py`` tests those mechanisms.
+    """
     m = Metrics(CollectorRegistry())
     base: dict[str, object] = dict(
-        grace_period_steps=20, open_k=3, open_n=5, clear_normal_steps=4, update_min_interval_s=0.0
+        grace_period_steps=20,
+        open_k=3,
+        open_n=5,
+        clear_normal_steps=4,
+        update_min_interval_s=0.0,
+        **OPERATOR_LOAD_OFF,
     )
     base.update(kw)
     return DetectStage(tags, DetectSettings.model_validate(base), m), m

@@ -135,8 +135,11 @@ def test_examples_in_the_consumer_docs_validate(validator: Draft202012Validator)
     examples = [json.loads(block) for block in re.findall(r"```json\n(.*?)```", doc, re.S)]
     assert {e["event"] for e in examples} == {"cleared", "opened", "updated", "acknowledged"}
     assert {e["category"] for e in examples} == {"process", "data_quality"}
+    sent = set(_payloads()["opened"])
     for example in examples:
         validator.validate(example)
+        assert set(example) == sent, f"an example lacks or adds fields: {set(example) ^ sent}"
+    assert any(e["kind"] == "flood" and e["members"] for e in examples)
 
 
 @pytest.mark.parametrize(
@@ -176,3 +179,84 @@ def test_category_and_reason_must_match_the_kind(validator: Draft202012Validator
     payload = _payloads()["opened"]
     change(payload)
     assert _errors(validator, payload), f"schema accepted an event with {why}"
+
+
+def test_flood_and_re_activation_events_validate(validator: Draft202012Validator) -> None:
+    """The fields of issue 13.5: subject, reactivations, members (flood alerts list theirs)."""
+    flood = _event(
+        "opened",
+        event_ts=START,
+        kind="flood",
+        alert_id=f"chiller1/chiller1.chw_temp_c/flood/{int(START * 1000)}",
+        subject="chiller1",
+        members=("limit_high:chiller1.chw_temp_c", "forecast_residual:chiller1"),
+    )
+    again = _event("updated", event_ts=START + 9, subject="chiller1", reactivations=2)
+    for ev in (flood, again):
+        payload = json.loads(json.dumps(ev.to_dict(), allow_nan=False))
+        validator.validate(payload)
+    assert json.loads(json.dumps(flood.to_dict()))["members"] == list(flood.members)
+    assert json.loads(json.dumps(again.to_dict()))["reactivations"] == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        (lambda p: p.update(kind="flood", alert_id=p["alert_id"].replace("forecast_residual", "flood")), "no member"),
+        (lambda p: p.update(members=["limit_high:chiller1.t"]), "members on a kind other than flood"),
+        (lambda p: p.update(reactivations=-1), "negative re-activations"),
+        (
+            lambda p: p.update(
+                kind="flood", alert_id=p["alert_id"].replace("forecast_residual", "flood"), members=["chiller1.t"]
+            ),
+            "a member without its kind",
+        ),
+        (
+            lambda p: p.update(
+                kind="flood", alert_id=p["alert_id"].replace("forecast_residual", "flood"), members=["dq:chiller1.t"]
+            ),
+            "a member with an unknown kind",
+        ),
+    ],
+)
+def test_wrong_flood_fields_fail(validator: Draft202012Validator, change: Any, why: str) -> None:
+    payload = _payloads()["opened"]
+    change(payload)
+    assert _errors(validator, payload), f"schema accepted an event with {why}"
+
+
+def test_each_event_of_an_alert_has_its_own_stable_event_id(validator: Draft202012Validator) -> None:
+    """event_id = alert id + position in the alert's life + event: distinct per event, the same when re-made."""
+    from prometheus_client import CollectorRegistry
+
+    from sentinelle.detect.alerts import AlertBook, Observation
+    from sentinelle.metrics import Metrics
+    from sentinelle.settings import DetectSettings
+
+    def life() -> list[str]:
+        settings = DetectSettings(update_min_interval_s=0.0, rearm_steps=0, rearm_min_s=0.0)
+        book = AlertBook(Metrics(CollectorRegistry()), settings)
+        key = ("limit_high", "c1.t")
+        obs = Observation(ts=60.0, actual=5.3, forecast=5.0, lower=4.9, upper=5.1, z=0.1, score=0.0, unit="degC")
+        events = [book.open_alert(key, asset="c1", tag="c1.t", obs=obs, magnitude=0.1, contributors=(), limit=5.2)]
+        update = book.maybe_update(key, obs, 1.0, ())
+        assert update is not None
+        events.append(update)
+        ack = book.acknowledge("c1", None, by="ana", at_ts=61.0, reason="").events
+        events.extend(ack)
+        cleared = book.clear(key, obs, ())
+        assert cleared is not None
+        events.append(cleared)
+        for ev in events:
+            validator.validate(ev.to_dict())
+            assert ev.to_dict()["event_id"] == ev.event_id
+        return [ev.event_id for ev in events]
+
+    ids = life()
+    assert ids == [
+        "c1/c1.t/limit_high/60000:0:opened",
+        "c1/c1.t/limit_high/60000:1:updated",
+        "c1/c1.t/limit_high/60000:2:acknowledged",
+        "c1/c1.t/limit_high/60000:3:cleared",
+    ]
+    assert life() == ids  # deterministic: the same data gives the same ids

@@ -13,6 +13,8 @@ from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent, ForecastBatch, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings
 
+from .detect_helpers import OPERATOR_LOAD_OFF
+
 LEVELS = (0.1, 0.5, 0.9)
 TAGS = (
     TagSettings(name="c.t", asset="c", node_id="n1", unit="°C", high_limit=5.2, low_limit=4.8, limit_deadband=0.05),
@@ -39,7 +41,8 @@ def _fb(ts: float, values: list[float], median: list[float], sigma: float = 0.1)
 
 def _stage(**kw: object) -> tuple[DetectStage, Metrics]:
     m = Metrics(CollectorRegistry())
-    s = DetectSettings(grace_period_steps=20, open_k=3, open_n=5, clear_normal_steps=4, update_min_interval_s=0, **kw)  # type: ignore[arg-type]
+    base = dict(grace_period_steps=20, open_k=3, open_n=5, clear_normal_steps=4, update_min_interval_s=0)
+    s = DetectSettings.model_validate({**base, **OPERATOR_LOAD_OFF, **kw})
     return DetectStage(TAGS, s, m), m
 
 
@@ -129,7 +132,7 @@ def test_gaps_are_neither_scored_nor_alerting() -> None:
 def test_per_tag_gauges_come_from_the_snapshot() -> None:
     stage, m = _stage()
     _feed(stage, _normal(3))
-    v = m.registry.get_sample_value("sentinelle_tag_forecast", {"asset": "c", "tag": "c.p", "quantile": "0.5"})
+    v = m.registry.get_sample_value("sentinelle_tag_forecast", {"asset": "c", "tag": "c.p", "level": "0.5"})
     assert v == 100.0
     assert m.registry.get_sample_value("sentinelle_tag_actual", {"asset": "d", "tag": "d.x"}) is not None
 

@@ -8,6 +8,7 @@ data-quality alerts open on their first bad tick.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -17,7 +18,7 @@ from sentinelle.detect.rules import RateOfChange
 from sentinelle.errors import ConfigError
 from sentinelle.settings import TagSettings, load_settings
 
-from .detect_helpers import feed, noisy, stage, summary
+from .detect_helpers import batch, feed, noisy, stage, summary
 
 
 def _value(m: object, name: str, labels: dict[str, str] | None = None) -> float:
@@ -244,6 +245,27 @@ def test_missing_values_make_one_alert_per_asset_listing_its_tags() -> None:
     assert [e.score for e in events] == [1.0, 2.0, 2.0]  # tags without values, at most
 
 
+def test_a_disconnected_source_makes_one_source_down_alert_per_asset_at_once() -> None:
+    """Issue 15: gaps flagged source_down are missing at once (not after missing_after_s), reason source_down."""
+    tags = (*DQ_TAGS, TagSettings(name="d.x", asset="d", node_id="n3"))
+    nominal = [*DQ_NOMINAL, 0.0]
+    st, m = stage(tags, missing_after_s=60.0)
+    nan = math.nan
+    events = feed(st, tags, noisy(nominal, 30), nominal)
+    down = np.array([True, True, False])
+    for k in range(30, 35):  # c's server is down: both its tags are gaps, flagged
+        b = batch(tags, float(k), [nan, nan, 0.0], nominal)
+        events += st.process(dataclasses.replace(b, window=dataclasses.replace(b.window, source_down=down)))
+    events += feed(st, tags, noisy(nominal, 10, seed=1), nominal, start=35.0)
+    assert summary(events) == [
+        ("opened", "data_quality", "c.t", 30.0),
+        ("cleared", "data_quality", "c.t", 38.0),
+    ]
+    assert [e.reason for e in events] == ["source_down"] * 2
+    assert events[0].message == "c: source disconnected, no values from c.p, c.t (data quality)"
+    assert m.registry.get_sample_value("sentinelle_data_quality_alerts_total", {"reason": "source_down"}) == 1.0
+
+
 # -- settings ---------------------------------------------------------------------------------------
 
 
@@ -254,12 +276,15 @@ def _tags_dicts() -> list[dict[str, object]]:
 @pytest.mark.parametrize(
     ("asset", "field"),
     [
-        ({**EB_ASSET, "name": "nope"}, "detect.assets.0.name"),
+        ({**EB_ASSET, "name": "nope"}, "detect.assets[nope].name"),
         (
             {**EB_ASSET, "energy_balance": {**EB_ASSET["energy_balance"], "power_tag": "c.nope"}},  # type: ignore[dict-item]
-            "detect.assets.0.energy_balance.power_tag",
+            "detect.assets[c].energy_balance.power_tag",
         ),
-        ({"name": "c", "modes": [{"mode": "stopped", "tag": "c.nope", "below": 5.0}]}, "detect.assets.0.modes.0.tag"),
+        (
+            {"name": "c", "modes": [{"mode": "stopped", "tag": "c.nope", "below": 5.0}]},
+            "detect.assets[c].modes[stopped].tag",
+        ),
     ],
 )
 def test_asset_rules_must_name_configured_assets_and_tags(asset: dict[str, object], field: str) -> None:

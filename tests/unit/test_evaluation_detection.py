@@ -6,12 +6,22 @@ Every expected number below is worked out in the comments from the inputs alone.
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from sentinelle.evaluation.chiller_eval import FAULT_KINDS, chiller_plan, simulate, without_rules
+from sentinelle.evaluation.chiller_eval import (
+    FAULT_KINDS,
+    Config,
+    chiller_plan,
+    evaluate_chiller,
+    simulate,
+    without_rules,
+    write_report,
+)
 from sentinelle.evaluation.detection import (
     AlertSpan,
     FaultInterval,
@@ -139,11 +149,14 @@ def test_replayed_alerts_scored_against_a_fault_by_hand() -> None:
     detect = DetectSettings(open_k=2, open_n=2, clear_normal_steps=2, grace_period_steps=100_000)
     trace = replay(rec, replay_settings("naive", detect))
     spans = alert_spans(trace.events)
-    # 2 of 2 violating ticks: opens at rows 301 and 601; clears after 2 normal ticks (rows 401, 603).
+    # 2 of 2 violating ticks: opens at rows 301 and 601; the condition ends after 2 normal ticks (rows 401,
+    # 603), and each 'cleared' is sent once the 60 s re-arm time has passed (detect.rearm_min_s).
     assert [(s.start_ts - T0, None if s.end_ts is None else s.end_ts - T0) for s in spans] == [
-        (301.0, 401.0),
-        (601.0, 603.0),
+        (301.0, 461.0),
+        (601.0, 663.0),
     ]
+    # The rows predicted anomalous are those of the condition, not of the re-arm time.
+    assert np.flatnonzero(trace.anomalous).tolist() == [*range(301, 401), 601, 602]
     truth = [FaultInterval("spike", "pump", ("pump.p",), T0 + 300, T0 + 400)]
     r = score_run(truth, spans, T0 + 100, T0 + n, tolerance_s=60)
     # Detected 1 s after the onset; the blip at 601 is a false alarm; exposure 700 - 160 s.
@@ -238,3 +251,19 @@ def test_evaluate_command_offers_the_new_datasets() -> None:
         ["holt", "model"],
     )
     assert build_parser().parse_args(["evaluate", "--dataset", "lbnl"]).dataset == "lbnl"
+
+
+def test_the_chiller_report_carries_the_alarm_kpis(tmp_path: Path) -> None:
+    """A short fault-free development run (seed 5) through evaluate_chiller and write_report: the KPI section."""
+    plan = chiller_plan(runs_per_kind=0, fault_free_runs=1, fault_free_s=120.0, first_seed=5)
+    config = Config("holt: per-tag + rules", "holt", asset=False, rules=True)
+    result = evaluate_chiller([simulate(r) for r in plan], replay_settings("holt", config.detect_settings()), config)
+    assert result.kpis is not None and result.kpis.hours == pytest.approx(120.0 / 3600.0)
+    write_report(result, [("development", result)], tmp_path, {"generated": "test"})
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert report["headline"]["alarm_kpis"]["openings"] == result.kpis.openings
+    assert "max_subject_openings_per_10_min" in report["ablation"][0]["alarm_kpis"]
+    assert (
+        "**Alarm load (ISA-18.2 / EEMUA 191)** over 0.0 h (1 ten-minute periods)"
+        in (tmp_path / "report.md").read_text()
+    )

@@ -47,7 +47,10 @@ def _recording() -> Recording:
 
 
 def _settings(forecaster: str = "naive") -> object:
-    detect = DetectSettings(open_k=2, open_n=2, clear_normal_steps=2, grace_period_steps=100_000)
+    # Re-arm off: its cleared event would wait 60 s, past the series' end (test_alarm_load.py tests it).
+    detect = DetectSettings(
+        open_k=2, open_n=2, clear_normal_steps=2, grace_period_steps=100_000, rearm_steps=0, rearm_min_s=0.0
+    )
     return replay_settings(forecaster, detect)
 
 

@@ -41,6 +41,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot, levels_or_nan
+from ..queues import end_of_stream
 from ..records import (
     AlertEvent,
     AlertKind,
@@ -53,6 +54,7 @@ from ..records import (
     IntArray,
 )
 from ..settings import DetectSettings, TagSettings
+from ..timing import slowest_periods
 from .alerts import AlertBook, AlertKey, Observation
 from .asset import AssetT2Q
 from .lifecycle import KofN
@@ -136,7 +138,7 @@ class DetectStage:
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings)
-        self.modes = AssetModes(settings.assets, metrics)
+        self.modes = AssetModes(settings.assets, metrics, slowest_periods(tags))
         self.maintenance = MaintenanceGate(
             calendar if calendar is not None else MaintenanceCalendar(),
             metrics,
@@ -168,7 +170,7 @@ class DetectStage:
                 if events:
                     await outbox.put(events)
         finally:
-            await outbox.put(None)
+            await end_of_stream(outbox)
 
     @contextlib.contextmanager
     def replaying_history(self) -> Iterator[None]:
@@ -309,11 +311,12 @@ class DetectStage:
         if in_maintenance.any():
             asset_gate = ["maintenance" if m else r for m, r in zip(in_maintenance.tolist(), asset_gate, strict=True)]
         self.book.latest_ts = max(self.book.latest_ts, w.ts)
+        events.extend(self.book.tick(w.ts, w.period_s))  # alarms (issue 13.5): re-arm expiry, flood end
         asset_gated = np.array([reason is not None for reason in asset_gate], dtype=bool)
         mode_gated = asset_gated[g.asset_index]
 
         # 2. Data quality.
-        dq = g.quality.step(w.ts, values)
+        dq = g.quality.step(w.ts, values, w.source_down)
         gate = mode_gated | dq.gate
         self._count_gated(g, asset_gate, mode_gated, dq)
         clean = np.where(gate, np.nan, values)
@@ -475,6 +478,8 @@ class DetectStage:
                 rule = g.balance.rules[j]
                 k = g.asset_names.index(rule.asset)
                 events += self._clear(("energy_balance", rule.asset), ctx, rule.power, why[k], cause[k])
+        paused = {g.asset_names[k]: (why[k], cause[k]) for k in why}  # alarms (issue 13.5): re-armed alerts, floods
+        events += self.book.clear_waiting(ctx.ts, paused)  # alarms (issue 13.5)
         return events
 
     def _clear(
@@ -489,6 +494,7 @@ class DetectStage:
         """Clear a per-asset alert, with the numbers of the tag it was filed under."""
         alert = self.book.open.get(key)
         if alert is None:
+            self.book.forget(key)  # alarms (issue 13.5): a flood member's condition ended
             return []
         row = ctx.group.row_of[alert.tag]
         return self._clear(key, ctx, row, why, clear_reason)
@@ -499,7 +505,8 @@ class DetectStage:
         """One alert per tag (detect.merge_by_asset = false)."""
         g = ctx.group
         events: list[AlertEvent] = []
-        opened, cleared = g.residual.step(flagged, scored & ~flagged)
+        severe = flagged & (np.abs(ctx.z) >= self.settings.critical_z) & self.settings.severe_opens_at_once  # alarms
+        opened, cleared = g.residual.step(flagged, scored & ~flagged, severe)  # alarms (issue 13.5): severe opens
         for i in opened.tolist():
             events.append(
                 self.book.open_alert(
@@ -530,7 +537,9 @@ class DetectStage:
         n_assets = len(g.asset_names)
         any_flagged = np.bincount(g.asset_index, weights=flagged, minlength=n_assets) > 0
         any_scored = np.bincount(g.asset_index, weights=scored, minlength=n_assets) > 0
-        opened, cleared = g.residual.step(any_flagged, any_scored & ~any_flagged)
+        severe = flagged & (np.abs(ctx.z) >= self.settings.critical_z) & self.settings.severe_opens_at_once  # alarms
+        any_severe = np.bincount(g.asset_index, weights=severe, minlength=n_assets) > 0  # alarms (issue 13.5)
+        opened, cleared = g.residual.step(any_flagged, any_scored & ~any_flagged, any_severe)  # alarms: severe opens
         events: list[AlertEvent] = []
         just_opened = set(opened.tolist())
         for k in np.flatnonzero(any_flagged & g.residual.open).tolist():
@@ -614,6 +623,7 @@ class DetectStage:
             key: AlertKey = ("asset_state", g.subjects[k])
             alert = self.book.open.get(key)
             if alert is None:
+                self.book.forget(key)  # alarms (issue 13.5): a flood member's condition ended
                 continue
             obs, contributors = self._asset_obs(ctx, g.asset_names[k], g.row_of[alert.tag], float(t2[k]))
             ev = self.book.clear(key, obs, contributors)
@@ -894,12 +904,15 @@ class DetectStage:
         flagged_assets = missing_count > 0
         if flagged_assets.any() or g.missing.open.any():
             opened, cleared = g.missing.step(flagged_assets, gaps == 0)
-            limit = self.settings.missing_after_s
+            limit = float(g.quality.missing_after_s.max())
             just_opened = set(opened.tolist())
             for k in np.flatnonzero(flagged_assets).tolist():
                 rows = [r for r in g.asset_rows[g.asset_names[k]] if dq.missing[r]]
                 members = [g.tags[r] for r in rows]
                 key = ("data_quality", f"{g.subjects[k]}#missing")
+                # Its source disconnected: say so (one alert per asset, whichever the reason).
+                down = dq.source_down is not None and bool(dq.source_down[rows].any())
+                why: DataQualityReason = "source_down" if down else "missing"
                 if k in just_opened:
                     events.append(
                         self.book.open_alert(
@@ -910,7 +923,7 @@ class DetectStage:
                             magnitude=float(len(rows)),
                             contributors=self._contrib(ctx, rows[0]),
                             limit=limit,
-                            reason="missing",
+                            reason=why,
                             members=members,
                         )
                     )

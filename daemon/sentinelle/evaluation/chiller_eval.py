@@ -38,6 +38,7 @@ from typing import Any, get_args
 import numpy as np
 
 from ..forecast.base import Forecaster
+from ..records import AlertEvent
 from ..settings import (
     AssetDetectSettings,
     DetectSettings,
@@ -51,10 +52,12 @@ from ..sim.chiller import PUMP_TAGS, ChillerModel
 from ..sim.server import chiller_asset_rules, chiller_tags
 from .detection import (
     EEMUA_ALERTS_PER_10_MIN,
+    AlarmKpis,
     AlertRate,
     FaultInterval,
     KindSummary,
     RunScore,
+    alarm_kpis,
     alert_rate,
     alert_spans,
     by_kind,
@@ -95,7 +98,15 @@ FAULT_TAGS: dict[str, tuple[str, ...]] = {
     "spike": ("power_kw", "flow_m3h", "chw_temp_c"),
 }
 """Tags the sensor and pump faults rotate over (run ``r`` takes the ``r``-th); magnitudes: the simulator's typical."""
-RULE_FIELDS = ("low_limit", "high_limit", "rate_limit_per_s", "rate_window_s", "stuck_after_s", "spike_factor")
+RULE_FIELDS = (
+    "low_limit",
+    "high_limit",
+    "rate_limit_per_s",
+    "rate_window_s",
+    "stuck_check",
+    "stuck_after_s",
+    "spike_factor",
+)
 """Tag settings that are rules or data-quality checks: dropped from configurations without rules."""
 
 
@@ -247,6 +258,8 @@ class ChillerResult:
     rate_fault_free: AlertRate
     seconds: float
     traces: dict[str, Trace] = field(default_factory=dict)
+    kpis: AlarmKpis | None = None
+    """Alarm-system KPIs (ISA-18.2 / EEMUA 191) over every run's scored events."""
 
     @property
     def kinds_detected(self) -> int:
@@ -296,6 +309,7 @@ class ChillerResult:
             "false_alarms_by_alert": dict(self.false_alarms_by()),
             "alert_rate": {**self.rate.summary(), "peak_run": self.peak_run()},
             "alert_rate_fault_free_runs": self.rate_fault_free.summary(),
+            "alarm_kpis": self.kpis.summary() if self.kpis is not None else None,
             "wall_seconds": round(self.seconds, 1),
             "per_run": [
                 {
@@ -334,6 +348,7 @@ def evaluate_chiller(
     started = time.perf_counter()
     results: list[RunResult] = []
     traces: dict[str, Trace] = {}
+    scored_events: list[tuple[list[AlertEvent], float, float]] = []
     name = config.forecaster
     for rec, truth in runs:
         tags = rec.tag_settings()
@@ -343,6 +358,7 @@ def evaluate_chiller(
         scored_from = float(rec.timestamps[rec.test_start])
         scored_to = float(rec.timestamps[-1]) + rec.period_s
         score = score_run(truth, alert_spans(trace.events), scored_from, scored_to, TOLERANCE_S)
+        scored_events.append((trace.events, scored_from, scored_to))
         results.append(RunResult(rec.name, score, not truth))
         name = trace.forecaster
         if rec.name in keep_traces:
@@ -362,6 +378,7 @@ def evaluate_chiller(
         rate_fault_free=alert_rate([(r.score.openings, r.score.scored_s) for r in results if r.fault_free]),
         seconds=time.perf_counter() - started,
         traces=traces,
+        kpis=alarm_kpis(scored_events),
     )
 
 
@@ -464,6 +481,8 @@ def _markdown(
         f"(EEMUA 191 budget: about {EEMUA_ALERTS_PER_10_MIN:.0f} per 10 minutes).",
         "",
     ]
+    if head.kpis is not None:
+        lines += head.kpis.markdown()
     if missed:
         lines += [
             "**Not every fault detected**: "

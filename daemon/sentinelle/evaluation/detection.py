@@ -21,7 +21,10 @@ Definitions (one scored period ``[scored_from, scored_to)`` per run):
   those intervals;
 * the alert *rate* counts every opening in the scored period: mean per 10 minutes
   over the scored time, and the peak in any 10-minute window (EEMUA 191's
-  "about one alarm per 10 minutes" is the budget an operator can handle).
+  "about one alarm per 10 minutes" is the budget an operator can handle);
+* the alarm-system KPIs (ISA-18.2 / EEMUA 191: per asset, fixed 10-minute periods,
+  chattering subjects, bad actors) come from :func:`sentinelle.detect.kpi.alarm_kpis`
+  over the same events (the runtime module; this package only calls it).
 
 >>> truth = [FaultInterval("spike", "chiller1", ("chiller1.power_kw",), 100.0, 200.0)]
 >>> spans = [AlertSpan("chiller1", "chiller1.power_kw", "forecast_residual", 130.0, 150.0),
@@ -42,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from ..detect.kpi import AlarmKpis as AlarmKpis
+from ..detect.kpi import alarm_kpis as alarm_kpis
 from ..records import AlertEvent
 
 DAY_S = 86_400.0

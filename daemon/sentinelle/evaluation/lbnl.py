@@ -46,10 +46,10 @@ from typing import Any
 import numpy as np
 
 from ..forecast.base import Forecaster
-from ..records import FloatArray
+from ..records import AlertEvent, FloatArray
 from ..settings import AssetDetectSettings, ModeRuleSettings, Settings
 from .datasets import LBNL_FILES, load_lbnl
-from .detection import EEMUA_ALERTS_PER_10_MIN, AlertRate, alert_rate
+from .detection import EEMUA_ALERTS_PER_10_MIN, AlarmKpis, AlertRate, alarm_kpis, alert_rate
 from .replay import Recording, replay, resolutions
 
 DAY_S = 86_400.0
@@ -281,6 +281,8 @@ class LbnlResult:
     rate: AlertRate
     rate_fault_free: AlertRate
     seconds: float
+    kpis: AlarmKpis | None = None
+    """Alarm-system KPIs (ISA-18.2 / EEMUA 191) over every scored day's events."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -294,6 +296,7 @@ class LbnlResult:
             "alerts_per_day": alerts_per_day(self.days),
             "alert_rate": self.rate.summary(),
             "alert_rate_fault_free_days": self.rate_fault_free.summary(),
+            "alarm_kpis": self.kpis.summary() if self.kpis is not None else None,
             "not_scored": self.skipped,
             "wall_seconds": round(self.seconds, 1),
             "per_day": [dataclasses.asdict(d) for d in self.days],
@@ -313,6 +316,7 @@ def evaluate_lbnl(
     results: list[DayResult] = []
     skipped: list[str] = []
     rates: list[tuple[list[float], float, bool]] = []
+    scored_events: list[tuple[list[AlertEvent], float, float]] = []
     for day in days:
         warm = warm_up_day(day, days)
         if warm is None:
@@ -341,6 +345,7 @@ def evaluate_lbnl(
             )
         )
         rates.append((openings, float(day.timestamps[-1]) - start + PERIOD_S, day.faulted))
+        scored_events.append((trace.events, start, float(day.timestamps[-1]) + PERIOD_S))
         if progress is not None:
             progress(rec.name)
     return LbnlResult(
@@ -350,6 +355,7 @@ def evaluate_lbnl(
         rate=alert_rate([(t, s) for t, s, _ in rates]),
         rate_fault_free=alert_rate([(t, s) for t, s, f in rates if not f]),
         seconds=time.perf_counter() - started,
+        kpis=alarm_kpis(scored_events),
     )
 
 
@@ -418,6 +424,7 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         f"{head.rate_fault_free.mean_per_10_min:.2f}, peak {head.rate_fault_free.peak_per_10_min} (EEMUA 191 "
         f"budget: about {EEMUA_ALERTS_PER_10_MIN:.0f} per 10 minutes).",
         "",
+        *(head.kpis.markdown() if head.kpis is not None else []),
         "Not scored: " + ("; ".join(head.skipped) if head.skipped else "none") + ".",
         "",
         "Alerts opened by kind, faulted days: "

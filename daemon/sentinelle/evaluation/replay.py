@@ -12,7 +12,8 @@ models on the first 400 rows of each file): they run inside
 :meth:`DetectStage.replaying_history`, the daemon's start-up backfill mode, so
 the detectors learn from them but no alert raised there survives into the
 scored part.  From then on the trace records, per slot, whether an alert of the
-asset is open (the outlier prediction) and whether one opened (a detection
+asset is open with its condition on (the outlier prediction; an alert held open by
+its re-arm time is what the operator is told, not a detection) and whether one opened (a detection
 event), with the forecasts and scores behind them for plots.
 
 >>> import numpy as np
@@ -109,7 +110,7 @@ class Trace:
     """What the daemon did at every slot of a recording (row ``i`` ↔ ``Recording.timestamps[i]``)."""
 
     anomalous: BoolArray
-    """An alert of the asset was open after this slot."""
+    """An alert of the asset was open after this slot, its condition on (not waiting out its re-arm time)."""
     opened: BoolArray
     """An alert opened at this slot (any kind, any tag of the asset)."""
     forecast: FloatArray
@@ -231,7 +232,8 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
                     await to_forecast.put(wb)
             # The end of the recording closes its last slot as the next row would have.
             if n:
-                end = float(rec.timestamps[-1]) + settings.windows.allowed_lateness_s + rec.period_s + 1e-6
+                lateness = max((g.timing.allowed_lateness_s for g in windows.groups), default=0.0)
+                end = float(rec.timestamps[-1]) + lateness + rec.period_s + 1e-6
                 # (The sample itself lands in a slot that never closes.)
                 for wb in windows.ingest([Sample(rec.tags[0], end, 0.0)]):
                     await to_forecast.put(wb)
@@ -250,7 +252,6 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
 
     async def detect_all() -> None:
         test_start = rec.test_start
-        open_alerts: set[tuple[str, str]] = set()
         with contextlib.ExitStack() as warm_up:
             warm_up.enter_context(stage.replaying_history())
             warming = True
@@ -263,14 +264,11 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
                 if not 0 <= i < n:
                     continue
                 if not warming:
-                    for ev in events:
-                        if ev.event == "opened":
-                            open_alerts.add((ev.tag, ev.kind))
-                            trace.opened[i] = True
-                        elif ev.event == "cleared":
-                            open_alerts.discard((ev.tag, ev.kind))
+                    if any(ev.event == "opened" for ev in events):
+                        trace.opened[i] = True
                     trace.events.extend(events)
-                    trace.anomalous[i] = bool(open_alerts)
+                    # An alert whose condition is on; one waiting out its re-arm time (detect/chatter.py) is not.
+                    trace.anomalous[i] = stage.book.any_active()
                 tick = stage.last_tick
                 if tick is not None:
                     cols = [row_of[t] for t in tick.group.tags]

@@ -30,9 +30,10 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..forecast.base import Forecaster
-from ..records import BoolArray, FloatArray
+from ..records import AlertEvent, BoolArray, FloatArray
 from ..settings import DetectSettings, Settings
 from .datasets import load_skab
+from .detection import AlarmKpis, alarm_kpis
 from .nab import BinaryScores, binary_scores, changepoints_of, skab_nab, times_of
 from .replay import Recording, Trace, replay, resolutions
 
@@ -173,6 +174,8 @@ class SkabResult:
     files: list[FileResult]
     by_group: dict[str, Scores]
     """The same scores per file group (``valve1`` is the group the asset detector was tuned on)."""
+    kpis: AlarmKpis | None = None
+    """Alarm-system KPIs (ISA-18.2 / EEMUA 191) over the scored rows of every file."""
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -193,6 +196,7 @@ class SkabResult:
                 "eemua_191_budget": EEMUA_ALERTS_PER_10_MIN,
             },
             "by_group": {g: sc.row() for g, sc in self.by_group.items()},
+            "alarm_kpis": self.kpis.summary() if self.kpis is not None else None,
         }
 
 
@@ -209,6 +213,7 @@ def evaluate_skab(
     ablation's rows); None: the one ``settings`` names, made per file.
     """
     files: list[FileResult] = []
+    scored_events: list[tuple[list[AlertEvent], float, float]] = []
     opened_total = 0
     test_seconds = 0.0
     peak = 0.0
@@ -223,6 +228,7 @@ def evaluate_skab(
         if len(ts):
             test_seconds += float(ts[-1] - ts[0]) + rec.period_s
             peak = max(peak, _peak_per_window(np.asarray(opened_ts), 600.0))
+            scored_events.append((trace.events, float(ts[0]), float(ts[-1]) + rec.period_s))
         if progress is not None:
             progress(rec.name)
     total = score_files(files)
@@ -236,6 +242,7 @@ def evaluate_skab(
         alerts_per_10_min_peak=peak,
         files=files,
         by_group={g: score_files([f for f in files if f.group == g]) for g in SKAB_FAULT_GROUPS},
+        kpis=alarm_kpis(scored_events),
     )
 
 
@@ -610,6 +617,7 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         f"{head.alerts_per_10_min_peak:.0f} (EEMUA 191 budget: about {EEMUA_ALERTS_PER_10_MIN:.0f} per 10 minutes "
         "in steady state; every SKAB file holds one fault, so this is an upper bound of steady-state rates).",
         "",
+        *(head.kpis.markdown() if head.kpis is not None else []),
         "## Against the issue's targets",
         "",
         f"Outlier target, F1 above {TARGET_F1} with FAR under {TARGET_FAR_PERCENT} %: "

@@ -159,7 +159,7 @@ def close_windows(stream: Stream, settings: Settings, period_s: float) -> _Windo
             last_accepted = ts
     if math.isfinite(last_accepted):
         # The end of the file closes its last slot as a next row would have (that sample's own slot never closes).
-        end = last_accepted + settings.windows.allowed_lateness_s + period_s + 1e-6
+        end = last_accepted + group.timing.allowed_lateness_s + period_s + 1e-6
         out.extend(windows.ingest([Sample(TAG, end, 0.0)]))
     dropped = {
         s.labels["reason"]: round(s.value)
@@ -299,7 +299,7 @@ async def _live(
                     await to_forecast.put(wb)
             accepted = np.asarray(stream.timestamps)[w.row_slot >= 0]
             if accepted.size:
-                end = float(accepted.max()) + settings.windows.allowed_lateness_s + p + 1e-6
+                end = float(accepted.max()) + windows.groups[0].timing.allowed_lateness_s + p + 1e-6
                 for wb in windows.ingest([Sample(TAG, end, 0.0)]):
                     await to_forecast.put(wb)
         finally:
