@@ -158,10 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay a labelled dataset through the daemon's stages and score its detections",
         description="Replay a labelled dataset through windows, forecaster and detect stage (no look-ahead) and "
         "score the alerts: skab (SKAB's protocol: F1/FAR/MAR, NAB), chiller (the simulator with injected faults: "
-        "detection and delay per fault kind, false alarms per day), lbnl (LBNL AHU days: day-level detection); "
+        "detection and delay per fault kind, false alarms per day), lbnl (LBNL AHU days: day-level detection), "
+        "nab (NAB, or any folder of timestamp,value CSVs with --labels: NAB's result files and scores); "
         "every report gives the alert rate. Writes report.json, report.md and plots.",
     )
-    ev.add_argument("--dataset", choices=["skab", "chiller", "lbnl"], required=True, help="labelled dataset")
+    ev.add_argument("--dataset", choices=["skab", "chiller", "lbnl", "nab"], required=True, help="labelled dataset")
     ev.add_argument("--data", type=Path, default=None, help="the dataset's folder (default: shared/data/<dataset>)")
     ev.add_argument(
         "--forecaster",
@@ -171,6 +172,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--out", type=Path, default=None, help="report folder (default: evaluations/<dataset>)")
     ev.add_argument("--no-ablation", action="store_true", help="only the headline configuration")
+    ev.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="nab: labelled windows in NAB's combined_windows.json format (default: <data>/../labels/...)",
+    )
+    ev.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="nab: where NAB's per-row result files go (default: <out>/results)",
+    )
+    ev.add_argument(
+        "--forecast-cache",
+        type=Path,
+        default=None,
+        help="nab: keep each file's forecasts here; a re-run on the same windows reuses them (detection re-runs)",
+    )
+    ev.add_argument(
+        "--model-files",
+        choices=["all", "held_out", "tuning"],
+        default="all",
+        help="nab: the files the model replays (its forecasts cost ~15 ms each on two CPU cores; the others: all)",
+    )
+    ev.add_argument(
+        "--model-refresh-steps",
+        type=int,
+        default=1,
+        help="nab: the model's forecast.refresh_every_steps (the daemon's mode for a CPU too slow for every tick)",
+    )
+    ev.add_argument(
+        "--forecasters",
+        nargs="+",
+        default=None,
+        choices=["holt", "naive", "model"],
+        help="nab: forecasters replayed in one report (default: the headline's, and holt beside it)",
+    )
     ev.add_argument("--runs-per-kind", type=int, default=3, help="chiller: runs per fault kind (default 3)")
     ev.add_argument("--fault-free-runs", type=int, default=3, help="chiller: fault-free runs (default 3)")
     ev.add_argument(
@@ -497,6 +535,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _evaluate_chiller(args)
     if args.dataset == "lbnl":
         return _evaluate_lbnl(args)
+    if args.dataset == "nab":
+        return _evaluate_nab(args)
     return _evaluate_skab(args)
 
 
@@ -544,6 +584,64 @@ def _evaluate_lbnl(args: argparse.Namespace) -> int:
         out, data, forecaster=args.forecaster, ablation=not args.no_ablation, meta=_evaluation_meta(), log=log.info
     )
     print(f"{head.label}: {head.summary()['days']} -> {out}/report.md")
+    return EXIT_OK
+
+
+def _git_commit() -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it ("?" outside git)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here, check=False)
+    except OSError:
+        return "?"
+    if rev.returncode != 0:
+        return "?"
+    return rev.stdout.strip() + ("+changes" if dirty.returncode else "")
+
+
+def _evaluate_nab(args: argparse.Namespace) -> int:
+    import time
+
+    from .evaluation.nab_corpus import load_corpus
+    from .evaluation.nab_stream import evaluate_nab, write_report
+
+    _setup_logging("INFO")
+    data = args.data
+    if data is not None and (data / "data").is_dir():
+        data = data / "data"  # the NAB checkout itself
+    out = args.out or Path("evaluations") / "nab"
+    files = load_corpus(data, args.labels)
+    forecasters = args.forecasters or list(dict.fromkeys([args.forecaster, "holt"]))
+    started = time.perf_counter()
+    result = evaluate_nab(
+        files,
+        forecasters,
+        args.results_dir or out / "results",
+        log=log.info,
+        forecast_cache=args.forecast_cache,
+        only={"model": args.model_files},
+        refresh={"model": args.model_refresh_steps},
+    )
+    meta = {
+        **_evaluation_meta(),
+        "dataset": "nab",
+        "commit": _git_commit(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_report(out, result, meta)
+    for fr in result["forecasters"].values():
+        for det, sc in fr["detectors"].items():
+            parts = [
+                f"{split} {sc[split]['standard']['score']} / {sc[split]['reward_low_fp']['score']} / "
+                f"{sc[split]['reward_low_fn']['score']}"
+                for split in ("held_out", "tuning", "all")
+                if sc[split] is not None
+            ]
+            print(f"{det}: " + ", ".join(parts))
+    print(f"-> {out}/report.md")
     return EXIT_OK
 
 

@@ -434,17 +434,60 @@ class AssetDetectSettings(_Section):
 
 class DetectSettings(_Section):
     score_threshold: float = Field(
-        default=0.9995, gt=0.5, lt=1, description="A tick is anomalous when the detector's score reaches this."
+        default=0.259,
+        gt=0,
+        lt=1,
+        description="A tick is anomalous when its score reaches this. A score is the calibrated surprise's tail "
+        "probability p as S/(S+10), S = -log10 p: 0.259 is p = 10^-3.5 (3.6 calibrated sigmas), 0.5 is 10^-10.",
+    )
+    score_method: Literal["surprise", "likelihood", "both"] = Field(
+        default="surprise",
+        description="surprise: the calibrated surprise of each tick; likelihood: Numenta's anomaly likelihood of "
+        "it (short-term mean against its long-term distribution, detect/likelihood.py); both: the larger.",
+    )
+    score_min_context_steps: int = Field(
+        default=8,
+        ge=1,
+        description="A tag is scored only once its forecast was made from at least this many values (the first "
+        "forecasts from 1-3 points would teach the scale residuals of thousands of sigmas).",
+    )
+    score_memory_steps: int = Field(
+        default=5000,
+        ge=2,
+        description="Ticks a tag's usual surprise is remembered over (exponential forgetting): a new normal is "
+        "absorbed in about this many ticks.",
+    )
+    score_clip_sigmas: float = Field(
+        default=3.0,
+        gt=1,
+        description="Residuals are clipped to this many of the tag's usual scales before they are learned "
+        "(winsorised): one spike cannot inflate the scale.",
+    )
+    score_severe_sigmas: float = Field(
+        default=8.0,
+        gt=0,
+        description="A tick this many calibrated sigmas off its forecast is severe (one such tick may open an alert).",
+    )
+    score_refractory_steps: int = Field(
+        default=1000,
+        ge=0,
+        description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
+        "ticks) scores: one event, one detection. 0: off.",
+    )
+    score_likelihood_short_steps: int = Field(
+        default=10, ge=1, description="score_method likelihood: ticks in the short-term mean of the score ..."
+    )
+    score_likelihood_memory_steps: int = Field(
+        default=1000, ge=2, description="... judged against its distribution over about this many ticks."
     )
     residual_min_sigma: float = Field(
-        default=0.0,
+        default=1.0,
         ge=0,
-        description="Floor on the spread each tag's scorer learns of its scaled residuals (units: the forecast's "
-        "spread, at least the tag's resolution); a still tag's learned spread is otherwise ~0 and its first "
-        "one-step move an anomaly. 0: no floor.",
+        description="Floor on each tag's learned usual residual scale (units: the forecast's spread, at least the "
+        "tag's resolution): a still tag otherwise learns a scale of ~0 and alarms on its first small move.",
     )
     grace_period_steps: int = Field(
-        default=30, ge=2, description="Ticks a tag's detector learns before it may flag anything."
+        default=30, ge=2, description="Ticks a tag's scale learns before it may flag anything."
     )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")

@@ -149,8 +149,8 @@ def test_a_stuck_tag_is_gated_and_reported_as_data_quality() -> None:
     rows += [[5.013, 100.0 + 0.02 * ((-1) ** k)] for k in range(15)]  # 30..44: c.t frozen
     rows += noisy(DQ_NOMINAL, 15, seed=1)  # 45..: moving again
     events = feed(st, DQ_TAGS, rows[:35], DQ_NOMINAL)
-    detector = st._groups[("c.t", "c.p")].scorer.detectors[0]
-    learned_before = detector.gaussian.n_samples
+    detector = st._groups[("c.t", "c.p")].scorer
+    learned_before = detector.learned[0]
     events += feed(st, DQ_TAGS, rows[35:], DQ_NOMINAL, start=35.0)
     # Flat since 30: stuck from 35 (5 s); moves at 45, normal 45..48 -> cleared at 48.
     assert summary(events) == [("opened", "data_quality", "c.t", 35.0), ("cleared", "data_quality", "c.t", 48.0)]
@@ -163,7 +163,7 @@ def test_a_stuck_tag_is_gated_and_reported_as_data_quality() -> None:
     assert _value(m, "sentinelle_ticks_gated_total", {"reason": "recovery"}) == 10  # 45..54 (dq_recovery_steps)
     assert _value(m, "sentinelle_data_quality_alerts_total", {"reason": "stuck"}) == 1
     # Stuck and recovery ticks (35..54) taught the detector nothing; 55..59 did.
-    assert detector.gaussian.n_samples == learned_before + 5
+    assert detector.learned[0] == learned_before + 5
 
 
 def test_a_tag_without_stuck_after_s_may_stay_flat() -> None:
