@@ -94,7 +94,7 @@ def _tick(ts: float, values: list[float], cycle: AlertCycle, paused: tuple[bool,
         maintenance=np.zeros(2, dtype=bool),
         quality=dq,
         alerts=cycle,
-        rows=RowNumbers(expected=expected, z=np.zeros(n), score=np.zeros(n), mid=1),
+        rows=RowNumbers(expected=expected, z=np.zeros(n), score=np.zeros(n), mid=1, surprise=np.zeros(n)),
     )
 
 

@@ -99,7 +99,7 @@ class AlertCycle:
                     magnitude=ex.magnitude,
                     contributors=ex.contributors,
                     limit=ex.limit,
-                    reason=spec.reason,
+                    reason=ex.reason if ex.reason is not None else spec.reason,
                     members=ex.members,
                 )
             )

@@ -33,8 +33,10 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot
+from ..queues import end_of_stream
 from ..records import AlertEvent, FloatArray, ForecastBatch
 from ..settings import DetectSettings, TagSettings
+from ..timing import slowest_periods
 from .alerting import AlertCycle
 from .alerts import AlertBook
 from .detectors import BuildContext, Detector, Layout, Tick, build_all
@@ -75,7 +77,10 @@ class TickNumbers:
     expected: FloatArray
     z: FloatArray
     score: FloatArray
+    """Per row: the scorer's score (with a refractory period, the onset's: what evaluations record)."""
     mid: int
+    surprise: FloatArray
+    """Per row: the score the flag compares (before any refractory period): what alerts report."""
 
 
 class DetectStage:
@@ -90,7 +95,7 @@ class DetectStage:
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings)
-        self.modes = AssetModes(settings.assets, metrics)
+        self.modes = AssetModes(settings.assets, metrics, slowest_periods(tags))
         self.maintenance = MaintenanceGate(
             calendar if calendar is not None else MaintenanceCalendar(),
             metrics,
@@ -122,7 +127,7 @@ class DetectStage:
                 if events:
                     await outbox.put(events)
         finally:
-            await outbox.put(None)
+            await end_of_stream(outbox)
 
     @contextlib.contextmanager
     def replaying_history(self) -> Iterator[None]:
@@ -193,7 +198,9 @@ class DetectStage:
         found = [d.observe(tick) for d in g.detectors]
         rows = next(f.rows for f in found if f.rows is not None)  # the residual detector's, always built
         tick = dataclasses.replace(tick, rows=rows)
-        self.last_tick = TickNumbers(g, tick.ts, tick.values, rows.expected, rows.z, rows.score, rows.mid)
+        self.last_tick = TickNumbers(
+            g, tick.ts, tick.values, rows.expected, rows.z, rows.score, rows.mid, rows.surprise
+        )
         self.gate.count_suppressed(lay, gates, [f.withheld for f in found if f.withheld is not None], w.values)
         # 3. Held clearings due and floods ended (re-arm, flood.py), pause, 4. learn and alert, detector by detector.
         events = self.book.tick(w.ts, w.period_s)
@@ -211,7 +218,7 @@ class DetectStage:
                 actual=w.values,
                 forecast=rows.expected,
                 levels=fb.levels,
-                score=rows.score,
+                score=rows.surprise,
             ),
         )
         self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)
@@ -223,7 +230,7 @@ class DetectStage:
         lay = g.layout
         gates = self.gate.assets(lay, g.mode_rows, w.ts, w.values)
         self.book.latest_ts = max(self.book.latest_ts, w.ts)
-        dq = g.screen.screen(w.ts, w.values)
+        dq = g.screen.screen(w.ts, w.values, w.source_down)
         gated = gates.paused[lay.asset_index] | dq.gate
         self.gate.count_gated(lay, gates, dq)
         tick = Tick(

@@ -84,7 +84,8 @@ class RowNumbers:
     """Each tag against its forecast at this tick: the numbers every alert's event shows.
 
     ``expected``: the forecast quantiles made earlier for this slot (rows × levels; NaN: none);
-    ``z``: the scaled residual, ``score``: the residual detector's anomaly score (NaN: gated or not scored).
+    ``z``: the scaled residual, ``score``: the residual detector's score (with a refractory period, the
+    onset's: what evaluations record; NaN: gated or not scored).
     """
 
     expected: FloatArray
@@ -92,6 +93,8 @@ class RowNumbers:
     score: FloatArray
     mid: int
     """Column of the median in ``expected``."""
+    surprise: FloatArray
+    """The score the flag compares (before any refractory period): what alerts report and rank by."""
 
 
 class AlertView(Protocol):
@@ -145,7 +148,7 @@ class Tick:
             lower=float(e[0]),
             upper=float(e[-1]),
             z=float(r.z[row]),
-            score=float(r.score[row]),
+            score=float(r.surprise[row]),
             unit=self.layout.units[row],
         )
 
@@ -156,17 +159,17 @@ class Tick:
         rows = lay.asset_rows[lay.assets[row]]
         ranked = sorted(
             rows,
-            key=lambda i: (-nan_to(float(r.score[i]), -1.0), -nan_to(abs(float(r.z[i])), -1.0), i != row),
+            key=lambda i: (-nan_to(float(r.surprise[i]), -1.0), -nan_to(abs(float(r.z[i])), -1.0), i != row),
         )
         return tuple(
-            Contributor(tag=lay.tags[i], score=float(r.score[i]), residual_z=float(r.z[i]))
+            Contributor(tag=lay.tags[i], score=float(r.surprise[i]), residual_z=float(r.z[i]))
             for i in ranked[: lay.max_contributors]
         )
 
     def ranked(self, rows: Sequence[int]) -> list[int]:
         """Rows by anomaly score, then |z|, highest first (ties: row order)."""
         r = self.numbers()
-        return sorted(rows, key=lambda i: (-nan_to(float(r.score[i]), -1.0), -nan_to(abs(float(r.z[i])), -1.0), i))
+        return sorted(rows, key=lambda i: (-nan_to(float(r.surprise[i]), -1.0), -nan_to(abs(float(r.z[i])), -1.0), i))
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +226,8 @@ class Explanation:
     magnitude: float
     limit: float = math.nan
     members: tuple[str, ...] = ()
+    reason: DataQualityReason | None = None
+    """The data-quality reason of an opening, when the detector's :class:`Spec` leaves it open to the tick."""
 
 
 @dataclass(frozen=True, slots=True)

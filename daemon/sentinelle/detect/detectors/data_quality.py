@@ -57,8 +57,8 @@ class QualityScreen:
         self.layout = layout
         self.quality = quality
 
-    def screen(self, ts: float, values: FloatArray) -> QualityTick:
-        return self.quality.step(ts, values)
+    def screen(self, ts: float, values: FloatArray, source_down: BoolArray | None = None) -> QualityTick:
+        return self.quality.step(ts, values, source_down)
 
     def state(self) -> bytes:
         q = self.quality
@@ -133,7 +133,8 @@ class MissingDetector(_NoState):
     def __init__(self, ctx: BuildContext) -> None:
         lay = ctx.layout
         self.layout = lay
-        self.limit = ctx.settings.missing_after_s
+        self.limit = float(np.max(DataQuality(lay.tag_settings, ctx.settings).missing_after_s, initial=0.0))
+        """The longest of the tags' missing times (period-relative: ``timing.missing_after_s``)."""
         self.spec = Spec(
             kind="data_quality",
             subjects=tuple(f"{s}#missing" for s in lay.subjects),
@@ -161,6 +162,8 @@ class MissingDetector(_NoState):
         lay = self.layout
         rows = [r for r in lay.asset_rows[lay.asset_names[subject]] if self._missing[r]]
         row = rows[0] if tag is None else lay.row_of[tag]
+        # Its source disconnected: say so (one alert per asset, whichever the reason).
+        down = tick.quality.source_down is not None and bool(tick.quality.source_down[rows].any())
         return Explanation(
             tag=lay.tags[row],
             obs=tick.obs(row),
@@ -168,6 +171,7 @@ class MissingDetector(_NoState):
             magnitude=float(len(rows)),
             limit=self.limit,
             members=tuple(lay.tags[r] for r in rows),
+            reason="source_down" if down else "missing",
         )
 
 

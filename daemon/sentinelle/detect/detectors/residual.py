@@ -1,24 +1,23 @@
 """Forecast residuals: each tag's value against the forecast made before it, scored by River.
 
 The numerics are :class:`~sentinelle.detect.scoring.ResidualScorer`'s (scaled residual z,
-one ``GaussianScorer`` per tag).  Subjects: with ``detect.merge_by_asset`` (the default)
+its calibrated surprise).  Subjects: with ``detect.merge_by_asset`` (the default)
 one per asset — anomalous while any of its tags is, normal when every scored tag is, its
 flagged tags the alert's members ranked by score — otherwise one per tag.  Its per-tag
 numbers (forecast, z, score) are the ones every alert's event shows, so its findings carry
-them (``rows``).  A tag learns from a tick only when it is not gated, not flagged and not
-inside an open residual alert: a fault must not teach the scorer that faults are normal.
+them (``rows``).  The scorer learns every row that is not gated as it scores (winsorised:
+a fault is not learned as normal in one tick, and a new normal is absorbed instead of
+alarming for ever), so :meth:`~ResidualDetector.learn` has nothing left to do.
 A flagged tick with |z| ≥ ``detect.critical_z`` is ``severe`` (``detect.severe_opens_at_once``):
 its alert opens at once.
 
-State: each River scorer's running mean, sum of squares and count (River's own
-``Gaussian`` internals: versioned by River's version in the blob) and the forecasts
-remembered for the next ticks.
+State: the scorer's arrays (robust location and scale per tag, recent peaks, the
+likelihood layer's rings, the forecasts remembered for the next ticks), saved by name.
 """
 
 from __future__ import annotations
 
 import math
-from importlib.metadata import version
 
 import numpy as np
 
@@ -45,13 +44,8 @@ class ResidualDetector:
         self.merged = s.merge_by_asset
         self.critical_z = s.critical_z
         self.severe_opens_at_once = s.severe_opens_at_once
-        self.scorer = ResidualScorer(
-            lay.n,
-            ctx.levels,
-            np.array([t.min_spread for t in lay.tag_settings]),
-            s.grace_period_steps,
-            s.score_threshold,
-            s.residual_min_sigma,
+        self.scorer = ResidualScorer.from_settings(
+            lay.n, ctx.levels, np.array([t.min_spread for t in lay.tag_settings]), s
         )
         self.spec = Spec(
             kind="forecast_residual",
@@ -66,21 +60,25 @@ class ResidualDetector:
 
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
-        exp, z, score, flagged = self.scorer.assess(tick.batch)
+        gate = tick.gate
+        # Scoring learns as it goes: every row not gated, an open alert's rows too (winsorised,
+        # scoring.py), so a new normal is absorbed instead of alarming for ever.
+        exp, z, score, flagged = self.scorer.score(tick.batch, ~gate)
+        surprise = self.scorer.surprise  # the score before any refractory period: ranks and reports tags
         if exp is None:
             exp = levels_or_nan(self.levels, lay.n)
         withheld = flagged & tick.maintenance[lay.asset_index] if tick.maintenance.any() else None
-        # Gated rows neither learn nor flag, and show no score.
-        gate = tick.gate
+        # Gated rows neither flag nor show a score.
         z[gate] = np.nan
         score[gate] = np.nan
+        surprise[gate] = np.nan
         flagged &= ~gate
         scored = np.isfinite(z)
         n_scored = int(scored.sum())
         if n_scored:
             self.metrics.ticks_scored.inc(n_scored)
         self._flagged, self._z = flagged, z
-        rows = RowNumbers(expected=exp, z=z, score=score, mid=self.scorer.mid)
+        rows = RowNumbers(expected=exp, z=z, score=score, mid=self.scorer.mid, surprise=surprise)
         count = int(flagged.sum())
         # A tick far beyond the forecast opens at once (alarms, issue 13.5): where its alert would be critical.
         with np.errstate(invalid="ignore"):
@@ -92,16 +90,14 @@ class ResidualDetector:
         any_scored = np.bincount(lay.asset_index, weights=scored, minlength=n_assets) > 0
         worst = np.zeros(n_assets)
         if count:
-            np.maximum.at(worst, lay.asset_index[flagged], score[flagged])
+            np.maximum.at(worst, lay.asset_index[flagged], surprise[flagged])
         any_severe = np.bincount(lay.asset_index, weights=severe, minlength=n_assets) > 0
         return findings(
             any_flagged, any_scored & ~any_flagged, worst, count=count, rows=rows, withheld=withheld, severe=any_severe
         )
 
     def learn(self, tick: Tick, findings: Findings) -> None:
-        is_open = tick.alerts.open(self)
-        open_rows = is_open[self.layout.asset_index] if self.merged else is_open
-        self.scorer.learn(self._z, ~tick.gate & ~open_rows & ~self._flagged)
+        """Nothing more to learn: the scorer learned every row not gated while scoring (see :meth:`observe`)."""
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         lay = self.layout
@@ -124,19 +120,32 @@ class ResidualDetector:
         )
 
     def state(self) -> bytes:
-        prev = self.scorer._prev
-        arrays = self.scorer.river_state()
-        arrays["prev"] = np.zeros((0, 0, 0)) if prev is None else prev
-        arrays["prev_ts"] = self.scorer._prev_ts
-        meta = {"river": version("river"), "has_prev": prev is not None, "tags": list(self.layout.tags)}
+        sc = self.scorer
+        arrays: dict[str, np.ndarray] = {f"scorer.{k}": v for k, v in _arrays(sc).items()}
+        arrays |= {f"scale.{k}": v for k, v in _arrays(sc.scale).items()}
+        if sc.likelihood is not None:
+            arrays |= {f"likelihood.{k}": v for k, v in _arrays(sc.likelihood).items()}
+            arrays |= {f"likelihood.long.{k}": v for k, v in _arrays(sc.likelihood.long).items()}
+        meta = {"has_prev": sc._prev is not None, "tags": list(self.layout.tags)}
         return pack(self.name, _VERSION, arrays, meta)
 
     def restore(self, blob: bytes) -> None:
         arrays, meta = unpack(blob, self.name, _VERSION)
         check_tags(meta, self.layout, self.name)
-        self.scorer.restore_river_state(arrays)
-        self.scorer._prev = arrays["prev"] if meta["has_prev"] else None
-        self.scorer._prev_ts = arrays["prev_ts"]
+        sc = self.scorer
+        targets: dict[str, object] = {"scorer": sc, "scale": sc.scale}
+        if sc.likelihood is not None:
+            targets |= {"likelihood": sc.likelihood, "likelihood.long": sc.likelihood.long}
+        for key, value in arrays.items():
+            owner, _, attr = key.rpartition(".")
+            setattr(targets[owner], attr, value)
+        if not meta["has_prev"]:
+            sc._prev = None
+
+
+def _arrays(obj: object) -> dict[str, np.ndarray]:
+    """The numpy arrays an object holds (its learned and stream state; settings are scalars, rebuilt)."""
+    return {k: v for k, v in vars(obj).items() if isinstance(v, np.ndarray)}
 
 
 def build(ctx: BuildContext) -> list[ResidualDetector]:
