@@ -19,7 +19,7 @@ order).  A detector with nothing flagged now, nothing open and no flag in its la
 ticks is not stepped at all: nothing could change (the k-of-n ring is all false already).
 
 * **severe** — a flagged subject the detector marks ``severe`` opens at once, without
-  waiting for k of n (the residual detector marks |z| ≥ ``detect.critical_z``).
+  waiting for k of n (the residual detector marks ticks beyond ``detect.score_severe_sigmas``).
 
 What an operator is told beyond that — a normal clearing held for the re-arm time, a
 return within it continuing the alert, an asset's openings grouped into a flood — is the

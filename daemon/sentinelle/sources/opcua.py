@@ -284,6 +284,8 @@ class OpcUaSource:
         self._rejected_logged: set[str] = set()
         self._in_outage = False
         self._outage_since = 0.0
+        self._ever_connected = False
+        """A first connection after failed attempts at start ends no outage of a connection: not a reconnect."""
         self._on_state = on_state
         self._background: set[asyncio.Task[None]] = set()
         _quiet_asyncua_noise()
@@ -474,7 +476,7 @@ class OpcUaSource:
     # --- state and reporting -----------------------------------------------------------
 
     def _set_connected(self, accepted: int, rejected: int) -> None:
-        if self._in_outage:
+        if self._in_outage and self._ever_connected:
             # One per outage that ended, not per attempt: a server restart is one reconnect,
             # so SentinelleSourceFlapping means a connection that keeps coming and going.
             self._reconnects.inc()
@@ -497,6 +499,7 @@ class OpcUaSource:
         if self._in_outage and self._on_state is not None:
             self._on_state(True)
         self._in_outage = False
+        self._ever_connected = True
         self._connected_gauge.set(1)
         self._connected.set()
 

@@ -8,8 +8,8 @@ numbers (forecast, z, score) are the ones every alert's event shows, so its find
 them (``rows``).  The scorer learns every row that is not gated as it scores (winsorised:
 a fault is not learned as normal in one tick, and a new normal is absorbed instead of
 alarming for ever), so :meth:`~ResidualDetector.learn` has nothing left to do.
-A flagged tick with |z| ≥ ``detect.critical_z`` is ``severe`` (``detect.severe_opens_at_once``):
-its alert opens at once.
+A flagged tick beyond ``detect.score_severe_sigmas`` of the tag's usual surprise is
+``severe`` (``detect.severe_opens_at_once``): its alert opens at once.
 
 State: the scorer's arrays (robust location and scale per tag, recent peaks, the
 likelihood layer's rings, the forecasts remembered for the next ticks), saved by name.
@@ -42,7 +42,6 @@ class ResidualDetector:
         self.metrics = ctx.metrics
         self.levels = ctx.levels
         self.merged = s.merge_by_asset
-        self.critical_z = s.critical_z
         self.severe_opens_at_once = s.severe_opens_at_once
         self.scorer = ResidualScorer.from_settings(
             lay.n, ctx.levels, np.array([t.min_spread for t in lay.tag_settings]), s
@@ -80,9 +79,8 @@ class ResidualDetector:
         self._flagged, self._z = flagged, z
         rows = RowNumbers(expected=exp, z=z, score=score, mid=self.scorer.mid, surprise=surprise)
         count = int(flagged.sum())
-        # A tick far beyond the forecast opens at once (alarms, issue 13.5): where its alert would be critical.
-        with np.errstate(invalid="ignore"):
-            severe = flagged & (np.abs(z) >= self.critical_z) & self.severe_opens_at_once
+        # alarms (issue 13.5): a tick beyond detect.score_severe_sigmas calibrated σ opens at once
+        severe = flagged & self.scorer.severe & self.severe_opens_at_once
         if not self.merged:
             return findings(flagged, scored & ~flagged, score, count=count, rows=rows, withheld=withheld, severe=severe)
         n_assets = len(lay.asset_names)
