@@ -21,7 +21,9 @@ the selection temperature learn):
 * Experts: simple exponential smoothing with every α of :data:`ALPHAS`, and
   additive Holt–Winters (level α, season γ of :data:`GAMMAS`) for each
   candidate season — 63 experts, run over the context in one vectorised
-  recursion; a missing step updates nothing.  Seasonal indices start from the
+  recursion (on the CPU) or its chunked triangular-solve form (on a GPU, where
+  512 sequential steps of small kernels would bound the pass; same numbers to
+  float32 rounding); a missing step updates nothing.  Seasonal indices start from the
   context's mean profile, the level from the first observed value.
 * Selection as ETS fits its parameters: by the one-step-ahead squared error of
   each expert over the newest ``window`` steps of the context.  The experts'
