@@ -217,3 +217,25 @@ def test_the_shipped_model_forecasts_the_same_with_either_form() -> None:
     spread = np.abs(quantiles["recursion"]).max()
     assert np.isfinite(quantiles["chunked"]).all() and spread > 1.0
     np.testing.assert_allclose(quantiles["chunked"], quantiles["recursion"], rtol=1e-5, atol=1e-5 * spread)
+
+
+def test_the_chunked_form_is_differentiable() -> None:
+    """The branch runs its experts under no_grad (only the gate and temperature learn), but the
+    chunked form is differentiable should the smoothing weights ever learn: autograd matches
+    finite differences (float64) through gaps, seasons, α = 1 and chunk boundaries."""
+    branch = _branch(horizon=4, max_period=6, window=10)
+    branch.chunk = 8
+    generator = torch.Generator().manual_seed(0)
+    mask = (torch.rand(2, 20, generator=generator) > 0.2).double()
+    values = torch.randn(2, 20, dtype=torch.float64, generator=generator, requires_grad=True)
+    level = torch.randn(2, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    profile = torch.randn(2, 3, 6, dtype=torch.float64, generator=generator)
+    period = torch.tensor([[1, 3, 5], [1, 2, 6]])
+    alpha = torch.tensor([0.3, 0.5, 1.0], dtype=torch.float64)
+    gain = torch.tensor([0.0, 0.1, 0.0], dtype=torch.float64)
+
+    def run(x: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, error, forecasts = branch._chunked(x * mask, mask, start, profile, period, alpha, gain, 10)
+        return error, forecasts
+
+    assert torch.autograd.gradcheck(run, (values, level))
