@@ -251,6 +251,8 @@ class OpcUaSource:
     (``source_errors_total{kind="bad_node"}``); the other tags keep working.
 
     ``tags`` are this source's tags (the caller selects them by ``TagSettings.source``).
+    ``on_state(connected)`` is told when an outage begins (False: at its first failure)
+    and ends (True), so the window stage stops holding this source's last values at once.
     """
 
     def __init__(
@@ -259,6 +261,7 @@ class OpcUaSource:
         tags: Sequence[TagSettings],
         metrics: Metrics,
         out: SampleQueue,
+        on_state: Callable[[bool], None] | None = None,
     ) -> None:
         self.name = settings.name
         self._settings = settings
@@ -281,6 +284,7 @@ class OpcUaSource:
         self._rejected_logged: set[str] = set()
         self._in_outage = False
         self._outage_since = 0.0
+        self._on_state = on_state
         self._background: set[asyncio.Task[None]] = set()
         _quiet_asyncua_noise()
 
@@ -302,12 +306,8 @@ class OpcUaSource:
         """Connect, subscribe and deliver until cancelled; reconnect with backoff on every failure."""
         s = self._settings
         delay = s.reconnect_initial_s
-        first = True
         try:
             while True:
-                if not first:
-                    self._reconnects.inc()
-                first = False
                 try:
                     await self._session()
                 except _ConnectionLost as e:
@@ -475,6 +475,9 @@ class OpcUaSource:
 
     def _set_connected(self, accepted: int, rejected: int) -> None:
         if self._in_outage:
+            # One per outage that ended, not per attempt: a server restart is one reconnect,
+            # so SentinelleSourceFlapping means a connection that keeps coming and going.
+            self._reconnects.inc()
             _log.info(
                 "source %s: reconnected to %s after %.1f s (%d tags subscribed, %d rejected)",
                 self.name,
@@ -491,6 +494,8 @@ class OpcUaSource:
                 accepted,
                 rejected,
             )
+        if self._in_outage and self._on_state is not None:
+            self._on_state(True)
         self._in_outage = False
         self._connected_gauge.set(1)
         self._connected.set()
@@ -511,6 +516,8 @@ class OpcUaSource:
             return
         self._in_outage = True
         self._outage_since = time.monotonic()
+        if self._on_state is not None:
+            self._on_state(False)
         what = {"connection_lost": "connection lost", "internal": "unexpected error"}.get(kind, "cannot connect")
         _log.warning(
             "source %s: %s (%s): %s; retrying in the background",
