@@ -243,7 +243,8 @@ class Daemon:
     async def _check_required_sources(self) -> None:
         for src, cfg in self._required_sources:
             if not await src.wait_connected(cfg.connect_timeout_s):
-                raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start")
+                why = f": {src.last_error}" if src.last_error else ""
+                raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start{why}")
 
     async def _close_sinks(self) -> None:
         while self._started_sinks:

@@ -93,6 +93,9 @@ class TagSettings(_Section):
         return self
 
 
+OpcUaSecurityPolicy = Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
+
+
 class OpcUaSourceSettings(_Section):
     """One OPC-UA server; all its tags go into one subscription."""
 
@@ -115,8 +118,46 @@ class OpcUaSourceSettings(_Section):
         default=False,
         description="Exit 69 when the server is unreachable at start instead of retrying in the background.",
     )
-    username: str | None = None
+    username: str | None = Field(
+        default=None, description="User name token; None: anonymous (or user_certificate_path)."
+    )
     password: SecretStr | None = None
+    security_policy: OpcUaSecurityPolicy = Field(
+        default="None",
+        description="None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss; "
+        "anything but None needs certificate_path, private_key_path and trusted_server_certs_dir.",
+    )
+    security_mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    certificate_path: Path | None = Field(
+        default=None, description="This client's application instance certificate (DER or PEM; `sentinelle make-cert`)."
+    )
+    private_key_path: Path | None = Field(default=None, description="Its private key (PEM).")
+    private_key_password: SecretStr | None = None
+    trusted_server_certs_dir: Path | None = Field(
+        default=None,
+        description="Folder of trusted server (or CA) certificates, *.der / *.pem; a server whose certificate "
+        "is not trusted by one of them is refused (no trust on first use).",
+    )
+    user_certificate_path: Path | None = Field(
+        default=None, description="X.509 user identity token instead of a user name (with user_private_key_path)."
+    )
+    user_private_key_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> OpcUaSourceSettings:
+        if self.security_policy != "None":
+            for name in ("certificate_path", "private_key_path", "trusted_server_certs_dir"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name}: required with security_policy {self.security_policy!r}")
+        if self.password is not None and self.username is None:
+            raise ValueError("password: set without a username")
+        if (self.user_certificate_path is None) != (self.user_private_key_path is None):
+            raise ValueError("user_certificate_path and user_private_key_path: set both or neither")
+        if self.user_certificate_path is not None and self.username is not None:
+            raise ValueError("username and user_certificate_path: one user identity token, not both")
+        if self.user_certificate_path is not None and self.security_policy == "None":
+            raise ValueError("user_certificate_path: an X.509 user token needs a security_policy other than None")
+        return self
 
 
 class WindowSettings(_Section):
@@ -614,6 +655,28 @@ class SimulatorSettings(_Section):
         default=None, description="Write injected fault intervals here (JSON lines)."
     )
     extra_tags: int = Field(default=0, ge=0, description="Synthetic extra tags (benchmarks).")
+    security_policies: tuple[OpcUaSecurityPolicy, ...] = Field(
+        default=("None",),
+        min_length=1,
+        description="Endpoints offered; each policy but None with both Sign and SignAndEncrypt.",
+    )
+    certificate_path: Path | None = Field(default=None, description="Server certificate (DER or PEM).")
+    private_key_path: Path | None = Field(default=None, description="Its private key (PEM).")
+    trusted_client_certs_dir: Path | None = Field(
+        default=None, description="Client certificates accepted on secured endpoints (*.der / *.pem)."
+    )
+    username: str | None = Field(default=None, description="Require this user (with password); None: anonymous.")
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> SimulatorSettings:
+        if any(p != "None" for p in self.security_policies):
+            for name in ("certificate_path", "private_key_path", "trusted_client_certs_dir"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name}: required when security_policies offers a secured endpoint")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password: set both or neither")
+        return self
 
 
 _SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
