@@ -18,6 +18,7 @@ Node ids are string ids derived from the tag names only (``ns=2;s=chiller1.chw_t
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import socket
@@ -29,8 +30,14 @@ from types import TracebackType
 
 from asyncua import ua
 from asyncua.common.node import Node
+from asyncua.crypto import uacrypto
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.server import Server
+from asyncua.server.user_managers import UserManager
 from asyncua.ua.status_codes import StatusCodes
+from pydantic import SecretStr
 
 from ..errors import ConfigError
 from ..settings import (
@@ -41,6 +48,7 @@ from ..settings import (
     SimulatorSettings,
     TagSettings,
 )
+from ..sources.opcua_security import application_uri_of, server_policy_types
 from .chiller import (
     CHILLER_TAGS,
     EXTRA_TAG_RESOLUTION,
@@ -195,6 +203,60 @@ def _free_port(host: str) -> int:
         return port
 
 
+class _UserManager(UserManager):
+    """One user name and password; anything else is refused (BadUserAccessDenied)."""
+
+    def __init__(self, username: str | None, password: SecretStr | None) -> None:
+        self._username = (username or "").encode()
+        self._password = (password.get_secret_value() if password else "").encode()
+
+    def get_user(
+        self,
+        iserver: object,
+        username: str | None = None,
+        password: str | bytes | None = None,
+        certificate: object = None,
+    ) -> User | None:
+        given = password.encode() if isinstance(password, str) else bytes(password or b"")
+        ok = hmac.compare_digest((username or "").encode(), self._username) & hmac.compare_digest(given, self._password)
+        return User(role=UserRole.User, name=username) if ok else None
+
+
+async def _setup_security(server: Server, s: SimulatorSettings) -> str:
+    """Endpoints, certificate, client trust and user tokens as configured; returns the application URI.
+
+    With a certificate the application URI is the one in its SubjectAltName (clients check that
+    they match).  Secured endpoints accept only the client certificates of
+    ``trusted_client_certs_dir`` (asyncua alone would accept any).
+    """
+    server.set_security_policy(server_policy_types(s.security_policies))
+    tokens: list[type] = [ua.UserNameIdentityToken] if s.username else [ua.AnonymousIdentityToken]
+    server.set_identity_tokens(tokens)
+    if s.certificate_path is None or s.private_key_path is None:
+        return _APPLICATION_URI
+    try:
+        cert = await uacrypto.load_certificate(s.certificate_path)
+        await server.load_certificate(str(s.certificate_path))
+        await server.load_private_key(s.private_key_path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load {s.certificate_path} / {s.private_key_path}: {e}", field="simulator") from e
+    if s.trusted_client_certs_dir is not None:
+        if not s.trusted_client_certs_dir.is_dir():
+            raise ConfigError(
+                f"no such folder: {s.trusted_client_certs_dir}", field="simulator.trusted_client_certs_dir"
+            )
+        store = TrustStore([s.trusted_client_certs_dir], [])
+        await store.load()
+        options = (
+            CertificateValidatorOptions.TIME_RANGE
+            | CertificateValidatorOptions.URI
+            | CertificateValidatorOptions.TRUSTED
+            | CertificateValidatorOptions.PEER_CLIENT
+        )
+        server.set_certificate_validator(CertificateValidator(options, store))
+    return application_uri_of(cert) or _APPLICATION_URI
+
+
 def _quiet_asyncua() -> None:
     """asyncua's server logs every session, subscription and monitored item at INFO."""
     logging.getLogger("asyncua.server").setLevel(logging.WARNING)
@@ -270,13 +332,12 @@ class ChillerServer:
         try:
             if self._port is None:
                 self._port = _free_port(host)
-            server = Server()
+            s = self._settings
+            server = Server(user_manager=_UserManager(s.username, s.password) if s.username else None)
             await server.init()
             server.set_endpoint(self.url)
             server.set_server_name("sentinelle chiller simulator")
-            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-            server.set_identity_tokens([ua.AnonymousIdentityToken])  # a loopback simulator: no users
-            await server.set_application_uri(_APPLICATION_URI)
+            await server.set_application_uri(await _setup_security(server, s))
             ns = await server.register_namespace(NAMESPACE_URI)
             if ns != NAMESPACE_INDEX:
                 raise RuntimeError(f"namespace {NAMESPACE_URI} got index {ns}, not {NAMESPACE_INDEX}")
