@@ -17,6 +17,13 @@ echo "== promtool"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules_test.yml
 
+echo "== node-opcua (the independent OPC-UA peer of tests/integration/test_opcua_node_peer.py)"
+if deploy/node-opcua/node-opcua.sh check; then
+    deploy/node-opcua/node-opcua.sh install
+else
+    echo "node/npm not installed: the node-opcua interoperability tests will be skipped (apt-get install npm)"
+fi
+
 echo "== services"
 trap 'deploy/services.sh stop || true' EXIT
 deploy/services.sh start

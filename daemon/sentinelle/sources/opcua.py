@@ -213,6 +213,8 @@ class _NoiseFilter(logging.Filter):
             "close_session but connection wasn't established",
         ),
         "asyncua.client.ua_client.UaClient": ("close_secure_channel was called but connection is closed",),
+        # The ServiceFault to an OpenSecureChannel (see _session), with a traceback at every attempt.
+        "asyncua.client.ua_client.UASocketProtocol": ("Exception raised while parsing message from server",),
         "asyncua.client.client": (
             "close_session raised during disconnect",
             "close_secure_channel raised during disconnect",
@@ -362,10 +364,14 @@ class OpcUaSource:
                     await client.connect()
             except SecurityRefused as e:
                 raise _AttemptFailed("security", str(e)) from e
-            except _EXPECTED_ERRORS as e:
+            except (*_EXPECTED_ERRORS, AssertionError) as e:
+                # AssertionError: asyncua 2.1 cannot parse the ServiceFault a server answers an
+                # OpenSecureChannel with (node-opcua does, as the spec says); explain() knows it.
                 reason = self._security.explain(e)
                 if reason is not None:
                     raise _AttemptFailed("security", reason) from e
+                if isinstance(e, AssertionError):
+                    raise
                 raise _AttemptFailed("connect", _describe(e)) from e
             try:
                 # queue_maxsize=0: asyncua's iterator queue is then unbounded instead of
@@ -526,9 +532,9 @@ class OpcUaSource:
         """
         self._errors[kind].inc()
         self._last_error = reason
-        # Within an outage only a change of kind is worth a new WARNING (e.g. the server is back
-        # but now refuses our certificate); repeats of the same failure go to DEBUG.
-        if self._in_outage and kind == self._outage_kind:
+        # One WARNING per outage; the exception is a security refusal that follows other failures
+        # (the server is back but refuses us), which needs the admin.  Repeats go to DEBUG.
+        if self._in_outage and (kind == self._outage_kind or kind != "security"):
             _log.debug("source %s: attempt failed (%s): %s", self.name, kind, reason)
             return
         if not self._in_outage:

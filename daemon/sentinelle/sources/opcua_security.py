@@ -227,10 +227,22 @@ class ClientSecurity:
             raise SecurityRefused(
                 f"the server does not offer {s.security_policy}/{s.security_mode} (it offers: {', '.join(offered)})"
             )
+        server_der = _first_certificate(endpoint.ServerCertificate)
+        server_cert = x509.load_der_x509_certificate(server_der)
         store = TrustStore([s.trusted_server_certs_dir], [])
-        await store.load()
+        try:
+            await store.load()
+        except ValueError as e:  # an empty folder ("can't create an empty store") or an unreadable file
+            raise SecurityRefused(self._untrusted(server_cert, f"trust folder unusable: {e}")) from None
+        # Checked now, before any key is used, and again by asyncua at CreateSession (the
+        # certificate the session presents must be this one, and trusted).
         self._validator = _TrustValidator(store)
         client.certificate_validator = self._validator
+        try:
+            await self._validator(server_cert, endpoint.Server)
+        except ServiceError:
+            reason = self.explain(SecurityRefused("server certificate refused"))
+            raise SecurityRefused(reason or "server certificate refused") from None
         password = s.private_key_password.get_secret_value() if s.private_key_password else None
         try:
             await client.set_security(
@@ -238,7 +250,7 @@ class ClientSecurity:
                 s.certificate_path,
                 s.private_key_path,
                 private_key_password=password,
-                server_certificate=_first_certificate(endpoint.ServerCertificate),
+                server_certificate=server_der,
                 mode=mode,
             )
             if s.user_certificate_path is not None and s.user_private_key_path is not None:
@@ -246,6 +258,13 @@ class ClientSecurity:
                 await client.load_private_key(s.user_private_key_path)
         except (ValueError, TypeError, OSError) as e:
             raise SecurityRefused(f"cannot load the client certificate or key: {type(e).__name__}: {e}") from None
+
+    def _untrusted(self, cert: x509.Certificate, detail: str | None = None) -> str:
+        what = f"{_subject(cert)}, SHA-1 thumbprint {_fingerprint(cert)}" + (f"; {detail}" if detail else "")
+        return (
+            f"server certificate not trusted ({what}): after checking its thumbprint with the "
+            f"server's admin, put it in {self._s.trusted_server_certs_dir}"
+        )
 
     def explain(self, e: BaseException) -> str | None:
         """A clear reason when ``e`` (raised by connect) is a security refusal; None otherwise."""
@@ -255,10 +274,7 @@ class ClientSecurity:
             self._validator.refused = None
             what = f"{_subject(cert)}, SHA-1 thumbprint {_fingerprint(cert)}"
             if code == StatusCodes.BadCertificateUntrusted:
-                return (
-                    f"server certificate not trusted ({what}): after checking its thumbprint with the "
-                    f"server's admin, put it in {s.trusted_server_certs_dir}"
-                )
+                return self._untrusted(cert)
             if code == StatusCodes.BadCertificateRevoked:
                 return f"server certificate revoked ({what})"
             if code == StatusCodes.BadCertificateTimeInvalid:
@@ -267,6 +283,12 @@ class ClientSecurity:
                 return f"server certificate's application URI does not match the server's ({what})"
             return f"server certificate refused: {_code_name(code)} ({what})"
         status = _status_code(e)
+        if status is None and self.secured and isinstance(e, AssertionError) and _raised_in(e, "open_secure_channel"):
+            return (
+                f"server refused to open a secure channel ({s.security_policy}/{s.security_mode}) with our client "
+                f"certificate {s.certificate_path}; most often it does not trust it: the server's admin must trust it "
+                "(many servers keep refused certificates in a 'rejected' folder)"
+            )
         if status is None:
             if isinstance(e, UaError) and "No matching endpoints" in str(e):
                 return f"the server does not offer {s.security_policy}/{s.security_mode}"
@@ -301,6 +323,16 @@ def _first_certificate(der: bytes | None) -> bytes:
 
 def _code_name(code: int) -> str:
     return get_name_and_doc(code)[0]
+
+
+def _raised_in(e: BaseException, function: str) -> bool:
+    """Whether ``function`` is on the traceback of ``e``."""
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name == function:
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _status_code(e: BaseException) -> int | None:
