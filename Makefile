@@ -10,7 +10,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 # pip's cache (a CI machine once ran out of disk here).
 export PIP_NO_CACHE_DIR := 1
 
-.PHONY: install system-deps demo test lint typecheck bench-spine clean
+.PHONY: install system-deps demo test lint typecheck bench-spine dashboards clean
 
 $(VENV)/.installed: pyproject.toml
 	deploy/check-disk.sh . 8
@@ -28,11 +28,16 @@ demo: install
 	$(VENV)/bin/sentinelle demo
 
 lint: install
-	$(VENV)/bin/ruff check daemon tests bench
-	$(VENV)/bin/ruff format --check daemon tests bench
+	$(VENV)/bin/ruff check daemon tests bench deploy/grafana
+	$(VENV)/bin/ruff format --check daemon tests bench deploy/grafana
 
 typecheck: install
 	$(VENV)/bin/mypy
+	$(VENV)/bin/mypy deploy/grafana
+
+# Grafana dashboards and provisioning under deploy/grafana/, written by its generator (commit the result).
+dashboards: install
+	$(PY) deploy/grafana/dashboards.py
 
 test: install system-deps
 	tests/run-all.sh

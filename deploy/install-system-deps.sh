@@ -7,6 +7,7 @@
 #   java (>= 17)         - runs the Kafka 4 broker
 #   curl                 - readiness probe for Prometheus
 #   postgresql           - a throwaway historian for the history reader's tests (deploy/postgres)
+#   systemd              - systemd-analyze checks the units' hardening offline (tests/unit/test_systemd_units.py)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -20,6 +21,8 @@ command -v curl >/dev/null || missing+=(curl)
 command -v python3 >/dev/null || missing+=(python3)   # Kafka readiness probe (stdlib only)
 # Debian keeps the server binaries off PATH, under /usr/lib/postgresql/<major>/bin.
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
+# Container images often lack systemd; only its analyze tool is used (offline, on the unit files).
+command -v systemd-analyze >/dev/null || missing+=(systemd)
 
 # Kafka 4 brokers refuse to run on Java < 17.
 java_major() {

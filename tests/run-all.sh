@@ -9,13 +9,18 @@ export HF_HUB_OFFLINE=1
 export SENTINELLE_RUN_DIR=${SENTINELLE_RUN_DIR:-$PWD/.run}
 
 echo "== ruff"
-"$VENV/bin/ruff" check daemon tests bench
-"$VENV/bin/ruff" format --check daemon tests bench
+"$VENV/bin/ruff" check daemon tests bench deploy/grafana
+"$VENV/bin/ruff" format --check daemon tests bench deploy/grafana
 echo "== mypy"
 "$VENV/bin/mypy"
+"$VENV/bin/mypy" deploy/grafana
+echo "== dashboards"
+"$VENV/bin/python" deploy/grafana/dashboards.py --check
 echo "== promtool"
 promtool check rules deploy/prometheus/rules.yml
 promtool test rules deploy/prometheus/rules_test.yml
+# tests/unit/test_systemd_units.py checks the units with it; here a missing tool fails instead of skipping.
+command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing: run deploy/install-system-deps.sh" >&2; exit 1; }
 
 echo "== node-opcua (the independent OPC-UA peer of tests/integration/test_opcua_node_peer.py)"
 if deploy/node-opcua/node-opcua.sh check; then

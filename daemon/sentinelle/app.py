@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -103,7 +104,11 @@ class Daemon:
         if forecaster is not None:
             return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
         try:
-            return ForecastBatcher(make_forecaster(f, self.metrics), f, self.metrics, make_fallback(f))
+            asset_tags: dict[str, list[str]] = {}
+            for t in self.settings.tags:
+                asset_tags.setdefault(t.asset, []).append(t.name)
+            forecaster = make_forecaster(f, self.metrics, asset_tags)
+            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
         except ModelError as e:
             self.metrics.forecast_errors.labels(f.forecaster).inc()
             baseline = make_fallback(f)
@@ -112,7 +117,10 @@ class Daemon:
             log.error("forecaster %r unavailable: %s; using the %r baseline instead", f.forecaster, e, baseline.name)
             # The baseline's own fallback is what its settings would give it.
             as_baseline = f.model_copy(update={"forecaster": baseline.name})
-            return ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline))
+            batcher = ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline))
+            # A checkpoint that cannot be read is not retried (it does not mend itself); the gauge says so.
+            self.metrics.forecast_fallback_active.set(1)
+            return batcher
 
     def _default_sinks(self) -> list[AlertSink]:
         s = self.settings
@@ -175,8 +183,10 @@ class Daemon:
         if self.commands is not None:
             await self.commands.start()
         if self.settings.tags:
-            demand = sum(1.0 / t.period_s for t in self.settings.tags) / self.settings.forecast.refresh_every_steps
-            await self.batcher.probe_capacity(demand, self.settings.windows.context_steps)
+            refresh = self.settings.forecast.refresh_every_steps
+            demand = sum(1.0 / t.period_s for t in self.settings.tags) / refresh
+            tick_rows = math.ceil(len(self.settings.tags) / refresh)
+            await self.batcher.probe_capacity(demand, self.settings.windows.context_steps, tick_rows)
         if self.settings.history.sources:
             from .backfill import run_backfill  # pyarrow and asyncpg only when history is configured
 

@@ -10,7 +10,10 @@ before the OPC-UA sources connect (so before ``READY=1``):
 
 * **Look-back**: ``[now − history.backfill_lookback_s, now)``; by default
   ``context_steps + grace_period_steps`` periods of the slowest tag, so the windows
-  are full *and* the detectors have passed their grace period.
+  are full *and* the detectors have passed their grace period.  An export of a
+  past period is read with ``history.backfill_from`` (and ``backfill_until``) in
+  the data's own time instead: a look-back from the wall clock would need to
+  reach back months to find it.
 * **Read**: every ``[[history.sources]]`` through :mod:`sentinelle.sources.history`,
   asking for the configured tags only.  Malformed rows are counted by reason
   (``sentinelle_samples_dropped_total{reason="malformed_…"}``); samples read count
@@ -247,7 +250,8 @@ async def run_backfill(
     began = time.monotonic()
     keep_alive = _StartKeepAlive()
     end = time.time() if now is None else now
-    start = end - lookback_s(settings)
+    explicit = h.backfill_range(end)
+    start, end = explicit if explicit is not None else (end - lookback_s(settings), end)
     names = [t.name for t in settings.tags]
     columns = _Columns({name: i for i, name in enumerate(names)}, metrics)
     log.info(

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .config_checks import check_runnable
 from .errors import ConfigError, SentinelleError, ServiceUnavailable
-from .settings import FaultSettings, Settings, load_settings
+from .settings import FaultSettings, Settings, load_settings, read_toml
+from .settings_sources import secrets_in, secrets_set
 
 EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
 
@@ -138,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--config", type=Path, required=True, help="daemon TOML file (model, tags, [finetune])")
     fin.add_argument("--asset", required=True, help="asset to adapt; its configured tags are read from the data")
     _data_args(fin)
+    fin.add_argument("--from", dest="start", default=None, metavar="DATE", help="use data from this date on only (ISO)")
     fin.add_argument("--until", default=None, metavar="DATE", help="use data before this date only (ISO)")
     fin.add_argument("--base", type=Path, default=None, help="base checkpoint (default: forecast.model_path)")
     fin.add_argument("--out", type=Path, default=None, help="adapter folder (default: <adapters_dir>/<asset>)")
@@ -221,9 +224,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _data_args(p: argparse.ArgumentParser) -> None:
-    src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--data", type=Path, help="wide or event-log CSV export, or a folder of them")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument(
+        "--data",
+        type=Path,
+        help="an export (file or folder) read with the configured history source's format, columns and tag map; "
+        "with no file source configured: a wide or event-log CSV export, or a folder of them "
+        "(default: the configured [[history.sources]] as they are)",
+    )
     src.add_argument("--dataset", choices=["electricity"], help="a public dataset of shared/data instead")
+    p.add_argument(
+        "--source",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="read only this configured history source (repeatable; default: all of them)",
+    )
     p.add_argument("--tags", nargs="+", default=None, help="tags to read (default: the asset's configured tags)")
     p.add_argument("--period-s", type=float, default=None, help="resampling period of tags not in the config")
     p.add_argument("--timezone", default="UTC", help="zone of dates written without an offset (IANA name)")
@@ -305,6 +321,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_config(args.config)
         if args.command == "run":
             settings = load_settings(args.config)
+            check_runnable(settings)
             _setup_logging(settings.daemon.log_level)
             return asyncio.run(_run(settings))
         if args.command == "simulate":
@@ -334,6 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _check_config(path: Path) -> int:
     settings = load_settings(path)
+    check_runnable(settings)
     assets = sorted({t.asset for t in settings.tags})
     print(f"{path}: OK")
     print(f"  sources: {', '.join(f'{s.name} ({s.url})' for s in settings.sources)}")
@@ -343,6 +361,9 @@ def _check_config(path: Path) -> int:
     print(f"  kafka: {'topic ' + kafka.topic + ' on ' + kafka.bootstrap_servers if kafka.enabled else 'disabled'}")
     prom = settings.prometheus
     print(f"  metrics: {f'http://{prom.host}:{prom.port}/metrics' if prom.enabled else 'disabled'}")
+    print(f"  secrets set (values not shown): {', '.join(secrets_set(settings)) or 'none'}")
+    for where in secrets_in(read_toml(path), Settings):
+        print(f"  warning: {where} is written in {path}: a secret file (LoadCredential=) keeps it out of the settings")
     return EXIT_OK
 
 
@@ -372,22 +393,91 @@ def _pretrain(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _history_for(args: argparse.Namespace, settings: Settings, asset: str | None) -> list[Any]:
-    """``--data``/``--dataset`` as regular-grid series: the asset's configured tags, or ``--tags``, or all."""
-    from .evaluation.history_data import load_dataset, load_history
+def _history_for(
+    args: argparse.Namespace,
+    settings: Settings,
+    asset: str | None,
+    start: float | None = None,
+    end: float | None = None,
+) -> list[Any]:
+    """The history as regular-grid series (``start <= ts < end``): the asset's configured tags, or ``--tags``, or all.
+
+    Read from the configured ``[[history.sources]]`` — the backfill's own configuration — so
+    fine-tuning and backtests see the tags under their configured names; ``--data`` points
+    such a source at another export (same format, columns and tag map), and only without
+    a configured file source is an export's format guessed from its header.
+    """
+    from .evaluation.history_data import cut, load_dataset, load_history, load_sources
 
     if args.dataset is not None:
         series = load_dataset(args.dataset)
-        return [s for s in series if args.tags is None or s.name in args.tags or s.name.split("/")[-1] in args.tags]
+        picked = [s for s in series if args.tags is None or s.name in args.tags or s.name.split("/")[-1] in args.tags]
+        return cut(picked, start=start, end=end)
     configured = [t for t in settings.tags if asset is not None and t.asset == asset]
     tags = args.tags or [t.name for t in configured] or None
+    sources = _history_sources(args, settings)
+    where = str(args.data) if args.data is not None else ", ".join(s.label for s in sources or ())
     if asset is not None and not configured and args.tags is None:
-        log.warning("no tags of asset %r in the config: reading every tag of %s", asset, args.data)
+        log.warning("no tags of asset %r in the config: reading every tag of %s", asset, where)
     periods = {t.name: t.period_s for t in settings.tags}
     units = {t.name: t.unit for t in settings.tags}
-    return load_history(
-        args.data, tags=tags, periods=periods, units=units, default_period_s=args.period_s, timezone=args.timezone
+    if sources is None:
+        series = load_history(
+            args.data, tags=tags, periods=periods, units=units, default_period_s=args.period_s, timezone=args.timezone
+        )
+        return cut(series, start=start, end=end)
+    return load_sources(
+        sources,
+        tags=tags,
+        periods=periods,
+        units=units,
+        default_period_s=args.period_s,
+        start=start,
+        end=end,
+        where=where,
     )
+
+
+def _history_sources(args: argparse.Namespace, settings: Settings) -> list[Any] | None:
+    """The configured history sources to read (``--source`` picks), ``--data`` put in a file source's place.
+
+    None: ``--data`` with no configured file source to read it with (its format is then guessed).
+    """
+    configured = list(settings.history.sources)
+    if args.source:
+        known = {s.label for s in configured}
+        unknown = [name for name in args.source if name not in known]
+        if unknown:
+            raise ConfigError(
+                f"no history source named {unknown} (configured: {sorted(known) or 'none'})", field="--source"
+            )
+        configured = [s for s in configured if s.label in args.source]
+    if args.data is None:
+        if not configured:
+            raise ConfigError(
+                "no history to read: configure [[history.sources]] or give --data or --dataset", field="data"
+            )
+        return configured
+    files = [s for s in configured if s.kind != "postgres"]
+    if not files:
+        return None
+    if len(files) > 1:
+        names = ", ".join(s.label for s in files)
+        raise ConfigError(
+            f"--data: several file sources are configured ({names}); pick one with --source", field="data"
+        )
+    source = files[0]
+    suffix = ".parquet" if source.kind == "parquet" else ".csv"
+    if args.data.is_dir():
+        paths = sorted(p for p in args.data.iterdir() if p.suffix.lower() == suffix and p.is_file())
+        if not paths:
+            raise ConfigError(f"folder holds no {suffix} file", field=str(args.data))
+    elif args.data.is_file():
+        paths = [args.data]
+    else:
+        raise ConfigError("file or folder not found", field=str(args.data))
+    log.info("reading %s as history source %s (%s, its tag map and dates)", args.data, source.label, source.kind)
+    return [source.model_copy(update={"path": p}) for p in paths]
 
 
 def _base_checkpoint(args: argparse.Namespace, settings: Settings) -> Path:
@@ -399,7 +489,7 @@ def _base_checkpoint(args: argparse.Namespace, settings: Settings) -> Path:
 def _finetune(args: argparse.Namespace) -> int:
     from pydantic import ValidationError
 
-    from .evaluation.history_data import cut, dataset_training_cutoff, parse_date
+    from .evaluation.history_data import dataset_training_cutoff, parse_date
     from .settings import FinetuneSettings
 
     settings = load_settings(args.config)
@@ -426,6 +516,7 @@ def _finetune(args: argparse.Namespace) -> int:
     except ValidationError as e:
         err = e.errors()[0]
         raise ConfigError(str(err["msg"]), field="finetune." + ".".join(map(str, err["loc"]))) from None
+    start = parse_date(args.start) if args.start is not None else None
     until = parse_date(args.until) if args.until is not None else None
     held_out = dataset_training_cutoff(args.dataset) if args.dataset else None
     if held_out is not None and (until is None or until > held_out):
@@ -437,9 +528,9 @@ def _finetune(args: argparse.Namespace) -> int:
         )
         until = held_out
     # Data and settings are checked before torch is imported: a typo costs a second, not a slow start.
-    series = cut(_history_for(args, settings, asset), end=until)
+    series = _history_for(args, settings, asset, start=start, end=until)
     if not series:
-        raise ConfigError("no data before --until", field="data")
+        raise ConfigError("no data between --from and --until", field="data")
     from .errors import ModelError
     from .forecast.finetune import finetune
 
@@ -576,7 +667,7 @@ def _backtest(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as e:
             print(f"sentinelle: model error: {args.adapter / 'manifest.json'}: unreadable ({e})", file=sys.stderr)
             return EXIT_CONFIG
-    series = _history_for(args, settings, args.asset or adapter_asset)
+    series = _history_for(args, settings, args.asset or adapter_asset, end=end)
     if args.adapter is not None and start is None and last:
         # Scoring the adapter on the data it was trained on would flatter it: origins start one
         # period after its last training sample.
@@ -602,12 +693,15 @@ def _backtest(args: argparse.Namespace) -> int:
     result = run_backtest(series, forecasters, plan)
     out = args.out or Path("backtests") / time.strftime("%Y%m%dT%H%M%S")
     meta = {
-        "data": str(args.data or args.dataset),
+        "data": str(args.data or args.dataset or "the configured history sources"),
         "base model": str(base),
         "adapter": str(args.adapter) if args.adapter else "none",
     }
     write_report(
-        result, out, title=f"Backtest of {args.asset or adapter_asset or args.data or args.dataset}", meta=meta
+        result,
+        out,
+        title=f"Backtest of {args.asset or adapter_asset or args.data or args.dataset or 'the history'}",
+        meta=meta,
     )
     for key, per in result.overall.items():
         cells = ", ".join(f"{n} {m['mase']:.3f}" for n, m in per.items())

@@ -95,8 +95,9 @@ class TagStateCollector(Collector):
         )
         forecast = GaugeMetricFamily(
             f"{NAMESPACE}_tag_forecast",
-            "Forecast of the tag's latest value, made one step earlier, per quantile level.",
-            labels=["asset", "tag", "quantile"],
+            "Forecast of the tag's latest value, made one step earlier, per quantile level "
+            "(label level; Prometheus reserves quantile for summaries).",
+            labels=["asset", "tag", "level"],
         )
         score = GaugeMetricFamily(
             f"{NAMESPACE}_tag_anomaly_score",
@@ -183,6 +184,20 @@ class Metrics:
         )
         self.forecast_errors = Counter(
             "forecast_errors", "Forecaster calls that failed.", ["forecaster"], namespace=ns, registry=r
+        )
+        self.forecast_fallback_active = Gauge(
+            "forecast_fallback_active",
+            "1 while the configured forecaster is replaced by its baseline for whole calls (it failed, or "
+            "could not be loaded); sentinelle_forecaster_active names the one in use.",
+            namespace=ns,
+            registry=r,
+        )
+        self.forecast_fallback_rows = Counter(
+            "forecast_fallback_rows",
+            "Windows whose forecast was not finite and came from the baseline instead, by the forecaster that failed.",
+            ["forecaster"],
+            namespace=ns,
+            registry=r,
         )
         self.forecast_overruns = Counter(
             "forecast_overruns",

@@ -2,22 +2,34 @@
 
 Loaded from a TOML file (``config/sentinelle.toml`` documents every field) and
 overridden by environment variables with the prefix ``SENTINELLE_`` and ``__``
-between levels, e.g. ``SENTINELLE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092``.
-Units are part of field names (``period_s``, ``max_wait_ms``).  Everything is
-validated before anything starts; :func:`load_settings` turns every problem into
-a :class:`~sentinelle.errors.ConfigError` naming the field.
+between levels, e.g. ``SENTINELLE_KAFKA__BOOTSTRAP_SERVERS=127.0.0.1:9092`` or
+``SENTINELLE_SOURCES__0__URL=...`` (one field of the file's first source), and by
+secret files (systemd's ``LoadCredential=``, ``daemon.secrets_dir``): how these
+layers merge is :mod:`sentinelle.settings_sources`.  Units are part of field names
+(``period_s``, ``max_wait_ms``).  Everything is validated before anything starts;
+:func:`load_settings` turns every problem into a :class:`~sentinelle.errors.ConfigError`
+naming the field, list items by their name (``tags[chiller1.chw_temp_c].period_s``).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
+from . import settings_sources
+from .config_checks import BootstrapServers
 from .errors import ConfigError
 
 FaultKind = Literal[
@@ -121,7 +133,11 @@ class OpcUaSourceSettings(_Section):
     username: str | None = Field(
         default=None, description="User name token; None: anonymous (or user_certificate_path)."
     )
-    password: SecretStr | None = None
+    password: SecretStr | None = Field(
+        default=None,
+        description="Best kept out of the file: a secret file sources.<name>.password (LoadCredential=, "
+        "daemon.secrets_dir) or SENTINELLE_SOURCES__<index>__PASSWORD.",
+    )
     security_policy: OpcUaSecurityPolicy = Field(
         default="None",
         description="None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss; "
@@ -132,7 +148,9 @@ class OpcUaSourceSettings(_Section):
         default=None, description="This client's application instance certificate (DER or PEM; `sentinelle make-cert`)."
     )
     private_key_path: Path | None = Field(default=None, description="Its private key (PEM).")
-    private_key_password: SecretStr | None = None
+    private_key_password: SecretStr | None = Field(
+        default=None, description="Only for an encrypted key; a secret file sources.<name>.private_key_password."
+    )
     trusted_server_certs_dir: Path | None = Field(
         default=None,
         description="Folder of trusted server (or CA) certificates, *.der / *.pem; a server whose certificate "
@@ -196,6 +214,15 @@ class ForecastSettings(_Section):
         ge=1,
         description="Forecast each tag every R ticks (a rotating 1/R of the tags per tick) and use the "
         "earlier multi-step forecast in between: how a model too slow for every tag every tick keeps up.",
+    )
+    fallback_retry_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="After the forecaster fails a whole call, its baseline forecasts for this long before the "
+        "forecaster is tried again; the wait doubles after each failed retry.",
+    )
+    fallback_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest wait between retries of a failing forecaster."
     )
     model_path: Path | None = Field(
         default=None,
@@ -554,7 +581,9 @@ class DetectSettings(_Section):
 
 class KafkaSettings(_Section):
     enabled: bool = True
-    bootstrap_servers: str = "127.0.0.1:9092"
+    bootstrap_servers: BootstrapServers = Field(
+        default="127.0.0.1:9092", description="host:port[,host:port...]; IPv6 addresses in brackets: [::1]:9092."
+    )
     topic: str = Field(default="sentinelle.alerts", pattern=r"^[A-Za-z0-9._-]{1,249}$")
     client_id: str = "sentinelle"
     required_at_start: bool = True
@@ -624,6 +653,11 @@ class DaemonSettings(_Section):
     samples_queue_size: int = Field(default=200_000, ge=1, description="Overflow drops the oldest, counted.")
     stage_queue_size: int = Field(default=64, ge=1, description="Batches between stages; full queues block.")
     watchdog_interval_s: float = Field(default=5.0, gt=0, description="Used when systemd gives no WATCHDOG_USEC.")
+    secrets_dir: Path | None = Field(
+        default=None,
+        description="A folder of secret files named by field path (sources.plant.password); systemd's "
+        "$CREDENTIALS_DIRECTORY is read as well (and wins).",
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
@@ -756,7 +790,12 @@ class PostgresSource(_HistorySource):
     """A PostgreSQL historian table (tag, ts, value, quality), read in chunks through a server-side cursor."""
 
     kind: Literal["postgres"] = "postgres"
-    dsn: SecretStr = Field(description="postgresql://user@host:port/database (a password belongs in the env).")
+    dsn: SecretStr = Field(description="postgresql://user@host:port/database, best without the password.")
+    password: SecretStr | None = Field(
+        default=None,
+        description="The database password; best a secret file history.sources.<name>.password "
+        "(LoadCredential=, daemon.secrets_dir) rather than the file or the DSN.",
+    )
     table: str = Field(default="history", pattern=_SQL_NAME, description="Table or view, optionally schema.table.")
     tag_column: str = Field(default="tag", pattern=_SQL_IDENTIFIER)
     ts_column: str = Field(default="ts", pattern=_SQL_IDENTIFIER)
@@ -769,6 +808,11 @@ class PostgresSource(_HistorySource):
 HistorySource = Annotated[CsvEventsSource | CsvWideSource | ParquetSource | PostgresSource, Field(discriminator="kind")]
 
 
+def _epoch(when: dt.datetime) -> float:
+    """Epoch seconds of a settings date-time; one without an offset is UTC."""
+    return (when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)).timestamp()
+
+
 class HistorySettings(_Section):
     """Plant history read at start so windows and detectors are warm at the first live tick."""
 
@@ -779,10 +823,34 @@ class HistorySettings(_Section):
         description="How far back the backfill reads; None: (context_steps + grace_period_steps) "
         "periods of the slowest tag.",
     )
+    backfill_from: dt.datetime | None = Field(
+        default=None,
+        description="Read the history from this date (the data's time; ISO 8601 or a TOML date-time; "
+        "without an offset: UTC) instead of the look-back before now: an export of a past period.",
+    )
+    backfill_until: dt.datetime | None = Field(
+        default=None, description="With backfill_from: read the history before this date (default: now)."
+    )
     required_at_start: bool = Field(
         default=False, description="Exit 69 when a history source cannot be read at start instead of starting cold."
     )
     chunk_samples: int = Field(default=10_000, ge=1, description="Samples per chunk a reader yields.")
+
+    def backfill_range(self, now: float) -> tuple[float, float] | None:
+        """``(start, end)`` epoch seconds of ``backfill_from``/``backfill_until`` (None: the look-back applies)."""
+        if self.backfill_from is None:
+            return None
+        end = _epoch(self.backfill_until) if self.backfill_until is not None else now
+        return _epoch(self.backfill_from), end
+
+    @model_validator(mode="after")
+    def _range_ordered(self) -> HistorySettings:
+        if self.backfill_until is not None:
+            if self.backfill_from is None:
+                raise ValueError("backfill_until: set backfill_from too (the range's start)")
+            if _epoch(self.backfill_until) <= _epoch(self.backfill_from):
+                raise ValueError("backfill_until: must come after backfill_from")
+        return self
 
     @model_validator(mode="after")
     def _names_unique(self) -> HistorySettings:
@@ -810,8 +878,8 @@ class EnvOverTomlSettings(BaseSettings):
         return (env_settings, init_settings)
 
 
-class Settings(EnvOverTomlSettings):
-    """Root of the settings tree."""
+class Settings(BaseSettings):
+    """Root of the settings tree: the TOML file (init arguments), the environment, secret files."""
 
     model_config = SettingsConfigDict(
         env_prefix="SENTINELLE_",
@@ -835,6 +903,20 @@ class Settings(EnvOverTomlSettings):
     maintenance: MaintenanceSettings = MaintenanceSettings()
     finetune: FinetuneSettings = FinetuneSettings()
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # One source that merges file, environment and secret files itself: pydantic-settings'
+        # own merge replaces a list from the environment whole (settings_sources explains).
+        file_data = init_settings.init_kwargs if isinstance(init_settings, InitSettingsSource) else {}
+        return (settings_sources.LayeredSource(settings_cls, file_data, env_settings),)
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         source_names = [s.name for s in self.sources]
@@ -844,9 +926,9 @@ class Settings(EnvOverTomlSettings):
         dup = _first_duplicate([t.name for t in self.tags])
         if dup:
             raise ValueError(f"tags: duplicate tag name {dup!r}")
-        for i, t in enumerate(self.tags):
+        for t in self.tags:
             if t.source not in source_names:
-                raise ValueError(f"tags.{i}.source: unknown source {t.source!r} (known: {source_names})")
+                raise ValueError(f"tags[{t.name}].source: unknown source {t.source!r} (known: {source_names})")
         seen: dict[tuple[str, str], str] = {}
         for t in self.tags:
             key = (t.source, t.node_id)
@@ -859,7 +941,7 @@ class Settings(EnvOverTomlSettings):
         known_assets = {t.asset for t in self.tags}
         for i, w in enumerate(self.maintenance.windows):
             if self.tags and w.asset not in known_assets:
-                raise ValueError(f"maintenance.windows.{i}.asset: no tag belongs to asset {w.asset!r}")
+                raise ValueError(f"maintenance.windows[{i}].asset: no tag belongs to asset {w.asset!r}")
         return self
 
 
@@ -870,13 +952,13 @@ def _check_asset_rules(tags: tuple[TagSettings, ...], assets: tuple[AssetDetectS
     dup = _first_duplicate([a.name for a in assets])
     if dup:
         raise ValueError(f"detect.assets: asset {dup!r} configured twice")
-    for i, a in enumerate(assets):
-        where = f"detect.assets.{i}"
+    for a in assets:
+        where = f"detect.assets[{a.name}]"
         if tags and a.name not in known_assets:
             raise ValueError(f"{where}.name: no tag belongs to asset {a.name!r}")
-        for j, rule in enumerate(a.modes):
+        for rule in a.modes:
             if tags and rule.tag not in by_name:
-                raise ValueError(f"{where}.modes.{j}.tag: unknown tag {rule.tag!r}")
+                raise ValueError(f"{where}.modes[{rule.mode}].tag: unknown tag {rule.tag!r}")
         if tags:
             _check_relations(by_name, a, where)
         e = a.energy_balance
@@ -901,16 +983,17 @@ def _check_relations(by_name: dict[str, TagSettings], asset: AssetDetectSettings
     dup = _first_duplicate([r.target for r in asset.relations])
     if dup:
         raise ValueError(f"{where}.relations: two relations predict {dup!r}")
-    for j, r in enumerate(asset.relations):
+    for r in asset.relations:
+        here = f"{where}.relations[{r.target}]"
         for name in (r.target, *r.inputs):
             t = by_name.get(name)
             if t is None:
-                raise ValueError(f"{where}.relations.{j}: unknown tag {name!r}")
+                raise ValueError(f"{here}: unknown tag {name!r}")
             if t.asset != asset.name:
-                raise ValueError(f"{where}.relations.{j}: tag {name!r} belongs to {t.asset!r}, not {asset.name!r}")
+                raise ValueError(f"{here}: tag {name!r} belongs to {t.asset!r}, not {asset.name!r}")
         periods = {by_name[name].period_s for name in (r.target, *r.inputs)}
         if len(periods) > 1:
-            raise ValueError(f"{where}.relations.{j}: its tags must share one period_s (got {sorted(periods)})")
+            raise ValueError(f"{here}: its tags must share one period_s (got {sorted(periods)})")
 
 
 def _first_duplicate(names: list[str]) -> str | None:
@@ -935,13 +1018,9 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"invalid TOML: {e}", field=str(path)) from None
 
 
-def config_error(e: ValidationError, *, prefix: str = "") -> ConfigError:
-    """The first problem pydantic found, as a :class:`ConfigError` naming its field (``prefix`` + location)."""
-    err = e.errors()[0]
-    loc = prefix + ".".join(str(p) for p in err["loc"]) or "settings"
-    msg = err["msg"].removeprefix("Value error, ")
-    extra = f" (and {len(e.errors()) - 1} more problems)" if len(e.errors()) > 1 else ""
-    return ConfigError(msg + extra, field=loc)
+def config_error(e: ValidationError, *, prefix: str = "", data: Any = None) -> ConfigError:
+    """Pydantic's problems as one :class:`ConfigError` naming each field (``prefix`` + location), items by name."""
+    return settings_sources.config_error(e, prefix=prefix, data=data)
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
@@ -955,4 +1034,6 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     try:
         return Settings(**data)
     except ValidationError as e:
-        raise config_error(e) from None
+        # The same merge again, to name the list items the error's location points into.
+        merged = settings_sources.resolve(Settings, data, EnvSettingsSource(Settings))
+        raise config_error(e, data=merged) from None

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -19,7 +21,7 @@ from prometheus_client import CollectorRegistry
 from sentinelle.errors import SourceUnavailable
 from sentinelle.metrics import Metrics
 from sentinelle.records import Quality, Sample
-from sentinelle.settings import PostgresSource
+from sentinelle.settings import PostgresSource, load_settings
 from sentinelle.sources.history import HistoryReader, HistoryReport, read_postgres
 
 pytestmark = [pytest.mark.integration]
@@ -153,3 +155,50 @@ async def test_unreachable_server_or_missing_table_is_unavailable(postgres_dsn: 
     with pytest.raises(SourceUnavailable, match="reading"):
         async for _ in read_postgres(_source(postgres_dsn, historian, value_column="reading")):
             pass
+
+
+@pytest.mark.asyncio
+async def test_password_from_a_credential_file_logs_in_and_is_never_shown(
+    postgres_dsn: str, historian: str, conn: asyncpg.Connection, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A role that must give a password (SCRAM, pg_hba.conf of deploy/postgres) reads the historian with the
+    password systemd's LoadCredential= would hand over; a wrong one is a clear error without the password."""
+    role, password = "sentinelle_password", f"pw-{uuid.uuid4().hex}"  # pg_hba.conf: SCRAM for this role
+    await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    await conn.execute(f"GRANT SELECT ON {historian} TO {role}")
+    try:
+        dsn = postgres_dsn.replace("//sentinelle@", f"//{role}@")
+        assert dsn != postgres_dsn
+        settings_file = tmp_path / "sentinelle.toml"
+        settings_file.write_text(
+            f'[[history.sources]]\nkind = "postgres"\nname = "historian"\ndsn = "{dsn}"\ntable = "{historian}"\n'
+        )
+        credentials = tmp_path / "credentials"
+        credentials.mkdir()
+        monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+        for name in [n for n in os.environ if n.startswith("SENTINELLE_")]:
+            monkeypatch.delenv(name)
+
+        # Without the password the server refuses: the role really needs one.
+        (source,) = load_settings(settings_file).history.sources
+        assert isinstance(source, PostgresSource) and source.password is None
+        with pytest.raises(SourceUnavailable, match="cannot connect"):
+            async for _ in read_postgres(source, tags={"FIC-101"}):
+                pass
+
+        (credentials / "sentinelle_history.sources.historian.password").write_text(password + "\n")
+        (source,) = load_settings(settings_file).history.sources
+        assert isinstance(source, PostgresSource)
+        got = [s async for chunk in read_postgres(source, tags={"FIC-101"}) for s in chunk]
+        assert len(got) > 3_000
+
+        (credentials / "sentinelle_history.sources.historian.password").write_text("wrong-" + password)
+        (source,) = load_settings(settings_file).history.sources
+        assert isinstance(source, PostgresSource)
+        with pytest.raises(SourceUnavailable, match="cannot connect") as e:
+            async for _ in read_postgres(source, tags={"FIC-101"}):
+                pass
+        assert password not in str(e.value)
+    finally:
+        await conn.execute(f"REVOKE ALL ON {historian} FROM {role}")
+        await conn.execute(f"DROP ROLE {role}")

@@ -158,10 +158,19 @@ async def test_fault_alert_reaches_kafka_and_gauges_reach_prometheus(
             # Prometheus scraped our per-tag forecast gauge.
             async with asyncio.timeout(40):
                 while not (
-                    result := _prom_query(prometheus_url, f'sentinelle_tag_forecast{{tag="{faulted}",quantile="0.5"}}')
+                    result := _prom_query(prometheus_url, f'sentinelle_tag_forecast{{tag="{faulted}",level="0.5"}}')
                 ):
                     await asyncio.sleep(1)
             assert 4.0 < float(result[0]["value"][1]) < 7.0
+            # The model forecast (the default), without falling back to Holt for calls or rows.
+            active = _prom_query(prometheus_url, "sentinelle_forecaster_active == 1")
+            assert [r["metric"]["forecaster"] for r in active] == ["model"], active
+            fallback = _prom_query(
+                prometheus_url,
+                "sentinelle_forecast_fallback_active + on (instance) "
+                "sum by (instance) (sentinelle_forecast_fallback_rows_total)",
+            )
+            assert [float(r["value"][1]) for r in fallback] == [0.0], fallback
 
             # SIGTERM: clean stop within the grace period, every produced event delivered.
             proc.send_signal(signal.SIGTERM)

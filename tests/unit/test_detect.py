@@ -128,7 +128,7 @@ def test_gaps_are_neither_scored_nor_alerting() -> None:
 def test_per_tag_gauges_come_from_the_snapshot() -> None:
     stage, m = _stage()
     _feed(stage, _normal(3))
-    v = m.registry.get_sample_value("sentinelle_tag_forecast", {"asset": "c", "tag": "c.p", "quantile": "0.5"})
+    v = m.registry.get_sample_value("sentinelle_tag_forecast", {"asset": "c", "tag": "c.p", "level": "0.5"})
     assert v == 100.0
     assert m.registry.get_sample_value("sentinelle_tag_actual", {"asset": "d", "tag": "d.x"}) is not None
 

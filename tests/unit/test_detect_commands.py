@@ -9,6 +9,7 @@ alert stays open, and its later events say who acknowledged it.
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from pathlib import Path
 
@@ -180,12 +181,15 @@ def test_configured_windows_and_their_validation(tmp_path: Path) -> None:
     (w,) = cal.windows("c")
     assert (w.start_ts, w.end_ts, w.origin, w.window_id) == (1_796_104_800.0, 1_796_108_400.0, "config", "config:0")
     bad = [
-        ({"asset": "z", "start": "2026-12-01T06:00:00Z", "end": "2026-12-01T07:00:00Z"}, "maintenance.windows.0.asset"),
-        ({"asset": "c", "start": "2026-12-01T06:00:00", "end": "2026-12-01T07:00:00Z"}, "maintenance.windows.0.start"),
-        ({"asset": "c", "start": "2026-12-01T06:00:00Z", "end": "2026-12-01T06:00:00Z"}, "maintenance.windows.0"),
+        (
+            {"asset": "z", "start": "2026-12-01T06:00:00Z", "end": "2026-12-01T07:00:00Z"},
+            "maintenance.windows[0].asset",
+        ),
+        ({"asset": "c", "start": "2026-12-01T06:00:00", "end": "2026-12-01T07:00:00Z"}, "maintenance.windows[0].start"),
+        ({"asset": "c", "start": "2026-12-01T06:00:00Z", "end": "2026-12-01T06:00:00Z"}, "maintenance.windows[0]"),
     ]
     for window, field in bad:
-        with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        with pytest.raises(ConfigError, match=re.escape(field)):
             load_settings(tags=tags, maintenance={"windows": [window]})
     with pytest.raises(ConfigError, match=r"commands\.enabled"):
         load_settings(tags=tags, kafka={"enabled": False}, commands={"enabled": True})

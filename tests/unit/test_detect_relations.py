@@ -193,7 +193,7 @@ def _tags_dicts() -> list[dict[str, object]]:
 @pytest.mark.parametrize(
     ("relation", "match"),
     [
-        ({"target": "c.nope", "inputs": ["c.pump1"]}, "detect.assets.0.relations.0: unknown tag 'c.nope'"),
+        ({"target": "c.nope", "inputs": ["c.pump1"]}, "detect.assets[c].relations[c.nope]: unknown tag 'c.nope'"),
         ({"target": "c.power", "inputs": ["c.pump1", "c.x"]}, "unknown tag 'c.x'"),
         ({"target": "c.power", "inputs": ["c.power"]}, "own inputs"),
         ({"target": "c.power", "inputs": ["c.pump1", "c.pump1"]}, "listed twice"),

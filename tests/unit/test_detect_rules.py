@@ -254,12 +254,15 @@ def _tags_dicts() -> list[dict[str, object]]:
 @pytest.mark.parametrize(
     ("asset", "field"),
     [
-        ({**EB_ASSET, "name": "nope"}, "detect.assets.0.name"),
+        ({**EB_ASSET, "name": "nope"}, "detect.assets[nope].name"),
         (
             {**EB_ASSET, "energy_balance": {**EB_ASSET["energy_balance"], "power_tag": "c.nope"}},  # type: ignore[dict-item]
-            "detect.assets.0.energy_balance.power_tag",
+            "detect.assets[c].energy_balance.power_tag",
         ),
-        ({"name": "c", "modes": [{"mode": "stopped", "tag": "c.nope", "below": 5.0}]}, "detect.assets.0.modes.0.tag"),
+        (
+            {"name": "c", "modes": [{"mode": "stopped", "tag": "c.nope", "below": 5.0}]},
+            "detect.assets[c].modes[stopped].tag",
+        ),
     ],
 )
 def test_asset_rules_must_name_configured_assets_and_tags(asset: dict[str, object], field: str) -> None:

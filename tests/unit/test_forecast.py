@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from sentinelle.errors import ModelError
 from sentinelle.forecast import HoltForecaster, NaiveForecaster, make_forecaster
-from sentinelle.forecast.batcher import ForecastBatcher
+from sentinelle.forecast.batcher import MIN_PROBE_ROWS, ForecastBatcher
 from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray, ForecastBatch, WindowBatch
 from sentinelle.settings import ForecastSettings
@@ -175,6 +175,19 @@ async def test_the_start_up_probe_times_a_full_pass(caplog: pytest.LogCaptureFix
         rate = await ForecastBatcher(_Slow(), settings, m).probe_capacity(4500.0, 32)
     assert 12_000 < rate < 21_000  # 1,024 rows per 50 ms call (a 256-row probe said 5,120: "will fall behind")
     assert "need 4500" in caplog.records[-1].getMessage() and "fall behind" not in caplog.records[-1].getMessage()
+
+
+@pytest.mark.asyncio
+async def test_the_start_up_probe_times_a_realistic_pass_for_a_few_slow_tags(caplog: pytest.LogCaptureFixture) -> None:
+    """7 one-minute tags ask for 0.12 windows/s; a one-window probe timed only a call's fixed cost
+    (_Slow: 50 ms a call, so 20 windows/s) — the probe times a pass of at least MIN_PROBE_ROWS."""
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(horizon_steps=16, max_batch=1024)
+    with caplog.at_level(logging.INFO, logger="sentinelle.forecast.batcher"):
+        rate = await ForecastBatcher(_Slow(), settings, m).probe_capacity(7 / 60, 32, tick_rows=7)
+    assert MIN_PROBE_ROWS == 256 and 3_000 < rate < 5_300  # 256 rows per 50 ms call
+    message = caplog.records[-1].getMessage()
+    assert "a pass of 256 windows" in message and "need 0.117" in message
 
 
 @pytest.mark.asyncio

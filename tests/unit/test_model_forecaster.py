@@ -18,6 +18,7 @@ from prometheus_client import CollectorRegistry
 from sentinelle.app import Daemon
 from sentinelle.errors import ModelError
 from sentinelle.forecast import SHIPPED_CHECKPOINT, make_fallback, make_forecaster
+from sentinelle.forecast.batcher import ForecastBatcher
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.metrics import Metrics
@@ -286,6 +287,7 @@ def test_the_daemon_falls_back_to_holt_when_the_model_cannot_load(
     assert daemon.batcher.fallback is not None and daemon.batcher.fallback.name == "naive"
     assert metrics.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "model"}) == 1
     assert metrics.registry.get_sample_value("sentinelle_forecaster_active", {"forecaster": "holt"}) == 1
+    assert metrics.registry.get_sample_value("sentinelle_forecast_fallback_active") == 1
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1 and str(d / "model.safetensors") in errors[0].getMessage()
 
@@ -388,3 +390,26 @@ def test_the_shipped_model_runs_in_bfloat16_as_on_cuda() -> None:
     assert rows.sum() >= 10 and np.isfinite(q[rows]).all() and (np.diff(q[rows], axis=1) >= 0).all()
     scale = half.tokenizer.scaling(ctx)[1][:, None, None]
     assert np.nanmax(np.abs(q - ref) / scale) < 0.2
+
+
+def test_a_window_the_model_cannot_forecast_is_a_nan_row_and_the_batcher_fills_it_from_holt() -> None:
+    """Values near the float limit overflow in scaling: that row alone is NaN, and Holt answers it."""
+    f = ModelForecaster(TINY, LEVELS, 4, device="cpu")
+    x = np.tile(np.sin(np.arange(64) / 5.0), (3, 1)) + np.arange(3)[:, None]
+    x[1] = 1.7e308
+    q = f.forecast(x)
+    assert np.isfinite(q[[0, 2]]).all() and np.isnan(q[1]).all()
+    np.testing.assert_allclose(q[[0, 2]], f.forecast(x[[0, 2]]), rtol=1e-5)  # the bad row changes nothing else
+
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(forecaster="model", horizon_steps=4)
+    fallback = make_fallback(settings)
+    assert fallback is not None
+    batcher = ForecastBatcher(f, settings, m, fallback)
+    with np.errstate(over="ignore", invalid="ignore"):  # Holt overflows on such values too
+        out, name = batcher.predict(x)
+        expected = fallback.forecast(x[1:2])[0]
+    assert name == "model"
+    np.testing.assert_allclose(out[[0, 2]], q[[0, 2]], rtol=1e-5)
+    np.testing.assert_array_equal(out[1], expected)
+    assert m.registry.get_sample_value("sentinelle_forecast_fallback_rows_total", {"forecaster": "model"}) == 1

@@ -33,18 +33,20 @@ their :class:`~sentinelle.records.Sample` records into arrays.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, SourceError
 from ..records import Quality, Sample
+from ..settings import CsvEventsSource, CsvWideSource, HistorySource
 from .datasets import Series, load_electricity
 from .heldout import ELECTRICITY_HELDOUT_FROM_TS
 
@@ -68,32 +70,68 @@ def load_history(
 
     ``periods`` and ``units`` come from the daemon's tag settings (by tag name).
     """
-    from ..settings import CsvEventsSource, CsvWideSource
-    from ..sources.history import HistoryReport, read_csv_events, read_csv_wide
+    sources: list[HistorySource] = [
+        CsvEventsSource(path=f, timezone=timezone) if _is_event_log(f) else CsvWideSource(path=f, timezone=timezone)
+        for f in _files(path)
+    ]
+    return load_sources(
+        sources,
+        tags=tags,
+        periods=periods,
+        units=units,
+        default_period_s=default_period_s,
+        max_hold_s=max_hold_s,
+        where=str(path),
+    )
 
-    files = _files(path)
+
+def load_sources(
+    sources: Sequence[HistorySource],
+    *,
+    tags: Collection[str] | None = None,
+    periods: Mapping[str, float] | None = None,
+    units: Mapping[str, str] | None = None,
+    default_period_s: float | None = None,
+    max_hold_s: float | None = None,
+    start: float | None = None,
+    end: float | None = None,
+    where: str | None = None,
+) -> list[Series]:
+    """Every tag (or only ``tags``) of configured history sources, resampled; sorted by name.
+
+    The sources are read by the daemon's own :class:`~sentinelle.sources.history.HistoryReader`
+    with their whole configuration (format, columns, ``tag_map``, time zone), so the
+    offline commands see the same tags under the same names as the start-up backfill;
+    ``start``/``end`` (epoch seconds, ``start <= ts < end``) are passed to the readers,
+    which read no further than they need to.  A tag may continue from one source into
+    the next (sources are read in order).
+    """
+    from ..sources.history import HistoryReader
+
+    async def read(source: HistorySource) -> tuple[list[Sample], int]:
+        reader = HistoryReader(source)
+        out = [s async for chunk in reader.chunks(start=start, end=end, tags=tags) for s in chunk]
+        return out, reader.report.malformed
+
     by_tag: dict[str, list[tuple[float, float]]] = defaultdict(list)
-    for f in files:
-        report = HistoryReport(f.name)
-        if _is_event_log(f):
-            chunks: Iterable[list[Sample]] = read_csv_events(
-                CsvEventsSource(path=f, timezone=timezone), tags=tags, report=report
-            )
-        else:
-            chunks = read_csv_wide(CsvWideSource(path=f, timezone=timezone), tags=tags, report=report)
-        for chunk in chunks:
-            for s in chunk:
-                value = _usable(s)
-                if value is not None:
-                    by_tag[s.tag].append((s.source_ts, value))
-        if report.malformed:
-            log.warning("%s: %d malformed rows or cells skipped (see the log above)", f, report.malformed)
+    for source in sources:
+        try:
+            samples, malformed = asyncio.run(read(source))
+        except SourceError as e:
+            raise ConfigError(str(e), field=f"history {source.label}") from None
+        for s in samples:
+            value = _usable(s)
+            if value is not None:
+                by_tag[s.tag].append((s.source_ts, value))
+        if malformed:
+            log.warning("%s: %d malformed rows or cells skipped (see the log above)", _place(source), malformed)
+    where = where or ", ".join(_place(s) for s in sources)
     if tags is not None:
         absent = sorted(set(tags) - set(by_tag))
         if absent:
-            raise ConfigError(f"no usable samples of {absent} in {path}", field="data")
+            raise ConfigError(f"no usable samples of {absent} in {where}", field="data")
     if not by_tag:
-        raise ConfigError(f"no usable samples in {path}", field="data")
+        raise ConfigError(f"no usable samples in {where}", field="data")
     inferred: float | None = None
     out = []
     for tag in sorted(by_tag):
@@ -103,6 +141,11 @@ def load_history(
             period = inferred
         out.append(dataclasses.replace(resample(tag, by_tag[tag], period, max_hold_s), unit=(units or {}).get(tag, "")))
     return out
+
+
+def _place(source: HistorySource) -> str:
+    path = getattr(source, "path", None)
+    return str(path) if path is not None else source.label
 
 
 def common_spacing(timestamps: Iterable[float]) -> float:

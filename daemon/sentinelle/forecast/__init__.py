@@ -9,6 +9,7 @@ forecaster is used, is imported only inside this package, and only then
 
 from __future__ import annotations
 
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from ..metrics import Metrics
@@ -29,7 +30,11 @@ SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "starter"
 """The model checkpoint shipped in the package, used when ``model_path`` is not set."""
 
 
-def make_forecaster(settings: ForecastSettings, metrics: Metrics | None = None) -> Forecaster:
+def make_forecaster(
+    settings: ForecastSettings,
+    metrics: Metrics | None = None,
+    asset_tags: Mapping[str, Collection[str]] | None = None,
+) -> Forecaster:
     """The forecaster named in the settings.
 
     The model forecaster raises :class:`~sentinelle.errors.ModelError` (naming the
@@ -48,6 +53,7 @@ def make_forecaster(settings: ForecastSettings, metrics: Metrics | None = None) 
             max_batch=settings.model_max_batch,
             threads=settings.model_threads,
             adapters_dir=settings.adapters_dir,
+            asset_tags=asset_tags,
             metrics=metrics,
         )
     if settings.forecaster == "holt":

@@ -36,7 +36,7 @@ import json
 import math
 import shutil
 import warnings
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,6 +143,29 @@ def read_adapter(directory: Path, base_sha256: str, base_model: SentinelleTSMode
         raise ModelError(f"{weights_file}: not a readable safetensors file ({e})") from e
     _check_weights(base_model, config, weights, weights_file)
     return AdapterFiles(directory=directory, manifest=manifest, config=config, weights=weights)
+
+
+def check_adapter_tags(files: AdapterFiles, asset: str, configured: Collection[str]) -> None:
+    """Refuse an adapter trained on tags the asset does not have (a tag map missing, or another asset's data).
+
+    The adapter must have been trained on configured tags of this asset (a subset is
+    fine: an export may lack a tag).  Tags under other names mean the fine-tuning read
+    the export without the configuration's tag map, so the adapter never saw the
+    signals it would forecast under those names.
+
+    Raises :class:`ModelError` naming both sides.
+    """
+    trained = files.manifest.get("tags")
+    manifest_file = files.directory / MANIFEST_FILE
+    if not isinstance(trained, list) or not trained:
+        raise ModelError(f"{manifest_file}: records no tags; fine-tune again (`sentinelle finetune --asset {asset}`)")
+    foreign = sorted(str(t) for t in trained if t not in configured)
+    if foreign:
+        raise ModelError(
+            f"{manifest_file}: adapter of asset {asset!r} was trained on tags {foreign} that are not the asset's "
+            f"configured tags {sorted(configured)}; fine-tune again from the configured history sources "
+            f"(`sentinelle finetune --asset {asset}`, which applies their tag_map)"
+        )
 
 
 def attach(model: SentinelleTSModel | PeftModel, files: AdapterFiles, name: str) -> PeftModel:

@@ -6,9 +6,20 @@ takes what is queued, waits at most ``max_wait_ms`` for more while it has fewer
 than ``max_batch`` rows, and runs the forecaster on one dedicated worker thread
 so the event loop keeps receiving samples meanwhile.
 
-If the forecaster fails, the error is counted and logged, and the batcher falls
-back for good to the baseline it was given: a detector with a simpler forecast
-is better than a daemon that stops detecting.
+A forecaster that fails does not stop detection; the batcher uses the baseline
+it was given (``fallback``) in two ways:
+
+- **per row**: rows whose answer is not finite (while their window has data) get
+  the baseline's forecast for those rows only, counted in
+  ``sentinelle_forecast_fallback_rows_total`` (one bad window must not cost the
+  other tags the model);
+- **per call**: a call that raises is counted (``sentinelle_forecast_errors_total``)
+  and answered by the baseline, which then serves every call for
+  ``forecast.fallback_retry_s``; the forecaster is tried again after that, the
+  wait doubling after each failed retry up to ``forecast.fallback_retry_max_s``.
+  ``sentinelle_forecaster_active`` names the forecaster in use and
+  ``sentinelle_forecast_fallback_active`` is 1 meanwhile (the
+  ``SentinelleForecasterFallback`` rule watches both).
 
 A forecaster too slow for the tag count (the model on a CPU with thousands of
 tags) shows as passes longer than the tick while more windows wait: each is
@@ -24,7 +35,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -39,6 +50,14 @@ from .base import Forecaster
 log = logging.getLogger(__name__)
 
 OVERRUN_LOG_INTERVAL_S = 600.0
+ROW_FALLBACK_LOG_INTERVAL_S = 600.0
+MIN_PROBE_ROWS = 256
+"""Fewest windows the start-up capacity probe times in one pass (see ``probe_capacity``)."""
+
+
+def _per_s(rate: float) -> str:
+    """A rate for a log line: whole numbers from 10 on, three digits below (7 one-minute tags need 0.117)."""
+    return f"{rate:.0f}" if rate >= 10 else f"{rate:.3g}"
 
 
 def due_rows(w: WindowBatch, refresh_every_steps: int) -> IntArray | None:
@@ -137,14 +156,34 @@ class ForecastBatcher:
         settings: ForecastSettings,
         metrics: Metrics,
         fallback: Forecaster | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.forecaster = forecaster
         self.fallback = fallback
         self.settings = settings
         self.metrics = metrics
+        self._clock = clock
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinelle-forecast")
         self._overrun_logged_at = -math.inf
+        self._row_fallback_logged_at = -math.inf
+        self._retry_at: float | None = None
+        """While the fallback serves whole calls: when to try the forecaster again (clock time)."""
+        self._retry_wait_s = settings.fallback_retry_s
         metrics.forecaster_info.labels(forecaster.name).set(1)
+        # Declared at zero so dashboards and rules see "no errors yet" rather than no series.
+        metrics.forecast_errors.labels(forecaster.name)
+        metrics.forecast_overruns.labels(forecaster.name)
+        if fallback is not None:
+            metrics.forecaster_info.labels(fallback.name).set(0)
+            metrics.forecast_fallback_rows.labels(forecaster.name)
+        metrics.forecast_fallback_active.set(0)
+
+    @property
+    def active(self) -> str:
+        """Name of the forecaster that answers whole calls now (the fallback's while it stands in)."""
+        if self._retry_at is not None and self.fallback is not None:
+            return self.fallback.name
+        return self.forecaster.name
 
     async def run(
         self,
@@ -183,9 +222,7 @@ class ForecastBatcher:
                     rows += len(nxt)
                 batch = ForecastPass.of(pending, self.settings.refresh_every_steps)
                 started = time.perf_counter()
-                quantiles, name = await loop.run_in_executor(
-                    self._executor, self._predict, batch.contexts, batch.assets
-                )
+                quantiles, name = await loop.run_in_executor(self._executor, self.predict, batch.contexts, batch.assets)
                 self._check_pace(time.perf_counter() - started, pending, len(batch.contexts), inbox.qsize(), name)
                 for fb in batch.split(self._levels(), quantiles, name):
                     await outbox.put(fb)
@@ -193,7 +230,9 @@ class ForecastBatcher:
             await outbox.put(None)
             self._executor.shutdown(wait=False, cancel_futures=True)
 
-    async def probe_capacity(self, windows_per_s: float, context_steps: int, probe_rows: int = 1024) -> float:
+    async def probe_capacity(
+        self, windows_per_s: float, context_steps: int, tick_rows: int = 0, probe_rows: int = 1024
+    ) -> float:
         """Time the forecaster on synthetic windows and compare with the load; returns windows/s.
 
         ``windows_per_s``: what the configured tags ask for (Σ 1/period over tags, divided
@@ -205,8 +244,14 @@ class ForecastBatcher:
         falls with its size, on a GPU almost inversely (an H100 took 38 ms for 100 windows
         and 59 ms for 1,000), so a smaller probe under-rated a GPU sevenfold.  A first pass
         of the same size warms up (lazy initialisation, kernel selection) and is not timed.
+
+        ``tick_rows`` is what one tick sends (the tags due per tick); the pass has at
+        least ``MIN_PROBE_ROWS`` windows even for a few slow tags, because one window's
+        time is all fixed cost (a Python call, a small tensor): 7 one-minute tags once
+        timed Holt at 180 windows/s, which does 50,000 in a real pass.
         """
-        rows = max(1, min(probe_rows, self.settings.max_batch, math.ceil(windows_per_s)))
+        wanted = max(MIN_PROBE_ROWS, tick_rows, math.ceil(windows_per_s))
+        rows = max(1, min(wanted, probe_rows, self.settings.max_batch))
         walk = np.cumsum(np.random.default_rng(0).normal(size=(rows, context_steps)), axis=1)
         loop = asyncio.get_running_loop()
         name = self.forecaster.name
@@ -223,20 +268,22 @@ class ForecastBatcher:
             fit = math.ceil(r * windows_per_s / (0.8 * rate))
             hint = f"about {fit}" if fit <= self.settings.horizon_steps else f"over horizon_steps ({fit}): use a GPU"
             log.warning(
-                "forecaster %r does about %.0f windows/s here and the tags need %.0f (refresh_every_steps %d): "
+                "forecaster %r does about %.0f windows/s here and the tags need %s (refresh_every_steps %d): "
                 "it will fall behind; raise forecast.refresh_every_steps (%s would fit)",
                 name,
                 rate,
-                windows_per_s,
+                _per_s(windows_per_s),
                 r,
                 hint,
             )
         else:
             log.info(
-                "forecaster %r does about %.0f windows/s here; the tags need %.0f (refresh_every_steps %d)",
+                "forecaster %r does about %.0f windows/s here (a pass of %d windows); the tags need %s "
+                "(refresh_every_steps %d)",
                 name,
                 rate,
-                windows_per_s,
+                rows,
+                _per_s(windows_per_s),
                 r,
             )
         return rate
@@ -275,24 +322,91 @@ class ForecastBatcher:
     def _levels(self) -> tuple[float, ...]:
         return self.forecaster.levels
 
-    def _predict(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> tuple[FloatArray, str]:
-        """Runs on the worker thread: chunks of at most max_batch rows."""
+    def predict(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> tuple[FloatArray, str]:
+        """One pass, as the worker thread runs it: the forecaster (or its stand-in), then the per-row fallback.
+
+        Returns the quantiles (rows × levels × horizon) and the name of the forecaster that answered the call.
+        """
+        primary, fallback = self.forecaster, self.fallback
+        if fallback is None:
+            try:
+                return self._predict_with(primary, contexts, assets), primary.name
+            except Exception as e:
+                self.metrics.forecast_errors.labels(primary.name).inc()
+                raise ModelError(f"forecaster {primary.name!r} failed: {e}") from e
+        now = self._clock()
+        if self._retry_at is not None and now < self._retry_at:
+            return self._predict_with(fallback, contexts, assets), fallback.name
         try:
-            return self._predict_with(self.forecaster, contexts, assets), self.forecaster.name
+            quantiles = self._predict_with(primary, contexts, assets)
         except Exception as e:
-            self.metrics.forecast_errors.labels(self.forecaster.name).inc()
-            if self.fallback is None:
-                raise ModelError(f"forecaster {self.forecaster.name!r} failed: {e}") from e
-            log.error(
-                "forecaster %r failed (%s); falling back to %r for the rest of this run",
-                self.forecaster.name,
-                e,
-                self.fallback.name,
+            self.metrics.forecast_errors.labels(primary.name).inc()
+            self._stand_in(primary, fallback, now, e)
+            return self._predict_with(fallback, contexts, assets), fallback.name
+        if self._retry_at is not None:
+            self._recovered(primary, fallback)
+        return self._fill_non_finite_rows(quantiles, contexts, assets, primary, fallback), primary.name
+
+    def _stand_in(self, primary: Forecaster, fallback: Forecaster, now: float, error: Exception) -> None:
+        """The fallback answers whole calls for the back-off; the wait doubles after each failed retry."""
+        if self._retry_at is None:
+            wait = self.settings.fallback_retry_s
+        else:
+            wait = min(2 * self._retry_wait_s, self.settings.fallback_retry_max_s)
+        self._retry_wait_s = wait
+        self._retry_at = now + wait
+        log.error(
+            "forecaster %r failed (%s); %r forecasts instead, the forecaster is tried again in %.0f s",
+            primary.name,
+            error,
+            fallback.name,
+            wait,
+        )
+        self.metrics.forecaster_info.labels(primary.name).set(0)
+        self.metrics.forecaster_info.labels(fallback.name).set(1)
+        self.metrics.forecast_fallback_active.set(1)
+
+    def _recovered(self, primary: Forecaster, fallback: Forecaster) -> None:
+        log.warning("forecaster %r works again; %r no longer stands in", primary.name, fallback.name)
+        self._retry_at = None
+        self._retry_wait_s = self.settings.fallback_retry_s
+        self.metrics.forecaster_info.labels(fallback.name).set(0)
+        self.metrics.forecaster_info.labels(primary.name).set(1)
+        self.metrics.forecast_fallback_active.set(0)
+
+    def _fill_non_finite_rows(
+        self,
+        quantiles: FloatArray,
+        contexts: FloatArray,
+        assets: Sequence[str] | None,
+        primary: Forecaster,
+        fallback: Forecaster,
+    ) -> FloatArray:
+        """Rows with data whose answer is not finite get the fallback's forecast (counted, logged now and then).
+
+        A window without a single finite value has no forecast from anyone: its NaN row stays.
+        """
+        bad = ~np.isfinite(quantiles).all(axis=(1, 2)) & np.isfinite(contexts).any(axis=1)
+        if not bad.any():
+            return quantiles
+        rows = np.flatnonzero(bad)
+        sub_assets = None if assets is None else [assets[i] for i in rows.tolist()]
+        out = quantiles.copy()
+        # No metrics: the histograms time the configured forecaster's calls, not this repair.
+        out[rows] = forecast_in_chunks(fallback, contexts[rows], sub_assets, self.settings.max_batch)
+        self.metrics.forecast_fallback_rows.labels(primary.name).inc(len(rows))
+        now = time.monotonic()
+        if now - self._row_fallback_logged_at >= ROW_FALLBACK_LOG_INTERVAL_S:
+            self._row_fallback_logged_at = now
+            log.warning(
+                "forecaster %r gave non-finite forecasts for %d of %d windows (e.g. asset %r); %r forecast them",
+                primary.name,
+                len(rows),
+                len(contexts),
+                None if sub_assets is None else sub_assets[0],
+                fallback.name,
             )
-            self.metrics.forecaster_info.labels(self.forecaster.name).set(0)
-            self.metrics.forecaster_info.labels(self.fallback.name).set(1)
-            self.forecaster, self.fallback = self.fallback, None
-            return self._predict_with(self.forecaster, contexts, assets), self.forecaster.name
+        return out
 
     def _predict_with(
         self, forecaster: Forecaster, contexts: FloatArray, assets: Sequence[str] | None = None

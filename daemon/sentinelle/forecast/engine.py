@@ -15,9 +15,11 @@ on top of :class:`~sentinelle.forecast.model.SentinelleTSModel`:
 Loading reads only the given directory (``config.json`` + ``model.safetensors``)
 with ``local_files_only=True`` and ``HF_HUB_OFFLINE=1``: a plant server has no
 model hub.  Every failure — missing directory or file, corrupt weights, a
-config this code cannot build, weights that do not fit the config, non-finite
-output — is raised as :class:`~sentinelle.errors.ModelError` naming the file,
-so the daemon can fall back to a baseline instead of dying.
+config this code cannot build, weights that do not fit the config — is raised
+as :class:`~sentinelle.errors.ModelError` naming the file, so the daemon can
+fall back to a baseline instead of dying.  A window whose forecast comes out
+non-finite is answered with a row of NaN, which the batcher fills from its
+baseline for that row alone (:mod:`.batcher`).
 
 Per-asset adapters (``adapters_dir``, written by ``sentinelle finetune``): every
 subfolder ``<adapters_dir>/<asset>/`` is checked and attached at start
@@ -42,7 +44,7 @@ import os
 # huggingface_hub reads this once, when it is first imported: set it before transformers loads it.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -94,9 +96,12 @@ class ModelForecaster:
         max_batch: int = 1024,
         threads: int | None = None,
         adapters_dir: Path | None = None,
+        asset_tags: Mapping[str, Collection[str]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
         self.path = Path(path)
+        self._asset_tags = asset_tags
+        """Asset → its configured tags: an adapter trained on other tags is refused (None: not checked)."""
         self.levels = tuple(levels)
         self.horizon = horizon
         if max_batch < 1:
@@ -162,11 +167,13 @@ class ModelForecaster:
         Raises :class:`ModelError` naming the file (wrong base, corrupt or missing
         file); the model is then unchanged.
         """
-        from .adapters import attach, file_sha256, read_adapter  # peft only when adapters are used
+        from .adapters import attach, check_adapter_tags, file_sha256, read_adapter  # peft only with adapters
 
         if self._base_sha256 is None:
             self._base_sha256 = file_sha256(self.path / WEIGHTS_FILE)
         files = read_adapter(directory, self._base_sha256, self.model)
+        if self._asset_tags is not None:
+            check_adapter_tags(files, asset, self._asset_tags.get(asset, ()))
         name = self.adapters.get(asset) or f"asset{len(self.adapters)}"  # peft names must be identifiers
         if self._peft is not None and name in self._peft.peft_config:
             self._peft.delete_adapter(name)
@@ -204,10 +211,12 @@ class ModelForecaster:
         else:
             for i, asset in enumerate(assets):
                 groups.setdefault(self.adapters.get(asset), []).append(i)
-        for adapter, rows in groups.items():
-            for start in range(0, len(rows), self.max_batch):
-                part = np.asarray(rows[start : start + self.max_batch], dtype=np.intp)
-                out[part] = self._forecast_chunk(x[part], adapter)
+        # Extreme values overflow in scaling; such rows come out NaN (see _forecast_chunk), not as warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for adapter, rows in groups.items():
+                for start in range(0, len(rows), self.max_batch):
+                    part = np.asarray(rows[start : start + self.max_batch], dtype=np.intp)
+                    out[part] = self._forecast_chunk(x[part], adapter)
         return out
 
     def _fit_length(self, x: FloatArray) -> FloatArray:
@@ -237,10 +246,11 @@ class ModelForecaster:
         # Interpolation keeps the model's order; this only absorbs float rounding.
         scaled = np.maximum.accumulate(scaled, axis=1)
         values = self.tokenizer.unscale(scaled, encoded.loc, encoded.scale)
-        empty = ~np.isfinite(chunk).any(axis=1)
-        values[empty] = np.nan
-        if not np.isfinite(values[~empty]).all():
-            raise ModelError(f"{self.path / WEIGHTS_FILE}: the model produced non-finite forecasts")
+        # A window without data has no forecast; a row the model got wrong (inf/NaN, e.g. from an
+        # overflow on extreme values) is NaN as a whole, for the batcher to give its baseline's forecast:
+        # one bad window must not cost the other rows of its chunk the model.
+        bad = ~np.isfinite(chunk).any(axis=1) | ~np.isfinite(values).all(axis=(1, 2))
+        values[bad] = np.nan
         return values
 
 

@@ -466,7 +466,8 @@ class _DateReader:
 
     def __init__(self, zone: dt.tzinfo) -> None:
         self.zone = zone
-        self._last_text = ""
+        # None, not "": an empty first date must be parsed (and refused), not answered with NaN.
+        self._last_text: str | None = None
         self._last_ts = math.nan
 
     def __call__(self, text: str) -> float:
@@ -897,7 +898,8 @@ def _sql_time(ts: float, type_name: str, zone: dt.tzinfo) -> object:
 def _pg_epoch(value: object, zone: dt.tzinfo) -> float:
     if isinstance(value, dt.datetime):
         return (value if value.tzinfo is not None else value.replace(tzinfo=zone)).timestamp()
-    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+    # A NaN time would scramble the backfill's sort by time: a malformed date, as in the files.
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool) and math.isfinite(value):
         return float(value)
     raise ValueError(f"time {value!r}")
 
@@ -922,7 +924,8 @@ async def read_postgres(
     zone = timezone_of(source.timezone)
     label = source.label
     try:
-        conn = await asyncpg.connect(source.dsn.get_secret_value(), timeout=source.connect_timeout_s)
+        password = source.password.get_secret_value() if source.password is not None else None
+        conn = await asyncpg.connect(source.dsn.get_secret_value(), password=password, timeout=source.connect_timeout_s)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as e:
         # The DSN may hold a password: name the failure, never the DSN.
         raise SourceUnavailable(f"history {label}: cannot connect to PostgreSQL: {type(e).__name__}: {e}") from None
