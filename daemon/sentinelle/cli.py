@@ -23,7 +23,7 @@ from typing import Any
 from . import __version__
 from .config_checks import check_runnable
 from .errors import ConfigError, SentinelleError, ServiceUnavailable
-from .settings import FaultSettings, Settings, load_settings, read_toml
+from .settings import FaultSettings, OpcUaSourceSettings, Settings, load_settings, read_toml
 from .settings_sources import secrets_in, secrets_set
 
 EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
@@ -286,6 +286,14 @@ def _simulator_overrides(args: argparse.Namespace, base: Settings) -> dict[str, 
     return sim
 
 
+def _security_summary(source: OpcUaSourceSettings) -> str:
+    """``Basic256Sha256/SignAndEncrypt, user sentinelle`` or ``no security, anonymous``."""
+    channel = "no security" if source.security_policy == "None" else f"{source.security_policy}/{source.security_mode}"
+    if source.username is not None:
+        return f"{channel}, user {source.username}"
+    return f"{channel}, {'X.509 user' if source.user_certificate_path else 'anonymous'}"
+
+
 def _make_cert(args: argparse.Namespace) -> int:
     from .sources.opcua_security import CLIENT_APPLICATION_URI, describe_certificate, make_certificate
 
@@ -354,7 +362,7 @@ def _check_config(path: Path) -> int:
     check_runnable(settings)
     assets = sorted({t.asset for t in settings.tags})
     print(f"{path}: OK")
-    print(f"  sources: {', '.join(f'{s.name} ({s.url})' for s in settings.sources)}")
+    print(f"  sources: {', '.join(f'{s.name} ({s.url}, {_security_summary(s)})' for s in settings.sources)}")
     print(f"  tags: {len(settings.tags)} on {len(assets)} assets ({', '.join(assets[:10])})")
     print(f"  forecaster: {settings.forecast.forecaster}, horizon {settings.forecast.horizon_steps} steps")
     kafka = settings.kafka

@@ -167,8 +167,6 @@ class OpcUaSourceSettings(_Section):
             for name in ("certificate_path", "private_key_path", "trusted_server_certs_dir"):
                 if getattr(self, name) is None:
                     raise ValueError(f"{name}: required with security_policy {self.security_policy!r}")
-        if self.password is not None and self.username is None:
-            raise ValueError("password: set without a username")
         if (self.user_certificate_path is None) != (self.user_private_key_path is None):
             raise ValueError("user_certificate_path and user_private_key_path: set both or neither")
         if self.user_certificate_path is not None and self.username is not None:
@@ -708,8 +706,9 @@ class SimulatorSettings(_Section):
             for name in ("certificate_path", "private_key_path", "trusted_client_certs_dir"):
                 if getattr(self, name) is None:
                     raise ValueError(f"{name}: required when security_policies offers a secured endpoint")
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password: set both or neither")
+        # A password alone is allowed: it may come from the environment while --username comes later.
+        if self.username is not None and self.password is None:
+            raise ValueError("username: set without a password (SENTINELLE_SIMULATOR__PASSWORD)")
         return self
 
 

@@ -38,7 +38,6 @@ def test_a_secured_policy_needs_certificate_key_and_trust_folder(tmp_path: Path,
 @pytest.mark.parametrize(
     ("over", "message"),
     [
-        ({"password": "x"}, "password: set without a username"),
         ({"user_certificate_path": "u.der"}, "set both or neither"),
         (
             {"user_certificate_path": "u.der", "user_private_key_path": "u.pem", "username": "a"},
