@@ -588,6 +588,35 @@ class KafkaSettings(_Section):
     request_timeout_ms: int = Field(default=10_000, ge=100)
     linger_ms: int = Field(default=5, ge=0)
     max_pending_events: int = Field(default=10_000, ge=1, description="Bound of the in-memory send queue.")
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="For the alert producer and the command consumer alike. SSL: TLS (with ssl_certificate_path "
+        "for a client certificate); SASL_SSL: TLS plus a SASL user.",
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(
+        default=None, description="A secret file kafka.sasl_password (LoadCredential=, daemon.secrets_dir)."
+    )
+    ssl_ca_path: Path | None = Field(
+        default=None, description="CA certificate(s) (PEM) the broker's certificate must chain to; None: the system's."
+    )
+    ssl_certificate_path: Path | None = Field(default=None, description="Client certificate (PEM), mutual TLS.")
+    ssl_key_path: Path | None = Field(default=None, description="Its private key (PEM).")
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = Field(default=True, description="The broker's certificate must name its host.")
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSettings:
+        if self.security_protocol == "SASL_SSL" and (self.sasl_username is None or self.sasl_password is None):
+            raise ValueError("sasl_username and sasl_password: required with security_protocol SASL_SSL")
+        if (self.ssl_certificate_path is None) != (self.ssl_key_path is None):
+            raise ValueError("ssl_certificate_path and ssl_key_path: set both or neither")
+        if self.security_protocol == "PLAINTEXT":
+            for name in ("sasl_username", "ssl_ca_path", "ssl_certificate_path"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: set, but security_protocol is PLAINTEXT (no TLS, no SASL)")
+        return self
 
 
 class CommandSettings(_Section):

@@ -54,6 +54,7 @@ from ..errors import ConfigError, SinkError, SinkUnavailable
 from ..metrics import Metrics
 from ..records import AlertEvent
 from ..settings import KafkaSettings
+from .kafka_security import explain_connect_failure, kafka_security_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -409,6 +410,7 @@ class KafkaSink:
             enable_idempotence=True,
             linger_ms=self._settings.linger_ms,
             request_timeout_ms=self._settings.request_timeout_ms,
+            **kafka_security_kwargs(self._settings),
         )
         step = f"Kafka cluster at {servers} is unreachable"
         try:
@@ -426,7 +428,7 @@ class KafkaSink:
             if isinstance(e, TimeoutError):
                 detail = f"no answer within {self._request_timeout_s:g} s"
             elif isinstance(e, KafkaConnectionError):
-                detail = "no bootstrap server accepted a connection"
+                detail = explain_connect_failure(self._settings) or "no bootstrap server accepted a connection"
             else:
                 detail = f"{type(e).__name__}: {e}"
             raise SinkError(f"{step}: {detail}") from None
