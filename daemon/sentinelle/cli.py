@@ -366,7 +366,9 @@ def _check_config(path: Path) -> int:
     print(f"  tags: {len(settings.tags)} on {len(assets)} assets ({', '.join(assets[:10])})")
     print(f"  forecaster: {settings.forecast.forecaster}, horizon {settings.forecast.horizon_steps} steps")
     kafka = settings.kafka
-    print(f"  kafka: {'topic ' + kafka.topic + ' on ' + kafka.bootstrap_servers if kafka.enabled else 'disabled'}")
+    security = kafka.security_protocol + (f" {kafka.sasl_mechanism}" if kafka.security_protocol == "SASL_SSL" else "")
+    where = f"topic {kafka.topic} on {kafka.bootstrap_servers} ({security})"
+    print(f"  kafka: {where if kafka.enabled else 'disabled'}")
     prom = settings.prometheus
     print(f"  metrics: {f'http://{prom.host}:{prom.port}/metrics' if prom.enabled else 'disabled'}")
     print(f"  secrets set (values not shown): {', '.join(secrets_set(settings)) or 'none'}")

@@ -348,8 +348,10 @@ class ChillerServer:
             raise ConfigError(message, field="simulator.port") from e
         self._server = server
         _log.info(
-            "simulator listening on %s: %d tags built in %.1f s",
+            "simulator listening on %s (endpoints: %s; %s): %d tags built in %.1f s",
             self.url,
+            ", ".join(self._settings.security_policies),
+            f"user {self._settings.username}" if self._settings.username else "anonymous",
             len(self._names),
             time.perf_counter() - began,
         )
