@@ -11,7 +11,9 @@ bounded by ``asyncio.timeout``.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -257,3 +259,58 @@ async def test_unsecured_client_cannot_use_a_secured_only_server(pki: Pki) -> No
             while r.errors("connect") + r.errors("security") == 0:
                 await asyncio.sleep(0.02)
         assert not r.source.connected
+
+
+async def test_run_exits_69_naming_the_refusal_when_the_source_is_required(pki: Pki, tmp_path: Path) -> None:
+    """``required_at_start``: the exit-69 message carries the security reason, not just "unreachable"."""
+    empty = tmp_path / "trusted"
+    empty.mkdir()
+    async with simulator(sim_settings(pki)) as server:
+        config = tmp_path / "sentinelle.toml"
+        config.write_text(
+            f"""
+[[sources]]
+name = "plant"
+url = "{server.url}"
+connect_timeout_s = 3.0
+required_at_start = true
+security_policy = "Basic256Sha256"
+certificate_path = "{pki.client_cert}"
+private_key_path = "{pki.client_key}"
+trusted_server_certs_dir = "{empty}"
+username = "{USER}"
+[[tags]]
+name = "chiller1.chw_temp_c"
+asset = "chiller1"
+node_id = "ns=2;s=chiller1.chw_temp_c"
+[forecast]
+forecaster = "holt"
+[kafka]
+enabled = false
+[prometheus]
+enabled = false
+"""
+        )
+        env = {
+            "SENTINELLE_SOURCES__0__PASSWORD": PASSWORD,
+            "HF_HUB_OFFLINE": "1",
+            "PATH": "/usr/bin:/bin",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
+        }
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "sentinelle.cli",
+            "run",
+            "--config",
+            str(config),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        async with asyncio.timeout(120):
+            _, err = await proc.communicate()
+    stderr = err.decode(errors="replace")
+    assert proc.returncode == 69, stderr[-2000:]
+    assert "unreachable at start: server certificate not trusted" in stderr, stderr[-2000:]
+    assert PASSWORD not in stderr
