@@ -265,6 +265,7 @@ async def run_backfill(
     unavailable: list[str] = []
     for source in h.sources:
         reader = HistoryReader(source, metrics)
+        reader.report.units = {t.name: t.unit for t in settings.tags if t.unit}  # the held/deadband log lines
         reports.append(reader.report)
         ingested = metrics.samples_ingested.labels(f"history:{reader.label}")
         read = metrics.backfill_samples.labels(reader.label)

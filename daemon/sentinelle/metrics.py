@@ -42,7 +42,7 @@ DROP_REASONS = (
 )
 """Every reason a sample may be skipped; all are pre-declared so dashboards see zeros.
 
-The ``malformed_*`` reasons come from history files and tables (``sources/history.py``):
+The ``malformed_*`` reasons come from history files and tables (``sources/history/``):
 a row whose date or value cannot be read, or whose column count is wrong."""
 
 

@@ -760,10 +760,23 @@ class _HistorySource(_Section):
         description="Name in the export (column or parameter name) → configured tag name; "
         "names not listed are used as they are.",
     )
+    deadband: float | dict[str, float] | None = Field(
+        default=None,
+        description="The export's deadband (tag units): one value for every tag or a map configured tag → value; "
+        "overrides the estimate from the export's own steps (tags not in the map keep the estimate).",
+    )
 
     @property
     def label(self) -> str:
         return self.name or self.kind
+
+    @model_validator(mode="after")
+    def _deadband_valid(self) -> _HistorySource:
+        values = self.deadband.values() if isinstance(self.deadband, dict) else [self.deadband]
+        for value in values:
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"deadband: {value} is not a finite number >= 0")
+        return self
 
     @model_validator(mode="after")
     def _zone_known(self) -> _HistorySource:
