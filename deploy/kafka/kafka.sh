@@ -17,6 +17,11 @@
 # (ca.pem), the broker's (IP 127.0.0.1, localhost), a client certificate and key signed by the CA
 # (client.pem, client.key) and the password of SASL user "sentinelle" (sasl-password), created
 # for SCRAM-SHA-512 with Kafka's own StorageTool (format --add-scram).
+#
+# ACLs are enforced (StandardAuthorizer). The PLAINTEXT listener's ANONYMOUS principal is a super
+# user, so tests on it are unaffected. User:sentinelle (the SASL user, and the client certificate
+# CN=sentinelle on the SSL listener) gets exactly the README's ACLs for the daemon's default topics
+# and group, set with Kafka's AclCommand, plus the same on the prefix "sentinelle-test-".
 #   SENTINELLE_KAFKA_HEAP              JVM heap flags (default "-Xms256m -Xmx512m"; the test box is small)
 #   SENTINELLE_KAFKA_START_TIMEOUT     seconds to wait for readiness (default 60)
 #   SENTINELLE_KAFKA_STOP_TIMEOUT      seconds to wait for a graceful stop before SIGKILL (default 20)
@@ -53,7 +58,8 @@ die() { log "ERROR: $*"; exit 1; }
 . "$SCRIPT_DIR/../common.sh"
 
 # The broker jar is the marker that fetch already ran (lib/ is gitignored).
-have_jars() { compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null; }
+# kafka-tools came later (for AclCommand): a lib/ without it is fetched again.
+have_jars() { compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null && compgen -G "$LIB_DIR/kafka-tools-[0-9]*.jar" >/dev/null; }
 
 fetch() {
     if have_jars; then
@@ -159,6 +165,11 @@ listener.name.ssl.ssl.key.password=$(cat "$TLS_DIR/key-password")
 listener.name.ssl.ssl.truststore.type=PEM
 listener.name.ssl.ssl.truststore.location=$TLS_DIR/ca.pem
 listener.name.ssl.ssl.client.auth=required
+# CN=sentinelle -> User:sentinelle: one principal for SASL and mutual TLS.
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
+
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
 log.dirs=$DATA_DIR
 
 # One broker: every internal topic must live with replication factor 1.
@@ -316,10 +327,26 @@ start() {
         fi
         sleep 0.5
     done
+    set_acls
     log "ready: bootstrap $HOST:$PORT, SASL_SSL $HOST:$SASL_PORT, SSL $HOST:$SSL_PORT (pid $pid, cluster id $cluster_id)"
     log "logs: $SERVER_LOG (console: $CONSOLE_LOG)"
 }
 
+
+# The daemon's ACLs as the README gives them (literal names), and the same on the tests' prefix.
+set_acls() {
+    local opts
+    read -r -a opts <<<"$(java_opts)"
+    acl() {
+        java "${opts[@]}" -cp "$LIB_DIR/*" org.apache.kafka.tools.AclCommand --bootstrap-server "$HOST:$PORT" \
+            --add --allow-principal "User:$SASL_USER" "$@" >>"$LOG_DIR/acls.log" 2>&1 \
+            || { cat "$LOG_DIR/acls.log" >&2; die "setting ACLs failed"; }
+    }
+    acl --producer --topic sentinelle.alerts --topic sentinelle.command-replies --idempotent
+    acl --consumer --topic sentinelle.commands --group sentinelle
+    acl --producer --consumer --idempotent --resource-pattern-type prefixed \
+        --topic sentinelle-test- --group sentinelle-test-
+}
 
 stop() {
     local pid

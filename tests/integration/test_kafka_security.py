@@ -5,7 +5,8 @@ made at every broker start (``kafka_tls`` fixture).  The alert producer delivers
 SASL_SSL (SCRAM-SHA-512 and PLAIN) and over mutual TLS, and a consumer with the same
 settings reads the events back; the command consumer reads and answers over SASL_SSL; a wrong
 password, an untrusted broker certificate and a missing client certificate are clear errors,
-and a wrong password ends ``sentinelle run`` with exit 69.
+and a wrong password ends ``sentinelle run`` with exit 69.  The broker enforces ACLs: the
+README's ACLs for the daemon's principal are enough for the daemon and allow nothing more.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.errors import TopicAuthorizationFailedError
 from prometheus_client import CollectorRegistry
 
 from sentinelle.detect.control import OperatorControl
@@ -65,7 +67,7 @@ def mtls(tls: dict[str, str], **over: Any) -> KafkaSettings:
     return KafkaSettings(**(base | over))
 
 
-def events(n: int) -> list[AlertEvent]:
+def events(n: int, message: str = "event") -> list[AlertEvent]:
     return [
         AlertEvent(
             event="opened" if i == 0 else "updated",
@@ -83,7 +85,7 @@ def events(n: int) -> list[AlertEvent]:
             lower=4.8,
             upper=5.2,
             unit="degC",
-            message=f"event {i}",
+            message=f"{message} {i}",
         )
         for i in range(n)
     ]
@@ -94,7 +96,7 @@ async def read_back(settings: KafkaSettings, topic: str, expected: int) -> list[
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=settings.bootstrap_servers,
-        group_id=f"test-{uuid.uuid4().hex}",
+        group_id=f"sentinelle-test-{uuid.uuid4().hex}",  # the test user's ACLs cover this prefix
         auto_offset_reset="earliest",
         **kafka_security_kwargs(settings),
     )
@@ -270,3 +272,90 @@ ssl_ca_path = "{kafka_tls["ca"]}"
     stderr = err.decode(errors="replace")
     assert proc.returncode == 69, stderr[-2000:]
     assert "login as 'sentinelle' refused" in stderr
+
+
+async def _plaintext_records(bootstrap: str, topic: str, wanted: Any) -> list[dict[str, Any]]:
+    """Records of ``topic`` read as the (super user) PLAINTEXT client until ``wanted(records)``."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=f"check-{uuid.uuid4().hex}", auto_offset_reset="earliest"
+    )
+    await consumer.start()
+    try:
+        got: list[dict[str, Any]] = []
+        async with asyncio.timeout(30):
+            while not wanted(got):
+                for batch in (await consumer.getmany(timeout_ms=500)).values():
+                    got.extend(json.loads(r.value) for r in batch)
+        return got
+    finally:
+        await consumer.stop()
+
+
+async def test_the_readme_acls_let_the_daemon_work_and_allow_nothing_more(
+    kafka_tls: dict[str, str], kafka_bootstrap: str
+) -> None:
+    """The daemon's default topics and group, as User:sentinelle with only the README's ACLs."""
+    kafka = sasl(kafka_tls, topic="sentinelle.alerts")
+    marker = uuid.uuid4().hex
+    sent = events(3, marker)
+    sink = KafkaSink(kafka, Metrics(CollectorRegistry(auto_describe=True)))
+    async with asyncio.timeout(30):
+        await sink.start()
+        await sink.send(sent)
+        await sink.close()
+    assert sink.pending == 0
+    alerts = await _plaintext_records(
+        kafka_bootstrap, "sentinelle.alerts", lambda got: sum(r["message"].startswith(marker) for r in got) == 3
+    )
+    assert [r for r in alerts if r["message"].startswith(marker)] == [e.to_dict() for e in sent]
+
+    # Commands: written by an operator's tool (here the super user), read and answered by the daemon.
+    command_id = f"c-{marker}"
+    now = time.time()
+    cmd = {
+        "schema_version": 1,
+        "command_id": command_id,
+        "type": "maintenance.start",
+        "asset": "chiller1",
+        "by": "ana",
+        "until": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 600)),
+        "issued_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now)),
+    }
+    operator = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await operator.start()
+    try:
+        await operator.send_and_wait("sentinelle.commands", json.dumps(cmd).encode(), key=b"chiller1")
+    finally:
+        await operator.stop()
+    control = OperatorControl({"chiller1"}, MaintenanceCalendar(), lambda: _NoAlerts(), max_maintenance_s=86_400)  # type: ignore[arg-type, return-value]
+
+    async def emit(evs: list[AlertEvent]) -> None:
+        return None
+
+    consumer = CommandConsumer(
+        CommandSettings(enabled=True), kafka, Metrics(CollectorRegistry(auto_describe=True)), control, emit
+    )
+    async with asyncio.timeout(60):
+        await consumer.start()
+        task = asyncio.create_task(consumer.run())
+        try:
+            replies = await _plaintext_records(
+                kafka_bootstrap,
+                "sentinelle.command-replies",
+                lambda got: any(r["command_id"] == command_id for r in got),
+            )
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await consumer.close()
+    assert [r["status"] for r in replies if r["command_id"] == command_id] == ["accepted"]
+
+    # Nothing more: the daemon's principal cannot write the command topic.
+    rogue = AIOKafkaProducer(bootstrap_servers=kafka.bootstrap_servers, **kafka_security_kwargs(kafka))
+    await rogue.start()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            async with asyncio.timeout(30):
+                await rogue.send_and_wait("sentinelle.commands", b"{}")
+    finally:
+        await rogue.stop()
