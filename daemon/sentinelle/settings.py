@@ -727,6 +727,11 @@ class SimulatorSettings(_Section):
         default=None, description="Client certificates accepted on secured endpoints (*.der / *.pem)."
     )
     username: str | None = Field(default=None, description="Require this user (with password); None: anonymous.")
+    user_certificates_dir: Path | None = Field(
+        default=None,
+        description="X.509 user certificates accepted as user identity tokens (*.der / *.pem); "
+        "needs a secured endpoint. With neither this nor username: anonymous.",
+    )
     password: SecretStr | None = None
 
     @model_validator(mode="after")
@@ -735,6 +740,8 @@ class SimulatorSettings(_Section):
             for name in ("certificate_path", "private_key_path", "trusted_client_certs_dir"):
                 if getattr(self, name) is None:
                     raise ValueError(f"{name}: required when security_policies offers a secured endpoint")
+        if self.user_certificates_dir is not None and all(p == "None" for p in self.security_policies):
+            raise ValueError("user_certificates_dir: X.509 user tokens need a secured endpoint in security_policies")
         # A password alone is allowed: it may come from the environment while --username comes later.
         if self.username is not None and self.password is None:
             raise ValueError("username: set without a password (SENTINELLE_SIMULATOR__PASSWORD)")

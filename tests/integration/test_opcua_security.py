@@ -314,3 +314,33 @@ enabled = false
     assert proc.returncode == 69, stderr[-2000:]
     assert "unreachable at start: server certificate not trusted" in stderr, stderr[-2000:]
     assert PASSWORD not in stderr
+
+
+async def test_x509_user_token_is_accepted_and_an_unknown_one_refused(pki: Pki, tmp_path: Path) -> None:
+    users = tmp_path / "users"
+    users.mkdir()
+    make_certificate(tmp_path / "user.der", tmp_path / "user.pem", application_uri="urn:test:user:ana")
+    make_certificate(tmp_path / "eve.der", tmp_path / "eve.pem", application_uri="urn:test:user:eve")
+    shutil.copy(tmp_path / "user.der", users / "ana.der")
+    settings = sim_settings(pki, username=None, password=None, user_certificates_dir=users)
+    x509_user: dict[str, Any] = {"username": None, "password": None}
+
+    def token(name: str) -> dict[str, Any]:
+        return x509_user | {
+            "user_certificate_path": tmp_path / f"{name}.der",
+            "user_private_key_path": tmp_path / f"{name}.pem",
+        }
+
+    async with simulator(settings) as server:
+        ana = token("user")
+        async with running(source_settings(pki, server.url, **ana)) as r:
+            assert await r.source.wait_connected(10.0), r.source.last_error
+            await r.samples(2)
+        eve = token("eve")
+        async with running(source_settings(pki, server.url, **eve)) as r:
+            reason = await r.refused()
+            assert f"server refused the user certificate {tmp_path / 'eve.der'}" in reason, reason
+        # Anonymous is not offered when only X.509 users are: refused as well, and said so.
+        async with running(source_settings(pki, server.url, **x509_user)) as r:
+            reason = await r.refused()
+            assert "anonymous" in reason, reason

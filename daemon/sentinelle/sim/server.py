@@ -37,6 +37,8 @@ from asyncua.crypto.validator import CertificateValidator, CertificateValidatorO
 from asyncua.server.server import Server
 from asyncua.server.user_managers import UserManager
 from asyncua.ua.status_codes import StatusCodes
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
 from ..errors import ConfigError
@@ -204,11 +206,13 @@ def _free_port(host: str) -> int:
 
 
 class _UserManager(UserManager):
-    """One user name and password; anything else is refused (BadUserAccessDenied)."""
+    """One user name and password and/or a set of X.509 user certificates; anything else is refused
+    (BadUserAccessDenied)."""
 
-    def __init__(self, username: str | None, password: SecretStr | None) -> None:
+    def __init__(self, username: str | None, password: SecretStr | None, user_certs: frozenset[bytes]) -> None:
         self._username = (username or "").encode()
         self._password = (password.get_secret_value() if password else "").encode()
+        self._user_certs = user_certs
 
     def get_user(
         self,
@@ -217,6 +221,13 @@ class _UserManager(UserManager):
         password: str | bytes | None = None,
         certificate: object = None,
     ) -> User | None:
+        if username is None:
+            # An X.509 token: its DER bytes, the signature verified by asyncua.  (For a user name
+            # token asyncua passes the channel's client certificate here instead.)
+            known = isinstance(certificate, bytes) and certificate in self._user_certs
+            return User(role=UserRole.User, name="x509") if known else None
+        if not self._username:
+            return None
         given = password.encode() if isinstance(password, str) else bytes(password or b"")
         ok = hmac.compare_digest((username or "").encode(), self._username) & hmac.compare_digest(given, self._password)
         return User(role=UserRole.User, name=username) if ok else None
@@ -230,8 +241,14 @@ async def _setup_security(server: Server, s: SimulatorSettings) -> str:
     ``trusted_client_certs_dir`` (asyncua alone would accept any).
     """
     server.set_security_policy(server_policy_types(s.security_policies))
-    tokens: list[type] = [ua.UserNameIdentityToken] if s.username else [ua.AnonymousIdentityToken]
-    server.set_identity_tokens(tokens)
+    tokens: list[type] = [ua.UserNameIdentityToken] if s.username else []
+    user_certs: frozenset[bytes] = frozenset()
+    if s.user_certificates_dir is not None:
+        tokens.append(ua.X509IdentityToken)
+        user_certs = _load_user_certificates(s.user_certificates_dir)
+    server.set_identity_tokens(tokens or [ua.AnonymousIdentityToken])
+    if tokens:
+        server.iserver.set_user_manager(_UserManager(s.username, s.password, user_certs))
     if s.certificate_path is None or s.private_key_path is None:
         return _APPLICATION_URI
     try:
@@ -255,6 +272,26 @@ async def _setup_security(server: Server, s: SimulatorSettings) -> str:
         )
         server.set_certificate_validator(CertificateValidator(options, store))
     return application_uri_of(cert) or _APPLICATION_URI
+
+
+def _load_user_certificates(folder: Path) -> frozenset[bytes]:
+    """The DER bytes of every *.der / *.pem certificate in ``folder`` (read once, at start)."""
+    if not folder.is_dir():
+        raise ConfigError(f"no such folder: {folder}", field="simulator.user_certificates_dir")
+    out: set[bytes] = set()
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in (".der", ".pem"):
+            data = path.read_bytes()
+            try:
+                cert = (
+                    x509.load_pem_x509_certificate(data)
+                    if b"-----BEGIN" in data
+                    else x509.load_der_x509_certificate(data)
+                )
+            except ValueError as e:
+                raise ConfigError(f"cannot read {path}: {e}", field="simulator.user_certificates_dir") from e
+            out.add(cert.public_bytes(serialization.Encoding.DER))
+    return frozenset(out)
 
 
 def _quiet_asyncua() -> None:
@@ -333,7 +370,7 @@ class ChillerServer:
             if self._port is None:
                 self._port = _free_port(host)
             s = self._settings
-            server = Server(user_manager=_UserManager(s.username, s.password) if s.username else None)
+            server = Server()
             await server.init()
             server.set_endpoint(self.url)
             server.set_server_name("sentinelle chiller simulator")
