@@ -20,7 +20,11 @@
   plus a housekeeping tick (queue depth gauges, systemd watchdog).
 * **stop** (first SIGTERM/SIGINT): sources stop, every queue drains through the
   pipeline — each stage ends on a ``None`` sentinel — and sinks flush, all within
-  ``shutdown_timeout_s``; what is still pending then is counted as dropped.
+  ``shutdown_timeout_s``.  Every close has that deadline (each sink at least
+  ``_CLOSE_FLOOR_S`` more): a sink that never acknowledges cannot hang the stop —
+  the Kafka sink then writes what it could not deliver to its spool, and only
+  what cannot be spooled is counted as dropped.  The whole stop stays within
+  ``shutdown_timeout_s`` plus a few seconds, under systemd's ``TimeoutStopSec``.
 
 This module is the only one that knows every stage.
 """
@@ -43,7 +47,7 @@ from .forecast import Forecaster, make_fallback, make_forecaster
 from .forecast.batcher import ForecastBatcher
 from .metrics import Metrics
 from .notify import sd_notify, watchdog_period_s
-from .queues import CLOSED, SampleQueue
+from .queues import CLOSED, SampleQueue, end_of_stream
 from .records import AlertEvent, ForecastBatch, WindowBatch
 from .settings import OpcUaSourceSettings, Settings
 from .sinks import AlertSink
@@ -57,6 +61,9 @@ if TYPE_CHECKING:
     from .sources.opcua import OpcUaSource
 
 log = logging.getLogger(__name__)
+
+_CLOSE_FLOOR_S = 0.5
+"""Time each sink (and the command consumer) still gets to close once the shutdown deadline has passed."""
 
 
 class Daemon:
@@ -90,6 +97,8 @@ class Daemon:
         self.metrics_address: tuple[str, int] | None = None
         self._http: Any = None
         self._started_sinks: list[AlertSink] = []
+        self._stop_deadline: float | None = None
+        """Loop time by which the stop must be done (set when it begins)."""
 
     # -- construction -------------------------------------------------------
 
@@ -159,7 +168,13 @@ class Daemon:
             if not tags:
                 log.warning("source %r has no tags; not connecting to it", cfg.name)
                 continue
-            src = OpcUaSource(cfg, tags, self.metrics, self.samples)
+            names = tuple(t.name for t in tags)
+
+            def on_state(connected: bool, names: tuple[str, ...] = names) -> None:
+                # An outage is a gap, not the last values held as if live (source_down alerts).
+                self.windows.set_source_down(names, not connected)
+
+            src = OpcUaSource(cfg, tags, self.metrics, self.samples, on_state=on_state)
             out.append(src)
             if cfg.required_at_start:
                 self._required_sources.append((src, cfg))
@@ -221,6 +236,7 @@ class Daemon:
                 log.info("stopping (grace %.1f s)", self.settings.daemon.shutdown_timeout_s)
                 self.metrics.up.set(0)
                 t0 = time.monotonic()
+                self._stop_deadline = asyncio.get_running_loop().time() + self.settings.daemon.shutdown_timeout_s
                 for t in source_tasks:
                     t.cancel()
                 housekeeping.cancel()
@@ -236,14 +252,25 @@ class Daemon:
                     self.samples.close()
                     for t in (*source_tasks, *stages):
                         t.cancel()
+                    await asyncio.wait([*source_tasks, *stages], timeout=_CLOSE_FLOOR_S)
+                    await self._hand_over_queued_alerts()
                 log.info("stopped in %.2f s", time.monotonic() - t0)
         finally:
             await self.aclose()
 
     async def aclose(self) -> None:
-        """Release sinks, the command consumer and the metrics endpoint; safe to call more than once."""
+        """Release sinks, the command consumer and the metrics endpoint; safe to call more than once.
+
+        Bounded by the stop's deadline (or ``shutdown_timeout_s`` from now when no stop began).
+        """
+        if self._stop_deadline is None:
+            self._stop_deadline = asyncio.get_running_loop().time() + self.settings.daemon.shutdown_timeout_s
         if self.commands is not None:
-            await self.commands.close()
+            try:
+                async with asyncio.timeout_at(self._close_deadline()):
+                    await self.commands.close()
+            except TimeoutError:
+                log.error("the command consumer did not close before the shutdown deadline; abandoned")
         await self._close_sinks()
         if self._http is not None:
             self._http.shutdown()
@@ -256,18 +283,61 @@ class Daemon:
                 why = f": {src.last_error}" if src.last_error else ""
                 raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start{why}")
 
+    async def _hand_over_queued_alerts(self) -> None:
+        """Alert events made but not yet given to the sinks when the grace ran out: give them now.
+
+        They were raised and exist nowhere else; the Kafka sink only queues them (its
+        close then spools them), so this is quick — and bounded for any other sink.
+        """
+        handed = 0
+        try:
+            async with asyncio.timeout(_CLOSE_FLOOR_S):
+                while not self.alert_q.empty():
+                    events = self.alert_q.get_nowait()
+                    if not events:
+                        continue
+                    for sink in self.sinks:
+                        await sink.send(events)
+                    handed += len(events)
+        except TimeoutError:
+            left = 0
+            while not self.alert_q.empty():
+                left += len(self.alert_q.get_nowait() or ())
+            # Counted like a sink's drops (label "pipeline"): the exit status says so too.
+            self.metrics.sink_dropped.labels("pipeline").inc(left)
+            log.error("sinks did not take the queued alert events before the shutdown deadline: %d dropped", left)
+        if handed:
+            log.warning("%d alert events still queued at the shutdown deadline were handed to the sinks", handed)
+
+    def _close_deadline(self) -> float:
+        now = asyncio.get_running_loop().time()
+        return max(self._stop_deadline or now, now + _CLOSE_FLOOR_S)
+
     async def _close_sinks(self) -> None:
+        """Close every started sink, each within the stop's deadline (at least ``_CLOSE_FLOOR_S``)."""
         while self._started_sinks:
             sink = self._started_sinks.pop()
             try:
-                await sink.close()
+                async with asyncio.timeout_at(self._close_deadline()):
+                    await sink.close()
+            except TimeoutError:
+                log.error(
+                    "sink %s did not flush before the shutdown deadline; its pending events were set aside", sink.name
+                )
             except Exception:
                 log.exception("closing sink %s failed", sink.name)
+
+    def alert_events_dropped(self) -> int:
+        """Alert events any sink had to drop during this run (``sentinelle_sink_events_dropped_total``)."""
+        total = 0.0
+        for family in self.metrics.sink_dropped.collect():
+            total += sum(s.value for s in family.samples if s.name.endswith("_total"))
+        return int(total)
 
     # -- stages owned by the app --------------------------------------------
 
     async def _window_stage(self) -> None:
-        idle = self.settings.windows.idle_close_s
+        idle = self.windows.idle_poll_s
         try:
             while True:
                 chunk = await self.samples.get_within(idle)
@@ -280,7 +350,7 @@ class Daemon:
                 for b in batches:
                     await self.window_q.put(b)
         finally:
-            await self.window_q.put(None)
+            await end_of_stream(self.window_q)
 
     async def _sink_stage(self) -> None:
         while (events := await self.alert_q.get()) is not None:

@@ -69,6 +69,7 @@ from .notify import sd_notify
 from .records import FloatArray, Quality, Sample, WindowBatch
 from .settings import Settings
 from .sources.history import HistoryReader, HistoryReport
+from .timing import backfill_lookback_s
 from .windows import Windows
 
 log = logging.getLogger(__name__)
@@ -83,11 +84,7 @@ _QUALITIES = tuple(Quality)
 
 def lookback_s(settings: Settings) -> float:
     """How far back the backfill reads: the setting, or enough to fill windows and pass the grace period."""
-    configured = settings.history.backfill_lookback_s
-    if configured is not None:
-        return configured
-    slowest = max((t.period_s for t in settings.tags), default=1.0)
-    return (settings.windows.context_steps + settings.detect.grace_period_steps) * slowest
+    return backfill_lookback_s(settings)
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,9 @@ evaluate``.
 
 Exit codes (uvicorn-style, and ``RestartPreventExitStatus=78`` in the systemd unit):
 0 clean stop, 1 a bug, 69 a required service unavailable at start (EX_UNAVAILABLE),
-78 bad configuration (EX_CONFIG).  Heavy imports (asyncua, aiokafka, torch) happen
-inside the commands, so ``--help`` and ``check-config`` stay fast.
+75 stopped, but alert events were dropped during the run (EX_TEMPFAIL: spool full or
+unusable, see ``sentinelle_sink_events_dropped_total``), 78 bad configuration (EX_CONFIG).
+Heavy imports (asyncua, aiokafka, torch) happen inside the commands, so ``--help`` and ``check-config`` stay fast.
 """
 
 from __future__ import annotations
@@ -23,10 +24,11 @@ from typing import Any
 from . import __version__
 from .config_checks import check_runnable
 from .errors import ConfigError, SentinelleError, ServiceUnavailable
-from .settings import FaultSettings, OpcUaSourceSettings, Settings, load_settings, read_toml
+from .settings import FaultSettings, Settings, load_settings, read_toml
 from .settings_sources import secrets_in, secrets_set
 
 EXIT_OK, EXIT_BUG, EXIT_UNAVAILABLE, EXIT_CONFIG = 0, 1, 69, 78
+EXIT_ALERTS_DROPPED = 75
 
 log = logging.getLogger("sentinelle")
 
@@ -192,10 +194,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="replay a labelled dataset through the daemon's stages and score its detections",
         description="Replay a labelled dataset through windows, forecaster and detect stage (no look-ahead) and "
         "score the alerts: skab (SKAB's protocol: F1/FAR/MAR, NAB), chiller (the simulator with injected faults: "
-        "detection and delay per fault kind, false alarms per day), lbnl (LBNL AHU days: day-level detection); "
+        "detection and delay per fault kind, false alarms per day), lbnl (LBNL AHU days: day-level detection), "
+        "nab (NAB, or any folder of timestamp,value CSVs with --labels: NAB's result files and scores); "
         "every report gives the alert rate. Writes report.json, report.md and plots.",
     )
-    ev.add_argument("--dataset", choices=["skab", "chiller", "lbnl"], required=True, help="labelled dataset")
+    ev.add_argument("--dataset", choices=["skab", "chiller", "lbnl", "nab"], required=True, help="labelled dataset")
     ev.add_argument("--data", type=Path, default=None, help="the dataset's folder (default: shared/data/<dataset>)")
     ev.add_argument(
         "--forecaster",
@@ -205,6 +208,43 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument("--out", type=Path, default=None, help="report folder (default: evaluations/<dataset>)")
     ev.add_argument("--no-ablation", action="store_true", help="only the headline configuration")
+    ev.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help="nab: labelled windows in NAB's combined_windows.json format (default: <data>/../labels/...)",
+    )
+    ev.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="nab: where NAB's per-row result files go (default: <out>/results)",
+    )
+    ev.add_argument(
+        "--forecast-cache",
+        type=Path,
+        default=None,
+        help="nab: keep each file's forecasts here; a re-run on the same windows reuses them (detection re-runs)",
+    )
+    ev.add_argument(
+        "--model-files",
+        choices=["all", "held_out", "tuning"],
+        default="all",
+        help="nab: the files the model replays (its forecasts cost ~15 ms each on two CPU cores; the others: all)",
+    )
+    ev.add_argument(
+        "--model-refresh-steps",
+        type=int,
+        default=1,
+        help="nab: the model's forecast.refresh_every_steps (the daemon's mode for a CPU too slow for every tick)",
+    )
+    ev.add_argument(
+        "--forecasters",
+        nargs="+",
+        default=None,
+        choices=["holt", "naive", "model"],
+        help="nab: forecasters replayed in one report (default: the headline's, and holt beside it)",
+    )
     ev.add_argument("--runs-per-kind", type=int, default=3, help="chiller: runs per fault kind (default 3)")
     ev.add_argument("--fault-free-runs", type=int, default=3, help="chiller: fault-free runs (default 3)")
     ev.add_argument(
@@ -286,14 +326,6 @@ def _simulator_overrides(args: argparse.Namespace, base: Settings) -> dict[str, 
     return sim
 
 
-def _security_summary(source: OpcUaSourceSettings) -> str:
-    """``Basic256Sha256/SignAndEncrypt, user sentinelle`` or ``no security, anonymous``."""
-    channel = "no security" if source.security_policy == "None" else f"{source.security_policy}/{source.security_mode}"
-    if source.username is not None:
-        return f"{channel}, user {source.username}"
-    return f"{channel}, {'X.509 user' if source.user_certificate_path else 'anonymous'}"
-
-
 def _make_cert(args: argparse.Namespace) -> int:
     from .sources.opcua_security import CLIENT_APPLICATION_URI, describe_certificate, make_certificate
 
@@ -331,7 +363,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             settings = load_settings(args.config)
             check_runnable(settings)
             _setup_logging(settings.daemon.log_level)
-            return asyncio.run(_run(settings))
+            return _exit_now_if_compute_lingers(asyncio.run(_run(settings)))
         if args.command == "simulate":
             base = load_settings(args.config)
             settings = load_settings(args.config, simulator=_simulator_overrides(args, base))
@@ -358,20 +390,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_config(path: Path) -> int:
+    from .config_summary import summary_lines, warning_lines
+
     settings = load_settings(path)
     check_runnable(settings)
-    assets = sorted({t.asset for t in settings.tags})
     print(f"{path}: OK")
-    print(f"  sources: {', '.join(f'{s.name} ({s.url}, {_security_summary(s)})' for s in settings.sources)}")
-    print(f"  tags: {len(settings.tags)} on {len(assets)} assets ({', '.join(assets[:10])})")
-    print(f"  forecaster: {settings.forecast.forecaster}, horizon {settings.forecast.horizon_steps} steps")
-    kafka = settings.kafka
-    security = kafka.security_protocol + (f" {kafka.sasl_mechanism}" if kafka.security_protocol == "SASL_SSL" else "")
-    where = f"topic {kafka.topic} on {kafka.bootstrap_servers} ({security})"
-    print(f"  kafka: {where if kafka.enabled else 'disabled'}")
-    prom = settings.prometheus
-    print(f"  metrics: {f'http://{prom.host}:{prom.port}/metrics' if prom.enabled else 'disabled'}")
+    for line in summary_lines(settings):
+        print(f"  {line}")
     print(f"  secrets set (values not shown): {', '.join(secrets_set(settings)) or 'none'}")
+    for line in warning_lines(settings):
+        print(f"  {line}")
     for where in secrets_in(read_toml(path), Settings):
         print(f"  warning: {where} is written in {path}: a secret file (LoadCredential=) keeps it out of the settings")
     return EXIT_OK
@@ -573,6 +601,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         return _evaluate_chiller(args)
     if args.dataset == "lbnl":
         return _evaluate_lbnl(args)
+    if args.dataset == "nab":
+        return _evaluate_nab(args)
     return _evaluate_skab(args)
 
 
@@ -620,6 +650,64 @@ def _evaluate_lbnl(args: argparse.Namespace) -> int:
         out, data, forecaster=args.forecaster, ablation=not args.no_ablation, meta=_evaluation_meta(), log=log.info
     )
     print(f"{head.label}: {head.summary()['days']} -> {out}/report.md")
+    return EXIT_OK
+
+
+def _git_commit() -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it ("?" outside git)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here, check=False)
+    except OSError:
+        return "?"
+    if rev.returncode != 0:
+        return "?"
+    return rev.stdout.strip() + ("+changes" if dirty.returncode else "")
+
+
+def _evaluate_nab(args: argparse.Namespace) -> int:
+    import time
+
+    from .evaluation.nab_corpus import load_corpus
+    from .evaluation.nab_stream import evaluate_nab, write_report
+
+    _setup_logging("INFO")
+    data = args.data
+    if data is not None and (data / "data").is_dir():
+        data = data / "data"  # the NAB checkout itself
+    out = args.out or Path("evaluations") / "nab"
+    files = load_corpus(data, args.labels)
+    forecasters = args.forecasters or list(dict.fromkeys([args.forecaster, "holt"]))
+    started = time.perf_counter()
+    result = evaluate_nab(
+        files,
+        forecasters,
+        args.results_dir or out / "results",
+        log=log.info,
+        forecast_cache=args.forecast_cache,
+        only={"model": args.model_files},
+        refresh={"model": args.model_refresh_steps},
+    )
+    meta = {
+        **_evaluation_meta(),
+        "dataset": "nab",
+        "commit": _git_commit(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_report(out, result, meta)
+    for fr in result["forecasters"].values():
+        for det, sc in fr["detectors"].items():
+            parts = [
+                f"{split} {sc[split]['standard']['score']} / {sc[split]['reward_low_fp']['score']} / "
+                f"{sc[split]['reward_low_fn']['score']}"
+                for split in ("held_out", "tuning", "all")
+                if sc[split] is not None
+            ]
+            print(f"{det}: " + ", ".join(parts))
+    print(f"-> {out}/report.md")
     return EXIT_OK
 
 
@@ -736,10 +824,36 @@ async def _run(settings: Settings) -> int:
     from .app import Daemon, run_until_signalled
 
     try:
-        await run_until_signalled(Daemon(settings))
+        daemon = Daemon(settings)
+        await run_until_signalled(daemon)
     except (Exception, ExceptionGroup) as e:
         return _exit_code_for(e)
+    dropped = daemon.alert_events_dropped()
+    if dropped:
+        # Scrapers may be gone by now: the exit status is what tells systemd and the operator.
+        log.error("%d alert events were dropped during this run (see the log); exit %d", dropped, EXIT_ALERTS_DROPPED)
+        return EXIT_ALERTS_DROPPED
     return EXIT_OK
+
+
+def _exit_now_if_compute_lingers(code: int) -> int:
+    """Exit at once when a forecast is still running on a worker thread after the stop.
+
+    The stop is bounded (the sinks are closed, undelivered alerts spooled), but
+    Python joins worker threads at exit, and a model forecast of a backlog can run
+    for minutes: systemd would SIGKILL the daemon at ``TimeoutStopSec`` and report a
+    failed stop.  Nothing is lost by not waiting for it: its result has nowhere to go.
+    """
+    import threading
+
+    lingering = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if not lingering:
+        return code
+    log.warning("not waiting for %s (a forecast still running); exiting with %d", ", ".join(lingering), code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _exit_code_for(e: BaseException) -> int:

@@ -54,7 +54,7 @@ in a maintenance window (``maintenance``, ``detect/maintenance.py``)."""
 
 ALERT_EVENT_TYPES = ("opened", "updated", "acknowledged", "cleared")
 
-DATA_QUALITY_REASONS = ("stuck", "spike", "missing")
+DATA_QUALITY_REASONS = ("stuck", "spike", "missing", "source_down")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +159,11 @@ class Metrics:
             "source_connected", "1 while the source is connected and subscribed.", ["source"], namespace=ns, registry=r
         )
         self.source_reconnects = Counter(
-            "source_reconnects", "Connection attempts after the first.", ["source"], namespace=ns, registry=r
+            "source_reconnects",
+            "Outages that ended with a reconnection (one per outage, however many attempts it took).",
+            ["source"],
+            namespace=ns,
+            registry=r,
         )
         self.source_errors = Counter(
             "source_errors", "Source failures, by kind.", ["source", "kind"], namespace=ns, registry=r
@@ -338,8 +342,26 @@ class Metrics:
         self.sink_errors = Counter("sink_errors", "Failed deliveries, per sink.", ["sink"], namespace=ns, registry=r)
         self.sink_dropped = Counter(
             "sink_events_dropped",
-            "Events a sink had to drop (queue full at shutdown or overflow).",
+            "Events a sink had to drop (queue or spool full, a torn spool record, no spool at shutdown).",
             ["sink"],
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_pending = Gauge(
+            "alert_pending_events",
+            "Alert events accepted by the Kafka sink and not yet acknowledged (in memory, in flight or spooled).",
+            namespace=ns,
+            registry=r,
+        )
+        self.alert_spool_events = Gauge(
+            "alert_spool_events", "Alert events waiting in the on-disk spool.", namespace=ns, registry=r
+        )
+        self.alert_spool_bytes = Gauge(
+            "alert_spool_bytes", "Size of the on-disk alert spool's files.", namespace=ns, registry=r
+        )
+        self.alert_spool_torn = Counter(
+            "alert_spool_torn_records",
+            "Spool records found torn or corrupt at start (a crash while writing); also counted as dropped.",
             namespace=ns,
             registry=r,
         )

@@ -16,13 +16,30 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .records import Sample
 
 CLOSED: list[Sample] = []
 """Returned by :meth:`SampleQueue.get` once the queue is closed and empty."""
+
+
+async def end_of_stream(queue: asyncio.Queue[Any]) -> None:
+    """Put the ``None`` that ends a stage's output — but never wait for room when the stage is cancelled.
+
+    A stage cancelled at the end of the shutdown grace runs its ``finally`` with a
+    full outbox whose consumer is cancelled too: an ``await put`` there would hang
+    the stop for good (issue 15: the daemon never exited after SIGTERM).
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        with contextlib.suppress(asyncio.QueueFull):
+            queue.put_nowait(None)
+        return
+    await queue.put(None)
 
 
 class SampleQueue:

@@ -74,6 +74,8 @@ class WindowBatch:
     """Monotonic wall-clock time at which the slot was closed (for latency metrics)."""
     arrived_at: float = 0.0
     """Monotonic time at which the daemon received the sample that closed this slot."""
+    source_down: BoolArray | None = None
+    """Rows whose source was disconnected when the slot closed (their values are gaps); None: none."""
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -134,8 +136,9 @@ ClearReason = Literal["normal", "maintenance", "detection_paused"]
 Severity = Literal["warning", "critical"]
 AlertCategory = Literal["process", "data_quality"]
 """Who an alert is for: ``process`` for operators, ``data_quality`` for instrument technicians."""
-DataQualityReason = Literal["stuck", "spike", "missing"]
-"""Why a ``data_quality`` alert was raised: a flat-lined tag, a single-sample jump, no usable value."""
+DataQualityReason = Literal["stuck", "spike", "missing", "source_down"]
+"""Why a ``data_quality`` alert was raised: a flat-lined tag, a single-sample jump, no usable value,
+or no value because the tags' source (an OPC-UA server) is disconnected."""
 
 
 def category_of(kind: AlertKind) -> AlertCategory:
@@ -180,6 +183,8 @@ class AlertEvent:
     """When it was acknowledged (the command's ``issued_at``), epoch seconds."""
     clear_reason: ClearReason | None = None
     """On ``cleared`` events: why (None there reads as ``normal``); None on the others."""
+    sequence: int = 0
+    """Position of this event in its alert's life (0: ``opened``), so each event of an alert has its own id."""
     subject: str = ""
     """What the alert is about, the unit of re-arm and chatter: a tag, an asset, ``tag#reason`` (data quality)."""
     reactivations: int = 0
@@ -192,10 +197,24 @@ class AlertEvent:
     def category(self) -> AlertCategory:
         return category_of(self.kind)
 
+    @property
+    def event_id(self) -> str:
+        """What a consumer de-duplicates on: the same for every re-send of this event (Kafka, spool).
+
+        Derived, not random, so an event re-sent after a restart (from the spool) or
+        re-made from the same data carries the same id: ``{alert_id}:{sequence}:{event}``.
+
+        >>> AlertEvent("updated", "c1/c1.t/limit_high/60000", "limit_high", "c1", "c1.t", "critical",
+        ...            60.0, 90.0, None, 1.0, 5.4, 5.0, 4.9, 5.1, "degC", "", sequence=2).event_id
+        'c1/c1.t/limit_high/60000:2:updated'
+        """
+        return f"{self.alert_id}:{self.sequence}:{self.event}"
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
             "event": self.event,
+            "event_id": self.event_id,
             "alert_id": self.alert_id,
             "kind": self.kind,
             "category": self.category,

@@ -19,7 +19,16 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -78,11 +87,16 @@ class TagSettings(_Section):
         gt=0,
         description="The rate is measured over this span (rounded to whole periods); None: one period.",
     )
+    stuck_check: bool | None = Field(
+        default=None,
+        description="Check the tag for stuck (data quality): only for tags that normally move, never set "
+        "points or state codes. None: checked when stuck_after_s is given.",
+    )
     stuck_after_s: float | None = Field(
         default=None,
         gt=0,
-        description="A tag that normally moves is stuck (data quality) when it stays within "
-        "stuck_tolerance of one value for this long. None: not checked (set it only on moving tags).",
+        description="A checked tag is stuck when it stays within stuck_tolerance of one value for this long "
+        "(giving it turns the check on). None: detect.stuck_after_periods periods of the tag.",
     )
     stuck_tolerance: float = Field(
         default=0.0, ge=0, description="Changes up to this (tag units) do not count as movement."
@@ -96,6 +110,8 @@ class TagSettings(_Section):
 
     @model_validator(mode="after")
     def _limits_ordered(self) -> TagSettings:
+        if self.stuck_check is False and self.stuck_after_s is not None:
+            raise ValueError("stuck_after_s is given but stuck_check is false; drop one of them")
         if self.low_limit is not None and self.high_limit is not None and self.low_limit >= self.high_limit:
             raise ValueError(f"low_limit ({self.low_limit}) must be below high_limit ({self.high_limit})")
         for name in ("low_limit", "high_limit"):
@@ -177,19 +193,48 @@ class OpcUaSourceSettings(_Section):
 
 
 class WindowSettings(_Section):
+    """Resampling into slots.  Each time constant is given in seconds, or (the default, None) as a
+    number of periods of the tag's group, so one configuration serves 1 s and 1 h data alike
+    (resolved per group by :mod:`sentinelle.timing`)."""
+
     context_steps: int = Field(default=512, ge=8, le=8192, description="Slots kept per tag.")
-    allowed_lateness_s: float = Field(
-        default=1.0, ge=0, description="How long a slot waits for late samples before it closes."
+    allowed_lateness_s: float | None = Field(
+        default=None,
+        ge=0,
+        description="How long a slot waits for late samples before it closes (event time). None: "
+        "allowed_lateness_periods periods. Size it to the longest burst a server publishes at once.",
     )
-    max_hold_s: float = Field(
-        default=30.0,
+    allowed_lateness_periods: float = Field(
+        default=1.0,
+        ge=0,
+        description="Default lateness in periods: 1 lets the samples of one slot from several servers meet "
+        "(1 s on 1 s data, as before). A server that flushes bursts (a reconnect, a buffered gateway) needs "
+        "allowed_lateness_s of the burst's length.",
+    )
+    max_hold_s: float | None = Field(
+        default=None,
         gt=0,
-        description="A tag keeps its last value this long without a new sample (OPC-UA reports changes only).",
+        description="A tag keeps its last value this long without a new sample (OPC-UA reports changes "
+        "only); older, the slot is a gap. None: max_hold_periods periods.",
     )
-    idle_close_s: float = Field(
+    max_hold_periods: float = Field(
+        default=30.0,
+        gt=1,
+        description="Default hold in periods: a value inside a server's deadband goes unreported for many "
+        "periods, and a jittered sample arrives up to a period late; 30 (30 s on 1 s data, as before; 30 h "
+        "on hourly data) covers both. Must exceed 1: a hold of one period turns every late sample into a gap.",
+    )
+    idle_close_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="If no sample arrives for this long (wall clock), slots are closed by the clock. "
+        "None: idle_close_periods periods.",
+    )
+    idle_close_periods: float = Field(
         default=2.0,
         gt=0,
-        description="If no sample arrives for this long (wall clock), slots are closed by the clock.",
+        description="Default idle close in periods: 2 (2 s on 1 s data, as before) lets one sample be "
+        "missed before the clock takes over.",
     )
 
 
@@ -379,7 +424,15 @@ class RelationSettings(_Section):
         default=604_800.0,
         gt=0,
         description="Time constant of the exponential forgetting of learned ticks (default a week): slow "
-        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not.",
+        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not. "
+        "Wear runs in wall time, so this is in seconds; memory_min_periods bounds it from below.",
+    )
+    memory_min_periods: float = Field(
+        default=3000.0,
+        ge=0,
+        description="The memory is at least this many periods of the relation's tags: 3000, ten default "
+        "warm-ups, keeps the fit an average of many ticks. Binds only for periods over ~3.4 min "
+        "(a week is 604,800 ticks at 1 s, unchanged; 168 at 1 h, raised to 3000 h). 0: no floor.",
     )
 
     @model_validator(mode="after")
@@ -408,23 +461,74 @@ class AssetDetectSettings(_Section):
         default=300.0,
         ge=0,
         description="After any mode change, detection on the asset waits this long (transients of a "
-        "start or a load change are not faults); detectors do not learn meanwhile.",
+        "start or a load change are not faults); detectors do not learn meanwhile. A transient runs in "
+        "process time, so this is in seconds; mode_holdoff_min_periods bounds it from below.",
+    )
+    mode_holdoff_min_periods: float = Field(
+        default=5.0,
+        ge=0,
+        description="The hold-off lasts at least this many periods of the asset's slowest tag: 5, the "
+        "default open_n, so no k-of-n window holds a tick forecast from before the change "
+        "(300 s on 1 s data, unchanged; 5 h on hourly data). 0: no floor.",
     )
 
 
 class DetectSettings(_Section):
     score_threshold: float = Field(
-        default=0.9995, gt=0.5, lt=1, description="A tick is anomalous when the detector's score reaches this."
+        default=0.259,
+        gt=0,
+        lt=1,
+        description="A tick is anomalous when its score reaches this. A score is the calibrated surprise's tail "
+        "probability p as S/(S+10), S = -log10 p: 0.259 is p = 10^-3.5 (3.6 calibrated sigmas), 0.5 is 10^-10.",
+    )
+    score_method: Literal["surprise", "likelihood", "both"] = Field(
+        default="surprise",
+        description="surprise: the calibrated surprise of each tick; likelihood: Numenta's anomaly likelihood of "
+        "it (short-term mean against its long-term distribution, detect/likelihood.py); both: the larger.",
+    )
+    score_min_context_steps: int = Field(
+        default=8,
+        ge=1,
+        description="A tag is scored only once its forecast was made from at least this many values (the first "
+        "forecasts from 1-3 points would teach the scale residuals of thousands of sigmas).",
+    )
+    score_memory_steps: int = Field(
+        default=5000,
+        ge=2,
+        description="Ticks a tag's usual surprise is remembered over (exponential forgetting): a new normal is "
+        "absorbed in about this many ticks.",
+    )
+    score_clip_sigmas: float = Field(
+        default=3.0,
+        gt=1,
+        description="Residuals are clipped to this many of the tag's usual scales before they are learned "
+        "(winsorised): one spike cannot inflate the scale.",
+    )
+    score_severe_sigmas: float = Field(
+        default=8.0,
+        gt=0,
+        description="A tick this many calibrated sigmas off its forecast is severe (one such tick may open an alert).",
+    )
+    score_refractory_steps: int = Field(
+        default=1000,
+        ge=0,
+        description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
+        "ticks) scores: one event, one detection. 0: off.",
+    )
+    score_likelihood_short_steps: int = Field(
+        default=10, ge=1, description="score_method likelihood: ticks in the short-term mean of the score ..."
+    )
+    score_likelihood_memory_steps: int = Field(
+        default=1000, ge=2, description="... judged against its distribution over about this many ticks."
     )
     residual_min_sigma: float = Field(
-        default=0.0,
+        default=1.0,
         ge=0,
-        description="Floor on the spread each tag's scorer learns of its scaled residuals (units: the forecast's "
-        "spread, at least the tag's resolution); a still tag's learned spread is otherwise ~0 and its first "
-        "one-step move an anomaly. 0: no floor.",
+        description="Floor on each tag's learned usual residual scale (units: the forecast's spread, at least the "
+        "tag's resolution): a still tag otherwise learns a scale of ~0 and alarms on its first small move.",
     )
     grace_period_steps: int = Field(
-        default=30, ge=2, description="Ticks a tag's detector learns before it may flag anything."
+        default=30, ge=2, description="Ticks a tag's scale learns before it may flag anything."
     )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
@@ -563,8 +667,25 @@ class DetectSettings(_Section):
         description="A jump that has not come back within this many ticks is a level change, not a spike: "
         "its ticks are scored again (detection of a real step is delayed by at most this).",
     )
-    missing_after_s: float = Field(
-        default=60.0, gt=0, description="A tag without a usable value this long is reported missing."
+    missing_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A tag without a usable value this long (counted from its last value, held values "
+        "included) is reported missing. None: missing_after_periods periods of the tag.",
+    )
+    missing_after_periods: float = Field(
+        default=60.0,
+        gt=0,
+        description="Default missing-after in periods: 60 (60 s on 1 s data, as before; 60 h on hourly data). "
+        "It counts from the last held value, so with the default hold a tag is missing 90 periods after its "
+        "last sample: a few late or skipped samples of slow data never are, a silent 1 s tag is within 90 s.",
+    )
+    stuck_after_periods: float = Field(
+        default=120.0,
+        gt=1,
+        description="Default of tags[].stuck_after_s in periods, for tags with stuck_check = true: 120 (the "
+        "120 s the chiller's tags were set to at 1 s); a moving measurement does not sit within its "
+        "tolerance for 120 of its own samples.",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
@@ -588,6 +709,32 @@ class KafkaSettings(_Section):
     request_timeout_ms: int = Field(default=10_000, ge=100)
     linger_ms: int = Field(default=5, ge=0)
     max_pending_events: int = Field(default=10_000, ge=1, description="Bound of the in-memory send queue.")
+    spool_dir: Path | None = Field(
+        default=Path("/var/lib/sentinelle/spool"),
+        description="On-disk spool of events Kafka has not acknowledged (on stop, and in outages longer than "
+        "spool_after_s); sent on recovery or the next start. Under systemd's StateDirectory. None: no spool, "
+        "undelivered events are dropped at stop (counted, exit 75).",
+    )
+
+    spool_max_bytes: int = Field(
+        default=256 * 1024 * 1024, ge=4096, description="Bound of the spool's files; overflow drops the oldest."
+    )
+    spool_after_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Write pending events to the spool once Kafka has not acknowledged any this long.",
+    )
+    spool_fsync: Literal["always", "never"] = Field(
+        default="always",
+        description="always: every spool write reaches the disk before it counts; never: the OS decides.",
+    )
+
+    @field_validator("spool_dir", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        """TOML has no null: ``spool_dir = ""`` turns the spool off."""
+        return None if value == "" else value
+
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
         default="PLAINTEXT",
         description="For the alert producer and the command consumer alike. SSL: TLS (with ssl_certificate_path "
@@ -676,7 +823,12 @@ class ConsoleSettings(_Section):
 
 
 class DaemonSettings(_Section):
-    shutdown_timeout_s: float = Field(default=10.0, gt=0)
+    shutdown_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="Grace for draining and flushing at stop; then undelivered alerts go to the spool. Keep it a "
+        "few seconds under the unit's TimeoutStopSec (30 s).",
+    )
     samples_queue_size: int = Field(default=200_000, ge=1, description="Overflow drops the oldest, counted.")
     stage_queue_size: int = Field(default=64, ge=1, description="Batches between stages; full queues block.")
     watchdog_interval_s: float = Field(default=5.0, gt=0, description="Used when systemd gives no WATCHDOG_USEC.")

@@ -13,10 +13,16 @@ The resampling rule (documented for users in README.md, "Data rules"):
 * A held value older than ``max_hold_s`` is no longer trusted: the slot is a
   *gap* (NaN), counted in ``sentinelle_window_gap_slots_total``.  Gaps are never
   forecast against or scored.
-* Slots close by *event time*: the watermark is the newest source timestamp seen
-  minus ``allowed_lateness_s``; every slot ending before the watermark closes.
-  When nothing arrives for ``idle_close_s`` of wall time, the watermark moves
-  with the wall clock instead, so a silent plant still produces (gap) slots.
+* While a tag's source is disconnected (:meth:`Windows.set_source_down`), its
+  value is not held at all: every slot is a gap, flagged in ``source_down``.
+* Slots close by *event time*: a group's watermark is the newest source timestamp
+  seen (of any tag) minus its ``allowed_lateness_s``; every slot ending before the
+  watermark closes.  When nothing arrives for ``idle_close_s`` of wall time, the
+  watermark moves with the wall clock instead, so a silent plant still produces
+  (gap) slots.
+* Each of these three constants is per group: the seconds configured, or by
+  default a number of the group's periods (:mod:`sentinelle.timing`), so the same
+  settings hold a jittered hourly sample and notice a silent 1 s tag.
 * A sample is skipped and counted, by reason, when its quality is Bad or
   Uncertain, its value is not a number (strings, None) or not finite, its
   timestamp equals the tag's previous one (``duplicate``: the first wins), is
@@ -36,6 +42,7 @@ import numpy as np
 from .metrics import Metrics
 from .records import FloatArray, Quality, Sample, WindowBatch
 from .settings import TagSettings, WindowSettings
+from .timing import WindowTiming, window_timing
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +61,10 @@ def slot_of(ts: float, period_s: float) -> int:
 class TagGroup:
     """Ring buffer and slot clock of all tags sharing one period."""
 
-    def __init__(self, period_s: float, tags: Sequence[TagSettings], context_steps: int) -> None:
+    def __init__(self, period_s: float, tags: Sequence[TagSettings], context_steps: int, timing: WindowTiming) -> None:
         self.period_s = period_s
+        self.timing = timing
+        """Lateness, hold and idle close of this group (seconds)."""
         self.tags = tuple(t.name for t in tags)
         self.assets = tuple(t.asset for t in tags)
         self.row = {name: i for i, name in enumerate(self.tags)}
@@ -76,6 +85,8 @@ class TagGroup:
         self._pend_values: list[float] = []
         self.next_slot: int | None = None
         """Index of the next slot to close; None until the first watermark."""
+        self.down = np.zeros(n, dtype=bool)
+        """Tags whose source is disconnected: their held values are not trusted."""
 
     def start_at(self, watermark: float) -> None:
         self.next_slot = slot_of(watermark, self.period_s)
@@ -136,7 +147,7 @@ class TagGroup:
     def _close_one(self, k: int, max_hold_s: float, metrics: Metrics, now: float, received_at: float) -> WindowBatch:
         end = k * self.period_s
         self._commit_until(end)
-        fresh = self.value_ts >= end - max_hold_s - _EPS
+        fresh = (self.value_ts >= end - max_hold_s - _EPS) & ~self.down
         col = np.where(fresh, self.value, np.nan)
         gaps = int(len(col) - np.count_nonzero(fresh & np.isfinite(self.value)))
         if gaps:
@@ -155,6 +166,7 @@ class TagGroup:
             contexts=ctx,
             closed_at=now,
             arrived_at=received_at,
+            source_down=self.down.copy() if self.down.any() else None,
         )
 
 
@@ -167,12 +179,15 @@ class Windows:
         by_period: dict[float, list[TagSettings]] = {}
         for t in tags:
             by_period.setdefault(t.period_s, []).append(t)
-        self.groups = [TagGroup(p, ts, settings.context_steps) for p, ts in sorted(by_period.items())]
+        self.groups = [
+            TagGroup(p, ts, settings.context_steps, window_timing(p, settings)) for p, ts in sorted(by_period.items())
+        ]
         self._where: dict[str, tuple[TagGroup, int]] = {}
         for g in self.groups:
             for name, i in g.row.items():
                 self._where[name] = (g, i)
-        self.watermark = -math.inf
+        self.event_time = -math.inf
+        """Newest source timestamp seen (of any tag): each group's watermark is this minus its lateness."""
         self._last_event_ts = -math.inf
         self._last_arrival_wall = time.monotonic()
         self._accepted = 0
@@ -184,7 +199,6 @@ class Windows:
         of the sample-to-detection latency of the slots they close.
         """
         out: list[WindowBatch] = []
-        lateness = self.settings.allowed_lateness_s
         drop = self.metrics.drop
         now = time.monotonic()
         received = now if received_at is None else received_at
@@ -221,9 +235,8 @@ class Windows:
                 drop("out_of_order")
                 continue
             # Advance event time first: a sample may close earlier slots, never its own.
-            wm = ts - lateness
-            if wm > self.watermark:
-                out.extend(self._advance(wm, received))
+            if ts > self.event_time:
+                out.extend(self._advance(ts, received))
             if g.next_slot is not None and slot_of(ts, g.period_s) < g.next_slot:
                 drop("late")
                 continue
@@ -237,23 +250,52 @@ class Windows:
             self._last_arrival_wall = now
         return out
 
+    @property
+    def idle_poll_s(self) -> float:
+        """How long the caller may wait for samples before :meth:`tick_idle` has work: the shortest idle close."""
+        return min((g.timing.idle_close_s for g in self.groups), default=window_timing(1.0, self.settings).idle_close_s)
+
+    def set_source_down(self, tags: Iterable[str], down: bool) -> None:
+        """Mark the tags of a source that disconnected (``down``) or came back.
+
+        A disconnected source's last values are not held for ``max_hold_s`` as if live:
+        its tags are gaps from the next slot to close on, until it reconnects and sends
+        new values (the ones from before the outage are forgotten).
+        """
+        for name in tags:
+            where = self._where.get(name)
+            if where is not None:
+                g, row = where
+                g.down[row] = down
+                if down:
+                    g.value_ts[row] = -np.inf
+
     def tick_idle(self) -> list[WindowBatch]:
-        """Let the wall clock move the watermark when no sample has arrived for a while."""
+        """Let the wall clock move the watermarks when no sample has arrived for a while."""
         now = time.monotonic()
         idle = now - self._last_arrival_wall
-        if idle < self.settings.idle_close_s or not math.isfinite(self._last_event_ts):
+        if not math.isfinite(self._last_event_ts):
             return []
         # Event time continues from the last sample as if the plant were still talking.
-        wm = self._last_event_ts + idle - self.settings.allowed_lateness_s
-        return self._advance(wm, now) if wm > self.watermark else []
-
-    def _advance(self, watermark: float, received_at: float) -> list[WindowBatch]:
-        self.watermark = watermark
+        event_time = self._last_event_ts + idle
         out: list[WindowBatch] = []
         for g in self.groups:
-            if g.next_slot is None:
-                g.start_at(watermark)
-                continue
-            if g.due(watermark):
-                out.extend(g.close_due(watermark, self.settings.max_hold_s, self.metrics, received_at))
+            if idle >= g.timing.idle_close_s:
+                out.extend(self._advance_group(g, event_time, now))
         return out
+
+    def _advance(self, event_time: float, received_at: float) -> list[WindowBatch]:
+        self.event_time = event_time
+        out: list[WindowBatch] = []
+        for g in self.groups:
+            out.extend(self._advance_group(g, event_time, received_at))
+        return out
+
+    def _advance_group(self, g: TagGroup, event_time: float, received_at: float) -> list[WindowBatch]:
+        watermark = event_time - g.timing.allowed_lateness_s
+        if g.next_slot is None:
+            g.start_at(watermark)
+            return []
+        if g.due(watermark):
+            return g.close_due(watermark, g.timing.max_hold_s, self.metrics, received_at)
+        return []

@@ -18,8 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import tempfile
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -123,6 +125,7 @@ def _settings(kafka_bootstrap: str, suffix: str) -> Settings:
             "bootstrap_servers": kafka_bootstrap,
             "topic": f"sentinelle-test-alerts-{suffix}",
             "request_timeout_ms": 10_000,
+            "spool_dir": str(Path(tempfile.gettempdir()) / f"sentinelle-test-spool-{suffix}"),
         },
         commands={
             "enabled": True,

@@ -6,8 +6,7 @@ scraped by the test Prometheus.  Once an alert has opened and Prometheus
 holds 20 scrapes, each dashboard's variable queries, annotation queries and panel queries
 (``deploy/grafana/dashboards/*.json``, as Grafana would send them: variables filled from
 the variable queries' own answers) are run over the scraped range, and each must return
-data.  The only exception is a metric listed in :data:`NOT_YET_IN_THIS_BUILD` that the
-daemon really does not expose (checked on its /metrics): its panel says "no data" honestly.
+data.
 
 The test also checks which forecaster ran (the configured one, with no fallback) and runs
 ``promtool check metrics`` on the running daemon's /metrics.
@@ -44,13 +43,6 @@ FAULT = FaultSettings(kind="setpoint_violation", onset_s=300.0, duration_s=300.0
 MIN_SCRAPES = 20
 RATE_INTERVAL = "15s"
 """What Grafana's $__rate_interval would be at a 1 s scrape interval and this short a range, roughly."""
-NOT_YET_IN_THIS_BUILD = {
-    "sentinelle_alert_spool_events",
-    "sentinelle_alert_spool_bytes",
-    "sentinelle_alert_pending_events",
-}
-"""Metrics a dashboard shows when the daemon has them (other changes of issue 15 add them).  Once
-the daemon declares one, its panels must show data like any other."""
 
 
 def _get(base: str, path: str, **params: str) -> Any:
@@ -65,12 +57,6 @@ def _has_data(data: dict[str, Any]) -> bool:
     if data["resultType"] == "matrix":
         return any(s["values"] for s in data["result"])
     return bool(data["result"])
-
-
-def _declared(metric: str, exposition: str) -> bool:
-    """Whether the daemon declares ``metric`` (a counter's TYPE line omits ``_total``)."""
-    family = metric.removesuffix("_total")
-    return re.search(rf"^# TYPE ({re.escape(metric)}|{re.escape(family)}) ", exposition, re.M) is not None
 
 
 def _panels(board: dict[str, Any]) -> list[dict[str, Any]]:
@@ -182,7 +168,7 @@ async def test_every_dashboard_query_returns_data(
             assert lint.returncode == 0, lint.stdout + lint.stderr
             end = time.time()
             range_s = int(end - start) + 1
-            failures, checked, absent = [], 0, []  # absent: panels of a metric this build lacks
+            failures, checked = [], 0
             for board_file in sorted(BOARDS.glob("*.json")):
                 board = json.loads(board_file.read_text())
                 variables = {"instance": re.escape(instance).replace("\\", "\\\\"), "datasource": ""}
@@ -219,11 +205,6 @@ async def test_every_dashboard_query_returns_data(
                         )
                     checked += 1
                     if _has_data(data):
-                        continue
-                    metrics = set(re.findall(r"sentinelle_[a-z_]+", expr))
-                    missing = {m for m in metrics if not _declared(m, exposed)}
-                    if metrics and missing == metrics and missing <= NOT_YET_IN_THIS_BUILD:
-                        absent.append(title)
                         continue
                     failures.append(f"{board_file.name}: {title}: {promql}")
             assert not failures, "queries without data:\n" + "\n".join(failures)

@@ -45,6 +45,7 @@ def sasl(tls: dict[str, str], mechanism: str = "SCRAM-SHA-512", **over: Any) -> 
         "bootstrap_servers": tls["sasl_bootstrap"],
         "topic": f"sentinelle-test-{uuid.uuid4().hex}",
         "request_timeout_ms": 5_000,
+        "spool_dir": None,  # no on-disk spool in these tests
         "security_protocol": "SASL_SSL",
         "sasl_mechanism": mechanism,
         "sasl_username": tls["user"],
@@ -59,6 +60,7 @@ def mtls(tls: dict[str, str], **over: Any) -> KafkaSettings:
         "bootstrap_servers": tls["ssl_bootstrap"],
         "topic": f"sentinelle-test-{uuid.uuid4().hex}",
         "request_timeout_ms": 5_000,
+        "spool_dir": None,  # no on-disk spool in these tests
         "security_protocol": "SSL",
         "ssl_ca_path": tls["ca"],
         "ssl_certificate_path": tls["client_cert"],
@@ -243,6 +245,7 @@ forecaster = "holt"
 [prometheus]
 enabled = false
 [kafka]
+spool_dir = ""
 bootstrap_servers = "{kafka_tls["sasl_bootstrap"]}"
 request_timeout_ms = 5000
 security_protocol = "SASL_SSL"

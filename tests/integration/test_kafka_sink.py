@@ -1,4 +1,4 @@
-"""KafkaSink against a real broker, and against no broker at all.
+"""KafkaSink against a real broker, and against no broker at all — without its spool (test_kafka_spool.py).
 
 What a consumer relies on (docs/alerts.md): key = asset, headers, the JSON of
 ``AlertEvent.to_dict()``, per-asset order, and that ``close()`` delivers what is
@@ -91,7 +91,7 @@ async def _consume(bootstrap: str, topic: str, expected: int) -> list[Any]:
 
 async def test_events_reach_the_topic_keyed_by_asset_in_order(kafka_bootstrap: str) -> None:
     topic = f"sentinelle-test-{uuid.uuid4().hex}"
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=topic, request_timeout_ms=10_000)
+    settings = KafkaSettings(spool_dir=None, bootstrap_servers=kafka_bootstrap, topic=topic, request_timeout_ms=10_000)
     metrics = _metrics()
     sink = KafkaSink(settings, metrics)
     a_events, b_events = _events("chiller1", 6), _events("chiller2", 4)
@@ -129,7 +129,7 @@ async def test_events_reach_the_topic_keyed_by_asset_in_order(kafka_bootstrap: s
 async def test_send_after_start_and_second_close_are_harmless(kafka_bootstrap: str) -> None:
     topic = f"sentinelle-test-{uuid.uuid4().hex}"
     metrics = _metrics()
-    sink = KafkaSink(KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=topic), metrics)
+    sink = KafkaSink(KafkaSettings(spool_dir=None, bootstrap_servers=kafka_bootstrap, topic=topic), metrics)
     async with asyncio.timeout(30):
         await sink.start()
         assert sink.connected
@@ -144,7 +144,7 @@ async def test_send_after_start_and_second_close_are_harmless(kafka_bootstrap: s
 async def test_overflow_before_start_keeps_the_newest(kafka_bootstrap: str) -> None:
     """Events sent before start() wait in the queue; beyond its bound the oldest go."""
     topic = f"sentinelle-test-{uuid.uuid4().hex}"
-    settings = KafkaSettings(bootstrap_servers=kafka_bootstrap, topic=topic, max_pending_events=3)
+    settings = KafkaSettings(spool_dir=None, bootstrap_servers=kafka_bootstrap, topic=topic, max_pending_events=3)
     metrics = _metrics()
     sink = KafkaSink(settings, metrics)
     events = _events("chiller1", 5)
@@ -161,7 +161,9 @@ async def test_overflow_before_start_keeps_the_newest(kafka_bootstrap: str) -> N
 
 
 async def test_required_and_unreachable_fails_start_quickly() -> None:
-    settings = KafkaSettings(bootstrap_servers=UNREACHABLE, required_at_start=True, request_timeout_ms=1_000)
+    settings = KafkaSettings(
+        spool_dir=None, bootstrap_servers=UNREACHABLE, required_at_start=True, request_timeout_ms=1_000
+    )
     sink = KafkaSink(settings, _metrics())
     t0 = time.monotonic()
     async with asyncio.timeout(5):
@@ -173,7 +175,9 @@ async def test_required_and_unreachable_fails_start_quickly() -> None:
 
 
 async def test_optional_and_unreachable_keeps_events_pending_and_counts_them() -> None:
-    settings = KafkaSettings(bootstrap_servers=UNREACHABLE, required_at_start=False, request_timeout_ms=1_000)
+    settings = KafkaSettings(
+        spool_dir=None, bootstrap_servers=UNREACHABLE, required_at_start=False, request_timeout_ms=1_000
+    )
     metrics = _metrics()
     sink = KafkaSink(settings, metrics, retry_initial_s=0.05, retry_max_s=0.2)
     async with asyncio.timeout(5):
@@ -200,7 +204,11 @@ async def test_optional_and_unreachable_keeps_events_pending_and_counts_them() -
 
 async def test_queue_overflow_drops_the_oldest_and_counts_them() -> None:
     settings = KafkaSettings(
-        bootstrap_servers=UNREACHABLE, required_at_start=False, request_timeout_ms=1_000, max_pending_events=4
+        spool_dir=None,
+        bootstrap_servers=UNREACHABLE,
+        required_at_start=False,
+        request_timeout_ms=1_000,
+        max_pending_events=4,
     )
     metrics = _metrics()
     sink = KafkaSink(settings, metrics, retry_initial_s=10, retry_max_s=10)

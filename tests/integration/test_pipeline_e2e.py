@@ -54,7 +54,12 @@ def _daemon_config(
     cfg: dict[str, Any] = {
         "sources": [{"name": "plant", "url": opcua_url, "publishing_interval_ms": 50.0, "queue_size": 32}],
         "tags": tags,
-        "kafka": {"bootstrap_servers": kafka, "topic": topic, "required_at_start": True},
+        "kafka": {
+            "bootstrap_servers": kafka,
+            "topic": topic,
+            "required_at_start": True,
+            "spool_dir": str(tmp / "spool"),
+        },
         "prometheus": {"host": "127.0.0.1", "port": metrics_port},
         "console": {"jsonl_path": str(tmp / "alerts.jsonl")},
         "daemon": {"shutdown_timeout_s": 10.0, "log_level": "INFO"},
@@ -205,7 +210,11 @@ def test_unreachable_kafka_at_start_exits_69(tmp_path: Path) -> None:
     cfg = {
         "tags": [{"name": "a.x", "asset": "a", "node_id": "ns=2;s=a.x"}],
         "sources": [{"url": f"opc.tcp://127.0.0.1:{_free_port()}/x/"}],
-        "kafka": {"bootstrap_servers": f"127.0.0.1:{_free_port()}", "request_timeout_ms": 2000},
+        "kafka": {
+            "bootstrap_servers": f"127.0.0.1:{_free_port()}",
+            "request_timeout_ms": 2000,
+            "spool_dir": str(tmp_path / "spool"),
+        },
         "prometheus": {"enabled": False},
     }
     path = tmp_path / "s.toml"
@@ -269,14 +278,18 @@ async def test_unreachable_opcua_server_is_retried_and_visible_in_metrics(tmp_pa
                         text = r.read().decode()
                 except OSError:
                     continue
-                reconnects = [
+                # Attempts are counted as errors; a reconnect only when an outage ends.
+                attempts = [
                     float(line.split()[-1])
                     for line in text.splitlines()
-                    if line.startswith('sentinelle_source_reconnects_total{source="plant"}')
+                    if line.startswith("sentinelle_source_errors_total{")
+                    and 'source="plant"' in line
+                    and 'kind="connect"' in line
                 ]
-                if reconnects and reconnects[0] >= 2:
+                if attempts and attempts[0] >= 2:
                     break
         assert 'sentinelle_source_connected{source="plant"} 0.0' in text
+        assert 'sentinelle_source_reconnects_total{source="plant"} 0.0' in text
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 20) == 0

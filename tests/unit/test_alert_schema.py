@@ -223,3 +223,40 @@ def test_wrong_flood_fields_fail(validator: Draft202012Validator, change: Any, w
     payload = _payloads()["opened"]
     change(payload)
     assert _errors(validator, payload), f"schema accepted an event with {why}"
+
+
+def test_each_event_of_an_alert_has_its_own_stable_event_id(validator: Draft202012Validator) -> None:
+    """event_id = alert id + position in the alert's life + event: distinct per event, the same when re-made."""
+    from prometheus_client import CollectorRegistry
+
+    from sentinelle.detect.alerts import AlertBook, Observation
+    from sentinelle.metrics import Metrics
+    from sentinelle.settings import DetectSettings
+
+    def life() -> list[str]:
+        settings = DetectSettings(update_min_interval_s=0.0, rearm_steps=0, rearm_min_s=0.0)
+        book = AlertBook(Metrics(CollectorRegistry()), settings)
+        key = ("limit_high", "c1.t")
+        obs = Observation(ts=60.0, actual=5.3, forecast=5.0, lower=4.9, upper=5.1, z=0.1, score=0.0, unit="degC")
+        events = [book.open_alert(key, asset="c1", tag="c1.t", obs=obs, magnitude=0.1, contributors=(), limit=5.2)]
+        update = book.maybe_update(key, obs, 1.0, ())
+        assert update is not None
+        events.append(update)
+        ack = book.acknowledge("c1", None, by="ana", at_ts=61.0, reason="").events
+        events.extend(ack)
+        cleared = book.clear(key, obs, ())
+        assert cleared is not None
+        events.append(cleared)
+        for ev in events:
+            validator.validate(ev.to_dict())
+            assert ev.to_dict()["event_id"] == ev.event_id
+        return [ev.event_id for ev in events]
+
+    ids = life()
+    assert ids == [
+        "c1/c1.t/limit_high/60000:0:opened",
+        "c1/c1.t/limit_high/60000:1:updated",
+        "c1/c1.t/limit_high/60000:2:acknowledged",
+        "c1/c1.t/limit_high/60000:3:cleared",
+    ]
+    assert life() == ids  # deterministic: the same data gives the same ids

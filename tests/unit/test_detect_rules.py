@@ -8,6 +8,7 @@ data-quality alerts open on their first bad tick.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -17,7 +18,7 @@ from sentinelle.detect.rules import RateOfChange
 from sentinelle.errors import ConfigError
 from sentinelle.settings import TagSettings, load_settings
 
-from .detect_helpers import feed, noisy, stage, summary
+from .detect_helpers import batch, feed, noisy, stage, summary
 
 
 def _value(m: object, name: str, labels: dict[str, str] | None = None) -> float:
@@ -148,8 +149,8 @@ def test_a_stuck_tag_is_gated_and_reported_as_data_quality() -> None:
     rows += [[5.013, 100.0 + 0.02 * ((-1) ** k)] for k in range(15)]  # 30..44: c.t frozen
     rows += noisy(DQ_NOMINAL, 15, seed=1)  # 45..: moving again
     events = feed(st, DQ_TAGS, rows[:35], DQ_NOMINAL)
-    detector = st._groups[("c.t", "c.p")].scorer.detectors[0]
-    learned_before = detector.gaussian.n_samples
+    detector = st._groups[("c.t", "c.p")].scorer
+    learned_before = detector.learned[0]
     events += feed(st, DQ_TAGS, rows[35:], DQ_NOMINAL, start=35.0)
     # Flat since 30: stuck from 35 (5 s); moves at 45, normal 45..48 -> cleared at 48.
     assert summary(events) == [("opened", "data_quality", "c.t", 35.0), ("cleared", "data_quality", "c.t", 48.0)]
@@ -162,7 +163,7 @@ def test_a_stuck_tag_is_gated_and_reported_as_data_quality() -> None:
     assert _value(m, "sentinelle_ticks_gated_total", {"reason": "recovery"}) == 10  # 45..54 (dq_recovery_steps)
     assert _value(m, "sentinelle_data_quality_alerts_total", {"reason": "stuck"}) == 1
     # Stuck and recovery ticks (35..54) taught the detector nothing; 55..59 did.
-    assert detector.gaussian.n_samples == learned_before + 5
+    assert detector.learned[0] == learned_before + 5
 
 
 def test_a_tag_without_stuck_after_s_may_stay_flat() -> None:
@@ -242,6 +243,27 @@ def test_missing_values_make_one_alert_per_asset_listing_its_tags() -> None:
     assert [e.reason for e in events] == ["missing"] * 3
     assert "from c.p, c.t" in events[1].message
     assert [e.score for e in events] == [1.0, 2.0, 2.0]  # tags without values, at most
+
+
+def test_a_disconnected_source_makes_one_source_down_alert_per_asset_at_once() -> None:
+    """Issue 15: gaps flagged source_down are missing at once (not after missing_after_s), reason source_down."""
+    tags = (*DQ_TAGS, TagSettings(name="d.x", asset="d", node_id="n3"))
+    nominal = [*DQ_NOMINAL, 0.0]
+    st, m = stage(tags, missing_after_s=60.0)
+    nan = math.nan
+    events = feed(st, tags, noisy(nominal, 30), nominal)
+    down = np.array([True, True, False])
+    for k in range(30, 35):  # c's server is down: both its tags are gaps, flagged
+        b = batch(tags, float(k), [nan, nan, 0.0], nominal)
+        events += st.process(dataclasses.replace(b, window=dataclasses.replace(b.window, source_down=down)))
+    events += feed(st, tags, noisy(nominal, 10, seed=1), nominal, start=35.0)
+    assert summary(events) == [
+        ("opened", "data_quality", "c.t", 30.0),
+        ("cleared", "data_quality", "c.t", 38.0),
+    ]
+    assert [e.reason for e in events] == ["source_down"] * 2
+    assert events[0].message == "c: source disconnected, no values from c.p, c.t (data quality)"
+    assert m.registry.get_sample_value("sentinelle_data_quality_alerts_total", {"reason": "source_down"}) == 1.0
 
 
 # -- settings ---------------------------------------------------------------------------------------

@@ -78,21 +78,28 @@ def test_numenta_scaled_sigmoid_values() -> None:
     assert scaled_sigmoid(0.0) == 0.0
     assert scaled_sigmoid(-1.0) == pytest.approx(2 / (1 + math.exp(-5)) - 1)
     assert scaled_sigmoid(-0.5) == pytest.approx(0.84828, abs=1e-5)  # the paper's halfway value
-    assert scaled_sigmoid(5.0) == -1.0 and scaled_sigmoid(-5.0) == 1.0
+    # NAB's sweeper clamps only on the right (y > 3 is −1); on the left it is the formula itself.
+    assert scaled_sigmoid(5.0) == -1.0 and scaled_sigmoid(-5.0) == pytest.approx(2 / (1 + math.exp(-25)) - 1)
 
 
 def test_numenta_score_by_hand() -> None:
     det = np.zeros(30, dtype=bool)
-    # Window rows 10..14 (5 rows).  Detection at row 12: y = −(14 − 12)/4 = −0.5 → σ = 0.84828.
-    # Row 13 is the second detection in the window: ignored.
-    # Row 16 is an FP 2 rows after the window's end: y = 2/4 = 0.5 → σ = −0.84828, cost 0.11·σ.
+    # Window rows 10..14 (width 5).  First detection at row 12: y = −(14 − 12 + 1)/5 = −0.6,
+    # worth σ(−0.6)/σ(−1) = 0.90515/0.98661.  Row 13 is the second detection in the window: ignored.
+    # Row 16 is an FP 2 rows after the window's end: y = 2/(5 − 1) = 0.5 → σ = −0.84828, cost 0.11·σ.
     # Row 3 is an FP with no preceding window: A_FP = −0.11.
     # Row 1 falls in the probationary period: ignored.
     det[[1, 3, 12, 13, 16]] = True
     raw = numenta_score(det, [(10, 14)], STANDARD, probation=2)
-    assert raw == pytest.approx(0.84828 - 0.11 * 0.84828 - 0.11, abs=1e-5)
+    assert raw == pytest.approx(0.90515 / 0.98661 - 0.11 * 0.84828 - 0.11, abs=1e-5)
+    # A detection on a window's first row is worth exactly A_TP.
+    first = np.zeros(30, dtype=bool)
+    first[10] = True
+    assert numenta_score(first, [(10, 14)], STANDARD) == pytest.approx(1.0)
     # A missed window costs A_FN; normalised: null −1 → 0, perfect 1 → 100.
     assert numenta_score(np.zeros(30, dtype=bool), [(10, 14)], REWARD_LOW_FN) == -2.0
+    # A window wholly inside the probation is not scored at all.
+    assert numenta_score(np.zeros(30, dtype=bool), [(0, 4)], STANDARD, probation=6) == 0.0
     assert numenta_normalised(-2.0, 1, REWARD_LOW_FN) == 0.0
     assert numenta_normalised(1.0, 1, STANDARD) == 100.0
 

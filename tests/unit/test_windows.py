@@ -137,3 +137,24 @@ def test_a_slot_never_takes_a_later_slots_value(lateness: float) -> None:
             assert b.values[1] == -(ts - 1.0)  # b's sample at ts-0.5 is the last one at or before ts
             assert b.contexts[0, -1] == ts
     assert max(closed) >= 109.0 - lateness
+
+
+def test_a_disconnected_source_gives_gaps_at_once_not_held_values() -> None:
+    """Issue 15: the last value of a source that went away is not held for max_hold_s as if live."""
+    w, _ = _setup(hold=30.0)
+    out = w.ingest([Sample("a", 100.0, 1.0), Sample("b", 100.0, 5.0)])
+    out += w.ingest([Sample("a", 101.0, 2.0)])
+    w.set_source_down(["b", "unknown"], True)  # b's server disconnected (unknown names are ignored)
+    out += w.ingest([Sample("a", 102.0, 3.0), Sample("a", 103.0, 4.0)])
+    w.set_source_down(["b"], False)
+    out += w.ingest([Sample("b", 103.5, 6.0), Sample("a", 104.0, 5.0), Sample("a", 105.0, 6.0)])
+    by_ts = {b.ts: b for b in out}
+    assert by_ts[100.0].values[1] == 5.0 and by_ts[100.0].source_down is None  # closed while connected
+    for ts in (101.0, 102.0):  # closed while down (from the next slot to close on)
+        assert math.isnan(by_ts[ts].values[1])  # down: a gap, although 5.0 is within max_hold_s
+        assert by_ts[ts].values[0] == ts - 99.0  # the other source's tag is untouched
+        down = by_ts[ts].source_down
+        assert down is not None and down.tolist() == [False, True]
+    # Back, but its first new value is for slot 104: the value from before the outage is not held.
+    assert math.isnan(by_ts[103.0].values[1]) and by_ts[103.0].source_down is None
+    assert by_ts[104.0].values.tolist() == [5.0, 6.0] and by_ts[104.0].source_down is None

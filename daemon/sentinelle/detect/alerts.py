@@ -93,6 +93,8 @@ class OpenAlert:
     last_obs: Observation | None = None
     """The numbers of its latest event, repeated by an ``acknowledged`` event (an operator adds no data)."""
     last_contributors: tuple[Contributor, ...] = ()
+    events: int = 0
+    """Events published so far: the next event's ``sequence`` (its ``event_id`` depends on it)."""
     subject: str = ""
     period_s: float = 1.0
     """Period of the tag group the alert came from: its re-arm time is in these steps."""
@@ -484,6 +486,8 @@ class AlertBook:
         if event != "acknowledged":
             alert.last_obs = obs
             alert.last_contributors = contributors
+        sequence = alert.events
+        alert.events += 1
         return AlertEvent(
             event=event,
             alert_id=alert.alert_id,
@@ -506,6 +510,7 @@ class AlertBook:
             acknowledged_by=alert.acknowledged_by,
             acknowledged_at=alert.acknowledged_at,
             clear_reason=clear_reason if event == "cleared" else None,
+            sequence=sequence,
             subject=alert.subject,
             reactivations=alert.reactivations,
             members=tuple(alert.flood_members),

@@ -41,8 +41,9 @@ from statistics import NormalDist
 
 import numpy as np
 
-from ..records import FloatArray
+from ..records import BoolArray, FloatArray
 from ..settings import DetectSettings
+from .surprise import RobustScale, upper_surprisal
 
 _NORMAL = NormalDist()
 
@@ -107,3 +108,54 @@ class AnomalyLikelihood:
         self._history[self._pos] = score
         self._pos = (self._pos + 1) % self.history_steps
         self._filled = min(self._filled + 1, self.history_steps)
+
+
+class LikelihoodLayer:
+    """Numenta's likelihood for every row of a tag group at once: short mean of a score against its long history.
+
+    The raw score is each tag's calibrated surprise in decades (``surprise.surprisal``).
+    Its mean over the last ``short_steps`` ticks is judged against the distribution
+    of that mean over about the last ``memory_steps`` ticks (a forgetting,
+    winsorised normal: :class:`~sentinelle.detect.surprise.RobustScale`, floored at
+    ``min_sigma``); :meth:`step` returns the decades of the short mean's upper tail
+    probability, which ``surprise.log_score`` makes a score (Numenta's
+    ``computeLogLikelihood``).  A tag whose scores are usually busy then needs a
+    larger excursion; a lasting excursion is absorbed in about ``memory_steps``.
+
+    >>> import numpy as np
+    >>> from sentinelle.detect.surprise import log_score
+    >>> layer = LikelihoodLayer(n_rows=1, short_steps=5, memory_steps=300, min_sigma=0.01)
+    >>> rng = np.random.default_rng(1)
+    >>> quiet = [log_score(layer.step(np.array([s]), np.ones(1, bool)))[0] for s in rng.uniform(0.0, 0.1, 300)]
+    >>> float(np.max(quiet[100:])) < 0.5
+    True
+    >>> [round(float(log_score(layer.step(np.array([s]), np.ones(1, bool)))[0]), 2) for s in (1.0, 0.05, 0.05)]
+    [0.77, 0.72, 0.65]
+    """
+
+    def __init__(
+        self, n_rows: int, short_steps: int, memory_steps: int, min_sigma: float, clip_sigmas: float = 10.0
+    ) -> None:
+        self._ring = np.full((n_rows, short_steps), np.nan)
+        self._pos = np.zeros(n_rows, dtype=np.intp)
+        self.long = RobustScale(n_rows, memory_steps, clip_sigmas=clip_sigmas, min_sigma=min_sigma)
+        self.long.square[:] = min_sigma**2  # no prior of one unit: scores live in 0 … 1
+        self.short_mean = np.full(n_rows, np.nan)
+
+    def step(self, raw: FloatArray, learn: BoolArray) -> FloatArray:
+        """Decades of the short mean's upper tail probability (NaN where ``raw`` is NaN; ``log_score`` makes it a
+        score); the short means of ``learn`` rows join the history."""
+        rows = np.flatnonzero(np.isfinite(raw))
+        out = np.full(raw.shape, np.nan)
+        if rows.size == 0:
+            return out
+        self._ring[rows, self._pos[rows]] = raw[rows]
+        self._pos[rows] = (self._pos[rows] + 1) % self._ring.shape[1]
+        short = np.nanmean(self._ring[rows], axis=1)
+        self.short_mean[rows] = short
+        z = (short - self.long.location[rows]) / self.long.sigma()[rows]
+        out[rows] = upper_surprisal(z)
+        mask = np.zeros(raw.shape, dtype=bool)
+        mask[rows] = learn[rows]
+        self.long.learn(self.short_mean, mask)
+        return out

@@ -27,7 +27,7 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
             f"further alerts grouped here: {', '.join(alert.flood_members)}"
         )
     if event == "cleared":
-        if alert.reason == "missing" or alert.kind in _PER_ASSET_WORDING or len(alert.members) > 1:
+        if alert.reason in ("missing", "source_down") or alert.kind in _PER_ASSET_WORDING or len(alert.members) > 1:
             return f"{alert.asset} back to normal"
         return f"{alert.tag} back to normal at {obs.actual:.4g}{unit}"
     if alert.kind == "limit_high":
@@ -50,11 +50,13 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
         )
     if alert.kind == "data_quality":
         if alert.reason == "stuck":
-            return f"{alert.tag} stuck at {obs.actual:.4g}{unit} for {obs.z:.0f} s (data quality)"
+            return f"{alert.tag} stuck at {obs.actual:.4g}{unit} for {duration_text(obs.z)} (data quality)"
         if alert.reason == "spike":
             return f"{alert.tag} jumped by {obs.z:+.4g}{unit} for one or two samples and came back (data quality)"
         names = ", ".join(members) if members else alert.tag
-        return f"{alert.asset}: no usable value for {limit:.0f} s or more from {names} (data quality)"
+        if alert.reason == "source_down":
+            return f"{alert.asset}: source disconnected, no values from {names} (data quality)"
+        return f"{alert.asset}: no usable value for {duration_text(limit)} or more from {names} (data quality)"
     detail = (
         f"{alert.tag} = {obs.actual:.4g}{unit}, forecast {obs.forecast:.4g}{unit} "
         f"[{obs.lower:.4g}, {obs.upper:.4g}] (z = {obs.z:+.1f})"
@@ -62,3 +64,15 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
     if alert.kind == "asset_state" or len(members) > 1:
         return f"{alert.asset}: {', '.join(members) or alert.tag} anomalous; {detail}"
     return detail
+
+
+def duration_text(seconds: float) -> str:
+    """A duration in the unit an operator reads it in: the data-quality times follow the tag's period.
+
+    >>> duration_text(60.0), duration_text(120.0), duration_text(1800.0), duration_text(216_000.0), duration_text(6e5)
+    ('60 s', '120 s', '30 min', '60 h', '6.9 d')
+    """
+    for unit, size, below in (("s", 1.0, 180.0), ("min", 60.0, 10_800.0), ("h", 3600.0, 259_200.0)):
+        if seconds < below:
+            return f"{seconds / size:.2g} {unit}" if seconds / size < 10 else f"{seconds / size:.0f} {unit}"
+    return f"{seconds / 86_400.0:.2g} d"

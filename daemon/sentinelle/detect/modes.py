@@ -8,7 +8,8 @@ fault.  Each asset with ``[[detect.assets.modes]]`` rules gets a mode per tick
 missing data) is paused
 
 * while the mode has ``detect = false`` (stopped, start-up), and
-* for ``mode_holdoff_s`` of data time after every mode change.
+* for ``mode_holdoff_s`` of data time after every mode change (at least
+  ``mode_holdoff_min_periods`` periods of the asset's slowest tag).
 
 The first mode seen after the daemon starts is not a change.  While a rule's tag
 has no value the asset keeps its mode: a gap is not a stop.  The mode is the
@@ -20,7 +21,7 @@ is 1 while detection waits.
 >>> from sentinelle.settings import AssetDetectSettings, ModeRuleSettings
 >>> stopped = ModeRuleSettings(mode="stopped", tag="a.pump_pct", below=5.0)
 >>> modes = AssetModes([AssetDetectSettings(name="a", modes=(stopped,), mode_holdoff_s=10.0)],
-...                    Metrics(CollectorRegistry()))
+...                    Metrics(CollectorRegistry()), {"a": 1.0})
 >>> ticks = [(0, 50.0), (1, 2.0), (5, 60.0), (16, 60.0)]
 >>> [(modes.update(ts, {"a.pump_pct": v}), modes.gate("a", ts)) for ts, v in ticks]
 [([], None), (['a'], 'mode'), (['a'], 'mode_holdoff'), ([], None)]
@@ -36,6 +37,7 @@ from typing import Literal
 
 from ..metrics import Metrics
 from ..settings import AssetDetectSettings, ModeRuleSettings
+from ..timing import mode_holdoff_s
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,7 @@ GateReason = Literal["mode", "mode_holdoff"]
 class _AssetMode:
     settings: AssetDetectSettings
     detecting: dict[str, bool]
+    holdoff_s: float
     mode: str | None = None
     changed_at: float = -math.inf
     gated: bool | None = None
@@ -55,7 +58,10 @@ class _AssetMode:
 class AssetModes:
     """The mode of every asset that has mode rules."""
 
-    def __init__(self, assets: Sequence[AssetDetectSettings], metrics: Metrics) -> None:
+    def __init__(
+        self, assets: Sequence[AssetDetectSettings], metrics: Metrics, periods: Mapping[str, float] | None = None
+    ) -> None:
+        """``periods``: each asset's slowest tag period (for the hold-off's floor; absent: no floor)."""
         self.metrics = metrics
         self._assets: dict[str, _AssetMode] = {}
         for a in assets:
@@ -65,7 +71,8 @@ class AssetModes:
             for rule in a.modes:
                 # A mode named by several rules detects only if all of them say so.
                 detecting[rule.mode] = detecting.get(rule.mode, True) and rule.detect
-            self._assets[a.name] = _AssetMode(a, detecting)
+            holdoff = mode_holdoff_s(a, periods[a.name]) if periods and a.name in periods else a.mode_holdoff_s
+            self._assets[a.name] = _AssetMode(a, detecting, holdoff)
         self.tags = frozenset(rule.tag for a in self._assets.values() for rule in a.settings.modes)
         """The tags any rule reads."""
 
@@ -99,7 +106,7 @@ class AssetModes:
         reason: GateReason | None = None
         if not state.detecting[state.mode]:
             reason = "mode"
-        elif ts - state.changed_at < state.settings.mode_holdoff_s:
+        elif ts - state.changed_at < state.holdoff_s:
             reason = "mode_holdoff"
         gated = reason is not None
         if gated != state.gated:

@@ -5,11 +5,13 @@ them is a process upset, and scoring them would both raise false process alarms
 and teach the River detectors that garbage is normal.  So, per tag and tick,
 before any scoring:
 
-* **missing** — no usable value for ``detect.missing_after_s``.  The window
-  stage already turned Bad/Uncertain samples, non-numbers and silence into gaps
-  (NaN after ``windows.max_hold_s``); here a long gap becomes a condition.
-* **stuck** — a tag configured with ``stuck_after_s`` stayed within
-  ``stuck_tolerance`` of one value that long.  Only for tags that normally move
+* **missing** — no usable value for ``detect.missing_after_s`` (by default
+  ``detect.missing_after_periods`` periods of the tag).  The window stage already
+  turned Bad/Uncertain samples, non-numbers and silence into gaps (NaN after
+  ``windows.max_hold_s``); here a long gap becomes a condition.
+* **stuck** — a tag configured with ``stuck_check`` (or ``stuck_after_s``) stayed
+  within ``stuck_tolerance`` of one value for ``stuck_after_s`` (by default
+  ``detect.stuck_after_periods`` periods).  Only for tags that normally move
   (a noisy measurement), never for set points or state codes.
 * **spike** — a tag configured with ``spike_factor`` jumped from its previous
   value by more than ``spike_factor`` robust standard deviations (1.4826 · MAD)
@@ -45,6 +47,7 @@ import numpy.typing as npt
 
 from ..records import BoolArray, FloatArray
 from ..settings import DetectSettings, TagSettings
+from ..timing import missing_after_s, stuck_after_s
 
 _MAD_TO_SIGMA = 1.4826
 _MEAN_DEVIATION_TO_SIGMA = 1.2533  # sqrt(pi / 2): mean |x - mu| of a normal distribution is sigma / 1.2533
@@ -67,6 +70,8 @@ class QualityTick:
     spike_height: FloatArray
     """Height of the confirmed spike (tag units), NaN elsewhere."""
     recovery: BoolArray
+    source_down: BoolArray | None = None
+    """Rows without a value because their source is disconnected (missing at once); None: none."""
 
 
 class DataQuality:
@@ -75,10 +80,11 @@ class DataQuality:
     def __init__(self, tags: Sequence[TagSettings], settings: DetectSettings) -> None:
         n = len(tags)
         self.n = n
-        self.missing_after_s = settings.missing_after_s
+        self.missing_after_s: FloatArray = np.array([missing_after_s(t, settings) for t in tags])
+        """Per row: how long without a usable value makes the tag missing (seconds)."""
         self.recovery_steps = settings.dq_recovery_steps
         self.spike_max_steps = settings.spike_max_steps
-        self.stuck_after_s = np.array([t.stuck_after_s if t.stuck_after_s is not None else np.inf for t in tags])
+        self.stuck_after_s: FloatArray = np.array([stuck_after_s(t, settings) for t in tags])
         self.stuck_tolerance = np.array([t.stuck_tolerance for t in tags])
         self._flat_value: FloatArray = np.full(n, np.nan)
         self._flat_since: FloatArray = np.full(n, np.nan)
@@ -105,13 +111,18 @@ class DataQuality:
         is not suspected again: its steps are the data now, and fill the spread."""
         self._quiet_steps = settings.spike_window_steps
 
-    def step(self, ts: float, values: FloatArray) -> QualityTick:
-        """Judge one tick's values (NaN: a gap) and advance the state."""
+    def step(self, ts: float, values: FloatArray, source_down: BoolArray | None = None) -> QualityTick:
+        """Judge one tick's values (NaN: a gap) and advance the state.
+
+        ``source_down``: rows whose source is disconnected — missing at once, not after ``missing_after_s``.
+        """
         finite = np.isfinite(values)
 
         # Missing: time since the last usable value (from the first tick seen, for a tag never seen).
         self._last_seen = np.where(finite | np.isnan(self._last_seen), ts, self._last_seen)
         missing = ~finite & (ts - self._last_seen >= self.missing_after_s)
+        if source_down is not None:
+            missing |= ~finite & source_down
 
         # Stuck: time since the value last moved beyond the tolerance; a gap neither moves nor resets it.
         with np.errstate(invalid="ignore"):
@@ -148,6 +159,7 @@ class DataQuality:
             spike=spike,
             spike_confirmed=confirmed,
             spike_height=height,
+            source_down=source_down,
             recovery=recovery,
         )
 

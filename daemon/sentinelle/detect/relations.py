@@ -9,7 +9,7 @@ imply.  Plant engineers check exactly that, and an alert worded that way
 
 The prediction is an online least-squares fit, ``target ≈ Σ wᵢ · inputᵢ`` (plus a
 constant with ``fit_intercept``), over exponentially forgotten ticks (time
-constant ``memory_s``), with a small ridge on the inputs scaled to their own
+constant ``memory_s``, at least ``memory_min_periods`` ticks), with a small ridge on the inputs scaled to their own
 size, so that collinear inputs (parallel pumps driven by one controller) give the
 smallest-norm weights instead of a numerical accident.  It learns only from ticks
 the caller vouches for (no tag gated, no alert open on the asset) whose own
@@ -53,6 +53,7 @@ import numpy as np
 
 from ..records import FloatArray
 from ..settings import RelationSettings
+from ..timing import relation_memory_s
 
 
 class RelationCheck:
@@ -106,7 +107,7 @@ class RelationCheck:
             z_threshold=settings.z_threshold,
             learn_below_z=settings.learn_below_z,
             warmup_steps=settings.warmup_steps,
-            forget=math.exp(-period_s / settings.memory_s),
+            forget=math.exp(-period_s / relation_memory_s(settings, period_s)),
             min_spread=min_spread,
         )
 

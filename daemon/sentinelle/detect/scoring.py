@@ -1,28 +1,72 @@
 """Residual scoring: how surprising is each tag's new value, given the forecast made before it?
 
-The residual ``actual − forecast median`` is divided by the forecast's own
-spread (its 10–90 % interval turned into a standard deviation), so one
-threshold serves tags of any unit and any noise level.  Each tag's scaled
-residual then goes to its own online River detector
-(:class:`river.anomaly.GaussianScorer`), which learns the residual's
-distribution and scores how far out a new one lies (0 … 1).  Detectors learn
-only from ticks that are neither flagged nor inside an open alert, so a fault
-does not teach the threshold that faults are normal.
+Per tag and tick (all rows of a tag group at once, numpy; ``surprise.py`` holds the parts):
+
+* ``z``: the value's distance from the forecast median in forecast spreads, on
+  the side it fell (spread floored at ``TagSettings.min_spread``);
+* ``r``: ``z`` against the tag's own usual ``z`` — a forgetting, winsorised
+  location and scale (:class:`~sentinelle.detect.surprise.RobustScale`), so a
+  forecaster whose intervals are too wide or too narrow for this tag is
+  corrected, one spike cannot inflate the scale, and a new normal is absorbed;
+* the score: ``r``'s two-sided normal tail probability on Numenta's log scale,
+  ``min(1, −log10 p / 10)`` (0.5: one chance in 10⁵) — the same meaning on every
+  tag; or, with ``detect.score_method = "likelihood"``, the anomaly likelihood of
+  that score (:class:`~sentinelle.detect.likelihood.LikelihoodLayer`); ``"both"``:
+  the larger of the two.
+
+A tick is *flagged* when its score reaches ``detect.score_threshold`` and
+*severe* (``ResidualScorer.severe``: one such tick may open an alert at once)
+when ``|r|`` reaches ``detect.score_severe_sigmas``.  With
+``detect.score_refractory_steps`` the *reported* score is the onset's: only
+surprise beyond the tag's recent, decaying peak scores, so one event scores once
+(NAB charges every detection outside a window; Numenta's and CAD OSE's detectors
+suppress repeats too), while the flag stays the surprise's own, so a lasting
+anomaly keeps flagging for the k-of-n life cycle.
+
+No start-up poisoning: a tag is scored only once ``detect.score_min_context_steps``
+values were behind the forecast, and flags only after ``grace_period_steps``
+learned ticks.  Every scored tick that the caller lets learn is learned —
+flagged or not, winsorised — so a permanent flag cannot freeze the scale.
+
+>>> import numpy as np
+>>> from sentinelle.records import ForecastBatch, WindowBatch
+>>> from sentinelle.settings import DetectSettings
+>>> s = DetectSettings(grace_period_steps=5, score_min_context_steps=2)
+>>> scorer = ResidualScorer.from_settings(1, (0.1, 0.5, 0.9), np.zeros(1), s)
+>>> def tick(t, value):  # forecast for the next ticks: 10 ± 1 (80 % band)
+...     w = WindowBatch(ts=float(t), period_s=1.0, tags=("t",), assets=("a",),
+...                     values=np.array([value]), contexts=np.array([[value]]))
+...     q = np.array([[[8.7184] * 4, [10.0] * 4, [11.2816] * 4]])
+...     return ForecastBatch(window=w, levels=(0.1, 0.5, 0.9), quantiles=q, forecaster="x")
+>>> rng = np.random.default_rng(0)
+>>> for t in range(200):
+...     _ = scorer.score(tick(t, 10.0 + rng.normal()), np.ones(1, bool))
+>>> exp, z, score, flagged = scorer.score(tick(200, 16.0), np.ones(1, bool))
+>>> round(float(z[0]), 1), round(float(scorer.surprise[0]), 2), bool(flagged[0]), bool(scorer.severe[0])
+(6.0, 0.46, True, False)
+>>> round(float(score[0]), 2)  # the onset score: beyond the largest recent surprise of the noise
+0.41
+>>> _, _, score, flagged = scorer.score(tick(201, 16.0), np.ones(1, bool))
+>>> round(float(scorer.surprise[0]), 2), round(float(score[0]), 2), bool(flagged[0])  # the same again
+(0.46, 0.0, True)
 """
 
 from __future__ import annotations
 
-import math
-from statistics import NormalDist
-
 import numpy as np
-from river import anomaly
 
 from ..records import BoolArray, FloatArray, ForecastBatch
+from ..settings import DetectSettings
+from .likelihood import LikelihoodLayer
+from .surprise import RobustScale, forecast_z, log_score, surprisal
+
+LIKELIHOOD_MIN_SIGMA = 0.1
+"""Floor of the long-term spread of the short-mean surprisal (decades): a quiet history is not infinitely sure."""
+LIKELIHOOD_CLIP = 10.0
 
 
 class ResidualScorer:
-    """Scaled residuals and River anomaly scores for one tag group (fixed row order)."""
+    """Scaled residuals and calibrated scores for one tag group (fixed row order)."""
 
     def __init__(
         self,
@@ -31,23 +75,76 @@ class ResidualScorer:
         min_spread: FloatArray,
         grace_period_steps: int,
         score_threshold: float,
-        min_sigma: float = 0.0,
+        min_sigma: float = 0.5,
+        *,
+        min_context_steps: int = 8,
+        memory_steps: int = 1000,
+        clip_sigmas: float = 3.0,
+        severe_sigmas: float = 8.0,
+        method: str = "surprise",
+        likelihood_short_steps: int = 10,
+        likelihood_memory_steps: int = 1000,
+        refractory_steps: int = 0,
     ) -> None:
         self.levels = levels
-        self.lo, self.hi = 0, len(levels) - 1
         self.mid = levels.index(0.5)
-        z = NormalDist()
-        self.width_sigmas = z.inv_cdf(levels[self.hi]) - z.inv_cdf(levels[self.lo])
         self.min_spread = min_spread
+        self.grace = grace_period_steps
         self.threshold = score_threshold
-        self.min_sigma = min_sigma
-        self.detectors = [anomaly.GaussianScorer(grace_period=grace_period_steps) for _ in range(n_rows)]
+        self.min_context = min_context_steps
+        self.severe_sigmas = severe_sigmas
+        self.method = method
+        self.refractory_steps = refractory_steps
+        self._decay = float(np.exp(-1.0 / refractory_steps)) if refractory_steps > 0 else 0.0
+        self._peak = np.zeros(n_rows)
+        self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
+        self.likelihood = (
+            LikelihoodLayer(n_rows, likelihood_short_steps, likelihood_memory_steps, min_sigma=LIKELIHOOD_MIN_SIGMA)
+            if method in ("likelihood", "both")
+            else None
+        )
+        self.severe: BoolArray = np.zeros(n_rows, dtype=bool)
+        """Rows whose last scored value was beyond ``severe_sigmas`` calibrated σ (after the grace period)."""
+        self.r: FloatArray = np.full(n_rows, np.nan)
+        """Each row's last calibrated surprise ``(z − location) / scale`` (NaN: not scored)."""
+        self.surprise: FloatArray = np.full(n_rows, np.nan)
+        """Each row's last score before the refractory period (what the flag compares): the same as the
+        returned score when ``refractory_steps`` is 0."""
         # Each row's latest forecast (levels × horizon) and the slot it was made at: rows
         # are refreshed on their own cadence (forecast.refresh_every_steps), so a tick
         # compares a row's value with the step of its last forecast that lands on it.
         self._n = n_rows
         self._prev: FloatArray | None = None  # (n, levels, H)
         self._prev_ts: FloatArray = np.full(n_rows, np.nan)
+        self._seen = np.zeros(n_rows, dtype=np.int64)  # values each row has had
+        self._prev_seen = np.zeros(n_rows, dtype=np.int64)  # ... when its latest forecast was made
+
+    @classmethod
+    def from_settings(
+        cls, n_rows: int, levels: tuple[float, ...], min_spread: FloatArray, s: DetectSettings
+    ) -> ResidualScorer:
+        """The scorer ``detect.*`` describes."""
+        return cls(
+            n_rows,
+            levels,
+            min_spread,
+            s.grace_period_steps,
+            s.score_threshold,
+            s.residual_min_sigma,
+            min_context_steps=s.score_min_context_steps,
+            memory_steps=s.score_memory_steps,
+            clip_sigmas=s.score_clip_sigmas,
+            severe_sigmas=s.score_severe_sigmas,
+            method=s.score_method,
+            likelihood_short_steps=s.score_likelihood_short_steps,
+            likelihood_memory_steps=s.score_likelihood_memory_steps,
+            refractory_steps=s.score_refractory_steps,
+        )
+
+    @property
+    def learned(self) -> FloatArray:
+        """Ticks each row has learned from."""
+        return np.asarray(self.scale.learned, dtype=np.float64)
 
     def expected(self, ts: float, period_s: float) -> FloatArray | None:
         """Forecast quantiles (n, levels) made earlier for the slot ending at ``ts`` (NaN rows: none)."""
@@ -72,18 +169,23 @@ class ResidualScorer:
         if fb.rows is None:
             self._prev[:] = q
             self._prev_ts[:] = fb.window.ts
+            self._prev_seen[:] = self._seen
         else:
             self._prev[fb.rows] = q
             self._prev_ts[fb.rows] = fb.window.ts
+            self._prev_seen[fb.rows] = self._seen[fb.rows]
 
     def score(
         self, fb: ForecastBatch, learn_mask: BoolArray
     ) -> tuple[FloatArray | None, FloatArray, FloatArray, BoolArray]:
         """Score the batch's actual values; remember its forecasts for the next tick.
 
-        Returns (expected quantiles or None, residual z, score, anomalous), all per row;
-        z and score are NaN where there was no forecast or no value.
-        ``learn_mask[i]`` says whether row ``i`` may learn from this tick if it is normal.
+        Returns (expected quantiles or None, residual z, score, anomalous), all per row
+        (the score is the onset's with a refractory period; the flag is :attr:`surprise`'s);
+        z and score are NaN where there was no forecast, no value, or too short a context
+        behind the forecast.  ``learn_mask[i]`` says whether row ``i`` may learn from this
+        tick (flagged or not: learning is winsorised).  :attr:`severe` and :attr:`r` are
+        set for the same tick.
         """
         w = fb.window
         n = len(w)
@@ -91,57 +193,36 @@ class ResidualScorer:
         z = np.full(n, np.nan)
         score = np.full(n, np.nan)
         flagged = np.zeros(n, dtype=bool)
+        self.severe = np.zeros(n, dtype=bool)
+        self.r = np.full(n, np.nan)
+        self.surprise = np.full(n, np.nan)
         if exp is not None:
-            median = exp[:, self.mid]
-            sigma = (exp[:, self.hi] - exp[:, self.lo]) / self.width_sigmas
-            scale = np.maximum(np.nan_to_num(sigma, nan=0.0), self.min_spread)
-            scale = np.maximum(scale, 1e-9 * np.maximum(np.abs(median), 1.0))
-            with np.errstate(invalid="ignore"):
-                z = (w.values - median) / scale
-            thr = self.threshold
-            dets = self.detectors
-            floor = self.min_sigma
-            for i in np.flatnonzero(np.isfinite(z)).tolist():
-                zi = float(z[i])
-                det = dets[i]
-                s = _score(det, zi, floor)
-                score[i] = s
-                if s >= thr:
-                    flagged[i] = True
-                elif learn_mask[i]:
-                    det.learn_one(None, zi)
+            z = forecast_z(w.values, exp, self.levels, self.min_spread)
+            z[self._prev_seen < self.min_context] = np.nan
+            ok = np.isfinite(z)
+            r = np.where(ok, self.scale.standardise(z), np.nan)
+            self.r = r
+            decades = surprisal(r)
+            learn = ok & learn_mask
+            if self.likelihood is not None:
+                lik = self.likelihood.step(decades, learn)
+                decades = np.fmax(decades, lik) if self.method == "both" else lik
+            ready = ok & (self.scale.learned >= self.grace)
+            surprise = log_score(decades)
+            surprise[ok & ~ready] = 0.0
+            self.surprise = surprise
+            flagged = ready & (surprise >= self.threshold)
+            if self.refractory_steps > 0:
+                # The score of an onset: only surprise beyond the row's recent (decaying) peak counts, so
+                # one event scores once.  The flag stays the surprise's: a lasting anomaly keeps flagging
+                # for the k-of-n life cycle.
+                peak = self._peak
+                self._peak = np.where(ok, np.maximum(peak * self._decay, decades), peak)
+                decades = np.where(ok, np.maximum(decades - peak, 0.0), np.nan)
+            score = log_score(decades)
+            score[ok & ~ready] = 0.0
+            self.severe = ready & (np.abs(np.nan_to_num(r)) >= self.severe_sigmas)
+            self.scale.learn(z, learn)
+        self._seen += np.isfinite(w.values)
         self.remember(fb)
         return exp, z, score, flagged
-
-
-def _score(det: anomaly.GaussianScorer, z: float, min_sigma: float = 0.0) -> float:
-    """River's score, with the learned spread floored at ``min_sigma``.
-
-    A tag that holds still (a set point, a closed valve) under a forecaster that
-    repeats it exactly teaches its scorer residuals that are all the same, or
-    nearly: the learned spread is 0 or far below one quantisation step, and the
-    first one-step residual (a valve starting to ramp) scores 0.99 or more.  The
-    scaled residual is in units of the forecast's spread, itself at least the tag's
-    resolution, so ``min_sigma`` is the smallest spread that makes sense in those
-    units: below it the score is the Gaussian's with σ = ``min_sigma``.  With no
-    floor (0) a spread of exactly 0 is the point mass it is — the same residual
-    scores 0, any other 1 — since River's ``cdf`` divides by zero there and every
-    later tick would score 1, an alert that never clears.
-
-    >>> from river import anomaly
-    >>> det = anomaly.GaussianScorer(grace_period=2)
-    >>> for _ in range(50):
-    ...     det.learn_one(None, 0.0)
-    >>> _score(det, 1.0), round(_score(det, 1.0, min_sigma=0.5), 4), round(_score(det, 3.0, min_sigma=0.5), 6)
-    (1.0, 0.9545, 1.0)
-    """
-    g = det.gaussian
-    if g.n_samples < det.grace_period:
-        return 0.0
-    sigma: float = g.sigma  # type: ignore[assignment]  # river's Gaussian is untyped
-    mu: float = g.mu  # type: ignore[assignment]
-    if min_sigma > 0.0 and sigma < min_sigma:
-        return math.erf(abs(z - mu) / (min_sigma * math.sqrt(2.0)))
-    if sigma == 0.0:
-        return 0.0 if z == mu else 1.0
-    return float(det.score_one(None, z))

@@ -41,6 +41,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from ..metrics import Metrics, TagSnapshot, levels_or_nan
+from ..queues import end_of_stream
 from ..records import (
     AlertEvent,
     AlertKind,
@@ -53,6 +54,7 @@ from ..records import (
     IntArray,
 )
 from ..settings import DetectSettings, TagSettings
+from ..timing import slowest_periods
 from .alerts import AlertBook, AlertKey, Observation
 from .asset import AssetT2Q
 from .lifecycle import KofN
@@ -136,7 +138,7 @@ class DetectStage:
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings)
-        self.modes = AssetModes(settings.assets, metrics)
+        self.modes = AssetModes(settings.assets, metrics, slowest_periods(tags))
         self.maintenance = MaintenanceGate(
             calendar if calendar is not None else MaintenanceCalendar(),
             metrics,
@@ -168,7 +170,7 @@ class DetectStage:
                 if events:
                     await outbox.put(events)
         finally:
-            await outbox.put(None)
+            await end_of_stream(outbox)
 
     @contextlib.contextmanager
     def replaying_history(self) -> Iterator[None]:
@@ -231,14 +233,7 @@ class DetectStage:
             asset_index=np.array([index_of[a] for a in w.assets], dtype=np.intp),
             asset_rows=asset_rows,
             subjects=[f"{a}@{w.period_s:g}s" if a in self._split_assets else a for a in asset_names],
-            scorer=ResidualScorer(
-                n,
-                fb.levels,
-                np.array([t.min_spread for t in ts]),
-                s.grace_period_steps,
-                s.score_threshold,
-                s.residual_min_sigma,
-            ),
+            scorer=ResidualScorer.from_settings(n, fb.levels, np.array([t.min_spread for t in ts]), s),
             limits=Limits(ts),
             high=kofn(n),
             low=kofn(n),
@@ -321,19 +316,21 @@ class DetectStage:
         mode_gated = asset_gated[g.asset_index]
 
         # 2. Data quality.
-        dq = g.quality.step(w.ts, values)
+        dq = g.quality.step(w.ts, values, w.source_down)
         gate = mode_gated | dq.gate
         self._count_gated(g, asset_gate, mode_gated, dq)
         clean = np.where(gate, np.nan, values)
 
-        # 3. Scoring: gated rows neither learn nor flag, and show no score.
-        residual_open = g.residual.open[g.asset_index] if self.settings.merge_by_asset else g.residual.open
-        exp, z, score, flagged = g.scorer.score(fb, ~gate & ~residual_open)
+        # 3. Scoring: gated rows neither learn nor flag, and show no score.  Rows of an open alert
+        # learn too (winsorised, scoring.py): a new normal is absorbed instead of alarming for ever.
+        exp, z, score, flagged = g.scorer.score(fb, ~gate)
+        surprise = g.scorer.surprise  # the score before any refractory period: ranks and reports tags
         if exp is None:
             exp = levels_or_nan(fb.levels, len(w))
         self._count_suppressed(g, in_maintenance, flagged, values)
         z[gate] = np.nan
         score[gate] = np.nan
+        surprise[gate] = np.nan
         flagged &= ~gate
         scored = np.isfinite(z)
         n_scored = int(scored.sum())
@@ -342,7 +339,7 @@ class DetectStage:
         n_flagged = int(flagged.sum())
         if n_flagged:
             self.metrics.ticks_anomalous.labels("forecast_residual").inc(n_flagged)
-        ctx = _Tick(g, w.ts, values, exp, z, score, g.scorer.mid)
+        ctx = _Tick(g, w.ts, values, exp, z, score, g.scorer.mid, surprise)
         self.last_tick = ctx
 
         if asset_gated.any():
@@ -396,7 +393,7 @@ class DetectStage:
 
         self.metrics.tag_state.publish(
             w.period_s,
-            TagSnapshot(tags=g.tags, assets=g.assets, actual=values, forecast=exp, levels=fb.levels, score=score),
+            TagSnapshot(tags=g.tags, assets=g.assets, actual=values, forecast=exp, levels=fb.levels, score=surprise),
         )
         self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)
         return events
@@ -907,12 +904,15 @@ class DetectStage:
         flagged_assets = missing_count > 0
         if flagged_assets.any() or g.missing.open.any():
             opened, cleared = g.missing.step(flagged_assets, gaps == 0)
-            limit = self.settings.missing_after_s
+            limit = float(g.quality.missing_after_s.max())
             just_opened = set(opened.tolist())
             for k in np.flatnonzero(flagged_assets).tolist():
                 rows = [r for r in g.asset_rows[g.asset_names[k]] if dq.missing[r]]
                 members = [g.tags[r] for r in rows]
                 key = ("data_quality", f"{g.subjects[k]}#missing")
+                # Its source disconnected: say so (one alert per asset, whichever the reason).
+                down = dq.source_down is not None and bool(dq.source_down[rows].any())
+                why: DataQualityReason = "source_down" if down else "missing"
                 if k in just_opened:
                     events.append(
                         self.book.open_alert(
@@ -923,7 +923,7 @@ class DetectStage:
                             magnitude=float(len(rows)),
                             contributors=self._contrib(ctx, rows[0]),
                             limit=limit,
-                            reason="missing",
+                            reason=why,
                             members=members,
                         )
                     )
@@ -946,7 +946,7 @@ class DetectStage:
         """Rows by anomaly score, then |z|, highest first (ties: row order)."""
         return sorted(
             rows,
-            key=lambda r: (-_nan_to(float(ctx.score[r]), -1.0), -_nan_to(abs(float(ctx.z[r])), -1.0), r),
+            key=lambda r: (-_nan_to(float(ctx.surprise[r]), -1.0), -_nan_to(abs(float(ctx.z[r])), -1.0), r),
         )
 
     def _contrib(self, ctx: _Tick, row: int) -> tuple[Contributor, ...]:
@@ -956,13 +956,13 @@ class DetectStage:
         ranked = sorted(
             rows,
             key=lambda r: (
-                -_nan_to(float(ctx.score[r]), -1.0),
+                -_nan_to(float(ctx.surprise[r]), -1.0),
                 -_nan_to(abs(float(ctx.z[r])), -1.0),
                 r != row,
             ),
         )
         return tuple(
-            Contributor(tag=g.tags[r], score=float(ctx.score[r]), residual_z=float(ctx.z[r]))
+            Contributor(tag=g.tags[r], score=float(ctx.surprise[r]), residual_z=float(ctx.z[r]))
             for r in ranked[: self.settings.max_contributors]
         )
 
@@ -981,7 +981,10 @@ class _Tick:
     expected: FloatArray
     z: FloatArray
     score: FloatArray
+    """Per row: the scorer's score (with a refractory period, the onset's: what evaluations record)."""
     mid: int
+    surprise: FloatArray
+    """Per row: the score the flag compares (before any refractory period): what alerts report."""
 
     def obs(self, i: int) -> Observation:
         e = self.expected[i]
@@ -992,7 +995,7 @@ class _Tick:
             lower=float(e[0]),
             upper=float(e[-1]),
             z=float(self.z[i]),
-            score=float(self.score[i]),
+            score=float(self.surprise[i]),
             unit=self.group.units[i],
         )
 

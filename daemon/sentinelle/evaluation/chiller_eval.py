@@ -98,7 +98,15 @@ FAULT_TAGS: dict[str, tuple[str, ...]] = {
     "spike": ("power_kw", "flow_m3h", "chw_temp_c"),
 }
 """Tags the sensor and pump faults rotate over (run ``r`` takes the ``r``-th); magnitudes: the simulator's typical."""
-RULE_FIELDS = ("low_limit", "high_limit", "rate_limit_per_s", "rate_window_s", "stuck_after_s", "spike_factor")
+RULE_FIELDS = (
+    "low_limit",
+    "high_limit",
+    "rate_limit_per_s",
+    "rate_window_s",
+    "stuck_check",
+    "stuck_after_s",
+    "spike_factor",
+)
 """Tag settings that are rules or data-quality checks: dropped from configurations without rules."""
 
 

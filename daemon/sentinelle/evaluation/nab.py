@@ -15,12 +15,13 @@ Profiles (A_TP, A_FP, A_TN, A_FN): standard (1, −0.11, 1, −1), reward low FP
 
 Two scalings of a detection's position in its window exist, and both are here:
 
-* :func:`numenta_score` — NAB's own: the relative position ``y`` is −1 at a
-  window's first row and 0 at its last; a true positive earns
-  ``A_TP · σ(y)`` with ``σ(y) = 2/(1 + e^{5y}) − 1``; a false positive after a
-  window costs ``|A_FP| · σ(y)`` with ``y`` its distance past that window's end in
-  window lengths (so a detection just late is barely punished), and ``A_FP`` when no
-  window precedes it.  Rows before the probationary index are ignored.
+* :func:`numenta_score` — NAB's own (``nab/sweeper.py``): the relative position
+  ``y = −(last − i + 1)/width`` is −1 at a window's first row; a true positive earns
+  ``A_TP · σ(y)/σ(−1)`` with ``σ(y) = 2/(1 + e^{5y}) − 1``; a false positive after a
+  window costs ``|A_FP| · σ(y)`` with ``y = (i − last)/(width − 1)`` (so a detection
+  just late is barely punished), and ``A_FP`` when no window precedes it.  Rows
+  before the probationary index are ignored.  :mod:`.nab_scorer` adds NAB's
+  threshold search over a corpus.
 * :func:`skab_nab` — the variant SKAB's leaderboard uses (the ``tsad`` library,
   ``chp_score(metric="nab")``, ``scale_func="improved"``): windows are time
   intervals ``[t_cp, t_cp + width]`` to the *right* of each changepoint, both ends
@@ -197,15 +198,13 @@ def _normalise(raw: float, windows: int, p: Profile) -> float:
 
 
 def scaled_sigmoid(y: float) -> float:
-    """NAB's ``σ(y) = 2/(1 + e^{5y}) − 1``, clamped to ±1 beyond |y| > 3.
+    """NAB's ``σ(y) = 2/(1 + e^{5y}) − 1``, −1 beyond ``y > 3`` (``sweeper.scaledSigmoid``: no clamp on the left).
 
-    >>> round(scaled_sigmoid(-1.0), 5), scaled_sigmoid(0.0), round(scaled_sigmoid(1.0), 5)
-    (0.98661, 0.0, -0.98661)
+    >>> round(scaled_sigmoid(-1.0), 5), scaled_sigmoid(0.0), round(scaled_sigmoid(1.0), 5), scaled_sigmoid(3.5)
+    (0.98661, 0.0, -0.98661, -1.0)
     """
     if y > 3.0:
         return -1.0
-    if y < -3.0:
-        return 1.0
     return 2.0 / (1.0 + math.exp(5.0 * y)) - 1.0
 
 
@@ -214,34 +213,40 @@ def numenta_score(
 ) -> float:
     """NAB's raw score of one file: ``detections`` per row, ``windows`` as (first, last) row indices, inclusive.
 
-    Rows before ``probation`` are neither detections nor false positives.
+    As NAB's ``sweeper.py``: a window is worth its earliest detection,
+    ``A_TP · σ(−(last − i + 1)/width)/σ(−1)`` (exactly ``A_TP`` at its first row), or ``A_FN``
+    if none; a detection outside every window costs ``|A_FP| · σ(|i − last|/(width − 1))``
+    after a window and ``|A_FP|`` before any.  Rows before ``probation`` count for nothing, and
+    a window wholly inside it is not scored.  :mod:`.nab_scorer` does the same over a corpus,
+    with NAB's threshold search.
 
     >>> det = np.zeros(20, dtype=bool); det[[5, 6, 12, 19]] = True
     >>> round(numenta_score(det, [(5, 9)], STANDARD), 4)   # TP at the start; FP 3 rows and 10 rows past the end
-    0.7717
+    0.7851
     """
     det = np.asarray(detections, dtype=bool).copy()
     det[:probation] = False
     in_window = np.zeros(det.shape, dtype=bool)
+    max_tp = scaled_sigmoid(-1.0)
     score = 0.0
     for first, last in windows:
         in_window[first : last + 1] = True
+        if last < probation:
+            continue
         hits = np.flatnonzero(det[first : last + 1])
         if hits.size == 0:
             score += profile.a_fn
             continue
-        length = last - first + 1
-        y = -2.0 if length <= 1 else -(last - (first + int(hits[0]))) / (length - 1)
-        score += profile.a_tp * scaled_sigmoid(y)
+        width = last - first + 1
+        score += profile.a_tp * scaled_sigmoid(-(last - (first + int(hits[0])) + 1) / width) / max_tp
     for i in np.flatnonzero(det & ~in_window).tolist():
         preceding = [(last, first) for first, last in windows if last < i]
         if not preceding:
             score += profile.a_fp
             continue
         last, first = max(preceding)
-        length = last - first + 1
-        y = 2.0 if length <= 1 else (i - last) / (length - 1)
-        score += -profile.a_fp * scaled_sigmoid(y)
+        width = last - first + 1
+        score += -profile.a_fp * (scaled_sigmoid(abs(i - last) / (width - 1)) if width > 1 else -1.0)
     return score
 
 

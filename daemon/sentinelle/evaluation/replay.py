@@ -232,7 +232,8 @@ async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaste
                     await to_forecast.put(wb)
             # The end of the recording closes its last slot as the next row would have.
             if n:
-                end = float(rec.timestamps[-1]) + settings.windows.allowed_lateness_s + rec.period_s + 1e-6
+                lateness = max((g.timing.allowed_lateness_s for g in windows.groups), default=0.0)
+                end = float(rec.timestamps[-1]) + lateness + rec.period_s + 1e-6
                 # (The sample itself lands in a slot that never closes.)
                 for wb in windows.ingest([Sample(rec.tags[0], end, 0.0)]):
                     await to_forecast.put(wb)

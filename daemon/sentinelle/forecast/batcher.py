@@ -43,6 +43,7 @@ import numpy as np
 
 from ..errors import ModelError
 from ..metrics import Metrics
+from ..queues import end_of_stream
 from ..records import FloatArray, ForecastBatch, IntArray, WindowBatch
 from ..settings import ForecastSettings
 from .base import Forecaster
@@ -227,7 +228,7 @@ class ForecastBatcher:
                 for fb in batch.split(self._levels(), quantiles, name):
                     await outbox.put(fb)
         finally:
-            await outbox.put(None)
+            await end_of_stream(outbox)
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def probe_capacity(

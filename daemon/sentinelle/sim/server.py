@@ -76,12 +76,14 @@ _CHW_LIMIT_DEADBAND_C = 0.05
 # the temperatures (1.2 °C per minute, far beyond what the 40 s exchanger does) instead of a
 # spike check, so a fast real change of a temperature is never held out.  The pump speeds,
 # controller outputs, get none.
+# The stuck checks use detect.stuck_after_periods (120 s at the default 1 s sample period).
 _TAG_CHECKS: Mapping[str, Mapping[str, float]] = {
-    "flow_m3h": {"spike_factor": 12.0, "stuck_after_s": 120.0},
-    "supply_temp_c": {"stuck_after_s": 120.0, "rate_limit_per_s": 0.02, "rate_window_s": 60.0},
-    "chw_temp_c": {"stuck_after_s": 120.0, "rate_limit_per_s": 0.02, "rate_window_s": 60.0},
-    "power_kw": {"spike_factor": 12.0, "stuck_after_s": 120.0},
+    "flow_m3h": {"spike_factor": 12.0},
+    "supply_temp_c": {"rate_limit_per_s": 0.02, "rate_window_s": 60.0},
+    "chw_temp_c": {"rate_limit_per_s": 0.02, "rate_window_s": 60.0},
+    "power_kw": {"spike_factor": 12.0},
 }
+_STUCK_CHECKED = frozenset({"flow_m3h", "supply_temp_c", "chw_temp_c", "power_kw"})
 _YIELD_EVERY_WRITES = 1000
 _MAX_LAG_S = 2.0
 _LAG_WARNING_INTERVAL_S = 60.0
@@ -132,6 +134,7 @@ def chiller_tags(
                 unit=TAG_UNITS[short],
                 period_s=period,
                 min_spread=TAG_RESOLUTION[short],
+                stuck_check=True if short in _STUCK_CHECKED else None,
                 **limits,
             )
         )

@@ -31,6 +31,21 @@ Failure handling, and why it preserves the order of each asset's events:
 * An event that can never be delivered (larger than the producer's maximum
   request size) is dropped, counted as an error and as dropped, and logged.
 
+Store and forward (``sinks/spool.py``), so that a stop or a long outage loses nothing:
+
+* When Kafka has acknowledged nothing for ``spool_after_s`` while events are
+  pending, when the memory queue overflows, and at :meth:`KafkaSink.close` (its
+  deadline reached), every pending event not yet on disk — the unacknowledged
+  chunk first, then the queue — is appended to the spool.  Events in memory are
+  always newer than those in the spool, and delivery takes the spool's head
+  first, so each asset's order survives outages and restarts.
+* Spooled events are committed (forgotten) only once acknowledged; a restart
+  sends what is left before any new event.  A re-send has the event's original
+  ``event_id`` (in the JSON), which consumers de-duplicate on.
+* Recovery is logged twice: when the first acknowledgement arrives after an
+  outage (how long it lasted, how many events wait), and when that backlog is
+  delivered (how many, in how long).
+
 aiokafka's exceptions never leave this module: :meth:`KafkaSink.start` raises
 :class:`~sentinelle.errors.SinkUnavailable` (or ``ConfigError`` for bootstrap
 servers it cannot parse), and delivery problems are counted and logged, never raised.
@@ -47,14 +62,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaConnectionError, KafkaError, MessageSizeTooLargeError
+from aiokafka.errors import KafkaError, MessageSizeTooLargeError
 
-from ..errors import ConfigError, SinkError, SinkUnavailable
+from ..errors import SinkError, SinkUnavailable
 from ..metrics import Metrics
 from ..records import AlertEvent
 from ..settings import KafkaSettings
-from .kafka_security import explain_connect_failure, kafka_security_kwargs
+from .kafka_producer import connect_producer, stop_producer
+from .spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -67,8 +82,11 @@ Waiting per event would cost ``linger_ms`` plus a round trip each (~150 events/s
 a burst of thousands of alerts (a plant trip) must not take minutes to publish.
 """
 
-_ABORT_GRACE_S = 1.0
-"""How long a cancelled ``close`` still waits for requests already on the wire."""
+_SPILL_LOG_INTERVAL_S = 60.0
+"""Spilling during one outage is logged at most this often (with the count since the last line)."""
+
+_WATCH_INTERVAL_S = 1.0
+"""How often gauges are refreshed and an outage is checked against ``spool_after_s``."""
 
 _OVERFLOW_LOG_INTERVAL_S = 10.0
 """Queue overflow is logged at most this often: a long outage overflows on every send."""
@@ -78,10 +96,23 @@ _OVERFLOW_LOG_INTERVAL_S = 10.0
 class _Message:
     """An event already encoded, so a malformed one fails in ``send``, not in the delivery task."""
 
-    alert_id: str
+    event_id: str
     key: bytes
     value: bytes
     headers: tuple[tuple[str, bytes], ...]
+
+    def to_record(self) -> bytes:
+        """The spool's payload: readable JSON (key, value and headers are UTF-8 text)."""
+        headers = [[name, value.decode()] for name, value in self.headers]
+        record = {"id": self.event_id, "key": self.key.decode(), "value": self.value.decode(), "headers": headers}
+        return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
+
+    @classmethod
+    def from_record(cls, payload: bytes) -> _Message:
+        """Raises ``ValueError``, ``KeyError`` or ``TypeError`` for a payload this version did not write."""
+        d = json.loads(payload)
+        headers = tuple((str(name), str(value).encode()) for name, value in d["headers"])
+        return cls(str(d["id"]), str(d["key"]).encode(), str(d["value"]).encode(), headers)
 
 
 def encode(event: AlertEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
@@ -99,8 +130,8 @@ def encode(event: AlertEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     >>> key, value, headers = encode(ev)
     >>> key, headers
     (b'chiller1', [('schema_version', b'1'), ('event', b'opened')])
-    >>> value[:40]
-    b'{"schema_version":1,"event":"opened","al'
+    >>> json.loads(value)["event_id"]
+    'chiller1/chiller1.chw_temp_c/limit_high/1700000000000:0:opened'
     """
     value = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     headers = [("schema_version", str(event.schema_version).encode()), ("event", event.event.encode())]
@@ -132,23 +163,51 @@ class KafkaSink:
         self._delivered = metrics.sink_events.labels(SINK_NAME)
         self._errors = metrics.sink_errors.labels(SINK_NAME)
         self._dropped = metrics.sink_dropped.labels(SINK_NAME)
+        self._metrics = metrics
 
         self._queue: collections.deque[_Message] = collections.deque()
         self._in_flight: list[_Message] = []
-        """Taken from the queue, handed to the producer, not yet acknowledged."""
+        """Taken from the queue or the spool, handed to the producer, not yet acknowledged."""
+        self._in_flight_serials: list[int | None] | None = None
+        """Spool serials of ``_in_flight`` when it is on disk (read from the spool, or spilled since); else None."""
+        self._spool: Spool | None = None
+        if settings.spool_dir is not None:
+            self._spool = Spool(
+                settings.spool_dir,
+                max_bytes=settings.spool_max_bytes,
+                fsync=settings.spool_fsync,
+                on_drop=self._dropped.inc,
+                on_torn=self._torn,
+            )
+        self._spool_open = False
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
         self._producer: Any = None
         self._worker: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._closed = False
         self._overflow_unlogged = 0
         self._overflow_logged_at = -_OVERFLOW_LOG_INTERVAL_S
+        self._spill_unlogged = 0
+        self._spill_logged_at = -_SPILL_LOG_INTERVAL_S
+        self._stalled_since: float | None = None
+        """Since when events have been pending without any acknowledgement (monotonic)."""
+        self._outage_since: float | None = None
+        """Set by a failed delivery: when the stall it belongs to began; cleared by the next acknowledgement."""
+        self._backlog: tuple[float, int] | None = None
+        """After a recovery: when it began, and events delivered since (logged once the backlog is gone)."""
 
     @property
     def pending(self) -> int:
-        """Events accepted by :meth:`send` and neither delivered nor dropped yet."""
-        return len(self._queue) + len(self._in_flight)
+        """Events accepted by :meth:`send` and neither delivered nor dropped yet (memory and spool)."""
+        in_memory = len(self._queue) + (len(self._in_flight) if self._in_flight_serials is None else 0)
+        return in_memory + self.spooled
+
+    @property
+    def spooled(self) -> int:
+        """Events waiting in the on-disk spool (those in flight from it included)."""
+        return self._spool.events if self._spool is not None else 0
 
     @property
     def connected(self) -> bool:
@@ -156,16 +215,23 @@ class KafkaSink:
         return self._producer is not None
 
     async def start(self) -> None:
-        """Connect, and make sure the topic exists (auto-created on first metadata request).
+        """Open the spool, connect, and make sure the topic exists (auto-created on first metadata request).
 
-        Raises :class:`SinkUnavailable` naming the bootstrap servers when the cluster
-        cannot be reached and ``required_at_start`` is set; otherwise logs a warning
-        and keeps connecting in the background while ``send`` queues events.
+        Raises :class:`SinkUnavailable` when the spool directory cannot be used, or
+        naming the bootstrap servers when the cluster cannot be reached and
+        ``required_at_start`` is set; otherwise logs a warning and keeps connecting
+        in the background while ``send`` queues events.  Events an earlier run
+        spooled are sent first.
         Raises :class:`~sentinelle.errors.ConfigError` when ``bootstrap_servers``
         cannot be parsed, required or not: retrying would not help.
         """
         if self._worker is not None:
             return
+        if self._spool is not None and not self._spool_open:
+            self._spool.open()
+            self._spool_open = True
+            if self._spool.events:
+                self._drained.clear()
         try:
             self._producer = await self._connect()
         except SinkError as e:
@@ -175,6 +241,7 @@ class KafkaSink:
         else:
             log.info("Kafka sink connected to %s, topic %s", self._settings.bootstrap_servers, self._settings.topic)
         self._worker = asyncio.create_task(self._deliver_forever(), name="kafka-sink")
+        self._watcher = asyncio.create_task(self._watch(), name="kafka-sink-watch")
 
     async def send(self, events: Sequence[AlertEvent]) -> None:
         """Queue ``events`` for delivery and return at once; never raises for delivery problems."""
@@ -192,9 +259,11 @@ class KafkaSink:
                 self._dropped.inc()
                 log.exception("Alert event %s cannot be encoded as JSON; dropped", event.alert_id)
                 continue
-            self._queue.append(_Message(event.alert_id, key, value, tuple(headers)))
+            self._queue.append(_Message(event.event_id, key, value, tuple(headers)))
         self._enforce_bound()
         if self._queue:
+            if self._stalled_since is None:
+                self._stalled_since = time.monotonic()
             self._drained.clear()
             self._wake.set()
 
@@ -202,9 +271,9 @@ class KafkaSink:
         """Deliver what is pending, then stop the producer.
 
         Waits as long as delivery takes: the caller bounds it (``asyncio.timeout``).
-        When cancelled, the undelivered events are counted as dropped and logged,
-        the producer is stopped without waiting for them, and the cancellation
-        propagates.
+        When cancelled, the undelivered events go to the spool (without one: are
+        counted as dropped and logged), the producer is stopped without waiting
+        for them (within about ``2 × kafka_producer.ABORT_GRACE_S``), and the cancellation propagates.
         """
         if self._closed:
             return
@@ -212,15 +281,22 @@ class KafkaSink:
         try:
             await self._wait_drained()
         except asyncio.CancelledError:
-            self._drop_pending()
+            self._spill_or_drop("stopping before Kafka acknowledged them")
             await self._stop(abort=True)
+            self._close_spool()
             raise
         # Only a sink that was never started, or a bug, leaves events pending here.
-        self._drop_pending()
+        self._spill_or_drop("stopping")
         await self._stop(abort=False)
+        self._close_spool()
+
+    def _spill_or_drop(self, why: str) -> None:
+        self._spill(why)
+        self._drop_pending()
 
     def _drop_pending(self) -> None:
-        undelivered = self.pending
+        """Give up what is pending in memory (after a spill: only what the disk refused)."""
+        undelivered = len(self._queue) + (len(self._in_flight) if self._in_flight_serials is None else 0)
         if undelivered:
             self._dropped.inc(undelivered)
             log.error(
@@ -230,11 +306,125 @@ class KafkaSink:
             )
         self._queue.clear()
         self._in_flight = []
+        self._in_flight_serials = None
+
+    def _close_spool(self) -> None:
+        if self._spool is None or not self._spool_open:
+            return
+        if self._spool.events:
+            log.warning(
+                "%d alert events wait in the spool %s for the next start", self._spool.events, self._spool.directory
+            )
+        try:
+            self._spool.close()
+        except OSError as e:
+            self._errors.inc()
+            log.error("alert spool %s did not close cleanly: %s", self._spool.directory, e)
+        self._spool_open = False
+        self._update_gauges()
+
+    # --- store and forward ---------------------------------------------------------------------
+
+    def _torn(self, n: int) -> None:
+        self._dropped.inc(n)
+        self._metrics.alert_spool_torn.inc(n)
+
+    def _spill(self, why: str) -> int:
+        """Append every pending event not on disk yet to the spool — in flight first, then the queue.
+
+        Returns how many were written; on a disk error they stay in memory (counted, logged).
+        """
+        if self._spool is None or not self._spool_open:
+            return 0
+        in_flight = self._in_flight if self._in_flight_serials is None else []
+        messages = [*in_flight, *self._queue]
+        if not messages:
+            return 0
+        try:
+            serials = self._spool.append([m.to_record() for m in messages])
+        except OSError as e:
+            self._errors.inc()
+            log.error(
+                "cannot write %d alert events to the spool %s (%s); they stay in memory",
+                len(messages),
+                self._spool.directory,
+                e,
+            )
+            return 0
+        if in_flight:
+            self._in_flight_serials = serials[: len(in_flight)]
+        self._queue.clear()
+        self._spill_unlogged += len(messages)
+        now = time.monotonic()
+        # During an outage the watcher spills every second: one line a minute says enough.
+        if self._closed or self._outage_since is None or now - self._spill_logged_at >= _SPILL_LOG_INTERVAL_S:
+            log.warning(
+                "%s: wrote %d alert events to the spool %s (%d waiting there, %d bytes)",
+                why,
+                self._spill_unlogged,
+                self._spool.directory,
+                self._spool.events,
+                self._spool.size_bytes,
+            )
+            self._spill_unlogged = 0
+            self._spill_logged_at = now
+        self._update_gauges()
+        return len(messages)
+
+    async def _watch(self) -> None:
+        """Refresh the gauges; spill to the spool once nothing has been acknowledged for ``spool_after_s``."""
+        after_s = self._settings.spool_after_s
+        interval = min(_WATCH_INTERVAL_S, after_s / 4)
+        while True:
+            now = time.monotonic()
+            if not self.pending:
+                self._stalled_since = None
+            elif self._stalled_since is None:
+                self._stalled_since = now
+            elif now - self._stalled_since >= after_s:
+                self._spill(f"Kafka has acknowledged no alert event for {now - self._stalled_since:.0f} s")
+            self._update_gauges()
+            await asyncio.sleep(interval)
+
+    def _update_gauges(self) -> None:
+        self._metrics.alert_pending.set(self.pending)
+        self._metrics.alert_spool_events.set(self.spooled)
+        self._metrics.alert_spool_bytes.set(self._spool.size_bytes if self._spool is not None else 0)
+
+    def _note_failure(self) -> None:
+        """Count a failed delivery attempt; it marks an outage, whose end :meth:`_note_progress` logs."""
+        self._errors.inc()
+        if self._outage_since is None:
+            self._outage_since = self._stalled_since if self._stalled_since is not None else time.monotonic()
+
+    def _note_progress(self, delivered: int) -> None:
+        """Events were acknowledged: the stall is over; log a recovery and, later, its backlog delivered."""
+        now = time.monotonic()
+        self._stalled_since = now if self.pending else None
+        if self._outage_since is not None:
+            log.warning(
+                "Kafka delivery recovered after %.1f s without acknowledgements; sending the %d alert events "
+                "that waited (%d from the spool)",
+                now - self._outage_since,
+                self.pending + delivered,
+                self.spooled,
+            )
+            self._outage_since = None
+            self._backlog = (now, 0)
+        if self._backlog is not None:
+            began, sent = self._backlog
+            self._backlog = (began, sent + delivered)
+            if not self.pending:
+                log.warning(
+                    "Kafka backlog after the outage delivered: %d alert events in %.1f s", sent + delivered, now - began
+                )
+                self._backlog = None
+        self._update_gauges()
 
     # --- delivery task -------------------------------------------------------------------------
 
     async def _deliver_forever(self) -> None:
-        """Connect when needed and deliver the queue's head, in order, until cancelled by ``close``."""
+        """Connect when needed and deliver the spool's head, then the queue's, in order, until cancelled."""
         delay = self._retry_initial_s
         while True:
             try:
@@ -243,7 +433,7 @@ class KafkaSink:
                         self._producer = await self._connect()
                     except SinkError as e:
                         if self.pending:
-                            self._errors.inc()
+                            self._note_failure()
                         log.warning(
                             "%s; retrying in %.1f s (%d alert events pending)",
                             e,
@@ -254,7 +444,7 @@ class KafkaSink:
                         delay = min(delay * 2, self._retry_max_s)
                         continue
                     log.info("Kafka sink connected to %s", self._settings.bootstrap_servers)
-                if not self._queue:
+                if not self._queue and not self.spooled:
                     self._drained.set()
                     self._wake.clear()
                     await self._wake.wait()
@@ -268,7 +458,7 @@ class KafkaSink:
             except Exception:
                 # A bug must not stop delivery for good: requeue, count, and retry like any failure.
                 self._requeue(self._in_flight)
-                self._errors.inc()
+                self._note_failure()
                 log.exception("Kafka sink delivery failed unexpectedly; retrying")
                 abort = True  # the producer may still hold the requeued events: do not wait for them
             # Something failed: a fresh producer after a pause is the one recovery that fits every cause.
@@ -276,13 +466,48 @@ class KafkaSink:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._retry_max_s)
 
+    def _take_chunk(self) -> list[_Message]:
+        """Up to ``_CHUNK_EVENTS`` events from the spool's head when it has any, else from the queue's."""
+        if not self.spooled:
+            self._in_flight_serials = None
+            return [self._queue.popleft() for _ in range(min(len(self._queue), _CHUNK_EVENTS))]
+        assert self._spool is not None
+        chunk: list[_Message] = []
+        serials: list[int | None] = []
+        for serial, payload in self._spool.head(_CHUNK_EVENTS):
+            try:
+                message = _Message.from_record(payload)
+            except (ValueError, KeyError, TypeError) as e:
+                if chunk:
+                    break  # the chunk before it first; then it is at the head
+                self._errors.inc()
+                self._dropped.inc()
+                log.error("alert spool record %d is unreadable (%s); dropped", serial, e)
+                self._commit_spool(serial)
+                continue
+            chunk.append(message)
+            serials.append(serial)
+        self._in_flight_serials = serials
+        return chunk
+
+    def _commit_spool(self, serial: int) -> None:
+        assert self._spool is not None
+        try:
+            self._spool.commit(serial)
+        except OSError as e:
+            # The events went out; a stale cursor only re-sends them after a restart (same event ids).
+            self._errors.inc()
+            log.error("alert spool %s: cannot record delivered events (%s)", self._spool.directory, e)
+
     async def _deliver_chunk(self, producer: Any) -> bool:
         """Send up to ``_CHUNK_EVENTS`` events from the head and wait for all acknowledgements.
 
-        Returns False when some must be retried (they are back at the head of the queue).
+        Returns False when some must be retried (they are back at the head of the queue, or still in the spool).
         """
-        chunk = [self._queue.popleft() for _ in range(min(len(self._queue), _CHUNK_EVENTS))]
+        chunk = self._take_chunk()
         self._in_flight = chunk
+        if not chunk:
+            return True
         acks: list[asyncio.Future[Any] | None] = []
         send_error: KafkaError | None = None
         for message in chunk:
@@ -291,7 +516,7 @@ class KafkaSink:
                     self._settings.topic, value=message.value, key=message.key, headers=list(message.headers)
                 )
             except MessageSizeTooLargeError as e:
-                log.error("Alert event %s is too large for Kafka (%s); dropped", message.alert_id, e)
+                log.error("Alert event %s is too large for Kafka (%s); dropped", message.event_id, e)
                 ack = None
             except KafkaError as e:
                 # Metadata not available or the producer's buffer full for request_timeout_ms:
@@ -305,29 +530,47 @@ class KafkaSink:
         retry: list[_Message] = []
         first_error: BaseException | None = send_error
         delivered = 0
+        done_serial: int | None = None
+        """On disk: the last serial of the prefix of the chunk that is delivered (or dropped)."""
+        serials = self._in_flight_serials
         for i, message in enumerate(chunk):
-            if i < len(acks):
-                ack = acks[i]
-                if ack is None:
-                    self._errors.inc()
-                    self._dropped.inc()
-                    continue
-                error = SinkError("acknowledgement cancelled") if ack.cancelled() else ack.exception()
+            ack = acks[i] if i < len(acks) else None
+            if i >= len(acks):
+                error: BaseException | None = send_error
+            elif ack is None:  # too large: dropped, never retried
+                self._errors.inc()
+                self._dropped.inc()
+                error = None
             else:
-                error = send_error
-            if error is not None or message.key in retry_keys:
+                error = SinkError("acknowledgement cancelled") if ack.cancelled() else ack.exception()
+            acknowledged = ack is not None and error is None
+            if serials is not None:
+                # On disk, everything from the first failure on is re-sent from the spool, in order.
+                if error is not None or retry:
+                    first_error = first_error or error
+                    retry.append(message)
+                elif serials[i] is not None:
+                    done_serial = serials[i]
+                delivered += acknowledged
+            elif error is not None or message.key in retry_keys:
                 # Later events of this asset are re-sent too, so they are not followed by an older one.
                 first_error = first_error or error
                 retry_keys.add(message.key)
                 retry.append(message)
             else:
-                delivered += 1
+                delivered += acknowledged
         self._delivered.inc(delivered)
+        if done_serial is not None:
+            self._commit_spool(done_serial)
         self._in_flight = []
+        self._in_flight_serials = None
+        if delivered:
+            self._note_progress(delivered)
         if not retry:
             return True
-        self._errors.inc()
-        self._requeue(retry)
+        self._note_failure()
+        if serials is None:
+            self._requeue(retry)
         log.warning(
             "Kafka delivery to %s failed (%s: %s); %d alert events will be retried",
             self._settings.topic,
@@ -347,7 +590,7 @@ class KafkaSink:
         while waiting:
             _, waiting = await asyncio.wait(waiting, timeout=self._request_timeout_s)
             if waiting:
-                self._errors.inc()
+                self._note_failure()
                 log.warning(
                     "%d alert events not acknowledged by Kafka at %s after %.1f s; the producer retries",
                     len(waiting),
@@ -356,17 +599,21 @@ class KafkaSink:
                 )
 
     def _requeue(self, messages: list[_Message]) -> None:
-        self._queue.extendleft(reversed(messages))
+        if self._in_flight_serials is None:  # events on disk are re-read from the spool instead
+            self._queue.extendleft(reversed(messages))
         self._in_flight = []
+        self._in_flight_serials = None
         self._enforce_bound()
 
     def _enforce_bound(self) -> None:
-        """Drop the oldest queued events beyond ``max_pending_events`` (fresh alerts matter more).
+        """Beyond ``max_pending_events`` queued: spill to the spool, or without one drop the oldest.
 
         The bound is on the queue; up to ``_CHUNK_EVENTS`` more may be in flight.
         """
         excess = len(self._queue) - self._settings.max_pending_events
         if excess <= 0:
+            return
+        if self._spill(f"more than {self._settings.max_pending_events} alert events pending"):
             return
         for _ in range(excess):
             self._queue.popleft()
@@ -395,104 +642,19 @@ class KafkaSink:
     # --- producer life cycle -------------------------------------------------------------------
 
     async def _connect(self) -> Any:
-        """A started producer that knows the topic's partitions, or :class:`SinkError`.
-
-        Each step is bounded by the request timeout: aiokafka's own start waits
-        for a producer id without limit while brokers answer but cannot give one.
-        Asking for the topic's partitions up front auto-creates a new topic, so the
-        first alert does not pay for it, and proves the topic is usable.
-        """
-        servers = self._settings.bootstrap_servers
-        producer = AIOKafkaProducer(
-            bootstrap_servers=servers,
-            client_id=self._settings.client_id,
-            acks="all",
-            enable_idempotence=True,
-            linger_ms=self._settings.linger_ms,
-            request_timeout_ms=self._settings.request_timeout_ms,
-            **kafka_security_kwargs(self._settings),
-        )
-        step = f"Kafka cluster at {servers} is unreachable"
-        try:
-            async with asyncio.timeout(self._request_timeout_s):
-                await producer.start()
-            step = f"Kafka topic {self._settings.topic!r} at {servers} is not available"
-            async with asyncio.timeout(self._request_timeout_s):
-                await producer.partitions_for(self._settings.topic)
-        except ValueError as e:
-            # aiokafka parses bootstrap_servers only when it connects.
-            await self._stop_producer(producer, abort=False)
-            raise ConfigError(f"cannot parse {servers!r}: {e}", field="kafka.bootstrap_servers") from None
-        except (KafkaError, OSError, TimeoutError) as e:
-            await self._stop_producer(producer, abort=False)
-            if isinstance(e, TimeoutError):
-                detail = f"no answer within {self._request_timeout_s:g} s"
-            elif isinstance(e, KafkaConnectionError):
-                detail = explain_connect_failure(self._settings) or "no bootstrap server accepted a connection"
-            else:
-                detail = f"{type(e).__name__}: {e}"
-            raise SinkError(f"{step}: {detail}") from None
-        except BaseException:
-            await self._stop_producer(producer, abort=False)
-            raise
-        return producer
+        return await connect_producer(self._settings)
 
     async def _discard_producer(self, *, abort: bool) -> None:
         producer, self._producer = self._producer, None
         if producer is not None:
-            await self._stop_producer(producer, abort=abort)
+            await stop_producer(producer, abort=abort, timeout_s=self._request_timeout_s)
 
     async def _stop(self, *, abort: bool) -> None:
-        """Cancel the delivery task, then stop the producer."""
-        worker, self._worker = self._worker, None
-        if worker is not None:
-            worker.cancel()
-            await asyncio.wait([worker])
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            await self._stop_producer(producer, abort=abort)
-
-    async def _stop_producer(self, producer: Any, *, abort: bool) -> None:
-        """Stop ``producer``, bounded; never raises.
-
-        ``AIOKafkaProducer.stop`` first waits for every batch it holds, and an
-        idempotent producer retries a sent batch until a broker takes it, so with
-        the broker gone ``stop`` would never return.  When ``abort`` is set (the
-        events are given up) the producer is torn down without that wait.
-        """
-        if abort and await self._abort_producer(producer):
-            return
-        try:
-            async with asyncio.timeout(self._request_timeout_s):
-                await producer.stop()
-        except Exception as e:
-            # aiokafka's teardown errors must not leave this module; the events are accounted for.
-            log.warning("Kafka producer did not stop cleanly: %s", str(e) or type(e).__name__)
-
-    async def _abort_producer(self, producer: Any) -> bool:
-        """``AIOKafkaProducer.stop`` without waiting for undelivered batches; False if not possible.
-
-        aiokafka has no public way to give up pending batches, so this repeats
-        what ``stop`` does minus the flush, through two private attributes of
-        aiokafka 0.14 (``_closed``, ``_sender``), checked first.  Alternatives
-        tried: failing the batches with the accumulator's ``fail_all`` races the
-        sender and crashes it; cancelling a bounded ``stop`` leaves its flush task
-        pending forever.
-        """
-        sender = getattr(producer, "_sender", None)
-        close_sender = getattr(sender, "close", None)
-        if not hasattr(producer, "_closed") or not callable(close_sender):
-            return False
-        producer._closed = True  # what stop() sets first; it also marks the producer closed for __del__
-        try:
-            # The sender waits for its requests on the wire; those are given up too after a grace.
-            async with asyncio.timeout(_ABORT_GRACE_S):
-                await close_sender()
-        except Exception as e:
-            log.debug("Kafka producer sender did not stop cleanly: %r", e)
-        try:
-            async with asyncio.timeout(self._request_timeout_s):
-                await producer.client.close()
-        except Exception as e:
-            log.warning("Kafka producer connections did not close cleanly: %s", str(e) or type(e).__name__)
-        return True
+        """Cancel the delivery and watch tasks, then stop the producer."""
+        tasks = [t for t in (self._worker, self._watcher) if t is not None]
+        self._worker = self._watcher = None
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        await self._discard_producer(abort=abort)

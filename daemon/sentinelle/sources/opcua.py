@@ -261,6 +261,8 @@ class OpcUaSource:
     (``source_errors_total{kind="bad_node"}``); the other tags keep working.
 
     ``tags`` are this source's tags (the caller selects them by ``TagSettings.source``).
+    ``on_state(connected)`` is told when an outage begins (False: at its first failure)
+    and ends (True), so the window stage stops holding this source's last values at once.
     """
 
     def __init__(
@@ -269,6 +271,7 @@ class OpcUaSource:
         tags: Sequence[TagSettings],
         metrics: Metrics,
         out: SampleQueue,
+        on_state: Callable[[bool], None] | None = None,
     ) -> None:
         self.name = settings.name
         self._settings = settings
@@ -292,6 +295,7 @@ class OpcUaSource:
         self._in_outage = False
         self._outage_since = 0.0
         self._outage_kind = ""
+        self._on_state = on_state
         self._background: set[asyncio.Task[None]] = set()
         self._security = ClientSecurity(settings)
         self._last_error: str | None = None
@@ -320,12 +324,8 @@ class OpcUaSource:
         """Connect, subscribe and deliver until cancelled; reconnect with backoff on every failure."""
         s = self._settings
         delay = s.reconnect_initial_s
-        first = True
         try:
             while True:
-                if not first:
-                    self._reconnects.inc()
-                first = False
                 try:
                     await self._session()
                 except _ConnectionLost as e:
@@ -499,6 +499,9 @@ class OpcUaSource:
 
     def _set_connected(self, accepted: int, rejected: int) -> None:
         if self._in_outage:
+            # One per outage that ended, not per attempt: a server restart is one reconnect,
+            # so SentinelleSourceFlapping means a connection that keeps coming and going.
+            self._reconnects.inc()
             _log.info(
                 "source %s: reconnected to %s after %.1f s (%d tags subscribed, %d rejected)",
                 self.name,
@@ -515,6 +518,8 @@ class OpcUaSource:
                 accepted,
                 rejected,
             )
+        if self._in_outage and self._on_state is not None:
+            self._on_state(True)
         self._in_outage = False
         self._last_error = None
         self._connected_gauge.set(1)
@@ -539,6 +544,8 @@ class OpcUaSource:
             return
         if not self._in_outage:
             self._outage_since = time.monotonic()
+            if self._on_state is not None:
+                self._on_state(False)
         self._in_outage = True
         self._outage_kind = kind
         what = {"connection_lost": "connection lost", "internal": "unexpected error", "security": "refused"}.get(

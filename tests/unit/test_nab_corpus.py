@@ -1,0 +1,97 @@
+"""A NAB-style corpus on disk: windows mapped to rows, NAB's result files, the tuning split, the whole command."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentinelle.errors import ConfigError
+from sentinelle.evaluation.nab_corpus import (
+    HELD_OUT,
+    TUNING,
+    load_corpus,
+    read_scores,
+    result_path,
+    split_of,
+    write_result,
+)
+
+
+def _corpus(tmp_path: Path, rows: int = 400) -> tuple[Path, Path]:
+    data = tmp_path / "nab" / "data"
+    windows: dict[str, list[list[str]]] = {}
+    rng = np.random.default_rng(0)
+    for cat, names in {"catA": ["b.csv", "a.csv", "c.csv"], "catB": ["z.csv"]}.items():
+        (data / cat).mkdir(parents=True)
+        for name in names:
+            # Hourly rows at :04 past the hour (off the epoch grid), a spike at row 300.
+            stamps = [f"2015-01-{1 + h // 24:02d} {h % 24:02d}:00:04" for h in range(rows)]
+            values = rng.normal(size=rows)
+            values[300] = 30.0
+            with open(data / cat / name, "w", newline="") as f:
+                w = csv.writer(f)
+                w.writerow(["timestamp", "value"])
+                w.writerows([t, f"{v:.3f}"] for t, v in zip(stamps, values, strict=True))
+            windows[f"{cat}/{name}"] = [[stamps[290] + ".000000", stamps[310] + ".000000"]] if name != "z.csv" else []
+    labels = tmp_path / "nab" / "labels" / "combined_windows.json"
+    labels.parent.mkdir(parents=True)
+    labels.write_text(json.dumps(windows))
+    return data, labels
+
+
+def test_split_alternates_within_each_category_by_name() -> None:
+    names = ["x/a3.csv", "x/a1.csv", "x/a2.csv", "y/only.csv", "x/a4.csv"]
+    split = split_of(names)
+    assert [split[n] for n in ("x/a1.csv", "x/a2.csv", "x/a3.csv", "x/a4.csv")] == [TUNING, HELD_OUT, TUNING, HELD_OUT]
+    assert split["y/only.csv"] == TUNING
+    assert split_of(reversed(names)) == split  # the order given does not matter
+
+
+def test_loader_maps_windows_to_rows_and_result_files_round_trip(tmp_path: Path) -> None:
+    data, labels = _corpus(tmp_path)
+    files = load_corpus(data, labels)
+    assert [f.name for f in files] == ["catA/a.csv", "catA/b.csv", "catA/c.csv", "catB/z.csv"]
+    assert files[0].labelled.windows == ((290, 310),) and files[3].labelled.windows == ()
+    assert files[0].timestamps[1] - files[0].timestamps[0] == 3600.0
+    scores = np.linspace(0, 1, 400)
+    path = write_result(tmp_path / "results", "det", files[0], scores)
+    assert path == result_path(tmp_path / "results", "det", "catA/a.csv") == tmp_path / "results/det/catA/det_a.csv"
+    with open(path) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["timestamp", "value", "anomaly_score", "label"]
+    assert rows[1][:2] == [files[0].timestamp_text[0], files[0].value_text[0]]
+    assert [int(r[3]) for r in rows[1:]].count(1) == 21
+    assert np.array_equal(read_scores(tmp_path / "results", "det", files[:1])[0], scores)
+    with pytest.raises(ValueError, match="may not contain"):
+        result_path(tmp_path, "bad_name", "catA/a.csv")
+
+
+def test_a_window_bound_that_is_not_a_row_is_an_error(tmp_path: Path) -> None:
+    data, labels = _corpus(tmp_path)
+    windows = json.loads(labels.read_text())
+    windows["catA/a.csv"] = [["2015-01-02 00:00:00.000000", "2015-01-03 00:00:04.000000"]]  # :00, not :04
+    labels.write_text(json.dumps(windows))
+    with pytest.raises(ConfigError, match="matches 0 rows"):
+        load_corpus(data, labels)
+
+
+def test_evaluate_nab_command_writes_results_and_report(tmp_path: Path) -> None:
+    from sentinelle.cli import main
+
+    data, labels = _corpus(tmp_path)
+    out = tmp_path / "report"
+    args = ["evaluate", "--dataset", "nab", "--data", str(data), "--labels", str(labels), "--out", str(out)]
+    code = main([*args, "--forecasters", "naive"])
+    assert code == 0
+    result = json.loads((out / "results.json").read_text())
+    det = result["forecasters"]["naive"]["detectors"]
+    assert set(det) == {"sentinelleNaive", "sentinelleNaiveOpenings"}
+    assert set(det["sentinelleNaive"]) == {"held_out", "tuning", "all", "by_category"}
+    assert result["split"] == {HELD_OUT: ["catA/b.csv"], TUNING: ["catA/a.csv", "catA/c.csv", "catB/z.csv"]}
+    assert result["forecasters"]["naive"]["periods_s"]["catA/a.csv"] == 3600.0
+    assert (out / "results" / "sentinelleNaiveOpenings" / "catB" / "sentinelleNaiveOpenings_z.csv").is_file()
+    assert "held-out split" in (out / "report.md").read_text()
