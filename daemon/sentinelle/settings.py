@@ -544,8 +544,8 @@ class DetectSettings(_Section):
     # Defaults are set a priori from the standards' own numbers, not tuned on any reported data.
     severe_opens_at_once: bool = Field(
         default=True,
-        description="A residual tick with |z| >= critical_z opens its alert at once instead of waiting for "
-        "open_k of open_n (a single huge spike is an alarm).",
+        description="A residual tick beyond score_severe_sigmas calibrated σ (the per-tag scorer's severe mask) "
+        "opens its alert at once instead of waiting for open_k of open_n (a single huge spike is an alarm).",
     )
     rearm_steps: int = Field(
         default=10,

@@ -505,7 +505,8 @@ class DetectStage:
         """One alert per tag (detect.merge_by_asset = false)."""
         g = ctx.group
         events: list[AlertEvent] = []
-        severe = flagged & (np.abs(ctx.z) >= self.settings.critical_z) & self.settings.severe_opens_at_once  # alarms
+        # alarms (issue 13.5): a tick beyond detect.score_severe_sigmas calibrated σ opens at once
+        severe = flagged & g.scorer.severe & self.settings.severe_opens_at_once
         opened, cleared = g.residual.step(flagged, scored & ~flagged, severe)  # alarms (issue 13.5): severe opens
         for i in opened.tolist():
             events.append(
@@ -537,7 +538,8 @@ class DetectStage:
         n_assets = len(g.asset_names)
         any_flagged = np.bincount(g.asset_index, weights=flagged, minlength=n_assets) > 0
         any_scored = np.bincount(g.asset_index, weights=scored, minlength=n_assets) > 0
-        severe = flagged & (np.abs(ctx.z) >= self.settings.critical_z) & self.settings.severe_opens_at_once  # alarms
+        # alarms (issue 13.5): a tick beyond detect.score_severe_sigmas calibrated σ opens at once
+        severe = flagged & g.scorer.severe & self.settings.severe_opens_at_once
         any_severe = np.bincount(g.asset_index, weights=severe, minlength=n_assets) > 0  # alarms (issue 13.5)
         opened, cleared = g.residual.step(any_flagged, any_scored & ~any_flagged, any_severe)  # alarms: severe opens
         events: list[AlertEvent] = []

@@ -295,6 +295,8 @@ class OpcUaSource:
         self._in_outage = False
         self._outage_since = 0.0
         self._outage_kind = ""
+        self._ever_connected = False
+        """A first connection after failed attempts at start ends no outage of a connection: not a reconnect."""
         self._on_state = on_state
         self._background: set[asyncio.Task[None]] = set()
         self._security = ClientSecurity(settings)
@@ -498,7 +500,7 @@ class OpcUaSource:
     # --- state and reporting -----------------------------------------------------------
 
     def _set_connected(self, accepted: int, rejected: int) -> None:
-        if self._in_outage:
+        if self._in_outage and self._ever_connected:
             # One per outage that ended, not per attempt: a server restart is one reconnect,
             # so SentinelleSourceFlapping means a connection that keeps coming and going.
             self._reconnects.inc()
@@ -522,6 +524,7 @@ class OpcUaSource:
             self._on_state(True)
         self._in_outage = False
         self._last_error = None
+        self._ever_connected = True
         self._connected_gauge.set(1)
         self._connected.set()
 
