@@ -15,6 +15,11 @@ Prints a table and writes ``bench/results/forecast_speed.json`` with the machine
 
     python bench/forecast_speed.py
     python bench/forecast_speed.py --tags 100 1000 --device cpu --model path/to/checkpoint
+    python bench/forecast_speed.py --forecasters model --scans recursion chunked --threads 1 2
+
+``--scans`` times the model once per form of its smoothing branch (the step-by-step
+recursion, the chunked triangular solve, or ``auto``: chunked off the CPU), ``--threads``
+once per torch intra-op thread count, all in one process so the rows share the machine's state.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from prometheus_client import CollectorRegistry
 
 from _machine import write_result
@@ -134,6 +140,9 @@ def main() -> None:
     ap.add_argument("--horizon", type=int, default=16)
     ap.add_argument("--max-batch", type=int, default=1024)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--scans", nargs="+", default=["auto"], choices=["auto", "recursion", "chunked"])
+    ap.add_argument("--threads", type=int, nargs="+", default=[0], help="torch threads per row (0: torch's default)")
+    ap.add_argument("--no-tick", action="store_true", help="skip the daemon-tick measurement")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_speed.json")
     args = ap.parse_args()
 
@@ -143,20 +152,37 @@ def main() -> None:
     for name in args.forecasters:
         f = build(name, args)
         device = str(getattr(f, "device", device))
-        for n in args.tags:
-            r = time_forecaster(f, n, args.max_batch, args.repeats)
-            r["forecaster"] = name
-            if hasattr(f, "peak_memory_mib"):
-                r["peak_device_mib"] = f.peak_memory_mib()
-            results.append(r)
-            print(
-                f"{name:>6} {n:>6} tags: {r['forecasts_per_s']:>10.0f} forecasts/s, call p50 {r['call_p50_ms']} ms "
-                f"p99 {r['call_p99_ms']} ms, peak RSS {r['peak_rss_mib']} MiB",
-                flush=True,
-            )
-        ticks[name] = tick_cost(f)
-        print(f"{name:>6} daemon tick, 1,000 tags: {ticks[name]}", flush=True)
-    settings = {"context": CONTEXT, "horizon": args.horizon, "max_batch": args.max_batch, "levels": LEVELS}
+        model = getattr(f, "model", None)
+        branch = getattr(model, "smoothing", None)
+        for scan in args.scans if branch is not None else ["-"]:
+            if branch is not None:
+                branch.scan = scan
+            for threads in args.threads if name == "model" else [0]:
+                if threads:
+                    torch.set_num_threads(threads)
+                for n in args.tags:
+                    r = time_forecaster(f, n, args.max_batch, args.repeats)
+                    r.update(forecaster=name, smoothing_scan=scan, threads=torch.get_num_threads())
+                    if hasattr(f, "peak_memory_mib"):
+                        r["peak_device_mib"] = f.peak_memory_mib()
+                    results.append(r)
+                    print(
+                        f"{name:>6} {scan:>9} {r['threads']} thr {n:>6} tags: {r['forecasts_per_s']:>10.0f} "
+                        f"forecasts/s, call p50 {r['call_p50_ms']} ms p99 {r['call_p99_ms']} ms, "
+                        f"peak RSS {r['peak_rss_mib']} MiB",
+                        flush=True,
+                    )
+        if not args.no_tick:
+            ticks[name] = tick_cost(f)
+            print(f"{name:>6} daemon tick, 1,000 tags: {ticks[name]}", flush=True)
+    settings = {
+        "context": CONTEXT,
+        "horizon": args.horizon,
+        "max_batch": args.max_batch,
+        "levels": LEVELS,
+        "repeats": args.repeats,
+        "scans": args.scans,
+    }
     write_result(args.out, "forecast_speed", device, settings, results, tick_1000_tags=ticks)
 
 

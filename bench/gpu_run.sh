@@ -11,6 +11,7 @@ OUT=${OUT:-bench/results/gpu}
 DEVICE=${DEVICE:-cuda}
 SIZES=${SIZES:-"1000 5000"}
 TAGS=${TAGS:-"100 1000 10000"}
+SCANS=${SCANS:-"recursion chunked"}  # the smoothing branch's two forms, side by side (auto: chunked on CUDA)
 mkdir -p "$OUT"
 if [ -z "${NO_WHEELS:-}" ] && [ -d .whl ] && ls .whl/*.whl >/dev/null 2>&1; then
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
@@ -21,7 +22,7 @@ PY=${PY:-python3}
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null || true; } | tee "$OUT/gpu.txt"
 $PY -c "import torch, transformers, river, sentinelle; print('torch', torch.__version__, 'transformers', transformers.__version__, 'cuda', torch.cuda.is_available())" || exit 1
 # shellcheck disable=SC2086
-timeout 240 $PY bench/forecast_speed.py --device "$DEVICE" --tags $TAGS --forecasters model holt \
+timeout 360 $PY bench/forecast_speed.py --device "$DEVICE" --tags $TAGS --forecasters model holt --scans $SCANS \
   --out "$OUT/forecast_speed_$DEVICE.json" 2>&1 | tee "$OUT/forecast_speed_$DEVICE.log"
 # shellcheck disable=SC2086
 timeout 200 $PY bench/spine.py --forecaster model --model-device "$DEVICE" --sizes $SIZES --refresh-every-steps 1 \

@@ -22,10 +22,20 @@ promtool test rules deploy/prometheus/rules_test.yml
 # tests/unit/test_systemd_units.py checks the units with it; here a missing tool fails instead of skipping.
 command -v systemd-analyze >/dev/null || { echo "systemd-analyze missing: run deploy/install-system-deps.sh" >&2; exit 1; }
 
+echo "== node-opcua (the independent OPC-UA peer of tests/integration/test_opcua_node_peer.py)"
+if deploy/node-opcua/node-opcua.sh check; then
+    deploy/node-opcua/node-opcua.sh install
+else
+    echo "node/npm not installed: the node-opcua interoperability tests will be skipped (apt-get install npm)"
+fi
+
 echo "== services"
 trap 'deploy/services.sh stop || true' EXIT
 deploy/services.sh start
 export SENTINELLE_TEST_KAFKA_BOOTSTRAP="127.0.0.1:${SENTINELLE_KAFKA_PORT:-19092}"
+export SENTINELLE_TEST_KAFKA_SASL_BOOTSTRAP="127.0.0.1:${SENTINELLE_KAFKA_SASL_PORT:-$((${SENTINELLE_KAFKA_PORT:-19092} + 2))}"
+export SENTINELLE_TEST_KAFKA_SSL_BOOTSTRAP="127.0.0.1:${SENTINELLE_KAFKA_SSL_PORT:-$((${SENTINELLE_KAFKA_PORT:-19092} + 3))}"
+export SENTINELLE_TEST_KAFKA_TLS_DIR="$SENTINELLE_RUN_DIR/kafka/tls"
 export SENTINELLE_TEST_PROMETHEUS_URL="http://127.0.0.1:${SENTINELLE_PROMETHEUS_PORT:-19090}"
 export SENTINELLE_TEST_PROMETHEUS_TARGETS_DIR="$SENTINELLE_RUN_DIR/prometheus/targets"
 SENTINELLE_TEST_POSTGRES_DSN="$(deploy/postgres/postgres.sh dsn)"

@@ -280,7 +280,8 @@ class Daemon:
     async def _check_required_sources(self) -> None:
         for src, cfg in self._required_sources:
             if not await src.wait_connected(cfg.connect_timeout_s):
-                raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start")
+                why = f": {src.last_error}" if src.last_error else ""
+                raise SourceUnavailable(f"OPC-UA server {cfg.name!r} at {cfg.url} unreachable at start{why}")
 
     async def _hand_over_queued_alerts(self) -> None:
         """Alert events made but not yet given to the sinks when the grace ran out: give them now.

@@ -1,4 +1,5 @@
-"""The command line: ``sentinelle run | simulate | demo | check-config | pretrain | finetune | backtest | evaluate``.
+"""The command line: ``sentinelle run | simulate | demo | check-config | make-cert | pretrain | finetune | backtest |
+evaluate``.
 
 Exit codes (uvicorn-style, and ``RestartPreventExitStatus=78`` in the systemd unit):
 0 clean stop, 1 a bug, 69 a required service unavailable at start (EX_UNAVAILABLE),
@@ -73,6 +74,41 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve the simulated chiller over OPC-UA until SIGINT/SIGTERM.",
     )
     _sim_args(sim)
+    sim.add_argument(
+        "--security-policy",
+        action="append",
+        default=None,
+        choices=["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"],
+        help="endpoint to offer (repeatable; each secured policy with Sign and SignAndEncrypt)",
+    )
+    sim.add_argument(
+        "--certificate", type=Path, default=None, help="server certificate (sentinelle make-cert --server)"
+    )
+    sim.add_argument("--private-key", type=Path, default=None, help="its private key")
+    sim.add_argument("--trusted-client-certs", type=Path, default=None, help="folder of accepted client certificates")
+    sim.add_argument("--username", default=None, help="require this user (password: SENTINELLE_SIMULATOR__PASSWORD)")
+
+    mk = sub.add_parser(
+        "make-cert",
+        help="make an OPC-UA application certificate and key",
+        description="Write a self-signed OPC-UA application instance certificate (DER) and its RSA-2048 key "
+        "(PEM, mode 0600), with the application URI and host names in its SubjectAltName.",
+    )
+    mk.add_argument("--cert", type=Path, default=Path("sentinelle-cert.der"), help="certificate file to write")
+    mk.add_argument("--key", type=Path, default=Path("sentinelle-key.pem"), help="private key file to write")
+    mk.add_argument(
+        "--application-uri",
+        default=None,
+        help="application URI (default urn:sentinelle:client, with --server urn:sentinelle:sim:server)",
+    )
+    mk.add_argument(
+        "--hostname",
+        action="append",
+        default=None,
+        help="host name for the SubjectAltName (repeatable; default: this host's name)",
+    )
+    mk.add_argument("--days", type=int, default=730, help="validity in days (default 730)")
+    mk.add_argument("--server", action="store_true", help="a server certificate (the simulator, test servers)")
 
     demo = sub.add_parser(
         "demo",
@@ -277,7 +313,35 @@ def _simulator_overrides(args: argparse.Namespace, base: Settings) -> dict[str, 
         sim["faults"] = [f.model_dump() for f in args.fault]
     if args.ground_truth is not None:
         sim["ground_truth_path"] = args.ground_truth
+    security = {
+        "security_policies": "security_policy",
+        "certificate_path": "certificate",
+        "private_key_path": "private_key",
+        "trusted_client_certs_dir": "trusted_client_certs",
+        "username": "username",
+    }
+    for key, attr in security.items():
+        if getattr(args, attr, None) is not None:
+            sim[key] = getattr(args, attr)
     return sim
+
+
+def _make_cert(args: argparse.Namespace) -> int:
+    from .sources.opcua_security import CLIENT_APPLICATION_URI, describe_certificate, make_certificate
+
+    uri = args.application_uri or ("urn:sentinelle:sim:server" if args.server else CLIENT_APPLICATION_URI)
+    if args.days < 1:
+        raise ConfigError("--days must be at least 1")
+    cert = make_certificate(
+        args.cert, args.key, application_uri=uri, hostnames=args.hostname or (), days=args.days, server=args.server
+    )
+    print(f"wrote {args.cert} and {args.key}")
+    print(f"  {describe_certificate(cert)}")
+    if not args.server:
+        print("  give the certificate to the OPC-UA server's admin to trust; in the source's settings:")
+        print(f'    certificate_path = "{args.cert.resolve()}"')
+        print(f'    private_key_path = "{args.key.resolve()}"')
+    return EXIT_OK
 
 
 def _setup_logging(level: str) -> None:
@@ -307,6 +371,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_simulate(settings))
         if args.command == "demo":
             return _demo(args)
+        if args.command == "make-cert":
+            return _make_cert(args)
         if args.command == "pretrain":
             return _pretrain(args)
         if args.command == "finetune":

@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .settings import CsvEventsSource, CsvWideSource, ParquetSource, PostgresSource, Settings
+from .settings import CsvEventsSource, CsvWideSource, OpcUaSourceSettings, ParquetSource, PostgresSource, Settings
 from .timing import backfill_lookback_s, period_warnings
 
 _MAX_LISTED = 10
@@ -29,7 +29,7 @@ def summary_lines(settings: Settings) -> list[str]:
     assets = sorted({t.asset for t in settings.tags})
     fc = settings.forecast
     out = [
-        f"sources: {', '.join(f'{s.name} ({s.url})' for s in settings.sources)}",
+        f"sources: {', '.join(f'{s.name} ({s.url}, {_source_security(s)})' for s in settings.sources)}",
         f"tags: {len(settings.tags)} on {len(assets)} assets ({_listed(assets)})",
         f"forecaster: {fc.forecaster}, horizon {fc.horizon_steps} steps",
     ]
@@ -45,7 +45,10 @@ def sink_lines(settings: Settings) -> list[str]:
     kafka, prom, console = settings.kafka, settings.prometheus, settings.console
     sinks = []
     if kafka.enabled:
-        sinks.append(f"kafka topic {kafka.topic} on {kafka.bootstrap_servers}")
+        security = kafka.security_protocol + (
+            f" {kafka.sasl_mechanism}" if kafka.security_protocol == "SASL_SSL" else ""
+        )
+        sinks.append(f"kafka topic {kafka.topic} on {kafka.bootstrap_servers} ({security})")
     if console.jsonl_path is not None:
         sinks.append(f"jsonl {console.jsonl_path}")
     sinks.append("console (live view)" if console.live_view else "console (log lines)")
@@ -105,3 +108,11 @@ def _manifest(path: Path) -> dict[str, Any] | None:
 def warning_lines(settings: Settings) -> list[str]:
     """Settings that validate but make no sense against the tags' periods (see :func:`timing.period_warnings`)."""
     return [f"warning: {w}" for w in period_warnings(settings)]
+
+
+def _source_security(source: OpcUaSourceSettings) -> str:
+    """``Basic256Sha256/SignAndEncrypt, user sentinelle`` or ``no security, anonymous``."""
+    channel = "no security" if source.security_policy == "None" else f"{source.security_policy}/{source.security_mode}"
+    if source.username is not None:
+        return f"{channel}, user {source.username}"
+    return f"{channel}, {'X.509 user' if source.user_certificate_path else 'anonymous'}"

@@ -121,6 +121,9 @@ class TagSettings(_Section):
         return self
 
 
+OpcUaSecurityPolicy = Literal["None", "Basic256Sha256", "Aes128_Sha256_RsaOaep", "Aes256_Sha256_RsaPss"]
+
+
 class OpcUaSourceSettings(_Section):
     """One OPC-UA server; all its tags go into one subscription."""
 
@@ -143,12 +146,50 @@ class OpcUaSourceSettings(_Section):
         default=False,
         description="Exit 69 when the server is unreachable at start instead of retrying in the background.",
     )
-    username: str | None = None
+    username: str | None = Field(
+        default=None, description="User name token; None: anonymous (or user_certificate_path)."
+    )
     password: SecretStr | None = Field(
         default=None,
         description="Best kept out of the file: a secret file sources.<name>.password (LoadCredential=, "
         "daemon.secrets_dir) or SENTINELLE_SOURCES__<index>__PASSWORD.",
     )
+    security_policy: OpcUaSecurityPolicy = Field(
+        default="None",
+        description="None, Basic256Sha256, Aes128_Sha256_RsaOaep or Aes256_Sha256_RsaPss; "
+        "anything but None needs certificate_path, private_key_path and trusted_server_certs_dir.",
+    )
+    security_mode: Literal["Sign", "SignAndEncrypt"] = "SignAndEncrypt"
+    certificate_path: Path | None = Field(
+        default=None, description="This client's application instance certificate (DER or PEM; `sentinelle make-cert`)."
+    )
+    private_key_path: Path | None = Field(default=None, description="Its private key (PEM).")
+    private_key_password: SecretStr | None = Field(
+        default=None, description="Only for an encrypted key; a secret file sources.<name>.private_key_password."
+    )
+    trusted_server_certs_dir: Path | None = Field(
+        default=None,
+        description="Folder of trusted server (or CA) certificates, *.der / *.pem; a server whose certificate "
+        "is not trusted by one of them is refused (no trust on first use).",
+    )
+    user_certificate_path: Path | None = Field(
+        default=None, description="X.509 user identity token instead of a user name (with user_private_key_path)."
+    )
+    user_private_key_path: Path | None = None
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> OpcUaSourceSettings:
+        if self.security_policy != "None":
+            for name in ("certificate_path", "private_key_path", "trusted_server_certs_dir"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name}: required with security_policy {self.security_policy!r}")
+        if (self.user_certificate_path is None) != (self.user_private_key_path is None):
+            raise ValueError("user_certificate_path and user_private_key_path: set both or neither")
+        if self.user_certificate_path is not None and self.username is not None:
+            raise ValueError("username and user_certificate_path: one user identity token, not both")
+        if self.user_certificate_path is not None and self.security_policy == "None":
+            raise ValueError("user_certificate_path: an X.509 user token needs a security_policy other than None")
+        return self
 
 
 class WindowSettings(_Section):
@@ -694,6 +735,36 @@ class KafkaSettings(_Section):
         """TOML has no null: ``spool_dir = ""`` turns the spool off."""
         return None if value == "" else value
 
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="For the alert producer and the command consumer alike. SSL: TLS (with ssl_certificate_path "
+        "for a client certificate); SASL_SSL: TLS plus a SASL user.",
+    )
+    sasl_mechanism: Literal["SCRAM-SHA-512", "PLAIN"] = "SCRAM-SHA-512"
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = Field(
+        default=None, description="A secret file kafka.sasl_password (LoadCredential=, daemon.secrets_dir)."
+    )
+    ssl_ca_path: Path | None = Field(
+        default=None, description="CA certificate(s) (PEM) the broker's certificate must chain to; None: the system's."
+    )
+    ssl_certificate_path: Path | None = Field(default=None, description="Client certificate (PEM), mutual TLS.")
+    ssl_key_path: Path | None = Field(default=None, description="Its private key (PEM).")
+    ssl_key_password: SecretStr | None = None
+    ssl_check_hostname: bool = Field(default=True, description="The broker's certificate must name its host.")
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> KafkaSettings:
+        if self.security_protocol == "SASL_SSL" and (self.sasl_username is None or self.sasl_password is None):
+            raise ValueError("sasl_username and sasl_password: required with security_protocol SASL_SSL")
+        if (self.ssl_certificate_path is None) != (self.ssl_key_path is None):
+            raise ValueError("ssl_certificate_path and ssl_key_path: set both or neither")
+        if self.security_protocol == "PLAINTEXT":
+            for name in ("sasl_username", "ssl_ca_path", "ssl_certificate_path"):
+                if getattr(self, name) is not None:
+                    raise ValueError(f"{name}: set, but security_protocol is PLAINTEXT (no TLS, no SASL)")
+        return self
+
 
 class CommandSettings(_Section):
     """Operator commands on Kafka (``sources/commands.py``): maintenance, acknowledgements; cluster of ``[kafka]``."""
@@ -797,6 +868,36 @@ class SimulatorSettings(_Section):
         default=None, description="Write injected fault intervals here (JSON lines)."
     )
     extra_tags: int = Field(default=0, ge=0, description="Synthetic extra tags (benchmarks).")
+    security_policies: tuple[OpcUaSecurityPolicy, ...] = Field(
+        default=("None",),
+        min_length=1,
+        description="Endpoints offered; each policy but None with both Sign and SignAndEncrypt.",
+    )
+    certificate_path: Path | None = Field(default=None, description="Server certificate (DER or PEM).")
+    private_key_path: Path | None = Field(default=None, description="Its private key (PEM).")
+    trusted_client_certs_dir: Path | None = Field(
+        default=None, description="Client certificates accepted on secured endpoints (*.der / *.pem)."
+    )
+    username: str | None = Field(default=None, description="Require this user (with password); None: anonymous.")
+    user_certificates_dir: Path | None = Field(
+        default=None,
+        description="X.509 user certificates accepted as user identity tokens (*.der / *.pem); "
+        "needs a secured endpoint. With neither this nor username: anonymous.",
+    )
+    password: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _security_complete(self) -> SimulatorSettings:
+        if any(p != "None" for p in self.security_policies):
+            for name in ("certificate_path", "private_key_path", "trusted_client_certs_dir"):
+                if getattr(self, name) is None:
+                    raise ValueError(f"{name}: required when security_policies offers a secured endpoint")
+        if self.user_certificates_dir is not None and all(p == "None" for p in self.security_policies):
+            raise ValueError("user_certificates_dir: X.509 user tokens need a secured endpoint in security_policies")
+        # A password alone is allowed: it may come from the environment while --username comes later.
+        if self.username is not None and self.password is None:
+            raise ValueError("username: set without a password (SENTINELLE_SIMULATOR__PASSWORD)")
+        return self
 
 
 _SQL_IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"

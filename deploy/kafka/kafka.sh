@@ -10,6 +10,18 @@
 #   SENTINELLE_RUN_DIR                 run root (default <repo>/.run); state lives in $SENTINELLE_RUN_DIR/kafka
 #   SENTINELLE_KAFKA_PORT              PLAINTEXT listener (default 19092)
 #   SENTINELLE_KAFKA_CONTROLLER_PORT   KRaft controller listener (default 19093)
+#   SENTINELLE_KAFKA_SASL_PORT         SASL_SSL listener, SCRAM-SHA-512 and PLAIN (default PORT+2)
+#   SENTINELLE_KAFKA_SSL_PORT          SSL listener requiring a client certificate (default PORT+3)
+#
+# The TLS listeners use certificates made at every start in $SENTINELLE_RUN_DIR/kafka/tls: a CA
+# (ca.pem), the broker's (IP 127.0.0.1, localhost), a client certificate and key signed by the CA
+# (client.pem, client.key) and the password of SASL user "sentinelle" (sasl-password), created
+# for SCRAM-SHA-512 with Kafka's own StorageTool (format --add-scram).
+#
+# ACLs are enforced (StandardAuthorizer). The PLAINTEXT listener's ANONYMOUS principal is a super
+# user, so tests on it are unaffected. User:sentinelle (the SASL user, and the client certificate
+# CN=sentinelle on the SSL listener) gets exactly the README's ACLs for the daemon's default topics
+# and group, set with Kafka's AclCommand, plus the same on the prefix "sentinelle-test-".
 #   SENTINELLE_KAFKA_HEAP              JVM heap flags (default "-Xms256m -Xmx512m"; the test box is small)
 #   SENTINELLE_KAFKA_START_TIMEOUT     seconds to wait for readiness (default 60)
 #   SENTINELLE_KAFKA_STOP_TIMEOUT      seconds to wait for a graceful stop before SIGKILL (default 20)
@@ -32,6 +44,10 @@ SERVER_LOG="$LOG_DIR/server.log"
 HOST=127.0.0.1
 PORT="${SENTINELLE_KAFKA_PORT:-19092}"
 CONTROLLER_PORT="${SENTINELLE_KAFKA_CONTROLLER_PORT:-19093}"
+SASL_PORT="${SENTINELLE_KAFKA_SASL_PORT:-$((PORT + 2))}"
+SSL_PORT="${SENTINELLE_KAFKA_SSL_PORT:-$((PORT + 3))}"
+TLS_DIR="$STATE_DIR/tls"
+SASL_USER=sentinelle
 HEAP="${SENTINELLE_KAFKA_HEAP:--Xms256m -Xmx512m}"
 START_TIMEOUT="${SENTINELLE_KAFKA_START_TIMEOUT:-60}"
 STOP_TIMEOUT="${SENTINELLE_KAFKA_STOP_TIMEOUT:-20}"
@@ -42,7 +58,8 @@ die() { log "ERROR: $*"; exit 1; }
 . "$SCRIPT_DIR/../common.sh"
 
 # The broker jar is the marker that fetch already ran (lib/ is gitignored).
-have_jars() { compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null; }
+# kafka-tools came later (for AclCommand): a lib/ without it is fetched again.
+have_jars() { compgen -G "$LIB_DIR/kafka_2.13-*.jar" >/dev/null && compgen -G "$LIB_DIR/kafka-tools-[0-9]*.jar" >/dev/null; }
 
 fetch() {
     if have_jars; then
@@ -128,11 +145,31 @@ process.roles=broker,controller
 node.id=1
 # Dynamic single-voter quorum, initialised by 'StorageTool format --standalone'.
 controller.quorum.bootstrap.servers=$HOST:$CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT
+listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT,SASL_SSL://$HOST:$SASL_PORT,SSL://$HOST:$SSL_PORT
+advertised.listeners=PLAINTEXT://$HOST:$PORT,CONTROLLER://$HOST:$CONTROLLER_PORT,SASL_SSL://$HOST:$SASL_PORT,SSL://$HOST:$SSL_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_SSL:SASL_SSL,SSL:SSL
+
+# SASL_SSL: SCRAM-SHA-512 (user made by StorageTool format --add-scram) and PLAIN (user in the JAAS line).
+sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_$SASL_USER="$(cat "$TLS_DIR/sasl-password")";
+listener.name.sasl_ssl.ssl.keystore.type=PEM
+listener.name.sasl_ssl.ssl.keystore.location=$TLS_DIR/broker-keystore.pem
+listener.name.sasl_ssl.ssl.key.password=$(cat "$TLS_DIR/key-password")
+# SSL: mutual TLS, the client's certificate signed by the test CA.
+listener.name.ssl.ssl.keystore.type=PEM
+listener.name.ssl.ssl.keystore.location=$TLS_DIR/broker-keystore.pem
+listener.name.ssl.ssl.key.password=$(cat "$TLS_DIR/key-password")
+listener.name.ssl.ssl.truststore.type=PEM
+listener.name.ssl.ssl.truststore.location=$TLS_DIR/ca.pem
+listener.name.ssl.ssl.client.auth=required
+# CN=sentinelle -> User:sentinelle: one principal for SASL and mutual TLS.
+ssl.principal.mapping.rules=RULE:^CN=([^,]+)\$/\$1/,DEFAULT
+
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS
 log.dirs=$DATA_DIR
 
 # One broker: every internal topic must live with replication factor 1.
@@ -175,6 +212,32 @@ logger.statechange.level = WARN
 logger.request.name = kafka.request.logger
 logger.request.level = WARN
 EOF
+}
+
+# make_tls: the test CA, the broker's certificate and key (encrypted PKCS#8, as Kafka's PEM keystore
+# wants it, with PBE-SHA1-3DES: Java 17 reads no PBES2 key), a client certificate and key, the
+# SASL password. openssl only.
+make_tls() {
+    command -v openssl >/dev/null || die "openssl not found"
+    mkdir -p "$TLS_DIR"
+    chmod 0700 "$TLS_DIR"
+    (
+        cd "$TLS_DIR"
+        umask 077
+        head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >key-password
+        head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' >sasl-password
+        openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 \
+            -subj "/CN=sentinelle test CA" 2>/dev/null
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\n' >broker.ext
+        openssl req -newkey rsa:2048 -nodes -keyout broker.key -out broker.csr -subj "/CN=localhost" 2>/dev/null
+        openssl x509 -req -in broker.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out broker.crt -days 2 \
+            -extfile broker.ext 2>/dev/null
+        openssl pkcs8 -topk8 -in broker.key -v1 PBE-SHA1-3DES -passout "file:key-password" -out broker.p8
+        cat broker.p8 broker.crt >broker-keystore.pem
+        openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj "/CN=$SASL_USER" 2>/dev/null
+        openssl x509 -req -in client.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out client.pem -days 2 2>/dev/null
+        rm -f ./*.csr broker.key broker.p8 broker.ext
+    )
 }
 
 # Kafka cluster ids are 16 random bytes, URL-safe base64 without padding (22
@@ -221,7 +284,12 @@ start() {
     fetch
 
     # Fresh state every start: tests must not see topics/offsets from a previous run.
+    if port_open "$HOST" "$SASL_PORT" || port_open "$HOST" "$SSL_PORT"; then
+        die "port $SASL_PORT or $SSL_PORT on $HOST is already in use by another process"
+    fi
     rm -rf "$STATE_DIR"
+    mkdir -p "$STATE_DIR"
+    make_tls
     write_config
 
     local cluster_id opts
@@ -229,6 +297,7 @@ start() {
     read -r -a opts <<<"$(java_opts)"
     if ! java "${opts[@]}" -cp "$LIB_DIR/*" kafka.tools.StorageTool \
             format --config "$PROPS" --cluster-id "$cluster_id" --standalone \
+            --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$(cat "$TLS_DIR/sasl-password")]" \
             >"$LOG_DIR/format.log" 2>&1; then
         cat "$LOG_DIR/format.log" >&2
         die "formatting KRaft storage in $DATA_DIR failed"
@@ -258,10 +327,26 @@ start() {
         fi
         sleep 0.5
     done
-    log "ready: bootstrap $HOST:$PORT (pid $pid, cluster id $cluster_id)"
+    set_acls
+    log "ready: bootstrap $HOST:$PORT, SASL_SSL $HOST:$SASL_PORT, SSL $HOST:$SSL_PORT (pid $pid, cluster id $cluster_id)"
     log "logs: $SERVER_LOG (console: $CONSOLE_LOG)"
 }
 
+
+# The daemon's ACLs as the README gives them (literal names), and the same on the tests' prefix.
+set_acls() {
+    local opts
+    read -r -a opts <<<"$(java_opts)"
+    acl() {
+        java "${opts[@]}" -cp "$LIB_DIR/*" org.apache.kafka.tools.AclCommand --bootstrap-server "$HOST:$PORT" \
+            --add --allow-principal "User:$SASL_USER" "$@" >>"$LOG_DIR/acls.log" 2>&1 \
+            || { cat "$LOG_DIR/acls.log" >&2; die "setting ACLs failed"; }
+    }
+    acl --producer --topic sentinelle.alerts --topic sentinelle.command-replies --idempotent
+    acl --consumer --topic sentinelle.commands --group sentinelle
+    acl --producer --consumer --idempotent --resource-pattern-type prefixed \
+        --topic sentinelle-test- --group sentinelle-test-
+}
 
 stop() {
     local pid

@@ -43,3 +43,22 @@ def prometheus_targets_dir() -> Path:
 def postgres_dsn() -> str:
     """DSN of the throwaway PostgreSQL cluster started by deploy/postgres/postgres.sh (trust auth, loopback)."""
     return _required_env("SENTINELLE_TEST_POSTGRES_DSN")
+
+
+@pytest.fixture(scope="session")
+def kafka_tls() -> dict[str, str]:
+    """The test Kafka's secured listeners (deploy/kafka/kafka.sh): addresses and the files made at start.
+
+    ``sasl_bootstrap`` (SASL_SSL: SCRAM-SHA-512 and PLAIN), ``ssl_bootstrap`` (SSL, client
+    certificate required), ``ca``, ``client_cert``, ``client_key``, ``user``, ``password``.
+    """
+    tls = Path(_required_env("SENTINELLE_TEST_KAFKA_TLS_DIR"))
+    return {
+        "sasl_bootstrap": _required_env("SENTINELLE_TEST_KAFKA_SASL_BOOTSTRAP"),
+        "ssl_bootstrap": _required_env("SENTINELLE_TEST_KAFKA_SSL_BOOTSTRAP"),
+        "ca": str(tls / "ca.pem"),
+        "client_cert": str(tls / "client.pem"),
+        "client_key": str(tls / "client.key"),
+        "user": "sentinelle",
+        "password": (tls / "sasl-password").read_text().strip(),
+    }

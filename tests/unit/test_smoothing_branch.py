@@ -125,3 +125,117 @@ def test_the_spread_floor_gives_noise_its_width() -> None:
         covered = ((future >= q[:, 0]) & (future <= q[:, -1])).mean()
         assert lo <= covered <= hi, (model.config.smoothing_spread_floor, covered)
         assert (np.diff(q, axis=1) >= -1e-9).all()
+
+
+# The chunked form against the step-by-step recursion it replaces on the GPU.  Float32 on the CPU;
+# the two sum the same errors in a different order, so they agree to rounding, not bit for bit.
+PARITY_ATOL = 2e-5
+
+
+def _both(branch: SmoothingBranch, x: np.ndarray, alpha: torch.Tensor | None = None) -> list[list[torch.Tensor]]:
+    v = torch.from_numpy(np.nan_to_num(x)).float()
+    seen = torch.from_numpy(np.isfinite(x))
+    a, g, s = branch.constants(v.device)
+    if alpha is not None:
+        a = alpha
+    out = []
+    for scan in ("recursion", "chunked"):
+        branch.scan = scan
+        with torch.no_grad():
+            out.append(list(branch.experts(v, seen, a, g, s)))
+    return out
+
+
+def _gappy(rng: np.random.Generator, n: int, length: int) -> np.ndarray:
+    t = np.arange(length)
+    period = rng.integers(3, 40, (n, 1))
+    x = rng.normal(0, 2, (n, 1)) + np.cumsum(rng.normal(0, 0.1, (n, length)), axis=1)
+    x += rng.uniform(0, 3, (n, 1)) * np.sin(2 * np.pi * t / period) + rng.normal(0, 0.2, (n, length))
+    x[rng.random((n, length)) < 0.05] = np.nan  # scattered gaps
+    x[0, : length - 12] = np.nan  # 12 observed steps
+    x[1] = np.nan  # nothing observed
+    x[2, length // 5 : 4 * length // 5] = np.nan  # a long hole
+    x[3, -40:] = np.nan  # a hole at the end of the context
+    x[4, ::2] = np.nan  # every other step
+    return x
+
+
+@pytest.mark.parametrize(("length", "chunk", "window"), [(512, 32, 256), (128, 32, 64), (100, 16, 100), (37, 8, 10)])
+def test_the_chunked_form_gives_the_recursions_numbers(length: int, chunk: int, window: int) -> None:
+    """Random windows with seasons, scattered gaps, holes, a last partial chunk, windows shorter than a chunk."""
+    rng = np.random.default_rng(length)
+    branch = _branch(horizon=16, max_period=min(64, length // 2), window=window)
+    branch.chunk = chunk
+    x = _gappy(rng, 40, length)
+    (f_rec, e_rec, valid_rec, usable_rec), (f_chk, e_chk, valid_chk, usable_chk) = _both(branch, x)
+    assert torch.equal(valid_rec, valid_chk) and torch.equal(usable_rec, usable_chk)
+    assert usable_rec.tolist()[:3] == [True, False, True]  # 12 steps / nothing / a hole
+    torch.testing.assert_close(f_chk, f_rec, atol=PARITY_ATOL, rtol=1e-5)
+    torch.testing.assert_close(e_chk, e_rec, atol=PARITY_ATOL, rtol=1e-5)
+    assert f_rec.abs().max() > 1.0  # the comparison is not between zeros
+
+
+@pytest.mark.parametrize("alpha", [1e-6, 0.02, 0.999999, 1.0])
+def test_the_chunked_form_is_stable_at_extreme_smoothing_weights(alpha: float) -> None:
+    """α near 0 (level barely moves) and near 1 (random walk, where powers of 1−α would cancel)."""
+    rng = np.random.default_rng(11)
+    branch = _branch(horizon=16, max_period=64, window=256)
+    x = _gappy(rng, 24, 512) * 50.0  # raw-unit magnitudes, not only scaled ones
+    alphas = torch.full((len(branch.constants(torch.device("cpu"))[0]),), alpha)
+    (f_rec, e_rec, *_), (f_chk, e_chk, *_) = _both(branch, x, alphas)
+    assert torch.isfinite(f_chk).all() and torch.isfinite(e_chk).all()
+    scale = float(f_rec.abs().max())
+    torch.testing.assert_close(f_chk, f_rec, atol=PARITY_ATOL * scale, rtol=1e-5)
+    torch.testing.assert_close(e_chk, e_rec, atol=PARITY_ATOL * float(e_rec.max()), rtol=1e-4)
+
+
+def test_the_scan_is_chosen_by_device() -> None:
+    branch = _branch()
+    assert not branch.use_chunked(torch.device("cpu")) and branch.use_chunked(torch.device("cuda"))
+    branch.scan = "chunked"
+    assert branch.use_chunked(torch.device("cpu"))
+
+
+def test_the_shipped_model_forecasts_the_same_with_either_form() -> None:
+    """The starter checkpoint on the chiller simulator's tags (with gaps): quantiles of both forms agree."""
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+    from sentinelle.forecast.engine import ModelForecaster
+    from sentinelle.settings import SimulatorSettings
+    from sentinelle.sim.chiller import ChillerModel
+
+    plant = ChillerModel(SimulatorSettings(seed=3))
+    series = np.stack([plant.step_array(1_700_000_000.0 + k) for k in range(700)], axis=1)  # (tags, steps)
+    windows = np.concatenate([series[:, k : k + 512] for k in (0, 90, 188)])
+    windows[np.random.default_rng(2).random(windows.shape) < 0.02] = np.nan
+    model = ModelForecaster(SHIPPED_CHECKPOINT, (0.1, 0.5, 0.9), 16, device="cpu")
+    branch = model.model.smoothing
+    assert branch is not None
+    quantiles = {}
+    for scan in ("recursion", "chunked"):
+        branch.scan = scan  # type: ignore[assignment]
+        quantiles[scan] = model.forecast(windows)
+    spread = np.abs(quantiles["recursion"]).max()
+    assert np.isfinite(quantiles["chunked"]).all() and spread > 1.0
+    np.testing.assert_allclose(quantiles["chunked"], quantiles["recursion"], rtol=1e-5, atol=1e-5 * spread)
+
+
+def test_the_chunked_form_is_differentiable() -> None:
+    """The branch runs its experts under no_grad (only the gate and temperature learn), but the
+    chunked form is differentiable should the smoothing weights ever learn: autograd matches
+    finite differences (float64) through gaps, seasons, α = 1 and chunk boundaries."""
+    branch = _branch(horizon=4, max_period=6, window=10)
+    branch.chunk = 8
+    generator = torch.Generator().manual_seed(0)
+    mask = (torch.rand(2, 20, generator=generator) > 0.2).double()
+    values = torch.randn(2, 20, dtype=torch.float64, generator=generator, requires_grad=True)
+    level = torch.randn(2, 3, dtype=torch.float64, generator=generator, requires_grad=True)
+    profile = torch.randn(2, 3, 6, dtype=torch.float64, generator=generator)
+    period = torch.tensor([[1, 3, 5], [1, 2, 6]])
+    alpha = torch.tensor([0.3, 0.5, 1.0], dtype=torch.float64)
+    gain = torch.tensor([0.0, 0.1, 0.0], dtype=torch.float64)
+
+    def run(x: torch.Tensor, start: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        _, error, forecasts = branch._chunked(x * mask, mask, start, profile, period, alpha, gain, 10)
+        return error, forecasts
+
+    assert torch.autograd.gradcheck(run, (values, level))

@@ -21,7 +21,9 @@ the selection temperature learn):
 * Experts: simple exponential smoothing with every α of :data:`ALPHAS`, and
   additive Holt–Winters (level α, season γ of :data:`GAMMAS`) for each
   candidate season — 63 experts, run over the context in one vectorised
-  recursion; a missing step updates nothing.  Seasonal indices start from the
+  recursion (on the CPU) or its chunked triangular-solve form (on a GPU, where
+  512 sequential steps of small kernels would bound the pass; same numbers to
+  float32 rounding); a missing step updates nothing.  Seasonal indices start from the
   context's mean profile, the level from the first observed value.
 * Selection as ETS fits its parameters: by the one-step-ahead squared error of
   each expert over the newest ``window`` steps of the context.  The experts'
@@ -38,7 +40,7 @@ caller falls back to the head.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -77,6 +79,10 @@ class SmoothingBranch(nn.Module):
         self.horizon = horizon
         self.max_period = max_period
         self.window = window
+        self.scan: Literal["auto", "recursion", "chunked"] = "auto"
+        """How :meth:`experts` runs the recursion (auto: :meth:`use_chunked`); a switch for benchmarks."""
+        self.chunk = 32
+        """Steps per block of the chunked form."""
         self.log_temperature = nn.Parameter(torch.tensor(math.log(20.0)))
         self.gate = nn.Linear(d_model + FEATURES, horizon)
         # Constants, not buffers: a checkpoint loaded on the meta device leaves non-persistent
@@ -143,7 +149,6 @@ class SmoothingBranch(nn.Module):
         count = seen.sum(dim=1, keepdim=True).clamp(min=1)
         centred = torch.where(seen, v - filled.sum(dim=1, keepdim=True) / count, 0.0)
         periods, has_season = self.seasons(centred, count)  # (B, S) each
-        e = alpha.shape[0]
         seasonal = season_of >= 0
         period = torch.where(seasonal, periods.gather(1, season_of.clamp(min=0).expand(b, -1)), 1)  # (B, E), 1 for SES
         valid = ~seasonal | has_season.gather(1, season_of.clamp(min=0).expand(b, -1))
@@ -171,6 +176,45 @@ class SmoothingBranch(nn.Module):
         first_value = v.gather(1, first.clamp(max=length - 1)[:, None])  # (B, 1)
         level = first_value - profile.gather(2, (first[:, None] % period)[:, :, None])[..., 0]  # (B, E)
 
+        season_gain = gamma * (1.0 - alpha)  # (E,): s += γ(1-α)·e
+        mask = seen.float()
+        start = max(0, length - self.window)
+        if self.use_chunked(device):
+            level, error, forecasts = self._chunked(filled, mask, level, profile, period, alpha, season_gain, start)
+        else:
+            level, error, forecasts = self._recursion(filled, mask, level, profile, period, alpha, season_gain, start)
+        scored = mask[:, start:].sum(dim=1, keepdim=True)
+        usable = scored[:, 0] > 0
+        errors = error / scored.clamp(min=1)
+        return forecasts, errors, valid & usable[:, None], usable
+
+    def use_chunked(self, device: torch.device) -> bool:
+        """Whether :meth:`experts` runs the chunked form (:attr:`scan`; ``auto``: on every device but the CPU)."""
+        if self.scan == "auto":
+            return device.type != "cpu"
+        return self.scan == "chunked"
+
+    def _recursion(
+        self,
+        filled: torch.Tensor,
+        mask: torch.Tensor,
+        level: torch.Tensor,
+        profile: torch.Tensor,
+        period: torch.Tensor,
+        alpha: torch.Tensor,
+        season_gain: torch.Tensor,
+        start: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The experts step by step: final level (B, E), squared one-step errors from ``start`` (B, E),
+        forecasts (B, E, H).  ``profile`` (B, E, P): seasonal indices in force at step 0, by phase.
+
+        The reference form, and the fastest on the CPU: one step is a handful of small
+        kernels, so on a GPU the pass is bound by launching ``length`` × 6 of them.
+        """
+        b, length = filled.shape
+        e = level.shape[1]
+        device = filled.device
+        p_max = profile.shape[2]
         # history[p_max + t]: the seasonal indices (B, E) written at step t; the one in force at
         # step t is the one written a period earlier.  Time first, so a step's write is one
         # contiguous slab and its reads come in runs (experts of a season are adjacent); a
@@ -182,10 +226,8 @@ class SmoothingBranch(nn.Module):
         read = (p_max - period) * (b * e) + cell  # flat index of the slab a period back, at t = 0
         # With e the one-step error, the update is level += α·e and s += γ(1-α)·e (additive
         # Holt-Winters, error-correction form); a missing step (mask 0) updates nothing.
-        season_gain = (gamma * (1.0 - alpha))[None, :].expand(b, -1)
+        gain = season_gain[None, :].expand(b, -1)
         alpha = alpha[None, :].expand(b, -1)
-        mask = seen.float()
-        start = max(0, length - self.window)
         error = torch.zeros(b, e, device=device)
         # The loop runs `length` times on small tensors, so each op's dispatch counts: columns
         # are unbound once, the read index advances in place, and results go to preallocated
@@ -204,16 +246,66 @@ class SmoothingBranch(nn.Module):
             if t >= start:
                 error.addcmul_(miss, miss)
             level.addcmul_(alpha, miss)
-            torch.addcmul(s_t, season_gain, miss, out=slabs[p_max + t])
-        scored = mask[:, start:].sum(dim=1, keepdim=True)
+            torch.addcmul(s_t, gain, miss, out=slabs[p_max + t])
         # The index in force at step length-1+k was written at the newest step of the same phase.
         ahead = torch.arange(1, self.horizon + 1, device=device)[None, None, :]
         cycles = torch.div(ahead + period[:, :, None] - 1, period[:, :, None], rounding_mode="floor")
         written = length - 1 + ahead - period[:, :, None] * cycles  # (B, E, H)
         forecasts = level[:, :, None] + torch.take(history, (p_max + written) * (b * e) + cell[:, :, None])
-        usable = scored[:, 0] > 0
-        errors = error / scored.clamp(min=1)
-        return forecasts, errors, valid & usable[:, None], usable
+        return level, error, forecasts
+
+    def _chunked(
+        self,
+        filled: torch.Tensor,
+        mask: torch.Tensor,
+        level: torch.Tensor,
+        profile: torch.Tensor,
+        period: torch.Tensor,
+        alpha: torch.Tensor,
+        season_gain: torch.Tensor,
+        start: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`_recursion`'s numbers in ``ceil(length / chunk)`` sequential steps instead of ``length``.
+
+        Unrolled, the error-correction recursion is linear in the one-step errors e_t:
+        level_t = level_0 + α Σ_{k<t} e_k and the seasonal index in force at t is its start
+        value plus γ(1-α) Σ e_k over earlier steps of t's phase, so
+        e_t = m_t (x_t − level_0 − s0_t − Σ_{k<t} (α + γ(1-α)·[k ≡ t mod p]) e_k),
+        a unit lower-triangular system (I + M A) e = M (x − level_0 − s0), m_t = 0 for a
+        missing step (which then updates nothing, as in the recursion).  A chunk's block
+        depends only on the lag, so it is built once; each chunk solves its block (one batched
+        triangular solve by forward substitution: no powers of 1−α, no cancellation at α = 1)
+        with the level and the per-phase seasonal indices the earlier chunks left, then adds
+        its errors into them.  More arithmetic than the recursion (chunk × per step), so
+        the CPU keeps the recursion; on a GPU it is 16 launches of a few kernels, not 3,000.
+        """
+        length = filled.shape[1]
+        device = filled.device
+        c = min(self.chunk, length)
+        offsets = torch.arange(c, device=device)
+        lag = offsets[:, None] - offsets[None, :]  # (C, C): row step minus column step
+        same_phase = torch.remainder(lag[None, None], period[:, :, None, None]) == 0
+        coupling = torch.where(
+            lag > 0, alpha[None, :, None, None] + season_gain[None, :, None, None] * same_phase, 0.0
+        )  # (B, E, C, C): what an error at a column step adds to a row step's forecast
+        eye = torch.eye(c, device=device)
+        table = profile.clone()  # (B, E, P): the seasonal index in force, by phase
+        error = torch.zeros_like(level)
+        gain = season_gain[None, :, None]
+        for first in range(0, length, c):
+            n = min(c, length - first)
+            m = mask[:, None, first : first + n]  # (B, 1, n)
+            phase = torch.remainder((first + offsets[:n])[None, None, :], period[:, :, None])  # (B, E, n)
+            rhs = m * (filled[:, None, first : first + n] - level[:, :, None] - table.gather(2, phase))
+            system = eye[:n, :n] + m[..., None] * coupling[..., :n, :n]
+            miss = torch.linalg.solve_triangular(system, rhs[..., None], upper=False, unitriangular=True)[..., 0]
+            level = level + alpha * miss.sum(dim=2)
+            table = table.scatter_add(2, phase, gain * miss)
+            scored = miss[..., max(start - first, 0) :]
+            error = error + (scored * scored).sum(dim=2)
+        ahead = torch.arange(length, length + self.horizon, device=device)[None, None, :]
+        forecasts = level[:, :, None] + table.gather(2, torch.remainder(ahead, period[:, :, None]))
+        return level, error, forecasts
 
     def seasons(self, centred: torch.Tensor, count: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The ``SEASONS`` strongest autocorrelation peaks in lags 2..max_period: periods (B, S), found (B, S).

@@ -18,6 +18,7 @@ Node ids are string ids derived from the tag names only (``ns=2;s=chiller1.chw_t
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
 import socket
@@ -29,8 +30,16 @@ from types import TracebackType
 
 from asyncua import ua
 from asyncua.common.node import Node
+from asyncua.crypto import uacrypto
+from asyncua.crypto.permission_rules import User, UserRole
+from asyncua.crypto.truststore import TrustStore
+from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.server import Server
+from asyncua.server.user_managers import UserManager
 from asyncua.ua.status_codes import StatusCodes
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pydantic import SecretStr
 
 from ..errors import ConfigError
 from ..settings import (
@@ -41,6 +50,7 @@ from ..settings import (
     SimulatorSettings,
     TagSettings,
 )
+from ..sources.opcua_security import application_uri_of, server_policy_types
 from .chiller import (
     CHILLER_TAGS,
     EXTRA_TAG_RESOLUTION,
@@ -198,6 +208,95 @@ def _free_port(host: str) -> int:
         return port
 
 
+class _UserManager(UserManager):
+    """One user name and password and/or a set of X.509 user certificates; anything else is refused
+    (BadUserAccessDenied)."""
+
+    def __init__(self, username: str | None, password: SecretStr | None, user_certs: frozenset[bytes]) -> None:
+        self._username = (username or "").encode()
+        self._password = (password.get_secret_value() if password else "").encode()
+        self._user_certs = user_certs
+
+    def get_user(
+        self,
+        iserver: object,
+        username: str | None = None,
+        password: str | bytes | None = None,
+        certificate: object = None,
+    ) -> User | None:
+        if username is None:
+            # An X.509 token: its DER bytes, the signature verified by asyncua.  (For a user name
+            # token asyncua passes the channel's client certificate here instead.)
+            known = isinstance(certificate, bytes) and certificate in self._user_certs
+            return User(role=UserRole.User, name="x509") if known else None
+        if not self._username:
+            return None
+        given = password.encode() if isinstance(password, str) else bytes(password or b"")
+        ok = hmac.compare_digest((username or "").encode(), self._username) & hmac.compare_digest(given, self._password)
+        return User(role=UserRole.User, name=username) if ok else None
+
+
+async def _setup_security(server: Server, s: SimulatorSettings) -> str:
+    """Endpoints, certificate, client trust and user tokens as configured; returns the application URI.
+
+    With a certificate the application URI is the one in its SubjectAltName (clients check that
+    they match).  Secured endpoints accept only the client certificates of
+    ``trusted_client_certs_dir`` (asyncua alone would accept any).
+    """
+    server.set_security_policy(server_policy_types(s.security_policies))
+    tokens: list[type] = [ua.UserNameIdentityToken] if s.username else []
+    user_certs: frozenset[bytes] = frozenset()
+    if s.user_certificates_dir is not None:
+        tokens.append(ua.X509IdentityToken)
+        user_certs = _load_user_certificates(s.user_certificates_dir)
+    server.set_identity_tokens(tokens or [ua.AnonymousIdentityToken])
+    if tokens:
+        server.iserver.set_user_manager(_UserManager(s.username, s.password, user_certs))
+    if s.certificate_path is None or s.private_key_path is None:
+        return _APPLICATION_URI
+    try:
+        cert = await uacrypto.load_certificate(s.certificate_path)
+        await server.load_certificate(str(s.certificate_path))
+        await server.load_private_key(s.private_key_path)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"cannot load {s.certificate_path} / {s.private_key_path}: {e}", field="simulator") from e
+    if s.trusted_client_certs_dir is not None:
+        if not s.trusted_client_certs_dir.is_dir():
+            raise ConfigError(
+                f"no such folder: {s.trusted_client_certs_dir}", field="simulator.trusted_client_certs_dir"
+            )
+        store = TrustStore([s.trusted_client_certs_dir], [])
+        await store.load()
+        options = (
+            CertificateValidatorOptions.TIME_RANGE
+            | CertificateValidatorOptions.URI
+            | CertificateValidatorOptions.TRUSTED
+            | CertificateValidatorOptions.PEER_CLIENT
+        )
+        server.set_certificate_validator(CertificateValidator(options, store))
+    return application_uri_of(cert) or _APPLICATION_URI
+
+
+def _load_user_certificates(folder: Path) -> frozenset[bytes]:
+    """The DER bytes of every *.der / *.pem certificate in ``folder`` (read once, at start)."""
+    if not folder.is_dir():
+        raise ConfigError(f"no such folder: {folder}", field="simulator.user_certificates_dir")
+    out: set[bytes] = set()
+    for path in sorted(folder.iterdir()):
+        if path.suffix.lower() in (".der", ".pem"):
+            data = path.read_bytes()
+            try:
+                cert = (
+                    x509.load_pem_x509_certificate(data)
+                    if b"-----BEGIN" in data
+                    else x509.load_der_x509_certificate(data)
+                )
+            except ValueError as e:
+                raise ConfigError(f"cannot read {path}: {e}", field="simulator.user_certificates_dir") from e
+            out.add(cert.public_bytes(serialization.Encoding.DER))
+    return frozenset(out)
+
+
 def _quiet_asyncua() -> None:
     """asyncua's server logs every session, subscription and monitored item at INFO."""
     logging.getLogger("asyncua.server").setLevel(logging.WARNING)
@@ -273,13 +372,12 @@ class ChillerServer:
         try:
             if self._port is None:
                 self._port = _free_port(host)
+            s = self._settings
             server = Server()
             await server.init()
             server.set_endpoint(self.url)
             server.set_server_name("sentinelle chiller simulator")
-            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-            server.set_identity_tokens([ua.AnonymousIdentityToken])  # a loopback simulator: no users
-            await server.set_application_uri(_APPLICATION_URI)
+            await server.set_application_uri(await _setup_security(server, s))
             ns = await server.register_namespace(NAMESPACE_URI)
             if ns != NAMESPACE_INDEX:
                 raise RuntimeError(f"namespace {NAMESPACE_URI} got index {ns}, not {NAMESPACE_INDEX}")
@@ -290,8 +388,10 @@ class ChillerServer:
             raise ConfigError(message, field="simulator.port") from e
         self._server = server
         _log.info(
-            "simulator listening on %s: %d tags built in %.1f s",
+            "simulator listening on %s (endpoints: %s; %s): %d tags built in %.1f s",
             self.url,
+            ", ".join(self._settings.security_policies),
+            f"user {self._settings.username}" if self._settings.username else "anonymous",
             len(self._names),
             time.perf_counter() - began,
         )

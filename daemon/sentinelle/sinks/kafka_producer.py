@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaConnectionError, KafkaError
 
 from ..errors import ConfigError, SinkError
 from ..settings import KafkaSettings
+from .kafka_security import explain_connect_failure, kafka_security_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ async def connect_producer(settings: KafkaSettings) -> Any:
         enable_idempotence=True,
         linger_ms=settings.linger_ms,
         request_timeout_ms=settings.request_timeout_ms,
+        **kafka_security_kwargs(settings),
     )
     step = f"Kafka cluster at {servers} is unreachable"
     try:
@@ -59,7 +61,7 @@ async def connect_producer(settings: KafkaSettings) -> Any:
         if isinstance(e, TimeoutError):
             detail = f"no answer within {timeout_s:g} s"
         elif isinstance(e, KafkaConnectionError):
-            detail = "no bootstrap server accepted a connection"
+            detail = explain_connect_failure(settings) or "no bootstrap server accepted a connection"
         else:
             detail = f"{type(e).__name__}: {e}"
         raise SinkError(f"{step}: {detail}") from None

@@ -60,6 +60,7 @@ from ..errors import ConfigError, SourceUnavailable
 from ..metrics import Metrics
 from ..records import COMMAND_TYPES, AlertEvent, Command, CommandOutcome, CommandStatus, RejectReason
 from ..settings import CommandSettings, KafkaSettings
+from ..sinks.kafka_security import explain_connect_failure, kafka_security_kwargs
 
 log = logging.getLogger(__name__)
 
@@ -394,6 +395,7 @@ class CommandConsumer:
             "bootstrap_servers": servers,
             "client_id": f"{self._kafka.client_id}-commands",
             "request_timeout_ms": self._kafka.request_timeout_ms,
+            **kafka_security_kwargs(self._kafka),
         }
         producer = AIOKafkaProducer(acks="all", enable_idempotence=True, linger_ms=0, **common)
         consumer = AIOKafkaConsumer(
@@ -433,7 +435,9 @@ class CommandConsumer:
         except (KafkaError, OSError, TimeoutError) as e:
             await self._disconnect(consumer, producer)
             detail = (
-                f"no answer within {self._timeout_s:g} s" if isinstance(e, TimeoutError) else f"{type(e).__name__}: {e}"
+                f"no answer within {self._timeout_s:g} s"
+                if isinstance(e, TimeoutError)
+                else explain_connect_failure(self._kafka) or f"{type(e).__name__}: {e}"
             )
             raise _Unavailable(f"{step}: {detail}") from None
         except BaseException:

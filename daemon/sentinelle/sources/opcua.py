@@ -12,7 +12,10 @@ lock-step) and log once per outage instead of once per second.
 
 asyncua exceptions stay in this module: a bad node id in the settings is a
 :class:`~sentinelle.errors.ConfigError`; everything that goes wrong while
-talking to the server is counted, logged and retried, never raised.
+talking to the server is counted, logged and retried, never raised.  Security
+(policy, certificates, the server's trust, user tokens) is set up by
+:mod:`.opcua_security`, whose refusals (an untrusted server certificate, a wrong
+password) are logged with what to change and counted as ``kind="security"``.
 
 The conversion of one notification, with the shape of the data::
 
@@ -45,6 +48,7 @@ from ..metrics import Metrics
 from ..queues import SampleQueue
 from ..records import Quality, Sample
 from ..settings import OpcUaSourceSettings, TagSettings
+from .opcua_security import ClientSecurity, SecurityRefused
 
 __all__ = ["OpcUaSource", "epoch_seconds", "quality_of", "sample_from_datavalue"]
 
@@ -70,7 +74,7 @@ every connect) and which keeps the session of a crashed daemon alive on the serv
 CLOSE_TIMEOUT_S: Final = 2.0
 """Bound on deleting the subscription and closing the session, on loss and on cancel."""
 
-ERROR_KINDS: Final = ("connect", "subscribe", "connection_lost", "bad_node", "no_timestamp", "internal")
+ERROR_KINDS: Final = ("connect", "security", "subscribe", "connection_lost", "bad_node", "no_timestamp", "internal")
 """Every ``source_errors_total`` kind this module counts; pre-declared so dashboards see zeros."""
 
 _UTC = dt.UTC
@@ -206,12 +210,18 @@ class _NoiseFilter(logging.Filter):
         "asyncua.client.ua_session.UaSession": (
             "Publish iteration crashed",
             "close_session was called but connection is closed",
+            "close_session but connection wasn't established",
         ),
         "asyncua.client.ua_client.UaClient": ("close_secure_channel was called but connection is closed",),
+        # The ServiceFault to an OpenSecureChannel (see _session), with a traceback at every attempt.
+        "asyncua.client.ua_client.UASocketProtocol": ("Exception raised while parsing message from server",),
         "asyncua.client.client": (
             "close_session raised during disconnect",
             "close_secure_channel raised during disconnect",
+            "create_session fault response",
         ),
+        # An untrusted certificate is logged with a traceback; explained once by ClientSecurity.
+        "asyncuagds.validate": ("Not trusted certificate used",),
     }
 
     def __init__(self, prefixes: tuple[str, ...]) -> None:
@@ -284,11 +294,19 @@ class OpcUaSource:
         self._rejected_logged: set[str] = set()
         self._in_outage = False
         self._outage_since = 0.0
+        self._outage_kind = ""
         self._ever_connected = False
         """A first connection after failed attempts at start ends no outage of a connection: not a reconnect."""
         self._on_state = on_state
         self._background: set[asyncio.Task[None]] = set()
+        self._security = ClientSecurity(settings)
+        self._last_error: str | None = None
         _quiet_asyncua_noise()
+
+    @property
+    def last_error(self) -> str | None:
+        """Why the latest attempt failed (None once connected): for the exit message at start."""
+        return self._last_error
 
     @property
     def connected(self) -> bool:
@@ -339,17 +357,23 @@ class OpcUaSource:
         s = self._settings
         client = Client(s.url, timeout=s.connect_timeout_s, watchdog_intervall=s.connect_timeout_s)
         client.session_timeout = SESSION_TIMEOUT_MS
-        if s.username is not None:
-            client.set_user(s.username)
-        if s.password is not None:
-            client.set_password(s.password.get_secret_value())
         subscription: Subscription | None = None
         consumer: asyncio.Task[str] | None = None
         try:
             try:
                 async with asyncio.timeout(s.connect_timeout_s):
+                    await self._security.apply(client)
                     await client.connect()
-            except _EXPECTED_ERRORS as e:
+            except SecurityRefused as e:
+                raise _AttemptFailed("security", str(e)) from e
+            except (*_EXPECTED_ERRORS, AssertionError) as e:
+                # AssertionError: asyncua 2.1 cannot parse the ServiceFault a server answers an
+                # OpenSecureChannel with (node-opcua does, as the spec says); explain() knows it.
+                reason = self._security.explain(e)
+                if reason is not None:
+                    raise _AttemptFailed("security", reason) from e
+                if isinstance(e, AssertionError):
+                    raise
                 raise _AttemptFailed("connect", _describe(e)) from e
             try:
                 # queue_maxsize=0: asyncua's iterator queue is then unbounded instead of
@@ -499,6 +523,7 @@ class OpcUaSource:
         if self._in_outage and self._on_state is not None:
             self._on_state(True)
         self._in_outage = False
+        self._last_error = None
         self._ever_connected = True
         self._connected_gauge.set(1)
         self._connected.set()
@@ -514,14 +539,21 @@ class OpcUaSource:
         once per outage like the rest, so that a failing loop does not flood the journal.
         """
         self._errors[kind].inc()
-        if self._in_outage:
+        self._last_error = reason
+        # One WARNING per outage; the exception is a security refusal that follows other failures
+        # (the server is back but refuses us), which needs the admin.  Repeats go to DEBUG.
+        if self._in_outage and (kind == self._outage_kind or kind != "security"):
             _log.debug("source %s: attempt failed (%s): %s", self.name, kind, reason)
             return
+        if not self._in_outage:
+            self._outage_since = time.monotonic()
+            if self._on_state is not None:
+                self._on_state(False)
         self._in_outage = True
-        self._outage_since = time.monotonic()
-        if self._on_state is not None:
-            self._on_state(False)
-        what = {"connection_lost": "connection lost", "internal": "unexpected error"}.get(kind, "cannot connect")
+        self._outage_kind = kind
+        what = {"connection_lost": "connection lost", "internal": "unexpected error", "security": "refused"}.get(
+            kind, "cannot connect"
+        )
         _log.warning(
             "source %s: %s (%s): %s; retrying in the background",
             self.name,
