@@ -157,6 +157,8 @@ class AssetT2Q:
         self.last_chart: FloatArray = np.full(n_tags, np.nan)
         """Per tag: |EWMA| over its limit at the last step (0 for tags without a chart)."""
         self.warmup_scores: FloatArray = np.empty(0)
+        self._pending: tuple[FloatArray, float] | None = None
+        """The last assessed tick: (the vector in the warm-up, or its deviation; its score)."""
         """The warm-up ticks re-scored by the frozen model (after the settling ticks): its normal scores."""
 
     @classmethod
@@ -191,15 +193,18 @@ class AssetT2Q:
         (flagged above 1); NaN during the warm-up or when a value is missing.  During the
         warm-up ``learn`` says whether the tick belongs to the normal state.
         """
+        score, flagged = self.assess(x)
+        self.learn(learn)
+        return score, flagged
+
+    def assess(self, x: FloatArray) -> tuple[float, bool]:
+        """:meth:`step` without learning; :meth:`learn` then decides on this tick."""
+        self._pending = None
         if not np.isfinite(x).all():
             self.last_u = np.full(self.n_tags, np.nan)
             return math.nan, False
         if self._warmup is not None:
-            if learn:
-                self._warmup[self.count] = x
-                self.count += 1
-                if self.count == self.warmup_steps:
-                    self._freeze()
+            self._pending = (x, math.nan)
             return math.nan, False
         deviation = x - np.where(self.drifting, self._baseline, self.mean)
         u = deviation / self._scale
@@ -221,9 +226,23 @@ class AssetT2Q:
             self._chart += self.chart_alpha * (u - self._chart)
             self.last_chart = np.abs(self._chart) / self._chart_limit
             score = max(score, float(self.last_chart.max()))
-        if learn and self.learn_rate > 0.0 and score < self.learn_below:
-            self._learn(deviation)
+        self._pending = (deviation, score)
         return score, score > 1.0
+
+    def learn(self, allowed: bool) -> None:
+        """Learn the tick :meth:`assess` judged, if ``allowed``: in the warm-up, as normal state; after it, by
+        ``learn_rate`` when its score was below ``learn_below``."""
+        pending, self._pending = self._pending, None
+        if not allowed or pending is None:
+            return
+        vector, score = pending
+        if self._warmup is not None:
+            self._warmup[self.count] = vector
+            self.count += 1
+            if self.count == self.warmup_steps:
+                self._freeze()
+        elif self.learn_rate > 0.0 and score < self.learn_below:
+            self._learn(vector)
 
     @property
     def contributions(self) -> FloatArray:

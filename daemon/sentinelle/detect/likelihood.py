@@ -63,6 +63,8 @@ class AnomalyLikelihood:
         self._pos = 0
         self.seeded = False
         """Whether the long-term distribution has been given its first scores (``seed``)."""
+        self._pending = math.nan
+        """The last assessed score, if it may be learned (NaN: none)."""
         self.last_z = math.nan
         """z of the last scored tick: the short-term mean in long-term σ above the long-term mean."""
 
@@ -89,6 +91,13 @@ class AnomalyLikelihood:
 
         Returns (z, flagged); z is NaN while there is no score or no history.
         """
+        z, flagged = self.assess(score)
+        self.learn(learn)
+        return z, flagged
+
+    def assess(self, score: float) -> tuple[float, bool]:
+        """:meth:`step` without learning; :meth:`learn` then decides on this score."""
+        self._pending = math.nan
         if not math.isfinite(score):
             return math.nan, False
         self._short.append(score)
@@ -100,9 +109,15 @@ class AnomalyLikelihood:
             spread = max(float(history.std()), self.min_spread)
             self.last_z = (sum(self._short) / len(self._short) - float(history.mean())) / spread
             flagged = self.last_z > self.z_threshold
-        if learn and not flagged:
-            self._learn(score)
+        if not flagged:
+            self._pending = score
         return self.last_z, flagged
+
+    def learn(self, allowed: bool) -> None:
+        """Learn the score :meth:`assess` judged, if ``allowed`` and it was not flagged."""
+        if allowed and math.isfinite(self._pending):
+            self._learn(self._pending)
+        self._pending = math.nan
 
     def _learn(self, score: float) -> None:
         self._history[self._pos] = score

@@ -97,6 +97,8 @@ class RelationCheck:
         """The target the inputs implied at the last checked tick."""
         self.z = math.nan
         """The last tick's residual over the spread (NaN in the warm-up or when skipped)."""
+        self._pending: tuple[FloatArray, FloatArray, float, float] | None = None
+        """The last assessed tick, if small enough to learn from: (features, inputs, target, residual)."""
 
     @classmethod
     def from_settings(cls, settings: RelationSettings, period_s: float, min_spread: float) -> RelationCheck:
@@ -129,6 +131,13 @@ class RelationCheck:
         Returns (z, flagged); z is NaN (and nothing is learned) during the warm-up's
         scoring pause or when a value is missing.
         """
+        z, flagged = self.assess(target, inputs)
+        self.learn(learn)
+        return z, flagged
+
+    def assess(self, target: float, inputs: FloatArray) -> tuple[float, bool]:
+        """:meth:`step` without learning; :meth:`learn` then decides on this tick."""
+        self._pending = None
         if not (math.isfinite(target) and np.isfinite(inputs).all()):
             self.skipped += 1
             self.expected = self.z = math.nan
@@ -139,9 +148,15 @@ class RelationCheck:
         z = residual / self.spread if self.warm else math.nan
         self.z = z
         flagged = self.warm and abs(z) > self.z_threshold
-        if learn and (not self.warm or abs(z) < self.learn_below_z):
-            self._learn(x, inputs, target, residual)
+        if not self.warm or abs(z) < self.learn_below_z:
+            self._pending = (x, np.asarray(inputs, dtype=np.float64), target, residual)
         return z, flagged
+
+    def learn(self, allowed: bool) -> None:
+        """Learn the tick :meth:`assess` judged, if ``allowed`` and its residual was small enough."""
+        if allowed and self._pending is not None:
+            self._learn(*self._pending)
+        self._pending = None
 
     def pushes(self, inputs: FloatArray) -> FloatArray:
         """How far each input moved the expected target from its value at the inputs' learned means, in spreads.

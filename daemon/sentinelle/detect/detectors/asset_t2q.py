@@ -1,0 +1,144 @@
+"""Asset state: all tags of an asset seen together, T² and Q (and per-tag EWMA charts) on their state.
+
+The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the
+optional anomaly-likelihood layer (:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`,
+``detect.asset_likelihood_enabled``) flagging instead of the raw score once the model is
+frozen.  One subject per asset.  An asset learns (its warm-up, or ``learn_rate``) only on
+ticks with no gated tag and no ``asset_state`` alert of its own open; a paused asset is not
+scored at all.  Findings' ``score``: T²/Q/chart over its limit.
+
+State: the warm-up buffer or the frozen model (mean, covariance, basis, limits, charts,
+smoothing), and the likelihood layer's history — arrays and scalars, no pickle.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import deque
+
+import numpy as np
+
+from ...records import Contributor
+from ..asset import AssetT2Q
+from ..likelihood import AnomalyLikelihood
+from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, nan_to, pack, unpack
+
+RANK = 20
+_VERSION = 1
+_T2Q_ARRAYS = (
+    "mean", "cov", "drifting", "_baseline", "_scale", "_basis", "_inv_eigen", "_smoothed_u", "last_u",
+    "_chart", "_chart_limit", "last_chart", "warmup_scores",
+)  # fmt: skip
+_T2Q_SCALARS = ("count", "components", "ucl_t2", "ucl_q", "last_t2", "last_q", "_since_refresh")
+
+
+class AssetDetector:
+    name = "asset_state"
+
+    def __init__(self, ctx: BuildContext) -> None:
+        lay = ctx.layout
+        s = ctx.settings
+        self.layout = lay
+        self.models: list[AssetT2Q] = []
+        self.likelihoods: list[AnomalyLikelihood | None] = []
+        for a in lay.asset_names:
+            rows = lay.asset_rows[a]
+            self.models.append(AssetT2Q.from_settings(np.array([lay.tag_settings[r].min_spread for r in rows]), s))
+            self.likelihoods.append(AnomalyLikelihood.from_settings(s) if s.asset_likelihood_enabled else None)
+        n = len(lay.asset_names)
+        self.spec = Spec(
+            kind="asset_state",
+            subjects=lay.subjects,
+            subject_assets=np.arange(n),
+            open_k=s.open_k,
+            open_n=s.open_n,
+            clear_steps=s.clear_normal_steps,
+            updates=False,
+        )
+        self._scored = np.zeros(n, dtype=bool)
+
+    def observe(self, tick: Tick) -> Findings:
+        lay = self.layout
+        n = len(lay.asset_names)
+        flagged = np.zeros(n, dtype=bool)
+        normal = np.zeros(n, dtype=bool)
+        t2 = np.full(n, np.nan)
+        self._scored = ~tick.paused
+        for k in np.flatnonzero(self._scored).tolist():
+            # A gated tag makes the vector incomplete (NaN): T² skips the tick, and learns nothing from it.
+            model = self.models[k]
+            t2[k], flagged[k] = model.assess(tick.clean[lay.asset_rows[lay.asset_names[k]]])
+            likelihood = self.likelihoods[k]
+            if likelihood is not None and model.frozen:
+                if not likelihood.seeded:
+                    likelihood.seed(model.warmup_scores)
+                flagged[k] = likelihood.assess(float(t2[k]))[1]
+            normal[k] = math.isfinite(t2[k]) and not flagged[k]
+        return findings(flagged, normal, t2)
+
+    def learn(self, tick: Tick, findings: Findings) -> None:
+        lay = self.layout
+        is_open = tick.alerts.open(self)
+        for k in np.flatnonzero(self._scored).tolist():
+            allowed = not is_open[k] and not tick.gate[lay.asset_rows[lay.asset_names[k]]].any()
+            self.models[k].learn(allowed)
+            likelihood = self.likelihoods[k]
+            if likelihood is not None:
+                likelihood.learn(allowed)
+
+    def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
+        """The asset alert's numbers: its tag's value and forecast, the score; tags ranked by their contributions."""
+        lay = self.layout
+        model = self.models[subject]
+        rows = lay.asset_rows[lay.asset_names[subject]]
+        u, share = model.last_u, model.contributions
+        row = rows[int(np.nanargmax(share))] if tag is None else lay.row_of[tag]
+        j = rows.index(row)
+        obs = dataclasses.replace(tick.obs(row), z=float(u[j]), score=float(findings.score[subject]))
+        ranked = sorted(range(len(rows)), key=lambda r: -nan_to(float(share[r]), -1.0))
+        contributors = tuple(
+            Contributor(tag=lay.tags[rows[r]], score=float(share[r]), residual_z=float(u[r]))
+            for r in ranked[: lay.max_contributors]
+        )
+        magnitude = float(np.nanmax(np.abs(u))) if np.isfinite(u).any() else math.nan
+        return Explanation(tag=lay.tags[row], obs=obs, contributors=contributors, magnitude=magnitude)
+
+    def state(self) -> bytes:
+        arrays: dict[str, np.ndarray] = {}
+        warm: list[bool] = []
+        for k, m in enumerate(self.models):
+            for a in _T2Q_ARRAYS:
+                arrays[f"{k}.{a}"] = np.asarray(getattr(m, a))
+            arrays[f"{k}.scalars"] = np.array([float(getattr(m, a)) for a in _T2Q_SCALARS])
+            warm.append(m._warmup is not None)
+            if m._warmup is not None:
+                arrays[f"{k}.warmup"] = m._warmup
+            lik = self.likelihoods[k]
+            if lik is not None:
+                arrays[f"{k}.lik_history"] = lik._history
+                arrays[f"{k}.lik_short"] = np.array(list(lik._short), dtype=np.float64)
+                arrays[f"{k}.lik_scalars"] = np.array([lik._filled, lik._pos, float(lik.seeded), lik.last_z])
+        return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "warm_up": warm})
+
+    def restore(self, blob: bytes) -> None:
+        arrays, meta = unpack(blob, self.name, _VERSION)
+        check_tags(meta, self.layout, self.name)
+        for k, m in enumerate(self.models):
+            for a in _T2Q_ARRAYS:
+                setattr(m, a, arrays[f"{k}.{a}"])
+            values = arrays[f"{k}.scalars"].tolist()
+            for a, v in zip(_T2Q_SCALARS, values, strict=True):
+                setattr(m, a, int(v) if a in ("count", "components", "_since_refresh") else float(v))
+            m._warmup = arrays[f"{k}.warmup"] if meta["warm_up"][k] else None
+            m._pending = None
+            lik = self.likelihoods[k]
+            if lik is not None:
+                lik._history = arrays[f"{k}.lik_history"]
+                lik._short = deque(arrays[f"{k}.lik_short"].tolist(), maxlen=lik.short_steps)
+                filled, pos, seeded, last_z = arrays[f"{k}.lik_scalars"].tolist()
+                lik._filled, lik._pos, lik.seeded, lik.last_z = int(filled), int(pos), bool(seeded), last_z
+
+
+def build(ctx: BuildContext) -> list[AssetDetector]:
+    return [AssetDetector(ctx)] if ctx.settings.asset_enabled else []

@@ -1,0 +1,137 @@
+"""The generic alert life cycle (detect/alerting.py) driven by a hand-made detector: what any new kind gets."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from sentinelle.detect.alerting import AlertCycle
+from sentinelle.detect.alerts import AlertBook
+from sentinelle.detect.detectors.base import Explanation, Findings, Layout, RowNumbers, Spec, Tick, findings, pack
+from sentinelle.detect.quality import QualityTick
+from sentinelle.metrics import Metrics
+from sentinelle.records import ForecastBatch, WindowBatch
+from sentinelle.settings import DetectSettings, TagSettings
+
+from .detect_helpers import OPERATOR_LOAD_OFF
+
+TAGS = (
+    TagSettings(name="a.x", asset="a", node_id="n1", unit="bar"),
+    TagSettings(name="b.y", asset="b", node_id="n2", unit="bar"),
+)
+LAYOUT = Layout(
+    tags=("a.x", "b.y"),
+    assets=("a", "b"),
+    units=("bar", "bar"),
+    period_s=1.0,
+    tag_settings=TAGS,
+    asset_names=("a", "b"),
+    asset_index=np.array([0, 1], dtype=np.intp),
+    asset_rows={"a": [0], "b": [1]},
+    subjects=("a", "b"),
+    row_of={"a.x": 0, "b.y": 1},
+    max_contributors=3,
+)
+
+
+class Threshold:
+    """A toy detector: each tag above 10 is anomalous (magnitude: the value), at most 5 is normal."""
+
+    name = "threshold"
+    spec = Spec(
+        kind="rate_of_change",
+        subjects=LAYOUT.tags,
+        subject_assets=LAYOUT.asset_index,
+        open_k=2,
+        open_n=3,
+        clear_steps=2,
+    )
+
+    def observe(self, tick: Tick) -> Findings:
+        v = tick.clean
+        with np.errstate(invalid="ignore"):
+            return findings(v > 10.0, v <= 5.0, v)
+
+    def learn(self, tick: Tick, findings: Findings) -> None:
+        pass
+
+    def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
+        return Explanation(
+            tag=LAYOUT.tags[subject],
+            obs=tick.obs(subject),
+            contributors=tick.contributors(subject),
+            magnitude=float(findings.score[subject]) / 10.0,
+            limit=10.0,
+        )
+
+    def state(self) -> bytes:
+        return pack(self.name, 1, {})
+
+    def restore(self, blob: bytes) -> None:
+        pass
+
+
+def _tick(ts: float, values: list[float], cycle: AlertCycle, paused: tuple[bool, bool] = (False, False)) -> Tick:
+    v = np.array(values)
+    n = len(v)
+    w = WindowBatch(ts=ts, period_s=1.0, tags=LAYOUT.tags, assets=LAYOUT.assets, values=v, contexts=v[:, None])
+    fb = ForecastBatch(window=w, levels=(0.1, 0.5, 0.9), quantiles=np.zeros((n, 3, 1)), forecaster="t")
+    no = np.zeros(n, dtype=bool)
+    dq = QualityTick(no, no, no, np.zeros(n), no, no, np.full(n, np.nan), no)
+    p = np.array(paused)
+    gate = p[LAYOUT.asset_index]
+    expected = np.repeat(v[:, None], 3, axis=1)
+    return Tick(
+        layout=LAYOUT,
+        ts=ts,
+        batch=fb,
+        values=v,
+        clean=np.where(gate, np.nan, v),
+        gate=gate,
+        paused=p,
+        maintenance=np.zeros(2, dtype=bool),
+        quality=dq,
+        alerts=cycle,
+        rows=RowNumbers(expected=expected, z=np.zeros(n), score=np.zeros(n), mid=1, surprise=np.zeros(n)),
+    )
+
+
+def test_a_new_detector_gets_opening_updates_clearing_and_pauses_from_the_one_life_cycle() -> None:
+    metrics = Metrics(CollectorRegistry())
+    book = AlertBook(metrics, DetectSettings.model_validate({"update_min_interval_s": 0.0, **OPERATOR_LOAD_OFF}))
+    det = Threshold()
+    cycle = AlertCycle(LAYOUT, [det], lambda: book, metrics)
+    seen = []
+    rows = [[1, 1], [11, 1], [12, 1], [25, 1], [1, 11], [1, 12], [1, 12], [1, 1], [1, 1]]
+    for ts, values in enumerate(rows):
+        tick = _tick(float(ts), [float(x) for x in values], cycle, paused=(False, ts >= 6))
+        if tick.paused.any():
+            seen += cycle.pause([det], tick, {1: "b: detection paused (mode stopped)"}, {1: "detection_paused"})
+        f = det.observe(tick)
+        det.learn(tick, f)
+        seen += cycle.advance(det, tick, f)
+    got = [(e.event, e.tag, e.event_ts, e.severity, e.clear_reason) for e in seen]
+    assert got == [
+        ("opened", "a.x", 2.0, "warning", None),  # 2 of 3
+        ("updated", "a.x", 3.0, "critical", None),  # 25 / 10: past rule_critical_ratio, escalates at once
+        ("opened", "b.y", 5.0, "warning", None),  # within one tick: opened, then cleared
+        ("cleared", "a.x", 5.0, "critical", "normal"),  # two normal ticks (4, 5)
+        ("cleared", "b.y", 6.0, "warning", "detection_paused"),  # b paused: cleared at once
+    ]
+    assert seen[4].message == "b: detection paused (mode stopped)"
+    assert book.open == {}
+    flagged = metrics.registry.get_sample_value("sentinelle_ticks_anomalous_total", {"kind": "rate_of_change"})
+    assert flagged == 5.0  # a at 1, 2, 3; b at 4, 5 (gated while paused)
+
+
+def test_a_severe_subject_opens_at_once_and_the_rest_wait_for_k_of_n() -> None:
+    metrics = Metrics(CollectorRegistry())
+    book = AlertBook(metrics, DetectSettings.model_validate({"update_min_interval_s": 0.0, **OPERATOR_LOAD_OFF}))
+    det = Threshold()
+    cycle = AlertCycle(LAYOUT, [det], lambda: book, metrics)
+    tick = _tick(0.0, [11.0, 11.0], cycle)
+    f = det.observe(tick)
+    severe = dataclasses.replace(f, severe=np.array([True, False]))
+    assert [e.tag for e in cycle.advance(det, tick, severe)] == ["a.x"]
