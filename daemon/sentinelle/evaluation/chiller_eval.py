@@ -671,8 +671,8 @@ def run_evaluation(
         "computed once and shared by its detection configurations (the windows do not depend on detection).",
         "",
         "Headline: the daemon as `config/sentinelle.toml` configures the chiller (the asset-level detector is off "
-        "by default). Configurations: *per-tag only* = forecast-residual scores per tag (River GaussianScorer, "
-        "k of n); "
+        "by default). Configurations: *per-tag only* = forecast-residual scores per tag (the calibrated "
+        "surprise of detect/surprise.py, k of n or a severe tick); "
         "*+ asset* = `detect.asset_enabled` (the asset-level detector on the tags' state at its defaults: PCA "
         "T² and Q and an EWMA chart per steady tag, detect/asset.py); "
         "*+ rules* = the chiller's rules and data-quality checks as `config/sentinelle.toml` sets them "

@@ -585,7 +585,8 @@ def run_evaluation(
         settings = replay_settings(c.forecaster, detect)
         results.append(evaluate_lbnl(scored, settings, c.label, forecaster=shared[c.forecaster]))
     notes = [
-        "Configurations: *per-tag only* = forecast-residual scores per tag (River GaussianScorer, k of n); "
+        "Configurations: *per-tag only* = forecast-residual scores per tag (the calibrated surprise of "
+        "detect/surprise.py, k of n or a severe tick); "
         "*+ asset* = `detect.asset_enabled` (the asset-level detector at its defaults: PCA T² and Q of the AHU's "
         "tag vector and an EWMA chart per steady tag, learned on the whole warm-up day); "
         "*+ modes* = operating-mode rules (detect.assets.modes) on two more "
@@ -601,14 +602,14 @@ def run_evaluation(
         "minutes flags a fault-free day. The alert rate and the alert count per day (with its AUC) show how "
         "far from that the detector is.",
         "",
-        "What the early forecast-residual alerts are (checked on SZVAV 2017-09-20, heating-coil valve): the "
-        "control signals hold still for long stretches (45 % of that tag's warm-up residuals are exactly 0), so "
-        "the per-tag River GaussianScorer learns a residual spread far below one quantisation step (0.01) and "
-        "scores a one-step residual at 0.99 or more; a ramp of the valve then flags, and because a tag does not "
-        "learn while its alert is open, the alert holds for hours (until a mode change clears it, with modes). "
-        "`detect.residual_min_sigma` is a floor on that learned spread (off by default); the rows *residual "
-        "spread floor 1* set it to 1 — the scorer is never more confident than the forecast's own spread — a "
-        "value fixed a priori, not tuned on these days.",
+        "What the early forecast-residual alerts were (checked on SZVAV 2017-09-20, heating-coil valve, with "
+        "the River GaussianScorer this project used before the calibrated scorer): the control signals hold still "
+        "for long stretches (45 % of that tag's warm-up residuals are exactly 0), so that scorer learnt a residual "
+        "spread far below one quantisation step (0.01) and scored a one-step residual at 0.99 or more; a ramp of "
+        "the valve then flagged, and because a tag did not learn while its alert was open, the alert held for "
+        "hours. The calibrated scorer floors the learnt scale at `detect.residual_min_sigma` = 1 forecast spread "
+        "(the default now) and learns on every tick; the rows *residual spread floor 1* set the same floor "
+        "explicitly.",
     ]
     write_report(
         results,
