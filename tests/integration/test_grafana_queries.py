@@ -139,6 +139,10 @@ async def test_every_dashboard_query_returns_data(
                 prometheus_url, f"count_over_time(sentinelle_up_state{{{sel}}}[10m]) >= {MIN_SCRAPES}", 120, alive, log
             )
             await _wait_for(prometheus_url, f"sentinelle_alerts_active{{{sel}}} > 0", 120, alive, log)
+            # increase() over the openings counter needs two scrapes of it: the series is born at the first opening.
+            await _wait_for(
+                prometheus_url, f"count_over_time(sentinelle_alert_openings_total{{{sel}}}[10m]) >= 2", 60, alive, log
+            )
             await _wait_for(prometheus_url, f"sentinelle_tag_anomaly_score{{{sel}}}", 30, alive, log)
 
             # The configured forecaster ran, and nothing fell back to its baseline.
