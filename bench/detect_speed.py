@@ -10,9 +10,14 @@ asset detector's warm-up), as µs per sample (one tag at one tick).
 
 Configurations, all measured in the same run:
 
-* **per-tag only** — the baseline: forecast residuals scored per tag (River), k of n;
+* **per-tag only** — the baseline: forecast residuals scored per tag (the calibrated surprise), k of n;
 * **+ asset** — ``detect.asset_enabled``: the asset-level detector on each asset's 50 tags;
 * **+ asset + rules** — also each tag's static limits, rate limit, stuck and spike checks.
+
+Beside them, the per-tag **scorer alone**, new and old on the same batches: the calibrated
+surprise (``ResidualScorer.score``, numpy over the rows) against the River ``GaussianScorer``
+per tag it replaced (the old scorer's inner loop: one ``score_one`` and one ``learn_one`` per
+row, on the same residual z) — issue 13 asks for the new scoring's cost next to the old one's.
 
 Memory per tag: ``tracemalloc``'s traced bytes held by a stage after its warm-up (the stage
 and everything it keeps: detectors, k-of-n rings, asset models), divided by the tag count, in a
@@ -38,7 +43,7 @@ from prometheus_client import CollectorRegistry
 from _machine import write_result
 from sentinelle.detect.stage import DetectStage
 from sentinelle.metrics import Metrics
-from sentinelle.records import ForecastBatch, WindowBatch
+from sentinelle.records import FloatArray, ForecastBatch, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings
 from sentinelle.sim.chiller import extra_tag_asset, extra_tag_names
 
@@ -144,6 +149,41 @@ def time_config(n: int, config: dict[str, Any], warmup: int, measure: int) -> di
     }
 
 
+def time_scorers(n: int, warmup: int, measure: int) -> dict[str, float]:
+    """ms per tick of the per-tag scorer alone: the calibrated surprise vs River's GaussianScorer per tag."""
+    from river import anomaly
+
+    from sentinelle.detect.scoring import ResidualScorer
+
+    settings = DetectSettings()
+    new = ResidualScorer.from_settings(n, LEVELS, np.full(n, 0.01), settings)
+    old = [anomaly.GaussianScorer(grace_period=settings.grace_period_steps) for _ in range(n)]
+    learn = np.ones(n, dtype=bool)
+    feed = Feed(n)
+    previous: FloatArray | None = None
+    new_s, old_s = [], []
+    for tick in range(warmup + measure):
+        fb = feed.next()
+        t0 = time.perf_counter()
+        new.score(fb, learn)
+        t1 = time.perf_counter()
+        if previous is not None:  # the old scorer: z against the forecast made one tick earlier
+            z = (fb.window.values - previous[:, 1]) / ((previous[:, 2] - previous[:, 0]) / (2 * Z90))
+            for i, zi in enumerate(z.tolist()):
+                det = old[i]
+                if det.score_one(None, zi) < 0.9995:
+                    det.learn_one(None, zi)
+        t2 = time.perf_counter()
+        previous = fb.quantiles[:, :, 0]
+        if tick >= warmup:
+            new_s.append(t1 - t0)
+            old_s.append(t2 - t1)
+    return {
+        "calibrated_ms_per_tick_p50": round(float(np.median(new_s)) * 1e3, 3),
+        "river_gaussian_ms_per_tick_p50": round(float(np.median(old_s)) * 1e3, 3),
+    }
+
+
 def memory_config(n: int, config: dict[str, Any], warmup: int) -> float:
     """Traced bytes per tag held by a stage after its warm-up (each batch is freed after its tick)."""
     feed = Feed(n)
@@ -179,6 +219,10 @@ def main() -> None:
             if not args.no_memory:
                 r["memory_bytes_per_tag"] = round(memory_config(n, config, warmup))
             results.append(r)
+    scorers = []
+    for n in args.sizes:
+        print(f"-- {n} tags, scorer alone: calibrated vs River GaussianScorer ...", flush=True)
+        scorers.append({"tags": n, **time_scorers(n, warmup, args.measure_ticks)})
     base = {r["tags"]: r["us_per_sample_mean"] for r in results if r["config"] == "per-tag only"}
     for r in results:
         r["vs_per_tag_only"] = round(r["us_per_sample_mean"] / base[r["tags"]], 2) if base.get(r["tags"]) else None
@@ -193,6 +237,9 @@ def main() -> None:
             f"{str(r['ms_per_tick_p50']) + ' / ' + str(r['ms_per_tick_p99']):>16} {r['vs_per_tag_only']:>9} "
             f"{'' if mem is None else mem:>8}"
         )
+    print(f"{'tags':>6} {'scorer alone, ms/tick p50: calibrated':>38} {'River GaussianScorer':>21}")
+    for r in scorers:
+        print(f"{r['tags']:>6} {r['calibrated_ms_per_tick_p50']:>38} {r['river_gaussian_ms_per_tick_p50']:>21}")
     settings = {
         "warmup_ticks": warmup,
         "measure_ticks": args.measure_ticks,
@@ -200,7 +247,7 @@ def main() -> None:
         "configs": CONFIGS,
         "detect": "DetectSettings defaults, asset_enabled per configuration",
     }
-    write_result(args.out, "detect_speed", "cpu (numpy, River)", settings, results)
+    write_result(args.out, "detect_speed", "cpu (numpy, River)", settings, results, scorer_alone=scorers)
 
 
 if __name__ == "__main__":
