@@ -128,7 +128,7 @@ def chiller_plan(
     """Fault runs (each kind ``runs_per_kind`` times, round-robin over kinds), then fault-free runs.
 
     Seeds are the benchmark's (:func:`~.heldout.benchmark_seeds`) unless ``first_seed`` is given:
-    settings are chosen on runs from seeds below 1000 (``docs/results/chiller-detection/tune_relation.py``),
+    settings are chosen on runs from seeds below 1000 (``bench/chiller/tune_relation.py``),
     never on the benchmark's.
     """
     count = runs_per_kind * len(kinds) + fault_free_runs
@@ -610,7 +610,7 @@ RELATION_NOTE = (
     "proportional to their speeds, so no intercept); `z_threshold` 6, `learn_below_z` 4, `warmup_steps` 300 and "
     "`memory_s` a week a priori. `z_threshold` was then checked, not searched, on development seeds 500..516 "
     "(2 runs per fault kind + 3 fault-free runs of 3 h, never the report's seeds): the rule keeps the default if "
-    "it detects every development pump_degradation run with no false alarm (tune_relation.py, "
+    "it detects every development pump_degradation run with no false alarm (bench/chiller/tune_relation.py; "
     "tuning_relation.json in this folder, which also holds the sweep 4..10 as a sensitivity table)."
 )
 

@@ -46,7 +46,7 @@ def in_tuning_split(name: str) -> bool:
 
     ``valve1`` and the odd-numbered ``other`` files (23 of 34); held out: ``valve2`` and the
     even-numbered ``other`` files.  Fixed before the EWMA charts' grid was run
-    (``docs/results/skab/tune_charts.py``); the earlier grids used ``valve1`` alone.
+    (``bench/skab/tune_charts.py``); the earlier grids used ``valve1`` alone.
     """
     group, number = name.split("/", 1)
     return group == "valve1" or (group == "other" and int(number) % 2 == 1)
@@ -426,7 +426,7 @@ TARGET_NAB = 32.42
 """Issue #6: beat Conv-AE's F1 at no more than its FAR, and MSCRED's NAB standard score."""
 
 TUNING = """\
-**Latest choice: both targets weighed alike (`tune_margins.py`, `tuning_margins.json`).** The
+**Latest choice: both targets weighed alike (`bench/skab/tune_margins.py`, `tuning_margins.json`).** The
 previous rule (next paragraph) took the highest tuning F1 over both bounds; its choice sat on the
 NAB bound's edge on the tuning split and fell under it on all files, while an F1 of 0.83 was worth
 no more to the issue than 0.82. The rule now gives each configuration its *relative margins* over
@@ -447,7 +447,7 @@ grid: applied to the held-out split instead it picks a neighbour, weight 0.2 × 
 all files it picks that neighbour too; no configuration of the grid meets both targets on the
 held-out split alone.
 
-**Previous choice: the EWMA charts (`tune_charts.py`, `tuning_charts.json`).** Per-file analysis of
+**Previous choice: the EWMA charts (`bench/skab/tune_charts.py`, `tuning_charts.json`).** Per-file analysis of
 the previous headline showed two things a rule on `valve1` alone could not weigh: most false
 alarms were in `other` files whose pump stays in a changed state after the labelled fault (FAR
 62 % after the last anomaly there), and the misses were small lasting shifts — a flow 1.8–2.5
@@ -474,7 +474,7 @@ of 750 configurations over the moving-baseline test (`asset_drift_share` 0.3, 0.
 MEWMA α 0.1 or 0.03, EWMA of T² and Q α 0.3 or 0.1), `asset_ucl_factor` (1, 1.5, 2, 3, 4) and the
 hysteresis `clear_normal_steps` (10, 60), with the rule *highest valve1 F1 among configurations
 with valve1 FAR under 13.55 %, ties to the lower FAR*. The chosen one (valve1: F1 0.75, FAR 13.04 %,
-MAR 33.19 %, NAB 29.49) is the `DetectSettings` default. `tune_valve1.py` here re-runs the grid;
+MAR 33.19 %, NAB 29.49) is the `DetectSettings` default. `bench/skab/tune_valve1.py` re-runs the grid;
 `tuning_valve1.json` holds every configuration's valve1 scores (a sensitivity table: the top ten
 valve1 F1 scores under the FAR bound lie within 0.03 of each other). The detector never sees
 labels, and nothing is set per file. Caveat: while the detector was being written, exploratory

@@ -1,6 +1,6 @@
 """Choose the chiller relation's ``z_threshold`` on development seeds; writes tuning_relation.json.
 
-    OMP_NUM_THREADS=1 .venv/bin/python docs/results/chiller-detection/tune_relation.py [--load-cycle]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/chiller/tune_relation.py [--load-cycle]
 
 The runs are the evaluator's plan (``chiller_plan``: every fault kind, onsets after
 20 minutes, runs starting at ``seed mod 24`` hours) drawn from seeds 500 and up,
@@ -31,10 +31,13 @@ from sentinelle.evaluation.chiller_eval import Config, asset_rules, chiller_plan
 from sentinelle.evaluation.replay import replay_settings
 from sentinelle.settings import DetectSettings, RelationSettings
 
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "chiller-detection"
+"""Where this script writes its JSON, beside the report it informs."""
+
 FIRST_SEED = 500
 THRESHOLDS = (4.0, 5.0, 6.0, 8.0, 10.0)
 DEFAULT = RelationSettings.model_fields["z_threshold"].default
-OUT = Path(__file__).with_name("tuning_relation.json")
+OUT = RESULTS.joinpath("tuning_relation.json")
 
 
 def detect_settings(z_threshold: float | None) -> DetectSettings:

@@ -1,6 +1,6 @@
 """Choose the per-tag EWMA charts of the asset detector on a tuning split of SKAB; writes tuning_charts.json.
 
-    .venv/bin/python docs/results/skab/tune_charts.py [--data ../shared/data]
+    .venv/bin/python bench/skab/tune_charts.py [--data ../shared/data]
 
 The tuning split, fixed before this grid was run: ``valve1`` (16 files) and the odd-numbered
 ``other`` files (1, 3, 5, 7, 9, 11, 13); held out: ``valve2`` and the even-numbered ``other``
@@ -30,6 +30,9 @@ from tune_valve1 import split_scores, write_json
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
 from sentinelle.evaluation.skab import skab_recordings
 from sentinelle.settings import DetectSettings
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
+"""Where this script writes its JSON, beside the report it informs."""
 
 MAX_FAR_PERCENT = 13.55
 MIN_NAB = 32.42
@@ -70,7 +73,7 @@ def main() -> None:
         "rule": f"max tuning F1 with tuning FAR < {MAX_FAR_PERCENT} % and NAB standard > {MIN_NAB}; ties to higher NAB",
         "chosen": eligible[0] if eligible else None,
     }
-    write_json(Path(__file__).with_name("tuning_charts.json"), head, rows)
+    write_json(RESULTS.joinpath("tuning_charts.json"), head, rows)
     print("chosen:", json.dumps(head["chosen"]))
 
 

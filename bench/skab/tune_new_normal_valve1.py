@@ -1,6 +1,6 @@
 """Try accepting a new steady state (an automated "new normal") on SKAB's valve1 group alone.
 
-    .venv/bin/python docs/results/skab/tune_new_normal_valve1.py [--data ../shared/data]
+    .venv/bin/python bench/skab/tune_new_normal_valve1.py [--data ../shared/data]
 
 Writes tuning_new_normal_valve1.json.  The idea: when the asset alert has been open and the
 state has stopped moving — the EWMA (weight ``beta``) of the standardised vector stayed
@@ -33,6 +33,9 @@ from sentinelle.detect.lifecycle import KofN
 from sentinelle.detect.likelihood import AnomalyLikelihood
 from sentinelle.evaluation.replay import Recording
 from sentinelle.settings import DetectSettings
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
+"""Where this script writes its JSON, beside the report it informs."""
 
 MAX_ACCEPTED = 3
 GRID: dict[str, tuple[Any, ...]] = {
@@ -100,7 +103,7 @@ def main() -> None:
     for config in configs:
         scores = group_scores(recs, [asset_prediction(r, settings, config) | per_tag[r.name] for r in recs])
         rows.append({"new_normal": config, **scores})
-    write_grid(Path(__file__).with_name("tuning_new_normal_valve1.json"), rows)
+    write_grid(RESULTS.joinpath("tuning_new_normal_valve1.json"), rows)
     for r in rows:
         print(r)
 

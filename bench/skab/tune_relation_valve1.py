@@ -1,6 +1,6 @@
 """Choose a learned relation (virtual sensor) for SKAB's pump on valve1 alone; writes tuning_relation_valve1.json.
 
-    OMP_NUM_THREADS=1 .venv/bin/python docs/results/skab/tune_relation_valve1.py [--data ../shared/data]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/skab/tune_relation_valve1.py [--data ../shared/data]
 
 The candidates come from the pump's physics, not from the labels: the flow a
 centrifugal pump delivers is set by the head it works against (``Pressure``) and the
@@ -27,6 +27,9 @@ from typing import Any
 from sentinelle.evaluation.replay import replay_settings
 from sentinelle.evaluation.skab import ASSET, ASSET_ON, evaluate_skab, skab_recordings
 from sentinelle.settings import DetectSettings
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
+"""Where this script writes its JSON, beside the report it informs."""
 
 GROUP = "valve1"
 MAX_FAR_PERCENT = 13.55
@@ -79,7 +82,7 @@ def main() -> None:
         "chosen": eligible[0] if eligible else None,
         "rows": rows,
     }
-    Path(__file__).with_name("tuning_relation_valve1.json").write_text(json.dumps(doc, indent=2) + "\n")
+    RESULTS.joinpath("tuning_relation_valve1.json").write_text(json.dumps(doc, indent=2) + "\n")
     print("chosen:", doc["chosen"])
 
 

@@ -1,6 +1,6 @@
 """Try the anomaly-likelihood layer over the asset score on SKAB's valve1 group alone.
 
-    .venv/bin/python docs/results/skab/tune_likelihood_valve1.py [--data ../shared/data]
+    .venv/bin/python bench/skab/tune_likelihood_valve1.py [--data ../shared/data]
 
 Writes tuning_likelihood_valve1.json.  As in ``tune_valve1.py``: the per-tag part is
 replayed once (holt, per-tag only, through the daemon's stages) and each grid point
@@ -29,6 +29,9 @@ from sentinelle.detect.lifecycle import KofN
 from sentinelle.detect.likelihood import AnomalyLikelihood
 from sentinelle.evaluation.replay import Recording
 from sentinelle.settings import DetectSettings
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
+"""Where this script writes its JSON, beside the report it informs."""
 
 CLEAR_NORMAL_STEPS = (10, 30, 60)
 GRID: dict[str, tuple[Any, ...]] = {
@@ -77,7 +80,7 @@ def main() -> None:
         settings = DetectSettings(asset_enabled=True, **config)
         scores = group_scores(recs, [asset_prediction(r, settings) | per_tag[r.name] for r in recs])
         rows.append({"config": config, **scores})
-    eligible = write_grid(Path(__file__).with_name("tuning_likelihood_valve1.json"), rows)
+    eligible = write_grid(RESULTS.joinpath("tuning_likelihood_valve1.json"), rows)
     for r in eligible[:10]:
         print(r)
 

@@ -1,6 +1,6 @@
 """Choose the asset detector's settings on SKAB's valve1 group alone; writes tuning_valve1.json.
 
-    .venv/bin/python docs/results/skab/tune_valve1.py [--data ../shared/data]
+    .venv/bin/python bench/skab/tune_valve1.py [--data ../shared/data]
 
 The per-tag part of the prediction does not depend on the asset detector, so it is
 replayed once (holt, per-tag only, through the daemon's stages); each grid point then
@@ -29,6 +29,9 @@ from sentinelle.evaluation.nab import binary_scores, changepoints_of, skab_nab, 
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
 from sentinelle.evaluation.skab import in_tuning_split, skab_recordings
 from sentinelle.settings import DetectSettings
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
+"""Where this script writes its JSON, beside the report it informs."""
 
 GROUP = "valve1"
 MAX_FAR_PERCENT = 13.55
@@ -138,7 +141,7 @@ def main() -> None:
             "clear_normal_steps": clear,
         }
         rows.append({"config": config, **scores})
-    eligible = write_grid(Path(__file__).with_name("tuning_valve1.json"), rows)
+    eligible = write_grid(RESULTS.joinpath("tuning_valve1.json"), rows)
     for r in eligible[:10]:
         print(r)
 

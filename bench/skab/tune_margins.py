@@ -1,6 +1,6 @@
 """Re-choose the asset detector's charts and limits on SKAB's tuning split, both targets weighed alike.
 
-    .venv/bin/python docs/results/skab/tune_margins.py [--data ../shared/data]
+    .venv/bin/python bench/skab/tune_margins.py [--data ../shared/data]
 
 Writes ``tuning_margins.json``.  Same tuning split as ``tune_charts.py`` (``valve1`` and the
 odd-numbered ``other`` files; held out: ``valve2`` and the even ``other`` files), same
@@ -33,6 +33,9 @@ from tune_valve1 import split_scores, write_json
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
 from sentinelle.evaluation.skab import skab_recordings
 from sentinelle.settings import DetectSettings
+
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
+"""Where this script writes its JSON, beside the report it informs."""
 
 BOUNDS = {"f1": 0.78, "nab_standard": 32.42, "far_percent": 13.55}
 GRID: dict[str, tuple[Any, ...]] = {
@@ -76,7 +79,7 @@ def main() -> None:
         "tuning split (ties: the second smallest)",
         "chosen": best,
     }
-    write_json(Path(__file__).with_name("tuning_margins.json"), head, rows)
+    write_json(RESULTS.joinpath("tuning_margins.json"), head, rows)
     print("chosen:", json.dumps(best))
 
 

@@ -1,6 +1,6 @@
 """Try the alert life cycle's settings (k of n to open, the clearing run) on SKAB's valve1 group alone.
 
-    .venv/bin/python docs/results/skab/tune_lifecycle_valve1.py [--data ../shared/data]
+    .venv/bin/python bench/skab/tune_lifecycle_valve1.py [--data ../shared/data]
 
 Writes tuning_lifecycle_valve1.json.  The headline's asset detector (``DetectSettings``
 defaults, likelihood layer included) with ``open_k``/``open_n`` and ``clear_normal_steps``
@@ -21,6 +21,9 @@ from tune_valve1 import group_scores, valve1_recordings, write_grid
 from sentinelle.evaluation.replay import replay, replay_settings
 from sentinelle.settings import DetectSettings
 
+RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
+"""Where this script writes its JSON, beside the report it informs."""
+
 GRID: dict[str, tuple[Any, ...]] = {
     "open": ((1, 1), (2, 3), (3, 5), (5, 10)),  # (open_k, open_n)
     "clear_normal_steps": (5, 10, 20, 30),
@@ -39,7 +42,7 @@ def main() -> None:
         )
         rows.append({"config": config, **scores})
         print(rows[-1], flush=True)
-    write_grid(Path(__file__).with_name("tuning_lifecycle_valve1.json"), rows)
+    write_grid(RESULTS.joinpath("tuning_lifecycle_valve1.json"), rows)
 
 
 if __name__ == "__main__":
