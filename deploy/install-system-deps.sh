@@ -8,6 +8,8 @@
 #   curl                 - readiness probe for Prometheus
 #   postgresql           - a throwaway historian for the history reader's tests (deploy/postgres)
 #   systemd              - systemd-analyze checks the units' hardening offline (tests/unit/test_systemd_units.py)
+#   npm (and node)       - the independent OPC-UA peer, node-opcua (deploy/node-opcua)
+#   openssl              - certificates of the test Kafka's TLS and SASL_SSL listeners (deploy/kafka)
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -23,6 +25,8 @@ command -v python3 >/dev/null || missing+=(python3)   # Kafka readiness probe (s
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || missing+=(postgresql)
 # Container images often lack systemd; only its analyze tool is used (offline, on the unit files).
 command -v systemd-analyze >/dev/null || missing+=(systemd)
+command -v npm >/dev/null || missing+=(npm)
+command -v openssl >/dev/null || missing+=(openssl)
 
 # Kafka 4 brokers refuse to run on Java < 17.
 java_major() {
