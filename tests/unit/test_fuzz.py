@@ -254,6 +254,10 @@ def _arrow_tables(draw: st.DrawFn) -> pa.Table:
 
 @_FAST
 @given(table=_arrow_tables(), layout=st.sampled_from(["long", "wide"]))
+@example(  # a numeric time of +inf was read as a sample at infinity (only NaN was skipped)
+    table=pa.table({"value": pa.array([0.0], pa.float64()), "ts": pa.array([math.inf], pa.float64())}), layout="wide"
+)
+@example(table=pa.table({"tag": ["a"], "ts": pa.array([-math.inf], pa.float64()), "value": [1.0]}), layout="long")
 def test_any_parquet_table_reads_or_fails_naming_the_source(tmp_path: Path, table: pa.Table, layout: str) -> None:
     path = tmp_path / "history.parquet"
     pq.write_table(table, path)

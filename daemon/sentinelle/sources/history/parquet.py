@@ -127,7 +127,7 @@ def _parquet_long(
             if tags is not None and tag not in tags:
                 report.other_tags += 1
                 continue
-            if ts is None or math.isnan(ts):
+            if ts is None or not math.isfinite(ts):
                 report.skip("malformed_date", where, "missing or unreadable time")
                 continue
             if (start is not None and ts < start) or (end is not None and ts >= end):
@@ -166,7 +166,7 @@ def _parquet_wide(
             row += 1
             report.rows += 1
             where = f"{source.path}:row {row}"
-            if ts is None or math.isnan(ts):
+            if ts is None or not math.isfinite(ts):
                 report.skip("malformed_date", where, "missing or unreadable time")
                 continue
             cells: list[Cell] = []
