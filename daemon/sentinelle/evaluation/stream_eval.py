@@ -194,6 +194,20 @@ class _Collector:
         self.opened: set[int] = set()
         self.ticks = 0
 
+    def result(self, w: _Windows, forecaster: str, started: float) -> StreamResult:
+        """Each row's result from its slot's (both the batched and the live path end here)."""
+        score, opened = _rows_from_slots(w.row_slot, self.score, self.opened)
+        return StreamResult(
+            period_s=self.period_s,
+            score=score,
+            opened=opened,
+            slot=w.row_slot,
+            dropped=w.dropped,
+            slots=self.ticks,
+            forecaster=forecaster,
+            seconds=time.perf_counter() - started,
+        )
+
     def process(self, fb: ForecastBatch) -> None:
         events = self.stage.process(fb)
         # The window's ts is k·p as windows.py computed it, so this inverts it exactly.
@@ -252,17 +266,7 @@ def evaluate_stream(
         q = cached_forecasts(fc, fpass, settings.forecast.max_batch, forecast_cache)
         for fb in fpass.split(fc.levels, q, fc.name):
             collect.process(fb)
-    score, opened = _rows_from_slots(w.row_slot, collect.score, collect.opened)
-    return StreamResult(
-        period_s=p,
-        score=score,
-        opened=opened,
-        slot=w.row_slot,
-        dropped=w.dropped,
-        slots=collect.ticks,
-        forecaster=fc.name,
-        seconds=time.perf_counter() - started,
-    )
+    return collect.result(w, fc.name, started)
 
 
 def evaluate_stream_live(
@@ -313,14 +317,4 @@ async def _live(
         tg.create_task(produce())
         tg.create_task(batcher.run(to_forecast, to_detect))
         tg.create_task(detect())
-    score, opened = _rows_from_slots(w.row_slot, collect.score, collect.opened)
-    return StreamResult(
-        period_s=p,
-        score=score,
-        opened=opened,
-        slot=w.row_slot,
-        dropped=w.dropped,
-        slots=collect.ticks,
-        forecaster=fc.name,
-        seconds=time.perf_counter() - started,
-    )
+    return collect.result(w, fc.name, started)
