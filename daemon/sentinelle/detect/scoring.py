@@ -120,6 +120,8 @@ class ResidualScorer:
         """Rows whose last scored value was beyond ``severe_sigmas`` calibrated σ (after the grace period)."""
         self.r: FloatArray = np.full(n_rows, np.nan)
         """Each row's last calibrated surprise ``(z − location) / scale`` (NaN: not scored)."""
+        self.spread: FloatArray = np.full(n_rows, np.nan)
+        """Each row's last forecast spread (tag units, floored) that ``z`` was divided by (NaN: not scored)."""
         self.surprise: FloatArray = np.full(n_rows, np.nan)
         """Each row's last score before the refractory period (what the flag compares): the same as the
         returned score when ``refractory_steps`` is 0."""
@@ -218,6 +220,7 @@ class ResidualScorer:
                 floor = np.nan_to_num(deadband) / np.sqrt(3.0)
                 min_spread = np.fmax(min_spread, floor)
             median, spread = forecast_spread(w.values, exp, self.levels, min_spread)
+            self.spread = spread
             with np.errstate(invalid="ignore"):
                 z = np.asarray((w.values - median) / spread, dtype=np.float64)
             if held is not None and self.history_held == "widen" and deadband is not None:

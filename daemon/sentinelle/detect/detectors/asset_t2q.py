@@ -99,7 +99,8 @@ class AssetDetector:
                     allowed = False
                 elif tick.deadband is not None and allowed and not model.frozen:
                     # A value known to within ±d, uniformly, carries d²/3 of variance the warm-up cannot see.
-                    model.floor = np.maximum(model.floor, self._base_floor[k] + tick.deadband[rows] ** 2 / 3.0)
+                    widened = self._base_floor[k] + np.where(held[rows], tick.deadband[rows] ** 2 / 3.0, 0.0)
+                    model.floor = np.maximum(model.floor, widened)
             model.learn(allowed)
             likelihood = self.likelihoods[k]
             if likelihood is not None:
