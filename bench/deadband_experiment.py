@@ -139,7 +139,7 @@ class RunConfig:
     """The asset-state detector (T²/Q, off in the daemon's defaults) on too."""
 
 
-def simulate(seed: int) -> Plant:
+def simulate(seed: int, deadband_sigmas: float = DEADBAND_SIGMAS) -> Plant:
     """Days 1–11 of the plant, faults on live days 1 and 3 (see :data:`FAULTS`)."""
     live0 = HISTORY_DAYS * DAY_S
     faults = tuple(
@@ -163,7 +163,7 @@ def simulate(seed: int) -> Plant:
     deadbands = {}
     for j, tag in enumerate(CHILLER_TAGS):
         sigma = float(np.median(np.abs(np.diff(hist[:, j])))) / (0.6745 * math.sqrt(2.0))
-        deadbands[tag] = float(f"{DEADBAND_SIGMAS * sigma:.2g}")
+        deadbands[tag] = float(f"{deadband_sigmas * sigma:.2g}")
     return Plant(ts, values, truth, deadbands, {})
 
 
@@ -371,7 +371,8 @@ def main() -> None:
     ap.add_argument("--base", type=Path, default=None, help="base checkpoint (default: the shipped one)")
     ap.add_argument("--max-minutes", type=float, default=8.0, help="fine-tuning budget")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default=None, help="run only configurations whose label contains this")
+    ap.add_argument("--only", default=None, help="only labels containing one of these (a,b,...)")
+    ap.add_argument("--deadband-sigmas", type=float, default=DEADBAND_SIGMAS, help="the export's deadband")
     ap.add_argument("--dev", action="store_true", help="a development seed (< 1000): for debugging, never reported")
     args = ap.parse_args()
     if not args.dev and not is_benchmark_seed(args.seed):
@@ -379,7 +380,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="deadband-"))
     work.mkdir(parents=True, exist_ok=True)
     t = time.time()
-    plant = simulate(args.seed)
+    plant = simulate(args.seed, args.deadband_sigmas)
     wide, events, empty = export(plant, work)
     plant = dataclasses.replace(plant, held_share=empty)
     config = write_config(work, wide, args.threads)
@@ -396,7 +397,7 @@ def main() -> None:
     finetune_s = None
     results = []
     for cfg in configs(args.forecaster):
-        if args.only and args.only not in cfg.label:
+        if args.only and not any(part in cfg.label for part in args.only.split(",")):
             continue
         if cfg.adapter and finetune_s is None:
             finetune_s = finetune_adapter(config, args.base, args.max_minutes)
@@ -415,7 +416,7 @@ def main() -> None:
         "period_s": PERIOD_S,
         "history_days": HISTORY_DAYS,
         "live_days": LIVE_DAYS,
-        "deadband_sigmas": DEADBAND_SIGMAS,
+        "deadband_sigmas": args.deadband_sigmas,
         "deadbands": plant.deadbands,
         "wide_export_empty_cells": {k: round(v, 3) for k, v in empty.items()},
         "faults": [dataclasses.asdict(f) for f in plant.truth],
