@@ -238,11 +238,17 @@ def finetune_adapter(config: Path, base: Path | None, max_minutes: float) -> flo
     return time.time() - t
 
 
-def run_settings(base: Settings, cfg: RunConfig, source: HistorySource, tags: Sequence[TagSettings]) -> Settings:
+def run_settings(
+    base: Settings, cfg: RunConfig, source: HistorySource, tags: Sequence[TagSettings], refresh: int = 1
+) -> Settings:
     live0 = START + dt.timedelta(days=HISTORY_DAYS)
     history = base.history.model_copy(update={"sources": (source,), "backfill_from": START, "backfill_until": live0})
     forecast = base.forecast.model_copy(
-        update={"forecaster": cfg.forecaster, "adapters_dir": base.forecast.adapters_dir if cfg.adapter else None}
+        update={
+            "forecaster": cfg.forecaster,
+            "adapters_dir": base.forecast.adapters_dir if cfg.adapter else None,
+            "refresh_every_steps": refresh,
+        }
     )
     detect = base.detect.model_copy(
         update={"assets": asset_rules(PERIOD_S), "history_held": cfg.held, "asset_enabled": cfg.asset}
@@ -272,6 +278,7 @@ async def run_one(plant: Plant, settings: Settings, cfg: RunConfig) -> dict[str,
             "deadband_estimated": {k: float(f"{v:.3g}") for k, v in report.deadbands().items()},
             "seconds": round(result.seconds, 1),
             "residual_scale_after_backfill": _scales(detect),
+            "residual_scale_unfloored": _raw_scales(detect),
         }
     events = await asyncio.to_thread(_live, plant, windows, fc, detect, settings, live0)
     seconds = time.time() - t0
@@ -284,6 +291,16 @@ def _scales(detect: DetectStage) -> dict[str, float]:
     out: dict[str, float] = {}
     for g in detect._groups.values():
         out |= {t: round(float(s), 3) for t, s in zip(g.tags, g.scorer.scale.sigma().tolist(), strict=True)}
+    return out
+
+
+def _raw_scales(detect: DetectStage) -> dict[str, float]:
+    """The same before the ``residual_min_sigma`` floor: how small the history made it."""
+    out: dict[str, float] = {}
+    for g in detect._groups.values():
+        sc = g.scorer.scale
+        raw = np.sqrt(sc.square) / sc.consistency
+        out |= {t: round(float(s), 3) for t, s in zip(g.tags, raw.tolist(), strict=True)}
     return out
 
 
@@ -372,7 +389,9 @@ def main() -> None:
     ap.add_argument("--max-minutes", type=float, default=8.0, help="fine-tuning budget")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=None, help="only labels containing one of these (a,b,...)")
+    ap.add_argument("--refresh", type=int, default=1, help="forecast.refresh_every_steps (the model on 2 cores: 4)")
     ap.add_argument("--deadband-sigmas", type=float, default=DEADBAND_SIGMAS, help="the export's deadband")
+    ap.add_argument("--finetune-only", action="store_true", help="fine-tune the adapter into --work, then stop")
     ap.add_argument("--dev", action="store_true", help="a development seed (< 1000): for debugging, never reported")
     args = ap.parse_args()
     if not args.dev and not is_benchmark_seed(args.seed):
@@ -394,26 +413,44 @@ def main() -> None:
         tag_column="Nom Paramètre", value_column="Valeurs", new_value_column="Nouvelle valeur",
     )  # fmt: skip
     assert isinstance(source_wide, CsvWideSource)
-    finetune_s = None
+    finetune_s: float | None = None
+    manifest = work / "adapters" / ASSET / "manifest.json"
+    chosen = [c for c in configs(args.forecaster) if not args.only or any(p in c.label for p in args.only.split(","))]
+    if args.finetune_only or (any(c.adapter for c in chosen) and not manifest.exists()):
+        finetune_s = finetune_adapter(config, args.base, args.max_minutes)
+        if args.finetune_only:
+            return
     results = []
-    for cfg in configs(args.forecaster):
-        if args.only and not any(part in cfg.label for part in args.only.split(",")):
-            continue
-        if cfg.adapter and finetune_s is None:
-            finetune_s = finetune_adapter(config, args.base, args.max_minutes)
+    for cfg in chosen:
         source = source_events if cfg.backfill == "events" else source_wide
-        settings = run_settings(base, cfg, source, tags)
+        settings = run_settings(base, cfg, source, tags, args.refresh)
         r = asyncio.run(run_one(plant, settings, cfg))
         results.append(r)
         delays = [f["delay_s"] for f in r["faults"]]
+        if args.out is not None:
+            write(args.out, args, plant, empty, finetune_s, manifest, results)
         print(f"{cfg.forecaster:5} {cfg.label:45} FA/fault-free day {r['false_alerts_per_fault_free_day']:.1f} "
               f"FA days 8-11 {r['false_alerts_days_8_11']} faults {r['faults_detected']}/{len(r['faults'])} "
               f"delays {delays} ({r['seconds']:.0f} s) {r['false_alerts_by_kind']}", flush=True)  # fmt: skip
+
+
+def write(
+    path: Path,
+    args: argparse.Namespace,
+    plant: Plant,
+    empty: dict[str, float],
+    finetune_s: float | None,
+    manifest: Path,
+    results: list[dict[str, Any]],
+) -> None:
+    """The results so far (written after every configuration: a run cut short keeps what it measured)."""
+    adapter = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else None
     out = {
         "experiment": "deadband-compressed history, issue 17",
         "machine": machine_info(),
         "seed": args.seed,
         "period_s": PERIOD_S,
+        "refresh_every_steps": args.refresh,
         "history_days": HISTORY_DAYS,
         "live_days": LIVE_DAYS,
         "deadband_sigmas": args.deadband_sigmas,
@@ -421,11 +458,11 @@ def main() -> None:
         "wide_export_empty_cells": {k: round(v, 3) for k, v in empty.items()},
         "faults": [dataclasses.asdict(f) for f in plant.truth],
         "finetune_seconds": None if finetune_s is None else round(finetune_s),
+        "adapter_manifest": adapter,
         "results": results,
     }
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
