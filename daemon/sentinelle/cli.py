@@ -406,7 +406,7 @@ def _check_config(path: Path) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from .forecast.pretrain_settings import load_pretrain_settings
+    from .training.pretrain_settings import load_pretrain_settings
 
     train: dict[str, Any] = {}
     if args.out is not None:
@@ -418,7 +418,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     # Validated before torch is imported: a typo costs a second, not a slow start.
     settings = load_pretrain_settings(args.config, train=train)
     _setup_logging("INFO")
-    from .forecast.train import pretrain
+    from .training.train import pretrain
 
     result = pretrain(settings, progress=not args.no_progress)
     best = result.best_validation
@@ -570,7 +570,7 @@ def _finetune(args: argparse.Namespace) -> int:
     if not series:
         raise ConfigError("no data between --from and --until", field="data")
     from .errors import ModelError
-    from .forecast.finetune import finetune
+    from .training.finetune import finetune
 
     try:
         result = finetune(
