@@ -23,7 +23,6 @@ from sentinelle.detect.scoring import ResidualScorer
 from sentinelle.detect.stage import DetectStage
 from sentinelle.evaluation.history_data import load_sources
 from sentinelle.forecast.base import Forecaster
-from sentinelle.forecast.finetune import _tracks
 from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray, ForecastBatch, Sample, WindowBatch
 from sentinelle.settings import (
@@ -35,6 +34,7 @@ from sentinelle.settings import (
     TagSettings,
     WindowSettings,
 )
+from sentinelle.training.finetune import _tracks
 from sentinelle.windows import Windows
 
 LEVELS = (0.1, 0.5, 0.9)

@@ -105,7 +105,7 @@ deadband looks:
   resample (sample-and-hold), which is why the learning side below looks at
   slots, not at rows.
 
-The learning side (``backfill.py``, ``windows.py``, ``detect/``, ``forecast/finetune.py``):
+The learning side (``backfill.py``, ``windows.py``, ``detect/``, ``training/finetune.py``):
 
 1. ``backfill.py`` keeps the mask beside each sample (its numpy columns have a
    ``held`` column that the stable sort by time carries along) and hands
