@@ -24,9 +24,12 @@ the minute exports of the issue; the shipped model then costs minutes, not hours
 3. **Configurations**: (a) no backfill (cold start at day 8); (b) backfill, held slots
    taken for measurements (``detect.history_held = "off"``: the behaviour before this
    change); (c) backfill with ``"widen"`` (the default) and (c') ``"skip"``; the same (c)
-   from the event log; and with the shipped model: (a), (c), and (d) backfill + an
-   adapter fine-tuned on the exported days 1–7 by ``sentinelle finetune --asset`` on the
-   configured source (its loss skips held targets), ``--max-minutes`` CPU.
+   from the event log; the same with the asset-state detector on (``+asset``); and with the
+   shipped model: (a), (b), (c), (d) backfill + an adapter fine-tuned on the exported days
+   1–7 by ``sentinelle finetune --asset`` on the configured source (its loss skips held
+   targets; ``--max-minutes`` of CPU), and (e) the adapter without backfill.  On 2 shared
+   cores the model forecasts a rotating 1/R of the tags per tick (``--refresh``, the
+   daemon's ``forecast.refresh_every_steps``).
 4. **Scores** (``evaluation/detection.py``, as the chiller report): alerts opened on the
    fault-free days per day, alerts opened outside every fault (+ 300 s) over days 8–11,
    and per fault whether and how late an alert opened.  Nothing is tuned here: the
@@ -365,6 +368,7 @@ def configs(forecaster: str) -> list[RunConfig]:
             RunConfig("b: backfill, held taken as measured (off)", "model", "wide", "off"),
             RunConfig("c: backfill, held widened (default)", "model", "wide", "widen"),
             RunConfig("d: backfill (widen) + adapter", "model", "wide", "widen", adapter=True),
+            RunConfig("e: adapter, no backfill", "model", None, adapter=True),
         ]
     return [
         RunConfig("a: no backfill", "holt", None),
