@@ -347,6 +347,7 @@ def score(plant: Plant, events: list[AlertEvent], live0: float) -> dict[str, Any
         "false_alerts_days_8_11": run.false_alarms,
         "false_alerts_per_day_days_8_11": round(run.false_alarms / (run.exposure_s / DAY_S), 2),
         "false_alerts_by_kind": dict(Counter(s.kind for s in run.false_alarm_spans)),
+        "false_alerts_hours_after_live_start": [round((s.start_ts - live0) / 3600.0, 2) for s in run.false_alarm_spans],
         "faults": [
             {
                 "kind": f.fault.kind,

@@ -124,6 +124,15 @@ def test_skip_learns_only_changed_slots_and_widen_learns_every_slot() -> None:
     assert skip > SIGMA
 
 
+def test_widen_without_a_deadband_skips_held_slots() -> None:
+    """A tag held through the whole export has no deadband estimate: nothing to widen by, so held is skipped."""
+    held_values, held = compress(noisy(6))
+    _, n_skip = learned_spread(scorer("skip"), held_values, held, DEADBAND)
+    _, n_unknown = learned_spread(scorer("widen"), held_values, held, 0.0)
+    _, n_widen = learned_spread(scorer("widen"), held_values, held, DEADBAND)
+    assert n_unknown == n_skip < n_widen
+
+
 def test_without_a_held_mask_every_mode_is_the_same() -> None:
     """Live batches carry no mask: widen and skip change nothing there."""
     x = noisy(3, 800)

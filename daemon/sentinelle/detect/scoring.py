@@ -30,7 +30,8 @@ deadband ``d``).  **skip** does not learn the scale from held rows; **widen**
 (the default) floors the forecast spread at ``d/√3`` — the standard deviation of
 a value known only to ±d, uniformly — on every row with a deadband while history
 is replayed, and adds ``(d²/3) / spread²`` (that variance in forecast spreads) to
-what a held row teaches the scale.  Either way a flat stretch of an export does
+what a held row teaches the scale; a held row with no deadband known (a tag held
+through the whole export, none configured) is skipped.  Either way a flat stretch of an export does
 not teach the tag that it is quieter than it is; the live ticks that follow (not
 compressed) replace what history taught within ``score_memory_steps``.
 
@@ -233,6 +234,11 @@ class ResidualScorer:
             learn = ok & learn_mask
             if held is not None and self.history_held == "skip":
                 learn &= ~held
+            elif held is not None and self.history_held == "widen":
+                # No deadband known (a tag held through the whole export has no steps to estimate
+                # it from, and none was configured): nothing to widen by, so its held slots are skipped.
+                unknown = np.ones(len(held), dtype=bool) if deadband is None else ~(np.nan_to_num(deadband) > 0)
+                learn &= ~(held & unknown)
             if self.likelihood is not None:
                 lik = self.likelihood.step(decades, learn)
                 decades = np.fmax(decades, lik) if self.method == "both" else lik

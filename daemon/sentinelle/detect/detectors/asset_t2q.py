@@ -12,7 +12,8 @@ Replayed history of a compressed export (``Tick.held``, ``detect.history_held``)
 the warm-up is made of changed slots only and, when history has too few, goes on live;
 with **widen** every tick is learned and each held tag's ``deadband²/3`` joins the model's
 variance floor (:attr:`~sentinelle.detect.asset.AssetT2Q.floor`, which the diagonal gets
-before the correlation), for as long as that model — warmed up on history — is in use.
+before the correlation), for as long as that model — warmed up on history — is in use; a
+tick with a held tag whose deadband is unknown is skipped, as with skip.
 
 State: the warm-up buffer or the frozen model (mean, covariance, basis, limits, charts,
 smoothing), and the likelihood layer's history — arrays and scalars, no pickle.
@@ -95,7 +96,8 @@ class AssetDetector:
             allowed = not is_open[k] and not tick.gate[rows].any()
             model = self.models[k]
             if held is not None and held[rows].any():
-                if self.history_held == "skip":
+                unknown = tick.deadband is None or bool((held[rows] & ~(tick.deadband[rows] > 0)).any())
+                if self.history_held == "skip" or unknown:  # widen: nothing to widen by without a deadband
                     allowed = False
                 elif tick.deadband is not None and allowed and not model.frozen:
                     # A value known to within ±d, uniformly, carries d²/3 of variance the warm-up cannot see.
