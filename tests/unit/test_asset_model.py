@@ -35,6 +35,7 @@ def small(**extra: object) -> SentinelleAssetModel:
         smoothing_max_period=8,
         smoothing_window=32,
         group_attention=True,
+        regression_half_life=32,
         **extra,  # type: ignore[arg-type]
     )
     model = SentinelleAssetModel(config).eval()
@@ -44,6 +45,8 @@ def small(**extra: object) -> SentinelleAssetModel:
             group.o_proj.weight.normal_(0, 0.3)
         for p in model.now_head.parameters():
             p.normal_(0, 0.3)
+        assert model.regression is not None
+        model.regression.gate.bias.fill_(0.0)
     return model
 
 
@@ -171,3 +174,20 @@ def test_the_shipped_size_asset_model_fits_the_budget(tmp_path: Path) -> None:
     assert model.param_count() < 1.3 * shared  # group layers and the now head: < 30 % more
     model.save_pretrained(tmp_path)
     assert (tmp_path / "model.safetensors").stat().st_size <= SIZE_BUDGET_BYTES
+
+
+def test_the_regression_branch_reads_a_coupling_from_the_context() -> None:
+    model = small()
+    assert model.regression is not None
+    with torch.no_grad():
+        model.regression.gate.bias.fill_(20.0)  # trust the regression fully
+    t = torch.linspace(0, 12, 64)
+    ids0 = 100 + torch.round(20 * torch.sin(t)).long()
+    ids = torch.stack([ids0, 2 * ids0 - 60, 128 + torch.round(20 * torch.cos(t)).long()])  # tag 1 linear in tag 0
+    cb = model.codebook
+    current = torch.tensor([[cb[110], float("nan"), cb[128]]])  # tag 0 now at id 110 …
+    with torch.no_grad():
+        out = model(ids[None], current=current)
+    assert out.estimate is not None
+    err = abs(float(out.estimate[0, 1, model.median_index]) - float(cb[2 * 110 - 60]))  # … so tag 1 at id 160
+    assert err < 0.05

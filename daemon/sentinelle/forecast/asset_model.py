@@ -15,7 +15,9 @@ config type with ``group_attention=True``, same blocks and weights names) plus:
   and come back to tag 0 in layer 2 — ``tests/unit/test_asset_model.py`` catches that);
 * **an estimate-now head**: quantiles of each tag's current value, the first
   forecast step plus a correction read from the summary state (zero at
-  initialisation, so a warm-started model first answers with its 1-step forecast).
+  initialisation, so a warm-started model first answers with its 1-step forecast);
+  with ``regression_half_life`` its median is mixed, by a learned gate, with the
+  in-context regression of the tag on the others now (:mod:`.regression_branch`).
 
 Data flow of :meth:`SentinelleAssetModel.forward`::
 
@@ -48,6 +50,7 @@ an asset's fine-tuning (LoRA, issue 14 step 3) is where names could come in.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +61,7 @@ from transformers import initialization as init
 from transformers.utils.generic import ModelOutput
 
 from .model import ResidualBlock, SentinelleTSConfig, SentinelleTSModel, pinball_loss
+from .regression_branch import RegressionBranch
 
 
 @dataclass
@@ -112,7 +116,8 @@ class GroupAttention(nn.Module):
             q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
         )  # (B·S, heads, G, head_dim)
         out = out.transpose(1, 2).reshape(b, s, g, d).permute(0, 2, 1, 3)
-        return x + self.out_dropout(self.o_proj(out))
+        mixed: torch.Tensor = x + self.out_dropout(self.o_proj(out))
+        return mixed
 
 
 class SentinelleAssetModel(SentinelleTSModel):
@@ -125,6 +130,7 @@ class SentinelleAssetModel(SentinelleTSModel):
         self.group_layers = nn.ModuleList([GroupAttention(config) for _ in range(config.num_layers)])
         self.now_embedding = ResidualBlock(2, d, d, config.dropout)
         self.now_head = ResidualBlock(d, config.d_ff, len(config.quantile_levels), config.dropout)
+        self.regression = RegressionBranch(d, config.regression_half_life) if config.regression_half_life else None
 
     def _init_weights(self, module: nn.Module) -> None:
         super()._init_weights(module)
@@ -132,6 +138,10 @@ class SentinelleAssetModel(SentinelleTSModel):
             # Zero output: a warm-started model first answers as the univariate checkpoint did.
             init.zeros_(module.o_proj.weight)
             init.normal_(module.nobody_key, mean=0.0, std=self.config.initializer_range)
+        if isinstance(module, RegressionBranch):
+            # Start leaning on the head (weight ~0.12 for the regression): a warm start moves little at first.
+            init.zeros_(module.gate.weight)
+            init.constant_(module.gate.bias, -2.0)
         if module is getattr(self, "now_head", None):
             init.zeros_(module.output_layer.weight)
             init.zeros_(module.output_layer.bias)
@@ -183,6 +193,15 @@ class SentinelleAssetModel(SentinelleTSModel):
         state, raw, sigma = self._answer(x, values, observed)
         quantiles = self._quantiles(raw, sigma)  # (B·G, Q, H)
         now_raw = raw[:, :1] + self.now_head(state).float()[:, None, :]
+        if self.regression is not None:
+            reg = self.regression(
+                state.view(b, g, -1),
+                values.reshape(b, g, -1),
+                observed.reshape(b, g, -1) > 0,
+                torch.where(present, current, float("nan")),
+                present,
+            )
+            now_raw = self._mix_now(now_raw, reg.estimate.reshape(-1), reg.logit.reshape(-1), reg.usable.reshape(-1))
         estimate = self._quantiles(now_raw, None if sigma is None else sigma[:, :1])  # (B·G, Q, 1)
         out = SentinelleAssetOutput(
             quantiles=quantiles.view(b, g, *quantiles.shape[1:]), estimate=estimate[..., 0].view(b, g, -1)
@@ -193,3 +212,13 @@ class SentinelleAssetModel(SentinelleTSModel):
             out.estimate_loss = pinball_loss(estimate, y[:, :1], self.levels)
             out.loss = out.forecast_loss + out.estimate_loss
         return out
+
+    def _mix_now(
+        self, now_raw: torch.Tensor, estimate: torch.Tensor, logit: torch.Tensor, usable: torch.Tensor
+    ) -> torch.Tensor:
+        """``now_raw`` (B·G, 1, Q) with its median replaced by the gated mix of the head's and the regression's."""
+        m = self.median_index
+        logits = torch.stack([torch.zeros_like(logit), torch.where(usable, logit, -math.inf)], dim=-1)
+        weights = torch.softmax(logits, dim=-1)
+        mixed = weights[:, 0] * now_raw[:, 0, m] + weights[:, 1] * torch.where(usable, estimate, 0.0)
+        return torch.cat([now_raw[..., :m], mixed[:, None, None], now_raw[..., m + 1 :]], dim=-1)

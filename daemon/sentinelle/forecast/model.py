@@ -104,6 +104,8 @@ class SentinelleTSConfig(PreTrainedConfig):
     group_attention: bool = False
     """The asset model (:mod:`.asset_model`): attention across an asset's tags after every time layer,
     the other tags' current values as covariates, and an estimate-now head (False: univariate only)."""
+    regression_half_life: int = 0
+    """Asset model: half-life (steps) of the in-context regression branch's weights (0: no such branch)."""
 
     def __post_init__(self, **kwargs: Any) -> None:
         # JSON brings the levels back as a list; the model indexes them as a tuple.
@@ -146,6 +148,10 @@ class SentinelleTSConfig(PreTrainedConfig):
             problems.append(f"smoothing_spread_floor must be ≥ 0, got {self.smoothing_spread_floor}")
         if self.smoothing_window < 1:
             problems.append(f"smoothing_window must be ≥ 1, got {self.smoothing_window}")
+        if self.regression_half_life < 0 or (self.regression_half_life and not self.group_attention):
+            problems.append(
+                f"regression_half_life must be 0, or ≥ 1 with group_attention, got {self.regression_half_life}"
+            )
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if problems:
