@@ -181,13 +181,13 @@ def test_the_regression_branch_reads_a_coupling_from_the_context() -> None:
     assert model.regression is not None
     with torch.no_grad():
         model.regression.gate.bias.fill_(20.0)  # trust the regression fully
-    t = torch.linspace(0, 12, 64)
+    t = torch.linspace(0, 12, 65)
     ids0 = 100 + torch.round(20 * torch.sin(t)).long()
-    ids = torch.stack([ids0, 2 * ids0 - 60, 128 + torch.round(20 * torch.cos(t)).long()])  # tag 1 linear in tag 0
-    cb = model.codebook
-    current = torch.tensor([[cb[110], float("nan"), cb[128]]])  # tag 0 now at id 110 …
+    series = torch.stack([ids0, 2 * ids0 - 60, 128 + torch.round(20 * torch.cos(t)).long()])  # tag 1 linear in tag 0
+    ids, cb = series[:, :64], model.codebook
+    current = torch.tensor([[cb[series[0, 64]], float("nan"), cb[series[2, 64]]]])
     with torch.no_grad():
         out = model(ids[None], current=current)
     assert out.estimate is not None
-    err = abs(float(out.estimate[0, 1, model.median_index]) - float(cb[2 * 110 - 60]))  # … so tag 1 at id 160
+    err = abs(float(out.estimate[0, 1, model.median_index]) - float(cb[series[1, 64]]))
     assert err < 0.05

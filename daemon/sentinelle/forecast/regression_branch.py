@@ -16,9 +16,11 @@ its own (under ``no_grad``, in float64):
 * steps where every present tag is observed, weighted by recency
   (``0.5 ** (age / half_life)``);
 * for each tag ``g``, ridge regression of ``g`` on the other present tags whose
-  current value is known, plus an intercept — one batched (G+1)×(G+1) solve;
-* the fit applied to the other tags' current values: the estimate of ``g`` now
-  (its own current value is never an input);
+  current value is known, every present tag's previous value (its own
+  included: an ARX fit, so it is at least as good as "no change" and the
+  others explain the step) and an intercept — one batched (2G+1)² solve;
+* the fit applied to the other tags' current values and the newest context
+  values: the estimate of ``g`` now (its own current value is never an input);
 * features for the gate: log of the fit's in-context residual RMS over the
   tag's one-step RMS change (how much better than "no change" the fit is), log
   of that step RMS, and the share of the group used as predictors.
@@ -28,14 +30,16 @@ than ``min_weight`` (recency-weighted) complete steps, is marked unusable; the
 caller then keeps the head's answer.
 
 >>> branch = RegressionBranch(d_model=8, half_life=64)
->>> t = torch.linspace(0, 20, 128)
->>> a = torch.sin(t)
->>> values = torch.stack([a, 2 * a + 1, torch.cos(t)])[None]            # (B=1, G=3, L)
+>>> t = torch.linspace(0, 20, 129)
+>>> a = torch.sin(t) + 0.01 * torch.randn(129, generator=torch.Generator().manual_seed(0))
+>>> series = torch.stack([a, 2 * a + 1, torch.cos(t)])[None]            # (B=1, G=3, L+1): tag 1 = 2·tag 0 + 1
+>>> values, current = series[..., :-1], series[..., -1].clone()
+>>> truth = float(current[0, 1])
+>>> current[0, 1] = float("nan")                                        # tag 1 now: unknown, to be estimated
 >>> observed = torch.ones_like(values, dtype=torch.bool)
->>> current = torch.tensor([[0.5, 2.0, 0.0]])                           # tag 1 now: 2·0.5 + 1 = 2
 >>> out = branch(torch.zeros(1, 3, 8), values, observed, current, torch.ones(1, 3, dtype=torch.bool))
->>> round(float(out.estimate[0, 1]), 2), bool(out.usable.all())
-(2.0, True)
+>>> abs(float(out.estimate[0, 1]) - truth) < 0.01, bool(out.usable.all())
+(True, True)
 """
 
 from __future__ import annotations
@@ -89,25 +93,35 @@ class RegressionBranch(nn.Module):
         b, g, length = values.shape
         v = values.double()
         seen = observed.bool() & present[..., None]
-        complete = (seen | ~present[..., None]).all(dim=1) & seen.any(dim=1)  # (B, L)
+        # Step t is usable when every present tag is observed at t and at t − 1 (the lag columns).
+        whole = (seen | ~present[..., None]).all(dim=1) & seen.any(dim=1)  # (B, L)
+        complete = whole & torch.cat([torch.zeros_like(whole[:, :1]), whole[:, :-1]], dim=1)
         age = torch.arange(length - 1, -1, -1, device=v.device, dtype=torch.float64)
         w = complete.double() * torch.pow(0.5, age / self.half_life)  # (B, L)
-        z = torch.cat([torch.where(seen, v, 0.0), torch.ones(b, 1, length, dtype=v.dtype, device=v.device)], dim=1)
-        gram = torch.einsum("bil,bjl,bl->bij", z, z, w)  # (B, G+1, G+1)
+        now_part = torch.where(seen, v, 0.0)
+        lag_part = torch.cat([torch.zeros_like(now_part[..., :1]), now_part[..., :-1]], dim=-1)
+        one = torch.ones(b, 1, length, dtype=v.dtype, device=v.device)
+        z = torch.cat([now_part, lag_part, one], dim=1)  # (B, 2G+1, L): tags now, tags one step before, 1
+        gram = torch.einsum("bil,bjl,bl->bij", z, z, w)  # (B, 2G+1, 2G+1)
         known = torch.isfinite(current) & present
         eye = torch.eye(g, dtype=torch.bool, device=v.device)
-        use = known[:, None, :] & ~eye[None]  # (B, target G, predictor G)
-        mask = torch.cat([use, torch.ones(b, g, 1, dtype=torch.bool, device=v.device)], dim=-1).double()  # (B, G, G+1)
+        others = known[:, None, :] & ~eye[None]  # (B, target G, predictor G): the others' values now
+        lags = present[:, None, :].expand(b, g, g)  # every present tag's previous value, its own included
+        always = torch.ones(b, g, 1, dtype=torch.bool, device=v.device)
+        mask = torch.cat([others, lags, always], dim=-1).double()  # (B, G, 2G+1)
         total = w.sum(dim=1).clamp(min=1e-12)  # (B,)
-        a = mask[..., :, None] * gram[:, None] * mask[..., None, :]  # (B, G, G+1, G+1)
-        diag = torch.diagonal(gram, dim1=1, dim2=2)[:, None, :]  # (B, 1, G+1): each predictor's own scale
+        a = mask[..., :, None] * gram[:, None] * mask[..., None, :]  # (B, G, 2G+1, 2G+1)
+        diag = torch.diagonal(gram, dim1=1, dim2=2)[:, None, :]  # each predictor's own scale
         ridge = self.ridge * diag + 1e-9 * total[:, None, None]
         a = a + torch.diag_embed(torch.where(mask > 0, ridge, 1.0))
-        rhs = mask * gram[:, :, :g].transpose(1, 2)  # (B, G, G+1): Σ w z_k y_g, row g
-        coef = torch.linalg.solve(a, rhs[..., None])[..., 0]  # (B, G, G+1)
-        one = torch.ones(b, 1, dtype=v.dtype, device=v.device)
-        now = torch.cat([torch.where(known, current.double(), 0.0), one], dim=1)
+        rhs = mask * gram[:, :, :g].transpose(1, 2)  # (B, G, 2G+1): Σ w z_k y_g, row g
+        coef = torch.linalg.solve(a, rhs[..., None])[..., 0]
+        last = _last_observed(v, seen)  # (B, G): each tag's newest context value: the lag column now
+        now = torch.cat(
+            [torch.where(known, current.double(), 0.0), last, torch.ones(b, 1, dtype=v.dtype, device=v.device)], 1
+        )
         estimate = (coef * now[:, None, :]).sum(-1)  # (B, G)
+        use = others
         fitted = torch.einsum("bgk,bkl->bgl", coef, z)  # (B, G, L)
         resid = ((v - fitted) ** 2 * w[:, None, :]).sum(-1) / total[:, None]
         step_ok = seen[..., 1:] & seen[..., :-1]
@@ -124,3 +138,11 @@ class RegressionBranch(nn.Module):
         )
         features = torch.where(usable[..., None], features, 0.0)
         return estimate, usable, features
+
+
+def _last_observed(values: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:
+    """Newest observed value per (B, G) row of (B, G, L) (0 where none is)."""
+    positions = torch.arange(values.shape[-1], device=values.device).expand_as(values)
+    newest = torch.where(seen, positions, -1).amax(dim=-1)
+    picked = values.gather(-1, newest.clamp(min=0)[..., None])[..., 0]
+    return torch.where(newest >= 0, picked, 0.0)
