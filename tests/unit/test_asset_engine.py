@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from sentinelle.forecast.asset_engine import AssetForecaster
 from sentinelle.forecast.asset_model import SentinelleAssetModel
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig
+from sentinelle.records import WindowBatch
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -85,3 +87,22 @@ def test_a_univariate_checkpoint_and_bad_shapes_are_refused(checkpoint: Path) ->
         f.forecast(groups(), 8, current=np.zeros((3, 2)))
     with pytest.raises(ModelError, match="forecasts 8 steps"):
         f.forecast(groups(), 9)
+
+
+def test_a_window_batch_is_estimated_per_asset_and_a_lone_tag_gets_none(checkpoint: Path) -> None:
+    f = AssetForecaster(checkpoint, LEVELS)
+    x = groups(1, 3, 101)[0]  # three tags of asset "a", 101 slots (the newest is "now")
+    lone = x[:1] + 7.0
+    contexts = np.concatenate([x, lone])
+    window = WindowBatch(
+        ts=0.0, period_s=1.0, tags=("a.0", "a.1", "a.2", "b.0"), assets=("a", "a", "a", "b"),
+        values=contexts[:, -1].copy(), contexts=contexts,
+    )  # fmt: skip
+    est = f.estimate_window(window)
+    assert est.shape == (4, 3)
+    assert np.isfinite(est[:3]).all() and np.isnan(est[3]).all()
+    direct = f.forecast(x[None, :, :-1], 1, x[None, :, -1]).estimate[0]
+    np.testing.assert_allclose(est[:3], direct, rtol=1e-9)
+    # A row's own value now is not an input of its own estimate.
+    moved = dataclasses.replace(window, values=window.values + np.array([5.0, 0.0, 0.0, 0.0]))
+    np.testing.assert_allclose(f.estimate_window(moved)[0], est[0], rtol=1e-9)

@@ -24,7 +24,7 @@ import numpy.typing as npt
 import torch
 
 from ..errors import ModelError
-from ..records import FloatArray
+from ..records import FloatArray, WindowBatch
 from .asset_model import SentinelleAssetModel
 from .engine import CONFIG_FILE, _level_weights, _pick_device, _pick_dtype, load_model
 from .tokenizer import TSTokenizer
@@ -100,6 +100,37 @@ class AssetForecaster:
                 q[part], est[part] = self._chunk(x[part], now[part], present[part], horizon)
         q[~present], est[~present] = np.nan, np.nan
         return AssetForecast(q, est)
+
+    def estimate_window(self, window: WindowBatch) -> FloatArray:
+        """Each row's value at ``window.ts`` estimated from the other tags of its asset then: (rows, levels).
+
+        The rows of one asset form a group: contexts without their newest slot are
+        the past, ``values`` the current values (a row's own is hidden from it by the
+        model).  A row whose asset has no other tag with a value now gets NaN: an
+        estimate from nobody is not one.  What fills
+        :attr:`~sentinelle.records.ForecastBatch.estimate` for the ``asset_estimate`` detector.
+        """
+        n = len(window)
+        out = np.full((n, len(self.levels)), np.nan)
+        groups: dict[str, list[int]] = {}
+        for i, asset in enumerate(window.assets):
+            groups.setdefault(asset, []).append(i)
+        rows_of = [r for r in groups.values() if len(r) >= 2]
+        if not rows_of:
+            return out
+        g = max(len(r) for r in rows_of)
+        past = window.contexts[:, :-1]
+        ctx = np.full((len(rows_of), g, past.shape[1]), np.nan)
+        now = np.full((len(rows_of), g), np.nan)
+        for k, rows in enumerate(rows_of):
+            ctx[k, : len(rows)] = past[rows]
+            now[k, : len(rows)] = window.values[rows]
+        estimate = self.forecast(ctx, 1, now).estimate
+        for k, rows in enumerate(rows_of):
+            others_now = np.isfinite(now[k, : len(rows)]).sum() - np.isfinite(now[k, : len(rows)])
+            est = estimate[k, : len(rows)]
+            out[rows] = np.where((others_now >= 1)[:, None], est, np.nan)
+        return out
 
     def _fit_length(self, x: FloatArray) -> FloatArray:
         cfg = self.config
