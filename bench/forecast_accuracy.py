@@ -330,6 +330,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(args.device),
         "model": str(args.model or "shipped checkpoint"),
+        "asset_model": None if args.asset_model is None else str(args.asset_model),
         "levels": LEVELS,
         "tasks": {t.name: {"windows": len(t.contexts), "season": t.season, "horizon": t.horizon} for t in tasks},
         "results": results,

@@ -191,3 +191,26 @@ def test_the_regression_branch_reads_a_coupling_from_the_context() -> None:
     assert out.estimate is not None
     err = abs(float(out.estimate[0, 1, model.median_index]) - float(cb[series[1, 64]]))
     assert err < 0.05
+
+
+ASSET_CHECKPOINT = SHIPPED_CHECKPOINT.parent / "asset"
+
+
+def test_the_shipped_asset_checkpoint_shares_the_starter_blocks_and_fits_the_budget() -> None:
+    from safetensors.torch import load_file
+
+    assert (ASSET_CHECKPOINT / "model.safetensors").stat().st_size <= SIZE_BUDGET_BYTES
+    asset, starter = (
+        load_file(ASSET_CHECKPOINT / "model.safetensors"),
+        load_file(SHIPPED_CHECKPOINT / "model.safetensors"),
+    )
+    assert set(starter) < set(asset)
+    for name, tensor in starter.items():  # trained with these frozen: a lone tag answers as the starter does
+        assert torch.equal(asset[name], tensor), name
+    model = SentinelleAssetModel.from_pretrained(ASSET_CHECKPOINT).eval()
+    assert model.config.group_attention and model.regression is not None
+    ref = np.load(REFERENCE)
+    with torch.no_grad():
+        alone = model(torch.from_numpy(ref["ids"])).quantiles
+    assert alone is not None
+    np.testing.assert_array_equal(alone[:, 0].numpy(), ref["q"])
