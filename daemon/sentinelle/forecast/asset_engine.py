@@ -133,12 +133,13 @@ class AssetForecaster:
         return out
 
     def _fit_length(self, x: FloatArray) -> FloatArray:
+        """The newest ``context_length`` steps, left-padded with NaN to the full context: missing patches
+        are masked, and the analog branch needs more steps than its pattern (a 16-step window failed)."""
         cfg = self.config
         x = x[:, :, -cfg.context_length :]
-        width = max(cfg.patch_length, -(-x.shape[2] // cfg.patch_length) * cfg.patch_length)
-        if width == x.shape[2]:
+        if x.shape[2] == cfg.context_length:
             return x
-        return np.concatenate([np.full((*x.shape[:2], width - x.shape[2]), np.nan), x], axis=2)
+        return np.concatenate([np.full((*x.shape[:2], cfg.context_length - x.shape[2]), np.nan), x], axis=2)
 
     def _chunk(
         self, x: FloatArray, now: FloatArray, present: npt.NDArray[np.bool_], horizon: int
