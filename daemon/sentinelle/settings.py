@@ -838,6 +838,62 @@ class DaemonSettings(_Section):
         "$CREDENTIALS_DIRECTORY is read as well (and wins).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    mode: Literal["all", "collector", "worker"] = Field(
+        default="all",
+        description="all: sources → detection → sinks in this process; collector: sources → the samples topic "
+        "([scaleout]); worker: the samples topic → detection → sinks, one member of the consumer group.",
+    )
+
+
+class ScaleoutSettings(_Section):
+    """Collectors and detector workers over Kafka (``scaleout/``); the cluster and its security are ``[kafka]``'s."""
+
+    samples_topic: str = Field(
+        default="sentinelle.samples",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="Collectors write each asset's samples here, keyed by asset (an asset stays in one partition).",
+    )
+    state_topic: str = Field(
+        default="sentinelle.worker-state",
+        pattern=r"^[A-Za-z0-9._-]{1,249}$",
+        description="Compacted topic of per-asset snapshots (windows, detectors, open alerts), key = asset.",
+    )
+    group_id: str = Field(default="sentinelle-workers", min_length=1, description="The workers' consumer group.")
+    partitions: int = Field(
+        default=12,
+        ge=1,
+        le=10_000,
+        description="Partitions of both topics when sentinelle creates them: the most workers that can share "
+        "the load (more partitions than workers lets the group rebalance evenly).",
+    )
+    replication_factor: int = Field(default=1, ge=1, le=16, description="Of both topics when sentinelle creates them.")
+    checkpoint_interval_s: float = Field(
+        default=30.0, gt=0, description="A worker writes its assets' snapshots this often (and when it loses them)."
+    )
+    max_snapshot_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=1024,
+        le=64 * 1024 * 1024,
+        description="Bound of one asset's snapshot; a larger one is not written (counted, logged: that asset "
+        "would restart cold).",
+    )
+    collector_linger_ms: int = Field(default=20, ge=0, description="The collector's producer batches this long.")
+    collector_flush_interval_ms: int = Field(
+        default=200, ge=1, description="The collector sends one record per asset with what arrived in this time."
+    )
+    poll_max_records: int = Field(default=5000, ge=1, description="Records a worker takes per poll.")
+    start_from: Literal["latest", "earliest"] = Field(
+        default="latest",
+        description="Where the group starts on a partition it has no committed offset for (a new group): the "
+        "newest samples, or all the topic still holds.",
+    )
+    session_timeout_ms: int = Field(
+        default=10_000,
+        ge=1000,
+        description="A worker that is not heard from this long is out of the group: its partitions move "
+        "(the failover time after a crash).",
+    )
+    heartbeat_interval_ms: int = Field(default=1000, ge=100, description="Under a third of session_timeout_ms.")
 
 
 class FaultSettings(_Section):
@@ -1094,6 +1150,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = ForecastSettings()
     detect: DetectSettings = DetectSettings()
     kafka: KafkaSettings = KafkaSettings()
+    scaleout: ScaleoutSettings = ScaleoutSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     console: ConsoleSettings = ConsoleSettings()
     daemon: DaemonSettings = DaemonSettings()
@@ -1120,6 +1177,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         source_names = [s.name for s in self.sources]
+        if self.daemon.mode != "all":
+            if self.commands.enabled:
+                raise ValueError(f"commands.enabled: operator commands need daemon.mode all, not {self.daemon.mode}")
+            if self.history.sources:
+                raise ValueError(f"history.sources: the history backfill needs daemon.mode all, not {self.daemon.mode}")
         dup = _first_duplicate(source_names)
         if dup:
             raise ValueError(f"sources: duplicate source name {dup!r}")
