@@ -349,8 +349,8 @@ class Worker:
         try:
             async with asyncio.timeout(max(30.0, 3 * k.request_timeout_ms / 1000)):
                 await reader.start()
-                await reader.topics()
-                have = reader.partitions_for_topic(self.sc.state_topic) or set()
+                # The producer waits for the topic's metadata (a consumer's cache may not have it yet).
+                have = set(await self._producer.partitions_for(self.sc.state_topic))
                 # Same count: an asset's snapshot is in its samples partition's number; else read them all.
                 numbers = partitions if len(have) == count else have
                 tps = [TopicPartition(self.sc.state_topic, p) for p in sorted(numbers) if p in have]
