@@ -33,6 +33,7 @@ from typing import Any
 
 import pytest
 import tomli_w
+from aiokafka import AIOKafkaProducer
 
 from sentinelle.scaleout.worker import partition_of
 from sentinelle.settings import FaultSettings, SimulatorSettings
@@ -176,6 +177,23 @@ async def test_worker_killed_mid_run_is_taken_over_without_losing_alerts(tmp_pat
                 return all((a := _assignments(log)) and ": 2 assets" in a[-1][1] for _, log in workers.values())
 
             await _wait_for("both workers to hold two partitions", balanced, procs, logs)
+            # Bad input on the samples topic: counted and logged by its worker, never a crash.
+            producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+            await producer.start()
+            try:
+                topic = f"sentinelle-test-samples-{ids}"
+                # One to each worker (each logs the first of a burst): garbage, then an unknown version.
+                of_a, of_b = _held(workers["worker_a"][1])[0], _held(workers["worker_b"][1])[0]
+                await producer.send_and_wait(topic, b"not a samples record", key=of_a.encode())
+                await producer.send_and_wait(topic, b"SS\x63" + bytes(8), key=of_b.encode())
+            finally:
+                await producer.stop()
+
+            def bad_logged() -> bool:
+                text = "".join(log.read_text(errors="replace") for _, log in workers.values())
+                return text.count("skipped an unreadable samples record") >= 2
+
+            await _wait_for("the workers to log the two bad records", bad_logged, procs, logs)
             sim_tasks = [asyncio.create_task(s.run()) for s in servers.values()]
             for s in servers.values():
                 await s.wait_started()
