@@ -1,0 +1,93 @@
+"""The worker's handling of one poll, without Kafka: bad records are counted and skipped, never a crash.
+
+Only :meth:`Worker._handle` runs here (the records stand in for aiokafka's); the group, the
+checkpoints and the takeover run against real Kafka in tests/integration/test_scaleout_failover.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pytest
+from aiokafka import TopicPartition
+from prometheus_client import CollectorRegistry
+
+from sentinelle.app import Daemon
+from sentinelle.metrics import Metrics
+from sentinelle.records import AlertEvent, Sample
+from sentinelle.scaleout.codec import encode_samples
+from sentinelle.scaleout.worker import Worker
+from sentinelle.settings import Settings
+
+
+@dataclass(frozen=True)
+class _Record:
+    key: bytes | None
+    value: bytes
+    offset: int
+
+
+class _Collect:
+    name = "collect"
+
+    def __init__(self) -> None:
+        self.events: list[AlertEvent] = []
+
+    async def start(self) -> None:
+        pass
+
+    async def send(self, events: Sequence[AlertEvent]) -> None:
+        self.events.extend(events)
+
+    async def close(self) -> None:
+        pass
+
+
+def _worker() -> tuple[Worker, Metrics, _Collect]:
+    settings = Settings(
+        tags=[
+            {"name": "c1.t", "asset": "c1", "node_id": "ns=2;s=c1.t", "high_limit": 5.2},
+            {"name": "c2.t", "asset": "c2", "node_id": "ns=2;s=c2.t"},
+        ],
+        daemon={"mode": "worker"},
+        forecast={"forecaster": "holt"},
+        prometheus={"enabled": False},
+        kafka={"enabled": False},
+        windows={"allowed_lateness_s": 0.0},
+    )
+    metrics = Metrics(CollectorRegistry())
+    sink = _Collect()
+    worker = Worker(Daemon(settings, metrics, sinks=[sink], sources=[]))
+    worker.units = {"c1": worker._unit("c1")}  # as if assigned the partition of c1 only
+    return worker, metrics, sink
+
+
+def _value(metrics: Metrics, name: str, **labels: str) -> float:
+    v = metrics.registry.get_sample_value(name, labels)
+    return 0.0 if v is None else v
+
+
+@pytest.mark.asyncio
+async def test_bad_records_are_counted_and_the_rest_is_detected() -> None:
+    worker, metrics, sink = _worker()
+    tp, other = TopicPartition("samples", 0), TopicPartition("samples", 1)
+    worker._assigned = {tp}
+    good = [Sample("c1.t", 1000.0 + k, 5.0 if k < 10 else 6.0) for k in range(20)]
+    batch = {
+        tp: [
+            _Record(b"c1", b"garbage", 0),
+            _Record(b"c1", encode_samples(good[:10]), 1),
+            _Record(None, encode_samples(good[:1]), 2),  # no key
+            _Record(b"c1", b"SS\x02" + encode_samples(good)[3:], 3),  # another version
+            _Record(b"c9", encode_samples([Sample("c9.x", 1000.0, 1.0)]), 4),  # an asset not held here
+            _Record(b"c1", encode_samples(good[10:]), 5),
+        ],
+        other: [_Record(b"c2", encode_samples([Sample("c2.t", 1000.0, 1.0)]), 0)],  # not assigned: left alone
+    }
+    await worker._handle(batch)
+    assert _value(metrics, "sentinelle_scaleout_bad_records_total", topic="samples") == 3
+    assert _value(metrics, "sentinelle_samples_dropped_total", reason="unknown_tag") == 1
+    assert worker._next == {tp: 6}
+    assert _value(metrics, "sentinelle_samples_accepted_total") == 20
+    assert [(e.kind, e.event) for e in sink.events if e.kind == "limit_high"] == [("limit_high", "opened")]
