@@ -1,0 +1,226 @@
+"""Scale-out: 1 vs 2 worker processes on the samples topic, 10,000 and 20,000 tags at 1 Hz, Holt (issue 16).
+
+A synthetic collector (this script: one record per asset of 50 tags per second, the codec's
+format, keyed by asset) writes ``--tags`` tags at 1 Hz in real time for ``--duration-s``; the
+workers are ``sentinelle run`` processes in ``daemon.mode = "worker"`` (Holt, one consumer group,
+12 partitions).  Every 2 s the script records the group's lag (records not yet committed — a
+worker commits at its checkpoints, every 5 s here — so the lag has a 5 s floor), and each
+worker's CPU (% of one core) and RSS.  After the producer stops, the time until the group has
+committed everything is the drain time.
+
+Needs a Kafka broker (``--bootstrap``, default ``$SENTINELLE_TEST_KAFKA_BOOTSTRAP``).  The values
+are a noisy random walk per tag with no fault: this measures cost, not detection.
+
+    PYTHONPATH=daemon python bench/scaleout.py --tags 10000 20000 --workers 1 2 --duration-s 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import psutil
+import tomli_w
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _machine import machine_info
+from sentinelle.records import Sample
+from sentinelle.scaleout.codec import encode_samples
+
+TAGS_PER_ASSET = 50
+PARTITIONS = 12
+CHECKPOINT_S = 5.0
+
+
+def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str) -> Path:
+    cfg: dict[str, Any] = {
+        "tags": [
+            {
+                "name": f"g{i // TAGS_PER_ASSET:04d}.t{i:05d}",
+                "asset": f"g{i // TAGS_PER_ASSET:04d}",
+                "node_id": f"ns=2;i={i}",
+            }
+            for i in range(tags)
+        ],
+        "kafka": {"bootstrap_servers": bootstrap, "enabled": False, "spool_dir": ""},
+        "prometheus": {"enabled": False},
+        "console": {"jsonl_path": str(tmp / f"{name}.jsonl")},
+        "daemon": {"mode": "worker", "log_level": "INFO"},
+        "forecast": {"forecaster": "holt"},
+        "scaleout": {
+            "samples_topic": f"sentinelle-bench-samples-{ids}",
+            "state_topic": f"sentinelle-bench-state-{ids}",
+            "group_id": f"sentinelle-bench-{ids}",
+            "partitions": PARTITIONS,
+            "checkpoint_interval_s": CHECKPOINT_S,
+            "start_from": "earliest",
+        },
+    }
+    path = tmp / f"{name}.toml"
+    path.write_text(tomli_w.dumps(cfg))
+    return path
+
+
+async def _produce(bootstrap: str, topic: str, tags: int, duration_s: float) -> int:
+    """Real-time 1 Hz samples of ``tags`` tags; returns the records sent."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20)
+    await producer.start()
+    rng = np.random.default_rng(0)
+    level = rng.normal(50.0, 10.0, tags)
+    names = [f"g{i // TAGS_PER_ASSET:04d}.t{i:05d}" for i in range(tags)]
+    sent = 0
+    try:
+        start = time.time()
+        for k in range(int(duration_s)):
+            ts = float(int(start) + k)
+            level += rng.normal(0.0, 0.1, tags)
+            values = level + rng.normal(0.0, 0.05, tags)
+            futs = []
+            for a in range(0, tags, TAGS_PER_ASSET):
+                chunk = [Sample(names[i], ts, float(values[i])) for i in range(a, min(a + TAGS_PER_ASSET, tags))]
+                futs.append(await producer.send(topic, encode_samples(chunk), key=names[a].split(".")[0].encode()))
+            await asyncio.gather(*futs)
+            sent += len(futs)
+            await asyncio.sleep(max(0.0, start + k + 1 - time.time()))
+    finally:
+        await producer.stop()
+    return sent
+
+
+async def _lag(bootstrap: str, topic: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await admin.start()
+    await consumer.start()
+    try:
+        tps = [TopicPartition(topic, p) for p in range(PARTITIONS)]
+        end = await consumer.end_offsets(tps)
+        committed = await admin.list_consumer_group_offsets(group)
+        return int(sum(end[tp] - (committed[tp].offset if tp in committed else 0) for tp in tps))
+    finally:
+        await consumer.stop()
+        await admin.close()
+
+
+async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> dict[str, Any]:
+    ids = uuid.uuid4().hex[:8]
+    topic, group = f"sentinelle-bench-samples-{ids}", f"sentinelle-bench-{ids}"
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        procs = []
+        for w in range(workers):
+            log = open(tmp / f"w{w}.log", "wb")  # noqa: SIM115, ASYNC230 - closed with the process; once per run
+            cmd = [
+                sys.executable,
+                "-m",
+                "sentinelle.cli",
+                "run",
+                "--config",
+                str(_config(tmp, f"w{w}", tags, bootstrap, ids)),
+            ]
+            procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
+        try:
+            deadline = time.monotonic() + 180
+            while True:  # every worker has an assignment, and together they hold every partition
+                texts = [(tmp / f"w{w}.log").read_text(errors="replace") for w in range(workers)]
+                last = [[ln for ln in t.splitlines() if "assigned partitions" in ln] for t in texts]
+                if (
+                    all(last)
+                    and sum(len(json.loads(x[-1].split("assigned partitions ")[1].split(":")[0])) for x in last)
+                    == PARTITIONS
+                ):
+                    break
+                for p, _ in procs:
+                    if p.poll() is not None:
+                        raise RuntimeError(f"a worker exited: {texts}")
+                if time.monotonic() > deadline:
+                    raise RuntimeError("workers did not join the group")
+                await asyncio.sleep(0.5)
+            ps = [psutil.Process(p.pid) for p, _ in procs]
+            for p in ps:
+                p.cpu_percent(None)
+            produce = asyncio.create_task(_produce(bootstrap, topic, tags, duration_s))
+            series: list[dict[str, Any]] = []
+            t0 = time.monotonic()
+            drained_at = None
+            while True:
+                await asyncio.sleep(2.0)
+                lag = await _lag(bootstrap, topic, group)
+                series.append(
+                    {
+                        "t_s": round(time.monotonic() - t0, 1),
+                        "lag_records": lag,
+                        "cpu_pct": [round(p.cpu_percent(None), 1) for p in ps],
+                        "rss_mib": [round(p.memory_info().rss / 2**20, 1) for p in ps],
+                    }
+                )
+                if produce.done() and lag == 0:
+                    drained_at = time.monotonic() - t0
+                    break
+                if time.monotonic() - t0 > duration_s + 240:
+                    break
+            records = await produce
+        finally:
+            for p, log in procs:
+                p.terminate()
+                p.wait(30)
+                log.close()
+    steady = [s for s in series if 10 <= s["t_s"] <= duration_s]
+    return {
+        "tags": tags,
+        "workers": workers,
+        "duration_s": duration_s,
+        "samples_per_s": tags,
+        "records": records,
+        "drain_s_after_producer": None if drained_at is None else round(drained_at - duration_s, 1),
+        "lag_records_max": max(s["lag_records"] for s in series),
+        "lag_records_median_steady": statistics.median(s["lag_records"] for s in steady) if steady else None,
+        "cpu_pct_mean_per_worker": [
+            round(statistics.fmean(s["cpu_pct"][w] for s in steady), 1) if steady else None for w in range(workers)
+        ],
+        "rss_mib_max_per_worker": [max(s["rss_mib"][w] for s in series) for w in range(workers)],
+        "series": series,
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--bootstrap", default=os.environ.get("SENTINELLE_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
+    ap.add_argument("--tags", type=int, nargs="+", default=[10_000, 20_000])
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--duration-s", type=float, default=60.0)
+    ap.add_argument("--out", type=Path, default=Path("docs/results/scaleout.json"))
+    args = ap.parse_args()
+    runs = []
+    for tags in args.tags:
+        for workers in args.workers:
+            r = asyncio.run(_run(args.bootstrap, tags, workers, args.duration_s))
+            runs.append(r)
+            print(
+                f"{tags:>6} tags, {workers} worker(s): lag max {r['lag_records_max']} records, "
+                f"steady median {r['lag_records_median_steady']}, drained {r['drain_s_after_producer']} s after, "
+                f"CPU {r['cpu_pct_mean_per_worker']} %, RSS {r['rss_mib_max_per_worker']} MiB",
+                flush=True,
+            )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps({"machine": machine_info(), "checkpoint_interval_s": CHECKPOINT_S, "runs": runs}, indent=1)
+    )
+
+
+if __name__ == "__main__":
+    main()
