@@ -77,15 +77,25 @@ class TagStateCollector(Collector):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._snapshots: dict[float, TagSnapshot] = {}
+        self._snapshots: dict[tuple[float, str], TagSnapshot] = {}
 
-    def publish(self, group_key: float, snapshot: TagSnapshot) -> None:
-        """Replace the snapshot of one tag group (called from the event loop)."""
+    def publish(self, period_s: float, snapshot: TagSnapshot) -> None:
+        """Replace the snapshot of one tag group (called from the event loop).
+
+        A group is keyed by its period and first tag: one group per period in the all-in-one
+        mode, one per asset and period in a scale-out worker (``scaleout/worker.py``).
+        """
         with self._lock:
-            self._snapshots[group_key] = snapshot
+            self._snapshots[(period_s, snapshot.tags[0] if snapshot.tags else "")] = snapshot
+
+    def forget(self, tags: frozenset[str]) -> None:
+        """Drop the snapshots of groups whose tags are among ``tags`` (a worker let their asset go)."""
+        with self._lock:
+            for key in [k for k in self._snapshots if k[1] in tags]:
+                del self._snapshots[key]
 
     def snapshots(self) -> list[TagSnapshot]:
-        """The latest snapshot of every group, ordered by period."""
+        """The latest snapshot of every group, ordered by period (then first tag)."""
         with self._lock:
             return [self._snapshots[k] for k in sorted(self._snapshots)]
 

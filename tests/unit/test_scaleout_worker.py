@@ -91,3 +91,19 @@ async def test_bad_records_are_counted_and_the_rest_is_detected() -> None:
     assert worker._next == {tp: 6}
     assert _value(metrics, "sentinelle_samples_accepted_total") == 20
     assert [(e.kind, e.event) for e in sink.events if e.kind == "limit_high"] == [("limit_high", "opened")]
+
+
+@pytest.mark.asyncio
+async def test_tag_gauges_of_every_held_asset_and_none_of_a_released_one() -> None:
+    worker, metrics, _ = _worker()
+    worker.units["c2"] = worker._unit("c2")
+    tp = TopicPartition("samples", 0)
+    worker._assigned = {tp}
+    both = [Sample(t, 1000.0 + k, 1.0 + k) for k in range(5) for t in ("c1.t", "c2.t")]
+    await worker._handle(
+        {tp: [_Record(b"c1", encode_samples(both[0::2]), 0), _Record(b"c2", encode_samples(both[1::2]), 1)]}
+    )
+    assert _value(metrics, "sentinelle_tag_actual", asset="c1", tag="c1.t") > 0
+    assert _value(metrics, "sentinelle_tag_actual", asset="c2", tag="c2.t") > 0  # one group per asset, both shown
+    worker.units.pop("c2").release()
+    assert metrics.registry.get_sample_value("sentinelle_tag_actual", {"asset": "c2", "tag": "c2.t"}) is None

@@ -84,8 +84,9 @@ class AssetUnit:
             raise SnapshotMismatch(str(e) or type(e).__name__) from None
 
     def release(self) -> None:
-        """This worker no longer holds the asset: its open alerts are no longer counted here."""
+        """This worker no longer holds the asset: its open alerts and tag gauges are no longer shown here."""
         self.detect.book.release()
+        self.detect.metrics.tag_state.forget(frozenset(t.name for t in self.tags))
 
 
 @dataclass(frozen=True, slots=True)

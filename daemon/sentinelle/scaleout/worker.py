@@ -29,8 +29,8 @@ Handover, and why nothing is lost or doubled except as repeats of an event id:
   skipped; a snapshot that does not fit the configuration (tags or detectors changed) is ignored
   with a warning (``sentinelle_scaleout_restore_failures_total``) and its asset starts cold.
 
-Not in worker mode: the per-tag gauges (``sentinelle_tag_*``) show one asset per period group,
-operator commands and history backfill (the all-in-one mode's; the settings refuse them here).
+Not in worker mode: operator commands and the history backfill (the all-in-one mode's; the
+settings refuse them here).
 """
 
 from __future__ import annotations
