@@ -3,10 +3,10 @@
 A synthetic collector (this script: one record per asset of 50 tags per second, the codec's
 format, keyed by asset) writes ``--tags`` tags at 1 Hz in real time for ``--duration-s``; the
 workers are ``sentinelle run`` processes in ``daemon.mode = "worker"`` (Holt, one consumer group,
-12 partitions).  Every 2 s the script records the group's lag (records not yet committed — a
-worker commits at its checkpoints, every 5 s here — so the lag has a 5 s floor), and each
-worker's CPU (% of one core) and RSS.  After the producer stops, the time until the group has
-committed everything is the drain time.
+12 partitions, checkpoints every 30 s as by default).  Every 2 s the script records each worker's
+lag (``sentinelle_scaleout_lag_records``: records of its partitions not processed yet, from its
+metrics endpoint), CPU (% of one core) and RSS, and the size of its last checkpoint.  After the
+producer stops, the time until every worker has processed everything is the drain time.
 
 Needs a Kafka broker (``--bootstrap``, default ``$SENTINELLE_TEST_KAFKA_BOOTSTRAP``).  The values
 are a noisy random walk per tag with no fault: this measures cost, not detection.
@@ -20,11 +20,13 @@ import argparse
 import asyncio
 import json
 import os
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import Any
@@ -42,10 +44,31 @@ from sentinelle.scaleout.codec import encode_samples
 
 TAGS_PER_ASSET = 50
 PARTITIONS = 12
-CHECKPOINT_S = 5.0
+CHECKPOINT_S = 30.0
 
 
-def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str) -> Path:
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _scrape(port: int) -> dict[str, float]:
+    """The worker's scale-out gauges (empty while its endpoint does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return {}
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("sentinelle_scaleout_") and " " in line and "{" not in line:
+            name, value = line.rsplit(" ", 1)
+            out[name] = float(value)
+    return out
+
+
+def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str, port: int) -> Path:
     cfg: dict[str, Any] = {
         "tags": [
             {
@@ -56,7 +79,7 @@ def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str) -> Path:
             for i in range(tags)
         ],
         "kafka": {"bootstrap_servers": bootstrap, "enabled": False, "spool_dir": ""},
-        "prometheus": {"enabled": False},
+        "prometheus": {"host": "127.0.0.1", "port": port},
         "console": {"jsonl_path": str(tmp / f"{name}.jsonl")},
         "daemon": {"mode": "worker", "log_level": "INFO"},
         "forecast": {"forecaster": "holt"},
@@ -122,6 +145,7 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
         tmp = Path(d)
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         procs = []
+        ports = [_free_port() for _ in range(workers)]
         for w in range(workers):
             log = open(tmp / f"w{w}.log", "wb")  # noqa: SIM115, ASYNC230 - closed with the process; once per run
             cmd = [
@@ -130,7 +154,7 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                 "sentinelle.cli",
                 "run",
                 "--config",
-                str(_config(tmp, f"w{w}", tags, bootstrap, ids)),
+                str(_config(tmp, f"w{w}", tags, bootstrap, ids, ports[w])),
             ]
             procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
         try:
@@ -159,25 +183,36 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
             drained_at = None
             while True:
                 await asyncio.sleep(2.0)
-                lag = await _lag(bootstrap, topic, group)
+                gauges = [await asyncio.to_thread(_scrape, port) for port in ports]
+                lag = int(sum(g.get("sentinelle_scaleout_lag_records", 0.0) for g in gauges))
                 series.append(
                     {
                         "t_s": round(time.monotonic() - t0, 1),
                         "lag_records": lag,
+                        "committed_lag_records": await _lag(bootstrap, topic, group),
+                        "checkpoint_bytes": [g.get("sentinelle_scaleout_checkpoint_bytes") for g in gauges],
                         "cpu_pct": [round(p.cpu_percent(None), 1) for p in ps],
                         "rss_mib": [round(p.memory_info().rss / 2**20, 1) for p in ps],
                     }
                 )
-                if produce.done() and lag == 0:
+                if produce.done() and lag == 0 and all(gauges):
                     drained_at = time.monotonic() - t0
                     break
                 if time.monotonic() - t0 > duration_s + 240:
                     break
             records = await produce
         finally:
+            stopped_s = []
             for p, log in procs:
                 p.terminate()
-                p.wait(30)
+                t_stop = time.monotonic()
+                try:
+                    p.wait(60)
+                    stopped_s.append(round(time.monotonic() - t_stop, 1))
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+                    stopped_s.append(None)
                 log.close()
     steady = [s for s in series if 10 <= s["t_s"] <= duration_s]
     return {
@@ -193,6 +228,8 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
             round(statistics.fmean(s["cpu_pct"][w] for s in steady), 1) if steady else None for w in range(workers)
         ],
         "rss_mib_max_per_worker": [max(s["rss_mib"][w] for s in series) for w in range(workers)],
+        "checkpoint_bytes_per_worker": series[-1]["checkpoint_bytes"],
+        "stop_s_per_worker (None: killed after 60 s)": stopped_s,
         "series": series,
     }
 
@@ -210,16 +247,15 @@ def main() -> None:
         for workers in args.workers:
             r = asyncio.run(_run(args.bootstrap, tags, workers, args.duration_s))
             runs.append(r)
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            result = {"machine": machine_info(), "checkpoint_interval_s": CHECKPOINT_S, "runs": runs}
+            args.out.write_text(json.dumps(result, indent=1))
             print(
                 f"{tags:>6} tags, {workers} worker(s): lag max {r['lag_records_max']} records, "
                 f"steady median {r['lag_records_median_steady']}, drained {r['drain_s_after_producer']} s after, "
                 f"CPU {r['cpu_pct_mean_per_worker']} %, RSS {r['rss_mib_max_per_worker']} MiB",
                 flush=True,
             )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(
-        json.dumps({"machine": machine_info(), "checkpoint_interval_s": CHECKPOINT_S, "runs": runs}, indent=1)
-    )
 
 
 if __name__ == "__main__":

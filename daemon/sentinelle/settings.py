@@ -881,7 +881,12 @@ class ScaleoutSettings(_Section):
     collector_flush_interval_ms: int = Field(
         default=200, ge=1, description="The collector sends one record per asset with what arrived in this time."
     )
-    poll_max_records: int = Field(default=5000, ge=1, description="Records a worker takes per poll.")
+    poll_max_records: int = Field(
+        default=500,
+        ge=1,
+        description="Records a worker takes per poll (a record: one asset's samples of one collector flush); "
+        "a stop waits for the poll in hand.",
+    )
     start_from: Literal["latest", "earliest"] = Field(
         default="latest",
         description="Where the group starts on a partition it has no committed offset for (a new group): the "

@@ -171,9 +171,12 @@ class Worker:
                     notified = time.monotonic()
             sd_notify("STOPPING=1")
             m.up.set(0)
-            async with asyncio.timeout(self.settings.daemon.shutdown_timeout_s), self._lock:
-                await self._checkpoint_and_commit("stop")
-                self._closing = True
+            try:
+                async with asyncio.timeout(self.settings.daemon.shutdown_timeout_s), self._lock:
+                    await self._checkpoint_and_commit("stop")
+                    self._closing = True
+            except TimeoutError:
+                log.error("no final checkpoint within the shutdown grace: the next owner replays from the last one")
         finally:
             await self.aclose()
 
@@ -224,14 +227,21 @@ class Worker:
                 await sink.send(events)
 
     async def _detect(self, windows: list[WindowBatch]) -> list[AlertEvent]:
-        if not windows:
-            return []
-        batcher = self.daemon.batcher
-        fp = ForecastPass.of(windows, self.settings.forecast.refresh_every_steps)
-        quantiles, name = await asyncio.to_thread(batcher.predict, fp.contexts, fp.assets)
+        """Forecast in passes of at most ``forecast.max_batch`` windows (a backlog is many ticks), then detect."""
         events: list[AlertEvent] = []
-        for fb in fp.split(batcher.forecaster.levels, quantiles, name):
-            events += self.units[fb.window.assets[0]].detect.process(fb)
+        batcher = self.daemon.batcher
+        f = self.settings.forecast
+        start = 0
+        while start < len(windows):
+            end, rows = start, 0
+            while end < len(windows) and (end == start or rows + len(windows[end]) <= f.max_batch):
+                rows += len(windows[end])
+                end += 1
+            fp = ForecastPass.of(windows[start:end], f.refresh_every_steps)
+            quantiles, name = await asyncio.to_thread(batcher.predict, fp.contexts, fp.assets)
+            for fb in fp.split(batcher.forecaster.levels, quantiles, name):
+                events += self.units[fb.window.assets[0]].detect.process(fb)
+            start = end
         return events
 
     def _bad(self, topic: str, where: str, e: Exception) -> None:
@@ -253,8 +263,9 @@ class Worker:
                 log.warning("alert events not durable yet (%s checkpoint): offsets not committed", why)
                 return False
         sends, size = [], 0
-        for asset, unit in self.units.items():
-            blob = encode_snapshot(unit)
+        # On a thread, so the group's heartbeats go on (nothing else touches the units: the lock is held).
+        blobs = await asyncio.to_thread(lambda: [(a, encode_snapshot(u)) for a, u in self.units.items()])
+        for asset, blob in blobs:
             if len(blob) > self.sc.max_snapshot_bytes:
                 self.metrics.scaleout_snapshot_too_large.inc()
                 log.error(
