@@ -45,6 +45,7 @@ from sentinelle.scaleout.codec import encode_samples
 TAGS_PER_ASSET = 50
 PARTITIONS = 12
 CHECKPOINT_S = 30.0
+MAX_RSS_MIB = 4096
 
 
 def _free_port() -> int:
@@ -195,12 +196,16 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                         "rss_mib": [round(p.memory_info().rss / 2**20, 1) for p in ps],
                     }
                 )
+                if max(series[-1]["rss_mib"]) > MAX_RSS_MIB:  # a shared machine: never let a worker take it all
+                    print(f"a worker passed {MAX_RSS_MIB} MiB: run stopped", flush=True)
+                    produce.cancel()
+                    break
                 if produce.done() and lag == 0 and all(gauges):
                     drained_at = time.monotonic() - t0
                     break
                 if time.monotonic() - t0 > duration_s + 240:
                     break
-            records = await produce
+            records = 0 if produce.cancelled() else await produce
         finally:
             stopped_s = []
             for p, log in procs:

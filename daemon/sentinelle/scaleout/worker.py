@@ -99,6 +99,8 @@ class Worker:
         for t in self.settings.tags:
             self.asset_tags.setdefault(t.asset, []).append(t)
         self.units: dict[str, AssetUnit] = {}
+        self._partition: dict[str, int] = {}
+        """Held asset → its samples-topic partition."""
         self._lock = asyncio.Lock()
         self._assigned: set[TopicPartition] = set()
         self._next: dict[TopicPartition, int] = {}
@@ -199,6 +201,10 @@ class Worker:
         """Decode, window, forecast, detect and hand the events to the sinks (not yet durable)."""
         by_asset: dict[str, list[Sample]] = {}
         m = self.metrics
+        for tp in self._assigned - self._next.keys() if self._consumer is not None else ():
+            # Where reading starts (the committed offset): a partition with nothing new is caught up.
+            with contextlib.suppress(KafkaError):
+                self._next[tp] = int(await self._consumer.position(tp))
         for tp, records in batch.items():
             if tp not in self._assigned:
                 continue  # fetched before a revocation: the next owner reads it from the committed offset
@@ -216,15 +222,36 @@ class Worker:
                 else:
                     m.drop("unknown_tag", len(samples))
         now = time.monotonic()
+        events: list[AlertEvent] = []
         windows: list[WindowBatch] = []
+        rows = 0
+        max_rows = self.settings.forecast.max_batch
         for asset, samples in by_asset.items():
-            windows += self.units[asset].windows.ingest(samples, now)
-        for unit in self.units.values():
-            windows += unit.windows.tick_idle()
-        events = await self._detect(windows)
+            closed = self.units[asset].windows.ingest(samples, now)
+            windows += closed
+            rows += sum(len(w) for w in closed)
+            if rows >= max_rows:  # a backlog closes many ticks: detect as they come, memory stays bounded
+                events += await self._detect(windows)
+                windows, rows = [], 0
+        # Silence closes slots by the wall clock only on partitions read to their end: a worker
+        # catching up (a takeover's replay, a backlog) has data for them still to come.
+        caught_up = self._caught_up()
+        for asset, unit in self.units.items():
+            if self._partition.get(asset) in caught_up:
+                windows += unit.windows.tick_idle()
+        events += await self._detect(windows)
         if events:
             for sink in self.daemon.sinks:
                 await sink.send(events)
+
+    def _caught_up(self) -> set[int]:
+        """Partitions (numbers) whose every record so far has been processed."""
+        out = set()
+        for tp in self._assigned:
+            high = self._consumer.highwater(tp) if self._consumer is not None else None
+            if high is not None and self._next.get(tp, -1) >= high:
+                out.add(tp.partition)
+        return out
 
     async def _detect(self, windows: list[WindowBatch]) -> list[AlertEvent]:
         """Forecast in passes of at most ``forecast.max_batch`` windows (a backlog is many ticks), then detect."""
@@ -307,7 +334,8 @@ class Worker:
             topic = self.sc.samples_topic
             count = len(self._consumer.partitions_for_topic(topic) or ()) or self.sc.partitions
             mine = {tp.partition for tp in assigned if tp.topic == topic}
-            wanted = {a for a in self.asset_tags if partition_of(a, count) in mine}
+            self._partition = {a: partition_of(a, count) for a in self.asset_tags}
+            wanted = {a for a, p in self._partition.items() if p in mine}
             for asset in [a for a in self.units if a not in wanted]:
                 self.units.pop(asset).release()
             new = sorted(wanted - self.units.keys())
