@@ -205,7 +205,8 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                     break
                 if time.monotonic() - t0 > duration_s + 240:
                     break
-            records = 0 if produce.cancelled() else await produce
+            await asyncio.wait([produce])
+            records = 0 if produce.cancelled() else produce.result()
         finally:
             stopped_s = []
             for p, log in procs:
