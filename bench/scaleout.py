@@ -246,7 +246,7 @@ def main() -> None:
     ap.add_argument("--tags", type=int, nargs="+", default=[10_000, 20_000])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--duration-s", type=float, default=60.0)
-    ap.add_argument("--out", type=Path, default=Path("docs/results/scaleout.json"))
+    ap.add_argument("--out", type=Path, default=Path("bench/results/scaleout.json"))
     args = ap.parse_args()
     runs = []
     for tags in args.tags:
