@@ -14,6 +14,10 @@ partitions, restore their assets from the state topic and:
 * send nothing twice except as the same event (same ``event_id``, same content): what it
   replays from the last checkpoint re-makes the same events.
 
+The checks read the alert topic, as a consumer would (the workers' Kafka sink; a worker commits
+its input only once Kafka acknowledged the events it made): every event either worker wrote to
+its JSON-lines file must be there too.
+
 Reported (``-s``): takeover time (SIGKILL → the survivor holds every partition, and → its first
 event for a taken-over asset), alerts lost, duplicates.
 """
@@ -33,7 +37,7 @@ from typing import Any
 
 import pytest
 import tomli_w
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from sentinelle.scaleout.worker import partition_of
 from sentinelle.settings import FaultSettings, SimulatorSettings
@@ -76,7 +80,13 @@ def _config(tmp: Path, name: str, mode: str, kafka: str, servers: dict[str, Chil
     cfg: dict[str, Any] = {
         "sources": sources,
         "tags": tags,
-        "kafka": {"bootstrap_servers": kafka, "enabled": False, "spool_dir": ""},
+        # The workers' alerts go to Kafka (what is checked) and to a JSON-lines file (what drives the test).
+        "kafka": {
+            "bootstrap_servers": kafka,
+            "enabled": mode == "worker",
+            "topic": f"sentinelle-test-alerts-{ids}",
+            "spool_dir": str(tmp / f"{name}-spool"),
+        },
         "prometheus": {"enabled": False},
         "console": {"jsonl_path": str(tmp / f"{name}.jsonl")},
         "daemon": {"mode": mode, "shutdown_timeout_s": 5.0, "log_level": "INFO"},
@@ -266,7 +276,10 @@ async def test_worker_killed_mid_run_is_taken_over_without_losing_alerts(tmp_pat
         for s in servers.values():
             await s.__aexit__(None, None, None)
 
-    everything = _events(tmp_path / "worker_a.jsonl") + _events(tmp_path / "worker_b.jsonl")
+    # What a consumer of the alert topic got: the workers commit their input only once Kafka has the events.
+    everything = await _alert_topic(kafka_bootstrap, f"sentinelle-test-alerts-{ids}")
+    written = _events(tmp_path / "worker_a.jsonl") + _events(tmp_path / "worker_b.jsonl")
+    assert {e["event_id"] for e in written} <= {e["event_id"] for e in everything}, "made but never reached Kafka"
     by_id: dict[str, list[dict[str, Any]]] = {}
     for e in everything:
         by_id.setdefault(e["event_id"], []).append(e)
@@ -293,6 +306,26 @@ async def test_worker_killed_mid_run_is_taken_over_without_losing_alerts(tmp_pat
         f"repeated {len(repeats)} (each identical, same event_id)"
     )
     assert rebalanced_s < SESSION_TIMEOUT_MS / 1000 + 15
+
+
+async def _alert_topic(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """Every event on the alert topic (read to its end)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest")
+    await consumer.start()
+    out: list[dict[str, Any]] = []
+    try:
+        async with asyncio.timeout(30):
+            tps = consumer.assignment() or set()
+            while not tps:
+                await asyncio.sleep(0.1)
+                tps = consumer.assignment()
+            end = await consumer.end_offsets(list(tps))
+            while any([await consumer.position(tp) < end[tp] for tp in tps]):
+                for records in (await consumer.getmany(timeout_ms=500)).values():
+                    out += [json.loads(r.value) for r in records]
+    finally:
+        await consumer.stop()
+    return out
 
 
 def _held(log: Path) -> list[str]:
