@@ -6,6 +6,7 @@ checkpoints and the takeover run against real Kafka in tests/integration/test_sc
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -107,3 +108,43 @@ async def test_tag_gauges_of_every_held_asset_and_none_of_a_released_one() -> No
     assert _value(metrics, "sentinelle_tag_actual", asset="c2", tag="c2.t") > 0  # one group per asset, both shown
     worker.units.pop("c2").release()
     assert metrics.registry.get_sample_value("sentinelle_tag_actual", {"asset": "c2", "tag": "c2.t"}) is None
+
+
+class _Log:
+    """Fakes of the state producer, the group consumer and a sink with ``flush``, writing one shared log."""
+
+    def __init__(self, durable: bool = True) -> None:
+        self.calls: list[str] = []
+        self.durable = durable
+
+    async def flush(self, timeout_s: float) -> bool:
+        self.calls.append("flush")
+        return self.durable
+
+    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+        self.calls.append(f"snapshot {key.decode()}")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.calls.append(f"commit {sorted(offsets.values())}")
+
+
+class _FlushingSink(_Collect):
+    def __init__(self, log: _Log) -> None:
+        super().__init__()
+        self.flush = log.flush
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("durable", [True, False])
+async def test_offsets_are_committed_only_after_events_are_durable_and_snapshots_written(durable: bool) -> None:
+    worker, _, _ = _worker()
+    log = _Log(durable)
+    worker.daemon.sinks = [_FlushingSink(log)]
+    worker._producer = worker._consumer = log
+    tp = TopicPartition("samples", 0)
+    worker._assigned, worker._next = {tp}, {tp: 42}
+    assert await worker._checkpoint_and_commit("test") is durable
+    assert log.calls == (["flush", "snapshot c1", "commit [42]"] if durable else ["flush"])
