@@ -109,6 +109,8 @@ class Worker:
         self._producer: Any = None
         self._closing = False
         self._checkpointed_at = time.monotonic()
+        self._checkpoint_due = self._checkpointed_at + self.sc.checkpoint_interval_s
+        """A failed checkpoint is retried an interval later, not at every poll (a sink's flush may wait)."""
         self._bad_logged_at = -_BAD_LOG_INTERVAL_S
         self.last_restore: tuple[int, int, float] | None = None
         """(assets restored, assets started cold, seconds) of the latest assignment."""
@@ -165,8 +167,9 @@ class Worker:
                 batch = await self._consumer.getmany(timeout_ms=_POLL_MS, max_records=self.sc.poll_max_records)
                 async with self._lock:
                     await self._handle(batch)
-                    if time.monotonic() - self._checkpointed_at >= self.sc.checkpoint_interval_s:
+                    if time.monotonic() >= self._checkpoint_due:
                         await self._checkpoint_and_commit("periodic")
+                        self._checkpoint_due = time.monotonic() + self.sc.checkpoint_interval_s
                 self._gauges()
                 if time.monotonic() - notified >= watchdog:
                     sd_notify("WATCHDOG=1")
