@@ -39,7 +39,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .detect.control import OperatorControl
@@ -98,6 +98,8 @@ class Daemon:
         self.sinks: list[AlertSink] = list(sinks) if sinks is not None else self._default_sinks()
         self.sources: list[Source] = list(sources) if sources is not None else self._default_sources()
         self.metrics_address: tuple[str, int] | None = None
+        self.on_source_state: Callable[[tuple[str, ...], bool], None] | None = None
+        """Told (tags, down) when a source disconnects or reconnects: a collector passes it on to its workers."""
         self._http: Any = None
         self._started_sinks: list[AlertSink] = []
         self._stop_deadline: float | None = None
@@ -176,6 +178,8 @@ class Daemon:
             def on_state(connected: bool, names: tuple[str, ...] = names) -> None:
                 # An outage is a gap, not the last values held as if live (source_down alerts).
                 self.windows.set_source_down(names, not connected)
+                if self.on_source_state is not None:
+                    self.on_source_state(names, not connected)
 
             src = OpcUaSource(cfg, tags, self.metrics, self.samples, on_state=on_state)
             out.append(src)

@@ -279,6 +279,7 @@ class Windows:
             p = f"w{gi}~"
             arrays[p + "ring"] = np.concatenate((g.ring[:, g.pos :], g.ring[:, : g.pos]), axis=1)
             arrays |= {p + "last_ts": g.last_ts, p + "value": g.value, p + "value_ts": g.value_ts}
+            arrays[p + "down"] = g.down.astype(np.float64)
             arrays[p + "pend_rows"] = np.array(g._pend_rows, dtype=np.float64)
             arrays[p + "pend_ts"] = np.array(g._pend_ts, dtype=np.float64)
             arrays[p + "pend_values"] = np.array(g._pend_values, dtype=np.float64)
@@ -303,6 +304,7 @@ class Windows:
             g.last_ts, g.value, g.value_ts = (
                 arrays[p + k].astype(np.float64) for k in ("last_ts", "value", "value_ts")
             )
+            g.down = arrays[p + "down"] != 0
             g._pend_rows = arrays[p + "pend_rows"].astype(np.intp).tolist()
             g._pend_ts = arrays[p + "pend_ts"].tolist()
             g._pend_values = arrays[p + "pend_values"].tolist()

@@ -18,16 +18,19 @@ from sentinelle.settings import Settings
 class _Producer:
     def __init__(self) -> None:
         self.sent: list[tuple[str, bytes, bytes]] = []
+        self.headers: list[list[tuple[str, bytes]] | None] = []
 
-    async def send(self, topic: str, value: bytes, key: bytes) -> asyncio.Future[None]:
+    async def send(
+        self, topic: str, value: bytes, key: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> asyncio.Future[None]:
         self.sent.append((topic, key, value))
+        self.headers.append(headers)
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         done.set_result(None)
         return done
 
 
-@pytest.mark.asyncio
-async def test_samples_are_published_per_asset_and_unknown_tags_counted() -> None:
+def _collector() -> tuple[Collector, Metrics, _Producer]:
     settings = Settings(
         tags=[
             {"name": "c1.t", "asset": "c1", "node_id": "ns=2;s=c1.t"},
@@ -42,6 +45,12 @@ async def test_samples_are_published_per_asset_and_unknown_tags_counted() -> Non
     collector = Collector(Daemon(settings, metrics, sinks=[], sources=[]))
     producer = _Producer()
     collector._producer = producer
+    return collector, metrics, producer
+
+
+@pytest.mark.asyncio
+async def test_samples_are_published_per_asset_and_unknown_tags_counted() -> None:
+    collector, metrics, producer = _collector()
     chunk = [Sample("c1.t", 1.0, 5.0), Sample("c2.t", 1.0, 7.0), Sample("x.y", 1.0, 0.0), Sample("c1.p", 1.0, True)]
     by_asset: dict[str, list[Sample]] = {}
     collector._group(chunk, by_asset)
@@ -51,3 +60,14 @@ async def test_samples_are_published_per_asset_and_unknown_tags_counted() -> Non
     assert decode_samples(producer.sent[1][2]) == [chunk[1]]
     assert metrics.registry.get_sample_value("sentinelle_samples_dropped_total", {"reason": "unknown_tag"}) == 1
     assert metrics.registry.get_sample_value("sentinelle_scaleout_records_total", {"role": "collector"}) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_source_that_goes_down_is_told_per_asset_with_its_tags() -> None:
+    collector, _, producer = _collector()
+    assert collector.daemon.on_source_state is not None
+    collector.daemon.on_source_state(("c1.t", "c1.p", "c2.t"), True)
+    await collector._send_states()
+    assert [k for _, k, _ in producer.sent] == [b"c1", b"c2"]
+    assert producer.headers == [[("sentinelle-source", b"down")]] * 2
+    assert [s.tag for s in decode_samples(producer.sent[0][2])] == ["c1.t", "c1.p"]

@@ -27,6 +27,7 @@ class _Record:
     key: bytes | None
     value: bytes
     offset: int
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 class _Collect:
@@ -148,3 +149,26 @@ async def test_offsets_are_committed_only_after_events_are_durable_and_snapshots
     worker._assigned, worker._next = {tp}, {tp: 42}
     assert await worker._checkpoint_and_commit("test") is durable
     assert log.calls == (["flush", "snapshot c1", "commit [42]"] if durable else ["flush"])
+
+
+@pytest.mark.asyncio
+async def test_a_source_state_record_marks_the_tags_down_after_the_samples_before_it() -> None:
+    worker, _, _ = _worker()
+    tp = TopicPartition("samples", 0)
+    worker._assigned = {tp}
+    before = [Sample("c1.t", 1000.0 + k, 5.0) for k in range(3)]
+    down = [("sentinelle-source", b"down")]
+    await worker._handle(
+        {
+            tp: [
+                _Record(b"c1", encode_samples(before), 0),
+                _Record(b"c1", encode_samples([Sample("c1.t", 1003.0, None)]), 1, tuple(down)),
+            ]
+        }
+    )
+    group = worker.units["c1"].windows.groups[0]
+    assert group.down.tolist() == [True]
+    assert group.last_ts.tolist() == [1002.0]  # the samples before the marker were taken first
+    up = (("sentinelle-source", b"up"),)
+    await worker._handle({tp: [_Record(b"c1", encode_samples([Sample("c1.t", 1004.0, None)]), 2, up)]})
+    assert group.down.tolist() == [False]

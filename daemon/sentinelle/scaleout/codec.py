@@ -35,6 +35,8 @@ from ..records import Quality, Sample
 
 MAGIC: Final = b"SS"
 VERSION: Final = 1
+SOURCE_HEADER: Final = "sentinelle-source"
+"""Header of a record telling a source's state (``down`` / ``up``) for the tags its samples name."""
 _HEAD = struct.Struct("<2sBH")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")

@@ -11,6 +11,11 @@ the collector down and the sample queue, not memory, absorbs it.  Records Kafka 
 (after the producer's own retries) are dropped and counted
 (``sentinelle_samples_dropped_total{reason="publish_failed"}``), never retried out of order.
 Samples of tags not in ``[[tags]]`` are dropped and counted (``unknown_tag``) here already.
+
+A source that disconnects or reconnects is told to the workers in the same stream: per asset, a
+record with the header ``sentinelle-source`` (``down`` / ``up``) whose samples name the tags
+(values empty), sent after the samples already taken from the queue; the worker marks those tags'
+source down (their slots are gaps, ``source_down`` alerts) as the all-in-one daemon does.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from ..notify import sd_notify
 from ..queues import CLOSED
 from ..records import Sample
 from ..sinks.kafka_security import kafka_security_kwargs
-from .codec import encode_samples
+from .codec import SOURCE_HEADER, encode_samples
 from .topics import ensure_topics
 
 if TYPE_CHECKING:
@@ -48,6 +53,9 @@ class Collector:
         self.asset_of = {t.name: t.asset for t in self.settings.tags}
         self._producer: Any = None
         self.records_sent = 0
+        self._states: list[tuple[tuple[str, ...], bool]] = []
+        """Source state changes not sent yet: (tags, down)."""
+        daemon.on_source_state = lambda tags, down: self._states.append((tags, down))
 
     async def start(self) -> None:
         """Metrics endpoint, topics, producer; :class:`SourceUnavailable` when Kafka cannot be reached."""
@@ -115,11 +123,26 @@ class Collector:
                 break
             if chunk is not None:
                 self._group(chunk, by_asset)
-            if time.monotonic() >= due:
+            if time.monotonic() >= due or self._states:
                 await self._flush(by_asset)
+                await self._send_states()
                 by_asset = {}
                 due = time.monotonic() + interval
         await self._flush(by_asset)
+        await self._send_states()
+
+    async def _send_states(self) -> None:
+        """The source state changes so far, one record per asset and change, after the samples before them."""
+        states, self._states = self._states, []
+        for tags, down in states:
+            by_asset: dict[str, list[Sample]] = {}
+            now = time.time()
+            for tag in tags:
+                asset = self.asset_of.get(tag)
+                if asset is not None:
+                    by_asset.setdefault(asset, []).append(Sample(tag, now, None))
+            header = [(SOURCE_HEADER, b"down" if down else b"up")]
+            await self._flush(by_asset, header)
 
     def _group(self, chunk: Sequence[Sample], by_asset: dict[str, list[Sample]]) -> None:
         unknown = 0
@@ -132,7 +155,7 @@ class Collector:
         if unknown:
             self.daemon.metrics.drop("unknown_tag", unknown)
 
-    async def _flush(self, by_asset: dict[str, list[Sample]]) -> None:
+    async def _flush(self, by_asset: dict[str, list[Sample]], headers: list[tuple[str, bytes]] | None = None) -> None:
         """One record per asset; wait for every acknowledgement (failures dropped and counted)."""
         if not by_asset or self._producer is None:
             return
@@ -140,7 +163,9 @@ class Collector:
         sends = []
         for asset, samples in by_asset.items():
             try:
-                fut = await self._producer.send(self._topic, encode_samples(samples), key=asset.encode())
+                fut = await self._producer.send(
+                    self._topic, encode_samples(samples), key=asset.encode(), headers=headers
+                )
             except KafkaError as e:
                 m.drop("publish_failed", len(samples))
                 log.error("samples of %s not published: %s", asset, e)

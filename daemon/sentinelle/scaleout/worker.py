@@ -53,7 +53,7 @@ from ..notify import sd_notify, watchdog_period_s
 from ..records import AlertEvent, Sample, WindowBatch
 from ..settings import TagSettings
 from ..sinks.kafka_security import kafka_security_kwargs
-from .codec import CodecError, decode_samples
+from .codec import SOURCE_HEADER, CodecError, decode_samples
 from .state import AssetUnit, Snapshot, SnapshotMismatch, decode_snapshot, encode_snapshot
 from .topics import ensure_topics
 
@@ -203,6 +203,7 @@ class Worker:
     async def _handle(self, batch: dict[TopicPartition, list[Any]]) -> None:
         """Decode, window, forecast, detect and hand the events to the sinks (not yet durable)."""
         by_asset: dict[str, list[Sample]] = {}
+        windows: list[WindowBatch] = []
         m = self.metrics
         for tp in self._assigned - self._next.keys() if self._consumer is not None else ():
             # Where reading starts (the committed offset): a partition with nothing new is caught up.
@@ -220,14 +221,19 @@ class Worker:
                 except (CodecError, UnicodeDecodeError, AttributeError, TypeError) as e:
                     self._bad("samples", f"{tp.topic}[{tp.partition}]@{rec.offset}", e)
                     continue
-                if asset in self.units:
-                    by_asset.setdefault(asset, []).extend(samples)
-                else:
+                state = dict(rec.headers or ()).get(SOURCE_HEADER)
+                if asset not in self.units:
                     m.drop("unknown_tag", len(samples))
+                elif state is not None:
+                    # The samples before it first, in order; then the tags' source goes down or up.
+                    if asset in by_asset:
+                        windows += self.units[asset].windows.ingest(by_asset.pop(asset), time.monotonic())
+                    self.units[asset].windows.set_source_down([s.tag for s in samples], state == b"down")
+                else:
+                    by_asset.setdefault(asset, []).extend(samples)
         now = time.monotonic()
         events: list[AlertEvent] = []
-        windows: list[WindowBatch] = []
-        rows = 0
+        rows = sum(len(w) for w in windows)
         max_rows = self.settings.forecast.max_batch
         for asset, samples in by_asset.items():
             closed = self.units[asset].windows.ingest(samples, now)
