@@ -172,3 +172,35 @@ async def test_a_source_state_record_marks_the_tags_down_after_the_samples_befor
     up = (("sentinelle-source", b"up"),)
     await worker._handle({tp: [_Record(b"c1", encode_samples([Sample("c1.t", 1004.0, None)]), 2, up)]})
     assert group.down.tolist() == [False]
+
+
+class _Position:
+    """The group consumer as the idle check sees it: a high watermark, and where reading starts."""
+
+    def __init__(self, high: int) -> None:
+        self.high = high
+
+    def highwater(self, tp: TopicPartition) -> int:
+        return self.high
+
+    async def position(self, tp: TopicPartition) -> int:
+        return 0
+
+
+@pytest.mark.asyncio
+async def test_silence_closes_slots_only_on_a_partition_read_to_its_end() -> None:
+    worker, _, _ = _worker()
+    tp = TopicPartition("samples", 0)
+    worker._assigned, worker._partition = {tp}, {"c1": 0}
+    behind = _Position(high=100)
+    worker._consumer = behind
+    await worker._handle({tp: [_Record(b"c1", encode_samples([Sample("c1.t", 1000.0 + k, 5.0) for k in range(5)]), 0)]})
+    windows = worker.units["c1"].windows
+    group = windows.groups[0]
+    slot = group.next_slot
+    windows._last_arrival_wall -= 100.0  # as if nothing had arrived for 100 s of wall time
+    await worker._handle({})
+    assert group.next_slot == slot  # records 1..99 are still to be read: silence is not the plant's
+    behind.high = 1  # everything read
+    await worker._handle({})
+    assert group.next_slot is not None and slot is not None and group.next_slot > slot
