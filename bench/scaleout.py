@@ -6,7 +6,10 @@ workers are ``sentinelle run`` processes in ``daemon.mode = "worker"`` (Holt, on
 12 partitions, checkpoints every 30 s as by default).  Every 2 s the script records each worker's
 lag (``sentinelle_scaleout_lag_records``: records of its partitions not processed yet, from its
 metrics endpoint), CPU (% of one core) and RSS, and the size of its last checkpoint.  After the
-producer stops, the time until every worker has processed everything is the drain time.
+producer stops, the time until every worker has processed everything is the drain time.  From
+30 s on, the first tag of every asset steps past its high limit: the time from Kafka's
+acknowledgement of the opening tick's samples to the alert in a worker's file is the
+sample-to-alert latency (it includes the slot's wait for the next tick, ``allowed_lateness_s``).
 
 Needs a Kafka broker (``--bootstrap``, default ``$SENTINELLE_TEST_KAFKA_BOOTSTRAP``).  The values
 are a noisy random walk per tag with no fault: this measures cost, not detection.
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import os
 import socket
@@ -45,6 +49,9 @@ from sentinelle.scaleout.codec import encode_samples
 TAGS_PER_ASSET = 50
 PARTITIONS = 12
 CHECKPOINT_S = 30.0
+FAULT_AT_S = 30
+"""From this second on, the first tag of every asset steps past its high limit (sample-to-alert latency)."""
+LIMIT = 1000.0
 MAX_RSS_MIB = 4096
 
 
@@ -76,6 +83,8 @@ def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str, port: int
                 "name": f"g{i // TAGS_PER_ASSET:04d}.t{i:05d}",
                 "asset": f"g{i // TAGS_PER_ASSET:04d}",
                 "node_id": f"ns=2;i={i}",
+                # The first tag of each asset has a limit its step (FAULT_AT_S) crosses: one alert per asset.
+                **({"high_limit": LIMIT} if i % TAGS_PER_ASSET == 0 else {}),
             }
             for i in range(tags)
         ],
@@ -98,8 +107,8 @@ def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str, port: int
     return path
 
 
-async def _produce(bootstrap: str, topic: str, tags: int, duration_s: float) -> int:
-    """Real-time 1 Hz samples of ``tags`` tags; returns the records sent."""
+async def _produce(bootstrap: str, topic: str, tags: int, duration_s: float, sent_at: dict[float, float]) -> int:
+    """Real-time 1 Hz samples of ``tags`` tags; returns the records sent; ``sent_at``: tick ts → wall time acked."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=20)
     await producer.start()
     rng = np.random.default_rng(0)
@@ -112,16 +121,48 @@ async def _produce(bootstrap: str, topic: str, tags: int, duration_s: float) -> 
             ts = float(int(start) + k)
             level += rng.normal(0.0, 0.1, tags)
             values = level + rng.normal(0.0, 0.05, tags)
+            if k >= FAULT_AT_S:
+                values[::TAGS_PER_ASSET] += 2 * LIMIT
             futs = []
             for a in range(0, tags, TAGS_PER_ASSET):
                 chunk = [Sample(names[i], ts, float(values[i])) for i in range(a, min(a + TAGS_PER_ASSET, tags))]
                 futs.append(await producer.send(topic, encode_samples(chunk), key=names[a].split(".")[0].encode()))
             await asyncio.gather(*futs)
+            sent_at[ts] = time.time()
             sent += len(futs)
             await asyncio.sleep(max(0.0, start + k + 1 - time.time()))
     finally:
         await producer.stop()
     return sent
+
+
+async def _watch_alerts(files: list[Path], seen: dict[str, tuple[float, float]]) -> None:
+    """Each limit alert's opening tick and the wall time its event first appeared (polled every 50 ms)."""
+    offsets = dict.fromkeys(files, 0)
+    while True:
+        for f in files:
+            data = _read_from(f, offsets[f])
+            end = data.rfind(b"\n") + 1
+            offsets[f] += end
+            now = time.time()
+            for line in data[:end].splitlines():
+                e = json.loads(line)
+                if e["kind"] == "limit_high" and e["event"] == "opened" and e["alert_id"] not in seen:
+                    start = dt.datetime.fromisoformat(e["start_ts"].replace("Z", "+00:00")).timestamp()
+                    seen[e["alert_id"]] = (start, now)
+        await asyncio.sleep(0.05)
+
+
+def _read_from(path: Path, offset: int) -> bytes:
+    if not path.exists():
+        return b""
+    with open(path, "rb") as fh:
+        fh.seek(offset)
+        return fh.read()
+
+
+def _quantile(xs: list[float], q: float) -> float:
+    return round(float(np.quantile(xs, q)), 3)
 
 
 async def _lag(bootstrap: str, topic: str, group: str) -> int:
@@ -178,7 +219,10 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
             ps = [psutil.Process(p.pid) for p, _ in procs]
             for p in ps:
                 p.cpu_percent(None)
-            produce = asyncio.create_task(_produce(bootstrap, topic, tags, duration_s))
+            sent_at: dict[float, float] = {}
+            seen: dict[str, tuple[float, float]] = {}
+            produce = asyncio.create_task(_produce(bootstrap, topic, tags, duration_s, sent_at))
+            watch = asyncio.create_task(_watch_alerts([tmp / f"w{w}.jsonl" for w in range(workers)], seen))
             series: list[dict[str, Any]] = []
             t0 = time.monotonic()
             drained_at = None
@@ -207,6 +251,8 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                     break
             await asyncio.wait([produce])
             records = 0 if produce.cancelled() else produce.result()
+            watch.cancel()
+            await asyncio.wait([watch])
         finally:
             stopped_s = []
             for p, log in procs:
@@ -221,6 +267,8 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                     stopped_s.append(None)
                 log.close()
     steady = [s for s in series if 10 <= s["t_s"] <= duration_s]
+    # Sample-to-alert: the opening tick's samples acknowledged by Kafka → the event in a worker's file.
+    latency = sorted(at - sent_at[ts] for ts, at in seen.values() if ts in sent_at)
     return {
         "tags": tags,
         "workers": workers,
@@ -230,6 +278,8 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
         "drain_s_after_producer": None if drained_at is None else round(drained_at - duration_s, 1),
         "lag_records_max": max(s["lag_records"] for s in series),
         "lag_records_median_steady": statistics.median(s["lag_records"] for s in steady) if steady else None,
+        "alerts_seen": len(seen),
+        "sample_to_alert_s_p50_p99": [_quantile(latency, 0.5), _quantile(latency, 0.99)] if latency else None,
         "cpu_pct_mean_per_worker": [
             round(statistics.fmean(s["cpu_pct"][w] for s in steady), 1) if steady else None for w in range(workers)
         ],
@@ -259,7 +309,8 @@ def main() -> None:
             print(
                 f"{tags:>6} tags, {workers} worker(s): lag max {r['lag_records_max']} records, "
                 f"steady median {r['lag_records_median_steady']}, drained {r['drain_s_after_producer']} s after, "
-                f"CPU {r['cpu_pct_mean_per_worker']} %, RSS {r['rss_mib_max_per_worker']} MiB",
+                f"CPU {r['cpu_pct_mean_per_worker']} %, RSS {r['rss_mib_max_per_worker']} MiB, "
+                f"sample-to-alert p50/p99 {r['sample_to_alert_s_p50_p99']} s over {r['alerts_seen']} alerts",
                 flush=True,
             )
 
