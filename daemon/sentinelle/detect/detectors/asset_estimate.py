@@ -17,6 +17,15 @@ meaning of a score as the forecast residuals.  River's split: :meth:`observe`
 judges, :meth:`learn` learns rows not gated and without an open alert (a fault
 is not learned as normal).
 
+Measured limit (first checkpoint, ``forecast/checkpoints/asset``): its estimate also reads
+the tag's own past (that is what makes its estimate-of-now MASE the best), and on the
+simulator (seed 1003, 512-step context) it followed a slow chilled-water sensor drift —
+mean |residual| 0.84 → 0.92 step-MAEs before → during, where the long-memory linear
+virtual sensor (:mod:`sentinelle.forecast.virtual_sensor`) went 0.86 → 2.77 — and an
+in-context fit on the others alone absorbed the drift as well (0.99 → 1.04).  Slow
+faults need a reference learned on healthy history (per-asset adaptation, issue 14
+step 3); fast ones (a stuck or spiking sensor, a step) are what this catches today.
+
 Alerts: kind ``relation`` (a learned virtual sensor's, the same meaning as
 :mod:`.relations`), one subject per tag, ``<tag>#estimate``.  Findings' ``score``:
 the calibrated score.  State: the scale's arrays.
