@@ -515,6 +515,12 @@ class DetectSettings(_Section):
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",
     )
+    score_tail_calibration: bool = Field(
+        default=False,
+        description="Bound each tick's surprise by the tag's own record: -log10 of the rate of excursions of that "
+        "size it made over score_memory_steps (detect/tail.py), so a held control signal's daily commanded step "
+        "or a ramp the forecast lags every day is not an alarm; an excursion larger than any recent one still is.",
+    )
     score_likelihood_short_steps: int = Field(
         default=10, ge=1, description="score_method likelihood: ticks in the short-term mean of the score ..."
     )

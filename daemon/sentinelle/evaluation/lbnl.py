@@ -251,6 +251,8 @@ class DayResult:
     """Kind and tag of the first alert opened ("" if none)."""
     opened_by_kind: tuple[tuple[str, int], ...] = ()
     """Alerts opened, counted per alert kind."""
+    split: str = ""
+    """``tuning`` or ``heldout`` (:func:`split_of`)."""
 
     @property
     def predicted(self) -> bool:
@@ -314,6 +316,7 @@ class LbnlResult:
         return {
             "label": self.label,
             "days": day_scores(self.days).summary(),
+            "days_per_split": {k: day_scores([d for d in self.days if d.split == k]).summary() for k in SPLITS},
             "per_fault_type": {k: {"detected": h, "days": n} for k, (h, n) in per_fault_type(self.days).items()},
             "per_file": {
                 f: day_scores([d for d in self.days if d.file == f]).summary()
@@ -335,15 +338,19 @@ def evaluate_lbnl(
     label: str,
     progress: Callable[[str], None] | None = None,
     forecaster: Forecaster | None = None,
+    only_split: str | None = None,
 ) -> LbnlResult:
     """Replay every day after its warm-up day and score it at day level (``forecaster``: an
-    instance to share, e.g. a cached one; None: the one ``settings`` names)."""
+    instance to share, e.g. a cached one; None: the one ``settings`` names; ``only_split``: score only
+    that half's days, e.g. ``"tuning"`` while choosing settings)."""
     started = time.perf_counter()
     results: list[DayResult] = []
     skipped: list[str] = []
     rates: list[tuple[list[float], float, bool]] = []
     scored_events: list[tuple[list[AlertEvent], float, float]] = []
     for day in days:
+        if only_split is not None and split_of(day, days) != only_split:
+            continue
         warm = warm_up_day(day, days)
         if warm is None:
             skipped.append(f"{day.file}/{day.date} (no other fault-free day to warm up on)")
@@ -368,6 +375,7 @@ def evaluate_lbnl(
                 first,
                 f"{opened[0].kind} on {opened[0].tag.split('.', 1)[-1]}" if opened else "",
                 tuple(sorted(kinds.items())),
+                split_of(day, days),
             )
         )
         rates.append((openings, float(day.timestamps[-1]) - start + PERIOD_S, day.faulted))
@@ -415,7 +423,6 @@ def _pct(x: float | None) -> str:
 
 def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
     head = results[0]
-    s = day_scores(head.days).summary()
     lines = [
         "# LBNL air-handling units — day-level fault detection through the daemon's stages",
         "",
@@ -430,9 +437,16 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         "",
         f"## Headline — {head.label}",
         "",
-        f"Faulted days detected: **{s['tp']}/{s['tp'] + s['fn']} ({_pct(s['detection_rate'])})**; fault-free days "
-        f"flagged: **{s['fp']}/{s['fp'] + s['tn']} ({_pct(s['false_positive_rate'])})**; accuracy "
-        f"{_pct(s['accuracy'])}.",
+        "Days are split into a tuning and a held-out half (alternate days per file and label, in date order; "
+        "`evaluation/lbnl.py` `split_of`). Settings were chosen on the tuning days; the held-out days are the "
+        "headline, all days beside them.",
+        "",
+        "| days | faulted days detected | fault-free days flagged | accuracy |",
+        "|---|---|---|---|",
+        *(_split_row(name, [d for d in head.days if d.split == key]) for key, name in _SPLIT_NAMES),
+        _split_row("all", head.days),
+        "",
+        "The tables below count all days.",
         "",
         "| fault type | faulted days | detected |",
         "|---|---|---|",
@@ -463,15 +477,19 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         "",
         "## Configurations",
         "",
-        "| configuration | faulted days detected | fault-free days flagged | alerts per day: faulted, fault-free "
+        "| configuration | held-out: faulted detected, fault-free flagged | tuning: faulted detected, "
+        "fault-free flagged | all: faulted detected | all: fault-free flagged | alerts per day: faulted, fault-free "
         "(AUC) | alerts / 10 min (mean, peak) | fault-free days: alerts / 10 min (mean, peak) | wall s |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         rs = day_scores(r.days)
         a = alerts_per_day(r.days)
+        per = {k: day_scores([d for d in r.days if d.split == k]) for k in SPLITS}
+        h, t = per["heldout"], per["tuning"]
         lines.append(
-            f"| {r.label} | {rs.tp}/{rs.tp + rs.fn} | {rs.fp}/{rs.fp + rs.tn} | {a['faulted_mean']}, "
+            f"| {r.label} | {h.tp}/{h.tp + h.fn}, {h.fp}/{h.fp + h.tn} | {t.tp}/{t.tp + t.fn}, {t.fp}/{t.fp + t.tn} "
+            f"| {rs.tp}/{rs.tp + rs.fn} | {rs.fp}/{rs.fp + rs.tn} | {a['faulted_mean']}, "
             f"{a['fault_free_mean']} ({a['auc']}) | {r.rate.mean_per_10_min:.2f}, "
             f"{r.rate.peak_per_10_min} | {r.rate_fault_free.mean_per_10_min:.2f}, {r.rate_fault_free.peak_per_10_min} "
             f"| {r.seconds:.0f} |"
@@ -482,17 +500,28 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         "",
         "## Per day (headline)",
         "",
-        "| file | date | label | fault type | alerts opened | first alert (h:mm) | first alert |",
-        "|---|---|---|---|---|---|---|",
+        "| file | date | split | label | fault type | alerts opened | first alert (h:mm) | first alert |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for d in head.days:
         first = "–" if d.first_alert_minute < 0 else f"{d.first_alert_minute // 60}:{d.first_alert_minute % 60:02d}"
         lines.append(
-            f"| {d.file} | {d.date} | {'fault' if d.faulted else 'normal'} | {d.fault_type or ''} | "
+            f"| {d.file} | {d.date} | {d.split} | {'fault' if d.faulted else 'normal'} | {d.fault_type or ''} | "
             f"{d.alerts_opened} | {first} | {d.first_alert} |"
         )
     lines.append("")
     return "\n".join(lines)
+
+
+_SPLIT_NAMES = (("heldout", "**held-out (headline)**"), ("tuning", "tuning"))
+
+
+def _split_row(name: str, days: Sequence[DayResult]) -> str:
+    sc = day_scores(days).summary()
+    return (
+        f"| {name} | {sc['tp']}/{sc['tp'] + sc['fn']} ({_pct(sc['detection_rate'])}) | "
+        f"{sc['fp']}/{sc['fp'] + sc['tn']} ({_pct(sc['false_positive_rate'])}) | {_pct(sc['accuracy'])} |"
+    )
 
 
 def alerts_per_day(days: Sequence[DayResult]) -> dict[str, float | None]:
