@@ -11,7 +11,7 @@ import argparse
 import numpy as np
 
 from sentinelle.evaluation.lbnl import (
-    ASSET_WARMUP_ROWS,
+    asset_warmup,
     LBNL_FILES,
     day_recording,
     lbnl_days,
@@ -30,7 +30,7 @@ def main() -> None:
     ap.add_argument("--set", nargs="*", default=[], help="detect overrides k=v")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
-    over: dict[str, object] = {"asset_enabled": True, "asset_warmup_steps": ASSET_WARMUP_ROWS}
+    over: dict[str, object] = {"asset_enabled": True, **asset_warmup()}
     for kv in args.set:
         k, v = kv.split("=")
         over[k] = type(DetectSettings.model_fields[k].default)(eval(v))  # noqa: S307 (bench tool)

@@ -70,7 +70,9 @@ EXCLUDED_COLUMN_WORDS = ("Set Point", "Fan Status", "Occupancy")
 """Columns left out: schedules and commands from the building's program, not measurements."""
 
 ASSET_WARMUP_ROWS = 1440
-"""The asset-level model learns from the whole warm-up day (1,440 minutes), occupied and unoccupied hours."""
+"""Minutes in a warm-up day: the asset-level model learns from every one it is not paused in (its buffer)."""
+WARMUP_DAYS = 1
+"""Fault-free days replayed before each scored day (the nearest ones, fewer where a file has fewer)."""
 MODE_WORDS = ("Supply Air Fan Status", "Occupancy")
 """Columns the operating-mode configuration adds as tags: its rules read them."""
 MODE_HOLDOFF_S = 1800.0
@@ -198,32 +200,44 @@ def _tag(file: str, column: str) -> str:
 
 def warm_up_day(day: Day, days: Sequence[Day]) -> Day | None:
     """The fault-free day of the same file nearest in date to ``day`` (not ``day`` itself; ties: the earlier)."""
+    near = warm_up_days(day, days, 1)
+    return near[0] if near else None
+
+
+def warm_up_days(day: Day, days: Sequence[Day], count: int) -> list[Day]:
+    """Up to ``count`` fault-free days of the same file nearest in date to ``day`` (never ``day`` itself; ties:
+    the earlier), the nearest *last*: it is the one replayed right before the scored day."""
     target = dt.date.fromisoformat(day.date)
     candidates = [d for d in days if d.file == day.file and not d.faulted and d.date != day.date]
-    if not candidates:
-        return None
-    return min(candidates, key=lambda d: (abs((dt.date.fromisoformat(d.date) - target).days), d.date))
+    near = sorted(candidates, key=lambda d: (abs((dt.date.fromisoformat(d.date) - target).days), d.date))
+    return near[:count][::-1]
 
 
-def day_recording(day: Day, warm_up: Day) -> Recording:
-    """The warm-up day moved to end where ``day`` starts, then ``day``: one stream, the warm-up rows unscored."""
+def day_recording(day: Day, warm_up: Day | Sequence[Day]) -> Recording:
+    """The warm-up day(s) moved to end where ``day`` starts (in the order given), then ``day``: one stream, the
+    warm-up rows unscored."""
+    warms = [warm_up] if isinstance(warm_up, Day) else list(warm_up)
     start = float(day.timestamps[0])
-    w_start = start - DAY_S
-    w_grid = np.rint((warm_up.timestamps - float(warm_up.timestamps[0])) / PERIOD_S).astype(np.int64)
+    w_start = start - len(warms) * DAY_S
     d_grid = np.rint((day.timestamps - start) / PERIOD_S).astype(np.int64)
-    w_rows = int(DAY_S / PERIOD_S)
+    day_rows = int(DAY_S / PERIOD_S)
+    w_rows = len(warms) * day_rows
     n = w_rows + int(d_grid[-1]) + 1
     values = np.full((n, len(day.tags)), np.nan)
     present = np.zeros(n, dtype=bool)
-    # A warm-up day shorter than 24 h ends at its own last minute, right before the scored day.
-    offset = w_rows - 1 - int(w_grid[-1])
-    values[offset + w_grid] = warm_up.values
-    present[offset + w_grid] = True
+    train_parts = []
+    for b, warm in enumerate(warms):
+        w_grid = np.rint((warm.timestamps - float(warm.timestamps[0])) / PERIOD_S).astype(np.int64)
+        # A warm-up day shorter than 24 h ends at its own last minute, right before the next day.
+        offset = (b + 1) * day_rows - 1 - int(w_grid[-1])
+        values[offset + w_grid] = warm.values
+        present[offset + w_grid] = True
+        train_parts.append(warm.values)
     values[w_rows + d_grid] = day.values
     present[w_rows + d_grid] = True
     # The scored day's first minutes warm up too: the stream jumps from one day's midnight to another's.
     warm_rows = int(present[: w_rows + SETTLE_ROWS].sum())
-    train = values[offset + w_grid]
+    train = np.concatenate(train_parts)
     return Recording(
         name=f"{day.file}/{day.date}",
         asset=day.file,
@@ -339,6 +353,7 @@ def evaluate_lbnl(
     progress: Callable[[str], None] | None = None,
     forecaster: Forecaster | None = None,
     only_split: str | None = None,
+    warmup_days: int = WARMUP_DAYS,
 ) -> LbnlResult:
     """Replay every day after its warm-up day and score it at day level (``forecaster``: an
     instance to share, e.g. a cached one; None: the one ``settings`` names; ``only_split``: score only
@@ -351,8 +366,8 @@ def evaluate_lbnl(
     for day in days:
         if only_split is not None and split_of(day, days) != only_split:
             continue
-        warm = warm_up_day(day, days)
-        if warm is None:
+        warm = warm_up_days(day, days, warmup_days)
+        if not warm:
             skipped.append(f"{day.file}/{day.date} (no other fault-free day to warm up on)")
             continue
         rec = day_recording(day, warm)
@@ -580,6 +595,12 @@ def mode_rules(file: str) -> AssetDetectSettings:
     )
 
 
+def asset_warmup(warmup_days: int = WARMUP_DAYS) -> dict[str, Any]:
+    """The asset model learns the whole warm-up (every tick it is not paused or gated in) and freezes when it
+    ends: a count of ticks would run on into the scored day, since the mode rules pause it at night."""
+    return {"asset_warmup_steps": ASSET_WARMUP_ROWS * warmup_days, "asset_warmup_ends_with_history": True}
+
+
 @dataclass(frozen=True, slots=True)
 class LbnlConfig:
     label: str
@@ -632,9 +653,8 @@ def run_evaluation(
     for c in configs(forecaster)[: None if ablation else 1]:
         log(f"lbnl: {c.label}")
         overrides = dict(c.detect)
-        if c.detect.get("asset_enabled") and "asset_warmup_steps" in DetectSettings.model_fields:
-            # The asset model learns the whole warm-up day (its default warm-up is counted in 1 s ticks).
-            overrides["asset_warmup_steps"] = ASSET_WARMUP_ROWS
+        if c.detect.get("asset_enabled"):
+            overrides |= asset_warmup()
         detect = DetectSettings(**overrides, assets=tuple(mode_rules(f) for f in LBNL_FILES) if c.modes else ())
         scored = lbnl_days(data_dir, mode_tags=True) if c.modes else days
         settings = replay_settings(c.forecaster, detect)

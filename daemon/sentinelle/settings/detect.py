@@ -267,6 +267,12 @@ class DetectSettings(_Section):
     asset_warmup_steps: int = Field(
         default=400, ge=20, description="Ticks an asset's normal state is learned from; then the model is frozen."
     )
+    asset_warmup_ends_with_history: bool = Field(
+        default=False,
+        description="The start-up backfill (history replay) is the asset's warm-up: when it ends, an asset still "
+        "learning freezes on what it learned (at least ASSET_MIN_WARMUP ticks) instead of learning on into live "
+        "data. For history whose length in learnable ticks is not known in advance (mode pauses, gaps).",
+    )
     asset_explained_variance: float = Field(
         default=0.7, gt=0, le=1, description="Principal components in T² carry this share; the rest make Q."
     )
