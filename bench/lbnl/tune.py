@@ -35,7 +35,7 @@ def main() -> None:
                 holdoff = float(kv.split("=")[1])
             else:
                 k, v = kv.split("=")
-                over[k] = type(DetectSettings.model_fields[k].default)(eval(v))  # noqa: S307 (bench tool)
+                over[k] = type(DetectSettings.model_fields[k].default)(eval(v))
         lbnl.MODE_HOLDOFF_S = holdoff
         over = asset_warmup(warm) | over
         rules = tuple(lbnl.mode_rules(f) for f in LBNL_FILES) if modes else ()

@@ -11,8 +11,8 @@ import argparse
 import numpy as np
 
 from sentinelle.evaluation.lbnl import (
-    asset_warmup,
     LBNL_FILES,
+    asset_warmup,
     day_recording,
     lbnl_days,
     mode_rules,
@@ -33,7 +33,7 @@ def main() -> None:
     over: dict[str, object] = {"asset_enabled": True, **asset_warmup()}
     for kv in args.set:
         k, v = kv.split("=")
-        over[k] = type(DetectSettings.model_fields[k].default)(eval(v))  # noqa: S307 (bench tool)
+        over[k] = type(DetectSettings.model_fields[k].default)(eval(v))
     detect = DetectSettings(**over, assets=tuple(mode_rules(f) for f in LBNL_FILES))
     settings = replay_settings("holt", detect)
     days = lbnl_days(mode_tags=True)
@@ -53,14 +53,23 @@ def main() -> None:
         flagged += bool(opened)
         print(f"== {day.file} {day.date} faulted={day.faulted}: {len(opened)} openings")
         if args.quiet:
-            print("   ", "; ".join(f"{(e.event_ts - start) / 60 // 60 :.0f}:{(e.event_ts - start) / 60 % 60:02.0f}+0:30 "
-                                   f"{e.kind[:5]} {e.tag.split('.', 1)[-1][:22]} {e.severity[:4]}" for e in opened))
+            print(
+                "   ",
+                "; ".join(
+                    f"{(e.event_ts - start) / 60 // 60:.0f}:{(e.event_ts - start) / 60 % 60:02.0f}+0:30 "
+                    f"{e.kind[:5]} {e.tag.split('.', 1)[-1][:22]} {e.severity[:4]}"
+                    for e in opened
+                ),
+            )
             continue
         for e in opened:
-            i = int(round((e.event_ts - rec.timestamps[0]) / 60.0))
+            i = round((e.event_ts - rec.timestamps[0]) / 60.0)
             j = rec.tags.index(e.tag) if e.tag in rec.tags else -1
             hm = f"{(i - 1440) // 60}:{(i - 1440) % 60:02d}"
-            print(f"  {hm} {e.kind} {e.tag.split('.', 1)[-1]} sev={e.severity} members={[m.split('.',1)[-1] for m in e.members]}")
+            print(
+                f"  {hm} {e.kind} {e.tag.split('.', 1)[-1]} sev={e.severity} "
+                f"members={[m.split('.', 1)[-1] for m in e.members]}"
+            )
             if j >= 0:
                 sl = slice(i - 6, i + 2)
                 print("    v ", np.round(rec.values[sl, j], 3).tolist())
@@ -68,7 +77,9 @@ def main() -> None:
                 print("    lo", np.round(tr.lower[sl, j], 3).tolist(), "hi", np.round(tr.upper[sl, j], 3).tolist())
                 print("    z ", np.round(tr.z[sl, j], 1).tolist())
             modes = [k for k, t in enumerate(rec.tags) if "status" in t or "occupancy" in t]
-            print("    modes", {rec.tags[k].split('.',1)[-1]: rec.values[i - 40 : i + 1 : 10, k].tolist() for k in modes})
+            print(
+                "    modes", {rec.tags[k].split(".", 1)[-1]: rec.values[i - 40 : i + 1 : 10, k].tolist() for k in modes}
+            )
     print(f"flagged {flagged}/{n}")
 
 

@@ -22,7 +22,7 @@ def main() -> None:
         over: dict[str, Any] = dict(ASSET_ON)
         for kv in filter(None, arg.split(",")):
             k, v = kv.split("=")
-            over[k] = type(DetectSettings.model_fields[k].default)(eval(v))  # noqa: S307 (bench tool)
+            over[k] = type(DetectSettings.model_fields[k].default)(eval(v))
         res = evaluate_skab(recs, replay_settings("holt", DetectSettings(**over)), arg, forecaster=shared["holt"])
         sc = score_files(res.files)
         print(f"{arg or 'headline'}: tuning {sc.row()} nab counts {sc.nab_counts}", flush=True)

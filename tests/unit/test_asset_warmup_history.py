@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
 from sentinelle.settings import TagSettings
 
 from .detect_helpers import feed, noisy, stage
