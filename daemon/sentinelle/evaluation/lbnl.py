@@ -619,7 +619,7 @@ def configs(forecaster: str = "model") -> list[LbnlConfig]:
     asset = {"asset_enabled": True}
     out = [
         LbnlConfig(f"{forecaster}: per-tag (tail) + asset + modes", asset | TAIL, True, forecaster),
-        LbnlConfig(f"{forecaster}: per-tag + asset + modes (no tail: the previous headline)", asset, True, forecaster),
+        LbnlConfig(f"{forecaster}: per-tag + asset + modes (no tail)", asset, True, forecaster),
         LbnlConfig(f"{forecaster}: per-tag (tail) + asset", asset | TAIL, False, forecaster),
         LbnlConfig(f"{forecaster}: per-tag (tail) only", TAIL, False, forecaster),
         LbnlConfig(f"{forecaster}: per-tag only (no tail)", {}, False, forecaster),
