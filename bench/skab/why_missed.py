@@ -39,8 +39,10 @@ def main() -> None:
             nxt = f"next change +{ts[after[0]] - ts[i]:.0f} s" if after.size else "no later change"
             last = f"last change -{ts[i] - ts[before[-1]]:.0f} s" if before.size else "none before"
             op = opened[(opened >= i)]
-            print(f"{f.name} {kind} at row {i}: missed, {state}, {last}, {nxt}, next opening "
-                  f"{'+%.0f s' % (ts[op[0]] - ts[i]) if op.size else 'none'}")
+            print(
+                f"{f.name} {kind} at row {i}: missed, {state}, {last}, {nxt}, next opening "
+                f"{'+%.0f s' % (ts[op[0]] - ts[i]) if op.size else 'none'}"
+            )
             why[f"{kind}: missed, {state}"] += 1
     print(dict(why))
 
