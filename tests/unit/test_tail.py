@@ -105,3 +105,32 @@ def test_gated_ticks_teach_nothing() -> None:
     d = tail.decades(np.array([20.0, 20.0]))
     assert np.isfinite(d[0]) and np.isinf(d[1])
     assert tail.learned.tolist() == [3, 0]
+
+
+def test_the_excursion_record_is_saved_and_restored_with_the_residual_detector() -> None:
+    from prometheus_client import CollectorRegistry
+
+    from sentinelle.detect.detectors import BuildContext, build_all
+    from sentinelle.detect.detectors.residual import ResidualDetector
+    from sentinelle.metrics import Metrics
+    from sentinelle.settings import TagSettings
+
+    from .detect_helpers import LEVELS as STAGE_LEVELS
+    from .detect_helpers import batch, stage
+
+    tags = (TagSettings(name="a.v", asset="a", node_id="n1", min_spread=QUANTUM),)
+    st, _ = stage(tags, score_tail_calibration=True)
+    for k in range(300):
+        st.process(batch(tags, float(k), [5.0 if 150 <= k < 153 else 0.0], [0.0]))
+    g = next(iter(st._groups.values()))
+    original = next(d for d in g.detectors if isinstance(d, ResidualDetector))
+    assert original.scorer.tail is not None and original.scorer.tail.rate.any()  # it learned an excursion
+    clone = next(
+        d
+        for d in build_all(BuildContext(g.layout, st.settings, STAGE_LEVELS, Metrics(CollectorRegistry())))
+        if isinstance(d, ResidualDetector)
+    )
+    clone.restore(original.state())
+    assert clone.scorer.tail is not None
+    for name in ("rate", "inside", "learned"):
+        np.testing.assert_array_equal(getattr(clone.scorer.tail, name), getattr(original.scorer.tail, name))
