@@ -71,6 +71,7 @@ from ..records import BoolArray, FloatArray, ForecastBatch
 from ..settings import DetectSettings
 from .likelihood import LikelihoodLayer
 from .surprise import RobustScale, forecast_spread, log_score, surprisal
+from .tail import ExcursionTail
 
 LIKELIHOOD_MIN_SIGMA = 0.1
 """Floor of the long-term spread of the short-mean surprisal (decades): a quiet history is not infinitely sure."""
@@ -98,6 +99,7 @@ class ResidualScorer:
         likelihood_memory_steps: int = 1000,
         refractory_steps: int = 0,
         history_held: str = "widen",
+        tail: bool = False,
     ) -> None:
         self.levels = levels
         self.history_held = history_held
@@ -112,6 +114,8 @@ class ResidualScorer:
         self._decay = float(np.exp(-1.0 / refractory_steps)) if refractory_steps > 0 else 0.0
         self._peak = np.zeros(n_rows)
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
+        self.tail = ExcursionTail(n_rows, memory_steps) if tail else None
+        self._severe_decades = float(surprisal(np.array([severe_sigmas]))[0])
         self.likelihood = (
             LikelihoodLayer(n_rows, likelihood_short_steps, likelihood_memory_steps, min_sigma=LIKELIHOOD_MIN_SIGMA)
             if method in ("likelihood", "both")
@@ -156,6 +160,7 @@ class ResidualScorer:
             likelihood_memory_steps=s.score_likelihood_memory_steps,
             refractory_steps=s.score_refractory_steps,
             history_held=s.history_held,
+            tail=s.score_tail_calibration,
         )
 
     @property
@@ -231,6 +236,10 @@ class ResidualScorer:
             r = np.where(ok, self.scale.standardise(z), np.nan)
             self.r = r
             decades = surprisal(r)
+            if self.tail is not None:
+                # Never more surprising than this tag's own excursions of that size say (tail.py).
+                decades = np.minimum(decades, self.tail.decades(r))
+            calibrated = decades
             learn = ok & learn_mask
             if held is not None and self.history_held == "skip":
                 learn &= ~held
@@ -256,7 +265,9 @@ class ResidualScorer:
                 decades = np.where(ok, np.maximum(decades - peak, 0.0), np.nan)
             score = log_score(decades)
             score[ok & ~ready] = 0.0
-            self.severe = ready & (np.abs(np.nan_to_num(r)) >= self.severe_sigmas)
+            self.severe = ready & (np.nan_to_num(calibrated) >= self._severe_decades)
+            if self.tail is not None:
+                self.tail.learn(r, learn)
             self.scale.learn(z, learn, extra)
         self._seen += np.isfinite(w.values)
         self.remember(fb)

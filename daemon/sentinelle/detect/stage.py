@@ -169,6 +169,11 @@ class DetectStage:
             for g in self._groups.values():
                 g.cycle.reset()
                 g.deadband = None
+                for d in g.detectors:
+                    # Optional hook (not part of the Detector protocol): a detector whose warm-up is the history.
+                    ended = getattr(d, "history_replayed", None)
+                    if ended is not None:
+                        ended()
 
     def _group(self, fb: ForecastBatch) -> _Group:
         g = self._groups.get(fb.window.tags)

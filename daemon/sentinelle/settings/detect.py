@@ -188,6 +188,12 @@ class DetectSettings(_Section):
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",
     )
+    score_tail_calibration: bool = Field(
+        default=False,
+        description="Bound each tick's surprise by the tag's own record: -log10 of the rate of excursions of that "
+        "size it made over score_memory_steps (detect/tail.py), so a held control signal's daily commanded step "
+        "or a ramp the forecast lags every day is not an alarm; an excursion larger than any recent one still is.",
+    )
     score_likelihood_short_steps: int = Field(
         default=10, ge=1, description="score_method likelihood: ticks in the short-term mean of the score ..."
     )
@@ -260,6 +266,12 @@ class DetectSettings(_Section):
     )
     asset_warmup_steps: int = Field(
         default=400, ge=20, description="Ticks an asset's normal state is learned from; then the model is frozen."
+    )
+    asset_warmup_ends_with_history: bool = Field(
+        default=False,
+        description="The start-up backfill (history replay) is the asset's warm-up: when it ends, an asset still "
+        "learning freezes on what it learned (at least ASSET_MIN_WARMUP ticks) instead of learning on into live "
+        "data. For history whose length in learnable ticks is not known in advance (mode pauses, gaps).",
     )
     asset_explained_variance: float = Field(
         default=0.7, gt=0, le=1, description="Principal components in T² carry this share; the rest make Q."

@@ -67,6 +67,13 @@ class AssetDetector:
             updates=False,
         )
         self._scored = np.zeros(n, dtype=bool)
+        self.warmup_ends_with_history = s.asset_warmup_ends_with_history
+
+    def history_replayed(self) -> None:
+        """The stage's history replay ended: with ``detect.asset_warmup_ends_with_history``, it was the warm-up."""
+        if self.warmup_ends_with_history:
+            for model in self.models:
+                model.end_warmup()
 
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout

@@ -125,6 +125,8 @@ class ResidualDetector:
         if sc.likelihood is not None:
             arrays |= {f"likelihood.{k}": v for k, v in _arrays(sc.likelihood).items()}
             arrays |= {f"likelihood.long.{k}": v for k, v in _arrays(sc.likelihood.long).items()}
+        if sc.tail is not None:
+            arrays |= {f"tail.{k}": v for k, v in _arrays(sc.tail).items()}
         meta = {"has_prev": sc._prev is not None, "tags": list(self.layout.tags)}
         return pack(self.name, _VERSION, arrays, meta)
 
@@ -135,6 +137,8 @@ class ResidualDetector:
         targets: dict[str, object] = {"scorer": sc, "scale": sc.scale}
         if sc.likelihood is not None:
             targets |= {"likelihood": sc.likelihood, "likelihood.long": sc.likelihood.long}
+        if sc.tail is not None:
+            targets["tail"] = sc.tail
         for key, value in arrays.items():
             owner, _, attr = key.rpartition(".")
             setattr(targets[owner], attr, value)
