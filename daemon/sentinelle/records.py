@@ -121,6 +121,7 @@ class Contributor:
 
 AlertKind = Literal[
     "forecast_residual",
+    "distribution_change",
     "limit_high",
     "limit_low",
     "asset_state",
