@@ -122,6 +122,7 @@ class Contributor:
 AlertKind = Literal[
     "forecast_residual",
     "distribution_change",
+    "forecast_drift",
     "limit_high",
     "limit_low",
     "asset_state",

@@ -141,14 +141,31 @@ def test_the_stage_reports_the_larger_of_the_two_scores_and_opens_a_distribution
     st, _ = stage(tags, distribution_enabled=True)
     rng = np.random.default_rng(7)
     events = []
-    combined, distribution = [], []
+    combined = []
     for k in range(3100):
         v = np.sin(2 * np.pi * k / PERIOD) + 0.05 * rng.normal() if k < 3000 else 0.05 * rng.normal()
         events += st.process(batch(tags, float(k), [v], [v]))  # a perfect forecast: residuals never surprise
         assert st.last_tick is not None
         combined.append(float(st.last_tick.surprise[0]))
-        g = next(iter(st._groups.values()))
-        d = next(x for x in g.detectors if isinstance(x, DistributionDetector))
-        distribution.append(float(d.shift.surprise[0]))
     assert max(combined[3000:]) >= THRESHOLD
     assert [e.kind for e in events if e.event == "opened"] == ["distribution_change"]
+
+
+def test_an_oscillation_that_speeds_up_is_caught_by_the_differences_not_the_values() -> None:
+    """Same amplitude, same values' distribution, twice the frequency: the dynamics changed."""
+    tags = [TagSettings(name="a.t", asset="a", node_id="ns=2;s=t", period_s=1.0)]
+    st, _ = stage(tags, distribution_enabled=True)
+    rng = np.random.default_rng(8)
+    by_series: dict[str, list[float]] = {"values": [], "differences": []}
+    for k in range(3100):
+        period = PERIOD if k < 3000 else PERIOD / 2.5
+        v = np.sin(2 * np.pi * k / period) + 0.02 * rng.normal()
+        st.process(batch(tags, float(k), [v], [v]))
+        g = next(iter(st._groups.values()))
+        d = next(x for x in g.detectors if isinstance(x, DistributionDetector))
+        for name, sh in d.shifts.items():
+            by_series[name].append(float(sh.surprise[0]))
+    values, differences = np.array(by_series["values"]), np.array(by_series["differences"])
+    assert np.nanmax(differences[3000:]) >= THRESHOLD
+    assert np.nanmax(values[3000:]) < np.nanmax(differences[3000:])
+    assert np.nanmax(differences[2000:3000]) < THRESHOLD

@@ -5,7 +5,9 @@ Two detectors per forecaster, each written as NAB result files
 :mod:`.nab_scorer` (NAB's own rules):
 
 * ``sentinelle<Forecaster>`` — the per-row ``anomaly_score``: the detect stage's
-  per-tag score of the row's slot (``DetectStage.last_tick.score``; NaN → 0);
+  per-tag score of the row's slot (``DetectStage.last_tick.score``, the maximum of every
+  detector's calibrated per-tag score; NaN → 0), and each term alone
+  (``sentinelle<Forecaster>Residual``, ``…Distribution``: the ablation, same run);
 * ``sentinelle<Forecaster>Openings`` — alert openings as operated: 1 on a row
   whose slot opened an alert of the tag's asset (any kind), else 0.
 
@@ -50,7 +52,7 @@ SPLITS = (HELD_OUT, TUNING, "all")
 _PROFILE_LABEL = {"standard": "standard", "reward_low_fp": "low FP", "reward_low_fn": "low FN"}
 
 
-PART_SUFFIX = {"forecast_residual": "Residual", "distribution_change": "Distribution"}
+PART_SUFFIX = {"forecast_residual": "Residual", "distribution_change": "Distribution", "forecast_drift": "Drift"}
 """Per-tag score terms (``StreamResult.parts``) scored on their own beside the combined score: the ablation."""
 
 
@@ -294,8 +296,13 @@ def markdown(payload: dict[str, Any]) -> str:
         "category, files sorted by name, 1st, 3rd, … = tuning, 2nd, 4th, … = held out) was fixed before any "
         "tuning on NAB. Detection runs with `DetectSettings()` as shipped in that commit; the per-tag "
         "scorer's defaults were chosen on the tuning split only (`bench/tune_scorer.py`, "
-        "`docs/results/nab/tuning_scorer.json`), so the held-out split is the headline. Each file's period "
-        "and hold are read from its own timestamps (no labels involved). No setting differs per file.",
+        "`docs/results/nab/tuning_scorer.json`), and so were the distribution-change detector's "
+        "(`bench/nab/tune_distribution.py`, `docs/results/nab/tuning_distribution.json`), so the held-out split is "
+        "the headline. Held-out scores of earlier configurations were seen in earlier sessions (reports of "
+        "this file); no setting was chosen on them. Each file's period and hold are read from its own "
+        "timestamps (no labels involved). No setting differs per file. *Score* is the per-tag combined "
+        "score (the maximum of the residual surprise and the distribution change, each calibrated per tag); "
+        "*score: … alone* rows are its terms scored on their own, from the same run.",
         "",
         "## Headline: held-out split (even positions of each category; threshold optimised on it)",
         "",

@@ -14,14 +14,20 @@ that is what the stage reports per tag (``TickNumbers.score``, ``tag_score`` in
 tag is anomalous when either detector's score reaches the one threshold, i.e. when the
 combined score does, each detector opening its own kind.
 
-The values seen are the gated ones (``tick.clean``): a gated tick moves nothing.  State:
-the detector's arrays (value scale, ring, histograms, G scale, peaks), saved by name.
+Two series per tag are measured, each on its own: the values, and (``detect.distribution_differences``)
+their tick-to-tick differences — a change of dynamics (noise that grows, an oscillation that
+speeds up) whose values stay in their usual range; the tag's score is the larger.  The values
+seen are the gated ones (``tick.clean``): a gated tick moves nothing, and a difference across it
+is none.  State: each series' arrays (value scale, ring, histograms, G scale, peaks) and the
+previous values, saved by name.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from ...errors import ConfigError
+from ...records import FloatArray
 from ..distribution import DistributionShift
 from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, pack, unpack
 
@@ -37,16 +43,26 @@ class DistributionDetector:
         s = ctx.settings
         self.layout = lay
         self.threshold = s.score_threshold
-        self.shift = DistributionShift(
-            lay.n,
-            window_steps=s.distribution_window_steps,
-            bins=s.distribution_bins,
-            reference_steps=s.distribution_reference_steps,
-            memory_steps=s.score_memory_steps,
-            warmup_steps=s.distribution_warmup_steps,
-            min_spread=np.array([t.min_spread for t in lay.tag_settings]),
-            refractory_steps=s.score_refractory_steps,
-        )
+        min_spread = np.array([t.min_spread for t in lay.tag_settings])
+
+        def shift() -> DistributionShift:
+            return DistributionShift(
+                lay.n,
+                window_steps=s.distribution_window_steps,
+                bins=s.distribution_bins,
+                reference_steps=s.distribution_reference_steps,
+                memory_steps=s.score_memory_steps,
+                warmup_steps=s.distribution_warmup_steps,
+                min_spread=min_spread,
+                refractory_steps=s.score_refractory_steps,
+            )
+
+        self.shifts = {"values": shift()}
+        if s.distribution_differences:
+            self.shifts["differences"] = shift()
+        self.previous: FloatArray = np.full(lay.n, np.nan)
+        """Each row's value at the previous tick (NaN: none): the differences' other end."""
+        self.r: FloatArray = np.full(lay.n, np.nan)
         self.spec = Spec(
             kind="distribution_change",
             subjects=lay.tags,
@@ -58,8 +74,15 @@ class DistributionDetector:
 
     def observe(self, tick: Tick) -> Findings:
         # The stream moves with every value; the calibration learns only ungated rows (gated rows are NaN here).
-        onset = self.shift.step(tick.clean, ~tick.gate)
-        surprise = self.shift.surprise
+        x = tick.clean
+        series = {"values": x, "differences": x - self.previous}
+        self.previous = x.copy()
+        onset = surprise = r = np.full(self.layout.n, np.nan)
+        for name, sh in self.shifts.items():
+            onset = np.fmax(onset, sh.step(series[name], ~tick.gate))
+            surprise = np.fmax(surprise, sh.surprise)
+            r = np.fmax(r, sh.r)
+        self.r = r
         measured = np.isfinite(surprise)
         flagged = measured & (surprise >= self.threshold)
         return findings(flagged, measured & ~flagged, surprise, tag_score=onset, tag_surprise=surprise)
@@ -68,25 +91,33 @@ class DistributionDetector:
         """Nothing more to learn: the calibration learned while observing (winsorised, as the residual scorer)."""
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
+        window = next(iter(self.shifts.values())).window
         return Explanation(
             tag=self.layout.tags[subject],
             obs=tick.obs(subject),
             contributors=tick.contributors(subject),
-            magnitude=float(self.shift.r[subject]),
-            limit=float(self.shift.window),
+            magnitude=float(self.r[subject]),
+            limit=float(window),
         )
 
     def state(self) -> bytes:
-        arrays = {k: v for k, v in vars(self.shift).items() if isinstance(v, np.ndarray) and k != "cuts"}
-        arrays |= {f"g_scale.{k}": v for k, v in vars(self.shift.g_scale).items() if isinstance(v, np.ndarray)}
-        return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags)})
+        arrays: dict[str, np.ndarray] = {"previous": self.previous}
+        for name, sh in self.shifts.items():
+            arrays |= {f"{name}.{k}": v for k, v in vars(sh).items() if isinstance(v, np.ndarray) and k != "cuts"}
+            arrays |= {f"{name}.g_scale.{k}": v for k, v in vars(sh.g_scale).items() if isinstance(v, np.ndarray)}
+        return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "series": list(self.shifts)})
 
     def restore(self, blob: bytes) -> None:
         arrays, meta = unpack(blob, self.name, _VERSION)
         check_tags(meta, self.layout, self.name)
+        if meta.get("series") != list(self.shifts):
+            raise ConfigError(f"{self.name}: the saved state measured {meta.get('series')}, not {list(self.shifts)}")
+        self.previous = arrays.pop("previous")
         for key, value in arrays.items():
-            owner, _, attr = key.rpartition(".")
-            setattr(self.shift.g_scale if owner else self.shift, attr, value)
+            name, _, rest = key.partition(".")
+            owner, _, attr = rest.rpartition(".")
+            sh = self.shifts[name]
+            setattr(sh.g_scale if owner else sh, attr, value)
 
 
 def build(ctx: BuildContext) -> list[DistributionDetector]:
