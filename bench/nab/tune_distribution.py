@@ -130,7 +130,10 @@ def offline_grid() -> list[dict[str, Any]]:
         grid += [DEFAULT | {key: v} for v in values]
     grid.append(DEFAULT | {"window_steps": 20})
     # Then the tick-to-tick differences measured beside the values (detect.distribution_differences).
-    grid += [DEFAULT | {"differences": 1}, DEFAULT | {"differences": 1, "window_steps": 32}]
+    with_differences = DEFAULT | {"differences": 1}
+    grid += [with_differences, with_differences | {"window_steps": 32}]
+    for key, values in (("window_steps", [12, 24]), ("bins", [6, 10]), ("reference_steps", [3000])):
+        grid += [with_differences | {key: v} for v in values]
     seen: list[dict[str, int]] = []
     return [g for g in grid if not (g in seen or seen.append(g))]
 

@@ -547,7 +547,7 @@ class DetectSettings(_Section):
         "±2.5 usual scales on each side.",
     )
     distribution_reference_steps: int = Field(
-        default=10_000,
+        default=3000,
         ge=2,
         description="Ticks the reference distribution (and the value scale that places the cells) remembers.",
     )
