@@ -5,7 +5,7 @@ never the benchmark's, ``evaluation/heldout.py``), replays each through the daem
 (Holt forecaster, per-tag + rules: the daemon as configured) twice — with the severe-tick opening,
 re-arm, chattering latch and flood alerts off (the behaviour before), and at the shipped defaults —
 and prints the alarm KPIs (``detect/kpi.py``) and the detection numbers of both.  Nothing here
-chooses a setting: the defaults were fixed a priori (``settings.py``).
+chooses a setting: the defaults were fixed a priori (``settings/detect.py``).
 
 Writes ``bench/results/alarm_load.json`` with the machine it ran on.
 

@@ -2,7 +2,7 @@
 
 The plant is the simulator with a benchmark seed (≥ 1000, never used in
 pretraining: ``sentinelle.evaluation.heldout``) and a configuration outside the
-pretraining corpus's ranges (``forecast/corpus.py:chiller_run`` draws setpoints
+pretraining corpus's ranges (``training/corpus.py:chiller_run`` draws setpoints
 4–9 °C, supply 3–10 °C above, flows 20–300 m³/h, noise ×0.3–3): setpoint 10 °C,
 supply 24 °C with a ±6 °C daily swing, 600 m³/h, noise ×4, one sample every 5 s.
 

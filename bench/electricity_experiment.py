@@ -74,7 +74,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
 
     from sentinelle.forecast.engine import ModelForecaster
-    from sentinelle.forecast.finetune import finetune
+    from sentinelle.training.finetune import finetune
 
     series = load_dataset("electricity")
     train = cut(series, end=ELECTRICITY_HELDOUT_FROM_TS)

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -34,6 +32,8 @@ from sentinelle.settings import CommandSettings, KafkaSettings
 from sentinelle.sinks.kafka import KafkaSink
 from sentinelle.sinks.kafka_security import kafka_security_kwargs
 from sentinelle.sources.commands import CommandConsumer
+
+from .daemon_proc import run_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -253,27 +253,8 @@ sasl_username = "sentinelle"
 ssl_ca_path = "{kafka_tls["ca"]}"
 """
     )
-    env = {
-        "SENTINELLE_KAFKA__SASL_PASSWORD": "wrong",
-        "HF_HUB_OFFLINE": "1",
-        "PATH": "/usr/bin:/bin",
-        "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-    }
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "sentinelle.cli",
-        "run",
-        "--config",
-        str(config),
-        env=env,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    async with asyncio.timeout(120):
-        _, err = await proc.communicate()
-    stderr = err.decode(errors="replace")
-    assert proc.returncode == 69, stderr[-2000:]
+    code, stderr = await run_daemon(config, {"SENTINELLE_KAFKA__SASL_PASSWORD": "wrong"})
+    assert code == 69, stderr[-2000:]
     assert "login as 'sentinelle' refused" in stderr
 
 

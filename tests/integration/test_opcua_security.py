@@ -11,9 +11,7 @@ bounded by ``asyncio.timeout``.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
-import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -30,6 +28,8 @@ from sentinelle.settings import OpcUaSourceSettings, SimulatorSettings, TagSetti
 from sentinelle.sim import ChillerServer
 from sentinelle.sources.opcua import OpcUaSource
 from sentinelle.sources.opcua_security import make_certificate
+
+from .daemon_proc import run_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -291,27 +291,8 @@ enabled = false
 enabled = false
 """
         )
-        env = {
-            "SENTINELLE_SOURCES__0__PASSWORD": PASSWORD,
-            "HF_HUB_OFFLINE": "1",
-            "PATH": "/usr/bin:/bin",
-            "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
-        }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "sentinelle.cli",
-            "run",
-            "--config",
-            str(config),
-            env=env,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        async with asyncio.timeout(120):
-            _, err = await proc.communicate()
-    stderr = err.decode(errors="replace")
-    assert proc.returncode == 69, stderr[-2000:]
+        code, stderr = await run_daemon(config, {"SENTINELLE_SOURCES__0__PASSWORD": PASSWORD})
+    assert code == 69, stderr[-2000:]
     assert "unreachable at start: server certificate not trusted" in stderr, stderr[-2000:]
     assert PASSWORD not in stderr
 

@@ -22,7 +22,8 @@ from sentinelle.detect.maintenance import MaintenanceCalendar, MaintenanceWindow
 from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent, Command, CommandOutcome
 from sentinelle.settings import CommandSettings, KafkaSettings
-from sentinelle.sources.commands import CommandConsumer, CommandReply, Rejection, encode_reply, parse_command
+from sentinelle.sources.command_wire import CommandReply, Rejection, encode_reply, parse_command
+from sentinelle.sources.commands import CommandConsumer
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 NOW = 1_800_000_000.0  # 2027-01-15T08:00:00Z

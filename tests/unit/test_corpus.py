@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from sentinelle.evaluation.heldout import is_benchmark_seed
-from sentinelle.forecast import corpus as corpus_module
-from sentinelle.forecast.corpus import SOURCES, Corpus, industrial, kernel_synth, seasonal
-from sentinelle.forecast.pretrain_settings import CorpusMix, CorpusSettings
+from sentinelle.training import corpus as corpus_module
+from sentinelle.training.corpus import SOURCES, Corpus, industrial, kernel_synth, seasonal
+from sentinelle.training.pretrain_settings import CorpusMix, CorpusSettings
 
 from .conftest import HELDOUT_VALUE
 

@@ -19,11 +19,11 @@ from sentinelle.forecast import make_forecaster
 from sentinelle.forecast.adapters import file_sha256
 from sentinelle.forecast.batcher import ForecastBatcher
 from sentinelle.forecast.engine import ModelForecaster
-from sentinelle.forecast.finetune import FinetuneResult, _batch, _tracks, _train_origins, finetune, load_adapter
 from sentinelle.forecast.tokenizer import TSTokenizer
 from sentinelle.metrics import Metrics
 from sentinelle.records import ForecastBatch, WindowBatch
 from sentinelle.settings import FinetuneSettings, ForecastSettings
+from sentinelle.training.finetune import FinetuneResult, _batch, _tracks, _train_origins, finetune, load_adapter
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)

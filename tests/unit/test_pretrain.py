@@ -12,9 +12,9 @@ import torch
 
 from sentinelle.cli import EXIT_CONFIG, EXIT_OK, main
 from sentinelle.errors import ConfigError
-from sentinelle.forecast.corpus import Corpus
 from sentinelle.forecast.model import SentinelleTSModel
-from sentinelle.forecast.pretrain_settings import (
+from sentinelle.training.corpus import Corpus
+from sentinelle.training.pretrain_settings import (
     CorpusMix,
     CorpusSettings,
     ModelSizeSettings,
@@ -22,7 +22,7 @@ from sentinelle.forecast.pretrain_settings import (
     TrainSettings,
     load_pretrain_settings,
 )
-from sentinelle.forecast.train import pretrain
+from sentinelle.training.train import pretrain
 
 TINY_MODEL = {
     "context_length": 64,
@@ -162,10 +162,10 @@ def test_cli_pretrain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 def test_validation_pinball_is_the_training_loss() -> None:
     """The logged validation pinball must be the model's own loss, or curves and checkpoints disagree."""
-    from sentinelle.forecast.corpus import Windows
     from sentinelle.forecast.model import pinball_loss
     from sentinelle.forecast.tokenizer import TSTokenizer
-    from sentinelle.forecast.train import _metrics, _validation_set
+    from sentinelle.training.corpus import Windows
+    from sentinelle.training.train import _metrics, _validation_set
 
     rng = np.random.default_rng(0)
     levels = (0.1, 0.5, 0.9)
@@ -191,7 +191,7 @@ def test_prefetch_keeps_order_passes_errors_and_closes() -> None:
     """The GPU path's batch thread (the CPU path prepares batches inline)."""
     from collections.abc import Iterator
 
-    from sentinelle.forecast.train import _Batch, _Prefetch
+    from sentinelle.training.train import _Batch, _Prefetch
 
     def items(fail_at: int) -> Iterator[_Batch]:
         for i in range(100):

@@ -1,6 +1,6 @@
 """The held-out rules of issue 4, in one place: what pretraining may never see.
 
-Pretraining (:mod:`sentinelle.forecast.corpus`) and the benchmarks (``bench/``)
+Pretraining (:mod:`sentinelle.training.corpus`) and the benchmarks (``bench/``)
 both call these functions, so the line between "trained on" and "evaluated on"
 cannot drift apart in two copies.
 

@@ -40,7 +40,7 @@ Validation: a share of the synthetic series (whole simulator runs for the
 chiller) is validation only; each real series keeps its tail for validation,
 so a validation horizon is never a training target.
 
->>> from sentinelle.forecast.pretrain_settings import CorpusMix, CorpusSettings
+>>> from sentinelle.training.pretrain_settings import CorpusMix, CorpusSettings
 >>> settings = CorpusSettings(mix=CorpusMix(kernel_synth=1, industrial=1, chiller=0, real=0, seasonal=0),
 ...                           kernel_synth_series=20, industrial_series=20)
 >>> corpus = Corpus.build(settings, context_length=64, horizon=16)

@@ -49,12 +49,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from transformers.utils import logging as hf_logging
 
 from ..evaluation.heldout import HELDOUT_SUMMARY
+from ..forecast.base import last_finite
+from ..forecast.model import SentinelleTSConfig, SentinelleTSModel
+from ..forecast.tokenizer import TSTokenizer
 from ..records import FloatArray
-from .base import last_finite
 from .corpus import SOURCES, Corpus, IntArray, Windows
-from .model import SentinelleTSConfig, SentinelleTSModel
 from .pretrain_settings import PretrainSettings
-from .tokenizer import TSTokenizer
 
 log = logging.getLogger(__name__)
 
@@ -307,7 +307,7 @@ def _warm_start(path: Path, config: SentinelleTSConfig) -> SentinelleTSModel:
     """
     from safetensors.torch import load_file
 
-    from .engine import WEIGHTS_FILE, load_model
+    from ..forecast.engine import WEIGHTS_FILE, load_model
 
     donor = load_model(path, torch.device("cpu"), torch.float32)
     keys = (

@@ -49,12 +49,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ..errors import ConfigError
 from ..evaluation.datasets import Series
 from ..evaluation.scores import ScoreAccumulator, mase_scale
+from ..forecast.adapters import base_fingerprint, load_adapter, save_adapter, wrap_for_training
+from ..forecast.engine import load_model
+from ..forecast.model import pinball_loss
+from ..forecast.tokenizer import TSTokenizer
 from ..records import FloatArray
 from ..settings import FinetuneSettings
-from .adapters import base_fingerprint, load_adapter, save_adapter, wrap_for_training
-from .engine import load_model
-from .model import pinball_loss
-from .tokenizer import TSTokenizer
 
 __all__ = ["FinetuneResult", "finetune", "load_adapter"]
 

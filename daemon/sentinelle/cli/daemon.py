@@ -1,0 +1,205 @@
+"""The daemon's commands: ``run``, ``simulate``, ``demo``, ``check-config``, ``make-cert``, and how
+an error becomes an exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config_checks import check_runnable
+from ..errors import ConfigError, SentinelleError, ServiceUnavailable
+from ..settings import FaultSettings, Settings, load_settings, read_toml
+from ..settings_sources import secrets_in, secrets_set
+from .common import EXIT_ALERTS_DROPPED, EXIT_BUG, EXIT_CONFIG, EXIT_OK, EXIT_UNAVAILABLE, _setup_logging, log
+
+DEMO_FAULTS = (FaultSettings(kind="setpoint_violation", onset_s=200.0, duration_s=300.0),)
+"""At the demo's 10x time scale the fault starts 20 s after launch; its alerts follow within seconds."""
+
+
+def _simulator_overrides(args: argparse.Namespace, base: Settings) -> dict[str, Any]:
+    sim = base.simulator.model_dump()
+    for key, attr in (("port", "port"), ("time_scale", "time_scale"), ("seed", "seed"), ("extra_tags", "extra_tags")):
+        if getattr(args, attr) is not None:
+            sim[key] = getattr(args, attr)
+    if args.fault is not None:
+        sim["faults"] = [f.model_dump() for f in args.fault]
+    if args.ground_truth is not None:
+        sim["ground_truth_path"] = args.ground_truth
+    security = {
+        "security_policies": "security_policy",
+        "certificate_path": "certificate",
+        "private_key_path": "private_key",
+        "trusted_client_certs_dir": "trusted_client_certs",
+        "username": "username",
+    }
+    for key, attr in security.items():
+        if getattr(args, attr, None) is not None:
+            sim[key] = getattr(args, attr)
+    return sim
+
+
+def _make_cert(args: argparse.Namespace) -> int:
+    from ..sources.opcua_security import CLIENT_APPLICATION_URI, describe_certificate, make_certificate
+
+    uri = args.application_uri or ("urn:sentinelle:sim:server" if args.server else CLIENT_APPLICATION_URI)
+    if args.days < 1:
+        raise ConfigError("--days must be at least 1")
+    cert = make_certificate(
+        args.cert, args.key, application_uri=uri, hostnames=args.hostname or (), days=args.days, server=args.server
+    )
+    print(f"wrote {args.cert} and {args.key}")
+    print(f"  {describe_certificate(cert)}")
+    if not args.server:
+        print("  give the certificate to the OPC-UA server's admin to trust; in the source's settings:")
+        print(f'    certificate_path = "{args.cert.resolve()}"')
+        print(f'    private_key_path = "{args.key.resolve()}"')
+    return EXIT_OK
+
+
+def _check_config(path: Path) -> int:
+    from ..config_summary import summary_lines, warning_lines
+
+    settings = load_settings(path)
+    check_runnable(settings)
+    print(f"{path}: OK")
+    for line in summary_lines(settings):
+        print(f"  {line}")
+    print(f"  secrets set (values not shown): {', '.join(secrets_set(settings)) or 'none'}")
+    for line in warning_lines(settings):
+        print(f"  {line}")
+    for where in secrets_in(read_toml(path), Settings):
+        print(f"  warning: {where} is written in {path}: a secret file (LoadCredential=) keeps it out of the settings")
+    return EXIT_OK
+
+
+def _sentinelle_error(exc: BaseException) -> SentinelleError | None:
+    """The first SentinelleError inside ``exc`` (TaskGroups wrap errors in ExceptionGroups)."""
+    if isinstance(exc, SentinelleError):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = _sentinelle_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+async def _run(settings: Settings) -> int:
+    from ..app import Daemon, run_until_signalled
+
+    try:
+        daemon = Daemon(settings)
+        await run_until_signalled(daemon)
+    except (Exception, ExceptionGroup) as e:
+        return _exit_code_for(e)
+    dropped = daemon.alert_events_dropped()
+    if dropped:
+        # Scrapers may be gone by now: the exit status is what tells systemd and the operator.
+        log.error("%d alert events were dropped during this run (see the log); exit %d", dropped, EXIT_ALERTS_DROPPED)
+        return EXIT_ALERTS_DROPPED
+    return EXIT_OK
+
+
+def _exit_now_if_compute_lingers(code: int) -> int:
+    """Exit at once when a forecast is still running on a worker thread after the stop.
+
+    The stop is bounded (the sinks are closed, undelivered alerts spooled), but
+    Python joins worker threads at exit, and a model forecast of a backlog can run
+    for minutes: systemd would SIGKILL the daemon at ``TimeoutStopSec`` and report a
+    failed stop.  Nothing is lost by not waiting for it: its result has nowhere to go.
+    """
+    import threading
+
+    lingering = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if not lingering:
+        return code
+    log.warning("not waiting for %s (a forecast still running); exiting with %d", ", ".join(lingering), code)
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _exit_code_for(e: BaseException) -> int:
+    err = _sentinelle_error(e)
+    if isinstance(err, ServiceUnavailable):
+        log.error("required service unavailable: %s", err)
+        return EXIT_UNAVAILABLE
+    if isinstance(err, ConfigError):
+        log.error("configuration error: %s", err)
+        return EXIT_CONFIG
+    log.critical("sentinelle stopped by an unexpected error", exc_info=e)
+    return EXIT_BUG
+
+
+async def _simulate(settings: Settings) -> int:
+    from ..sim.server import serve
+
+    with contextlib.suppress(asyncio.CancelledError):
+        await serve(settings.simulator)
+    return EXIT_OK
+
+
+def _demo(args: argparse.Namespace) -> int:
+    base = load_settings(args.config)
+    sim = _simulator_overrides(args, base)
+    if args.fault is None:
+        sim["faults"] = [f.model_dump() for f in DEMO_FAULTS]
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    if args.ground_truth is None:
+        sim["ground_truth_path"] = out / "ground_truth.jsonl"
+    settings = load_settings(args.config, simulator=sim)
+    _setup_logging("WARNING" if not args.no_live else settings.daemon.log_level)
+    return asyncio.run(_demo_async(args, settings, out))
+
+
+async def _demo_async(args: argparse.Namespace, base: Settings, out: Path) -> int:
+    from ..app import Daemon, run_until_signalled
+    from ..sim.server import ChillerServer, chiller_asset_rules, chiller_tags
+
+    # The demo monitors the simulator's tags: keep the file's rules for its asset (others name
+    # tags the demo does not have), or give it the chiller's energy balance and modes.
+    own_rules = tuple(a for a in base.detect.assets if a.name == base.simulator.asset)
+    detect = base.detect.model_copy(update={"assets": own_rules or (chiller_asset_rules(base.simulator),)})
+    async with ChillerServer(base.simulator) as srv:
+        sim_task = asyncio.create_task(srv.run(), name="simulator")
+        settings = load_settings(
+            args.config,
+            simulator=base.simulator,
+            tags=chiller_tags(base.simulator),
+            detect=detect.model_dump(),
+            # Simulated time runs faster than real time: publish often and let the server
+            # queue a few values per tag so no simulated sample is lost between publishes.
+            sources=[{"name": "plant", "url": srv.url, "publishing_interval_ms": 100.0, "queue_size": 16}],
+            kafka={"enabled": False},
+            prometheus={"host": "127.0.0.1", "port": args.prometheus_port},
+            console={
+                "live_view": not args.no_live,
+                "jsonl_path": out / "alerts.jsonl",
+                "live_view_interval_s": 1.0,
+            },
+        )
+        daemon = Daemon(settings)
+        for sink in daemon.sinks:
+            if sink.name == "console":
+                sink.title = f"sentinelle demo — simulated chiller at {srv.url}, metrics on :{args.prometheus_port}"  # type: ignore[attr-defined]
+        stop = asyncio.Event()
+        if args.duration_s is not None:
+            asyncio.get_running_loop().call_later(args.duration_s, stop.set)
+        try:
+            await run_until_signalled(daemon, stop)
+        except (Exception, ExceptionGroup) as e:
+            return _exit_code_for(e)
+        finally:
+            srv.stop()
+            sim_task.cancel()
+            await asyncio.gather(sim_task, return_exceptions=True)
+    print(f"\nalerts written to {out / 'alerts.jsonl'}, injected faults to {base.simulator.ground_truth_path}")
+    return EXIT_OK

@@ -1,0 +1,226 @@
+"""The evaluation commands: ``evaluate chiller | lbnl | nab | skab`` and ``backtest``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..settings import load_settings
+from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
+from .inputs import _base_checkpoint, _history_for
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    if args.dataset == "chiller":
+        return _evaluate_chiller(args)
+    if args.dataset == "lbnl":
+        return _evaluate_lbnl(args)
+    if args.dataset == "nab":
+        return _evaluate_nab(args)
+    return _evaluate_skab(args)
+
+
+def _evaluation_meta() -> dict[str, Any]:
+    import platform
+
+    return {
+        "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs",
+    }
+
+
+def _evaluate_chiller(args: argparse.Namespace) -> int:
+    from ..evaluation.chiller_eval import run_evaluation
+
+    _setup_logging("INFO")
+    out = args.out or Path("evaluations") / "chiller"
+    head = run_evaluation(
+        out,
+        runs_per_kind=args.runs_per_kind,
+        fault_free_runs=args.fault_free_runs,
+        fault_free_s=args.fault_free_s,
+        forecaster=args.forecaster,
+        ablation_forecasters=args.ablation_forecasters,
+        ablation=not args.no_ablation,
+        meta=_evaluation_meta(),
+        log=log.info,
+    )
+    print(
+        f"{head.label}: {head.kinds_detected}/{len(head.kinds)} fault kinds detected, "
+        f"{head.false_alarms_per_day:.1f} false alarms/day, {head.rate.mean_per_10_min:.2f} alerts/10 min "
+        f"-> {out}/report.md"
+    )
+    return EXIT_OK
+
+
+def _evaluate_lbnl(args: argparse.Namespace) -> int:
+    from ..evaluation.lbnl import run_evaluation
+
+    _setup_logging("INFO")
+    data = args.data.parent if args.data is not None and args.data.name == "lbnl_ahu_fdd" else args.data
+    out = args.out or Path("evaluations") / "lbnl"
+    head = run_evaluation(
+        out, data, forecaster=args.forecaster, ablation=not args.no_ablation, meta=_evaluation_meta(), log=log.info
+    )
+    print(f"{head.label}: {head.summary()['days']} -> {out}/report.md")
+    return EXIT_OK
+
+
+def _git_commit() -> str:
+    """The checkout's commit, with "+changes" when its tracked files differ from it ("?" outside git)."""
+    import subprocess
+
+    here = Path(__file__).resolve().parent
+    try:
+        rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=here, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "."], cwd=here, check=False)
+    except OSError:
+        return "?"
+    if rev.returncode != 0:
+        return "?"
+    return rev.stdout.strip() + ("+changes" if dirty.returncode else "")
+
+
+def _evaluate_nab(args: argparse.Namespace) -> int:
+    import time
+
+    from ..evaluation.nab_corpus import load_corpus
+    from ..evaluation.nab_stream import evaluate_nab, write_report
+
+    _setup_logging("INFO")
+    data = args.data
+    if data is not None and (data / "data").is_dir():
+        data = data / "data"  # the NAB checkout itself
+    out = args.out or Path("evaluations") / "nab"
+    files = load_corpus(data, args.labels)
+    forecasters = args.forecasters or list(dict.fromkeys([args.forecaster, "holt"]))
+    started = time.perf_counter()
+    result = evaluate_nab(
+        files,
+        forecasters,
+        args.results_dir or out / "results",
+        log=log.info,
+        forecast_cache=args.forecast_cache,
+        only={"model": args.model_files},
+        refresh={"model": args.model_refresh_steps},
+    )
+    meta = {
+        **_evaluation_meta(),
+        "dataset": "nab",
+        "commit": _git_commit(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_report(out, result, meta)
+    for fr in result["forecasters"].values():
+        for det, sc in fr["detectors"].items():
+            parts = [
+                f"{split} {sc[split]['standard']['score']} / {sc[split]['reward_low_fp']['score']} / "
+                f"{sc[split]['reward_low_fn']['score']}"
+                for split in ("held_out", "tuning", "all")
+                if sc[split] is not None
+            ]
+            print(f"{det}: " + ", ".join(parts))
+    print(f"-> {out}/report.md")
+    return EXIT_OK
+
+
+def _evaluate_skab(args: argparse.Namespace) -> int:
+    import platform
+    import time
+
+    from ..evaluation.replay import SharedForecasters, replay_settings
+    from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings, write_report
+    from ..settings import DetectSettings
+
+    _setup_logging("INFO")
+    data = args.data.parent if args.data is not None and args.data.name == "skab" else args.data
+    out = args.out or Path("evaluations") / args.dataset
+    recordings = skab_recordings(data)
+    runs = ablation_runs(args.forecaster)[: 1 if args.no_ablation else None]
+    started = time.perf_counter()
+    results = []
+    shared = SharedForecasters()  # each forecaster's forecasts computed once, for every row
+    for label, forecaster, overrides in runs:
+        log.info("evaluate: %s", label)
+        settings = replay_settings(forecaster, DetectSettings(**overrides))
+        results.append(evaluate_skab(recordings, settings, label, forecaster=shared[forecaster]))
+    meta = {
+        "dataset": "skab",
+        "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    write_report(results, out, meta)
+    by_name = {r.name: r for r in recordings}
+    for fr in results[0].files:
+        if fr.name in PLOT_FILES:
+            plot_file(by_name[fr.name], fr, out)
+    head = results[0]
+    print(f"{head.label}: F1 {head.outlier.rounded()['f1']}, NAB standard {head.nab['standard']} -> {out}/report.md")
+    return EXIT_OK
+
+
+def _backtest(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from ..evaluation.history_data import parse_date
+
+    settings = load_settings(args.config)
+    _setup_logging("INFO")
+    start = parse_date(args.start) if args.start is not None else None
+    end = parse_date(args.until) if args.until is not None else None
+    adapter_asset = last = None
+    if args.adapter is not None:
+        try:
+            manifest = json.loads((args.adapter / "manifest.json").read_text(encoding="utf-8"))
+            adapter_asset, last = manifest.get("asset"), manifest.get("data", {}).get("last")
+        except (OSError, ValueError) as e:
+            print(f"sentinelle: model error: {args.adapter / 'manifest.json'}: unreadable ({e})", file=sys.stderr)
+            return EXIT_CONFIG
+    series = _history_for(args, settings, args.asset or adapter_asset, end=end)
+    if args.adapter is not None and start is None and last:
+        # Scoring the adapter on the data it was trained on would flatter it: origins start one
+        # period after its last training sample.
+        start = parse_date(last.replace("Z", "+00:00")) + min(s.period_s for s in series)
+        log.info("backtest: origins after the adapter's training data (%s)", last)
+    season = args.season or (7 if args.dataset == "electricity" else settings.forecast.season_steps or 1)
+    horizons = tuple(args.horizons or sorted({1, settings.forecast.horizon_steps}))
+    from ..errors import ModelError
+    from ..evaluation.backtest import BacktestPlan, baseline_forecasters, model_forecasters, run_backtest, write_report
+
+    plan = BacktestPlan(
+        horizons=horizons, origins=args.origins, start=start, end=end, context_steps=args.context, season=season
+    )
+    forecasters: dict[str, Any] = {}
+    base = _base_checkpoint(args, settings)
+    try:
+        if "base" not in args.skip:
+            forecasters.update(model_forecasters(base, plan.horizon, adapter=args.adapter, device=args.device))
+    except ModelError as e:
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    forecasters.update(baseline_forecasters(plan.horizon, season, skip=args.skip))
+    result = run_backtest(series, forecasters, plan)
+    out = args.out or Path("backtests") / time.strftime("%Y%m%dT%H%M%S")
+    meta = {
+        "data": str(args.data or args.dataset or "the configured history sources"),
+        "base model": str(base),
+        "adapter": str(args.adapter) if args.adapter else "none",
+    }
+    write_report(
+        result,
+        out,
+        title=f"Backtest of {args.asset or adapter_asset or args.data or args.dataset or 'the history'}",
+        meta=meta,
+    )
+    for key, per in result.overall.items():
+        cells = ", ".join(f"{n} {m['mase']:.3f}" for n, m in per.items())
+        print(f"{key}: MASE {cells}")
+    print(f"report written to {out / 'report.md'}")
+    return EXIT_OK

@@ -1,0 +1,111 @@
+"""The training commands: ``pretrain`` and ``finetune`` (torch is imported inside them)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import sys
+from typing import Any
+
+from ..errors import ConfigError
+from ..settings import load_settings
+from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
+from .inputs import _base_checkpoint, _history_for
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from ..training.pretrain_settings import load_pretrain_settings
+
+    train: dict[str, Any] = {}
+    if args.out is not None:
+        train["out_dir"] = args.out
+    if args.max_minutes is not None:
+        train["max_minutes"] = args.max_minutes
+    if args.steps is not None:
+        train["steps"] = args.steps
+    # Validated before torch is imported: a typo costs a second, not a slow start.
+    settings = load_pretrain_settings(args.config, train=train)
+    _setup_logging("INFO")
+    from ..training.train import pretrain
+
+    result = pretrain(settings, progress=not args.no_progress)
+    best = result.best_validation
+    print(
+        f"pretrained {result.parameters / 1e6:.2f} M parameters for {result.steps} steps in "
+        f"{result.wall_seconds / 60:.1f} min on {result.device} ({result.stopped_by}); "
+        f"best step {result.best_step}: pinball {best['pinball']:.4f}, MASE {best['mase']:.3f} "
+        f"(naive {best['naive_mase']:.3f}); saved in {result.out_dir}"
+    )
+    return EXIT_OK
+
+
+def _finetune(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from ..evaluation.history_data import dataset_training_cutoff, parse_date
+    from ..settings import FinetuneSettings
+
+    settings = load_settings(args.config)
+    _setup_logging("INFO")
+    asset: str = args.asset
+    if not asset or asset.startswith(".") or "/" in asset or "\\" in asset:
+        raise ConfigError(f"{asset!r} cannot name an adapter folder", field="--asset")
+    out = args.out
+    if out is None:
+        if settings.forecast.adapters_dir is None:
+            raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")
+        out = settings.forecast.adapters_dir / asset
+    overrides: dict[str, Any] = {}
+    if args.max_minutes is not None:
+        overrides["max_minutes"] = args.max_minutes
+    if args.steps is not None:
+        overrides["max_steps"] = args.steps
+    if args.season is not None:
+        overrides["season_steps"] = args.season
+    elif args.dataset == "electricity":
+        overrides["season_steps"] = 7
+    try:
+        ft = FinetuneSettings.model_validate({**settings.finetune.model_dump(), **overrides})
+    except ValidationError as e:
+        err = e.errors()[0]
+        raise ConfigError(str(err["msg"]), field="finetune." + ".".join(map(str, err["loc"]))) from None
+    start = parse_date(args.start) if args.start is not None else None
+    until = parse_date(args.until) if args.until is not None else None
+    held_out = dataset_training_cutoff(args.dataset) if args.dataset else None
+    if held_out is not None and (until is None or until > held_out):
+        # The public datasets' held-out parts are for evaluation only (evaluation/heldout.py).
+        log.info(
+            "dataset %s: training data ends before %s (held out)",
+            args.dataset,
+            _dt.datetime.fromtimestamp(held_out, _dt.UTC).date(),
+        )
+        until = held_out
+    # Data and settings are checked before torch is imported: a typo costs a second, not a slow start.
+    series = _history_for(args, settings, asset, start=start, end=until)
+    if not series:
+        raise ConfigError("no data between --from and --until", field="data")
+    from ..errors import ModelError
+    from ..training.finetune import finetune
+
+    try:
+        result = finetune(
+            _base_checkpoint(args, settings),
+            series,
+            ft,
+            asset=asset,
+            out_dir=out,
+            progress=not args.no_progress,
+            device=args.device,
+        )
+    except ModelError as e:
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    b, a = result.before, result.after
+    print(
+        f"adapter for {asset} saved in {result.out_dir}: {result.steps} steps ({result.stopped_by}), best step "
+        f"{result.best_step}, {result.trainable_parameters} LoRA parameters, {result.wall_seconds:.0f} s; "
+        f"validation ({result.validation_windows} windows) MASE {b['mase']:.3f} -> {a['mase']:.3f}, "
+        f"WQL {b['wql']:.4f} -> {a['wql']:.4f} (base -> adapted)"
+        + ("" if result.improved else "; no improvement: the adapter is a no-op")
+    )
+    return EXIT_OK

@@ -1,0 +1,409 @@
+"""Detection: per-tag scoring and the asset rules (``[detect]``, ``[[detect.assets]]``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import _Section
+
+
+class EnergyBalanceSettings(_Section):
+    """Heat-exchanger energy balance of one asset: power ≈ factor · flow · (hot − cold).
+
+    For the reference chiller: 1.163 kW per (m³/h · K) of water, hot = the water entering
+    (supply), cold = the chilled water leaving.  The four tags must share one period.
+    """
+
+    flow_tag: str = Field(min_length=1, description="Volume flow, m³/h for the default factor.")
+    hot_temp_tag: str = Field(min_length=1, description="The warmer water temperature (a chiller's inlet).")
+    cold_temp_tag: str = Field(min_length=1, description="The colder water temperature (a chiller's outlet).")
+    power_tag: str = Field(min_length=1, description="Measured thermal power, kW for the default factor.")
+    factor: float = Field(
+        default=1.163, gt=0, description="Power per (flow unit · K): 1.163 kW per (m³/h · K) for water."
+    )
+    relative_tolerance: float = Field(
+        default=0.1, gt=0, lt=1, description="|power − expected| / expected beyond this is a violation."
+    )
+    min_expected_power: float = Field(
+        default=1.0,
+        ge=0,
+        description="Below this expected power (power tag units) the balance is not checked: a relative "
+        "error of almost nothing is noise.",
+    )
+
+
+class ModeRuleSettings(_Section):
+    """One operating-mode rule: the asset is in ``mode`` while ``tag`` is below / above / equal to a value."""
+
+    mode: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$", description="Mode name (a metric label value).")
+    tag: str = Field(min_length=1, description="The tag the rule reads (a speed, a flow, a state code).")
+    below: float | None = None
+    above: float | None = None
+    equals: float | None = Field(default=None, description="For state-code tags; compared within 1e-6.")
+    detect: bool = Field(
+        default=False,
+        description="Detect in this mode (a load band): only mode changes hold detection off. "
+        "False: detection is paused while in it (stopped, start-up).",
+    )
+
+    @model_validator(mode="after")
+    def _one_condition(self) -> ModeRuleSettings:
+        given = [n for n in ("below", "above", "equals") if getattr(self, n) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a mode rule needs exactly one of below, above, equals (got {given or 'none'})")
+        if self.mode == "running":
+            raise ValueError("'running' is the mode when no rule matches; name the rule's mode otherwise")
+        return self
+
+
+class RelationSettings(_Section):
+    """A virtual sensor: ``target`` predicted from ``inputs`` of the same asset, its residual scored.
+
+    An online least-squares fit (exponential forgetting, ``memory_s``) learned only on
+    ticks it is confident are normal: no tag of the relation gated (data quality, mode,
+    maintenance), no open alert on the asset, the tick's own |z| below ``learn_below_z``.
+    It flags a tick when the target leaves what the inputs imply by more than
+    ``z_threshold`` residual spreads, and alerts through the usual k of n.
+
+    Physics decides the form.  ``fit_intercept = false`` (the default) fits
+    ``target = Σ wᵢ · inputᵢ``: a target *proportional* to its inputs, as the pump
+    affinity law makes a pump's flow proportional to its speed and a chiller's cooling
+    capacity proportional to its pumps' speeds.  Learned at one operating point, such a
+    relation holds across the load cycle; with an intercept the slope is only as good as
+    the load range the learning saw, and extrapolates poorly.
+    """
+
+    target: str = Field(min_length=1, description="The tag predicted (the virtual sensor's measured twin).")
+    inputs: tuple[str, ...] = Field(min_length=1, description="Tags it is predicted from (same asset and period).")
+    fit_intercept: bool = Field(
+        default=False,
+        description="Fit a constant too; False: the target is proportional to the inputs (zero when they are).",
+    )
+    z_threshold: float = Field(
+        default=6.0, gt=0, description="|residual| beyond this many residual spreads is an anomalous tick."
+    )
+    learn_below_z: float = Field(
+        default=4.0,
+        gt=0,
+        description="Only ticks with |residual| below this many spreads are learned from: a fault that ramps in "
+        "is not absorbed as the new normal.",
+    )
+    warmup_steps: int = Field(
+        default=300, ge=10, description="Ticks learned from before the relation scores (no alert meanwhile)."
+    )
+    memory_s: float = Field(
+        default=604_800.0,
+        gt=0,
+        description="Time constant of the exponential forgetting of learned ticks (default a week): slow "
+        "harmless change (wear, a recalibration) is followed, a fault developing over minutes or hours is not. "
+        "Wear runs in wall time, so this is in seconds; memory_min_periods bounds it from below.",
+    )
+    memory_min_periods: float = Field(
+        default=3000.0,
+        ge=0,
+        description="The memory is at least this many periods of the relation's tags: 3000, ten default "
+        "warm-ups, keeps the fit an average of many ticks. Binds only for periods over ~3.4 min "
+        "(a week is 604,800 ticks at 1 s, unchanged; 168 at 1 h, raised to 3000 h). 0: no floor.",
+    )
+
+    @model_validator(mode="after")
+    def _target_not_input(self) -> RelationSettings:
+        if self.target in self.inputs:
+            raise ValueError(f"relation target {self.target!r} cannot be one of its own inputs")
+        if len(set(self.inputs)) != len(self.inputs):
+            raise ValueError(f"relation of {self.target!r}: an input is listed twice")
+        return self
+
+
+class AssetDetectSettings(_Section):
+    """Asset-level rules: the energy balance, the learned relations and the operating modes of one asset."""
+
+    name: str = Field(min_length=1, description="The asset (as in tags[].asset).")
+    energy_balance: EnergyBalanceSettings | None = None
+    relations: tuple[RelationSettings, ...] = Field(
+        default=(),
+        description="Virtual sensors: a tag predicted from other tags of the asset, learned on normal ticks.",
+    )
+    modes: tuple[ModeRuleSettings, ...] = Field(
+        default=(),
+        description="Checked in order, the first rule that matches gives the mode; none: 'running'.",
+    )
+    mode_holdoff_s: float = Field(
+        default=300.0,
+        ge=0,
+        description="After any mode change, detection on the asset waits this long (transients of a "
+        "start or a load change are not faults); detectors do not learn meanwhile. A transient runs in "
+        "process time, so this is in seconds; mode_holdoff_min_periods bounds it from below.",
+    )
+    mode_holdoff_min_periods: float = Field(
+        default=5.0,
+        ge=0,
+        description="The hold-off lasts at least this many periods of the asset's slowest tag: 5, the "
+        "default open_n, so no k-of-n window holds a tick forecast from before the change "
+        "(300 s on 1 s data, unchanged; 5 h on hourly data). 0: no floor.",
+    )
+
+
+class DetectSettings(_Section):
+    score_threshold: float = Field(
+        default=0.259,
+        gt=0,
+        lt=1,
+        description="A tick is anomalous when its score reaches this. A score is the calibrated surprise's tail "
+        "probability p as S/(S+10), S = -log10 p: 0.259 is p = 10^-3.5 (3.6 calibrated sigmas), 0.5 is 10^-10.",
+    )
+    score_method: Literal["surprise", "likelihood", "both"] = Field(
+        default="surprise",
+        description="surprise: the calibrated surprise of each tick; likelihood: Numenta's anomaly likelihood of "
+        "it (short-term mean against its long-term distribution, detect/likelihood.py); both: the larger.",
+    )
+    score_min_context_steps: int = Field(
+        default=8,
+        ge=1,
+        description="A tag is scored only once its forecast was made from at least this many values (the first "
+        "forecasts from 1-3 points would teach the scale residuals of thousands of sigmas).",
+    )
+    score_memory_steps: int = Field(
+        default=5000,
+        ge=2,
+        description="Ticks a tag's usual surprise is remembered over (exponential forgetting): a new normal is "
+        "absorbed in about this many ticks.",
+    )
+    score_clip_sigmas: float = Field(
+        default=3.0,
+        gt=1,
+        description="Residuals are clipped to this many of the tag's usual scales before they are learned "
+        "(winsorised): one spike cannot inflate the scale.",
+    )
+    score_severe_sigmas: float = Field(
+        default=8.0,
+        gt=0,
+        description="A tick this many calibrated sigmas off its forecast is severe (one such tick may open an alert).",
+    )
+    score_refractory_steps: int = Field(
+        default=1000,
+        ge=0,
+        description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
+        "ticks) scores: one event, one detection. 0: off.",
+    )
+    score_likelihood_short_steps: int = Field(
+        default=10, ge=1, description="score_method likelihood: ticks in the short-term mean of the score ..."
+    )
+    score_likelihood_memory_steps: int = Field(
+        default=1000, ge=2, description="... judged against its distribution over about this many ticks."
+    )
+    residual_min_sigma: float = Field(
+        default=1.0,
+        ge=0,
+        description="Floor on each tag's learned usual residual scale (units: the forecast's spread, at least the "
+        "tag's resolution): a still tag otherwise learns a scale of ~0 and alarms on its first small move.",
+    )
+    grace_period_steps: int = Field(
+        default=30, ge=2, description="Ticks a tag's scale learns before it may flag anything."
+    )
+    # Distribution change (detect/distribution.py, detectors/distribution.py): recent values against the past.
+    distribution_enabled: bool = Field(
+        default=True,
+        description="Per tag, the recent window's value distribution against a forgetting reference (relative "
+        "entropy, calibrated as the residual surprise); its score joins the residual's (maximum).",
+    )
+    distribution_window_steps: int = Field(
+        default=16, ge=4, le=4096, description="Ticks in the recent window compared with the reference."
+    )
+    distribution_bins: int = Field(
+        default=8,
+        ge=2,
+        le=60,
+        description="Cells of the value distribution (equiprobable for a normal tag), plus one beyond "
+        "±2.5 usual scales on each side.",
+    )
+    distribution_reference_steps: int = Field(
+        default=3000,
+        ge=2,
+        description="Ticks the reference distribution (and the value scale that places the cells) remembers.",
+    )
+    distribution_warmup_steps: int = Field(
+        default=100, ge=1, description="Values in the reference before a tag is measured."
+    )
+    distribution_differences: bool = Field(
+        default=True,
+        description="Also measure the tick-to-tick differences' distribution (a change of dynamics whose "
+        "values stay in range); the tag's score is the larger of the two.",
+    )
+    # Drift against an old forecast (detectors/horizon.py): the residual of the forecast made horizon_steps ago.
+    horizon_enabled: bool = Field(
+        default=False,
+        description="Per tag, the value against the forecast made horizon_steps ticks ago (a slow drift "
+        "accumulates there instead of being followed), calibrated as the residual surprise; joins by maximum.",
+    )
+    horizon_steps: int = Field(
+        default=16, ge=2, le=1024, description="How many ticks ago that forecast was made (at most its horizon)."
+    )
+    open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
+    open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
+    clear_normal_steps: int = Field(
+        default=10, ge=1, description="An open alert clears after this many consecutive normal ticks."
+    )
+    critical_z: float = Field(default=8.0, gt=0, description="|residual z| from which an alert is critical.")
+    update_min_interval_s: float = Field(
+        default=30.0, ge=0, description="At most one 'updated' event per alert per this interval."
+    )
+    max_contributors: int = Field(default=5, ge=1)
+    # Alarms fit for an operator (ISA-18.2 / EEMUA 191; detect/lifecycle.py, detect/chatter.py, detect/flood.py).
+    # Defaults are set a priori from the standards' own numbers, not tuned on any reported data.
+    severe_opens_at_once: bool = Field(
+        default=True,
+        description="A residual tick beyond score_severe_sigmas calibrated σ (the per-tag scorer's severe mask) "
+        "opens its alert at once instead of waiting for open_k of open_n (a single huge spike is an alarm).",
+    )
+    rearm_steps: int = Field(
+        default=10,
+        ge=0,
+        description="Re-arm time in periods of the alert's tag group: an alert whose condition cleared and "
+        "comes back within it continues (an 'updated' event), no new alert opens; its 'cleared' waits for it.",
+    )
+    rearm_min_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="... and at least this long in operator time (EEMUA 191 counts chattering per minute). "
+        "Both 0: clear at once, as before.",
+    )
+    chatter_openings: int = Field(
+        default=3,
+        ge=0,
+        description="A subject that opens this many alerts within chatter_window_s is chattering: its alert is "
+        "latched, re-armed for chatter_window_s. 0: no latch.",
+    )
+    chatter_window_s: float = Field(
+        default=600.0, gt=0, description="Operator time in which chatter_openings openings latch a subject."
+    )
+    flood_openings: int = Field(
+        default=10,
+        ge=0,
+        description="An asset that opened this many alerts within flood_window_s is in a flood: further "
+        "openings become members of one 'flood' alert of the asset. 0: no flood alerts.",
+    )
+    flood_window_s: float = Field(default=600.0, gt=0, description="Operator time of the flood rate.")
+    flood_clear_openings: int = Field(
+        default=5,
+        ge=0,
+        description="The flood clears when fewer openings than this (members included) fall in the last "
+        "flood_window_s and none of its members is still active.",
+    )
+    asset_enabled: bool = Field(
+        default=False,
+        description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",
+    )
+    asset_warmup_steps: int = Field(
+        default=400, ge=20, description="Ticks an asset's normal state is learned from; then the model is frozen."
+    )
+    asset_explained_variance: float = Field(
+        default=0.7, gt=0, le=1, description="Principal components in T² carry this share; the rest make Q."
+    )
+    asset_quantile: float = Field(
+        default=0.99, gt=0.5, lt=1, description="Control limits: this quantile of the warm-up's T² and Q ..."
+    )
+    asset_ucl_factor: float = Field(default=3.0, gt=0, description="... times this factor.")
+    asset_ewma_alpha: float = Field(
+        default=1.0, gt=0, le=1, description="Smoothing weight of the newest tick (1: no smoothing)."
+    )
+    asset_smooth_vector: bool = Field(
+        default=False, description="Smooth the standardised vector (MEWMA); False: smooth T² and Q."
+    )
+    asset_drift_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="A tag whose warm-up variance is more than this share slow is scored against a moving baseline.",
+    )
+    asset_drift_alpha: float = Field(
+        default=1.0 / 30.0, gt=0, le=1, description="EWMA weight of that baseline (and of the slowness test)."
+    )
+    asset_chart_alpha: float = Field(
+        default=0.15,
+        ge=0,
+        le=1,
+        description="EWMA control chart per steady tag for small sustained shifts: weight of the newest tick "
+        "(0: no charts).",
+    )
+    asset_chart_factor: float = Field(
+        default=3.5, gt=0, description="Each chart's limit: the warm-up quantile of its |EWMA| times this factor."
+    )
+    asset_learn_rate: float = Field(
+        default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
+    )
+    asset_likelihood_enabled: bool = Field(
+        default=False,
+        description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
+        "instead of the score itself.",
+    )
+    asset_likelihood_short_steps: int = Field(
+        default=1, ge=1, description="Ticks in the short-term mean of the asset score ..."
+    )
+    asset_likelihood_history_steps: int = Field(
+        default=500,
+        ge=10,
+        description="... judged against the last this many normal scores (seeded with the warm-up's own).",
+    )
+    asset_likelihood_z: float = Field(
+        default=3.0,
+        gt=0,
+        description="A tick is anomalous when the short-term mean is this many long-term σ above the long-term "
+        "mean (likelihood Φ(z)).",
+    )
+    merge_by_asset: bool = Field(
+        default=True,
+        description="Residual anomalies of several tags of one asset form one alert (tags ranked as "
+        "contributors); False: one alert per tag.",
+    )
+    rule_critical_ratio: float = Field(
+        default=2.0,
+        gt=1,
+        description="A rate_of_change / energy_balance alert is critical from this multiple of its limit.",
+    )
+    dq_recovery_steps: int = Field(
+        default=10,
+        ge=0,
+        description="Ticks a tag stays out of scoring after a data-quality condition ends: the forecasts "
+        "made from the bad values are not judged.",
+    )
+    spike_window_steps: int = Field(
+        default=30, ge=4, description="Recent steps of a tag whose spread a spike is measured against."
+    )
+    spike_max_steps: int = Field(
+        default=2,
+        ge=1,
+        description="A jump that has not come back within this many ticks is a level change, not a spike: "
+        "its ticks are scored again (detection of a real step is delayed by at most this).",
+    )
+    missing_after_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="A tag without a usable value this long (counted from its last value, held values "
+        "included) is reported missing. None: missing_after_periods periods of the tag.",
+    )
+    missing_after_periods: float = Field(
+        default=60.0,
+        gt=0,
+        description="Default missing-after in periods: 60 (60 s on 1 s data, as before; 60 h on hourly data). "
+        "It counts from the last held value, so with the default hold a tag is missing 90 periods after its "
+        "last sample: a few late or skipped samples of slow data never are, a silent 1 s tag is within 90 s.",
+    )
+    stuck_after_periods: float = Field(
+        default=120.0,
+        gt=1,
+        description="Default of tags[].stuck_after_s in periods, for tags with stuck_check = true: 120 (the "
+        "120 s the chiller's tags were set to at 1 s); a moving measurement does not sit within its "
+        "tolerance for 120 of its own samples.",
+    )
+    assets: tuple[AssetDetectSettings, ...] = Field(
+        default=(), description="Per-asset rules: energy balance, relations, operating modes."
+    )
+
+    @model_validator(mode="after")
+    def _k_le_n(self) -> DetectSettings:
+        if self.open_k > self.open_n:
+            raise ValueError(f"open_k ({self.open_k}) must not exceed open_n ({self.open_n})")
+        return self

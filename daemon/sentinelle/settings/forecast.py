@@ -1,0 +1,108 @@
+"""Forecasting and per-plant fine-tuning (``[forecast]``, ``[finetune]``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import _Section
+
+
+class ForecastSettings(_Section):
+    forecaster: Literal["naive", "seasonal_naive", "holt", "model"] = Field(
+        default="model",
+        description="model: our time-series transformer (the shipped checkpoint unless model_path is set); "
+        "holt, naive, seasonal_naive: baselines, also the fallback when the model cannot be loaded.",
+    )
+    horizon_steps: int = Field(default=16, ge=1, le=1024)
+    season_steps: int = Field(default=0, ge=0, description="Season length for seasonal_naive (0: last value).")
+    quantile_levels: tuple[float, ...] = (0.1, 0.5, 0.9)
+    holt_alpha: float = Field(default=0.3, gt=0, le=1)
+    holt_beta: float = Field(default=0.05, ge=0, le=1)
+    holt_damping: float = Field(default=0.9, gt=0, le=1)
+    max_batch: int = Field(default=4096, ge=1)
+    max_wait_ms: float = Field(default=20.0, ge=0)
+    refresh_every_steps: int = Field(
+        default=1,
+        ge=1,
+        description="Forecast each tag every R ticks (a rotating 1/R of the tags per tick) and use the "
+        "earlier multi-step forecast in between: how a model too slow for every tag every tick keeps up.",
+    )
+    fallback_retry_s: float = Field(
+        default=300.0,
+        gt=0,
+        description="After the forecaster fails a whole call, its baseline forecasts for this long before the "
+        "forecaster is tried again; the wait doubles after each failed retry.",
+    )
+    fallback_retry_max_s: float = Field(
+        default=3600.0, gt=0, description="Longest wait between retries of a failing forecaster."
+    )
+    model_path: Path | None = Field(
+        default=None,
+        description="Local checkpoint directory (config.json + model.safetensors); "
+        "None: the checkpoint shipped in the package.",
+    )
+    model_device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="auto: CUDA (bfloat16) when available, else the CPU (float32)."
+    )
+    model_max_batch: int = Field(default=1024, ge=1, description="Windows per forward pass of the model.")
+    model_threads: int | None = Field(
+        default=None, ge=1, description="Torch CPU threads for the whole process; None: torch's default."
+    )
+    adapters_dir: Path | None = Field(
+        default=None,
+        description="Per-asset LoRA adapters of the model (<adapters_dir>/<asset>/, written by "
+        "`sentinelle finetune`); an asset without one, or with one that fails its checks, uses the base model. "
+        "None: the base model for every asset.",
+    )
+
+    @model_validator(mode="after")
+    def _levels_valid(self) -> ForecastSettings:
+        lv = self.quantile_levels
+        if not lv or any(not 0 < q < 1 for q in lv) or list(lv) != sorted(set(lv)):
+            raise ValueError("quantile_levels must be strictly increasing values in (0, 1)")
+        if 0.5 not in lv:
+            raise ValueError("quantile_levels must contain 0.5 (the point forecast)")
+        if self.refresh_every_steps > self.horizon_steps:
+            raise ValueError(
+                f"refresh_every_steps ({self.refresh_every_steps}) must not exceed horizon_steps "
+                f"({self.horizon_steps}): a tag's forecast must reach its next refresh"
+            )
+        return self
+
+
+class FinetuneSettings(_Section):
+    """How ``sentinelle finetune`` adapts the model to one asset's history (LoRA, early stopping).
+
+    Windows are cut from the asset's own tags; the newest ``validation_fraction``
+    of each series is kept for validation and never trained on, so the scores in
+    the adapter's manifest are out of sample.
+    """
+
+    rank: int = Field(default=8, ge=1, le=256, description="LoRA rank r.")
+    alpha: int = Field(default=16, ge=1, description="LoRA scaling numerator (the update is scaled by alpha/r).")
+    lora_dropout: float = Field(default=0.0, ge=0, lt=1)
+    target_modules: tuple[str, ...] = Field(
+        default=("q_proj", "v_proj", "o_proj", "up_proj", "down_proj"),
+        min_length=1,
+        description="Linear layers of the model that get LoRA weights (names or dotted suffixes, e.g. "
+        "head.output_layer).",
+    )
+    learning_rate: float = Field(default=1e-3, gt=0)
+    weight_decay: float = Field(default=0.0, ge=0)
+    batch_size: int = Field(default=32, ge=1)
+    max_steps: int = Field(default=400, ge=1, description="Upper bound; early stopping usually ends sooner.")
+    eval_every_steps: int = Field(default=25, ge=1)
+    patience_evals: int = Field(
+        default=4, ge=1, description="Stop after this many validations in a row without a better validation loss."
+    )
+    validation_fraction: float = Field(default=0.2, gt=0, lt=1, description="Newest share of each series.")
+    validation_windows: int = Field(default=256, ge=1, description="Most validation windows (evenly spaced).")
+    min_context_steps: int = Field(default=32, ge=2, description="Fewest steps of history before an origin.")
+    label_clip: float = Field(default=50.0, gt=0, description="Scaled targets are clipped to ±this (as pretraining).")
+    season_steps: int = Field(default=1, ge=1, description="Season of the MASE scale in the validation scores.")
+    seed: int = Field(default=0, ge=0)
+    threads: int = Field(default=2, ge=1, description="Torch CPU threads during fine-tuning.")
+    max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget; the best adapter is kept.")
