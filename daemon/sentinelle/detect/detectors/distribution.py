@@ -4,7 +4,8 @@ The numerics are :class:`~sentinelle.detect.distribution.DistributionShift` (bin
 window against a forgetting reference, the G statistic calibrated against the tag's own
 usual G, the same 0 … 1 score scale as the residual surprise).  One subject per tag;
 flagged when the calibrated score reaches ``detect.score_threshold`` (after
-``detect.distribution_warmup_steps`` values in the reference), k of n to open.
+``detect.distribution_warmup_steps`` values in the reference, and not before
+``detect.grace_period_steps`` values, as every per-tag score), k of n to open.
 
 **How it combines with the residual detector.**  Both scores are ``S/(S+10)`` of a
 tail probability's decades, each calibrated on its own tag, so they are comparable; a
@@ -43,6 +44,7 @@ class DistributionDetector:
         s = ctx.settings
         self.layout = lay
         self.threshold = s.score_threshold
+        self.grace = s.grace_period_steps
         min_spread = np.array([t.min_spread for t in lay.tag_settings])
 
         def shift() -> DistributionShift:
@@ -83,6 +85,10 @@ class DistributionDetector:
             surprise = np.fmax(surprise, sh.surprise)
             r = np.fmax(r, sh.r)
         self.r = r
+        # detect.grace_period_steps holds for every per-tag score: nothing flags or scores before it.
+        young = next(iter(self.shifts.values())).filled < self.grace
+        onset = np.where(young & np.isfinite(onset), 0.0, onset)
+        surprise = np.where(young & np.isfinite(surprise), 0.0, surprise)
         measured = np.isfinite(surprise)
         flagged = measured & (surprise >= self.threshold)
         return findings(flagged, measured & ~flagged, surprise, tag_score=onset, tag_surprise=surprise)
