@@ -18,6 +18,9 @@
                                         operator commands ──▶ detect ──┘ (acknowledged events)
 
   plus a housekeeping tick (queue depth gauges, systemd watchdog).
+* **modes** (``daemon.mode``, :func:`build`): ``all`` is the above; ``collector`` runs only the
+  sources, into Kafka's samples topic, and ``worker`` only the stages after them, from that topic,
+  as one member of a consumer group (``scaleout/``).
 * **stop** (first SIGTERM/SIGINT): sources stop, every queue drains through the
   pipeline — each stage ends on a ``None`` sentinel — and sinks flush, all within
   ``shutdown_timeout_s``.  Every close has that deadline (each sink at least
@@ -36,15 +39,15 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .detect.control import OperatorControl
 from .detect.maintenance import calendar_from_settings
 from .detect.stage import DetectStage
 from .errors import ModelError, SourceUnavailable
 from .forecast import Forecaster, make_fallback, make_forecaster
-from .forecast.batcher import ForecastBatcher
+from .forecast.batcher import ESTIMATOR_NAME, Estimator, ForecastBatcher
 from .metrics import Metrics
 from .notify import sd_notify, watchdog_period_s
 from .queues import CLOSED, SampleQueue, end_of_stream
@@ -95,6 +98,8 @@ class Daemon:
         self.sinks: list[AlertSink] = list(sinks) if sinks is not None else self._default_sinks()
         self.sources: list[Source] = list(sources) if sources is not None else self._default_sources()
         self.metrics_address: tuple[str, int] | None = None
+        self.on_source_state: Callable[[tuple[str, ...], bool], None] | None = None
+        """Told (tags, down) when a source disconnects or reconnects: a collector passes it on to its workers."""
         self._http: Any = None
         self._started_sinks: list[AlertSink] = []
         self._stop_deadline: float | None = None
@@ -110,14 +115,15 @@ class Daemon:
         with the Holt baseline instead.
         """
         f = self.settings.forecast
+        estimator = self._asset_estimator()
         if forecaster is not None:
-            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
+            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f), estimator=estimator)
         try:
             asset_tags: dict[str, list[str]] = {}
             for t in self.settings.tags:
                 asset_tags.setdefault(t.asset, []).append(t.name)
             forecaster = make_forecaster(f, self.metrics, asset_tags)
-            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
+            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f), estimator=estimator)
         except ModelError as e:
             self.metrics.forecast_errors.labels(f.forecaster).inc()
             baseline = make_fallback(f)
@@ -126,10 +132,32 @@ class Daemon:
             log.error("forecaster %r unavailable: %s; using the %r baseline instead", f.forecaster, e, baseline.name)
             # The baseline's own fallback is what its settings would give it.
             as_baseline = f.model_copy(update={"forecaster": baseline.name})
-            batcher = ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline))
+            batcher = ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline), estimator=estimator)
             # A checkpoint that cannot be read is not retried (it does not mend itself); the gauge says so.
             self.metrics.forecast_fallback_active.set(1)
             return batcher
+
+    def _asset_estimator(self) -> Estimator | None:
+        """The asset model's per-slot estimates (``forecast.asset_model_path``); None when off or unloadable.
+
+        Extra evidence, not the forecast: a checkpoint that cannot be loaded is logged and
+        counted, and the daemon runs without estimates.
+        """
+        f = self.settings.forecast
+        if f.asset_model_path is None:
+            return None
+        from .forecast.asset_engine import AssetForecaster  # torch only when the asset model is configured
+
+        try:
+            model = AssetForecaster(
+                f.asset_model_path, f.quantile_levels, device=f.model_device, max_batch=f.model_max_batch
+            )
+        except ModelError as e:
+            self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()
+            log.error("asset model unavailable: %s; running without estimates from the other tags", e)
+            return None
+        log.info("asset model: %s (each tag also estimated from its asset's other tags)", f.asset_model_path)
+        return model.estimate_window
 
     def _default_sinks(self) -> list[AlertSink]:
         s = self.settings
@@ -173,6 +201,8 @@ class Daemon:
             def on_state(connected: bool, names: tuple[str, ...] = names) -> None:
                 # An outage is a gap, not the last values held as if live (source_down alerts).
                 self.windows.set_source_down(names, not connected)
+                if self.on_source_state is not None:
+                    self.on_source_state(names, not connected)
 
             src = OpcUaSource(cfg, tags, self.metrics, self.samples, on_state=on_state)
             out.append(src)
@@ -182,16 +212,20 @@ class Daemon:
 
     # -- life cycle ---------------------------------------------------------
 
-    async def start(self) -> None:
-        """Open the metrics endpoint and the sinks, warm up from history; fail fast on required services."""
+    def start_metrics_endpoint(self) -> None:
+        """Serve ``/metrics`` when ``[prometheus]`` is enabled (every mode does, first)."""
         p = self.settings.prometheus
-        if p.enabled:
+        if p.enabled and self._http is None:
             from prometheus_client import start_http_server
 
             server, _thread = start_http_server(p.port, addr=p.host, registry=self.metrics.registry)
             self._http = server
             self.metrics_address = (p.host, int(server.server_port))
             log.info("metrics on http://%s:%d/metrics", *self.metrics_address)
+
+    async def start(self) -> None:
+        """Open the metrics endpoint and the sinks, warm up from history; fail fast on required services."""
+        self.start_metrics_endpoint()
         for sink in self.sinks:
             await sink.start()
             self._started_sinks.append(sink)
@@ -215,7 +249,7 @@ class Daemon:
                 if self.commands is not None:
                     # Stopped with the sources: nothing may join the alert queue once it drains.
                     source_tasks.append(tg.create_task(self.commands.run(), name="commands"))
-                await self._check_required_sources()
+                await self.check_required_sources()
                 stages = [
                     tg.create_task(self._window_stage(), name="windows"),
                     tg.create_task(self.batcher.run(self.window_q, self.forecast_q), name="forecast"),
@@ -277,7 +311,7 @@ class Daemon:
             self._http.server_close()
             self._http = None
 
-    async def _check_required_sources(self) -> None:
+    async def check_required_sources(self) -> None:
         for src, cfg in self._required_sources:
             if not await src.wait_connected(cfg.connect_timeout_s):
                 why = f": {src.last_error}" if src.last_error else ""
@@ -369,7 +403,39 @@ class Daemon:
             await asyncio.sleep(period)
 
 
-async def run_until_signalled(daemon: Daemon, stop: asyncio.Event | None = None) -> None:
+class Runner(Protocol):
+    """What :func:`run_until_signalled` runs: the daemon in one of its modes (``daemon.mode``)."""
+
+    async def start(self) -> None: ...
+
+    async def serve(self, stop: asyncio.Event) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def build(settings: Settings, metrics: Metrics | None = None) -> tuple[Daemon, Runner]:
+    """The daemon for ``settings`` and what runs it in its mode.
+
+    ``all``: the daemon itself.  ``collector`` (``scaleout/collector.py``): its sources and metrics
+    endpoint, samples to Kafka.  ``worker`` (``scaleout/worker.py``): its forecaster, sinks and
+    metrics endpoint, samples from Kafka — it connects no source.
+    """
+    mode = settings.daemon.mode
+    if mode == "all":
+        daemon = Daemon(settings, metrics)
+        return daemon, daemon
+    if mode == "collector":
+        from .scaleout.collector import Collector
+
+        daemon = Daemon(settings, metrics, sinks=[])
+        return daemon, Collector(daemon)
+    from .scaleout.worker import Worker
+
+    daemon = Daemon(settings, metrics, sources=[])
+    return daemon, Worker(daemon)
+
+
+async def run_until_signalled(daemon: Runner, stop: asyncio.Event | None = None) -> None:
     """Start and serve ``daemon``; the first SIGINT/SIGTERM stops gracefully, a second forces."""
     import signal
 

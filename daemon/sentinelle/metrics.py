@@ -39,11 +39,13 @@ DROP_REASONS = (
     "malformed_date",
     "malformed_value",
     "malformed_row",
+    "publish_failed",
 )
 """Every reason a sample may be skipped; all are pre-declared so dashboards see zeros.
 
 The ``malformed_*`` reasons come from history files and tables (``sources/history/``):
-a row whose date or value cannot be read, or whose column count is wrong."""
+a row whose date or value cannot be read, or whose column count is wrong.  ``publish_failed``: a
+collector (``scaleout/collector.py``) could not write them to the samples topic."""
 
 
 GATE_REASONS = ("stuck", "spike", "missing", "recovery", "mode", "mode_holdoff", "maintenance")
@@ -75,15 +77,25 @@ class TagStateCollector(Collector):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._snapshots: dict[float, TagSnapshot] = {}
+        self._snapshots: dict[tuple[float, str], TagSnapshot] = {}
 
-    def publish(self, group_key: float, snapshot: TagSnapshot) -> None:
-        """Replace the snapshot of one tag group (called from the event loop)."""
+    def publish(self, period_s: float, snapshot: TagSnapshot) -> None:
+        """Replace the snapshot of one tag group (called from the event loop).
+
+        A group is keyed by its period and first tag: one group per period in the all-in-one
+        mode, one per asset and period in a scale-out worker (``scaleout/worker.py``).
+        """
         with self._lock:
-            self._snapshots[group_key] = snapshot
+            self._snapshots[(period_s, snapshot.tags[0] if snapshot.tags else "")] = snapshot
+
+    def forget(self, tags: frozenset[str]) -> None:
+        """Drop the snapshots of groups whose tags are among ``tags`` (a worker let their asset go)."""
+        with self._lock:
+            for key in [k for k in self._snapshots if k[1] in tags]:
+                del self._snapshots[key]
 
     def snapshots(self) -> list[TagSnapshot]:
-        """The latest snapshot of every group, ordered by period."""
+        """The latest snapshot of every group, ordered by period (then first tag)."""
         with self._lock:
             return [self._snapshots[k] for k in sorted(self._snapshots)]
 
@@ -387,6 +399,78 @@ class Metrics:
         )
 
         self.up = Gauge("up_state", "1 while the daemon runs its main loop.", namespace=ns, registry=r)
+        self._scaleout(ns, r)
+
+    def _scaleout(self, ns: str, r: CollectorRegistry) -> None:
+        """Collectors and workers over Kafka (``scaleout/``); zero in the all-in-one mode."""
+        self.scaleout_records = Counter(
+            "scaleout_records",
+            "Samples-topic records by role (collector: produced, worker: consumed).",
+            ["role"],
+            namespace=ns,
+            registry=r,
+        )
+        self.scaleout_bad_records = Counter(
+            "scaleout_bad_records",
+            "Records skipped because they cannot be read (malformed, unknown version), by topic (samples, state).",
+            ["topic"],
+            namespace=ns,
+            registry=r,
+        )
+        for topic in ("samples", "state"):
+            self.scaleout_bad_records.labels(topic)
+        self.scaleout_restore_failures = Counter(
+            "scaleout_restore_failures",
+            "Asset snapshots (or parts) not used: they do not fit the configuration; the asset started cold.",
+            ["part"],
+            namespace=ns,
+            registry=r,
+        )
+        for part in ("asset", "detector"):
+            self.scaleout_restore_failures.labels(part)
+        self.scaleout_assigned_partitions = Gauge(
+            "scaleout_assigned_partitions", "Samples-topic partitions this worker holds.", namespace=ns, registry=r
+        )
+        self.scaleout_assigned_assets = Gauge(
+            "scaleout_assigned_assets", "Configured assets of this worker's partitions.", namespace=ns, registry=r
+        )
+        self.scaleout_lag_records = Gauge(
+            "scaleout_lag_records",
+            "Records of this worker's partitions not consumed yet (high watermark minus position), summed.",
+            namespace=ns,
+            registry=r,
+        )
+        self.scaleout_checkpoint_age_seconds = Gauge(
+            "scaleout_checkpoint_age_seconds",
+            "Seconds since this worker last wrote its assets' snapshots.",
+            namespace=ns,
+            registry=r,
+        )
+        self.scaleout_checkpoint_bytes = Gauge(
+            "scaleout_checkpoint_bytes",
+            "Bytes of the last checkpoint (all assets of this worker).",
+            namespace=ns,
+            registry=r,
+        )
+        self.scaleout_snapshot_too_large = Counter(
+            "scaleout_snapshot_too_large",
+            "Asset snapshots not written: larger than scaleout.max_snapshot_bytes.",
+            namespace=ns,
+            registry=r,
+        )
+        self.scaleout_restore_seconds = Histogram(
+            "scaleout_restore_seconds",
+            "Time to read and apply the snapshots of newly assigned partitions.",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0),
+            namespace=ns,
+            registry=r,
+        )
+        self.scaleout_rebalances = Counter(
+            "scaleout_rebalances",
+            "Consumer-group rebalances this worker went through (partitions assigned).",
+            namespace=ns,
+            registry=r,
+        )
 
         self.tag_state = TagStateCollector()
         r.register(self.tag_state)

@@ -98,6 +98,10 @@ class ForecastBatch:
     """Rows of ``window`` these forecasts are for (None: all).  A forecaster too slow
     to refresh every tag every tick refreshes a share of the rows each tick; the
     others keep their earlier multi-step forecast."""
+    estimate: FloatArray | None = None
+    """Each tag's value at ``window.ts`` estimated from the other tags of its asset at that instant
+    (rows × levels, in ``rows`` order like ``quantiles``; NaN: no estimate), from the asset model
+    (:mod:`sentinelle.forecast.asset_engine`); None: the forecaster gives none."""
 
     @property
     def horizon(self) -> int:

@@ -36,6 +36,7 @@ import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -269,6 +270,48 @@ class Windows:
                 g.down[row] = down
                 if down:
                     g.value_ts[row] = -np.inf
+
+    def state(self) -> tuple[dict[str, FloatArray], dict[str, Any]]:
+        """Each group's recent values (oldest first), held values and slot clock: a scale-out snapshot's part."""
+        arrays: dict[str, FloatArray] = {}
+        groups = []
+        for gi, g in enumerate(self.groups):
+            p = f"w{gi}~"
+            arrays[p + "ring"] = np.concatenate((g.ring[:, g.pos :], g.ring[:, : g.pos]), axis=1)
+            arrays |= {p + "last_ts": g.last_ts, p + "value": g.value, p + "value_ts": g.value_ts}
+            arrays[p + "down"] = g.down.astype(np.float64)
+            arrays[p + "pend_rows"] = np.array(g._pend_rows, dtype=np.float64)
+            arrays[p + "pend_ts"] = np.array(g._pend_ts, dtype=np.float64)
+            arrays[p + "pend_values"] = np.array(g._pend_values, dtype=np.float64)
+            groups.append({"tags": list(g.tags), "period_s": g.period_s, "next_slot": g.next_slot})
+        meta = {"groups": groups, "event_time": self.event_time, "last_event_ts": self._last_event_ts}
+        return arrays, meta
+
+    def restore(self, arrays: dict[str, FloatArray], meta: dict[str, Any]) -> None:
+        """Take over :meth:`state` of the same tags (another process); ``ValueError`` when it does not fit."""
+        saved = meta["groups"]
+        if [(m["tags"], m["period_s"]) for m in saved] != [(list(g.tags), g.period_s) for g in self.groups]:
+            raise ValueError("the saved windows are of other tags or periods")
+        for gi, (g, m) in enumerate(zip(self.groups, saved, strict=True)):
+            p = f"w{gi}~"
+            ring = arrays[p + "ring"]
+            if ring.shape[0] != len(g.tags) or arrays[p + "last_ts"].shape != g.last_ts.shape:
+                raise ValueError("the saved windows have another number of tags")
+            keep = min(ring.shape[1], g.context_steps)  # context_steps may have changed: keep the newest
+            g.ring[:] = np.nan
+            g.ring[:, g.context_steps - keep :] = ring[:, ring.shape[1] - keep :]
+            g.pos = 0
+            g.last_ts, g.value, g.value_ts = (
+                arrays[p + k].astype(np.float64) for k in ("last_ts", "value", "value_ts")
+            )
+            g.down = arrays[p + "down"] != 0
+            g._pend_rows = arrays[p + "pend_rows"].astype(np.intp).tolist()
+            g._pend_ts = arrays[p + "pend_ts"].tolist()
+            g._pend_values = arrays[p + "pend_values"].tolist()
+            g.next_slot = None if m["next_slot"] is None else int(m["next_slot"])
+        self.event_time = float(meta["event_time"])
+        self._last_event_ts = float(meta["last_event_ts"])
+        self._last_arrival_wall = time.monotonic()
 
     def tick_idle(self) -> list[WindowBatch]:
         """Let the wall clock move the watermarks when no sample has arrived for a while."""

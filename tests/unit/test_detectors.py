@@ -93,6 +93,7 @@ def test_every_detector_state_round_trips_and_the_restored_one_judges_the_next_t
     names = [d.name for d in g.detectors]
     assert names == [
         "forecast_residual",
+        "asset_estimate",
         "distribution_change",
         "asset_state",
         "limit_high",

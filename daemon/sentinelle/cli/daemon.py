@@ -91,11 +91,11 @@ def _sentinelle_error(exc: BaseException) -> SentinelleError | None:
 
 
 async def _run(settings: Settings) -> int:
-    from ..app import Daemon, run_until_signalled
+    from ..app import build, run_until_signalled
 
     try:
-        daemon = Daemon(settings)
-        await run_until_signalled(daemon)
+        daemon, runner = build(settings)
+        await run_until_signalled(runner)
     except (Exception, ExceptionGroup) as e:
         return _exit_code_for(e)
     dropped = daemon.alert_events_dropped()

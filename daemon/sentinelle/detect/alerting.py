@@ -162,6 +162,24 @@ class AlertCycle:
         names = self.layout.asset_names
         return events + book.clear_waiting(tick.ts, {names[k]: (why[k], cause[k]) for k in why})
 
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+        """Every tracker's k-of-n ring and clearing run, and the quiet counts (a scale-out snapshot)."""
+        arrays: dict[str, np.ndarray] = {}
+        for name, t in self.trackers.items():
+            arrays |= {f"{name}~ring": t.ring, f"{name}~open": t.open, f"{name}~run": t.normal_run}
+            arrays[f"{name}~pos"] = np.array([t.pos])
+        return arrays, dict(self._quiet)
+
+    def restore(self, arrays: Mapping[str, np.ndarray], quiet: Mapping[str, int]) -> None:
+        """What :meth:`state` saved for the same detectors and subjects; ``ValueError`` when it does not fit."""
+        for name, t in self.trackers.items():
+            ring, is_open, run = arrays[f"{name}~ring"], arrays[f"{name}~open"], arrays[f"{name}~run"]
+            if ring.shape != t.ring.shape or is_open.shape != t.open.shape or run.shape != t.normal_run.shape:
+                raise ValueError(f"alert life-cycle state of {name!r} has another shape")
+            t.ring, t.open, t.normal_run = ring.astype(bool), is_open.astype(bool), run.astype(np.int64)
+            t.pos = int(arrays[f"{name}~pos"][0]) % t.n
+        self._quiet = {name: int(quiet[name]) for name in self.trackers}
+
     def reset(self) -> None:
         """Forget every open alert and the recent ticks (after a replay of history)."""
         for tracker in self.trackers.values():

@@ -49,6 +49,7 @@ import collections
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from ..metrics import Metrics
 from ..records import (
@@ -148,6 +149,29 @@ class AlertBook:
         """The per-asset openings gauge as last set."""
         self._in_flood: dict[AlertKey, str] = {}
         """Subjects whose opening joined a flood and whose condition has not cleared yet → their asset."""
+
+    def state(self) -> dict[str, Any]:
+        """Open alerts, re-arm, chatter and flood history as JSON (``book_state.py``: scale-out snapshots)."""
+        from . import book_state
+
+        return book_state.dump(self.open, self.latest_ts, self.rearm.state(), self.floods.state(), self._in_flood)
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take over what :meth:`state` saved (another process's book of the same asset); counts its open alerts."""
+        from . import book_state
+
+        self.release()
+        self.open, latest, rearm, floods, self._in_flood = book_state.load(state)
+        self.latest_ts = max(self.latest_ts, latest)
+        self.rearm.restore(rearm)
+        self.floods.restore(floods)
+        for a in self.open.values():
+            self.metrics.alerts_active.labels(a.asset, a.severity).inc()
+
+    def release(self) -> None:
+        """This process stops holding these alerts (another worker took the asset): un-count them."""
+        for a in self.open.values():
+            self.metrics.alerts_active.labels(a.asset, a.severity).dec()
 
     def severity_for(self, kind: AlertKind, magnitude: float) -> Severity:
         if kind in ("limit_high", "limit_low"):

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import collections
 from collections.abc import Hashable
+from typing import Any
 
 
 class Rearm:
@@ -63,3 +64,12 @@ class Rearm:
         while times and times[0] <= ts - self.chatter_window_s:
             times.popleft()
         return self.chatter_openings > 0 and len(times) >= self.chatter_openings
+
+    def state(self) -> list[Any]:
+        """The recent openings per subject, as JSON (a scale-out snapshot); subjects are alert keys."""
+        return [[list(k) if isinstance(k, tuple) else k, list(v)] for k, v in self._openings.items() if v]
+
+    def restore(self, state: list[Any]) -> None:
+        self._openings = {
+            (tuple(k) if isinstance(k, list) else k): collections.deque(float(t) for t in v) for k, v in state
+        }

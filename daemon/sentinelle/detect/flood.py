@@ -29,6 +29,7 @@ Defaults come from the standards' numbers, not from tuning.
 from __future__ import annotations
 
 import collections
+from typing import Any
 
 
 class FloodWatch:
@@ -78,3 +79,11 @@ class FloodWatch:
             if n == 0:
                 del self._times[asset]
         return out
+
+    def state(self) -> dict[str, Any]:
+        """Recent openings and active floods, as JSON (a scale-out snapshot)."""
+        return {"times": {a: list(t) for a, t in self._times.items()}, "active": sorted(self.active)}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._times = {str(a): collections.deque(float(x) for x in t) for a, t in state["times"].items()}
+        self.active = {str(a) for a in state["active"]}

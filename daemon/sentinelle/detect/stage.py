@@ -25,13 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import logging
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from ..errors import ConfigError
 from ..metrics import Metrics, TagSnapshot
 from ..queues import end_of_stream
 from ..records import AlertEvent, FloatArray, ForecastBatch
@@ -46,6 +49,8 @@ from .gating import AssetGate, AssetGates
 from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
 from .scoring import ResidualScorer
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -136,6 +141,8 @@ class DetectStage:
             periods.setdefault(t.asset, set()).add(t.period_s)
         self._split_assets = {a for a, p in periods.items() if len(p) > 1}
         self._groups: dict[tuple[str, ...], _Group] = {}
+        self._pending: dict[tuple[str, ...], tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
+        """Saved state of tag groups not built yet (:meth:`restore`): applied when their first batch comes."""
         self.last_tick: TickNumbers | None = None
         """The numbers of the latest batch :meth:`process` saw (forecasts, z, scores): for evaluations and plots."""
 
@@ -208,8 +215,50 @@ class DetectStage:
             cycle=AlertCycle(layout, detectors, lambda: self.book, self.metrics),
             mode_rows=self.gate.mode_rows(layout),
         )
+        pending = self._pending.pop(w.tags, None)
+        if pending is not None:
+            try:
+                _restore_group(g, *pending)
+            except (ConfigError, KeyError, ValueError, TypeError) as e:
+                log.warning(
+                    "saved detector state of %d tags (%s …) not used, they start cold: %s", len(w.tags), w.tags[0], e
+                )
+                self.metrics.scaleout_restore_failures.labels("detector").inc()
+                return self._group(fb)
         self._groups[w.tags] = g
         return g
+
+    # -- scale-out snapshots ---------------------------------------------------------
+
+    def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+        """Every tag group's detectors, data-quality screen and alert life cycle, and the alert book.
+
+        Arrays (detector blobs as bytes) and JSON meta, for ``scaleout/state.py``; groups not
+        built yet but restored earlier are kept as they were restored.
+        """
+        arrays: dict[str, np.ndarray] = {}
+        groups: list[dict[str, Any]] = []
+        for gi, g in enumerate(self._groups.values()):
+            p = f"g{gi}~"
+            arrays[p + "screen"] = _as_array(g.screen.state())
+            for d in g.detectors:
+                arrays[f"{p}det~{d.name}"] = _as_array(d.state())
+            cycle, quiet = g.cycle.state()
+            arrays |= {f"{p}cycle~{k}": v for k, v in cycle.items()}
+            groups.append({"tags": list(g.tags), "detectors": [d.name for d in g.detectors], "quiet": quiet})
+        for tags, (saved, meta) in self._pending.items():
+            p = f"g{len(groups)}~"
+            arrays |= {p + k: v for k, v in saved.items()}
+            groups.append({**meta, "tags": list(tags)})
+        return arrays, {"groups": groups, "book": self.book.state()}
+
+    def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+        """Take over :meth:`state` of another process (same tags): the book now, each tag group at its first batch."""
+        self.book.restore(meta["book"])
+        self._pending = {}
+        for gi, gm in enumerate(meta["groups"]):
+            p = f"g{gi}~"
+            self._pending[tuple(gm["tags"])] = ({k[len(p) :]: v for k, v in arrays.items() if k.startswith(p)}, gm)
 
     # -- one tick ---------------------------------------------------------------------
 
@@ -269,3 +318,18 @@ class DetectStage:
             alerts=g.cycle,
         )
         return tick, gates
+
+
+def _as_array(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=np.uint8)
+
+
+def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
+    """One tag group's saved state; raises when it was saved with other detectors or subjects."""
+    names = [d.name for d in g.detectors]
+    if meta["detectors"] != names:
+        raise ConfigError(f"saved with detectors {meta['detectors']}, configured now {names}")
+    g.screen.restore(arrays["screen"].tobytes())
+    for d in g.detectors:
+        d.restore(arrays[f"det~{d.name}"].tobytes())
+    g.cycle.restore({k[len("cycle~") :]: v for k, v in arrays.items() if k.startswith("cycle~")}, meta["quiet"])

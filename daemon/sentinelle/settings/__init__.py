@@ -11,7 +11,7 @@ layers merge is :mod:`sentinelle.settings_sources`.  Units are part of field nam
 naming the field, list items by their name (``tags[chiller1.chw_temp_c].period_s``).
 
 One module per section (:mod:`.sources`, :mod:`.windows`, :mod:`.forecast`, :mod:`.detect`,
-:mod:`.sinks`, :mod:`.daemon`, :mod:`.simulator`, :mod:`.history`); the root and its loading in
+:mod:`.sinks`, :mod:`.daemon`, :mod:`.scaleout`, :mod:`.simulator`, :mod:`.history`); the root and its loading in
 :mod:`.root`. Every public name is re-exported here: import from ``sentinelle.settings``.
 """
 
@@ -28,6 +28,7 @@ from .history import (
     PostgresSource,
 )
 from .root import EnvOverTomlSettings, Settings, config_error, load_settings, read_toml
+from .scaleout import ScaleoutSettings
 from .simulator import FaultKind, FaultSettings, SimulatorSettings
 from .sinks import CommandSettings, ConsoleSettings, KafkaSettings, PrometheusSettings
 from .sources import OpcUaSecurityPolicy, OpcUaSourceSettings, TagSettings
@@ -60,6 +61,7 @@ __all__ = [
     "PostgresSource",
     "PrometheusSettings",
     "RelationSettings",
+    "ScaleoutSettings",
     "Settings",
     "SimulatorSettings",
     "TagSettings",

@@ -47,3 +47,8 @@ class DaemonSettings(_Section):
         "$CREDENTIALS_DIRECTORY is read as well (and wins).",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    mode: Literal["all", "collector", "worker"] = Field(
+        default="all",
+        description="all: sources → detection → sinks in this process; collector: sources → the samples topic "
+        "([scaleout]); worker: the samples topic → detection → sinks, one member of the consumer group.",
+    )

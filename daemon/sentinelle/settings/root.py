@@ -22,6 +22,7 @@ from .daemon import DaemonSettings, MaintenanceSettings
 from .detect import AssetDetectSettings, DetectSettings
 from .forecast import FinetuneSettings, ForecastSettings
 from .history import HistorySettings
+from .scaleout import ScaleoutSettings
 from .simulator import SimulatorSettings
 from .sinks import CommandSettings, ConsoleSettings, KafkaSettings, PrometheusSettings
 from .sources import OpcUaSourceSettings, TagSettings
@@ -61,6 +62,7 @@ class Settings(BaseSettings):
     forecast: ForecastSettings = ForecastSettings()
     detect: DetectSettings = DetectSettings()
     kafka: KafkaSettings = KafkaSettings()
+    scaleout: ScaleoutSettings = ScaleoutSettings()
     prometheus: PrometheusSettings = PrometheusSettings()
     console: ConsoleSettings = ConsoleSettings()
     daemon: DaemonSettings = DaemonSettings()
@@ -87,6 +89,11 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         source_names = [s.name for s in self.sources]
+        if self.daemon.mode != "all":
+            if self.commands.enabled:
+                raise ValueError(f"commands.enabled: operator commands need daemon.mode all, not {self.daemon.mode}")
+            if self.history.sources:
+                raise ValueError(f"history.sources: the history backfill needs daemon.mode all, not {self.daemon.mode}")
         dup = _first_duplicate(source_names)
         if dup:
             raise ValueError(f"sources: duplicate source name {dup!r}")

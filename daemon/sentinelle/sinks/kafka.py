@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import time
@@ -266,6 +267,20 @@ class KafkaSink:
                 self._stalled_since = time.monotonic()
             self._drained.clear()
             self._wake.set()
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Until every event given to :meth:`send` is acknowledged or on disk; True when none is only in memory.
+
+        For a scale-out worker, which commits its input offsets only once the alert events they
+        caused are durable: waits up to ``timeout_s`` for Kafka, then spools what is still pending.
+        """
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout_s):
+                await self._wait_drained()
+        if self._drained.is_set():
+            return True
+        self._spill("a scale-out worker commits its offsets")
+        return self.pending == self.spooled
 
     async def close(self) -> None:
         """Deliver what is pending, then stop the producer.

@@ -32,7 +32,7 @@ from ...records import FloatArray
 from ..distribution import DistributionShift
 from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, pack, unpack
 
-RANK = 15
+RANK = 16
 _VERSION = 1
 
 

@@ -24,7 +24,7 @@ from ...records import FloatArray
 from ..surprise import RobustScale, forecast_z, log_score, surprisal
 from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, pack, unpack
 
-RANK = 16
+RANK = 17
 _VERSION = 1
 
 
