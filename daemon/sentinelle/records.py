@@ -76,6 +76,9 @@ class WindowBatch:
     """Monotonic time at which the daemon received the sample that closed this slot."""
     source_down: BoolArray | None = None
     """Rows whose source was disconnected when the slot closed (their values are gaps); None: none."""
+    held: BoolArray | None = None
+    """History replay of a compressed export: rows whose slot received no read sample, only a held (forward-
+    filled) value, known to within the export's deadband (``windows.py``); None: every value is a measurement."""
 
     def __len__(self) -> int:
         return len(self.tags)

@@ -111,6 +111,8 @@ class AssetT2Q:
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
+        """Per tag, the variance the diagonal gets beyond the warm-up's: the resolution's (``min_spread²``), plus
+        ``deadband²/3`` when the warm-up was a compressed export's held values (``detect.history_held``)."""
         self.warmup_steps = warmup_steps
         self.explained_variance = explained_variance
         self.quantile = quantile

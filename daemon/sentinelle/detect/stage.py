@@ -27,7 +27,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,8 @@ class _Group:
     cycle: AlertCycle
     mode_rows: dict[str, int]
     """Tags read by mode rules → their row here."""
+    deadband: FloatArray | None = None
+    """While history is replayed: each row's deadband (0: none known)."""
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -141,6 +143,8 @@ class DetectStage:
             periods.setdefault(t.asset, set()).add(t.period_s)
         self._split_assets = {a for a, p in periods.items() if len(p) > 1}
         self._groups: dict[tuple[str, ...], _Group] = {}
+        self._deadbands: dict[str, float] | None = None
+        """While history is replayed: tag → deadband of the export (``replaying_history``)."""
         self._pending: dict[tuple[str, ...], tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
         """Saved state of tag groups not built yet (:meth:`restore`): applied when their first batch comes."""
         self.last_tick: TickNumbers | None = None
@@ -161,7 +165,7 @@ class DetectStage:
             await end_of_stream(outbox)
 
     @contextlib.contextmanager
-    def replaying_history(self) -> Iterator[None]:
+    def replaying_history(self, deadbands: Mapping[str, float] | None = None) -> Iterator[None]:
         """Detect on past data: detectors learn as usual, but no alert outlives the replay.
 
         The start-up backfill runs history through :meth:`process` so the River
@@ -173,15 +177,22 @@ class DetectStage:
         opens a fresh alert after ``open_k`` live anomalous ticks.  Data-quality and
         mode state (how long a tag has been flat, the asset's mode) is about the
         data, not about alerts, and carries over.
+
+        ``deadbands`` (tag → deadband in tag units, ``HistoryReport.deadbands()``) go with
+        the batches' held masks (``WindowBatch.held``) to the detectors, which learn held
+        slots as ``detect.history_held`` says (widen or skip); a tag absent has none.
         """
         live = self.book
         self.book = AlertBook(Metrics(CollectorRegistry()), self.settings)
+        self._deadbands = dict(deadbands or {})
         try:
             yield
         finally:
             self.book = live
+            self._deadbands = None
             for g in self._groups.values():
                 g.cycle.reset()
+                g.deadband = None
 
     def _group(self, fb: ForecastBatch) -> _Group:
         g = self._groups.get(fb.window.tags)
@@ -316,8 +327,16 @@ class DetectStage:
             maintenance=gates.maintenance,
             quality=dq,
             alerts=g.cycle,
+            held=w.held if self._deadbands is not None else None,
+            deadband=self._group_deadband(g) if self._deadbands is not None and w.held is not None else None,
         )
         return tick, gates
+
+    def _group_deadband(self, g: _Group) -> FloatArray:
+        if g.deadband is None:
+            known = self._deadbands or {}
+            g.deadband = np.array([known.get(t, 0.0) for t in g.layout.tags], dtype=np.float64)
+        return g.deadband
 
 
 def _as_array(blob: bytes) -> np.ndarray:

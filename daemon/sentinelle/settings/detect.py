@@ -398,6 +398,14 @@ class DetectSettings(_Section):
         "120 s the chiller's tags were set to at 1 s); a moving measurement does not sit within its "
         "tolerance for 120 of its own samples.",
     )
+    history_held: Literal["widen", "skip", "off"] = Field(
+        default="widen",
+        description="What detectors learn from a held slot of replayed history (a compressed export's value "
+        "known only to within its deadband, not measured; sources/history). widen: learn from it, with the "
+        "residual spread floored at deadband/sqrt(3) and deadband^2/3 added to the learned variances (residual "
+        "scale, asset warm-up); skip: learn spreads and asset warm-ups only from changed slots; off: take held "
+        "values for measurements (an uncompressed export).",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )

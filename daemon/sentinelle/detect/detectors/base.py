@@ -131,6 +131,11 @@ class Tick:
     alerts: AlertView
     rows: RowNumbers | None = None
     """Filled by the stage after every detector observed (the residual detector reports them)."""
+    held: BoolArray | None = None
+    """History replay of a compressed export: rows whose value was held, not read (``WindowBatch.held``); None:
+    every value is a measurement (live)."""
+    deadband: FloatArray | None = None
+    """With ``held``: each row's deadband in tag units (0: none known), what ``detect.history_held`` widens by."""
 
     def numbers(self) -> RowNumbers:
         if self.rows is None:
