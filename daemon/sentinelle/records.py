@@ -128,6 +128,8 @@ class Contributor:
 
 AlertKind = Literal[
     "forecast_residual",
+    "distribution_change",
+    "forecast_drift",
     "limit_high",
     "limit_low",
     "asset_state",

@@ -42,7 +42,7 @@ from ..settings import DetectSettings, TagSettings
 from ..timing import slowest_periods
 from .alerting import AlertCycle
 from .alerts import AlertBook
-from .detectors import BuildContext, Detector, Layout, Tick, build_all
+from .detectors import BuildContext, Detector, Findings, Layout, RowNumbers, Tick, build_all
 from .detectors.data_quality import QualityScreen, screen
 from .detectors.residual import ResidualDetector
 from .gating import AssetGate, AssetGates
@@ -84,10 +84,34 @@ class TickNumbers:
     expected: FloatArray
     z: FloatArray
     score: FloatArray
-    """Per row: the scorer's score (with a refractory period, the onset's: what evaluations record)."""
+    """Per row: the tag's combined score (with a refractory period, the onset's: what evaluations record): the
+    residual scorer's, or the maximum of it and every per-tag calibrated score a detector reports
+    (``Findings.tag_score``: the smallest tail probability)."""
     mid: int
     surprise: FloatArray
-    """Per row: the score the flag compares (before any refractory period): what alerts report."""
+    """Per row: the combined score the flags compare (before any refractory period)."""
+    parts: tuple[tuple[str, FloatArray], ...] = ()
+    """Each term of ``score`` by detector name (``forecast_residual`` first): ablations read them."""
+
+
+def combined(
+    rows: RowNumbers, found: Sequence[Findings], detectors: Sequence[Detector]
+) -> tuple[FloatArray, FloatArray, tuple[tuple[str, FloatArray], ...]]:
+    """Per row: the maximum of the residual's score and surprise and each detector's calibrated per-tag ones.
+
+    Every term is ``S/(S+10)`` of a calibrated tail probability's decades, so the maximum is the smallest
+    tail probability, and a tag flags (in its detector's alerts) exactly when the maximum reaches the one
+    ``detect.score_threshold``.  NaN only where every term is NaN.  Also each term by detector name.
+    """
+    score, surprise = rows.score, rows.surprise
+    parts = [("forecast_residual", rows.score)]
+    for d, f in zip(detectors, found, strict=True):
+        if f.tag_score is not None:
+            score = np.fmax(score, f.tag_score)
+            parts.append((d.name, f.tag_score))
+        if f.tag_surprise is not None:
+            surprise = np.fmax(surprise, f.tag_surprise)
+    return score, surprise, tuple(parts)
 
 
 class DetectStage:
@@ -263,9 +287,8 @@ class DetectStage:
         found = [d.observe(tick) for d in g.detectors]
         rows = next(f.rows for f in found if f.rows is not None)  # the residual detector's, always built
         tick = dataclasses.replace(tick, rows=rows)
-        self.last_tick = TickNumbers(
-            g, tick.ts, tick.values, rows.expected, rows.z, rows.score, rows.mid, rows.surprise
-        )
+        score, surprise, parts = combined(rows, found, g.detectors)
+        self.last_tick = TickNumbers(g, tick.ts, tick.values, rows.expected, rows.z, score, rows.mid, surprise, parts)
         self.gate.count_suppressed(lay, gates, [f.withheld for f in found if f.withheld is not None], w.values)
         # 3. Held clearings due and floods ended (re-arm, flood.py), pause, 4. learn and alert, detector by detector.
         events = self.book.tick(w.ts, w.period_s)
@@ -283,7 +306,7 @@ class DetectStage:
                 actual=w.values,
                 forecast=rows.expected,
                 levels=fb.levels,
-                score=rows.surprise,
+                score=surprise,
             ),
         )
         self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)

@@ -209,6 +209,44 @@ class DetectSettings(_Section):
     grace_period_steps: int = Field(
         default=30, ge=2, description="Ticks a tag's scale learns before it may flag anything."
     )
+    # Distribution change (detect/distribution.py, detectors/distribution.py): recent values against the past.
+    distribution_enabled: bool = Field(
+        default=True,
+        description="Per tag, the recent window's value distribution against a forgetting reference (relative "
+        "entropy, calibrated as the residual surprise); its score joins the residual's (maximum).",
+    )
+    distribution_window_steps: int = Field(
+        default=16, ge=4, le=4096, description="Ticks in the recent window compared with the reference."
+    )
+    distribution_bins: int = Field(
+        default=8,
+        ge=2,
+        le=60,
+        description="Cells of the value distribution (equiprobable for a normal tag), plus one beyond "
+        "±2.5 usual scales on each side.",
+    )
+    distribution_reference_steps: int = Field(
+        default=3000,
+        ge=2,
+        description="Ticks the reference distribution (and the value scale that places the cells) remembers.",
+    )
+    distribution_warmup_steps: int = Field(
+        default=100, ge=1, description="Values in the reference before a tag is measured."
+    )
+    distribution_differences: bool = Field(
+        default=True,
+        description="Also measure the tick-to-tick differences' distribution (a change of dynamics whose "
+        "values stay in range); the tag's score is the larger of the two.",
+    )
+    # Drift against an old forecast (detectors/horizon.py): the residual of the forecast made horizon_steps ago.
+    horizon_enabled: bool = Field(
+        default=False,
+        description="Per tag, the value against the forecast made horizon_steps ticks ago (a slow drift "
+        "accumulates there instead of being followed), calibrated as the residual surprise; joins by maximum.",
+    )
+    horizon_steps: int = Field(
+        default=16, ge=2, le=1024, description="How many ticks ago that forecast was made (at most its horizon)."
+    )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
     clear_normal_steps: int = Field(
