@@ -20,7 +20,7 @@ sample-to-alert latency (it includes the slot's wait for the next tick, ``allowe
 Needs a Kafka broker (``--bootstrap``, default ``$SENTINELLE_TEST_KAFKA_BOOTSTRAP``).  The values
 are a noisy random walk per tag with no fault: this measures cost, not detection.  The machine's
 load average is recorded beside each sample (a shared machine: other people's jobs count too).
-Rows are merged into ``--out`` by (forecaster, tags, workers): earlier rows of other runs stay.
+Rows are merged into ``--out`` by (forecaster, tags, workers, model threads): rows of other runs stay.
 
     PYTHONPATH=daemon python bench/scaleout.py --tags 10000 20000 --workers 1 2 --duration-s 60
     PYTHONPATH=daemon python bench/scaleout.py --forecaster model --tags 10000 --duration-s 90 --max-drain-s 60
@@ -327,6 +327,10 @@ async def _run(
     }
 
 
+def _key(run: dict[str, Any]) -> tuple[str, int, int]:
+    return run["forecaster"], run["tags"], run["workers"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bootstrap", default=os.environ.get("SENTINELLE_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
@@ -351,8 +355,8 @@ def main() -> None:
                     model_device="cpu", model_threads=args.model_threads or max(1, (os.cpu_count() or 1) // workers)
                 )
             r = asyncio.run(_run(args.bootstrap, tags, workers, args.duration_s, forecast, args.max_drain_s))
-            key = (args.forecaster, tags, workers)
-            runs = [x for x in runs if (x["forecaster"], x["tags"], x["workers"]) != key] + [r]
+            key = (args.forecaster, tags, workers, r["model_threads_per_worker"])
+            runs = [x for x in runs if (*_key(x), x.get("model_threads_per_worker")) != key] + [r]
             args.out.parent.mkdir(parents=True, exist_ok=True)
             device = "cpu (model, torch float32)" if args.forecaster == "model" else "cpu"
             result = {
