@@ -18,9 +18,11 @@ for the model (the shipped checkpoint on the CPU) and Holt in the same run:
   unscaling, the baseline's fill of non-finite rows); for Holt, its whole forecast;
 * ``detect_ms``: splitting the answer per window and every asset's detect stage.
 
-The model refreshes a rotating 1/R of the tags per tick (``forecast.refresh_every_steps``,
-default 16 here as in ``bench/scaleout.py``), so the medians are over R ticks: a whole
-rotation.  Holt forecasts every tag every tick (R = 1, its default).  History is written into
+The model refreshes a rotating 1/R of the tags per tick (``forecast.refresh_every_steps``):
+R = 16 as in ``bench/scaleout.py`` (what two CPU cores need; medians over R ticks, a whole
+rotation) and R = 1 (every tag every tick, what a GPU worker would run: its host columns are
+what stays on the CPU then; its forward column here is the CPU's).  Holt forecasts every tag
+every tick (R = 1, its default).  History is written into
 the windows' rings directly (not timed), then a few ticks warm the detectors up.
 
     PYTHONPATH=daemon python bench/host_cost.py                  # -> bench/results/host_cost.json
@@ -181,26 +183,30 @@ def run(name: str, forecaster: Forecaster, refresh: int, tags: int, ticks: int) 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tags", type=int, default=10_000)
-    ap.add_argument("--refresh-every-steps", type=int, default=16, help="the model's R (Holt: 1)")
-    ap.add_argument("--ticks", type=int, default=None, help="timed ticks (default: one rotation, R, at least 8)")
+    ap.add_argument(
+        "--refresh-every-steps", type=int, nargs="+", default=[16, 1], help="the model's R, one row each (Holt: 1)"
+    )
+    ap.add_argument(
+        "--ticks", type=int, default=None, help="timed ticks (default: Holt 8, the model one rotation: R, ≥ 2)"
+    )
     ap.add_argument(
         "--threads", type=int, default=1, help="torch CPU threads (1: two threads contend badly on a busy 2-core VM)"
     )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "host_cost.json")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    ticks = args.ticks or max(8, args.refresh_every_steps)
     levels, horizon = (0.1, 0.5, 0.9), 16
     results = []
-    for name in ("holt", "model"):
+    for name, refresh in [("holt", 1)] + [("model", r) for r in args.refresh_every_steps]:
         f: Forecaster
-        if name == "model":
+        if name == "model":  # a fresh one per row: run() wraps its tokenizer and model with timers
             f = ModelForecaster(SHIPPED_CHECKPOINT, levels, horizon, device="cpu", max_batch=1024)
         else:
             f = HoltForecaster(levels, horizon)
-        r = run(name, f, args.refresh_every_steps if name == "model" else 1, args.tags, ticks)
+        ticks = args.ticks or (8 if name == "holt" else max(2, refresh))
+        r = run(name, f, refresh, args.tags, ticks)
         results.append(r)
-        print(f"{name:>6}: {r['windows_forecast_per_tick']} windows/tick, median ms {r['median_ms']}", flush=True)
+        print(f"{name:>6} R={refresh}: {r['windows_forecast_per_tick']} windows/tick, median ms {r['median_ms']}")
     settings = {
         "tags": args.tags,
         "tags_per_asset": TAGS_PER_ASSET,
