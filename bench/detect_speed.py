@@ -10,7 +10,9 @@ asset detector's warm-up), as µs per sample (one tag at one tick).
 
 Configurations, all measured in the same run:
 
-* **per-tag only** — the baseline: forecast residuals scored per tag (the calibrated surprise), k of n;
+* **residual only** — forecast residuals scored per tag (the calibrated surprise), k of n;
+* **per-tag only** — the baseline: the residuals and the distribution-change detector
+  (``detect.distribution_enabled``, the default), k of n;
 * **+ asset** — ``detect.asset_enabled``: the asset-level detector on each asset's 50 tags;
 * **+ asset + rules** — also each tag's static limits, rate limit, stuck and spike checks.
 
@@ -55,6 +57,7 @@ Z90 = 1.2815515655446004
 T0 = 1_767_225_600.0
 
 CONFIGS: dict[str, dict[str, Any]] = {
+    "residual only": {"asset": False, "rules": False, "distribution": False},
     "per-tag only": {"asset": False, "rules": False},
     "+ asset": {"asset": True, "rules": False},
     "+ asset + rules": {"asset": True, "rules": True},
@@ -117,14 +120,15 @@ class Feed:
 
 
 def make_stage(n: int, config: dict[str, Any]) -> DetectStage:
-    settings = DetectSettings(asset_enabled=config["asset"])
+    settings = DetectSettings(asset_enabled=config["asset"], distribution_enabled=config.get("distribution", True))
     return DetectStage(make_tags(n, config["rules"]), settings, Metrics(CollectorRegistry()))
 
 
 def warmup_ticks() -> int:
     s = DetectSettings()
     asset_warmup = max(getattr(s, "asset_warmup_steps", 0), getattr(s, "asset_grace_period_steps", 0))
-    return max(s.grace_period_steps, asset_warmup) + 20
+    distribution = s.distribution_warmup_steps + s.distribution_window_steps
+    return max(s.grace_period_steps, asset_warmup, distribution) + 20
 
 
 def time_config(n: int, config: dict[str, Any], warmup: int, measure: int) -> dict[str, Any]:
@@ -245,7 +249,7 @@ def main() -> None:
         "measure_ticks": args.measure_ticks,
         "tags_per_asset": 50,
         "configs": CONFIGS,
-        "detect": "DetectSettings defaults, asset_enabled per configuration",
+        "detect": "DetectSettings defaults, asset_enabled and distribution_enabled per configuration",
     }
     write_result(args.out, "detect_speed", "cpu (numpy, River)", settings, results, scorer_alone=scorers)
 

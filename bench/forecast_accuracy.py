@@ -10,14 +10,19 @@ Tasks (nothing here was seen in pretraining — ``sentinelle.evaluation.heldout`
 * ``skab-h{1,16}``: the held-out 40 % of SKAB's anomaly-free channels (1 s), origins
   every 64 s, context 512 s;
 * ``chiller-h{1,16}``: the chiller simulator with unseen seeds (≥ 1000), 4 h at 1 s,
-  origins every 480 s, context 512 s.
+  origins every 480 s, context 512 s;
+* ``skab-now``, ``chiller-now`` (``asset_tasks.py``): the same windows as one asset's
+  tags together; each tag's value at the origin estimated — by a univariate forecaster
+  as its 1-step forecast, by ``virtual_sensor`` (recursive least squares on the other
+  tags' current values, the classic virtual sensor) and by the asset model
+  (``--asset-model DIR``) also from the other tags' values at the origin.
 
 Scores (``sentinelle.evaluation.scores``): MASE (seasonal scale), weighted quantile loss
 (CRPS approximation, 9 levels 0.1..0.9), 80 % interval coverage; per task and the
-geometric mean of MASE over the tasks.  Prints Markdown tables and writes
-``bench/results/forecast_accuracy.json`` (machine and device named).
+geometric mean of MASE over the forecast tasks and, separately, over the ``-now`` tasks.
+Prints Markdown tables and writes ``bench/results/forecast_accuracy.json`` (machine and device named).
 
-    python bench/forecast_accuracy.py [--model DIR] [--device cpu] [--skip autoets]
+    python bench/forecast_accuracy.py [--model DIR] [--asset-model DIR] [--device cpu] [--skip autoets]
 """
 
 from __future__ import annotations
@@ -35,13 +40,11 @@ from typing import Any
 import numpy as np
 
 from _machine import machine_info
-from sentinelle.evaluation.datasets import load_electricity, load_skab, to_study_units
-from sentinelle.evaluation.heldout import benchmark_seeds, skab_anomaly_free_cut
+from asset_tasks import AssetTask, NowEstimate, chiller_asset_task, score_now, skab_asset_task, virtual_sensor
+from sentinelle.evaluation.datasets import load_electricity, to_study_units
 from sentinelle.evaluation.scores import ScoreAccumulator, geometric_mean, mase_scale, study_metrics
 from sentinelle.forecast import HoltForecaster, NaiveForecaster
 from sentinelle.records import FloatArray
-from sentinelle.settings import SimulatorSettings
-from sentinelle.sim.chiller import CHILLER_TAGS, ChillerModel
 
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -65,6 +68,8 @@ class Task:
     evals: tuple[int, ...]
     contexts: list[FloatArray] = field(default_factory=list)
     targets: list[FloatArray] = field(default_factory=list)
+    asset: AssetTask | None = None
+    """The same windows as one asset's tags together (multivariate tasks), if they are."""
 
 
 def _day_index(ts: FloatArray, day: dt.date) -> int:
@@ -88,29 +93,10 @@ def electricity_tasks(data_dir: Path | None) -> tuple[Task, Task]:
     return rolling, window
 
 
-def skab_task(data_dir: Path | None) -> Task:
-    task = Task("skab", season=1, horizon=16, evals=(1, 16))
-    for s in load_skab(data_dir, groups=("anomaly-free",)):
-        cut = skab_anomaly_free_cut(s)
-        for o in range(max(cut, CONTEXT), len(s) - 16, 64):
-            task.contexts.append(s.values[o - CONTEXT : o])
-            task.targets.append(s.values[o : o + 16])
-    return task
-
-
-def chiller_task(seeds: int = 3, hours: float = 4.0) -> Task:
-    task = Task("chiller", season=1, horizon=16, evals=(1, 16))
-    steps = int(hours * 3600)
-    for seed in benchmark_seeds(seeds):
-        settings = SimulatorSettings(seed=seed, start_ts=1_767_225_600.0 + 3600.0 * seed)
-        model = ChillerModel(settings)
-        data = np.empty((steps, len(CHILLER_TAGS)))
-        for k in range(steps):
-            data[k] = model.step_array(settings.start_ts + k * settings.sample_period_s)  # type: ignore[operator]
-        for j in range(len(CHILLER_TAGS)):
-            for o in range(CONTEXT, steps - 16, 480):
-                task.contexts.append(data[o - CONTEXT : o, j])
-                task.targets.append(data[o : o + 16, j])
+def flat_task(asset: AssetTask) -> Task:
+    """The univariate task of an asset's runs: each tag alone (run → tag → origin order)."""
+    task = Task(asset.name, season=1, horizon=asset.horizon, evals=(1, asset.horizon), asset=asset)
+    task.contexts, task.targets = asset.flat()
     return task
 
 
@@ -222,19 +208,56 @@ def score(task: Task, q: FloatArray) -> dict[str, dict[str, float]]:
     return out
 
 
+def _table(results: dict[str, dict[str, dict[str, float]]], names: list[str], rows: list[str]) -> None:
+    print("| task | " + " | ".join(names) + " |")
+    print("|---|" + "---|" * len(names))
+    for t in rows:
+        cells = [
+            f"{results[n][t]['mase']:.3f} / {results[n][t]['wql']:.4f} / {results[n][t]['coverage_80']:.2f}"
+            if t in results[n]
+            else "–"
+            for n in names
+        ]
+        print(f"| {t} | " + " | ".join(cells) + " |")
+
+
+def asset_model(path: Path, device: str) -> tuple[Forecast, NowEstimate]:
+    """The asset model: a univariate task runs each window alone (G = 1); an asset's task runs its
+    tags together, and its estimate of now reads the other tags' values at the origin."""
+    from sentinelle.forecast.asset_engine import AssetForecaster
+
+    forecaster = AssetForecaster(path, LEVELS, device=device)
+
+    def forecast(task: Task) -> FloatArray:
+        if task.asset is None:
+            return forecaster.forecast(_pad(task.contexts)[:, None, :], task.horizon).quantiles[:, 0]
+        ctx, now, _ = task.asset.groups()
+        out = forecaster.forecast(ctx, task.horizon, now)
+        return task.asset.to_flat_order(out.quantiles)
+
+    def now(asset: AssetTask) -> FloatArray:
+        ctx, current, _ = asset.groups()
+        out = forecaster.forecast(ctx, asset.horizon, current)
+        return asset.to_flat_order(out.estimate)
+
+    return forecast, now
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=None, help="checkpoint directory (default: the shipped one)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--data", type=Path, default=None, help="shared data folder (default ../shared/data)")
     ap.add_argument("--skip", nargs="*", default=[], help="forecasters to skip")
+    ap.add_argument("--asset-model", type=Path, default=None, help="an asset-model checkpoint to score too")
     ap.add_argument("--chiller-seeds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_accuracy.json")
     args = ap.parse_args()
 
     t0 = time.time()
     elec, window = electricity_tasks(args.data)
-    tasks = [elec, window, skab_task(args.data), chiller_task(args.chiller_seeds)]
+    assets = [skab_asset_task(args.data), chiller_asset_task(args.chiller_seeds)]
+    tasks = [elec, window, *(flat_task(a) for a in assets)]
     factories: dict[str, Callable[[], Forecast]] = {
         "sentinelle": lambda: ours(args.model, args.device),
         "smoothing_alone": lambda: smoothing_alone(args.model),
@@ -243,6 +266,12 @@ def main() -> None:
         "ses": lambda: _ets("ANN", lambda t: 1),
         "holt": lambda: holt,
     }
+    now_only: dict[str, Callable[[], NowEstimate]] = {"virtual_sensor": lambda: virtual_sensor(LEVELS)}
+    estimators: dict[str, NowEstimate] = {}
+    if args.asset_model is not None:
+        forecast, now = asset_model(args.asset_model, args.device)
+        factories["asset_model"] = lambda: forecast
+        estimators["asset_model"] = now
     forecasters = {k: make() for k, make in factories.items() if k not in args.skip}
     results: dict[str, dict[str, dict[str, float]]] = {}
     window_forecasts: dict[str, FloatArray] = {}
@@ -255,22 +284,33 @@ def main() -> None:
             results[name].update(score(task, q))
             if task is window:
                 window_forecasts[name] = q[0, LEVELS.index(0.5)]
+            if task.asset is not None:
+                # The estimate of now: the model's own head, a univariate forecaster's first step.
+                now_q = estimators[name](task.asset) if name in estimators else q[:, :, 0]
+                results[name][f"{task.asset.name}-now"] = score_now(task.asset, now_q, LEVELS)
+        timings[name] = round(time.time() - t, 1)
+        print(f"{name}: done in {timings[name]} s", flush=True)
+    for name, make_now in now_only.items():
+        if name in args.skip:
+            continue
+        t = time.time()
+        estimate = make_now()
+        results[name] = {f"{a.name}-now": score_now(a, estimate(a), LEVELS) for a in assets}
         timings[name] = round(time.time() - t, 1)
         print(f"{name}: done in {timings[name]} s", flush=True)
 
-    task_names = [k for k in next(iter(results.values())) if k != "electricity-2014-window"]
-    geo = {name: geometric_mean([results[name][t]["mase"] for t in task_names]) for name in results}
+    now_names = [f"{a.name}-now" for a in assets]
+    forecast_names = [n for n in results if n not in now_only]
+    task_names = [k for k in results[forecast_names[0]] if k != "electricity-2014-window" and k not in now_names]
+    geo = {name: geometric_mean([results[name][t]["mase"] for t in task_names]) for name in forecast_names}
+    geo_now = {name: geometric_mean([results[name][t]["mase"] for t in now_names]) for name in results}
 
     print("\n## MASE / WQL / 80 % coverage per task\n")
-    print("| task | " + " | ".join(results) + " |")
-    print("|---|" + "---|" * len(results))
-    for t in [*task_names, "electricity-2014-window"]:
-        cells = [
-            f"{results[n][t]['mase']:.3f} / {results[n][t]['wql']:.4f} / {results[n][t]['coverage_80']:.2f}"
-            for n in results
-        ]
-        print(f"| {t} | " + " | ".join(cells) + " |")
-    print("| **geometric mean MASE** | " + " | ".join(f"**{geo[n]:.3f}**" for n in results) + " |")
+    _table(results, forecast_names, [*task_names, "electricity-2014-window"])
+    print("| **geometric mean MASE** | " + " | ".join(f"**{geo[n]:.3f}**" for n in forecast_names) + " |")
+    print("\n## Estimate of now (each tag at the origin; multivariate estimators also read the others now)\n")
+    _table(results, list(results), now_names)
+    print("| **geometric mean MASE** | " + " | ".join(f"**{geo_now[n]:.3f}**" for n in results) + " |")
 
     actual = to_study_units(window.targets[0])
     study = {name: study_metrics(actual, to_study_units(f)) for name, f in window_forecasts.items()}
@@ -290,10 +330,15 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(args.device),
         "model": str(args.model or "shipped checkpoint"),
+        "asset_model": None if args.asset_model is None else str(args.asset_model),
         "levels": LEVELS,
         "tasks": {t.name: {"windows": len(t.contexts), "season": t.season, "horizon": t.horizon} for t in tasks},
         "results": results,
         "geometric_mean_mase": geo,
+        "geometric_mean_mase_now": geo_now,
+        "asset_tasks": {
+            a.name: {"tags": list(a.tags), "runs": len(a.runs), "origins": sum(map(len, a.origins))} for a in assets
+        },
         "electricity_study_window": {"ours_and_baselines": study, "published": STUDY_FIGURES},
         "timings_s": timings,
         "wall_s": round(time.time() - t0, 1),

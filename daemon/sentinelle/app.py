@@ -47,7 +47,7 @@ from .detect.maintenance import calendar_from_settings
 from .detect.stage import DetectStage
 from .errors import ModelError, SourceUnavailable
 from .forecast import Forecaster, make_fallback, make_forecaster
-from .forecast.batcher import ForecastBatcher
+from .forecast.batcher import ESTIMATOR_NAME, Estimator, ForecastBatcher
 from .metrics import Metrics
 from .notify import sd_notify, watchdog_period_s
 from .queues import CLOSED, SampleQueue, end_of_stream
@@ -115,14 +115,15 @@ class Daemon:
         with the Holt baseline instead.
         """
         f = self.settings.forecast
+        estimator = self._asset_estimator()
         if forecaster is not None:
-            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
+            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f), estimator=estimator)
         try:
             asset_tags: dict[str, list[str]] = {}
             for t in self.settings.tags:
                 asset_tags.setdefault(t.asset, []).append(t.name)
             forecaster = make_forecaster(f, self.metrics, asset_tags)
-            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f))
+            return ForecastBatcher(forecaster, f, self.metrics, make_fallback(f), estimator=estimator)
         except ModelError as e:
             self.metrics.forecast_errors.labels(f.forecaster).inc()
             baseline = make_fallback(f)
@@ -131,10 +132,32 @@ class Daemon:
             log.error("forecaster %r unavailable: %s; using the %r baseline instead", f.forecaster, e, baseline.name)
             # The baseline's own fallback is what its settings would give it.
             as_baseline = f.model_copy(update={"forecaster": baseline.name})
-            batcher = ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline))
+            batcher = ForecastBatcher(baseline, f, self.metrics, make_fallback(as_baseline), estimator=estimator)
             # A checkpoint that cannot be read is not retried (it does not mend itself); the gauge says so.
             self.metrics.forecast_fallback_active.set(1)
             return batcher
+
+    def _asset_estimator(self) -> Estimator | None:
+        """The asset model's per-slot estimates (``forecast.asset_model_path``); None when off or unloadable.
+
+        Extra evidence, not the forecast: a checkpoint that cannot be loaded is logged and
+        counted, and the daemon runs without estimates.
+        """
+        f = self.settings.forecast
+        if f.asset_model_path is None:
+            return None
+        from .forecast.asset_engine import AssetForecaster  # torch only when the asset model is configured
+
+        try:
+            model = AssetForecaster(
+                f.asset_model_path, f.quantile_levels, device=f.model_device, max_batch=f.model_max_batch
+            )
+        except ModelError as e:
+            self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()
+            log.error("asset model unavailable: %s; running without estimates from the other tags", e)
+            return None
+        log.info("asset model: %s (each tag also estimated from its asset's other tags)", f.asset_model_path)
+        return model.estimate_window
 
     def _default_sinks(self) -> list[AlertSink]:
         s = self.settings

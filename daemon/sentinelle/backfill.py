@@ -34,6 +34,14 @@ before the OPC-UA sources connect (so before ``READY=1``):
   and the alerts are forgotten, so a condition still present at start opens a
   fresh alert after ``open_k`` live anomalous ticks.  The first live slot is
   scored against the forecast made from the last historical slot.
+* **Compressed exports** (issue 17): each sample keeps its reader's *held* flag
+  (a forward-filled cell, :func:`~sentinelle.sources.history.held_mask`) through
+  the sort, as a column beside its time and value; the windows mark each closed
+  slot changed or held from it (``WindowBatch.held``), and the detect stage gets
+  every tag's deadband (``HistoryReport.deadbands()``, the first source listed
+  wins) with ``replaying_history``, so no detector takes a held value for a
+  measurement (``detect.history_held``: widen or skip).  The log shows each tag's
+  held share and deadband (``HistoryReport.log_summary``).
 * **Failure**: a source that cannot be read (file missing, server down, table
   or column missing, read failing midway) stops the start with
   :class:`~sentinelle.errors.SourceUnavailable` (exit 69) when
@@ -68,7 +76,7 @@ from .metrics import Metrics
 from .notify import sd_notify
 from .records import FloatArray, Quality, Sample, WindowBatch
 from .settings import Settings
-from .sources.history import HistoryReader, HistoryReport
+from .sources.history import HistoryReader, HistoryReport, held_mask
 from .timing import backfill_lookback_s
 from .windows import Windows
 
@@ -114,14 +122,18 @@ class _Columns:
         self.ts: list[FloatArray] = []
         self.values: list[FloatArray] = []
         self.qualities: list[npt.NDArray[np.int8]] = []
+        self.held: list[npt.NDArray[np.uint8]] = []
         self.count = 0
 
     def add(self, chunk: Sequence[Sample]) -> None:
         index = self.tag_index
-        known = [s for s in chunk if s.tag in index]
+        mask = np.frombuffer(held_mask(chunk), dtype=np.uint8)
+        keep = [i for i, s in enumerate(chunk) if s.tag in index]
+        known = [chunk[i] for i in keep]
         if len(known) < len(chunk):
             self.metrics.drop("unknown_tag", len(chunk) - len(known))
         n = len(known)
+        self.held.append(mask[np.array(keep, dtype=np.intp)] if len(keep) < len(chunk) else mask.copy())
         self.tags.append(np.fromiter((index[s.tag] for s in known), np.int32, n))
         self.ts.append(np.fromiter((s.source_ts for s in known), np.float64, n))
         # Readers deliver floats (or count what is not one), so the cast loses nothing.
@@ -135,8 +147,9 @@ class _Columns:
         ts = np.concatenate(self.ts) if self.ts else np.zeros(0)
         values = np.concatenate(self.values) if self.values else np.zeros(0)
         quality = np.concatenate(self.qualities) if self.qualities else np.zeros(0, np.int8)
-        self.tags, self.ts, self.values, self.qualities = [], [], [], []
-        return _Sorted(names, tag, ts, values, quality, np.argsort(ts, kind="stable"))
+        held = np.concatenate(self.held) if self.held else np.zeros(0, np.uint8)
+        self.tags, self.ts, self.values, self.qualities, self.held = [], [], [], [], []
+        return _Sorted(names, tag, ts, values, quality, held, np.argsort(ts, kind="stable"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +159,8 @@ class _Sorted:
     ts: FloatArray
     values: FloatArray
     quality: npt.NDArray[np.int8]
+    held: npt.NDArray[np.uint8]
+    """Per sample: 1 = a held (forward-filled) repeat, not a read value."""
     order: npt.NDArray[np.intp]
 
     def __len__(self) -> int:
@@ -165,6 +180,10 @@ class _Sorted:
                 strict=True,
             )
         ]
+
+    def held_flags(self, lo: int, hi: int) -> bytes:
+        """The held flags of samples ``lo`` to ``hi`` in time order (what ``Windows.ingest`` takes)."""
+        return self.held[self.order[lo:hi]].tobytes()
 
 
 class _StartKeepAlive:
@@ -279,13 +298,21 @@ async def run_backfill(
             unavailable.append(reader.label)
 
     replay = _Replay(forecaster, detect, metrics, settings.forecast.max_batch, settings.forecast.refresh_every_steps)
-    with detect.replaying_history():
+    deadbands: dict[str, float] = {}
+    for report in reversed(reports):  # the first source listed wins
+        deadbands.update(report.deadbands())
+    with detect.replaying_history(deadbands):
         ordered = columns.sorted(names)
-        for lo in range(0, len(ordered), FEED_SAMPLES):
-            await replay.add(windows.ingest(ordered.samples(lo, lo + FEED_SAMPLES), time.monotonic()))
-            keep_alive()
-            await asyncio.sleep(0)  # let signals and the metrics endpoint's callbacks in
-        await replay.flush()
+        try:
+            for lo in range(0, len(ordered), FEED_SAMPLES):
+                hi = lo + FEED_SAMPLES
+                closed = windows.ingest(ordered.samples(lo, hi), time.monotonic(), ordered.held_flags(lo, hi))
+                await replay.add(closed)
+                keep_alive()
+                await asyncio.sleep(0)  # let signals and the metrics endpoint's callbacks in
+            await replay.flush()
+        finally:
+            windows.stop_marking_held()
 
     seconds = time.monotonic() - began
     metrics.backfill_seconds.set(seconds)

@@ -76,6 +76,9 @@ class WindowBatch:
     """Monotonic time at which the daemon received the sample that closed this slot."""
     source_down: BoolArray | None = None
     """Rows whose source was disconnected when the slot closed (their values are gaps); None: none."""
+    held: BoolArray | None = None
+    """History replay of a compressed export: rows whose slot received no read sample, only a held (forward-
+    filled) value, known to within the export's deadband (``windows.py``); None: every value is a measurement."""
 
     def __len__(self) -> int:
         return len(self.tags)
@@ -98,6 +101,10 @@ class ForecastBatch:
     """Rows of ``window`` these forecasts are for (None: all).  A forecaster too slow
     to refresh every tag every tick refreshes a share of the rows each tick; the
     others keep their earlier multi-step forecast."""
+    estimate: FloatArray | None = None
+    """Each tag's value at ``window.ts`` estimated from the other tags of its asset at that instant
+    (rows × levels, in ``rows`` order like ``quantiles``; NaN: no estimate), from the asset model
+    (:mod:`sentinelle.forecast.asset_engine`); None: the forecaster gives none."""
 
     @property
     def horizon(self) -> int:
@@ -121,6 +128,8 @@ class Contributor:
 
 AlertKind = Literal[
     "forecast_residual",
+    "distribution_change",
+    "forecast_drift",
     "limit_high",
     "limit_low",
     "asset_state",

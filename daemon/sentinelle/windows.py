@@ -28,6 +28,15 @@ The resampling rule (documented for users in README.md, "Data rules"):
   timestamp equals the tag's previous one (``duplicate``: the first wins), is
   older than it (``out_of_order``), or falls in a slot that already closed
   (``late``).  Booleans are accepted as 0/1.
+* **Held slots** (compressed history, issue 17): while the backfill replays a
+  plant's export it passes each sample's *held* flag (a forward-filled cell, or a
+  value carried to the read's start: :func:`~sentinelle.sources.history.held_mask`)
+  with :meth:`Windows.ingest`.  A closed slot is then *changed* when at least one
+  sample **read** (not held) fell into it, and *held* otherwise — a wide export's
+  filled cells and the windows' own sample-and-hold between an event log's rows
+  count alike — and the batch carries the mask (``WindowBatch.held``), so the
+  detectors do not take a value known only to within the export's deadband for a
+  measurement (``detect.history_held``).  Live batches carry no mask.
 """
 
 from __future__ import annotations
@@ -84,6 +93,11 @@ class TagGroup:
         self._pend_rows: list[int] = []
         self._pend_ts: list[float] = []
         self._pend_values: list[float] = []
+        self._pend_read: list[bool] = []
+        self.changed = np.zeros(n, dtype=bool)
+        """Tags with a read (not held) sample in the slot being filled (reset at every close)."""
+        self.marking_held = False
+        """Whether closed slots carry the held mask (set while history with held flags is replayed)."""
         self.next_slot: int | None = None
         """Index of the next slot to close; None until the first watermark."""
         self.down = np.zeros(n, dtype=bool)
@@ -111,6 +125,7 @@ class TagGroup:
             metrics.slots_gap.inc(skipped * len(self.tags))
             self.next_slot += skipped
             self._commit_until((self.next_slot - 1) * self.period_s)
+            self.changed[:] = False
         out = []
         now = time.monotonic()
         while self.next_slot <= last_due:
@@ -118,12 +133,16 @@ class TagGroup:
             self.next_slot += 1
         return out
 
-    def add(self, row: int, ts: float, value: float) -> None:
-        """Accept one checked sample; it counts for the slot holding ``ts`` and after."""
+    def add(self, row: int, ts: float, value: float, read: bool = True) -> None:
+        """Accept one checked sample; it counts for the slot holding ``ts`` and after.
+
+        ``read``: the sample was measured, not a held (forward-filled) repeat of an earlier one.
+        """
         self.last_ts[row] = ts
         self._pend_rows.append(row)
         self._pend_ts.append(ts)
         self._pend_values.append(value)
+        self._pend_read.append(read)
 
     def _commit_until(self, end: float) -> None:
         """Apply the pending samples with ``ts <= end`` to each tag's current value."""
@@ -132,8 +151,10 @@ class TagGroup:
         rows = np.array(self._pend_rows, dtype=np.intp)
         ts = np.array(self._pend_ts)
         values = np.array(self._pend_values)
+        read = np.array(self._pend_read, dtype=bool)
         due = ts <= end + _EPS
         if due.any():
+            self.changed[rows[due & read]] = True
             r, t, v = rows[due], ts[due], values[due]
             # The last due sample of each tag wins (arrival order is time order per tag).
             uniq, first_from_end = np.unique(r[::-1], return_index=True)
@@ -144,6 +165,7 @@ class TagGroup:
         self._pend_rows = rows[keep].tolist()
         self._pend_ts = ts[keep].tolist()
         self._pend_values = values[keep].tolist()
+        self._pend_read = read[keep].tolist()
 
     def _close_one(self, k: int, max_hold_s: float, metrics: Metrics, now: float, received_at: float) -> WindowBatch:
         end = k * self.period_s
@@ -153,6 +175,8 @@ class TagGroup:
         gaps = int(len(col) - np.count_nonzero(fresh & np.isfinite(self.value)))
         if gaps:
             metrics.slots_gap.inc(gaps)
+        held = (np.isfinite(col) & ~self.changed) if self.marking_held else None
+        self.changed[:] = False
         self.ring[:, self.pos] = col
         self.pos = (self.pos + 1) % self.context_steps
         ctx = np.concatenate((self.ring[:, self.pos :], self.ring[:, : self.pos]), axis=1)
@@ -168,6 +192,7 @@ class TagGroup:
             closed_at=now,
             arrived_at=received_at,
             source_down=self.down.copy() if self.down.any() else None,
+            held=held,
         )
 
 
@@ -193,18 +218,25 @@ class Windows:
         self._last_arrival_wall = time.monotonic()
         self._accepted = 0
 
-    def ingest(self, samples: Iterable[Sample], received_at: float | None = None) -> list[WindowBatch]:
+    def ingest(
+        self, samples: Iterable[Sample], received_at: float | None = None, held: Sequence[int] | None = None
+    ) -> list[WindowBatch]:
         """Check and store samples; return the windows of every slot that closed.
 
         ``received_at`` (monotonic) is when the daemon received these samples: the start
-        of the sample-to-detection latency of the slots they close.
+        of the sample-to-detection latency of the slots they close.  ``held`` (history
+        replay only: a byte or bool per sample, 1 = a held repeat, not a measurement)
+        makes the slots closed from now on carry ``WindowBatch.held`` (module docstring).
         """
+        if held is not None:
+            for g in self.groups:
+                g.marking_held = True
         out: list[WindowBatch] = []
         drop = self.metrics.drop
         now = time.monotonic()
         received = now if received_at is None else received_at
         accepted = 0
-        for s in samples:
+        for k, s in enumerate(samples):
             where = self._where.get(s.tag)
             if where is None:
                 drop("unknown_tag")
@@ -241,7 +273,7 @@ class Windows:
             if g.next_slot is not None and slot_of(ts, g.period_s) < g.next_slot:
                 drop("late")
                 continue
-            g.add(i, ts, value)
+            g.add(i, ts, value, held is None or not held[k])
             accepted += 1
             if ts > self._last_event_ts:
                 self._last_event_ts = ts
@@ -250,6 +282,11 @@ class Windows:
             self.metrics.samples_accepted.inc(accepted)
             self._last_arrival_wall = now
         return out
+
+    def stop_marking_held(self) -> None:
+        """History replay is over: closed slots carry no held mask any more (live data is not compressed)."""
+        for g in self.groups:
+            g.marking_held = False
 
     @property
     def idle_poll_s(self) -> float:
@@ -308,6 +345,9 @@ class Windows:
             g._pend_rows = arrays[p + "pend_rows"].astype(np.intp).tolist()
             g._pend_ts = arrays[p + "pend_ts"].tolist()
             g._pend_values = arrays[p + "pend_values"].tolist()
+            # Snapshots are of live windows (no history replay in worker mode): every pending sample was read.
+            g._pend_read = [True] * len(g._pend_rows)
+            g.changed[:] = False
             g.next_slot = None if m["next_slot"] is None else int(m["next_slot"])
         self.event_time = float(meta["event_time"])
         self._last_event_ts = float(meta["last_event_ts"])

@@ -44,7 +44,8 @@ def stage(tags: Sequence[TagSettings], **kw: object) -> tuple[DetectStage, Metri
 
     The operator-load mechanisms (a severe tick opens at once, re-arm, chattering latch, flood) are off
     unless a test turns them on: the tests that use this helper are about k of n and clearing runs;
-    ``tests/unit/test_alarm_load.py`` tests those mechanisms.
+    ``tests/unit/test_alarm_load.py`` tests those mechanisms.  So is the distribution-change detector
+    (its own alerts on hand-made sequences would blur what a test counts): ``tests/unit/test_distribution.py``.
     """
     m = Metrics(CollectorRegistry())
     base: dict[str, object] = dict(
@@ -53,6 +54,7 @@ def stage(tags: Sequence[TagSettings], **kw: object) -> tuple[DetectStage, Metri
         open_n=5,
         clear_normal_steps=4,
         update_min_interval_s=0.0,
+        distribution_enabled=False,
         **OPERATOR_LOAD_OFF,
     )
     base.update(kw)

@@ -42,7 +42,12 @@ ASSET = {
     "relations": [{"target": "c.aux", "inputs": ["c.pump1", "c.pump2"], "warmup_steps": 40}],
 }
 SETTINGS: dict[str, Any] = dict(
-    assets=[ASSET], asset_enabled=True, asset_likelihood_enabled=True, asset_warmup_steps=60, merge_by_asset=False
+    distribution_enabled=True,
+    assets=[ASSET],
+    asset_enabled=True,
+    asset_likelihood_enabled=True,
+    asset_warmup_steps=60,
+    merge_by_asset=False,
 )
 
 
@@ -88,6 +93,8 @@ def test_every_detector_state_round_trips_and_the_restored_one_judges_the_next_t
     names = [d.name for d in g.detectors]
     assert names == [
         "forecast_residual",
+        "asset_estimate",
+        "distribution_change",
         "asset_state",
         "limit_high",
         "limit_low",

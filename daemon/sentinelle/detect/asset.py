@@ -87,6 +87,10 @@ from ..settings import DetectSettings
 _NORMAL = NormalDist()
 
 
+MIN_WARMUP = 20
+"""Fewest learned ticks a model freezes on when its warm-up is cut short (``end_warmup``): the settings' floor."""
+
+
 class AssetT2Q:
     """T² and Q of one asset's tag vector against its normal state, learned in the warm-up."""
 
@@ -111,6 +115,8 @@ class AssetT2Q:
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
+        """Per tag, the variance the diagonal gets beyond the warm-up's: the resolution's (``min_spread²``), plus
+        ``deadband²/3`` when the warm-up was a compressed export's held values (``detect.history_held``)."""
         self.warmup_steps = warmup_steps
         self.explained_variance = explained_variance
         self.quantile = quantile
@@ -263,6 +269,14 @@ class AssetT2Q:
         y = self._basis.T @ u
         k = self.components
         return float(y[:k] ** 2 @ self._inv_eigen[:k]), float(y[k:] @ y[k:])
+
+    def end_warmup(self) -> bool:
+        """Freeze now on the ticks learned so far (the history that was the warm-up ended), if there are at
+        least :data:`MIN_WARMUP` of them and the model still learns; returns whether it is frozen."""
+        if self._warmup is not None and self.count >= MIN_WARMUP:
+            self._warmup = self._warmup[: self.count]
+            self._freeze()
+        return self.frozen
 
     def _freeze(self) -> None:
         assert self._warmup is not None

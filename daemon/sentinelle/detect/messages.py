@@ -34,6 +34,13 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
         return f"{alert.tag} = {obs.actual:.4g}{unit}, above its high limit {limit:.4g}{unit}"
     if alert.kind == "limit_low":
         return f"{alert.tag} = {obs.actual:.4g}{unit}, below its low limit {limit:.4g}{unit}"
+    if alert.kind == "distribution_change":
+        return f"{alert.tag} = {obs.actual:.4g}{unit}: its last {limit:.0f} values are distributed unlike its past"
+    if alert.kind == "forecast_drift":
+        return (
+            f"{alert.tag} = {obs.actual:.4g}{unit} drifted from what was forecast {limit:.0f} periods ago "
+            f"(now forecast {obs.forecast:.4g}{unit})"
+        )
     if alert.kind == "rate_of_change":
         return f"{alert.tag} changing at {obs.z:+.3g}{unit}/s, beyond its rate limit ±{limit:.3g}{unit}/s"
     if alert.kind == "energy_balance":

@@ -23,6 +23,18 @@ surprise beyond the tag's recent, decaying peak scores, so one event scores once
 suppress repeats too), while the flag stays the surprise's own, so a lasting
 anomaly keeps flagging for the k-of-n life cycle.
 
+History of a compressed export (``detect.history_held``, issue 17): during the
+start-up backfill a batch may mark *held* rows (``WindowBatch.held``: no value
+was read in that slot, only a forward-filled one, known to within the export's
+deadband ``d``).  **skip** does not learn the scale from held rows; **widen**
+(the default) floors the forecast spread at ``d/√3`` — the standard deviation of
+a value known only to ±d, uniformly — on every row with a deadband while history
+is replayed, and adds ``(d²/3) / spread²`` (that variance in forecast spreads) to
+what a held row teaches the scale; a held row with no deadband known (a tag held
+through the whole export, none configured) is skipped.  Either way a flat stretch of an export does
+not teach the tag that it is quieter than it is; the live ticks that follow (not
+compressed) replace what history taught within ``score_memory_steps``.
+
 No start-up poisoning: a tag is scored only once ``detect.score_min_context_steps``
 values were behind the forecast, and flags only after ``grace_period_steps``
 learned ticks.  Every scored tick that the caller lets learn is learned —
@@ -58,7 +70,8 @@ import numpy as np
 from ..records import BoolArray, FloatArray, ForecastBatch
 from ..settings import DetectSettings
 from .likelihood import LikelihoodLayer
-from .surprise import RobustScale, forecast_z, log_score, surprisal
+from .surprise import RobustScale, forecast_spread, log_score, surprisal
+from .tail import ExcursionTail
 
 LIKELIHOOD_MIN_SIGMA = 0.1
 """Floor of the long-term spread of the short-mean surprisal (decades): a quiet history is not infinitely sure."""
@@ -85,8 +98,11 @@ class ResidualScorer:
         likelihood_short_steps: int = 10,
         likelihood_memory_steps: int = 1000,
         refractory_steps: int = 0,
+        history_held: str = "widen",
+        tail: bool = False,
     ) -> None:
         self.levels = levels
+        self.history_held = history_held
         self.mid = levels.index(0.5)
         self.min_spread = min_spread
         self.grace = grace_period_steps
@@ -98,6 +114,8 @@ class ResidualScorer:
         self._decay = float(np.exp(-1.0 / refractory_steps)) if refractory_steps > 0 else 0.0
         self._peak = np.zeros(n_rows)
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
+        self.tail = ExcursionTail(n_rows, memory_steps) if tail else None
+        self._severe_decades = float(surprisal(np.array([severe_sigmas]))[0])
         self.likelihood = (
             LikelihoodLayer(n_rows, likelihood_short_steps, likelihood_memory_steps, min_sigma=LIKELIHOOD_MIN_SIGMA)
             if method in ("likelihood", "both")
@@ -107,6 +125,8 @@ class ResidualScorer:
         """Rows whose last scored value was beyond ``severe_sigmas`` calibrated σ (after the grace period)."""
         self.r: FloatArray = np.full(n_rows, np.nan)
         """Each row's last calibrated surprise ``(z − location) / scale`` (NaN: not scored)."""
+        self.spread: FloatArray = np.full(n_rows, np.nan)
+        """Each row's last forecast spread (tag units, floored) that ``z`` was divided by (NaN: not scored)."""
         self.surprise: FloatArray = np.full(n_rows, np.nan)
         """Each row's last score before the refractory period (what the flag compares): the same as the
         returned score when ``refractory_steps`` is 0."""
@@ -139,6 +159,8 @@ class ResidualScorer:
             likelihood_short_steps=s.score_likelihood_short_steps,
             likelihood_memory_steps=s.score_likelihood_memory_steps,
             refractory_steps=s.score_refractory_steps,
+            history_held=s.history_held,
+            tail=s.score_tail_calibration,
         )
 
     @property
@@ -176,7 +198,7 @@ class ResidualScorer:
             self._prev_seen[fb.rows] = self._seen[fb.rows]
 
     def score(
-        self, fb: ForecastBatch, learn_mask: BoolArray
+        self, fb: ForecastBatch, learn_mask: BoolArray, deadband: FloatArray | None = None
     ) -> tuple[FloatArray | None, FloatArray, FloatArray, BoolArray]:
         """Score the batch's actual values; remember its forecasts for the next tick.
 
@@ -185,7 +207,8 @@ class ResidualScorer:
         z and score are NaN where there was no forecast, no value, or too short a context
         behind the forecast.  ``learn_mask[i]`` says whether row ``i`` may learn from this
         tick (flagged or not: learning is winsorised).  :attr:`severe` and :attr:`r` are
-        set for the same tick.
+        set for the same tick.  ``deadband`` (per row, tag units; history replay only) with the
+        window's ``held`` mask applies ``history_held`` (module docstring).
         """
         w = fb.window
         n = len(w)
@@ -197,13 +220,34 @@ class ResidualScorer:
         self.r = np.full(n, np.nan)
         self.surprise = np.full(n, np.nan)
         if exp is not None:
-            z = forecast_z(w.values, exp, self.levels, self.min_spread)
+            held = w.held if self.history_held != "off" else None
+            min_spread, extra = self.min_spread, None
+            if held is not None and self.history_held == "widen" and deadband is not None:
+                floor = np.nan_to_num(deadband) / np.sqrt(3.0)
+                min_spread = np.fmax(min_spread, floor)
+            median, spread = forecast_spread(w.values, exp, self.levels, min_spread)
+            self.spread = spread
+            with np.errstate(invalid="ignore"):
+                z = np.asarray((w.values - median) / spread, dtype=np.float64)
+            if held is not None and self.history_held == "widen" and deadband is not None:
+                extra = np.where(held, (floor / spread) ** 2, 0.0)
             z[self._prev_seen < self.min_context] = np.nan
             ok = np.isfinite(z)
             r = np.where(ok, self.scale.standardise(z), np.nan)
             self.r = r
             decades = surprisal(r)
+            if self.tail is not None:
+                # Never more surprising than this tag's own excursions of that size say (tail.py).
+                decades = np.minimum(decades, self.tail.decades(r))
+            calibrated = decades
             learn = ok & learn_mask
+            if held is not None and self.history_held == "skip":
+                learn &= ~held
+            elif held is not None and self.history_held == "widen":
+                # No deadband known (a tag held through the whole export has no steps to estimate
+                # it from, and none was configured): nothing to widen by, so its held slots are skipped.
+                unknown = np.ones(len(held), dtype=bool) if deadband is None else ~(np.nan_to_num(deadband) > 0)
+                learn &= ~(held & unknown)
             if self.likelihood is not None:
                 lik = self.likelihood.step(decades, learn)
                 decades = np.fmax(decades, lik) if self.method == "both" else lik
@@ -221,8 +265,10 @@ class ResidualScorer:
                 decades = np.where(ok, np.maximum(decades - peak, 0.0), np.nan)
             score = log_score(decades)
             score[ok & ~ready] = 0.0
-            self.severe = ready & (np.abs(np.nan_to_num(r)) >= self.severe_sigmas)
-            self.scale.learn(z, learn)
+            self.severe = ready & (np.nan_to_num(calibrated) >= self._severe_decades)
+            if self.tail is not None:
+                self.tail.learn(r, learn)
+            self.scale.learn(z, learn, extra)
         self._seen += np.isfinite(w.values)
         self.remember(fb)
         return exp, z, score, flagged

@@ -27,7 +27,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +42,7 @@ from ..settings import DetectSettings, TagSettings
 from ..timing import slowest_periods
 from .alerting import AlertCycle
 from .alerts import AlertBook
-from .detectors import BuildContext, Detector, Layout, Tick, build_all
+from .detectors import BuildContext, Detector, Findings, Layout, RowNumbers, Tick, build_all
 from .detectors.data_quality import QualityScreen, screen
 from .detectors.residual import ResidualDetector
 from .gating import AssetGate, AssetGates
@@ -61,6 +61,8 @@ class _Group:
     cycle: AlertCycle
     mode_rows: dict[str, int]
     """Tags read by mode rules → their row here."""
+    deadband: FloatArray | None = None
+    """While history is replayed: each row's deadband (0: none known)."""
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -82,10 +84,34 @@ class TickNumbers:
     expected: FloatArray
     z: FloatArray
     score: FloatArray
-    """Per row: the scorer's score (with a refractory period, the onset's: what evaluations record)."""
+    """Per row: the tag's combined score (with a refractory period, the onset's: what evaluations record): the
+    residual scorer's, or the maximum of it and every per-tag calibrated score a detector reports
+    (``Findings.tag_score``: the smallest tail probability)."""
     mid: int
     surprise: FloatArray
-    """Per row: the score the flag compares (before any refractory period): what alerts report."""
+    """Per row: the combined score the flags compare (before any refractory period)."""
+    parts: tuple[tuple[str, FloatArray], ...] = ()
+    """Each term of ``score`` by detector name (``forecast_residual`` first): ablations read them."""
+
+
+def combined(
+    rows: RowNumbers, found: Sequence[Findings], detectors: Sequence[Detector]
+) -> tuple[FloatArray, FloatArray, tuple[tuple[str, FloatArray], ...]]:
+    """Per row: the maximum of the residual's score and surprise and each detector's calibrated per-tag ones.
+
+    Every term is ``S/(S+10)`` of a calibrated tail probability's decades, so the maximum is the smallest
+    tail probability, and a tag flags (in its detector's alerts) exactly when the maximum reaches the one
+    ``detect.score_threshold``.  NaN only where every term is NaN.  Also each term by detector name.
+    """
+    score, surprise = rows.score, rows.surprise
+    parts = [("forecast_residual", rows.score)]
+    for d, f in zip(detectors, found, strict=True):
+        if f.tag_score is not None:
+            score = np.fmax(score, f.tag_score)
+            parts.append((d.name, f.tag_score))
+        if f.tag_surprise is not None:
+            surprise = np.fmax(surprise, f.tag_surprise)
+    return score, surprise, tuple(parts)
 
 
 class DetectStage:
@@ -117,6 +143,8 @@ class DetectStage:
             periods.setdefault(t.asset, set()).add(t.period_s)
         self._split_assets = {a for a, p in periods.items() if len(p) > 1}
         self._groups: dict[tuple[str, ...], _Group] = {}
+        self._deadbands: dict[str, float] | None = None
+        """While history is replayed: tag → deadband of the export (``replaying_history``)."""
         self._pending: dict[tuple[str, ...], tuple[dict[str, np.ndarray], dict[str, Any]]] = {}
         """Saved state of tag groups not built yet (:meth:`restore`): applied when their first batch comes."""
         self.last_tick: TickNumbers | None = None
@@ -137,7 +165,7 @@ class DetectStage:
             await end_of_stream(outbox)
 
     @contextlib.contextmanager
-    def replaying_history(self) -> Iterator[None]:
+    def replaying_history(self, deadbands: Mapping[str, float] | None = None) -> Iterator[None]:
         """Detect on past data: detectors learn as usual, but no alert outlives the replay.
 
         The start-up backfill runs history through :meth:`process` so the River
@@ -149,15 +177,27 @@ class DetectStage:
         opens a fresh alert after ``open_k`` live anomalous ticks.  Data-quality and
         mode state (how long a tag has been flat, the asset's mode) is about the
         data, not about alerts, and carries over.
+
+        ``deadbands`` (tag → deadband in tag units, ``HistoryReport.deadbands()``) go with
+        the batches' held masks (``WindowBatch.held``) to the detectors, which learn held
+        slots as ``detect.history_held`` says (widen or skip); a tag absent has none.
         """
         live = self.book
         self.book = AlertBook(Metrics(CollectorRegistry()), self.settings)
+        self._deadbands = dict(deadbands or {})
         try:
             yield
         finally:
             self.book = live
+            self._deadbands = None
             for g in self._groups.values():
                 g.cycle.reset()
+                g.deadband = None
+                for d in g.detectors:
+                    # Optional hook (not part of the Detector protocol): a detector whose warm-up is the history.
+                    ended = getattr(d, "history_replayed", None)
+                    if ended is not None:
+                        ended()
 
     def _group(self, fb: ForecastBatch) -> _Group:
         g = self._groups.get(fb.window.tags)
@@ -248,9 +288,8 @@ class DetectStage:
         found = [d.observe(tick) for d in g.detectors]
         rows = next(f.rows for f in found if f.rows is not None)  # the residual detector's, always built
         tick = dataclasses.replace(tick, rows=rows)
-        self.last_tick = TickNumbers(
-            g, tick.ts, tick.values, rows.expected, rows.z, rows.score, rows.mid, rows.surprise
-        )
+        score, surprise, parts = combined(rows, found, g.detectors)
+        self.last_tick = TickNumbers(g, tick.ts, tick.values, rows.expected, rows.z, score, rows.mid, surprise, parts)
         self.gate.count_suppressed(lay, gates, [f.withheld for f in found if f.withheld is not None], w.values)
         # 3. Held clearings due and floods ended (re-arm, flood.py), pause, 4. learn and alert, detector by detector.
         events = self.book.tick(w.ts, w.period_s)
@@ -268,7 +307,7 @@ class DetectStage:
                 actual=w.values,
                 forecast=rows.expected,
                 levels=fb.levels,
-                score=rows.surprise,
+                score=surprise,
             ),
         )
         self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)
@@ -294,8 +333,16 @@ class DetectStage:
             maintenance=gates.maintenance,
             quality=dq,
             alerts=g.cycle,
+            held=w.held if self._deadbands is not None else None,
+            deadband=self._group_deadband(g) if self._deadbands is not None and w.held is not None else None,
         )
         return tick, gates
+
+    def _group_deadband(self, g: _Group) -> FloatArray:
+        if g.deadband is None:
+            known = self._deadbands or {}
+            g.deadband = np.array([known.get(t, 0.0) for t in g.layout.tags], dtype=np.float64)
+        return g.deadband
 
 
 def _as_array(blob: bytes) -> np.ndarray:

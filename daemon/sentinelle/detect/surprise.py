@@ -69,6 +69,20 @@ def forecast_z(
     >>> forecast_z(np.array([14.0, 9.0, 5.5]), q, (0.1, 0.5, 0.9), np.array([0.0, 0.0, 0.25])).round(3).tolist()
     [1.282, -1.282, 2.0]
     """
+    median, spread = forecast_spread(actual, expected, levels, min_spread)
+    with np.errstate(invalid="ignore"):
+        return np.asarray((actual - median) / spread, dtype=np.float64)
+
+
+def forecast_spread(
+    actual: FloatArray, expected: FloatArray, levels: tuple[float, ...], min_spread: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """The forecast median and the spread :func:`forecast_z` divides by (floored, never 0), per row.
+
+    >>> q = np.array([[9.0, 10.0, 14.0]])
+    >>> [a.round(3).tolist() for a in forecast_spread(np.array([14.0]), q, (0.1, 0.5, 0.9), np.zeros(1))]
+    [[10.0], [3.121]]
+    """
     z_of = NormalDist().inv_cdf
     lo, hi = 0, len(levels) - 1
     mid = levels.index(0.5)
@@ -80,8 +94,7 @@ def forecast_z(
     spread = np.fmax(np.nan_to_num(spread, nan=0.0), min_spread)
     # Scale-free last resort: a forecast certain to the last bit still has float rounding.
     spread = np.maximum(spread, 1e-9 * np.maximum(np.abs(np.nan_to_num(median)), 1.0))
-    with np.errstate(invalid="ignore"):
-        return np.asarray((actual - median) / spread, dtype=np.float64)
+    return np.asarray(median, dtype=np.float64), np.asarray(spread, dtype=np.float64)
 
 
 def _winsorised_consistency(k: float) -> float:
@@ -116,8 +129,13 @@ class RobustScale:
         """``(x − location) / scale`` per row."""
         return np.asarray((x - self.location) / self.sigma(), dtype=np.float64)
 
-    def learn(self, x: FloatArray, mask: BoolArray) -> FloatArray:
-        """Learn ``x`` on the rows of ``mask`` (finite values only), winsorised; returns the clipped deviations."""
+    def learn(self, x: FloatArray, mask: BoolArray, extra_var: FloatArray | None = None) -> FloatArray:
+        """Learn ``x`` on the rows of ``mask`` (finite values only), winsorised; returns the clipped deviations.
+
+        ``extra_var`` (per row, in squared units of ``x``) is variance the value is known to carry beyond what
+        it shows — a held value of a compressed export, known only to within its deadband — added to the
+        learned mean square (not to the location).
+        """
         rows = np.flatnonzero(mask & np.isfinite(x))
         if rows.size == 0:
             return np.zeros(0)
@@ -125,7 +143,8 @@ class RobustScale:
         limit = self.clip * np.sqrt(self.square[rows])
         d = np.clip(x[rows] - self.location[rows], -limit, limit)
         self.location[rows] += alpha * d
-        self.square[rows] += alpha * (d * d - self.square[rows])
+        square = d * d if extra_var is None else d * d + extra_var[rows]
+        self.square[rows] += alpha * (square - self.square[rows])
         self.learned[rows] += 1
         return np.asarray(d, dtype=np.float64)
 

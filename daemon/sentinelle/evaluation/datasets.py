@@ -89,11 +89,14 @@ class Series:
     labels: BoolArray | None = None
     changepoints: BoolArray | None = None
     meta: dict[str, str] = field(default_factory=dict)
+    held: BoolArray | None = None
+    """Points no sample was read for, only a held (forward-filled) value of a compressed export
+    (:func:`~.history_data.resample`); None: every point was read.  Fine-tuning does not train on them."""
 
     def __post_init__(self) -> None:
         if self.values.shape != self.timestamps.shape or self.values.ndim != 1:
             raise ValueError(f"{self.name}: values and timestamps must be 1-D and aligned")
-        for extra in (self.labels, self.changepoints):
+        for extra in (self.labels, self.changepoints, self.held):
             if extra is not None and extra.shape != self.values.shape:
                 raise ValueError(f"{self.name}: labels must align with values")
 
@@ -113,6 +116,7 @@ class Series:
             labels=None if self.labels is None else self.labels[start:stop],
             changepoints=None if self.changepoints is None else self.changepoints[start:stop],
             meta=dict(self.meta),
+            held=None if self.held is None else self.held[start:stop],
         )
 
     def dates(self) -> list[str]:

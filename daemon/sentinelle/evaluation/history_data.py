@@ -18,6 +18,11 @@ their :class:`~sentinelle.records.Sample` records into arrays.
   the live path, a held value does not expire unless ``max_hold_s`` is given:
   an export writes a row only when something changed, so a long-held value is
   data, not silence.
+* **Held points**: a point whose slot received no **read** sample — only a
+  compressed export's forward-filled cell, or the windows' own sample-and-hold
+  between an event log's rows (:func:`~sentinelle.sources.history.held_mask`) —
+  is marked in ``Series.held``; ``sentinelle finetune`` does not take it for a
+  target (the adapter would learn "flat" from the export's deadband).
 * ``period_s`` per tag comes from ``periods`` (the daemon's tag settings), else
   ``default_period_s``, else the most common spacing of the rows' dates (all
   tags together; the shortest on a tie).  That is the export's row interval for
@@ -106,23 +111,29 @@ def load_sources(
     which read no further than they need to.  A tag may continue from one source into
     the next (sources are read in order).
     """
-    from ..sources.history import HistoryReader
+    from ..sources.history import HistoryReader, held_mask
 
-    async def read(source: HistorySource) -> tuple[list[Sample], int]:
+    async def read(source: HistorySource) -> tuple[list[tuple[Sample, int]], int]:
         reader = HistoryReader(source)
-        out = [s async for chunk in reader.chunks(start=start, end=end, tags=tags) for s in chunk]
+        out = [
+            pair
+            async for chunk in reader.chunks(start=start, end=end, tags=tags)
+            for pair in zip(chunk, held_mask(chunk), strict=True)
+        ]
         return out, reader.report.malformed
 
     by_tag: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    read_by_tag: dict[str, list[bool]] = defaultdict(list)
     for source in sources:
         try:
             samples, malformed = asyncio.run(read(source))
         except SourceError as e:
             raise ConfigError(str(e), field=f"history {source.label}") from None
-        for s in samples:
+        for s, held in samples:
             value = _usable(s)
             if value is not None:
                 by_tag[s.tag].append((s.source_ts, value))
+                read_by_tag[s.tag].append(not held)
         if malformed:
             log.warning("%s: %d malformed rows or cells skipped (see the log above)", _place(source), malformed)
     where = where or ", ".join(_place(s) for s in sources)
@@ -139,7 +150,8 @@ def load_sources(
         if period is None:
             inferred = inferred or common_spacing([t for samples in by_tag.values() for t, _ in samples])
             period = inferred
-        out.append(dataclasses.replace(resample(tag, by_tag[tag], period, max_hold_s), unit=(units or {}).get(tag, "")))
+        series = resample(tag, by_tag[tag], period, max_hold_s, read=read_by_tag[tag])
+        out.append(dataclasses.replace(series, unit=(units or {}).get(tag, "")))
     return out
 
 
@@ -173,25 +185,46 @@ def dataset_training_cutoff(name: str) -> float | None:
     return ELECTRICITY_HELDOUT_FROM_TS if name == "electricity" else None
 
 
-def resample(tag: str, samples: list[tuple[float, float]], period_s: float, max_hold_s: float | None = None) -> Series:
+def resample(
+    tag: str,
+    samples: list[tuple[float, float]],
+    period_s: float,
+    max_hold_s: float | None = None,
+    *,
+    read: Sequence[bool] | None = None,
+) -> Series:
     """``(ts, value)`` samples of one tag → a :class:`Series` on the slots ``k·period`` (see the module docstring).
+
+    ``read`` (per sample: measured, not a held repeat) marks ``Series.held``: the slots
+    with no read sample in ``((k−1)·p, k·p]``.
 
     >>> resample("t", [(0.5, 1.0), (2.0, 2.0), (2.0, 9.0), (5.2, 3.0)], 1.0).values.tolist()
     [1.0, 2.0, 2.0, 2.0, 2.0, 3.0]
     >>> resample("t", [(0.0, 1.0), (5.0, 2.0)], 1.0, max_hold_s=2.0).values.tolist()
     [1.0, 1.0, 1.0, nan, nan, 2.0]
+    >>> resample("t", [(0.0, 1.0), (1.0, 1.0), (3.0, 2.0)], 1.0, read=[True, False, True]).held.tolist()
+    [False, True, True, False]
     """
-    data = np.array(sorted(samples, key=lambda p: p[0]), dtype=np.float64).reshape(-1, 2)
+    flags = np.ones(len(samples), dtype=bool) if read is None else np.asarray(read, dtype=bool)
+    order = sorted(range(len(samples)), key=lambda i: samples[i][0])
+    data = np.array([samples[i] for i in order], dtype=np.float64).reshape(-1, 2)
+    flags = flags[np.array(order, dtype=np.intp)]
     ts, values = data[:, 0], data[:, 1]
     keep = np.concatenate(([True], np.diff(ts) > 0))  # sorted is stable: the first of equal stamps wins
-    ts, values = ts[keep], values[keep]
+    ts, values, flags = ts[keep], values[keep], flags[keep]
     first, last = math.ceil(ts[0] / period_s - 1e-9), math.ceil(ts[-1] / period_s - 1e-9)
     slot_end = period_s * np.arange(first, last + 1, dtype=np.float64)
     at = np.searchsorted(ts, slot_end + 1e-9 * period_s, side="right") - 1
     grid = np.where(at >= 0, values[np.maximum(at, 0)], np.nan)
     if max_hold_s is not None:
         grid = np.where(slot_end - ts[np.maximum(at, 0)] > max_hold_s, np.nan, grid)
-    return Series(name=tag, dataset="history", values=grid, timestamps=slot_end, period_s=float(period_s))
+    held = None
+    if read is not None:
+        slots = np.ceil(ts[flags] / period_s - 1e-9).astype(np.int64) - first
+        changed = np.zeros(len(slot_end), dtype=bool)
+        changed[slots[(slots >= 0) & (slots < len(slot_end))]] = True
+        held = np.isfinite(grid) & ~changed
+    return Series(name=tag, dataset="history", values=grid, timestamps=slot_end, period_s=float(period_s), held=held)
 
 
 def cut(series: list[Series], *, start: float | None = None, end: float | None = None) -> list[Series]:

@@ -5,7 +5,9 @@ Two detectors per forecaster, each written as NAB result files
 :mod:`.nab_scorer` (NAB's own rules):
 
 * ``sentinelle<Forecaster>`` — the per-row ``anomaly_score``: the detect stage's
-  per-tag score of the row's slot (``DetectStage.last_tick.score``; NaN → 0);
+  per-tag score of the row's slot (``DetectStage.last_tick.score``, the maximum of every
+  detector's calibrated per-tag score; NaN → 0), and each term alone
+  (``sentinelle<Forecaster>Residual``, ``…Distribution``: the ablation, same run);
 * ``sentinelle<Forecaster>Openings`` — alert openings as operated: 1 on a row
   whose slot opened an alert of the tag's asset (any kind), else 0.
 
@@ -50,13 +52,32 @@ SPLITS = (HELD_OUT, TUNING, "all")
 _PROFILE_LABEL = {"standard": "standard", "reward_low_fp": "low FP", "reward_low_fn": "low FN"}
 
 
-def detector_name(forecaster: str, openings: bool = False) -> str:
-    """NAB detector names (no ``_`` allowed): ``sentinelleHolt``, ``sentinelleModelOpenings``.
+PART_SUFFIX = {"forecast_residual": "Residual", "distribution_change": "Distribution", "forecast_drift": "Drift"}
+"""Per-tag score terms (``StreamResult.parts``) scored on their own beside the combined score: the ablation."""
 
-    >>> detector_name("holt"), detector_name("model", openings=True)
-    ('sentinelleHolt', 'sentinelleModelOpenings')
+
+def detector_name(forecaster: str, openings: bool = False, part: str | None = None) -> str:
+    """NAB detector names (no ``_`` allowed): ``sentinelleHolt``, ``sentinelleModelOpenings``, ….
+
+    >>> detector_name("holt"), detector_name("model", openings=True), detector_name("holt", part="forecast_residual")
+    ('sentinelleHolt', 'sentinelleModelOpenings', 'sentinelleHoltResidual')
     """
-    return "sentinelle" + forecaster.capitalize() + ("Openings" if openings else "")
+    suffix = "Openings" if openings else PART_SUFFIX.get(part, part.capitalize()) if part else ""
+    return "sentinelle" + forecaster.capitalize() + suffix
+
+
+def detector_kind(detector: str) -> str:
+    """The report's label of a detector's rows.
+
+    >>> [detector_kind("sentinelleHolt" + s) for s in ("", "Openings", "Residual")]
+    ['score', 'openings', 'score: residual alone']
+    """
+    if detector.endswith("Openings"):
+        return "openings"
+    for suffix in PART_SUFFIX.values():
+        if detector.endswith(suffix):
+            return f"score: {suffix.lower()} alone"
+    return "score"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +120,9 @@ def write_results(results_dir: Path, files: Sequence[NabFile], run: ForecasterRu
         r = run.results[f.name]
         write_result(results_dir, detector_name(run.forecaster), f, r.score)
         write_result(results_dir, detector_name(run.forecaster, openings=True), f, r.opened.astype(np.float64))
+        if len(r.parts) > 1:
+            for part, score in r.parts.items():
+                write_result(results_dir, detector_name(run.forecaster, part=part), f, score)
 
 
 def score_detector(
@@ -201,11 +225,25 @@ def evaluate_nab(
                 detector_name(name, openings=True): score_detector(
                     mine, [run.results[f.name].opened.astype(np.float64) for f in mine], split
                 ),
+            }
+            | {
+                detector_name(name, part=part): score_detector(
+                    mine, [run.results[f.name].parts[part] for f in mine], split
+                )
+                for part in _parts(run, mine)
             },
             "alarms": alarm_kpis(mine, run),
             "periods_s": {f.name: run.results[f.name].period_s for f in mine},
         }
     return out
+
+
+def _parts(run: ForecasterRun, files: Sequence[NabFile]) -> list[str]:
+    """The score terms every file reported, when there are several (one term is the score itself)."""
+    names = [set(run.results[f.name].parts) for f in files]
+    common = set.intersection(*names) if names else set()
+    order = list(PART_SUFFIX)
+    return sorted(common, key=lambda n: (order.index(n) if n in order else len(order), n)) if len(common) > 1 else []
 
 
 def write_report(out_dir: Path, result: dict[str, Any], meta: dict[str, Any]) -> None:
@@ -258,8 +296,13 @@ def markdown(payload: dict[str, Any]) -> str:
         "category, files sorted by name, 1st, 3rd, … = tuning, 2nd, 4th, … = held out) was fixed before any "
         "tuning on NAB. Detection runs with `DetectSettings()` as shipped in that commit; the per-tag "
         "scorer's defaults were chosen on the tuning split only (`bench/tune_scorer.py`, "
-        "`docs/results/nab/tuning_scorer.json`), so the held-out split is the headline. Each file's period "
-        "and hold are read from its own timestamps (no labels involved). No setting differs per file.",
+        "`docs/results/nab/tuning_scorer.json`), and so were the distribution-change detector's "
+        "(`bench/nab/tune_distribution.py`, `docs/results/nab/tuning_distribution.json`), so the held-out split is "
+        "the headline. Held-out scores of earlier configurations were seen in earlier sessions (reports of "
+        "this file); no setting was chosen on them. Each file's period and hold are read from its own "
+        "timestamps (no labels involved). No setting differs per file. *Score* is the per-tag combined "
+        "score (the maximum of the residual surprise and the distribution change, each calibrated per tag); "
+        "*score: … alone* rows are its terms scored on their own, from the same run.",
         "",
         "## Headline: held-out split (even positions of each category; threshold optimised on it)",
         "",
@@ -269,7 +312,7 @@ def markdown(payload: dict[str, Any]) -> str:
     fcs = payload["forecasters"]
     for name, fr in fcs.items():
         for det, sc in fr["detectors"].items():
-            kind = "openings" if det.endswith("Openings") else "score"
+            kind = detector_kind(det)
             lines.append(f"| {_label(name, fr)} | {kind} | {_row(sc[HELD_OUT])} |")
     lines += [
         "",
@@ -280,7 +323,7 @@ def markdown(payload: dict[str, Any]) -> str:
     ]
     for name, fr in fcs.items():
         for det, sc in fr["detectors"].items():
-            kind = "openings" if det.endswith("Openings") else "score"
+            kind = detector_kind(det)
             for split in SPLITS:
                 if sc[split] is None:
                     continue
@@ -298,7 +341,7 @@ def markdown(payload: dict[str, Any]) -> str:
     ]
     for name, fr in fcs.items():
         for det, sc in fr["detectors"].items():
-            kind = "openings" if det.endswith("Openings") else "score"
+            kind = detector_kind(det)
             for cat, row in sc["by_category"].items():
                 lines.append(f"| {_label(name, fr)} | {kind} | {cat} | {_row(row)} |")
     lines += [

@@ -79,6 +79,9 @@ class StreamResult:
     """Per row: an alert of the tag's asset opened at the row's slot."""
     slot: IntArray
     """Per row: the slot ``k`` holding the row (−1: the windows dropped the row)."""
+    parts: dict[str, FloatArray] = field(default_factory=dict)
+    """Per detector that reports a per-tag score (``TickNumbers.parts``): its per-row score, as ``score``
+    (which is their maximum): ablations."""
     dropped: dict[str, int] = field(default_factory=dict)
     """Rows the windows skipped, by the daemon's reason (``duplicate``, ``out_of_order``, …)."""
     slots: int = 0
@@ -184,6 +187,10 @@ def _rows_from_slots(
     return score, opened
 
 
+def _parts_from_slots(row_slot: IntArray, slot_parts: dict[str, dict[int, float]]) -> dict[str, FloatArray]:
+    return {name: _rows_from_slots(row_slot, by_slot, set())[0] for name, by_slot in slot_parts.items()}
+
+
 class _Collector:
     """Per slot: the tag's score and whether an alert opened, from each processed tick."""
 
@@ -191,6 +198,7 @@ class _Collector:
         self.stage = stage
         self.period_s = period_s
         self.score: dict[int, float] = {}
+        self.parts: dict[str, dict[int, float]] = {}
         self.opened: set[int] = set()
         self.ticks = 0
 
@@ -202,6 +210,7 @@ class _Collector:
             score=score,
             opened=opened,
             slot=w.row_slot,
+            parts=_parts_from_slots(w.row_slot, self.parts),
             dropped=w.dropped,
             slots=self.ticks,
             forecaster=forecaster,
@@ -216,6 +225,8 @@ class _Collector:
         tick = self.stage.last_tick
         if tick is not None:
             self.score[k] = float(tick.score[0])
+            for name, part in tick.parts:
+                self.parts.setdefault(name, {})[k] = float(part[0])
         if any(ev.event == "opened" for ev in events):
             self.opened.add(k)
 

@@ -32,6 +32,7 @@ late, rather than anything being dropped unseen.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -52,6 +53,10 @@ log = logging.getLogger(__name__)
 
 OVERRUN_LOG_INTERVAL_S = 600.0
 ROW_FALLBACK_LOG_INTERVAL_S = 600.0
+ESTIMATOR_NAME = "asset_model"
+"""The estimator's label in ``sentinelle_forecast_errors_total``."""
+Estimator = Callable[[WindowBatch], FloatArray]
+"""A window batch → each row's value at its slot estimated from the others (rows × levels), NaN where none."""
 MIN_PROBE_ROWS = 256
 """Fewest windows the start-up capacity probe times in one pass (see ``probe_capacity``)."""
 
@@ -158,8 +163,11 @@ class ForecastBatcher:
         metrics: Metrics,
         fallback: Forecaster | None = None,
         clock: Callable[[], float] = time.monotonic,
+        estimator: Estimator | None = None,
     ) -> None:
         self.forecaster = forecaster
+        self.estimator = estimator
+        """Each window's rows estimated from the other tags of their asset (the asset model); None: off."""
         self.fallback = fallback
         self.settings = settings
         self.metrics = metrics
@@ -167,6 +175,7 @@ class ForecastBatcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sentinelle-forecast")
         self._overrun_logged_at = -math.inf
         self._row_fallback_logged_at = -math.inf
+        self._estimate_logged_at = -math.inf
         self._retry_at: float | None = None
         """While the fallback serves whole calls: when to try the forecaster again (clock time)."""
         self._retry_wait_s = settings.fallback_retry_s
@@ -226,6 +235,8 @@ class ForecastBatcher:
                 quantiles, name = await loop.run_in_executor(self._executor, self.predict, batch.contexts, batch.assets)
                 self._check_pace(time.perf_counter() - started, pending, len(batch.contexts), inbox.qsize(), name)
                 for fb in batch.split(self._levels(), quantiles, name):
+                    if self.estimator is not None:
+                        fb = await loop.run_in_executor(self._executor, self._with_estimate, fb)
                     await outbox.put(fb)
         finally:
             await end_of_stream(outbox)
@@ -319,6 +330,23 @@ class ForecastBatcher:
             r,
             fit,
         )
+
+    def _with_estimate(self, fb: ForecastBatch) -> ForecastBatch:
+        """``fb`` with each row's estimate from the other tags now; unchanged (counted, logged) if that fails."""
+        assert self.estimator is not None
+        try:
+            estimate = self.estimator(fb.window)
+        except Exception as e:  # the estimate is extra evidence: its failure must not cost the forecasts
+            self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()
+            now = time.monotonic()
+            if now - self._estimate_logged_at >= ROW_FALLBACK_LOG_INTERVAL_S:
+                self._estimate_logged_at = now
+                log.error("asset-model estimate failed (%s); this batch goes on without estimates", e)
+            return fb
+        if estimate.shape != (len(fb.window), len(fb.levels)):
+            self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()
+            return fb
+        return dataclasses.replace(fb, estimate=estimate if fb.rows is None else estimate[fb.rows])
 
     def _levels(self) -> tuple[float, ...]:
         return self.forecaster.levels

@@ -254,8 +254,13 @@ class ModelForecaster:
         return values
 
 
-def load_model(path: Path, device: torch.device, dtype: torch.dtype) -> SentinelleTSModel:
-    """Load a checkpoint from a local directory, or raise :class:`ModelError` naming the file at fault."""
+def load_model(
+    path: Path, device: torch.device, dtype: torch.dtype, model_class: type[SentinelleTSModel] = SentinelleTSModel
+) -> SentinelleTSModel:
+    """Load a checkpoint from a local directory, or raise :class:`ModelError` naming the file at fault.
+
+    ``model_class``: :class:`SentinelleTSModel`, or the asset model (:mod:`.asset_engine`).
+    """
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     path = Path(path)
     config_file, weights_file = path / CONFIG_FILE, path / WEIGHTS_FILE
@@ -284,7 +289,7 @@ def load_model(path: Path, device: torch.device, dtype: torch.dtype) -> Sentinel
     progress = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]  # a daemon's log is not a terminal
     try:
-        loaded = SentinelleTSModel.from_pretrained(
+        loaded = model_class.from_pretrained(
             path, config=config, local_files_only=True, dtype=dtype, output_loading_info=True
         )
         model, info = cast(tuple[SentinelleTSModel, dict[str, Any]], loaded)

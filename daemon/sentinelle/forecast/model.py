@@ -101,6 +101,11 @@ class SentinelleTSConfig(PreTrainedConfig):
     """Newest steps of the context whose one-step errors choose among the smoothing experts."""
     smoothing_spread_floor: float = 0.0
     """Quantiles lie at least this × z_q × the smoothing branch's h-step σ from the median (0: off)."""
+    group_attention: bool = False
+    """The asset model (:mod:`.asset_model`): attention across an asset's tags after every time layer,
+    the other tags' current values as covariates, and an estimate-now head (False: univariate only)."""
+    regression_half_life: int = 0
+    """Asset model: half-life (steps) of the in-context regression branch's weights (0: no such branch)."""
 
     def __post_init__(self, **kwargs: Any) -> None:
         # JSON brings the levels back as a list; the model indexes them as a tuple.
@@ -143,6 +148,10 @@ class SentinelleTSConfig(PreTrainedConfig):
             problems.append(f"smoothing_spread_floor must be ≥ 0, got {self.smoothing_spread_floor}")
         if self.smoothing_window < 1:
             problems.append(f"smoothing_window must be ≥ 1, got {self.smoothing_window}")
+        if self.regression_half_life < 0 or (self.regression_half_life and not self.group_attention):
+            problems.append(
+                f"regression_half_life must be 0, or ≥ 1 with group_attention, got {self.regression_half_life}"
+            )
         if not 0 <= self.dropout < 1:
             problems.append(f"dropout must be in [0, 1), got {self.dropout}")
         if problems:
@@ -306,7 +315,11 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
             else None
         )
         self.levels = levels
+        self._add_modules(config)
         self.post_init()
+
+    def _add_modules(self, config: SentinelleTSConfig) -> None:
+        """Where a subclass adds its own modules (:mod:`.asset_model`), so ``post_init`` initialises them."""
 
     def param_count(self, trainable_only: bool = False) -> int:
         """Number of parameters (all, or only those that require gradients)."""
@@ -326,9 +339,20 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         Extra keyword arguments (e.g. ``attention_mask`` from a generic collator) are
         ignored: missing values are already id 0.
         """
-        cfg = self.config
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
+        x, key_mask, values, observed = self._embed(input_ids)
+        for layer in self.layers:
+            x = layer(x, key_mask)
+        _state, raw, sigma = self._answer(x, values, observed)
+        quantiles = self._quantiles(raw, sigma)
+        loss = None if labels is None else pinball_loss(quantiles, labels, self.levels)
+        return SentinelleTSOutput(loss=loss, quantiles=quantiles)
+
+    def _embed(self, input_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Token ids (B, L) → tokens (B, N+1, d) with the summary token last, their key mask
+        (B, 1, 1, N+1), and the dequantised values and observed mask (B, N, P) of the patches."""
+        cfg = self.config
         batch, length = input_ids.shape
         if length > cfg.context_length:
             raise ValueError(f"input_ids has {length} steps, more than context_length {cfg.context_length}")
@@ -349,20 +373,27 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         key_mask = torch.cat(
             [observed.amax(dim=-1) > 0, torch.ones(batch, 1, dtype=torch.bool, device=x.device)], dim=1
         )[:, None, None, :]
-        for layer in self.layers:
-            x = layer(x, key_mask)
+        return x, key_mask, values, observed
 
+    def _answer(
+        self, x: torch.Tensor, values: torch.Tensor, observed: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """Encoded tokens → the summary state (B, d), the free head outputs (B, H, Q) with the
+        branches mixed into the median, and the smoothing branch's σ (B, H) if there is one."""
+        batch = x.shape[0]
         state = self.norm(x[:, -1])
-        raw = self.head(state).view(batch, cfg.horizon, -1).float()
+        raw = self.head(state).view(batch, self.config.horizon, -1).float()
         sigma = None
         if self.analog is not None or self.smoothing is not None:
             raw, sigma = self._mix(state, values.reshape(batch, -1), observed.reshape(batch, -1), raw)
+        return state, raw, sigma
+
+    def _quantiles(self, raw: torch.Tensor, sigma: torch.Tensor | None) -> torch.Tensor:
+        """Free outputs (B, H, Q) → quantiles (B, Q, H): monotone, and at least the spread floor apart."""
         quantiles = self._monotone(raw)
-        if sigma is not None and cfg.smoothing_spread_floor > 0:
-            quantiles = self._spread_floor(quantiles, cfg.smoothing_spread_floor * sigma)
-        quantiles = quantiles.transpose(1, 2)
-        loss = None if labels is None else pinball_loss(quantiles, labels, self.levels)
-        return SentinelleTSOutput(loss=loss, quantiles=quantiles)
+        if sigma is not None and self.config.smoothing_spread_floor > 0:
+            quantiles = self._spread_floor(quantiles, self.config.smoothing_spread_floor * sigma)
+        return quantiles.transpose(1, 2)
 
     def _mix(
         self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, raw: torch.Tensor

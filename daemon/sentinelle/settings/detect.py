@@ -188,6 +188,12 @@ class DetectSettings(_Section):
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",
     )
+    score_tail_calibration: bool = Field(
+        default=False,
+        description="Bound each tick's surprise by the tag's own record: -log10 of the rate of excursions of that "
+        "size it made over score_memory_steps (detect/tail.py), so a held control signal's daily commanded step "
+        "or a ramp the forecast lags every day is not an alarm; an excursion larger than any recent one still is.",
+    )
     score_likelihood_short_steps: int = Field(
         default=10, ge=1, description="score_method likelihood: ticks in the short-term mean of the score ..."
     )
@@ -202,6 +208,44 @@ class DetectSettings(_Section):
     )
     grace_period_steps: int = Field(
         default=30, ge=2, description="Ticks a tag's scale learns before it may flag anything."
+    )
+    # Distribution change (detect/distribution.py, detectors/distribution.py): recent values against the past.
+    distribution_enabled: bool = Field(
+        default=True,
+        description="Per tag, the recent window's value distribution against a forgetting reference (relative "
+        "entropy, calibrated as the residual surprise); its score joins the residual's (maximum).",
+    )
+    distribution_window_steps: int = Field(
+        default=16, ge=4, le=4096, description="Ticks in the recent window compared with the reference."
+    )
+    distribution_bins: int = Field(
+        default=8,
+        ge=2,
+        le=60,
+        description="Cells of the value distribution (equiprobable for a normal tag), plus one beyond "
+        "±2.5 usual scales on each side.",
+    )
+    distribution_reference_steps: int = Field(
+        default=3000,
+        ge=2,
+        description="Ticks the reference distribution (and the value scale that places the cells) remembers.",
+    )
+    distribution_warmup_steps: int = Field(
+        default=100, ge=1, description="Values in the reference before a tag is measured."
+    )
+    distribution_differences: bool = Field(
+        default=True,
+        description="Also measure the tick-to-tick differences' distribution (a change of dynamics whose "
+        "values stay in range); the tag's score is the larger of the two.",
+    )
+    # Drift against an old forecast (detectors/horizon.py): the residual of the forecast made horizon_steps ago.
+    horizon_enabled: bool = Field(
+        default=False,
+        description="Per tag, the value against the forecast made horizon_steps ticks ago (a slow drift "
+        "accumulates there instead of being followed), calibrated as the residual surprise; joins by maximum.",
+    )
+    horizon_steps: int = Field(
+        default=16, ge=2, le=1024, description="How many ticks ago that forecast was made (at most its horizon)."
     )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
@@ -260,6 +304,12 @@ class DetectSettings(_Section):
     )
     asset_warmup_steps: int = Field(
         default=400, ge=20, description="Ticks an asset's normal state is learned from; then the model is frozen."
+    )
+    asset_warmup_ends_with_history: bool = Field(
+        default=False,
+        description="The start-up backfill (history replay) is the asset's warm-up: when it ends, an asset still "
+        "learning freezes on what it learned (at least ASSET_MIN_WARMUP ticks) instead of learning on into live "
+        "data. For history whose length in learnable ticks is not known in advance (mode pauses, gaps).",
     )
     asset_explained_variance: float = Field(
         default=0.7, gt=0, le=1, description="Principal components in T² carry this share; the rest make Q."
@@ -359,6 +409,14 @@ class DetectSettings(_Section):
         description="Default of tags[].stuck_after_s in periods, for tags with stuck_check = true: 120 (the "
         "120 s the chiller's tags were set to at 1 s); a moving measurement does not sit within its "
         "tolerance for 120 of its own samples.",
+    )
+    history_held: Literal["widen", "skip", "off"] = Field(
+        default="widen",
+        description="What detectors learn from a held slot of replayed history (a compressed export's value "
+        "known only to within its deadband, not measured; sources/history). widen: learn from it, with the "
+        "residual spread floored at deadband/sqrt(3) and deadband^2/3 added to the learned variances (residual "
+        "scale, asset warm-up); skip: learn spreads and asset warm-ups only from changed slots; off: take held "
+        "values for measurements (an uncompressed export).",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."

@@ -57,6 +57,13 @@ class ForecastSettings(_Section):
         "`sentinelle finetune`); an asset without one, or with one that fails its checks, uses the base model. "
         "None: the base model for every asset.",
     )
+    asset_model_path: Path | None = Field(
+        default=None,
+        description="An asset-model checkpoint (e.g. the package's forecast/checkpoints/asset): every slot, each "
+        "tag is also estimated from the other tags of its asset, and the asset_estimate detector scores the "
+        "value against that estimate. None: off. A checkpoint that cannot be loaded is logged and counted; "
+        "the daemon runs without estimates.",
+    )
 
     @model_validator(mode="after")
     def _levels_valid(self) -> ForecastSettings:

@@ -11,6 +11,12 @@ the model's ``horizon`` steps after it, NaN beyond the split); validation
 windows are a fixed, evenly spaced set of origins in the validation part whose
 contexts may reach back into the training part (that is only the past).
 
+A compressed export's held points (``Series.held``: no sample read in that slot,
+only a value forward-filled within the export's deadband; issue 17) stay in the
+contexts — the model sees the series as the export gives it — but are never
+targets, in training or validation: a pinball loss on them would teach the
+adapter that the tag stays flat, and it is not.
+
 The loop is pretraining's (:mod:`.train`) in small: AdamW on the LoRA weights
 only, gradient clipping, the model's pinball loss on labels scaled by each
 context's loc/scale and clipped to ±``label_clip``.  Validation runs before the
@@ -98,6 +104,8 @@ class _Track:
     values: FloatArray
     timestamps: FloatArray | None
     period_s: float | None
+    targets: FloatArray
+    """``values`` with held points NaN: what the loss may be computed on."""
     split: int
     """First index of the validation part."""
 
@@ -361,9 +369,11 @@ def _tracks(series: Sequence[Series | FloatArray], validation_fraction: float) -
         if values.ndim != 1:
             raise ConfigError(f"{name}: expected a 1-D series, got shape {values.shape}", field="data")
         values = np.where(np.isfinite(values), values, np.nan)
+        held = s.held if isinstance(s, Series) else None
+        targets = values if held is None else np.where(held, np.nan, values)
         n = len(values)
         split = n - max(1, round(n * validation_fraction))
-        out.append(_Track(name=name, values=values, timestamps=ts, period_s=period, split=split))
+        out.append(_Track(name=name, values=values, timestamps=ts, period_s=period, targets=targets, split=split))
     if not out:
         raise ConfigError("no series to fine-tune on", field="data")
     return out
@@ -383,15 +393,13 @@ def _train_origins(tracks: list[_Track], min_context: int) -> np.ndarray:
     return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
 
 
-def _window(
-    values: FloatArray, origin: int, stop: int, context_length: int, horizon: int
-) -> tuple[FloatArray, FloatArray]:
-    """Context (left-padded with NaN to ``context_length``) and target (NaN from ``stop`` on) at ``origin``."""
+def _window(track: _Track, origin: int, stop: int, context_length: int, horizon: int) -> tuple[FloatArray, FloatArray]:
+    """Context (left-padded with NaN to ``context_length``) and target (NaN from ``stop`` on, and where held)."""
     context = np.full(context_length, np.nan)
-    past = values[max(0, origin - context_length) : origin]
+    past = track.values[max(0, origin - context_length) : origin]
     context[context_length - len(past) :] = past
     target = np.full(horizon, np.nan)
-    future = values[origin : min(origin + horizon, stop)]
+    future = track.targets[origin : min(origin + horizon, stop)]
     target[: len(future)] = future
     return context, target
 
@@ -406,7 +414,7 @@ def _batch(
     rng: np.random.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     rows = index[rng.integers(0, len(index), settings.batch_size)]
-    pairs = [_window(tracks[k].values, o, tracks[k].split, context_length, horizon) for k, o in rows.tolist()]
+    pairs = [_window(tracks[k], o, tracks[k].split, context_length, horizon) for k, o in rows.tolist()]
     contexts = np.stack([c for c, _ in pairs])
     targets = np.stack([y for _, y in pairs])
     encoded = tokenizer.encode(contexts)
@@ -431,7 +439,7 @@ def _validation_set(
         np.linspace(0, len(candidates) - 1, min(settings.validation_windows, len(candidates))).round().astype(int)
     )
     pairs = [
-        _window(tracks[k].values, o, len(tracks[k].values), context_length, horizon)
+        _window(tracks[k], o, len(tracks[k].values), context_length, horizon)
         for k, o in (candidates[i] for i in pick.tolist())
     ]
     contexts = np.stack([c for c, _ in pairs])

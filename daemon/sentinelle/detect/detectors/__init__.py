@@ -8,6 +8,10 @@ life cycle allows, and its findings go to the one alert life cycle (``detect/ale
 module                 alerts (kind)                                           rank
 =====================  ======================================================  ====
 ``residual``           ``forecast_residual`` per asset incident or per tag       10
+``asset_estimate``     ``relation`` per tag: actual vs the asset model's         15
+                       estimate from the other tags now (``<tag>#estimate``)
+``distribution``       ``distribution_change`` per tag (recent vs past values)   16
+``horizon``            ``forecast_drift`` per tag (vs the forecast H ticks ago)  17
 ``asset_t2q``          ``asset_state`` (T², Q, EWMA charts; likelihood layer)    20
 ``limits``             ``limit_high``, ``limit_low``                             30
 ``rate_of_change``     ``rate_of_change``                                        40
@@ -30,8 +34,9 @@ module                 alerts (kind)                                           r
 Nothing else changes: this package finds its modules itself (:func:`build_all`), and the
 life cycle, pauses, maintenance and metrics are generic.
 
->>> [name for name, _ in modules()]
-['residual', 'asset_t2q', 'limits', 'rate_of_change', 'energy_balance', 'relations', 'data_quality']
+>>> [name for name, _ in modules()]  # doctest: +NORMALIZE_WHITESPACE
+['residual', 'asset_estimate', 'distribution', 'horizon', 'asset_t2q', 'limits', 'rate_of_change',
+ 'energy_balance', 'relations', 'data_quality']
 """
 
 from __future__ import annotations

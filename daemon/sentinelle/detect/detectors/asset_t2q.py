@@ -7,6 +7,14 @@ frozen.  One subject per asset.  An asset learns (its warm-up, or ``learn_rate``
 ticks with no gated tag and no ``asset_state`` alert of its own open; a paused asset is not
 scored at all.  Findings' ``score``: T²/Q/chart over its limit.
 
+Replayed history of a compressed export (``Tick.held``, ``detect.history_held``): with
+**skip** a warm-up (or ``learn_rate``) tick with a held tag of the asset is not learned, so
+the warm-up is made of changed slots only and, when history has too few, goes on live;
+with **widen** every tick is learned and each held tag's ``deadband²/3`` joins the model's
+variance floor (:attr:`~sentinelle.detect.asset.AssetT2Q.floor`, which the diagonal gets
+before the correlation), for as long as that model — warmed up on history — is in use; a
+tick with a held tag whose deadband is unknown is skipped, as with skip.
+
 State: the warm-up buffer or the frozen model (mean, covariance, basis, limits, charts,
 smoothing), and the likelihood layer's history — arrays and scalars, no pickle.
 """
@@ -46,6 +54,8 @@ class AssetDetector:
             rows = lay.asset_rows[a]
             self.models.append(AssetT2Q.from_settings(np.array([lay.tag_settings[r].min_spread for r in rows]), s))
             self.likelihoods.append(AnomalyLikelihood.from_settings(s) if s.asset_likelihood_enabled else None)
+        self._base_floor = [m.floor.copy() for m in self.models]
+        self.history_held = s.history_held
         n = len(lay.asset_names)
         self.spec = Spec(
             kind="asset_state",
@@ -57,6 +67,13 @@ class AssetDetector:
             updates=False,
         )
         self._scored = np.zeros(n, dtype=bool)
+        self.warmup_ends_with_history = s.asset_warmup_ends_with_history
+
+    def history_replayed(self) -> None:
+        """The stage's history replay ended: with ``detect.asset_warmup_ends_with_history``, it was the warm-up."""
+        if self.warmup_ends_with_history:
+            for model in self.models:
+                model.end_warmup()
 
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
@@ -80,9 +97,20 @@ class AssetDetector:
     def learn(self, tick: Tick, findings: Findings) -> None:
         lay = self.layout
         is_open = tick.alerts.open(self)
+        held = tick.held if self.history_held != "off" else None
         for k in np.flatnonzero(self._scored).tolist():
-            allowed = not is_open[k] and not tick.gate[lay.asset_rows[lay.asset_names[k]]].any()
-            self.models[k].learn(allowed)
+            rows = lay.asset_rows[lay.asset_names[k]]
+            allowed = not is_open[k] and not tick.gate[rows].any()
+            model = self.models[k]
+            if held is not None and held[rows].any():
+                unknown = tick.deadband is None or bool((held[rows] & ~(tick.deadband[rows] > 0)).any())
+                if self.history_held == "skip" or unknown:  # widen: nothing to widen by without a deadband
+                    allowed = False
+                elif tick.deadband is not None and allowed and not model.frozen:
+                    # A value known to within ±d, uniformly, carries d²/3 of variance the warm-up cannot see.
+                    widened = self._base_floor[k] + np.where(held[rows], tick.deadband[rows] ** 2 / 3.0, 0.0)
+                    model.floor = np.maximum(model.floor, widened)
+            model.learn(allowed)
             likelihood = self.likelihoods[k]
             if likelihood is not None:
                 likelihood.learn(allowed)
@@ -111,6 +139,7 @@ class AssetDetector:
             for a in _T2Q_ARRAYS:
                 arrays[f"{k}.{a}"] = np.asarray(getattr(m, a))
             arrays[f"{k}.scalars"] = np.array([float(getattr(m, a)) for a in _T2Q_SCALARS])
+            arrays[f"{k}.floor"] = m.floor
             warm.append(m._warmup is not None)
             if m._warmup is not None:
                 arrays[f"{k}.warmup"] = m._warmup
@@ -130,6 +159,8 @@ class AssetDetector:
             values = arrays[f"{k}.scalars"].tolist()
             for a, v in zip(_T2Q_SCALARS, values, strict=True):
                 setattr(m, a, int(v) if a in ("count", "components", "_since_refresh") else float(v))
+            if f"{k}.floor" in arrays:  # widened by a compressed history's deadband (absent: as configured)
+                m.floor = arrays[f"{k}.floor"]
             m._warmup = arrays[f"{k}.warmup"] if meta["warm_up"][k] else None
             m._pending = None
             lik = self.likelihoods[k]

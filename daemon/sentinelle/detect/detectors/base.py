@@ -131,6 +131,11 @@ class Tick:
     alerts: AlertView
     rows: RowNumbers | None = None
     """Filled by the stage after every detector observed (the residual detector reports them)."""
+    held: BoolArray | None = None
+    """History replay of a compressed export: rows whose value was held, not read (``WindowBatch.held``); None:
+    every value is a measurement (live)."""
+    deadband: FloatArray | None = None
+    """With ``held``: each row's deadband in tag units (0: none known), what ``detect.history_held`` widens by."""
 
     def numbers(self) -> RowNumbers:
         if self.rows is None:
@@ -191,6 +196,12 @@ class Findings:
     """The per-tag numbers every alert shows (the residual detector's)."""
     withheld: BoolArray | None = None
     """Per row: what would have been flagged on an asset in maintenance (counted as suppressed alerts)."""
+    tag_score: FloatArray | None = None
+    """Per row, from a detector whose score is a calibrated per-tag score on the residual scorer's scale
+    (``S/(S+10)`` of a tail probability's decades; the onset's with a refractory period): the stage's per-tag
+    score is the maximum of the residual's and these (:mod:`.distribution`)."""
+    tag_surprise: FloatArray | None = None
+    """Per row: the same before the refractory period (what its flag compares)."""
 
 
 def findings(
@@ -202,6 +213,8 @@ def findings(
     rows: RowNumbers | None = None,
     withheld: BoolArray | None = None,
     severe: BoolArray | None = None,
+    tag_score: FloatArray | None = None,
+    tag_surprise: FloatArray | None = None,
 ) -> Findings:
     """Findings with ``severe`` all false and ``count`` the flagged subjects unless given."""
     return Findings(
@@ -212,6 +225,8 @@ def findings(
         count=int(flagged.sum()) if count is None else count,
         rows=rows,
         withheld=withheld,
+        tag_score=tag_score,
+        tag_surprise=tag_surprise,
     )
 
 

@@ -7,7 +7,8 @@ flagged tags the alert's members ranked by score — otherwise one per tag.  Its
 numbers (forecast, z, score) are the ones every alert's event shows, so its findings carry
 them (``rows``).  The scorer learns every row that is not gated as it scores (winsorised:
 a fault is not learned as normal in one tick, and a new normal is absorbed instead of
-alarming for ever), so :meth:`~ResidualDetector.learn` has nothing left to do.
+alarming for ever), so :meth:`~ResidualDetector.learn` has nothing left to do.  Held rows of
+replayed history (``Tick.held``) are learned as ``detect.history_held`` says (``scoring.py``).
 A flagged tick beyond ``detect.score_severe_sigmas`` of the tag's usual surprise is
 ``severe`` (``detect.severe_opens_at_once``): its alert opens at once.
 
@@ -62,7 +63,7 @@ class ResidualDetector:
         gate = tick.gate
         # Scoring learns as it goes: every row not gated, an open alert's rows too (winsorised,
         # scoring.py), so a new normal is absorbed instead of alarming for ever.
-        exp, z, score, flagged = self.scorer.score(tick.batch, ~gate)
+        exp, z, score, flagged = self.scorer.score(tick.batch, ~gate, tick.deadband)
         surprise = self.scorer.surprise  # the score before any refractory period: ranks and reports tags
         if exp is None:
             exp = levels_or_nan(self.levels, lay.n)
@@ -124,6 +125,8 @@ class ResidualDetector:
         if sc.likelihood is not None:
             arrays |= {f"likelihood.{k}": v for k, v in _arrays(sc.likelihood).items()}
             arrays |= {f"likelihood.long.{k}": v for k, v in _arrays(sc.likelihood.long).items()}
+        if sc.tail is not None:
+            arrays |= {f"tail.{k}": v for k, v in _arrays(sc.tail).items()}
         meta = {"has_prev": sc._prev is not None, "tags": list(self.layout.tags)}
         return pack(self.name, _VERSION, arrays, meta)
 
@@ -134,6 +137,8 @@ class ResidualDetector:
         targets: dict[str, object] = {"scorer": sc, "scale": sc.scale}
         if sc.likelihood is not None:
             targets |= {"likelihood": sc.likelihood, "likelihood.long": sc.likelihood.long}
+        if sc.tail is not None:
+            targets["tail"] = sc.tail
         for key, value in arrays.items():
             owner, _, attr = key.rpartition(".")
             setattr(targets[owner], attr, value)

@@ -105,28 +105,39 @@ deadband looks:
   resample (sample-and-hold), which is why the learning side below looks at
   slots, not at rows.
 
-The learning side (a later change in ``backfill.py``, ``windows.py`` and
-``detect/``), designed on these data:
+The learning side (``backfill.py``, ``windows.py``, ``detect/``, ``training/finetune.py``):
 
-1. ``backfill.py`` keeps the mask beside each sample (its numpy columns gain a
+1. ``backfill.py`` keeps the mask beside each sample (its numpy columns have a
    ``held`` column that the stable sort by time carries along) and hands
    ``HistoryReport.deadbands()`` of all sources (the first source listed wins) to
-   the detect stage with ``replaying_history()``.
+   the detect stage with ``replaying_history(deadbands)``.
 2. ``Windows`` marks each closed slot *changed* when at least one sample read (not
    held) fell into it, and *held* otherwise — so a wide export's filled cells and
    an event log's rows count alike, and the windows' own sample-and-hold of an
-   event log is a held slot.  During history replay the batch carries that mask.
-3. The detectors then do not take a held slot for a measurement, by one setting
-   (e.g. ``detect.history_held = "widen" | "skip"``): **skip** learns spreads,
-   warm-ups and the adapter's loss only from changed slots; **widen** (the
-   default) learns from every slot but floors the residual spread at
-   ``deadband / √3`` (the standard deviation of a value known only to within
-   ±deadband, uniformly) — i.e. the tag's ``min_spread`` is raised to that while
-   the state learned from history is in use — and adds ``deadband² / 3`` to the
-   learned variance.  The live data that follow are not compressed, so the
-   widened spread decays as the live updates replace it.
-4. The backfill log (``BackfillResult.reports``) already shows each tag's held
-   share and deadband through :meth:`HistoryReport.log_summary`.
+   event log is a held slot.  During history replay the batch carries that mask
+   (``WindowBatch.held``); live batches carry none.
+3. The detectors do not take a held slot for a measurement, by one setting,
+   ``detect.history_held``: **widen** (the default) learns from every slot but,
+   while history is replayed, floors the residual spread at ``deadband / √3``
+   (the standard deviation of a value known only to within ±deadband, uniformly)
+   and adds ``deadband² / 3`` (in forecast spreads) to what a held slot teaches
+   the residual scale; an asset model warmed up on held values gets the same
+   ``deadband² / 3`` in its variance floor for as long as it is in use.  The
+   live data that follow are not compressed, so the widened residual scale decays
+   as the live updates replace it.  A held slot of a tag with no deadband known
+   (held through the whole export, so no steps to estimate it from, and none
+   configured) has nothing to widen by and is skipped.  **skip** learns the residual scale and asset
+   warm-ups only from changed slots (an asset tick with a held tag is not a warm-up
+   tick, so the warm-up may go on live).  **off** takes held values for
+   measurements (an uncompressed export).  Skip's changed slots are the moves
+   past the deadband, a biased sample, so it learns wider spreads than widen
+   (``docs/results/deadband``).
+4. ``sentinelle finetune`` reads the same mask (``Series.held``, from
+   :func:`~sentinelle.evaluation.history_data.resample`): held points stay in the
+   contexts but are never targets of the loss, so an adapter does not learn
+   "flat" from the export.
+5. The backfill log (``BackfillResult.reports``) shows each tag's held share and
+   deadband through :meth:`HistoryReport.log_summary`.
 
 Malformed input is reported, counted, and skipped, never silently
 ------------------------------------------------------------------

@@ -1,0 +1,216 @@
+"""The asset model (forecast/asset_model.py): shapes, G = 1 is the univariate model, masking, save/load, size."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from sentinelle.forecast import SHIPPED_CHECKPOINT
+from sentinelle.forecast.asset_model import SentinelleAssetModel
+from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
+
+REFERENCE = Path(__file__).resolve().parents[1] / "data" / "starter_reference_quantiles.npz"
+"""Three windows' token ids and the shipped checkpoint's quantiles for them, computed before the
+asset model existed (the model code before the refactor that shares its blocks)."""
+
+SIZE_BUDGET_BYTES = 25_000_000
+
+
+def small(**extra: object) -> SentinelleAssetModel:
+    torch.manual_seed(0)
+    config = SentinelleTSConfig(
+        context_length=64,
+        patch_length=16,
+        horizon=8,
+        d_model=16,
+        num_layers=2,
+        num_heads=2,
+        d_ff=32,
+        vocab_size=256,
+        dropout=0.0,
+        analog_window=8,
+        smoothing_max_period=8,
+        smoothing_window=32,
+        group_attention=True,
+        regression_half_life=32,
+        **extra,  # type: ignore[arg-type]
+    )
+    model = SentinelleAssetModel(config).eval()
+    # Trained-like group layers: nonzero outputs, so the tests below can fail.
+    with torch.no_grad():
+        for group in model.group_layers:
+            group.o_proj.weight.normal_(0, 0.3)
+        for p in model.now_head.parameters():
+            p.normal_(0, 0.3)
+        assert model.regression is not None
+        model.regression.gate.bias.fill_(0.0)
+    return model
+
+
+def test_the_shipped_checkpoint_still_loads_bit_identically() -> None:
+    ref = np.load(REFERENCE)
+    model = SentinelleTSModel.from_pretrained(SHIPPED_CHECKPOINT).eval()
+    assert model.config.group_attention is False
+    with torch.no_grad():
+        q = model(torch.from_numpy(ref["ids"])).quantiles
+    assert q is not None
+    np.testing.assert_array_equal(q.numpy(), ref["q"])
+
+
+def test_warm_started_from_the_shipped_weights_it_answers_as_they_did() -> None:
+    ref = np.load(REFERENCE)
+    model = SentinelleAssetModel.from_pretrained(SHIPPED_CHECKPOINT, group_attention=True).eval()
+    ids = torch.from_numpy(ref["ids"])
+    with torch.no_grad():
+        alone = model(ids).quantiles
+        grouped = model(ids[None], current=torch.tensor([[0.5, -0.2, 1.0]])).quantiles
+    assert alone is not None and grouped is not None
+    np.testing.assert_array_equal(alone[:, 0].numpy(), ref["q"])
+    np.testing.assert_array_equal(grouped[0].numpy(), ref["q"])  # group layers start at zero output
+
+
+def test_shapes_order_and_loss() -> None:
+    model = small()
+    ids = torch.randint(1, 256, (3, 4, 64))
+    out = model(ids, current=torch.randn(3, 4), labels=torch.randn(3, 4, 8))
+    assert out.quantiles is not None and out.estimate is not None and out.loss is not None
+    assert tuple(out.quantiles.shape) == (3, 4, 9, 8)
+    assert tuple(out.estimate.shape) == (3, 4, 9)
+    assert bool((out.quantiles.diff(dim=2) >= 0).all()) and bool((out.estimate.diff(dim=2) >= 0).all())
+    assert out.forecast_loss is not None and out.estimate_loss is not None
+    assert torch.isclose(out.loss, out.forecast_loss + out.estimate_loss)
+    out.loss.backward()
+    assert model.group_layers[0].q_proj.weight.grad is not None
+
+
+def test_one_tag_is_the_univariate_model() -> None:
+    model = small()
+    univariate = SentinelleTSModel(model.config).eval()
+    univariate.load_state_dict(model.state_dict(), strict=False)
+    ids = torch.randint(1, 256, (5, 64))
+    with torch.no_grad():
+        grouped = model(ids[:, None], current=torch.randn(5, 1)).quantiles
+        alone = univariate(ids).quantiles
+    assert grouped is not None and alone is not None
+    torch.testing.assert_close(grouped[:, 0], alone, rtol=0, atol=0)
+
+
+def test_others_change_the_answer_but_not_a_tags_own_current_value() -> None:
+    model = small()
+    ids = torch.randint(1, 256, (2, 3, 64))
+    current = torch.randn(2, 3)
+    with torch.no_grad():
+        base = model(ids, current=current)
+        own = current.clone()
+        own[:, 0] += 5.0  # tag 0's own current value: hidden from tag 0
+        mine = model(ids, current=own)
+        other = current.clone()
+        other[:, 1] += 5.0  # another tag's current value: a covariate of tag 0
+        theirs = model(ids, current=other)
+    assert base.estimate is not None and mine.estimate is not None and theirs.estimate is not None
+    torch.testing.assert_close(mine.estimate[:, 0], base.estimate[:, 0], rtol=0, atol=0)
+    assert not torch.allclose(theirs.estimate[:, 0], base.estimate[:, 0])
+
+
+def test_an_absent_tag_does_not_change_the_others() -> None:
+    model = small()
+    ids = torch.randint(1, 256, (2, 3, 64))
+    current = torch.randn(2, 3)
+    mask = torch.tensor([[True, True, False], [True, True, False]])
+    with torch.no_grad():
+        a = model(ids, current=current, tag_mask=mask)
+        ids2, current2 = ids.clone(), current.clone()
+        ids2[:, 2] = torch.randint(1, 256, (2, 64))
+        current2[:, 2] = 9.0
+        b = model(ids2, current=current2, tag_mask=mask)
+        two = model(ids[:, :2], current=current[:, :2])
+        full = model(ids, current=current)
+    assert a.quantiles is not None and b.quantiles is not None and two.quantiles is not None
+    assert a.estimate is not None and two.estimate is not None and full.quantiles is not None
+    torch.testing.assert_close(a.quantiles[:, :2], b.quantiles[:, :2], rtol=0, atol=0)
+    torch.testing.assert_close(a.quantiles[:, :2], two.quantiles, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(a.estimate[:, :2], two.estimate, rtol=1e-5, atol=1e-5)
+    assert not torch.allclose(full.quantiles[:, :2], a.quantiles[:, :2])  # the third tag, present, does count
+
+
+def test_the_loss_ignores_absent_tags() -> None:
+    model = small()
+    ids = torch.randint(1, 256, (2, 3, 64))
+    labels = torch.randn(2, 3, 8)
+    mask = torch.tensor([[True, True, False], [True, True, True]])
+    a = model(ids, tag_mask=mask, labels=labels).loss
+    labels[0, 2] = 1e6
+    b = model(ids, tag_mask=mask, labels=labels).loss
+    assert a is not None and b is not None
+    assert torch.equal(a, b)
+
+
+def test_save_and_load_round_trip(tmp_path: Path) -> None:
+    model = small()
+    model.save_pretrained(tmp_path)
+    back = SentinelleAssetModel.from_pretrained(tmp_path).eval()
+    assert back.config.group_attention is True
+    ids = torch.randint(1, 256, (2, 3, 64))
+    current = torch.randn(2, 3)
+    with torch.no_grad():
+        a, b = model(ids, current=current), back(ids, current=current)
+    assert a.estimate is not None and b.estimate is not None
+    torch.testing.assert_close(a.estimate, b.estimate, rtol=0, atol=0)
+
+
+def test_a_univariate_config_is_refused() -> None:
+    with pytest.raises(ValueError, match="group_attention"):
+        SentinelleAssetModel(SentinelleTSConfig(d_model=16, num_heads=2, num_layers=1, d_ff=32))
+
+
+def test_the_shipped_size_asset_model_fits_the_budget(tmp_path: Path) -> None:
+    config = SentinelleTSConfig.from_pretrained(SHIPPED_CHECKPOINT)
+    config.group_attention = True
+    model = SentinelleAssetModel(config)
+    shared = SentinelleTSModel.from_pretrained(SHIPPED_CHECKPOINT).param_count()
+    assert model.param_count() < 1.3 * shared  # group layers and the now head: < 30 % more
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "model.safetensors").stat().st_size <= SIZE_BUDGET_BYTES
+
+
+def test_the_regression_branch_reads_a_coupling_from_the_context() -> None:
+    model = small()
+    assert model.regression is not None
+    with torch.no_grad():
+        model.regression.gate.bias.fill_(20.0)  # trust the regression fully
+    t = torch.linspace(0, 12, 65)
+    ids0 = 100 + torch.round(20 * torch.sin(t)).long()
+    series = torch.stack([ids0, 2 * ids0 - 60, 128 + torch.round(20 * torch.cos(t)).long()])  # tag 1 linear in tag 0
+    ids, cb = series[:, :64], model.codebook
+    current = torch.tensor([[cb[series[0, 64]], float("nan"), cb[series[2, 64]]]])
+    with torch.no_grad():
+        out = model(ids[None], current=current)
+    assert out.estimate is not None
+    err = abs(float(out.estimate[0, 1, model.median_index]) - float(cb[series[1, 64]]))
+    assert err < 0.05
+
+
+ASSET_CHECKPOINT = SHIPPED_CHECKPOINT.parent / "asset"
+
+
+def test_the_shipped_asset_checkpoint_shares_the_starter_blocks_and_fits_the_budget() -> None:
+    from safetensors.torch import load_file
+
+    assert (ASSET_CHECKPOINT / "model.safetensors").stat().st_size <= SIZE_BUDGET_BYTES
+    asset, starter = (
+        load_file(ASSET_CHECKPOINT / "model.safetensors"),
+        load_file(SHIPPED_CHECKPOINT / "model.safetensors"),
+    )
+    assert set(starter) < set(asset)
+    for name, tensor in starter.items():  # trained with these frozen: a lone tag answers as the starter does
+        assert torch.equal(asset[name], tensor), name
+    model = SentinelleAssetModel.from_pretrained(ASSET_CHECKPOINT).eval()
+    assert model.config.group_attention and model.regression is not None
+    ref = np.load(REFERENCE)
+    with torch.no_grad():
+        alone = model(torch.from_numpy(ref["ids"])).quantiles
+    assert alone is not None
+    np.testing.assert_array_equal(alone[:, 0].numpy(), ref["q"])
