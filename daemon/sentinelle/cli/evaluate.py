@@ -91,6 +91,7 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
 
     from ..evaluation.nab_corpus import load_corpus
     from ..evaluation.nab_stream import evaluate_nab, write_report
+    from ..settings import DetectSettings
 
     _setup_logging("INFO")
     data = args.data
@@ -104,6 +105,9 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         files,
         forecasters,
         args.results_dir or out / "results",
+        # NAB's configuration: the shipped defaults plus the distribution-change detector (off in the
+        # daemon: it raises false alarms on a plant's load cycles); its score is also recorded alone.
+        detect=DetectSettings(distribution_enabled=True),
         log=log.info,
         forecast_cache=args.forecast_cache,
         only={"model": args.model_files},
