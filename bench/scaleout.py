@@ -1,9 +1,15 @@
-"""Scale-out: 1 vs 2 worker processes on the samples topic, 10,000 and 20,000 tags at 1 Hz, Holt (issue 16).
+"""Scale-out: 1 vs 2 worker processes on the samples topic, 10,000 and 20,000 tags at 1 Hz, Holt or model (issue 16).
 
 A synthetic collector (this script: one record per asset of 50 tags per second, the codec's
 format, keyed by asset) writes ``--tags`` tags at 1 Hz in real time for ``--duration-s``; the
-workers are ``sentinelle run`` processes in ``daemon.mode = "worker"`` (Holt, one consumer group,
-12 partitions, checkpoints every 30 s as by default).  Every 2 s the script records each worker's
+workers are ``sentinelle run`` processes in ``daemon.mode = "worker"`` (``--forecaster``: Holt, or
+the shipped model on the CPU; one consumer group, 12 partitions, checkpoints every 30 s as by default).
+The model cannot forecast 10,000 windows of 512 steps a second on two cores, so it runs with the
+daemon's own answer to that, ``forecast.refresh_every_steps`` (``--refresh-every-steps``, default
+for the model: 16, the most ``horizon_steps`` allows: each tag re-forecast every 16th tick, a
+rotating 1/16 of the tags per tick); ``--model-threads`` is the torch threads per worker
+(default: the cores shared out among the workers).  Each worker's ``forecast_batch_size`` sum is
+the windows the forecaster did: windows/s per run.  Every 2 s the script records each worker's
 lag (``sentinelle_scaleout_lag_records``: records of its partitions not processed yet, from its
 metrics endpoint), CPU (% of one core) and RSS, and the size of its last checkpoint.  After the
 producer stops, the time until every worker has processed everything is the drain time.  From
@@ -12,9 +18,12 @@ acknowledgement of the opening tick's samples to the alert in a worker's file is
 sample-to-alert latency (it includes the slot's wait for the next tick, ``allowed_lateness_s``).
 
 Needs a Kafka broker (``--bootstrap``, default ``$SENTINELLE_TEST_KAFKA_BOOTSTRAP``).  The values
-are a noisy random walk per tag with no fault: this measures cost, not detection.
+are a noisy random walk per tag with no fault: this measures cost, not detection.  The machine's
+load average is recorded beside each sample (a shared machine: other people's jobs count too).
+Rows are merged into ``--out`` by (forecaster, tags, workers, model threads): rows of other runs stay.
 
     PYTHONPATH=daemon python bench/scaleout.py --tags 10000 20000 --workers 1 2 --duration-s 60
+    PYTHONPATH=daemon python bench/scaleout.py --forecaster model --tags 10000 --duration-s 90 --max-drain-s 60
 """
 
 from __future__ import annotations
@@ -53,6 +62,9 @@ FAULT_AT_S = 30
 """From this second on, the first tag of every asset steps past its high limit (sample-to-alert latency)."""
 LIMIT = 1000.0
 MAX_RSS_MIB = 4096
+SCRAPED = ("sentinelle_scaleout_", "sentinelle_forecast_batch_size_sum", "sentinelle_forecast_batch_seconds_sum")
+MODEL_REFRESH = 16
+"""The model's default ``refresh_every_steps``: the most ``horizon_steps`` (16) allows."""
 
 
 def _free_port() -> int:
@@ -70,13 +82,13 @@ def _scrape(port: int) -> dict[str, float]:
         return {}
     out = {}
     for line in text.splitlines():
-        if line.startswith("sentinelle_scaleout_") and " " in line and "{" not in line:
+        if line.startswith(SCRAPED) and " " in line and "{" not in line:
             name, value = line.rsplit(" ", 1)
             out[name] = float(value)
     return out
 
 
-def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str, port: int) -> Path:
+def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str, port: int, forecast: dict[str, Any]) -> Path:
     cfg: dict[str, Any] = {
         "tags": [
             {
@@ -92,7 +104,7 @@ def _config(tmp: Path, name: str, tags: int, bootstrap: str, ids: str, port: int
         "prometheus": {"host": "127.0.0.1", "port": port},
         "console": {"jsonl_path": str(tmp / f"{name}.jsonl")},
         "daemon": {"mode": "worker", "log_level": "INFO"},
-        "forecast": {"forecaster": "holt"},
+        "forecast": forecast,
         "scaleout": {
             "samples_topic": f"sentinelle-bench-samples-{ids}",
             "state_topic": f"sentinelle-bench-state-{ids}",
@@ -180,7 +192,9 @@ async def _lag(bootstrap: str, topic: str, group: str) -> int:
         await admin.close()
 
 
-async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> dict[str, Any]:
+async def _run(
+    bootstrap: str, tags: int, workers: int, duration_s: float, forecast: dict[str, Any], max_drain_s: float
+) -> dict[str, Any]:
     ids = uuid.uuid4().hex[:8]
     topic, group = f"sentinelle-bench-samples-{ids}", f"sentinelle-bench-{ids}"
     with tempfile.TemporaryDirectory() as d:
@@ -196,11 +210,11 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                 "sentinelle.cli",
                 "run",
                 "--config",
-                str(_config(tmp, f"w{w}", tags, bootstrap, ids, ports[w])),
+                str(_config(tmp, f"w{w}", tags, bootstrap, ids, ports[w], forecast)),
             ]
             procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log))
         try:
-            deadline = time.monotonic() + 180
+            deadline = time.monotonic() + 300  # the model's load and capacity probe take a while on a busy machine
             while True:  # every worker has an assignment, and together they hold every partition
                 texts = [(tmp / f"w{w}.log").read_text(errors="replace") for w in range(workers)]
                 last = [[ln for ln in t.splitlines() if "assigned partitions" in ln] for t in texts]
@@ -238,6 +252,8 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                         "checkpoint_bytes": [g.get("sentinelle_scaleout_checkpoint_bytes") for g in gauges],
                         "cpu_pct": [round(p.cpu_percent(None), 1) for p in ps],
                         "rss_mib": [round(p.memory_info().rss / 2**20, 1) for p in ps],
+                        "windows_forecast": [g.get("sentinelle_forecast_batch_size_sum") for g in gauges],
+                        "load_avg_1m": round(os.getloadavg()[0], 2),
                     }
                 )
                 if max(series[-1]["rss_mib"]) > MAX_RSS_MIB:  # a shared machine: never let a worker take it all
@@ -247,7 +263,7 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                 if produce.done() and lag == 0 and all(gauges):
                     drained_at = time.monotonic() - t0
                     break
-                if time.monotonic() - t0 > duration_s + 240:
+                if time.monotonic() - t0 > duration_s + max_drain_s:
                     break
             await asyncio.wait([produce])
             records = 0 if produce.cancelled() else produce.result()
@@ -266,14 +282,35 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
                     p.wait()
                     stopped_s.append(None)
                 log.close()
+            probes = [
+                ln.strip()[-300:]
+                for w in range(workers)
+                for ln in (tmp / f"w{w}.log").read_text(errors="replace").splitlines()
+                if "windows/s here" in ln
+            ]
     steady = [s for s in series if 10 <= s["t_s"] <= duration_s]
     # Sample-to-alert: the opening tick's samples acknowledged by Kafka → the event in a worker's file.
     latency = sorted(at - sent_at[ts] for ts, at in seen.values() if ts in sent_at)
+    # Windows the forecaster did per second of the producer's run (counters at its end, scrape every 2 s).
+    in_run = [x for x in series if x["t_s"] <= duration_s + 2]
+    done = [sum(v or 0.0 for v in x["windows_forecast"]) for x in in_run]
     return {
+        "forecaster": forecast["forecaster"],
+        "refresh_every_steps": forecast.get("refresh_every_steps", 1),
+        "model_threads_per_worker": forecast.get("model_threads"),
         "tags": tags,
         "workers": workers,
         "duration_s": duration_s,
         "samples_per_s": tags,
+        "windows_needed_per_s": round(tags / forecast.get("refresh_every_steps", 1), 1),
+        "windows_forecast_per_s": round((done[-1] - done[0]) / (in_run[-1]["t_s"] - in_run[0]["t_s"]), 1)
+        if len(in_run) > 1
+        else None,
+        "capacity_probe_logs": probes,
+        "load_avg_1m_mean_max": [
+            round(statistics.fmean(x["load_avg_1m"] for x in series), 2),
+            max(x["load_avg_1m"] for x in series),
+        ],
         "records": records,
         "drain_s_after_producer": None if drained_at is None else round(drained_at - duration_s, 1),
         "lag_records_max": max(s["lag_records"] for s in series),
@@ -290,27 +327,53 @@ async def _run(bootstrap: str, tags: int, workers: int, duration_s: float) -> di
     }
 
 
+def _key(run: dict[str, Any]) -> tuple[str, int, int]:
+    return run["forecaster"], run["tags"], run["workers"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--bootstrap", default=os.environ.get("SENTINELLE_TEST_KAFKA_BOOTSTRAP", "127.0.0.1:19092"))
     ap.add_argument("--tags", type=int, nargs="+", default=[10_000, 20_000])
     ap.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--duration-s", type=float, default=60.0)
+    ap.add_argument("--max-drain-s", type=float, default=240.0, help="longest wait for the drain after the producer")
+    ap.add_argument("--forecaster", default="holt", choices=["holt", "model"])
+    ap.add_argument("--refresh-every-steps", type=int, default=None, help=f"default: 1 (holt), {MODEL_REFRESH} (model)")
+    ap.add_argument("--model-threads", type=int, default=None, help="per worker; default: cores // workers")
     ap.add_argument("--out", type=Path, default=Path("bench/results/scaleout.json"))
     args = ap.parse_args()
-    runs = []
+    refresh = args.refresh_every_steps or (MODEL_REFRESH if args.forecaster == "model" else 1)
+    runs: list[dict[str, Any]] = []
+    if args.out.exists():  # keep the rows of other runs (those before the forecaster field were Holt)
+        runs = [{"forecaster": "holt", **r} for r in json.loads(args.out.read_text()).get("runs", [])]
     for tags in args.tags:
         for workers in args.workers:
-            r = asyncio.run(_run(args.bootstrap, tags, workers, args.duration_s))
-            runs.append(r)
+            forecast: dict[str, Any] = {"forecaster": args.forecaster, "refresh_every_steps": refresh}
+            if args.forecaster == "model":
+                forecast.update(
+                    model_device="cpu", model_threads=args.model_threads or max(1, (os.cpu_count() or 1) // workers)
+                )
+            r = asyncio.run(_run(args.bootstrap, tags, workers, args.duration_s, forecast, args.max_drain_s))
+            key = (args.forecaster, tags, workers, r["model_threads_per_worker"])
+            runs = [x for x in runs if (*_key(x), x.get("model_threads_per_worker")) != key] + [r]
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            result = {"machine": machine_info(), "checkpoint_interval_s": CHECKPOINT_S, "runs": runs}
+            device = "cpu (model, torch float32)" if args.forecaster == "model" else "cpu"
+            result = {
+                "machine": machine_info(device),
+                "note": "a shared 2-core VM (about 8 people): see each run's load_avg_1m_mean_max",
+                "checkpoint_interval_s": CHECKPOINT_S,
+                "runs": runs,
+            }
             args.out.write_text(json.dumps(result, indent=1))
             print(
-                f"{tags:>6} tags, {workers} worker(s): lag max {r['lag_records_max']} records, "
+                f"{args.forecaster} R={refresh}: {tags:>6} tags, {workers} worker(s): "
+                f"windows {r['windows_forecast_per_s']}/s (needed {r['windows_needed_per_s']}), "
+                f"lag max {r['lag_records_max']} records, "
                 f"steady median {r['lag_records_median_steady']}, drained {r['drain_s_after_producer']} s after, "
                 f"CPU {r['cpu_pct_mean_per_worker']} %, RSS {r['rss_mib_max_per_worker']} MiB, "
-                f"sample-to-alert p50/p99 {r['sample_to_alert_s_p50_p99']} s over {r['alerts_seen']} alerts",
+                f"sample-to-alert p50/p99 {r['sample_to_alert_s_p50_p99']} s over {r['alerts_seen']} alerts, "
+                f"load {r['load_avg_1m_mean_max']}",
                 flush=True,
             )
 

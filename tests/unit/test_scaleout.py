@@ -23,7 +23,15 @@ from sentinelle.records import AlertEvent, Quality, Sample
 from sentinelle.scaleout.codec import VERSION, CodecError, decode_samples, encode_samples
 from sentinelle.scaleout.state import AssetUnit, SnapshotMismatch, decode_snapshot, encode_snapshot
 from sentinelle.scaleout.worker import partition_of
-from sentinelle.settings import DetectSettings, ForecastSettings, Settings, TagSettings, WindowSettings
+from sentinelle.settings import (
+    AssetDetectSettings,
+    DetectSettings,
+    ForecastSettings,
+    ModeRuleSettings,
+    Settings,
+    TagSettings,
+    WindowSettings,
+)
 
 values = st.one_of(
     st.floats(allow_nan=False),
@@ -185,3 +193,47 @@ def test_worker_mode_refuses_commands_and_history() -> None:
     with pytest.raises(ValueError, match="commands"):
         Settings(daemon={"mode": "worker"}, commands={"enabled": True})
     assert Settings(daemon={"mode": "collector"}).scaleout.samples_topic == "sentinelle.samples"
+
+
+def _mode_unit() -> AssetUnit:
+    """c1 is ``stopped`` while its pump c1.p is below 50, with a 60 s hold-off after every mode change."""
+    stopped = ModeRuleSettings(mode="stopped", tag="c1.p", below=50.0)
+    detect = DetectSettings(assets=(AssetDetectSettings(name="c1", modes=(stopped,), mode_holdoff_s=60.0),))
+    return AssetUnit("c1", _tags(), WindowSettings(), detect, Metrics(CollectorRegistry()))
+
+
+def _start_up(start: int, end: int) -> list[list[Sample]]:
+    """The pump stopped from 100 s to 120 s, then running again: a hold-off from about 120 s to 180 s."""
+    return [
+        [Sample("c1.t", 1_700_000_000.0 + k, 5.0), Sample("c1.p", 1_700_000_000.0 + k, 0.0 if 100 <= k < 120 else 90.0)]
+        for k in range(start, end)
+    ]
+
+
+def test_mode_hold_off_under_way_goes_on_after_a_takeover() -> None:
+    original = _mode_unit()
+    _run(original, _start_up(0, 130))
+    ts = 1_700_000_000.0 + 130
+    assert original.detect.modes.gate("c1", ts) == "mode_holdoff"
+    taken_over = _mode_unit()
+    taken_over.restore(decode_snapshot(encode_snapshot(original)))
+    assert taken_over.detect.modes.mode("c1") == "running"
+    assert taken_over.detect.modes.gate("c1", ts) == "mode_holdoff"
+    # A cold unit sees "running" as its first mode, not as a change: it would detect at once.
+    cold = _mode_unit()
+    _run(cold, _start_up(125, 130))
+    assert cold.detect.modes.gate("c1", ts) is None
+    # The hold-off ends for both at the same data time.
+    rest = _start_up(130, 200)
+    _run(original, rest)
+    _run(taken_over, rest)
+    end = 1_700_000_000.0 + 200
+    assert original.detect.modes.gate("c1", end) is None
+    assert taken_over.detect.modes.gate("c1", end) is None
+
+
+def test_saved_mode_no_rule_names_any_more_is_not_restored() -> None:
+    unit = _mode_unit()
+    unit.detect.modes.restore({"c1": {"mode": "defrost", "changed_at": 1.0}, "other": {"mode": "running"}})
+    assert unit.detect.modes.mode("c1") is None
+    assert unit.detect.modes.gate("c1", 2.0) is None

@@ -33,7 +33,7 @@ import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from ..metrics import Metrics
 from ..settings import AssetDetectSettings, ModeRuleSettings
@@ -80,6 +80,32 @@ class AssetModes:
         """The asset's current mode; None before its first evaluation or without rules."""
         state = self._assets.get(asset)
         return state.mode if state is not None else None
+
+    def state(self) -> dict[str, dict[str, Any]]:
+        """Each asset's mode and last change (data time; None: none yet), JSON-ready, for scale-out snapshots.
+
+        A worker that takes an asset over mid-hold-off must go on waiting: without this its first
+        mode would not be a change, and detection would resume at once after a start-up.
+        """
+        return {
+            a: {"mode": st.mode, "changed_at": st.changed_at if math.isfinite(st.changed_at) else None}
+            for a, st in self._assets.items()
+            if st.mode is not None
+        }
+
+    def restore(self, saved: Mapping[str, Mapping[str, Any]]) -> None:
+        """Take over :meth:`state` of another process; assets or modes no rule names any more are ignored."""
+        for asset, m in saved.items():
+            st = self._assets.get(asset)
+            if st is None or m.get("mode") not in st.detecting:
+                log.info("asset %s: saved mode %r not restored (its rules changed)", asset, m.get("mode"))
+                continue
+            st.mode = str(m["mode"])
+            changed = m.get("changed_at")
+            st.changed_at = -math.inf if changed is None else float(changed)
+            st.gated = None  # the next gate() sets the gauge
+            for name in st.detecting:
+                self.metrics.asset_mode.labels(asset, name).set(1.0 if name == st.mode else 0.0)
 
     def update(self, ts: float, latest: Mapping[str, float]) -> list[str]:
         """Evaluate every asset's rules on the latest values of their tags; return the assets whose mode changed."""

@@ -247,7 +247,7 @@ class DetectStage:
     # -- scale-out snapshots ---------------------------------------------------------
 
     def state(self) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-        """Every tag group's detectors, data-quality screen and alert life cycle, and the alert book.
+        """Every tag group's detectors, data-quality screen and alert life cycle, the alert book, the assets' modes.
 
         Arrays (detector blobs as bytes) and JSON meta, for ``scaleout/state.py``; groups not
         built yet but restored earlier are kept as they were restored.
@@ -266,11 +266,12 @@ class DetectStage:
             p = f"g{len(groups)}~"
             arrays |= {p + k: v for k, v in saved.items()}
             groups.append({**meta, "tags": list(tags)})
-        return arrays, {"groups": groups, "book": self.book.state()}
+        return arrays, {"groups": groups, "book": self.book.state(), "modes": self.modes.state()}
 
     def restore(self, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> None:
         """Take over :meth:`state` of another process (same tags): the book now, each tag group at its first batch."""
         self.book.restore(meta["book"])
+        self.modes.restore(meta.get("modes", {}))  # absent in snapshots written before modes were saved
         self._pending = {}
         for gi, gm in enumerate(meta["groups"]):
             p = f"g{gi}~"

@@ -2,7 +2,8 @@
 
 A worker that is given an asset's partition restores it from here, so the asset goes on
 where its previous worker left it: the windows' recent values (no context to refill, no
-gaps), every detector's learned state, the data-quality screen, the k-of-n rings and the
+gaps), every detector's learned state, the data-quality screen, the k-of-n rings, the
+asset's operating mode and its last change (a hold-off under way goes on) and the
 open alerts (their next event continues their ``sequence``, so an event re-made after a
 takeover has the ``event_id`` its first sending had, and a clearing clears them).
 
@@ -11,9 +12,8 @@ archive — numpy arrays and a JSON header, never a pickle (``allow_pickle=False
 both sides), so a record from another process cannot run code.  Its size is bounded
 (``scaleout.max_snapshot_bytes``): a larger snapshot is not written.
 
-What is not in a snapshot: mode hold-offs (re-derived from the mode tags within a hold-off),
-operator acknowledgements' command log and maintenance windows from commands (the
-all-in-one mode's ``[commands]``), and anything of other assets.
+What is not in a snapshot: operator acknowledgements' command log and maintenance windows
+from commands (the all-in-one mode's ``[commands]``), and anything of other assets.
 
 >>> from prometheus_client import CollectorRegistry
 >>> from sentinelle.metrics import Metrics
