@@ -278,10 +278,15 @@ class ForecastBatcher:
         r = self.settings.refresh_every_steps
         if windows_per_s > 0.8 * rate:
             fit = math.ceil(r * windows_per_s / (0.8 * rate))
-            hint = f"about {fit}" if fit <= self.settings.horizon_steps else f"over horizon_steps ({fit}): use a GPU"
+            hint = (
+                f"raise forecast.refresh_every_steps (about {fit} would fit)"
+                if fit <= self.settings.horizon_steps
+                else f"even refresh_every_steps = horizon_steps would not fit (about {fit} needed): use a GPU, "
+                "fewer tags per process, or the Holt forecaster"
+            )
             log.warning(
                 "forecaster %r does about %.0f windows/s here and the tags need %s (refresh_every_steps %d): "
-                "it will fall behind; raise forecast.refresh_every_steps (%s would fit)",
+                "it will fall behind; %s",
                 name,
                 rate,
                 _per_s(windows_per_s),
