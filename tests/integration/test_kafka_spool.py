@@ -27,6 +27,8 @@ from sentinelle.records import AlertEvent
 from sentinelle.settings import KafkaSettings
 from sentinelle.sinks.kafka import KafkaSink
 
+from .broker import kafka_pid
+
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 START = 1_700_000_000.0
@@ -191,14 +193,6 @@ async def test_a_broker_that_never_answers_cannot_hang_the_stop(silent_broker: s
     print(f"\nstop with a silent broker: {stop_s:.2f} s (grace 1.0 s)")
 
 
-def _kafka_pid() -> int:
-    """The test broker's pid (deploy/kafka/kafka.sh writes it under $SENTINELLE_RUN_DIR)."""
-    pid_file = Path(os.environ.get("SENTINELLE_RUN_DIR", ".run")) / "kafka" / "kafka.pid"
-    if not pid_file.exists():
-        pytest.skip(f"no Kafka pid file at {pid_file}: pausing the broker needs the one deploy/kafka/kafka.sh started")
-    return int(pid_file.read_text().strip())
-
-
 async def test_an_outage_longer_than_spool_after_s_spills_and_recovery_sends_in_order_once(
     kafka_bootstrap: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -215,7 +209,7 @@ async def test_an_outage_longer_than_spool_after_s_spills_and_recovery_sends_in_
     metrics = _metrics()
     sink = KafkaSink(settings, metrics, retry_initial_s=0.05, retry_max_s=0.5)
     events = _life("chiller1", 30)
-    pid = _kafka_pid()
+    pid = kafka_pid()
     async with asyncio.timeout(60):
         await sink.start()
         await sink.send(events[:2])

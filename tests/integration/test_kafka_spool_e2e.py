@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer
 from sentinelle.settings import SimulatorSettings
 from sentinelle.sim.server import ChillerServer, chiller_tags
 
+from .broker import kafka_pid
 from .test_pipeline_e2e import _free_port, _start_daemon
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -84,7 +85,7 @@ async def test_alerts_raised_while_kafka_is_down_survive_sigterm_and_reach_kafka
         paused = None
     else:
         down = kafka_bootstrap
-        paused = _kafka_pid()
+        paused = kafka_pid()
         os.kill(paused, signal.SIGSTOP)
     try:
         raised, raised2, records, stop_s, drain_s = await _down_stop_restart(
@@ -166,14 +167,6 @@ async def _down_stop_restart(
             await asyncio.gather(sim_task, return_exceptions=True)
 
     return raised, raised2, records, stop_s, drain_s
-
-
-def _kafka_pid() -> int:
-    """The test broker's pid (deploy/kafka/kafka.sh writes it under $SENTINELLE_RUN_DIR)."""
-    pid_file = Path(os.environ.get("SENTINELLE_RUN_DIR", ".run")) / "kafka" / "kafka.pid"
-    if not pid_file.exists():
-        pytest.skip(f"no Kafka pid file at {pid_file}: pausing the broker needs the one deploy/kafka/kafka.sh started")
-    return int(pid_file.read_text().strip())
 
 
 async def test_without_a_spool_undelivered_alerts_are_dropped_and_the_exit_says_so(tmp_path: Path) -> None:
