@@ -203,7 +203,10 @@ async def test_every_dashboard_query_returns_data(
                             prometheus_url,
                             "/api/v1/query_range",
                             query=promql,
-                            start=str(start),
+                            # Steps counted back from end, so that end itself is evaluated: steps
+                            # counted from start can stop up to one step short of it, before the
+                            # scrape the waits above saw (increase() then had one sample, no data).
+                            start=str(end - range_s),
                             end=str(end),
                             step="1",
                         )
