@@ -23,7 +23,7 @@ from sentinelle.evaluation.chiller_eval import (
 from sentinelle.evaluation.chiller_report import _rows, interleaved, report_configs, run_evaluation
 from sentinelle.evaluation.chiller_targets import issue13, issue14, target_lines
 from sentinelle.evaluation.detection import AlertSpan, FaultInterval, score_run
-from sentinelle.evaluation.replay import CachedEstimator, SharedForecasters, replay_settings
+from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.records import WindowBatch
 
 T0 = 1_700_000_000.0
@@ -174,4 +174,12 @@ def test_report_rows_are_the_issues_rows() -> None:
     asset_rows = [c for c in report_configs() if c.asset_model]
     assert len(asset_rows) == 1 and asset_rows[0].detect_settings().horizon_enabled
     assert not any(c.asset_model or c.detect_settings().horizon_enabled for c in report_configs()[:4])
-    assert isinstance(CachedEstimator(lambda w: np.zeros((len(w), 3))), CachedEstimator)
+    cheap = report_configs({"asset_estimate_ewma_alpha": 0.03}, model_rows=False, asset_forecaster="holt")
+    assert [c.label for c in cheap] == [
+        "holt: per-tag + rules (shipped)",
+        "holt: residuals alone",
+        "asset model + holt: residuals alone (estimate-now + horizon)",
+        "asset model + holt: residuals alone, asset_estimate_ewma_alpha 0.03",
+    ]
+    assert all(c.forecaster == "holt" for c in cheap)
+    assert cheap[-1].detect_settings().asset_estimate_ewma_alpha == 0.03

@@ -63,21 +63,25 @@ def asset_checkpoint() -> Path:
     return SHIPPED_CHECKPOINT.parent / "asset"
 
 
-def report_configs(extra_asset_detect: dict[str, Any] | None = None) -> list[Config]:
+def report_configs(
+    extra_asset_detect: dict[str, Any] | None = None, *, model_rows: bool = True, asset_forecaster: str = "model"
+) -> list[Config]:
     """The rows: the daemon as shipped (model, then Holt: per-tag residuals + the chiller's rules), and the
     residuals alone (no limits, rules, relations, T²) of Holt, of the model, and of the asset model
-    (the model's residuals + the estimate-now residual + the horizon residual).
+    (``asset_forecaster``'s residuals + the estimate-now residual + the horizon residual).
 
-    ``extra_asset_detect``: one more asset-model row with these DetectSettings overrides on top.
+    ``extra_asset_detect``: one more asset-model row with these DetectSettings overrides on top;
+    ``model_rows`` False: without the univariate model's rows (for a machine without the CPU for them).
     """
+    asset_label = "asset model" if asset_forecaster == "model" else f"asset model + {asset_forecaster}"
     configs = [
         Config("model: per-tag + rules (shipped)", "model", asset=False, rules=True),
         Config("holt: per-tag + rules (shipped)", "holt", asset=False, rules=True),
         Config("holt: residuals alone", "holt", asset=False, rules=False),
         Config("model: residuals alone", "model", asset=False, rules=False),
         Config(
-            "asset model: residuals alone (estimate-now + horizon)",
-            "model",
+            f"{asset_label}: residuals alone (estimate-now + horizon)",
+            asset_forecaster,
             asset=False,
             rules=False,
             detect=ASSET_ROW_DETECT,
@@ -88,14 +92,16 @@ def report_configs(extra_asset_detect: dict[str, Any] | None = None) -> list[Con
         label = ", ".join(f"{k} {v}" for k, v in extra_asset_detect.items())
         configs.append(
             Config(
-                f"asset model: residuals alone, {label}",
-                "model",
+                f"{asset_label}: residuals alone, {label}",
+                asset_forecaster,
                 asset=False,
                 rules=False,
                 detect={**ASSET_ROW_DETECT, **extra_asset_detect},
                 asset_model=True,
             )
         )
+    if not model_rows:
+        configs = [c for c in configs if c.forecaster != "model" or c.asset_model]
     return configs
 
 
