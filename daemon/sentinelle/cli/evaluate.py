@@ -39,7 +39,8 @@ def _evaluate_chiller(args: argparse.Namespace) -> int:
 
     _setup_logging("INFO")
     out = args.out or Path("evaluations") / "chiller"
-    configs = report_configs()
+    extra = None if args.asset_ewma_alpha is None else {"asset_estimate_ewma_alpha": args.asset_ewma_alpha}
+    configs = report_configs(extra, model_rows=not args.without_model_rows, asset_forecaster=args.asset_forecaster)
     head = run_evaluation(
         out,
         runs_per_kind=args.runs_per_kind,
@@ -50,7 +51,7 @@ def _evaluate_chiller(args: argparse.Namespace) -> int:
         cache_dir=args.cache_dir,
         model_threads=args.model_threads,
         costly_budget_s=args.model_budget_s,
-        meta=_evaluation_meta(),
+        meta={**_evaluation_meta(), "command": "sentinelle " + " ".join(sys.argv[1:])},
         log=log.info,
     )
     print(

@@ -247,6 +247,23 @@ def build_parser() -> argparse.ArgumentParser:
         help="chiller: torch CPU threads for the models (1 on a shared machine; default: torch's)",
     )
     ev.add_argument(
+        "--without-model-rows",
+        action="store_true",
+        help="chiller: leave out the univariate model's rows (the shipped and residuals-alone model rows)",
+    )
+    ev.add_argument(
+        "--asset-forecaster",
+        choices=["holt", "model"],
+        default="model",
+        help="chiller: the forecaster of the asset-model rows (their residual and horizon parts; default model)",
+    )
+    ev.add_argument(
+        "--asset-ewma-alpha",
+        type=float,
+        default=None,
+        help="chiller: one more asset-model row with detect.asset_estimate_ewma_alpha at this weight",
+    )
+    ev.add_argument(
         "--model-budget-s",
         type=float,
         default=None,
