@@ -21,6 +21,13 @@ each file's own min and max (``peek``: NAB's runner hands detectors that, it loo
 future) is scored for the chosen settings only, as a labelled ablation; it is never a
 candidate.
 
+**Second round** (added after the first grid ran, rule unchanged, written before it ran): the
+first round's choice used an expanding range; the peeking range (each file's min and max)
+scored far above it, so a third online range is tried — ``"stepped"``: expanding during the
+warm-up, then a new extreme moves the range's end ``range_step`` of its width beyond it (the
+cells move rarely) — bins × orders × range_step, each with the same rests.  The decision rule
+above is applied to the union of both rounds' rows (``offline`` and ``offline_stepped``).
+
 Offline, as ``tune_distribution.py``'s offline runner: the residual's per-row scores from
 one cached stage replay, the distribution change over each file's rows (its shipped NAB
 settings), novelty over each file's values, combined and rested per file.  It ignores the
@@ -28,6 +35,7 @@ windows' resampling and the stage's gating (a few rows); ``stage`` replays the c
 configuration through the daemon's own path to check it.
 
     python bench/nab/tune_novelty.py offline
+    python bench/nab/tune_novelty.py offline_stepped
     python bench/nab/tune_novelty.py stage
 """
 
@@ -111,18 +119,32 @@ def rest_rows(name: str, cfg: dict[str, Any] | None, per_row: list[FloatArray], 
     return rows
 
 
-def run_offline(files: list[NabFile]) -> dict[str, Any]:
+def stepped_grid() -> list[dict[str, Any]]:
+    """The second round: the stepped range."""
+    return [
+        NOVELTY_FIRST | {"bins": b, "orders": o, "range_mode": "stepped", "range_step": g}
+        for g in (0.25, 0.5, 1.0)
+        for b in (4, 8, 12)
+        for o in (1, 2)
+    ]
+
+
+def run_offline(
+    files: list[NabFile], grid: list[dict[str, Any]] | None = None, combined_rows: bool = True
+) -> dict[str, Any]:
     s = DetectSettings()
     residual = residual_scores(files)
     dist = distribution_scores(files, DEFAULT | {"differences": int(s.distribution_differences)}, s)
     combined = [np.fmax(a, b) for a, b in zip(residual, dist, strict=True)]
-    rows = rest_rows("combined", None, combined, files)
-    for cfg in novelty_grid():
+    rows = rest_rows("combined", None, combined, files) if combined_rows else []
+    for cfg in grid if grid is not None else novelty_grid():
         nov = novelty_scores(files, cfg)
         rows += rest_rows("novelty", cfg, nov, files)
         rows += rest_rows("combined+novelty", cfg, [np.fmax(a, b) for a, b in zip(combined, nov, strict=True)], files)
-    chosen = choose([{"s": r["scores"]} for r in rows], "s")
-    best = rows[chosen]
+    earlier = json.loads(OUT.read_text())["runs"]["offline"]["grid"] if grid is not None else []
+    union = earlier + rows
+    chosen = choose([{"s": r["scores"]} for r in union], "s")
+    best = union[chosen]
     peek = None
     if best["novelty"] is not None:
         nov = novelty_scores(files, best["novelty"], peek=True)
@@ -132,7 +154,8 @@ def run_offline(files: list[NabFile]) -> dict[str, Any]:
             nov = rested(nov, best["rest_steps"], best["rest_level"])
         peek = {"note": "ablation: each file's own min and max as the range (peeks at the future)"}
         peek |= {"scores": scores(files, nov)}
-    return {"grid": rows, "chosen": chosen, "chosen_config": best, "peek_range_ablation": peek}
+    note = "index into the first round's grid followed by this one's" if grid is not None else "index into grid"
+    return {"grid": rows, "chosen": chosen, "chosen_index": note, "chosen_config": best, "peek_range_ablation": peek}
 
 
 def run_stage(files: list[NabFile]) -> dict[str, Any]:
@@ -153,10 +176,15 @@ def run_stage(files: list[NabFile]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runner", choices=["offline", "stage"])
+    ap.add_argument("runner", choices=["offline", "offline_stepped", "stage"])
     args = ap.parse_args()
     files = nab_files()
-    result = run_offline(files) if args.runner == "offline" else run_stage(files)
+    if args.runner == "offline":
+        result = run_offline(files)
+    elif args.runner == "offline_stepped":
+        result = run_offline(files, stepped_grid(), combined_rows=False)
+    else:
+        result = run_stage(files)
     old = json.loads(OUT.read_text()) if OUT.is_file() else {}
     runs = {k: v for k, v in old.get("runs", {}).items() if k != args.runner} | {args.runner: result}
     settings = {"split": "tuning", "files": len(files), "forecaster": "holt", "rule": "largest standard, 1.0 point"}

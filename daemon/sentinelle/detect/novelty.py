@@ -11,7 +11,9 @@ coarse values it has produced before, and an anomaly is a sequence it has not.
    value seen so far (a new extreme moves the cells); ``"frozen"``: the range of the
    first ``warmup_steps`` values, fixed afterwards, with one open cell below and one
    above it (a new extreme lands in an outer cell and the learned contexts keep their
-   meaning; what was learned while the range grew is forgotten when it freezes); or a
+   meaning; what was learned while the range grew is forgotten when it freezes);
+   ``"stepped"``: expanding during the warm-up, then a new extreme moves the range's end
+   ``range_step`` of its width beyond the value, so the cells move rarely; or a
    given range (``low``/``high``: a configured engineering range, as OPC-UA's EURange;
    evaluations that hand each series its own min and max — which peeks at the future —
    may only report it as such).
@@ -47,7 +49,7 @@ import numpy as np
 
 from ..records import BoolArray, FloatArray
 
-RANGE_MODES = ("expanding", "frozen")
+RANGE_MODES = ("expanding", "frozen", "stepped")
 
 
 class ContextNovelty:
@@ -62,6 +64,7 @@ class ContextNovelty:
         warmup_steps: int,
         max_contexts: int,
         range_mode: str = "expanding",
+        range_step: float = 0.5,
         low: FloatArray | None = None,
         high: FloatArray | None = None,
     ) -> None:
@@ -79,6 +82,7 @@ class ContextNovelty:
         self.warmup = warmup_steps
         self.max_contexts = max_contexts
         self.range_mode = range_mode
+        self.range_step = range_step
         self.given = low is not None
         self.low: FloatArray = np.full(n_rows, np.inf) if low is None else np.asarray(low, dtype=np.float64).copy()
         self.high: FloatArray = np.full(n_rows, -np.inf) if high is None else np.asarray(high, dtype=np.float64).copy()
@@ -93,7 +97,16 @@ class ContextNovelty:
 
     def cell(self, row: int, x: float) -> int:
         """The cell of ``x`` on ``row``'s range (the range first learns ``x`` when it may)."""
-        if not self.given and (self.range_mode == "expanding" or self.seen[row] < self.warmup):
+        if self.given:
+            pass
+        elif self.range_mode == "stepped" and self.seen[row] >= self.warmup:
+            # Past the warm-up a new extreme moves its end beyond it by range_step of the range: rarely again.
+            width = float(self.high[row] - self.low[row])
+            if x < self.low[row]:
+                self.low[row] = x - self.range_step * width
+            elif x > self.high[row]:
+                self.high[row] = x + self.range_step * width
+        elif self.range_mode != "frozen" or self.seen[row] < self.warmup:
             self.low[row] = min(self.low[row], x)
             self.high[row] = max(self.high[row], x)
         lo, hi = float(self.low[row]), float(self.high[row])
