@@ -133,3 +133,13 @@ def test_the_stage_joins_novelty_to_the_published_score_and_rests_it() -> None:
 
 def test_novelty_is_off_by_default() -> None:
     assert not DetectSettings().novelty_enabled
+
+
+def test_a_stepped_range_moves_past_a_new_extreme_so_the_next_ones_do_not_move_it() -> None:
+    n = _novelty(range_mode="stepped", range_step=0.5, orders=1)
+    _scores(n, [0.0, 1.0, 2.0, 3.0] * 50)
+    assert (float(n.low[0]), float(n.high[0])) == (0.0, 3.0)  # expanding during the warm-up
+    _scores(n, [4.0])
+    assert float(n.high[0]) == 4.0 + 0.5 * 3.0  # beyond the new extreme by half the old width
+    _scores(n, [5.0])
+    assert float(n.high[0]) == 5.5  # within the stepped range: nothing moved

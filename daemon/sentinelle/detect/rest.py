@@ -1,4 +1,4 @@
-"""A rest period on a published per-tag score: after a firing, the tag's score is muted for a while.
+"""A rest period on a per-tag score: after a firing, the score the tag records is 0 for a while.
 
 A detector whose score stays high for many ticks after a change reports the one event
 many times; NAB charges every row above its threshold outside a window as a false

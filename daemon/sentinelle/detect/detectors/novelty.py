@@ -44,6 +44,7 @@ class NoveltyDetector:
             warmup_steps=s.novelty_warmup_steps,
             max_contexts=s.novelty_max_contexts,
             range_mode=s.novelty_range,
+            range_step=s.novelty_range_step,
         )
         self.score = np.full(lay.n, np.nan)
         self.spec = Spec(
