@@ -189,14 +189,14 @@ class DetectSettings(_Section):
         "ticks) scores: one event, one detection. 0: off.",
     )
     score_rest_steps: int = Field(
-        default=30,
+        default=100,
         ge=0,
         description="After a tag's recorded per-tag score (the stage's combined score, what evaluations score) "
         "reaches score_rest_level, it is 0 for this many ticks (detect/rest.py): one event, one detection. Flags, "
         "alerts and the score gauges do not read it. 0: off.",
     )
     score_rest_level: float = Field(
-        default=0.259, gt=0, le=1, description="The recorded score from which the rest period starts."
+        default=0.6, gt=0, le=1, description="The recorded score from which the rest period starts."
     )
     score_tail_calibration: bool = Field(
         default=False,
@@ -261,7 +261,7 @@ class DetectSettings(_Section):
         default=1, ge=1, le=16, description="Longest context: this many coarse values before the new one."
     )
     novelty_range: Literal["expanding", "frozen", "stepped"] = Field(
-        default="expanding",
+        default="stepped",
         description="The range the cells divide: expanding (the smallest and largest value seen so far), frozen "
         "(those of the first novelty_warmup_steps values, with an open cell below and above) or stepped (expanding "
         "during the warm-up, then a new extreme moves the range's end novelty_range_step of its width beyond it).",
