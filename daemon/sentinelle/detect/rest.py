@@ -2,7 +2,7 @@
 
 A detector whose score stays high for many ticks after a change reports the one event
 many times; NAB charges every row above its threshold outside a window as a false
-positive, an operator's trend shows a plateau instead of an onset.  Numenta's CAD OSE
+positive, an operator's trend shows a plateau instead of an onset.  CAD OSE
 and ARTime rest after a firing too (CAD OSE: 3 % of a file's length).  Here, in ticks
 (every detection constant is period-relative): once a row's score reaches ``level``
 the score that row *publishes* is 0 for the next ``steps`` ticks; then it is the
