@@ -95,6 +95,10 @@ class ResidualDetector:
             any_flagged, any_scored & ~any_flagged, worst, count=count, rows=rows, withheld=withheld, severe=any_severe
         )
 
+    def history_replayed(self) -> None:
+        """The start-up replay ended (``DetectStage.replaying_history``): held history's scale gives way to live."""
+        self.scorer.history_replayed()
+
     def learn(self, tick: Tick, findings: Findings) -> None:
         """Nothing more to learn: the scorer learned every row not gated while scoring (see :meth:`observe`)."""
 
