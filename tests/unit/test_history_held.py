@@ -374,3 +374,54 @@ def test_history_weight_counts_only_for_rows_with_held_slots() -> None:
     learned_spread(plain, noisy(9, 1200), None, DEADBAND)
     plain.history_replayed()
     assert plain.scale.discounted[0] == 0
+
+
+def _first_relation_alert(history: bool, weight_steps: float, live_steps: int = 1500) -> float:
+    """Seconds from a 10 σ shift of a relation's target (y = 2x) to the first relation alert, after live noise.
+
+    ``history``: a replay of 3000 slots of both tags, deadband-compressed, before the live ticks (widen).
+    """
+    from sentinelle.settings import AssetDetectSettings, RelationSettings
+
+    names = ("a.x", "a.y")
+    tags = tuple(TagSettings(name=n, asset="a", node_id=f"ns=2;s={n}", period_s=60.0, min_spread=0.01) for n in names)
+    relation = RelationSettings(target="a.y", inputs=("a.x",))
+    s = DetectSettings(assets=(AssetDetectSettings(name="a", relations=(relation,)),),
+                       history_held_weight_steps=weight_steps)  # fmt: skip
+    detect = DetectStage(tags, s, Metrics(CollectorRegistry()))
+    q = np.array([[10.0 - Z90 * SIGMA, 10.0, 10.0 + Z90 * SIGMA], [20.0 - Z90 * 0.2, 20.0, 20.0 + Z90 * 0.2]])
+
+    def batch(t: int, xy: tuple[float, float], held: np.ndarray | None) -> ForecastBatch:
+        w = WindowBatch(ts=T0 + 60.0 * t, period_s=60.0, tags=names, assets=("a", "a"), values=np.array(xy),
+                        contexts=np.full((2, 16), 10.0), held=held)  # fmt: skip
+        return ForecastBatch(window=w, levels=LEVELS, quantiles=np.repeat(q[:, :, None], 2, axis=2), forecaster="f")
+
+    def plant(seed: int, n: int) -> tuple[FloatArray, FloatArray]:
+        x = noisy(seed, n)
+        return x, 2.0 * x + np.random.default_rng(seed + 100).normal(0.0, SIGMA, n)
+
+    t = 0
+    if history:
+        (hx, mx), (hy, my) = (compress(v) for v in plant(10, 3000))
+        with detect.replaying_history({"a.x": DEADBAND, "a.y": DEADBAND}):
+            for k in range(3000):
+                detect.process(batch(t, (float(hx[k]), float(hy[k])), np.array([mx[k], my[k]])))
+                t += 1
+    x, y = plant(11, live_steps + 100)
+    y[live_steps:] += 10.0 * SIGMA
+    for k in range(len(x)):
+        events = detect.process(batch(t, (float(x[k]), float(y[k])), None))
+        t += 1
+        if any(e.event == "opened" and e.kind == "relation" for e in events):
+            assert k >= live_steps, f"false relation alert {k - live_steps} ticks before the fault"
+            return 60.0 * (k - live_steps)
+    return np.inf
+
+
+def test_held_history_does_not_delay_a_relation_alert_on_the_live_days() -> None:
+    """A relation fitted on held values learns a wider spread; once live, a broken relation opens no later."""
+    weight = DetectSettings().history_held_weight_steps
+    cold = _first_relation_alert(False, weight)
+    assert np.isfinite(cold)
+    assert _first_relation_alert(True, weight) <= cold
+    assert _first_relation_alert(True, np.inf) > cold  # the fit kept for memory_s (a week): later or never
