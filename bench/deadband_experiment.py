@@ -486,7 +486,7 @@ def write(
         "history_days": HISTORY_DAYS,
         "live_days": LIVE_DAYS,
         "deadband_sigmas": args.deadband_sigmas,
-        "history_held_weight_steps": weight,
+        "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
         "deadbands": plant.deadbands,
         "wide_export_empty_cells": {k: round(v, 3) for k, v in empty.items()},
         "faults": [dataclasses.asdict(f) for f in plant.truth],
