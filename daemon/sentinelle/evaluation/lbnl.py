@@ -57,7 +57,7 @@ import numpy as np
 
 from ..forecast.base import Forecaster
 from ..records import AlertEvent, FloatArray
-from ..settings import AssetDetectSettings, ModeRuleSettings, Settings
+from ..settings import AfddSettings, AssetDetectSettings, ModeRuleSettings, Settings
 from .datasets import LBNL_FILES, load_lbnl
 from .detection import EEMUA_ALERTS_PER_10_MIN, AlarmKpis, AlertRate, alarm_kpis, alert_rate
 from .replay import Recording, replay, resolutions
@@ -143,16 +143,24 @@ class Day:
         return FAULT_DAYS.get((self.file, self.date), ("unknown fault", ""))[0]
 
 
-def lbnl_days(data_dir: Path | None = None, files: Sequence[str] = LBNL_FILES, *, mode_tags: bool = False) -> list[Day]:
+def lbnl_days(
+    data_dir: Path | None = None, files: Sequence[str] = LBNL_FILES, *, mode_tags: bool = False, setpoints: bool = False
+) -> list[Day]:
     """Every labelled day of the files (channels of :func:`monitored` columns), in file and date order.
 
-    ``mode_tags`` adds the fan status and the occupancy indicator, which operating-mode rules read.
+    ``mode_tags`` adds the fan status and the occupancy indicator, which operating-mode rules read;
+    ``setpoints`` the supply-air temperature set points, which the Guideline 36 conditions read.
     """
     out = []
     for file in files:
         stretches: dict[str, list[Any]] = {}
         for s in load_lbnl(data_dir, files=(file,)):
-            if monitored(s.meta["channel"]) or (mode_tags and any(w in s.meta["channel"] for w in MODE_WORDS)):
+            ch = s.meta["channel"]
+            if (
+                monitored(ch)
+                or (mode_tags and any(w in ch for w in MODE_WORDS))
+                or (setpoints and "Supply Air Temperature" in ch and "Set Point" in ch)
+            ):
                 stretches.setdefault(s.name.rsplit("/", 1)[0], []).append(s)
         for channels in stretches.values():
             ts = channels[0].timestamps
@@ -354,10 +362,12 @@ def evaluate_lbnl(
     forecaster: Forecaster | None = None,
     only_split: str | None = None,
     warmup_days: int = WARMUP_DAYS,
+    kinds: frozenset[str] | None = None,
 ) -> LbnlResult:
     """Replay every day after its warm-up day and score it at day level (``forecaster``: an
     instance to share, e.g. a cached one; None: the one ``settings`` names; ``only_split``: score only
-    that half's days, e.g. ``"tuning"`` while choosing settings)."""
+    that half's days, e.g. ``"tuning"`` while choosing settings; ``kinds``: only alerts of these kinds predict a
+    faulted day)."""
     started = time.perf_counter()
     results: list[DayResult] = []
     skipped: list[str] = []
@@ -374,12 +384,17 @@ def evaluate_lbnl(
         trace = replay(rec, settings, forecaster)
         start = float(rec.timestamps[rec.test_start])
         opened = sorted(
-            (e for e in trace.events if e.event == "opened" and e.event_ts >= start), key=lambda e: e.event_ts
+            (
+                e
+                for e in trace.events
+                if e.event == "opened" and e.event_ts >= start and (kinds is None or e.kind in kinds)
+            ),
+            key=lambda e: e.event_ts,
         )
         openings = [e.event_ts for e in opened]
         midnight = float(day.timestamps[0])
         first = int((openings[0] - midnight) // 60) if openings else -1
-        kinds = Counter(e.kind for e in opened)
+        by_kind = Counter(e.kind for e in opened)
         results.append(
             DayResult(
                 day.file,
@@ -389,7 +404,7 @@ def evaluate_lbnl(
                 len(openings),
                 first,
                 f"{opened[0].kind} on {opened[0].tag.split('.', 1)[-1]}" if opened else "",
-                tuple(sorted(kinds.items())),
+                tuple(sorted(by_kind.items())),
                 split_of(day, days),
             )
         )
@@ -582,7 +597,7 @@ def _kinds(days: Iterable[DayResult]) -> str:
     return ", ".join(f"{k} {n}" for k, n in total.most_common()) or "none"
 
 
-def mode_rules(file: str) -> AssetDetectSettings:
+def mode_rules(file: str, afdd: AfddSettings | None = None) -> AssetDetectSettings:
     """The AHU's operating modes: ``off`` (supply fan status 0: detection paused), ``unoccupied`` (occupancy
     indicator 0: detected, but a change holds detection off for :data:`MODE_HOLDOFF_S`), else running."""
     return AssetDetectSettings(
@@ -592,6 +607,7 @@ def mode_rules(file: str) -> AssetDetectSettings:
             ModeRuleSettings(mode="unoccupied", tag=_tag(file, "Occupancy Mode Indicator"), equals=0.0, detect=True),
         ),
         mode_holdoff_s=MODE_HOLDOFF_S,
+        afdd=afdd,
     )
 
 
@@ -601,12 +617,33 @@ def asset_warmup(warmup_days: int = WARMUP_DAYS) -> dict[str, Any]:
     return {"asset_warmup_steps": ASSET_WARMUP_ROWS * warmup_days, "asset_warmup_ends_with_history": True}
 
 
+def afdd_rules(file: str, calibration_s: float = 86400.0) -> AfddSettings:
+    """The AHU's points for the Guideline 36 conditions (°F, 0..1 commands), at the guideline's defaults."""
+    single_zone = file.startswith("SZ")
+    return AfddSettings(
+        supply_air_temp_tag=_tag(file, "AHU: Supply Air Temperature"),
+        mixed_air_temp_tag=_tag(file, "AHU: Mixed Air Temperature"),
+        return_air_temp_tag=_tag(file, "AHU: Return Air Temperature"),
+        outdoor_air_temp_tag=_tag(file, "AHU: Outdoor Air Temperature"),
+        heating_valve_tag=_tag(file, "AHU: Heating Coil Valve Control Signal"),
+        cooling_valve_tag=_tag(file, "AHU: Cooling Coil Valve Control Signal"),
+        outdoor_damper_tag=_tag(file, "AHU: Outdoor Air Damper Control Signal"),
+        temperature_unit="F",
+        calibration_s=calibration_s,
+        supply_air_setpoint_tag=None if single_zone else _tag(file, "AHU: Supply Air Temperature Set Point"),
+        heating_setpoint_tag=_tag(file, "AHU: Supply Air Temperature Heating Set Point") if single_zone else None,
+        cooling_setpoint_tag=_tag(file, "AHU: Supply Air Temperature Cooling Set Point") if single_zone else None,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class LbnlConfig:
     label: str
     detect: dict[str, Any]
     modes: bool = False
     forecaster: str = "model"
+    afdd: float | None = None
+    """Guideline 36 conditions with this calibration_s (None: not configured); only ahu_fault alerts count."""
 
 
 TAIL = {"score_tail_calibration": True}
@@ -659,10 +696,13 @@ def run_evaluation(
         overrides = dict(c.detect)
         if c.detect.get("asset_enabled"):
             overrides |= asset_warmup()
-        detect = DetectSettings(**overrides, assets=tuple(mode_rules(f) for f in LBNL_FILES) if c.modes else ())
-        scored = lbnl_days(data_dir, mode_tags=True) if c.modes else days
+        afdd = c.afdd
+        assets = tuple(mode_rules(f, None if afdd is None else afdd_rules(f, afdd)) for f in LBNL_FILES)
+        detect = DetectSettings(**overrides, assets=assets if c.modes else ())
+        scored = lbnl_days(data_dir, mode_tags=True, setpoints=afdd is not None) if c.modes else days
         settings = replay_settings(c.forecaster, detect)
-        results.append(evaluate_lbnl(scored, settings, c.label, forecaster=shared[c.forecaster]))
+        kinds = None if afdd is None else frozenset({"ahu_fault"})
+        results.append(evaluate_lbnl(scored, settings, c.label, forecaster=shared[c.forecaster], kinds=kinds))
     notes = [
         "Configurations: *per-tag only* = forecast-residual scores per tag (the calibrated surprise of "
         "detect/surprise.py, k of n or a severe tick); *(tail)* = with `detect.score_tail_calibration` "
