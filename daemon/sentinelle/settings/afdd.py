@@ -74,13 +74,13 @@ class AfddSettings(_Section):
         default=7, ge=1, description="FC4: more operating-state changes than this within an hour (hunting)."
     )
     calibration_s: float = Field(
-        default=86400.0,
+        default=0.0,
         ge=0,
         description="Offsets learned on known-good operation: each condition's quantity is collected over the "
         "first this much evaluable time (the start-up history replay, else live operation) and the condition "
         "then trips at its tolerance beyond the collected median when that median already lies past zero (a "
-        "sensor offset of the healthy unit), never closer than the guideline's tolerance. 0: the guideline's "
-        "thresholds as they are.",
+        "sensor offset of the healthy unit), never closer than the guideline's tolerance. 0 (default, chosen on "
+        "LBNL's tuning days: docs/results/lbnl/tuning_afdd.json): the guideline's thresholds as they are.",
     )
 
     @model_validator(mode="after")
