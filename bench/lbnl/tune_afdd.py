@@ -24,7 +24,8 @@ from pathlib import Path
 
 from _machine import write_result
 from sentinelle.evaluation import lbnl
-from sentinelle.evaluation.lbnl import LBNL_FILES, day_scores, evaluate_lbnl
+from sentinelle.evaluation.datasets import LBNL_FILES
+from sentinelle.evaluation.lbnl import day_scores, evaluate_lbnl
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.settings import DetectSettings
 
