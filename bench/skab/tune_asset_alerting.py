@@ -43,7 +43,7 @@ from typing import Any
 import numpy as np
 from tune_valve1 import write_json
 
-from sentinelle.evaluation.replay import SharedForecasters, replay, replay_settings
+from sentinelle.evaluation.replay import Recording, SharedForecasters, replay, replay_settings
 from sentinelle.evaluation.skab import FileResult, in_tuning_split, score_files, skab_recordings
 from sentinelle.settings import DetectSettings
 
@@ -85,7 +85,31 @@ def scores_of(files: list[FileResult]) -> dict[str, Any]:
     }
 
 
-def run(config: dict[str, Any], recs: list[Any], shared: SharedForecasters) -> dict[str, Any]:
+def tuning_recordings() -> list[Recording]:
+    """The 23 tuning files only (asserted): the held-out files are never replayed by a tuning grid."""
+    recs = [r for r in skab_recordings() if in_tuning_split(r.name)]
+    assert len(recs) == 23 and all(in_tuning_split(r.name) for r in recs)
+    return recs
+
+
+def replay_scores(detect: DetectSettings, recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
+    """One configuration through the daemon's stages (Holt, cached): pooled, per group, the rule's margins."""
+    settings = replay_settings("holt", detect)
+    files = []
+    for r in recs:
+        assert r.labels is not None and r.changepoints is not None and in_tuning_split(r.name)
+        trace = replay(r, settings, shared["holt"])
+        test = np.flatnonzero(r.present)[r.train_rows :]
+        files.append(FileResult(r.name, trace, test, r.labels[test], r.changepoints[test], r.timestamps[test]))
+    by_group = {g: scores_of([f for f in files if f.group == g]) for g in GROUPS}
+    return {
+        "tuning": scores_of(files),
+        "by_group": by_group,
+        "balanced_margins": [round(m, 4) for m in balanced_margins(by_group)],
+    }
+
+
+def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
     k, n = config["open"]
     detect = DetectSettings(
         asset_enabled=True,
@@ -94,25 +118,11 @@ def run(config: dict[str, Any], recs: list[Any], shared: SharedForecasters) -> d
         asset_open_n=n,
         asset_severe_factor=config["asset_severe_factor"],
     )
-    settings = replay_settings("holt", detect)
-    files = []
-    for r in recs:
-        assert r.labels is not None and r.changepoints is not None
-        trace = replay(r, settings, shared["holt"])
-        test = np.flatnonzero(r.present)[r.train_rows :]
-        files.append(FileResult(r.name, trace, test, r.labels[test], r.changepoints[test], r.timestamps[test]))
-    by_group = {g: scores_of([f for f in files if f.group == g]) for g in GROUPS}
-    return {
-        "config": {**config, "open": f"{k} of {n}"},
-        "tuning": scores_of(files),
-        "by_group": by_group,
-        "balanced_margins": [round(m, 4) for m in balanced_margins(by_group)],
-    }
+    return {"config": {**config, "open": f"{k} of {n}"}, **replay_scores(detect, recs, shared)}
 
 
 def main() -> None:
-    recs = [r for r in skab_recordings() if in_tuning_split(r.name)]
-    assert len(recs) == 23 and all(in_tuning_split(r.name) for r in recs)
+    recs = tuning_recordings()
     shared = SharedForecasters()
     rows = []
     started = time.perf_counter()
