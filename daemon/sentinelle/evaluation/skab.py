@@ -266,7 +266,9 @@ class AblationRun(NamedTuple):
     """``DetectSettings`` overrides."""
 
 
-ASSET_ON: dict[str, Any] = {"asset_enabled": True}
+ASSET_ON: dict[str, Any] = {"asset_enabled": True, "asset_open_k": 2, "asset_open_n": 3}
+"""The headline's settings over the ``DetectSettings`` defaults: the asset detector on, its alert opening on 2
+flagged ticks of 3 (chosen on the tuning split, ``bench/skab/tune_asset_alerting.py``)."""
 ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("no EWMA charts (T²+Q alone)", {"asset_chart_alpha": 0.0}),
     ("charts α 0.1", {"asset_chart_alpha": 0.1}),
@@ -277,6 +279,11 @@ ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("likelihood layer (z 3) over the score", {"asset_likelihood_enabled": True}),
     ("no moving baseline for wandering tags", {"asset_drift_share": 1.0}),
     ("T² only (all components, no Q)", {"asset_explained_variance": 1.0}),
+    (
+        "the shared life cycle (3 of 5, clear after 10; the headline of 2026-12-06)",
+        {"asset_open_k": None, "asset_open_n": None},
+    ),
+    ("asset alert held 30 normal ticks", {"asset_clear_normal_steps": 30}),
 )
 """Variants of the asset-level detector, each one change from the headline's settings."""
 PREVIOUS_HEADLINE: dict[str, Any] = {**ASSET_ON, "asset_chart_alpha": 0.1, "asset_chart_factor": 3.0}

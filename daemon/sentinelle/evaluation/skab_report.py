@@ -14,10 +14,12 @@ from typing import Any
 
 from ..settings import DetectSettings
 from .skab import (
+    ASSET_ON,
     EEMUA_ALERTS_PER_10_MIN,
     LEADERBOARD_CHANGEPOINT,
     LEADERBOARD_OUTLIER,
     PLOT_FILES,
+    Scores,
     SkabResult,
     in_tuning_split,
     score_files,
@@ -103,6 +105,23 @@ PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], 
 """Rows kept from earlier reports for comparison (their detectors are no longer in the code)."""
 
 
+def full_row(scores: Scores) -> dict[str, Any]:
+    """F1, FAR, MAR and the three NAB profiles of some files' :class:`~.skab.Scores`."""
+    return {
+        **scores.row(),
+        "nab_low_fp": scores.nab["reward_low_fp"],
+        "nab_low_fn": scores.nab["reward_low_fn"],
+    }
+
+
+def split_scores(result: SkabResult) -> dict[str, dict[str, Any]]:
+    """One configuration's scores on the tuning split and on the held-out split (:func:`~.skab.in_tuning_split`)."""
+    return {
+        split: full_row(score_files([f for f in result.files if in_tuning_split(f.name) == keep]))
+        for split, keep in (("tuning", True), ("held_out", False))
+    }
+
+
 def write_report(results: Sequence[SkabResult], out: Path, meta: dict[str, Any]) -> None:
     """``report.json`` and ``report.md`` in ``out``."""
     import json
@@ -118,7 +137,7 @@ def write_report(results: Sequence[SkabResult], out: Path, meta: dict[str, Any])
             {"algorithm": a, "standard": s, "reward_low_fp": lf, "reward_low_fn": ln}
             for a, s, lf, ln in LEADERBOARD_CHANGEPOINT
         ],
-        "runs": [r.summary() for r in results],
+        "runs": [{**r.summary(), "splits": split_scores(r)} for r in results],
     }
     (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n")
     (out / "report.md").write_text(_markdown(results, meta))
@@ -142,8 +161,44 @@ TARGET_FAR_PERCENT = 13.55
 TARGET_NAB = 32.42
 """Issue #6: beat Conv-AE's F1 at no more than its FAR, and MSCRED's NAB standard score."""
 
+HELD_OUT_NOTE = (
+    "The held-out files' scores were seen in earlier sessions (the previous choices below say so); in this "
+    "issue's work the settings were chosen by grids that replayed the 23 tuning files only "
+    "(`bench/skab/tune_asset_alerting.py`, `bench/skab/tune_detectors_skab.py`, rules written in their "
+    "docstrings before they ran), committed, and only then was this report, the first scoring of the held-out "
+    "files with them, generated."
+)
+"""How the headline's settings were frozen before the held-out split was scored (issue 13 asks to say how)."""
+
 TUNING = """\
-**Latest choice: both targets weighed alike (`bench/skab/tune_margins.py`, `tuning_margins.json`).** The
+**Issue 13's choice: the asset alert's own life cycle, on the 23 tuning files alone
+(`bench/skab/tune_asset_alerting.py` → `tuning_asset_alerting.json`, then
+`bench/skab/tune_detectors_skab.py` → `tuning_detectors_skab.json`).** A diagnosis on the tuning
+files (`why_missed_tuning.md`) found most missed anomaly ends were asset alerts that cleared 18–58 s
+before the labelled end, and some starts late, so the asset alert got settings of its own —
+`asset_open_k`/`asset_open_n`, `asset_clear_normal_steps` (the hold) and `asset_severe_factor` (a
+tick that far over its limit opens at once) — leaving every other alert kind on the shared life
+cycle (the asset detector is off in the daemon by default, so nothing the daemon ships changes).
+The grids replayed only the tuning files (asserted in the scripts), through the daemon's stages
+with Holt; their rule, written in the scripts' docstrings before they first ran: each of the
+issue's three bounds' relative margin (as below), *averaged over the two tuning groups* `valve1`
+and odd `other` (the held-out split holds 4 valve files and 7 `other` ones, the tuning split 16
+and 7, so a pooled tuning score is mostly `valve1`), and the largest smallest averaged margin wins.
+Stage 1 (hold 10, 20, 30, 60 × open 3 of 5, 2 of 3, 1 of 1 × severe off, 3× the limit; 24
+configurations) chose **2 of 3, hold 10, no severe opening** — tuning split F1 0.82, FAR 9.29 %,
+NAB 41.37 (the shared 3 of 5: 0.82, 8.75 %, 41.68; `valve1` F1 0.80 → 0.81). The diagnosis'
+remedy did not hold up: a longer hold *lowered* the tuning NAB (hold 20: 36.59, 30: 35.62, 60:
+31.47) and raised the odd `other` files' FAR (16.1 % → 19.8–29.1 %): it keeps alerts open past
+the fault's end as often as it bridges a dip inside it. The severe opening changed nothing at 3×
+the limit. Stage 2 (per-tag detectors beside the residuals: the distribution change of the recent
+values, the residual against the forecast made 16 ticks ago; off/on each) kept both off: the
+horizon residual tied on the smallest margin and lost on the second (tuning FAR 9.29 → 10.24 %, NAB
+41.37 → 40.0), the distribution change raised the tuning FAR to 14.22 % (F1 0.81). Its second step,
+the asset charts again, was planned and dropped for time (the shared machine's load), before any of
+its results were seen. Then the settings were committed and the held-out files were scored once,
+by the run of this report.
+
+**Before it: both targets weighed alike (`bench/skab/tune_margins.py`, `tuning_margins.json`).** The
 previous rule (next paragraph) took the highest tuning F1 over both bounds; its choice sat on the
 NAB bound's edge on the tuning split and fell under it on all files, while an F1 of 0.83 was worth
 no more to the issue than 0.82. The rule now gives each configuration its *relative margins* over
@@ -251,7 +306,10 @@ already flags — so the rule keeps the headline without a relation and the runs
 
 def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
     head = results[0]
-    d = DetectSettings()
+    d = DetectSettings(**ASSET_ON)
+    asset_k = d.open_k if d.asset_open_k is None else d.asset_open_k
+    asset_n = d.open_n if d.asset_open_n is None else d.asset_open_n
+    asset_clear = d.clear_normal_steps if d.asset_clear_normal_steps is None else d.asset_clear_normal_steps
     o = head.outlier.rounded()
     outlier_reached = o["f1"] > TARGET_F1 and o["far_percent"] < TARGET_FAR_PERCENT
     nab_reached = head.nab["standard"] > TARGET_NAB
@@ -272,8 +330,9 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         f"(weight {d.asset_chart_alpha:g}) on each steady tag with its limit at the warm-up's 99 % quantile of "
         f"|EWMA| × {d.asset_chart_factor:g}, for the small lasting "
         "shifts (a flow a few σ low for good) that T² of single ticks lets pass. A tick is anomalous when any of these "
-        f"statistics is over its limit; an alert opens on {d.open_k} anomalous ticks of {d.open_n} and clears "
-        f"after {d.clear_normal_steps} normal ones.",
+        f"statistics is over its limit; the asset's alert opens on {asset_k} anomalous ticks of {asset_n} and "
+        f"clears after {asset_clear} normal ones (the per-tag alerts: {d.open_k} of {d.open_n}, "
+        f"{d.clear_normal_steps}).",
         "",
         "## Outlier detection (column `anomaly`)",
         "",
@@ -304,25 +363,52 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "",
         "## Per group (headline configuration)",
         "",
-        "| Files | F1 | FAR, % | MAR, % | NAB std |",
-        "|---|---|---|---|---|",
+        "| Files | F1 | FAR, % | MAR, % | NAB std | NAB LowFP | NAB LowFN |",
+        "|---|---|---|---|---|---|---|",
     ]
     roles = {"valve1": "tuning", "valve2": "held out", "other": "odd files tuning, even held out"}
-    for g, sc in head.by_group.items():
-        row = sc.row()
+    parts = [(f"{g} ({roles[g]})", full_row(sc)) for g, sc in head.by_group.items()]
+    splits = split_scores(head)
+    parts += [
+        ("tuning split: valve1 + other odd", splits["tuning"]),
+        ("**held-out split: valve2 + other even**", splits["held_out"]),
+        ("all 34 files", full_row(score_files(head.files))),
+    ]
+    for label, part in parts:
         lines.append(
-            f"| {g} ({roles[g]}) | {row['f1']} | {row['far_percent']} | {row['mar_percent']} | {row['nab_standard']} |"
+            f"| {label} | {part['f1']} | {part['far_percent']} | {part['mar_percent']} | {part['nab_standard']} | "
+            f"{part['nab_low_fp']} | {part['nab_low_fn']} |"
         )
-    for label, keep in (
-        ("tuning split: valve1 + other odd", True),
-        ("held-out split: valve2 + other even", False),
-    ):
-        part = score_files([f for f in head.files if in_tuning_split(f.name) == keep]).row()
+    held = splits["held_out"]
+    held_outlier = held["f1"] > TARGET_F1 and held["far_percent"] < TARGET_FAR_PERCENT
+    held_nab = held["nab_standard"] > TARGET_NAB
+    lines += [
+        "",
+        f"Issue 13's target is on the held-out split: F1 above {TARGET_F1} at FAR under {TARGET_FAR_PERCENT} % "
+        + ("(reached" if held_outlier else "(not reached")
+        + f": {held['f1']}, {held['far_percent']} %) and NAB standard above {TARGET_NAB} "
+        + ("(reached" if held_nab else "(not reached")
+        + f": {held['nab_standard']}). {HELD_OUT_NOTE}",
+        "",
+        "## The two splits, per configuration",
+        "",
+        "Every row of the ablation below on the tuning split (what the settings were chosen on) and on the "
+        'held-out split. "Per-tag only" rows are the forecast residuals alone (issue 14: the model\'s '
+        "residuals alone should reach F1 0.78 at FAR under 13.55 % on the held-out split).",
+        "",
+        "| Configuration | tuning F1 | FAR, % | NAB std | held-out F1 | FAR, % | MAR, % | NAB std | NAB LowFP "
+        "| NAB LowFN |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        sp = split_scores(r)
+        t, h = sp["tuning"], sp["held_out"]
         lines.append(
-            f"| {label} | {part['f1']} | {part['far_percent']} | {part['mar_percent']} | {part['nab_standard']} |"
+            f"| {r.label} | {t['f1']} | {t['far_percent']} | {t['nab_standard']} | {h['f1']} | "
+            f"{h['far_percent']} | {h['mar_percent']} | {h['nab_standard']} | {h['nab_low_fp']} | "
+            f"{h['nab_low_fn']} |"
         )
     lines += [
-        f"| all 34 files | {o['f1']} | {o['far_percent']} | {o['mar_percent']} | {head.nab['standard']} |",
         "",
         "## How the settings were chosen",
         "",
