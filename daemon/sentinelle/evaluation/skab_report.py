@@ -165,8 +165,8 @@ HELD_OUT_NOTE = (
     "The held-out files' scores were seen in earlier sessions (the previous choices below say so); in this "
     "issue's work the settings were chosen by grids that replayed the 23 tuning files only "
     "(`bench/skab/tune_asset_alerting.py`, `bench/skab/tune_detectors_skab.py`, rules written in their "
-    "docstrings before they ran), committed, and only then was this report, the first scoring of the held-out "
-    "files with them, generated."
+    "docstrings before they ran), committed (232fa3f, 2026-12-06 13:23 UTC), and only then was this report, the "
+    "first scoring of the held-out files with them, generated."
 )
 """How the headline's settings were frozen before the held-out split was scored (issue 13 asks to say how)."""
 
