@@ -90,8 +90,7 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
     import time
 
     from ..evaluation.nab_corpus import load_corpus
-    from ..evaluation.nab_stream import evaluate_nab, write_report
-    from ..settings import DetectSettings
+    from ..evaluation.nab_stream import NAB_DETECT, evaluate_nab, write_report
 
     _setup_logging("INFO")
     data = args.data
@@ -105,9 +104,9 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         files,
         forecasters,
         args.results_dir or out / "results",
-        # NAB's configuration: the shipped defaults plus the distribution-change detector (off in the
-        # daemon: it raises false alarms on a plant's load cycles); its score is also recorded alone.
-        detect=DetectSettings(distribution_enabled=True),
+        # NAB's configuration: the shipped defaults plus the distribution-change and contextual-novelty
+        # detectors (off in the daemon: they raise false alarms on a plant's load cycles); each term also alone.
+        detect=NAB_DETECT,
         log=log.info,
         forecast_cache=args.forecast_cache,
         only={"model": args.model_files},
