@@ -69,14 +69,12 @@ class AssetDetector:
         self._scored = np.zeros(n, dtype=bool)
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
 
-    def history_replayed(self) -> None:
-        """The stage's history replay ended: with ``detect.asset_warmup_ends_with_history``, it was the warm-up."""
-        if self.warmup_ends_with_history:
-            for model in self.models:
-                model.end_warmup()
-
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
+        if tick.replay_ended and self.warmup_ends_with_history:
+            # The history replay that ended was the warm-up: freeze on it before judging the first tick after it.
+            for model in self.models:
+                model.end_warmup()
         n = len(lay.asset_names)
         flagged = np.zeros(n, dtype=bool)
         normal = np.zeros(n, dtype=bool)

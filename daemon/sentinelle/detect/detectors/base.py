@@ -131,6 +131,13 @@ class Tick:
     alerts: AlertView
     rows: RowNumbers | None = None
     """Filled by the stage after every detector observed (the residual detector reports them)."""
+    replay: bool = False
+    """History is being replayed (the start-up backfill, an evaluation's warm-up: ``DetectStage.replaying_history``):
+    detectors learn as usual; the alerts it raises are forgotten at its end."""
+    replay_ended: bool = False
+    """The tag group's first tick after a history replay ended (live, or a next replay): a detector whose warm-up
+    is the history ends it here (``detect.asset_warmup_ends_with_history``).  Both flags reach every detector the
+    same way, in the tick, so no detector needs a hook of its own beside :class:`Detector`."""
     held: BoolArray | None = None
     """History replay of a compressed export: rows whose value was held, not read (``WindowBatch.held``); None:
     every value is a measurement (live)."""
