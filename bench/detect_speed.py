@@ -25,15 +25,28 @@ Memory per tag: ``tracemalloc``'s traced bytes held by a stage after its warm-up
 and everything it keeps: detectors, k-of-n rings, asset models), divided by the tag count, in a
 separate pass (tracing slows Python down, so it is not timed).
 
+**Before and after in one run**: ``--baseline-src DIR`` also times the configurations with the
+package found in ``DIR`` (another checkout's ``daemon/``, e.g. ``git archive`` of the commit
+before a change), in a child process, size by size just before this code's own timing, so
+both meet the same machine load; their rows carry ``code: baseline`` (this code's: ``current``).
+Every row records the 1-minute load average before and after its timing (``loadavg_1m``): on a
+shared machine, compare rows of the same run only.
+
 Prints a table and writes ``bench/results/detect_speed.json`` with the machine it ran on.
 
     python bench/detect_speed.py                       # 100 / 1,000 / 10,000 tags
     python bench/detect_speed.py --sizes 1000 --measure-ticks 50
+    python bench/detect_speed.py --sizes 10000 --baseline-src /tmp/before/daemon
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -137,6 +150,7 @@ def time_config(n: int, config: dict[str, Any], warmup: int, measure: int) -> di
     events = 0
     for _ in range(warmup):
         events += len(stage.process(feed.next()))
+    load_before = round(os.getloadavg()[0], 2)
     per_tick = []
     for _ in range(measure):
         fb = feed.next()
@@ -145,6 +159,7 @@ def time_config(n: int, config: dict[str, Any], warmup: int, measure: int) -> di
         per_tick.append(time.perf_counter() - t0)
     t = np.array(per_tick)
     return {
+        "loadavg_1m": [load_before, round(os.getloadavg()[0], 2)],
         "us_per_sample_mean": round(float(t.mean()) / n * 1e6, 3),
         "us_per_sample_p50": round(float(np.median(t)) / n * 1e6, 3),
         "ms_per_tick_p50": round(float(np.median(t)) * 1e3, 3),
@@ -207,39 +222,65 @@ def memory_config(n: int, config: dict[str, Any], warmup: int) -> float:
     return held / n
 
 
+def baseline_rows(src: Path, n: int, measure: int) -> list[dict[str, Any]]:
+    """This benchmark's timing rows for ``n`` tags with the package in ``src``, run in a child process."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "rows.json"
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(src), str(Path(__file__).parent)])}
+        cmd = [sys.executable, __file__, "--sizes", str(n), "--measure-ticks", str(measure)]
+        subprocess.run([*cmd, "--no-memory", "--rows-only", "--out", str(out)], env=env, check=True)
+        rows: list[dict[str, Any]] = json.loads(out.read_text())
+    return [{**r, "code": "baseline"} for r in rows]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[100, 1000, 10000])
     ap.add_argument("--measure-ticks", type=int, default=100)
     ap.add_argument("--no-memory", action="store_true", help="skip the (slow, traced) memory pass")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "detect_speed.json")
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also time the package in this folder (a daemon/ of another commit), in the same run",
+    )
+    ap.add_argument("--baseline-label", help="what the baseline is (a commit), for the JSON; default: the folder")
+    ap.add_argument("--no-scorers", action="store_true", help="skip the scorer-alone comparison")
+    ap.add_argument("--rows-only", action="store_true", help=argparse.SUPPRESS)  # a baseline child: rows as JSON
     args = ap.parse_args()
     warmup = warmup_ticks()
     results = []
     for n in args.sizes:
+        if args.baseline_src is not None:
+            print(f"-- {n} tags, baseline ({args.baseline_src}) ...", flush=True)
+            results += baseline_rows(args.baseline_src, n, args.measure_ticks)
         for name, config in CONFIGS.items():
             print(f"-- {n} tags, {name} ...", flush=True)
-            r = {"tags": n, "config": name, **time_config(n, config, warmup, args.measure_ticks)}
+            r = {"tags": n, "config": name, "code": "current", **time_config(n, config, warmup, args.measure_ticks)}
             if not args.no_memory:
                 r["memory_bytes_per_tag"] = round(memory_config(n, config, warmup))
             results.append(r)
+    if args.rows_only:
+        args.out.write_text(json.dumps(results))
+        return
     scorers = []
-    for n in args.sizes:
+    for n in [] if args.no_scorers else args.sizes:
         print(f"-- {n} tags, scorer alone: calibrated vs River GaussianScorer ...", flush=True)
         scorers.append({"tags": n, **time_scorers(n, warmup, args.measure_ticks)})
-    base = {r["tags"]: r["us_per_sample_mean"] for r in results if r["config"] == "per-tag only"}
+    base = {(r["tags"], r["code"]): r["us_per_sample_mean"] for r in results if r["config"] == "per-tag only"}
     for r in results:
-        r["vs_per_tag_only"] = round(r["us_per_sample_mean"] / base[r["tags"]], 2) if base.get(r["tags"]) else None
+        b = base.get((r["tags"], r["code"]))
+        r["vs_per_tag_only"] = round(r["us_per_sample_mean"] / b, 2) if b else None
     print(
-        f"{'tags':>6} {'configuration':<16} {'µs/sample mean':>14} {'p50':>8} {'ms/tick p50/p99':>16} "
-        f"{'× per-tag':>9} {'B/tag':>8}"
+        f"{'tags':>6} {'code':<8} {'configuration':<16} {'µs/sample mean':>14} {'p50':>8} {'ms/tick p50/p99':>16} "
+        f"{'× per-tag':>9} {'B/tag':>8} {'load':>10}"
     )
     for r in results:
         mem = r.get("memory_bytes_per_tag")
         print(
-            f"{r['tags']:>6} {r['config']:<16} {r['us_per_sample_mean']:>14.2f} {r['us_per_sample_p50']:>8.2f} "
-            f"{str(r['ms_per_tick_p50']) + ' / ' + str(r['ms_per_tick_p99']):>16} {r['vs_per_tag_only']:>9} "
-            f"{'' if mem is None else mem:>8}"
+            f"{r['tags']:>6} {r['code']:<8} {r['config']:<16} {r['us_per_sample_mean']:>14.2f} "
+            f"{r['us_per_sample_p50']:>8.2f} {str(r['ms_per_tick_p50']) + ' / ' + str(r['ms_per_tick_p99']):>16} "
+            f"{r['vs_per_tag_only']!s:>9} {'' if mem is None else mem:>8} {'-'.join(map(str, r['loadavg_1m'])):>10}"
         )
     print(f"{'tags':>6} {'scorer alone, ms/tick p50: calibrated':>38} {'River GaussianScorer':>21}")
     for r in scorers:
@@ -250,6 +291,7 @@ def main() -> None:
         "tags_per_asset": 50,
         "configs": CONFIGS,
         "detect": "DetectSettings defaults, asset_enabled and distribution_enabled per configuration",
+        "baseline": args.baseline_label or (None if args.baseline_src is None else str(args.baseline_src)),
     }
     write_result(args.out, "detect_speed", "cpu (numpy, River)", settings, results, scorer_alone=scorers)
 
