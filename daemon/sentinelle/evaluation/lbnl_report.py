@@ -160,7 +160,7 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         f"## Headline — {head.label}",
         "",
         "Days are split into a tuning and a held-out half (alternate days per file and label, in date order; "
-        "`evaluation/lbnl.py` `split_of`). Settings were chosen on the tuning days; the held-out days are the "
+        "`evaluation/lbnl_days.py` `split_of`). Settings were chosen on the tuning days; the held-out days are the "
         "headline, all days beside them.",
         "",
         "| days | faulted days detected | fault-free days flagged | accuracy |",
