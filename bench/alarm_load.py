@@ -11,6 +11,7 @@ Writes ``bench/results/alarm_load.json`` with the machine it ran on.
 
     python bench/alarm_load.py                       # 7 fault runs + 2 fault-free, seeds 200..
     python bench/alarm_load.py --first-seed 300 --fault-free 1
+    python bench/alarm_load.py --on novelty --out bench/results/alarm_load_novelty.json   # an opt-in detector on
 """
 
 from __future__ import annotations
@@ -54,14 +55,22 @@ def main() -> None:
     ap.add_argument("--first-seed", type=int, default=200)
     ap.add_argument("--fault-free", type=int, default=2)
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "alarm_load.json")
+    ap.add_argument(
+        "--on",
+        nargs="*",
+        default=[],
+        choices=["distribution", "novelty", "horizon"],
+        help="opt-in detectors turned on in both configurations (detect.<name>_enabled)",
+    )
     args = ap.parse_args()
+    opt_in: dict[str, Any] = {f"{name}_enabled": True for name in args.on}
     plan = chiller_plan(runs_per_kind=1, fault_free_runs=args.fault_free, first_seed=args.first_seed)
     assert not any(is_benchmark_seed(r.seed) for r in plan), "development seeds only"
     started = time.perf_counter()
     runs = [simulate(r) for r in plan]
     rows = []
     for label, detect in (("before (mechanisms off)", OFF), ("after (shipped defaults)", {})):
-        config = Config(label, "holt", asset=False, rules=True, detect=detect)
+        config = Config(label, "holt", asset=False, rules=True, detect=detect | opt_in)
         settings = replay_settings("holt", config.detect_settings())
         result = evaluate_chiller(runs, settings, config)
         rows.append(_row(label, result))
@@ -73,7 +82,12 @@ def main() -> None:
         args.out,
         "alarm_load",
         "cpu",
-        {"forecaster": "holt", "configuration": "per-tag + rules", "seeds": [r.seed for r in plan]},
+        {
+            "forecaster": "holt",
+            "configuration": "per-tag + rules",
+            "opt_in": sorted(opt_in),
+            "seeds": [r.seed for r in plan],
+        },
         rows,
         runs=[r.name for r in plan],
         seconds=round(time.perf_counter() - started, 1),

@@ -130,6 +130,7 @@ AlertKind = Literal[
     "forecast_residual",
     "distribution_change",
     "forecast_drift",
+    "contextual_novelty",
     "limit_high",
     "limit_low",
     "asset_state",

@@ -43,6 +43,8 @@ ASSET = {
 }
 SETTINGS: dict[str, Any] = dict(
     distribution_enabled=True,
+    novelty_enabled=True,
+    novelty_orders=3,
     assets=[ASSET],
     asset_enabled=True,
     asset_likelihood_enabled=True,
@@ -95,6 +97,7 @@ def test_every_detector_state_round_trips_and_the_restored_one_judges_the_next_t
         "forecast_residual",
         "asset_estimate",
         "distribution_change",
+        "contextual_novelty",
         "asset_state",
         "limit_high",
         "limit_low",

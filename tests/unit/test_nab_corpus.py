@@ -95,8 +95,10 @@ def test_evaluate_nab_command_writes_results_and_report(tmp_path: Path) -> None:
         "sentinelleNaiveOpenings",
         "sentinelleNaiveResidual",
         "sentinelleNaiveDistribution",
+        "sentinelleNaiveNovelty",
     }
-    assert set(det["sentinelleNaive"]) == {"held_out", "tuning", "all", "by_category"}
+    assert set(det["sentinelleNaive"]) == {"held_out", "tuning", "all", "by_category", "held_out_by_category"}
+    assert set(det["sentinelleNaive"]["held_out_by_category"]) == {"catA"}  # the one held-out file's category
     assert result["split"] == {HELD_OUT: ["catA/b.csv"], TUNING: ["catA/a.csv", "catA/c.csv", "catB/z.csv"]}
     assert result["forecasters"]["naive"]["periods_s"]["catA/a.csv"] == 3600.0
     assert (out / "results" / "sentinelleNaiveOpenings" / "catB" / "sentinelleNaiveOpenings_z.csv").is_file()
@@ -104,3 +106,5 @@ def test_evaluate_nab_command_writes_results_and_report(tmp_path: Path) -> None:
     report = (out / "report.md").read_text()
     assert "held-out split" in report
     assert "| score: distribution alone |" in report
+    assert "| score: novelty alone |" in report
+    assert "Per category, held-out split" in report

@@ -90,8 +90,7 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
     import time
 
     from ..evaluation.nab_corpus import load_corpus
-    from ..evaluation.nab_stream import evaluate_nab, write_report
-    from ..settings import DetectSettings
+    from ..evaluation.nab_stream import NAB_DETECT, evaluate_nab, write_report
 
     _setup_logging("INFO")
     data = args.data
@@ -105,9 +104,9 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         files,
         forecasters,
         args.results_dir or out / "results",
-        # NAB's configuration: the shipped defaults plus the distribution-change detector (off in the
-        # daemon: it raises false alarms on a plant's load cycles); its score is also recorded alone.
-        detect=DetectSettings(distribution_enabled=True),
+        # NAB's configuration: the shipped defaults plus the distribution-change and contextual-novelty
+        # detectors (off in the daemon: they raise false alarms on a plant's load cycles); each term also alone.
+        detect=NAB_DETECT,
         log=log.info,
         forecast_cache=args.forecast_cache,
         only={"model": args.model_files},
@@ -138,7 +137,8 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     import time
 
     from ..evaluation.replay import SharedForecasters, replay_settings
-    from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings, write_report
+    from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings
+    from ..evaluation.skab_report import write_report
     from ..settings import DetectSettings
 
     _setup_logging("INFO")

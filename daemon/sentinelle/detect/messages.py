@@ -36,6 +36,8 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
         return f"{alert.tag} = {obs.actual:.4g}{unit}, below its low limit {limit:.4g}{unit}"
     if alert.kind == "distribution_change":
         return f"{alert.tag} = {obs.actual:.4g}{unit}: its last {limit:.0f} values are distributed unlike its past"
+    if alert.kind == "contextual_novelty":
+        return f"{alert.tag} = {obs.actual:.4g}{unit}: a sequence of values it has not made before"
     if alert.kind == "forecast_drift":
         return (
             f"{alert.tag} = {obs.actual:.4g}{unit} drifted from what was forecast {limit:.0f} periods ago "

@@ -48,6 +48,7 @@ from .detectors.residual import ResidualDetector
 from .gating import AssetGate, AssetGates
 from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
+from .rest import Rest
 from .scoring import ResidualScorer
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class _Group:
     cycle: AlertCycle
     mode_rows: dict[str, int]
     """Tags read by mode rules → their row here."""
+    rest: Rest
+    """The rest period of the published per-tag score (``detect.score_rest_steps``)."""
     deadband: FloatArray | None = None
     """While history is replayed: each row's deadband (0: none known)."""
     replay_ended: bool = False
@@ -231,6 +234,7 @@ class DetectStage:
             detectors=detectors,
             cycle=AlertCycle(layout, detectors, lambda: self.book, self.metrics),
             mode_rows=self.gate.mode_rows(layout),
+            rest=Rest(layout.n, self.settings.score_rest_steps, self.settings.score_rest_level),
         )
         pending = self._pending.pop(w.tags, None)
         if pending is not None:
@@ -258,6 +262,7 @@ class DetectStage:
         for gi, g in enumerate(self._groups.values()):
             p = f"g{gi}~"
             arrays[p + "screen"] = _as_array(g.screen.state())
+            arrays[p + "rest"] = g.rest.left.copy()
             for d in g.detectors:
                 arrays[f"{p}det~{d.name}"] = _as_array(d.state())
             cycle, quiet = g.cycle.state()
@@ -297,6 +302,7 @@ class DetectStage:
         rows = next(f.rows for f in found if f.rows is not None)  # the residual detector's, always built
         tick = dataclasses.replace(tick, rows=rows)
         score, surprise, parts = combined(rows, found, g.detectors)
+        score = g.rest.apply(score)  # what is published and recorded; the flags read their own scores
         self.last_tick = TickNumbers(g, tick.ts, tick.values, rows.expected, rows.z, score, rows.mid, surprise, parts)
         self.gate.count_suppressed(lay, gates, [f.withheld for f in found if f.withheld is not None], w.values)
         # 3. Held clearings due and floods ended (re-arm, flood.py), pause, 4. learn and alert, detector by detector.
@@ -367,6 +373,8 @@ def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any
     if meta["detectors"] != names:
         raise ConfigError(f"saved with detectors {meta['detectors']}, configured now {names}")
     g.screen.restore(arrays["screen"].tobytes())
+    if "rest" in arrays:  # absent in snapshots written before the rest period existed: awake
+        g.rest.left = np.asarray(arrays["rest"], dtype=np.int64).reshape(g.layout.n)
     for d in g.detectors:
         d.restore(arrays[f"det~{d.name}"].tobytes())
     g.cycle.restore({k[len("cycle~") :]: v for k, v in arrays.items() if k.startswith("cycle~")}, meta["quiet"])

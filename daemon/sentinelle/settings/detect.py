@@ -188,6 +188,16 @@ class DetectSettings(_Section):
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",
     )
+    score_rest_steps: int = Field(
+        default=100,
+        ge=0,
+        description="After a tag's recorded per-tag score (the stage's combined score, what evaluations score) "
+        "reaches score_rest_level, it is 0 for this many ticks (detect/rest.py): one event, one detection. Flags, "
+        "alerts and the score gauges do not read it. 0: off.",
+    )
+    score_rest_level: float = Field(
+        default=0.6, gt=0, le=1, description="The recorded score from which the rest period starts."
+    )
     score_tail_calibration: bool = Field(
         default=False,
         description="Bound each tick's surprise by the tag's own record: -log10 of the rate of excursions of that "
@@ -239,6 +249,35 @@ class DetectSettings(_Section):
         default=True,
         description="Also measure the tick-to-tick differences' distribution (a change of dynamics whose "
         "values stay in range); the tag's score is the larger of the two.",
+    )
+    # Contextual novelty (detect/novelty.py, detectors/novelty.py): sequences of coarse values never seen.
+    novelty_enabled: bool = Field(
+        default=False,
+        description="Per tag, the share of the value's contexts (its last novelty_orders coarse values) that did "
+        "not predict it or are new; joins the per-tag score by maximum. The NAB evaluation turns it on.",
+    )
+    novelty_bins: int = Field(default=8, ge=2, le=60, description="Equal cells of the tag's range.")
+    novelty_orders: int = Field(
+        default=1, ge=1, le=16, description="Longest context: this many coarse values before the new one."
+    )
+    novelty_range: Literal["expanding", "frozen", "stepped"] = Field(
+        default="stepped",
+        description="The range the cells divide: expanding (the smallest and largest value seen so far), frozen "
+        "(those of the first novelty_warmup_steps values, with an open cell below and above) or stepped (expanding "
+        "during the warm-up, then a new extreme moves the range's end novelty_range_step of its width beyond it).",
+    )
+    novelty_range_step: float = Field(
+        default=0.5, gt=0, le=10, description="stepped range: how far beyond a new extreme its end moves (widths)."
+    )
+    novelty_warmup_steps: int = Field(default=100, ge=1, description="Values a tag has before it is scored.")
+    novelty_max_contexts: int = Field(
+        default=10_000, ge=16, description="Contexts remembered per tag (then only known ones learn new values)."
+    )
+    novelty_flag_score: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="A tick is anomalous (towards opening a contextual_novelty alert) when its novelty reaches this.",
     )
     # Drift against an old forecast (detectors/horizon.py): the residual of the forecast made horizon_steps ago.
     horizon_enabled: bool = Field(
@@ -348,6 +387,24 @@ class DetectSettings(_Section):
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )
+    asset_open_k: int | None = Field(
+        default=None,
+        ge=1,
+        description="The asset alert's own k of n to open (None: open_k/open_n, shared with every alert kind) ...",
+    )
+    asset_open_n: int | None = Field(default=None, ge=1, description="... among the last n ticks.")
+    asset_clear_normal_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="The asset alert clears after this many normal ticks (None: clear_normal_steps). A state "
+        "detector's condition can dip inside its limits while the fault lasts; a longer hold keeps one alert.",
+    )
+    asset_severe_factor: float = Field(
+        default=0.0,
+        ge=0,
+        description="An asset tick whose score (T², Q or a chart over its limit) reaches this opens the asset alert "
+        "at once instead of waiting for k of n (0: never; must be over 1 to mean anything).",
+    )
     asset_likelihood_enabled: bool = Field(
         default=False,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
@@ -428,4 +485,8 @@ class DetectSettings(_Section):
     def _k_le_n(self) -> DetectSettings:
         if self.open_k > self.open_n:
             raise ValueError(f"open_k ({self.open_k}) must not exceed open_n ({self.open_n})")
+        if (self.asset_open_k is None) != (self.asset_open_n is None):
+            raise ValueError("asset_open_k and asset_open_n are set together (or neither)")
+        if self.asset_open_k is not None and self.asset_open_n is not None and self.asset_open_k > self.asset_open_n:
+            raise ValueError(f"asset_open_k ({self.asset_open_k}) must not exceed asset_open_n ({self.asset_open_n})")
         return self

@@ -12,6 +12,7 @@ module                 alerts (kind)                                           r
                        estimate from the other tags now (``<tag>#estimate``)
 ``distribution``       ``distribution_change`` per tag (recent vs past values)   16
 ``horizon``            ``forecast_drift`` per tag (vs the forecast H ticks ago)  17
+``novelty``            ``contextual_novelty`` per tag (unseen value sequences)   18
 ``asset_t2q``          ``asset_state`` (T², Q, EWMA charts; likelihood layer)    20
 ``limits``             ``limit_high``, ``limit_low``                             30
 ``rate_of_change``     ``rate_of_change``                                        40
@@ -35,7 +36,7 @@ Nothing else changes: this package finds its modules itself (:func:`build_all`),
 life cycle, pauses, maintenance and metrics are generic.
 
 >>> [name for name, _ in modules()]  # doctest: +NORMALIZE_WHITESPACE
-['residual', 'asset_estimate', 'distribution', 'horizon', 'asset_t2q', 'limits', 'rate_of_change',
+['residual', 'asset_estimate', 'distribution', 'horizon', 'novelty', 'asset_t2q', 'limits', 'rate_of_change',
  'energy_balance', 'relations', 'data_quality']
 """
 

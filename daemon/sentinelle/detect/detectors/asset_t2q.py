@@ -63,11 +63,12 @@ class AssetDetector:
             kind="asset_state",
             subjects=lay.subjects,
             subject_assets=np.arange(n),
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
+            open_k=s.open_k if s.asset_open_k is None else s.asset_open_k,
+            open_n=s.open_n if s.asset_open_n is None else s.asset_open_n,
+            clear_steps=s.clear_normal_steps if s.asset_clear_normal_steps is None else s.asset_clear_normal_steps,
             updates=False,
         )
+        self.severe_factor = s.asset_severe_factor
         self._scored = np.zeros(n, dtype=bool)
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
 
@@ -92,7 +93,11 @@ class AssetDetector:
                     likelihood.seed(model.warmup_scores)
                 flagged[k] = likelihood.assess(float(t2[k]))[1]
             normal[k] = math.isfinite(t2[k]) and not flagged[k]
-        return findings(flagged, normal, t2)
+        severe = None
+        if self.severe_factor > 0:
+            with np.errstate(invalid="ignore"):
+                severe = flagged & (t2 >= self.severe_factor)
+        return findings(flagged, normal, t2, severe=severe)
 
     def learn(self, tick: Tick, findings: Findings) -> None:
         is_open = tick.alerts.open(self)

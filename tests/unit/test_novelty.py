@@ -1,0 +1,145 @@
+"""Contextual novelty (detect/novelty.py, detectors/novelty.py) and the rest period (detect/rest.py), made-up data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from sentinelle.detect.detectors.novelty import NoveltyDetector
+from sentinelle.detect.novelty import ContextNovelty
+from sentinelle.detect.rest import Rest
+from sentinelle.settings import DetectSettings, TagSettings
+
+from .detect_helpers import batch, stage
+
+
+def _scores(n: ContextNovelty, xs: list[float] | np.ndarray) -> np.ndarray:
+    one = np.ones(1, dtype=bool)
+    return np.array([n.step(np.array([x]), one)[0] for x in xs])
+
+
+def _novelty(**kw: object) -> ContextNovelty:
+    args: dict[str, object] = dict(bins=4, orders=3, warmup_steps=20, max_contexts=1000)
+    args.update(kw)
+    return ContextNovelty(1, **args)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("range_mode", ["expanding", "frozen"])
+def test_a_repeating_pattern_scores_nothing_and_a_new_pattern_scores_once_then_rests(range_mode: str) -> None:
+    n = _novelty(range_mode=range_mode)
+    saw = [0.0, 1.0, 2.0, 3.0] * 50
+    calm = _scores(n, saw)
+    assert np.nanmax(calm[100:]) == 0.0
+    novel = _scores(n, [3.0, 0.0, 3.0, 0.0, 3.0, 0.0])  # 3 → 3 and 3 → 0: never seen
+    # An expanding range met 3 → 3 once while it grew (values 1 and 2 were its top cell then).
+    assert novel[0] == (1.0 if range_mode == "frozen" else 2 / 3)
+    rest = Rest(1, steps=10, level=0.5)
+    published = [float(rest.apply(np.array([s]))[0]) for s in novel]
+    assert published[0] == novel[0]
+    assert published[1:] == [0.0] * 5  # still novel (orders 2, 3), but resting
+
+
+def test_the_new_pattern_is_learned_and_stops_scoring() -> None:
+    n = _novelty()
+    _scores(n, [0.0, 1.0, 2.0, 3.0] * 50)
+    after = _scores(n, [2.0, 0.0] * 30)  # 3 → 2, 2 → 0, 0 → 2: never seen
+    assert after[0] > 0.5
+    assert np.max(after[-10:]) == 0.0
+
+
+def test_a_flat_start_scores_nothing_and_a_step_scores_then_settles() -> None:
+    n = _novelty(orders=1)
+    flat = _scores(n, [5.0] * 100)
+    assert np.all(np.isnan(flat[:20]))
+    assert np.nanmax(flat) == 0.0  # a flat tag: one cell, one context
+    step = _scores(n, [8.0] * 10)
+    assert step[0] == 1.0  # a cell never seen after the flat one
+    assert step[1] == 1.0  # and never seen as a context
+    assert np.max(step[2:]) == 0.0  # then the new level is a known context
+
+
+def test_a_spike_in_a_noisy_periodic_signal_scores_high_and_the_noise_does_not() -> None:
+    rng = np.random.default_rng(3)
+    n = _novelty(bins=8, orders=2, warmup_steps=100)
+    x = 10.0 * np.sin(np.arange(3000) * 2 * np.pi / 50) + rng.normal(0, 0.3, 3000)
+    x[2500] += 40.0
+    s = _scores(n, x)
+    assert s[2500] == 1.0
+    assert np.nanpercentile(s[1000:2500], 99) <= 0.5
+
+
+def test_a_frozen_range_puts_new_extremes_in_outer_cells_and_keeps_old_contexts() -> None:
+    n = _novelty(range_mode="frozen", orders=1)
+    _scores(n, [0.0, 1.0, 2.0, 3.0] * 50)
+    assert (n.cell(0, -5.0), n.cell(0, 100.0)) == (4, 5)  # below, above: the outer cells
+    assert float(n.high[0]) == 3.0  # the range did not move
+    assert _scores(n, [0.0, 1.0, 2.0, 3.0]).max() == 0.0
+
+
+def test_nan_and_gated_rows_move_nothing() -> None:
+    n = ContextNovelty(2, bins=4, orders=2, warmup_steps=5, max_contexts=100)
+    for t in range(30):
+        out = n.step(np.array([float(t % 4), np.nan]), np.array([True, True]))
+    assert np.isnan(out[1]) and n.seen[1] == 0
+    before = dict(n.memory[0])
+    out = n.step(np.array([99.0, 1.0]), np.array([False, True]))
+    assert np.isnan(out[0]) and n.memory[0] == before and n.seen[0] == 30
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="cells"):
+        _novelty(bins=1)
+    with pytest.raises(ValueError, match="range_mode"):
+        _novelty(range_mode="peek")
+    with pytest.raises(ValueError, match="both"):
+        _novelty(low=np.zeros(1))
+
+
+def test_rest_mutes_after_a_firing_and_wakes_up() -> None:
+    r = Rest(2, steps=3, level=0.5)
+    seq = [[0.6, 0.1], [0.9, np.nan], [0.7, 0.6], [0.2, 0.7], [0.8, 0.9]]
+    out = np.array([r.apply(np.array(s)) for s in seq])
+    np.testing.assert_array_equal(out[:, 0], [0.6, 0.0, 0.0, 0.0, 0.8])
+    np.testing.assert_array_equal(out[:, 1], [0.1, np.nan, 0.6, 0.0, 0.0])
+    assert Rest(1, 0, 0.5).apply(np.array([0.9]))[0] == 0.9  # off
+
+
+def test_the_stage_joins_novelty_to_the_published_score_and_rests_it() -> None:
+    tags = [TagSettings(name="a.t", asset="a", node_id="ns=2;s=t", period_s=1.0)]
+    st, _ = stage(
+        tags,
+        novelty_enabled=True,
+        novelty_orders=2,
+        novelty_range="frozen",
+        score_rest_steps=50,
+        score_rest_level=0.5,
+    )
+    published = []
+    parts = []
+    for k in range(700):
+        v = float(k % 4) if k < 600 else float(3 * (k % 2))  # a sawtooth, then 0, 3, 0, 3 …: never seen
+        st.process(batch(tags, float(k), [v], [v]))  # a perfect forecast: residuals never surprise
+        assert st.last_tick is not None
+        published.append(float(st.last_tick.score[0]))
+        parts.append(float(dict(st.last_tick.parts)["contextual_novelty"][0]))
+    g = next(iter(st._groups.values()))
+    assert any(isinstance(d, NoveltyDetector) for d in g.detectors)
+    assert max(published[300:600]) < 0.5
+    onset = int(np.argmax(np.array(published[600:]) >= 0.5))
+    assert published[600 + onset] == 1.0
+    assert max(published[601 + onset : 650 + onset]) == 0.0  # resting
+    assert parts[601 + onset] > 0.0  # though the detector still found something new (order 2)
+
+
+def test_novelty_is_off_by_default() -> None:
+    assert not DetectSettings().novelty_enabled
+
+
+def test_a_stepped_range_moves_past_a_new_extreme_so_the_next_ones_do_not_move_it() -> None:
+    n = _novelty(range_mode="stepped", range_step=0.5, orders=1)
+    _scores(n, [0.0, 1.0, 2.0, 3.0] * 50)
+    assert (float(n.low[0]), float(n.high[0])) == (0.0, 3.0)  # expanding during the warm-up
+    _scores(n, [4.0])
+    assert float(n.high[0]) == 4.0 + 0.5 * 3.0  # beyond the new extreme by half the old width
+    _scores(n, [5.0])
+    assert float(n.high[0]) == 5.5  # within the stepped range: nothing moved
