@@ -49,6 +49,10 @@ class AfddDetector:
         self._checks: list[AfddCheck] = []
 
     def observe(self, tick: Tick) -> Findings:
+        if tick.replay_ended:
+            # The start-up history replay that just ended was the known-good operation the offsets calibrate on.
+            for unit in self.units:
+                unit.freeze()
         m = len(NAMES)
         flagged = np.zeros(len(self.units) * m, dtype=bool)
         normal = np.zeros_like(flagged)
@@ -71,11 +75,6 @@ class AfddDetector:
     def learn(self, tick: Tick, findings: Findings) -> None:
         for unit, check in zip(self.units, self._checks, strict=True):
             unit.learn(check)
-
-    def history_replayed(self) -> None:
-        """The start-up history replay ended: it was the known-good operation the offsets calibrate on."""
-        for unit in self.units:
-            unit.freeze()
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         m = len(NAMES)
