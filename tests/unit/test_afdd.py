@@ -184,3 +184,16 @@ def test_state_round_trips_mid_calibration_and_the_clone_judges_alike() -> None:
     assert d.units[0].frozen and c.units[0].frozen
     np.testing.assert_array_equal(d.units[0].offset, c.units[0].offset)
     assert a.flagged[NAMES.index("FC8")]
+
+
+def test_calibration_ends_with_the_history_replay() -> None:
+    """Offsets learned on the replayed history (known-good operation) hold from the first live tick."""
+    s = _settings(calibration_s=10_000.0)
+    st, _ = stage(AHU_TAGS, assets=[{"name": "a", "afdd": s.model_dump()}], clear_normal_steps=4)
+    nominal = list(_free_cooling(0.0))
+    with st.replaying_history():
+        feed(st, AHU_TAGS, [list(_free_cooling(3.5))] * 40, nominal)
+    live = feed(st, AHU_TAGS, [list(_free_cooling(3.5))] * 10, nominal, start=40.0)
+    assert [e for e in live if e.kind == "ahu_fault"] == []  # without the calibration FC8 would open at 44
+    later = feed(st, AHU_TAGS, [list(_free_cooling(6.6))] * 6, nominal, start=50.0)
+    assert summary([e for e in later if e.kind == "ahu_fault"]) == [("opened", "ahu_fault", "a.sat", 54.0)]
