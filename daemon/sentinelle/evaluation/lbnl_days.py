@@ -101,16 +101,24 @@ class Day:
         return FAULT_DAYS.get((self.file, self.date), ("unknown fault", ""))[0]
 
 
-def lbnl_days(data_dir: Path | None = None, files: Sequence[str] = LBNL_FILES, *, mode_tags: bool = False) -> list[Day]:
+def lbnl_days(
+    data_dir: Path | None = None, files: Sequence[str] = LBNL_FILES, *, mode_tags: bool = False, setpoints: bool = False
+) -> list[Day]:
     """Every labelled day of the files (channels of :func:`monitored` columns), in file and date order.
 
-    ``mode_tags`` adds the fan status and the occupancy indicator, which operating-mode rules read.
+    ``mode_tags`` adds the fan status and the occupancy indicator, which operating-mode rules read;
+    ``setpoints`` the supply-air temperature set points, which the Guideline 36 conditions read.
     """
     out = []
     for file in files:
         stretches: dict[str, list[Any]] = {}
         for s in load_lbnl(data_dir, files=(file,)):
-            if monitored(s.meta["channel"]) or (mode_tags and any(w in s.meta["channel"] for w in MODE_WORDS)):
+            ch = s.meta["channel"]
+            if (
+                monitored(ch)
+                or (mode_tags and any(w in ch for w in MODE_WORDS))
+                or (setpoints and "Supply Air Temperature" in ch and "Set Point" in ch)
+            ):
                 stretches.setdefault(s.name.rsplit("/", 1)[0], []).append(s)
         for channels in stretches.values():
             ts = channels[0].timestamps

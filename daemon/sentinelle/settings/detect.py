@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from .afdd import AfddSettings
 from .base import _Section
 
 
@@ -122,6 +123,9 @@ class AssetDetectSettings(_Section):
 
     name: str = Field(min_length=1, description="The asset (as in tags[].asset).")
     energy_balance: EnergyBalanceSettings | None = None
+    afdd: AfddSettings | None = Field(
+        default=None, description="An air-handling unit's fault conditions after ASHRAE Guideline 36 (its points)."
+    )
     relations: tuple[RelationSettings, ...] = Field(
         default=(),
         description="Virtual sensors: a tag predicted from other tags of the asset, learned on normal ticks.",
