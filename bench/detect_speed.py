@@ -229,7 +229,7 @@ def time_scorers(n: int, warmup: int, measure: int) -> dict[str, float]:
 
     settings = DetectSettings()
     new = ResidualScorer.from_settings(n, LEVELS, np.full(n, 0.01), settings)
-    old = [anomaly.GaussianScorer(grace_period=settings.grace_period_steps) for _ in range(n)]
+    old = [anomaly.GaussianScorer(grace_period=settings.grace_period_steps) for _ in range(n)]  # type: ignore[no-untyped-call]
     learn = np.ones(n, dtype=bool)
     feed = Feed(n)
     previous: FloatArray | None = None
@@ -243,8 +243,8 @@ def time_scorers(n: int, warmup: int, measure: int) -> dict[str, float]:
             z = (fb.window.values - previous[:, 1]) / ((previous[:, 2] - previous[:, 0]) / (2 * Z90))
             for i, zi in enumerate(z.tolist()):
                 det = old[i]
-                if det.score_one(None, zi) < 0.9995:
-                    det.learn_one(None, zi)
+                if det.score_one(None, zi) < 0.9995:  # type: ignore[no-untyped-call]
+                    det.learn_one(None, zi)  # type: ignore[no-untyped-call]
         t2 = time.perf_counter()
         previous = fb.quantiles[:, :, 0]
         if tick >= warmup:
