@@ -33,7 +33,8 @@ is replayed, and adds ``(d²/3) / spread²`` (that variance in forecast spreads)
 what a held row teaches the scale; a held row with no deadband known (a tag held
 through the whole export, none configured) is skipped.  Either way a flat stretch of an export does
 not teach the tag that it is quieter than it is; the live ticks that follow (not
-compressed) replace what history taught: once the replay ends (:meth:`ResidualScorer.history_replayed`),
+compressed) replace what history taught: at the first tick after the replay (``Tick.replay_ended``,
+:meth:`ResidualScorer.history_replayed`),
 the scale a row learned from held slots counts as ``detect.history_held_weight_steps`` live ticks (divided
 by the row's held share), not as ``score_memory_steps``.
 

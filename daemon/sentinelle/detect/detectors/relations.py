@@ -68,6 +68,8 @@ class RelationDetector:
         self._replay_held = np.zeros(len(relations), dtype=np.int64)
 
     def observe(self, tick: Tick) -> Findings:
+        if tick.replay_ended:
+            self.history_replayed()
         n = len(self.relations)
         flagged = np.zeros(n, dtype=bool)
         normal = np.zeros(n, dtype=bool)
@@ -85,7 +87,8 @@ class RelationDetector:
         return findings(flagged, normal, z)
 
     def history_replayed(self) -> None:
-        """The replay of a compressed export ended: a fit learned on held values gives way to live data.
+        """The replay of a compressed export ended (the first tick after it, ``Tick.replay_ended``): a fit learned
+        on held values gives way to live data.
 
         A relation checked on held slots keeps its fit and spread, as a prior worth
         ``history_held_weight_steps / held share`` ticks (:meth:`RelationCheck.discount`) instead of

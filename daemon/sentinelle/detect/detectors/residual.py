@@ -61,6 +61,9 @@ class ResidualDetector:
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
         gate = tick.gate
+        if tick.replay_ended:
+            # The first tick after a history replay: what held history taught the scale gives way to live data.
+            self.scorer.history_replayed()
         # Scoring learns as it goes: every row not gated, an open alert's rows too (winsorised,
         # scoring.py), so a new normal is absorbed instead of alarming for ever.
         exp, z, score, flagged = self.scorer.score(tick.batch, ~gate, tick.deadband)
@@ -94,10 +97,6 @@ class ResidualDetector:
         return findings(
             any_flagged, any_scored & ~any_flagged, worst, count=count, rows=rows, withheld=withheld, severe=any_severe
         )
-
-    def history_replayed(self) -> None:
-        """The start-up replay ended (``DetectStage.replaying_history``): held history's scale gives way to live."""
-        self.scorer.history_replayed()
 
     def learn(self, tick: Tick, findings: Findings) -> None:
         """Nothing more to learn: the scorer learned every row not gated while scoring (see :meth:`observe`)."""
