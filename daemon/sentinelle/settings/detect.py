@@ -481,6 +481,16 @@ class DetectSettings(_Section):
         "scale, asset warm-up); skip: learn spreads and asset warm-ups only from changed slots; off: take held "
         "values for measurements (an uncompressed export).",
     )
+    history_held_weight_steps: float = Field(
+        default=60.0,
+        gt=0,
+        description="Live ticks that what a tag's residual scale and a learned relation's fit took from a "
+        "compressed export's replay are worth once the replay ends (divided by the held share, so a tag with "
+        "few held slots keeps more of its history): live data replace them within about that many ticks instead "
+        "of score_memory_steps (a relation: memory_s). Residuals of held values against forecasts of held values "
+        "say little about the live spread (with the full weight, a fault on the first live day was found one "
+        "period later). Only tags with held slots, only with history_held widen or skip.",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )
