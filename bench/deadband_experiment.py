@@ -75,6 +75,7 @@ from sentinelle.records import AlertEvent, FloatArray, Sample, WindowBatch
 from sentinelle.settings import (
     CsvEventsSource,
     CsvWideSource,
+    DetectSettings,
     FaultSettings,
     HistorySource,
     Settings,
@@ -242,7 +243,12 @@ def finetune_adapter(config: Path, base: Path | None, max_minutes: float) -> flo
 
 
 def run_settings(
-    base: Settings, cfg: RunConfig, source: HistorySource, tags: Sequence[TagSettings], refresh: int = 1
+    base: Settings,
+    cfg: RunConfig,
+    source: HistorySource,
+    tags: Sequence[TagSettings],
+    refresh: int = 1,
+    held_weight_steps: float | None = None,
 ) -> Settings:
     live0 = START + dt.timedelta(days=HISTORY_DAYS)
     history = base.history.model_copy(update={"sources": (source,), "backfill_from": START, "backfill_until": live0})
@@ -253,9 +259,10 @@ def run_settings(
             "refresh_every_steps": refresh,
         }
     )
-    detect = base.detect.model_copy(
-        update={"assets": asset_rules(PERIOD_S), "history_held": cfg.held, "asset_enabled": cfg.asset}
-    )
+    update: dict[str, Any] = {"assets": asset_rules(PERIOD_S), "history_held": cfg.held, "asset_enabled": cfg.asset}
+    if held_weight_steps is not None:
+        update["history_held_weight_steps"] = held_weight_steps
+    detect = base.detect.model_copy(update=update)
     return base.model_copy(update={"tags": tuple(tags), "history": history, "forecast": forecast, "detect": detect})
 
 
@@ -283,10 +290,11 @@ async def run_one(plant: Plant, settings: Settings, cfg: RunConfig) -> dict[str,
             "residual_scale_after_backfill": _scales(detect),
             "residual_scale_unfloored": _raw_scales(detect),
         }
-    events = await asyncio.to_thread(_live, plant, windows, fc, detect, settings, live0)
+    at_onsets: list[dict[str, float]] = []
+    events = await asyncio.to_thread(_live, plant, windows, fc, detect, settings, live0, at_onsets)
     seconds = time.time() - t0
     return {"config": dataclasses.asdict(cfg), "backfill": backfill, "seconds": round(seconds, 1),
-            **score(plant, events, live0)}  # fmt: skip
+            "residual_scale_at_fault_onsets": at_onsets, **score(plant, events, live0)}  # fmt: skip
 
 
 def _scales(detect: DetectStage) -> dict[str, float]:
@@ -308,12 +316,20 @@ def _raw_scales(detect: DetectStage) -> dict[str, float]:
 
 
 def _live(
-    plant: Plant, windows: Windows, fc: Forecaster, detect: DetectStage, settings: Settings, live0: float
+    plant: Plant,
+    windows: Windows,
+    fc: Forecaster,
+    detect: DetectStage,
+    settings: Settings,
+    live0: float,
+    at_onsets: list[dict[str, float]],
 ) -> list[AlertEvent]:
+    """The live days through the stages; ``at_onsets`` gets each tag's residual scale at each fault's onset."""
     names = [f"{ASSET}.{t}" for t in CHILLER_TAGS]
     first = int(np.searchsorted(plant.timestamps, live0))
     events: list[AlertEvent] = []
     pending: list[WindowBatch] = []
+    onsets = [f.start_ts for f in plant.truth]
 
     def flush() -> None:
         if not pending:
@@ -321,6 +337,8 @@ def _live(
         batch = ForecastPass.of(pending, settings.forecast.refresh_every_steps)
         q = forecast_in_chunks(fc, batch.contexts, batch.assets, settings.forecast.max_batch)
         for fb in batch.split(fc.levels, q, fc.name):
+            if len(at_onsets) < len(onsets) and fb.window.ts >= onsets[len(at_onsets)]:
+                at_onsets.append(_scales(detect))
             events.extend(detect.process(fb))
         pending.clear()
 
@@ -397,6 +415,12 @@ def main() -> None:
     ap.add_argument("--refresh", type=int, default=1, help="forecast.refresh_every_steps (the model on 2 cores: 4)")
     ap.add_argument("--deadband-sigmas", type=float, default=DEADBAND_SIGMAS, help="the export's deadband")
     ap.add_argument("--finetune-only", action="store_true", help="fine-tune the adapter into --work, then stop")
+    ap.add_argument(
+        "--held-weight-steps",
+        type=float,
+        default=None,
+        help="detect.history_held_weight_steps (default: the daemon's; inf: the behaviour before it)",
+    )
     ap.add_argument("--dev", action="store_true", help="a development seed (< 1000): for debugging, never reported")
     args = ap.parse_args()
     if not args.dev and not is_benchmark_seed(args.seed):
@@ -428,7 +452,7 @@ def main() -> None:
     results = []
     for cfg in chosen:
         source = source_events if cfg.backfill == "events" else source_wide
-        settings = run_settings(base, cfg, source, tags, args.refresh)
+        settings = run_settings(base, cfg, source, tags, args.refresh, args.held_weight_steps)
         r = asyncio.run(run_one(plant, settings, cfg))
         results.append(r)
         delays = [f["delay_s"] for f in r["faults"]]
@@ -450,6 +474,9 @@ def write(
 ) -> None:
     """The results so far (written after every configuration: a run cut short keeps what it measured)."""
     adapter = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else None
+    weight = args.held_weight_steps
+    if weight is None:
+        weight = DetectSettings().history_held_weight_steps
     out = {
         "experiment": "deadband-compressed history, issue 17",
         "machine": machine_info(),
@@ -459,6 +486,7 @@ def write(
         "history_days": HISTORY_DAYS,
         "live_days": LIVE_DAYS,
         "deadband_sigmas": args.deadband_sigmas,
+        "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
         "deadbands": plant.deadbands,
         "wide_export_empty_cells": {k: round(v, 3) for k, v in empty.items()},
         "faults": [dataclasses.asdict(f) for f in plant.truth],

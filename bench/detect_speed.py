@@ -25,15 +25,29 @@ Memory per tag: ``tracemalloc``'s traced bytes held by a stage after its warm-up
 and everything it keeps: detectors, k-of-n rings, asset models), divided by the tag count, in a
 separate pass (tracing slows Python down, so it is not timed).
 
+**Before and after in one run**: ``--baseline-src DIR`` also imports the package found in
+``DIR`` (another checkout's ``daemon/``, e.g. ``git archive`` of the commit before a change) as
+``sentinelle_baseline`` and runs a stage of it beside this code's on the same batches, tick by
+tick, the order alternating, so both meet the same machine load to the tick (on a shared
+machine, runs of their own a minute apart differed by 40 %); its rows carry ``code: baseline``
+(this code's: ``current``).  Every row records the 1-minute load average before and after its
+timing (``loadavg_1m``).
+
 Prints a table and writes ``bench/results/detect_speed.json`` with the machine it ran on.
 
     python bench/detect_speed.py                       # 100 / 1,000 / 10,000 tags
     python bench/detect_speed.py --sizes 1000 --measure-ticks 50
+    git archive HEAD~1 daemon | tar -x -C /tmp/before
+    python bench/detect_speed.py --sizes 10000 --baseline-src /tmp/before/daemon --baseline-label HEAD~1
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
+import sys
+import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -44,7 +58,6 @@ from prometheus_client import CollectorRegistry
 
 from _machine import write_result
 from sentinelle.detect.stage import DetectStage
-from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray, ForecastBatch, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings
 from sentinelle.sim.chiller import extra_tag_asset, extra_tag_names
@@ -64,7 +77,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
 }
 
 
-def make_tags(n: int, rules: bool) -> list[TagSettings]:
+def make_tags(n: int, rules: bool, tag_settings: Any = TagSettings) -> list[Any]:
     extra: dict[str, float] = {}
     if rules:
         extra = {
@@ -76,7 +89,7 @@ def make_tags(n: int, rules: bool) -> list[TagSettings]:
             "spike_factor": 12.0,
         }
     return [
-        TagSettings(
+        tag_settings(
             name=name, asset=extra_tag_asset(i), node_id=f"ns=2;s={name}", period_s=1.0, min_spread=0.01, **extra
         )
         for i, name in enumerate(extra_tag_names(n))
@@ -119,9 +132,47 @@ class Feed:
         return ForecastBatch(window=window, levels=LEVELS, quantiles=q, forecaster="bench")
 
 
-def make_stage(n: int, config: dict[str, Any]) -> DetectStage:
-    settings = DetectSettings(asset_enabled=config["asset"], distribution_enabled=config.get("distribution", True))
-    return DetectStage(make_tags(n, config["rules"]), settings, Metrics(CollectorRegistry()))
+def make_stage(n: int, config: dict[str, Any], package: str = "sentinelle") -> DetectStage:
+    """A fresh stage of ``package`` (this code, or the baseline imported by :func:`import_baseline`)."""
+    settings_module = importlib.import_module(f"{package}.settings")
+    stage_module = importlib.import_module(f"{package}.detect.stage")
+    metrics_module = importlib.import_module(f"{package}.metrics")
+    settings = settings_module.DetectSettings(
+        asset_enabled=config["asset"], distribution_enabled=config.get("distribution", True)
+    )
+    tags = make_tags(n, config["rules"], settings_module.TagSettings)
+    stage: DetectStage = stage_module.DetectStage(tags, settings, metrics_module.Metrics(CollectorRegistry()))
+    return stage
+
+
+BASELINE = "sentinelle_baseline"
+
+
+def import_baseline(src: Path) -> None:
+    """Make the package in ``src`` (a ``daemon/`` folder) importable as :data:`BASELINE`, beside this one.
+
+    The package imports itself only relatively, so a link under another name is a second copy of it.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="detect_speed_"))
+    (folder / BASELINE).symlink_to((src / "sentinelle").resolve(), target_is_directory=True)
+    sys.path.insert(0, str(folder))
+
+
+def as_batch(package: str, fb: ForecastBatch) -> Any:
+    """``fb`` as ``package``'s own records (copies of the arrays: a stage may keep what it is given)."""
+    records = importlib.import_module(f"{package}.records")
+    w = fb.window
+    window = records.WindowBatch(
+        ts=w.ts,
+        period_s=w.period_s,
+        tags=w.tags,
+        assets=w.assets,
+        values=w.values.copy(),
+        contexts=w.contexts,
+        closed_at=w.closed_at,
+        arrived_at=w.arrived_at,
+    )
+    return records.ForecastBatch(window=window, levels=fb.levels, quantiles=fb.quantiles.copy(), forecaster="bench")
 
 
 def warmup_ticks() -> int:
@@ -131,26 +182,43 @@ def warmup_ticks() -> int:
     return max(s.grace_period_steps, asset_warmup, distribution) + 20
 
 
-def time_config(n: int, config: dict[str, Any], warmup: int, measure: int) -> dict[str, Any]:
-    stage = make_stage(n, config)
+def time_config(
+    n: int, config: dict[str, Any], warmup: int, measure: int, baseline: bool = False
+) -> list[dict[str, Any]]:
+    """Rows of this code's stage and, with ``baseline``, of the baseline's on the same batches (order alternating)."""
+    packages = ["sentinelle", *([BASELINE] if baseline else [])]
+    stages = [make_stage(n, config, p) for p in packages]
     feed = Feed(n)
-    events = 0
-    for _ in range(warmup):
-        events += len(stage.process(feed.next()))
-    per_tick = []
-    for _ in range(measure):
+    events = [0] * len(stages)
+    per_tick: list[list[float]] = [[] for _ in stages]
+    load_before = 0.0
+    for tick in range(warmup + measure):
+        if tick == warmup:
+            load_before = round(os.getloadavg()[0], 2)
         fb = feed.next()
-        t0 = time.perf_counter()
-        events += len(stage.process(fb))
-        per_tick.append(time.perf_counter() - t0)
-    t = np.array(per_tick)
-    return {
-        "us_per_sample_mean": round(float(t.mean()) / n * 1e6, 3),
-        "us_per_sample_p50": round(float(np.median(t)) / n * 1e6, 3),
-        "ms_per_tick_p50": round(float(np.median(t)) * 1e3, 3),
-        "ms_per_tick_p99": round(float(np.percentile(t, 99)) * 1e3, 3),
-        "alert_events": events,
-    }
+        batches = [fb if p == "sentinelle" else as_batch(p, fb) for p in packages]
+        order = range(len(stages)) if tick % 2 == 0 else reversed(range(len(stages)))
+        for k in order:
+            t0 = time.perf_counter()
+            events[k] += len(stages[k].process(batches[k]))
+            if tick >= warmup:
+                per_tick[k].append(time.perf_counter() - t0)
+    load = [load_before, round(os.getloadavg()[0], 2)]
+    rows = []
+    for k, package in enumerate(packages):
+        t = np.array(per_tick[k])
+        rows.append(
+            {
+                "code": "current" if package == "sentinelle" else "baseline",
+                "loadavg_1m": load,
+                "us_per_sample_mean": round(float(t.mean()) / n * 1e6, 3),
+                "us_per_sample_p50": round(float(np.median(t)) / n * 1e6, 3),
+                "ms_per_tick_p50": round(float(np.median(t)) * 1e3, 3),
+                "ms_per_tick_p99": round(float(np.percentile(t, 99)) * 1e3, 3),
+                "alert_events": events[k],
+            }
+        )
+    return rows
 
 
 def time_scorers(n: int, warmup: int, measure: int) -> dict[str, float]:
@@ -161,7 +229,7 @@ def time_scorers(n: int, warmup: int, measure: int) -> dict[str, float]:
 
     settings = DetectSettings()
     new = ResidualScorer.from_settings(n, LEVELS, np.full(n, 0.01), settings)
-    old = [anomaly.GaussianScorer(grace_period=settings.grace_period_steps) for _ in range(n)]
+    old = [anomaly.GaussianScorer(grace_period=settings.grace_period_steps) for _ in range(n)]  # type: ignore[no-untyped-call]
     learn = np.ones(n, dtype=bool)
     feed = Feed(n)
     previous: FloatArray | None = None
@@ -175,8 +243,8 @@ def time_scorers(n: int, warmup: int, measure: int) -> dict[str, float]:
             z = (fb.window.values - previous[:, 1]) / ((previous[:, 2] - previous[:, 0]) / (2 * Z90))
             for i, zi in enumerate(z.tolist()):
                 det = old[i]
-                if det.score_one(None, zi) < 0.9995:
-                    det.learn_one(None, zi)
+                if det.score_one(None, zi) < 0.9995:  # type: ignore[no-untyped-call]
+                    det.learn_one(None, zi)  # type: ignore[no-untyped-call]
         t2 = time.perf_counter()
         previous = fb.quantiles[:, :, 0]
         if tick >= warmup:
@@ -213,33 +281,44 @@ def main() -> None:
     ap.add_argument("--measure-ticks", type=int, default=100)
     ap.add_argument("--no-memory", action="store_true", help="skip the (slow, traced) memory pass")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "detect_speed.json")
+    ap.add_argument(
+        "--baseline-src",
+        type=Path,
+        help="also time the package in this folder (a daemon/ of another commit), in the same run",
+    )
+    ap.add_argument("--baseline-label", help="what the baseline is (a commit), for the JSON; default: the folder")
+    ap.add_argument("--no-scorers", action="store_true", help="skip the scorer-alone comparison")
     args = ap.parse_args()
     warmup = warmup_ticks()
+    if args.baseline_src is not None:
+        import_baseline(args.baseline_src)
     results = []
     for n in args.sizes:
         for name, config in CONFIGS.items():
             print(f"-- {n} tags, {name} ...", flush=True)
-            r = {"tags": n, "config": name, **time_config(n, config, warmup, args.measure_ticks)}
+            rows = time_config(n, config, warmup, args.measure_ticks, baseline=args.baseline_src is not None)
             if not args.no_memory:
-                r["memory_bytes_per_tag"] = round(memory_config(n, config, warmup))
-            results.append(r)
+                rows[0]["memory_bytes_per_tag"] = round(memory_config(n, config, warmup))
+            results += [{"tags": n, "config": name, **r} for r in rows]
+    results.sort(key=lambda r: (r["tags"], r["code"] == "current"))  # per size: the baseline's rows, then ours
     scorers = []
-    for n in args.sizes:
+    for n in [] if args.no_scorers else args.sizes:
         print(f"-- {n} tags, scorer alone: calibrated vs River GaussianScorer ...", flush=True)
         scorers.append({"tags": n, **time_scorers(n, warmup, args.measure_ticks)})
-    base = {r["tags"]: r["us_per_sample_mean"] for r in results if r["config"] == "per-tag only"}
+    base = {(r["tags"], r["code"]): r["us_per_sample_mean"] for r in results if r["config"] == "per-tag only"}
     for r in results:
-        r["vs_per_tag_only"] = round(r["us_per_sample_mean"] / base[r["tags"]], 2) if base.get(r["tags"]) else None
+        b = base.get((r["tags"], r["code"]))
+        r["vs_per_tag_only"] = round(r["us_per_sample_mean"] / b, 2) if b else None
     print(
-        f"{'tags':>6} {'configuration':<16} {'µs/sample mean':>14} {'p50':>8} {'ms/tick p50/p99':>16} "
-        f"{'× per-tag':>9} {'B/tag':>8}"
+        f"{'tags':>6} {'code':<8} {'configuration':<16} {'µs/sample mean':>14} {'p50':>8} {'ms/tick p50/p99':>16} "
+        f"{'× per-tag':>9} {'B/tag':>8} {'load':>10}"
     )
     for r in results:
         mem = r.get("memory_bytes_per_tag")
         print(
-            f"{r['tags']:>6} {r['config']:<16} {r['us_per_sample_mean']:>14.2f} {r['us_per_sample_p50']:>8.2f} "
-            f"{str(r['ms_per_tick_p50']) + ' / ' + str(r['ms_per_tick_p99']):>16} {r['vs_per_tag_only']:>9} "
-            f"{'' if mem is None else mem:>8}"
+            f"{r['tags']:>6} {r['code']:<8} {r['config']:<16} {r['us_per_sample_mean']:>14.2f} "
+            f"{r['us_per_sample_p50']:>8.2f} {str(r['ms_per_tick_p50']) + ' / ' + str(r['ms_per_tick_p99']):>16} "
+            f"{r['vs_per_tag_only']!s:>9} {'' if mem is None else mem:>8} {'-'.join(map(str, r['loadavg_1m'])):>10}"
         )
     print(f"{'tags':>6} {'scorer alone, ms/tick p50: calibrated':>38} {'River GaussianScorer':>21}")
     for r in scorers:
@@ -250,6 +329,7 @@ def main() -> None:
         "tags_per_asset": 50,
         "configs": CONFIGS,
         "detect": "DetectSettings defaults, asset_enabled and distribution_enabled per configuration",
+        "baseline": args.baseline_label or (None if args.baseline_src is None else str(args.baseline_src)),
     }
     write_result(args.out, "detect_speed", "cpu (numpy, River)", settings, results, scorer_alone=scorers)
 

@@ -86,7 +86,7 @@ def main() -> None:
     runs: dict[int, dict[str, Any]] = {}
     for seed in args.seeds:
         t = time.time()
-        result = finetune(
+        tuned = finetune(
             args.base,
             train,
             settings.model_copy(update={"seed": seed}),
@@ -96,11 +96,11 @@ def main() -> None:
             device="cpu",
         )
         runs[seed] = {
-            "steps": result.steps,
-            "best_step": result.best_step,
-            "stopped_by": result.stopped_by,
-            "validation_before": result.before,
-            "validation_after": result.after,
+            "steps": tuned.steps,
+            "best_step": tuned.best_step,
+            "stopped_by": tuned.stopped_by,
+            "validation_before": tuned.before,
+            "validation_after": tuned.after,
             "seconds": round(time.time() - t, 1),
         }
 

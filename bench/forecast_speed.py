@@ -100,7 +100,7 @@ def tick_cost(f: Forecaster, n: int = 1000, ticks: int = 20) -> dict[str, float]
     # Fill the windows with history first (not timed).
     for k in range(CONTEXT):
         w.ingest([Sample(t.name, float(k), float(hist[i, k])) for i, t in enumerate(tags)])
-    costs = {"windows_ms": [], "forecast_ms": [], "detect_ms": []}
+    costs: dict[str, list[float]] = {"windows_ms": [], "forecast_ms": [], "detect_ms": []}
     for k in range(CONTEXT, CONTEXT + ticks):
         samples = [Sample(t.name, float(k), float(hist[i, -1] + rng.normal(0, 0.1))) for i, t in enumerate(tags)]
         t0 = time.perf_counter()

@@ -98,7 +98,8 @@ def main() -> None:
     rows = []
     for name, shape in CANDIDATES.items():
         config = SentinelleTSConfig(**shape)  # context 512, patch 16, horizon 64, vocab 4096, 9 levels
-        model = SentinelleTSModel(config).eval()
+        model = SentinelleTSModel(config)
+        model.train(False)
         with tempfile.TemporaryDirectory() as tmp:
             model.save_pretrained(tmp)
             size_mb = (Path(tmp) / "model.safetensors").stat().st_size / 1e6

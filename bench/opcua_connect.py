@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncua.client.client import Client
+from pydantic import SecretStr
 
 from _machine import write_result
 from sentinelle.settings import OpcUaSourceSettings, SimulatorSettings
@@ -98,7 +99,7 @@ async def main_async(n: int) -> list[dict[str, Any]]:
             private_key_path=d / "server.pem",
             trusted_client_certs_dir=d / "trusted-clients",
             username=USER,
-            password=PASSWORD,
+            password=SecretStr(PASSWORD),
         )
         base: dict[str, Any] = {
             "certificate_path": d / "client.der",

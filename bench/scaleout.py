@@ -270,7 +270,7 @@ async def _run(
             watch.cancel()
             await asyncio.wait([watch])
         finally:
-            stopped_s = []
+            stopped_s: list[float | None] = []
             for p, log in procs:
                 p.terminate()
                 t_stop = time.monotonic()

@@ -14,6 +14,7 @@ echo "== ruff"
 echo "== mypy"
 "$VENV/bin/mypy"
 "$VENV/bin/mypy" deploy/grafana
+"$VENV/bin/mypy" bench   # benchmarks and experiment scripts are type-checked too (strict, from pyproject)
 echo "== dashboards"
 "$VENV/bin/python" deploy/grafana/dashboards.py --check
 echo "== promtool"

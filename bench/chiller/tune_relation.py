@@ -103,7 +103,7 @@ def main() -> None:
 def passes(row: dict[str, Any]) -> bool:
     """Every development pump_degradation run detected, and no false alarm."""
     detected, faults = row["per_kind"]["pump_degradation"].split("/")
-    return row["false_alarms"] == 0 and detected == faults
+    return bool(row["false_alarms"] == 0 and detected == faults)
 
 
 def summarise(rows: list[dict[str, Any]], seeds: str) -> dict[str, Any]:

@@ -13,7 +13,8 @@ import sys
 from typing import Any
 
 from sentinelle.evaluation import lbnl
-from sentinelle.evaluation.lbnl import LBNL_FILES, alerts_per_day, asset_warmup, day_scores, evaluate_lbnl
+from sentinelle.evaluation.datasets import LBNL_FILES
+from sentinelle.evaluation.lbnl import alerts_per_day, asset_warmup, day_scores, evaluate_lbnl
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.settings import DetectSettings
 

@@ -10,8 +10,8 @@ import argparse
 
 import numpy as np
 
+from sentinelle.evaluation.datasets import LBNL_FILES
 from sentinelle.evaluation.lbnl import (
-    LBNL_FILES,
     asset_warmup,
     day_recording,
     lbnl_days,
@@ -34,7 +34,7 @@ def main() -> None:
     for kv in args.set:
         k, v = kv.split("=")
         over[k] = type(DetectSettings.model_fields[k].default)(eval(v))
-    detect = DetectSettings(**over, assets=tuple(mode_rules(f) for f in LBNL_FILES))
+    detect = DetectSettings.model_validate({**over, "assets": tuple(mode_rules(f) for f in LBNL_FILES)})
     settings = replay_settings("holt", detect)
     days = lbnl_days(mode_tags=True)
     shared = SharedForecasters()

@@ -77,7 +77,8 @@ def residual_scores(files: list[NabFile]) -> list[FloatArray]:
     run = replay_corpus(files, "holt", detect=DetectSettings(distribution_enabled=False), forecast_cache=CACHE)
     out = [run.results[f.name].score for f in files]
     CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(saved, **{f.name: s for f, s in zip(files, out, strict=True)})
+    arrays: dict[str, Any] = {f.name: s for f, s in zip(files, out, strict=True)}
+    np.savez(saved, **arrays)
     return out
 
 
@@ -134,8 +135,11 @@ def offline_grid() -> list[dict[str, Any]]:
     grid += [with_differences, with_differences | {"window_steps": 32}]
     for key, values in (("window_steps", [12, 24]), ("bins", [6, 10]), ("reference_steps", [3000])):
         grid += [with_differences | {key: v} for v in values]
-    seen: list[dict[str, int]] = []
-    return [g for g in grid if not (g in seen or seen.append(g))]
+    unique: list[dict[str, int]] = []
+    for g in grid:
+        if g not in unique:
+            unique.append(g)
+    return unique
 
 
 def choose(rows: list[dict[str, Any]], key: str) -> int:
@@ -159,7 +163,7 @@ def run_offline(files: list[NabFile]) -> dict[str, Any]:
         started = time.perf_counter()
         dist = distribution_scores(files, cfg, s)
         comb = [np.fmax(a, b) for a, b in zip(base, dist, strict=True)]
-        row = {"config": cfg, "distribution": scores(files, dist), "combined": scores(files, comb)}
+        row: dict[str, Any] = {"config": cfg, "distribution": scores(files, dist), "combined": scores(files, comb)}
         row["seconds"] = round(time.perf_counter() - started, 1)
         print(json.dumps(row), flush=True)
         rows.append(row)

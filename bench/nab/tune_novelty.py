@@ -82,8 +82,11 @@ def novelty_grid() -> list[dict[str, Any]]:
         grid += [NOVELTY_FIRST | {key: v} for v in values]
     for bins, orders, mode in itertools.product((4, 8, 12, 16), (1, 2, 3, 5, 7), ("expanding", "frozen")):
         grid.append(NOVELTY_FIRST | {"bins": bins, "orders": orders, "range_mode": mode})
-    seen: list[dict[str, Any]] = []
-    return [g for g in grid if not (g in seen or seen.append(g))]
+    unique: list[dict[str, Any]] = []
+    for g in grid:
+        if g not in unique:
+            unique.append(g)
+    return unique
 
 
 def side_by_side(series: list[FloatArray]) -> FloatArray:
@@ -147,7 +150,7 @@ def run_offline(
     union = earlier + rows
     chosen = choose([{"s": r["scores"]} for r in union], "s")
     best = union[chosen]
-    peek = None
+    peek: dict[str, Any] | None = None
     if best["novelty"] is not None:
         nov = novelty_scores(files, best["novelty"], peek=True)
         if best["detector"] == "combined+novelty":

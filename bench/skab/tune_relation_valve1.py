@@ -65,7 +65,7 @@ def main() -> None:
     for name, inputs, intercept in CANDIDATES:
         thresholds = THRESHOLDS if intercept and len(inputs) <= 3 else (6.0,)
         configs += [(f"{name}, z_threshold {z:g}", relation(inputs, intercept, z)) for z in thresholds]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for label, rel in configs:
         assets = [{"name": ASSET, "relations": [rel]}] if rel is not None else []
         detect = DetectSettings.model_validate({**ASSET_ON, "assets": assets})

@@ -136,6 +136,7 @@ AlertKind = Literal[
     "asset_state",
     "rate_of_change",
     "energy_balance",
+    "ahu_fault",
     "relation",
     "data_quality",
     "flood",

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from sentinelle.detect.asset import AssetT2Q
+from sentinelle.detect.detectors import Findings, Tick
+from sentinelle.detect.stage import DetectStage
 from sentinelle.settings import TagSettings
 
 from .detect_helpers import feed, noisy, stage
@@ -50,3 +53,39 @@ def test_a_history_too_short_to_learn_from_leaves_the_warm_up_running() -> None:
     models = [m for g in st._groups.values() for d in g.detectors for m in getattr(d, "models", [])]
     assert models and not any(m.frozen for m in models)
     assert np.all([m.count == 5 for m in models])
+
+
+def _models(st: DetectStage) -> list[AssetT2Q]:
+    return [m for g in st._groups.values() for d in g.detectors for m in getattr(d, "models", [])]
+
+
+def test_every_detector_sees_the_replay_and_its_end_in_the_tick() -> None:
+    st, _ = stage(TAGS, asset_enabled=True, asset_warmup_steps=1000, asset_warmup_ends_with_history=True)
+    seen: list[tuple[bool, bool]] = []
+    with st.replaying_history():
+        feed(st, TAGS, noisy(NOMINAL, 40, noise=0.05), NOMINAL)
+        g = next(iter(st._groups.values()))
+        observe = g.detectors[0].observe
+
+        def spy(tick: Tick) -> Findings:
+            seen.append((tick.replay, tick.replay_ended))
+            return observe(tick)
+
+        g.detectors[0].observe = spy  # type: ignore[method-assign]
+        feed(st, TAGS, noisy(NOMINAL, 1), NOMINAL, start=40.0)
+    feed(st, TAGS, noisy(NOMINAL, 2), NOMINAL, start=41.0)
+    assert seen == [(True, False), (False, True), (False, False)]  # (replay, replay_ended) per tick
+
+
+def test_a_snapshot_between_the_replay_and_the_first_live_tick_keeps_the_end_of_the_warm_up() -> None:
+    settings: dict[str, object] = dict(asset_enabled=True, asset_warmup_steps=1000, asset_warmup_ends_with_history=True)
+    st, _ = stage(TAGS, **settings)
+    with st.replaying_history():
+        feed(st, TAGS, noisy(NOMINAL, 200, noise=0.05, seed=1), NOMINAL)
+    assert not any(m.frozen for m in _models(st))  # frozen at the group's next tick, which says the replay ended
+    arrays, meta = st.state()
+    other, _ = stage(TAGS, **settings)
+    other.restore(arrays, meta)
+    feed(other, TAGS, noisy(NOMINAL, 1), NOMINAL, start=200.0)
+    models = _models(other)
+    assert models and all(m.frozen for m in models)

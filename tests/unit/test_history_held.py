@@ -307,3 +307,121 @@ def test_restored_windows_with_pending_samples_close_their_slots() -> None:
     closed = other.ingest([Sample(TAG, T0 + 100.0, 9.0)])
     assert [float(b.values[0]) for b in closed][:3] == [3.0, 4.0, 5.0]
     assert all(b.held is None for b in closed)
+
+
+# -- after the replay: held history's scale gives way to live data -------------------------
+
+
+def _fixed_fault_batch(t: int, value: float, held: bool | None) -> ForecastBatch:
+    """A calibrated forecast of the live data (10 ± SIGMA), one tag, slot ``t`` of 60 s."""
+    w = WindowBatch(ts=T0 + 60.0 * t, period_s=60.0, tags=(TAG,), assets=("a",), values=np.array([value]),
+                    contexts=np.full((1, 16), 10.0), held=None if held is None else np.array([held]))  # fmt: skip
+    q = np.repeat(np.array([[10.0 - Z90 * SIGMA, 10.0, 10.0 + Z90 * SIGMA]])[:, :, None], 2, axis=2)
+    return ForecastBatch(window=w, levels=LEVELS, quantiles=q, forecaster="fixed")
+
+
+def _first_fault_alert(history: str | None, weight_steps: float, live_steps: int = 1500) -> float:
+    """Seconds from a level shift of 4.5 σ to the first alert, after ``live_steps`` of live noise.
+
+    ``history``: None (cold start at the first live tick) or ``history_held`` for a replay of 3000 slots of
+    the same tag's noise, deadband-compressed, before the live ticks.
+    """
+    tag = TagSettings(name=TAG, asset="a", node_id="ns=2;s=a.t", period_s=60.0, min_spread=0.01)
+    s = DetectSettings(history_held=history or "widen", history_held_weight_steps=weight_steps)  # type: ignore[arg-type]
+    detect = DetectStage((tag,), s, Metrics(CollectorRegistry()))
+    t = 0
+    if history is not None:
+        values, held = compress(noisy(7, 3000))
+        with detect.replaying_history({TAG: DEADBAND}):
+            for v, h in zip(values.tolist(), held.tolist(), strict=True):
+                detect.process(_fixed_fault_batch(t, v, h))
+                t += 1
+    live = noisy(8, live_steps + 200)
+    live[live_steps:] += 4.5 * SIGMA
+    for k, v in enumerate(live.tolist()):
+        events = detect.process(_fixed_fault_batch(t, v, None))
+        t += 1
+        opened = [e for e in events if e.event == "opened" and e.kind == "forecast_residual"]
+        if opened:
+            assert k >= live_steps, f"false alert {k - live_steps} ticks before the fault"
+            return 60.0 * (k - live_steps)
+    return np.inf
+
+
+def test_held_history_does_not_delay_a_fault_on_the_live_days() -> None:
+    """Replayed held history widens the residual scale (widen, the default); once live, a fault opens no later."""
+    weight = DetectSettings().history_held_weight_steps
+    cold = _first_fault_alert(None, weight)
+    assert np.isfinite(cold)
+    assert _first_fault_alert("widen", weight) <= cold
+    # Without the hand-over (the scale learned from held history kept for score_memory_steps) the same fault
+    # opens five periods later: what the assertion above catches.
+    assert _first_fault_alert("widen", np.inf) > cold
+
+
+def test_history_weight_counts_only_for_rows_with_held_slots() -> None:
+    """An uncompressed replay (no held slot) keeps all its weight; a held one counts weight / held share."""
+    sc = scorer("widen")
+    held_values, held = compress(noisy(9, 1200))
+    learned_spread(sc, held_values, held, DEADBAND)
+    sc.history_held_weight_steps = 100.0
+    share = float(sc._replay_held[0] / sc._replay_learned[0])
+    assert 0.6 < share < 0.95
+    sc.history_replayed()
+    assert sc.scale.learned[0] - sc.scale.discounted[0] == pytest.approx(100.0 / share, abs=1.0)
+    assert sc._replay_learned[0] == sc._replay_held[0] == 0
+    plain = scorer("widen")
+    learned_spread(plain, noisy(9, 1200), None, DEADBAND)
+    plain.history_replayed()
+    assert plain.scale.discounted[0] == 0
+
+
+def _first_relation_alert(history: bool, weight_steps: float, live_steps: int = 1500) -> float:
+    """Seconds from a 10 σ shift of a relation's target (y = 2x) to the first relation alert, after live noise.
+
+    ``history``: a replay of 3000 slots of both tags, deadband-compressed, before the live ticks (widen).
+    """
+    from sentinelle.settings import AssetDetectSettings, RelationSettings
+
+    names = ("a.x", "a.y")
+    tags = tuple(TagSettings(name=n, asset="a", node_id=f"ns=2;s={n}", period_s=60.0, min_spread=0.01) for n in names)
+    relation = RelationSettings(target="a.y", inputs=("a.x",))
+    s = DetectSettings(assets=(AssetDetectSettings(name="a", relations=(relation,)),),
+                       history_held_weight_steps=weight_steps)  # fmt: skip
+    detect = DetectStage(tags, s, Metrics(CollectorRegistry()))
+    q = np.array([[10.0 - Z90 * SIGMA, 10.0, 10.0 + Z90 * SIGMA], [20.0 - Z90 * 0.2, 20.0, 20.0 + Z90 * 0.2]])
+
+    def batch(t: int, xy: tuple[float, float], held: np.ndarray | None) -> ForecastBatch:
+        w = WindowBatch(ts=T0 + 60.0 * t, period_s=60.0, tags=names, assets=("a", "a"), values=np.array(xy),
+                        contexts=np.full((2, 16), 10.0), held=held)  # fmt: skip
+        return ForecastBatch(window=w, levels=LEVELS, quantiles=np.repeat(q[:, :, None], 2, axis=2), forecaster="f")
+
+    def plant(seed: int, n: int) -> tuple[FloatArray, FloatArray]:
+        x = noisy(seed, n)
+        return x, 2.0 * x + np.random.default_rng(seed + 100).normal(0.0, SIGMA, n)
+
+    t = 0
+    if history:
+        (hx, mx), (hy, my) = (compress(v) for v in plant(10, 3000))
+        with detect.replaying_history({"a.x": DEADBAND, "a.y": DEADBAND}):
+            for k in range(3000):
+                detect.process(batch(t, (float(hx[k]), float(hy[k])), np.array([mx[k], my[k]])))
+                t += 1
+    x, y = plant(11, live_steps + 100)
+    y[live_steps:] += 10.0 * SIGMA
+    for k in range(len(x)):
+        events = detect.process(batch(t, (float(x[k]), float(y[k])), None))
+        t += 1
+        if any(e.event == "opened" and e.kind == "relation" for e in events):
+            assert k >= live_steps, f"false relation alert {k - live_steps} ticks before the fault"
+            return 60.0 * (k - live_steps)
+    return np.inf
+
+
+def test_held_history_does_not_delay_a_relation_alert_on_the_live_days() -> None:
+    """A relation fitted on held values learns a wider spread; once live, a broken relation opens no later."""
+    weight = DetectSettings().history_held_weight_steps
+    cold = _first_relation_alert(False, weight)
+    assert np.isfinite(cold)
+    assert _first_relation_alert(True, weight) <= cold
+    assert _first_relation_alert(True, np.inf) > cold  # the fit kept for memory_s (a week): later or never

@@ -141,7 +141,8 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     import time
 
     from ..evaluation.replay import SharedForecasters, replay_settings
-    from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings, write_report
+    from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings
+    from ..evaluation.skab_report import write_report
     from ..settings import DetectSettings
 
     _setup_logging("INFO")

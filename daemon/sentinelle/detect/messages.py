@@ -13,7 +13,7 @@ from ..records import AlertEventType, AlertKind
 if TYPE_CHECKING:
     from .alerts import Observation, OpenAlert
 
-_PER_ASSET_WORDING: frozenset[AlertKind] = frozenset({"asset_state", "energy_balance", "relation"})
+_PER_ASSET_WORDING: frozenset[AlertKind] = frozenset({"asset_state", "energy_balance", "ahu_fault", "relation"})
 
 
 def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: float, members: list[str]) -> str:
@@ -49,6 +49,13 @@ def message(event: AlertEventType, alert: OpenAlert, obs: Observation, limit: fl
         return (
             f"{alert.asset}: {alert.tag} = {obs.actual:.4g}{unit} but flow and temperatures give "
             f"{obs.forecast:.4g}{unit} ({obs.z:+.1%}, tolerance ±{limit:.0%})"
+        )
+    if alert.kind == "ahu_fault":
+        what = members[0] if members else alert.subject
+        code = alert.subject.rsplit("#", 1)[-1]
+        return (
+            f"{alert.asset}: {what} ({code}, ASHRAE Guideline 36): {obs.z:.2g} times its threshold "
+            f"({obs.actual:+.3g} against {limit:.3g}{unit})"
         )
     if alert.kind == "relation":
         inputs = ", ".join(members)

@@ -38,7 +38,6 @@ A gated tick is neither scored nor learned from, and raises no process alarm.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -166,13 +165,18 @@ class DataQuality:
     def _spikes(self, x: FloatArray) -> tuple[BoolArray, BoolArray, FloatArray]:
         """(inside a suspected spike, confirmed now, height) for the spike-checked rows."""
         finite = np.isfinite(x)
-        with warnings.catch_warnings():
-            # Rows with no finite step yet give NaN (an all-NaN slice): no spike check for them.
-            warnings.simplefilter("ignore", RuntimeWarning)
-            median_step = np.nanmedian(self._steps, axis=1)
+        # Rows with no finite step yet give NaN: no spike check for them.
+        gaps = np.isnan(self._steps)
+        count = self._steps.shape[1] - np.count_nonzero(gaps, axis=1)
+        median_step = row_nanmedian(self._steps, count)
+        with np.errstate(invalid="ignore"):  # inf - inf: an infinite step
             deviation = np.abs(self._steps - median_step[:, None])
-            mad = np.nanmedian(deviation, axis=1)
-            mean_deviation = np.nanmean(deviation, axis=1)
+        if not np.isfinite(median_step[count > 0]).all():  # an infinite step: |inf - inf| is a new NaN
+            gaps = np.isnan(deviation)
+            count = self._steps.shape[1] - np.count_nonzero(gaps, axis=1)
+        mad = row_nanmedian(deviation, count)
+        with np.errstate(invalid="ignore"):  # 0/0: a row without steps
+            mean_deviation = np.where(gaps, 0.0, deviation).sum(axis=1) / count  # np.nanmean's own sum and count
         enough = np.sum(np.isfinite(self._steps), axis=1) >= self._steps.shape[1] // 2
         # The MAD alone collapses to zero on a tag that is mostly flat (quantised, or sampled
         # faster than it changes): its first ordinary step would be a "spike".  The mean
@@ -209,3 +213,25 @@ class DataQuality:
         self._steps_pos = (self._steps_pos + 1) % self._steps.shape[1]
         self._prev = np.where(normal | back | (released & finite), x, self._prev)
         return starts | still, back, height
+
+
+def row_nanmedian(a: FloatArray, count: npt.NDArray[np.intp] | None = None) -> FloatArray:
+    """``np.nanmedian(a, axis=1)`` (NaN for a row without a number), without its masked-array path.
+
+    For rows shorter than 600 numpy takes the median through ``np.ma``, whose sorting and
+    indexing cost ~9 ms on 10,000 rows of 30; one plain sort (NaN sorts last) and the middle
+    one or two numbers of each row give the same floats: the mean of the two middle ones is
+    their sum halved, as numpy computes it.  ``count``: each row's numbers (not NaN), when the caller has them.
+
+    >>> row_nanmedian(np.array([[3.0, np.nan, 1.0, 2.0], [4.0, 1.0, np.nan, np.nan], [np.nan] * 4]))
+    array([2. , 2.5, nan])
+    """
+    ordered = np.sort(a, axis=1)
+    if count is None:
+        count = a.shape[1] - np.count_nonzero(np.isnan(a), axis=1)
+    rows = np.arange(a.shape[0])
+    low = ordered[rows, np.maximum((count - 1) // 2, 0)]
+    high = ordered[rows, np.minimum(count // 2, a.shape[1] - 1)]
+    with np.errstate(invalid="ignore", over="ignore"):  # -inf + inf; two huge numbers
+        middle = np.where(count % 2 == 1, high, (low + high) / 2.0)
+    return np.where(count > 0, middle, np.nan)

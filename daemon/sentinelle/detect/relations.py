@@ -158,6 +158,37 @@ class RelationCheck:
             self._learn(*self._pending)
         self._pending = None
 
+    def discount(self, weight_ticks: float) -> None:
+        """Let what was learned so far count as ``weight_ticks`` ticks at most (the fit and spread unchanged).
+
+        Every forgotten sum is scaled by the same factor, so the weights and the spread stay what they are
+        but the next learned ticks replace them within about ``weight_ticks`` ticks instead of ``memory_s``
+        (``detect.history_held_weight_steps``: a fit and spread learned from a compressed export's held
+        values give way to the live ones).
+
+        >>> rel = RelationCheck(1, fit_intercept=False, z_threshold=6.0, learn_below_z=4.0, warmup_steps=10,
+        ...                     forget=1.0, min_spread=0.001)
+        >>> for k in range(1000):  # a history with residuals of ±0.1
+        ...     _ = rel.step(2.0 + 0.1 * (-1) ** k, np.array([1.0]), learn=True)
+        >>> rel.discount(50.0)
+        >>> round(rel.spread, 3), round(float(rel.weights[0]), 2)
+        (0.1, 2.0)
+        >>> for k in range(450):  # then residuals of ±0.01
+        ...     _ = rel.step(2.0 + 0.01 * (-1) ** k, np.array([1.0]), learn=True)
+        >>> round(rel.spread, 3)  # within ~10 % of the live weight: sqrt(0.1 * 0.1**2 + 0.9 * 0.01**2)
+        0.033
+        """
+        if self._weight_sum > weight_ticks:
+            f = weight_ticks / self._weight_sum
+            self._gram = self._gram * f
+            self._moment = self._moment * f
+            self._input_sum = self._input_sum * f
+            self._weight_sum *= f
+        if self._square_weight > weight_ticks:
+            f = weight_ticks / self._square_weight
+            self._square_sum *= f
+            self._square_weight *= f
+
     def pushes(self, inputs: FloatArray) -> FloatArray:
         """How far each input moved the expected target from its value at the inputs' learned means, in spreads.
 

@@ -33,7 +33,10 @@ is replayed, and adds ``(d²/3) / spread²`` (that variance in forecast spreads)
 what a held row teaches the scale; a held row with no deadband known (a tag held
 through the whole export, none configured) is skipped.  Either way a flat stretch of an export does
 not teach the tag that it is quieter than it is; the live ticks that follow (not
-compressed) replace what history taught within ``score_memory_steps``.
+compressed) replace what history taught: at the first tick after the replay (``Tick.replay_ended``,
+:meth:`ResidualScorer.history_replayed`),
+the scale a row learned from held slots counts as ``detect.history_held_weight_steps`` live ticks (divided
+by the row's held share), not as ``score_memory_steps``.
 
 No start-up poisoning: a tag is scored only once ``detect.score_min_context_steps``
 values were behind the forecast, and flags only after ``grace_period_steps``
@@ -64,6 +67,8 @@ flagged or not, winsorised — so a permanent flag cannot freeze the scale.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -99,10 +104,12 @@ class ResidualScorer:
         likelihood_memory_steps: int = 1000,
         refractory_steps: int = 0,
         history_held: str = "widen",
+        history_held_weight_steps: float = math.inf,
         tail: bool = False,
     ) -> None:
         self.levels = levels
         self.history_held = history_held
+        self.history_held_weight_steps = history_held_weight_steps
         self.mid = levels.index(0.5)
         self.min_spread = min_spread
         self.grace = grace_period_steps
@@ -138,6 +145,9 @@ class ResidualScorer:
         self._prev_ts: FloatArray = np.full(n_rows, np.nan)
         self._seen = np.zeros(n_rows, dtype=np.int64)  # values each row has had
         self._prev_seen = np.zeros(n_rows, dtype=np.int64)  # ... when its latest forecast was made
+        # Replayed history (detect.history_held): ticks each row learned in the replay, and how many were held.
+        self._replay_learned = np.zeros(n_rows, dtype=np.int64)
+        self._replay_held = np.zeros(n_rows, dtype=np.int64)
 
     @classmethod
     def from_settings(
@@ -160,6 +170,7 @@ class ResidualScorer:
             likelihood_memory_steps=s.score_likelihood_memory_steps,
             refractory_steps=s.score_refractory_steps,
             history_held=s.history_held,
+            history_held_weight_steps=s.history_held_weight_steps,
             tail=s.score_tail_calibration,
         )
 
@@ -196,6 +207,24 @@ class ResidualScorer:
             self._prev[fb.rows] = q
             self._prev_ts[fb.rows] = fb.window.ts
             self._prev_seen[fb.rows] = self._seen[fb.rows]
+
+    def history_replayed(self) -> None:
+        """The replay of a compressed export ended: what held history taught the scale gives way to live data.
+
+        A row that learned held slots in the replay keeps its scale, but as a prior worth
+        ``history_held_weight_steps / held share`` live ticks (:meth:`RobustScale.discount`): the
+        replay's residuals were measured against forecasts of held values, in spreads floored at the
+        deadband (widen) or from the moves past it only (skip), so their scale says little about the live
+        forecasts' spreads and should not linger for ``score_memory_steps`` (a fault on the first live day
+        was found one period later).  Rows without held slots (an uncompressed export, ``off``) keep all
+        their weight.
+        """
+        share = np.divide(self._replay_held, np.maximum(self._replay_learned, 1), dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            weight = np.where(share > 0, self.history_held_weight_steps / share, np.inf)
+        self.scale.discount(weight)
+        self._replay_learned[:] = 0
+        self._replay_held[:] = 0
 
     def score(
         self, fb: ForecastBatch, learn_mask: BoolArray, deadband: FloatArray | None = None
@@ -241,6 +270,9 @@ class ResidualScorer:
                 decades = np.minimum(decades, self.tail.decades(r))
             calibrated = decades
             learn = ok & learn_mask
+            if held is not None:
+                self._replay_learned += learn
+                self._replay_held += learn & held
             if held is not None and self.history_held == "skip":
                 learn &= ~held
             elif held is not None and self.history_held == "widen":

@@ -66,6 +66,8 @@ class _Group:
     """The rest period of the published per-tag score (``detect.score_rest_steps``)."""
     deadband: FloatArray | None = None
     """While history is replayed: each row's deadband (0: none known)."""
+    replay_ended: bool = False
+    """A history replay ended since this group's last tick: its next tick says so (``Tick.replay_ended``)."""
 
     @property
     def tags(self) -> tuple[str, ...]:
@@ -184,6 +186,9 @@ class DetectStage:
         ``deadbands`` (tag → deadband in tag units, ``HistoryReport.deadbands()``) go with
         the batches' held masks (``WindowBatch.held``) to the detectors, which learn held
         slots as ``detect.history_held`` says (widen or skip); a tag absent has none.
+
+        Detectors see the replay in the tick (``Tick.replay``), and its end in the next tick of
+        each tag group (``Tick.replay_ended``, saved with the group's state in between).
         """
         live = self.book
         self.book = AlertBook(Metrics(CollectorRegistry()), self.settings)
@@ -196,11 +201,7 @@ class DetectStage:
             for g in self._groups.values():
                 g.cycle.reset()
                 g.deadband = None
-                for d in g.detectors:
-                    # Optional hook (not part of the Detector protocol): a detector whose warm-up is the history.
-                    ended = getattr(d, "history_replayed", None)
-                    if ended is not None:
-                        ended()
+                g.replay_ended = True
 
     def _group(self, fb: ForecastBatch) -> _Group:
         g = self._groups.get(fb.window.tags)
@@ -266,7 +267,14 @@ class DetectStage:
                 arrays[f"{p}det~{d.name}"] = _as_array(d.state())
             cycle, quiet = g.cycle.state()
             arrays |= {f"{p}cycle~{k}": v for k, v in cycle.items()}
-            groups.append({"tags": list(g.tags), "detectors": [d.name for d in g.detectors], "quiet": quiet})
+            groups.append(
+                {
+                    "tags": list(g.tags),
+                    "detectors": [d.name for d in g.detectors],
+                    "quiet": quiet,
+                    "replay_ended": g.replay_ended,
+                }
+            )
         for tags, (saved, meta) in self._pending.items():
             p = f"g{len(groups)}~"
             arrays |= {p + k: v for k, v in saved.items()}
@@ -328,6 +336,8 @@ class DetectStage:
         dq = g.screen.screen(w.ts, w.values, w.source_down)
         gated = gates.paused[lay.asset_index] | dq.gate
         self.gate.count_gated(lay, gates, dq)
+        replay = self._deadbands is not None
+        replay_ended, g.replay_ended = g.replay_ended, False
         tick = Tick(
             layout=lay,
             ts=w.ts,
@@ -339,8 +349,10 @@ class DetectStage:
             maintenance=gates.maintenance,
             quality=dq,
             alerts=g.cycle,
-            held=w.held if self._deadbands is not None else None,
-            deadband=self._group_deadband(g) if self._deadbands is not None and w.held is not None else None,
+            replay=replay,
+            replay_ended=replay_ended,
+            held=w.held if replay else None,
+            deadband=self._group_deadband(g) if replay and w.held is not None else None,
         )
         return tick, gates
 
@@ -366,3 +378,4 @@ def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any
     for d in g.detectors:
         d.restore(arrays[f"det~{d.name}"].tobytes())
     g.cycle.restore({k[len("cycle~") :]: v for k, v in arrays.items() if k.startswith("cycle~")}, meta["quiet"])
+    g.replay_ended = bool(meta.get("replay_ended", False))  # absent in snapshots written before it was saved

@@ -120,6 +120,8 @@ class RobustScale:
         self.square = np.full(n_rows, self.consistency**2)  # the winsorised mean square of unit normals
         self.learned = np.zeros(n_rows, dtype=np.int64)
         """Values each row has learned."""
+        self.discounted = np.zeros(n_rows, dtype=np.int64)
+        """Learned values each row's learning rate no longer counts (:meth:`discount`)."""
 
     def sigma(self) -> FloatArray:
         """Each row's scale, in the units of what it learns (at least ``min_sigma``)."""
@@ -139,7 +141,7 @@ class RobustScale:
         rows = np.flatnonzero(mask & np.isfinite(x))
         if rows.size == 0:
             return np.zeros(0)
-        alpha = np.maximum(1.0 / (PRIOR_STEPS + self.learned[rows] + 1), self.alpha_min)
+        alpha = np.maximum(1.0 / (PRIOR_STEPS + self.learned[rows] - self.discounted[rows] + 1), self.alpha_min)
         limit = self.clip * np.sqrt(self.square[rows])
         d = np.clip(x[rows] - self.location[rows], -limit, limit)
         self.location[rows] += alpha * d
@@ -147,6 +149,27 @@ class RobustScale:
         self.square[rows] += alpha * (square - self.square[rows])
         self.learned[rows] += 1
         return np.asarray(d, dtype=np.float64)
+
+    def discount(self, weight_steps: FloatArray) -> None:
+        """Let what each row learned so far count as ``weight_steps`` values (never more than it learned).
+
+        The next values are then learned at rate ``1 / (prior + weight + n)``, as if the scale had been
+        learned from ``weight_steps`` values only: what it learned is a prior that new data replace within
+        about that many values, not within ``memory_steps`` (``detect.history_held_weight_steps``: a
+        compressed export's spread, measured in the replay's forecast spreads, gives way to the live one).
+        Rows with a weight at or above what they learned are unchanged.
+
+        >>> scale = RobustScale(n_rows=2, memory_steps=5000, clip_sigmas=3.0, min_sigma=0.1)
+        >>> for k in range(3000):  # a history that taught residuals of ±2
+        ...     _ = scale.learn(np.full(2, 2.0 * (-1) ** k), np.ones(2, bool))
+        >>> scale.discount(np.array([100.0, np.inf]))
+        >>> for k in range(300):  # then residuals of ±1
+        ...     _ = scale.learn(np.full(2, (-1.0) ** k), np.ones(2, bool))
+        >>> np.sqrt(scale.square).round(2).tolist()  # the discounted row follows the new data
+        [1.33, 1.93]
+        """
+        w = np.minimum(np.nan_to_num(weight_steps, nan=np.inf, posinf=np.inf), self.learned)
+        self.discounted = np.maximum(self.discounted, (self.learned - w).astype(np.int64))
 
 
 def surprisal(r: FloatArray) -> FloatArray:

@@ -15,6 +15,7 @@ One module per section (:mod:`.sources`, :mod:`.windows`, :mod:`.forecast`, :mod
 :mod:`.root`. Every public name is re-exported here: import from ``sentinelle.settings``.
 """
 
+from .afdd import AfddSettings
 from .daemon import DaemonSettings, MaintenanceSettings, MaintenanceWindowSettings
 from .detect import AssetDetectSettings, DetectSettings, EnergyBalanceSettings, ModeRuleSettings, RelationSettings
 from .forecast import FinetuneSettings, ForecastSettings
@@ -35,6 +36,7 @@ from .sources import OpcUaSecurityPolicy, OpcUaSourceSettings, TagSettings
 from .windows import WindowSettings
 
 __all__ = [
+    "AfddSettings",
     "AssetDetectSettings",
     "CommandSettings",
     "ConsoleSettings",

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from .afdd import AfddSettings
 from .base import _Section
 
 
@@ -122,6 +123,9 @@ class AssetDetectSettings(_Section):
 
     name: str = Field(min_length=1, description="The asset (as in tags[].asset).")
     energy_balance: EnergyBalanceSettings | None = None
+    afdd: AfddSettings | None = Field(
+        default=None, description="An air-handling unit's fault conditions after ASHRAE Guideline 36 (its points)."
+    )
     relations: tuple[RelationSettings, ...] = Field(
         default=(),
         description="Virtual sensors: a tag predicted from other tags of the asset, learned on normal ticks.",
@@ -396,6 +400,24 @@ class DetectSettings(_Section):
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )
+    asset_open_k: int | None = Field(
+        default=None,
+        ge=1,
+        description="The asset alert's own k of n to open (None: open_k/open_n, shared with every alert kind) ...",
+    )
+    asset_open_n: int | None = Field(default=None, ge=1, description="... among the last n ticks.")
+    asset_clear_normal_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="The asset alert clears after this many normal ticks (None: clear_normal_steps). A state "
+        "detector's condition can dip inside its limits while the fault lasts; a longer hold keeps one alert.",
+    )
+    asset_severe_factor: float = Field(
+        default=0.0,
+        ge=0,
+        description="An asset tick whose score (T², Q or a chart over its limit) reaches this opens the asset alert "
+        "at once instead of waiting for k of n (0: never; must be over 1 to mean anything).",
+    )
     asset_likelihood_enabled: bool = Field(
         default=False,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
@@ -468,6 +490,16 @@ class DetectSettings(_Section):
         "scale, asset warm-up); skip: learn spreads and asset warm-ups only from changed slots; off: take held "
         "values for measurements (an uncompressed export).",
     )
+    history_held_weight_steps: float = Field(
+        default=60.0,
+        gt=0,
+        description="Live ticks that what a tag's residual scale and a learned relation's fit took from a "
+        "compressed export's replay are worth once the replay ends (divided by the held share, so a tag with "
+        "few held slots keeps more of its history): live data replace them within about that many ticks instead "
+        "of score_memory_steps (a relation: memory_s). Residuals of held values against forecasts of held values "
+        "say little about the live spread (with the full weight, a fault on the first live day was found one "
+        "period later). Only tags with held slots, only with history_held widen or skip.",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )
@@ -476,4 +508,8 @@ class DetectSettings(_Section):
     def _k_le_n(self) -> DetectSettings:
         if self.open_k > self.open_n:
             raise ValueError(f"open_k ({self.open_k}) must not exceed open_n ({self.open_n})")
+        if (self.asset_open_k is None) != (self.asset_open_n is None):
+            raise ValueError("asset_open_k and asset_open_n are set together (or neither)")
+        if self.asset_open_k is not None and self.asset_open_n is not None and self.asset_open_k > self.asset_open_n:
+            raise ValueError(f"asset_open_k ({self.asset_open_k}) must not exceed asset_open_n ({self.asset_open_n})")
         return self

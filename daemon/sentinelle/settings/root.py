@@ -135,6 +135,12 @@ def _check_asset_rules(tags: tuple[TagSettings, ...], assets: tuple[AssetDetectS
                 raise ValueError(f"{where}.modes[{rule.mode}].tag: unknown tag {rule.tag!r}")
         if tags:
             _check_relations(by_name, a, where)
+        if a.afdd is not None and tags:
+            for role, name in a.afdd.roles().items():
+                if name not in by_name:
+                    raise ValueError(f"{where}.afdd.{role}: unknown tag {name!r}")
+            if len({by_name[name].period_s for name in a.afdd.roles().values()}) > 1:
+                raise ValueError(f"{where}.afdd: its tags must share one period_s")
         e = a.energy_balance
         if e is None or not tags:
             continue

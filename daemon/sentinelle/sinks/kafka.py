@@ -1,9 +1,12 @@
 """Alert events to a Kafka topic, for the data engineers downstream (``docs/alerts.md``).
 
-One record per :class:`~sentinelle.records.AlertEvent`: key = asset (UTF-8), so
-every event of an asset lands in one partition and keeps its order; value =
-compact JSON of :meth:`AlertEvent.to_dict` (``docs/alert-event.schema.json``);
-headers ``schema_version`` and ``event`` so consumers can route without parsing.
+One record per :class:`~sentinelle.records.AlertEvent` (``sinks/kafka_message.py``): key =
+asset (UTF-8), so every event of an asset lands in one partition and keeps its order;
+value = compact JSON of :meth:`AlertEvent.to_dict` (``docs/alert-event.schema.json``);
+headers ``schema_version`` and ``event`` so consumers can route without parsing.  The
+producer's connection is ``sinks/kafka_producer.py``; where undelivered events wait
+(queue, chunk in flight, spool) is ``sinks/kafka_backlog.py``; this module is the sink's
+life cycle and its delivery task.
 
 Why a queue and a background task instead of sending from :meth:`KafkaSink.send`:
 the detect stage must never wait on a broker.  ``send`` only appends to a bounded
@@ -54,13 +57,10 @@ servers it cannot parse), and delivery problems are counted and logged, never ra
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any, Final
 
 from aiokafka.errors import KafkaError, MessageSizeTooLargeError
@@ -69,74 +69,18 @@ from ..errors import SinkError, SinkUnavailable
 from ..metrics import Metrics
 from ..records import AlertEvent
 from ..settings import KafkaSettings
+from .kafka_backlog import Backlog
+from .kafka_message import Message, encode
 from .kafka_producer import connect_producer, stop_producer
-from .spool import Spool
+
+__all__ = ["SINK_NAME", "KafkaSink", "encode"]
 
 log = logging.getLogger(__name__)
 
 SINK_NAME: Final = "kafka"
 
-_CHUNK_EVENTS = 500
-"""Events handed to the producer before waiting for their acknowledgements.
-
-Waiting per event would cost ``linger_ms`` plus a round trip each (~150 events/s);
-a burst of thousands of alerts (a plant trip) must not take minutes to publish.
-"""
-
-_SPILL_LOG_INTERVAL_S = 60.0
-"""Spilling during one outage is logged at most this often (with the count since the last line)."""
-
 _WATCH_INTERVAL_S = 1.0
 """How often gauges are refreshed and an outage is checked against ``spool_after_s``."""
-
-_OVERFLOW_LOG_INTERVAL_S = 10.0
-"""Queue overflow is logged at most this often: a long outage overflows on every send."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Message:
-    """An event already encoded, so a malformed one fails in ``send``, not in the delivery task."""
-
-    event_id: str
-    key: bytes
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...]
-
-    def to_record(self) -> bytes:
-        """The spool's payload: readable JSON (key, value and headers are UTF-8 text)."""
-        headers = [[name, value.decode()] for name, value in self.headers]
-        record = {"id": self.event_id, "key": self.key.decode(), "value": self.value.decode(), "headers": headers}
-        return json.dumps(record, separators=(",", ":"), ensure_ascii=False).encode()
-
-    @classmethod
-    def from_record(cls, payload: bytes) -> _Message:
-        """Raises ``ValueError``, ``KeyError`` or ``TypeError`` for a payload this version did not write."""
-        d = json.loads(payload)
-        headers = tuple((str(name), str(value).encode()) for name, value in d["headers"])
-        return cls(str(d["id"]), str(d["key"]).encode(), str(d["value"]).encode(), headers)
-
-
-def encode(event: AlertEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """Key, value and headers of the Kafka record of ``event``.
-
-    ``allow_nan=False``: JSON has no NaN, and :meth:`AlertEvent.to_dict` already
-    turns non-finite numbers into null; anything else is a bug to report, not to
-    publish as invalid JSON.
-
-    >>> from sentinelle.records import AlertEvent
-    >>> ev = AlertEvent("opened", "chiller1/chiller1.chw_temp_c/limit_high/1700000000000",
-    ...                 "limit_high", "chiller1", "chiller1.chw_temp_c", "warning",
-    ...                 1_700_000_000.0, 1_700_000_000.0, None, 1.0, 9.1, 5.0, 4.6, 5.4,
-    ...                 "degC", "above the high limit")
-    >>> key, value, headers = encode(ev)
-    >>> key, headers
-    (b'chiller1', [('schema_version', b'1'), ('event', b'opened')])
-    >>> json.loads(value)["event_id"]
-    'chiller1/chiller1.chw_temp_c/limit_high/1700000000000:0:opened'
-    """
-    value = json.dumps(event.to_dict(), separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    headers = [("schema_version", str(event.schema_version).encode()), ("event", event.event.encode())]
-    return event.asset.encode(), value.encode(), headers
 
 
 class KafkaSink:
@@ -164,23 +108,7 @@ class KafkaSink:
         self._delivered = metrics.sink_events.labels(SINK_NAME)
         self._errors = metrics.sink_errors.labels(SINK_NAME)
         self._dropped = metrics.sink_dropped.labels(SINK_NAME)
-        self._metrics = metrics
-
-        self._queue: collections.deque[_Message] = collections.deque()
-        self._in_flight: list[_Message] = []
-        """Taken from the queue or the spool, handed to the producer, not yet acknowledged."""
-        self._in_flight_serials: list[int | None] | None = None
-        """Spool serials of ``_in_flight`` when it is on disk (read from the spool, or spilled since); else None."""
-        self._spool: Spool | None = None
-        if settings.spool_dir is not None:
-            self._spool = Spool(
-                settings.spool_dir,
-                max_bytes=settings.spool_max_bytes,
-                fsync=settings.spool_fsync,
-                on_drop=self._dropped.inc,
-                on_torn=self._torn,
-            )
-        self._spool_open = False
+        self._backlog = Backlog(settings, metrics, lambda: not self._closed and self._outage_since is not None)
         self._wake = asyncio.Event()
         self._drained = asyncio.Event()
         self._drained.set()
@@ -188,27 +116,22 @@ class KafkaSink:
         self._worker: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
         self._closed = False
-        self._overflow_unlogged = 0
-        self._overflow_logged_at = -_OVERFLOW_LOG_INTERVAL_S
-        self._spill_unlogged = 0
-        self._spill_logged_at = -_SPILL_LOG_INTERVAL_S
         self._stalled_since: float | None = None
         """Since when events have been pending without any acknowledgement (monotonic)."""
         self._outage_since: float | None = None
         """Set by a failed delivery: when the stall it belongs to began; cleared by the next acknowledgement."""
-        self._backlog: tuple[float, int] | None = None
+        self._recovery: tuple[float, int] | None = None
         """After a recovery: when it began, and events delivered since (logged once the backlog is gone)."""
 
     @property
     def pending(self) -> int:
         """Events accepted by :meth:`send` and neither delivered nor dropped yet (memory and spool)."""
-        in_memory = len(self._queue) + (len(self._in_flight) if self._in_flight_serials is None else 0)
-        return in_memory + self.spooled
+        return self._backlog.pending
 
     @property
     def spooled(self) -> int:
         """Events waiting in the on-disk spool (those in flight from it included)."""
-        return self._spool.events if self._spool is not None else 0
+        return self._backlog.spooled
 
     @property
     def connected(self) -> bool:
@@ -228,11 +151,9 @@ class KafkaSink:
         """
         if self._worker is not None:
             return
-        if self._spool is not None and not self._spool_open:
-            self._spool.open()
-            self._spool_open = True
-            if self._spool.events:
-                self._drained.clear()
+        self._backlog.open_spool()
+        if self._backlog.spooled:
+            self._drained.clear()
         try:
             self._producer = await self._connect()
         except SinkError as e:
@@ -252,17 +173,8 @@ class KafkaSink:
             self._dropped.inc(len(events))
             log.error("Kafka sink is closed: dropped %d alert events", len(events))
             return
-        for event in events:
-            try:
-                key, value, headers = encode(event)
-            except (TypeError, ValueError):
-                self._errors.inc()
-                self._dropped.inc()
-                log.exception("Alert event %s cannot be encoded as JSON; dropped", event.alert_id)
-                continue
-            self._queue.append(_Message(event.event_id, key, value, tuple(headers)))
-        self._enforce_bound()
-        if self._queue:
+        self._backlog.add(events)
+        if self._backlog.queue:
             if self._stalled_since is None:
                 self._stalled_since = time.monotonic()
             self._drained.clear()
@@ -279,7 +191,7 @@ class KafkaSink:
                 await self._wait_drained()
         if self._drained.is_set():
             return True
-        self._spill("a scale-out worker commits its offsets")
+        self._backlog.spill("a scale-out worker commits its offsets")
         return self.pending == self.spooled
 
     async def close(self) -> None:
@@ -296,95 +208,16 @@ class KafkaSink:
         try:
             await self._wait_drained()
         except asyncio.CancelledError:
-            self._spill_or_drop("stopping before Kafka acknowledged them")
+            self._backlog.spill_or_drop("stopping before Kafka acknowledged them")
             await self._stop(abort=True)
-            self._close_spool()
+            self._backlog.close_spool()
             raise
         # Only a sink that was never started, or a bug, leaves events pending here.
-        self._spill_or_drop("stopping")
+        self._backlog.spill_or_drop("stopping")
         await self._stop(abort=False)
-        self._close_spool()
+        self._backlog.close_spool()
 
-    def _spill_or_drop(self, why: str) -> None:
-        self._spill(why)
-        self._drop_pending()
-
-    def _drop_pending(self) -> None:
-        """Give up what is pending in memory (after a spill: only what the disk refused)."""
-        undelivered = len(self._queue) + (len(self._in_flight) if self._in_flight_serials is None else 0)
-        if undelivered:
-            self._dropped.inc(undelivered)
-            log.error(
-                "Kafka sink closed before %d alert events were acknowledged by %s; counted as dropped",
-                undelivered,
-                self._settings.topic,
-            )
-        self._queue.clear()
-        self._in_flight = []
-        self._in_flight_serials = None
-
-    def _close_spool(self) -> None:
-        if self._spool is None or not self._spool_open:
-            return
-        if self._spool.events:
-            log.warning(
-                "%d alert events wait in the spool %s for the next start", self._spool.events, self._spool.directory
-            )
-        try:
-            self._spool.close()
-        except OSError as e:
-            self._errors.inc()
-            log.error("alert spool %s did not close cleanly: %s", self._spool.directory, e)
-        self._spool_open = False
-        self._update_gauges()
-
-    # --- store and forward ---------------------------------------------------------------------
-
-    def _torn(self, n: int) -> None:
-        self._dropped.inc(n)
-        self._metrics.alert_spool_torn.inc(n)
-
-    def _spill(self, why: str) -> int:
-        """Append every pending event not on disk yet to the spool — in flight first, then the queue.
-
-        Returns how many were written; on a disk error they stay in memory (counted, logged).
-        """
-        if self._spool is None or not self._spool_open:
-            return 0
-        in_flight = self._in_flight if self._in_flight_serials is None else []
-        messages = [*in_flight, *self._queue]
-        if not messages:
-            return 0
-        try:
-            serials = self._spool.append([m.to_record() for m in messages])
-        except OSError as e:
-            self._errors.inc()
-            log.error(
-                "cannot write %d alert events to the spool %s (%s); they stay in memory",
-                len(messages),
-                self._spool.directory,
-                e,
-            )
-            return 0
-        if in_flight:
-            self._in_flight_serials = serials[: len(in_flight)]
-        self._queue.clear()
-        self._spill_unlogged += len(messages)
-        now = time.monotonic()
-        # During an outage the watcher spills every second: one line a minute says enough.
-        if self._closed or self._outage_since is None or now - self._spill_logged_at >= _SPILL_LOG_INTERVAL_S:
-            log.warning(
-                "%s: wrote %d alert events to the spool %s (%d waiting there, %d bytes)",
-                why,
-                self._spill_unlogged,
-                self._spool.directory,
-                self._spool.events,
-                self._spool.size_bytes,
-            )
-            self._spill_unlogged = 0
-            self._spill_logged_at = now
-        self._update_gauges()
-        return len(messages)
+    # --- outages -------------------------------------------------------------------------------
 
     async def _watch(self) -> None:
         """Refresh the gauges; spill to the spool once nothing has been acknowledged for ``spool_after_s``."""
@@ -397,14 +230,9 @@ class KafkaSink:
             elif self._stalled_since is None:
                 self._stalled_since = now
             elif now - self._stalled_since >= after_s:
-                self._spill(f"Kafka has acknowledged no alert event for {now - self._stalled_since:.0f} s")
-            self._update_gauges()
+                self._backlog.spill(f"Kafka has acknowledged no alert event for {now - self._stalled_since:.0f} s")
+            self._backlog.update_gauges()
             await asyncio.sleep(interval)
-
-    def _update_gauges(self) -> None:
-        self._metrics.alert_pending.set(self.pending)
-        self._metrics.alert_spool_events.set(self.spooled)
-        self._metrics.alert_spool_bytes.set(self._spool.size_bytes if self._spool is not None else 0)
 
     def _note_failure(self) -> None:
         """Count a failed delivery attempt; it marks an outage, whose end :meth:`_note_progress` logs."""
@@ -425,16 +253,16 @@ class KafkaSink:
                 self.spooled,
             )
             self._outage_since = None
-            self._backlog = (now, 0)
-        if self._backlog is not None:
-            began, sent = self._backlog
-            self._backlog = (began, sent + delivered)
+            self._recovery = (now, 0)
+        if self._recovery is not None:
+            began, sent = self._recovery
+            self._recovery = (began, sent + delivered)
             if not self.pending:
                 log.warning(
                     "Kafka backlog after the outage delivered: %d alert events in %.1f s", sent + delivered, now - began
                 )
-                self._backlog = None
-        self._update_gauges()
+                self._recovery = None
+        self._backlog.update_gauges()
 
     # --- delivery task -------------------------------------------------------------------------
 
@@ -459,7 +287,7 @@ class KafkaSink:
                         delay = min(delay * 2, self._retry_max_s)
                         continue
                     log.info("Kafka sink connected to %s", self._settings.bootstrap_servers)
-                if not self._queue and not self.spooled:
+                if not self._backlog.queue and not self.spooled:
                     self._drained.set()
                     self._wake.clear()
                     await self._wake.wait()
@@ -472,7 +300,7 @@ class KafkaSink:
                 raise
             except Exception:
                 # A bug must not stop delivery for good: requeue, count, and retry like any failure.
-                self._requeue(self._in_flight)
+                self._backlog.requeue(self._backlog.in_flight)
                 self._note_failure()
                 log.exception("Kafka sink delivery failed unexpectedly; retrying")
                 abort = True  # the producer may still hold the requeued events: do not wait for them
@@ -481,46 +309,12 @@ class KafkaSink:
             await asyncio.sleep(delay)
             delay = min(delay * 2, self._retry_max_s)
 
-    def _take_chunk(self) -> list[_Message]:
-        """Up to ``_CHUNK_EVENTS`` events from the spool's head when it has any, else from the queue's."""
-        if not self.spooled:
-            self._in_flight_serials = None
-            return [self._queue.popleft() for _ in range(min(len(self._queue), _CHUNK_EVENTS))]
-        assert self._spool is not None
-        chunk: list[_Message] = []
-        serials: list[int | None] = []
-        for serial, payload in self._spool.head(_CHUNK_EVENTS):
-            try:
-                message = _Message.from_record(payload)
-            except (ValueError, KeyError, TypeError) as e:
-                if chunk:
-                    break  # the chunk before it first; then it is at the head
-                self._errors.inc()
-                self._dropped.inc()
-                log.error("alert spool record %d is unreadable (%s); dropped", serial, e)
-                self._commit_spool(serial)
-                continue
-            chunk.append(message)
-            serials.append(serial)
-        self._in_flight_serials = serials
-        return chunk
-
-    def _commit_spool(self, serial: int) -> None:
-        assert self._spool is not None
-        try:
-            self._spool.commit(serial)
-        except OSError as e:
-            # The events went out; a stale cursor only re-sends them after a restart (same event ids).
-            self._errors.inc()
-            log.error("alert spool %s: cannot record delivered events (%s)", self._spool.directory, e)
-
     async def _deliver_chunk(self, producer: Any) -> bool:
-        """Send up to ``_CHUNK_EVENTS`` events from the head and wait for all acknowledgements.
+        """Send up to ``CHUNK_EVENTS`` events from the head and wait for all acknowledgements.
 
         Returns False when some must be retried (they are back at the head of the queue, or still in the spool).
         """
-        chunk = self._take_chunk()
-        self._in_flight = chunk
+        chunk = self._backlog.take_chunk()
         if not chunk:
             return True
         acks: list[asyncio.Future[Any] | None] = []
@@ -542,12 +336,12 @@ class KafkaSink:
         await self._wait_acks([a for a in acks if a is not None])
 
         retry_keys: set[bytes] = set()
-        retry: list[_Message] = []
+        retry: list[Message] = []
         first_error: BaseException | None = send_error
         delivered = 0
         done_serial: int | None = None
         """On disk: the last serial of the prefix of the chunk that is delivered (or dropped)."""
-        serials = self._in_flight_serials
+        serials = self._backlog.in_flight_serials
         for i, message in enumerate(chunk):
             ack = acks[i] if i < len(acks) else None
             if i >= len(acks):
@@ -576,16 +370,15 @@ class KafkaSink:
                 delivered += acknowledged
         self._delivered.inc(delivered)
         if done_serial is not None:
-            self._commit_spool(done_serial)
-        self._in_flight = []
-        self._in_flight_serials = None
+            self._backlog.commit(done_serial)
+        self._backlog.settle()
         if delivered:
             self._note_progress(delivered)
         if not retry:
             return True
         self._note_failure()
         if serials is None:
-            self._requeue(retry)
+            self._backlog.requeue(retry)
         log.warning(
             "Kafka delivery to %s failed (%s: %s); %d alert events will be retried",
             self._settings.topic,
@@ -612,37 +405,6 @@ class KafkaSink:
                     self._settings.bootstrap_servers,
                     self._request_timeout_s,
                 )
-
-    def _requeue(self, messages: list[_Message]) -> None:
-        if self._in_flight_serials is None:  # events on disk are re-read from the spool instead
-            self._queue.extendleft(reversed(messages))
-        self._in_flight = []
-        self._in_flight_serials = None
-        self._enforce_bound()
-
-    def _enforce_bound(self) -> None:
-        """Beyond ``max_pending_events`` queued: spill to the spool, or without one drop the oldest.
-
-        The bound is on the queue; up to ``_CHUNK_EVENTS`` more may be in flight.
-        """
-        excess = len(self._queue) - self._settings.max_pending_events
-        if excess <= 0:
-            return
-        if self._spill(f"more than {self._settings.max_pending_events} alert events pending"):
-            return
-        for _ in range(excess):
-            self._queue.popleft()
-        self._dropped.inc(excess)
-        self._overflow_unlogged += excess
-        now = time.monotonic()
-        if now - self._overflow_logged_at >= _OVERFLOW_LOG_INTERVAL_S:
-            log.error(
-                "Kafka sink queue full (%d events): dropped the %d oldest alert events",
-                self._settings.max_pending_events,
-                self._overflow_unlogged,
-            )
-            self._overflow_unlogged = 0
-            self._overflow_logged_at = now
 
     async def _wait_drained(self) -> None:
         """Until nothing is pending — or the delivery task is gone, which only a bug can cause."""

@@ -17,6 +17,7 @@ module                 alerts (kind)                                           r
 ``limits``             ``limit_high``, ``limit_low``                             30
 ``rate_of_change``     ``rate_of_change``                                        40
 ``energy_balance``     ``energy_balance``                                        50
+``afdd``               ``ahu_fault`` per AHU and Guideline 36 condition          55
 ``relations``          ``relation`` (learned virtual sensors)                    60
 ``data_quality``       ``data_quality`` (stuck, spike, missing)                  90
 =====================  ======================================================  ====
@@ -37,7 +38,7 @@ life cycle, pauses, maintenance and metrics are generic.
 
 >>> [name for name, _ in modules()]  # doctest: +NORMALIZE_WHITESPACE
 ['residual', 'asset_estimate', 'distribution', 'horizon', 'novelty', 'asset_t2q', 'limits', 'rate_of_change',
- 'energy_balance', 'relations', 'data_quality']
+ 'energy_balance', 'afdd', 'relations', 'data_quality']
 """
 
 from __future__ import annotations

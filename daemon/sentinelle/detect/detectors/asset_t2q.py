@@ -27,7 +27,7 @@ from collections import deque
 
 import numpy as np
 
-from ...records import Contributor
+from ...records import Contributor, IntArray
 from ..asset import AssetT2Q
 from ..likelihood import AnomalyLikelihood
 from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, nan_to, pack, unpack
@@ -55,28 +55,29 @@ class AssetDetector:
             self.models.append(AssetT2Q.from_settings(np.array([lay.tag_settings[r].min_spread for r in rows]), s))
             self.likelihoods.append(AnomalyLikelihood.from_settings(s) if s.asset_likelihood_enabled else None)
         self._base_floor = [m.floor.copy() for m in self.models]
+        self._rows = [_index(lay.asset_rows[a]) for a in lay.asset_names]
+        """Per asset: its rows as a slice where they are contiguous (a view, not a copy per tick), else an array."""
         self.history_held = s.history_held
         n = len(lay.asset_names)
         self.spec = Spec(
             kind="asset_state",
             subjects=lay.subjects,
             subject_assets=np.arange(n),
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
+            open_k=s.open_k if s.asset_open_k is None else s.asset_open_k,
+            open_n=s.open_n if s.asset_open_n is None else s.asset_open_n,
+            clear_steps=s.clear_normal_steps if s.asset_clear_normal_steps is None else s.asset_clear_normal_steps,
             updates=False,
         )
+        self.severe_factor = s.asset_severe_factor
         self._scored = np.zeros(n, dtype=bool)
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
 
-    def history_replayed(self) -> None:
-        """The stage's history replay ended: with ``detect.asset_warmup_ends_with_history``, it was the warm-up."""
-        if self.warmup_ends_with_history:
-            for model in self.models:
-                model.end_warmup()
-
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
+        if tick.replay_ended and self.warmup_ends_with_history:
+            # The history replay that ended was the warm-up: freeze on it before judging the first tick after it.
+            for model in self.models:
+                model.end_warmup()
         n = len(lay.asset_names)
         flagged = np.zeros(n, dtype=bool)
         normal = np.zeros(n, dtype=bool)
@@ -85,22 +86,29 @@ class AssetDetector:
         for k in np.flatnonzero(self._scored).tolist():
             # A gated tag makes the vector incomplete (NaN): T² skips the tick, and learns nothing from it.
             model = self.models[k]
-            t2[k], flagged[k] = model.assess(tick.clean[lay.asset_rows[lay.asset_names[k]]])
+            t2[k], flagged[k] = model.assess(tick.clean[self._rows[k]])
             likelihood = self.likelihoods[k]
             if likelihood is not None and model.frozen:
                 if not likelihood.seeded:
                     likelihood.seed(model.warmup_scores)
                 flagged[k] = likelihood.assess(float(t2[k]))[1]
             normal[k] = math.isfinite(t2[k]) and not flagged[k]
-        return findings(flagged, normal, t2)
+        severe = None
+        if self.severe_factor > 0:
+            with np.errstate(invalid="ignore"):
+                severe = flagged & (t2 >= self.severe_factor)
+        return findings(flagged, normal, t2, severe=severe)
 
     def learn(self, tick: Tick, findings: Findings) -> None:
-        lay = self.layout
         is_open = tick.alerts.open(self)
         held = tick.held if self.history_held != "off" else None
+        # An asset learns with no alert of its own open and no gated tag: one bincount over the rows, not a
+        # Python test per asset.
+        gated = np.bincount(self.layout.asset_index, weights=tick.gate, minlength=len(self.models)) > 0
+        allowed_all = ~is_open & ~gated
         for k in np.flatnonzero(self._scored).tolist():
-            rows = lay.asset_rows[lay.asset_names[k]]
-            allowed = not is_open[k] and not tick.gate[rows].any()
+            rows = self._rows[k]
+            allowed = bool(allowed_all[k])
             model = self.models[k]
             if held is not None and held[rows].any():
                 unknown = tick.deadband is None or bool((held[rows] & ~(tick.deadband[rows] > 0)).any())
@@ -169,6 +177,13 @@ class AssetDetector:
                 lik._short = deque(arrays[f"{k}.lik_short"].tolist(), maxlen=lik.short_steps)
                 filled, pos, seeded, last_z = arrays[f"{k}.lik_scalars"].tolist()
                 lik._filled, lik._pos, lik.seeded, lik.last_z = int(filled), int(pos), bool(seeded), last_z
+
+
+def _index(rows: list[int]) -> slice | IntArray:
+    """Rows as a slice when they are consecutive, else an index array."""
+    if rows == list(range(rows[0], rows[0] + len(rows))):
+        return slice(rows[0], rows[0] + len(rows))
+    return np.array(rows, dtype=np.intp)
 
 
 def build(ctx: BuildContext) -> list[AssetDetector]:

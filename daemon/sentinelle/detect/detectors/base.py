@@ -131,6 +131,13 @@ class Tick:
     alerts: AlertView
     rows: RowNumbers | None = None
     """Filled by the stage after every detector observed (the residual detector reports them)."""
+    replay: bool = False
+    """History is being replayed (the start-up backfill, an evaluation's warm-up: ``DetectStage.replaying_history``):
+    detectors learn as usual; the alerts it raises are forgotten at its end."""
+    replay_ended: bool = False
+    """The tag group's first tick after a history replay ended (live, or a next replay): a detector whose warm-up
+    is the history ends it here (``detect.asset_warmup_ends_with_history``).  Both flags reach every detector the
+    same way, in the tick, so no detector needs a hook of its own beside :class:`Detector`."""
     held: BoolArray | None = None
     """History replay of a compressed export: rows whose value was held, not read (``WindowBatch.held``); None:
     every value is a measurement (live)."""
@@ -162,19 +169,35 @@ class Tick:
         r = self.numbers()
         lay = self.layout
         rows = lay.asset_rows[lay.assets[row]]
-        ranked = sorted(
-            rows,
-            key=lambda i: (-nan_to(float(r.surprise[i]), -1.0), -nan_to(abs(float(r.z[i])), -1.0), i != row),
-        )
+        top = _by_score(r, rows, row)[: lay.max_contributors]
         return tuple(
-            Contributor(tag=lay.tags[i], score=float(r.surprise[i]), residual_z=float(r.z[i]))
-            for i in ranked[: lay.max_contributors]
+            Contributor(tag=lay.tags[i], score=s, residual_z=z)
+            for i, s, z in zip(top, r.surprise[top].tolist(), r.z[top].tolist(), strict=True)
         )
 
     def ranked(self, rows: Sequence[int]) -> list[int]:
         """Rows by anomaly score, then |z|, highest first (ties: row order)."""
-        r = self.numbers()
-        return sorted(rows, key=lambda i: (-nan_to(float(r.surprise[i]), -1.0), -nan_to(abs(float(r.z[i])), -1.0), i))
+        ranked: list[int] = _by_score(self.numbers(), rows).tolist()
+        return ranked
+
+
+def _by_score(r: RowNumbers, rows: Sequence[int], first: int = -1) -> IntArray:
+    """``rows`` by anomaly score, then |z|, highest first (a non-finite number below every finite one); ties:
+    ``first``, then row order.  One stable ``np.lexsort`` instead of a Python key per row: an asset's 50 tags
+    are ranked for every event of its alerts.
+
+    >>> n = RowNumbers(np.zeros((3, 1)), np.array([1.0, -3.0, np.nan]), np.array([0.5, 0.5, 0.9]), 0,
+    ...                np.array([0.5, 0.5, np.nan]))
+    >>> _by_score(n, [0, 1, 2]).tolist(), _by_score(n, [0, 1, 2], first=2).tolist()
+    ([1, 0, 2], [1, 0, 2])
+    """
+    idx = np.asarray(rows, dtype=np.intp)
+    surprise = r.surprise[idx]
+    z = np.abs(r.z[idx])
+    by_surprise = -np.where(np.isfinite(surprise), surprise, -1.0)
+    by_z = -np.where(np.isfinite(z), z, -1.0)
+    ranked: IntArray = idx[np.lexsort((idx, idx != first, by_z, by_surprise))]
+    return ranked
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,9 @@ least-squares fit, forgotten over ``memory_s``).  One subject per configured rel
 moved the expectation.  A relation learns only while nothing is wrong with its asset —
 no alert of any kind open on it (``tick.alerts.busy_assets()``, read after the detectors
 before this one advanced) — and skips ticks of a paused asset entirely.  Findings'
-``score``: the residual z.  State: each fit's sums, weights and counters.
+``score``: the residual z.  State: each fit's sums, weights and counters.  After the replay of a
+compressed export (``detect.history_held``) a fit learned on held slots gives way to live data
+within ``detect.history_held_weight_steps`` ticks (:meth:`RelationDetector.history_replayed`).
 """
 
 from __future__ import annotations
@@ -59,8 +61,15 @@ class RelationDetector:
         )
         self.max_contributors = lay.max_contributors
         self._assessed = np.zeros(len(relations), dtype=bool)
+        self.history_held = s.history_held
+        self.history_held_weight_steps = s.history_held_weight_steps
+        # Replayed history (detect.history_held): ticks each relation was checked on, and how many had a held tag.
+        self._replay_ticks = np.zeros(len(relations), dtype=np.int64)
+        self._replay_held = np.zeros(len(relations), dtype=np.int64)
 
     def observe(self, tick: Tick) -> Findings:
+        if tick.replay_ended:
+            self.history_replayed()
         n = len(self.relations)
         flagged = np.zeros(n, dtype=bool)
         normal = np.zeros(n, dtype=bool)
@@ -72,7 +81,26 @@ class RelationDetector:
             # Gated tags are NaN in ``clean``: the tick is skipped, and nothing is learned from it.
             z[j], flagged[j] = rel.check.assess(float(clean[rel.target]), clean[list(rel.inputs)])
             normal[j] = math.isfinite(z[j]) and not flagged[j]
+            if tick.held is not None and self.history_held != "off":
+                self._replay_ticks[j] += 1
+                self._replay_held[j] += bool(tick.held[[rel.target, *rel.inputs]].any())
         return findings(flagged, normal, z)
+
+    def history_replayed(self) -> None:
+        """The replay of a compressed export ended (the first tick after it, ``Tick.replay_ended``): a fit learned
+        on held values gives way to live data.
+
+        A relation checked on held slots keeps its fit and spread, as a prior worth
+        ``history_held_weight_steps / held share`` ticks (:meth:`RelationCheck.discount`) instead of
+        ``memory_s`` (7 days): a held target against held inputs carries both deadbands' error, so the
+        spread learned from it is wider than the live one (a pump degradation opened one period later).
+        """
+        for j, rel in enumerate(self.relations):
+            if self._replay_held[j] > 0:
+                share = self._replay_held[j] / self._replay_ticks[j]
+                rel.check.discount(self.history_held_weight_steps / share)
+        self._replay_ticks[:] = 0
+        self._replay_held[:] = 0
 
     def learn(self, tick: Tick, findings: Findings) -> None:
         busy = tick.alerts.busy_assets()

@@ -61,6 +61,9 @@ class ResidualDetector:
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
         gate = tick.gate
+        if tick.replay_ended:
+            # The first tick after a history replay: what held history taught the scale gives way to live data.
+            self.scorer.history_replayed()
         # Scoring learns as it goes: every row not gated, an open alert's rows too (winsorised,
         # scoring.py), so a new normal is absorbed instead of alarming for ever.
         exp, z, score, flagged = self.scorer.score(tick.batch, ~gate, tick.deadband)

@@ -123,10 +123,14 @@ The learning side (``backfill.py``, ``windows.py``, ``detect/``, ``training/fine
    and adds ``deadband² / 3`` (in forecast spreads) to what a held slot teaches
    the residual scale; an asset model warmed up on held values gets the same
    ``deadband² / 3`` in its variance floor for as long as it is in use.  The
-   live data that follow are not compressed, so the widened residual scale decays
-   as the live updates replace it.  A held slot of a tag with no deadband known
-   (held through the whole export, so no steps to estimate it from, and none
-   configured) has nothing to widen by and is skipped.  **skip** learns the residual scale and asset
+   live data that follow are not compressed, and once the replay ends what a tag's
+   residual scale and a relation's fit learned from held slots count as only
+   ``detect.history_held_weight_steps`` live ticks (divided by the held share), so
+   the live data replace them within hours, not ``score_memory_steps`` (or a
+   relation's week): a fault on the first live day is not found later for them.
+   A held slot of a tag with no deadband known (held through the whole export, so
+   no steps to estimate it from, and none configured) has nothing to widen by and
+   is skipped.  **skip** learns the residual scale and asset
    warm-ups only from changed slots (an asset tick with a held tag is not a warm-up
    tick, so the warm-up may go on live).  **off** takes held values for
    measurements (an uncompressed export).  Skip's changed slots are the moves
