@@ -51,3 +51,49 @@ def test_without_an_estimate_the_detector_is_silent() -> None:
 
 def test_no_drift_no_estimate_alert() -> None:
     assert estimate_alerts(run(True, drift_per_s=0.0)) == []
+
+
+def run_bias(alpha: float, bias: float = 0.1, steps: int = 700, onset: int = 400) -> list[AlertEvent]:
+    """Tag 1 reads ``bias`` above the estimate from ``onset`` on: about one of the estimate's spreads (0.1),
+    never a surprising tick alone, but a residual of one sign for minutes (a slow fault the estimate half
+    follows). ``alpha``: the sustained-bias chart's weight (0: off)."""
+    st, _ = stage(TAGS, asset_estimate_ewma_alpha=alpha)
+    rng = np.random.default_rng(1)
+    nominal = np.array([10.0, 20.0, 30.0])
+    events: list[AlertEvent] = []
+    for k in range(steps):
+        values = nominal + rng.normal(0.0, 0.02, 3)
+        values[1] += bias if k >= onset else 0.0
+        fb = batch(TAGS, float(k), values.tolist(), values.tolist())
+        fb = dataclasses.replace(fb, estimate=nominal[:, None] + _Z[None, :] * SIGMA)
+        events += st.process(fb)
+    return events
+
+
+def test_a_sustained_small_bias_is_caught_by_the_chart_only() -> None:
+    assert estimate_alerts(run_bias(0.0)) == []  # no tick is surprising alone
+    opened = [e for e in estimate_alerts(run_bias(0.05)) if e.event == "opened"]
+    assert {e.tag for e in opened} == {"c.t1"}
+    assert 400 < min(e.event_ts for e in opened) < 460  # the EWMA (1/α = 20 ticks) crosses within a minute
+
+
+def test_the_chart_stays_quiet_without_a_bias() -> None:
+    assert estimate_alerts(run_bias(0.05, bias=0.0)) == []
+
+
+def test_the_chart_survives_a_restart() -> None:
+    from sentinelle.detect.detectors.asset_estimate import AssetEstimateDetector
+
+    st, _ = stage(TAGS, asset_estimate_ewma_alpha=0.05)
+    nominal = np.array([10.0, 20.0, 30.0])
+    for k in range(60):
+        fb = batch(TAGS, float(k), (nominal + 0.01 * k).tolist(), nominal.tolist())
+        st.process(dataclasses.replace(fb, estimate=nominal[:, None] + _Z[None, :] * SIGMA))
+    (det,) = [d for d in next(iter(st._groups.values())).detectors if isinstance(d, AssetEstimateDetector)]
+    fresh, _ = stage(TAGS, asset_estimate_ewma_alpha=0.05)
+    fresh.process(batch(TAGS, 0.0, nominal.tolist(), nominal.tolist()))  # builds its detectors
+    (other,) = [d for d in next(iter(fresh._groups.values())).detectors if isinstance(d, AssetEstimateDetector)]
+    other.restore(det.state())
+    assert np.array_equal(other.ewma, det.ewma) and np.any(det.ewma != 0)
+    assert np.array_equal(other.ewma_scale.square, det.ewma_scale.square)
+    assert np.array_equal(other.ewma_scale.learned, det.ewma_scale.learned)

@@ -20,8 +20,8 @@ from sentinelle.evaluation.chiller_eval import (
     evaluate_chiller,
     simulate,
     without_rules,
-    write_report,
 )
+from sentinelle.evaluation.chiller_report import write_report
 from sentinelle.evaluation.detection import (
     AlertSpan,
     FaultInterval,
@@ -243,12 +243,12 @@ def test_evaluate_command_offers_the_new_datasets() -> None:
     from sentinelle.cli import build_parser
 
     args = build_parser().parse_args(["evaluate", "--dataset", "chiller", "--runs-per-kind", "1", "--no-ablation"])
-    assert (args.dataset, args.runs_per_kind, args.no_ablation, args.forecaster, args.ablation_forecasters) == (
+    assert (args.dataset, args.runs_per_kind, args.no_ablation, args.forecaster, args.first_seed) == (
         "chiller",
         1,
         True,
         "model",
-        ["holt", "model"],
+        2000,
     )
     assert build_parser().parse_args(["evaluate", "--dataset", "lbnl"]).dataset == "lbnl"
 

@@ -35,19 +35,23 @@ def _evaluation_meta() -> dict[str, Any]:
 
 
 def _evaluate_chiller(args: argparse.Namespace) -> int:
-    from ..evaluation.chiller_eval import run_evaluation
+    from ..evaluation.chiller_report import report_configs, run_evaluation
 
     _setup_logging("INFO")
     out = args.out or Path("evaluations") / "chiller"
+    extra = None if args.asset_ewma_alpha is None else {"asset_estimate_ewma_alpha": args.asset_ewma_alpha}
+    configs = report_configs(extra, model_rows=not args.without_model_rows, asset_forecaster=args.asset_forecaster)
     head = run_evaluation(
         out,
         runs_per_kind=args.runs_per_kind,
         fault_free_runs=args.fault_free_runs,
         fault_free_s=args.fault_free_s,
-        forecaster=args.forecaster,
-        ablation_forecasters=args.ablation_forecasters,
-        ablation=not args.no_ablation,
-        meta=_evaluation_meta(),
+        first_seed=args.first_seed,
+        configs=configs[:1] if args.no_ablation else configs,
+        cache_dir=args.cache_dir,
+        model_threads=args.model_threads,
+        costly_budget_s=args.model_budget_s,
+        meta={**_evaluation_meta(), "command": "sentinelle " + " ".join(sys.argv[1:])},
         log=log.info,
     )
     print(

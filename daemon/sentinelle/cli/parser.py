@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--forecaster",
         choices=["holt", "naive", "model"],
         default="model",
-        help="headline forecaster (default: model, the daemon's default)",
+        help="headline forecaster (default: model, the daemon's default; the chiller report runs model and holt)",
     )
     ev.add_argument("--out", type=Path, default=None, help="report folder (default: evaluations/<dataset>)")
     ev.add_argument("--no-ablation", action="store_true", help="only the headline configuration")
@@ -228,11 +228,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="chiller: scored seconds of each fault-free run (default 3600)",
     )
     ev.add_argument(
-        "--ablation-forecasters",
-        nargs="+",
-        default=["holt", "model"],
-        choices=["holt", "naive", "model"],
-        help="chiller: forecasters of the ablation besides the headline's (each on every run)",
+        "--first-seed",
+        type=int,
+        default=2000,
+        help="chiller: the plan's first simulator seed (default 2000: the report's unseen seeds 2000..2023)",
+    )
+    ev.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="chiller: keep the forecasts and asset-model estimates here (pickles) so that a rerun on the same "
+        "runs pays only for detection",
+    )
+    ev.add_argument(
+        "--model-threads",
+        type=int,
+        default=None,
+        help="chiller: torch CPU threads for the models (1 on a shared machine; default: torch's)",
+    )
+    ev.add_argument(
+        "--without-model-rows",
+        action="store_true",
+        help="chiller: leave out the univariate model's rows (the shipped and residuals-alone model rows)",
+    )
+    ev.add_argument(
+        "--asset-forecaster",
+        choices=["holt", "model"],
+        default="model",
+        help="chiller: the forecaster of the asset-model rows (their residual and horizon parts; default model)",
+    )
+    ev.add_argument(
+        "--asset-ewma-alpha",
+        type=float,
+        default=None,
+        help="chiller: one more asset-model row with detect.asset_estimate_ewma_alpha at this weight",
+    )
+    ev.add_argument(
+        "--model-budget-s",
+        type=float,
+        default=None,
+        help="chiller: after this many seconds the rows that need a model take no new run (the report says on "
+        "which runs each row ran); default: no limit",
     )
     return p
 

@@ -33,8 +33,10 @@ import asyncio
 import contextlib
 import hashlib
 import math
+import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -42,7 +44,7 @@ from prometheus_client import CollectorRegistry
 from ..detect.stage import DetectStage
 from ..forecast import make_forecaster
 from ..forecast.base import Forecaster
-from ..forecast.batcher import ForecastBatcher
+from ..forecast.batcher import Estimator, ForecastBatcher
 from ..metrics import Metrics
 from ..records import AlertEvent, BoolArray, FloatArray, ForecastBatch, Sample, WindowBatch
 from ..settings import DetectSettings, ForecastSettings, Settings, TagSettings, WindowSettings
@@ -154,20 +156,117 @@ class CachedForecaster:
         return np.stack([self._cache[k] for k in keys]) if keys else np.zeros((0, len(self.levels), self.horizon))
 
 
+class CachedEstimator:
+    """The asset model's estimates of now (an :data:`~sentinelle.forecast.batcher.Estimator`), remembered per window.
+
+    As :class:`CachedForecaster`: an estimate depends on its window alone (the asset's
+    contexts and current values), so configurations that differ only in detection share it.
+
+    >>> calls = []
+    >>> est = CachedEstimator(lambda w: calls.append(1) or np.zeros((len(w), 3)))
+    >>> w = WindowBatch(ts=1.0, period_s=1.0, tags=("a.x", "a.y"), assets=("a", "a"), values=np.ones(2),
+    ...                 contexts=np.ones((2, 4)))
+    >>> est(w).shape, est(w).shape, len(calls)
+    ((2, 3), (2, 3), 1)
+    """
+
+    def __init__(self, inner: Estimator, cache: dict[bytes, FloatArray] | None = None) -> None:
+        self.inner = inner
+        self.cache: dict[bytes, FloatArray] = {} if cache is None else cache
+
+    def __call__(self, window: WindowBatch) -> FloatArray:
+        h = hashlib.blake2b(digest_size=16)
+        h.update(np.ascontiguousarray(window.contexts).tobytes())
+        h.update(np.ascontiguousarray(window.values).tobytes())
+        h.update("\x00".join(window.assets).encode())
+        key = h.digest()
+        if key not in self.cache:
+            self.cache[key] = self.inner(window)
+        return self.cache[key]
+
+
+ASSET_MODEL = "asset_model"
+"""The name :class:`SharedForecasters` keeps the asset model's estimates under."""
+
+
 class SharedForecasters:
     """One :class:`CachedForecaster` per forecaster name, made on first use: what an evaluation's
-    configurations share (the model is loaded once, and only if it is asked for)."""
+    configurations share (the model is loaded once, and only if it is asked for).
 
-    def __init__(self) -> None:
+    With ``cache_dir``, the answers of each run (:meth:`begin` names it) are kept in
+    ``<cache_dir>/<run>-<name>.pkl``: :meth:`save` writes them and a later evaluation of the
+    same run (another detection row) reads them instead of computing them.  The files are
+    this tool's own pickles: never point it at files from elsewhere.  ``model_threads``:
+    torch's CPU threads for the models (None: torch's default).
+    """
+
+    def __init__(self, cache_dir: Path | None = None, model_threads: int | None = None) -> None:
+        self.cache_dir = cache_dir
+        self.model_threads = model_threads
         self._made: dict[str, CachedForecaster] = {}
+        self._estimator: CachedEstimator | None = None
+        self._key = ""
+
+    def _path(self, name: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        return self.cache_dir / (f"{self._key}-{name}.pkl" if self._key else f"{name}.pkl")
+
+    def _load(self, name: str) -> dict[bytes, FloatArray]:
+        path = self._path(name)
+        if path is None or not path.is_file():
+            return {}
+        with path.open("rb") as f:
+            loaded: dict[bytes, FloatArray] = pickle.load(f)
+        return loaded
+
+    def begin(self, key: str) -> None:
+        """Answers from here on belong to ``key`` (a run): the caches are emptied, or read from ``cache_dir``."""
+        self._key = key
+        for name, made in self._made.items():
+            made._cache = self._load(name)
+        if self._estimator is not None:
+            self._estimator.cache = self._load(ASSET_MODEL)
 
     def __getitem__(self, name: str) -> CachedForecaster:
         if name not in self._made:
-            self._made[name] = CachedForecaster(make_forecaster(ForecastSettings(forecaster=name)))  # type: ignore[arg-type]
+            settings = ForecastSettings(forecaster=name, model_threads=self.model_threads)  # type: ignore[arg-type]
+            made = CachedForecaster(make_forecaster(settings))
+            made._cache = self._load(name)
+            self._made[name] = made
         return self._made[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._made
+        return name in self._made or (name == ASSET_MODEL and self._estimator is not None)
+
+    def estimator(self, path: Path, levels: tuple[float, ...] = ForecastSettings().quantile_levels) -> CachedEstimator:
+        """The asset model at ``path`` (loaded once, on first use) as a cached estimator."""
+        if self._estimator is None:
+            import torch
+
+            from ..forecast.asset_engine import AssetForecaster  # torch only when asked for
+
+            if self.model_threads is not None:
+                torch.set_num_threads(self.model_threads)
+            model = AssetForecaster(path, levels)
+            self._estimator = CachedEstimator(model.estimate_window, self._load(ASSET_MODEL))
+        return self._estimator
+
+    def save(self) -> None:
+        """Write the current caches to ``cache_dir`` (nothing without one)."""
+        if self.cache_dir is None:
+            return
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        caches = {name: f._cache for name, f in self._made.items() if name not in ("holt", "naive")}
+        if self._estimator is not None:
+            caches[ASSET_MODEL] = self._estimator.cache
+        for name, cache in caches.items():
+            path = self._path(name)
+            assert path is not None
+            tmp = path.with_suffix(".tmp")
+            with tmp.open("wb") as f:
+                pickle.dump(cache, f, protocol=pickle.HIGHEST_PROTOCOL)
+            tmp.replace(path)
 
 
 def replay_settings(
@@ -191,18 +290,25 @@ def replay_settings(
     )
 
 
-def replay(rec: Recording, settings: Settings, forecaster: Forecaster | None = None) -> Trace:
-    """Run ``rec`` through windows → forecaster → detect; see the module docstring."""
-    return asyncio.run(replay_async(rec, settings, forecaster))
+def replay(
+    rec: Recording, settings: Settings, forecaster: Forecaster | None = None, estimator: Estimator | None = None
+) -> Trace:
+    """Run ``rec`` through windows → forecaster → detect; see the module docstring.
+
+    ``estimator``: the asset model's estimates of now (``forecast.asset_model_path`` in the daemon), or None.
+    """
+    return asyncio.run(replay_async(rec, settings, forecaster, estimator))
 
 
-async def replay_async(rec: Recording, settings: Settings, forecaster: Forecaster | None = None) -> Trace:
+async def replay_async(
+    rec: Recording, settings: Settings, forecaster: Forecaster | None = None, estimator: Estimator | None = None
+) -> Trace:
     metrics = Metrics(CollectorRegistry())
     tags = rec.tag_settings()
     windows = Windows(tags, settings.windows, metrics)
     stage = DetectStage(tags, settings.detect, metrics)
     fc = forecaster or make_forecaster(settings.forecast, metrics)
-    batcher = ForecastBatcher(fc, settings.forecast, metrics)
+    batcher = ForecastBatcher(fc, settings.forecast, metrics, estimator=estimator)
     to_forecast: asyncio.Queue[WindowBatch | None] = asyncio.Queue(maxsize=_QUEUE)
     to_detect: asyncio.Queue[ForecastBatch | None] = asyncio.Queue(maxsize=_QUEUE)
     n, k = rec.values.shape

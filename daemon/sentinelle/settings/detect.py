@@ -292,6 +292,15 @@ class DetectSettings(_Section):
     horizon_steps: int = Field(
         default=16, ge=2, le=1024, description="How many ticks ago that forecast was made (at most its horizon)."
     )
+    # The asset model's estimate of each tag from the others now (detectors/asset_estimate.py).
+    asset_estimate_ewma_alpha: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="With the asset model (forecast.asset_model_path): also chart an EWMA of each tag's "
+        "standardised residual against the estimate, with this weight of the newest tick, scored against its own "
+        "learned scale (a slow fault the estimate half follows leaves a residual of one sign). 0: off.",
+    )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
     clear_normal_steps: int = Field(

@@ -26,12 +26,24 @@ in-context fit on the others alone absorbed the drift as well (0.99 → 1.04).  
 faults need a reference learned on healthy history (per-asset adaptation, issue 14
 step 3); fast ones (a stuck or spiking sensor, a step) are what this catches today.
 
+**Sustained bias** (``detect.asset_estimate_ewma_alpha`` > 0): a slow fault that the estimate
+half follows still leaves a residual of one sign for minutes — too small for any one tick to
+be surprising, but not what healthy ticks do.  An EWMA of the standardised residual
+(each tick clipped to ``score_clip_sigmas``, so a spike adds a bounded step) is scored
+against its own usual scale, learned on the same ticks as the residual's (a second
+:class:`~..surprise.RobustScale`: the residuals are autocorrelated, so the textbook
+``sqrt(α/(2−α))`` would understate it; times ``residual_min_sigma`` it is the floor); a
+row's score is the larger of the tick's and the chart's.  The chart scores once its scale
+has learned ``grace_period_steps + 1/α`` ticks.
+
 Alerts: kind ``relation`` (a learned virtual sensor's, the same meaning as
 :mod:`.relations`), one subject per tag, ``<tag>#estimate``.  Findings' ``score``:
-the calibrated score.  State: the scale's arrays.
+the calibrated score.  State: the scales' arrays and the chart.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -60,6 +72,14 @@ class AssetEstimateDetector:
         self.grace = s.grace_period_steps
         self.min_spread = np.array([t.min_spread for t in lay.tag_settings], dtype=np.float64)
         self.scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, s.residual_min_sigma)
+        self.alpha = s.asset_estimate_ewma_alpha
+        self.clip = s.score_clip_sigmas
+        self.ewma: FloatArray = np.zeros(lay.n)
+        """Each row's EWMA of its standardised residual (the sustained-bias chart; 0 when off)."""
+        # Floor: the chart of residuals at their own floor (residual_min_sigma), were they independent.
+        floor = s.residual_min_sigma * math.sqrt(self.alpha / (2.0 - self.alpha))
+        self.ewma_scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, floor)
+        self.ewma_grace = s.grace_period_steps + (round(1.0 / self.alpha) if self.alpha > 0 else 0)
         self.spec = Spec(
             kind="relation",
             subjects=Suffixed(lay.tags, _SUFFIX),
@@ -90,16 +110,31 @@ class AssetEstimateDetector:
         with np.errstate(invalid="ignore"):
             z = forecast_z(tick.clean, expected, self.levels, self.min_spread)
         z[tick.gate] = np.nan
-        score = log_score(surprisal(self.scale.standardise(z)))
+        r = self.scale.standardise(z)
+        score = log_score(surprisal(r))
+        if self.alpha > 0:
+            score = np.fmax(score, self._chart(r))
         scored = np.isfinite(score)
         ready = self.scale.learned >= self.grace
         flagged: BoolArray = scored & ready & (score >= self.threshold)
         self._expected, self._z, self._score = expected, z, score
         return findings(flagged, scored & ready & ~flagged, score)
 
+    def _chart(self, r: FloatArray) -> FloatArray:
+        """Step the sustained-bias chart with this tick's standardised residuals; its score per row (NaN: none)."""
+        ok = np.isfinite(r)
+        step = np.clip(np.where(ok, r, 0.0), -self.clip, self.clip)
+        self.ewma = np.where(ok, self.ewma + self.alpha * (step - self.ewma), self.ewma)
+        with np.errstate(invalid="ignore"):
+            chart = log_score(surprisal(self.ewma_scale.standardise(self.ewma)))
+        return np.where(ok & (self.ewma_scale.learned >= self.ewma_grace), chart, np.nan)
+
     def learn(self, tick: Tick, findings: Findings) -> None:
         """Learn each scored row without an open alert of this detector (winsorised: bounded by one tick)."""
-        self.scale.learn(self._z, np.isfinite(self._z) & ~tick.alerts.open(self))
+        mask = np.isfinite(self._z) & ~tick.alerts.open(self)
+        self.scale.learn(self._z, mask)
+        if self.alpha > 0:
+            self.ewma_scale.learn(self.ewma, mask)
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         row = subject
@@ -122,13 +157,22 @@ class AssetEstimateDetector:
 
     def state(self) -> bytes:
         arrays = {k: v for k, v in vars(self.scale).items() if isinstance(v, np.ndarray)}
+        arrays["chart.ewma"] = self.ewma
+        arrays |= {f"chart.{k}": v for k, v in vars(self.ewma_scale).items() if isinstance(v, np.ndarray)}
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags)})
 
     def restore(self, blob: bytes) -> None:
+        """The scales (and the chart, in states that have it: older ones start it afresh)."""
         arrays, meta = unpack(blob, self.name, _VERSION)
         check_tags(meta, self.layout, self.name)
         for key, value in arrays.items():
-            setattr(self.scale, key, value)
+            owner, _, attr = key.rpartition(".")
+            if not owner:
+                setattr(self.scale, attr, value)
+            elif attr == "ewma":
+                self.ewma = value
+            else:
+                setattr(self.ewma_scale, attr, value)
 
 
 def build(ctx: BuildContext) -> list[AssetEstimateDetector]:
