@@ -466,8 +466,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         "The asset detector is the same object in the daemon (`detect.asset_enabled`). It stays **off by "
         "default**: it assumes the warm-up shows the asset's whole normal range, which holds for SKAB's "
         "testbed but not for a plant that follows a load cycle. On the simulated chiller's report "
-        "(`docs/results/chiller-detection/`, 900 s warm-up) the asset detector raises tens of false "
-        "alarms per fault-free day (that report's asset rows (chiller-detection/holt-2026-12-06/report.md) give the count) — against the spine's budget "
+        "(`docs/results/chiller-detection/holt-2026-12-06/`, 900 s warm-up) the asset detector raises tens of "
+        "false alarms per fault-free day (that report's asset rows give the count) — against the spine's budget "
         "of at most one per 600 fault-free seconds. Enable it per deployment for assets "
         "with one "
         "steady operating point, with a warm-up that covers it.",
