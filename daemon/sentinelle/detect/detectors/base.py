@@ -286,6 +286,21 @@ class Spec:
     paused_by_modes: bool = True
     """Whether a paused mode clears its alerts (maintenance always does)."""
 
+    @classmethod
+    def per_tag(cls, kind: AlertKind, ctx: BuildContext, *, updates: bool = True) -> Spec:
+        """One subject per tag of the group, opening and clearing by the shared ``open_k`` of ``open_n`` and
+        ``clear_normal_steps``: the spec of every per-tag detector (limits, rate, distribution, drift, novelty)."""
+        s = ctx.settings
+        return cls(
+            kind=kind,
+            subjects=ctx.layout.tags,
+            subject_assets=ctx.layout.asset_index,
+            open_k=s.open_k,
+            open_n=s.open_n,
+            clear_steps=s.clear_normal_steps,
+            updates=updates,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class BuildContext:

@@ -65,14 +65,7 @@ class DistributionDetector:
         self.previous: FloatArray = np.full(lay.n, np.nan)
         """Each row's value at the previous tick (NaN: none): the differences' other end."""
         self.r: FloatArray = np.full(lay.n, np.nan)
-        self.spec = Spec(
-            kind="distribution_change",
-            subjects=lay.tags,
-            subject_assets=lay.asset_index,
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
-        )
+        self.spec = Spec.per_tag("distribution_change", ctx)
 
     def observe(self, tick: Tick) -> Findings:
         # The stream moves with every value; the calibration learns only ungated rows (gated rows are NaN here).

@@ -53,14 +53,7 @@ class HorizonDetector:
         """Each row's last z against its old forecast (NaN: none measured)."""
         self.surprise: FloatArray = np.full(lay.n, np.nan)
         """Each row's last calibrated score before the refractory period (what the flag compares)."""
-        self.spec = Spec(
-            kind="forecast_drift",
-            subjects=lay.tags,
-            subject_assets=lay.asset_index,
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
-        )
+        self.spec = Spec.per_tag("forecast_drift", ctx)
 
     def _slot(self, ts: float) -> int:
         return round(ts / self.layout.period_s)

@@ -25,21 +25,12 @@ class LimitDetector:
 
     def __init__(self, ctx: BuildContext, limits: Limits, side: Literal["high", "low"]) -> None:
         lay = ctx.layout
-        s = ctx.settings
         self.name = f"limit_{side}"
         self.layout = lay
         self.limits = limits
         self.side = side
         self.bound = limits.high if side == "high" else limits.low
-        self.spec = Spec(
-            kind="limit_high" if side == "high" else "limit_low",
-            subjects=lay.tags,
-            subject_assets=lay.asset_index,
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
-            updates=False,
-        )
+        self.spec = Spec.per_tag("limit_high" if side == "high" else "limit_low", ctx, updates=False)
 
     def _side(self, checks: tuple[LimitCheck, LimitCheck]) -> LimitCheck:
         return checks[0] if self.side == "high" else checks[1]

@@ -47,14 +47,7 @@ class NoveltyDetector:
             range_step=s.novelty_range_step,
         )
         self.score = np.full(lay.n, np.nan)
-        self.spec = Spec(
-            kind="contextual_novelty",
-            subjects=lay.tags,
-            subject_assets=lay.asset_index,
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
-        )
+        self.spec = Spec.per_tag("contextual_novelty", ctx)
 
     def observe(self, tick: Tick) -> Findings:
         score = self.novelty.step(tick.clean, ~tick.gate)

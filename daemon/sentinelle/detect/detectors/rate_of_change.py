@@ -26,17 +26,9 @@ class RateDetector:
 
     def __init__(self, ctx: BuildContext, rate: RateOfChange) -> None:
         lay = ctx.layout
-        s = ctx.settings
         self.layout = lay
         self.rate = rate
-        self.spec = Spec(
-            kind="rate_of_change",
-            subjects=lay.tags,
-            subject_assets=lay.asset_index,
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
-        )
+        self.spec = Spec.per_tag("rate_of_change", ctx)
         self._rate: FloatArray = np.full(lay.n, np.nan)
 
     def observe(self, tick: Tick) -> Findings:
