@@ -197,3 +197,17 @@ def test_calibration_ends_with_the_history_replay() -> None:
     assert [e for e in live if e.kind == "ahu_fault"] == []  # without the calibration FC8 would open at 44
     later = feed(st, AHU_TAGS, [list(_free_cooling(6.6))] * 6, nominal, start=50.0)
     assert summary([e for e in later if e.kind == "ahu_fault"]) == [("opened", "ahu_fault", "a.sat", 54.0)]
+
+
+def test_ahus_with_different_alarm_delays_each_keep_their_own() -> None:
+    tags = AHU_TAGS + tuple(TagSettings(name=f"b.{r}", asset="b", node_id=f"m{i}") for i, r in enumerate(ROLES))
+    fast = _settings(alarm_delay_s=5.0).model_dump()
+    slow = {
+        k: (v.replace("a.", "b.") if isinstance(v, str) else v)
+        for k, v in _settings(alarm_delay_s=8.0).model_dump().items()
+    }
+    st, _ = stage(tags, assets=[{"name": "a", "afdd": fast}, {"name": "b", "afdd": slow}], clear_normal_steps=4)
+    row = list(_free_cooling(3.5)) * 2
+    opened = [e for e in feed(st, tags, [row] * 12, row) if e.kind == "ahu_fault" and e.event == "opened"]
+    # Both violate from tick 3 (the mode delay): a opens after 5 ticks of it (7), b after 8 (10).
+    assert [(e.asset, e.event_ts) for e in opened] == [("a", 7.0), ("b", 10.0)]

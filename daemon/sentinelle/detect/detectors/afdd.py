@@ -31,10 +31,13 @@ _VERSION = 1
 
 
 class AfddDetector:
-    name = "afdd"
+    """The AHUs of one tag group that share an alarm delay (their k = n); ``name`` is unique in the group."""
 
-    def __init__(self, ctx: BuildContext, units: list[tuple[str, AfddSettings, dict[str, int]]]) -> None:
+    def __init__(
+        self, ctx: BuildContext, units: list[tuple[str, AfddSettings, dict[str, int]]], name: str = "afdd"
+    ) -> None:
         lay = ctx.layout
+        self.name = name
         self.layout = lay
         self.units = [Afdd(s, rows, lay.period_s) for _, s, rows in units]
         self.unit_assets = [lay.asset_names.index(a) for a, _, _ in units]
@@ -145,11 +148,10 @@ def _units(ctx: BuildContext) -> list[tuple[str, AfddSettings, dict[str, int]]]:
 
 
 def build(ctx: BuildContext) -> list[AfddDetector]:
-    units = _units(ctx)
-    if not units:
-        return []
-    delays = {s.alarm_delay_s for _, s, _ in units}
-    if len(delays) > 1:
-        # One Spec per detector: AHUs of one tag group share one alarm delay (k of n).
-        log.warning("AHUs of one tag group have different alarm_delay_s %s; using the first", sorted(delays))
-    return [AfddDetector(ctx, units)]
+    """One detector per alarm delay among the group's AHUs (the life cycle's k of n is per detector)."""
+    by_delay: dict[float, list[tuple[str, AfddSettings, dict[str, int]]]] = {}
+    for unit in _units(ctx):
+        by_delay.setdefault(unit[1].alarm_delay_s, []).append(unit)
+    if len(by_delay) == 1:
+        return [AfddDetector(ctx, units) for units in by_delay.values()]
+    return [AfddDetector(ctx, units, f"afdd@{delay:g}s") for delay, units in sorted(by_delay.items())]
