@@ -65,7 +65,7 @@ def test_heating_condition_is_not_tested_in_another_state() -> None:
     heating = np.array([12.0, 16.0, 22.0, 0.0, 0.5, 0.0, 0.2, 20.0])  # SAT 5.1 K below MAT + fan heat
     cooling = heating.copy()
     cooling[4], cooling[5] = 0.0, 0.5
-    fc5 = NAMES.index("FC5")
+    fc5 = next(i for i, c in enumerate(CONDITIONS) if c.name == "FC5")  # evaluable is per condition
     checks = [a.check(float(t), heating, False) for t in range(5)]
     assert checks[-1].state == 1 and _fc(checks[-1].violated, "FC5")
     b = Afdd(_settings(), ROWS, 1.0)

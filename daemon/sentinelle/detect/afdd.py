@@ -76,6 +76,10 @@ NAMES: tuple[str, ...] = tuple(dict.fromkeys(c.name for c in CONDITIONS))
 """The alert subjects' conditions, in order (FC8 once)."""
 SUBJECT_OF = np.array([NAMES.index(c.name) for c in CONDITIONS], dtype=np.intp)
 TEXT = {c.name: c.text for c in CONDITIONS} | {"FC8": "supply air differs from mixed air plus fan heat in free cooling"}
+IN_STATE = np.array([[state in c.states for c in CONDITIONS] for state in range(len(STATES))])
+"""State × condition (:data:`CONDITIONS` order): whether the condition is tested in that operating state."""
+_FC4 = next(i for i, c in enumerate(CONDITIONS) if c.name == "FC4")
+"""FC4's place in :data:`CONDITIONS` (arrays per condition are in that order, not :data:`NAMES`')."""
 _MIN_CALIBRATION = 30
 """Fewer healthy samples than this leave a condition at the guideline's threshold."""
 
@@ -187,10 +191,9 @@ class Afdd:
         if state:
             quantity[:] = self._quantities(values)
             settled = self.since >= self.delay_n
-            in_state = np.array([state in c.states for c in CONDITIONS])
-            evaluable = in_state & np.isfinite(quantity) & settled
-            evaluable[NAMES.index("FC4")] = True
-            quantity[NAMES.index("FC4")] = float(len(self.changes))
+            evaluable = IN_STATE[state] & np.isfinite(quantity) & settled
+            evaluable[_FC4] = True
+            quantity[_FC4] = float(len(self.changes))
         threshold = self.base + self.offset
         with np.errstate(invalid="ignore"):
             violated = evaluable & (quantity > threshold)
