@@ -26,8 +26,10 @@ the minute exports of the issue; the shipped model then costs minutes, not hours
    change); (c) backfill with ``"widen"`` (the default) and (c') ``"skip"``; the same (c)
    from the event log; the same with the asset-state detector on (``+asset``); and with the
    shipped model: (a), (b), (c), (d) backfill + an adapter fine-tuned on the exported days
-   1–7 by ``sentinelle finetune --asset`` on the configured source (its loss skips held
-   targets; ``--max-minutes`` of CPU), and (e) the adapter without backfill.  On 2 shared
+   1–7 by ``sentinelle finetune --asset`` on the configured source (held points as interval
+   targets, ``finetune.held_targets``, ``--held-targets``; ``--max-minutes`` of CPU), and (e)
+   the adapter without backfill.  ``--band`` measures the base model's and adapters' one-step
+   80 % band on the fault-free live days (width, coverage, pinball loss).  On 2 shared
    cores the model forecasts a rotating 1/R of the tags per tick (``--refresh``, the
    daemon's ``forecast.refresh_every_steps``).
 4. **Scores** (``evaluation/detection.py``, as the chiller report): alerts opened on the

@@ -180,6 +180,6 @@ def test_finetune_on_a_compressed_export_takes_held_points_as_intervals(tmp_path
     result = finetune(TINY, [series], settings, asset="pump1", out_dir=tmp_path / "a", progress=False, device="cpu")
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text(encoding="utf-8"))
     assert result.steps == 6
-    assert manifest["data"]["held_targets"] == "uniform"
+    assert manifest["data"]["held_targets"] == FinetuneSettings().held_targets == "nearest"  # the default
     assert manifest["data"]["deadbands"] == {TAG: pytest.approx(series.deadband)}
     assert np.isfinite(result.before["pinball"]) and result.before["pinball"] > 0

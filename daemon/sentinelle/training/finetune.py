@@ -17,8 +17,10 @@ contexts — the model sees the series as the export gives it — and are target
 known only to within ``±Series.deadband`` (the source's ``deadband`` setting, else
 the history readers' estimate from the export's steps): an interval, scored by
 :func:`~.censored.interval_pinball_loss` in training **and** validation
-(``finetune.held_targets``, default ``"uniform"``: the expected pinball loss of a
-value uniform in the band).  Taking them for measurements would teach the adapter
+(``finetune.held_targets``, default ``"nearest"``: the pinball loss of the value in
+the band nearest the forecast; chosen over ``"uniform"`` and ``"skip"`` by the live
+one-step pinball loss on a selection seed of the deadband report's plant).  Taking
+them for measurements would teach the adapter
 that the tag stays flat; dropping them (``"skip"``, the behaviour before) trains
 on the moves past the deadband only, a biased sample of large steps, and the
 adapter learned live intervals up to 67 % wider than the base model's

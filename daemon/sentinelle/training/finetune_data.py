@@ -60,7 +60,7 @@ class Validation:
 
 
 def tracks(
-    series: Sequence[Series | FloatArray], validation_fraction: float, held_targets: HeldTargets = "uniform"
+    series: Sequence[Series | FloatArray], validation_fraction: float, held_targets: HeldTargets = "nearest"
 ) -> list[Track]:
     out = []
     for i, s in enumerate(series):
