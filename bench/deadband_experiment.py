@@ -386,8 +386,11 @@ BAND_EVERY_STEPS = 10
 """One-step band measurement: an origin every this many minutes of the fault-free live days."""
 
 
-def one_step_band(plant: Plant, settings: Settings, adapters: Sequence[Path]) -> dict[str, Any]:
+def one_step_band(plant: Plant, settings: Settings, adapters: Sequence[Path], lead_steps: int = 1) -> dict[str, Any]:
     """The base model's and each adapter's one-step forecasts on the fault-free live days, per tag.
+
+    ``lead_steps`` > 1: the forecasts of the next ``lead_steps`` values, all leads pooled (what the
+    residual scorer sees with ``refresh_every_steps = lead_steps``).
 
     Contexts are the plant's true (uncompressed) values, as live; per tag: the median width of the
     80 % band (q0.1..q0.9), its coverage, the mean pinball loss over the levels, and the MAE of the
@@ -407,8 +410,13 @@ def one_step_band(plant: Plant, settings: Settings, adapters: Sequence[Path]) ->
     ]
     rows = [(k, j) for k in origins for j in range(len(CHILLER_TAGS))]
     contexts = np.stack([plant.values[k - n_ctx : k, j] for k, j in rows])
-    truth = np.array([plant.values[k, j] for k, j in rows])
-    out: dict[str, Any] = {"origins": len(origins), "every_steps": BAND_EVERY_STEPS, "context_steps": n_ctx}
+    truth = np.stack([plant.values[k : k + lead_steps, j] for k, j in rows])
+    out: dict[str, Any] = {
+        "origins": len(origins),
+        "every_steps": BAND_EVERY_STEPS,
+        "context_steps": n_ctx,
+        "lead_steps": lead_steps,
+    }
     base_pinball: FloatArray | None = None
     for name, folder in [("base", None), *((str(a), a) for a in adapters)]:
         fs = settings.forecast.model_copy(
@@ -417,12 +425,12 @@ def one_step_band(plant: Plant, settings: Settings, adapters: Sequence[Path]) ->
         metrics = Metrics(CollectorRegistry())
         fc = make_forecaster(fs, metrics, {ASSET: [f"{ASSET}.{t}" for t in CHILLER_TAGS]} if folder else None)
         t = time.time()
-        q = forecast_in_chunks(fc, contexts, [ASSET] * len(rows), fs.max_batch)[:, :, 0]
+        q = forecast_in_chunks(fc, contexts, [ASSET] * len(rows), fs.max_batch)[:, :, :lead_steps]
         levels = np.asarray(fc.levels)
         lo, hi = q[:, int(np.argmin(np.abs(levels - 0.1)))], q[:, int(np.argmin(np.abs(levels - 0.9)))]
         med = q[:, int(np.argmin(np.abs(levels - 0.5)))]
-        diff = truth[:, None] - q
-        pin = np.maximum(levels * diff, (levels - 1.0) * diff).mean(axis=1)
+        diff = truth[:, None, :] - q
+        pin = np.maximum(levels[:, None] * diff, (levels[:, None] - 1.0) * diff).mean(axis=(1, 2))
         tags: dict[str, dict[str, float]] = {}
         pinball = np.zeros(len(CHILLER_TAGS))
         for j, tag in enumerate(CHILLER_TAGS):
@@ -506,6 +514,9 @@ def main() -> None:
         help="measure the one-step 80%% band of the base model and of these adapter folders (none given: the "
         "adapter in --work) on the fault-free live days, into the JSON",
     )
+    ap.add_argument(
+        "--band-lead-steps", type=int, default=1, help="--band over the next N values (all leads pooled), not one"
+    )
     ap.add_argument("--dev", action="store_true", help="a development seed (< 1000): for debugging, never reported")
     args = ap.parse_args()
     if not args.dev and not is_benchmark_seed(args.seed):
@@ -537,7 +548,7 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     band: dict[str, Any] | None = None
     if args.band is not None:
-        band = one_step_band(plant, base, args.band or [manifest.parent])
+        band = one_step_band(plant, base, args.band or [manifest.parent], args.band_lead_steps)
         if args.out is not None:
             write(args.out, args, plant, empty, finetune_s, manifest, results, band)
     for cfg in chosen:
