@@ -24,7 +24,7 @@ from .skab import (
     in_tuning_split,
     score_files,
 )
-from .skab_notes import HELD_OUT_NOTE, NAB_ANATOMY
+from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, summary
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
     (
@@ -311,6 +311,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
         f"Generated {meta.get('generated', '')} by `sentinelle evaluate --dataset skab` "
         f"({meta.get('machine', '')}); {meta.get('seconds', 0):.0f} s for all runs.",
         "",
+        summary(split_scores(head)["held_out"], TARGET_F1, TARGET_FAR_PERCENT, TARGET_NAB),
+        "",
         "Every file is replayed row by row through the daemon's own stages (Windows → ForecastBatcher → "
         "DetectStage, no look-ahead); the first 400 rows warm the detectors up as the daemon's start-up "
         "backfill does (they learn; alerts raised there are dropped) and are not scored. The per-tag "
@@ -401,6 +403,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
             f"{h['nab_low_fn']} |"
         )
     lines += [
+        "",
+        ISSUE_14,
         "",
         "## How the settings were chosen",
         "",
