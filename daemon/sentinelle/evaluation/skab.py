@@ -12,11 +12,11 @@ Protocol (SKAB's "proposed leaderboard", README of ``waico/SKAB`` and its
   over files → F1, FAR, MAR;
 * changepoints: the prediction's changes ``|diff(prediction)|`` (the first test row
   taking its own value) against the ``changepoint`` column, NAB with a 60 s window
-  to the right of each true changepoint (:func:`~.nab.skab_nab`).  As in SKAB's
-  notebooks (``true_cp = [df.changepoint for df in list_of_df]``, the whole file,
-  against predictions of the test rows), a changepoint inside the 400 training rows
-  keeps its window: no test-row prediction reaches it, so it counts as missed for
-  every detector (``other/2``'s fault starts at row 104: two such windows).
+  to the right of each true changepoint (:func:`~.nab.skab_nab`).  Truth and
+  prediction are both the test rows (``core/utils.py``'s ``preprocess_skab`` splits
+  ``df[["anomaly", "changepoint"]]`` with the features): a changepoint inside the 400
+  training rows has no window (``other/2``'s fault starts at row 104; older notebooks
+  that scored whole files counted its two windows as missed).
 
 Our outlier prediction for a row is "an alert of the pump is open after that
 row's slot"; scores use the rows of the file only (the loader's grid also holds
@@ -117,9 +117,6 @@ class FileResult:
     """The ``changepoint`` column on the scored rows."""
     timestamps: FloatArray
     """Timestamps of the scored rows."""
-    warmup_changepoints: tuple[float, ...] = ()
-    """Times of the ``changepoint`` column's marks inside the training rows: windows no prediction can reach,
-    which SKAB's protocol still scores (as missed, unless a window reaches into the test rows)."""
 
     @property
     def group(self) -> str:
@@ -151,7 +148,7 @@ def score_files(files: Sequence[FileResult]) -> Scores:
     nab_files = []
     nab_opened = []
     for f in files:
-        true_cp = [*f.warmup_changepoints, *times_of(f.changepoints, f.timestamps)]
+        true_cp = times_of(f.changepoints, f.timestamps)
         nab_files.append((true_cp, times_of(changepoints_of(f.predicted), f.timestamps)))
         nab_opened.append((true_cp, times_of(f.trace.opened[f.test], f.timestamps)))
     nab = skab_nab(nab_files)
@@ -208,29 +205,19 @@ class SkabResult:
 
 
 def file_result(rec: Recording, trace: Trace) -> FileResult:
-    """One replayed recording's scored part: the rows after the training rows, and the training rows' changepoints.
+    """One replayed recording's scored part: labels, changepoints and predictions of the rows after the training rows.
 
     >>> ts = np.arange(6, dtype=np.float64)
     >>> cp = np.array([0, 1, 0, 0, 1, 0], bool)
     >>> rec = Recording("other/2", "pump", ("pump.x",), ("",), ts, np.zeros((6, 1)), np.ones(6, bool),
     ...                 labels=np.zeros(6, bool), changepoints=cp, train_rows=3)
-    >>> trace = Trace(*(np.zeros(6, bool),) * 2, *(np.zeros((6, 1)),) * 5)
-    >>> fr = file_result(rec, trace)
-    >>> fr.test.tolist(), fr.warmup_changepoints, fr.changepoints.tolist()
-    ([3, 4, 5], (1.0,), [False, True, False])
+    >>> fr = file_result(rec, Trace(*(np.zeros(6, bool),) * 2, *(np.zeros((6, 1)),) * 5))
+    >>> fr.test.tolist(), fr.changepoints.tolist()
+    ([3, 4, 5], [False, True, False])
     """
-    present = np.flatnonzero(rec.present)
-    warm, test = present[: rec.train_rows], present[rec.train_rows :]
+    test = np.flatnonzero(rec.present)[rec.train_rows :]
     assert rec.labels is not None and rec.changepoints is not None
-    return FileResult(
-        rec.name,
-        trace,
-        test,
-        rec.labels[test],
-        rec.changepoints[test],
-        rec.timestamps[test],
-        tuple(times_of(rec.changepoints[warm], rec.timestamps[warm])),
-    )
+    return FileResult(rec.name, trace, test, rec.labels[test], rec.changepoints[test], rec.timestamps[test])
 
 
 def evaluate_skab(
