@@ -11,6 +11,7 @@ from sentinelle.detect.rest import Rest
 from sentinelle.settings import DetectSettings, TagSettings
 
 from .detect_helpers import batch, stage
+from .novelty_reference import ScalarNovelty
 
 
 def _scores(n: ContextNovelty, xs: list[float] | np.ndarray) -> np.ndarray:
@@ -81,9 +82,9 @@ def test_nan_and_gated_rows_move_nothing() -> None:
     for t in range(30):
         out = n.step(np.array([float(t % 4), np.nan]), np.array([True, True]))
     assert np.isnan(out[1]) and n.seen[1] == 0
-    before = dict(n.memory[0])
+    before = n.table[0].copy()
     out = n.step(np.array([99.0, 1.0]), np.array([False, True]))
-    assert np.isnan(out[0]) and n.memory[0] == before and n.seen[0] == 30
+    assert np.isnan(out[0]) and np.array_equal(n.table[0], before) and n.seen[0] == 30
 
 
 def test_bad_settings_are_refused() -> None:
@@ -143,3 +144,101 @@ def test_a_stepped_range_moves_past_a_new_extreme_so_the_next_ones_do_not_move_i
     assert float(n.high[0]) == 4.0 + 0.5 * 3.0  # beyond the new extreme by half the old width
     _scores(n, [5.0])
     assert float(n.high[0]) == 5.5  # within the stepped range: nothing moved
+
+
+def _hand_made(rows: int, ticks: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row a different tag: a sawtooth, a noisy sine with spikes and level steps, a walk, a flat line, gaps."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(ticks)
+    x = np.empty((ticks, rows))
+    for r in range(rows):
+        kind = r % 4
+        if kind == 0:
+            x[:, r] = (t % (3 + r)).astype(float)
+        elif kind == 1:
+            x[:, r] = 10 * np.sin(t * 2 * np.pi / (20 + r)) + rng.normal(0, 0.5, ticks)
+            x[rng.random(ticks) < 0.01, r] += 60.0 * rng.choice([-1.0, 1.0])
+            x[ticks // 2 :, r] += 25.0  # a level step past the range
+        elif kind == 2:
+            x[:, r] = np.cumsum(rng.normal(0, 1, ticks))
+        else:
+            x[:, r] = 4.0
+    x[rng.random(x.shape) < 0.03] = np.nan
+    learn = rng.random(x.shape) > 0.03  # gated now and then
+    return x, learn
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"range_mode": "expanding", "orders": 1},
+        {"range_mode": "expanding", "orders": 3, "bins": 5},
+        {"range_mode": "frozen", "orders": 2},
+        {"range_mode": "stepped", "orders": 1, "range_step": 0.5},
+        {"range_mode": "stepped", "orders": 2, "range_step": 0.25, "max_contexts": 16},
+    ],
+)
+def test_the_vectorised_detector_scores_exactly_as_the_scalar_reference(kw: dict[str, object]) -> None:
+    args: dict[str, object] = {"bins": 8, "warmup_steps": 30, "max_contexts": 1000} | kw
+    x, learn = _hand_made(8, 1500, seed=11)
+    vec = ContextNovelty(8, **args)  # type: ignore[arg-type]
+    ref = ScalarNovelty(8, **args)  # type: ignore[arg-type]
+    got = np.array([vec.step(row, ok) for row, ok in zip(x, learn, strict=True)])
+    want = np.array([ref.step(row, ok) for row, ok in zip(x, learn, strict=True)])
+    np.testing.assert_array_equal(got, want)  # bit for bit, NaN where NaN
+    assert np.nanmax(got) > 0.5 and np.isfinite(got).sum() > 5000  # the sequences did test something
+    np.testing.assert_array_equal(vec.low, ref.low)
+    np.testing.assert_array_equal(vec.count, [len(m) for m in ref.memory])
+
+
+def test_a_given_range_scores_as_the_scalar_reference() -> None:
+    x, learn = _hand_made(4, 800, seed=5)
+    given = {"low": np.nanmin(x, axis=0), "high": np.nanmax(x, axis=0)}
+    vec = ContextNovelty(4, bins=8, orders=2, warmup_steps=10, max_contexts=100, **given)
+    ref = ScalarNovelty(4, bins=8, orders=2, warmup_steps=10, max_contexts=100, **given)
+    got = np.array([vec.step(row, ok) for row, ok in zip(x, learn, strict=True)])
+    want = np.array([ref.step(row, ok) for row, ok in zip(x, learn, strict=True)])
+    np.testing.assert_array_equal(got, want)
+
+
+def test_outer_cells_keep_the_frozen_width_and_the_farthest_is_open() -> None:
+    n = _novelty(range_mode="frozen", orders=1, bins=4, outer_cells=3)
+    _scores(n, [0.0, 1.0, 2.0, 4.0] * 10)  # range 0 … 4: cells of width 1
+    cells = [n.cell(0, v) for v in (-0.5, -1.5, -2.5, -50.0, 4.5, 5.5, 6.5, 50.0, 3.99)]
+    assert cells == [4, 6, 8, 8, 5, 7, 9, 9, 3]
+    assert _scores(n, [5.5])[0] == 1.0  # a cell never seen
+    assert _scores(n, [0.0, 5.5, 0.0, 5.5])[-1] == 0.0  # … until learned
+
+
+def test_a_requantised_range_carries_what_it_learned_to_the_new_cells() -> None:
+    kw: dict[str, object] = {"range_mode": "stepped", "orders": 1, "bins": 4, "range_step": 1.0}
+    moved, kept = _novelty(**kw, requantise=True), _novelty(**kw)
+    saw = [0.0, 1.0, 2.0, 3.0] * 30
+    for n in (moved, kept):
+        _scores(n, saw)
+        _scores(n, [7.0])  # a new extreme: the range becomes 0 … 10, cells of width 2.5 (were 0.75)
+    assert (float(moved.low[0]), float(moved.high[0])) == (0.0, 10.0)
+    # Old cells 0, 1, 2 (centres 0.375, 1.125, 1.875) became cell 0, old cell 3 (2.625) cell 1: four contexts
+    # merged into two, 0 → {0, 1} and 1 → {0, the extreme's cell 2}.
+    assert moved.count[0] == 2 and kept.count[0] == 4
+    assert moved.table[0, :2].tolist() == [0b11, 0b101]
+    after = [0.0, 1.0, 2.0, 3.0] * 3  # now cells 0 0 0 1 …; its first value follows the extreme (new)
+    assert np.max(_scores(moved, after)[1:]) == 0.0
+    assert np.max(_scores(kept, after)[1:]) > 0.0  # kept numbers: cell 0 → 0 was never seen
+
+
+def test_a_flat_warm_up_then_requantised_keeps_the_flat_cell() -> None:
+    n = _novelty(range_mode="expanding", orders=1, bins=4, requantise=True)
+    _scores(n, [5.0] * 30)
+    first = _scores(n, [9.0])[0]  # the range grows: 5 … 9, the flat cell (the old cell 0) is cell 0
+    assert first == 1.0
+    assert n.history[0, -1] == 3  # the new value's cell
+    assert _scores(n, [5.0])[0] == 1.0  # 9 → 5: never seen (9 was new)
+    assert _scores(n, [5.0])[0] == 0.0  # 5 → 5: learned while flat, carried over
+
+
+def test_too_many_contexts_for_the_table_are_refused() -> None:
+    with pytest.raises(ValueError, match="fewer bins or orders"):
+        _novelty(bins=30, orders=3)
+    with pytest.raises(ValueError, match="outer"):
+        _novelty(bins=60, outer_cells=2)

@@ -273,6 +273,18 @@ class DetectSettings(_Section):
     novelty_range_step: float = Field(
         default=0.5, gt=0, le=10, description="stepped range: how far beyond a new extreme its end moves (widths)."
     )
+    novelty_outer_cells: int = Field(
+        default=1,
+        ge=1,
+        le=29,
+        description="frozen range: cells of the range's cell width below and above it (the last one open), where "
+        "new extremes land.",
+    )
+    novelty_requantise: bool = Field(
+        default=False,
+        description="expanding or stepped range: when the range moves, each learned cell becomes the new cell of "
+        "its centre (contexts and what they predicted), instead of keeping a number that now means other values.",
+    )
     novelty_warmup_steps: int = Field(default=100, ge=1, description="Values a tag has before it is scored.")
     novelty_max_contexts: int = Field(
         default=10_000, ge=16, description="Contexts remembered per tag (then only known ones learn new values)."

@@ -13,7 +13,7 @@ per-tag score by maximum all the same (``tag_score``), as chosen on NAB's tuning
 does not join what the other detectors' flags compare (``tag_surprise``): its own flag
 level is ``detect.novelty_flag_score``.  The values seen are the gated ones
 (``tick.clean``): a gated tick moves nothing.  State: the ranges, counts, each tag's last
-cells and its contexts (flattened), saved by name.
+cells and its contexts (the remembered ones, as keys and masks), saved by name.
 """
 
 from __future__ import annotations
@@ -37,15 +37,20 @@ class NoveltyDetector:
         self.layout = lay
         self.flag_score = s.novelty_flag_score
         self.grace = s.grace_period_steps
-        self.novelty = ContextNovelty(
-            lay.n,
-            bins=s.novelty_bins,
-            orders=s.novelty_orders,
-            warmup_steps=s.novelty_warmup_steps,
-            max_contexts=s.novelty_max_contexts,
-            range_mode=s.novelty_range,
-            range_step=s.novelty_range_step,
-        )
+        try:
+            self.novelty = ContextNovelty(
+                lay.n,
+                bins=s.novelty_bins,
+                orders=s.novelty_orders,
+                warmup_steps=s.novelty_warmup_steps,
+                max_contexts=s.novelty_max_contexts,
+                range_mode=s.novelty_range,
+                range_step=s.novelty_range_step,
+                outer_cells=s.novelty_outer_cells,
+                requantise=s.novelty_requantise,
+            )
+        except ValueError as e:
+            raise ConfigError(f"detect.novelty_*: {e}") from e
         self.score = np.full(lay.n, np.nan)
         self.spec = Spec.per_tag("contextual_novelty", ctx)
 
@@ -72,16 +77,14 @@ class NoveltyDetector:
         )
 
     def state(self) -> bytes:
+        # Saved as the per-row dicts of contexts were (version 1): each row's remembered contexts' keys and masks.
         nv = self.novelty
-        history = np.full((nv.n, nv.orders), -1, dtype=np.int64)
-        for row, h in enumerate(nv.history):
-            history[row, nv.orders - len(h) :] = h
-        sizes = np.array([len(m) for m in nv.memory], dtype=np.int64)
-        keys = np.array([k for m in nv.memory for k in m], dtype=np.int64)
-        masks = np.array([v for m in nv.memory for v in m.values()], dtype=np.int64)
-        arrays = {"low": nv.low, "high": nv.high, "seen": nv.seen, "history": history}
-        arrays |= {"sizes": sizes, "keys": keys, "masks": masks}
-        return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "orders": nv.orders})
+        held = nv.table != 0
+        keys = np.broadcast_to(nv.slot_keys(), nv.table.shape)[held]
+        arrays = {"low": nv.low, "high": nv.high, "seen": nv.seen, "history": nv.history}
+        arrays |= {"sizes": held.sum(axis=1).astype(np.int64), "keys": keys, "masks": nv.table[held]}
+        meta = {"tags": list(self.layout.tags), "orders": nv.orders, "cells": nv.cells}
+        return pack(self.name, _VERSION, arrays, meta)
 
     def restore(self, blob: bytes) -> None:
         arrays, meta = unpack(blob, self.name, _VERSION)
@@ -89,14 +92,20 @@ class NoveltyDetector:
         nv = self.novelty
         if meta.get("orders") != nv.orders:
             raise ConfigError(f"{self.name}: saved with contexts of order {meta.get('orders')}, not {nv.orders}")
+        if meta.get("cells", nv.bins + 2) != nv.cells:
+            raise ConfigError(f"{self.name}: saved with {meta.get('cells')} cells a tag, not {nv.cells}")
+        slot_of = {int(k): j for j, k in enumerate(nv.slot_keys())}
+        keys = arrays["keys"].tolist()
+        if any(k not in slot_of for k in keys):
+            raise ConfigError(f"{self.name}: saved contexts that {nv.cells} cells of {nv.orders} orders cannot hold")
+        rows = np.repeat(np.arange(nv.n), arrays["sizes"])
+        table = np.zeros_like(nv.table)
+        table[rows, [slot_of[k] for k in keys]] = arrays["masks"]
         nv.low, nv.high, nv.seen = arrays["low"], arrays["high"], arrays["seen"]
-        nv.history = [[int(c) for c in row if c >= 0] for row in arrays["history"]]
-        ends = np.cumsum(arrays["sizes"])
-        starts = ends - arrays["sizes"]
-        keys, masks = arrays["keys"], arrays["masks"]
-        nv.memory = [
-            dict(zip(keys[a:b].tolist(), masks[a:b].tolist(), strict=True)) for a, b in zip(starts, ends, strict=True)
-        ]
+        nv.history = np.asarray(arrays["history"], dtype=np.int64)
+        nv.length = (nv.history >= 0).sum(axis=1).astype(np.int64)
+        nv.table = table
+        nv.count = (table != 0).sum(axis=1).astype(np.int64)
 
 
 def build(ctx: BuildContext) -> list[NoveltyDetector]:
