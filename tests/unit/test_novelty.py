@@ -132,8 +132,24 @@ def test_the_stage_joins_novelty_to_the_published_score_and_rests_it() -> None:
     assert parts[601 + onset] > 0.0  # though the detector still found something new (order 2)
 
 
-def test_novelty_is_off_by_default() -> None:
-    assert not DetectSettings().novelty_enabled
+def test_novelty_scores_by_default_and_opens_alerts_only_when_asked() -> None:
+    s = DetectSettings()
+    assert s.novelty_enabled and not s.novelty_opens_alerts
+    tags = [TagSettings(name="a.t", asset="a", node_id="ns=2;s=t", period_s=1.0)]
+    opened = {}
+    for opens in (False, True):
+        frozen = {"novelty_range": "frozen", "novelty_outer_cells": 8, "novelty_orders": 1}
+        st, _ = stage(tags, novelty_opens_alerts=opens, score_rest_steps=0, **frozen)
+        kinds, peak = [], 0.0
+        for k in range(400):
+            # A sawtooth, then a climb out of its range: a fresh outer cell every tick for a while.
+            v = float(k % 4) if k < 300 else min(3.0 + 0.5 * (k - 299), 9.0)
+            kinds += [e.kind for e in st.process(batch(tags, float(k), [v], [v]))]
+            assert st.last_tick is not None
+            peak = max(peak, float(dict(st.last_tick.parts)["contextual_novelty"][0]))
+        assert peak == 1.0  # it scored either way
+        opened[opens] = kinds.count("contextual_novelty")
+    assert opened[False] == 0 and opened[True] >= 1
 
 
 def test_a_stepped_range_moves_past_a_new_extreme_so_the_next_ones_do_not_move_it() -> None:
