@@ -15,7 +15,8 @@ Configurations, all measured in the same run:
   (``detect.distribution_enabled``, the default), k of n;
 * **+ asset** — ``detect.asset_enabled``: the asset-level detector on each asset's 50 tags;
 * **+ asset + rules** — also each tag's static limits, rate limit, stuck and spike checks;
-* **+ novelty** — per-tag only with the contextual novelty (``detect.novelty_enabled``) on.
+* **+ novelty** — per-tag only with the contextual novelty (``detect.novelty_enabled``) on;
+* **shipped defaults** — the residuals and the contextual novelty (scoring only), as the daemon ships.
 
 Beside them, the per-tag **scorer alone**, new and old on the same batches: the calibrated
 surprise (``ResidualScorer.score``, numpy over the rows) against the River ``GaussianScorer``
@@ -77,6 +78,7 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "+ asset": {"asset": True, "rules": False},
     "+ asset + rules": {"asset": True, "rules": True},
     "+ novelty": {"asset": False, "rules": False, "novelty": True},
+    "shipped defaults": {"asset": False, "rules": False, "distribution": False, "novelty": True},
 }
 
 
