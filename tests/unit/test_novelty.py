@@ -258,3 +258,44 @@ def test_too_many_contexts_for_the_table_are_refused() -> None:
         _novelty(bins=30, orders=3)
     with pytest.raises(ValueError, match="outer"):
         _novelty(bins=60, outer_cells=2)
+
+
+def test_a_configured_range_per_row_is_used_as_given_and_other_rows_learn_theirs() -> None:
+    x, learn = _hand_made(4, 800, seed=7)
+    low = np.array([np.nanmin(x[:, 0]) - 1.0, np.nan, -20.0, np.nan])
+    high = np.array([np.nanmax(x[:, 0]) + 1.0, np.nan, 20.0, np.nan])
+    kw: dict[str, object] = {"bins": 8, "orders": 1, "warmup_steps": 30, "max_contexts": 100}
+    kw |= {"range_mode": "stepped", "range_step": 0.25, "requantise": True}
+    mixed = ContextNovelty(4, low=low, high=high, **kw)  # type: ignore[arg-type]
+    given = ContextNovelty(4, low=np.nan_to_num(low, nan=0.0), high=np.nan_to_num(high, nan=1.0), **kw)  # type: ignore[arg-type]
+    online = ContextNovelty(4, **kw)  # type: ignore[arg-type]
+    got = np.array([mixed.step(r, ok) for r, ok in zip(x, learn, strict=True)])
+    want_given = np.array([given.step(r, ok) for r, ok in zip(x, learn, strict=True)])
+    want_online = np.array([online.step(r, ok) for r, ok in zip(x, learn, strict=True)])
+    np.testing.assert_array_equal(got[:, [0, 2]], want_given[:, [0, 2]])
+    np.testing.assert_array_equal(got[:, [1, 3]], want_online[:, [1, 3]])
+    assert (float(mixed.low[2]), float(mixed.high[2])) == (-20.0, 20.0)  # the configured range never moved
+    with pytest.raises(ValueError, match="low not above high"):
+        ContextNovelty(1, low=np.array([2.0]), high=np.array([1.0]), **kw)  # type: ignore[arg-type]
+
+
+def test_a_tag_s_engineering_range_reaches_the_detector_and_survives_a_restore() -> None:
+    tags = [
+        TagSettings(name="a.t", asset="a", node_id="ns=2;s=t", period_s=1.0, eu_low=0.0, eu_high=100.0),
+        TagSettings(name="a.u", asset="a", node_id="ns=2;s=u", period_s=1.0),
+    ]
+    stages = [stage(tags)[0], stage([tags[0].model_copy(update={"eu_high": 50.0}), tags[1]])[0]]
+    dets = []
+    for st in stages:
+        for k in range(50):
+            st.process(batch(tags, float(k), [float(k % 4), float(k % 4)], [float(k % 4), float(k % 4)]))
+        g = next(iter(st._groups.values()))
+        dets.append(next(d for d in g.detectors if isinstance(d, NoveltyDetector)))
+    det = dets[0]
+    assert (float(det.novelty.low[0]), float(det.novelty.high[0])) == (0.0, 100.0)
+    assert (float(det.novelty.low[1]), float(det.novelty.high[1])) == (0.0, 3.0)  # learned
+    dets[1].restore(det.state())  # saved with 0 … 100, now configured 0 … 50: the configuration wins
+    assert (float(dets[1].novelty.low[0]), float(dets[1].novelty.high[0])) == (0.0, 50.0)
+    assert float(dets[1].novelty.high[1]) == 3.0  # a learned range comes from the state
+    with pytest.raises(ValueError, match="go together"):
+        TagSettings(name="a.v", asset="a", node_id="ns=2;s=v", eu_low=1.0)

@@ -15,8 +15,9 @@ coarse values it has produced before, and an anomaly is a sequence it has not.
    forgotten when it freezes); ``"stepped"``: expanding during the warm-up, then a new
    extreme moves the range's end ``range_step`` of its width beyond the value, so the
    cells move rarely; or a given range (``low``/``high``: a configured engineering range,
-   as OPC-UA's EURange; evaluations that hand each series its own min and max — which
-   peeks at the future — may only report it as such).  ``requantise`` (expanding and
+   as OPC-UA's EURange, per row — NaN where a row has none and learns its own; evaluations
+   that hand each series its own min and max — which peeks at the future — may only report
+   it as such).  ``requantise`` (expanding and
    stepped ranges): when the range moves, what was learned moves with it — each old cell
    becomes the new cell of its centre, in the contexts and in the cells they predicted —
    instead of keeping cell numbers that now mean other values (CAD OSE re-learns).
@@ -91,6 +92,11 @@ class ContextNovelty:
             raise ValueError(f"range_mode: one of {RANGE_MODES}, not {range_mode!r}")
         if (low is None) != (high is None):
             raise ValueError("a given range needs both low and high")
+        lo_given = np.full(n_rows, np.nan) if low is None else np.asarray(low, dtype=np.float64)
+        hi_given = np.full(n_rows, np.nan) if high is None else np.asarray(high, dtype=np.float64)
+        fixed = np.isfinite(lo_given) & np.isfinite(hi_given)
+        if np.any(np.isfinite(lo_given) != np.isfinite(hi_given)) or np.any(lo_given[fixed] > hi_given[fixed]):
+            raise ValueError("a given range needs both low and high, low not above high")
         if outer_cells < 1 or bins + 2 * outer_cells > MAX_CELLS:
             raise ValueError(f"bins + 2 outer_cells: at most {MAX_CELLS} cells, and at least one outer cell a side")
         self.n = n_rows
@@ -101,10 +107,13 @@ class ContextNovelty:
         self.range_mode = range_mode
         self.range_step = range_step
         self.outer = outer_cells
-        self.given = low is not None
-        self.requantise = requantise and not self.given and range_mode != "frozen"
-        self.low: FloatArray = np.full(n_rows, np.inf) if low is None else np.asarray(low, dtype=np.float64).copy()
-        self.high: FloatArray = np.full(n_rows, -np.inf) if high is None else np.asarray(high, dtype=np.float64).copy()
+        self.fixed: BoolArray = fixed
+        """Rows with a given range (it never moves)."""
+        self.given_low, self.given_high = lo_given, hi_given
+        """The given ranges (NaN: none)."""
+        self.requantise = requantise and range_mode != "frozen"
+        self.low: FloatArray = np.where(fixed, lo_given, np.inf)
+        self.high: FloatArray = np.where(fixed, hi_given, -np.inf)
         self.seen: I64 = np.zeros(n_rows, dtype=np.int64)
         """Values each row has had."""
         self.cells = bins + 2 * outer_cells
@@ -147,8 +156,7 @@ class ContextNovelty:
         return int(self.cells_of(self.low[row : row + 1], self.high[row : row + 1], np.array([x]))[0])
 
     def _learn_range(self, rows: I64, x: FloatArray) -> None:
-        if self.given:
-            return
+        rows, x = rows[~self.fixed[rows]], x[~self.fixed[rows]]
         lo, hi = self.low[rows], self.high[rows]
         warming = self.seen[rows] < self.warmup
         if self.range_mode == "stepped":
@@ -230,9 +238,9 @@ class ContextNovelty:
             write = stored | missed
             self.table[rows[write], slot[write]] = mask[write] | bit[write]
         used = length
-        if self.range_mode == "frozen" and not self.given:
+        if self.range_mode == "frozen":
             # The range froze with this value: contexts learned on a growing range meant other cells.
-            froze = self.seen[rows] == self.warmup
+            froze = (self.seen[rows] == self.warmup) & ~self.fixed[rows]
             if froze.any():
                 self.table[rows[froze]] = 0
                 count[froze] = 0

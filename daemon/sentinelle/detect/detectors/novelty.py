@@ -22,9 +22,13 @@ cells and its contexts (the remembered ones, as keys and masks), saved by name.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from ...errors import ConfigError
+from ...records import FloatArray
+from ...settings import TagSettings
 from ..novelty import ContextNovelty
 from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, pack, unpack
 
@@ -53,6 +57,7 @@ class NoveltyDetector:
                 range_step=s.novelty_range_step,
                 outer_cells=s.novelty_outer_cells,
                 requantise=s.novelty_requantise,
+                **engineering_range(lay.tag_settings),
             )
         except ValueError as e:
             raise ConfigError(f"detect.novelty_*: {e}") from e
@@ -106,11 +111,23 @@ class NoveltyDetector:
         rows = np.repeat(np.arange(nv.n), arrays["sizes"])
         table = np.zeros_like(nv.table)
         table[rows, [slot_of[k] for k in keys]] = arrays["masks"]
-        nv.low, nv.high, nv.seen = arrays["low"], arrays["high"], arrays["seen"]
+        # A configured range (the tag's eu_low / eu_high) is the configuration's, not the saved one.
+        nv.low = np.where(nv.fixed, nv.given_low, arrays["low"])
+        nv.high = np.where(nv.fixed, nv.given_high, arrays["high"])
+        nv.seen = arrays["seen"]
         nv.history = np.asarray(arrays["history"], dtype=np.int64)
         nv.length = (nv.history >= 0).sum(axis=1).astype(np.int64)
         nv.table = table
         nv.count = (table != 0).sum(axis=1).astype(np.int64)
+
+
+def engineering_range(tags: Sequence[TagSettings]) -> dict[str, FloatArray]:
+    """``low``/``high`` per tag from its ``eu_low``/``eu_high`` (NaN: learned online); none if no tag has one."""
+    if all(t.eu_low is None for t in tags):
+        return {}
+    low = np.array([np.nan if t.eu_low is None else t.eu_low for t in tags])
+    high = np.array([np.nan if t.eu_high is None else t.eu_high for t in tags])
+    return {"low": low, "high": high}
 
 
 def build(ctx: BuildContext) -> list[NoveltyDetector]:
