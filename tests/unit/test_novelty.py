@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -194,11 +196,11 @@ def _hand_made(rows: int, ticks: int, seed: int) -> tuple[np.ndarray, np.ndarray
         {"range_mode": "stepped", "orders": 2, "range_step": 0.25, "max_contexts": 16},
     ],
 )
-def test_the_vectorised_detector_scores_exactly_as_the_scalar_reference(kw: dict[str, object]) -> None:
-    args: dict[str, object] = {"bins": 8, "warmup_steps": 30, "max_contexts": 1000} | kw
+def test_the_vectorised_detector_scores_exactly_as_the_scalar_reference(kw: dict[str, Any]) -> None:
+    args: dict[str, Any] = {"bins": 8, "warmup_steps": 30, "max_contexts": 1000} | kw
     x, learn = _hand_made(8, 1500, seed=11)
-    vec = ContextNovelty(8, **args)  # type: ignore[arg-type]
-    ref = ScalarNovelty(8, **args)  # type: ignore[arg-type]
+    vec = ContextNovelty(8, **args)
+    ref = ScalarNovelty(8, **args)
     got = np.array([vec.step(row, ok) for row, ok in zip(x, learn, strict=True)])
     want = np.array([ref.step(row, ok) for row, ok in zip(x, learn, strict=True)])
     np.testing.assert_array_equal(got, want)  # bit for bit, NaN where NaN
@@ -227,7 +229,7 @@ def test_outer_cells_keep_the_frozen_width_and_the_farthest_is_open() -> None:
 
 
 def test_a_requantised_range_carries_what_it_learned_to_the_new_cells() -> None:
-    kw: dict[str, object] = {"range_mode": "stepped", "orders": 1, "bins": 4, "range_step": 1.0}
+    kw: dict[str, Any] = {"range_mode": "stepped", "orders": 1, "bins": 4, "range_step": 1.0}
     moved, kept = _novelty(**kw, requantise=True), _novelty(**kw)
     saw = [0.0, 1.0, 2.0, 3.0] * 30
     for n in (moved, kept):
@@ -264,11 +266,11 @@ def test_a_configured_range_per_row_is_used_as_given_and_other_rows_learn_theirs
     x, learn = _hand_made(4, 800, seed=7)
     low = np.array([np.nanmin(x[:, 0]) - 1.0, np.nan, -20.0, np.nan])
     high = np.array([np.nanmax(x[:, 0]) + 1.0, np.nan, 20.0, np.nan])
-    kw: dict[str, object] = {"bins": 8, "orders": 1, "warmup_steps": 30, "max_contexts": 100}
+    kw: dict[str, Any] = {"bins": 8, "orders": 1, "warmup_steps": 30, "max_contexts": 100}
     kw |= {"range_mode": "stepped", "range_step": 0.25, "requantise": True}
-    mixed = ContextNovelty(4, low=low, high=high, **kw)  # type: ignore[arg-type]
-    given = ContextNovelty(4, low=np.nan_to_num(low, nan=0.0), high=np.nan_to_num(high, nan=1.0), **kw)  # type: ignore[arg-type]
-    online = ContextNovelty(4, **kw)  # type: ignore[arg-type]
+    mixed = ContextNovelty(4, low=low, high=high, **kw)
+    given = ContextNovelty(4, low=np.nan_to_num(low, nan=0.0), high=np.nan_to_num(high, nan=1.0), **kw)
+    online = ContextNovelty(4, **kw)
     got = np.array([mixed.step(r, ok) for r, ok in zip(x, learn, strict=True)])
     want_given = np.array([given.step(r, ok) for r, ok in zip(x, learn, strict=True)])
     want_online = np.array([online.step(r, ok) for r, ok in zip(x, learn, strict=True)])
@@ -276,7 +278,7 @@ def test_a_configured_range_per_row_is_used_as_given_and_other_rows_learn_theirs
     np.testing.assert_array_equal(got[:, [1, 3]], want_online[:, [1, 3]])
     assert (float(mixed.low[2]), float(mixed.high[2])) == (-20.0, 20.0)  # the configured range never moved
     with pytest.raises(ValueError, match="low not above high"):
-        ContextNovelty(1, low=np.array([2.0]), high=np.array([1.0]), **kw)  # type: ignore[arg-type]
+        ContextNovelty(1, low=np.array([2.0]), high=np.array([1.0]), **kw)
 
 
 def test_a_tag_s_engineering_range_reaches_the_detector_and_survives_a_restore() -> None:
