@@ -301,3 +301,36 @@ def test_a_tag_s_engineering_range_reaches_the_detector_and_survives_a_restore()
     assert float(dets[1].novelty.high[1]) == 3.0  # a learned range comes from the state
     with pytest.raises(ValueError, match="go together"):
         TagSettings(name="a.v", asset="a", node_id="ns=2;s=v", eu_low=1.0)
+
+
+def test_a_state_saved_by_the_dict_based_detector_restores_and_scores_on_alike() -> None:
+    from sentinelle.detect.detectors.base import pack
+
+    tags = [TagSettings(name=f"a.t{i}", asset="a", node_id=f"ns=2;s=t{i}", period_s=1.0) for i in range(3)]
+    kw: dict[str, Any] = {"bins": 8, "orders": 2, "warmup_steps": 30, "max_contexts": 10_000}
+    kw |= {"range_mode": "stepped", "range_step": 0.5}
+    x, learn = _hand_made(3, 900, seed=9)
+    ref = ScalarNovelty(3, **kw)
+    for row, ok in zip(x[:600], learn[:600], strict=True):
+        ref.step(row, ok)
+    # The blob as the dict-based detector's state() wrote it (version 1).
+    history = np.full((3, 2), -1, dtype=np.int64)
+    for r, h in enumerate(ref.history):
+        history[r, 2 - len(h) :] = h
+    arrays = {"low": ref.low, "high": ref.high, "seen": ref.seen, "history": history}
+    arrays |= {
+        "sizes": np.array([len(m) for m in ref.memory], dtype=np.int64),
+        "keys": np.array([k for m in ref.memory for k in m], dtype=np.int64),
+        "masks": np.array([v for m in ref.memory for v in m.values()], dtype=np.int64),
+    }
+    blob = pack("contextual_novelty", 1, arrays, {"tags": [t.name for t in tags], "orders": 2})
+    settings: dict[str, Any] = {"novelty_orders": 2, "novelty_warmup_steps": 30, "novelty_range_step": 0.5}
+    st, _ = stage(tags, novelty_bins=8, novelty_requantise=False, **settings)
+    st.process(batch(tags, 0.0, [1.0] * 3, [1.0] * 3))  # the stage builds its detectors on its first tick
+    det = next(d for d in next(iter(st._groups.values())).detectors if isinstance(d, NoveltyDetector))
+    assert det.novelty.range_step == 0.5 and det.novelty.range_mode == "stepped"
+    det.restore(blob)
+    got = np.array([det.novelty.step(row, ok) for row, ok in zip(x[600:], learn[600:], strict=True)])
+    want = np.array([ref.step(row, ok) for row, ok in zip(x[600:], learn[600:], strict=True)])
+    np.testing.assert_array_equal(got, want)
+    assert np.nanmax(want) > 0.0
