@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from sentinelle.detect.detectors.base import pack
 from sentinelle.detect.detectors.novelty import NoveltyDetector
 from sentinelle.detect.novelty import ContextNovelty
 from sentinelle.detect.rest import Rest
@@ -304,8 +305,6 @@ def test_a_tag_s_engineering_range_reaches_the_detector_and_survives_a_restore()
 
 
 def test_a_state_saved_by_the_dict_based_detector_restores_and_scores_on_alike() -> None:
-    from sentinelle.detect.detectors.base import pack
-
     tags = [TagSettings(name=f"a.t{i}", asset="a", node_id=f"ns=2;s=t{i}", period_s=1.0) for i in range(3)]
     kw: dict[str, Any] = {"bins": 8, "orders": 2, "warmup_steps": 30, "max_contexts": 10_000}
     kw |= {"range_mode": "stepped", "range_step": 0.5}
