@@ -218,10 +218,12 @@ def asset_warmup(warmup_days: int = WARMUP_DAYS) -> dict[str, Any]:
     return {"asset_warmup_steps": ASSET_WARMUP_ROWS * warmup_days, "asset_warmup_ends_with_history": True}
 
 
-def afdd_rules(file: str, calibration_s: float = 0.0) -> AfddSettings:
-    """The AHU's points for the Guideline 36 conditions (°F, 0..1 commands), at the guideline's defaults."""
+def afdd_rules(file: str, calibration_s: float = 0.0, **overrides: Any) -> AfddSettings:
+    """The AHU's points for the Guideline 36 conditions (°F, 0..1 commands), at the guideline's defaults
+    (``overrides``: more ``[detect.assets.afdd]`` settings, e.g. ``apar_rules=True``)."""
     single_zone = file.startswith("SZ")
     return AfddSettings(
+        **overrides,
         supply_air_temp_tag=tag_name(file, "AHU: Supply Air Temperature"),
         mixed_air_temp_tag=tag_name(file, "AHU: Mixed Air Temperature"),
         return_air_temp_tag=tag_name(file, "AHU: Return Air Temperature"),
