@@ -354,7 +354,8 @@ def with_the_rest(rules: Sequence[DayResult], rest: Sequence[DayResult]) -> DayS
     """Day-level counts when a day is flagged by either replay's alerts (the same days, in the same order): the
     rule-based conditions with the statistical detectors, which run independently of each other."""
     pairs = list(zip(rules, rest, strict=True))
-    assert all((a.file, a.date) == (b.file, b.date) for a, b in pairs)
+    if any((a.file, a.date) != (b.file, b.date) for a, b in pairs):
+        raise ValueError("the two replays scored different days")
     return day_scores([dataclasses.replace(a, alerts_opened=a.alerts_opened + b.alerts_opened) for a, b in pairs])
 
 
