@@ -6,7 +6,9 @@ the mixed air, whose sensor sees stratified air), 2 °F of heat from the supply 
 state must have held 15 minutes before its conditions are tested and a condition must
 hold 30 minutes before it alarms.  They are defaults fixed by the guideline's committee,
 not fitted to any data set, which is why they are ours (in kelvin here: a tolerance is a
-temperature *difference*; ``temperature_unit`` says what the tags are in).
+temperature *difference*; ``temperature_unit`` says what the tags are in).  NIST's APAR rules
+(``apar_rules``, detect/apar.py) bring their own published thresholds: εt = 2 °C, εf = 0.3 on the
+outdoor-air fraction, judged only where outdoor and return air differ by ΔTmin = 5.6 °C.
 """
 
 from __future__ import annotations
