@@ -115,8 +115,8 @@ def summary(results: Sequence[LbnlResult], forecaster: str) -> list[str]:
         "before the runs (`bench/lbnl/tune_apar.py`, `docs/results/lbnl/tuning_apar.json`): at εf 0.3 they added "
         "no tuning day (15/19 faulted, 3/16 fault-free, as Guideline 36 alone); εf 0.1 took one more faulted day "
         "(16/19, the damper stuck open, seen with the damper commanded closed) but flagged 4/16 fault-free days, "
-        "over the rule's 20 % bound. **The headline stays Guideline 36 alone.** Every row below is that single "
-        "choice replayed once over all days. Why the damper leaks stay unseen: on the tuning leak day (20 % of "
+        "over the rule's 20 % bound. **The headline stays Guideline 36 alone.** Each row below is one replay "
+        "over all days, after that choice. Why the damper leaks stay unseen: on the tuning leak day (20 % of "
         "flow) the fraction with the damper commanded closed is about 0.08 against 0.02 on healthy days (from the "
         "CSV, tuning days only), a fifth of εf; no published tolerance resolves it from temperatures.",
         "",
