@@ -188,7 +188,10 @@ async def test_fault_alert_reaches_kafka_and_gauges_reach_prometheus(
                 while len(events) < len(produced):
                     for records in (await consumer.getmany(timeout_ms=500)).values():
                         events.extend(json.loads(r.value) for r in records)
-            key = lambda e: (e["alert_id"], e["event"], e["event_ts"])  # noqa: E731
+
+            def key(e: dict[str, Any]) -> tuple[str, str, float]:
+                return (e["alert_id"], e["event"], e["event_ts"])
+
             assert {key(e) for e in produced} <= {key(e) for e in events}
         finally:
             if proc.poll() is None:

@@ -35,8 +35,8 @@ TINY_MODEL = {
     "vocab_size": 256,
     "analog_window": 8,
 }
+TINY_MIX = {"kernel_synth": 1.0, "industrial": 1.0, "chiller": 0.0, "real": 0.0, "seasonal": 1.0}
 TINY_CORPUS = {
-    "mix": {"kernel_synth": 1.0, "industrial": 1.0, "chiller": 0.0, "real": 0.0, "seasonal": 1.0},
     "seasonal_series": 40,
     "seasonal_length": 256,
     "kernel_synth_series": 40,
@@ -63,8 +63,8 @@ def _settings(out_dir: Path, **train: Any) -> PretrainSettings:
     }
     base.update(train)
     return PretrainSettings(
-        model=ModelSizeSettings(**TINY_MODEL),
-        corpus=CorpusSettings(**{**TINY_CORPUS, "mix": CorpusMix(**TINY_CORPUS["mix"])}),
+        model=ModelSizeSettings.model_validate(TINY_MODEL),
+        corpus=CorpusSettings.model_validate({**TINY_CORPUS, "mix": CorpusMix.model_validate(TINY_MIX)}),
         train=TrainSettings(**base),
     )
 
@@ -148,8 +148,8 @@ def test_bad_config_is_a_config_error(tmp_path: Path) -> None:
 
 def test_cli_pretrain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = ["[model]", *(f"{k} = {v}" for k, v in TINY_MODEL.items()), "[corpus]"]
-    lines += [f"{k} = {v}" for k, v in TINY_CORPUS.items() if k != "mix"]
-    lines += ["[corpus.mix]", *(f"{k} = {v}" for k, v in TINY_CORPUS["mix"].items())]
+    lines += [f"{k} = {v}" for k, v in TINY_CORPUS.items()]
+    lines += ["[corpus.mix]", *(f"{k} = {v}" for k, v in TINY_MIX.items())]
     lines += ["[train]", "batch_size = 8", "validation_windows = 16", 'device = "cpu"', "cpu_threads = 1"]
     config = tmp_path / "pretrain.toml"
     config.write_text("\n".join(lines) + "\n")
