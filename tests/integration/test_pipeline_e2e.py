@@ -209,6 +209,18 @@ def _ts(iso: str) -> float:
     return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
 
 
+def _run_cli(tmp_path: Path, cfg: dict[str, Any]) -> subprocess.CompletedProcess[str]:
+    """``sentinelle run`` on the settings ``cfg`` (written as TOML), to its exit."""
+    path = tmp_path / "s.toml"
+    path.write_text(tomli_w.dumps(cfg))
+    return subprocess.run(
+        [sys.executable, "-m", "sentinelle.cli", "run", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
 def test_unreachable_kafka_at_start_exits_69(tmp_path: Path) -> None:
     cfg = {
         "tags": [{"name": "a.x", "asset": "a", "node_id": "ns=2;s=a.x"}],
@@ -220,14 +232,7 @@ def test_unreachable_kafka_at_start_exits_69(tmp_path: Path) -> None:
         },
         "prometheus": {"enabled": False},
     }
-    path = tmp_path / "s.toml"
-    path.write_text(tomli_w.dumps(cfg))
-    r = subprocess.run(
-        [sys.executable, "-m", "sentinelle.cli", "run", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = _run_cli(tmp_path, cfg)
     assert r.returncode == 69, r.stderr[-2000:]
     assert "unavailable" in r.stderr
 
@@ -241,14 +246,7 @@ def test_required_opcua_server_unreachable_exits_69(tmp_path: Path) -> None:
         "kafka": {"enabled": False},
         "prometheus": {"enabled": False},
     }
-    path = tmp_path / "s.toml"
-    path.write_text(tomli_w.dumps(cfg))
-    r = subprocess.run(
-        [sys.executable, "-m", "sentinelle.cli", "run", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    r = _run_cli(tmp_path, cfg)
     assert r.returncode == 69, r.stderr[-2000:]
     assert "unreachable at start" in r.stderr
 
