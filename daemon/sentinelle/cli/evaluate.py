@@ -94,7 +94,7 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
     import time
 
     from ..evaluation.nab_corpus import load_corpus
-    from ..evaluation.nab_stream import NAB_DETECT, evaluate_nab, write_report
+    from ..evaluation.nab_stream import evaluate_nab, write_report
 
     _setup_logging("INFO")
     data = args.data
@@ -108,9 +108,8 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         files,
         forecasters,
         args.results_dir or out / "results",
-        # NAB's configuration: the shipped defaults plus the distribution-change and contextual-novelty
-        # detectors (off in the daemon: they raise false alarms on a plant's load cycles); each term also alone.
-        detect=NAB_DETECT,
+        # NAB's configuration: the shipped defaults, nothing turned on or off (each score term also alone).
+        detect=None,
         log=log.info,
         forecast_cache=args.forecast_cache,
         only={"model": args.model_files},
