@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from sentinelle.cli import EXIT_CONFIG, EXIT_OK, main
-from sentinelle.evaluation.backtest import LEVELS, BacktestPlan, run_backtest, write_report
+from sentinelle.evaluation.backtest import LEVELS, BacktestPlan, run_backtest
+from sentinelle.evaluation.backtest_report import write_report
 from sentinelle.evaluation.datasets import Series
 from sentinelle.evaluation.scores import pinball
 from sentinelle.records import FloatArray
