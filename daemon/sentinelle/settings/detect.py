@@ -436,6 +436,13 @@ class DetectSettings(_Section):
         description="An asset tick whose score (T², Q or a chart over its limit) reaches this opens the asset alert "
         "at once instead of waiting for k of n (0: never; must be over 1 to mean anything).",
     )
+    asset_clear_score: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Deadband of the asset alert (ISA-18.2): once open, its condition stays on while the score is "
+        "above this (the limit is 1), and only ticks at or below it count towards clearing. 1: no deadband.",
+    )
     asset_likelihood_enabled: bool = Field(
         default=False,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
@@ -530,4 +537,6 @@ class DetectSettings(_Section):
             raise ValueError("asset_open_k and asset_open_n are set together (or neither)")
         if self.asset_open_k is not None and self.asset_open_n is not None and self.asset_open_k > self.asset_open_n:
             raise ValueError(f"asset_open_k ({self.asset_open_k}) must not exceed asset_open_n ({self.asset_open_n})")
+        if self.asset_clear_score < 1.0 and self.asset_likelihood_enabled:
+            raise ValueError("asset_clear_score is a deadband under the raw score's limit, not the likelihood layer's")
         return self
