@@ -271,7 +271,7 @@ async def test_unreachable_opcua_server_is_retried_and_visible_in_metrics(tmp_pa
     path.write_text(tomli_w.dumps(cfg))
     proc = _start_daemon(path, tmp_path / "daemon.log")
     try:
-        async with asyncio.timeout(30):
+        async with asyncio.timeout(90):
             while True:
                 await asyncio.sleep(0.5)
                 try:
