@@ -78,7 +78,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tune_distribution import CACHE, DEFAULT, choose, distribution_scores, nab_files, residual_scores, scores
 
-from _machine import write_result
+from _machine import merged_runs, write_result
 from sentinelle.detect.novelty import ContextNovelty
 from sentinelle.detect.rest import Rest
 from sentinelle.evaluation.nab_corpus import NabFile
@@ -275,8 +275,7 @@ def main() -> None:
         result = run_ship(files)
     else:
         result = run_stage(files)
-    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    runs = {k: v for k, v in old.get("runs", {}).items() if k != args.runner} | {args.runner: result}
+    runs = merged_runs(OUT, args.runner, result)
     settings = {"split": "tuning", "files": len(files), "forecaster": "holt", "rule": "largest standard, 1.0 point"}
     write_result(OUT, "nab_tune_novelty", "cpu", settings, [], runs=runs)
 

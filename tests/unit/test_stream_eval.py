@@ -28,7 +28,7 @@ class ZeroForecaster:
     """Always N(0, 1): a slot's surprise depends on its own value only, so a spike's row is known."""
 
     name = "zero"
-    levels = (0.1, 0.5, 0.9)
+    levels: tuple[float, ...] = (0.1, 0.5, 0.9)
     horizon = 16
 
     def forecast(self, contexts: FloatArray, assets: Sequence[str] | None = None) -> FloatArray:
@@ -38,7 +38,7 @@ class ZeroForecaster:
 
 def _series(n: int, offset_s: float, seed: int = 0) -> Stream:
     rng = np.random.default_rng(seed)
-    return Stream("toy", T0 + offset_s + P * np.arange(n), rng.normal(size=n))
+    return Stream("toy", T0 + offset_s + P * np.arange(float(n)), rng.normal(size=n))
 
 
 def _slot_values(stream: Stream, offset_s: float) -> tuple[dict[int, float], np.ndarray]:

@@ -199,7 +199,8 @@ def _backtest(args: argparse.Namespace) -> int:
     season = args.season or (7 if args.dataset == "electricity" else settings.forecast.season_steps or 1)
     horizons = tuple(args.horizons or sorted({1, settings.forecast.horizon_steps}))
     from ..errors import ModelError
-    from ..evaluation.backtest import BacktestPlan, baseline_forecasters, model_forecasters, run_backtest, write_report
+    from ..evaluation.backtest import BacktestPlan, baseline_forecasters, model_forecasters, run_backtest
+    from ..evaluation.backtest_report import write_report
 
     plan = BacktestPlan(
         horizons=horizons, origins=args.origins, start=start, end=end, context_steps=args.context, season=season
