@@ -384,7 +384,11 @@ CONFIG_NOTE = (
     "and against the forecast made `detect.horizon_steps` = 16 ticks ago (detect/detectors/horizon.py, "
     "`horizon_enabled`), all scored by the calibrated per-tag scorer; *asset model + holt* = the same with Holt as "
     'the daemon\'s forecaster (`forecast.forecaster = "holt"`, its residuals and its horizon forecasts) instead '
-    "of the univariate model. Each forecaster's forecasts and the asset "
+    "of the univariate model; *estimate blind to the newest M slots, made every R* = that row with the asset "
+    "model's estimate reading the tags' contexts only up to M slots before now and the other tags now "
+    "(`forecast.asset_mask_recent_steps` M, chosen on development seeds 2110..2113 by "
+    "bench/chiller/asset_masked.py), made on one slot in R and standing between "
+    "(`forecast.asset_estimate_every_steps`, R fixed a priori for CPU). Each forecaster's forecasts and the asset "
     "model's estimates are computed once per run and shared by the rows (they do not depend on detection)."
 )
 
