@@ -12,7 +12,7 @@ import torch
 from sentinelle.errors import ModelError
 from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.asset_engine import AssetForecaster
-from sentinelle.forecast.asset_model import SentinelleAssetModel
+from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig
 from sentinelle.records import WindowBatch
@@ -30,6 +30,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = SentinelleAssetModel(config)
     with torch.no_grad():
         for group in model.group_layers:
+            assert isinstance(group, GroupAttention)
             group.o_proj.weight.normal_(0, 0.3)
         for p in model.now_head.parameters():
             p.normal_(0, 0.3)

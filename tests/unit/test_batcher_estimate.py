@@ -18,7 +18,7 @@ LEVELS = (0.1, 0.5, 0.9)
 
 
 def window(ts: float, n: int = 3) -> WindowBatch:
-    ctx = np.tile(np.arange(16.0), (n, 1)) + np.arange(n)[:, None]
+    ctx = np.tile(np.arange(16.0), (n, 1)) + np.arange(float(n))[:, None]
     return WindowBatch(
         ts=ts, period_s=1.0, tags=tuple(f"a.t{i}" for i in range(n)), assets=("a",) * n,
         values=ctx[:, -1].copy(), contexts=ctx,

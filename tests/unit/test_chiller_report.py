@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sentinelle.evaluation import chiller_report
 from sentinelle.evaluation.chiller_eval import (
+    FAULT_KINDS,
     ChillerRun,
     Config,
     RunOutcome,
@@ -75,7 +75,7 @@ def test_runs_are_interleaved_so_an_early_stop_is_balanced() -> None:
     assert len(order) == 24 and len({r.name for r in order}) == 24
     slow = ["sensor_drift-0", "fouling-0", "pump_degradation-0"]
     assert order[0].name == "fault-free-0" and [r.name for r in order[1:4]] == slow
-    assert {r.name for r in order[1:8]} == {f"{k}-0" for k in chiller_report.FAULT_KINDS}
+    assert {r.name for r in order[1:8]} == {f"{k}-0" for k in FAULT_KINDS}
     assert order[8].name == "fault-free-1" and order[16].name == "fault-free-2"
 
 
