@@ -40,7 +40,13 @@ def _evaluate_chiller(args: argparse.Namespace) -> int:
     _setup_logging("INFO")
     out = args.out or Path("evaluations") / "chiller"
     extra = None if args.asset_ewma_alpha is None else {"asset_estimate_ewma_alpha": args.asset_ewma_alpha}
-    configs = report_configs(extra, model_rows=not args.without_model_rows, asset_forecaster=args.asset_forecaster)
+    configs = report_configs(
+        extra,
+        model_rows=not args.without_model_rows,
+        asset_forecaster=args.asset_forecaster,
+        asset_mask_recent_steps=args.asset_mask_recent_steps,
+        asset_estimate_every_steps=args.asset_estimate_every_steps,
+    )
     head = run_evaluation(
         out,
         runs_per_kind=args.runs_per_kind,
