@@ -34,6 +34,8 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 	$(VENV)/bin/mypy deploy/grafana
+	$(VENV)/bin/mypy bench
+	$(VENV)/bin/mypy --explicit-package-bases tests
 
 # Grafana dashboards and provisioning under deploy/grafana/, written by its generator (commit the result).
 dashboards: install

@@ -57,3 +57,14 @@ def write_result(out: Path, benchmark: str, device: str, settings: dict[str, Any
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print(f"wrote {out}")
+
+
+def merged_runs(out: Path, runner: str, result: Any) -> dict[str, Any]:
+    """The ``runs`` section of ``out``'s previous result, with ``runner``'s entry replaced by ``result``.
+
+    For scripts whose runners are run one at a time (each takes minutes): one file keeps every
+    runner's latest result, and running one again replaces only its own entry.
+    """
+    old = json.loads(out.read_text()) if out.is_file() else {}
+    runs: dict[str, Any] = old.get("runs", {})
+    return {k: v for k, v in runs.items() if k != runner} | {runner: result}

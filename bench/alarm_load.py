@@ -12,11 +12,13 @@ Writes ``bench/results/alarm_load.json`` with the machine it ran on.
     python bench/alarm_load.py                       # 7 fault runs + 2 fault-free, seeds 200..
     python bench/alarm_load.py --first-seed 300 --fault-free 1
     python bench/alarm_load.py --on novelty --out bench/results/alarm_load_novelty.json   # an opt-in detector on
+    python bench/alarm_load.py --set novelty_opens_alerts=true --out …   # any detect setting
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -62,8 +64,16 @@ def main() -> None:
         choices=["distribution", "novelty", "horizon"],
         help="opt-in detectors turned on in both configurations (detect.<name>_enabled)",
     )
+    ap.add_argument(
+        "--set",
+        nargs="*",
+        default=[],
+        metavar="KEY=JSON",
+        help="detect settings set in both configurations, e.g. novelty_opens_alerts=true",
+    )
     args = ap.parse_args()
     opt_in: dict[str, Any] = {f"{name}_enabled": True for name in args.on}
+    opt_in |= {k: json.loads(v) for k, v in (item.split("=", 1) for item in args.set)}
     plan = chiller_plan(runs_per_kind=1, fault_free_runs=args.fault_free, first_seed=args.first_seed)
     assert not any(is_benchmark_seed(r.seed) for r in plan), "development seeds only"
     started = time.perf_counter()
@@ -85,7 +95,7 @@ def main() -> None:
         {
             "forecaster": "holt",
             "configuration": "per-tag + rules",
-            "opt_in": sorted(opt_in),
+            "opt_in": {k: opt_in[k] for k in sorted(opt_in)},
             "seeds": [r.seed for r in plan],
         },
         rows,

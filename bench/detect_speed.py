@@ -14,7 +14,9 @@ Configurations, all measured in the same run:
 * **per-tag only** — the baseline: the residuals and the distribution-change detector
   (``detect.distribution_enabled``, the default), k of n;
 * **+ asset** — ``detect.asset_enabled``: the asset-level detector on each asset's 50 tags;
-* **+ asset + rules** — also each tag's static limits, rate limit, stuck and spike checks.
+* **+ asset + rules** — also each tag's static limits, rate limit, stuck and spike checks;
+* **+ novelty** — per-tag only with the contextual novelty (``detect.novelty_enabled``) on;
+* **shipped defaults** — the residuals and the contextual novelty (scoring only), as the daemon ships.
 
 Beside them, the per-tag **scorer alone**, new and old on the same batches: the calibrated
 surprise (``ResidualScorer.score``, numpy over the rows) against the River ``GaussianScorer``
@@ -39,6 +41,7 @@ Prints a table and writes ``bench/results/detect_speed.json`` with the machine i
     python bench/detect_speed.py --sizes 1000 --measure-ticks 50
     git archive HEAD~1 daemon | tar -x -C /tmp/before
     python bench/detect_speed.py --sizes 10000 --baseline-src /tmp/before/daemon --baseline-label HEAD~1
+    python bench/detect_speed.py --sizes 10000 --configs "per-tag only" "+ novelty" --baseline-src …
 """
 
 from __future__ import annotations
@@ -74,6 +77,8 @@ CONFIGS: dict[str, dict[str, Any]] = {
     "per-tag only": {"asset": False, "rules": False},
     "+ asset": {"asset": True, "rules": False},
     "+ asset + rules": {"asset": True, "rules": True},
+    "+ novelty": {"asset": False, "rules": False, "novelty": True},
+    "shipped defaults": {"asset": False, "rules": False, "distribution": False, "novelty": True},
 }
 
 
@@ -138,7 +143,9 @@ def make_stage(n: int, config: dict[str, Any], package: str = "sentinelle") -> D
     stage_module = importlib.import_module(f"{package}.detect.stage")
     metrics_module = importlib.import_module(f"{package}.metrics")
     settings = settings_module.DetectSettings(
-        asset_enabled=config["asset"], distribution_enabled=config.get("distribution", True)
+        asset_enabled=config["asset"],
+        distribution_enabled=config.get("distribution", True),
+        novelty_enabled=config.get("novelty", False),
     )
     tags = make_tags(n, config["rules"], settings_module.TagSettings)
     stage: DetectStage = stage_module.DetectStage(tags, settings, metrics_module.Metrics(CollectorRegistry()))
@@ -288,6 +295,7 @@ def main() -> None:
     )
     ap.add_argument("--baseline-label", help="what the baseline is (a commit), for the JSON; default: the folder")
     ap.add_argument("--no-scorers", action="store_true", help="skip the scorer-alone comparison")
+    ap.add_argument("--configs", nargs="+", choices=list(CONFIGS), help="only these configurations")
     args = ap.parse_args()
     warmup = warmup_ticks()
     if args.baseline_src is not None:
@@ -295,6 +303,8 @@ def main() -> None:
     results = []
     for n in args.sizes:
         for name, config in CONFIGS.items():
+            if args.configs and name not in args.configs:
+                continue
             print(f"-- {n} tags, {name} ...", flush=True)
             rows = time_config(n, config, warmup, args.measure_ticks, baseline=args.baseline_src is not None)
             if not args.no_memory:

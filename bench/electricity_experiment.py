@@ -42,8 +42,8 @@ from sentinelle.evaluation.backtest import (
     ForecastFn,
     baseline_forecasters,
     run_backtest,
-    write_report,
 )
+from sentinelle.evaluation.backtest_report import write_report
 from sentinelle.evaluation.datasets import to_study_units
 from sentinelle.evaluation.heldout import ELECTRICITY_HELDOUT_FROM_TS
 from sentinelle.evaluation.history_data import cut, load_dataset

@@ -127,9 +127,8 @@ def run_scorer(files: list[NabFile], settings: DetectSettings) -> list[FloatArra
     return [out[: f.label.rows, j] for j, f in enumerate(files)]
 
 
-def evaluate(files: list[NabFile], settings: DetectSettings) -> dict[str, Any]:
-    scores = run_scorer(files, settings)
-    pairs = [(f.label, s) for f, s in zip(files, scores, strict=True)]
+def profile_scores(pairs: list[tuple[LabelledFile, FloatArray]]) -> dict[str, Any]:
+    """The normalised NAB score under each profile, and the standard profile's threshold and counts."""
     result: dict[str, Any] = {}
     for p in PROFILES:
         c = score_corpus(pairs, p)
@@ -139,6 +138,12 @@ def evaluate(files: list[NabFile], settings: DetectSettings) -> dict[str, Any]:
             result["detected"] = f"{c.detected}/{c.windows}"
             result["false_positive_rows"] = c.false_positive_rows
     return result
+
+
+def evaluate(files: list[NabFile], settings: DetectSettings) -> dict[str, Any]:
+    scores = run_scorer(files, settings)
+    pairs = [(f.label, s) for f, s in zip(files, scores, strict=True)]
+    return profile_scores(pairs)
 
 
 BASE: dict[str, Any] = {
@@ -231,15 +236,7 @@ REFRACTORY_NOTE = (
 def evaluate_stage(files: list[CorpusFile], settings: DetectSettings) -> dict[str, Any]:
     run = replay_corpus(files, "holt", detect=settings, forecast_cache=CACHE)
     pairs = [(f.labelled, run.results[f.name].score) for f in files]
-    result: dict[str, Any] = {}
-    for p in PROFILES:
-        c = score_corpus(pairs, p)
-        result[p.name] = round(c.normalised, 2)
-        if p.name == "standard":
-            result["threshold"] = c.threshold
-            result["detected"] = f"{c.detected}/{c.windows}"
-            result["false_positive_rows"] = c.false_positive_rows
-    return result
+    return profile_scores(pairs)
 
 
 def choose(rows: list[dict[str, Any]]) -> int:

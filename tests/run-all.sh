@@ -15,6 +15,10 @@ echo "== mypy"
 "$VENV/bin/mypy"
 "$VENV/bin/mypy" deploy/grafana
 "$VENV/bin/mypy" bench   # benchmarks and experiment scripts are type-checked too (strict, from pyproject)
+# The tests too. They are namespace packages (no __init__.py; pytest imports them with --import-mode=importlib)
+# whose modules import each other relatively (`from .detect_helpers import ...`): module names from the root.
+# Not in pyproject: bench's scripts import their siblings as top-level modules (`import _machine`).
+"$VENV/bin/mypy" --explicit-package-bases tests
 echo "== dashboards"
 "$VENV/bin/python" deploy/grafana/dashboards.py --check
 echo "== promtool"

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from _machine import write_result
+from _machine import merged_runs, write_result
 from sentinelle.detect.distribution import DistributionShift
 from sentinelle.evaluation.nab_corpus import TUNING, NabFile, load_corpus, split_of
 from sentinelle.evaluation.nab_scorer import PROFILES, score_corpus
@@ -196,8 +196,7 @@ def main() -> None:
     args = ap.parse_args()
     files = nab_files()
     result = run_offline(files) if args.runner == "offline" else run_stage(files)
-    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    runs = {k: v for k, v in old.get("runs", {}).items() if k != args.runner} | {args.runner: result}
+    runs = merged_runs(OUT, args.runner, result)
     settings = {"split": "tuning", "files": len(files), "forecaster": "holt", "rule": "largest standard, 1.0 point"}
     write_result(OUT, "nab_tune_distribution", "cpu", settings, [], runs=runs)
 

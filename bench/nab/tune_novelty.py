@@ -28,16 +28,37 @@ warm-up, then a new extreme moves the range's end ``range_step`` of its width be
 cells move rarely) — bins × orders × range_step, each with the same rests.  The decision rule
 above is applied to the union of both rounds' rows (``offline`` and ``offline_stepped``).
 
+**Third round** (``offline_range``, issue 13's range lever; written before it ran, 2026-12-06 15:50 UTC,
+rule unchanged and applied to the union of all three rounds' rows): the online range is the gap
+left (peek 71.24 against 63.40), so three range rules, with bins 8 or 12 and orders 1 or 2:
+``requantise`` on a stepped range (steps 0.25, 0.5, 1.0; warm-up 100 or 300) and on an expanding one
+(warm-up 100 or 300) — when the range moves, the learned contexts move with it; a longer warm-up of
+the stepped range (300 or 1000 values, not scored meanwhile); a frozen range with ``outer_cells`` 4
+or 8 of the same width each side (warm-up 100, 300 or 1000) — cells that never move after the
+warm-up, new extremes in fresh cells.  Only the combined score (residual ⊕ distribution ⊕ novelty)
+is a candidate, at five rests: none, (30, 0.259), (100, 0.4), (100, 0.6), (300, 0.6) (the earlier
+rounds' choices and their neighbours; the full 17 would triple the run on the shared machine).
+
+**Shippable set** (``offline_ship``; written before it ran, 2026-12-06 16:05 UTC, while the third round
+ran): the distribution change is off in the daemon (false alarms on the chiller's load cycles, ~31 ms
+a tick at 10,000 tags), so NAB's row is not the shipped defaults while it is on there.  With the
+novelty settings chosen over the three rounds, residual ⊕ novelty is scored at the five rests above
+(the rest chosen among them by the same rule); **the distribution change stays in NAB's configuration
+only if it adds at least 1.0 standard point** to the best such row (the chosen row of the union,
+with it); otherwise NAB runs the daemon's defaults with novelty on (and novelty ships on, scoring only).
+
 Offline, as ``tune_distribution.py``'s offline runner: the residual's per-row scores from
 one cached stage replay, the distribution change over each file's rows (its shipped NAB
 settings), novelty over each file's values, combined and rested per file.  It ignores the
-windows' resampling and the stage's gating (a few rows); ``stage`` replays the chosen
-configuration (``NAB_DETECT``) through the daemon's own path to check it (not run for the
-report of 2026-12-06: ``evaluate --dataset nab`` scored the same on its tuning rows, Holt 63.25
-/ 50.07 / 73.75 against the offline 63.40 / 50.34 / 74.43).
+windows' resampling and the stage's gating (a few rows); ``stage`` replays the shipped
+defaults (as ``evaluate --dataset nab`` runs them) through the daemon's own path to check them
+(``evaluate --dataset nab``'s tuning rows are that check: second round, Holt 63.25 / 50.07 / 73.75
+against the offline 63.40 / 50.34 / 74.43).
 
     python bench/nab/tune_novelty.py offline
     python bench/nab/tune_novelty.py offline_stepped
+    python bench/nab/tune_novelty.py offline_range
+    python bench/nab/tune_novelty.py offline_ship
     python bench/nab/tune_novelty.py stage
 """
 
@@ -57,11 +78,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tune_distribution import CACHE, DEFAULT, choose, distribution_scores, nab_files, residual_scores, scores
 
-from _machine import write_result
+from _machine import merged_runs, write_result
 from sentinelle.detect.novelty import ContextNovelty
 from sentinelle.detect.rest import Rest
 from sentinelle.evaluation.nab_corpus import NabFile
-from sentinelle.evaluation.nab_stream import NAB_DETECT, replay_corpus
+from sentinelle.evaluation.nab_stream import replay_corpus
 from sentinelle.records import FloatArray
 from sentinelle.settings import DetectSettings
 
@@ -112,9 +133,19 @@ def rested(per_row: list[FloatArray], steps: int, level: float) -> list[FloatArr
     return [out[: len(s), j].copy() for j, s in enumerate(per_row)]
 
 
-def rest_rows(name: str, cfg: dict[str, Any] | None, per_row: list[FloatArray], files: list[NabFile]) -> list[Any]:
+RANGE_RESTS: list[tuple[int, float]] = [(0, 1.0), (30, 0.259), (100, 0.4), (100, 0.6), (300, 0.6)]
+"""The third round's rests."""
+
+
+def rest_rows(
+    name: str,
+    cfg: dict[str, Any] | None,
+    per_row: list[FloatArray],
+    files: list[NabFile],
+    rests: list[tuple[int, float]] = RESTS,
+) -> list[Any]:
     rows = []
-    for steps, level in RESTS:
+    for steps, level in rests:
         started = time.perf_counter()
         s = rested(per_row, steps, level) if steps else per_row
         row = {"detector": name, "novelty": cfg, "rest_steps": steps, "rest_level": level if steps else None}
@@ -134,8 +165,29 @@ def stepped_grid() -> list[dict[str, Any]]:
     ]
 
 
+def range_grid() -> list[dict[str, Any]]:
+    """The third round: range rules (see the module's text)."""
+    grid: list[dict[str, Any]] = []
+    for b, o in itertools.product((8, 12), (1, 2)):
+        base = NOVELTY_FIRST | {"bins": b, "orders": o}
+        for g, w in itertools.product((0.25, 0.5, 1.0), (100, 300)):
+            grid.append(base | {"range_mode": "stepped", "range_step": g, "warmup_steps": w, "requantise": True})
+        for w in (100, 300):
+            grid.append(base | {"range_mode": "expanding", "warmup_steps": w, "requantise": True})
+        for w in (300, 1000):
+            grid.append(base | {"range_mode": "stepped", "range_step": 0.5, "warmup_steps": w})
+        for c, w in itertools.product((4, 8), (100, 300, 1000)):
+            grid.append(base | {"range_mode": "frozen", "outer_cells": c, "warmup_steps": w})
+    return grid
+
+
 def run_offline(
-    files: list[NabFile], grid: list[dict[str, Any]] | None = None, combined_rows: bool = True
+    files: list[NabFile],
+    grid: list[dict[str, Any]] | None = None,
+    combined_rows: bool = True,
+    only_combined: bool = False,
+    rests: list[tuple[int, float]] = RESTS,
+    earlier_runs: tuple[str, ...] = ("offline",),
 ) -> dict[str, Any]:
     s = DetectSettings()
     residual = residual_scores(files)
@@ -144,9 +196,12 @@ def run_offline(
     rows = rest_rows("combined", None, combined, files) if combined_rows else []
     for cfg in grid if grid is not None else novelty_grid():
         nov = novelty_scores(files, cfg)
-        rows += rest_rows("novelty", cfg, nov, files)
-        rows += rest_rows("combined+novelty", cfg, [np.fmax(a, b) for a, b in zip(combined, nov, strict=True)], files)
-    earlier = json.loads(OUT.read_text())["runs"]["offline"]["grid"] if grid is not None else []
+        if not only_combined:
+            rows += rest_rows("novelty", cfg, nov, files, rests)
+        both = [np.fmax(a, b) for a, b in zip(combined, nov, strict=True)]
+        rows += rest_rows("combined+novelty", cfg, both, files, rests)
+    runs = json.loads(OUT.read_text())["runs"]
+    earlier = [row for name in earlier_runs for row in runs[name]["grid"]] if grid is not None else []
     union = earlier + rows
     chosen = choose([{"s": r["scores"]} for r in union], "s")
     best = union[chosen]
@@ -159,14 +214,41 @@ def run_offline(
             nov = rested(nov, best["rest_steps"], best["rest_level"])
         peek = {"note": "ablation: each file's own min and max as the range (peeks at the future)"}
         peek |= {"scores": scores(files, nov)}
-    note = "index into the first round's grid followed by this one's" if grid is not None else "index into grid"
+    note = "index into grid"
+    if grid is not None:
+        note = f"index into the grids of {', '.join(earlier_runs)}, then this one's"
     return {"grid": rows, "chosen": chosen, "chosen_index": note, "chosen_config": best, "peek_range_ablation": peek}
+
+
+def run_ship(files: list[NabFile]) -> dict[str, Any]:
+    """Residual ⊕ novelty (no distribution change) with the novelty chosen over the three rounds."""
+    runs = json.loads(OUT.read_text())["runs"]
+    best = runs["offline_range"]["chosen_config"]
+    residual = residual_scores(files)
+    nov = novelty_scores(files, best["novelty"])
+    rows = rest_rows(
+        "residual+novelty",
+        best["novelty"],
+        [np.fmax(a, b) for a, b in zip(residual, nov, strict=True)],
+        files,
+        RANGE_RESTS,
+    )
+    chosen = rows[choose([{"s": r["scores"]} for r in rows], "s")]
+    gain = round(best["scores"]["standard"] - chosen["scores"]["standard"], 2)
+    keep = gain >= 1.0
+    return {
+        "grid": rows,
+        "with_distribution": best,
+        "without_distribution": chosen,
+        "standard_gain_of_distribution": gain,
+        "distribution_stays": keep,
+    }
 
 
 def run_stage(files: list[NabFile]) -> dict[str, Any]:
     """The shipped NAB configuration through the daemon's path (``DetectSettings`` as ``evaluate`` builds it)."""
     rows = []
-    for name, detect in (("nab_settings", NAB_DETECT),):
+    for name, detect in (("shipped_defaults", DetectSettings()),):
         run = replay_corpus(files, "holt", detect=detect, forecast_cache=CACHE)
         row: dict[str, Any] = {"change": name, "combined": scores(files, [run.results[f.name].score for f in files])}
         for part in run.results[files[0].name].parts:
@@ -179,17 +261,21 @@ def run_stage(files: list[NabFile]) -> dict[str, Any]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("runner", choices=["offline", "offline_stepped", "stage"])
+    ap.add_argument("runner", choices=["offline", "offline_stepped", "offline_range", "offline_ship", "stage"])
     args = ap.parse_args()
     files = nab_files()
     if args.runner == "offline":
         result = run_offline(files)
     elif args.runner == "offline_stepped":
         result = run_offline(files, stepped_grid(), combined_rows=False)
+    elif args.runner == "offline_range":
+        earlier = ("offline", "offline_stepped")
+        result = run_offline(files, range_grid(), False, True, RANGE_RESTS, earlier)
+    elif args.runner == "offline_ship":
+        result = run_ship(files)
     else:
         result = run_stage(files)
-    old = json.loads(OUT.read_text()) if OUT.is_file() else {}
-    runs = {k: v for k, v in old.get("runs", {}).items() if k != args.runner} | {args.runner: result}
+    runs = merged_runs(OUT, args.runner, result)
     settings = {"split": "tuning", "files": len(files), "forecaster": "holt", "rule": "largest standard, 1.0 point"}
     write_result(OUT, "nab_tune_novelty", "cpu", settings, [], runs=runs)
 

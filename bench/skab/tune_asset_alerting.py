@@ -40,11 +40,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters, replay, replay_settings
-from sentinelle.evaluation.skab import FileResult, in_tuning_split, score_files, skab_recordings
+from sentinelle.evaluation.skab import FileResult, file_result, in_tuning_split, score_files, skab_recordings
 from sentinelle.settings import DetectSettings
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
@@ -98,9 +97,7 @@ def replay_scores(detect: DetectSettings, recs: list[Recording], shared: SharedF
     files = []
     for r in recs:
         assert r.labels is not None and r.changepoints is not None and in_tuning_split(r.name)
-        trace = replay(r, settings, shared["holt"])
-        test = np.flatnonzero(r.present)[r.train_rows :]
-        files.append(FileResult(r.name, trace, test, r.labels[test], r.changepoints[test], r.timestamps[test]))
+        files.append(file_result(r, replay(r, settings, shared["holt"])))
     by_group = {g: scores_of([f for f in files if f.group == g]) for g in GROUPS}
     return {
         "tuning": scores_of(files),

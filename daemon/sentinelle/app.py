@@ -150,7 +150,12 @@ class Daemon:
 
         try:
             model = AssetForecaster(
-                f.asset_model_path, f.quantile_levels, device=f.model_device, max_batch=f.model_max_batch
+                f.asset_model_path,
+                f.quantile_levels,
+                device=f.model_device,
+                max_batch=f.model_max_batch,
+                mask_recent_steps=f.asset_mask_recent_steps,
+                every_steps=f.asset_estimate_every_steps,
             )
         except ModelError as e:
             self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()

@@ -21,18 +21,23 @@ from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.forecast.tokenizer import TSTokenizer
 
 OUT = Path(__file__).resolve().parent / "tiny-model"
-CONFIG = {
-    "context_length": 64,
-    "patch_length": 8,
-    "horizon": 16,
-    "d_model": 32,
-    "num_layers": 1,
-    "num_heads": 2,
-    "d_ff": 64,
-    "dropout": 0.0,
-    "vocab_size": 1024,
-    "token_limit": 15.0,
-}
+
+
+def tiny_config() -> SentinelleTSConfig:
+    return SentinelleTSConfig(
+        context_length=64,
+        patch_length=8,
+        horizon=16,
+        d_model=32,
+        num_layers=1,
+        num_heads=2,
+        d_ff=64,
+        dropout=0.0,
+        vocab_size=1024,
+        token_limit=15.0,
+    )
+
+
 STEPS = 400
 BATCH = 64
 
@@ -57,7 +62,7 @@ def main() -> None:
     torch.manual_seed(0)
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
-    config = SentinelleTSConfig(**CONFIG)
+    config = tiny_config()
     model = SentinelleTSModel(config)
     tokenizer = TSTokenizer(config.vocab_size, config.token_limit)
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.01)
@@ -78,7 +83,8 @@ def main() -> None:
         if step % 100 == 0 or step == STEPS - 1:
             print(f"step {step:4d}  pinball loss {out.loss.item():.4f}")
 
-    model.eval()
+    module: torch.nn.Module = model  # nn.Module's typed eval(); transformers re-wraps it untyped
+    module.eval()
     y = windows(np.random.default_rng(1), 512, ctx + h)
     encoded = tokenizer.encode(y[:, :ctx])
     with torch.inference_mode():

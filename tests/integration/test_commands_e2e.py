@@ -31,7 +31,7 @@ from prometheus_client import CollectorRegistry
 from sentinelle.app import Daemon
 from sentinelle.metrics import Metrics
 from sentinelle.records import Quality, Sample
-from sentinelle.settings import Settings
+from sentinelle.settings import Settings, load_settings
 from sentinelle.sinks.kafka import KafkaSink
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -100,7 +100,7 @@ def _iso(ts: float) -> str:
 
 def _settings(kafka_bootstrap: str, suffix: str) -> Settings:
     """One tag with a high limit at 5.5; the residual detector stays in its grace period (limit alerts only)."""
-    return Settings(
+    return load_settings(
         sources=[{"name": "plant", "url": "opc.tcp://127.0.0.1:1/unused"}],
         tags=[
             {

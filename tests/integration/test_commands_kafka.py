@@ -46,7 +46,7 @@ class Book:
             return CommandOutcome("rejected", "not open", "unknown_alert")
         self.acked.append(alert_id)
         event = AlertEvent(
-            "acknowledged",  # type: ignore[arg-type]
+            "acknowledged",
             alert_id,
             "limit_high",
             asset,

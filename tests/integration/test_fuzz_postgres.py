@@ -59,7 +59,7 @@ def _values_of(sql_type: str) -> st.SearchStrategy[Any]:
         return none | st.integers(-bound, bound)
     if sql_type == "boolean":
         return none | st.booleans()
-    return none | st.text(st.characters(blacklist_characters="\x00", blacklist_categories=("Cs",)), max_size=16)
+    return none | st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=16)
 
 
 @st.composite

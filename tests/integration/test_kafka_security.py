@@ -176,7 +176,7 @@ async def test_command_consumer_over_sasl_ssl(kafka_tls: dict[str, str]) -> None
         group_id=f"sentinelle-test-{suffix}",
     )
     calendar = MaintenanceCalendar()
-    control = OperatorControl({"chiller1"}, calendar, lambda: _NoAlerts(), max_maintenance_s=86_400)  # type: ignore[arg-type, return-value]
+    control = OperatorControl({"chiller1"}, calendar, lambda: _NoAlerts(), max_maintenance_s=86_400)
     emitted: list[AlertEvent] = []
 
     async def emit(evs: list[AlertEvent]) -> None:
@@ -211,7 +211,7 @@ async def test_command_consumer_over_sasl_ssl(kafka_tls: dict[str, str]) -> None
 
 
 async def test_command_consumer_wrong_password(kafka_tls: dict[str, str]) -> None:
-    control = OperatorControl({"chiller1"}, MaintenanceCalendar(), lambda: _NoAlerts(), max_maintenance_s=60)  # type: ignore[arg-type, return-value]
+    control = OperatorControl({"chiller1"}, MaintenanceCalendar(), lambda: _NoAlerts(), max_maintenance_s=60)
 
     async def emit(evs: list[AlertEvent]) -> None:
         return None
@@ -311,7 +311,7 @@ async def test_the_readme_acls_let_the_daemon_work_and_allow_nothing_more(
         await operator.send_and_wait("sentinelle.commands", json.dumps(cmd).encode(), key=b"chiller1")
     finally:
         await operator.stop()
-    control = OperatorControl({"chiller1"}, MaintenanceCalendar(), lambda: _NoAlerts(), max_maintenance_s=86_400)  # type: ignore[arg-type, return-value]
+    control = OperatorControl({"chiller1"}, MaintenanceCalendar(), lambda: _NoAlerts(), max_maintenance_s=86_400)
 
     async def emit(evs: list[AlertEvent]) -> None:
         return None

@@ -44,6 +44,11 @@ def node_id(name: str) -> str:
     return f"ns=2;s={name}"
 
 
+def ua_node(name: str, ns: int) -> ua.NodeId:
+    """The string node id ``name`` in namespace ``ns``, in asyncua's own wrapper types."""
+    return ua.NodeId(ua.String(name), ua.Int16(ns))
+
+
 class PlantServer:
     """A minimal asyncua server: the DOUBLES as Double variables, STRING as a String variable."""
 
@@ -58,10 +63,10 @@ class PlantServer:
         server.set_endpoint(self.url)
         self.ns = await server.register_namespace(NAMESPACE_URI)
         assert self.ns == 2, "node ids in the tests assume namespace index 2"
-        plant = await server.nodes.objects.add_object(ua.NodeId("chiller1", self.ns), "chiller1")
+        plant = await server.nodes.objects.add_object(ua_node("chiller1", self.ns), "chiller1")
         for name in DOUBLES:
-            await plant.add_variable(ua.NodeId(name, self.ns), name, ua.Variant(0.0, ua.VariantType.Double))
-        await plant.add_variable(ua.NodeId(STRING, self.ns), STRING, ua.Variant("off", ua.VariantType.String))
+            await plant.add_variable(ua_node(name, self.ns), name, ua.Variant(0.0, ua.VariantType.Double))
+        await plant.add_variable(ua_node(STRING, self.ns), STRING, ua.Variant("off", ua.VariantType.String))
         await server.start()
         self.server = server
 
@@ -80,8 +85,11 @@ class PlantServer:
     ) -> None:
         assert self.server is not None
         vtype = ua.VariantType.String if name == STRING else ua.VariantType.Double
-        datavalue = ua.DataValue(ua.Variant(value, vtype), StatusCode=ua.StatusCode(status), SourceTimestamp=source_ts)
-        await self.server.write_attribute_value(ua.NodeId(name, self.ns), datavalue)
+        source = None if source_ts is None else ua.DateTime.combine(source_ts.date(), source_ts.timetz())
+        datavalue = ua.DataValue(
+            ua.Variant(value, vtype), StatusCode=ua.StatusCode(ua.UInt32(status)), SourceTimestamp=source
+        )
+        await self.server.write_attribute_value(ua_node(name, self.ns), datavalue)
 
 
 @contextlib.asynccontextmanager

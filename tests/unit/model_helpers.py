@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.forecast.tokenizer import TSTokenizer
+
+ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
+
+
+def in_eval_mode(model: ModuleT) -> ModuleT:
+    """``model.eval()``, through nn.Module's typed method: transformers' PreTrainedModel re-declares it unannotated."""
+    torch.nn.Module.eval(model)
+    return model
 
 
 def forecast_with(model: SentinelleTSModel, x: np.ndarray) -> np.ndarray:
@@ -36,4 +44,4 @@ def small_model(**branches: Any) -> SentinelleTSModel:
         dropout=0.0,
         **branches,
     )
-    return SentinelleTSModel(config).eval()
+    return in_eval_mode(SentinelleTSModel(config))

@@ -229,14 +229,14 @@ def test_each_event_of_an_alert_has_its_own_stable_event_id(validator: Draft2020
     """event_id = alert id + position in the alert's life + event: distinct per event, the same when re-made."""
     from prometheus_client import CollectorRegistry
 
-    from sentinelle.detect.alerts import AlertBook, Observation
+    from sentinelle.detect.alerts import AlertBook, AlertKey, Observation
     from sentinelle.metrics import Metrics
     from sentinelle.settings import DetectSettings
 
     def life() -> list[str]:
         settings = DetectSettings(update_min_interval_s=0.0, rearm_steps=0, rearm_min_s=0.0)
         book = AlertBook(Metrics(CollectorRegistry()), settings)
-        key = ("limit_high", "c1.t")
+        key: AlertKey = ("limit_high", "c1.t")
         obs = Observation(ts=60.0, actual=5.3, forecast=5.0, lower=4.9, upper=5.1, z=0.1, score=0.0, unit="degC")
         events = [book.open_alert(key, asset="c1", tag="c1.t", obs=obs, magnitude=0.1, contributors=(), limit=5.2)]
         update = book.maybe_update(key, obs, 1.0, ())

@@ -12,7 +12,7 @@ import torch
 from sentinelle.errors import ModelError
 from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.asset_engine import AssetForecaster
-from sentinelle.forecast.asset_model import SentinelleAssetModel
+from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.model import SentinelleTSConfig
 from sentinelle.records import WindowBatch
@@ -30,6 +30,7 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     model = SentinelleAssetModel(config)
     with torch.no_grad():
         for group in model.group_layers:
+            assert isinstance(group, GroupAttention)
             group.o_proj.weight.normal_(0, 0.3)
         for p in model.now_head.parameters():
             p.normal_(0, 0.3)
@@ -106,3 +107,80 @@ def test_a_window_batch_is_estimated_per_asset_and_a_lone_tag_gets_none(checkpoi
     # A row's own value now is not an input of its own estimate.
     moved = dataclasses.replace(window, values=window.values + np.array([5.0, 0.0, 0.0, 0.0]))
     np.testing.assert_allclose(f.estimate_window(moved)[0], est[0], rtol=1e-9)
+
+
+def _window(contexts: np.ndarray) -> WindowBatch:
+    g = contexts.shape[0]
+    return WindowBatch(
+        ts=0.0, period_s=1.0, tags=tuple(f"a.{i}" for i in range(g)), assets=("a",) * g,
+        values=contexts[:, -1].copy(), contexts=contexts,
+    )  # fmt: skip
+
+
+def test_a_masked_estimate_does_not_read_the_newest_slots_but_reads_the_others_now(checkpoint: Path) -> None:
+    x = groups(1, 3, 101)[0]  # 100 slots of past (the fixture's context is 64) and "now"
+    blind = AssetForecaster(checkpoint, LEVELS, mask_recent_steps=32)
+    full = AssetForecaster(checkpoint, LEVELS)
+    ramped = x.copy()
+    ramped[0, -33:-1] += np.linspace(0.0, 30.0, 32)  # tag 0's newest 32 slots of past drift away
+    est, moved = blind.estimate_window(_window(x)), blind.estimate_window(_window(ramped))
+    np.testing.assert_allclose(moved, est, rtol=1e-9)  # the masked slots are not read, by any tag
+    assert not np.allclose(full.estimate_window(_window(ramped)), full.estimate_window(_window(x)))
+    other = x.copy()
+    other[1, -1] += 20.0  # another tag's value now moves: tag 0's estimate (from the others) moves
+    assert not np.allclose(blind.estimate_window(_window(other))[0], est[0])
+    assert np.isfinite(est).all()
+
+
+def test_a_mask_must_leave_a_quarter_of_the_context(checkpoint: Path) -> None:
+    assert AssetForecaster(checkpoint, LEVELS, mask_recent_steps=48).mask_recent_steps == 48
+    for bad in (49, -1):
+        with pytest.raises(ModelError, match="mask_recent_steps"):
+            AssetForecaster(checkpoint, LEVELS, mask_recent_steps=bad)
+
+
+def test_the_shipped_asset_model_masked_does_not_follow_a_drifting_sensor() -> None:
+    """The package's checkpoint on a coupled asset (y = a + b + noise of σ 0.02) whose y transmitter
+    drifts by 1.0 over its newest 200 slots: the full-context estimate follows the drift (the residual
+    changes little), the estimate blind to the newest 256 slots does not (the drift stays in the residual)."""
+    from sentinelle.evaluation.chiller_report import asset_checkpoint
+
+    rng = np.random.default_rng(3)
+    n = 513
+    a = 20.0 + np.cumsum(rng.normal(0, 0.05, n))
+    b = 10.0 + np.cumsum(rng.normal(0, 0.05, n))
+    y = a + b + rng.normal(0, 0.02, n)
+    drifted = y + np.concatenate([np.zeros(n - 200), np.linspace(0.0, 1.0, 200)])
+
+    def residual(mask: int, tag: np.ndarray) -> float:
+        contexts = np.stack([a, b, tag])
+        est = AssetForecaster(asset_checkpoint(), LEVELS, mask_recent_steps=mask).estimate_window(_window(contexts))
+        return float(contexts[2, -1] - est[2, 1])
+
+    assert residual(256, drifted) - residual(256, y) > 0.8
+    assert abs(residual(0, drifted) - residual(0, y)) < 0.3
+
+
+def _slide(x: np.ndarray, ts: float) -> WindowBatch:
+    w = _window(x)
+    return dataclasses.replace(w, ts=ts)
+
+
+def test_every_steps_holds_an_estimate_within_its_history_only(checkpoint: Path) -> None:
+    """R = 4: slots 0..3 of one history share slot 0's estimate, slot 4 is new; another history at slot 1
+    (a restart, another recording) is estimated afresh."""
+    x = groups(1, 3, 110)[0]
+    every = AssetForecaster(checkpoint, LEVELS, every_steps=4)
+    plain = AssetForecaster(checkpoint, LEVELS)
+    got = [every.estimate_window(_slide(x[:, : 101 + k], float(k))) for k in range(6)]
+    want = [plain.estimate_window(_slide(x[:, : 101 + k], float(k))) for k in range(6)]
+    for k in range(4):
+        np.testing.assert_allclose(got[k], want[0], rtol=1e-9)
+    np.testing.assert_allclose(got[4], want[4], rtol=1e-9)
+    assert not np.allclose(want[4], want[0])
+    elsewhere = x[:, :102] + 3.0
+    np.testing.assert_allclose(
+        every.estimate_window(_slide(elsewhere, 1.0)), plain.estimate_window(_slide(elsewhere, 1.0)), rtol=1e-9
+    )
+    with pytest.raises(ModelError, match="every_steps"):
+        AssetForecaster(checkpoint, LEVELS, every_steps=0)

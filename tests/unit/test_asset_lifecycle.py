@@ -75,3 +75,30 @@ def test_asset_k_and_n_come_together_and_k_not_over_n() -> None:
     with pytest.raises(ValidationError, match="must not exceed"):
         DetectSettings(asset_open_k=3, asset_open_n=2)
     assert DetectSettings(asset_open_k=2, asset_open_n=3).open_k == 3  # the shared setting is untouched
+
+
+def _cleared_at(events: list[AlertEvent]) -> list[float]:
+    return [e.event_ts for e in events if e.event == "cleared"]
+
+
+def test_a_deadband_keeps_one_alert_through_the_dip_and_clears_later() -> None:
+    plain = _asset_events(DIPPING_FAULT)
+    band = _asset_events(DIPPING_FAULT, asset_clear_score=0.2)
+    assert len(_opened_at(plain)) == 2
+    # The dip's ticks are back inside the limit but their score (the charts decaying) stays over 0.2.
+    assert _opened_at(band) == _opened_at(plain)[:1]
+    assert len(_cleared_at(band)) == 1
+    assert _cleared_at(band)[0] > _cleared_at(plain)[-1]  # after the fault, once the score is down to 0.2
+
+
+def test_a_deadband_never_opens_an_alert_by_itself() -> None:
+    segments = [(20, 0.0), (60, 0.05), (40, 0.0)]  # 1 σ: inside the limit, not inside a deadband of 0.05
+    assert _opened_at(_asset_events(segments)) == []
+    assert _opened_at(_asset_events(segments, asset_clear_score=0.05)) == []
+
+
+def test_the_deadband_is_under_the_limit_and_not_with_the_likelihood_layer() -> None:
+    with pytest.raises(ValidationError):
+        DetectSettings(asset_clear_score=1.5)
+    with pytest.raises(ValidationError, match="deadband"):
+        DetectSettings(asset_clear_score=0.5, asset_likelihood_enabled=True)

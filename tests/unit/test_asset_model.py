@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from sentinelle.forecast import SHIPPED_CHECKPOINT
-from sentinelle.forecast.asset_model import SentinelleAssetModel
+from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
+
+from .model_helpers import in_eval_mode
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "starter_reference_quantiles.npz"
 """Three windows' token ids and the shipped checkpoint's quantiles for them, computed before the
@@ -38,10 +40,11 @@ def small(**extra: object) -> SentinelleAssetModel:
         regression_half_life=32,
         **extra,  # type: ignore[arg-type]
     )
-    model = SentinelleAssetModel(config).eval()
+    model = in_eval_mode(SentinelleAssetModel(config))
     # Trained-like group layers: nonzero outputs, so the tests below can fail.
     with torch.no_grad():
         for group in model.group_layers:
+            assert isinstance(group, GroupAttention)
             group.o_proj.weight.normal_(0, 0.3)
         for p in model.now_head.parameters():
             p.normal_(0, 0.3)
@@ -52,7 +55,7 @@ def small(**extra: object) -> SentinelleAssetModel:
 
 def test_the_shipped_checkpoint_still_loads_bit_identically() -> None:
     ref = np.load(REFERENCE)
-    model = SentinelleTSModel.from_pretrained(SHIPPED_CHECKPOINT).eval()
+    model = in_eval_mode(SentinelleTSModel.from_pretrained(SHIPPED_CHECKPOINT))
     assert model.config.group_attention is False
     with torch.no_grad():
         q = model(torch.from_numpy(ref["ids"])).quantiles
@@ -62,7 +65,7 @@ def test_the_shipped_checkpoint_still_loads_bit_identically() -> None:
 
 def test_warm_started_from_the_shipped_weights_it_answers_as_they_did() -> None:
     ref = np.load(REFERENCE)
-    model = SentinelleAssetModel.from_pretrained(SHIPPED_CHECKPOINT, group_attention=True).eval()
+    model = in_eval_mode(SentinelleAssetModel.from_pretrained(SHIPPED_CHECKPOINT, group_attention=True))
     ids = torch.from_numpy(ref["ids"])
     with torch.no_grad():
         alone = model(ids).quantiles
@@ -83,12 +86,13 @@ def test_shapes_order_and_loss() -> None:
     assert out.forecast_loss is not None and out.estimate_loss is not None
     assert torch.isclose(out.loss, out.forecast_loss + out.estimate_loss)
     out.loss.backward()
-    assert model.group_layers[0].q_proj.weight.grad is not None
+    first = model.group_layers[0]
+    assert isinstance(first, GroupAttention) and first.q_proj.weight.grad is not None
 
 
 def test_one_tag_is_the_univariate_model() -> None:
     model = small()
-    univariate = SentinelleTSModel(model.config).eval()
+    univariate = in_eval_mode(SentinelleTSModel(model.config))
     univariate.load_state_dict(model.state_dict(), strict=False)
     ids = torch.randint(1, 256, (5, 64))
     with torch.no_grad():
@@ -151,7 +155,7 @@ def test_the_loss_ignores_absent_tags() -> None:
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
     model = small()
     model.save_pretrained(tmp_path)
-    back = SentinelleAssetModel.from_pretrained(tmp_path).eval()
+    back = in_eval_mode(SentinelleAssetModel.from_pretrained(tmp_path))
     assert back.config.group_attention is True
     ids = torch.randint(1, 256, (2, 3, 64))
     current = torch.randn(2, 3)
@@ -207,7 +211,7 @@ def test_the_shipped_asset_checkpoint_shares_the_starter_blocks_and_fits_the_bud
     assert set(starter) < set(asset)
     for name, tensor in starter.items():  # trained with these frozen: a lone tag answers as the starter does
         assert torch.equal(asset[name], tensor), name
-    model = SentinelleAssetModel.from_pretrained(ASSET_CHECKPOINT).eval()
+    model = in_eval_mode(SentinelleAssetModel.from_pretrained(ASSET_CHECKPOINT))
     assert model.config.group_attention and model.regression is not None
     ref = np.load(REFERENCE)
     with torch.no_grad():

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from sentinelle.cli import EXIT_CONFIG, EXIT_OK, main
-from sentinelle.evaluation.backtest import LEVELS, BacktestPlan, run_backtest, write_report
+from sentinelle.evaluation.backtest import LEVELS, BacktestPlan, run_backtest
+from sentinelle.evaluation.backtest_report import write_report
 from sentinelle.evaluation.datasets import Series
 from sentinelle.evaluation.scores import pinball
 from sentinelle.records import FloatArray
@@ -28,7 +29,7 @@ def _last_value_with_band(contexts: FloatArray) -> FloatArray:
 
 def test_scores_on_a_ramp_are_right(tmp_path: Path) -> None:
     """y = t: from origin o the last value o − 1 misses step h by exactly −h; the context's steps are all 1."""
-    ramp = Series("plant.ramp", "test", np.arange(100.0), T0 + 60.0 * np.arange(100), 60.0, unit="m")
+    ramp = Series("plant.ramp", "test", np.arange(100.0), T0 + 60.0 * np.arange(100.0), 60.0, unit="m")
     plan = BacktestPlan(horizons=(1, 4), origins=3, context_steps=16, min_context_steps=16)
     result = run_backtest([ramp], {"last": _last_value_with_band}, plan)
     assert result.windows.origin_index.tolist() == [16, 56, 96]
@@ -165,8 +166,8 @@ def test_finetune_then_backtest_commands(tmp_path: Path, capsys: pytest.CaptureF
     # An adapter trained on another base is refused with the file named, not silently replaced by the base.
     other = tmp_path / "other-base"
     other.mkdir()
-    for f in TINY.iterdir():
-        (other / f.name).write_bytes(f.read_bytes())
+    for part in TINY.iterdir():
+        (other / part.name).write_bytes(part.read_bytes())
     with open(other / "model.safetensors", "r+b") as f:
         f.seek(-4, 2)
         f.write(b"\x00\x00\x80\x3f")

@@ -18,7 +18,7 @@ LEVELS = (0.1, 0.5, 0.9)
 
 
 def window(ts: float, n: int = 3) -> WindowBatch:
-    ctx = np.tile(np.arange(16.0), (n, 1)) + np.arange(n)[:, None]
+    ctx = np.tile(np.arange(16.0), (n, 1)) + np.arange(float(n))[:, None]
     return WindowBatch(
         ts=ts, period_s=1.0, tags=tuple(f"a.t{i}" for i in range(n)), assets=("a",) * n,
         values=ctx[:, -1].copy(), contexts=ctx,
@@ -95,4 +95,30 @@ def test_the_daemon_loads_the_shipped_asset_model_and_survives_a_bad_one(tmp_pat
     bad = Settings(forecast=ForecastSettings(forecaster="holt", asset_model_path=tmp_path))
     daemon = Daemon(bad, metrics, sinks=[], sources=[])
     assert daemon.batcher.estimator is None and daemon.batcher.forecaster.name == "holt"
+    assert metrics.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "asset_model"}) == 1
+
+
+def test_the_daemon_passes_the_mask_and_refresh_and_refuses_a_mask_beyond_the_context() -> None:
+    from sentinelle.app import Daemon
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+    from sentinelle.forecast.asset_engine import AssetForecaster
+    from sentinelle.settings import Settings
+
+    path = SHIPPED_CHECKPOINT.parent / "asset"
+    fc = ForecastSettings(forecaster="holt", asset_model_path=path, asset_mask_recent_steps=128)
+    daemon = Daemon(
+        Settings(forecast=fc.model_copy(update={"asset_estimate_every_steps": 8})),
+        Metrics(CollectorRegistry()),
+        sinks=[],
+        sources=[],
+    )
+    est = daemon.batcher.estimator
+    assert est is not None
+    model = getattr(est, "__self__", None)
+    assert isinstance(model, AssetForecaster) and model.mask_recent_steps == 128 and model.every_steps == 8
+
+    metrics = Metrics(CollectorRegistry())
+    too_far = Settings(forecast=fc.model_copy(update={"asset_mask_recent_steps": 500}))  # the context is 512
+    daemon = Daemon(too_far, metrics, sinks=[], sources=[])
+    assert daemon.batcher.estimator is None
     assert metrics.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "asset_model"}) == 1

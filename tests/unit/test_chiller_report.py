@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from sentinelle.evaluation import chiller_report
 from sentinelle.evaluation.chiller_eval import (
+    FAULT_KINDS,
     ChillerRun,
     Config,
     RunOutcome,
@@ -75,7 +75,7 @@ def test_runs_are_interleaved_so_an_early_stop_is_balanced() -> None:
     assert len(order) == 24 and len({r.name for r in order}) == 24
     slow = ["sensor_drift-0", "fouling-0", "pump_degradation-0"]
     assert order[0].name == "fault-free-0" and [r.name for r in order[1:4]] == slow
-    assert {r.name for r in order[1:8]} == {f"{k}-0" for k in chiller_report.FAULT_KINDS}
+    assert {r.name for r in order[1:8]} == {f"{k}-0" for k in FAULT_KINDS}
     assert order[8].name == "fault-free-1" and order[16].name == "fault-free-2"
 
 
@@ -107,12 +107,13 @@ def _window(value: float) -> WindowBatch:
 class _FakeAssetForecaster:
     calls = 0
 
-    def __init__(self, path: Path, levels: tuple[float, ...]) -> None:
+    def __init__(self, path: Path, levels: tuple[float, ...], mask_recent_steps: int = 0, every_steps: int = 1) -> None:
         self.levels = levels
+        self.mask = mask_recent_steps
 
     def estimate_window(self, window: WindowBatch) -> np.ndarray:
         _FakeAssetForecaster.calls += 1
-        return np.full((len(window), len(self.levels)), float(window.values[0]))
+        return np.full((len(window), len(self.levels)), float(window.values[0]) + 100.0 * self.mask)
 
 
 def test_estimates_are_cached_per_run_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -183,3 +184,32 @@ def test_report_rows_are_the_issues_rows() -> None:
     ]
     assert all(c.forecaster == "holt" for c in cheap)
     assert cheap[-1].detect_settings().asset_estimate_ewma_alpha == 0.03
+
+
+def test_each_mask_of_the_asset_model_has_its_own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A masked estimate answers the same window differently: it must not be served the unmasked one's."""
+    import sentinelle.forecast.asset_engine as engine
+
+    monkeypatch.setattr(engine, "AssetForecaster", _FakeAssetForecaster)
+    _FakeAssetForecaster.calls = 0
+    shared = SharedForecasters(tmp_path)
+    shared.begin("run-a")
+    assert shared.estimator(tmp_path / "ckpt")(_window(1.0))[0, 0] == 1.0
+    assert shared.estimator(tmp_path / "ckpt", mask_recent_steps=2)(_window(1.0))[0, 0] == 201.0
+    assert _FakeAssetForecaster.calls == 2
+    shared.save()
+    assert {p.name for p in tmp_path.glob("*.pkl")} == {"run-a-asset_model.pkl", "run-a-asset_model-mask2.pkl"}
+    again = SharedForecasters(tmp_path)
+    again.begin("run-a")
+    assert again.estimator(tmp_path / "ckpt", mask_recent_steps=2)(_window(1.0))[0, 0] == 201.0
+    assert _FakeAssetForecaster.calls == 2
+
+
+def test_a_masked_asset_row_is_added_only_when_asked() -> None:
+    plain = report_configs(model_rows=False, asset_forecaster="holt")
+    masked = report_configs(model_rows=False, asset_forecaster="holt", asset_mask_recent_steps=256)
+    assert all(c.asset_mask_recent_steps == 0 for c in plain)
+    assert len(masked) == len(plain) + 1
+    row = masked[-1]
+    assert row.asset_model and row.asset_mask_recent_steps == 256 and row.forecaster == "holt" and not row.rules
+    assert "256" in row.label

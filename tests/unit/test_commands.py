@@ -190,7 +190,7 @@ class FakeBook:
 
 def _ack_event(alert_id: str) -> AlertEvent:
     return AlertEvent(
-        "acknowledged",  # type: ignore[arg-type]
+        "acknowledged",
         alert_id,
         "limit_high",
         "chiller1",

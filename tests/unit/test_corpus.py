@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from sentinelle.evaluation.heldout import is_benchmark_seed
+from sentinelle.settings import SimulatorSettings
+from sentinelle.sim.chiller import ChillerModel
 from sentinelle.training import corpus as corpus_module
 from sentinelle.training.corpus import SOURCES, Corpus, industrial, kernel_synth, seasonal
 from sentinelle.training.pretrain_settings import CorpusMix, CorpusSettings
@@ -101,11 +103,10 @@ def test_real_source_respects_held_out_data(tiny_data_dir: Path) -> None:
 
 def test_chiller_runs_use_pretraining_seeds_only(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
-    real_model = corpus_module.ChillerModel
 
-    def spy(settings: Any) -> Any:
+    def spy(settings: SimulatorSettings) -> ChillerModel:
         seen.append(settings.seed)
-        return real_model(settings)
+        return ChillerModel(settings)
 
     monkeypatch.setattr(corpus_module, "ChillerModel", spy)
     rng = np.random.default_rng(0)

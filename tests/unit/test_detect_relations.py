@@ -10,6 +10,7 @@ import pytest
 
 from sentinelle.detect.relations import RelationCheck
 from sentinelle.errors import ConfigError
+from sentinelle.records import AlertEvent
 from sentinelle.settings import TagSettings, load_settings
 
 from .detect_helpers import feed, stage, summary
@@ -73,7 +74,8 @@ def test_warm_up_scores_nothing_and_counts_only_learned_ticks() -> None:
 
 def test_nan_target_or_input_is_skipped_and_counted_never_learned() -> None:
     rel = _check(n_inputs=2)
-    assert rel.step(math.nan, np.array([1.0, 2.0]), learn=True) == (pytest.approx(math.nan, nan_ok=True), False)
+    z, flagged = rel.step(math.nan, np.array([1.0, 2.0]), learn=True)
+    assert math.isnan(z) and not flagged
     assert rel.step(3.0, np.array([1.0, math.nan]), learn=True)[1] is False
     assert rel.step(3.0, np.array([math.inf, 1.0]), learn=True)[1] is False
     assert rel.skipped == 3 and rel.count == 0
@@ -148,7 +150,7 @@ def test_a_broken_relation_opens_one_alert_naming_the_tags_and_clears() -> None:
     st, m = stage(TAGS, assets=[ASSET])
     # The forecast median follows the values, so only the relation can alert.
     rows = _rows(100) + _rows(8, seed=1, power_factor=0.9) + _rows(10, seed=2)
-    events: list = []
+    events: list[AlertEvent] = []
     for k, r in enumerate(rows):
         events += feed(st, TAGS, [r], r, start=float(k))
     rel = [e for e in events if e.kind == "relation"]
@@ -169,7 +171,7 @@ def test_relation_of_a_fault_free_asset_stays_silent_and_a_nan_input_is_skipped(
     st, _ = stage(TAGS, assets=[ASSET])
     rows = _rows(200)
     rows[150][1] = math.nan  # a missing pump speed: gated, the relation skips the tick
-    events: list = []
+    events: list[AlertEvent] = []
     for k, r in enumerate(rows):
         events += feed(st, TAGS, [r], [x if math.isfinite(x) else 0.0 for x in r], start=float(k))
     assert [e for e in events if e.kind == "relation"] == []
@@ -212,7 +214,7 @@ def test_relation_tags_must_share_a_period_and_a_target_is_predicted_once() -> N
     tags[1]["period_s"] = 10.0
     with pytest.raises(ConfigError, match="share one period_s"):
         load_settings(tags=tags, detect={"assets": [ASSET]})
-    twice = {"name": "c", "relations": [ASSET["relations"][0], {"target": "c.power", "inputs": ["c.pump1"]}]}  # type: ignore[index]
+    twice = {"name": "c", "relations": [ASSET["relations"][0], {"target": "c.power", "inputs": ["c.pump1"]}]}
     with pytest.raises(ConfigError, match=re.escape("two relations predict 'c.power'")):
         load_settings(tags=_tags_dicts(), detect={"assets": [twice]})
     settings = load_settings(tags=_tags_dicts(), detect={"assets": [ASSET]})

@@ -75,7 +75,7 @@ def test_pretraining_series_hold_out_every_rule(tiny_data_dir: Path) -> None:
 
 
 def test_pretraining_parts_and_checks() -> None:
-    ts = np.arange(4) * 86_400.0 + dt.datetime(2014, 10, 29, tzinfo=dt.UTC).timestamp()
+    ts = np.arange(4.0) * 86_400.0 + dt.datetime(2014, 10, 29, tzinfo=dt.UTC).timestamp()
     elec = Series("electricity/x", "electricity", np.arange(4.0), ts, 86_400.0)
     (part,) = heldout.pretraining_parts(elec)
     assert part.dates() == ["2014-10-29", "2014-10-30"]

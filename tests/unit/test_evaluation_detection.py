@@ -35,7 +35,7 @@ from sentinelle.evaluation.detection import (
 from sentinelle.evaluation.heldout import is_benchmark_seed
 from sentinelle.evaluation.lbnl import Day, DayResult, day_recording, day_scores, per_fault_type, warm_up_day
 from sentinelle.evaluation.replay import Recording, replay, replay_settings
-from sentinelle.records import AlertEvent
+from sentinelle.records import AlertEvent, AlertEventType
 from sentinelle.settings import DetectSettings
 
 T0 = 1_700_000_000.0
@@ -86,7 +86,7 @@ def test_overlapping_fault_windows_are_merged_for_exposure() -> None:
     assert [f.detected for f in r.faults] == [False, False]
 
 
-def _event(kind: str, alert_id: str, start: float, ts: float) -> AlertEvent:
+def _event(kind: AlertEventType, alert_id: str, start: float, ts: float) -> AlertEvent:
     end = ts if kind == "cleared" else None
     return AlertEvent(
         kind,
@@ -97,7 +97,7 @@ def _event(kind: str, alert_id: str, start: float, ts: float) -> AlertEvent:
         "critical",
         start,
         ts,
-        end,  # type: ignore[arg-type]
+        end,
         0.0,
         0.0,
         0.0,

@@ -37,7 +37,7 @@ FAST = FinetuneSettings(
 def _plant(n: int = 400, seed: int = 0) -> list[Series]:
     """Two tags of one asset with a 24-step cycle the tiny model has not seen at this shape."""
     rng = np.random.default_rng(seed)
-    t = np.arange(n)
+    t = np.arange(float(n))
     temp = 8.0 + 2.0 * np.sign(np.sin(2 * np.pi * t / 24)) + rng.normal(0, 0.1, n)
     power = 400.0 + 60.0 * np.sin(2 * np.pi * t / 24) ** 3 + rng.normal(0, 3.0, n)
     ts = T0 + 60.0 * t

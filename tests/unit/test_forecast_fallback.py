@@ -14,7 +14,7 @@ from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray
 from sentinelle.settings import ForecastSettings
 
-LEVELS = (0.1, 0.5, 0.9)
+LEVELS: tuple[float, ...] = (0.1, 0.5, 0.9)
 HORIZON = 4
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import math
 import os
 import string
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,14 @@ from hypothesis import strategies as st
 
 from sentinelle.errors import ConfigError, SentinelleError
 from sentinelle.settings import CsvEventsSource, CsvWideSource, ParquetSource, Settings, load_settings, read_toml
-from sentinelle.sources.history import parse_number, parse_timestamp, read_csv_events, read_csv_wide, read_parquet
+from sentinelle.sources.history import (
+    SampleChunk,
+    parse_number,
+    parse_timestamp,
+    read_csv_events,
+    read_csv_wide,
+    read_parquet,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = read_toml(ROOT / "config" / "sentinelle.toml")
@@ -155,7 +163,16 @@ def _csv(rows: list[list[str]], sep: str) -> str:
     return "\n".join(sep.join(r) for r in rows) + "\n"
 
 
-def _read_all(chunks: Any) -> int:
+def _read_source(source: CsvEventsSource | CsvWideSource | ParquetSource) -> int:
+    """Every sample of a history export, read by the reader of its format."""
+    if isinstance(source, ParquetSource):
+        return _read_all(read_parquet(source))
+    if isinstance(source, CsvEventsSource):
+        return _read_all(read_csv_events(source))
+    return _read_all(read_csv_wide(source))
+
+
+def _read_all(chunks: Iterable[SampleChunk]) -> int:
     n = 0
     for chunk in chunks:
         for s in chunk:
@@ -216,13 +233,8 @@ def test_any_bytes_as_an_export_read_or_fail_naming_the_source(tmp_path: Path, d
         ("long.parquet", ParquetSource(path=tmp_path / "long.parquet", name="fuzz")),
     ):
         (tmp_path / name).write_bytes(data)
-        reader = (
-            read_parquet
-            if isinstance(source, ParquetSource)
-            else (read_csv_events if isinstance(source, CsvEventsSource) else read_csv_wide)
-        )
         try:
-            _read_all(reader(source))  # type: ignore[operator]
+            _read_source(source)
         except SentinelleError as e:
             assert _clear(e, "fuzz"), str(e)
 

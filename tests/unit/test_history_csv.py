@@ -45,8 +45,8 @@ UTC = dt.UTC
 PARIS = timezone_of("Europe/Paris")
 
 
-def _ts(*args: int, tz: dt.tzinfo = UTC) -> float:
-    return dt.datetime(*args, tzinfo=tz).timestamp()
+def _ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0, tz: dt.tzinfo = UTC) -> float:
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=tz).timestamp()
 
 
 def _samples(chunks: object) -> list[Sample]:

@@ -8,7 +8,7 @@ from prometheus_client import CollectorRegistry
 from sentinelle.detect.detectors import BuildContext
 from sentinelle.detect.detectors.horizon import HorizonDetector
 from sentinelle.metrics import Metrics
-from sentinelle.records import ForecastBatch, WindowBatch
+from sentinelle.records import AlertKind, ForecastBatch, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings
 
 from .detect_helpers import LEVELS, stage
@@ -33,7 +33,7 @@ def _naive(ts: float, values: np.ndarray, sigma: float = 0.1) -> ForecastBatch:
     return ForecastBatch(window=w, levels=LEVELS, quantiles=q, forecaster="naive")
 
 
-def _run(values: np.ndarray, **kw: object) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _run(values: np.ndarray, **kw: object) -> tuple[np.ndarray, np.ndarray, list[AlertKind]]:
     """Per tick and tag: the drift detector's and the residual detector's surprise; the kinds opened."""
     st, _ = stage(TAGS, horizon_enabled=True, horizon_steps=H, grace_period_steps=20, **kw)
     drift, residual, opened = [], [], []

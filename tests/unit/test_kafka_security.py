@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 
 from sentinelle.errors import ConfigError
 from sentinelle.settings import KafkaSettings
@@ -31,7 +31,7 @@ def test_contradictory_security_settings_are_refused(over: dict[str, Any], messa
 
 def test_sasl_ssl_arguments_carry_the_password_and_a_verifying_context() -> None:
     settings = KafkaSettings(
-        security_protocol="SASL_SSL", sasl_username="sentinelle", sasl_password="pw", sasl_mechanism="PLAIN"
+        security_protocol="SASL_SSL", sasl_username="sentinelle", sasl_password=SecretStr("pw"), sasl_mechanism="PLAIN"
     )
     kw = kafka_security_kwargs(settings)
     assert kw["security_protocol"] == "SASL_SSL"

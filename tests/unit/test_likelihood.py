@@ -38,8 +38,10 @@ def test_the_short_term_mean_needs_a_lasting_excursion() -> None:
     for _ in range(4):
         layer.step(0.5, learn=False)
     # One score of 5 moves the mean of four by 1.125: z 2.25; a second one: z 4.5.
-    assert layer.step(5.0, learn=False) == (pytest.approx(2.25), False)
-    assert layer.step(5.0, learn=False) == (pytest.approx(4.5), True)
+    z, flagged = layer.step(5.0, learn=False)
+    assert z == pytest.approx(2.25) and not flagged
+    z, flagged = layer.step(5.0, learn=False)
+    assert z == pytest.approx(4.5) and flagged
 
 
 def test_learns_only_normal_unflagged_scores() -> None:
@@ -68,7 +70,8 @@ def test_no_history_no_judgement_and_a_constant_history_uses_the_spread_floor() 
     assert math.isnan(z) and not flagged and math.isnan(empty.likelihood)
     constant = AnomalyLikelihood(1, 10, 3.0, min_spread=0.01)
     constant.seed(np.full(10, 0.2))
-    assert constant.step(0.25, learn=False) == (pytest.approx(5.0), True)
+    z, flagged = constant.step(0.25, learn=False)
+    assert z == pytest.approx(5.0) and flagged
 
 
 def test_the_history_is_a_bounded_ring_that_forgets_old_scores() -> None:

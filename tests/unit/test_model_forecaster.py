@@ -25,7 +25,7 @@ from sentinelle.metrics import Metrics
 from sentinelle.records import FloatArray
 from sentinelle.settings import ForecastSettings, Settings
 
-from .model_helpers import forecast_with, small_model
+from .model_helpers import forecast_with, in_eval_mode, small_model
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)
@@ -155,14 +155,14 @@ def test_bfloat16_and_device_choices(tiny: ModelForecaster) -> None:
 
 
 def test_save_and_load_round_trip(tmp_path: Path) -> None:
-    model = SentinelleTSModel.from_pretrained(TINY, local_files_only=True).eval()
+    model = in_eval_mode(SentinelleTSModel.from_pretrained(TINY, local_files_only=True))
     ids = torch.randint(0, 1024, (5, 64))
     ids[0, :30] = 0
     with torch.inference_mode():
         before = model(ids).quantiles
     model.save_pretrained(tmp_path / "copy")
     assert sorted(p.name for p in (tmp_path / "copy").iterdir()) == ["config.json", "model.safetensors"]
-    again = SentinelleTSModel.from_pretrained(tmp_path / "copy", local_files_only=True).eval()
+    again = in_eval_mode(SentinelleTSModel.from_pretrained(tmp_path / "copy", local_files_only=True))
     with torch.inference_mode():
         after = again(ids).quantiles
     assert before is not None and after is not None
@@ -174,7 +174,7 @@ def test_loss_ignores_missing_labels() -> None:
     config = SentinelleTSConfig(
         context_length=32, patch_length=8, horizon=4, d_model=16, num_layers=1, num_heads=2, d_ff=32, vocab_size=64
     )
-    model = SentinelleTSModel(config).eval()
+    model = in_eval_mode(SentinelleTSModel(config))
     ids = torch.randint(1, 64, (2, 32))
     labels = torch.tensor([[0.0, 1.0, float("nan"), 2.0], [float("nan")] * 4])
     out = model(ids, labels=labels)
@@ -340,7 +340,7 @@ def test_the_analog_branch_copies_a_cycle_forward() -> None:
     plain.load_state_dict({k: v for k, v in head.state_dict().items() if not k.startswith("analog.")})
     y = 50 + np.sin(t / 3.0)
     np.testing.assert_allclose(
-        forecast_with(head, y[None, :128]), forecast_with(plain.eval(), y[None, :128]), rtol=1e-5
+        forecast_with(head, y[None, :128]), forecast_with(in_eval_mode(plain), y[None, :128]), rtol=1e-5
     )
 
 
@@ -395,7 +395,7 @@ def test_the_shipped_model_runs_in_bfloat16_as_on_cuda() -> None:
 def test_a_window_the_model_cannot_forecast_is_a_nan_row_and_the_batcher_fills_it_from_holt() -> None:
     """Values near the float limit overflow in scaling: that row alone is NaN, and Holt answers it."""
     f = ModelForecaster(TINY, LEVELS, 4, device="cpu")
-    x = np.tile(np.sin(np.arange(64) / 5.0), (3, 1)) + np.arange(3)[:, None]
+    x = np.tile(np.sin(np.arange(64) / 5.0), (3, 1)) + np.arange(3.0)[:, None]
     x[1] = 1.7e308
     q = f.forecast(x)
     assert np.isfinite(q[[0, 2]]).all() and np.isnan(q[1]).all()

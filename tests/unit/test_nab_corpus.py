@@ -89,12 +89,11 @@ def test_evaluate_nab_command_writes_results_and_report(tmp_path: Path) -> None:
     assert code == 0
     result = json.loads((out / "results.json").read_text())
     det = result["forecasters"]["naive"]["detectors"]
-    # The combined per-tag score, the openings, and each term of the score alone (the ablation).
+    # The combined per-tag score, the openings, and each term of the shipped score alone (the ablation).
     assert set(det) == {
         "sentinelleNaive",
         "sentinelleNaiveOpenings",
         "sentinelleNaiveResidual",
-        "sentinelleNaiveDistribution",
         "sentinelleNaiveNovelty",
     }
     assert set(det["sentinelleNaive"]) == {"held_out", "tuning", "all", "by_category", "held_out_by_category"}
@@ -102,9 +101,8 @@ def test_evaluate_nab_command_writes_results_and_report(tmp_path: Path) -> None:
     assert result["split"] == {HELD_OUT: ["catA/b.csv"], TUNING: ["catA/a.csv", "catA/c.csv", "catB/z.csv"]}
     assert result["forecasters"]["naive"]["periods_s"]["catA/a.csv"] == 3600.0
     assert (out / "results" / "sentinelleNaiveOpenings" / "catB" / "sentinelleNaiveOpenings_z.csv").is_file()
-    assert (out / "results" / "sentinelleNaiveDistribution" / "catB" / "sentinelleNaiveDistribution_z.csv").is_file()
+    assert (out / "results" / "sentinelleNaiveNovelty" / "catB" / "sentinelleNaiveNovelty_z.csv").is_file()
     report = (out / "report.md").read_text()
     assert "held-out split" in report
-    assert "| score: distribution alone |" in report
     assert "| score: novelty alone |" in report
     assert "Per category, held-out split" in report

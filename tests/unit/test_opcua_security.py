@@ -52,7 +52,7 @@ def test_contradictory_user_tokens_are_refused(tmp_path: Path, over: dict[str, A
 
 def test_an_x509_user_token_needs_a_secured_policy() -> None:
     with pytest.raises(ValidationError, match="needs a security_policy other than None"):
-        OpcUaSourceSettings(user_certificate_path="u.der", user_private_key_path="u.pem")
+        OpcUaSourceSettings(user_certificate_path=Path("u.der"), user_private_key_path=Path("u.pem"))
 
 
 def test_simulator_secured_endpoints_need_trusted_client_certs(tmp_path: Path) -> None:

@@ -138,8 +138,8 @@ def test_missing_variant_gives_none() -> None:
 def test_real_asyncua_datavalue() -> None:
     value = ua.DataValue(
         ua.Variant(7.25, ua.VariantType.Double),
-        StatusCode=ua.StatusCode(ua.StatusCodes.UncertainInitialValue),
-        SourceTimestamp=T.replace(tzinfo=UTC),
+        StatusCode=ua.StatusCode(ua.UInt32(ua.StatusCodes.UncertainInitialValue)),
+        SourceTimestamp=ua.DateTime.combine(T.date(), T.time(), tzinfo=UTC),
     )
     assert sample_from_datavalue("chiller1.chw_temp_c", value) == Sample(
         "chiller1.chw_temp_c", T_EPOCH, 7.25, Quality.UNCERTAIN
@@ -202,7 +202,7 @@ async def test_one_chunk_per_publish_response_with_tags_mapped_and_counted() -> 
     ]
     second = [change("ns=2;s=chiller1.chw_temp_c", dv(5.5, status=ua.StatusCodes.BadSensorFailure))]
     bad_status = StatusChangeEvent(
-        notification=ua.StatusChangeNotification(Status=ua.StatusCode(ua.StatusCodes.BadTimeout))
+        notification=ua.StatusChangeNotification(Status=ua.StatusCode(ua.UInt32(ua.StatusCodes.BadTimeout)))
     )
     reason = await source._consume(FakeSubscription(first, second, [bad_status]))  # type: ignore[arg-type]
     assert "BadTimeout" in reason
@@ -251,6 +251,7 @@ async def test_cancel_during_connect_stops_the_source_even_if_the_client_swallow
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """A daemon stopping while a connection attempt is under way must not keep retrying."""
+    from asyncua.client.client import Client  # the class sentinelle.sources.opcua connects with
     from prometheus_client import CollectorRegistry
 
     import sentinelle.sources.opcua as opcua_module
@@ -258,7 +259,7 @@ async def test_cancel_during_connect_stops_the_source_even_if_the_client_swallow
     from sentinelle.queues import SampleQueue
     from sentinelle.settings import OpcUaSourceSettings, TagSettings
 
-    monkeypatch.setattr(opcua_module.Client, "connect", _swallowing_connect)
+    monkeypatch.setattr(Client, "connect", _swallowing_connect)
     settings = OpcUaSourceSettings(url="opc.tcp://127.0.0.1:1/x/", connect_timeout_s=30.0, reconnect_initial_s=0.05)
     source = opcua_module.OpcUaSource(
         settings,

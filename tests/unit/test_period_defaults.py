@@ -231,7 +231,7 @@ def test_environment_overrides_periods_and_seconds(monkeypatch: pytest.MonkeyPat
 
 
 def _hourly_settings(**windows: float) -> Settings:
-    return Settings(tags=tuple(_tags(HOUR)), windows=WindowSettings(**windows))
+    return Settings(tags=tuple(_tags(HOUR)), windows=WindowSettings.model_validate(windows))
 
 
 def test_no_period_warnings_for_the_defaults_or_the_example() -> None:

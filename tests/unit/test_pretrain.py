@@ -35,8 +35,8 @@ TINY_MODEL = {
     "vocab_size": 256,
     "analog_window": 8,
 }
+TINY_MIX = {"kernel_synth": 1.0, "industrial": 1.0, "chiller": 0.0, "real": 0.0, "seasonal": 1.0}
 TINY_CORPUS = {
-    "mix": {"kernel_synth": 1.0, "industrial": 1.0, "chiller": 0.0, "real": 0.0, "seasonal": 1.0},
     "seasonal_series": 40,
     "seasonal_length": 256,
     "kernel_synth_series": 40,
@@ -63,8 +63,8 @@ def _settings(out_dir: Path, **train: Any) -> PretrainSettings:
     }
     base.update(train)
     return PretrainSettings(
-        model=ModelSizeSettings(**TINY_MODEL),
-        corpus=CorpusSettings(**{**TINY_CORPUS, "mix": CorpusMix(**TINY_CORPUS["mix"])}),
+        model=ModelSizeSettings.model_validate(TINY_MODEL),
+        corpus=CorpusSettings.model_validate({**TINY_CORPUS, "mix": CorpusMix.model_validate(TINY_MIX)}),
         train=TrainSettings(**base),
     )
 
@@ -148,8 +148,8 @@ def test_bad_config_is_a_config_error(tmp_path: Path) -> None:
 
 def test_cli_pretrain(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lines = ["[model]", *(f"{k} = {v}" for k, v in TINY_MODEL.items()), "[corpus]"]
-    lines += [f"{k} = {v}" for k, v in TINY_CORPUS.items() if k != "mix"]
-    lines += ["[corpus.mix]", *(f"{k} = {v}" for k, v in TINY_CORPUS["mix"].items())]
+    lines += [f"{k} = {v}" for k, v in TINY_CORPUS.items()]
+    lines += ["[corpus.mix]", *(f"{k} = {v}" for k, v in TINY_MIX.items())]
     lines += ["[train]", "batch_size = 8", "validation_windows = 16", 'device = "cpu"', "cpu_threads = 1"]
     config = tmp_path / "pretrain.toml"
     config.write_text("\n".join(lines) + "\n")
@@ -165,17 +165,17 @@ def test_validation_pinball_is_the_training_loss() -> None:
     from sentinelle.forecast.model import pinball_loss
     from sentinelle.forecast.tokenizer import TSTokenizer
     from sentinelle.training.corpus import Windows
-    from sentinelle.training.train import _metrics, _validation_set
+    from sentinelle.training.validation import validation_metrics, validation_set
 
     rng = np.random.default_rng(0)
     levels = (0.1, 0.5, 0.9)
     context = rng.normal(size=(6, 32))
     target = rng.normal(size=(6, 8))
     target[1, 3] = np.nan
-    data = _validation_set(Windows(context, target, np.zeros(6, dtype=np.int64)), TSTokenizer(256, 15.0), 50.0)
+    data = validation_set(Windows(context, target, np.zeros(6, dtype=np.int64)), TSTokenizer(256, 15.0), 50.0)
     q = np.sort(rng.normal(size=(6, 3, 8)), axis=1)
     expected = float(pinball_loss(torch.from_numpy(q), torch.from_numpy(data.labels), levels))
-    assert _metrics(q, data, levels)["pinball"] == pytest.approx(expected, rel=1e-5)
+    assert validation_metrics(q, data, levels)["pinball"] == pytest.approx(expected, rel=1e-5)
 
 
 def test_command_line_overrides_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -191,18 +191,18 @@ def test_prefetch_keeps_order_passes_errors_and_closes() -> None:
     """The GPU path's batch thread (the CPU path prepares batches inline)."""
     from collections.abc import Iterator
 
-    from sentinelle.training.train import _Batch, _Prefetch
+    from sentinelle.training.batches import Batch, PrefetchedBatches
 
-    def items(fail_at: int) -> Iterator[_Batch]:
+    def items(fail_at: int) -> Iterator[Batch]:
         for i in range(100):
             if i == fail_at:
                 raise RuntimeError("corpus broke")
-            yield _Batch(ids=torch.tensor([i]), labels=torch.tensor([float(i)]))
+            yield Batch(ids=torch.tensor([i]), labels=torch.tensor([float(i)]))
 
-    prefetch = _Prefetch(items(fail_at=-1), depth=2)
+    prefetch = PrefetchedBatches(items(fail_at=-1), depth=2)
     assert [int(next(prefetch).ids) for _ in range(10)] == list(range(10))
     prefetch.close()
-    failing = _Prefetch(items(fail_at=3), depth=2)
+    failing = PrefetchedBatches(items(fail_at=3), depth=2)
     assert [int(next(failing).ids) for _ in range(3)] == [0, 1, 2]
     with pytest.raises(RuntimeError, match="corpus broke"):
         next(failing)

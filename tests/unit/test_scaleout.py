@@ -25,6 +25,8 @@ from sentinelle.scaleout.state import AssetUnit, SnapshotMismatch, decode_snapsh
 from sentinelle.scaleout.worker import partition_of
 from sentinelle.settings import (
     AssetDetectSettings,
+    CommandSettings,
+    DaemonSettings,
     DetectSettings,
     ForecastSettings,
     ModeRuleSettings,
@@ -191,8 +193,8 @@ def test_partition_of_is_stable_and_spreads() -> None:
 
 def test_worker_mode_refuses_commands_and_history() -> None:
     with pytest.raises(ValueError, match="commands"):
-        Settings(daemon={"mode": "worker"}, commands={"enabled": True})
-    assert Settings(daemon={"mode": "collector"}).scaleout.samples_topic == "sentinelle.samples"
+        Settings(daemon=DaemonSettings(mode="worker"), commands=CommandSettings(enabled=True))
+    assert Settings(daemon=DaemonSettings(mode="collector")).scaleout.samples_topic == "sentinelle.samples"
 
 
 def _mode_unit() -> AssetUnit:

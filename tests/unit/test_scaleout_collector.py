@@ -12,7 +12,7 @@ from sentinelle.metrics import Metrics
 from sentinelle.records import Sample
 from sentinelle.scaleout.codec import decode_samples
 from sentinelle.scaleout.collector import Collector
-from sentinelle.settings import Settings
+from sentinelle.settings import load_settings
 
 
 class _Producer:
@@ -31,7 +31,7 @@ class _Producer:
 
 
 def _collector() -> tuple[Collector, Metrics, _Producer]:
-    settings = Settings(
+    settings = load_settings(
         tags=[
             {"name": "c1.t", "asset": "c1", "node_id": "ns=2;s=c1.t"},
             {"name": "c1.p", "asset": "c1", "node_id": "ns=2;s=c1.p"},

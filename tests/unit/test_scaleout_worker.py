@@ -19,7 +19,7 @@ from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent, Sample
 from sentinelle.scaleout.codec import encode_samples
 from sentinelle.scaleout.worker import Worker
-from sentinelle.settings import Settings
+from sentinelle.settings import load_settings
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class _Collect:
 
 
 def _worker() -> tuple[Worker, Metrics, _Collect]:
-    settings = Settings(
+    settings = load_settings(
         tags=[
             {"name": "c1.t", "asset": "c1", "node_id": "ns=2;s=c1.t", "high_limit": 5.2},
             {"name": "c2.t", "asset": "c2", "node_id": "ns=2;s=c2.t"},

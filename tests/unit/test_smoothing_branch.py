@@ -212,7 +212,7 @@ def test_the_shipped_model_forecasts_the_same_with_either_form() -> None:
     assert branch is not None
     quantiles = {}
     for scan in ("recursion", "chunked"):
-        branch.scan = scan  # type: ignore[assignment]
+        branch.scan = scan
         quantiles[scan] = model.forecast(windows)
     spread = np.abs(quantiles["recursion"]).max()
     assert np.isfinite(quantiles["chunked"]).all() and spread > 1.0

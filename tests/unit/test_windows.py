@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -114,10 +115,8 @@ def test_idle_clock_closes_slots(monkeypatch: pytest.MonkeyPatch) -> None:
     w, _ = _setup(hold=100.0)
     w.ingest([Sample("a", 100.0, 1.0), Sample("b", 100.0, 2.0)])
     assert w.tick_idle() == []
-    import sentinelle.windows as mod
-
-    real = mod.time.monotonic
-    monkeypatch.setattr(mod.time, "monotonic", lambda: real() + 5.0)
+    real = time.monotonic
+    monkeypatch.setattr("sentinelle.windows.time.monotonic", lambda: real() + 5.0)
     out = w.tick_idle()
     assert [b.ts for b in out][-1] >= 104.0
     assert out[-1].values.tolist() == [1.0, 2.0]

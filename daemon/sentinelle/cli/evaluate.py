@@ -40,7 +40,13 @@ def _evaluate_chiller(args: argparse.Namespace) -> int:
     _setup_logging("INFO")
     out = args.out or Path("evaluations") / "chiller"
     extra = None if args.asset_ewma_alpha is None else {"asset_estimate_ewma_alpha": args.asset_ewma_alpha}
-    configs = report_configs(extra, model_rows=not args.without_model_rows, asset_forecaster=args.asset_forecaster)
+    configs = report_configs(
+        extra,
+        model_rows=not args.without_model_rows,
+        asset_forecaster=args.asset_forecaster,
+        asset_mask_recent_steps=args.asset_mask_recent_steps,
+        asset_estimate_every_steps=args.asset_estimate_every_steps,
+    )
     head = run_evaluation(
         out,
         runs_per_kind=args.runs_per_kind,
@@ -94,7 +100,7 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
     import time
 
     from ..evaluation.nab_corpus import load_corpus
-    from ..evaluation.nab_stream import NAB_DETECT, evaluate_nab, write_report
+    from ..evaluation.nab_stream import evaluate_nab, write_report
 
     _setup_logging("INFO")
     data = args.data
@@ -108,9 +114,8 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         files,
         forecasters,
         args.results_dir or out / "results",
-        # NAB's configuration: the shipped defaults plus the distribution-change and contextual-novelty
-        # detectors (off in the daemon: they raise false alarms on a plant's load cycles); each term also alone.
-        detect=NAB_DETECT,
+        # NAB's configuration: the shipped defaults, nothing turned on or off (each score term also alone).
+        detect=None,
         log=log.info,
         forecast_cache=args.forecast_cache,
         only={"model": args.model_files},
@@ -200,7 +205,8 @@ def _backtest(args: argparse.Namespace) -> int:
     season = args.season or (7 if args.dataset == "electricity" else settings.forecast.season_steps or 1)
     horizons = tuple(args.horizons or sorted({1, settings.forecast.horizon_steps}))
     from ..errors import ModelError
-    from ..evaluation.backtest import BacktestPlan, baseline_forecasters, model_forecasters, run_backtest, write_report
+    from ..evaluation.backtest import BacktestPlan, baseline_forecasters, model_forecasters, run_backtest
+    from ..evaluation.backtest_report import write_report
 
     plan = BacktestPlan(
         horizons=horizons, origins=args.origins, start=start, end=end, context_steps=args.context, season=season

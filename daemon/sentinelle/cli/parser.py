@@ -264,6 +264,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="chiller: one more asset-model row with detect.asset_estimate_ewma_alpha at this weight",
     )
     ev.add_argument(
+        "--asset-mask-recent-steps",
+        type=int,
+        default=0,
+        help="chiller: one more asset-model row whose estimate reads the contexts only up to this many slots "
+        "before now (forecast.asset_mask_recent_steps; default 0: no such row)",
+    )
+    ev.add_argument(
+        "--asset-estimate-every-steps",
+        type=int,
+        default=1,
+        help="chiller: that row's asset model run on one slot in this many (forecast.asset_estimate_every_steps)",
+    )
+    ev.add_argument(
         "--model-budget-s",
         type=float,
         default=None,

@@ -25,7 +25,9 @@ cooling; FC9 outdoor too warm for free cooling; FC10 mixed ≠ outdoor at 100 % 
 air; FC11 outdoor too cold for 100 % outdoor-air cooling; FC12 supply warmer than mixed
 air while cooling; FC13 full cooling above set point.  FC1 (duct pressure), FC6
 (outdoor-air fraction: needs airflows) and FC14/FC15 (coil temperatures) need points
-the reference AHUs lack.
+the reference AHUs lack.  With ``apar_rules``, NIST's APAR rules the guideline lacks (:mod:`.apar`:
+the outdoor-air fraction against its minimum and with the damper commanded closed, the supply air
+against the mixed air within APAR's narrower tolerance and against the return air) join the table.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ import numpy as np
 
 from ..records import BoolArray, FloatArray
 from ..settings.afdd import AfddSettings
+from . import apar
+from .apar import AparPoints, AparRules
 
 STATES = ("", "OS1", "OS2", "OS3", "OS4", "OS5")
 """Index 0: unknown (a point missing, or the asset paused)."""
@@ -69,13 +73,23 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("FC11", "outdoor air too cold for 100 % outdoor-air cooling", (3,), "outdoor_air_temp_tag", False),
     Condition("FC12", "supply air warmer than mixed air while cooling", (2, 3, 4), "supply_air_temp_tag"),
     Condition("FC13", "supply air above set point with the cooling valve fully open", (3, 4), "supply_air_temp_tag"),
+    Condition("APAR2", apar.TEXT["APAR2"], (1, 4), "mixed_air_temp_tag"),
+    Condition("APAR2C", apar.TEXT["APAR2C"], (1, 2, 4, 5), "mixed_air_temp_tag"),
+    Condition("APAR6", apar.TEXT["APAR6"], (2, 3, 4), "supply_air_temp_tag"),
+    Condition("APAR7", "supply air above mixed air plus fan heat with no coil active", (2,), "supply_air_temp_tag"),
+    Condition("APAR7", "supply air below mixed air plus fan heat with no coil active", (2,), "supply_air_temp_tag"),
 )
-"""FC8 is two-sided: its two halves learn their own offsets and share one alert."""
+"""FC8 and APAR7 are two-sided: their two halves learn their own offsets and share one alert.  The APAR
+conditions (:mod:`.apar`) are tested only with ``apar_rules``."""
 
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(c.name for c in CONDITIONS))
 """The alert subjects' conditions, in order (FC8 once)."""
 SUBJECT_OF = np.array([NAMES.index(c.name) for c in CONDITIONS], dtype=np.intp)
-TEXT = {c.name: c.text for c in CONDITIONS} | {"FC8": "supply air differs from mixed air plus fan heat in free cooling"}
+TEXT = {c.name: c.text for c in CONDITIONS} | {
+    "FC8": "supply air differs from mixed air plus fan heat in free cooling",
+    "APAR7": apar.TEXT["APAR7"],
+}
+IS_APAR = np.array([c.name in apar.NAMES for c in CONDITIONS])
 IN_STATE = np.array([[state in c.states for c in CONDITIONS] for state in range(len(STATES))])
 """State × condition (:data:`CONDITIONS` order): whether the condition is tested in that operating state."""
 _FC4 = next(i for i, c in enumerate(CONDITIONS) if c.name == "FC4")
@@ -115,6 +129,21 @@ class Afdd:
         self.delay_n = round(settings.mode_delay_s / period_s)
         self.cal_n = round(settings.calibration_s / period_s)
         n_cond = len(CONDITIONS)
+        self.apar = (
+            AparRules(
+                settings.apar_temperature_tolerance_k * k,
+                self.fan,
+                settings.outdoor_air_fraction_min_delta_k * k,
+                self.sig_tol,
+                self.full,
+                settings.minimum_outdoor_air_fraction,
+                max(1, round(settings.minimum_outdoor_air_fraction_learn_s / period_s)),
+            )
+            if settings.apar_rules
+            else None
+        )
+        self.enabled = ~IS_APAR if self.apar is None else np.ones(n_cond, dtype=bool)
+        self.points = AparPoints(*[np.nan] * 5)
         self.base = np.array([self._base_threshold(c) for c in CONDITIONS])
         self.offset = np.zeros(n_cond)
         self.cal = [list[float]() for _ in CONDITIONS]
@@ -141,6 +170,10 @@ class Afdd:
             "FC11": 0.0,
             "FC12": self.e_sat + self.e_mat,
             "FC13": self.e_sat,
+            "APAR2": self.s.outdoor_air_fraction_tolerance,
+            "APAR2C": self.s.outdoor_air_fraction_tolerance,
+            "APAR6": self.s.apar_temperature_tolerance_k * self.s.kelvin_to_tag_units(),
+            "APAR7": self.s.apar_temperature_tolerance_k * self.s.kelvin_to_tag_units(),
         }[c.name]
 
     def _value(self, values: FloatArray, role: str) -> float:
@@ -191,7 +224,7 @@ class Afdd:
         if state:
             quantity[:] = self._quantities(values)
             settled = self.since >= self.delay_n
-            evaluable = IN_STATE[state] & np.isfinite(quantity) & settled
+            evaluable = IN_STATE[state] & np.isfinite(quantity) & settled & self.enabled
             evaluable[_FC4] = True
             quantity[_FC4] = float(len(self.changes))
         threshold = self.base + self.offset
@@ -222,10 +255,21 @@ class Afdd:
         out = [q.get(c.name, np.nan) for c in CONDITIONS]
         fc8 = [i for i, c in enumerate(CONDITIONS) if c.name == "FC8"]
         out[fc8[0]], out[fc8[1]] = supply_vs_mixed, -supply_vs_mixed
+        self.points = AparPoints(sat, mat, rat, oat, self._value(values, "outdoor_damper_tag"))
+        if self.apar is not None:
+            qa = self.apar.quantities(self.points)
+            a7 = [i for i, c in enumerate(CONDITIONS) if c.name == "APAR7"]
+            for i, c in enumerate(CONDITIONS):
+                if c.name in qa:
+                    out[i] = qa[c.name]
+            out[a7[1]] = qa["APAR7-"]
         return np.array(out, dtype=float)
 
     def learn(self, check: AfddCheck) -> None:
-        """Collect the healthy quantities over ``calibration_s`` of tested operation (or until :meth:`freeze`)."""
+        """Collect the healthy quantities over ``calibration_s`` of tested operation (or until :meth:`freeze`),
+        and APAR's minimum outdoor-air fraction where it is learned (:meth:`.AparRules.learn`)."""
+        if self.apar is not None and check.state in (1, 4) and self.since >= self.delay_n:
+            self.apar.learn(self.points, True)
         if self.frozen:
             return
         tested = False
@@ -238,7 +282,10 @@ class Afdd:
             self.freeze()
 
     def freeze(self) -> None:
-        """End calibration: each calibrated condition's offset is its healthy median where that is past zero."""
+        """End calibration: each calibrated condition's offset is its healthy median where that is past zero (and
+        APAR's learned minimum outdoor-air fraction is fixed)."""
+        if self.apar is not None:
+            self.apar.freeze()
         if self.frozen:
             return
         for i, c in enumerate(CONDITIONS):

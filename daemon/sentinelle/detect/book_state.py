@@ -24,7 +24,7 @@ import dataclasses
 from typing import Any
 
 from ..records import Contributor
-from .alerts import AlertKey, Observation, OpenAlert
+from .alert_records import AlertKey, Observation, OpenAlert
 
 VERSION = 1
 

@@ -6,12 +6,8 @@ the numbers it quotes are the event's own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from ..records import AlertEventType, AlertKind
-
-if TYPE_CHECKING:
-    from .alerts import Observation, OpenAlert
+from .alert_records import Observation, OpenAlert
 
 _PER_ASSET_WORDING: frozenset[AlertKind] = frozenset({"asset_state", "energy_balance", "ahu_fault", "relation"})
 

@@ -212,6 +212,11 @@ class Config:
     asset_model: bool = False
     """Each tag also estimated from the other tags now by the asset model (``forecast.asset_model_path``,
     scored by ``detectors/asset_estimate.py``)."""
+    asset_mask_recent_steps: int = 0
+    """The asset model's estimate blind to each tag's newest slots (``forecast.asset_mask_recent_steps``)."""
+    asset_estimate_every_steps: int = 1
+    """The asset model run on one slot in this many, its estimates standing between
+    (``forecast.asset_estimate_every_steps``)."""
 
     def detect_settings(self) -> DetectSettings:
         """The daemon's detect defaults with this configuration's switches (and the asset rules with rules)."""

@@ -64,14 +64,22 @@ def asset_checkpoint() -> Path:
 
 
 def report_configs(
-    extra_asset_detect: dict[str, Any] | None = None, *, model_rows: bool = True, asset_forecaster: str = "model"
+    extra_asset_detect: dict[str, Any] | None = None,
+    *,
+    model_rows: bool = True,
+    asset_forecaster: str = "model",
+    asset_mask_recent_steps: int = 0,
+    asset_estimate_every_steps: int = 1,
 ) -> list[Config]:
     """The rows: the daemon as shipped (model, then Holt: per-tag residuals + the chiller's rules), and the
     residuals alone (no limits, rules, relations, T²) of Holt, of the model, and of the asset model
     (``asset_forecaster``'s residuals + the estimate-now residual + the horizon residual).
 
     ``extra_asset_detect``: one more asset-model row with these DetectSettings overrides on top;
-    ``model_rows`` False: without the univariate model's rows (for a machine without the CPU for them).
+    ``model_rows`` False: without the univariate model's rows (for a machine without the CPU for them);
+    ``asset_mask_recent_steps`` > 0: one more asset-model row whose estimate is blind to the tags'
+    newest slots (``forecast.asset_mask_recent_steps``), estimated on one slot in
+    ``asset_estimate_every_steps`` (``forecast.asset_estimate_every_steps``).
     """
     asset_label = "asset model" if asset_forecaster == "model" else f"asset model + {asset_forecaster}"
     configs = [
@@ -98,6 +106,20 @@ def report_configs(
                 rules=False,
                 detect={**ASSET_ROW_DETECT, **extra_asset_detect},
                 asset_model=True,
+            )
+        )
+    if asset_mask_recent_steps:
+        configs.append(
+            Config(
+                f"{asset_label}: residuals alone, estimate blind to the newest {asset_mask_recent_steps} slots"
+                + (f", made every {asset_estimate_every_steps}" if asset_estimate_every_steps > 1 else ""),
+                asset_forecaster,
+                asset=False,
+                rules=False,
+                detect=ASSET_ROW_DETECT,
+                asset_model=True,
+                asset_mask_recent_steps=asset_mask_recent_steps,
+                asset_estimate_every_steps=asset_estimate_every_steps,
             )
         )
     if not model_rows:
@@ -362,7 +384,11 @@ CONFIG_NOTE = (
     "and against the forecast made `detect.horizon_steps` = 16 ticks ago (detect/detectors/horizon.py, "
     "`horizon_enabled`), all scored by the calibrated per-tag scorer; *asset model + holt* = the same with Holt as "
     'the daemon\'s forecaster (`forecast.forecaster = "holt"`, its residuals and its horizon forecasts) instead '
-    "of the univariate model. Each forecaster's forecasts and the asset "
+    "of the univariate model; *estimate blind to the newest M slots, made every R* = that row with the asset "
+    "model's estimate reading the tags' contexts only up to M slots before now and the other tags now "
+    "(`forecast.asset_mask_recent_steps` M, chosen on development seeds 2110..2113 by "
+    "bench/chiller/asset_masked.py), made on one slot in R and standing between "
+    "(`forecast.asset_estimate_every_steps`, R fixed a priori for CPU). Each forecaster's forecasts and the asset "
     "model's estimates are computed once per run and shared by the rows (they do not depend on detection)."
 )
 
@@ -496,7 +522,15 @@ def run_evaluation(
         for i, config in enumerate(configs):
             if over and costly(config):
                 continue
-            estimator = shared.estimator(asset_checkpoint()) if config.asset_model else None
+            estimator = (
+                shared.estimator(
+                    asset_checkpoint(),
+                    mask_recent_steps=config.asset_mask_recent_steps,
+                    every_steps=config.asset_estimate_every_steps,
+                )
+                if config.asset_model
+                else None
+            )
             keep = i == 0 and run.name in PLOT_RUNS
             o = evaluate_run(rec, truth, settings[i], config, shared[config.forecaster], estimator, keep)
             if o.trace is not None:

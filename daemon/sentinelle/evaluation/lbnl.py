@@ -45,6 +45,7 @@ report :mod:`.lbnl_report`; this module replays the days through the daemon's st
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -114,6 +115,7 @@ __all__ = [
     "day_recording",
     "day_scores",
     "evaluate_lbnl",
+    "evaluate_lbnl_views",
     "lbnl_days",
     "mode_rules",
     "monitored",
@@ -123,8 +125,24 @@ __all__ = [
     "tag_name",
     "warm_up_day",
     "warm_up_days",
+    "with_the_rest",
     "write_report",
 ]
+
+
+View = Callable[[AlertEvent], bool]
+"""Which alerts of a replay predict a faulted day (one replay, several views: the detectors run independently)."""
+
+VIEWS: dict[str, View] = {
+    "all": lambda e: True,
+    "ahu_fault": lambda e: e.kind == "ahu_fault",
+    "guideline36": lambda e: e.kind == "ahu_fault" and "#APAR" not in e.subject,
+    "residual": lambda e: e.kind == "forecast_residual",
+    "asset": lambda e: e.kind in ("asset_state", "relation"),
+    "statistical": lambda e: e.kind != "ahu_fault",
+}
+"""``guideline36``: the Guideline 36 conditions' alerts of a replay that also runs APAR's (their own subjects);
+``asset``: the asset model's (PCA T²/Q and EWMA charts, its estimate); ``statistical``: every alert but the rules'."""
 
 
 def evaluate_lbnl(
@@ -141,11 +159,26 @@ def evaluate_lbnl(
     instance to share, e.g. a cached one; None: the one ``settings`` names; ``only_split``: score only
     that half's days, e.g. ``"tuning"`` while choosing settings; ``kinds``: only alerts of these kinds predict a
     faulted day)."""
+    view: View = (lambda e: True) if kinds is None else (lambda e: e.kind in kinds)
+    return evaluate_lbnl_views(days, settings, [(label, view)], progress, forecaster, only_split, warmup_days)[0]
+
+
+def evaluate_lbnl_views(
+    days: Sequence[Day],
+    settings: Settings,
+    views: Sequence[tuple[str, View]],
+    progress: Callable[[str], None] | None = None,
+    forecaster: Forecaster | None = None,
+    only_split: str | None = None,
+    warmup_days: int = WARMUP_DAYS,
+) -> list[LbnlResult]:
+    """:func:`evaluate_lbnl` with one replay per day scored once per ``(label, view)``: the alerts the view keeps
+    predict the day (each result's ``seconds`` is the shared replay's)."""
     started = time.perf_counter()
-    results: list[DayResult] = []
+    results: list[list[DayResult]] = [[] for _ in views]
     skipped: list[str] = []
-    rates: list[tuple[list[float], float, bool]] = []
-    scored_events: list[tuple[list[AlertEvent], float, float]] = []
+    rates: list[list[tuple[list[float], float, bool]]] = [[] for _ in views]
+    scored_events: list[list[tuple[list[AlertEvent], float, float]]] = [[] for _ in views]
     for day in days:
         if only_split is not None and split_of(day, days) != only_split:
             continue
@@ -156,44 +189,44 @@ def evaluate_lbnl(
         rec = day_recording(day, warm)
         trace = replay(rec, settings, forecaster)
         start = float(rec.timestamps[rec.test_start])
-        opened = sorted(
-            (
-                e
-                for e in trace.events
-                if e.event == "opened" and e.event_ts >= start and (kinds is None or e.kind in kinds)
-            ),
-            key=lambda e: e.event_ts,
-        )
-        openings = [e.event_ts for e in opened]
+        end = float(day.timestamps[-1]) + PERIOD_S
         midnight = float(day.timestamps[0])
-        first = int((openings[0] - midnight) // 60) if openings else -1
-        by_kind = Counter(e.kind for e in opened)
-        results.append(
-            DayResult(
-                day.file,
-                day.date,
-                day.faulted,
-                day.fault_type,
-                len(openings),
-                first,
-                f"{opened[0].kind} on {opened[0].tag.split('.', 1)[-1]}" if opened else "",
-                tuple(sorted(by_kind.items())),
-                split_of(day, days),
+        for v, (_, keep) in enumerate(views):
+            kept = [e for e in trace.events if keep(e)]
+            opened = sorted((e for e in kept if e.event == "opened" and e.event_ts >= start), key=lambda e: e.event_ts)
+            openings = [e.event_ts for e in opened]
+            first = int((openings[0] - midnight) // 60) if openings else -1
+            by_kind = Counter(e.kind for e in opened)
+            results[v].append(
+                DayResult(
+                    day.file,
+                    day.date,
+                    day.faulted,
+                    day.fault_type,
+                    len(openings),
+                    first,
+                    f"{opened[0].kind} on {opened[0].tag.split('.', 1)[-1]}" if opened else "",
+                    tuple(sorted(by_kind.items())),
+                    split_of(day, days),
+                )
             )
-        )
-        rates.append((openings, float(day.timestamps[-1]) - start + PERIOD_S, day.faulted))
-        scored_events.append((trace.events, start, float(day.timestamps[-1]) + PERIOD_S))
+            rates[v].append((openings, end - start, day.faulted))
+            scored_events[v].append((kept, start, end))
         if progress is not None:
             progress(rec.name)
-    return LbnlResult(
-        label=label,
-        days=results,
-        skipped=skipped,
-        rate=alert_rate([(t, s) for t, s, _ in rates]),
-        rate_fault_free=alert_rate([(t, s) for t, s, f in rates if not f]),
-        seconds=time.perf_counter() - started,
-        kpis=alarm_kpis(scored_events),
-    )
+    seconds = time.perf_counter() - started
+    return [
+        LbnlResult(
+            label=label,
+            days=results[v],
+            skipped=skipped,
+            rate=alert_rate([(t, s) for t, s, _ in rates[v]]),
+            rate_fault_free=alert_rate([(t, s) for t, s, f in rates[v] if not f]),
+            seconds=seconds,
+            kpis=alarm_kpis(scored_events[v]),
+        )
+        for v, (label, _) in enumerate(views)
+    ]
 
 
 def mode_rules(file: str, afdd: AfddSettings | None = None) -> AssetDetectSettings:
@@ -218,10 +251,12 @@ def asset_warmup(warmup_days: int = WARMUP_DAYS) -> dict[str, Any]:
     return {"asset_warmup_steps": ASSET_WARMUP_ROWS * warmup_days, "asset_warmup_ends_with_history": True}
 
 
-def afdd_rules(file: str, calibration_s: float = 0.0) -> AfddSettings:
-    """The AHU's points for the Guideline 36 conditions (°F, 0..1 commands), at the guideline's defaults."""
+def afdd_rules(file: str, calibration_s: float = 0.0, **overrides: Any) -> AfddSettings:
+    """The AHU's points for the Guideline 36 conditions (°F, 0..1 commands), at the guideline's defaults
+    (``overrides``: more ``[detect.assets.afdd]`` settings, e.g. ``apar_rules=True``)."""
     single_zone = file.startswith("SZ")
     return AfddSettings(
+        **overrides,
         supply_air_temp_tag=tag_name(file, "AHU: Supply Air Temperature"),
         mixed_air_temp_tag=tag_name(file, "AHU: Mixed Air Temperature"),
         return_air_temp_tag=tag_name(file, "AHU: Return Air Temperature"),
@@ -239,36 +274,89 @@ def afdd_rules(file: str, calibration_s: float = 0.0) -> AfddSettings:
 
 @dataclass(frozen=True, slots=True)
 class LbnlConfig:
-    label: str
+    """One replay of every day, scored once per view: ``views`` = (label, :data:`VIEWS` key)."""
+
+    views: tuple[tuple[str, str], ...]
     detect: dict[str, Any]
     modes: bool = False
     forecaster: str = "model"
     afdd: float | None = None
-    """Guideline 36 conditions with this calibration_s (None: not configured); only ahu_fault alerts count."""
+    """Guideline 36 conditions with this calibration_s (None: not configured)."""
+    apar: float | None = None
+    """With :attr:`afdd`: NIST's APAR rules too, at this εf (``outdoor_air_fraction_tolerance``; None: without)."""
+
+    @property
+    def label(self) -> str:
+        return self.views[0][0]
+
+    def afdd_settings(self, file: str) -> AfddSettings | None:
+        """The AHU's ``[detect.assets.afdd]`` for this configuration (None: no rule-based conditions)."""
+        if self.afdd is None:
+            return None
+        if self.apar is None:
+            return afdd_rules(file, self.afdd)
+        return afdd_rules(file, self.afdd, apar_rules=True, outdoor_air_fraction_tolerance=self.apar)
 
 
 TAIL = {"score_tail_calibration": True}
 """The per-tag surprise bounded by the tag's own excursion record (detect/tail.py): chosen on the tuning days."""
+APAR_TOLERANCES = (0.3, 0.1)
+"""APAR's published εf and the one alternative (``bench/lbnl/tune_apar.py``): neither joined the headline."""
+RULES = "Guideline 36 conditions + modes (ahu_fault alerts)"
+WITH_APAR = "Guideline 36 + APAR rules, εf 0.3 (published) + modes (ahu_fault alerts)"
+REJECTED = "Guideline 36 + APAR, εf 0.1 (rejected on the tuning days) + modes (ahu_fault alerts)"
+STATISTICAL = "per-tag (tail) + asset + modes"
 
 
 def configs(forecaster: str = "model") -> list[LbnlConfig]:
-    """The configurations compared; the first is the headline.  Holt's headline and per-tag rows
-    follow when the headline forecaster is another, to show what the forecaster changes."""
+    """The replays compared; the first view of the first is the headline.  Holt's rows follow when the
+    headline forecaster is another, to show what the forecaster changes."""
     asset = {"asset_enabled": True}
+    f = forecaster
     out = [
-        LbnlConfig(f"{forecaster}: Guideline 36 conditions + modes (ahu_fault alerts)", {}, True, forecaster, 0.0),
-        LbnlConfig(f"{forecaster}: per-tag (tail) + asset + modes", asset | TAIL, True, forecaster),
-        LbnlConfig(f"{forecaster}: per-tag + asset + modes (no tail)", asset, True, forecaster),
-        LbnlConfig(f"{forecaster}: per-tag (tail) + asset", asset | TAIL, False, forecaster),
-        LbnlConfig(f"{forecaster}: per-tag (tail) only", TAIL, False, forecaster),
-        LbnlConfig(f"{forecaster}: per-tag only (no tail)", {}, False, forecaster),
+        LbnlConfig(((f"{f}: {RULES}", "guideline36"), (f"{f}: {WITH_APAR}", "ahu_fault")), {}, True, f, 0.0, 0.3),
+        LbnlConfig(
+            ((f"{f}: {REJECTED}", "ahu_fault"),),
+            {},
+            True,
+            f,
+            0.0,
+            0.1,
+        ),
+        LbnlConfig(
+            (
+                (f"{f}: {STATISTICAL}", "all"),
+                (f"{f}: per-tag residuals alone (tail) + modes (forecast_residual alerts)", "residual"),
+                (f"{f}: asset model alone + modes (asset_state, relation alerts)", "asset"),
+            ),
+            asset | TAIL,
+            True,
+            f,
+        ),
+        LbnlConfig(
+            (
+                (f"{f}: per-tag (tail) + asset", "all"),
+                (f"{f}: per-tag residuals alone (tail) (forecast_residual alerts)", "residual"),
+                (f"{f}: asset model alone (asset_state, relation alerts)", "asset"),
+            ),
+            asset | TAIL,
+            False,
+            f,
+        ),
     ]
     if forecaster != "holt":
-        out += [
-            LbnlConfig("holt: per-tag (tail) + asset + modes", asset | TAIL, True, "holt"),
-            LbnlConfig("holt: per-tag (tail) only", TAIL, False, "holt"),
-        ]
+        out += [LbnlConfig(((f"holt: {RULES}", "guideline36"),), {}, True, "holt", 0.0, 0.3)]
+        out += [dataclasses.replace(out[2], forecaster="holt", views=((f"holt: {STATISTICAL}", "all"),))]
     return out
+
+
+def with_the_rest(rules: Sequence[DayResult], rest: Sequence[DayResult]) -> DayScores:
+    """Day-level counts when a day is flagged by either replay's alerts (the same days, in the same order): the
+    rule-based conditions with the statistical detectors, which run independently of each other."""
+    pairs = list(zip(rules, rest, strict=True))
+    if any((a.file, a.date) != (b.file, b.date) for a, b in pairs):
+        raise ValueError("the two replays scored different days")
+    return day_scores([dataclasses.replace(a, alerts_opened=a.alerts_opened + b.alerts_opened) for a, b in pairs])
 
 
 def run_evaluation(
@@ -298,76 +386,14 @@ def run_evaluation(
         overrides = dict(c.detect)
         if c.detect.get("asset_enabled"):
             overrides |= asset_warmup()
-        afdd = c.afdd
-        assets = tuple(mode_rules(f, None if afdd is None else afdd_rules(f, afdd)) for f in LBNL_FILES)
+        assets = tuple(mode_rules(f, c.afdd_settings(f)) for f in LBNL_FILES)
         detect = DetectSettings(**overrides, assets=assets if c.modes else ())
-        scored = lbnl_days(data_dir, mode_tags=True, setpoints=afdd is not None) if c.modes else days
+        scored = lbnl_days(data_dir, mode_tags=True, setpoints=c.afdd is not None) if c.modes else days
         settings = replay_settings(c.forecaster, detect)
-        kinds = None if afdd is None else frozenset({"ahu_fault"})
-        results.append(evaluate_lbnl(scored, settings, c.label, forecaster=shared[c.forecaster], kinds=kinds))
-    notes = [
-        "**Headline: ASHRAE Guideline 36's fault conditions** (`detect/afdd.py`, `[detect.assets.afdd]`): the "
-        "guideline's AHU conditions FC2-FC13 (mixed air outside return/outdoor air, supply air against mixed air "
-        "plus fan heat in each operating state, set point not met with a valve fully open, hunting, outdoor air "
-        "unfit for the state) with the guideline's published tolerances and delays (2 °F sensor errors, 5 °F for "
-        "the mixed air, 2 °F fan heat, 5-minute averages, ModeDelay 15 min, AlarmDelay 30 min), mapped to each "
-        "AHU's points (the supply-air set points are read for it). Nothing in them was fitted to these files. The "
-        "one choice, whether each condition first learns the healthy unit's offset on the warm-up day "
-        "(`calibration_s`), was made on the tuning days only by a rule fixed beforehand "
-        "(`bench/lbnl/tune_afdd.py`, `docs/results/lbnl/tuning_afdd.json`: detection minus false-positive rate "
-        "0.601 without, 0.612 with — within the 0.05 margin, so no calibration). A feasibility look at the "
-        "tuning days, computed from the CSVs outside the daemon, came before that rule. The headline counts only "
-        "`ahu_fault` alerts (the other detectors still run in the same replay); the rows below it count every "
-        "alert, as before. The held-out days were replayed with these conditions once, after the choice.",
-        "",
-        "Configurations: *per-tag only* = forecast-residual scores per tag (the calibrated surprise of "
-        "detect/surprise.py, k of n or a severe tick); *(tail)* = with `detect.score_tail_calibration` "
-        "(detect/tail.py); "
-        "*+ asset* = `detect.asset_enabled` (the asset-level detector at its defaults: PCA T² and Q of the AHU's "
-        "tag vector and an EWMA chart per steady tag, learned on the whole warm-up day and frozen when it ends); "
-        "*+ modes* = operating-mode rules (detect.assets.modes) on two more "
-        "tags, the supply-fan status and the occupancy indicator: mode `off` (fan status 0) pauses detection, "
-        "mode `unoccupied` (occupancy 0) is detected, and any change holds detection off for "
-        f"{MODE_HOLDOFF_S / 60:.0f} minutes (an AHU's start-up). No static limits or rate limits: the dataset "
-        "comes with none, and limits read off the scored days would be tuning on the test set.",
-        "",
-        "Labels: the CSV's `Fault Detection Ground Truth`. Where LBNL's inventory disagrees (MZVAV-2-1 on "
-        "2007-08-30: a heating-coil leak, stage 3, in the inventory; fault-free in the CSV) the CSV's label is used.",
-        "",
-        "A day-level score with 'any alert that day' is strict for a streaming detector: one alert in 1,440 "
-        "minutes flags a fault-free day. The alert rate and the alert count per day (with its AUC) show how "
-        "far from that the detector is.",
-        "",
-        "**Why fault-free days were flagged** (issue 13; `bench/lbnl/why_flagged.py` on the 16 fault-free days "
-        "of the tuning half, Holt, the previous headline: 53 openings, 16/16 days): (1) about half were single "
-        "severe ticks of *held control signals* that step when commanded — a damper or valve holds for hours "
-        "(its forecast sure to one quantum), then steps by 0.4-0.6 at a schedule or economizer change: 10-30 "
-        "forecast spreads; (2) the other half were k-of-n openings on *ramps the one-step forecast lags* "
-        "(Holt's fixed α = 0.3 trails a supply- or return-air temperature ramping at a start-up, 8:00 occupancy "
-        "or a cooling stage by 4-6 spreads for ten minutes); both recur every day. The calibrated scale cannot "
-        "learn them (it is winsorised so one spike cannot inflate it, and diluted by hours of exact zeros). "
-        "`detect.score_tail_calibration` (detect/tail.py) bounds each tick's surprise by the tag's own record: "
-        "−log10 of the rate of its excursions of that size (counted when they end, so a lasting fault keeps its "
-        "surprise); an excursion a tag made once in the warm-up day scores about 3.2 decades, under the 3.5 "
-        "threshold, one a level (√2) larger than any it made keeps its full surprise. On the tuning half it took "
-        "the fault-free days from 16/16 to 12/16 (openings 53 → 23) with the faulted days still 19/19. What stays "
-        "is mostly *first-time* behaviour that one warm-up day cannot show: an economizer switch (dampers 1.0 → "
-        "0.4) the warm-up day never made, a weekday's 8:00 return-air rise after a Sunday warm-up.",
-        "",
-        "**The asset detector was not scoring MZVAV with the mode rules** (found here): its warm-up counted "
-        f"{ASSET_WARMUP_ROWS} learned ticks, but the `off` mode pauses it at night, so a warm-up day gave about "
-        "700 and the model went on learning through the scored day (MZVAV's never froze inside it; SZVAV's froze "
-        "part-way, after learning the start of the scored day). `detect.asset_warmup_ends_with_history` now "
-        "freezes the model when the history replay ends. Scoring for real, the asset detector (learned on one "
-        "day) flags fault-free days too: on the tuning half 15/16 with tail calibration (25 asset openings, led "
-        "by the outdoor-air temperature — weather, not the unit's state — and temperatures and dampers whose "
-        "day differs from the warm-up day). Tried on the tuning half, not adopted: warming up on the 2 nearest "
-        "fault-free days (13/16 fault-free, 19/19 faulted; twice the replay time), `asset_learn_rate` 0.01 "
-        "(16/16), no severe-at-once opening (8/16 fault-free but 15/19 faulted).",
-    ]
-    write_report(
-        results,
-        out,
-        {**(meta or {}), "dataset": "lbnl", "seconds": round(time.perf_counter() - started, 1), "notes": notes},
-    )
+        views = [(label, VIEWS[key]) for label, key in c.views]
+        results += evaluate_lbnl_views(scored, settings, views, forecaster=shared[c.forecaster])
+    from .lbnl_notes import notes, summary
+
+    meta = {**(meta or {}), "dataset": "lbnl", "seconds": round(time.perf_counter() - started, 1), "notes": notes()}
+    write_report(results, out, meta | {"summary": summary(results, forecaster)})
     return results[0]

@@ -151,6 +151,7 @@ def _markdown(results: Sequence[LbnlResult], meta: dict[str, Any]) -> str:
         f"Generated {meta.get('generated', '')} by `sentinelle evaluate --dataset lbnl` on {meta.get('machine', '')}; "
         f"{meta.get('seconds', 0):.0f} s for all runs.",
         "",
+        *meta.get("summary", []),
         "Each labelled day is replayed minute by minute through Windows → ForecastBatcher → DetectStage after a "
         "warm-up day (the same file's nearest other fault-free day, in the daemon's backfill mode: the detectors "
         f"learn, its alerts are dropped), and the day's own first {SETTLE_ROWS} minutes (the seam between two "

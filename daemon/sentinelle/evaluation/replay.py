@@ -189,6 +189,13 @@ ASSET_MODEL = "asset_model"
 """The name :class:`SharedForecasters` keeps the asset model's estimates under."""
 
 
+def _estimator_name(mask_recent_steps: int, every_steps: int) -> str:
+    """The cache name of the asset model's estimates with this mask and refresh (the plain ones keep the old name)."""
+    mask = f"-mask{mask_recent_steps}" if mask_recent_steps else ""
+    every = f"-every{every_steps}" if every_steps > 1 else ""
+    return f"{ASSET_MODEL}{mask}{every}"
+
+
 class SharedForecasters:
     """One :class:`CachedForecaster` per forecaster name, made on first use: what an evaluation's
     configurations share (the model is loaded once, and only if it is asked for).
@@ -204,7 +211,8 @@ class SharedForecasters:
         self.cache_dir = cache_dir
         self.model_threads = model_threads
         self._made: dict[str, CachedForecaster] = {}
-        self._estimator: CachedEstimator | None = None
+        self._estimators: dict[tuple[int, int], CachedEstimator] = {}
+        """Per (``mask_recent_steps``, ``every_steps``): the asset model's cached estimates (loaded on first use)."""
         self._key = ""
 
     def _path(self, name: str) -> Path | None:
@@ -225,8 +233,8 @@ class SharedForecasters:
         self._key = key
         for name, made in self._made.items():
             made._cache = self._load(name)
-        if self._estimator is not None:
-            self._estimator.cache = self._load(ASSET_MODEL)
+        for (mask, every), est in self._estimators.items():
+            est.cache = self._load(_estimator_name(mask, every))
 
     def __getitem__(self, name: str) -> CachedForecaster:
         if name not in self._made:
@@ -237,20 +245,32 @@ class SharedForecasters:
         return self._made[name]
 
     def __contains__(self, name: object) -> bool:
-        return name in self._made or (name == ASSET_MODEL and self._estimator is not None)
+        return name in self._made or (name == ASSET_MODEL and bool(self._estimators))
 
-    def estimator(self, path: Path, levels: tuple[float, ...] = ForecastSettings().quantile_levels) -> CachedEstimator:
-        """The asset model at ``path`` (loaded once, on first use) as a cached estimator."""
-        if self._estimator is None:
+    def estimator(
+        self,
+        path: Path,
+        levels: tuple[float, ...] = ForecastSettings().quantile_levels,
+        mask_recent_steps: int = 0,
+        every_steps: int = 1,
+    ) -> CachedEstimator:
+        """The asset model at ``path`` (loaded once per mask and refresh, on first use) as a cached estimator.
+
+        Estimates with different masks or refresh periods are different answers to the same
+        window: each has its own cache (and its own file in ``cache_dir``).
+        """
+        key = (mask_recent_steps, every_steps)
+        if key not in self._estimators:
             import torch
 
             from ..forecast.asset_engine import AssetForecaster  # torch only when asked for
 
             if self.model_threads is not None:
                 torch.set_num_threads(self.model_threads)
-            model = AssetForecaster(path, levels)
-            self._estimator = CachedEstimator(model.estimate_window, self._load(ASSET_MODEL))
-        return self._estimator
+            model = AssetForecaster(path, levels, mask_recent_steps=mask_recent_steps, every_steps=every_steps)
+            cache = self._load(_estimator_name(*key))
+            self._estimators[key] = CachedEstimator(model.estimate_window, cache)
+        return self._estimators[key]
 
     def save(self) -> None:
         """Write the current caches to ``cache_dir`` (nothing without one)."""
@@ -258,8 +278,8 @@ class SharedForecasters:
             return
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         caches = {name: f._cache for name, f in self._made.items() if name not in ("holt", "naive")}
-        if self._estimator is not None:
-            caches[ASSET_MODEL] = self._estimator.cache
+        for (mask, every), est in self._estimators.items():
+            caches[_estimator_name(mask, every)] = est.cache
         for name, cache in caches.items():
             path = self._path(name)
             assert path is not None

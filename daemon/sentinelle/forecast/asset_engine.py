@@ -9,12 +9,29 @@ forecast step) may be given.  The model hides a tag's own current value from
 that tag, so ``estimate`` is each tag as the rest of the asset says it should be:
 the virtual-sensor reading that a residual (actual − estimate) scores.
 
+**Blind to the recent past** (``mask_recent_steps`` M > 0): the estimate then reads every
+tag's context only up to M slots before now (the newest M slots masked, as gaps, for all tags
+of the asset in one pass) and the other tags' values now.  Why: with the full context a
+tag's estimate reads that tag's own newest slots (the regression branch's lag column, the
+first forecast step), so it follows a slow fault — a transmitter drifting 0.6 °C in 15
+minutes, fouling — and leaves no residual (docs/results/chiller-detection/
+asset-model-slow-faults.md).  Masked, the estimate is the other tags now read through the
+relation the asset showed M slots ago: a drift accumulates over M slots instead of being
+followed (the virtual sensor of SmartSignal-style condition monitoring, whose reference is
+older than the fault).  Masking only the target's own context (one pass per tag) was
+measured too: better on pump degradation, G times the cost.
+
+**Every R slots** (``every_steps`` R > 1): an asset's estimate is made on one slot in R and
+stands for the next R − 1.  The model costs about 22 ms of CPU per 7-tag asset and slot;
+a slow fault's residual needs no fresher reference than a few slots.
+
 Loading errors are :class:`~sentinelle.errors.ModelError` naming the file, as
 for the univariate model (:func:`~.engine.load_model`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -28,6 +45,13 @@ from ..records import FloatArray, WindowBatch
 from .asset_model import SentinelleAssetModel
 from .engine import CONFIG_FILE, _level_weights, _pick_device, _pick_dtype, load_model
 from .tokenizer import TSTokenizer
+
+MIN_SEEN_FRACTION = 0.25
+"""Share of its context a masked estimate still reads (each tag's scale and its relation to the others)."""
+
+
+_Held = tuple[int, FloatArray, FloatArray]
+"""An asset's last estimate: its slot, the estimates (rows × levels) and the rows' values then."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +77,8 @@ class AssetForecaster:
         device: str = "cpu",
         dtype: str = "auto",
         max_batch: int = 128,
+        mask_recent_steps: int = 0,
+        every_steps: int = 1,
     ) -> None:
         self.path = Path(path)
         self.levels = tuple(levels)
@@ -67,6 +93,18 @@ class AssetForecaster:
             raise ModelError(f"{self.path / CONFIG_FILE}: not an asset model (group_attention is false)")
         self.tokenizer = TSTokenizer(self.config.vocab_size, self.config.token_limit)
         self._weights = _level_weights(self.levels, tuple(self.config.quantile_levels), self.path / CONFIG_FILE)
+        longest = self.config.context_length - math.ceil(MIN_SEEN_FRACTION * self.config.context_length)
+        if not 0 <= mask_recent_steps <= longest:
+            raise ModelError(
+                f"mask_recent_steps must be in 0..{longest} (the estimate must still read a quarter of the "
+                f"context of {self.config.context_length} steps), got {mask_recent_steps}"
+            )
+        self.mask_recent_steps = mask_recent_steps
+        if every_steps < 1:
+            raise ModelError(f"every_steps must be ≥ 1, got {every_steps}")
+        self.every_steps = every_steps
+        self._held: dict[tuple[str, ...], _Held] = {}
+        """(asset, its tags...) → its last estimate, when ``every_steps`` > 1."""
 
     def forecast(
         self,
@@ -106,8 +144,11 @@ class AssetForecaster:
 
         The rows of one asset form a group: contexts without their newest slot are
         the past, ``values`` the current values (a row's own is hidden from it by the
-        model).  A row whose asset has no other tag with a value now gets NaN: an
-        estimate from nobody is not one.  What fills
+        model).  With ``mask_recent_steps`` M the newest M slots of that past are
+        masked (every tag's): see the module docstring.  A row whose asset has no
+        other tag with a value now gets NaN: an estimate from nobody is not one.  With
+        ``every_steps`` R > 1 an asset's estimates are made on one slot in R and stand for the
+        next R − 1 (held per asset and tag list; a gap of R slots or more refreshes).  What fills
         :attr:`~sentinelle.records.ForecastBatch.estimate` for the ``asset_estimate`` detector.
         """
         n = len(window)
@@ -115,11 +156,21 @@ class AssetForecaster:
         groups: dict[str, list[int]] = {}
         for i, asset in enumerate(window.assets):
             groups.setdefault(asset, []).append(i)
-        rows_of = [r for r in groups.values() if len(r) >= 2]
+        slot = round(window.ts / window.period_s)
+        rows_of = []
+        for asset, rows in groups.items():
+            held = self._held.get((asset, *(window.tags[i] for i in rows)))
+            if held is not None and self._continues(window, rows, slot, held):
+                out[rows] = held[1]  # refreshed less than every_steps slots ago in this same history: it stands
+            elif len(rows) >= 2:
+                rows_of.append(rows)
         if not rows_of:
             return out
         g = max(len(r) for r in rows_of)
         past = window.contexts[:, :-1]
+        if self.mask_recent_steps:
+            past = past.copy()
+            past[:, -self.mask_recent_steps :] = np.nan
         ctx = np.full((len(rows_of), g, past.shape[1]), np.nan)
         now = np.full((len(rows_of), g), np.nan)
         for k, rows in enumerate(rows_of):
@@ -130,7 +181,19 @@ class AssetForecaster:
             others_now = np.isfinite(now[k, : len(rows)]).sum() - np.isfinite(now[k, : len(rows)])
             est = estimate[k, : len(rows)]
             out[rows] = np.where((others_now >= 1)[:, None], est, np.nan)
+            if self.every_steps > 1:
+                key = (window.assets[rows[0]], *(window.tags[i] for i in rows))
+                self._held[key] = (slot, out[rows].copy(), window.values[rows].copy())
         return out
+
+    def _continues(self, window: WindowBatch, rows: list[int], slot: int, held: _Held) -> bool:
+        """Whether ``held`` was made fewer than ``every_steps`` slots ago in this window's history: its
+        slot is in range and the values it was made at are in this window's context there (a replay
+        of another recording, or a restart, is not served an estimate of elsewhere)."""
+        age = slot - held[0]
+        if not 0 <= age < self.every_steps or age >= window.contexts.shape[1]:
+            return False
+        return bool(np.array_equal(window.contexts[rows, -1 - age], held[2], equal_nan=True))
 
     def _fit_length(self, x: FloatArray) -> FloatArray:
         """The newest ``context_length`` steps, left-padded with NaN to the full context: missing patches

@@ -6,7 +6,9 @@ the mixed air, whose sensor sees stratified air), 2 °F of heat from the supply 
 state must have held 15 minutes before its conditions are tested and a condition must
 hold 30 minutes before it alarms.  They are defaults fixed by the guideline's committee,
 not fitted to any data set, which is why they are ours (in kelvin here: a tolerance is a
-temperature *difference*; ``temperature_unit`` says what the tags are in).
+temperature *difference*; ``temperature_unit`` says what the tags are in).  NIST's APAR rules
+(``apar_rules``, detect/apar.py) bring their own published thresholds: εt = 2 °C, εf = 0.3 on the
+outdoor-air fraction, judged only where outdoor and return air differ by ΔTmin = 5.6 °C.
 """
 
 from __future__ import annotations
@@ -81,6 +83,41 @@ class AfddSettings(_Section):
         "then trips at its tolerance beyond the collected median when that median already lies past zero (a "
         "sensor offset of the healthy unit), never closer than the guideline's tolerance. 0 (default, chosen on "
         "LBNL's tuning days: docs/results/lbnl/tuning_afdd.json): the guideline's thresholds as they are.",
+    )
+
+    apar_rules: bool = Field(
+        default=False,
+        description="Also test NIST's APAR rules that Guideline 36 lacks (detect/apar.py): the outdoor-air fraction "
+        "against its minimum (APAR 2/16) and with the damper commanded closed, the supply air against the mixed "
+        "air plus fan heat with no coil active (APAR 7) and against the return air while cooling (APAR 6/12/17).",
+    )
+    apar_temperature_tolerance_k: float = Field(
+        default=2.0, ge=0, description="APAR's εt: 2 °C, NIST's recommended temperature threshold."
+    )
+    outdoor_air_fraction_tolerance: float = Field(
+        default=0.3,
+        ge=0,
+        le=1,
+        description="APAR's εf (Guideline 36 FC6's ΔF_OA): the outdoor-air fraction's allowed error, 0.3.",
+    )
+    outdoor_air_fraction_min_delta_k: float = Field(
+        default=5.6,
+        ge=0,
+        description="APAR's ΔTmin (Guideline 36 FC6: 10 °F): the fraction is evaluated only where outdoor and "
+        "return air differ by at least this much.",
+    )
+    minimum_outdoor_air_fraction: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="The design minimum outdoor-air fraction (APAR 2/16); unset: the median fraction at minimum "
+        "outdoor air over the start-up history replay (known-good operation), else over the first "
+        "minimum_outdoor_air_fraction_learn_s of it.",
+    )
+    minimum_outdoor_air_fraction_learn_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="Most operation at minimum outdoor air that the minimum fraction is learned from.",
     )
 
     @model_validator(mode="after")

@@ -200,7 +200,7 @@ class DetectSettings(_Section):
         "alerts and the score gauges do not read it. 0: off.",
     )
     score_rest_level: float = Field(
-        default=0.6, gt=0, le=1, description="The recorded score from which the rest period starts."
+        default=0.4, gt=0, le=1, description="The recorded score from which the rest period starts."
     )
     score_tail_calibration: bool = Field(
         default=False,
@@ -256,9 +256,10 @@ class DetectSettings(_Section):
     )
     # Contextual novelty (detect/novelty.py, detectors/novelty.py): sequences of coarse values never seen.
     novelty_enabled: bool = Field(
-        default=False,
+        default=True,
         description="Per tag, the share of the value's contexts (its last novelty_orders coarse values) that did "
-        "not predict it or are new; joins the per-tag score by maximum. The NAB evaluation turns it on.",
+        "not predict it or are new; joins the per-tag score by maximum (opens alerts only with "
+        "novelty_opens_alerts).",
     )
     novelty_bins: int = Field(default=8, ge=2, le=60, description="Equal cells of the tag's range.")
     novelty_orders: int = Field(
@@ -271,11 +272,28 @@ class DetectSettings(_Section):
         "during the warm-up, then a new extreme moves the range's end novelty_range_step of its width beyond it).",
     )
     novelty_range_step: float = Field(
-        default=0.5, gt=0, le=10, description="stepped range: how far beyond a new extreme its end moves (widths)."
+        default=0.25, gt=0, le=10, description="stepped range: how far beyond a new extreme its end moves (widths)."
+    )
+    novelty_outer_cells: int = Field(
+        default=1,
+        ge=1,
+        le=29,
+        description="frozen range: cells of the range's cell width below and above it (the last one open), where "
+        "new extremes land.",
+    )
+    novelty_requantise: bool = Field(
+        default=True,
+        description="expanding or stepped range: when the range moves, each learned cell becomes the new cell of "
+        "its centre (contexts and what they predicted), instead of keeping a number that now means other values.",
     )
     novelty_warmup_steps: int = Field(default=100, ge=1, description="Values a tag has before it is scored.")
     novelty_max_contexts: int = Field(
         default=10_000, ge=16, description="Contexts remembered per tag (then only known ones learn new values)."
+    )
+    novelty_opens_alerts: bool = Field(
+        default=False,
+        description="Whether novelty's flags open contextual_novelty alerts; without, it only joins the per-tag "
+        "score (what evaluations record and the per-tag score gauges show).",
     )
     novelty_flag_score: float = Field(
         default=1.0,
@@ -418,6 +436,13 @@ class DetectSettings(_Section):
         description="An asset tick whose score (T², Q or a chart over its limit) reaches this opens the asset alert "
         "at once instead of waiting for k of n (0: never; must be over 1 to mean anything).",
     )
+    asset_clear_score: float = Field(
+        default=1.0,
+        gt=0,
+        le=1,
+        description="Deadband of the asset alert (ISA-18.2): once open, its condition stays on while the score is "
+        "above this (the limit is 1), and only ticks at or below it count towards clearing. 1: no deadband.",
+    )
     asset_likelihood_enabled: bool = Field(
         default=False,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "
@@ -512,4 +537,6 @@ class DetectSettings(_Section):
             raise ValueError("asset_open_k and asset_open_n are set together (or neither)")
         if self.asset_open_k is not None and self.asset_open_n is not None and self.asset_open_k > self.asset_open_n:
             raise ValueError(f"asset_open_k ({self.asset_open_k}) must not exceed asset_open_n ({self.asset_open_n})")
+        if self.asset_clear_score < 1.0 and self.asset_likelihood_enabled:
+            raise ValueError("asset_clear_score is a deadband under the raw score's limit, not the likelihood layer's")
         return self

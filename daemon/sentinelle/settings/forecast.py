@@ -64,6 +64,22 @@ class ForecastSettings(_Section):
         "value against that estimate. None: off. A checkpoint that cannot be loaded is logged and counted; "
         "the daemon runs without estimates.",
     )
+    asset_mask_recent_steps: int = Field(
+        default=0,
+        ge=0,
+        le=4096,
+        description="With the asset model: its estimate reads the tags' contexts only up to this many slots "
+        "before now (the newest ones masked) and the other tags now, so a slow fault (a drifting sensor, "
+        "fouling) accumulates in the residual instead of being followed. 0: the whole context (the estimate "
+        "follows slow faults). At most three quarters of the checkpoint's context (512 slots: 384).",
+    )
+    asset_estimate_every_steps: int = Field(
+        default=1,
+        ge=1,
+        le=3600,
+        description="The asset model estimates an asset's tags on one slot in this many; its estimates stand "
+        "for the slots between (the model costs about 22 ms of CPU per 7-tag asset and slot). 1: every slot.",
+    )
 
     @model_validator(mode="after")
     def _levels_valid(self) -> ForecastSettings:

@@ -62,13 +62,24 @@ class TagSettings(_Section):
         "the tag's recent steps, back within detect.spike_max_steps, is a spike (data quality). None: not checked.",
     )
 
+    eu_low: float | None = Field(
+        default=None,
+        description="Engineering range's low end (OPC-UA EURange): with eu_high, the contextual novelty divides "
+        "this range into its cells instead of learning one online.",
+    )
+    eu_high: float | None = Field(default=None, description="Engineering range's high end (with eu_low).")
+
     @model_validator(mode="after")
     def _limits_ordered(self) -> TagSettings:
         if self.stuck_check is False and self.stuck_after_s is not None:
             raise ValueError("stuck_after_s is given but stuck_check is false; drop one of them")
         if self.low_limit is not None and self.high_limit is not None and self.low_limit >= self.high_limit:
             raise ValueError(f"low_limit ({self.low_limit}) must be below high_limit ({self.high_limit})")
-        for name in ("low_limit", "high_limit"):
+        if (self.eu_low is None) != (self.eu_high is None):
+            raise ValueError("eu_low and eu_high go together")
+        if self.eu_low is not None and self.eu_high is not None and not self.eu_low < self.eu_high:
+            raise ValueError(f"eu_low ({self.eu_low}) must be below eu_high ({self.eu_high})")
+        for name in ("low_limit", "high_limit", "eu_low", "eu_high"):
             v = getattr(self, name)
             if v is not None and not math.isfinite(v):
                 raise ValueError(f"{name} must be finite")

@@ -5,6 +5,8 @@ benchmarks, so it has to be cheap at 10,000 tags at 1 Hz: values are written wit
 the server's internal ``write_attribute_value`` (no service round trip per tag),
 one ``DataValue`` per tag carrying the *simulated* source timestamp.
 
+Its security (policies, certificate, trusted clients, user tokens) is set up by :mod:`.server_security`.
+
 Node ids are string ids derived from the tag names only (``ns=2;s=chiller1.chw_temp_c``,
 ``ns=2;s=bench.t00042``), so a client keeps its subscription across a server restart.
 
@@ -18,7 +20,6 @@ Node ids are string ids derived from the tag names only (``ns=2;s=chiller1.chw_t
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import socket
@@ -30,16 +31,8 @@ from types import TracebackType
 
 from asyncua import ua
 from asyncua.common.node import Node
-from asyncua.crypto import uacrypto
-from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.crypto.truststore import TrustStore
-from asyncua.crypto.validator import CertificateValidator, CertificateValidatorOptions
 from asyncua.server.server import Server
-from asyncua.server.user_managers import UserManager
 from asyncua.ua.status_codes import StatusCodes
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from pydantic import SecretStr
 
 from ..errors import ConfigError
 from ..settings import (
@@ -50,7 +43,6 @@ from ..settings import (
     SimulatorSettings,
     TagSettings,
 )
-from ..sources.opcua_security import application_uri_of, server_policy_types
 from .chiller import (
     CHILLER_TAGS,
     EXTRA_TAG_RESOLUTION,
@@ -61,6 +53,7 @@ from .chiller import (
     extra_tag_asset,
     extra_tag_names,
 )
+from .server_security import setup_security
 
 _log = logging.getLogger(__name__)
 
@@ -68,7 +61,6 @@ NAMESPACE_URI = "urn:sentinelle:sim"
 NAMESPACE_INDEX = 2
 """Index the server's namespace gets: 0 is OPC-UA's, 1 the server's own, ours is registered first."""
 
-_APPLICATION_URI = "urn:sentinelle:sim:server"
 _CHW_LIMIT_C = 0.2
 _CHW_LIMIT_DEADBAND_C = 0.05
 # Rule and data-quality checks of the measurements, as config/sentinelle.toml sets them for
@@ -208,95 +200,6 @@ def _free_port(host: str) -> int:
         return port
 
 
-class _UserManager(UserManager):
-    """One user name and password and/or a set of X.509 user certificates; anything else is refused
-    (BadUserAccessDenied)."""
-
-    def __init__(self, username: str | None, password: SecretStr | None, user_certs: frozenset[bytes]) -> None:
-        self._username = (username or "").encode()
-        self._password = (password.get_secret_value() if password else "").encode()
-        self._user_certs = user_certs
-
-    def get_user(
-        self,
-        iserver: object,
-        username: str | None = None,
-        password: str | bytes | None = None,
-        certificate: object = None,
-    ) -> User | None:
-        if username is None:
-            # An X.509 token: its DER bytes, the signature verified by asyncua.  (For a user name
-            # token asyncua passes the channel's client certificate here instead.)
-            known = isinstance(certificate, bytes) and certificate in self._user_certs
-            return User(role=UserRole.User, name="x509") if known else None
-        if not self._username:
-            return None
-        given = password.encode() if isinstance(password, str) else bytes(password or b"")
-        ok = hmac.compare_digest((username or "").encode(), self._username) & hmac.compare_digest(given, self._password)
-        return User(role=UserRole.User, name=username) if ok else None
-
-
-async def _setup_security(server: Server, s: SimulatorSettings) -> str:
-    """Endpoints, certificate, client trust and user tokens as configured; returns the application URI.
-
-    With a certificate the application URI is the one in its SubjectAltName (clients check that
-    they match).  Secured endpoints accept only the client certificates of
-    ``trusted_client_certs_dir`` (asyncua alone would accept any).
-    """
-    server.set_security_policy(server_policy_types(s.security_policies))
-    tokens: list[type] = [ua.UserNameIdentityToken] if s.username else []
-    user_certs: frozenset[bytes] = frozenset()
-    if s.user_certificates_dir is not None:
-        tokens.append(ua.X509IdentityToken)
-        user_certs = _load_user_certificates(s.user_certificates_dir)
-    server.set_identity_tokens(tokens or [ua.AnonymousIdentityToken])
-    if tokens:
-        server.iserver.set_user_manager(_UserManager(s.username, s.password, user_certs))
-    if s.certificate_path is None or s.private_key_path is None:
-        return _APPLICATION_URI
-    try:
-        cert = await uacrypto.load_certificate(s.certificate_path)
-        await server.load_certificate(str(s.certificate_path))
-        await server.load_private_key(s.private_key_path)
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"cannot load {s.certificate_path} / {s.private_key_path}: {e}", field="simulator") from e
-    if s.trusted_client_certs_dir is not None:
-        if not s.trusted_client_certs_dir.is_dir():
-            raise ConfigError(
-                f"no such folder: {s.trusted_client_certs_dir}", field="simulator.trusted_client_certs_dir"
-            )
-        store = TrustStore([s.trusted_client_certs_dir], [])
-        await store.load()
-        options = (
-            CertificateValidatorOptions.TIME_RANGE
-            | CertificateValidatorOptions.URI
-            | CertificateValidatorOptions.TRUSTED
-            | CertificateValidatorOptions.PEER_CLIENT
-        )
-        server.set_certificate_validator(CertificateValidator(options, store))
-    return application_uri_of(cert) or _APPLICATION_URI
-
-
-def _load_user_certificates(folder: Path) -> frozenset[bytes]:
-    """The DER bytes of every *.der / *.pem certificate in ``folder`` (read once, at start)."""
-    if not folder.is_dir():
-        raise ConfigError(f"no such folder: {folder}", field="simulator.user_certificates_dir")
-    out: set[bytes] = set()
-    for path in sorted(folder.iterdir()):
-        if path.suffix.lower() in (".der", ".pem"):
-            data = path.read_bytes()
-            try:
-                cert = (
-                    x509.load_pem_x509_certificate(data)
-                    if b"-----BEGIN" in data
-                    else x509.load_der_x509_certificate(data)
-                )
-            except ValueError as e:
-                raise ConfigError(f"cannot read {path}: {e}", field="simulator.user_certificates_dir") from e
-            out.add(cert.public_bytes(serialization.Encoding.DER))
-    return frozenset(out)
-
-
 def _quiet_asyncua() -> None:
     """asyncua's server logs every session, subscription and monitored item at INFO."""
     logging.getLogger("asyncua.server").setLevel(logging.WARNING)
@@ -377,7 +280,7 @@ class ChillerServer:
             await server.init()
             server.set_endpoint(self.url)
             server.set_server_name("sentinelle chiller simulator")
-            await server.set_application_uri(await _setup_security(server, s))
+            await server.set_application_uri(await setup_security(server, s))
             ns = await server.register_namespace(NAMESPACE_URI)
             if ns != NAMESPACE_INDEX:
                 raise RuntimeError(f"namespace {NAMESPACE_URI} got index {ns}, not {NAMESPACE_INDEX}")

@@ -7,16 +7,8 @@ autocast on CUDA, fp32 on the CPU.  Everything random is seeded
 bank), so the same settings on the same device give the same losses.
 
 Validation runs before the first step and every ``eval_every_steps`` on a fixed
-set of windows from the corpus's held-out split, and reports
-
-* ``pinball``: the training loss (mean pinball over levels, scaled space,
-  labels clipped to ±``label_clip``), by source too;
-* ``mase`` and ``naive_mase``: mean absolute scaled error of the model's median
-  and of the last-value forecast, each window scaled by its context's mean
-  absolute one-step change (windows whose context never changes are left out);
-* ``relative_mae``: geometric mean over windows of MAE(model) / MAE(naive) —
-  below 1 means the model beats "nothing changes";
-* ``coverage_80``: share of targets inside the 0.1..0.9 quantiles.
+set of windows from the corpus's held-out split, and reports pinball, MASE, relative
+MAE and 80 % coverage (:mod:`.validation`).  Batches come from :mod:`.batches`.
 
 The best checkpoint (lowest validation pinball) is saved whenever it improves,
 as ``config.json`` + ``model.safetensors``, with ``training.json`` alongside
@@ -33,10 +25,7 @@ import json
 import logging
 import math
 import platform
-import queue
-import threading
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,12 +38,12 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from transformers.utils import logging as hf_logging
 
 from ..evaluation.heldout import HELDOUT_SUMMARY
-from ..forecast.base import last_finite
 from ..forecast.model import SentinelleTSConfig, SentinelleTSModel
 from ..forecast.tokenizer import TSTokenizer
-from ..records import FloatArray
-from .corpus import SOURCES, Corpus, IntArray, Windows
+from .batches import InlineBatches, PrefetchedBatches, prepared_batches
+from .corpus import Corpus
 from .pretrain_settings import PretrainSettings
+from .validation import ValidationSet, validation_metrics, validation_set
 
 log = logging.getLogger(__name__)
 
@@ -76,24 +65,6 @@ class PretrainResult:
     stopped_by: StopReason
     parameters: int
     speed: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass(frozen=True, slots=True)
-class _Batch:
-    """A training batch ready for the model: token ids and scaled, clipped labels."""
-
-    ids: torch.Tensor
-    labels: torch.Tensor
-
-
-@dataclass(frozen=True, slots=True)
-class _ValidationSet:
-    ids: torch.Tensor
-    labels: FloatArray  # scaled, clipped: the training loss's view
-    scaled_target: FloatArray  # scaled, not clipped: for MASE
-    scaled_naive: FloatArray  # last finite context value, scaled
-    mase_scale: FloatArray  # mean |one-step change| of the context, scaled (NaN: not defined)
-    source: IntArray
 
 
 def pretrain(settings: PretrainSettings, *, progress: bool = True, corpus: Corpus | None = None) -> PretrainResult:
@@ -160,7 +131,7 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda step: _lr_factor(step, ts.warmup_steps, ts.steps, ts.min_learning_rate_ratio)
     )
-    validation = _validation_set(corpus.validation(ts.validation_windows), tokenizer, ts.label_clip)
+    validation = validation_set(corpus.validation(ts.validation_windows), tokenizer, ts.label_clip)
     log.info(
         "pretrain: %.2f M parameters on %s; corpus %s; %d validation windows",
         parameters / 1e6,
@@ -219,10 +190,10 @@ def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None)
         )
 
     autocast = _autocast(device)
-    prepared = _prepared_batches(corpus, tokenizer, ts.batch_size, ts.seed, ts.label_clip)
+    prepared = prepared_batches(corpus, tokenizer, ts.batch_size, ts.seed, ts.label_clip)
     # On the CPU a producer thread would fight torch's OpenMP threads for the cores (measured: 10x
     # slower steps on 2 cores), and preparing a batch costs ~1 % of a step anyway; on a GPU it overlaps.
-    batches = _Prefetch(prepared, depth=4) if device.type == "cuda" else _Inline(prepared)
+    batches = PrefetchedBatches(prepared, depth=4) if device.type == "cuda" else InlineBatches(prepared)
     bar = tqdm(total=ts.steps, disable=not progress, unit="step", dynamic_ncols=True, desc="pretrain")
     try:
         with logging_redirect_tqdm():
@@ -371,97 +342,10 @@ def _lr_factor(step: int, warmup: int, total: int, floor: float) -> float:
     return floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-def _prepared_batches(
-    corpus: Corpus, tokenizer: TSTokenizer, batch_size: int, seed: int, label_clip: float
-) -> Iterator[_Batch]:
-    for windows in corpus.batches(batch_size, seed):
-        encoded = tokenizer.encode(windows.context)
-        labels = np.clip(tokenizer.scale_values(windows.target, encoded.loc, encoded.scale), -label_clip, label_clip)
-        yield _Batch(
-            ids=torch.from_numpy(encoded.ids),
-            labels=torch.from_numpy(labels.astype(np.float32)),
-        )
-
-
-class _Inline:
-    """Batches prepared on demand in the training thread (the CPU path)."""
-
-    def __init__(self, source: Iterator[_Batch]) -> None:
-        self._source = source
-
-    def __next__(self) -> _Batch:
-        return next(self._source)
-
-    def close(self) -> None:
-        pass
-
-
-class _Prefetch:
-    """Prepare batches on one background thread while the model trains on the previous one.
-
-    One producer consuming one seeded iterator in order keeps the stream
-    deterministic; numpy releases the GIL in its heavy parts, so this overlaps
-    the corpus and tokenizer with a GPU step.
-    """
-
-    def __init__(self, source: Iterator[_Batch], depth: int) -> None:
-        self._queue: queue.Queue[_Batch | BaseException] = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(source,), name="pretrain-batches", daemon=True)
-        self._thread.start()
-
-    def _run(self, source: Iterator[_Batch]) -> None:
-        try:
-            for item in source:
-                if not self._put(item):
-                    return
-        except BaseException as e:  # surfaced in the training thread by __next__
-            self._put(e)
-
-    def _put(self, item: _Batch | BaseException) -> bool:
-        """Wait for room, but give up when closed (False)."""
-        while not self._stop.is_set():
-            try:
-                self._queue.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def __next__(self) -> _Batch:
-        item = self._queue.get()
-        if isinstance(item, BaseException):
-            raise item
-        return item
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5.0)
-
-
-def _validation_set(windows: Windows, tokenizer: TSTokenizer, label_clip: float) -> _ValidationSet:
-    encoded = tokenizer.encode(windows.context)
-    scaled_target = tokenizer.scale_values(windows.target, encoded.loc, encoded.scale)
-    scaled_context = tokenizer.scale_values(windows.context, encoded.loc, encoded.scale)
-    steps = np.abs(np.diff(scaled_context, axis=1))
-    observed = np.isfinite(steps)
-    count = observed.sum(axis=1)
-    change = np.where(observed, steps, 0.0).sum(axis=1) / np.maximum(count, 1)
-    mase_scale = np.where((count > 0) & (change > 1e-9), change, np.nan)
-    return _ValidationSet(
-        ids=torch.from_numpy(encoded.ids),
-        labels=np.clip(scaled_target, -label_clip, label_clip),
-        scaled_target=scaled_target,
-        scaled_naive=last_finite(scaled_context),
-        mase_scale=mase_scale,
-        source=windows.source,
-    )
-
-
 @torch.no_grad()
 def _evaluate(
     model: SentinelleTSModel,
-    data: _ValidationSet,
+    data: ValidationSet,
     batch_size: int,
     device: torch.device,
     levels: tuple[float, ...],
@@ -478,43 +362,7 @@ def _evaluate(
             chunks.append(out.quantiles.float().cpu().numpy().astype(np.float64))
     model.train(was_training)
     q = np.concatenate(chunks, axis=0)  # (B, Q, H)
-    return _metrics(q, data, levels)
-
-
-def _metrics(q: FloatArray, data: _ValidationSet, levels: tuple[float, ...]) -> dict[str, float]:
-    tau = np.asarray(levels)[None, :, None]
-    y = data.labels[:, None, :]
-    observed = np.isfinite(y)
-    diff = np.where(observed, y, 0.0) - q
-    pinball = np.where(observed, np.maximum(tau * diff, (tau - 1.0) * diff), 0.0)  # (B, Q, H)
-    per_window = pinball.sum(axis=(1, 2))
-    per_count = observed.sum(axis=(1, 2)) * float(len(levels))  # as the model's loss: mean over levels too
-    out: dict[str, float] = {"pinball": float(per_window.sum() / max(per_count.sum(), 1.0))}
-    for k, name in enumerate(SOURCES):
-        rows = data.source == k
-        if rows.any():
-            out[f"pinball_{name}"] = float(per_window[rows].sum() / max(per_count[rows].sum(), 1.0))
-
-    median = q[:, levels.index(0.5), :]
-    target = data.scaled_target
-    seen = np.isfinite(target)
-    n_seen = np.maximum(seen.sum(axis=1), 1)
-    mae = np.where(seen, np.abs(target - median), 0.0).sum(axis=1) / n_seen
-    mae_naive = np.where(seen, np.abs(target - data.scaled_naive[:, None]), 0.0).sum(axis=1) / n_seen
-    usable = np.isfinite(data.mase_scale) & seen.any(axis=1)
-    scale = np.where(usable, data.mase_scale, 1.0)
-    out["mase"] = float(np.mean((mae / scale)[usable])) if usable.any() else math.nan
-    out["naive_mase"] = float(np.mean((mae_naive / scale)[usable])) if usable.any() else math.nan
-    ratio_ok = usable & (mae_naive > 1e-12) & (mae > 1e-12)
-    ratio = np.where(ratio_ok, mae / np.where(ratio_ok, mae_naive, 1.0), 1.0)
-    out["relative_mae"] = float(np.exp(np.mean(np.log(ratio[ratio_ok])))) if ratio_ok.any() else math.nan
-    if 0.1 in levels and 0.9 in levels:
-        low, high = q[:, levels.index(0.1), :], q[:, levels.index(0.9), :]
-        inside = (target >= low) & (target <= high)
-        out["coverage_80"] = float(inside[seen].mean()) if seen.any() else math.nan
-    else:
-        out["coverage_80"] = math.nan
-    return {k: round(v, 6) for k, v in out.items()}
+    return validation_metrics(q, data, levels)
 
 
 def _speed(steps: int, seconds: float, batch_size: int, config: SentinelleTSConfig) -> dict[str, float]:

@@ -5,8 +5,8 @@ condition opens an ``ahu_fault`` alert once it held ``alarm_delay_s`` without a 
 = that many ticks) and clears after ``detect.clear_normal_steps`` tested ticks without it; a
 tick where it is not tested (another operating state, the state too recent, the asset
 paused) counts neither way.  The alert is filed under the condition's point (the supply air
-for FC5/7/8/12/13, the mixed air for FC2/3/10 …) and shows the condition's quantity against
-its threshold.  Findings' ``score``: quantity over threshold.
+for FC5/7/8/12/13 and APAR 6/7, the mixed air for FC2/3/10 and APAR 2 …) and shows the condition's
+quantity against its threshold.  Findings' ``score``: quantity over threshold.
 
 Learning: only the calibration of healthy offsets (:meth:`~sentinelle.detect.afdd.Afdd.learn`),
 which ends with the start-up history replay or after ``calibration_s`` of tested operation.
@@ -27,7 +27,8 @@ from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check
 log = logging.getLogger(__name__)
 
 RANK = 55
-_VERSION = 1
+_VERSION = 2
+"""2: the APAR rules' minimum outdoor-air fraction (detect/apar.py)."""
 
 
 class AfddDetector:
@@ -96,7 +97,7 @@ class AfddDetector:
             upper=thr,
             z=q / thr if thr > 0 else q,
             score=float(findings.score[subject]),
-            unit=self.layout.units[row] if name != "FC4" else "changes/h",
+            unit={"FC4": "changes/h", "APAR2": "fraction", "APAR2C": "fraction"}.get(name, self.layout.units[row]),
         )
         return Explanation(
             tag=tag or self.layout.tags[row],
@@ -116,6 +117,9 @@ class AfddDetector:
             arrays[f"scalars{u}"] = np.array([unit.filled, unit.state, unit.since, float(unit.frozen), unit.cal_ticks])
             for i, b in enumerate(unit.cal):
                 arrays[f"cal{u}_{i}"] = np.array(b, dtype=float)
+            if unit.apar is not None:
+                arrays[f"apar{u}"] = np.array([unit.apar.q_min, float(unit.apar.learning)])
+                arrays[f"apar_ref{u}"] = np.array(unit.apar.reference, dtype=float)
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "units": len(self.units)})
 
     def restore(self, blob: bytes) -> None:
@@ -130,6 +134,10 @@ class AfddDetector:
             unit.filled, unit.state, unit.since, unit.frozen = int(filled), int(state), int(since), bool(frozen)
             unit.cal_ticks = int(cal_ticks)
             unit.cal = [arrays[f"cal{u}_{i}"].astype(float).tolist() for i in range(len(CONDITIONS))]
+            if unit.apar is not None and f"apar{u}" in arrays:
+                q_min, learning = arrays[f"apar{u}"].tolist()
+                unit.apar.q_min, unit.apar.learning = float(q_min), bool(learning)
+                unit.apar.reference = arrays[f"apar_ref{u}"].astype(float).tolist()
 
 
 def _units(ctx: BuildContext) -> list[tuple[str, AfddSettings, dict[str, int]]]:

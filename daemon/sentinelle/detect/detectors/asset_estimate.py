@@ -25,6 +25,9 @@ virtual sensor (:mod:`sentinelle.forecast.virtual_sensor`) went 0.86 → 2.77 �
 in-context fit on the others alone absorbed the drift as well (0.99 → 1.04).  Slow
 faults need a reference learned on healthy history (per-asset adaptation, issue 14
 step 3); fast ones (a stuck or spiking sensor, a step) are what this catches today.
+``forecast.asset_mask_recent_steps`` makes the estimate blind to the tags' newest slots
+(:mod:`sentinelle.forecast.asset_engine`), so a drift accumulates over that many slots; results in
+docs/results/chiller-detection/asset-model-slow-faults.md.
 
 **Sustained bias** (``detect.asset_estimate_ewma_alpha`` > 0): a slow fault that the estimate
 half follows still leaves a residual of one sign for minutes — too small for any one tick to

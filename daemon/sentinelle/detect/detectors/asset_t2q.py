@@ -3,7 +3,10 @@
 The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the
 optional anomaly-likelihood layer (:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`,
 ``detect.asset_likelihood_enabled``) flagging instead of the raw score once the model is
-frozen.  One subject per asset.  An asset learns (its warm-up, or ``learn_rate``) only on
+frozen.  One subject per asset.  While an asset's alert is open its condition holds until the
+score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a
+condition that hovers at its limit): a tick between the two neither counts as normal nor lets the
+clearing run go on.  An asset learns (its warm-up, or ``learn_rate``) only on
 ticks with no gated tag and no ``asset_state`` alert of its own open; a paused asset is not
 scored at all.  Findings' ``score``: T²/Q/chart over its limit.
 
@@ -69,6 +72,7 @@ class AssetDetector:
             updates=False,
         )
         self.severe_factor = s.asset_severe_factor
+        self.clear_score = s.asset_clear_score
         self._scored = np.zeros(n, dtype=bool)
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
 
@@ -93,6 +97,13 @@ class AssetDetector:
                     likelihood.seed(model.warmup_scores)
                 flagged[k] = likelihood.assess(float(t2[k]))[1]
             normal[k] = math.isfinite(t2[k]) and not flagged[k]
+        if self.clear_score < 1.0:  # (not with the likelihood layer: settings refuse the pair)
+            # Deadband: an open alert's condition stays on (the clearing run restarts) until the score is down to
+            # clear_score; the band's ticks do not open a closed alert.
+            with np.errstate(invalid="ignore"):
+                band = tick.alerts.open(self) & self._scored & (t2 > self.clear_score)
+            flagged |= band
+            normal &= ~band
         severe = None
         if self.severe_factor > 0:
             with np.errstate(invalid="ignore"):
