@@ -26,8 +26,10 @@ the minute exports of the issue; the shipped model then costs minutes, not hours
    change); (c) backfill with ``"widen"`` (the default) and (c') ``"skip"``; the same (c)
    from the event log; the same with the asset-state detector on (``+asset``); and with the
    shipped model: (a), (b), (c), (d) backfill + an adapter fine-tuned on the exported days
-   1–7 by ``sentinelle finetune --asset`` on the configured source (its loss skips held
-   targets; ``--max-minutes`` of CPU), and (e) the adapter without backfill.  On 2 shared
+   1–7 by ``sentinelle finetune --asset`` on the configured source (held points as interval
+   targets, ``finetune.held_targets``, ``--held-targets``; ``--max-minutes`` of CPU), and (e)
+   the adapter without backfill.  ``--band`` measures the base model's and adapters' one-step
+   80 % band on the fault-free live days (width, coverage, pinball loss).  On 2 shared
    cores the model forecasts a rotating 1/R of the tags per tick (``--refresh``, the
    daemon's ``forecast.refresh_every_steps``).
 4. **Scores** (``evaluation/detection.py``, as the chiller report): alerts opened on the
@@ -210,12 +212,13 @@ def export(plant: Plant, folder: Path) -> tuple[Path, Path, dict[str, float]]:
     return wide, events, {t: float(empty[j] / n) for j, t in enumerate(CHILLER_TAGS)}
 
 
-def write_config(folder: Path, wide: Path, threads: int) -> Path:
+def write_config(folder: Path, wide: Path, threads: int, held_targets: str | None = None) -> Path:
     """The daemon config a plant engineer writes: tags, the wide export as the history source, adapters."""
     tag_map = "{ " + ", ".join(f'"{FRENCH[t]}" = "{ASSET}.{t}"' for t in CHILLER_TAGS) + " }"
+    held = "" if held_targets is None else f'held_targets = "{held_targets}"\n'
     lines = [
         f'[forecast]\nforecaster = "model"\nhorizon_steps = 16\nadapters_dir = "{folder / "adapters"}"\n',
-        f"[finetune]\nthreads = {threads}\n",
+        f"[finetune]\nthreads = {threads}\n{held}",
         f'[[history.sources]]\nkind = "csv_wide"\nname = "export"\npath = "{wide}"\ntimezone = "Europe/Paris"\n'
         f'date_column = "Date"\ntag_map = {tag_map}\n',
     ]
@@ -379,6 +382,82 @@ def score(plant: Plant, events: list[AlertEvent], live0: float) -> dict[str, Any
     }
 
 
+BAND_EVERY_STEPS = 10
+"""One-step band measurement: an origin every this many minutes of the fault-free live days."""
+
+
+def one_step_band(plant: Plant, settings: Settings, adapters: Sequence[Path], lead_steps: int = 1) -> dict[str, Any]:
+    """The base model's and each adapter's one-step forecasts on the fault-free live days, per tag.
+
+    ``lead_steps`` > 1: the forecasts of the next ``lead_steps`` values, all leads pooled (what the
+    residual scorer sees with ``refresh_every_steps = lead_steps``).
+
+    Contexts are the plant's true (uncompressed) values, as live; per tag: the median width of the
+    80 % band (q0.1..q0.9), its coverage, the mean pinball loss over the levels, and the MAE of the
+    median.  ``relative_pinball``: the adapter's pinball over the base model's, geometric mean over the
+    tags (below 1: the adapter forecasts the live data better).
+    """
+    live0 = START.timestamp() + HISTORY_DAYS * DAY_S
+    n_ctx = settings.windows.context_steps
+    origins = [
+        k
+        for day in FAULT_FREE_DAYS
+        for k in range(
+            int(np.searchsorted(plant.timestamps, live0 + day * DAY_S)),
+            int(np.searchsorted(plant.timestamps, live0 + (day + 1) * DAY_S)),
+            BAND_EVERY_STEPS,
+        )
+    ]
+    rows = [(k, j) for k in origins for j in range(len(CHILLER_TAGS))]
+    contexts = np.stack([plant.values[k - n_ctx : k, j] for k, j in rows])
+    truth = np.stack([plant.values[k : k + lead_steps, j] for k, j in rows])
+    out: dict[str, Any] = {
+        "origins": len(origins),
+        "every_steps": BAND_EVERY_STEPS,
+        "context_steps": n_ctx,
+        "lead_steps": lead_steps,
+    }
+    base_pinball: FloatArray | None = None
+    for name, folder in [("base", None), *((str(a), a) for a in adapters)]:
+        fs = settings.forecast.model_copy(
+            update={"forecaster": "model", "adapters_dir": None if folder is None else folder.parent}
+        )
+        metrics = Metrics(CollectorRegistry())
+        fc = make_forecaster(fs, metrics, {ASSET: [f"{ASSET}.{t}" for t in CHILLER_TAGS]} if folder else None)
+        t = time.time()
+        q = forecast_in_chunks(fc, contexts, [ASSET] * len(rows), fs.max_batch)[:, :, :lead_steps]
+        levels = np.asarray(fc.levels)
+        lo, hi = q[:, int(np.argmin(np.abs(levels - 0.1)))], q[:, int(np.argmin(np.abs(levels - 0.9)))]
+        med = q[:, int(np.argmin(np.abs(levels - 0.5)))]
+        diff = truth[:, None, :] - q
+        pin = np.maximum(levels[:, None] * diff, (levels[:, None] - 1.0) * diff).mean(axis=(1, 2))
+        tags: dict[str, dict[str, float]] = {}
+        pinball = np.zeros(len(CHILLER_TAGS))
+        for j, tag in enumerate(CHILLER_TAGS):
+            m = np.array([r[1] == j for r in rows])
+            pinball[j] = float(pin[m].mean())
+            tags[tag] = {
+                "width80": float(f"{np.median(hi[m] - lo[m]):.4g}"),
+                "coverage80": round(float(np.mean((truth[m] >= lo[m]) & (truth[m] <= hi[m]))), 3),
+                "pinball": float(f"{pinball[j]:.4g}"),
+                "mae": float(f"{np.mean(np.abs(truth[m] - med[m])):.4g}"),
+            }
+        entry: dict[str, Any] = {"tags": tags, "seconds": round(time.time() - t, 1)}
+        if base_pinball is None:
+            base_pinball = pinball
+        else:
+            entry["relative_pinball"] = round(float(np.exp(np.mean(np.log(pinball / base_pinball)))), 4)
+            base_tags = out["base"]["tags"]
+            entry["width80_vs_base"] = {
+                tag: round(tags[tag]["width80"] / base_tags[tag]["width80"] - 1.0, 3) for tag in CHILLER_TAGS
+            }
+        out[name] = entry
+        print(f"band {name}: " + ", ".join(f"{k} {v['width80']} ({v['coverage80']})" for k, v in tags.items())
+              + (f"; relative pinball {entry['relative_pinball']}" if "relative_pinball" in entry else ""),
+              flush=True)  # fmt: skip
+    return out
+
+
 def configs(forecaster: str) -> list[RunConfig]:
     """The configurations of one forecaster: Holt's with the asset detector and the event log too."""
     if forecaster == "model":
@@ -421,6 +500,23 @@ def main() -> None:
         default=None,
         help="detect.history_held_weight_steps (default: the daemon's; inf: the behaviour before it)",
     )
+    ap.add_argument(
+        "--held-targets",
+        choices=("uniform", "nearest", "skip"),
+        default=None,
+        help="finetune.held_targets of the adapter fine-tuned here (default: the daemon's)",
+    )
+    ap.add_argument(
+        "--band",
+        type=Path,
+        nargs="*",
+        default=None,
+        help="measure the one-step 80%% band of the base model and of these adapter folders (none given: the "
+        "adapter in --work) on the fault-free live days, into the JSON",
+    )
+    ap.add_argument(
+        "--band-lead-steps", type=int, default=1, help="--band over the next N values (all leads pooled), not one"
+    )
     ap.add_argument("--dev", action="store_true", help="a development seed (< 1000): for debugging, never reported")
     args = ap.parse_args()
     if not args.dev and not is_benchmark_seed(args.seed):
@@ -431,7 +527,7 @@ def main() -> None:
     plant = simulate(args.seed, args.deadband_sigmas)
     wide, events, empty = export(plant, work)
     plant = dataclasses.replace(plant, held_share=empty)
-    config = write_config(work, wide, args.threads)
+    config = write_config(work, wide, args.threads, args.held_targets)
     print(f"simulated and exported in {time.time() - t:.0f} s; deadbands {plant.deadbands}; "
           f"empty cells {({k: round(v, 2) for k, v in empty.items()})}", flush=True)  # fmt: skip
     base = load_settings(config)
@@ -449,7 +545,12 @@ def main() -> None:
         finetune_s = finetune_adapter(config, args.base, args.max_minutes)
         if args.finetune_only:
             return
-    results = []
+    results: list[dict[str, Any]] = []
+    band: dict[str, Any] | None = None
+    if args.band is not None:
+        band = one_step_band(plant, base, args.band or [manifest.parent], args.band_lead_steps)
+        if args.out is not None:
+            write(args.out, args, plant, empty, finetune_s, manifest, results, band)
     for cfg in chosen:
         source = source_events if cfg.backfill == "events" else source_wide
         settings = run_settings(base, cfg, source, tags, args.refresh, args.held_weight_steps)
@@ -457,7 +558,7 @@ def main() -> None:
         results.append(r)
         delays = [f["delay_s"] for f in r["faults"]]
         if args.out is not None:
-            write(args.out, args, plant, empty, finetune_s, manifest, results)
+            write(args.out, args, plant, empty, finetune_s, manifest, results, band)
         print(f"{cfg.forecaster:5} {cfg.label:45} FA/fault-free day {r['false_alerts_per_fault_free_day']:.1f} "
               f"FA days 8-11 {r['false_alerts_days_8_11']} faults {r['faults_detected']}/{len(r['faults'])} "
               f"delays {delays} ({r['seconds']:.0f} s) {r['false_alerts_by_kind']}", flush=True)  # fmt: skip
@@ -471,6 +572,7 @@ def write(
     finetune_s: float | None,
     manifest: Path,
     results: list[dict[str, Any]],
+    band: dict[str, Any] | None = None,
 ) -> None:
     """The results so far (written after every configuration: a run cut short keeps what it measured)."""
     adapter = json.loads(manifest.read_text(encoding="utf-8")) if manifest.exists() else None
@@ -492,6 +594,7 @@ def write(
         "faults": [dataclasses.asdict(f) for f in plant.truth],
         "finetune_seconds": None if finetune_s is None else round(finetune_s),
         "adapter_manifest": adapter,
+        "one_step_band": band,
         "results": results,
     }
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,8 @@ from sentinelle.forecast.tokenizer import TSTokenizer
 from sentinelle.metrics import Metrics
 from sentinelle.records import ForecastBatch, WindowBatch
 from sentinelle.settings import FinetuneSettings, ForecastSettings
-from sentinelle.training.finetune import FinetuneResult, _batch, _tracks, _train_origins, finetune, load_adapter
+from sentinelle.training.finetune import FinetuneResult, finetune, load_adapter
+from sentinelle.training.finetune_data import batch, tracks, train_origins
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)
@@ -97,14 +98,15 @@ def test_the_adapter_changes_the_forecasts(adapted: tuple[FinetuneResult, Path])
 def test_training_never_sees_the_validation_part() -> None:
     """Time-ordered split: a target that would reach into the newest 20 % is cut at the split."""
     values = np.concatenate([np.sin(np.arange(160) / 3.0), np.full(40, 1e6)])  # validation part: a sentinel
-    tracks = _tracks([values], validation_fraction=0.2)
-    assert tracks[0].split == 160
-    index = _train_origins(tracks, min_context=8)
+    cut = tracks([values], validation_fraction=0.2)
+    assert cut[0].split == 160
+    index = train_origins(cut, min_context=8)
     assert index[:, 1].max() == 159
     rng = np.random.default_rng(0)
     tokenizer = TSTokenizer(1024, 15.0)
     for _ in range(20):
-        _, labels = _batch(tracks, index, FAST, tokenizer, 64, 16, rng)
+        _, labels, upper = batch(cut, index, FAST, tokenizer, 64, 16, rng)
+        assert torch.equal(torch.isnan(labels), torch.isnan(upper))
         finite = labels[torch.isfinite(labels)]
         assert finite.abs().max() < 10, "a validation value reached a training label"
 

@@ -34,7 +34,7 @@ from sentinelle.settings import (
     TagSettings,
     WindowSettings,
 )
-from sentinelle.training.finetune import _tracks
+from sentinelle.training.finetune_data import tracks
 from sentinelle.windows import Windows
 
 LEVELS = (0.1, 0.5, 0.9)
@@ -276,10 +276,10 @@ def test_asset_warm_up_widened_by_the_deadband() -> None:
         assert model.floor[1] == pytest.approx(0.01**2)  # a changed tag keeps its resolution's floor
 
 
-# -- fine-tuning: held points are not targets ----------------------------------------------
+# -- fine-tuning: held points stay in the contexts; the scores in units use read points only --------
 
 
-def test_finetune_targets_skip_held_points(tmp_path: Path) -> None:
+def test_finetune_keeps_held_points_in_contexts_and_out_of_the_unit_scores(tmp_path: Path) -> None:
     n, period = 200, 60.0
     x = noisy(5, n)
     _, held = compress(x)
@@ -288,7 +288,7 @@ def test_finetune_targets_skip_held_points(tmp_path: Path) -> None:
                              periods={TAG: period})  # fmt: skip
     assert series.held is not None
     assert series.held.tolist() == held.tolist()
-    (track,) = _tracks([series], 0.2)
+    (track,) = tracks([series], 0.2)
     assert np.isnan(track.targets[held]).all()
     assert np.isfinite(track.targets[~held]).all()
     assert np.isfinite(track.values).all()  # contexts keep the export as it is

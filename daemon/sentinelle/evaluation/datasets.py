@@ -31,6 +31,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import itertools
+import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -91,7 +92,12 @@ class Series:
     meta: dict[str, str] = field(default_factory=dict)
     held: BoolArray | None = None
     """Points no sample was read for, only a held (forward-filled) value of a compressed export
-    (:func:`~.history_data.resample`); None: every point was read.  Fine-tuning does not train on them."""
+    (:func:`~.history_data.resample`); None: every point was read.  Fine-tuning takes them for targets known
+    only to within ``deadband`` (``finetune.held_targets``)."""
+    deadband: float | None = None
+    """The export's deadband (the tag's units): a held point's true value lay within ±``deadband`` of the value
+    held — the export writes a value only once it moves further than that.  None: not known (then fine-tuning
+    does not train on held points)."""
 
     def __post_init__(self) -> None:
         if self.values.shape != self.timestamps.shape or self.values.ndim != 1:
@@ -99,6 +105,8 @@ class Series:
         for extra in (self.labels, self.changepoints, self.held):
             if extra is not None and extra.shape != self.values.shape:
                 raise ValueError(f"{self.name}: labels must align with values")
+        if self.deadband is not None and not (math.isfinite(self.deadband) and self.deadband >= 0):
+            raise ValueError(f"{self.name}: deadband {self.deadband} is not a finite number >= 0")
 
     def __len__(self) -> int:
         return int(self.values.shape[0])
@@ -117,6 +125,7 @@ class Series:
             changepoints=None if self.changepoints is None else self.changepoints[start:stop],
             meta=dict(self.meta),
             held=None if self.held is None else self.held[start:stop],
+            deadband=self.deadband,
         )
 
     def dates(self) -> list[str]:

@@ -21,8 +21,11 @@ their :class:`~sentinelle.records.Sample` records into arrays.
 * **Held points**: a point whose slot received no **read** sample — only a
   compressed export's forward-filled cell, or the windows' own sample-and-hold
   between an event log's rows (:func:`~sentinelle.sources.history.held_mask`) —
-  is marked in ``Series.held``; ``sentinelle finetune`` does not take it for a
-  target (the adapter would learn "flat" from the export's deadband).
+  is marked in ``Series.held``, and each tag's deadband (the source's ``deadband``
+  setting, else the readers' estimate from the export's own steps; the widest when
+  a tag spans several sources) in ``Series.deadband``: ``sentinelle finetune``
+  takes a held point for a target known only to within ±deadband, not for a
+  measurement (the adapter would learn "flat" from the export's deadband).
 * ``period_s`` per tag comes from ``periods`` (the daemon's tag settings), else
   ``default_period_s``, else the most common spacing of the rows' dates (all
   tags together; the shortest on a tie).  That is the export's row interval for
@@ -113,22 +116,25 @@ def load_sources(
     """
     from ..sources.history import HistoryReader, held_mask
 
-    async def read(source: HistorySource) -> tuple[list[tuple[Sample, int]], int]:
+    async def read(source: HistorySource) -> tuple[list[tuple[Sample, int]], int, dict[str, float]]:
         reader = HistoryReader(source)
         out = [
             pair
             async for chunk in reader.chunks(start=start, end=end, tags=tags)
             for pair in zip(chunk, held_mask(chunk), strict=True)
         ]
-        return out, reader.report.malformed
+        return out, reader.report.malformed, reader.report.deadbands()
 
     by_tag: dict[str, list[tuple[float, float]]] = defaultdict(list)
     read_by_tag: dict[str, list[bool]] = defaultdict(list)
+    deadbands: dict[str, float] = {}
     for source in sources:
         try:
-            samples, malformed = asyncio.run(read(source))
+            samples, malformed, source_deadbands = asyncio.run(read(source))
         except SourceError as e:
             raise ConfigError(str(e), field=f"history {source.label}") from None
+        for tag, deadband in source_deadbands.items():  # a tag in several sources: the widest (least precise)
+            deadbands[tag] = max(deadband, deadbands.get(tag, 0.0))
         for s, held in samples:
             value = _usable(s)
             if value is not None:
@@ -151,7 +157,7 @@ def load_sources(
             inferred = inferred or common_spacing([t for samples in by_tag.values() for t, _ in samples])
             period = inferred
         series = resample(tag, by_tag[tag], period, max_hold_s, read=read_by_tag[tag])
-        out.append(dataclasses.replace(series, unit=(units or {}).get(tag, "")))
+        out.append(dataclasses.replace(series, unit=(units or {}).get(tag, ""), deadband=deadbands.get(tag)))
     return out
 
 

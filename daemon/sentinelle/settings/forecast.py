@@ -129,3 +129,11 @@ class FinetuneSettings(_Section):
     seed: int = Field(default=0, ge=0)
     threads: int = Field(default=2, ge=1, description="Torch CPU threads during fine-tuning.")
     max_minutes: float | None = Field(default=None, gt=0, description="Wall-clock budget; the best adapter is kept.")
+    held_targets: Literal["nearest", "uniform", "skip"] = Field(
+        default="nearest",
+        description="A compressed export's held points (no sample read, the last value repeated) as targets, "
+        "the true value known only to lie within ±deadband: nearest: the pinball loss of the nearest value in that "
+        "band (zero inside); uniform: the expected pinball loss of a value uniform in it; skip: no target. "
+        "nearest was chosen on selection seed 1510 (docs/results/deadband/report.md). "
+        "Read points are ordinary targets in every mode; held points are always kept as context.",
+    )

@@ -13,13 +13,25 @@ contexts may reach back into the training part (that is only the past).
 
 A compressed export's held points (``Series.held``: no sample read in that slot,
 only a value forward-filled within the export's deadband; issue 17) stay in the
-contexts — the model sees the series as the export gives it — but are never
-targets, in training or validation: a pinball loss on them would teach the
-adapter that the tag stays flat, and it is not.
+contexts — the model sees the series as the export gives it — and are targets
+known only to within ``±Series.deadband`` (the source's ``deadband`` setting, else
+the history readers' estimate from the export's steps): an interval, scored by
+:func:`~.censored.interval_pinball_loss` in training **and** validation
+(``finetune.held_targets``, default ``"nearest"``: the pinball loss of the value in
+the band nearest the forecast; chosen over ``"uniform"`` and ``"skip"`` by the live
+one-step pinball loss on a selection seed of the deadband report's plant).  Taking
+them for measurements would teach the adapter
+that the tag stays flat; dropping them (``"skip"``, the behaviour before) trains
+on the moves past the deadband only, a biased sample of large steps, and the
+adapter learned live intervals up to 67 % wider than the base model's
+(docs/results/deadband/report.md).  A held point of a tag whose deadband is not
+known is no target.  Read points are ordinary pinball targets in every mode.
+The validation MASE / WQL / coverage / MAE (in the tags' units) are computed on
+read points only.
 
 The loop is pretraining's (:mod:`.train`) in small: AdamW on the LoRA weights
 only, gradient clipping, the model's pinball loss on labels scaled by each
-context's loc/scale and clipped to ±``label_clip``.  Validation runs before the
+context's loc/scale and clipped to ±``label_clip`` (interval bounds alike).  Validation runs before the
 first step — the LoRA update starts at zero, so that is the base model's score —
 and every ``eval_every_steps``; the best weights (lowest validation pinball) are
 kept and training stops after ``patience_evals`` validations without
@@ -55,12 +67,18 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from ..errors import ConfigError
 from ..evaluation.datasets import Series
 from ..evaluation.scores import ScoreAccumulator, mase_scale
-from ..forecast.adapters import base_fingerprint, load_adapter, save_adapter, wrap_for_training
+from ..forecast.adapters import (
+    base_fingerprint,
+    load_adapter,
+    save_adapter,
+    wrap_for_training,
+)
 from ..forecast.engine import load_model
-from ..forecast.model import pinball_loss
 from ..forecast.tokenizer import TSTokenizer
 from ..records import FloatArray
 from ..settings import FinetuneSettings
+from . import finetune_data as ftdata
+from .censored import interval_pinball_loss
 
 __all__ = ["FinetuneResult", "finetune", "load_adapter"]
 
@@ -94,30 +112,6 @@ class FinetuneResult:
     def improved(self) -> bool:
         """Whether the adapter beats the base model on validation (else it is saved as a no-op)."""
         return self.best_step > 0
-
-
-@dataclass(frozen=True, slots=True)
-class _Track:
-    """One series as the trainer needs it: values, optional timestamps, and its time split."""
-
-    name: str
-    values: FloatArray
-    timestamps: FloatArray | None
-    period_s: float | None
-    targets: FloatArray
-    """``values`` with held points NaN: what the loss may be computed on."""
-    split: int
-    """First index of the validation part."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Validation:
-    ids: torch.Tensor
-    labels: torch.Tensor  # scaled, clipped (the training loss's view)
-    contexts: FloatArray
-    targets: FloatArray
-    loc: FloatArray
-    scale: FloatArray
 
 
 def finetune(
@@ -169,15 +163,15 @@ def _finetune(
     config = base_model.config
     context_length, horizon = config.context_length, config.horizon
     tokenizer = TSTokenizer(config.vocab_size, config.token_limit)
-    tracks = _tracks(series, settings.validation_fraction)
-    train_index = _train_origins(tracks, settings.min_context_steps)
+    tracks = ftdata.tracks(series, settings.validation_fraction, settings.held_targets)
+    train_index = ftdata.train_origins(tracks, settings.min_context_steps)
     if len(train_index) == 0:
         raise ConfigError(
             f"too little history to fine-tune: every series needs more than {settings.min_context_steps} steps "
             f"before its validation part (the newest {settings.validation_fraction:.0%})",
             field="data",
         )
-    validation = _validation_set(tracks, settings, tokenizer, context_length, horizon)
+    validation = ftdata.validation_set(tracks, settings, tokenizer, context_length, horizon)
 
     lora = LoraConfig(
         r=settings.rank,
@@ -195,11 +189,13 @@ def _finetune(
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     levels = tuple(config.quantile_levels)
     log.info(
-        "finetune %s: %d series, %d training origins, %d validation windows; LoRA r=%d on %s (%d parameters); %s",
+        "finetune %s: %d series, %d training origins, %d validation windows, held points as %s targets; "
+        "LoRA r=%d on %s (%d parameters); %s",
         asset,
         len(tracks),
         len(train_index),
         len(validation.targets),
+        settings.held_targets,
         settings.rank,
         ",".join(settings.target_modules),
         trainable_count,
@@ -217,7 +213,7 @@ def _finetune(
     def evaluate() -> bool:
         """Score the current weights; keep them if best.  True when patience has run out."""
         nonlocal best, best_step, best_state, since_best
-        metrics = _evaluate(model, validation, tokenizer, levels, horizon, settings.season_steps, device)
+        metrics = _evaluate(model, validation, tokenizer, levels, settings, device)
         history.append({"step": float(step), "wall_seconds": round(time.monotonic() - started, 2), **metrics})
         if not best or metrics["pinball"] < best["pinball"] - 1e-9:
             best, best_step, since_best = metrics, step, 0
@@ -253,13 +249,13 @@ def _finetune(
                 if time.monotonic() - started + eval_seconds >= budget_s:
                     stopped_by = "time_budget"
                     break
-                ids, labels = _batch(tracks, train_index, settings, tokenizer, context_length, horizon, rng)
-                out = model(input_ids=ids.to(device), labels=labels.to(device))
-                loss = out.loss
-                if loss is None:  # pragma: no cover - the model returns a loss whenever labels are given
-                    raise RuntimeError("the model returned no loss")
+                ids, lower, upper = ftdata.batch(tracks, train_index, settings, tokenizer, context_length, horizon, rng)
+                quantiles = model(input_ids=ids.to(device)).quantiles
+                if quantiles is None:  # pragma: no cover - the model always returns its quantiles
+                    raise RuntimeError("the model returned no quantiles")
+                loss = interval_pinball_loss(quantiles, lower, upper, levels, settings.held_targets)
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
                 torch.nn.utils.clip_grad_norm_(trainable, 1.0)
                 optimizer.step()
                 step += 1
@@ -296,7 +292,7 @@ def _finetune(
         "created": _iso(time.time()),
         "base_model": fingerprint,
         "tags": [t.name for t in tracks],
-        "data": _span(tracks),
+        "data": ftdata.span(tracks) | {"held_targets": settings.held_targets, "deadbands": ftdata.deadbands(tracks)},
         "adapter": {
             "rank": settings.rank,
             "alpha": settings.alpha,
@@ -356,115 +352,12 @@ def _finetune(
     )
 
 
-# -- data ---------------------------------------------------------------------------
-
-
-def _tracks(series: Sequence[Series | FloatArray], validation_fraction: float) -> list[_Track]:
-    out = []
-    for i, s in enumerate(series):
-        if isinstance(s, Series):
-            name, values, ts, period = s.name, s.values, s.timestamps, s.period_s
-        else:
-            name, values, ts, period = f"series{i}", np.asarray(s, dtype=np.float64), None, None
-        if values.ndim != 1:
-            raise ConfigError(f"{name}: expected a 1-D series, got shape {values.shape}", field="data")
-        values = np.where(np.isfinite(values), values, np.nan)
-        held = s.held if isinstance(s, Series) else None
-        targets = values if held is None else np.where(held, np.nan, values)
-        n = len(values)
-        split = n - max(1, round(n * validation_fraction))
-        out.append(_Track(name=name, values=values, timestamps=ts, period_s=period, targets=targets, split=split))
-    if not out:
-        raise ConfigError("no series to fine-tune on", field="data")
-    return out
-
-
-def _train_origins(tracks: list[_Track], min_context: int) -> np.ndarray:
-    """Every (track, origin) whose context has ``min_context`` steps and whose first target is training data.
-
-    Returned as an (N, 2) int array; a batch samples rows of it uniformly, so a long
-    series contributes in proportion to its length.
-    """
-    parts = []
-    for k, t in enumerate(tracks):
-        origins = np.arange(min_context, t.split)
-        if len(origins):
-            parts.append(np.stack([np.full(len(origins), k), origins], axis=1))
-    return np.concatenate(parts) if parts else np.zeros((0, 2), dtype=np.int64)
-
-
-def _window(track: _Track, origin: int, stop: int, context_length: int, horizon: int) -> tuple[FloatArray, FloatArray]:
-    """Context (left-padded with NaN to ``context_length``) and target (NaN from ``stop`` on, and where held)."""
-    context = np.full(context_length, np.nan)
-    past = track.values[max(0, origin - context_length) : origin]
-    context[context_length - len(past) :] = past
-    target = np.full(horizon, np.nan)
-    future = track.targets[origin : min(origin + horizon, stop)]
-    target[: len(future)] = future
-    return context, target
-
-
-def _batch(
-    tracks: list[_Track],
-    index: np.ndarray,
-    settings: FinetuneSettings,
-    tokenizer: TSTokenizer,
-    context_length: int,
-    horizon: int,
-    rng: np.random.Generator,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    rows = index[rng.integers(0, len(index), settings.batch_size)]
-    pairs = [_window(tracks[k], o, tracks[k].split, context_length, horizon) for k, o in rows.tolist()]
-    contexts = np.stack([c for c, _ in pairs])
-    targets = np.stack([y for _, y in pairs])
-    encoded = tokenizer.encode(contexts)
-    labels = np.clip(
-        tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip, settings.label_clip
-    )
-    return torch.from_numpy(encoded.ids), torch.from_numpy(labels.astype(np.float32))
-
-
-def _validation_set(
-    tracks: list[_Track], settings: FinetuneSettings, tokenizer: TSTokenizer, context_length: int, horizon: int
-) -> _Validation:
-    candidates: list[tuple[int, int]] = []
-    for k, t in enumerate(tracks):
-        n = len(t.values)
-        first = max(t.split, settings.min_context_steps)
-        last = n - horizon if n - horizon >= first else n - 1  # full targets when the part is long enough
-        candidates.extend((k, o) for o in range(first, last + 1))
-    if not candidates:
-        raise ConfigError("too little history for a validation window", field="data")
-    pick = np.unique(
-        np.linspace(0, len(candidates) - 1, min(settings.validation_windows, len(candidates))).round().astype(int)
-    )
-    pairs = [
-        _window(tracks[k], o, len(tracks[k].values), context_length, horizon)
-        for k, o in (candidates[i] for i in pick.tolist())
-    ]
-    contexts = np.stack([c for c, _ in pairs])
-    targets = np.stack([y for _, y in pairs])
-    encoded = tokenizer.encode(contexts)
-    labels = np.clip(
-        tokenizer.scale_values(targets, encoded.loc, encoded.scale), -settings.label_clip, settings.label_clip
-    )
-    return _Validation(
-        ids=torch.from_numpy(encoded.ids),
-        labels=torch.from_numpy(labels.astype(np.float32)),
-        contexts=contexts,
-        targets=targets,
-        loc=encoded.loc,
-        scale=encoded.scale,
-    )
-
-
 def _evaluate(
     model: PeftModel,
-    data: _Validation,
+    data: ftdata.Validation,
     tokenizer: TSTokenizer,
     levels: tuple[float, ...],
-    horizon: int,
-    season: int,
+    settings: FinetuneSettings,
     device: torch.device,
 ) -> dict[str, float]:
     """Validation pinball (scaled, the training loss) and MASE / WQL / coverage / MAE in the tags' units."""
@@ -475,34 +368,14 @@ def _evaluate(
             assert q is not None
             parts.append(q.float().cpu())
     scaled = torch.cat(parts)
-    pinball = float(pinball_loss(scaled, data.labels, levels))
+    pinball = float(interval_pinball_loss(scaled, data.lower, data.upper, levels, settings.held_targets))
     quantiles = tokenizer.unscale(scaled.numpy().astype(np.float64), data.loc, data.scale)
     acc = ScoreAccumulator(levels)
+    horizon = data.targets.shape[1]
     for i in range(len(data.targets)):
-        acc.add(data.targets[i, :horizon], quantiles[i, :, :horizon], mase_scale(data.contexts[i], season))
+        acc.add(data.targets[i], quantiles[i, :, :horizon], mase_scale(data.contexts[i], settings.season_steps))
     s = acc.summary()
     return {"pinball": round(pinball, 6), **{k: round(s[k], 6) for k in ("mase", "wql", "coverage_80", "mae")}}
-
-
-def _span(tracks: list[_Track]) -> dict[str, Any]:
-    """First and last observed timestamps (ISO, UTC), where validation starts, and sizes."""
-    firsts, lasts, splits = [], [], []
-    for t in tracks:
-        seen = np.flatnonzero(np.isfinite(t.values))
-        if t.timestamps is None or not len(seen):
-            continue
-        firsts.append(float(t.timestamps[seen[0]]))
-        lasts.append(float(t.timestamps[seen[-1]]))
-        splits.append(float(t.timestamps[t.split]))
-    periods = sorted({t.period_s for t in tracks if t.period_s is not None})
-    return {
-        "first": _iso(min(firsts)) if firsts else None,
-        "last": _iso(max(lasts)) if lasts else None,
-        "validation_from": _iso(min(splits)) if splits else None,
-        "series": len(tracks),
-        "points": int(sum(np.isfinite(t.values).sum() for t in tracks)),
-        "period_s": periods[0] if len(periods) == 1 else periods,
-    }
 
 
 def _iso(ts: float) -> str:

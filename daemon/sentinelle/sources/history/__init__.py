@@ -137,9 +137,11 @@ The learning side (``backfill.py``, ``windows.py``, ``detect/``, ``training/fine
    past the deadband, a biased sample, so it learns wider spreads than widen
    (``docs/results/deadband``).
 4. ``sentinelle finetune`` reads the same mask (``Series.held``, from
-   :func:`~sentinelle.evaluation.history_data.resample`): held points stay in the
-   contexts but are never targets of the loss, so an adapter does not learn
-   "flat" from the export.
+   :func:`~sentinelle.evaluation.history_data.resample`) and each tag's deadband
+   (``Series.deadband``: :meth:`HistoryReport.deadbands`): held points stay in the
+   contexts and are targets known only to within ±deadband
+   (``finetune.held_targets``, :mod:`sentinelle.training.censored`), so an adapter
+   learns neither "flat" from the export nor only from its large moves.
 5. The backfill log (``BackfillResult.reports``) shows each tag's held share and
    deadband through :meth:`HistoryReport.log_summary`.
 
