@@ -16,8 +16,9 @@ One module per section (:mod:`.sources`, :mod:`.windows`, :mod:`.forecast`, :mod
 """
 
 from .afdd import AfddSettings
+from .assets import AssetDetectSettings, EnergyBalanceSettings, ModeRuleSettings, RelationSettings
 from .daemon import DaemonSettings, MaintenanceSettings, MaintenanceWindowSettings
-from .detect import AssetDetectSettings, DetectSettings, EnergyBalanceSettings, ModeRuleSettings, RelationSettings
+from .detect import DetectSettings
 from .forecast import FinetuneSettings, ForecastSettings
 from .history import (
     CsvEventsSource,

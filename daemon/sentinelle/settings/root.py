@@ -18,8 +18,9 @@ from pydantic_settings import (
 
 from .. import settings_sources
 from ..errors import ConfigError
+from .assets import AssetDetectSettings
 from .daemon import DaemonSettings, MaintenanceSettings
-from .detect import AssetDetectSettings, DetectSettings
+from .detect import DetectSettings
 from .forecast import FinetuneSettings, ForecastSettings
 from .history import HistorySettings
 from .scaleout import ScaleoutSettings
