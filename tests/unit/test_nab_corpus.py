@@ -106,3 +106,40 @@ def test_evaluate_nab_command_writes_results_and_report(tmp_path: Path) -> None:
     assert "held-out split" in report
     assert "| score: novelty alone |" in report
     assert "Per category, held-out split" in report
+
+
+def test_a_coarser_cadence_brings_holt_at_the_same_cadence_beside_holt_every_tick(tmp_path: Path) -> None:
+    from sentinelle.evaluation.nab_stream import evaluate_nab, markdown, replay_corpus
+
+    data, labels = _corpus(tmp_path)
+    files = load_corpus(data, labels)
+    results = tmp_path / "results"
+    # naive stands in for the model: refreshed every 4 ticks, on the held-out files only.
+    out = evaluate_nab(files, ["naive", "holt"], results, only={"naive": HELD_OUT}, refresh={"naive": 4})
+    fcs = out["forecasters"]
+    assert list(fcs) == ["naive", "holt", "holtEvery4"]
+    extra = fcs["holtEvery4"]
+    assert (extra["forecaster"], extra["refresh_every_steps"], extra["files"]) == ("holt", 4, HELD_OUT)
+    assert fcs["holt"]["refresh_every_steps"] == 1
+    assert {"sentinelleHoltEvery4", "sentinelleHoltEvery4Openings"} <= set(extra["detectors"])
+    # The extra row is Holt forecasting every 4 ticks (not every tick) on the model's files.
+    held = [f for f in files if split_of(g.name for g in files)[f.name] == HELD_OUT]
+    written = read_scores(results, "sentinelleHoltEvery4", held)
+    every4 = replay_corpus(held, "holt", refresh_every_steps=4)
+    every1 = replay_corpus(held, "holt")
+    for f, s in zip(held, written, strict=True):
+        assert np.allclose(s, every4.results[f.name].score)
+    assert any(not np.allclose(s, every1.results[f.name].score) for f, s in zip(held, written, strict=True))
+    report = markdown({"meta": {}, **out})
+    assert "| holt (forecast every 4 ticks), held_out files only | score |" in report
+    assert "| holt | score |" in report
+
+
+def test_every_tick_runs_bring_no_extra_holt_row(tmp_path: Path) -> None:
+    from sentinelle.evaluation.nab_stream import evaluate_nab, markdown
+
+    data, labels = _corpus(tmp_path)
+    files = load_corpus(data, labels)
+    out = evaluate_nab(files, ["naive"], tmp_path / "results", refresh={"naive": 1})
+    assert list(out["forecasters"]) == ["naive"]
+    assert "forecast every" not in markdown({"meta": {}, **out})
