@@ -21,7 +21,7 @@ from sentinelle.evaluation.chiller_eval import (
     simulate,
     without_rules,
 )
-from sentinelle.evaluation.chiller_report import write_report
+from sentinelle.evaluation.chiller_markdown import write_report
 from sentinelle.evaluation.detection import (
     AlertSpan,
     FaultInterval,
