@@ -13,27 +13,12 @@ import pytest
 from sentinelle.detect.afdd import CONDITIONS, NAMES, Afdd
 from sentinelle.settings import AfddSettings, TagSettings, load_settings
 
+from .ahu_helpers import AHU_TAGS, FAN, ROLES, ROWS, ahu_settings, condition
 from .detect_helpers import feed, stage, summary
-
-ROLES = ("sat", "mat", "rat", "oat", "hc", "cc", "dm", "sp")
-ROWS = {
-    "supply_air_temp_tag": 0,
-    "mixed_air_temp_tag": 1,
-    "return_air_temp_tag": 2,
-    "outdoor_air_temp_tag": 3,
-    "heating_valve_tag": 4,
-    "cooling_valve_tag": 5,
-    "outdoor_damper_tag": 6,
-    "supply_air_setpoint_tag": 7,
-}
-FAN = 2.0 * 5.0 / 9.0
 
 
 def _settings(**kw: object) -> AfddSettings:
-    base: dict[str, object] = {role: f"a.{short}" for role, short in zip(ROWS, ROLES, strict=True)}
-    base.update(average_s=1.0, mode_delay_s=3.0, alarm_delay_s=5.0, calibration_s=0.0)
-    base.update(kw)
-    return AfddSettings.model_validate(base)
+    return ahu_settings(**{"calibration_s": 0.0, **kw})
 
 
 def _free_cooling(sat_offset: float) -> np.ndarray:
@@ -42,22 +27,18 @@ def _free_cooling(sat_offset: float) -> np.ndarray:
     return np.array([mat + FAN + sat_offset, mat, 22.0, 10.0, 0.0, 0.0, 0.5, 14.0])
 
 
-def _fc(check_violated: np.ndarray, name: str) -> bool:
-    return bool(any(check_violated[i] for i, c in enumerate(CONDITIONS) if c.name == name))
-
-
 def test_free_cooling_supply_off_mixed_air_trips_fc8_only_after_the_mode_delay() -> None:
     a = Afdd(_settings(), ROWS, 1.0)
     ok = [a.check(float(t), _free_cooling(0.5), False) for t in range(5)]
     assert not any(c.violated.any() for c in ok)
     assert ok[0].state == 2
     bad = [a.check(float(5 + t), _free_cooling(3.5), False) for t in range(3)]
-    assert [_fc(c.violated, "FC8") for c in bad] == [True] * 3
-    assert [name for name in NAMES if any(_fc(c.violated, name) for c in bad)] == ["FC8"]
+    assert [condition(c.violated, "FC8") for c in bad] == [True] * 3
+    assert [name for name in NAMES if any(condition(c.violated, name) for c in bad)] == ["FC8"]
     fresh = Afdd(_settings(), ROWS, 1.0)
     first = [fresh.check(float(t), _free_cooling(3.5), False) for t in range(5)]
     # The state must have held 3 ticks (ticks 0..2 are its first) before it is tested.
-    assert [_fc(c.violated, "FC8") for c in first] == [False, False, False, True, True]
+    assert [condition(c.violated, "FC8") for c in first] == [False, False, False, True, True]
 
 
 def test_heating_condition_is_not_tested_in_another_state() -> None:
@@ -67,10 +48,10 @@ def test_heating_condition_is_not_tested_in_another_state() -> None:
     cooling[4], cooling[5] = 0.0, 0.5
     fc5 = next(i for i, c in enumerate(CONDITIONS) if c.name == "FC5")  # evaluable is per condition
     checks = [a.check(float(t), heating, False) for t in range(5)]
-    assert checks[-1].state == 1 and _fc(checks[-1].violated, "FC5")
+    assert checks[-1].state == 1 and condition(checks[-1].violated, "FC5")
     b = Afdd(_settings(), ROWS, 1.0)
     checks = [b.check(float(t), cooling, False) for t in range(5)]
-    assert checks[-1].state == 4 and not checks[-1].evaluable[fc5] and not _fc(checks[-1].violated, "FC5")
+    assert checks[-1].state == 4 and not checks[-1].evaluable[fc5] and not condition(checks[-1].violated, "FC5")
 
 
 def test_a_missing_command_or_a_paused_asset_tests_nothing_and_restarts_the_mode_delay() -> None:
@@ -82,7 +63,7 @@ def test_a_missing_command_or_a_paused_asset_tests_nothing_and_restarts_the_mode
     assert not a.check(5.0, nan_valve, False).evaluable.any()
     assert not a.check(6.0, _free_cooling(3.5), True).evaluable.any()
     after = [a.check(float(7 + t), _free_cooling(3.5), False) for t in range(4)]
-    assert [_fc(c.violated, "FC8") for c in after] == [False, False, False, True]
+    assert [condition(c.violated, "FC8") for c in after] == [False, False, False, True]
 
 
 def test_calibration_on_healthy_operation_moves_a_condition_past_the_units_own_offset() -> None:
@@ -92,10 +73,10 @@ def test_calibration_on_healthy_operation_moves_a_condition_past_the_units_own_o
     for c in during:
         a.learn(c)
     assert a.frozen  # 40 tested ticks collected (the first 3 are the mode delay)
-    assert _fc(during[10].violated, "FC8")  # before the offset is known, the guideline's threshold
-    assert not _fc(a.check(45.0, _free_cooling(3.5), False).violated, "FC8")
-    assert not _fc(a.check(46.0, _free_cooling(6.4), False).violated, "FC8")
-    assert _fc(a.check(47.0, _free_cooling(6.6), False).violated, "FC8")
+    assert condition(during[10].violated, "FC8")  # before the offset is known, the guideline's threshold
+    assert not condition(a.check(45.0, _free_cooling(3.5), False).violated, "FC8")
+    assert not condition(a.check(46.0, _free_cooling(6.4), False).violated, "FC8")
+    assert condition(a.check(47.0, _free_cooling(6.6), False).violated, "FC8")
     # An offset on the other side stays at the guideline's threshold: the calibration never narrows it.
     assert a.offset[[i for i, c in enumerate(CONDITIONS) if c.name == "FC8"][1]] == 0.0
 
@@ -106,7 +87,7 @@ def test_too_few_healthy_samples_leave_the_guidelines_threshold() -> None:
         a.learn(a.check(float(t), _free_cooling(3.5), False))
     a.freeze()
     assert a.frozen and not a.offset.any()
-    assert _fc(a.check(20.0, _free_cooling(3.5), False).violated, "FC8")
+    assert condition(a.check(20.0, _free_cooling(3.5), False).violated, "FC8")
 
 
 def test_hunting_between_states_is_fc4() -> None:
@@ -115,15 +96,12 @@ def test_hunting_between_states_is_fc4() -> None:
     free = _free_cooling(0.0)
     checks = [a.check(60.0 * t, heat if t % 2 else free, False) for t in range(12)]
     # A change every minute: the 8th change within the hour is one too many.
-    assert [_fc(c.violated, "FC4") for c in checks].index(True) == 8
+    assert [condition(c.violated, "FC4") for c in checks].index(True) == 8
 
 
 def test_fahrenheit_tags_scale_the_tolerances() -> None:
     a = Afdd(_settings(temperature_unit="F"), ROWS, 1.0)
     assert a.e_mat == pytest.approx(5.0) and a.fan == pytest.approx(2.0)
-
-
-AHU_TAGS = tuple(TagSettings(name=f"a.{r}", asset="a", node_id=f"n{i}") for i, r in enumerate(ROLES))
 
 
 def test_the_detector_opens_one_ahu_fault_after_the_alarm_delay_and_clears_it() -> None:

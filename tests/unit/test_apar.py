@@ -13,30 +13,16 @@ import pytest
 from sentinelle.detect.afdd import CONDITIONS, Afdd, AfddCheck
 from sentinelle.detect.apar import AparPoints, AparRules, outdoor_air_fraction
 from sentinelle.records import FloatArray
-from sentinelle.settings import AfddSettings, TagSettings
+from sentinelle.settings import AfddSettings
 
+from .ahu_helpers import AHU_TAGS, FAN, ROWS, ahu_settings, condition
 from .detect_helpers import feed, stage
 
-ROLES = ("sat", "mat", "rat", "oat", "hc", "cc", "dm", "sp")
-ROWS = {
-    "supply_air_temp_tag": 0,
-    "mixed_air_temp_tag": 1,
-    "return_air_temp_tag": 2,
-    "outdoor_air_temp_tag": 3,
-    "heating_valve_tag": 4,
-    "cooling_valve_tag": 5,
-    "outdoor_damper_tag": 6,
-    "supply_air_setpoint_tag": 7,
-}
-FAN = 2.0 * 5.0 / 9.0
 RAT, OAT = 22.0, 10.0
 
 
 def _settings(**kw: object) -> AfddSettings:
-    base: dict[str, object] = {role: f"a.{short}" for role, short in zip(ROWS, ROLES, strict=True)}
-    base.update(average_s=1.0, mode_delay_s=3.0, alarm_delay_s=5.0, apar_rules=True)
-    base.update(kw)
-    return AfddSettings.model_validate(base)
+    return ahu_settings(**{"apar_rules": True, **kw})
 
 
 def _tick(
@@ -48,11 +34,11 @@ def _tick(
 
 
 def _violated(check: AfddCheck, name: str) -> bool:
-    return bool(any(check.violated[i] for i, c in enumerate(CONDITIONS) if c.name == name))
+    return condition(check.violated, name)
 
 
 def _evaluable(check: AfddCheck, name: str) -> bool:
-    return bool(any(check.evaluable[i] for i, c in enumerate(CONDITIONS) if c.name == name))
+    return condition(check.evaluable, name)
 
 
 def _run(a: Afdd, row: np.ndarray, n: int = 5, start: float = 0.0) -> list[AfddCheck]:
@@ -141,9 +127,6 @@ def test_rules_learn_only_at_minimum_outdoor_air_and_stop_after_the_learning_spa
         r.learn(AparPoints(sat=20.0, mat=RAT + q * (OAT - RAT), rat=RAT, oat=OAT, damper=0.2), True)
     assert not r.learning and r.q_min == pytest.approx(0.2)
     assert np.isnan(outdoor_air_fraction(20.0, 15.0, 15.0))
-
-
-AHU_TAGS = tuple(TagSettings(name=f"a.{r}", asset="a", node_id=f"n{i}") for i, r in enumerate(ROLES))
 
 
 def test_the_detector_opens_an_apar_alert_in_fraction_units_and_keeps_the_learned_minimum_across_a_restore() -> None:
