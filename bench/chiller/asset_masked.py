@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from _slow_sweep import choose, record, rows
 
 from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED, asset_checkpoint
@@ -54,20 +54,6 @@ def config(mask: int) -> Config:
     )
 
 
-def _key(row: dict[str, Any]) -> tuple[int, float]:
-    return row["detected"], -(row["delay_s_median"] or 1e9)
-
-
-def choose(rows: list[dict[str, Any]]) -> int:
-    """The rule of the module docstring."""
-    clean = [r for r in rows if r["false_alarms"] == 0]
-    best = max(clean, key=_key, default=None)
-    base = next(r for r in rows if r["mask"] == 0)
-    if best is None or _key(best) <= _key(base):
-        return 0
-    return int(best["mask"])
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--first-seed", type=int, default=FIRST_SEED)
@@ -90,37 +76,10 @@ def main() -> None:
             settings = replay_settings("holt", c.detect_settings())
             est = shared.estimator(asset_checkpoint(), mask_recent_steps=m, every_steps=EVERY)
             o = evaluate_run(rec, truth, settings, c, shared["holt"], est)
-            faults = o.result.score.faults
-            f = faults[0] if faults else None
-            per[m].append(
-                {
-                    "run": run.name,
-                    "seed": run.seed,
-                    "tag": None if f is None else f.fault.tags[0].split(".", 1)[-1],
-                    "detected": None if f is None else f.detected,
-                    "delay_s": None if f is None or not f.detected else round(f.delay_s, 1),
-                    "first_alert": None
-                    if f is None or f.first_alert is None
-                    else f"{f.first_alert.kind} on {f.first_alert.tag}",
-                    "false_alarms": o.result.score.false_alarms,
-                    "openings": len(o.result.score.openings),
-                }
-            )
+            per[m].append(record(run, o))
             print(run.name, m, per[m][-1], round(time.perf_counter() - started), flush=True)
-    rows = []
-    for m, runs in per.items():
-        delays = [r["delay_s"] for r in runs if r["delay_s"] is not None]
-        rows.append(
-            {
-                "mask": m,
-                "detected": sum(bool(r["detected"]) for r in runs),
-                "faults": sum(r["detected"] is not None for r in runs),
-                "delay_s_median": float(np.median(delays)) if delays else None,
-                "false_alarms": sum(r["false_alarms"] for r in runs),
-                "runs": runs,
-            }
-        )
-    chosen = choose(rows)
+    table = rows(per, "mask")
+    chosen = int(choose(table, "mask", 0))
     doc = {
         "benchmark": "asset_masked",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -130,7 +89,7 @@ def main() -> None:
         "every_steps": EVERY,
         "rule": "most slow faults detected, then smallest median delay, among masks with no false alarm; "
         "0 unless one beats it",
-        "rows": rows,
+        "rows": table,
         "chosen_mask_recent_steps": chosen,
         "seconds": round(time.perf_counter() - started, 1),
     }

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+from _slow_sweep import choose, record, rows
 
 from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import REPORT_FIRST_SEED, asset_checkpoint
@@ -46,19 +46,6 @@ def config(alpha: float) -> Config:
         detect={"horizon_enabled": True, "asset_estimate_ewma_alpha": alpha},
         asset_model=True,
     )
-
-
-def choose(rows: list[dict[str, Any]]) -> float:
-    """The rule of the module docstring."""
-    clean = [r for r in rows if r["false_alarms"] == 0]
-    best = max(clean, key=lambda r: (r["detected"], -(r["delay_s_median"] or 1e9)), default=None)
-    base = next(r for r in rows if r["alpha"] == 0.0)
-    if best is None or (best["detected"], -(best["delay_s_median"] or 1e9)) <= (
-        base["detected"],
-        -(base["delay_s_median"] or 1e9),
-    ):
-        return 0.0
-    return float(best["alpha"])
 
 
 def main() -> None:
@@ -82,34 +69,10 @@ def main() -> None:
                 rec, truth, replay_settings("holt", c.detect_settings()), c, shared["holt"],
                 shared.estimator(asset_checkpoint()),
             )  # fmt: skip
-            f = o.result.score.faults[0]
-            per[a].append(
-                {
-                    "run": run.name,
-                    "seed": run.seed,
-                    "tag": f.fault.tags[0].split(".", 1)[-1],
-                    "detected": f.detected,
-                    "delay_s": None if not f.detected else round(f.delay_s, 1),
-                    "first_alert": None if f.first_alert is None else f"{f.first_alert.kind} on {f.first_alert.tag}",
-                    "false_alarms": o.result.score.false_alarms,
-                    "openings": len(o.result.score.openings),
-                }
-            )
+            per[a].append(record(run, o))
             print(run.name, a, per[a][-1], flush=True)
-    rows = []
-    for a, runs in per.items():
-        delays = [r["delay_s"] for r in runs if r["delay_s"] is not None]
-        rows.append(
-            {
-                "alpha": a,
-                "detected": sum(r["detected"] for r in runs),
-                "faults": len(runs),
-                "delay_s_median": float(np.median(delays)) if delays else None,
-                "false_alarms": sum(r["false_alarms"] for r in runs),
-                "runs": runs,
-            }
-        )
-    chosen = choose(rows)
+    table = rows(per, "alpha")
+    chosen = float(choose(table, "alpha", 0.0))
     doc = {
         "benchmark": "asset_slow_faults",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -118,7 +81,7 @@ def main() -> None:
         "each onset counts false alarms",
         "rule": "most slow faults detected, then smallest median delay, among weights with no false alarm; "
         "0 unless one beats it",
-        "rows": rows,
+        "rows": table,
         "chosen_alpha": chosen,
         "seconds": round(time.perf_counter() - started, 1),
     }
