@@ -22,10 +22,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from _tries import day_try
+
 from _machine import write_result
 from sentinelle.evaluation import lbnl
 from sentinelle.evaluation.datasets import LBNL_FILES
-from sentinelle.evaluation.lbnl import day_scores, evaluate_lbnl
+from sentinelle.evaluation.lbnl import evaluate_lbnl
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.settings import DetectSettings
 
@@ -45,12 +47,7 @@ def main() -> None:
             days, settings, f"calibration_s={cal:g}", forecaster=shared["holt"], only_split="tuning",
             kinds=frozenset({"ahu_fault"}),
         )  # fmt: skip
-        sc = day_scores(r.days).summary()
-        flagged = [f"{d.file}/{d.date}" for d in r.days if d.predicted and not d.faulted]
-        missed = [f"{d.file}/{d.date} ({d.fault_type})" for d in r.days if d.faulted and not d.predicted]
-        kinds = sorted({d.first_alert for d in r.days if d.first_alert})
-        tries.append({"calibration_s": cal, **sc, "fault_free_flagged": flagged, "faulted_missed": missed,
-                      "first_alerts": kinds})  # fmt: skip
+        tries.append({"calibration_s": cal, **day_try(r.days)})
         print(json.dumps(tries[-1]))
     gain = [t["detection_rate"] - t["false_positive_rate"] for t in tries]
     chosen = tries[0] if gain[1] - gain[0] <= CLOSE else tries[1]

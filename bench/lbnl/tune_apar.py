@@ -27,10 +27,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from _tries import day_try
+
 from _machine import write_result
 from sentinelle.evaluation import lbnl
 from sentinelle.evaluation.datasets import LBNL_FILES
-from sentinelle.evaluation.lbnl import day_scores, evaluate_lbnl
+from sentinelle.evaluation.lbnl import evaluate_lbnl
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.settings import DetectSettings
 
@@ -56,12 +58,7 @@ def main() -> None:
             days, settings, f"apar eps_f={eps_f:g}", forecaster=shared["holt"], only_split="tuning",
             kinds=frozenset({"ahu_fault"}),
         )  # fmt: skip
-        sc = day_scores(r.days).summary()
-        flagged = [f"{d.file}/{d.date}" for d in r.days if d.predicted and not d.faulted]
-        missed = [f"{d.file}/{d.date} ({d.fault_type})" for d in r.days if d.faulted and not d.predicted]
-        first = sorted({d.first_alert for d in r.days if d.first_alert})
-        tries.append({"outdoor_air_fraction_tolerance": eps_f, **sc, "fault_free_flagged": flagged,
-                      "faulted_missed": missed, "first_alerts": first, "seconds": round(r.seconds)})  # fmt: skip
+        tries.append({"outdoor_air_fraction_tolerance": eps_f, **day_try(r.days), "seconds": round(r.seconds)})
         print(json.dumps(tries[-1]), flush=True)
     gain = [t["detection_rate"] - t["false_positive_rate"] for t in tries]
     eligible = [t["false_positive_rate"] <= MAX_FALSE_POSITIVE_RATE for t in tries]
