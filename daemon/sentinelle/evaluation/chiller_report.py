@@ -25,8 +25,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from .chiller_eval import (
     FAULT_KINDS,
     ChillerResult,
@@ -41,6 +39,7 @@ from .chiller_eval import (
 from .chiller_markdown import CONFIG_NOTE, RELATION_NOTE, write_report
 from .chiller_targets import SLOW_KINDS
 from .detection import FaultInterval, alert_spans
+from .plots import trace_panels
 from .replay import Recording, Trace
 
 REPORT_FIRST_SEED = 2000
@@ -135,23 +134,9 @@ def plot_run(rec: Recording, truth: Sequence[FaultInterval], trace: Trace, out: 
     t0 = float(rec.timestamps[0])
     t = (rec.timestamps - t0) / 60.0
     fig, axes = plt.subplots(4, 1, figsize=(12, 10), sharex=True)
-    train = rec.values[: rec.train_rows]
-    mu, sd = np.nanmean(train, axis=0), np.nanstd(train, axis=0) + 1e-9
-    for j, tag in enumerate(rec.tags):
-        axes[0].plot(t, (rec.values[:, j] - mu[j]) / sd[j], lw=0.6, label=tag.split(".", 1)[-1])
-    axes[0].set_ylabel("standardised value")
-    axes[0].legend(fontsize=6, ncol=4, loc="upper left")
     focus = truth[0].tags[0] if truth and truth[0].tags else rec.tags[0]
     j = rec.tags.index(focus) if focus in rec.tags else 0
-    axes[1].plot(t, rec.values[:, j], lw=0.7, color="k", label=f"{rec.tags[j]} actual")
-    axes[1].plot(t, trace.forecast[:, j], lw=0.7, color="tab:blue", label=f"forecast ({trace.forecaster}, median)")
-    axes[1].fill_between(t, trace.lower[:, j], trace.upper[:, j], color="tab:blue", alpha=0.25, label="10–90 %")
-    axes[1].legend(fontsize=7, loc="upper left")
-    scored = np.isfinite(trace.score).any(axis=1)
-    top = np.full(len(t), np.nan)
-    top[scored] = np.nanmax(trace.score[scored], axis=1)
-    axes[2].plot(t, top, lw=0.6, color="tab:purple", label="max per-tag score")
-    axes[2].set_ylim(0, 1.02)
+    trace_panels(axes, t, rec, rec.values[: rec.train_rows], trace, j)
     axes[2].legend(fontsize=7, loc="lower left")
     ax = axes[3]
     for f in truth:

@@ -39,6 +39,7 @@ from ..settings import DetectSettings, Settings
 from .datasets import load_skab
 from .detection import AlarmKpis, alarm_kpis
 from .nab import BinaryScores, binary_scores, changepoints_of, skab_nab, times_of
+from .plots import trace_panels
 from .replay import Recording, Trace, replay, resolutions
 
 SKAB_TRAIN_ROWS = 400
@@ -379,22 +380,8 @@ def plot_file(rec: Recording, fr: FileResult, out: Path, detect: DetectSettings 
     t = (rec.timestamps - rec.timestamps[0]) / 60.0
     tr = fr.trace
     fig, axes = plt.subplots(4, 1, figsize=(12, 10), sharex=True)
-    train = rec.values[rec.present][: rec.train_rows]
-    mu, sd = np.nanmean(train, axis=0), np.nanstd(train, axis=0) + 1e-9
-    for j, tag in enumerate(rec.tags):
-        axes[0].plot(t, (rec.values[:, j] - mu[j]) / sd[j], lw=0.6, label=tag.split(".", 1)[1])
-    axes[0].set_ylabel("standardised value")
-    axes[0].legend(fontsize=6, ncol=4, loc="upper left")
     j = next((i for i, tag in enumerate(rec.tags) if tag.endswith("Current")), 0)
-    axes[1].plot(t, rec.values[:, j], lw=0.7, color="k", label=f"{rec.tags[j]} actual")
-    axes[1].plot(t, tr.forecast[:, j], lw=0.7, color="tab:blue", label=f"forecast ({tr.forecaster}, median)")
-    axes[1].fill_between(t, tr.lower[:, j], tr.upper[:, j], color="tab:blue", alpha=0.25, label="10–90 %")
-    axes[1].legend(fontsize=7, loc="upper left")
-    scored = np.isfinite(tr.score).any(axis=1)
-    top = np.full(len(t), np.nan)
-    top[scored] = np.nanmax(tr.score[scored], axis=1)
-    axes[2].plot(t, top, lw=0.6, color="tab:purple", label="max per-tag score")
-    axes[2].set_ylim(0, 1.02)
+    trace_panels(axes, t, rec, rec.values[rec.present][: rec.train_rows], tr, j)
     axes[2].set_ylabel("per-tag score")
     axes[2].legend(fontsize=7, loc="lower left")
     asset = asset_scores(rec, detect or DetectSettings(**ASSET_ON))
