@@ -209,7 +209,10 @@ class Daemon:
                 if self.on_source_state is not None:
                     self.on_source_state(names, not connected)
 
-            src = OpcUaSource(cfg, tags, self.metrics, self.samples, on_state=on_state)
+            # Ranges read from the server (EURange) travel with the windows to the detectors.
+            src = OpcUaSource(
+                cfg, tags, self.metrics, self.samples, on_state=on_state, on_ranges=self.windows.set_engineering_ranges
+            )
             out.append(src)
             if cfg.required_at_start:
                 self._required_sources.append((src, cfg))

@@ -37,6 +37,10 @@ The resampling rule (documented for users in README.md, "Data rules"):
   count alike — and the batch carries the mask (``WindowBatch.held``), so the
   detectors do not take a value known only to within the export's deadband for a
   measurement (``detect.history_held``).  Live batches carry no mask.
+* **Engineering ranges** a source read (OPC-UA EURange: :meth:`Windows.set_engineering_ranges`)
+  go with every batch of the tags' group from the next slot on (``WindowBatch.eu_low`` /
+  ``eu_high``, replaced as a whole when one changes), so the detectors get them through the
+  same records as the values.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from .metrics import Metrics
-from .records import FloatArray, Quality, Sample, WindowBatch
+from .records import EngineeringRange, FloatArray, Quality, Sample, WindowBatch
 from .settings import TagSettings, WindowSettings
 from .timing import WindowTiming, window_timing
 
@@ -102,6 +106,10 @@ class TagGroup:
         """Index of the next slot to close; None until the first watermark."""
         self.down = np.zeros(n, dtype=bool)
         """Tags whose source is disconnected: their held values are not trusted."""
+        self.eu_low: FloatArray | None = None
+        self.eu_high: FloatArray | None = None
+        """Engineering ranges read from the sources (NaN: none), replaced (never changed in place) when one
+        changes, so a detector sees a new range as a new array; None: no tag of the group has one."""
 
     def start_at(self, watermark: float) -> None:
         self.next_slot = slot_of(watermark, self.period_s)
@@ -193,6 +201,8 @@ class TagGroup:
             arrived_at=received_at,
             source_down=self.down.copy() if self.down.any() else None,
             held=held,
+            eu_low=self.eu_low,
+            eu_high=self.eu_high,
         )
 
 
@@ -307,6 +317,31 @@ class Windows:
                 g.down[row] = down
                 if down:
                     g.value_ts[row] = -np.inf
+
+    def set_engineering_ranges(self, ranges: Iterable[EngineeringRange]) -> None:
+        """Carry the ranges a source read (OPC-UA EURange) in every window from the next slot on.
+
+        A tag not in ``ranges`` keeps the range it had; an unknown tag is ignored.
+        """
+        changed: dict[int, tuple[TagGroup, FloatArray, FloatArray]] = {}
+        for r in ranges:
+            where = self._where.get(r.tag)
+            if where is None:
+                continue
+            g, row = where
+            if id(g) not in changed:
+                n = len(g.tags)
+                low = np.full(n, np.nan) if g.eu_low is None else g.eu_low.copy()
+                high = np.full(n, np.nan) if g.eu_high is None else g.eu_high.copy()
+                changed[id(g)] = (g, low, high)
+            _, low, high = changed[id(g)]
+            low[row], high[row] = r.low, r.high
+        for g, low, high in changed.values():
+            same_low = g.eu_low is not None and np.array_equal(low, g.eu_low, equal_nan=True)
+            if same_low and g.eu_high is not None and np.array_equal(high, g.eu_high, equal_nan=True):
+                continue
+            low.flags.writeable = high.flags.writeable = False
+            g.eu_low, g.eu_high = low, high
 
     def state(self) -> tuple[dict[str, FloatArray], dict[str, Any]]:
         """Each group's recent values (oldest first), held values and slot clock: a scale-out snapshot's part."""
