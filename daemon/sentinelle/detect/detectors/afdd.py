@@ -10,6 +10,15 @@ quantity against its threshold.  Findings' ``score``: quantity over threshold.
 
 Learning: only the calibration of healthy offsets (:meth:`~sentinelle.detect.afdd.Afdd.learn`),
 which ends with the start-up history replay or after ``calibration_s`` of tested operation.
+
+**Saved state.**  Version 2 added the APAR conditions after the guideline's and APAR's learned
+minimum outdoor-air fraction.  A version 1 state (a daemon upgraded in place) is migrated: every
+guideline condition keeps its offset and calibration, the APAR conditions start as a new detector
+has them (a v1 daemon never tested them), and the saved alert life cycle moves with the subjects
+(:meth:`AfddDetector.moved_subjects`), so an open ``ahu_fault`` alert stays open.  A state that
+cannot be read or does not fit is logged and counted and this detector starts fresh; it never stops
+the other detectors' states from restoring.  Both outcomes count in
+``sentinelle_detector_state_upgrades_total{detector, outcome}``.
 """
 
 from __future__ import annotations
@@ -19,16 +28,46 @@ import math
 
 import numpy as np
 
+from ...errors import ConfigError
+from ...records import IntArray
 from ...settings.afdd import AfddSettings
 from ..afdd import CONDITIONS, NAMES, SUBJECT_OF, TEXT, Afdd, AfddCheck
 from ..alerts import Observation
-from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check_tags, findings, pack, unpack
+from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check_tags, findings, pack, unpack_versions
 
 log = logging.getLogger(__name__)
 
 RANK = 55
 _VERSION = 2
-"""2: the APAR rules' minimum outdoor-air fraction (detect/apar.py)."""
+"""2: the APAR conditions after the guideline's, and the APAR rules' minimum outdoor-air fraction (detect/apar.py)."""
+V1_CONDITIONS: tuple[str, ...] = (
+    "FC2",
+    "FC3",
+    "FC4",
+    "FC5",
+    "FC7",
+    "FC8",
+    "FC8",
+    "FC9",
+    "FC10",
+    "FC11",
+    "FC12",
+    "FC13",
+)
+"""The conditions of a version 1 state, in its order (per-condition arrays: offsets, calibration)."""
+V1_NAMES: tuple[str, ...] = tuple(dict.fromkeys(V1_CONDITIONS))
+"""The subjects of a version 1 detector per AHU, in its order."""
+
+
+def _v1_conditions_now() -> IntArray:
+    """Where each version 1 condition is in :data:`CONDITIONS` (FC8's two halves in their order)."""
+    taken: set[int] = set()
+    out = []
+    for name in V1_CONDITIONS:
+        i = next(i for i, c in enumerate(CONDITIONS) if c.name == name and i not in taken)
+        taken.add(i)
+        out.append(i)
+    return np.array(out, dtype=np.intp)
 
 
 class AfddDetector:
@@ -40,7 +79,10 @@ class AfddDetector:
         lay = ctx.layout
         self.name = name
         self.layout = lay
+        self._unit_settings = units
         self.units = [Afdd(s, rows, lay.period_s) for _, s, rows in units]
+        self._upgrades = ctx.metrics.detector_state_upgrades
+        self._moved: IntArray | None = None
         self.unit_assets = [lay.asset_names.index(a) for a, _, _ in units]
         self.spec = Spec(
             kind="ahu_fault",
@@ -123,21 +165,90 @@ class AfddDetector:
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "units": len(self.units)})
 
     def restore(self, blob: bytes) -> None:
-        arrays, meta = unpack(blob, self.name, _VERSION)
-        check_tags(meta, self.layout, self.name)
-        for u, unit in enumerate(self.units):
-            unit.offset = arrays[f"offset{u}"].astype(float)
-            unit.buf = arrays[f"buf{u}"].astype(float)
-            unit.changes.clear()
+        """Take over a saved state: version 2 as it is, version 1 migrated; one that does not fit: start fresh."""
+        self._moved = None
+        version: int | None = None
+        try:
+            version, arrays, meta = unpack_versions(blob, self.name, (1, _VERSION))
+            check_tags(meta, self.layout, self.name)
+            if meta.get("units") != len(self.units):
+                raise ConfigError(f"saved for {meta.get('units')} AHUs, configured now {len(self.units)}")
+            if version == 1:
+                # The life cycle's saved rows are version 1's subjects, whatever becomes of the state itself.
+                self._moved = _v1_subjects_now(len(self.units))
+                arrays = _v1_to_v2(arrays, len(self.units))
+            self._restore_v2(arrays)
+        except (ConfigError, KeyError, ValueError, TypeError, IndexError) as e:
+            self.units = [Afdd(s, rows, self.layout.period_s) for _, s, rows in self._unit_settings]
+            self._upgrades.labels(self.name, "discarded").inc()
+            log.warning(
+                "%s: saved state (v%s) not used, this detector starts fresh (calibrating its offsets again): %s",
+                self.name,
+                "?" if version is None else version,
+                e,
+            )
+            return
+        if version == 1:
+            self._upgrades.labels(self.name, "migrated").inc()
+            log.info(
+                "%s: saved state v1 migrated to v%d (%d AHUs: offsets and calibration kept; the APAR conditions "
+                "start as new)",
+                self.name,
+                _VERSION,
+                len(self.units),
+            )
+
+    def moved_subjects(self) -> IntArray | None:
+        """After restoring a version 1 state: the subject each saved one is now (``MovesSubjects``)."""
+        return self._moved
+
+    def _restore_v2(self, arrays: dict[str, np.ndarray]) -> None:
+        n = len(CONDITIONS)
+        restored = []
+        for u, (_, settings, rows) in enumerate(self._unit_settings):
+            unit = Afdd(settings, rows, self.layout.period_s)
+            offset, buf = arrays[f"offset{u}"].astype(float), arrays[f"buf{u}"].astype(float)
+            if offset.shape != unit.offset.shape or buf.shape != unit.buf.shape:
+                raise ValueError(f"AHU {u}: saved arrays of shapes {offset.shape}, {buf.shape}")
+            unit.offset, unit.buf = offset, buf
             unit.changes.extend(float(x) for x in arrays[f"changes{u}"])
             filled, state, since, frozen, cal_ticks = arrays[f"scalars{u}"].tolist()
             unit.filled, unit.state, unit.since, unit.frozen = int(filled), int(state), int(since), bool(frozen)
             unit.cal_ticks = int(cal_ticks)
-            unit.cal = [arrays[f"cal{u}_{i}"].astype(float).tolist() for i in range(len(CONDITIONS))]
+            unit.cal = [arrays[f"cal{u}_{i}"].astype(float).tolist() for i in range(n)]
             if unit.apar is not None and f"apar{u}" in arrays:
                 q_min, learning = arrays[f"apar{u}"].tolist()
                 unit.apar.q_min, unit.apar.learning = float(q_min), bool(learning)
                 unit.apar.reference = arrays[f"apar_ref{u}"].astype(float).tolist()
+            restored.append(unit)
+        self.units = restored  # all or nothing: a state that fails halfway leaves no AHU half restored
+
+
+def _v1_to_v2(arrays: dict[str, np.ndarray], units: int) -> dict[str, np.ndarray]:
+    """A version 1 state's arrays as version 2 has them: per-condition arrays in today's places, APAR's empty.
+
+    Lossless: every array of version 1 keeps its values; what version 2 added (the APAR conditions'
+    offsets and calibration, APAR's learned minimum) is what a new detector starts with.
+    """
+    now = _v1_conditions_now()
+    out = dict(arrays)
+    for u in range(units):
+        old = arrays[f"offset{u}"]
+        if old.shape != (len(V1_CONDITIONS),):
+            raise ValueError(f"AHU {u}: a v1 state has {len(V1_CONDITIONS)} offsets, this one {old.shape}")
+        offset = np.zeros(len(CONDITIONS))
+        offset[now] = old
+        out[f"offset{u}"] = offset
+        cal = {int(i): arrays[f"cal{u}_{j}"] for j, i in enumerate(now)}
+        for i in range(len(CONDITIONS)):
+            out[f"cal{u}_{i}"] = cal.get(i, np.zeros(0))
+    return out
+
+
+def _v1_subjects_now(units: int) -> IntArray:
+    """Per subject of a version 1 detector of ``units`` AHUs: its subject now."""
+    per_unit = np.array([NAMES.index(n) for n in V1_NAMES], dtype=np.intp)
+    return (np.arange(units, dtype=np.intp)[:, None] * len(NAMES) + per_unit[None, :]).ravel()
 
 
 def _units(ctx: BuildContext) -> list[tuple[str, AfddSettings, dict[str, int]]]:

@@ -1,0 +1,158 @@
+"""The AFDD detector's saved state across versions (detect/detectors/afdd.py): v1 migrated, the unusable discarded.
+
+A version 1 state is built by hand (the guideline's 12 per-condition entries, no APAR), as a daemon
+saved it before the APAR conditions existed; restoring it must keep every number it held, move the
+alert life cycle with the subjects, and never stop the stage.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+import pytest
+from prometheus_client import CollectorRegistry
+
+from sentinelle.detect.afdd import CONDITIONS, NAMES
+from sentinelle.detect.detectors import BuildContext, build_all
+from sentinelle.detect.detectors.afdd import V1_CONDITIONS, V1_NAMES, AfddDetector
+from sentinelle.detect.detectors.base import pack
+from sentinelle.detect.stage import DetectStage
+from sentinelle.metrics import Metrics
+from sentinelle.records import AlertEvent
+
+from .ahu_helpers import AHU_TAGS, FAN, ahu_settings
+from .detect_helpers import LEVELS, batch, feed, stage, summary
+
+
+def _free_cooling(sat_offset: float) -> list[float]:
+    mat = 15.0
+    return [mat + FAN + sat_offset, mat, 22.0, 10.0, 0.0, 0.0, 0.5, 14.0]
+
+
+def _stage(**afdd: object) -> DetectStage:
+    s = ahu_settings(**{"calibration_s": 0.0, **afdd})
+    st, _ = stage(AHU_TAGS, assets=[{"name": "a", "afdd": s.model_dump()}], clear_normal_steps=4)
+    return st
+
+
+def _fresh_detector(st: DetectStage) -> tuple[AfddDetector, Metrics]:
+    """A detector as the stage builds it for its tag group, with its own metrics."""
+    st.process(batch(AHU_TAGS, 0.0, _free_cooling(0.0), _free_cooling(0.0)))
+    g = next(iter(st._groups.values()))
+    metrics = Metrics(CollectorRegistry())
+    (d,) = [x for x in build_all(BuildContext(g.layout, st.settings, LEVELS, metrics)) if isinstance(x, AfddDetector)]
+    return d, metrics
+
+
+def _v1_blob(d: AfddDetector, **over: Any) -> tuple[bytes, dict[str, Any]]:
+    """A version 1 state by hand: 12 offsets and calibrations in v1's order, the averaging buffer, FC4's changes."""
+    n1 = len(V1_CONDITIONS)
+    arrays: dict[str, Any] = {
+        "offset0": np.linspace(0.1, 1.2, n1),
+        "buf0": np.arange(d.units[0].buf.size, dtype=float).reshape(d.units[0].buf.shape),
+        "changes0": np.array([3.0, 7.0]),
+        "scalars0": np.array([2.0, 3.0, 12.0, 0.0, 9.0]),  # filled, state, since, frozen, cal_ticks
+    }
+    arrays |= {f"cal0_{j}": np.array([j, j + 0.5]) for j in range(n1)}
+    arrays |= over
+    return pack(d.name, 1, arrays, {"tags": list(d.layout.tags), "units": 1}), arrays
+
+
+def _count(metrics: Metrics, detector: str, outcome: str) -> float:
+    labels = {"detector": detector, "outcome": outcome}
+    return metrics.registry.get_sample_value("sentinelle_detector_state_upgrades_total", labels) or 0.0
+
+
+@pytest.mark.parametrize("apar_rules", [False, True])
+def test_a_v1_state_is_migrated_keeping_every_number(apar_rules: bool) -> None:
+    d, metrics = _fresh_detector(_stage(apar_rules=apar_rules))
+    blob, v1 = _v1_blob(d)
+    d.restore(blob)
+    unit = d.units[0]
+    for j, name in enumerate(V1_CONDITIONS):
+        # FC8's two halves: the j-th v1 entry is the same half now.
+        i = [k for k, c in enumerate(CONDITIONS) if c.name == name][V1_CONDITIONS[:j].count(name)]
+        assert unit.offset[i] == v1["offset0"][j]
+        assert unit.cal[i] == v1["cal0_" + str(j)].tolist()
+    apar = [i for i, c in enumerate(CONDITIONS) if c.name not in V1_NAMES]
+    assert len(apar) == len(CONDITIONS) - len(V1_CONDITIONS)
+    assert all(unit.offset[i] == 0.0 and unit.cal[i] == [] for i in apar)  # as a new detector has them
+    np.testing.assert_array_equal(unit.buf, v1["buf0"])
+    assert list(unit.changes) == [3.0, 7.0]
+    assert (unit.filled, unit.state, unit.since, unit.frozen, unit.cal_ticks) == (2, 3, 12, False, 9)
+    assert _count(metrics, "afdd", "migrated") == 1.0 and _count(metrics, "afdd", "discarded") == 0.0
+    moved = d.moved_subjects()
+    assert moved is not None
+    assert [NAMES[i] for i in moved] == list(V1_NAMES)
+    # Saved again it is a version 2 state like any other, restored without migrating.
+    again, metrics_again = _fresh_detector(_stage(apar_rules=apar_rules))
+    again.restore(d.state())
+    np.testing.assert_array_equal(again.units[0].offset, unit.offset)
+    assert again.moved_subjects() is None and _count(metrics_again, "afdd", "migrated") == 0.0
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        pytest.param(lambda d: _v1_blob(d, offset0=np.zeros(9))[0], id="v1-with-other-conditions"),
+        pytest.param(lambda d: _v1_blob(d, buf0=np.zeros((1, 1)))[0], id="v1-with-another-buffer"),
+        pytest.param(lambda d: pack(d.name, 3, {}, {"tags": list(d.layout.tags), "units": 1}), id="v3"),
+        pytest.param(lambda d: b"not a saved state", id="garbage"),
+    ],
+)
+def test_a_state_that_cannot_be_migrated_starts_this_detector_fresh_with_a_warning(
+    blob: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    d, metrics = _fresh_detector(_stage(calibration_s=30.0))
+    with caplog.at_level(logging.WARNING):
+        d.restore(blob(d))
+    unit = d.units[0]
+    assert not unit.frozen and unit.cal_ticks == 0 and not unit.offset.any() and np.isnan(unit.buf).all()
+    assert _count(metrics, "afdd", "discarded") == 1.0 and _count(metrics, "afdd", "migrated") == 0.0
+    assert any("afdd: saved state" in r.getMessage() and "starts fresh" in r.getMessage() for r in caplog.records)
+
+
+def _as_v1(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """A stage's saved state with its AFDD detector and its alert life cycle as version 1 saved them."""
+    from sentinelle.detect.detectors.base import unpack
+
+    out = dict(arrays)
+    det, meta = unpack(arrays["g0~det~afdd"].tobytes(), "afdd", 2)
+    v1 = {k: v for k, v in det.items() if not k.startswith(("offset", "cal", "apar"))}
+    v1["offset0"] = det["offset0"][: len(V1_CONDITIONS)]
+    v1 |= {f"cal0_{j}": det[f"cal0_{j}"] for j in range(len(V1_CONDITIONS))}
+    out["g0~det~afdd"] = np.frombuffer(pack("afdd", 1, v1, meta), dtype=np.uint8)
+    keep = [NAMES.index(n) for n in V1_NAMES]
+    for part in ("ring", "open", "run"):
+        out[f"g0~cycle~afdd~{part}"] = arrays[f"g0~cycle~afdd~{part}"][keep]
+    return out
+
+
+def test_an_ahu_fault_open_in_a_v1_state_stays_open_and_clears_after_the_upgrade() -> None:
+    st = _stage()
+    nominal = _free_cooling(0.0)
+    opened = feed(st, AHU_TAGS, [_free_cooling(0.0)] * 5 + [_free_cooling(3.5)] * 6, nominal)
+    assert summary([e for e in opened if e.kind == "ahu_fault"]) == [("opened", "ahu_fault", "a.sat", 9.0)]
+    arrays, meta = st.state()
+
+    def after_restart(saved: dict[str, np.ndarray]) -> tuple[list[AlertEvent], DetectStage]:
+        new = _stage()
+        new.restore(saved, meta)
+        events = feed(new, AHU_TAGS, [_free_cooling(3.5)] * 2 + [_free_cooling(0.0)] * 6, nominal, start=11.0)
+        return [e for e in events if e.kind == "ahu_fault"], new
+
+    want, _ = after_restart(arrays)
+    got, upgraded = after_restart(_as_v1(arrays))
+    assert summary(got) == summary(want) == [("cleared", "ahu_fault", "a.sat", 16.0)]
+    assert (
+        upgraded.metrics.registry.get_sample_value(
+            "sentinelle_detector_state_upgrades_total", {"detector": "afdd", "outcome": "migrated"}
+        )
+        == 1.0
+    )
+    assert (
+        upgraded.metrics.registry.get_sample_value("sentinelle_scaleout_restore_failures_total", {"part": "detector"})
+        == 0.0
+    ), "the tag group's other detectors kept their states"
