@@ -82,6 +82,16 @@ def _tags() -> list[TagSettings]:
     ]
 
 
+async def subscribe_once(source: OpcUaSource, timeout_s: float = 10.0) -> None:
+    """Run ``source`` until it has connected and subscribed (its ranges read), then stop it."""
+    task = asyncio.create_task(source.run())
+    try:
+        assert await source.wait_connected(timeout_s), source.last_error
+    finally:
+        task.cancel()
+        await asyncio.wait({task})
+
+
 async def _connect(url: str, tags: Sequence[TagSettings], **over: Any) -> tuple[OpcUaSource, Windows, Metrics]:
     s = OpcUaSourceSettings(name="plant", url=url, publishing_interval_ms=50.0, connect_timeout_s=2.0, **over)
     metrics = Metrics(CollectorRegistry())
@@ -98,12 +108,7 @@ async def test_eu_ranges_of_analog_items_reach_the_windows_and_a_bad_one_is_coun
     async with asyncio.timeout(20), analog_server() as url:
         source, windows, metrics = await _connect(url, tags)
         with caplog.at_level(logging.INFO, logger="sentinelle.sources.opcua_ranges"):
-            task = asyncio.create_task(source.run())
-            try:
-                assert await source.wait_connected(10.0), source.last_error
-            finally:
-                task.cancel()
-                await asyncio.wait({task})
+            await subscribe_once(source)
         assert source.engineering is not None and source.engineering.report is not None
         report = source.engineering.report
         assert report.ranges == (EngineeringRange("ahu1.valve_pct", 0.0, 100.0),)
@@ -141,11 +146,6 @@ async def test_with_read_eu_range_off_nothing_is_read() -> None:
     tags = _tags()
     async with asyncio.timeout(20), analog_server() as url:
         source, windows, _ = await _connect(url, tags, read_eu_range=False)
-        task = asyncio.create_task(source.run())
-        try:
-            assert await source.wait_connected(10.0), source.last_error
-        finally:
-            task.cancel()
-            await asyncio.wait({task})
+        await subscribe_once(source)
         assert source.engineering is None
         assert all(g.eu_low is None for g in windows.groups)

@@ -31,6 +31,8 @@ from sentinelle.settings import OpcUaSourceSettings, TagSettings
 from sentinelle.sources.opcua import OpcUaSource
 from sentinelle.sources.opcua_security import make_certificate
 
+from .test_opcua_eu_range import subscribe_once
+
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 PEER_DIR = Path(__file__).resolve().parents[2] / "deploy" / "node-opcua"
@@ -217,12 +219,7 @@ async def test_node_opcua_analog_item_s_eu_range_is_read(peer: Peer) -> None:
     handed: list[Sequence[EngineeringRange]] = []
     queue = SampleQueue(capacity=100_000, on_drop=lambda n: None)
     source = OpcUaSource(settings(peer), tags, Metrics(CollectorRegistry()), queue, on_ranges=handed.append)
-    task = asyncio.create_task(source.run())
-    try:
-        assert await source.wait_connected(15.0), source.last_error
-    finally:
-        task.cancel()
-        await asyncio.wait({task})
+    await subscribe_once(source, 15.0)
     assert handed == [(EngineeringRange(VALVE, 0.0, 100.0),)]
     assert source.engineering is not None and source.engineering.report is not None
     assert source.engineering.report.origins == {VALVE: "server", TAGS[0]: "online"}  # a plain variable: none

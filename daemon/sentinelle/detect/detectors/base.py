@@ -176,6 +176,16 @@ class Tick:
             for i, s, z in zip(top, r.surprise[top].tolist(), r.z[top].tolist(), strict=True)
         )
 
+    def explain_tag(self, row: int, magnitude: float, limit: float = math.nan) -> Explanation:
+        """A per-tag alert's numbers: filed under the row's tag, with its observation and its asset's contributors."""
+        return Explanation(
+            tag=self.layout.tags[row],
+            obs=self.obs(row),
+            contributors=self.contributors(row),
+            magnitude=magnitude,
+            limit=limit,
+        )
+
     def ranked(self, rows: Sequence[int]) -> list[int]:
         """Rows by anomaly score, then |z|, highest first (ties: row order)."""
         ranked: list[int] = _by_score(self.numbers(), rows).tolist()

@@ -97,13 +97,7 @@ class NoveltyDetector:
         """Nothing more to learn: every value's contexts were learned while observing (they are the history)."""
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
-        return Explanation(
-            tag=self.layout.tags[subject],
-            obs=tick.obs(subject),
-            contributors=tick.contributors(subject),
-            magnitude=float(self.score[subject]),
-            limit=float(self.novelty.orders),
-        )
+        return tick.explain_tag(subject, float(self.score[subject]), float(self.novelty.orders))
 
     def state(self) -> bytes:
         # Saved as the per-row dicts of contexts were (version 1): each row's remembered contexts' keys and masks.
