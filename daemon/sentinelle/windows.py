@@ -344,7 +344,8 @@ class Windows:
             g.eu_low, g.eu_high = low, high
 
     def state(self) -> tuple[dict[str, FloatArray], dict[str, Any]]:
-        """Each group's recent values (oldest first), held values and slot clock: a scale-out snapshot's part."""
+        """Each group's recent values (oldest first), held values, slot clock and the engineering ranges read from
+        the sources: a scale-out snapshot's part."""
         arrays: dict[str, FloatArray] = {}
         groups = []
         for gi, g in enumerate(self.groups):
@@ -355,6 +356,8 @@ class Windows:
             arrays[p + "pend_rows"] = np.array(g._pend_rows, dtype=np.float64)
             arrays[p + "pend_ts"] = np.array(g._pend_ts, dtype=np.float64)
             arrays[p + "pend_values"] = np.array(g._pend_values, dtype=np.float64)
+            if g.eu_low is not None and g.eu_high is not None:
+                arrays |= {p + "eu_low": g.eu_low, p + "eu_high": g.eu_high}
             groups.append({"tags": list(g.tags), "period_s": g.period_s, "next_slot": g.next_slot})
         meta = {"groups": groups, "event_time": self.event_time, "last_event_ts": self._last_event_ts}
         return arrays, meta
@@ -384,6 +387,13 @@ class Windows:
             g._pend_read = [True] * len(g._pend_rows)
             g.changed[:] = False
             g.next_slot = None if m["next_slot"] is None else int(m["next_slot"])
+            g.eu_low = g.eu_high = None  # absent in snapshots written before ranges were read, or with none
+            if p + "eu_low" in arrays:
+                low, high = arrays[p + "eu_low"].astype(np.float64), arrays[p + "eu_high"].astype(np.float64)
+                if low.shape != g.last_ts.shape or high.shape != g.last_ts.shape:
+                    raise ValueError("the saved engineering ranges have another number of tags")
+                low.flags.writeable = high.flags.writeable = False
+                g.eu_low, g.eu_high = low, high
         self.event_time = float(meta["event_time"])
         self._last_event_ts = float(meta["last_event_ts"])
         self._last_arrival_wall = time.monotonic()

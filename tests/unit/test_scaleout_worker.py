@@ -174,6 +174,32 @@ async def test_a_source_state_record_marks_the_tags_down_after_the_samples_befor
     assert group.down.tolist() == [False]
 
 
+@pytest.mark.asyncio
+async def test_an_engineering_range_record_reaches_the_windows_after_the_samples_before_it() -> None:
+    worker, _, _ = _worker()
+    tp = TopicPartition("samples", 0)
+    worker._assigned = {tp}
+    before = [Sample("c1.t", 1000.0 + k, 5.0) for k in range(3)]
+    ranges = (("sentinelle-eu-range", b"1"),)
+    await worker._handle(
+        {
+            tp: [
+                _Record(b"c1", encode_samples(before), 0),
+                _Record(b"c1", encode_samples([Sample("c1.t", 0.0, 10.0)]), 1, ranges),
+            ]
+        }
+    )
+    group = worker.units["c1"].windows.groups[0]
+    assert group.last_ts.tolist() == [1002.0]  # the samples before the record were taken first
+    assert group.eu_low is not None and group.eu_high is not None
+    assert (group.eu_low.tolist(), group.eu_high.tolist()) == ([0.0], [10.0])
+    # A worker that takes the asset over gets them with the windows' snapshot.
+    other, _, _ = _worker()
+    other.units["c1"].windows.restore(*worker.units["c1"].windows.state())
+    taken = other.units["c1"].windows.groups[0]
+    assert taken.eu_low is not None and taken.eu_low.tolist() == [0.0]
+
+
 class _Position:
     """The group consumer as the idle check sees it: a high watermark, and where reading starts."""
 
