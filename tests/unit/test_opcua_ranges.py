@@ -146,3 +146,16 @@ def test_the_reader_hands_on_good_ranges_counts_bad_ones_and_warns_once(caplog: 
     asyncio.run(reader.refresh(_FakeClient(session)))  # type: ignore[arg-type]
     assert counts["failed"] == 1 and len(handed) == 2  # nothing raised, nothing handed on
     assert reader.report is not None and reader.report.origins["v.pct"] == "server"  # the last reading stands
+
+
+def test_an_unexpected_error_while_reading_is_counted_and_the_subscription_goes_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    tags = [_tag("v.pct")]
+    failed: list[int] = []
+    reader = EngineeringReader("plant", tags, _nodes(tags), None, lambda: None, lambda: failed.append(1))
+    session = _FakeSession({}, fail=AttributeError("a server's odd answer"))
+    with caplog.at_level(logging.WARNING, logger="sentinelle.sources.opcua_ranges"):
+        asyncio.run(reader.refresh(_FakeClient(session)))  # type: ignore[arg-type]
+    assert failed == [1] and reader.report is None
+    assert caplog.records[-1].exc_info is not None  # not one of asyncua's expected errors: its traceback

@@ -249,7 +249,7 @@ class EngineeringReader:
         """Read, judge, log and hand on; never raises what the server or asyncua raise."""
         try:
             report = await read_engineering(client, self._tags, self._nodes)
-        except (OSError, TimeoutError, UaError) as e:
+        except Exception as e:  # optional information: whatever goes wrong, the subscription goes on
             self._count_failed()
             _log.warning(
                 "source %s: could not read the tags' EURange/EngineeringUnits (%s: %s); ranges stay as they were "
@@ -257,6 +257,7 @@ class EngineeringReader:
                 self._source,
                 type(e).__name__,
                 e,
+                exc_info=not isinstance(e, OSError | TimeoutError | UaError),  # a bug here: its traceback
             )
             return
         self.report = report
