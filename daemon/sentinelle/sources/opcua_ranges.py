@@ -204,8 +204,9 @@ async def read_properties(client: Client, nodes: Sequence[ua.NodeId], name: str)
 
 async def read_engineering(client: Client, tags: Sequence[TagLike], nodes: Mapping[str, ua.NodeId]) -> RangeReport:
     """Read EURange of the tags with no configured range and EngineeringUnits of those with a unit; judge them."""
-    want_range = [t.name for t in tags if t.eu_low is None]
-    want_unit = [t.name for t in tags if t.unit]
+    # A tag without a node here (another tag with the same node id took it) has nothing of its own to read.
+    want_range = [t.name for t in tags if t.eu_low is None and t.name in nodes]
+    want_unit = [t.name for t in tags if t.unit and t.name in nodes]
     ranges = await read_properties(client, [nodes[n] for n in want_range], EU_RANGE) if want_range else []
     units = await read_properties(client, [nodes[n] for n in want_unit], ENGINEERING_UNITS) if want_unit else []
     return judge(
