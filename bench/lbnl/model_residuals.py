@@ -49,7 +49,7 @@ from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.records import AlertEvent
 from sentinelle.settings import DetectSettings
 
-_DETECT = {**lbnl.TAIL, "horizon_enabled": True}
+_DETECT: dict[str, Any] = {**lbnl.TAIL, "horizon_enabled": True}
 """The rows' detection settings: the report's tail calibration, and the horizon residual."""
 OUT = Path(__file__).resolve().parents[2] / "docs" / "results" / "lbnl" / "model_residuals.json"
 
