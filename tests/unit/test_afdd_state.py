@@ -1,8 +1,10 @@
-"""The AFDD detector's saved state across versions (detect/detectors/afdd.py): v1 migrated, the unusable discarded.
+"""The AFDD detector's saved state across versions (detect/detectors/afdd.py): older ones migrated, the unusable
+discarded.
 
-A version 1 state is built by hand (the guideline's 12 per-condition entries, no APAR), as a daemon
-saved it before the APAR conditions existed; restoring it must keep every number it held, move the
-alert life cycle with the subjects, and never stop the stage.
+Version 1 and 2 states are built by hand (v1: the guideline's 12 per-condition entries; v2: and the 5 APAR
+ones, and APAR's learned minimum), as a daemon saved them before the APAR and the OAL conditions existed;
+restoring one must keep every number it held, move the alert life cycle with the subjects, and never stop
+the stage.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from prometheus_client import CollectorRegistry
 
 from sentinelle.detect.afdd import CONDITIONS, NAMES
 from sentinelle.detect.detectors import BuildContext, build_all
-from sentinelle.detect.detectors.afdd import V1_CONDITIONS, V1_NAMES, AfddDetector
-from sentinelle.detect.detectors.base import pack
+from sentinelle.detect.detectors.afdd import SAVED_CONDITIONS, AfddDetector
+from sentinelle.detect.detectors.base import pack, unpack
 from sentinelle.detect.stage import DetectStage
 from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent
@@ -46,18 +48,21 @@ def _fresh_detector(st: DetectStage) -> tuple[AfddDetector, Metrics]:
     return d, metrics
 
 
-def _v1_blob(d: AfddDetector, **over: Any) -> tuple[bytes, dict[str, Any]]:
-    """A version 1 state by hand: 12 offsets and calibrations in v1's order, the averaging buffer, FC4's changes."""
-    n1 = len(V1_CONDITIONS)
+def _old_blob(d: AfddDetector, version: int = 1, **over: Any) -> tuple[bytes, dict[str, Any]]:
+    """An older version's state by hand: its offsets and calibrations in its order, the averaging buffer, FC4's
+    changes (and from version 2 APAR's learned minimum outdoor-air fraction)."""
+    n = len(SAVED_CONDITIONS[version])
     arrays: dict[str, Any] = {
-        "offset0": np.linspace(0.1, 1.2, n1),
+        "offset0": np.linspace(0.1, 0.1 * n, n),
         "buf0": np.arange(d.units[0].buf.size, dtype=float).reshape(d.units[0].buf.shape),
         "changes0": np.array([3.0, 7.0]),
         "scalars0": np.array([2.0, 3.0, 12.0, 0.0, 9.0]),  # filled, state, since, frozen, cal_ticks
     }
-    arrays |= {f"cal0_{j}": np.array([j, j + 0.5]) for j in range(n1)}
+    arrays |= {f"cal0_{j}": np.array([j, j + 0.5]) for j in range(n)}
+    if version >= 2:
+        arrays |= {"apar0": np.array([0.17, 0.0]), "apar_ref0": np.array([0.1, 0.2])}
     arrays |= over
-    return pack(d.name, 1, arrays, {"tags": list(d.layout.tags), "units": 1}), arrays
+    return pack(d.name, version, arrays, {"tags": list(d.layout.tags), "units": 1}), arrays
 
 
 def _count(metrics: Metrics, detector: str, outcome: str) -> float:
@@ -65,27 +70,31 @@ def _count(metrics: Metrics, detector: str, outcome: str) -> float:
     return metrics.registry.get_sample_value("sentinelle_detector_state_upgrades_total", labels) or 0.0
 
 
+@pytest.mark.parametrize("version", sorted(SAVED_CONDITIONS))
 @pytest.mark.parametrize("apar_rules", [False, True])
-def test_a_v1_state_is_migrated_keeping_every_number(apar_rules: bool) -> None:
+def test_an_older_state_is_migrated_keeping_every_number(version: int, apar_rules: bool) -> None:
     d, metrics = _fresh_detector(_stage(apar_rules=apar_rules))
-    blob, v1 = _v1_blob(d)
+    blob, old = _old_blob(d, version)
     d.restore(blob)
     unit = d.units[0]
-    for j, name in enumerate(V1_CONDITIONS):
-        # FC8's two halves: the j-th v1 entry is the same half now.
-        i = [k for k, c in enumerate(CONDITIONS) if c.name == name][V1_CONDITIONS[:j].count(name)]
-        assert unit.offset[i] == v1["offset0"][j]
-        assert unit.cal[i] == v1["cal0_" + str(j)].tolist()
-    apar = [i for i, c in enumerate(CONDITIONS) if c.name not in V1_NAMES]
-    assert len(apar) == len(CONDITIONS) - len(V1_CONDITIONS)
-    assert all(unit.offset[i] == 0.0 and unit.cal[i] == [] for i in apar)  # as a new detector has them
-    np.testing.assert_array_equal(unit.buf, v1["buf0"])
+    saved = SAVED_CONDITIONS[version]
+    for j, name in enumerate(saved):
+        # A two-sided condition's halves (FC8, APAR7): the j-th saved entry is the same half now.
+        i = [k for k, c in enumerate(CONDITIONS) if c.name == name][saved[:j].count(name)]
+        assert unit.offset[i] == old["offset0"][j]
+        assert unit.cal[i] == old["cal0_" + str(j)].tolist()
+    added = [i for i, c in enumerate(CONDITIONS) if c.name not in saved]
+    assert len(added) == len(CONDITIONS) - len(saved) > 0
+    assert all(unit.offset[i] == 0.0 and unit.cal[i] == [] for i in added)  # as a new detector has them
+    if apar_rules and version >= 2:
+        assert unit.apar is not None and (unit.apar.q_min, unit.apar.reference) == (0.17, [0.1, 0.2])
+    np.testing.assert_array_equal(unit.buf, old["buf0"])
     assert list(unit.changes) == [3.0, 7.0]
     assert (unit.filled, unit.state, unit.since, unit.frozen, unit.cal_ticks) == (2, 3, 12, False, 9)
     assert _count(metrics, "afdd", "migrated") == 1.0 and _count(metrics, "afdd", "discarded") == 0.0
     moved = d.moved_subjects()
     assert moved is not None
-    assert [NAMES[i] for i in moved] == list(V1_NAMES)
+    assert [NAMES[i] for i in moved] == list(dict.fromkeys(saved))
     # Saved again it is a version 2 state like any other, restored without migrating.
     again, metrics_again = _fresh_detector(_stage(apar_rules=apar_rules))
     again.restore(d.state())
@@ -96,9 +105,10 @@ def test_a_v1_state_is_migrated_keeping_every_number(apar_rules: bool) -> None:
 @pytest.mark.parametrize(
     "blob",
     [
-        pytest.param(lambda d: _v1_blob(d, offset0=np.zeros(9))[0], id="v1-with-other-conditions"),
-        pytest.param(lambda d: _v1_blob(d, buf0=np.zeros((1, 1)))[0], id="v1-with-another-buffer"),
-        pytest.param(lambda d: pack(d.name, 3, {}, {"tags": list(d.layout.tags), "units": 1}), id="v3"),
+        pytest.param(lambda d: _old_blob(d, offset0=np.zeros(9))[0], id="v1-with-other-conditions"),
+        pytest.param(lambda d: _old_blob(d, 2, offset0=np.zeros(12))[0], id="v2-with-v1-conditions"),
+        pytest.param(lambda d: _old_blob(d, buf0=np.zeros((1, 1)))[0], id="v1-with-another-buffer"),
+        pytest.param(lambda d: pack(d.name, 99, {}, {"tags": list(d.layout.tags), "units": 1}), id="v99"),
         pytest.param(lambda d: b"not a saved state", id="garbage"),
     ],
 )
@@ -114,23 +124,24 @@ def test_a_state_that_cannot_be_migrated_starts_this_detector_fresh_with_a_warni
     assert any("afdd: saved state" in r.getMessage() and "starts fresh" in r.getMessage() for r in caplog.records)
 
 
-def _as_v1(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """A stage's saved state with its AFDD detector and its alert life cycle as version 1 saved them."""
-    from sentinelle.detect.detectors.base import unpack
-
+def _as_version(arrays: dict[str, np.ndarray], version: int) -> dict[str, np.ndarray]:
+    """A stage's saved state with its AFDD detector and its alert life cycle as an older version saved them."""
     out = dict(arrays)
-    det, meta = unpack(arrays["g0~det~afdd"].tobytes(), "afdd", 2)
-    v1 = {k: v for k, v in det.items() if not k.startswith(("offset", "cal", "apar"))}
-    v1["offset0"] = det["offset0"][: len(V1_CONDITIONS)]
-    v1 |= {f"cal0_{j}": det[f"cal0_{j}"] for j in range(len(V1_CONDITIONS))}
-    out["g0~det~afdd"] = np.frombuffer(pack("afdd", 1, v1, meta), dtype=np.uint8)
-    keep = [NAMES.index(n) for n in V1_NAMES]
+    det, meta = unpack(arrays["g0~det~afdd"].tobytes(), "afdd", 3)
+    saved = SAVED_CONDITIONS[version]
+    now = [[k for k, c in enumerate(CONDITIONS) if c.name == n][saved[:j].count(n)] for j, n in enumerate(saved)]
+    old = {k: v for k, v in det.items() if not k.startswith(("offset", "cal", "apar"))}
+    old["offset0"] = det["offset0"][now]
+    old |= {f"cal0_{j}": det[f"cal0_{i}"] for j, i in enumerate(now)}
+    out["g0~det~afdd"] = np.frombuffer(pack("afdd", version, old, meta), dtype=np.uint8)
+    keep = [NAMES.index(n) for n in dict.fromkeys(saved)]
     for part in ("ring", "open", "run"):
         out[f"g0~cycle~afdd~{part}"] = arrays[f"g0~cycle~afdd~{part}"][keep]
     return out
 
 
-def test_an_ahu_fault_open_in_a_v1_state_stays_open_and_clears_after_the_upgrade() -> None:
+@pytest.mark.parametrize("version", sorted(SAVED_CONDITIONS))
+def test_an_ahu_fault_open_in_an_older_state_stays_open_and_clears_after_the_upgrade(version: int) -> None:
     st = _stage()
     nominal = _free_cooling(0.0)
     opened = feed(st, AHU_TAGS, [_free_cooling(0.0)] * 5 + [_free_cooling(3.5)] * 6, nominal)
@@ -144,7 +155,7 @@ def test_an_ahu_fault_open_in_a_v1_state_stays_open_and_clears_after_the_upgrade
         return [e for e in events if e.kind == "ahu_fault"], new
 
     want, _ = after_restart(arrays)
-    got, upgraded = after_restart(_as_v1(arrays))
+    got, upgraded = after_restart(_as_version(arrays, version))
     assert summary(got) == summary(want) == [("cleared", "ahu_fault", "a.sat", 16.0)]
     assert (
         upgraded.metrics.registry.get_sample_value(

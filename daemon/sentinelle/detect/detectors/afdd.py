@@ -5,16 +5,17 @@ condition opens an ``ahu_fault`` alert once it held ``alarm_delay_s`` without a 
 = that many ticks) and clears after ``detect.clear_normal_steps`` tested ticks without it; a
 tick where it is not tested (another operating state, the state too recent, the asset
 paused) counts neither way.  The alert is filed under the condition's point (the supply air
-for FC5/7/8/12/13 and APAR 6/7, the mixed air for FC2/3/10 and APAR 2 …) and shows the condition's
+for FC5/7/8/12/13 and APAR 6/7, the mixed air for FC2/3/10, APAR 2 and OAL …) and shows the condition's
 quantity against its threshold.  Findings' ``score``: quantity over threshold.
 
 Learning: only the calibration of healthy offsets (:meth:`~sentinelle.detect.afdd.Afdd.learn`),
 which ends with the start-up history replay or after ``calibration_s`` of tested operation.
 
 **Saved state.**  Version 2 added the APAR conditions after the guideline's and APAR's learned
-minimum outdoor-air fraction.  A version 1 state (a daemon upgraded in place) is migrated: every
-guideline condition keeps its offset and calibration, the APAR conditions start as a new detector
-has them (a v1 daemon never tested them), and the saved alert life cycle moves with the subjects
+minimum outdoor-air fraction, version 3 the damper leak condition (OAL) after those.  An older
+state (a daemon upgraded in place) is migrated: every condition it had keeps its offset and
+calibration, the later ones start as a new detector has them (an older daemon never tested them),
+and the saved alert life cycle moves with the subjects
 (:meth:`AfddDetector.moved_subjects`), so an open ``ahu_fault`` alert stays open.  A state that
 cannot be read or does not fit is logged and counted and this detector starts fresh; it never stops
 the other detectors' states from restoring.  Both outcomes count in
@@ -38,32 +39,25 @@ from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check
 log = logging.getLogger(__name__)
 
 RANK = 55
-_VERSION = 2
-"""2: the APAR conditions after the guideline's, and the APAR rules' minimum outdoor-air fraction (detect/apar.py)."""
-V1_CONDITIONS: tuple[str, ...] = (
-    "FC2",
-    "FC3",
-    "FC4",
-    "FC5",
-    "FC7",
-    "FC8",
-    "FC8",
-    "FC9",
-    "FC10",
-    "FC11",
-    "FC12",
-    "FC13",
-)
-"""The conditions of a version 1 state, in its order (per-condition arrays: offsets, calibration)."""
-V1_NAMES: tuple[str, ...] = tuple(dict.fromkeys(V1_CONDITIONS))
-"""The subjects of a version 1 detector per AHU, in its order."""
+_UNITS = {"FC4": "changes/h", "APAR2": "fraction", "APAR2C": "fraction", "OAL": "fraction"}
+"""Conditions whose quantity is not in its point's unit."""
+_VERSION = 3
+"""2: the APAR conditions after the guideline's, and the APAR rules' minimum outdoor-air fraction
+(detect/apar.py); 3: the damper leak condition (OAL) after them."""
+_GUIDELINE = ("FC2", "FC3", "FC4", "FC5", "FC7", "FC8", "FC8", "FC9", "FC10", "FC11", "FC12", "FC13")
+SAVED_CONDITIONS: dict[int, tuple[str, ...]] = {
+    1: _GUIDELINE,
+    2: (*_GUIDELINE, "APAR2", "APAR2C", "APAR6", "APAR7", "APAR7"),
+}
+"""The conditions of each older version's state, in its order (per-condition arrays: offsets, calibration);
+its subjects per AHU are their names in that order (FC8 and APAR7 once)."""
 
 
-def _v1_conditions_now() -> IntArray:
-    """Where each version 1 condition is in :data:`CONDITIONS` (FC8's two halves in their order)."""
+def _conditions_now(saved: tuple[str, ...]) -> IntArray:
+    """Where each saved condition is in :data:`CONDITIONS` (a two-sided one's halves in their order)."""
     taken: set[int] = set()
     out = []
-    for name in V1_CONDITIONS:
+    for name in saved:
         i = next(i for i, c in enumerate(CONDITIONS) if c.name == name and i not in taken)
         taken.add(i)
         out.append(i)
@@ -139,7 +133,7 @@ class AfddDetector:
             upper=thr,
             z=q / thr if thr > 0 else q,
             score=float(findings.score[subject]),
-            unit={"FC4": "changes/h", "APAR2": "fraction", "APAR2C": "fraction"}.get(name, self.layout.units[row]),
+            unit=_UNITS.get(name, self.layout.units[row]),
         )
         return Explanation(
             tag=tag or self.layout.tags[row],
@@ -165,19 +159,19 @@ class AfddDetector:
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "units": len(self.units)})
 
     def restore(self, blob: bytes) -> None:
-        """Take over a saved state: version 2 as it is, version 1 migrated; one that does not fit: start fresh."""
+        """Take over a saved state: this version's as it is, an older one migrated; one that does not fit: fresh."""
         self._moved = None
         version: int | None = None
         try:
-            version, arrays, meta = unpack_versions(blob, self.name, (1, _VERSION))
+            version, arrays, meta = unpack_versions(blob, self.name, (*SAVED_CONDITIONS, _VERSION))
             check_tags(meta, self.layout, self.name)
             if meta.get("units") != len(self.units):
                 raise ConfigError(f"saved for {meta.get('units')} AHUs, configured now {len(self.units)}")
-            if version == 1:
-                # The life cycle's saved rows are version 1's subjects, whatever becomes of the state itself.
-                self._moved = _v1_subjects_now(len(self.units))
-                arrays = _v1_to_v2(arrays, len(self.units))
-            self._restore_v2(arrays)
+            if version != _VERSION:
+                # The life cycle's saved rows are the old version's subjects, whatever becomes of the state itself.
+                self._moved = _subjects_now(len(self.units), SAVED_CONDITIONS[version])
+                arrays = _migrated(arrays, len(self.units), SAVED_CONDITIONS[version])
+            self._restore_now(arrays)
         except (ConfigError, KeyError, ValueError, TypeError, IndexError) as e:
             self.units = [Afdd(s, rows, self.layout.period_s) for _, s, rows in self._unit_settings]
             self._upgrades.labels(self.name, "discarded").inc()
@@ -188,21 +182,23 @@ class AfddDetector:
                 e,
             )
             return
-        if version == 1:
+        if version != _VERSION:
             self._upgrades.labels(self.name, "migrated").inc()
+            added = [n for n in NAMES if n not in SAVED_CONDITIONS[version]]
             log.info(
-                "%s: saved state v1 migrated to v%d (%d AHUs: offsets and calibration kept; the APAR conditions "
-                "start as new)",
+                "%s: saved state v%d migrated to v%d (%d AHUs: offsets and calibration kept; %s start as new)",
                 self.name,
+                version,
                 _VERSION,
                 len(self.units),
+                ", ".join(added),
             )
 
     def moved_subjects(self) -> IntArray | None:
-        """After restoring a version 1 state: the subject each saved one is now (``MovesSubjects``)."""
+        """After restoring an older version's state: the subject each saved one is now (``MovesSubjects``)."""
         return self._moved
 
-    def _restore_v2(self, arrays: dict[str, np.ndarray]) -> None:
+    def _restore_now(self, arrays: dict[str, np.ndarray]) -> None:
         n = len(CONDITIONS)
         restored = []
         for u, (_, settings, rows) in enumerate(self._unit_settings):
@@ -224,18 +220,18 @@ class AfddDetector:
         self.units = restored  # all or nothing: a state that fails halfway leaves no AHU half restored
 
 
-def _v1_to_v2(arrays: dict[str, np.ndarray], units: int) -> dict[str, np.ndarray]:
-    """A version 1 state's arrays as version 2 has them: per-condition arrays in today's places, APAR's empty.
+def _migrated(arrays: dict[str, np.ndarray], units: int, saved: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """An older state's arrays as this version has them: per-condition arrays in today's places, the others empty.
 
-    Lossless: every array of version 1 keeps its values; what version 2 added (the APAR conditions'
-    offsets and calibration, APAR's learned minimum) is what a new detector starts with.
+    Lossless: every array of the older version keeps its values; what later versions added (the APAR
+    and OAL conditions' offsets and calibration, APAR's learned minimum) is what a new detector starts with.
     """
-    now = _v1_conditions_now()
+    now = _conditions_now(saved)
     out = dict(arrays)
     for u in range(units):
         old = arrays[f"offset{u}"]
-        if old.shape != (len(V1_CONDITIONS),):
-            raise ValueError(f"AHU {u}: a v1 state has {len(V1_CONDITIONS)} offsets, this one {old.shape}")
+        if old.shape != (len(saved),):
+            raise ValueError(f"AHU {u}: that version's state has {len(saved)} offsets, this one {old.shape}")
         offset = np.zeros(len(CONDITIONS))
         offset[now] = old
         out[f"offset{u}"] = offset
@@ -245,9 +241,9 @@ def _v1_to_v2(arrays: dict[str, np.ndarray], units: int) -> dict[str, np.ndarray
     return out
 
 
-def _v1_subjects_now(units: int) -> IntArray:
-    """Per subject of a version 1 detector of ``units`` AHUs: its subject now."""
-    per_unit = np.array([NAMES.index(n) for n in V1_NAMES], dtype=np.intp)
+def _subjects_now(units: int, saved: tuple[str, ...]) -> IntArray:
+    """Per subject of an older version's detector of ``units`` AHUs: its subject now."""
+    per_unit = np.array([NAMES.index(n) for n in dict.fromkeys(saved)], dtype=np.intp)
     return (np.arange(units, dtype=np.intp)[:, None] * len(NAMES) + per_unit[None, :]).ravel()
 
 
