@@ -104,13 +104,8 @@ class AssetEstimateDetector:
         """The batch's estimates as (rows of the layout × levels), NaN where none was made this tick."""
         out = np.full((self.layout.n, len(self.levels)), np.nan)
         est = tick.batch.estimate
-        if est is None:
-            return out
-        rows = tick.batch.rows
-        if rows is None:
-            out[:] = est
-        else:
-            out[rows] = est
+        if est is not None:
+            out[:] = est  # every row of the window, whichever forecasts this tick refreshed
         return out
 
     def observe(self, tick: Tick) -> Findings:
