@@ -305,8 +305,10 @@ class LbnlConfig:
         over: dict[str, Any] = {}
         if self.apar is not None:
             over |= {"apar_rules": True, "outdoor_air_fraction_tolerance": self.apar}
+        # Explicit either way: the rule ships on, and the rows without it must stay without it.
+        over["damper_leak_rule"] = self.leak is not None
         if self.leak is not None:
-            over |= {"damper_leak_rule": True, "damper_leak_fraction": self.leak}
+            over["damper_leak_fraction"] = self.leak
         return afdd_rules(file, self.afdd, **over)
 
 

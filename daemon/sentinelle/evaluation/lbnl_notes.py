@@ -121,7 +121,8 @@ def summary(results: Sequence[LbnlResult], forecaster: str) -> list[str]:
         "tuning leak day (20 % of flow) the fraction with the damper commanded closed is about 0.08 against 0.02 "
         "on healthy days (from the CSV, tuning days only), a fifth of εf.",
         "",
-        "**The damper leak condition OAL joins the headline** (`detect/afdd.py`, opt-in `damper_leak_rule`): with "
+        "**The damper leak condition OAL joins the headline** (`detect/afdd.py`, `damper_leak_rule`, shipped on "
+        "at the chosen 0.05): with "
         "the outdoor-air damper commanded closed, Q above `damper_leak_fraction`, one-sided — outdoor air leaking "
         "in moves Q up, while APAR2C's |Q| also trips on SZVAV's fault-free days, whose Q there is about −0.2 (a "
         "mixed-air sensor reading below the return air). The tolerance was chosen on the tuning days only by a "
