@@ -79,6 +79,7 @@ from sentinelle.settings import (
     CsvWideSource,
     DetectSettings,
     FaultSettings,
+    ForecastSettings,
     HistorySource,
     Settings,
     SimulatorSettings,
@@ -252,6 +253,7 @@ def run_settings(
     tags: Sequence[TagSettings],
     refresh: int = 1,
     held_weight_steps: float | None = None,
+    adapter_min_context_steps: int | None = None,
 ) -> Settings:
     live0 = START + dt.timedelta(days=HISTORY_DAYS)
     history = base.history.model_copy(update={"sources": (source,), "backfill_from": START, "backfill_until": live0})
@@ -261,6 +263,7 @@ def run_settings(
             "adapters_dir": base.forecast.adapters_dir if cfg.adapter else None,
             "refresh_every_steps": refresh,
         }
+        | ({} if adapter_min_context_steps is None else {"adapter_min_context_steps": adapter_min_context_steps})
     )
     update: dict[str, Any] = {"assets": asset_rules(PERIOD_S), "history_held": cfg.held, "asset_enabled": cfg.asset}
     if held_weight_steps is not None:
@@ -517,6 +520,12 @@ def main() -> None:
     ap.add_argument(
         "--band-lead-steps", type=int, default=1, help="--band over the next N values (all leads pooled), not one"
     )
+    ap.add_argument(
+        "--adapter-min-context",
+        type=int,
+        default=None,
+        help="forecast.adapter_min_context_steps (default: the daemon's; 0: the adapter from the first forecast)",
+    )
     ap.add_argument("--dev", action="store_true", help="a development seed (< 1000): for debugging, never reported")
     args = ap.parse_args()
     if not args.dev and not is_benchmark_seed(args.seed):
@@ -553,7 +562,7 @@ def main() -> None:
             write(args.out, args, plant, empty, finetune_s, manifest, results, band)
     for cfg in chosen:
         source = source_events if cfg.backfill == "events" else source_wide
-        settings = run_settings(base, cfg, source, tags, args.refresh, args.held_weight_steps)
+        settings = run_settings(base, cfg, source, tags, args.refresh, args.held_weight_steps, args.adapter_min_context)
         r = asyncio.run(run_one(plant, settings, cfg))
         results.append(r)
         delays = [f["delay_s"] for f in r["faults"]]
@@ -589,6 +598,9 @@ def write(
         "live_days": LIVE_DAYS,
         "deadband_sigmas": args.deadband_sigmas,
         "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
+        "adapter_min_context_steps": ForecastSettings().adapter_min_context_steps
+        if args.adapter_min_context is None
+        else args.adapter_min_context,
         "deadbands": plant.deadbands,
         "wide_export_empty_cells": {k: round(v, 3) for k, v in empty.items()},
         "faults": [dataclasses.asdict(f) for f in plant.truth],
