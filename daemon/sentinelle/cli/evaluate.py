@@ -145,8 +145,10 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     import platform
     import time
 
+    from ..evaluation.prefill import PrefilledAssetForecaster
     from ..evaluation.replay import SharedForecasters, replay_settings
     from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings
+    from ..evaluation.skab_models import AssetModelUse, prefilled_estimator
     from ..evaluation.skab_report import write_report
     from ..settings import DetectSettings
 
@@ -157,11 +159,25 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     runs = ablation_runs(args.forecaster)[: 1 if args.no_ablation else None]
     started = time.perf_counter()
     results = []
-    shared = SharedForecasters()  # each forecaster's forecasts computed once, for every row
-    for label, forecaster, overrides in runs:
-        log.info("evaluate: %s", label)
-        settings = replay_settings(forecaster, DetectSettings(**overrides))
-        results.append(evaluate_skab(recordings, settings, label, forecaster=shared[forecaster]))
+    # Each forecaster's forecasts computed once, for every row (kept in --forecast-cache when given).
+    shared = SharedForecasters(cache_dir=args.forecast_cache)
+    estimators: dict[AssetModelUse, PrefilledAssetForecaster] = {}
+    for run in runs:
+        log.info("evaluate: %s", run.label)
+        estimator = None
+        if run.asset_model is not None:
+            if run.asset_model not in estimators:
+                estimators[run.asset_model] = prefilled_estimator(
+                    recordings, run.asset_model, shared, args.forecast_cache, progress=log.info
+                )
+            estimator = estimators[run.asset_model].estimate_window
+        settings = replay_settings(
+            run.forecaster, DetectSettings(**run.detect), refresh_every_steps=run.refresh_every_steps
+        )
+        results.append(
+            evaluate_skab(recordings, settings, run.label, forecaster=shared[run.forecaster], estimator=estimator)
+        )
+        shared.save()
     meta = {
         "dataset": "skab",
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),

@@ -198,7 +198,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--forecast-cache",
         type=Path,
         default=None,
-        help="nab: keep each file's forecasts here; a re-run on the same windows reuses them (detection re-runs)",
+        help="nab, skab: keep the forecasts (skab: and the asset model's estimates) here; a re-run on the same "
+        "windows reuses them (detection re-runs)",
     )
     ev.add_argument(
         "--model-files",
