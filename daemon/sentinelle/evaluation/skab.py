@@ -314,7 +314,7 @@ ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
 """Variants of the asset-level detector, each one change from the headline's settings."""
 
 
-def ablation_runs(forecaster: str) -> list[AblationRun]:
+def ablation_runs(forecaster: str, variants: bool = True) -> list[AblationRun]:
     """Every configuration the report compares; the first is the headline.
 
     Headline: the chosen forecaster, per-tag scoring and the asset-level detector (T²+Q and the
@@ -322,7 +322,9 @@ def ablation_runs(forecaster: str) -> list[AblationRun]:
     per-tag only, the asset detector alone, the other built-in forecaster, issue 14's rows (the
     univariate and the asset model, :func:`~.skab_models.issue14_runs`), one-change variants of
     the asset detector, and the previous report's headline.
-    To add rows (another forecaster, rules), append to the list this returns.
+    To add rows (another forecaster, rules), append to the list this returns.  ``variants`` False:
+    without the other forecaster's rows, the one-change variants and the previous headline (a run
+    that carries them over from an earlier report, :func:`~.skab_report.kept_runs`).
     """
     runs = [
         AblationRun(f"{forecaster}: per-tag + asset (T²+Q, EWMA charts)", forecaster, ASSET_ON),
@@ -332,10 +334,12 @@ def ablation_runs(forecaster: str) -> list[AblationRun]:
         ),
     ]
     for other in ("holt", "naive"):
-        if other != forecaster:
+        if other != forecaster and variants:
             runs.append(AblationRun(f"{other}: per-tag + asset (T²+Q, EWMA charts)", other, ASSET_ON))
             runs.append(AblationRun(f"{other}: per-tag only", other, {}))
     runs += issue14_runs(ASSET_ON)
+    if not variants:
+        return runs
     for name, overrides in ASSET_VARIANTS:
         runs.append(AblationRun(f"{forecaster}: per-tag + asset, {name}", forecaster, {**ASSET_ON, **overrides}))
     previous = f"{forecaster}: previous headline (232fa3f: clear after 10, charts 0.15 × 3.5)"
