@@ -24,7 +24,7 @@ from .skab import (
     in_tuning_split,
     score_files,
 )
-from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, summary
+from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, issue14_verdict, summary
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
     (
@@ -438,9 +438,12 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
             f"{h['far_percent']} | {h['mar_percent']} | {h['nab_standard']} | {h['nab_low_fp']} | "
             f"{h['nab_low_fn']} |"
         )
+    model_rows = [(r.label, split_scores(r)["held_out"]) for r in results if "model" in r.label.split(":")[0]]
     lines += [
         "",
         ISSUE_14,
+        "",
+        issue14_verdict(model_rows, TARGET_F1, TARGET_FAR_PERCENT),
         "",
         "## How the settings were chosen",
         "",
