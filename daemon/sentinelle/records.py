@@ -103,7 +103,8 @@ class ForecastBatch:
     others keep their earlier multi-step forecast."""
     estimate: FloatArray | None = None
     """Each tag's value at ``window.ts`` estimated from the other tags of its asset at that instant
-    (rows × levels, in ``rows`` order like ``quantiles``; NaN: no estimate), from the asset model
+    (``window``'s rows × levels, every row even when ``rows`` refreshes only some forecasts — the estimate
+    of now is made for the whole window; NaN: no estimate), from the asset model
     (:mod:`sentinelle.forecast.asset_engine`); None: the forecaster gives none."""
 
     @property

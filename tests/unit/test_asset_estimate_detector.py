@@ -97,3 +97,40 @@ def test_the_chart_survives_a_restart() -> None:
     assert np.array_equal(other.ewma, det.ewma) and np.any(det.ewma != 0)
     assert np.array_equal(other.ewma_scale.square, det.ewma_scale.square)
     assert np.array_equal(other.ewma_scale.learned, det.ewma_scale.learned)
+
+
+def run_burst(burst: int, **settings: int) -> list[AlertEvent]:
+    """Tag 1 sits 30 estimate spreads off for ``burst`` ticks from t = 300: one poor estimate standing for
+    its refresh period (8 ticks) when short, a lasting deviation when long."""
+    st, _ = stage(TAGS, **settings)
+    rng = np.random.default_rng(2)
+    nominal = np.array([10.0, 20.0, 30.0])
+    events: list[AlertEvent] = []
+    for k in range(400):
+        values = nominal + rng.normal(0.0, 0.02, 3)
+        values[1] += 30 * SIGMA if 300 <= k < 300 + burst else 0.0
+        fb = batch(TAGS, float(k), values.tolist(), values.tolist())
+        fb = dataclasses.replace(fb, estimate=nominal[:, None] + _Z[None, :] * SIGMA)
+        events += st.process(fb)
+    return [e for e in estimate_alerts(events) if e.event == "opened"]
+
+
+def test_the_estimate_residual_opens_on_its_own_k_of_n() -> None:
+    own = {"asset_estimate_open_k": 16, "asset_estimate_open_n": 24}
+    assert [e.tag for e in run_burst(8)] == ["c.t1"]  # the shared 3 of 5 opens on one stale estimate
+    assert run_burst(8, **own) == []  # 16 of 24 waits for a second estimate to agree
+    opened = run_burst(40, **own)
+    assert [e.tag for e in opened] == ["c.t1"]
+    assert 315 <= opened[0].event_ts < 330  # the 16th anomalous tick
+
+
+def test_the_estimate_k_of_n_is_set_as_a_pair_and_k_within_n() -> None:
+    import pydantic
+    import pytest
+
+    from sentinelle.settings import DetectSettings
+
+    with pytest.raises(pydantic.ValidationError, match="set together"):
+        DetectSettings(asset_estimate_open_k=16)
+    with pytest.raises(pydantic.ValidationError, match="must not exceed"):
+        DetectSettings(asset_estimate_open_k=16, asset_estimate_open_n=8)

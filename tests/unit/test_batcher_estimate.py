@@ -58,11 +58,14 @@ def test_every_batch_carries_its_rows_estimates() -> None:
         np.testing.assert_array_equal(fb.estimate[:, 1], fb.window.values + 0.5)
 
 
-def test_a_partial_refresh_gets_the_estimates_of_its_rows() -> None:
+def test_a_partial_refresh_still_carries_every_tags_estimate() -> None:
+    """The estimate of now is made for the whole window whichever rows' forecasts are refreshed: kept to the
+    refreshed rows, each tag would reach the estimate detector once in ``refresh_every_steps`` ticks and
+    its k of n could never open (LBNL's held-out days, refresh 16: 0 alerts for that reason alone)."""
     out, _ = run(by_value, [window(float(k), 4) for k in range(2)], refresh_every_steps=2)
     for fb in out:
-        assert fb.rows is not None and fb.estimate is not None
-        np.testing.assert_array_equal(fb.estimate[:, 1], fb.window.values[fb.rows] + 0.5)
+        assert fb.rows is not None and len(fb.rows) < len(fb.window.values) and fb.estimate is not None
+        np.testing.assert_array_equal(fb.estimate[:, 1], fb.window.values + 0.5)
 
 
 def test_a_failing_estimator_costs_only_the_estimates() -> None:

@@ -213,3 +213,15 @@ def test_a_masked_asset_row_is_added_only_when_asked() -> None:
     row = masked[-1]
     assert row.asset_model and row.asset_mask_recent_steps == 256 and row.forecaster == "holt" and not row.rules
     assert "256" in row.label
+
+
+def test_a_second_blind_row_carries_its_own_detect_settings() -> None:
+    own = {"asset_estimate_open_k": 16, "asset_estimate_open_n": 24}
+    base = report_configs(model_rows=False, asset_forecaster="holt", asset_mask_recent_steps=128)
+    both = report_configs(model_rows=False, asset_forecaster="holt", asset_mask_recent_steps=128, blind_detect=own)
+    assert len(both) == len(base) + 1 and both[-2] == base[-1]
+    row = both[-1]
+    assert row.asset_mask_recent_steps == 128 and row.detect["asset_estimate_open_k"] == 16
+    assert row.detect_settings().asset_estimate_open_n == 24 and row.detect_settings().horizon_enabled
+    assert "asset_estimate_open_k 16" in row.label
+    assert report_configs(model_rows=False, blind_detect=own) == report_configs(model_rows=False)  # needs a mask

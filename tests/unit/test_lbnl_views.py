@@ -34,16 +34,18 @@ def test_views_split_one_replays_alerts_by_what_raised_them() -> None:
     events = [
         _ev("ahu_fault", "a#FC8"),
         _ev("ahu_fault", "a#APAR2C"),
+        _ev("ahu_fault", "a#OAL"),
         _ev("forecast_residual", "a.sat"),
         _ev("asset_state", "a"),
     ]
     kept = {name: [e.subject for e in events if keep(e)] for name, keep in VIEWS.items()}
     assert kept["guideline36"] == ["a#FC8"]
-    assert kept["ahu_fault"] == ["a#FC8", "a#APAR2C"]
+    assert kept["guideline36_leak"] == ["a#FC8", "a#OAL"]
+    assert kept["ahu_fault"] == ["a#FC8", "a#APAR2C", "a#OAL"]
     assert kept["residual"] == ["a.sat"]
     assert kept["asset"] == ["a"]
     assert kept["statistical"] == ["a.sat", "a"]
-    assert len(kept["all"]) == 4
+    assert len(kept["all"]) == 5
 
 
 def test_with_the_rest_flags_a_day_either_replay_flagged() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import sys
 from pathlib import Path
@@ -34,6 +35,24 @@ def _evaluation_meta() -> dict[str, Any]:
     }
 
 
+def _key_values(items: list[str]) -> dict[str, Any]:
+    """``KEY=VALUE`` options as a dict, each VALUE read as JSON (a number, true/false, null or a quoted string).
+
+    >>> _key_values(["asset_estimate_open_k=16", "asset_estimate_ewma_alpha=0.1"])
+    {'asset_estimate_open_k': 16, 'asset_estimate_ewma_alpha': 0.1}
+    """
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise SystemExit(f"{item!r}: VALUE is not JSON ({e})") from e
+    return out
+
+
 def _evaluate_chiller(args: argparse.Namespace) -> int:
     from ..evaluation.chiller_report import report_configs, run_evaluation
 
@@ -46,6 +65,7 @@ def _evaluate_chiller(args: argparse.Namespace) -> int:
         asset_forecaster=args.asset_forecaster,
         asset_mask_recent_steps=args.asset_mask_recent_steps,
         asset_estimate_every_steps=args.asset_estimate_every_steps,
+        blind_detect=_key_values(args.asset_blind_set),
     )
     head = run_evaluation(
         out,

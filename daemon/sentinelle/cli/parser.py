@@ -283,6 +283,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="chiller: that row's asset model run on one slot in this many (forecast.asset_estimate_every_steps)",
     )
     ev.add_argument(
+        "--asset-blind-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="chiller: with --asset-mask-recent-steps, one more blind-estimate row with these detect settings "
+        "(repeatable; VALUE as JSON), e.g. asset_estimate_open_k=16 asset_estimate_open_n=24",
+    )
+    ev.add_argument(
         "--model-budget-s",
         type=float,
         default=None,

@@ -28,6 +28,10 @@ air while cooling; FC13 full cooling above set point.  FC1 (duct pressure), FC6
 the reference AHUs lack.  With ``apar_rules``, NIST's APAR rules the guideline lacks (:mod:`.apar`:
 the outdoor-air fraction against its minimum and with the damper commanded closed, the supply air
 against the mixed air within APAR's narrower tolerance and against the return air) join the table.
+With ``damper_leak_rule``, **OAL** (outdoor-air damper leak): with the damper commanded closed, the
+outdoor-air fraction from temperatures ``Q = (MAT − RAT)/(OAT − RAT)`` above ``damper_leak_fraction``
+(where ``|OAT − RAT| ≥ ΔTmin``).  One-sided, unlike APAR2C's ``|Q| > εf``: a leaking or stuck-open
+damper lets outdoor air in and moves ``Q`` up; a negative ``Q`` is a sensor inconsistency, not a leak.
 """
 
 from __future__ import annotations
@@ -78,9 +82,10 @@ CONDITIONS: tuple[Condition, ...] = (
     Condition("APAR6", apar.TEXT["APAR6"], (2, 3, 4), "supply_air_temp_tag"),
     Condition("APAR7", "supply air above mixed air plus fan heat with no coil active", (2,), "supply_air_temp_tag"),
     Condition("APAR7", "supply air below mixed air plus fan heat with no coil active", (2,), "supply_air_temp_tag"),
+    Condition("OAL", "outdoor air leaks in with the damper commanded closed", (1, 2, 4, 5), "mixed_air_temp_tag"),
 )
 """FC8 and APAR7 are two-sided: their two halves learn their own offsets and share one alert.  The APAR
-conditions (:mod:`.apar`) are tested only with ``apar_rules``."""
+conditions (:mod:`.apar`) are tested only with ``apar_rules``, OAL only with ``damper_leak_rule``."""
 
 NAMES: tuple[str, ...] = tuple(dict.fromkeys(c.name for c in CONDITIONS))
 """The alert subjects' conditions, in order (FC8 once)."""
@@ -90,6 +95,7 @@ TEXT = {c.name: c.text for c in CONDITIONS} | {
     "APAR7": apar.TEXT["APAR7"],
 }
 IS_APAR = np.array([c.name in apar.NAMES for c in CONDITIONS])
+IS_LEAK = np.array([c.name == "OAL" for c in CONDITIONS])
 IN_STATE = np.array([[state in c.states for c in CONDITIONS] for state in range(len(STATES))])
 """State × condition (:data:`CONDITIONS` order): whether the condition is tested in that operating state."""
 _FC4 = next(i for i, c in enumerate(CONDITIONS) if c.name == "FC4")
@@ -142,7 +148,8 @@ class Afdd:
             if settings.apar_rules
             else None
         )
-        self.enabled = ~IS_APAR if self.apar is None else np.ones(n_cond, dtype=bool)
+        self.min_delta = settings.outdoor_air_fraction_min_delta_k * k
+        self.enabled = (~IS_APAR | (self.apar is not None)) & (~IS_LEAK | settings.damper_leak_rule)
         self.points = AparPoints(*[np.nan] * 5)
         self.base = np.array([self._base_threshold(c) for c in CONDITIONS])
         self.offset = np.zeros(n_cond)
@@ -174,6 +181,7 @@ class Afdd:
             "APAR2C": self.s.outdoor_air_fraction_tolerance,
             "APAR6": self.s.apar_temperature_tolerance_k * self.s.kelvin_to_tag_units(),
             "APAR7": self.s.apar_temperature_tolerance_k * self.s.kelvin_to_tag_units(),
+            "OAL": self.s.damper_leak_fraction,
         }[c.name]
 
     def _value(self, values: FloatArray, role: str) -> float:
@@ -241,6 +249,7 @@ class Afdd:
         sat, mat, rat, oat, sp_h, sp_c = (float(x) for x in np.where(count > 0, mean, np.nan))
         hc, cc = self._value(values, "heating_valve_tag"), self._value(values, "cooling_valve_tag")
         supply_vs_mixed = sat - self.fan - mat
+        damper = self._value(values, "outdoor_damper_tag")
         q = {
             "FC2": min(rat - self.e_rat, oat - self.e_oat) - mat,
             "FC3": mat - max(rat + self.e_rat, oat + self.e_oat),
@@ -251,11 +260,12 @@ class Afdd:
             "FC11": (sp_c - self.fan - self.e_sat) - (oat + self.e_oat),
             "FC12": supply_vs_mixed,
             "FC13": sat - sp_c if cc >= self.full else np.nan,
+            "OAL": self._leak_fraction(mat, rat, oat, damper),
         }
         out = [q.get(c.name, np.nan) for c in CONDITIONS]
         fc8 = [i for i, c in enumerate(CONDITIONS) if c.name == "FC8"]
         out[fc8[0]], out[fc8[1]] = supply_vs_mixed, -supply_vs_mixed
-        self.points = AparPoints(sat, mat, rat, oat, self._value(values, "outdoor_damper_tag"))
+        self.points = AparPoints(sat, mat, rat, oat, damper)
         if self.apar is not None:
             qa = self.apar.quantities(self.points)
             a7 = [i for i, c in enumerate(CONDITIONS) if c.name == "APAR7"]
@@ -264,6 +274,13 @@ class Afdd:
                     out[i] = qa[c.name]
             out[a7[1]] = qa["APAR7-"]
         return np.array(out, dtype=float)
+
+    def _leak_fraction(self, mat: float, rat: float, oat: float, damper: float) -> float:
+        """OAL's quantity: the outdoor-air fraction with the damper commanded closed (NaN where the damper is
+        open or unknown, or outdoor and return air are closer than ΔTmin)."""
+        if not (damper <= self.sig_tol and abs(oat - rat) >= self.min_delta):
+            return float("nan")
+        return apar.outdoor_air_fraction(mat, rat, oat)
 
     def learn(self, check: AfddCheck) -> None:
         """Collect the healthy quantities over ``calibration_s`` of tested operation (or until :meth:`freeze`),

@@ -202,7 +202,13 @@ CONFIG_NOTE = (
     "model's estimate reading the tags' contexts only up to M slots before now and the other tags now "
     "(`forecast.asset_mask_recent_steps` M, chosen on development seeds 2110..2113 by "
     "bench/chiller/asset_masked.py), made on one slot in R and standing between "
-    "(`forecast.asset_estimate_every_steps`, R fixed a priori for CPU). Each forecaster's forecasts and the asset "
+    "(`forecast.asset_estimate_every_steps`, R fixed a priori for CPU); *asset_estimate_open_k 16, "
+    "asset_estimate_open_n 24* = that row with the estimate residual opening its alert on 16 anomalous ticks of "
+    "the last 24 instead of the shared 3 of 5 (`detect.asset_estimate_open_k` / `_n`: an estimate made every 8 "
+    "slots stands for 8 ticks, so one poor estimate met 3 of 5), chosen among 4 candidates (with or without the "
+    "sustained-bias chart at 0.1, 3 of 5 or 16 of 24) on development seeds 2140..2149 by "
+    "bench/chiller/asset_blind_dev.py (asset_blind_dev.json), by a rule written before its runs. Each "
+    "forecaster's forecasts and the asset "
     "model's estimates are computed once per run and shared by the rows (they do not depend on detection)."
 )
 

@@ -64,6 +64,7 @@ def report_configs(
     asset_forecaster: str = "model",
     asset_mask_recent_steps: int = 0,
     asset_estimate_every_steps: int = 1,
+    blind_detect: dict[str, Any] | None = None,
 ) -> list[Config]:
     """The rows: the daemon as shipped (model, then Holt: per-tag residuals + the chiller's rules), and the
     residuals alone (no limits, rules, relations, T²) of Holt, of the model, and of the asset model
@@ -73,7 +74,8 @@ def report_configs(
     ``model_rows`` False: without the univariate model's rows (for a machine without the CPU for them);
     ``asset_mask_recent_steps`` > 0: one more asset-model row whose estimate is blind to the tags'
     newest slots (``forecast.asset_mask_recent_steps``), estimated on one slot in
-    ``asset_estimate_every_steps`` (``forecast.asset_estimate_every_steps``).
+    ``asset_estimate_every_steps`` (``forecast.asset_estimate_every_steps``); ``blind_detect``: with it,
+    one more such row with these DetectSettings overrides on top.
     """
     asset_label = "asset model" if asset_forecaster == "model" else f"asset model + {asset_forecaster}"
     configs = [
@@ -102,15 +104,18 @@ def report_configs(
                 asset_model=True,
             )
         )
-    if asset_mask_recent_steps:
+    blind_label = f"{asset_label}: residuals alone, estimate blind to the newest {asset_mask_recent_steps} slots" + (
+        f", made every {asset_estimate_every_steps}" if asset_estimate_every_steps > 1 else ""
+    )
+    blind_rows = [{}, *([blind_detect] if blind_detect else [])] if asset_mask_recent_steps else []
+    for extra in blind_rows:
         configs.append(
             Config(
-                f"{asset_label}: residuals alone, estimate blind to the newest {asset_mask_recent_steps} slots"
-                + (f", made every {asset_estimate_every_steps}" if asset_estimate_every_steps > 1 else ""),
+                blind_label + "".join(f", {k} {v}" for k, v in extra.items()),
                 asset_forecaster,
                 asset=False,
                 rules=False,
-                detect=ASSET_ROW_DETECT,
+                detect={**ASSET_ROW_DETECT, **extra},
                 asset_model=True,
                 asset_mask_recent_steps=asset_mask_recent_steps,
                 asset_estimate_every_steps=asset_estimate_every_steps,

@@ -351,7 +351,8 @@ class ForecastBatcher:
         if estimate.shape != (len(fb.window), len(fb.levels)):
             self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()
             return fb
-        return dataclasses.replace(fb, estimate=estimate if fb.rows is None else estimate[fb.rows])
+        # Every row, not only the refreshed ones: the estimate of *now* is as fresh for all of them.
+        return dataclasses.replace(fb, estimate=estimate)
 
     def _levels(self) -> tuple[float, ...]:
         return self.forecaster.levels

@@ -120,6 +120,22 @@ class AfddSettings(_Section):
         description="Most operation at minimum outdoor air that the minimum fraction is learned from.",
     )
 
+    damper_leak_rule: bool = Field(
+        default=True,
+        description="Also test OAL (detect/afdd.py): with the outdoor-air damper commanded closed, the outdoor-air "
+        "fraction Q = (MAT - RAT)/(OAT - RAT) above damper_leak_fraction, where |OAT - RAT| is at least "
+        "outdoor_air_fraction_min_delta_k. One-sided (a leak or a stuck-open damper lets outdoor air in); APAR2C "
+        "tests |Q|, which a mixed-air sensor reading below the return air also trips.",
+    )
+    damper_leak_fraction: float = Field(
+        default=0.05,
+        gt=0,
+        le=1,
+        description="OAL's threshold on the outdoor-air fraction with the damper commanded closed. 0.05 was "
+        "chosen on LBNL's tuning days (bench/lbnl/tune_leak.py) over 0.1, the 10 % fraction threshold of APAR "
+        "2/16 implementations.",
+    )
+
     @model_validator(mode="after")
     def _setpoints(self) -> AfddSettings:
         split = (self.heating_setpoint_tag is None) != (self.cooling_setpoint_tag is None)

@@ -179,6 +179,14 @@ class DetectSettings(_Section):
         "standardised residual against the estimate, with this weight of the newest tick, scored against its own "
         "learned scale (a slow fault the estimate half follows leaves a residual of one sign). 0: off.",
     )
+    asset_estimate_open_k: int | None = Field(
+        default=None,
+        ge=1,
+        description="The estimate residual's own k of n to open (None: open_k/open_n). An estimate made on one "
+        "slot in forecast.asset_estimate_every_steps stands for the slots between, so one poor estimate is that "
+        "many anomalous ticks in a row: a k above that period asks for two estimates to agree ...",
+    )
+    asset_estimate_open_n: int | None = Field(default=None, ge=1, description="... among the last n ticks.")
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
     clear_normal_steps: int = Field(
@@ -393,6 +401,11 @@ class DetectSettings(_Section):
     def _k_le_n(self) -> DetectSettings:
         if self.open_k > self.open_n:
             raise ValueError(f"open_k ({self.open_k}) must not exceed open_n ({self.open_n})")
+        if (self.asset_estimate_open_k is None) != (self.asset_estimate_open_n is None):
+            raise ValueError("asset_estimate_open_k and asset_estimate_open_n are set together (or neither)")
+        k, n = self.asset_estimate_open_k, self.asset_estimate_open_n
+        if k is not None and n is not None and k > n:
+            raise ValueError(f"asset_estimate_open_k ({k}) must not exceed asset_estimate_open_n ({n})")
         if (self.asset_open_k is None) != (self.asset_open_n is None):
             raise ValueError("asset_open_k and asset_open_n are set together (or neither)")
         if self.asset_open_k is not None and self.asset_open_n is not None and self.asset_open_k > self.asset_open_n:

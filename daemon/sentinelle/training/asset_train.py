@@ -16,6 +16,17 @@ A fixed validation set (another seed, other systems) picks the best checkpoint.
 Writes ``config.json``, ``model.safetensors`` and ``training.json`` (the recipe,
 the loss curve, the held-out rules, the time taken) into ``--out``.
 
+**Trained for the blind estimate** (``--mask-recent-steps`` M > 0): a share
+``--masked-fraction`` of the batches is made as :class:`~..forecast.asset_engine.AssetForecaster`
+makes its estimate with ``forecast.asset_mask_recent_steps``: every tag's newest slots of
+the context masked (NaN, tokenised as gaps; each tag's loc/scale from what is left), the
+other tags' values now known; the mask's length drawn per batch in M ± ``--mask-spread``.
+Such a batch trains the estimate only (its forecast would be of the slots after a gap,
+which no use asks for).  Validation: the same unmasked batches as before plus, from the
+same crops, their estimate with exactly M masked; the checkpoint kept is the best sum.
+Why: a checkpoint trained only with the whole context answered the blind estimate with
+the errors of a use it never saw (docs/results/chiller-detection/report.md).
+
     python -m sentinelle.training.asset_train --out DIR [--minutes 15] [--context 256]
 """
 
@@ -26,6 +37,7 @@ import json
 import logging
 import math
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +79,11 @@ class AssetRecipe:
     validation_batches: int = 8
     eval_every: int = 50
     threads: int = 2
+    mask_recent_steps: int = 0
+    mask_spread: int = 0
+    masked_fraction: float = 0.0
+    init: str = ""
+    """A checkpoint to start every weight from (a fine-tune of an asset checkpoint); empty: ``base``."""
 
 
 @dataclass(frozen=True)
@@ -77,10 +94,14 @@ class Tensors:
     tag_mask: torch.Tensor
 
 
-def to_tensors(batch: AssetBatch, tokenizer: TSTokenizer) -> Tensors:
-    """Tokenise each tag's context alone; scale its future with the same loc/scale."""
+def to_tensors(batch: AssetBatch, tokenizer: TSTokenizer, mask_recent_steps: int = 0) -> Tensors:
+    """Tokenise each tag's context alone (its newest ``mask_recent_steps`` slots masked); scale its future alike."""
     b, g, length = batch.context.shape
-    enc = tokenizer.encode(batch.context.reshape(b * g, length))
+    context = batch.context
+    if mask_recent_steps:
+        context = context.copy()
+        context[:, :, -mask_recent_steps:] = np.nan
+    enc = tokenizer.encode(context.reshape(b * g, length))
     future = TSTokenizer.scale_values(batch.future.reshape(b * g, -1), enc.loc, enc.scale).reshape(b, g, -1)
     return Tensors(
         ids=torch.from_numpy(enc.ids.reshape(b, g, length)),
@@ -90,10 +111,18 @@ def to_tensors(batch: AssetBatch, tokenizer: TSTokenizer) -> Tensors:
     )
 
 
-def _losses(model: SentinelleAssetModel, t: Tensors) -> tuple[torch.Tensor, float, float]:
+def _losses(model: SentinelleAssetModel, t: Tensors, masked: bool = False) -> tuple[torch.Tensor, float, float]:
+    """The loss to step on, the forecast loss (NaN for a masked batch: not trained) and the estimate loss."""
     out = model(t.ids, current=t.current, tag_mask=t.tag_mask, labels=t.labels)
     assert out.loss is not None and out.forecast_loss is not None and out.estimate_loss is not None
+    if masked:
+        return out.estimate_loss, math.nan, float(out.estimate_loss.detach())
     return out.loss, float(out.forecast_loss.detach()), float(out.estimate_loss.detach())
+
+
+def _finite(x: float) -> float | None:
+    """A mean for the JSON record: None where no batch of that kind ran (JSON has no NaN)."""
+    return float(x) if math.isfinite(x) else None
 
 
 def train(recipe: AssetRecipe, out_dir: Path) -> dict[str, Any]:
@@ -106,9 +135,12 @@ def train(recipe: AssetRecipe, out_dir: Path) -> dict[str, Any]:
         recipe.seed + _VALIDATION_SEED_OFFSET, max(2, recipe.systems_per_source // 8), recipe.length, 2
     )
     build_s = time.time() - t0
-    model = SentinelleAssetModel.from_pretrained(
-        recipe.base, group_attention=True, regression_half_life=recipe.regression_half_life
-    )
+    if recipe.init:
+        model = SentinelleAssetModel.from_pretrained(recipe.init)
+    else:
+        model = SentinelleAssetModel.from_pretrained(
+            recipe.base, group_attention=True, regression_half_life=recipe.regression_half_life
+        )
     tokenizer = TSTokenizer(model.config.vocab_size, model.config.token_limit)
     new = ("group_layers.", "now_embedding.", "now_head.", "regression.")
     for name, p in model.named_parameters():
@@ -116,58 +148,77 @@ def train(recipe: AssetRecipe, out_dir: Path) -> dict[str, Any]:
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
     vrng = np.random.default_rng(recipe.seed + _VALIDATION_SEED_OFFSET)
-    validation = [
-        to_tensors(held.sample(recipe.batch, recipe.context, recipe.horizon, vrng, recipe.max_tags), tokenizer)
+    crops = [
+        held.sample(recipe.batch, recipe.context, recipe.horizon, vrng, recipe.max_tags)
         for _ in range(recipe.validation_batches)
     ]
+    validation = [to_tensors(c, tokenizer) for c in crops]
+    blind = [to_tensors(c, tokenizer, recipe.mask_recent_steps) for c in crops] if recipe.mask_recent_steps else []
 
     module: torch.nn.Module = model  # nn.Module's typed train()/eval(); transformers re-wraps them untyped
 
-    def validate() -> tuple[float, float, float]:
+    def validate() -> tuple[float, float, float, float]:
+        """Total (forecast + estimate + blind estimate), forecast, estimate, blind estimate (0 without a mask)."""
         module.eval()
         with torch.no_grad():
             parts = np.array([_losses(model, t)[1:] for t in validation])
+            masked = float(np.mean([_losses(model, t, masked=True)[2] for t in blind])) if blind else 0.0
         module.train()
         f, e = parts.mean(axis=0)
-        return float(f + e), float(f), float(e)
+        return float(f + e + masked), float(f), float(e), masked
 
-    curve: list[dict[str, float]] = []
+    curve: list[dict[str, float | None]] = []
     v0 = validate()
-    curve.append({"step": 0, "val_loss": v0[0], "val_forecast": v0[1], "val_estimate": v0[2], "s": 0.0})
+    curve.append(
+        {
+            "step": 0,
+            "val_loss": v0[0],
+            "val_forecast": v0[1],
+            "val_estimate": v0[2],
+            "val_blind_estimate": v0[3],
+            "s": 0.0,
+        }
+    )
     best = v0[0]
     model.save_pretrained(out_dir)
     rng = np.random.default_rng(recipe.seed)
     module.train()
     deadline = t0 + 60.0 * recipe.minutes
-    step, running = 0, []
+    step, running = 0, list[tuple[float, float, float]]()
     while step < recipe.max_steps and time.time() < deadline:
         step += 1
         lr = recipe.lr * min(1.0, step / recipe.warmup_steps)
         for group in optimizer.param_groups:
             group["lr"] = lr
-        t = to_tensors(corpus.sample(recipe.batch, recipe.context, recipe.horizon, rng, recipe.max_tags), tokenizer)
-        loss, f, e = _losses(model, t)
+        crop = corpus.sample(recipe.batch, recipe.context, recipe.horizon, rng, recipe.max_tags)
+        masked = recipe.mask_recent_steps > 0 and rng.random() < recipe.masked_fraction
+        m = recipe.mask_recent_steps + int(rng.integers(-recipe.mask_spread, recipe.mask_spread + 1)) if masked else 0
+        loss, f, e = _losses(model, to_tensors(crop, tokenizer, m), masked)
         optimizer.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         optimizer.step()
-        running.append((f, e))
+        running.append((f, math.nan, e) if masked else (f, e, math.nan))
         if step % recipe.eval_every == 0:
             v = validate()
-            tf, te = np.mean(running, axis=0)
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # a window with no masked (or no plain) batch
+                tf, te, tb = np.nanmean(running, axis=0)
             running = []
             curve.append(
                 {
                     "step": step,
-                    "train_forecast": float(tf),
-                    "train_estimate": float(te),
+                    "train_forecast": _finite(tf),
+                    "train_estimate": _finite(te),
                     "val_loss": v[0],
                     "val_forecast": v[1],
                     "val_estimate": v[2],
+                    "train_blind_estimate": _finite(tb),
+                    "val_blind_estimate": v[3],
                     "s": round(time.time() - t0, 1),
                 }
             )
-            log.info("step %d: train %.4f + %.4f, validation %.4f + %.4f", step, tf, te, v[1], v[2])
+            log.info("step %d: train %.4f + %.4f + %.4f, validation %.4f + %.4f + %.4f", step, tf, te, tb, *v[1:])
             if v[0] < best:
                 best = v[0]
                 model.save_pretrained(out_dir)

@@ -5,7 +5,7 @@ condition opens an ``ahu_fault`` alert once it held ``alarm_delay_s`` without a 
 = that many ticks) and clears after ``detect.clear_normal_steps`` tested ticks without it; a
 tick where it is not tested (another operating state, the state too recent, the asset
 paused) counts neither way.  The alert is filed under the condition's point (the supply air
-for FC5/7/8/12/13 and APAR 6/7, the mixed air for FC2/3/10 and APAR 2 …) and shows the condition's
+for FC5/7/8/12/13 and APAR 6/7, the mixed air for FC2/3/10, APAR 2 and OAL …) and shows the condition's
 quantity against its threshold.  Findings' ``score``: quantity over threshold.
 
 Learning: only the calibration of healthy offsets (:meth:`~sentinelle.detect.afdd.Afdd.learn`),
@@ -27,8 +27,10 @@ from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check
 log = logging.getLogger(__name__)
 
 RANK = 55
-_VERSION = 2
-"""2: the APAR rules' minimum outdoor-air fraction (detect/apar.py)."""
+_UNITS = {"FC4": "changes/h", "APAR2": "fraction", "APAR2C": "fraction", "OAL": "fraction"}
+"""Conditions whose quantity is not in its point's unit."""
+_VERSION = 3
+"""2: the APAR rules' minimum outdoor-air fraction (detect/apar.py); 3: the damper leak condition (OAL)."""
 
 
 class AfddDetector:
@@ -97,7 +99,7 @@ class AfddDetector:
             upper=thr,
             z=q / thr if thr > 0 else q,
             score=float(findings.score[subject]),
-            unit={"FC4": "changes/h", "APAR2": "fraction", "APAR2C": "fraction"}.get(name, self.layout.units[row]),
+            unit=_UNITS.get(name, self.layout.units[row]),
         )
         return Explanation(
             tag=tag or self.layout.tags[row],

@@ -39,6 +39,11 @@ against its own usual scale, learned on the same ticks as the residual's (a seco
 row's score is the larger of the tick's and the chart's.  The chart scores once its scale
 has learned ``grace_period_steps + 1/α`` ticks.
 
+Opening: ``detect.asset_estimate_open_k`` of ``asset_estimate_open_n`` anomalous ticks when set
+(else the shared ``open_k`` of ``open_n``).  Why its own: an estimate made on one slot in
+``forecast.asset_estimate_every_steps`` stands for the slots between, so one poor estimate is that
+many anomalous ticks in a row, which the shared 3 of 5 takes for a persistent deviation.
+
 Alerts: kind ``relation`` (a learned virtual sensor's, the same meaning as
 :mod:`.relations`), one subject per tag, ``<tag>#estimate``.  Findings' ``score``:
 the calibrated score.  State: the scales' arrays and the chart.
@@ -87,8 +92,8 @@ class AssetEstimateDetector:
             kind="relation",
             subjects=Suffixed(lay.tags, _SUFFIX),
             subject_assets=lay.asset_index,
-            open_k=s.open_k,
-            open_n=s.open_n,
+            open_k=s.open_k if s.asset_estimate_open_k is None else s.asset_estimate_open_k,
+            open_n=s.open_n if s.asset_estimate_open_n is None else s.asset_estimate_open_n,
             clear_steps=s.clear_normal_steps,
         )
         self._expected: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
@@ -99,13 +104,8 @@ class AssetEstimateDetector:
         """The batch's estimates as (rows of the layout × levels), NaN where none was made this tick."""
         out = np.full((self.layout.n, len(self.levels)), np.nan)
         est = tick.batch.estimate
-        if est is None:
-            return out
-        rows = tick.batch.rows
-        if rows is None:
-            out[:] = est
-        else:
-            out[rows] = est
+        if est is not None:
+            out[:] = est  # every row of the window, whichever forecasts this tick refreshed
         return out
 
     def observe(self, tick: Tick) -> Findings:
