@@ -140,12 +140,15 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         forecast_cache=args.forecast_cache,
         only={"model": args.model_files},
         refresh={"model": args.model_refresh_steps},
+        model_threads=args.model_threads,
+        workers=args.workers,
     )
     meta = {
         **_evaluation_meta(),
         "dataset": "nab",
         "commit": _git_commit(),
         "seconds": round(time.perf_counter() - started, 1),
+        "command": "sentinelle " + " ".join(sys.argv[1:]),
     }
     write_report(out, result, meta)
     for fr in result["forecasters"].values():

@@ -251,7 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-threads",
         type=int,
         default=None,
-        help="chiller: torch CPU threads for the models (1 on a shared machine; default: torch's)",
+        help="chiller, nab: torch CPU threads for the models (1 on a shared machine; default: torch's)",
+    )
+    ev.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="nab: processes replaying the files, each its share (files are independent; same results)",
     )
     ev.add_argument(
         "--without-model-rows",

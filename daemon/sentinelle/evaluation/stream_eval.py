@@ -253,6 +253,25 @@ def cached_forecasts(fc: Forecaster, fpass: ForecastPass, max_batch: int, cache:
     return q
 
 
+def forecast_stream(
+    stream: Stream,
+    settings: Settings,
+    forecaster: Forecaster,
+    period_s: float,
+    forecast_cache: Path | None,
+) -> int:
+    """The forecasts :func:`evaluate_stream` would make (or find in ``forecast_cache``), kept there.
+
+    Returns the number of windows forecast.
+    """
+    w = close_windows(stream, settings, period_s)
+    if not w.batches:
+        return 0
+    fpass = ForecastPass.of(w.batches, settings.forecast.refresh_every_steps)
+    cached_forecasts(forecaster, fpass, settings.forecast.max_batch, forecast_cache)
+    return int(fpass.contexts.shape[0])
+
+
 def evaluate_stream(
     stream: Stream,
     settings: Settings,
