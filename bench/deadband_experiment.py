@@ -277,7 +277,7 @@ async def run_one(plant: Plant, settings: Settings, cfg: RunConfig) -> dict[str,
     metrics = Metrics(CollectorRegistry())
     tags = settings.tags
     windows = Windows(tags, settings.windows, metrics)
-    detect = DetectStage(tags, settings.detect, metrics)
+    detect = DetectStage(tags, settings.detect, metrics, refresh_every_steps=settings.forecast.refresh_every_steps)
     asset_tags = {ASSET: [t.name for t in tags]}
     fc = make_forecaster(settings.forecast, metrics, asset_tags)
     live0 = START.timestamp() + HISTORY_DAYS * DAY_S

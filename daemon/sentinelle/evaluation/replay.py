@@ -328,7 +328,7 @@ async def replay_async(
     metrics = Metrics(CollectorRegistry())
     tags = rec.tag_settings()
     windows = Windows(tags, settings.windows, metrics)
-    stage = DetectStage(tags, settings.detect, metrics)
+    stage = DetectStage(tags, settings.detect, metrics, refresh_every_steps=settings.forecast.refresh_every_steps)
     fc = forecaster or make_forecaster(settings.forecast, metrics)
     batcher = ForecastBatcher(fc, settings.forecast, metrics, estimator=estimator)
     to_forecast: asyncio.Queue[WindowBatch | None] = asyncio.Queue(maxsize=_QUEUE)

@@ -289,7 +289,12 @@ def evaluate_stream(
     p = period_s if period_s is not None else median_period(stream.timestamps)
     fc = forecaster or make_forecaster(settings.forecast)
     w = close_windows(stream, settings, p)
-    stage = DetectStage([tag_settings(stream.name, p)], settings.detect, Metrics(CollectorRegistry()))
+    stage = DetectStage(
+        [tag_settings(stream.name, p)],
+        settings.detect,
+        Metrics(CollectorRegistry()),
+        refresh_every_steps=settings.forecast.refresh_every_steps,
+    )
     collect = _Collector(stage, p)
     if w.batches:
         fpass = ForecastPass.of(w.batches, settings.forecast.refresh_every_steps)
@@ -316,7 +321,12 @@ async def _live(
     p = period_s if period_s is not None else median_period(stream.timestamps)
     metrics = Metrics(CollectorRegistry())
     fc = forecaster or make_forecaster(settings.forecast, metrics)
-    stage = DetectStage([tag_settings(stream.name, p)], settings.detect, metrics)
+    stage = DetectStage(
+        [tag_settings(stream.name, p)],
+        settings.detect,
+        metrics,
+        refresh_every_steps=settings.forecast.refresh_every_steps,
+    )
     batcher = ForecastBatcher(fc, settings.forecast, metrics)
     collect = _Collector(stage, p)
     to_forecast: asyncio.Queue[WindowBatch | None] = asyncio.Queue(maxsize=_QUEUE)
