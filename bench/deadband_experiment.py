@@ -79,6 +79,7 @@ from sentinelle.settings import (
     CsvWideSource,
     DetectSettings,
     FaultSettings,
+    ForecastSettings,
     HistorySource,
     Settings,
     SimulatorSettings,
@@ -252,6 +253,7 @@ def run_settings(
     tags: Sequence[TagSettings],
     refresh: int = 1,
     held_weight_steps: float | None = None,
+    adapter_min_context_steps: int | None = None,
 ) -> Settings:
     live0 = START + dt.timedelta(days=HISTORY_DAYS)
     history = base.history.model_copy(update={"sources": (source,), "backfill_from": START, "backfill_until": live0})
@@ -261,6 +263,7 @@ def run_settings(
             "adapters_dir": base.forecast.adapters_dir if cfg.adapter else None,
             "refresh_every_steps": refresh,
         }
+        | ({} if adapter_min_context_steps is None else {"adapter_min_context_steps": adapter_min_context_steps})
     )
     update: dict[str, Any] = {"assets": asset_rules(PERIOD_S), "history_held": cfg.held, "asset_enabled": cfg.asset}
     if held_weight_steps is not None:
@@ -274,7 +277,7 @@ async def run_one(plant: Plant, settings: Settings, cfg: RunConfig) -> dict[str,
     metrics = Metrics(CollectorRegistry())
     tags = settings.tags
     windows = Windows(tags, settings.windows, metrics)
-    detect = DetectStage(tags, settings.detect, metrics)
+    detect = DetectStage(tags, settings.detect, metrics, refresh_every_steps=settings.forecast.refresh_every_steps)
     asset_tags = {ASSET: [t.name for t in tags]}
     fc = make_forecaster(settings.forecast, metrics, asset_tags)
     live0 = START.timestamp() + HISTORY_DAYS * DAY_S
@@ -386,11 +389,21 @@ BAND_EVERY_STEPS = 10
 """One-step band measurement: an origin every this many minutes of the fault-free live days."""
 
 
-def one_step_band(plant: Plant, settings: Settings, adapters: Sequence[Path], lead_steps: int = 1) -> dict[str, Any]:
+def one_step_band(
+    plant: Plant,
+    settings: Settings,
+    adapters: Sequence[Path],
+    lead_steps: int = 1,
+    context_steps: int | None = None,
+    every_steps: int = BAND_EVERY_STEPS,
+) -> dict[str, Any]:
     """The base model's and each adapter's one-step forecasts on the fault-free live days, per tag.
 
     ``lead_steps`` > 1: the forecasts of the next ``lead_steps`` values, all leads pooled (what the
     residual scorer sees with ``refresh_every_steps = lead_steps``).
+
+    ``context_steps``: only the newest this many values of each context, NaN before them (a cold
+    start's context; the adapter is then used whatever ``forecast.adapter_min_context_steps`` says).
 
     Contexts are the plant's true (uncompressed) values, as live; per tag: the median width of the
     80 % band (q0.1..q0.9), its coverage, the mean pinball loss over the levels, and the MAE of the
@@ -405,22 +418,28 @@ def one_step_band(plant: Plant, settings: Settings, adapters: Sequence[Path], le
         for k in range(
             int(np.searchsorted(plant.timestamps, live0 + day * DAY_S)),
             int(np.searchsorted(plant.timestamps, live0 + (day + 1) * DAY_S)),
-            BAND_EVERY_STEPS,
+            every_steps,
         )
     ]
     rows = [(k, j) for k in origins for j in range(len(CHILLER_TAGS))]
     contexts = np.stack([plant.values[k - n_ctx : k, j] for k, j in rows])
+    if context_steps is not None:
+        contexts[:, : n_ctx - context_steps] = np.nan
     truth = np.stack([plant.values[k : k + lead_steps, j] for k, j in rows])
     out: dict[str, Any] = {
         "origins": len(origins),
-        "every_steps": BAND_EVERY_STEPS,
-        "context_steps": n_ctx,
+        "every_steps": every_steps,
+        "context_steps": n_ctx if context_steps is None else context_steps,
         "lead_steps": lead_steps,
     }
     base_pinball: FloatArray | None = None
     for name, folder in [("base", None), *((str(a), a) for a in adapters)]:
         fs = settings.forecast.model_copy(
-            update={"forecaster": "model", "adapters_dir": None if folder is None else folder.parent}
+            update={
+                "forecaster": "model",
+                "adapters_dir": None if folder is None else folder.parent,
+                "adapter_min_context_steps": 0,
+            }
         )
         metrics = Metrics(CollectorRegistry())
         fc = make_forecaster(fs, metrics, {ASSET: [f"{ASSET}.{t}" for t in CHILLER_TAGS]} if folder else None)
@@ -517,6 +536,16 @@ def main() -> None:
     ap.add_argument(
         "--band-lead-steps", type=int, default=1, help="--band over the next N values (all leads pooled), not one"
     )
+    ap.add_argument(
+        "--band-context-steps", type=int, default=None, help="--band from contexts of only this many values"
+    )
+    ap.add_argument("--band-every-steps", type=int, default=BAND_EVERY_STEPS, help="--band: an origin every N")
+    ap.add_argument(
+        "--adapter-min-context",
+        type=int,
+        default=None,
+        help="forecast.adapter_min_context_steps (default: the daemon's; 0: the adapter from the first forecast)",
+    )
     ap.add_argument("--dev", action="store_true", help="a development seed (< 1000): for debugging, never reported")
     args = ap.parse_args()
     if not args.dev and not is_benchmark_seed(args.seed):
@@ -548,12 +577,19 @@ def main() -> None:
     results: list[dict[str, Any]] = []
     band: dict[str, Any] | None = None
     if args.band is not None:
-        band = one_step_band(plant, base, args.band or [manifest.parent], args.band_lead_steps)
+        band = one_step_band(
+            plant,
+            base,
+            args.band or [manifest.parent],
+            args.band_lead_steps,
+            args.band_context_steps,
+            args.band_every_steps,
+        )
         if args.out is not None:
             write(args.out, args, plant, empty, finetune_s, manifest, results, band)
     for cfg in chosen:
         source = source_events if cfg.backfill == "events" else source_wide
-        settings = run_settings(base, cfg, source, tags, args.refresh, args.held_weight_steps)
+        settings = run_settings(base, cfg, source, tags, args.refresh, args.held_weight_steps, args.adapter_min_context)
         r = asyncio.run(run_one(plant, settings, cfg))
         results.append(r)
         delays = [f["delay_s"] for f in r["faults"]]
@@ -589,6 +625,9 @@ def write(
         "live_days": LIVE_DAYS,
         "deadband_sigmas": args.deadband_sigmas,
         "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
+        "adapter_min_context_steps": ForecastSettings().adapter_min_context_steps
+        if args.adapter_min_context is None
+        else args.adapter_min_context,
         "deadbands": plant.deadbands,
         "wide_export_empty_cells": {k: round(v, 3) for k, v in empty.items()},
         "faults": [dataclasses.asdict(f) for f in plant.truth],

@@ -24,57 +24,20 @@ outdoor-air fraction with the damper commanded closed and at minimum outdoor air
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from _tries import ROOT, two_candidate_rule
 
-from _tries import day_try
-
-from _machine import write_result
-from sentinelle.evaluation import lbnl
-from sentinelle.evaluation.datasets import LBNL_FILES
-from sentinelle.evaluation.lbnl import evaluate_lbnl
-from sentinelle.evaluation.replay import SharedForecasters, replay_settings
-from sentinelle.settings import DetectSettings
-
-ROOT = Path(__file__).resolve().parents[2] / "docs" / "results" / "lbnl"
-OUT = ROOT / "tuning_apar.json"
 CANDIDATES = (0.3, 0.1)
-CLOSE = 0.05
-MAX_FALSE_POSITIVE_RATE = 0.2
 
 
 def main() -> None:
-    g36 = json.loads((ROOT / "tuning_afdd.json").read_text())["results"][0]
-    assert g36["calibration_s"] == 0.0
-    base_gain = g36["detection_rate"] - g36["false_positive_rate"]
-    shared = SharedForecasters()
-    days = lbnl.lbnl_days(mode_tags=True, setpoints=True)
-    tries = []
-    for eps_f in CANDIDATES:
-        over = {"apar_rules": True, "outdoor_air_fraction_tolerance": eps_f}
-        rules = tuple(lbnl.mode_rules(f, lbnl.afdd_rules(f, 0.0, **over)) for f in LBNL_FILES)
-        settings = replay_settings("holt", DetectSettings(assets=rules))
-        r = evaluate_lbnl(
-            days, settings, f"apar eps_f={eps_f:g}", forecaster=shared["holt"], only_split="tuning",
-            kinds=frozenset({"ahu_fault"}),
-        )  # fmt: skip
-        tries.append({"outdoor_air_fraction_tolerance": eps_f, **day_try(r.days), "seconds": round(r.seconds)})
-        print(json.dumps(tries[-1]), flush=True)
-    gain = [t["detection_rate"] - t["false_positive_rate"] for t in tries]
-    eligible = [t["false_positive_rate"] <= MAX_FALSE_POSITIVE_RATE for t in tries]
-    best = None
-    if eligible[0] and (not eligible[1] or gain[1] - gain[0] <= CLOSE):
-        best = 0
-    elif eligible[1]:
-        best = 1
-    joins = best is not None and gain[best] - base_gain > CLOSE
-    chosen = CANDIDATES[best] if joins and best is not None else None
-    print(f"Guideline 36 alone gain {base_gain:.3f}; APAR gains {gain}; eligible {eligible}; chosen εf {chosen}")
-    write_result(
-        OUT, "lbnl_apar_tuning", "cpu",
-        {"split": "tuning", "forecaster": "holt", "candidates": CANDIDATES, "guideline36_alone": g36},
-        tries, apar_joins=joins, chosen_outdoor_air_fraction_tolerance=chosen,
-    )  # fmt: skip
+    two_candidate_rule(
+        "outdoor_air_fraction_tolerance",
+        CANDIDATES,
+        {"apar_rules": True},
+        ROOT / "tuning_apar.json",
+        "lbnl_apar_tuning",
+        "apar",
+    )
 
 
 if __name__ == "__main__":

@@ -32,57 +32,20 @@ The held-out days are never replayed here.
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from _tries import ROOT, two_candidate_rule
 
-from _tries import day_try
-
-from _machine import write_result
-from sentinelle.evaluation import lbnl
-from sentinelle.evaluation.datasets import LBNL_FILES
-from sentinelle.evaluation.lbnl import evaluate_lbnl
-from sentinelle.evaluation.replay import SharedForecasters, replay_settings
-from sentinelle.settings import DetectSettings
-
-ROOT = Path(__file__).resolve().parents[2] / "docs" / "results" / "lbnl"
-OUT = ROOT / "tuning_leak.json"
 CANDIDATES = (0.1, 0.05)
-CLOSE = 0.05
-MAX_FALSE_POSITIVE_RATE = 0.2
 
 
 def main() -> None:
-    g36 = json.loads((ROOT / "tuning_afdd.json").read_text())["results"][0]
-    assert g36["calibration_s"] == 0.0
-    base_gain = g36["detection_rate"] - g36["false_positive_rate"]
-    shared = SharedForecasters()
-    days = lbnl.lbnl_days(mode_tags=True, setpoints=True)
-    tries = []
-    for eps in CANDIDATES:
-        over = {"damper_leak_rule": True, "damper_leak_fraction": eps}
-        rules = tuple(lbnl.mode_rules(f, lbnl.afdd_rules(f, 0.0, **over)) for f in LBNL_FILES)
-        settings = replay_settings("holt", DetectSettings(assets=rules))
-        r = evaluate_lbnl(
-            days, settings, f"damper leak {eps:g}", forecaster=shared["holt"], only_split="tuning",
-            kinds=frozenset({"ahu_fault"}),
-        )  # fmt: skip
-        tries.append({"damper_leak_fraction": eps, **day_try(r.days), "seconds": round(r.seconds)})
-        print(json.dumps(tries[-1]), flush=True)
-    gain = [t["detection_rate"] - t["false_positive_rate"] for t in tries]
-    eligible = [t["false_positive_rate"] <= MAX_FALSE_POSITIVE_RATE for t in tries]
-    best = None
-    if eligible[0] and (not eligible[1] or gain[1] - gain[0] <= CLOSE):
-        best = 0
-    elif eligible[1]:
-        best = 1
-    joins = best is not None and gain[best] - base_gain > CLOSE
-    chosen = CANDIDATES[best] if joins and best is not None else None
-    print(f"Guideline 36 alone gain {base_gain:.3f}; leak gains {gain}; eligible {eligible}; chosen {chosen}")
-    write_result(
-        OUT, "lbnl_damper_leak_tuning", "cpu",
-        {"split": "tuning", "forecaster": "holt", "candidates": CANDIDATES, "guideline36_alone": g36},
-        tries, damper_leak_joins=joins, chosen_damper_leak_fraction=chosen,
-    )  # fmt: skip
+    two_candidate_rule(
+        "damper_leak_fraction",
+        CANDIDATES,
+        {"damper_leak_rule": True},
+        ROOT / "tuning_leak.json",
+        "lbnl_damper_leak_tuning",
+        "damper leak",
+    )
 
 
 if __name__ == "__main__":

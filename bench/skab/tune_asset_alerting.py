@@ -44,6 +44,7 @@ from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters, replay, replay_settings
 from sentinelle.evaluation.skab import FileResult, file_result, in_tuning_split, score_files, skab_recordings
+from sentinelle.forecast.batcher import Estimator
 from sentinelle.settings import DetectSettings
 
 RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
@@ -91,13 +92,16 @@ def tuning_recordings() -> list[Recording]:
     return recs
 
 
-def replay_scores(detect: DetectSettings, recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
-    """One configuration through the daemon's stages (Holt, cached): pooled, per group, the rule's margins."""
+def replay_scores(
+    detect: DetectSettings, recs: list[Recording], shared: SharedForecasters, estimator: Estimator | None = None
+) -> dict[str, Any]:
+    """One configuration through the daemon's stages (Holt, cached; ``estimator``: the asset model's estimates):
+    pooled, per group, the rule's margins."""
     settings = replay_settings("holt", detect)
     files = []
     for r in recs:
         assert r.labels is not None and r.changepoints is not None and in_tuning_split(r.name)
-        files.append(file_result(r, replay(r, settings, shared["holt"])))
+        files.append(file_result(r, replay(r, settings, shared["holt"], estimator)))
     by_group = {g: scores_of([f for f in files if f.group == g]) for g in GROUPS}
     return {
         "tuning": scores_of(files),

@@ -92,7 +92,9 @@ class Daemon:
         self.windows = Windows(settings.tags, settings.windows, m)
         self.batcher = self._forecast_batcher(forecaster)
         self.calendar = calendar_from_settings(settings.maintenance)
-        self.detect = DetectStage(settings.tags, settings.detect, m, self.calendar)
+        self.detect = DetectStage(
+            settings.tags, settings.detect, m, self.calendar, refresh_every_steps=settings.forecast.refresh_every_steps
+        )
         self.commands: CommandConsumer | None = self._command_consumer() if settings.commands.enabled else None
         self._required_sources: list[tuple[OpcUaSource, OpcUaSourceSettings]] = []
         self.sinks: list[AlertSink] = list(sinks) if sinks is not None else self._default_sinks()

@@ -48,6 +48,11 @@ def stage(tags: Sequence[TagSettings], **kw: object) -> tuple[DetectStage, Metri
     (its own alerts on hand-made sequences would blur what a test counts): ``tests/unit/test_distribution.py``.
     """
     m = Metrics(CollectorRegistry())
+    return DetectStage(tags, short_cycles(**kw), m), m
+
+
+def short_cycles(**kw: object) -> DetectSettings:
+    """The settings of :func:`stage`'s stage (``kw`` over them), for a stage built otherwise."""
     base: dict[str, object] = dict(
         grace_period_steps=20,
         open_k=3,
@@ -58,7 +63,7 @@ def stage(tags: Sequence[TagSettings], **kw: object) -> tuple[DetectStage, Metri
         **OPERATOR_LOAD_OFF,
     )
     base.update(kw)
-    return DetectStage(tags, DetectSettings.model_validate(base), m), m
+    return DetectSettings.model_validate(base)
 
 
 def feed(

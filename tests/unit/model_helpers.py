@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 import torch
 
+from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.forecast.tokenizer import TSTokenizer
 
@@ -45,3 +47,28 @@ def small_model(**branches: Any) -> SentinelleTSModel:
         **branches,
     )
     return in_eval_mode(SentinelleTSModel(config))
+
+
+def small_asset_checkpoint(path: Path) -> Path:
+    """An untrained, seeded asset model (context 64, horizon 8) saved in ``path``, its group attention and
+    estimate head given weights large enough that every tag's estimate depends on the others."""
+    torch.manual_seed(0)
+    config = SentinelleTSConfig(
+        context_length=64, patch_length=16, horizon=8, d_model=16, num_layers=2, num_heads=2, d_ff=32,
+        vocab_size=256, dropout=0.0, group_attention=True,
+    )  # fmt: skip
+    model = like_trained(SentinelleAssetModel(config))
+    model.save_pretrained(path)
+    return path
+
+
+def like_trained(model: SentinelleAssetModel) -> SentinelleAssetModel:
+    """Group layers and the now head with nonzero outputs (they start at zero), so that tests reading
+    across tags or the estimate of now can fail."""
+    with torch.no_grad():
+        for group in model.group_layers:
+            assert isinstance(group, GroupAttention)
+            group.o_proj.weight.normal_(0, 0.3)
+        for p in model.now_head.parameters():
+            p.normal_(0, 0.3)
+    return model

@@ -7,36 +7,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from sentinelle.errors import ModelError
 from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.asset_engine import AssetForecaster
-from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
+from sentinelle.forecast.asset_model import SentinelleAssetModel
 from sentinelle.forecast.engine import ModelForecaster
-from sentinelle.forecast.model import SentinelleTSConfig
 from sentinelle.records import WindowBatch
+
+from .model_helpers import small_asset_checkpoint
 
 LEVELS = (0.1, 0.5, 0.9)
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    torch.manual_seed(0)
-    config = SentinelleTSConfig(
-        context_length=64, patch_length=16, horizon=8, d_model=16, num_layers=2, num_heads=2, d_ff=32,
-        vocab_size=256, dropout=0.0, group_attention=True,
-    )  # fmt: skip
-    model = SentinelleAssetModel(config)
-    with torch.no_grad():
-        for group in model.group_layers:
-            assert isinstance(group, GroupAttention)
-            group.o_proj.weight.normal_(0, 0.3)
-        for p in model.now_head.parameters():
-            p.normal_(0, 0.3)
-    path = tmp_path_factory.mktemp("asset")
-    model.save_pretrained(path)
-    return path
+    return small_asset_checkpoint(tmp_path_factory.mktemp("asset"))
 
 
 def groups(n: int = 3, g: int = 4, length: int = 100) -> np.ndarray:

@@ -12,7 +12,7 @@ from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 
-from .model_helpers import in_eval_mode
+from .model_helpers import in_eval_mode, like_trained
 
 REFERENCE = Path(__file__).resolve().parents[1] / "data" / "starter_reference_quantiles.npz"
 """Three windows' token ids and the shipped checkpoint's quantiles for them, computed before the
@@ -40,14 +40,8 @@ def small(**extra: object) -> SentinelleAssetModel:
         regression_half_life=32,
         **extra,  # type: ignore[arg-type]
     )
-    model = in_eval_mode(SentinelleAssetModel(config))
-    # Trained-like group layers: nonzero outputs, so the tests below can fail.
+    model = in_eval_mode(like_trained(SentinelleAssetModel(config)))
     with torch.no_grad():
-        for group in model.group_layers:
-            assert isinstance(group, GroupAttention)
-            group.o_proj.weight.normal_(0, 0.3)
-        for p in model.now_head.parameters():
-            p.normal_(0, 0.3)
         assert model.regression is not None
         model.regression.gate.bias.fill_(0.0)
     return model

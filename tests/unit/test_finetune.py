@@ -227,3 +227,37 @@ def test_the_daemon_forecasts_each_asset_with_its_adapter(adapted: tuple[Finetun
     assert np.abs(got[0] - base[0]).max() > 0.5
     # Without asset information (an older caller) every row gets the base model.
     np.testing.assert_allclose(forecaster.forecast(contexts), base, rtol=1e-5, atol=1e-4)
+
+
+def test_a_short_context_is_forecast_by_the_base_model(adapted: tuple[FinetuneResult, Path]) -> None:
+    """A cold start (a context reaching back fewer than forecast.adapter_min_context_steps slots) gets the base
+    model, a full one the adapter; the threshold is capped at a full context, and 0 turns the rule off."""
+    series = _plant(seed=3)[1].values
+    full = series[-64:]
+    short = np.concatenate([np.full(40, np.nan), series[-24:]])  # 24 slots of history
+    gap = full.copy()
+    gap[5:30] = np.nan  # a gap inside a full span: still a full context
+    contexts = np.stack([full, short, gap])
+    assets = ("pump1",) * 3
+    base = ModelForecaster(TINY, LEVELS, 16, device="cpu").forecast(contexts)
+
+    def with_threshold(steps: int) -> np.ndarray:
+        settings = ForecastSettings(
+            forecaster="model",
+            model_path=TINY,
+            horizon_steps=16,
+            model_device="cpu",
+            adapters_dir=adapted[1],
+            adapter_min_context_steps=steps,
+        )
+        forecaster = make_forecaster(settings)
+        return forecaster.forecast(contexts, assets)
+
+    default = with_threshold(ForecastSettings().adapter_min_context_steps)  # 512, capped at the model's 64
+    np.testing.assert_allclose(default[1], base[1], rtol=1e-5, atol=1e-4)
+    assert np.abs(default[0] - base[0]).max() > 0.5 and np.abs(default[2] - base[2]).max() > 0.5
+    always = with_threshold(0)
+    assert np.abs(always[1] - base[1]).max() > 0.1  # the rule, not the data, kept the adapter off
+    np.testing.assert_allclose(always[[0, 2]], default[[0, 2]], rtol=1e-5, atol=1e-4)
+    low = with_threshold(24)
+    np.testing.assert_allclose(low, always, rtol=1e-5, atol=1e-4)  # 24 slots reach a threshold of 24

@@ -19,6 +19,7 @@ from sentinelle.evaluation.nab_corpus import (
     split_of,
     write_result,
 )
+from sentinelle.evaluation.stream_eval import StreamResult
 
 
 def _corpus(tmp_path: Path, rows: int = 400) -> tuple[Path, Path]:
@@ -143,3 +144,51 @@ def test_every_tick_runs_bring_no_extra_holt_row(tmp_path: Path) -> None:
     out = evaluate_nab(files, ["naive"], tmp_path / "results", refresh={"naive": 1})
     assert list(out["forecasters"]) == ["naive"]
     assert "forecast every" not in markdown({"meta": {}, **out})
+
+
+def _same_results(a: dict[str, StreamResult], b: dict[str, StreamResult], exact: bool) -> None:
+    assert list(a) == list(b)
+    for name in a:
+        x, y = a[name], b[name]
+        assert np.array_equal(x.slot, y.slot) and np.array_equal(x.opened, y.opened), name
+        assert set(x.parts) == set(y.parts) and x.dropped == y.dropped and x.slots == y.slots
+        pairs = [(x.score, y.score), *((x.parts[p], y.parts[p]) for p in x.parts)]
+        for u, v in pairs:
+            assert np.array_equal(u, v) if exact else np.allclose(u, v, rtol=1e-9, atol=1e-12), name
+
+
+def test_files_replayed_in_worker_processes_give_the_one_process_results(tmp_path: Path) -> None:
+    from sentinelle.evaluation.nab_stream import replay_corpus
+
+    data, labels = _corpus(tmp_path, rows=360)
+    files = load_corpus(data, labels)
+    alone = replay_corpus(files, "holt")
+    shared = replay_corpus(files, "holt", workers=3)
+    assert [f.name for f in files] == list(shared.results)  # the caller's order, whatever the workers' shares
+    _same_results(alone.results, shared.results, exact=True)
+    assert all(r.score.max() > 0 for r in alone.results.values())  # scores that could differ
+
+
+def test_model_forecasts_filled_apart_one_thread_per_share_replay_as_computed_in_place(tmp_path: Path) -> None:
+    import torch
+
+    from sentinelle.evaluation.nab_stream import forecast_corpus, replay_corpus
+
+    data, labels = _corpus(tmp_path, rows=330)
+    files = load_corpus(data, labels)[:2]
+    threads = torch.get_num_threads()
+    cache = tmp_path / "cache"
+    try:
+        # Two "processes'" shares, each on one thread, as bench/nab/model_forecasts.py runs them.
+        for share in (files[:1], files[1:]):
+            forecast_corpus(share, "model", cache, model_threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert len(list((cache / "model").glob("*.npz"))) == len(files)
+    in_place = replay_corpus(files, "model")  # no cache, torch's default threads
+    from_cache = replay_corpus(files, "model", forecast_cache=cache)
+    _same_results(in_place.results, from_cache.results, exact=False)
+    # The cache is keyed by the windows: other windows (a file changed) are forecast afresh, not misread.
+    (cache / "model" / "catA__b.csv.npz").replace(cache / "model" / "catA__a.csv.npz")
+    again = replay_corpus(files[:1], "model", forecast_cache=cache)
+    _same_results({files[0].name: in_place.results[files[0].name]}, again.results, exact=False)

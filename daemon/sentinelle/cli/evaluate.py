@@ -140,12 +140,15 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
         forecast_cache=args.forecast_cache,
         only={"model": args.model_files},
         refresh={"model": args.model_refresh_steps},
+        model_threads=args.model_threads,
+        workers=args.workers,
     )
     meta = {
         **_evaluation_meta(),
         "dataset": "nab",
         "commit": _git_commit(),
         "seconds": round(time.perf_counter() - started, 1),
+        "command": "sentinelle " + " ".join(sys.argv[1:]),
     }
     write_report(out, result, meta)
     for fr in result["forecasters"].values():
@@ -165,30 +168,47 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     import platform
     import time
 
+    from ..evaluation.prefill import PrefilledAssetForecaster
     from ..evaluation.replay import SharedForecasters, replay_settings
     from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings
-    from ..evaluation.skab_report import write_report
+    from ..evaluation.skab_models import AssetModelUse, prefilled_estimator
+    from ..evaluation.skab_report import kept_runs, write_report
     from ..settings import DetectSettings
 
     _setup_logging("INFO")
     data = args.data.parent if args.data is not None and args.data.name == "skab" else args.data
     out = args.out or Path("evaluations") / args.dataset
     recordings = skab_recordings(data)
-    runs = ablation_runs(args.forecaster)[: 1 if args.no_ablation else None]
+    runs = ablation_runs(args.forecaster, variants=not args.keep_variants)[: 1 if args.no_ablation else None]
+    skipped = [r.label for r in ablation_runs(args.forecaster) if r not in runs] if args.keep_variants else []
     started = time.perf_counter()
     results = []
-    shared = SharedForecasters()  # each forecaster's forecasts computed once, for every row
-    for label, forecaster, overrides in runs:
-        log.info("evaluate: %s", label)
-        settings = replay_settings(forecaster, DetectSettings(**overrides))
-        results.append(evaluate_skab(recordings, settings, label, forecaster=shared[forecaster]))
+    # Each forecaster's forecasts computed once, for every row (kept in --forecast-cache when given).
+    shared = SharedForecasters(cache_dir=args.forecast_cache)
+    estimators: dict[AssetModelUse, PrefilledAssetForecaster] = {}
+    for run in runs:
+        log.info("evaluate: %s", run.label)
+        estimator = None
+        if run.asset_model is not None:
+            if run.asset_model not in estimators:
+                estimators[run.asset_model] = prefilled_estimator(
+                    recordings, run.asset_model, shared, args.forecast_cache, progress=log.info
+                )
+            estimator = estimators[run.asset_model].estimate_window
+        settings = replay_settings(
+            run.forecaster, DetectSettings(**run.detect), refresh_every_steps=run.refresh_every_steps
+        )
+        results.append(
+            evaluate_skab(recordings, settings, run.label, forecaster=shared[run.forecaster], estimator=estimator)
+        )
+        shared.save()
     meta = {
         "dataset": "skab",
         "generated": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "seconds": round(time.perf_counter() - started, 1),
     }
-    write_report(results, out, meta)
+    write_report(results, out, meta, kept_runs(out / "report.json", skipped))
     by_name = {r.name: r for r in recordings}
     for fr in results[0].files:
         if fr.name in PLOT_FILES:

@@ -183,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", type=Path, default=None, help="report folder (default: evaluations/<dataset>)")
     ev.add_argument("--no-ablation", action="store_true", help="only the headline configuration")
     ev.add_argument(
+        "--keep-variants",
+        action="store_true",
+        help="skab: do not re-run the other forecaster's rows, the one-change variants and the previous headline; "
+        "carry their rows over from <out>/report.json (for a run that changed neither their code nor settings)",
+    )
+    ev.add_argument(
         "--labels",
         type=Path,
         default=None,
@@ -198,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--forecast-cache",
         type=Path,
         default=None,
-        help="nab: keep each file's forecasts here; a re-run on the same windows reuses them (detection re-runs)",
+        help="nab, skab: keep the forecasts (skab: and the asset model's estimates) here; a re-run on the same "
+        "windows reuses them (detection re-runs)",
     )
     ev.add_argument(
         "--model-files",
@@ -244,7 +251,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-threads",
         type=int,
         default=None,
-        help="chiller: torch CPU threads for the models (1 on a shared machine; default: torch's)",
+        help="chiller, nab: torch CPU threads for the models (1 on a shared machine; default: torch's)",
+    )
+    ev.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="nab: processes replaying the files, each its share (files are independent; same results)",
     )
     ev.add_argument(
         "--without-model-rows",

@@ -127,8 +127,12 @@ class DetectStage:
         settings: DetectSettings,
         metrics: Metrics,
         calendar: MaintenanceCalendar | None = None,
+        *,
+        refresh_every_steps: int = 1,
     ) -> None:
         self.settings = settings
+        self.refresh_every_steps = refresh_every_steps
+        """``forecast.refresh_every_steps`` of the batches this stage gets (what ``BuildContext`` tells detectors)."""
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings)
@@ -227,7 +231,7 @@ class DetectStage:
             row_of={name: i for i, name in enumerate(w.tags)},
             max_contributors=self.settings.max_contributors,
         )
-        ctx = BuildContext(layout, self.settings, fb.levels, self.metrics)
+        ctx = BuildContext(layout, self.settings, fb.levels, self.metrics, self.refresh_every_steps)
         detectors = build_all(ctx)
         g = _Group(
             layout=layout,

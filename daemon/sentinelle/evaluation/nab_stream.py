@@ -40,7 +40,7 @@ from ..records import FloatArray
 from ..settings import DetectSettings, ForecastSettings
 from .nab_corpus import HELD_OUT, TUNING, NabFile, split_of, write_result
 from .nab_scorer import PROFILES, CorpusScore, score_corpus
-from .stream_eval import StreamResult, evaluate_stream, median_period, stream_settings
+from .stream_eval import StreamResult, evaluate_stream, forecast_stream, median_period, stream_settings
 
 SCOREBOARD: tuple[tuple[str, float, float, float], ...] = (
     ("ARTime", 74.85, 65.15, 80.36),
@@ -131,25 +131,87 @@ def replay_corpus(
     forecast_cache: Path | None = None,
     refresh_every_steps: int = 1,
     name: str | None = None,
+    model_threads: int | None = None,
+    workers: int = 1,
 ) -> ForecasterRun:
     """Every file through the daemon's stages with one configuration (the shipped defaults but the forecaster).
 
     ``forecast_cache``: a folder where each file's forecasts are kept (see
     :func:`~.stream_eval.cached_forecasts`): a re-run with other detection settings reuses them.
     ``name``: the run's key (:class:`ForecasterRun`), also its cache subfolder (default: the forecaster).
+    ``model_threads``: torch's CPU threads (``forecast.model_threads``; 1 on a loaded shared machine,
+    where two threads waiting on each other at every step of the model cost 5× more: same numbers).
+    ``workers`` > 1: the files are dealt, largest first, to that many processes, each replaying its
+    share as here (files are independent tags: the same results, in ``files``' order).
     """
     key = name or forecaster
     started = time.perf_counter()
-    fc = make_forecaster(ForecastSettings(forecaster=forecaster))  # type: ignore[arg-type]
+    if workers > 1 and len(files) > 1:
+        results = _replay_in_processes(
+            files, workers, (forecaster, detect, _quiet, forecast_cache, refresh_every_steps, key, model_threads)
+        )
+        for k, f in enumerate(files, 1):
+            r = results[f.name]
+            log(f"{key} {k}/{len(files)} {f.name}: {r.slots} slots in {r.seconds:.1f} s")
+        return ForecasterRun(forecaster, results, time.perf_counter() - started, key)
+    fc = make_forecaster(ForecastSettings(forecaster=forecaster, model_threads=model_threads))  # type: ignore[arg-type]
     out = {}
     for k, f in enumerate(files, 1):
         period = median_period(f.timestamps)
-        cache = None if forecast_cache is None else forecast_cache / key / (f.name.replace("/", "__") + ".npz")
+        cache = cache_file(forecast_cache, key, f)
         settings = stream_settings(period, forecaster, detect, refresh_every_steps=refresh_every_steps)
         r = evaluate_stream(f.stream(), settings, fc, period, cache)
         out[f.name] = r
         log(f"{key} {k}/{len(files)} {f.name}: {r.slots} slots in {r.seconds:.1f} s")
     return ForecasterRun(forecaster, out, time.perf_counter() - started, key)
+
+
+def _quiet(_message: str) -> None:
+    """A worker process's log (its files are logged by the parent, in order)."""
+
+
+def _replay_in_processes(files: Sequence[NabFile], workers: int, args: tuple[Any, ...]) -> dict[str, StreamResult]:
+    """:func:`replay_corpus` of each share of ``files`` in its own process (spawned: torch must not be forked)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    ordered = sorted(files, key=lambda f: (-len(f.timestamps), f.name))
+    shares = [share for share in (ordered[i::workers] for i in range(workers)) if share]
+    with ProcessPoolExecutor(len(shares), mp_context=multiprocessing.get_context("spawn")) as pool:
+        runs = [pool.submit(replay_corpus, share, *args) for share in shares]
+        results = {name: r for run in runs for name, r in run.result().results.items()}
+    return {f.name: results[f.name] for f in files}
+
+
+def cache_file(forecast_cache: Path | None, key: str, f: NabFile) -> Path | None:
+    """Where the run ``key`` keeps ``f``'s forecasts under ``forecast_cache`` (None: no cache): one npz per file."""
+    return None if forecast_cache is None else forecast_cache / key / (f.name.replace("/", "__") + ".npz")
+
+
+def forecast_corpus(
+    files: Sequence[NabFile],
+    forecaster: str,
+    forecast_cache: Path,
+    refresh_every_steps: int = 1,
+    name: str | None = None,
+    model_threads: int | None = None,
+    log: Callable[[str], None] = lambda _m: None,
+) -> float:
+    """Only the forecasts of :func:`replay_corpus` (same windows, same cache files), no detection; seconds taken.
+
+    Lets the costly part (the model's forecasts) run apart — in several processes, each on
+    its share of the files — before one :func:`evaluate_nab` reads them all back from the cache.
+    """
+    started = time.perf_counter()
+    key = name or forecaster
+    fc = make_forecaster(ForecastSettings(forecaster=forecaster, model_threads=model_threads))  # type: ignore[arg-type]
+    for k, f in enumerate(files, 1):
+        period = median_period(f.timestamps)
+        settings = stream_settings(period, forecaster, refresh_every_steps=refresh_every_steps)
+        t0 = time.perf_counter()
+        n = forecast_stream(f.stream(), settings, fc, period, cache_file(forecast_cache, key, f))
+        log(f"{key} forecasts {k}/{len(files)} {f.name}: {n} windows in {time.perf_counter() - t0:.1f} s")
+    return time.perf_counter() - started
 
 
 def write_results(results_dir: Path, files: Sequence[NabFile], run: ForecasterRun) -> None:
@@ -250,6 +312,8 @@ def evaluate_nab(
     only: dict[str, str] | None = None,
     refresh: dict[str, int] | None = None,
     cadence_baseline: str | None = CADENCE_BASELINE,
+    model_threads: int | None = None,
+    workers: int = 1,
 ) -> dict[str, Any]:
     """Replay, write NAB's result files, score: the content of ``results.json``.
 
@@ -260,6 +324,7 @@ def evaluate_nab(
     forecaster was given, on that forecaster's files, as its own result (:func:`cadence_run_name`):
     comparing a forecaster refreshed every N ticks with a baseline refreshed every tick mixes the
     forecaster's quality with the cadence's cost.
+    ``model_threads``, ``workers``: how the replay uses the CPU (:func:`replay_corpus`), not what it computes.
     """
     out: dict[str, Any] = {"files": len(files), "rows": sum(f.labelled.rows for f in files), "forecasters": {}}
     split = split_of(f.name for f in files)
@@ -271,7 +336,7 @@ def evaluate_nab(
     for key, name, every, part in runs:
         mine = [f for f in files if part == "all" or split[f.name] == part]
         log(f"evaluate nab: {key} ({name}) on {len(mine)} files ({part}), forecasts every {every} steps")
-        run = replay_corpus(mine, name, detect, log, forecast_cache, every, key)
+        run = replay_corpus(mine, name, detect, log, forecast_cache, every, key, model_threads, workers)
         write_results(results_dir, mine, run)
         out["forecasters"][key] = {
             "forecaster": name,

@@ -294,14 +294,16 @@ def replay_settings(
     detect: DetectSettings | None = None,
     forecast: ForecastSettings | None = None,
     context_steps: int = 512,
+    refresh_every_steps: int = 1,
 ) -> Settings:
-    """Settings for a replay: the daemon's defaults, the named forecaster, one forecast per slot.
+    """Settings for a replay: the daemon's defaults, the named forecaster, one forecast per slot
+    (or per ``refresh_every_steps`` slots: ``forecast.refresh_every_steps``).
 
     ``allowed_lateness_s`` is 0 because a recording has no late samples: each slot
     closes when the next row arrives.
     """
     fc = forecast or ForecastSettings()
-    fc = fc.model_copy(update={"forecaster": forecaster, "refresh_every_steps": 1})
+    fc = fc.model_copy(update={"forecaster": forecaster, "refresh_every_steps": refresh_every_steps})
     return Settings(
         tags=(),
         windows=WindowSettings(context_steps=context_steps, allowed_lateness_s=0.0),
@@ -326,7 +328,7 @@ async def replay_async(
     metrics = Metrics(CollectorRegistry())
     tags = rec.tag_settings()
     windows = Windows(tags, settings.windows, metrics)
-    stage = DetectStage(tags, settings.detect, metrics)
+    stage = DetectStage(tags, settings.detect, metrics, refresh_every_steps=settings.forecast.refresh_every_steps)
     fc = forecaster or make_forecaster(settings.forecast, metrics)
     batcher = ForecastBatcher(fc, settings.forecast, metrics, estimator=estimator)
     to_forecast: asyncio.Queue[WindowBatch | None] = asyncio.Queue(maxsize=_QUEUE)

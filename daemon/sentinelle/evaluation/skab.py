@@ -29,11 +29,12 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from ..forecast.base import Forecaster
+from ..forecast.batcher import Estimator
 from ..records import AlertEvent, BoolArray, FloatArray
 from ..settings import DetectSettings, Settings
 from .datasets import load_skab
@@ -41,6 +42,7 @@ from .detection import AlarmKpis, alarm_kpis
 from .nab import BinaryScores, binary_scores, changepoints_of, skab_nab, times_of
 from .plots import trace_panels
 from .replay import Recording, Trace, replay, resolutions
+from .skab_models import AblationRun, issue14_runs
 
 SKAB_TRAIN_ROWS = 400
 SKAB_FAULT_GROUPS = ("valve1", "valve2", "other")
@@ -227,11 +229,13 @@ def evaluate_skab(
     label: str,
     progress: Callable[[str], None] | None = None,
     forecaster: Forecaster | None = None,
+    estimator: Estimator | None = None,
 ) -> SkabResult:
     """Replay every recording and score the test rows under SKAB's protocol.
 
     ``forecaster``: an instance to use (a :class:`~.replay.CachedForecaster` shared by the
-    ablation's rows); None: the one ``settings`` names, made per file.
+    ablation's rows); None: the one ``settings`` names, made per file.  ``estimator``: the asset
+    model's estimates of now (:func:`~.skab_models.prefilled_estimator`), or None.
     """
     files: list[FileResult] = []
     scored_events: list[tuple[list[AlertEvent], float, float]] = []
@@ -239,7 +243,7 @@ def evaluate_skab(
     test_seconds = 0.0
     peak = 0.0
     for rec in recordings:
-        trace = replay(rec, settings, forecaster)
+        trace = replay(rec, settings, forecaster, estimator)
         fr = file_result(rec, trace)
         test, ts = fr.test, fr.timestamps
         files.append(fr)
@@ -279,13 +283,6 @@ def _peak_per_window(times: np.ndarray, width: float) -> float:
 PLOT_FILES = ("valve1/0", "valve2/0", "other/13")
 
 
-class AblationRun(NamedTuple):
-    label: str
-    forecaster: str
-    detect: dict[str, Any]
-    """``DetectSettings`` overrides."""
-
-
 ASSET_ON: dict[str, Any] = {
     "asset_enabled": True,
     "asset_open_k": 2,
@@ -317,14 +314,17 @@ ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
 """Variants of the asset-level detector, each one change from the headline's settings."""
 
 
-def ablation_runs(forecaster: str) -> list[AblationRun]:
+def ablation_runs(forecaster: str, variants: bool = True) -> list[AblationRun]:
     """Every configuration the report compares; the first is the headline.
 
     Headline: the chosen forecaster, per-tag scoring and the asset-level detector (T²+Q and the
     per-tag EWMA charts) at :data:`ASSET_ON` (chosen on a tuning split, see the report).  Then
-    per-tag only, the asset detector alone, the other built-in forecaster, one-change variants
-    of the asset detector, and the previous report's headline.
-    To add rows (another forecaster, rules), append to the list this returns.
+    per-tag only, the asset detector alone, the other built-in forecaster, issue 14's rows (the
+    univariate and the asset model, :func:`~.skab_models.issue14_runs`), one-change variants of
+    the asset detector, and the previous report's headline.
+    To add rows (another forecaster, rules), append to the list this returns.  ``variants`` False:
+    without the other forecaster's rows, the one-change variants and the previous headline (a run
+    that carries them over from an earlier report, :func:`~.skab_report.kept_runs`).
     """
     runs = [
         AblationRun(f"{forecaster}: per-tag + asset (T²+Q, EWMA charts)", forecaster, ASSET_ON),
@@ -334,9 +334,12 @@ def ablation_runs(forecaster: str) -> list[AblationRun]:
         ),
     ]
     for other in ("holt", "naive"):
-        if other != forecaster:
+        if other != forecaster and variants:
             runs.append(AblationRun(f"{other}: per-tag + asset (T²+Q, EWMA charts)", other, ASSET_ON))
             runs.append(AblationRun(f"{other}: per-tag only", other, {}))
+    runs += issue14_runs(ASSET_ON)
+    if not variants:
+        return runs
     for name, overrides in ASSET_VARIANTS:
         runs.append(AblationRun(f"{forecaster}: per-tag + asset, {name}", forecaster, {**ASSET_ON, **overrides}))
     previous = f"{forecaster}: previous headline (232fa3f: clear after 10, charts 0.15 × 3.5)"

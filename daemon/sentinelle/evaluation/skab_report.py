@@ -24,7 +24,7 @@ from .skab import (
     in_tuning_split,
     score_files,
 )
-from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, summary
+from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, issue14_verdict, summary
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
     (
@@ -123,8 +123,33 @@ def split_scores(result: SkabResult) -> dict[str, dict[str, Any]]:
     }
 
 
-def write_report(results: Sequence[SkabResult], out: Path, meta: dict[str, Any]) -> None:
-    """``report.json`` and ``report.md`` in ``out``."""
+def kept_runs(previous: Path, labels: Sequence[str]) -> list[dict[str, Any]]:
+    """The runs named ``labels`` from an earlier ``report.json`` (rows not re-run: same code and settings),
+    each marked with the run it comes from; labels it lacks are left out.
+
+    >>> import json, tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "report.json"
+    >>> _ = p.write_text(json.dumps({"generated": "T", "runs": [{"label": "a"}, {"label": "b"}]}))
+    >>> kept_runs(p, ["b", "c"])
+    [{'label': 'b', 'kept_from': 'T'}]
+    """
+    import json
+
+    if not previous.is_file():
+        return []
+    doc = json.loads(previous.read_text(encoding="utf-8"))
+    by_label = {r["label"]: r for r in doc.get("runs", [])}
+    return [
+        {**by_label[k], "kept_from": by_label[k].get("kept_from", doc.get("generated", ""))}
+        for k in labels
+        if k in by_label
+    ]
+
+
+def write_report(
+    results: Sequence[SkabResult], out: Path, meta: dict[str, Any], kept: Sequence[dict[str, Any]] = ()
+) -> None:
+    """``report.json`` and ``report.md`` in ``out``; ``kept``: rows carried over (:func:`kept_runs`)."""
     import json
 
     out.mkdir(parents=True, exist_ok=True)
@@ -138,10 +163,10 @@ def write_report(results: Sequence[SkabResult], out: Path, meta: dict[str, Any])
             {"algorithm": a, "standard": s, "reward_low_fp": lf, "reward_low_fn": ln}
             for a, s, lf, ln in LEADERBOARD_CHANGEPOINT
         ],
-        "runs": [{**r.summary(), "splits": split_scores(r)} for r in results],
+        "runs": [{**r.summary(), "splits": split_scores(r)} for r in results] + list(kept),
     }
     (out / "report.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (out / "report.md").write_text(_markdown(results, meta))
+    (out / "report.md").write_text(_markdown(results, meta, kept))
 
 
 PROTOCOL = {
@@ -296,7 +321,11 @@ the flow relation alone flagged about a third of valve1's anomalous rows, rows t
 already flags — so the rule keeps the headline without a relation and the runs below have none."""
 
 
-def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
+def _kept_label(run: dict[str, Any]) -> str:
+    return f"{run['label']} (not re-run: row of {run['kept_from'][:16]})"
+
+
+def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequence[dict[str, Any]] = ()) -> str:
     head = results[0]
     d = DetectSettings(**ASSET_ON)
     asset_k = d.open_k if d.asset_open_k is None else d.asset_open_k
@@ -402,9 +431,19 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
             f"{h['far_percent']} | {h['mar_percent']} | {h['nab_standard']} | {h['nab_low_fp']} | "
             f"{h['nab_low_fn']} |"
         )
+    for k in kept:
+        t, h = k["splits"]["tuning"], k["splits"]["held_out"]
+        lines.append(
+            f"| {_kept_label(k)} | {t['f1']} | {t['far_percent']} | {t['nab_standard']} | {h['f1']} | "
+            f"{h['far_percent']} | {h['mar_percent']} | {h['nab_standard']} | {h['nab_low_fp']} | "
+            f"{h['nab_low_fn']} |"
+        )
+    model_rows = [(r.label, split_scores(r)["held_out"]) for r in results if "model" in r.label.split(":")[0]]
     lines += [
         "",
         ISSUE_14,
+        "",
+        issue14_verdict(model_rows, TARGET_F1, TARGET_FAR_PERCENT),
         "",
         "## How the settings were chosen",
         "",
@@ -451,6 +490,12 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any]) -> str:
             f"| {r.label} | {o['f1']} | {o['far_percent']} | {o['mar_percent']} | {r.nab['standard']} | "
             f"{r.nab['reward_low_fp']} | {r.nab['reward_low_fn']} | {r.alerts_per_10_min_mean:.2f}, "
             f"{r.alerts_per_10_min_peak:.0f} |"
+        )
+    for k in kept:
+        o, nab, rate = k["outlier"], k["changepoint_nab"], k["alerts_per_10_min"]
+        lines.append(
+            f"| {_kept_label(k)} | {o['f1']} | {o['far_percent']} | {o['mar_percent']} | {nab['standard']} | "
+            f"{nab['reward_low_fp']} | {nab['reward_low_fn']} | {rate['mean']:.2f}, {rate['peak']:.0f} |"
         )
     for label, f1, far, mar, std, low_fp, low_fn, rate in PREVIOUS_ROWS:
         lines.append(f"| {label} | {f1} | {far} | {mar} | {std} | {low_fp} | {low_fn} | {rate} |")

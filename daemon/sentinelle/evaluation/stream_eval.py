@@ -253,6 +253,25 @@ def cached_forecasts(fc: Forecaster, fpass: ForecastPass, max_batch: int, cache:
     return q
 
 
+def forecast_stream(
+    stream: Stream,
+    settings: Settings,
+    forecaster: Forecaster,
+    period_s: float,
+    forecast_cache: Path | None,
+) -> int:
+    """The forecasts :func:`evaluate_stream` would make (or find in ``forecast_cache``), kept there.
+
+    Returns the number of windows forecast.
+    """
+    w = close_windows(stream, settings, period_s)
+    if not w.batches:
+        return 0
+    fpass = ForecastPass.of(w.batches, settings.forecast.refresh_every_steps)
+    cached_forecasts(forecaster, fpass, settings.forecast.max_batch, forecast_cache)
+    return int(fpass.contexts.shape[0])
+
+
 def evaluate_stream(
     stream: Stream,
     settings: Settings,
@@ -270,7 +289,12 @@ def evaluate_stream(
     p = period_s if period_s is not None else median_period(stream.timestamps)
     fc = forecaster or make_forecaster(settings.forecast)
     w = close_windows(stream, settings, p)
-    stage = DetectStage([tag_settings(stream.name, p)], settings.detect, Metrics(CollectorRegistry()))
+    stage = DetectStage(
+        [tag_settings(stream.name, p)],
+        settings.detect,
+        Metrics(CollectorRegistry()),
+        refresh_every_steps=settings.forecast.refresh_every_steps,
+    )
     collect = _Collector(stage, p)
     if w.batches:
         fpass = ForecastPass.of(w.batches, settings.forecast.refresh_every_steps)
@@ -297,7 +321,12 @@ async def _live(
     p = period_s if period_s is not None else median_period(stream.timestamps)
     metrics = Metrics(CollectorRegistry())
     fc = forecaster or make_forecaster(settings.forecast, metrics)
-    stage = DetectStage([tag_settings(stream.name, p)], settings.detect, metrics)
+    stage = DetectStage(
+        [tag_settings(stream.name, p)],
+        settings.detect,
+        metrics,
+        refresh_every_steps=settings.forecast.refresh_every_steps,
+    )
     batcher = ForecastBatcher(fc, settings.forecast, metrics)
     collect = _Collector(stage, p)
     to_forecast: asyncio.Queue[WindowBatch | None] = asyncio.Queue(maxsize=_QUEUE)

@@ -53,6 +53,7 @@ def make_forecaster(
             max_batch=settings.model_max_batch,
             threads=settings.model_threads,
             adapters_dir=settings.adapters_dir,
+            adapter_min_context_steps=settings.adapter_min_context_steps,
             asset_tags=asset_tags,
             metrics=metrics,
         )

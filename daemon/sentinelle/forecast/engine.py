@@ -26,7 +26,9 @@ subfolder ``<adapters_dir>/<asset>/`` is checked and attached at start
 (:mod:`.adapters`).  ``forecast(contexts, assets)`` then groups the rows by
 adapter and runs one forward pass per group (and per ``max_batch`` chunk): rows
 of assets without an adapter go through the base model with the adapters
-disabled.  An adapter that fails its checks (wrong base, corrupt or missing
+disabled, and so do the rows whose context reaches back fewer than
+``adapter_min_context_steps`` slots (a cold start: the adapter, fine-tuned on full
+contexts, is too sure of itself on short ones).  An adapter that fails its checks (wrong base, corrupt or missing
 file) is refused with an ERROR log naming the file, counted in
 ``sentinelle_forecast_errors_total{forecaster="model"}``, and its asset is
 forecast by the base model; the daemon keeps running.
@@ -96,6 +98,7 @@ class ModelForecaster:
         max_batch: int = 1024,
         threads: int | None = None,
         adapters_dir: Path | None = None,
+        adapter_min_context_steps: int = 0,
         asset_tags: Mapping[str, Collection[str]] | None = None,
         metrics: Metrics | None = None,
     ) -> None:
@@ -130,6 +133,9 @@ class ModelForecaster:
         self._peft: PeftModel | None = None
         self.adapters: dict[str, str] = {}
         """Asset → name of its attached adapter."""
+        self.adapter_min_context_steps = adapter_min_context_steps
+        """A row whose context reaches back fewer slots (at most a full context) is forecast by the base model
+        (:func:`context_spans`)."""
         self.adapter_errors: dict[str, str] = {}
         """Asset → why its adapter was refused (the asset is forecast by the base model)."""
         if adapters_dir is not None:
@@ -202,6 +208,8 @@ class ModelForecaster:
         out = np.full((x.shape[0], len(self.levels), self.horizon), np.nan)
         if x.shape[0] == 0:
             return out
+        # Never more than a full context: the windows' (forecast.context_steps) or the model's.
+        need = min(self.adapter_min_context_steps, x.shape[1], self.config.context_length)
         x = self._fit_length(x)
         if assets is not None and len(assets) != x.shape[0]:
             raise ModelError(f"{len(assets)} assets given for {x.shape[0]} windows")
@@ -209,8 +217,9 @@ class ModelForecaster:
         if assets is None or not self.adapters:
             groups[None] = list(range(x.shape[0]))
         else:
+            short = context_spans(x) < need
             for i, asset in enumerate(assets):
-                groups.setdefault(self.adapters.get(asset), []).append(i)
+                groups.setdefault(None if short[i] else self.adapters.get(asset), []).append(i)
         # Extreme values overflow in scaling; such rows come out NaN (see _forecast_chunk), not as warnings.
         with np.errstate(over="ignore", invalid="ignore"):
             for adapter, rows in groups.items():
@@ -348,3 +357,18 @@ def _level_weights(requested: tuple[float, ...], available: tuple[float, ...], c
     eye = np.eye(len(available))
     columns = [np.interp(np.asarray(requested, dtype=np.float64), grid, eye[k]) for k in range(len(available))]
     return np.stack(columns, axis=1)
+
+
+def context_spans(x: FloatArray) -> np.ndarray:
+    """Per row, how many slots back its oldest value lies (0: no value): what an adapter needs before it applies.
+
+    Gaps inside the span count: the span, not the number of values, is what the model
+    reads (its left NaN padding is what a cold start looks like).
+
+    >>> nan = float("nan")
+    >>> context_spans(np.array([[nan, nan, 1.0, nan, 2.0], [1.0, 2.0, 3.0, 4.0, 5.0], [nan] * 5])).tolist()
+    [3, 5, 0]
+    """
+    finite = np.isfinite(x)
+    first = np.argmax(finite, axis=1)
+    return np.where(finite.any(axis=1), x.shape[1] - first, 0)

@@ -64,11 +64,13 @@ class AssetUnit:
         detect: DetectSettings,
         metrics: Metrics,
         calendar: MaintenanceCalendar | None = None,
+        *,
+        refresh_every_steps: int = 1,
     ) -> None:
         self.asset = asset
         self.tags = tuple(tags)
         self.windows = Windows(self.tags, windows, metrics)
-        self.detect = DetectStage(self.tags, detect, metrics, calendar)
+        self.detect = DetectStage(self.tags, detect, metrics, calendar, refresh_every_steps=refresh_every_steps)
 
     def restore(self, snap: Snapshot) -> None:
         """Take over ``snap``; :class:`SnapshotMismatch` when it does not fit (this unit is then unusable)."""

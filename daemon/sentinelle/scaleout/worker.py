@@ -386,7 +386,15 @@ class Worker:
 
     def _unit(self, asset: str) -> AssetUnit:
         s = self.settings
-        return AssetUnit(asset, self.asset_tags[asset], s.windows, s.detect, self.metrics, self.daemon.calendar)
+        return AssetUnit(
+            asset,
+            self.asset_tags[asset],
+            s.windows,
+            s.detect,
+            self.metrics,
+            self.daemon.calendar,
+            refresh_every_steps=s.forecast.refresh_every_steps,
+        )
 
     async def _read_state(self, partitions: set[int], assets: set[str], count: int) -> dict[str, Snapshot]:
         """The latest snapshot of each of ``assets`` in the state topic (its partitions of the same numbers)."""

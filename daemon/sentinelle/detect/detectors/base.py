@@ -322,6 +322,9 @@ class BuildContext:
     levels: tuple[float, ...]
     """The forecast's quantile levels (from the group's first batch)."""
     metrics: Metrics
+    refresh_every_steps: int = 1
+    """``forecast.refresh_every_steps``: each tag's forecast is refreshed once in this many ticks (a partial
+    refresh's ``ForecastBatch.rows``), its multi-step forecast standing for the ticks between."""
 
 
 class Detector(Protocol):
