@@ -51,7 +51,7 @@ from .forecast.batcher import ESTIMATOR_NAME, Estimator, ForecastBatcher
 from .metrics import Metrics
 from .notify import sd_notify, watchdog_period_s
 from .queues import CLOSED, SampleQueue, end_of_stream
-from .records import AlertEvent, ForecastBatch, WindowBatch
+from .records import AlertEvent, EngineeringRange, ForecastBatch, WindowBatch
 from .settings import OpcUaSourceSettings, Settings
 from .sinks import AlertSink
 from .sinks.console import ConsoleSink
@@ -102,6 +102,8 @@ class Daemon:
         self.metrics_address: tuple[str, int] | None = None
         self.on_source_state: Callable[[tuple[str, ...], bool], None] | None = None
         """Told (tags, down) when a source disconnects or reconnects: a collector passes it on to its workers."""
+        self.on_source_ranges: Callable[[Sequence[EngineeringRange]], None] | None = None
+        """Told the engineering ranges a source read (EURange): a collector passes them on to its workers."""
         self._http: Any = None
         self._started_sinks: list[AlertSink] = []
         self._stop_deadline: float | None = None
@@ -211,11 +213,17 @@ class Daemon:
                 if self.on_source_state is not None:
                     self.on_source_state(names, not connected)
 
-            src = OpcUaSource(cfg, tags, self.metrics, self.samples, on_state=on_state)
+            src = OpcUaSource(cfg, tags, self.metrics, self.samples, on_state=on_state, on_ranges=self._source_ranges)
             out.append(src)
             if cfg.required_at_start:
                 self._required_sources.append((src, cfg))
         return out
+
+    def _source_ranges(self, ranges: Sequence[EngineeringRange]) -> None:
+        """Ranges read from a server (EURange) travel with the windows to the detectors (and to the workers)."""
+        self.windows.set_engineering_ranges(ranges)
+        if self.on_source_ranges is not None:
+            self.on_source_ranges(ranges)
 
     # -- life cycle ---------------------------------------------------------
 

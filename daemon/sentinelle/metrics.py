@@ -428,6 +428,14 @@ class Metrics:
         )
         for part in ("asset", "detector"):
             self.scaleout_restore_failures.labels(part)
+        self.detector_state_upgrades = Counter(
+            "detector_state_upgrades",
+            "Saved detector states of an older version, by detector and outcome: migrated, or discarded "
+            "(it could not be migrated without loss; that detector started fresh, the others kept theirs).",
+            ["detector", "outcome"],
+            namespace=ns,
+            registry=r,
+        )
         self.scaleout_assigned_partitions = Gauge(
             "scaleout_assigned_partitions", "Samples-topic partitions this worker holds.", namespace=ns, registry=r
         )

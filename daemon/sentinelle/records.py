@@ -7,7 +7,7 @@ aligned by row (one row per tag), because a plant has thousands of tags and
 Python objects per tag per tick would dominate the cost.
 
     Sample ──windows──▶ WindowBatch ──forecast──▶ ForecastBatch ──detect──▶ AlertEvent
-                                                  Command (operators, Kafka) ──┘
+    EngineeringRange ──┘ (per row)                Command (operators, Kafka) ──┘
 """
 
 from __future__ import annotations
@@ -79,9 +79,30 @@ class WindowBatch:
     held: BoolArray | None = None
     """History replay of a compressed export: rows whose slot received no read sample, only a held (forward-
     filled) value, known to within the export's deadband (``windows.py``); None: every value is a measurement."""
+    eu_low: FloatArray | None = None
+    """Per row: the engineering range's low end read from the source (OPC-UA EURange) for a tag whose range is
+    not configured (NaN: none read); None: no row has one.  Configured ranges are in the tag's settings."""
+    eu_high: FloatArray | None = None
+    """Per row: the read range's high end (with ``eu_low``)."""
 
     def __len__(self) -> int:
         return len(self.tags)
+
+
+@dataclass(frozen=True, slots=True)
+class EngineeringRange:
+    """A tag's engineering range as its source reported it (OPC-UA: the variable's ``EURange`` property).
+
+    Checked before it is made (finite, ``low < high``: ``sources/opcua_ranges.py``); the window stage
+    hands it on per row (``WindowBatch.eu_low`` / ``eu_high``) to the detectors that divide a range.
+
+    >>> EngineeringRange("chiller1.valve_pct", 0.0, 100.0)
+    EngineeringRange(tag='chiller1.valve_pct', low=0.0, high=100.0)
+    """
+
+    tag: str
+    low: float
+    high: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,6 +37,10 @@ The resampling rule (documented for users in README.md, "Data rules"):
   count alike — and the batch carries the mask (``WindowBatch.held``), so the
   detectors do not take a value known only to within the export's deadband for a
   measurement (``detect.history_held``).  Live batches carry no mask.
+* **Engineering ranges** a source read (OPC-UA EURange: :meth:`Windows.set_engineering_ranges`)
+  go with every batch of the tags' group from the next slot on (``WindowBatch.eu_low`` /
+  ``eu_high``, replaced as a whole when one changes), so the detectors get them through the
+  same records as the values.
 """
 
 from __future__ import annotations
@@ -50,7 +54,7 @@ from typing import Any
 import numpy as np
 
 from .metrics import Metrics
-from .records import FloatArray, Quality, Sample, WindowBatch
+from .records import EngineeringRange, FloatArray, Quality, Sample, WindowBatch
 from .settings import TagSettings, WindowSettings
 from .timing import WindowTiming, window_timing
 
@@ -102,6 +106,10 @@ class TagGroup:
         """Index of the next slot to close; None until the first watermark."""
         self.down = np.zeros(n, dtype=bool)
         """Tags whose source is disconnected: their held values are not trusted."""
+        self.eu_low: FloatArray | None = None
+        self.eu_high: FloatArray | None = None
+        """Engineering ranges read from the sources (NaN: none), replaced (never changed in place) when one
+        changes, so a detector sees a new range as a new array; None: no tag of the group has one."""
 
     def start_at(self, watermark: float) -> None:
         self.next_slot = slot_of(watermark, self.period_s)
@@ -193,6 +201,8 @@ class TagGroup:
             arrived_at=received_at,
             source_down=self.down.copy() if self.down.any() else None,
             held=held,
+            eu_low=self.eu_low,
+            eu_high=self.eu_high,
         )
 
 
@@ -308,8 +318,34 @@ class Windows:
                 if down:
                     g.value_ts[row] = -np.inf
 
+    def set_engineering_ranges(self, ranges: Iterable[EngineeringRange]) -> None:
+        """Carry the ranges a source read (OPC-UA EURange) in every window from the next slot on.
+
+        A tag not in ``ranges`` keeps the range it had; an unknown tag is ignored.
+        """
+        changed: dict[int, tuple[TagGroup, FloatArray, FloatArray]] = {}
+        for r in ranges:
+            where = self._where.get(r.tag)
+            if where is None:
+                continue
+            g, row = where
+            if id(g) not in changed:
+                n = len(g.tags)
+                low = np.full(n, np.nan) if g.eu_low is None else g.eu_low.copy()
+                high = np.full(n, np.nan) if g.eu_high is None else g.eu_high.copy()
+                changed[id(g)] = (g, low, high)
+            _, low, high = changed[id(g)]
+            low[row], high[row] = r.low, r.high
+        for g, low, high in changed.values():
+            same_low = g.eu_low is not None and np.array_equal(low, g.eu_low, equal_nan=True)
+            if same_low and g.eu_high is not None and np.array_equal(high, g.eu_high, equal_nan=True):
+                continue
+            low.flags.writeable = high.flags.writeable = False
+            g.eu_low, g.eu_high = low, high
+
     def state(self) -> tuple[dict[str, FloatArray], dict[str, Any]]:
-        """Each group's recent values (oldest first), held values and slot clock: a scale-out snapshot's part."""
+        """Each group's recent values (oldest first), held values, slot clock and the engineering ranges read from
+        the sources: a scale-out snapshot's part."""
         arrays: dict[str, FloatArray] = {}
         groups = []
         for gi, g in enumerate(self.groups):
@@ -320,6 +356,8 @@ class Windows:
             arrays[p + "pend_rows"] = np.array(g._pend_rows, dtype=np.float64)
             arrays[p + "pend_ts"] = np.array(g._pend_ts, dtype=np.float64)
             arrays[p + "pend_values"] = np.array(g._pend_values, dtype=np.float64)
+            if g.eu_low is not None and g.eu_high is not None:
+                arrays |= {p + "eu_low": g.eu_low, p + "eu_high": g.eu_high}
             groups.append({"tags": list(g.tags), "period_s": g.period_s, "next_slot": g.next_slot})
         meta = {"groups": groups, "event_time": self.event_time, "last_event_ts": self._last_event_ts}
         return arrays, meta
@@ -349,6 +387,13 @@ class Windows:
             g._pend_read = [True] * len(g._pend_rows)
             g.changed[:] = False
             g.next_slot = None if m["next_slot"] is None else int(m["next_slot"])
+            g.eu_low = g.eu_high = None  # absent in snapshots written before ranges were read, or with none
+            if p + "eu_low" in arrays:
+                low, high = arrays[p + "eu_low"].astype(np.float64), arrays[p + "eu_high"].astype(np.float64)
+                if low.shape != g.last_ts.shape or high.shape != g.last_ts.shape:
+                    raise ValueError("the saved engineering ranges have another number of tags")
+                low.flags.writeable = high.flags.writeable = False
+                g.eu_low, g.eu_high = low, high
         self.event_time = float(meta["event_time"])
         self._last_event_ts = float(meta["last_event_ts"])
         self._last_arrival_wall = time.monotonic()

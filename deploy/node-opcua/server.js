@@ -6,12 +6,13 @@
 // no None endpoint, no anonymous user.  node-opcua makes its own certificate in PKI_DIR/own and
 // writes it (DER) to CERT_OUT for the client's trust folder.  Client certificates are accepted only
 // when in PKI_DIR/trusted/certs (unknown ones go to PKI_DIR/rejected).  Variables
-// ns=1;s=chiller1.chw_temp_c and ns=1;s=chiller1.power_kw change every 50 ms.
+// ns=1;s=chiller1.chw_temp_c and ns=1;s=chiller1.power_kw change every 50 ms; ns=1;s=chiller1.valve_pct
+// is an AnalogItemType variable with EURange 0 … 100 and EngineeringUnits percent (tests of sources/opcua_ranges.py).
 // Prints "listening <url>" once it accepts connections; stops on SIGTERM.
 "use strict";
 const fs = require("fs");
 const {
-    OPCUAServer, OPCUACertificateManager, SecurityPolicy, MessageSecurityMode, Variant, DataType,
+    OPCUAServer, OPCUACertificateManager, SecurityPolicy, MessageSecurityMode, Variant, DataType, standardUnits,
 } = require("node-opcua");
 
 async function main() {
@@ -44,6 +45,11 @@ async function main() {
         ns.addVariable({
             componentOf: plant, nodeId: `s=${name}`, browseName: name, dataType: "Double", minimumSamplingInterval: 50,
         }));
+    ns.addAnalogDataItem({
+        componentOf: plant, nodeId: "s=chiller1.valve_pct", browseName: "chiller1.valve_pct", dataType: "Double",
+        engineeringUnitsRange: { low: 0, high: 100 }, engineeringUnits: standardUnits.percent,
+        value: new Variant({ dataType: DataType.Double, value: 42 }),
+    });
     let step = 0;
     const timer = setInterval(() => {
         step += 1;

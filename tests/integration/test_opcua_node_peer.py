@@ -14,7 +14,7 @@ import asyncio
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,15 +26,19 @@ from prometheus_client import CollectorRegistry
 
 from sentinelle.metrics import Metrics
 from sentinelle.queues import SampleQueue
-from sentinelle.records import Sample
+from sentinelle.records import EngineeringRange, Sample
 from sentinelle.settings import OpcUaSourceSettings, TagSettings
 from sentinelle.sources.opcua import OpcUaSource
 from sentinelle.sources.opcua_security import make_certificate
+
+from .test_opcua_eu_range import subscribe_once
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 PEER_DIR = Path(__file__).resolve().parents[2] / "deploy" / "node-opcua"
 TAGS = ("chiller1.chw_temp_c", "chiller1.power_kw")
+VALVE = "chiller1.valve_pct"
+"""An AnalogItemType variable: EURange 0 … 100, EngineeringUnits percent."""
 USER, PASSWORD = "operator", "n0de-Pa55"
 START_TIMEOUT_S = 60.0
 
@@ -203,3 +207,20 @@ async def test_node_opcua_certificate_not_in_our_trust_folder_is_refused(peer: P
     async with running(settings(peer, trusted_server_certs_dir=empty)) as r:
         reason = await r.refused()
         assert "server certificate not trusted" in reason, reason
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_node_opcua_analog_item_s_eu_range_is_read(peer: Peer) -> None:
+    """An AnalogItemType variable made by another stack: its EURange becomes the tag's range, its unit is compared."""
+    tags = [
+        TagSettings(name=VALVE, asset="chiller1", node_id=f"ns=1;s={VALVE}", unit="%"),
+        TagSettings(name=TAGS[0], asset="chiller1", node_id=f"ns=1;s={TAGS[0]}", unit="degC"),
+    ]
+    handed: list[Sequence[EngineeringRange]] = []
+    queue = SampleQueue(capacity=100_000, on_drop=lambda n: None)
+    source = OpcUaSource(settings(peer), tags, Metrics(CollectorRegistry()), queue, on_ranges=handed.append)
+    await subscribe_once(source, 15.0)
+    assert handed == [(EngineeringRange(VALVE, 0.0, 100.0),)]
+    assert source.engineering is not None and source.engineering.report is not None
+    assert source.engineering.report.origins == {VALVE: "server", TAGS[0]: "online"}  # a plain variable: none
+    assert source.engineering.report.unit_mismatch == {}  # node-opcua's percent is "%"

@@ -321,9 +321,9 @@ def test_a_command_id_is_applied_once_and_duplicates_are_answered() -> None:
     handler = RecordingHandler()
     consumer, metrics = _consumer(handler)
     raw = json.dumps(_cmd(type="ack", command_id="c-5")).encode()
-    reply, events = consumer._apply(_record(raw, 0), replay=False)
+    reply, events = consumer.applier.apply(_record(raw, 0), replay=False)
     assert reply is not None and reply.status == "accepted" and [e.alert_id for e in events] == ["c-5"]
-    reply, events = consumer._apply(_record(raw, 1), replay=False)
+    reply, events = consumer.applier.apply(_record(raw, 1), replay=False)
     assert reply is not None and (reply.status, reply.offset, events) == ("duplicate", 1, [])
     assert handler.calls == [("c-5", False)]
     assert _value(metrics, "commands", type="ack", status="accepted") == 1
@@ -334,7 +334,7 @@ def test_malformed_records_are_counted_by_reason_and_answered() -> None:
     handler = RecordingHandler()
     consumer, metrics = _consumer(handler)
     for offset, (raw, _reason) in enumerate(INVALID.values()):
-        reply, events = consumer._apply(_record(raw, offset), replay=False)
+        reply, events = consumer.applier.apply(_record(raw, offset), replay=False)
         assert reply is not None and reply.status == "rejected" and events == []
         assert list(REPLY_SCHEMA.iter_errors(reply.to_dict())) == []
     assert handler.calls == []
@@ -349,10 +349,10 @@ def test_malformed_records_are_counted_by_reason_and_answered() -> None:
 def test_rejection_by_the_handler_and_a_bug_in_it_are_answered_not_raised() -> None:
     handler = RecordingHandler()
     consumer, metrics = _consumer(handler)
-    reply, _ = consumer._apply(_record(json.dumps(_cmd(type="ack", asset="pump9")).encode(), 0), replay=False)
+    reply, _ = consumer.applier.apply(_record(json.dumps(_cmd(type="ack", asset="pump9")).encode(), 0), replay=False)
     assert reply is not None and (reply.status, reply.reason) == ("rejected", "unknown_asset")
     raw = json.dumps(_cmd(type="ack", asset="boom", command_id="c-9")).encode()
-    reply, _ = consumer._apply(_record(raw, 1), replay=False)
+    reply, _ = consumer.applier.apply(_record(raw, 1), replay=False)
     assert reply is not None and reply.status == "rejected"
     assert _value(metrics, "commands_rejected", reason="unknown_asset") == 1
 
@@ -361,13 +361,13 @@ def test_replay_applies_silently_and_remembers_ids() -> None:
     handler = RecordingHandler()
     consumer, metrics = _consumer(handler)
     raw = json.dumps(_cmd(type="maintenance.end", command_id="c-1")).encode()
-    assert consumer._apply(_record(raw, 0), replay=True) == (None, [])
-    assert consumer._apply(_record(b"garbage", 1), replay=True) == (None, [])
+    assert consumer.applier.apply(_record(raw, 0), replay=True) == (None, [])
+    assert consumer.applier.apply(_record(b"garbage", 1), replay=True) == (None, [])
     assert handler.calls == [("c-1", True)]
     assert _value(metrics, "commands_replayed") == 1
     assert _value(metrics, "commands_rejected", reason="invalid_json") == 0
     # The same command re-sent after the restart is a duplicate, not a second application.
-    reply, _ = consumer._apply(_record(raw, 2), replay=False)
+    reply, _ = consumer.applier.apply(_record(raw, 2), replay=False)
     assert reply is not None and reply.status == "duplicate"
     assert handler.calls == [("c-1", True)]
 
@@ -382,6 +382,6 @@ def test_a_record_without_timestamp_is_dated_by_the_clock() -> None:
             seen.append(command.issued_at)
             return CommandOutcome("accepted", "ok")
 
-    consumer._handler = Capture()
-    consumer._apply(_record(json.dumps(_cmd(type="ack")).encode(), 0, timestamp=-1), replay=False)
+    consumer.applier.handler = Capture()
+    consumer.applier.apply(_record(json.dumps(_cmd(type="ack")).encode(), 0, timestamp=-1), replay=False)
     assert seen == [NOW]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -11,6 +12,7 @@ from sentinelle.detect.detectors.base import pack
 from sentinelle.detect.detectors.novelty import NoveltyDetector
 from sentinelle.detect.novelty import ContextNovelty
 from sentinelle.detect.rest import Rest
+from sentinelle.records import ForecastBatch
 from sentinelle.settings import DetectSettings, TagSettings
 
 from .detect_helpers import batch, stage
@@ -333,3 +335,53 @@ def test_a_state_saved_by_the_dict_based_detector_restores_and_scores_on_alike()
     want = np.array([ref.step(row, ok) for row, ok in zip(x[600:], learn[600:], strict=True)])
     np.testing.assert_array_equal(got, want)
     assert np.nanmax(want) > 0.0
+
+
+def test_a_range_given_after_learning_keeps_what_was_learned_and_never_moves_again() -> None:
+    n = _novelty(range_mode="expanding", orders=2, bins=4, warmup_steps=8)
+    saw = [0.0, 1.0, 2.0, 3.0] * 30
+    assert np.nanmax(_scores(n, saw)[40:]) == 0.0
+    # Learned 0 … 3 (cells 0.75 wide); read -0.5 … 3.5 (1 wide): each value keeps its cell, and so do the old cells.
+    n.give_range(np.array([0], dtype=np.int64), np.array([-0.5]), np.array([3.5]))
+    assert bool(n.fixed[0]) and (float(n.low[0]), float(n.high[0])) == (-0.5, 3.5)
+    assert np.nanmax(_scores(n, saw[:12])) == 0.0  # what was learned moved with the range: the pattern is known
+    _scores(n, [10.0])
+    assert (float(n.low[0]), float(n.high[0])) == (-0.5, 3.5)  # a new extreme lands in an outer cell
+    fresh = _novelty(range_mode="expanding", orders=2, bins=4, warmup_steps=8)
+    fresh.give_range(np.array([0], dtype=np.int64), np.array([0.0]), np.array([4.0]))  # nothing learned yet
+    assert bool(fresh.fixed[0]) and int(fresh.count[0]) == 0
+    with pytest.raises(ValueError, match="low below high"):
+        n.give_range(np.array([0], dtype=np.int64), np.array([1.0]), np.array([1.0]))
+
+
+def _with_read_ranges(fb: ForecastBatch, low: list[float], high: list[float]) -> ForecastBatch:
+    window = dataclasses.replace(fb.window, eu_low=np.array(low), eu_high=np.array(high))
+    return dataclasses.replace(fb, window=window)
+
+
+def test_a_range_read_from_the_source_reaches_the_detector_unless_one_is_configured() -> None:
+    tags = [
+        TagSettings(name="a.t", asset="a", node_id="ns=2;s=t", period_s=1.0, eu_low=0.0, eu_high=100.0),
+        TagSettings(name="a.u", asset="a", node_id="ns=2;s=u", period_s=1.0),
+        TagSettings(name="a.v", asset="a", node_id="ns=2;s=v", period_s=1.0),
+    ]
+    st, _ = stage(tags)
+    low, high = [5.0, 0.0, np.nan], [6.0, 10.0, np.nan]  # t: configured wins; u: read; v: none read
+    for k in range(30):
+        v = [float(k % 4)] * 3
+        st.process(
+            _with_read_ranges(batch(tags, float(k), v, v), low, high) if k >= 10 else batch(tags, float(k), v, v)
+        )
+    det = next(d for d in next(iter(st._groups.values())).detectors if isinstance(d, NoveltyDetector))
+    nv = det.novelty
+    assert (float(nv.low[0]), float(nv.high[0])) == (0.0, 100.0)
+    assert (float(nv.low[1]), float(nv.high[1])) == (0.0, 10.0) and bool(nv.fixed[1])
+    assert (float(nv.low[2]), float(nv.high[2])) == (0.0, 3.0) and not bool(nv.fixed[2])  # learned online
+    # A restart: the state restores on the learned range, and the next tick's read range is given again.
+    st2, _ = stage(tags)
+    st2.process(batch(tags, 0.0, [1.0] * 3, [1.0] * 3))
+    det2 = next(d for d in next(iter(st2._groups.values())).detectors if isinstance(d, NoveltyDetector))
+    det2.restore(det.state())
+    assert not bool(det2.novelty.fixed[1])
+    st2.process(_with_read_ranges(batch(tags, 31.0, [1.0] * 3, [1.0] * 3), low, high))
+    assert (float(det2.novelty.low[1]), float(det2.novelty.high[1])) == (0.0, 10.0) and bool(det2.novelty.fixed[1])

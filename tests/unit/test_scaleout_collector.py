@@ -9,8 +9,8 @@ from prometheus_client import CollectorRegistry
 
 from sentinelle.app import Daemon
 from sentinelle.metrics import Metrics
-from sentinelle.records import Sample
-from sentinelle.scaleout.codec import decode_samples
+from sentinelle.records import EngineeringRange, Sample
+from sentinelle.scaleout.codec import decode_samples, ranges_of
 from sentinelle.scaleout.collector import Collector
 from sentinelle.settings import load_settings
 
@@ -71,3 +71,16 @@ async def test_a_source_that_goes_down_is_told_per_asset_with_its_tags() -> None
     assert [k for _, k, _ in producer.sent] == [b"c1", b"c2"]
     assert producer.headers == [[("sentinelle-source", b"down")]] * 2
     assert [s.tag for s in decode_samples(producer.sent[0][2])] == ["c1.t", "c1.p"]
+
+
+@pytest.mark.asyncio
+async def test_engineering_ranges_a_source_read_are_told_per_asset() -> None:
+    collector, _, producer = _collector()
+    ranges = [EngineeringRange("c1.t", 0.0, 10.0), EngineeringRange("c2.t", -5.0, 5.0), EngineeringRange("x", 0, 1)]
+    collector.daemon._source_ranges(ranges)  # what an OPC-UA source calls at its subscription
+    await collector._send_states()
+    assert [k for _, k, _ in producer.sent] == [b"c1", b"c2"]
+    assert producer.headers == [[("sentinelle-eu-range", b"1")]] * 2
+    assert [ranges_of(decode_samples(v)) for _, _, v in producer.sent] == [ranges[:1], ranges[1:2]]
+    await collector._send_states()
+    assert len(producer.sent) == 2  # sent once

@@ -151,27 +151,40 @@ async def test_offsets_are_committed_only_after_events_are_durable_and_snapshots
     assert log.calls == (["flush", "snapshot c1", "commit [42]"] if durable else ["flush"])
 
 
-@pytest.mark.asyncio
-async def test_a_source_state_record_marks_the_tags_down_after_the_samples_before_it() -> None:
+async def _after_samples(marker: Sample, header: tuple[str, bytes]) -> tuple[Worker, TopicPartition]:
+    """A worker that read three samples of c1.t, then a record of ``marker`` with ``header`` (one poll)."""
     worker, _, _ = _worker()
     tp = TopicPartition("samples", 0)
     worker._assigned = {tp}
     before = [Sample("c1.t", 1000.0 + k, 5.0) for k in range(3)]
-    down = [("sentinelle-source", b"down")]
-    await worker._handle(
-        {
-            tp: [
-                _Record(b"c1", encode_samples(before), 0),
-                _Record(b"c1", encode_samples([Sample("c1.t", 1003.0, None)]), 1, tuple(down)),
-            ]
-        }
-    )
+    records = [_Record(b"c1", encode_samples(before), 0), _Record(b"c1", encode_samples([marker]), 1, (header,))]
+    await worker._handle({tp: records})
+    group = worker.units["c1"].windows.groups[0]
+    assert group.last_ts.tolist() == [1002.0]  # the samples before the marker were taken first
+    return worker, tp
+
+
+@pytest.mark.asyncio
+async def test_a_source_state_record_marks_the_tags_down_after_the_samples_before_it() -> None:
+    worker, tp = await _after_samples(Sample("c1.t", 1003.0, None), ("sentinelle-source", b"down"))
     group = worker.units["c1"].windows.groups[0]
     assert group.down.tolist() == [True]
-    assert group.last_ts.tolist() == [1002.0]  # the samples before the marker were taken first
     up = (("sentinelle-source", b"up"),)
     await worker._handle({tp: [_Record(b"c1", encode_samples([Sample("c1.t", 1004.0, None)]), 2, up)]})
     assert group.down.tolist() == [False]
+
+
+@pytest.mark.asyncio
+async def test_an_engineering_range_record_reaches_the_windows_after_the_samples_before_it() -> None:
+    worker, _ = await _after_samples(Sample("c1.t", 0.0, 10.0), ("sentinelle-eu-range", b"1"))
+    group = worker.units["c1"].windows.groups[0]
+    assert group.eu_low is not None and group.eu_high is not None
+    assert (group.eu_low.tolist(), group.eu_high.tolist()) == ([0.0], [10.0])
+    # A worker that takes the asset over gets them with the windows' snapshot.
+    other, _, _ = _worker()
+    other.units["c1"].windows.restore(*worker.units["c1"].windows.state())
+    taken = other.units["c1"].windows.groups[0]
+    assert taken.eu_low is not None and taken.eu_low.tolist() == [0.0]
 
 
 class _Position:

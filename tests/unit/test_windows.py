@@ -10,7 +10,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from sentinelle.metrics import Metrics
-from sentinelle.records import Quality, Sample
+from sentinelle.records import EngineeringRange, Quality, Sample
 from sentinelle.settings import TagSettings, WindowSettings
 from sentinelle.windows import Windows, slot_of
 
@@ -157,3 +157,26 @@ def test_a_disconnected_source_gives_gaps_at_once_not_held_values() -> None:
     # Back, but its first new value is for slot 104: the value from before the outage is not held.
     assert math.isnan(by_ts[103.0].values[1]) and by_ts[103.0].source_down is None
     assert by_ts[104.0].values.tolist() == [5.0, 6.0] and by_ts[104.0].source_down is None
+
+
+def test_engineering_ranges_read_from_a_source_travel_with_every_window() -> None:
+    w, _ = _setup()
+    out = w.ingest([Sample("a", 100.0, 1.0), Sample("b", 100.0, 5.0), Sample("a", 101.0, 2.0)])  # closes 100
+    w.set_engineering_ranges([EngineeringRange("b", 0.0, 10.0), EngineeringRange("unknown", 0.0, 1.0)])
+    out += w.ingest([Sample("a", 102.0, 3.0)])
+    w.set_engineering_ranges([EngineeringRange("b", 0.0, 10.0)])  # the same again (a reconnect): no new arrays
+    out += w.ingest([Sample("a", 103.0, 4.0)])
+    w.set_engineering_ranges([EngineeringRange("a", -1.0, 1.0)])  # another tag: b keeps its range
+    out += w.ingest([Sample("a", 104.0, 5.0)])
+    by_ts = {b.ts: b for b in out}
+    assert by_ts[100.0].eu_low is None and by_ts[100.0].eu_high is None  # closed before any range was read
+    first = by_ts[101.0]  # closed after b's range was read
+    assert first.eu_low is not None and first.eu_high is not None
+    np.testing.assert_array_equal(first.eu_low, [np.nan, 0.0])
+    np.testing.assert_array_equal(first.eu_high, [np.nan, 10.0])
+    assert not first.eu_low.flags.writeable
+    assert by_ts[102.0].eu_low is first.eu_low  # the same ranges: the same array (detectors compare identity)
+    last = by_ts[103.0]
+    assert last.eu_low is not None and last.eu_high is not None and last.eu_low is not first.eu_low
+    np.testing.assert_array_equal(last.eu_low, [-1.0, 0.0])
+    np.testing.assert_array_equal(last.eu_high, [1.0, 10.0])

@@ -37,7 +37,7 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 
 from ..metrics import Metrics
-from ..records import AlertEvent, BoolArray, ClearReason
+from ..records import AlertEvent, BoolArray, ClearReason, IntArray
 from .alerts import AlertBook, AlertKey
 from .detectors.base import Detector, Findings, Layout, Tick
 from .lifecycle import KofN
@@ -170,10 +170,18 @@ class AlertCycle:
             arrays[f"{name}~pos"] = np.array([t.pos])
         return arrays, dict(self._quiet)
 
-    def restore(self, arrays: Mapping[str, np.ndarray], quiet: Mapping[str, int]) -> None:
-        """What :meth:`state` saved for the same detectors and subjects; ``ValueError`` when it does not fit."""
+    def restore(
+        self, arrays: Mapping[str, np.ndarray], quiet: Mapping[str, int], moved: Mapping[str, IntArray] | None = None
+    ) -> None:
+        """What :meth:`state` saved for the same detectors and subjects; ``ValueError`` when it does not fit.
+
+        ``moved``: per detector whose saved state was of an older version (``MovesSubjects``), the subject
+        each saved row is now; the rows of subjects it did not have start fresh (no alert open).
+        """
         for name, t in self.trackers.items():
             ring, is_open, run = arrays[f"{name}~ring"], arrays[f"{name}~open"], arrays[f"{name}~run"]
+            if moved is not None and name in moved:
+                ring, is_open, run = _moved(moved[name], t, ring, is_open, run)
             if ring.shape != t.ring.shape or is_open.shape != t.open.shape or run.shape != t.normal_run.shape:
                 raise ValueError(f"alert life-cycle state of {name!r} has another shape")
             t.ring, t.open, t.normal_run = ring.astype(bool), is_open.astype(bool), run.astype(np.int64)
@@ -184,3 +192,14 @@ class AlertCycle:
         """Forget every open alert and the recent ticks (after a replay of history)."""
         for tracker in self.trackers.values():
             tracker.reset()
+
+
+def _moved(
+    to: IntArray, t: KofN, ring: np.ndarray, is_open: np.ndarray, run: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A saved tracker's rows put where their subjects are now; the others as a new tracker has them."""
+    if len(to) != len(is_open) or ring.shape[1:] != t.ring.shape[1:] or (len(to) and to.max() >= len(t.open)):
+        raise ValueError("the saved alert life cycle does not fit the subjects it moved to")
+    new_ring, new_open, new_run = np.zeros_like(t.ring), np.zeros_like(t.open), np.zeros_like(t.normal_run)
+    new_ring[to], new_open[to], new_run[to] = ring, is_open, run
+    return new_ring, new_open, new_run

@@ -17,7 +17,8 @@ coarse values it has produced before, and an anomaly is a sequence it has not.
    cells move rarely; or a given range (``low``/``high``: a configured engineering range,
    as OPC-UA's EURange, per row — NaN where a row has none and learns its own; evaluations
    that hand each series its own min and max — which peeks at the future — may only report
-   it as such).  ``requantise`` (expanding and
+   it as such; a range read from the source later is given by :meth:`ContextNovelty.give_range`).
+   ``requantise`` (expanding and
    stepped ranges): when the range moves, what was learned moves with it — each old cell
    becomes the new cell of its centre, in the contexts and in the cells they predicted —
    instead of keeping cell numbers that now mean other values (CAD OSE re-learns).
@@ -154,6 +155,24 @@ class ContextNovelty:
     def cell(self, row: int, x: float) -> int:
         """The cell of ``x`` on ``row``'s range as it stands."""
         return int(self.cells_of(self.low[row : row + 1], self.high[row : row + 1], np.array([x]))[0])
+
+    def give_range(self, rows: I64, low: FloatArray, high: FloatArray) -> None:
+        """Fix ``rows``' ranges to ``low``/``high`` from now on (a range read from the source: OPC-UA EURange).
+
+        What a row learned on its earlier range moves with it (each old cell becomes its centre's
+        new cell, as ``requantise`` does), so a range that arrives after a warm-up (history
+        backfill, restored state) keeps the row's memory; a row with no range yet has nothing to move.
+        """
+        if np.any(~np.isfinite(low) | ~np.isfinite(high) | (low >= high)):
+            raise ValueError("a given range needs finite ends, low below high")
+        old_low, old_high = self.low[rows].copy(), self.high[rows].copy()
+        self.given_low[rows], self.given_high[rows] = low, high
+        self.fixed[rows] = True
+        self.low[rows], self.high[rows] = low, high
+        moved = (self.seen[rows] > 0) & np.isfinite(old_low) & np.isfinite(old_high)
+        moved &= (old_low != low) | (old_high != high)
+        if moved.any():
+            self._requantise(rows[moved], old_low[moved], old_high[moved])
 
     def _learn_range(self, rows: I64, x: FloatArray) -> None:
         rows, x = rows[~self.fixed[rows]], x[~self.fixed[rows]]

@@ -37,12 +37,13 @@ from prometheus_client import CollectorRegistry
 from ..errors import ConfigError
 from ..metrics import Metrics, TagSnapshot
 from ..queues import end_of_stream
-from ..records import AlertEvent, FloatArray, ForecastBatch
+from ..records import AlertEvent, FloatArray, ForecastBatch, IntArray
 from ..settings import DetectSettings, TagSettings
 from ..timing import slowest_periods
 from .alerting import AlertCycle
 from .alerts import AlertBook
 from .detectors import BuildContext, Detector, Findings, Layout, RowNumbers, Tick, build_all
+from .detectors.base import MovesSubjects
 from .detectors.data_quality import QualityScreen, screen
 from .detectors.residual import ResidualDetector
 from .gating import AssetGate, AssetGates
@@ -379,7 +380,11 @@ def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any
     g.screen.restore(arrays["screen"].tobytes())
     if "rest" in arrays:  # absent in snapshots written before the rest period existed: awake
         g.rest.left = np.asarray(arrays["rest"], dtype=np.int64).reshape(g.layout.n)
+    moved: dict[str, IntArray] = {}
     for d in g.detectors:
         d.restore(arrays[f"det~{d.name}"].tobytes())
-    g.cycle.restore({k[len("cycle~") :]: v for k, v in arrays.items() if k.startswith("cycle~")}, meta["quiet"])
+        if isinstance(d, MovesSubjects) and (to := d.moved_subjects()) is not None:
+            moved[d.name] = to  # restored from an older version: its alerts' life cycle moves with its subjects
+    cycle = {k[len("cycle~") :]: v for k, v in arrays.items() if k.startswith("cycle~")}
+    g.cycle.restore(cycle, meta["quiet"], moved)
     g.replay_ended = bool(meta.get("replay_ended", False))  # absent in snapshots written before it was saved

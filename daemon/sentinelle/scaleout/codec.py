@@ -24,6 +24,7 @@ True
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from typing import Final
@@ -31,17 +32,36 @@ from typing import Final
 import numpy as np
 
 from ..errors import SentinelleError
-from ..records import Quality, Sample
+from ..records import EngineeringRange, Quality, Sample
 
 MAGIC: Final = b"SS"
 VERSION: Final = 1
 SOURCE_HEADER: Final = "sentinelle-source"
 """Header of a record telling a source's state (``down`` / ``up``) for the tags its samples name."""
+RANGE_HEADER: Final = "sentinelle-eu-range"
+"""Header of a record of engineering ranges a source read (OPC-UA EURange): one sample per tag, its
+``source_ts`` the range's low end and its value the high end."""
 _HEAD = struct.Struct("<2sBH")
 _U16 = struct.Struct("<H")
 _U32 = struct.Struct("<I")
 _NUMBER, _BOOL, _OTHER = 0, 1, 2
 _QUALITIES = frozenset(int(q) for q in Quality)
+
+
+def ranges_of(samples: Sequence[Sample]) -> list[EngineeringRange]:
+    """The ranges of a :data:`RANGE_HEADER` record (a sample that is not a finite low < high is left out).
+
+    >>> ranges_of([Sample("c1.v", 0.0, 100.0), Sample("c1.w", 5.0, None), Sample("c1.x", 2.0, 1.0)])
+    [EngineeringRange(tag='c1.v', low=0.0, high=100.0)]
+    """
+    out = []
+    for s in samples:
+        high = s.value
+        if isinstance(high, bool) or not isinstance(high, int | float):
+            continue
+        if math.isfinite(s.source_ts) and math.isfinite(high) and s.source_ts < high:
+            out.append(EngineeringRange(s.tag, s.source_ts, float(high)))
+    return out
 
 
 class CodecError(SentinelleError):

@@ -16,6 +16,8 @@ A source that disconnects or reconnects is told to the workers in the same strea
 record with the header ``sentinelle-source`` (``down`` / ``up``) whose samples name the tags
 (values empty), sent after the samples already taken from the queue; the worker marks those tags'
 source down (their slots are gaps, ``source_down`` alerts) as the all-in-one daemon does.
+The engineering ranges a source read at its subscription (OPC-UA EURange) follow the same way, per
+asset, in a record with the header ``sentinelle-eu-range`` (``codec.RANGE_HEADER``).
 """
 
 from __future__ import annotations
@@ -33,9 +35,9 @@ from aiokafka.errors import KafkaError
 from ..errors import SourceUnavailable
 from ..notify import sd_notify
 from ..queues import CLOSED
-from ..records import Sample
+from ..records import EngineeringRange, Sample
 from ..sinks.kafka_security import kafka_security_kwargs
-from .codec import SOURCE_HEADER, encode_samples
+from .codec import RANGE_HEADER, SOURCE_HEADER, encode_samples
 from .topics import ensure_topics
 
 if TYPE_CHECKING:
@@ -56,6 +58,9 @@ class Collector:
         self._states: list[tuple[tuple[str, ...], bool]] = []
         """Source state changes not sent yet: (tags, down)."""
         daemon.on_source_state = lambda tags, down: self._states.append((tags, down))
+        self._ranges: list[EngineeringRange] = []
+        """Engineering ranges read by the sources, not sent yet."""
+        daemon.on_source_ranges = self._ranges.extend
 
     async def start(self) -> None:
         """Metrics endpoint, topics, producer; :class:`SourceUnavailable` when Kafka cannot be reached."""
@@ -123,7 +128,7 @@ class Collector:
                 break
             if chunk is not None:
                 self._group(chunk, by_asset)
-            if time.monotonic() >= due or self._states:
+            if time.monotonic() >= due or self._states or self._ranges:
                 await self._flush(by_asset)
                 await self._send_states()
                 by_asset = {}
@@ -132,7 +137,14 @@ class Collector:
         await self._send_states()
 
     async def _send_states(self) -> None:
-        """The source state changes so far, one record per asset and change, after the samples before them."""
+        """The source state changes so far, one record per asset and change, after the samples before them;
+        then the engineering ranges read so far, one record per asset."""
+        ranges, self._ranges = self._ranges, []
+        by_asset_ranges: dict[str, list[Sample]] = {}
+        for r in ranges:
+            asset = self.asset_of.get(r.tag)
+            if asset is not None:
+                by_asset_ranges.setdefault(asset, []).append(Sample(r.tag, r.low, r.high))
         states, self._states = self._states, []
         for tags, down in states:
             by_asset: dict[str, list[Sample]] = {}
@@ -143,6 +155,7 @@ class Collector:
                     by_asset.setdefault(asset, []).append(Sample(tag, now, None))
             header = [(SOURCE_HEADER, b"down" if down else b"up")]
             await self._flush(by_asset, header)
+        await self._flush(by_asset_ranges, [(RANGE_HEADER, b"1")])
 
     def _group(self, chunk: Sequence[Sample], by_asset: dict[str, list[Sample]]) -> None:
         unknown = 0

@@ -53,7 +53,7 @@ from ..notify import sd_notify, watchdog_period_s
 from ..records import AlertEvent, Sample, WindowBatch
 from ..settings import TagSettings
 from ..sinks.kafka_security import kafka_security_kwargs
-from .codec import SOURCE_HEADER, CodecError, decode_samples
+from .codec import RANGE_HEADER, SOURCE_HEADER, CodecError, decode_samples, ranges_of
 from .state import AssetUnit, Snapshot, SnapshotMismatch, decode_snapshot, encode_snapshot
 from .topics import ensure_topics
 
@@ -221,14 +221,19 @@ class Worker:
                 except (CodecError, UnicodeDecodeError, AttributeError, TypeError) as e:
                     self._bad("samples", f"{tp.topic}[{tp.partition}]@{rec.offset}", e)
                     continue
-                state = dict(rec.headers or ()).get(SOURCE_HEADER)
+                headers = dict(rec.headers or ())
+                state = headers.get(SOURCE_HEADER)
                 if asset not in self.units:
                     m.drop("unknown_tag", len(samples))
-                elif state is not None:
-                    # The samples before it first, in order; then the tags' source goes down or up.
+                elif state is not None or RANGE_HEADER in headers:
+                    # The samples before it first, in order; then the tags' source goes down or up, or their
+                    # engineering ranges (read by the collector's source) travel with their windows from now on.
                     if asset in by_asset:
                         windows += self.units[asset].windows.ingest(by_asset.pop(asset), time.monotonic())
-                    self.units[asset].windows.set_source_down([s.tag for s in samples], state == b"down")
+                    if state is not None:
+                        self.units[asset].windows.set_source_down([s.tag for s in samples], state == b"down")
+                    else:
+                        self.units[asset].windows.set_engineering_ranges(ranges_of(samples))
                 else:
                     by_asset.setdefault(asset, []).extend(samples)
         now = time.monotonic()

@@ -104,6 +104,12 @@ class OpcUaSourceSettings(_Section):
         description="Notify on every new source timestamp, even with an unchanged value "
         "(DataChangeTrigger StatusValueTimestamp): a frozen sensor then shows as a flat line, not a gap.",
     )
+    read_eu_range: bool = Field(
+        default=True,
+        description="At every subscription, read the EURange property (OPC-UA AnalogItemType) of each tag with no "
+        "eu_low/eu_high, for the contextual novelty's range, and EngineeringUnits of each tag with a unit "
+        "(a mismatch is warned about). A missing or bad EURange: the range is learned online.",
+    )
     connect_timeout_s: float = Field(default=4.0, gt=0)
     reconnect_initial_s: float = Field(default=0.5, gt=0)
     reconnect_max_s: float = Field(default=15.0, gt=0)

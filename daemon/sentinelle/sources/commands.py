@@ -6,7 +6,9 @@ per command on ``commands.topic`` (default ``sentinelle.commands``); the contrac
 them, validates them strictly (the wire format is ``command_wire.py``), hands each valid one to the detect stage (the
 :class:`CommandHandler`, which owns the alert book and the maintenance calendar),
 publishes the ``acknowledged`` alert events that result, answers every command on
-``commands.reply_topic`` and commits its offset.
+``commands.reply_topic`` and commits its offset.  One job per module: this one reads, replays and
+commits; ``command_apply.py`` applies one record (parse, de-duplicate, apply, count, the reply);
+``command_replies.py`` publishes the replies.
 
 Guarantees, and why:
 
@@ -43,43 +45,31 @@ aiokafka's exceptions stay in this module: a required cluster unreachable at sta
 from __future__ import annotations
 
 import asyncio
-import collections
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import KafkaError
 
 from ..errors import ConfigError, SourceUnavailable
 from ..metrics import Metrics
-from ..records import COMMAND_TYPES, AlertEvent, Command, CommandOutcome, CommandStatus, RejectReason
+from ..records import AlertEvent
 from ..settings import CommandSettings, KafkaSettings
 from ..sinks.kafka_security import explain_connect_failure, kafka_security_kwargs
-from .command_wire import CommandReply, Rejection, encode_reply, parse_command
+from .command_apply import CommandApplier, CommandHandler
+from .command_replies import REPLY_SINK_NAME, ReplyPublisher
+from .command_wire import CommandReply
+
+__all__ = ["REPLY_SINK_NAME", "SOURCE_NAME", "CommandConsumer", "CommandHandler", "EventEmitter"]
 
 log = logging.getLogger(__name__)
 
 SOURCE_NAME: Final = "commands"
-REPLY_SINK_NAME: Final = "command_replies"
-
-_REMEMBERED_IDS: Final = 100_000
-"""Command ids kept for de-duplication (oldest forgotten first): far more than a plant sends in a retention period."""
 
 _POLL_TIMEOUT_MS: Final = 1_000
 _MAX_RECORDS_PER_POLL: Final = 500
-_MALFORMED_LOG_INTERVAL_S: Final = 10.0
-"""Malformed commands are logged at most this often (each is counted): a misbehaving producer must not flood the log."""
-_MAX_LOGGED_BYTES: Final = 200
-
-
-class CommandHandler(Protocol):
-    """Applies valid commands (the detect stage); synchronous, so a command never lands in the middle of a tick."""
-
-    def apply_command(self, command: Command, *, now: float, replay: bool) -> CommandOutcome:
-        """Apply ``command`` at wall-clock ``now``; ``replay``: rebuilding state at start (no events wanted)."""
-        ...
 
 
 EventEmitter = Callable[[list[AlertEvent]], Awaitable[None]]
@@ -115,29 +105,21 @@ class CommandConsumer:
     ) -> None:
         self._settings = settings
         self._kafka = kafka
-        self._commands = metrics.commands
-        self._rejected = metrics.commands_rejected
-        self._replayed_count = metrics.commands_replayed
-        self._handler = handler
         self._emit = emit
-        self._clock = clock
         self._retry_initial_s = retry_initial_s
         self._retry_max_s = retry_max_s
         self._timeout_s = kafka.request_timeout_ms / 1000
         self._connected = metrics.source_connected.labels(SOURCE_NAME)
         self._errors = metrics.source_errors.labels(SOURCE_NAME, "kafka")
-        self._replies_delivered = metrics.sink_events.labels(REPLY_SINK_NAME)
-        self._replies_failed = metrics.sink_errors.labels(REPLY_SINK_NAME)
-        self._replies_dropped = metrics.sink_dropped.labels(REPLY_SINK_NAME)
+        self.applier = CommandApplier(metrics, handler, kafka.client_id, clock)
+        """Applies each record (parse, de-duplicate, apply, count) and makes its reply."""
+        self._replies = ReplyPublisher(metrics, settings.reply_topic, self._timeout_s)
         self._consumer: Any = None
         self._producer: Any = None
         self._partitions: list[TopicPartition] = []
         self._next_offset: dict[TopicPartition, int] = {}
         """Next offset to apply, per partition, once the start-up replay is done: survives reconnections."""
-        self._seen: collections.OrderedDict[str, None] = collections.OrderedDict()
         self._replayed = False
-        self._malformed_unlogged = 0
-        self._malformed_logged_at = -_MALFORMED_LOG_INTERVAL_S
         self.ready = asyncio.Event()
         """Set once the start-up replay is done: the maintenance calendar is up to date."""
 
@@ -300,7 +282,7 @@ class CommandConsumer:
                 for tp, records in batches.items():
                     for record in records:
                         if record.offset < committed[tp]:
-                            self._apply(record, replay=True)
+                            self.applier.apply(record, replay=True)
                             replayed += 1
                 for tp in list(pending):
                     if await consumer.position(tp) >= committed[tp]:
@@ -325,14 +307,14 @@ class CommandConsumer:
             for record in records:
                 if record.offset < self._next_offset.get(tp, 0):
                     continue  # already applied (a seek raced a fetch)
-                reply, events = self._apply(record, replay=False)
+                reply, events = self.applier.apply(record, replay=False)
                 if events:
                     await self._emit(events)
                 if reply is not None:
                     replies.append(reply)
                 commits[tp] = record.offset + 1
                 self._next_offset[tp] = record.offset + 1
-        await self._send_replies(replies)
+        await self._replies.send(self._producer, replies)
         if commits:
             try:
                 async with asyncio.timeout(self._timeout_s):
@@ -341,170 +323,3 @@ class CommandConsumer:
                 # Not fatal: the commands were applied; after a restart they would be applied again.
                 self._errors.inc()
                 log.warning("committing command offsets failed (%s); continuing", str(e) or type(e).__name__)
-
-    def _apply(self, record: Any, *, replay: bool) -> tuple[CommandReply | None, list[AlertEvent]]:
-        """Parse, de-duplicate and apply one record; the reply to send (None while replaying) and the events."""
-        now = self._clock()
-        ts_ms = int(record.timestamp) if record.timestamp is not None and record.timestamp >= 0 else round(now * 1000)
-        parsed = parse_command(record.value, record_ts_ms=ts_ms)
-        if isinstance(parsed, Rejection):
-            if replay:
-                return None, []
-            self._commands.labels(parsed.type if parsed.type in COMMAND_TYPES else "unknown", "rejected").inc()
-            self._rejected.labels(parsed.reason).inc()
-            self._log_malformed(record, parsed)
-            return (
-                self._reply(
-                    record,
-                    now,
-                    "rejected",
-                    parsed.reason,
-                    parsed.message,
-                    parsed.command_id,
-                    parsed.type,
-                    parsed.asset,
-                    parsed.alert_id,
-                ),
-                [],
-            )
-        command = parsed
-        if command.command_id in self._seen:
-            if replay:
-                return None, []
-            self._commands.labels(command.type, "duplicate").inc()
-            log.info("command %s (%s %s) was already applied; ignored", command.command_id, command.type, command.asset)
-            return self._reply(
-                record,
-                now,
-                "duplicate",
-                None,
-                "already applied: this command_id was seen before",
-                command.command_id,
-                command.type,
-                command.asset,
-                command.alert_id,
-            ), []
-        self._seen[command.command_id] = None
-        if len(self._seen) > _REMEMBERED_IDS:
-            self._seen.popitem(last=False)
-        try:
-            outcome = self._handler.apply_command(command, now=now, replay=replay)
-        except Exception:
-            # A bug in applying one command must not stop the others (nor the daemon): answered and logged.
-            log.exception("applying command %s failed", command.command_id)
-            outcome = CommandOutcome("rejected", "internal error while applying the command", "invalid_command")
-        if replay:
-            self._replayed_count.inc()
-            return None, []
-        self._commands.labels(command.type, outcome.status).inc()
-        if outcome.reason is not None:
-            self._rejected.labels(outcome.reason).inc()
-        level = logging.INFO if outcome.status == "accepted" else logging.WARNING
-        log.log(
-            level,
-            "command %s by %s: %s %s%s -> %s (%s)",
-            command.command_id,
-            command.by,
-            command.type,
-            command.asset,
-            f" {command.alert_id}" if command.alert_id else "",
-            outcome.status,
-            outcome.message,
-        )
-        reply = self._reply(
-            record,
-            now,
-            outcome.status,
-            outcome.reason,
-            outcome.message,
-            command.command_id,
-            command.type,
-            command.asset,
-            command.alert_id,
-            outcome.alert_ids,
-        )
-        return reply, list(outcome.events)
-
-    def _reply(
-        self,
-        record: Any,
-        now: float,
-        status: CommandStatus,
-        reason: RejectReason | None,
-        message: str,
-        command_id: str | None,
-        kind: str | None,
-        asset: str | None,
-        alert_id: str | None,
-        alert_ids: Sequence[str] = (),
-    ) -> CommandReply:
-        return CommandReply(
-            status=status,
-            reason=reason,
-            message=message,
-            command_id=command_id,
-            type=kind,
-            asset=asset,
-            alert_id=alert_id,
-            partition=int(record.partition),
-            offset=int(record.offset),
-            replied_at=now,
-            daemon=self._kafka.client_id,
-            alert_ids=tuple(alert_ids),
-        )
-
-    async def _send_replies(self, replies: list[CommandReply]) -> None:
-        """Publish replies and wait for their acknowledgements; failures are counted and logged, not retried.
-
-        Replies are for the producer's feedback; the command's effect does not depend on them,
-        so a lost reply must not hold back the commit (the command would be applied twice).
-        """
-        if not replies:
-            return
-        producer = self._producer
-        acks: list[asyncio.Future[Any]] = []
-        try:
-            async with asyncio.timeout(self._timeout_s):
-                for reply in replies:
-                    key, value, headers = encode_reply(reply)
-                    acks.append(await producer.send(self._settings.reply_topic, value=value, key=key, headers=headers))
-                results = await asyncio.gather(*acks, return_exceptions=True)
-        except (KafkaError, TimeoutError) as e:
-            for a in acks:
-                a.cancel()
-            self._replies_failed.inc()
-            self._replies_dropped.inc(len(replies))
-            log.warning(
-                "%d command replies could not be published to %s: %s",
-                len(replies),
-                self._settings.reply_topic,
-                str(e) or type(e).__name__,
-            )
-            return
-        failed = sum(1 for r in results if isinstance(r, BaseException))
-        self._replies_delivered.inc(len(replies) - failed)
-        if failed:
-            self._replies_failed.inc()
-            self._replies_dropped.inc(failed)
-            log.warning("%d command replies could not be published to %s", failed, self._settings.reply_topic)
-
-    def _log_malformed(self, record: Any, rejection: Rejection) -> None:
-        self._malformed_unlogged += 1
-        now = time.monotonic()
-        if now - self._malformed_logged_at < _MALFORMED_LOG_INTERVAL_S:
-            return
-        value = record.value[:_MAX_LOGGED_BYTES] if record.value is not None else None
-        log.warning(
-            "rejected command at %s[%d]@%d: %s (%s); value %r%s",
-            record.topic,
-            record.partition,
-            record.offset,
-            rejection.reason,
-            rejection.message,
-            value,
-            f"; {self._malformed_unlogged - 1} more rejected since the last such message"
-            if self._malformed_unlogged > 1
-            else "",
-        )
-        self._malformed_unlogged = 0
-        self._malformed_logged_at = now

@@ -16,7 +16,8 @@ talking to the server is counted, logged and retried, never raised.  Security
 (policy, certificates, the server's trust, user tokens) is set up by
 :mod:`.opcua_security`, whose refusals (an untrusted server certificate, a wrong
 password) are logged with what to change and counted as ``kind="security"``.  Each notified
-DataValue becomes a :class:`Sample` by :mod:`.opcua_values` (re-exported here).
+DataValue becomes a :class:`Sample` by :mod:`.opcua_values` (re-exported here); each tag's
+engineering range and unit are read from the server by :mod:`.opcua_ranges` at every subscription.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from asyncua.ua.uaerrors import UaError
 from ..errors import ConfigError, SourceError
 from ..metrics import Metrics
 from ..queues import SampleQueue
-from ..records import Sample
+from ..records import EngineeringRange, Sample
 from ..settings import OpcUaSourceSettings, TagSettings
+from .opcua_ranges import EngineeringReader
 from .opcua_security import ClientSecurity, SecurityRefused
 from .opcua_values import epoch_seconds, quality_of, sample_from_datavalue
 
@@ -66,7 +68,17 @@ every connect) and which keeps the session of a crashed daemon alive on the serv
 CLOSE_TIMEOUT_S: Final = 2.0
 """Bound on deleting the subscription and closing the session, on loss and on cancel."""
 
-ERROR_KINDS: Final = ("connect", "security", "subscribe", "connection_lost", "bad_node", "no_timestamp", "internal")
+ERROR_KINDS: Final = (
+    "connect",
+    "security",
+    "subscribe",
+    "connection_lost",
+    "bad_node",
+    "no_timestamp",
+    "bad_eu_range",
+    "eu_range_read",
+    "internal",
+)
 """Every ``source_errors_total`` kind this module counts; pre-declared so dashboards see zeros."""
 
 # asyncua's own expected failures, caught at this module's boundary.
@@ -164,6 +176,8 @@ class OpcUaSource:
     ``tags`` are this source's tags (the caller selects them by ``TagSettings.source``).
     ``on_state(connected)`` is told when an outage begins (False: at its first failure)
     and ends (True), so the window stage stops holding this source's last values at once.
+    ``on_ranges(ranges)`` gets the engineering ranges read from the server (``read_eu_range``:
+    :mod:`.opcua_ranges`) at each subscription, before any of its values.
     """
 
     def __init__(
@@ -173,6 +187,7 @@ class OpcUaSource:
         metrics: Metrics,
         out: SampleQueue,
         on_state: Callable[[bool], None] | None = None,
+        on_ranges: Callable[[Sequence[EngineeringRange]], None] | None = None,
     ) -> None:
         self.name = settings.name
         self._settings = settings
@@ -188,6 +203,13 @@ class OpcUaSource:
         self._connected_gauge = metrics.source_connected.labels(self.name)
         self._reconnects = metrics.source_reconnects.labels(self.name)
         self._errors = {kind: metrics.source_errors.labels(self.name, kind) for kind in ERROR_KINDS}
+        self.engineering: EngineeringReader | None = None
+        """Reads the tags' EURange and EngineeringUnits at each subscription (None: ``read_eu_range`` off)."""
+        if settings.read_eu_range:
+            nodes = {tag: node for node, tag in self._tag_by_node.items()}
+            self.engineering = EngineeringReader(
+                self.name, tags, nodes, on_ranges, self._errors["bad_eu_range"].inc, self._errors["eu_range_read"].inc
+            )
         ingested = metrics.samples_ingested.labels(self.name)
         self._batcher = _Batcher(out, ingested.inc)
         self._connected = asyncio.Event()
@@ -276,6 +298,9 @@ class OpcUaSource:
                 if isinstance(e, AssertionError):
                     raise
                 raise _AttemptFailed("connect", _describe(e)) from e
+            if self.engineering is not None:
+                # Before the subscription: the ranges reach the window stage before any value.
+                await self.engineering.refresh(client)
             try:
                 # queue_maxsize=0: asyncua's iterator queue is then unbounded instead of
                 # silently dropping the oldest; it holds at most the publish responses that

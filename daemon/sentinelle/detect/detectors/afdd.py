@@ -10,6 +10,16 @@ quantity against its threshold.  Findings' ``score``: quantity over threshold.
 
 Learning: only the calibration of healthy offsets (:meth:`~sentinelle.detect.afdd.Afdd.learn`),
 which ends with the start-up history replay or after ``calibration_s`` of tested operation.
+
+**Saved state.**  Version 2 added the APAR conditions after the guideline's and APAR's learned
+minimum outdoor-air fraction, version 3 the damper leak condition (OAL) after those.  An older
+state (a daemon upgraded in place) is migrated: every condition it had keeps its offset and
+calibration, the later ones start as a new detector has them (an older daemon never tested them),
+and the saved alert life cycle moves with the subjects
+(:meth:`AfddDetector.moved_subjects`), so an open ``ahu_fault`` alert stays open.  A state that
+cannot be read or does not fit is logged and counted and this detector starts fresh; it never stops
+the other detectors' states from restoring.  Both outcomes count in
+``sentinelle_detector_state_upgrades_total{detector, outcome}``.
 """
 
 from __future__ import annotations
@@ -19,10 +29,12 @@ import math
 
 import numpy as np
 
+from ...errors import ConfigError
+from ...records import IntArray
 from ...settings.afdd import AfddSettings
 from ..afdd import CONDITIONS, NAMES, SUBJECT_OF, TEXT, Afdd, AfddCheck
 from ..alerts import Observation
-from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check_tags, findings, pack, unpack
+from .base import BuildContext, Explanation, Findings, Layout, Spec, Tick, check_tags, findings, pack, unpack_versions
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +42,26 @@ RANK = 55
 _UNITS = {"FC4": "changes/h", "APAR2": "fraction", "APAR2C": "fraction", "OAL": "fraction"}
 """Conditions whose quantity is not in its point's unit."""
 _VERSION = 3
-"""2: the APAR rules' minimum outdoor-air fraction (detect/apar.py); 3: the damper leak condition (OAL)."""
+"""2: the APAR conditions after the guideline's, and the APAR rules' minimum outdoor-air fraction
+(detect/apar.py); 3: the damper leak condition (OAL) after them."""
+_GUIDELINE = ("FC2", "FC3", "FC4", "FC5", "FC7", "FC8", "FC8", "FC9", "FC10", "FC11", "FC12", "FC13")
+SAVED_CONDITIONS: dict[int, tuple[str, ...]] = {
+    1: _GUIDELINE,
+    2: (*_GUIDELINE, "APAR2", "APAR2C", "APAR6", "APAR7", "APAR7"),
+}
+"""The conditions of each older version's state, in its order (per-condition arrays: offsets, calibration);
+its subjects per AHU are their names in that order (FC8 and APAR7 once)."""
+
+
+def _conditions_now(saved: tuple[str, ...]) -> IntArray:
+    """Where each saved condition is in :data:`CONDITIONS` (a two-sided one's halves in their order)."""
+    taken: set[int] = set()
+    out = []
+    for name in saved:
+        i = next(i for i, c in enumerate(CONDITIONS) if c.name == name and i not in taken)
+        taken.add(i)
+        out.append(i)
+    return np.array(out, dtype=np.intp)
 
 
 class AfddDetector:
@@ -42,7 +73,10 @@ class AfddDetector:
         lay = ctx.layout
         self.name = name
         self.layout = lay
+        self._unit_settings = units
         self.units = [Afdd(s, rows, lay.period_s) for _, s, rows in units]
+        self._upgrades = ctx.metrics.detector_state_upgrades
+        self._moved: IntArray | None = None
         self.unit_assets = [lay.asset_names.index(a) for a, _, _ in units]
         self.spec = Spec(
             kind="ahu_fault",
@@ -125,21 +159,92 @@ class AfddDetector:
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "units": len(self.units)})
 
     def restore(self, blob: bytes) -> None:
-        arrays, meta = unpack(blob, self.name, _VERSION)
-        check_tags(meta, self.layout, self.name)
-        for u, unit in enumerate(self.units):
-            unit.offset = arrays[f"offset{u}"].astype(float)
-            unit.buf = arrays[f"buf{u}"].astype(float)
-            unit.changes.clear()
+        """Take over a saved state: this version's as it is, an older one migrated; one that does not fit: fresh."""
+        self._moved = None
+        version: int | None = None
+        try:
+            version, arrays, meta = unpack_versions(blob, self.name, (*SAVED_CONDITIONS, _VERSION))
+            check_tags(meta, self.layout, self.name)
+            if meta.get("units") != len(self.units):
+                raise ConfigError(f"saved for {meta.get('units')} AHUs, configured now {len(self.units)}")
+            if version != _VERSION:
+                # The life cycle's saved rows are the old version's subjects, whatever becomes of the state itself.
+                self._moved = _subjects_now(len(self.units), SAVED_CONDITIONS[version])
+                arrays = _migrated(arrays, len(self.units), SAVED_CONDITIONS[version])
+            self._restore_now(arrays)
+        except (ConfigError, KeyError, ValueError, TypeError, IndexError) as e:
+            self.units = [Afdd(s, rows, self.layout.period_s) for _, s, rows in self._unit_settings]
+            self._upgrades.labels(self.name, "discarded").inc()
+            log.warning(
+                "%s: saved state (v%s) not used, this detector starts fresh (calibrating its offsets again): %s",
+                self.name,
+                "?" if version is None else version,
+                e,
+            )
+            return
+        if version != _VERSION:
+            self._upgrades.labels(self.name, "migrated").inc()
+            added = [n for n in NAMES if n not in SAVED_CONDITIONS[version]]
+            log.info(
+                "%s: saved state v%d migrated to v%d (%d AHUs: offsets and calibration kept; %s start as new)",
+                self.name,
+                version,
+                _VERSION,
+                len(self.units),
+                ", ".join(added),
+            )
+
+    def moved_subjects(self) -> IntArray | None:
+        """After restoring an older version's state: the subject each saved one is now (``MovesSubjects``)."""
+        return self._moved
+
+    def _restore_now(self, arrays: dict[str, np.ndarray]) -> None:
+        n = len(CONDITIONS)
+        restored = []
+        for u, (_, settings, rows) in enumerate(self._unit_settings):
+            unit = Afdd(settings, rows, self.layout.period_s)
+            offset, buf = arrays[f"offset{u}"].astype(float), arrays[f"buf{u}"].astype(float)
+            if offset.shape != unit.offset.shape or buf.shape != unit.buf.shape:
+                raise ValueError(f"AHU {u}: saved arrays of shapes {offset.shape}, {buf.shape}")
+            unit.offset, unit.buf = offset, buf
             unit.changes.extend(float(x) for x in arrays[f"changes{u}"])
             filled, state, since, frozen, cal_ticks = arrays[f"scalars{u}"].tolist()
             unit.filled, unit.state, unit.since, unit.frozen = int(filled), int(state), int(since), bool(frozen)
             unit.cal_ticks = int(cal_ticks)
-            unit.cal = [arrays[f"cal{u}_{i}"].astype(float).tolist() for i in range(len(CONDITIONS))]
+            unit.cal = [arrays[f"cal{u}_{i}"].astype(float).tolist() for i in range(n)]
             if unit.apar is not None and f"apar{u}" in arrays:
                 q_min, learning = arrays[f"apar{u}"].tolist()
                 unit.apar.q_min, unit.apar.learning = float(q_min), bool(learning)
                 unit.apar.reference = arrays[f"apar_ref{u}"].astype(float).tolist()
+            restored.append(unit)
+        self.units = restored  # all or nothing: a state that fails halfway leaves no AHU half restored
+
+
+def _migrated(arrays: dict[str, np.ndarray], units: int, saved: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """An older state's arrays as this version has them: per-condition arrays in today's places, the others empty.
+
+    Lossless: every array of the older version keeps its values; what later versions added (the APAR
+    and OAL conditions' offsets and calibration, APAR's learned minimum) is what a new detector starts with.
+    """
+    now = _conditions_now(saved)
+    out = dict(arrays)
+    for u in range(units):
+        old = arrays[f"offset{u}"]
+        if old.shape != (len(saved),):
+            raise ValueError(f"AHU {u}: that version's state has {len(saved)} offsets, this one {old.shape}")
+        offset = np.zeros(len(CONDITIONS))
+        offset[now] = old
+        out[f"offset{u}"] = offset
+        cal = {int(i): arrays[f"cal{u}_{j}"] for j, i in enumerate(now)}
+        for i in range(len(CONDITIONS)):
+            out[f"cal{u}_{i}"] = cal.get(i, np.zeros(0))
+    return out
+
+
+def _subjects_now(units: int, saved: tuple[str, ...]) -> IntArray:
+    """Per subject of an older version's detector of ``units`` AHUs: its subject now."""
+    per_unit = np.array([NAMES.index(n) for n in dict.fromkeys(saved)], dtype=np.intp)
+    return (np.arange(units, dtype=np.intp)[:, None] * len(NAMES) + per_unit[None, :]).ravel()
 
 
 def _units(ctx: BuildContext) -> list[tuple[str, AfddSettings, dict[str, int]]]:

@@ -27,9 +27,10 @@ from __future__ import annotations
 import io
 import json
 import math
-from collections.abc import Sequence
+import zipfile
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, overload
+from typing import Any, Protocol, overload, runtime_checkable
 
 import numpy as np
 
@@ -173,6 +174,16 @@ class Tick:
         return tuple(
             Contributor(tag=lay.tags[i], score=s, residual_z=z)
             for i, s, z in zip(top, r.surprise[top].tolist(), r.z[top].tolist(), strict=True)
+        )
+
+    def explain_tag(self, row: int, magnitude: float, limit: float = math.nan) -> Explanation:
+        """A per-tag alert's numbers: filed under the row's tag, with its observation and its asset's contributors."""
+        return Explanation(
+            tag=self.layout.tags[row],
+            obs=self.obs(row),
+            contributors=self.contributors(row),
+            magnitude=magnitude,
+            limit=limit,
         )
 
     def ranked(self, rows: Sequence[int]) -> list[int]:
@@ -347,15 +358,44 @@ def pack(kind: str, version: int, arrays: dict[str, np.ndarray], meta: dict[str,
 
 def unpack(blob: bytes, kind: str, version: int) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """The arrays and meta :func:`pack` stored; a blob of another detector or version is a clear error."""
-    with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
-        arrays = {k: archive[k] for k in archive.files}
-    header = json.loads(arrays.pop("__header__").tobytes().decode())
-    if header.get("format") != STATE_FORMAT or header.get("detector") != kind or header.get("version") != version:
+    _, arrays, meta = unpack_versions(blob, kind, (version,))
+    return arrays, meta
+
+
+def unpack_versions(
+    blob: bytes, kind: str, versions: Collection[int]
+) -> tuple[int, dict[str, np.ndarray], dict[str, Any]]:
+    """:func:`unpack` for a detector that still reads older versions of its state: also which version it is.
+
+    A blob that is not an archive :func:`pack` wrote is a :class:`ConfigError` too, never another exception.
+    """
+    try:
+        with np.load(io.BytesIO(blob), allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+        header = json.loads(arrays.pop("__header__").tobytes().decode())
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise ConfigError(f"detector state of {kind!r} is not a saved state: {e}") from None
+    version = header.get("version")
+    if header.get("format") != STATE_FORMAT or header.get("detector") != kind or version not in versions:
+        readable = "/".join(f"v{v}" for v in sorted(versions))
         raise ConfigError(
-            f"detector state of {header.get('detector')!r} v{header.get('version')} "
-            f"(format {header.get('format')}) cannot restore {kind!r} v{version}"
+            f"detector state of {header.get('detector')!r} v{version} "
+            f"(format {header.get('format')}) cannot restore {kind!r} {readable}"
         )
-    return arrays, dict(header["meta"])
+    return int(version), arrays, dict(header["meta"])
+
+
+@runtime_checkable
+class MovesSubjects(Protocol):
+    """A detector whose restored state was of an older version with its subjects elsewhere.
+
+    The stage moves the saved alert life cycle (:meth:`~..alerting.AlertCycle.restore`) with them, so
+    alerts open in the saved state stay open and the subjects the new version added start fresh.
+    """
+
+    def moved_subjects(self) -> IntArray | None:
+        """Per saved subject: its subject now (None: the restored state had them where they are)."""
+        ...
 
 
 class Suffixed(Sequence[str]):

@@ -91,13 +91,7 @@ class DistributionDetector:
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         window = next(iter(self.shifts.values())).window
-        return Explanation(
-            tag=self.layout.tags[subject],
-            obs=tick.obs(subject),
-            contributors=tick.contributors(subject),
-            magnitude=float(self.r[subject]),
-            limit=float(window),
-        )
+        return tick.explain_tag(subject, float(self.r[subject]), float(window))
 
     def state(self) -> bytes:
         arrays: dict[str, np.ndarray] = {"previous": self.previous}

@@ -130,13 +130,7 @@ class HorizonDetector:
         """Nothing more to learn: the scale learned every ungated measured row while observing."""
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
-        return Explanation(
-            tag=self.layout.tags[subject],
-            obs=tick.obs(subject),
-            contributors=tick.contributors(subject),
-            magnitude=abs(float(self.z[subject])),
-            limit=float(self.h),
-        )
+        return tick.explain_tag(subject, abs(float(self.z[subject])), float(self.h))
 
     def state(self) -> bytes:
         arrays = {

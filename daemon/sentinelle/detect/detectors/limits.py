@@ -46,13 +46,7 @@ class LimitDetector:
         """Nothing to learn: a limit is configured."""
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
-        return Explanation(
-            tag=self.layout.tags[subject],
-            obs=tick.obs(subject),
-            contributors=tick.contributors(subject),
-            magnitude=float(findings.score[subject]),
-            limit=float(self.bound[subject]),
-        )
+        return tick.explain_tag(subject, float(findings.score[subject]), float(self.bound[subject]))
 
     def state(self) -> bytes:
         return pack(self.name, _VERSION, {})

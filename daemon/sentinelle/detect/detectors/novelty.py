@@ -15,7 +15,9 @@ probability like the residual's and the distribution change's; it joins the stag
 per-tag score by maximum all the same (``tag_score``), as chosen on NAB's tuning split
 (``bench/nab/tune_novelty.py``), and is rested with it (``detect.score_rest_steps``).  It
 does not join what the other detectors' flags compare (``tag_surprise``): its own flag
-level is ``detect.novelty_flag_score``.  The values seen are the gated ones
+level is ``detect.novelty_flag_score``.  A tag's range is its configured ``eu_low``/``eu_high``, else the one
+its source read (OPC-UA EURange, carried by the windows: ``WindowBatch.eu_low``), else learned online.
+The values seen are the gated ones
 (``tick.clean``): a gated tick moves nothing.  State: the ranges, counts, each tag's last
 cells and its contexts (the remembered ones, as keys and masks), saved by name.
 """
@@ -63,8 +65,25 @@ class NoveltyDetector:
             raise ConfigError(f"detect.novelty_*: {e}") from e
         self.score = np.full(lay.n, np.nan)
         self.spec = Spec.per_tag("contextual_novelty", ctx)
+        self.configured = self.novelty.fixed.copy()
+        """Rows whose range is configured (``eu_low``/``eu_high``): a range read from the source never replaces it."""
+        self._read_low: FloatArray | None = None
+        """The window's read ranges last taken (``WindowBatch.eu_low``, replaced as a whole when one changes)."""
+
+    def take_read_ranges(self, low: FloatArray | None, high: FloatArray | None) -> None:
+        """Fix the range of each row the source read one for (OPC-UA EURange), unless it is configured."""
+        if low is None or high is None or low is self._read_low:
+            return
+        self._read_low = low
+        nv = self.novelty
+        usable = ~self.configured & np.isfinite(low) & np.isfinite(high) & (low < high)
+        rows = np.flatnonzero(usable & ((nv.given_low != low) | (nv.given_high != high))).astype(np.int64)
+        if rows.size:
+            nv.give_range(rows, low[rows], high[rows])
 
     def observe(self, tick: Tick) -> Findings:
+        w = tick.batch.window
+        self.take_read_ranges(w.eu_low, w.eu_high)
         score = self.novelty.step(tick.clean, ~tick.gate)
         # detect.grace_period_steps holds for every per-tag score: nothing flags or scores before it.
         young = self.novelty.seen < self.grace
@@ -78,13 +97,7 @@ class NoveltyDetector:
         """Nothing more to learn: every value's contexts were learned while observing (they are the history)."""
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
-        return Explanation(
-            tag=self.layout.tags[subject],
-            obs=tick.obs(subject),
-            contributors=tick.contributors(subject),
-            magnitude=float(self.score[subject]),
-            limit=float(self.novelty.orders),
-        )
+        return tick.explain_tag(subject, float(self.score[subject]), float(self.novelty.orders))
 
     def state(self) -> bytes:
         # Saved as the per-row dicts of contexts were (version 1): each row's remembered contexts' keys and masks.
@@ -111,7 +124,12 @@ class NoveltyDetector:
         rows = np.repeat(np.arange(nv.n), arrays["sizes"])
         table = np.zeros_like(nv.table)
         table[rows, [slot_of[k] for k in keys]] = arrays["masks"]
-        # A configured range (the tag's eu_low / eu_high) is the configuration's, not the saved one.
+        # A configured range (the tag's eu_low / eu_high) is the configuration's, not the saved one; a range read
+        # from the source is given again at the next tick (its contexts move from the saved range then).
+        nv.fixed = self.configured.copy()
+        nv.given_low = np.where(nv.fixed, nv.given_low, np.nan)
+        nv.given_high = np.where(nv.fixed, nv.given_high, np.nan)
+        self._read_low = None
         nv.low = np.where(nv.fixed, nv.given_low, arrays["low"])
         nv.high = np.where(nv.fixed, nv.given_high, arrays["high"])
         nv.seen = arrays["seen"]

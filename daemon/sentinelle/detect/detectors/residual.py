@@ -104,12 +104,7 @@ class ResidualDetector:
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         lay = self.layout
         if not self.merged:
-            return Explanation(
-                tag=lay.tags[subject],
-                obs=tick.obs(subject),
-                contributors=tick.contributors(subject),
-                magnitude=abs(float(self._z[subject])),
-            )
+            return tick.explain_tag(subject, abs(float(self._z[subject])))
         rows = [r for r in lay.asset_rows[lay.asset_names[subject]] if self._flagged[r]]
         ranked = tick.ranked(rows)
         row = ranked[0] if tag is None else lay.row_of[tag]
