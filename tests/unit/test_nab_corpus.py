@@ -110,7 +110,8 @@ def test_evaluate_nab_command_writes_results_and_report(tmp_path: Path) -> None:
 
 
 def test_a_coarser_cadence_brings_holt_at_the_same_cadence_beside_holt_every_tick(tmp_path: Path) -> None:
-    from sentinelle.evaluation.nab_stream import evaluate_nab, markdown, replay_corpus
+    from sentinelle.evaluation.nab_report import markdown
+    from sentinelle.evaluation.nab_stream import evaluate_nab, replay_corpus
 
     data, labels = _corpus(tmp_path)
     files = load_corpus(data, labels)
@@ -137,7 +138,8 @@ def test_a_coarser_cadence_brings_holt_at_the_same_cadence_beside_holt_every_tic
 
 
 def test_every_tick_runs_bring_no_extra_holt_row(tmp_path: Path) -> None:
-    from sentinelle.evaluation.nab_stream import evaluate_nab, markdown
+    from sentinelle.evaluation.nab_report import markdown
+    from sentinelle.evaluation.nab_stream import evaluate_nab
 
     data, labels = _corpus(tmp_path)
     files = load_corpus(data, labels)

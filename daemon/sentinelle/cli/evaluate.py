@@ -120,7 +120,8 @@ def _evaluate_nab(args: argparse.Namespace) -> int:
     import time
 
     from ..evaluation.nab_corpus import load_corpus
-    from ..evaluation.nab_stream import evaluate_nab, write_report
+    from ..evaluation.nab_report import write_report
+    from ..evaluation.nab_stream import evaluate_nab
 
     _setup_logging("INFO")
     data = args.data
