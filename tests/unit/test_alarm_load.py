@@ -22,6 +22,7 @@ from sentinelle.records import AlertEvent
 from sentinelle.settings import TagSettings
 
 from .detect_helpers import OPERATOR_LOAD_OFF, batch, feed, noisy, stage
+from .event_helpers import alert_event
 
 SCHEMA = Draft202012Validator(
     json.loads((Path(__file__).resolve().parents[2] / "docs" / "alert-event.schema.json").read_text()),
@@ -191,26 +192,10 @@ def test_a_flood_waits_for_its_members_to_clear() -> None:
 
 
 def _ev(event: str, ts: float, kind: str, asset: str, subject: str, reactivations: int = 0) -> AlertEvent:
-    return AlertEvent(
-        event,  # type: ignore[arg-type]
-        f"{asset}/{subject}/{kind}/{int(ts)}",
-        kind,  # type: ignore[arg-type]
-        asset,
-        subject,
-        "warning",
-        ts,
-        ts,
-        None,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        "",
-        "",
-        subject=subject,
-        reactivations=reactivations,
-    )
+    return alert_event(
+        event=event, alert_id=f"{asset}/{subject}/{kind}/{int(ts)}", kind=kind, asset=asset, tag=subject,
+        start_ts=ts, event_ts=ts, subject=subject, reactivations=reactivations,
+    )  # fmt: skip
 
 
 def test_kpis_on_a_hand_made_event_list() -> None:

@@ -38,6 +38,8 @@ from sentinelle.evaluation.replay import Recording, replay, replay_settings
 from sentinelle.records import AlertEvent, AlertEventType
 from sentinelle.settings import DetectSettings
 
+from .event_helpers import alert_event
+
 T0 = 1_700_000_000.0
 
 
@@ -88,24 +90,10 @@ def test_overlapping_fault_windows_are_merged_for_exposure() -> None:
 
 def _event(kind: AlertEventType, alert_id: str, start: float, ts: float) -> AlertEvent:
     end = ts if kind == "cleared" else None
-    return AlertEvent(
-        kind,
-        alert_id,
-        "limit_high",
-        "p",
-        "p.t",
-        "critical",
-        start,
-        ts,
-        end,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        "",
-        "",
-    )
+    return alert_event(
+        event=kind, alert_id=alert_id, asset="p", tag="p.t", subject="", severity="critical", start_ts=start,
+        event_ts=ts, end_ts=end,
+    )  # fmt: skip
 
 
 def test_alert_spans_pair_openings_and_clearings() -> None:

@@ -7,27 +7,11 @@ import pytest
 from sentinelle.evaluation.lbnl import VIEWS, DayResult, with_the_rest
 from sentinelle.records import AlertEvent
 
+from .event_helpers import alert_event
+
 
 def _ev(kind: str, subject: str) -> AlertEvent:
-    return AlertEvent(
-        "opened",
-        f"a/{subject}/{kind}",
-        kind,  # type: ignore[arg-type]
-        "a",
-        "a.sat",
-        "warning",
-        0.0,
-        0.0,
-        None,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        0.0,
-        "",
-        "",
-        subject=subject,
-    )
+    return alert_event(kind=kind, asset="a", tag="a.sat", subject=subject)
 
 
 def test_views_split_one_replays_alerts_by_what_raised_them() -> None:
