@@ -18,7 +18,7 @@ import torch
 
 from sentinelle.evaluation.history_data import load_sources
 from sentinelle.forecast.model import pinball_loss
-from sentinelle.records import BoolArray, FloatArray
+from sentinelle.records import BoolArray
 from sentinelle.settings import CsvWideSource, FinetuneSettings
 from sentinelle.training.censored import (
     HeldTargets,
@@ -28,26 +28,14 @@ from sentinelle.training.censored import (
 from sentinelle.training.finetune import finetune
 from sentinelle.training.finetune_data import tracks
 
+from .deadband_helpers import compress
+
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 LEVELS = (0.1, 0.5, 0.9)
 SIGMA = 0.1
 DEADBAND = 2.5 * SIGMA  # the deadband report's export: 2.5 sensor-noise sigmas
 TAG = "pump1.temp_c"
 T0 = 1_767_225_600.0
-
-
-def _compress(x: FloatArray, deadband: float = DEADBAND) -> tuple[FloatArray, BoolArray]:
-    """A historian's export on a regular grid: a value is written once it moved past the deadband, else held."""
-    out = np.empty_like(x)
-    held = np.zeros(len(x), dtype=bool)
-    last = float(x[0])
-    for i, v in enumerate(x.tolist()):
-        if i and abs(v - last) <= deadband:
-            held[i] = True
-        else:
-            last = v
-        out[i] = last
-    return out, held
 
 
 def _loss(q: float, lo: float, hi: float, mode: HeldTargets, levels: tuple[float, ...] = (0.9,)) -> float:
@@ -121,7 +109,7 @@ def _fitted_band(mode: HeldTargets, seed: int = 0, n: int = 4000) -> float:
     interval loss, as fine-tuning fits the adapter (one free quantile per level instead of a network).
     """
     x = 10.0 + np.random.default_rng(seed).normal(0.0, SIGMA, n)
-    exported, held = _compress(x)
+    exported, held = compress(x, DEADBAND)
     lo, hi = target_bounds(exported[1:] - exported[:-1], held[1:], DEADBAND, mode)  # next value − last exported
     q = torch.zeros(1, len(LEVELS), 1, requires_grad=True)
     opt = torch.optim.Adam([q], lr=0.02)
@@ -139,7 +127,7 @@ def test_the_band_fitted_to_a_compressed_export() -> None:
     wider than the band the next value really has around the last exported one (the empirical one, from the
     uncompressed values); held points as intervals bring it back within the deadband."""
     x = 10.0 + np.random.default_rng(0).normal(0.0, SIGMA, 4000)
-    exported, _ = _compress(x)
+    exported, _ = compress(x, DEADBAND)
     true_step = x[1:] - exported[:-1]
     true_band = float(np.quantile(true_step, 0.9) - np.quantile(true_step, 0.1))
     skip, uniform, nearest = (_fitted_band(m) for m in ("skip", "uniform", "nearest"))
@@ -156,7 +144,7 @@ def _wide_export(path: Path, n: int = 400) -> BoolArray:
     """A compressed wide CSV (an empty cell: held) of a noisy tag with a slow cycle; its held mask."""
     t = np.arange(n)
     x = 8.0 + 0.5 * np.sin(2 * np.pi * t / 96) + np.random.default_rng(1).normal(0.0, SIGMA, n)
-    exported, held = _compress(x)
+    exported, held = compress(x, DEADBAND)
     lines = ["Date;Température (°C)"]
     for k in range(n):
         cell = "" if held[k] else f"{exported[k]:.6f}"

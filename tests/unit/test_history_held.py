@@ -37,6 +37,8 @@ from sentinelle.settings import (
 from sentinelle.training.finetune_data import tracks
 from sentinelle.windows import Windows
 
+from .deadband_helpers import compress
+
 LEVELS = (0.1, 0.5, 0.9)
 Z90 = 1.2815515655446004
 SIGMA = 0.1
@@ -48,20 +50,6 @@ STEPS = 3000
 
 def noisy(seed: int, n: int = STEPS) -> FloatArray:
     return np.asarray(10.0 + np.random.default_rng(seed).normal(0.0, SIGMA, n), dtype=np.float64)
-
-
-def compress(x: FloatArray, deadband: float = DEADBAND) -> tuple[FloatArray, np.ndarray]:
-    """The held series and its held mask: a value is written once it moved past the deadband from the last written."""
-    out = np.empty_like(x)
-    held = np.zeros(len(x), dtype=bool)
-    last = x[0]
-    for i, v in enumerate(x.tolist()):
-        if i and abs(v - last) <= deadband:
-            held[i] = True
-        else:
-            last = v
-        out[i] = last
-    return out, held
 
 
 def follow_forecast(context: FloatArray) -> FloatArray:
@@ -102,7 +90,7 @@ def learned_spread(
 
 def test_widen_teaches_a_spread_close_to_the_live_one_and_off_far_too_small() -> None:
     x = noisy(1)
-    held_values, held = compress(x)
+    held_values, held = compress(x, DEADBAND)
     assert 0.6 < held.mean() < 0.95  # mostly held, as a compressed export is
     live, _ = learned_spread(scorer("off"), x, None, None)
     assert live == pytest.approx(SIGMA * np.sqrt(2.0), rel=0.3)  # the follow forecaster's residual: two noises
@@ -113,7 +101,7 @@ def test_widen_teaches_a_spread_close_to_the_live_one_and_off_far_too_small() ->
 
 
 def test_skip_learns_only_changed_slots_and_widen_learns_every_slot() -> None:
-    held_values, held = compress(noisy(2))
+    held_values, held = compress(noisy(2), DEADBAND)
     _, n_skip = learned_spread(scorer("skip"), held_values, held, DEADBAND)
     _, n_widen = learned_spread(scorer("widen"), held_values, held, DEADBAND)
     changed = int((~held[1:]).sum())
@@ -126,7 +114,7 @@ def test_skip_learns_only_changed_slots_and_widen_learns_every_slot() -> None:
 
 def test_widen_without_a_deadband_skips_held_slots() -> None:
     """A tag held through the whole export has no deadband estimate: nothing to widen by, so held is skipped."""
-    held_values, held = compress(noisy(6))
+    held_values, held = compress(noisy(6), DEADBAND)
     _, n_skip = learned_spread(scorer("skip"), held_values, held, DEADBAND)
     _, n_unknown = learned_spread(scorer("widen"), held_values, held, 0.0)
     _, n_widen = learned_spread(scorer("widen"), held_values, held, DEADBAND)
@@ -222,7 +210,7 @@ def _backfill(source: CsvWideSource | CsvEventsSource, mode: str, n: int, period
 def test_backfill_from_either_export_learns_as_history_held_says(tmp_path: Path, fmt: str) -> None:
     n, period = 1500, 60.0
     x = noisy(4, n)
-    _, held = compress(x)
+    _, held = compress(x, DEADBAND)
     wide, events = _write_exports(tmp_path, x, held, period)
     tag_map = {"Température (°C)": TAG}
     source: CsvWideSource | CsvEventsSource = (
@@ -282,7 +270,7 @@ def test_asset_warm_up_widened_by_the_deadband() -> None:
 def test_finetune_keeps_held_points_in_contexts_and_out_of_the_unit_scores(tmp_path: Path) -> None:
     n, period = 200, 60.0
     x = noisy(5, n)
-    _, held = compress(x)
+    _, held = compress(x, DEADBAND)
     wide, _ = _write_exports(tmp_path, x, held, period)
     (series,) = load_sources([CsvWideSource(path=wide, date_column="Date", tag_map={"Température (°C)": TAG})],
                              periods={TAG: period})  # fmt: skip
@@ -331,7 +319,7 @@ def _first_fault_alert(history: str | None, weight_steps: float, live_steps: int
     detect = DetectStage((tag,), s, Metrics(CollectorRegistry()))
     t = 0
     if history is not None:
-        values, held = compress(noisy(7, 3000))
+        values, held = compress(noisy(7, 3000), DEADBAND)
         with detect.replaying_history({TAG: DEADBAND}):
             for v, h in zip(values.tolist(), held.tolist(), strict=True):
                 detect.process(_fixed_fault_batch(t, v, h))
@@ -362,7 +350,7 @@ def test_held_history_does_not_delay_a_fault_on_the_live_days() -> None:
 def test_history_weight_counts_only_for_rows_with_held_slots() -> None:
     """An uncompressed replay (no held slot) keeps all its weight; a held one counts weight / held share."""
     sc = scorer("widen")
-    held_values, held = compress(noisy(9, 1200))
+    held_values, held = compress(noisy(9, 1200), DEADBAND)
     learned_spread(sc, held_values, held, DEADBAND)
     sc.history_held_weight_steps = 100.0
     share = float(sc._replay_held[0] / sc._replay_learned[0])
@@ -402,7 +390,7 @@ def _first_relation_alert(history: bool, weight_steps: float, live_steps: int = 
 
     t = 0
     if history:
-        (hx, mx), (hy, my) = (compress(v) for v in plant(10, 3000))
+        (hx, mx), (hy, my) = (compress(v, DEADBAND) for v in plant(10, 3000))
         with detect.replaying_history({"a.x": DEADBAND, "a.y": DEADBAND}):
             for k in range(3000):
                 detect.process(batch(t, (float(hx[k]), float(hy[k])), np.array([mx[k], my[k]])))
