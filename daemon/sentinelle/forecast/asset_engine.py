@@ -25,6 +25,11 @@ measured too: better on pump degradation, G times the cost.
 stands for the next R − 1.  The model costs about 22 ms of CPU per 7-tag asset and slot;
 a slow fault's residual needs no fresher reference than a few slots.
 
+**Adapted to one plant** (``adapter``: a folder written by
+:func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA weights are checked
+against the base's hash and layers (:func:`~.adapters.read_adapter`) and merged into the
+weights once at load, so an adapted estimate costs what a plain one does.
+
 Loading errors are :class:`~sentinelle.errors.ModelError` naming the file, as
 for the univariate model (:func:`~.engine.load_model`).
 """
@@ -44,6 +49,7 @@ from ..errors import ModelError
 from ..records import FloatArray, WindowBatch
 from .asset_model import SentinelleAssetModel
 from .engine import CONFIG_FILE, _level_weights, _pick_device, _pick_dtype, load_model
+from .model import SentinelleTSModel
 from .tokenizer import TSTokenizer
 
 MIN_SEEN_FRACTION = 0.25
@@ -79,6 +85,7 @@ class AssetForecaster:
         max_batch: int = 128,
         mask_recent_steps: int = 0,
         every_steps: int = 1,
+        adapter: Path | None = None,
     ) -> None:
         self.path = Path(path)
         self.levels = tuple(levels)
@@ -87,7 +94,10 @@ class AssetForecaster:
         self.max_batch = max_batch
         self._device = _pick_device(device)
         loaded = load_model(self.path, self._device, _pick_dtype(dtype, self._device), SentinelleAssetModel)
+        if adapter is not None:
+            loaded = _merged(self.path, Path(adapter), loaded)
         self.model = cast(SentinelleAssetModel, loaded)
+        self.adapter = None if adapter is None else Path(adapter)
         self.config = self.model.config
         if not self.config.group_attention:
             raise ModelError(f"{self.path / CONFIG_FILE}: not an asset model (group_attention is false)")
@@ -226,3 +236,16 @@ class AssetForecaster:
         bad = ~np.isfinite(q).all(axis=(1, 2)) | ~np.isfinite(e).all(axis=1)
         q[bad], e[bad] = np.nan, np.nan
         return q.reshape(n, g, -1, horizon), e.reshape(n, g, -1)
+
+
+def _merged(base: Path, adapter: Path, model: SentinelleTSModel) -> SentinelleTSModel:
+    """``model`` (the checkpoint in ``base``) with the adapter folder's LoRA weights merged in."""
+    from .adapters import BASE_WEIGHTS_FILE, attach, file_sha256, read_adapter  # peft only when asked for
+
+    files = read_adapter(adapter, file_sha256(base / BASE_WEIGHTS_FILE), model)
+    peft_model = attach(model, files, "default")
+    peft_model.set_adapter("default")
+    merged = peft_model.merge_and_unload()
+    if not isinstance(merged, SentinelleTSModel):  # pragma: no cover - peft returns the base module
+        raise ModelError(f"{adapter}: merging the adapter did not give the asset model back")
+    return merged
