@@ -29,6 +29,8 @@ from sentinelle.metrics import Metrics
 from sentinelle.settings import CsvEventsSource, CsvWideSource, ForecastSettings, load_settings
 from sentinelle.windows import Windows
 
+from .model_helpers import small_asset_checkpoint
+
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z: the export's period, long before "now"
 PERIOD_S = 60.0
@@ -290,3 +292,21 @@ def test_backfill_range_is_validated() -> None:
         load_settings(
             None, tags=[], history={"backfill_from": "2025-01-02T00:00:00Z", "backfill_until": "2025-01-01T00:00:00Z"}
         )
+
+
+def test_finetune_asset_model_adapts_the_asset_model_on_the_configured_tags_together(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``finetune --asset-model``: the asset model's adapter, from the same configured export, in its own folder,
+    its manifest recording the estimate's error before and after on the newest part of the export."""
+    config = _config(tmp_path, _wide_source(tmp_path))
+    base = small_asset_checkpoint(tmp_path / "asset")
+    rc = main(["finetune", "--config", str(config), "--asset", "pump1", "--asset-model", "--base", str(base)])
+    assert rc == 0
+    manifest = json.loads((tmp_path / "adapters" / "pump1.asset_model" / "manifest.json").read_text("utf-8"))
+    assert manifest["kind"] == "asset_model"
+    assert manifest["tags"] == ["pump1.flow_m3h", "pump1.temp_c"]
+    v = manifest["validation"]
+    assert v["after"]["estimate_mae"] > 0 and v["before"]["estimate_mae"] > 0
+    assert "estimate MAE" in capsys.readouterr().out
+    assert not (tmp_path / "adapters" / "pump1").exists()  # the univariate adapter's folder is not touched

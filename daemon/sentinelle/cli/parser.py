@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (finetune.max_minutes)")
     fin.add_argument("--steps", type=int, default=None, help="most optimizer steps (finetune.max_steps)")
     fin.add_argument("--season", type=int, default=None, help="season of the validation MASE, steps")
+    fin.add_argument(
+        "--asset-model",
+        action="store_true",
+        help="adapt the asset model (forecast.asset_model_path, or --base) to the asset's couplings instead: its "
+        "estimate of each tag from the others; default folder <adapters_dir>/<asset>.asset_model",
+    )
     fin.add_argument("--no-progress", action="store_true", help="no progress bar (logs only)")
 
     bt = sub.add_parser(

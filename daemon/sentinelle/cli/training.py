@@ -54,7 +54,7 @@ def _finetune(args: argparse.Namespace) -> int:
     if out is None:
         if settings.forecast.adapters_dir is None:
             raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")
-        out = settings.forecast.adapters_dir / asset
+        out = settings.forecast.adapters_dir / (f"{asset}.asset_model" if args.asset_model else asset)
     overrides: dict[str, Any] = {}
     if args.max_minutes is not None:
         overrides["max_minutes"] = args.max_minutes
@@ -85,6 +85,9 @@ def _finetune(args: argparse.Namespace) -> int:
     if not series:
         raise ConfigError("no data between --from and --until", field="data")
     from ..errors import ModelError
+
+    if args.asset_model:
+        return _finetune_asset_model(args, settings.forecast.asset_model_path, series, ft, asset, out)
     from ..training.finetune import finetune
 
     try:
@@ -107,5 +110,35 @@ def _finetune(args: argparse.Namespace) -> int:
         f"validation ({result.validation_windows} windows) MASE {b['mase']:.3f} -> {a['mase']:.3f}, "
         f"WQL {b['wql']:.4f} -> {a['wql']:.4f} (base -> adapted)"
         + ("" if result.improved else "; no improvement: the adapter is a no-op")
+    )
+    return EXIT_OK
+
+
+def _finetune_asset_model(
+    args: argparse.Namespace, configured: Any, series: list[Any], ft: Any, asset: str, out: Any
+) -> int:
+    """``finetune --asset-model``: a LoRA adapter of the asset model on the asset's tags together (the newest
+    ``finetune.validation_fraction`` kept for validation); prints the estimate's error before and after."""
+    base = args.base if args.base is not None else configured
+    if base is None:
+        raise ConfigError(
+            "set forecast.asset_model_path in the config or give --base", field="forecast.asset_model_path"
+        )
+    from ..errors import ModelError
+    from ..training.asset_finetune import finetune_asset, split_history
+
+    train, validation = split_history(series, ft.validation_fraction)
+    try:
+        manifest = finetune_asset(base, [train], [validation], ft, asset=asset, out_dir=out)
+    except ModelError as e:
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    v, t = manifest["validation"], manifest["training"]
+    b, a = v["before"], v["after"]
+    print(
+        f"asset-model adapter for {asset} saved in {out}: {t['steps']} steps ({t['stopped_by']}), best step "
+        f"{t['best_step']}; validation ({v['windows']} windows) estimate MAE {b['estimate_mae']:.4g} -> "
+        f"{a['estimate_mae']:.4g}, pinball {b['estimate_pinball']:.4f} -> {a['estimate_pinball']:.4f} (base -> adapted)"
+        + ("" if v["improved"] else "; no improvement: the adapter is a no-op")
     )
     return EXIT_OK

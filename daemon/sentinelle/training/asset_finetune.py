@@ -53,6 +53,7 @@ import torch
 from peft import LoraConfig, PeftModel
 
 from ..errors import ConfigError
+from ..evaluation.datasets import Series
 from ..forecast.adapters import base_fingerprint, save_adapter, wrap_for_training
 from ..forecast.asset_model import SentinelleAssetModel
 from ..forecast.engine import load_model
@@ -62,13 +63,14 @@ from ..settings import FinetuneSettings
 from .asset_corpus import AssetBatch
 from .asset_train import Tensors, to_tensors
 
-__all__ = ["AssetStretch", "finetune_asset", "windows"]
+__all__ = ["AssetStretch", "finetune_asset", "split_history", "windows"]
 
 log = logging.getLogger(__name__)
 
 ADAPTER_NAME = "default"
 HORIZON_STEPS = 16
-"""Forecast steps in the training loss (as :class:`~.asset_train.AssetRecipe`'s pretraining)."""
+"""Forecast steps in the training loss (as :class:`~.asset_train.AssetRecipe`'s pretraining; fewer if the model's
+horizon is shorter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +100,39 @@ def windows(stretch: AssetStretch, origins: Sequence[int], context: int, horizon
     return AssetBatch(ctx, fut, mask)
 
 
+def split_history(series: Sequence[Series], validation_fraction: float) -> tuple[AssetStretch, AssetStretch]:
+    """An asset's tags (regular grids of one period) on one common grid, cut in time: the oldest part for
+    training, the newest ``validation_fraction`` for validation (what ``sentinelle finetune --asset-model``
+    does with an export; a caller who knows its good periods passes stretches instead).
+
+    >>> ts = np.arange(10.0) * 60
+    >>> a = Series("a", "x", np.arange(10.0), ts, 60.0)
+    >>> b = Series("b", "x", np.arange(10.0)[2:], ts[2:], 60.0)
+    >>> train, val = split_history([a, b], 0.2)
+    >>> train.tags, train.values.shape, val.values[:, 1].tolist()
+    (('a', 'b'), (8, 2), [8.0, 9.0])
+    """
+    if not series:
+        raise ConfigError("no tags to fine-tune the asset model on", field="data")
+    periods = {s.period_s for s in series}
+    if len(periods) != 1:
+        raise ConfigError(f"the asset's tags have different periods {sorted(periods)} s", field="data")
+    period = periods.pop()
+    start = min(float(s.timestamps[0]) for s in series if len(s.timestamps))
+    end = max(float(s.timestamps[-1]) for s in series if len(s.timestamps))
+    steps = round((end - start) / period) + 1
+    values = np.full((steps, len(series)), np.nan)
+    for j, s in enumerate(series):
+        values[np.rint((s.timestamps - start) / period).astype(np.int64), j] = s.values
+    cut = steps - round(validation_fraction * steps)
+    if cut < 2 or cut >= steps:
+        raise ConfigError(f"too little history ({steps} slots) to keep a validation part", field="data")
+    tags = tuple(s.name for s in series)
+    return AssetStretch("training", tags, values[:cut]), AssetStretch("validation", tags, values[cut:])
+
+
 def _validation(
-    stretches: Sequence[AssetStretch], count: int, context: int, min_context: int, tokenizer: TSTokenizer
+    stretches: Sequence[AssetStretch], count: int, context: int, horizon: int, min_context: int, tokenizer: TSTokenizer
 ) -> tuple[list[Tensors], list[AssetBatch]]:
     """Evenly spaced origins over the validation stretches (``count`` in all), as tensors and in the tags' units."""
     per = max(1, count // len(stretches))
@@ -108,7 +141,7 @@ def _validation(
         n = len(s.values)
         origins = np.unique(np.linspace(min_context, n - 1, per).astype(int)).tolist()
         for part in range(0, len(origins), 32):
-            b = windows(s, origins[part : part + 32], context, HORIZON_STEPS)
+            b = windows(s, origins[part : part + 32], context, horizon)
             tensors.append(to_tensors(b, tokenizer))
             raw.append(b)
     return tensors, raw
@@ -187,11 +220,12 @@ def _run(
     context = config.context_length - 1  # the replay's estimate reads the window less its newest slot
     tokenizer = TSTokenizer(config.vocab_size, config.token_limit)
     median = list(config.quantile_levels).index(0.5)
+    horizon = min(HORIZON_STEPS, config.horizon)
     origins = [(i, o) for i, s in enumerate(train) for o in range(settings.min_context_steps, len(s.values))]
     if not origins:
         raise ConfigError(f"the training stretches are shorter than {settings.min_context_steps} steps", field="data")
     val_t, val_raw = _validation(
-        validation, settings.validation_windows, context, settings.min_context_steps, tokenizer
+        validation, settings.validation_windows, context, horizon, settings.min_context_steps, tokenizer
     )
     lora = LoraConfig(
         r=settings.rank,
@@ -238,7 +272,7 @@ def _run(
             stopped_by = "time_budget"
             break
         picks = rng.integers(0, len(origins), settings.batch_size)
-        parts = [windows(train[origins[k][0]], [origins[k][1]], context, HORIZON_STEPS) for k in picks.tolist()]
+        parts = [windows(train[origins[k][0]], [origins[k][1]], context, horizon) for k in picks.tolist()]
         batch = AssetBatch(
             np.concatenate([p.context for p in parts]),
             np.concatenate([p.future for p in parts]),
