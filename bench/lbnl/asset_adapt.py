@@ -37,7 +37,8 @@ into ``asset_adapt_tuning.json``; ``score --split heldout`` then applies it unch
 any-alert rule (``T`` = 1, today's).  Known bias, accepted: the tuning fault-free days other than the validation
 days were the adapters' training data, so their counts are in-sample (lower), which makes ``T`` lower than
 out-of-sample days would — it errs toward flagging more held-out fault-free days, not fewer.
-The held-out days are scored once, after the tuning run.
+The held-out days are scored once, after the tuning run.  ``--unadapted`` runs the same two steps with the
+shipped asset model (its own ``T`` from its own tuning run), so that the rule is compared like with like.
 
     PYTHONPATH=daemon SENTINELLE_DATA_DIR=../shared/data nice -n 10 python bench/lbnl/asset_adapt.py finetune
     ... asset_adapt.py score --split tuning ; ... asset_adapt.py score --split heldout
@@ -126,9 +127,7 @@ def _finetune(days: list[Day]) -> None:
     MANIFESTS.mkdir(parents=True, exist_ok=True)
     for name, files in GROUPS.items():
         chosen = fault_free_tuning(days, files)
-        stretch = [
-            AssetStretch(f"{d.file}/{d.date}", tuple(t.split(".", 1)[1] for t in d.tags), d.values) for d in chosen
-        ]
+        stretch = [AssetStretch(f"{d.file}/{d.date}", _columns(d), d.values) for d in chosen]
         manifest = finetune_asset(
             asset_checkpoint(), stretch[:-1], stretch[-1:], settings, asset=name, out_dir=ADAPTERS / name
         )
@@ -140,13 +139,15 @@ def _finetune(days: list[Day]) -> None:
 class PerAssetEstimator:
     """The asset model with each AHU's adapter: a window's rows go to the forecaster of their asset (file)."""
 
-    def __init__(self, every_steps: int) -> None:
+    def __init__(self, every_steps: int, adapted: bool = True) -> None:
         from sentinelle.forecast.asset_engine import AssetForecaster
         from sentinelle.settings import ForecastSettings
 
         levels = ForecastSettings().quantile_levels
         self.by_file = {
-            f: AssetForecaster(asset_checkpoint(), levels, every_steps=every_steps, adapter=ADAPTERS / name)
+            f: AssetForecaster(
+                asset_checkpoint(), levels, every_steps=every_steps, adapter=ADAPTERS / name if adapted else None
+            )
             for name, files in GROUPS.items()
             for f in files
         }
@@ -179,11 +180,12 @@ def _at(r: LbnlResult, t: int) -> dict[str, Any]:
     }
 
 
-def _score(days: list[Day], split: str) -> None:
+def _score(days: list[Day], split: str, adapted: bool) -> None:
     started = time.perf_counter()
     shared = SharedForecasters(model_threads=1)
-    est = CachedEstimator(PerAssetEstimator(EVERY))
-    tag = f"asset model adapted per AHU (estimates every {EVERY}) + holt"
+    est = CachedEstimator(PerAssetEstimator(EVERY, adapted))
+    which = "adapted per AHU" if adapted else "unadapted"
+    tag = f"asset model {which} (estimates every {EVERY}) + holt"
     results = lbnl.evaluate_lbnl_views(
         days,
         replay_settings("holt", DetectSettings(**_DETECT)),
@@ -199,7 +201,8 @@ def _score(days: list[Day], split: str) -> None:
         only_split=split,
         progress=lambda name: print(f"  {name} {time.perf_counter() - started:.0f} s", flush=True),
     )
-    tuning_file = OUT.with_name("asset_adapt_tuning.json")
+    suffix = "" if adapted else "_unadapted"
+    tuning_file = OUT.with_name(f"asset_adapt_tuning{suffix}.json")
     rows = []
     for r in results:
         row = _row(r) | {"alerts_per_day": {f"{d.file}/{d.date}": d.alerts_opened for d in r.days}}
@@ -212,7 +215,7 @@ def _score(days: list[Day], split: str) -> None:
         print(json.dumps({k: row[k] for k in ("label", "auc", "heldout", "day_flag")}), flush=True)
     manifests = {n: json.loads((MANIFESTS / f"{n}.json").read_text())["validation"] for n in GROUPS}
     write_result(
-        tuning_file if split == "tuning" else OUT.with_name("asset_adapt_heldout.json"),
+        tuning_file if split == "tuning" else OUT.with_name(f"asset_adapt_heldout{suffix}.json"),
         "lbnl_asset_model_adapted",
         "cpu",
         {"asset_estimate_every_steps": EVERY, "forecaster": "holt", "detect": _DETECT, "adapters": GROUPS},
@@ -227,13 +230,16 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("what", choices=("finetune", "score"))
     ap.add_argument("--split", choices=("tuning", "heldout"), default="tuning")
+    ap.add_argument(
+        "--unadapted", action="store_true", help="the shipped asset model, for the day-flag rule's own comparison"
+    )
     args = ap.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     days = lbnl.lbnl_days()
     if args.what == "finetune":
         _finetune(days)
     else:
-        _score(days, args.split)
+        _score(days, args.split, not args.unadapted)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,7 @@ def test_the_manifest_records_the_estimate_before_and_after_on_the_validation_st
     assert m["data"] == {"train": ["day1", "day2"], "validation": ["day3"]}
     assert m["tags"] == list(TAGS)
     v = m["validation"]
-    assert v["windows"] > 0
+    assert v["windows"] > 0 and v["persistence_mae"] > 0
     for key in ("estimate_pinball", "estimate_mae", "forecast_pinball"):
         assert np.isfinite(v["before"][key]) and np.isfinite(v["after"][key])
     assert len(v["after"]["estimate_mae_per_tag"]) == len(TAGS)

@@ -31,7 +31,8 @@ score) and every ``eval_every_steps``; early stopping, ``max_steps`` and
 The folder written is an ordinary adapter folder (:func:`~sentinelle.forecast.adapters.save_adapter`:
 config, weights, manifest with the base's hash); its manifest's ``validation``
 records the estimate's pinball and its median's mean absolute error in the tags'
-units (MAE, per tag too), **before and after**.
+units (MAE, per tag too), **before and after**, beside the MAE of the last value
+(``persistence_mae``: what knowing the other tags must beat).
 :class:`~sentinelle.forecast.asset_engine.AssetForecaster` takes it with ``adapter=``.
 
 Importing this module imports torch and peft.
@@ -175,6 +176,18 @@ def _score(
     }
 
 
+def _persistence_mae(raw: Sequence[AssetBatch]) -> float:
+    """The MAE of "now = the last value before" on the validation windows: what an estimate must beat to know
+    more than the tag's own last reading.
+
+    >>> s = AssetStretch("d", ("a",), np.array([[0.0], [1.0], [3.0]]))
+    >>> _persistence_mae([windows(s, [1, 2], context=2, horizon=1)])
+    1.5
+    """
+    err = np.concatenate([np.abs(b.future[:, :, 0] - b.context[:, :, -1]).ravel() for b in raw])
+    return round(float(np.nanmean(err)), 6)
+
+
 def finetune_asset(
     base: Path,
     train: Sequence[AssetStretch],
@@ -183,12 +196,14 @@ def finetune_asset(
     *,
     asset: str,
     out_dir: Path,
+    estimate_only: bool = False,
 ) -> dict[str, Any]:
     """Train a LoRA adapter of the asset checkpoint in ``base`` on ``train``, keep the weights best on
     ``validation``'s estimate pinball, save the adapter folder in ``out_dir``; return its manifest.
 
     Every stretch must have the same tags in the same order (one asset, or assets of one type whose tags
-    correspond).  Raises :class:`ConfigError` when there is nothing to train or validate on.
+    correspond).  ``estimate_only``: step on the estimate-now loss alone (the forecast's is still scored).
+    Raises :class:`ConfigError` when there is nothing to train or validate on.
     """
     if not train or not validation:
         raise ConfigError("an asset fine-tune needs at least one training and one validation stretch", field="data")
@@ -197,7 +212,7 @@ def finetune_asset(
         raise ConfigError(f"stretches with different numbers of tags: {sorted(width)}", field="data")
     threads = torch.get_num_threads()
     try:
-        return _run(Path(base), train, validation, settings, asset, Path(out_dir))
+        return _run(Path(base), train, validation, settings, asset, Path(out_dir), estimate_only)
     finally:
         torch.set_num_threads(threads)
 
@@ -209,6 +224,7 @@ def _run(
     settings: FinetuneSettings,
     asset: str,
     out_dir: Path,
+    estimate_only: bool,
 ) -> dict[str, Any]:
     started = time.monotonic()
     torch.set_num_threads(settings.threads)
@@ -282,7 +298,7 @@ def _run(
         labels = t.labels.clamp(-settings.label_clip, settings.label_clip)
         out = model(input_ids=t.ids, current=t.current, tag_mask=t.tag_mask, labels=labels)
         optimizer.zero_grad(set_to_none=True)
-        out.loss.backward()
+        (out.estimate_loss if estimate_only else out.loss).backward()
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         step += 1
@@ -307,6 +323,7 @@ def _run(
             "stopped_by": stopped_by,
             "seed": settings.seed,
             "batch_groups": settings.batch_size,
+            "loss": "estimate" if estimate_only else "forecast + estimate",
             "train_origins": len(origins),
             "wall_seconds": round(time.monotonic() - started, 1),
             "device": f"cpu ({settings.threads} threads, fp32)",
@@ -314,6 +331,7 @@ def _run(
         },
         "validation": {
             "windows": int(sum(len(b.context) for b in val_raw)),
+            "persistence_mae": _persistence_mae(val_raw),
             "before": before,
             "after": best,
             "improved": best_step > 0,
