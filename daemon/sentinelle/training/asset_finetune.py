@@ -18,10 +18,10 @@ next :data:`HORIZON_STEPS` steps, step 1 being "now" — and steps on asset pret
 :data:`BLIND_MASK_STEPS` slots masked) and trains the estimate only.  Validation (evenly spaced
 origins of the validation part, contexts may reach back into training: only the past) scores
 the three losses and, in the tags' units, the median estimate's MAE per tag, with and without the
-mask; it runs before the first step (the LoRA update starts at zero: the base model's score) and
-every ``eval_every_steps``; the best sum of the three losses is kept, with early stopping after
-``patience_evals`` validations without improvement, at ``max_steps`` or at the time budget.
-The manifest records the validation before and after.
+mask; it runs before the first step (the LoRA update starts at zero: the base model's score),
+every ``eval_every_steps`` and once more where the time budget stops it between two; the best
+sum of the three losses is kept, with early stopping after ``patience_evals`` validations without
+improvement, at ``max_steps`` or at the time budget.  The manifest records the validation before and after.
 
 Importing this module imports torch and peft.
 """
@@ -242,6 +242,20 @@ def _run(
     best_step, since_best, step = 0, 0, 0
     best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     log.info("finetune asset %s: %d tags, %d training origins; validation %s", asset, len(tags), len(origins), before)
+
+    def validate() -> bool:
+        """Score the current weights, keep them if best; True when patience has run out."""
+        nonlocal best, best_step, since_best, best_state
+        v = _evaluate(model, validation, levels, tags)
+        history.append({"step": step, "s": round(time.monotonic() - started, 1), **{k: v[k] for k in losses}})
+        log.info("finetune asset %s step %d: validation %s", asset, step, history[-1])
+        if v["total"] < best["total"] - 1e-9:
+            best, best_step, since_best = v, step, 0
+            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+            return False
+        since_best += 1
+        return since_best >= s.patience_evals
+
     while step < s.max_steps and time.monotonic() - started < budget:
         blind = rng.random() < BLIND_SHARE
         crop = _crops(values, rng.choice(origins, s.batch_size).tolist(), shape)
@@ -252,17 +266,10 @@ def _run(
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         step += 1
-        if step % s.eval_every_steps == 0:
-            v = _evaluate(model, validation, levels, tags)
-            history.append({"step": step, "s": round(time.monotonic() - started, 1), **{k: v[k] for k in losses}})
-            log.info("finetune asset %s step %d: validation %s", asset, step, history[-1])
-            if v["total"] < best["total"] - 1e-9:
-                best, best_step, since_best = v, step, 0
-                best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-            else:
-                since_best += 1
-                if since_best >= s.patience_evals:
-                    break
+        if step % s.eval_every_steps == 0 and validate():
+            break
+    if step % s.eval_every_steps:  # stopped between validations (the time budget): the last steps count too
+        validate()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name in best_state:
