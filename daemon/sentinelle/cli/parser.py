@@ -189,6 +189,13 @@ def build_parser() -> argparse.ArgumentParser:
         "carry their rows over from <out>/report.json (for a run that changed neither their code nor settings)",
     )
     ev.add_argument(
+        "--asset-adapter",
+        type=Path,
+        default=None,
+        help="skab: run the headline and the asset model's rows with this LoRA adapter of the asset model "
+        "(bench/skab/adapt_asset_model.py); every other row is carried over from <out>/report.json",
+    )
+    ev.add_argument(
         "--labels",
         type=Path,
         default=None,
