@@ -81,22 +81,29 @@ class AssetFinetuneResult:
 
 
 def aligned(series: Sequence[Series]) -> tuple[list[str], FloatArray]:
-    """The asset's tags as one (T, G) matrix; the series must share one grid (timestamps).
+    """The asset's tags as one (T, G) matrix on their common grid (NaN where a tag has no value).
+
+    The tags must share a period and their timestamps one lattice (spans may differ).
 
     >>> ts = np.arange(3.0)
-    >>> names, m = aligned([Series("a", "x", np.zeros(3), ts, 1.0), Series("b", "x", np.ones(3), ts, 1.0)])
-    >>> names, m.shape
-    (['a', 'b'], (3, 2))
+    >>> names, m = aligned([Series("a", "x", np.zeros(3), ts, 1.0), Series("b", "x", np.ones(2), ts[1:], 1.0)])
+    >>> names, m[:, 1].tolist()
+    (['a', 'b'], [nan, 1.0, 1.0])
     """
+    series = [s for s in series if len(s)]
     if not series:
         raise ConfigError("no series to fine-tune on", field="data")
-    first = series[0]
-    for s in series[1:]:
-        if s.timestamps.shape != first.timestamps.shape or not np.array_equal(s.timestamps, first.timestamps):
-            raise ConfigError(
-                f"{s.name}: not on the grid of {first.name}; the asset's tags must share one", field="data"
-            )
-    return [s.name for s in series], np.stack([np.where(np.isfinite(s.values), s.values, np.nan) for s in series], 1)
+    period = series[0].period_s
+    start = min(float(s.timestamps[0]) for s in series)
+    slots = [(s.timestamps - start) / period for s in series]
+    if any(s.period_s != period for s in series) or any(not np.allclose(k, np.round(k)) for k in slots):
+        raise ConfigError(
+            "the asset's tags must share one grid (period and phase) to be encoded together", field="data"
+        )
+    out = np.full((int(max(k[-1] for k in slots).round()) + 1, len(series)), np.nan)
+    for j, (s, k) in enumerate(zip(series, slots, strict=True)):
+        out[np.round(k).astype(int), j] = np.where(np.isfinite(s.values), s.values, np.nan)
+    return [s.name for s in series], out
 
 
 @dataclass(frozen=True, slots=True)
