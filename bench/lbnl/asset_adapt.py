@@ -2,7 +2,7 @@
 
 Written before any run; nothing below is changed after seeing a score.
 
-**Adapters** (``finetune``; :func:`sentinelle.training.asset_finetune.finetune_asset`): trained only on
+**Adapters** (``finetune``; :func:`sentinelle.training.asset_finetune_days.finetune_asset_days`): trained only on
 fault-free *tuning* days (``lbnl_days.split_of``), never a held-out day, never a faulted day — a day counts as
 fault-free only when LBNL's labels say so *and* the inventory (``FAULT_DAYS``) lists no fault for it (this drops
 MZVAV-2-1 2007-08-30, labelled fault-free but listed as the leak's stage 3).  Per AHU where it has enough days:
@@ -121,14 +121,14 @@ def _columns(day: Day) -> tuple[str, ...]:
 
 
 def _finetune(days: list[Day]) -> None:
-    from sentinelle.training.asset_finetune import AssetStretch, finetune_asset
+    from sentinelle.training.asset_finetune_days import AssetStretch, finetune_asset_days
 
     settings = FinetuneSettings(**SETTINGS)
     MANIFESTS.mkdir(parents=True, exist_ok=True)
     for name, files in GROUPS.items():
         chosen = fault_free_tuning(days, files)
         stretch = [AssetStretch(f"{d.file}/{d.date}", _columns(d), d.values) for d in chosen]
-        manifest = finetune_asset(
+        manifest = finetune_asset_days(
             asset_checkpoint(), stretch[:-1], stretch[-1:], settings, asset=name, out_dir=ADAPTERS / name
         )
         v = manifest["validation"]

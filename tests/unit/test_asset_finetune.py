@@ -1,29 +1,42 @@
-"""The asset model's per-asset fine-tune (training/asset_finetune.py) and an adapter merged at load (asset_engine)."""
+"""Per-asset adaptation of the asset model (training/asset_finetune.py) and its use by the asset engine."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
+import torch
+from peft import LoraConfig
 
-from sentinelle.errors import ConfigError
+from sentinelle.errors import ConfigError, ModelError
+from sentinelle.evaluation.datasets import Series
+from sentinelle.evaluation.skab_models import AssetModelUse, memo_path
+from sentinelle.forecast.adapters import base_fingerprint, save_adapter, wrap_for_training
 from sentinelle.forecast.asset_engine import AssetForecaster
+from sentinelle.forecast.asset_model import SentinelleAssetModel
 from sentinelle.settings import FinetuneSettings
-from sentinelle.training.asset_finetune import AssetStretch, finetune_asset, windows
+from sentinelle.training.asset_finetune import ASSET_TARGET_MODULES, aligned, finetune_asset
 
 from .model_helpers import small_asset_checkpoint
 
-TAGS = ("flow", "power", "temp")
+LEVELS = (0.1, 0.5, 0.9)
 
 
-def coupled(seed: int, steps: int = 160) -> AssetStretch:
-    """A random-walk flow, power = 3·flow, temperature = 20 − flow: each tag known from the others now."""
+def history(rows: int = 400, seed: int = 0) -> list[Series]:
+    """Three coupled tags on one grid: b = 2a, c = a + b, noisy."""
     rng = np.random.default_rng(seed)
-    flow = 50.0 + np.cumsum(rng.normal(0, 1, steps))
-    values = np.stack([flow, 3.0 * flow, 20.0 - flow], axis=1) + rng.normal(0, 0.05, (steps, 3))
-    return AssetStretch(f"day{seed}", TAGS, values)
+    a = 10.0 + np.cumsum(rng.normal(0, 0.1, rows))
+    ts = np.arange(rows, dtype=np.float64)
+    cols = (a, 2 * a, 3 * a)
+    return [Series(f"p.{n}", "x", c + rng.normal(0, 0.05, rows), ts, 1.0) for n, c in zip("abc", cols, strict=True)]
+
+
+def settings(steps: int, lr: float = 1e-3) -> FinetuneSettings:
+    return FinetuneSettings(
+        max_steps=steps, batch_size=4, eval_every_steps=2, patience_evals=50, validation_windows=8, learning_rate=lr
+    )
 
 
 @pytest.fixture(scope="module")
@@ -32,67 +45,70 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def adapted(base: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    out = tmp_path_factory.mktemp("adapter") / "plant"
-    settings = FinetuneSettings(
-        batch_size=8, max_steps=30, eval_every_steps=10, validation_windows=24, learning_rate=1e-2, threads=1
-    )
-    manifest = finetune_asset(base, [coupled(1), coupled(2)], [coupled(3)], settings, asset="plant", out_dir=out)
-    return out, manifest
+def adapter(base: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("adapters") / "p"
+    finetune_asset(base, history(), settings(6, lr=0.05), asset="p", out_dir=out, data_note="synthetic")
+    return out
 
 
-def test_windows_stay_inside_their_stretch() -> None:
-    s = AssetStretch("d", ("a", "b"), np.arange(20.0).reshape(10, 2))
-    b = windows(s, [0, 9], context=4, horizon=3)
-    assert np.isnan(b.context[0]).all()  # nothing before the stretch's first slot
-    assert b.future[0, 0].tolist() == [0.0, 2.0, 4.0]
-    assert b.context[1, 1].tolist() == [11.0, 13.0, 15.0, 17.0]
-    assert b.future[1, 1, 0] == 19.0 and np.isnan(b.future[1, 1, 1:]).all()  # nothing after its last
-    assert b.tag_mask.tolist() == [[False, False], [True, True]]
+def test_manifest_records_the_validation_before_and_after(adapter: Path) -> None:
+    manifest = json.loads((adapter / "manifest.json").read_text())
+    assert manifest["kind"] == "asset_model" and manifest["tags"] == ["p.a", "p.b", "p.c"]
+    before, after = manifest["validation"]["before"], manifest["validation"]["after"]
+    assert set(before["mae"]) == {"p.a", "p.b", "p.c"} and set(after["blind_mae"]) == set(before["mae"])
+    assert after["total"] <= before["total"]  # the best weights are kept; step 0 is the base model
+    assert [h["step"] for h in manifest["history"]] == [0, 2, 4, 6]
+    assert manifest["data"] == {"rows": 400, "validation_from_row": 320, "source": "synthetic"}
 
 
-def test_the_manifest_records_the_estimate_before_and_after_on_the_validation_stretch(
-    adapted: tuple[Path, dict[str, Any]],
-) -> None:
-    out, m = adapted
-    assert (out / "adapter_model.safetensors").is_file() and (out / "manifest.json").is_file()
-    assert m["data"] == {"train": ["day1", "day2"], "validation": ["day3"]}
-    assert m["tags"] == list(TAGS)
-    v = m["validation"]
-    assert v["windows"] > 0 and v["persistence_mae"] > 0
-    for key in ("estimate_pinball", "estimate_mae", "forecast_pinball"):
-        assert np.isfinite(v["before"][key]) and np.isfinite(v["after"][key])
-    assert len(v["after"]["estimate_mae_per_tag"]) == len(TAGS)
-    assert v["improved"] == (m["training"]["best_step"] > 0)
-    assert v["after"]["estimate_pinball"] <= v["before"]["estimate_pinball"]
-    # An untrained base on a plain linear coupling: thirty steps must find something.
-    assert v["improved"]
-    assert m["history"][0]["step"] == 0  # the base model's score comes first
+def random_adapter(base: Path, out: Path) -> Path:
+    """An adapter of ``base`` whose LoRA weights are all nonzero (a trained one may be a no-op: best step 0)."""
+    torch.manual_seed(1)
+    model = wrap_for_training(SentinelleAssetModel.from_pretrained(base), LoraConfig(r=2, lora_alpha=4,
+                              target_modules=list(ASSET_TARGET_MODULES)))  # fmt: skip
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    save_adapter(model, "default", out, {"base_model": base_fingerprint(base), "tags": ["p.a", "p.b", "p.c"]})
+    return out
 
 
-def test_the_merged_adapter_gives_the_estimates_the_manifest_scored(
-    base: Path, adapted: tuple[Path, dict[str, Any]]
-) -> None:
-    out, m = adapted
-    val = coupled(3)
-    origins = np.unique(np.linspace(32, 159, 24).astype(int)).tolist()  # the fine-tune's validation origins
-    b = windows(val, origins, context=63, horizon=1)
-    now = b.future[:, :, 0]
-
-    def mae(f: AssetForecaster) -> float:
-        est = f.forecast(b.context, 1, now).estimate[:, :, 1]
-        return float(np.mean(np.abs(est - now)))
-
-    plain = mae(AssetForecaster(base, (0.1, 0.5, 0.9)))
-    merged = mae(AssetForecaster(base, (0.1, 0.5, 0.9), adapter=out))
-    assert merged < plain
-    assert plain == pytest.approx(m["validation"]["before"]["estimate_mae"], rel=1e-3)
-    assert merged == pytest.approx(m["validation"]["after"]["estimate_mae"], rel=1e-3)
+def test_the_engine_merges_the_adapter(base: Path, tmp_path: Path) -> None:
+    """With an adapter the estimates move; without, they are the base's."""
+    adapter = random_adapter(base, tmp_path / "p")
+    ctx = np.stack([np.stack([s.values[:64] for s in history(seed=k)]) for k in range(2)])
+    now = ctx[:, :, -1] + 0.1
+    plain = AssetForecaster(base, LEVELS).forecast(ctx, 1, now).estimate
+    again = AssetForecaster(base, LEVELS).forecast(ctx, 1, now).estimate
+    adapted = AssetForecaster(base, LEVELS, adapter=adapter).forecast(ctx, 1, now).estimate
+    np.testing.assert_array_equal(plain, again)
+    assert np.isfinite(adapted).all() and not np.allclose(plain, adapted)
 
 
-def test_nothing_to_validate_on_or_mismatched_tags_are_refused(base: Path, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="validation"):
-        finetune_asset(base, [coupled(1)], [], FinetuneSettings(), asset="p", out_dir=tmp_path / "a")
-    narrow = AssetStretch("n", ("a", "b"), np.zeros((50, 2)))
-    with pytest.raises(ConfigError, match="numbers of tags"):
-        finetune_asset(base, [coupled(1)], [narrow], FinetuneSettings(), asset="p", out_dir=tmp_path / "a")
+def test_an_adapter_of_another_base_is_refused(adapter: Path, tmp_path: Path) -> None:
+    other = SentinelleAssetModel.from_pretrained(small_asset_checkpoint(tmp_path / "other"))
+    with torch.no_grad():
+        other.now_head.output_layer.bias.add_(1.0)
+    other.save_pretrained(tmp_path / "other")
+    with pytest.raises(ModelError, match="base model sha256"):
+        AssetForecaster(tmp_path / "other", LEVELS, adapter=adapter)
+
+
+def test_tags_on_different_grids_are_a_config_error() -> None:
+    a, b, _ = history()
+    shifted = Series("p.b", "x", b.values, b.timestamps + 0.5, 1.0)
+    with pytest.raises(ConfigError, match="grid"):
+        aligned([a, shifted])
+
+
+def test_too_short_a_history_is_a_config_error(base: Path, tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="too little history"):
+        finetune_asset(base, history(rows=20), settings(2), asset="p", out_dir=tmp_path / "x")
+
+
+def test_adapted_estimates_are_kept_apart_from_the_shipped_models(base: Path, tmp_path: Path) -> None:
+    """The prefill's memo of an adapted model is its own file (named by the adapter's weights)."""
+    adapter = random_adapter(base, tmp_path / "p")
+    plain, adapted = memo_path(tmp_path, AssetModelUse(0)), memo_path(tmp_path, AssetModelUse(0, adapter=adapter))
+    assert plain != adapted and adapted.name.startswith(plain.stem + "-adapter")

@@ -25,10 +25,10 @@ measured too: better on pump degradation, G times the cost.
 stands for the next R − 1.  The model costs about 22 ms of CPU per 7-tag asset and slot;
 a slow fault's residual needs no fresher reference than a few slots.
 
-**Adapted to one plant** (``adapter``: a folder written by
-:func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA weights are checked
-against the base's hash and layers (:func:`~.adapters.read_adapter`) and merged into the
-weights once at load, so an adapted estimate costs what a plain one does.
+**Adapted to one asset** (``adapter``: a folder written by
+:func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA adapter is checked against
+the checkpoint (:func:`~.adapters.read_adapter`: the base's hash, the layers' shapes) and merged
+into its weights, so an adapted model costs what the base does.
 
 Loading errors are :class:`~sentinelle.errors.ModelError` naming the file, as
 for the univariate model (:func:`~.engine.load_model`).
@@ -88,16 +88,14 @@ class AssetForecaster:
         adapter: Path | None = None,
     ) -> None:
         self.path = Path(path)
+        self.adapter = adapter
         self.levels = tuple(levels)
         if max_batch < 1:
             raise ModelError(f"max_batch must be ≥ 1, got {max_batch}")
         self.max_batch = max_batch
         self._device = _pick_device(device)
         loaded = load_model(self.path, self._device, _pick_dtype(dtype, self._device), SentinelleAssetModel)
-        if adapter is not None:
-            loaded = _merged(self.path, Path(adapter), loaded)
-        self.model = cast(SentinelleAssetModel, loaded)
-        self.adapter = None if adapter is None else Path(adapter)
+        self.model = cast(SentinelleAssetModel, loaded if adapter is None else _merged(self.path, loaded, adapter))
         self.config = self.model.config
         if not self.config.group_attention:
             raise ModelError(f"{self.path / CONFIG_FILE}: not an asset model (group_attention is false)")
@@ -238,14 +236,13 @@ class AssetForecaster:
         return q.reshape(n, g, -1, horizon), e.reshape(n, g, -1)
 
 
-def _merged(base: Path, adapter: Path, model: SentinelleTSModel) -> SentinelleTSModel:
-    """``model`` (the checkpoint in ``base``) with the adapter folder's LoRA weights merged in."""
-    from .adapters import BASE_WEIGHTS_FILE, attach, file_sha256, read_adapter  # peft only when asked for
+def _merged(base_dir: Path, model: SentinelleTSModel, adapter: Path) -> SentinelleTSModel:
+    """``model`` with the LoRA adapter in ``adapter`` checked against ``base_dir``'s weights and merged in."""
+    from .adapters import BASE_WEIGHTS_FILE, attach, file_sha256, read_adapter
 
-    files = read_adapter(adapter, file_sha256(base / BASE_WEIGHTS_FILE), model)
-    peft_model = attach(model, files, "default")
-    peft_model.set_adapter("default")
+    files = read_adapter(Path(adapter), file_sha256(base_dir / BASE_WEIGHTS_FILE), model)
+    peft_model = attach(model, files, "asset")
+    peft_model.set_adapter("asset")
     merged = peft_model.merge_and_unload()
-    if not isinstance(merged, SentinelleTSModel):  # pragma: no cover - peft returns the base module
-        raise ModelError(f"{adapter}: merging the adapter did not give the asset model back")
-    return merged
+    torch.nn.Module.eval(merged)
+    return cast(SentinelleTSModel, merged)

@@ -1,39 +1,27 @@
-"""Per-asset adaptation of the asset model (issue 14 item 3): a LoRA adapter learning one plant's couplings.
+"""Per-asset adaptation of the asset model: a LoRA adapter learned from one asset's own history (issue 14, step 3).
 
-:func:`finetune_asset` is :func:`~.finetune.finetune` for
-:class:`~sentinelle.forecast.asset_model.SentinelleAssetModel`: the asset's tags go
-in together, and what is scored is the **estimate of each tag now from the other
-tags** (the virtual sensor the ``asset_estimate`` detector compares with the
-actual value), made exactly as :meth:`~sentinelle.forecast.asset_engine.AssetForecaster.estimate_window`
-makes it in a replay: the newest ``context_length − 1`` slots of every tag before
-now (each tokenised alone), the other tags' values now.
+The shipped asset model (:mod:`~sentinelle.forecast.asset_model`) learned how tags relate on
+synthetic systems and the chiller simulator; a real plant couples its tags its own way (SKAB's
+pump: flow, pressure, current and vibration).  :func:`finetune_asset` trains a LoRA adapter of
+the asset checkpoint on the asset's history — all its tags together, as the model reads them —
+and writes it with :func:`~sentinelle.forecast.adapters.save_adapter` (the same folder layout,
+base hash and checks as the univariate adapters); :class:`~sentinelle.forecast.asset_engine.
+AssetForecaster` attaches it with ``adapter=``.
 
-The history comes as **stretches** (:class:`AssetStretch`: one asset's tags on one
-regular grid, e.g. one day) split by the caller into training and validation
-stretches — whole stretches, never a stretch cut in two — because an operator's
-"known good" history is a list of periods (days without a work order), and a
-validation period kept whole scores the adapter on days it never saw.  Windows
-never cross from one stretch into another.
-
-Loss: the model's own (forecast pinball over ``horizon`` steps + estimate-now
-pinball, both in each tag's scaled space, as pretraining in :mod:`.asset_train`);
-labels clipped to ±``finetune.label_clip`` as in :func:`~.finetune.finetune` — a
-damper signal flat for hours has a tiny scale, and its first move scaled by it
-was a target of 10⁴ that swamped every other (found on LBNL's first smoke run);
-the weights kept are those with the lowest **estimate** pinball on validation,
-since the estimate is what detection reads.  LoRA on the linear layers named by
-``finetune.target_modules`` (the univariate fine-tune's, which here match the time
-layers *and* the group layers' q/v/o projections), base weights frozen.  Validation
-runs before the first step (the LoRA update starts at zero: the base model's
-score) and every ``eval_every_steps``; early stopping, ``max_steps`` and
-``max_minutes`` as :func:`~.finetune.finetune`.
-
-The folder written is an ordinary adapter folder (:func:`~sentinelle.forecast.adapters.save_adapter`:
-config, weights, manifest with the base's hash); its manifest's ``validation``
-records the estimate's pinball and its median's mean absolute error in the tags'
-units (MAE, per tag too), **before and after**, beside the MAE of the last value
-(``persistence_mae``: what knowing the other tags must beat).
-:class:`~sentinelle.forecast.asset_engine.AssetForecaster` takes it with ``adapter=``.
+The history is one matrix: the asset's tags on one regular grid (:func:`aligned`).  It is split
+**in time**: the newest ``validation_fraction`` is validation and no training target reaches into
+it (as :mod:`.finetune`).  Each training step draws ``batch_size`` crops of every tag at random
+origins of the training part — a context of :data:`CONTEXT_STEPS` (pretraining's crop) and the
+next :data:`HORIZON_STEPS` steps, step 1 being "now" — and steps on asset pretraining's loss
+(:mod:`.asset_train`): the forecast's and the estimate-now's pinball losses; a share
+:data:`BLIND_SHARE` of the batches is made as the blind estimate is (each tag's newest
+:data:`BLIND_MASK_STEPS` slots masked) and trains the estimate only.  Validation (evenly spaced
+origins of the validation part, contexts may reach back into training: only the past) scores
+the three losses and, in the tags' units, the median estimate's MAE per tag, with and without the
+mask; it runs before the first step (the LoRA update starts at zero: the base model's score),
+every ``eval_every_steps`` and once more where the time budget stops it between two; the best
+sum of the three losses is kept, with early stopping after ``patience_evals`` validations without
+improvement, at ``max_steps`` or at the time budget.  The manifest records the validation before and after.
 
 Importing this module imports torch and peft.
 """
@@ -43,7 +31,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,285 +44,264 @@ from ..errors import ConfigError
 from ..evaluation.datasets import Series
 from ..forecast.adapters import base_fingerprint, save_adapter, wrap_for_training
 from ..forecast.asset_model import SentinelleAssetModel
-from ..forecast.engine import load_model
+from ..forecast.model import pinball_loss
 from ..forecast.tokenizer import TSTokenizer
 from ..records import FloatArray
 from ..settings import FinetuneSettings
 from .asset_corpus import AssetBatch
 from .asset_train import Tensors, to_tensors
 
-__all__ = ["AssetStretch", "finetune_asset", "split_history", "windows"]
+__all__ = ["AssetFinetuneResult", "aligned", "finetune_asset"]
 
 log = logging.getLogger(__name__)
 
-ADAPTER_NAME = "default"
+CONTEXT_STEPS = 256
+"""Each crop's context (asset pretraining's; the engine reads up to the checkpoint's 512)."""
 HORIZON_STEPS = 16
-"""Forecast steps in the training loss (as :class:`~.asset_train.AssetRecipe`'s pretraining; fewer if the model's
-horizon is shorter)."""
+"""Forecast steps trained (asset pretraining's; the horizon residual compares the forecast 16 ticks ago)."""
+BLIND_MASK_STEPS = 128
+"""Slots masked in a blind batch (``forecast.asset_mask_recent_steps`` of SKAB's and the chiller's blind rows)."""
+BLIND_SHARE = 0.5
+"""Share of the training batches made blind."""
+ADAPTER_NAME = "default"
+ASSET_TARGET_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "up_proj", "down_proj", "now_head.output_layer")
+"""Layers adapted: attention over time and across the tags (the couplings), the MLPs, the estimate's head."""
 
 
 @dataclass(frozen=True, slots=True)
-class AssetStretch:
-    """One asset's tags on one regular grid: ``values`` (steps × tags), NaN for gaps; ``name`` for the manifest."""
+class AssetFinetuneResult:
+    """What a run produced; the same facts are in ``out_dir/manifest.json``."""
 
-    name: str
-    tags: tuple[str, ...]
-    values: FloatArray
+    out_dir: Path
+    steps: int
+    best_step: int
+    before: dict[str, Any]
+    after: dict[str, Any]
+    wall_seconds: float
 
 
-def windows(stretch: AssetStretch, origins: Sequence[int], context: int, horizon: int) -> AssetBatch:
-    """One group per origin: each tag's ``context`` slots before it (NaN-padded on the left), the origin and
-    ``horizon − 1`` slots after it as the future (NaN beyond the stretch); step 0 of the future is "now".
+def aligned(series: Sequence[Series]) -> tuple[list[str], FloatArray]:
+    """The asset's tags as one (T, G) matrix on their common grid (NaN where a tag has no value).
 
-    >>> s = AssetStretch("d", ("a", "b"), np.arange(10.0).reshape(5, 2))
-    >>> b = windows(s, [2], context=3, horizon=2)
-    >>> b.context[0].tolist(), b.future[0].tolist()
-    ([[nan, 0.0, 2.0], [nan, 1.0, 3.0]], [[4.0, 6.0], [5.0, 7.0]])
+    The tags must share a period and their timestamps one lattice (spans may differ).
+
+    >>> ts = np.arange(3.0)
+    >>> names, m = aligned([Series("a", "x", np.zeros(3), ts, 1.0), Series("b", "x", np.ones(2), ts[1:], 1.0)])
+    >>> names, m[:, 1].tolist()
+    (['a', 'b'], [nan, 1.0, 1.0])
     """
-    x = np.asarray(stretch.values, dtype=np.float64)
-    g = x.shape[1]
-    padded = np.concatenate([np.full((context, g), np.nan), x, np.full((horizon, g), np.nan)])
-    ctx = np.stack([padded[o : o + context].T for o in origins])
-    fut = np.stack([padded[context + o : context + o + horizon].T for o in origins])
-    mask = np.isfinite(ctx).any(axis=2)
-    return AssetBatch(ctx, fut, mask)
-
-
-def split_history(series: Sequence[Series], validation_fraction: float) -> tuple[AssetStretch, AssetStretch]:
-    """An asset's tags (regular grids of one period) on one common grid, cut in time: the oldest part for
-    training, the newest ``validation_fraction`` for validation (what ``sentinelle finetune --asset-model``
-    does with an export; a caller who knows its good periods passes stretches instead).
-
-    >>> ts = np.arange(10.0) * 60
-    >>> a = Series("a", "x", np.arange(10.0), ts, 60.0)
-    >>> b = Series("b", "x", np.arange(10.0)[2:], ts[2:], 60.0)
-    >>> train, val = split_history([a, b], 0.2)
-    >>> train.tags, train.values.shape, val.values[:, 1].tolist()
-    (('a', 'b'), (8, 2), [8.0, 9.0])
-    """
+    series = [s for s in series if len(s)]
     if not series:
-        raise ConfigError("no tags to fine-tune the asset model on", field="data")
-    periods = {s.period_s for s in series}
-    if len(periods) != 1:
-        raise ConfigError(f"the asset's tags have different periods {sorted(periods)} s", field="data")
-    period = periods.pop()
-    start = min(float(s.timestamps[0]) for s in series if len(s.timestamps))
-    end = max(float(s.timestamps[-1]) for s in series if len(s.timestamps))
-    steps = round((end - start) / period) + 1
-    values = np.full((steps, len(series)), np.nan)
-    for j, s in enumerate(series):
-        values[np.rint((s.timestamps - start) / period).astype(np.int64), j] = s.values
-    cut = steps - round(validation_fraction * steps)
-    if cut < 2 or cut >= steps:
-        raise ConfigError(f"too little history ({steps} slots) to keep a validation part", field="data")
-    tags = tuple(s.name for s in series)
-    return AssetStretch("training", tags, values[:cut]), AssetStretch("validation", tags, values[cut:])
+        raise ConfigError("no series to fine-tune on", field="data")
+    period = series[0].period_s
+    start = min(float(s.timestamps[0]) for s in series)
+    slots = [(s.timestamps - start) / period for s in series]
+    if any(s.period_s != period for s in series) or any(not np.allclose(k, np.round(k)) for k in slots):
+        raise ConfigError(
+            "the asset's tags must share one grid (period and phase) to be encoded together", field="data"
+        )
+    out = np.full((int(max(k[-1] for k in slots).round()) + 1, len(series)), np.nan)
+    for j, (s, k) in enumerate(zip(series, slots, strict=True)):
+        out[np.round(k).astype(int), j] = np.where(np.isfinite(s.values), s.values, np.nan)
+    return [s.name for s in series], out
 
 
-def _validation(
-    stretches: Sequence[AssetStretch], count: int, context: int, horizon: int, min_context: int, tokenizer: TSTokenizer
-) -> tuple[list[Tensors], list[AssetBatch]]:
-    """Evenly spaced origins over the validation stretches (``count`` in all), as tensors and in the tags' units."""
-    per = max(1, count // len(stretches))
-    tensors, raw = [], []
-    for s in stretches:
-        n = len(s.values)
-        origins = np.unique(np.linspace(min_context, n - 1, per).astype(int)).tolist()
-        for part in range(0, len(origins), 32):
-            b = windows(s, origins[part : part + 32], context, horizon)
-            tensors.append(to_tensors(b, tokenizer))
-            raw.append(b)
-    return tensors, raw
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """A crop's context and horizon and the blind batches' mask: the constants above, within the model's own."""
+
+    context: int
+    horizon: int
+    mask: int
+
+    @classmethod
+    def of(cls, model: SentinelleAssetModel) -> _Shape:
+        context = min(CONTEXT_STEPS, model.config.context_length)
+        return cls(context, min(HORIZON_STEPS, model.config.horizon), min(BLIND_MASK_STEPS, context // 2))
 
 
-def _score(
-    model: PeftModel, tensors: list[Tensors], raw: list[AssetBatch], tokenizer: TSTokenizer, median: int, clip: float
-) -> dict[str, Any]:
-    """Estimate pinball and forecast pinball (scaled, labels clipped to ±``clip`` as in training), and the median
-    estimate's MAE in the tags' units."""
-    est_loss, fc_loss, errors = [], [], []
+def _crops(values: FloatArray, origins: Sequence[int], shape: _Shape) -> AssetBatch:
+    """Context (the ``shape.context`` steps before each origin, NaN-padded) and the next ``shape.horizon``."""
+    n, g = values.shape
+    ctx = np.full((len(origins), g, shape.context), np.nan)
+    fut = np.full((len(origins), g, shape.horizon), np.nan)
+    for i, o in enumerate(origins):
+        past = values[max(0, o - shape.context) : o].T
+        ctx[i, :, shape.context - past.shape[1] :] = past
+        part = values[o : min(n, o + shape.horizon)].T
+        fut[i, :, : part.shape[1]] = part
+    return AssetBatch(ctx, fut, np.isfinite(ctx).any(axis=2))
+
+
+def _losses(model: PeftModel, t: Tensors, levels: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Forecast and estimate pinball losses, and the estimates (B, G, Q) in the scaled space."""
+    out = model(t.ids, current=t.current, tag_mask=t.tag_mask)
+    b, g = t.current.shape
+    y = torch.where(t.tag_mask[..., None], t.labels, float("nan")).reshape(b * g, -1)
+    forecast = pinball_loss(out.quantiles.reshape(b * g, len(levels), -1), y, levels)
+    estimate = pinball_loss(out.estimate.reshape(b * g, len(levels), 1), y[:, :1], levels)
+    return forecast, estimate, out.estimate
+
+
+@dataclass(frozen=True, slots=True)
+class _Validation:
+    plain: Tensors
+    blind: Tensors
+    actual: FloatArray
+    """(V, G) the value now, in units."""
+    loc: FloatArray
+    scale: FloatArray
+    """(V·G,) of the plain and (``blind_*``) the masked contexts."""
+    blind_loc: FloatArray
+    blind_scale: FloatArray
+
+
+def _validation(values: FloatArray, split: int, windows: int, tokenizer: TSTokenizer, shape: _Shape) -> _Validation:
+    first, last = max(split, shape.context // 2), len(values) - shape.horizon
+    if last < first:
+        raise ConfigError("too little history for a validation window", field="data")
+    origins = np.unique(np.linspace(first, last, min(windows, last - first + 1)).round().astype(int)).tolist()
+    crop = _crops(values, origins, shape)
+    b, g, length = crop.context.shape
+    masked = crop.context.copy()
+    masked[:, :, -shape.mask :] = np.nan
+    enc, enc_blind = tokenizer.encode(crop.context.reshape(b * g, length)), tokenizer.encode(masked.reshape(b * g, -1))
+    return _Validation(
+        to_tensors(crop, tokenizer),
+        to_tensors(crop, tokenizer, shape.mask),
+        crop.future[:, :, 0],
+        enc.loc,
+        enc.scale,
+        enc_blind.loc,
+        enc_blind.scale,
+    )
+
+
+def _evaluate(model: PeftModel, v: _Validation, levels: tuple[float, ...], tags: list[str]) -> dict[str, Any]:
+    """The three losses (scaled space), their sum, and the median estimate's MAE per tag in units."""
+    module: torch.nn.Module = model
+    module.eval()
+    median = levels.index(0.5) if 0.5 in levels else len(levels) // 2
+    out: dict[str, Any] = {}
     with torch.no_grad():
-        for t, b in zip(tensors, raw, strict=True):
-            labels = t.labels.clamp(-clip, clip)
-            out = model(input_ids=t.ids, current=t.current, tag_mask=t.tag_mask, labels=labels)
-            est_loss.append(float(out.estimate_loss))
-            fc_loss.append(float(out.forecast_loss))
-            enc = tokenizer.encode(b.context.reshape(-1, b.context.shape[2]))
-            med = out.estimate[..., median].reshape(-1).double().numpy()
-            est = tokenizer.unscale(med, enc.loc, enc.scale).reshape(b.future.shape[:2])
-            errors.append(np.abs(est - b.future[:, :, 0]))
-    err = np.concatenate(errors)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a tag with no value in any validation window
-        per_tag = np.nanmean(err, axis=0)
-    return {
-        "estimate_pinball": round(float(np.mean(est_loss)), 6),
-        "forecast_pinball": round(float(np.mean(fc_loss)), 6),
-        "estimate_mae": round(float(np.nanmean(err)), 6),
-        "estimate_mae_per_tag": [round(float(v), 6) for v in per_tag],
-    }
-
-
-def _persistence_mae(raw: Sequence[AssetBatch]) -> float:
-    """The MAE of "now = the last value before" on the validation windows: what an estimate must beat to know
-    more than the tag's own last reading.
-
-    >>> s = AssetStretch("d", ("a",), np.array([[0.0], [1.0], [3.0]]))
-    >>> _persistence_mae([windows(s, [1, 2], context=2, horizon=1)])
-    1.5
-    """
-    err = np.concatenate([np.abs(b.future[:, :, 0] - b.context[:, :, -1]).ravel() for b in raw])
-    return round(float(np.nanmean(err)), 6)
+        f, e, est = _losses(model, v.plain, levels)
+        _, eb, est_blind = _losses(model, v.blind, levels)
+    for key, scaled, loc, scale in (("mae", est, v.loc, v.scale), ("blind_mae", est_blind, v.blind_loc, v.blind_scale)):
+        med = TSTokenizer.unscale(scaled[..., median].reshape(-1).numpy().astype(np.float64), loc, scale)
+        err = np.abs(med.reshape(v.actual.shape) - v.actual)
+        with np.errstate(invalid="ignore"):
+            out[key] = {t: round(float(np.nanmean(err[:, j])), 6) for j, t in enumerate(tags)}
+    module.train()
+    out |= {"forecast": round(float(f), 6), "estimate": round(float(e), 6), "blind_estimate": round(float(eb), 6)}
+    out["total"] = round(out["forecast"] + out["estimate"] + out["blind_estimate"], 6)
+    return out
 
 
 def finetune_asset(
     base: Path,
-    train: Sequence[AssetStretch],
-    validation: Sequence[AssetStretch],
+    series: Sequence[Series],
     settings: FinetuneSettings,
     *,
     asset: str,
     out_dir: Path,
-    estimate_only: bool = False,
-) -> dict[str, Any]:
-    """Train a LoRA adapter of the asset checkpoint in ``base`` on ``train``, keep the weights best on
-    ``validation``'s estimate pinball, save the adapter folder in ``out_dir``; return its manifest.
+    data_note: str = "",
+) -> AssetFinetuneResult:
+    """Train a LoRA adapter of the asset checkpoint in ``base`` on the asset's tags ``series``; save it in ``out_dir``.
 
-    Every stretch must have the same tags in the same order (one asset, or assets of one type whose tags
-    correspond).  ``estimate_only``: step on the estimate-now loss alone (the forecast's is still scored).
-    Raises :class:`ConfigError` when there is nothing to train or validate on.
+    Uses ``settings``' rank, alpha, learning rate, weight decay, batch size, steps, evaluation cadence,
+    patience, validation share and windows, seed, threads and time budget (``target_modules``: the
+    asset model's :data:`ASSET_TARGET_MODULES`).  ``data_note``: where the history comes from (the manifest).
     """
-    if not train or not validation:
-        raise ConfigError("an asset fine-tune needs at least one training and one validation stretch", field="data")
-    width = {len(s.tags) for s in (*train, *validation)}
-    if len(width) != 1:
-        raise ConfigError(f"stretches with different numbers of tags: {sorted(width)}", field="data")
+    started = time.monotonic()
     threads = torch.get_num_threads()
+    torch.set_num_threads(settings.threads)
     try:
-        return _run(Path(base), train, validation, settings, asset, Path(out_dir), estimate_only)
+        return _run(Path(base), series, settings, asset, Path(out_dir), data_note, started)
     finally:
         torch.set_num_threads(threads)
 
 
 def _run(
-    base_dir: Path,
-    train: Sequence[AssetStretch],
-    validation: Sequence[AssetStretch],
-    settings: FinetuneSettings,
-    asset: str,
-    out_dir: Path,
-    estimate_only: bool,
-) -> dict[str, Any]:
-    started = time.monotonic()
-    torch.set_num_threads(settings.threads)
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    budget_s = settings.max_minutes * 60.0 if settings.max_minutes is not None else math.inf
-    base_model = load_model(base_dir, torch.device("cpu"), torch.float32, SentinelleAssetModel)
-    config = base_model.config
-    context = config.context_length - 1  # the replay's estimate reads the window less its newest slot
-    tokenizer = TSTokenizer(config.vocab_size, config.token_limit)
-    median = list(config.quantile_levels).index(0.5)
-    horizon = min(HORIZON_STEPS, config.horizon)
-    origins = [(i, o) for i, s in enumerate(train) for o in range(settings.min_context_steps, len(s.values))]
-    if not origins:
-        raise ConfigError(f"the training stretches are shorter than {settings.min_context_steps} steps", field="data")
-    val_t, val_raw = _validation(
-        validation, settings.validation_windows, context, horizon, settings.min_context_steps, tokenizer
-    )
+    base: Path, series: Sequence[Series], s: FinetuneSettings, asset: str, out_dir: Path, note: str, started: float
+) -> AssetFinetuneResult:
+    torch.manual_seed(s.seed)
+    rng = np.random.default_rng(s.seed)
+    tags, values = aligned(series)
+    base_model = SentinelleAssetModel.from_pretrained(base)
+    shape = _Shape.of(base_model)
+    split = len(values) - max(1, round(len(values) * s.validation_fraction))
+    origins = np.arange(max(s.min_context_steps, 1), split - shape.horizon + 1)
+    if len(origins) == 0:
+        raise ConfigError("too little history to fine-tune the asset model", field="data")
+    levels = tuple(base_model.config.quantile_levels)
+    tokenizer = TSTokenizer(base_model.config.vocab_size, base_model.config.token_limit)
+    validation = _validation(values, split, s.validation_windows, tokenizer, shape)
     lora = LoraConfig(
-        r=settings.rank,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.lora_dropout,
-        target_modules=list(settings.target_modules),
-        bias="none",
+        r=s.rank, lora_alpha=s.alpha, lora_dropout=s.lora_dropout, target_modules=list(ASSET_TARGET_MODULES)
     )
     model = wrap_for_training(base_model, lora, ADAPTER_NAME)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    module: torch.nn.Module = model
-    history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {}
-    best_state: dict[str, torch.Tensor] = {}
-    best_step, since_best, step, stopped_by = 0, 0, 0, "steps"
+    optimizer = torch.optim.AdamW(trainable, lr=s.learning_rate, weight_decay=s.weight_decay)
+    budget = s.max_minutes * 60.0 if s.max_minutes is not None else math.inf
+    before = best = _evaluate(model, validation, levels, tags)
+    losses = ("forecast", "estimate", "blind_estimate", "total")
+    history: list[dict[str, float]] = [{"step": 0, "s": 0.0, **{k: before[k] for k in losses}}]
+    best_step, since_best, step = 0, 0, 0
+    best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    log.info("finetune asset %s: %d tags, %d training origins; validation %s", asset, len(tags), len(origins), before)
 
-    def evaluate() -> bool:
-        nonlocal best, best_step, best_state, since_best
-        module.eval()
-        scores = _score(model, val_t, val_raw, tokenizer, median, settings.label_clip)
-        module.train()
-        history.append({"step": step, "wall_seconds": round(time.monotonic() - started, 1), **scores})
-        if not best or scores["estimate_pinball"] < best["estimate_pinball"] - 1e-9:
-            best, best_step, since_best = scores, step, 0
+    def validate() -> bool:
+        """Score the current weights, keep them if best; True when patience has run out."""
+        nonlocal best, best_step, since_best, best_state
+        v = _evaluate(model, validation, levels, tags)
+        history.append({"step": step, "s": round(time.monotonic() - started, 1), **{k: v[k] for k in losses}})
+        log.info("finetune asset %s step %d: validation %s", asset, step, history[-1])
+        if v["total"] < best["total"] - 1e-9:
+            best, best_step, since_best = v, step, 0
             best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-        else:
-            since_best += 1
-        log.info(
-            "asset finetune %s step %d: estimate pinball %.4f, MAE %.4f%s",
-            asset,
-            step,
-            scores["estimate_pinball"],
-            scores["estimate_mae"],
-            " (best)" if best_step == step else "",
-        )
-        return since_best >= settings.patience_evals
+            return False
+        since_best += 1
+        return since_best >= s.patience_evals
 
-    evaluate()
-    before = dict(best)
-    module.train()
-    while step < settings.max_steps:
-        if time.monotonic() - started >= budget_s:
-            stopped_by = "time_budget"
-            break
-        picks = rng.integers(0, len(origins), settings.batch_size)
-        parts = [windows(train[origins[k][0]], [origins[k][1]], context, horizon) for k in picks.tolist()]
-        batch = AssetBatch(
-            np.concatenate([p.context for p in parts]),
-            np.concatenate([p.future for p in parts]),
-            np.concatenate([p.tag_mask for p in parts]),
-        )
-        t = to_tensors(batch, tokenizer)
-        labels = t.labels.clamp(-settings.label_clip, settings.label_clip)
-        out = model(input_ids=t.ids, current=t.current, tag_mask=t.tag_mask, labels=labels)
+    while step < s.max_steps and time.monotonic() - started < budget:
+        blind = rng.random() < BLIND_SHARE
+        crop = _crops(values, rng.choice(origins, s.batch_size).tolist(), shape)
+        f, e, _ = _losses(model, to_tensors(crop, tokenizer, shape.mask if blind else 0), levels)
+        loss = e if blind else f + e
         optimizer.zero_grad(set_to_none=True)
-        (out.estimate_loss if estimate_only else out.loss).backward()
+        loss.backward()  # type: ignore[no-untyped-call]  # torch leaves Tensor.backward unannotated
         torch.nn.utils.clip_grad_norm_(trainable, 1.0)
         optimizer.step()
         step += 1
-        if step % settings.eval_every_steps == 0 and evaluate():
-            stopped_by = "early_stopping"
+        if step % s.eval_every_steps == 0 and validate():
             break
-    module.eval()
+    if step % s.eval_every_steps:  # stopped between validations (the time budget): the last steps count too
+        validate()
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name in best_state:
                 p.copy_(best_state[name])
+    wall = time.monotonic() - started
     manifest = {
         "asset": asset,
         "kind": "asset_model",
-        "base_model": base_fingerprint(base_dir),
-        "tags": list(train[0].tags),
-        "data": {"train": [s.name for s in train], "validation": [s.name for s in validation]},
-        "adapter": {"rank": settings.rank, "alpha": settings.alpha, "target_modules": list(settings.target_modules)},
+        "base_model": base_fingerprint(base),
+        "tags": tags,
+        "data": {"rows": len(values), "validation_from_row": split, "source": note},
+        "adapter": {"rank": s.rank, "alpha": s.alpha, "target_modules": list(ASSET_TARGET_MODULES)},
         "training": {
             "steps": step,
             "best_step": best_step,
-            "stopped_by": stopped_by,
-            "seed": settings.seed,
-            "batch_groups": settings.batch_size,
-            "loss": "estimate" if estimate_only else "forecast + estimate",
-            "train_origins": len(origins),
-            "wall_seconds": round(time.monotonic() - started, 1),
-            "device": f"cpu ({settings.threads} threads, fp32)",
-            "settings": settings.model_dump(mode="json"),
+            "context_steps": shape.context,
+            "horizon_steps": shape.horizon,
+            "blind_mask_steps": shape.mask,
+            "blind_share": BLIND_SHARE,
+            "wall_seconds": round(wall, 1),
+            "torch": torch.__version__,
+            "settings": s.model_dump(mode="json"),
         },
-        "validation": {
-            "windows": int(sum(len(b.context) for b in val_raw)),
-            "persistence_mae": _persistence_mae(val_raw),
-            "before": before,
-            "after": best,
-            "improved": best_step > 0,
-        },
+        "validation": {"windows": int(validation.actual.shape[0]), "before": before, "after": best},
         "history": history,
     }
-    return save_adapter(model, ADAPTER_NAME, out_dir, manifest)
+    save_adapter(model, ADAPTER_NAME, out_dir, manifest)
+    return AssetFinetuneResult(out_dir, step, best_step, before, best, wall)
