@@ -215,6 +215,13 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if args.asset_adapter is not None:
+        import json
+
+        manifest = json.loads((args.asset_adapter / "manifest.json").read_text(encoding="utf-8"))
+        meta["asset_adapter"] = {k: manifest[k] for k in ("data", "training", "validation")} | {
+            "path": str(args.asset_adapter)
+        }
     write_report(results, out, meta, kept_runs(out / "report.json", skipped))
     by_name = {r.name: r for r in recordings}
     for fr in results[0].files:
