@@ -184,7 +184,13 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     skipped = [r.label for r in ablation_runs(args.forecaster) if r not in runs] if args.keep_variants else []
     if args.asset_adapter is not None:
         # The adapted rows beside the headline; the rest (the shipped asset model's rows included) carried over.
-        runs = [*runs[:1], *adapted_runs(ASSET_ON, args.asset_adapter)]
+        masks = args.asset_adapter_masks
+        adapted = [
+            r
+            for r in adapted_runs(ASSET_ON, args.asset_adapter)
+            if masks is None or (r.asset_model is not None and r.asset_model.mask_recent_steps in masks)
+        ]
+        runs = [*runs[:1], *adapted]
         skipped = [r.label for r in ablation_runs(args.forecaster) if r not in runs]
     else:  # rows of an earlier adapted run are carried over (kept_runs skips labels the report lacks)
         skipped += [r.label for r in adapted_runs(ASSET_ON, Path("asset-adapter"))]

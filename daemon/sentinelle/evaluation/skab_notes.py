@@ -81,8 +81,8 @@ detector's alerts alone (the residual detector's threshold set where it never fl
 The univariate model (the shipped checkpoint) forecasts each tag on one slot in 16
 (`forecast.refresh_every_steps`, the daemon's mode for a CPU too slow for every tick): at every slot one
 file took 306 s on these shared cores, all 34 about three hours; Holt's residuals at the same cadence are
-the row beside it, in the same run. The asset model (`forecast/checkpoints/asset`, not adapted to SKAB's
-pump: no `finetune --asset` was run) adds, per tag, the residual against its estimate from the other tags
+the row beside it, in the same run. The asset model (`forecast/checkpoints/asset`, as shipped; its rows
+adapted to SKAB's pump are the "adapted to SKAB (LoRA)" rows, see below) adds, per tag, the residual against its estimate from the other tags
 now (`detectors/asset_estimate.py`) and against the forecast made 16 ticks ago (`horizon.py`), beside
 Holt's one-step residuals, as the chiller's asset rows; its estimate is made on one slot in 16
 (`forecast.asset_estimate_every_steps`, fixed for CPU before any run) and computed in batches before the
@@ -155,11 +155,14 @@ def summary(held: dict[str, Any], f1: float, far_percent: float, nab: float) -> 
     """
     outlier = held["f1"] > f1 and held["far_percent"] < far_percent
     return (
-        "**This pass (issue 14):** the univariate model's and the asset model's residuals alone, beside Holt's "
-        "and the headline (rows below; the asset model's settings chosen on the 23 tuning files by "
-        "`bench/skab/tune_asset_model.py` and frozen before the held-out files were scored; none beat the "
-        "headline on the tuning split, so the headline is unchanged: the asset charts chosen in issue 13's second "
-        f"pass (`bench/skab/tune_deadband.py`), frozen at {FROZEN_COMMIT}). Held-out split (valve2 + even "
+        "**This pass (issue 14, step 3):** the asset model adapted to SKAB's pump — one LoRA adapter trained on "
+        "the first 60 % of `anomaly-free.csv` alone — in the asset model's rows at the settings frozen for the "
+        "shipped model (nothing chosen anew); the headline re-run beside them, every other row carried over "
+        "from the previous run (marked so). The issue-14 rows before it: the univariate model's and the asset "
+        "model's residuals alone, beside Holt's and the headline (the asset model's settings chosen on the 23 "
+        "tuning files by `bench/skab/tune_asset_model.py` and frozen before the held-out files were scored; none "
+        "beat the headline on the tuning split, so the headline is unchanged: the asset charts chosen in issue "
+        f"13's second pass (`bench/skab/tune_deadband.py`), frozen at {FROZEN_COMMIT}). Held-out split (valve2 + even "
         f"`other`): F1 {held['f1']}, FAR {held['far_percent']} %, NAB standard {held['nab_standard']} — F1 and FAR "
         f"{'met' if outlier else 'not met'}, NAB {'met' if held['nab_standard'] > nab else 'not met'} (issue 13)."
     )
