@@ -77,28 +77,28 @@ the asset detector is off by default and the other reports that turn it on were 
 
 ISSUE_14 = """\
 **Issue 14's rows** (this pass): "per-tag only" is a forecaster's residuals alone, "asset only" the asset
-detector's alerts alone (the residual detector's threshold set where it never flags), the headline both.
-The univariate model (the shipped checkpoint) forecasts each tag on one slot in 16
-(`forecast.refresh_every_steps`, the daemon's mode for a CPU too slow for every tick): at every slot one
-file took 306 s on these shared cores, all 34 about three hours; Holt's residuals at the same cadence are
-the row beside it, in the same run. The asset model (`forecast/checkpoints/asset`, as shipped; its rows
-adapted to SKAB's pump are the "adapted to SKAB (LoRA)" rows, see below) adds, per tag, the residual against its estimate from the other tags
-now (`detectors/asset_estimate.py`) and against the forecast made 16 ticks ago (`horizon.py`), beside
-Holt's one-step residuals, as the chiller's asset rows; its estimate is made on one slot in 16
-(`forecast.asset_estimate_every_steps`, fixed for CPU before any run) and computed in batches before the
-replays (`evaluation/prefill.py`: a dry replay records which estimates the model would be asked for; the
-answers are the model's). Settings chosen on the 23 tuning files alone by `bench/skab/tune_asset_model.py`
-(rule in its docstring, committed in cf8682b before it ran; `tuning_asset_model.json`), frozen in 6ca9dfe
-before the held-out files were scored once by this run: the estimate's EWMA chart
-(`detect.asset_estimate_ewma_alpha` 0 or 0.1) for the estimate-now + horizon row → **0.1** (tuning F1 0.30,
-FAR 13.17 %, NAB 47.15; off: 0.20, 10.17 %, 33.23); for the estimate blind to the newest 128 slots
-(`forecast.asset_mask_recent_steps`, the chiller's choice) → **off** (0.45, 26.19 %, 29.57; 0.1: 0.50,
-35.76 %, 30.52); the asset model over the headline (mask 0 or 128 × chart 0 or 0.1) → mask 0, no chart
-(0.79, 16.51 %, 34.61), which **does not beat the headline** on the tuning split by the rule (0.82,
-7.30 %, 40.12: FAR and NAB worse), so the headline stays Holt + asset charts. The asset model's
-residuals alone flag the faults' transitions and some of their steady part (F1 0.20–0.50 on the tuning
-split against Holt's 0.04) but far from the rows the state charts flag; the blind estimate flags more
-rows of the faults and more false alarms (the `other` files' changed states after a fault)."""
+detector's alerts alone (the residual detector's threshold set where it never flags), the headline both. The
+univariate model (the shipped checkpoint) forecasts each tag on one slot in 16
+(`forecast.refresh_every_steps`, the daemon's mode for a CPU too slow for every tick): at every slot one file
+took 306 s on these shared cores, all 34 about three hours; Holt's residuals at the same cadence are the row
+beside it, in the same run. The asset model (`forecast/checkpoints/asset`, as shipped; its rows adapted to
+SKAB's pump are the "adapted to SKAB (LoRA)" rows, see below) adds, per tag, the residual against its estimate
+from the other tags now (`detectors/asset_estimate.py`) and against the forecast made 16 ticks ago
+(`horizon.py`), beside Holt's one-step residuals, as the chiller's asset rows; its estimate is made on one
+slot in 16 (`forecast.asset_estimate_every_steps`, fixed for CPU before any run) and computed in batches
+before the replays (`evaluation/prefill.py`: a dry replay records which estimates the model would be asked
+for; the answers are the model's). Settings chosen on the 23 tuning files alone by
+`bench/skab/tune_asset_model.py` (rule in its docstring, committed in cf8682b before it ran;
+`tuning_asset_model.json`), frozen in 6ca9dfe before the held-out files were scored once by this run: the
+estimate's EWMA chart (`detect.asset_estimate_ewma_alpha` 0 or 0.1) for the estimate-now + horizon row →
+**0.1** (tuning F1 0.30, FAR 13.17 %, NAB 47.15; off: 0.20, 10.17 %, 33.23); for the estimate blind to the
+newest 128 slots (`forecast.asset_mask_recent_steps`, the chiller's choice) → **off** (0.45, 26.19 %, 29.57;
+0.1: 0.50, 35.76 %, 30.52); the asset model over the headline (mask 0 or 128 × chart 0 or 0.1) → mask 0, no
+chart (0.79, 16.51 %, 34.61), which **does not beat the headline** on the tuning split by the rule (0.82, 7.30
+%, 40.12: FAR and NAB worse), so the headline stays Holt + asset charts. The asset model's residuals alone
+flag the faults' transitions and some of their steady part (F1 0.20–0.50 on the tuning split against Holt's
+0.04) but far from the rows the state charts flag; the blind estimate flags more rows of the faults and more
+false alarms (the `other` files' changed states after a fault)."""
 """What the report's residual-alone and detector-alone rows are, and how issue 14's settings were chosen."""
 
 
