@@ -45,13 +45,12 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from asset_blind_dev import EVERY, FIRST_SEED, MASK, RESULTS, Recorder, choose, diagnose, run_record, table_row
+from asset_blind_dev import EVERY, FIRST_SEED, MASK, RESULTS, Recorder, diagnose, finish, run_record
 
 from sentinelle.detect.conformal import BandCalibration
 from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
@@ -128,30 +127,9 @@ def main() -> None:
                     diag[f"{name}, calibrated"][run.name] = diagnose(rec, calibrated(recorder.rows), normal)
                 recorder.rows = []
             sf.save()
-    table = [table_row(lab, runs) for lab, runs in per.items()]
-    chosen = choose(table)
-    doc = {
-        "benchmark": "asset_band_dev",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seeds": [r.seed for r in plan],
-        "checkpoints": checkpoints,
-        "mask_recent_steps": MASK,
-        "every_steps": EVERY,
-        "rule": "among candidates with no false alarm: most faults, then most kinds, then smallest median "
-        "slow-fault delay; if none is clean, the fewest false alarms first; ties to the earlier candidate",
-        "rows": table,
-        "diagnosis_normal_time": diag,
-        "chosen": chosen,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    for r in table:
-        print(
-            r["candidate"],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/3 "
-            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
-        )
-    print(f"chosen: {chosen} -> {args.out}")
+    rule = "among candidates with no false alarm: most faults, then most kinds, then smallest median slow-fault delay; "
+    rule += "if none is clean, the fewest false alarms first; ties to the earlier candidate"
+    finish("asset_band_dev", args.out, plan, checkpoints, per, diag, started, rule)
 
 
 if __name__ == "__main__":

@@ -127,6 +127,42 @@ def run_record(run: Any, o: Any) -> dict[str, Any]:
     return r
 
 
+def finish(
+    benchmark: str,
+    out: Path,
+    plan: Any,
+    checkpoints: dict[str, str],
+    per: dict[str, list[dict[str, Any]]],
+    diag: dict[str, dict[str, Any]],
+    started: float,
+    rule: str,
+) -> None:
+    """The candidates' table and the rule's choice: written to ``out`` (JSON) and printed."""
+    table = [table_row(label, runs) for label, runs in per.items()]
+    chosen = choose(table)
+    doc = {
+        "benchmark": benchmark,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seeds": [r.seed for r in plan],
+        "checkpoints": checkpoints,
+        "mask_recent_steps": MASK,
+        "every_steps": EVERY,
+        "rule": rule,
+        "rows": table,
+        "diagnosis_normal_time": diag,
+        "chosen": chosen,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    for r in table:
+        print(
+            r["candidate"],
+            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/3 "
+            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
+        )
+    print(f"chosen: {chosen} -> {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", action="append", required=True, help="NAME=PATH (one per candidate checkpoint)")
@@ -172,30 +208,10 @@ def main() -> None:
                     diag[name][run.name] = diagnose(rec, recorder.rows, normal)
                 recorder.rows = []
             sf.save()
-    table = [table_row(label, runs) for label, runs in per.items()]
-    chosen = choose(table)
-    doc = {
-        "benchmark": "asset_blind_dev",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seeds": [r.seed for r in plan],
-        "checkpoints": checkpoints,
-        "mask_recent_steps": MASK,
-        "every_steps": EVERY,
-        "rule": "among candidates with no false alarm: most faults, then most kinds, then smallest median "
-        "slow-fault delay; if none is clean, the fewest false alarms first",
-        "rows": table,
-        "diagnosis_normal_time": diag,
-        "chosen": chosen,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    for r in table:
-        print(
-            r["candidate"],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/3 "
-            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
-        )
-    print(f"chosen: {chosen} -> {args.out}")
+    rule = "among candidates with no false alarm: most faults, then most kinds, then smallest median slow-fault delay; "
+    finish(
+        "asset_blind_dev", args.out, plan, checkpoints, per, diag, started, rule + "if none is clean, the fewest first"
+    )
 
 
 if __name__ == "__main__":
