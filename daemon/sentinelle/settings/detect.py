@@ -179,6 +179,13 @@ class DetectSettings(_Section):
         "standardised residual against the estimate, with this weight of the newest tick, scored against its own "
         "learned scale (a slow fault the estimate half follows leaves a residual of one sign). 0: off.",
     )
+    asset_estimate_calibrate_band: bool = Field(
+        default=False,
+        description="With the asset model: widen or narrow each tag's estimate band by a factor learned online "
+        "from its own residuals (detect/conformal.py), so that the nominal share of values falls outside it "
+        "(20 % for 10-90 %) before the scorer reads it; the scorer's floor (residual_min_sigma) trusts a band "
+        "that is too wide, and the blind estimate's band was not trained for that use.",
+    )
     asset_estimate_open_k: int | None = Field(
         default=None,
         ge=1,
