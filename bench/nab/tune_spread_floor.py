@@ -24,7 +24,7 @@ scored against) — forecaster-agnostic, it uses only the forecast's own spread.
    held-out re-run, the chiller development seeds (2140-2149) checked and the reports that use the default
    re-run; otherwise the floor ships off (opt-in) and is reported as a candidate row.
 
-Run: PYTHONPATH=daemon python bench/nab/tune_spread_floor.py DIAG_DIR CACHE_DIR FORECASTER [F ...]
+Run: PYTHONPATH=daemon python bench/nab/tune_spread_floor.py DIAG_DIR CACHE_DIR FORECASTER 0 0.5 1.0
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def main() -> None:
     split = split_of(f.name for f in files)
     tuning = [f for f in files if split[f.name] == TUNING]
     z = np.load(Path(diag) / f"{forecaster}.npz")
-    for floor in [0.0, *(float(x) for x in floors)]:
+    for floor in [float(x) for x in floors] or [0.0]:
         scores = {}
         for f in tuning:
             res = residual_rows(f, forecaster, Path(cache), floor)

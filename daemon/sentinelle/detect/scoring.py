@@ -4,6 +4,10 @@ Per tag and tick (all rows of a tag group at once, numpy; ``surprise.py`` holds 
 
 * ``z``: the value's distance from the forecast median in forecast spreads, on
   the side it fell (spread floored at ``TagSettings.min_spread``);
+  with ``detect.score_spread_floor`` ``F`` > 0 (off by default) also floored at ``F`` times the tag's
+  typical forecast spread (:meth:`ResidualScorer.typical_spread`): a band far surer than the forecaster
+  usually is for this tag cannot turn an ordinary move into tens of sigmas (NAB, issue 13:
+  ``docs/results/nab/diag_model_vs_holt.md``);
 * ``r``: ``z`` against the tag's own usual ``z`` — a forgetting, winsorised
   location and scale (:class:`~sentinelle.detect.surprise.RobustScale`), so a
   forecaster whose intervals are too wide or too narrow for this tag is

@@ -77,7 +77,7 @@ class DetectSettings(_Section):
     score_spread_floor: float = Field(
         default=0.0,
         ge=0,
-        lt=1,
+        le=1,
         description="Floor on each tick's forecast spread, as this share of the tag's typical forecast spread (a "
         "forgetting geometric mean over score_memory_steps, detect/scoring.py): a forecast suddenly far surer than "
         "it usually is cannot turn an ordinary miss into hundreds of sigmas. 0: off.",
