@@ -1,6 +1,7 @@
 """Issue 13, step 2 of the model-vs-Holt diagnosis: where do the model's extra false-positive rows come from?
 
-TUNING SPLIT ONLY (the script refuses anything else).  Replays each tuning file through the daemon's
+TUNING SPLIT for the diagnosis; ``--held-out`` (only once a rule written beforehand passed on the tuning
+split) prints the held-out split's corpus scores and nothing per file.  Replays each tuning file through the daemon's
 stages with the shipped detection defaults (``DetectSettings()``, or ``--floor F``: the candidate
 ``detect.score_spread_floor``), every tick, reading each forecaster's forecasts from the cache
 (``bench/nab/model_forecasts.py`` fills it), and keeps per row what the residual scorer saw: the value,
@@ -25,8 +26,8 @@ import numpy as np
 from prometheus_client import CollectorRegistry
 
 from sentinelle.detect.stage import DetectStage
-from sentinelle.evaluation.nab_corpus import TUNING, NabFile, load_corpus, split_of
-from sentinelle.evaluation.nab_scorer import STANDARD, probation_rows, score_corpus, sweep_weights
+from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of
+from sentinelle.evaluation.nab_scorer import PROFILES, STANDARD, probation_rows, score_corpus, sweep_weights
 from sentinelle.evaluation.nab_stream import cache_file
 from sentinelle.evaluation.stream_eval import (
     ForecastPass,
@@ -81,7 +82,19 @@ def replay(f: NabFile, forecaster: str, cache: Path, detect: DetectSettings) -> 
     return {name: table[:, i] for i, name in enumerate(FIELDS)}
 
 
+def corpus_only(name: str, files: list[NabFile], runs: dict[str, dict[str, np.ndarray]]) -> None:
+    """Corpus scores (three profiles) of the recorded score and of the residual term alone; nothing per file."""
+    for part in ("score", "residual"):
+        pairs = [(f.labelled, np.nan_to_num(np.clip(runs[f.name][part], 0.0, 1.0))) for f in files]
+        cs = [score_corpus(pairs, p) for p in PROFILES]
+        print(
+            f"{name} {part}: {[round(c.normalised, 2) for c in cs]} (standard, low FP, low FN); "
+            f"windows {cs[0].detected}/{cs[0].windows}, FP rows {cs[0].false_positive_rows}"
+        )
+
+
 def analyse(name: str, files: list[NabFile], runs: dict[str, dict[str, np.ndarray]]) -> None:
+    corpus_only(name, files, runs)
     scores = {f.name: np.nan_to_num(np.clip(runs[f.name]["score"], 0.0, 1.0)) for f in files}
     cs = score_corpus([(f.labelled, scores[f.name]) for f in files], STANDARD)
     thr = cs.threshold
@@ -125,14 +138,15 @@ def main() -> None:
     ap.add_argument("cache", type=Path)
     ap.add_argument("forecasters", nargs="+")
     ap.add_argument("--floor", type=float, default=None, help="detect.score_spread_floor (candidate)")
+    ap.add_argument("--held-out", action="store_true", help="the held-out split, corpus scores only")
     a = ap.parse_args()
     files = load_corpus(Path("/work/shared/data/nab/data"))
     split = split_of(f.name for f in files)
-    tuning = [f for f in files if split[f.name] == TUNING]
+    tuning = [f for f in files if split[f.name] == (HELD_OUT if a.held_out else TUNING)]
     detect = DetectSettings() if a.floor is None else DetectSettings(score_spread_floor=a.floor)  # type: ignore[call-arg]
     a.out.mkdir(parents=True, exist_ok=True)
     for fc in a.forecasters:
-        tag = fc if a.floor is None else f"{fc}_floor{a.floor:g}"
+        tag = (fc if a.floor is None else f"{fc}_floor{a.floor:g}") + ("_held_out" if a.held_out else "")
         out = a.out / f"{tag}.npz"
         if out.is_file():
             z = np.load(out)
@@ -140,7 +154,7 @@ def main() -> None:
         else:
             runs = {f.name: replay(f, fc, a.cache, detect) for f in tuning}
             np.savez(out, **{f"{n}|{k}": v for n, r in runs.items() for k, v in r.items()})  # type: ignore[arg-type]
-        analyse(tag, tuning, runs)
+        (corpus_only if a.held_out else analyse)(tag, tuning, runs)
 
 
 if __name__ == "__main__":
