@@ -30,7 +30,6 @@ from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_cor
 from sentinelle.evaluation.nab_scorer import PROFILES, STANDARD, probation_rows, score_corpus, sweep_weights
 from sentinelle.evaluation.nab_stream import cache_file
 from sentinelle.evaluation.stream_eval import (
-    ForecastPass,
     cached_forecasts,
     close_windows,
     median_period,
@@ -38,6 +37,7 @@ from sentinelle.evaluation.stream_eval import (
     tag_settings,
 )
 from sentinelle.forecast import make_forecaster
+from sentinelle.forecast.batcher import ForecastPass
 from sentinelle.metrics import Metrics
 from sentinelle.settings import DetectSettings, ForecastSettings
 
@@ -143,7 +143,7 @@ def main() -> None:
     files = load_corpus(Path("/work/shared/data/nab/data"))
     split = split_of(f.name for f in files)
     tuning = [f for f in files if split[f.name] == (HELD_OUT if a.held_out else TUNING)]
-    detect = DetectSettings() if a.floor is None else DetectSettings(score_spread_floor=a.floor)  # type: ignore[call-arg]
+    detect = DetectSettings() if a.floor is None else DetectSettings(score_spread_floor=a.floor)
     a.out.mkdir(parents=True, exist_ok=True)
     for fc in a.forecasters:
         tag = (fc if a.floor is None else f"{fc}_floor{a.floor:g}") + ("_held_out" if a.held_out else "")
@@ -153,7 +153,7 @@ def main() -> None:
             runs = {f.name: {k: z[f"{f.name}|{k}"] for k in FIELDS} for f in tuning}
         else:
             runs = {f.name: replay(f, fc, a.cache, detect) for f in tuning}
-            np.savez(out, **{f"{n}|{k}": v for n, r in runs.items() for k, v in r.items()})  # type: ignore[arg-type]
+            np.savez(out, **{f"{n}|{k}": v for n, r in runs.items() for k, v in r.items()})
         (corpus_only if a.held_out else analyse)(tag, tuning, runs)
 
 

@@ -39,7 +39,8 @@ from sentinelle.detect.scoring import ResidualScorer
 from sentinelle.evaluation.nab_corpus import TUNING, NabFile, load_corpus, split_of
 from sentinelle.evaluation.nab_scorer import PROFILES, score_corpus
 from sentinelle.evaluation.nab_stream import cache_file
-from sentinelle.evaluation.stream_eval import ForecastPass, close_windows, median_period, stream_settings
+from sentinelle.evaluation.stream_eval import close_windows, median_period, stream_settings
+from sentinelle.forecast.batcher import ForecastPass
 from sentinelle.settings import DetectSettings
 
 LEVELS = (0.1, 0.5, 0.9)
