@@ -24,6 +24,12 @@ scored against) — forecaster-agnostic, it uses only the forecast's own spread.
    held-out re-run, the chiller development seeds (2140-2149) checked and the reports that use the default
    re-run; otherwise the floor ships off (opt-in) and is reported as a candidate row.
 
+**Outcome (2026-12-06, after the rule above).**  Screen: F = 1.0 chosen (model 71.96 offline against 71.08
+at 0.5).  Confirm through the stage, tuning split: model 70.15 / 61.38 / 74.84 (+1.28 / +2.33 / +0.27),
+Holt 71.76 / 63.16 / 76.50 (+1.05 / +2.12 / +0.70), gap 1.84 -> 1.61: passed.  Held out, scored once,
+Holt only (the model's every-tick held-out forecasts were not available in time): 65.20 / 53.96 / 70.58
+against the shipped 65.91 / 54.38 / 72.19 — lower on every profile, so the floor ships off (opt-in).
+
 Run: PYTHONPATH=daemon python bench/nab/tune_spread_floor.py DIAG_DIR CACHE_DIR FORECASTER 0 0.5 1.0
 """
 
