@@ -74,6 +74,14 @@ class DetectSettings(_Section):
     score_likelihood_memory_steps: int = Field(
         default=1000, ge=2, description="... judged against its distribution over about this many ticks."
     )
+    score_spread_floor: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Floor on each tick's forecast spread, as this share of the tag's typical forecast spread (a "
+        "forgetting geometric mean over score_memory_steps, detect/scoring.py): a forecast suddenly far surer than "
+        "it usually is cannot turn an ordinary miss into hundreds of sigmas. 0: off.",
+    )
     residual_min_sigma: float = Field(
         default=1.0,
         ge=0,
