@@ -56,6 +56,8 @@ SEASONS = 2
 """Candidate seasons per window (the highest autocorrelation peaks)."""
 FEATURES = 4
 """Width of the feature vector handed to the gate."""
+SERIAL_ELEMENTS = 32_768
+"""torch's grain size (``at::internal::GRAIN_SIZE``): element-wise ops on fewer elements run on one thread."""
 
 
 class SmoothingAnswer(NamedTuple):
@@ -182,7 +184,9 @@ class SmoothingBranch(nn.Module):
         if self.use_chunked(device):
             level, error, forecasts = self._chunked(filled, mask, level, profile, period, alpha, season_gain, start)
         else:
-            level, error, forecasts = self._recursion(filled, mask, level, profile, period, alpha, season_gain, start)
+            level, error, forecasts = self._recursion_in_blocks(
+                filled, mask, level, profile, period, alpha, season_gain, start
+            )
         scored = mask[:, start:].sum(dim=1, keepdim=True)
         usable = scored[:, 0] > 0
         errors = error / scored.clamp(min=1)
@@ -193,6 +197,40 @@ class SmoothingBranch(nn.Module):
         if self.scan == "auto":
             return device.type != "cpu"
         return self.scan == "chunked"
+
+    def _recursion_in_blocks(
+        self,
+        filled: torch.Tensor,
+        mask: torch.Tensor,
+        level: torch.Tensor,
+        profile: torch.Tensor,
+        period: torch.Tensor,
+        alpha: torch.Tensor,
+        season_gain: torch.Tensor,
+        start: int,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`_recursion` over blocks of rows small enough that each of its per-step ops stays on one thread.
+
+        Why: torch splits an element-wise op over its intra-op threads from :data:`SERIAL_ELEMENTS`
+        elements up, and the recursion runs thousands of such ops of a few tens of µs each.  When
+        another process holds the second core, every split op waits for the descheduled thread:
+        with 2 threads on the loaded 2-core machine, a pass over 1,000 windows took 52 s against
+        5.8 s on 1 thread (``bench/forecast_speed.py``).  Rows are independent, so the numbers
+        are the same.
+        """
+        rows = max(1, SERIAL_ELEMENTS // level.shape[1])
+        if filled.shape[0] <= rows:
+            return self._recursion(filled, mask, level, profile, period, alpha, season_gain, start)
+        parts = []
+        for i in range(0, filled.shape[0], rows):
+            block = slice(i, i + rows)
+            parts.append(
+                self._recursion(
+                    filled[block], mask[block], level[block], profile[block], period[block], alpha, season_gain, start
+                )
+            )
+        level_parts, error_parts, forecast_parts = zip(*parts, strict=True)
+        return torch.cat(level_parts), torch.cat(error_parts), torch.cat(forecast_parts)
 
     def _recursion(
         self,
