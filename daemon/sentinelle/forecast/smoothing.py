@@ -184,8 +184,22 @@ class SmoothingBranch(nn.Module):
         if self.use_chunked(device):
             level, error, forecasts = self._chunked(filled, mask, level, profile, period, alpha, season_gain, start)
         else:
-            level, error, forecasts = self._recursion_in_blocks(
-                filled, mask, level, profile, period, alpha, season_gain, start
+            # Over blocks of rows small enough that each per-step op stays on one thread: torch splits
+            # an element-wise op over its intra-op threads from SERIAL_ELEMENTS elements up, and the
+            # recursion runs thousands of such ops of a few tens of µs.  When another process holds
+            # the second core every split op waits for the descheduled thread: with 2 threads on the
+            # loaded 2-core machine a pass over 1,000 windows took 52 s against 5.8 s on 1 thread
+            # (bench/forecast_speed.py).  Rows are independent: the same numbers.
+            rows = max(1, SERIAL_ELEMENTS // level.shape[1])
+            parts = [
+                self._recursion(
+                    filled[i : i + rows], mask[i : i + rows], level[i : i + rows], profile[i : i + rows],
+                    period[i : i + rows], alpha, season_gain, start,
+                )
+                for i in range(0, b, rows)
+            ]  # fmt: skip
+            level, error, forecasts = (
+                torch.cat(part) if len(parts) > 1 else part[0] for part in zip(*parts, strict=True)
             )
         scored = mask[:, start:].sum(dim=1, keepdim=True)
         usable = scored[:, 0] > 0
@@ -197,40 +211,6 @@ class SmoothingBranch(nn.Module):
         if self.scan == "auto":
             return device.type != "cpu"
         return self.scan == "chunked"
-
-    def _recursion_in_blocks(
-        self,
-        filled: torch.Tensor,
-        mask: torch.Tensor,
-        level: torch.Tensor,
-        profile: torch.Tensor,
-        period: torch.Tensor,
-        alpha: torch.Tensor,
-        season_gain: torch.Tensor,
-        start: int,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """:meth:`_recursion` over blocks of rows small enough that each of its per-step ops stays on one thread.
-
-        Why: torch splits an element-wise op over its intra-op threads from :data:`SERIAL_ELEMENTS`
-        elements up, and the recursion runs thousands of such ops of a few tens of µs each.  When
-        another process holds the second core, every split op waits for the descheduled thread:
-        with 2 threads on the loaded 2-core machine, a pass over 1,000 windows took 52 s against
-        5.8 s on 1 thread (``bench/forecast_speed.py``).  Rows are independent, so the numbers
-        are the same.
-        """
-        rows = max(1, SERIAL_ELEMENTS // level.shape[1])
-        if filled.shape[0] <= rows:
-            return self._recursion(filled, mask, level, profile, period, alpha, season_gain, start)
-        parts = []
-        for i in range(0, filled.shape[0], rows):
-            block = slice(i, i + rows)
-            parts.append(
-                self._recursion(
-                    filled[block], mask[block], level[block], profile[block], period[block], alpha, season_gain, start
-                )
-            )
-        level_parts, error_parts, forecast_parts = zip(*parts, strict=True)
-        return torch.cat(level_parts), torch.cat(error_parts), torch.cat(forecast_parts)
 
     def _recursion(
         self,
