@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -392,6 +393,14 @@ class DetectSettings(_Section):
         "of score_memory_steps (a relation: memory_s). Residuals of held values against forecasts of held values "
         "say little about the live spread (with the full weight, a fault on the first live day was found one "
         "period later). Only tags with held slots, only with history_held widen or skip.",
+    )
+    history_held_drop_after_steps: float = Field(
+        default=math.inf,
+        gt=0,
+        description="Live ticks (divided by the held share, as history_held_weight_steps) after which what a "
+        "tag's residual scale took from a compressed export's replay no longer counts at all: the scale is then "
+        "the live ticks' own, as after a cold start at the first live tick. inf: never (the replay's share then "
+        "fades as weight / (weight + live ticks): 3 % a day later, enough to tip a tick at the threshold).",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
