@@ -142,9 +142,11 @@ class ResidualDetector:
         return pack(self.name, _VERSION, arrays, meta)
 
     def restore(self, blob: bytes) -> None:
-        _, arrays, meta = unpack_versions(blob, self.name, (1, _VERSION))
+        version, arrays, meta = unpack_versions(blob, self.name, (1, _VERSION))
         check_tags(meta, self.layout, self.name)
         sc = self.scorer
+        if version == 1:  # saved before the hand-over's end existed: none pending
+            sc._handover_steps[:] = 0.0
         targets: dict[str, object] = {"scorer": sc, "scale": sc.scale, "live": sc.live}
         if sc.likelihood is not None:
             targets |= {"likelihood": sc.likelihood, "likelihood.long": sc.likelihood.long}
