@@ -29,6 +29,8 @@ from sentinelle.metrics import Metrics
 from sentinelle.settings import CsvEventsSource, CsvWideSource, ForecastSettings, load_settings
 from sentinelle.windows import Windows
 
+from .model_helpers import small_asset_checkpoint
+
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
 T0 = 1_735_689_600.0  # 2025-01-01T00:00:00Z: the export's period, long before "now"
 PERIOD_S = 60.0
@@ -290,3 +292,16 @@ def test_backfill_range_is_validated() -> None:
         load_settings(
             None, tags=[], history={"backfill_from": "2025-01-02T00:00:00Z", "backfill_until": "2025-01-01T00:00:00Z"}
         )
+
+
+def test_finetune_asset_model_adapts_the_asset_model_on_the_configured_tags(tmp_path: Path) -> None:
+    """``finetune --asset --asset-model`` reads the same configured history and adapts the asset model on the
+    asset's tags together; the adapter records them (and needs --out: the default folder is the univariate's)."""
+    config = _config(tmp_path, _wide_source(tmp_path))
+    base = small_asset_checkpoint(tmp_path / "asset")
+    args = ["finetune", "--config", str(config), "--asset", "pump1", "--asset-model", "--base", str(base)]
+    assert main([*args, "--no-progress"]) != 0
+    assert main([*args, "--out", str(tmp_path / "am"), "--no-progress"]) == 0
+    manifest = json.loads((tmp_path / "am" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["kind"] == "asset_model" and manifest["tags"] == ["pump1.flow_m3h", "pump1.temp_c"]
+    assert set(manifest["validation"]["after"]["mae"]) == {"pump1.flow_m3h", "pump1.temp_c"}

@@ -171,8 +171,8 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
 
     from ..evaluation.prefill import PrefilledAssetForecaster
     from ..evaluation.replay import SharedForecasters, replay_settings
-    from ..evaluation.skab import PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings
-    from ..evaluation.skab_models import AssetModelUse, prefilled_estimator
+    from ..evaluation.skab import ASSET_ON, PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings
+    from ..evaluation.skab_models import AssetModelUse, adapted_runs, prefilled_estimator
     from ..evaluation.skab_report import kept_runs, write_report
     from ..settings import DetectSettings
 
@@ -182,6 +182,12 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     recordings = skab_recordings(data)
     runs = ablation_runs(args.forecaster, variants=not args.keep_variants)[: 1 if args.no_ablation else None]
     skipped = [r.label for r in ablation_runs(args.forecaster) if r not in runs] if args.keep_variants else []
+    if args.asset_adapter is not None:
+        # The adapted rows beside the headline; the rest (the shipped asset model's rows included) carried over.
+        runs = [*runs[:1], *adapted_runs(ASSET_ON, args.asset_adapter)]
+        skipped = [r.label for r in ablation_runs(args.forecaster) if r not in runs]
+    else:  # rows of an earlier adapted run are carried over (kept_runs skips labels the report lacks)
+        skipped += [r.label for r in adapted_runs(ASSET_ON, Path("asset-adapter"))]
     started = time.perf_counter()
     results = []
     # Each forecaster's forecasts computed once, for every row (kept in --forecast-cache when given).

@@ -120,6 +120,12 @@ def build_parser() -> argparse.ArgumentParser:
     fin.add_argument("--until", default=None, metavar="DATE", help="use data before this date only (ISO)")
     fin.add_argument("--base", type=Path, default=None, help="base checkpoint (default: forecast.model_path)")
     fin.add_argument("--out", type=Path, default=None, help="adapter folder (default: <adapters_dir>/<asset>)")
+    fin.add_argument(
+        "--asset-model",
+        action="store_true",
+        help="adapt the asset model (forecast.asset_model_path, or --base) instead: the asset's tags together, "
+        "their couplings (each tag's estimate from the others now); needs --out",
+    )
     fin.add_argument("--max-minutes", type=float, default=None, help="wall-clock budget (finetune.max_minutes)")
     fin.add_argument("--steps", type=int, default=None, help="most optimizer steps (finetune.max_steps)")
     fin.add_argument("--season", type=int, default=None, help="season of the validation MASE, steps")
@@ -187,6 +193,13 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skab: do not re-run the other forecaster's rows, the one-change variants and the previous headline; "
         "carry their rows over from <out>/report.json (for a run that changed neither their code nor settings)",
+    )
+    ev.add_argument(
+        "--asset-adapter",
+        type=Path,
+        default=None,
+        help="skab: run the headline and the asset model's rows with this LoRA adapter of the asset model "
+        "(bench/skab/adapt_asset_model.py); every other row is carried over from <out>/report.json",
     )
     ev.add_argument(
         "--labels",

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import datetime as _dt
 import sys
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConfigError
 from ..settings import load_settings
+
+if TYPE_CHECKING:
+    from ..settings import FinetuneSettings, Settings
 from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
 from .inputs import _base_checkpoint, _history_for
 
@@ -51,6 +55,8 @@ def _finetune(args: argparse.Namespace) -> int:
     if not asset or asset.startswith(".") or "/" in asset or "\\" in asset:
         raise ConfigError(f"{asset!r} cannot name an adapter folder", field="--asset")
     out = args.out
+    if args.asset_model and out is None:  # the daemon reads <adapters_dir>/<asset>/ as the univariate model's
+        raise ConfigError("give --out for an adapter of the asset model", field="--out")
     if out is None:
         if settings.forecast.adapters_dir is None:
             raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")
@@ -84,6 +90,8 @@ def _finetune(args: argparse.Namespace) -> int:
     series = _history_for(args, settings, asset, start=start, end=until)
     if not series:
         raise ConfigError("no data between --from and --until", field="data")
+    if args.asset_model:
+        return _finetune_asset_model(args, settings, asset, series, ft, out)
     from ..errors import ModelError
     from ..training.finetune import finetune
 
@@ -107,5 +115,30 @@ def _finetune(args: argparse.Namespace) -> int:
         f"validation ({result.validation_windows} windows) MASE {b['mase']:.3f} -> {a['mase']:.3f}, "
         f"WQL {b['wql']:.4f} -> {a['wql']:.4f} (base -> adapted)"
         + ("" if result.improved else "; no improvement: the adapter is a no-op")
+    )
+    return EXIT_OK
+
+
+def _finetune_asset_model(
+    args: argparse.Namespace, settings: Settings, asset: str, series: list[Any], ft: FinetuneSettings, out: Path
+) -> int:
+    """``finetune --asset-model``: a LoRA adapter of the asset model (:mod:`~sentinelle.training.asset_finetune`)."""
+    from ..errors import ModelError
+    from ..forecast import SHIPPED_CHECKPOINT
+    from ..training.asset_finetune import finetune_asset
+
+    base = Path(args.base or settings.forecast.asset_model_path or SHIPPED_CHECKPOINT.parent / "asset")
+    try:
+        result = finetune_asset(base, series, ft, asset=asset, out_dir=out, data_note=str(args.data or "history"))
+    except ModelError as e:
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    b, a = result.before, result.after
+    print(
+        f"asset-model adapter for {asset} saved in {result.out_dir}: {result.steps} steps, best step "
+        f"{result.best_step}, {result.wall_seconds:.0f} s; validation estimate pinball {b['estimate']:.4f} -> "
+        f"{a['estimate']:.4f}, blind {b['blind_estimate']:.4f} -> {a['blind_estimate']:.4f}, forecast "
+        f"{b['forecast']:.4f} -> {a['forecast']:.4f} (base -> adapted)"
+        + ("" if result.best_step else "; no improvement: the adapter is a no-op")
     )
     return EXIT_OK

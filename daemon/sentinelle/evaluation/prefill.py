@@ -57,9 +57,15 @@ class PrefilledAssetForecaster(AssetForecaster):
         mask_recent_steps: int = 0,
         every_steps: int = 1,
         max_batch: int = 32,
+        adapter: Path | None = None,
     ) -> None:
         super().__init__(
-            path, levels, max_batch=max_batch, mask_recent_steps=mask_recent_steps, every_steps=every_steps
+            path,
+            levels,
+            max_batch=max_batch,
+            mask_recent_steps=mask_recent_steps,
+            every_steps=every_steps,
+            adapter=adapter,
         )
         self.memo: dict[bytes, FloatArray] = {}
         """Group key → its estimate (G, levels)."""

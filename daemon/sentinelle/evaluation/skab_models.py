@@ -14,6 +14,10 @@ The asset model's estimates are made on one slot in :data:`ASSET_EVERY_STEPS`
 before the replays (:mod:`.prefill`).  Their settings (the mask of the blind row, the EWMA chart
 of the estimate's residual) were chosen on the 23 tuning files by ``bench/skab/tune_asset_model.py``
 (rule in its docstring, written before it ran) and frozen here before the held-out files were scored.
+
+With ``--asset-adapter`` (issue 14, step 3) the same rows are run again with the asset model adapted to
+SKAB's pump (a LoRA adapter trained on the first 60 % of ``anomaly-free.csv`` alone,
+``bench/skab/adapt_asset_model.py``), at the same frozen settings: nothing is chosen anew.
 """
 
 from __future__ import annotations
@@ -48,6 +52,8 @@ class AssetModelUse(NamedTuple):
 
     mask_recent_steps: int
     every_steps: int = ASSET_EVERY_STEPS
+    adapter: Path | None = None
+    """A LoRA adapter of the asset model (``training/asset_finetune.py``) merged in; None: the shipped model."""
 
 
 class AblationRun(NamedTuple):
@@ -64,6 +70,26 @@ class AblationRun(NamedTuple):
 def asset_detect(alpha: float) -> dict[str, Any]:
     """The asset model's residuals: estimate-now (on with an estimator) + horizon, the estimate's chart at ``alpha``."""
     return {"horizon_enabled": True, "asset_estimate_ewma_alpha": alpha}
+
+
+ADAPTED = "asset model adapted to SKAB (LoRA)"
+"""How the adapted rows name the model (their labels otherwise those of the shipped model's rows)."""
+
+
+def adapted_runs(headline: dict[str, Any], adapter: Path) -> list[AblationRun]:
+    """The asset model's rows of :func:`issue14_runs` with ``adapter`` merged in, same settings.
+
+    >>> [r.label.split(":")[0] for r in adapted_runs({}, Path("a"))]
+    ['asset model adapted to SKAB (LoRA) + holt', 'asset model adapted to SKAB (LoRA) + holt', 'holt']
+    """
+    out = []
+    for run in issue14_runs(headline):
+        if run.asset_model is not None:
+            label = run.label.replace("asset model + holt", ADAPTED + " + holt").replace(
+                "asset model (", ADAPTED + " ("
+            )
+            out.append(run._replace(label=label, asset_model=run.asset_model._replace(adapter=adapter)))
+    return out
 
 
 def issue14_runs(headline: dict[str, Any]) -> list[AblationRun]:
@@ -106,8 +132,17 @@ def issue14_runs(headline: dict[str, Any]) -> list[AblationRun]:
 
 
 def memo_path(cache_dir: Path, use: AssetModelUse) -> Path:
-    """Where the asset model's estimates with ``use`` are kept for SKAB."""
-    return cache_dir / f"skab-asset-mask{use.mask_recent_steps}-every{use.every_steps}.pkl"
+    """Where the asset model's estimates with ``use`` are kept for SKAB (an adapter: named by its weights' hash).
+
+    >>> memo_path(Path("c"), AssetModelUse(0)).name
+    'skab-asset-mask0-every16.pkl'
+    """
+    name = f"skab-asset-mask{use.mask_recent_steps}-every{use.every_steps}"
+    if use.adapter is not None:
+        from ..forecast.adapters import ADAPTER_WEIGHTS_FILE, file_sha256
+
+        name += "-adapter" + file_sha256(use.adapter / ADAPTER_WEIGHTS_FILE)[:12]
+    return cache_dir / f"{name}.pkl"
 
 
 def prefilled_estimator(
@@ -127,6 +162,7 @@ def prefilled_estimator(
         ForecastSettings().quantile_levels,
         mask_recent_steps=use.mask_recent_steps,
         every_steps=use.every_steps,
+        adapter=use.adapter,
     )
     path = None if cache_dir is None else memo_path(cache_dir, use)
     if path is not None:

@@ -306,6 +306,7 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
             f"{h['nab_low_fn']} |"
         )
     model_rows = [(r.label, split_scores(r)["held_out"]) for r in results if "model" in r.label.split(":")[0]]
+    model_rows += [(_kept_label(k), k["splits"]["held_out"]) for k in kept if "model" in k["label"].split(":")[0]]
     lines += [
         "",
         ISSUE_14,

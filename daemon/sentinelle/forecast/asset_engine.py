@@ -25,6 +25,11 @@ measured too: better on pump degradation, G times the cost.
 stands for the next R − 1.  The model costs about 22 ms of CPU per 7-tag asset and slot;
 a slow fault's residual needs no fresher reference than a few slots.
 
+**Adapted to one asset** (``adapter``: a folder written by
+:func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA adapter is checked against
+the checkpoint (:func:`~.adapters.read_adapter`: the base's hash, the layers' shapes) and merged
+into its weights, so an adapted model costs what the base does.
+
 Loading errors are :class:`~sentinelle.errors.ModelError` naming the file, as
 for the univariate model (:func:`~.engine.load_model`).
 """
@@ -44,6 +49,7 @@ from ..errors import ModelError
 from ..records import FloatArray, WindowBatch
 from .asset_model import SentinelleAssetModel
 from .engine import CONFIG_FILE, _level_weights, _pick_device, _pick_dtype, load_model
+from .model import SentinelleTSModel
 from .tokenizer import TSTokenizer
 
 MIN_SEEN_FRACTION = 0.25
@@ -79,15 +85,17 @@ class AssetForecaster:
         max_batch: int = 128,
         mask_recent_steps: int = 0,
         every_steps: int = 1,
+        adapter: Path | None = None,
     ) -> None:
         self.path = Path(path)
+        self.adapter = adapter
         self.levels = tuple(levels)
         if max_batch < 1:
             raise ModelError(f"max_batch must be ≥ 1, got {max_batch}")
         self.max_batch = max_batch
         self._device = _pick_device(device)
         loaded = load_model(self.path, self._device, _pick_dtype(dtype, self._device), SentinelleAssetModel)
-        self.model = cast(SentinelleAssetModel, loaded)
+        self.model = cast(SentinelleAssetModel, loaded if adapter is None else _merged(self.path, loaded, adapter))
         self.config = self.model.config
         if not self.config.group_attention:
             raise ModelError(f"{self.path / CONFIG_FILE}: not an asset model (group_attention is false)")
@@ -226,3 +234,15 @@ class AssetForecaster:
         bad = ~np.isfinite(q).all(axis=(1, 2)) | ~np.isfinite(e).all(axis=1)
         q[bad], e[bad] = np.nan, np.nan
         return q.reshape(n, g, -1, horizon), e.reshape(n, g, -1)
+
+
+def _merged(base_dir: Path, model: SentinelleTSModel, adapter: Path) -> SentinelleTSModel:
+    """``model`` with the LoRA adapter in ``adapter`` checked against ``base_dir``'s weights and merged in."""
+    from .adapters import BASE_WEIGHTS_FILE, attach, file_sha256, read_adapter
+
+    files = read_adapter(Path(adapter), file_sha256(base_dir / BASE_WEIGHTS_FILE), model)
+    peft_model = attach(model, files, "asset")
+    peft_model.set_adapter("asset")
+    merged = peft_model.merge_and_unload()
+    torch.nn.Module.eval(merged)
+    return cast(SentinelleTSModel, merged)
