@@ -93,6 +93,76 @@ def rank(row: dict[str, Any]) -> tuple[float, ...]:
     return (row["faults_detected"], row["kinds_detected"], -(delay if delay is not None else 1e9))
 
 
+def table_row(label: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One candidate's row from its runs' records (each with ``kind``, ``detected``, ``delay_s``, ``false_alarms``)."""
+    slow = [r["delay_s"] for r in runs if r["kind"] in SLOW and r["delay_s"] is not None]
+    return {
+        "candidate": label,
+        "faults_detected": sum(bool(r["detected"]) for r in runs),
+        "faults": sum(r["detected"] is not None for r in runs),
+        "kinds_detected": len({r["kind"] for r in runs if r["detected"]}),
+        "slow_detected": len(slow),
+        "slow_delay_s_median": float(np.median(slow)) if slow else None,
+        "false_alarms": sum(r["false_alarms"] for r in runs),
+        "runs": runs,
+    }
+
+
+def choose(table: list[dict[str, Any]]) -> str:
+    """The rule of the docstring: among the candidates with no false alarm (else the fewest), :func:`rank`'s best."""
+    clean = [r for r in table if r["false_alarms"] == 0]
+    pool = clean or [r for r in table if r["false_alarms"] == min(t["false_alarms"] for t in table)]
+    return str(max(pool, key=rank)["candidate"])
+
+
+def run_record(run: Any, o: Any) -> dict[str, Any]:
+    """One run's record under one candidate, with its fault kind and its false alarms spelled out."""
+    r = record(run, o)
+    r["kind"] = run.faults[0].kind if run.faults else None
+    r["false_alarm_alerts"] = [
+        f"{s.kind} on {s.tag} at {s.start_ts - o.scored_from:.0f} s for "
+        + ("open at the end" if s.end_ts is None else f"{s.end_ts - s.start_ts:.0f} s")
+        for s in o.result.score.false_alarm_spans
+    ]
+    return r
+
+
+def finish(
+    benchmark: str,
+    out: Path,
+    plan: Any,
+    checkpoints: dict[str, str],
+    per: dict[str, list[dict[str, Any]]],
+    diag: dict[str, dict[str, Any]],
+    started: float,
+    rule: str,
+) -> None:
+    """The candidates' table and the rule's choice: written to ``out`` (JSON) and printed."""
+    table = [table_row(label, runs) for label, runs in per.items()]
+    chosen = choose(table)
+    doc = {
+        "benchmark": benchmark,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seeds": [r.seed for r in plan],
+        "checkpoints": checkpoints,
+        "mask_recent_steps": MASK,
+        "every_steps": EVERY,
+        "rule": rule,
+        "rows": table,
+        "diagnosis_normal_time": diag,
+        "chosen": chosen,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    for r in table:
+        print(
+            r["candidate"],
+            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/3 "
+            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
+        )
+    print(f"chosen: {chosen} -> {out}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", action="append", required=True, help="NAME=PATH (one per candidate checkpoint)")
@@ -128,13 +198,7 @@ def main() -> None:
                     asset_estimate_every_steps=EVERY,
                 )
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], recorder)
-                r = record(run, o)
-                r["kind"] = run.faults[0].kind if run.faults else None
-                r["false_alarm_alerts"] = [
-                    f"{s.kind} on {s.tag} at {s.start_ts - o.scored_from:.0f} s for "
-                    + ("open at the end" if s.end_ts is None else f"{s.end_ts - s.start_ts:.0f} s")
-                    for s in o.result.score.false_alarm_spans
-                ]
+                r = run_record(run, o)
                 per.setdefault(label, []).append(r)
                 print(run.name, label, r, round(time.perf_counter() - started), flush=True)
                 if alpha == ALPHAS[0] and open_kn == OPEN_KN[0]:
@@ -144,46 +208,10 @@ def main() -> None:
                     diag[name][run.name] = diagnose(rec, recorder.rows, normal)
                 recorder.rows = []
             sf.save()
-    table = []
-    for label, runs in per.items():
-        slow = [r["delay_s"] for r in runs if r["kind"] in SLOW and r["delay_s"] is not None]
-        table.append(
-            {
-                "candidate": label,
-                "faults_detected": sum(bool(r["detected"]) for r in runs),
-                "faults": sum(r["detected"] is not None for r in runs),
-                "kinds_detected": len({r["kind"] for r in runs if r["detected"]}),
-                "slow_detected": len(slow),
-                "slow_delay_s_median": float(np.median(slow)) if slow else None,
-                "false_alarms": sum(r["false_alarms"] for r in runs),
-                "runs": runs,
-            }
-        )
-    clean = [r for r in table if r["false_alarms"] == 0]
-    pool = clean or [r for r in table if r["false_alarms"] == min(t["false_alarms"] for t in table)]
-    chosen = max(pool, key=rank)["candidate"]
-    doc = {
-        "benchmark": "asset_blind_dev",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seeds": [r.seed for r in plan],
-        "checkpoints": checkpoints,
-        "mask_recent_steps": MASK,
-        "every_steps": EVERY,
-        "rule": "among candidates with no false alarm: most faults, then most kinds, then smallest median "
-        "slow-fault delay; if none is clean, the fewest false alarms first",
-        "rows": table,
-        "diagnosis_normal_time": diag,
-        "chosen": chosen,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    for r in table:
-        print(
-            r["candidate"],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/3 "
-            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
-        )
-    print(f"chosen: {chosen} -> {args.out}")
+    rule = "among candidates with no false alarm: most faults, then most kinds, then smallest median slow-fault delay; "
+    finish(
+        "asset_blind_dev", args.out, plan, checkpoints, per, diag, started, rule + "if none is clean, the fewest first"
+    )
 
 
 if __name__ == "__main__":

@@ -19,6 +19,14 @@ Protocol, written and committed before this script first ran:
   margins on the tuning split (recorded as ``with_headline_beats_headline``).  Either way the
   held-out files are then scored once, by ``sentinelle evaluate --dataset skab --asset-adapter``.
 
+**What happened** (2026-12-06): started at 22:11 UTC after the adapter, stopped after prefilling 6 of
+the 23 files — at a load of ~11 on the 2 shared cores a file cost ~36 s, the whole grid about 45 min.
+The adapted rows' tuning scores were then taken from the tuning columns of the one report run
+(``evaluate --dataset skab --asset-adapter ... --asset-adapter-masks 0``: same files, same frozen
+settings, the blind row left out for time), which scored the held-out files in the same pass; the
+one decision above read the tuning columns only: the adapted "headline + asset model" (tuning F1
+0.79, FAR 17.12 %, NAB 34.48) does not beat the headline (0.82, 7.30 %, 40.12), which stays.
+
 Every row is written to ``tuning_asset_adapter.json``; the unadapted rows and the headline's are
 ``tuning_asset_model.json``'s (same code and settings; the headline is read from there, not replayed).
 """

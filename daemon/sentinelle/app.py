@@ -39,7 +39,8 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .detect.control import OperatorControl
@@ -145,28 +146,42 @@ class Daemon:
         """The asset model's per-slot estimates (``forecast.asset_model_path``); None when off or unloadable.
 
         Extra evidence, not the forecast: a checkpoint that cannot be loaded is logged and
-        counted, and the daemon runs without estimates.
+        counted, and the daemon runs without estimates.  Assets with an adapter in
+        ``forecast.asset_model_adapters_dir`` are estimated with it (:mod:`.forecast.asset_estimators`).
         """
         f = self.settings.forecast
         if f.asset_model_path is None:
             return None
         from .forecast.asset_engine import AssetForecaster  # torch only when the asset model is configured
+        from .forecast.asset_estimators import load_asset_estimators
 
-        try:
-            model = AssetForecaster(
-                f.asset_model_path,
+        def make(adapter: Path | None, tags: Collection[str] | None) -> AssetForecaster:
+            return AssetForecaster(
+                path,
                 f.quantile_levels,
                 device=f.model_device,
                 max_batch=f.model_max_batch,
                 mask_recent_steps=f.asset_mask_recent_steps,
                 every_steps=f.asset_estimate_every_steps,
+                adapter=adapter,
+                adapter_tags=tags,
             )
+
+        def refused(asset: str, why: str) -> None:
+            self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()
+
+        path = f.asset_model_path
+        asset_tags: dict[str, list[str]] = {}
+        for t in self.settings.tags:
+            asset_tags.setdefault(t.asset, []).append(t.name)
+        try:
+            models = load_asset_estimators(make, f.asset_model_adapters_dir, asset_tags, on_refused=refused)
         except ModelError as e:
             self.metrics.forecast_errors.labels(ESTIMATOR_NAME).inc()
             log.error("asset model unavailable: %s; running without estimates from the other tags", e)
             return None
-        log.info("asset model: %s (each tag also estimated from its asset's other tags)", f.asset_model_path)
-        return model.estimate_window
+        log.info("asset model: %s (each tag also estimated from its asset's other tags)", path)
+        return models.estimate_window
 
     def _default_sinks(self) -> list[AlertSink]:
         s = self.settings

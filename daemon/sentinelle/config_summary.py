@@ -35,8 +35,14 @@ def summary_lines(settings: Settings) -> list[str]:
     ]
     out += sink_lines(settings)
     out += history_lines(settings)
+    asset_of = {t.name: t.asset for t in settings.tags}
     if fc.forecaster == "model":
-        out += adapter_lines(fc.adapters_dir, {t.name: t.asset for t in settings.tags})
+        out += adapter_lines(fc.adapters_dir, asset_of)
+    if fc.asset_model_path is None:
+        out.append("asset model: off")
+    else:
+        out.append(f"asset model: {fc.asset_model_path}")
+        out += adapter_lines(fc.asset_model_adapters_dir, asset_of, "asset-model adapters", "the base asset model")
     return out
 
 
@@ -75,14 +81,19 @@ def history_lines(settings: Settings) -> list[str]:
     return out
 
 
-def adapter_lines(adapters_dir: Path | None, asset_of: dict[str, str]) -> list[str]:
+def adapter_lines(
+    adapters_dir: Path | None,
+    asset_of: dict[str, str],
+    title: str = "adapters",
+    base: str = "the base model",
+) -> list[str]:
     """The per-asset adapters found under ``adapters_dir`` and the tags each was trained on."""
     if adapters_dir is None:
-        return ["adapters: none (the base model for every asset)"]
+        return [f"{title}: none ({base} for every asset)"]
     root = Path(adapters_dir)
     if not root.is_dir():
-        return [f"adapters: {root} (not found: the base model for every asset)"]
-    out = [f"adapters: {root}"]
+        return [f"{title}: {root} (not found: {base} for every asset)"]
+    out = [f"{title}: {root}"]
     for d in sorted(p for p in root.iterdir() if p.is_dir()):
         manifest = _manifest(d / "manifest.json")
         if manifest is None:
@@ -93,7 +104,7 @@ def adapter_lines(adapters_dir: Path | None, asset_of: dict[str, str]) -> list[s
         note = f" (not tags of asset {d.name}: {_listed(foreign)})" if foreign else ""
         out.append(f"  {d.name}: {len(tags)} tags ({_listed(tags)}){note}")
     if len(out) == 1:
-        out[0] += " (empty: the base model for every asset)"
+        out[0] += f" (empty: {base} for every asset)"
     return out
 
 

@@ -7,10 +7,13 @@ from typing import Any, TypeVar
 
 import numpy as np
 import torch
+from peft import LoraConfig
 
+from sentinelle.forecast.adapters import base_fingerprint, save_adapter, wrap_for_training
 from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
 from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSModel
 from sentinelle.forecast.tokenizer import TSTokenizer
+from sentinelle.training.asset_finetune import ASSET_TARGET_MODULES
 
 ModuleT = TypeVar("ModuleT", bound=torch.nn.Module)
 
@@ -72,3 +75,16 @@ def like_trained(model: SentinelleAssetModel) -> SentinelleAssetModel:
         for p in model.now_head.parameters():
             p.normal_(0, 0.3)
     return model
+
+
+def random_adapter(base: Path, out: Path) -> Path:
+    """An adapter of ``base`` whose LoRA weights are all nonzero (a trained one may be a no-op: best step 0)."""
+    torch.manual_seed(1)
+    model = wrap_for_training(SentinelleAssetModel.from_pretrained(base), LoraConfig(r=2, lora_alpha=4,
+                              target_modules=list(ASSET_TARGET_MODULES)))  # fmt: skip
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    save_adapter(model, "default", out, {"base_model": base_fingerprint(base), "tags": ["p.a", "p.b", "p.c"]})
+    return out

@@ -53,11 +53,12 @@ def test_no_drift_no_estimate_alert() -> None:
     assert estimate_alerts(run(True, drift_per_s=0.0)) == []
 
 
-def run_bias(alpha: float, bias: float = 0.1, steps: int = 700, onset: int = 400) -> list[AlertEvent]:
+def run_bias(alpha: float, bias: float = 0.1, steps: int = 700, onset: int = 400, **settings: bool) -> list[AlertEvent]:
     """Tag 1 reads ``bias`` above the estimate from ``onset`` on: about one of the estimate's spreads (0.1),
     never a surprising tick alone, but a residual of one sign for minutes (a slow fault the estimate half
-    follows). ``alpha``: the sustained-bias chart's weight (0: off)."""
-    st, _ = stage(TAGS, asset_estimate_ewma_alpha=alpha)
+    follows). ``alpha``: the sustained-bias chart's weight (0: off). The values' noise (0.02) is a fifth
+    of the band's spread: the band is too wide."""
+    st, _ = stage(TAGS, asset_estimate_ewma_alpha=alpha, **settings)
     rng = np.random.default_rng(1)
     nominal = np.array([10.0, 20.0, 30.0])
     events: list[AlertEvent] = []
@@ -134,3 +135,36 @@ def test_the_estimate_k_of_n_is_set_as_a_pair_and_k_within_n() -> None:
         DetectSettings(asset_estimate_open_k=16)
     with pytest.raises(pydantic.ValidationError, match="must not exceed"):
         DetectSettings(asset_estimate_open_k=16, asset_estimate_open_n=8)
+
+
+def test_a_band_too_wide_hides_a_bias_that_the_calibrated_band_shows() -> None:
+    assert estimate_alerts(run_bias(0.0)) == []  # the scorer's floor trusts the too-wide band
+    opened = [e for e in estimate_alerts(run_bias(0.0, asset_estimate_calibrate_band=True)) if e.event == "opened"]
+    assert {e.tag for e in opened} == {"c.t1"}
+    assert 400 <= min(e.event_ts for e in opened) < 410  # the band, narrowed to the noise, makes it 5 spreads
+
+
+def test_the_calibrated_band_stays_quiet_without_a_bias() -> None:
+    assert estimate_alerts(run_bias(0.0, bias=0.0, asset_estimate_calibrate_band=True)) == []
+
+
+def test_the_band_factors_survive_a_restart_and_older_states_restore() -> None:
+    from sentinelle.detect.detectors.asset_estimate import AssetEstimateDetector
+
+    def detector(**settings: bool) -> AssetEstimateDetector:
+        st, _ = stage(TAGS, **settings)
+        nominal = np.array([10.0, 20.0, 30.0])
+        for k in range(50):
+            fb = batch(TAGS, float(k), (nominal + 0.001 * k).tolist(), nominal.tolist())
+            st.process(dataclasses.replace(fb, estimate=nominal[:, None] + _Z[None, :] * SIGMA))
+        (det,) = [d for d in next(iter(st._groups.values())).detectors if isinstance(d, AssetEstimateDetector)]
+        return det
+
+    det = detector(asset_estimate_calibrate_band=True)
+    assert det.band is not None and np.all(det.band.log_scale < 0)  # values well inside: the band narrows
+    other = detector(asset_estimate_calibrate_band=True)
+    other.restore(detector().state())  # a state without band factors: the band's own stay
+    assert other.band is not None and np.all(other.band.log_scale < 0)
+    other.restore(det.state())
+    assert np.array_equal(other.band.log_scale, det.band.log_scale)
+    assert np.array_equal(other.band.learned, det.band.learned)

@@ -8,18 +8,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from peft import LoraConfig
 
 from sentinelle.errors import ConfigError, ModelError
 from sentinelle.evaluation.datasets import Series
 from sentinelle.evaluation.skab_models import AssetModelUse, memo_path
-from sentinelle.forecast.adapters import base_fingerprint, save_adapter, wrap_for_training
 from sentinelle.forecast.asset_engine import AssetForecaster
 from sentinelle.forecast.asset_model import SentinelleAssetModel
 from sentinelle.settings import FinetuneSettings
-from sentinelle.training.asset_finetune import ASSET_TARGET_MODULES, aligned, finetune_asset
+from sentinelle.training.asset_finetune import aligned, finetune_asset
 
-from .model_helpers import small_asset_checkpoint
+from .model_helpers import random_adapter, small_asset_checkpoint
 
 LEVELS = (0.1, 0.5, 0.9)
 
@@ -59,19 +57,6 @@ def test_manifest_records_the_validation_before_and_after(adapter: Path) -> None
     assert after["total"] <= before["total"]  # the best weights are kept; step 0 is the base model
     assert [h["step"] for h in manifest["history"]] == [0, 2, 4, 6]
     assert manifest["data"] == {"rows": 400, "validation_from_row": 320, "source": "synthetic"}
-
-
-def random_adapter(base: Path, out: Path) -> Path:
-    """An adapter of ``base`` whose LoRA weights are all nonzero (a trained one may be a no-op: best step 0)."""
-    torch.manual_seed(1)
-    model = wrap_for_training(SentinelleAssetModel.from_pretrained(base), LoraConfig(r=2, lora_alpha=4,
-                              target_modules=list(ASSET_TARGET_MODULES)))  # fmt: skip
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)
-    save_adapter(model, "default", out, {"base_model": base_fingerprint(base), "tags": ["p.a", "p.b", "p.c"]})
-    return out
 
 
 def test_the_engine_merges_the_adapter(base: Path, tmp_path: Path) -> None:

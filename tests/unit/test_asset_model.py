@@ -192,23 +192,34 @@ def test_the_regression_branch_reads_a_coupling_from_the_context() -> None:
 
 
 ASSET_CHECKPOINT = SHIPPED_CHECKPOINT.parent / "asset"
+BLIND_CHECKPOINT = SHIPPED_CHECKPOINT.parent / "asset_blind"
+"""The asset checkpoint fine-tuned for the blind estimate (forecast.asset_mask_recent_steps 128), issue 14."""
 
 
-def test_the_shipped_asset_checkpoint_shares_the_starter_blocks_and_fits_the_budget() -> None:
+@pytest.mark.parametrize("checkpoint", [ASSET_CHECKPOINT, BLIND_CHECKPOINT], ids=["asset", "asset_blind"])
+def test_the_shipped_asset_checkpoint_shares_the_starter_blocks_and_fits_the_budget(checkpoint: Path) -> None:
     from safetensors.torch import load_file
 
-    assert (ASSET_CHECKPOINT / "model.safetensors").stat().st_size <= SIZE_BUDGET_BYTES
+    assert (checkpoint / "model.safetensors").stat().st_size <= SIZE_BUDGET_BYTES
     asset, starter = (
-        load_file(ASSET_CHECKPOINT / "model.safetensors"),
+        load_file(checkpoint / "model.safetensors"),
         load_file(SHIPPED_CHECKPOINT / "model.safetensors"),
     )
     assert set(starter) < set(asset)
     for name, tensor in starter.items():  # trained with these frozen: a lone tag answers as the starter does
         assert torch.equal(asset[name], tensor), name
-    model = in_eval_mode(SentinelleAssetModel.from_pretrained(ASSET_CHECKPOINT))
+    model = in_eval_mode(SentinelleAssetModel.from_pretrained(checkpoint))
     assert model.config.group_attention and model.regression is not None
     ref = np.load(REFERENCE)
     with torch.no_grad():
         alone = model(torch.from_numpy(ref["ids"])).quantiles
     assert alone is not None
     np.testing.assert_array_equal(alone[:, 0].numpy(), ref["q"])
+
+
+def test_the_blind_checkpoint_records_its_masked_recipe() -> None:
+    import json
+
+    recipe = json.loads((BLIND_CHECKPOINT / "training.json").read_text())["recipe"]
+    assert recipe["mask_recent_steps"] == 128 and recipe["masked_fraction"] > 0
+    assert recipe["init"].endswith("checkpoints/asset (the shipped asset checkpoint)")

@@ -105,6 +105,7 @@ def test_the_daemon_passes_the_mask_and_refresh_and_refuses_a_mask_beyond_the_co
     from sentinelle.app import Daemon
     from sentinelle.forecast import SHIPPED_CHECKPOINT
     from sentinelle.forecast.asset_engine import AssetForecaster
+    from sentinelle.forecast.asset_estimators import AssetEstimators
     from sentinelle.settings import Settings
 
     path = SHIPPED_CHECKPOINT.parent / "asset"
@@ -117,11 +118,37 @@ def test_the_daemon_passes_the_mask_and_refresh_and_refuses_a_mask_beyond_the_co
     )
     est = daemon.batcher.estimator
     assert est is not None
-    model = getattr(est, "__self__", None)
+    models = getattr(est, "__self__", None)
+    assert isinstance(models, AssetEstimators) and models.adapted == {}
+    model = models.base
     assert isinstance(model, AssetForecaster) and model.mask_recent_steps == 128 and model.every_steps == 8
 
     metrics = Metrics(CollectorRegistry())
     too_far = Settings(forecast=fc.model_copy(update={"asset_mask_recent_steps": 500}))  # the context is 512
     daemon = Daemon(too_far, metrics, sinks=[], sources=[])
     assert daemon.batcher.estimator is None
+    assert metrics.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "asset_model"}) == 1
+
+
+def test_the_daemon_estimates_an_adapted_asset_with_its_adapter_and_refuses_a_foreign_one(tmp_path: Path) -> None:
+    """``forecast.asset_model_adapters_dir``: asset a's adapter is used for a's rows; one trained on other
+    tags, in asset b's folder, is refused and counted, and b stays on the base."""
+    from sentinelle.app import Daemon
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+    from sentinelle.forecast.asset_estimators import AssetEstimators
+    from sentinelle.settings import Settings, TagSettings
+
+    from .model_helpers import random_adapter
+
+    base = SHIPPED_CHECKPOINT.parent / "asset"
+    for asset in ("a", "b"):  # both record tags p.a, p.b, p.c
+        random_adapter(base, tmp_path / asset)
+    tags = tuple(TagSettings(name=t, asset=t[0], node_id=t) for t in ("p.a", "p.b", "p.c", "b.x", "b.y"))
+    tags = tuple(t.model_copy(update={"asset": "a"}) if t.name.startswith("p.") else t for t in tags)
+    fc = ForecastSettings(forecaster="holt", asset_model_path=base, asset_model_adapters_dir=tmp_path)
+    metrics = Metrics(CollectorRegistry())
+    daemon = Daemon(Settings(tags=tags, forecast=fc), metrics, sinks=[], sources=[])
+    models = getattr(daemon.batcher.estimator, "__self__", None)
+    assert isinstance(models, AssetEstimators)
+    assert set(models.adapted) == {"a"} and set(models.refused) == {"b"}
     assert metrics.registry.get_sample_value("sentinelle_forecast_errors_total", {"forecaster": "asset_model"}) == 1

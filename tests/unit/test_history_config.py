@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,8 @@ from sentinelle.detect.stage import DetectStage
 from sentinelle.errors import ConfigError, ModelError
 from sentinelle.evaluation.history_data import load_sources, parse_date
 from sentinelle.forecast import make_forecaster
+from sentinelle.forecast.asset_engine import AssetForecaster
+from sentinelle.forecast.asset_estimators import load_asset_estimators
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.metrics import Metrics
 from sentinelle.settings import CsvEventsSource, CsvWideSource, ForecastSettings, load_settings
@@ -305,3 +308,23 @@ def test_finetune_asset_model_adapts_the_asset_model_on_the_configured_tags(tmp_
     manifest = json.loads((tmp_path / "am" / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["kind"] == "asset_model" and manifest["tags"] == ["pump1.flow_m3h", "pump1.temp_c"]
     assert set(manifest["validation"]["after"]["mae"]) == {"pump1.flow_m3h", "pump1.temp_c"}
+
+
+def test_finetune_asset_model_writes_where_the_daemon_reads(tmp_path: Path) -> None:
+    """With ``forecast.asset_model_adapters_dir`` set, ``--out`` defaults to ``<dir>/<asset>``, the folder the
+    daemon loads the asset's adapted model from (its configured tags checked)."""
+    config = _config(tmp_path, _wide_source(tmp_path))
+    folder = tmp_path / "asset-adapters"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(text.replace("[forecast]\n", f'[forecast]\nasset_model_adapters_dir = "{folder}"\n'), "utf-8")
+    base = small_asset_checkpoint(tmp_path / "asset")
+    assert main(["finetune", "--config", str(config), "--asset", "pump1", "--asset-model", "--base", str(base),
+                 "--no-progress"]) == 0  # fmt: skip
+    settings = load_settings(config)
+    assert settings.forecast.asset_model_adapters_dir == folder
+
+    def make(adapter: Path | None, tags: Collection[str] | None) -> AssetForecaster:
+        return AssetForecaster(base, (0.1, 0.5, 0.9), adapter=adapter, adapter_tags=tags)
+
+    models = load_asset_estimators(make, folder, {"pump1": ["pump1.flow_m3h", "pump1.temp_c"]})
+    assert set(models.adapted) == {"pump1"} and models.refused == {}

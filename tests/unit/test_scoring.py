@@ -151,3 +151,34 @@ def test_the_likelihood_layer_flags_a_lasting_moderate_shift() -> None:
     # ... and "both" still flags a single spike at once, as the plain surprise does.
     _, _, flagged = both.step(np.full(n, 30.0), 0.0, 1.0)
     assert flagged.all()
+
+
+def _overconfident_tick(floor: float) -> tuple[BoolArray, BoolArray, FloatArray]:
+    """500 tags, forecasts of spread 1 for 400 ticks; then one forecast 100 times surer than usual.
+
+    Returns, for that tick: which tags flag an ordinary miss (0.5 to 1.5 σ of the usual band; 1 to 3 floored
+    σ), which flag a real spike (20 usual σ, the other 500 tags), and each tag's typical spread before it.
+    """
+    rng = np.random.default_rng(3)
+    run = Run(1000, score_spread_floor=floor)
+    for _ in range(400):
+        run.step(rng.standard_normal(1000), 0.0, 1.0)
+    sure = np.full(1000, 0.01)
+    run.step(rng.standard_normal(1000), 0.0, sure)  # hands over the over-sure forecast for the next tick
+    typical = run.scorer.typical_spread().copy()
+    miss = np.where(np.arange(1000) < 500, rng.uniform(0.5, 1.5, 1000), 20.0)
+    _, _, flagged = run.step(miss, 0.0, 1.0)
+    return flagged[:500], flagged[500:], typical
+
+
+def test_a_forecast_suddenly_surer_than_usual_cannot_make_an_ordinary_miss_an_alarm() -> None:
+    ordinary, spike, typical = _overconfident_tick(0.5)
+    assert not ordinary.any()
+    assert spike.all()  # 20 usual σ is still an alarm
+    np.testing.assert_allclose(typical, 1.0, rtol=0.05)  # the geometric mean of the usual spreads
+
+
+def test_without_the_spread_floor_the_over_sure_forecast_flags_ordinary_misses() -> None:
+    ordinary, spike, typical = _overconfident_tick(0.0)
+    assert ordinary.all() and spike.all()
+    assert not typical.any()  # off: nothing learned

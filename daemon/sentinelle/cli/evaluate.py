@@ -184,7 +184,13 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     skipped = [r.label for r in ablation_runs(args.forecaster) if r not in runs] if args.keep_variants else []
     if args.asset_adapter is not None:
         # The adapted rows beside the headline; the rest (the shipped asset model's rows included) carried over.
-        runs = [*runs[:1], *adapted_runs(ASSET_ON, args.asset_adapter)]
+        masks = args.asset_adapter_masks
+        adapted = [
+            r
+            for r in adapted_runs(ASSET_ON, args.asset_adapter)
+            if masks is None or (r.asset_model is not None and r.asset_model.mask_recent_steps in masks)
+        ]
+        runs = [*runs[:1], *adapted]
         skipped = [r.label for r in ablation_runs(args.forecaster) if r not in runs]
     else:  # rows of an earlier adapted run are carried over (kept_runs skips labels the report lacks)
         skipped += [r.label for r in adapted_runs(ASSET_ON, Path("asset-adapter"))]
@@ -215,6 +221,13 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
         "machine": f"{platform.machine()}, {platform.python_implementation()} {platform.python_version()}",
         "seconds": round(time.perf_counter() - started, 1),
     }
+    if args.asset_adapter is not None:
+        import json
+
+        manifest = json.loads((args.asset_adapter / "manifest.json").read_text(encoding="utf-8"))
+        meta["asset_adapter"] = {k: manifest[k] for k in ("data", "training", "validation")} | {
+            "path": str(args.asset_adapter)
+        }
     write_report(results, out, meta, kept_runs(out / "report.json", skipped))
     by_name = {r.name: r for r in recordings}
     for fr in results[0].files:

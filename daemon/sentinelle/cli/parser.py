@@ -202,6 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(bench/skab/adapt_asset_model.py); every other row is carried over from <out>/report.json",
     )
     ev.add_argument(
+        "--asset-adapter-masks",
+        type=int,
+        nargs="+",
+        default=None,
+        help="skab: with --asset-adapter, only the adapted rows whose estimate mask is one of these (each mask "
+        "costs a dry replay and the model's estimates: on a loaded CPU, 0 alone); default: every row",
+    )
+    ev.add_argument(
         "--labels",
         type=Path,
         default=None,

@@ -55,8 +55,13 @@ def _finetune(args: argparse.Namespace) -> int:
     if not asset or asset.startswith(".") or "/" in asset or "\\" in asset:
         raise ConfigError(f"{asset!r} cannot name an adapter folder", field="--asset")
     out = args.out
-    if args.asset_model and out is None:  # the daemon reads <adapters_dir>/<asset>/ as the univariate model's
-        raise ConfigError("give --out for an adapter of the asset model", field="--out")
+    if args.asset_model and out is None:  # <adapters_dir>/<asset>/ is the univariate model's adapter
+        if settings.forecast.asset_model_adapters_dir is None:
+            raise ConfigError(
+                "set forecast.asset_model_adapters_dir in the config or give --out for an adapter of the asset model",
+                field="forecast.asset_model_adapters_dir",
+            )
+        out = settings.forecast.asset_model_adapters_dir / asset
     if out is None:
         if settings.forecast.adapters_dir is None:
             raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")

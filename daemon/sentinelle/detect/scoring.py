@@ -4,6 +4,10 @@ Per tag and tick (all rows of a tag group at once, numpy; ``surprise.py`` holds 
 
 * ``z``: the value's distance from the forecast median in forecast spreads, on
   the side it fell (spread floored at ``TagSettings.min_spread``);
+  with ``detect.score_spread_floor`` ``F`` > 0 (off by default) also floored at ``F`` times the tag's
+  typical forecast spread (:meth:`ResidualScorer.typical_spread`): a band far surer than the forecaster
+  usually is for this tag cannot turn an ordinary move into tens of sigmas (NAB, issue 13:
+  ``docs/results/nab/diag_model_vs_holt.md``);
 * ``r``: ``z`` against the tag's own usual ``z`` — a forgetting, winsorised
   location and scale (:class:`~sentinelle.detect.surprise.RobustScale`), so a
   forecaster whose intervals are too wide or too narrow for this tag is
@@ -111,6 +115,7 @@ class ResidualScorer:
         history_held_weight_steps: float = math.inf,
         history_held_drop_after_steps: float = math.inf,
         tail: bool = False,
+        spread_floor: float = 0.0,
     ) -> None:
         self.levels = levels
         self.history_held = history_held
@@ -128,6 +133,11 @@ class ResidualScorer:
         self._peak = np.zeros(n_rows)
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
         self.tail = ExcursionTail(n_rows, memory_steps) if tail else None
+        self.spread_floor = spread_floor
+        self._memory = memory_steps
+        self.log_spread: FloatArray = np.zeros(n_rows)
+        """Each row's typical forecast spread, as a forgetting mean of its log (``spread_floor``; 0 learned: none)."""
+        self.spread_learned = np.zeros(n_rows, dtype=np.int64)
         self._severe_decades = float(surprisal(np.array([severe_sigmas]))[0])
         self.likelihood = (
             LikelihoodLayer(n_rows, likelihood_short_steps, likelihood_memory_steps, min_sigma=LIKELIHOOD_MIN_SIGMA)
@@ -184,6 +194,7 @@ class ResidualScorer:
             history_held_weight_steps=s.history_held_weight_steps,
             history_held_drop_after_steps=s.history_held_drop_after_steps,
             tail=s.score_tail_calibration,
+            spread_floor=s.score_spread_floor,
         )
 
     @property
@@ -205,6 +216,23 @@ class ResidualScorer:
         exp = self._prev[np.arange(self._n), :, idx]
         exp[~valid] = np.nan
         return np.asarray(exp, dtype=np.float64)
+
+    def typical_spread(self) -> FloatArray:
+        """Each row's typical forecast spread (tag units; 0 where none learned yet): ``detect.score_spread_floor``.
+
+        A forgetting geometric mean of the spreads its scored ticks were read against (before this floor),
+        learned at rate ``1/(n + 1)`` until that reaches ``1/memory_steps``, as the scale.  Geometric, so the
+        few very wide bands of a forecaster's start-up or of a burst do not lift the floor for long.
+        """
+        return np.asarray(np.where(self.spread_learned > 0, np.exp(self.log_spread), 0.0), dtype=np.float64)
+
+    def _learn_spread(self, spread: FloatArray, mask: BoolArray) -> None:
+        rows = np.flatnonzero(mask & np.isfinite(spread) & (spread > 0))
+        if rows.size == 0:
+            return
+        alpha = np.maximum(1.0 / (self.spread_learned[rows] + 1), 1.0 / self._memory)
+        self.log_spread[rows] += alpha * (np.log(spread[rows]) - self.log_spread[rows])
+        self.spread_learned[rows] += 1
 
     def remember(self, fb: ForecastBatch) -> None:
         """Keep the batch's new forecasts (all rows, or the rows it refreshed)."""
@@ -298,6 +326,9 @@ class ResidualScorer:
                 floor = np.nan_to_num(deadband) / np.sqrt(3.0)
                 min_spread = np.fmax(min_spread, floor)
             median, spread = forecast_spread(w.values, exp, self.levels, min_spread)
+            raw_spread = spread
+            if self.spread_floor > 0:
+                spread = np.fmax(spread, self.spread_floor * self.typical_spread())
             self.spread = spread
             with np.errstate(invalid="ignore"):
                 z = np.asarray((w.values - median) / spread, dtype=np.float64)
@@ -344,6 +375,8 @@ class ResidualScorer:
             if self.tail is not None:
                 self.tail.learn(r, learn)
             self.scale.learn(z, learn, extra)
+            if self.spread_floor > 0:
+                self._learn_spread(raw_spread, learn)
             if held is None and self._handover_steps.any():
                 self._hand_over(z, learn, w.contexts.shape[1])
         self._seen += np.isfinite(w.values)

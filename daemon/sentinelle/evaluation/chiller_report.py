@@ -243,12 +243,15 @@ def run_evaluation(
     meta: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
     log: Callable[[str], None] = print,
+    asset_model_path: Path | None = None,
 ) -> ChillerResult:
     """Simulate the plan, run every configuration (the first is the headline), write the report in ``out``.
 
     Runs go in the order of :func:`interleaved`, every configuration on each run before the next
     run; the report is rewritten after every run, so an evaluation stopped early leaves a report of
-    every row on the runs it finished (its plan line says how many).  With ``costly_budget_s``, the
+    every row on the runs it finished (its plan line says how many).  ``asset_model_path``: the asset
+    checkpoint of the asset-model rows (default the package's, :func:`asset_checkpoint`); its estimates are
+    cached under the same names as the package's, so give it a ``cache_dir`` of its own.  With ``costly_budget_s``, the
     configurations that need a model (:func:`costly`) take no new run once that much wall time has
     passed, the others go on through the plan; each cheap row is then also reported on the costly
     rows' runs, so that every comparison can be made on one run set.
@@ -260,6 +263,7 @@ def run_evaluation(
     plan = chiller_plan(runs_per_kind, fault_free_runs, fault_free_s, first_seed=first_seed)
     order = interleaved(plan)
     shared = SharedForecasters(cache_dir, model_threads)
+    asset_path = asset_model_path or asset_checkpoint()
     configs = list(configs or report_configs())
     outcomes: list[list[RunOutcome]] = [[] for _ in configs]
     plan_text = (
@@ -292,7 +296,7 @@ def run_evaluation(
 
         doc_meta["model_checkpoint"] = _checkpoint_id(SHIPPED_CHECKPOINT)
     if any(c.asset_model for c in configs):
-        doc_meta["asset_checkpoint"] = _checkpoint_id(asset_checkpoint())
+        doc_meta["asset_checkpoint"] = _checkpoint_id(asset_path)
     plots: list[str] = []
     settings = [replay_settings(c.forecaster, c.detect_settings()) for c in configs]
     head = summarise(configs[0], [])
@@ -305,7 +309,7 @@ def run_evaluation(
                 continue
             estimator = (
                 shared.estimator(
-                    asset_checkpoint(),
+                    asset_path,
                     mask_recent_steps=config.asset_mask_recent_steps,
                     every_steps=config.asset_estimate_every_steps,
                 )

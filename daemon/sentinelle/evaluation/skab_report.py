@@ -24,7 +24,7 @@ from .skab import (
     in_tuning_split,
     score_files,
 )
-from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, TUNING, issue14_verdict, summary
+from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, TUNING, adaptation_note, issue14_verdict, summary
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
     (
@@ -311,6 +311,7 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
         "",
         ISSUE_14,
         "",
+        *([adaptation_note(meta["asset_adapter"]), ""] if "asset_adapter" in meta else []),
         issue14_verdict(model_rows, TARGET_F1, TARGET_FAR_PERCENT),
         "",
         "## How the settings were chosen",

@@ -28,7 +28,9 @@ a slow fault's residual needs no fresher reference than a few slots.
 **Adapted to one asset** (``adapter``: a folder written by
 :func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA adapter is checked against
 the checkpoint (:func:`~.adapters.read_adapter`: the base's hash, the layers' shapes) and merged
-into its weights, so an adapted model costs what the base does.
+into its weights, so an adapted model costs what the base does; ``adapter_tags`` (the asset's
+configured tags) refuses one trained on other tags.  The daemon routes each asset to its own
+adapted model (:mod:`.asset_estimators`).
 
 Loading errors are :class:`~sentinelle.errors.ModelError` naming the file, as
 for the univariate model (:func:`~.engine.load_model`).
@@ -37,6 +39,7 @@ for the univariate model (:func:`~.engine.load_model`).
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
@@ -86,6 +89,7 @@ class AssetForecaster:
         mask_recent_steps: int = 0,
         every_steps: int = 1,
         adapter: Path | None = None,
+        adapter_tags: Collection[str] | None = None,
     ) -> None:
         self.path = Path(path)
         self.adapter = adapter
@@ -95,7 +99,8 @@ class AssetForecaster:
         self.max_batch = max_batch
         self._device = _pick_device(device)
         loaded = load_model(self.path, self._device, _pick_dtype(dtype, self._device), SentinelleAssetModel)
-        self.model = cast(SentinelleAssetModel, loaded if adapter is None else _merged(self.path, loaded, adapter))
+        merged = loaded if adapter is None else _merged(self.path, loaded, adapter, adapter_tags)
+        self.model = cast(SentinelleAssetModel, merged)
         self.config = self.model.config
         if not self.config.group_attention:
             raise ModelError(f"{self.path / CONFIG_FILE}: not an asset model (group_attention is false)")
@@ -236,11 +241,17 @@ class AssetForecaster:
         return q.reshape(n, g, -1, horizon), e.reshape(n, g, -1)
 
 
-def _merged(base_dir: Path, model: SentinelleTSModel, adapter: Path) -> SentinelleTSModel:
-    """``model`` with the LoRA adapter in ``adapter`` checked against ``base_dir``'s weights and merged in."""
-    from .adapters import BASE_WEIGHTS_FILE, attach, file_sha256, read_adapter
+def _merged(base_dir: Path, model: SentinelleTSModel, adapter: Path, tags: Collection[str] | None) -> SentinelleTSModel:
+    """``model`` with the LoRA adapter in ``adapter`` checked against ``base_dir``'s weights and merged in.
+
+    ``tags``: the configured tags of the asset the folder is named after; an adapter trained on others
+    is refused (None: not checked).
+    """
+    from .adapters import BASE_WEIGHTS_FILE, attach, check_adapter_tags, file_sha256, read_adapter
 
     files = read_adapter(Path(adapter), file_sha256(base_dir / BASE_WEIGHTS_FILE), model)
+    if tags is not None:
+        check_adapter_tags(files, files.directory.name, tags)
     peft_model = attach(model, files, "asset")
     peft_model.set_adapter("asset")
     merged = peft_model.merge_and_unload()

@@ -74,6 +74,14 @@ class DetectSettings(_Section):
     score_likelihood_memory_steps: int = Field(
         default=1000, ge=2, description="... judged against its distribution over about this many ticks."
     )
+    score_spread_floor: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="Floor on each tick's forecast spread, as this share of the tag's typical forecast spread (a "
+        "forgetting geometric mean over score_memory_steps, detect/scoring.py): a forecast suddenly far surer than "
+        "it usually is cannot turn an ordinary miss into hundreds of sigmas. 0: off.",
+    )
     residual_min_sigma: float = Field(
         default=1.0,
         ge=0,
@@ -178,6 +186,13 @@ class DetectSettings(_Section):
         description="With the asset model (forecast.asset_model_path): also chart an EWMA of each tag's "
         "standardised residual against the estimate, with this weight of the newest tick, scored against its own "
         "learned scale (a slow fault the estimate half follows leaves a residual of one sign). 0: off.",
+    )
+    asset_estimate_calibrate_band: bool = Field(
+        default=False,
+        description="With the asset model: widen or narrow each tag's estimate band by a factor learned online "
+        "from its own residuals (detect/conformal.py), so that the nominal share of values falls outside it "
+        "(20 % for 10-90 %) before the scorer reads it; the scorer's floor (residual_min_sigma) trusts a band "
+        "that is too wide, and the blind estimate's band was not trained for that use.",
     )
     asset_estimate_open_k: int | None = Field(
         default=None,

@@ -72,6 +72,14 @@ class ForecastSettings(_Section):
         "value against that estimate. None: off. A checkpoint that cannot be loaded is logged and counted; "
         "the daemon runs without estimates.",
     )
+    asset_model_adapters_dir: Path | None = Field(
+        default=None,
+        description="Per-asset LoRA adapters of the asset model (<asset_model_adapters_dir>/<asset>/, written by "
+        "`sentinelle finetune --asset A --asset-model`): an asset with one is estimated by the asset model with "
+        "its adapter merged in, the others by the base. One that fails its checks (another base, a corrupt file, "
+        "tags that are not the asset's) is refused with an ERROR naming both sides; its asset uses the base. "
+        "None: the base for every asset.",
+    )
     asset_mask_recent_steps: int = Field(
         default=0,
         ge=0,

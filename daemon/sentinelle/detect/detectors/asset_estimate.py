@@ -39,6 +39,12 @@ against its own usual scale, learned on the same ticks as the residual's (a seco
 row's score is the larger of the tick's and the chart's.  The chart scores once its scale
 has learned ``grace_period_steps + 1/α`` ticks.
 
+**Band calibration** (``detect.asset_estimate_calibrate_band``): each row's band is scaled about its
+median by a factor learned online from this detector's own residuals (:mod:`..conformal`), so that
+the nominal share of learned values falls outside it, before ``z`` is read from it; the scorer's
+floor (``residual_min_sigma`` band spreads) then stands where the band is honest.  The findings'
+band (``lower``/``upper``) is the calibrated one.
+
 Opening: ``detect.asset_estimate_open_k`` of ``asset_estimate_open_n`` anomalous ticks when set
 (else the shared ``open_k`` of ``open_n``).  Why its own: an estimate made on one slot in
 ``forecast.asset_estimate_every_steps`` stands for the slots between, so one poor estimate is that
@@ -57,6 +63,7 @@ import numpy as np
 
 from ...records import BoolArray, FloatArray
 from ..alerts import Observation
+from ..conformal import BandCalibration
 from ..surprise import RobustScale, forecast_z, log_score, surprisal
 from .base import BuildContext, Explanation, Findings, Spec, Suffixed, Tick, check_tags, findings, pack, unpack
 
@@ -88,6 +95,10 @@ class AssetEstimateDetector:
         floor = s.residual_min_sigma * math.sqrt(self.alpha / (2.0 - self.alpha))
         self.ewma_scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, floor)
         self.ewma_grace = s.grace_period_steps + (round(1.0 / self.alpha) if self.alpha > 0 else 0)
+        self.band = (
+            BandCalibration(lay.n, ctx.levels, s.score_memory_steps) if s.asset_estimate_calibrate_band else None
+        )
+        """The online band calibration (None: the estimate's band as the model gives it)."""
         self.spec = Spec(
             kind="relation",
             subjects=Suffixed(lay.tags, _SUFFIX),
@@ -110,6 +121,8 @@ class AssetEstimateDetector:
 
     def observe(self, tick: Tick) -> Findings:
         expected = self._estimates(tick)
+        if self.band is not None:
+            expected = self.band.apply(expected)
         with np.errstate(invalid="ignore"):
             z = forecast_z(tick.clean, expected, self.levels, self.min_spread)
         z[tick.gate] = np.nan
@@ -136,6 +149,8 @@ class AssetEstimateDetector:
         """Learn each scored row without an open alert of this detector (winsorised: bounded by one tick)."""
         mask = np.isfinite(self._z) & ~tick.alerts.open(self)
         self.scale.learn(self._z, mask)
+        if self.band is not None:
+            self.band.learn(tick.clean, self._expected, mask)
         if self.alpha > 0:
             self.ewma_scale.learn(self.ewma, mask)
 
@@ -162,16 +177,21 @@ class AssetEstimateDetector:
         arrays = {k: v for k, v in vars(self.scale).items() if isinstance(v, np.ndarray)}
         arrays["chart.ewma"] = self.ewma
         arrays |= {f"chart.{k}": v for k, v in vars(self.ewma_scale).items() if isinstance(v, np.ndarray)}
+        if self.band is not None:
+            arrays |= {"band.log_scale": self.band.log_scale, "band.learned": self.band.learned}
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags)})
 
     def restore(self, blob: bytes) -> None:
-        """The scales (and the chart, in states that have it: older ones start it afresh)."""
+        """The scales (and the chart and the band's factors, in states that have them: older ones start afresh)."""
         arrays, meta = unpack(blob, self.name, _VERSION)
         check_tags(meta, self.layout, self.name)
         for key, value in arrays.items():
             owner, _, attr = key.rpartition(".")
             if not owner:
                 setattr(self.scale, attr, value)
+            elif owner == "band":
+                if self.band is not None:
+                    setattr(self.band, attr, value)
             elif attr == "ewma":
                 self.ewma = value
             else:
