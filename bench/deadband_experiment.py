@@ -254,6 +254,7 @@ def run_settings(
     refresh: int = 1,
     held_weight_steps: float | None = None,
     adapter_min_context_steps: int | None = None,
+    held_drop_after_steps: float | None = None,
 ) -> Settings:
     live0 = START + dt.timedelta(days=HISTORY_DAYS)
     history = base.history.model_copy(update={"sources": (source,), "backfill_from": START, "backfill_until": live0})
@@ -268,6 +269,8 @@ def run_settings(
     update: dict[str, Any] = {"assets": asset_rules(PERIOD_S), "history_held": cfg.held, "asset_enabled": cfg.asset}
     if held_weight_steps is not None:
         update["history_held_weight_steps"] = held_weight_steps
+    if held_drop_after_steps is not None:
+        update["history_held_drop_after_steps"] = held_drop_after_steps
     detect = base.detect.model_copy(update=update)
     return base.model_copy(update={"tags": tuple(tags), "history": history, "forecast": forecast, "detect": detect})
 
@@ -520,6 +523,12 @@ def main() -> None:
         help="detect.history_held_weight_steps (default: the daemon's; inf: the behaviour before it)",
     )
     ap.add_argument(
+        "--held-drop-after-steps",
+        type=float,
+        default=None,
+        help="detect.history_held_drop_after_steps (default: the daemon's; inf: the replay's scale never dropped)",
+    )
+    ap.add_argument(
         "--held-targets",
         choices=("uniform", "nearest", "skip"),
         default=None,
@@ -589,7 +598,16 @@ def main() -> None:
             write(args.out, args, plant, empty, finetune_s, manifest, results, band)
     for cfg in chosen:
         source = source_events if cfg.backfill == "events" else source_wide
-        settings = run_settings(base, cfg, source, tags, args.refresh, args.held_weight_steps, args.adapter_min_context)
+        settings = run_settings(
+            base,
+            cfg,
+            source,
+            tags,
+            args.refresh,
+            args.held_weight_steps,
+            args.adapter_min_context,
+            args.held_drop_after_steps,
+        )
         r = asyncio.run(run_one(plant, settings, cfg))
         results.append(r)
         delays = [f["delay_s"] for f in r["faults"]]
@@ -615,6 +633,9 @@ def write(
     weight = args.held_weight_steps
     if weight is None:
         weight = DetectSettings().history_held_weight_steps
+    drop = args.held_drop_after_steps
+    if drop is None:
+        drop = DetectSettings().history_held_drop_after_steps
     out = {
         "experiment": "deadband-compressed history, issue 17",
         "machine": machine_info(),
@@ -625,6 +646,7 @@ def write(
         "live_days": LIVE_DAYS,
         "deadband_sigmas": args.deadband_sigmas,
         "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
+        "history_held_drop_after_steps": drop if math.isfinite(drop) else "inf",
         "adapter_min_context_steps": ForecastSettings().adapter_min_context_steps
         if args.adapter_min_context is None
         else args.adapter_min_context,

@@ -1,21 +1,34 @@
 """Forecaster speed: forecasts/s and batch latency for 100 / 1,000 / 10,000 tags at context 512.
 
-For each forecaster (the language model, and the Holt and naive baselines as the
-same-run baseline) and each tag count, the windows of all tags are forecast the
-way the batcher does it (chunks of ``max_batch`` rows), ``--repeats`` times:
+For each forecaster (the language model, the asset model, and the Holt and naive
+baselines as the same-run baseline) and each tag count, the windows of all tags are
+forecast the way the batcher does it (chunks of ``max_batch`` rows), ``--repeats`` times:
 
-* forecasts/s = tags / wall time of one whole round;
+* forecasts/s = tags / wall time of one whole round (tag-windows/s);
 * p50 / p99 latency of one forecaster call (one chunk);
 * peak RSS of the process (and peak CUDA memory on a GPU);
 * the cost of one daemon tick for 1,000 tags: closing a slot in ``Windows``,
   forecasting, and the detect stage (River detectors, alert life cycle), measured
   with the real stage objects.
 
+The asset model (``asset``: the checkpoint in ``forecast/checkpoints/asset``) is timed the way
+the daemon runs it: :meth:`~sentinelle.forecast.asset_engine.AssetForecaster.estimate_window`
+on a window batch whose rows are grouped by asset (``--tags-per-asset`` tags each, the chiller
+has 7–8), each tag estimated from its past and the other tags now; a chunk is ``max_batch``
+rows rounded down to whole assets, so a call covers as many tags as the univariate model's.
+Its numbers are per tag, to compare with the univariate model's per window.
+
+The machine may be shared: the forecasters take turns per tag count (not one after the
+other over minutes), each row records the 1-minute load average when it started, and only
+rows of one run are comparable.  Peak RSS is the process's so far (``ru_maxrss``): a row's
+value includes every forecaster loaded before it.
+
 Prints a table and writes ``bench/results/forecast_speed.json`` with the machine and device.
 
     python bench/forecast_speed.py
     python bench/forecast_speed.py --tags 100 1000 --device cpu --model path/to/checkpoint
     python bench/forecast_speed.py --forecasters model --scans recursion chunked --threads 1 2
+    python bench/forecast_speed.py --forecasters model asset --tags 1000 --threads 2
 
 ``--scans`` times the model once per form of its smoothing branch (the step-by-step
 recursion, the chunked triangular solve, or ``auto``: chunked off the CPU), ``--threads``
@@ -25,9 +38,11 @@ once per torch intra-op thread count, all in one process so the rows share the m
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +54,7 @@ from _machine import write_result
 from sentinelle.detect.stage import DetectStage
 from sentinelle.forecast import Forecaster, HoltForecaster, NaiveForecaster
 from sentinelle.metrics import Metrics
-from sentinelle.records import FloatArray, ForecastBatch, Sample
+from sentinelle.records import FloatArray, ForecastBatch, Sample, WindowBatch
 from sentinelle.settings import DetectSettings, TagSettings, WindowSettings
 from sentinelle.windows import Windows
 
@@ -64,18 +79,29 @@ def rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def time_forecaster(f: Forecaster, n: int, max_batch: int, repeats: int) -> dict[str, Any]:
+def load_1min() -> float:
+    """The machine's 1-minute load average (what else was running: compare rows of one run only)."""
+    return round(os.getloadavg()[0], 2)
+
+
+Call = Callable[[FloatArray], int]
+"""Forecasts one chunk of windows (rows × steps), returns how many rows it answered."""
+
+
+def time_calls(call: Call, n: int, chunk: int, repeats: int) -> dict[str, Any]:
+    """Wall time of ``repeats`` rounds over the windows of ``n`` tags, in chunks of ``chunk`` rows."""
     ctx = windows(n)
-    f.forecast(ctx[: min(n, max_batch)])  # warm-up (lazy init, kernels)
+    call(ctx[: min(n, chunk)])  # warm-up (lazy init, kernels)
     calls: list[float] = []
     rounds: list[float] = []
+    load = load_1min()
     for _ in range(repeats):
         r0 = time.perf_counter()
-        for start in range(0, n, max_batch):
+        for start in range(0, n, chunk):
             c0 = time.perf_counter()
-            q = f.forecast(ctx[start : start + max_batch])
+            answered = call(ctx[start : start + chunk])
             calls.append(time.perf_counter() - c0)
-            assert q.shape[0] == min(max_batch, n - start)
+            assert answered == min(chunk, n - start)
         rounds.append(time.perf_counter() - r0)
     best_round = statistics.median(rounds)
     return {
@@ -86,7 +112,32 @@ def time_forecaster(f: Forecaster, n: int, max_batch: int, repeats: int) -> dict
         "call_p99_ms": round(float(np.percentile(calls, 99)) * 1e3, 2),
         "calls": len(calls),
         "peak_rss_mib": round(rss_mib(), 1),
+        "load_1min": load,
     }
+
+
+def univariate_call(f: Forecaster) -> Call:
+    """A univariate forecaster's forecasts for a chunk of windows, as the batcher calls it."""
+    return lambda ctx: int(f.forecast(ctx).shape[0])
+
+
+def asset_call(estimator: Callable[[WindowBatch], FloatArray], tags_per_asset: int) -> Call:
+    """The asset model's estimates of now for a chunk of windows, rows grouped by asset as the daemon
+    groups them: ``tags_per_asset`` consecutive rows are one asset, the newest step is now."""
+
+    def call(ctx: FloatArray) -> int:
+        rows = ctx.shape[0]
+        batch = WindowBatch(
+            ts=float(CONTEXT),
+            period_s=1.0,
+            tags=tuple(f"t{i}" for i in range(rows)),
+            assets=tuple(f"a{i // tags_per_asset}" for i in range(rows)),
+            values=ctx[:, -1],
+            contexts=ctx,
+        )
+        return int(estimator(batch).shape[0])
+
+    return call
 
 
 def tick_cost(f: Forecaster, n: int = 1000, ticks: int = 20) -> dict[str, float]:
@@ -119,6 +170,9 @@ def tick_cost(f: Forecaster, n: int = 1000, ticks: int = 20) -> dict[str, float]
     return out
 
 
+FORECASTERS = ("model", "asset", "holt", "naive")
+
+
 def build(name: str, args: argparse.Namespace) -> Forecaster:
     if name == "holt":
         return HoltForecaster(LEVELS, args.horizon)
@@ -131,11 +185,24 @@ def build(name: str, args: argparse.Namespace) -> Forecaster:
     return ModelForecaster(path, LEVELS, args.horizon, device=args.device, max_batch=args.max_batch)
 
 
+def build_asset(args: argparse.Namespace) -> tuple[Call, Any, str]:
+    """The asset model's timed call (one daemon ``estimate_window`` per chunk), its torch model, its device."""
+    from sentinelle.forecast import SHIPPED_CHECKPOINT
+    from sentinelle.forecast.asset_engine import AssetForecaster
+
+    path = args.asset_model or SHIPPED_CHECKPOINT.parent / "asset"
+    groups = max(1, args.max_batch // args.tags_per_asset)  # one forward pass per timed chunk
+    f = AssetForecaster(path, LEVELS, device=args.device, max_batch=groups)
+    return asset_call(f.estimate_window, args.tags_per_asset), f.model, str(next(f.model.parameters()).device)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--tags", type=int, nargs="+", default=[100, 1000, 10000])
-    ap.add_argument("--forecasters", nargs="+", default=["model", "holt", "naive"])
+    ap.add_argument("--forecasters", nargs="+", default=["model", "asset", "holt", "naive"], choices=FORECASTERS)
     ap.add_argument("--model", type=Path, default=None, help="checkpoint directory (default: the shipped one)")
+    ap.add_argument("--asset-model", type=Path, default=None, help="asset-model checkpoint (default: the shipped one)")
+    ap.add_argument("--tags-per-asset", type=int, default=8, help="asset model: consecutive tags forming one asset")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--horizon", type=int, default=16)
     ap.add_argument("--max-batch", type=int, default=1024)
@@ -145,33 +212,48 @@ def main() -> None:
     ap.add_argument("--no-tick", action="store_true", help="skip the daemon-tick measurement")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_speed.json")
     args = ap.parse_args()
+    if args.tags_per_asset < 1:
+        ap.error("--tags-per-asset must be ≥ 1")
+
+    # Every forecaster first, then per tag count each in turn: rows close in time share the machine's load.
+    calls: dict[str, tuple[Call, Any, int]] = {}  # name → its timed call, its torch model (or None), chunk rows
+    univariate: dict[str, Forecaster] = {}
+    device = "cpu"
+    load_start = load_1min()
+    for name in args.forecasters:
+        if name == "asset":
+            call, model, device = build_asset(args)
+            chunk = max(args.tags_per_asset, args.max_batch // args.tags_per_asset * args.tags_per_asset)
+            calls[name] = (call, model, chunk)
+            continue
+        f = univariate[name] = build(name, args)
+        device = str(getattr(f, "device", device))
+        calls[name] = (univariate_call(f), getattr(f, "model", None), args.max_batch)
 
     results: list[dict[str, Any]] = []
-    ticks: dict[str, dict[str, float]] = {}
-    device = "cpu"
-    for name in args.forecasters:
-        f = build(name, args)
-        device = str(getattr(f, "device", device))
-        model = getattr(f, "model", None)
-        branch = getattr(model, "smoothing", None)
-        for scan in args.scans if branch is not None else ["-"]:
-            if branch is not None:
-                branch.scan = scan
-            for threads in args.threads if name == "model" else [0]:
-                if threads:
-                    torch.set_num_threads(threads)
-                for n in args.tags:
-                    r = time_forecaster(f, n, args.max_batch, args.repeats)
+    for n in args.tags:
+        for name, (call, model, chunk) in calls.items():
+            branch = getattr(model, "smoothing", None)
+            for scan in args.scans if branch is not None else ["-"]:
+                if branch is not None:
+                    branch.scan = scan
+                for threads in args.threads if model is not None else [0]:
+                    if threads:
+                        torch.set_num_threads(threads)
+                    r = time_calls(call, n, chunk, args.repeats)
                     r.update(forecaster=name, smoothing_scan=scan, threads=torch.get_num_threads())
-                    if hasattr(f, "peak_memory_mib"):
-                        r["peak_device_mib"] = f.peak_memory_mib()
+                    peak = getattr(univariate.get(name), "peak_memory_mib", None)
+                    if peak is not None:
+                        r["peak_device_mib"] = peak()
                     results.append(r)
                     print(
                         f"{name:>6} {scan:>9} {r['threads']} thr {n:>6} tags: {r['forecasts_per_s']:>10.0f} "
-                        f"forecasts/s, call p50 {r['call_p50_ms']} ms p99 {r['call_p99_ms']} ms, "
-                        f"peak RSS {r['peak_rss_mib']} MiB",
+                        f"tag-windows/s, call p50 {r['call_p50_ms']} ms p99 {r['call_p99_ms']} ms, "
+                        f"peak RSS {r['peak_rss_mib']} MiB, load {r['load_1min']}",
                         flush=True,
                     )
+    ticks: dict[str, dict[str, float]] = {}
+    for name, f in univariate.items():
         if not args.no_tick:
             ticks[name] = tick_cost(f)
             print(f"{name:>6} daemon tick, 1,000 tags: {ticks[name]}", flush=True)
@@ -182,8 +264,10 @@ def main() -> None:
         "levels": LEVELS,
         "repeats": args.repeats,
         "scans": args.scans,
+        "tags_per_asset": args.tags_per_asset,
     }
-    write_result(args.out, "forecast_speed", device, settings, results, tick_1000_tags=ticks)
+    load = {"start_1min": load_start, "end_1min": load_1min(), "cores": os.cpu_count()}
+    write_result(args.out, "forecast_speed", device, settings, results, tick_1000_tags=ticks, load_average=load)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,13 @@ REFERENCE = Path(__file__).resolve().parents[1] / "data" / "starter_reference_qu
 """Three windows' token ids and the shipped checkpoint's quantiles for them, computed before the
 asset model existed (the model code before the refactor that shares its blocks)."""
 
+
+def assert_as_reference(q: np.ndarray, expected: np.ndarray) -> None:
+    """Equal to the reference to float32 rounding (scaled space): the analog branch's distances are
+    summed in another order since the speed work of issue 14 (differences ≤ 5e-7 there)."""
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=2e-6)
+
+
 SIZE_BUDGET_BYTES = 25_000_000
 
 
@@ -47,14 +54,14 @@ def small(**extra: object) -> SentinelleAssetModel:
     return model
 
 
-def test_the_shipped_checkpoint_still_loads_bit_identically() -> None:
+def test_the_shipped_checkpoint_still_answers_as_before() -> None:
     ref = np.load(REFERENCE)
     model = in_eval_mode(SentinelleTSModel.from_pretrained(SHIPPED_CHECKPOINT))
     assert model.config.group_attention is False
     with torch.no_grad():
         q = model(torch.from_numpy(ref["ids"])).quantiles
     assert q is not None
-    np.testing.assert_array_equal(q.numpy(), ref["q"])
+    assert_as_reference(q.numpy(), ref["q"])
 
 
 def test_warm_started_from_the_shipped_weights_it_answers_as_they_did() -> None:
@@ -65,8 +72,8 @@ def test_warm_started_from_the_shipped_weights_it_answers_as_they_did() -> None:
         alone = model(ids).quantiles
         grouped = model(ids[None], current=torch.tensor([[0.5, -0.2, 1.0]])).quantiles
     assert alone is not None and grouped is not None
-    np.testing.assert_array_equal(alone[:, 0].numpy(), ref["q"])
-    np.testing.assert_array_equal(grouped[0].numpy(), ref["q"])  # group layers start at zero output
+    assert_as_reference(alone[:, 0].numpy(), ref["q"])
+    np.testing.assert_array_equal(grouped[0].numpy(), alone[:, 0].numpy())  # group layers start at zero output
 
 
 def test_shapes_order_and_loss() -> None:
@@ -214,7 +221,7 @@ def test_the_shipped_asset_checkpoint_shares_the_starter_blocks_and_fits_the_bud
     with torch.no_grad():
         alone = model(torch.from_numpy(ref["ids"])).quantiles
     assert alone is not None
-    np.testing.assert_array_equal(alone[:, 0].numpy(), ref["q"])
+    assert_as_reference(alone[:, 0].numpy(), ref["q"])
 
 
 def test_the_blind_checkpoint_records_its_masked_recipe() -> None:

@@ -308,7 +308,9 @@ def _fixed_fault_batch(t: int, value: float, held: bool | None) -> ForecastBatch
     return ForecastBatch(window=w, levels=LEVELS, quantiles=q, forecaster="fixed")
 
 
-def _first_fault_alert(history: str | None, weight_steps: float, live_steps: int = 1500) -> float:
+def _first_fault_alert(
+    history: str | None, weight_steps: float, live_steps: int = 1500, drop_after_steps: float | None = None
+) -> float:
     """Seconds from a level shift of 4.5 σ to the first alert, after ``live_steps`` of live noise.
 
     ``history``: None (cold start at the first live tick) or ``history_held`` for a replay of 3000 slots of
@@ -316,6 +318,8 @@ def _first_fault_alert(history: str | None, weight_steps: float, live_steps: int
     """
     tag = TagSettings(name=TAG, asset="a", node_id="ns=2;s=a.t", period_s=60.0, min_spread=0.01)
     s = DetectSettings(history_held=history or "widen", history_held_weight_steps=weight_steps)  # type: ignore[arg-type]
+    if drop_after_steps is not None:
+        s = s.model_copy(update={"history_held_drop_after_steps": drop_after_steps})
     detect = DetectStage((tag,), s, Metrics(CollectorRegistry()))
     t = 0
     if history is not None:
@@ -342,9 +346,10 @@ def test_held_history_does_not_delay_a_fault_on_the_live_days() -> None:
     cold = _first_fault_alert(None, weight)
     assert np.isfinite(cold)
     assert _first_fault_alert("widen", weight) <= cold
-    # Without the hand-over (the scale learned from held history kept for score_memory_steps) the same fault
-    # opens five periods later: what the assertion above catches.
-    assert _first_fault_alert("widen", np.inf) > cold
+    assert _first_fault_alert("widen", weight, drop_after_steps=np.inf) <= cold  # the hand-over, never dropped
+    # Without the hand-over (the scale learned from held history kept for score_memory_steps, never dropped)
+    # the same fault opens five periods later: what the assertions above catch.
+    assert _first_fault_alert("widen", np.inf, drop_after_steps=np.inf) > cold
 
 
 def test_history_weight_counts_only_for_rows_with_held_slots() -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from sentinelle.forecast import smoothing
 from sentinelle.forecast.model import SentinelleTSModel
 from sentinelle.forecast.smoothing import SmoothingBranch
 
@@ -239,3 +240,21 @@ def test_the_chunked_form_is_differentiable() -> None:
         return error, forecasts
 
     assert torch.autograd.gradcheck(run, (values, level))
+
+
+def test_rows_in_blocks_give_the_recursions_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The recursion run over blocks of rows (each op on one thread) is the one-block recursion, bit for bit."""
+    rng = np.random.default_rng(5)
+    branch = _branch(horizon=16, max_period=64, window=256)
+    branch.scan = "recursion"
+    x = _gappy(rng, 23, 512)
+    v, seen = torch.from_numpy(np.nan_to_num(x)).float(), torch.from_numpy(np.isfinite(x))
+    alpha, gamma, season_of = branch.constants(torch.device("cpu"))
+    with torch.no_grad():
+        whole = branch.experts(v, seen, alpha, gamma, season_of)
+        experts = len(alpha)
+        monkeypatch.setattr(smoothing, "SERIAL_ELEMENTS", 5 * experts)  # blocks of 5 rows, the last of 3
+        blocks = branch.experts(v, seen, alpha, gamma, season_of)
+    for a, b in zip(whole, blocks, strict=True):
+        assert torch.equal(a, b)
+    assert whole[0].abs().max() > 1.0

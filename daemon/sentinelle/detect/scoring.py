@@ -40,7 +40,11 @@ not teach the tag that it is quieter than it is; the live ticks that follow (not
 compressed) replace what history taught: at the first tick after the replay (``Tick.replay_ended``,
 :meth:`ResidualScorer.history_replayed`),
 the scale a row learned from held slots counts as ``detect.history_held_weight_steps`` live ticks (divided
-by the row's held share), not as ``score_memory_steps``.
+by the row's held share), not as ``score_memory_steps``; and after ``detect.history_held_drop_after_steps`` live
+ticks (also divided by the held share) scored by forecasts from fully live contexts, it no longer counts at
+all: the row's scale is then the one those ticks teach a cold :class:`RobustScale` (learning meanwhile), so
+neither the replay's residuals nor those of the first live forecasts, still made from the export's held
+values, can tip a live tick over the threshold days later.
 
 No start-up poisoning: a tag is scored only once ``detect.score_min_context_steps``
 values were behind the forecast, and flags only after ``grace_period_steps``
@@ -109,12 +113,14 @@ class ResidualScorer:
         refractory_steps: int = 0,
         history_held: str = "widen",
         history_held_weight_steps: float = math.inf,
+        history_held_drop_after_steps: float = math.inf,
         tail: bool = False,
         spread_floor: float = 0.0,
     ) -> None:
         self.levels = levels
         self.history_held = history_held
         self.history_held_weight_steps = history_held_weight_steps
+        self.history_held_drop_after_steps = history_held_drop_after_steps
         self.mid = levels.index(0.5)
         self.min_spread = min_spread
         self.grace = grace_period_steps
@@ -158,6 +164,11 @@ class ResidualScorer:
         # Replayed history (detect.history_held): ticks each row learned in the replay, and how many were held.
         self._replay_learned = np.zeros(n_rows, dtype=np.int64)
         self._replay_held = np.zeros(n_rows, dtype=np.int64)
+        # After a replay with held slots: live ticks each row still weighs the replay's scale for (0: none
+        # left), and the cold scale learning the live ticks alone meanwhile (it replaces the row's then).
+        self._handover_steps = np.zeros(n_rows)
+        self._live_from = np.zeros(n_rows, dtype=np.int64)  # values each row had had when the replay ended
+        self.live = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
 
     @classmethod
     def from_settings(
@@ -181,6 +192,7 @@ class ResidualScorer:
             refractory_steps=s.score_refractory_steps,
             history_held=s.history_held,
             history_held_weight_steps=s.history_held_weight_steps,
+            history_held_drop_after_steps=s.history_held_drop_after_steps,
             tail=s.score_tail_calibration,
             spread_floor=s.score_spread_floor,
         )
@@ -246,13 +258,44 @@ class ResidualScorer:
         forecasts' spreads and should not linger for ``score_memory_steps`` (a fault on the first live day
         was found one period later).  Rows without held slots (an uncompressed export, ``off``) keep all
         their weight.
+
+        With a finite ``history_held_drop_after_steps`` the replay's scale is dropped altogether once that
+        many live ticks (/ held share) were scored by forecasts made from fully live contexts: the row's scale
+        is then theirs alone (:meth:`_hand_over`).
         """
         share = np.divide(self._replay_held, np.maximum(self._replay_learned, 1), dtype=np.float64)
         with np.errstate(divide="ignore"):
             weight = np.where(share > 0, self.history_held_weight_steps / share, np.inf)
+            drop = np.where(share > 0, self.history_held_drop_after_steps / share, np.inf)
         self.scale.discount(weight)
+        rows = np.isfinite(drop)
+        self._handover_steps = np.where(rows, np.maximum(np.ceil(drop), 1.0), 0.0)
+        fresh = RobustScale(self._n, 2, self.scale.clip, self.scale.min_sigma)
+        for name in ("location", "square", "learned", "discounted"):
+            getattr(self.live, name)[rows] = getattr(fresh, name)[rows]
+        self._live_from = self._seen.copy()
         self._replay_learned[:] = 0
         self._replay_held[:] = 0
+
+    def _hand_over(self, z: FloatArray, learn: BoolArray, context_steps: int) -> None:
+        """Rows still weighing a replay's scale: the cold scale learns the live tick; at the end it takes over.
+
+        It learns only residuals of forecasts made from a context of live values alone: for the first
+        ``context_steps`` live ticks a forecast still reads the export's held values (a flat context makes a
+        narrow forecast), which is the replay's bias, not the live spread.  The taken-over row continues with
+        the cold scale's location, mean square and learning rate, whatever the replay taught it.
+        """
+        pending = self._handover_steps > 0
+        live_context = (self._prev_seen - self._live_from) >= context_steps
+        self.live.learn(z, learn & pending & live_context)
+        done = np.flatnonzero(pending & (self.live.learned >= self._handover_steps))
+        if done.size == 0:
+            return
+        sc = self.scale
+        sc.location[done] = self.live.location[done]
+        sc.square[done] = self.live.square[done]
+        sc.discounted[done] = sc.learned[done] - self.live.learned[done]
+        self._handover_steps[done] = 0.0
 
     def score(
         self, fb: ForecastBatch, learn_mask: BoolArray, deadband: FloatArray | None = None
@@ -334,6 +377,8 @@ class ResidualScorer:
             self.scale.learn(z, learn, extra)
             if self.spread_floor > 0:
                 self._learn_spread(raw_spread, learn)
+            if held is None and self._handover_steps.any():
+                self._hand_over(z, learn, w.contexts.shape[1])
         self._seen += np.isfinite(w.values)
         self.remember(fb)
         return exp, z, score, flagged

@@ -96,28 +96,50 @@ class GroupAttention(nn.Module):
         """Key of "no other tag", always attendable; its value is 0 (a lone tag gets exactly nothing)."""
         self.out_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, now: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
-        """Tokens (B, G, S, d), now embeddings (B, G, d), present tags (B, G) → tokens (B, G, S, d)."""
+    def forward(self, x: torch.Tensor, now: torch.Tensor | None, present: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, G, S, d), now embeddings (B, G, d) or None (none), present tags (B, G) → tokens (B, G, S, d).
+
+        The attention is written out rather than handed to ``scaled_dot_product_attention``:
+        with G ≈ 8 keys per query it is B·S·heads tiny problems, and the "nobody" key, whose value
+        is 0, then costs one dot product per query instead of a concatenated key and value (copies
+        of every token).  Same numbers to float32 rounding (``tests/unit/test_asset_speed.py``).
+        """
         b, g, s, d = x.shape
         h = self.norm(x)
-        kv = h + now[:, :, None, :].to(h.dtype)
-
-        def heads(t: torch.Tensor) -> torch.Tensor:  # (B, G, S, d) → (B·S, heads, G, head_dim)
-            return t.permute(0, 2, 1, 3).reshape(b * s, g, self.num_heads, self.head_dim).transpose(1, 2)
-
-        q, k, v = heads(self.q_proj(h)), heads(self.k_proj(kv)), heads(self.v_proj(kv))
-        nobody = self.nobody_key.to(k.dtype)[None, :, None, :].expand(b * s, -1, 1, -1)
-        k = torch.cat([nobody, k], dim=2)
-        v = torch.cat([torch.zeros_like(nobody), v], dim=2)
+        q, k, v = self._project(h, now)  # (B, S, heads, G, head_dim) each; q already scaled
         others = present[:, None, :] & ~torch.eye(g, dtype=torch.bool, device=x.device)[None]  # (B, G, G)
-        allowed = torch.cat([torch.ones(b, g, 1, dtype=torch.bool, device=x.device), others], dim=-1)
-        mask = allowed[:, None, None].expand(b, s, 1, g, g + 1).reshape(b * s, 1, g, g + 1)
-        out = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=mask, dropout_p=self.dropout if self.training else 0.0
-        )  # (B·S, heads, G, head_dim)
-        out = out.transpose(1, 2).reshape(b, s, g, d).permute(0, 2, 1, 3)
+        scores = (q @ k.transpose(-1, -2)).masked_fill(~others[:, None, None], -math.inf)  # (B, S, heads, G, G)
+        nobody = q @ self.nobody_key.to(q.dtype)[:, :, None]  # (B, S, heads, G, 1): always a key, value 0
+        top = torch.maximum(scores.amax(dim=-1, keepdim=True), nobody)
+        weights = torch.exp(scores - top)
+        weights = weights / (weights.sum(dim=-1, keepdim=True) + torch.exp(nobody - top))
+        weights = F.dropout(weights, self.dropout, self.training)
+        out = (weights @ v).permute(0, 3, 1, 2, 4).reshape(b, g, s, d)
         mixed: torch.Tensor = x + self.out_dropout(self.o_proj(out))
         return mixed
+
+    def _project(self, h: torch.Tensor, now: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries (scaled by 1/√head_dim), keys and values, each (B, S, heads, G, head_dim).
+
+        Keys and values read ``h + now``; as the projections are linear, that is the projection of
+        ``h`` plus the projection of ``now`` (B, G, d), made once per tag rather than per position,
+        and q, k, v of ``h`` come from one matrix product.  Projections wrapped by an adapter (LoRA
+        on ``q_proj`` / ``v_proj``) are called as modules instead, so the adapter takes part.
+        """
+        b, g, s, d = h.shape
+        scale = 1.0 / math.sqrt(self.head_dim)
+        projections = (self.q_proj, self.k_proj, self.v_proj)
+        if all(type(p) is nn.Linear for p in projections):
+            weight = torch.cat([self.q_proj.weight * scale, self.k_proj.weight, self.v_proj.weight])
+            qkv = F.linear(h, weight)  # (B, G, S, 3d)
+            if now is not None:
+                qkv[..., d:] += F.linear(now.to(h.dtype), weight[d:])[:, :, None]
+        else:
+            kv = h if now is None else h + now[:, :, None, :].to(h.dtype)
+            qkv = torch.cat([self.q_proj(h) * scale, self.k_proj(kv), self.v_proj(kv)], dim=-1)
+        heads = qkv.view(b, g, s, 3, self.num_heads, self.head_dim).permute(3, 0, 2, 4, 1, 5)
+        q, k, v = heads.unbind(0)
+        return q, k, v
 
 
 class SentinelleAssetModel(SentinelleTSModel):
@@ -189,7 +211,7 @@ class SentinelleAssetModel(SentinelleTSModel):
             x = layer(x, key_mask)
             # Current values enter the last group layer only: from an earlier one, tag h's token
             # would carry tag g's current value back to tag g in the next group layer.
-            x = group(x.view(b, g, s, d), now if i == last else torch.zeros_like(now), present).reshape(b * g, s, d)
+            x = group(x.view(b, g, s, d), now if i == last else None, present).reshape(b * g, s, d)
         state, raw, sigma = self._answer(x, values, observed)
         quantiles = self._quantiles(raw, sigma)  # (B·G, Q, H)
         now_raw = raw[:, :1] + self.now_head(state).float()[:, None, :]

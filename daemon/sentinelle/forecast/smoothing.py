@@ -56,6 +56,8 @@ SEASONS = 2
 """Candidate seasons per window (the highest autocorrelation peaks)."""
 FEATURES = 4
 """Width of the feature vector handed to the gate."""
+SERIAL_ELEMENTS = 32_768
+"""torch's grain size (``at::internal::GRAIN_SIZE``): element-wise ops on fewer elements run on one thread."""
 
 
 class SmoothingAnswer(NamedTuple):
@@ -182,7 +184,23 @@ class SmoothingBranch(nn.Module):
         if self.use_chunked(device):
             level, error, forecasts = self._chunked(filled, mask, level, profile, period, alpha, season_gain, start)
         else:
-            level, error, forecasts = self._recursion(filled, mask, level, profile, period, alpha, season_gain, start)
+            # Over blocks of rows small enough that each per-step op stays on one thread: torch splits
+            # an element-wise op over its intra-op threads from SERIAL_ELEMENTS elements up, and the
+            # recursion runs thousands of such ops of a few tens of µs.  When another process holds
+            # the second core every split op waits for the descheduled thread: with 2 threads on the
+            # loaded 2-core machine a pass over 1,000 windows took 52 s against 5.8 s on 1 thread
+            # (bench/forecast_speed.py).  Rows are independent: the same numbers.
+            rows = max(1, SERIAL_ELEMENTS // level.shape[1])
+            parts = [
+                self._recursion(
+                    filled[i : i + rows], mask[i : i + rows], level[i : i + rows], profile[i : i + rows],
+                    period[i : i + rows], alpha, season_gain, start,
+                )
+                for i in range(0, b, rows)
+            ]  # fmt: skip
+            level, error, forecasts = (
+                torch.cat(part) if len(parts) > 1 else part[0] for part in zip(*parts, strict=True)
+            )
         scored = mask[:, start:].sum(dim=1, keepdim=True)
         usable = scored[:, 0] > 0
         errors = error / scored.clamp(min=1)
@@ -233,13 +251,19 @@ class SmoothingBranch(nn.Module):
         # are unbound once, the read index advances in place, and results go to preallocated
         # tensors: the same numbers, the loop alone 27 % faster at 1,000 windows on one thread
         # (end to end, within this machine's noise: bench/forecast_speed.py).
+        # Reads go through index_select on the flat history, not torch.take: the same elements, but
+        # take runs a parallel loop even over these few thousand, and with a second intra-op thread
+        # that another process keeps off its core each call waited ~20 ms (2 threads, loaded 2-core
+        # machine: 10.7 s of a 15 s pass over 96 windows; index_select 9 µs a call).
         values_at = filled.t().unsqueeze(-1).unbind(0)  # (B, 1) each; 0 where missing
         mask_at = mask.t().unsqueeze(-1).unbind(0)
         slabs = history.unbind(0)
-        index = read.clone()
+        flat = history.view(-1)
+        index = read.reshape(-1).clone()
+        s_t = torch.empty_like(level)
         miss = torch.empty_like(level)
         for t in range(length):
-            s_t = torch.take(history, index)
+            torch.index_select(flat, 0, index, out=s_t.view(-1))
             index += b * e
             torch.sub(values_at[t], level, out=miss)
             miss.sub_(s_t).mul_(mask_at[t])
@@ -251,7 +275,8 @@ class SmoothingBranch(nn.Module):
         ahead = torch.arange(1, self.horizon + 1, device=device)[None, None, :]
         cycles = torch.div(ahead + period[:, :, None] - 1, period[:, :, None], rounding_mode="floor")
         written = length - 1 + ahead - period[:, :, None] * cycles  # (B, E, H)
-        forecasts = level[:, :, None] + torch.take(history, (p_max + written) * (b * e) + cell[:, :, None])
+        at = ((p_max + written) * (b * e) + cell[:, :, None]).reshape(-1)
+        forecasts = level[:, :, None] + flat.index_select(0, at).view(b, e, self.horizon)
         return level, error, forecasts
 
     def _chunked(

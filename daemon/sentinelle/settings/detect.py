@@ -408,6 +408,15 @@ class DetectSettings(_Section):
         "say little about the live spread (with the full weight, a fault on the first live day was found one "
         "period later). Only tags with held slots, only with history_held widen or skip.",
     )
+    history_held_drop_after_steps: float = Field(
+        default=60.0,
+        gt=0,
+        description="Live ticks (divided by the held share, as history_held_weight_steps), scored by forecasts "
+        "made from fully live contexts, after which what a tag's residual scale took from a compressed export's "
+        "replay no longer counts at all: the scale is then those ticks' own, learned as from a cold start. inf: "
+        "never (the replay's share fades as weight / (weight + live ticks), ~3 % a day later, and the first live "
+        "forecasts, made from the export's held values, count too: enough to tip a tick at the threshold).",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )

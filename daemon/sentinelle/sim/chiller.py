@@ -50,6 +50,7 @@ from .tags import (
     PUMP_TAGS,
     TAG_RESOLUTION,
     TAG_UNITS,
+    WATER_KWH_PER_M3_K,
     extra_tag_asset,
     extra_tag_names,
 )
@@ -69,7 +70,7 @@ __all__ = [
     "resolve_faults",
 ]
 
-_WATER_KWH_PER_M3_K = 1.163
+_WATER_KWH_PER_M3_K = WATER_KWH_PER_M3_K
 _MAX_SUBSTEP_S = 1.0
 _OUTLET_TAU_S = 40.0
 _DEAD_TIME_S = 10.0

@@ -10,6 +10,12 @@ Its security (policies, certificate, trusted clients, user tokens) is set up by 
 Node ids are string ids derived from the tag names only (``ns=2;s=chiller1.chw_temp_c``,
 ``ns=2;s=bench.t00042``), so a client keeps its subscription across a server restart.
 
+The chiller's tags are AnalogItemType variables (OPC-UA Part 8), as a plant server's
+measurements are: each carries its ``EURange`` (the transmitter's span, :func:`~.tags.eu_ranges`)
+and ``EngineeringUnits`` (UNECE code and display name) properties, which the daemon's source
+reads (``sources/opcua_ranges.py``) for tags whose range is not configured.  The extra benchmark
+tags stay plain variables: 10,000 of them with two properties each would triple the address space.
+
     async with ChillerServer(settings) as server:   # builds the address space, listens
         task = asyncio.create_task(server.run())    # samples every sample_period_s / time_scale
         ...
@@ -30,6 +36,7 @@ from pathlib import Path
 from types import TracebackType
 
 from asyncua import ua
+from asyncua.common.instantiate_util import instantiate
 from asyncua.common.node import Node
 from asyncua.server.server import Server
 from asyncua.ua.status_codes import StatusCodes
@@ -54,6 +61,7 @@ from .chiller import (
     extra_tag_names,
 )
 from .server_security import setup_security
+from .tags import UNECE_UNITS, eu_ranges
 
 _log = logging.getLogger(__name__)
 
@@ -200,6 +208,26 @@ def _free_port(host: str) -> int:
         return port
 
 
+async def _add_analog_item(
+    server: Server, folder: Node, node_id: ua.NodeId, name: ua.QualifiedName, span: tuple[float, float], unit: str
+) -> None:
+    """An AnalogItemType variable (instantiated from the standard type, so it has the ``EURange`` and
+    ``EngineeringUnits`` properties) with its range and unit written in."""
+    analog_type = server.get_node(ua.NodeId(ua.Int32(ua.ObjectIds.AnalogItemType)))
+    await instantiate(folder, analog_type, nodeid=node_id, bname=name)
+    variable = server.get_node(node_id)
+    await (await variable.get_child("0:EURange")).write_value(ua.Range(ua.Double(span[0]), ua.Double(span[1])))
+    code, display = UNECE_UNITS[unit]
+    units = ua.EUInformation(
+        NamespaceUri="http://www.opcfoundation.org/UA/units/un/cefact",
+        UnitId=ua.Int32(int.from_bytes(code.encode("ascii"), "big")),  # Part 8: the code's bytes, big-endian
+        DisplayName=ua.LocalizedText(display),
+        Description=ua.LocalizedText(unit),
+    )
+    await (await variable.get_child("0:EngineeringUnits")).write_value(units)
+    await variable.write_value(ua.Variant(0.0, ua.VariantType.Double))
+
+
 def _quiet_asyncua() -> None:
     """asyncua's server logs every session, subscription and monitored item at INFO."""
     logging.getLogger("asyncua.server").setLevel(logging.WARNING)
@@ -325,16 +353,18 @@ class ChillerServer:
         browse_names = list(CHILLER_TAGS) + [name.removeprefix("bench.") for name in extra_names]
         waiting = ua.StatusCode(ua.UInt32(StatusCodes.BadWaitingForInitialData))
         initial = ua.DataValue(ua.Variant(), StatusCode=waiting)
+        s = self._settings
+        ranges = eu_ranges(s.flow_m3h, s.supply_temp_mean_c, s.chw_setpoint_c)
         for node_id, asset, browse_name in zip(self._nodes, assets, browse_names, strict=True):
             folder = folders.get(asset)
             if folder is None:
                 folder = await objects.add_folder(_node_id(asset), ua.QualifiedName(asset, NAMESPACE_INDEX))
                 folders[asset] = folder
-            await folder.add_variable(
-                node_id,
-                ua.QualifiedName(browse_name, NAMESPACE_INDEX),
-                ua.Variant(0.0, ua.VariantType.Double),
-            )
+            name = ua.QualifiedName(browse_name, NAMESPACE_INDEX)
+            if browse_name in ranges and asset == s.asset:
+                await _add_analog_item(server, folder, node_id, name, ranges[browse_name], TAG_UNITS[browse_name])
+            else:
+                await folder.add_variable(node_id, name, ua.Variant(0.0, ua.VariantType.Double))
             # Until run() writes the first sample, a client must not read the placeholder 0.0 as data.
             await server.write_attribute_value(node_id, initial)
 

@@ -15,6 +15,9 @@ __all__ = [
     "PUMP_TAGS",
     "TAG_RESOLUTION",
     "TAG_UNITS",
+    "UNECE_UNITS",
+    "WATER_KWH_PER_M3_K",
+    "eu_ranges",
     "extra_tag_asset",
     "extra_tag_names",
 ]
@@ -52,6 +55,40 @@ TAG_RESOLUTION: Mapping[str, float] = {
 """Roughly the smallest meaningful change of each tag (its transmitter's resolution)."""
 
 PUMP_TAGS: tuple[str, ...] = ("pump1_speed_pct", "pump2_speed_pct", "pump3_speed_pct")
+
+UNECE_UNITS: Mapping[str, tuple[str, str]] = {
+    "m3/h": ("MQH", "m³/h"),
+    "%": ("P1", "%"),
+    "degC": ("CEL", "°C"),
+    "kW": ("KWT", "kW"),
+}
+"""Unit → (UNECE common code, display name): what the server's ``EngineeringUnits`` carry, as OPC-UA
+Part 8 asks (``EUInformation`` with the UN/CEFACT code as ``UnitId``)."""
+
+WATER_KWH_PER_M3_K = 1.163
+"""Heat carried by water: kWh per m³ per K (the heat meter's and the model's constant)."""
+
+
+def eu_ranges(flow_m3h: float, supply_temp_mean_c: float, chw_setpoint_c: float) -> Mapping[str, tuple[float, float]]:
+    """Each chiller tag's engineering range (its transmitter's span), as the server's ``EURange`` gives it.
+
+    Spans an instrument engineer would give a plant of this design: the flow meter and heat meter
+    to twice the design flow and duty, the pump speeds 0–100 %, the temperatures 0–30 °C and 0–20 °C.
+
+    >>> r = eu_ranges(60.0, 12.0, 5.0)
+    >>> r["flow_m3h"], r["pump1_speed_pct"], r["power_kw"]
+    ((0.0, 120.0), (0.0, 100.0), (0.0, 977.0))
+    """
+    duty_kw = WATER_KWH_PER_M3_K * flow_m3h * (supply_temp_mean_c - chw_setpoint_c)
+    pumps = {p: (0.0, 100.0) for p in PUMP_TAGS}
+    return {
+        "flow_m3h": (0.0, 2.0 * flow_m3h),
+        **pumps,
+        "supply_temp_c": (0.0, 30.0),
+        "chw_temp_c": (0.0, 20.0),
+        "power_kw": (0.0, float(round(2.0 * duty_kw))),
+    }
+
 
 EXTRA_TAGS_PER_ASSET = 50
 EXTRA_TAG_RESOLUTION = 0.01

@@ -64,7 +64,10 @@ ENGINEERING_UNITS: Final = "EngineeringUnits"
 
 Origin = Literal["configuration", "server", "online"]
 
-_UNIT_ALIASES: Final = {"degc": "°c", "deg c": "°c", "celsius": "°c", "degf": "°f", "percent": "%", "pct": "%"}
+_UNIT_ALIASES: Final = {
+    "degc": "°c", "deg c": "°c", "celsius": "°c", "degf": "°f", "percent": "%", "pct": "%",
+    "m³/h": "m3/h", "m³": "m3",  # UNECE display names (MQH, MTQ) against the ASCII spelling
+}  # fmt: skip
 
 
 class TagLike(Protocol):
@@ -137,7 +140,7 @@ def unit_name(value: Any) -> str | None:
 def same_unit(configured: str, server: str) -> bool:
     """Whether two unit names mean the same unit, up to case, blanks and a few common spellings.
 
-    >>> same_unit("degC", "°C"), same_unit("m3/h", "m3/h "), same_unit("kW", "MW")
+    >>> same_unit("degC", "°C"), same_unit("m3/h", "m³/h "), same_unit("kW", "MW")
     (True, True, False)
     """
 

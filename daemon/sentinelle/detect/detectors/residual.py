@@ -25,10 +25,22 @@ import numpy as np
 from ...metrics import levels_or_nan
 from ...records import BoolArray, FloatArray
 from ..scoring import ResidualScorer
-from .base import BuildContext, Explanation, Findings, RowNumbers, Spec, Tick, check_tags, findings, pack, unpack
+from .base import (
+    BuildContext,
+    Explanation,
+    Findings,
+    RowNumbers,
+    Spec,
+    Tick,
+    check_tags,
+    findings,
+    pack,
+    unpack_versions,
+)
 
 RANK = 10
-_VERSION = 1
+_VERSION = 2
+"""v2: the cold scale of a replay's hand-over (``live.*``, ``scorer._handover_steps``); v1 restores without one."""
 
 
 class ResidualDetector:
@@ -120,6 +132,7 @@ class ResidualDetector:
         sc = self.scorer
         arrays: dict[str, np.ndarray] = {f"scorer.{k}": v for k, v in _arrays(sc).items()}
         arrays |= {f"scale.{k}": v for k, v in _arrays(sc.scale).items()}
+        arrays |= {f"live.{k}": v for k, v in _arrays(sc.live).items()}
         if sc.likelihood is not None:
             arrays |= {f"likelihood.{k}": v for k, v in _arrays(sc.likelihood).items()}
             arrays |= {f"likelihood.long.{k}": v for k, v in _arrays(sc.likelihood.long).items()}
@@ -129,10 +142,12 @@ class ResidualDetector:
         return pack(self.name, _VERSION, arrays, meta)
 
     def restore(self, blob: bytes) -> None:
-        arrays, meta = unpack(blob, self.name, _VERSION)
+        version, arrays, meta = unpack_versions(blob, self.name, (1, _VERSION))
         check_tags(meta, self.layout, self.name)
         sc = self.scorer
-        targets: dict[str, object] = {"scorer": sc, "scale": sc.scale}
+        if version == 1:  # saved before the hand-over's end existed: none pending
+            sc._handover_steps[:] = 0.0
+        targets: dict[str, object] = {"scorer": sc, "scale": sc.scale, "live": sc.live}
         if sc.likelihood is not None:
             targets |= {"likelihood": sc.likelihood, "likelihood.long": sc.likelihood.long}
         if sc.tail is not None:
