@@ -50,6 +50,7 @@ from ..records import FloatArray
 from ..settings import FinetuneSettings
 from .asset_corpus import AssetBatch
 from .asset_train import Tensors, to_tensors
+from .keep_best import KeepBest
 
 __all__ = ["AssetFinetuneResult", "aligned", "finetune_asset"]
 
@@ -243,25 +244,20 @@ def _run(
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=s.learning_rate, weight_decay=s.weight_decay)
     budget = s.max_minutes * 60.0 if s.max_minutes is not None else math.inf
-    before = best = _evaluate(model, validation, levels, tags)
+    before = _evaluate(model, validation, levels, tags)
+    keep = KeepBest(model, "total", s.patience_evals)
+    keep.offer(0, before)
     losses = ("forecast", "estimate", "blind_estimate", "total")
     history: list[dict[str, float]] = [{"step": 0, "s": 0.0, **{k: before[k] for k in losses}}]
-    best_step, since_best, step = 0, 0, 0
-    best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+    step = 0
     log.info("finetune asset %s: %d tags, %d training origins; validation %s", asset, len(tags), len(origins), before)
 
     def validate() -> bool:
         """Score the current weights, keep them if best; True when patience has run out."""
-        nonlocal best, best_step, since_best, best_state
         v = _evaluate(model, validation, levels, tags)
         history.append({"step": step, "s": round(time.monotonic() - started, 1), **{k: v[k] for k in losses}})
         log.info("finetune asset %s step %d: validation %s", asset, step, history[-1])
-        if v["total"] < best["total"] - 1e-9:
-            best, best_step, since_best = v, step, 0
-            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-            return False
-        since_best += 1
-        return since_best >= s.patience_evals
+        return keep.offer(step, v)
 
     while step < s.max_steps and time.monotonic() - started < budget:
         blind = rng.random() < BLIND_SHARE
@@ -277,10 +273,8 @@ def _run(
             break
     if step % s.eval_every_steps:  # stopped between validations (the time budget): the last steps count too
         validate()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name in best_state:
-                p.copy_(best_state[name])
+    keep.restore()
+    best, best_step = keep.best, keep.step
     wall = time.monotonic() - started
     manifest = {
         "asset": asset,

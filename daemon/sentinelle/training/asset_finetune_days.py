@@ -63,6 +63,7 @@ from ..records import FloatArray
 from ..settings import FinetuneSettings
 from .asset_corpus import AssetBatch
 from .asset_train import Tensors, to_tensors
+from .keep_best import KeepBest
 
 __all__ = ["AssetStretch", "finetune_asset_days", "windows"]
 
@@ -224,33 +225,27 @@ def _run(
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     module: torch.nn.Module = model
     history: list[dict[str, Any]] = []
-    best: dict[str, Any] = {}
-    best_state: dict[str, torch.Tensor] = {}
-    best_step, since_best, step, stopped_by = 0, 0, 0, "steps"
+    keep = KeepBest(model, "estimate_pinball", settings.patience_evals)
+    step, stopped_by = 0, "steps"
 
     def evaluate() -> bool:
-        nonlocal best, best_step, best_state, since_best
         module.eval()
         scores = _score(model, val_t, val_raw, tokenizer, median, settings.label_clip)
         module.train()
         history.append({"step": step, "wall_seconds": round(time.monotonic() - started, 1), **scores})
-        if not best or scores["estimate_pinball"] < best["estimate_pinball"] - 1e-9:
-            best, best_step, since_best = scores, step, 0
-            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-        else:
-            since_best += 1
+        done = keep.offer(step, scores)
         log.info(
             "asset finetune %s step %d: estimate pinball %.4f, MAE %.4f%s",
             asset,
             step,
             scores["estimate_pinball"],
             scores["estimate_mae"],
-            " (best)" if best_step == step else "",
+            " (best)" if keep.step == step else "",
         )
-        return since_best >= settings.patience_evals
+        return done
 
     evaluate()
-    before = dict(best)
+    before = dict(keep.best)
     module.train()
     while step < settings.max_steps:
         if time.monotonic() - started >= budget_s:
@@ -275,10 +270,8 @@ def _run(
             stopped_by = "early_stopping"
             break
     module.eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name in best_state:
-                p.copy_(best_state[name])
+    keep.restore()
+    best, best_step = keep.best, keep.step
     manifest = {
         "asset": asset,
         "kind": "asset_model",

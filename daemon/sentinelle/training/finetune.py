@@ -79,6 +79,7 @@ from ..records import FloatArray
 from ..settings import FinetuneSettings
 from . import finetune_data as ftdata
 from .censored import interval_pinball_loss
+from .keep_best import KeepBest
 
 __all__ = ["FinetuneResult", "finetune", "load_adapter"]
 
@@ -203,23 +204,15 @@ def _finetune(
     )
 
     history: list[dict[str, float]] = []
-    best: dict[str, float] = {}
-    best_step = 0
-    best_state: dict[str, torch.Tensor] = {}
+    keep = KeepBest(model, "pinball", settings.patience_evals)
     step = 0
-    since_best = 0
     stopped_by: StopReason = "steps"
 
     def evaluate() -> bool:
         """Score the current weights; keep them if best.  True when patience has run out."""
-        nonlocal best, best_step, best_state, since_best
         metrics = _evaluate(model, validation, tokenizer, levels, settings, device)
         history.append({"step": float(step), "wall_seconds": round(time.monotonic() - started, 2), **metrics})
-        if not best or metrics["pinball"] < best["pinball"] - 1e-9:
-            best, best_step, since_best = metrics, step, 0
-            best_state = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-        else:
-            since_best += 1
+        done = keep.offer(step, metrics)
         log.info(
             "finetune %s step %d: validation pinball %.4f, MASE %.3f, WQL %.4f, coverage80 %.2f%s",
             asset,
@@ -228,9 +221,9 @@ def _finetune(
             metrics["mase"],
             metrics["wql"],
             metrics["coverage_80"],
-            " (best)" if best_step == step else "",
+            " (best)" if keep.step == step else "",
         )
-        return since_best >= settings.patience_evals
+        return done
 
     bar = tqdm(
         total=settings.max_steps, disable=not progress, unit="step", dynamic_ncols=True, desc=f"finetune {asset}"
@@ -242,7 +235,7 @@ def _finetune(
             t = time.monotonic()
             evaluate()
             eval_seconds = time.monotonic() - t
-            before = dict(best)
+            before = dict(keep.best)
             model.train()
             running: list[float] = []
             while step < settings.max_steps:
@@ -267,23 +260,21 @@ def _finetune(
                     done = evaluate()
                     eval_seconds = time.monotonic() - t
                     model.train()
-                    bar.set_postfix(loss=f"{np.mean(running):.4f}", val=f"{history[-1]['pinball']:.4f}", best=best_step)
+                    bar.set_postfix(loss=f"{np.mean(running):.4f}", val=f"{history[-1]['pinball']:.4f}", best=keep.step)
                     running.clear()
                     if done:
                         stopped_by = "early_stopping"
                         break
     except KeyboardInterrupt:
-        if not best:  # interrupted before the base was even scored: nothing worth saving
+        if not keep.best:  # interrupted before the base was even scored: nothing worth saving
             raise
         stopped_by = "interrupted"
-        log.warning("finetune %s: interrupted at step %d; keeping the best adapter (step %d)", asset, step, best_step)
+        log.warning("finetune %s: interrupted at step %d; keeping the best adapter (step %d)", asset, step, keep.step)
     finally:
         bar.close()
     model.eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if name in best_state:
-                p.copy_(best_state[name])
+    keep.restore()
+    best, best_step = keep.best, keep.step
     if best_step == 0:
         log.warning("finetune %s: no step beat the base model on validation; the adapter is saved as a no-op", asset)
 
