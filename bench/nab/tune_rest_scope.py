@@ -33,7 +33,16 @@ operator's alarm re-arms per alarm, not per instrument.  The residual term keeps
    0.2, and the chiller development seeds (2140-2149, never the report's 2000-2023) show no more false
    alarms than the shipped default.  Otherwise it ships off (opt-in) and is reported as a candidate.
 
-Run: PYTHONPATH=daemon python bench/nab/tune_rest_scope.py DIAG_DIR FORECASTER...  (DIAG_DIR: diag_fp_rows.py's OUT_DIR)
+**Outcome (2026-12-07, after the rule above).**  Confirm (tuning, stage): Holt 72.89 / 62.06 / 78.42 (+2.18 /
++1.02 / +2.62), model 71.66 / 61.55 / 77.60 (+2.79 / +2.50 / +3.03): passed.  Held out, once per forecaster:
+Holt 68.15 / 55.08 / 74.81 (+2.24 / +0.70 / +2.62), model 68.13 / 53.28 / 75.36 (+3.35 / −0.91 / +3.93): the
+model's low FP falls, so by step 3 the term scope ships off (opt-in); chiller seeds not run (no default
+changed).  ``docs/results/nab/report.md``, top section.
+
+Run: PYTHONPATH=daemon python bench/nab/tune_rest_scope.py DIAG_DIR [--held-out] FORECASTER...
+(DIAG_DIR: diag_fp_rows.py's OUT_DIR.  The terms do not depend on the scope, so one stage run gives both scopes'
+scores; ``--held-out`` reads the held-out run of step 3, ``diag_fp_rows.py --held-out --set
+score_rest_scope='"term"'``, and prints corpus scores only: its ``tag`` row must reproduce the shipped held-out rows.)
 """
 
 from __future__ import annotations
@@ -44,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from sentinelle.detect.rest import Rest
-from sentinelle.evaluation.nab_corpus import TUNING, NabFile, load_corpus, split_of
+from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of
 from sentinelle.evaluation.nab_scorer import PROFILES, score_corpus
 from sentinelle.evaluation.stream_eval import close_windows, median_period, stream_settings
 from sentinelle.settings import DetectSettings
@@ -84,12 +93,14 @@ def rested(residual: np.ndarray, novelty: np.ndarray, row_slot: np.ndarray, slot
 
 def main() -> None:
     diag, *forecasters = sys.argv[1:]
+    held_out = "--held-out" in forecasters
+    forecasters = [fc for fc in forecasters if fc != "--held-out"]
     files = load_corpus(Path("/work/shared/data/nab/data"))
     split = split_of(f.name for f in files)
-    tuning = [f for f in files if split[f.name] == TUNING]
+    tuning = [f for f in files if split[f.name] == (HELD_OUT if held_out else TUNING)]
     slots = {f.name: slots_of(f) for f in tuning}
     for fc in forecasters:
-        z = np.load(Path(diag) / f"{fc}.npz")
+        z = np.load(Path(diag) / (f"{fc}_score_rest_scopeterm_held_out.npz" if held_out else f"{fc}.npz"))
         for scope in SCOPES:
             pairs = [
                 (f.labelled, rested(z[f"{f.name}|residual"], z[f"{f.name}|novelty"], *slots[f.name], scope))
