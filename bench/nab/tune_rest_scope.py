@@ -79,8 +79,8 @@ def rested(residual: np.ndarray, novelty: np.ndarray, row_slot: np.ndarray, slot
     rest = Rest(n_terms, d.score_rest_steps, d.score_rest_level)
     by_slot: dict[int, float] = {}
     for k in slots:
-        i = first.get(k)
-        terms = np.array([residual[i], novelty[i]]) if i is not None else np.full(2, np.nan)
+        row = first.get(k)
+        terms = np.array([residual[row], novelty[row]]) if row is not None else np.full(2, np.nan)
         if scope == "tag":
             out = rest.apply(np.array([np.fmax(terms[0], terms[1])]))[0]
         else:
