@@ -36,15 +36,8 @@ def _forecast(k: int) -> float:
 
 
 def _run(scope: str) -> tuple[list[float], list[tuple[str, str, str]]]:
-    st, _ = stage(
-        TAGS,
-        novelty_enabled=True,
-        novelty_orders=2,
-        novelty_range="frozen",
-        score_rest_steps=50,
-        score_rest_level=0.4,
-        score_rest_scope=scope,
-    )
+    novelty: dict[str, object] = {"novelty_enabled": True, "novelty_orders": 2, "novelty_range": "frozen"}
+    st, _ = stage(TAGS, score_rest_steps=50, score_rest_level=0.4, score_rest_scope=scope, **novelty)
     published: list[float] = []
     events: list[AlertEvent] = []
     for k in range(700):
