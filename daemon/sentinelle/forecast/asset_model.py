@@ -205,10 +205,13 @@ class SentinelleAssetModel(SentinelleTSModel):
         known = torch.isfinite(current) & present
         value = torch.where(known, current.float(), 0.0).clamp(-cfg.token_limit, cfg.token_limit)
         now = self.now_embedding(torch.stack([value, known.float()], dim=-1).to(dtype))  # (B, G, d)
-        s, d = x.shape[1], x.shape[2]
+        d = x.shape[2]
         last = len(self.layers) - 1
         for i, (layer, group) in enumerate(zip(self.layers, self.group_layers, strict=True)):
-            x = layer(x, key_mask)
+            # After the last time layer only the summary token is read (group attention is per
+            # position, the heads read the summary state): that layer and its group layer run for it alone.
+            x = layer(x, key_mask, summary_only=i == last)
+            s = x.shape[1]
             # Current values enter the last group layer only: from an earlier one, tag h's token
             # would carry tag g's current value back to tag g in the next group layer.
             x = group(x.view(b, g, s, d), now if i == last else None, present).reshape(b * g, s, d)

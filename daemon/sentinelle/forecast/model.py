@@ -212,20 +212,22 @@ class SentinelleTSAttention(nn.Module):
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor, summary_only: bool = False) -> torch.Tensor:
+        """Tokens (B, S, d) → attention outputs (B, S, d); with ``summary_only`` for the last token alone
+        (B, 1, d): it still reads every token as a key and value, but is the only query."""
         b, s, d = x.shape
 
         def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
+            return t.view(b, t.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
         out = F.scaled_dot_product_attention(
-            heads(self.q_proj(x)),
+            heads(self.q_proj(x[:, -1:] if summary_only else x)),
             heads(self.k_proj(x)),
             heads(self.v_proj(x)),
             attn_mask=key_mask,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        projected: torch.Tensor = self.o_proj(out.transpose(1, 2).reshape(b, s, d))
+        projected: torch.Tensor = self.o_proj(out.transpose(1, 2).reshape(b, out.shape[2], d))
         return projected
 
 
@@ -251,8 +253,16 @@ class SentinelleTSLayer(GradientCheckpointingLayer):
         self.mlp = SentinelleTSMLP(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.dropout(self.self_attn(self.attention_norm(x), key_mask))
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor, summary_only: bool = False) -> torch.Tensor:
+        """Tokens (B, S, d) → (B, S, d); with ``summary_only`` only the last (summary) token's output (B, 1, d).
+
+        Why ``summary_only``: the forecast reads the summary token alone, so after the last layer the
+        other tokens' outputs are never used; that layer still needs every token's keys and values but
+        only one query, one output projection and one MLP row per window — the same numbers for the
+        summary token, a quarter of the encoder's work saved at three layers (its MLP is most of a layer).
+        """
+        attended = self.self_attn(self.attention_norm(x), key_mask, summary_only)
+        x = (x[:, -1:] if summary_only else x) + self.dropout(attended)
         out: torch.Tensor = x + self.dropout(self.mlp(self.mlp_norm(x)))
         return out
 
@@ -344,8 +354,9 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
         x, key_mask, values, observed = self._embed(input_ids)
-        for layer in self.layers:
-            x = layer(x, key_mask)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, key_mask, summary_only=i == last)  # the head reads the summary token alone
         _state, raw, sigma = self._answer(x, values, observed)
         quantiles = self._quantiles(raw, sigma)
         loss = None if labels is None else pinball_loss(quantiles, labels, self.levels)
