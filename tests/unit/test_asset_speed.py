@@ -115,3 +115,22 @@ def test_gradients_reach_the_projections_and_the_nobody_key() -> None:
     out.square().mean().backward()
     for p in (layer.q_proj.weight, layer.k_proj.weight, layer.v_proj.weight, layer.nobody_key):
         assert p.grad is not None and float(p.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_a_shorter_horizon_gives_the_full_forecasts_first_steps_and_the_same_estimate(horizon: int) -> None:
+    ref = np.load(REFERENCE)
+    model = in_eval_mode(SentinelleAssetModel.from_pretrained(SHIPPED_CHECKPOINT.parent / "asset"))
+    inputs = {
+        "input_ids": torch.from_numpy(ref["ids"].astype(np.int64)),
+        "current": torch.from_numpy(ref["current"]),
+        "tag_mask": torch.from_numpy(ref["tag_mask"]),
+    }
+    with torch.inference_mode():
+        full = model(**inputs)
+        short = model(**inputs, horizon=horizon)
+    assert full.quantiles is not None and short.quantiles is not None
+    assert full.estimate is not None and short.estimate is not None
+    assert short.quantiles.shape == (*full.quantiles.shape[:-1], horizon)
+    torch.testing.assert_close(short.quantiles, full.quantiles[..., :horizon], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(short.estimate, full.estimate, rtol=1e-5, atol=1e-5)

@@ -176,6 +176,7 @@ class SentinelleAssetModel(SentinelleTSModel):
         current: torch.Tensor | None = None,
         tag_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        horizon: int | None = None,
         **kwargs: Any,
     ) -> SentinelleAssetOutput:
         """Forecasts and estimates of now; with ``labels`` (B, G, ≤H) also their pinball losses.
@@ -187,6 +188,8 @@ class SentinelleAssetModel(SentinelleTSModel):
         ``tag_mask`` (B, G) marks present tags (default all); absent tags are nobody's
         key, their own answers are meaningless and excluded from the loss.
         ``labels`` are the future in the scaled space, step 1 being the current value.
+        ``horizon``: forecast only the first steps (None: the model's; the estimate of now needs 1) —
+        the same numbers as the full forecast's first steps, the analog branch's look-ahead saved.
         """
         if input_ids.ndim == 2:
             input_ids = input_ids[:, None]
@@ -215,7 +218,7 @@ class SentinelleAssetModel(SentinelleTSModel):
             # Current values enter the last group layer only: from an earlier one, tag h's token
             # would carry tag g's current value back to tag g in the next group layer.
             x = group(x.view(b, g, s, d), now if i == last else None, present).reshape(b * g, s, d)
-        state, raw, sigma = self._answer(x, values, observed)
+        state, raw, sigma = self._answer(x, values, observed, horizon)
         quantiles = self._quantiles(raw, sigma)  # (B·G, Q, H)
         now_raw = raw[:, :1] + self.now_head(state).float()[:, None, :]
         if self.regression is not None:

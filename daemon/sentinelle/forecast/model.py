@@ -215,7 +215,7 @@ class SentinelleTSAttention(nn.Module):
     def forward(self, x: torch.Tensor, key_mask: torch.Tensor, summary_only: bool = False) -> torch.Tensor:
         """Tokens (B, S, d) → attention outputs (B, S, d); with ``summary_only`` for the last token alone
         (B, 1, d): it still reads every token as a key and value, but is the only query."""
-        b, s, d = x.shape
+        b, d = x.shape[0], x.shape[2]
 
         def heads(t: torch.Tensor) -> torch.Tensor:
             return t.view(b, t.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
@@ -389,13 +389,17 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         return x, key_mask, values, observed
 
     def _answer(
-        self, x: torch.Tensor, values: torch.Tensor, observed: torch.Tensor
+        self, x: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, horizon: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Encoded tokens → the summary state (B, d), the free head outputs (B, H, Q) with the
-        branches mixed into the median, and the smoothing branch's σ (B, H) if there is one."""
+        branches mixed into the median, and the smoothing branch's σ (B, H) if there is one.
+
+        ``horizon``: only the first steps (the asset model's estimate of now needs one); the same
+        numbers as the full answer's first steps, without the analog branch's look-ahead for the rest.
+        """
         batch = x.shape[0]
         state = self.norm(x[:, -1])
-        raw = self.head(state).view(batch, self.config.horizon, -1).float()
+        raw = self.head(state).view(batch, self.config.horizon, -1)[:, :horizon].float()
         sigma = None
         if self.analog is not None or self.smoothing is not None:
             raw, sigma = self._mix(state, values.reshape(batch, -1), observed.reshape(batch, -1), raw)
@@ -411,7 +415,8 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
     def _mix(
         self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, raw: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``raw`` (B, H, Q) with its median replaced by the gated mix of the head and the branches' answers.
+        """``raw`` (B, H, Q) with its median replaced by the gated mix of the head and the branches' answers
+        (H: the model's horizon or fewer, the first steps).
 
         One softmax per horizon step over the head (logit 0 without the analog
         branch), the analog branch's two answers and the smoothing answer; an
@@ -424,17 +429,17 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         logits = [torch.zeros(b, h, 1, device=raw.device)]
         usable = [torch.ones(b, h, dtype=torch.bool, device=raw.device)]
         if self.analog is not None:
-            gate, moved, shape, can = self.analog(state, values, observed)
+            gate, moved, shape, can = self.analog(state, values, observed, h)
             answers += [moved, shape]
             logits = [gate]
             usable += [can, can]
         sigma = None
         if self.smoothing is not None:
             smooth = self.smoothing(state, values, observed)
-            answers.append(smooth.forecast)
-            logits.append(smooth.logit[..., None])
+            answers.append(smooth.forecast[:, :h])
+            logits.append(smooth.logit[:, :h, None])
             usable.append(smooth.usable[:, None].expand(b, h))
-            sigma = smooth.sigma
+            sigma = smooth.sigma[:, :h]
         weights = torch.softmax(torch.where(torch.stack(usable, -1), torch.cat(logits, -1).float(), -math.inf), -1)
         mixed = (weights * torch.stack(answers, -1)).sum(-1)
         return torch.cat([raw[..., :m], mixed[..., None], raw[..., m + 1 :]], dim=-1), sigma
