@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from sentinelle.errors import ModelError
 from sentinelle.forecast import SHIPPED_CHECKPOINT
@@ -170,3 +172,24 @@ def test_every_steps_holds_an_estimate_within_its_history_only(checkpoint: Path)
     )
     with pytest.raises(ModelError, match="every_steps"):
         AssetForecaster(checkpoint, LEVELS, every_steps=0)
+
+
+def test_passes_of_any_size_on_the_cpu_give_the_same_answers(checkpoint: Path) -> None:
+    x = groups(n=5)
+    now = x[:, :, -1]
+    one_pass = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=1024).forecast(x, 8, current=now)
+    small = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=8)  # 2 groups of 4 tags a pass
+    calls: list[int] = []
+    forward = small.model.forward
+
+    def counted(input_ids: torch.Tensor, **kwargs: Any) -> Any:
+        calls.append(input_ids.shape[0])
+        return forward(input_ids, **kwargs)
+
+    small.model.forward = counted  # type: ignore[method-assign,assignment]
+    passes = small.forecast(x, 8, current=now)
+    assert calls == [2, 2, 1]
+    np.testing.assert_allclose(passes.estimate, one_pass.estimate, rtol=1e-6)
+    np.testing.assert_allclose(passes.quantiles, one_pass.quantiles, rtol=1e-6)
+    with pytest.raises(ModelError, match="cpu_rows_per_pass"):
+        AssetForecaster(checkpoint, LEVELS, cpu_rows_per_pass=0)
