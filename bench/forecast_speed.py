@@ -30,6 +30,21 @@ Prints a table and writes ``bench/results/forecast_speed.json`` with the machine
     python bench/forecast_speed.py --forecasters model --scans recursion chunked --threads 1 2
     python bench/forecast_speed.py --forecasters model asset --tags 1000 --threads 2
 
+**Before and after, and ratios that survive a shared machine.** ``--baseline-src DIR`` also times the
+model and the asset model of the package in ``DIR`` (``git archive`` of an earlier commit's
+``daemon/``, as ``detect_speed.py`` does), named ``model@baseline`` and ``asset@baseline``.
+``--alternate N`` then runs N more passes per tag count and thread count in which every model takes
+its turn over the same windows (the order reversed every other pass) and records, pass by pass,
+each one's time over the univariate model's (``vs_model``, and ``vs_model@baseline``: today's
+model), plus ``model+asset``, what the daemon runs per slot with both configured.  Load that comes
+and goes meets all of them alike; rows timed minutes apart on this shared machine differed by 40 %.
+``--asset-rows-per-pass 0 128`` times the asset model once per most rows in a CPU forward pass
+(``forecast.asset_cpu_rows_per_pass``; 0: one pass per chunk), named ``asset@0rows`` and so on.
+
+    git archive HEAD~3 daemon | tar -x -C /tmp/before
+    python bench/forecast_speed.py --tags 100 1000 --forecasters model asset --threads 2 1 \\
+        --alternate 4 --no-tick --baseline-src /tmp/before/daemon --baseline-label HEAD~3
+
 ``--scans`` times the model once per form of its smoothing branch (the step-by-step
 recursion, the chunked triangular solve, or ``auto``: chunked off the CPU), ``--threads``
 once per torch intra-op thread count, all in one process so the rows share the machine's state.
@@ -188,14 +203,29 @@ def build(name: str, args: argparse.Namespace, package: str = "sentinelle") -> F
     return f
 
 
-def build_asset(args: argparse.Namespace, package: str = "sentinelle") -> tuple[Call, Any, str]:
-    """The asset model's timed call (one daemon ``estimate_window`` per chunk), its torch model, its device."""
+def build_asset(
+    args: argparse.Namespace, package: str = "sentinelle", rows_per_pass: int | None = None
+) -> tuple[Call, Any, str]:
+    """The asset model's timed call (one daemon ``estimate_window`` per chunk), its torch model, its device.
+
+    ``rows_per_pass``: the forecaster's ``cpu_rows_per_pass`` (None: its default; the baseline's code
+    has no such argument and runs one pass per chunk).
+    """
     forecast = importlib.import_module(f"{package}.forecast")
     asset_engine = importlib.import_module(f"{package}.forecast.asset_engine")
     path = args.asset_model or forecast.SHIPPED_CHECKPOINT.parent / "asset"
-    groups = max(1, args.max_batch // args.tags_per_asset)  # one forward pass per timed chunk
-    f = asset_engine.AssetForecaster(path, LEVELS, device=args.device, max_batch=groups)
+    groups = max(1, args.max_batch // args.tags_per_asset)  # at most one forward pass per timed chunk
+    extra = {} if rows_per_pass is None else {"cpu_rows_per_pass": rows_per_pass}
+    f = asset_engine.AssetForecaster(path, LEVELS, device=args.device, max_batch=groups, **extra)
     return asset_call(f.estimate_window, args.tags_per_asset), f.model, str(next(f.model.parameters()).device)
+
+
+SUMMARIES: tuple[tuple[str, Callable[[list[float]], float]], ...] = (
+    ("median", statistics.median),
+    ("min", min),
+    ("max", max),
+)
+"""How a forecaster's per-pass ratios are summed up."""
 
 
 def alternate(calls: dict[str, tuple[Call, Any, int]], n: int, passes: int) -> dict[str, Any]:
@@ -219,11 +249,10 @@ def alternate(calls: dict[str, tuple[Call, Any, int]], n: int, passes: int) -> d
     out: dict[str, Any] = {"tags": n, "threads": torch.get_num_threads(), "passes": passes, "load_1min": load}
     for name in names:
         row: dict[str, Any] = {"forecasts_per_s": round(n / statistics.median(times[name]), 1)}
-        if "model" in times and name != "model":
-            ratios = [t / u for t, u in zip(times[name], times["model"], strict=True)]
-            row["vs_model"] = {
-                k: round(f(ratios), 3) for k, f in (("median", statistics.median), ("min", min), ("max", max))
-            }
+        for reference in ("model", "model@baseline"):
+            if reference in times and name != reference:
+                ratios = [t / u for t, u in zip(times[name], times[reference], strict=True)]
+                row[f"vs_{reference}"] = {k: round(f(ratios), 3) for k, f in SUMMARIES}
         out[name] = row
     if "model" in times and "asset" in times:
         # What the daemon runs per slot with both configured (forecast.forecaster = "model" and
@@ -253,6 +282,12 @@ def main() -> None:
     ap.add_argument(
         "--baseline-src", type=Path, help="also time the model and asset model of the package in this daemon/ folder"
     )
+    ap.add_argument(
+        "--asset-rows-per-pass",
+        type=int,
+        nargs="+",
+        help="the asset model's most rows per CPU forward pass (0: one pass a chunk), one asset forecaster each",
+    )
     ap.add_argument("--baseline-label", help="what the baseline is (a commit), for the JSON; default: the folder")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_speed.json")
     args = ap.parse_args()
@@ -272,9 +307,11 @@ def main() -> None:
             if suffix and name not in ("model", "asset"):
                 continue  # the baselines' code is not what a change touches
             if name == "asset":
-                call, model, device = build_asset(args, package)
                 chunk = max(args.tags_per_asset, args.max_batch // args.tags_per_asset * args.tags_per_asset)
-                calls[name + suffix] = (call, model, chunk)
+                for rows in [None] if suffix else args.asset_rows_per_pass or [None]:
+                    call, model, device = build_asset(args, package, rows)
+                    label = "" if rows is None or not args.asset_rows_per_pass[1:] else f"@{rows}rows"
+                    calls[name + suffix + label] = (call, model, chunk)
                 continue
             f = univariate[name + suffix] = build(name, args, package)
             device = str(getattr(f, "device", device))
@@ -324,6 +361,7 @@ def main() -> None:
         "scans": args.scans,
         "tags_per_asset": args.tags_per_asset,
         "alternate_passes": args.alternate,
+        "asset_rows_per_pass": args.asset_rows_per_pass,
         "baseline": args.baseline_label or (None if args.baseline_src is None else str(args.baseline_src)),
     }
     load = {"start_1min": load_start, "end_1min": load_1min(), "cores": os.cpu_count()}

@@ -174,22 +174,44 @@ def test_every_steps_holds_an_estimate_within_its_history_only(checkpoint: Path)
         AssetForecaster(checkpoint, LEVELS, every_steps=0)
 
 
-def test_passes_of_any_size_on_the_cpu_give_the_same_answers(checkpoint: Path) -> None:
-    x = groups(n=5)
-    now = x[:, :, -1]
-    one_pass = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=1024).forecast(x, 8, current=now)
-    small = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=8)  # 2 groups of 4 tags a pass
+def pass_sizes(f: AssetForecaster) -> list[int]:
+    """Groups in each forward pass ``f``'s model is given from now on."""
     calls: list[int] = []
-    forward = small.model.forward
+    forward = f.model.forward
 
     def counted(input_ids: torch.Tensor, **kwargs: Any) -> Any:
         calls.append(input_ids.shape[0])
         return forward(input_ids, **kwargs)
 
-    small.model.forward = counted  # type: ignore[method-assign,assignment]
+    f.model.forward = counted  # type: ignore[method-assign,assignment]
+    return calls
+
+
+def test_passes_of_any_size_on_the_cpu_give_the_same_answers(checkpoint: Path) -> None:
+    x = groups(n=5)
+    now = x[:, :, -1]
+    one_pass = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=0).forecast(x, 8, current=now)
+    small = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=8)  # 2 groups of 4 tags a pass
+    calls = pass_sizes(small)
     passes = small.forecast(x, 8, current=now)
     assert calls == [2, 2, 1]
     np.testing.assert_allclose(passes.estimate, one_pass.estimate, rtol=1e-6)
     np.testing.assert_allclose(passes.quantiles, one_pass.quantiles, rtol=1e-6)
     with pytest.raises(ModelError, match="cpu_rows_per_pass"):
-        AssetForecaster(checkpoint, LEVELS, cpu_rows_per_pass=0)
+        AssetForecaster(checkpoint, LEVELS, cpu_rows_per_pass=-1)
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, [32, 8]), (2, [40])])
+def test_by_default_small_passes_on_one_thread_and_one_pass_on_more(
+    checkpoint: Path, threads: int, expected: list[int]
+) -> None:
+    f = AssetForecaster(checkpoint, LEVELS)  # max_batch 128 groups
+    calls = pass_sizes(f)
+    x = groups(n=40, length=64)  # 160 rows of 4 tags: 128 rows are 32 groups
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        f.forecast(x, 1, current=x[:, :, -1])
+    finally:
+        torch.set_num_threads(before)
+    assert calls == expected

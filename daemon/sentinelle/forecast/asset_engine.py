@@ -57,15 +57,20 @@ from .model import SentinelleTSModel
 from .tokenizer import TSTokenizer
 
 CPU_ROWS_PER_PASS = 128
-"""Default most rows (groups × tags) per forward pass on the CPU (``cpu_rows_per_pass``).
+"""Most rows (groups × tags) per forward pass on the CPU when torch runs on one thread
+(``cpu_rows_per_pass`` None), or always when ``cpu_rows_per_pass`` says so.
 
 Why: a pass's activations grow with its rows (1,024 rows: 67 MB for one MLP's hidden layer alone),
 and past the caches every element-wise step and every copy of the group attention waits on memory.
-Passes alternating in one process over 1,000 tags, one thread, this shared 2-core machine
-(2026-12-07): 128-row passes 0.90× the univariate model's time per tag, 1,024-row passes 1.41×;
-on the quiet machine (2026-12-06, 2 threads) 100 tags did 1,162 tag-windows/s and 1,000 tags in one
-pass 771.  With two threads on a machine whose other jobs keep one core busy the other way round
-(more, smaller passes, each op waiting for the descheduled thread): there, ``model_threads = 1``."""
+Passes alternating in one process over 1,000 tags, one thread, this shared 2-core machine at load
+5–7 (2026-12-07, ``bench/results/forecast_speed_asset_1thr_2026-12-07.json``): 128-row passes 0.87×
+the univariate model's time per tag, one 1,000-row pass 1.31× (the code before) and 1.41× (an
+earlier run).  Why not on two threads by default: there, with other jobs on the machine, every op
+split over the two threads waits for the descheduled one, and 8× the passes is 8× the waits — the
+same run on 2 threads: 2.3× the univariate model in 128-row passes, 1.5× in one pass.  On the
+quiet machine (2026-12-06, 2 threads) 100 tags did 1,162 tag-windows/s against 771 for 1,000 in one
+pass, so small passes may win there too: set ``forecast.asset_cpu_rows_per_pass`` after measuring
+(``bench/forecast_speed.py --asset-rows-per-pass 0 128``)."""
 
 MIN_SEEN_FRACTION = 0.25
 """Share of its context a masked estimate still reads (each tag's scale and its relation to the others)."""
@@ -102,7 +107,7 @@ class AssetForecaster:
         every_steps: int = 1,
         adapter: Path | None = None,
         adapter_tags: Collection[str] | None = None,
-        cpu_rows_per_pass: int = CPU_ROWS_PER_PASS,
+        cpu_rows_per_pass: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.adapter = adapter
@@ -110,9 +115,11 @@ class AssetForecaster:
         if max_batch < 1:
             raise ModelError(f"max_batch must be ≥ 1, got {max_batch}")
         self.max_batch = max_batch
-        if cpu_rows_per_pass < 1:
-            raise ModelError(f"cpu_rows_per_pass must be ≥ 1, got {cpu_rows_per_pass}")
+        if cpu_rows_per_pass is not None and cpu_rows_per_pass < 0:
+            raise ModelError(f"cpu_rows_per_pass must be ≥ 0 (0: max_batch groups a pass), got {cpu_rows_per_pass}")
         self.cpu_rows_per_pass = cpu_rows_per_pass
+        """Most rows a forward pass on the CPU (0: ``max_batch`` groups; None: :data:`CPU_ROWS_PER_PASS`
+        on one torch thread, ``max_batch`` groups on more)."""
         self._device = _pick_device(device)
         loaded = load_model(self.path, self._device, _pick_dtype(dtype, self._device), SentinelleAssetModel)
         merged = loaded if adapter is None else _merged(self.path, loaded, adapter, adapter_tags)
@@ -162,8 +169,11 @@ class AssetForecaster:
         q = np.full((n, g, len(self.levels), horizon), np.nan)
         est = np.full((n, g, len(self.levels)), np.nan)
         per_pass = self.max_batch
-        if self._device.type == "cpu":  # see CPU_ROWS_PER_PASS
-            per_pass = min(per_pass, max(1, self.cpu_rows_per_pass // g))
+        rows = self.cpu_rows_per_pass
+        if rows is None:
+            rows = CPU_ROWS_PER_PASS if torch.get_num_threads() == 1 else 0
+        if self._device.type == "cpu" and rows:  # see CPU_ROWS_PER_PASS
+            per_pass = min(per_pass, max(1, rows // g))
         with np.errstate(over="ignore", invalid="ignore"):
             for start in range(0, n, per_pass):
                 part = slice(start, min(n, start + per_pass))
