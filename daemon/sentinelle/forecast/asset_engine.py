@@ -22,9 +22,13 @@ older than the fault).  Masking only the target's own context (one pass per tag)
 measured too: better on pump degradation, G times the cost.
 
 **Every R slots** (``every_steps`` R > 1): an asset's estimate is made on one slot in R and
-stands for the next R − 1.  The model costs about 23 ms of CPU per 7-tag asset and slot when
-the asset is alone in a pass, 10 ms when 16 assets share one (one thread, quiet machine,
-2026-12-06, context 512); a slow fault's residual needs no fresher reference than a few slots.
+stands for the next R − 1.  The model cost about 23 ms of CPU per 7-tag asset and slot when
+the asset was alone in a pass, 10 ms when 16 assets shared one (one thread, quiet machine,
+2026-12-06, context 512); since 2026-12-07 (the last layer for the summary token alone, one
+forecast step for the estimate, :data:`CPU_ROWS_PER_PASS`) a tag costs 0.66× that at 1,000 tags on
+one thread and 0.82× at 100 (passes alternating with the code before on a loaded machine), 0.87×
+the univariate model's time per tag at 1,000 (README).  A slow fault's residual needs no fresher
+reference than a few slots.
 
 **Adapted to one asset** (``adapter``: a folder written by
 :func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA adapter is checked against

@@ -36,6 +36,14 @@ both uses and warm-starting from the shipped weights changes nothing until the
 group layers learn something.  A tag marked absent (``tag_mask`` False) is not a
 key for anyone, so it cannot change the other tags' answers.
 
+Cost: the time layers, branches and head of the univariate model, plus two group layers over every
+patch position (each about half a time layer, a third of it the copies that put the tags of one
+position side by side) and one for the summary token alone: the heads read nothing else, so the
+last time layer and its group layer run for that token (:class:`~.model.SentinelleTSLayer`), and the
+estimate asks for one forecast step (``horizon=1``).  Per tag 0.87× the univariate model's time at
+1,000 tags on one thread in 128-row passes, 1.13× at 100 tags, 1.24× on two threads in one pass
+(alternating passes, loaded 2-core machine, 2026-12-07; README, ``bench/forecast_speed.py``).
+
 Tags carry no identity embedding: the model must read a tag's role from its
 data and its relations (what a pretrained model can transfer across plants);
 an asset's fine-tuning (LoRA, issue 14 step 3) is where names could come in.
