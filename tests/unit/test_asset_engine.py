@@ -215,3 +215,31 @@ def test_by_default_small_passes_on_one_thread_and_one_pass_on_more(
     finally:
         torch.set_num_threads(before)
     assert calls == expected
+
+
+def test_assets_of_different_sizes_are_padded_to_a_power_of_two_not_to_the_widest(checkpoint: Path) -> None:
+    f = AssetForecaster(checkpoint, LEVELS)
+    sizes = {"a": 2, "b": 3, "c": 8, "d": 4}
+    x = np.concatenate([groups(1, g, 101)[0] + 10.0 * k for k, g in enumerate(sizes.values())])
+    assets = tuple(a for a, g in sizes.items() for _ in range(g))
+    window = WindowBatch(
+        ts=0.0, period_s=1.0, tags=tuple(f"{a}.{i}" for i, a in enumerate(assets)), assets=assets,
+        values=x[:, -1].copy(), contexts=x,
+    )  # fmt: skip
+    calls = pass_sizes(f)
+    widths: list[int] = []
+    forecast = f.forecast
+
+    def recorded(contexts: np.ndarray, horizon: int, current: np.ndarray | None = None) -> Any:
+        widths.append(contexts.shape[1])
+        return forecast(contexts, horizon, current)
+
+    f.forecast = recorded  # type: ignore[method-assign,assignment]
+    est = f.estimate_window(window)
+    assert sorted(widths) == [2, 4, 8] and sum(calls) == 4  # b and d share the width 4; no pass padded to 8
+    start = 0
+    for g in sizes.values():  # each asset as if alone in its window
+        rows = slice(start, start + g)
+        alone = forecast(x[None, rows, :-1], 1, x[None, rows, -1]).estimate[0]
+        np.testing.assert_allclose(est[rows], alone, rtol=1e-6)
+        start += g
