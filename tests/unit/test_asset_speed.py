@@ -21,7 +21,7 @@ from torch import nn
 
 from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
-from sentinelle.forecast.model import SentinelleTSConfig
+from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSLayer
 
 from .model_helpers import in_eval_mode
 
@@ -134,3 +134,19 @@ def test_a_shorter_horizon_gives_the_full_forecasts_first_steps_and_the_same_est
     assert short.quantiles.shape == (*full.quantiles.shape[:-1], horizon)
     torch.testing.assert_close(short.quantiles, full.quantiles[..., :horizon], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(short.estimate, full.estimate, rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_run_for_the_summary_token_alone_gives_its_output_in_the_full_layer() -> None:
+    torch.manual_seed(5)
+    config = SentinelleTSConfig(d_model=32, num_heads=4, d_ff=64, dropout=0.0)
+    layer = SentinelleTSLayer(config).eval()
+    x = torch.randn(3, 7, 32)
+    key_mask = torch.ones(3, 1, 1, 7, dtype=torch.bool)
+    key_mask[1, ..., :4] = False  # a window whose oldest patches are missing
+    with torch.no_grad():
+        full = layer(x, key_mask)
+        summary = layer(x, key_mask, summary_only=True)
+        unmasked = layer(x, torch.ones_like(key_mask), summary_only=True)
+    assert summary.shape == (3, 1, 32)
+    torch.testing.assert_close(summary, full[:, -1:], rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(unmasked[1], summary[1])  # the summary token reads the other tokens, as masked
