@@ -163,6 +163,7 @@ class Daemon:
                 max_batch=f.model_max_batch,
                 mask_recent_steps=f.asset_mask_recent_steps,
                 every_steps=f.asset_estimate_every_steps,
+                cpu_rows_per_pass=f.asset_cpu_rows_per_pass,
                 adapter=adapter,
                 adapter_tags=tags,
             )
