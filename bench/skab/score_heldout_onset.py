@@ -3,7 +3,7 @@
     SENTINELLE_DATA_DIR=../shared/data .venv/bin/python bench/skab/score_heldout_onset.py
 
 Run once, after ``tuning_onset.json`` (the choice) was committed: the two configurations — today's headline
-(``ASSET_ON``, frozen at 0f174f2) and the choice read from that JSON — go through the daemon's stages with
+(``ASSET_ON`` as frozen at 0f174f2, ``tune_onset.TODAY``; ``ASSET_ON`` is now the choice) and the choice read from that JSON — go through the daemon's stages with
 Holt forecasts on all 34 files in the same process, and each is scored on the tuning split, the held-out
 split (valve2 + even ``other``) and all files, against issue 13's bounds.  Nothing is chosen here.
 """
@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from tune_asset_alerting import BOUNDS, RESULTS, scores_of
+from tune_onset import TODAY
 from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import SharedForecasters, replay, replay_settings
@@ -34,7 +35,7 @@ def met(held_out: dict[str, Any]) -> dict[str, bool]:
 def main() -> None:
     tuning = json.loads(RESULTS.joinpath("tuning_onset.json").read_text(encoding="utf-8"))
     configs = {
-        "today (ASSET_ON, 0f174f2)": {},
+        "today (ASSET_ON, 0f174f2)": TODAY,
         "chosen on the tuning files (tuning_onset.json)": tuning["chosen"]["config"],
     }
     recs = skab_recordings()

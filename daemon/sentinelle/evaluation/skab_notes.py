@@ -10,17 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-FROZEN_COMMIT = "0f174f2"
-"""The commit that froze :data:`~.skab.ASSET_ON` before the held-out files were scored (2026-12-06 16:07 UTC)."""
+FROZEN_COMMIT = "39b1df6"
+"""The commit that froze :data:`~.skab.ASSET_ON` before the held-out files were scored (2026-12-07 00:06 UTC)."""
 
 HELD_OUT_NOTE = (
-    "The held-out files' scores were seen in earlier sessions (the choices below say so). In this pass the "
-    "settings were chosen by `bench/skab/tune_deadband.py`, which replays the 23 tuning files only, with its rule "
-    "written in its docstring and committed (acd86b0) before it first ran; the choice was committed "
-    f"({FROZEN_COMMIT}, 2026-12-06 16:07 UTC) before the held-out files were scored. They were scored twice with "
-    "those settings: first with a change to the NAB windows (changepoints inside the training rows kept, as older "
-    "SKAB notebooks did), then, after SKAB's current pipeline turned out to score the test rows alone, with that "
-    "change reverted; nothing was chosen between the two, and this report is the second."
+    "The held-out files' scores were seen in earlier sessions (the choices below say so). In issue 13's fourth "
+    "pass the settings were chosen by `bench/skab/tune_onset.py`, which replays the 23 tuning files only, with its "
+    "grid and rule written in its docstring and in this report and committed (58fb7bd) before it first ran; the "
+    f"choice was committed ({FROZEN_COMMIT}, 2026-12-07 00:06 UTC) before the held-out files were scored, once, "
+    "by `bench/skab/score_heldout_onset.py` (beside the previous headline, frozen at 0f174f2, in the same run)."
 )
 """How the headline's settings were frozen before the held-out split was scored (issue 13 asks to say how)."""
 
@@ -155,14 +153,10 @@ def summary(held: dict[str, Any], f1: float, far_percent: float, nab: float) -> 
     """
     outlier = held["f1"] > f1 and held["far_percent"] < far_percent
     return (
-        "**This pass (issue 14, step 3):** the asset model adapted to SKAB's pump — one LoRA adapter trained on "
-        "the first 60 % of `anomaly-free.csv` alone — in the asset model's rows at the settings frozen for the "
-        "shipped model (nothing chosen anew); the headline re-run beside them, every other row carried over "
-        "from the previous run (marked so). The issue-14 rows before it: the univariate model's and the asset "
-        "model's residuals alone, beside Holt's and the headline (the asset model's settings chosen on the 23 "
-        "tuning files by `bench/skab/tune_asset_model.py` and frozen before the held-out files were scored; none "
-        "beat the headline on the tuning split, so the headline is unchanged: the asset charts chosen in issue "
-        f"13's second pass (`bench/skab/tune_deadband.py`), frozen at {FROZEN_COMMIT}). Held-out split (valve2 + even "
+        "**This pass (issue 13, fourth pass):** the asset alert's EWMA charts' limits ×2.5 (were ×3) and its "
+        "clearing after 3 normal ticks (were 5), chosen on the 23 tuning files by `bench/skab/tune_onset.py` "
+        f"(16 configurations, rule committed before it ran) and frozen at {FROZEN_COMMIT}; the previous headline "
+        "(0f174f2) beside it. Held-out split (valve2 + even "
         f"`other`): F1 {held['f1']}, FAR {held['far_percent']} %, NAB standard {held['nab_standard']} — F1 and FAR "
         f"{'met' if outlier else 'not met'}, NAB {'met' if held['nab_standard'] > nab else 'not met'} (issue 13)."
     )
