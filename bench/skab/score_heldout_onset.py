@@ -3,9 +3,10 @@
     SENTINELLE_DATA_DIR=../shared/data .venv/bin/python bench/skab/score_heldout_onset.py
 
 Run once, after ``tuning_onset.json`` (the choice) was committed: the two configurations — today's headline
-(``ASSET_ON`` as frozen at 0f174f2, ``tune_onset.TODAY``; ``ASSET_ON`` is now the choice) and the choice read from that JSON — go through the daemon's stages with
-Holt forecasts on all 34 files in the same process, and each is scored on the tuning split, the held-out
-split (valve2 + even ``other``) and all files, against issue 13's bounds.  Nothing is chosen here.
+(``ASSET_ON`` as frozen at 0f174f2, ``tune_onset.TODAY``; ``ASSET_ON`` is now the choice) and the choice read
+from that JSON — go through the daemon's stages with Holt forecasts on all 34 files in the same process, and
+each is scored on the tuning split, the held-out split (valve2 + even ``other``) and all files, against issue
+13's bounds.  Nothing is chosen here.
 """
 
 from __future__ import annotations
