@@ -61,20 +61,20 @@ from .model import SentinelleTSModel
 from .tokenizer import TSTokenizer
 
 CPU_ROWS_PER_PASS = 128
-"""Most rows (groups × tags) per forward pass on the CPU when torch runs on one thread
-(``cpu_rows_per_pass`` None), or always when ``cpu_rows_per_pass`` says so.
+"""Most rows (groups × tags) per forward pass on the CPU unless ``cpu_rows_per_pass`` says otherwise.
 
 Why: a pass's activations grow with its rows (1,024 rows: 67 MB for one MLP's hidden layer alone),
 and past the caches every element-wise step and every copy of the group attention waits on memory.
 Passes alternating in one process over 1,000 tags, one thread, this shared 2-core machine at load
 5–7 (2026-12-07, ``bench/results/forecast_speed_asset_1thr_2026-12-07.json``): 128-row passes 0.87×
 the univariate model's time per tag, one 1,000-row pass 1.31× (the code before) and 1.41× (an
-earlier run).  Why not on two threads by default: there, with other jobs on the machine, every op
-split over the two threads waits for the descheduled one, and 8× the passes is 8× the waits — the
-same run on 2 threads: 2.3× the univariate model in 128-row passes, 1.5× in one pass.  On the
-quiet machine (2026-12-06, 2 threads) 100 tags did 1,162 tag-windows/s against 771 for 1,000 in one
-pass, so small passes may win there too: set ``forecast.asset_cpu_rows_per_pass`` after measuring
-(``bench/forecast_speed.py --asset-rows-per-pass 0 128``)."""
+earlier run).  On two threads too, on the quiet machine (load 0.3–1.2, 2026-12-07 01:03 UTC,
+``bench/results/forecast_speed_quiet_2026-12-07.json``): 1,000 tags 1,713 tag-windows/s in 128-row
+passes against 1,096 in one (the univariate model 1,286; alternating, 0.69× its time per tag).
+Where other jobs crowd the cores, two torch threads wait on each other at every op and 8× the
+passes is 8× the waits (load 3.6–3.9: 2.3× the univariate model in 128-row passes, 1.5× in one):
+there the remedy is ``forecast.model_threads = 1`` (the README's advice for shared cores), and
+``forecast.asset_cpu_rows_per_pass = 0`` restores one pass."""
 
 MIN_SEEN_FRACTION = 0.25
 """Share of its context a masked estimate still reads (each tag's scale and its relation to the others)."""
@@ -173,9 +173,7 @@ class AssetForecaster:
         q = np.full((n, g, len(self.levels), horizon), np.nan)
         est = np.full((n, g, len(self.levels)), np.nan)
         per_pass = self.max_batch
-        rows = self.cpu_rows_per_pass
-        if rows is None:
-            rows = CPU_ROWS_PER_PASS if torch.get_num_threads() == 1 else 0
+        rows = CPU_ROWS_PER_PASS if self.cpu_rows_per_pass is None else self.cpu_rows_per_pass
         if self._device.type == "cpu" and rows:  # see CPU_ROWS_PER_PASS
             per_pass = min(per_pass, max(1, rows // g))
         with np.errstate(over="ignore", invalid="ignore"):
