@@ -157,7 +157,8 @@ def _demo_asset_model(args: argparse.Namespace, base: Settings) -> tuple[dict[st
     One estimate per real second (the live view's redraw), not one per slot: at the demo's 10x time
     scale a slot every 0.1 s would cost 230 ms of CPU a second on one thread, and on a shared machine
     (load 8 on 2 cores, torch's default 2 threads) one estimate took 195 ms of CPU and 480 ms of wall
-    time, so estimating every slot left detection minutes behind.  The estimate then stands for the
+    time, so estimating every slot let detection fall ever further behind (26 of some 600 ticks detected in
+    the first minute, 15 s late on average; 2026-12-07, demo at 10x).  The estimate then stands for the
     slots between (``forecast.asset_estimate_every_steps``), so its alerts open on 3 of the last 5
     *estimates* (``detect.asset_estimate_open_k``/``_n`` scaled by that cadence) unless the file sets them.
     """
