@@ -37,15 +37,23 @@ def test_one_estimate_per_real_second_and_alerts_on_3_of_5_estimates() -> None:
     assert detect == {"asset_estimate_open_k": 3, "asset_estimate_open_n": 5}
 
 
+def test_one_torch_thread_unless_the_file_says() -> None:
+    f, _ = _settings()
+    assert f.model_threads == 1
+    f, _ = _settings("--no-asset-model")
+    assert f.model_threads == 1
+
+
 def test_the_files_choices_are_kept(tmp_path: Path) -> None:
-    """A checkpoint, a slower cadence and an opening rule set in the file stand; --asset-model wins."""
+    """A checkpoint, a slower cadence, an opening rule and threads set in the file stand; --asset-model wins."""
     config = tmp_path / "s.toml"
     config.write_text(
-        '[forecast]\nasset_model_path = "/models/asset"\nasset_estimate_every_steps = 25\n'
+        '[forecast]\nasset_model_path = "/models/asset"\nasset_estimate_every_steps = 25\nmodel_threads = 2\n'
         "[detect]\nasset_estimate_open_k = 2\nasset_estimate_open_n = 3\n"
     )
     f, detect = _settings("--config", str(config))
     assert f.asset_model_path == Path("/models/asset") and f.asset_estimate_every_steps == 25
+    assert f.model_threads == 2
     assert detect == {}
     f, _ = _settings("--config", str(config), "--asset-model", str(tmp_path))
     assert f.asset_model_path == tmp_path

@@ -161,10 +161,18 @@ def _demo_asset_model(args: argparse.Namespace, base: Settings) -> tuple[dict[st
     the first minute, 15 s late on average; 2026-12-07, demo at 10x).  The estimate then stands for the
     slots between (``forecast.asset_estimate_every_steps``), so its alerts open on 3 of the last 5
     *estimates* (``detect.asset_estimate_open_k``/``_n`` scaled by that cadence) unless the file sets them.
+
+    One torch thread (``forecast.model_threads``) unless the file sets it: seven tags make passes too
+    small to share, and two threads contending with other work cost the whole demo dearly.  Same
+    shared machine (load 5 to 6), one minute at 10x, asset model on: torch's default 2 threads detected
+    245 slots at 5.6 s mean latency, one thread 392 slots at 0.1 s (without the asset model 431 at 0.07 s;
+    the asset model added 1.4 s of CPU over the run, loading included).
     """
     from ..forecast import SHIPPED_ASSET_CHECKPOINT
 
     forecast = base.forecast.model_dump()
+    if forecast["model_threads"] is None:
+        forecast["model_threads"] = 1
     detect: dict[str, Any] = {}
     if args.no_asset_model:
         forecast["asset_model_path"] = None
