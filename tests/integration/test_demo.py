@@ -27,7 +27,7 @@ from .test_pipeline_e2e import _free_port
 pytestmark = [pytest.mark.integration]
 
 ESTIMATE_WAIT_S = 180.0
-"""Model loading and the first estimates: the whole test took 45 s on the shared 2 cores at load 5."""
+"""Model loading and the first estimates: the whole test took 25 s on the shared 2 cores at load 5."""
 
 
 def _scrape(port: int) -> str:
