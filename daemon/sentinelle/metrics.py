@@ -4,10 +4,11 @@ Names follow ``sentinelle_<thing>_<unit>`` with ``_total`` for counters and base
 units.  Labels are bounded: source, reason, queue, sink, asset, tag, severity —
 never timestamps or free text.
 
-Per-tag values (actual, forecast quantiles, estimate from the other tags, anomaly score) are *not* gauges set
-per tick: at 10,000 tags that would cost tens of milliseconds of label lookups
-every second.  The detect stage keeps them in numpy arrays, and
-:class:`TagStateCollector` reads the latest arrays only when Prometheus scrapes.
+Per-tag values (actual, forecast quantiles, the asset model's estimate from the
+other tags, anomaly score) are *not* gauges set per tick: at 10,000 tags that
+would cost tens of milliseconds of label lookups every second.  The detect stage
+keeps them in numpy arrays, and :class:`TagStateCollector` reads the latest
+arrays only when Prometheus scrapes.
 """
 
 from __future__ import annotations
