@@ -165,6 +165,7 @@ class Daemon:
                 every_steps=f.asset_estimate_every_steps,
                 adapter=adapter,
                 adapter_tags=tags,
+                threads=f.model_threads,
             )
 
         def refused(asset: str, why: str) -> None:

@@ -91,6 +91,7 @@ class AssetForecaster:
         every_steps: int = 1,
         adapter: Path | None = None,
         adapter_tags: Collection[str] | None = None,
+        threads: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.adapter = adapter
@@ -98,6 +99,10 @@ class AssetForecaster:
         if max_batch < 1:
             raise ModelError(f"max_batch must be ≥ 1, got {max_batch}")
         self.max_batch = max_batch
+        if threads is not None:  # forecast.model_threads, the whole process's: with Holt no one else sets it
+            if threads < 1:
+                raise ModelError(f"threads must be ≥ 1, got {threads}")
+            torch.set_num_threads(threads)
         self._device = _pick_device(device)
         loaded = load_model(self.path, self._device, _pick_dtype(dtype, self._device), SentinelleAssetModel)
         merged = loaded if adapter is None else _merged(self.path, loaded, adapter, adapter_tags)
