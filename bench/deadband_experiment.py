@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -54,9 +55,9 @@ import tempfile
 import time
 import zoneinfo
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from prometheus_client import CollectorRegistry
@@ -73,7 +74,7 @@ from sentinelle.forecast import make_forecaster
 from sentinelle.forecast.base import Forecaster
 from sentinelle.forecast.batcher import ForecastPass, forecast_in_chunks
 from sentinelle.metrics import Metrics
-from sentinelle.records import AlertEvent, FloatArray, Sample, WindowBatch
+from sentinelle.records import AlertEvent, FloatArray, ForecastBatch, Sample, WindowBatch
 from sentinelle.settings import (
     CsvEventsSource,
     CsvWideSource,
@@ -144,6 +145,61 @@ class RunConfig:
     adapter: bool = False
     asset: bool = False
     """The asset-state detector (T²/Q, off in the daemon's defaults) on too."""
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class HandOver:
+    """One end of a replay's hand-over (``detect.history_held_drop_after_steps`` / ``_drop_keeps_location``)."""
+
+    drop_after_steps: float
+    keeps_location: bool = False
+
+    @property
+    def label(self) -> str:
+        return f"drop {self.drop_after_steps:g}" + (", keep location" if self.keeps_location else "")
+
+    @classmethod
+    def parse(cls, text: str) -> HandOver:
+        """``60``: drop after 60, all of it the live ticks'; ``60k``: keep the blended location; ``inf``."""
+        keep = text.endswith("k")
+        return cls(float(text.removesuffix("k")), keep)
+
+
+class _Tee:
+    """Several detect stages (hand-over variants) fed the same forecasts: one forecaster pass for all.
+
+    Forecasts do not depend on what a detector learned, so each stage sees exactly what it would alone.
+    The first stage's events are returned (the backfill counts them); live, each stage's events are kept,
+    with its residual ticks at or above the threshold on the fault-free days (a finer count than alerts).
+    """
+
+    def __init__(self, stages: Sequence[DetectStage], free: Sequence[tuple[float, float]]) -> None:
+        self.stages = list(stages)
+        self.free = list(free)
+        self.live = False
+        self.events: list[list[AlertEvent]] = [[] for _ in stages]
+        self.flagged_free = [0] * len(stages)
+
+    @contextlib.contextmanager
+    def replaying_history(self, deadbands: Mapping[str, float] | None = None) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for st in self.stages:
+                stack.enter_context(st.replaying_history(deadbands))
+            yield
+
+    def process(self, fb: ForecastBatch) -> list[AlertEvent]:
+        out: list[AlertEvent] = []
+        on_free = any(a <= fb.window.ts < b for a, b in self.free)
+        for i, st in enumerate(self.stages):
+            events = st.process(fb)
+            out = out if i else events
+            if not self.live:
+                continue
+            self.events[i].extend(events)
+            if on_free:
+                sc = st._groups[fb.window.tags].scorer
+                self.flagged_free[i] += int(np.count_nonzero(np.nan_to_num(sc.surprise) >= sc.threshold))
+        return out
 
 
 def simulate(seed: int, deadband_sigmas: float = DEADBAND_SIGMAS) -> Plant:
@@ -255,6 +311,7 @@ def run_settings(
     held_weight_steps: float | None = None,
     adapter_min_context_steps: int | None = None,
     held_drop_after_steps: float | None = None,
+    held_drop_keeps_location: bool | None = None,
 ) -> Settings:
     live0 = START + dt.timedelta(days=HISTORY_DAYS)
     history = base.history.model_copy(update={"sources": (source,), "backfill_from": START, "backfill_until": live0})
@@ -271,23 +328,49 @@ def run_settings(
         update["history_held_weight_steps"] = held_weight_steps
     if held_drop_after_steps is not None:
         update["history_held_drop_after_steps"] = held_drop_after_steps
+    if held_drop_keeps_location is not None:
+        update["history_held_drop_keeps_location"] = held_drop_keeps_location
     detect = base.detect.model_copy(update=update)
     return base.model_copy(update={"tags": tuple(tags), "history": history, "forecast": forecast, "detect": detect})
 
 
-async def run_one(plant: Plant, settings: Settings, cfg: RunConfig) -> dict[str, Any]:
-    """Backfill (or not), then the live days through windows → forecaster → detect; the scores."""
+async def run_one(
+    plant: Plant, settings: Settings, cfg: RunConfig, variants: Sequence[HandOver] = ()
+) -> list[dict[str, Any]]:
+    """Backfill (or not), then the live days through windows → forecaster → detect; the scores.
+
+    ``variants``: hand-over ends, each its own detect stage on the same forecasts (one result each;
+    none: the settings' own, one result).
+    """
     metrics = Metrics(CollectorRegistry())
     tags = settings.tags
     windows = Windows(tags, settings.windows, metrics)
-    detect = DetectStage(tags, settings.detect, metrics, refresh_every_steps=settings.forecast.refresh_every_steps)
+    refresh = settings.forecast.refresh_every_steps
+    detects = [
+        DetectStage(tags, settings.detect, metrics, refresh_every_steps=refresh)
+        if v is None
+        else DetectStage(
+            tags,
+            settings.detect.model_copy(
+                update={
+                    "history_held_drop_after_steps": v.drop_after_steps,
+                    "history_held_drop_keeps_location": v.keeps_location,
+                }
+            ),
+            Metrics(CollectorRegistry()) if i else metrics,
+            refresh_every_steps=refresh,
+        )
+        for i, v in enumerate(variants or [None])
+    ]
+    detect = detects[0]
     asset_tags = {ASSET: [t.name for t in tags]}
     fc = make_forecaster(settings.forecast, metrics, asset_tags)
     live0 = START.timestamp() + HISTORY_DAYS * DAY_S
+    tee = _Tee(detects, [(live0 + d * DAY_S, live0 + (d + 1) * DAY_S) for d in FAULT_FREE_DAYS])
     t0 = time.time()
     backfill: dict[str, Any] = {}
     if cfg.backfill is not None:
-        result = await run_backfill(settings, metrics, windows, fc, detect, now=live0)
+        result = await run_backfill(settings, metrics, windows, fc, cast(DetectStage, tee), now=live0)
         report = result.reports[0]
         backfill = {
             "samples": result.samples,
@@ -300,10 +383,19 @@ async def run_one(plant: Plant, settings: Settings, cfg: RunConfig) -> dict[str,
             "residual_scale_unfloored": _raw_scales(detect),
         }
     at_onsets: list[dict[str, float]] = []
-    events = await asyncio.to_thread(_live, plant, windows, fc, detect, settings, live0, at_onsets)
+    tee.live = True
+    await asyncio.to_thread(_live, plant, windows, fc, tee, settings, live0, at_onsets)
     seconds = time.time() - t0
-    return {"config": dataclasses.asdict(cfg), "backfill": backfill, "seconds": round(seconds, 1),
-            "residual_scale_at_fault_onsets": at_onsets, **score(plant, events, live0)}  # fmt: skip
+    out = []
+    for i, v in enumerate(variants or [None]):
+        extra = {} if v is None else {"hand_over": dataclasses.asdict(v) | {"label": v.label}}
+        if v is not None and not math.isfinite(v.drop_after_steps):
+            extra["hand_over"]["drop_after_steps"] = "inf"  # strict JSON has no Infinity
+        out.append({"config": dataclasses.asdict(cfg), **extra, "backfill": backfill, "seconds": round(seconds, 1),
+                    "residual_scale_at_fault_onsets": at_onsets if i == 0 else None,
+                    "residual_flagged_ticks_fault_free_days": tee.flagged_free[i],
+                    **score(plant, tee.events[i], live0)})  # fmt: skip
+    return out
 
 
 def _scales(detect: DetectStage) -> dict[str, float]:
@@ -328,15 +420,16 @@ def _live(
     plant: Plant,
     windows: Windows,
     fc: Forecaster,
-    detect: DetectStage,
+    tee: _Tee,
     settings: Settings,
     live0: float,
     at_onsets: list[dict[str, float]],
-) -> list[AlertEvent]:
-    """The live days through the stages; ``at_onsets`` gets each tag's residual scale at each fault's onset."""
+) -> None:
+    """The live days through the stages (events: ``tee.events``); ``at_onsets`` gets each tag's residual scale
+    (the first stage's) at each fault's onset."""
     names = [f"{ASSET}.{t}" for t in CHILLER_TAGS]
     first = int(np.searchsorted(plant.timestamps, live0))
-    events: list[AlertEvent] = []
+    detect = tee.stages[0]
     pending: list[WindowBatch] = []
     onsets = [f.start_ts for f in plant.truth]
 
@@ -348,7 +441,7 @@ def _live(
         for fb in batch.split(fc.levels, q, fc.name):
             if len(at_onsets) < len(onsets) and fb.window.ts >= onsets[len(at_onsets)]:
                 at_onsets.append(_scales(detect))
-            events.extend(detect.process(fb))
+            tee.process(fb)
         pending.clear()
 
     for k in range(first, len(plant.timestamps)):
@@ -358,7 +451,6 @@ def _live(
         if len(pending) >= 256:
             flush()
     flush()
-    return events
 
 
 def score(plant: Plant, events: list[AlertEvent], live0: float) -> dict[str, Any]:
@@ -529,6 +621,13 @@ def main() -> None:
         help="detect.history_held_drop_after_steps (default: the daemon's; inf: the replay's scale never dropped)",
     )
     ap.add_argument(
+        "--hand-over",
+        default=None,
+        help="hand-over ends to compare on the same forecasts, comma-separated: 60 (drop after 60 steps), "
+        "60k (the same, keeping the blended location: detect.history_held_drop_keeps_location), inf; "
+        "each a result of its own (overrides --held-drop-after-steps)",
+    )
+    ap.add_argument(
         "--held-targets",
         choices=("uniform", "nearest", "skip"),
         default=None,
@@ -596,6 +695,7 @@ def main() -> None:
         )
         if args.out is not None:
             write(args.out, args, plant, empty, finetune_s, manifest, results, band)
+    hand_overs = [HandOver.parse(v) for v in (args.hand_over or "").split(",") if v]
     for cfg in chosen:
         source = source_events if cfg.backfill == "events" else source_wide
         settings = run_settings(
@@ -608,14 +708,18 @@ def main() -> None:
             args.adapter_min_context,
             args.held_drop_after_steps,
         )
-        r = asyncio.run(run_one(plant, settings, cfg))
-        results.append(r)
-        delays = [f["delay_s"] for f in r["faults"]]
+        variants = [] if args.hand_over is None or cfg.backfill is None else hand_overs
+        for r in asyncio.run(run_one(plant, settings, cfg, variants)):
+            results.append(r)
+            delays = [f["delay_s"] for f in r["faults"]]
+            label = cfg.label + (f" [{r['hand_over']['label']}]" if "hand_over" in r else "")
+            print(f"{cfg.forecaster:5} {label:45} FA/fault-free day {r['false_alerts_per_fault_free_day']:.1f} "
+                  f"FA days 8-11 {r['false_alerts_days_8_11']} ({r['false_alerts_hours_after_live_start']} h) "
+                  f"faults {r['faults_detected']}/{len(r['faults'])} delays {delays} "
+                  f"flagged fault-free {r['residual_flagged_ticks_fault_free_days']} ({r['seconds']:.0f} s) "
+                  f"{r['false_alerts_by_kind']}", flush=True)  # fmt: skip
         if args.out is not None:
             write(args.out, args, plant, empty, finetune_s, manifest, results, band)
-        print(f"{cfg.forecaster:5} {cfg.label:45} FA/fault-free day {r['false_alerts_per_fault_free_day']:.1f} "
-              f"FA days 8-11 {r['false_alerts_days_8_11']} faults {r['faults_detected']}/{len(r['faults'])} "
-              f"delays {delays} ({r['seconds']:.0f} s) {r['false_alerts_by_kind']}", flush=True)  # fmt: skip
 
 
 def write(
@@ -647,6 +751,8 @@ def write(
         "deadband_sigmas": args.deadband_sigmas,
         "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
         "history_held_drop_after_steps": drop if math.isfinite(drop) else "inf",
+        "history_held_drop_keeps_location": DetectSettings().history_held_drop_keeps_location,
+        "hand_over_variants": args.hand_over,
         "adapter_min_context_steps": ForecastSettings().adapter_min_context_steps
         if args.adapter_min_context is None
         else args.adapter_min_context,

@@ -49,8 +49,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import sys
-import tempfile
 import time
 import tracemalloc
 from pathlib import Path
@@ -59,6 +57,7 @@ from typing import Any
 import numpy as np
 from prometheus_client import CollectorRegistry
 
+from _baseline import BASELINE, import_baseline
 from _machine import write_result
 from sentinelle.detect.stage import DetectStage
 from sentinelle.records import FloatArray, ForecastBatch, WindowBatch
@@ -150,19 +149,6 @@ def make_stage(n: int, config: dict[str, Any], package: str = "sentinelle") -> D
     tags = make_tags(n, config["rules"], settings_module.TagSettings)
     stage: DetectStage = stage_module.DetectStage(tags, settings, metrics_module.Metrics(CollectorRegistry()))
     return stage
-
-
-BASELINE = "sentinelle_baseline"
-
-
-def import_baseline(src: Path) -> None:
-    """Make the package in ``src`` (a ``daemon/`` folder) importable as :data:`BASELINE`, beside this one.
-
-    The package imports itself only relatively, so a link under another name is a second copy of it.
-    """
-    folder = Path(tempfile.mkdtemp(prefix="detect_speed_"))
-    (folder / BASELINE).symlink_to((src / "sentinelle").resolve(), target_is_directory=True)
-    sys.path.insert(0, str(folder))
 
 
 def as_batch(package: str, fb: ForecastBatch) -> Any:

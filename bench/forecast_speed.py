@@ -30,6 +30,21 @@ Prints a table and writes ``bench/results/forecast_speed.json`` with the machine
     python bench/forecast_speed.py --forecasters model --scans recursion chunked --threads 1 2
     python bench/forecast_speed.py --forecasters model asset --tags 1000 --threads 2
 
+**Before and after, and ratios that survive a shared machine.** ``--baseline-src DIR`` also times the
+model and the asset model of the package in ``DIR`` (``git archive`` of an earlier commit's
+``daemon/``, as ``detect_speed.py`` does), named ``model@baseline`` and ``asset@baseline``.
+``--alternate N`` then runs N more passes per tag count and thread count in which every model takes
+its turn over the same windows (the order reversed every other pass) and records, pass by pass,
+each one's time over the univariate model's (``vs_model``, and ``vs_model@baseline``: today's
+model), plus ``model+asset``, what the daemon runs per slot with both configured.  Load that comes
+and goes meets all of them alike; rows timed minutes apart on this shared machine differed by 40 %.
+``--asset-rows-per-pass 0 128`` times the asset model once per most rows in a CPU forward pass
+(``forecast.asset_cpu_rows_per_pass``; 0: one pass per chunk), named ``asset@0rows`` and so on.
+
+    git archive HEAD~3 daemon | tar -x -C /tmp/before
+    python bench/forecast_speed.py --tags 100 1000 --forecasters model asset --threads 2 1 \\
+        --alternate 4 --no-tick --baseline-src /tmp/before/daemon --baseline-label HEAD~3
+
 ``--scans`` times the model once per form of its smoothing branch (the step-by-step
 recursion, the chunked triangular solve, or ``auto``: chunked off the CPU), ``--threads``
 once per torch intra-op thread count, all in one process so the rows share the machine's state.
@@ -38,6 +53,7 @@ once per torch intra-op thread count, all in one process so the rows share the m
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import resource
 import statistics
@@ -50,6 +66,7 @@ import numpy as np
 import torch
 from prometheus_client import CollectorRegistry
 
+from _baseline import BASELINE, import_baseline
 from _machine import write_result
 from sentinelle.detect.stage import DetectStage
 from sentinelle.forecast import Forecaster, HoltForecaster, NaiveForecaster
@@ -173,27 +190,76 @@ def tick_cost(f: Forecaster, n: int = 1000, ticks: int = 20) -> dict[str, float]
 FORECASTERS = ("model", "asset", "holt", "naive")
 
 
-def build(name: str, args: argparse.Namespace) -> Forecaster:
+def build(name: str, args: argparse.Namespace, package: str = "sentinelle") -> Forecaster:
+    """A univariate forecaster of ``package`` (this code, or the baseline of ``--baseline-src``)."""
     if name == "holt":
         return HoltForecaster(LEVELS, args.horizon)
     if name == "naive":
         return NaiveForecaster(LEVELS, args.horizon)
-    from sentinelle.forecast import SHIPPED_CHECKPOINT
-    from sentinelle.forecast.engine import ModelForecaster
+    forecast = importlib.import_module(f"{package}.forecast")
+    engine = importlib.import_module(f"{package}.forecast.engine")
+    path = args.model or forecast.SHIPPED_CHECKPOINT
+    f: Forecaster = engine.ModelForecaster(path, LEVELS, args.horizon, device=args.device, max_batch=args.max_batch)
+    return f
 
-    path = args.model or SHIPPED_CHECKPOINT
-    return ModelForecaster(path, LEVELS, args.horizon, device=args.device, max_batch=args.max_batch)
 
+def build_asset(
+    args: argparse.Namespace, package: str = "sentinelle", rows_per_pass: int | None = None
+) -> tuple[Call, Any, str]:
+    """The asset model's timed call (one daemon ``estimate_window`` per chunk), its torch model, its device.
 
-def build_asset(args: argparse.Namespace) -> tuple[Call, Any, str]:
-    """The asset model's timed call (one daemon ``estimate_window`` per chunk), its torch model, its device."""
-    from sentinelle.forecast import SHIPPED_CHECKPOINT
-    from sentinelle.forecast.asset_engine import AssetForecaster
-
-    path = args.asset_model or SHIPPED_CHECKPOINT.parent / "asset"
-    groups = max(1, args.max_batch // args.tags_per_asset)  # one forward pass per timed chunk
-    f = AssetForecaster(path, LEVELS, device=args.device, max_batch=groups)
+    ``rows_per_pass``: the forecaster's ``cpu_rows_per_pass`` (None: its default; the baseline's code
+    has no such argument and runs one pass per chunk).
+    """
+    forecast = importlib.import_module(f"{package}.forecast")
+    asset_engine = importlib.import_module(f"{package}.forecast.asset_engine")
+    path = args.asset_model or forecast.SHIPPED_CHECKPOINT.parent / "asset"
+    groups = max(1, args.max_batch // args.tags_per_asset)  # at most one forward pass per timed chunk
+    extra = {} if rows_per_pass is None else {"cpu_rows_per_pass": rows_per_pass}
+    f = asset_engine.AssetForecaster(path, LEVELS, device=args.device, max_batch=groups, **extra)
     return asset_call(f.estimate_window, args.tags_per_asset), f.model, str(next(f.model.parameters()).device)
+
+
+SUMMARIES: tuple[tuple[str, Callable[[list[float]], float]], ...] = (
+    ("median", statistics.median),
+    ("min", min),
+    ("max", max),
+)
+"""How a forecaster's per-pass ratios are summed up."""
+
+
+def alternate(calls: dict[str, tuple[Call, Any, int]], n: int, passes: int) -> dict[str, Any]:
+    """``passes`` rounds over the windows of ``n`` tags in which every forecaster takes its turn (the order
+    reversed every other pass), so a load that comes and goes meets them alike: each one's tag-windows/s
+    (median pass) and, pass by pass, its time per tag over the univariate model's (``model``)."""
+    ctx = windows(n)
+    for call, _, chunk in calls.values():
+        call(ctx[: min(n, chunk)])  # warm-up
+    names = list(calls)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    load = [load_1min()]
+    for p in range(passes):
+        for name in names if p % 2 == 0 else names[::-1]:
+            call, _, chunk = calls[name]
+            t0 = time.perf_counter()
+            for start in range(0, n, chunk):
+                call(ctx[start : start + chunk])
+            times[name].append(time.perf_counter() - t0)
+    load.append(load_1min())
+    out: dict[str, Any] = {"tags": n, "threads": torch.get_num_threads(), "passes": passes, "load_1min": load}
+    for name in names:
+        row: dict[str, Any] = {"forecasts_per_s": round(n / statistics.median(times[name]), 1)}
+        for reference in ("model", "model@baseline"):
+            if reference in times and name != reference:
+                ratios = [t / u for t, u in zip(times[name], times[reference], strict=True)]
+                row[f"vs_{reference}"] = {k: round(f(ratios), 3) for k, f in SUMMARIES}
+        out[name] = row
+    if "model" in times and "asset" in times:
+        # What the daemon runs per slot with both configured (forecast.forecaster = "model" and
+        # forecast.asset_model_path; refresh_every_steps = asset_estimate_every_steps = 1): both passes.
+        both = [m + a for m, a in zip(times["model"], times["asset"], strict=True)]
+        out["model+asset"] = {"forecasts_per_s": round(n / statistics.median(both), 1)}
+    return out
 
 
 def main() -> None:
@@ -210,6 +276,19 @@ def main() -> None:
     ap.add_argument("--scans", nargs="+", default=["auto"], choices=["auto", "recursion", "chunked"])
     ap.add_argument("--threads", type=int, nargs="+", default=[0], help="torch threads per row (0: torch's default)")
     ap.add_argument("--no-tick", action="store_true", help="skip the daemon-tick measurement")
+    ap.add_argument(
+        "--alternate", type=int, default=0, help="also N passes per tag count and thread count, the models taking turns"
+    )
+    ap.add_argument(
+        "--baseline-src", type=Path, help="also time the model and asset model of the package in this daemon/ folder"
+    )
+    ap.add_argument(
+        "--asset-rows-per-pass",
+        type=int,
+        nargs="+",
+        help="the asset model's most rows per CPU forward pass (0: one pass a chunk), one asset forecaster each",
+    )
+    ap.add_argument("--baseline-label", help="what the baseline is (a commit), for the JSON; default: the folder")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_speed.json")
     args = ap.parse_args()
     if args.tags_per_asset < 1:
@@ -220,15 +299,23 @@ def main() -> None:
     univariate: dict[str, Forecaster] = {}
     device = "cpu"
     load_start = load_1min()
+    if args.baseline_src is not None:
+        import_baseline(args.baseline_src)
+    packages = {"": "sentinelle", **({"@baseline": BASELINE} if args.baseline_src is not None else {})}
     for name in args.forecasters:
-        if name == "asset":
-            call, model, device = build_asset(args)
-            chunk = max(args.tags_per_asset, args.max_batch // args.tags_per_asset * args.tags_per_asset)
-            calls[name] = (call, model, chunk)
-            continue
-        f = univariate[name] = build(name, args)
-        device = str(getattr(f, "device", device))
-        calls[name] = (univariate_call(f), getattr(f, "model", None), args.max_batch)
+        for suffix, package in packages.items():
+            if suffix and name not in ("model", "asset"):
+                continue  # the baselines' code is not what a change touches
+            if name == "asset":
+                chunk = max(args.tags_per_asset, args.max_batch // args.tags_per_asset * args.tags_per_asset)
+                for rows in [None] if suffix else args.asset_rows_per_pass or [None]:
+                    call, model, device = build_asset(args, package, rows)
+                    label = "" if rows is None or not args.asset_rows_per_pass[1:] else f"@{rows}rows"
+                    calls[name + suffix + label] = (call, model, chunk)
+                continue
+            f = univariate[name + suffix] = build(name, args, package)
+            device = str(getattr(f, "device", device))
+            calls[name + suffix] = (univariate_call(f), getattr(f, "model", None), args.max_batch)
 
     results: list[dict[str, Any]] = []
     for n in args.tags:
@@ -252,6 +339,14 @@ def main() -> None:
                         f"peak RSS {r['peak_rss_mib']} MiB, load {r['load_1min']}",
                         flush=True,
                     )
+    alternating: list[dict[str, Any]] = []
+    for n in args.tags if args.alternate else []:
+        for threads in args.threads:
+            if threads:
+                torch.set_num_threads(threads)
+            modelled = {name: c for name, c in calls.items() if c[1] is not None}
+            alternating.append(r := alternate(modelled, n, args.alternate))
+            print(f"alternating, {r['threads']} thr {n:>6} tags, load {r['load_1min']}: {r}", flush=True)
     ticks: dict[str, dict[str, float]] = {}
     for name, f in univariate.items():
         if not args.no_tick:
@@ -265,9 +360,21 @@ def main() -> None:
         "repeats": args.repeats,
         "scans": args.scans,
         "tags_per_asset": args.tags_per_asset,
+        "alternate_passes": args.alternate,
+        "asset_rows_per_pass": args.asset_rows_per_pass,
+        "baseline": args.baseline_label or (None if args.baseline_src is None else str(args.baseline_src)),
     }
     load = {"start_1min": load_start, "end_1min": load_1min(), "cores": os.cpu_count()}
-    write_result(args.out, "forecast_speed", device, settings, results, tick_1000_tags=ticks, load_average=load)
+    write_result(
+        args.out,
+        "forecast_speed",
+        device,
+        settings,
+        results,
+        alternating=alternating,
+        tick_1000_tags=ticks,
+        load_average=load,
+    )
 
 
 if __name__ == "__main__":

@@ -78,6 +78,7 @@ def scores_of(files: list[FileResult]) -> dict[str, Any]:
     s = score_files(files)
     return {
         **s.outlier.rounded(),
+        "f1_exact": round(s.outlier.f1, 4),
         "nab_standard": s.nab["standard"],
         "nab_low_fp": s.nab["reward_low_fp"],
         "nab_low_fn": s.nab["reward_low_fn"],

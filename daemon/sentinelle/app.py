@@ -163,6 +163,7 @@ class Daemon:
                 max_batch=f.model_max_batch,
                 mask_recent_steps=f.asset_mask_recent_steps,
                 every_steps=f.asset_estimate_every_steps,
+                cpu_rows_per_pass=f.asset_cpu_rows_per_pass,
                 adapter=adapter,
                 adapter_tags=tags,
                 threads=f.model_threads,
@@ -266,7 +267,19 @@ class Daemon:
             refresh = self.settings.forecast.refresh_every_steps
             demand = sum(1.0 / t.period_s for t in self.settings.tags) / refresh
             tick_rows = math.ceil(len(self.settings.tags) / refresh)
-            await self.batcher.probe_capacity(demand, self.settings.windows.context_steps, tick_rows)
+            # The asset model estimates every tag of an asset with another tag, on the same thread.
+            by_asset: dict[str, list[float]] = {}
+            for t in self.settings.tags:
+                by_asset.setdefault(t.asset, []).append(t.period_s)
+            estimated = [periods for periods in by_asset.values() if len(periods) >= 2]
+            every = self.settings.forecast.asset_estimate_every_steps
+            await self.batcher.probe_capacity(
+                demand,
+                self.settings.windows.context_steps,
+                tick_rows,
+                asset_sizes=[len(p) for p in estimated],
+                estimates_per_s=sum(1.0 / p for periods in estimated for p in periods) / every,
+            )
         if self.settings.history.sources:
             from .backfill import run_backfill  # pyarrow and asyncpg only when history is configured
 

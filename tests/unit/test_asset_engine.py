@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 from sentinelle.errors import ModelError
 from sentinelle.forecast import SHIPPED_CHECKPOINT
@@ -174,8 +176,6 @@ def test_every_steps_holds_an_estimate_within_its_history_only(checkpoint: Path)
 
 def test_threads_set_torchs_threads_for_the_process(checkpoint: Path) -> None:
     """``forecast.model_threads`` reaches torch through the asset model too: beside Holt nothing else sets it."""
-    import torch
-
     before = torch.get_num_threads()
     want = 2 if before == 1 else 1
     try:
@@ -185,3 +185,72 @@ def test_threads_set_torchs_threads_for_the_process(checkpoint: Path) -> None:
         torch.set_num_threads(before)
     with pytest.raises(ModelError, match="threads"):
         AssetForecaster(checkpoint, LEVELS, threads=0)
+
+
+def pass_sizes(f: AssetForecaster) -> list[int]:
+    """Groups in each forward pass ``f``'s model is given from now on."""
+    calls: list[int] = []
+    forward = f.model.forward
+
+    def counted(input_ids: torch.Tensor, **kwargs: Any) -> Any:
+        calls.append(input_ids.shape[0])
+        return forward(input_ids, **kwargs)
+
+    f.model.forward = counted  # type: ignore[method-assign,assignment]
+    return calls
+
+
+def test_passes_of_any_size_on_the_cpu_give_the_same_answers(checkpoint: Path) -> None:
+    x = groups(n=5)
+    now = x[:, :, -1]
+    one_pass = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=0).forecast(x, 8, current=now)
+    small = AssetForecaster(checkpoint, LEVELS, max_batch=16, cpu_rows_per_pass=8)  # 2 groups of 4 tags a pass
+    calls = pass_sizes(small)
+    passes = small.forecast(x, 8, current=now)
+    assert calls == [2, 2, 1]
+    np.testing.assert_allclose(passes.estimate, one_pass.estimate, rtol=1e-6)
+    np.testing.assert_allclose(passes.quantiles, one_pass.quantiles, rtol=1e-6)
+    with pytest.raises(ModelError, match="cpu_rows_per_pass"):
+        AssetForecaster(checkpoint, LEVELS, cpu_rows_per_pass=-1)
+
+
+@pytest.mark.parametrize(("threads", "expected"), [(1, [32, 8]), (2, [32, 8])])
+def test_by_default_small_passes_on_any_number_of_threads(checkpoint: Path, threads: int, expected: list[int]) -> None:
+    f = AssetForecaster(checkpoint, LEVELS)  # max_batch 128 groups
+    calls = pass_sizes(f)
+    x = groups(n=40, length=64)  # 160 rows of 4 tags: 128 rows are 32 groups
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        f.forecast(x, 1, current=x[:, :, -1])
+    finally:
+        torch.set_num_threads(before)
+    assert calls == expected
+
+
+def test_assets_of_different_sizes_are_padded_to_a_power_of_two_not_to_the_widest(checkpoint: Path) -> None:
+    f = AssetForecaster(checkpoint, LEVELS)
+    sizes = {"a": 2, "b": 3, "c": 8, "d": 4}
+    x = np.concatenate([groups(1, g, 101)[0] + 10.0 * k for k, g in enumerate(sizes.values())])
+    assets = tuple(a for a, g in sizes.items() for _ in range(g))
+    window = WindowBatch(
+        ts=0.0, period_s=1.0, tags=tuple(f"{a}.{i}" for i, a in enumerate(assets)), assets=assets,
+        values=x[:, -1].copy(), contexts=x,
+    )  # fmt: skip
+    calls = pass_sizes(f)
+    widths: list[int] = []
+    forecast = f.forecast
+
+    def recorded(contexts: np.ndarray, horizon: int, current: np.ndarray | None = None) -> Any:
+        widths.append(contexts.shape[1])
+        return forecast(contexts, horizon, current)
+
+    f.forecast = recorded  # type: ignore[method-assign,assignment]
+    est = f.estimate_window(window)
+    assert sorted(widths) == [2, 4, 8] and sum(calls) == 4  # b and d share the width 4; no pass padded to 8
+    start = 0
+    for g in sizes.values():  # each asset as if alone in its window
+        rows = slice(start, start + g)
+        alone = forecast(x[None, rows, :-1], 1, x[None, rows, -1]).estimate[0]
+        np.testing.assert_allclose(est[rows], alone, rtol=1e-6)
+        start += g

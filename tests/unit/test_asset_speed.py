@@ -21,7 +21,7 @@ from torch import nn
 
 from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.asset_model import GroupAttention, SentinelleAssetModel
-from sentinelle.forecast.model import SentinelleTSConfig
+from sentinelle.forecast.model import SentinelleTSConfig, SentinelleTSLayer
 
 from .model_helpers import in_eval_mode
 
@@ -115,3 +115,38 @@ def test_gradients_reach_the_projections_and_the_nobody_key() -> None:
     out.square().mean().backward()
     for p in (layer.q_proj.weight, layer.k_proj.weight, layer.v_proj.weight, layer.nobody_key):
         assert p.grad is not None and float(p.grad.abs().sum()) > 0
+
+
+@pytest.mark.parametrize("horizon", [1, 5])
+def test_a_shorter_horizon_gives_the_full_forecasts_first_steps_and_the_same_estimate(horizon: int) -> None:
+    ref = np.load(REFERENCE)
+    model = in_eval_mode(SentinelleAssetModel.from_pretrained(SHIPPED_CHECKPOINT.parent / "asset"))
+    inputs = {
+        "input_ids": torch.from_numpy(ref["ids"].astype(np.int64)),
+        "current": torch.from_numpy(ref["current"]),
+        "tag_mask": torch.from_numpy(ref["tag_mask"]),
+    }
+    with torch.inference_mode():
+        full = model(**inputs)
+        short = model(**inputs, horizon=horizon)
+    assert full.quantiles is not None and short.quantiles is not None
+    assert full.estimate is not None and short.estimate is not None
+    assert short.quantiles.shape == (*full.quantiles.shape[:-1], horizon)
+    torch.testing.assert_close(short.quantiles, full.quantiles[..., :horizon], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(short.estimate, full.estimate, rtol=1e-5, atol=1e-5)
+
+
+def test_a_layer_run_for_the_summary_token_alone_gives_its_output_in_the_full_layer() -> None:
+    torch.manual_seed(5)
+    config = SentinelleTSConfig(d_model=32, num_heads=4, d_ff=64, dropout=0.0)
+    layer = SentinelleTSLayer(config).eval()
+    x = torch.randn(3, 7, 32)
+    key_mask = torch.ones(3, 1, 1, 7, dtype=torch.bool)
+    key_mask[1, ..., :4] = False  # a window whose oldest patches are missing
+    with torch.no_grad():
+        full = layer(x, key_mask)
+        summary = layer(x, key_mask, summary_only=True)
+        unmasked = layer(x, torch.ones_like(key_mask), summary_only=True)
+    assert summary.shape == (3, 1, 32)
+    torch.testing.assert_close(summary, full[:, -1:], rtol=1e-6, atol=1e-6)
+    assert not torch.allclose(unmasked[1], summary[1])  # the summary token reads the other tokens, as masked

@@ -191,6 +191,36 @@ async def test_the_start_up_probe_times_a_realistic_pass_for_a_few_slow_tags(cap
 
 
 @pytest.mark.asyncio
+async def test_the_start_up_probe_counts_the_asset_models_estimates(caplog: pytest.LogCaptureFixture) -> None:
+    """Forecasts and estimates share the worker thread: the probe times both and judges their sum.
+
+    _Slow: 50 ms a forecast call (8 probe rows: about 160 windows/s); the estimator 50 ms a call over
+    4 assets of 7 tags (about 560 estimates/s).  8 windows/s and 28 estimates/s fit; 8 and 500 do not,
+    though the forecasts alone would.
+    """
+    calls: list[WindowBatch] = []
+
+    def estimator(w: WindowBatch) -> FloatArray:
+        calls.append(w)
+        time.sleep(0.05)
+        return np.zeros((len(w), len(LEVELS)))
+
+    m = Metrics(CollectorRegistry())
+    settings = ForecastSettings(horizon_steps=16)
+    with caplog.at_level(logging.INFO, logger="sentinelle.forecast.batcher"):
+        for need in (28.0, 500.0):
+            b = ForecastBatcher(_Slow(), settings, m, estimator=estimator)
+            await b.probe_capacity(8.0, 32, probe_rows=8, asset_sizes=[7] * 4, estimates_per_s=need)
+    ok, short = (r.getMessage() for r in caplog.records)
+    assert "asset model about" in ok and "need 8 forecasts and 28 estimates" in ok and "fall behind" not in ok
+    assert "need 8 forecasts and 500 estimates" in short and "will fall behind" in short
+    assert "asset_estimate_every_steps" in short
+    # One tick's call over whole assets (28 rows), the timed one far from the warm-up's slot.
+    assert [len(w) for w in calls] == [28] * 4 and calls[1].ts - calls[0].ts > 1e6
+    assert len(set(calls[0].assets)) == 4
+
+
+@pytest.mark.asyncio
 async def test_batcher_without_fallback_raises_model_error() -> None:
     m = Metrics(CollectorRegistry())
     with pytest.raises(ModelError, match="broken"):

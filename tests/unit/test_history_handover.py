@@ -97,3 +97,42 @@ def test_a_version_1_state_restores_with_no_hand_over_pending() -> None:
     d.scorer._handover_steps[:] = 5.0  # mid hand-over when an older daemon's state is restored
     d.restore(pack(d.name, 1, v1, meta))
     assert not d.scorer._handover_steps.any()
+
+
+def _live_until_handed_over(sc: ResidualScorer, live: FloatArray) -> int:
+    """Live ticks until the hand-over ends (the tick that ends it included); all of ``live`` if it never does."""
+    for k, v in enumerate(live.tolist()):
+        sc.score(_batch(3000 + k, v, None), np.ones(1, bool))
+        if sc._handover_steps[0] == 0.0:
+            return k + 1
+    return len(live)
+
+
+def test_keeping_the_location_replaces_only_the_spread() -> None:
+    # Live residuals centred 0.5 spreads off the replay's, spread 0.7: the live ticks' own location is
+    # ~0.5, the blended one (the replay's prior and every live tick) lies between.
+    live = 10.0 + SIGMA * (0.5 + np.random.default_rng(4).normal(0.0, 0.7, 1500))
+    kept = _replayed(math.inf)
+    keep = _replayed(60.0)
+    keep.history_held_drop_keeps_location = True
+    full = _replayed(60.0)
+    n = _live_until_handed_over(keep, live)
+    assert n < len(live) and keep._handover_steps[0] == 0.0
+    assert _live_until_handed_over(full, live) == n  # the same tick ends both
+    _live(kept, live[:n])
+    # The location and its learning rate are the blended ones, exactly (the never-dropped scorer's) ...
+    assert keep.scale.location[0] == kept.scale.location[0]
+    assert keep.scale.discounted[0] == kept.scale.discounted[0]
+    assert 0.05 < keep.scale.location[0] < full.scale.location[0] - 0.05
+    # ... the spread is the live ticks' about that location: their own spread widened by the shift.
+    shift = full.scale.location[0] - keep.scale.location[0]
+    np.testing.assert_allclose(keep.scale.square, full.scale.square + shift**2, rtol=1e-12)
+    assert keep.scale.sigma()[0] > full.scale.sigma()[0]
+    assert abs(keep.scale.sigma()[0] - kept.scale.sigma()[0]) > 0.02  # not the replay's widened scale
+
+
+def test_keeping_the_location_is_read_from_the_settings() -> None:
+    s = DetectSettings(history_held_drop_keeps_location=True)
+    assert ResidualScorer.from_settings(1, LEVELS, np.array([0.01]), s).history_held_drop_keeps_location
+    default = ResidualScorer.from_settings(1, LEVELS, np.array([0.01]), DetectSettings())
+    assert not default.history_held_drop_keeps_location

@@ -173,7 +173,7 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
     from ..evaluation.replay import SharedForecasters, replay_settings
     from ..evaluation.skab import ASSET_ON, PLOT_FILES, ablation_runs, evaluate_skab, plot_file, skab_recordings
     from ..evaluation.skab_models import AssetModelUse, adapted_runs, prefilled_estimator
-    from ..evaluation.skab_report import kept_runs, write_report
+    from ..evaluation.skab_report import kept_adapter, kept_runs, write_report
     from ..settings import DetectSettings
 
     _setup_logging("INFO")
@@ -228,7 +228,14 @@ def _evaluate_skab(args: argparse.Namespace) -> int:
         meta["asset_adapter"] = {k: manifest[k] for k in ("data", "training", "validation")} | {
             "path": str(args.asset_adapter)
         }
-    write_report(results, out, meta, kept_runs(out / "report.json", skipped))
+    kept = kept_runs(out / "report.json", skipped)
+    if args.asset_adapter is None:  # the adapted rows carried over keep their adapter's record
+        adapter = kept_adapter(
+            out / "report.json", kept, [r.label for r in adapted_runs(ASSET_ON, Path("asset-adapter"))]
+        )
+        if adapter is not None:
+            meta["asset_adapter"] = adapter
+    write_report(results, out, meta, kept)
     by_name = {r.name: r for r in recordings}
     for fr in results[0].files:
         if fr.name in PLOT_FILES:

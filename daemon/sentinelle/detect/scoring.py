@@ -42,7 +42,8 @@ compressed) replace what history taught: at the first tick after the replay (``T
 the scale a row learned from held slots counts as ``detect.history_held_weight_steps`` live ticks (divided
 by the row's held share), not as ``score_memory_steps``; and after ``detect.history_held_drop_after_steps`` live
 ticks (also divided by the held share) scored by forecasts from fully live contexts, it no longer counts at
-all: the row's scale is then the one those ticks teach a cold :class:`RobustScale` (learning meanwhile), so
+all: the row's scale is then the one those ticks teach a cold :class:`RobustScale` (learning meanwhile; with
+``detect.history_held_drop_keeps_location`` only its spread, about the row's own location), so
 neither the replay's residuals nor those of the first live forecasts, still made from the export's held
 values, can tip a live tick over the threshold days later.
 
@@ -114,6 +115,7 @@ class ResidualScorer:
         history_held: str = "widen",
         history_held_weight_steps: float = math.inf,
         history_held_drop_after_steps: float = math.inf,
+        history_held_drop_keeps_location: bool = False,
         tail: bool = False,
         spread_floor: float = 0.0,
     ) -> None:
@@ -121,6 +123,7 @@ class ResidualScorer:
         self.history_held = history_held
         self.history_held_weight_steps = history_held_weight_steps
         self.history_held_drop_after_steps = history_held_drop_after_steps
+        self.history_held_drop_keeps_location = history_held_drop_keeps_location
         self.mid = levels.index(0.5)
         self.min_spread = min_spread
         self.grace = grace_period_steps
@@ -193,6 +196,7 @@ class ResidualScorer:
             history_held=s.history_held,
             history_held_weight_steps=s.history_held_weight_steps,
             history_held_drop_after_steps=s.history_held_drop_after_steps,
+            history_held_drop_keeps_location=s.history_held_drop_keeps_location,
             tail=s.score_tail_calibration,
             spread_floor=s.score_spread_floor,
         )
@@ -283,7 +287,11 @@ class ResidualScorer:
         It learns only residuals of forecasts made from a context of live values alone: for the first
         ``context_steps`` live ticks a forecast still reads the export's held values (a flat context makes a
         narrow forecast), which is the replay's bias, not the live spread.  The taken-over row continues with
-        the cold scale's location, mean square and learning rate, whatever the replay taught it.
+        the cold scale's location, mean square and learning rate, whatever the replay taught it; with
+        ``history_held_drop_keeps_location`` only the spread is replaced: the row keeps its location and
+        learning rate (the replay's prior and every live tick since, averaged over more than the few live hours
+        the cold scale saw) and takes the cold scale's mean square about that location
+        (``live.square + (live.location − location)²``).
         """
         pending = self._handover_steps > 0
         live_context = (self._prev_seen - self._live_from) >= context_steps
@@ -291,10 +299,14 @@ class ResidualScorer:
         done = np.flatnonzero(pending & (self.live.learned >= self._handover_steps))
         if done.size == 0:
             return
-        sc = self.scale
-        sc.location[done] = self.live.location[done]
-        sc.square[done] = self.live.square[done]
-        sc.discounted[done] = sc.learned[done] - self.live.learned[done]
+        sc, live = self.scale, self.live
+        if self.history_held_drop_keeps_location:
+            shift = live.location[done] - sc.location[done]
+            sc.square[done] = live.square[done] + shift * shift
+        else:
+            sc.location[done] = live.location[done]
+            sc.square[done] = live.square[done]
+            sc.discounted[done] = sc.learned[done] - live.learned[done]
         self._handover_steps[done] = 0.0
 
     def score(

@@ -287,17 +287,18 @@ ASSET_ON: dict[str, Any] = {
     "asset_enabled": True,
     "asset_open_k": 2,
     "asset_open_n": 3,
-    "asset_clear_normal_steps": 5,
+    "asset_clear_normal_steps": 3,
     "asset_chart_alpha": 0.2,
-    "asset_chart_factor": 3.0,
+    "asset_chart_factor": 2.5,
 }
 """The headline's settings over the ``DetectSettings`` defaults: the asset detector on, its alert opening on 2
-flagged ticks of 3 (``bench/skab/tune_asset_alerting.py``) and clearing after 5 normal ones, its EWMA charts of
-weight 0.2 with limits ×3 (``bench/skab/tune_deadband.py``), all chosen on the tuning split.  The daemon's
-defaults keep the charts at 0.15 × 3.5 and the shared clearing run (10): the asset detector is off by default,
-and other reports that turn it on (LBNL, the chiller) were not re-run with SKAB's choice."""
-PREVIOUS_HEADLINE: dict[str, Any] = {"asset_enabled": True, "asset_open_k": 2, "asset_open_n": 3}
-"""The headline of the previous report (frozen at 232fa3f): clearing after 10 normal ticks, charts 0.15 × 3.5."""
+flagged ticks of 3 (``bench/skab/tune_asset_alerting.py``), EWMA charts of weight 0.2
+(``bench/skab/tune_deadband.py``), limits ×2.5 and clearing after 3 normal ticks (``bench/skab/tune_onset.py``,
+frozen at 39b1df6), all chosen on the tuning split.  The daemon's defaults keep the charts at 0.15 × 3.5 and the
+shared clearing run (10): the asset detector is off by default, and other reports that turn it on (LBNL, the
+chiller) were not re-run with SKAB's choice."""
+PREVIOUS_HEADLINE: dict[str, Any] = {**ASSET_ON, "asset_clear_normal_steps": 5, "asset_chart_factor": 3.0}
+"""The headline of the previous report (frozen at 0f174f2): clearing after 5 normal ticks, chart limits ×3."""
 RESIDUALS_OFF: dict[str, Any] = {"score_threshold": 0.999}
 """Per-tag residuals that never flag (a tail probability of 10^-9990): the asset detector's alerts alone."""
 ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -342,7 +343,7 @@ def ablation_runs(forecaster: str, variants: bool = True) -> list[AblationRun]:
         return runs
     for name, overrides in ASSET_VARIANTS:
         runs.append(AblationRun(f"{forecaster}: per-tag + asset, {name}", forecaster, {**ASSET_ON, **overrides}))
-    previous = f"{forecaster}: previous headline (232fa3f: clear after 10, charts 0.15 × 3.5)"
+    previous = f"{forecaster}: previous headline (0f174f2: clear after 5, chart limits ×3)"
     runs.append(AblationRun(previous, forecaster, PREVIOUS_HEADLINE))
     return runs
 

@@ -10,17 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-FROZEN_COMMIT = "0f174f2"
-"""The commit that froze :data:`~.skab.ASSET_ON` before the held-out files were scored (2026-12-06 16:07 UTC)."""
+FROZEN_COMMIT = "39b1df6"
+"""The commit that froze :data:`~.skab.ASSET_ON` before the held-out files were scored (2026-12-07 00:06 UTC)."""
 
 HELD_OUT_NOTE = (
-    "The held-out files' scores were seen in earlier sessions (the choices below say so). In this pass the "
-    "settings were chosen by `bench/skab/tune_deadband.py`, which replays the 23 tuning files only, with its rule "
-    "written in its docstring and committed (acd86b0) before it first ran; the choice was committed "
-    f"({FROZEN_COMMIT}, 2026-12-06 16:07 UTC) before the held-out files were scored. They were scored twice with "
-    "those settings: first with a change to the NAB windows (changepoints inside the training rows kept, as older "
-    "SKAB notebooks did), then, after SKAB's current pipeline turned out to score the test rows alone, with that "
-    "change reverted; nothing was chosen between the two, and this report is the second."
+    "The held-out files' scores were seen in earlier sessions (the choices below say so). In issue 13's fourth "
+    "pass the settings were chosen by `bench/skab/tune_onset.py`, which replays the 23 tuning files only, with its "
+    "grid and rule written in its docstring and in this report and committed (58fb7bd) before it first ran; the "
+    f"choice was committed ({FROZEN_COMMIT}, 2026-12-07 00:06 UTC) before the held-out files were scored, once, "
+    "by `bench/skab/score_heldout_onset.py` (beside the previous headline, frozen at 0f174f2, in the same run)."
 )
 """How the headline's settings were frozen before the held-out split was scored (issue 13 asks to say how)."""
 
@@ -155,14 +153,10 @@ def summary(held: dict[str, Any], f1: float, far_percent: float, nab: float) -> 
     """
     outlier = held["f1"] > f1 and held["far_percent"] < far_percent
     return (
-        "**This pass (issue 14, step 3):** the asset model adapted to SKAB's pump — one LoRA adapter trained on "
-        "the first 60 % of `anomaly-free.csv` alone — in the asset model's rows at the settings frozen for the "
-        "shipped model (nothing chosen anew); the headline re-run beside them, every other row carried over "
-        "from the previous run (marked so). The issue-14 rows before it: the univariate model's and the asset "
-        "model's residuals alone, beside Holt's and the headline (the asset model's settings chosen on the 23 "
-        "tuning files by `bench/skab/tune_asset_model.py` and frozen before the held-out files were scored; none "
-        "beat the headline on the tuning split, so the headline is unchanged: the asset charts chosen in issue "
-        f"13's second pass (`bench/skab/tune_deadband.py`), frozen at {FROZEN_COMMIT}). Held-out split (valve2 + even "
+        "**This pass (issue 13, fourth pass):** the asset alert's EWMA charts' limits ×2.5 (were ×3) and its "
+        "clearing after 3 normal ticks (were 5), chosen on the 23 tuning files by `bench/skab/tune_onset.py` "
+        f"(16 configurations, rule committed before it ran) and frozen at {FROZEN_COMMIT}; the previous headline "
+        "(0f174f2) beside it. Held-out split (valve2 + even "
         f"`other`): F1 {held['f1']}, FAR {held['far_percent']} %, NAB standard {held['nab_standard']} — F1 and FAR "
         f"{'met' if outlier else 'not met'}, NAB {'met' if held['nab_standard'] > nab else 'not met'} (issue 13)."
     )
@@ -300,3 +294,120 @@ alone: the pump's flow predicted from its current and pressure
 changes valve1's F1 (0.75) or FAR (13.04 %; MAR 33.19 → 33.08 % at best) — in an exploratory check
 the flow relation alone flagged about a third of valve1's anomalous rows, rows the asset T²+Q
 already flags — so the rule keeps the headline without a relation and the runs below have none."""
+ONSET_ROWS: tuple[tuple[str, ...], ...] = (
+    (
+        "Configuration",
+        "split",
+        "F1",
+        "FAR, %",
+        "MAR, %",
+        "NAB std",
+        "NAB LowFP",
+        "NAB LowFN",
+        "windows hit / missed, changes outside",
+    ),
+    ("---", "---", "---", "---", "---", "---", "---", "---", "---"),
+    (
+        "chosen (39b1df6: charts ×2.5, clear after 3)",
+        "held out",
+        "**0.80**",
+        "**15.20**",
+        "24.46",
+        "**24.92**",
+        "12.65",
+        "31.61",
+        "18 / 22, 83",
+    ),
+    (
+        "previous headline (0f174f2: charts ×3, clear after 5), re-run",
+        "held out",
+        "0.77",
+        "11.64",
+        "31.08",
+        "26.46",
+        "20.16",
+        "31.81",
+        "17 / 23, 38",
+    ),
+    ("chosen", "tuning", "0.82", "9.60", "24.58", "40.79", "36.12", "45.20", "47 / 40, 59"),
+    ("previous headline", "tuning", "0.82", "7.30", "26.03", "40.12", "36.46", "43.99", "45 / 42, 44"),
+    ("chosen", "all 34", "0.81", "11.35", "24.54", "35.79", "28.72", "40.92", "65 / 62, 142"),
+    ("previous headline", "all 34", "0.80", "8.66", "27.62", "35.82", "31.33", "40.15", "62 / 65, 82"),
+)
+"""The fourth pass's table (``heldout_onset.json``): header, rule, then one row per configuration and split."""
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    return "\n".join("| " + " | ".join(r) + " |" for r in rows)
+
+
+ONSET_PASS = (
+    """\
+## Issue 13, fourth pass: the asset alert's onset and clearing (pre-registered 2026-12-07, before any held-out scoring)
+
+**Where the tuning files lose points** (the 23 tuning files only; `bench/skab/why_nab_tuning.py` and a per-file
+look at the openings at the headline, `ASSET_ON` frozen at 0f174f2): F1 0.82, FAR 7.30 %, NAB standard 40.12. Of
+23 `start` windows 18 are hit (median 12 s late; missed: 2 with no alert, 2 opened more than 60 s late, 1 opened
+≤ 10 s early); 15 of 20 `start+60` windows missed (the alert already open); `end-60` 13 of 22 hit, `end` 9 of 22
+(11 missed with the alert already cleared: a state detector clears once, as the valve reopens); 44 changes
+outside every window (38 with the label off, 6 dips inside a fault). A window hit at its start is worth +1.15
+NAB points, a false change −0.063. On the 16 `valve1` files the fault is a slow ramp and the alert opens 59–61 s
+after the labelled start (the flow is quantised; its EWMA chart creeps to its limit), so by a second either way
+the opening scores almost nothing (the `start` window's last second) or a full hit (`start+60`'s first); the
+`other` files' faults are steps that open at once (per-tag residuals). Early openings before a fault (valve1/2,
+/10, /12, /15, other/1) and re-openings after a fault's end on the `other` files carry the FAR.
+
+**Pre-registered decision** (`bench/skab/tune_onset.py`, committed with this section before it ran): on the 23
+tuning files only, through the daemon's stages with Holt forecasts, grid of 16 configurations over `ASSET_ON` —
+`asset_chart_alpha` 0.2 (today's), 0.3 × `asset_chart_factor` 3.0 (today's), 2.5 × `asset_ucl_factor` 3.0
+(today's), 2.5 × `asset_clear_normal_steps` 5 (today's), 3 — one configuration for the whole benchmark. A
+candidate is eligible when on the pooled tuning split its F1 (unrounded) is at least today's, its FAR is under
+13.55 %, its NAB standard is at least today's + 0.5, and neither tuning group's (`valve1`, odd `other`) NAB
+standard falls below today's; the eligible candidate with the highest pooled NAB standard is adopted (ties:
+higher F1); if none is eligible, today's settings stay. The choice is committed (`tuning_onset.json`) before the
+held-out split is scored, once, by `bench/skab/score_heldout_onset.py` (the choice and today's headline re-run
+in the same process). Results: to follow below, whatever they say.
+
+**Choice on the tuning files** (`tuning_onset.json`, 16 rows, ~40 s each; committed before the held-out split
+was scored): 15 of the 16 candidates fail the rule — most lose F1 (every chart weight 0.3 row: 0.804–0.817
+against 0.8206) or NAB; clearing after 3 at today's charts has NAB 41.43 but F1 0.8204. Adopted: **charts' limit
+×2.5 (`asset_chart_factor`, was 3.0), clearing after 3 normal ticks (`asset_clear_normal_steps`, was 5)**, chart
+weight 0.2 and T²/Q limits ×3 unchanged — tuning F1 0.8211 (0.8206), FAR 9.60 % (7.30 %), NAB standard 40.79
+(40.12), LowFP 36.12 (36.46), LowFN 45.20 (43.99); `valve1` NAB 35.15 (34.28), odd `other` 55.59 (55.46). Noted
+before scoring, not part of the rule: on the odd `other` files the choice raises FAR from 13.56 % to 21.70 % and
+lowers F1 from 0.87 to 0.84 (the rule bounds the pooled FAR only), and the held-out split holds 7 `other` files
+of 11, so its FAR may rise past the bound.
+
+**Held-out split, scored once** (`bench/skab/score_heldout_onset.py` → `heldout_onset.json`, 2026-12-07 00:08
+UTC, after 39b1df6; both configurations on all 34 files in the same process, Holt, 164 s; nothing chosen after
+it):
+
+"""
+    + _table(ONSET_ROWS)
+    + """
+
+Per group (chosen; previous): `valve2` F1 0.84, FAR 1.26 %, NAB 42.95 (0.79, 1.59 %, 42.10); `other`, all 14
+files, 0.81, 22.15 %, 34.24 (0.81, 15.31 %, 35.75). The re-run of the previous headline reproduces the earlier
+report's held-out numbers exactly.
+
+**Issue 13's SKAB target: not met.** F1 0.80 > 0.78 is met, but at FAR 15.20 % (bound 13.55 %), and NAB standard
+24.92 < 32.42 (lower than the previous headline's 26.46). The FAR rise came where the note above expected it, on
+the `other` files. On the tuning files the tighter chart limit alone raised FAR (7.30 → 10.52 %,
+`tuning_onset.json`) and the shorter clearing run alone added changes outside the windows (44 → 48); on the
+held-out split the changes outside every window more than doubled (38 → 83), each costing NAB points, while one
+more window was hit. By the protocol the frozen choice is the evaluation's headline now (`evaluation/skab.py`
+`ASSET_ON`; the previous one is `PREVIOUS_HEADLINE`); reverting it because of these held-out numbers would be
+choosing on the held-out split. The tables below come from `sentinelle evaluate --dataset skab --forecaster holt
+--no-ablation --keep-variants` at this headline (the same numbers as the held-out scoring above; nothing
+chosen); the rows marked "not re-run" are carried over from earlier runs at the settings of
+the run each row names (earlier headlines' asset settings).
+
+What the tuning files say is left, for a next pass (not tried here, no held-out scoring): the rule bounded the
+pooled FAR only, and the `other` group's FAR rose 13.56 → 21.70 % on the tuning files too — a rule that let no
+tuning group's FAR rise would have kept the previous headline (said in hindsight, after the held-out scoring;
+not used); the `valve1` openings sit on the `start`/`start+60` boundary (a second decides a full hit), so NAB
+differences under about one point on the tuning files are not evidence; and what SKAB's NAB rewards beyond that
+(a second change per transition) is not something an operator's alarm should do."""
+)
+"""Issue 13's fourth pass, at the top of the report: the diagnosis on the tuning files, the rule registered before
+the grid ran, the choice, and the held-out split scored once (measured numbers, as written then)."""

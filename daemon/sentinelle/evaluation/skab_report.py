@@ -24,7 +24,16 @@ from .skab import (
     in_tuning_split,
     score_files,
 )
-from .skab_notes import HELD_OUT_NOTE, ISSUE_14, NAB_ANATOMY, TUNING, adaptation_note, issue14_verdict, summary
+from .skab_notes import (
+    HELD_OUT_NOTE,
+    ISSUE_14,
+    NAB_ANATOMY,
+    ONSET_PASS,
+    TUNING,
+    adaptation_note,
+    issue14_verdict,
+    summary,
+)
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
     (
@@ -146,6 +155,24 @@ def kept_runs(previous: Path, labels: Sequence[str]) -> list[dict[str, Any]]:
     ]
 
 
+def kept_adapter(previous: Path, kept: Sequence[dict[str, Any]], adapted: Sequence[str]) -> dict[str, Any] | None:
+    """The earlier report's ``asset_adapter`` record when rows of the adapted asset model (labels ``adapted``)
+    are carried over from it: their account in the report needs the adapter's training record.
+
+    >>> import json, tempfile
+    >>> p = Path(tempfile.mkdtemp()) / "report.json"
+    >>> _ = p.write_text(json.dumps({"asset_adapter": {"path": "a"}, "runs": []}))
+    >>> kept_adapter(p, [{"label": "x"}], ["x"]), kept_adapter(p, [{"label": "y"}], ["x"])
+    ({'path': 'a'}, None)
+    """
+    import json
+
+    if not previous.is_file() or not any(r["label"] in adapted for r in kept):
+        return None
+    record = json.loads(previous.read_text(encoding="utf-8")).get("asset_adapter")
+    return record if isinstance(record, dict) else None
+
+
 def write_report(
     results: Sequence[SkabResult], out: Path, meta: dict[str, Any], kept: Sequence[dict[str, Any]] = ()
 ) -> None:
@@ -208,6 +235,10 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
         f"({meta.get('machine', '')}); {meta.get('seconds', 0):.0f} s for all runs.",
         "",
         summary(split_scores(head)["held_out"], TARGET_F1, TARGET_FAR_PERCENT, TARGET_NAB),
+        "",
+        ONSET_PASS,
+        "",
+        "## How every configuration is run",
         "",
         "Every file is replayed row by row through the daemon's own stages (Windows → ForecastBatcher → "
         "DetectStage, no look-ahead); the first 400 rows warm the detectors up as the daemon's start-up "

@@ -50,11 +50,14 @@ class AnalogBranch(nn.Module):
         self.gate = nn.Linear(config.d_model, 3 * config.horizon)
 
     def forward(
-        self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor
+        self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, horizon: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Gate logits (B, H, 3) for [head, moved, shape], the two answers (B, H) and where they are usable."""
+        """Gate logits (B, H, 3) for [head, moved, shape], the two answers (B, H) and where they are usable.
+
+        ``horizon``: H, the first steps only (default: the model's); the same numbers as theirs in the full answer.
+        """
         b, length = values.shape
-        h, w = self.horizon, self.window
+        h, w = min(horizon or self.horizon, self.horizon), self.window
         v = values.float()
         seen = (observed > 0).float()
         # The pattern ending at step t: its w values relative to x[t] (shape, not level), so a
@@ -90,7 +93,7 @@ class AnalogBranch(nn.Module):
         shape = ahead / denominator
         last = _last_observed(v, seen > 0)
         moved = (ahead - back) / denominator + last[:, None]
-        return self.gate(state).view(b, h, 3).float(), moved, shape, usable
+        return self.gate(state).view(b, self.horizon, 3)[:, :h].float(), moved, shape, usable
 
 
 def _last_observed(values: torch.Tensor, seen: torch.Tensor) -> torch.Tensor:

@@ -22,9 +22,13 @@ older than the fault).  Masking only the target's own context (one pass per tag)
 measured too: better on pump degradation, G times the cost.
 
 **Every R slots** (``every_steps`` R > 1): an asset's estimate is made on one slot in R and
-stands for the next R − 1.  The model costs about 23 ms of CPU per 7-tag asset and slot when
-the asset is alone in a pass, 10 ms when 16 assets share one (one thread, quiet machine,
-2026-12-06, context 512); a slow fault's residual needs no fresher reference than a few slots.
+stands for the next R − 1.  The model cost about 23 ms of CPU per 7-tag asset and slot when
+the asset was alone in a pass, 10 ms when 16 assets shared one (one thread, quiet machine,
+2026-12-06, context 512); since 2026-12-07 (the last layer for the summary token alone, one
+forecast step for the estimate, :data:`CPU_ROWS_PER_PASS`) a tag costs 0.66× that at 1,000 tags on
+one thread and 0.82× at 100 (passes alternating with the code before on a loaded machine), 0.87×
+the univariate model's time per tag at 1,000 (README).  A slow fault's residual needs no fresher
+reference than a few slots.
 
 **Adapted to one asset** (``adapter``: a folder written by
 :func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA adapter is checked against
@@ -55,6 +59,22 @@ from .asset_model import SentinelleAssetModel
 from .engine import CONFIG_FILE, _level_weights, _pick_device, _pick_dtype, load_model
 from .model import SentinelleTSModel
 from .tokenizer import TSTokenizer
+
+CPU_ROWS_PER_PASS = 128
+"""Most rows (groups × tags) per forward pass on the CPU unless ``cpu_rows_per_pass`` says otherwise.
+
+Why: a pass's activations grow with its rows (1,024 rows: 67 MB for one MLP's hidden layer alone),
+and past the caches every element-wise step and every copy of the group attention waits on memory.
+Passes alternating in one process over 1,000 tags, one thread, this shared 2-core machine at load
+5–7 (2026-12-07, ``bench/results/forecast_speed_asset_1thr_2026-12-07.json``): 128-row passes 0.87×
+the univariate model's time per tag, one 1,000-row pass 1.31× (the code before) and 1.41× (an
+earlier run).  On two threads too, on the quiet machine (load 0.3–1.2, 2026-12-07 01:03 UTC,
+``bench/results/forecast_speed_quiet_2026-12-07.json``): 1,000 tags 1,713 tag-windows/s in 128-row
+passes against 1,096 in one (the univariate model 1,286; alternating, 0.69× its time per tag).
+Where other jobs crowd the cores, two torch threads wait on each other at every op and 8× the
+passes is 8× the waits (load 3.6–3.9: 2.3× the univariate model in 128-row passes, 1.5× in one):
+there the remedy is ``forecast.model_threads = 1`` (the README's advice for shared cores), and
+``forecast.asset_cpu_rows_per_pass = 0`` restores one pass."""
 
 MIN_SEEN_FRACTION = 0.25
 """Share of its context a masked estimate still reads (each tag's scale and its relation to the others)."""
@@ -92,6 +112,7 @@ class AssetForecaster:
         adapter: Path | None = None,
         adapter_tags: Collection[str] | None = None,
         threads: int | None = None,
+        cpu_rows_per_pass: int | None = None,
     ) -> None:
         self.path = Path(path)
         self.adapter = adapter
@@ -103,6 +124,11 @@ class AssetForecaster:
             if threads < 1:
                 raise ModelError(f"threads must be ≥ 1, got {threads}")
             torch.set_num_threads(threads)
+        if cpu_rows_per_pass is not None and cpu_rows_per_pass < 0:
+            raise ModelError(f"cpu_rows_per_pass must be ≥ 0 (0: max_batch groups a pass), got {cpu_rows_per_pass}")
+        self.cpu_rows_per_pass = cpu_rows_per_pass
+        """Most rows a forward pass on the CPU (0: ``max_batch`` groups; None: :data:`CPU_ROWS_PER_PASS`
+        on one torch thread, ``max_batch`` groups on more)."""
         self._device = _pick_device(device)
         loaded = load_model(self.path, self._device, _pick_dtype(dtype, self._device), SentinelleAssetModel)
         merged = loaded if adapter is None else _merged(self.path, loaded, adapter, adapter_tags)
@@ -151,9 +177,13 @@ class AssetForecaster:
         )
         q = np.full((n, g, len(self.levels), horizon), np.nan)
         est = np.full((n, g, len(self.levels)), np.nan)
+        per_pass = self.max_batch
+        rows = CPU_ROWS_PER_PASS if self.cpu_rows_per_pass is None else self.cpu_rows_per_pass
+        if self._device.type == "cpu" and rows:  # see CPU_ROWS_PER_PASS
+            per_pass = min(per_pass, max(1, rows // g))
         with np.errstate(over="ignore", invalid="ignore"):
-            for start in range(0, n, self.max_batch):
-                part = slice(start, min(n, start + self.max_batch))
+            for start in range(0, n, per_pass):
+                part = slice(start, min(n, start + per_pass))
                 q[part], est[part] = self._chunk(x[part], now[part], present[part], horizon)
         q[~present], est[~present] = np.nan, np.nan
         return AssetForecast(q, est)
@@ -185,24 +215,30 @@ class AssetForecaster:
                 rows_of.append(rows)
         if not rows_of:
             return out
-        g = max(len(r) for r in rows_of)
         past = window.contexts[:, :-1]
         if self.mask_recent_steps:
             past = past.copy()
             past[:, -self.mask_recent_steps :] = np.nan
-        ctx = np.full((len(rows_of), g, past.shape[1]), np.nan)
-        now = np.full((len(rows_of), g), np.nan)
-        for k, rows in enumerate(rows_of):
-            ctx[k, : len(rows)] = past[rows]
-            now[k, : len(rows)] = window.values[rows]
-        estimate = self.forecast(ctx, 1, now).estimate
-        for k, rows in enumerate(rows_of):
-            others_now = np.isfinite(now[k, : len(rows)]).sum() - np.isfinite(now[k, : len(rows)])
-            est = estimate[k, : len(rows)]
-            out[rows] = np.where((others_now >= 1)[:, None], est, np.nan)
-            if self.every_steps > 1:
-                key = (window.assets[rows[0]], *(window.tags[i] for i in rows))
-                self._held[key] = (slot, out[rows].copy(), window.values[rows].copy())
+        # Assets padded with absent tags to a power of two, each width its own passes: padding to the
+        # widest asset of the window made a plant of 5-tag assets and one of 40 pay 8x (absent tags
+        # change no other tag's answer, so the width changes nothing else).
+        widths: dict[int, list[list[int]]] = {}
+        for rows in rows_of:
+            widths.setdefault(1 << (len(rows) - 1).bit_length(), []).append(rows)
+        for g, members in widths.items():
+            ctx = np.full((len(members), g, past.shape[1]), np.nan)
+            now = np.full((len(members), g), np.nan)
+            for k, rows in enumerate(members):
+                ctx[k, : len(rows)] = past[rows]
+                now[k, : len(rows)] = window.values[rows]
+            estimate = self.forecast(ctx, 1, now).estimate
+            for k, rows in enumerate(members):
+                others_now = np.isfinite(now[k, : len(rows)]).sum() - np.isfinite(now[k, : len(rows)])
+                est = estimate[k, : len(rows)]
+                out[rows] = np.where((others_now >= 1)[:, None], est, np.nan)
+                if self.every_steps > 1:
+                    key = (window.assets[rows[0]], *(window.tags[i] for i in rows))
+                    self._held[key] = (slot, out[rows].copy(), window.values[rows].copy())
         return out
 
     def _continues(self, window: WindowBatch, rows: list[int], slot: int, held: _Held) -> bool:
@@ -234,6 +270,7 @@ class AssetForecaster:
                 torch.from_numpy(enc.ids.reshape(n, g, length)).to(self._device),
                 current=torch.from_numpy(scaled_now).float().to(self._device),
                 tag_mask=torch.from_numpy(present).to(self._device),
+                horizon=horizon,
             )
         assert out.quantiles is not None and out.estimate is not None
         q = out.quantiles[..., :horizon].float().cpu().numpy().astype(np.float64).reshape(n * g, -1, horizon)

@@ -36,6 +36,14 @@ both uses and warm-starting from the shipped weights changes nothing until the
 group layers learn something.  A tag marked absent (``tag_mask`` False) is not a
 key for anyone, so it cannot change the other tags' answers.
 
+Cost: the time layers, branches and head of the univariate model, plus two group layers over every
+patch position (each about half a time layer, a third of it the copies that put the tags of one
+position side by side) and one for the summary token alone: the heads read nothing else, so the
+last time layer and its group layer run for that token (:class:`~.model.SentinelleTSLayer`), and the
+estimate asks for one forecast step (``horizon=1``).  Per tag 0.87× the univariate model's time at
+1,000 tags on one thread in 128-row passes, 1.13× at 100 tags, 1.24× on two threads in one pass
+(alternating passes, loaded 2-core machine, 2026-12-07; README, ``bench/forecast_speed.py``).
+
 Tags carry no identity embedding: the model must read a tag's role from its
 data and its relations (what a pretrained model can transfer across plants);
 an asset's fine-tuning (LoRA, issue 14 step 3) is where names could come in.
@@ -176,6 +184,7 @@ class SentinelleAssetModel(SentinelleTSModel):
         current: torch.Tensor | None = None,
         tag_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        horizon: int | None = None,
         **kwargs: Any,
     ) -> SentinelleAssetOutput:
         """Forecasts and estimates of now; with ``labels`` (B, G, ≤H) also their pinball losses.
@@ -187,6 +196,8 @@ class SentinelleAssetModel(SentinelleTSModel):
         ``tag_mask`` (B, G) marks present tags (default all); absent tags are nobody's
         key, their own answers are meaningless and excluded from the loss.
         ``labels`` are the future in the scaled space, step 1 being the current value.
+        ``horizon``: forecast only the first steps (None: the model's; the estimate of now needs 1) —
+        the same numbers as the full forecast's first steps, the analog branch's look-ahead saved.
         """
         if input_ids.ndim == 2:
             input_ids = input_ids[:, None]
@@ -205,14 +216,17 @@ class SentinelleAssetModel(SentinelleTSModel):
         known = torch.isfinite(current) & present
         value = torch.where(known, current.float(), 0.0).clamp(-cfg.token_limit, cfg.token_limit)
         now = self.now_embedding(torch.stack([value, known.float()], dim=-1).to(dtype))  # (B, G, d)
-        s, d = x.shape[1], x.shape[2]
+        d = x.shape[2]
         last = len(self.layers) - 1
         for i, (layer, group) in enumerate(zip(self.layers, self.group_layers, strict=True)):
-            x = layer(x, key_mask)
+            # After the last time layer only the summary token is read (group attention is per
+            # position, the heads read the summary state): that layer and its group layer run for it alone.
+            x = layer(x, key_mask, summary_only=i == last)
+            s = x.shape[1]
             # Current values enter the last group layer only: from an earlier one, tag h's token
             # would carry tag g's current value back to tag g in the next group layer.
             x = group(x.view(b, g, s, d), now if i == last else None, present).reshape(b * g, s, d)
-        state, raw, sigma = self._answer(x, values, observed)
+        state, raw, sigma = self._answer(x, values, observed, horizon)
         quantiles = self._quantiles(raw, sigma)  # (B·G, Q, H)
         now_raw = raw[:, :1] + self.now_head(state).float()[:, None, :]
         if self.regression is not None:

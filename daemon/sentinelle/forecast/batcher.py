@@ -243,7 +243,14 @@ class ForecastBatcher:
             self._executor.shutdown(wait=False, cancel_futures=True)
 
     async def probe_capacity(
-        self, windows_per_s: float, context_steps: int, tick_rows: int = 0, probe_rows: int = 1024
+        self,
+        windows_per_s: float,
+        context_steps: int,
+        tick_rows: int = 0,
+        probe_rows: int = 1024,
+        *,
+        asset_sizes: Sequence[int] = (),
+        estimates_per_s: float = 0.0,
     ) -> float:
         """Time the forecaster on synthetic windows and compare with the load; returns windows/s.
 
@@ -261,6 +268,13 @@ class ForecastBatcher:
         least ``MIN_PROBE_ROWS`` windows even for a few slow tags, because one window's
         time is all fixed cost (a Python call, a small tensor): 7 one-minute tags once
         timed Holt at 180 windows/s, which does 50,000 in a real pass.
+
+        With the asset model on (an ``estimator``), its estimates run on the same worker thread
+        after each pass, so they are timed too: ``asset_sizes`` are the tag counts of the assets
+        it estimates (one call per tick covers them all, as the tick does) and ``estimates_per_s``
+        what they ask for (Σ 1/period over their tags, divided by ``asset_estimate_every_steps``).
+        The verdict is then on the thread's share of both (timing the forecaster alone overstated
+        the capacity about twofold with both models on, at 1,000 tags on one thread).
         """
         wanted = max(MIN_PROBE_ROWS, tick_rows, math.ceil(windows_per_s))
         rows = max(1, min(wanted, probe_rows, self.settings.max_batch))
@@ -275,6 +289,11 @@ class ForecastBatcher:
         except Exception as e:  # a failing forecaster is the batcher's fallback's business, when it runs
             log.warning("forecaster %r: capacity probe failed (%s)", name, e)
             return math.nan
+        if self.estimator is not None and estimates_per_s > 0 and asset_sizes:
+            estimate_rate = await self._probe_estimator(asset_sizes, context_steps, probe_rows)
+            if math.isfinite(estimate_rate):
+                self._judge_both(windows_per_s, rate, estimates_per_s, estimate_rate, name)
+                return rate
         r = self.settings.refresh_every_steps
         if windows_per_s > 0.8 * rate:
             fit = math.ceil(r * windows_per_s / (0.8 * rate))
@@ -304,6 +323,67 @@ class ForecastBatcher:
                 r,
             )
         return rate
+
+    async def _probe_estimator(self, asset_sizes: Sequence[int], context_steps: int, probe_rows: int) -> float:
+        """Estimates/s of the asset model on one tick's call over synthetic assets of these sizes (NaN: failed).
+
+        As many whole assets as fit in ``probe_rows`` or ``MIN_PROBE_ROWS`` (at least one).  Two
+        calls whose slots are far apart, so the second is a fresh estimate and not one held from the
+        first (``every_steps``); the first warms up and is not timed.
+        """
+        assert self.estimator is not None
+        sizes: list[int] = []
+        for n in asset_sizes:
+            if sizes and sum(sizes) + n > max(probe_rows, MIN_PROBE_ROWS):
+                break
+            sizes.append(n)
+        rows = sum(sizes)
+        walk = np.cumsum(np.random.default_rng(1).normal(size=(rows, context_steps)), axis=1)
+        tags = tuple(f"probe/{k}/{j}" for k, n in enumerate(sizes) for j in range(n))
+        assets = tuple(f"probe/{k}" for k, n in enumerate(sizes) for _ in range(n))
+
+        def window(ts: float) -> WindowBatch:
+            return WindowBatch(ts=ts, period_s=1.0, tags=tags, assets=assets, values=walk[:, -1], contexts=walk)
+
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self.estimator, window(0.0))
+            started = time.perf_counter()
+            await loop.run_in_executor(self._executor, self.estimator, window(1e9))
+        except Exception as e:  # the estimate is extra evidence; its own errors are counted when it runs
+            log.warning("asset model: capacity probe failed (%s)", e)
+            return math.nan
+        return rows / max(time.perf_counter() - started, 1e-9)
+
+    def _judge_both(
+        self, windows_per_s: float, rate: float, estimates_per_s: float, estimate_rate: float, name: str
+    ) -> None:
+        """Log whether forecasts and estimates together fit the worker thread (warning above 80 % of it)."""
+        share = windows_per_s / rate + estimates_per_s / estimate_rate
+        if share > 0.8:
+            log.warning(
+                "forecaster %r does about %.0f windows/s and the asset model about %.0f estimates/s here; the tags "
+                "need %s forecasts and %s estimates (%.0f %% of the forecast thread): it will fall behind; "
+                "raise forecast.refresh_every_steps or forecast.asset_estimate_every_steps, use a GPU, "
+                "or fewer tags per process",
+                name,
+                rate,
+                estimate_rate,
+                _per_s(windows_per_s),
+                _per_s(estimates_per_s),
+                100 * share,
+            )
+        else:
+            log.info(
+                "forecaster %r does about %.0f windows/s and the asset model about %.0f estimates/s here; the tags "
+                "need %s forecasts and %s estimates (%.0f %% of the forecast thread)",
+                name,
+                rate,
+                estimate_rate,
+                _per_s(windows_per_s),
+                _per_s(estimates_per_s),
+                100 * share,
+            )
 
     def _check_pace(self, elapsed_s: float, pending: Sequence[WindowBatch], rows: int, waiting: int, name: str) -> None:
         """Count (and now and then log) a pass slower than the data it covered while more windows wait.

@@ -212,20 +212,22 @@ class SentinelleTSAttention(nn.Module):
         self.v_proj = nn.Linear(d, d, bias=False)
         self.o_proj = nn.Linear(d, d, bias=False)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        b, s, d = x.shape
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor, summary_only: bool = False) -> torch.Tensor:
+        """Tokens (B, S, d) → attention outputs (B, S, d); with ``summary_only`` for the last token alone
+        (B, 1, d): it still reads every token as a key and value, but is the only query."""
+        b, d = x.shape[0], x.shape[2]
 
         def heads(t: torch.Tensor) -> torch.Tensor:
-            return t.view(b, s, self.num_heads, self.head_dim).transpose(1, 2)
+            return t.view(b, t.shape[1], self.num_heads, self.head_dim).transpose(1, 2)
 
         out = F.scaled_dot_product_attention(
-            heads(self.q_proj(x)),
+            heads(self.q_proj(x[:, -1:] if summary_only else x)),
             heads(self.k_proj(x)),
             heads(self.v_proj(x)),
             attn_mask=key_mask,
             dropout_p=self.dropout if self.training else 0.0,
         )
-        projected: torch.Tensor = self.o_proj(out.transpose(1, 2).reshape(b, s, d))
+        projected: torch.Tensor = self.o_proj(out.transpose(1, 2).reshape(b, out.shape[2], d))
         return projected
 
 
@@ -251,8 +253,16 @@ class SentinelleTSLayer(GradientCheckpointingLayer):
         self.mlp = SentinelleTSMLP(config)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        x = x + self.dropout(self.self_attn(self.attention_norm(x), key_mask))
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor, summary_only: bool = False) -> torch.Tensor:
+        """Tokens (B, S, d) → (B, S, d); with ``summary_only`` only the last (summary) token's output (B, 1, d).
+
+        Why ``summary_only``: the forecast reads the summary token alone, so after the last layer the
+        other tokens' outputs are never used; that layer still needs every token's keys and values but
+        only one query, one output projection and one MLP row per window — the same numbers for the
+        summary token, a quarter of the encoder's work saved at three layers (its MLP is most of a layer).
+        """
+        attended = self.self_attn(self.attention_norm(x), key_mask, summary_only)
+        x = (x[:, -1:] if summary_only else x) + self.dropout(attended)
         out: torch.Tensor = x + self.dropout(self.mlp(self.mlp_norm(x)))
         return out
 
@@ -344,8 +354,9 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         if input_ids.ndim != 2:
             raise ValueError(f"input_ids must have shape (batch, length), got {tuple(input_ids.shape)}")
         x, key_mask, values, observed = self._embed(input_ids)
-        for layer in self.layers:
-            x = layer(x, key_mask)
+        last = len(self.layers) - 1
+        for i, layer in enumerate(self.layers):
+            x = layer(x, key_mask, summary_only=i == last)  # the head reads the summary token alone
         _state, raw, sigma = self._answer(x, values, observed)
         quantiles = self._quantiles(raw, sigma)
         loss = None if labels is None else pinball_loss(quantiles, labels, self.levels)
@@ -378,13 +389,17 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         return x, key_mask, values, observed
 
     def _answer(
-        self, x: torch.Tensor, values: torch.Tensor, observed: torch.Tensor
+        self, x: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, horizon: int | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """Encoded tokens → the summary state (B, d), the free head outputs (B, H, Q) with the
-        branches mixed into the median, and the smoothing branch's σ (B, H) if there is one."""
+        branches mixed into the median, and the smoothing branch's σ (B, H) if there is one.
+
+        ``horizon``: only the first steps (the asset model's estimate of now needs one); the same
+        numbers as the full answer's first steps, without the analog branch's look-ahead for the rest.
+        """
         batch = x.shape[0]
         state = self.norm(x[:, -1])
-        raw = self.head(state).view(batch, self.config.horizon, -1).float()
+        raw = self.head(state).view(batch, self.config.horizon, -1)[:, :horizon].float()
         sigma = None
         if self.analog is not None or self.smoothing is not None:
             raw, sigma = self._mix(state, values.reshape(batch, -1), observed.reshape(batch, -1), raw)
@@ -400,7 +415,8 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
     def _mix(
         self, state: torch.Tensor, values: torch.Tensor, observed: torch.Tensor, raw: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``raw`` (B, H, Q) with its median replaced by the gated mix of the head and the branches' answers.
+        """``raw`` (B, H, Q) with its median replaced by the gated mix of the head and the branches' answers
+        (H: the model's horizon or fewer, the first steps).
 
         One softmax per horizon step over the head (logit 0 without the analog
         branch), the analog branch's two answers and the smoothing answer; an
@@ -413,17 +429,17 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
         logits = [torch.zeros(b, h, 1, device=raw.device)]
         usable = [torch.ones(b, h, dtype=torch.bool, device=raw.device)]
         if self.analog is not None:
-            gate, moved, shape, can = self.analog(state, values, observed)
+            gate, moved, shape, can = self.analog(state, values, observed, h)
             answers += [moved, shape]
             logits = [gate]
             usable += [can, can]
         sigma = None
         if self.smoothing is not None:
             smooth = self.smoothing(state, values, observed)
-            answers.append(smooth.forecast)
-            logits.append(smooth.logit[..., None])
+            answers.append(smooth.forecast[:, :h])
+            logits.append(smooth.logit[:, :h, None])
             usable.append(smooth.usable[:, None].expand(b, h))
-            sigma = smooth.sigma
+            sigma = smooth.sigma[:, :h]
         weights = torch.softmax(torch.where(torch.stack(usable, -1), torch.cat(logits, -1).float(), -math.inf), -1)
         mixed = (weights * torch.stack(answers, -1)).sum(-1)
         return torch.cat([raw[..., :m], mixed[..., None], raw[..., m + 1 :]], dim=-1), sigma

@@ -417,6 +417,15 @@ class DetectSettings(_Section):
         "never (the replay's share fades as weight / (weight + live ticks), ~3 % a day later, and the first live "
         "forecasts, made from the export's held values, count too: enough to tip a tick at the threshold).",
     )
+    history_held_drop_keeps_location: bool = Field(
+        default=False,
+        description="At history_held_drop_after_steps, replace only the spread of a tag's residual scale: keep "
+        "its location and learning rate (the replay's prior and every live tick since, blended) and take the "
+        "live ticks' mean square about that location. false: location, spread and learning rate are the live "
+        "ticks' alone (a location learned from a few live hours of one load pattern can be off by ~0.1 sigma). "
+        "false was kept on development seeds 1540-1542 (true found a drift one period later; "
+        "docs/results/deadband/keeploc/).",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )

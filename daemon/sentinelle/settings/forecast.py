@@ -94,8 +94,17 @@ class ForecastSettings(_Section):
         ge=1,
         le=3600,
         description="The asset model estimates an asset's tags on one slot in this many; its estimates stand "
-        "for the slots between (the model costs about 10 to 23 ms of CPU per 7-tag asset and slot: 16 assets to a "
-        "pass, or one alone). 1: every slot.",
+        "for the slots between (the model cost about 10 to 23 ms of CPU per 7-tag asset and slot, 16 assets to a "
+        "pass or one alone, before the speed work of 2026-12-07: 0.66-0.82x that since, one thread). 1: every slot.",
+    )
+    asset_cpu_rows_per_pass: int | None = Field(
+        default=None,
+        ge=0,
+        le=65536,
+        description="On the CPU, the asset model's forward passes hold at most this many rows (assets x tags; at "
+        "least one asset), so that a pass's activations stay in the caches. 0: model_max_batch assets a pass. "
+        "None: 128 (quiet machine, 1,000 tags, 2 threads: 1,713 tag-windows/s against 1,096 in one pass; "
+        "where other work crowds the cores set model_threads = 1 rather than 0 here).",
     )
 
     @model_validator(mode="after")
