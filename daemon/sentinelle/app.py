@@ -166,6 +166,7 @@ class Daemon:
                 cpu_rows_per_pass=f.asset_cpu_rows_per_pass,
                 adapter=adapter,
                 adapter_tags=tags,
+                threads=f.model_threads,
             )
 
         def refused(asset: str, why: str) -> None:

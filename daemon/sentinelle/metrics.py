@@ -4,10 +4,11 @@ Names follow ``sentinelle_<thing>_<unit>`` with ``_total`` for counters and base
 units.  Labels are bounded: source, reason, queue, sink, asset, tag, severity —
 never timestamps or free text.
 
-Per-tag values (actual, forecast quantiles, anomaly score) are *not* gauges set
-per tick: at 10,000 tags that would cost tens of milliseconds of label lookups
-every second.  The detect stage keeps them in numpy arrays, and
-:class:`TagStateCollector` reads the latest arrays only when Prometheus scrapes.
+Per-tag values (actual, forecast quantiles, the asset model's estimate from the
+other tags, anomaly score) are *not* gauges set per tick: at 10,000 tags that
+would cost tens of milliseconds of label lookups every second.  The detect stage
+keeps them in numpy arrays, and :class:`TagStateCollector` reads the latest
+arrays only when Prometheus scrapes.
 """
 
 from __future__ import annotations
@@ -70,6 +71,10 @@ class TagSnapshot:
     """Shape (n_tags, n_levels): next-step forecast quantiles."""
     levels: tuple[float, ...]
     score: FloatArray
+    estimate: FloatArray | None = None
+    """Shape (n_tags, n_levels), the forecast's levels: each tag's value now estimated from the other tags
+    of its asset (the asset model, ``forecast.asset_model_path``); NaN rows: no estimate for that tag;
+    None: no asset model."""
 
 
 class TagStateCollector(Collector):
@@ -111,6 +116,12 @@ class TagStateCollector(Collector):
             "(label level; Prometheus reserves quantile for summaries).",
             labels=["asset", "tag", "level"],
         )
+        estimate = GaugeMetricFamily(
+            f"{NAMESPACE}_tag_estimate",
+            "The tag's latest value as the asset model estimates it from the asset's other tags at that "
+            "instant, per quantile level (label level); no series for a tag without an estimate.",
+            labels=["asset", "tag", "level"],
+        )
         score = GaugeMetricFamily(
             f"{NAMESPACE}_tag_anomaly_score",
             "Anomaly score of the tag's latest residual, 0 (normal) to 1.",
@@ -125,18 +136,25 @@ class TagStateCollector(Collector):
                 sc = float(s.score[i])
                 if math.isfinite(sc):
                     score.add_metric([asset, tag], sc)
-                row = s.forecast[i]
-                for j, name in enumerate(level_names):
-                    v = float(row[j])
-                    if math.isfinite(v):
-                        forecast.add_metric([asset, tag, name], v)
+                _add_levels(forecast, [asset, tag], level_names, s.forecast[i])
+                if s.estimate is not None:
+                    _add_levels(estimate, [asset, tag], level_names, s.estimate[i])
         yield actual
         yield forecast
+        yield estimate
         yield score
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         # Describing without data keeps registration cheap and avoids a collect() at register time.
         return iter(())
+
+
+def _add_levels(family: GaugeMetricFamily, labels: list[str], level_names: list[str], row: FloatArray) -> None:
+    """One sample per finite level of ``row``: a NaN (no forecast, no estimate yet) is no series."""
+    for j, name in enumerate(level_names):
+        v = float(row[j])
+        if math.isfinite(v):
+            family.add_metric([*labels, name], v)
 
 
 def _level_label(q: float) -> str:

@@ -160,18 +160,22 @@ TAG = 'asset=~"$asset", tag=~"$tag", ' + INSTANCE
 
 
 def asset_dashboard() -> db.Dashboard:
-    """Each tag of the chosen asset(s): actual, forecast band (lowest..highest level) and median, score."""
+    """Each tag of the chosen asset(s): actual, forecast band (lowest..highest level) and median, the
+    estimate from the asset's other tags (when the asset model runs), score."""
     band = (
         graph(
-            "$tag: actual against the forecast",
-            "The tag's latest resampled value, the median forecast made one step earlier (the estimate), "
-            "and the band between the lowest and highest forecast levels (0.1 and 0.9 by default). "
-            "Shaded regions: the asset's open alerts.",
+            "$tag: actual, forecast, estimate from the other tags",
+            "The tag's latest resampled value, the median forecast made one step earlier from the tag's own "
+            "past, the band between the lowest and highest forecast levels (0.1 and 0.9 by default), and the "
+            "median estimate of the value from the asset's other tags at that instant (the asset model, "
+            "forecast.asset_model_path; no line without it). The forecast follows what the tag does; the "
+            "estimate says what the rest of the asset implies. Shaded regions: the asset's open alerts.",
             [
                 Query(f"sentinelle_tag_actual{{{TAG}}}", "actual"),
                 Query(f'sentinelle_tag_forecast{{{TAG}, level="0.5"}}', "forecast (median)"),
                 Query(f"min by (asset, tag) (sentinelle_tag_forecast{{{TAG}}})", "band low"),
                 Query(f"max by (asset, tag) (sentinelle_tag_forecast{{{TAG}}})", "band high"),
+                Query(f'sentinelle_tag_estimate{{{TAG}, level="0.5"}}', "from others (median)"),
             ],
             width=16,
         )
@@ -181,6 +185,9 @@ def asset_dashboard() -> db.Dashboard:
         )
         .override_by_name("band low", [dm.DynamicConfigValue("custom.lineWidth", 0)])
         .override_by_name("forecast (median)", [dm.DynamicConfigValue("custom.lineStyle", {"fill": "dash"})])
+        .override_by_name(
+            "from others (median)", [dm.DynamicConfigValue("custom.lineStyle", {"fill": "dot", "dash": [2, 4]})]
+        )
     )
     score = (
         graph(

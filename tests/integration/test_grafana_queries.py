@@ -1,8 +1,8 @@
 """Every query of the Grafana dashboards returns data from a real Prometheus scraping a running daemon.
 
 The chiller simulator runs a set-point violation (so an alert opens, and the alert
-annotation and KPI panels have something to show); one daemon process (Holt, Kafka sink) is
-scraped by the test Prometheus.  Once an alert has opened and Prometheus
+annotation and KPI panels have something to show); one daemon process (Holt, Kafka sink, and
+the asset model for the estimate's series) is scraped by the test Prometheus.  Once an alert has opened and Prometheus
 holds 20 scrapes, each dashboard's variable queries, annotation queries and panel queries
 (``deploy/grafana/dashboards/*.json``, as Grafana would send them: variables filled from
 the variable queries' own answers) are run over the scraped range, and each must return
@@ -30,6 +30,7 @@ from typing import Any
 import pytest
 import tomli_w
 
+from sentinelle.forecast import SHIPPED_ASSET_CHECKPOINT
 from sentinelle.settings import FaultSettings, SimulatorSettings
 from sentinelle.sim.server import ChillerServer
 
@@ -122,7 +123,13 @@ async def test_every_dashboard_query_returns_data(
         # machine (load 10 on 2 cores) the model did 3 windows/s, so detection lagged for minutes.
         # test_pipeline_e2e.py checks that the model runs.
         settings = tomllib.loads(config.read_text())
-        settings["forecast"] = {"forecaster": "holt"}
+        # The asset model on (its estimate is a panel series), one estimate per real second (the demo's cadence):
+        # one 7-tag pass costs about 23 ms of CPU on one thread.
+        settings["forecast"] = {
+            "forecaster": "holt",
+            "asset_model_path": str(SHIPPED_ASSET_CHECKPOINT),
+            "asset_estimate_every_steps": round(TIME_SCALE),
+        }
         config.write_text(tomli_w.dumps(settings))
         proc = _start_daemon(config, log)
 
@@ -144,6 +151,7 @@ async def test_every_dashboard_query_returns_data(
                 prometheus_url, f"count_over_time(sentinelle_alert_openings_total{{{sel}}}[10m]) >= 2", 60, alive, log
             )
             await _wait_for(prometheus_url, f"sentinelle_tag_anomaly_score{{{sel}}}", 30, alive, log)
+            await _wait_for(prometheus_url, f"sentinelle_tag_estimate{{{sel}}}", 60, alive, log)
 
             # The configured forecaster ran, and nothing fell back to its baseline.
             active = _get(prometheus_url, "/api/v1/query", query=f"sentinelle_forecaster_active{{{sel}}} == 1")

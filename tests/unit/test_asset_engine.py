@@ -174,6 +174,19 @@ def test_every_steps_holds_an_estimate_within_its_history_only(checkpoint: Path)
         AssetForecaster(checkpoint, LEVELS, every_steps=0)
 
 
+def test_threads_set_torchs_threads_for_the_process(checkpoint: Path) -> None:
+    """``forecast.model_threads`` reaches torch through the asset model too: beside Holt nothing else sets it."""
+    before = torch.get_num_threads()
+    want = 2 if before == 1 else 1
+    try:
+        AssetForecaster(checkpoint, LEVELS, threads=want)
+        assert torch.get_num_threads() == want
+    finally:
+        torch.set_num_threads(before)
+    with pytest.raises(ModelError, match="threads"):
+        AssetForecaster(checkpoint, LEVELS, threads=0)
+
+
 def pass_sizes(f: AssetForecaster) -> list[int]:
     """Groups in each forward pass ``f``'s model is given from now on."""
     calls: list[int] = []

@@ -62,5 +62,25 @@ def test_three_views_with_queries_on_the_chosen_data_source_and_daemon() -> None
     assert {"asset", "tag"} <= {v["name"] for v in asset["templating"]["list"]}
     assert "sentinelle_alerts_active" in asset["annotations"]["list"][0]["expr"]
     exprs = " ".join(t["expr"] for p in _panels(asset) for t in p.get("targets", []))
-    for metric in ("sentinelle_tag_actual", "sentinelle_tag_forecast", "sentinelle_tag_anomaly_score"):
+    for metric in (
+        "sentinelle_tag_actual",
+        "sentinelle_tag_forecast",
+        "sentinelle_tag_estimate",
+        "sentinelle_tag_anomaly_score",
+    ):
         assert metric in exprs
+
+
+def test_the_estimate_from_the_other_tags_is_drawn_beside_the_forecast() -> None:
+    """Issue 14: the per-tag panel shows the asset model's estimate (its median) with the actual and the forecast."""
+    asset = json.loads((GRAFANA / "dashboards" / "sentinelle-asset.json").read_text())
+    beside = [
+        p
+        for p in _panels(asset)
+        if any("sentinelle_tag_forecast" in t["expr"] for t in p.get("targets", []))
+        and any("sentinelle_tag_estimate" in t["expr"] for t in p.get("targets", []))
+    ]
+    assert len(beside) == 1, [p["title"] for p in _panels(asset)]
+    estimate = [t for t in beside[0]["targets"] if "sentinelle_tag_estimate" in t["expr"]]
+    assert [t["legendFormat"] for t in estimate] == ["from others (median)"]
+    assert 'level="0.5"' in estimate[0]["expr"] and 'tag=~"$tag"' in estimate[0]["expr"]

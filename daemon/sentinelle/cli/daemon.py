@@ -146,6 +146,47 @@ async def _simulate(settings: Settings) -> int:
     return EXIT_OK
 
 
+def _demo_asset_model(args: argparse.Namespace, base: Settings) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The demo's forecast settings and detect updates: the file's, with the asset model on ("from others").
+
+    The simulator's seven tags are one asset (``simulator.asset``, :func:`~..sim.server.chiller_tags`),
+    so the asset model estimates each from the other six.  Its checkpoint: ``--asset-model``, else the
+    file's ``forecast.asset_model_path``, else the package's (read locally, never downloaded);
+    ``--no-asset-model`` turns it off.
+
+    One estimate per real second (the live view's redraw), not one per slot: at the demo's 10x time
+    scale a slot every 0.1 s would cost 230 ms of CPU a second on one thread, and on a shared machine
+    (load 8 on 2 cores, torch's default 2 threads) one estimate took 195 ms of CPU and 480 ms of wall
+    time, so estimating every slot let detection fall ever further behind (26 of some 600 ticks detected in
+    the first minute, 15 s late on average; 2026-12-07, demo at 10x).  The estimate then stands for the
+    slots between (``forecast.asset_estimate_every_steps``), so its alerts open on 3 of the last 5
+    *estimates* (``detect.asset_estimate_open_k``/``_n`` scaled by that cadence) unless the file sets them.
+
+    One torch thread (``forecast.model_threads``) unless the file sets it: seven tags make passes too
+    small to share, and two threads contending with other work cost the whole demo dearly.  Same
+    shared machine (load 5 to 6), one minute at 10x, asset model on: torch's default 2 threads detected
+    245 slots at 5.6 s mean latency, one thread 392 slots at 0.1 s (without the asset model 431 at 0.07 s;
+    the asset model added 1.4 s of CPU over the run, loading included).
+    """
+    from ..forecast import SHIPPED_ASSET_CHECKPOINT
+
+    forecast = base.forecast.model_dump()
+    if forecast["model_threads"] is None:
+        forecast["model_threads"] = 1
+    detect: dict[str, Any] = {}
+    if args.no_asset_model:
+        forecast["asset_model_path"] = None
+        return forecast, detect
+    forecast["asset_model_path"] = args.asset_model or base.forecast.asset_model_path or SHIPPED_ASSET_CHECKPOINT
+    slots_per_s = base.simulator.time_scale / base.simulator.sample_period_s
+    every = min(3600, max(base.forecast.asset_estimate_every_steps, round(slots_per_s)))
+    forecast["asset_estimate_every_steps"] = every
+    d = base.detect
+    if d.asset_estimate_open_k is None:
+        detect = {"asset_estimate_open_k": d.open_k * every, "asset_estimate_open_n": d.open_n * every}
+    return forecast, detect
+
+
 def _demo(args: argparse.Namespace) -> int:
     base = load_settings(args.config)
     sim = _simulator_overrides(args, base)
@@ -167,7 +208,10 @@ async def _demo_async(args: argparse.Namespace, base: Settings, out: Path) -> in
     # The demo monitors the simulator's tags: keep the file's rules for its asset (others name
     # tags the demo does not have), or give it the chiller's energy balance and modes.
     own_rules = tuple(a for a in base.detect.assets if a.name == base.simulator.asset)
-    detect = base.detect.model_copy(update={"assets": own_rules or (chiller_asset_rules(base.simulator),)})
+    forecast, estimate_detect = _demo_asset_model(args, base)
+    detect = base.detect.model_copy(
+        update={"assets": own_rules or (chiller_asset_rules(base.simulator),), **estimate_detect}
+    )
     async with ChillerServer(base.simulator) as srv:
         sim_task = asyncio.create_task(srv.run(), name="simulator")
         settings = load_settings(
@@ -175,6 +219,7 @@ async def _demo_async(args: argparse.Namespace, base: Settings, out: Path) -> in
             simulator=base.simulator,
             tags=chiller_tags(base.simulator),
             detect=detect.model_dump(),
+            forecast=forecast,
             # Simulated time runs faster than real time: publish often and let the server
             # queue a few values per tag so no simulated sample is lost between publishes.
             sources=[{"name": "plant", "url": srv.url, "publishing_interval_ms": 100.0, "queue_size": 16}],

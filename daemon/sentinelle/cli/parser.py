@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("sentinelle-demo"), help="folder for alerts and ground truth")
     demo.add_argument("--duration-s", type=float, default=None, help="stop after this many seconds")
     demo.add_argument("--no-live", action="store_true", help="print alert lines instead of the live table")
+    demo.add_argument(
+        "--asset-model",
+        type=Path,
+        default=None,
+        help="asset-model checkpoint for the 'from others' column (default: forecast.asset_model_path, "
+        "else the package's forecast/checkpoints/asset)",
+    )
+    demo.add_argument("--no-asset-model", action="store_true", help="no estimate from the other tags (saves its CPU)")
 
     pre = sub.add_parser(
         "pretrain",

@@ -337,6 +337,7 @@ class DetectStage:
                 forecast=rows.expected,
                 levels=fb.levels,
                 score=surprise,
+                estimate=fb.estimate,
             ),
         )
         self.metrics.detect_latency_seconds.observe(time.monotonic() - w.arrived_at)

@@ -18,6 +18,7 @@ from .base import Forecaster
 from .baselines import HoltForecaster, NaiveForecaster
 
 __all__ = [
+    "SHIPPED_ASSET_CHECKPOINT",
     "SHIPPED_CHECKPOINT",
     "Forecaster",
     "HoltForecaster",
@@ -28,6 +29,9 @@ __all__ = [
 
 SHIPPED_CHECKPOINT = Path(__file__).resolve().parent / "checkpoints" / "starter"
 """The model checkpoint shipped in the package, used when ``model_path`` is not set."""
+
+SHIPPED_ASSET_CHECKPOINT = SHIPPED_CHECKPOINT.parent / "asset"
+"""The asset model's checkpoint shipped in the package (off unless ``asset_model_path`` names it; the demo's)."""
 
 
 def make_forecaster(

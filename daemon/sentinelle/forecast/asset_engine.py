@@ -111,6 +111,7 @@ class AssetForecaster:
         every_steps: int = 1,
         adapter: Path | None = None,
         adapter_tags: Collection[str] | None = None,
+        threads: int | None = None,
         cpu_rows_per_pass: int | None = None,
     ) -> None:
         self.path = Path(path)
@@ -119,6 +120,10 @@ class AssetForecaster:
         if max_batch < 1:
             raise ModelError(f"max_batch must be ≥ 1, got {max_batch}")
         self.max_batch = max_batch
+        if threads is not None:  # forecast.model_threads, the whole process's: with Holt no one else sets it
+            if threads < 1:
+                raise ModelError(f"threads must be ≥ 1, got {threads}")
+            torch.set_num_threads(threads)
         if cpu_rows_per_pass is not None and cpu_rows_per_pass < 0:
             raise ModelError(f"cpu_rows_per_pass must be ≥ 0 (0: max_batch groups a pass), got {cpu_rows_per_pass}")
         self.cpu_rows_per_pass = cpu_rows_per_pass
