@@ -14,12 +14,16 @@ set it (residual or novelty), per file; and for the residual's false-positive ro
 there (its spread against the file's typical spread so far, the miss in tag units against the tag's typical
 miss, rows since the last level shift).
 
-Run: PYTHONPATH=daemon python bench/nab/diag_fp_rows.py OUT_DIR CACHE_DIR [--floor F] model holt
+``--set KEY=VALUE`` (repeatable, VALUE as JSON) replays a candidate ``detect.KEY`` instead (its runs are named by
+the settings given).
+
+Run: PYTHONPATH=daemon python bench/nab/diag_fp_rows.py OUT_DIR CACHE_DIR [--floor F] [--set K=V ...] model holt
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -139,14 +143,19 @@ def main() -> None:
     ap.add_argument("forecasters", nargs="+")
     ap.add_argument("--floor", type=float, default=None, help="detect.score_spread_floor (candidate)")
     ap.add_argument("--held-out", action="store_true", help="the held-out split, corpus scores only")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="a candidate detect.KEY (JSON)")
     a = ap.parse_args()
+    candidate = {k: json.loads(v) for k, v in (kv.split("=", 1) for kv in a.set)}
     files = load_corpus(Path("/work/shared/data/nab/data"))
     split = split_of(f.name for f in files)
     tuning = [f for f in files if split[f.name] == (HELD_OUT if a.held_out else TUNING)]
-    detect = DetectSettings() if a.floor is None else DetectSettings(score_spread_floor=a.floor)
+    if a.floor is not None:
+        candidate["score_spread_floor"] = a.floor
+    detect = DetectSettings(**candidate)
     a.out.mkdir(parents=True, exist_ok=True)
     for fc in a.forecasters:
-        tag = (fc if a.floor is None else f"{fc}_floor{a.floor:g}") + ("_held_out" if a.held_out else "")
+        named = "".join(f"_{k}{v}" for k, v in sorted(candidate.items()) if k != "score_spread_floor")
+        tag = (fc if a.floor is None else f"{fc}_floor{a.floor:g}") + named + ("_held_out" if a.held_out else "")
         out = a.out / f"{tag}.npz"
         if out.is_file():
             z = np.load(out)

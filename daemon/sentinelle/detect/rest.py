@@ -12,9 +12,20 @@ anomaly keeps its alert open (the life cycle's own re-arm is its rest).
 >>> r = Rest(1, steps=2, level=0.5)
 >>> [float(r.apply(np.array([s]))[0]) for s in (0.1, 0.6, 0.9, 0.7, 0.8, 0.2)]
 [0.1, 0.6, 0.0, 0.0, 0.8, 0.0]
+
+The rest covers the tag's combined score (``detect.score_rest_scope = "tag"``) or each of its terms on its own
+(``"term"``, :func:`rest_each`): then a term that fires while another rests is published — a residual onset
+just after a novelty row is another kind of evidence, not a repeat of the same event (an operator's alarm
+re-arms per alarm, not per instrument).  Each term keeps its own one-event-one-detection rule.
+
+>>> r = Rest(2, steps=2, level=0.5)   # one tag, two terms (term-major: residual, then novelty)
+>>> [float(rest_each(r, [np.array([a]), np.array([b])])[0]) for a, b in ((0.0, 1.0), (0.7, 0.0), (0.9, 1.0))]
+[1.0, 0.7, 0.0]
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -41,3 +52,15 @@ class Rest:
         fired = ~resting & (score >= self.level)
         self.left = np.where(resting, self.left - 1, np.where(fired, self.steps, 0))
         return out
+
+
+def rest_each(rest: Rest, terms: Sequence[FloatArray]) -> FloatArray:
+    """Rest each term on its own and return their maximum per row (NaN only where every term is NaN).
+
+    ``rest`` has ``len(terms)`` × rows entries, term-major (``detect.score_rest_scope = "term"``); every call is
+    one tick.
+    """
+    n = terms[0].shape[0]
+    rested = rest.apply(np.concatenate([np.asarray(t, dtype=np.float64) for t in terms])).reshape(len(terms), n)
+    with np.errstate(invalid="ignore"):
+        return np.asarray(np.fmax.reduce(rested, axis=0), dtype=np.float64)

@@ -49,7 +49,7 @@ from .detectors.residual import ResidualDetector
 from .gating import AssetGate, AssetGates
 from .maintenance import MaintenanceCalendar, MaintenanceGate
 from .modes import AssetModes
-from .rest import Rest
+from .rest import Rest, rest_each
 from .scoring import ResidualScorer
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,8 @@ class _Group:
     mode_rows: dict[str, int]
     """Tags read by mode rules → their row here."""
     rest: Rest
-    """The rest period of the published per-tag score (``detect.score_rest_steps``)."""
+    """The rest period of the published per-tag score (``detect.score_rest_steps``): one entry a row, or with
+    ``detect.score_rest_scope = "term"`` one a row and term (the residual's, then each detector's, term-major)."""
     deadband: FloatArray | None = None
     """While history is replayed: each row's deadband (0: none known)."""
     replay_ended: bool = False
@@ -239,7 +240,11 @@ class DetectStage:
             detectors=detectors,
             cycle=AlertCycle(layout, detectors, lambda: self.book, self.metrics),
             mode_rows=self.gate.mode_rows(layout),
-            rest=Rest(layout.n, self.settings.score_rest_steps, self.settings.score_rest_level),
+            rest=Rest(
+                layout.n * (1 + len(detectors) if self.settings.score_rest_scope == "term" else 1),
+                self.settings.score_rest_steps,
+                self.settings.score_rest_level,
+            ),
         )
         pending = self._pending.pop(w.tags, None)
         if pending is not None:
@@ -307,7 +312,12 @@ class DetectStage:
         rows = next(f.rows for f in found if f.rows is not None)  # the residual detector's, always built
         tick = dataclasses.replace(tick, rows=rows)
         score, surprise, parts = combined(rows, found, g.detectors)
-        score = g.rest.apply(score)  # what is published and recorded; the flags read their own scores
+        # What is published and recorded (rested); the flags read their own scores.
+        if self.settings.score_rest_scope == "term":
+            nan = np.full(lay.n, np.nan)
+            score = rest_each(g.rest, [rows.score, *(nan if f.tag_score is None else f.tag_score for f in found)])
+        else:
+            score = g.rest.apply(score)
         self.last_tick = TickNumbers(g, tick.ts, tick.values, rows.expected, rows.z, score, rows.mid, surprise, parts)
         self.gate.count_suppressed(lay, gates, [f.withheld for f in found if f.withheld is not None], w.values)
         # 3. Held clearings due and floods ended (re-arm, flood.py), pause, 4. learn and alert, detector by detector.
@@ -379,8 +389,9 @@ def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any
     if meta["detectors"] != names:
         raise ConfigError(f"saved with detectors {meta['detectors']}, configured now {names}")
     g.screen.restore(arrays["screen"].tobytes())
-    if "rest" in arrays:  # absent in snapshots written before the rest period existed: awake
-        g.rest.left = np.asarray(arrays["rest"], dtype=np.int64).reshape(g.layout.n)
+    # Absent in snapshots written before the rest period existed, or saved with another detect.score_rest_scope: awake.
+    if "rest" in arrays and arrays["rest"].size == g.rest.left.size:
+        g.rest.left = np.asarray(arrays["rest"], dtype=np.int64).reshape(g.rest.left.shape)
     moved: dict[str, IntArray] = {}
     for d in g.detectors:
         d.restore(arrays[f"det~{d.name}"].tobytes())

@@ -62,6 +62,13 @@ class DetectSettings(_Section):
     score_rest_level: float = Field(
         default=0.4, gt=0, le=1, description="The recorded score from which the rest period starts."
     )
+    score_rest_scope: Literal["tag", "term"] = Field(
+        default="tag",
+        description="What one rest period covers: tag (the combined per-tag score rests after any of its terms "
+        "fired) or term (each term, the residual's and each detector's per-tag score, rests on its own after it "
+        "fired, and the published score is the largest rested term: another kind of evidence during one term's "
+        "rest is a detection of its own, as an alarm re-arms per alarm). Flags and alerts do not read it.",
+    )
     score_tail_calibration: bool = Field(
         default=False,
         description="Bound each tick's surprise by the tag's own record: -log10 of the rate of excursions of that "
