@@ -128,6 +128,16 @@ def test_any_text_as_a_config_file_loads_or_names_the_place(tmp_path: Path, text
         assert _names_a_place(e, str(file)), str(e)
 
 
+@pytest.mark.parametrize("text", ["0=0", "detekt = {}", "[tag]\nname = 'x'"])
+def test_an_unknown_top_level_key_names_the_file_and_the_sections(tmp_path: Path, text: str) -> None:
+    """Found by the fuzz test above (``0=0``): the key alone named no section and no file."""
+    file = tmp_path / "site.toml"
+    file.write_text(text)
+    with pytest.raises(ConfigError, match="unknown top-level key") as e:
+        load_settings(file)
+    assert e.value.field == str(file) and "detect" in str(e.value) and "tags" in str(e.value)
+
+
 _env_names = st.lists(
     st.sampled_from(["SOURCES", "TAGS", "DETECT", "ASSETS", "KAFKA", "0", "1", "7", "PASSWORD", "URL", "NAME", "X"]),
     min_size=1,

@@ -211,6 +211,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     unreadable file, TOML syntax, unknown key, wrong type, contradiction.
     """
     data: dict[str, Any] = read_toml(path) if path is not None else {}
+    unknown = [k for k in data if k not in Settings.model_fields]
+    if unknown:  # a typo in a section's name: say which file, and what it may hold
+        known = ", ".join(sorted(Settings.model_fields))
+        raise ConfigError(f"unknown top-level key {unknown[0]!r} (known: {known})", field=str(path))
     data.update(overrides)
     try:
         return Settings(**data)
