@@ -37,6 +37,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -123,15 +124,24 @@ def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters
     return {"config": {**config, "open": f"{k} of {n}"}, **replay_scores(detect, recs, shared)}
 
 
-def main() -> None:
+def run_grid(
+    grid: dict[str, tuple[Any, ...]],
+    run_one: Callable[[dict[str, Any], list[Recording], SharedForecasters], dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """Every configuration of ``grid`` replayed on the tuning files (forecasts shared), each row printed as it comes."""
     recs = tuning_recordings()
     shared = SharedForecasters()
     rows = []
     started = time.perf_counter()
-    for values in itertools.product(*GRID.values()):
-        row = run(dict(zip(GRID, values, strict=True)), recs, shared)
+    for values in itertools.product(*grid.values()):
+        row = run_one(dict(zip(grid, values, strict=True)), recs, shared)
         rows.append(row)
         print(f"{time.perf_counter() - started:.0f}s", json.dumps(row), flush=True)
+    return rows
+
+
+def main() -> None:
+    rows = run_grid(GRID, run)
     best = max(rows, key=lambda r: r["balanced_margins"])
     head = {
         "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",

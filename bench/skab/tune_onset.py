@@ -34,12 +34,10 @@ Protocol, written and committed before this script was first run:
 
 from __future__ import annotations
 
-import itertools
 import json
-import time
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, replay_scores, tuning_recordings
+from tune_asset_alerting import GROUPS, RESULTS, replay_scores, run_grid
 from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters
@@ -92,14 +90,7 @@ def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters
 
 
 def main() -> None:
-    recs = tuning_recordings()
-    shared = SharedForecasters()
-    rows = []
-    started = time.perf_counter()
-    for values in itertools.product(*GRID.values()):
-        row = run(dict(zip(GRID, values, strict=True)), recs, shared)
-        rows.append(row)
-        print(f"{time.perf_counter() - started:.0f}s", json.dumps(row), flush=True)
+    rows = run_grid(GRID, run)
     today = next(r for r in rows if r["config"] == TODAY)
     best = choose(rows, today)
     head = {

@@ -360,30 +360,22 @@ class ForecastBatcher:
     ) -> None:
         """Log whether forecasts and estimates together fit the worker thread (warning above 80 % of it)."""
         share = windows_per_s / rate + estimates_per_s / estimate_rate
-        if share > 0.8:
-            log.warning(
-                "forecaster %r does about %.0f windows/s and the asset model about %.0f estimates/s here; the tags "
-                "need %s forecasts and %s estimates (%.0f %% of the forecast thread): it will fall behind; "
-                "raise forecast.refresh_every_steps or forecast.asset_estimate_every_steps, use a GPU, "
-                "or fewer tags per process",
-                name,
-                rate,
-                estimate_rate,
-                _per_s(windows_per_s),
-                _per_s(estimates_per_s),
-                100 * share,
-            )
-        else:
-            log.info(
-                "forecaster %r does about %.0f windows/s and the asset model about %.0f estimates/s here; the tags "
-                "need %s forecasts and %s estimates (%.0f %% of the forecast thread)",
-                name,
-                rate,
-                estimate_rate,
-                _per_s(windows_per_s),
-                _per_s(estimates_per_s),
-                100 * share,
-            )
+        behind = share > 0.8
+        log.log(
+            logging.WARNING if behind else logging.INFO,
+            "forecaster %r does about %.0f windows/s and the asset model about %.0f estimates/s here; the tags "
+            "need %s forecasts and %s estimates (%.0f %% of the forecast thread)%s",
+            name,
+            rate,
+            estimate_rate,
+            _per_s(windows_per_s),
+            _per_s(estimates_per_s),
+            100 * share,
+            ": it will fall behind; raise forecast.refresh_every_steps or forecast.asset_estimate_every_steps, "
+            "use a GPU, or fewer tags per process"
+            if behind
+            else "",
+        )
 
     def _check_pace(self, elapsed_s: float, pending: Sequence[WindowBatch], rows: int, waiting: int, name: str) -> None:
         """Count (and now and then log) a pass slower than the data it covered while more windows wait.
