@@ -48,6 +48,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError
+from ..settings import FinetuneSettings
 from .model import SentinelleTSModel
 
 MANIFEST_FILE = "manifest.json"
@@ -190,6 +191,18 @@ def attach(model: SentinelleTSModel | PeftModel, files: AdapterFiles, name: str)
         raise ModelError(f"{files.directory / ADAPTER_WEIGHTS_FILE}: weights missing for {missing[:3]}")
     torch.nn.Module.eval(peft_model)
     return peft_model
+
+
+def lora_config(settings: FinetuneSettings, target_modules: Collection[str] | None = None) -> LoraConfig:
+    """The LoRA of ``[finetune]`` (rank, alpha, dropout), on ``target_modules`` or the settings' own."""
+    modules = settings.target_modules if target_modules is None else target_modules
+    return LoraConfig(
+        r=settings.rank,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.lora_dropout,
+        target_modules=list(modules),
+        bias="none",
+    )
 
 
 def wrap_for_training(model: SentinelleTSModel, config: LoraConfig, name: str = "default") -> PeftModel:

@@ -38,11 +38,11 @@ from typing import Any
 
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel
+from peft import PeftModel
 
 from ..errors import ConfigError
 from ..evaluation.datasets import Series
-from ..forecast.adapters import base_fingerprint, save_adapter, wrap_for_training
+from ..forecast.adapters import base_fingerprint, lora_config, save_adapter, wrap_for_training
 from ..forecast.asset_model import SentinelleAssetModel
 from ..forecast.model import pinball_loss
 from ..forecast.tokenizer import TSTokenizer
@@ -237,9 +237,7 @@ def _run(
     levels = tuple(base_model.config.quantile_levels)
     tokenizer = TSTokenizer(base_model.config.vocab_size, base_model.config.token_limit)
     validation = _validation(values, split, s.validation_windows, tokenizer, shape)
-    lora = LoraConfig(
-        r=s.rank, lora_alpha=s.alpha, lora_dropout=s.lora_dropout, target_modules=list(ASSET_TARGET_MODULES)
-    )
+    lora = lora_config(s, ASSET_TARGET_MODULES)
     model = wrap_for_training(base_model, lora, ADAPTER_NAME)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=s.learning_rate, weight_decay=s.weight_decay)

@@ -52,10 +52,10 @@ from typing import Any
 
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel
+from peft import PeftModel
 
 from ..errors import ConfigError
-from ..forecast.adapters import base_fingerprint, save_adapter, wrap_for_training
+from ..forecast.adapters import base_fingerprint, lora_config, save_adapter, wrap_for_training
 from ..forecast.asset_model import SentinelleAssetModel
 from ..forecast.engine import load_model
 from ..forecast.tokenizer import TSTokenizer
@@ -213,13 +213,7 @@ def _run(
     val_t, val_raw = _validation(
         validation, settings.validation_windows, context, horizon, settings.min_context_steps, tokenizer
     )
-    lora = LoraConfig(
-        r=settings.rank,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.lora_dropout,
-        target_modules=list(settings.target_modules),
-        bias="none",
-    )
+    lora = lora_config(settings)
     model = wrap_for_training(base_model, lora, ADAPTER_NAME)
     trainable = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(trainable, lr=settings.learning_rate, weight_decay=settings.weight_decay)

@@ -60,7 +60,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from peft import LoraConfig, PeftModel
+from peft import PeftModel
 from tqdm.auto import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
@@ -70,6 +70,7 @@ from ..evaluation.scores import ScoreAccumulator, mase_scale
 from ..forecast.adapters import (
     base_fingerprint,
     load_adapter,
+    lora_config,
     save_adapter,
     wrap_for_training,
 )
@@ -174,13 +175,7 @@ def _finetune(
         )
     validation = ftdata.validation_set(tracks, settings, tokenizer, context_length, horizon)
 
-    lora = LoraConfig(
-        r=settings.rank,
-        lora_alpha=settings.alpha,
-        lora_dropout=settings.lora_dropout,
-        target_modules=list(settings.target_modules),
-        bias="none",
-    )
+    lora = lora_config(settings)
     try:
         model = wrap_for_training(base_model, lora, ADAPTER_NAME)
     except ValueError as e:  # peft: a target module that does not exist
