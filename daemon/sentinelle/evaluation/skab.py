@@ -148,10 +148,10 @@ class FileResult:
 
         ``events``: the event types that count (default: every one the replay can send — ``opened``,
         ``updated``, ``cleared``).  An event falls on the first scored row at or after its time (a
-        second missing from the file lends its events to the next row; one before the scored rows is not scored).  What a consumer of the
-        alert topic receives, not a function of the outlier prediction: a condition that dips and
-        comes back within the re-arm time sends one ``updated`` (a re-activation), not a clearing
-        and an opening.
+        second missing from the file lends its events to the next row; one before the scored rows is not
+        scored).  What a consumer of the alert topic receives, not a function of the outlier
+        prediction: a condition that dips and comes back within the re-arm time sends one ``updated``
+        (a re-activation), not a clearing and an opening.
 
         >>> ts = np.arange(5, dtype=np.float64)
         >>> ev = [AlertEvent("opened", "a", "asset_state", "pump", "pump.x", "warning", 1.0, 1.5, None,

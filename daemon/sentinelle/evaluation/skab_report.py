@@ -34,6 +34,7 @@ from .skab_notes import (
     issue14_verdict,
     summary,
 )
+from .skab_notes_fifth import FIFTH_PASS
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
     (
@@ -235,6 +236,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
         f"({meta.get('machine', '')}); {meta.get('seconds', 0):.0f} s for all runs.",
         "",
         summary(split_scores(head)["held_out"], TARGET_F1, TARGET_FAR_PERCENT, TARGET_NAB),
+        "",
+        FIFTH_PASS,
         "",
         ONSET_PASS,
         "",
