@@ -154,6 +154,14 @@ labels: part of its `end` hits come from that coincidence, which an operator's a
 The tables below come from `sentinelle evaluate --dataset skab --forecaster holt --no-ablation --keep-variants`
 at this headline; the rows marked "not re-run" are carried over from earlier runs at the settings of the run
 each row names.
+
+What is left, for a next pass (tuning files only, at this headline, `bench/skab/why_openings_tuning.py` and a
+count of false rows; no held-out scoring): on the odd `other` files 256 of the 262 false rows come after a
+fault's end (other/11 107, other/9 54, other/5 40 — the asset state, on the flow or the Thermocouple at the
+previous headline's events, as the pump settles), on `valve1` 188 of 237 before a fault (valve1/12 95, valve1/2
+53 — Temperature and Thermocouple just after the 400 training rows). Neither is chatter, so re-arm and the
+chattering latch (`detect/chatter.py`, present) do not reach them; a mechanism for them (a settling time after
+an asset's fault clears, a warm-up that sees the temperatures' drift) was not built in this pass.
 """
 )
 """Issue 13's fifth pass, at the top of the report: the protocol's reading, the rule registered before the grid
