@@ -96,3 +96,32 @@ def test_no_events_no_stream_changes() -> None:
     s = score_files([file_result(_recording(), _trace(anomalous, []))])
     assert s.nab_alert_events_counts["detected"] == 0 and s.nab_alert_events["standard"] == 0.0
     assert s.nab_counts["detected"] == 2
+
+
+def test_a_replayed_step_sends_events_on_the_rows_the_trace_marks() -> None:
+    # Through the daemon's stages: a step at row 45 opens a per-tag alert; the alert stream's openings fall on
+    # exactly the rows the trace marks as opened (an event's time is its slot's), and no event precedes the
+    # scored rows.
+    from sentinelle.evaluation.replay import replay, replay_settings
+
+    n = 80
+    ts = 1_000.0 + np.arange(float(n))
+    x = np.where(np.arange(n) < 45, 1.0, 5.0)[:, None] + 0.01 * np.sin(np.arange(n))[:, None]
+    lab = np.arange(n) >= 45
+    rec = Recording(
+        "other/9",
+        "pump",
+        ("pump.p",),
+        ("bar",),
+        ts,
+        x,
+        np.ones(n, dtype=bool),
+        labels=lab,
+        changepoints=np.arange(n) == 45,
+        train_rows=30,
+    )
+    fr = file_result(rec, replay(rec, replay_settings("naive")))
+    opened = fr.alert_changes(("opened",))
+    assert opened.any()
+    assert opened.tolist() == fr.trace.opened[fr.test].tolist()
+    assert all(e.event_ts >= fr.timestamps[0] for e in fr.trace.events)
