@@ -211,7 +211,7 @@ def main() -> None:
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
     for name in ("shipped_before", "best_without_share", "best_without_long_season", "best"):
         g = doc[name]
-        print(name, round(float(g["gm"]), 4), {k: round(v, 3) for k, v in g["tasks"].items()})  # type: ignore[index,union-attr]
+        print(name, round(float(g["gm"]), 4), {k: round(v, 3) for k, v in g["tasks"].items()})  # type: ignore[index]
     print("chosen", doc["chosen"], "through the forecaster", round(doc["chosen_through_forecaster"]["gm"], 4))  # type: ignore[index]
     print(f"wrote {args.out}")
 
