@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 from _machine import machine_info
-from asset_tasks import AssetTask
+from asset_tasks import AssetTask, chiller_asset_task
 from forecast_accuracy import CONTEXT, LEVELS, Task, _day_index, _pad, flat_task, score
 from sentinelle.evaluation.datasets import load_electricity, load_skab
 from sentinelle.evaluation.heldout import skab_anomaly_free_cut
@@ -51,8 +51,6 @@ from sentinelle.forecast import SHIPPED_CHECKPOINT
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.forecast.long_season import LongSeason, blend, long_season_expert
 from sentinelle.records import FloatArray
-from sentinelle.settings import SimulatorSettings
-from sentinelle.sim.chiller import CHILLER_TAGS, ChillerModel
 
 ROOT = Path(__file__).resolve().parents[1]
 DEV_SEEDS = (900, 901, 902)
@@ -87,18 +85,8 @@ def skab_val(data_dir: Path | None) -> AssetTask:
     return task
 
 
-def chiller_val(hours: float = 4.0) -> AssetTask:
-    task = AssetTask("chiller-val", CHILLER_TAGS)
-    steps = int(hours * 3600)
-    for seed in DEV_SEEDS:
-        settings = SimulatorSettings(seed=seed, start_ts=1_767_225_600.0 + 3600.0 * seed)
-        model = ChillerModel(settings)
-        data = np.empty((steps, len(CHILLER_TAGS)))
-        for k in range(steps):
-            data[k] = model.step_array(settings.start_ts + k * settings.sample_period_s)  # type: ignore[operator]
-        task.runs.append(data)
-        task.origins.append(list(range(CONTEXT, steps - 16, 480)))
-    return task
+def chiller_val() -> AssetTask:
+    return chiller_asset_task(DEV_SEEDS, name="chiller-val")
 
 
 def mirror(data_dir: Path | None) -> list[Task]:
