@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
 from sentinelle.errors import ModelError
+from sentinelle.evaluation.replay import SharedForecasters
 from sentinelle.forecast import SHIPPED_CHECKPOINT, make_forecaster
 from sentinelle.forecast.engine import SHIPPED_LONG_SEASON, SHIPPED_SMOOTHING_SHARE, ModelForecaster
 from sentinelle.forecast.long_season import LongSeason, blend, long_season_expert
@@ -106,3 +109,11 @@ def test_the_settings_default_to_the_shipped_mixing_and_reach_the_forecaster() -
     assert f.model.smoothing_share is not None and f.model.smoothing_share.tolist() == [0.5]
     with pytest.raises(ValueError, match="model_smoothing_share"):
         ForecastSettings(model_smoothing_share=(-0.1,))
+
+
+def test_replay_caches_of_the_model_name_its_mixing(tmp_path: Path) -> None:
+    """A model cache written before the mixing (``<run>-model.pkl``) is not read back as today's answers."""
+    shared = SharedForecasters(tmp_path)
+    shared.begin("run-a")
+    assert shared._path("model") == tmp_path / "run-a-model-ls0.75-share0.75x4.pkl"
+    assert shared._path("holt") == tmp_path / "run-a-holt.pkl"
