@@ -19,9 +19,9 @@ from sentinelle.training.finetune import finetune, load_adapter
 from sentinelle.training.keep_best import KeepBest
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
-GATED = FinetuneSettings(
+GATED = FinetuneSettings(  # the gate is on by default
     max_steps=20, eval_every_steps=10, batch_size=16, threads=1, patience_evals=10, learning_rate=3e-3
-).model_copy(update={"acceptance_gate": True})
+)
 
 
 @pytest.mark.parametrize(
@@ -77,6 +77,10 @@ def _median_gap(adapter_dir: Path) -> float:
     assert q is not None
     adapted = base.tokenizer.unscale(q.numpy().astype(np.float64), encoded.loc, encoded.scale)[0, 4]
     return float(np.abs(adapted - base.forecast(context)[0, 1]).max())
+
+
+def test_the_gate_is_on_by_default() -> None:
+    assert FinetuneSettings().acceptance_gate is True
 
 
 def test_a_rejected_adapter_is_saved_as_a_no_op(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
