@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 import torch
 
+from sentinelle.cli.training import _no_op_reason
 from sentinelle.evaluation.datasets import Series
 from sentinelle.forecast.engine import ModelForecaster
 from sentinelle.settings import FinetuneSettings
 from sentinelle.training import finetune as finetune_module
 from sentinelle.training.acceptance import Verdict, judge
-from sentinelle.training.finetune import finetune, load_adapter
+from sentinelle.training.finetune import FinetuneResult, finetune, load_adapter
 from sentinelle.training.keep_best import KeepBest
 
 TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
@@ -105,3 +106,30 @@ def test_an_accepted_or_ungated_adapter_is_kept(monkeypatch: pytest.MonkeyPatch,
         assert result.best_step == gate["trained_best_step"] > 0
         assert _median_gap(folder) > 0.05
     assert json.loads((tmp_path / "b" / "manifest.json").read_text())["validation"]["acceptance"]["gate"] is False
+
+
+@pytest.mark.parametrize(
+    ("best_step", "acceptance", "says"),
+    [
+        (5, {"accepted": True, "failed": []}, ""),
+        (0, {"accepted": True, "failed": []}, "no improvement"),
+        (0, {"accepted": False, "failed": ["calibration"]}, "acceptance_gate (not better on calibration)"),
+    ],
+)
+def test_the_command_says_why_an_adapter_is_a_no_op(best_step: int, acceptance: dict[str, object], says: str) -> None:
+    result = FinetuneResult(
+        out_dir=Path("a"),
+        asset="pump1",
+        steps=10,
+        best_step=best_step,
+        stopped_by="steps",
+        before={},
+        after={},
+        train_origins=1,
+        validation_windows=1,
+        trainable_parameters=1,
+        wall_seconds=1.0,
+        manifest={"validation": {"acceptance": acceptance}},
+    )
+    reason = _no_op_reason(result)
+    assert (says in reason) if says else reason == ""
