@@ -208,7 +208,7 @@ class DetectSettings(_Section):
         "residual grows too slowly for any one tick to be surprising, but its sum does not stay small.",
     )
     asset_estimate_cusum_k_sigmas: float = Field(
-        default=0.5,
+        default=0.3,
         ge=0,
         description="The CUSUM's reference value k, in the residual's own standard units: each tick adds "
         "|r| - k, so a residual that stays below k on average never accumulates.",
