@@ -60,8 +60,8 @@ import math
 import numpy as np
 
 from ...records import BoolArray, FloatArray
-from ..alerts import Observation
 from ..surprise import RobustScale, forecast_z
+from .asset_estimate import explain_estimate
 from .base import BuildContext, Explanation, Findings, Spec, Suffixed, Tick, check_tags, findings, pack, unpack
 
 RANK = 15
@@ -148,22 +148,9 @@ class EstimateCusumDetector:
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         row = subject
-        e = self._expected[row]
-        return Explanation(
-            tag=self.layout.tags[row],
-            obs=Observation(
-                ts=tick.ts,
-                actual=float(tick.values[row]),
-                forecast=float(e[self.mid]),
-                lower=float(e[0]),
-                upper=float(e[-1]),
-                z=float(self._z[row]),
-                score=float(self._score[row]),
-                unit=self.layout.units[row],
-            ),
-            contributors=tick.contributors(row),
-            magnitude=float(max(self.up[row], self.down[row]) / self.h),
-        )
+        magnitude = max(self.up[row], self.down[row]) / self.h
+        estimate = (self._expected[row], self.mid)
+        return explain_estimate(self.layout, tick, row, estimate, self._z, self._score, magnitude)
 
     def state(self) -> bytes:
         arrays = {k: v for k, v in vars(self.scale).items() if isinstance(v, np.ndarray)}
