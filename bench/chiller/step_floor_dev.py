@@ -6,7 +6,7 @@ alert openings; it may ship only if the daemon's shipped rows open no more false
 development runs.  Plan (fixed before any run): ``chiller_plan(1, 3, 3600, first_seed=2140)`` — one run per
 fault kind (2140..2146) and three fault-free hours (2147..2149), never the report's 2000..2023; Holt's
 shipped row (per-tag + rules) with today's defaults, with the step floor, and with the step floor and
-``score_spread_floor = 1.0`` (candidate c; ``score_rest_scope`` does not change alerts, by construction).
+``score_spread_floor = 1.0`` (candidate c; ``score_rest_scope`` and the peak cap do not change alerts, by construction).
 The univariate model's rows are not run here (its every-tick forecasts cost the shared CPU too much).
 
     PYTHONPATH=daemon python bench/chiller/step_floor_dev.py OUT [--cache-dir DIR]
@@ -21,12 +21,12 @@ from sentinelle.evaluation.chiller_eval import Config
 from sentinelle.evaluation.chiller_report import run_evaluation
 
 FIRST_SEED = 2140
-STEP = {"score_step_floor": 0.29}
+STEP = {"score_step_floor": 0.29, "score_refractory_max_decades": 1000.0}
 CONFIGS = (
     Config("holt: per-tag + rules (shipped)", "holt", asset=False, rules=True),
-    Config("holt: per-tag + rules, step floor 0.29", "holt", asset=False, rules=True, detect=STEP),
+    Config("holt: per-tag + rules, step floor 0.29 + peak cap", "holt", asset=False, rules=True, detect=STEP),
     Config(
-        "holt: per-tag + rules, step floor 0.29 + spread floor 1.0",
+        "holt: per-tag + rules, step floor + peak cap + spread floor 1.0",
         "holt",
         asset=False,
         rules=True,

@@ -9,11 +9,22 @@ the tag's typical non-zero step between successive values, learned online from t
 (a forgetting geometric mean over ``score_memory_steps``).  Its value is fixed from first principles, not
 tuned: ``1/√12`` (0.29), the standard deviation of a value known only to within one step.
 
-**Candidates (fixed before any run):**
+**Candidates (fixed before any run; amended once, below):**
 
-* ``a``: the shipped defaults + ``score_step_floor = 0.29``;
+* ``a``: the shipped defaults + ``score_step_floor = 0.29`` + ``score_refractory_max_decades = 1000``;
 * ``b``: ``a`` + ``score_rest_scope = "term"``;
 * ``c``: ``b`` + ``score_spread_floor = 1.0``.
+
+*Amendment (2026-12-07 02:55 UTC, after candidate a's first form — the step floor alone — ran on the tuning
+split with Holt only, and before any other candidate, forecaster or held-out run):* the step floor alone gave
+Holt 70.90 / 61.43 / 75.92 on the tuning split (windows 49/57, 103 FP rows) and removed
+``rogue_agent_key_updown``'s z ≈ 10⁹ (row 2233; the spread there is now ≥ 0.37), but that file's windows still
+score 0: a genuine spike of z = 464 at row 1148 (outside the windows) leaves a refractory peak of ≈ 47,000
+decades that still exceeds the windows' surprises (≈ 340-800 decades) 1,100 ticks later.  So the fix also
+caps what the refractory peak remembers (``detect.score_refractory_max_decades``; a surprise beyond it still
+scores in full).  ``1000`` decades (a normal tail at r ≈ 68; beyond that the normal tail is extrapolation):
+chosen by reasoning and from that one tuning file's numbers, not tuned over values.  The rule below is
+unchanged; the candidates are a, b, c with the cap.
 
 **Decision rule (written and committed before any candidate was run).**
 

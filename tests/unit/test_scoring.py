@@ -221,3 +221,33 @@ def test_without_the_step_floor_the_flat_stretch_silences_the_later_spike() -> N
     assert np.all(z_step > 1e8) and np.all(score_step > 0.99)
     assert np.all(score_spike == 0.0)
     assert not typical.any()  # off: nothing learned
+
+
+def _spike_then_later_event(cap: float) -> tuple[FloatArray, FloatArray]:
+    """100 tags of unit noise with a calibrated forecast: a spike of 500 σ (≈ 54,000 decades; NAB
+    ``rogue_agent_key_updown``'s z = 464, issue 13), 1,200 ticks of noise, then an event of 50 σ.
+
+    Returns both spikes' (onset) scores.
+    """
+    rng = np.random.default_rng(12)
+    n = 100
+    run = Run(n, score_refractory_max_decades=cap)
+    for _ in range(300):
+        run.step(rng.standard_normal(n), 0.0, 1.0)
+    _, giant, _ = run.step(np.full(n, 500.0), 0.0, 1.0)
+    for _ in range(1200):
+        run.step(rng.standard_normal(n), 0.0, 1.0)
+    _, later, _ = run.step(np.full(n, 50.0), 0.0, 1.0)
+    return giant, later
+
+
+def test_the_refractory_peak_remembers_a_bounded_surprise_so_a_later_event_scores() -> None:
+    giant, later = _spike_then_later_event(1000.0)
+    assert np.all(giant > 0.999)  # the spike itself still scores in full
+    assert np.all(later > 0.9)  # 1,200 ticks on, 50 σ is beyond the capped peak's 1000 e^(-1.2) decades
+
+
+def test_without_the_cap_one_giant_spike_silences_the_tag() -> None:
+    giant, later = _spike_then_later_event(0.0)
+    assert np.all(giant > 0.999)
+    assert np.all(later == 0.0)

@@ -32,7 +32,11 @@ when ``|r|`` reaches ``detect.score_severe_sigmas``.  With
 surprise beyond the tag's recent, decaying peak scores, so one event scores once
 (NAB charges every detection outside a window; Numenta's and CAD OSE's detectors
 suppress repeats too), while the flag stays the surprise's own, so a lasting
-anomaly keeps flagging for the k-of-n life cycle.
+anomaly keeps flagging for the k-of-n life cycle.  With ``detect.score_refractory_max_decades`` ``C`` > 0
+the peak remembers at most ``C`` decades (a surprise beyond it still scores in full): a normal tail
+probability of 10⁻¹⁰⁰⁰ is an extrapolation, not information, and without the cap one spike of z ≈ 464
+(≈ 47,000 decades; NAB ``rogue_agent_key_updown``, issue 13) kept every later surprise of that tag below
+its decaying peak for thousands of ticks.
 
 History of a compressed export (``detect.history_held``, issue 17): during the
 start-up backfill a batch may mark *held* rows (``WindowBatch.held``: no value
@@ -126,6 +130,7 @@ class ResidualScorer:
         tail: bool = False,
         spread_floor: float = 0.0,
         step_floor: float = 0.0,
+        refractory_max_decades: float = 0.0,
     ) -> None:
         self.levels = levels
         self.history_held = history_held
@@ -142,6 +147,7 @@ class ResidualScorer:
         self.refractory_steps = refractory_steps
         self._decay = float(np.exp(-1.0 / refractory_steps)) if refractory_steps > 0 else 0.0
         self._peak = np.zeros(n_rows)
+        self._peak_cap = refractory_max_decades if refractory_max_decades > 0 else math.inf
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
         self.tail = ExcursionTail(n_rows, memory_steps) if tail else None
         self.spread_floor = spread_floor
@@ -214,6 +220,7 @@ class ResidualScorer:
             tail=s.score_tail_calibration,
             spread_floor=s.score_spread_floor,
             step_floor=s.score_step_floor,
+            refractory_max_decades=s.score_refractory_max_decades,
         )
 
     @property
@@ -425,7 +432,8 @@ class ResidualScorer:
                 # one event scores once.  The flag stays the surprise's: a lasting anomaly keeps flagging
                 # for the k-of-n life cycle.
                 peak = self._peak
-                self._peak = np.where(ok, np.maximum(peak * self._decay, decades), peak)
+                remembered = np.minimum(decades, self._peak_cap)
+                self._peak = np.where(ok, np.maximum(peak * self._decay, remembered), peak)
                 decades = np.where(ok, np.maximum(decades - peak, 0.0), np.nan)
             score = log_score(decades)
             score[ok & ~ready] = 0.0

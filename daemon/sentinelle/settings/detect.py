@@ -52,6 +52,13 @@ class DetectSettings(_Section):
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",
     )
+    score_refractory_max_decades: float = Field(
+        default=0.0,
+        ge=0,
+        description="The most decades of tail probability the refractory peak remembers (a surprise beyond it still "
+        "scores in full): one spike of z ~ 500 (tens of thousands of decades) otherwise keeps every later surprise "
+        "of the tag below its decaying peak for thousands of ticks. 0: no cap.",
+    )
     score_rest_steps: int = Field(
         default=100,
         ge=0,
