@@ -15,7 +15,7 @@ tuned: ``1/√12`` (0.29), the standard deviation of a value known only to withi
 * ``b``: ``a`` + ``score_rest_scope = "term"``;
 * ``c``: ``b`` + ``score_spread_floor = 1.0``.
 
-*Amendment (2026-12-07 02:55 UTC, after candidate a's first form — the step floor alone — ran on the tuning
+*Amendment (2026-12-07 02:50 UTC, after candidate a's first form — the step floor alone — ran on the tuning
 split with Holt only, and before any other candidate, forecaster or held-out run):* the step floor alone gave
 Holt 70.90 / 61.43 / 75.92 on the tuning split (windows 49/57, 103 FP rows) and removed
 ``rogue_agent_key_updown``'s z ≈ 10⁹ (row 2233; the spread there is now ≥ 0.37), but that file's windows still
