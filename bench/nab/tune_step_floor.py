@@ -87,3 +87,31 @@ def ships(held_out: dict[str, tuple[float, float, float]], chiller_false_alarms_
         for i in (0, 1)
     )
     return no_fall and bounded and gap and chiller_false_alarms_ok
+
+
+def main() -> None:
+    """The chosen candidate's recorded scores (tuning npz + held-out npz of ``diag_fp_rows.py``): every split,
+    the held-out categories at the held-out standard threshold, all 58 files at one threshold."""
+    import json
+    import sys
+    from pathlib import Path
+
+    import numpy as np
+
+    from sentinelle.evaluation.nab_corpus import load_corpus
+    from sentinelle.evaluation.nab_stream import score_detector
+
+    diag, tag = Path(sys.argv[1]), sys.argv[2]  # tag: the npz name without "_held_out", e.g. holt_floor1_...
+    files = load_corpus(Path("/work/shared/data/nab/data"))
+    runs = [np.load(diag / f"{tag}.npz"), np.load(diag / f"{tag}_held_out.npz")]
+    scores = []
+    for f in files:
+        key = f"{f.name}|score"
+        z = next(r for r in runs if key in r.files)
+        scores.append(np.nan_to_num(np.clip(z[key], 0.0, 1.0)))
+    out = score_detector(files, scores)
+    print(json.dumps({k: out[k] for k in ("tuning", "held_out", "all", "held_out_by_category")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
