@@ -47,8 +47,16 @@ unchanged; the candidates are a, b, c with the cap.
 
 Run: PYTHONPATH=daemon python bench/nab/diag_fp_rows.py /tmp/h-nab5/diag CACHE [--held-out] \
     --set score_step_floor=0.29 [--set score_rest_scope='"term"'] [--floor 1.0] FORECASTER
-(CACHE: ``/tmp/nab-fc-detect`` for holt, ``/tmp/h-nab3/fc`` for model); then this script prints the
-decision from the recorded scores: ``python bench/nab/tune_step_floor.py``.
+(CACHE: ``/tmp/nab-fc-detect`` for holt, ``/tmp/h-nab3/fc`` for model); :func:`choose` and :func:`ships` apply the
+rule to the printed scores; ``python bench/nab/tune_step_floor.py DIAG NPZ_TAG`` prints the chosen candidate's
+tuning, held-out and all-files scores and its held-out categories from the two recorded runs.
+
+**Outcome (2026-12-07, after the rule above).**  Tuning (stage): a Holt 73.55 / 63.74 / 78.86, model 71.20 /
+60.95 / 77.02; b Holt 75.92 / 64.90 / 81.61, model 73.59 / 62.19 / 80.05; c Holt 74.32 / 64.59 / 79.96, model
+75.90 / 65.46 / 81.60: all pass, c chosen (sum 441.83 against b's 438.26).  Held out, once per forecaster: Holt
+67.15 / 54.70 / 73.02, model 66.20 / 53.72 / 72.38 — the model's low FP falls 0.47 (i) and its low-FP gap to Holt
+widens to −0.98 (iii), so c ships off (opt-in).  Chiller development seeds, run afterwards for information (Holt):
+identical to today's defaults.  ``docs/results/nab/report.md``, top section.
 """
 
 from __future__ import annotations
