@@ -84,11 +84,14 @@ class AssetTask:
         return np.concatenate(out)
 
 
-def chiller_asset_task(seeds: int = 3, hours: float = 4.0) -> AssetTask:
-    """The chiller simulator with unseen seeds, 1 s, origins every 480 s (as the univariate ``chiller`` task)."""
-    task = AssetTask("chiller", CHILLER_TAGS)
+def chiller_asset_task(seeds: int | Sequence[int] = 3, hours: float = 4.0, name: str = "chiller") -> AssetTask:
+    """The chiller simulator with unseen seeds, 1 s, origins every 480 s (as the univariate ``chiller`` task).
+
+    ``seeds``: how many benchmark seeds (held out), or the seeds themselves (``forecast_validation.py``'s
+    development seeds)."""
+    task = AssetTask(name, CHILLER_TAGS)
     steps = int(hours * 3600)
-    for seed in benchmark_seeds(seeds):
+    for seed in benchmark_seeds(seeds) if isinstance(seeds, int) else seeds:
         settings = SimulatorSettings(seed=seed, start_ts=1_767_225_600.0 + 3600.0 * seed)
         model = ChillerModel(settings)
         data = np.empty((steps, len(CHILLER_TAGS)))

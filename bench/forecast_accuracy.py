@@ -1,5 +1,8 @@
 """Forecast accuracy on held-out data: our model vs seasonal naive, AutoETS, SES and Holt.
 
+``sentinelle`` is the model as the daemon ships it; ``sentinelle_before`` the same checkpoint
+without the inference settings chosen on ``forecast_validation.py``'s validation mirror.
+
 Tasks (nothing here was seen in pretraining — ``sentinelle.evaluation.heldout``):
 
 * ``electricity-2019-h{1,7,61}``: French daily consumption, 52 weekly rolling origins
@@ -111,15 +114,21 @@ def _pad(contexts: list[FloatArray]) -> FloatArray:
 Forecast = Callable[[Task], FloatArray]
 
 
-def ours(path: Path | None, device: str) -> Forecast:
+def ours(path: Path | None, device: str, before: bool = False) -> Forecast:
+    """The model as the daemon runs it; ``before``: without the inference settings chosen on the validation
+    mirror (``forecast_validation.py``: the long-season expert and the smoothing share), as shipped until then."""
     from sentinelle.forecast import SHIPPED_CHECKPOINT
     from sentinelle.forecast.engine import ModelForecaster
+    from sentinelle.forecast.long_season import LongSeason
 
     cache: dict[int, Any] = {}
+    extra: dict[str, Any] = {"long_season": LongSeason(weight=0.0), "smoothing_share": ()} if before else {}
 
     def run(task: Task) -> FloatArray:
         if task.horizon not in cache:
-            cache[task.horizon] = ModelForecaster(path or SHIPPED_CHECKPOINT, LEVELS, task.horizon, device=device)
+            cache[task.horizon] = ModelForecaster(
+                path or SHIPPED_CHECKPOINT, LEVELS, task.horizon, device=device, **extra
+            )
         return np.asarray(cache[task.horizon].forecast(_pad(task.contexts)))
 
     return run
@@ -260,6 +269,7 @@ def main() -> None:
     tasks = [elec, window, *(flat_task(a) for a in assets)]
     factories: dict[str, Callable[[], Forecast]] = {
         "sentinelle": lambda: ours(args.model, args.device),
+        "sentinelle_before": lambda: ours(args.model, args.device, before=True),
         "smoothing_alone": lambda: smoothing_alone(args.model),
         "seasonal_naive": lambda: seasonal_naive,
         "autoets": lambda: _ets("ZZZ", lambda t: t.season),

@@ -196,6 +196,27 @@ def _estimator_name(mask_recent_steps: int, every_steps: int) -> str:
     return f"{ASSET_MODEL}{mask}{every}"
 
 
+def cache_stem(name: str) -> str:
+    """The cache file's name for forecaster ``name``: the model's names its inference-time mixing too
+    (``forecast.model_long_season_weight``, ``model_smoothing_share``), so answers cached under another
+    mixing (``<run>-model.pkl`` from before it) are never read back as today's.
+
+    >>> cache_stem("holt"), cache_stem("model")
+    ('holt', 'model-ls0.75-share0.75x4')
+    """
+    if name != "model":
+        return name
+    s = ForecastSettings()
+    shares = sorted(set(s.model_smoothing_share))
+    if not shares:
+        share = "none"
+    elif len(shares) == 1:
+        share = f"{shares[0]:g}x{len(s.model_smoothing_share)}"
+    else:
+        share = "-".join(f"{v:g}" for v in s.model_smoothing_share)
+    return f"model-ls{s.model_long_season_weight:g}-share{share}"
+
+
 class SharedForecasters:
     """One :class:`CachedForecaster` per forecaster name, made on first use: what an evaluation's
     configurations share (the model is loaded once, and only if it is asked for).
@@ -218,7 +239,8 @@ class SharedForecasters:
     def _path(self, name: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        return self.cache_dir / (f"{self._key}-{name}.pkl" if self._key else f"{name}.pkl")
+        stem = cache_stem(name)
+        return self.cache_dir / (f"{self._key}-{stem}.pkl" if self._key else f"{stem}.pkl")
 
     def _load(self, name: str) -> dict[bytes, FloatArray]:
         path = self._path(name)

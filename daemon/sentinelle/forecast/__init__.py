@@ -48,6 +48,7 @@ def make_forecaster(
     levels, horizon = settings.quantile_levels, settings.horizon_steps
     if settings.forecaster == "model":
         from .engine import ModelForecaster  # torch and transformers only when the model is selected
+        from .long_season import LongSeason
 
         return ModelForecaster(
             settings.model_path or SHIPPED_CHECKPOINT,
@@ -60,6 +61,8 @@ def make_forecaster(
             adapter_min_context_steps=settings.adapter_min_context_steps,
             asset_tags=asset_tags,
             metrics=metrics,
+            long_season=LongSeason(weight=settings.model_long_season_weight),
+            smoothing_share=settings.model_smoothing_share,
         )
     if settings.forecaster == "holt":
         return _holt(settings)

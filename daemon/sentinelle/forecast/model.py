@@ -327,6 +327,9 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
             else None
         )
         self.levels = levels
+        self.smoothing_share: torch.Tensor | None = None
+        """Per horizon step, the least share of the smoothing answer in the median (None: the gates' own
+        weights); set at inference by :class:`~.engine.ModelForecaster`, never trained."""
         self._add_modules(config)
         self.post_init()
 
@@ -441,8 +444,27 @@ class SentinelleTSModel(SentinelleTSPreTrainedModel):
             usable.append(smooth.usable[:, None].expand(b, h))
             sigma = smooth.sigma[:, :h]
         weights = torch.softmax(torch.where(torch.stack(usable, -1), torch.cat(logits, -1).float(), -math.inf), -1)
+        if self.smoothing is not None and self.smoothing_share is not None:
+            weights = self._share_smoothing(weights, usable[-1])
         mixed = (weights * torch.stack(answers, -1)).sum(-1)
         return torch.cat([raw[..., :m], mixed[..., None], raw[..., m + 1 :]], dim=-1), sigma
+
+    def _share_smoothing(self, weights: torch.Tensor, usable: torch.Tensor) -> torch.Tensor:
+        """Weights (B, H, A) of the mix with the smoothing answer (last) given at least the share
+        :attr:`smoothing_share` of step h, where that answer is usable: ``(1 − s_h) · w + s_h · smoothing``.
+
+        Why: the gates learnt their trust on the pretraining mix; on held-apart validation data
+        (``bench/forecast_validation.py``) the first steps' medians were better with more of the
+        in-context Holt–Winters answer than the gates give it (noisy sensors, daily load).
+        """
+        assert self.smoothing_share is not None
+        h = weights.shape[1]
+        share = torch.zeros(h, device=weights.device)
+        given = self.smoothing_share[:h].to(weights.device, torch.float32)
+        share[: given.shape[0]] = given
+        share = torch.where(usable, share[None, :], 0.0)[..., None]  # (B, H, 1)
+        smoothing = F.one_hot(torch.tensor(weights.shape[-1] - 1), weights.shape[-1]).to(weights)
+        return weights * (1.0 - share) + share * smoothing
 
     def _spread_floor(self, quantiles: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
         """(B, H, Q) quantiles pushed out to at least |z_q| σ (B, H) from the median, where narrower.

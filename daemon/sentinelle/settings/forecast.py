@@ -51,6 +51,20 @@ class ForecastSettings(_Section):
     model_threads: int | None = Field(
         default=None, ge=1, description="Torch CPU threads for the whole process; None: torch's default."
     )
+    model_long_season_weight: float = Field(
+        default=0.75,
+        ge=0,
+        le=1,
+        description="Largest share of the long-season expert in the model's median (the context's own cycle of "
+        "65+ steps copied forward, weighted per step by its in-context skill; forecast/long_season.py). "
+        "0: off. Chosen on bench/forecast_validation.py's validation mirror.",
+    )
+    model_smoothing_share: tuple[float, ...] = Field(
+        default=(0.75, 0.75, 0.75, 0.75),
+        description="Per horizon step, the least share of the model's smoothing (Holt-Winters) answer in its "
+        "median; steps beyond the list keep the model's own gates. (): the gates alone. Chosen on "
+        "bench/forecast_validation.py's validation mirror.",
+    )
     adapters_dir: Path | None = Field(
         default=None,
         description="Per-asset LoRA adapters of the model (<adapters_dir>/<asset>/, written by "
@@ -114,6 +128,8 @@ class ForecastSettings(_Section):
             raise ValueError("quantile_levels must be strictly increasing values in (0, 1)")
         if 0.5 not in lv:
             raise ValueError("quantile_levels must contain 0.5 (the point forecast)")
+        if any(not 0 <= v <= 1 for v in self.model_smoothing_share):
+            raise ValueError(f"model_smoothing_share values must lie in [0, 1], got {list(self.model_smoothing_share)}")
         if self.refresh_every_steps > self.horizon_steps:
             raise ValueError(
                 f"refresh_every_steps ({self.refresh_every_steps}) must not exceed horizon_steps "
