@@ -52,6 +52,13 @@ class DetectSettings(_Section):
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",
     )
+    score_refractory_max_decades: float = Field(
+        default=0.0,
+        ge=0,
+        description="The most decades of tail probability the refractory peak remembers (a surprise beyond it still "
+        "scores in full): one spike of z ~ 500 (tens of thousands of decades) otherwise keeps every later surprise "
+        "of the tag below its decaying peak for thousands of ticks. 0: no cap.",
+    )
     score_rest_steps: int = Field(
         default=100,
         ge=0,
@@ -88,6 +95,15 @@ class DetectSettings(_Section):
         description="Floor on each tick's forecast spread, as this share of the tag's typical forecast spread (a "
         "forgetting geometric mean over score_memory_steps, detect/scoring.py): a forecast suddenly far surer than "
         "it usually is cannot turn an ordinary miss into hundreds of sigmas. 0: off.",
+    )
+    score_step_floor: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="Floor on each tick's forecast spread, as this share of the tag's typical non-zero step between "
+        "successive values (its resolution or noise: a forgetting geometric mean over score_memory_steps of the "
+        "steps seen before the tick, detect/scoring.py): a forecast made from a flat stretch cannot score the tag's "
+        "first ordinary move at z ~ 1e9. 1/sqrt(12) = 0.29: the spread of a value known to within one step. 0: off.",
     )
     residual_min_sigma: float = Field(
         default=1.0,
