@@ -217,6 +217,32 @@ class DetectSettings(_Section):
         "(20 % for 10-90 %) before the scorer reads it; the scorer's floor (residual_min_sigma) trusts a band "
         "that is too wide, and the blind estimate's band was not trained for that use.",
     )
+    asset_estimate_cusum_enabled: bool = Field(
+        default=False,
+        description="With the asset model: also a two-sided CUSUM per tag on the residual against the estimate, "
+        "standardised by a robust forgetting location and scale (detectors/estimate_cusum.py): a slow drift's "
+        "residual grows too slowly for any one tick to be surprising, but its sum does not stay small.",
+    )
+    asset_estimate_cusum_k_sigmas: float = Field(
+        default=0.3,
+        ge=0,
+        description="The CUSUM's reference value k, in the residual's own standard units: each tick adds "
+        "|r| - k, so a residual that stays below k on average never accumulates.",
+    )
+    asset_estimate_cusum_h_sigmas: float = Field(
+        default=40.0,
+        gt=0,
+        description="The CUSUM's decision interval h, in standard units summed over ticks: a tick is anomalous "
+        "while the sum of (r - k) on either side is at least h.",
+    )
+    asset_estimate_cusum_batch_steps: int = Field(
+        default=64,
+        ge=1,
+        description="The CUSUM's residual is also divided by its long-run scale: the learned spread of its EWMA "
+        "over about this many ticks, over what independent residuals would give (at least 1). The blind "
+        "estimate's residual comes in runs of minutes in normal operation; without this the sum takes them for a "
+        "shift. 1: off.",
+    )
     asset_estimate_open_k: int | None = Field(
         default=None,
         ge=1,
