@@ -31,7 +31,7 @@ LEVELS = (0.1, 0.5, 0.9)
 T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 FAST = FinetuneSettings(
     max_steps=30, eval_every_steps=10, batch_size=16, threads=1, patience_evals=10, learning_rate=3e-3
-)
+).model_copy(update={"acceptance_gate": False})  # a trained adapter to test; the gate: test_finetune_acceptance
 
 
 def _plant(n: int = 400, seed: int = 0) -> list[Series]:

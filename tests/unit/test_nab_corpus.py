@@ -175,6 +175,7 @@ def test_model_forecasts_filled_apart_one_thread_per_share_replay_as_computed_in
     import torch
 
     from sentinelle.evaluation.nab_stream import forecast_corpus, replay_corpus
+    from sentinelle.evaluation.replay import cache_stem
 
     data, labels = _corpus(tmp_path, rows=330)
     files = load_corpus(data, labels)[:2]
@@ -186,11 +187,12 @@ def test_model_forecasts_filled_apart_one_thread_per_share_replay_as_computed_in
             forecast_corpus(share, "model", cache, model_threads=1)
     finally:
         torch.set_num_threads(threads)
-    assert len(list((cache / "model").glob("*.npz"))) == len(files)
+    folder = cache / cache_stem("model")  # names the model's inference-time mixing
+    assert folder.name != "model" and len(list(folder.glob("*.npz"))) == len(files)
     in_place = replay_corpus(files, "model")  # no cache, torch's default threads
     from_cache = replay_corpus(files, "model", forecast_cache=cache)
     _same_results(in_place.results, from_cache.results, exact=False)
     # The cache is keyed by the windows: other windows (a file changed) are forecast afresh, not misread.
-    (cache / "model" / "catA__b.csv.npz").replace(cache / "model" / "catA__a.csv.npz")
+    (folder / "catA__b.csv.npz").replace(folder / "catA__a.csv.npz")
     again = replay_corpus(files[:1], "model", forecast_cache=cache)
     _same_results({files[0].name: in_place.results[files[0].name]}, again.results, exact=False)

@@ -182,3 +182,72 @@ def test_without_the_spread_floor_the_over_sure_forecast_flags_ordinary_misses()
     ordinary, spike, typical = _overconfident_tick(0.0)
     assert ordinary.all() and spike.all()
     assert not typical.any()  # off: nothing learned
+
+
+def _flat_then_step_then_spike(step_floor: float) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+    """200 tags: 300 ticks of noise (σ 1 about 5, forecast 5 ± 1), 100 flat ticks at 0 forecast with certainty
+    (a spread of 0), one modest step to 1 against that certain forecast, 200 ticks of noise again, then a spike
+    of 20 σ (NAB ``rogue_agent_key_updown``, issue 13).
+
+    Returns the step's z and score, the spike's score, and each tag's typical step before the flat stretch.
+    """
+    rng = np.random.default_rng(11)
+    n = 200
+    run = Run(n, score_step_floor=step_floor)
+    for _ in range(300):
+        run.step(5.0 + rng.standard_normal(n), 5.0, 1.0)
+    typical = run.scorer.typical_step().copy()
+    run.step(5.0 + rng.standard_normal(n), 0.0, 0.0)  # the first certain forecast: 0 for the next tick
+    for _ in range(100):
+        run.step(np.zeros(n), 0.0, 0.0)
+    z_step, score_step, _ = run.step(np.ones(n), 5.0, 1.0)
+    for _ in range(200):
+        run.step(5.0 + rng.standard_normal(n), 5.0, 1.0)
+    _, score_spike, _ = run.step(np.full(n, 25.0), 5.0, 1.0)
+    return z_step, score_step, score_spike, typical
+
+
+def test_a_flat_stretch_is_scored_against_the_tags_own_step_so_a_later_spike_still_scores() -> None:
+    z_step, score_step, score_spike, typical = _flat_then_step_then_spike(1 / np.sqrt(12))
+    # The typical non-zero step of unit noise: the geometric mean of |N(0, 2)|, 0.75 σ.
+    np.testing.assert_allclose(np.median(typical), 0.75, rtol=0.1)
+    assert np.all(z_step < 10.0)  # one step of about its usual size: a few floored spreads, not 10⁹
+    assert np.all(score_step < 0.5)
+    assert np.all(score_spike > 0.4)  # the refractory peak of the flat stretch does not silence it
+
+
+def test_without_the_step_floor_the_flat_stretch_silences_the_later_spike() -> None:
+    z_step, score_step, score_spike, typical = _flat_then_step_then_spike(0.0)
+    assert np.all(z_step > 1e8) and np.all(score_step > 0.99)
+    assert np.all(score_spike == 0.0)
+    assert not typical.any()  # off: nothing learned
+
+
+def _spike_then_later_event(cap: float) -> tuple[FloatArray, FloatArray]:
+    """100 tags of unit noise with a calibrated forecast: a spike of 500 σ (≈ 54,000 decades; NAB
+    ``rogue_agent_key_updown``'s z = 464, issue 13), 1,200 ticks of noise, then an event of 50 σ.
+
+    Returns both spikes' (onset) scores.
+    """
+    rng = np.random.default_rng(12)
+    n = 100
+    run = Run(n, score_refractory_max_decades=cap)
+    for _ in range(300):
+        run.step(rng.standard_normal(n), 0.0, 1.0)
+    _, giant, _ = run.step(np.full(n, 500.0), 0.0, 1.0)
+    for _ in range(1200):
+        run.step(rng.standard_normal(n), 0.0, 1.0)
+    _, later, _ = run.step(np.full(n, 50.0), 0.0, 1.0)
+    return giant, later
+
+
+def test_the_refractory_peak_remembers_a_bounded_surprise_so_a_later_event_scores() -> None:
+    giant, later = _spike_then_later_event(1000.0)
+    assert np.all(giant > 0.999)  # the spike itself still scores in full
+    assert np.all(later > 0.9)  # 1,200 ticks on, 50 σ is beyond the capped peak's 1000 e^(-1.2) decades
+
+
+def test_without_the_cap_one_giant_spike_silences_the_tag() -> None:
+    giant, later = _spike_then_later_event(0.0)
+    assert np.all(giant > 0.999)
+    assert np.all(later == 0.0)

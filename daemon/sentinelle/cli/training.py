@@ -13,6 +13,7 @@ from ..settings import load_settings
 
 if TYPE_CHECKING:
     from ..settings import FinetuneSettings, Settings
+    from ..training.finetune import FinetuneResult
 from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
 from .inputs import _base_checkpoint, _history_for
 
@@ -118,8 +119,7 @@ def _finetune(args: argparse.Namespace) -> int:
         f"adapter for {asset} saved in {result.out_dir}: {result.steps} steps ({result.stopped_by}), best step "
         f"{result.best_step}, {result.trainable_parameters} LoRA parameters, {result.wall_seconds:.0f} s; "
         f"validation ({result.validation_windows} windows) MASE {b['mase']:.3f} -> {a['mase']:.3f}, "
-        f"WQL {b['wql']:.4f} -> {a['wql']:.4f} (base -> adapted)"
-        + ("" if result.improved else "; no improvement: the adapter is a no-op")
+        f"WQL {b['wql']:.4f} -> {a['wql']:.4f} (base -> adapted)" + _no_op_reason(result)
     )
     return EXIT_OK
 
@@ -147,3 +147,14 @@ def _finetune_asset_model(
         + ("" if result.best_step else "; no improvement: the adapter is a no-op")
     )
     return EXIT_OK
+
+
+def _no_op_reason(result: FinetuneResult) -> str:
+    """Why the saved adapter is a no-op (nothing when it is not): no better step, or the acceptance gate."""
+    if result.improved:
+        return ""
+    gate = result.manifest.get("validation", {}).get("acceptance", {})
+    if gate.get("accepted") is False:
+        failed = " and ".join(gate.get("failed", ()))
+        return f"; rejected by finetune.acceptance_gate (not better on {failed}): the adapter is a no-op"
+    return "; no improvement: the adapter is a no-op"

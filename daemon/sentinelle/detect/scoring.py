@@ -8,6 +8,13 @@ Per tag and tick (all rows of a tag group at once, numpy; ``surprise.py`` holds 
   typical forecast spread (:meth:`ResidualScorer.typical_spread`): a band far surer than the forecaster
   usually is for this tag cannot turn an ordinary move into tens of sigmas (NAB, issue 13:
   ``docs/results/nab/diag_model_vs_holt.md``);
+  with ``detect.score_step_floor`` ``G`` > 0 also floored at ``G`` times the tag's typical non-zero
+  step between successive values (:meth:`ResidualScorer.typical_step`, its resolution or noise, learned
+  online from the values seen before the tick): a forecast made from a flat stretch is certain to the
+  last bit, and without this floor the tag's first ordinary move is scored against a spread of ~1e-9
+  (``z`` ≈ 10⁹; NAB ``rogue_agent_key_updown``, issue 13), whose refractory peak then silences the tag's
+  later real events for tens of thousands of ticks.  ``G = 1/√12`` (≈ 0.29) is the standard deviation
+  of a value known only to within one such step;
 * ``r``: ``z`` against the tag's own usual ``z`` — a forgetting, winsorised
   location and scale (:class:`~sentinelle.detect.surprise.RobustScale`), so a
   forecaster whose intervals are too wide or too narrow for this tag is
@@ -25,7 +32,11 @@ when ``|r|`` reaches ``detect.score_severe_sigmas``.  With
 surprise beyond the tag's recent, decaying peak scores, so one event scores once
 (NAB charges every detection outside a window; Numenta's and CAD OSE's detectors
 suppress repeats too), while the flag stays the surprise's own, so a lasting
-anomaly keeps flagging for the k-of-n life cycle.
+anomaly keeps flagging for the k-of-n life cycle.  With ``detect.score_refractory_max_decades`` ``C`` > 0
+the peak remembers at most ``C`` decades (a surprise beyond it still scores in full): a normal tail
+probability of 10⁻¹⁰⁰⁰ is an extrapolation, not information, and without the cap one spike of z ≈ 464
+(≈ 47,000 decades; NAB ``rogue_agent_key_updown``, issue 13) kept every later surprise of that tag below
+its decaying peak for thousands of ticks.
 
 History of a compressed export (``detect.history_held``, issue 17): during the
 start-up backfill a batch may mark *held* rows (``WindowBatch.held``: no value
@@ -118,6 +129,8 @@ class ResidualScorer:
         history_held_drop_keeps_location: bool = False,
         tail: bool = False,
         spread_floor: float = 0.0,
+        step_floor: float = 0.0,
+        refractory_max_decades: float = 0.0,
     ) -> None:
         self.levels = levels
         self.history_held = history_held
@@ -134,6 +147,7 @@ class ResidualScorer:
         self.refractory_steps = refractory_steps
         self._decay = float(np.exp(-1.0 / refractory_steps)) if refractory_steps > 0 else 0.0
         self._peak = np.zeros(n_rows)
+        self._peak_cap = refractory_max_decades if refractory_max_decades > 0 else math.inf
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
         self.tail = ExcursionTail(n_rows, memory_steps) if tail else None
         self.spread_floor = spread_floor
@@ -141,6 +155,12 @@ class ResidualScorer:
         self.log_spread: FloatArray = np.zeros(n_rows)
         """Each row's typical forecast spread, as a forgetting mean of its log (``spread_floor``; 0 learned: none)."""
         self.spread_learned = np.zeros(n_rows, dtype=np.int64)
+        self.step_floor = step_floor
+        self.log_step: FloatArray = np.zeros(n_rows)
+        """Each row's typical non-zero step between successive values, as a forgetting mean of its log."""
+        self.steps_learned = np.zeros(n_rows, dtype=np.int64)
+        """Non-zero steps each row has learned (``step_floor``; none: no floor yet)."""
+        self._last_value: FloatArray = np.full(n_rows, np.nan)
         self._severe_decades = float(surprisal(np.array([severe_sigmas]))[0])
         self.likelihood = (
             LikelihoodLayer(n_rows, likelihood_short_steps, likelihood_memory_steps, min_sigma=LIKELIHOOD_MIN_SIGMA)
@@ -199,6 +219,8 @@ class ResidualScorer:
             history_held_drop_keeps_location=s.history_held_drop_keeps_location,
             tail=s.score_tail_calibration,
             spread_floor=s.score_spread_floor,
+            step_floor=s.score_step_floor,
+            refractory_max_decades=s.score_refractory_max_decades,
         )
 
     @property
@@ -237,6 +259,34 @@ class ResidualScorer:
         alpha = np.maximum(1.0 / (self.spread_learned[rows] + 1), 1.0 / self._memory)
         self.log_spread[rows] += alpha * (np.log(spread[rows]) - self.log_spread[rows])
         self.spread_learned[rows] += 1
+
+    def typical_step(self) -> FloatArray:
+        """Each row's typical non-zero step between successive values (tag units; 0 before the first one).
+
+        A forgetting geometric mean of ``|x_t − x_prev|`` over the steps that moved (``x_prev``: the row's
+        last finite value), learned at rate ``1/(n + 1)`` until that reaches ``1/memory_steps``: on a
+        quantised tag it is the quantum (a count moves by 1), on a noisy one about ¾ of the noise's σ;
+        zero steps (a flat stretch, a held value) do not count, so a tag that is mostly flat still knows
+        how far it moves when it moves, and geometric, so a few large jumps do not lift it for long.
+
+        >>> sc = ResidualScorer(2, (0.1, 0.5, 0.9), np.zeros(2), 5, 0.259, step_floor=0.29)
+        >>> for v in ([0.0, 5.0], [0.0, 6.0], [1.0, 8.0], [1.0, 7.0], [0.0, 9.0]):
+        ...     sc._learn_steps(np.array(v))
+        >>> sc.typical_step().round(3).tolist(), sc.steps_learned.tolist()
+        ([1.0, 1.414], [2, 4])
+        """
+        return np.asarray(np.where(self.steps_learned > 0, np.exp(self.log_step), 0.0), dtype=np.float64)
+
+    def _learn_steps(self, values: FloatArray) -> None:
+        with np.errstate(invalid="ignore"):
+            step = np.abs(values - self._last_value)
+        rows = np.flatnonzero(np.isfinite(step) & (step > 0))
+        if rows.size:
+            alpha = np.maximum(1.0 / (self.steps_learned[rows] + 1), 1.0 / self._memory)
+            self.log_step[rows] += alpha * (np.log(step[rows]) - self.log_step[rows])
+            self.steps_learned[rows] += 1
+        seen = np.isfinite(values)
+        self._last_value[seen] = values[seen]
 
     def remember(self, fb: ForecastBatch) -> None:
         """Keep the batch's new forecasts (all rows, or the rows it refreshed)."""
@@ -341,6 +391,9 @@ class ResidualScorer:
             raw_spread = spread
             if self.spread_floor > 0:
                 spread = np.fmax(spread, self.spread_floor * self.typical_spread())
+            if self.step_floor > 0:
+                # The steps seen before this tick: a first move is measured against what came before it.
+                spread = np.fmax(spread, self.step_floor * self.typical_step())
             self.spread = spread
             with np.errstate(invalid="ignore"):
                 z = np.asarray((w.values - median) / spread, dtype=np.float64)
@@ -379,7 +432,8 @@ class ResidualScorer:
                 # one event scores once.  The flag stays the surprise's: a lasting anomaly keeps flagging
                 # for the k-of-n life cycle.
                 peak = self._peak
-                self._peak = np.where(ok, np.maximum(peak * self._decay, decades), peak)
+                remembered = np.minimum(decades, self._peak_cap)
+                self._peak = np.where(ok, np.maximum(peak * self._decay, remembered), peak)
                 decades = np.where(ok, np.maximum(decades - peak, 0.0), np.nan)
             score = log_score(decades)
             score[ok & ~ready] = 0.0
@@ -391,6 +445,8 @@ class ResidualScorer:
                 self._learn_spread(raw_spread, learn)
             if held is None and self._handover_steps.any():
                 self._hand_over(z, learn, w.contexts.shape[1])
+        if self.step_floor > 0:
+            self._learn_steps(w.values)
         self._seen += np.isfinite(w.values)
         self.remember(fb)
         return exp, z, score, flagged

@@ -39,6 +39,7 @@ from ..records import FloatArray
 from ..settings import DetectSettings, ForecastSettings
 from .nab_corpus import HELD_OUT, TUNING, NabFile, split_of, write_result
 from .nab_scorer import PROFILES, CorpusScore, score_corpus
+from .replay import cache_stem
 from .stream_eval import StreamResult, evaluate_stream, forecast_stream, median_period, stream_settings
 
 SCOREBOARD: tuple[tuple[str, float, float, float], ...] = (
@@ -181,8 +182,10 @@ def _replay_in_processes(files: Sequence[NabFile], workers: int, args: tuple[Any
 
 
 def cache_file(forecast_cache: Path | None, key: str, f: NabFile) -> Path | None:
-    """Where the run ``key`` keeps ``f``'s forecasts under ``forecast_cache`` (None: no cache): one npz per file."""
-    return None if forecast_cache is None else forecast_cache / key / (f.name.replace("/", "__") + ".npz")
+    """Where the run ``key`` keeps ``f``'s forecasts under ``forecast_cache`` (None: no cache): one npz per file,
+    in a folder that names the model's inference-time mixing (:func:`cache_stem`), so forecasts cached under
+    another mixing are recomputed, never read back as today's."""
+    return None if forecast_cache is None else forecast_cache / cache_stem(key) / (f.name.replace("/", "__") + ".npz")
 
 
 def forecast_corpus(

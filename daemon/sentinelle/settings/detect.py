@@ -52,6 +52,13 @@ class DetectSettings(_Section):
         description="After a surprise, only surprise beyond the tag's recent peak (decaying over about this many "
         "ticks) scores: one event, one detection. 0: off.",
     )
+    score_refractory_max_decades: float = Field(
+        default=0.0,
+        ge=0,
+        description="The most decades of tail probability the refractory peak remembers (a surprise beyond it still "
+        "scores in full): one spike of z ~ 500 (tens of thousands of decades) otherwise keeps every later surprise "
+        "of the tag below its decaying peak for thousands of ticks. 0: no cap.",
+    )
     score_rest_steps: int = Field(
         default=100,
         ge=0,
@@ -88,6 +95,15 @@ class DetectSettings(_Section):
         description="Floor on each tick's forecast spread, as this share of the tag's typical forecast spread (a "
         "forgetting geometric mean over score_memory_steps, detect/scoring.py): a forecast suddenly far surer than "
         "it usually is cannot turn an ordinary miss into hundreds of sigmas. 0: off.",
+    )
+    score_step_floor: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="Floor on each tick's forecast spread, as this share of the tag's typical non-zero step between "
+        "successive values (its resolution or noise: a forgetting geometric mean over score_memory_steps of the "
+        "steps seen before the tick, detect/scoring.py): a forecast made from a flat stretch cannot score the tag's "
+        "first ordinary move at z ~ 1e9. 1/sqrt(12) = 0.29: the spread of a value known to within one step. 0: off.",
     )
     residual_min_sigma: float = Field(
         default=1.0,
@@ -200,6 +216,32 @@ class DetectSettings(_Section):
         "from its own residuals (detect/conformal.py), so that the nominal share of values falls outside it "
         "(20 % for 10-90 %) before the scorer reads it; the scorer's floor (residual_min_sigma) trusts a band "
         "that is too wide, and the blind estimate's band was not trained for that use.",
+    )
+    asset_estimate_cusum_enabled: bool = Field(
+        default=False,
+        description="With the asset model: also a two-sided CUSUM per tag on the residual against the estimate, "
+        "standardised by a robust forgetting location and scale (detectors/estimate_cusum.py): a slow drift's "
+        "residual grows too slowly for any one tick to be surprising, but its sum does not stay small.",
+    )
+    asset_estimate_cusum_k_sigmas: float = Field(
+        default=0.3,
+        ge=0,
+        description="The CUSUM's reference value k, in the residual's own standard units: each tick adds "
+        "|r| - k, so a residual that stays below k on average never accumulates.",
+    )
+    asset_estimate_cusum_h_sigmas: float = Field(
+        default=40.0,
+        gt=0,
+        description="The CUSUM's decision interval h, in standard units summed over ticks: a tick is anomalous "
+        "while the sum of (r - k) on either side is at least h.",
+    )
+    asset_estimate_cusum_batch_steps: int = Field(
+        default=64,
+        ge=1,
+        description="The CUSUM's residual is also divided by its long-run scale: the learned spread of its EWMA "
+        "over about this many ticks, over what independent residuals would give (at least 1). The blind "
+        "estimate's residual comes in runs of minutes in normal operation; without this the sum takes them for a "
+        "shift. 1: off.",
     )
     asset_estimate_open_k: int | None = Field(
         default=None,

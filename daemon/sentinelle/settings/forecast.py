@@ -179,3 +179,10 @@ class FinetuneSettings(_Section):
         "nearest was chosen on selection seed 1510 (docs/results/deadband/report.md). "
         "Read points are ordinary targets in every mode; held points are always kept as context.",
     )
+    acceptance_gate: bool = Field(
+        default=True,
+        description="Keep the trained adapter only if, on the held-back validation slice (read points), it beats the "
+        "base model on both point error (MASE lower) and calibration (|coverage_80 - 0.8| no larger); otherwise save "
+        "it as a no-op and say why in the manifest (training/acceptance.py). On by the rule pre-registered in "
+        "docs/results/deadband/gate/RULE.md (development seeds 1560-1562).",
+    )

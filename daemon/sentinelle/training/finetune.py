@@ -38,6 +38,11 @@ kept and training stops after ``patience_evals`` validations without
 improvement, at ``max_steps``, at the time budget, or on Ctrl-C.  Everything
 random is seeded by ``settings.seed``.
 
+With ``finetune.acceptance_gate`` the kept adapter must also beat the base model on
+the held-back slice on both point error and calibration (:mod:`.acceptance`), else it
+is saved as a no-op; the manifest's ``validation.acceptance`` records the verdict and
+the trained adapter's scores either way.
+
 The adapter is written by :func:`~sentinelle.forecast.adapters.save_adapter`
 (``adapter_config.json``, ``adapter_model.safetensors``, ``manifest.json`` with
 the base model's hash, the tags, the data span, the steps and the validation
@@ -79,6 +84,7 @@ from ..forecast.tokenizer import TSTokenizer
 from ..records import FloatArray
 from ..settings import FinetuneSettings
 from . import finetune_data as ftdata
+from .acceptance import judge
 from .censored import interval_pinball_loss
 from .keep_best import KeepBest
 
@@ -269,8 +275,23 @@ def _finetune(
         bar.close()
     model.eval()
     keep.restore()
+    trained_step, trained = keep.step, dict(keep.best)
+    verdict = judge(before, trained) if settings.acceptance_gate and trained_step > 0 else None
+    if verdict is not None and not verdict.accepted:
+        keep.revert_to_first()
+        log.warning(
+            "finetune %s: the adapter (step %d) does not beat the base model on the held-back slice on %s "
+            "(MASE %.3f → %.3f, coverage80 %.3f → %.3f against 0.80); finetune.acceptance_gate saves it as a no-op",
+            asset,
+            trained_step,
+            " and ".join(verdict.failed),
+            before["mase"],
+            trained["mase"],
+            before["coverage_80"],
+            trained["coverage_80"],
+        )
     best, best_step = keep.best, keep.step
-    if best_step == 0:
+    if trained_step == 0:
         log.warning("finetune %s: no step beat the base model on validation; the adapter is saved as a no-op", asset)
 
     manifest = {
@@ -303,6 +324,13 @@ def _finetune(
             "before": before,
             "after": best,
             "improved": best_step > 0,
+            "acceptance": {
+                "gate": settings.acceptance_gate,
+                "accepted": verdict is None or verdict.accepted,
+                "failed": [] if verdict is None else list(verdict.failed),
+                "trained_best_step": trained_step,
+                "trained": trained,
+            },
         },
         "history": history,
     }

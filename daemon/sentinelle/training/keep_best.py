@@ -40,12 +40,15 @@ class KeepBest:
         self.since = 0
         """Validations since the kept weights."""
         self._state: dict[str, torch.Tensor] = {}
+        self._first: tuple[int, dict[str, Any], dict[str, torch.Tensor]] | None = None
 
     def offer(self, step: int, scores: Mapping[str, Any]) -> bool:
         """Keep the current weights if ``scores[key]`` is the lowest yet; True when patience has run out."""
         if not self.best or scores[self.key] < self.best[self.key] - TOLERANCE:
             self.best, self.step, self.since = dict(scores), step, 0
             self._state = {n: p.detach().clone() for n, p in self.model.named_parameters() if p.requires_grad}
+            if self._first is None:
+                self._first = (step, self.best, self._state)
         else:
             self.since += 1
         return self.since >= self.patience
@@ -56,3 +59,13 @@ class KeepBest:
             for name, p in self.model.named_parameters():
                 if name in self._state:
                     p.copy_(self._state[name])
+
+    def revert_to_first(self) -> None:
+        """Keep the first weights offered instead (a fine-tune's base model: the acceptance gate's no-op).
+
+        ``best`` and ``step`` become the first offer's; the model gets its weights back.
+        Does nothing before the first offer.
+        """
+        if self._first is not None:
+            self.step, self.best, self._state = self._first[0], dict(self._first[1]), self._first[2]
+            self.restore()

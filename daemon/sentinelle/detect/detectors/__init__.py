@@ -10,6 +10,8 @@ module                 alerts (kind)                                           r
 ``residual``           ``forecast_residual`` per asset incident or per tag       10
 ``asset_estimate``     ``relation`` per tag: actual vs the asset model's         15
                        estimate from the other tags now (``<tag>#estimate``)
+``estimate_cusum``     ``relation`` per tag: a two-sided CUSUM of that           15
+                       residual, for slow faults (``<tag>#cusum``; off)
 ``distribution``       ``distribution_change`` per tag (recent vs past values)   16
 ``horizon``            ``forecast_drift`` per tag (vs the forecast H ticks ago)  17
 ``novelty``            ``contextual_novelty`` per tag (unseen value sequences)   18
@@ -37,8 +39,8 @@ Nothing else changes: this package finds its modules itself (:func:`build_all`),
 life cycle, pauses, maintenance and metrics are generic.
 
 >>> [name for name, _ in modules()]  # doctest: +NORMALIZE_WHITESPACE
-['residual', 'asset_estimate', 'distribution', 'horizon', 'novelty', 'asset_t2q', 'limits', 'rate_of_change',
- 'energy_balance', 'afdd', 'relations', 'data_quality']
+['residual', 'asset_estimate', 'estimate_cusum', 'distribution', 'horizon', 'novelty', 'asset_t2q', 'limits',
+ 'rate_of_change', 'energy_balance', 'afdd', 'relations', 'data_quality']
 """
 
 from __future__ import annotations

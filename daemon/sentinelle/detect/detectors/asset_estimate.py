@@ -65,7 +65,19 @@ from ...records import BoolArray, FloatArray
 from ..alerts import Observation
 from ..conformal import BandCalibration
 from ..surprise import RobustScale, forecast_z, log_score, surprisal
-from .base import BuildContext, Explanation, Findings, Spec, Suffixed, Tick, check_tags, findings, pack, unpack
+from .base import (
+    BuildContext,
+    Explanation,
+    Findings,
+    Layout,
+    Spec,
+    Suffixed,
+    Tick,
+    check_tags,
+    findings,
+    pack,
+    unpack,
+)
 
 RANK = 15
 _VERSION = 1
@@ -156,22 +168,8 @@ class AssetEstimateDetector:
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         row = subject
-        e = self._expected[row]
-        return Explanation(
-            tag=self.layout.tags[row],
-            obs=Observation(
-                ts=tick.ts,
-                actual=float(tick.values[row]),
-                forecast=float(e[self.mid]),
-                lower=float(e[0]),
-                upper=float(e[-1]),
-                z=float(self._z[row]),
-                score=float(self._score[row]),
-                unit=self.layout.units[row],
-            ),
-            contributors=tick.contributors(row),
-            magnitude=abs(float(self._z[row])),
-        )
+        expected = (self._expected[row], self.mid)
+        return explain_estimate(self.layout, tick, row, expected, self._z, self._score, abs(self._z[row]))
 
     def state(self) -> bytes:
         arrays = {k: v for k, v in vars(self.scale).items() if isinstance(v, np.ndarray)}
@@ -196,6 +194,35 @@ class AssetEstimateDetector:
                 self.ewma = value
             else:
                 setattr(self.ewma_scale, attr, value)
+
+
+def explain_estimate(
+    layout: Layout,
+    tick: Tick,
+    row: int,
+    estimate: tuple[FloatArray, int],
+    z: FloatArray,
+    score: FloatArray,
+    magnitude: float,
+) -> Explanation:
+    """One tag's value against its estimate (``estimate``: its levels and the median's index), as the estimate's
+    detectors explain it."""
+    expected, mid = estimate
+    return Explanation(
+        tag=layout.tags[row],
+        obs=Observation(
+            ts=tick.ts,
+            actual=float(tick.values[row]),
+            forecast=float(expected[mid]),
+            lower=float(expected[0]),
+            upper=float(expected[-1]),
+            z=float(z[row]),
+            score=float(score[row]),
+            unit=layout.units[row],
+        ),
+        contributors=tick.contributors(row),
+        magnitude=float(magnitude),
+    )
 
 
 def build(ctx: BuildContext) -> list[AssetEstimateDetector]:

@@ -1,0 +1,57 @@
+"""Issue 14 on the report's 24 UNSEEN runs (seeds 2000..2023): the CUSUM candidate asset_cusum_dev.py chose, run once.
+
+Rows, residuals alone (no limits, rules, relations or T²): Holt's, the univariate model's (the shipped
+default forecaster), the blind estimate's row as it stood (``asset_blind`` checkpoint, mask 128, every 8,
+opening on 16 of 24) and that row with the estimate-residual CUSUM at the ``k`` and ``h`` the development
+seeds chose (asset_cusum_dev.json's ``chosen``, given here on the command line).  Nothing is chosen here.
+With a ``--cache-dir`` holding this checkpoint's estimates of these runs, only detection is computed.
+
+    python bench/chiller/asset_cusum_report.py --out DIR --checkpoint PATH --k K --h H [--cache-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from asset_cusum_dev import candidates, row_config
+
+from sentinelle.cli.evaluate import _evaluation_meta
+from sentinelle.evaluation.chiller_eval import Config
+from sentinelle.evaluation.chiller_report import run_evaluation
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
+    ap.add_argument("--k", type=float, required=True, help="the chosen CUSUM reference (standard units)")
+    ap.add_argument("--h", type=float, required=True, help="the chosen CUSUM decision interval (standard units)")
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    args = ap.parse_args()
+    rows = candidates()
+    base = next(iter(rows))
+    chosen = f"{base.removesuffix(', no CUSUM')}, CUSUM k {args.k} h {args.h:g}"
+    assert chosen in rows, f"not a pre-registered candidate: {chosen}"
+    prefix = "asset model + holt (asset_blind): residuals alone, estimate blind to the newest 128 slots, made every 8, "
+    configs = [
+        Config("holt: residuals alone", "holt", asset=False, rules=False),
+        Config("model: residuals alone", "model", asset=False, rules=False),
+        row_config(prefix + base.removeprefix("blind estimate, "), rows[base]),
+        row_config(prefix + chosen.removeprefix("blind estimate, "), rows[chosen]),
+    ]
+    command = "python bench/chiller/asset_cusum_report.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None
+    )
+    run_evaluation(
+        args.out,
+        configs=configs,
+        cache_dir=args.cache_dir,
+        model_threads=1,
+        meta={**_evaluation_meta(), "command": command},
+        asset_model_path=args.checkpoint,
+    )
+
+
+if __name__ == "__main__":
+    main()
