@@ -84,6 +84,12 @@ def scores_of(files: list[FileResult]) -> dict[str, Any]:
         "nab_low_fp": s.nab["reward_low_fp"],
         "nab_low_fn": s.nab["reward_low_fn"],
         **{k: s.nab_counts[k] for k in ("detected", "missed", "false_positives")},
+        "alert_events": {
+            "nab_standard": s.nab_alert_events["standard"],
+            "nab_low_fp": s.nab_alert_events["reward_low_fp"],
+            "nab_low_fn": s.nab_alert_events["reward_low_fn"],
+            **{k: s.nab_alert_events_counts[k] for k in ("detected", "missed", "false_positives")},
+        },
     }
 
 

@@ -1,8 +1,8 @@
 """The SKAB evaluation's headline settings are the ones its last tuning stage recorded as chosen.
 
-``bench/skab/tune_onset.py`` chose on the 23 tuning files and wrote ``tuning_onset.json`` before the held-out
-split was scored; ``evaluation.skab.ASSET_ON`` must carry that choice (and ``PREVIOUS_HEADLINE`` the base it
-was compared with), or the report's "chosen on the tuning files" would describe settings nobody ran.
+``bench/skab/tune_changepoints.py`` chose on the 23 tuning files and wrote ``tuning_changepoints.json`` before
+the held-out split was scored; ``evaluation.skab.ASSET_ON`` must carry that choice (and ``PREVIOUS_HEADLINE``
+the base it was compared with), or the report's "chosen on the tuning files" would describe settings nobody ran.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
 
 
 def _tuning() -> dict[str, object]:
-    data = json.loads(RESULTS.joinpath("tuning_onset.json").read_text(encoding="utf-8"))
+    data = json.loads(RESULTS.joinpath("tuning_changepoints.json").read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 
