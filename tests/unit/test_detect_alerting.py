@@ -135,3 +135,77 @@ def test_a_severe_subject_opens_at_once_and_the_rest_wait_for_k_of_n() -> None:
     f = det.observe(tick)
     severe = dataclasses.replace(f, severe=np.array([True, False]))
     assert [e.tag for e in cycle.advance(det, tick, severe)] == ["a.x"]
+
+
+ASSET_TAGS = (
+    TagSettings(name="p.flow", asset="p", node_id="n1", unit="L/min"),
+    TagSettings(name="p.vib", asset="p", node_id="n2", unit="g"),
+)
+ASSET_LAYOUT = dataclasses.replace(
+    LAYOUT,
+    tags=("p.flow", "p.vib"),
+    assets=("p", "p"),
+    units=("L/min", "g"),
+    tag_settings=ASSET_TAGS,
+    asset_names=("p",),
+    asset_index=np.array([0, 0], dtype=np.intp),
+    asset_rows={"p": [0, 1]},
+    subjects=("p",),
+    row_of={"p.flow": 0, "p.vib": 1},
+)
+
+
+class AssetMax:
+    """A toy per-asset detector: anomalous while any tag is above 10; filed under the largest tag, as the
+    asset detectors file theirs under their top contributor."""
+
+    name = "asset_max"
+    spec = Spec(
+        kind="asset_state",
+        subjects=ASSET_LAYOUT.subjects,
+        subject_assets=np.array([0], dtype=np.intp),
+        open_k=1,
+        open_n=1,
+        clear_steps=1,
+    )
+
+    def observe(self, tick: Tick) -> Findings:
+        top = float(np.max(tick.clean))
+        return findings(np.array([top > 10.0]), np.array([top <= 5.0]), np.array([top]))
+
+    def learn(self, tick: Tick, findings: Findings) -> None:
+        pass
+
+    def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
+        row = int(np.argmax(tick.values)) if tag is None else ASSET_LAYOUT.row_of[tag]
+        return Explanation(
+            tag=ASSET_LAYOUT.tags[row],
+            obs=tick.obs(row),
+            contributors=tick.contributors(row),
+            magnitude=float(findings.score[subject]) / 10.0,
+            limit=10.0,
+        )
+
+    def state(self) -> bytes:
+        return pack(self.name, 1, {})
+
+    def restore(self, blob: bytes) -> None:
+        pass
+
+
+def test_a_re_activated_asset_alert_quotes_the_tag_it_is_filed_under() -> None:
+    """Re-opening within the re-arm time continues the alert filed under its first tag; its numbers and
+    unit are that tag's even when another tag now leads the asset (SKAB showed 'vibration = 126.7 L/min')."""
+    metrics = Metrics(CollectorRegistry())
+    book = AlertBook(metrics, DetectSettings.model_validate({"update_min_interval_s": 0.0, "rearm_min_s": 60.0}))
+    det = AssetMax()
+    cycle = AlertCycle(ASSET_LAYOUT, [det], lambda: book, metrics)
+    seen = []
+    for ts, values in enumerate([[1.0, 20.0], [1.0, 1.0], [130.0, 1.0]]):
+        tick = dataclasses.replace(_tick(float(ts), values, cycle), layout=ASSET_LAYOUT)
+        f = det.observe(tick)
+        seen += cycle.advance(det, tick, f)
+    assert [(e.event, e.tag, e.reactivations) for e in seen] == [("opened", "p.vib", 0), ("updated", "p.vib", 1)]
+    again = seen[-1]
+    assert (again.actual, again.unit) == (1.0, "g")
+    assert again.message.startswith("p: p.vib") and "L/min" not in again.message

@@ -89,7 +89,10 @@ class AlertCycle:
         names = self.layout.asset_names
         events: list[AlertEvent] = []
         for j in opened.tolist():
-            ex = detector.explain(tick, found, j, None)
+            # A return within the re-arm time continues the alert filed under its first tag: its numbers
+            # must be that tag's, not those of whichever tag leads the asset now.
+            held = book.open.get((spec.kind, spec.subjects[j]))
+            ex = detector.explain(tick, found, j, held.tag if held is not None else None)
             events.append(
                 book.open_alert(
                     (spec.kind, spec.subjects[j]),
