@@ -155,7 +155,7 @@ ASSET_LAYOUT = dataclasses.replace(
 )
 
 
-class AssetMax:
+class AssetMax(Threshold):
     """A toy per-asset detector: anomalous while any tag is above 10; filed under the largest tag, as the
     asset detectors file theirs under their top contributor."""
 
@@ -173,9 +173,6 @@ class AssetMax:
         top = float(np.max(tick.clean))
         return findings(np.array([top > 10.0]), np.array([top <= 5.0]), np.array([top]))
 
-    def learn(self, tick: Tick, findings: Findings) -> None:
-        pass
-
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         row = int(np.argmax(tick.values)) if tag is None else ASSET_LAYOUT.row_of[tag]
         return Explanation(
@@ -185,12 +182,6 @@ class AssetMax:
             magnitude=float(findings.score[subject]) / 10.0,
             limit=10.0,
         )
-
-    def state(self) -> bytes:
-        return pack(self.name, 1, {})
-
-    def restore(self, blob: bytes) -> None:
-        pass
 
 
 def test_a_re_activated_asset_alert_quotes_the_tag_it_is_filed_under() -> None:
