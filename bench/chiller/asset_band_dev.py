@@ -50,10 +50,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from asset_blind_dev import EVERY, FIRST_SEED, MASK, RESULTS, Recorder, diagnose, finish, run_record
+from asset_blind_dev import EVERY, FIRST_SEED, MASK, RESULTS, Recorder, blind_row, diagnose, finish, run_record
 
 from sentinelle.detect.conformal import BandCalibration
-from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
+from sentinelle.evaluation.chiller_eval import chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.records import FloatArray
@@ -101,19 +101,9 @@ def main() -> None:
             sf.begin(run.name)
             recorder = Recorder(sf.estimator(Path(path), mask_recent_steps=MASK, every_steps=EVERY))
             for band, alpha in itertools.product(BANDS, ALPHAS):
-                c = Config(
+                c = blind_row(
                     label(name, band, alpha),
-                    "holt",
-                    asset=False,
-                    rules=False,
-                    detect={
-                        **ASSET_ROW_DETECT,
-                        "asset_estimate_ewma_alpha": alpha,
-                        "asset_estimate_calibrate_band": band,
-                    },
-                    asset_model=True,
-                    asset_mask_recent_steps=MASK,
-                    asset_estimate_every_steps=EVERY,
+                    {**ASSET_ROW_DETECT, "asset_estimate_ewma_alpha": alpha, "asset_estimate_calibrate_band": band},
                 )
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], recorder)
                 r = run_record(run, o)

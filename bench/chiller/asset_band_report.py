@@ -17,12 +17,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from asset_blind_dev import EVERY, MASK, blind_row
+
 from sentinelle.cli.evaluate import _evaluation_meta
 from sentinelle.evaluation.chiller_eval import Config
 from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, run_evaluation
-
-MASK = 128
-EVERY = 8
 
 
 def main() -> None:
@@ -44,16 +43,7 @@ def main() -> None:
     configs = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
         Config("model: residuals alone", "model", asset=False, rules=False),
-        Config(
-            label,
-            "holt",
-            asset=False,
-            rules=False,
-            detect=detect,
-            asset_model=True,
-            asset_mask_recent_steps=MASK,
-            asset_estimate_every_steps=EVERY,
-        ),
+        blind_row(label, detect),
     ]
     command = "python bench/chiller/asset_band_report.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, False, "")

@@ -68,6 +68,21 @@ class Recorder:
         return est
 
 
+def blind_row(label: str, detect: dict[str, Any]) -> Config:
+    """The blind row: residuals alone, Holt, the asset model's estimate blind to the newest MASK slots and
+    made every EVERY, with these detect settings (what every script of this study replays)."""
+    return Config(
+        label,
+        "holt",
+        asset=False,
+        rules=False,
+        detect=detect,
+        asset_model=True,
+        asset_mask_recent_steps=MASK,
+        asset_estimate_every_steps=EVERY,
+    )
+
+
 def diagnose(rec: Any, rows: list[tuple[float, FloatArray, FloatArray]], normal: FloatArray) -> dict[str, Any]:
     """Per tag on normal scored time: the estimate's median error, in units and in step sizes; outside-band share."""
     ts = np.array([r[0] for r in rows])
@@ -187,16 +202,7 @@ def main() -> None:
                     f", estimate opens on {open_kn[0]} of {open_kn[1]}" if open_kn else ""
                 )
                 own = {"asset_estimate_open_k": open_kn[0], "asset_estimate_open_n": open_kn[1]} if open_kn else {}
-                c = Config(
-                    label,
-                    "holt",
-                    asset=False,
-                    rules=False,
-                    detect={**ASSET_ROW_DETECT, "asset_estimate_ewma_alpha": alpha, **own},
-                    asset_model=True,
-                    asset_mask_recent_steps=MASK,
-                    asset_estimate_every_steps=EVERY,
-                )
+                c = blind_row(label, {**ASSET_ROW_DETECT, "asset_estimate_ewma_alpha": alpha, **own})
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], recorder)
                 r = run_record(run, o)
                 per.setdefault(label, []).append(r)

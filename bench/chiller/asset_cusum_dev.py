@@ -36,9 +36,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asset_blind_dev import EVERY, MASK, RESULTS, finish, run_record
+from asset_blind_dev import EVERY, MASK, RESULTS, blind_row, finish, run_record
 
-from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
+from sentinelle.evaluation.chiller_eval import chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 
@@ -63,20 +63,6 @@ def candidates() -> dict[str, dict[str, Any]]:
     return out
 
 
-def row_config(label: str, detect: dict[str, Any]) -> Config:
-    """The blind row (residuals alone, Holt, mask 128, every 8) with these detect settings."""
-    return Config(
-        label,
-        "holt",
-        asset=False,
-        rules=False,
-        detect=detect,
-        asset_model=True,
-        asset_mask_recent_steps=MASK,
-        asset_estimate_every_steps=EVERY,
-    )
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
@@ -93,7 +79,7 @@ def main() -> None:
         sf.begin(run.name)
         estimator = sf.estimator(args.checkpoint, mask_recent_steps=MASK, every_steps=EVERY)
         for label, detect in candidates().items():
-            c = row_config(label, detect)
+            c = blind_row(label, detect)
             o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], estimator)
             r = run_record(run, o)
             per.setdefault(label, []).append(r)

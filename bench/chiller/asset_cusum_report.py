@@ -14,7 +14,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asset_cusum_dev import candidates, row_config
+from asset_blind_dev import blind_row
+from asset_cusum_dev import candidates
 
 from sentinelle.cli.evaluate import _evaluation_meta
 from sentinelle.evaluation.chiller_eval import Config
@@ -37,8 +38,8 @@ def main() -> None:
     configs = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
         Config("model: residuals alone", "model", asset=False, rules=False),
-        row_config(prefix + base.removeprefix("blind estimate, "), rows[base]),
-        row_config(prefix + chosen.removeprefix("blind estimate, "), rows[chosen]),
+        blind_row(prefix + base.removeprefix("blind estimate, "), rows[base]),
+        blind_row(prefix + chosen.removeprefix("blind estimate, "), rows[chosen]),
     ]
     command = "python bench/chiller/asset_cusum_report.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None
