@@ -6,7 +6,16 @@ optional anomaly-likelihood layer (:class:`~sentinelle.detect.likelihood.Anomaly
 frozen.  One subject per asset.  While an asset's alert is open its condition holds until the
 score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a
 condition that hovers at its limit): a tick between the two neither counts as normal nor lets the
-clearing run go on.  An asset learns (its warm-up, or ``learn_rate``) only on
+clearing run go on.
+
+Settling (``detect.asset_settle_steps``, off by default): when an asset's alert condition that lasted an
+*episode* (at least ``detect.asset_settle_after_steps`` ticks) clears, the asset-state condition does not
+flag again for the settling time.  A process coming back from an upset — a pump after a fault is
+removed — drifts back towards its normal state and crosses the warm-up's limits on the way, which a
+detector of where the asset *is* reports as new alerts though nothing new happened (ISA-18.2's
+state-based, designed suppression during a transition).  Only this detector is held: per-tag residuals
+(a new step) and limits still alert.  A short condition earns no settling, so a false opening just
+before a fault does not delay it.  An asset learns (its warm-up, or ``learn_rate``) only on
 ticks with no gated tag and no ``asset_state`` alert of its own open; a paused asset is not
 scored at all.  Findings' ``score``: T²/Q/chart over its limit.
 
@@ -75,6 +84,13 @@ class AssetDetector:
         self.clear_score = s.asset_clear_score
         self._scored = np.zeros(n, dtype=bool)
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
+        self.settle_steps = s.asset_settle_steps
+        self.settle_after = s.asset_settle_after_steps
+        self._was_open = np.zeros(n, dtype=bool)
+        self._episode = np.zeros(n, dtype=np.int64)
+        """Per asset: ticks its alert's condition has been open (0 while closed)."""
+        self._settle_left = np.zeros(n, dtype=np.int64)
+        """Per asset: ticks of settling time left (its condition does not flag)."""
 
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
@@ -82,6 +98,8 @@ class AssetDetector:
             # The history replay that ended was the warm-up: freeze on it before judging the first tick after it.
             for model in self.models:
                 model.end_warmup()
+            # The replay's alerts are dropped with it: no episode of theirs leaves a settling time behind.
+            self._was_open[:], self._episode[:], self._settle_left[:] = False, 0, 0
         n = len(lay.asset_names)
         flagged = np.zeros(n, dtype=bool)
         normal = np.zeros(n, dtype=bool)
@@ -104,11 +122,23 @@ class AssetDetector:
                 band = tick.alerts.open(self) & self._scored & (t2 > self.clear_score)
             flagged |= band
             normal &= ~band
+        if self.settle_steps > 0:
+            flagged &= ~self._settling(tick.alerts.open(self))
         severe = None
         if self.severe_factor > 0:
             with np.errstate(invalid="ignore"):
                 severe = flagged & (t2 >= self.severe_factor)
         return findings(flagged, normal, t2, severe=severe)
+
+    def _settling(self, is_open: np.ndarray) -> np.ndarray:
+        """Per asset, whether this tick is in its settling time; counts the episodes from the open state."""
+        ended = self._was_open & ~is_open & (self._episode >= self.settle_after)
+        self._settle_left[ended] = self.settle_steps
+        self._episode = np.where(is_open, self._episode + 1, 0)
+        self._was_open = is_open.copy()
+        settling = ~is_open & (self._settle_left > 0)
+        self._settle_left = np.maximum(self._settle_left - 1, 0)
+        return settling
 
     def learn(self, tick: Tick, findings: Findings) -> None:
         is_open = tick.alerts.open(self)
@@ -167,11 +197,15 @@ class AssetDetector:
                 arrays[f"{k}.lik_history"] = lik._history
                 arrays[f"{k}.lik_short"] = np.array(list(lik._short), dtype=np.float64)
                 arrays[f"{k}.lik_scalars"] = np.array([lik._filled, lik._pos, float(lik.seeded), lik.last_z])
+        arrays["settle"] = np.stack([self._was_open.astype(np.int64), self._episode, self._settle_left])
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "warm_up": warm})
 
     def restore(self, blob: bytes) -> None:
         arrays, meta = unpack(blob, self.name, _VERSION)
         check_tags(meta, self.layout, self.name)
+        if "settle" in arrays:  # (absent from a snapshot taken before settling existed: no episode running)
+            was_open, self._episode, self._settle_left = (a.astype(np.int64) for a in arrays["settle"])
+            self._was_open = was_open.astype(bool)
         for k, m in enumerate(self.models):
             for a in _T2Q_ARRAYS:
                 setattr(m, a, arrays[f"{k}.{a}"])
