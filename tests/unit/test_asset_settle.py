@@ -18,7 +18,10 @@ NOMINAL = [1.0, 2.0]
 LIVE_START = 200.0
 
 
-def _events(segments: list[tuple[int, float]] | list[tuple[int, float, float]], residuals: bool = False, **kw: object) -> list[AlertEvent]:
+Segments = list[tuple[int, float]] | list[tuple[int, float, float]]
+
+
+def _events(segments: Segments, residuals: bool = False, **kw: object) -> list[AlertEvent]:
     """Warm the asset model on 200 normal ticks, then feed ``(ticks, shift of x[, shift of y])`` segments live."""
     st, _ = stage(
         TAGS,
@@ -82,3 +85,32 @@ def test_residual_alerts_still_open_during_settling() -> None:
 def test_settling_settings_are_checked(bad: dict[str, int]) -> None:
     with pytest.raises(ValueError):
         DetectSettings(**bad)  # type: ignore[arg-type]
+
+
+# A fault with a 25-tick dip, then normal for 80 ticks and the wander: with a re-arm time of 40 s the dip is
+# inside one alert, and the alert is sent cleared about 40 ticks after the fault.
+DIP_THEN_WANDER = [(20, 0.0), (60, 0.6), (25, 0.0), (40, 0.6), (80, 0.0), (30, 0.2), (60, 0.0)]
+REARM = {"rearm_min_s": 40.0}
+
+
+def _cleared(events: list[AlertEvent]) -> list[float]:
+    return [e.event_ts for e in events if e.event == "cleared" and e.kind == "asset_state"]
+
+
+def test_settling_from_the_condition_holds_a_fault_that_dips() -> None:
+    plain = _events(DIP_THEN_WANDER, **REARM)
+    held = _events(DIP_THEN_WANDER, asset_settle_steps=200, asset_settle_after_steps=30, **REARM)
+    assert len(_opened(plain)) == 2  # the fault (its dip continued by re-arm) and the wander
+    assert len(_opened(held)) == 1
+    # The fault's return after the dip was held: its alert is sent cleared before the fault's end (tick 145).
+    assert _cleared(held)[0] < LIVE_START + 145 < _cleared(plain)[0]
+
+
+def test_settling_after_the_rearm_time_keeps_the_dipping_fault_and_holds_the_wander() -> None:
+    plain = _events(DIP_THEN_WANDER, **REARM)
+    settled = _events(
+        DIP_THEN_WANDER, asset_settle_steps=200, asset_settle_after_steps=30, asset_settle_after_rearm=True, **REARM
+    )
+    assert len(_opened(settled)) == 1  # the wander is in the settling time
+    assert _cleared(settled)[0] == _cleared(plain)[0]  # the fault's alert as without settling, dip and all
+    assert [e.event for e in settled if e.kind == "asset_state"].count("updated") >= 1  # the return after the dip

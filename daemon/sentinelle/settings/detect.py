@@ -389,6 +389,12 @@ class DetectSettings(_Section):
         description="... an episode is a condition open at least this many ticks (a short false opening earns no "
         "settling time, so a fault that follows it is not delayed).",
     )
+    asset_settle_after_rearm: bool = Field(
+        default=False,
+        description="The episode is the alert as sent: a dip shorter than the re-arm time continues it, and the "
+        "settling time starts when the condition has stayed normal through the re-arm time (the 'cleared' event), "
+        "not at the condition's first clearing.",
+    )
     asset_likelihood_enabled: bool = Field(
         default=False,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "

@@ -15,7 +15,11 @@ removed — drifts back towards its normal state and crosses the warm-up's limit
 detector of where the asset *is* reports as new alerts though nothing new happened (ISA-18.2's
 state-based, designed suppression during a transition).  Only this detector is held: per-tag residuals
 (a new step) and limits still alert.  A short condition earns no settling, so a false opening just
-before a fault does not delay it.  An asset learns (its warm-up, or ``learn_rate``) only on
+before a fault does not delay it.  With ``detect.asset_settle_after_rearm`` the episode is the alert as
+the operator sees it: a dip shorter than the re-arm time (``detect.rearm_steps``/``rearm_min_s``, the
+chattering latch aside) continues it, and the settling time starts once the condition has stayed normal
+through the re-arm time — when the alert stream sends ``cleared`` — so a condition that dips inside a
+fault and comes back is not held.  An asset learns (its warm-up, or ``learn_rate``) only on
 ticks with no gated tag and no ``asset_state`` alert of its own open; a paused asset is not
 scored at all.  Findings' ``score``: T²/Q/chart over its limit.
 
@@ -86,9 +90,13 @@ class AssetDetector:
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
         self.settle_steps = s.asset_settle_steps
         self.settle_after = s.asset_settle_after_steps
-        self._was_open = np.zeros(n, dtype=bool)
+        rearm_s = max(s.rearm_steps * lay.period_s, s.rearm_min_s)
+        self.settle_quiet = math.ceil(rearm_s / lay.period_s - 1e-9) if s.asset_settle_after_rearm else 0
+        """Ticks the condition stays normal before its episode is over (0: at the condition's clearing)."""
+        self._closed_run = np.zeros(n, dtype=np.int64)
+        """Per asset: ticks since its alert's condition was last open."""
         self._episode = np.zeros(n, dtype=np.int64)
-        """Per asset: ticks its alert's condition has been open (0 while closed)."""
+        """Per asset: ticks the condition of its current episode has been open (0 once the episode is over)."""
         self._settle_left = np.zeros(n, dtype=np.int64)
         """Per asset: ticks of settling time left (its condition does not flag)."""
 
@@ -99,7 +107,7 @@ class AssetDetector:
             for model in self.models:
                 model.end_warmup()
             # The replay's alerts are dropped with it: no episode of theirs leaves a settling time behind.
-            self._was_open[:], self._episode[:], self._settle_left[:] = False, 0, 0
+            self._closed_run[:], self._episode[:], self._settle_left[:] = 0, 0, 0
         n = len(lay.asset_names)
         flagged = np.zeros(n, dtype=bool)
         normal = np.zeros(n, dtype=bool)
@@ -132,10 +140,11 @@ class AssetDetector:
 
     def _settling(self, is_open: np.ndarray) -> np.ndarray:
         """Per asset, whether this tick is in its settling time; counts the episodes from the open state."""
-        ended = self._was_open & ~is_open & (self._episode >= self.settle_after)
+        quiet = self.settle_quiet
+        self._closed_run = np.where(is_open, 0, self._closed_run + 1)
+        ended = (self._closed_run == quiet + 1) & (self._episode >= self.settle_after)
         self._settle_left[ended] = self.settle_steps
-        self._episode = np.where(is_open, self._episode + 1, 0)
-        self._was_open = is_open.copy()
+        self._episode = np.where(is_open, self._episode + 1, np.where(self._closed_run > quiet, 0, self._episode))
         settling = ~is_open & (self._settle_left > 0)
         self._settle_left = np.maximum(self._settle_left - 1, 0)
         return settling
@@ -197,15 +206,14 @@ class AssetDetector:
                 arrays[f"{k}.lik_history"] = lik._history
                 arrays[f"{k}.lik_short"] = np.array(list(lik._short), dtype=np.float64)
                 arrays[f"{k}.lik_scalars"] = np.array([lik._filled, lik._pos, float(lik.seeded), lik.last_z])
-        arrays["settle"] = np.stack([self._was_open.astype(np.int64), self._episode, self._settle_left])
+        arrays["settle"] = np.stack([self._closed_run, self._episode, self._settle_left])
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "warm_up": warm})
 
     def restore(self, blob: bytes) -> None:
         arrays, meta = unpack(blob, self.name, _VERSION)
         check_tags(meta, self.layout, self.name)
         if "settle" in arrays:  # (absent from a snapshot taken before settling existed: no episode running)
-            was_open, self._episode, self._settle_left = (a.astype(np.int64) for a in arrays["settle"])
-            self._was_open = was_open.astype(bool)
+            self._closed_run, self._episode, self._settle_left = (a.astype(np.int64) for a in arrays["settle"])
         for k, m in enumerate(self.models):
             for a in _T2Q_ARRAYS:
                 setattr(m, a, arrays[f"{k}.{a}"])
