@@ -4,11 +4,15 @@ re-open the asset-state alert within the settling time; a short false opening ea
 from __future__ import annotations
 
 import pytest
+from prometheus_client import CollectorRegistry
 
+from sentinelle.detect.detectors import BuildContext
+from sentinelle.detect.detectors.asset_t2q import AssetDetector
+from sentinelle.metrics import Metrics
 from sentinelle.records import AlertEvent
 from sentinelle.settings import DetectSettings, TagSettings
 
-from .detect_helpers import feed, noisy, stage
+from .detect_helpers import LEVELS, feed, noisy, stage
 
 TAGS = (
     TagSettings(name="a.x", asset="a", node_id="n1", min_spread=0.01),
@@ -34,7 +38,7 @@ def _events(segments: Segments, residuals: bool = False, **kw: object) -> list[A
         feed(st, TAGS, noisy(NOMINAL, 200, noise=0.05, seed=1), NOMINAL)
     rows: list[list[float]] = []
     for seed, (ticks, dx, *dy) in enumerate(segments, start=2):
-        rows += [[x + dx, y + sum(dy)] for x, y in noisy(NOMINAL, ticks, noise=0.05, seed=seed)]
+        rows += [[x + dx, y + sum(dy)] for x, y in noisy(NOMINAL, int(ticks), noise=0.05, seed=seed)]
     return feed(st, TAGS, rows, NOMINAL, start=LIVE_START)
 
 
@@ -90,7 +94,7 @@ def test_settling_settings_are_checked(bad: dict[str, int]) -> None:
 # A fault with a 25-tick dip, then normal for 80 ticks and the wander: with a re-arm time of 40 s the dip is
 # inside one alert, and the alert is sent cleared about 40 ticks after the fault.
 DIP_THEN_WANDER = [(20, 0.0), (60, 0.6), (25, 0.0), (40, 0.6), (80, 0.0), (30, 0.2), (60, 0.0)]
-REARM = {"rearm_min_s": 40.0}
+REARM_S = 40.0
 
 
 def _cleared(events: list[AlertEvent]) -> list[float]:
@@ -98,8 +102,8 @@ def _cleared(events: list[AlertEvent]) -> list[float]:
 
 
 def test_settling_from_the_condition_holds_a_fault_that_dips() -> None:
-    plain = _events(DIP_THEN_WANDER, **REARM)
-    held = _events(DIP_THEN_WANDER, asset_settle_steps=200, asset_settle_after_steps=30, **REARM)
+    plain = _events(DIP_THEN_WANDER, rearm_min_s=REARM_S)
+    held = _events(DIP_THEN_WANDER, asset_settle_steps=200, asset_settle_after_steps=30, rearm_min_s=REARM_S)
     assert len(_opened(plain)) == 2  # the fault (its dip continued by re-arm) and the wander
     assert len(_opened(held)) == 1
     # The fault's return after the dip was held: its alert is sent cleared before the fault's end (tick 145).
@@ -107,10 +111,29 @@ def test_settling_from_the_condition_holds_a_fault_that_dips() -> None:
 
 
 def test_settling_after_the_rearm_time_keeps_the_dipping_fault_and_holds_the_wander() -> None:
-    plain = _events(DIP_THEN_WANDER, **REARM)
+    plain = _events(DIP_THEN_WANDER, rearm_min_s=REARM_S)
     settled = _events(
-        DIP_THEN_WANDER, asset_settle_steps=200, asset_settle_after_steps=30, asset_settle_after_rearm=True, **REARM
+        DIP_THEN_WANDER,
+        asset_settle_steps=200,
+        asset_settle_after_steps=30,
+        asset_settle_after_rearm=True,
+        rearm_min_s=REARM_S,
     )
     assert len(_opened(settled)) == 1  # the wander is in the settling time
     assert _cleared(settled)[0] == _cleared(plain)[0]  # the fault's alert as without settling, dip and all
     assert [e.event for e in settled if e.kind == "asset_state"].count("updated") >= 1  # the return after the dip
+
+
+def test_a_snapshot_taken_in_the_settling_time_restores_it() -> None:
+    st, _ = stage(TAGS, asset_enabled=True, asset_warmup_steps=150, score_threshold=0.99, asset_settle_steps=100)
+    with st.replaying_history():
+        feed(st, TAGS, noisy(NOMINAL, 200, noise=0.05, seed=1), NOMINAL)
+    rows = [[x + dx, y] for dx, n in ((0.6, 80), (0.0, 30)) for x, y in noisy(NOMINAL, n, noise=0.05, seed=n)]
+    feed(st, TAGS, rows, NOMINAL, start=LIVE_START)
+    g = next(iter(st._groups.values()))
+    det = next(d for d in g.detectors if d.name == "asset_state")
+    assert isinstance(det, AssetDetector) and 0 < int(det._settle_left[0]) < 100  # in its settling time now
+    clone = AssetDetector(BuildContext(g.layout, st.settings, LEVELS, Metrics(CollectorRegistry())))
+    clone.restore(det.state())
+    for name in ("_closed_run", "_episode", "_settle_left"):
+        assert getattr(clone, name).tolist() == getattr(det, name).tolist(), name
