@@ -104,7 +104,7 @@ def main() -> None:
         for task, q0, scales, targets, stat, season in cached:
             q = q0
             if kind != "none":
-                q = blend(q, stat[kind], np.full(stat[kind].shape, ew), MEDIAN)
+                q = blend(q, stat[kind], np.where(np.isfinite(stat[kind]), ew, 0.0), MEDIAN)
             f, w = season[a]
             q = blend(q, f, lw * w, MEDIAN)
             for h in task.evals:

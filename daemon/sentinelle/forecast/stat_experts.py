@@ -19,7 +19,8 @@ The experts (``kind``):
   context's least-squares slope, ``b/2 · (k − 1 + 1/α)`` at step k;
 * ``ar``: a direct linear forecaster: the next H values minus the last one, regressed on
   the last ``ar_lags`` values minus the last one (ridge, one fit per window on its own
-  context) — it sees oscillations (control loops) that smoothing does not.
+  context, gaps interpolated first) — it sees oscillations (control loops) that smoothing
+  does not.
 
 The first three run on the deseasonalised context when its autocorrelation has a peak
 above :data:`SEASON_MIN_ACF` at a lag in 2..``max_season_steps`` (classical additive
@@ -43,7 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..records import FloatArray
 
-__all__ = ["ALPHAS", "SEASON_MIN_ACF", "StatExpert", "deseasonalise", "stat_expert"]
+__all__ = ["ALPHAS", "SEASON_MIN_ACF", "StatExpert", "deseasonalise", "fill_gaps", "stat_expert"]
 
 ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 """Smoothing constants the in-context one-step errors choose from."""
@@ -208,6 +209,26 @@ def _direct_ar(x: FloatArray, horizon: int, lags: int, ridge: float) -> FloatArr
     return np.asarray(np.where(good[:, None], forecast, np.nan), dtype=np.float64)
 
 
+def fill_gaps(x: FloatArray) -> FloatArray:
+    """Interior gaps linearly interpolated, trailing ones held at the last value; leading ones stay NaN.
+
+    >>> fill_gaps(np.array([[np.nan, 1.0, np.nan, 3.0, np.nan]])).tolist()
+    [[nan, 1.0, 2.0, 3.0, 3.0]]
+    """
+    ok = np.isfinite(x)
+    n = x.shape[1]
+    t = np.arange(n)
+    prev = np.maximum.accumulate(np.where(ok, t, -1), axis=1)
+    nxt = np.minimum.accumulate(np.where(ok, t, n)[:, ::-1], axis=1)[:, ::-1]
+    rows = np.arange(x.shape[0])[:, None]
+    has_prev, has_next = prev >= 0, nxt < n
+    left = x[rows, np.maximum(prev, 0)]
+    right = x[rows, np.minimum(nxt, n - 1)]
+    frac = np.where(has_next & has_prev, (t - prev) / np.maximum(nxt - prev, 1), 0.0)
+    filled = np.where(has_next & has_prev, left + frac * (right - left), left)
+    return np.asarray(np.where(ok, x, np.where(has_prev, filled, np.nan)), dtype=np.float64)
+
+
 def stat_expert(contexts: FloatArray, horizon: int, settings: StatExpert) -> FloatArray:
     """Windows (B, L), NaN for gaps → the expert's forecast (B, horizon); NaN for rows it cannot answer.
 
@@ -222,7 +243,7 @@ def stat_expert(contexts: FloatArray, horizon: int, settings: StatExpert) -> Flo
     if settings.kind == "ar":
         if x.shape[1] < settings.ar_lags + horizon + 1 or settings.ar_lags < 2:
             return out
-        return _direct_ar(x, horizon, settings.ar_lags, settings.ar_ridge)
+        return _direct_ar(fill_gaps(x), horizon, settings.ar_lags, settings.ar_ridge)
     plain, season = deseasonalise(x, horizon, settings.max_season_steps)
     forecast, alpha = _smoothing(plain, horizon, trend=settings.kind == "damped")
     if settings.kind == "theta":
