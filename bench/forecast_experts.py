@@ -129,7 +129,8 @@ def main() -> None:
         return float(r["gm"])  # type: ignore[arg-type]
 
     def is_today_ls(r: dict[str, object]) -> bool:
-        return r["level_steps"] == SHIPPED_LONG_SEASON.level_steps and r["long_season_weight"] == SHIPPED_LONG_SEASON.weight
+        ls = SHIPPED_LONG_SEASON
+        return r["level_steps"] == ls.level_steps and r["long_season_weight"] == ls.weight
 
     today = next(r for r in rows if r["expert"] == "none" and is_today_ls(r))
     top = best(rows)

@@ -58,8 +58,8 @@ from transformers.utils import logging as hf_logging
 from ..errors import ModelError
 from ..records import FloatArray
 from .long_season import LongSeason, blend, long_season_expert
-from .stat_experts import StatExpert, stat_expert
 from .model import SentinelleTSConfig, SentinelleTSModel
+from .stat_experts import StatExpert, stat_expert
 from .tokenizer import TSTokenizer
 
 if TYPE_CHECKING:

@@ -88,7 +88,8 @@ def _acf(x: FloatArray, max_lag: int) -> FloatArray:
 
 
 def season_of(x: FloatArray, max_season_steps: int) -> np.ndarray:
-    """Each row's season: the highest local autocorrelation peak in 2..max above :data:`SEASON_MIN_ACF`, else 1."""
+    """Each row's season: the highest local autocorrelation peak in 2..max above :data:`SEASON_MIN_ACF`, else 1
+    (on a clean cycle its multiples peak as high; any of them deseasonalises it)."""
     top = min(max_season_steps, x.shape[1] // 3)
     if top < 2:
         return np.ones(x.shape[0], dtype=np.intp)
