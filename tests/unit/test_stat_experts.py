@@ -42,7 +42,7 @@ def test_a_weekly_cycle_is_taken_out_before_smoothing_and_put_back() -> None:
     pattern = np.array([5.0, 6.0, 6.5, 6.0, 5.5, 2.0, 1.5])
     x = np.tile(pattern, 60)[None, :]  # 420 steps, ends on the pattern's last day
     assert season_of(x, 64)[0] % 7 == 0  # the highest autocorrelation peak: 7 or a multiple (all equal here)
-    plain, season = deseasonalise(x, 14, 64)
+    plain, _ = deseasonalise(x, 14, 64)
     assert np.ptp(plain[0, 20:]) < 1e-9  # nothing left but the level
     for kind in ("ses", "damped", "theta"):
         f = stat_expert(x, 14, StatExpert(kind=kind, weight=ON))[0]
