@@ -92,10 +92,12 @@ def test_weight_zero_is_off() -> None:
 def test_the_forecaster_moves_every_quantile_by_the_experts_share_of_its_distance() -> None:
     t = np.arange(512.0)
     x = np.stack([20.0 + 0.02 * t + np.sin(2 * np.pi * t / 12), np.full(512, 3.0)])
-    kw = {"device": "cpu", "long_season": LongSeason(weight=0.0), "smoothing_share": ()}
-    off = ModelForecaster(SHIPPED_CHECKPOINT, LEVELS, 16, **kw).forecast(x)
+    no_ls = LongSeason(weight=0.0)
+    off = ModelForecaster(SHIPPED_CHECKPOINT, LEVELS, 16, device="cpu", long_season=no_ls).forecast(x)
     expert = StatExpert(kind="damped", weight=0.3)
-    on = ModelForecaster(SHIPPED_CHECKPOINT, LEVELS, 16, stat_expert=expert, **kw).forecast(x)
+    on = ModelForecaster(SHIPPED_CHECKPOINT, LEVELS, 16, device="cpu", long_season=no_ls, stat_expert=expert).forecast(
+        x
+    )
     e = stat_expert(x, 64, StatExpert(kind="damped", weight=ON))[:, :16]
     np.testing.assert_allclose(on[:, 1], off[:, 1] + 0.3 * (e - off[:, 1]), rtol=1e-6, atol=1e-6)
     np.testing.assert_allclose(on[:, 2] - on[:, 0], off[:, 2] - off[:, 0], rtol=1e-6, atol=1e-6)  # spread kept

@@ -44,7 +44,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from ..records import FloatArray
 
-__all__ = ["ALPHAS", "SEASON_MIN_ACF", "StatExpert", "deseasonalise", "fill_gaps", "stat_expert"]
+__all__ = ["ALPHAS", "SEASON_MIN_ACF", "Kind", "StatExpert", "deseasonalise", "fill_gaps", "stat_expert"]
 
 ALPHAS = (0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0)
 """Smoothing constants the in-context one-step errors choose from."""
@@ -188,7 +188,7 @@ def _direct_ar(x: FloatArray, horizon: int, lags: int, ridge: float) -> FloatArr
     pairs = sliding_window_view(x, lags + horizon, axis=1)  # (B, n, lags + H)
     anchor = pairs[:, :, lags - 1 : lags]
     feats, targets = pairs[:, :, :lags] - anchor, pairs[:, :, lags:] - anchor
-    ok = np.isfinite(feats).all(2) & np.isfinite(targets).all(2)
+    ok: np.ndarray = np.asarray(np.isfinite(feats).all(2) & np.isfinite(targets).all(2))
     feats = np.where(ok[:, :, None], feats, 0.0)
     targets = np.where(ok[:, :, None], targets, 0.0)
     design = np.concatenate([feats[:, :, :-1], ok[:, :, None].astype(np.float64)], axis=2)  # the anchor's own 0 dropped
