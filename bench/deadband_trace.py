@@ -5,7 +5,8 @@ which tick and what moved it (the forecast, the learned location or spread), the
 surprise ``r``, score and learned residual scale of every tag are needed, in every configuration, on the
 same ticks.  This runs the experiment unchanged (its ``main``, the same arguments after ``--``) with a hook
 on its detect stages and writes those rows for live hours ``--from-h`` .. ``--to-h`` (hours after the first
-live tick) to ``--trace`` as JSON, one list per configuration run, in the order the experiment runs them.
+live tick) to ``--trace`` as JSON (``residual``; ``relation``: each relation check's z, spread, fit), one list per
+configuration run, in the order the experiment runs them.
 
     nice -n 10 .venv/bin/python bench/deadband_trace.py --from-h 13.5 --to-h 13.9 --trace t.json -- \
         --seed 1500 --forecaster model --refresh 8 --only a:,c: --work /tmp/w1500
@@ -23,6 +24,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import deadband_experiment as dx
+from sentinelle.detect.detectors.base import Findings, Tick
+from sentinelle.detect.detectors.relations import RelationDetector
 from sentinelle.records import AlertEvent, ForecastBatch
 
 
@@ -61,11 +64,33 @@ def main() -> None:
             runs.setdefault(id(self), []).append(row)
         return events
 
+    relations: dict[int, list[dict[str, Any]]] = {}
+    observe = RelationDetector.observe
+
+    def observe_relations(self: RelationDetector, tick: Tick) -> Findings:
+        found = observe(self, tick)
+        if lo <= tick.ts <= hi:
+            row: dict[str, Any] = {"h": round((tick.ts - live0) / 3600.0, 4)}
+            for rel in self.relations:
+                c = rel.check
+                row[self.layout.tags[rel.target].split(".", 1)[1]] = {
+                    "z": _f(c.z),
+                    "threshold": c.z_threshold,
+                    "spread": _f(c.spread),
+                    "expected": _f(c.expected),
+                    "target": _f(float(tick.clean[rel.target])),
+                    "weights": [round(float(w), 5) for w in c.weights],
+                }
+            relations.setdefault(id(self), []).append(row)
+        return found
+
     dx._Tee.process = process  # type: ignore[method-assign]
+    RelationDetector.observe = observe_relations  # type: ignore[method-assign]
     sys.argv = [sys.argv[0], *rest]
     dx.main()
     args.trace.parent.mkdir(parents=True, exist_ok=True)
-    args.trace.write_text(json.dumps(list(runs.values()), indent=0) + "\n", encoding="utf-8")
+    out = {"residual": list(runs.values()), "relation": list(relations.values())}
+    args.trace.write_text(json.dumps(out, indent=0) + "\n", encoding="utf-8")
 
 
 def _f(x: float) -> float | None:
