@@ -312,6 +312,7 @@ def run_evaluation(
                     asset_path,
                     mask_recent_steps=config.asset_mask_recent_steps,
                     every_steps=config.asset_estimate_every_steps,
+                    context_stride_steps=config.asset_context_stride_steps,
                 )
                 if config.asset_model
                 else None
