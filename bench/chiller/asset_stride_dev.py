@@ -12,11 +12,12 @@ docs/results/chiller-detection/asset-stride/RULE.md (fd880bd), repeated here:
 plan ``chiller_plan(3, 3, 3600, first_seed=2180)`` (seeds 2180..2203, the unseen report's shape, none
 used before); the row fixed: Holt's residuals and horizon residual + the estimate's residual opening on
 16 of 24 ticks (the blind row as it stands), residuals alone; candidates in this order: (S 1, M 128)
-today, (S 4, M 128), (S 8, M 128) ((S 8, M 64) dropped before any run, for CPU: RULE.md).  Rule: among the candidates with no false alarm in the
-scored normal time, the most faults detected, then the most kinds, then the smallest median slow-fault
-delay; if none is clean, the fewest false alarms first; ties to the earlier candidate.  The chosen one
-alone is then run once on the unseen seeds (asset_stride_report.py) beside Holt's, the univariate
-model's and today's blind row.  No default changes (the asset model and its mask are off by default).
+today, (S 4, M 128), (S 8, M 128) ((S 8, M 64) dropped before any run, for CPU: RULE.md).  Rule: among
+the candidates with no false alarm in the scored normal time, the most faults detected, then the most
+kinds, then the smallest median slow-fault delay; if none is clean, the fewest false alarms first; ties
+to the earlier candidate.  The chosen one alone is then run once on the unseen seeds
+(asset_stride_report.py) beside Holt's, the univariate model's and today's blind row.  No default
+changes (the asset model and its mask are off by default).
 
     python bench/chiller/asset_stride_dev.py --checkpoint PATH [--cache-root DIR]
 
