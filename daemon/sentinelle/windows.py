@@ -109,6 +109,9 @@ class TagGroup:
         self.coarse: FloatArray | None = np.full((n, context_steps), np.nan) if coarse_stride_steps > 1 else None
         """Means of ``coarse_stride`` slots, a ring as ``ring`` (module docstring); None with stride 1."""
         self.coarse_pos = 0
+        self._closed_since_jump = 0
+        """Slots closed since the last jump past the window: older columns of ``ring`` are not the slots
+        before them, so a coarse slot takes only these."""
         self._coarse_ctx: FloatArray | None = None
         self._order_coarse()
         self.last_ts: FloatArray = np.full(n, -np.inf)
@@ -162,6 +165,7 @@ class TagGroup:
                 for _ in range(min(last // s - (first - 1) // s, self.context_steps)):
                     self._push_coarse(np.full(len(self.tags), np.nan))
                 self._order_coarse()
+                self._closed_since_jump = 0
             self.next_slot += skipped
             self._commit_until((self.next_slot - 1) * self.period_s)
             self.changed[:] = False
@@ -218,8 +222,10 @@ class TagGroup:
         self.changed[:] = False
         self.ring[:, self.pos] = col
         self.pos = (self.pos + 1) % self.context_steps
+        self._closed_since_jump += 1
         if self.coarse is not None and k % self.coarse_stride == 0:
-            newest = np.take(self.ring, range(self.pos - self.coarse_stride, self.pos), axis=1, mode="wrap")
+            take = min(self.coarse_stride, self._closed_since_jump)
+            newest = np.take(self.ring, range(self.pos - take, self.pos), axis=1, mode="wrap")
             seen = np.isfinite(newest)
             count = seen.sum(axis=1)
             total = np.where(seen, newest, 0.0).sum(axis=1)

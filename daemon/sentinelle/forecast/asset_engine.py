@@ -242,7 +242,8 @@ class AssetForecaster:
         past = self._past(window)
         values = window.values
         if self.mask_recent_steps:
-            few = np.isfinite(past).sum(axis=1) < MIN_SEEN_SLOTS  # no scale: left out (module docstring)
+            seen = np.isfinite(past[:, -self.config.context_length :]).sum(axis=1)  # what the model reads
+            few = seen < MIN_SEEN_SLOTS  # no scale: left out (module docstring)
             if few.any():
                 past[few] = np.nan
                 values = np.where(few, np.nan, values)
