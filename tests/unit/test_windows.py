@@ -221,7 +221,8 @@ def test_a_jump_past_the_window_leaves_gap_coarse_slots_and_state_keeps_the_coar
     np.testing.assert_array_equal(again.groups[0]._coarse_ctx, before)
     other = _coarse_setup(stride=4, context=8)
     other.restore(arrays, meta)  # another stride: the coarse contexts start empty
-    assert np.isnan(other.groups[0]._coarse_ctx).all()
+    emptied = other.groups[0]._coarse_ctx
+    assert emptied is not None and np.isnan(emptied).all()
     out = w.ingest([Sample("a", 200.0, 1.0)])  # 91 slots later: every coarse slot since is a gap
     assert out[-1].coarse_contexts is not None and np.isnan(out[-1].coarse_contexts).all()
     with pytest.raises(ValueError, match="coarse_stride_steps"):

@@ -219,6 +219,9 @@ class Config:
     (``forecast.asset_estimate_every_steps``)."""
     asset_context_stride_steps: int = 1
     """The masked estimate's coarse reference: means of this many slots (``forecast.asset_context_stride_steps``)."""
+    refresh_every_steps: int = 1
+    """The forecaster's forecasts made on one slot in this many (``forecast.refresh_every_steps``; a model row's
+    cost divided by it)."""
 
     def detect_settings(self) -> DetectSettings:
         """The daemon's detect defaults with this configuration's switches (and the asset rules with rules)."""

@@ -265,8 +265,8 @@ class SharedForecasters:
         self._key = key
         for name, made in self._made.items():
             made._cache = self._load(name)
-        for key, est in self._estimators.items():
-            est.cache = self._load(_estimator_name(*key))
+        for spec, est in self._estimators.items():
+            est.cache = self._load(_estimator_name(*spec))
 
     def __getitem__(self, name: str) -> CachedForecaster:
         if name not in self._made:
@@ -319,8 +319,8 @@ class SharedForecasters:
             return
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         caches = {name: f._cache for name, f in self._made.items() if name not in ("holt", "naive")}
-        for key, est in self._estimators.items():
-            caches[_estimator_name(*key)] = est.cache
+        for spec, est in self._estimators.items():
+            caches[_estimator_name(*spec)] = est.cache
         for name, cache in caches.items():
             path = self._path(name)
             assert path is not None
