@@ -37,6 +37,10 @@ from sentinelle.windows import Windows
 SLOW = ("sensor_drift", "fouling", "pump_degradation")
 
 
+def _no_model(window: Any) -> np.ndarray:
+    raise RuntimeError(f"no cached estimate for the window at {window.ts}: not the development run's windows")
+
+
 def residuals(rec: Any, estimator: Any, stride: int) -> tuple[np.ndarray, np.ndarray]:
     """Per slot and tag: actual − median estimate, and the band's spread (NaN where no estimate)."""
     settings = WindowSettings(context_steps=512, allowed_lateness_s=0.0)
@@ -71,6 +75,7 @@ def main() -> None:
         warm = int(WARMUP_S / rec.period_s)
         for stride, mask in CANDIDATES:
             est = sf.estimator(args.checkpoint, mask_recent_steps=mask, every_steps=EVERY, context_stride_steps=stride)
+            est.inner = _no_model  # read back only: a window the development run did not see is an error
             r, spread = residuals(rec, est, stride)
             row: dict[str, Any] = {"run": run.name, "seed": run.seed, "stride": stride, "mask": mask}
             if truth:

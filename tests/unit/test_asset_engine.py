@@ -314,3 +314,13 @@ def test_a_masked_tag_with_few_values_is_left_out_of_its_assets_estimate(checkpo
     enough = x.copy()
     enough[0, :-57] = np.nan  # 40 seen
     assert np.isfinite(f.estimate_window(_window(enough))).all()
+
+
+def test_a_coarse_stride_needs_a_mask_in_the_settings_too() -> None:
+    from pydantic import ValidationError
+
+    from sentinelle.settings import ForecastSettings
+
+    assert ForecastSettings(asset_mask_recent_steps=128, asset_context_stride_steps=4).asset_context_stride_steps == 4
+    with pytest.raises(ValidationError, match="asset_mask_recent_steps > 0"):
+        ForecastSettings(asset_context_stride_steps=4)

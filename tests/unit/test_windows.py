@@ -201,7 +201,8 @@ def test_coarse_contexts_hold_means_of_stride_slots_closed_on_multiples_of_the_s
     c = by_ts[112.0].coarse_contexts
     assert c is not None and c.shape == (2, 8) and by_ts[112.0].coarse_stride_steps == 4
     assert not c.flags.writeable
-    np.testing.assert_allclose(c[0, -3:], [np.mean([101, 102, 103, 104]), np.mean([105, 106, 107, 108]), np.mean([109, 111, 112])])
+    want = [np.mean([101, 102, 103, 104]), np.mean([105, 106, 107, 108]), np.mean([109, 111, 112])]
+    np.testing.assert_allclose(c[0, -3:], want)
     assert c[1, -3] == 10.0 * np.mean([101, 102, 103, 104]) and np.isnan(c[1, -2])  # b's 105..108: a gap
     assert np.isnan(c[:, :-3]).all()
     assert by_ts[111.0].coarse_contexts is by_ts[109.0].coarse_contexts  # nothing closed between 108 and 112
