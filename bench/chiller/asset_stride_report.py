@@ -8,13 +8,20 @@ against the pre-registered candidates).  Nothing is chosen here.  Today's blind 
 asset-cusum report's "no CUSUM" row (same checkpoint, settings and seeds) unless it is the choice.
 
     python bench/chiller/asset_stride_report.py --out DIR --checkpoint PATH --stride S --mask M [--cache-dir DIR]
+        [--delay D]
+
+``--delay`` D > 0 (part 2, RULE-learn-delay.md): the row as part 1 chose it (S 4, M 128) with the estimate
+scale learning D ticks late (``detect.asset_estimate_learn_delay_steps``; asset_stride_delay_dev.json's
+choice), in place of the plain one.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from pathlib import Path
 
+from asset_stride_delay_dev import DELAYS, MASK, STRIDE, delay_row
 from asset_stride_dev import CANDIDATES, label, stride_row
 
 from sentinelle.cli.evaluate import _evaluation_meta
@@ -31,8 +38,14 @@ def main() -> None:
     ap.add_argument("--stride", type=int, required=True, help="the chosen forecast.asset_context_stride_steps")
     ap.add_argument("--mask", type=int, required=True, help="the chosen mask, in coarse slots")
     ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--delay", type=int, default=0, help="part 2's chosen detect.asset_estimate_learn_delay_steps")
     args = ap.parse_args()
     assert (args.stride, args.mask) in CANDIDATES, f"not a pre-registered candidate: {(args.stride, args.mask)}"
+    assert args.delay in DELAYS and (not args.delay or (args.stride, args.mask) == (STRIDE, MASK)), "not part 2's"
+    chosen = stride_row(prefix_label := label(args.stride, args.mask), args.stride, args.mask)
+    if args.delay:
+        chosen = delay_row(args.delay)
+        prefix_label = chosen.label
     prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     configs = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
@@ -43,10 +56,10 @@ def main() -> None:
             rules=False,
             refresh_every_steps=MODEL_REFRESH_STEPS,
         ),
-        stride_row(prefix + label(args.stride, args.mask), args.stride, args.mask),
+        dataclasses.replace(chosen, label=prefix + prefix_label),
     ]
     command = "python bench/chiller/asset_stride_report.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and v != 0
     )
     run_evaluation(
         args.out,
