@@ -1,7 +1,9 @@
 """Forecast accuracy on held-out data: our model vs seasonal naive, AutoETS, SES and Holt.
 
 ``sentinelle`` is the model as the daemon ships it; ``sentinelle_before`` the same checkpoint
-without the inference settings chosen on ``forecast_validation.py``'s validation mirror.
+without the inference settings chosen on ``forecast_validation.py``'s validation mirror;
+``sentinelle_val_best`` the model with ``forecast_experts.py``'s lowest validation row (a
+statistical expert and a long-season level window), scored for the record only.
 
 Tasks (nothing here was seen in pretraining — ``sentinelle.evaluation.heldout``):
 
@@ -52,6 +54,7 @@ from sentinelle.records import FloatArray
 ROOT = Path(__file__).resolve().parents[1]
 LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 CONTEXT = 512
+ROW_KEYS = ("expert", "expert_weight", "level_steps", "long_season_weight", "gm", "coverage_gap")
 STUDY_FIGURES = {
     "exponential smoothing (study)": {"mae": 2.907e5, "max_error": 1.097e6},
     "Claude (study)": {"mae": 2.919e5},
@@ -114,15 +117,21 @@ def _pad(contexts: list[FloatArray]) -> FloatArray:
 Forecast = Callable[[Task], FloatArray]
 
 
-def ours(path: Path | None, device: str, before: bool = False) -> Forecast:
+def ours(path: Path | None, device: str, before: bool = False, row: dict[str, Any] | None = None) -> Forecast:
     """The model as the daemon runs it; ``before``: without the inference settings chosen on the validation
-    mirror (``forecast_validation.py``: the long-season expert and the smoothing share), as shipped until then."""
+    mirror (``forecast_validation.py``: the long-season expert and the smoothing share), as shipped until then;
+    ``row``: with a row of ``forecast_experts.py``'s grid (statistical expert, long-season level and weight)."""
     from sentinelle.forecast import SHIPPED_CHECKPOINT
     from sentinelle.forecast.engine import ModelForecaster
     from sentinelle.forecast.long_season import LongSeason
+    from sentinelle.forecast.stat_experts import StatExpert
 
     cache: dict[int, Any] = {}
     extra: dict[str, Any] = {"long_season": LongSeason(weight=0.0), "smoothing_share": ()} if before else {}
+    if row is not None:
+        extra["long_season"] = LongSeason(weight=row["long_season_weight"], level_steps=row["level_steps"])
+        if row["expert"] != "none":
+            extra["stat_expert"] = StatExpert(kind=row["expert"], weight=row["expert_weight"])
 
     def run(task: Task) -> FloatArray:
         if task.horizon not in cache:
@@ -260,10 +269,18 @@ def main() -> None:
     ap.add_argument("--skip", nargs="*", default=[], help="forecasters to skip")
     ap.add_argument("--asset-model", type=Path, default=None, help="an asset-model checkpoint to score too")
     ap.add_argument("--chiller-seeds", type=int, default=3)
+    ap.add_argument(
+        "--experts",
+        type=Path,
+        default=ROOT / "bench" / "results" / "forecast_experts.json",
+        help="forecast_experts.py's result: its lowest validation row is scored as sentinelle_val_best",
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_accuracy.json")
     args = ap.parse_args()
 
     t0 = time.time()
+    # forecast_experts.py's lowest validation row, scored for the record whatever its rule decided (RULE.md there).
+    val_best = json.loads(args.experts.read_text())["best"] if args.experts and args.experts.exists() else None
     elec, window = electricity_tasks(args.data)
     assets = [skab_asset_task(args.data), chiller_asset_task(args.chiller_seeds)]
     tasks = [elec, window, *(flat_task(a) for a in assets)]
@@ -271,6 +288,9 @@ def main() -> None:
         "sentinelle": lambda: ours(args.model, args.device),
         "sentinelle_before": lambda: ours(args.model, args.device, before=True),
         "smoothing_alone": lambda: smoothing_alone(args.model),
+        **(
+            {"sentinelle_val_best": lambda: ours(args.model, args.device, row=val_best)} if val_best is not None else {}
+        ),
         "seasonal_naive": lambda: seasonal_naive,
         "autoets": lambda: _ets("ZZZ", lambda t: t.season),
         "ses": lambda: _ets("ANN", lambda t: 1),
@@ -340,6 +360,7 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": machine_info(args.device),
         "model": str(args.model or "shipped checkpoint"),
+        "val_best_row": None if val_best is None else {k: val_best[k] for k in ROW_KEYS},
         "asset_model": None if args.asset_model is None else str(args.asset_model),
         "levels": LEVELS,
         "tasks": {t.name: {"windows": len(t.contexts), "season": t.season, "horizon": t.horizon} for t in tasks},

@@ -29,6 +29,7 @@ Prints a table and writes ``bench/results/forecast_speed.json`` with the machine
     python bench/forecast_speed.py --tags 100 1000 --device cpu --model path/to/checkpoint
     python bench/forecast_speed.py --forecasters model --scans recursion chunked --threads 1 2
     python bench/forecast_speed.py --forecasters model asset --tags 1000 --threads 2
+    python bench/forecast_speed.py --forecasters model --stat-experts damped:0.3 ar:0.2 --alternate 3 --no-tick
 
 **Before and after, and ratios that survive a shared machine.** ``--baseline-src DIR`` also times the
 model and the asset model of the package in ``DIR`` (``git archive`` of an earlier commit's
@@ -190,8 +191,9 @@ def tick_cost(f: Forecaster, n: int = 1000, ticks: int = 20) -> dict[str, float]
 FORECASTERS = ("model", "asset", "holt", "naive")
 
 
-def build(name: str, args: argparse.Namespace, package: str = "sentinelle") -> Forecaster:
-    """A univariate forecaster of ``package`` (this code, or the baseline of ``--baseline-src``)."""
+def build(name: str, args: argparse.Namespace, package: str = "sentinelle", expert: str | None = None) -> Forecaster:
+    """A univariate forecaster of ``package`` (this code, or the baseline of ``--baseline-src``); ``expert``
+    (``KIND:WEIGHT``): the model with that statistical expert mixed in (``forecast.model_stat_expert[_weight]``)."""
     if name == "holt":
         return HoltForecaster(LEVELS, args.horizon)
     if name == "naive":
@@ -199,7 +201,15 @@ def build(name: str, args: argparse.Namespace, package: str = "sentinelle") -> F
     forecast = importlib.import_module(f"{package}.forecast")
     engine = importlib.import_module(f"{package}.forecast.engine")
     path = args.model or forecast.SHIPPED_CHECKPOINT
-    f: Forecaster = engine.ModelForecaster(path, LEVELS, args.horizon, device=args.device, max_batch=args.max_batch)
+    extra: dict[str, Any] = {}
+    if expert is not None:
+        from sentinelle.forecast.stat_experts import StatExpert
+
+        kind, weight = expert.split(":")
+        extra["stat_expert"] = StatExpert(kind=kind, weight=float(weight))  # type: ignore[arg-type]
+    f: Forecaster = engine.ModelForecaster(
+        path, LEVELS, args.horizon, device=args.device, max_batch=args.max_batch, **extra
+    )
     return f
 
 
@@ -288,6 +298,13 @@ def main() -> None:
         nargs="+",
         help="the asset model's most rows per CPU forward pass (0: one pass a chunk), one asset forecaster each",
     )
+    ap.add_argument(
+        "--stat-experts",
+        nargs="+",
+        default=[],
+        metavar="KIND:WEIGHT",
+        help="also time the model with each statistical expert mixed in (e.g. damped:0.3), named model+KIND",
+    )
     ap.add_argument("--baseline-label", help="what the baseline is (a commit), for the JSON; default: the folder")
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "forecast_speed.json")
     args = ap.parse_args()
@@ -316,6 +333,9 @@ def main() -> None:
             f = univariate[name + suffix] = build(name, args, package)
             device = str(getattr(f, "device", device))
             calls[name + suffix] = (univariate_call(f), getattr(f, "model", None), args.max_batch)
+            for spec in args.stat_experts if name == "model" and not suffix else []:
+                g = univariate[f"model+{spec.split(':')[0]}"] = build(name, args, package, spec)
+                calls[f"model+{spec.split(':')[0]}"] = (univariate_call(g), getattr(g, "model", None), args.max_batch)
 
     results: list[dict[str, Any]] = []
     for n in args.tags:
@@ -362,6 +382,7 @@ def main() -> None:
         "tags_per_asset": args.tags_per_asset,
         "alternate_passes": args.alternate,
         "asset_rows_per_pass": args.asset_rows_per_pass,
+        "stat_experts": args.stat_experts,
         "baseline": args.baseline_label or (None if args.baseline_src is None else str(args.baseline_src)),
     }
     load = {"start_1min": load_start, "end_1min": load_1min(), "cores": os.cpu_count()}

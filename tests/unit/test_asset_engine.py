@@ -96,7 +96,7 @@ def test_a_window_batch_is_estimated_per_asset_and_a_lone_tag_gets_none(checkpoi
     assert est.shape == (4, 3)
     assert np.isfinite(est[:3]).all() and np.isnan(est[3]).all()
     direct = f.forecast(x[None, :, :-1], 1, x[None, :, -1]).estimate[0]
-    np.testing.assert_allclose(est[:3], direct, rtol=1e-9)
+    np.testing.assert_allclose(est[:3], direct, rtol=1e-6)  # a pass of other rows: float32 rounds by batch shape
     # A row's own value now is not an input of its own estimate.
     moved = dataclasses.replace(window, values=window.values + np.array([5.0, 0.0, 0.0, 0.0]))
     np.testing.assert_allclose(f.estimate_window(moved)[0], est[0], rtol=1e-9)

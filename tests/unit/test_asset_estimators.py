@@ -65,8 +65,9 @@ def test_each_asset_is_estimated_by_its_own_model(base: Path, tmp_path: Path) ->
     p_rows, q_rows = [0, 2, 4], [1, 3, 5]
     alone = AssetForecaster(base, LEVELS, adapter=tmp_path / "adapters" / "p").estimate_window(rows_of(w, p_rows))
     plain = AssetForecaster(base, LEVELS).estimate_window(w)
-    np.testing.assert_array_equal(got[p_rows], alone)
-    np.testing.assert_array_equal(got[q_rows], plain[q_rows])
+    # Same model, same rows, passes of other sizes: float32 kernels may round by batch shape (AVX-512 did).
+    np.testing.assert_allclose(got[p_rows], alone, rtol=1e-6)
+    np.testing.assert_allclose(got[q_rows], plain[q_rows], rtol=1e-6)
     assert np.isfinite(got).all() and not np.allclose(got[p_rows], got[q_rows])  # same data, other model
 
 

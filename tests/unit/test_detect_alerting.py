@@ -200,3 +200,36 @@ def test_a_re_activated_asset_alert_quotes_the_tag_it_is_filed_under() -> None:
     again = seen[-1]
     assert (again.actual, again.unit) == (1.0, "g")
     assert again.message.startswith("p: p.vib") and "L/min" not in again.message
+
+
+def test_a_tag_alert_lists_its_own_tag_first_then_its_asset_by_score() -> None:
+    """A limit alert on a tag whose residual is quiet (its forecaster followed it to the limit) still names that
+    tag first; the asset's other tags follow by anomaly score, the other asset's never appear."""
+    tags = ("c.t", "c.p", "c.f", "d.q")
+    layout = dataclasses.replace(
+        LAYOUT,
+        tags=tags,
+        assets=("c", "c", "c", "d"),
+        units=("°C", "%", "m3/h", "bar"),
+        asset_names=("c", "d"),
+        asset_index=np.array([0, 0, 0, 1], dtype=np.intp),
+        asset_rows={"c": [0, 1, 2], "d": [3]},
+        subjects=("c", "d"),
+        row_of={t: i for i, t in enumerate(tags)},
+        max_contributors=3,
+    )
+    v = np.array([5.3, 50.0, 100.0, 1.0])
+    surprise = np.array([0.02, 0.05, 0.03, 0.9])
+    metrics = Metrics(CollectorRegistry())
+    book = AlertBook(metrics, DetectSettings())
+    tick = dataclasses.replace(
+        _tick(0.0, [1.0, 1.0], AlertCycle(LAYOUT, [], lambda: book, metrics)),
+        layout=layout,
+        values=v,
+        rows=RowNumbers(
+            expected=np.repeat(v[:, None], 3, axis=1), z=surprise * 10, score=surprise, mid=1, surprise=surprise
+        ),
+    )
+    assert [c.tag for c in tick.contributors(0)] == ["c.t", "c.p", "c.f"]
+    assert [c.tag for c in tick.contributors(1)] == ["c.p", "c.f", "c.t"]
+    assert [c.tag for c in tick.contributors(3)] == ["d.q"]

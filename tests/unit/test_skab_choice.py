@@ -1,6 +1,6 @@
 """The SKAB evaluation's headline settings are the ones its last tuning stage recorded as chosen.
 
-``bench/skab/tune_changepoints.py`` chose on the 23 tuning files and wrote ``tuning_changepoints.json`` before
+``bench/skab/tune_settle_rearm.py`` chose on the 23 tuning files and wrote ``settle/tuning_settle_rearm.json`` before
 the held-out split was scored; ``evaluation.skab.ASSET_ON`` must carry that choice (and ``PREVIOUS_HEADLINE``
 the base it was compared with), or the report's "chosen on the tuning files" would describe settings nobody ran.
 """
@@ -17,7 +17,7 @@ RESULTS = Path(__file__).resolve().parents[2] / "docs" / "results" / "skab"
 
 
 def _tuning() -> dict[str, object]:
-    data = json.loads(RESULTS.joinpath("tuning_changepoints.json").read_text(encoding="utf-8"))
+    data = json.loads(RESULTS.joinpath("settle", "tuning_settle_rearm.json").read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
 

@@ -207,7 +207,8 @@ def _estimator_name(mask_recent_steps: int, every_steps: int, context_stride_ste
 
 def cache_stem(name: str) -> str:
     """The cache file's name for forecaster ``name``: the model's names its inference-time mixing too
-    (``forecast.model_long_season_weight``, ``model_smoothing_share``), so answers cached under another
+    (``forecast.model_long_season_weight`` and ``_level_steps`` when not 14, ``model_smoothing_share``, the
+    statistical expert when on), so answers cached under another
     mixing (``<run>-model.pkl`` from before it) are never read back as today's.
 
     >>> cache_stem("holt"), cache_stem("model")
@@ -223,7 +224,9 @@ def cache_stem(name: str) -> str:
         share = f"{shares[0]:g}x{len(s.model_smoothing_share)}"
     else:
         share = "-".join(f"{v:g}" for v in s.model_smoothing_share)
-    return f"model-ls{s.model_long_season_weight:g}-share{share}"
+    level = "" if s.model_long_season_level_steps == 14 else f"-level{s.model_long_season_level_steps}"
+    expert = "" if s.model_stat_expert_weight == 0 else f"-{s.model_stat_expert}{s.model_stat_expert_weight:g}"
+    return f"model-ls{s.model_long_season_weight:g}{level}-share{share}{expert}"
 
 
 class SharedForecasters:

@@ -353,15 +353,20 @@ ASSET_ON: dict[str, Any] = {
     "asset_clear_normal_steps": 3,
     "asset_chart_alpha": 0.3,
     "asset_chart_factor": 2.5,
+    "asset_settle_steps": 240,
+    "asset_settle_after_steps": 60,
+    "asset_settle_after_rearm": True,
 }
 """The headline's settings over the ``DetectSettings`` defaults: the asset detector on, its alert opening on 2
 flagged ticks of 3 (``bench/skab/tune_asset_alerting.py``), limits ×2.5 and clearing after 3 normal ticks
 (``bench/skab/tune_onset.py``), EWMA charts of weight 0.3 (``bench/skab/tune_changepoints.py``, issue 13's fifth
-pass: FAR bounded in each tuning group), all chosen on the tuning split.  The daemon's defaults keep the charts at
-0.15 × 3.5 and the shared clearing run (10): the asset detector is off by default, and other reports that turn it
-on (LBNL, the chiller) were not re-run with SKAB's choice."""
-PREVIOUS_HEADLINE: dict[str, Any] = {**ASSET_ON, "asset_chart_alpha": 0.2}
-"""The headline of the previous report (frozen at 39b1df6): EWMA charts of weight 0.2."""
+pass: FAR bounded in each tuning group), and a settling time of 240 ticks once an asset episode of at least 60
+ticks is sent cleared (``bench/skab/tune_settle_rearm.py``, issue 13's sixth pass), all chosen on the tuning
+split.  The daemon's defaults keep the charts at 0.15 × 3.5, the shared clearing run (10) and no settling: the
+asset detector is off by default, and other reports that turn it on (LBNL, the chiller) were not re-run with
+SKAB's choice."""
+PREVIOUS_HEADLINE: dict[str, Any] = {**ASSET_ON, "asset_settle_steps": 0}
+"""The headline of the previous report (frozen at 4814891): no settling after an asset episode."""
 RESIDUALS_OFF: dict[str, Any] = {"score_threshold": 0.999}
 """Per-tag residuals that never flag (a tail probability of 10^-9990): the asset detector's alerts alone."""
 ASSET_VARIANTS: tuple[tuple[str, dict[str, Any]], ...] = (
@@ -406,7 +411,7 @@ def ablation_runs(forecaster: str, variants: bool = True) -> list[AblationRun]:
         return runs
     for name, overrides in ASSET_VARIANTS:
         runs.append(AblationRun(f"{forecaster}: per-tag + asset, {name}", forecaster, {**ASSET_ON, **overrides}))
-    previous = f"{forecaster}: previous headline (39b1df6: chart weight 0.2)"
+    previous = f"{forecaster}: previous headline (4814891: no settling)"
     runs.append(AblationRun(previous, forecaster, PREVIOUS_HEADLINE))
     return runs
 

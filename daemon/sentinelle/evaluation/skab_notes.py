@@ -10,16 +10,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-FROZEN_COMMIT = "4814891"
-"""The commit that froze :data:`~.skab.ASSET_ON` before the held-out files were scored (2026-12-07, fifth pass)."""
+FROZEN_COMMIT = "c92efa9"
+"""The commit that froze :data:`~.skab.ASSET_ON` before the held-out files were scored (2026-12-07, sixth pass)."""
 
 HELD_OUT_NOTE = (
-    "The held-out files' scores were seen in earlier sessions (the choices below say so; this pass is the fifth "
-    "look). In issue 13's fifth pass the settings were chosen by `bench/skab/tune_changepoints.py`, which replays "
-    "the 23 tuning files only, with its grid and rule written in its docstring and in this report and committed "
-    f"(393e939) before it first ran; the choice was committed ({FROZEN_COMMIT}) before the held-out files were "
-    "scored, once, by `bench/skab/score_heldout_changepoints.py` (beside the previous headline, frozen at 39b1df6, "
-    "in the same run)."
+    "The held-out files' scores were seen in earlier sessions (the choices below say so; this pass is the sixth "
+    "look). In issue 13's sixth pass the settings were chosen by `bench/skab/tune_settle.py` and "
+    "`bench/skab/tune_settle_rearm.py`, which replay the 23 tuning files only, with their grids and rule written in "
+    "`docs/results/skab/settle/RULE.md` and committed (3c549e9; the second grid 452da82) before each first ran; the "
+    f"choice was committed ({FROZEN_COMMIT}) before the held-out files were scored, once, by "
+    "`bench/skab/score_heldout_settle.py` (beside the previous headline, frozen at 4814891, in the same run)."
 )
 """How the headline's settings were frozen before the held-out split was scored (issue 13 asks to say how)."""
 
@@ -156,11 +156,12 @@ def summary(held: dict[str, Any], f1: float, far_percent: float, nab: float) -> 
     outlier = held["f1"] > f1 and held["far_percent"] < far_percent
     events = held.get("nab_alert_events_standard")
     return (
-        "**This pass (issue 13, fifth pass):** the asset alert's EWMA charts of weight 0.3 (were 0.2), chosen on "
-        "the 23 tuning files by `bench/skab/tune_changepoints.py` (8 configurations, rule committed before it ran; "
-        f"FAR bounded in each tuning group) and frozen at {FROZEN_COMMIT}; the previous headline (39b1df6) beside "
-        "it; the changepoint column scored both as `|diff|` of the outlier prediction and as sentinelle's own "
-        "output, the alert stream's events. Held-out split (valve2 + even "
+        "**This pass (issue 13, sixth pass):** a settling time of 240 ticks after an asset episode is sent cleared "
+        "(`detect.asset_settle_*`, new), chosen on the 23 tuning files by `bench/skab/tune_settle.py` and "
+        "`tune_settle_rearm.py` (21 configurations, rule committed before they ran) and frozen at "
+        f"{FROZEN_COMMIT}; the previous headline (4814891) beside it; the changepoint column scored both as "
+        "`|diff|` of the outlier prediction and as sentinelle's own output, the alert stream's events. Held-out "
+        "split (valve2 + even "
         f"`other`): F1 {held['f1']}, FAR {held['far_percent']} %, NAB standard {held['nab_standard']} "
         f"(alert stream's events: {events}) — F1 and FAR {'met' if outlier else 'not met'}; NAB "
         f"{'met' if held['nab_standard'] > nab else 'not met'} with the prediction's changes, "

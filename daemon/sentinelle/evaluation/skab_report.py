@@ -35,6 +35,7 @@ from .skab_notes import (
     summary,
 )
 from .skab_notes_fifth import FIFTH_PASS
+from .skab_notes_sixth import SIXTH_PASS
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
     (
@@ -131,6 +132,17 @@ def split_scores(result: SkabResult) -> dict[str, dict[str, Any]]:
         split: full_row(score_files([f for f in result.files if in_tuning_split(f.name) == keep]))
         for split, keep in (("tuning", True), ("held_out", False))
     }
+
+
+def _settling(d: DetectSettings) -> str:
+    """The report's sentence on the asset alert's settling time (empty when it is off)."""
+    if d.asset_settle_steps == 0:
+        return ""
+    end = "is sent cleared (its re-arm time over)" if d.asset_settle_after_rearm else "clears"
+    return (
+        f" Once an asset alert whose condition lasted at least {d.asset_settle_after_steps} ticks {end}, the asset "
+        f"state does not flag for {d.asset_settle_steps} ticks, a settling time (per-tag residuals still alert)."
+    )
 
 
 def kept_runs(previous: Path, labels: Sequence[str]) -> list[dict[str, Any]]:
@@ -237,6 +249,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
         "",
         summary(split_scores(head)["held_out"], TARGET_F1, TARGET_FAR_PERCENT, TARGET_NAB),
         "",
+        SIXTH_PASS,
+        "",
         FIFTH_PASS,
         "",
         ONSET_PASS,
@@ -256,7 +270,7 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
         "shifts (a flow a few σ low for good) that T² of single ticks lets pass. A tick is anomalous when any of these "
         f"statistics is over its limit; the asset's alert opens on {asset_k} anomalous ticks of {asset_n} and "
         f"clears after {asset_clear} normal ones (the per-tag alerts: {d.open_k} of {d.open_n}, "
-        f"{d.clear_normal_steps}).",
+        f"{d.clear_normal_steps})." + _settling(d),
         "",
         "## Outlier detection (column `anomaly`)",
         "",

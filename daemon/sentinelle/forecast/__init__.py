@@ -49,6 +49,7 @@ def make_forecaster(
     if settings.forecaster == "model":
         from .engine import ModelForecaster  # torch and transformers only when the model is selected
         from .long_season import LongSeason
+        from .stat_experts import StatExpert
 
         return ModelForecaster(
             settings.model_path or SHIPPED_CHECKPOINT,
@@ -61,8 +62,11 @@ def make_forecaster(
             adapter_min_context_steps=settings.adapter_min_context_steps,
             asset_tags=asset_tags,
             metrics=metrics,
-            long_season=LongSeason(weight=settings.model_long_season_weight),
+            long_season=LongSeason(
+                weight=settings.model_long_season_weight, level_steps=settings.model_long_season_level_steps
+            ),
             smoothing_share=settings.model_smoothing_share,
+            stat_expert=StatExpert(kind=settings.model_stat_expert, weight=settings.model_stat_expert_weight),
         )
     if settings.forecaster == "holt":
         return _holt(settings)

@@ -59,6 +59,7 @@ from ..errors import ModelError
 from ..records import FloatArray
 from .long_season import LongSeason, blend, long_season_expert
 from .model import SentinelleTSConfig, SentinelleTSModel
+from .stat_experts import StatExpert, stat_expert
 from .tokenizer import TSTokenizer
 
 if TYPE_CHECKING:
@@ -78,6 +79,10 @@ mirror of ``bench/forecast_validation.py`` (geometric-mean MASE there 0.821 → 
 SHIPPED_SMOOTHING_SHARE: tuple[float, ...] = (0.75,) * 4
 """Least share of the smoothing answer in the median for the first 4 steps (``SentinelleTSModel.smoothing_share``),
 chosen on the same validation mirror (0.803 → 0.7945 with the expert); empty: the gates' own weights."""
+
+SHIPPED_STAT_EXPERT = StatExpert()
+"""No statistical expert in the median (weight 0): the pre-registered rule of ``bench/forecast_experts.py``
+decides whether one ships (``docs/results/forecast-accuracy/experts/``)."""
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -112,10 +117,15 @@ class ModelForecaster:
         metrics: Metrics | None = None,
         long_season: LongSeason = SHIPPED_LONG_SEASON,
         smoothing_share: Sequence[float] = SHIPPED_SMOOTHING_SHARE,
+        stat_expert: StatExpert = SHIPPED_STAT_EXPERT,
     ) -> None:
         self.path = Path(path)
         self.long_season = long_season
         """The long-season expert mixed into the median (:mod:`.long_season`; weight 0: off)."""
+        if not 0.0 <= stat_expert.weight <= 1.0:
+            raise ModelError(f"stat_expert weight must lie in [0, 1], got {stat_expert.weight}")
+        self.stat_expert = stat_expert
+        """The statistical expert mixed into the median before the long-season one (:mod:`.stat_experts`; 0: off)."""
         self._asset_tags = asset_tags
         """Asset → its configured tags: an adapter trained on other tags is refused (None: not checked)."""
         self.levels = tuple(levels)
@@ -273,6 +283,11 @@ class ModelForecaster:
         # Interpolation keeps the model's order; this only absorbs float rounding.
         scaled = np.maximum.accumulate(scaled, axis=1)
         values = self.tokenizer.unscale(scaled, encoded.loc, encoded.scale)
+        if self.stat_expert.weight > 0:
+            # A fixed share at every step; the long-season expert, where it has skill, then moves the mix.
+            expert = stat_expert(chunk, self.config.horizon, self.stat_expert)
+            share = np.where(np.isfinite(expert), self.stat_expert.weight, 0.0)  # a row it cannot answer: the model
+            values = blend(values, expert, share, self.levels.index(0.5))
         if self.long_season.weight > 0:
             # The expert for the model's whole horizon, so step k's answer does not depend on the steps asked for.
             forecast, weight = long_season_expert(chunk, self.config.horizon, self.long_season)

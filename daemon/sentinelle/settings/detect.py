@@ -384,6 +384,26 @@ class DetectSettings(_Section):
         description="Deadband of the asset alert (ISA-18.2): once open, its condition stays on while the score is "
         "above this (the limit is 1), and only ticks at or below it count towards clearing. 1: no deadband.",
     )
+    asset_settle_steps: int = Field(
+        default=0,
+        ge=0,
+        description="Settling time after an asset episode: once an asset alert's condition that lasted at least "
+        "asset_settle_after_steps clears, the asset-state condition does not flag again for this many ticks (the "
+        "process returning from an upset drifts back through its limits; per-tag residual and limit alerts are "
+        "untouched). 0: off.",
+    )
+    asset_settle_after_steps: int = Field(
+        default=60,
+        ge=1,
+        description="... an episode is a condition open at least this many ticks (a short false opening earns no "
+        "settling time, so a fault that follows it is not delayed).",
+    )
+    asset_settle_after_rearm: bool = Field(
+        default=False,
+        description="The episode is the alert as sent: a dip shorter than the re-arm time continues it, and the "
+        "settling time starts when the condition has stayed normal through the re-arm time (the 'cleared' event), "
+        "not at the condition's first clearing.",
+    )
     asset_likelihood_enabled: bool = Field(
         default=False,
         description="Flag on the anomaly likelihood of the asset score (detect/likelihood.py, Numenta HTM's) "

@@ -59,6 +59,26 @@ class ForecastSettings(_Section):
         "65+ steps copied forward, weighted per step by its in-context skill; forecast/long_season.py). "
         "0: off. Chosen on bench/forecast_validation.py's validation mirror.",
     )
+    model_long_season_level_steps: int = Field(
+        default=14,
+        ge=1,
+        le=256,
+        description="Steps averaged for the long-season expert's level now and a cycle ago (the cycle is moved by "
+        "their difference). Chosen on bench/forecast_validation.py's validation mirror.",
+    )
+    model_stat_expert: Literal["ses", "damped", "theta", "ar"] = Field(
+        default="theta",
+        description="The statistical expert mixed into the model's median (forecast/stat_experts.py): SES, the "
+        "damped-trend family or Theta on the deseasonalised context, or a direct linear AR; fitted in each window's "
+        "context. Used only when model_stat_expert_weight > 0.",
+    )
+    model_stat_expert_weight: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="The statistical expert's share in the model's median at every horizon step (the quantiles are "
+        "shifted with it). 0: off (bench/forecast_experts.py's pre-registered rule shipped none).",
+    )
     model_smoothing_share: tuple[float, ...] = Field(
         default=(0.75, 0.75, 0.75, 0.75),
         description="Per horizon step, the least share of the model's smoothing (Holt-Winters) answer in its "

@@ -6,7 +6,20 @@ optional anomaly-likelihood layer (:class:`~sentinelle.detect.likelihood.Anomaly
 frozen.  One subject per asset.  While an asset's alert is open its condition holds until the
 score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a
 condition that hovers at its limit): a tick between the two neither counts as normal nor lets the
-clearing run go on.  An asset learns (its warm-up, or ``learn_rate``) only on
+clearing run go on.
+
+Settling (``detect.asset_settle_steps``, off by default): when an asset's alert condition that lasted an
+*episode* (at least ``detect.asset_settle_after_steps`` ticks) clears, the asset-state condition does not
+flag again for the settling time.  A process coming back from an upset — a pump after a fault is
+removed — drifts back towards its normal state and crosses the warm-up's limits on the way, which a
+detector of where the asset *is* reports as new alerts though nothing new happened (ISA-18.2's
+state-based, designed suppression during a transition).  Only this detector is held: per-tag residuals
+(a new step) and limits still alert.  A short condition earns no settling, so a false opening just
+before a fault does not delay it.  With ``detect.asset_settle_after_rearm`` the episode is the alert as
+the operator sees it: a dip shorter than the re-arm time (``detect.rearm_steps``/``rearm_min_s``, the
+chattering latch aside) continues it, and the settling time starts once the condition has stayed normal
+through the re-arm time — when the alert stream sends ``cleared`` — so a condition that dips inside a
+fault and comes back is not held.  An asset learns (its warm-up, or ``learn_rate``) only on
 ticks with no gated tag and no ``asset_state`` alert of its own open; a paused asset is not
 scored at all.  Findings' ``score``: T²/Q/chart over its limit.
 
@@ -75,6 +88,17 @@ class AssetDetector:
         self.clear_score = s.asset_clear_score
         self._scored = np.zeros(n, dtype=bool)
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
+        self.settle_steps = s.asset_settle_steps
+        self.settle_after = s.asset_settle_after_steps
+        rearm_s = max(s.rearm_steps * lay.period_s, s.rearm_min_s)
+        self.settle_quiet = math.ceil(rearm_s / lay.period_s - 1e-9) if s.asset_settle_after_rearm else 0
+        """Ticks the condition stays normal before its episode is over (0: at the condition's clearing)."""
+        self._closed_run = np.zeros(n, dtype=np.int64)
+        """Per asset: ticks since its alert's condition was last open."""
+        self._episode = np.zeros(n, dtype=np.int64)
+        """Per asset: ticks the condition of its current episode has been open (0 once the episode is over)."""
+        self._settle_left = np.zeros(n, dtype=np.int64)
+        """Per asset: ticks of settling time left (its condition does not flag)."""
 
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
@@ -82,6 +106,8 @@ class AssetDetector:
             # The history replay that ended was the warm-up: freeze on it before judging the first tick after it.
             for model in self.models:
                 model.end_warmup()
+            # The replay's alerts are dropped with it: no episode of theirs leaves a settling time behind.
+            self._closed_run[:], self._episode[:], self._settle_left[:] = 0, 0, 0
         n = len(lay.asset_names)
         flagged = np.zeros(n, dtype=bool)
         normal = np.zeros(n, dtype=bool)
@@ -104,11 +130,24 @@ class AssetDetector:
                 band = tick.alerts.open(self) & self._scored & (t2 > self.clear_score)
             flagged |= band
             normal &= ~band
+        if self.settle_steps > 0:
+            flagged &= ~self._settling(tick.alerts.open(self))
         severe = None
         if self.severe_factor > 0:
             with np.errstate(invalid="ignore"):
                 severe = flagged & (t2 >= self.severe_factor)
         return findings(flagged, normal, t2, severe=severe)
+
+    def _settling(self, is_open: np.ndarray) -> np.ndarray:
+        """Per asset, whether this tick is in its settling time; counts the episodes from the open state."""
+        quiet = self.settle_quiet
+        self._closed_run = np.where(is_open, 0, self._closed_run + 1)
+        ended = (self._closed_run == quiet + 1) & (self._episode >= self.settle_after)
+        self._settle_left[ended] = self.settle_steps
+        self._episode = np.where(is_open, self._episode + 1, np.where(self._closed_run > quiet, 0, self._episode))
+        settling = ~is_open & (self._settle_left > 0)
+        self._settle_left = np.maximum(self._settle_left - 1, 0)
+        return settling
 
     def learn(self, tick: Tick, findings: Findings) -> None:
         is_open = tick.alerts.open(self)
@@ -167,11 +206,14 @@ class AssetDetector:
                 arrays[f"{k}.lik_history"] = lik._history
                 arrays[f"{k}.lik_short"] = np.array(list(lik._short), dtype=np.float64)
                 arrays[f"{k}.lik_scalars"] = np.array([lik._filled, lik._pos, float(lik.seeded), lik.last_z])
+        arrays["settle"] = np.stack([self._closed_run, self._episode, self._settle_left])
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "warm_up": warm})
 
     def restore(self, blob: bytes) -> None:
         arrays, meta = unpack(blob, self.name, _VERSION)
         check_tags(meta, self.layout, self.name)
+        if "settle" in arrays:  # (absent from a snapshot taken before settling existed: no episode running)
+            self._closed_run, self._episode, self._settle_left = (a.astype(np.int64) for a in arrays["settle"])
         for k, m in enumerate(self.models):
             for a in _T2Q_ARRAYS:
                 setattr(m, a, arrays[f"{k}.{a}"])

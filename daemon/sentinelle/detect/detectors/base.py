@@ -166,11 +166,16 @@ class Tick:
         )
 
     def contributors(self, row: int) -> tuple[Contributor, ...]:
-        """The row's asset's tags ranked by anomaly score (then |z|) at this tick; the row first on ties."""
+        """The row's own tag first, then the rest of its asset ranked by anomaly score (then |z|) at this tick.
+
+        Why the row first whatever its score: an alert filed under a tag is about that tag (a limit crossed, a
+        rate, a stuck value), and its residual may be small (a forecaster follows a slow drift to the limit);
+        ranked by score alone, a limit alert on the chilled-water temperature led with a pump speed's noise."""
         r = self.numbers()
         lay = self.layout
         rows = lay.asset_rows[lay.assets[row]]
-        top = _by_score(r, rows, row)[: lay.max_contributors]
+        ranked = _by_score(r, rows, row)
+        top = np.concatenate(([row], ranked[ranked != row]))[: lay.max_contributors]
         return tuple(
             Contributor(tag=lay.tags[i], score=s, residual_z=z)
             for i, s, z in zip(top, r.surprise[top].tolist(), r.z[top].tolist(), strict=True)
