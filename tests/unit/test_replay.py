@@ -155,7 +155,12 @@ def test_a_config_with_a_coarse_stride_gives_the_estimator_coarse_contexts_and_i
     assert {s for s, _ in seen} == {1} and all(math.isnan(v) for _, v in seen)  # stride 1: none kept
 
     calls: list[int] = []
-    cached = CachedEstimator(lambda w: calls.append(1) or np.zeros((len(w), 3)))
+
+    def counted(w: WindowBatch) -> np.ndarray:
+        calls.append(1)
+        return np.zeros((len(w), 3))
+
+    cached = CachedEstimator(counted)
     w = WindowBatch(ts=1.0, period_s=1.0, tags=("a.x",), assets=("a",), values=np.ones(1), contexts=np.ones((1, 4)))
     cached(w)
     cached(dataclasses.replace(w, coarse_contexts=np.ones((1, 4)), coarse_stride_steps=4))
