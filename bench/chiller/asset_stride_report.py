@@ -42,10 +42,8 @@ def main() -> None:
     args = ap.parse_args()
     assert (args.stride, args.mask) in CANDIDATES, f"not a pre-registered candidate: {(args.stride, args.mask)}"
     assert args.delay in DELAYS and (not args.delay or (args.stride, args.mask) == (STRIDE, MASK)), "not part 2's"
-    chosen = stride_row(prefix_label := label(args.stride, args.mask), args.stride, args.mask)
-    if args.delay:
-        chosen = delay_row(args.delay)
-        prefix_label = chosen.label
+    name = label(args.stride, args.mask)
+    chosen = delay_row(args.delay) if args.delay else stride_row(name, args.stride, args.mask)
     prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     configs = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
@@ -56,7 +54,7 @@ def main() -> None:
             rules=False,
             refresh_every_steps=MODEL_REFRESH_STEPS,
         ),
-        dataclasses.replace(chosen, label=prefix + prefix_label),
+        dataclasses.replace(chosen, label=prefix + chosen.label),
     ]
     command = "python bench/chiller/asset_stride_report.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and v != 0
