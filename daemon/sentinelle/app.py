@@ -90,7 +90,9 @@ class Daemon:
         self.window_q: asyncio.Queue[WindowBatch | None] = asyncio.Queue(d.stage_queue_size)
         self.forecast_q: asyncio.Queue[ForecastBatch | None] = asyncio.Queue(d.stage_queue_size)
         self.alert_q: asyncio.Queue[list[AlertEvent] | None] = asyncio.Queue(d.stage_queue_size)
-        self.windows = Windows(settings.tags, settings.windows, m)
+        f = settings.forecast  # the asset model's coarse reference (forecast.asset_context_stride_steps)
+        stride = f.asset_context_stride_steps if f.asset_model_path is not None else 1
+        self.windows = Windows(settings.tags, settings.windows, m, coarse_stride_steps=stride)
         self.batcher = self._forecast_batcher(forecaster)
         self.calendar = calendar_from_settings(settings.maintenance)
         self.detect = DetectStage(
@@ -163,6 +165,7 @@ class Daemon:
                 max_batch=f.model_max_batch,
                 mask_recent_steps=f.asset_mask_recent_steps,
                 every_steps=f.asset_estimate_every_steps,
+                context_stride_steps=f.asset_context_stride_steps,
                 cpu_rows_per_pass=f.asset_cpu_rows_per_pass,
                 adapter=adapter,
                 adapter_tags=tags,

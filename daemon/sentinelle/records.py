@@ -84,6 +84,11 @@ class WindowBatch:
     not configured (NaN: none read); None: no row has one.  Configured ranges are in the tag's settings."""
     eu_high: FloatArray | None = None
     """Per row: the read range's high end (with ``eu_low``)."""
+    coarse_contexts: FloatArray | None = None
+    """With ``coarse_stride_steps`` > 1: per row the last ``context`` means of ``coarse_stride_steps`` slots,
+    oldest first, the newest ending at the last slot whose index is a multiple of the stride (the asset
+    model's long reference, ``forecast.asset_context_stride_steps``); None: not kept."""
+    coarse_stride_steps: int = 1
 
     def __len__(self) -> int:
         return len(self.tags)

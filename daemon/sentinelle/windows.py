@@ -41,6 +41,14 @@ The resampling rule (documented for users in README.md, "Data rules"):
   go with every batch of the tags' group from the next slot on (``WindowBatch.eu_low`` /
   ``eu_high``, replaced as a whole when one changes), so the detectors get them through the
   same records as the values.
+* **Coarse contexts** (``coarse_stride_steps`` S > 1, the asset model's long reference:
+  ``forecast.asset_context_stride_steps``): each group also keeps a ring of ``context_steps`` means
+  of S slots (NaN-aware; a slot whose every value is a gap is a gap).  A coarse slot closes with
+  every slot whose index is a multiple of S, from the S newest slots of the ring, so it costs one
+  column of means per S slots and the same memory as the ring; every batch carries the coarse
+  contexts as of the newest such slot (``WindowBatch.coarse_contexts``, one array shared between
+  the batches in between).  A jump past the window (:meth:`TagGroup.close_due`) leaves gap coarse
+  slots for the coarse slots it skipped.
 """
 
 from __future__ import annotations
@@ -75,7 +83,18 @@ def slot_of(ts: float, period_s: float) -> int:
 class TagGroup:
     """Ring buffer and slot clock of all tags sharing one period."""
 
-    def __init__(self, period_s: float, tags: Sequence[TagSettings], context_steps: int, timing: WindowTiming) -> None:
+    def __init__(
+        self,
+        period_s: float,
+        tags: Sequence[TagSettings],
+        context_steps: int,
+        timing: WindowTiming,
+        coarse_stride_steps: int = 1,
+    ) -> None:
+        if not 1 <= coarse_stride_steps <= context_steps:
+            raise ValueError(
+                f"coarse_stride_steps must be in 1..{context_steps} (the context), got {coarse_stride_steps}"
+            )
         self.period_s = period_s
         self.timing = timing
         """Lateness, hold and idle close of this group (seconds)."""
@@ -86,6 +105,15 @@ class TagGroup:
         self.context_steps = context_steps
         self.ring: FloatArray = np.full((n, context_steps), np.nan)
         self.pos = 0
+        self.coarse_stride = coarse_stride_steps
+        self.coarse: FloatArray | None = np.full((n, context_steps), np.nan) if coarse_stride_steps > 1 else None
+        """Means of ``coarse_stride`` slots, a ring as ``ring`` (module docstring); None with stride 1."""
+        self.coarse_pos = 0
+        self._closed_since_jump = 0
+        """Slots closed since the last jump past the window: older columns of ``ring`` are not the slots
+        before them, so a coarse slot takes only these."""
+        self._coarse_ctx: FloatArray | None = None
+        self._order_coarse()
         self.last_ts: FloatArray = np.full(n, -np.inf)
         """Newest accepted source timestamp per tag (duplicate / out-of-order checks)."""
         self.value: FloatArray = np.full(n, np.nan)
@@ -131,6 +159,13 @@ class TagGroup:
             # slot in between would be a gap anyway; keep only the last window's worth.
             skipped = n_due - self.context_steps
             metrics.slots_gap.inc(skipped * len(self.tags))
+            if self.coarse is not None:  # coarse slots closing in the skipped span are gaps
+                s = self.coarse_stride
+                first, last = self.next_slot, self.next_slot + skipped - 1
+                for _ in range(min(last // s - (first - 1) // s, self.context_steps)):
+                    self._push_coarse(np.full(len(self.tags), np.nan))
+                self._order_coarse()
+                self._closed_since_jump = 0
             self.next_slot += skipped
             self._commit_until((self.next_slot - 1) * self.period_s)
             self.changed[:] = False
@@ -187,6 +222,15 @@ class TagGroup:
         self.changed[:] = False
         self.ring[:, self.pos] = col
         self.pos = (self.pos + 1) % self.context_steps
+        self._closed_since_jump += 1
+        if self.coarse is not None and k % self.coarse_stride == 0:
+            take = min(self.coarse_stride, self._closed_since_jump)
+            newest = np.take(self.ring, range(self.pos - take, self.pos), axis=1, mode="wrap")
+            seen = np.isfinite(newest)
+            count = seen.sum(axis=1)
+            total = np.where(seen, newest, 0.0).sum(axis=1)
+            self._push_coarse(np.where(count > 0, total / np.maximum(count, 1), np.nan))
+            self._order_coarse()
         ctx = np.concatenate((self.ring[:, self.pos :], self.ring[:, : self.pos]), axis=1)
         ctx.flags.writeable = False
         col.flags.writeable = False
@@ -203,20 +247,43 @@ class TagGroup:
             held=held,
             eu_low=self.eu_low,
             eu_high=self.eu_high,
+            coarse_contexts=self._coarse_ctx,
+            coarse_stride_steps=self.coarse_stride,
         )
+
+    def _push_coarse(self, col: FloatArray) -> None:
+        assert self.coarse is not None
+        self.coarse[:, self.coarse_pos] = col
+        self.coarse_pos = (self.coarse_pos + 1) % self.context_steps
+
+    def _order_coarse(self) -> None:
+        """The coarse ring oldest first, read-only: what every batch carries until the next coarse slot."""
+        if self.coarse is None:
+            return
+        ctx = np.concatenate((self.coarse[:, self.coarse_pos :], self.coarse[:, : self.coarse_pos]), axis=1)
+        ctx.flags.writeable = False
+        self._coarse_ctx = ctx
 
 
 class Windows:
     """All tag groups, the watermark, and the sample checks."""
 
-    def __init__(self, tags: Sequence[TagSettings], settings: WindowSettings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        tags: Sequence[TagSettings],
+        settings: WindowSettings,
+        metrics: Metrics,
+        coarse_stride_steps: int = 1,
+    ) -> None:
+        """``coarse_stride_steps`` > 1: keep coarse contexts too (module docstring)."""
         self.settings = settings
         self.metrics = metrics
         by_period: dict[float, list[TagSettings]] = {}
         for t in tags:
             by_period.setdefault(t.period_s, []).append(t)
         self.groups = [
-            TagGroup(p, ts, settings.context_steps, window_timing(p, settings)) for p, ts in sorted(by_period.items())
+            TagGroup(p, ts, settings.context_steps, window_timing(p, settings), coarse_stride_steps)
+            for p, ts in sorted(by_period.items())
         ]
         self._where: dict[str, tuple[TagGroup, int]] = {}
         for g in self.groups:
@@ -351,6 +418,8 @@ class Windows:
         for gi, g in enumerate(self.groups):
             p = f"w{gi}~"
             arrays[p + "ring"] = np.concatenate((g.ring[:, g.pos :], g.ring[:, : g.pos]), axis=1)
+            if g._coarse_ctx is not None:
+                arrays[p + "coarse"] = g._coarse_ctx
             arrays |= {p + "last_ts": g.last_ts, p + "value": g.value, p + "value_ts": g.value_ts}
             arrays[p + "down"] = g.down.astype(np.float64)
             arrays[p + "pend_rows"] = np.array(g._pend_rows, dtype=np.float64)
@@ -358,7 +427,14 @@ class Windows:
             arrays[p + "pend_values"] = np.array(g._pend_values, dtype=np.float64)
             if g.eu_low is not None and g.eu_high is not None:
                 arrays |= {p + "eu_low": g.eu_low, p + "eu_high": g.eu_high}
-            groups.append({"tags": list(g.tags), "period_s": g.period_s, "next_slot": g.next_slot})
+            groups.append(
+                {
+                    "tags": list(g.tags),
+                    "period_s": g.period_s,
+                    "next_slot": g.next_slot,
+                    "coarse_stride": g.coarse_stride,
+                }
+            )
         meta = {"groups": groups, "event_time": self.event_time, "last_event_ts": self._last_event_ts}
         return arrays, meta
 
@@ -376,6 +452,14 @@ class Windows:
             g.ring[:] = np.nan
             g.ring[:, g.context_steps - keep :] = ring[:, ring.shape[1] - keep :]
             g.pos = 0
+            if g.coarse is not None:  # another stride or none saved: the coarse contexts start empty
+                coarse = arrays.get(p + "coarse")
+                g.coarse[:] = np.nan
+                if coarse is not None and coarse.shape[0] == len(g.tags) and m.get("coarse_stride") == g.coarse_stride:
+                    keep = min(coarse.shape[1], g.context_steps)
+                    g.coarse[:, g.context_steps - keep :] = coarse[:, coarse.shape[1] - keep :]
+                g.coarse_pos = 0
+                g._order_coarse()
             g.last_ts, g.value, g.value_ts = (
                 arrays[p + k].astype(np.float64) for k in ("last_ts", "value", "value_ts")
             )

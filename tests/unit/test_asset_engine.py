@@ -259,3 +259,68 @@ def test_assets_of_different_sizes_are_padded_to_a_power_of_two_not_to_the_wides
         alone = forecast(x[None, rows, :-1], 1, x[None, rows, -1]).estimate[0]
         np.testing.assert_allclose(est[rows], alone, rtol=1e-6)
         start += g
+
+
+def _coarse_window(fine: np.ndarray, coarse: np.ndarray, stride: int) -> WindowBatch:
+    return dataclasses.replace(_window(fine), coarse_contexts=coarse, coarse_stride_steps=stride)
+
+
+def test_a_coarse_estimate_reads_the_coarse_context_masked_and_the_others_now_only(checkpoint: Path) -> None:
+    """Stride 4, mask 16: the estimate is the one a stride-1 model gives on a context made of those means
+    (the spacing is no part of it); the fine context, and the newest 16 means, are not read; older means are."""
+    coarse = groups(1, 3, 64)[0]
+    fine = groups(1, 3, 101)[0] + 7.0
+    fine[:, -1] = coarse[:, -1] + 0.5  # the values now
+    f = AssetForecaster(checkpoint, LEVELS, mask_recent_steps=16, context_stride_steps=4)
+    est = f.estimate_window(_coarse_window(fine, coarse, 4))
+    assert np.isfinite(est).all()
+    as_fine = np.concatenate([coarse, fine[:, -1:]], axis=1)  # past = the means, then now
+    plain = AssetForecaster(checkpoint, LEVELS, mask_recent_steps=16)
+    np.testing.assert_allclose(est, plain.estimate_window(_window(as_fine)), rtol=1e-9)
+    other_fine = fine.copy()
+    other_fine[:, :-1] += np.linspace(0.0, 40.0, 100)  # the fine past is not read
+    np.testing.assert_allclose(f.estimate_window(_coarse_window(other_fine, coarse, 4)), est, rtol=1e-9)
+    newest = coarse.copy()
+    newest[0, -16:] += 30.0  # the masked means are not read
+    np.testing.assert_allclose(f.estimate_window(_coarse_window(fine, newest, 4)), est, rtol=1e-9)
+    older = coarse.copy()
+    older[:, -40:-16] += np.linspace(0.0, 30.0, 24)  # the means it reads are
+    assert not np.allclose(f.estimate_window(_coarse_window(fine, older, 4)), est)
+
+
+def test_a_coarse_estimate_needs_the_windows_coarse_contexts_of_its_stride_and_a_mask(checkpoint: Path) -> None:
+    x = groups(1, 3, 101)[0]
+    f = AssetForecaster(checkpoint, LEVELS, mask_recent_steps=16, context_stride_steps=4)
+    with pytest.raises(ModelError, match="means of 4 slots, the windows keep none"):
+        f.estimate_window(_window(x))
+    with pytest.raises(ModelError, match="the windows keep means of 2"):
+        f.estimate_window(_coarse_window(x, x[:, -64:], 2))
+    with pytest.raises(ModelError, match="context_stride_steps"):
+        AssetForecaster(checkpoint, LEVELS, context_stride_steps=4)  # no mask: the newest mean holds now
+
+
+def test_a_masked_tag_with_few_values_is_left_out_of_its_assets_estimate(checkpoint: Path) -> None:
+    """Tag 0 has 20 values left in its masked context (< MIN_SEEN_SLOTS 32): its estimate is NaN and the
+    others' are those of an asset without it; with 40 it is estimated."""
+    x = groups(1, 3, 101)[0]
+    f = AssetForecaster(checkpoint, LEVELS, mask_recent_steps=16)
+    short = x.copy()
+    short[0, :-37] = np.nan  # 36 slots of past, 16 masked: 20 seen
+    est = f.estimate_window(_window(short))
+    assert np.isnan(est[0]).all() and np.isfinite(est[1:]).all()
+    absent = x.copy()
+    absent[0] = np.nan
+    np.testing.assert_allclose(est[1:], f.estimate_window(_window(absent))[1:], rtol=1e-9)
+    enough = x.copy()
+    enough[0, :-57] = np.nan  # 40 seen
+    assert np.isfinite(f.estimate_window(_window(enough))).all()
+
+
+def test_a_coarse_stride_needs_a_mask_in_the_settings_too() -> None:
+    from pydantic import ValidationError
+
+    from sentinelle.settings import ForecastSettings
+
+    assert ForecastSettings(asset_mask_recent_steps=128, asset_context_stride_steps=4).asset_context_stride_steps == 4
+    with pytest.raises(ValidationError, match="asset_mask_recent_steps > 0"):
+        ForecastSettings(asset_context_stride_steps=4)

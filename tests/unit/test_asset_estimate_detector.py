@@ -168,3 +168,51 @@ def test_the_band_factors_survive_a_restart_and_older_states_restore() -> None:
     other.restore(det.state())
     assert np.array_equal(other.band.log_scale, det.band.log_scale)
     assert np.array_equal(other.band.learned, det.band.learned)
+
+
+def run_ramp(delay: int, rate: float = 0.001, steps: int = 1200, onset: int = 300) -> list[AlertEvent]:
+    """Tag 1 leaves the estimate by ``rate`` per tick from ``onset`` on (a drift against an estimate whose
+    reference is older than it), 6 estimate spreads after 600 ticks: no tick jumps, the residual grows.
+    ``delay``: ``detect.asset_estimate_learn_delay_steps``."""
+    st, _ = stage(TAGS, asset_estimate_learn_delay_steps=delay)
+    rng = np.random.default_rng(3)
+    nominal = np.array([10.0, 20.0, 30.0])
+    events: list[AlertEvent] = []
+    for k in range(steps):
+        values = nominal + rng.normal(0.0, 0.02, 3)
+        values[1] += rate * max(0, k - onset)
+        fb = batch(TAGS, float(k), values.tolist(), values.tolist())
+        fb = dataclasses.replace(fb, estimate=nominal[:, None] + _Z[None, :] * SIGMA)
+        events += st.process(fb)
+    return [e for e in estimate_alerts(events) if e.event == "opened"]
+
+
+def test_a_growing_residual_is_learned_at_once_but_caught_when_the_scale_learns_late() -> None:
+    assert run_ramp(0) == []  # the scale follows the residual as it grows
+    late = run_ramp(200)
+    assert {e.tag for e in late} == {"c.t1"}
+    assert 300 < min(e.event_ts for e in late) < 700
+    assert run_ramp(200, rate=0.0) == []  # no drift: quiet, late or not
+
+
+def test_the_delay_line_survives_a_restart_and_another_delay_refills() -> None:
+    from sentinelle.detect.detectors.asset_estimate import AssetEstimateDetector
+
+    def detector(delay: int, ticks: int) -> AssetEstimateDetector:
+        st, _ = stage(TAGS, asset_estimate_learn_delay_steps=delay)
+        nominal = np.array([10.0, 20.0, 30.0])
+        for k in range(ticks):
+            fb = batch(TAGS, float(k), (nominal + 0.01 * k).tolist(), nominal.tolist())
+            st.process(dataclasses.replace(fb, estimate=nominal[:, None] + _Z[None, :] * SIGMA))
+        (det,) = [d for d in next(iter(st._groups.values())).detectors if isinstance(d, AssetEstimateDetector)]
+        return det
+
+    det = detector(5, 12)
+    assert np.isfinite(det.late_z).all() and det.late_pos[0] == 12 % 5
+    assert det.scale.learned.max() == 12 - 5  # the first 5 ticks are still in the line
+    same = detector(5, 1)
+    same.restore(det.state())
+    assert np.array_equal(same.late_z, det.late_z) and same.late_pos[0] == det.late_pos[0]
+    other = detector(3, 1)
+    other.restore(det.state())
+    assert np.isnan(other.late_z[1:]).all()  # another delay: the line refills

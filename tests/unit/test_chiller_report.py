@@ -107,7 +107,14 @@ def _window(value: float) -> WindowBatch:
 class _FakeAssetForecaster:
     calls = 0
 
-    def __init__(self, path: Path, levels: tuple[float, ...], mask_recent_steps: int = 0, every_steps: int = 1) -> None:
+    def __init__(
+        self,
+        path: Path,
+        levels: tuple[float, ...],
+        mask_recent_steps: int = 0,
+        every_steps: int = 1,
+        context_stride_steps: int = 1,
+    ) -> None:
         self.levels = levels
         self.mask = mask_recent_steps
 

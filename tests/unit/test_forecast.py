@@ -248,3 +248,20 @@ async def test_batcher_refreshes_a_rotating_share_of_rows() -> None:
 def test_refresh_must_fit_in_the_horizon() -> None:
     with pytest.raises(ValueError, match="refresh_every_steps"):
         ForecastSettings(horizon_steps=4, refresh_every_steps=5)
+
+
+@pytest.mark.asyncio
+async def test_the_probe_gives_a_coarse_estimator_coarse_contexts_of_its_stride() -> None:
+    """With forecast.asset_context_stride_steps 4 the probe's windows carry coarse contexts of stride 4 (an
+    estimator reading means of 4 slots refuses windows without them: the probe would time nothing)."""
+    seen: list[tuple[int, bool]] = []
+
+    def estimator(w: WindowBatch) -> FloatArray:
+        seen.append((w.coarse_stride_steps, w.coarse_contexts is not None))
+        return np.zeros((len(w), len(LEVELS)))
+
+    for stride, mask in ((1, 0), (4, 128)):
+        settings = ForecastSettings(horizon_steps=16, asset_context_stride_steps=stride, asset_mask_recent_steps=mask)
+        b = ForecastBatcher(_Slow(), settings, Metrics(CollectorRegistry()), estimator=estimator)
+        await b.probe_capacity(8.0, 32, probe_rows=8, asset_sizes=[7], estimates_per_s=1.0)
+    assert seen == [(1, False), (1, False), (4, True), (4, True)]

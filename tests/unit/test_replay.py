@@ -126,3 +126,45 @@ def test_the_asset_charts_catch_a_small_lasting_shift_and_name_its_tag() -> None
     assert on.anomalous[150:300].mean() < 0.05
     opened = [e for e in on.events if e.kind == "asset_state" and e.event == "opened" and e.event_ts >= T0 + 300]
     assert opened and opened[0].tag == "pump.flow" and opened[0].contributors[0].tag == "pump.flow"
+
+
+def test_a_config_with_a_coarse_stride_gives_the_estimator_coarse_contexts_and_its_own_cache() -> None:
+    """Config.asset_context_stride_steps reaches the replay's windows (the estimator sees means of 4 slots);
+    the cached estimates of windows that differ only in their coarse contexts are not shared."""
+    import dataclasses
+
+    from sentinelle.evaluation.chiller_eval import Config, evaluate_run
+    from sentinelle.evaluation.replay import CachedEstimator, _estimator_name
+    from sentinelle.records import WindowBatch
+
+    rec = dataclasses.replace(_recording(), labels=None, changepoints=None)
+    seen: list[tuple[int, float]] = []
+
+    def estimator(w: WindowBatch) -> np.ndarray:
+        newest = math.nan if w.coarse_contexts is None else float(w.coarse_contexts[0, -1])
+        seen.append((w.coarse_stride_steps, newest))
+        return np.full((len(w), 3), np.nan)
+
+    config = Config("t", "naive", asset=False, rules=False, asset_model=True)
+    strided = dataclasses.replace(config, asset_mask_recent_steps=8, asset_context_stride_steps=4)
+    evaluate_run(rec, [], _settings("naive"), strided, None, estimator)  # type: ignore[arg-type]
+    assert {s for s, _ in seen} == {4}
+    assert seen[-1][1] == np.mean(rec.values[N - 4 - (N - 1) % 4 : N - (N - 1) % 4, 0])  # newest 4-slot mean
+    seen.clear()
+    evaluate_run(rec, [], _settings("naive"), config, None, estimator)  # type: ignore[arg-type]
+    assert {s for s, _ in seen} == {1} and all(math.isnan(v) for _, v in seen)  # stride 1: none kept
+
+    calls: list[int] = []
+
+    def counted(w: WindowBatch) -> np.ndarray:
+        calls.append(1)
+        return np.zeros((len(w), 3))
+
+    cached = CachedEstimator(counted)
+    w = WindowBatch(ts=1.0, period_s=1.0, tags=("a.x",), assets=("a",), values=np.ones(1), contexts=np.ones((1, 4)))
+    cached(w)
+    cached(dataclasses.replace(w, coarse_contexts=np.ones((1, 4)), coarse_stride_steps=4))
+    cached(dataclasses.replace(w, coarse_contexts=np.zeros((1, 4)), coarse_stride_steps=4))
+    cached(dataclasses.replace(w, coarse_contexts=np.zeros((1, 4)), coarse_stride_steps=4))
+    assert len(calls) == 3
+    assert _estimator_name(128, 8, 4) != _estimator_name(128, 8)

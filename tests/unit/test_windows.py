@@ -180,3 +180,51 @@ def test_engineering_ranges_read_from_a_source_travel_with_every_window() -> Non
     assert last.eu_low is not None and last.eu_high is not None and last.eu_low is not first.eu_low
     np.testing.assert_array_equal(last.eu_low, [-1.0, 0.0])
     np.testing.assert_array_equal(last.eu_high, [1.0, 10.0])
+
+
+def _coarse_setup(stride: int = 4, context: int = 8) -> Windows:
+    tags = [TagSettings(name=n, asset="x", node_id=f"ns=2;s={n}") for n in ("a", "b")]
+    settings = WindowSettings(context_steps=context, allowed_lateness_s=0.0, max_hold_s=0.5)  # no hold
+    return Windows(tags, settings, Metrics(CollectorRegistry()), coarse_stride_steps=stride)
+
+
+def test_coarse_contexts_hold_means_of_stride_slots_closed_on_multiples_of_the_stride() -> None:
+    """Stride 4: a coarse slot closes at slots 104, 108, ... with the mean of its 4 slots (a gap left out,
+    4 gaps a gap); batches between share the last coarse contexts; stride 1 keeps none."""
+    w = _coarse_setup()
+    out = []
+    for t in range(101, 114):
+        b_value = [] if t in (105, 106, 107, 108) else [Sample("b", float(t), 10.0 * t)]  # b: 4 gaps
+        a_value = [] if t == 110 else [Sample("a", float(t), float(t))]  # a: one gap
+        out += w.ingest(a_value + b_value)
+    by_ts = {b.ts: b for b in out}
+    c = by_ts[112.0].coarse_contexts
+    assert c is not None and c.shape == (2, 8) and by_ts[112.0].coarse_stride_steps == 4
+    assert not c.flags.writeable
+    want = [np.mean([101, 102, 103, 104]), np.mean([105, 106, 107, 108]), np.mean([109, 111, 112])]
+    np.testing.assert_allclose(c[0, -3:], want)
+    assert c[1, -3] == 10.0 * np.mean([101, 102, 103, 104]) and np.isnan(c[1, -2])  # b's 105..108: a gap
+    assert np.isnan(c[:, :-3]).all()
+    assert by_ts[111.0].coarse_contexts is by_ts[109.0].coarse_contexts  # nothing closed between 108 and 112
+    assert by_ts[112.0].coarse_contexts is not by_ts[111.0].coarse_contexts
+    assert _setup()[0].ingest([Sample("a", 1.0, 1.0), Sample("a", 2.0, 1.0)])[-1].coarse_contexts is None
+
+
+def test_a_jump_past_the_window_leaves_gap_coarse_slots_and_state_keeps_the_coarse_ring() -> None:
+    w = _coarse_setup(stride=2, context=8)
+    for t in range(101, 109):
+        w.ingest([Sample("a", float(t), float(t)), Sample("b", float(t), 1.0)])
+    before = w.groups[0]._coarse_ctx
+    assert before is not None and np.isfinite(before[:, -3:]).all()
+    arrays, meta = w.state()
+    again = _coarse_setup(stride=2, context=8)
+    again.restore(arrays, meta)
+    np.testing.assert_array_equal(again.groups[0]._coarse_ctx, before)
+    other = _coarse_setup(stride=4, context=8)
+    other.restore(arrays, meta)  # another stride: the coarse contexts start empty
+    emptied = other.groups[0]._coarse_ctx
+    assert emptied is not None and np.isnan(emptied).all()
+    out = w.ingest([Sample("a", 200.0, 1.0)])  # 91 slots later: every coarse slot since is a gap
+    assert out[-1].coarse_contexts is not None and np.isnan(out[-1].coarse_contexts).all()
+    with pytest.raises(ValueError, match="coarse_stride_steps"):
+        _coarse_setup(stride=9, context=8)

@@ -217,6 +217,11 @@ class Config:
     asset_estimate_every_steps: int = 1
     """The asset model run on one slot in this many, its estimates standing between
     (``forecast.asset_estimate_every_steps``)."""
+    asset_context_stride_steps: int = 1
+    """The masked estimate's coarse reference: means of this many slots (``forecast.asset_context_stride_steps``)."""
+    refresh_every_steps: int = 1
+    """The forecaster's forecasts made on one slot in this many (``forecast.refresh_every_steps``; a model row's
+    cost divided by it)."""
 
     def detect_settings(self) -> DetectSettings:
         """The daemon's detect defaults with this configuration's switches (and the asset rules with rules)."""
@@ -371,6 +376,14 @@ def evaluate_run(
     started = time.perf_counter()
     if not config.rules:
         rec = _with_tags(rec, without_rules(rec.tag_settings()))
+    if config.asset_model and config.asset_context_stride_steps > 1:  # the windows keep the coarse contexts
+        fc = settings.forecast.model_copy(
+            update={
+                "asset_context_stride_steps": config.asset_context_stride_steps,
+                "asset_mask_recent_steps": config.asset_mask_recent_steps,
+            }
+        )
+        settings = settings.model_copy(update={"forecast": fc})
     trace = replay(rec, settings, forecaster, estimator if config.asset_model else None)
     scored_from = float(rec.timestamps[rec.test_start])
     scored_to = float(rec.timestamps[-1]) + rec.period_s

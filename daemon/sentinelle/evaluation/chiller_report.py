@@ -298,7 +298,9 @@ def run_evaluation(
     if any(c.asset_model for c in configs):
         doc_meta["asset_checkpoint"] = _checkpoint_id(asset_path)
     plots: list[str] = []
-    settings = [replay_settings(c.forecaster, c.detect_settings()) for c in configs]
+    settings = [
+        replay_settings(c.forecaster, c.detect_settings(), refresh_every_steps=c.refresh_every_steps) for c in configs
+    ]
     head = summarise(configs[0], [])
     for n, run in enumerate(order, start=1):
         rec, truth = simulate(run)
@@ -312,6 +314,7 @@ def run_evaluation(
                     asset_path,
                     mask_recent_steps=config.asset_mask_recent_steps,
                     every_steps=config.asset_estimate_every_steps,
+                    context_stride_steps=config.asset_context_stride_steps,
                 )
                 if config.asset_model
                 else None

@@ -178,6 +178,9 @@ class CachedEstimator:
         h = hashlib.blake2b(digest_size=16)
         h.update(np.ascontiguousarray(window.contexts).tobytes())
         h.update(np.ascontiguousarray(window.values).tobytes())
+        if window.coarse_contexts is not None:  # a coarse reference reaches past the context
+            h.update(f"coarse{window.coarse_stride_steps}".encode())
+            h.update(np.ascontiguousarray(window.coarse_contexts).tobytes())
         h.update("\x00".join(window.assets).encode())
         key = h.digest()
         if key not in self.cache:
@@ -189,11 +192,17 @@ ASSET_MODEL = "asset_model"
 """The name :class:`SharedForecasters` keeps the asset model's estimates under."""
 
 
-def _estimator_name(mask_recent_steps: int, every_steps: int) -> str:
-    """The cache name of the asset model's estimates with this mask and refresh (the plain ones keep the old name)."""
+def _estimator_name(mask_recent_steps: int, every_steps: int, context_stride_steps: int = 1) -> str:
+    """The cache name of the asset model's estimates with this mask, refresh and coarse stride (the plain
+    ones keep the old names).
+
+    >>> _estimator_name(0, 1), _estimator_name(128, 8), _estimator_name(128, 8, 4)
+    ('asset_model', 'asset_model-mask128-every8', 'asset_model-mask128-every8-stride4')
+    """
     mask = f"-mask{mask_recent_steps}" if mask_recent_steps else ""
     every = f"-every{every_steps}" if every_steps > 1 else ""
-    return f"{ASSET_MODEL}{mask}{every}"
+    stride = f"-stride{context_stride_steps}" if context_stride_steps > 1 else ""
+    return f"{ASSET_MODEL}{mask}{every}{stride}"
 
 
 def cache_stem(name: str) -> str:
@@ -235,8 +244,9 @@ class SharedForecasters:
         self.cache_dir = cache_dir
         self.model_threads = model_threads
         self._made: dict[str, CachedForecaster] = {}
-        self._estimators: dict[tuple[int, int], CachedEstimator] = {}
-        """Per (``mask_recent_steps``, ``every_steps``): the asset model's cached estimates (loaded on first use)."""
+        self._estimators: dict[tuple[int, int, int], CachedEstimator] = {}
+        """Per (``mask_recent_steps``, ``every_steps``, ``context_stride_steps``): the asset model's cached
+        estimates (loaded on first use)."""
         self._key = ""
 
     def _path(self, name: str) -> Path | None:
@@ -258,8 +268,8 @@ class SharedForecasters:
         self._key = key
         for name, made in self._made.items():
             made._cache = self._load(name)
-        for (mask, every), est in self._estimators.items():
-            est.cache = self._load(_estimator_name(mask, every))
+        for spec, est in self._estimators.items():
+            est.cache = self._load(_estimator_name(*spec))
 
     def __getitem__(self, name: str) -> CachedForecaster:
         if name not in self._made:
@@ -278,13 +288,16 @@ class SharedForecasters:
         levels: tuple[float, ...] = ForecastSettings().quantile_levels,
         mask_recent_steps: int = 0,
         every_steps: int = 1,
+        context_stride_steps: int = 1,
     ) -> CachedEstimator:
-        """The asset model at ``path`` (loaded once per mask and refresh, on first use) as a cached estimator.
+        """The asset model at ``path`` (loaded once per mask, refresh and stride, on first use) as a cached estimator.
 
-        Estimates with different masks or refresh periods are different answers to the same
-        window: each has its own cache (and its own file in ``cache_dir``).
+        Estimates with different masks, refresh periods or coarse strides are different answers to the
+        same window: each has its own cache (and its own file in ``cache_dir``).  With a stride > 1 the
+        replay's settings must carry it too (``forecast.asset_context_stride_steps``: the windows keep the
+        coarse contexts).
         """
-        key = (mask_recent_steps, every_steps)
+        key = (mask_recent_steps, every_steps, context_stride_steps)
         if key not in self._estimators:
             import torch
 
@@ -292,7 +305,13 @@ class SharedForecasters:
 
             if self.model_threads is not None:
                 torch.set_num_threads(self.model_threads)
-            model = AssetForecaster(path, levels, mask_recent_steps=mask_recent_steps, every_steps=every_steps)
+            model = AssetForecaster(
+                path,
+                levels,
+                mask_recent_steps=mask_recent_steps,
+                every_steps=every_steps,
+                context_stride_steps=context_stride_steps,
+            )
             cache = self._load(_estimator_name(*key))
             self._estimators[key] = CachedEstimator(model.estimate_window, cache)
         return self._estimators[key]
@@ -303,8 +322,8 @@ class SharedForecasters:
             return
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         caches = {name: f._cache for name, f in self._made.items() if name not in ("holt", "naive")}
-        for (mask, every), est in self._estimators.items():
-            caches[_estimator_name(mask, every)] = est.cache
+        for spec, est in self._estimators.items():
+            caches[_estimator_name(*spec)] = est.cache
         for name, cache in caches.items():
             path = self._path(name)
             assert path is not None
@@ -352,7 +371,7 @@ async def replay_async(
 ) -> Trace:
     metrics = Metrics(CollectorRegistry())
     tags = rec.tag_settings()
-    windows = Windows(tags, settings.windows, metrics)
+    windows = Windows(tags, settings.windows, metrics, coarse_stride_steps=settings.forecast.asset_context_stride_steps)
     stage = DetectStage(tags, settings.detect, metrics, refresh_every_steps=settings.forecast.refresh_every_steps)
     fc = forecaster or make_forecaster(settings.forecast, metrics)
     batcher = ForecastBatcher(fc, settings.forecast, metrics, estimator=estimator)

@@ -21,6 +21,18 @@ followed (the virtual sensor of SmartSignal-style condition monitoring, whose re
 older than the fault).  Masking only the target's own context (one pass per tag) was
 measured too: better on pump degradation, G times the cost.
 
+**A long, coarse reference** (``context_stride_steps`` S > 1, with M > 0): the masked estimate reads
+each tag's *coarse* context instead (the windows' means of S slots, ``WindowBatch.coarse_contexts``,
+spanning S × the context), its newest M coarse slots masked, and the others' values now.  Why: the
+estimate must still read a quarter of its context (:data:`MIN_SEEN_FRACTION`), so on 1 s data it is
+blind to 384 s at most and to 128 s as used; a 900 s drift or a 5-minute pump ramp is then followed
+with that lag and its residual is a plateau the size of healthy excursions (docs/results/chiller-
+detection/asset-cusum.md).  Coarse, the reference can be older than the fault (S 8, M 128: 17
+minutes) at the same cost; the model is scale-free per window (each tag tokenised alone) and the
+estimate of now is a static relation, so the slots' spacing is not part of it.  A masked estimate of
+a tag whose context still holds fewer than :data:`MIN_SEEN_SLOTS` values is not made (the tag is
+left out of its asset's pass): a few values give no scale (a cold start, a long coarse mask).
+
 **Every R slots** (``every_steps`` R > 1): an asset's estimate is made on one slot in R and
 stands for the next R − 1.  The model cost about 23 ms of CPU per 7-tag asset and slot when
 the asset was alone in a pass, 10 ms when 16 assets shared one (one thread, quiet machine,
@@ -80,6 +92,10 @@ MIN_SEEN_FRACTION = 0.25
 """Share of its context a masked estimate still reads (each tag's scale and its relation to the others)."""
 
 
+MIN_SEEN_SLOTS = 32
+"""Fewest values a tag's masked context must still hold for the tag to take part in a masked estimate."""
+
+
 _Held = tuple[int, FloatArray, FloatArray]
 """An asset's last estimate: its slot, the estimates (rows × levels) and the rows' values then."""
 
@@ -109,6 +125,7 @@ class AssetForecaster:
         max_batch: int = 128,
         mask_recent_steps: int = 0,
         every_steps: int = 1,
+        context_stride_steps: int = 1,
         adapter: Path | None = None,
         adapter_tags: Collection[str] | None = None,
         threads: int | None = None,
@@ -145,6 +162,12 @@ class AssetForecaster:
                 f"context of {self.config.context_length} steps), got {mask_recent_steps}"
             )
         self.mask_recent_steps = mask_recent_steps
+        if context_stride_steps < 1 or (context_stride_steps > 1 and not mask_recent_steps):
+            raise ModelError(
+                f"context_stride_steps must be ≥ 1, and 1 without mask_recent_steps (a coarse slot holds the "
+                f"current value), got {context_stride_steps} with mask_recent_steps {mask_recent_steps}"
+            )
+        self.context_stride_steps = context_stride_steps
         if every_steps < 1:
             raise ModelError(f"every_steps must be ≥ 1, got {every_steps}")
         self.every_steps = every_steps
@@ -194,7 +217,8 @@ class AssetForecaster:
         The rows of one asset form a group: contexts without their newest slot are
         the past, ``values`` the current values (a row's own is hidden from it by the
         model).  With ``mask_recent_steps`` M the newest M slots of that past are
-        masked (every tag's): see the module docstring.  A row whose asset has no
+        masked (every tag's), and with ``context_stride_steps`` S > 1 the past is the window's coarse
+        context (means of S slots): see the module docstring.  A row whose asset has no
         other tag with a value now gets NaN: an estimate from nobody is not one.  With
         ``every_steps`` R > 1 an asset's estimates are made on one slot in R and stand for the
         next R − 1 (held per asset and tag list; a gap of R slots or more refreshes).  What fills
@@ -215,10 +239,14 @@ class AssetForecaster:
                 rows_of.append(rows)
         if not rows_of:
             return out
-        past = window.contexts[:, :-1]
+        past = self._past(window)
+        values = window.values
         if self.mask_recent_steps:
-            past = past.copy()
-            past[:, -self.mask_recent_steps :] = np.nan
+            seen = np.isfinite(past[:, -self.config.context_length :]).sum(axis=1)  # what the model reads
+            few = seen < MIN_SEEN_SLOTS  # no scale: left out (module docstring)
+            if few.any():
+                past[few] = np.nan
+                values = np.where(few, np.nan, values)
         # Assets padded with absent tags to a power of two, each width its own passes: padding to the
         # widest asset of the window made a plant of 5-tag assets and one of 40 pay 8x (absent tags
         # change no other tag's answer, so the width changes nothing else).
@@ -230,7 +258,7 @@ class AssetForecaster:
             now = np.full((len(members), g), np.nan)
             for k, rows in enumerate(members):
                 ctx[k, : len(rows)] = past[rows]
-                now[k, : len(rows)] = window.values[rows]
+                now[k, : len(rows)] = values[rows]
             estimate = self.forecast(ctx, 1, now).estimate
             for k, rows in enumerate(members):
                 others_now = np.isfinite(now[k, : len(rows)]).sum() - np.isfinite(now[k, : len(rows)])
@@ -240,6 +268,25 @@ class AssetForecaster:
                     key = (window.assets[rows[0]], *(window.tags[i] for i in rows))
                     self._held[key] = (slot, out[rows].copy(), window.values[rows].copy())
         return out
+
+    def _past(self, window: WindowBatch) -> FloatArray:
+        """What the estimate reads of each row's past: the context without its newest slot, or the coarse
+        context (``context_stride_steps`` > 1), with the newest ``mask_recent_steps`` slots masked."""
+        if self.context_stride_steps == 1:
+            past = window.contexts[:, :-1]
+        elif window.coarse_contexts is None or window.coarse_stride_steps != self.context_stride_steps:
+            raise ModelError(
+                f"the estimate reads means of {self.context_stride_steps} slots, the windows keep "
+                + ("none" if window.coarse_contexts is None else f"means of {window.coarse_stride_steps}")
+                + " (forecast.asset_context_stride_steps must reach the windows)"
+            )
+        else:
+            past = window.coarse_contexts
+        if not self.mask_recent_steps:
+            return past
+        past = past.copy()
+        past[:, -self.mask_recent_steps :] = np.nan
+        return past
 
     def _continues(self, window: WindowBatch, rows: list[int], slot: int, held: _Held) -> bool:
         """Whether ``held`` was made fewer than ``every_steps`` slots ago in this window's history: its

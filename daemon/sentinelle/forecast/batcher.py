@@ -342,8 +342,20 @@ class ForecastBatcher:
         tags = tuple(f"probe/{k}/{j}" for k, n in enumerate(sizes) for j in range(n))
         assets = tuple(f"probe/{k}" for k, n in enumerate(sizes) for _ in range(n))
 
+        stride = self.settings.asset_context_stride_steps
+        coarse = walk if stride > 1 else None  # the estimator's cost does not depend on the slots' spacing
+
         def window(ts: float) -> WindowBatch:
-            return WindowBatch(ts=ts, period_s=1.0, tags=tags, assets=assets, values=walk[:, -1], contexts=walk)
+            return WindowBatch(
+                ts=ts,
+                period_s=1.0,
+                tags=tags,
+                assets=assets,
+                values=walk[:, -1],
+                contexts=walk,
+                coarse_contexts=coarse,
+                coarse_stride_steps=stride,
+            )
 
         loop = asyncio.get_running_loop()
         try:

@@ -251,6 +251,15 @@ class DetectSettings(_Section):
         "many anomalous ticks in a row: a k above that period asks for two estimates to agree ...",
     )
     asset_estimate_open_n: int | None = Field(default=None, ge=1, description="... among the last n ticks.")
+    asset_estimate_learn_delay_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="The estimate residual's usual scale learns each tick this many ticks late (a delay line), "
+        "and only if no alert of it was open then or is open now: a slow fault's residual grows for minutes "
+        "before any tick is surprising, and a scale learning it at once follows it (docs/results/chiller-"
+        "detection/asset-stride.md). 0: each tick as it comes.",
+    )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
     clear_normal_steps: int = Field(

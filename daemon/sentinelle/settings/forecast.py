@@ -123,6 +123,16 @@ class ForecastSettings(_Section):
         "fouling) accumulates in the residual instead of being followed. 0: the whole context (the estimate "
         "follows slow faults). At most three quarters of the checkpoint's context (512 slots: 384).",
     )
+    asset_context_stride_steps: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="With the asset model and asset_mask_recent_steps > 0: its estimate reads each tag's context "
+        "as means of this many slots (the windows keep a second ring of windows.context_steps such means, "
+        "spanning this many times the context), the newest asset_mask_recent_steps of them masked, so the "
+        "reference is older than a slow fault (a 15-minute drift, a 5-minute pump ramp) instead of 128 slots at "
+        "most. 1: the context as it is (today). Measured in docs/results/chiller-detection/asset-stride.md.",
+    )
     asset_estimate_every_steps: int = Field(
         default=1,
         ge=1,
@@ -150,6 +160,11 @@ class ForecastSettings(_Section):
             raise ValueError("quantile_levels must contain 0.5 (the point forecast)")
         if any(not 0 <= v <= 1 for v in self.model_smoothing_share):
             raise ValueError(f"model_smoothing_share values must lie in [0, 1], got {list(self.model_smoothing_share)}")
+        if self.asset_context_stride_steps > 1 and not self.asset_mask_recent_steps:
+            raise ValueError(
+                "asset_context_stride_steps > 1 needs asset_mask_recent_steps > 0: the newest coarse slot holds "
+                "the current value, which the estimate must not read"
+            )
         if self.refresh_every_steps > self.horizon_steps:
             raise ValueError(
                 f"refresh_every_steps ({self.refresh_every_steps}) must not exceed horizon_steps "

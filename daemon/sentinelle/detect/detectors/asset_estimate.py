@@ -45,6 +45,13 @@ the nominal share of learned values falls outside it, before ``z`` is read from 
 floor (``residual_min_sigma`` band spreads) then stands where the band is honest.  The findings'
 band (``lower``/``upper``) is the calibrated one.
 
+**Learning late** (``detect.asset_estimate_learn_delay_steps`` D > 0): the scale learns each row's
+residual D ticks late, from a delay line, and only if no alert of this detector was open then and none
+is open now.  Why: with a reference older than a slow fault (``forecast.asset_context_stride_steps``) a
+drift's residual grows to several band spreads, but over minutes, and a scale that learns every tick at
+once (at 1/n while young) moves its location and spread with it, so no tick is surprising; late, the
+scale is the one from before the fault for D ticks.  The chart and the band calibration learn at once.
+
 Opening: ``detect.asset_estimate_open_k`` of ``asset_estimate_open_n`` anomalous ticks when set
 (else the shared ``open_k`` of ``open_n``).  Why its own: an estimate made on one slot in
 ``forecast.asset_estimate_every_steps`` stands for the slots between, so one poor estimate is that
@@ -107,6 +114,12 @@ class AssetEstimateDetector:
         floor = s.residual_min_sigma * math.sqrt(self.alpha / (2.0 - self.alpha))
         self.ewma_scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, floor)
         self.ewma_grace = s.grace_period_steps + (round(1.0 / self.alpha) if self.alpha > 0 else 0)
+        self.delay = s.asset_estimate_learn_delay_steps
+        self.late_z: FloatArray = np.full((self.delay, lay.n), np.nan)
+        """The delay line: each row's residual ``z`` of the last ``delay`` ticks (a ring), and whether it could
+        be learned then (``late_ok``); ``late_pos`` its oldest slot."""
+        self.late_ok: FloatArray = np.zeros((self.delay, lay.n))
+        self.late_pos: FloatArray = np.zeros(1)
         self.band = (
             BandCalibration(lay.n, ctx.levels, s.score_memory_steps) if s.asset_estimate_calibrate_band else None
         )
@@ -159,8 +172,16 @@ class AssetEstimateDetector:
 
     def learn(self, tick: Tick, findings: Findings) -> None:
         """Learn each scored row without an open alert of this detector (winsorised: bounded by one tick)."""
-        mask = np.isfinite(self._z) & ~tick.alerts.open(self)
-        self.scale.learn(self._z, mask)
+        closed = ~tick.alerts.open(self)
+        mask = np.isfinite(self._z) & closed
+        if self.delay:
+            pos = int(self.late_pos[0])
+            old_z, old_ok = self.late_z[pos].copy(), self.late_ok[pos] > 0
+            self.late_z[pos], self.late_ok[pos] = self._z, mask
+            self.late_pos[0] = (pos + 1) % self.delay
+            self.scale.learn(old_z, old_ok & closed & np.isfinite(old_z))
+        else:
+            self.scale.learn(self._z, mask)
         if self.band is not None:
             self.band.learn(tick.clean, self._expected, mask)
         if self.alpha > 0:
@@ -174,6 +195,8 @@ class AssetEstimateDetector:
     def state(self) -> bytes:
         arrays = {k: v for k, v in vars(self.scale).items() if isinstance(v, np.ndarray)}
         arrays["chart.ewma"] = self.ewma
+        if self.delay:
+            arrays |= {"late.late_z": self.late_z, "late.late_ok": self.late_ok, "late.late_pos": self.late_pos}
         arrays |= {f"chart.{k}": v for k, v in vars(self.ewma_scale).items() if isinstance(v, np.ndarray)}
         if self.band is not None:
             arrays |= {"band.log_scale": self.band.log_scale, "band.learned": self.band.learned}
@@ -190,10 +213,16 @@ class AssetEstimateDetector:
             elif owner == "band":
                 if self.band is not None:
                     setattr(self.band, attr, value)
+            elif owner == "late":
+                continue  # below, as a whole
             elif attr == "ewma":
                 self.ewma = value
             else:
                 setattr(self.ewma_scale, attr, value)
+        late = arrays.get("late.late_z")
+        if late is not None and late.shape == self.late_z.shape:  # another delay or none saved: refills
+            self.late_z, self.late_ok = late.copy(), arrays["late.late_ok"].copy()
+            self.late_pos = arrays["late.late_pos"].copy()
 
 
 def explain_estimate(

@@ -1,0 +1,73 @@
+"""Issue 14 on the report's 24 UNSEEN runs (seeds 2000..2023): the coarse reference asset_stride_dev.py chose, run once.
+
+Rows, residuals alone (no limits, rules, relations or T²): Holt's; the univariate model's (the shipped
+default forecaster) refreshed every 8 slots (per tick it costs about 100 minutes of this shared machine
+for the 24 runs: RULE.md); and the blind row with the stride ``S`` and coarse mask ``M`` that the
+development seeds chose (asset_stride_dev.json's ``chosen``, given here on the command line and checked
+against the pre-registered candidates).  Nothing is chosen here.  Today's blind row (S 1, M 128) is the
+asset-cusum report's "no CUSUM" row (same checkpoint, settings and seeds) unless it is the choice.
+
+    python bench/chiller/asset_stride_report.py --out DIR --checkpoint PATH --stride S --mask M [--cache-dir DIR]
+        [--delay D]
+
+``--delay`` D > 0 (part 2, RULE-learn-delay.md): the row as part 1 chose it (S 4, M 128) with the estimate
+scale learning D ticks late (``detect.asset_estimate_learn_delay_steps``; asset_stride_delay_dev.json's
+choice), in place of the plain one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from pathlib import Path
+
+from asset_stride_delay_dev import DELAYS, MASK, STRIDE, delay_row
+from asset_stride_dev import CANDIDATES, label, stride_row
+
+from sentinelle.cli.evaluate import _evaluation_meta
+from sentinelle.evaluation.chiller_eval import Config
+from sentinelle.evaluation.chiller_report import run_evaluation
+
+MODEL_REFRESH_STEPS = 8
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
+    ap.add_argument("--stride", type=int, required=True, help="the chosen forecast.asset_context_stride_steps")
+    ap.add_argument("--mask", type=int, required=True, help="the chosen mask, in coarse slots")
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--delay", type=int, default=0, help="part 2's chosen detect.asset_estimate_learn_delay_steps")
+    args = ap.parse_args()
+    assert (args.stride, args.mask) in CANDIDATES, f"not a pre-registered candidate: {(args.stride, args.mask)}"
+    assert args.delay in DELAYS and (not args.delay or (args.stride, args.mask) == (STRIDE, MASK)), "not part 2's"
+    name = label(args.stride, args.mask)
+    chosen = delay_row(args.delay) if args.delay else stride_row(name, args.stride, args.mask)
+    prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
+    configs = [
+        Config("holt: residuals alone", "holt", asset=False, rules=False),
+        Config(
+            f"model: residuals alone, refreshed every {MODEL_REFRESH_STEPS} slots",
+            "model",
+            asset=False,
+            rules=False,
+            refresh_every_steps=MODEL_REFRESH_STEPS,
+        ),
+        dataclasses.replace(chosen, label=prefix + chosen.label),
+    ]
+    command = "python bench/chiller/asset_stride_report.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and v != 0
+    )
+    run_evaluation(
+        args.out,
+        configs=configs,
+        cache_dir=args.cache_dir,
+        model_threads=1,
+        meta={**_evaluation_meta(), "command": command},
+        asset_model_path=args.checkpoint,
+    )
+
+
+if __name__ == "__main__":
+    main()
