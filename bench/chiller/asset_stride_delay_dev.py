@@ -11,7 +11,11 @@ kinds, then the smallest median slow-fault delay; if none is clean the fewest fa
 the earlier.  Only detection is replayed: the estimates are read back from part 1's cache (a window it
 did not see is an error, not a new estimate).
 
-    python bench/chiller/asset_stride_delay_dev.py --checkpoint PATH --cache-root DIR
+Part 3 (``--part 3``; RULE-min-learned.md, fd7a193): the same runs and rule on a grid of (D, L), L being
+``detect.asset_estimate_min_learned_steps`` (the scale's learned ticks before it may flag): D 0 L 0, then
+D 300 and D 600 each with L 0, 300, 600.
+
+    python bench/chiller/asset_stride_delay_dev.py --checkpoint PATH --cache-root DIR [--part 3]
 """
 
 from __future__ import annotations
@@ -33,12 +37,20 @@ from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 
 STRIDE, MASK = 4, 128
 DELAYS = (0, 300, 600)
+GRID = ((0, 0), (300, 0), (300, 300), (300, 600), (600, 0), (600, 300), (600, 600))
+"""Part 3's candidates, in the rule's order: (learn delay D, min learned L)."""
 
 
-def delay_row(delay: int) -> Config:
-    """Part 1's chosen row with the estimate scale learning ``delay`` ticks late."""
-    c = stride_row(label(STRIDE, MASK) + f", scale learns {delay} ticks late", STRIDE, MASK)
-    detect = {**c.detect, "asset_estimate_learn_delay_steps": delay} if delay else c.detect
+def delay_row(delay: int, min_learned: int = 0) -> Config:
+    """Part 1's chosen row with the estimate scale learning ``delay`` ticks late, flagging after
+    ``min_learned`` learned ticks (0: the shared grace)."""
+    name = label(STRIDE, MASK) + f", scale learns {delay} ticks late"
+    if min_learned:
+        name += f", flags after {min_learned} learned"
+    c = stride_row(name, STRIDE, MASK)
+    detect = {**c.detect, "asset_estimate_learn_delay_steps": delay} if delay else dict(c.detect)
+    if min_learned:
+        detect["asset_estimate_min_learned_steps"] = min_learned
     return dataclasses.replace(c, detect=detect)
 
 
@@ -46,8 +58,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--cache-root", type=Path, required=True, help="part 1's estimate cache")
-    ap.add_argument("--out", type=Path, default=RESULTS / "asset_stride_delay_dev.json")
+    ap.add_argument("--part", type=int, choices=(2, 3), default=2, help="2: D alone; 3: the (D, L) grid")
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    grid = GRID if args.part == 3 else tuple((d, 0) for d in DELAYS)
+    name = "asset_stride_delay_dev.json" if args.part == 2 else "asset_stride_min_learned_dev.json"
+    out: Path = args.out or RESULTS / name
     plan = chiller_plan(3, 3, 3600.0, first_seed=FIRST_SEED)
     plan = interleaved([r for r in plan if not r.faults or r.faults[0].kind in SLOW])
     started = time.perf_counter()
@@ -58,8 +74,8 @@ def main() -> None:
         sf.begin(run.name)
         est = sf.estimator(args.checkpoint, mask_recent_steps=MASK, every_steps=EVERY, context_stride_steps=STRIDE)
         est.inner = _no_model
-        for delay in DELAYS:
-            c = delay_row(delay)
+        for delay, min_learned in grid:
+            c = delay_row(delay, min_learned)
             o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], est)
             r = run_record(run, o)
             per.setdefault(c.label, []).append(r)
@@ -74,20 +90,20 @@ def main() -> None:
         "stride_steps": STRIDE,
         "mask_coarse_slots": MASK,
         "every_steps": EVERY,
-        "delays": list(DELAYS),
+        "candidates_delay_min_learned": [list(g) for g in grid],
         "rule": RULE,
         "rows": table,
         "chosen": chosen,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
+    out.write_text(json.dumps(doc, indent=2) + "\n")
     for r in table:
         print(
             r["candidate"],
             f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/9 "
             f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
         )
-    print(f"chosen: {chosen} -> {args.out}")
+    print(f"chosen: {chosen} -> {out}")
 
 
 if __name__ == "__main__":

@@ -170,11 +170,13 @@ def test_the_band_factors_survive_a_restart_and_older_states_restore() -> None:
     assert np.array_equal(other.band.learned, det.band.learned)
 
 
-def run_ramp(delay: int, rate: float = 0.001, steps: int = 1200, onset: int = 300) -> list[AlertEvent]:
+def run_ramp(
+    delay: int, rate: float = 0.001, steps: int = 1200, onset: int = 300, min_learned: int = 0
+) -> list[AlertEvent]:
     """Tag 1 leaves the estimate by ``rate`` per tick from ``onset`` on (a drift against an estimate whose
     reference is older than it), 6 estimate spreads after 600 ticks: no tick jumps, the residual grows.
-    ``delay``: ``detect.asset_estimate_learn_delay_steps``."""
-    st, _ = stage(TAGS, asset_estimate_learn_delay_steps=delay)
+    ``delay``: ``detect.asset_estimate_learn_delay_steps``; ``min_learned``: ``..._min_learned_steps``."""
+    st, _ = stage(TAGS, asset_estimate_learn_delay_steps=delay, asset_estimate_min_learned_steps=min_learned)
     rng = np.random.default_rng(3)
     nominal = np.array([10.0, 20.0, 30.0])
     events: list[AlertEvent] = []
@@ -216,3 +218,14 @@ def test_the_delay_line_survives_a_restart_and_another_delay_refills() -> None:
     other = detector(3, 1)
     other.restore(det.state())
     assert np.isnan(other.late_z[1:]).all()  # another delay: the line refills
+
+
+def test_a_row_flags_only_once_its_scale_has_learned_the_minimum() -> None:
+    # Delay 200: the scale has learned k - 200 ticks at tick k, so 600 learned at tick 800.
+    early = min(e.event_ts for e in run_ramp(200))
+    assert early < 700
+    late = run_ramp(200, min_learned=600)
+    assert {e.tag for e in late} == {"c.t1"}  # the drift is still caught ...
+    assert min(e.event_ts for e in late) >= 800  # ... but not before the scale has learned 600 ticks
+    assert run_ramp(200, min_learned=50) == run_ramp(200)  # below the shared grace (and the onset): no change
+    assert run_ramp(200, rate=0.0, min_learned=600) == []

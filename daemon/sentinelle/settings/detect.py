@@ -260,6 +260,15 @@ class DetectSettings(_Section):
         "before any tick is surprising, and a scale learning it at once follows it (docs/results/chiller-"
         "detection/asset-stride.md). 0: each tick as it comes.",
     )
+    asset_estimate_min_learned_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="The estimate residual flags a tag only once its usual scale has learned at least this many "
+        "ticks (and grace_period_steps): a scale learning late (asset_estimate_learn_delay_steps) has learned "
+        "few ticks when the estimates start, and a young scale is narrow (docs/results/chiller-detection/"
+        "asset-stride.md). 0: grace_period_steps alone.",
+    )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
     clear_normal_steps: int = Field(

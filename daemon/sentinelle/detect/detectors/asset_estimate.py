@@ -51,6 +51,9 @@ is open now.  Why: with a reference older than a slow fault (``forecast.asset_co
 drift's residual grows to several band spreads, but over minutes, and a scale that learns every tick at
 once (at 1/n while young) moves its location and spread with it, so no tick is surprising; late, the
 scale is the one from before the fault for D ticks.  The chart and the band calibration learn at once.
+``detect.asset_estimate_min_learned_steps`` L: a row flags only once its scale has learned L ticks (or
+the shared grace, if longer) — a scale D ticks late has learned only what came D ticks after the first
+estimate, and a young scale is narrow (a false alarm measured on a fault-free development hour).
 
 Opening: ``detect.asset_estimate_open_k`` of ``asset_estimate_open_n`` anomalous ticks when set
 (else the shared ``open_k`` of ``open_n``).  Why its own: an estimate made on one slot in
@@ -103,7 +106,8 @@ class AssetEstimateDetector:
         self.levels = ctx.levels
         self.mid = ctx.levels.index(0.5)
         self.threshold = s.score_threshold
-        self.grace = s.grace_period_steps
+        self.grace = max(s.grace_period_steps, s.asset_estimate_min_learned_steps)
+        """Learned ticks before a row may flag: the shared grace, or the detector's own minimum if longer."""
         self.min_spread = np.array([t.min_spread for t in lay.tag_settings], dtype=np.float64)
         self.scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, s.residual_min_sigma)
         self.alpha = s.asset_estimate_ewma_alpha
