@@ -17,11 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asset_blind_dev import EVERY, MASK, blind_row
+from asset_blind_dev import EVERY, MASK, blind_row, run_report
 
-from sentinelle.cli.evaluate import _evaluation_meta
 from sentinelle.evaluation.chiller_eval import Config
-from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, run_evaluation
+from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT
 
 
 def main() -> None:
@@ -45,17 +44,7 @@ def main() -> None:
         Config("model: residuals alone", "model", asset=False, rules=False),
         blind_row(label, detect),
     ]
-    command = "python bench/chiller/asset_band_report.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v not in (None, False, "")
-    )
-    run_evaluation(
-        args.out,
-        configs=configs,
-        cache_dir=args.cache_dir,
-        model_threads=1,
-        meta={**_evaluation_meta(), "command": command},
-        asset_model_path=args.checkpoint,
-    )
+    run_report("bench/chiller/asset_band_report.py", ap, args, configs)
 
 
 if __name__ == "__main__":

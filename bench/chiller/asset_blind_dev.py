@@ -41,8 +41,9 @@ from typing import Any
 import numpy as np
 from _slow_sweep import record
 
+from sentinelle.cli.evaluate import _evaluation_meta
 from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
-from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED
+from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED, run_evaluation
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.records import FloatArray, WindowBatch
 
@@ -80,6 +81,24 @@ def blind_row(label: str, detect: dict[str, Any]) -> Config:
         asset_model=True,
         asset_mask_recent_steps=MASK,
         asset_estimate_every_steps=EVERY,
+    )
+
+
+def run_report(script: str, ap: argparse.ArgumentParser, args: argparse.Namespace, configs: list[Config]) -> None:
+    """This study's unseen report (one torch thread, the checkpoint and cache given), its meta naming the command
+    that reproduces it: ``script`` with every option that differs from the parser's default."""
+    command = f"python {script} " + " ".join(
+        f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}")
+        for k, v in vars(args).items()
+        if v != ap.get_default(k)
+    )
+    run_evaluation(
+        args.out,
+        configs=configs,
+        cache_dir=args.cache_dir,
+        model_threads=1,
+        meta={**_evaluation_meta(), "command": command},
+        asset_model_path=args.checkpoint,
     )
 
 

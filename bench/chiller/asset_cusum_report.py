@@ -14,12 +14,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asset_blind_dev import blind_row
+from asset_blind_dev import blind_row, run_report
 from asset_cusum_dev import candidates
 
-from sentinelle.cli.evaluate import _evaluation_meta
 from sentinelle.evaluation.chiller_eval import Config
-from sentinelle.evaluation.chiller_report import run_evaluation
 
 
 def main() -> None:
@@ -41,17 +39,7 @@ def main() -> None:
         blind_row(prefix + base.removeprefix("blind estimate, "), rows[base]),
         blind_row(prefix + chosen.removeprefix("blind estimate, "), rows[chosen]),
     ]
-    command = "python bench/chiller/asset_cusum_report.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None
-    )
-    run_evaluation(
-        args.out,
-        configs=configs,
-        cache_dir=args.cache_dir,
-        model_threads=1,
-        meta={**_evaluation_meta(), "command": command},
-        asset_model_path=args.checkpoint,
-    )
+    run_report("bench/chiller/asset_cusum_report.py", ap, args, configs)
 
 
 if __name__ == "__main__":

@@ -23,12 +23,11 @@ import argparse
 import dataclasses
 from pathlib import Path
 
+from asset_blind_dev import run_report
 from asset_stride_delay_dev import DELAYS, GRID, MASK, STRIDE, delay_row
 from asset_stride_dev import CANDIDATES, label, stride_row
 
-from sentinelle.cli.evaluate import _evaluation_meta
 from sentinelle.evaluation.chiller_eval import Config
-from sentinelle.evaluation.chiller_report import run_evaluation
 
 MODEL_REFRESH_STEPS = 8
 
@@ -61,17 +60,7 @@ def main() -> None:
         ),
         dataclasses.replace(chosen, label=prefix + chosen.label),
     ]
-    command = "python bench/chiller/asset_stride_report.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if v is not None and v != 0
-    )
-    run_evaluation(
-        args.out,
-        configs=configs,
-        cache_dir=args.cache_dir,
-        model_threads=1,
-        meta={**_evaluation_meta(), "command": command},
-        asset_model_path=args.checkpoint,
-    )
+    run_report("bench/chiller/asset_stride_report.py", ap, args, configs)
 
 
 if __name__ == "__main__":
