@@ -84,6 +84,17 @@ def blind_row(label: str, detect: dict[str, Any]) -> Config:
     )
 
 
+def print_table(table: list[dict[str, Any]], chosen: str, out: Path, *, slow_faults: int) -> None:
+    """One line per candidate (faults, kinds, slow faults of ``slow_faults``, their median delay, false alarms)."""
+    for r in table:
+        print(
+            r["candidate"],
+            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, "
+            f"slow {r['slow_detected']}/{slow_faults} median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
+        )
+    print(f"chosen: {chosen} -> {out}")
+
+
 def run_report(script: str, ap: argparse.ArgumentParser, args: argparse.Namespace, configs: list[Config]) -> None:
     """This study's unseen report (one torch thread, the checkpoint and cache given), its meta naming the command
     that reproduces it: ``script`` with every option that differs from the parser's default."""
@@ -188,13 +199,7 @@ def finish(
         "seconds": round(time.perf_counter() - started, 1),
     }
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    for r in table:
-        print(
-            r["candidate"],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/3 "
-            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
-        )
-    print(f"chosen: {chosen} -> {out}")
+    print_table(table, chosen, out, slow_faults=3)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asset_blind_dev import EVERY, RESULTS, SLOW, choose, run_record, table_row
+from asset_blind_dev import EVERY, RESULTS, SLOW, choose, print_table, run_record, table_row
 from asset_stride_dev import FIRST_SEED, RULE, label, stride_row
 from asset_stride_diag import _no_model
 
@@ -97,13 +97,7 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     out.write_text(json.dumps(doc, indent=2) + "\n")
-    for r in table:
-        print(
-            r["candidate"],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/9 "
-            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
-        )
-    print(f"chosen: {chosen} -> {out}")
+    print_table(table, chosen, out, slow_faults=9)
 
 
 if __name__ == "__main__":

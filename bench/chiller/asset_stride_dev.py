@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asset_blind_dev import EVERY, RESULTS, SLOW, choose, run_record, table_row
+from asset_blind_dev import EVERY, RESULTS, SLOW, choose, print_table, run_record, table_row
 
 from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED, interleaved
@@ -110,13 +110,7 @@ def main() -> None:
         "seconds": round(time.perf_counter() - started, 1),
     }
     args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    for r in table:
-        print(
-            r["candidate"],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}/9 "
-            f"median {r['slow_delay_s_median']}, FA {r['false_alarms']}",
-        )
-    print(f"chosen: {chosen} -> {args.out}")
+    print_table(table, chosen, args.out, slow_faults=9)
 
 
 if __name__ == "__main__":
