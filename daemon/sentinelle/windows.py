@@ -80,6 +80,19 @@ def slot_of(ts: float, period_s: float) -> int:
     return math.ceil(ts / period_s - _EPS)
 
 
+def _oldest_first(ring: FloatArray, pos: int) -> FloatArray:
+    """A ring's columns oldest first (``pos``: its oldest column, the next to be written)."""
+    return np.concatenate((ring[:, pos:], ring[:, :pos]), axis=1)
+
+
+def _fill_newest(ring: FloatArray, saved: FloatArray) -> None:
+    """``ring`` (written from column 0 on) takes the newest columns of ``saved`` (oldest first) at its end, NaN
+    before them: the context length may have changed between the two processes."""
+    keep = min(saved.shape[1], ring.shape[1])
+    ring[:] = np.nan
+    ring[:, ring.shape[1] - keep :] = saved[:, saved.shape[1] - keep :]
+
+
 class TagGroup:
     """Ring buffer and slot clock of all tags sharing one period."""
 
@@ -231,7 +244,7 @@ class TagGroup:
             total = np.where(seen, newest, 0.0).sum(axis=1)
             self._push_coarse(np.where(count > 0, total / np.maximum(count, 1), np.nan))
             self._order_coarse()
-        ctx = np.concatenate((self.ring[:, self.pos :], self.ring[:, : self.pos]), axis=1)
+        ctx = _oldest_first(self.ring, self.pos)
         ctx.flags.writeable = False
         col.flags.writeable = False
         return WindowBatch(
@@ -260,7 +273,7 @@ class TagGroup:
         """The coarse ring oldest first, read-only: what every batch carries until the next coarse slot."""
         if self.coarse is None:
             return
-        ctx = np.concatenate((self.coarse[:, self.coarse_pos :], self.coarse[:, : self.coarse_pos]), axis=1)
+        ctx = _oldest_first(self.coarse, self.coarse_pos)
         ctx.flags.writeable = False
         self._coarse_ctx = ctx
 
@@ -417,7 +430,7 @@ class Windows:
         groups = []
         for gi, g in enumerate(self.groups):
             p = f"w{gi}~"
-            arrays[p + "ring"] = np.concatenate((g.ring[:, g.pos :], g.ring[:, : g.pos]), axis=1)
+            arrays[p + "ring"] = _oldest_first(g.ring, g.pos)
             if g._coarse_ctx is not None:
                 arrays[p + "coarse"] = g._coarse_ctx
             arrays |= {p + "last_ts": g.last_ts, p + "value": g.value, p + "value_ts": g.value_ts}
@@ -448,16 +461,13 @@ class Windows:
             ring = arrays[p + "ring"]
             if ring.shape[0] != len(g.tags) or arrays[p + "last_ts"].shape != g.last_ts.shape:
                 raise ValueError("the saved windows have another number of tags")
-            keep = min(ring.shape[1], g.context_steps)  # context_steps may have changed: keep the newest
-            g.ring[:] = np.nan
-            g.ring[:, g.context_steps - keep :] = ring[:, ring.shape[1] - keep :]
+            _fill_newest(g.ring, ring)
             g.pos = 0
             if g.coarse is not None:  # another stride or none saved: the coarse contexts start empty
                 coarse = arrays.get(p + "coarse")
                 g.coarse[:] = np.nan
                 if coarse is not None and coarse.shape[0] == len(g.tags) and m.get("coarse_stride") == g.coarse_stride:
-                    keep = min(coarse.shape[1], g.context_steps)
-                    g.coarse[:, g.context_steps - keep :] = coarse[:, coarse.shape[1] - keep :]
+                    _fill_newest(g.coarse, coarse)
                 g.coarse_pos = 0
                 g._order_coarse()
             g.last_ts, g.value, g.value_ts = (
