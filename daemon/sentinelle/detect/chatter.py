@@ -42,6 +42,11 @@ from collections.abc import Hashable
 from typing import Any
 
 
+def rearm_s(rearm_steps: int, rearm_min_s: float, period_s: float) -> float:
+    """The re-arm time of a tag group with this period: ``rearm_steps`` slots, at least ``rearm_min_s``."""
+    return max(rearm_steps * period_s, rearm_min_s)
+
+
 class Rearm:
     """Per subject, the times its recent alerts opened; the re-arm time of an alert."""
 
@@ -54,7 +59,7 @@ class Rearm:
 
     def hold_s(self, period_s: float, latched: bool) -> float:
         """Seconds a cleared alert of a tag group with this period waits for its subject (0: clear at once)."""
-        hold = max(self.rearm_steps * period_s, self.rearm_min_s)
+        hold = rearm_s(self.rearm_steps, self.rearm_min_s, period_s)
         return max(hold, self.chatter_window_s) if latched else hold
 
     def opened(self, subject: Hashable, ts: float) -> bool:

@@ -45,6 +45,7 @@ import numpy as np
 
 from ...records import Contributor, IntArray
 from ..asset import AssetT2Q
+from ..chatter import rearm_s
 from ..likelihood import AnomalyLikelihood
 from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, nan_to, pack, unpack
 
@@ -90,8 +91,8 @@ class AssetDetector:
         self.warmup_ends_with_history = s.asset_warmup_ends_with_history
         self.settle_steps = s.asset_settle_steps
         self.settle_after = s.asset_settle_after_steps
-        rearm_s = max(s.rearm_steps * lay.period_s, s.rearm_min_s)
-        self.settle_quiet = math.ceil(rearm_s / lay.period_s - 1e-9) if s.asset_settle_after_rearm else 0
+        rearm = rearm_s(s.rearm_steps, s.rearm_min_s, lay.period_s)
+        self.settle_quiet = math.ceil(rearm / lay.period_s - 1e-9) if s.asset_settle_after_rearm else 0
         """Ticks the condition stays normal before its episode is over (0: at the condition's clearing)."""
         self._closed_run = np.zeros(n, dtype=np.int64)
         """Per asset: ticks since its alert's condition was last open."""
