@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -512,6 +513,16 @@ class DetectSettings(_Section):
         "ticks' alone (a location learned from a few live hours of one load pattern can be off by ~0.1 sigma). "
         "false was kept on development seeds 1540-1542 (true found a drift one period later; "
         "docs/results/deadband/keeploc/).",
+    )
+    history_held_relation_drop_after_steps: float = Field(
+        default=math.inf,
+        gt=0,
+        description="Live ticks (divided by the held share, as history_held_weight_steps) a learned relation "
+        "learns after a compressed export's replay, after which the residual spread it took from the replay no "
+        "longer counts: the spread is then those ticks' own (the fit is kept). A held target against held inputs "
+        "carries both deadbands' error, so the replay's spread is wider than the live one and, fading only as "
+        "weight / (weight + live ticks), still tipped a pump degradation one period later a day on (seed 1586). "
+        "inf: never (the prior only fades). Relations with held slots only.",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
