@@ -33,7 +33,7 @@ def spread_gap(run: dict[str, Any], off: dict[str, Any]) -> float:
     """|spread / a's − 1| of the relation on ``TARGET`` at the onset of ``FAULT``."""
     i = next(k for k, f in enumerate(run["faults"]) if f["kind"] == FAULT)
     on, ref = run["relation_spread_at_fault_onsets"][i][TARGET], off["relation_spread_at_fault_onsets"][i][TARGET]
-    return abs(on / ref - 1.0)
+    return abs(float(on) / float(ref) - 1.0)
 
 
 def decide(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def main() -> None:
             res = json.loads(path.read_text(encoding="utf-8"))["results"]
             a = pick(res, "a:")
             r, k = pick(res, ON[fc], R_LABEL), pick(res, ON[fc], K_LABEL)
-            row = {
+            row: dict[str, Any] = {
                 "r_vs_k": compare(k, r),
                 "r_vs_a": compare(a, r),
                 "k_vs_a": compare(a, k),
