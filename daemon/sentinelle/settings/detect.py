@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -515,14 +514,15 @@ class DetectSettings(_Section):
         "docs/results/deadband/keeploc/).",
     )
     history_held_relation_drop_after_steps: float = Field(
-        default=math.inf,
+        default=60.0,
         gt=0,
         description="Live ticks (divided by the held share, as history_held_weight_steps) a learned relation "
         "learns after a compressed export's replay, after which the residual spread it took from the replay no "
         "longer counts: the spread is then those ticks' own (the fit is kept). A held target against held inputs "
         "carries both deadbands' error, so the replay's spread is wider than the live one and, fading only as "
         "weight / (weight + live ticks), still tipped a pump degradation one period later a day on (seed 1586). "
-        "inf: never (the prior only fades). Relations with held slots only.",
+        "inf: never (the prior only fades). Relations with held slots only. 60 (the residual scale's count) was "
+        "shipped by the rule of docs/results/deadband/relation-handover/ on development seeds 1600-1603.",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
