@@ -75,6 +75,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1600-1603")
     ap.add_argument("--prefix", default="dev")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--model-on", default=ON["model"], help="the model's backfilled configuration (report seeds: d:)")
     args = ap.parse_args()
     rows: list[dict[str, Any]] = []
     per: dict[str, Any] = {}
@@ -85,7 +86,8 @@ def main() -> None:
                 continue
             res = json.loads(path.read_text(encoding="utf-8"))["results"]
             a = pick(res, "a:")
-            r, k = pick(res, ON[fc], R_LABEL), pick(res, ON[fc], K_LABEL)
+            on = args.model_on if fc == "model" else ON[fc]
+            r, k = pick(res, on, R_LABEL), pick(res, on, K_LABEL)
             row: dict[str, Any] = {
                 "r_vs_k": compare(k, r),
                 "r_vs_a": compare(a, r),
