@@ -151,26 +151,38 @@ class RunConfig:
 @dataclasses.dataclass(frozen=True, slots=True)
 class HandOver:
     """One end of a replay's hand-over (``detect.history_held_drop_after_steps`` / ``_drop_keeps_location``;
-    ``relation_drop_after_steps``: ``detect.history_held_relation_drop_after_steps``, None: the settings')."""
+    ``relation_drop_after_steps``: ``detect.history_held_relation_drop_after_steps``; ``screen_reset``:
+    ``detect.history_held_screen_reset``; None: the settings')."""
 
     drop_after_steps: float
     keeps_location: bool = False
     relation_drop_after_steps: float | None = None
+    screen_reset: bool | None = None
 
     @property
     def label(self) -> str:
         relation = (
             "" if self.relation_drop_after_steps is None else f", relation drop {self.relation_drop_after_steps:g}"
         )
-        return f"drop {self.drop_after_steps:g}" + (", keep location" if self.keeps_location else "") + relation
+        screen = "" if self.screen_reset is None else f", screen reset {'on' if self.screen_reset else 'off'}"
+        return (
+            f"drop {self.drop_after_steps:g}" + (", keep location" if self.keeps_location else "") + relation + screen
+        )
 
     @classmethod
     def parse(cls, text: str) -> HandOver:
         """``60``: drop after 60, all of it the live ticks'; ``60k``: keep the blended location; ``inf``;
-        a suffix ``r60`` / ``rinf``: the relations' spread dropped after 60 / never (``60r60``, ``60kr60``)."""
+        a suffix ``r60`` / ``rinf``: the relations' spread dropped after 60 / never (``60r60``, ``60kr60``);
+        then ``s1`` / ``s0``: the data-quality screen reset at the replay's end on / off (``60r60s1``)."""
+        text, _, screen = text.partition("s")
         scale, _, relation = text.partition("r")
         keep = scale.endswith("k")
-        return cls(float(scale.removesuffix("k")), keep, float(relation) if relation else None)
+        return cls(
+            float(scale.removesuffix("k")),
+            keep,
+            float(relation) if relation else None,
+            bool(int(screen)) if screen else None,
+        )
 
 
 class _Tee:
@@ -371,6 +383,7 @@ async def run_one(
                     if v.relation_drop_after_steps is None
                     else {"history_held_relation_drop_after_steps": v.relation_drop_after_steps}
                 )
+                | ({} if v.screen_reset is None else {"history_held_screen_reset": v.screen_reset})
             ),
             Metrics(CollectorRegistry()) if i else metrics,
             refresh_every_steps=refresh,
@@ -657,7 +670,7 @@ def main() -> None:
         help="hand-over ends to compare on the same forecasts, comma-separated: 60 (drop after 60 steps), "
         "60k (the same, keeping the blended location: detect.history_held_drop_keeps_location), inf, each with an "
         "optional rN: the relations' spread dropped after N (detect.history_held_relation_drop_after_steps; rinf: "
-        "never), e.g. 60r60; "
+        "never), e.g. 60r60, then an optional s1/s0: detect.history_held_screen_reset on/off (60r60s1); "
         "each a result of its own (overrides --held-drop-after-steps)",
     )
     ap.add_argument(
@@ -789,6 +802,7 @@ def write(
         "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
         "history_held_drop_after_steps": drop if math.isfinite(drop) else "inf",
         "history_held_drop_keeps_location": DetectSettings().history_held_drop_keeps_location,
+        "history_held_screen_reset": DetectSettings().history_held_screen_reset,
         "history_held_relation_drop_after_steps": _finite_or_inf(
             DetectSettings().history_held_relation_drop_after_steps
         ),

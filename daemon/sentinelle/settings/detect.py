@@ -524,6 +524,14 @@ class DetectSettings(_Section):
         "inf: never (the prior only fades). Relations with held slots only. 60 (the residual scale's count) was "
         "shipped by the rule of docs/results/deadband/relation-handover/ on development seeds 1600-1603.",
     )
+    history_held_screen_reset: bool = Field(
+        default=False,
+        description="At the end of a compressed export's replay, the data-quality screen forgets what held "
+        "slots taught it, for tags with held slots: the spike check's ring of steps (held slots step by exactly "
+        "0, so the spread was too narrow for live noise), its last value (a held one, off by up to the "
+        "deadband) and the stuck timer, as a daemon started without backfill has them. false: keep them (the "
+        "first live value jumped from the held one and was confirmed a spike on seed 1625).",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )
