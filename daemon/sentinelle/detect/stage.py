@@ -244,6 +244,7 @@ class DetectStage:
                 layout.n * (1 + len(detectors) if self.settings.score_rest_scope == "term" else 1),
                 self.settings.score_rest_steps,
                 self.settings.score_rest_level,
+                escalate=self.settings.score_rest_escalate,
             ),
         )
         pending = self._pending.pop(w.tags, None)
@@ -273,6 +274,7 @@ class DetectStage:
             p = f"g{gi}~"
             arrays[p + "screen"] = _as_array(g.screen.state())
             arrays[p + "rest"] = g.rest.left.copy()
+            arrays[p + "rest_best"] = g.rest.best.copy()
             for d in g.detectors:
                 arrays[f"{p}det~{d.name}"] = _as_array(d.state())
             cycle, quiet = g.cycle.state()
@@ -392,6 +394,8 @@ def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any
     # Absent in snapshots written before the rest period existed, or saved with another detect.score_rest_scope: awake.
     if "rest" in arrays and arrays["rest"].size == g.rest.left.size:
         g.rest.left = np.asarray(arrays["rest"], dtype=np.int64).reshape(g.rest.left.shape)
+        if "rest_best" in arrays and arrays["rest_best"].size == g.rest.best.size:  # absent before the escalation
+            g.rest.best = np.asarray(arrays["rest_best"], dtype=np.float64).reshape(g.rest.best.shape)
     moved: dict[str, IntArray] = {}
     for d in g.detectors:
         d.restore(arrays[f"det~{d.name}"].tobytes())
