@@ -8,7 +8,7 @@ scores only (no per-file line), NAB result files for ``bench/nab_official.py`` u
 rule's conditions (i)-(iii); (iv) is ``bench/chiller/rest_escalate_dev.py``.  ``--all`` (after both): the 58 files,
 tuning run + held-out run, one threshold each (information).
 
-    PYTHONPATH=daemon:bench/nab python bench/nab/tune_escalate.py OUT CACHE [--held-out a|b] [--all a|b]
+    PYTHONPATH=daemon:bench/nab python bench/nab/tune_escalate.py OUT CACHE [--round 1|2] [--held-out C] [--all C]
 """
 
 from __future__ import annotations
@@ -27,9 +27,13 @@ from sentinelle.settings import DetectSettings
 Row = tuple[float, float, float]
 CANDIDATES: dict[str, dict[str, object]] = {
     "shipped": {},
-    "a": {"score_rest_escalate": True},
-    "b": {"score_rest_escalate": True, "score_tail_calibration": True},
+    "a": {"score_rest_escalate": "any"},
+    "b": {"score_rest_escalate": "any", "score_tail_calibration": True},
+    "a2": {"score_rest_escalate": "excursion"},
+    "b2": {"score_rest_escalate": "excursion", "score_tail_calibration": True},
 }
+ROUNDS = {1: ("a", "b"), 2: ("a2", "b2")}
+"""Round 1: the rule as first committed (99d4123); round 2: its amendment (RULE.md), after round 1 passed none."""
 FORECASTERS = ("model", "holt")
 SHIPPED_TUNING: dict[str, Row] = {"model": (67.79, 57.61, 73.85), "holt": (70.71, 61.04, 75.80)}
 SHIPPED_HELD_OUT: dict[str, Row] = {"model": (64.35, 54.57, 70.63), "holt": (65.91, 54.38, 72.19)}
@@ -74,10 +78,11 @@ def leave_one_out(files: list[NabFile], base: list[np.ndarray], cand: list[np.nd
     return worst[0], worst[1]
 
 
-def tuning_step(out: Path, cache: Path, files: list[NabFile]) -> None:
+def tuning_step(out: Path, cache: Path, files: list[NabFile], rnd: int) -> None:
     table: dict[str, dict[str, Row]] = {}
     s: dict[tuple[str, str], list[np.ndarray]] = {}
-    for cand in CANDIDATES:
+    simple, _ = ROUNDS[rnd]
+    for cand in ("shipped", *ROUNDS[rnd]):
         table[cand] = {}
         for fc in FORECASTERS:
             runs = runs_of(out, cache, files, fc, cand, TUNING)
@@ -94,9 +99,7 @@ def tuning_step(out: Path, cache: Path, files: list[NabFile]) -> None:
         ok = all(abs(x - y) <= 0.01 for x, y in zip(base[fc], SHIPPED_TUNING[fc], strict=True))
         print(f"shipped {fc} reproduces the recorded tuning row: {ok}")
     passing: dict[str, float] = {}
-    for cand in CANDIDATES:
-        if cand == "shipped":
-            continue
+    for cand in ROUNDS[rnd]:
         d = {fc: [c - b for c, b in zip(table[cand][fc], base[fc], strict=True)] for fc in FORECASTERS}
         c1 = all(d[fc][j] >= 0 for fc in FORECASTERS for j in (0, 1))
         c2 = all(x >= -MAX_FALL for fc in FORECASTERS for x in d[fc])
@@ -115,8 +118,8 @@ def tuning_step(out: Path, cache: Path, files: list[NabFile]) -> None:
         print("decision: no candidate passes; nothing is scored held out, nothing ships")
         return
     best = max(passing, key=lambda k: passing[k])
-    if "a" in passing and passing[best] - passing["a"] <= SIMPLER_WITHIN:
-        best = "a"
+    if simple in passing and passing[best] - passing[simple] <= SIMPLER_WITHIN:
+        best = simple
     print(f"decision: {best} is chosen (passing: {sorted(passing)})")
 
 
@@ -139,7 +142,7 @@ def held_out_step(out: Path, cache: Path, files: list[NabFile], cand: str) -> No
                 f"{cs.false_positive_rows}, threshold {cs.threshold:.4f}; categories (standard, FP rows) {cats}",
                 flush=True,
             )
-            name = ("shipped" if c == "shipped" else "escalate" + c.upper()) + DETECTOR[fc]
+            name = ("shipped" if c == "shipped" else "escalate" + c.upper()) + DETECTOR[fc]  # no "_" in NAB's names
             for f, x in zip(files, s, strict=True):
                 write_result(out / "results", name, f, x)
     base = table["shipped"]
@@ -172,8 +175,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path)
     ap.add_argument("cache", type=Path)
-    ap.add_argument("--held-out", choices=("a", "b"), default=None, help="step 2: the chosen candidate, once")
-    ap.add_argument("--all", choices=("a", "b"), default=None, help="after both steps: the 58 files (information)")
+    cands = sorted(c for c in CANDIDATES if c != "shipped")
+    ap.add_argument("--round", type=int, choices=sorted(ROUNDS), default=2, help="the rule's round (tuning step)")
+    ap.add_argument("--held-out", choices=cands, default=None, help="step 2: the chosen candidate, once")
+    ap.add_argument("--all", choices=cands, default=None, help="after both steps: the 58 files (information)")
     a = ap.parse_args()
     files = load_corpus(Path("/work/shared/data/nab/data"))
     split = split_of(f.name for f in files)
@@ -183,7 +188,7 @@ def main() -> None:
     elif a.held_out is not None:
         held_out_step(a.out, a.cache, [f for f in files if split[f.name] == HELD_OUT], a.held_out)
     else:
-        tuning_step(a.out, a.cache, [f for f in files if split[f.name] == TUNING])
+        tuning_step(a.out, a.cache, [f for f in files if split[f.name] == TUNING], a.round)
 
 
 if __name__ == "__main__":

@@ -275,6 +275,7 @@ class DetectStage:
             arrays[p + "screen"] = _as_array(g.screen.state())
             arrays[p + "rest"] = g.rest.left.copy()
             arrays[p + "rest_best"] = g.rest.best.copy()
+            arrays[p + "rest_prev"] = g.rest.prev.copy()
             for d in g.detectors:
                 arrays[f"{p}det~{d.name}"] = _as_array(d.state())
             cycle, quiet = g.cycle.state()
@@ -394,8 +395,10 @@ def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any
     # Absent in snapshots written before the rest period existed, or saved with another detect.score_rest_scope: awake.
     if "rest" in arrays and arrays["rest"].size == g.rest.left.size:
         g.rest.left = np.asarray(arrays["rest"], dtype=np.int64).reshape(g.rest.left.shape)
-        if "rest_best" in arrays and arrays["rest_best"].size == g.rest.best.size:  # absent before the escalation
-            g.rest.best = np.asarray(arrays["rest_best"], dtype=np.float64).reshape(g.rest.best.shape)
+        for name in ("best", "prev"):  # absent in snapshots written before the escalating rest: none
+            key = f"rest_{name}"
+            if key in arrays and arrays[key].size == g.rest.left.size:
+                setattr(g.rest, name, np.asarray(arrays[key], dtype=np.float64).reshape(g.rest.left.shape))
     moved: dict[str, IntArray] = {}
     for d in g.detectors:
         d.restore(arrays[f"det~{d.name}"].tobytes())
