@@ -41,7 +41,7 @@ def load(path: str, files: list[NabFile]) -> Runs:
 
 
 def score_of(r: dict[str, np.ndarray]) -> np.ndarray:
-    return np.nan_to_num(np.clip(r["score"], 0.0, 1.0))
+    return np.asarray(np.nan_to_num(np.clip(r["score"], 0.0, 1.0)), dtype=np.float64)
 
 
 def window_of(f: NabFile) -> np.ndarray:
@@ -60,14 +60,14 @@ def rank(files: list[NabFile], runs: Runs, low: float) -> None:
     items = []
     for f in files:
         s, win = score_of(runs[f.name]), window_of(f)
-        for i in np.flatnonzero((s >= low) & (np.arange(s.size) >= probation_rows(f.labelled.rows))):
-            items.append((float(s[i]), f.name, int(i), int(win[i]), term(runs[f.name], int(i))))
+        for k in np.flatnonzero((s >= low) & (np.arange(s.size) >= probation_rows(f.labelled.rows))).tolist():
+            items.append((float(s[k]), f.name, k, int(win[k]), term(runs[f.name], k)))
     items.sort(key=lambda x: -x[0])
     seen: set[tuple[str, int]] = set()
     windows = fp = 0
     top = [0, 0]
     lines = []
-    for s, name, i, w, t in items:
+    for value, name, i, w, t in items:
         new_window = w >= 0 and (name, w) not in seen
         if w >= 0 and not new_window:
             continue  # a window's later rows add nothing
@@ -76,11 +76,11 @@ def rank(files: list[NabFile], runs: Runs, low: float) -> None:
             windows += 1
         else:
             fp += 1
-        if s >= 1.0:
+        if value >= 1.0:
             top[0 if new_window else 1] += 1
             continue
         what = f"WINDOW w{w}" if new_window else "fp"
-        lines.append(f"  {s:.4f} {what:9s} {name} row {i} ({t}); so far {windows} windows, {fp} FP rows")
+        lines.append(f"  {value:.4f} {what:9s} {name} row {i} ({t}); so far {windows} windows, {fp} FP rows")
     print(f"at 1.0: {top[0]} windows, {top[1]} FP rows")
     print("\n".join(lines))
 

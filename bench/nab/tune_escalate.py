@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 from diag_fp_rows import FIELDS, replay
 
-from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of
+from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of, write_result
 from sentinelle.evaluation.nab_scorer import PROFILES, STANDARD, score_corpus
-from sentinelle.evaluation.nab_stream import write_result
 from sentinelle.settings import DetectSettings
 
 Row = tuple[float, float, float]
@@ -52,7 +51,8 @@ def runs_of(out: Path, cache: Path, files: list[NabFile], fc: str, cand: str, sp
         return {f.name: {k: z[f"{f.name}|{k}"] for k in FIELDS} for f in files}
     detect = DetectSettings(**CANDIDATES[cand])  # type: ignore[arg-type]
     runs = {f.name: replay(f, fc, cache, detect) for f in files}
-    np.savez(path, **{f"{n}|{k}": v for n, r in runs.items() for k, v in r.items()})
+    arrays: dict[str, np.ndarray] = {f"{n}|{k}": v for n, r in runs.items() for k, v in r.items()}
+    np.savez(path, allow_pickle=False, **arrays)
     return runs
 
 
