@@ -1,6 +1,7 @@
 """Asset state: all tags of an asset seen together, T² and Q (and per-tag EWMA charts) on their state.
 
 The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the
+optional slow second chart per steady tag (``detect.asset_slow_chart_*``) and the
 optional anomaly-likelihood layer (:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`,
 ``detect.asset_likelihood_enabled``) flagging instead of the raw score once the model is
 frozen.  One subject per asset.  While an asset's alert is open its condition holds until the
@@ -55,6 +56,8 @@ _T2Q_ARRAYS = (
     "mean", "cov", "drifting", "_baseline", "_scale", "_basis", "_inv_eigen", "_smoothed_u", "last_u",
     "_chart", "_chart_limit", "last_chart", "warmup_scores",
 )  # fmt: skip
+_SLOW_ARRAYS = ("_slow", "_slow_limit", "last_slow")
+"""The slow chart's arrays (absent from a snapshot taken before it existed: the model then has none)."""
 _T2Q_SCALARS = ("count", "components", "ucl_t2", "ucl_q", "last_t2", "last_q", "_since_refresh")
 
 
@@ -195,7 +198,7 @@ class AssetDetector:
         arrays: dict[str, np.ndarray] = {}
         warm: list[bool] = []
         for k, m in enumerate(self.models):
-            for a in _T2Q_ARRAYS:
+            for a in _T2Q_ARRAYS + _SLOW_ARRAYS:
                 arrays[f"{k}.{a}"] = np.asarray(getattr(m, a))
             arrays[f"{k}.scalars"] = np.array([float(getattr(m, a)) for a in _T2Q_SCALARS])
             arrays[f"{k}.floor"] = m.floor
@@ -218,6 +221,9 @@ class AssetDetector:
         for k, m in enumerate(self.models):
             for a in _T2Q_ARRAYS:
                 setattr(m, a, arrays[f"{k}.{a}"])
+            for a in _SLOW_ARRAYS:
+                if f"{k}.{a}" in arrays:
+                    setattr(m, a, arrays[f"{k}.{a}"])
             values = arrays[f"{k}.scalars"].tolist()
             for a, v in zip(_T2Q_SCALARS, values, strict=True):
                 setattr(m, a, int(v) if a in ("count", "components", "_since_refresh") else float(v))

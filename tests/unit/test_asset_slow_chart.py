@@ -1,0 +1,130 @@
+"""The slow second chart (``detect.asset_slow_chart_*``): a lasting shift of 1.5 σ that the fast chart's limit
+lets pass is flagged; clipping its input bounds how long it stays up after a large fault; off by default; its
+state travels with the detector's snapshot."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from prometheus_client import CollectorRegistry
+
+from sentinelle.detect.asset import AssetT2Q
+from sentinelle.detect.detectors import BuildContext
+from sentinelle.detect.detectors.asset_t2q import AssetDetector
+from sentinelle.metrics import Metrics
+from sentinelle.settings import DetectSettings, TagSettings
+
+from .detect_helpers import LEVELS, feed, noisy, stage
+
+WARMUP = 400
+
+
+def _warmed(slow_alpha: float = 0.0, slow_clip: float = math.inf, seed: int = 0) -> AssetT2Q:
+    """Two independent white-noise tags (σ 1), all components in T², a fast chart (0.3 × 2.5) as SKAB's."""
+    det = AssetT2Q(
+        2,
+        np.zeros(2),
+        WARMUP,
+        1.0,
+        0.99,
+        3.0,
+        chart_alpha=0.3,
+        chart_factor=2.5,
+        slow_alpha=slow_alpha,
+        slow_factor=2.5,
+        slow_clip=slow_clip,
+    )
+    rng = np.random.default_rng(seed)
+    for _ in range(WARMUP):
+        det.step(rng.normal(size=2), learn=True)
+    return det
+
+
+def _flags(det: AssetT2Q, shift: float, ticks: int, seed: int) -> list[bool]:
+    rng = np.random.default_rng(seed)
+    return [bool(det.step(np.array([shift, 0.0]) + rng.normal(size=2), learn=False)[1]) for _ in range(ticks)]
+
+
+def test_a_lasting_shift_of_one_and_a_half_sigma_passes_the_fast_chart_and_is_found_by_the_slow_one() -> None:
+    """A valve partly closed: the flow 1.5 σ low for 300 ticks.  The fast chart's limit (2.5 × its warm-up
+    99 % quantile, about 2.7 σ) lets it pass most ticks; the slow chart (weight 0.05) averages the noise away
+    and holds it."""
+    fast = _flags(_warmed(), -1.5, 300, seed=1)
+    both = _flags(_warmed(slow_alpha=0.05), -1.5, 300, seed=1)
+    assert np.mean(fast[60:]) < 0.3, np.mean(fast[60:])
+    assert np.mean(both[60:]) > 0.97, np.mean(both[60:])
+
+
+def test_the_slow_chart_is_quiet_on_normal_data() -> None:
+    det = _warmed(slow_alpha=0.05, seed=2)
+    assert np.isfinite(det._slow_limit).all() and (det._slow_limit < det._chart_limit).all()
+    assert np.mean(_flags(det, 0.0, 3000, seed=3)) < 0.02
+
+
+def test_clipping_bounds_how_long_the_slow_chart_stays_up_after_a_large_fault() -> None:
+    """A 20 σ fault for 100 ticks, then normal: unclipped, the slow chart needs about ln(20/limit)/alpha ticks to
+    come back under its limit; clipped at 3 σ, about ln(3/limit)/alpha."""
+
+    def back_after(clip: float) -> int:
+        det = _warmed(slow_alpha=0.05, slow_clip=clip, seed=4)
+        _flags(det, 20.0, 100, seed=5)
+        after = _flags(det, 0.0, 300, seed=6)
+        return next(i for i in range(len(after)) if not any(after[i : i + 10]))
+
+    unclipped, clipped = back_after(math.inf), back_after(3.0)
+    assert clipped < 30 < 40 < unclipped, (clipped, unclipped)  # about 20 against about 50 (limit ≈ 1.1 σ)
+
+
+def test_contributions_name_the_tag_whose_slow_chart_decides() -> None:
+    det = _warmed(slow_alpha=0.05, seed=7)
+    _flags(det, -1.5, 200, seed=8)
+    det.step(np.array([-1.5, 0.5]), learn=False)
+    assert det.last_slow[0] > 1.0 and np.argmax(det.contributions) == 0
+
+
+def test_off_by_default_and_from_settings() -> None:
+    s = DetectSettings()
+    assert s.asset_slow_chart_alpha == 0.0
+    plain = AssetT2Q.from_settings(np.zeros(2), s)
+    assert plain.slow_alpha == 0.0
+    tuned = AssetT2Q.from_settings(
+        np.zeros(2), DetectSettings(asset_chart_factor=2.5, asset_slow_chart_alpha=0.05, asset_slow_chart_clip=3.0)
+    )
+    assert (tuned.slow_alpha, tuned.slow_factor, tuned.slow_clip) == (0.05, 2.5, 3.0)
+    own = AssetT2Q.from_settings(np.zeros(2), DetectSettings(asset_slow_chart_alpha=0.05, asset_slow_chart_factor=4))
+    assert own.slow_factor == 4.0 and own.slow_clip == math.inf
+
+
+TAGS = (
+    TagSettings(name="a.x", asset="a", node_id="n1", min_spread=0.01),
+    TagSettings(name="a.y", asset="a", node_id="n2", min_spread=0.01),
+)
+NOMINAL = [1.0, 2.0]
+
+
+def test_a_snapshot_carries_the_slow_chart_and_an_old_one_without_it_restores() -> None:
+    st, _ = stage(TAGS, asset_enabled=True, asset_warmup_steps=150, score_threshold=0.99, asset_slow_chart_alpha=0.05)
+    with st.replaying_history():
+        feed(st, TAGS, noisy(NOMINAL, 200, noise=0.05, seed=1), NOMINAL)
+    g = next(iter(st._groups.values()))
+    det = next(d for d in g.detectors if d.name == "asset_state")
+    assert isinstance(det, AssetDetector) and np.isfinite(det.models[0]._slow_limit).all()
+    ctx = BuildContext(g.layout, st.settings, LEVELS, Metrics(CollectorRegistry()))
+    clone = AssetDetector(ctx)
+    clone.restore(det.state())
+    for name in ("_slow", "_slow_limit", "last_slow"):
+        assert np.array_equal(getattr(clone.models[0], name), getattr(det.models[0], name), equal_nan=True), name
+    # A snapshot from before the slow chart existed: the model restores without one (limit inf: never flags).
+    old = AssetDetector(ctx)
+    old_blob = _without_slow(det.state())
+    old.restore(old_blob)
+    assert (old.models[0]._slow_limit == math.inf).all()
+
+
+def _without_slow(blob: bytes) -> bytes:
+    from sentinelle.detect.detectors.base import pack, unpack
+
+    arrays, meta = unpack(blob, "asset_state", 1)
+    kept = {k: v for k, v in arrays.items() if not k.endswith(("._slow", "._slow_limit", ".last_slow"))}
+    return pack("asset_state", 1, kept, meta)
