@@ -6,10 +6,11 @@ Issue 13's seventh pass, step 1 (``docs/results/skab/slowchart/RULE.md``).  Only
 (asserted), Holt, over ``ASSET_ON``.  For each labelled fault (a run of ``anomaly`` rows) the missed rows are
 split by where they lie against the outlier prediction inside the fault: before its first predicted row (a late
 opening), after its last (an early clearing), between (a dip), or the whole fault (never detected).  Beside them,
-per fault, the asset statistic that was over its limit at the opening and the one that was highest over the
-fault's last minute (the asset detector re-run alone on the recording: it is frozen after the warm-up, so its
-score is the replay's, settling aside).  Prints one line per fault and the counts per group; ``--json PATH``
-writes them.
+per fault, the asset statistics' ratios to their limits at the opening, over the fault's first and last minute
+(the asset detector re-run alone on the recording: it is frozen after the warm-up, so its statistics are the
+replay's; settling and the slow chart's hold aside), and per file where the false rows lie (before the fault,
+within 60 s after its end, later) and which statistic was highest there.  Prints one line per fault and file and
+the counts per group; ``--json PATH`` writes them.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def split_missed(label: np.ndarray, pred: np.ndarray) -> dict[str, int]:
 def components(rec: Recording, detect: DetectSettings) -> tuple[list[str], np.ndarray]:
     """Per slot, each asset statistic over its limit: T², Q, then each tag's EWMA chart (NaN in the warm-up)."""
     det = AssetT2Q.from_settings(np.array(rec.min_spread or (0.0,) * len(rec.tags)), detect)
-    names = ["T2", "Q", *(f"chart:{t.split('.')[-1]}" for t in rec.tags)]
+    short = [t.split(".")[-1] for t in rec.tags]
+    names = ["T2", "Q", *(f"chart:{t}" for t in short), *(f"slow:{t}" for t in short)]
     out = np.full((len(rec.timestamps), len(names)), np.nan)
     held = np.full(len(rec.tags), np.nan)
     for i, row in enumerate(rec.values):
@@ -70,8 +72,10 @@ def components(rec: Recording, detect: DetectSettings) -> tuple[list[str], np.nd
         score, _ = det.step(held, learn=True)
         if np.isfinite(score):
             out[i, 0], out[i, 1] = det.last_t2 / det.ucl_t2, det.last_q / det.ucl_q
+            n = len(rec.tags)
             if det.chart_alpha > 0:
-                out[i, 2:] = np.where(np.isfinite(det._chart_limit), det.last_chart, 0.0)
+                out[i, 2 : 2 + n] = np.where(np.isfinite(det._chart_limit), det.last_chart, 0.0)
+            out[i, 2 + n :] = np.where(np.isfinite(det._slow_limit), det.last_slow, 0.0) if det.slow_alpha > 0 else 0.0
     return names, out
 
 
@@ -97,6 +101,27 @@ def faults(f: FileResult, rec: Recording, detect: DetectSettings) -> list[dict[s
     return out
 
 
+def false_rows(f: FileResult, rec: Recording, detect: DetectSettings) -> dict[str, Any]:
+    """One file's false rows: before its first fault, after its last fault's end (within 60 s, later), and the
+    asset statistic highest over its limit at each (counts by name)."""
+    lab, pred = f.labels.astype(bool), f.predicted.astype(bool)
+    names, comp = components(rec, detect)
+    comp = comp[f.test]
+    faults_at = np.flatnonzero(lab)
+    first, last = (int(faults_at[0]), int(faults_at[-1])) if len(faults_at) else (len(lab), len(lab))
+    idx = np.flatnonzero(pred & ~lab)
+    top = Counter(names[int(np.nanargmax(comp[i]))] if np.isfinite(comp[i]).any() else "none" for i in idx)
+    return {
+        "file": f.name,
+        "group": f.group,
+        "before": int((idx < first).sum()),
+        "after_60s": int(((idx > last) & (idx <= last + 60)).sum()),
+        "after_later": int((idx > last + 60).sum()),
+        "between": int(((idx > first) & (idx < last)).sum()),
+        "top_statistic": dict(top.most_common(3)),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("overrides", nargs="?", default="{}")
@@ -107,6 +132,9 @@ def main() -> None:
     assert len(recs) == 23 and all(in_tuning_split(r.name) for r in recs)
     res = evaluate_skab(recs, replay_settings("holt", detect), "diagnosis")
     rows = [row for f, r in zip(res.files, recs, strict=True) for row in faults(f, r, detect)]
+    false = [false_rows(f, r, detect) for f, r in zip(res.files, recs, strict=True)]
+    for row in false:
+        print("false rows", json.dumps(row))
     totals: dict[str, Counter[str]] = {}
     for row in rows:
         c = totals.setdefault(row["group"], Counter())
@@ -116,7 +144,8 @@ def main() -> None:
         print(g, dict(c))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump({"overrides": json.loads(args.overrides), "faults": rows, "totals": totals}, fh, indent=1)
+            out = {"overrides": json.loads(args.overrides), "faults": rows, "totals": totals, "false_rows": false}
+            json.dump(out, fh, indent=1)
 
 
 if __name__ == "__main__":

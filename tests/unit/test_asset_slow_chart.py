@@ -1,6 +1,7 @@
 """The slow second chart (``detect.asset_slow_chart_*``): a lasting shift of 1.5 σ that the fast chart's limit
-lets pass is flagged; clipping its input bounds how long it stays up after a large fault; off by default; its
-state travels with the detector's snapshot."""
+lets pass is flagged; clipping its input bounds how long it stays up after a large fault; with a hold it opens but
+does not hold a process's new level after a fault; off by default; its state travels with the detector's
+snapshot."""
 
 from __future__ import annotations
 
@@ -20,7 +21,9 @@ from .detect_helpers import LEVELS, feed, noisy, stage
 WARMUP = 400
 
 
-def _warmed(slow_alpha: float = 0.0, slow_clip: float = math.inf, seed: int = 0) -> AssetT2Q:
+def _warmed(
+    slow_alpha: float = 0.0, slow_clip: float = math.inf, seed: int = 0, slow_hold: int | None = None
+) -> AssetT2Q:
     """Two independent white-noise tags (σ 1), all components in T², a fast chart (0.3 × 2.5) as SKAB's."""
     det = AssetT2Q(
         2,
@@ -34,6 +37,7 @@ def _warmed(slow_alpha: float = 0.0, slow_clip: float = math.inf, seed: int = 0)
         slow_alpha=slow_alpha,
         slow_factor=2.5,
         slow_clip=slow_clip,
+        slow_hold=slow_hold,
     )
     rng = np.random.default_rng(seed)
     for _ in range(WARMUP):
@@ -76,6 +80,45 @@ def test_clipping_bounds_how_long_the_slow_chart_stays_up_after_a_large_fault() 
     assert clipped < 30 < 40 < unclipped, (clipped, unclipped)  # about 20 against about 50 (limit ≈ 1.1 σ)
 
 
+# A fault as on SKAB's valve1: the flow 1.5 σ low for 40 ticks (the slow chart's), 8 σ low for 100 (the fast
+# chart's), then the process comes back 1.2 σ low for good (its new level: under the fast chart's limit, over the
+# slow one's).
+FAULT_THEN_OFFSET = [(-1.5, 40), (-8.0, 100), (-1.2, 300)]
+
+
+def _run(det: AssetT2Q, segments: list[tuple[float, int]], seed: int = 9) -> list[bool]:
+    return [f for k, (shift, ticks) in enumerate(segments) for f in _flags(det, shift, ticks, seed=seed + k)]
+
+
+def test_without_a_hold_the_slow_chart_holds_the_new_level_after_a_fault_for_good() -> None:
+    flags = _run(_warmed(slow_alpha=0.05, slow_clip=3.0), FAULT_THEN_OFFSET)
+    assert np.mean(flags[200:]) > 0.9
+
+
+def test_with_a_hold_the_slow_chart_opens_early_but_does_not_hold_the_new_level() -> None:
+    fast = _run(_warmed(), FAULT_THEN_OFFSET)
+    det = _warmed(slow_alpha=0.05, slow_clip=3.0, slow_hold=5)
+    held = _run(det, FAULT_THEN_OFFSET)
+    opened = next(i for i, f in enumerate(held) if f)
+    assert opened < 40 <= next(i for i, f in enumerate(fast) if f)  # found on the 1.5 σ step, before the drop
+    last = max(i for i, f in enumerate(held[:300]) if f)
+    assert 140 <= last < 140 + 5 + 10  # the fast chart's fault, then the hold (and the fast chart's decay)
+    assert not any(held[160:]) and det.last_slow.max() > 1.0  # over its limit, spent: it does not count
+
+
+def test_a_small_fault_the_fast_statistics_never_see_is_held_for_as_long_as_it_lasts() -> None:
+    det = _warmed(slow_alpha=0.05, slow_clip=3.0, slow_hold=5, seed=10)
+    flags = _run(det, [(0.0, 50), (-1.5, 300), (0.0, 100)], seed=11)
+    assert np.mean(flags[100:350]) > 0.97 and not any(flags[380:])
+
+
+def test_a_spent_slow_chart_counts_again_after_it_came_back_inside_its_limit() -> None:
+    det = _warmed(slow_alpha=0.05, slow_clip=3.0, slow_hold=5, seed=12)
+    flags = _run(det, [(-8.0, 60), (-1.5, 100), (0.0, 100), (-1.5, 200)], seed=13)
+    assert not any(flags[80:160])  # the new level after the fault: spent
+    assert np.mean(flags[300:]) > 0.95  # a new small shift after a return inside the limit: counted
+
+
 def test_contributions_name_the_tag_whose_slow_chart_decides() -> None:
     det = _warmed(slow_alpha=0.05, seed=7)
     _flags(det, -1.5, 200, seed=8)
@@ -91,7 +134,7 @@ def test_off_by_default_and_from_settings() -> None:
     tuned = AssetT2Q.from_settings(
         np.zeros(2), DetectSettings(asset_chart_factor=2.5, asset_slow_chart_alpha=0.05, asset_slow_chart_clip=3.0)
     )
-    assert (tuned.slow_alpha, tuned.slow_factor, tuned.slow_clip) == (0.05, 2.5, 3.0)
+    assert (tuned.slow_alpha, tuned.slow_factor, tuned.slow_clip, tuned.slow_hold) == (0.05, 2.5, 3.0, None)
     own = AssetT2Q.from_settings(np.zeros(2), DetectSettings(asset_slow_chart_alpha=0.05, asset_slow_chart_factor=4))
     assert own.slow_factor == 4.0 and own.slow_clip == math.inf
 
@@ -104,7 +147,14 @@ NOMINAL = [1.0, 2.0]
 
 
 def test_a_snapshot_carries_the_slow_chart_and_an_old_one_without_it_restores() -> None:
-    st, _ = stage(TAGS, asset_enabled=True, asset_warmup_steps=150, score_threshold=0.99, asset_slow_chart_alpha=0.05)
+    st, _ = stage(
+        TAGS,
+        asset_enabled=True,
+        asset_warmup_steps=150,
+        score_threshold=0.99,
+        asset_slow_chart_alpha=0.05,
+        asset_slow_chart_hold_steps=5,
+    )
     with st.replaying_history():
         feed(st, TAGS, noisy(NOMINAL, 200, noise=0.05, seed=1), NOMINAL)
     g = next(iter(st._groups.values()))
@@ -115,6 +165,9 @@ def test_a_snapshot_carries_the_slow_chart_and_an_old_one_without_it_restores() 
     clone.restore(det.state())
     for name in ("_slow", "_slow_limit", "last_slow"):
         assert np.array_equal(getattr(clone.models[0], name), getattr(det.models[0], name), equal_nan=True), name
+    det.models[0].slow_phase, det.models[0].slow_run = 2, 4  # a shared excursion, the others normal 4 ticks
+    clone.restore(det.state())
+    assert (clone.models[0].slow_phase, clone.models[0].slow_run) == (2, 4)
     # A snapshot from before the slow chart existed: the model restores without one (limit inf: never flags).
     old = AssetDetector(ctx)
     old_blob = _without_slow(det.state())
@@ -126,5 +179,6 @@ def _without_slow(blob: bytes) -> bytes:
     from sentinelle.detect.detectors.base import pack, unpack
 
     arrays, meta = unpack(blob, "asset_state", 1)
-    kept = {k: v for k, v in arrays.items() if not k.endswith(("._slow", "._slow_limit", ".last_slow"))}
+    gone = ("._slow", "._slow_limit", ".last_slow", ".slow_state")
+    kept = {k: v for k, v in arrays.items() if not k.endswith(gone)}
     return pack("asset_state", 1, kept, meta)

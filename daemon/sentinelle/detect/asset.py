@@ -50,7 +50,16 @@ T²+Q is fitted on its 400 training rows:
   inertia is its flaw (Woodall & Mahmoud 2005): after a large shift it takes
   ``ln(shift/limit)/slow_alpha`` ticks to come back, so its input is clipped at
   ``±slow_clip`` warm-up σ — the chart is for small shifts, the fast one and T²
-  see the large — which bounds that time whatever the fault's size.
+  see the large — which bounds that time whatever the fault's size.  And a
+  process that comes back from a fault a little off its old level (a pump whose
+  flow settles 1 σ low) holds a light chart over its limit for good.  So, with
+  ``slow_hold`` set, the slow chart *opens but does not hold*: an excursion of it
+  counts while it is its own; once T², Q or a fast chart have flagged
+  ``slow_hold`` ticks in a row (the fault is theirs: a chance touch of their
+  limits on a small shift is not), it counts only until they have been normal
+  ``slow_hold`` ticks in a row; then it is spent, and counts again only after it
+  has come back inside its limit (an alarm raised on entering its state, not on
+  being in it).  None: every tick over its limit counts.
 * Each statistic gets its own control limit: its ``quantile`` over the warm-up
   ticks (re-scored with the final model, smoothed the same way) times
   ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
@@ -99,6 +108,10 @@ from ..settings import DetectSettings
 _NORMAL = NormalDist()
 
 
+SLOW_IDLE, SLOW_OWN, SLOW_SHARED, SLOW_SPENT = 0, 1, 2, 3
+"""The slow chart's excursion: inside its limit; over it and its own; shared (T², Q or a fast chart flagged
+``slow_hold`` ticks in a row); spent (they were then normal ``slow_hold`` ticks in a row: it counts no more)."""
+
 MIN_WARMUP = 20
 """Fewest learned ticks a model freezes on when its warm-up is cut short (``end_warmup``): the settings' floor."""
 
@@ -127,6 +140,7 @@ class AssetT2Q:
         slow_alpha: float = 0.0,
         slow_factor: float = 3.0,
         slow_clip: float = math.inf,
+        slow_hold: int | None = None,
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
@@ -149,6 +163,7 @@ class AssetT2Q:
         self.slow_alpha = slow_alpha
         self.slow_factor = slow_factor
         self.slow_clip = slow_clip
+        self.slow_hold = slow_hold
         self._warmup: FloatArray | None = np.empty((warmup_steps, n_tags))
         self.count = 0
         """Ticks learned in the warm-up so far."""
@@ -185,6 +200,12 @@ class AssetT2Q:
         """Per tag: the slow chart's limit (inf: no slow chart)."""
         self.last_slow: FloatArray = np.full(n_tags, np.nan)
         """Per tag: the slow chart's |EWMA| over its limit at the last step (0 for tags without one)."""
+        self.slow_phase = SLOW_IDLE
+        """Where the slow chart's excursion is (``SLOW_*``): inside its limit, its own, shared, spent."""
+        self.slow_run = 0
+        """Ticks in a row that T², Q and the fast charts flagged (own excursion) or were normal (shared)."""
+        self.slow_counts = False
+        """Whether the slow chart's ratio counted in the last score."""
         self.warmup_scores: FloatArray = np.empty(0)
         self._pending: tuple[FloatArray, float] | None = None
         """The last assessed tick: (the vector in the warm-up, or its deviation; its score)."""
@@ -211,6 +232,7 @@ class AssetT2Q:
             slow_alpha=s.asset_slow_chart_alpha,
             slow_factor=s.asset_chart_factor if s.asset_slow_chart_factor is None else s.asset_slow_chart_factor,
             slow_clip=math.inf if s.asset_slow_chart_clip is None else s.asset_slow_chart_clip,
+            slow_hold=s.asset_slow_chart_hold_steps,
         )
 
     @property
@@ -261,7 +283,10 @@ class AssetT2Q:
         if self.slow_alpha > 0.0:
             self._slow += self.slow_alpha * (np.clip(u, -self.slow_clip, self.slow_clip) - self._slow)
             self.last_slow = np.abs(self._slow) / self._slow_limit
-            score = max(score, float(self.last_slow.max()))
+            slow = float(self.last_slow.max())
+            self.slow_counts = self._slow_step(fast=score, slow=slow)
+            if self.slow_counts:
+                score = max(score, slow)
         self._pending = (deviation, score)
         return score, score > 1.0
 
@@ -295,9 +320,36 @@ class AssetT2Q:
         out: FloatArray = np.abs(self.last_u)
         return out
 
+    def _slow_step(self, fast: float, slow: float) -> bool:
+        """Advance the slow chart's excursion by one tick (``fast``: the score without it; ``slow``: its largest
+        ratio); returns whether it counts (see the module docstring).
+
+        ``slow_run`` counts, while the excursion is its own, the other statistics' flagged ticks in a row (at
+        ``slow_hold`` they take it over), then, shared, their normal ticks in a row (at ``slow_hold`` it is spent).
+        """
+        if self.slow_hold is None:
+            return True
+        if not slow > 1.0:
+            self.slow_phase, self.slow_run = SLOW_IDLE, 0
+            return False
+        flagged = fast > 1.0
+        if self.slow_phase == SLOW_IDLE:
+            self.slow_phase, self.slow_run = SLOW_OWN, 0
+        if self.slow_phase == SLOW_OWN:
+            self.slow_run = self.slow_run + 1 if flagged else 0
+            if self.slow_run >= self.slow_hold:
+                self.slow_phase, self.slow_run = SLOW_SHARED, 0
+        elif self.slow_phase == SLOW_SHARED:
+            self.slow_run = 0 if flagged else self.slow_run + 1
+            if self.slow_run >= self.slow_hold:
+                self.slow_phase = SLOW_SPENT
+        return self.slow_phase != SLOW_SPENT
+
     def _chart_ratios(self) -> FloatArray | None:
-        """Per tag, its charts' larger |EWMA| over its limit at the last step (None: no charts, or none yet)."""
-        ratios = [r for a, r in ((self.chart_alpha, self.last_chart), (self.slow_alpha, self.last_slow)) if a > 0.0]
+        """Per tag, its charts' larger |EWMA| over its limit at the last step (None: no charts, or none yet); the
+        slow chart's only when it counted."""
+        slow = self.slow_alpha if self.slow_counts else 0.0
+        ratios = [r for a, r in ((self.chart_alpha, self.last_chart), (slow, self.last_slow)) if a > 0.0]
         if not ratios or not all(np.isfinite(r).all() for r in ratios):
             return None
         out: FloatArray = np.maximum.reduce(ratios)

@@ -381,6 +381,14 @@ class DetectSettings(_Section):
         description="The slow chart's input is clipped at ± this many warm-up σ, so that after a large fault it "
         "comes back within ln(clip/limit)/alpha ticks (None: not clipped).",
     )
+    asset_slow_chart_hold_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="The slow chart opens but does not hold: once T², Q or a fast chart flagged this many ticks in "
+        "a row in its excursion, it counts only until they have been normal this many ticks in a row, then not "
+        "again before it comes back inside its limit (a process a little off its old level after a fault). None: "
+        "every tick over its limit counts.",
+    )
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )

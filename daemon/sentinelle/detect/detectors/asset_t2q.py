@@ -202,6 +202,7 @@ class AssetDetector:
                 arrays[f"{k}.{a}"] = np.asarray(getattr(m, a))
             arrays[f"{k}.scalars"] = np.array([float(getattr(m, a)) for a in _T2Q_SCALARS])
             arrays[f"{k}.floor"] = m.floor
+            arrays[f"{k}.slow_state"] = np.array([m.slow_phase, m.slow_run, int(m.slow_counts)])
             warm.append(m._warmup is not None)
             if m._warmup is not None:
                 arrays[f"{k}.warmup"] = m._warmup
@@ -224,6 +225,9 @@ class AssetDetector:
             for a in _SLOW_ARRAYS:
                 if f"{k}.{a}" in arrays:
                     setattr(m, a, arrays[f"{k}.{a}"])
+            if f"{k}.slow_state" in arrays:
+                phase, since, counts = arrays[f"{k}.slow_state"].tolist()
+                m.slow_phase, m.slow_run, m.slow_counts = int(phase), int(since), bool(counts)
             values = arrays[f"{k}.scalars"].tolist()
             for a, v in zip(_T2Q_SCALARS, values, strict=True):
                 setattr(m, a, int(v) if a in ("count", "components", "_since_refresh") else float(v))
