@@ -6,9 +6,9 @@ Run once, after ``slowchart/tuning_slow_chart_hold.json`` (the choice over both 
 headline (``ASSET_ON`` as frozen at c92efa9: no slow chart, ``tune_slow_chart.TODAY``) and the choice read from
 that JSON (the same configuration when none was eligible: then it runs once) go through the daemon's stages with
 Holt forecasts on all 34 files in the same process, each scored on the tuning split, the held-out split and all
-files under both changepoint conventions, against issue 13's bounds.  Nothing is chosen here.  The held-out split was scored in
-six earlier passes: this is the seventh look.  Overrides are applied over ``ASSET_ON`` *without* the slow chart,
-so the run is the same whether or not the choice has been frozen into ``ASSET_ON`` since.
+files under both changepoint conventions, against issue 13's bounds.  Nothing is chosen here.  The held-out split
+was scored in six earlier passes: this is the seventh look.  Overrides are applied over ``ASSET_ON`` *without* the
+slow chart, so the run is the same whether or not the choice has been frozen into ``ASSET_ON`` since.
 """
 
 from __future__ import annotations
