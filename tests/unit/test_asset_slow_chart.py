@@ -1,7 +1,7 @@
 """The slow second chart (``detect.asset_slow_chart_*``): a lasting shift of 1.5 σ that the fast chart's limit
 lets pass is flagged; clipping its input bounds how long it stays up after a large fault; with a hold it opens but
-does not hold a process's new level after a fault; off by default; its state travels with the detector's
-snapshot."""
+does not hold a process's new level after a fault, and open-only it does not begin an excursion while the alert is
+open; off by default; its state travels with the detector's snapshot."""
 
 from __future__ import annotations
 
@@ -22,7 +22,11 @@ WARMUP = 400
 
 
 def _warmed(
-    slow_alpha: float = 0.0, slow_clip: float = math.inf, seed: int = 0, slow_hold: int | None = None
+    slow_alpha: float = 0.0,
+    slow_clip: float = math.inf,
+    seed: int = 0,
+    slow_hold: int | None = None,
+    slow_open_only: bool = False,
 ) -> AssetT2Q:
     """Two independent white-noise tags (σ 1), all components in T², a fast chart (0.3 × 2.5) as SKAB's."""
     det = AssetT2Q(
@@ -38,6 +42,7 @@ def _warmed(
         slow_factor=2.5,
         slow_clip=slow_clip,
         slow_hold=slow_hold,
+        slow_open_only=slow_open_only,
     )
     rng = np.random.default_rng(seed)
     for _ in range(WARMUP):
@@ -45,9 +50,10 @@ def _warmed(
     return det
 
 
-def _flags(det: AssetT2Q, shift: float, ticks: int, seed: int) -> list[bool]:
+def _flags(det: AssetT2Q, shift: float, ticks: int, seed: int, alert_open: bool = False) -> list[bool]:
     rng = np.random.default_rng(seed)
-    return [bool(det.step(np.array([shift, 0.0]) + rng.normal(size=2), learn=False)[1]) for _ in range(ticks)]
+    x = np.array([shift, 0.0])
+    return [bool(det.assess(x + rng.normal(size=2), alert_open=alert_open)[1]) for _ in range(ticks)]
 
 
 def test_a_lasting_shift_of_one_and_a_half_sigma_passes_the_fast_chart_and_is_found_by_the_slow_one() -> None:
@@ -119,6 +125,28 @@ def test_a_spent_slow_chart_counts_again_after_it_came_back_inside_its_limit() -
     assert np.mean(flags[300:]) > 0.95  # a new small shift after a return inside the limit: counted
 
 
+def test_open_only_an_excursion_begun_while_the_alert_is_open_does_not_count() -> None:
+    """The fault's end: the flow back to normal for 40 ticks (the slow chart back inside its limit), then 1.5 σ low
+    while the alert is still open (as sent: within its re-arm time), then for good.  The excursion that begins
+    there would hold the alert as its own; open-only, it is spent from its start."""
+
+    def after(open_only: bool) -> list[bool]:
+        det = _warmed(slow_alpha=0.05, slow_clip=3.0, slow_hold=5, slow_open_only=open_only, seed=14)
+        _flags(det, -8.0, 100, seed=15, alert_open=True)
+        _flags(det, 0.0, 40, seed=16, alert_open=True)
+        assert det.slow_phase == 0  # back inside its limit
+        return _flags(det, -1.5, 60, seed=17, alert_open=True) + _flags(det, -1.5, 200, seed=18)
+
+    # (open-only: what flags is the fast chart's rare touch of its limit on the 1.5 σ shift)
+    assert np.mean(after(False)[100:]) > 0.95 and np.mean(after(True)[100:]) < 0.05
+
+
+def test_open_only_an_excursion_begun_with_the_alert_closed_opens_it() -> None:
+    det = _warmed(slow_alpha=0.05, slow_clip=3.0, slow_hold=5, slow_open_only=True, seed=10)
+    flags = _run(det, [(0.0, 50), (-1.5, 300), (0.0, 100)], seed=11)
+    assert np.mean(flags[100:350]) > 0.97 and not any(flags[380:])
+
+
 def test_contributions_name_the_tag_whose_slow_chart_decides() -> None:
     det = _warmed(slow_alpha=0.05, seed=7)
     _flags(det, -1.5, 200, seed=8)
@@ -135,6 +163,12 @@ def test_off_by_default_and_from_settings() -> None:
         np.zeros(2), DetectSettings(asset_chart_factor=2.5, asset_slow_chart_alpha=0.05, asset_slow_chart_clip=3.0)
     )
     assert (tuned.slow_alpha, tuned.slow_factor, tuned.slow_clip, tuned.slow_hold) == (0.05, 2.5, 3.0, None)
+    assert (
+        not tuned.slow_open_only
+        and AssetT2Q.from_settings(
+            np.zeros(2), DetectSettings(asset_slow_chart_hold_steps=5, asset_slow_chart_open_only=True)
+        ).slow_open_only
+    )
     own = AssetT2Q.from_settings(np.zeros(2), DetectSettings(asset_slow_chart_alpha=0.05, asset_slow_chart_factor=4))
     assert own.slow_factor == 4.0 and own.slow_clip == math.inf
 
@@ -166,8 +200,9 @@ def test_a_snapshot_carries_the_slow_chart_and_an_old_one_without_it_restores() 
     for name in ("_slow", "_slow_limit", "last_slow"):
         assert np.array_equal(getattr(clone.models[0], name), getattr(det.models[0], name), equal_nan=True), name
     det.models[0].slow_phase, det.models[0].slow_run = 2, 4  # a shared excursion, the others normal 4 ticks
+    det._since_open[:] = 7
     clone.restore(det.state())
-    assert (clone.models[0].slow_phase, clone.models[0].slow_run) == (2, 4)
+    assert (clone.models[0].slow_phase, clone.models[0].slow_run) == (2, 4) and clone._since_open.tolist() == [7]
     # A snapshot from before the slow chart existed: the model restores without one (limit inf: never flags).
     old = AssetDetector(ctx)
     old_blob = _without_slow(det.state())
@@ -180,5 +215,5 @@ def _without_slow(blob: bytes) -> bytes:
 
     arrays, meta = unpack(blob, "asset_state", 1)
     gone = ("._slow", "._slow_limit", ".last_slow", ".slow_state")
-    kept = {k: v for k, v in arrays.items() if not k.endswith(gone)}
+    kept = {k: v for k, v in arrays.items() if not k.endswith(gone) and k != "since_open"}
     return pack("asset_state", 1, kept, meta)

@@ -59,7 +59,13 @@ T²+Q is fitted on its 400 training rows:
   limits on a small shift is not), it counts only until they have been normal
   ``slow_hold`` ticks in a row; then it is spent, and counts again only after it
   has come back inside its limit (an alarm raised on entering its state, not on
-  being in it).  None: every tick over its limit counts.
+  being in it).  None: every tick over its limit counts.  With ``slow_open_only``
+  an excursion that *begins* while the asset's alert is open (the caller's
+  ``alert_open``: as sent, its re-arm time included) is spent from its start: the
+  slow chart may raise the asset's alert, never prolong one (a flow that dips back
+  inside the limit at a fault's end and settles a little off its old level within
+  the re-arm time would otherwise begin an excursion of its own and, the alert
+  never sent cleared, hold it for good).
 * Each statistic gets its own control limit: its ``quantile`` over the warm-up
   ticks (re-scored with the final model, smoothed the same way) times
   ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
@@ -141,6 +147,7 @@ class AssetT2Q:
         slow_factor: float = 3.0,
         slow_clip: float = math.inf,
         slow_hold: int | None = None,
+        slow_open_only: bool = False,
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
@@ -164,6 +171,7 @@ class AssetT2Q:
         self.slow_factor = slow_factor
         self.slow_clip = slow_clip
         self.slow_hold = slow_hold
+        self.slow_open_only = slow_open_only
         self._warmup: FloatArray | None = np.empty((warmup_steps, n_tags))
         self.count = 0
         """Ticks learned in the warm-up so far."""
@@ -233,6 +241,7 @@ class AssetT2Q:
             slow_factor=s.asset_chart_factor if s.asset_slow_chart_factor is None else s.asset_slow_chart_factor,
             slow_clip=math.inf if s.asset_slow_chart_clip is None else s.asset_slow_chart_clip,
             slow_hold=s.asset_slow_chart_hold_steps,
+            slow_open_only=s.asset_slow_chart_open_only,
         )
 
     @property
@@ -251,8 +260,9 @@ class AssetT2Q:
         self.learn(learn)
         return score, flagged
 
-    def assess(self, x: FloatArray) -> tuple[float, bool]:
-        """:meth:`step` without learning; :meth:`learn` then decides on this tick."""
+    def assess(self, x: FloatArray, alert_open: bool = False) -> tuple[float, bool]:
+        """:meth:`step` without learning; :meth:`learn` then decides on this tick.  ``alert_open``: the asset's
+        alert is open (as sent) before this tick (read by the slow chart with ``slow_open_only``)."""
         self._pending = None
         if not np.isfinite(x).all():
             self.last_u = np.full(self.n_tags, np.nan)
@@ -284,7 +294,7 @@ class AssetT2Q:
             self._slow += self.slow_alpha * (np.clip(u, -self.slow_clip, self.slow_clip) - self._slow)
             self.last_slow = np.abs(self._slow) / self._slow_limit
             slow = float(self.last_slow.max())
-            self.slow_counts = self._slow_step(fast=score, slow=slow)
+            self.slow_counts = self._slow_step(fast=score, slow=slow, alert_open=alert_open)
             if self.slow_counts:
                 score = max(score, slow)
         self._pending = (deviation, score)
@@ -320,7 +330,7 @@ class AssetT2Q:
         out: FloatArray = np.abs(self.last_u)
         return out
 
-    def _slow_step(self, fast: float, slow: float) -> bool:
+    def _slow_step(self, fast: float, slow: float, alert_open: bool = False) -> bool:
         """Advance the slow chart's excursion by one tick (``fast``: the score without it; ``slow``: its largest
         ratio); returns whether it counts (see the module docstring).
 
@@ -334,7 +344,7 @@ class AssetT2Q:
             return False
         flagged = fast > 1.0
         if self.slow_phase == SLOW_IDLE:
-            self.slow_phase, self.slow_run = SLOW_OWN, 0
+            self.slow_phase, self.slow_run = SLOW_SPENT if self.slow_open_only and alert_open else SLOW_OWN, 0
         if self.slow_phase == SLOW_OWN:
             self.slow_run = self.slow_run + 1 if flagged else 0
             if self.slow_run >= self.slow_hold:

@@ -389,6 +389,12 @@ class DetectSettings(_Section):
         "again before it comes back inside its limit (a process a little off its old level after a fault). None: "
         "every tick over its limit counts.",
     )
+    asset_slow_chart_open_only: bool = Field(
+        default=False,
+        description="With asset_slow_chart_hold_steps: an excursion of the slow chart that begins while the asset's "
+        "alert is open as sent (its condition, or within the re-arm time after it) does not count — the slow chart "
+        "may raise the asset's alert, never prolong one.",
+    )
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )
