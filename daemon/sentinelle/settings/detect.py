@@ -373,6 +373,36 @@ class DetectSettings(_Section):
     asset_chart_factor: float = Field(
         default=3.5, gt=0, description="Each chart's limit: the warm-up quantile of its |EWMA| times this factor."
     )
+    asset_slow_chart_alpha: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="A second, slow EWMA chart per steady tag beside the first (weight of the newest tick; 0: none): "
+        "a light weight finds a shift of one or two σ that lasts, which the first chart's limit lets pass.",
+    )
+    asset_slow_chart_factor: float | None = Field(
+        default=None, gt=0, description="The slow chart's limit factor (None: asset_chart_factor)."
+    )
+    asset_slow_chart_clip: float | None = Field(
+        default=None,
+        gt=0,
+        description="The slow chart's input is clipped at ± this many warm-up σ, so that after a large fault it "
+        "comes back within ln(clip/limit)/alpha ticks (None: not clipped).",
+    )
+    asset_slow_chart_hold_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="The slow chart opens but does not hold: once T², Q or a fast chart flagged this many ticks in "
+        "a row in its excursion, it counts only until they have been normal this many ticks in a row, then not "
+        "again before it comes back inside its limit (a process a little off its old level after a fault). None: "
+        "every tick over its limit counts.",
+    )
+    asset_slow_chart_open_only: bool = Field(
+        default=False,
+        description="With asset_slow_chart_hold_steps: an excursion of the slow chart that begins while the asset's "
+        "alert is open as sent (its condition, or within the re-arm time after it) does not count — the slow chart "
+        "may raise the asset's alert, never prolong one.",
+    )
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."
     )
