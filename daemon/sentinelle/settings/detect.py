@@ -166,7 +166,8 @@ class DetectSettings(_AssetDetection, _TagScoring):
         "slots taught it, for tags with held slots: the spike check's ring of steps (held slots step by exactly "
         "0, so the spread was too narrow for live noise), its last value (a held one, off by up to the "
         "deadband) and the stuck timer, as a daemon started without backfill has them. false: keep them (the "
-        "first live value jumped from the held one and was confirmed a spike on seed 1625).",
+        "first live value jumped from the held one and was confirmed a spike on seed 1625). false was kept by the "
+        "rule of docs/results/deadband/screen-reset/ (true added a false alert on development seed 1643).",
     )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
