@@ -269,6 +269,20 @@ class DetectSettings(_Section):
         "few ticks when the estimates start, and a young scale is narrow (docs/results/chiller-detection/"
         "asset-stride.md). 0: grace_period_steps alone.",
     )
+    residual_energy_window_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="Per tag, the forecast residual's mean square over this many ticks, scored against its usual "
+        "value (detect/detectors/residual_energy.py): a frozen transmitter's residual collapses towards zero, "
+        "which no per-tick score of a large residual sees (docs/results/chiller-detection/residual-energy/). "
+        "0: off.",
+    )
+    residual_energy_sides: Literal["low", "both"] = Field(
+        default="low",
+        description="Which windows of residual_energy_window_steps score: 'low' only those quieter than usual (a "
+        "frozen or over-smoothed value; the loud side is the per-tick residual's), 'both' either way.",
+    )
     open_k: int = Field(default=3, ge=1, description="An alert opens after k anomalous ticks ...")
     open_n: int = Field(default=5, ge=1, description="... among the last n ticks.")
     clear_normal_steps: int = Field(
