@@ -42,8 +42,8 @@ Nothing else changes: this package finds its modules itself (:func:`build_all`),
 life cycle, pauses, maintenance and metrics are generic.
 
 >>> [name for name, _ in modules()]  # doctest: +NORMALIZE_WHITESPACE
-['residual', 'residual_energy', 'asset_estimate', 'estimate_cusum', 'distribution', 'horizon', 'novelty', 'asset_t2q', 'limits',
- 'rate_of_change', 'energy_balance', 'afdd', 'relations', 'data_quality']
+['residual', 'residual_energy', 'asset_estimate', 'estimate_cusum', 'distribution', 'horizon', 'novelty',
+ 'asset_t2q', 'limits', 'rate_of_change', 'energy_balance', 'afdd', 'relations', 'data_quality']
 """
 
 from __future__ import annotations
