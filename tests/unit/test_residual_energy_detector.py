@@ -19,10 +19,16 @@ NOISE = 0.1
 
 
 def run(
-    steps: int, freeze_at: int | None = None, seed: int = 0, loud_at: int | None = None, **settings: object
+    steps: int,
+    freeze_at: int | None = None,
+    seed: int = 0,
+    loud_at: int | None = None,
+    calm_at: int | None = None,
+    **settings: object,
 ) -> tuple[list[AlertEvent], DetectStage]:
     """Noisy tags, forecast naively (each tick's forecast median is the value just seen); tag 1 freezes at
-    ``freeze_at`` (repeats its last value), or its noise triples from ``loud_at``.  Returns (events, stage)."""
+    ``freeze_at`` (repeats its last value), or its noise triples from ``loud_at`` or falls to a fifth from
+    ``calm_at``.  Returns (events, stage)."""
     st, _ = stage(TAGS, **settings)
     rng = np.random.default_rng(seed)
     events: list[AlertEvent] = []
@@ -31,6 +37,8 @@ def run(
         values = NOMINAL + rng.normal(0.0, NOISE, 3)
         if loud_at is not None and k >= loud_at:
             values[1] = NOMINAL[1] + rng.normal(0.0, 3 * NOISE)
+        if calm_at is not None and k >= calm_at:
+            values[1] = NOMINAL[1] + rng.normal(0.0, NOISE / 5)
         if freeze_at is not None and k >= freeze_at:
             values[1] = last[1]
         events += st.process(batch(TAGS, float(k), values.tolist(), values.tolist()))
@@ -108,3 +116,15 @@ def test_a_partial_refresh_is_compared_with_its_own_multi_step_forecast() -> Non
     det = _detector(st)
     assert det._median_now(2.0, 1.0).tolist() == NOMINAL.tolist()
     assert np.isnan(det._median_now(5.0, 1.0)).all()  # beyond the 4-step horizon: none
+
+
+def test_near_the_resolution_keeps_the_frozen_tag_and_drops_a_calm_spell() -> None:
+    """A calm spell (tag 1's noise falls to a fifth, 2 resolution steps: its naive residual's mean square is still
+    about 100 q²/12) scores on the calibrated energy alone; with the resolution condition (16 q²/12) only the
+    frozen tag flags."""
+    calm, _ = run(1200, loud_at=None, freeze_at=None, residual_energy_window_steps=30, calm_at=800)
+    assert {e.tag for e in opened(calm)} == {"c.t1"}, "the check below can fail: the calm spell alone scores"
+    calm_c, _ = run(1200, residual_energy_window_steps=30, residual_energy_max_resolution_variances=16.0, calm_at=800)
+    assert opened(calm_c) == []
+    frozen, _ = run(1200, freeze_at=800, residual_energy_window_steps=30, residual_energy_max_resolution_variances=16.0)
+    assert {e.tag for e in opened(frozen)} == {"c.t1"}

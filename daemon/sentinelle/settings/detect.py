@@ -287,6 +287,14 @@ class DetectSettings(_Section):
         "which no per-tick score of a large residual sees (docs/results/chiller-detection/residual-energy/). "
         "0: off.",
     )
+    residual_energy_max_resolution_variances: float = Field(
+        default=0.0,
+        ge=0,
+        description="With residual_energy_window_steps: flag only while the window's mean square residual is also "
+        "below this many q^2/12 (q: the tag's resolution, min_spread), i.e. no larger than rounding alone leaves: "
+        "a frozen value, not a calm spell (docs/results/chiller-detection/residual-energy/). 0: the calibrated "
+        "score alone.",
+    )
     residual_energy_sides: Literal["low", "both"] = Field(
         default="low",
         description="Which windows of residual_energy_window_steps score: 'low' only those quieter than usual (a "

@@ -30,6 +30,15 @@ Per tag and tick (``W`` = ``detect.residual_energy_window_steps``):
   ``detect.residual_energy_sides`` ``"low"`` only windows *quieter* than usual score (the loud side is the
   per-tick scorer's, and a window of large residuals is also large ticks), ``"both"`` scores either.
 
+**Near the resolution** (``detect.residual_energy_max_resolution_variances`` c > 0): a row flags only
+while the window's mean square is also below ``c · q²/12`` — the residual no larger than what rounding to
+the tag's resolution alone would leave, i.e. indistinguishable from no new measurement.  Why: the
+calibrated score alone also flagged healthy stretches quieter than the tag had shown in its first hours
+(power and flow at low noise, the pumps' commands in a calm spell; 4 to 6 false alarms in 22 h of the
+development runs), whose mean square is still many resolution variances; a frozen value's falls to about
+zero.  Both are needed: on a tag held by a deadband, windows near the resolution are usual, and the
+calibrated score says so.  A tag with no resolution configured (``min_spread`` 0) never flags with it.
+
 A row flags once its scale has learned ``grace_period_steps + 4 W`` ticks: windows overlap, so W ticks
 hold about one independent window, and a scale learned on one or two windows is not yet a scale.
 Learning (River's split): rows with a full window and no open alert of this detector (a frozen stretch
@@ -96,8 +105,10 @@ class ResidualEnergyDetector:
         self.window = s.residual_energy_window_steps
         self.low_only = s.residual_energy_sides == "low"
         self.threshold = s.score_threshold
+        self.max_variances = s.residual_energy_max_resolution_variances
         self.grace = s.grace_period_steps + _GRACE_WINDOWS * self.window
         min_spread = np.array([t.min_spread for t in lay.tag_settings], dtype=np.float64)
+        self.quantum_variance = np.nan_to_num(min_spread) ** 2 / 12.0
         self.floor = np.fmax(np.nan_to_num(min_spread) ** 2 / 12.0, np.finfo(np.float64).tiny)
         """Per row: the variance of a value known to within its resolution (tag units squared; a tag with no
         resolution configured gets the smallest positive float, so a frozen value's log stays finite)."""
@@ -162,6 +173,9 @@ class ResidualEnergyDetector:
         scored = np.isfinite(score) & ~tick.gate
         ready = self.scale.learned >= self.grace
         flagged: BoolArray = scored & ready & (score >= self.threshold)
+        if self.max_variances > 0:
+            with np.errstate(invalid="ignore"):
+                flagged &= level**3 - self.floor < self.max_variances * self.quantum_variance
         self._level, self._r = level, r
         return findings(flagged, scored & ready & ~flagged, np.where(scored, score, np.nan))
 
