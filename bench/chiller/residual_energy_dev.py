@@ -20,7 +20,12 @@ hold is an error).  Candidates: W in (0, 60, 120, 240) × H in (0, 900, 2048), W
 Rule: among candidates with no false alarm, the most faults detected, then the most kinds, then the smallest
 median slow-fault delay; if none is clean, the fewest false alarms first; ties to the earlier candidate.
 
-    python bench/chiller/residual_energy_dev.py --checkpoint PATH --cache-root DIR --free-cache-root DIR
+Part 2 (``--part 2``; RULE-resolution.md, committed before its runs): the same runs and rule on part 1's choice
+(H 900) with the residual energy flagging only near the tag's resolution
+(``detect.residual_energy_max_resolution_variances`` c): (W, c) in (0, 0) (part 1's choice), (120, 4),
+(120, 16), (240, 16), in that order.
+
+    python bench/chiller/residual_energy_dev.py --checkpoint PATH --cache-root DIR --free-cache-root DIR [--part 2]
 """
 
 from __future__ import annotations
@@ -44,6 +49,9 @@ WINDOWS = (0, 60, 120, 240)
 HOLDOFFS = (0, 900, 2048)
 GRID = tuple((w, h) for w in WINDOWS for h in HOLDOFFS)
 """The candidates, in the rule's order: (residual_energy_window_steps W, asset_estimate_holdoff_steps H)."""
+GRID2 = ((0, 0.0), (120, 4.0), (120, 16.0), (240, 16.0))
+"""Part 2's candidates, in the rule's order: (residual_energy_window_steps W, max resolution variances c), H 900."""
+PART2_HOLDOFF = 900
 RULE = (
     "among candidates with no false alarm: most faults, then most kinds, then smallest median slow-fault delay; "
     "if none is clean, the fewest false alarms first; ties to the earlier candidate"
@@ -51,15 +59,18 @@ RULE = (
 FAULT_SEED, FREE_SEED, FREE_HOURS = 2180, 2310, 12
 
 
-def energy_row(window: int, holdoff: int) -> Config:
-    """The best row so far (D 300, L 300) with the residual's energy over ``window`` ticks and the estimate's
-    hold-off of ``holdoff`` ticks after an alert (0: off)."""
+def energy_row(window: int, holdoff: int, variances: float = 0.0) -> Config:
+    """The best row so far (D 300, L 300) with the residual's energy over ``window`` ticks (flagging only below
+    ``variances`` q²/12 when > 0) and the estimate's hold-off of ``holdoff`` ticks after an alert (0: off)."""
     c = delay_row(300, 300)
     name = c.label
     detect = dict(c.detect)
     if window:
         detect["residual_energy_window_steps"] = window
         name += f", residual energy over {window} ticks"
+    if window and variances:
+        detect["residual_energy_max_resolution_variances"] = variances
+        name += f" below {variances:g} q²/12"
     if holdoff:
         detect["asset_estimate_holdoff_steps"] = holdoff
         name += f", estimate held off {holdoff} ticks after an alert"
@@ -79,8 +90,12 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, required=True)
     ap.add_argument("--cache-root", type=Path, required=True, help="estimates of seeds 2180..2203")
     ap.add_argument("--free-cache-root", type=Path, required=True, help="estimates of seeds 2310..2321")
-    ap.add_argument("--out", type=Path, default=RESULTS / "residual-energy" / "residual_energy_dev.json")
+    ap.add_argument("--part", type=int, choices=(1, 2), default=1)
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    name = "residual_energy_dev.json" if args.part == 1 else "residual_energy_resolution_dev.json"
+    out: Path = args.out or RESULTS / "residual-energy" / name
+    grid = [(w, h, 0.0) for w, h in GRID] if args.part == 1 else [(w, PART2_HOLDOFF, c) for w, c in GRID2]
     started = time.perf_counter()
     per: dict[str, list[dict[str, Any]]] = {}
     seeds = []
@@ -93,12 +108,14 @@ def main() -> None:
             sf.begin(run.name)
             est = sf.estimator(args.checkpoint, mask_recent_steps=MASK, every_steps=EVERY, context_stride_steps=STRIDE)
             est.inner = _no_model
-            for window, holdoff in GRID:
-                c = energy_row(window, holdoff)
+            for window, holdoff, variances in grid:
+                c = energy_row(window, holdoff, variances)
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], est)
                 r = run_record(run, o)
                 per.setdefault(c.label, []).append(r)
-                print(run.name, run.seed, window, holdoff, r, round(time.perf_counter() - started), flush=True)
+                print(
+                    run.name, run.seed, window, holdoff, variances, r, round(time.perf_counter() - started), flush=True
+                )
     table = [table_row(name, runs) for name, runs in per.items()]
     chosen = choose(table)
     doc = {
@@ -106,15 +123,15 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "seeds": seeds,
         "checkpoint": str(args.checkpoint),
-        "candidates_window_holdoff": [list(g) for g in GRID],
+        "candidates_window_holdoff_variances": [list(g) for g in grid],
         "rule": RULE,
         "rows": table,
         "chosen": chosen,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2) + "\n")
-    print_table(table, chosen, args.out, slow_faults=9)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    print_table(table, chosen, out, slow_faults=9)
 
 
 if __name__ == "__main__":
