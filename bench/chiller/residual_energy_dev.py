@@ -25,7 +25,10 @@ Part 2 (``--part 2``; RULE-resolution.md, committed before its runs): the same r
 (``detect.residual_energy_max_resolution_variances`` c): (W, c) in (0, 0) (part 1's choice), (120, 4),
 (120, 16), (240, 16), in that order.
 
-    python bench/chiller/residual_energy_dev.py --checkpoint PATH --cache-root DIR --free-cache-root DIR [--part 2]
+    python bench/chiller/residual_energy_dev.py --checkpoint PATH --cache-root DIR --free-cache-root DIR [--part 2] [--fill]
+
+``--fill``: estimates missing from the caches are computed (the asset model, one thread) and saved, so that a first
+run on empty caches makes them; without it a window the caches lack is an error.
 """
 
 from __future__ import annotations
@@ -91,6 +94,7 @@ def main() -> None:
     ap.add_argument("--cache-root", type=Path, required=True, help="estimates of seeds 2180..2203")
     ap.add_argument("--free-cache-root", type=Path, required=True, help="estimates of seeds 2310..2321")
     ap.add_argument("--part", type=int, choices=(1, 2), default=1)
+    ap.add_argument("--fill", action="store_true", help="compute and cache the estimates the caches lack")
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     name = "residual_energy_dev.json" if args.part == 1 else "residual_energy_resolution_dev.json"
@@ -107,7 +111,8 @@ def main() -> None:
             rec, truth = simulate(run)
             sf.begin(run.name)
             est = sf.estimator(args.checkpoint, mask_recent_steps=MASK, every_steps=EVERY, context_stride_steps=STRIDE)
-            est.inner = _no_model
+            if not args.fill:
+                est.inner = _no_model
             for window, holdoff, variances in grid:
                 c = energy_row(window, holdoff, variances)
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], est)
@@ -116,6 +121,8 @@ def main() -> None:
                 print(
                     run.name, run.seed, window, holdoff, variances, r, round(time.perf_counter() - started), flush=True
                 )
+            if args.fill:
+                sf.save()
     table = [table_row(name, runs) for name, runs in per.items()]
     chosen = choose(table)
     doc = {
