@@ -25,7 +25,8 @@ Part 2 (``--part 2``; RULE-resolution.md, committed before its runs): the same r
 (``detect.residual_energy_max_resolution_variances`` c): (W, c) in (0, 0) (part 1's choice), (120, 4),
 (120, 16), (240, 16), in that order.
 
-    python bench/chiller/residual_energy_dev.py --checkpoint PATH --cache-root DIR --free-cache-root DIR [--part 2] [--fill]
+    python bench/chiller/residual_energy_dev.py --checkpoint PATH --cache-root DIR --free-cache-root DIR \
+        [--part 2] [--fill]
 
 ``--fill``: estimates missing from the caches are computed (the asset model, one thread) and saved, so that a first
 run on empty caches makes them; without it a window the caches lack is an error.
