@@ -39,6 +39,33 @@ T²+Q is fitted on its 400 training rows:
   Wandering tags have no chart: their baseline follows them.  In T² the same
   floor joins the covariance's diagonal before the correlation is taken, so such
   a tag's own component has the variance of its resolution, not zero.
+* Optionally a second, *slow* EWMA chart per steady tag (weight ``slow_alpha``;
+  0: none), its limit made the same way (``slow_factor``).  One chart weight is
+  one trade: a heavy weight follows a step at once but needs a large shift to
+  leave its limit; a light one averages the noise away, so its limit sits close
+  to the centre and a shift of one or two σ that lasts is found, but it is slow to
+  move.  Two charts of different memory side by side (Lucas & Saccucci's combined
+  schemes) keep both: a valve that closes slowly (a 1.5 σ drop of the flow for
+  minutes) is seen by the slow chart, a step by the fast one.  A light chart's
+  inertia is its flaw (Woodall & Mahmoud 2005): after a large shift it takes
+  ``ln(shift/limit)/slow_alpha`` ticks to come back, so its input is clipped at
+  ``±slow_clip`` warm-up σ — the chart is for small shifts, the fast one and T²
+  see the large — which bounds that time whatever the fault's size.  And a
+  process that comes back from a fault a little off its old level (a pump whose
+  flow settles 1 σ low) holds a light chart over its limit for good.  So, with
+  ``slow_hold`` set, the slow chart *opens but does not hold*: an excursion of it
+  counts while it is its own; once T², Q or a fast chart have flagged
+  ``slow_hold`` ticks in a row (the fault is theirs: a chance touch of their
+  limits on a small shift is not), it counts only until they have been normal
+  ``slow_hold`` ticks in a row; then it is spent, and counts again only after it
+  has come back inside its limit (an alarm raised on entering its state, not on
+  being in it).  None: every tick over its limit counts.  With ``slow_open_only``
+  an excursion that *begins* while the asset's alert is open (the caller's
+  ``alert_open``: as sent, its re-arm time included) is spent from its start: the
+  slow chart may raise the asset's alert, never prolong one (a flow that dips back
+  inside the limit at a fault's end and settles a little off its old level within
+  the re-arm time would otherwise begin an excursion of its own and, the alert
+  never sent cleared, hold it for good).
 * Each statistic gets its own control limit: its ``quantile`` over the warm-up
   ticks (re-scored with the final model, smoothed the same way) times
   ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
@@ -87,6 +114,10 @@ from ..settings import DetectSettings
 _NORMAL = NormalDist()
 
 
+SLOW_IDLE, SLOW_OWN, SLOW_SHARED, SLOW_SPENT = 0, 1, 2, 3
+"""The slow chart's excursion: inside its limit; over it and its own; shared (T², Q or a fast chart flagged
+``slow_hold`` ticks in a row); spent (they were then normal ``slow_hold`` ticks in a row: it counts no more)."""
+
 MIN_WARMUP = 20
 """Fewest learned ticks a model freezes on when its warm-up is cut short (``end_warmup``): the settings' floor."""
 
@@ -112,6 +143,11 @@ class AssetT2Q:
         ridge: float = 1e-3,
         chart_alpha: float = 0.0,
         chart_factor: float = 3.0,
+        slow_alpha: float = 0.0,
+        slow_factor: float = 3.0,
+        slow_clip: float = math.inf,
+        slow_hold: int | None = None,
+        slow_open_only: bool = False,
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
@@ -131,6 +167,11 @@ class AssetT2Q:
         self.ridge = ridge
         self.chart_alpha = chart_alpha
         self.chart_factor = chart_factor
+        self.slow_alpha = slow_alpha
+        self.slow_factor = slow_factor
+        self.slow_clip = slow_clip
+        self.slow_hold = slow_hold
+        self.slow_open_only = slow_open_only
         self._warmup: FloatArray | None = np.empty((warmup_steps, n_tags))
         self.count = 0
         """Ticks learned in the warm-up so far."""
@@ -162,6 +203,17 @@ class AssetT2Q:
         """Per tag: the EWMA chart's limit (inf: no chart — a wandering tag, or charts off)."""
         self.last_chart: FloatArray = np.full(n_tags, np.nan)
         """Per tag: |EWMA| over its limit at the last step (0 for tags without a chart)."""
+        self._slow: FloatArray = np.zeros(n_tags)
+        self._slow_limit: FloatArray = np.full(n_tags, math.inf)
+        """Per tag: the slow chart's limit (inf: no slow chart)."""
+        self.last_slow: FloatArray = np.full(n_tags, np.nan)
+        """Per tag: the slow chart's |EWMA| over its limit at the last step (0 for tags without one)."""
+        self.slow_phase = SLOW_IDLE
+        """Where the slow chart's excursion is (``SLOW_*``): inside its limit, its own, shared, spent."""
+        self.slow_run = 0
+        """Ticks in a row that T², Q and the fast charts flagged (own excursion) or were normal (shared)."""
+        self.slow_counts = False
+        """Whether the slow chart's ratio counted in the last score."""
         self.warmup_scores: FloatArray = np.empty(0)
         self._pending: tuple[FloatArray, float] | None = None
         """The last assessed tick: (the vector in the warm-up, or its deviation; its score)."""
@@ -185,6 +237,11 @@ class AssetT2Q:
             learn_rate=s.asset_learn_rate,
             chart_alpha=s.asset_chart_alpha,
             chart_factor=s.asset_chart_factor,
+            slow_alpha=s.asset_slow_chart_alpha,
+            slow_factor=s.asset_chart_factor if s.asset_slow_chart_factor is None else s.asset_slow_chart_factor,
+            slow_clip=math.inf if s.asset_slow_chart_clip is None else s.asset_slow_chart_clip,
+            slow_hold=s.asset_slow_chart_hold_steps,
+            slow_open_only=s.asset_slow_chart_open_only,
         )
 
     @property
@@ -203,8 +260,9 @@ class AssetT2Q:
         self.learn(learn)
         return score, flagged
 
-    def assess(self, x: FloatArray) -> tuple[float, bool]:
-        """:meth:`step` without learning; :meth:`learn` then decides on this tick."""
+    def assess(self, x: FloatArray, alert_open: bool = False) -> tuple[float, bool]:
+        """:meth:`step` without learning; :meth:`learn` then decides on this tick.  ``alert_open``: the asset's
+        alert is open (as sent) before this tick (read by the slow chart with ``slow_open_only``)."""
         self._pending = None
         if not np.isfinite(x).all():
             self.last_u = np.full(self.n_tags, np.nan)
@@ -232,6 +290,13 @@ class AssetT2Q:
             self._chart += self.chart_alpha * (u - self._chart)
             self.last_chart = np.abs(self._chart) / self._chart_limit
             score = max(score, float(self.last_chart.max()))
+        if self.slow_alpha > 0.0:
+            self._slow += self.slow_alpha * (np.clip(u, -self.slow_clip, self.slow_clip) - self._slow)
+            self.last_slow = np.abs(self._slow) / self._slow_limit
+            slow = float(self.last_slow.max())
+            self.slow_counts = self._slow_step(fast=score, slow=slow, alert_open=alert_open)
+            if self.slow_counts:
+                score = max(score, slow)
         self._pending = (deviation, score)
         return score, score > 1.0
 
@@ -259,9 +324,45 @@ class AssetT2Q:
         otherwise each tag's |standardised deviation| (what T² and Q are made of).
         """
         joint = max(self.last_t2 / self.ucl_t2, self.last_q / self.ucl_q)
-        if self.chart_alpha > 0.0 and np.isfinite(self.last_chart).all() and self.last_chart.max() > joint:
-            return self.last_chart
+        charts = self._chart_ratios()
+        if charts is not None and charts.max() > joint:
+            return charts
         out: FloatArray = np.abs(self.last_u)
+        return out
+
+    def _slow_step(self, fast: float, slow: float, alert_open: bool = False) -> bool:
+        """Advance the slow chart's excursion by one tick (``fast``: the score without it; ``slow``: its largest
+        ratio); returns whether it counts (see the module docstring).
+
+        ``slow_run`` counts, while the excursion is its own, the other statistics' flagged ticks in a row (at
+        ``slow_hold`` they take it over), then, shared, their normal ticks in a row (at ``slow_hold`` it is spent).
+        """
+        if self.slow_hold is None:
+            return True
+        if not slow > 1.0:
+            self.slow_phase, self.slow_run = SLOW_IDLE, 0
+            return False
+        flagged = fast > 1.0
+        if self.slow_phase == SLOW_IDLE:
+            self.slow_phase, self.slow_run = SLOW_SPENT if self.slow_open_only and alert_open else SLOW_OWN, 0
+        if self.slow_phase == SLOW_OWN:
+            self.slow_run = self.slow_run + 1 if flagged else 0
+            if self.slow_run >= self.slow_hold:
+                self.slow_phase, self.slow_run = SLOW_SHARED, 0
+        elif self.slow_phase == SLOW_SHARED:
+            self.slow_run = 0 if flagged else self.slow_run + 1
+            if self.slow_run >= self.slow_hold:
+                self.slow_phase = SLOW_SPENT
+        return self.slow_phase != SLOW_SPENT
+
+    def _chart_ratios(self) -> FloatArray | None:
+        """Per tag, its charts' larger |EWMA| over its limit at the last step (None: no charts, or none yet); the
+        slow chart's only when it counted."""
+        slow = self.slow_alpha if self.slow_counts else 0.0
+        ratios = [r for a, r in ((self.chart_alpha, self.last_chart), (slow, self.last_slow)) if a > 0.0]
+        if not ratios or not all(np.isfinite(r).all() for r in ratios):
+            return None
+        out: FloatArray = np.maximum.reduce(ratios)
         return out
 
     def _split(self, u: FloatArray) -> tuple[float, float]:
@@ -305,22 +406,41 @@ class AssetT2Q:
         self.ucl_q = _limit(qs[settle:], self.quantile, self.ucl_factor) if has_q else math.inf
         self.warmup_scores = np.maximum(t2s[settle:] / self.ucl_t2, qs[settle:] / self.ucl_q)
         steady = ~self.drifting
+        constant = np.ptp(data[settle:], axis=0) == 0
         if self.chart_alpha > 0.0 and steady.any():
-            charts = np.stack([_ewma(c, self.chart_alpha, 0.0) for c in u.T], axis=1)
-            limits = [_limit(np.abs(charts[settle:, j]), self.quantile, self.chart_factor) for j in range(self.n_tags)]
-            # A tag constant through the warm-up (a set point, a closed valve) has a chart of zeros
-            # there, so any later step, one resolution (u = 1) included, would alarm for good: its
-            # limit is the chart of white noise at its scale (the resolution) instead.
-            a = self.chart_alpha
-            noise = self.chart_factor * _NORMAL.inv_cdf((1.0 + self.quantile) / 2.0) * math.sqrt(a / (2.0 - a))
-            constant = np.ptp(data[settle:], axis=0) == 0
-            self._chart_limit = np.where(steady, np.where(constant, noise, limits), math.inf)
-            self._chart = charts[-1].copy()
-            ratios = np.abs(charts[settle:]) / self._chart_limit
+            self._chart, self._chart_limit, ratios = self._warmup_chart(
+                u, self.chart_alpha, self.chart_factor, math.inf, steady, constant, settle
+            )
+            self.warmup_scores = np.maximum(self.warmup_scores, ratios.max(axis=1))
+        if self.slow_alpha > 0.0 and steady.any():
+            self._slow, self._slow_limit, ratios = self._warmup_chart(
+                u, self.slow_alpha, self.slow_factor, self.slow_clip, steady, constant, settle
+            )
             self.warmup_scores = np.maximum(self.warmup_scores, ratios.max(axis=1))
         # Smoothed statistics carry on from the warm-up's last values, as if it had been scored.
         self.last_t2, self.last_q = float(t2s[-1]), float(qs[-1])
         self._warmup = None
+
+    def _warmup_chart(
+        self,
+        u: FloatArray,
+        alpha: float,
+        factor: float,
+        clip: float,
+        steady: BoolArray,
+        constant: BoolArray,
+        settle: int,
+    ) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """One chart of weight ``alpha`` run over the warm-up's standardised ticks (input clipped at ``±clip``): its
+        last value per tag, its limits (inf for wandering tags) and its ratios to them after ``settle``."""
+        charts = np.stack([_ewma(c, alpha, 0.0) for c in np.clip(u, -clip, clip).T], axis=1)
+        limits = [_limit(np.abs(charts[settle:, j]), self.quantile, factor) for j in range(self.n_tags)]
+        # A tag constant through the warm-up (a set point, a closed valve) has a chart of zeros
+        # there, so any later step, one resolution (u = 1) included, would alarm for good: its
+        # limit is the chart of white noise at its scale (the resolution) instead.
+        noise = factor * _NORMAL.inv_cdf((1.0 + self.quantile) / 2.0) * math.sqrt(alpha / (2.0 - alpha))
+        limit = np.where(steady, np.where(constant, noise, limits), math.inf)
+        return charts[-1].copy(), limit, np.abs(charts[settle:]) / limit
 
     def _refresh(self, choose_components: bool = False) -> None:
         var = np.diag(self.cov) + self.floor + 1e-12

@@ -18,6 +18,24 @@ The rest covers the tag's combined score (``detect.score_rest_scope = "tag"``) o
 just after a novelty row is another kind of evidence, not a repeat of the same event (an operator's alarm
 re-arms per alarm, not per instrument).  Each term keeps its own one-event-one-detection rule.
 
+With ``escalate`` (``detect.score_rest_escalate``) a score *higher than every score published since the rest
+began* is published during the rest and restarts it: the rank of an event is then its strongest evidence, not its
+first.  Without it a residual onset of 0.46 hides the novelty's 1.0 eighty ticks later, inside the same NAB window
+(``Twitter_volume_PFE``, issue 13), and the detector must be thresholded at 0.46 to keep that window.  Scores at
+or below the best published stay 0, so one event still scores once at any threshold above its first score.
+``"any"`` escalates on any higher score; ``"excursion"`` only on one that starts a new excursion (the score given
+the tick before was below ``level``): the novelty of the tick right after a spike reads the spike's own value (its
+left context), so publishing it too reports one spike twice (on NAB's tuning files every ``"any"`` escalation
+outside a window was that, issue 13).
+
+>>> seq = (0.6, 0.9, 0.7, 0.95, 0.3, 0.2)
+>>> r, e, x = Rest(1, 2, 0.5), Rest(1, 2, 0.5, escalate="any"), Rest(1, 2, 0.5, escalate="excursion")
+>>> [[float(d.apply(np.array([s]))[0]) for s in seq] for d in (r, e, x)]
+[[0.6, 0.0, 0.0, 0.95, 0.0, 0.0], [0.6, 0.9, 0.0, 0.95, 0.0, 0.0], [0.6, 0.0, 0.0, 0.95, 0.0, 0.0]]
+>>> x = Rest(1, 3, 0.5, escalate="excursion")
+>>> [float(x.apply(np.array([s]))[0]) for s in (0.6, 0.1, 0.9, 0.95)]  # 0.9 starts a new excursion
+[0.6, 0.0, 0.9, 0.0]
+
 >>> r = Rest(2, steps=2, level=0.5)   # one tag, two terms (term-major: residual, then novelty)
 >>> [float(rest_each(r, [np.array([a]), np.array([b])])[0]) for a, b in ((0.0, 1.0), (0.7, 0.0), (0.9, 1.0))]
 [1.0, 0.7, 0.0]
@@ -33,24 +51,42 @@ from ..records import FloatArray
 
 
 class Rest:
-    """Per row: ``steps`` ticks of score 0 after each score of at least ``level`` (0 steps: off)."""
+    """Per row: ``steps`` ticks of score 0 after each score of at least ``level`` (0 steps: off); with
+    ``escalate`` (``"any"`` or ``"excursion"``), a score above the best published since the rest began is published
+    and restarts it (``"excursion"``: only if the score given the tick before was below ``level``)."""
 
-    def __init__(self, n_rows: int, steps: int, level: float) -> None:
+    def __init__(self, n_rows: int, steps: int, level: float, escalate: str = "off") -> None:
         if steps < 0:
             raise ValueError("a rest period is 0 or more ticks")
+        if escalate not in ("off", "any", "excursion"):
+            raise ValueError(f"escalate is off, any or excursion, not {escalate!r}")
         self.steps = steps
         self.level = level
+        self.escalate = escalate
         self.left = np.zeros(n_rows, dtype=np.int64)
         """Ticks each row still rests (0: awake)."""
+        self.best = np.zeros(n_rows)
+        """Each resting row's highest score published since its rest began (``escalate``; 0 when awake)."""
+        self.prev = np.zeros(n_rows)
+        """Each row's score given at the tick before (``escalate = "excursion"``; NaN counts as below the level)."""
 
     def apply(self, score: FloatArray) -> FloatArray:
         """The published score of this tick (NaN stays NaN); every call is one tick."""
         if self.steps == 0:
             return score
         resting = self.left > 0
+        if self.escalate != "off":
+            with np.errstate(invalid="ignore"):
+                higher = score > self.best
+                if self.escalate == "excursion":
+                    higher &= ~(self.prev >= self.level)
+            resting = resting & ~higher
+            self.prev = np.asarray(score, dtype=np.float64).copy()
         out = np.where(resting & np.isfinite(score), 0.0, score)
         fired = ~resting & (score >= self.level)
         self.left = np.where(resting, self.left - 1, np.where(fired, self.steps, 0))
+        if self.escalate != "off":
+            self.best = np.where(fired, score, np.where(self.left > 0, self.best, 0.0))
         return out
 
 

@@ -244,6 +244,7 @@ class DetectStage:
                 layout.n * (1 + len(detectors) if self.settings.score_rest_scope == "term" else 1),
                 self.settings.score_rest_steps,
                 self.settings.score_rest_level,
+                escalate=self.settings.score_rest_escalate,
             ),
         )
         pending = self._pending.pop(w.tags, None)
@@ -273,6 +274,8 @@ class DetectStage:
             p = f"g{gi}~"
             arrays[p + "screen"] = _as_array(g.screen.state())
             arrays[p + "rest"] = g.rest.left.copy()
+            arrays[p + "rest_best"] = g.rest.best.copy()
+            arrays[p + "rest_prev"] = g.rest.prev.copy()
             for d in g.detectors:
                 arrays[f"{p}det~{d.name}"] = _as_array(d.state())
             cycle, quiet = g.cycle.state()
@@ -392,6 +395,10 @@ def _restore_group(g: _Group, arrays: dict[str, np.ndarray], meta: dict[str, Any
     # Absent in snapshots written before the rest period existed, or saved with another detect.score_rest_scope: awake.
     if "rest" in arrays and arrays["rest"].size == g.rest.left.size:
         g.rest.left = np.asarray(arrays["rest"], dtype=np.int64).reshape(g.rest.left.shape)
+        for name in ("best", "prev"):  # absent in snapshots written before the escalating rest: none
+            key = f"rest_{name}"
+            if key in arrays and arrays[key].size == g.rest.left.size:
+                setattr(g.rest, name, np.asarray(arrays[key], dtype=np.float64).reshape(g.rest.left.shape))
     moved: dict[str, IntArray] = {}
     for d in g.detectors:
         d.restore(arrays[f"det~{d.name}"].tobytes())

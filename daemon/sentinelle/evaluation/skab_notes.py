@@ -156,7 +156,8 @@ def summary(held: dict[str, Any], f1: float, far_percent: float, nab: float) -> 
     outlier = held["f1"] > f1 and held["far_percent"] < far_percent
     events = held.get("nab_alert_events_standard")
     return (
-        "**This pass (issue 13, sixth pass):** a settling time of 240 ticks after an asset episode is sent cleared "
+        "**The headline (issue 13's sixth pass; the seventh, a slow second chart, was not adopted — below):** a "
+        "settling time of 240 ticks after an asset episode is sent cleared "
         "(`detect.asset_settle_*`, new), chosen on the 23 tuning files by `bench/skab/tune_settle.py` and "
         "`tune_settle_rearm.py` (21 configurations, rule committed before they ran) and frozen at "
         f"{FROZEN_COMMIT}; the previous headline (4814891) beside it; the changepoint column scored both as "

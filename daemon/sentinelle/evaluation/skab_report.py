@@ -35,6 +35,7 @@ from .skab_notes import (
     summary,
 )
 from .skab_notes_fifth import FIFTH_PASS
+from .skab_notes_seventh import SEVENTH_PASS
 from .skab_notes_sixth import SIXTH_PASS
 
 PREVIOUS_ROWS: tuple[tuple[str, float, float, float, float, float, float, str], ...] = (
@@ -248,6 +249,8 @@ def _markdown(results: Sequence[SkabResult], meta: dict[str, Any], kept: Sequenc
         f"({meta.get('machine', '')}); {meta.get('seconds', 0):.0f} s for all runs.",
         "",
         summary(split_scores(head)["held_out"], TARGET_F1, TARGET_FAR_PERCENT, TARGET_NAB),
+        "",
+        SEVENTH_PASS,
         "",
         SIXTH_PASS,
         "",

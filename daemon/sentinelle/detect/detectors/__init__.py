@@ -34,7 +34,8 @@ module                 alerts (kind)                                           r
    place in the loop: the order of learning and of the events within a tick) and
    ``build(ctx: BuildContext) -> list[Detector]`` (empty when nothing is configured for
    the group);
-2. add its settings to ``DetectSettings`` (``settings/detect.py``) and document them in
+2. add its settings to ``DetectSettings`` (``settings/detect.py``, or the part of it its kind
+   belongs to: ``detect_scoring.py``, ``detect_asset.py``) and document them in
    ``config/sentinelle.toml``; a new alert kind also goes into ``AlertKind``
    (``records.py``) with its wording in ``alerts.py``.
 

@@ -1,6 +1,8 @@
 """Asset state: all tags of an asset seen together, T² and Q (and per-tag EWMA charts) on their state.
 
 The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the
+optional slow second chart per steady tag (``detect.asset_slow_chart_*``; with ``asset_slow_chart_open_only`` it
+is told whether the asset's alert is open as sent — its condition, or within the re-arm time after it) and the
 optional anomaly-likelihood layer (:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`,
 ``detect.asset_likelihood_enabled``) flagging instead of the raw score once the model is
 frozen.  One subject per asset.  While an asset's alert is open its condition holds until the
@@ -55,6 +57,8 @@ _T2Q_ARRAYS = (
     "mean", "cov", "drifting", "_baseline", "_scale", "_basis", "_inv_eigen", "_smoothed_u", "last_u",
     "_chart", "_chart_limit", "last_chart", "warmup_scores",
 )  # fmt: skip
+_SLOW_ARRAYS = ("_slow", "_slow_limit", "last_slow")
+"""The slow chart's arrays (absent from a snapshot taken before it existed: the model then has none)."""
 _T2Q_SCALARS = ("count", "components", "ucl_t2", "ucl_q", "last_t2", "last_q", "_since_refresh")
 
 
@@ -92,7 +96,9 @@ class AssetDetector:
         self.settle_steps = s.asset_settle_steps
         self.settle_after = s.asset_settle_after_steps
         rearm = rearm_s(s.rearm_steps, s.rearm_min_s, lay.period_s)
-        self.settle_quiet = math.ceil(rearm / lay.period_s - 1e-9) if s.asset_settle_after_rearm else 0
+        self.rearm_ticks = math.ceil(rearm / lay.period_s - 1e-9)
+        """The re-arm time in ticks: an alert whose condition came back within it is the same alert (as sent)."""
+        self.settle_quiet = self.rearm_ticks if s.asset_settle_after_rearm else 0
         """Ticks the condition stays normal before its episode is over (0: at the condition's clearing)."""
         self._closed_run = np.zeros(n, dtype=np.int64)
         """Per asset: ticks since its alert's condition was last open."""
@@ -100,6 +106,8 @@ class AssetDetector:
         """Per asset: ticks the condition of its current episode has been open (0 once the episode is over)."""
         self._settle_left = np.zeros(n, dtype=np.int64)
         """Per asset: ticks of settling time left (its condition does not flag)."""
+        self._since_open = np.full(n, np.iinfo(np.int64).max // 2, dtype=np.int64)
+        """Per asset: ticks since its alert's condition was last open (for the slow chart's open-only rule)."""
 
     def observe(self, tick: Tick) -> Findings:
         lay = self.layout
@@ -114,10 +122,13 @@ class AssetDetector:
         normal = np.zeros(n, dtype=bool)
         t2 = np.full(n, np.nan)
         self._scored = ~tick.paused
+        # The alert as sent is open through its re-arm time after its condition (a return within it continues it).
+        self._since_open = np.where(tick.alerts.open(self), 0, self._since_open + 1)
+        live = self._since_open <= self.rearm_ticks
         for k in np.flatnonzero(self._scored).tolist():
             # A gated tag makes the vector incomplete (NaN): T² skips the tick, and learns nothing from it.
             model = self.models[k]
-            t2[k], flagged[k] = model.assess(tick.clean[self._rows[k]])
+            t2[k], flagged[k] = model.assess(tick.clean[self._rows[k]], alert_open=bool(live[k]))
             likelihood = self.likelihoods[k]
             if likelihood is not None and model.frozen:
                 if not likelihood.seeded:
@@ -195,10 +206,11 @@ class AssetDetector:
         arrays: dict[str, np.ndarray] = {}
         warm: list[bool] = []
         for k, m in enumerate(self.models):
-            for a in _T2Q_ARRAYS:
+            for a in _T2Q_ARRAYS + _SLOW_ARRAYS:
                 arrays[f"{k}.{a}"] = np.asarray(getattr(m, a))
             arrays[f"{k}.scalars"] = np.array([float(getattr(m, a)) for a in _T2Q_SCALARS])
             arrays[f"{k}.floor"] = m.floor
+            arrays[f"{k}.slow_state"] = np.array([m.slow_phase, m.slow_run, int(m.slow_counts)])
             warm.append(m._warmup is not None)
             if m._warmup is not None:
                 arrays[f"{k}.warmup"] = m._warmup
@@ -208,6 +220,7 @@ class AssetDetector:
                 arrays[f"{k}.lik_short"] = np.array(list(lik._short), dtype=np.float64)
                 arrays[f"{k}.lik_scalars"] = np.array([lik._filled, lik._pos, float(lik.seeded), lik.last_z])
         arrays["settle"] = np.stack([self._closed_run, self._episode, self._settle_left])
+        arrays["since_open"] = self._since_open
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "warm_up": warm})
 
     def restore(self, blob: bytes) -> None:
@@ -215,9 +228,17 @@ class AssetDetector:
         check_tags(meta, self.layout, self.name)
         if "settle" in arrays:  # (absent from a snapshot taken before settling existed: no episode running)
             self._closed_run, self._episode, self._settle_left = (a.astype(np.int64) for a in arrays["settle"])
+        if "since_open" in arrays:  # (absent from a snapshot taken before the slow chart: no alert open recently)
+            self._since_open = arrays["since_open"].astype(np.int64)
         for k, m in enumerate(self.models):
             for a in _T2Q_ARRAYS:
                 setattr(m, a, arrays[f"{k}.{a}"])
+            for a in _SLOW_ARRAYS:
+                if f"{k}.{a}" in arrays:
+                    setattr(m, a, arrays[f"{k}.{a}"])
+            if f"{k}.slow_state" in arrays:
+                phase, since, counts = arrays[f"{k}.slow_state"].tolist()
+                m.slow_phase, m.slow_run, m.slow_counts = int(phase), int(since), bool(counts)
             values = arrays[f"{k}.scalars"].tolist()
             for a, v in zip(_T2Q_SCALARS, values, strict=True):
                 setattr(m, a, int(v) if a in ("count", "components", "_since_refresh") else float(v))
