@@ -229,3 +229,54 @@ def test_a_row_flags_only_once_its_scale_has_learned_the_minimum() -> None:
     assert min(e.event_ts for e in late) >= 800  # ... but not before the scale has learned 600 ticks
     assert run_ramp(200, min_learned=50) == run_ramp(200)  # below the shared grace (and the onset): no change
     assert run_ramp(200, rate=0.0, min_learned=600) == []
+
+
+def run_recovery(holdoff: int, late_onset: int = 360) -> list[AlertEvent]:
+    """Tag 0 spikes for 10 ticks at 300 (its own forecast stays at nominal: a residual alert on the asset);
+    from ``late_onset`` for 60 ticks tag 2 reads 1.0 (10 estimate spreads) off its estimate while its own
+    forecast follows it — what an estimate whose reference still holds the fault's values does after it."""
+    st, _ = stage(TAGS, asset_estimate_holdoff_steps=holdoff)
+    rng = np.random.default_rng(2)
+    nominal = np.array([10.0, 20.0, 30.0])
+    events: list[AlertEvent] = []
+    for k in range(late_onset + 200):
+        values = nominal + rng.normal(0.0, 0.02, 3)
+        median = values.copy()
+        if 300 <= k < 310:
+            values[0] += 5.0
+            median[0] = nominal[0]
+        if late_onset <= k < late_onset + 60:
+            values[2] += 1.0
+            median[2] = values[2]
+        fb = batch(TAGS, float(k), values.tolist(), median.tolist())
+        fb = dataclasses.replace(fb, estimate=nominal[:, None] + _Z[None, :] * SIGMA)
+        events += st.process(fb)
+    return events
+
+
+def test_the_hold_off_silences_the_estimate_after_an_alert_and_only_for_its_length() -> None:
+    def on_t2(events: list[AlertEvent]) -> list[AlertEvent]:
+        return [e for e in estimate_alerts(events) if e.event == "opened" and e.tag == "c.t2"]
+
+    assert [e for e in run_recovery(0) if e.event == "opened" and e.kind == "forecast_residual"]  # the spike
+    assert on_t2(run_recovery(0)), "without the hold-off the transient opens an estimate alert"
+    assert on_t2(run_recovery(200)) == []  # within 200 ticks of the spike's alert: held off
+    late = on_t2(run_recovery(200, late_onset=600))  # the same deviation 300 ticks after: caught
+    assert late and min(e.event_ts for e in late) >= 600
+
+
+def test_the_hold_off_count_survives_a_restart() -> None:
+    from sentinelle.detect.detectors.asset_estimate import AssetEstimateDetector
+
+    st, _ = stage(TAGS, asset_estimate_holdoff_steps=100)
+    for k in range(3):
+        fb = batch(TAGS, float(k), [10.0, 20.0, 30.0], [10.0, 20.0, 30.0])
+        st.process(dataclasses.replace(fb, estimate=np.array([10.0, 20.0, 30.0])[:, None] + _Z[None, :] * SIGMA))
+    (det,) = [d for d in next(iter(st._groups.values())).detectors if isinstance(d, AssetEstimateDetector)]
+    det.since_busy[:] = 7.0
+    fresh, _ = stage(TAGS, asset_estimate_holdoff_steps=100)
+    fb = batch(TAGS, 0.0, [10.0, 20.0, 30.0], [10.0, 20.0, 30.0])
+    fresh.process(dataclasses.replace(fb, estimate=np.array([10.0, 20.0, 30.0])[:, None] + _Z[None, :] * SIGMA))
+    (other,) = [d for d in next(iter(fresh._groups.values())).detectors if isinstance(d, AssetEstimateDetector)]
+    other.restore(det.state())
+    assert other.since_busy.tolist() == [7.0]

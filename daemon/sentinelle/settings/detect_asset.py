@@ -81,6 +81,15 @@ class _AssetDetection(_Section):
         "few ticks when the estimates start, and a young scale is narrow (docs/results/chiller-detection/"
         "asset-stride.md). 0: grace_period_steps alone.",
     )
+    asset_estimate_holdoff_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="For this many ticks after the last tick any alert was open on an asset, its tags' estimate "
+        "residual neither flags nor learns: the estimate's reference (the tags' recent contexts) still holds the "
+        "fault's values, a recovery transient longer than the fault (docs/results/chiller-detection/"
+        "residual-energy.md). 0: off.",
+    )
     asset_enabled: bool = Field(
         default=False,
         description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",

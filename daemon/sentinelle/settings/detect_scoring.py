@@ -126,6 +126,29 @@ class _TagScoring(_Section):
     grace_period_steps: int = Field(
         default=30, ge=2, description="Ticks a tag's scale learns before it may flag anything."
     )
+    # A frozen value's residual (detectors/residual_energy.py).
+    residual_energy_window_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="Per tag, the forecast residual's mean square over this many ticks, scored against its usual "
+        "value (detect/detectors/residual_energy.py): a frozen transmitter's residual collapses towards zero, "
+        "which no per-tick score of a large residual sees (docs/results/chiller-detection/residual-energy.md). "
+        "0: off.",
+    )
+    residual_energy_max_resolution_variances: float = Field(
+        default=0.0,
+        ge=0,
+        description="With residual_energy_window_steps: flag only while the window's mean square residual is also "
+        "below this many q^2/12 (q: the tag's resolution, min_spread), i.e. no larger than rounding alone leaves: "
+        "a frozen value, not a calm spell (docs/results/chiller-detection/residual-energy.md). 0: the calibrated "
+        "score alone.",
+    )
+    residual_energy_sides: Literal["low", "both"] = Field(
+        default="low",
+        description="Which windows of residual_energy_window_steps score: 'low' only those quieter than usual (a "
+        "frozen or over-smoothed value; the loud side is the per-tick residual's), 'both' either way.",
+    )
     # Distribution change (detect/distribution.py, detectors/distribution.py): recent values against the past.
     distribution_enabled: bool = Field(
         default=False,

@@ -8,6 +8,9 @@ life cycle allows, and its findings go to the one alert life cycle (``detect/ale
 module                 alerts (kind)                                           rank
 =====================  ======================================================  ====
 ``residual``           ``forecast_residual`` per asset incident or per tag       10
+``residual_energy``    ``forecast_residual`` per tag: the residual's mean        12
+                       square over a window improbably small (a frozen
+                       sensor; ``<tag>#energy``; off)
 ``asset_estimate``     ``relation`` per tag: actual vs the asset model's         15
                        estimate from the other tags now (``<tag>#estimate``)
 ``estimate_cusum``     ``relation`` per tag: a two-sided CUSUM of that           15
@@ -40,8 +43,8 @@ Nothing else changes: this package finds its modules itself (:func:`build_all`),
 life cycle, pauses, maintenance and metrics are generic.
 
 >>> [name for name, _ in modules()]  # doctest: +NORMALIZE_WHITESPACE
-['residual', 'asset_estimate', 'estimate_cusum', 'distribution', 'horizon', 'novelty', 'asset_t2q', 'limits',
- 'rate_of_change', 'energy_balance', 'afdd', 'relations', 'data_quality']
+['residual', 'residual_energy', 'asset_estimate', 'estimate_cusum', 'distribution', 'horizon', 'novelty',
+ 'asset_t2q', 'limits', 'rate_of_change', 'energy_balance', 'afdd', 'relations', 'data_quality']
 """
 
 from __future__ import annotations

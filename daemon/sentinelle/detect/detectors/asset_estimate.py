@@ -55,6 +55,16 @@ scale is the one from before the fault for D ticks.  The chart and the band cali
 the shared grace, if longer) — a scale D ticks late has learned only what came D ticks after the first
 estimate, and a young scale is narrow (a false alarm measured on a fault-free development hour).
 
+**Hold-off after an alert** (``detect.asset_estimate_holdoff_steps`` H > 0): for H ticks after the last tick
+an alert of any kind was open on the asset, the estimate residual neither flags nor learns.  Why: the
+estimate reads the tags' recent contexts (with a coarse reference, ``forecast.asset_context_stride_steps``,
+the last 512 × S slots), so for that long after a fault the reference holds the fault's values — a frozen,
+spiking or drifting stretch — and the estimate of a healthy tag is wrong by what those values say, a
+recovery transient longer than the fault itself (a development run's stuck supply temperature: an
+estimate alert 700 s after the fault's end, docs/results/chiller-detection/residual-energy/).  While
+an alert is open the estimate flags as before (it ranks and confirms the incident); a new fault within
+H ticks of the last alert is left to the other detectors.
+
 Opening: ``detect.asset_estimate_open_k`` of ``asset_estimate_open_n`` anomalous ticks when set
 (else the shared ``open_k`` of ``open_n``).  Why its own: an estimate made on one slot in
 ``forecast.asset_estimate_every_steps`` stands for the slots between, so one poor estimate is that
@@ -124,6 +134,9 @@ class AssetEstimateDetector:
         be learned then (``late_ok``); ``late_pos`` its oldest slot."""
         self.late_ok: FloatArray = np.zeros((self.delay, lay.n))
         self.late_pos: FloatArray = np.zeros(1)
+        self.holdoff = s.asset_estimate_holdoff_steps
+        self.since_busy: FloatArray = np.full(len(lay.asset_names), np.inf)
+        """Per asset: ticks since an alert of any kind was last open on it (0: one is open now; inf: never)."""
         self.band = (
             BandCalibration(lay.n, ctx.levels, s.score_memory_steps) if s.asset_estimate_calibrate_band else None
         )
@@ -162,8 +175,22 @@ class AssetEstimateDetector:
         scored = np.isfinite(score)
         ready = self.scale.learned >= self.grace
         flagged: BoolArray = scored & ready & (score >= self.threshold)
+        if self.holdoff:
+            held = self._held_off(tick)
+            flagged &= ~held
+            scored &= ~held
+            z[held] = np.nan  # not learned either: the residual measures the reference's fault, not the tag
         self._expected, self._z, self._score = expected, z, score
         return findings(flagged, scored & ready & ~flagged, score)
+
+    def _held_off(self, tick: Tick) -> BoolArray:
+        """Per row: its asset had an alert open within the last ``holdoff`` ticks, none now (steps the count)."""
+        busy = tick.alerts.busy_assets()
+        now = np.array([a in busy for a in self.layout.asset_names], dtype=bool)
+        self.since_busy = np.where(now, 0.0, self.since_busy + 1.0)
+        since = self.since_busy[self.layout.asset_index]
+        held: BoolArray = (since > 0) & (since <= self.holdoff)
+        return held
 
     def _chart(self, r: FloatArray) -> FloatArray:
         """Step the sustained-bias chart with this tick's standardised residuals; its score per row (NaN: none)."""
@@ -199,6 +226,8 @@ class AssetEstimateDetector:
     def state(self) -> bytes:
         arrays = {k: v for k, v in vars(self.scale).items() if isinstance(v, np.ndarray)}
         arrays["chart.ewma"] = self.ewma
+        if self.holdoff:
+            arrays["holdoff.since_busy"] = self.since_busy
         if self.delay:
             arrays |= {"late.late_z": self.late_z, "late.late_ok": self.late_ok, "late.late_pos": self.late_pos}
         arrays |= {f"chart.{k}": v for k, v in vars(self.ewma_scale).items() if isinstance(v, np.ndarray)}
@@ -219,6 +248,9 @@ class AssetEstimateDetector:
                     setattr(self.band, attr, value)
             elif owner == "late":
                 continue  # below, as a whole
+            elif owner == "holdoff":
+                if value.shape == self.since_busy.shape:
+                    self.since_busy = value.copy()
             elif attr == "ewma":
                 self.ewma = value
             else:
