@@ -46,8 +46,15 @@ def compare(off: dict[str, Any], on: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def pick(results: list[dict[str, Any]], prefix: str) -> dict[str, Any]:
-    return next(r for r in results if r["config"]["label"].startswith(prefix))
+def pick(results: list[dict[str, Any]], prefix: str, variant: str | None = None) -> dict[str, Any]:
+    """The first result of the configuration ``prefix``; with ``variant``, the one of that hand-over (its label,
+    ``bench/deadband_experiment.py --hand-over``), so several hand-overs run on one forecast pass compare."""
+    return next(
+        r
+        for r in results
+        if r["config"]["label"].startswith(prefix)
+        and (variant is None or r.get("hand_over", {}).get("label") == variant)
+    )
 
 
 def seeds_of(text: str) -> list[int]:
@@ -59,10 +66,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("folder", type=Path)
     ap.add_argument("--seeds", default="1580-1587")
-    ap.add_argument("--prefix", default="report", help="file prefix: report (fresh) or seen")
+    ap.add_argument("--prefix", default="report", help="file prefix: report (fresh), seen or dev")
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument("--variant", default=None, help="the 'on' result of this hand-over label (default: the first)")
+    ap.add_argument("--model-on", default=ON["model"], help="the model's 'on' configuration (dev seeds: c:)")
+    ap.add_argument("--off", default="a:", help="the 'off' configuration (default a:)")
+    ap.add_argument("--off-variant", default=None, help="the 'off' result of this hand-over label")
     args = ap.parse_args()
-    out: dict[str, Any] = {"rule": "docs/results/deadband/aggregate/RULE.md", "prefix": args.prefix}
+    out: dict[str, Any] = {
+        "rule": "docs/results/deadband/aggregate/RULE.md",
+        "prefix": args.prefix,
+        "off": [args.off, args.off_variant],
+        "on_variant": args.variant,
+    }
+    on_of = ON | {"model": args.model_on}
     for fc in ("model", "holt"):
         rows: dict[str, Any] = {}
         for s in seeds_of(args.seeds):
@@ -71,9 +88,10 @@ def main() -> None:
                 continue
             data = json.loads(path.read_text(encoding="utf-8"))
             labels = [r["config"]["label"] for r in data["results"]]
-            if not any(x.startswith("a:") for x in labels) or not any(x.startswith(ON[fc]) for x in labels):
+            if not any(x.startswith(args.off) for x in labels) or not any(x.startswith(on_of[fc]) for x in labels):
                 continue
-            row = compare(pick(data["results"], "a:"), pick(data["results"], ON[fc]))
+            off = pick(data["results"], args.off, args.off_variant)
+            row = compare(off, pick(data["results"], on_of[fc], args.variant))
             manifest = data.get("adapter_manifest")
             if fc == "model" and manifest is not None:
                 v = manifest["validation"]

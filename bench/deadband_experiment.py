@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _machine import machine_info
 from sentinelle.backfill import run_backfill
 from sentinelle.cli import main as sentinelle
+from sentinelle.detect.detectors.relations import RelationDetector
 from sentinelle.detect.stage import DetectStage
 from sentinelle.evaluation.chiller_eval import FAULT_DURATION_S, TOLERANCE_S, asset_rules
 from sentinelle.evaluation.detection import FaultInterval, alert_spans, score_run
@@ -149,20 +150,39 @@ class RunConfig:
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class HandOver:
-    """One end of a replay's hand-over (``detect.history_held_drop_after_steps`` / ``_drop_keeps_location``)."""
+    """One end of a replay's hand-over (``detect.history_held_drop_after_steps`` / ``_drop_keeps_location``;
+    ``relation_drop_after_steps``: ``detect.history_held_relation_drop_after_steps``; ``screen_reset``:
+    ``detect.history_held_screen_reset``; None: the settings')."""
 
     drop_after_steps: float
     keeps_location: bool = False
+    relation_drop_after_steps: float | None = None
+    screen_reset: bool | None = None
 
     @property
     def label(self) -> str:
-        return f"drop {self.drop_after_steps:g}" + (", keep location" if self.keeps_location else "")
+        relation = (
+            "" if self.relation_drop_after_steps is None else f", relation drop {self.relation_drop_after_steps:g}"
+        )
+        screen = "" if self.screen_reset is None else f", screen reset {'on' if self.screen_reset else 'off'}"
+        return (
+            f"drop {self.drop_after_steps:g}" + (", keep location" if self.keeps_location else "") + relation + screen
+        )
 
     @classmethod
     def parse(cls, text: str) -> HandOver:
-        """``60``: drop after 60, all of it the live ticks'; ``60k``: keep the blended location; ``inf``."""
-        keep = text.endswith("k")
-        return cls(float(text.removesuffix("k")), keep)
+        """``60``: drop after 60, all of it the live ticks'; ``60k``: keep the blended location; ``inf``;
+        a suffix ``r60`` / ``rinf``: the relations' spread dropped after 60 / never (``60r60``, ``60kr60``);
+        then ``s1`` / ``s0``: the data-quality screen reset at the replay's end on / off (``60r60s1``)."""
+        text, _, screen = text.partition("s")
+        scale, _, relation = text.partition("r")
+        keep = scale.endswith("k")
+        return cls(
+            float(scale.removesuffix("k")),
+            keep,
+            float(relation) if relation else None,
+            bool(int(screen)) if screen else None,
+        )
 
 
 class _Tee:
@@ -179,6 +199,8 @@ class _Tee:
         self.live = False
         self.events: list[list[AlertEvent]] = [[] for _ in stages]
         self.flagged_free = [0] * len(stages)
+        self.relation_spreads: list[list[dict[str, float]]] = [[] for _ in stages]
+        """Per stage, each relation's spread at each fault's onset (filled by ``_live``)."""
 
     @contextlib.contextmanager
     def replaying_history(self, deadbands: Mapping[str, float] | None = None) -> Iterator[None]:
@@ -356,6 +378,12 @@ async def run_one(
                     "history_held_drop_after_steps": v.drop_after_steps,
                     "history_held_drop_keeps_location": v.keeps_location,
                 }
+                | (
+                    {}
+                    if v.relation_drop_after_steps is None
+                    else {"history_held_relation_drop_after_steps": v.relation_drop_after_steps}
+                )
+                | ({} if v.screen_reset is None else {"history_held_screen_reset": v.screen_reset})
             ),
             Metrics(CollectorRegistry()) if i else metrics,
             refresh_every_steps=refresh,
@@ -391,9 +419,13 @@ async def run_one(
         extra = {} if v is None else {"hand_over": dataclasses.asdict(v) | {"label": v.label}}
         if v is not None and not math.isfinite(v.drop_after_steps):
             extra["hand_over"]["drop_after_steps"] = "inf"  # strict JSON has no Infinity
+        rel = None if v is None else v.relation_drop_after_steps
+        if rel is not None and not math.isfinite(rel):
+            extra["hand_over"]["relation_drop_after_steps"] = "inf"
         out.append({"config": dataclasses.asdict(cfg), **extra, "backfill": backfill, "seconds": round(seconds, 1),
                     "residual_scale_at_fault_onsets": at_onsets if i == 0 else None,
                     "residual_flagged_ticks_fault_free_days": tee.flagged_free[i],
+                    "relation_spread_at_fault_onsets": tee.relation_spreads[i],
                     **score(plant, tee.events[i], live0)})  # fmt: skip
     return out
 
@@ -413,6 +445,16 @@ def _raw_scales(detect: DetectStage) -> dict[str, float]:
         sc = g.scorer.scale
         raw = np.sqrt(sc.square) / sc.consistency
         out |= {t: round(float(s), 3) for t, s in zip(g.tags, raw.tolist(), strict=True)}
+    return out
+
+
+def _relation_spreads(detect: DetectStage) -> dict[str, float]:
+    """Each learned relation's residual spread (its target's units), by target tag: what its z divides by."""
+    out: dict[str, float] = {}
+    for g in detect._groups.values():
+        for d in g.detectors:
+            if isinstance(d, RelationDetector):
+                out |= {g.tags[r.target]: round(r.check.spread, 5) for r in d.relations}
     return out
 
 
@@ -441,6 +483,8 @@ def _live(
         for fb in batch.split(fc.levels, q, fc.name):
             if len(at_onsets) < len(onsets) and fb.window.ts >= onsets[len(at_onsets)]:
                 at_onsets.append(_scales(detect))
+                for i, st in enumerate(tee.stages):
+                    tee.relation_spreads[i].append(_relation_spreads(st))
             tee.process(fb)
         pending.clear()
 
@@ -624,7 +668,9 @@ def main() -> None:
         "--hand-over",
         default=None,
         help="hand-over ends to compare on the same forecasts, comma-separated: 60 (drop after 60 steps), "
-        "60k (the same, keeping the blended location: detect.history_held_drop_keeps_location), inf; "
+        "60k (the same, keeping the blended location: detect.history_held_drop_keeps_location), inf, each with an "
+        "optional rN: the relations' spread dropped after N (detect.history_held_relation_drop_after_steps; rinf: "
+        "never), e.g. 60r60, then an optional s1/s0: detect.history_held_screen_reset on/off (60r60s1); "
         "each a result of its own (overrides --held-drop-after-steps)",
     )
     ap.add_argument(
@@ -722,6 +768,10 @@ def main() -> None:
             write(args.out, args, plant, empty, finetune_s, manifest, results, band)
 
 
+def _finite_or_inf(x: float) -> float | str:
+    return x if math.isfinite(x) else "inf"  # strict JSON has no Infinity
+
+
 def write(
     path: Path,
     args: argparse.Namespace,
@@ -752,6 +802,10 @@ def write(
         "history_held_weight_steps": weight if math.isfinite(weight) else "inf",  # strict JSON has no Infinity
         "history_held_drop_after_steps": drop if math.isfinite(drop) else "inf",
         "history_held_drop_keeps_location": DetectSettings().history_held_drop_keeps_location,
+        "history_held_screen_reset": DetectSettings().history_held_screen_reset,
+        "history_held_relation_drop_after_steps": _finite_or_inf(
+            DetectSettings().history_held_relation_drop_after_steps
+        ),
         "hand_over_variants": args.hand_over,
         "adapter_min_context_steps": ForecastSettings().adapter_min_context_steps
         if args.adapter_min_context is None

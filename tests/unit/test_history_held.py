@@ -369,10 +369,13 @@ def test_history_weight_counts_only_for_rows_with_held_slots() -> None:
     assert plain.scale.discounted[0] == 0
 
 
-def _first_relation_alert(history: bool, weight_steps: float, live_steps: int = 1500) -> float:
+def _first_relation_alert(
+    history: bool, weight_steps: float, live_steps: int = 1500, drop_after_steps: float = np.inf
+) -> float:
     """Seconds from a 10 σ shift of a relation's target (y = 2x) to the first relation alert, after live noise.
 
     ``history``: a replay of 3000 slots of both tags, deadband-compressed, before the live ticks (widen).
+    ``drop_after_steps``: ``history_held_relation_drop_after_steps`` (inf: the weight alone, as before it).
     """
     from sentinelle.settings import AssetDetectSettings, RelationSettings
 
@@ -380,7 +383,8 @@ def _first_relation_alert(history: bool, weight_steps: float, live_steps: int = 
     tags = tuple(TagSettings(name=n, asset="a", node_id=f"ns=2;s={n}", period_s=60.0, min_spread=0.01) for n in names)
     relation = RelationSettings(target="a.y", inputs=("a.x",))
     s = DetectSettings(assets=(AssetDetectSettings(name="a", relations=(relation,)),),
-                       history_held_weight_steps=weight_steps)  # fmt: skip
+                       history_held_weight_steps=weight_steps,
+                       history_held_relation_drop_after_steps=drop_after_steps)  # fmt: skip
     detect = DetectStage(tags, s, Metrics(CollectorRegistry()))
     q = np.array([[10.0 - Z90 * SIGMA, 10.0, 10.0 + Z90 * SIGMA], [20.0 - Z90 * 0.2, 20.0, 20.0 + Z90 * 0.2]])
 
@@ -418,3 +422,5 @@ def test_held_history_does_not_delay_a_relation_alert_on_the_live_days() -> None
     assert np.isfinite(cold)
     assert _first_relation_alert(True, weight) <= cold
     assert _first_relation_alert(True, np.inf) > cold  # the fit kept for memory_s (a week): later or never
+    # The spread's hand-over end alone (the fit still kept for a week) opens it no later either.
+    assert _first_relation_alert(True, np.inf, drop_after_steps=60.0) <= cold

@@ -109,6 +109,36 @@ class DataQuality:
         """Ticks left in which a tag whose jump turned out real (a level change, a fast ramp)
         is not suspected again: its steps are the data now, and fill the spread."""
         self._quiet_steps = settings.spike_window_steps
+        self._replay_held: BoolArray = np.zeros(n, dtype=bool)
+        """Rows with a held slot in the history replay so far (``detect.history_held_screen_reset``)."""
+
+    def saw_held(self, held: BoolArray) -> None:
+        """A replayed tick's held mask (a compressed export's slot without a read value)."""
+        self._replay_held |= held
+
+    def forget_replay(self) -> None:
+        """The replay of a compressed export ended: rows that had held slots start the live days cold.
+
+        ``detect.history_held_screen_reset``: a held slot repeats the last exported value, so the replay
+        taught the spike screen steps of exactly 0 (a tag held in 84 % of its slots gets a spread of the few
+        deadband-sized moves averaged with zeros, too narrow for live noise) and its last value is a held one,
+        off by up to the deadband: the first live value "jumps" from it and the next lands back within the
+        band, a confirmed spike that is only the hold ending (seed 1625, ``power_kw``, 1.2 min into the live
+        days).  The stuck timer likewise counted a held run as flat.  So those rows forget the step ring,
+        their last value, a spike in progress and the stuck timer, as a daemon started without backfill has
+        them: the spike check waits for half a window of live steps.
+        """
+        rows = self._replay_held
+        self._flat_value[rows] = np.nan
+        self._flat_since[rows] = np.nan
+        spike = rows[self.spike_rows]
+        self._steps[spike] = np.nan
+        self._prev[spike] = np.nan
+        self._episode[spike] = 0
+        for a in (self._episode_base, self._episode_band, self._episode_height):
+            a[spike] = np.nan
+        self._quiet[spike] = 0
+        self._replay_held = np.zeros(self.n, dtype=bool)
 
     def step(self, ts: float, values: FloatArray, source_down: BoolArray | None = None) -> QualityTick:
         """Judge one tick's values (NaN: a gap) and advance the state.

@@ -99,6 +99,13 @@ class RelationCheck:
         """The last tick's residual over the spread (NaN in the warm-up or when skipped)."""
         self._pending: tuple[FloatArray, FloatArray, float, float] | None = None
         """The last assessed tick, if small enough to learn from: (features, inputs, target, residual)."""
+        self.handover_steps = 0.0
+        """Learned ticks after which the spread learned meanwhile alone replaces the current one (0: none pending;
+        :meth:`hand_over_spread`)."""
+        self._live_square_sum = 0.0
+        self._live_square_weight = 0.0
+        self.live_learned = 0
+        """Ticks learned since :meth:`hand_over_spread` (those the replacing spread is made of)."""
 
     @classmethod
     def from_settings(cls, settings: RelationSettings, period_s: float, min_spread: float) -> RelationCheck:
@@ -189,6 +196,32 @@ class RelationCheck:
             self._square_sum *= f
             self._square_weight *= f
 
+    def hand_over_spread(self, after_ticks: float) -> None:
+        """After ``after_ticks`` more learned ticks, replace the spread by the one those ticks alone teach.
+
+        ``detect.history_held_relation_drop_after_steps``: the spread a relation learned on a compressed
+        export's held values (a held target against held inputs carries both deadbands' error) is wider than
+        the live one, and a prior that only fades (:meth:`discount`) still shows a day later (1.4 % wider on
+        seed 1586, enough to find a pump degradation one period later).  Unlike a forecast residual, a
+        relation's residual needs no context, so every live tick from the first counts.  The fit is kept:
+        it was the same to 0.02 kW, and a proportional fit from a few live hours of one load pattern
+        extrapolates worse than one from the whole export.  Until the hand-over the current spread scores.
+
+        >>> rel = RelationCheck(1, fit_intercept=False, z_threshold=6.0, learn_below_z=4.0, warmup_steps=10,
+        ...                     forget=1.0, min_spread=0.001)
+        >>> for k in range(1000):  # a history with residuals of ±0.1
+        ...     _ = rel.step(2.0 + 0.1 * (-1) ** k, np.array([1.0]), learn=True)
+        >>> rel.discount(50.0)
+        >>> rel.hand_over_spread(60.0)
+        >>> for k in range(60):  # then residuals of ±0.01
+        ...     _ = rel.step(2.0 + 0.01 * (-1) ** k, np.array([1.0]), learn=True)
+        >>> round(rel.spread, 3), rel.handover_steps  # the live ticks' own (the discounted fit barely moved)
+        (0.01, 0.0)
+        """
+        self.handover_steps = float(max(math.ceil(after_ticks), 1))
+        self._live_square_sum = self._live_square_weight = 0.0
+        self.live_learned = 0
+
     def pushes(self, inputs: FloatArray) -> FloatArray:
         """How far each input moved the expected target from its value at the inputs' learned means, in spreads.
 
@@ -213,6 +246,13 @@ class RelationCheck:
             # Residuals of a fit that has seen a handful of ticks say nothing about the process.
             self._square_sum = f * self._square_sum + residual * residual
             self._square_weight = f * self._square_weight + 1.0
+            if self.handover_steps > 0:
+                self._live_square_sum = f * self._live_square_sum + residual * residual
+                self._live_square_weight = f * self._live_square_weight + 1.0
+                self.live_learned += 1
+                if self.live_learned >= self.handover_steps:
+                    self._square_sum, self._square_weight = self._live_square_sum, self._live_square_weight
+                    self.handover_steps = 0.0
         self.count += 1
         diagonal = np.diag(self._gram)
         regularised = self._gram + np.diag(self.ridge * diagonal + 1e-12)

@@ -352,11 +352,16 @@ class DetectStage:
         lay = g.layout
         gates = self.gate.assets(lay, g.mode_rows, w.ts, w.values)
         self.book.latest_ts = max(self.book.latest_ts, w.ts)
+        replay = self._deadbands is not None
+        replay_ended, g.replay_ended = g.replay_ended, False
+        quality = g.screen.quality
+        if replay and w.held is not None:
+            quality.saw_held(w.held)
+        if replay_ended and self.settings.history_held_screen_reset:
+            quality.forget_replay()
         dq = g.screen.screen(w.ts, w.values, w.source_down)
         gated = gates.paused[lay.asset_index] | dq.gate
         self.gate.count_gated(lay, gates, dq)
-        replay = self._deadbands is not None
-        replay_ended, g.replay_ended = g.replay_ended, False
         tick = Tick(
             layout=lay,
             ts=w.ts,

@@ -149,6 +149,26 @@ class DetectSettings(_AssetDetection, _TagScoring):
         "false was kept on development seeds 1540-1542 (true found a drift one period later; "
         "docs/results/deadband/keeploc/).",
     )
+    history_held_relation_drop_after_steps: float = Field(
+        default=60.0,
+        gt=0,
+        description="Live ticks (divided by the held share, as history_held_weight_steps) a learned relation "
+        "learns after a compressed export's replay, after which the residual spread it took from the replay no "
+        "longer counts: the spread is then those ticks' own (the fit is kept). A held target against held inputs "
+        "carries both deadbands' error, so the replay's spread is wider than the live one and, fading only as "
+        "weight / (weight + live ticks), still tipped a pump degradation one period later a day on (seed 1586). "
+        "inf: never (the prior only fades). Relations with held slots only. 60 (the residual scale's count) was "
+        "shipped by the rule of docs/results/deadband/relation-handover/ on development seeds 1600-1603.",
+    )
+    history_held_screen_reset: bool = Field(
+        default=False,
+        description="At the end of a compressed export's replay, the data-quality screen forgets what held "
+        "slots taught it, for tags with held slots: the spike check's ring of steps (held slots step by exactly "
+        "0, so the spread was too narrow for live noise), its last value (a held one, off by up to the "
+        "deadband) and the stuck timer, as a daemon started without backfill has them. false: keep them (the "
+        "first live value jumped from the held one and was confirmed a spike on seed 1625). false was kept by the "
+        "rule of docs/results/deadband/screen-reset/ (true added a false alert on development seed 1643).",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )

@@ -64,6 +64,7 @@ class QualityScreen:
         q = self.quality
         arrays = {a: getattr(q, a) for a in _SCREEN_ARRAYS}
         arrays["steps_pos"] = np.array([q._steps_pos])
+        arrays["_replay_held"] = q._replay_held
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags)})
 
     def restore(self, blob: bytes) -> None:
@@ -72,6 +73,8 @@ class QualityScreen:
         for a in _SCREEN_ARRAYS:
             setattr(self.quality, a, arrays[a])
         self.quality._steps_pos = int(arrays["steps_pos"][0])
+        # Absent in a state saved before the replay's held rows were kept: none (nothing to forget).
+        self.quality._replay_held = arrays.get("_replay_held", np.zeros(self.quality.n, dtype=bool)).astype(bool)
 
 
 class _NoState:

@@ -8,7 +8,9 @@ no alert of any kind open on it (``tick.alerts.busy_assets()``, read after the d
 before this one advanced) — and skips ticks of a paused asset entirely.  Findings'
 ``score``: the residual z.  State: each fit's sums, weights and counters.  After the replay of a
 compressed export (``detect.history_held``) a fit learned on held slots gives way to live data
-within ``detect.history_held_weight_steps`` ticks (:meth:`RelationDetector.history_replayed`).
+within ``detect.history_held_weight_steps`` ticks, and with a finite
+``detect.history_held_relation_drop_after_steps`` its spread is replaced by the live ticks' own after that
+many (:meth:`RelationDetector.history_replayed`).
 """
 
 from __future__ import annotations
@@ -22,14 +24,16 @@ import numpy as np
 from ...records import Contributor
 from ..alerts import Observation
 from ..relations import RelationCheck
-from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, nan_to, pack, unpack
+from .base import BuildContext, Explanation, Findings, Spec, Tick, check_tags, findings, nan_to, pack, unpack_versions
 
 log = logging.getLogger(__name__)
 
 RANK = 60
-_VERSION = 1
+_VERSION = 2
+"""v2: a replay's spread hand-over in flight (``_HANDOVER``); v1 restores with none pending."""
 _ARRAYS = ("_gram", "_moment", "weights", "_input_sum")
 _SCALARS = ("_weight_sum", "_square_sum", "_square_weight", "count", "skipped")
+_HANDOVER = ("handover_steps", "_live_square_sum", "_live_square_weight", "live_learned")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +67,7 @@ class RelationDetector:
         self._assessed = np.zeros(len(relations), dtype=bool)
         self.history_held = s.history_held
         self.history_held_weight_steps = s.history_held_weight_steps
+        self.history_held_drop_after_steps = s.history_held_relation_drop_after_steps
         # Replayed history (detect.history_held): ticks each relation was checked on, and how many had a held tag.
         self._replay_ticks = np.zeros(len(relations), dtype=np.int64)
         self._replay_held = np.zeros(len(relations), dtype=np.int64)
@@ -93,12 +98,16 @@ class RelationDetector:
         A relation checked on held slots keeps its fit and spread, as a prior worth
         ``history_held_weight_steps / held share`` ticks (:meth:`RelationCheck.discount`) instead of
         ``memory_s`` (7 days): a held target against held inputs carries both deadbands' error, so the
-        spread learned from it is wider than the live one (a pump degradation opened one period later).
+        spread learned from it is wider than the live one (a pump degradation opened one period later).  With a
+        finite ``history_held_relation_drop_after_steps`` that spread is replaced altogether by the live ticks'
+        own once that many (/ held share) were learned (:meth:`RelationCheck.hand_over_spread`).
         """
         for j, rel in enumerate(self.relations):
             if self._replay_held[j] > 0:
                 share = self._replay_held[j] / self._replay_ticks[j]
                 rel.check.discount(self.history_held_weight_steps / share)
+                if math.isfinite(self.history_held_drop_after_steps):
+                    rel.check.hand_over_spread(self.history_held_drop_after_steps / share)
         self._replay_ticks[:] = 0
         self._replay_held[:] = 0
 
@@ -149,11 +158,12 @@ class RelationDetector:
             for a in _ARRAYS:
                 arrays[f"{j}{a}"] = getattr(rel.check, a)
             arrays[f"{j}_scalars"] = np.array([float(getattr(rel.check, a)) for a in _SCALARS])
+            arrays[f"{j}_handover"] = np.array([float(getattr(rel.check, a)) for a in _HANDOVER])
             arrays[f"{j}_last"] = np.array([rel.check.expected, rel.check.z])
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags), "relations": len(self.relations)})
 
     def restore(self, blob: bytes) -> None:
-        arrays, meta = unpack(blob, self.name, _VERSION)
+        version, arrays, meta = unpack_versions(blob, self.name, (1, _VERSION))
         check_tags(meta, self.layout, self.name)
         for j, rel in enumerate(self.relations):
             c = rel.check
@@ -163,6 +173,10 @@ class RelationDetector:
             c._weight_sum, c._square_sum, c._square_weight = ws, ss, sw
             c.count, c.skipped = int(count), int(skipped)
             c.expected, c.z = arrays[f"{j}_last"].tolist()
+            # Saved before the hand-over existed (v1): none pending.
+            steps, live_sum, live_weight, live_learned = arrays[f"{j}_handover"].tolist() if version > 1 else [0.0] * 4
+            c.handover_steps, c._live_square_sum, c._live_square_weight = steps, live_sum, live_weight
+            c.live_learned = int(live_learned)
 
 
 def _relations(ctx: BuildContext) -> list[Relation]:
