@@ -54,7 +54,9 @@ def test_a_hand_made_held_run_teaches_no_step_and_the_next_value_is_not_judged()
     dq = DataQuality([TAG], DetectSettings(spike_window_steps=8))
     values = [10.0, 10.5, 10.2, 10.6, 10.3, 10.7, 10.4, 10.8, 10.5, 10.9, 10.9, 10.9, 10.9, 30.0]
     held = [False] * 10 + [True] * 3 + [False]
-    ticks = [dq.step(60.0 * k, np.array([v]), held=np.array([h])) for k, (v, h) in enumerate(zip(values, held))]
+    ticks = [
+        dq.step(60.0 * k, np.array([v]), held=np.array([h])) for k, (v, h) in enumerate(zip(values, held, strict=True))
+    ]
     assert not ticks[-1].spike[0]  # 30.0 after a held run: its step is unknown, not a jump
     ring = dq._steps[0][np.isfinite(dq._steps[0])]
     # the ring (8 ticks: 6..13) keeps the read steps of ticks 6..9 and nothing from the held run or across it

@@ -174,7 +174,7 @@ class DetectSettings(_AssetDetection, _TagScoring):
         description="During a compressed export's replay, the data-quality spike check reads a held slot as a "
         "gap: it learns no step from it (held slots step by exactly 0, narrowing the spread below live noise) "
         "and none across a held run (the next read value's step from the last one spans the run: unknown), and "
-        "its last value is never a held one (the first live value then \"jumped\" from it and was confirmed a "
+        'its last value is never a held one (the first live value then "jumped" from it and was confirmed a '
         "spike on seed 1625). Unlike history_held_screen_reset, the stuck timer and the read steps are kept. "
         "false: held slots are spike-checked as measurements. Decided by docs/results/deadband/spike-held/.",
     )
