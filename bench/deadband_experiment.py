@@ -158,6 +158,7 @@ class HandOver:
     keeps_location: bool = False
     relation_drop_after_steps: float | None = None
     screen_reset: bool | None = None
+    spike_skip: bool | None = None
 
     @property
     def label(self) -> str:
@@ -165,15 +166,22 @@ class HandOver:
             "" if self.relation_drop_after_steps is None else f", relation drop {self.relation_drop_after_steps:g}"
         )
         screen = "" if self.screen_reset is None else f", screen reset {'on' if self.screen_reset else 'off'}"
+        spike = "" if self.spike_skip is None else f", spike skip {'on' if self.spike_skip else 'off'}"
         return (
-            f"drop {self.drop_after_steps:g}" + (", keep location" if self.keeps_location else "") + relation + screen
+            f"drop {self.drop_after_steps:g}"
+            + (", keep location" if self.keeps_location else "")
+            + relation
+            + screen
+            + spike
         )
 
     @classmethod
     def parse(cls, text: str) -> HandOver:
         """``60``: drop after 60, all of it the live ticks'; ``60k``: keep the blended location; ``inf``;
         a suffix ``r60`` / ``rinf``: the relations' spread dropped after 60 / never (``60r60``, ``60kr60``);
-        then ``s1`` / ``s0``: the data-quality screen reset at the replay's end on / off (``60r60s1``)."""
+        then ``s1`` / ``s0``: the data-quality screen reset at the replay's end on / off (``60r60s1``);
+        then ``p1`` / ``p0``: ``detect.history_held_spike_skip`` on / off (``60r60p1``, ``60r60s0p1``)."""
+        text, _, spike = text.partition("p")
         text, _, screen = text.partition("s")
         scale, _, relation = text.partition("r")
         keep = scale.endswith("k")
@@ -182,6 +190,7 @@ class HandOver:
             keep,
             float(relation) if relation else None,
             bool(int(screen)) if screen else None,
+            bool(int(spike)) if spike else None,
         )
 
 
@@ -384,6 +393,7 @@ async def run_one(
                     else {"history_held_relation_drop_after_steps": v.relation_drop_after_steps}
                 )
                 | ({} if v.screen_reset is None else {"history_held_screen_reset": v.screen_reset})
+                | ({} if v.spike_skip is None else {"history_held_spike_skip": v.spike_skip})
             ),
             Metrics(CollectorRegistry()) if i else metrics,
             refresh_every_steps=refresh,
@@ -670,7 +680,8 @@ def main() -> None:
         help="hand-over ends to compare on the same forecasts, comma-separated: 60 (drop after 60 steps), "
         "60k (the same, keeping the blended location: detect.history_held_drop_keeps_location), inf, each with an "
         "optional rN: the relations' spread dropped after N (detect.history_held_relation_drop_after_steps; rinf: "
-        "never), e.g. 60r60, then an optional s1/s0: detect.history_held_screen_reset on/off (60r60s1); "
+        "never), e.g. 60r60, then an optional s1/s0: detect.history_held_screen_reset on/off (60r60s1), then p1/p0: "
+        "detect.history_held_spike_skip on/off (60r60p1); "
         "each a result of its own (overrides --held-drop-after-steps)",
     )
     ap.add_argument(
@@ -803,6 +814,7 @@ def write(
         "history_held_drop_after_steps": drop if math.isfinite(drop) else "inf",
         "history_held_drop_keeps_location": DetectSettings().history_held_drop_keeps_location,
         "history_held_screen_reset": DetectSettings().history_held_screen_reset,
+        "history_held_spike_skip": DetectSettings().history_held_spike_skip,
         "history_held_relation_drop_after_steps": _finite_or_inf(
             DetectSettings().history_held_relation_drop_after_steps
         ),

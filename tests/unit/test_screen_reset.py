@@ -86,7 +86,11 @@ def _batch(t: int, value: float, held: bool | None) -> ForecastBatch:
 
 def _spike_alerts(reset: bool) -> int:
     hx, held, live = _series()
-    st = DetectStage((TAG,), DetectSettings(history_held_screen_reset=reset), Metrics(CollectorRegistry()))
+    st = DetectStage(
+        (TAG,),
+        DetectSettings(history_held_screen_reset=reset, history_held_spike_skip=False),
+        Metrics(CollectorRegistry()),
+    )
     with st.replaying_history({TAG.name: DEADBAND}):
         for k in range(REPLAY):
             st.process(_batch(k, float(hx[k]), bool(held[k])))

@@ -140,10 +140,14 @@ class DataQuality:
         self._quiet[spike] = 0
         self._replay_held = np.zeros(self.n, dtype=bool)
 
-    def step(self, ts: float, values: FloatArray, source_down: BoolArray | None = None) -> QualityTick:
+    def step(
+        self, ts: float, values: FloatArray, source_down: BoolArray | None = None, held: BoolArray | None = None
+    ) -> QualityTick:
         """Judge one tick's values (NaN: a gap) and advance the state.
 
         ``source_down``: rows whose source is disconnected — missing at once, not after ``missing_after_s``.
+        ``held``: rows whose value is a compressed export's held slot (``detect.history_held_spike_skip``):
+        not a measurement, so the spike check neither judges it nor learns a step from it or across it.
         """
         finite = np.isfinite(values)
 
@@ -166,7 +170,7 @@ class DataQuality:
         confirmed = np.zeros(self.n, dtype=bool)
         height = np.full(self.n, np.nan)
         if len(self.spike_rows):
-            s, c, h = self._spikes(values[self.spike_rows])
+            s, c, h = self._spikes(values[self.spike_rows], None if held is None else held[self.spike_rows])
             spike[self.spike_rows] = s
             confirmed[self.spike_rows] = c
             height[self.spike_rows] = h
@@ -192,8 +196,16 @@ class DataQuality:
             recovery=recovery,
         )
 
-    def _spikes(self, x: FloatArray) -> tuple[BoolArray, BoolArray, FloatArray]:
-        """(inside a suspected spike, confirmed now, height) for the spike-checked rows."""
+    def _spikes(self, x: FloatArray, held: BoolArray | None = None) -> tuple[BoolArray, BoolArray, FloatArray]:
+        """(inside a suspected spike, confirmed now, height) for the spike-checked rows.
+
+        ``held`` rows (a replayed held slot, ``detect.history_held_spike_skip``) are read as gaps: their step
+        of 0 does not enter the ring, and their last value is forgotten, so the step across a held run (from
+        the last read value to the next, several ticks apart) is unknown too, not learned and not judged: the
+        first value after the replay's last held slot is not a "jump" from a value off by up to the deadband.
+        """
+        if held is not None:
+            x = np.where(held, np.nan, x)
         finite = np.isfinite(x)
         # Rows with no finite step yet give NaN: no spike check for them.
         gaps = np.isnan(self._steps)
@@ -242,6 +254,8 @@ class DataQuality:
         self._steps[:, self._steps_pos] = np.where(normal, jump, np.nan)
         self._steps_pos = (self._steps_pos + 1) % self._steps.shape[1]
         self._prev = np.where(normal | back | (released & finite), x, self._prev)
+        if held is not None:
+            self._prev[held] = np.nan
         return starts | still, back, height
 
 

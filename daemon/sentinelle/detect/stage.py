@@ -359,7 +359,8 @@ class DetectStage:
             quality.saw_held(w.held)
         if replay_ended and self.settings.history_held_screen_reset:
             quality.forget_replay()
-        dq = g.screen.screen(w.ts, w.values, w.source_down)
+        spike_held = w.held if replay and self.settings.history_held_spike_skip else None
+        dq = g.screen.screen(w.ts, w.values, w.source_down, spike_held)
         gated = gates.paused[lay.asset_index] | dq.gate
         self.gate.count_gated(lay, gates, dq)
         tick = Tick(

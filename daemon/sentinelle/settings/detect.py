@@ -169,6 +169,16 @@ class DetectSettings(_AssetDetection, _TagScoring):
         "first live value jumped from the held one and was confirmed a spike on seed 1625). false was kept by the "
         "rule of docs/results/deadband/screen-reset/ (true added a false alert on development seed 1643).",
     )
+    history_held_spike_skip: bool = Field(
+        default=True,
+        description="During a compressed export's replay, the data-quality spike check reads a held slot as a "
+        "gap: it learns no step from it (held slots step by exactly 0, narrowing the spread below live noise) "
+        "and none across a held run (the next read value's step from the last one spans the run: unknown), and "
+        'its last value is never a held one (the first live value then "jumped" from it and was confirmed a '
+        "spike on seed 1625). Unlike history_held_screen_reset, the stuck timer and the read steps are kept. "
+        "false: held slots are spike-checked as measurements. true shipped by the rule of "
+        "docs/results/deadband/spike-held/ on development seeds 1680-1682 (false raised this spike on 1682).",
+    )
     assets: tuple[AssetDetectSettings, ...] = Field(
         default=(), description="Per-asset rules: energy balance, relations, operating modes."
     )

@@ -57,8 +57,10 @@ class QualityScreen:
         self.layout = layout
         self.quality = quality
 
-    def screen(self, ts: float, values: FloatArray, source_down: BoolArray | None = None) -> QualityTick:
-        return self.quality.step(ts, values, source_down)
+    def screen(
+        self, ts: float, values: FloatArray, source_down: BoolArray | None = None, held: BoolArray | None = None
+    ) -> QualityTick:
+        return self.quality.step(ts, values, source_down, held)
 
     def state(self) -> bytes:
         q = self.quality
