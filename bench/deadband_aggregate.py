@@ -58,8 +58,16 @@ def pick(results: list[dict[str, Any]], prefix: str, variant: str | None = None)
 
 
 def seeds_of(text: str) -> list[int]:
-    a, _, b = text.partition("-")
-    return list(range(int(a), int(b or a) + 1))
+    """Seeds from ranges and single seeds, comma-separated (two lanes of seeds finish out of order).
+
+    >>> seeds_of("1580-1582"), seeds_of("1720-1723,1725")
+    ([1580, 1581, 1582], [1720, 1721, 1722, 1723, 1725])
+    """
+    out: list[int] = []
+    for part in text.split(","):
+        a, _, b = part.partition("-")
+        out += range(int(a), int(b or a) + 1)
+    return out
 
 
 def main() -> None:
