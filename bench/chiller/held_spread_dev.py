@@ -19,7 +19,12 @@ detected, then the most slow faults, then the most faults, then the most kinds, 
 slow-fault delay; ties to the earlier candidate.
 
     python bench/chiller/held_spread_dev.py --checkpoint PATH --cache-root DIR --new-cache-root DIR \
-        --free-cache-root DIR
+        --free-cache-root DIR [--round 2]
+
+Round 2 (RULE.md's amendment, committed after round 1's development results and before round 2's runs; no run of
+the report's seeds in between): round 1 chose C0 (every held-spread candidate had false alarms, most of them soon
+after the estimate could first flag, while the scale and the usual width were young).  Candidates R1..R3
+(``CANDIDATES2``) add a larger minimum of learned ticks L; the same runs and rule, C0 from round 1.
 
 Estimates missing from a cache are computed (the asset model, one thread) and saved.
 """
@@ -50,6 +55,13 @@ CANDIDATES: tuple[tuple[str, bool, int, int], ...] = (
     ("C3", True, 300, 20),
 )
 """(name, held spread, learn delay D, the estimate's open k of 24), in the rule's order."""
+CANDIDATES2: tuple[tuple[str, bool, int, int, int], ...] = (
+    ("R1", True, 600, 16, 600),
+    ("R2", True, 600, 16, 900),
+    ("R3", True, 300, 16, 900),
+)
+"""Round 2 (RULE.md's amendment): (name, held spread, D, open k, min learned L), in the rule's order; C0 is round 1's
+row (the same code, caches and runs: not re-run)."""
 RULE = (
     "eligible: no false alarm on all development runs and at least C0's faults detected; among them the most "
     "sensor drifts detected, then the most slow faults, then the most faults, then the most kinds, then the "
@@ -57,12 +69,18 @@ RULE = (
 )
 
 
-def held_row(name: str, held: bool, delay: int, open_k: int = 16) -> Config:
-    """Row 8 (energy_row(120, 900, 4)) with the held spread on or off, the learn delay D and the estimate's
-    opening k of 24."""
+def held_row(name: str, held: bool, delay: int, open_k: int = 16, min_learned: int = 300) -> Config:
+    """Row 8 (energy_row(120, 900, 4)) with the held spread on or off, the learn delay D, the estimate's
+    opening k of 24 and the minimum learned ticks L."""
     c = energy_row(120, 900, 4.0)
-    detect = {**c.detect, "asset_estimate_learn_delay_steps": delay, "asset_estimate_open_k": open_k}
+    detect = {
+        **c.detect,
+        "asset_estimate_learn_delay_steps": delay,
+        "asset_estimate_open_k": open_k,
+        "asset_estimate_min_learned_steps": min_learned,
+    }
     label = c.label.replace("learns 300 ticks", f"learns {delay} ticks").replace("16 of 24", f"{open_k} of 24")
+    label = label.replace("after 300 learned", f"after {min_learned} learned")
     if held:
         detect["asset_estimate_held_spread"] = True
         label += ", residual read in the band's usual width"
@@ -99,13 +117,16 @@ def main() -> None:
     ap.add_argument("--cache-root", type=Path, required=True, help="estimates of seeds 2180..2203")
     ap.add_argument("--new-cache-root", type=Path, required=True, help="estimates of seeds 3200..3223")
     ap.add_argument("--free-cache-root", type=Path, required=True, help="estimates of seeds 2310..2321")
-    ap.add_argument("--out", type=Path, default=RESULTS / "held-spread" / "held_spread_dev.json")
+    ap.add_argument("--round", type=int, choices=(1, 2), default=1)
+    ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
+    first = RESULTS / "held-spread" / "held_spread_dev.json"
+    out: Path = args.out or (first if args.round == 1 else RESULTS / "held-spread" / "held_spread_dev_round2.json")
     roots = {"faults": args.cache_root, "new": args.new_cache_root, "free": args.free_cache_root}
     started = time.perf_counter()
     per: dict[str, list[dict[str, Any]]] = {}
     seeds = []
-    configs = [held_row(*c) for c in CANDIDATES]
+    configs = [held_row(*c) for c in CANDIDATES] if args.round == 1 else [held_row(*c) for c in CANDIDATES2]
     for cache, plan in plans():
         assert not any(REPORT_FIRST_SEED <= r.seed < REPORT_FIRST_SEED + 24 for r in plan), "not the old report's"
         assert not any(UNSEEN_FIRST_SEED <= r.seed < UNSEEN_FIRST_SEED + 24 for r in plan), "not the new report's"
@@ -122,6 +143,8 @@ def main() -> None:
                 print(run.name, run.seed, c.label[:2], r, round(time.perf_counter() - started), flush=True)
             sf.save()
     table = [table_row(name, runs) for name, runs in per.items()]
+    if args.round == 2:
+        table.insert(0, json.loads(first.read_text())["rows"][0])  # C0, round 1's
     chosen = choose(table)
     doc = {
         "benchmark": "held_spread_dev",
@@ -133,8 +156,8 @@ def main() -> None:
         "chosen": chosen,
         "seconds": round(time.perf_counter() - started, 1),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
     for r in table:
         drifts = [x["delay_s"] for x in r["runs"] if x["kind"] == "sensor_drift"]
         print(
@@ -142,7 +165,7 @@ def main() -> None:
             f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}, "
             f"median {r['slow_delay_s_median']}, drifts {drifts}, FA {r['false_alarms']}",
         )
-    print("chosen:", chosen, "->", args.out)
+    print("chosen:", chosen, "->", out)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ import dataclasses
 from pathlib import Path
 
 from asset_stride_report import MODEL_REFRESH_STEPS
-from held_spread_dev import CANDIDATES, UNSEEN_FIRST_SEED, held_row
+from held_spread_dev import CANDIDATES, CANDIDATES2, UNSEEN_FIRST_SEED, held_row
 
 from sentinelle.cli.evaluate import _evaluation_meta
 from sentinelle.evaluation.chiller_eval import Config
@@ -27,13 +27,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
-    ap.add_argument("--chosen", required=True, choices=[c[0] for c in CANDIDATES], help="held_spread_dev's choice")
+    ap.add_argument(
+        "--chosen", required=True, choices=[c[0] for c in (*CANDIDATES, *CANDIDATES2)], help="held_spread_dev's choice"
+    )
     ap.add_argument("--cache-dir", type=Path, default=None)
     args = ap.parse_args()
     prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     rows = [held_row(*CANDIDATES[0])]
     if args.chosen != CANDIDATES[0][0]:
-        rows.append(held_row(*next(c for c in CANDIDATES if c[0] == args.chosen)))
+        spec = next(c for c in (*CANDIDATES, *CANDIDATES2) if c[0] == args.chosen)
+        rows.append(held_row(*spec))
     configs = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
         Config(
