@@ -8,8 +8,8 @@ files, both forecasters, the shipped defaults and the candidate in this one run;
 (no per-file line), NAB result files for ``bench/nab_official.py`` under ``OUT/results``, and the rule's held-out
 conditions.  ``--all CAND`` (after both): the 58 files, tuning run + held-out run, one threshold each (information).
 
-    PYTHONPATH=daemon:bench/nab python bench/nab/tune_band.py OUT CACHE --forecaster model|holt
-    PYTHONPATH=daemon:bench/nab python bench/nab/tune_band.py OUT CACHE --decide
+    PYTHONPATH=daemon:bench/nab python bench/nab/tune_band.py OUT CACHE --forecaster model|holt [--round 1|2]
+    PYTHONPATH=daemon:bench/nab python bench/nab/tune_band.py OUT CACHE --decide [--round 1|2]
     PYTHONPATH=daemon:bench/nab python bench/nab/tune_band.py OUT CACHE --held-out W [--forecaster F]
 """
 
@@ -31,9 +31,13 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "T": {"score_band_calibration": "tag"},
     "W": {"score_band_calibration": "width"},
     "Wx": {"score_band_calibration": "width", "score_rest_escalate": "excursion"},
+    "W2": {"score_band_calibration": "width"},
+    "Wx2": {"score_band_calibration": "width", "score_rest_escalate": "excursion"},
 }
-SIMPLICITY = ("T", "W", "Wx")
-"""Simplest first: a candidate within ``SIMPLER_WITHIN`` of a more complex passing one is chosen instead."""
+ROUNDS = {1: ("T", "W", "Wx"), 2: ("W2", "Wx2")}
+"""Round 1: the rule as committed (8e2011b), the factor learned clipped at 0 and applied in full; round 2 (the
+amendment in RULE.md): learned both ways, applied beyond one standard error only (the code since)."""
+"""Simplest first (within each round): a candidate within ``SIMPLER_WITHIN`` of a more complex passing one is chosen."""
 FORECASTERS = ("model", "holt")
 SHIPPED_TUNING: dict[str, Row] = {"model": (67.79, 57.61, 73.85), "holt": (70.71, 61.04, 75.80)}
 SHIPPED_HELD_OUT: dict[str, Row] = {"model": (64.35, 54.57, 70.63), "holt": (65.91, 54.38, 72.19)}
@@ -90,16 +94,16 @@ def describe(split: str, cand: str, fc: str, files: list[NabFile], s: list[np.nd
     return r
 
 
-def tuning_runs(out: Path, cache: Path, files: list[NabFile], fc: str) -> None:
-    for cand in CANDIDATES:
+def tuning_runs(out: Path, cache: Path, files: list[NabFile], fc: str, rnd: int) -> None:
+    for cand in ("shipped", *ROUNDS[rnd]):
         describe("tuning", cand, fc, files, scores(files, runs_of(out, cache, files, fc, cand, TUNING)))
 
 
-def decide(out: Path, cache: Path, files: list[NabFile]) -> None:
+def decide(out: Path, cache: Path, files: list[NabFile], rnd: int) -> None:
     """The rule's tuning conditions (RULE.md) on the kept runs, and its choice."""
     table: dict[str, dict[str, Row]] = {}
     s: dict[tuple[str, str], list[np.ndarray]] = {}
-    for cand in CANDIDATES:
+    for cand in ("shipped", *ROUNDS[rnd]):
         table[cand] = {}
         for fc in FORECASTERS:
             s[(fc, cand)] = scores(files, runs_of(out, cache, files, fc, cand, TUNING))
@@ -110,7 +114,7 @@ def decide(out: Path, cache: Path, files: list[NabFile]) -> None:
         print(f"shipped {fc} reproduces the recorded tuning row: {ok}")
     gap0 = [m - h for m, h in zip(base["model"], base["holt"], strict=True)]
     passing: dict[str, float] = {}
-    for cand in SIMPLICITY:
+    for cand in ROUNDS[rnd]:
         d = {fc: [c - b for c, b in zip(table[cand][fc], base[fc], strict=True)] for fc in FORECASTERS}
         gap = [m - h for m, h in zip(table[cand]["model"], table[cand]["holt"], strict=True)]
         c1 = d["model"][0] > 0 and d["model"][1] > 0
@@ -132,7 +136,7 @@ def decide(out: Path, cache: Path, files: list[NabFile]) -> None:
         print("decision: no candidate passes; nothing is scored held out, nothing ships")
         return
     best = max(passing, key=lambda k: passing[k])
-    for simpler in SIMPLICITY:
+    for simpler in ROUNDS[rnd]:
         if simpler in passing and passing[best] - passing[simpler] <= SIMPLER_WITHIN:
             best = simpler
             break
@@ -193,6 +197,7 @@ def main() -> None:
     cands = sorted(c for c in CANDIDATES if c != "shipped")
     ap.add_argument("--forecaster", choices=FORECASTERS, default=None, help="tuning runs (or held-out runs) of one")
     ap.add_argument("--decide", action="store_true", help="the rule's tuning conditions on the kept runs")
+    ap.add_argument("--round", type=int, choices=sorted(ROUNDS), default=2, help="the rule's round (tuning step)")
     ap.add_argument("--held-out", choices=cands, default=None, help="step 2: the chosen candidate, once")
     ap.add_argument("--all", choices=cands, default=None, help="after both steps: the 58 files (information)")
     a = ap.parse_args()
@@ -205,10 +210,10 @@ def main() -> None:
     elif a.held_out is not None:
         held_out_step(a.out, a.cache, [f for f in files if split[f.name] == HELD_OUT], a.held_out, a.forecaster)
     elif a.decide:
-        decide(a.out, a.cache, tuning)
+        decide(a.out, a.cache, tuning, a.round)
     else:
         assert a.forecaster is not None, "--forecaster for the tuning runs"
-        tuning_runs(a.out, a.cache, tuning, a.forecaster)
+        tuning_runs(a.out, a.cache, tuning, a.forecaster, a.round)
 
 
 if __name__ == "__main__":

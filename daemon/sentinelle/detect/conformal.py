@@ -103,8 +103,14 @@ class ResidualBandCalibration:
     The factor is adaptive conformal inference (Gibbs and Candès, 2021) on the band's realised coverage, as
     :class:`BandCalibration`, but on ``z`` (the value's distance from the median in the band's own spread on the
     side it fell, so ``|z| > k`` is "outside the band", ``k`` the outer level's normal quantile) and *widen-only*:
-    ``log c`` stays at 0 or above, as the scorer's floor ``residual_min_sigma`` never trusts a tag to be more
-    predictable than its forecast says; a band that covers what it says is left as it is.  With ``classes``
+    ``log c`` is learned both ways but applied only above 0, as the scorer's floor ``residual_min_sigma`` never
+    trusts a tag to be more predictable than its forecast says; a band that covers what it says, or more, is left
+    as it is.  Only the part of ``log c`` beyond its own sampling noise is applied (one standard error of the
+    quantile step's running mean, ``GAIN · √(share (1 − share) / (prior + n))``, ``n`` the values the class
+    learned): a width class seen a few times does not widen a band on the strength of one or two misses.
+    (Learning it clipped at 0 and applying all of it — round 1 of ``docs/results/nab/band-cal/RULE.md`` — biases it
+    upward: the random walk of a calibrated band's estimate about 0 is reflected there, and on NAB's tuning files
+    Holt's right bands were widened on 10 % of ticks.)  With ``classes``
     (``detect.score_band_calibration = "width"``) each tag keeps one factor per octave of the band's width against
     its typical width (Mondrian conformal): a forecaster whose narrow bands are over-sure is widened there only,
     one whose narrow bands are right (Holt's, on NAB) is not touched.  No labels, no training, no data set's
@@ -115,7 +121,7 @@ class ResidualBandCalibration:
     >>> for _ in range(4000):  # row 0: its residuals are 3 band spreads (over-sure); row 1: 0.3 (too wide)
     ...     z = np.array([rng.normal(0.0, 3.0), rng.normal(0.0, 0.3)])
     ...     c = cal.factor(np.ones(2))
-    ...     cal.learn(z / c, np.ones(2), np.ones(2, bool))
+    ...     cal.learn(z / c, c, np.ones(2), np.ones(2, bool))
     >>> cal.factor(np.ones(2)).round(1).tolist()  # widened to cover what it says; the wide one left alone
     [3.0, 1.0]
     """
@@ -147,18 +153,26 @@ class ResidualBandCalibration:
     def factor(self, relative_width: FloatArray) -> FloatArray:
         """Each row's factor on its spread (≥ 1) for a band of this relative width (NaN, 0: the typical class)."""
         rows = np.arange(self.log_scale.shape[0])
-        return np.asarray(np.exp(self.log_scale[rows, self.width_class(relative_width)]), dtype=np.float64)
+        cls = self.width_class(relative_width)
+        noise = GAIN * np.sqrt(self.share * (1.0 - self.share) / (PRIOR_STEPS + self.learned[rows, cls]))
+        return np.asarray(np.exp(np.maximum(self.log_scale[rows, cls] - noise, 0.0)), dtype=np.float64)
 
-    def learn(self, z_calibrated: FloatArray, relative_width: FloatArray, mask: BoolArray) -> None:
-        """One quantile step on the rows of ``mask`` with a finite ``z`` (already divided by the factor)."""
+    def learn(self, z_scored: FloatArray, applied: FloatArray, relative_width: FloatArray, mask: BoolArray) -> None:
+        """One quantile step on the rows of ``mask`` with a finite ``z``.
+
+        ``z_scored`` was divided by ``applied`` (:meth:`factor`); the step judges coverage with the learned factor
+        itself, so the estimate is not pulled by what was applied (the applied factor is its lower bound).
+        """
+        cls_all = self.width_class(relative_width)
+        learned = np.exp(self.log_scale[np.arange(self.log_scale.shape[0]), cls_all])
         with np.errstate(invalid="ignore"):
-            ok = mask & np.isfinite(z_calibrated)
-            outside = np.abs(z_calibrated) > self.k
+            ok = mask & np.isfinite(z_scored)
+            outside = np.abs(z_scored * applied) > self.k * learned
         rows = np.flatnonzero(ok)
         if rows.size == 0:
             return
-        cls = self.width_class(relative_width)[rows]
+        cls = cls_all[rows]
         rate = np.maximum(1.0 / (PRIOR_STEPS + self.learned[rows, cls] + 1), self.alpha_min)
         step = rate * GAIN * (outside[rows].astype(np.float64) - self.share)
-        self.log_scale[rows, cls] = np.clip(self.log_scale[rows, cls] + step, 0.0, LOG_SCALE_LIMIT)
+        self.log_scale[rows, cls] = np.clip(self.log_scale[rows, cls] + step, -LOG_SCALE_LIMIT, LOG_SCALE_LIMIT)
         self.learned[rows, cls] += 1

@@ -405,7 +405,8 @@ class ResidualScorer:
             if self.band is not None:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     relative_width = raw_spread / self.typical_spread()
-                spread = spread * self.band.factor(relative_width)
+                band_factor = self.band.factor(relative_width)
+                spread = spread * band_factor
             if self.spread_floor > 0:
                 spread = np.fmax(spread, self.spread_floor * self.typical_spread())
             if self.step_floor > 0:
@@ -459,7 +460,7 @@ class ResidualScorer:
                 self.tail.learn(r, learn)
             self.scale.learn(z, learn, extra)
             if self.band is not None:
-                self.band.learn(z, relative_width, learn)
+                self.band.learn(z, band_factor, relative_width, learn)
             if self._learns_spread:
                 self._learn_spread(raw_spread, learn)
             if held is None and self._handover_steps.any():
