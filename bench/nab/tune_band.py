@@ -36,8 +36,8 @@ CANDIDATES: dict[str, dict[str, object]] = {
 }
 ROUNDS = {1: ("T", "W", "Wx"), 2: ("W2", "Wx2")}
 """Round 1: the rule as committed (8e2011b), the factor learned clipped at 0 and applied in full; round 2 (the
-amendment in RULE.md): learned both ways, applied beyond one standard error only (the code since)."""
-"""Simplest first (within each round): a candidate within ``SIMPLER_WITHIN`` of a more complex passing one is chosen."""
+amendment in RULE.md): learned both ways, applied beyond one standard error only (the code since).  Simplest
+first within a round: a candidate within ``SIMPLER_WITHIN`` of a more complex passing one is chosen instead."""
 FORECASTERS = ("model", "holt")
 SHIPPED_TUNING: dict[str, Row] = {"model": (67.79, 57.61, 73.85), "holt": (70.71, 61.04, 75.80)}
 SHIPPED_HELD_OUT: dict[str, Row] = {"model": (64.35, 54.57, 70.63), "holt": (65.91, 54.38, 72.19)}
