@@ -104,50 +104,77 @@ class GroupAttention(nn.Module):
         """Key of "no other tag", always attendable; its value is 0 (a lone tag gets exactly nothing)."""
         self.out_dropout = nn.Dropout(config.dropout)
 
-    def forward(self, x: torch.Tensor, now: torch.Tensor | None, present: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, now: torch.Tensor | None, present: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Tokens (B, G, S, d), now embeddings (B, G, d) or None (none), present tags (B, G) → tokens (B, G, S, d).
 
-        The attention is written out rather than handed to ``scaled_dot_product_attention``:
-        with G ≈ 8 keys per query it is B·S·heads tiny problems, and the "nobody" key, whose value
-        is 0, then costs one dot product per query instead of a concatenated key and value (copies
-        of every token).  Same numbers to float32 rounding (``tests/unit/test_asset_speed.py``).
+        ``rows``: the flat indices (into B·G) of the present tags, when ``x`` holds only theirs (R, S, d) —
+        the asset model then runs the per-tag work for present tags alone (the answer is (R, S, d)); absent
+        tags enter the attention as zeros, which nobody reads (they are no one's key, their outputs dropped).
+
+        The attention is written out rather than handed to ``scaled_dot_product_attention``: with G ≈ 8
+        keys per query it is B·S·heads tiny problems.  One matrix product gives, per head, the query, key
+        and value and the query's score against the "nobody" key (whose value is 0: no concatenated key
+        and value); one copy puts them in the (B, S, heads, G, ·) layout the batched products read as
+        they are, one copy takes the outputs back.  Same numbers to float32 rounding
+        (``tests/unit/test_asset_speed.py``).
         """
-        b, g, s, d = x.shape
-        h = self.norm(x)
-        q, k, v = self._project(h, now)  # (B, S, heads, G, head_dim) each; q already scaled
+        b, g = present.shape
+        tokens = x.reshape(-1, *x.shape[-2:])  # (B·G or R, S, d)
+        s, d = tokens.shape[1:]
+        hd = self.head_dim
+        projected = self._project(self.norm(tokens), now, rows)  # (B·G or R, S, heads, 3·head_dim + 1)
+        if rows is None:
+            grouped = projected.view(b, g, s, self.num_heads, -1).permute(0, 2, 3, 1, 4).contiguous()
+        else:
+            grouped = projected.new_zeros(b, s, self.num_heads, g, projected.shape[-1])
+            grouped.permute(0, 3, 1, 2, 4)[rows // g, rows % g] = projected
+        # (B, S, heads, G, ·) each; q already scaled
+        q, k, v, nobody = grouped[..., :hd], grouped[..., hd : 2 * hd], grouped[..., 2 * hd : 3 * hd], grouped[..., -1:]
         others = present[:, None, :] & ~torch.eye(g, dtype=torch.bool, device=x.device)[None]  # (B, G, G)
-        scores = (q @ k.transpose(-1, -2)).masked_fill(~others[:, None, None], -math.inf)  # (B, S, heads, G, G)
-        nobody = q @ self.nobody_key.to(q.dtype)[:, :, None]  # (B, S, heads, G, 1): always a key, value 0
+        scores = (q @ k.transpose(-1, -2)).masked_fill_(~others[:, None, None], -math.inf)  # (B, S, heads, G, G)
         top = torch.maximum(scores.amax(dim=-1, keepdim=True), nobody)
         weights = torch.exp(scores - top)
         weights = weights / (weights.sum(dim=-1, keepdim=True) + torch.exp(nobody - top))
         weights = F.dropout(weights, self.dropout, self.training)
-        out = (weights @ v).permute(0, 3, 1, 2, 4).reshape(b, g, s, d)
-        mixed: torch.Tensor = x + self.out_dropout(self.o_proj(out))
-        return mixed
+        out = (weights @ v).permute(0, 3, 1, 2, 4)  # (B, G, S, heads, head_dim)
+        out = out.reshape(b * g, s, d) if rows is None else out[rows // g, rows % g].view(-1, s, d)
+        mixed: torch.Tensor = tokens + self.out_dropout(self.o_proj(out))
+        return mixed.view(x.shape)
 
-    def _project(self, h: torch.Tensor, now: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Queries (scaled by 1/√head_dim), keys and values, each (B, S, heads, G, head_dim).
+    def _project(self, h: torch.Tensor, now: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor:
+        """Per head the query (scaled by 1/√head_dim), key, value and the query's "nobody" score, side by
+        side: (…, S, heads, 3·head_dim + 1).
 
         Keys and values read ``h + now``; as the projections are linear, that is the projection of
         ``h`` plus the projection of ``now`` (B, G, d), made once per tag rather than per position,
-        and q, k, v of ``h`` come from one matrix product.  Projections wrapped by an adapter (LoRA
-        on ``q_proj`` / ``v_proj``) are called as modules instead, so the adapter takes part.
+        and everything of ``h`` comes from one matrix product — the "nobody" score too, a query's dot
+        product with a fixed key being a linear function of ``h``.  Projections wrapped by an adapter
+        (LoRA on ``q_proj`` / ``v_proj``) are called as modules instead, so the adapter takes part.
         """
-        b, g, s, d = h.shape
-        scale = 1.0 / math.sqrt(self.head_dim)
+        d = h.shape[-1]
+        heads, hd = self.num_heads, self.head_dim
+        scale = 1.0 / math.sqrt(hd)
+        nobody_key = self.nobody_key.to(h.dtype)
+        tag_now = None if now is None else now.reshape(-1, d).to(h.dtype)
+        if tag_now is not None and rows is not None:
+            tag_now = tag_now.index_select(0, rows)
         projections = (self.q_proj, self.k_proj, self.v_proj)
         if all(type(p) is nn.Linear for p in projections):
-            weight = torch.cat([self.q_proj.weight * scale, self.k_proj.weight, self.v_proj.weight])
-            qkv = F.linear(h, weight)  # (B, G, S, 3d)
-            if now is not None:
-                qkv[..., d:] += F.linear(now.to(h.dtype), weight[d:])[:, :, None]
-        else:
-            kv = h if now is None else h + now[:, :, None, :].to(h.dtype)
-            qkv = torch.cat([self.q_proj(h) * scale, self.k_proj(kv), self.v_proj(kv)], dim=-1)
-        heads = qkv.view(b, g, s, 3, self.num_heads, self.head_dim).permute(3, 0, 2, 4, 1, 5)
-        q, k, v = heads.unbind(0)
-        return q, k, v
+            q_weight = (self.q_proj.weight * scale).view(heads, hd, d)
+            nobody = (nobody_key[:, :, None] * q_weight).sum(1, keepdim=True)  # (heads, 1, d)
+            k_weight, v_weight = self.k_proj.weight.view(heads, hd, d), self.v_proj.weight.view(heads, hd, d)
+            weight = torch.cat([q_weight, k_weight, v_weight, nobody], dim=1)  # (heads, 3·hd + 1, d)
+            out: torch.Tensor = F.linear(h, weight.view(-1, d)).unflatten(-1, (heads, -1))
+            if tag_now is not None:
+                kv = torch.cat([k_weight, v_weight], dim=1).view(-1, d)
+                out[..., hd : 3 * hd] += F.linear(tag_now, kv).view(-1, 1, heads, 2 * hd)
+            return out
+        kv_in = h if tag_now is None else h + tag_now[:, None, :]
+        q = (self.q_proj(h) * scale).unflatten(-1, (heads, hd))
+        k, v = self.k_proj(kv_in).unflatten(-1, (heads, hd)), self.v_proj(kv_in).unflatten(-1, (heads, hd))
+        return torch.cat([q, k, v, (q * nobody_key).sum(-1, keepdim=True)], dim=-1)
 
 
 class SentinelleAssetModel(SentinelleTSModel):
@@ -209,36 +236,42 @@ class SentinelleAssetModel(SentinelleTSModel):
         b, g, length = input_ids.shape
         cfg = self.config
         present = torch.ones(b, g, dtype=torch.bool, device=input_ids.device) if tag_mask is None else tag_mask.bool()
-        x, key_mask, values, observed = self._embed(input_ids.reshape(b * g, length))
+        # Absent tags (assets padded to a common width) are left out of the per-tag work — embedding,
+        # time layers, head, branches: only the group attention sees the padded layout, where they are
+        # nobody's key.  Their answers are zeros (finite: a loss over padded rows stays a number).
+        rows = None if bool(present.all()) else present.reshape(-1).nonzero()[:, 0]
+        ids = input_ids.reshape(b * g, length)
+        x, key_mask, values, observed = self._embed(ids if rows is None else ids.index_select(0, rows))
         dtype = x.dtype
         if current is None:
             current = torch.full((b, g), float("nan"), device=x.device)
         known = torch.isfinite(current) & present
         value = torch.where(known, current.float(), 0.0).clamp(-cfg.token_limit, cfg.token_limit)
         now = self.now_embedding(torch.stack([value, known.float()], dim=-1).to(dtype))  # (B, G, d)
-        d = x.shape[2]
         last = len(self.layers) - 1
         for i, (layer, group) in enumerate(zip(self.layers, self.group_layers, strict=True)):
             # After the last time layer only the summary token is read (group attention is per
             # position, the heads read the summary state): that layer and its group layer run for it alone.
             x = layer(x, key_mask, summary_only=i == last)
-            s = x.shape[1]
             # Current values enter the last group layer only: from an earlier one, tag h's token
             # would carry tag g's current value back to tag g in the next group layer.
-            x = group(x.view(b, g, s, d), now if i == last else None, present).reshape(b * g, s, d)
+            x = group(x, now if i == last else None, present, rows)
         state, raw, sigma = self._answer(x, values, observed, horizon)
-        quantiles = self._quantiles(raw, sigma)  # (B·G, Q, H)
+        quantiles = self._quantiles(raw, sigma)  # (B·G or R, Q, H)
         now_raw = raw[:, :1] + self.now_head(state).float()[:, None, :]
         if self.regression is not None:
             reg = self.regression(
-                state.view(b, g, -1),
-                values.reshape(b, g, -1),
-                observed.reshape(b, g, -1) > 0,
+                _unpacked(state, rows, b * g).view(b, g, -1),
+                _unpacked(values, rows, b * g).reshape(b, g, -1),
+                _unpacked(observed, rows, b * g).reshape(b, g, -1) > 0,
                 torch.where(present, current, float("nan")),
                 present,
             )
-            now_raw = self._mix_now(now_raw, reg.estimate.reshape(-1), reg.logit.reshape(-1), reg.usable.reshape(-1))
-        estimate = self._quantiles(now_raw, None if sigma is None else sigma[:, :1])  # (B·G, Q, 1)
+            now_raw = self._mix_now(
+                now_raw, *(_packed(t.reshape(-1), rows) for t in (reg.estimate, reg.logit, reg.usable))
+            )
+        estimate = self._quantiles(now_raw, None if sigma is None else sigma[:, :1])  # (B·G or R, Q, 1)
+        quantiles, estimate = _unpacked(quantiles, rows, b * g), _unpacked(estimate, rows, b * g)
         out = SentinelleAssetOutput(
             quantiles=quantiles.view(b, g, *quantiles.shape[1:]), estimate=estimate[..., 0].view(b, g, -1)
         )
@@ -258,3 +291,13 @@ class SentinelleAssetModel(SentinelleTSModel):
         weights = torch.softmax(logits, dim=-1)
         mixed = weights[:, 0] * now_raw[:, 0, m] + weights[:, 1] * torch.where(usable, estimate, 0.0)
         return torch.cat([now_raw[..., :m], mixed[:, None, None], now_raw[..., m + 1 :]], dim=-1)
+
+
+def _packed(t: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+    """The present tags' rows of ``t`` (B·G, …) (all of it when ``rows`` is None: every tag present)."""
+    return t if rows is None else t.index_select(0, rows)
+
+
+def _unpacked(t: torch.Tensor, rows: torch.Tensor | None, total: int) -> torch.Tensor:
+    """The present tags' rows ``t`` (R, …) put back among ``total`` rows, zeros for the absent ones."""
+    return t if rows is None else t.new_zeros(total, *t.shape[1:]).index_copy(0, rows, t)
