@@ -37,7 +37,8 @@ model and the asset model of the package in ``DIR`` (``git archive`` of an earli
 ``--alternate N`` then runs N more passes per tag count and thread count in which every model takes
 its turn over the same windows (the order reversed every other pass) and records, pass by pass,
 each one's time over the univariate model's (``vs_model``, and ``vs_model@baseline``: today's
-model), plus ``model+asset``, what the daemon runs per slot with both configured.  Load that comes
+model; ``vs_asset@baseline``: the asset model over its own code before), with every pass's time (``pass_s``),
+plus ``model+asset``, what the daemon runs per slot with both configured.  Load that comes
 and goes meets all of them alike; rows timed minutes apart on this shared machine differed by 40 %.
 ``--asset-rows-per-pass 0 128`` times the asset model once per most rows in a CPU forward pass
 (``forecast.asset_cpu_rows_per_pass``; 0: one pass per chunk), named ``asset@0rows`` and so on.
@@ -258,8 +259,12 @@ def alternate(calls: dict[str, tuple[Call, Any, int]], n: int, passes: int) -> d
     load.append(load_1min())
     out: dict[str, Any] = {"tags": n, "threads": torch.get_num_threads(), "passes": passes, "load_1min": load}
     for name in names:
-        row: dict[str, Any] = {"forecasts_per_s": round(n / statistics.median(times[name]), 1)}
-        for reference in ("model", "model@baseline"):
+        row: dict[str, Any] = {
+            "forecasts_per_s": round(n / statistics.median(times[name]), 1),
+            "pass_s": [round(t, 4) for t in times[name]],
+        }
+        # Over the univariate model (this code's and the baseline's), and a model over its own baseline.
+        for reference in dict.fromkeys(("model", "model@baseline", *([f"{name}@baseline"] if "@" not in name else []))):
             if reference in times and name != reference:
                 ratios = [t / u for t, u in zip(times[name], times[reference], strict=True)]
                 row[f"vs_{reference}"] = {k: round(f(ratios), 3) for k, f in SUMMARIES}

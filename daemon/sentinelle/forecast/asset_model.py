@@ -22,7 +22,7 @@ config type with ``group_attention=True``, same blocks and weights names) plus:
 Data flow of :meth:`SentinelleAssetModel.forward`::
 
     input_ids (B, G, L)  each tag's context, tokenised alone      current (B, G) scaled, NaN unknown
-      → embed per tag (B·G, N+1, d)                               → now embedding (B, G, d)
+      → embed per present tag (R ≤ B·G, N+1, d)                  → now embedding (B, G, d)
       → N × [time layer (per tag), group attention (per position; a tag is not its own key;
              a learned "nobody" key with value 0 is always there; the last one's keys and
              values + the now embedding)]
@@ -37,12 +37,14 @@ group layers learn something.  A tag marked absent (``tag_mask`` False) is not a
 key for anyone, so it cannot change the other tags' answers.
 
 Cost: the time layers, branches and head of the univariate model, plus two group layers over every
-patch position (each about half a time layer, a third of it the copies that put the tags of one
-position side by side) and one for the summary token alone: the heads read nothing else, so the
-last time layer and its group layer run for that token (:class:`~.model.SentinelleTSLayer`), and the
-estimate asks for one forecast step (``horizon=1``).  Per tag 0.87× the univariate model's time at
-1,000 tags on one thread in 128-row passes, 1.13× at 100 tags, 1.24× on two threads in one pass
-(alternating passes, loaded 2-core machine, 2026-12-07; README, ``bench/forecast_speed.py``).
+patch position (each about a third of a time layer's matrix products) and one for the summary token
+alone: the heads read nothing else, so the last time layer and its group layer run for that token
+(:class:`~.model.SentinelleTSLayer`), and the estimate asks for one forecast step (``horizon=1``).
+Absent tags — assets padded to a common width — are left out of all the per-tag work (embedding,
+time layers, head, branches; R present rows of B·G): only the group attention and the regression
+branch see the padded layout.  Per tag at 100 tags on one thread 1.14× the univariate model's time
+(0.91–1.19 over 4 alternating passes; before 1.25×), at 1,000 tags in 128-row passes below it
+(docs/results/forecast-speed/report.md, ``bench/forecast_speed.py``).
 
 Tags carry no identity embedding: the model must read a tag's role from its
 data and its relations (what a pretrained model can transfer across plants);
@@ -110,71 +112,57 @@ class GroupAttention(nn.Module):
         """Tokens (B, G, S, d), now embeddings (B, G, d) or None (none), present tags (B, G) → tokens (B, G, S, d).
 
         ``rows``: the flat indices (into B·G) of the present tags, when ``x`` holds only theirs (R, S, d) —
-        the asset model then runs the per-tag work for present tags alone (the answer is (R, S, d)); absent
-        tags enter the attention as zeros, which nobody reads (they are no one's key, their outputs dropped).
+        the asset model runs the per-tag work for present tags alone; here they are put back in the padded
+        layout (absent tags as zeros: no one's key, their outputs dropped) and the answer is (R, S, d).
 
-        The attention is written out rather than handed to ``scaled_dot_product_attention``: with G ≈ 8
-        keys per query it is B·S·heads tiny problems.  One matrix product gives, per head, the query, key
-        and value and the query's score against the "nobody" key (whose value is 0: no concatenated key
-        and value); one copy puts them in the (B, S, heads, G, ·) layout the batched products read as
-        they are, one copy takes the outputs back.  Same numbers to float32 rounding
-        (``tests/unit/test_asset_speed.py``).
+        The attention is written out rather than handed to ``scaled_dot_product_attention``:
+        with G ≈ 8 keys per query it is B·S·heads tiny problems, and the "nobody" key, whose value
+        is 0, then costs one dot product per query instead of a concatenated key and value (copies
+        of every token).  Same numbers to float32 rounding (``tests/unit/test_asset_speed.py``).
         """
+        tokens = x  # (B, G, S, d), (B·G, S, d) or the present tags' (R, S, d): the answer has its shape
         b, g = present.shape
-        tokens = x.reshape(-1, *x.shape[-2:])  # (B·G or R, S, d)
-        s, d = tokens.shape[1:]
-        hd = self.head_dim
-        projected = self._project(self.norm(tokens), now, rows)  # (B·G or R, S, heads, 3·head_dim + 1)
-        if rows is None:
-            grouped = projected.view(b, g, s, self.num_heads, -1).permute(0, 2, 3, 1, 4).contiguous()
-        else:
-            grouped = projected.new_zeros(b, s, self.num_heads, g, projected.shape[-1])
-            grouped.permute(0, 3, 1, 2, 4)[rows // g, rows % g] = projected
-        # (B, S, heads, G, ·) each; q already scaled
-        q, k, v, nobody = grouped[..., :hd], grouped[..., hd : 2 * hd], grouped[..., 2 * hd : 3 * hd], grouped[..., -1:]
+        if rows is not None:
+            x = x.new_zeros(b * g, *x.shape[-2:]).index_copy(0, rows, x)
+        x = x.view(b, g, *x.shape[-2:])
+        s, d = x.shape[2:]
+        h = self.norm(x)
+        q, k, v = self._project(h, now)  # (B, S, heads, G, head_dim) each; q already scaled
         others = present[:, None, :] & ~torch.eye(g, dtype=torch.bool, device=x.device)[None]  # (B, G, G)
-        scores = (q @ k.transpose(-1, -2)).masked_fill_(~others[:, None, None], -math.inf)  # (B, S, heads, G, G)
+        scores = (q @ k.transpose(-1, -2)).masked_fill(~others[:, None, None], -math.inf)  # (B, S, heads, G, G)
+        nobody = q @ self.nobody_key.to(q.dtype)[:, :, None]  # (B, S, heads, G, 1): always a key, value 0
         top = torch.maximum(scores.amax(dim=-1, keepdim=True), nobody)
         weights = torch.exp(scores - top)
         weights = weights / (weights.sum(dim=-1, keepdim=True) + torch.exp(nobody - top))
         weights = F.dropout(weights, self.dropout, self.training)
-        out = (weights @ v).permute(0, 3, 1, 2, 4)  # (B, G, S, heads, head_dim)
-        out = out.reshape(b * g, s, d) if rows is None else out[rows // g, rows % g].view(-1, s, d)
-        mixed: torch.Tensor = tokens + self.out_dropout(self.o_proj(out))
-        return mixed.view(x.shape)
+        out = (weights @ v).permute(0, 3, 1, 2, 4).reshape(b * g, s, d)
+        if rows is not None:
+            out = out.index_select(0, rows)
+        mixed: torch.Tensor = tokens + self.out_dropout(self.o_proj(out.view(tokens.shape)))
+        return mixed
 
-    def _project(self, h: torch.Tensor, now: torch.Tensor | None, rows: torch.Tensor | None) -> torch.Tensor:
-        """Per head the query (scaled by 1/√head_dim), key, value and the query's "nobody" score, side by
-        side: (…, S, heads, 3·head_dim + 1).
+    def _project(self, h: torch.Tensor, now: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Queries (scaled by 1/√head_dim), keys and values, each (B, S, heads, G, head_dim).
 
         Keys and values read ``h + now``; as the projections are linear, that is the projection of
         ``h`` plus the projection of ``now`` (B, G, d), made once per tag rather than per position,
-        and everything of ``h`` comes from one matrix product — the "nobody" score too, a query's dot
-        product with a fixed key being a linear function of ``h``.  Projections wrapped by an adapter
-        (LoRA on ``q_proj`` / ``v_proj``) are called as modules instead, so the adapter takes part.
+        and q, k, v of ``h`` come from one matrix product.  Projections wrapped by an adapter (LoRA
+        on ``q_proj`` / ``v_proj``) are called as modules instead, so the adapter takes part.
         """
-        d = h.shape[-1]
-        heads, hd = self.num_heads, self.head_dim
-        scale = 1.0 / math.sqrt(hd)
-        nobody_key = self.nobody_key.to(h.dtype)
-        tag_now = None if now is None else now.reshape(-1, d).to(h.dtype)
-        if tag_now is not None and rows is not None:
-            tag_now = tag_now.index_select(0, rows)
+        b, g, s, d = h.shape
+        scale = 1.0 / math.sqrt(self.head_dim)
         projections = (self.q_proj, self.k_proj, self.v_proj)
         if all(type(p) is nn.Linear for p in projections):
-            q_weight = (self.q_proj.weight * scale).view(heads, hd, d)
-            nobody = (nobody_key[:, :, None] * q_weight).sum(1, keepdim=True)  # (heads, 1, d)
-            k_weight, v_weight = self.k_proj.weight.view(heads, hd, d), self.v_proj.weight.view(heads, hd, d)
-            weight = torch.cat([q_weight, k_weight, v_weight, nobody], dim=1)  # (heads, 3·hd + 1, d)
-            out: torch.Tensor = F.linear(h, weight.view(-1, d)).unflatten(-1, (heads, -1))
-            if tag_now is not None:
-                kv = torch.cat([k_weight, v_weight], dim=1).view(-1, d)
-                out[..., hd : 3 * hd] += F.linear(tag_now, kv).view(-1, 1, heads, 2 * hd)
-            return out
-        kv_in = h if tag_now is None else h + tag_now[:, None, :]
-        q = (self.q_proj(h) * scale).unflatten(-1, (heads, hd))
-        k, v = self.k_proj(kv_in).unflatten(-1, (heads, hd)), self.v_proj(kv_in).unflatten(-1, (heads, hd))
-        return torch.cat([q, k, v, (q * nobody_key).sum(-1, keepdim=True)], dim=-1)
+            weight = torch.cat([self.q_proj.weight * scale, self.k_proj.weight, self.v_proj.weight])
+            qkv = F.linear(h, weight)  # (B, G, S, 3d)
+            if now is not None:
+                qkv[..., d:] += F.linear(now.to(h.dtype), weight[d:])[:, :, None]
+        else:
+            kv = h if now is None else h + now[:, :, None, :].to(h.dtype)
+            qkv = torch.cat([self.q_proj(h) * scale, self.k_proj(kv), self.v_proj(kv)], dim=-1)
+        heads = qkv.view(b, g, s, 3, self.num_heads, self.head_dim).permute(3, 0, 2, 4, 1, 5)
+        q, k, v = heads.unbind(0)
+        return q, k, v
 
 
 class SentinelleAssetModel(SentinelleTSModel):
