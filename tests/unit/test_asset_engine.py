@@ -233,26 +233,16 @@ def test_by_default_small_passes_on_any_number_of_threads(checkpoint: Path, thre
     assert calls == expected
 
 
-@pytest.mark.parametrize(
-    ("sizes", "expected"),
-    [
-        # A few narrow assets join the next wider width's pass (a pass has a fixed cost; padded tags cost
-        # little): a (2 tags) into 4, then b, d and a (9 tags) into 8.
-        ({"a": 2, "b": 3, "c": 8, "d": 4}, [8]),
-        # Widths holding many tags keep their own passes (each padded to a power of two, not to the widest).
-        ({**{f"a{k}": 2 for k in range(16)}, **{f"b{k}": 3 for k in range(11)}, "c": 8, "d": 4}, [2, 4, 8]),
-    ],
-)
-def test_assets_are_padded_to_a_power_of_two_and_few_narrow_ones_join_the_next_width(
-    checkpoint: Path, sizes: dict[str, int], expected: list[int]
-) -> None:
+def test_assets_of_different_sizes_are_padded_to_a_power_of_two_not_to_the_widest(checkpoint: Path) -> None:
     f = AssetForecaster(checkpoint, LEVELS)
+    sizes = {"a": 2, "b": 3, "c": 8, "d": 4}
     x = np.concatenate([groups(1, g, 101)[0] + 10.0 * k for k, g in enumerate(sizes.values())])
     assets = tuple(a for a, g in sizes.items() for _ in range(g))
     window = WindowBatch(
         ts=0.0, period_s=1.0, tags=tuple(f"{a}.{i}" for i, a in enumerate(assets)), assets=assets,
         values=x[:, -1].copy(), contexts=x,
     )  # fmt: skip
+    calls = pass_sizes(f)
     widths: list[int] = []
     forecast = f.forecast
 
@@ -262,7 +252,7 @@ def test_assets_are_padded_to_a_power_of_two_and_few_narrow_ones_join_the_next_w
 
     f.forecast = recorded  # type: ignore[method-assign,assignment]
     est = f.estimate_window(window)
-    assert sorted(widths) == expected
+    assert sorted(widths) == [2, 4, 8] and sum(calls) == 4  # b and d share the width 4; no pass padded to 8
     start = 0
     for g in sizes.values():  # each asset as if alone in its window
         rows = slice(start, start + g)

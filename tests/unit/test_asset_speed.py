@@ -38,15 +38,10 @@ def test_the_shipped_asset_model_answers_as_before_the_speed_work() -> None:
             tag_mask=torch.from_numpy(ref["tag_mask"]),
         )
     assert out.quantiles is not None and out.estimate is not None
-    # Scaled space (values within ±15): float32 rounding of a reordered sum, nothing more.  An absent
-    # tag's answers are meaningless (the reference has its tag 23 absent): since the model leaves absent
-    # tags out of its per-tag work they are zeros; the present tags' answers are compared.
-    present = ref["tag_mask"].astype(bool)
-    assert not present.all()
-    np.testing.assert_allclose(out.quantiles.numpy()[present], ref["q"][present], rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(out.estimate.numpy()[present], ref["estimate"][present], rtol=1e-5, atol=1e-5)
+    # Scaled space (values within ±15): float32 rounding of a reordered sum, nothing more.
+    np.testing.assert_allclose(out.quantiles.numpy(), ref["q"], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(out.estimate.numpy(), ref["estimate"], rtol=1e-4, atol=1e-4)
     assert np.isfinite(ref["estimate"]).all()
-    assert not out.estimate.numpy()[~present].any() and not out.quantiles.numpy()[~present].any()
 
 
 def sdpa_reference(layer: GroupAttention, x: torch.Tensor, now: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
@@ -111,21 +106,6 @@ def test_the_written_out_group_attention_gives_the_sdpa_numbers(with_now: bool) 
     # The lone tag (row 2) gets exactly nothing from the group: the "nobody" key's value is 0.
     torch.testing.assert_close(fast[2, 0], x[2, 0], rtol=0, atol=0)
     assert not math.isnan(float(fast.sum()))
-
-
-@pytest.mark.parametrize("with_now", [True, False])
-def test_the_group_attention_over_the_present_tags_alone_gives_their_padded_numbers(with_now: bool) -> None:
-    layer = random_layer()
-    b, g, s, d = 3, 5, 4, 32
-    x = torch.randn(b, g, s, d)
-    now = torch.randn(b, g, d) if with_now else None
-    present = torch.tensor([[1, 1, 1, 1, 1], [1, 0, 1, 1, 0], [1, 0, 0, 0, 0]], dtype=torch.bool)
-    rows = present.reshape(-1).nonzero()[:, 0]
-    with torch.no_grad():
-        padded = layer(x, now, present).reshape(b * g, s, d)[rows]
-        packed = layer(x.reshape(b * g, s, d)[rows], now, present, rows)
-    assert packed.shape == (len(rows), s, d)
-    torch.testing.assert_close(packed, padded, rtol=1e-6, atol=1e-6)
 
 
 def test_gradients_reach_the_projections_and_the_nobody_key() -> None:

@@ -96,13 +96,6 @@ MIN_SEEN_SLOTS = 32
 """Fewest values a tag's masked context must still hold for the tag to take part in a masked estimate."""
 
 
-SMALL_PASS_TAGS = 32
-"""A width whose assets hold fewer tags than this joins the next wider width's passes (:func:`widths_of`)."""
-
-MERGE_MAX_WIDTH = 16
-"""Widest padded width that narrower assets are merged into (:func:`widths_of`)."""
-
-
 _Held = tuple[int, FloatArray, FloatArray]
 """An asset's last estimate: its slot, the estimates (rows × levels) and the rows' values then."""
 
@@ -254,7 +247,13 @@ class AssetForecaster:
             if few.any():
                 past[few] = np.nan
                 values = np.where(few, np.nan, values)
-        for g, members in widths_of(rows_of).items():
+        # Assets padded with absent tags to a power of two, each width its own passes: padding to the
+        # widest asset of the window made a plant of 5-tag assets and one of 40 pay 8x (absent tags
+        # change no other tag's answer, so the width changes nothing else).
+        widths: dict[int, list[list[int]]] = {}
+        for rows in rows_of:
+            widths.setdefault(1 << (len(rows) - 1).bit_length(), []).append(rows)
+        for g, members in widths.items():
             ctx = np.full((len(members), g, past.shape[1]), np.nan)
             now = np.full((len(members), g), np.nan)
             for k, rows in enumerate(members):
@@ -330,35 +329,6 @@ class AssetForecaster:
         bad = ~np.isfinite(q).all(axis=(1, 2)) | ~np.isfinite(e).all(axis=1)
         q[bad], e[bad] = np.nan, np.nan
         return q.reshape(n, g, -1, horizon), e.reshape(n, g, -1)
-
-
-def widths_of(assets: list[list[int]]) -> dict[int, list[list[int]]]:
-    """The assets (each its rows) by the width they are padded to: a power of two of tags, each width its
-    own passes — and a width holding fewer than :data:`SMALL_PASS_TAGS` tags padded to twice its width when
-    assets of that width are there too (up to :data:`MERGE_MAX_WIDTH`).
-
-    Why powers of two: padding every asset to the window's widest made a plant of 5-tag assets and one of
-    40 pay 8x.  Why the merge: a forward pass has a fixed cost (the smoothing branch's 512 steps of small
-    ops, every layer's calls) — one thread, a pass of 4 rows took 13 ms against 98 ms for 96 rows — so
-    100 tags in assets of 8 paid a second pass for the leftover 4.  Padded tags cost little since the
-    model leaves absent tags out of its per-tag work (:class:`~.asset_model.SentinelleAssetModel`); only
-    the group attention and the regression branch see the width, whose cost grows with it (hence the cap).
-    Absent tags change no other tag's answer, so the width changes nothing else.
-
-    >>> twelve_of_eight = [list(range(8 * k, 8 * k + 8)) for k in range(12)]
-    >>> sorted((w, len(m)) for w, m in widths_of([*twelve_of_eight, [96, 97, 98, 99]]).items())
-    [(8, 13)]
-    >>> sorted((w, len(m)) for w, m in widths_of([[0, 1, 2], list(range(3, 43))]).items())
-    [(4, 1), (64, 1)]
-    """
-    widths: dict[int, list[list[int]]] = {}
-    for rows in assets:
-        widths.setdefault(1 << (len(rows) - 1).bit_length(), []).append(rows)
-    for width in sorted(widths):
-        wider = 2 * width
-        if wider <= MERGE_MAX_WIDTH and wider in widths and sum(map(len, widths[width])) < SMALL_PASS_TAGS:
-            widths[wider] = widths.pop(width) + widths[wider]
-    return widths
 
 
 def _merged(base_dir: Path, model: SentinelleTSModel, adapter: Path, tags: Collection[str] | None) -> SentinelleTSModel:

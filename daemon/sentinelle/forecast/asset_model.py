@@ -22,7 +22,7 @@ config type with ``group_attention=True``, same blocks and weights names) plus:
 Data flow of :meth:`SentinelleAssetModel.forward`::
 
     input_ids (B, G, L)  each tag's context, tokenised alone      current (B, G) scaled, NaN unknown
-      → embed per present tag (R ≤ B·G, N+1, d)                  → now embedding (B, G, d)
+      → embed per tag (B·G, N+1, d)                               → now embedding (B, G, d)
       → N × [time layer (per tag), group attention (per position; a tag is not its own key;
              a learned "nobody" key with value 0 is always there; the last one's keys and
              values + the now embedding)]
@@ -37,14 +37,12 @@ group layers learn something.  A tag marked absent (``tag_mask`` False) is not a
 key for anyone, so it cannot change the other tags' answers.
 
 Cost: the time layers, branches and head of the univariate model, plus two group layers over every
-patch position (each about a third of a time layer's matrix products) and one for the summary token
-alone: the heads read nothing else, so the last time layer and its group layer run for that token
-(:class:`~.model.SentinelleTSLayer`), and the estimate asks for one forecast step (``horizon=1``).
-Absent tags — assets padded to a common width — are left out of all the per-tag work (embedding,
-time layers, head, branches; R present rows of B·G): only the group attention and the regression
-branch see the padded layout.  Per tag at 100 tags on one thread 1.14× the univariate model's time
-(0.91–1.19 over 4 alternating passes; before 1.25×), at 1,000 tags in 128-row passes below it
-(docs/results/forecast-speed/report.md, ``bench/forecast_speed.py``).
+patch position (each about half a time layer, a third of it the copies that put the tags of one
+position side by side) and one for the summary token alone: the heads read nothing else, so the
+last time layer and its group layer run for that token (:class:`~.model.SentinelleTSLayer`), and the
+estimate asks for one forecast step (``horizon=1``).  Per tag 0.87× the univariate model's time at
+1,000 tags on one thread in 128-row passes, 1.13× at 100 tags, 1.24× on two threads in one pass
+(alternating passes, loaded 2-core machine, 2026-12-07; README, ``bench/forecast_speed.py``).
 
 Tags carry no identity embedding: the model must read a tag's role from its
 data and its relations (what a pretrained model can transfer across plants);
@@ -106,26 +104,15 @@ class GroupAttention(nn.Module):
         """Key of "no other tag", always attendable; its value is 0 (a lone tag gets exactly nothing)."""
         self.out_dropout = nn.Dropout(config.dropout)
 
-    def forward(
-        self, x: torch.Tensor, now: torch.Tensor | None, present: torch.Tensor, rows: torch.Tensor | None = None
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, now: torch.Tensor | None, present: torch.Tensor) -> torch.Tensor:
         """Tokens (B, G, S, d), now embeddings (B, G, d) or None (none), present tags (B, G) → tokens (B, G, S, d).
-
-        ``rows``: the flat indices (into B·G) of the present tags, when ``x`` holds only theirs (R, S, d) —
-        the asset model runs the per-tag work for present tags alone; here they are put back in the padded
-        layout (absent tags as zeros: no one's key, their outputs dropped) and the answer is (R, S, d).
 
         The attention is written out rather than handed to ``scaled_dot_product_attention``:
         with G ≈ 8 keys per query it is B·S·heads tiny problems, and the "nobody" key, whose value
         is 0, then costs one dot product per query instead of a concatenated key and value (copies
         of every token).  Same numbers to float32 rounding (``tests/unit/test_asset_speed.py``).
         """
-        tokens = x  # (B, G, S, d), (B·G, S, d) or the present tags' (R, S, d): the answer has its shape
-        b, g = present.shape
-        if rows is not None:
-            x = x.new_zeros(b * g, *x.shape[-2:]).index_copy(0, rows, x)
-        x = x.view(b, g, *x.shape[-2:])
-        s, d = x.shape[2:]
+        b, g, s, d = x.shape
         h = self.norm(x)
         q, k, v = self._project(h, now)  # (B, S, heads, G, head_dim) each; q already scaled
         others = present[:, None, :] & ~torch.eye(g, dtype=torch.bool, device=x.device)[None]  # (B, G, G)
@@ -135,10 +122,8 @@ class GroupAttention(nn.Module):
         weights = torch.exp(scores - top)
         weights = weights / (weights.sum(dim=-1, keepdim=True) + torch.exp(nobody - top))
         weights = F.dropout(weights, self.dropout, self.training)
-        out = (weights @ v).permute(0, 3, 1, 2, 4).reshape(b * g, s, d)
-        if rows is not None:
-            out = out.index_select(0, rows)
-        mixed: torch.Tensor = tokens + self.out_dropout(self.o_proj(out.view(tokens.shape)))
+        out = (weights @ v).permute(0, 3, 1, 2, 4).reshape(b, g, s, d)
+        mixed: torch.Tensor = x + self.out_dropout(self.o_proj(out))
         return mixed
 
     def _project(self, h: torch.Tensor, now: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -224,42 +209,36 @@ class SentinelleAssetModel(SentinelleTSModel):
         b, g, length = input_ids.shape
         cfg = self.config
         present = torch.ones(b, g, dtype=torch.bool, device=input_ids.device) if tag_mask is None else tag_mask.bool()
-        # Absent tags (assets padded to a common width) are left out of the per-tag work — embedding,
-        # time layers, head, branches: only the group attention sees the padded layout, where they are
-        # nobody's key.  Their answers are zeros (finite: a loss over padded rows stays a number).
-        rows = None if bool(present.all()) else present.reshape(-1).nonzero()[:, 0]
-        ids = input_ids.reshape(b * g, length)
-        x, key_mask, values, observed = self._embed(ids if rows is None else ids.index_select(0, rows))
+        x, key_mask, values, observed = self._embed(input_ids.reshape(b * g, length))
         dtype = x.dtype
         if current is None:
             current = torch.full((b, g), float("nan"), device=x.device)
         known = torch.isfinite(current) & present
         value = torch.where(known, current.float(), 0.0).clamp(-cfg.token_limit, cfg.token_limit)
         now = self.now_embedding(torch.stack([value, known.float()], dim=-1).to(dtype))  # (B, G, d)
+        d = x.shape[2]
         last = len(self.layers) - 1
         for i, (layer, group) in enumerate(zip(self.layers, self.group_layers, strict=True)):
             # After the last time layer only the summary token is read (group attention is per
             # position, the heads read the summary state): that layer and its group layer run for it alone.
             x = layer(x, key_mask, summary_only=i == last)
+            s = x.shape[1]
             # Current values enter the last group layer only: from an earlier one, tag h's token
             # would carry tag g's current value back to tag g in the next group layer.
-            x = group(x, now if i == last else None, present, rows)
+            x = group(x.view(b, g, s, d), now if i == last else None, present).reshape(b * g, s, d)
         state, raw, sigma = self._answer(x, values, observed, horizon)
-        quantiles = self._quantiles(raw, sigma)  # (B·G or R, Q, H)
+        quantiles = self._quantiles(raw, sigma)  # (B·G, Q, H)
         now_raw = raw[:, :1] + self.now_head(state).float()[:, None, :]
         if self.regression is not None:
             reg = self.regression(
-                _unpacked(state, rows, b * g).view(b, g, -1),
-                _unpacked(values, rows, b * g).reshape(b, g, -1),
-                _unpacked(observed, rows, b * g).reshape(b, g, -1) > 0,
+                state.view(b, g, -1),
+                values.reshape(b, g, -1),
+                observed.reshape(b, g, -1) > 0,
                 torch.where(present, current, float("nan")),
                 present,
             )
-            now_raw = self._mix_now(
-                now_raw, *(_packed(t.reshape(-1), rows) for t in (reg.estimate, reg.logit, reg.usable))
-            )
-        estimate = self._quantiles(now_raw, None if sigma is None else sigma[:, :1])  # (B·G or R, Q, 1)
-        quantiles, estimate = _unpacked(quantiles, rows, b * g), _unpacked(estimate, rows, b * g)
+            now_raw = self._mix_now(now_raw, reg.estimate.reshape(-1), reg.logit.reshape(-1), reg.usable.reshape(-1))
+        estimate = self._quantiles(now_raw, None if sigma is None else sigma[:, :1])  # (B·G, Q, 1)
         out = SentinelleAssetOutput(
             quantiles=quantiles.view(b, g, *quantiles.shape[1:]), estimate=estimate[..., 0].view(b, g, -1)
         )
@@ -279,13 +258,3 @@ class SentinelleAssetModel(SentinelleTSModel):
         weights = torch.softmax(logits, dim=-1)
         mixed = weights[:, 0] * now_raw[:, 0, m] + weights[:, 1] * torch.where(usable, estimate, 0.0)
         return torch.cat([now_raw[..., :m], mixed[:, None, None], now_raw[..., m + 1 :]], dim=-1)
-
-
-def _packed(t: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
-    """The present tags' rows of ``t`` (B·G, …) (all of it when ``rows`` is None: every tag present)."""
-    return t if rows is None else t.index_select(0, rows)
-
-
-def _unpacked(t: torch.Tensor, rows: torch.Tensor | None, total: int) -> torch.Tensor:
-    """The present tags' rows ``t`` (R, …) put back among ``total`` rows, zeros for the absent ones."""
-    return t if rows is None else t.new_zeros(total, *t.shape[1:]).index_copy(0, rows, t)
