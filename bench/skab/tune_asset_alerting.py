@@ -44,7 +44,7 @@ from typing import Any
 from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters, replay, replay_settings
-from sentinelle.evaluation.skab import FileResult, file_result, in_tuning_split, score_files, skab_recordings
+from sentinelle.evaluation.skab import ASSET_ON, FileResult, file_result, in_tuning_split, score_files, skab_recordings
 from sentinelle.forecast.batcher import Estimator
 from sentinelle.settings import DetectSettings
 
@@ -128,6 +128,15 @@ def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters
         asset_severe_factor=config["asset_severe_factor"],
     )
     return {"config": {**config, "open": f"{k} of {n}"}, **replay_scores(detect, recs, shared)}
+
+
+def run_over_asset_on(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
+    """One grid row: ``config`` over the SKAB evaluation's ``ASSET_ON``, replayed and scored like ``replay_scores``.
+
+    The grids that tune the asset detector from ``ASSET_ON`` on (change points, onset, settling, slow chart,
+    deadband) all score a row this way; one function keeps their rows comparable.
+    """
+    return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
 
 
 def run_grid(

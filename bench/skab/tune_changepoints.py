@@ -47,12 +47,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, replay_scores, run_grid
+from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on
 from tune_valve1 import write_json
-
-from sentinelle.evaluation.replay import Recording, SharedForecasters
-from sentinelle.evaluation.skab import ASSET_ON
-from sentinelle.settings import DetectSettings
 
 GRID: dict[str, tuple[Any, ...]] = {
     "asset_chart_alpha": (0.2, 0.3),
@@ -103,12 +99,8 @@ def choose(rows: list[dict[str, Any]], today: dict[str, Any]) -> dict[str, Any]:
     return max(ok, key=lambda r: (events_nab(r["tuning"]), r["tuning"]["f1_exact"])) if ok else today
 
 
-def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
-    return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
-
-
 def main() -> None:
-    rows = run_grid(GRID, run)
+    rows = run_grid(GRID, run_over_asset_on)
     today = next(r for r in rows if r["config"] == TODAY)
     best = choose(rows, today)
     head = {

@@ -34,13 +34,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, replay_scores, run_grid
+from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on
 from tune_changepoints import events_nab
 from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters
-from sentinelle.evaluation.skab import ASSET_ON
-from sentinelle.settings import DetectSettings
 
 OUT = RESULTS / "settle"
 GRID: dict[str, tuple[Any, ...]] = {
@@ -89,10 +87,6 @@ def choose(rows: list[dict[str, Any]], today: dict[str, Any]) -> dict[str, Any]:
     return max(ok, key=lambda r: (r["tuning"]["f1_exact"], events_nab(r["tuning"]))) if ok else today
 
 
-def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
-    return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
-
-
 def main() -> None:
     seen: set[tuple[Any, ...]] = set()  # a settling time of 0 is run once, not once per episode length
 
@@ -103,7 +97,7 @@ def main() -> None:
         if key in seen:
             return {"config": config, "duplicate": True}
         seen.add(key)
-        return run(config, recs, shared)
+        return run_over_asset_on(config, recs, shared)
 
     rows = [r for r in run_grid(GRID, run_once) if not r.get("duplicate")]
     assert len(rows) == 14

@@ -28,8 +28,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import run_grid
-from tune_settle import OUT, RULE, TODAY, choose, run
+from tune_asset_alerting import run_grid, run_over_asset_on
+from tune_settle import OUT, RULE, TODAY, choose
 from tune_valve1 import write_json
 
 GRID: dict[str, tuple[Any, ...]] = {
@@ -43,7 +43,7 @@ TODAY_GRID: dict[str, tuple[Any, ...]] = {k: (v,) for k, v in TODAY.items()}
 
 def main() -> None:
     first = json.loads(OUT.joinpath("tuning_settle.json").read_text(encoding="utf-8"))
-    rows = run_grid(TODAY_GRID, run) + run_grid(GRID, run)
+    rows = run_grid(TODAY_GRID, run_over_asset_on) + run_grid(GRID, run_over_asset_on)
     today = rows[0]
     assert today["config"] == TODAY
     assert today["tuning"] == first["today"]["tuning"], "today's row must reproduce the first grid's"

@@ -33,13 +33,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, replay_scores, run_grid
+from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on
 from tune_changepoints import events_nab
 from tune_valve1 import write_json
-
-from sentinelle.evaluation.replay import Recording, SharedForecasters
-from sentinelle.evaluation.skab import ASSET_ON
-from sentinelle.settings import DetectSettings
 
 OUT = RESULTS / "slowchart"
 TODAY: dict[str, Any] = {"asset_slow_chart_alpha": 0.0}
@@ -92,12 +88,8 @@ def choose(rows: list[dict[str, Any]], today: dict[str, Any]) -> dict[str, Any]:
     return max(ok, key=lambda r: (r["tuning"]["f1_exact"], events_nab(r["tuning"]))) if ok else today
 
 
-def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
-    return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
-
-
 def main() -> None:
-    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run) + run_grid(GRID, run)
+    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run_over_asset_on) + run_grid(GRID, run_over_asset_on)
     assert len(rows) == 9
     today = rows[0]
     assert today["config"] == TODAY

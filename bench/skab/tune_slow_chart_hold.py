@@ -29,8 +29,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import run_grid
-from tune_slow_chart import OUT, RULE, TODAY, choose, run
+from tune_asset_alerting import run_grid, run_over_asset_on
+from tune_slow_chart import OUT, RULE, TODAY, choose
 from tune_valve1 import write_json
 
 GRID: dict[str, tuple[Any, ...]] = {
@@ -43,7 +43,7 @@ GRID: dict[str, tuple[Any, ...]] = {
 
 def main() -> None:
     first = json.loads(OUT.joinpath("tuning_slow_chart.json").read_text(encoding="utf-8"))
-    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run) + run_grid(GRID, run)
+    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run_over_asset_on) + run_grid(GRID, run_over_asset_on)
     today = rows[0]
     assert today["config"] == TODAY and len(rows) == 9
     assert today["tuning"] == first["today"]["tuning"], "today's row must reproduce the first grid's"
