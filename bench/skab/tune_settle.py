@@ -32,6 +32,7 @@ Protocol, written and committed before this script was first run:
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on
@@ -71,20 +72,39 @@ def eligible(row: dict[str, Any], today: dict[str, Any]) -> bool:
     >>> eligible(r(0.83, 6.0, 43.6, 12.0, 41.0), t), eligible(r(0.83, 6.0, 44.0, 12.0, 39.9), t)
     (False, False)
     """
-    tun, ref = row["tuning"], today["tuning"]
-    return (
-        tun["f1_exact"] >= ref["f1_exact"] + F1_MARGIN - 1e-9
-        and tun["far_percent"] <= ref["far_percent"]
-        and all(row["by_group"][g]["far_percent"] <= today["by_group"][g]["far_percent"] for g in GROUPS)
-        and events_nab(tun) >= events_nab(ref)
-        and all(events_nab(row["by_group"][g]) >= events_nab(today["by_group"][g]) for g in GROUPS)
+    return meets_margins(row, today, f1_margin=F1_MARGIN)
+
+
+def meets_margins(
+    row: dict[str, Any], today: dict[str, Any], *, f1_margin: float, far_ratio: float = 1.0, nab_ratio: float = 1.0
+) -> bool:
+    """This stage's rule with its margins as arguments: pooled F1 (unrounded) at least today's + ``f1_margin``;
+    FAR at most today's × ``far_ratio`` and alert-stream NAB at least today's × ``nab_ratio``, pooled and in each
+    tuning group.
+
+    The next stage (``tune_slow_chart``) kept the rule and moved only its margins: one function states it for
+    both.  FAR and NAB are recorded to two decimals, so the 1e-9 slack absorbs the ratios' float error and
+    changes no decision.
+    """
+    pairs = [(row["tuning"], today["tuning"]), *((row["by_group"][g], today["by_group"][g]) for g in GROUPS)]
+    return row["tuning"]["f1_exact"] >= today["tuning"]["f1_exact"] + f1_margin - 1e-9 and all(
+        r["far_percent"] <= t["far_percent"] * far_ratio + 1e-9 and events_nab(r) >= events_nab(t) * nab_ratio - 1e-9
+        for r, t in pairs
     )
+
+
+def best_f1(
+    rows: list[dict[str, Any]], today: dict[str, Any], eligible: Callable[[dict[str, Any], dict[str, Any]], bool]
+) -> dict[str, Any]:
+    """The choice of this stage's rule and the next's: the eligible row with the highest F1 (ties: higher
+    pooled alert-stream NAB), else ``today``."""
+    ok = [r for r in rows if eligible(r, today)]
+    return max(ok, key=lambda r: (r["tuning"]["f1_exact"], events_nab(r["tuning"]))) if ok else today
 
 
 def choose(rows: list[dict[str, Any]], today: dict[str, Any]) -> dict[str, Any]:
     """The rule's choice: the eligible row with the highest F1, else ``today``."""
-    ok = [r for r in rows if eligible(r, today)]
-    return max(ok, key=lambda r: (r["tuning"]["f1_exact"], events_nab(r["tuning"]))) if ok else today
+    return best_f1(rows, today, eligible)
 
 
 def main() -> None:

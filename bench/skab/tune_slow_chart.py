@@ -33,8 +33,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on
-from tune_changepoints import events_nab
+from tune_asset_alerting import RESULTS, run_grid, run_over_asset_on
+from tune_settle import best_f1, meets_margins
 from tune_valve1 import write_json
 
 OUT = RESULTS / "slowchart"
@@ -70,22 +70,12 @@ def eligible(row: dict[str, Any], today: dict[str, Any]) -> bool:
     >>> eligible(r(0.85, 4.0, 41.96, 6.0, 41.0), t), eligible(r(0.85, 4.0, 45.0, 6.0, 37.99), t)
     (False, False)
     """
-    tun, ref = row["tuning"], today["tuning"]
-    return (
-        tun["f1_exact"] >= ref["f1_exact"] + F1_MARGIN - 1e-9
-        and tun["far_percent"] <= ref["far_percent"] * FAR_RATIO + 1e-9
-        and all(
-            row["by_group"][g]["far_percent"] <= today["by_group"][g]["far_percent"] * FAR_RATIO + 1e-9 for g in GROUPS
-        )
-        and events_nab(tun) >= events_nab(ref) * NAB_RATIO - 1e-9
-        and all(events_nab(row["by_group"][g]) >= events_nab(today["by_group"][g]) * NAB_RATIO - 1e-9 for g in GROUPS)
-    )
+    return meets_margins(row, today, f1_margin=F1_MARGIN, far_ratio=FAR_RATIO, nab_ratio=NAB_RATIO)
 
 
 def choose(rows: list[dict[str, Any]], today: dict[str, Any]) -> dict[str, Any]:
     """The rule's choice: the eligible row with the highest F1, else ``today``."""
-    ok = [r for r in rows if eligible(r, today)]
-    return max(ok, key=lambda r: (r["tuning"]["f1_exact"], events_nab(r["tuning"]))) if ok else today
+    return best_f1(rows, today, eligible)
 
 
 def main() -> None:
