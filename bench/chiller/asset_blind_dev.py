@@ -95,6 +95,35 @@ def print_table(table: list[dict[str, Any]], chosen: str, out: Path, *, slow_fau
     print(f"chosen: {chosen} -> {out}")
 
 
+def report_parser(
+    doc: str, checkpoint_help: str = "the blind estimate's checkpoint (asset_blind)"
+) -> argparse.ArgumentParser:
+    """An unseen report's parser, its first line of ``doc`` as description, with the two options every such
+    report takes first (``--out``, ``--checkpoint``: what :func:`run_report` writes to and loads); the script
+    adds its own after them, so each report's ``--help`` and recorded command keep their order."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=Path, required=True, help=checkpoint_help)
+    return ap
+
+
+def residuals_alone_rows(model_refresh_steps: int = 1) -> list[Config]:
+    """The unseen reports' first two rows: Holt's and the univariate model's residuals alone (no limits, rules,
+    relations or T²), the model refreshed every ``model_refresh_steps`` slots; the rows each candidate is
+    compared with, built in one place so that every report's baselines are the same rows."""
+    refreshed = f", refreshed every {model_refresh_steps} slots" if model_refresh_steps > 1 else ""
+    return [
+        Config("holt: residuals alone", "holt", asset=False, rules=False),
+        Config(
+            "model: residuals alone" + refreshed,
+            "model",
+            asset=False,
+            rules=False,
+            refresh_every_steps=model_refresh_steps,
+        ),
+    ]
+
+
 def run_report(script: str, ap: argparse.ArgumentParser, args: argparse.Namespace, configs: list[Config]) -> None:
     """This study's unseen report (one torch thread, the checkpoint and cache given), its meta naming the command
     that reproduces it: ``script`` with every option that differs from the parser's default."""
