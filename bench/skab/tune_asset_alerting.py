@@ -139,6 +139,41 @@ def run_over_asset_on(config: dict[str, Any], recs: list[Recording], shared: Sha
     return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
 
 
+def write_choice(
+    out: Path,
+    rows: list[dict[str, Any]],
+    today: dict[str, Any],
+    chosen: dict[str, Any],
+    *,
+    base: str,
+    rule: str,
+    convention: bool = True,
+) -> None:
+    """A grid tuned from ``ASSET_ON`` (frozen at commit ``base``): its JSON (what was replayed, the rule, today's
+    row, the choice and whether it differs from today's settings, then every row) and the choice printed.
+
+    The change-point, onset, settling and slow-chart grids and their follow-ups all record this head; written
+    once, their JSON files keep one layout that the held-out scripts and the report read alike.  ``convention``:
+    name the changepoint convention scored (the alert stream's events), as the grids that scored it did.
+    """
+    head = {
+        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
+        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
+        "base": f"ASSET_ON (frozen at {base})",
+        **(
+            {"changepoint_convention": "the alert stream's events (opened, updated, cleared) of any alert of the asset"}
+            if convention
+            else {}
+        ),
+        "rule": rule,
+        "today": today,
+        "chosen": chosen,
+        "adopted": chosen["config"] != today["config"],
+    }
+    write_json(out, head, rows)
+    print("chosen:", json.dumps(chosen))
+
+
 def run_grid(
     grid: dict[str, tuple[Any, ...]],
     run_one: Callable[[dict[str, Any], list[Recording], SharedForecasters], dict[str, Any]],

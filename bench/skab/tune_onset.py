@@ -34,11 +34,9 @@ Protocol, written and committed before this script was first run:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on
-from tune_valve1 import write_json
+from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on, write_choice
 
 GRID: dict[str, tuple[Any, ...]] = {
     "asset_chart_alpha": (0.2, 0.3),
@@ -85,17 +83,7 @@ def main() -> None:
     rows = run_grid(GRID, run_over_asset_on)
     today = next(r for r in rows if r["config"] == TODAY)
     best = choose(rows, today)
-    head = {
-        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
-        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
-        "base": "ASSET_ON (frozen at 0f174f2)",
-        "rule": RULE,
-        "today": today,
-        "chosen": best,
-        "adopted": best is not today,
-    }
-    write_json(RESULTS.joinpath("tuning_onset.json"), head, rows)
-    print("chosen:", json.dumps(best))
+    write_choice(RESULTS / "tuning_onset.json", rows, today, best, base="0f174f2", rule=RULE, convention=False)
 
 
 if __name__ == "__main__":

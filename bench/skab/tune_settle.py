@@ -31,13 +31,11 @@ Protocol, written and committed before this script was first run:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on
+from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on, write_choice
 from tune_changepoints import events_nab
-from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters
 
@@ -123,18 +121,7 @@ def main() -> None:
     assert len(rows) == 14
     today = next(r for r in rows if r["config"] == TODAY)
     best = choose(rows, today)
-    head = {
-        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
-        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
-        "base": "ASSET_ON (frozen at 4814891)",
-        "changepoint_convention": "the alert stream's events (opened, updated, cleared) of any alert of the asset",
-        "rule": RULE,
-        "today": today,
-        "chosen": best,
-        "adopted": best is not today,
-    }
-    write_json(OUT.joinpath("tuning_settle.json"), head, rows)
-    print("chosen:", json.dumps(best))
+    write_choice(OUT / "tuning_settle.json", rows, today, best, base="4814891", rule=RULE)
 
 
 if __name__ == "__main__":

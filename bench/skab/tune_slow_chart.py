@@ -30,12 +30,10 @@ Protocol, written and committed before this script was first run:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from tune_asset_alerting import RESULTS, run_grid, run_over_asset_on
+from tune_asset_alerting import RESULTS, run_grid, run_over_asset_on, write_choice
 from tune_settle import best_f1, meets_margins
-from tune_valve1 import write_json
 
 OUT = RESULTS / "slowchart"
 TODAY: dict[str, Any] = {"asset_slow_chart_alpha": 0.0}
@@ -84,18 +82,7 @@ def main() -> None:
     today = rows[0]
     assert today["config"] == TODAY
     best = choose(rows[1:], today)
-    head = {
-        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
-        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
-        "base": "ASSET_ON (frozen at c92efa9)",
-        "changepoint_convention": "the alert stream's events (opened, updated, cleared) of any alert of the asset",
-        "rule": RULE,
-        "today": today,
-        "chosen": best,
-        "adopted": best is not today,
-    }
-    write_json(OUT.joinpath("tuning_slow_chart.json"), head, rows)
-    print("chosen:", json.dumps(best))
+    write_choice(OUT / "tuning_slow_chart.json", rows, today, best, base="c92efa9", rule=RULE)
 
 
 if __name__ == "__main__":
