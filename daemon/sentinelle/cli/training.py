@@ -94,12 +94,15 @@ def _finetune(args: argparse.Namespace) -> int:
     series = _history_for(args, settings, asset, start=start, end=until)
     if not series:
         raise ConfigError("no data between --from and --until", field="data")
-    if args.asset_model:
-        return _finetune_asset_model(args, settings, asset, series, ft, out)
     from ..errors import ModelError
-    from ..training.finetune import finetune
 
+    # Either model's ModelError (a checkpoint that does not load, data it cannot take) ends the command the
+    # same way: one line and the configuration exit code.
     try:
+        if args.asset_model:
+            return _finetune_asset_model(args, settings, asset, series, ft, out)
+        from ..training.finetune import finetune
+
         result = finetune(
             _base_checkpoint(args, settings),
             series,
@@ -125,17 +128,15 @@ def _finetune(args: argparse.Namespace) -> int:
 def _finetune_asset_model(
     args: argparse.Namespace, settings: Settings, asset: str, series: list[Any], ft: FinetuneSettings, out: Path
 ) -> int:
-    """``finetune --asset-model``: a LoRA adapter of the asset model (:mod:`~sentinelle.training.asset_finetune`)."""
-    from ..errors import ModelError
+    """``finetune --asset-model``: a LoRA adapter of the asset model (:mod:`~sentinelle.training.asset_finetune`).
+
+    Its :class:`ModelError` is reported by :func:`_finetune`, as the univariate model's is.
+    """
     from ..forecast import SHIPPED_CHECKPOINT
     from ..training.asset_finetune import finetune_asset
 
     base = Path(args.base or settings.forecast.asset_model_path or SHIPPED_CHECKPOINT.parent / "asset")
-    try:
-        result = finetune_asset(base, series, ft, asset=asset, out_dir=out, data_note=str(args.data or "history"))
-    except ModelError as e:
-        print(f"sentinelle: model error: {e}", file=sys.stderr)
-        return EXIT_CONFIG
+    result = finetune_asset(base, series, ft, asset=asset, out_dir=out, data_note=str(args.data or "history"))
     b, a = result.before, result.after
     print(
         f"asset-model adapter for {asset} saved in {result.out_dir}: {result.steps} steps, best step "
