@@ -51,6 +51,7 @@ from ..settings import FinetuneSettings
 from .asset_corpus import AssetBatch
 from .asset_train import Tensors, to_tensors
 from .keep_best import KeepBest
+from .threads import torch_threads_restored
 
 __all__ = ["AssetFinetuneResult", "aligned", "finetune_asset"]
 
@@ -214,12 +215,9 @@ def finetune_asset(
     asset model's :data:`ASSET_TARGET_MODULES`).  ``data_note``: where the history comes from (the manifest).
     """
     started = time.monotonic()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads_restored():
+        torch.set_num_threads(settings.threads)
         return _run(Path(base), series, settings, asset, Path(out_dir), data_note, started)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(
