@@ -37,8 +37,12 @@ model and the asset model of the package in ``DIR`` (``git archive`` of an earli
 ``--alternate N`` then runs N more passes per tag count and thread count in which every model takes
 its turn over the same windows (the order reversed every other pass) and records, pass by pass,
 each one's time over the univariate model's (``vs_model``, and ``vs_model@baseline``: today's
-model), plus ``model+asset``, what the daemon runs per slot with both configured.  Load that comes
+model; ``vs_asset@baseline``: the asset model over its own code before), with every pass's time (``pass_s``),
+plus ``model+asset``, what the daemon runs per slot with both configured.  Load that comes
 and goes meets all of them alike; rows timed minutes apart on this shared machine differed by 40 %.
+Each pass's CPU time (``cpu_pass_s``, the process's) gives the same ratios as ``cpu_vs_…``: at load
+4–6 on the 2 cores the same code's wall-clock passes differed by 0.7–1.5× on one thread, its CPU time
+less (docs/results/forecast-speed/report.md); on two threads CPU time also counts the threads' spinning.
 ``--asset-rows-per-pass 0 128`` times the asset model once per most rows in a CPU forward pass
 (``forecast.asset_cpu_rows_per_pass``; 0: one pass per chunk), named ``asset@0rows`` and so on.
 
@@ -247,22 +251,31 @@ def alternate(calls: dict[str, tuple[Call, Any, int]], n: int, passes: int) -> d
         call(ctx[: min(n, chunk)])  # warm-up
     names = list(calls)
     times: dict[str, list[float]] = {name: [] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in names}
     load = [load_1min()]
     for p in range(passes):
         for name in names if p % 2 == 0 else names[::-1]:
             call, _, chunk = calls[name]
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             for start in range(0, n, chunk):
                 call(ctx[start : start + chunk])
             times[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
     load.append(load_1min())
     out: dict[str, Any] = {"tags": n, "threads": torch.get_num_threads(), "passes": passes, "load_1min": load}
     for name in names:
-        row: dict[str, Any] = {"forecasts_per_s": round(n / statistics.median(times[name]), 1)}
-        for reference in ("model", "model@baseline"):
+        row: dict[str, Any] = {
+            "forecasts_per_s": round(n / statistics.median(times[name]), 1),
+            "pass_s": [round(t, 4) for t in times[name]],
+            "cpu_pass_s": [round(t, 4) for t in cpu[name]],
+        }
+        # Over the univariate model (this code's and the baseline's), and a model over its own baseline;
+        # by the clock and by the process's CPU time (``cpu_vs_``: see the module docstring).
+        for reference in dict.fromkeys(("model", "model@baseline", *([f"{name}@baseline"] if "@" not in name else []))):
             if reference in times and name != reference:
-                ratios = [t / u for t, u in zip(times[name], times[reference], strict=True)]
-                row[f"vs_{reference}"] = {k: round(f(ratios), 3) for k, f in SUMMARIES}
+                for prefix, spent in (("", times), ("cpu_", cpu)):
+                    ratios = [t / u for t, u in zip(spent[name], spent[reference], strict=True)]
+                    row[f"{prefix}vs_{reference}"] = {k: round(f(ratios), 3) for k, f in SUMMARIES}
         out[name] = row
     if "model" in times and "asset" in times:
         # What the daemon runs per slot with both configured (forecast.forecaster = "model" and

@@ -43,18 +43,29 @@ an approximation of what the detector learns on every tick.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from asset_blind_dev import EVERY, FIRST_SEED, MASK, RESULTS, Recorder, blind_row, diagnose, finish, run_record
+from asset_blind_dev import (
+    EVERY,
+    MASK,
+    RESULTS,
+    Recorder,
+    blind_row,
+    candidates_parser,
+    development_plan,
+    diagnose,
+    finish,
+    normal_time,
+    run_record,
+)
 
 from sentinelle.detect.conformal import BandCalibration
-from sentinelle.evaluation.chiller_eval import chiller_plan, evaluate_run, simulate
-from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED
+from sentinelle.evaluation.chiller_eval import evaluate_run, simulate
+from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.records import FloatArray
 from sentinelle.settings import DetectSettings, ForecastSettings
@@ -80,14 +91,9 @@ def label(name: str, band: bool, alpha: float) -> str:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", action="append", required=True, help="NAME=PATH (one per candidate checkpoint)")
-    ap.add_argument("--cache-root", type=Path, default=Path("/tmp/asset_blind_dev"))
-    ap.add_argument("--out", type=Path, default=RESULTS / "asset_band_dev.json")
-    args = ap.parse_args()
+    args = candidates_parser(__doc__, RESULTS / "asset_band_dev.json").parse_args()
     checkpoints = dict(c.split("=", 1) for c in args.checkpoint)
-    plan = chiller_plan(1, 3, 3600.0, first_seed=FIRST_SEED)
-    assert not any(REPORT_FIRST_SEED <= r.seed < REPORT_FIRST_SEED + 24 for r in plan), "development seeds only"
+    plan = development_plan()
     started = time.perf_counter()
     shared = {name: SharedForecasters(args.cache_root / name, model_threads=1) for name in checkpoints}
     per: dict[str, list[dict[str, Any]]] = {
@@ -110,9 +116,7 @@ def main() -> None:
                 per[c.label].append(r)
                 print(run.name, c.label, r, round(time.perf_counter() - started), flush=True)
                 if not band and alpha == ALPHAS[0]:
-                    onset = truth[0].start_ts if truth else np.inf
-                    normal = rec.timestamps[rec.test_start :]
-                    normal = normal[normal < onset]
+                    normal = normal_time(rec, truth)
                     diag[f"{name}, raw"][run.name] = diagnose(rec, recorder.rows, normal)
                     diag[f"{name}, calibrated"][run.name] = diagnose(rec, calibrated(recorder.rows), normal)
                 recorder.rows = []

@@ -14,19 +14,15 @@ are computed; the cache must be the checkpoint's own (estimates are cached by ma
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from asset_blind_dev import EVERY, MASK, blind_row, run_report
+from asset_blind_dev import EVERY, MASK, blind_row, report_parser, residuals_alone_rows, run_report
 
-from sentinelle.evaluation.chiller_eval import Config
 from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--checkpoint", type=Path, required=True, help="the asset checkpoint the development runs chose")
+    ap = report_parser(__doc__, checkpoint_help="the asset checkpoint the development runs chose")
     ap.add_argument("--name", default="", help="the checkpoint's name in the row's label")
     ap.add_argument("--calibrate-band", action="store_true")
     ap.add_argument("--ewma-alpha", type=float, default=0.0)
@@ -40,8 +36,7 @@ def main() -> None:
         f"ewma {args.ewma_alpha}"
     )
     configs = [
-        Config("holt: residuals alone", "holt", asset=False, rules=False),
-        Config("model: residuals alone", "model", asset=False, rules=False),
+        *residuals_alone_rows(),
         blind_row(label, detect),
     ]
     run_report("bench/chiller/asset_band_report.py", ap, args, configs)

@@ -42,7 +42,7 @@ import numpy as np
 from _slow_sweep import record
 
 from sentinelle.cli.evaluate import _evaluation_meta
-from sentinelle.evaluation.chiller_eval import Config, chiller_plan, evaluate_run, simulate
+from sentinelle.evaluation.chiller_eval import ChillerRun, Config, chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import ASSET_ROW_DETECT, REPORT_FIRST_SEED, run_evaluation
 from sentinelle.evaluation.replay import SharedForecasters, replay_settings
 from sentinelle.records import FloatArray, WindowBatch
@@ -95,6 +95,35 @@ def print_table(table: list[dict[str, Any]], chosen: str, out: Path, *, slow_fau
     print(f"chosen: {chosen} -> {out}")
 
 
+def report_parser(
+    doc: str, checkpoint_help: str = "the blind estimate's checkpoint (asset_blind)"
+) -> argparse.ArgumentParser:
+    """An unseen report's parser, its first line of ``doc`` as description, with the two options every such
+    report takes first (``--out``, ``--checkpoint``: what :func:`run_report` writes to and loads); the script
+    adds its own after them, so each report's ``--help`` and recorded command keep their order."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--checkpoint", type=Path, required=True, help=checkpoint_help)
+    return ap
+
+
+def residuals_alone_rows(model_refresh_steps: int = 1) -> list[Config]:
+    """The unseen reports' first two rows: Holt's and the univariate model's residuals alone (no limits, rules,
+    relations or T²), the model refreshed every ``model_refresh_steps`` slots; the rows each candidate is
+    compared with, built in one place so that every report's baselines are the same rows."""
+    refreshed = f", refreshed every {model_refresh_steps} slots" if model_refresh_steps > 1 else ""
+    return [
+        Config("holt: residuals alone", "holt", asset=False, rules=False),
+        Config(
+            "model: residuals alone" + refreshed,
+            "model",
+            asset=False,
+            rules=False,
+            refresh_every_steps=model_refresh_steps,
+        ),
+    ]
+
+
 def run_report(script: str, ap: argparse.ArgumentParser, args: argparse.Namespace, configs: list[Config]) -> None:
     """This study's unseen report (one torch thread, the checkpoint and cache given), its meta naming the command
     that reproduces it: ``script`` with every option that differs from the parser's default."""
@@ -111,6 +140,33 @@ def run_report(script: str, ap: argparse.ArgumentParser, args: argparse.Namespac
         meta={**_evaluation_meta(), "command": command},
         asset_model_path=args.checkpoint,
     )
+
+
+def candidates_parser(doc: str, default_out: Path) -> argparse.ArgumentParser:
+    """A development sweep's parser: candidate checkpoints (``--checkpoint NAME=PATH``, repeatable), their estimate
+    caches (``--cache-root``, a folder per name) and the JSON written (``--out``).  The band sweep
+    (asset_band_dev.py) reads the same cache root by default, so it reuses the estimates this sweep computed."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
+    ap.add_argument("--checkpoint", action="append", required=True, help="NAME=PATH (one per candidate checkpoint)")
+    ap.add_argument("--cache-root", type=Path, default=Path("/tmp/asset_blind_dev"))
+    ap.add_argument("--out", type=Path, default=default_out)
+    return ap
+
+
+def development_plan() -> list[ChillerRun]:
+    """The development runs (one per fault kind and three fault-free hours, seeds from :data:`FIRST_SEED`),
+    asserted clear of the report's 24 unseen seeds: the sweeps choose on these, never on the report's."""
+    plan = chiller_plan(1, 3, 3600.0, first_seed=FIRST_SEED)
+    assert not any(REPORT_FIRST_SEED <= r.seed < REPORT_FIRST_SEED + 24 for r in plan), "development seeds only"
+    return plan
+
+
+def normal_time(rec: Any, truth: list[Any]) -> FloatArray:
+    """A run's scored timestamps before its fault's onset (all of them in a fault-free run): where
+    :func:`diagnose` measures the estimate, since an error there is a false alarm's cause, not a detection."""
+    onset = truth[0].start_ts if truth else np.inf
+    normal: FloatArray = rec.timestamps[rec.test_start :]
+    return normal[normal < onset]
 
 
 def diagnose(rec: Any, rows: list[tuple[float, FloatArray, FloatArray]], normal: FloatArray) -> dict[str, Any]:
@@ -203,14 +259,9 @@ def finish(
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", action="append", required=True, help="NAME=PATH (one per candidate checkpoint)")
-    ap.add_argument("--cache-root", type=Path, default=Path("/tmp/asset_blind_dev"))
-    ap.add_argument("--out", type=Path, default=RESULTS / "asset_blind_dev.json")
-    args = ap.parse_args()
+    args = candidates_parser(__doc__, RESULTS / "asset_blind_dev.json").parse_args()
     checkpoints = dict(c.split("=", 1) for c in args.checkpoint)
-    plan = chiller_plan(1, 3, 3600.0, first_seed=FIRST_SEED)
-    assert not any(REPORT_FIRST_SEED <= r.seed < REPORT_FIRST_SEED + 24 for r in plan), "development seeds only"
+    plan = development_plan()
     started = time.perf_counter()
     shared = {name: SharedForecasters(args.cache_root / name, model_threads=1) for name in checkpoints}
     per: dict[str, list[dict[str, Any]]] = {}
@@ -232,10 +283,7 @@ def main() -> None:
                 per.setdefault(label, []).append(r)
                 print(run.name, label, r, round(time.perf_counter() - started), flush=True)
                 if alpha == ALPHAS[0] and open_kn == OPEN_KN[0]:
-                    onset = truth[0].start_ts if truth else np.inf
-                    normal = rec.timestamps[rec.test_start :]
-                    normal = normal[normal < onset]
-                    diag[name][run.name] = diagnose(rec, recorder.rows, normal)
+                    diag[name][run.name] = diagnose(rec, recorder.rows, normal_time(rec, truth))
                 recorder.rows = []
             sf.save()
     rule = "among candidates with no false alarm: most faults, then most kinds, then smallest median slow-fault delay; "

@@ -11,19 +11,14 @@ With a ``--cache-dir`` holding this checkpoint's estimates of these runs, only d
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
-from asset_blind_dev import blind_row, run_report
+from asset_blind_dev import blind_row, report_parser, residuals_alone_rows, run_report
 from asset_cusum_dev import candidates
-
-from sentinelle.evaluation.chiller_eval import Config
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
+    ap = report_parser(__doc__)
     ap.add_argument("--k", type=float, required=True, help="the chosen CUSUM reference (standard units)")
     ap.add_argument("--h", type=float, required=True, help="the chosen CUSUM decision interval (standard units)")
     ap.add_argument("--cache-dir", type=Path, default=None)
@@ -34,8 +29,7 @@ def main() -> None:
     assert chosen in rows, f"not a pre-registered candidate: {chosen}"
     prefix = "asset model + holt (asset_blind): residuals alone, estimate blind to the newest 128 slots, made every 8, "
     configs = [
-        Config("holt: residuals alone", "holt", asset=False, rules=False),
-        Config("model: residuals alone", "model", asset=False, rules=False),
+        *residuals_alone_rows(),
         blind_row(prefix + base.removeprefix("blind estimate, "), rows[base]),
         blind_row(prefix + chosen.removeprefix("blind estimate, "), rows[chosen]),
     ]

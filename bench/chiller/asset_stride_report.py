@@ -19,23 +19,18 @@ choice).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
-from asset_blind_dev import run_report
+from asset_blind_dev import report_parser, residuals_alone_rows, run_report
 from asset_stride_delay_dev import DELAYS, GRID, MASK, STRIDE, delay_row
 from asset_stride_dev import CANDIDATES, label, stride_row
-
-from sentinelle.evaluation.chiller_eval import Config
 
 MODEL_REFRESH_STEPS = 8
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
+    ap = report_parser(__doc__)
     ap.add_argument("--stride", type=int, required=True, help="the chosen forecast.asset_context_stride_steps")
     ap.add_argument("--mask", type=int, required=True, help="the chosen mask, in coarse slots")
     ap.add_argument("--cache-dir", type=Path, default=None)
@@ -50,14 +45,7 @@ def main() -> None:
     chosen = delay_row(args.delay, args.min_learned) if late else stride_row(name, args.stride, args.mask)
     prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     configs = [
-        Config("holt: residuals alone", "holt", asset=False, rules=False),
-        Config(
-            f"model: residuals alone, refreshed every {MODEL_REFRESH_STEPS} slots",
-            "model",
-            asset=False,
-            rules=False,
-            refresh_every_steps=MODEL_REFRESH_STEPS,
-        ),
+        *residuals_alone_rows(MODEL_REFRESH_STEPS),
         dataclasses.replace(chosen, label=prefix + chosen.label),
     ]
     run_report("bench/chiller/asset_stride_report.py", ap, args, configs)

@@ -16,21 +16,16 @@ choice (W 0, H 900) is then a row of the report too.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 from pathlib import Path
 
-from asset_blind_dev import run_report
+from asset_blind_dev import report_parser, residuals_alone_rows, run_report
 from asset_stride_report import MODEL_REFRESH_STEPS
 from residual_energy_dev import GRID, GRID2, PART2_HOLDOFF, energy_row
 
-from sentinelle.evaluation.chiller_eval import Config
-
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
+    ap = report_parser(__doc__)
     ap.add_argument("--window", type=int, required=True, help="the chosen detect.residual_energy_window_steps")
     ap.add_argument("--holdoff", type=int, required=True, help="the chosen detect.asset_estimate_holdoff_steps")
     ap.add_argument("--cache-dir", type=Path, default=None)
@@ -47,14 +42,7 @@ def main() -> None:
     elif (args.window, args.holdoff) != (0, 0):
         rows.append(energy_row(args.window, args.holdoff))
     configs = [
-        Config("holt: residuals alone", "holt", asset=False, rules=False),
-        Config(
-            f"model: residuals alone, refreshed every {MODEL_REFRESH_STEPS} slots",
-            "model",
-            asset=False,
-            rules=False,
-            refresh_every_steps=MODEL_REFRESH_STEPS,
-        ),
+        *residuals_alone_rows(MODEL_REFRESH_STEPS),
         *(dataclasses.replace(c, label=prefix + c.label) for c in rows),
     ]
     run_report("bench/chiller/residual_energy_report.py", ap, args, configs)

@@ -44,7 +44,7 @@ from typing import Any
 from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters, replay, replay_settings
-from sentinelle.evaluation.skab import FileResult, file_result, in_tuning_split, score_files, skab_recordings
+from sentinelle.evaluation.skab import ASSET_ON, FileResult, file_result, in_tuning_split, score_files, skab_recordings
 from sentinelle.forecast.batcher import Estimator
 from sentinelle.settings import DetectSettings
 
@@ -128,6 +128,50 @@ def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters
         asset_severe_factor=config["asset_severe_factor"],
     )
     return {"config": {**config, "open": f"{k} of {n}"}, **replay_scores(detect, recs, shared)}
+
+
+def run_over_asset_on(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
+    """One grid row: ``config`` over the SKAB evaluation's ``ASSET_ON``, replayed and scored like ``replay_scores``.
+
+    The grids that tune the asset detector from ``ASSET_ON`` on (change points, onset, settling, slow chart,
+    deadband) all score a row this way; one function keeps their rows comparable.
+    """
+    return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
+
+
+def write_choice(
+    out: Path,
+    rows: list[dict[str, Any]],
+    today: dict[str, Any],
+    chosen: dict[str, Any],
+    *,
+    base: str,
+    rule: str,
+    convention: bool = True,
+) -> None:
+    """A grid tuned from ``ASSET_ON`` (frozen at commit ``base``): its JSON (what was replayed, the rule, today's
+    row, the choice and whether it differs from today's settings, then every row) and the choice printed.
+
+    The change-point, onset, settling and slow-chart grids and their follow-ups all record this head; written
+    once, their JSON files keep one layout that the held-out scripts and the report read alike.  ``convention``:
+    name the changepoint convention scored (the alert stream's events), as the grids that scored it did.
+    """
+    head = {
+        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
+        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
+        "base": f"ASSET_ON (frozen at {base})",
+        **(
+            {"changepoint_convention": "the alert stream's events (opened, updated, cleared) of any alert of the asset"}
+            if convention
+            else {}
+        ),
+        "rule": rule,
+        "today": today,
+        "chosen": chosen,
+        "adopted": chosen["config"] != today["config"],
+    }
+    write_json(out, head, rows)
+    print("chosen:", json.dumps(chosen))
 
 
 def run_grid(

@@ -37,12 +37,10 @@ import json
 import time
 from typing import Any
 
-from tune_asset_alerting import RESULTS, replay_scores, tuning_recordings
+from tune_asset_alerting import RESULTS, run_over_asset_on, tuning_recordings
 from tune_valve1 import write_json
 
 from sentinelle.evaluation.replay import Recording, SharedForecasters
-from sentinelle.evaluation.skab import ASSET_ON
-from sentinelle.settings import DetectSettings
 
 DEADBAND: dict[str, tuple[Any, ...]] = {
     "asset_clear_score": (1.0, 0.7, 0.5, 0.3),
@@ -63,7 +61,7 @@ def step(
     started = time.perf_counter()
     for values in itertools.product(*grid.values()):
         config = {**base, **dict(zip(grid, values, strict=True))}
-        row = {"step": name, "config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
+        row = {"step": name, **run_over_asset_on(config, recs, shared)}
         rows.append(row)
         print(f"{time.perf_counter() - started:.0f}s", json.dumps(row), flush=True)
     best = max(rows, key=lambda r: (r["balanced_margins"], all(r["config"][k] == TODAY[k] for k in grid)))

@@ -34,15 +34,9 @@ Protocol, written and committed before this script was first run:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, replay_scores, run_grid
-from tune_valve1 import write_json
-
-from sentinelle.evaluation.replay import Recording, SharedForecasters
-from sentinelle.evaluation.skab import ASSET_ON
-from sentinelle.settings import DetectSettings
+from tune_asset_alerting import GROUPS, RESULTS, run_grid, run_over_asset_on, write_choice
 
 GRID: dict[str, tuple[Any, ...]] = {
     "asset_chart_alpha": (0.2, 0.3),
@@ -85,25 +79,11 @@ def choose(rows: list[dict[str, Any]], today: dict[str, Any]) -> dict[str, Any]:
     return max(ok, key=lambda r: (r["tuning"]["nab_standard"], r["tuning"]["f1_exact"])) if ok else today
 
 
-def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
-    return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
-
-
 def main() -> None:
-    rows = run_grid(GRID, run)
+    rows = run_grid(GRID, run_over_asset_on)
     today = next(r for r in rows if r["config"] == TODAY)
     best = choose(rows, today)
-    head = {
-        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
-        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
-        "base": "ASSET_ON (frozen at 0f174f2)",
-        "rule": RULE,
-        "today": today,
-        "chosen": best,
-        "adopted": best is not today,
-    }
-    write_json(RESULTS.joinpath("tuning_onset.json"), head, rows)
-    print("chosen:", json.dumps(best))
+    write_choice(RESULTS / "tuning_onset.json", rows, today, best, base="0f174f2", rule=RULE, convention=False)
 
 
 if __name__ == "__main__":

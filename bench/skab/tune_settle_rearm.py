@@ -28,9 +28,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import run_grid
-from tune_settle import OUT, RULE, TODAY, choose, run
-from tune_valve1 import write_json
+from tune_asset_alerting import run_grid, run_over_asset_on, write_choice
+from tune_settle import OUT, RULE, TODAY, choose
 
 GRID: dict[str, tuple[Any, ...]] = {
     "asset_chart_alpha": (0.3, 0.2),
@@ -43,22 +42,13 @@ TODAY_GRID: dict[str, tuple[Any, ...]] = {k: (v,) for k, v in TODAY.items()}
 
 def main() -> None:
     first = json.loads(OUT.joinpath("tuning_settle.json").read_text(encoding="utf-8"))
-    rows = run_grid(TODAY_GRID, run) + run_grid(GRID, run)
+    rows = run_grid(TODAY_GRID, run_over_asset_on) + run_grid(GRID, run_over_asset_on)
     today = rows[0]
     assert today["config"] == TODAY
     assert today["tuning"] == first["today"]["tuning"], "today's row must reproduce the first grid's"
     best = choose(first["grid"] + rows[1:], today)
-    head = {
-        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
-        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
-        "base": "ASSET_ON (frozen at 4814891)",
-        "rule": RULE + "; chosen over the rows of both grids (tuning_settle.json and this)",
-        "today": today,
-        "chosen": best,
-        "adopted": best["config"] != TODAY,
-    }
-    write_json(OUT.joinpath("tuning_settle_rearm.json"), head, rows)
-    print("chosen:", json.dumps(best))
+    rule = RULE + "; chosen over the rows of both grids (tuning_settle.json and this)"
+    write_choice(OUT / "tuning_settle_rearm.json", rows, today, best, base="4814891", rule=rule, convention=False)
 
 
 if __name__ == "__main__":

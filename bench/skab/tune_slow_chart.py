@@ -30,16 +30,10 @@ Protocol, written and committed before this script was first run:
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-from tune_asset_alerting import GROUPS, RESULTS, replay_scores, run_grid
-from tune_changepoints import events_nab
-from tune_valve1 import write_json
-
-from sentinelle.evaluation.replay import Recording, SharedForecasters
-from sentinelle.evaluation.skab import ASSET_ON
-from sentinelle.settings import DetectSettings
+from tune_asset_alerting import RESULTS, run_grid, run_over_asset_on, write_choice
+from tune_settle import best_f1, meets_margins
 
 OUT = RESULTS / "slowchart"
 TODAY: dict[str, Any] = {"asset_slow_chart_alpha": 0.0}
@@ -74,46 +68,21 @@ def eligible(row: dict[str, Any], today: dict[str, Any]) -> bool:
     >>> eligible(r(0.85, 4.0, 41.96, 6.0, 41.0), t), eligible(r(0.85, 4.0, 45.0, 6.0, 37.99), t)
     (False, False)
     """
-    tun, ref = row["tuning"], today["tuning"]
-    return (
-        tun["f1_exact"] >= ref["f1_exact"] + F1_MARGIN - 1e-9
-        and tun["far_percent"] <= ref["far_percent"] * FAR_RATIO + 1e-9
-        and all(
-            row["by_group"][g]["far_percent"] <= today["by_group"][g]["far_percent"] * FAR_RATIO + 1e-9 for g in GROUPS
-        )
-        and events_nab(tun) >= events_nab(ref) * NAB_RATIO - 1e-9
-        and all(events_nab(row["by_group"][g]) >= events_nab(today["by_group"][g]) * NAB_RATIO - 1e-9 for g in GROUPS)
-    )
+    return meets_margins(row, today, f1_margin=F1_MARGIN, far_ratio=FAR_RATIO, nab_ratio=NAB_RATIO)
 
 
 def choose(rows: list[dict[str, Any]], today: dict[str, Any]) -> dict[str, Any]:
     """The rule's choice: the eligible row with the highest F1, else ``today``."""
-    ok = [r for r in rows if eligible(r, today)]
-    return max(ok, key=lambda r: (r["tuning"]["f1_exact"], events_nab(r["tuning"]))) if ok else today
-
-
-def run(config: dict[str, Any], recs: list[Recording], shared: SharedForecasters) -> dict[str, Any]:
-    return {"config": config, **replay_scores(DetectSettings(**{**ASSET_ON, **config}), recs, shared)}
+    return best_f1(rows, today, eligible)
 
 
 def main() -> None:
-    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run) + run_grid(GRID, run)
+    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run_over_asset_on) + run_grid(GRID, run_over_asset_on)
     assert len(rows) == 9
     today = rows[0]
     assert today["config"] == TODAY
     best = choose(rows[1:], today)
-    head = {
-        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
-        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
-        "base": "ASSET_ON (frozen at c92efa9)",
-        "changepoint_convention": "the alert stream's events (opened, updated, cleared) of any alert of the asset",
-        "rule": RULE,
-        "today": today,
-        "chosen": best,
-        "adopted": best is not today,
-    }
-    write_json(OUT.joinpath("tuning_slow_chart.json"), head, rows)
-    print("chosen:", json.dumps(best))
+    write_choice(OUT / "tuning_slow_chart.json", rows, today, best, base="c92efa9", rule=RULE)
 
 
 if __name__ == "__main__":

@@ -32,9 +32,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tune_asset_alerting import run_grid
-from tune_slow_chart import OUT, RULE, TODAY, choose, run
-from tune_valve1 import write_json
+from tune_asset_alerting import run_grid, run_over_asset_on, write_choice
+from tune_slow_chart import OUT, RULE, TODAY, choose
 
 GRID: dict[str, tuple[Any, ...]] = {
     "asset_slow_chart_alpha": (0.05, 0.1),
@@ -48,22 +47,13 @@ GRID: dict[str, tuple[Any, ...]] = {
 def main() -> None:
     first = json.loads(OUT.joinpath("tuning_slow_chart.json").read_text(encoding="utf-8"))
     second = json.loads(OUT.joinpath("tuning_slow_chart_hold.json").read_text(encoding="utf-8"))
-    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run) + run_grid(GRID, run)
+    rows = run_grid({k: (v,) for k, v in TODAY.items()}, run_over_asset_on) + run_grid(GRID, run_over_asset_on)
     today = rows[0]
     assert today["config"] == TODAY and len(rows) == 5
     assert today["tuning"] == first["today"]["tuning"], "today's row must reproduce the first grid's"
     best = choose(first["grid"][1:] + second["grid"][1:] + rows[1:], today)
-    head = {
-        "tuning_split": "valve1 + other/{1,3,5,7,9,11,13} (the held-out files were not replayed)",
-        "forecaster": "holt (per-tag residuals; the asset detector does not read forecasts)",
-        "base": "ASSET_ON (frozen at c92efa9)",
-        "rule": RULE + "; chosen over the rows of all three grids (tuning_slow_chart.json, _hold.json and this)",
-        "today": today,
-        "chosen": best,
-        "adopted": best["config"] != TODAY,
-    }
-    write_json(OUT.joinpath("tuning_slow_chart_open.json"), head, rows)
-    print("chosen:", json.dumps(best))
+    rule = RULE + "; chosen over the rows of all three grids (tuning_slow_chart.json, _hold.json and this)"
+    write_choice(OUT / "tuning_slow_chart_open.json", rows, today, best, base="c92efa9", rule=rule, convention=False)
 
 
 if __name__ == "__main__":

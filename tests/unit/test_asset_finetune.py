@@ -92,6 +92,15 @@ def test_too_short_a_history_is_a_config_error(base: Path, tmp_path: Path) -> No
         finetune_asset(base, history(rows=20), settings(2), asset="p", out_dir=tmp_path / "x")
 
 
+@pytest.mark.parametrize("what", ["missing", "empty"])
+def test_a_missing_or_empty_base_is_a_model_error_naming_it(what: str, tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    if what == "empty":
+        base.mkdir()
+    with pytest.raises(ModelError, match="base"):
+        finetune_asset(base, history(), settings(2), asset="p", out_dir=tmp_path / "x")
+
+
 def test_adapted_estimates_are_kept_apart_from_the_shipped_models(base: Path, tmp_path: Path) -> None:
     """The prefill's memo of an adapted model is its own file (named by the adapter's weights)."""
     adapter = random_adapter(base, tmp_path / "p")

@@ -21,13 +21,7 @@ from .inputs import _base_checkpoint, _history_for
 def _pretrain(args: argparse.Namespace) -> int:
     from ..training.pretrain_settings import load_pretrain_settings
 
-    train: dict[str, Any] = {}
-    if args.out is not None:
-        train["out_dir"] = args.out
-    if args.max_minutes is not None:
-        train["max_minutes"] = args.max_minutes
-    if args.steps is not None:
-        train["steps"] = args.steps
+    train = _given(args, out="out_dir", max_minutes="max_minutes", steps="steps")
     # Validated before torch is imported: a typo costs a second, not a slow start.
     settings = load_pretrain_settings(args.config, train=train)
     _setup_logging("INFO")
@@ -42,6 +36,16 @@ def _pretrain(args: argparse.Namespace) -> int:
         f"(naive {best['naive_mase']:.3f}); saved in {result.out_dir}"
     )
     return EXIT_OK
+
+
+def _given(args: argparse.Namespace, **keys: str) -> dict[str, Any]:
+    """Settings overrides from the flags given on the command line: flag attribute → settings key.
+
+    A flag left out (None) is not an override, so the file's value (or the default) stands; one rule
+    for both training commands, whose flags name their settings differently (``--steps`` is
+    ``train.steps`` in pretraining, ``finetune.max_steps`` in fine-tuning).
+    """
+    return {key: getattr(args, flag) for flag, key in keys.items() if getattr(args, flag) is not None}
 
 
 def _finetune(args: argparse.Namespace) -> int:
@@ -67,14 +71,8 @@ def _finetune(args: argparse.Namespace) -> int:
         if settings.forecast.adapters_dir is None:
             raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")
         out = settings.forecast.adapters_dir / asset
-    overrides: dict[str, Any] = {}
-    if args.max_minutes is not None:
-        overrides["max_minutes"] = args.max_minutes
-    if args.steps is not None:
-        overrides["max_steps"] = args.steps
-    if args.season is not None:
-        overrides["season_steps"] = args.season
-    elif args.dataset == "electricity":
+    overrides = _given(args, max_minutes="max_minutes", steps="max_steps", season="season_steps")
+    if args.season is None and args.dataset == "electricity":
         overrides["season_steps"] = 7
     try:
         ft = FinetuneSettings.model_validate({**settings.finetune.model_dump(), **overrides})
@@ -96,12 +94,15 @@ def _finetune(args: argparse.Namespace) -> int:
     series = _history_for(args, settings, asset, start=start, end=until)
     if not series:
         raise ConfigError("no data between --from and --until", field="data")
-    if args.asset_model:
-        return _finetune_asset_model(args, settings, asset, series, ft, out)
     from ..errors import ModelError
-    from ..training.finetune import finetune
 
+    # Either model's ModelError (a checkpoint that does not load, data it cannot take) ends the command the
+    # same way: one line and the configuration exit code.
     try:
+        if args.asset_model:
+            return _finetune_asset_model(args, settings, asset, series, ft, out)
+        from ..training.finetune import finetune
+
         result = finetune(
             _base_checkpoint(args, settings),
             series,
@@ -127,17 +128,15 @@ def _finetune(args: argparse.Namespace) -> int:
 def _finetune_asset_model(
     args: argparse.Namespace, settings: Settings, asset: str, series: list[Any], ft: FinetuneSettings, out: Path
 ) -> int:
-    """``finetune --asset-model``: a LoRA adapter of the asset model (:mod:`~sentinelle.training.asset_finetune`)."""
-    from ..errors import ModelError
+    """``finetune --asset-model``: a LoRA adapter of the asset model (:mod:`~sentinelle.training.asset_finetune`).
+
+    Its :class:`ModelError` is reported by :func:`_finetune`, as the univariate model's is.
+    """
     from ..forecast import SHIPPED_CHECKPOINT
     from ..training.asset_finetune import finetune_asset
 
     base = Path(args.base or settings.forecast.asset_model_path or SHIPPED_CHECKPOINT.parent / "asset")
-    try:
-        result = finetune_asset(base, series, ft, asset=asset, out_dir=out, data_note=str(args.data or "history"))
-    except ModelError as e:
-        print(f"sentinelle: model error: {e}", file=sys.stderr)
-        return EXIT_CONFIG
+    result = finetune_asset(base, series, ft, asset=asset, out_dir=out, data_note=str(args.data or "history"))
     b, a = result.before, result.after
     print(
         f"asset-model adapter for {asset} saved in {result.out_dir}: {result.steps} steps, best step "

@@ -15,6 +15,9 @@ Per tag and tick (all rows of a tag group at once, numpy; ``surprise.py`` holds 
   (``z`` ≈ 10⁹; NAB ``rogue_agent_key_updown``, issue 13), whose refractory peak then silences the tag's
   later real events for tens of thousands of ticks.  ``G = 1/√12`` (≈ 0.29) is the standard deviation
   of a value known only to within one such step;
+  with ``detect.score_band_calibration`` (off by default) the band is first widened by a factor ≥ 1 learned
+  from its own realised coverage, per tag or per tag and octave of its width against the tag's typical width
+  (:class:`~sentinelle.detect.conformal.ResidualBandCalibration`);
 * ``r``: ``z`` against the tag's own usual ``z`` — a forgetting, winsorised
   location and scale (:class:`~sentinelle.detect.surprise.RobustScale`), so a
   forecaster whose intervals are too wide or too narrow for this tag is
@@ -94,6 +97,7 @@ import numpy as np
 
 from ..records import BoolArray, FloatArray, ForecastBatch
 from ..settings import DetectSettings
+from .conformal import ResidualBandCalibration
 from .likelihood import LikelihoodLayer
 from .surprise import RobustScale, forecast_spread, log_score, surprisal
 from .tail import ExcursionTail
@@ -131,6 +135,7 @@ class ResidualScorer:
         spread_floor: float = 0.0,
         step_floor: float = 0.0,
         refractory_max_decades: float = 0.0,
+        band_calibration: str = "off",
     ) -> None:
         self.levels = levels
         self.history_held = history_held
@@ -151,6 +156,12 @@ class ResidualScorer:
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
         self.tail = ExcursionTail(n_rows, memory_steps) if tail else None
         self.spread_floor = spread_floor
+        self.band = (
+            ResidualBandCalibration(n_rows, levels[-1], memory_steps, classes=band_calibration == "width")
+            if band_calibration != "off"
+            else None
+        )
+        self._learns_spread = spread_floor > 0 or band_calibration == "width"
         self._memory = memory_steps
         self.log_spread: FloatArray = np.zeros(n_rows)
         """Each row's typical forecast spread, as a forgetting mean of its log (``spread_floor``; 0 learned: none)."""
@@ -221,6 +232,7 @@ class ResidualScorer:
             spread_floor=s.score_spread_floor,
             step_floor=s.score_step_floor,
             refractory_max_decades=s.score_refractory_max_decades,
+            band_calibration=s.score_band_calibration,
         )
 
     @property
@@ -244,7 +256,8 @@ class ResidualScorer:
         return np.asarray(exp, dtype=np.float64)
 
     def typical_spread(self) -> FloatArray:
-        """Each row's typical forecast spread (tag units; 0 where none learned yet): ``detect.score_spread_floor``.
+        """Each row's typical forecast spread (tag units; 0 where none learned yet): ``detect.score_spread_floor``
+        and the width classes of ``detect.score_band_calibration``.
 
         A forgetting geometric mean of the spreads its scored ticks were read against (before this floor),
         learned at rate ``1/(n + 1)`` until that reaches ``1/memory_steps``, as the scale.  Geometric, so the
@@ -389,6 +402,11 @@ class ResidualScorer:
                 min_spread = np.fmax(min_spread, floor)
             median, spread = forecast_spread(w.values, exp, self.levels, min_spread)
             raw_spread = spread
+            if self.band is not None:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    relative_width = raw_spread / self.typical_spread()
+                band_factor = self.band.factor(relative_width)
+                spread = spread * band_factor
             if self.spread_floor > 0:
                 spread = np.fmax(spread, self.spread_floor * self.typical_spread())
             if self.step_floor > 0:
@@ -441,7 +459,9 @@ class ResidualScorer:
             if self.tail is not None:
                 self.tail.learn(r, learn)
             self.scale.learn(z, learn, extra)
-            if self.spread_floor > 0:
+            if self.band is not None:
+                self.band.learn(z, band_factor, relative_width, learn)
+            if self._learns_spread:
                 self._learn_spread(raw_spread, learn)
             if held is None and self._handover_steps.any():
                 self._hand_over(z, learn, w.contexts.shape[1])

@@ -7,6 +7,7 @@ reads only the result payload, never a replay.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,17 @@ def _label(name: str, fr: dict[str, Any]) -> str:
     every = fr.get("refresh_every_steps", 1)
     out = str(fr.get("forecaster", name)) + (f" (forecast every {every} ticks)" if every > 1 else "")
     return out + (f", {fr['files']} files only" if fr.get("files", "all") != "all" else "")
+
+
+def _detector_rows(fcs: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Each (forecaster, detector) pair's first two table cells and its scores, in the payload's order.
+
+    Every per-detector table of the report starts its rows the same way; one walk keeps their
+    labels and order the same across tables.
+    """
+    for name, fr in fcs.items():
+        for det, sc in fr["detectors"].items():
+            yield f"{_label(name, fr)} | {detector_kind(det)}", sc
 
 
 def _held_categories(fcs: dict[str, Any]) -> list[str]:
@@ -97,10 +109,8 @@ def markdown(payload: dict[str, Any]) -> str:
         "|---|---|---|---|---|",
     ]
     fcs = payload["forecasters"]
-    for name, fr in fcs.items():
-        for det, sc in fr["detectors"].items():
-            kind = detector_kind(det)
-            lines.append(f"| {_label(name, fr)} | {kind} | {_row(sc[HELD_OUT])} |")
+    for who, sc in _detector_rows(fcs):
+        lines.append(f"| {who} | {_row(sc[HELD_OUT])} |")
     cadences = sorted({fr["refresh_every_steps"] for fr in fcs.values() if fr.get("refresh_every_steps", 1) > 1})
     if cadences:
         lines += [
@@ -118,17 +128,15 @@ def markdown(payload: dict[str, Any]) -> str:
         "| forecaster | detector | split | standard | low FP | low FN | windows detected | FP rows |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for name, fr in fcs.items():
-        for det, sc in fr["detectors"].items():
-            kind = detector_kind(det)
-            for split in SPLITS:
-                if sc[split] is None:
-                    continue
-                st = sc[split]["standard"]
-                lines.append(
-                    f"| {_label(name, fr)} | {kind} | {split} | {_row(sc[split])} | {st['detected']}/{st['windows']} | "
-                    f"{st['false_positive_rows']} |"
-                )
+    for who, sc in _detector_rows(fcs):
+        for split in SPLITS:
+            if sc[split] is None:
+                continue
+            st = sc[split]["standard"]
+            lines.append(
+                f"| {who} | {split} | {_row(sc[split])} | {st['detected']}/{st['windows']} | "
+                f"{st['false_positive_rows']} |"
+            )
     lines += [
         "",
         "## Per category (at the threshold of all the files the forecaster replayed)",
@@ -136,11 +144,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "| forecaster | detector | category | standard | low FP | low FN |",
         "|---|---|---|---|---|---|",
     ]
-    for name, fr in fcs.items():
-        for det, sc in fr["detectors"].items():
-            kind = detector_kind(det)
-            for cat, row in sc["by_category"].items():
-                lines.append(f"| {_label(name, fr)} | {kind} | {cat} | {_row(row)} |")
+    for who, sc in _detector_rows(fcs):
+        for cat, row in sc["by_category"].items():
+            lines.append(f"| {who} | {cat} | {_row(row)} |")
     lines += [
         "",
         "## Per category, held-out split (standard profile, at each detector's held-out threshold)",
@@ -150,11 +156,10 @@ def markdown(payload: dict[str, Any]) -> str:
         "| forecaster | detector | " + " | ".join(_held_categories(fcs)) + " |",
         "|---|---|" + "---|" * len(_held_categories(fcs)),
     ]
-    for name, fr in fcs.items():
-        for det, sc in fr["detectors"].items():
-            held = sc.get("held_out_by_category", {})
-            cells = [_held_cell(held.get(cat)) for cat in _held_categories(fcs)]
-            lines.append(f"| {_label(name, fr)} | {detector_kind(det)} | " + " | ".join(cells) + " |")
+    for who, sc in _detector_rows(fcs):
+        held = sc.get("held_out_by_category", {})
+        cells = [_held_cell(held.get(cat)) for cat in _held_categories(fcs)]
+        lines.append(f"| {who} | " + " | ".join(cells) + " |")
     lines += [
         "",
         "## Alarms as operated",

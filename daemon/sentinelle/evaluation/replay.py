@@ -339,18 +339,20 @@ def replay_settings(
     forecast: ForecastSettings | None = None,
     context_steps: int = 512,
     refresh_every_steps: int = 1,
+    max_hold_s: float | None = None,
 ) -> Settings:
     """Settings for a replay: the daemon's defaults, the named forecaster, one forecast per slot
     (or per ``refresh_every_steps`` slots: ``forecast.refresh_every_steps``).
 
     ``allowed_lateness_s`` is 0 because a recording has no late samples: each slot
-    closes when the next row arrives.
+    closes when the next row arrives.  ``max_hold_s`` None is the daemon's default hold;
+    the single-stream evaluations (:func:`.stream_eval.stream_settings`) set one period.
     """
     fc = forecast or ForecastSettings()
     fc = fc.model_copy(update={"forecaster": forecaster, "refresh_every_steps": refresh_every_steps})
     return Settings(
         tags=(),
-        windows=WindowSettings(context_steps=context_steps, allowed_lateness_s=0.0),
+        windows=WindowSettings(context_steps=context_steps, allowed_lateness_s=0.0, max_hold_s=max_hold_s),
         forecast=fc,
         detect=detect or DetectSettings(),
     )

@@ -52,8 +52,9 @@ from ..forecast.base import Forecaster
 from ..forecast.batcher import ForecastBatcher, ForecastPass, forecast_in_chunks
 from ..metrics import Metrics
 from ..records import BoolArray, FloatArray, ForecastBatch, IntArray, Sample, WindowBatch
-from ..settings import DetectSettings, ForecastSettings, Settings, TagSettings, WindowSettings
+from ..settings import DetectSettings, ForecastSettings, Settings, TagSettings
 from ..windows import Windows, slot_of
+from .replay import replay_settings
 
 TAG = "value"
 _QUEUE = 256
@@ -120,15 +121,7 @@ def stream_settings(
     ``refresh_every_steps`` > 1 is the daemon's mode for a forecaster too slow for every tick
     (each tag forecast every R ticks, the earlier multi-step forecast used in between).
     """
-    fc = (forecast or ForecastSettings()).model_copy(
-        update={"forecaster": forecaster, "refresh_every_steps": refresh_every_steps}
-    )
-    return Settings(
-        tags=(),
-        windows=WindowSettings(context_steps=context_steps, allowed_lateness_s=0.0, max_hold_s=period_s),
-        forecast=fc,
-        detect=detect or DetectSettings(),
-    )
+    return replay_settings(forecaster, detect, forecast, context_steps, refresh_every_steps, max_hold_s=period_s)
 
 
 def tag_settings(name: str, period_s: float) -> TagSettings:

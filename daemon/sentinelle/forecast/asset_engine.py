@@ -39,8 +39,8 @@ the asset was alone in a pass, 10 ms when 16 assets shared one (one thread, quie
 2026-12-06, context 512); since 2026-12-07 (the last layer for the summary token alone, one
 forecast step for the estimate, :data:`CPU_ROWS_PER_PASS`) a tag costs 0.66× that at 1,000 tags on
 one thread and 0.82× at 100 (passes alternating with the code before on a loaded machine), 0.87×
-the univariate model's time per tag at 1,000 (README).  A slow fault's residual needs no fresher
-reference than a few slots.
+the univariate model's time per tag at 1,000 (docs/benchmarks/forecast-speed.md).  A slow fault's
+residual needs no fresher reference than a few slots.
 
 **Adapted to one asset** (``adapter``: a folder written by
 :func:`~sentinelle.training.asset_finetune.finetune_asset`): the LoRA adapter is checked against

@@ -42,7 +42,8 @@ position side by side) and one for the summary token alone: the heads read nothi
 last time layer and its group layer run for that token (:class:`~.model.SentinelleTSLayer`), and the
 estimate asks for one forecast step (``horizon=1``).  Per tag 0.87× the univariate model's time at
 1,000 tags on one thread in 128-row passes, 1.13× at 100 tags, 1.24× on two threads in one pass
-(alternating passes, loaded 2-core machine, 2026-12-07; README, ``bench/forecast_speed.py``).
+(alternating passes, loaded 2-core machine, 2026-12-07; docs/benchmarks/forecast-speed.md,
+``bench/forecast_speed.py``).
 
 Tags carry no identity embedding: the model must read a tag's role from its
 data and its relations (what a pretrained model can transfer across plants);

@@ -117,6 +117,14 @@ class _TagScoring(_Section):
         "steps seen before the tick, detect/scoring.py): a forecast made from a flat stretch cannot score the tag's "
         "first ordinary move at z ~ 1e9. 1/sqrt(12) = 0.29: the spread of a value known to within one step. 0: off.",
     )
+    score_band_calibration: Literal["off", "tag", "width"] = Field(
+        default="off",
+        description="Widen each tag's forecast band by a factor (>= 1) learned online from its realised coverage "
+        "(adaptive conformal inference on the share of values outside the outer quantiles, over score_memory_steps; "
+        "detect/conformal.py), so a band that is over-sure is scored as wide as it has proven to be. tag: one factor "
+        "per tag; width: one per tag and per octave of the band's width against the tag's typical width (a "
+        "forecaster whose narrow bands are over-sure is widened there only). off: the band as forecast.",
+    )
     residual_min_sigma: float = Field(
         default=1.0,
         ge=0,

@@ -40,10 +40,11 @@ import numpy as np
 import torch
 from peft import PeftModel
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..evaluation.datasets import Series
 from ..forecast.adapters import base_fingerprint, lora_config, save_adapter, wrap_for_training
 from ..forecast.asset_model import SentinelleAssetModel
+from ..forecast.engine import load_model
 from ..forecast.model import pinball_loss
 from ..forecast.tokenizer import TSTokenizer
 from ..records import FloatArray
@@ -51,6 +52,7 @@ from ..settings import FinetuneSettings
 from .asset_corpus import AssetBatch
 from .asset_train import Tensors, to_tensors
 from .keep_best import KeepBest
+from .threads import torch_threads_restored
 
 __all__ = ["AssetFinetuneResult", "aligned", "finetune_asset"]
 
@@ -214,12 +216,9 @@ def finetune_asset(
     asset model's :data:`ASSET_TARGET_MODULES`).  ``data_note``: where the history comes from (the manifest).
     """
     started = time.monotonic()
-    threads = torch.get_num_threads()
-    torch.set_num_threads(settings.threads)
-    try:
+    with torch_threads_restored():
+        torch.set_num_threads(settings.threads)
         return _run(Path(base), series, settings, asset, Path(out_dir), data_note, started)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(
@@ -228,7 +227,11 @@ def _run(
     torch.manual_seed(s.seed)
     rng = np.random.default_rng(s.seed)
     tags, values = aligned(series)
-    base_model = SentinelleAssetModel.from_pretrained(base)
+    # Through the daemon's loader: a missing or broken base is a ModelError naming the file (the CLI's one
+    # line and exit code), not a transformers traceback.
+    base_model = load_model(base, torch.device("cpu"), torch.float32, SentinelleAssetModel)
+    if not isinstance(base_model, SentinelleAssetModel) or not base_model.config.group_attention:
+        raise ModelError(f"{base}: not an asset model (group_attention is false)")
     shape = _Shape.of(base_model)
     split = len(values) - max(1, round(len(values) * s.validation_fraction))
     origins = np.arange(max(s.min_context_steps, 1), split - shape.horizon + 1)

@@ -64,6 +64,7 @@ from ..settings import FinetuneSettings
 from .asset_corpus import AssetBatch
 from .asset_train import Tensors, to_tensors
 from .keep_best import KeepBest
+from .threads import torch_threads_restored
 
 __all__ = ["AssetStretch", "finetune_asset_days", "windows"]
 
@@ -180,11 +181,8 @@ def finetune_asset_days(
     width = {len(s.tags) for s in (*train, *validation)}
     if len(width) != 1:
         raise ConfigError(f"stretches with different numbers of tags: {sorted(width)}", field="data")
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads_restored():
         return _run(Path(base), train, validation, settings, asset, Path(out_dir), estimate_only)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run(

@@ -87,6 +87,7 @@ from . import finetune_data as ftdata
 from .acceptance import judge
 from .censored import interval_pinball_loss
 from .keep_best import KeepBest
+from .threads import torch_threads_restored
 
 __all__ = ["FinetuneResult", "finetune", "load_adapter"]
 
@@ -140,11 +141,8 @@ def finetune(
     and a validation window from, :class:`~sentinelle.errors.ModelError` when the
     base cannot be loaded.  Torch's thread count is restored afterwards.
     """
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads_restored():
         return _finetune(Path(base), series, settings, asset, Path(out_dir), progress, device)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _finetune(

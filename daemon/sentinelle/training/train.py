@@ -43,6 +43,7 @@ from ..forecast.tokenizer import TSTokenizer
 from .batches import InlineBatches, PrefetchedBatches, prepared_batches
 from .corpus import Corpus
 from .pretrain_settings import PretrainSettings
+from .threads import torch_threads_restored
 from .validation import ValidationSet, validation_metrics, validation_set
 
 log = logging.getLogger(__name__)
@@ -74,11 +75,8 @@ def pretrain(settings: PretrainSettings, *, progress: bool = True, corpus: Corpu
     is built from ``settings.corpus`` (and counts against the time budget).
     Torch's CPU thread count is set for the run and restored afterwards.
     """
-    threads = torch.get_num_threads()
-    try:
+    with torch_threads_restored():
         return _pretrain(settings, progress, corpus)
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _pretrain(settings: PretrainSettings, progress: bool, corpus: Corpus | None) -> PretrainResult:

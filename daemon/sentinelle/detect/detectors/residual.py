@@ -13,7 +13,8 @@ A flagged tick beyond ``detect.score_severe_sigmas`` of the tag's usual surprise
 ``severe`` (``detect.severe_opens_at_once``): its alert opens at once.
 
 State: the scorer's arrays (robust location and scale per tag, recent peaks, the
-likelihood layer's rings, the forecasts remembered for the next ticks), saved by name.
+likelihood layer's rings, the band calibration's factors, the forecasts remembered for the
+next ticks), saved by name.
 """
 
 from __future__ import annotations
@@ -138,6 +139,8 @@ class ResidualDetector:
             arrays |= {f"likelihood.long.{k}": v for k, v in _arrays(sc.likelihood.long).items()}
         if sc.tail is not None:
             arrays |= {f"tail.{k}": v for k, v in _arrays(sc.tail).items()}
+        if sc.band is not None:
+            arrays |= {f"band.{k}": v for k, v in _arrays(sc.band).items()}
         meta = {"has_prev": sc._prev is not None, "tags": list(self.layout.tags)}
         return pack(self.name, _VERSION, arrays, meta)
 
@@ -152,8 +155,12 @@ class ResidualDetector:
             targets |= {"likelihood": sc.likelihood, "likelihood.long": sc.likelihood.long}
         if sc.tail is not None:
             targets["tail"] = sc.tail
+        if sc.band is not None:
+            targets["band"] = sc.band
         for key, value in arrays.items():
             owner, _, attr = key.rpartition(".")
+            if owner == "band" and (sc.band is None or getattr(sc.band, attr).shape != value.shape):
+                continue  # saved with the band calibration off, or per tag vs per width class: it relearns
             setattr(targets[owner], attr, value)
         if not meta["has_prev"]:
             sc._prev = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Collection, Generator, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ...errors import SourceError, SourceUnavailable
@@ -37,16 +38,32 @@ def read_parquet(
         names = list(pf.schema_arrow.names)
         zone = timezone_of(source.timezone)
         out = Chunks(chunk_samples, report)
-        if source.layout == "long":
-            yield from _parquet_long(pf, names, source, zone, start, end, tags, out, report)
-        else:
-            yield from _parquet_wide(pf, names, source, zone, start, end, tags, out, report)
+        read = _Read(pf, names, source, zone, start, end, tags, out, report)
+        yield from (_parquet_long if source.layout == "long" else _parquet_wide)(read)
         if out.buf:
             yield out.take()
     except pa.ArrowException as e:
         raise SourceError(f"history {source.label}: reading {source.path}: {e}") from None
     finally:
         pf.close()
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """One read of a Parquet file: the file, the request and where its samples go.
+
+    Both layouts' readers take the same things; one record passes them as one.
+    """
+
+    pf: Any
+    names: list[str]
+    source: ParquetSource
+    zone: dt.tzinfo
+    start: float | None
+    end: float | None
+    tags: Collection[str] | None
+    out: Chunks
+    report: HistoryReport
 
 
 def _parquet_column(names: Sequence[str], wanted: str, source: ParquetSource) -> str:
@@ -91,17 +108,9 @@ def _epoch_seconds(column: Any, zone: dt.tzinfo, source: ParquetSource) -> list[
     )
 
 
-def _parquet_long(
-    pf: Any,
-    names: Sequence[str],
-    source: ParquetSource,
-    zone: dt.tzinfo,
-    start: float | None,
-    end: float | None,
-    tags: Collection[str] | None,
-    out: Chunks,
-    report: HistoryReport,
-) -> Iterator[SampleChunk]:
+def _parquet_long(read: _Read) -> Iterator[SampleChunk]:
+    names, source, zone, start, end, tags = read.names, read.source, read.zone, read.start, read.end, read.tags
+    out, report = read.out, read.report
     tag_col = _parquet_column(names, source.tag_column, source)
     ts_col = _parquet_column(names, source.ts_column, source)
     value_col = _parquet_column(names, source.value_column, source)
@@ -111,7 +120,7 @@ def _parquet_long(
     columns = [tag_col, ts_col, value_col] + ([quality_col] if quality_col else [])
     tag_map = source.tag_map
     row = 0
-    for batch in pf.iter_batches(batch_size=out.size, columns=columns):
+    for batch in read.pf.iter_batches(batch_size=out.size, columns=columns):
         raw_tags = batch.column(0).to_pylist()
         stamps = _epoch_seconds(batch.column(1), zone, source)
         values = batch.column(2).to_pylist()
@@ -142,24 +151,15 @@ def _parquet_long(
             yield out.take()
 
 
-def _parquet_wide(
-    pf: Any,
-    names: Sequence[str],
-    source: ParquetSource,
-    zone: dt.tzinfo,
-    start: float | None,
-    end: float | None,
-    tags: Collection[str] | None,
-    out: Chunks,
-    report: HistoryReport,
-) -> Iterator[SampleChunk]:
+def _parquet_wide(read: _Read) -> Iterator[SampleChunk]:
+    names, source, zone, out, report = read.names, read.source, read.zone, read.out, read.report
     ts_col = _parquet_column(names, source.ts_column, source)
     i_ts = list(names).index(ts_col)
-    indexes, tag_names = wide_columns(names, i_ts, source.tag_map, tags, source.label, report)
+    indexes, tag_names = wide_columns(names, i_ts, source.tag_map, read.tags, source.label, report)
     columns = [ts_col] + [names[i] for i in indexes]
-    fill = ForwardFill(tag_names, start, end, out, report)
+    fill = ForwardFill(tag_names, read.start, read.end, out, report)
     row = 0
-    for batch in pf.iter_batches(batch_size=max(1, out.size // max(1, len(indexes))), columns=columns):
+    for batch in read.pf.iter_batches(batch_size=max(1, out.size // max(1, len(indexes))), columns=columns):
         stamps = _epoch_seconds(batch.column(0), zone, source)
         cols = [batch.column(k + 1).to_pylist() for k in range(len(indexes))]
         for r, ts in enumerate(stamps):
