@@ -35,8 +35,8 @@ def main() -> None:
     prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     rows = [held_row(*CANDIDATES[0])]
     if args.chosen != CANDIDATES[0][0]:
-        spec = next(c for c in (*CANDIDATES, *CANDIDATES2) if c[0] == args.chosen)
-        rows.append(held_row(*spec))
+        first = [held_row(*c) for c in CANDIDATES if c[0] == args.chosen]
+        rows += first or [held_row(*c) for c in CANDIDATES2 if c[0] == args.chosen]
     configs = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
         Config(
