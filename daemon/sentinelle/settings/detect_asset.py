@@ -90,6 +90,14 @@ class _AssetDetection(_Section):
         "fault's values, a recovery transient longer than the fault (docs/results/chiller-detection/"
         "residual-energy.md). 0: off.",
     )
+    asset_estimate_held_spread: bool = Field(
+        default=False,
+        description="With the asset model: read each tag's residual against the estimate in the band width the tag "
+        "usually has (a forgetting geometric mean, learned asset_estimate_learn_delay_steps ticks late on the ticks "
+        "the scale learns, detect/held_spread.py) instead of this tick's band: the blind estimate widens its band "
+        "when the tags stop agreeing, so a slow fault's residual read in it stays the size of healthy ones "
+        "(docs/results/chiller-detection/held-spread/).",
+    )
     asset_enabled: bool = Field(
         default=False,
         description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",

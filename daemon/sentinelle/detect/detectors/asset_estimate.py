@@ -55,6 +55,13 @@ scale is the one from before the fault for D ticks.  The chart and the band cali
 the shared grace, if longer) — a scale D ticks late has learned only what came D ticks after the first
 estimate, and a young scale is narrow (a false alarm measured on a fault-free development hour).
 
+**Held band width** (``detect.asset_estimate_held_spread``): each row's band is rescaled about its median to
+the width it usually has (:mod:`..held_spread`: a forgetting geometric mean learned ``asset_estimate_learn_delay_steps``
+ticks late, on the ticks the scale learns) before ``z`` is read from it.  Why: the blind estimate widens its band
+when the tags stop agreeing, so a slow fault's residual, read in the band of the same tick, stays the size of
+healthy ones (a development run's supply-temperature drift: residual 0.1 → 0.6 °C, band 0.27 → 0.65 °C).  After
+the band calibration, when both are on.
+
 **Hold-off after an alert** (``detect.asset_estimate_holdoff_steps`` H > 0): for H ticks after the last tick
 an alert of any kind was open on the asset, the estimate residual neither flags nor learns.  Why: the
 estimate reads the tags' recent contexts (with a coarse reference, ``forecast.asset_context_stride_steps``,
@@ -84,6 +91,7 @@ import numpy as np
 from ...records import BoolArray, FloatArray
 from ..alerts import Observation
 from ..conformal import BandCalibration
+from ..held_spread import HeldSpread
 from ..surprise import RobustScale, forecast_z, log_score, surprisal
 from .base import (
     BuildContext,
@@ -141,6 +149,11 @@ class AssetEstimateDetector:
             BandCalibration(lay.n, ctx.levels, s.score_memory_steps) if s.asset_estimate_calibrate_band else None
         )
         """The online band calibration (None: the estimate's band as the model gives it)."""
+        self.usual = (
+            HeldSpread(lay.n, ctx.levels, s.score_memory_steps, self.delay) if s.asset_estimate_held_spread else None
+        )
+        """Each row's usual band width, learned late (None: the band's width of each tick)."""
+        self._unheld: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
         self.spec = Spec(
             kind="relation",
             subjects=Suffixed(lay.tags, _SUFFIX),
@@ -165,6 +178,9 @@ class AssetEstimateDetector:
         expected = self._estimates(tick)
         if self.band is not None:
             expected = self.band.apply(expected)
+        if self.usual is not None:
+            self._unheld = expected
+            expected = self.usual.apply(expected)
         with np.errstate(invalid="ignore"):
             z = forecast_z(tick.clean, expected, self.levels, self.min_spread)
         z[tick.gate] = np.nan
@@ -214,7 +230,9 @@ class AssetEstimateDetector:
         else:
             self.scale.learn(self._z, mask)
         if self.band is not None:
-            self.band.learn(tick.clean, self._expected, mask)
+            self.band.learn(tick.clean, self._unheld if self.usual is not None else self._expected, mask)
+        if self.usual is not None:
+            self.usual.learn(self._unheld, mask, closed)
         if self.alpha > 0:
             self.ewma_scale.learn(self.ewma, mask)
 
@@ -233,6 +251,8 @@ class AssetEstimateDetector:
         arrays |= {f"chart.{k}": v for k, v in vars(self.ewma_scale).items() if isinstance(v, np.ndarray)}
         if self.band is not None:
             arrays |= {"band.log_scale": self.band.log_scale, "band.learned": self.band.learned}
+        if self.usual is not None:
+            arrays |= {f"usual.{k}": v for k, v in self.usual.arrays().items()}
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags)})
 
     def restore(self, blob: bytes) -> None:
@@ -246,7 +266,7 @@ class AssetEstimateDetector:
             elif owner == "band":
                 if self.band is not None:
                     setattr(self.band, attr, value)
-            elif owner == "late":
+            elif owner in ("late", "usual"):
                 continue  # below, as a whole
             elif owner == "holdoff":
                 if value.shape == self.since_busy.shape:
@@ -255,6 +275,8 @@ class AssetEstimateDetector:
                 self.ewma = value
             else:
                 setattr(self.ewma_scale, attr, value)
+        if self.usual is not None:
+            self.usual.restore({k.removeprefix("usual."): v for k, v in arrays.items() if k.startswith("usual.")})
         late = arrays.get("late.late_z")
         if late is not None and late.shape == self.late_z.shape:  # another delay or none saved: refills
             self.late_z, self.late_ok = late.copy(), arrays["late.late_ok"].copy()
