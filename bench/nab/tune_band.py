@@ -19,13 +19,21 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-from diag_fp_rows import FIELDS, replay
+from nab_tuning import (
+    DETECTOR,
+    FORECASTERS,
+    SHIPPED_HELD_OUT,
+    SHIPPED_TUNING,
+    Row,
+    leave_one_out,
+    row,
+    runs_of,
+    scores,
+)
 
 from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of, write_result
-from sentinelle.evaluation.nab_scorer import PROFILES, STANDARD, score_corpus
-from sentinelle.settings import DetectSettings
+from sentinelle.evaluation.nab_scorer import STANDARD, score_corpus
 
-Row = tuple[float, float, float]
 CANDIDATES: dict[str, dict[str, object]] = {
     "shipped": {},
     "T": {"score_band_calibration": "tag"},
@@ -38,49 +46,8 @@ ROUNDS = {1: ("T", "W", "Wx"), 2: ("W2", "Wx2")}
 """Round 1: the rule as committed (8e2011b), the factor learned clipped at 0 and applied in full; round 2 (the
 amendment in RULE.md): learned both ways, applied beyond one standard error only (the code since).  Simplest
 first within a round: a candidate within ``SIMPLER_WITHIN`` of a more complex passing one is chosen instead."""
-FORECASTERS = ("model", "holt")
-SHIPPED_TUNING: dict[str, Row] = {"model": (67.79, 57.61, 73.85), "holt": (70.71, 61.04, 75.80)}
-SHIPPED_HELD_OUT: dict[str, Row] = {"model": (64.35, 54.57, 70.63), "holt": (65.91, 54.38, 72.19)}
 HOLT_WITHIN = 0.3
 SIMPLER_WITHIN = 0.3
-DETECTOR = {"model": "Model", "holt": "Holt"}
-
-Runs = dict[str, dict[str, np.ndarray]]
-
-
-def runs_of(out: Path, cache: Path, files: list[NabFile], fc: str, cand: str, split: str) -> Runs:
-    """Per file, the stage's per-row numbers for one forecaster and candidate (kept as npz, reused)."""
-    path = out / f"{fc}_{cand}_{split}.npz"
-    if path.is_file():
-        z = np.load(path)
-        return {f.name: {k: z[f"{f.name}|{k}"] for k in FIELDS} for f in files}
-    detect = DetectSettings(**CANDIDATES[cand])  # type: ignore[arg-type]
-    runs = {f.name: replay(f, fc, cache, detect) for f in files}
-    arrays: dict[str, np.ndarray] = {f"{n}|{k}": v for n, r in runs.items() for k, v in r.items()}
-    np.savez(path, allow_pickle=False, **arrays)
-    return runs
-
-
-def scores(files: list[NabFile], runs: Runs) -> list[np.ndarray]:
-    return [np.nan_to_num(np.clip(runs[f.name]["score"], 0.0, 1.0)) for f in files]
-
-
-def row(files: list[NabFile], s: list[np.ndarray]) -> Row:
-    pairs = [(f.labelled, x) for f, x in zip(files, s, strict=True)]
-    a, b, c = (round(score_corpus(pairs, p).normalised, 2) for p in PROFILES)
-    return (a, b, c)
-
-
-def leave_one_out(files: list[NabFile], base: list[np.ndarray], cand: list[np.ndarray]) -> tuple[float, float]:
-    """The smallest change of standard and of low FP with any one file left out (thresholds re-optimised)."""
-    worst = [np.inf, np.inf]
-    for k in range(len(files)):
-        keep = [i for i in range(len(files)) if i != k]
-        for j, p in enumerate(PROFILES[:2]):
-            b = score_corpus([(files[i].labelled, base[i]) for i in keep], p).normalised
-            c = score_corpus([(files[i].labelled, cand[i]) for i in keep], p).normalised
-            worst[j] = min(worst[j], c - b)
-    return worst[0], worst[1]
 
 
 def describe(split: str, cand: str, fc: str, files: list[NabFile], s: list[np.ndarray]) -> Row:
@@ -96,7 +63,9 @@ def describe(split: str, cand: str, fc: str, files: list[NabFile], s: list[np.nd
 
 def tuning_runs(out: Path, cache: Path, files: list[NabFile], fc: str, rnd: int) -> None:
     for cand in ("shipped", *ROUNDS[rnd]):
-        describe("tuning", cand, fc, files, scores(files, runs_of(out, cache, files, fc, cand, TUNING)))
+        describe(
+            "tuning", cand, fc, files, scores(files, runs_of(out, cache, files, fc, cand, TUNING, CANDIDATES[cand]))
+        )
 
 
 def decide(out: Path, cache: Path, files: list[NabFile], rnd: int) -> None:
@@ -106,7 +75,7 @@ def decide(out: Path, cache: Path, files: list[NabFile], rnd: int) -> None:
     for cand in ("shipped", *ROUNDS[rnd]):
         table[cand] = {}
         for fc in FORECASTERS:
-            s[(fc, cand)] = scores(files, runs_of(out, cache, files, fc, cand, TUNING))
+            s[(fc, cand)] = scores(files, runs_of(out, cache, files, fc, cand, TUNING, CANDIDATES[cand]))
             table[cand][fc] = describe("tuning", cand, fc, files, s[(fc, cand)])
     base = table["shipped"]
     for fc in FORECASTERS:
@@ -148,7 +117,7 @@ def held_out_step(out: Path, cache: Path, files: list[NabFile], cand: str, only:
     for c in ("shipped", cand):
         table[c] = {}
         for fc in FORECASTERS if only is None else (only,):
-            s = scores(files, runs_of(out, cache, files, fc, c, HELD_OUT))
+            s = scores(files, runs_of(out, cache, files, fc, c, HELD_OUT, CANDIDATES[c]))
             table[c][fc] = describe("held out", c, fc, files, s)
             cs = score_corpus([(f.labelled, x) for f, x in zip(files, s, strict=True)], STANDARD)
             cats = {}
