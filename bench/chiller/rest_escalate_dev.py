@@ -17,10 +17,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sentinelle.evaluation.chiller_eval import Config
-from sentinelle.evaluation.chiller_report import run_evaluation
+from quick_dev import run_quick_dev
 
-FIRST_SEED = 2140
+from sentinelle.evaluation.chiller_eval import Config
+
 CANDIDATES: dict[str, dict[str, object]] = {
     "a": {"score_rest_escalate": "any"},
     "b": {"score_rest_escalate": "any", "score_tail_calibration": True},
@@ -46,17 +46,7 @@ def main() -> None:
     ap.add_argument("candidate", choices=sorted(CANDIDATES))
     ap.add_argument("--cache-dir", type=Path, default=None)
     a = ap.parse_args()
-    res = run_evaluation(
-        a.out,
-        runs_per_kind=1,
-        fault_free_runs=3,
-        fault_free_s=3600.0,
-        first_seed=FIRST_SEED,
-        configs=configs(a.candidate),
-        cache_dir=a.cache_dir,
-        model_threads=1,
-    )
-    print(f"headline {res.label}: {res.false_alarms} false alarms; report in {a.out}/report.md")
+    run_quick_dev(a.out, configs(a.candidate), a.cache_dir)
 
 
 if __name__ == "__main__":
