@@ -95,7 +95,12 @@ def _finetune(args: argparse.Namespace) -> int:
     if not series:
         raise ConfigError("no data between --from and --until", field="data")
     from ..errors import ModelError
+    from ..forecast.adapters import replace_problem
 
+    # Saving replaces the whole folder: a file or a folder of other things is refused before training, not deleted.
+    problem = replace_problem(Path(out))
+    if problem:
+        raise ConfigError(f"{out}: {problem}", field="--out")
     # Either model's ModelError (a checkpoint that does not load, data it cannot take) ends the command the
     # same way: one line and the configuration exit code.
     try:

@@ -1,0 +1,73 @@
+"""Bad input on the command line ends in one clear line and a documented exit code (issue: CLI bad-input sweep).
+
+Each case is one an administrator or data engineer really types: an output path that is a file
+or someone else's folder, a data file with nothing in it, a time zone misspelt, a settings file
+that is not text, a port already taken. None may end in a traceback or touch the user's files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sentinelle.cli import EXIT_CONFIG, main
+
+TINY = Path(__file__).resolve().parents[1] / "data" / "tiny-model"
+T0 = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+STEPS = 240
+
+
+def _config(tmp_path: Path) -> Path:
+    path = tmp_path / "sentinelle.toml"
+    path.write_text(
+        '[[tags]]\nname = "pump1.flow_m3h"\nasset = "pump1"\nnode_id = "ns=2;s=flow"\nperiod_s = 60.0\n'
+        "[finetune]\nmax_steps = 2\neval_every_steps = 1\nbatch_size = 4\nthreads = 1\nvalidation_windows = 8\n"
+        "[kafka]\nenabled = false\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _export(tmp_path: Path) -> Path:
+    t = np.arange(STEPS)
+    flow = 60.0 + 8.0 * np.sin(2 * np.pi * t / 48)
+    rows = [f"{(T0 + dt.timedelta(minutes=int(k))).isoformat()},{flow[k]:.3f}" for k in t]
+    path = tmp_path / "export.csv"
+    path.write_text("timestamp,pump1.flow_m3h\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def _finetune(tmp_path: Path, data: Path) -> list[str]:
+    return [
+        "finetune", "--config", str(_config(tmp_path)), "--asset", "pump1", "--base", str(TINY),
+        "--data", str(data), "--no-progress",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["file", "folder"])
+def test_finetune_out_that_is_not_an_adapter_is_refused_and_left_alone(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Saving replaces the folder: ``--out`` naming the export itself or the data's folder must not delete it."""
+    export = _export(tmp_path)
+    out = export if kind == "file" else tmp_path
+    args = [*_finetune(tmp_path, export), "--out", str(out)]
+    before = sorted(p.name for p in tmp_path.iterdir())
+    rc = main(args)
+    assert rc == EXIT_CONFIG
+    assert "--out" in capsys.readouterr().err
+    assert export.is_file() and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_save_adapter_itself_refuses_to_replace_what_is_not_an_adapter(tmp_path: Path) -> None:
+    """The same guard where the folder is replaced, for callers other than the CLI (bench scripts, notebooks)."""
+    from sentinelle.errors import ModelError
+    from sentinelle.forecast.adapters import save_adapter
+
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(ModelError, match="not an adapter"):
+        save_adapter(None, "default", tmp_path, {})  # type: ignore[arg-type]
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
