@@ -71,3 +71,18 @@ def test_save_adapter_itself_refuses_to_replace_what_is_not_an_adapter(tmp_path:
     with pytest.raises(ModelError, match="not an adapter"):
         save_adapter(None, "default", tmp_path, {})  # type: ignore[arg-type]
     assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize("command", ["finetune", "backtest"])
+def test_an_empty_export_is_a_configuration_error_naming_it(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "empty.csv"
+    empty.write_text("", encoding="utf-8")
+    if command == "finetune":
+        args = [*_finetune(tmp_path, empty), "--out", str(tmp_path / "a")]
+    else:
+        args = ["backtest", "--config", str(_config(tmp_path)), "--base", str(TINY), "--data", str(empty)]
+        args += ["--out", str(tmp_path / "bt")]
+    assert main(args) == EXIT_CONFIG
+    assert "empty.csv has no header line" in capsys.readouterr().err

@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, ServiceUnavailable, SourceError
 from ..records import Quality, Sample
 from ..settings import CsvEventsSource, CsvWideSource, HistorySource
 from .datasets import Series, load_electricity
@@ -131,7 +131,7 @@ def load_sources(
     for source in sources:
         try:
             samples, malformed, source_deadbands = asyncio.run(read(source))
-        except SourceError as e:
+        except (SourceError, ServiceUnavailable) as e:  # an export without a header, unreadable: the file's fault
             raise ConfigError(str(e), field=f"history {source.label}") from None
         for tag, deadband in source_deadbands.items():  # a tag in several sources: the widest (least precise)
             deadbands[tag] = max(deadband, deadbands.get(tag, 0.0))
