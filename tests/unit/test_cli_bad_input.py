@@ -86,3 +86,12 @@ def test_an_empty_export_is_a_configuration_error_naming_it(
         args += ["--out", str(tmp_path / "bt")]
     assert main(args) == EXIT_CONFIG
     assert "empty.csv has no header line" in capsys.readouterr().err
+
+
+def test_a_misspelt_time_zone_is_a_configuration_error_naming_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [*_finetune(tmp_path, _export(tmp_path)), "--out", str(tmp_path / "a"), "--timezone", "Europe/Pariss"]
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "--timezone" in err and "Europe/Pariss" in err and "Traceback" not in err

@@ -78,10 +78,15 @@ def load_history(
 
     ``periods`` and ``units`` come from the daemon's tag settings (by tag name).
     """
-    sources: list[HistorySource] = [
-        CsvEventsSource(path=f, timezone=timezone) if _is_event_log(f) else CsvWideSource(path=f, timezone=timezone)
-        for f in _files(path)
-    ]
+    from pydantic import ValidationError
+
+    try:
+        sources: list[HistorySource] = [
+            CsvEventsSource(path=f, timezone=timezone) if _is_event_log(f) else CsvWideSource(path=f, timezone=timezone)
+            for f in _files(path)
+        ]
+    except ValidationError as e:  # the one setting given here besides the path: --timezone
+        raise ConfigError(str(e.errors()[0]["msg"]), field="--timezone") from None
     return load_sources(
         sources,
         tags=tags,
