@@ -95,3 +95,16 @@ def test_a_misspelt_time_zone_is_a_configuration_error_naming_the_flag(
     assert main(args) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "--timezone" in err and "Europe/Pariss" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["check-config", "run", "pretrain"])
+def test_a_settings_file_that_is_not_utf8_is_a_configuration_error(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A TOML file saved by a Windows editor as Windows-1252, with a unit in a comment."""
+    path = tmp_path / "sentinelle.toml"
+    path.write_bytes("[kafka]\nenabled = false  # 5 \u00b0C\n".encode("cp1252"))
+    args = [command, str(path)] if command == "check-config" else [command, "--config", str(path)]
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "not UTF-8" in err and str(path) in err
