@@ -108,3 +108,43 @@ def test_a_settings_file_that_is_not_utf8_is_a_configuration_error(
     assert main(args) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "not UTF-8" in err and str(path) in err
+
+
+OUTPUT_CASES = {
+    "backtest --out": ["backtest", "--config", "{cfg}", "--data", "{export}", "--out", "{file}"],
+    "evaluate --out": ["evaluate", "--dataset", "nab", "--forecaster", "holt", "--out", "{file}"],
+    "evaluate --forecast-cache": ["evaluate", "--dataset", "nab", "--out", "{tmp}/ev", "--forecast-cache", "{file}"],
+    "evaluate --cache-dir": ["evaluate", "--dataset", "chiller", "--out", "{tmp}/ev", "--cache-dir", "{file}/c"],
+    "demo --out": ["demo", "--duration-s", "1", "--no-live", "--out", "{file}/demo"],
+    "pretrain --out": ["pretrain", "--config", "{cfg}", "--out", "{file}"],
+    "make-cert --cert": ["make-cert", "--cert", "{file}/c.der", "--key", "{tmp}/k.pem"],
+    "simulate --ground-truth": ["simulate", "--port", "0", "--ground-truth", "{file}/gt.jsonl"],
+}
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES)
+def test_an_output_path_that_is_a_file_or_under_one_is_refused_before_any_work(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--out report.md`` (a file) or a path under a file: one line naming the flag, nothing written."""
+    names = {"cfg": str(_config(tmp_path)), "export": str(_export(tmp_path)), "file": str(tmp_path / "notes.txt")}
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = [a.format(tmp=tmp_path, **names) for a in OUTPUT_CASES[case]]
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert case.split()[1] in err and "not a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert (tmp_path / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize("command", ["pretrain", "simulate"])
+def test_an_output_path_in_the_settings_file_is_checked_too(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "notes.txt").write_text("mine", encoding="utf-8")
+    section, key = ("train", "out_dir") if command == "pretrain" else ("simulator", "ground_truth_path")
+    config = tmp_path / "settings.toml"
+    config.write_text(f'[{section}]\n{key} = "{tmp_path / "notes.txt" / "x"}"\n', encoding="utf-8")
+    assert main([command, "--config", str(config)]) == EXIT_CONFIG
+    assert f"{section}.{key}" in capsys.readouterr().err

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from ..config_checks import check_runnable
 from ..errors import ConfigError
 from ..settings import load_settings
-from .common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, _setup_logging
+from .common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, _setup_logging, check_outputs, check_writable_folder
 from .daemon import (
     _check_config,
     _demo,
@@ -27,6 +27,7 @@ from .training import _finetune, _pretrain
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_outputs(args)
         if args.command == "check-config":
             return _check_config(args.config)
         if args.command == "run":
@@ -37,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulate":
             base = load_settings(args.config)
             settings = load_settings(args.config, simulator=_simulator_overrides(args, base))
+            if settings.simulator.ground_truth_path is not None:
+                check_writable_folder(settings.simulator.ground_truth_path.parent, "simulator.ground_truth_path")
             _setup_logging(settings.daemon.log_level)
             return asyncio.run(_simulate(settings))
         if args.command == "demo":

@@ -14,7 +14,7 @@ from ..settings import load_settings
 if TYPE_CHECKING:
     from ..settings import FinetuneSettings, Settings
     from ..training.finetune import FinetuneResult
-from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
+from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, check_writable_folder, log
 from .inputs import _base_checkpoint, _history_for
 
 
@@ -24,6 +24,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     train = _given(args, out="out_dir", max_minutes="max_minutes", steps="steps")
     # Validated before torch is imported: a typo costs a second, not a slow start.
     settings = load_pretrain_settings(args.config, train=train)
+    check_writable_folder(settings.train.out_dir, "train.out_dir")
     _setup_logging("INFO")
     from ..training.train import pretrain
 
