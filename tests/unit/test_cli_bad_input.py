@@ -148,3 +148,14 @@ def test_an_output_path_in_the_settings_file_is_checked_too(
     config.write_text(f'[{section}]\n{key} = "{tmp_path / "notes.txt" / "x"}"\n', encoding="utf-8")
     assert main([command, "--config", str(config)]) == EXIT_CONFIG
     assert f"{section}.{key}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("context", ["0", "-5"])
+def test_backtest_without_context_is_a_configuration_error(
+    tmp_path: Path, context: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--context 0`` failed every baseline and still exited 0; a negative one raised numpy's ValueError."""
+    args = ["backtest", "--config", str(_config(tmp_path)), "--data", str(_export(tmp_path)), "--skip", "base"]
+    assert main([*args, "--origins", "2", "--context", context, "--out", str(tmp_path / "bt")]) == EXIT_CONFIG
+    assert "context" in capsys.readouterr().err
+    assert not (tmp_path / "bt").exists()
