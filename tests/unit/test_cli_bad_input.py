@@ -159,3 +159,31 @@ def test_backtest_without_context_is_a_configuration_error(
     assert main([*args, "--origins", "2", "--context", context, "--out", str(tmp_path / "bt")]) == EXIT_CONFIG
     assert "context" in capsys.readouterr().err
     assert not (tmp_path / "bt").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "demo"])
+def test_a_metrics_port_already_in_use_is_a_configuration_error_naming_it(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Another daemon (or a demo left running) holds the port: one line naming prometheus.port, exit 78."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        if command == "run":
+            config = tmp_path / "run.toml"
+            config.write_text(
+                '[[sources]]\nname = "plant"\nurl = "opc.tcp://127.0.0.1:9/x/"\n'
+                '[[tags]]\nname = "p.flow"\nasset = "p"\nnode_id = "ns=2;s=flow"\nsource = "plant"\n'
+                f'[forecast]\nforecaster = "holt"\n[kafka]\nenabled = false\n[prometheus]\nport = {port}\n',
+                encoding="utf-8",
+            )
+            args = ["run", "--config", str(config)]
+        else:
+            args = ["demo", "--prometheus-port", str(port), "--duration-s", "1", "--no-live", "--no-asset-model"]
+            args += ["--out", str(tmp_path / "demo")]
+        assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "prometheus.port" in err and f"127.0.0.1:{port}" in err and "Traceback" not in err
