@@ -187,3 +187,26 @@ def test_a_metrics_port_already_in_use_is_a_configuration_error_naming_it(
         assert main(args) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "prometheus.port" in err and f"127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+def test_history_samples_dropped_or_reordered_are_counted_in_the_log(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NaN and inf cells, a block of rows in reverse and a repeated row were dropped or sorted without a word."""
+    import logging
+
+    from sentinelle.evaluation.history_data import load_history
+
+    export = _export(tmp_path)
+    header, *rows = export.read_text(encoding="utf-8").splitlines()
+    stamp = [r.split(",")[0] for r in rows]
+    rows[10], rows[11] = f"{stamp[10]},nan", f"{stamp[11]},inf"
+    rows[50:53] = rows[50:53][::-1]  # 2 steps back
+    rows.insert(80, f"{stamp[80]},1.0")  # a second value at the same time
+    export.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="sentinelle"):
+        series = load_history(export, periods={"pump1.flow_m3h": 60.0})
+    assert len(series[0]) == STEPS
+    text = caplog.text
+    assert "2 samples skipped: 2 NaN or infinite" in text
+    assert "2 samples earlier than the one before (sorted), 1 with a timestamp already seen" in text
