@@ -210,3 +210,25 @@ def test_history_samples_dropped_or_reordered_are_counted_in_the_log(
     text = caplog.text
     assert "2 samples skipped: 2 NaN or infinite" in text
     assert "2 samples earlier than the one before (sorted), 1 with a timestamp already seen" in text
+
+
+EVALUATE_CASES = {
+    "--runs-per-kind": ["--dataset", "chiller", "--runs-per-kind", "0", "--fault-free-runs", "0"],
+    "--fault-free-s": ["--dataset", "chiller", "--fault-free-s", "-5"],
+    "--model-threads": ["--dataset", "nab", "--model-threads", "0"],
+    "--workers": ["--dataset", "nab", "--workers", "0"],
+    "--model-refresh-steps": ["--dataset", "nab", "--model-refresh-steps", "0"],
+    "--asset-blind-set": ["--dataset", "chiller", "--asset-blind-set", "junk"],
+    "--asset-adapter": ["--dataset", "skab", "--asset-adapter", "{tmp}"],
+}
+
+
+@pytest.mark.parametrize("flag", EVALUATE_CASES)
+def test_evaluate_refuses_counts_and_adapters_it_cannot_use_before_replaying(
+    tmp_path: Path, flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each was an IndexError, a pydantic traceback or exit 1 after the replay, or a silent run of nothing."""
+    args = ["evaluate", *(a.format(tmp=tmp_path) for a in EVALUATE_CASES[flag]), "--out", str(tmp_path / "ev")]
+    assert main(args) == EXIT_CONFIG
+    assert flag in capsys.readouterr().err
+    assert not (tmp_path / "ev").exists()
