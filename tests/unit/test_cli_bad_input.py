@@ -232,3 +232,19 @@ def test_evaluate_refuses_counts_and_adapters_it_cannot_use_before_replaying(
     assert main(args) == EXIT_CONFIG
     assert flag in capsys.readouterr().err
     assert not (tmp_path / "ev").exists()
+
+
+def test_a_dataset_tag_that_does_not_exist_is_named_not_blamed_on_the_dates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--dataset electricity --tags nope`` said "no data between --from and --until"."""
+    from sentinelle.evaluation.datasets import load_electricity
+
+    try:
+        load_electricity(None, columns=("load_mw_mean",))
+    except Exception:  # the shared data set is not on this machine
+        pytest.skip("electricity data set not available (SENTINELLE_DATA_DIR)")
+    args = ["finetune", "--config", str(_config(tmp_path)), "--asset", "pump1", "--base", str(TINY)]
+    assert main([*args, "--dataset", "electricity", "--tags", "nope", "--out", str(tmp_path / "a")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "--tags" in err and "load_mw_mean" in err

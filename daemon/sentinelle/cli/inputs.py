@@ -31,6 +31,9 @@ def _history_for(
     if args.dataset is not None:
         series = load_dataset(args.dataset)
         picked = [s for s in series if args.tags is None or s.name in args.tags or s.name.split("/")[-1] in args.tags]
+        if not picked:
+            names = ", ".join(s.name.split("/")[-1] for s in series)
+            raise ConfigError(f"no series of {args.dataset} named {args.tags} (it has: {names})", field="--tags")
         return cut(picked, start=start, end=end)
     configured = [t for t in settings.tags if asset is not None and t.asset == asset]
     tags = args.tags or [t.name for t in configured] or None
