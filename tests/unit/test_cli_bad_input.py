@@ -248,3 +248,14 @@ def test_a_dataset_tag_that_does_not_exist_is_named_not_blamed_on_the_dates(
     assert main([*args, "--dataset", "electricity", "--tags", "nope", "--out", str(tmp_path / "a")]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "--tags" in err and "load_mw_mean" in err
+
+
+@pytest.mark.parametrize("flags", [["--prometheus-port", "-1"], ["--duration-s", "-3"]], ids=lambda f: f[0])
+def test_demo_refuses_a_port_or_duration_it_cannot_use(
+    tmp_path: Path, flags: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A negative port left the simulator's task unawaited (a traceback); a negative duration ran and exited 0."""
+    args = ["demo", "--no-live", "--no-asset-model", "--out", str(tmp_path / "demo"), "--duration-s", "1", *flags]
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert flags[0] in err and "Traceback" not in err
