@@ -259,3 +259,16 @@ def test_demo_refuses_a_port_or_duration_it_cannot_use(
     assert main(args) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert flags[0] in err and "Traceback" not in err
+
+
+def test_simulate_on_a_port_in_use_says_so_in_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The exit code was right (78), but asyncua's own traceback of the failed start came first."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["simulate", "--port", str(port)]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert f"simulator.port: cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
