@@ -272,3 +272,15 @@ def test_simulate_on_a_port_in_use_says_so_in_one_line(tmp_path: Path, capsys: p
         assert main(["simulate", "--port", str(port)]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert f"simulator.port: cannot listen on 127.0.0.1:{port}" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("period", ["0", "-60"])
+def test_a_resampling_period_not_above_zero_is_named(
+    tmp_path: Path, period: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--period-s 0`` was an OverflowError traceback; ``-60`` said "no data between --from and --until"."""
+    export = _export(tmp_path)
+    export.write_text(export.read_text(encoding="utf-8").replace("pump1.flow_m3h", "other.tag", 1), encoding="utf-8")
+    args = [*_finetune(tmp_path, export), "--tags", "other.tag", "--period-s", period, "--out", str(tmp_path / "a")]
+    assert main(args) == EXIT_CONFIG
+    assert "--period-s" in capsys.readouterr().err

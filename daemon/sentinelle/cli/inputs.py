@@ -28,6 +28,8 @@ def _history_for(
     """
     from ..evaluation.history_data import cut, load_dataset, load_history, load_sources
 
+    if args.period_s is not None and not args.period_s > 0:  # 0 overflowed the resampling, <0 read as no data
+        raise ConfigError(f"must be above 0 seconds, not {args.period_s}", field="--period-s")
     if args.dataset is not None:
         series = load_dataset(args.dataset)
         picked = [s for s in series if args.tags is None or s.name in args.tags or s.name.split("/")[-1] in args.tags]
