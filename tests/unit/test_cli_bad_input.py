@@ -284,3 +284,16 @@ def test_a_resampling_period_not_above_zero_is_named(
     args = [*_finetune(tmp_path, export), "--tags", "other.tag", "--period-s", period, "--out", str(tmp_path / "a")]
     assert main(args) == EXIT_CONFIG
     assert "--period-s" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["finetune", "backtest"])
+def test_from_after_until_is_named(tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """backtest said "no series has 32 steps of history and 16 steps ahead in the period"."""
+    export = _export(tmp_path)
+    if command == "finetune":
+        args = [*_finetune(tmp_path, export), "--out", str(tmp_path / "a")]
+    else:
+        args = ["backtest", "--config", str(_config(tmp_path)), "--data", str(export), "--skip", "base"]
+        args += ["--out", str(tmp_path / "bt")]
+    assert main([*args, "--from", "2025-01-01T03:00", "--until", "2025-01-01T01:00"]) == EXIT_CONFIG
+    assert "--from is not before --until" in capsys.readouterr().err

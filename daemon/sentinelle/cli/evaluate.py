@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..settings import load_settings
 from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
-from .inputs import _base_checkpoint, _history_for
+from .inputs import _base_checkpoint, _check_period, _history_for
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -298,6 +298,7 @@ def _backtest(args: argparse.Namespace) -> int:
     _setup_logging("INFO")
     start = parse_date(args.start) if args.start is not None else None
     end = parse_date(args.until) if args.until is not None else None
+    _check_period(start, end)
     adapter_asset = last = None
     if args.adapter is not None:
         try:

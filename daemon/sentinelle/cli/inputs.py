@@ -104,6 +104,12 @@ def _history_sources(args: argparse.Namespace, settings: Settings) -> list[Any] 
     return [source.model_copy(update={"path": p}) for p in paths]
 
 
+def _check_period(start: float | None, end: float | None) -> None:
+    """``--from`` must come before ``--until`` (the two swapped read as "no data", or as too short a history)."""
+    if start is not None and end is not None and start >= end:
+        raise ConfigError("--from is not before --until: no time between them", field="--from")
+
+
 def _base_checkpoint(args: argparse.Namespace, settings: Settings) -> Path:
     from ..forecast import SHIPPED_CHECKPOINT
 

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..settings import FinetuneSettings, Settings
     from ..training.finetune import FinetuneResult
 from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, check_writable_folder, log
-from .inputs import _base_checkpoint, _history_for
+from .inputs import _base_checkpoint, _check_period, _history_for
 
 
 def _pretrain(args: argparse.Namespace) -> int:
@@ -82,6 +82,7 @@ def _finetune(args: argparse.Namespace) -> int:
         raise ConfigError(str(err["msg"]), field="finetune." + ".".join(map(str, err["loc"]))) from None
     start = parse_date(args.start) if args.start is not None else None
     until = parse_date(args.until) if args.until is not None else None
+    _check_period(start, until)
     held_out = dataset_training_cutoff(args.dataset) if args.dataset else None
     if held_out is not None and (until is None or until > held_out):
         # The public datasets' held-out parts are for evaluation only (evaluation/heldout.py).
