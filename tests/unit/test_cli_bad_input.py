@@ -297,3 +297,12 @@ def test_from_after_until_is_named(tmp_path: Path, command: str, capsys: pytest.
         args += ["--out", str(tmp_path / "bt")]
     assert main([*args, "--from", "2025-01-01T03:00", "--until", "2025-01-01T01:00"]) == EXIT_CONFIG
     assert "--from is not before --until" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("season", ["0", "-3"])
+def test_backtest_season_below_one_is_refused(tmp_path: Path, season: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--season -3`` was used as is for seasonal naive and MASE (exit 0); ``--season 0`` became the default."""
+    args = ["backtest", "--config", str(_config(tmp_path)), "--data", str(_export(tmp_path)), "--skip", "base"]
+    assert main([*args, "--origins", "2", "--season", season, "--out", str(tmp_path / "bt")]) == EXIT_CONFIG
+    assert "--season" in capsys.readouterr().err
+    assert not (tmp_path / "bt").exists()

@@ -299,6 +299,8 @@ def _backtest(args: argparse.Namespace) -> int:
     start = parse_date(args.start) if args.start is not None else None
     end = parse_date(args.until) if args.until is not None else None
     _check_period(start, end)
+    if args.season is not None and args.season < 1:  # 0 fell back to the default, a negative one was used as is
+        raise ConfigError(f"must be at least 1 step, not {args.season}", field="--season")
     adapter_asset = last = None
     if args.adapter is not None:
         try:
