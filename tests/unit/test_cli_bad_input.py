@@ -306,3 +306,15 @@ def test_backtest_season_below_one_is_refused(tmp_path: Path, season: str, capsy
     assert main([*args, "--origins", "2", "--season", season, "--out", str(tmp_path / "bt")]) == EXIT_CONFIG
     assert "--season" in capsys.readouterr().err
     assert not (tmp_path / "bt").exists()
+
+
+def test_a_skab_file_with_a_header_only_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A SKAB file cut after its header was an IndexError traceback."""
+    for group in ("valve1", "valve2", "other"):
+        (tmp_path / "skab" / group).mkdir(parents=True)
+    header = "datetime;Accelerometer1RMS;Current;anomaly;changepoint\n"
+    (tmp_path / "skab" / "valve1" / "1.csv").write_text(header, encoding="utf-8")
+    args = ["evaluate", "--dataset", "skab", "--data", str(tmp_path), "--forecaster", "holt", "--no-ablation"]
+    assert main([*args, "--out", str(tmp_path / "ev")]) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "1.csv" in err and "no data rows" in err
