@@ -318,3 +318,30 @@ def test_a_skab_file_with_a_header_only_is_named(tmp_path: Path, capsys: pytest.
     assert main([*args, "--out", str(tmp_path / "ev")]) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "1.csv" in err and "no data rows" in err
+
+
+TWO_ROWS = "timestamp,value\n2024-01-01 00:00:00,1\n2024-01-01 00:05:00,2\n"
+NAB_CASES = {
+    "header only": ("timestamp,value\n", {"f.csv": []}, "fewer than two distinct timestamps"),
+    "bad date": ("timestamp,value\nyesterday,1\n", {"f.csv": []}, "not a date-time: 'yesterday'"),
+    "labels a list": ("timestamp,value\n", [1, 2], "naming at least one file"),
+    "labels empty": ("timestamp,value\n", {}, "naming at least one file"),
+    "bad window": ("timestamp,value\n", {"f.csv": [["x"]]}, "expected a list of [start, end] windows"),
+    "window not a date": (TWO_ROWS, {"f.csv": [["x", "y"]]}, "not a date-time"),
+}
+
+
+@pytest.mark.parametrize("case", NAB_CASES)
+def test_evaluate_nab_names_a_bad_data_or_labels_file(
+    tmp_path: Path, case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each was a ValueError/TypeError traceback, or (no file labelled) an empty report with exit 0."""
+    import json
+
+    text, labels, message = NAB_CASES[case]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "f.csv").write_text(text, encoding="utf-8")
+    (tmp_path / "labels.json").write_text(json.dumps(labels), encoding="utf-8")
+    args = ["evaluate", "--dataset", "nab", "--data", str(tmp_path / "data"), "--labels", str(tmp_path / "labels.json")]
+    assert main([*args, "--forecaster", "holt", "--out", str(tmp_path / "ev")]) == EXIT_CONFIG
+    assert message in capsys.readouterr().err
