@@ -345,3 +345,16 @@ def test_evaluate_nab_names_a_bad_data_or_labels_file(
     args = ["evaluate", "--dataset", "nab", "--data", str(tmp_path / "data"), "--labels", str(tmp_path / "labels.json")]
     assert main([*args, "--forecaster", "holt", "--out", str(tmp_path / "ev")]) == EXIT_CONFIG
     assert message in capsys.readouterr().err
+
+
+def test_an_adapters_dir_under_a_file_is_refused_before_training(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """forecast.adapters_dir set to a file: the save failed with NotADirectoryError after the whole training."""
+    export = _export(tmp_path)
+    args = _finetune(tmp_path, export)
+    config = Path(args[2])
+    config.write_text(config.read_text(encoding="utf-8") + f'[forecast]\nadapters_dir = "{export}"\n', "utf-8")
+    assert main(args) == EXIT_CONFIG
+    assert "forecast.adapters_dir" in capsys.readouterr().err
+    assert export.is_file()

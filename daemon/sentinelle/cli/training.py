@@ -72,6 +72,8 @@ def _finetune(args: argparse.Namespace) -> int:
         if settings.forecast.adapters_dir is None:
             raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")
         out = settings.forecast.adapters_dir / asset
+    # Where the adapter goes must be writable, checked before an hour of training rather than at its end.
+    check_writable_folder(Path(out).parent, "--out" if args.out is not None else "forecast.adapters_dir")
     overrides = _given(args, max_minutes="max_minutes", steps="max_steps", season="season_steps")
     if args.season is None and args.dataset == "electricity":
         overrides["season_steps"] = 7
