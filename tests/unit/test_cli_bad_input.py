@@ -358,3 +358,23 @@ def test_an_adapters_dir_under_a_file_is_refused_before_training(
     assert main(args) == EXIT_CONFIG
     assert "forecast.adapters_dir" in capsys.readouterr().err
     assert export.is_file()
+
+
+def test_evaluate_skab_with_an_adapter_folder_missing_its_files_is_a_model_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The manifest reads, the adapter does not load: was a ModelError traceback (exit 1) after the headline row."""
+    for group in ("valve1", "valve2", "other"):
+        (tmp_path / "skab" / group).mkdir(parents=True)
+    t = np.arange(120)
+    rows = [f"2020-03-09 10:{34 + k // 60:02d}:{k % 60:02d};{np.sin(k / 5):.4f};{np.cos(k / 7):.4f};0;0" for k in t]
+    header = "datetime;Accelerometer1RMS;Current;anomaly;changepoint\n"
+    (tmp_path / "skab" / "valve1" / "1.csv").write_text(header + "\n".join(rows) + "\n", encoding="utf-8")
+    adapter = tmp_path / "adapter"
+    adapter.mkdir()
+    (adapter / "manifest.json").write_text("{}", encoding="utf-8")
+    args = ["evaluate", "--dataset", "skab", "--data", str(tmp_path), "--forecaster", "holt", "--no-ablation"]
+    args += ["--asset-adapter", str(adapter), "--asset-adapter-masks", "0", "--out", str(tmp_path / "ev")]
+    assert main(args) == EXIT_CONFIG
+    err = capsys.readouterr().err
+    assert "model error" in err and "adapter_config.json" in err

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Sequence
 
 from ..config_checks import check_runnable
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError
 from ..settings import load_settings
 from .common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, _setup_logging, check_outputs, check_writable_folder
 from .daemon import (
@@ -56,6 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
     except ConfigError as e:
         print(f"sentinelle: configuration error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ModelError as e:  # a checkpoint or adapter that does not load, wherever a command loads one
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
