@@ -378,3 +378,49 @@ def test_evaluate_skab_with_an_adapter_folder_missing_its_files_is_a_model_error
     assert main(args) == EXIT_CONFIG
     err = capsys.readouterr().err
     assert "model error" in err and "adapter_config.json" in err
+
+
+def test_a_damaged_forecast_cache_is_recomputed_with_a_warning(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A cache file cut short (a full disk, a killed run) was a BadZipFile traceback; it only saves time."""
+    import json
+
+    (tmp_path / "data").mkdir()
+    rows = [f"2024-01-01 {k // 12:02d}:{5 * (k % 12):02d}:00,{np.sin(k / 6):.4f}" for k in range(240)]
+    (tmp_path / "data" / "f.csv").write_text("timestamp,value\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (tmp_path / "labels.json").write_text(json.dumps({"f.csv": []}), encoding="utf-8")
+    cache = tmp_path / "cache"
+    args = ["evaluate", "--dataset", "nab", "--data", str(tmp_path / "data"), "--labels", str(tmp_path / "labels.json")]
+    args += ["--forecasters", "holt", "--forecast-cache", str(cache), "--out", str(tmp_path / "ev")]
+    assert main(args) == 0
+    saved = sorted(cache.rglob("*.npz"))
+    assert saved
+    for path in saved:
+        path.write_bytes(path.read_bytes()[:100])
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err  # the CLI's logging set-up writes to stderr
+    assert "unreadable" in err and "computed again" in err
+
+
+def test_a_damaged_or_foreign_pickle_cache_is_ignored(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import logging
+    import pickle
+
+    from sentinelle.evaluation.cache_files import read_pickle
+    from sentinelle.evaluation.replay import SharedForecasters
+
+    cut, foreign, good = tmp_path / "cut.pkl", tmp_path / "list.pkl", tmp_path / "good.pkl"
+    cut.write_bytes(pickle.dumps({b"k": 1.0})[:10])
+    foreign.write_bytes(pickle.dumps([1, 2]))
+    good.write_bytes(pickle.dumps({b"k": 1.0}))
+    with caplog.at_level(logging.WARNING, logger="sentinelle"):
+        assert read_pickle(cut) is None and read_pickle(foreign) is None and read_pickle(tmp_path / "none") is None
+    assert read_pickle(good) == {b"k": 1.0}
+    assert caplog.text.count("unreadable") == 2
+    shared = SharedForecasters(cache_dir=tmp_path)
+    path = shared._path("holt")
+    assert path is not None
+    path.write_bytes(b"not a pickle")
+    assert shared._load("holt") == {}
