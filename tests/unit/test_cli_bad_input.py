@@ -424,3 +424,14 @@ def test_a_damaged_or_foreign_pickle_cache_is_ignored(tmp_path: Path, caplog: py
     assert path is not None
     path.write_bytes(b"not a pickle")
     assert shared._load("holt") == {}
+
+
+def test_evaluate_skab_checks_the_report_it_carries_rows_from_before_the_replay(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A damaged <out>/report.json was a JSONDecodeError traceback at the very end of the replay."""
+    (tmp_path / "ev").mkdir()
+    (tmp_path / "ev" / "report.json").write_text('{"runs": [', encoding="utf-8")
+    args = ["evaluate", "--dataset", "skab", "--data", str(tmp_path / "nothere"), "--forecaster", "holt"]
+    assert main([*args, "--out", str(tmp_path / "ev")]) == EXIT_CONFIG
+    assert "report.json (rows are carried over from it) does not read" in capsys.readouterr().err

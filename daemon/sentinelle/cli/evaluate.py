@@ -17,7 +17,7 @@ from .inputs import _base_checkpoint, _check_period, _history_for
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    _check_numbers(args)
+    _check_arguments(args)
     if args.dataset == "chiller":
         return _evaluate_chiller(args)
     if args.dataset == "lbnl":
@@ -41,7 +41,7 @@ _AT_LEAST = {
 _POSITIVE = ("fault_free_s", "model_budget_s", "asset_ewma_alpha")
 
 
-def _check_numbers(args: argparse.Namespace) -> None:
+def _check_arguments(args: argparse.Namespace) -> None:
     """Counts, threads and durations that cannot be meant, refused before an hour of replay fails on them.
 
     A zero or negative one otherwise surfaced deep in the replay (an IndexError, a pydantic
@@ -66,6 +66,15 @@ def _check_numbers(args: argparse.Namespace) -> None:
         except (OSError, ValueError) as e:
             raise ConfigError(f"not an adapter folder: {manifest} unreadable ({e})", field="--asset-adapter") from None
     _key_values(args.asset_blind_set)
+    previous = (args.out or Path("evaluations") / args.dataset) / "report.json"
+    if args.dataset == "skab" and previous.is_file():  # rows are carried over from it after the replay
+        try:
+            doc = json.loads(previous.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or not isinstance(doc.get("runs", []), list):
+                raise ValueError("not a report (no list of runs)")
+        except (OSError, ValueError) as e:
+            message = f"{previous} (rows are carried over from it) does not read: {e}; move it away or fix it"
+            raise ConfigError(message, field="--out") from None
 
 
 def _evaluation_meta() -> dict[str, Any]:
