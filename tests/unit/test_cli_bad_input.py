@@ -435,3 +435,25 @@ def test_evaluate_skab_checks_the_report_it_carries_rows_from_before_the_replay(
     args = ["evaluate", "--dataset", "skab", "--data", str(tmp_path / "nothere"), "--forecaster", "holt"]
     assert main([*args, "--out", str(tmp_path / "ev")]) == EXIT_CONFIG
     assert "report.json (rows are carried over from it) does not read" in capsys.readouterr().err
+
+
+def test_a_history_database_that_is_down_is_service_unavailable(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """finetune's PostgreSQL history refusing connections was a SourceUnavailable traceback (exit 1): now 69."""
+    import socket
+
+    from sentinelle.cli import EXIT_UNAVAILABLE
+
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = _config(tmp_path)
+    source = (
+        f'[[history.sources]]\nkind = "postgres"\ndsn = "postgresql://u@127.0.0.1:{port}/db"\nconnect_timeout_s = 2\n'
+    )
+    config.write_text(config.read_text(encoding="utf-8") + source, encoding="utf-8")
+    args = ["finetune", "--config", str(config), "--asset", "pump1", "--base", str(TINY), "--out", str(tmp_path / "a")]
+    assert main(args) == EXIT_UNAVAILABLE
+    err = capsys.readouterr().err
+    assert "service unavailable" in err and "cannot connect to PostgreSQL" in err and "Traceback" not in err

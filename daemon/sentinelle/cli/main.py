@@ -7,9 +7,17 @@ import sys
 from collections.abc import Sequence
 
 from ..config_checks import check_runnable
-from ..errors import ConfigError, ModelError
+from ..errors import ConfigError, ModelError, ServiceUnavailable
 from ..settings import load_settings
-from .common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, _setup_logging, check_outputs, check_writable_folder
+from .common import (
+    EXIT_BUG,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    _setup_logging,
+    check_outputs,
+    check_writable_folder,
+)
 from .daemon import (
     _check_config,
     _demo,
@@ -57,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as e:
         print(f"sentinelle: configuration error: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    except ServiceUnavailable as e:  # an offline command's database (finetune/backtest history) is down
+        print(f"sentinelle: service unavailable: {e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
     except ModelError as e:  # a checkpoint or adapter that does not load, wherever a command loads one
         print(f"sentinelle: model error: {e}", file=sys.stderr)
         return EXIT_CONFIG

@@ -136,7 +136,11 @@ def load_sources(
     for source in sources:
         try:
             samples, malformed, source_deadbands = asyncio.run(read(source))
-        except (SourceError, ServiceUnavailable) as e:  # an export without a header, unreadable: the file's fault
+        except ServiceUnavailable as e:
+            if source.kind == "postgres":  # the database is down or refuses us: exit 69, as the daemon's start
+                raise
+            raise ConfigError(str(e)) from None  # an export without a header, unreadable: the file (it names it)
+        except SourceError as e:
             raise ConfigError(str(e), field=f"history {source.label}") from None
         for tag, deadband in source_deadbands.items():  # a tag in several sources: the widest (least precise)
             deadbands[tag] = max(deadband, deadbands.get(tag, 0.0))
