@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from .detect.control import OperatorControl
 from .detect.maintenance import calendar_from_settings
 from .detect.stage import DetectStage
-from .errors import ModelError, SourceUnavailable
+from .errors import ConfigError, ModelError, SourceUnavailable
 from .forecast import Forecaster, make_fallback, make_forecaster
 from .forecast.batcher import ESTIMATOR_NAME, Estimator, ForecastBatcher
 from .metrics import Metrics
@@ -253,7 +253,11 @@ class Daemon:
         if p.enabled and self._http is None:
             from prometheus_client import start_http_server
 
-            server, _thread = start_http_server(p.port, addr=p.host, registry=self.metrics.registry)
+            try:
+                server, _thread = start_http_server(p.port, addr=p.host, registry=self.metrics.registry)
+            except OSError as e:  # the port taken (another daemon, a demo still running), the address not ours
+                message = f"cannot listen on {p.host}:{p.port}: {e.strerror or e}"
+                raise ConfigError(message, field="prometheus.port") from None
             self._http = server
             self.metrics_address = (p.host, int(server.server_port))
             log.info("metrics on http://%s:%d/metrics", *self.metrics_address)

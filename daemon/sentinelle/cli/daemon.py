@@ -188,6 +188,10 @@ def _demo_asset_model(args: argparse.Namespace, base: Settings) -> tuple[dict[st
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if not 0 <= args.prometheus_port <= 65535:
+        raise ConfigError(f"not a TCP port: {args.prometheus_port}", field="--prometheus-port")
+    if args.duration_s is not None and not args.duration_s > 0:
+        raise ConfigError(f"must be above 0 seconds, not {args.duration_s}", field="--duration-s")
     base = load_settings(args.config)
     sim = _simulator_overrides(args, base)
     if args.fault is None:
@@ -213,7 +217,6 @@ async def _demo_async(args: argparse.Namespace, base: Settings, out: Path) -> in
         update={"assets": own_rules or (chiller_asset_rules(base.simulator),), **estimate_detect}
     )
     async with ChillerServer(base.simulator) as srv:
-        sim_task = asyncio.create_task(srv.run(), name="simulator")
         settings = load_settings(
             args.config,
             simulator=base.simulator,
@@ -235,6 +238,8 @@ async def _demo_async(args: argparse.Namespace, base: Settings, out: Path) -> in
         for sink in daemon.sinks:
             if sink.name == "console":
                 sink.title = f"sentinelle demo — simulated chiller at {srv.url}, metrics on :{args.prometheus_port}"  # type: ignore[attr-defined]
+        # Started once the daemon's settings are valid: a bad one must not leave the simulator's task unawaited.
+        sim_task = asyncio.create_task(srv.run(), name="simulator")
         stop = asyncio.Event()
         if args.duration_s is not None:
             asyncio.get_running_loop().call_later(args.duration_s, stop.set)

@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..errors import ConfigError
 from ..settings import load_settings
 from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
-from .inputs import _base_checkpoint, _history_for
+from .inputs import _base_checkpoint, _check_period, _history_for
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    _check_arguments(args)
     if args.dataset == "chiller":
         return _evaluate_chiller(args)
     if args.dataset == "lbnl":
@@ -23,6 +25,56 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.dataset == "nab":
         return _evaluate_nab(args)
     return _evaluate_skab(args)
+
+
+# flag → (least value, or None for "> 0" on floats); flags left at None (not given) are not checked.
+_AT_LEAST = {
+    "runs_per_kind": 0,
+    "fault_free_runs": 0,
+    "first_seed": 0,
+    "model_threads": 1,
+    "model_refresh_steps": 1,
+    "workers": 1,
+    "asset_mask_recent_steps": 0,
+    "asset_estimate_every_steps": 1,
+}
+_POSITIVE = ("fault_free_s", "model_budget_s", "asset_ewma_alpha")
+
+
+def _check_arguments(args: argparse.Namespace) -> None:
+    """Counts, threads and durations that cannot be meant, refused before an hour of replay fails on them.
+
+    A zero or negative one otherwise surfaced deep in the replay (an IndexError, a pydantic
+    traceback) or, worse, ran and reported nothing; each is named by its flag.
+    """
+    for attr, least in _AT_LEAST.items():
+        value = getattr(args, attr)
+        if value is not None and value < least:
+            raise ConfigError(f"must be at least {least}, not {value}", field="--" + attr.replace("_", "-"))
+    for attr in _POSITIVE:
+        value = getattr(args, attr)
+        if value is not None and not value > 0:  # NaN too
+            raise ConfigError(f"must be above 0, not {value}", field="--" + attr.replace("_", "-"))
+    if args.dataset == "chiller" and args.runs_per_kind + args.fault_free_runs == 0:
+        raise ConfigError(
+            "no run to replay: give --runs-per-kind or --fault-free-runs above 0", field="--runs-per-kind"
+        )
+    if args.asset_adapter is not None:  # read at the end of the replay, so checked here
+        manifest = args.asset_adapter / "manifest.json"
+        try:
+            json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"not an adapter folder: {manifest} unreadable ({e})", field="--asset-adapter") from None
+    _key_values(args.asset_blind_set)
+    previous = (args.out or Path("evaluations") / args.dataset) / "report.json"
+    if args.dataset == "skab" and previous.is_file():  # rows are carried over from it after the replay
+        try:
+            doc = json.loads(previous.read_text(encoding="utf-8"))
+            if not isinstance(doc, dict) or not isinstance(doc.get("runs", []), list):
+                raise ValueError("not a report (no list of runs)")
+        except (OSError, ValueError) as e:
+            message = f"{previous} (rows are carried over from it) does not read: {e}; move it away or fix it"
+            raise ConfigError(message, field="--out") from None
 
 
 def _evaluation_meta() -> dict[str, Any]:
@@ -45,11 +97,11 @@ def _key_values(items: list[str]) -> dict[str, Any]:
     for item in items:
         key, sep, value = item.partition("=")
         if not sep or not key:
-            raise SystemExit(f"expected KEY=VALUE, got {item!r}")
+            raise ConfigError(f"expected KEY=VALUE, got {item!r}", field="--asset-blind-set")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError as e:
-            raise SystemExit(f"{item!r}: VALUE is not JSON ({e})") from e
+            raise ConfigError(f"{item!r}: VALUE is not JSON ({e})", field="--asset-blind-set") from None
     return out
 
 
@@ -255,6 +307,9 @@ def _backtest(args: argparse.Namespace) -> int:
     _setup_logging("INFO")
     start = parse_date(args.start) if args.start is not None else None
     end = parse_date(args.until) if args.until is not None else None
+    _check_period(start, end)
+    if args.season is not None and args.season < 1:  # 0 fell back to the default, a negative one was used as is
+        raise ConfigError(f"must be at least 1 step, not {args.season}", field="--season")
     adapter_asset = last = None
     if args.adapter is not None:
         try:

@@ -28,9 +28,14 @@ def _history_for(
     """
     from ..evaluation.history_data import cut, load_dataset, load_history, load_sources
 
+    if args.period_s is not None and not args.period_s > 0:  # 0 overflowed the resampling, <0 read as no data
+        raise ConfigError(f"must be above 0 seconds, not {args.period_s}", field="--period-s")
     if args.dataset is not None:
         series = load_dataset(args.dataset)
         picked = [s for s in series if args.tags is None or s.name in args.tags or s.name.split("/")[-1] in args.tags]
+        if not picked:
+            names = ", ".join(s.name.split("/")[-1] for s in series)
+            raise ConfigError(f"no series of {args.dataset} named {args.tags} (it has: {names})", field="--tags")
         return cut(picked, start=start, end=end)
     configured = [t for t in settings.tags if asset is not None and t.asset == asset]
     tags = args.tags or [t.name for t in configured] or None
@@ -97,6 +102,12 @@ def _history_sources(args: argparse.Namespace, settings: Settings) -> list[Any] 
         raise ConfigError("file or folder not found", field=str(args.data))
     log.info("reading %s as history source %s (%s, its tag map and dates)", args.data, source.label, source.kind)
     return [source.model_copy(update={"path": p}) for p in paths]
+
+
+def _check_period(start: float | None, end: float | None) -> None:
+    """``--from`` must come before ``--until`` (the two swapped read as "no data", or as too short a history)."""
+    if start is not None and end is not None and start >= end:
+        raise ConfigError("--from is not before --until: no time between them", field="--from")
 
 
 def _base_checkpoint(args: argparse.Namespace, settings: Settings) -> Path:

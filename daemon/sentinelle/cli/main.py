@@ -7,9 +7,17 @@ import sys
 from collections.abc import Sequence
 
 from ..config_checks import check_runnable
-from ..errors import ConfigError
+from ..errors import ConfigError, ModelError, ServiceUnavailable
 from ..settings import load_settings
-from .common import EXIT_BUG, EXIT_CONFIG, EXIT_OK, _setup_logging
+from .common import (
+    EXIT_BUG,
+    EXIT_CONFIG,
+    EXIT_OK,
+    EXIT_UNAVAILABLE,
+    _setup_logging,
+    check_outputs,
+    check_writable_folder,
+)
 from .daemon import (
     _check_config,
     _demo,
@@ -27,6 +35,7 @@ from .training import _finetune, _pretrain
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        check_outputs(args)
         if args.command == "check-config":
             return _check_config(args.config)
         if args.command == "run":
@@ -37,6 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulate":
             base = load_settings(args.config)
             settings = load_settings(args.config, simulator=_simulator_overrides(args, base))
+            if settings.simulator.ground_truth_path is not None:
+                check_writable_folder(settings.simulator.ground_truth_path.parent, "simulator.ground_truth_path")
             _setup_logging(settings.daemon.log_level)
             return asyncio.run(_simulate(settings))
         if args.command == "demo":
@@ -53,6 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _evaluate(args)
     except ConfigError as e:
         print(f"sentinelle: configuration error: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    except ServiceUnavailable as e:  # an offline command's database (finetune/backtest history) is down
+        print(f"sentinelle: service unavailable: {e}", file=sys.stderr)
+        return EXIT_UNAVAILABLE
+    except ModelError as e:  # a checkpoint or adapter that does not load, wherever a command loads one
+        print(f"sentinelle: model error: {e}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK

@@ -14,8 +14,8 @@ from ..settings import load_settings
 if TYPE_CHECKING:
     from ..settings import FinetuneSettings, Settings
     from ..training.finetune import FinetuneResult
-from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, log
-from .inputs import _base_checkpoint, _history_for
+from .common import EXIT_CONFIG, EXIT_OK, _setup_logging, check_writable_folder, log
+from .inputs import _base_checkpoint, _check_period, _history_for
 
 
 def _pretrain(args: argparse.Namespace) -> int:
@@ -24,6 +24,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     train = _given(args, out="out_dir", max_minutes="max_minutes", steps="steps")
     # Validated before torch is imported: a typo costs a second, not a slow start.
     settings = load_pretrain_settings(args.config, train=train)
+    check_writable_folder(settings.train.out_dir, "train.out_dir")
     _setup_logging("INFO")
     from ..training.train import pretrain
 
@@ -71,6 +72,8 @@ def _finetune(args: argparse.Namespace) -> int:
         if settings.forecast.adapters_dir is None:
             raise ConfigError("set forecast.adapters_dir in the config or give --out", field="forecast.adapters_dir")
         out = settings.forecast.adapters_dir / asset
+    # Where the adapter goes must be writable, checked before an hour of training rather than at its end.
+    check_writable_folder(Path(out).parent, "--out" if args.out is not None else "forecast.adapters_dir")
     overrides = _given(args, max_minutes="max_minutes", steps="max_steps", season="season_steps")
     if args.season is None and args.dataset == "electricity":
         overrides["season_steps"] = 7
@@ -81,6 +84,7 @@ def _finetune(args: argparse.Namespace) -> int:
         raise ConfigError(str(err["msg"]), field="finetune." + ".".join(map(str, err["loc"]))) from None
     start = parse_date(args.start) if args.start is not None else None
     until = parse_date(args.until) if args.until is not None else None
+    _check_period(start, until)
     held_out = dataset_training_cutoff(args.dataset) if args.dataset else None
     if held_out is not None and (until is None or until > held_out):
         # The public datasets' held-out parts are for evaluation only (evaluation/heldout.py).
@@ -95,7 +99,12 @@ def _finetune(args: argparse.Namespace) -> int:
     if not series:
         raise ConfigError("no data between --from and --until", field="data")
     from ..errors import ModelError
+    from ..forecast.adapters import replace_problem
 
+    # Saving replaces the whole folder: a file or a folder of other things is refused before training, not deleted.
+    problem = replace_problem(Path(out))
+    if problem:
+        raise ConfigError(f"{out}: {problem}", field="--out")
     # Either model's ModelError (a checkpoint that does not load, data it cannot take) ends the command the
     # same way: one line and the configuration exit code.
     try:

@@ -119,6 +119,10 @@ def cut_windows(series: Sequence[Series], plan: BacktestPlan) -> Windows:
         raise ConfigError("horizons must be ≥ 1", field="horizons")
     if plan.origins < 1:
         raise ConfigError("at least one origin is needed", field="origins")
+    if plan.season < 1:
+        raise ConfigError(f"a season is at least 1 step, not {plan.season}", field="season")
+    if plan.context_steps < 1:
+        raise ConfigError(f"at least one step of context is needed, not {plan.context_steps}", field="context")
     h, c = plan.horizon, plan.context_steps
     rows: list[tuple[int, int]] = []
     for k, s in enumerate(series):

@@ -210,6 +210,8 @@ def load_skab(data_dir: Path | None = None, groups: Iterable[str] = SKAB_GROUPS)
     out: list[Series] = []
     for group, path in skab_files(data_dir, groups):
         header, rows = _read_csv(path, ";")
+        if not rows:  # a header alone (a copy cut short): nothing to resample
+            raise ConfigError("no data rows under the header", field=str(path))
         ts = np.array([_datetime_ts(r[0], path) for r in rows], dtype=np.float64)
         grid = _grid_index(ts, _SKAB_PERIOD_S, path)
         n = int(grid[-1]) + 1 if len(grid) else 0

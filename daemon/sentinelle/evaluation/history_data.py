@@ -52,7 +52,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ConfigError, SourceError
+from ..errors import ConfigError, ServiceUnavailable, SourceError
 from ..records import Quality, Sample
 from ..settings import CsvEventsSource, CsvWideSource, HistorySource
 from .datasets import Series, load_electricity
@@ -78,10 +78,15 @@ def load_history(
 
     ``periods`` and ``units`` come from the daemon's tag settings (by tag name).
     """
-    sources: list[HistorySource] = [
-        CsvEventsSource(path=f, timezone=timezone) if _is_event_log(f) else CsvWideSource(path=f, timezone=timezone)
-        for f in _files(path)
-    ]
+    from pydantic import ValidationError
+
+    try:
+        sources: list[HistorySource] = [
+            CsvEventsSource(path=f, timezone=timezone) if _is_event_log(f) else CsvWideSource(path=f, timezone=timezone)
+            for f in _files(path)
+        ]
+    except ValidationError as e:  # the one setting given here besides the path: --timezone
+        raise ConfigError(str(e.errors()[0]["msg"]), field="--timezone") from None
     return load_sources(
         sources,
         tags=tags,
@@ -131,17 +136,27 @@ def load_sources(
     for source in sources:
         try:
             samples, malformed, source_deadbands = asyncio.run(read(source))
+        except ServiceUnavailable as e:
+            if source.kind == "postgres":  # the database is down or refuses us: exit 69, as the daemon's start
+                raise
+            raise ConfigError(str(e)) from None  # an export without a header, unreadable: the file (it names it)
         except SourceError as e:
             raise ConfigError(str(e), field=f"history {source.label}") from None
         for tag, deadband in source_deadbands.items():  # a tag in several sources: the widest (least precise)
             deadbands[tag] = max(deadband, deadbands.get(tag, 0.0))
+        unusable: dict[str, int] = defaultdict(int)
         for s, held in samples:
-            value = _usable(s)
-            if value is not None:
-                by_tag[s.tag].append((s.source_ts, value))
-                read_by_tag[s.tag].append(not held)
+            value, why = _usable(s)
+            if value is None:
+                unusable[why] += 1
+                continue
+            by_tag[s.tag].append((s.source_ts, value))
+            read_by_tag[s.tag].append(not held)
         if malformed:
             log.warning("%s: %d malformed rows or cells skipped (see the log above)", _place(source), malformed)
+        if unusable:
+            counts = ", ".join(f"{n} {why}" for why, n in sorted(unusable.items()))
+            log.warning("%s: %d samples skipped: %s", _place(source), sum(unusable.values()), counts)
     where = where or ", ".join(_place(s) for s in sources)
     if tags is not None:
         absent = sorted(set(tags) - set(by_tag))
@@ -152,6 +167,7 @@ def load_sources(
     inferred: float | None = None
     out = []
     for tag in sorted(by_tag):
+        _log_time_order(tag, by_tag[tag], where)
         period = (periods or {}).get(tag) or default_period_s
         if period is None:
             inferred = inferred or common_spacing([t for samples in by_tag.values() for t, _ in samples])
@@ -280,8 +296,31 @@ def _is_event_log(path: Path) -> bool:
     return "parameter name" in header and "new value" in header
 
 
-def _usable(s: Sample) -> float | None:
-    if s.quality != Quality.GOOD or isinstance(s.value, str) or s.value is None:
-        return None
+def _usable(s: Sample) -> tuple[float | None, str]:
+    """The sample's value, or None and why it cannot be used (the reason is counted and logged)."""
+    if s.quality != Quality.GOOD:
+        return None, f"of {s.quality.name} quality"
+    if isinstance(s.value, str) or s.value is None:
+        return None, "not numeric"
     value = float(s.value)
-    return value if math.isfinite(value) else None
+    return (value, "") if math.isfinite(value) else (None, "NaN or infinite")
+
+
+def _log_time_order(tag: str, samples: Sequence[tuple[float, float]], where: str) -> None:
+    """Warn of samples out of time order (resampling sorts them) and of repeated stamps (it keeps the first).
+
+    Both are legal in an export (a merge of files, a clock set back, the autumn hour in local time)
+    but change what the model sees, so they are counted rather than fixed silently.
+    """
+    ts = np.fromiter((t for t, _ in samples), dtype=np.float64, count=len(samples))
+    backward = int(np.count_nonzero(np.diff(ts) < 0))
+    repeated = len(ts) - len(np.unique(ts))
+    if backward or repeated:
+        log.warning(
+            "%s in %s: %d samples earlier than the one before (sorted), %d with a timestamp already seen "
+            "(the first read is kept)",
+            tag,
+            where,
+            backward,
+            repeated,
+        )

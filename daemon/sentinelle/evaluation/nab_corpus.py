@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +29,8 @@ from ..records import FloatArray
 from .datasets import default_data_dir
 from .nab_scorer import LabelledFile
 from .stream_eval import Stream
+
+_log = logging.getLogger(__name__)
 
 LABELS_FILE = Path("labels") / "combined_windows.json"
 
@@ -92,13 +95,17 @@ def _read_rows(path: Path) -> tuple[list[str], list[str]]:
             if header is None or [h.strip() for h in header[:2]] != ["timestamp", "value"]:
                 raise ConfigError(f"{path}: expected a 'timestamp,value' header", field=str(path))
             ts, vs = [], []
+            short = 0
             for row in reader:
                 if len(row) < 2:
+                    short += any(cell.strip() for cell in row)  # a blank line is not a loss
                     continue
                 ts.append(row[0])
                 vs.append(row[1])
     except OSError as e:
         raise ConfigError(f"{path}: cannot read ({e})", field=str(path)) from e
+    if short:
+        _log.warning("%s: %d rows without a value column skipped", path, short)
     return ts, vs
 
 
@@ -107,6 +114,23 @@ def _value(text: str) -> float:
         return float(text)
     except ValueError:
         return float("nan")  # the windows skip and count it (non_finite)
+
+
+def _check_labels(windows_by_file: object, path: Path) -> None:
+    """NAB's shape: ``{"<category>/<file>.csv": [[start, end], ...], ...}`` with at least one file."""
+    if not isinstance(windows_by_file, dict) or not windows_by_file:
+        raise ConfigError('expected {"<file>.csv": [[start, end], ...]} naming at least one file', field=str(path))
+    for name, windows in windows_by_file.items():
+        if not isinstance(windows, list) or not all(isinstance(w, list) and len(w) == 2 for w in windows):
+            raise ConfigError(f"{name}: expected a list of [start, end] windows, got {windows!r}", field=str(path))
+
+
+def _time_in(text: str, path: Path) -> float:
+    """:func:`parse_time`, failing as a :class:`ConfigError` naming the file and the text."""
+    try:
+        return parse_time(str(text))
+    except ValueError:
+        raise ConfigError(f"not a date-time: {text!r}", field=str(path)) from None
 
 
 def load_corpus(data_dir: Path | None = None, labels: Path | None = None) -> list[NabFile]:
@@ -125,15 +149,18 @@ def load_corpus(data_dir: Path | None = None, labels: Path | None = None) -> lis
         windows_by_file: dict[str, list[list[str]]] = json.loads(labels_path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
         raise ConfigError(f"labels file {labels_path}: {e}", field=str(labels_path)) from e
+    _check_labels(windows_by_file, labels_path)
     out = []
     for name in sorted(windows_by_file):
         ts_text, v_text = _read_rows(data / name)
-        ts = np.array([parse_time(t) for t in ts_text], dtype=np.float64)
+        ts = np.array([_time_in(t, data / name) for t in ts_text], dtype=np.float64)
+        if len(np.unique(ts)) < 2:
+            raise ConfigError("fewer than two distinct timestamps: no period to replay", field=str(data / name))
         rows = []
         for start, end in windows_by_file[name]:
             pair = []
             for t in (start, end):
-                hit = np.flatnonzero(ts == parse_time(t))
+                hit = np.flatnonzero(ts == _time_in(t, labels_path))
                 if hit.size != 1:
                     raise ConfigError(
                         f"{name}: window bound {t} matches {hit.size} rows (NAB needs exactly one)", field=str(t)

@@ -32,6 +32,7 @@ import numpy.typing as npt
 
 from ..forecast.asset_engine import AssetForecast, AssetForecaster
 from ..records import FloatArray
+from .cache_files import read_pickle
 
 
 def _key(context: FloatArray, current: FloatArray) -> bytes:
@@ -138,9 +139,8 @@ class PrefilledAssetForecaster(AssetForecaster):
 
     def load(self, path: Path) -> int:
         """Add the memo saved at ``path`` (nothing if there is none); how many groups it held."""
-        if not path.is_file():
+        loaded: dict[bytes, FloatArray] | None = read_pickle(path)
+        if loaded is None:
             return 0
-        with path.open("rb") as f:
-            loaded: dict[bytes, FloatArray] = pickle.load(f)
         self.memo.update(loaded)
         return len(loaded)

@@ -49,6 +49,7 @@ from ..metrics import Metrics
 from ..records import AlertEvent, BoolArray, FloatArray, ForecastBatch, Sample, WindowBatch
 from ..settings import DetectSettings, ForecastSettings, Settings, TagSettings, WindowSettings
 from ..windows import Windows
+from .cache_files import read_pickle
 
 _QUEUE = 256
 
@@ -257,11 +258,8 @@ class SharedForecasters:
 
     def _load(self, name: str) -> dict[bytes, FloatArray]:
         path = self._path(name)
-        if path is None or not path.is_file():
-            return {}
-        with path.open("rb") as f:
-            loaded: dict[bytes, FloatArray] = pickle.load(f)
-        return loaded
+        loaded: dict[bytes, FloatArray] | None = None if path is None else read_pickle(path)
+        return {} if loaded is None else loaded
 
     def begin(self, key: str) -> None:
         """Answers from here on belong to ``key`` (a run): the caches are emptied, or read from ``cache_dir``."""

@@ -54,6 +54,7 @@ from ..metrics import Metrics
 from ..records import BoolArray, FloatArray, ForecastBatch, IntArray, Sample, WindowBatch
 from ..settings import DetectSettings, ForecastSettings, Settings, TagSettings
 from ..windows import Windows, slot_of
+from .cache_files import UNREADABLE, ignored
 from .replay import replay_settings
 
 TAG = "value"
@@ -234,9 +235,12 @@ def cached_forecasts(fc: Forecaster, fpass: ForecastPass, max_batch: int, cache:
     """
     key = hashlib.blake2b(fpass.contexts.tobytes() + fc.name.encode(), digest_size=16).hexdigest()
     if cache is not None and cache.is_file():
-        with np.load(cache) as saved:
-            if str(saved["key"]) == key:
-                return np.asarray(saved["quantiles"], dtype=np.float64)
+        try:
+            with cache.open("rb") as fh, np.load(fh) as saved:  # our handle: np.load leaks its own on a bad zip
+                if str(saved["key"]) == key:
+                    return np.asarray(saved["quantiles"], dtype=np.float64)
+        except UNREADABLE as e:  # recomputed and rewritten below
+            ignored(cache, e)
     q = forecast_in_chunks(fc, fpass.contexts, fpass.assets, max_batch)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)

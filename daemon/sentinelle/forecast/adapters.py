@@ -218,6 +218,9 @@ def save_adapter(model: PeftModel, name: str, directory: Path, manifest: dict[st
     either the old adapter or the new one, never half of each.
     """
     directory = Path(directory)
+    problem = replace_problem(directory)
+    if problem:
+        raise ModelError(f"{directory}: {problem}")
     tmp = directory.with_name(directory.name + ".tmp")
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -248,6 +251,19 @@ def save_adapter(model: PeftModel, name: str, directory: Path, manifest: dict[st
     else:
         tmp.rename(directory)
     return written
+
+
+def replace_problem(directory: Path) -> str | None:
+    """Why saving an adapter in ``directory`` would destroy something that is not an adapter (None: it would not).
+
+    A save replaces the whole folder, so ``--out`` naming a file, or a folder of other files (a
+    typo, the data's own folder), must be refused before training rather than renamed and deleted.
+    """
+    if directory.exists() and not directory.is_dir():
+        return "exists and is not a folder; an adapter is saved as a folder"
+    if directory.is_dir() and any(directory.iterdir()) and not (directory / MANIFEST_FILE).is_file():
+        return f"folder holds files but no {MANIFEST_FILE} (not an adapter); not replacing it"
+    return None
 
 
 def load_adapter(base_model: Path, directory: Path, *, device: str = "cpu") -> PeftModel:

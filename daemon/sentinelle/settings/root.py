@@ -197,6 +197,10 @@ def read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"cannot read: {e.strerror}", field=str(path)) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"invalid TOML: {e}", field=str(path)) from None
+    except UnicodeDecodeError as e:  # e.g. saved as Windows-1252 with a "°C" in a comment
+        raise ConfigError(
+            f"not UTF-8 text (TOML must be): byte {e.start} is {e.object[e.start]:#04x}", field=str(path)
+        ) from None
 
 
 def config_error(e: ValidationError, *, prefix: str = "", data: Any = None) -> ConfigError:

@@ -26,11 +26,12 @@ tags stay plain variables: 10,000 of them with two properties each would triple 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
@@ -313,7 +314,8 @@ class ChillerServer:
             if ns != NAMESPACE_INDEX:
                 raise RuntimeError(f"namespace {NAMESPACE_URI} got index {ns}, not {NAMESPACE_INDEX}")
             await self._build_address_space(server)
-            await server.start()
+            with _without_start_traceback():
+                await server.start()
         except OSError as e:
             message = f"cannot listen on {host}:{self._port}: {e.strerror or e}"
             raise ConfigError(message, field="simulator.port") from e
@@ -494,3 +496,18 @@ async def serve(settings: SimulatorSettings) -> None:
                 fault.affected,
             )
         await server.run()
+
+
+def _drop_start_failure(record: logging.LogRecord) -> bool:
+    return "error starting server" not in str(record.msg)
+
+
+@contextlib.contextmanager
+def _without_start_traceback() -> Iterator[None]:
+    """Drop asyncua's own traceback of a failed start: the OSError is re-raised as one line naming the port."""
+    logger = logging.getLogger("asyncua.server.server")
+    logger.addFilter(_drop_start_failure)
+    try:
+        yield
+    finally:
+        logger.removeFilter(_drop_start_failure)
