@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from diag_fp_rows import FIELDS, replay
 
-from sentinelle.evaluation.nab_corpus import NabFile
+from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile
 from sentinelle.evaluation.nab_scorer import PROFILES, score_corpus
 from sentinelle.settings import DetectSettings
 
@@ -66,3 +66,15 @@ def leave_one_out(files: list[NabFile], base: list[np.ndarray], cand: list[np.nd
             c = score_corpus([(files[i].labelled, cand[i]) for i in keep], p).normalised
             worst[j] = min(worst[j], c - b)
     return worst[0], worst[1]
+
+
+def all_files(out: Path, files: list[NabFile], split: dict[str, str], cand: str) -> None:
+    """After both steps, for information: the 58 files scored together from the kept runs, one threshold each."""
+    for c in ("shipped", cand):
+        for fc in FORECASTERS:
+            s = []
+            for part in (TUNING, HELD_OUT):
+                sub = [f for f in files if split[f.name] == part]
+                z = np.load(out / f"{fc}_{c}_{part}.npz")
+                s += [(f, np.nan_to_num(np.clip(z[f"{f.name}|score"], 0.0, 1.0))) for f in sub]
+            print(f"all 58 files {c:8s} {fc:5s} {row([f for f, _ in s], [x for _, x in s])}")

@@ -23,6 +23,7 @@ from nab_tuning import (
     SHIPPED_HELD_OUT,
     SHIPPED_TUNING,
     Row,
+    all_files,
     leave_one_out,
     row,
     runs_of,
@@ -125,17 +126,6 @@ def held_out_step(out: Path, cache: Path, files: list[NabFile], cand: str) -> No
         f"{cand} held out: change model {[round(x, 2) for x in d['model']]} holt {[round(x, 2) for x in d['holt']]}; "
         f"model - Holt {gap}; conditions (i) {i} (ii) {ii} (iii) {iii}; (iv): bench/chiller/rest_escalate_dev.py"
     )
-
-
-def all_files(out: Path, files: list[NabFile], split: dict[str, str], cand: str) -> None:
-    for c in ("shipped", cand):
-        for fc in FORECASTERS:
-            s = []
-            for part in (TUNING, HELD_OUT):
-                sub = [f for f in files if split[f.name] == part]
-                z = np.load(out / f"{fc}_{c}_{part}.npz")
-                s += [(f, np.nan_to_num(np.clip(z[f"{f.name}|score"], 0.0, 1.0))) for f in sub]
-            print(f"all 58 files {c:8s} {fc:5s} {row([f for f, _ in s], [x for _, x in s])}")
 
 
 def main() -> None:
