@@ -18,7 +18,7 @@ LEVELS = (0.1, 0.5, 0.9)
 
 
 def run_widening(
-    held: bool, drift_per_s: float = 0.004, steps: int = 800, onset: int = 400, **kw: object
+    held: bool, drift_per_s: float = 0.004, steps: int = 800, onset: int = 400, extra: dict[str, object] | None = None
 ) -> list[AlertEvent]:
     """Tag 1 drifts off its estimate from ``onset`` while its own forecast follows it (a univariate forecaster
     at a slow fault); the estimate's band widens with the deviation (spread SIGMA + 2 |deviation|), as the blind

@@ -18,7 +18,7 @@ from sentinelle.records import AlertEvent
 from .detect_helpers import SIGMA, batch, stage
 from .test_held_spread import _Z, LEVELS, TAGS, band, run_widening
 
-SIGN = {"asset_estimate_held_spread_sign_steps": 30, "asset_estimate_held_spread_sign_share": 0.9}
+SIGN: dict[str, object] = {"asset_estimate_held_spread_sign_steps": 30, "asset_estimate_held_spread_sign_share": 0.9}
 
 
 def run_wandering(held: bool, sign_steps: int, steps: int = 900, onset: int = 400) -> list[AlertEvent]:
@@ -42,8 +42,8 @@ def run_wandering(held: bool, sign_steps: int, steps: int = 900, onset: int = 40
 
 
 def test_a_drift_hidden_by_its_widening_band_is_caught_while_one_sided() -> None:
-    assert run_widening(held=False, **SIGN) == []  # the sign gate alone (no held spread) changes nothing
-    opened = run_widening(held=True, **SIGN)
+    assert run_widening(held=False, extra=SIGN) == []  # the sign gate alone (no held spread) changes nothing
+    opened = run_widening(held=True, extra=SIGN)
     assert {e.tag for e in opened} == {"c.t1"}
     assert 400 < min(e.event_ts for e in opened) < 650  # one-sided for ~70 ticks, then 4 usual spreads
 
