@@ -33,7 +33,7 @@ REST_STEPS, REST_LEVEL = 100, 0.4
 
 def raw(r: dict[str, np.ndarray]) -> np.ndarray:
     """The combined score before the rest: the larger term (NaN as 0)."""
-    return np.fmax(np.nan_to_num(r["residual"]), np.nan_to_num(r["novelty"]))
+    return np.asarray(np.fmax(np.nan_to_num(r["residual"]), np.nan_to_num(r["novelty"])), dtype=np.float64)
 
 
 def onset_before(pub: np.ndarray, i: int) -> int | None:
@@ -88,7 +88,7 @@ def fp(files: list[NabFile], runs: dict[str, Runs]) -> None:
                     f"(residual {by.count('residual')}, novelty {by.count('novelty')})"
                 )
             for i in np.flatnonzero((s >= min(thr.values())) & (s < 1.0) & (np.arange(s.size) >= start)):
-                other = [o for o in runs if o != fc][0]
+                other = next(o for o in runs if o != fc)
                 ro = runs[other][f.name]
                 lines.append(
                     f"    {fc} row {i} {'w' + str(win[i]) if win[i] >= 0 else 'fp'} {s[i]:.3f} "

@@ -86,9 +86,9 @@ class _TagScoring(_Section):
         "published and restarts the rest (detect/rest.py): an event ranks by its strongest evidence, not its first "
         "(a residual onset of 0.46 no longer hides a novelty of 1.0 eighty ticks later). any: every such score; "
         "excursion: only one that starts a new excursion (the tick before scored below score_rest_level), not the "
-        "novelty of the tick after a spike, which reads the spike itself; margin: excursion, and only a score above the "
-        "best published by at least score_rest_level (decisive evidence, not a first score rounded up). Flags and "
-        "alerts do not read it.",
+        "novelty of the tick after a spike, which reads the spike itself; margin: excursion, and only a score above "
+        "the best published by at least score_rest_level (decisive evidence, not a first score rounded up). Flags "
+        "and alerts do not read it.",
     )
     score_tail_calibration: bool = Field(
         default=False,
