@@ -128,11 +128,49 @@ def hidden(files: list[NabFile], runs: dict[str, Runs]) -> None:
                 i += REST_STEPS + 1
 
 
+SPIKES = {
+    "realAWSCloudwatch/ec2_cpu_utilization_c6585a.csv": (1023, 1305, 1596, 1886, 2173, 2461, 2743, 3044, 3322),
+    "realAWSCloudwatch/ec2_cpu_utilization_24ae8d.csv": (1597, 1883, 2461, 2748, 3032, 3321, 3898),
+}
+"""The model's daily-spike FP rows of ``fp`` (the shipped run at Holt's standard threshold and above)."""
+
+
+def bands(files: list[NabFile], runs: dict[str, Runs]) -> None:
+    """Whether a band is right around the spikes: a right 10-90 % band gives a median |z| of 0.67."""
+    print("per file with extra residual FP rows: share of |z| beyond the 10-90 % band (nominal 20 %), median |z|")
+    print("(a right band: 0.67), median learned scale sigma")
+    extra = ("c6585a", "24ae8d", "AAPL", "FB", "PFE", "IBM")
+    for f in files:
+        if not any(k in f.name for k in extra):
+            continue
+        parts = []
+        for fc, r in runs.items():
+            z = r[f.name]["z"]
+            a = np.abs(z[np.isfinite(z)])
+            parts.append(
+                f"{fc} beyond {np.mean(a > 1.2816):.1%} median |z| {np.median(a):.2f} "
+                f"sigma {np.nanmedian(r[f.name]['sigma']):.2f}"
+            )
+        print(f"{f.name}: " + " | ".join(parts))
+    print("\nthe daily-spike FP rows: the spike's z; the median |z| of the 50 ticks before it; the spread there over")
+    print("the median miss of those 50 ticks (a right band's spread is about 1.48 × the median miss)")
+    for name, rows in SPIKES.items():
+        idx = np.array(rows)
+        for fc, r in runs.items():
+            d = r[name]
+            loc = [float(np.nanmedian(np.abs(d["z"][i - 50 : i]))) for i in rows]
+            miss = np.array([np.nanmedian(np.abs(d["value"][i - 50 : i] - d["median"][i - 50 : i])) for i in rows])
+            print(
+                f"{name} {fc}: z {np.round(d['z'][idx], 1).tolist()}; before {np.round(loc, 2).tolist()}; "
+                f"spread/miss {np.round(d['spread'][idx] / miss, 2).tolist()}"
+            )
+
+
 def main() -> None:
     what, out = sys.argv[1], Path(sys.argv[2])
     files = tuning_files()
     runs = {fc: load(str(out / f"{fc}_shipped_tuning.npz"), files, full=True) for fc in ("model", "holt")}
-    {"windows": windows, "fp": fp, "hidden": hidden}[what](files, runs)
+    {"windows": windows, "fp": fp, "hidden": hidden, "bands": bands}[what](files, runs)
 
 
 if __name__ == "__main__":
