@@ -65,8 +65,8 @@ class Recorder:
             rec.rows[tick.ts]["open"] = np.asarray(tick.alerts.open(det)).copy()
             rec._learn(det, tick, found)
 
-        cls.observe = observe  # type: ignore[method-assign]
-        cls.learn = learn  # type: ignore[method-assign]
+        cls.observe = observe  # type: ignore[method-assign,assignment]
+        cls.learn = learn  # type: ignore[method-assign,assignment]
 
     def take(self, rec: Recording) -> dict[str, np.ndarray]:
         n, k = rec.values.shape
@@ -125,7 +125,7 @@ def main() -> None:
         truth = labels & test
         absr = np.abs(d["r"])
         beyond = np.nanmax(np.where(np.isfinite(absr), absr, -1.0), axis=1) >= R_FLAG
-        est_open = d["open"].any(axis=1)
+        est_open: np.ndarray = np.asarray(d["open"].any(axis=1), dtype=bool)
         for name, arr in (("truth", truth), ("beyond", beyond), ("open", est_open), ("any", anomalous)):
             pooled[name].append(arr[test])
         healthy = test & ~labels
@@ -136,12 +136,12 @@ def main() -> None:
             shift = (np.nanmean(d["x"][a:b], axis=0) - np.nanmean(d["x"][pre], axis=0)) / sd
             j = int(np.nanargmax(np.abs(shift)))
 
-            def ratio(sl: slice, j: int = j, pre: slice = pre) -> float:
+            def ratio(sl: slice, j: int = j, pre: slice = pre, d: dict[str, np.ndarray] = d) -> float:
                 dx = np.nanmean(d["x"][sl, j]) - np.nanmean(d["x"][pre, j])
                 de = np.nanmean(d["est"][sl, j]) - np.nanmean(d["est"][pre, j])
                 return round(float(de / dx), 2) if abs(dx) > 1e-9 else float("nan")
 
-            def share(lo: int, hi: int, a: int = a, b: int = b) -> float | None:
+            def share(lo: int, hi: int, a: int = a, b: int = b, beyond: np.ndarray = beyond) -> float | None:
                 lo, hi = a + lo, min(a + hi, b)
                 return round(float(beyond[lo:hi].mean()), 3) if hi > lo else None
 
