@@ -55,7 +55,7 @@ def main() -> None:
         ts, x, est = rows[name]
         start = float(day.timestamps[0]) + lbnl.SETTLE_ROWS * lbnl.PERIOD_S
         md = mdays[name]
-        occ_col = [i for i, t in enumerate(md.tags) if "occupancy" in t][0]
+        occ_col = next(i for i, t in enumerate(md.tags) if "occupancy" in t)
         occ_of = dict(zip(md.timestamps.tolist(), md.values[:, occ_col].tolist(), strict=True))
         half = np.maximum((est[:, :, 2] - est[:, :, 0]) / 2, 1e-6)
         z = (x - est[:, :, 1]) / half

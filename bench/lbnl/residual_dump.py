@@ -46,7 +46,11 @@ class Recorder:
 
     def done(self, name: str) -> None:
         v = self.current
-        self.rows[name] = (np.array([t for t, _, _ in v]), np.stack([x for _, x, _ in v]), np.stack([e for _, _, e in v]))
+        self.rows[name] = (
+            np.array([t for t, _, _ in v]),
+            np.stack([x for _, x, _ in v]),
+            np.stack([e for _, _, e in v]),
+        )
         self.current = []
 
 
