@@ -26,6 +26,9 @@ CANDIDATES: dict[str, dict[str, object]] = {
     "b": {"score_rest_escalate": "any", "score_tail_calibration": True},
     "a2": {"score_rest_escalate": "excursion"},
     "b2": {"score_rest_escalate": "excursion", "score_tail_calibration": True},
+    # docs/results/nab/rest-margin/RULE.md (step iv for MT; M changes only the published score).
+    "M": {"score_rest_escalate": "margin"},
+    "MT": {"score_rest_escalate": "margin", "score_tail_calibration": True},
 }
 
 

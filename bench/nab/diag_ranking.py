@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from diag_fp_rows import FIELDS
 
 from sentinelle.evaluation.nab_corpus import TUNING, NabFile, load_corpus, split_of
 from sentinelle.evaluation.nab_scorer import PROFILES, probation_rows, score_corpus
@@ -35,9 +36,11 @@ def tuning_files() -> list[NabFile]:
     return [f for f in files if split[f.name] == TUNING]
 
 
-def load(path: str, files: list[NabFile]) -> Runs:
+def load(path: str, files: list[NabFile], full: bool = False) -> Runs:
+    """Per file, the run's published score and terms (``full``: every field the replay kept)."""
     z = np.load(path)
-    return {f.name: {k: z[f"{f.name}|{k}"] for k in ("score", "residual", "novelty")} for f in files}
+    keys = FIELDS if full else ("score", "residual", "novelty")
+    return {f.name: {k: z[f"{f.name}|{k}"] for k in keys} for f in files}
 
 
 def score_of(r: dict[str, np.ndarray]) -> np.ndarray:

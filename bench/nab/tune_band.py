@@ -62,21 +62,27 @@ def describe(split: str, cand: str, fc: str, files: list[NabFile], s: list[np.nd
     return r
 
 
-def tuning_runs(out: Path, cache: Path, files: list[NabFile], fc: str, rnd: int) -> None:
-    for cand in ("shipped", *ROUNDS[rnd]):
-        describe(
-            "tuning", cand, fc, files, scores(files, runs_of(out, cache, files, fc, cand, TUNING, CANDIDATES[cand]))
-        )
+Plan = tuple[dict[str, dict[str, object]], dict[int, tuple[str, ...]]]
+"""A rule's candidates (name → ``detect.*`` settings, ``"shipped"``: none) and rounds (simplest first): this
+script's, or another rule's with the same conditions (``tune_margin.py``)."""
+PLAN: Plan = (CANDIDATES, ROUNDS)
 
 
-def decide(out: Path, cache: Path, files: list[NabFile], rnd: int) -> None:
+def tuning_runs(out: Path, cache: Path, files: list[NabFile], fc: str, rnd: int, plan: Plan = PLAN) -> None:
+    cands, rounds = plan
+    for cand in ("shipped", *rounds[rnd]):
+        describe("tuning", cand, fc, files, scores(files, runs_of(out, cache, files, fc, cand, TUNING, cands[cand])))
+
+
+def decide(out: Path, cache: Path, files: list[NabFile], rnd: int, plan: Plan = PLAN) -> None:
     """The rule's tuning conditions (RULE.md) on the kept runs, and its choice."""
+    cands, rounds = plan
     table: dict[str, dict[str, Row]] = {}
     s: dict[tuple[str, str], list[np.ndarray]] = {}
-    for cand in ("shipped", *ROUNDS[rnd]):
+    for cand in ("shipped", *rounds[rnd]):
         table[cand] = {}
         for fc in FORECASTERS:
-            s[(fc, cand)] = scores(files, runs_of(out, cache, files, fc, cand, TUNING, CANDIDATES[cand]))
+            s[(fc, cand)] = scores(files, runs_of(out, cache, files, fc, cand, TUNING, cands[cand]))
             table[cand][fc] = describe("tuning", cand, fc, files, s[(fc, cand)])
     base = table["shipped"]
     for fc in FORECASTERS:
@@ -84,7 +90,7 @@ def decide(out: Path, cache: Path, files: list[NabFile], rnd: int) -> None:
         print(f"shipped {fc} reproduces the recorded tuning row: {ok}")
     gap0 = [m - h for m, h in zip(base["model"], base["holt"], strict=True)]
     passing: dict[str, float] = {}
-    for cand in ROUNDS[rnd]:
+    for cand in rounds[rnd]:
         d = {fc: [c - b for c, b in zip(table[cand][fc], base[fc], strict=True)] for fc in FORECASTERS}
         gap = [m - h for m, h in zip(table[cand]["model"], table[cand]["holt"], strict=True)]
         c1 = d["model"][0] > 0 and d["model"][1] > 0
@@ -106,19 +112,22 @@ def decide(out: Path, cache: Path, files: list[NabFile], rnd: int) -> None:
         print("decision: no candidate passes; nothing is scored held out, nothing ships")
         return
     best = max(passing, key=lambda k: passing[k])
-    for simpler in ROUNDS[rnd]:
+    for simpler in rounds[rnd]:
         if simpler in passing and passing[best] - passing[simpler] <= SIMPLER_WITHIN:
             best = simpler
             break
     print(f"decision: {best} is chosen (passing: {sorted(passing)})")
 
 
-def held_out_step(out: Path, cache: Path, files: list[NabFile], cand: str, only: str | None) -> None:
+def held_out_step(
+    out: Path, cache: Path, files: list[NabFile], cand: str, only: str | None, plan: Plan = PLAN, prefix: str = "band"
+) -> None:
+    cands = plan[0]
     table: dict[str, dict[str, Row]] = {}
     for c in ("shipped", cand):
         table[c] = {}
         for fc in FORECASTERS if only is None else (only,):
-            s = scores(files, runs_of(out, cache, files, fc, c, HELD_OUT, CANDIDATES[c]))
+            s = scores(files, runs_of(out, cache, files, fc, c, HELD_OUT, cands[c]))
             table[c][fc] = describe("held out", c, fc, files, s)
             cs = score_corpus([(f.labelled, x) for f, x in zip(files, s, strict=True)], STANDARD)
             cats = {}
@@ -127,7 +136,7 @@ def held_out_step(out: Path, cache: Path, files: list[NabFile], cand: str, only:
                 cc = score_corpus(sub, STANDARD, threshold=cs.threshold)
                 cats[cat] = (round(cc.normalised, 2), cc.false_positive_rows)
             print(f"held out {c} {fc} categories (standard at the corpus threshold, FP rows) {cats}", flush=True)
-            name = ("shipped" if c == "shipped" else "band" + c.upper()) + DETECTOR[fc]  # no "_" in NAB's names
+            name = ("shipped" if c == "shipped" else prefix + c.upper()) + DETECTOR[fc]  # no "_" in NAB's names
             for f, x in zip(files, s, strict=True):
                 write_result(out / "results", name, f, x)
     if only is not None:

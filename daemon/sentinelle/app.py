@@ -166,6 +166,8 @@ class Daemon:
                 mask_recent_steps=f.asset_mask_recent_steps,
                 every_steps=f.asset_estimate_every_steps,
                 context_stride_steps=f.asset_context_stride_steps,
+                anchor_band_widths=f.asset_anchor_band_widths,
+                anchor_release_band_widths=f.asset_anchor_release_band_widths,
                 cpu_rows_per_pass=f.asset_cpu_rows_per_pass,
                 adapter=adapter,
                 adapter_tags=tags,

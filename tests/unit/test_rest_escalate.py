@@ -62,6 +62,31 @@ def test_the_tick_after_a_spike_is_the_same_excursion_and_a_later_one_a_new_one(
         raise AssertionError("an unknown escalation was accepted")
 
 
+def test_margin_publishes_only_decisive_evidence_of_a_new_excursion() -> None:
+    # The two patterns of NAB's tuning split (issue 13): a weak residual onset, a novelty of 1.0 eighty ticks
+    # later (Twitter_volume_PFE w1), and a strong onset, a novelty of 1.0 later (Twitter_volume_AAPL row 4454).
+    weak = [0.46] + [0.0] * 79 + [1.0, 0.0]
+    strong = [0.998] + [0.0] * 86 + [1.0, 0.0]
+    spike = [0.46, 1.0, 0.0]  # the tick after a spike: the same excursion, never escalated
+    out = {}
+    for mode in ("excursion", "margin"):
+        rows = []
+        for seq in (weak, strong, spike):
+            r = Rest(1, 100, 0.4, escalate=mode)
+            rows.append([float(r.apply(np.array([s]))[0]) for s in seq])
+        out[mode] = rows
+    assert out["excursion"][0][80] == 1.0 and out["margin"][0][80] == 1.0  # 1.0 beats 0.46 by 0.54 ≥ 0.4
+    assert out["excursion"][1][87] == 1.0  # excursion publishes a first score merely rounded up
+    assert out["margin"][1][87] == 0.0  # margin does not: 1.0 − 0.998 < 0.4
+    assert out["margin"][2] == [0.46, 0.0, 0.0]
+    # After an escalation the rest restarts from the new best: a later 1.0 is no longer decisive.
+    r = Rest(1, 5, 0.4, escalate="margin")
+    assert [float(r.apply(np.array([s]))[0]) for s in (0.45, 0.0, 0.9, 0.0, 1.0, 0.0)] == [0.45, 0, 0.9, 0, 0, 0]
+    # Exactly the level beyond the best escalates (the part beyond what was published would fire on its own).
+    r = Rest(1, 5, 0.5, escalate="margin")
+    assert [float(r.apply(np.array([s]))[0]) for s in (0.5, 0.0, 1.0)] == [0.5, 0.0, 1.0]
+
+
 def test_each_term_escalates_on_its_own_with_the_term_scope() -> None:
     r = Rest(2, steps=3, level=0.4, escalate="excursion")  # one tag, two terms (term-major)
     seq = [([0.5], [0.0]), ([0.7], [0.0]), ([0.1], [0.0]), ([0.9], [0.0])]
@@ -105,6 +130,11 @@ def test_a_novelty_after_a_weaker_residual_onset_is_published_only_when_escalati
         assert esc[first_novel] == 1.0  # published with it: the event ranks by its strongest evidence
         assert max(esc[first_novel + 1 : first_novel + 40]) == 0.0  # and the rest restarts from it
         assert plain_events == esc_events  # flags and alerts never read the published score
+    # Here the onset (≈ 0.70) is not weak: the novelty's 1.0 beats it by less than the rest level, so "margin"
+    # keeps it rested (one event, one score); alerts are the same whatever is published.
+    margin, _, margin_events = _run("margin")
+    assert 0.6 < plain[MISS] == margin[MISS] < 1.0
+    assert np.array_equal(margin, plain, equal_nan=True) and margin_events == plain_events
 
 
 def test_the_best_published_score_survives_a_restart() -> None:

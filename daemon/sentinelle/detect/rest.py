@@ -26,7 +26,12 @@ or below the best published stay 0, so one event still scores once at any thresh
 ``"any"`` escalates on any higher score; ``"excursion"`` only on one that starts a new excursion (the score given
 the tick before was below ``level``): the novelty of the tick right after a spike reads the spike's own value (its
 left context), so publishing it too reports one spike twice (on NAB's tuning files every ``"any"`` escalation
-outside a window was that, issue 13).
+outside a window was that, issue 13).  ``"margin"`` is ``"excursion"`` and asks more: the new excursion's score must
+beat the best published by at least ``level`` itself — the part beyond what was published would fire on its own.
+An event whose strongest evidence merely rounds its first score up (a residual onset of 0.998, a novelty of 1.0
+later in the same rest: on NAB's tuning files the one ``"excursion"`` publication outside a window, for both
+forecasters) still scores once; a weak onset (0.46) followed by decisive evidence (1.0) ranks by the latter
+(issue 13, ``docs/results/nab/rest-margin/``).
 
 >>> seq = (0.6, 0.9, 0.7, 0.95, 0.3, 0.2)
 >>> r, e, x = Rest(1, 2, 0.5), Rest(1, 2, 0.5, escalate="any"), Rest(1, 2, 0.5, escalate="excursion")
@@ -35,6 +40,9 @@ outside a window was that, issue 13).
 >>> x = Rest(1, 3, 0.5, escalate="excursion")
 >>> [float(x.apply(np.array([s]))[0]) for s in (0.6, 0.1, 0.9, 0.95)]  # 0.9 starts a new excursion
 [0.6, 0.0, 0.9, 0.0]
+>>> m = Rest(1, 3, 0.4, escalate="margin")
+>>> [float(m.apply(np.array([s]))[0]) for s in (0.5, 0.1, 0.8, 0.1, 0.95)]  # 0.8 beats 0.5 by < 0.4; 0.95 by more
+[0.5, 0.0, 0.0, 0.0, 0.95]
 
 >>> r = Rest(2, steps=2, level=0.5)   # one tag, two terms (term-major: residual, then novelty)
 >>> [float(rest_each(r, [np.array([a]), np.array([b])])[0]) for a, b in ((0.0, 1.0), (0.7, 0.0), (0.9, 1.0))]
@@ -52,14 +60,15 @@ from ..records import FloatArray
 
 class Rest:
     """Per row: ``steps`` ticks of score 0 after each score of at least ``level`` (0 steps: off); with
-    ``escalate`` (``"any"`` or ``"excursion"``), a score above the best published since the rest began is published
-    and restarts it (``"excursion"``: only if the score given the tick before was below ``level``)."""
+    ``escalate`` (``"any"``, ``"excursion"`` or ``"margin"``), a score above the best published since the rest began
+    is published and restarts it (``"excursion"``: only if the score given the tick before was below ``level``;
+    ``"margin"``: that, and above the best by at least ``level``)."""
 
     def __init__(self, n_rows: int, steps: int, level: float, escalate: str = "off") -> None:
         if steps < 0:
             raise ValueError("a rest period is 0 or more ticks")
-        if escalate not in ("off", "any", "excursion"):
-            raise ValueError(f"escalate is off, any or excursion, not {escalate!r}")
+        if escalate not in ("off", "any", "excursion", "margin"):
+            raise ValueError(f"escalate is off, any, excursion or margin, not {escalate!r}")
         self.steps = steps
         self.level = level
         self.escalate = escalate
@@ -68,7 +77,8 @@ class Rest:
         self.best = np.zeros(n_rows)
         """Each resting row's highest score published since its rest began (``escalate``; 0 when awake)."""
         self.prev = np.zeros(n_rows)
-        """Each row's score given at the tick before (``escalate = "excursion"``; NaN counts as below the level)."""
+        """Each row's score given at the tick before (``escalate`` ``"excursion"``, ``"margin"``; NaN counts as below
+        the level)."""
 
     def apply(self, score: FloatArray) -> FloatArray:
         """The published score of this tick (NaN stays NaN); every call is one tick."""
@@ -78,8 +88,10 @@ class Rest:
         if self.escalate != "off":
             with np.errstate(invalid="ignore"):
                 higher = score > self.best
-                if self.escalate == "excursion":
+                if self.escalate in ("excursion", "margin"):
                     higher &= ~(self.prev >= self.level)
+                if self.escalate == "margin":
+                    higher &= score >= self.best + self.level
             resting = resting & ~higher
             self.prev = np.asarray(score, dtype=np.float64).copy()
         out = np.where(resting & np.isfinite(score), 0.0, score)

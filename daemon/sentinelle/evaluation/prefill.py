@@ -59,6 +59,8 @@ class PrefilledAssetForecaster(AssetForecaster):
         every_steps: int = 1,
         max_batch: int = 32,
         adapter: Path | None = None,
+        anchor_band_widths: float = 0.0,
+        anchor_release_band_widths: float = 1.0,
     ) -> None:
         super().__init__(
             path,
@@ -67,6 +69,8 @@ class PrefilledAssetForecaster(AssetForecaster):
             mask_recent_steps=mask_recent_steps,
             every_steps=every_steps,
             adapter=adapter,
+            anchor_band_widths=anchor_band_widths,
+            anchor_release_band_widths=anchor_release_band_widths,
         )
         self.memo: dict[bytes, FloatArray] = {}
         """Group key → its estimate (G, levels)."""

@@ -54,6 +54,11 @@ class AssetModelUse(NamedTuple):
     every_steps: int = ASSET_EVERY_STEPS
     adapter: Path | None = None
     """A LoRA adapter of the asset model (``training/asset_finetune.py``) merged in; None: the shipped model."""
+    anchor_band_widths: float = 0.0
+    """``forecast.asset_anchor_band_widths`` (0: off).  The memo is shared with the unanchored estimates: it keys on
+    the masked contexts, so an anchored estimate is another entry, computed on the spot the first time."""
+    anchor_release_band_widths: float = 1.0
+    """``forecast.asset_anchor_release_band_widths``."""
 
 
 class AblationRun(NamedTuple):
@@ -163,6 +168,8 @@ def prefilled_estimator(
         mask_recent_steps=use.mask_recent_steps,
         every_steps=use.every_steps,
         adapter=use.adapter,
+        anchor_band_widths=use.anchor_band_widths,
+        anchor_release_band_widths=use.anchor_release_band_widths,
     )
     path = None if cache_dir is None else memo_path(cache_dir, use)
     if path is not None:

@@ -33,6 +33,11 @@ estimate of now is a static relation, so the slots' spacing is not part of it.  
 a tag whose context still holds fewer than :data:`MIN_SEEN_SLOTS` values is not made (the tag is
 left out of its asset's pass): a few values give no scale (a cold start, a long coarse mask).
 
+**Anchored before an excursion** (``anchor_band_widths`` k > 0): after an estimate that misses any tag
+of an asset by more than k band half-widths, the asset's estimates mask every slot since the excursion
+began (:mod:`.asset_anchor`), until the values are back within ``anchor_release_band_widths`` of the
+anchored band or the mask would pass the longest reach above.  Only with ``context_stride_steps`` 1.
+
 **Every R slots** (``every_steps`` R > 1): an asset's estimate is made on one slot in R and
 stands for the next R − 1.  The model cost about 23 ms of CPU per 7-tag asset and slot when
 the asset was alone in a pass, 10 ms when 16 assets shared one (one thread, quiet machine,
@@ -67,6 +72,7 @@ import torch
 
 from ..errors import ModelError
 from ..records import FloatArray, WindowBatch
+from .asset_anchor import ExcursionAnchors
 from .asset_model import SentinelleAssetModel
 from .engine import CONFIG_FILE, _level_weights, _pick_device, _pick_dtype, load_model
 from .model import SentinelleTSModel
@@ -130,6 +136,8 @@ class AssetForecaster:
         adapter_tags: Collection[str] | None = None,
         threads: int | None = None,
         cpu_rows_per_pass: int | None = None,
+        anchor_band_widths: float = 0.0,
+        anchor_release_band_widths: float = 1.0,
     ) -> None:
         self.path = Path(path)
         self.adapter = adapter
@@ -173,6 +181,16 @@ class AssetForecaster:
         self.every_steps = every_steps
         self._held: dict[tuple[str, ...], _Held] = {}
         """(asset, its tags...) → its last estimate, when ``every_steps`` > 1."""
+        if anchor_band_widths and context_stride_steps > 1:
+            raise ModelError("anchor_band_widths needs context_stride_steps 1 (the anchor counts slots, not means)")
+        self._anchors = (
+            ExcursionAnchors(
+                anchor_band_widths, longest, every_steps, self.levels.index(0.5), anchor_release_band_widths
+            )
+            if anchor_band_widths
+            else None
+        )
+        """Per asset, the excursion its estimates are anchored before (None: off)."""
 
     def forecast(
         self,
@@ -232,18 +250,32 @@ class AssetForecaster:
         slot = round(window.ts / window.period_s)
         rows_of = []
         for asset, rows in groups.items():
-            held = self._held.get((asset, *(window.tags[i] for i in rows)))
-            if held is not None and self._continues(window, rows, slot, held):
+            key = (asset, *(window.tags[i] for i in rows))
+            held = self._held.get(key)
+            if (
+                held is not None
+                and self._continues(window, rows, slot, held)
+                and not self._onset(key, rows, window, held)
+            ):
                 out[rows] = held[1]  # refreshed less than every_steps slots ago in this same history: it stands
             elif len(rows) >= 2:
                 rows_of.append(rows)
         if not rows_of:
             return out
+        keys = [(window.assets[rows[0]], *(window.tags[i] for i in rows)) for rows in rows_of]
+        anchor = [0 if self._anchors is None else self._anchors.mask_steps(k, slot) for k in keys]
         past = self._past(window)
+        masked = np.full(n, bool(self.mask_recent_steps))  # rows whose past is masked: all, or the anchored
+        if any(anchor):
+            past = past.copy()
+            for rows, m in zip(rows_of, anchor, strict=True):
+                if m:
+                    masked[rows] = True
+                    past[rows, -max(m, self.mask_recent_steps) :] = np.nan  # the reference: the asset before it
         values = window.values
-        if self.mask_recent_steps:
+        if masked.any():
             seen = np.isfinite(past[:, -self.config.context_length :]).sum(axis=1)  # what the model reads
-            few = seen < MIN_SEEN_SLOTS  # no scale: left out (module docstring)
+            few = masked & (seen < MIN_SEEN_SLOTS)  # no scale: left out (module docstring)
             if few.any():
                 past[few] = np.nan
                 values = np.where(few, np.nan, values)
@@ -267,7 +299,16 @@ class AssetForecaster:
                 if self.every_steps > 1:
                     key = (window.assets[rows[0]], *(window.tags[i] for i in rows))
                     self._held[key] = (slot, out[rows].copy(), window.values[rows].copy())
+        if self._anchors is not None:
+            for key, rows, m in zip(keys, rows_of, anchor, strict=True):
+                self._anchors.update(key, slot, window.values[rows], out[rows], anchored=m > 0)
         return out
+
+    def _onset(self, key: tuple[str, ...], rows: list[int], window: WindowBatch, held: _Held) -> bool:
+        """Anchoring on and the asset not anchored: whether its values now miss the held estimate beyond the
+        anchor's threshold (then it is refreshed at once, and anchored if the refresh misses too)."""
+        a = self._anchors
+        return a is not None and not a.anchored(key) and a.misses(window.values[rows], held[1])
 
     def _past(self, window: WindowBatch) -> FloatArray:
         """What the estimate reads of each row's past: the context without its newest slot, or the coarse

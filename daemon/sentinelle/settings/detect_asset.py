@@ -55,6 +55,38 @@ class _AssetDetection(_Section):
         "estimate's residual comes in runs of minutes in normal operation; without this the sum takes them for a "
         "shift. 1: off.",
     )
+    asset_estimate_rate_enabled: bool = Field(
+        default=False,
+        description="With the asset model: also a slow exceedance-rate accumulator per tag on the residual against "
+        "the estimate (detectors/estimate_rate.py), standardised by a scale learned only on the history replay "
+        "(the start-up backfill, a known-good stretch) and frozen: a fault present all day raises the share of "
+        "surprising ticks for hours, where weather and schedules move it less (docs/results/lbnl/estimate_rate/).",
+    )
+    asset_estimate_rate_units: tuple[str, ...] = Field(
+        default=(),
+        description="Only tags with one of these units (TagSettings.unit) are accumulated, e.g. ('degF',): measured "
+        "process variables obey the balances the estimate reads; a controller's output is its own integral state "
+        "and its residual's rate moved as much on LBNL's fault-free days as on faulted ones. Empty: every tag.",
+    )
+    asset_estimate_rate_sigmas: float = Field(
+        default=3.0,
+        gt=0,
+        description="A tick counts as surprising when its standardised residual is beyond this many of the "
+        "history's scales.",
+    )
+    asset_estimate_rate_window_steps: int = Field(
+        default=720,
+        ge=1,
+        le=864000,
+        description="The share of surprising ticks is an EWMA with weight 1/this (ticks): hours, so that a burst "
+        "of minutes does not move it and a fault present all day does.",
+    )
+    asset_estimate_rate_max_share: float = Field(
+        default=0.3,
+        gt=0,
+        le=1,
+        description="A live tick is anomalous while the share of surprising ticks is at least this.",
+    )
     asset_estimate_open_k: int | None = Field(
         default=None,
         ge=1,

@@ -80,13 +80,15 @@ class _TagScoring(_Section):
         "fired, and the published score is the largest rested term: another kind of evidence during one term's "
         "rest is a detection of its own, as an alarm re-arms per alarm). Flags and alerts do not read it.",
     )
-    score_rest_escalate: Literal["off", "any", "excursion"] = Field(
+    score_rest_escalate: Literal["off", "any", "excursion", "margin"] = Field(
         default="off",
         description="During a rest period, a score higher than every score published since the rest began is "
         "published and restarts the rest (detect/rest.py): an event ranks by its strongest evidence, not its first "
         "(a residual onset of 0.46 no longer hides a novelty of 1.0 eighty ticks later). any: every such score; "
         "excursion: only one that starts a new excursion (the tick before scored below score_rest_level), not the "
-        "novelty of the tick after a spike, which reads the spike itself. Flags and alerts do not read it.",
+        "novelty of the tick after a spike, which reads the spike itself; margin: excursion, and only a score above "
+        "the best published by at least score_rest_level (decisive evidence, not a first score rounded up). Flags "
+        "and alerts do not read it.",
     )
     score_tail_calibration: bool = Field(
         default=False,

@@ -133,6 +133,26 @@ class ForecastSettings(_Section):
         "reference is older than a slow fault (a 15-minute drift, a 5-minute pump ramp) instead of 128 slots at "
         "most. 1: the context as it is (today). Measured in docs/results/chiller-detection/asset-stride.md.",
     )
+    asset_anchor_band_widths: float = Field(
+        default=0.0,
+        ge=0,
+        le=100,
+        description="With the asset model: when a refreshed estimate misses any tag of an asset by more than this "
+        "many half-widths of its own band, the asset's next estimates read the contexts only up to that excursion's "
+        "start (the newer slots masked for all its tags) and the others now, until every tag is back inside the "
+        "anchored band or the mask would pass three quarters of the context (forecast/asset_anchor.py): the "
+        "estimate then does not follow a lasting fault, and judges the recovery against the asset before it. "
+        "0: off (the estimate reads its whole context, or asset_mask_recent_steps). At least "
+        "asset_anchor_release_band_widths; needs asset_context_stride_steps 1. Measured on SKAB: "
+        "docs/results/skab/anchored-estimate/.",
+    )
+    asset_anchor_release_band_widths: float = Field(
+        default=1.0,
+        gt=0,
+        le=100,
+        description="With asset_anchor_band_widths: the anchor is released when every tag of the asset is within "
+        "this many band half-widths of the anchored estimate (1: back inside its band).",
+    )
     asset_estimate_every_steps: int = Field(
         default=1,
         ge=1,
@@ -164,6 +184,13 @@ class ForecastSettings(_Section):
             raise ValueError(
                 "asset_context_stride_steps > 1 needs asset_mask_recent_steps > 0: the newest coarse slot holds "
                 "the current value, which the estimate must not read"
+            )
+        if self.asset_anchor_band_widths and (
+            self.asset_anchor_band_widths <= 1 or self.asset_context_stride_steps > 1
+        ):
+            raise ValueError(
+                "asset_anchor_band_widths must be 0 (off) or above 1 (the release is back inside the band), and "
+                "needs asset_context_stride_steps 1"
             )
         if self.refresh_every_steps > self.horizon_steps:
             raise ValueError(

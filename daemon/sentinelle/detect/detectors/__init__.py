@@ -15,6 +15,9 @@ module                 alerts (kind)                                           r
                        estimate from the other tags now (``<tag>#estimate``)
 ``estimate_cusum``     ``relation`` per tag: a two-sided CUSUM of that           15
                        residual, for slow faults (``<tag>#cusum``; off)
+``estimate_rate``      ``relation`` per tag: that residual's hours-long share    15
+                       of surprising ticks against the history's scale
+                       (``<tag>#rate``; off)
 ``distribution``       ``distribution_change`` per tag (recent vs past values)   16
 ``horizon``            ``forecast_drift`` per tag (vs the forecast H ticks ago)  17
 ``novelty``            ``contextual_novelty`` per tag (unseen value sequences)   18
@@ -43,8 +46,8 @@ Nothing else changes: this package finds its modules itself (:func:`build_all`),
 life cycle, pauses, maintenance and metrics are generic.
 
 >>> [name for name, _ in modules()]  # doctest: +NORMALIZE_WHITESPACE
-['residual', 'residual_energy', 'asset_estimate', 'estimate_cusum', 'distribution', 'horizon', 'novelty',
- 'asset_t2q', 'limits', 'rate_of_change', 'energy_balance', 'afdd', 'relations', 'data_quality']
+['residual', 'residual_energy', 'asset_estimate', 'estimate_cusum', 'estimate_rate', 'distribution', 'horizon',
+ 'novelty', 'asset_t2q', 'limits', 'rate_of_change', 'energy_balance', 'afdd', 'relations', 'data_quality']
 """
 
 from __future__ import annotations

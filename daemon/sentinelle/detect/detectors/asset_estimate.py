@@ -175,16 +175,8 @@ class AssetEstimateDetector:
         self._z: FloatArray = np.full(lay.n, np.nan)
         self._score: FloatArray = np.full(lay.n, np.nan)
 
-    def _estimates(self, tick: Tick) -> FloatArray:
-        """The batch's estimates as (rows of the layout × levels), NaN where none was made this tick."""
-        out = np.full((self.layout.n, len(self.levels)), np.nan)
-        est = tick.batch.estimate
-        if est is not None:
-            out[:] = est  # every row of the window, whichever forecasts this tick refreshed
-        return out
-
     def observe(self, tick: Tick) -> Findings:
-        expected = self._estimates(tick)
+        expected = estimates(tick, self.layout.n, len(self.levels))
         if self.band is not None:
             expected = self.band.apply(expected)
         if self.usual is not None:
@@ -305,6 +297,25 @@ class AssetEstimateDetector:
         if late is not None and late.shape == self.late_z.shape:  # another delay or none saved: refills
             self.late_z, self.late_ok = late.copy(), arrays["late.late_ok"].copy()
             self.late_pos = arrays["late.late_pos"].copy()
+
+
+def estimates(tick: Tick, rows: int, levels: int) -> FloatArray:
+    """The batch's estimates as (rows of the layout × levels), NaN where none was made this tick: every row of
+    the window, whichever forecasts this tick refreshed (the estimate's detectors all read it so)."""
+    out = np.full((rows, levels), np.nan)
+    if tick.batch.estimate is not None:
+        out[:] = tick.batch.estimate
+    return out
+
+
+def estimate_z(
+    tick: Tick, levels: tuple[float, ...], min_spread: FloatArray, rows: int
+) -> tuple[FloatArray, FloatArray]:
+    """The estimates (as :func:`estimates`) and each row's ``z`` in its estimate's band (NaN without one)."""
+    expected = estimates(tick, rows, len(levels))
+    with np.errstate(invalid="ignore"):
+        z = forecast_z(tick.clean, expected, levels, min_spread)
+    return expected, z
 
 
 def explain_estimate(

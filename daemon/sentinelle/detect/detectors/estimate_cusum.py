@@ -60,8 +60,8 @@ import math
 import numpy as np
 
 from ...records import BoolArray, FloatArray
-from ..surprise import RobustScale, forecast_z
-from .asset_estimate import explain_estimate
+from ..surprise import RobustScale
+from .asset_estimate import estimate_z, explain_estimate
 from .base import BuildContext, Explanation, Findings, Spec, Suffixed, Tick, check_tags, findings, pack, unpack
 
 RANK = 15
@@ -118,11 +118,7 @@ class EstimateCusumDetector:
         self._score: FloatArray = np.full(lay.n, np.nan)
 
     def observe(self, tick: Tick) -> Findings:
-        expected = np.full((self.layout.n, len(self.levels)), np.nan)
-        if tick.batch.estimate is not None:
-            expected[:] = tick.batch.estimate
-        with np.errstate(invalid="ignore"):
-            z = forecast_z(tick.clean, expected, self.levels, self.min_spread)
+        expected, z = estimate_z(tick, self.levels, self.min_spread, self.layout.n)
         z[tick.gate] = np.nan
         r = np.clip(self.scale.standardise(z), -self.clip, self.clip)
         ok = np.isfinite(r)
