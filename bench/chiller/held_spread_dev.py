@@ -111,6 +111,32 @@ def choose(table: list[dict[str, Any]]) -> str:
     return str(next(r for r in eligible if rank(r) == best)["candidate"])
 
 
+def run_dev(
+    configs: list[Config], roots: dict[str, Path], checkpoint: Path, started: float, reserved: tuple[int, ...] = ()
+) -> tuple[dict[str, list[dict[str, Any]]], list[int]]:
+    """Every configuration on every development run of :func:`plans` (estimates from the caches ``roots``, by
+    plan name): each configuration's run records, by label, and the seeds.  ``reserved``: first seeds of 24
+    report seeds that no development run may be (beside the old report's and 3100's)."""
+    per: dict[str, list[dict[str, Any]]] = {}
+    seeds = []
+    for cache, plan in plans():
+        for first in (REPORT_FIRST_SEED, UNSEEN_FIRST_SEED, *reserved):
+            assert not any(first <= r.seed < first + 24 for r in plan), f"seeds {first}.. are a report's"
+        sf = SharedForecasters(roots[cache], model_threads=1)
+        for run in plan:
+            seeds.append(run.seed)
+            rec, truth = simulate(run)
+            sf.begin(run.name)
+            est = sf.estimator(checkpoint, mask_recent_steps=MASK, every_steps=EVERY, context_stride_steps=STRIDE)
+            for c in configs:
+                o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], est)
+                r = run_record(run, o)
+                per.setdefault(c.label, []).append({"run": run.name, "seed": run.seed, **r})
+                print(run.name, run.seed, c.label[:2], r, round(time.perf_counter() - started), flush=True)
+            sf.save()
+    return per, seeds
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, required=True)
@@ -124,24 +150,8 @@ def main() -> None:
     out: Path = args.out or (first if args.round == 1 else RESULTS / "held-spread" / "held_spread_dev_round2.json")
     roots = {"faults": args.cache_root, "new": args.new_cache_root, "free": args.free_cache_root}
     started = time.perf_counter()
-    per: dict[str, list[dict[str, Any]]] = {}
-    seeds = []
     configs = [held_row(*c) for c in CANDIDATES] if args.round == 1 else [held_row(*c) for c in CANDIDATES2]
-    for cache, plan in plans():
-        assert not any(REPORT_FIRST_SEED <= r.seed < REPORT_FIRST_SEED + 24 for r in plan), "not the old report's"
-        assert not any(UNSEEN_FIRST_SEED <= r.seed < UNSEEN_FIRST_SEED + 24 for r in plan), "not the new report's"
-        sf = SharedForecasters(roots[cache], model_threads=1)
-        for run in plan:
-            seeds.append(run.seed)
-            rec, truth = simulate(run)
-            sf.begin(run.name)
-            est = sf.estimator(args.checkpoint, mask_recent_steps=MASK, every_steps=EVERY, context_stride_steps=STRIDE)
-            for c in configs:
-                o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], est)
-                r = run_record(run, o)
-                per.setdefault(c.label, []).append({"run": run.name, "seed": run.seed, **r})
-                print(run.name, run.seed, c.label[:2], r, round(time.perf_counter() - started), flush=True)
-            sf.save()
+    per, seeds = run_dev(configs, roots, args.checkpoint, started)
     table = [table_row(name, runs) for name, runs in per.items()]
     if args.round == 2:
         table.insert(0, json.loads(first.read_text())["rows"][0])  # C0, round 1's

@@ -17,7 +17,9 @@ _Z = np.array([-1.2816, 0.0, 1.2816])
 LEVELS = (0.1, 0.5, 0.9)
 
 
-def run_widening(held: bool, drift_per_s: float = 0.004, steps: int = 800, onset: int = 400) -> list[AlertEvent]:
+def run_widening(
+    held: bool, drift_per_s: float = 0.004, steps: int = 800, onset: int = 400, extra: dict[str, object] | None = None
+) -> list[AlertEvent]:
     """Tag 1 drifts off its estimate from ``onset`` while its own forecast follows it (a univariate forecaster
     at a slow fault); the estimate's band widens with the deviation (spread SIGMA + 2 |deviation|), as the blind
     asset model's does when the tags stop agreeing, so the residual in the tick's own band stays under 0.5 of

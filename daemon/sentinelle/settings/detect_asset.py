@@ -130,6 +130,23 @@ class _AssetDetection(_Section):
         "when the tags stop agreeing, so a slow fault's residual read in it stays the size of healthy ones "
         "(docs/results/chiller-detection/held-spread/).",
     )
+    asset_estimate_held_spread_sign_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="With asset_estimate_held_spread: hold the usual width only on tags whose residual has kept "
+        "its sign (about its usual location): a forgetting mean of the sign over this many ticks at or beyond "
+        "asset_estimate_held_spread_sign_share; elsewhere the tick's own band.  A drift leaves a one-sided "
+        "residual for minutes, a healthy residual in a wide band wanders (detect/held_spread.py; docs/results/"
+        "chiller-detection/sign-held/). 0: the usual width on every tick.",
+    )
+    asset_estimate_held_spread_sign_share: float = Field(
+        default=0.9,
+        gt=0.0,
+        le=1.0,
+        description="The magnitude of the mean sign (asset_estimate_held_spread_sign_steps) at which a residual "
+        "counts as one-sided: 0.9 is 95 % of recent ticks on one side.",
+    )
     asset_enabled: bool = Field(
         default=False,
         description="Also score each asset's tags together (PCA T² and Q on their state, detect/asset.py).",

@@ -60,7 +60,9 @@ the width it usually has (:mod:`..held_spread`: a forgetting geometric mean lear
 ticks late, on the ticks the scale learns) before ``z`` is read from it.  Why: the blind estimate widens its band
 when the tags stop agreeing, so a slow fault's residual, read in the band of the same tick, stays the size of
 healthy ones (a development run's supply-temperature drift: residual 0.1 → 0.6 °C, band 0.27 → 0.65 °C).  After
-the band calibration, when both are on.
+the band calibration, when both are on.  ``detect.asset_estimate_held_spread_sign_steps`` > 0: held only on the
+rows whose residual has kept its sign (:class:`~..held_spread.PersistentSign`, about the scale's location), the
+tick's own band elsewhere: healthy residuals in a legitimately wide band wander, a drift's stays one-sided.
 
 **Hold-off after an alert** (``detect.asset_estimate_holdoff_steps`` H > 0): for H ticks after the last tick
 an alert of any kind was open on the asset, the estimate residual neither flags nor learns.  Why: the
@@ -91,7 +93,7 @@ import numpy as np
 from ...records import BoolArray, FloatArray
 from ..alerts import Observation
 from ..conformal import BandCalibration
-from ..held_spread import HeldSpread
+from ..held_spread import HeldSpread, PersistentSign
 from ..surprise import RobustScale, forecast_z, log_score, surprisal
 from .base import (
     BuildContext,
@@ -153,6 +155,13 @@ class AssetEstimateDetector:
             HeldSpread(lay.n, ctx.levels, s.score_memory_steps, self.delay) if s.asset_estimate_held_spread else None
         )
         """Each row's usual band width, learned late (None: the band's width of each tick)."""
+        sign_steps = s.asset_estimate_held_spread_sign_steps
+        self.sign = (
+            PersistentSign(lay.n, sign_steps, s.asset_estimate_held_spread_sign_share)
+            if self.usual is not None and sign_steps > 0
+            else None
+        )
+        """Each row's persistent residual sign: the usual width held only there (None: on every row)."""
         self._unheld: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
         self.spec = Spec(
             kind="relation",
@@ -172,7 +181,7 @@ class AssetEstimateDetector:
             expected = self.band.apply(expected)
         if self.usual is not None:
             self._unheld = expected
-            expected = self.usual.apply(expected)
+            expected = self.usual.apply(expected, self._one_sided(tick, expected))
         with np.errstate(invalid="ignore"):
             z = forecast_z(tick.clean, expected, self.levels, self.min_spread)
         z[tick.gate] = np.nan
@@ -190,6 +199,16 @@ class AssetEstimateDetector:
             z[held] = np.nan  # not learned either: the residual measures the reference's fault, not the tag
         self._expected, self._z, self._score = expected, z, score
         return findings(flagged, scored & ready & ~flagged, score)
+
+    def _one_sided(self, tick: Tick, expected: FloatArray) -> BoolArray | None:
+        """The rows whose residual (in the tick's own band, about the scale's location) has kept its sign (None:
+        every row, when the sign gate is off)."""
+        if self.sign is None:
+            return None
+        with np.errstate(invalid="ignore"):
+            z = forecast_z(tick.clean, expected, self.levels, self.min_spread)
+        z[tick.gate] = np.nan
+        return self.sign.step(z - self.scale.location)
 
     def _held_off(self, tick: Tick) -> BoolArray:
         """Per row: its asset had an alert open within the last ``holdoff`` ticks, none now (steps the count)."""
@@ -245,6 +264,8 @@ class AssetEstimateDetector:
             arrays |= {"band.log_scale": self.band.log_scale, "band.learned": self.band.learned}
         if self.usual is not None:
             arrays |= {f"usual.{k}": v for k, v in self.usual.arrays().items()}
+        if self.sign is not None:
+            arrays["sign.mean"] = self.sign.mean
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags)})
 
     def restore(self, blob: bytes) -> None:
@@ -260,6 +281,9 @@ class AssetEstimateDetector:
                     setattr(self.band, attr, value)
             elif owner in ("late", "usual"):
                 continue  # below, as a whole
+            elif owner == "sign":
+                if self.sign is not None and value.shape == self.sign.mean.shape:
+                    self.sign.mean = value.copy()
             elif owner == "holdoff":
                 if value.shape == self.since_busy.shape:
                     self.since_busy = value.copy()
