@@ -19,6 +19,11 @@ ties to the earlier.
     python bench/chiller/pump_group_dev.py --merge PART_JSON...
 
 Part A: seeds 2180..2203 and the first 6 fault-free hours; part B: 3200..3223 and the last 6 (one core each).
+
+Round 2 (``--round 2``; RULE.md's amendment, committed after round 1's results and before round 2's runs): round 1
+chose C0 (G1 12 and G2 6 false alarms, all three speeds at once on healthy hours, 419..1563 s into scored time).
+H1 = G2 and H2 = G1, each with the scale learning 600 ticks late and flagging after 600 learned (the held-spread
+study's round-2 remedy for early false alarms); the same runs and rule, C0 from round 1.
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ REPORT_SEED = 3300
 """The report's fresh seeds (3300..3323): never a development run."""
 CANDIDATES: tuple[tuple[str, bool, int], ...] = (("C0", False, 16), ("G1", True, 16), ("G2", True, 20))
 """(name, speeds masked together, the estimate's open k of 24), in the rule's order."""
+CANDIDATES2: tuple[tuple[str, bool, int, int, int], ...] = (("H1", True, 20, 600, 600), ("H2", True, 16, 600, 600))
+"""Round 2 (RULE.md's amendment, after round 1 chose C0: every grouped candidate had false alarms on healthy hours):
+(name, speeds masked together, open k, learn delay D, min learned L), in the rule's order."""
 RULE = (
     "eligible: no false alarm on all development runs and at least C0's faults detected; among them the most "
     "pump degradations detected, then the most faults, then the most kinds, then the smallest median slow-fault "
@@ -53,11 +61,13 @@ RULE = (
 )
 
 
-def configs() -> list[Config]:
-    """Each candidate's configuration: row 8 with its open k, the speeds masked together or not."""
+def configs(round_: int = 1) -> list[Config]:
+    """Each candidate's configuration: row 8 with its open k (round 2: learn delay D, min learned L), the speeds
+    masked together or not."""
+    spec = [(*c, 300, 300) for c in CANDIDATES] if round_ == 1 else list(CANDIDATES2)
     out = []
-    for name, grouped, open_k in CANDIDATES:
-        c = held_row(name, False, 300, open_k)
+    for name, grouped, open_k, delay, min_learned in spec:
+        c = held_row(name, False, delay, open_k, min_learned)
         if grouped:
             c = dataclasses.replace(c, label=c.label + ", pump speeds masked together", asset_mask_groups=SPEEDS)
         out.append(c)
@@ -87,7 +97,9 @@ def choose(table: list[dict[str, Any]]) -> str:
     return str(next(r for r in eligible if rank(r) == best)["candidate"])
 
 
-def run_part(part: str, old: dict[str, Path], new: dict[str, Path], checkpoint: Path) -> dict[str, Any]:
+def run_part(
+    part: str, old: dict[str, Path], new: dict[str, Path], checkpoint: Path, round_: int = 1
+) -> dict[str, Any]:
     """Every candidate on the part's runs: row 8's estimates read from ``old`` (never written), the grouped
     ones from ``new`` (computed where missing, saved)."""
     started = time.perf_counter()
@@ -106,7 +118,7 @@ def run_part(part: str, old: dict[str, Path], new: dict[str, Path], checkpoint: 
             grouped = sf_new.estimator(
                 checkpoint, mask_recent_steps=MASK, every_steps=EVERY, context_stride_steps=STRIDE, mask_groups=SPEEDS
             )
-            for c in configs():
+            for c in configs(round_):
                 est = grouped if c.asset_mask_groups else plain
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf_old["holt"], est)
                 r = run_record(run, o)
@@ -116,13 +128,16 @@ def run_part(part: str, old: dict[str, Path], new: dict[str, Path], checkpoint: 
     return {"part": part, "per": per, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def merge(parts: list[Path], out: Path, checkpoint: str) -> None:
+def merge(parts: list[Path], out: Path, checkpoint: str, first: Path | None = None) -> None:
+    """The parts' table (with round 1's C0 first when ``first``, round 1's result, is given) and the rule's choice."""
     docs = [json.loads(p.read_text()) for p in parts]
     per: dict[str, list[dict[str, Any]]] = {}
     for d in docs:
         for label, runs in d["per"].items():
             per.setdefault(label, []).extend(runs)
     table = [table_row(label, runs) for label, runs in per.items()]
+    if first is not None:
+        table.insert(0, json.loads(first.read_text())["rows"][0])  # C0, round 1's (same code, caches, runs)
     chosen = choose(table)
     doc = {
         "benchmark": "pump_group_dev",
@@ -154,14 +169,17 @@ def main() -> None:
     ap.add_argument("--new-roots", type=Path, nargs=3, metavar=("FAULTS", "NEW", "FREE"))
     ap.add_argument("--part-out", type=Path)
     ap.add_argument("--merge", type=Path, nargs="+")
+    ap.add_argument("--round", type=int, choices=(1, 2), default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "pump-group" / "pump_group_dev.json")
     args = ap.parse_args()
+    first = RESULTS / "pump-group" / "pump_group_dev.json"
     if args.merge:
-        merge(args.merge, args.out, str(args.checkpoint))
+        out = args.out if args.round == 1 else first.with_name("pump_group_dev_round2.json")
+        merge(args.merge, out, str(args.checkpoint), first if args.round == 2 else None)
         return
     names = ("faults", "new", "free")
     old = dict(zip(names, args.old_roots, strict=True))
-    doc = run_part(args.part, old, dict(zip(names, args.new_roots, strict=True)), args.checkpoint)
+    doc = run_part(args.part, old, dict(zip(names, args.new_roots, strict=True)), args.checkpoint, args.round)
     args.part_out.parent.mkdir(parents=True, exist_ok=True)
     args.part_out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
 
