@@ -28,11 +28,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
-    ap.add_argument("--chosen", required=True, choices=("G1", "G2"), help="pump_group_dev's")
+    ap.add_argument("--chosen", required=True, choices=("G1", "G2", "H1", "H2"), help="pump_group_dev's")
     ap.add_argument("--cache-dir", type=Path, default=None)
     args = ap.parse_args()
     prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
-    rows = [c for c in configs() if c.label[:2] in ("C0", args.chosen)]
+    rows = [c for c in (*configs(1), *configs(2)) if c.label[:2] in ("C0", args.chosen)]
     table = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
         Config(
