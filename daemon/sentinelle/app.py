@@ -168,6 +168,7 @@ class Daemon:
                 context_stride_steps=f.asset_context_stride_steps,
                 anchor_band_widths=f.asset_anchor_band_widths,
                 anchor_release_band_widths=f.asset_anchor_release_band_widths,
+                mask_groups=f.asset_mask_groups,
                 cpu_rows_per_pass=f.asset_cpu_rows_per_pass,
                 adapter=adapter,
                 adapter_tags=tags,

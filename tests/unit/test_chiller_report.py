@@ -114,6 +114,7 @@ class _FakeAssetForecaster:
         mask_recent_steps: int = 0,
         every_steps: int = 1,
         context_stride_steps: int = 1,
+        mask_groups: tuple[tuple[str, ...], ...] = (),
     ) -> None:
         self.levels = levels
         self.mask = mask_recent_steps

@@ -219,6 +219,8 @@ class Config:
     (``forecast.asset_estimate_every_steps``)."""
     asset_context_stride_steps: int = 1
     """The masked estimate's coarse reference: means of this many slots (``forecast.asset_context_stride_steps``)."""
+    asset_mask_groups: tuple[tuple[str, ...], ...] = ()
+    """Tags whose current values the estimate hides together (``forecast.asset_mask_groups``; needs the mask)."""
     refresh_every_steps: int = 1
     """The forecaster's forecasts made on one slot in this many (``forecast.refresh_every_steps``; a model row's
     cost divided by it)."""

@@ -315,6 +315,7 @@ def run_evaluation(
                     mask_recent_steps=config.asset_mask_recent_steps,
                     every_steps=config.asset_estimate_every_steps,
                     context_stride_steps=config.asset_context_stride_steps,
+                    mask_groups=config.asset_mask_groups,
                 )
                 if config.asset_model
                 else None

@@ -61,6 +61,7 @@ class PrefilledAssetForecaster(AssetForecaster):
         adapter: Path | None = None,
         anchor_band_widths: float = 0.0,
         anchor_release_band_widths: float = 1.0,
+        mask_groups: tuple[tuple[str, ...], ...] = (),
     ) -> None:
         super().__init__(
             path,
@@ -71,6 +72,7 @@ class PrefilledAssetForecaster(AssetForecaster):
             adapter=adapter,
             anchor_band_widths=anchor_band_widths,
             anchor_release_band_widths=anchor_release_band_widths,
+            mask_groups=mask_groups,
         )
         self.memo: dict[bytes, FloatArray] = {}
         """Group key → its estimate (G, levels)."""

@@ -189,21 +189,32 @@ class CachedEstimator:
         return self.cache[key]
 
 
+MaskGroups = tuple[tuple[str, ...], ...]
+"""``forecast.asset_mask_groups`` as a hashable key."""
+
 ASSET_MODEL = "asset_model"
 """The name :class:`SharedForecasters` keeps the asset model's estimates under."""
 
 
-def _estimator_name(mask_recent_steps: int, every_steps: int, context_stride_steps: int = 1) -> str:
-    """The cache name of the asset model's estimates with this mask, refresh and coarse stride (the plain
-    ones keep the old names).
+def _estimator_name(
+    mask_recent_steps: int, every_steps: int, context_stride_steps: int = 1, mask_groups: MaskGroups = ()
+) -> str:
+    """The cache name of the asset model's estimates with this mask, refresh, coarse stride and tags hidden
+    together (the plain ones keep the old names; groups by a hash of their sorted tags).
 
     >>> _estimator_name(0, 1), _estimator_name(128, 8), _estimator_name(128, 8, 4)
     ('asset_model', 'asset_model-mask128-every8', 'asset_model-mask128-every8-stride4')
+    >>> _estimator_name(128, 8, 4, (("a.x", "a.y"),)) == _estimator_name(128, 8, 4, (("a.y", "a.x"),))
+    True
     """
     mask = f"-mask{mask_recent_steps}" if mask_recent_steps else ""
     every = f"-every{every_steps}" if every_steps > 1 else ""
     stride = f"-stride{context_stride_steps}" if context_stride_steps > 1 else ""
-    return f"{ASSET_MODEL}{mask}{every}{stride}"
+    groups = ""
+    if mask_groups:
+        text = "|".join(sorted(",".join(sorted(g)) for g in mask_groups))
+        groups = "-groups" + hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+    return f"{ASSET_MODEL}{mask}{every}{stride}{groups}"
 
 
 def cache_stem(name: str) -> str:
@@ -245,8 +256,8 @@ class SharedForecasters:
         self.cache_dir = cache_dir
         self.model_threads = model_threads
         self._made: dict[str, CachedForecaster] = {}
-        self._estimators: dict[tuple[int, int, int], CachedEstimator] = {}
-        """Per (``mask_recent_steps``, ``every_steps``, ``context_stride_steps``): the asset model's cached
+        self._estimators: dict[tuple[int, int, int, MaskGroups], CachedEstimator] = {}
+        """Per (``mask_recent_steps``, ``every_steps``, ``context_stride_steps``, mask groups): the asset model's cached
         estimates (loaded on first use)."""
         self._key = ""
 
@@ -287,6 +298,7 @@ class SharedForecasters:
         mask_recent_steps: int = 0,
         every_steps: int = 1,
         context_stride_steps: int = 1,
+        mask_groups: MaskGroups = (),
     ) -> CachedEstimator:
         """The asset model at ``path`` (loaded once per mask, refresh and stride, on first use) as a cached estimator.
 
@@ -295,7 +307,7 @@ class SharedForecasters:
         replay's settings must carry it too (``forecast.asset_context_stride_steps``: the windows keep the
         coarse contexts).
         """
-        key = (mask_recent_steps, every_steps, context_stride_steps)
+        key = (mask_recent_steps, every_steps, context_stride_steps, mask_groups)
         if key not in self._estimators:
             import torch
 
@@ -309,6 +321,7 @@ class SharedForecasters:
                 mask_recent_steps=mask_recent_steps,
                 every_steps=every_steps,
                 context_stride_steps=context_stride_steps,
+                mask_groups=mask_groups,
             )
             cache = self._load(_estimator_name(*key))
             self._estimators[key] = CachedEstimator(model.estimate_window, cache)

@@ -38,6 +38,16 @@ of an asset by more than k band half-widths, the asset's estimates mask every sl
 began (:mod:`.asset_anchor`), until the values are back within ``anchor_release_band_widths`` of the
 anchored band or the mask would pass the longest reach above.  Only with ``context_stride_steps`` 1.
 
+**Tags hidden together** (``mask_groups``, with M > 0): each group is a set of an asset's tags whose
+current values are hidden together when any of them is estimated (their recent past is already masked, as
+every tag's, by M): one extra pass per group, for the assets that have tags of it, whose answers replace
+the group's rows only.  Why: where tags are tied to each other by a fixed map — a chiller's three pump speed
+commands, set together from one controller demand — each is implied by the others now, so an estimate that
+reads them follows a fault that moves them all (a weakening pump: the demand rises, flow and temperatures
+stay) and leaves no residual (docs/results/chiller-detection/sign-held/report.md).  Estimated from the
+other tags alone, the group's tags show what the plant's state implies for them.  Off (no groups): the
+estimates are exactly those without this setting.
+
 **Every R slots** (``every_steps`` R > 1): an asset's estimate is made on one slot in R and
 stands for the next R − 1.  The model cost about 23 ms of CPU per 7-tag asset and slot when
 the asset was alone in a pass, 10 ms when 16 assets shared one (one thread, quiet machine,
@@ -138,6 +148,7 @@ class AssetForecaster:
         cpu_rows_per_pass: int | None = None,
         anchor_band_widths: float = 0.0,
         anchor_release_band_widths: float = 1.0,
+        mask_groups: Collection[Collection[str]] = (),
     ) -> None:
         self.path = Path(path)
         self.adapter = adapter
@@ -179,6 +190,8 @@ class AssetForecaster:
         if every_steps < 1:
             raise ModelError(f"every_steps must be ≥ 1, got {every_steps}")
         self.every_steps = every_steps
+        self.mask_groups = _checked_groups(mask_groups, mask_recent_steps)
+        """Sets of tags whose current values are hidden together when any of them is estimated (module)."""
         self._held: dict[tuple[str, ...], _Held] = {}
         """(asset, its tags...) → its last estimate, when ``every_steps`` > 1."""
         if anchor_band_widths and context_stride_steps > 1:
@@ -279,9 +292,31 @@ class AssetForecaster:
             if few.any():
                 past[few] = np.nan
                 values = np.where(few, np.nan, values)
-        # Assets padded with absent tags to a power of two, each width its own passes: padding to the
-        # widest asset of the window made a plant of 5-tag assets and one of 40 pay 8x (absent tags
-        # change no other tag's answer, so the width changes nothing else).
+        self._passes(rows_of, past, values, out)
+        for group in self.mask_groups:  # an extra pass per group; only the group's rows are taken from it
+            hidden = np.fromiter((t in group for t in window.tags), dtype=bool, count=n)
+            grouped = [rows for rows in rows_of if hidden[rows].any()]
+            if grouped:
+                alone = np.full_like(out, np.nan)
+                self._passes(grouped, past, np.where(hidden, np.nan, values), alone)
+                for rows in grouped:
+                    mine = [i for i in rows if hidden[i]]
+                    out[mine] = alone[mine]
+        if self.every_steps > 1:
+            for key, rows in zip(keys, rows_of, strict=True):
+                self._held[key] = (slot, out[rows].copy(), window.values[rows].copy())
+        if self._anchors is not None:
+            for key, rows, m in zip(keys, rows_of, anchor, strict=True):
+                self._anchors.update(key, slot, window.values[rows], out[rows], anchored=m > 0)
+        return out
+
+    def _passes(self, rows_of: list[list[int]], past: FloatArray, values: FloatArray, out: FloatArray) -> None:
+        """Estimate each asset's ``rows`` (a list per asset) from ``past`` and ``values`` into ``out``.
+
+        Assets padded with absent tags to a power of two, each width its own passes: padding to the
+        widest asset of the window made a plant of 5-tag assets and one of 40 pay 8x (absent tags
+        change no other tag's answer, so the width changes nothing else).  A row with no other tag of
+        its asset known now gets NaN."""
         widths: dict[int, list[list[int]]] = {}
         for rows in rows_of:
             widths.setdefault(1 << (len(rows) - 1).bit_length(), []).append(rows)
@@ -296,13 +331,6 @@ class AssetForecaster:
                 others_now = np.isfinite(now[k, : len(rows)]).sum() - np.isfinite(now[k, : len(rows)])
                 est = estimate[k, : len(rows)]
                 out[rows] = np.where((others_now >= 1)[:, None], est, np.nan)
-                if self.every_steps > 1:
-                    key = (window.assets[rows[0]], *(window.tags[i] for i in rows))
-                    self._held[key] = (slot, out[rows].copy(), window.values[rows].copy())
-        if self._anchors is not None:
-            for key, rows, m in zip(keys, rows_of, anchor, strict=True):
-                self._anchors.update(key, slot, window.values[rows], out[rows], anchored=m > 0)
-        return out
 
     def _onset(self, key: tuple[str, ...], rows: list[int], window: WindowBatch, held: _Held) -> bool:
         """Anchoring on and the asset not anchored: whether its values now miss the held estimate beyond the
@@ -370,6 +398,21 @@ class AssetForecaster:
         bad = ~np.isfinite(q).all(axis=(1, 2)) | ~np.isfinite(e).all(axis=1)
         q[bad], e[bad] = np.nan, np.nan
         return q.reshape(n, g, -1, horizon), e.reshape(n, g, -1)
+
+
+def _checked_groups(groups: Collection[Collection[str]], mask_recent_steps: int) -> tuple[frozenset[str], ...]:
+    """``mask_groups`` as sets, refused when a group has fewer than two tags, a tag is in two groups, or the
+    recent past is not masked (the group's own newest slots would give its current values away)."""
+    sets = tuple(frozenset(g) for g in groups)
+    if not sets:
+        return ()
+    if not mask_recent_steps:
+        raise ModelError("mask_groups needs mask_recent_steps > 0 (the newest slots would give the values away)")
+    if any(len(g) < 2 for g in sets):
+        raise ModelError(f"each of mask_groups needs two tags or more, got {[sorted(g) for g in sets]}")
+    if sum(len(g) for g in sets) != len(frozenset().union(*sets)):
+        raise ModelError(f"a tag is in two of mask_groups: {[sorted(g) for g in sets]}")
+    return sets
 
 
 def _merged(base_dir: Path, model: SentinelleTSModel, adapter: Path, tags: Collection[str] | None) -> SentinelleTSModel:

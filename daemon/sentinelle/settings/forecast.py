@@ -123,6 +123,14 @@ class ForecastSettings(_Section):
         "fouling) accumulates in the residual instead of being followed. 0: the whole context (the estimate "
         "follows slow faults). At most three quarters of the checkpoint's context (512 slots: 384).",
     )
+    asset_mask_groups: list[list[str]] = Field(
+        default_factory=list,
+        description="With the asset model and asset_mask_recent_steps > 0: groups of tag names (two or more each, "
+        "no tag in two) whose current values are hidden together when any of them is estimated, in one extra "
+        "pass per group for the assets that have it (forecast/asset_engine.py): for tags tied by a fixed map, "
+        "e.g. pump speed commands set together from one controller demand, each of which the others give away. "
+        "Empty: off (the estimates as without it).",
+    )
     asset_context_stride_steps: int = Field(
         default=1,
         ge=1,
@@ -185,6 +193,8 @@ class ForecastSettings(_Section):
                 "asset_context_stride_steps > 1 needs asset_mask_recent_steps > 0: the newest coarse slot holds "
                 "the current value, which the estimate must not read"
             )
+        if self.asset_mask_groups and not self.asset_mask_recent_steps:
+            raise ValueError("asset_mask_groups needs asset_mask_recent_steps > 0 (the newest slots give values away)")
         if self.asset_anchor_band_widths and (
             self.asset_anchor_band_widths <= 1 or self.asset_context_stride_steps > 1
         ):
