@@ -32,11 +32,25 @@ def main() -> None:
     )
     ap.add_argument("--cache-dir", type=Path, default=None)
     args = ap.parse_args()
-    prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     rows = [held_row(*CANDIDATES[0])]
     if args.chosen != CANDIDATES[0][0]:
         first = [held_row(*c) for c in CANDIDATES if c[0] == args.chosen]
         rows += first or [held_row(*c) for c in CANDIDATES2 if c[0] == args.chosen]
+    run_fresh_report(
+        args,
+        "held_spread_report.py",
+        rows,
+        UNSEEN_FIRST_SEED,
+        "Seeds 3100..3123 were run for the first time by this report (grep of docs/results/chiller-detection "
+        "before it); the settings were chosen on development seeds 2180..2203, 3200..3223 and 2310..2321 "
+        "(held-spread/RULE.md).",
+    )
+
+
+def run_fresh_report(args: argparse.Namespace, script: str, rows: list[Config], first_seed: int, note: str) -> None:
+    """The fresh-seed report every residuals-alone study runs once: Holt alone, the univariate model alone
+    (refreshed every 8) and ``rows`` (the blind estimate's candidates), one process, one torch thread."""
+    prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     configs = [
         Config("holt: residuals alone", "holt", asset=False, rules=False),
         Config(
@@ -48,22 +62,17 @@ def main() -> None:
         ),
         *(dataclasses.replace(c, label=prefix + c.label) for c in rows),
     ]
-    command = f"python bench/chiller/held_spread_report.py --out {args.out} --checkpoint {args.checkpoint} " + (
+    command = f"python bench/chiller/{script} --out {args.out} --checkpoint {args.checkpoint} " + (
         f"--chosen {args.chosen}" + (f" --cache-dir {args.cache_dir}" if args.cache_dir else "")
     )
     run_evaluation(
         args.out,
-        first_seed=UNSEEN_FIRST_SEED,
+        first_seed=first_seed,
         configs=configs,
         cache_dir=args.cache_dir,
         model_threads=1,
         meta={**_evaluation_meta(), "command": command},
-        notes=[
-            "",
-            "Seeds 3100..3123 were run for the first time by this report (grep of docs/results/chiller-detection "
-            "before it); the settings were chosen on development seeds 2180..2203, 3200..3223 and 2310..2321 "
-            "(held-spread/RULE.md).",
-        ],
+        notes=["", note],
         asset_model_path=args.checkpoint,
     )
 

@@ -13,15 +13,10 @@ when a grouped candidate was chosen.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-from asset_stride_report import MODEL_REFRESH_STEPS
+from held_spread_report import run_fresh_report
 from pump_group_dev import REPORT_SEED, configs
-
-from sentinelle.cli.evaluate import _evaluation_meta
-from sentinelle.evaluation.chiller_eval import Config
-from sentinelle.evaluation.chiller_report import run_evaluation
 
 
 def main() -> None:
@@ -31,35 +26,14 @@ def main() -> None:
     ap.add_argument("--chosen", required=True, choices=("G1", "G2", "H1", "H2"), help="pump_group_dev's")
     ap.add_argument("--cache-dir", type=Path, default=None)
     args = ap.parse_args()
-    prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     rows = [c for c in (*configs(1), *configs(2)) if c.label[:2] in ("C0", args.chosen)]
-    table = [
-        Config("holt: residuals alone", "holt", asset=False, rules=False),
-        Config(
-            f"model: residuals alone, refreshed every {MODEL_REFRESH_STEPS} slots",
-            "model",
-            asset=False,
-            rules=False,
-            refresh_every_steps=MODEL_REFRESH_STEPS,
-        ),
-        *(dataclasses.replace(c, label=prefix + c.label) for c in rows),
-    ]
-    command = f"python bench/chiller/pump_group_report.py --out {args.out} --checkpoint {args.checkpoint} " + (
-        f"--chosen {args.chosen}" + (f" --cache-dir {args.cache_dir}" if args.cache_dir else "")
-    )
-    run_evaluation(
-        args.out,
-        first_seed=REPORT_SEED,
-        configs=table,
-        cache_dir=args.cache_dir,
-        model_threads=1,
-        meta={**_evaluation_meta(), "command": command},
-        notes=[
-            "",
-            "Seeds 3300..3323 were scored for the first time by this report; the settings were chosen on development "
-            "seeds 2180..2203, 3200..3223 and 2310..2321 (pump-group/RULE.md).",
-        ],
-        asset_model_path=args.checkpoint,
+    run_fresh_report(
+        args,
+        "pump_group_report.py",
+        rows,
+        REPORT_SEED,
+        "Seeds 3300..3323 were scored for the first time by this report; the settings were chosen on development "
+        "seeds 2180..2203, 3200..3223 and 2310..2321 (pump-group/RULE.md).",
     )
 
 

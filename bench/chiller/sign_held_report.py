@@ -12,16 +12,11 @@ when a sign-held candidate was chosen.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 from pathlib import Path
 
-from asset_stride_report import MODEL_REFRESH_STEPS
 from held_spread_dev import CANDIDATES, held_row
+from held_spread_report import run_fresh_report
 from sign_held_dev import REPORT_SEED, SIGN_CANDIDATES, sign_row
-
-from sentinelle.cli.evaluate import _evaluation_meta
-from sentinelle.evaluation.chiller_eval import Config
-from sentinelle.evaluation.chiller_report import run_evaluation
 
 
 def main() -> None:
@@ -31,36 +26,15 @@ def main() -> None:
     ap.add_argument("--chosen", required=True, choices=[c[0] for c in SIGN_CANDIDATES], help="sign_held_dev's")
     ap.add_argument("--cache-dir", type=Path, default=None)
     args = ap.parse_args()
-    prefix = "asset model + holt (asset_blind): residuals alone, every 8, "
     rows = [held_row(*CANDIDATES[0]), *(sign_row(*c) for c in SIGN_CANDIDATES if c[0] == args.chosen)]
-    configs = [
-        Config("holt: residuals alone", "holt", asset=False, rules=False),
-        Config(
-            f"model: residuals alone, refreshed every {MODEL_REFRESH_STEPS} slots",
-            "model",
-            asset=False,
-            rules=False,
-            refresh_every_steps=MODEL_REFRESH_STEPS,
-        ),
-        *(dataclasses.replace(c, label=prefix + c.label) for c in rows),
-    ]
-    command = f"python bench/chiller/sign_held_report.py --out {args.out} --checkpoint {args.checkpoint} " + (
-        f"--chosen {args.chosen}" + (f" --cache-dir {args.cache_dir}" if args.cache_dir else "")
-    )
-    run_evaluation(
-        args.out,
-        first_seed=REPORT_SEED,
-        configs=configs,
-        cache_dir=args.cache_dir,
-        model_threads=1,
-        meta={**_evaluation_meta(), "command": command},
-        notes=[
-            "",
-            "Seeds 3300..3323 were run for the first time by this report (grep of docs/results/chiller-detection "
-            "before it); the settings were chosen on development seeds 2180..2203, 3200..3223 and 2310..2321 "
-            "(sign-held/RULE.md).",
-        ],
-        asset_model_path=args.checkpoint,
+    run_fresh_report(
+        args,
+        "sign_held_report.py",
+        rows,
+        REPORT_SEED,
+        "Seeds 3300..3323 were run for the first time by this report (grep of docs/results/chiller-detection "
+        "before it); the settings were chosen on development seeds 2180..2203, 3200..3223 and 2310..2321 "
+        "(sign-held/RULE.md).",
     )
 
 
