@@ -35,6 +35,7 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -101,14 +102,15 @@ def rank(row: dict[str, Any]) -> tuple[float, ...]:
     return (drifts, row["slow_detected"], row["faults_detected"], row["kinds_detected"], -(delay or 1e9))
 
 
-def choose(table: list[dict[str, Any]]) -> str:
-    """The rule: eligible (no false alarm, at least C0's faults), then :func:`rank`; ties to the earlier."""
+def choose(table: list[dict[str, Any]], by: Callable[[dict[str, Any]], tuple[float, ...]] = rank) -> str:
+    """The rule: eligible (no false alarm, at least C0's faults), then the study's ranking ``by`` (this study's
+    :func:`rank`); ties to the earlier."""
     base = table[0]["faults_detected"]
     eligible = [r for r in table if r["false_alarms"] == 0 and r["faults_detected"] >= base]
     if not eligible:
         return "none"
-    best = max(rank(r) for r in eligible)
-    return str(next(r for r in eligible if rank(r) == best)["candidate"])
+    best = max(by(r) for r in eligible)
+    return str(next(r for r in eligible if by(r) == best)["candidate"])
 
 
 def run_dev(

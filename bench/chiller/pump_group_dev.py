@@ -37,7 +37,7 @@ from typing import Any
 
 from asset_blind_dev import EVERY, RESULTS, run_record, table_row
 from asset_stride_delay_dev import MASK, STRIDE
-from held_spread_dev import UNSEEN_FIRST_SEED, held_row
+from held_spread_dev import UNSEEN_FIRST_SEED, choose, held_row
 
 from sentinelle.evaluation.chiller_eval import ChillerRun, Config, chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import REPORT_FIRST_SEED
@@ -87,16 +87,6 @@ def rank(row: dict[str, Any]) -> tuple[float, ...]:
     return (pumps, row["faults_detected"], row["kinds_detected"], -(delay or 1e9))
 
 
-def choose(table: list[dict[str, Any]]) -> str:
-    """The rule: eligible (no false alarm, at least C0's faults), then :func:`rank`; ties to the earlier."""
-    base = table[0]["faults_detected"]
-    eligible = [r for r in table if r["false_alarms"] == 0 and r["faults_detected"] >= base]
-    if not eligible:
-        return "none"
-    best = max(rank(r) for r in eligible)
-    return str(next(r for r in eligible if rank(r) == best)["candidate"])
-
-
 def run_part(
     part: str, old: dict[str, Path], new: dict[str, Path], checkpoint: Path, round_: int = 1
 ) -> dict[str, Any]:
@@ -138,7 +128,7 @@ def merge(parts: list[Path], out: Path, checkpoint: str, first: Path | None = No
     table = [table_row(label, runs) for label, runs in per.items()]
     if first is not None:
         table.insert(0, json.loads(first.read_text())["rows"][0])  # C0, round 1's (same code, caches, runs)
-    chosen = choose(table)
+    chosen = choose(table, rank)
     doc = {
         "benchmark": "pump_group_dev",
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
