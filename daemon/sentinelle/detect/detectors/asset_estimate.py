@@ -163,14 +163,7 @@ class AssetEstimateDetector:
         )
         """Each row's persistent residual sign: the usual width held only there (None: on every row)."""
         self._unheld: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
-        self.spec = Spec(
-            kind="relation",
-            subjects=Suffixed(lay.tags, _SUFFIX),
-            subject_assets=lay.asset_index,
-            open_k=s.open_k if s.asset_estimate_open_k is None else s.asset_estimate_open_k,
-            open_n=s.open_n if s.asset_estimate_open_n is None else s.asset_estimate_open_n,
-            clear_steps=s.clear_normal_steps,
-        )
+        self.spec = relation_spec(ctx, _SUFFIX, s.asset_estimate_open_k, s.asset_estimate_open_n)
         self._expected: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
         self._z: FloatArray = np.full(lay.n, np.nan)
         self._score: FloatArray = np.full(lay.n, np.nan)
@@ -297,6 +290,20 @@ class AssetEstimateDetector:
         if late is not None and late.shape == self.late_z.shape:  # another delay or none saved: refills
             self.late_z, self.late_ok = late.copy(), arrays["late.late_ok"].copy()
             self.late_pos = arrays["late.late_pos"].copy()
+
+
+def relation_spec(ctx: BuildContext, suffix: str, open_k: int | None = None, open_n: int | None = None) -> Spec:
+    """The alert life cycle of a per-tag detector on the estimate: ``relation`` alerts on ``<tag><suffix>``,
+    opening on k of n (the shared ones unless given), clearing after the shared normal run."""
+    s = ctx.settings
+    return Spec(
+        kind="relation",
+        subjects=Suffixed(ctx.layout.tags, suffix),
+        subject_assets=ctx.layout.asset_index,
+        open_k=s.open_k if open_k is None else open_k,
+        open_n=s.open_n if open_n is None else open_n,
+        clear_steps=s.clear_normal_steps,
+    )
 
 
 def estimates(tick: Tick, rows: int, levels: int) -> FloatArray:

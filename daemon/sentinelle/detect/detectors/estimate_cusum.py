@@ -61,8 +61,8 @@ import numpy as np
 
 from ...records import BoolArray, FloatArray
 from ..surprise import RobustScale
-from .asset_estimate import estimate_z, explain_estimate
-from .base import BuildContext, Explanation, Findings, Spec, Suffixed, Tick, check_tags, findings, pack, unpack
+from .asset_estimate import estimate_z, explain_estimate, relation_spec
+from .base import BuildContext, Explanation, Findings, Tick, check_tags, findings, pack, unpack
 
 RANK = 15
 _VERSION = 1
@@ -105,14 +105,7 @@ class EstimateCusumDetector:
         self.long_run = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, self.independent)
         self.up: FloatArray = np.zeros(lay.n)
         self.down: FloatArray = np.zeros(lay.n)
-        self.spec = Spec(
-            kind="relation",
-            subjects=Suffixed(lay.tags, _SUFFIX),
-            subject_assets=lay.asset_index,
-            open_k=s.open_k,
-            open_n=s.open_n,
-            clear_steps=s.clear_normal_steps,
-        )
+        self.spec = relation_spec(ctx, _SUFFIX)
         self._expected: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
         self._z: FloatArray = np.full(lay.n, np.nan)
         self._score: FloatArray = np.full(lay.n, np.nan)
