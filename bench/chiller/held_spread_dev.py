@@ -139,6 +139,42 @@ def run_dev(
     return per, seeds
 
 
+def write_dev(
+    out: Path,
+    benchmark: str,
+    seeds: list[int],
+    checkpoint: str,
+    rule: str,
+    table: list[dict[str, Any]],
+    chosen: str,
+    timing: dict[str, Any],
+    shown: tuple[str, str] = ("sensor_drift", "drifts"),
+) -> None:
+    """A development grid's JSON (the rule, every row, the choice) and its one-line-per-candidate summary, whose
+    delays are those of the study's fault kind ``shown`` (the kind and its label)."""
+    doc = {
+        "benchmark": benchmark,
+        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "seeds": seeds,
+        "checkpoint": checkpoint,
+        "rule": rule,
+        "rows": table,
+        "chosen": chosen,
+        **timing,
+    }
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
+    kind, label = shown
+    for r in table:
+        delays = [x["delay_s"] for x in r["runs"] if x["kind"] == kind]
+        print(
+            r["candidate"][:2],
+            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}, "
+            f"median {r['slow_delay_s_median']}, {label} {delays}, FA {r['false_alarms']}",
+        )
+    print("chosen:", chosen, "->", out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, required=True)
@@ -158,26 +194,8 @@ def main() -> None:
     if args.round == 2:
         table.insert(0, json.loads(first.read_text())["rows"][0])  # C0, round 1's
     chosen = choose(table)
-    doc = {
-        "benchmark": "held_spread_dev",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seeds": seeds,
-        "checkpoint": str(args.checkpoint),
-        "rule": RULE,
-        "rows": table,
-        "chosen": chosen,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    for r in table:
-        drifts = [x["delay_s"] for x in r["runs"] if x["kind"] == "sensor_drift"]
-        print(
-            r["candidate"][:2],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}, "
-            f"median {r['slow_delay_s_median']}, drifts {drifts}, FA {r['false_alarms']}",
-        )
-    print("chosen:", chosen, "->", out)
+    timing = {"seconds": round(time.perf_counter() - started, 1)}
+    write_dev(out, "held_spread_dev", seeds, str(args.checkpoint), RULE, table, chosen, timing)
 
 
 if __name__ == "__main__":

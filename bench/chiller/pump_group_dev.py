@@ -37,7 +37,7 @@ from typing import Any
 
 from asset_blind_dev import EVERY, RESULTS, run_record, table_row
 from asset_stride_delay_dev import MASK, STRIDE
-from held_spread_dev import UNSEEN_FIRST_SEED, choose, held_row
+from held_spread_dev import UNSEEN_FIRST_SEED, choose, held_row, write_dev
 
 from sentinelle.evaluation.chiller_eval import ChillerRun, Config, chiller_plan, evaluate_run, simulate
 from sentinelle.evaluation.chiller_report import REPORT_FIRST_SEED
@@ -129,26 +129,9 @@ def merge(parts: list[Path], out: Path, checkpoint: str, first: Path | None = No
     if first is not None:
         table.insert(0, json.loads(first.read_text())["rows"][0])  # C0, round 1's (same code, caches, runs)
     chosen = choose(table, rank)
-    doc = {
-        "benchmark": "pump_group_dev",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seeds": sorted({r["seed"] for runs in per.values() for r in runs}),
-        "checkpoint": checkpoint,
-        "rule": RULE,
-        "rows": table,
-        "chosen": chosen,
-        "seconds_per_part": [d["seconds"] for d in docs],
-    }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    for r in table:
-        pumps = [x["delay_s"] for x in r["runs"] if x["kind"] == "pump_degradation"]
-        print(
-            r["candidate"][:2],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}, "
-            f"median {r['slow_delay_s_median']}, pumps {pumps}, FA {r['false_alarms']}",
-        )
-    print("chosen:", chosen, "->", out)
+    seeds = sorted({r["seed"] for runs in per.values() for r in runs})
+    timing = {"seconds_per_part": [d["seconds"] for d in docs]}
+    write_dev(out, "pump_group_dev", seeds, checkpoint, RULE, table, chosen, timing, ("pump_degradation", "pumps"))
 
 
 def main() -> None:

@@ -23,12 +23,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import time
 from pathlib import Path
 
 from asset_blind_dev import RESULTS, table_row
-from held_spread_dev import CANDIDATES, RULE, choose, held_row, run_dev
+from held_spread_dev import CANDIDATES, RULE, choose, held_row, run_dev, write_dev
 
 from sentinelle.evaluation.chiller_eval import Config
 
@@ -73,26 +72,8 @@ def main() -> None:
     per, seeds = run_dev(candidates(), roots, args.checkpoint, started, reserved=(REPORT_SEED,))
     table = [table_row(name, runs) for name, runs in per.items()]
     chosen = choose(table)
-    doc = {
-        "benchmark": "sign_held_dev",
-        "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "seeds": seeds,
-        "checkpoint": str(args.checkpoint),
-        "rule": RULE,
-        "rows": table,
-        "chosen": chosen,
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(doc, indent=2, default=str) + "\n")
-    for r in table:
-        drifts = [x["delay_s"] for x in r["runs"] if x["kind"] == "sensor_drift"]
-        print(
-            r["candidate"][:2],
-            f"{r['faults_detected']}/{r['faults']} faults, {r['kinds_detected']} kinds, slow {r['slow_detected']}, "
-            f"median {r['slow_delay_s_median']}, drifts {drifts}, FA {r['false_alarms']}",
-        )
-    print("chosen:", chosen, "->", args.out)
+    timing = {"seconds": round(time.perf_counter() - started, 1)}
+    write_dev(args.out, "sign_held_dev", seeds, str(args.checkpoint), RULE, table, chosen, timing)
 
 
 if __name__ == "__main__":
