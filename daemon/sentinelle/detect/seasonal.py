@@ -46,7 +46,6 @@ import numpy as np
 
 from ..records import BoolArray, FloatArray
 
-
 REPEAT_FACTOR = 2.0
 """The bound is this many times the repeat level (decades): a repeat up to √2 times as many σ is expected."""
 
