@@ -30,7 +30,7 @@ RATE = {
 }
 
 
-def run(live_noise: np.ndarray, live_steps: int, seed: int = 0, **settings: object) -> list[AlertEvent]:
+def run(live_noise: np.ndarray, live_steps: int, *, seed: int = 0, **settings: object) -> list[AlertEvent]:
     """A known-good history of HISTORY ticks (residual noise SIGMA on every tag, the estimate's band honest),
     replayed as the start-up backfill, then ``live_steps`` live ticks whose residual noise per tag is
     ``live_noise`` (a function of the tick: (steps, tags))."""
@@ -112,7 +112,7 @@ def test_off_by_default() -> None:
 
 
 # The exact window (window_kind "sliding") and the judgement delay (docs/results/lbnl/estimate_rate_day/).
-SLIDING = {"asset_estimate_rate_window_kind": "sliding"}
+SLIDING: dict[str, object] = {"asset_estimate_rate_window_kind": "sliding"}
 
 
 def test_the_sliding_share_is_the_exact_share_of_the_last_window() -> None:
@@ -137,7 +137,7 @@ def test_the_sliding_share_of_a_window_without_indicators_is_missing() -> None:
 
 def test_a_tag_surprising_more_often_is_found_by_the_sliding_share() -> None:
     noise = np.tile(np.array([SIGMA, 3 * SIGMA, SIGMA]), (1500, 1))
-    events = opened(run(noise, 1500, **SLIDING))
+    events = opened(run(noise, 1500, asset_estimate_rate_window_kind="sliding"))
     assert {e.tag for e in events} == {"a.rat"}
 
 
@@ -145,7 +145,18 @@ def test_a_tag_surprising_more_often_is_found_by_the_sliding_share() -> None:
 def test_the_history_s_own_behaviour_gives_no_alarm_with_the_sliding_share(seed: int) -> None:
     """Judged after 60 live ticks: a window of a few ticks is not read (one surprising tick in 5 is 0.2)."""
     noise = np.full((3000, 3), SIGMA)
-    assert opened(run(noise, 3000, seed=seed, asset_estimate_rate_judge_after_steps=60, **SLIDING)) == []
+    assert (
+        opened(
+            run(
+                noise,
+                3000,
+                seed=seed,
+                asset_estimate_rate_judge_after_steps=60,
+                asset_estimate_rate_window_kind="sliding",
+            )
+        )
+        == []
+    )
 
 
 def test_a_window_of_a_few_live_ticks_is_noise_unless_judgement_waits() -> None:
@@ -153,8 +164,11 @@ def test_a_window_of_a_few_live_ticks_is_noise_unless_judgement_waits() -> None:
     (the history's own 0.3 % rate, here forced on the first live ticks) reads as a share of 1."""
     noise = np.full((300, 3), SIGMA)
     noise[:3, 0] = 10 * SIGMA
-    assert {e.tag for e in opened(run(noise, 300, **SLIDING))} == {"a.sat"}
-    assert opened(run(noise, 300, asset_estimate_rate_judge_after_steps=60, **SLIDING)) == []
+    assert {e.tag for e in opened(run(noise, 300, asset_estimate_rate_window_kind="sliding"))} == {"a.sat"}
+    assert (
+        opened(run(noise, 300, asset_estimate_rate_judge_after_steps=60, asset_estimate_rate_window_kind="sliding"))
+        == []
+    )
 
 
 def test_judgement_waits_for_the_live_ticks_asked_for() -> None:
@@ -169,7 +183,11 @@ def test_the_sliding_window_forgets_a_stretch_after_a_window() -> None:
     (240 ticks) after the stretch ends, so the alert clears; it opened during the stretch."""
     noise = np.full((1200, 3), SIGMA)
     noise[100:400, 1] = 4 * SIGMA
-    rat = [(e.event_ts - HISTORY, e.event) for e in run(noise, 1200, **SLIDING) if e.subject == "a.rat#rate"]
+    rat = [
+        (e.event_ts - HISTORY, e.event)
+        for e in run(noise, 1200, asset_estimate_rate_window_kind="sliding")
+        if e.subject == "a.rat#rate"
+    ]
     assert any(100 < t < 400 and ev == "opened" for t, ev in rat)
     last, event = rat[-1]
     assert event == "cleared" and 400 < last < 400 + 240 + 20
