@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sentinelle.detect.detectors.estimate_rate import share_step
+from sentinelle.detect.detectors.estimate_rate import EstimateRateDetector, SlidingShare, share_step
 from sentinelle.records import AlertEvent
 from sentinelle.settings import TagSettings
 
@@ -30,7 +30,7 @@ RATE = {
 }
 
 
-def run(live_noise: np.ndarray, live_steps: int, seed: int = 0, **settings: object) -> list[AlertEvent]:
+def run(live_noise: np.ndarray, live_steps: int, *, seed: int = 0, **settings: object) -> list[AlertEvent]:
     """A known-good history of HISTORY ticks (residual noise SIGMA on every tag, the estimate's band honest),
     replayed as the start-up backfill, then ``live_steps`` live ticks whose residual noise per tag is
     ``live_noise`` (a function of the tick: (steps, tags))."""
@@ -109,3 +109,106 @@ def test_the_reference_is_frozen_after_the_history() -> None:
 def test_off_by_default() -> None:
     noise = np.tile(np.array([SIGMA, 3 * SIGMA, SIGMA]), (1500, 1))
     assert opened(run(noise, 1500, asset_estimate_rate_enabled=False)) == []
+
+
+# The exact window (window_kind "sliding") and the judgement delay (docs/results/lbnl/estimate_rate_day/).
+SLIDING: dict[str, object] = {"asset_estimate_rate_window_kind": "sliding"}
+
+
+def test_the_sliding_share_is_the_exact_share_of_the_last_window() -> None:
+    rng = np.random.default_rng(3)
+    e = (rng.random((500, 2)) < 0.3).astype(float)
+    e[rng.random((500, 2)) < 0.2] = np.nan
+    w = SlidingShare(rows=2, steps=37)
+    for k in range(len(e)):
+        got = w.push(e[k])
+        last = e[max(0, k - 36) : k + 1]
+        seen = np.isfinite(last).sum(axis=0)
+        want = np.where(seen > 0, np.nansum(last, axis=0) / np.maximum(seen, 1), np.nan)
+        assert np.allclose(got, want, equal_nan=True)
+
+
+def test_the_sliding_share_of_a_window_without_indicators_is_missing() -> None:
+    w = SlidingShare(rows=1, steps=2)
+    w.push(np.array([1.0]))
+    w.push(np.array([np.nan]))
+    assert np.isnan(w.push(np.array([np.nan]))).all()
+
+
+def test_a_tag_surprising_more_often_is_found_by_the_sliding_share() -> None:
+    noise = np.tile(np.array([SIGMA, 3 * SIGMA, SIGMA]), (1500, 1))
+    events = opened(run(noise, 1500, asset_estimate_rate_window_kind="sliding"))
+    assert {e.tag for e in events} == {"a.rat"}
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_history_s_own_behaviour_gives_no_alarm_with_the_sliding_share(seed: int) -> None:
+    """Judged after 60 live ticks: a window of a few ticks is not read (one surprising tick in 5 is 0.2)."""
+    noise = np.full((3000, 3), SIGMA)
+    assert (
+        opened(
+            run(
+                noise,
+                3000,
+                seed=seed,
+                asset_estimate_rate_judge_after_steps=60,
+                asset_estimate_rate_window_kind="sliding",
+            )
+        )
+        == []
+    )
+
+
+def test_a_window_of_a_few_live_ticks_is_noise_unless_judgement_waits() -> None:
+    """The check above can fail: judged from the first live tick, a window holding one surprising tick
+    (the history's own 0.3 % rate, here forced on the first live ticks) reads as a share of 1."""
+    noise = np.full((300, 3), SIGMA)
+    noise[:3, 0] = 10 * SIGMA
+    assert {e.tag for e in opened(run(noise, 300, asset_estimate_rate_window_kind="sliding"))} == {"a.sat"}
+    assert (
+        opened(run(noise, 300, asset_estimate_rate_judge_after_steps=60, asset_estimate_rate_window_kind="sliding"))
+        == []
+    )
+
+
+def test_judgement_waits_for_the_live_ticks_asked_for() -> None:
+    noise = np.tile(np.array([SIGMA, 3 * SIGMA, SIGMA]), (1500, 1))
+    early = min(e.event_ts for e in opened(run(noise, 1500))) - HISTORY
+    late = min(e.event_ts for e in opened(run(noise, 1500, asset_estimate_rate_judge_after_steps=1000))) - HISTORY
+    assert early < 600 and 999 <= late < 1010
+
+
+def test_the_sliding_window_forgets_a_stretch_after_a_window() -> None:
+    """300 ticks of a wide residual, then the history's: the exact share is back to the healthy rate one window
+    (240 ticks) after the stretch ends, so the alert clears; it opened during the stretch."""
+    noise = np.full((1200, 3), SIGMA)
+    noise[100:400, 1] = 4 * SIGMA
+    rat = [
+        (e.event_ts - HISTORY, e.event)
+        for e in run(noise, 1200, asset_estimate_rate_window_kind="sliding")
+        if e.subject == "a.rat#rate"
+    ]
+    assert any(100 < t < 400 and ev == "opened" for t, ev in rat)
+    last, event = rat[-1]
+    assert event == "cleared" and 400 < last < 400 + 240 + 20
+
+
+def rate_detector(**settings: object) -> EstimateRateDetector:
+    """The detector of a stage that has seen one tick (a stage builds its detectors on a group's first batch)."""
+    st, _ = stage(TAGS, **(RATE | settings))
+    st.process(batch(TAGS, 0.0, NOMINAL.tolist(), NOMINAL.tolist()))
+    return next(d for g in st._groups.values() for d in g.detectors if isinstance(d, EstimateRateDetector))
+
+
+def test_state_round_trips_with_the_window() -> None:
+    det = rate_detector(**SLIDING)
+    for k in range(300):
+        det.window.push(np.array([float(k % 3 == 0), 1.0, np.nan]))
+    det.live[:] = 300
+    det2 = rate_detector(**SLIDING)
+    det2.restore(det.state())
+    assert int(det2.live[0]) == 300
+    assert det2.window.push(np.zeros(3)).tolist() == det.window.push(np.zeros(3)).tolist()
+    other = rate_detector(asset_estimate_rate_window_steps=100, **SLIDING)
+    other.restore(det.state())  # another window length: the window refills, the rest is restored
+    assert int(other.live[0]) == 300 and int(other.window.seen.sum()) == 0

@@ -39,7 +39,11 @@ anomaly keeps flagging for the k-of-n life cycle.  With ``detect.score_refractor
 the peak remembers at most ``C`` decades (a surprise beyond it still scores in full): a normal tail
 probability of 10⁻¹⁰⁰⁰ is an extrapolation, not information, and without the cap one spike of z ≈ 464
 (≈ 47,000 decades; NAB ``rogue_agent_key_updown``, issue 13) kept every later surprise of that tag below
-its decaying peak for thousands of ticks.
+its decaying peak for thousands of ticks.  With ``detect.score_seasonal_repeat_periods`` ``K`` > 0 (off by
+default) the reported score is also only the surprise beyond twice what the tag made at this phase of the period
+(``score_seasonal_repeat_period_s``, a day) in each of the last ``K`` periods (:class:`~.seasonal.SeasonalRepeat`):
+a spike the tag makes every day is expected, a new one is not (NAB ``ec2_cpu_utilization_*``, issue 13,
+``docs/results/nab/seasonal-repeat/``); the flag is unaffected.
 
 History of a compressed export (``detect.history_held``, issue 17): during the
 start-up backfill a batch may mark *held* rows (``WindowBatch.held``: no value
@@ -99,7 +103,8 @@ from ..records import BoolArray, FloatArray, ForecastBatch
 from ..settings import DetectSettings
 from .conformal import ResidualBandCalibration
 from .likelihood import LikelihoodLayer
-from .surprise import RobustScale, forecast_spread, log_score, surprisal
+from .seasonal import SeasonalRepeat
+from .surprise import RobustScale, forecast_spread, log_score, surprisal, threshold_probability
 from .tail import ExcursionTail
 
 LIKELIHOOD_MIN_SIGMA = 0.1
@@ -136,6 +141,7 @@ class ResidualScorer:
         step_floor: float = 0.0,
         refractory_max_decades: float = 0.0,
         band_calibration: str = "off",
+        seasonal_repeat: SeasonalRepeat | None = None,
     ) -> None:
         self.levels = levels
         self.history_held = history_held
@@ -161,6 +167,9 @@ class ResidualScorer:
             if band_calibration != "off"
             else None
         )
+        self.repeat = seasonal_repeat
+        self.repeat_level: FloatArray = np.zeros(n_rows)
+        """Each row's last seasonal repeat bound (decades; ``detect.score_seasonal_repeat_periods``, 0: none)."""
         self._learns_spread = spread_floor > 0 or band_calibration == "width"
         self._memory = memory_steps
         self.log_spread: FloatArray = np.zeros(n_rows)
@@ -233,6 +242,17 @@ class ResidualScorer:
             step_floor=s.score_step_floor,
             refractory_max_decades=s.score_refractory_max_decades,
             band_calibration=s.score_band_calibration,
+            seasonal_repeat=(
+                SeasonalRepeat(
+                    n_rows,
+                    s.score_seasonal_repeat_period_s,
+                    s.score_seasonal_repeat_tolerance_s,
+                    s.score_seasonal_repeat_periods,
+                    float(-np.log10(threshold_probability(s.score_threshold))),
+                )
+                if s.score_seasonal_repeat_periods > 0
+                else None
+            ),
         )
 
     @property
@@ -445,6 +465,11 @@ class ResidualScorer:
             surprise[ok & ~ready] = 0.0
             self.surprise = surprise
             flagged = ready & (surprise >= self.threshold)
+            expected = np.zeros(n)
+            if self.repeat is not None:
+                # What this phase surprised by in each of the last periods (seasonal.py): expected, not news.
+                expected = self.repeat_level = self.repeat.bound(w.ts)
+                self.repeat.learn(w.ts, decades, learn)
             if self.refractory_steps > 0:
                 # The score of an onset: only surprise beyond the row's recent (decaying) peak counts, so
                 # one event scores once.  The flag stays the surprise's: a lasting anomaly keeps flagging
@@ -452,7 +477,9 @@ class ResidualScorer:
                 peak = self._peak
                 remembered = np.minimum(decades, self._peak_cap)
                 self._peak = np.where(ok, np.maximum(peak * self._decay, remembered), peak)
-                decades = np.where(ok, np.maximum(decades - peak, 0.0), np.nan)
+                expected = np.maximum(expected, peak)
+            if self.refractory_steps > 0 or self.repeat is not None:
+                decades = np.where(ok, np.maximum(decades - expected, 0.0), np.nan)
             score = log_score(decades)
             score[ok & ~ready] = 0.0
             self.severe = ready & (np.nan_to_num(calibrated) >= self._severe_decades)

@@ -198,4 +198,8 @@ class DetectSettings(_AssetDetection, _TagScoring):
             raise ValueError(f"asset_open_k ({self.asset_open_k}) must not exceed asset_open_n ({self.asset_open_n})")
         if self.asset_clear_score < 1.0 and self.asset_likelihood_enabled:
             raise ValueError("asset_clear_score is a deadband under the raw score's limit, not the likelihood layer's")
+        if self.score_seasonal_repeat_periods and 4 * self.score_seasonal_repeat_tolerance_s > (
+            self.score_seasonal_repeat_period_s
+        ):
+            raise ValueError("score_seasonal_repeat_tolerance_s must be at most a quarter of the period")
         return self

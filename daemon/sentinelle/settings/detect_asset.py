@@ -7,6 +7,8 @@ A part of :class:`.detect.DetectSettings`, kept in its own module for size only:
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from .base import _Section
@@ -78,8 +80,23 @@ class _AssetDetection(_Section):
         default=720,
         ge=1,
         le=864000,
-        description="The share of surprising ticks is an EWMA with weight 1/this (ticks): hours, so that a burst "
-        "of minutes does not move it and a fault present all day does.",
+        description="The share of surprising ticks is an EWMA with weight 1/this (ticks), or the exact share of the "
+        "last this many live ticks (asset_estimate_rate_window_kind): hours, so that a burst of minutes does not "
+        "move it and a fault present all day does.",
+    )
+    asset_estimate_rate_window_kind: Literal["ewma", "sliding"] = Field(
+        default="ewma",
+        description="'ewma': the share is an EWMA run from the history on (it starts live at the history's own "
+        "rate). 'sliding': the exact share of surprising ticks among the last asset_estimate_rate_window_steps "
+        "live ticks; history ticks do not enter it (the history's rate is the reference's own, not evidence).",
+    )
+    asset_estimate_rate_judge_after_steps: int = Field(
+        default=0,
+        ge=0,
+        le=864000,
+        description="The share is judged only once this many live ticks have been seen (this one included): a "
+        "window that still holds few live ticks, or mostly the history's, is not read as evidence. 0: from the "
+        "first live tick.",
     )
     asset_estimate_rate_max_share: float = Field(
         default=0.3,

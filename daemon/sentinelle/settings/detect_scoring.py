@@ -127,6 +127,27 @@ class _TagScoring(_Section):
         "per tag; width: one per tag and per octave of the band's width against the tag's typical width (a "
         "forecaster whose narrow bands are over-sure is widened there only). off: the band as forecast.",
     )
+    score_seasonal_repeat_periods: int = Field(
+        default=0,
+        ge=0,
+        le=4,
+        description="Discount the published per-tag score of a surprise this tag made at the same phase in each of "
+        "the last this many periods (detect/seasonal.py): only surprise beyond the smallest of those periods' "
+        "largest surprises near this phase (when that reaches the flag's) is published, so a spike the tag makes "
+        "every day scores ~0 and a new one in full. Flags and alerts do not read it. 0: off.",
+    )
+    score_seasonal_repeat_period_s: float = Field(
+        default=86400.0,
+        gt=0,
+        description="score_seasonal_repeat_periods: the period in wall-clock seconds (a day).",
+    )
+    score_seasonal_repeat_tolerance_s: float = Field(
+        default=3600.0,
+        gt=0,
+        description="score_seasonal_repeat_periods: the phase tolerance in seconds (the width of the bins the largest "
+        "surprises are kept in; a repeat is looked for in the bin of t - k period and its two neighbours, so at "
+        "least this much jitter either way is tolerated, at most twice it); at most a quarter of the period.",
+    )
     residual_min_sigma: float = Field(
         default=1.0,
         ge=0,

@@ -13,7 +13,7 @@ A flagged tick beyond ``detect.score_severe_sigmas`` of the tag's usual surprise
 ``severe`` (``detect.severe_opens_at_once``): its alert opens at once.
 
 State: the scorer's arrays (robust location and scale per tag, recent peaks, the
-likelihood layer's rings, the band calibration's factors, the forecasts remembered for the
+likelihood layer's rings, the band calibration's factors, the seasonal repeat's bins, the forecasts remembered for the
 next ticks), saved by name.
 """
 
@@ -141,6 +141,8 @@ class ResidualDetector:
             arrays |= {f"tail.{k}": v for k, v in _arrays(sc.tail).items()}
         if sc.band is not None:
             arrays |= {f"band.{k}": v for k, v in _arrays(sc.band).items()}
+        if sc.repeat is not None:
+            arrays |= {f"repeat.{k}": v for k, v in _arrays(sc.repeat).items()}
         meta = {"has_prev": sc._prev is not None, "tags": list(self.layout.tags)}
         return pack(self.name, _VERSION, arrays, meta)
 
@@ -157,10 +159,14 @@ class ResidualDetector:
             targets["tail"] = sc.tail
         if sc.band is not None:
             targets["band"] = sc.band
+        if sc.repeat is not None:
+            targets["repeat"] = sc.repeat
         for key, value in arrays.items():
             owner, _, attr = key.rpartition(".")
             if owner == "band" and (sc.band is None or getattr(sc.band, attr).shape != value.shape):
                 continue  # saved with the band calibration off, or per tag vs per width class: it relearns
+            if owner == "repeat" and (sc.repeat is None or getattr(sc.repeat, attr).shape != value.shape):
+                continue  # saved with the seasonal repeat off, or another period or tolerance: it relearns
             setattr(targets[owner], attr, value)
         if not meta["has_prev"]:
             sc._prev = None
