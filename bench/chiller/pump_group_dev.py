@@ -32,6 +32,7 @@ import argparse
 import dataclasses
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -88,14 +89,22 @@ def rank(row: dict[str, Any]) -> tuple[float, ...]:
 
 
 def run_part(
-    part: str, old: dict[str, Path], new: dict[str, Path], checkpoint: Path, round_: int = 1
+    part: str,
+    old: dict[str, Path],
+    new: dict[str, Path],
+    checkpoint: Path,
+    round_: int = 1,
+    cands: Sequence[Config] | None = None,
+    reserved: tuple[int, ...] = (),
 ) -> dict[str, Any]:
-    """Every candidate on the part's runs: row 8's estimates read from ``old`` (never written), the grouped
-    ones from ``new`` (computed where missing, saved)."""
+    """Every candidate (``cands``, else the round's) on the part's runs: row 8's estimates read from ``old`` (never
+    written), the grouped ones from ``new`` (computed where missing, saved).  ``reserved``: first seeds of other
+    reports' 24 seeds, never a development run."""
     started = time.perf_counter()
     per: dict[str, list[dict[str, Any]]] = {}
+    rows = list(cands) if cands is not None else configs(round_)
     for cache, plan in plans(part):
-        for first in (REPORT_FIRST_SEED, UNSEEN_FIRST_SEED, REPORT_SEED):
+        for first in (REPORT_FIRST_SEED, UNSEEN_FIRST_SEED, REPORT_SEED, *reserved):
             assert not any(first <= r.seed < first + 24 for r in plan), f"seeds {first}.. are a report's"
         sf_old = SharedForecasters(old[cache], model_threads=1)
         sf_new = SharedForecasters(new[cache], model_threads=1)
@@ -108,7 +117,7 @@ def run_part(
             grouped = sf_new.estimator(
                 checkpoint, mask_recent_steps=MASK, every_steps=EVERY, context_stride_steps=STRIDE, mask_groups=SPEEDS
             )
-            for c in configs(round_):
+            for c in rows:
                 est = grouped if c.asset_mask_groups else plain
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf_old["holt"], est)
                 r = run_record(run, o)

@@ -96,7 +96,12 @@ class Daemon:
         self.batcher = self._forecast_batcher(forecaster)
         self.calendar = calendar_from_settings(settings.maintenance)
         self.detect = DetectStage(
-            settings.tags, settings.detect, m, self.calendar, refresh_every_steps=settings.forecast.refresh_every_steps
+            settings.tags,
+            settings.detect,
+            m,
+            self.calendar,
+            refresh_every_steps=settings.forecast.refresh_every_steps,
+            estimate_groups=f.asset_mask_groups if f.asset_model_path is not None else (),
         )
         self.commands: CommandConsumer | None = self._command_consumer() if settings.commands.enabled else None
         self._required_sources: list[tuple[OpcUaSource, OpcUaSourceSettings]] = []

@@ -130,10 +130,13 @@ class DetectStage:
         calendar: MaintenanceCalendar | None = None,
         *,
         refresh_every_steps: int = 1,
+        estimate_groups: Sequence[Sequence[str]] = (),
     ) -> None:
         self.settings = settings
         self.refresh_every_steps = refresh_every_steps
         """``forecast.refresh_every_steps`` of the batches this stage gets (what ``BuildContext`` tells detectors)."""
+        self.estimate_groups = tuple(tuple(g) for g in estimate_groups)
+        """``forecast.asset_mask_groups`` of the estimates this stage gets (what ``BuildContext`` tells detectors)."""
         self.metrics = metrics
         self.tag_settings = {t.name: t for t in tags}
         self.book = AlertBook(metrics, settings)
@@ -232,7 +235,9 @@ class DetectStage:
             row_of={name: i for i, name in enumerate(w.tags)},
             max_contributors=self.settings.max_contributors,
         )
-        ctx = BuildContext(layout, self.settings, fb.levels, self.metrics, self.refresh_every_steps)
+        ctx = BuildContext(
+            layout, self.settings, fb.levels, self.metrics, self.refresh_every_steps, self.estimate_groups
+        )
         detectors = build_all(ctx)
         g = _Group(
             layout=layout,

@@ -378,11 +378,13 @@ def evaluate_run(
     started = time.perf_counter()
     if not config.rules:
         rec = _with_tags(rec, without_rules(rec.tag_settings()))
-    if config.asset_model and config.asset_context_stride_steps > 1:  # the windows keep the coarse contexts
+    # The windows keep the coarse contexts; the estimate's detectors know the masked groups' tags.
+    if config.asset_model and (config.asset_context_stride_steps > 1 or config.asset_mask_groups):
         fc = settings.forecast.model_copy(
             update={
                 "asset_context_stride_steps": config.asset_context_stride_steps,
                 "asset_mask_recent_steps": config.asset_mask_recent_steps,
+                "asset_mask_groups": [list(g) for g in config.asset_mask_groups],
             }
         )
         settings = settings.model_copy(update={"forecast": fc})

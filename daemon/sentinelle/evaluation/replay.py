@@ -385,7 +385,13 @@ async def replay_async(
     metrics = Metrics(CollectorRegistry())
     tags = rec.tag_settings()
     windows = Windows(tags, settings.windows, metrics, coarse_stride_steps=settings.forecast.asset_context_stride_steps)
-    stage = DetectStage(tags, settings.detect, metrics, refresh_every_steps=settings.forecast.refresh_every_steps)
+    stage = DetectStage(
+        tags,
+        settings.detect,
+        metrics,
+        refresh_every_steps=settings.forecast.refresh_every_steps,
+        estimate_groups=settings.forecast.asset_mask_groups if estimator is not None else (),
+    )
     fc = forecaster or make_forecaster(settings.forecast, metrics)
     batcher = ForecastBatcher(fc, settings.forecast, metrics, estimator=estimator)
     to_forecast: asyncio.Queue[WindowBatch | None] = asyncio.Queue(maxsize=_QUEUE)

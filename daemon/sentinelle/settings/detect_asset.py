@@ -130,6 +130,22 @@ class _AssetDetection(_Section):
         "few ticks when the estimates start, and a young scale is narrow (docs/results/chiller-detection/"
         "asset-stride.md). 0: grace_period_steps alone.",
     )
+    asset_estimate_group_learn_delay_steps: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="asset_estimate_learn_delay_steps for the tags of forecast.asset_mask_groups only (their "
+        "estimate comes from the rest of the asset without the group's values now, and wanders more in healthy "
+        "operation than the others'); the other tags keep asset_estimate_learn_delay_steps "
+        "(docs/results/chiller-detection/group-learn/). None: the same for every tag.",
+    )
+    asset_estimate_group_min_learned_steps: int | None = Field(
+        default=None,
+        ge=0,
+        le=86400,
+        description="asset_estimate_min_learned_steps for the tags of forecast.asset_mask_groups only; the "
+        "others keep asset_estimate_min_learned_steps. None: the same for every tag.",
+    )
     asset_estimate_holdoff_steps: int = Field(
         default=0,
         ge=0,

@@ -54,6 +54,12 @@ scale is the one from before the fault for D ticks.  The chart and the band cali
 ``detect.asset_estimate_min_learned_steps`` L: a row flags only once its scale has learned L ticks (or
 the shared grace, if longer) — a scale D ticks late has learned only what came D ticks after the first
 estimate, and a young scale is narrow (a false alarm measured on a fault-free development hour).
+``detect.asset_estimate_group_learn_delay_steps`` / ``_group_min_learned_steps``: the same two for the rows of
+``forecast.asset_mask_groups`` only (None: the global ones).  Why apart: a group's rows are estimated without the
+group's values now (pump speeds from the plant's state alone), which wanders more in healthy operation and
+needed the later learning (600) against false alarms, while the other rows' slow faults (fouling) were found
+minutes sooner at 300 (docs/results/chiller-detection/pump-group/report.md).  One delay line as deep as the
+longest delay; each row reads it at its own depth.
 
 **Held band width** (``detect.asset_estimate_held_spread``): each row's band is rescaled about its median to
 the width it usually has (:mod:`..held_spread`: a forgetting geometric mean learned ``asset_estimate_learn_delay_steps``
@@ -126,8 +132,15 @@ class AssetEstimateDetector:
         self.levels = ctx.levels
         self.mid = ctx.levels.index(0.5)
         self.threshold = s.score_threshold
-        self.grace = max(s.grace_period_steps, s.asset_estimate_min_learned_steps)
-        """Learned ticks before a row may flag: the shared grace, or the detector's own minimum if longer."""
+        grouped = in_groups(lay.tags, ctx.estimate_groups)
+        group_min = s.asset_estimate_group_min_learned_steps
+        min_learned = np.where(
+            grouped,
+            s.asset_estimate_min_learned_steps if group_min is None else group_min,
+            s.asset_estimate_min_learned_steps,
+        )
+        self.grace: FloatArray = np.maximum(float(s.grace_period_steps), min_learned.astype(np.float64))
+        """Per row, learned ticks before it may flag: the shared grace, or the detector's own minimum if longer."""
         self.min_spread = np.array([t.min_spread for t in lay.tag_settings], dtype=np.float64)
         self.scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, s.residual_min_sigma)
         self.alpha = s.asset_estimate_ewma_alpha
@@ -139,10 +152,14 @@ class AssetEstimateDetector:
         self.ewma_scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, floor)
         self.ewma_grace = s.grace_period_steps + (round(1.0 / self.alpha) if self.alpha > 0 else 0)
         self.delay = s.asset_estimate_learn_delay_steps
-        self.late_z: FloatArray = np.full((self.delay, lay.n), np.nan)
-        """The delay line: each row's residual ``z`` of the last ``delay`` ticks (a ring), and whether it could
-        be learned then (``late_ok``); ``late_pos`` its oldest slot."""
-        self.late_ok: FloatArray = np.zeros((self.delay, lay.n))
+        group_delay = s.asset_estimate_group_learn_delay_steps
+        self.delays = np.where(grouped, self.delay if group_delay is None else group_delay, self.delay).astype(np.intp)
+        """Per row, how many ticks late its scale learns (the group's rows their own, when set)."""
+        self.depth = int(self.delays.max(initial=0))
+        self.late_z: FloatArray = np.full((self.depth, lay.n), np.nan)
+        """The delay line: each row's residual ``z`` of the last ``depth`` ticks (a ring), and whether it could
+        be learned then (``late_ok``); ``late_pos`` its oldest slot, where this tick's goes."""
+        self.late_ok: FloatArray = np.zeros((self.depth, lay.n))
         self.late_pos: FloatArray = np.zeros(1)
         self.holdoff = s.asset_estimate_holdoff_steps
         self.since_busy: FloatArray = np.full(len(lay.asset_names), np.inf)
@@ -225,11 +242,15 @@ class AssetEstimateDetector:
         """Learn each scored row without an open alert of this detector (winsorised: bounded by one tick)."""
         closed = ~tick.alerts.open(self)
         mask = np.isfinite(self._z) & closed
-        if self.delay:
+        if self.depth:
             pos = int(self.late_pos[0])
-            old_z, old_ok = self.late_z[pos].copy(), self.late_ok[pos] > 0
+            at = (pos - self.delays) % self.depth  # the slot written delays[row] ticks ago (pos: depth ago)
+            rows = np.arange(self.layout.n)
+            now = self.delays == 0
+            old_z = np.where(now, self._z, self.late_z[at, rows])
+            old_ok = np.where(now, mask, self.late_ok[at, rows] > 0)
             self.late_z[pos], self.late_ok[pos] = self._z, mask
-            self.late_pos[0] = (pos + 1) % self.delay
+            self.late_pos[0] = (pos + 1) % self.depth
             self.scale.learn(old_z, old_ok & closed & np.isfinite(old_z))
         else:
             self.scale.learn(self._z, mask)
@@ -250,7 +271,7 @@ class AssetEstimateDetector:
         arrays["chart.ewma"] = self.ewma
         if self.holdoff:
             arrays["holdoff.since_busy"] = self.since_busy
-        if self.delay:
+        if self.depth:
             arrays |= {"late.late_z": self.late_z, "late.late_ok": self.late_ok, "late.late_pos": self.late_pos}
         arrays |= {f"chart.{k}": v for k, v in vars(self.ewma_scale).items() if isinstance(v, np.ndarray)}
         if self.band is not None:
@@ -290,6 +311,12 @@ class AssetEstimateDetector:
         if late is not None and late.shape == self.late_z.shape:  # another delay or none saved: refills
             self.late_z, self.late_ok = late.copy(), arrays["late.late_ok"].copy()
             self.late_pos = arrays["late.late_pos"].copy()
+
+
+def in_groups(tags: tuple[str, ...], groups: tuple[tuple[str, ...], ...]) -> BoolArray:
+    """Per row of ``tags``: whether it is a tag of one of ``groups`` (``forecast.asset_mask_groups``)."""
+    members = {t for g in groups for t in g}
+    return np.array([t in members for t in tags], dtype=bool)
 
 
 def relation_spec(ctx: BuildContext, suffix: str, open_k: int | None = None, open_n: int | None = None) -> Spec:

@@ -330,6 +330,9 @@ class BuildContext:
     refresh_every_steps: int = 1
     """``forecast.refresh_every_steps``: each tag's forecast is refreshed once in this many ticks (a partial
     refresh's ``ForecastBatch.rows``), its multi-step forecast standing for the ticks between."""
+    estimate_groups: tuple[tuple[str, ...], ...] = ()
+    """``forecast.asset_mask_groups``: tags the asset model estimates without the group's values now (the
+    estimate's detectors may treat their rows apart: ``detect.asset_estimate_group_*``)."""
 
 
 class Detector(Protocol):
