@@ -7,7 +7,8 @@ candidate the development runs chose (group_learn_dev.json's ``chosen``, given o
 against the pre-registered candidates).  Nothing is chosen here (docs/results/chiller-detection/group-learn/RULE.md);
 the rule runs this only when a candidate was chosen.
 
-    python bench/chiller/group_learn_report.py --out DIR --checkpoint PATH --chosen K1 [--cache-dir DIR]
+    python bench/chiller/group_learn_report.py --out DIR --checkpoint PATH --chosen K1 [--cache-dir DIR] \
+        [--first-seed N]
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
     ap.add_argument("--chosen", required=True, choices=[c[0] for c in CANDIDATES], help="group_learn_dev's")
     ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument(
+        "--first-seed", type=int, default=REPORT_SEED, help="the fresh set's first seed (3500: CONFIRM.md's second set)"
+    )
     args = ap.parse_args()
     c0 = pump_configs(1)[0]
     h1, *cands = configs()
@@ -36,9 +40,10 @@ def main() -> None:
         args,
         "group_learn_report.py",
         rows,
-        REPORT_SEED,
-        "Seeds 3400..3423 were scored for the first time by this report; the settings were chosen on development "
-        "seeds 2180..2203, 3200..3223 and 2310..2321 (group-learn/RULE.md).",
+        args.first_seed,
+        f"Seeds {args.first_seed}..{args.first_seed + 23} were scored for the first time by this report; the settings "
+        "were chosen on development seeds 2180..2203, 3200..3223 and 2310..2321 (group-learn/RULE.md)"
+        + ("." if args.first_seed == REPORT_SEED else "; K1 frozen for a second fresh set (group-learn/CONFIRM.md)."),
     )
 
 

@@ -65,6 +65,8 @@ def run_fresh_report(args: argparse.Namespace, script: str, rows: list[Config], 
     command = f"python bench/chiller/{script} --out {args.out} --checkpoint {args.checkpoint} " + (
         f"--chosen {args.chosen}" + (f" --cache-dir {args.cache_dir}" if args.cache_dir else "")
     )
+    if getattr(args, "first_seed", None) is not None:
+        command += f" --first-seed {args.first_seed}"
     run_evaluation(
         args.out,
         first_seed=first_seed,
