@@ -22,7 +22,6 @@ H1 run by run, and the rule's baseline), then the candidates K1 (H1's opening 20
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
@@ -30,7 +29,7 @@ from typing import Any
 
 from asset_blind_dev import RESULTS, table_row
 from held_spread_dev import choose, held_row, write_dev
-from pump_group_dev import SPEEDS, run_part
+from pump_group_dev import SPEEDS, part_parser, run_part
 from pump_group_dev import configs as pump_configs
 
 from sentinelle.evaluation.chiller_eval import Config
@@ -100,13 +99,7 @@ def merge(parts: list[Path], out: Path, checkpoint: str) -> None:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", type=Path, default=Path("daemon/sentinelle/forecast/checkpoints/asset_blind"))
-    ap.add_argument("--part", choices=("A", "B"))
-    ap.add_argument("--old-roots", type=Path, nargs=3, metavar=("FAULTS", "NEW", "FREE"))
-    ap.add_argument("--new-roots", type=Path, nargs=3, metavar=("FAULTS", "NEW", "FREE"))
-    ap.add_argument("--part-out", type=Path)
-    ap.add_argument("--merge", type=Path, nargs="+")
+    ap = part_parser(__doc__)
     ap.add_argument("--out", type=Path, default=OUT)
     args = ap.parse_args()
     if args.merge:

@@ -143,14 +143,20 @@ def merge(parts: list[Path], out: Path, checkpoint: str, first: Path | None = No
     write_dev(out, "pump_group_dev", seeds, checkpoint, RULE, table, chosen, timing, ("pump_degradation", "pumps"))
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def part_parser(doc: str) -> argparse.ArgumentParser:
+    """The command line of a study whose development runs go in two parts (two processes) and a merge."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, default=Path("daemon/sentinelle/forecast/checkpoints/asset_blind"))
     ap.add_argument("--part", choices=("A", "B"))
     ap.add_argument("--old-roots", type=Path, nargs=3, metavar=("FAULTS", "NEW", "FREE"))
     ap.add_argument("--new-roots", type=Path, nargs=3, metavar=("FAULTS", "NEW", "FREE"))
     ap.add_argument("--part-out", type=Path)
     ap.add_argument("--merge", type=Path, nargs="+")
+    return ap
+
+
+def main() -> None:
+    ap = part_parser(__doc__)
     ap.add_argument("--round", type=int, choices=(1, 2), default=1)
     ap.add_argument("--out", type=Path, default=RESULTS / "pump-group" / "pump_group_dev.json")
     args = ap.parse_args()
