@@ -43,24 +43,25 @@ MAX_FREE = 3
 """Tuning fault-free days the threshold may flag (of 16: issue 14's 6 of 30 ≈ 20 %)."""
 RESULTS = OUT.parent / "estimate_rate"
 
-_peaks: list[float] = []
-"""The instrumented detector's peak share over live ticks and watched tags, for the day being replayed."""
+PEAKS: list[float] = []
+"""The instrumented detector's shares over judged live ticks and watched tags, for the day being replayed."""
 
 
-def _instrument() -> None:
+def instrument() -> None:
+    """Record the detector's share on every tick it judges (live, ``judge_after`` live ticks in) into PEAKS."""
     cls = estimate_rate.EstimateRateDetector
     observe = cls.observe
 
     def observed(self: Any, tick: Any) -> Any:
         out = observe(self, tick)
-        if not tick.replay and self.watched.any():
-            _peaks.append(float(np.max(self.share[self.watched])))
+        if not tick.replay and int(self.live[0]) >= self.judge_after and self.watched.any():
+            PEAKS.append(float(np.max(self.share[self.watched])))
         return out
 
     cls.observe = observed  # type: ignore[method-assign]
 
 
-def _rate_view(e: AlertEvent) -> bool:
+def rate_view(e: AlertEvent) -> bool:
     return e.kind == "relation" and e.subject.endswith("#rate")
 
 
@@ -84,16 +85,16 @@ def _replay(
     started = time.perf_counter()
 
     def progress(name: str) -> None:
-        peaks[name] = max(_peaks) if _peaks else float("nan")
-        _peaks.clear()
+        peaks[name] = max(PEAKS) if PEAKS else float("nan")
+        PEAKS.clear()
         print(f"  {name} peak {peaks[name]:.3f} {time.perf_counter() - started:.0f} s", flush=True)
         shared.save()
 
-    _peaks.clear()
+    PEAKS.clear()
     (result,) = lbnl.evaluate_lbnl_views(
         days,
         replay_settings("holt", detect),
-        [(f"estimate_rate T={window} max_share={max_share}: #rate alerts", _rate_view)],
+        [(f"estimate_rate T={window} max_share={max_share}: #rate alerts", rate_view)],
         forecaster=shared["holt"],
         estimator=shared.estimator(asset_checkpoint(), every_steps=EVERY),
         only_split=split,
@@ -141,7 +142,7 @@ def main() -> None:
     ap.add_argument("--max-share", type=float, default=None)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/lbnl17/cache"))
     args = ap.parse_args()
-    _instrument()
+    instrument()
     days = lbnl.lbnl_days()
     shared = SharedForecasters(cache_dir=args.cache, model_threads=1)
     RESULTS.mkdir(parents=True, exist_ok=True)

@@ -22,12 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from estimate_rate import UNITS, auc
+from estimate_rate import PEAKS, UNITS, auc, instrument, rate_view
 from model_residuals import _DETECT, OUT, _row
 
 from _machine import write_result
-from sentinelle.detect.detectors import estimate_rate
 from sentinelle.evaluation import lbnl
 from sentinelle.evaluation.chiller_report import asset_checkpoint
 from sentinelle.evaluation.lbnl_report import LbnlResult, day_scores
@@ -47,25 +45,6 @@ MAX_FREE = 3
 """Tuning fault-free days the threshold may flag (of 16: issue 14's 6 of 30 ≈ 20 %)."""
 MIN_AUC = 0.85
 RESULTS = OUT.parent / "estimate_rate_day"
-
-_peaks: list[float] = []
-
-
-def _instrument() -> None:
-    cls = estimate_rate.EstimateRateDetector
-    observe = cls.observe
-
-    def observed(self: Any, tick: Any) -> Any:
-        out = observe(self, tick)
-        if not tick.replay and int(self.live[0]) >= self.judge_after and self.watched.any():
-            _peaks.append(float(np.max(self.share[self.watched])))
-        return out
-
-    cls.observe = observed  # type: ignore[method-assign]
-
-
-def _rate(e: AlertEvent) -> bool:
-    return e.kind == "relation" and e.subject.endswith("#rate")
 
 
 def _estimate_now(e: AlertEvent) -> bool:
@@ -93,17 +72,17 @@ def _replay(
     started = time.perf_counter()
 
     def progress(name: str) -> None:
-        peaks[name] = max(_peaks) if _peaks else 0.0  # no judged tick: never flagged
-        _peaks.clear()
+        peaks[name] = max(PEAKS) if PEAKS else 0.0  # no judged tick: never flagged
+        PEAKS.clear()
         print(f"  {name} {time.perf_counter() - started:.0f} s", flush=True)
 
-    _peaks.clear()
+    PEAKS.clear()
     tag = f"{cand['window_kind']} T={cand['window_steps']} judge after {cand['judge_after_steps']}"
     results = lbnl.evaluate_lbnl_views(
         days,
         replay_settings("holt", detect),
         [
-            (f"estimate_rate {tag} max_share={max_share}: #rate alerts", _rate),
+            (f"estimate_rate {tag} max_share={max_share}: #rate alerts", rate_view),
             ("same replay: Holt per-tag residuals alone (forecast_residual, every slot)", _holt),
             ("same replay: estimate-now alerts (relation #estimate, every 16)", _estimate_now),
         ],
@@ -168,7 +147,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/lbnl19/cache"))
     ap.add_argument("--resume", action="store_true", help="take step 1 from the written tuning_scan.json")
     args = ap.parse_args()
-    _instrument()
+    instrument()
     days = lbnl.lbnl_days()
     shared = SharedForecasters(cache_dir=args.cache, model_threads=1)
     started = time.perf_counter()
