@@ -1,4 +1,4 @@
-"""Issue 14 on DEVELOPMENT runs: the pump speeds flag only above their estimate (``detect.asset_estimate_group_flag_side``).
+"""Issue 14 on DEVELOPMENT runs: the pump speeds flag only above their estimate (``asset_estimate_group_flag_side``).
 
 Diagnosis (docs/results/chiller-detection/flag-side/report.md): K1 (group-learn study) traced tick by tick on the 108
 development runs.  The speeds' healthy-wander events that met the opening (fresh-3500's fault-free-0, dev fault-free
@@ -112,8 +112,17 @@ def run(roots: dict[str, Path], checkpoint: Path, partial: Path) -> dict[str, li
                 o = evaluate_run(rec, truth, replay_settings("holt", c.detect_settings()), c, sf["holt"], est)
                 rr = run_record(r_, o)
                 per.setdefault(c.label, []).append({"run": r_.name, "seed": r_.seed, **rr})
-                print(r_.name, r_.seed, c.label[:2], rr["detected"], rr["delay_s"], rr["first_alert"],
-                      rr["false_alarm_alerts"], round(time.perf_counter() - started), flush=True)
+                print(
+                    r_.name,
+                    r_.seed,
+                    c.label[:2],
+                    rr["detected"],
+                    rr["delay_s"],
+                    rr["first_alert"],
+                    rr["false_alarm_alerts"],
+                    round(time.perf_counter() - started),
+                    flush=True,
+                )
             partial.write_text(json.dumps(per, default=str))
     return per
 
@@ -142,7 +151,8 @@ def main() -> None:
     chosen = choose(table, rank)
     seeds = sorted({r["seed"] for runs in per.values() for r in runs})
     timing = {"seconds": round(time.perf_counter() - started, 1), "k1_reproduces_group_learn": reproduced}
-    write_dev(args.out, "flag_side_dev", seeds, str(args.checkpoint), RULE, table, chosen, timing, ("fouling", "fouling"))
+    shown = ("fouling", "fouling")
+    write_dev(args.out, "flag_side_dev", seeds, str(args.checkpoint), RULE, table, chosen, timing, shown)
 
 
 if __name__ == "__main__":
