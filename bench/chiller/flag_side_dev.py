@@ -76,6 +76,15 @@ def configs() -> list[Config]:
     ]
 
 
+def configs_round2() -> list[Config]:
+    """Round 2 (RULE.md's amendment, after round 1 chose none): S5 = S1 with every tag flagging only after 600
+    learned (the speeds keep K1's 600 / 600, the others' scale 300 late)."""
+    s1 = configs()[1]
+    assert s1.label.startswith("S1")
+    label = s1.label.replace("S1: ", "S5: ").replace("flags after 300 learned", "flags after 600 learned")
+    return [dataclasses.replace(s1, label=label, detect={**s1.detect, "asset_estimate_min_learned_steps": 600})]
+
+
 def plans() -> list[tuple[str, list[ChillerRun]]]:
     return [
         ("faults", chiller_plan(3, 3, 3600.0, first_seed=2180)),
@@ -94,11 +103,10 @@ def rank(row: dict[str, Any]) -> tuple[float, ...]:
     return (found("sensor_drift", "fouling"), row["faults_detected"], found("pump_degradation"), -(delay or 1e9))
 
 
-def run(roots: dict[str, Path], checkpoint: Path, partial: Path) -> dict[str, list[dict[str, Any]]]:
+def run(roots: dict[str, Path], checkpoint: Path, partial: Path, rows: list[Config]) -> dict[str, list[dict[str, Any]]]:
     """Every row on every run (grouped estimates and Holt's forecasts from the caches, never written)."""
     started = time.perf_counter()
     per: dict[str, list[dict[str, Any]]] = {}
-    rows = configs()
     for cache, plan in plans():
         assert not any(REPORT_SEED <= r.seed < REPORT_SEED + 200 for r in plan), "3600.. are the report's"
         sf = SharedForecasters(roots[cache], model_threads=1)
@@ -134,13 +142,19 @@ def main() -> None:
     ap.add_argument("--partial", type=Path, default=Path("/tmp/flag_side_partial.json"))
     ap.add_argument("--from-partial", action="store_true", help="only tabulate a finished --partial")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--round", type=int, choices=(1, 2), default=1, help="2: S5 alone, beside round 1's rows")
     args = ap.parse_args()
     started = time.perf_counter()
     if args.from_partial:
         per = json.loads(args.partial.read_text())
     else:
         names = ("faults", "new", "free", "r3400", "r3500")
-        per = run(dict(zip(names, args.roots, strict=True)), args.checkpoint, args.partial)
+        rows = configs() if args.round == 1 else configs_round2()
+        per = run(dict(zip(names, args.roots, strict=True)), args.checkpoint, args.partial, rows)
+    if args.round == 2:  # round 1's rows first (the same code, caches and runs), then S5
+        first = json.loads(OUT.read_text())
+        per = {**{r["candidate"]: r["runs"] for r in first["rows"]}, **per}
+        args.out = OUT.with_name("flag_side_dev_round2.json")
     table = [table_row(label, runs) for label, runs in per.items()]
     assert table[0]["candidate"].startswith("K1"), "K1 first: the rule's baseline"
     before = json.loads((RESULTS / "group-learn" / "group_learn_dev.json").read_text())
