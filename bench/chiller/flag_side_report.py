@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from flag_side_dev import REPORT_SEED, configs
+from flag_side_dev import REPORT_SEED, configs, configs_round2
 from held_spread_report import run_fresh_report
 
 
@@ -23,11 +23,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
-    ap.add_argument("--chosen", required=True, choices=("S1", "S2", "S3", "S4"), help="flag_side_dev's")
+    ap.add_argument("--chosen", required=True, choices=("S1", "S2", "S3", "S4", "S5"), help="flag_side_dev's")
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--first-seed", type=int, default=REPORT_SEED, choices=(REPORT_SEED, REPORT_SEED + 100))
     args = ap.parse_args()
     k1, *cands = configs()
+    cands += configs_round2()
     rows = [k1, *(c for c in cands if c.label.startswith(args.chosen + ":"))]
     assert len(rows) == 2
     run_fresh_report(

@@ -154,8 +154,8 @@ class _AssetDetection(_Section):
         "-1: below, about the scale's location; 0: either side). Why: a group of actuator commands estimated from "
         "the plant's state alone (the pump speeds) leaves it in one direction when the equipment it drives loses "
         "effect (a weakening pump: the controller raises every speed above what the state implies), while their "
-        "healthy wander on the chiller's development runs was deepest the other way "
-        "(docs/results/chiller-detection/flag-side/). Learning is unchanged. 0: off.",
+        "healthy wander that met the opening on the chiller's development runs was below it under the group's later "
+        "learning (docs/results/chiller-detection/flag-side/). Learning is unchanged. 0: off.",
     )
     asset_estimate_holdoff_steps: int = Field(
         default=0,

@@ -63,9 +63,10 @@ longest delay; each row reads it at its own depth.
 
 ``detect.asset_estimate_group_flag_side`` (±1): the group's rows flag only when their standardised residual is on
 that side (0: either).  Why: the pump speeds estimated from the plant's state alone leave their estimate upwards
-when a pump weakens (the controller raises every speed to hold the flow), and on the development runs their
-healthy wander that met the opening was below the estimate (docs/results/chiller-detection/flag-side/).  A tick
-on the other side counts as normal (it may close the alert); every tick is learned as before.
+when a pump weakens (the controller raises every speed to hold the flow); on the development runs their healthy
+wander under K1's late learning met the opening only below the estimate (above too when they learn 300 late:
+docs/results/chiller-detection/flag-side/, so the side is no substitute for the later learning).  A tick on the
+other side counts as normal (it may close the alert); every tick is learned as before.
 
 **Held band width** (``detect.asset_estimate_held_spread``): each row's band is rescaled about its median to
 the width it usually has (:mod:`..held_spread`: a forgetting geometric mean learned ``asset_estimate_learn_delay_steps``
