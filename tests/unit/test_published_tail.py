@@ -121,3 +121,20 @@ def test_the_tail_round_trips_and_restores_into_a_detector_with_it_off() -> None
     bare.restore(original.state())  # the saved tail is dropped, the rest restored
     assert bare.scorer.tail is None
     np.testing.assert_array_equal(bare.scorer.scale.sigma(), original.scorer.scale.sigma())
+
+
+def _peak_after(x: np.ndarray, **kw: object) -> float:
+    _, _, _, st = _run(x, score_refractory_steps=100, **kw)
+    det = next(iter(st._groups.values())).detectors[0]
+    assert isinstance(det, ResidualDetector)
+    return float(det.scorer._peak[0])
+
+
+def test_the_refractory_peak_remembers_the_bounded_surprise() -> None:
+    # Right after a late recurring excursion the peak later surprises are judged against is what the excursion was
+    # worth by the tag's record (a few decades), not its normal-law surprise (~350 decades), which would hide any
+    # smaller real event for hundreds of ticks; with a floor, at most the floor's surprise.
+    x = _values(100 + 15 * EVERY + 1)
+    assert _peak_after(x) > 300.0
+    assert _peak_after(x, **ON) < 3.0
+    assert _peak_after(x, score_published_tail_floor_sigmas=5.0, **ON) <= float(surprisal(np.array([5.0]))[0])

@@ -43,7 +43,9 @@ its decaying peak for thousands of ticks.  With ``detect.score_seasonal_repeat_p
 default) the reported score is also only the surprise beyond twice what the tag made at this phase of the period
 (``score_seasonal_repeat_period_s``, a day) in each of the last ``K`` periods (:class:`~.seasonal.SeasonalRepeat`):
 a spike the tag makes every day is expected, a new one is not (NAB ``ec2_cpu_utilization_*``, issue 13,
-``docs/results/nab/seasonal-repeat/``); the flag is unaffected.
+``docs/results/nab/seasonal-repeat/``); the flag is unaffected.  With ``detect.score_published_tail`` (off by
+default) the published surprise, and the peak it leaves, is also at most what the tag's own excursion rate says
+(``tail.py``), never below ``score_published_tail_floor_sigmas``' normal surprise; the flag is unaffected.
 
 History of a compressed export (``detect.history_held``, issue 17): during the
 start-up backfill a batch may mark *held* rows (``WindowBatch.held``: no value
