@@ -28,8 +28,14 @@ from why_rows_lost import runs
 from sentinelle.detect.asset import AssetT2Q
 from sentinelle.evaluation.nab import STANDARD, changepoints_of, right_windows, skab_position_score, times_of
 from sentinelle.evaluation.replay import Recording, replay_settings
-from sentinelle.evaluation.skab import ASSET_ON, FileResult, evaluate_skab, in_tuning_split, score_files
-from sentinelle.evaluation.skab import skab_recordings
+from sentinelle.evaluation.skab import (
+    ASSET_ON,
+    FileResult,
+    evaluate_skab,
+    in_tuning_split,
+    score_files,
+    skab_recordings,
+)
 from sentinelle.settings import DetectSettings
 
 
@@ -111,8 +117,12 @@ def main() -> None:
                     if any(s is not None for s in per[k])
                     else None,
                     # Points left in the window kind against a hit at its start (position score 1), in NAB units.
-                    "nab_points_left": round(100.0 * sum(1.0 - (s if s is not None else -1.0) for s in per[k])
-                                             / (2.0 * sc.nab_counts["windows"]), 2),
+                    "nab_points_left": round(
+                        100.0
+                        * sum(1.0 - (s if s is not None else -1.0) for s in per[k])
+                        / (2.0 * sc.nab_counts["windows"]),
+                        2,
+                    ),
                 }
                 for k in KINDS
             }

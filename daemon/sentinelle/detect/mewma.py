@@ -68,7 +68,14 @@ def statistic(z: FloatArray, inv: FloatArray) -> FloatArray:
 
 
 def fit(
-    u: FloatArray, corr: FloatArray, mask: BoolArray, alpha: float, clip: float, quantile: float, factor: float, settle: int
+    u: FloatArray,
+    corr: FloatArray,
+    mask: BoolArray,
+    alpha: float,
+    clip: float,
+    quantile: float,
+    factor: float,
+    settle: int,
 ) -> tuple[FloatArray, FloatArray, float, FloatArray]:
     """The MEWMA run over the warm-up's standardised rows ``u``: its last value, ``Σ_z⁻¹``, its limit, and the
     ratios ``M / limit`` after ``settle``."""

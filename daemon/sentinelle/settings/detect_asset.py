@@ -244,8 +244,9 @@ class _AssetDetection(_Section):
     asset_slow_chart_hold_steps: int | None = Field(
         default=None,
         ge=1,
-        description="The slow chart (and the MEWMA) opens but does not hold: once T², Q or a fast chart flagged this many ticks in "
-        "a row in its excursion, it counts only until they have been normal this many ticks in a row, then not "
+        description="The slow chart (and the MEWMA) opens but does not hold: once T², Q or a fast chart flagged "
+        "this many ticks in a row in its excursion, it counts only until they have been normal this many ticks in a "
+        "row, then not "
         "again before it comes back inside its limit (a process a little off its old level after a fault). None: "
         "every tick over its limit counts.",
     )
