@@ -4,9 +4,9 @@ The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``)
 optional slow second chart per steady tag and MEWMA (``detect.asset_slow_chart_*``, ``asset_mewma_*``; with
 ``asset_slow_chart_open_only`` they are told whether the asset's alert is open as sent — its condition, or within
 the re-arm time after it) and the optional anomaly-likelihood layer
-(:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`, ``detect.asset_likelihood_enabled``) flagging instead of the raw score once the model is
-frozen.  One subject per asset.  While an asset's alert is open its condition holds until the
-score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a
+(:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`, ``detect.asset_likelihood_enabled``) flagging instead
+of the raw score once the model is frozen.  One subject per asset.  While an asset's alert is open its
+condition holds until the score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a
 condition that hovers at its limit): a tick between the two neither counts as normal nor lets the
 clearing run go on.
 
