@@ -1,14 +1,13 @@
 """Asset state: all tags of an asset seen together, T² and Q (and per-tag EWMA charts) on their state.
 
-The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the
-optional slow second chart per steady tag and MEWMA (``detect.asset_slow_chart_*``, ``asset_mewma_*``; with
+The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the optional slow second
+chart per steady tag and MEWMA (``detect.asset_slow_chart_*``, ``asset_mewma_*``; with
 ``asset_slow_chart_open_only`` they are told whether the asset's alert is open as sent — its condition, or within
 the re-arm time after it) and the optional anomaly-likelihood layer
-(:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`, ``detect.asset_likelihood_enabled``) flagging instead
-of the raw score once the model is frozen.  One subject per asset.  While an asset's alert is open its
-condition holds until the score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a
-condition that hovers at its limit): a tick between the two neither counts as normal nor lets the
-clearing run go on.
+(:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`, ``detect.asset_likelihood_enabled``) flagging instead of
+the raw score once the model is frozen. One subject per asset. While an asset's alert is open its condition holds
+until the score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a condition
+that hovers at its limit): a tick between the two neither counts as normal nor lets the clearing run go on.
 
 Settling (``detect.asset_settle_steps``, off by default): when an asset's alert condition that lasted an
 *episode* (at least ``detect.asset_settle_after_steps`` ticks) clears, the asset-state condition does not
