@@ -66,6 +66,9 @@ T²+Q is fitted on its 400 training rows:
   inside the limit at a fault's end and settles a little off its old level within
   the re-arm time would otherwise begin an excursion of its own and, the alert
   never sent cleared, hold it for good).
+* Optionally a MEWMA of the steady tags (weight ``mewma_alpha``; 0: none; :mod:`.mewma`): the evidence of a
+  small lasting shift summed over the tags under their normal correlation, for a fault that moves several tags a
+  little and none past its own chart's limit; gated as the slow chart is (``slow_hold``, ``slow_open_only``).
 * Each statistic gets its own control limit: its ``quantile`` over the warm-up
   ticks (re-scored with the final model, smoothed the same way) times
   ``ucl_factor``.  Empirical limits rather than χ² / Jackson–Mudholkar: sensor
@@ -110,6 +113,7 @@ import numpy as np
 
 from ..records import BoolArray, FloatArray
 from ..settings import DetectSettings
+from . import mewma
 
 _NORMAL = NormalDist()
 
@@ -148,6 +152,9 @@ class AssetT2Q:
         slow_clip: float = math.inf,
         slow_hold: int | None = None,
         slow_open_only: bool = False,
+        mewma_alpha: float = 0.0,
+        mewma_factor: float = 3.0,
+        mewma_clip: float = math.inf,
     ) -> None:
         self.n_tags = n_tags
         self.floor = np.asarray(min_spread, dtype=np.float64) ** 2
@@ -172,6 +179,13 @@ class AssetT2Q:
         self.slow_clip = slow_clip
         self.slow_hold = slow_hold
         self.slow_open_only = slow_open_only
+        self.mewma_alpha, self.mewma_factor, self.mewma_clip = mewma_alpha, mewma_factor, mewma_clip
+        self._mewma: FloatArray = np.zeros(n_tags)
+        self._mewma_inv: FloatArray = np.zeros((n_tags, n_tags))
+        """``Σ_z⁻¹`` over the MEWMA's tags (zero elsewhere; all zero: no MEWMA)."""
+        self.mewma_limit = math.inf
+        self.last_mewma = math.nan
+        """The MEWMA's statistic over its limit at the last step."""
         self._warmup: FloatArray | None = np.empty((warmup_steps, n_tags))
         self.count = 0
         """Ticks learned in the warm-up so far."""
@@ -242,6 +256,9 @@ class AssetT2Q:
             slow_clip=math.inf if s.asset_slow_chart_clip is None else s.asset_slow_chart_clip,
             slow_hold=s.asset_slow_chart_hold_steps,
             slow_open_only=s.asset_slow_chart_open_only,
+            mewma_alpha=s.asset_mewma_alpha,
+            mewma_factor=s.asset_mewma_factor,
+            mewma_clip=math.inf if s.asset_mewma_clip_sigma is None else s.asset_mewma_clip_sigma,
         )
 
     @property
@@ -290,10 +307,18 @@ class AssetT2Q:
             self._chart += self.chart_alpha * (u - self._chart)
             self.last_chart = np.abs(self._chart) / self._chart_limit
             score = max(score, float(self.last_chart.max()))
-        if self.slow_alpha > 0.0:
-            self._slow += self.slow_alpha * (np.clip(u, -self.slow_clip, self.slow_clip) - self._slow)
-            self.last_slow = np.abs(self._slow) / self._slow_limit
-            slow = float(self.last_slow.max())
+        if self.slow_alpha > 0.0 or self.mewma_alpha > 0.0:
+            slow = 0.0
+            if self.slow_alpha > 0.0:
+                self._slow += self.slow_alpha * (np.clip(u, -self.slow_clip, self.slow_clip) - self._slow)
+                self.last_slow = np.abs(self._slow) / self._slow_limit
+                slow = float(self.last_slow.max())
+            if self.mewma_alpha > 0.0:
+                mask = self._mewma_inv.any(axis=0)
+                x = np.where(mask, np.clip(u, -self.mewma_clip, self.mewma_clip), 0.0)
+                self._mewma += self.mewma_alpha * (x - self._mewma)
+                self.last_mewma = float(mewma.statistic(self._mewma, self._mewma_inv)) / self.mewma_limit
+                slow = max(slow, self.last_mewma)
             self.slow_counts = self._slow_step(fast=score, slow=slow, alert_open=alert_open)
             if self.slow_counts:
                 score = max(score, slow)
@@ -325,6 +350,8 @@ class AssetT2Q:
         """
         joint = max(self.last_t2 / self.ucl_t2, self.last_q / self.ucl_q)
         charts = self._chart_ratios()
+        if self.slow_counts and self.last_mewma > max(joint, 0.0 if charts is None else float(charts.max())):
+            return np.abs(self._mewma)  # the MEWMA decided: each tag's smoothed shift
         if charts is not None and charts.max() > joint:
             return charts
         out: FloatArray = np.abs(self.last_u)
@@ -417,6 +444,12 @@ class AssetT2Q:
                 u, self.slow_alpha, self.slow_factor, self.slow_clip, steady, constant, settle
             )
             self.warmup_scores = np.maximum(self.warmup_scores, ratios.max(axis=1))
+        if self.mewma_alpha > 0.0 and (steady & ~constant).any():
+            corr = self._basis @ np.diag(1.0 / self._inv_eigen) @ self._basis.T
+            self._mewma, self._mewma_inv, self.mewma_limit, m = mewma.fit(
+                u, corr, steady & ~constant, self.mewma_alpha, self.mewma_clip, self.quantile, self.mewma_factor, settle
+            )
+            self.warmup_scores = np.maximum(self.warmup_scores, m)
         # Smoothed statistics carry on from the warm-up's last values, as if it had been scored.
         self.last_t2, self.last_q = float(t2s[-1]), float(qs[-1])
         self._warmup = None

@@ -43,7 +43,9 @@ its decaying peak for thousands of ticks.  With ``detect.score_seasonal_repeat_p
 default) the reported score is also only the surprise beyond twice what the tag made at this phase of the period
 (``score_seasonal_repeat_period_s``, a day) in each of the last ``K`` periods (:class:`~.seasonal.SeasonalRepeat`):
 a spike the tag makes every day is expected, a new one is not (NAB ``ec2_cpu_utilization_*``, issue 13,
-``docs/results/nab/seasonal-repeat/``); the flag is unaffected.
+``docs/results/nab/seasonal-repeat/``); the flag is unaffected.  With ``detect.score_published_tail`` (off by
+default) the published surprise, and the peak it leaves, is also at most what the tag's own excursion rate says
+(``tail.py``), never below ``score_published_tail_floor_sigmas``' normal surprise; the flag is unaffected.
 
 History of a compressed export (``detect.history_held``, issue 17): during the
 start-up backfill a batch may mark *held* rows (``WindowBatch.held``: no value
@@ -137,6 +139,8 @@ class ResidualScorer:
         history_held_drop_after_steps: float = math.inf,
         history_held_drop_keeps_location: bool = False,
         tail: bool = False,
+        published_tail: bool = False,
+        published_tail_floor_sigmas: float = 0.0,
         spread_floor: float = 0.0,
         step_floor: float = 0.0,
         refractory_max_decades: float = 0.0,
@@ -160,7 +164,12 @@ class ResidualScorer:
         self._peak = np.zeros(n_rows)
         self._peak_cap = refractory_max_decades if refractory_max_decades > 0 else math.inf
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
-        self.tail = ExcursionTail(n_rows, memory_steps) if tail else None
+        self.tail = ExcursionTail(n_rows, memory_steps) if tail or published_tail else None
+        self._tail_flags = tail
+        self._published_tail = published_tail
+        self._published_floor = (
+            float(surprisal(np.array([published_tail_floor_sigmas]))[0]) if published_tail_floor_sigmas > 0 else 0.0
+        )
         self.spread_floor = spread_floor
         self.band = (
             ResidualBandCalibration(n_rows, levels[-1], memory_steps, classes=band_calibration == "width")
@@ -238,6 +247,8 @@ class ResidualScorer:
             history_held_drop_after_steps=s.history_held_drop_after_steps,
             history_held_drop_keeps_location=s.history_held_drop_keeps_location,
             tail=s.score_tail_calibration,
+            published_tail=s.score_published_tail,
+            published_tail_floor_sigmas=s.score_published_tail_floor_sigmas,
             spread_floor=s.score_spread_floor,
             step_floor=s.score_step_floor,
             refractory_max_decades=s.score_refractory_max_decades,
@@ -442,9 +453,10 @@ class ResidualScorer:
             r = np.where(ok, self.scale.standardise(z), np.nan)
             self.r = r
             decades = surprisal(r)
-            if self.tail is not None:
+            bound = self.tail.decades(r) if self.tail is not None else None
+            if bound is not None and self._tail_flags:
                 # Never more surprising than this tag's own excursions of that size say (tail.py).
-                decades = np.minimum(decades, self.tail.decades(r))
+                decades = np.minimum(decades, bound)
             calibrated = decades
             learn = ok & learn_mask
             if held is not None:
@@ -466,6 +478,11 @@ class ResidualScorer:
             self.surprise = surprise
             flagged = ready & (surprise >= self.threshold)
             expected = np.zeros(n)
+            published = decades
+            if bound is not None and self._published_tail:
+                # The published score only (flags above are the surprise's): at most what the tag's own record
+                # says, never below the floor's normal surprise (detect.score_published_tail*).
+                published = np.minimum(decades, np.maximum(bound, self._published_floor))
             if self.repeat is not None:
                 # What this phase surprised by in each of the last periods (seasonal.py): expected, not news.
                 expected = self.repeat_level = self.repeat.bound(w.ts)
@@ -475,12 +492,12 @@ class ResidualScorer:
                 # one event scores once.  The flag stays the surprise's: a lasting anomaly keeps flagging
                 # for the k-of-n life cycle.
                 peak = self._peak
-                remembered = np.minimum(decades, self._peak_cap)
+                remembered = np.minimum(published, self._peak_cap)
                 self._peak = np.where(ok, np.maximum(peak * self._decay, remembered), peak)
                 expected = np.maximum(expected, peak)
             if self.refractory_steps > 0 or self.repeat is not None:
-                decades = np.where(ok, np.maximum(decades - expected, 0.0), np.nan)
-            score = log_score(decades)
+                published = np.where(ok, np.maximum(published - expected, 0.0), np.nan)
+            score = log_score(published)
             score[ok & ~ready] = 0.0
             self.severe = ready & (np.nan_to_num(calibrated) >= self._severe_decades)
             if self.tail is not None:

@@ -255,8 +255,9 @@ class _AssetDetection(_Section):
     asset_slow_chart_hold_steps: int | None = Field(
         default=None,
         ge=1,
-        description="The slow chart opens but does not hold: once T², Q or a fast chart flagged this many ticks in "
-        "a row in its excursion, it counts only until they have been normal this many ticks in a row, then not "
+        description="The slow chart (and the MEWMA) opens but does not hold: once T², Q or a fast chart flagged "
+        "this many ticks in a row in its excursion, it counts only until they have been normal this many ticks in a "
+        "row, then not "
         "again before it comes back inside its limit (a process a little off its old level after a fault). None: "
         "every tick over its limit counts.",
     )
@@ -265,6 +266,26 @@ class _AssetDetection(_Section):
         description="With asset_slow_chart_hold_steps: an excursion of the slow chart that begins while the asset's "
         "alert is open as sent (its condition, or within the re-arm time after it) does not count — the slow chart "
         "may raise the asset's alert, never prolong one.",
+    )
+    asset_mewma_alpha: float = Field(
+        default=0.0,
+        ge=0,
+        le=1,
+        description="A MEWMA of the steady tags beside T², Q and the charts (detect/mewma.py; weight of the newest "
+        "tick, 0: none): a small lasting shift summed over the tags under their normal correlation. Gated as the "
+        "slow chart is (asset_slow_chart_hold_steps, asset_slow_chart_open_only).",
+    )
+    asset_mewma_factor: float = Field(
+        default=3.0,
+        gt=0,
+        description="The MEWMA's limit: the warm-up quantile of its statistic (floored at white noise's χ² "
+        "quantile) times this factor.",
+    )
+    asset_mewma_clip_sigma: float | None = Field(
+        default=None,
+        gt=0,
+        description="The MEWMA's input is clipped at ± this many warm-up σ per tag, which bounds its inertia after "
+        "a large fault (None: not clipped).",
     )
     asset_learn_rate: float = Field(
         default=0.0, ge=0, lt=1, description="After the warm-up, learn from confidently normal ticks at this rate."

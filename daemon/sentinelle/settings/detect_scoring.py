@@ -96,6 +96,22 @@ class _TagScoring(_Section):
         "size it made over score_memory_steps (detect/tail.py), so a held control signal's daily commanded step "
         "or a ramp the forecast lags every day is not an alarm; an excursion larger than any recent one still is.",
     )
+    score_published_tail: bool = Field(
+        default=False,
+        description="Bound the published per-tag score's surprise (not the flag's) by the tag's own record, as "
+        "score_tail_calibration does (detect/tail.py): a forecaster whose residual tail is heavier than a normal "
+        "law's (a band over-sure at the moment the value moves) publishes an excursion of a size this tag makes "
+        "often at what its rate says, and its refractory peak remembers that, not tens of decades. Flags and alerts "
+        "do not read it.",
+    )
+    score_published_tail_floor_sigmas: float = Field(
+        default=0.0,
+        ge=0,
+        le=8,
+        description="score_published_tail: the bound never takes the published surprise below a normal tail of this "
+        "many calibrated sigmas (0: no floor), so it acts only on surprises beyond that size, where a heavy tail's "
+        "excess lies, and leaves moderate ones as they are.",
+    )
     score_likelihood_short_steps: int = Field(
         default=10, ge=1, description="score_method likelihood: ticks in the short-term mean of the score ..."
     )

@@ -1,14 +1,13 @@
 """Asset state: all tags of an asset seen together, T² and Q (and per-tag EWMA charts) on their state.
 
-The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the
-optional slow second chart per steady tag (``detect.asset_slow_chart_*``; with ``asset_slow_chart_open_only`` it
-is told whether the asset's alert is open as sent — its condition, or within the re-arm time after it) and the
-optional anomaly-likelihood layer (:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`,
-``detect.asset_likelihood_enabled``) flagging instead of the raw score once the model is
-frozen.  One subject per asset.  While an asset's alert is open its condition holds until the
-score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a
-condition that hovers at its limit): a tick between the two neither counts as normal nor lets the
-clearing run go on.
+The numerics are :class:`~sentinelle.detect.asset.AssetT2Q` (``detect.asset_*``), with the optional slow second
+chart per steady tag and MEWMA (``detect.asset_slow_chart_*``, ``asset_mewma_*``; with
+``asset_slow_chart_open_only`` they are told whether the asset's alert is open as sent — its condition, or within
+the re-arm time after it) and the optional anomaly-likelihood layer
+(:class:`~sentinelle.detect.likelihood.AnomalyLikelihood`, ``detect.asset_likelihood_enabled``) flagging instead of
+the raw score once the model is frozen. One subject per asset. While an asset's alert is open its condition holds
+until the score falls to ``detect.asset_clear_score`` (a deadband under the limit, ISA-18.2's remedy for a condition
+that hovers at its limit): a tick between the two neither counts as normal nor lets the clearing run go on.
 
 Settling (``detect.asset_settle_steps``, off by default): when an asset's alert condition that lasted an
 *episode* (at least ``detect.asset_settle_after_steps`` ticks) clears, the asset-state condition does not
@@ -57,8 +56,9 @@ _T2Q_ARRAYS = (
     "mean", "cov", "drifting", "_baseline", "_scale", "_basis", "_inv_eigen", "_smoothed_u", "last_u",
     "_chart", "_chart_limit", "last_chart", "warmup_scores",
 )  # fmt: skip
-_SLOW_ARRAYS = ("_slow", "_slow_limit", "last_slow")
-"""The slow chart's arrays (absent from a snapshot taken before it existed: the model then has none)."""
+_SLOW_ARRAYS = ("_slow", "_slow_limit", "last_slow", "_mewma", "_mewma_inv")
+"""The slow chart's and the MEWMA's arrays (absent from a snapshot taken before they existed: the model then has
+none)."""
 _T2Q_SCALARS = ("count", "components", "ucl_t2", "ucl_q", "last_t2", "last_q", "_since_refresh")
 
 
@@ -211,6 +211,7 @@ class AssetDetector:
             arrays[f"{k}.scalars"] = np.array([float(getattr(m, a)) for a in _T2Q_SCALARS])
             arrays[f"{k}.floor"] = m.floor
             arrays[f"{k}.slow_state"] = np.array([m.slow_phase, m.slow_run, int(m.slow_counts)])
+            arrays[f"{k}.mewma"] = np.array([m.mewma_limit, m.last_mewma])
             warm.append(m._warmup is not None)
             if m._warmup is not None:
                 arrays[f"{k}.warmup"] = m._warmup
@@ -239,6 +240,8 @@ class AssetDetector:
             if f"{k}.slow_state" in arrays:
                 phase, since, counts = arrays[f"{k}.slow_state"].tolist()
                 m.slow_phase, m.slow_run, m.slow_counts = int(phase), int(since), bool(counts)
+            if f"{k}.mewma" in arrays:
+                m.mewma_limit, m.last_mewma = (float(v) for v in arrays[f"{k}.mewma"])
             values = arrays[f"{k}.scalars"].tolist()
             for a, v in zip(_T2Q_SCALARS, values, strict=True):
                 setattr(m, a, int(v) if a in ("count", "components", "_since_refresh") else float(v))

@@ -163,6 +163,8 @@ class ResidualDetector:
             targets["repeat"] = sc.repeat
         for key, value in arrays.items():
             owner, _, attr = key.rpartition(".")
+            if owner == "tail" and sc.tail is None:
+                continue  # saved with a tail bound on (detect.score_tail_calibration, score_published_tail), now off
             if owner == "band" and (sc.band is None or getattr(sc.band, attr).shape != value.shape):
                 continue  # saved with the band calibration off, or per tag vs per width class: it relearns
             if owner == "repeat" and (sc.repeat is None or getattr(sc.repeat, attr).shape != value.shape):

@@ -1,0 +1,138 @@
+"""Issue 13: the published score's tail bound on NAB, by the rule ``docs/results/nab/published-tail/RULE.md``.
+
+Tuning step (``--forecaster model|holt``, then ``--decide``): the 31 tuning files through the daemon's stage every
+tick, forecasts from the cache, the shipped defaults recomputed in the same run (``tune_band.py``'s replay and
+kept runs), then this rule's conditions 1-4 and its choice.  Held-out step (``--held-out CAND``, once, only for the
+candidate chosen on tuning): the 27 held-out files, both forecasters, the shipped defaults and the candidate,
+corpus and category scores only, NAB result files under ``OUT/results``, then this rule's held-out conditions.
+``--all CAND`` (after both, information): the 58 files, one threshold each.
+
+    PYTHONPATH=daemon:bench/nab python bench/nab/tune_published_tail.py OUT CACHE --forecaster model|holt
+    PYTHONPATH=daemon:bench/nab python bench/nab/tune_published_tail.py OUT CACHE --decide
+    PYTHONPATH=daemon:bench/nab python bench/nab/tune_published_tail.py OUT CACHE --held-out P5
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from nab_tuning import FORECASTERS, SHIPPED_TUNING, Row, all_files, leave_one_out, row, runs_of, scores
+from tune_band import Plan, describe, held_out_step, tuning_runs
+
+from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of
+
+CANDIDATES: dict[str, dict[str, object]] = {
+    "shipped": {},
+    "P": {"score_published_tail": True},
+    "P4": {"score_published_tail": True, "score_published_tail_floor_sigmas": 4.0},
+    "P5": {"score_published_tail": True, "score_published_tail_floor_sigmas": 5.0},
+    "P6": {"score_published_tail": True, "score_published_tail_floor_sigmas": 6.0},
+}
+ORDER = ("P", "P5", "P4", "P6")
+"""Simplest first (RULE.md): no floor, then the floor where the model's tail excess begins (5 σ), then 4 and 6."""
+PLAN: Plan = (CANDIDATES, {1: ORDER})
+MIN_GAIN = 0.5
+"""Condition 1: the model's standard and low-FP scores each rise by at least this much."""
+WITHIN = 0.3
+"""Condition 2 and 4: Holt's scores (and the model's low FN) fall by at most this much; the choice's tie margin."""
+GAP_AT_LEAST = -1.46
+"""Condition 3: the model − Holt gap on standard (both with the candidate) is at least this (half of today's −2.92)."""
+
+
+def decide(out: Path, cache: Path, files: list[NabFile]) -> None:
+    """This rule's tuning conditions on the kept runs, and its choice."""
+    table: dict[str, dict[str, Row]] = {}
+    s: dict[tuple[str, str], list[np.ndarray]] = {}
+    for cand in ("shipped", *ORDER):
+        table[cand] = {}
+        for fc in FORECASTERS:
+            s[(fc, cand)] = scores(files, runs_of(out, cache, files, fc, cand, TUNING, CANDIDATES[cand]))
+            table[cand][fc] = describe("tuning", cand, fc, files, s[(fc, cand)])
+    base = table["shipped"]
+    for fc in FORECASTERS:
+        ok = all(abs(x - y) <= 0.01 for x, y in zip(base[fc], SHIPPED_TUNING[fc], strict=True))
+        print(f"shipped {fc} reproduces the recorded tuning row: {ok}")
+    gap0 = [m - h for m, h in zip(base["model"], base["holt"], strict=True)]
+    passing: dict[str, float] = {}
+    for cand in ORDER:
+        d = {fc: [c - b for c, b in zip(table[cand][fc], base[fc], strict=True)] for fc in FORECASTERS}
+        gap = [m - h for m, h in zip(table[cand]["model"], table[cand]["holt"], strict=True)]
+        c1 = d["model"][0] >= MIN_GAIN and d["model"][1] >= MIN_GAIN
+        c2 = all(x >= -WITHIN for x in d["holt"]) and d["model"][2] >= -WITHIN
+        c3 = gap[0] >= GAP_AT_LEAST and gap[1] >= gap0[1]
+        loo = {fc: leave_one_out(files, s[(fc, "shipped")], s[(fc, cand)]) for fc in FORECASTERS}
+        c4 = all(x >= 0 for x in loo["model"]) and all(x >= -WITHIN for x in loo["holt"])
+        total = sum(d["model"][:2])
+        print(
+            f"{cand}: change model {[round(x, 2) for x in d['model']]} holt {[round(x, 2) for x in d['holt']]}; "
+            f"model - Holt {[round(x, 2) for x in gap]} (shipped {[round(x, 2) for x in gap0]}); leave-one-out min "
+            f"(standard, low FP) model {[round(x, 2) for x in loo['model']]} holt {[round(x, 2) for x in loo['holt']]}"
+            f"; conditions 1 {c1} 2 {c2} 3 {c3} 4 {c4}; model standard + low FP change {total:.2f}",
+            flush=True,
+        )
+        if c1 and c2 and c3 and c4:
+            passing[cand] = total
+    if not passing:
+        print("decision: no candidate passes; nothing is scored held out, nothing ships")
+        return
+    best = max(passing, key=lambda k: passing[k])
+    for simpler in ORDER:
+        if simpler in passing and passing[best] - passing[simpler] <= WITHIN:
+            best = simpler
+            break
+    print(f"decision: {best} is chosen (passing: {sorted(passing)})")
+
+
+def held_out_conditions(out: Path, cache: Path, files: list[NabFile], cand: str) -> None:
+    """This rule's held-out conditions, from the runs ``held_out_step`` kept (no new replay)."""
+    t = {
+        (fc, c): row(files, scores(files, runs_of(out, cache, files, fc, c, HELD_OUT, CANDIDATES[c])))
+        for fc in FORECASTERS
+        for c in ("shipped", cand)
+    }
+    d = {fc: [round(x - y, 2) for x, y in zip(t[(fc, cand)], t[(fc, "shipped")], strict=True)] for fc in FORECASTERS}
+    gap0 = t[("model", "shipped")][0] - t[("holt", "shipped")][0]
+    gap = t[("model", cand)][0] - t[("holt", cand)][0]
+    h1 = d["model"][0] >= 0 and d["model"][1] >= 0
+    h2 = all(x >= -WITHIN for x in d["holt"]) and d["model"][2] >= -WITHIN
+    h3 = gap > gap0 + 0.005
+    m, h = t[("model", cand)], t[("holt", cand)]
+    met = m[0] >= 65 and m[1] >= 55 and m[2] >= 70 and all(x >= y for x, y in zip(m, h, strict=True))
+    print(
+        f"{cand} held out (this rule): change model {d['model']} holt {d['holt']}; model - Holt standard "
+        f"{gap:.2f} (shipped {gap0:.2f}); H1 model standard and low FP do not fall {h1}; H2 Holt's three and the "
+        f"model's low FN within {WITHIN} {h2}; H3 the gap on standard narrows {h3}; ships: {h1 and h2 and h3}; "
+        f"issue 13's NAB must-show (model >= 65 / 55 / 70 and >= Holt on all three) met with it: {met}"
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path)
+    ap.add_argument("cache", type=Path)
+    ap.add_argument("--forecaster", choices=FORECASTERS, default=None, help="tuning runs of one forecaster")
+    ap.add_argument("--decide", action="store_true", help="the rule's tuning conditions on the kept runs")
+    ap.add_argument("--held-out", choices=ORDER, default=None, help="step 2: the chosen candidate, once")
+    ap.add_argument("--all", choices=ORDER, default=None, help="after both steps: the 58 files (information)")
+    a = ap.parse_args()
+    files = load_corpus(Path("/work/shared/data/nab/data"))
+    split = split_of(f.name for f in files)
+    tuning = [f for f in files if split[f.name] == TUNING]
+    a.out.mkdir(parents=True, exist_ok=True)
+    if a.all is not None:
+        all_files(a.out, files, split, a.all)
+    elif a.held_out is not None:
+        held = [f for f in files if split[f.name] == HELD_OUT]
+        held_out_step(a.out, a.cache, held, a.held_out, None, PLAN, prefix="pubtail")
+        held_out_conditions(a.out, a.cache, held, a.held_out)
+    elif a.decide:
+        decide(a.out, a.cache, tuning)
+    else:
+        assert a.forecaster is not None, "--forecaster for the tuning runs"
+        tuning_runs(a.out, a.cache, tuning, a.forecaster, 1, PLAN)
+
+
+if __name__ == "__main__":
+    main()
