@@ -146,6 +146,17 @@ class _AssetDetection(_Section):
         description="asset_estimate_min_learned_steps for the tags of forecast.asset_mask_groups only; the "
         "others keep asset_estimate_min_learned_steps. None: the same for every tag.",
     )
+    asset_estimate_group_flag_side: int = Field(
+        default=0,
+        ge=-1,
+        le=1,
+        description="The tags of forecast.asset_mask_groups flag only on this side of their estimate (1: above, "
+        "-1: below, about the scale's location; 0: either side). Why: a group of actuator commands estimated from "
+        "the plant's state alone (the pump speeds) leaves it in one direction when the equipment it drives loses "
+        "effect (a weakening pump: the controller raises every speed above what the state implies), while their "
+        "healthy wander that met the opening on the chiller's development runs was below it under the group's later "
+        "learning (docs/results/chiller-detection/flag-side/). Learning is unchanged. 0: off.",
+    )
     asset_estimate_holdoff_steps: int = Field(
         default=0,
         ge=0,

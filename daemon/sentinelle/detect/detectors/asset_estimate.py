@@ -61,6 +61,13 @@ needed the later learning (600) against false alarms, while the other rows' slow
 minutes sooner at 300 (docs/results/chiller-detection/pump-group/report.md).  One delay line as deep as the
 longest delay; each row reads it at its own depth.
 
+``detect.asset_estimate_group_flag_side`` (±1): the group's rows flag only when their standardised residual is on
+that side (0: either).  Why: the pump speeds estimated from the plant's state alone leave their estimate upwards
+when a pump weakens (the controller raises every speed to hold the flow); on the development runs their healthy
+wander under K1's late learning met the opening only below the estimate (above too when they learn 300 late:
+docs/results/chiller-detection/flag-side/, so the side is no substitute for the later learning).  A tick on the
+other side counts as normal (it may close the alert); every tick is learned as before.
+
 **Held band width** (``detect.asset_estimate_held_spread``): each row's band is rescaled about its median to
 the width it usually has (:mod:`..held_spread`: a forgetting geometric mean learned ``asset_estimate_learn_delay_steps``
 ticks late, on the ticks the scale learns) before ``z`` is read from it.  Why: the blind estimate widens its band
@@ -151,6 +158,8 @@ class AssetEstimateDetector:
         floor = s.residual_min_sigma * math.sqrt(self.alpha / (2.0 - self.alpha))
         self.ewma_scale = RobustScale(lay.n, s.score_memory_steps, s.score_clip_sigmas, floor)
         self.ewma_grace = s.grace_period_steps + (round(1.0 / self.alpha) if self.alpha > 0 else 0)
+        self.side: FloatArray = np.where(grouped, float(s.asset_estimate_group_flag_side), 0.0)
+        """Per row, the side it may flag on (+1 above, −1 below the scale's location; 0 either)."""
         self.delay = s.asset_estimate_learn_delay_steps
         group_delay = s.asset_estimate_group_learn_delay_steps
         self.delays = np.where(grouped, self.delay if group_delay is None else group_delay, self.delay).astype(np.intp)
@@ -202,6 +211,8 @@ class AssetEstimateDetector:
         scored = np.isfinite(score)
         ready = self.scale.learned >= self.grace
         flagged: BoolArray = scored & ready & (score >= self.threshold)
+        with np.errstate(invalid="ignore"):
+            flagged &= (self.side == 0) | (self.side * r > 0)
         if self.holdoff:
             held = self._held_off(tick)
             flagged &= ~held
