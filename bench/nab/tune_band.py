@@ -16,6 +16,7 @@ conditions.  ``--all CAND`` (after both): the 58 files, tuning run + held-out ru
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -74,8 +75,34 @@ def tuning_runs(out: Path, cache: Path, files: list[NabFile], fc: str, rnd: int,
         describe("tuning", cand, fc, files, scores(files, runs_of(out, cache, files, fc, cand, TUNING, cands[cand])))
 
 
-def decide(out: Path, cache: Path, files: list[NabFile], rnd: int, plan: Plan = PLAN) -> None:
-    """The rule's tuning conditions (RULE.md) on the kept runs, and its choice."""
+Changes = dict[str, list[float]]
+"""Per forecaster, a candidate's change of (standard, low FP, low FN) against the shipped defaults."""
+Minima = dict[str, tuple[float, float]]
+"""Per forecaster, the least change of (standard, low FP) with any one tuning file left out."""
+Conditions = Callable[[Changes, list[float], list[float], Minima], tuple[bool, bool, bool, bool]]
+"""A rule's conditions 1-4 from the changes, the model − Holt gaps (candidate, shipped) and the leave-one-out minima."""
+
+
+def band_conditions(d: Changes, gap: list[float], gap0: list[float], loo: Minima) -> tuple[bool, bool, bool, bool]:
+    """This rule's conditions (band-cal/RULE.md; also the rest-margin and seasonal-repeat rules)."""
+    c1 = d["model"][0] > 0 and d["model"][1] > 0
+    c2 = all(x >= -HOLT_WITHIN for x in d["holt"]) and d["model"][2] >= -HOLT_WITHIN
+    c3 = gap[0] > gap0[0] and gap[1] >= gap0[1]
+    c4 = all(x >= 0 for x in loo["model"]) and all(x >= -HOLT_WITHIN for x in loo["holt"])
+    return c1, c2, c3, c4
+
+
+def decide(
+    out: Path,
+    cache: Path,
+    files: list[NabFile],
+    rnd: int,
+    plan: Plan = PLAN,
+    conditions: Conditions = band_conditions,
+    simpler_within: float = SIMPLER_WITHIN,
+) -> None:
+    """A rule's tuning conditions (its RULE.md) on the kept runs, and its choice: the passing candidate with the
+    largest gain in the model's standard + low FP, or the simplest (first in the round) within ``simpler_within``."""
     cands, rounds = plan
     table: dict[str, dict[str, Row]] = {}
     s: dict[tuple[str, str], list[np.ndarray]] = {}
@@ -93,18 +120,16 @@ def decide(out: Path, cache: Path, files: list[NabFile], rnd: int, plan: Plan = 
     for cand in rounds[rnd]:
         d = {fc: [c - b for c, b in zip(table[cand][fc], base[fc], strict=True)] for fc in FORECASTERS}
         gap = [m - h for m, h in zip(table[cand]["model"], table[cand]["holt"], strict=True)]
-        c1 = d["model"][0] > 0 and d["model"][1] > 0
-        c2 = all(x >= -HOLT_WITHIN for x in d["holt"]) and d["model"][2] >= -HOLT_WITHIN
-        c3 = gap[0] > gap0[0] and gap[1] >= gap0[1]
         loo = {fc: leave_one_out(files, s[(fc, "shipped")], s[(fc, cand)]) for fc in FORECASTERS}
-        c4 = all(x >= 0 for x in loo["model"]) and all(x >= -HOLT_WITHIN for x in loo["holt"])
+        c1, c2, c3, c4 = conditions(d, gap, gap0, loo)
         total = sum(d["model"][:2])
         print(
             f"{cand}: change model {[round(x, 2) for x in d['model']]} holt {[round(x, 2) for x in d['holt']]}; "
             f"model - Holt {[round(x, 2) for x in gap]} (shipped {[round(x, 2) for x in gap0]}); leave-one-out min "
             f"(standard, low FP) model {[round(x, 2) for x in loo['model']]} "
             f"holt {[round(x, 2) for x in loo['holt']]}; "
-            f"conditions 1 {c1} 2 {c2} 3 {c3} 4 {c4}; model standard + low FP change {total:.2f}"
+            f"conditions 1 {c1} 2 {c2} 3 {c3} 4 {c4}; model standard + low FP change {total:.2f}",
+            flush=True,
         )
         if c1 and c2 and c3 and c4:
             passing[cand] = total
@@ -113,7 +138,7 @@ def decide(out: Path, cache: Path, files: list[NabFile], rnd: int, plan: Plan = 
         return
     best = max(passing, key=lambda k: passing[k])
     for simpler in rounds[rnd]:
-        if simpler in passing and passing[best] - passing[simpler] <= SIMPLER_WITHIN:
+        if simpler in passing and passing[best] - passing[simpler] <= simpler_within:
             best = simpler
             break
     print(f"decision: {best} is chosen (passing: {sorted(passing)})")

@@ -17,9 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import numpy as np
-from nab_tuning import FORECASTERS, SHIPPED_TUNING, Row, all_files, leave_one_out, row, runs_of, scores
-from tune_band import Plan, describe, held_out_step, tuning_runs
+from nab_tuning import FORECASTERS, all_files, row, runs_of, scores
+from tune_band import Changes, Minima, Plan, decide, held_out_step, tuning_runs
 
 from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of
 
@@ -41,48 +40,13 @@ GAP_AT_LEAST = -1.46
 """Condition 3: the model − Holt gap on standard (both with the candidate) is at least this (half of today's −2.92)."""
 
 
-def decide(out: Path, cache: Path, files: list[NabFile]) -> None:
-    """This rule's tuning conditions on the kept runs, and its choice."""
-    table: dict[str, dict[str, Row]] = {}
-    s: dict[tuple[str, str], list[np.ndarray]] = {}
-    for cand in ("shipped", *ORDER):
-        table[cand] = {}
-        for fc in FORECASTERS:
-            s[(fc, cand)] = scores(files, runs_of(out, cache, files, fc, cand, TUNING, CANDIDATES[cand]))
-            table[cand][fc] = describe("tuning", cand, fc, files, s[(fc, cand)])
-    base = table["shipped"]
-    for fc in FORECASTERS:
-        ok = all(abs(x - y) <= 0.01 for x, y in zip(base[fc], SHIPPED_TUNING[fc], strict=True))
-        print(f"shipped {fc} reproduces the recorded tuning row: {ok}")
-    gap0 = [m - h for m, h in zip(base["model"], base["holt"], strict=True)]
-    passing: dict[str, float] = {}
-    for cand in ORDER:
-        d = {fc: [c - b for c, b in zip(table[cand][fc], base[fc], strict=True)] for fc in FORECASTERS}
-        gap = [m - h for m, h in zip(table[cand]["model"], table[cand]["holt"], strict=True)]
-        c1 = d["model"][0] >= MIN_GAIN and d["model"][1] >= MIN_GAIN
-        c2 = all(x >= -WITHIN for x in d["holt"]) and d["model"][2] >= -WITHIN
-        c3 = gap[0] >= GAP_AT_LEAST and gap[1] >= gap0[1]
-        loo = {fc: leave_one_out(files, s[(fc, "shipped")], s[(fc, cand)]) for fc in FORECASTERS}
-        c4 = all(x >= 0 for x in loo["model"]) and all(x >= -WITHIN for x in loo["holt"])
-        total = sum(d["model"][:2])
-        print(
-            f"{cand}: change model {[round(x, 2) for x in d['model']]} holt {[round(x, 2) for x in d['holt']]}; "
-            f"model - Holt {[round(x, 2) for x in gap]} (shipped {[round(x, 2) for x in gap0]}); leave-one-out min "
-            f"(standard, low FP) model {[round(x, 2) for x in loo['model']]} holt {[round(x, 2) for x in loo['holt']]}"
-            f"; conditions 1 {c1} 2 {c2} 3 {c3} 4 {c4}; model standard + low FP change {total:.2f}",
-            flush=True,
-        )
-        if c1 and c2 and c3 and c4:
-            passing[cand] = total
-    if not passing:
-        print("decision: no candidate passes; nothing is scored held out, nothing ships")
-        return
-    best = max(passing, key=lambda k: passing[k])
-    for simpler in ORDER:
-        if simpler in passing and passing[best] - passing[simpler] <= WITHIN:
-            best = simpler
-            break
-    print(f"decision: {best} is chosen (passing: {sorted(passing)})")
+def conditions(d: Changes, gap: list[float], gap0: list[float], loo: Minima) -> tuple[bool, bool, bool, bool]:
+    """This rule's tuning conditions 1-4 (RULE.md), for ``tune_band.decide``."""
+    c1 = d["model"][0] >= MIN_GAIN and d["model"][1] >= MIN_GAIN
+    c2 = all(x >= -WITHIN for x in d["holt"]) and d["model"][2] >= -WITHIN
+    c3 = gap[0] >= GAP_AT_LEAST and gap[1] >= gap0[1]
+    c4 = all(x >= 0 for x in loo["model"]) and all(x >= -WITHIN for x in loo["holt"])
+    return c1, c2, c3, c4
 
 
 def held_out_conditions(out: Path, cache: Path, files: list[NabFile], cand: str) -> None:
@@ -128,7 +92,7 @@ def main() -> None:
         held_out_step(a.out, a.cache, held, a.held_out, None, PLAN, prefix="pubtail")
         held_out_conditions(a.out, a.cache, held, a.held_out)
     elif a.decide:
-        decide(a.out, a.cache, tuning)
+        decide(a.out, a.cache, tuning, 1, PLAN, conditions, WITHIN)
     else:
         assert a.forecaster is not None, "--forecaster for the tuning runs"
         tuning_runs(a.out, a.cache, tuning, a.forecaster, 1, PLAN)
