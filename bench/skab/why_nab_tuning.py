@@ -20,6 +20,7 @@ import sys
 from collections import Counter, defaultdict
 
 import numpy as np
+from why_rows_lost import tuning_replay
 
 from sentinelle.evaluation.nab import (
     STANDARD,
@@ -29,16 +30,10 @@ from sentinelle.evaluation.nab import (
     skab_position_score,
     times_of,
 )
-from sentinelle.evaluation.replay import replay_settings
 from sentinelle.evaluation.skab import (
-    ASSET_ON,
     FileResult,
-    evaluate_skab,
-    in_tuning_split,
     score_files,
-    skab_recordings,
 )
-from sentinelle.settings import DetectSettings
 
 KINDS = ("start", "start+60", "end-60", "end")
 
@@ -65,9 +60,7 @@ def window_kinds(f: FileResult) -> list[str]:
 
 def main() -> None:
     overrides = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    recs = [r for r in skab_recordings() if in_tuning_split(r.name)]
-    assert len(recs) == 23
-    res = evaluate_skab(recs, replay_settings("holt", DetectSettings(**{**ASSET_ON, **overrides})), "diagnosis")
+    res = tuning_replay(overrides)[2]
     hits: Counter[str] = Counter()
     misses: defaultdict[str, Counter[str]] = defaultdict(Counter)
     pos_score: defaultdict[str, list[float]] = defaultdict(list)

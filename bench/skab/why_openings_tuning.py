@@ -14,17 +14,12 @@ import json
 import sys
 
 import numpy as np
-
-from sentinelle.evaluation.replay import replay_settings
-from sentinelle.evaluation.skab import ASSET_ON, evaluate_skab, in_tuning_split, skab_recordings
-from sentinelle.settings import DetectSettings
+from why_rows_lost import tuning_replay
 
 
 def main() -> None:
     overrides = json.loads(sys.argv[1]) if len(sys.argv) > 1 else {}
-    recs = [r for r in skab_recordings() if in_tuning_split(r.name)]
-    assert len(recs) == 23
-    res = evaluate_skab(recs, replay_settings("holt", DetectSettings(**{**ASSET_ON, **overrides})), "diagnosis")
+    res = tuning_replay(overrides)[2]
     for f in res.files:
         ts, t0 = f.timestamps, float(f.timestamps[0])
         lab, pred = f.labels.astype(bool), f.predicted.astype(bool)

@@ -24,7 +24,7 @@ import numpy as np
 
 from sentinelle.detect.asset import AssetT2Q
 from sentinelle.evaluation.replay import Recording, replay_settings
-from sentinelle.evaluation.skab import ASSET_ON, FileResult, evaluate_skab, in_tuning_split, skab_recordings
+from sentinelle.evaluation.skab import ASSET_ON, FileResult, SkabResult, evaluate_skab, in_tuning_split, skab_recordings
 from sentinelle.settings import DetectSettings
 
 CATEGORIES = ("late_opening", "early_clearing", "dip", "never_detected")
@@ -122,15 +122,20 @@ def false_rows(f: FileResult, rec: Recording, detect: DetectSettings) -> dict[st
     }
 
 
+def tuning_replay(overrides: dict[str, Any]) -> tuple[DetectSettings, list[Recording], SkabResult]:
+    """The 23 tuning files (asserted) replayed with Holt over ``ASSET_ON`` and ``overrides``: the diagnoses' run."""
+    detect = DetectSettings(**{**ASSET_ON, **overrides})
+    recs = [r for r in skab_recordings() if in_tuning_split(r.name)]
+    assert len(recs) == 23 and all(in_tuning_split(r.name) for r in recs)
+    return detect, recs, evaluate_skab(recs, replay_settings("holt", detect), "diagnosis")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("overrides", nargs="?", default="{}")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
-    detect = DetectSettings(**{**ASSET_ON, **json.loads(args.overrides)})
-    recs = [r for r in skab_recordings() if in_tuning_split(r.name)]
-    assert len(recs) == 23 and all(in_tuning_split(r.name) for r in recs)
-    res = evaluate_skab(recs, replay_settings("holt", detect), "diagnosis")
+    detect, recs, res = tuning_replay(json.loads(args.overrides))
     rows = [row for f, r in zip(res.files, recs, strict=True) for row in faults(f, r, detect)]
     false = [false_rows(f, r, detect) for f, r in zip(res.files, recs, strict=True)]
     for row in false:

@@ -23,18 +23,14 @@ from typing import Any
 
 import numpy as np
 from why_nab_tuning import KINDS, window_kinds
-from why_rows_lost import runs
+from why_rows_lost import runs, tuning_replay
 
 from sentinelle.detect.asset import AssetT2Q
 from sentinelle.evaluation.nab import STANDARD, changepoints_of, right_windows, skab_position_score, times_of
-from sentinelle.evaluation.replay import Recording, replay_settings
+from sentinelle.evaluation.replay import Recording
 from sentinelle.evaluation.skab import (
-    ASSET_ON,
     FileResult,
-    evaluate_skab,
-    in_tuning_split,
     score_files,
-    skab_recordings,
 )
 from sentinelle.settings import DetectSettings
 
@@ -89,10 +85,7 @@ def main() -> None:
     ap.add_argument("overrides", nargs="?", default="{}")
     ap.add_argument("--json", default="")
     args = ap.parse_args()
-    detect = DetectSettings(**{**ASSET_ON, **json.loads(args.overrides)})
-    recs = [r for r in skab_recordings() if in_tuning_split(r.name)]
-    assert len(recs) == 23 and all(in_tuning_split(r.name) for r in recs)
-    res = evaluate_skab(recs, replay_settings("holt", detect), "diagnosis")
+    detect, recs, res = tuning_replay(json.loads(args.overrides))
     out: dict[str, Any] = {"overrides": json.loads(args.overrides), "groups": {}, "faults": []}
     for group in ("valve1", "other"):
         files = [f for f in res.files if f.group == group]
