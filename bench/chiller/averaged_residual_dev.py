@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from asset_blind_dev import RESULTS, table_row
-from flag_side_dev import configs_round2, rank
+from flag_side_dev import configs_round2 as flag_side_round2
+from flag_side_dev import rank
 from flag_side_dev import run as run_rows
 from group_learn_dev import _same
 from held_spread_dev import choose, write_dev
@@ -51,7 +52,7 @@ CANDIDATES = (("A1", 60, 900, 300), ("A2", 120, 900, 300), ("A3", 60, 750, 300))
 
 def configs() -> list[Config]:
     """S5 (flag_side_dev's round 2, unchanged), then A1..A3 (RULE.md)."""
-    (s5,) = configs_round2()
+    (s5,) = flag_side_round2()
     assert s5.label.startswith("S5: ")
     base = s5.label.removeprefix("S5: ")
 
@@ -68,6 +69,23 @@ def configs() -> list[Config]:
     return [s5, *(row(*c) for c in CANDIDATES)]
 
 
+def configs_round2() -> list[Config]:
+    """Round 2 (RULE.md's amendment, after round 1 chose none): B1 = S5 + the mean over 300 ticks, its scale 900
+    late, flagging after 300 learned, on the tags outside the pump-speed group only."""
+    s5 = configs()[0]
+    label = s5.label.replace("S5: ", "B1: ") + (
+        ", + the residual's mean over 300 ticks against the tick scale 900 late, flagging after 300 learned, "
+        "the speeds not by the mean"
+    )
+    mean = {
+        "asset_estimate_mean_steps": 300,
+        "asset_estimate_mean_learn_delay_steps": 900,
+        "asset_estimate_mean_min_learned_steps": 300,
+        "asset_estimate_mean_groups": False,
+    }
+    return [dataclasses.replace(s5, label=label, detect={**s5.detect, **mean})]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", type=Path, default=Path("daemon/sentinelle/forecast/checkpoints/asset_blind"))
@@ -75,13 +93,19 @@ def main() -> None:
     ap.add_argument("--partial", type=Path, default=Path("/tmp/averaged_residual_partial.json"))
     ap.add_argument("--from-partial", action="store_true", help="only tabulate a finished --partial")
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--round", type=int, choices=(1, 2), default=1, help="2: B1 alone, beside round 1's rows")
     args = ap.parse_args()
     started = time.perf_counter()
     if args.from_partial:
         per: dict[str, list[dict[str, Any]]] = json.loads(args.partial.read_text())
     else:
         names = ("faults", "new", "free", "r3400", "r3500")
-        per = run_rows(dict(zip(names, args.roots, strict=True)), args.checkpoint, args.partial, configs())
+        rows = configs() if args.round == 1 else configs_round2()
+        per = run_rows(dict(zip(names, args.roots, strict=True)), args.checkpoint, args.partial, rows)
+    if args.round == 2:  # round 1's rows first (the same code, caches and runs), then B1
+        first = json.loads(OUT.read_text())
+        per = {**{r["candidate"]: r["runs"] for r in first["rows"]}, **per}
+        args.out = OUT.with_name("averaged_residual_dev_round2.json")
     table = [table_row(label, runs) for label, runs in per.items()]
     assert table[0]["candidate"].startswith("S5"), "S5 first: the rule's baseline"
     assert not any(REPORT_SEED <= r["seed"] < REPORT_SEED + 200 for r in table[0]["runs"]), "3800.. are the report's"

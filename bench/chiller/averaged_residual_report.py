@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from averaged_residual_dev import CANDIDATES, REPORT_SEED, configs
+from averaged_residual_dev import CANDIDATES, REPORT_SEED, configs, configs_round2
 from flag_side_dev import configs as flag_side_configs
 from held_spread_report import run_fresh_report
 
@@ -24,12 +24,14 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--checkpoint", type=Path, required=True, help="the blind estimate's checkpoint (asset_blind)")
-    ap.add_argument("--chosen", required=True, choices=[c[0] for c in CANDIDATES], help="averaged_residual_dev's")
+    names = [*(c[0] for c in CANDIDATES), "B1"]
+    ap.add_argument("--chosen", required=True, choices=names, help="averaged_residual_dev's")
     ap.add_argument("--cache-dir", type=Path, default=None)
     ap.add_argument("--first-seed", type=int, default=REPORT_SEED, choices=(REPORT_SEED, REPORT_SEED + 100))
     args = ap.parse_args()
     k1 = flag_side_configs()[0]
     s5, *cands = configs()
+    cands += configs_round2()
     assert k1.label.startswith("K1") and s5.label.startswith("S5")
     rows = [k1, s5, *(c for c in cands if c.label.startswith(args.chosen + ":"))]
     assert len(rows) == 3

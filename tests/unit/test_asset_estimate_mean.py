@@ -99,6 +99,16 @@ def test_the_group_side_holds_for_the_mean() -> None:
     assert down == [] and {e.tag for e in up} == {"c.t2"}
 
 
+def test_the_mean_can_leave_the_groups_rows_out() -> None:
+    out: dict[str, Any] = {"asset_estimate_mean_groups": False, **MEAN}
+    grouped, det = run(bias_row=2, groups=GROUP, **out)
+    assert grouped == [] and det.mean_rows.tolist() == [True, True, False, False]
+    other, _ = run(bias_row=1, groups=GROUP, **out)
+    assert {e.tag for e in other} == {"c.t1"}  # a row outside the group: caught by its mean as before
+    kept, _ = run(bias_row=2, groups=GROUP, **MEAN)
+    assert {e.tag for e in kept} == {"c.t2"}  # the default: the group's rows too
+
+
 def test_the_minimum_holds_the_mean_back() -> None:
     held, det = run(bias_row=1, **{**MEAN, "asset_estimate_mean_min_learned_steps": 1000})
     assert det.mean_grace == 1000.0
@@ -133,4 +143,4 @@ def test_the_mean_and_the_delay_line() -> None:
 def test_the_settings_default_off() -> None:
     s = DetectSettings()
     assert (s.asset_estimate_mean_steps, s.asset_estimate_mean_learn_delay_steps) == (0, 0)
-    assert s.asset_estimate_mean_min_learned_steps == 0
+    assert s.asset_estimate_mean_min_learned_steps == 0 and s.asset_estimate_mean_groups is True

@@ -182,6 +182,13 @@ class _AssetDetection(_Section):
         description="The averaged residual flags a tag only once its scale has learned this many ticks (and "
         "grace_period_steps). 0: grace_period_steps alone.",
     )
+    asset_estimate_mean_groups: bool = Field(
+        default=True,
+        description="Whether the tags of forecast.asset_mask_groups are scored by asset_estimate_mean_steps too "
+        "(False: only the other tags). Why: a group estimated from the plant's state alone (the chiller's pump "
+        "speeds) wanders for minutes on one side in healthy operation, which the mean keeps and the per-tick "
+        "noise hid (docs/results/chiller-detection/averaged-residual/).",
+    )
     asset_estimate_holdoff_steps: int = Field(
         default=0,
         ge=0,

@@ -72,9 +72,10 @@ other side counts as normal (it may close the alert); every tick is learned as b
 also scored as the mean of its last W ``z``, standardised by a second scale of the per-tick ``z`` learned
 ``asset_estimate_mean_learn_delay_steps`` ticks late and flagging after ``asset_estimate_mean_min_learned_steps``
 learned; a tick is anomalous when the tick's score or the mean's reaches the threshold (the group's rows on their
-side).  Why: a drifting flow meter's per-tick residual stood at the threshold under the meter's own noise and never
-opened 20 of 24 before the main scale learned the drift (docs/results/chiller-detection/averaged-residual/).  The
-mean reads the ``z`` left after the gate and the hold-off; its scale learns what the main scale may learn.
+side; ``asset_estimate_mean_groups`` False: the group's rows not by the mean).  Why: a drifting flow meter's
+per-tick residual stood at the threshold under the meter's own noise and never opened 20 of 24 before the main
+scale learned the drift (docs/results/chiller-detection/averaged-residual/).  The mean reads the ``z`` left after
+the gate and the hold-off; its scale learns what the main scale may learn.
 
 **Held band width** (``detect.asset_estimate_held_spread``): each row's band is rescaled about its median to
 the width it usually has (:mod:`..held_spread`: a forgetting geometric mean learned ``asset_estimate_learn_delay_steps``
@@ -213,6 +214,8 @@ class AssetEstimateDetector:
         )
         """The averaged residual and its late scale (None: off)."""
         self.mean_grace = max(float(s.grace_period_steps), float(s.asset_estimate_mean_min_learned_steps))
+        self.mean_rows: BoolArray = np.ones(lay.n, dtype=bool) if s.asset_estimate_mean_groups else ~grouped
+        """The rows the mean scores (``asset_estimate_mean_groups`` False: those outside the groups)."""
         self.spec = relation_spec(ctx, _SUFFIX, s.asset_estimate_open_k, s.asset_estimate_open_n)
         self._expected: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
         self._z: FloatArray = np.full(lay.n, np.nan)
@@ -246,7 +249,7 @@ class AssetEstimateDetector:
         if self.mean is not None:
             r_mean = self.mean.standardise(self.mean.push(z))
             score_mean = log_score(surprisal(r_mean))
-            on = np.isfinite(score_mean) & (self.mean.scale.learned >= self.mean_grace)
+            on = np.isfinite(score_mean) & (self.mean.scale.learned >= self.mean_grace) & self.mean_rows
             with np.errstate(invalid="ignore"):
                 flagged |= on & (score_mean >= self.threshold) & ((self.side == 0) | (self.side * r_mean > 0))
             score = np.where(on, np.fmax(score, score_mean), score)
