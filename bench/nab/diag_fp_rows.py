@@ -48,17 +48,28 @@ from sentinelle.settings import DetectSettings, ForecastSettings
 FIELDS = ("score", "residual", "novelty", "surprise", "z", "r", "sigma", "spread", "median", "value")
 
 
-def replay(f: NabFile, forecaster: str, cache: Path, detect: DetectSettings) -> dict[str, np.ndarray]:
-    """One file's per-row numbers (NaN where the row's slot had none)."""
+def replay(
+    f: NabFile, forecaster: str, cache: Path, detect: DetectSettings, forecast: ForecastSettings | None = None
+) -> dict[str, np.ndarray]:
+    """One file's per-row numbers (NaN where the row's slot had none).
+
+    ``forecast``: the forecaster's settings (None: the shipped ones).  The forecasts are read from the cache made
+    with the shipped ones; what the model forecaster does to its band after the fact (``floor_band``,
+    ``forecast.model_band_floor_holt``) it then does to the cached quantiles, as its ``forecast`` would."""
     p = median_period(f.timestamps)
     settings = stream_settings(p, forecaster, detect)
-    fc = make_forecaster(ForecastSettings(forecaster=forecaster, model_threads=1))  # type: ignore[arg-type]
+    fset = forecast or ForecastSettings(forecaster=forecaster, model_threads=1)  # type: ignore[arg-type]
+    assert fset.forecaster == forecaster
+    fc = make_forecaster(fset)
     w = close_windows(f.stream(), settings, p)
     stage = DetectStage([tag_settings(f.stem, p)], settings.detect, Metrics(CollectorRegistry()))
     fpass = ForecastPass.of(w.batches, 1)
     path = cache_file(cache, forecaster, f)
     assert path is not None and path.is_file(), f"no cached forecasts for {f.name}: fill the cache first"
     q = cached_forecasts(fc, fpass, settings.forecast.max_batch, path)
+    floor = getattr(fc, "floor_band", None)  # the model's only; Holt has none, so its rows cannot change
+    if floor is not None:
+        q = floor(q, fpass.contexts)
     slots: dict[int, tuple[float, ...]] = {}
     for fb in fpass.split(fc.levels, q, fc.name):
         stage.process(fb)

@@ -15,7 +15,7 @@ from diag_fp_rows import FIELDS, replay
 
 from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile
 from sentinelle.evaluation.nab_scorer import PROFILES, score_corpus
-from sentinelle.settings import DetectSettings
+from sentinelle.settings import DetectSettings, ForecastSettings
 
 Row = tuple[float, float, float]
 """A corpus score: standard, low FP, low FN (normalised)."""
@@ -33,13 +33,22 @@ SHIPPED_HELD_OUT: dict[str, Row] = {"model": (64.35, 54.57, 70.63), "holt": (65.
 def runs_of(
     out: Path, cache: Path, files: list[NabFile], fc: str, cand: str, split: str, settings: Mapping[str, object]
 ) -> Runs:
-    """Per file, the stage's per-row numbers for one forecaster and candidate (kept as npz, reused)."""
+    """Per file, the stage's per-row numbers for one forecaster and candidate (kept as npz, reused).
+
+    ``settings``: the candidate's ``detect.*`` settings, and under the key ``"forecast"`` a mapping of its
+    ``forecast.*`` ones (``tune_band_floor.py``)."""
     path = out / f"{fc}_{cand}_{split}.npz"
     if path.is_file():
         z = np.load(path)
         return {f.name: {k: z[f"{f.name}|{k}"] for k in FIELDS} for f in files}
-    detect = DetectSettings(**settings)  # type: ignore[arg-type]
-    runs = {f.name: replay(f, fc, cache, detect) for f in files}
+    rest = dict(settings)
+    given = rest.pop("forecast", None)  # a candidate's ``forecast.*`` settings, as a mapping (none: the shipped)
+    detect = DetectSettings(**rest)  # type: ignore[arg-type]
+    forecast = None
+    if given is not None:
+        assert isinstance(given, Mapping)
+        forecast = ForecastSettings(forecaster=fc, model_threads=1, **given)  # type: ignore[arg-type]
+    runs = {f.name: replay(f, fc, cache, detect, forecast) for f in files}
     arrays: dict[str, np.ndarray] = {f"{n}|{k}": v for n, r in runs.items() for k, v in r.items()}
     np.savez(path, allow_pickle=False, **arrays)
     return runs

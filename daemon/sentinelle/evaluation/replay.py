@@ -220,7 +220,7 @@ def _estimator_name(
 def cache_stem(name: str) -> str:
     """The cache file's name for forecaster ``name``: the model's names its inference-time mixing too
     (``forecast.model_long_season_weight`` and ``_level_steps`` when not 14, ``model_smoothing_share``, the
-    statistical expert when on), so answers cached under another
+    statistical expert and ``model_band_floor_holt`` when on), so answers cached under another
     mixing (``<run>-model.pkl`` from before it) are never read back as today's.
 
     >>> cache_stem("holt"), cache_stem("model")
@@ -238,7 +238,8 @@ def cache_stem(name: str) -> str:
         share = "-".join(f"{v:g}" for v in s.model_smoothing_share)
     level = "" if s.model_long_season_level_steps == 14 else f"-level{s.model_long_season_level_steps}"
     expert = "" if s.model_stat_expert_weight == 0 else f"-{s.model_stat_expert}{s.model_stat_expert_weight:g}"
-    return f"model-ls{s.model_long_season_weight:g}{level}-share{share}{expert}"
+    floor = "" if s.model_band_floor_holt == 0 else f"-holtfloor{s.model_band_floor_holt:g}"
+    return f"model-ls{s.model_long_season_weight:g}{level}-share{share}{expert}{floor}"
 
 
 class SharedForecasters:

@@ -67,6 +67,8 @@ def make_forecaster(
             ),
             smoothing_share=settings.model_smoothing_share,
             stat_expert=StatExpert(kind=settings.model_stat_expert, weight=settings.model_stat_expert_weight),
+            band_floor_holt=settings.model_band_floor_holt,
+            holt=_holt(settings),
         )
     if settings.forecaster == "holt":
         return _holt(settings)

@@ -57,6 +57,8 @@ from transformers.utils import logging as hf_logging
 
 from ..errors import ModelError
 from ..records import FloatArray
+from .band_floor import floor_band, holt_band
+from .baselines import HoltForecaster
 from .long_season import LongSeason, blend, long_season_expert
 from .model import SentinelleTSConfig, SentinelleTSModel
 from .stat_experts import StatExpert, stat_expert
@@ -118,8 +120,16 @@ class ModelForecaster:
         long_season: LongSeason = SHIPPED_LONG_SEASON,
         smoothing_share: Sequence[float] = SHIPPED_SMOOTHING_SHARE,
         stat_expert: StatExpert = SHIPPED_STAT_EXPERT,
+        band_floor_holt: float = 0.0,
+        holt: HoltForecaster | None = None,
     ) -> None:
         self.path = Path(path)
+        if not 0.0 <= band_floor_holt <= 10.0:
+            raise ModelError(f"band_floor_holt must lie in [0, 10], got {band_floor_holt}")
+        self.band_floor_holt = band_floor_holt
+        """Each level's distance from the median at least this × damped Holt's on the same context (0: off;
+        :mod:`.band_floor`)."""
+        self._holt = holt if holt is not None else HoltForecaster(tuple(levels), horizon)
         self.long_season = long_season
         """The long-season expert mixed into the median (:mod:`.long_season`; weight 0: off)."""
         if not 0.0 <= stat_expert.weight <= 1.0:
@@ -236,6 +246,7 @@ class ModelForecaster:
         out = np.full((x.shape[0], len(self.levels), self.horizon), np.nan)
         if x.shape[0] == 0:
             return out
+        given = x
         # Never more than a full context: the windows' (forecast.context_steps) or the model's.
         need = min(self.adapter_min_context_steps, x.shape[1], self.config.context_length)
         x = self._fit_length(x)
@@ -254,7 +265,17 @@ class ModelForecaster:
                 for start in range(0, len(rows), self.max_batch):
                     part = np.asarray(rows[start : start + self.max_batch], dtype=np.intp)
                     out[part] = self._forecast_chunk(x[part], adapter)
-        return out
+        return self.floor_band(out, given)
+
+    def floor_band(self, quantiles: FloatArray, contexts: FloatArray) -> FloatArray:
+        """The model's quantiles for ``contexts`` with :attr:`band_floor_holt` applied (unchanged when it is 0).
+
+        Public so that forecasts cached without it (``evaluation``'s caches, made before the floor) are floored
+        exactly as :meth:`forecast` would: the floor reads nothing but the quantiles and the contexts."""
+        if self.band_floor_holt <= 0:
+            return quantiles
+        holt = holt_band(contexts, self.levels, quantiles.shape[2], self._holt)
+        return floor_band(quantiles, holt, self.levels, self.band_floor_holt)
 
     def _fit_length(self, x: FloatArray) -> FloatArray:
         """The newest ``context_length`` steps, left-padded with NaN to whole patches."""

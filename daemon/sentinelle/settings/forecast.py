@@ -85,6 +85,15 @@ class ForecastSettings(_Section):
         "median; steps beyond the list keep the model's own gates. (): the gates alone. Chosen on "
         "bench/forecast_validation.py's validation mirror.",
     )
+    model_band_floor_holt: float = Field(
+        default=0.0,
+        ge=0,
+        le=10,
+        description="The model's band, level by level, at least this many times the band the damped-Holt baseline "
+        "(holt_*) quotes from the same context: its one-step error over the whole context, where the model's own "
+        "spread floor reads the best of its smoothing experts over the newest 256 steps only (forecast/band_floor.py; "
+        "docs/results/nab/band-floor/). Only widens; the median is kept. 0: off.",
+    )
     adapters_dir: Path | None = Field(
         default=None,
         description="Per-asset LoRA adapters of the model (<adapters_dir>/<asset>/, written by "
