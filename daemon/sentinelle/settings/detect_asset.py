@@ -157,6 +157,38 @@ class _AssetDetection(_Section):
         "healthy wander that met the opening on the chiller's development runs was below it under the group's later "
         "learning (docs/results/chiller-detection/flag-side/). Learning is unchanged. 0: off.",
     )
+    asset_estimate_mean_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="Each tag's estimate residual is also scored as the mean of its last this many residuals, "
+        "standardised by a second scale of the per-tick residual learned asset_estimate_mean_learn_delay_steps "
+        "late (so against the tick's spread: a sustained bias of the tick threshold, without the tick noise that "
+        "keeps a slow drift's ticks from opening); a tick is anomalous when either score reaches the threshold (the "
+        "group's rows on asset_estimate_group_flag_side's side). Why: a drifting flow meter on the chiller's "
+        "development runs (docs/results/chiller-detection/averaged-residual/). 0: off.",
+    )
+    asset_estimate_mean_learn_delay_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="How many ticks late the averaged residual's scale learns (a delay line; only ticks learnable "
+        "then, with no alert of the detector open now). 0: each tick as it comes.",
+    )
+    asset_estimate_mean_min_learned_steps: int = Field(
+        default=0,
+        ge=0,
+        le=86400,
+        description="The averaged residual flags a tag only once its scale has learned this many ticks (and "
+        "grace_period_steps). 0: grace_period_steps alone.",
+    )
+    asset_estimate_mean_groups: bool = Field(
+        default=True,
+        description="Whether the tags of forecast.asset_mask_groups are scored by asset_estimate_mean_steps too "
+        "(False: only the other tags). Why: a group estimated from the plant's state alone (the chiller's pump "
+        "speeds) wanders for minutes on one side in healthy operation, which the mean keeps and the per-tick "
+        "noise hid (docs/results/chiller-detection/averaged-residual/).",
+    )
     asset_estimate_holdoff_steps: int = Field(
         default=0,
         ge=0,

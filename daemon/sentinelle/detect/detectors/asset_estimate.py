@@ -68,6 +68,15 @@ wander under K1's late learning met the opening only below the estimate (above t
 docs/results/chiller-detection/flag-side/, so the side is no substitute for the later learning).  A tick on the
 other side counts as normal (it may close the alert); every tick is learned as before.
 
+**Averaged residual** (``detect.asset_estimate_mean_steps`` W > 0, :mod:`..averaged_residual`): each row's residual is
+also scored as the mean of its last W ``z``, standardised by a second scale of the per-tick ``z`` learned
+``asset_estimate_mean_learn_delay_steps`` ticks late and flagging after ``asset_estimate_mean_min_learned_steps``
+learned; a tick is anomalous when the tick's score or the mean's reaches the threshold (the group's rows on their
+side; ``asset_estimate_mean_groups`` False: the group's rows not by the mean).  Why: a drifting flow meter's
+per-tick residual stood at the threshold under the meter's own noise and never opened 20 of 24 before the main
+scale learned the drift (docs/results/chiller-detection/averaged-residual/).  The mean reads the ``z`` left after
+the gate and the hold-off; its scale learns what the main scale may learn.
+
 **Held band width** (``detect.asset_estimate_held_spread``): each row's band is rescaled about its median to
 the width it usually has (:mod:`..held_spread`: a forgetting geometric mean learned ``asset_estimate_learn_delay_steps``
 ticks late, on the ticks the scale learns) before ``z`` is read from it.  Why: the blind estimate widens its band
@@ -105,6 +114,7 @@ import numpy as np
 
 from ...records import BoolArray, FloatArray
 from ..alerts import Observation
+from ..averaged_residual import AveragedResidual
 from ..conformal import BandCalibration
 from ..held_spread import HeldSpread, PersistentSign
 from ..surprise import RobustScale, forecast_z, log_score, surprisal
@@ -189,6 +199,23 @@ class AssetEstimateDetector:
         )
         """Each row's persistent residual sign: the usual width held only there (None: on every row)."""
         self._unheld: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
+        window = s.asset_estimate_mean_steps
+        self.mean = (
+            AveragedResidual(
+                lay.n,
+                window,
+                s.asset_estimate_mean_learn_delay_steps,
+                s.score_memory_steps,
+                s.score_clip_sigmas,
+                s.residual_min_sigma,
+            )
+            if window > 0
+            else None
+        )
+        """The averaged residual and its late scale (None: off)."""
+        self.mean_grace = max(float(s.grace_period_steps), float(s.asset_estimate_mean_min_learned_steps))
+        self.mean_rows: BoolArray = np.ones(lay.n, dtype=bool) if s.asset_estimate_mean_groups else ~grouped
+        """The rows the mean scores (``asset_estimate_mean_groups`` False: those outside the groups)."""
         self.spec = relation_spec(ctx, _SUFFIX, s.asset_estimate_open_k, s.asset_estimate_open_n)
         self._expected: FloatArray = np.full((lay.n, len(ctx.levels)), np.nan)
         self._z: FloatArray = np.full(lay.n, np.nan)
@@ -218,8 +245,17 @@ class AssetEstimateDetector:
             flagged &= ~held
             scored &= ~held
             z[held] = np.nan  # not learned either: the residual measures the reference's fault, not the tag
+        judged = scored & ready
+        if self.mean is not None:
+            r_mean = self.mean.standardise(self.mean.push(z))
+            score_mean = log_score(surprisal(r_mean))
+            on = np.isfinite(score_mean) & (self.mean.scale.learned >= self.mean_grace) & self.mean_rows
+            with np.errstate(invalid="ignore"):
+                flagged |= on & (score_mean >= self.threshold) & ((self.side == 0) | (self.side * r_mean > 0))
+            score = np.where(on, np.fmax(score, score_mean), score)
+            judged |= on
         self._expected, self._z, self._score = expected, z, score
-        return findings(flagged, scored & ready & ~flagged, score)
+        return findings(flagged, judged & ~flagged, score)
 
     def _one_sided(self, tick: Tick, expected: FloatArray) -> BoolArray | None:
         """The rows whose residual (in the tick's own band, about the scale's location) has kept its sign (None:
@@ -271,6 +307,8 @@ class AssetEstimateDetector:
             self.usual.learn(self._unheld, mask, closed)
         if self.alpha > 0:
             self.ewma_scale.learn(self.ewma, mask)
+        if self.mean is not None:
+            self.mean.learn(self._z, mask, closed)
 
     def explain(self, tick: Tick, findings: Findings, subject: int, tag: str | None) -> Explanation:
         row = subject
@@ -291,6 +329,8 @@ class AssetEstimateDetector:
             arrays |= {f"usual.{k}": v for k, v in self.usual.arrays().items()}
         if self.sign is not None:
             arrays["sign.mean"] = self.sign.mean
+        if self.mean is not None:
+            arrays |= {f"mean.{k}": v for k, v in self.mean.arrays().items()}
         return pack(self.name, _VERSION, arrays, {"tags": list(self.layout.tags)})
 
     def restore(self, blob: bytes) -> None:
@@ -304,7 +344,7 @@ class AssetEstimateDetector:
             elif owner == "band":
                 if self.band is not None:
                     setattr(self.band, attr, value)
-            elif owner in ("late", "usual"):
+            elif owner in ("late", "usual", "mean"):
                 continue  # below, as a whole
             elif owner == "sign":
                 if self.sign is not None and value.shape == self.sign.mean.shape:
@@ -318,6 +358,8 @@ class AssetEstimateDetector:
                 setattr(self.ewma_scale, attr, value)
         if self.usual is not None:
             self.usual.restore({k.removeprefix("usual."): v for k, v in arrays.items() if k.startswith("usual.")})
+        if self.mean is not None:
+            self.mean.restore({k.removeprefix("mean."): v for k, v in arrays.items() if k.startswith("mean.")})
         late = arrays.get("late.late_z")
         if late is not None and late.shape == self.late_z.shape:  # another delay or none saved: refills
             self.late_z, self.late_ok = late.copy(), arrays["late.late_ok"].copy()
