@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from nab_tuning import (
@@ -180,6 +181,48 @@ def held_out_step(
         f"{cand} held out: change model {[round(x, 2) for x in d['model']]} holt {[round(x, 2) for x in d['holt']]}; "
         f"model - Holt {[round(x, 2) for x in gap]} (shipped {[round(x, 2) for x in gap0]}); "
         f"conditions (i) {i} (ii) {ii} (iii) {iii}"
+    )
+
+
+class HeldOut(NamedTuple):
+    """Both forecasters' held-out corpus rows, shipped and a candidate, from the runs ``held_out_step`` kept."""
+
+    table: dict[tuple[str, str], Row]
+    """(forecaster, candidate) → standard / low FP / low FN."""
+    change: Changes
+    """Per forecaster, the candidate's row less the shipped one (rounded to 0.01)."""
+    gap0: float
+    """The model − Holt gap on standard, shipped."""
+    gap: float
+    """The same with the candidate."""
+
+
+def held_out_changes(out: Path, cache: Path, files: list[NabFile], cand: str, plan: Plan) -> HeldOut:
+    """The kept held-out runs of ``cand`` and the shipped defaults read back (no new replay), for the conditions."""
+    cands = plan[0]
+    t = {
+        (fc, c): row(files, scores(files, runs_of(out, cache, files, fc, c, HELD_OUT, cands[c])))
+        for fc in FORECASTERS
+        for c in ("shipped", cand)
+    }
+    d = {fc: [round(x - y, 2) for x, y in zip(t[(fc, cand)], t[(fc, "shipped")], strict=True)] for fc in FORECASTERS}
+    gap0 = t[("model", "shipped")][0] - t[("holt", "shipped")][0]
+    return HeldOut(t, d, gap0, t[("model", cand)][0] - t[("holt", cand)][0])
+
+
+def judge_held_out(cand: str, h: HeldOut, h2: bool, h2_text: str) -> None:
+    """H1 (the model's standard and low FP do not fall), the rule's own H2, H3 (the gap on standard narrows) and
+    issue 13's NAB must-show with the candidate, printed."""
+    d = h.change
+    h1 = d["model"][0] >= 0 and d["model"][1] >= 0
+    h3 = h.gap > h.gap0 + 0.005
+    m, o = h.table[("model", cand)], h.table[("holt", cand)]
+    met = m[0] >= 65 and m[1] >= 55 and m[2] >= 70 and all(x >= y for x, y in zip(m, o, strict=True))
+    print(
+        f"{cand} held out (this rule): change model {d['model']} holt {d['holt']}; model - Holt standard "
+        f"{h.gap:.2f} (shipped {h.gap0:.2f}); H1 model standard and low FP do not fall {h1}; H2 {h2_text} {h2}; "
+        f"H3 the gap on standard narrows {h3}; ships: {h1 and h2 and h3}; "
+        f"issue 13's NAB must-show (model >= 65 / 55 / 70 and >= Holt on all three) met with it: {met}"
     )
 
 

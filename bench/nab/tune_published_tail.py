@@ -17,8 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nab_tuning import FORECASTERS, all_files, row, runs_of, scores
-from tune_band import Changes, Minima, Plan, decide, held_out_step, tuning_runs
+from nab_tuning import FORECASTERS, all_files
+from tune_band import Changes, Minima, Plan, decide, held_out_changes, held_out_step, judge_held_out, tuning_runs
 
 from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of
 
@@ -50,26 +50,10 @@ def conditions(d: Changes, gap: list[float], gap0: list[float], loo: Minima) -> 
 
 
 def held_out_conditions(out: Path, cache: Path, files: list[NabFile], cand: str) -> None:
-    """This rule's held-out conditions, from the runs ``held_out_step`` kept (no new replay)."""
-    t = {
-        (fc, c): row(files, scores(files, runs_of(out, cache, files, fc, c, HELD_OUT, CANDIDATES[c])))
-        for fc in FORECASTERS
-        for c in ("shipped", cand)
-    }
-    d = {fc: [round(x - y, 2) for x, y in zip(t[(fc, cand)], t[(fc, "shipped")], strict=True)] for fc in FORECASTERS}
-    gap0 = t[("model", "shipped")][0] - t[("holt", "shipped")][0]
-    gap = t[("model", cand)][0] - t[("holt", cand)][0]
-    h1 = d["model"][0] >= 0 and d["model"][1] >= 0
-    h2 = all(x >= -WITHIN for x in d["holt"]) and d["model"][2] >= -WITHIN
-    h3 = gap > gap0 + 0.005
-    m, h = t[("model", cand)], t[("holt", cand)]
-    met = m[0] >= 65 and m[1] >= 55 and m[2] >= 70 and all(x >= y for x, y in zip(m, h, strict=True))
-    print(
-        f"{cand} held out (this rule): change model {d['model']} holt {d['holt']}; model - Holt standard "
-        f"{gap:.2f} (shipped {gap0:.2f}); H1 model standard and low FP do not fall {h1}; H2 Holt's three and the "
-        f"model's low FN within {WITHIN} {h2}; H3 the gap on standard narrows {h3}; ships: {h1 and h2 and h3}; "
-        f"issue 13's NAB must-show (model >= 65 / 55 / 70 and >= Holt on all three) met with it: {met}"
-    )
+    """This rule's held-out conditions (H2: Holt's three and the model's low FN within ``WITHIN``)."""
+    h = held_out_changes(out, cache, files, cand, PLAN)
+    h2 = all(x >= -WITHIN for x in h.change["holt"]) and h.change["model"][2] >= -WITHIN
+    judge_held_out(cand, h, h2, f"Holt's three and the model's low FN within {WITHIN}")
 
 
 def main() -> None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from nab_tuning import FORECASTERS, all_files, row, runs_of, scores
-from tune_band import Plan, decide, held_out_step, tuning_runs
+from nab_tuning import FORECASTERS, all_files
+from tune_band import Plan, decide, held_out_changes, held_out_step, tuning_runs
 
 from sentinelle.evaluation.nab_corpus import HELD_OUT, TUNING, NabFile, load_corpus, split_of
 
@@ -33,20 +33,13 @@ PLAN: Plan = (CANDIDATES, {1: ("R", "R30")})
 
 
 def held_out_conditions(out: Path, cache: Path, files: list[NabFile], cand: str) -> None:
-    """This rule's held-out conditions, from the runs ``held_out_step`` kept (no new replay)."""
-    t = {
-        (fc, c): row(files, scores(files, runs_of(out, cache, files, fc, c, HELD_OUT, CANDIDATES[c])))
-        for fc in FORECASTERS
-        for c in ("shipped", cand)
-    }
-    d = {fc: [round(x - y, 2) for x, y in zip(t[(fc, cand)], t[(fc, "shipped")], strict=True)] for fc in FORECASTERS}
-    gap0 = t[("model", "shipped")][0] - t[("holt", "shipped")][0]
-    gap = t[("model", cand)][0] - t[("holt", cand)][0]
-    a = all(x >= 0 for fc in FORECASTERS for x in d[fc])
-    b = gap >= gap0 - 0.005
+    """This rule's held-out conditions: none of the six scores falls; the model − Holt gap on standard holds."""
+    h = held_out_changes(out, cache, files, cand, PLAN)
+    a = all(x >= 0 for fc in FORECASTERS for x in h.change[fc])
+    b = h.gap >= h.gap0 - 0.005
     print(
-        f"{cand} held out (this rule): change model {d['model']} holt {d['holt']}; model - Holt standard "
-        f"{gap:.2f} (shipped {gap0:.2f}); H1 none of the six falls {a}; H2 gap does not widen {b}; "
+        f"{cand} held out (this rule): change model {h.change['model']} holt {h.change['holt']}; model - Holt standard "
+        f"{h.gap:.2f} (shipped {h.gap0:.2f}); H1 none of the six falls {a}; H2 gap does not widen {b}; "
         f"ships: {a and b}"
     )
 
