@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from ..records import BoolArray, FloatArray
+from .delay_line import DelayLine
 from .surprise import RobustScale
 
 
@@ -51,10 +52,8 @@ class AveragedResidual:
         self.recent: FloatArray = np.full((window, n_rows), np.nan)
         """The last ``window`` residuals per row (a ring; NaN: none that tick); ``pos`` the slot of the next."""
         self.pos: FloatArray = np.zeros(1)
-        self.late_z: FloatArray = np.full((delay, n_rows), np.nan)
-        """The delay line: each row's residual of the last ``delay`` ticks and whether it could be learned then."""
-        self.late_ok: FloatArray = np.zeros((delay, n_rows))
-        self.late_pos: FloatArray = np.zeros(1)
+        self.late = DelayLine(n_rows, delay)
+        """Each row's residual of the last ``delay`` ticks and whether it could be learned then."""
         self.scale = RobustScale(n_rows, memory_steps, clip_sigmas, min_sigma)
 
     def push(self, z: FloatArray) -> FloatArray:
@@ -80,16 +79,12 @@ class AveragedResidual:
         if not self.delay:
             self.scale.learn(z, ok & closed)
             return
-        p = int(self.late_pos[0])
-        old_z, old_ok = self.late_z[p].copy(), self.late_ok[p] > 0
-        self.late_z[p], self.late_ok[p] = z, ok
-        self.late_pos[0] = (p + 1) % self.delay
+        old_z, old_ok = self.late.swap(z, ok)
         self.scale.learn(old_z, old_ok & closed & np.isfinite(old_z))
 
     def arrays(self) -> dict[str, FloatArray]:
         """The state, for the detector's blob."""
-        out = {"recent": self.recent, "pos": self.pos, "late_z": self.late_z, "late_ok": self.late_ok}
-        out["late_pos"] = self.late_pos
+        out = {"recent": self.recent, "pos": self.pos} | self.late.arrays("late_z")
         out |= {f"scale_{k}": v for k, v in vars(self.scale).items() if isinstance(v, np.ndarray)}
         return out
 
@@ -100,7 +95,7 @@ class AveragedResidual:
                 attr = key.removeprefix("scale_")
                 if getattr(self.scale, attr).shape == value.shape:
                     setattr(self.scale, attr, value.copy())
-            elif hasattr(self, key) and getattr(self, key).shape == value.shape:
+            elif key in ("recent", "pos") and getattr(self, key).shape == value.shape:
                 setattr(self, key, value.copy())
+        self.late.restore(arrays, "late_z")
         self.pos %= self.window
-        self.late_pos %= max(self.delay, 1)

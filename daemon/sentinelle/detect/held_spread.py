@@ -39,6 +39,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..records import BoolArray, FloatArray
+from .delay_line import DelayLine
 from .surprise import PRIOR_STEPS
 
 
@@ -53,11 +54,8 @@ class HeldSpread:
         """Each row's forgetting mean of ``log`` width (meaningful once ``learned`` > 0)."""
         self.learned: FloatArray = np.zeros(n_rows)
         """Widths each row has learned."""
-        self.late_log: FloatArray = np.full((delay_steps, n_rows), np.nan)
-        """The delay line: each row's ``log`` width of the last ``delay_steps`` ticks (a ring), whether it could be
-        learned then (``late_ok``), and the ring's oldest slot (``late_pos``)."""
-        self.late_ok: FloatArray = np.zeros((delay_steps, n_rows))
-        self.late_pos: FloatArray = np.zeros(1)
+        self.late = DelayLine(n_rows, delay_steps)
+        """Each row's ``log`` width of the last ``delay_steps`` ticks and whether it could be learned then."""
 
     @staticmethod
     def _log_width(expected: FloatArray) -> FloatArray:
@@ -84,10 +82,7 @@ class HeldSpread:
         ok = mask & np.isfinite(log_w)
         now = mask if now is None else now
         if self.delay:
-            pos = int(self.late_pos[0])
-            old, old_ok = self.late_log[pos].copy(), self.late_ok[pos] > 0
-            self.late_log[pos], self.late_ok[pos] = log_w, ok
-            self.late_pos[0] = (pos + 1) % self.delay
+            old, old_ok = self.late.swap(log_w, ok)
             log_w, ok = old, old_ok & now & np.isfinite(old)
         rows = np.flatnonzero(ok)
         if rows.size == 0:
@@ -101,23 +96,14 @@ class HeldSpread:
 
     def arrays(self) -> dict[str, FloatArray]:
         """The state, by attribute name (:meth:`restore` takes them back)."""
-        return {
-            "mean_log": self.mean_log,
-            "learned": self.learned,
-            "late_log": self.late_log,
-            "late_ok": self.late_ok,
-            "late_pos": self.late_pos,
-        }
+        return {"mean_log": self.mean_log, "learned": self.learned} | self.late.arrays("late_log")
 
     def restore(self, arrays: dict[str, FloatArray]) -> None:
         """Take back :meth:`arrays`' state; a delay line of another length (or none) starts afresh."""
         if arrays.get("mean_log") is not None and arrays["mean_log"].shape == self.mean_log.shape:
             self.mean_log = arrays["mean_log"].copy()
             self.learned = arrays["learned"].copy()
-        late = arrays.get("late_log")
-        if late is not None and late.shape == self.late_log.shape:
-            self.late_log, self.late_ok = late.copy(), arrays["late_ok"].copy()
-            self.late_pos = arrays["late_pos"].copy()
+        self.late.restore(arrays, "late_log")
 
 
 class PersistentSign:
